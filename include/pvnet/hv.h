@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvnet/hv.h - the hypervisor core as dom0 (pvnetd) sees it: domains and their
+ * pseudo-physical memory, grant tables, event channels.
+ *
+ * Threading: every function here may be called from any thread of pvnetd
+ * (the control loop, netback workers). Domain lifetime is reference counted:
+ * hv_domain_destroy() makes the domain unreachable at once, and its memory is
+ * unmapped when the last reference (a mapping handle, an in-flight copy) goes.
+ *
+ * Errors: int functions return 0 or -errno. Per-operation outcomes of grant
+ * batches are GNTST_* codes in each op's `status`; the call itself returns 0
+ * when the batch was processed, even if some ops failed.
+ *
+ * `caller` is the domain on whose behalf an operation runs: 0 for dom0
+ * (pvnetd's own code), or a guest's domid when the hypercall dispatcher
+ * (hv/hypercall.c) executes a guest's request. DOMID_SELF in an argument
+ * means `caller`.
+ */
+#ifndef PVNET_HV_H
+#define PVNET_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event_channel.h"
+#include "grant_table.h"
+
+#define HV_PAGE_SHIFT 12
+#define HV_PAGE_SIZE 4096u
+
+/* Highest domid handed to guests (ids are 1..HV_MAX_DOMID, reused only after destroy). */
+#define HV_MAX_DOMID 1023
+#define HV_NAME_MAX 64
+
+/* Defaults for hv_domain_config fields left 0. */
+#define HV_DEFAULT_GRANT_FRAMES 32   /* 32 x 512 = 16384 grant entries */
+#define HV_DEFAULT_MAX_EVTCHNS 1024  /* ports 1..1023 */
+#define HV_DEFAULT_MAPTRACK 65536    /* grant mappings a domain may hold */
+
+/*
+ * PVNET extension to gnttab_copy.flags, dom0 only: the pointer's u.gmfn holds a
+ * virtual address in pvnetd (offset is ignored). A guest that sets these gets
+ * GNTST_permission_denied.
+ */
+#define _GNTCOPY_source_va (14)
+#define GNTCOPY_source_va (1 << _GNTCOPY_source_va)
+#define _GNTCOPY_dest_va (15)
+#define GNTCOPY_dest_va (1 << _GNTCOPY_dest_va)
+
+struct hv;
+
+struct hv_domain_config {
+	char name[HV_NAME_MAX];   /* unique among live domains, [A-Za-z0-9_.-], non-empty */
+	uint64_t mem_size;        /* bytes, multiple of HV_PAGE_SIZE, >= 1 page */
+	uint32_t nr_grant_frames; /* 0: HV_DEFAULT_GRANT_FRAMES */
+	uint32_t max_evtchns;     /* 0: HV_DEFAULT_MAX_EVTCHNS; at most 4096 */
+};
+
+struct hv_domain_info {
+	domid_t domid;
+	char name[HV_NAME_MAX];
+	uint64_t mem_size;
+	uint32_t nr_grant_entries;
+	uint32_t nr_maps;        /* grant mappings this domain currently holds */
+	uint32_t nr_ports_bound; /* event-channel ports not closed */
+	bool dying;
+};
+
+/* Creates the hypervisor with domain 0 (named "Domain-0", no guest memory). */
+int hv_create(struct hv **out);
+/* Destroys every domain, then the hypervisor. hv_destroy(NULL) is a no-op. */
+void hv_destroy(struct hv *hv);
+
+/*
+ * Creates a domain: a memfd of cfg->mem_size (its pseudo-physical memory, in
+ * 4 KiB frames) and a memfd for its grant table, both mapped in pvnetd.
+ * Returns -EEXIST for a duplicate name, -EINVAL for a bad config, -ENOSPC when
+ * no domid is free. On success *domid receives the new id.
+ */
+int hv_domain_create(struct hv *hv, const struct hv_domain_config *cfg, domid_t *domid);
+
+/*
+ * Destroys a domain: closes its event channels (peers' ports go back to
+ * unbound), drops its mappings of other domains' grants, and releases its
+ * memory once no other domain still maps it. -ENOENT if unknown, -EPERM for 0.
+ */
+int hv_domain_destroy(struct hv *hv, domid_t domid);
+
+/* Looks up by name; -ENOENT if none. */
+int hv_domain_lookup(struct hv *hv, const char *name, domid_t *domid);
+int hv_domain_get_info(struct hv *hv, domid_t domid, struct hv_domain_info *info);
+/* Fills up to `max` infos in domid order (dom0 first); returns the count or -errno. */
+int hv_domain_list(struct hv *hv, struct hv_domain_info *infos, unsigned max);
+
+/*
+ * Duplicates of the domain's memory and grant-table memfds, for handing to the
+ * guest process (SCM_RIGHTS). The caller owns and must close the returned fds.
+ */
+int hv_domain_fds(struct hv *hv, domid_t domid, int *mem_fd, int *gnt_fd);
+
+/* --- Grant tables (v1). All ops validate the entry as Xen does. --- */
+
+/*
+ * Maps granted frames into pvnetd (persistent mapping). For each op: dom is the
+ * granter, ref the entry; GNTMAP_host_map must be set, GNTMAP_readonly selects
+ * a read-only pin. On success status = GNTST_okay, handle identifies the
+ * mapping and host_addr is the frame's address in pvnetd, valid until unmap.
+ * The entry is pinned: GTF_reading (and GTF_writing unless read-only) stay set,
+ * so the granter cannot revoke it.
+ */
+int gnttab_map_grant_ref(struct hv *hv, domid_t caller, struct gnttab_map_grant_ref *ops,
+			 unsigned count);
+/* Unmaps by handle; GNTST_bad_handle for a handle not held by caller. */
+int gnttab_unmap_grant_ref(struct hv *hv, domid_t caller, struct gnttab_unmap_grant_ref *ops,
+			   unsigned count);
+/*
+ * Batched copy. Each side is either a grant (GNTCOPY_*_gref: u.ref of domid's
+ * table) or a frame of the caller (u.gmfn, domid DOMID_SELF or caller), or for
+ * dom0 a pointer (GNTCOPY_*_va). Xen's checks apply: unknown domain ->
+ * bad_domain; raw frame of another domain -> permission_denied; offset+len >
+ * 4096 -> bad_copy_arg; ref out of range -> bad_gntref; entry not
+ * permit_access or granted to another domid -> permission_denied; read-only
+ * destination -> permission_denied; len 0 is a no-op.
+ */
+int gnttab_copy(struct hv *hv, domid_t caller, struct gnttab_copy *ops, unsigned count);
+/*
+ * Transfer: frame `mfn` of caller moves to op.domid, which must have entry
+ * op.ref of type GTF_accept_transfer granted to caller. The receiving entry's
+ * frame field names the (unpopulated) frame slot that receives it; on success
+ * the flags gain GTF_transfer_committed|GTF_transfer_completed and the caller's
+ * frame reads as zeroes from then on (it is no longer the caller's). As in Xen,
+ * the frame is lost to the caller even on failure, except with GNTST_bad_page.
+ */
+int gnttab_transfer(struct hv *hv, domid_t caller, struct gnttab_transfer *ops, unsigned count);
+
+/*
+ * Gives a frame back (balloon out): the frame is unpopulated afterwards and
+ * may be the target of a transfer. -EINVAL out of range, -EBUSY if mapped.
+ */
+int hv_decrease_reservation(struct hv *hv, domid_t domid, xen_pfn_t pfn);
+
+/* --- Granter side: pure shared-memory operations on an entry array. --- */
+
+/* Publishes entry `ref`: domid and frame first, then flags (wmb between). */
+void gnttab_grant_access(struct grant_entry_v1 *table, grant_ref_t ref, domid_t domid,
+			 uint32_t frame, bool readonly);
+/* Offers to receive a frame from domid into slot `frame`. */
+void gnttab_grant_transfer(struct grant_entry_v1 *table, grant_ref_t ref, domid_t domid,
+			   uint32_t frame);
+/* Revokes entry `ref`: 0 on success, -EBUSY while GTF_reading/GTF_writing is set. */
+int gnttab_end_access(struct grant_entry_v1 *table, grant_ref_t ref);
+
+/* --- Event channels. Each port of an interdomain channel has an eventfd. --- */
+
+/* Allocates a port of `dom` (DOMID_SELF: caller; only dom0 may name another) that remote_dom may bind. */
+int evtchn_alloc_unbound(struct hv *hv, domid_t caller, domid_t dom, domid_t remote_dom,
+			 evtchn_port_t *port);
+/*
+ * Binds a new port of caller to remote_dom's port, which must be unbound and
+ * reserved for caller (else -EINVAL). The new local port is set pending.
+ */
+int evtchn_bind_interdomain(struct hv *hv, domid_t caller, domid_t remote_dom,
+			    evtchn_port_t remote_port, evtchn_port_t *local_port);
+/* Signals the peer of `port`. A port that is not bound (closed, unbound) is ignored: returns 0. -EINVAL out of range. */
+int evtchn_send(struct hv *hv, domid_t caller, evtchn_port_t port);
+/* Closes caller's port; the peer's port returns to unbound (reserved for caller). */
+int evtchn_close(struct hv *hv, domid_t caller, evtchn_port_t port);
+int evtchn_status(struct hv *hv, domid_t caller, struct evtchn_status *status);
+/*
+ * The data-path fds of a bound port of `dom`: wait_fd becomes readable when the
+ * port is signalled (read 8 bytes to clear), writing 1 to notify_fd signals the
+ * peer. Duplicates owned by the caller of this function. -ENOTCONN if the port
+ * is not interdomain-bound.
+ */
+int evtchn_get_fds(struct hv *hv, domid_t dom, evtchn_port_t port, int *wait_fd, int *notify_fd);
+
+#endif /* PVNET_HV_H */
