@@ -1,0 +1,106 @@
+# Shared helpers for integration tests (sourced). Each test:
+#   . "$(dirname "$0")/lib.sh"; pv_init NAME; ...; pv_done
+# Speaks TAP: ok / not ok / ok # SKIP. Everything created is removed on exit,
+# even on failure: the dom0 namespace, pvnetd (by its PID), temp files.
+set -u
+
+PV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+PV_BUILD=${PVNET_BUILD:-build}
+case "$PV_BUILD" in /*) ;; *) PV_BUILD="$PV_ROOT/$PV_BUILD" ;; esac
+PV_BIN="$PV_BUILD/bin"
+PV_N=0
+PV_FAILED=0
+PV_CLEANUPS=()
+PV_NS=""
+PV_RUN=""
+PV_PID=""
+
+ok() { PV_N=$((PV_N + 1)); echo "ok $PV_N - $*"; }
+not_ok() { PV_N=$((PV_N + 1)); PV_FAILED=$((PV_FAILED + 1)); echo "not ok $PV_N - $*"; }
+skip() { PV_N=$((PV_N + 1)); echo "ok $PV_N - $1 # SKIP $2"; }
+diag() { echo "# $*"; }
+# check DESC CMD...: ok if CMD succeeds
+check() { local d=$1; shift; if "$@"; then ok "$d"; else not_ok "$d"; fi; }
+
+pv_cleanup_add() { PV_CLEANUPS+=("$1"); }
+
+pv_cleanup() {
+  local i
+  for ((i = ${#PV_CLEANUPS[@]} - 1; i >= 0; i--)); do
+    eval "${PV_CLEANUPS[$i]}" >/dev/null 2>&1 || true
+  done
+  PV_CLEANUPS=()
+}
+trap pv_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# pv_need CMD...: SKIP the whole test if a program is missing.
+pv_need() {
+  local c
+  for c in "$@"; do
+    if ! command -v "$c" >/dev/null 2>&1; then
+      skip "$PV_TEST" "needs $c"
+      exit 0
+    fi
+  done
+}
+
+pv_init() {
+  PV_TEST=$1
+  if [ "$(id -u)" != 0 ]; then skip "$PV_TEST" "needs root (network namespaces)"; exit 0; fi
+  pv_need ip
+  if [ ! -x "$PV_BIN/pvnetd" ]; then not_ok "$PV_TEST: $PV_BIN/pvnetd not built"; exit 1; fi
+  PV_TMP=$(mktemp -d /tmp/pvnet-test.XXXXXX)
+  pv_cleanup_add "rm -rf '$PV_TMP'"
+  PV_RUN="$PV_TMP/run"
+  export PVNET_RUN_DIR="$PV_RUN"
+  export XENSTORED_PATH="$PV_RUN/xenstored"
+  PV_NS="pvt-$$-$(basename "$PV_TMP" | cut -d. -f2)"
+  ip netns add "$PV_NS" || { not_ok "$PV_TEST: cannot create netns"; exit 1; }
+  pv_cleanup_add "ip netns del '$PV_NS'"
+  ip -n "$PV_NS" link set lo up
+}
+
+# Starts pvnetd in the test's dom0 namespace; waits until its sockets answer.
+pv_start() {
+  ip netns exec "$PV_NS" "$PV_BIN/pvnetd" --foreground --run-dir "$PV_RUN" \
+    --log "$PV_TMP/pvnetd.log" "$@" &
+  PV_PID=$!
+  pv_cleanup_add "pv_kill_daemon $PV_PID"
+  local i
+  for i in $(seq 1 100); do
+    if [ -S "$PV_RUN/pvnetd.sock" ] && pvnet info >/dev/null 2>&1; then return 0; fi
+    if ! kill -0 "$PV_PID" 2>/dev/null; then break; fi
+    sleep 0.05
+  done
+  diag "pvnetd did not start:"; sed 's/^/# /' "$PV_TMP/pvnetd.log" 2>/dev/null
+  return 1
+}
+
+# Stops a daemon we started: SIGTERM, wait up to 10 s, then SIGKILL.
+pv_kill_daemon() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null
+}
+
+pvnet() { "$PV_BIN/pvnet" --run-dir "$PV_RUN" "$@"; }
+
+# Runs a command inside a guest's namespace.
+in_guest() { local g=$1; shift; ip netns exec "$g" "$@"; }
+
+# Waits until CMD succeeds (polling every 50 ms, at most SECS seconds).
+wait_for() {
+  local secs=$1 i; shift
+  for ((i = 0; i < secs * 20; i++)); do "$@" && return 0; sleep 0.05; done
+  return 1
+}
+
+pv_done() {
+  if [ -n "$PV_PID" ] && [ "$PV_FAILED" != 0 ]; then
+    diag "pvnetd log:"; tail -n 40 "$PV_TMP/pvnetd.log" 2>/dev/null | sed 's/^/# /'
+  fi
+  echo "1..$PV_N"
+  [ "$PV_FAILED" = 0 ]
+}

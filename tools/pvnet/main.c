@@ -1,0 +1,262 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvnet - the toolstack CLI (xl-like).
+ *
+ *   pvnet [--run-dir DIR] COMMAND [ARGS]
+ *
+ * The run dir defaults to $PVNET_RUN_DIR or /run/pvnet. Most commands are
+ * answered by pvnetd over <run-dir>/pvnetd.sock; xenstore-ls talks to the
+ * store directly over <run-dir>/xenstored, as dom0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <pvnet/ctl.h>
+#include <pvnet/xs.h>
+
+static const char *run_dir;
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: pvnet [--run-dir DIR] COMMAND [ARGS]\n"
+		"\n"
+		"Domains:\n"
+		"  info                      hypervisor and daemon information\n"
+		"  list                      domains (Name, ID, Mem, VCPUs, State, Time)\n"
+		"  create FILE               create a domain from an xl-style config file\n"
+		"  destroy NAME|ID           stop a domain and free everything it had\n"
+		"  domid NAME                the id of a domain\n"
+		"Store:\n"
+		"  xenstore-ls [PATH]        the store tree under PATH (default /)\n"
+		"\n"
+		"The run dir is --run-dir, else $PVNET_RUN_DIR, else " PVNET_DEFAULT_RUN_DIR ".\n");
+}
+
+static int connect_ctl(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", run_dir, PVNET_CTL_SOCK) >=
+	    (int)sizeof(sa.sun_path)) {
+		fprintf(stderr, "pvnet: run dir path too long\n");
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		fprintf(stderr, "pvnet: cannot reach pvnetd at %s: %s (is pvnetd running?)\n",
+			sa.sun_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, r;
+
+	if (!f)
+		return NULL;
+	do {
+		if (n + 4096 > cap) {
+			char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
+			if (!nb) {
+				free(buf);
+				fclose(f);
+				return NULL;
+			}
+			buf = nb;
+		}
+		r = fread(buf + n, 1, cap - n - 1, f);
+		n += r;
+	} while (r > 0 && n < PVNET_CTL_MSG_MAX);
+	fclose(f);
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+/* Sends argv (+ payload) to pvnetd and relays its answer; returns the exit status. */
+static int ctl_call(int argc, char **argv, const char *payload, size_t payload_len)
+{
+	char *msg = malloc(PVNET_CTL_MSG_MAX + 1);
+	size_t len = 0;
+	int fd, status = 1;
+
+	if (!msg)
+		return 1;
+	for (int i = 0; i < argc; i++) {
+		size_t l = strlen(argv[i]) + 1;
+		if (len + l > PVNET_CTL_MSG_MAX)
+			goto too_big;
+		memcpy(msg + len, argv[i], l);
+		len += l;
+	}
+	if (payload) {
+		if (len + 1 + payload_len > PVNET_CTL_MSG_MAX)
+			goto too_big;
+		msg[len++] = PVNET_CTL_PAYLOAD_SEP;
+		memcpy(msg + len, payload, payload_len);
+		len += payload_len;
+	}
+	fd = connect_ctl();
+	if (fd < 0)
+		goto out;
+	if (send(fd, msg, len, MSG_NOSIGNAL) < 0) {
+		fprintf(stderr, "pvnet: send: %s\n", strerror(errno));
+		close(fd);
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = recv(fd, msg, PVNET_CTL_MSG_MAX, 0);
+		if (n <= 0) {
+			fprintf(stderr, "pvnet: pvnetd closed the connection\n");
+			break;
+		}
+		if (msg[0] == 'O')
+			fwrite(msg + 1, 1, (size_t)n - 1, stdout);
+		else if (msg[0] == 'E')
+			fwrite(msg + 1, 1, (size_t)n - 1, stderr);
+		else if (msg[0] == 'X') {
+			msg[n] = 0;
+			status = atoi(msg + 1);
+			break;
+		}
+		fflush(stdout);
+	}
+	close(fd);
+out:
+	free(msg);
+	return status;
+too_big:
+	fprintf(stderr, "pvnet: request too large\n");
+	free(msg);
+	return 1;
+}
+
+static void print_escaped(const char *v, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c < 32 || c >= 127)
+			printf("\\x%02x", c);
+		else
+			putchar(c);
+	}
+}
+
+static int ls_tree(struct xs_client *c, const char *path, int depth)
+{
+	char **names = NULL;
+	unsigned count = 0;
+	int rc = xs_client_directory(c, 0, path, &names, &count);
+
+	if (rc < 0)
+		return rc;
+	for (unsigned i = 0; i < count; i++) {
+		char child[XS_ABS_PATH_MAX + 1];
+		char *val = NULL;
+		size_t len = 0;
+
+		snprintf(child, sizeof(child), "%s/%s", strcmp(path, "/") ? path : "", names[i]);
+		printf("%*s%s = \"", depth, "", names[i]);
+		if (xs_client_read(c, 0, child, &val, &len) == 0)
+			print_escaped(val, len);
+		printf("\"\n");
+		free(val);
+		ls_tree(c, child, depth + 1);
+	}
+	xs_free_list(names, count);
+	return 0;
+}
+
+static int cmd_xenstore_ls(int argc, char **argv)
+{
+	char sock[512];
+	struct xs_client *c;
+	const char *path = argc > 1 ? argv[1] : "/";
+	int rc;
+
+	snprintf(sock, sizeof(sock), "%s/%s", run_dir, PVNET_XS_SOCK);
+	rc = xs_client_open(sock, &c);
+	if (rc < 0) {
+		fprintf(stderr, "pvnet: cannot reach the store at %s: %s\n", sock, strerror(-rc));
+		return 1;
+	}
+	rc = ls_tree(c, path, 0);
+	xs_client_close(c);
+	if (rc < 0) {
+		fprintf(stderr, "pvnet: xenstore-ls %s: %s\n", path, strerror(-rc));
+		return 1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {{"run-dir", required_argument, NULL, 'r'},
+					     {"help", no_argument, NULL, 'h'},
+					     {NULL, 0, NULL, 0}};
+	int c;
+
+	run_dir = getenv("PVNET_RUN_DIR");
+	if (!run_dir || !*run_dir)
+		run_dir = PVNET_DEFAULT_RUN_DIR;
+	while ((c = getopt_long(argc, argv, "+r:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'r':
+			run_dir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[0], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[0], "xenstore-ls"))
+		return cmd_xenstore_ls(argc, argv);
+	if (!strcmp(argv[0], "create")) {
+		size_t len = 0;
+		char *text;
+		int rc;
+
+		if (argc != 2) {
+			fprintf(stderr, "usage: pvnet create FILE\n");
+			return 2;
+		}
+		text = read_file(argv[1], &len);
+		if (!text) {
+			fprintf(stderr, "pvnet: cannot read %s: %s\n", argv[1], strerror(errno));
+			return 1;
+		}
+		rc = ctl_call(argc, argv, text, len);
+		free(text);
+		return rc;
+	}
+	return ctl_call(argc, argv, NULL, 0);
+}

@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Domain lifecycle in the toolstack: create (hypervisor domain, store nodes,
+ * the pvnet-guest process), destroy (graceful, then forced), and reaping.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <pvnet/ctl.h>
+#include <pvnet/hvc.h>
+#include <pvnet/log.h>
+
+#include "pvnetd.h"
+
+#define MOD "toolstack"
+#define SHUTDOWN_TIMEOUT_MS 3000
+
+struct dom *dom_find(struct pvnetd *d, const char *name_or_id)
+{
+	char *end;
+	long id = strtol(name_or_id, &end, 10);
+
+	for (struct dom *dom = d->doms; dom; dom = dom->next) {
+		if (!strcmp(dom->name, name_or_id))
+			return dom;
+		if (*name_or_id && !*end && id == dom->domid)
+			return dom;
+	}
+	return NULL;
+}
+
+/* The vif device directories the toolstack writes, as libxl does. */
+static int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
+			   const struct pvnet_vif_cfg *vif)
+{
+	char fe[128], be[128], mac[18];
+	struct xs_perm fe_perms[2] = {{dom->domid, XS_PERM_NONE}, {0, XS_PERM_READ}};
+	struct xs_perm be_perms[2] = {{0, XS_PERM_NONE}, {dom->domid, XS_PERM_READ}};
+	int rc = 0;
+
+	snprintf(fe, sizeof(fe), "/local/domain/%u/device/vif/%u", dom->domid, n);
+	snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/%u", dom->domid, n);
+	pvnet_mac_format(vif->mac, mac);
+
+	rc |= xs_mkdir(d->xs, 0, 0, be);
+	rc |= xs_set_perms(d->xs, 0, 0, be, be_perms, 2);
+	rc |= xs_printf(d->xs, 0, "%s/frontend", be, fe);
+	rc |= xs_printf(d->xs, 0, "%s/frontend-id", be, "%u", dom->domid);
+	rc |= xs_printf(d->xs, 0, "%s/online", be, "1");
+	rc |= xs_printf(d->xs, 0, "%s/state", be, "1");
+	rc |= xs_printf(d->xs, 0, "%s/handle", be, "%u", n);
+	rc |= xs_printf(d->xs, 0, "%s/mac", be, "%s", mac);
+	rc |= xs_printf(d->xs, 0, "%s/bridge", be, "%s", vif->bridge);
+	rc |= xs_printf(d->xs, 0, "%s/mtu", be, "%u", vif->mtu);
+	rc |= xs_printf(d->xs, 0, "%s/type", be, "vif");
+	if (vif->n_ip) {
+		char ips[8 * 64] = "";
+		for (unsigned i = 0; i < vif->n_ip; i++) {
+			strcat(ips, i ? " " : "");
+			strcat(ips, vif->ip[i].text);
+		}
+		rc |= xs_printf(d->xs, 0, "%s/ip", be, "%s", ips);
+	}
+	if (vif->rate_bytes)
+		rc |= xs_printf(d->xs, 0, "%s/rate", be, "%llu,%u",
+				(unsigned long long)vif->rate_bytes, vif->rate_usec);
+
+	rc |= xs_mkdir(d->xs, 0, 0, fe);
+	rc |= xs_set_perms(d->xs, 0, 0, fe, fe_perms, 2);
+	rc |= xs_printf(d->xs, 0, "%s/backend", fe, "%s", be);
+	rc |= xs_printf(d->xs, 0, "%s/backend-id", fe, "0");
+	rc |= xs_printf(d->xs, 0, "%s/state", fe, "1");
+	rc |= xs_printf(d->xs, 0, "%s/handle", fe, "%u", n);
+	rc |= xs_printf(d->xs, 0, "%s/mac", fe, "%s", mac);
+	rc |= xs_printf(d->xs, 0, "%s/mtu", fe, "%u", vif->mtu);
+	return rc ? -EIO : 0;
+}
+
+static int write_dom_nodes(struct pvnetd *d, struct dom *dom)
+{
+	char base[64];
+	int rc = 0;
+
+	snprintf(base, sizeof(base), "/local/domain/%u", dom->domid);
+	rc |= xs_printf(d->xs, 0, "%s/memory/target", base, "%llu",
+			(unsigned long long)dom->cfg.memory_mib * 1024);
+	rc |= xs_printf(d->xs, 0, "%s/memory/static-max", base, "%llu",
+			(unsigned long long)dom->cfg.memory_mib * 1024);
+	rc |= xs_printf(d->xs, 0, "%s/cpu/0/availability", base, "online");
+	rc |= xs_printf(d->xs, 0, "%s/pvnet/netns", base, "%s",
+			dom->cfg.netns[0] ? dom->cfg.netns : dom->name);
+	rc |= xs_printf(d->xs, 0, "%s/pvnet/type", base, "%s",
+			dom->cfg.type[0] ? dom->cfg.type : "pv");
+	/* control/ is where the toolstack asks for shutdown; the guest may write its features */
+	rc |= xs_mkdir(d->xs, 0, 0, "/local/domain/0/backend");
+	{
+		char ctl[80];
+		struct xs_perm perms[1] = {{dom->domid, XS_PERM_NONE}};
+		snprintf(ctl, sizeof(ctl), "%s/control", base);
+		rc |= xs_mkdir(d->xs, 0, 0, ctl);
+		rc |= xs_set_perms(d->xs, 0, 0, ctl, perms, 1);
+		snprintf(ctl, sizeof(ctl), "%s/data", base);
+		rc |= xs_mkdir(d->xs, 0, 0, ctl);
+		rc |= xs_set_perms(d->xs, 0, 0, ctl, perms, 1);
+	}
+	for (unsigned i = 0; i < dom->cfg.n_vifs; i++)
+		rc |= write_vif_nodes(d, dom, i, &dom->cfg.vifs[i]);
+	return rc ? -EIO : 0;
+}
+
+static void console_path(struct pvnetd *d, const struct dom *dom, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/console-%s.log", d->run_dir, dom->name);
+}
+
+static int spawn_guest(struct pvnetd *d, struct dom *dom, int guest_sock)
+{
+	char domid[16], con[PATH_MAX];
+	pid_t pid;
+
+	snprintf(domid, sizeof(domid), "%u", dom->domid);
+	console_path(d, dom, con, sizeof(con));
+	pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		sigset_t none;
+		int logfd = open(con, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		signal(SIGPIPE, SIG_DFL);
+		if (logfd >= 0) {
+			dup2(logfd, 1);
+			dup2(logfd, 2);
+		}
+		if (guest_sock != 3) {
+			dup2(guest_sock, 3);
+		} else {
+			int fl = fcntl(3, F_GETFD);
+			fcntl(3, F_SETFD, fl & ~FD_CLOEXEC);
+		}
+		for (int fd = 4; fd < 1024; fd++)
+			close(fd);
+		execl(d->guest_bin, "pvnet-guest", "--domid", domid, "--hv-fd", "3",
+		      "--name", dom->name, (char *)NULL);
+		fprintf(stderr, "pvnet-guest: exec %s: %s\n", d->guest_bin, strerror(errno));
+		_exit(127);
+	}
+	dom->pid = pid;
+	return 0;
+}
+
+int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf *out)
+{
+	struct hv_domain_config hcfg = {0};
+	struct dom *dom;
+	int sv[2] = {-1, -1};
+	int rc;
+
+	if (!strcmp(cfg->name, "Domain-0") || dom_find(d, cfg->name)) {
+		err_printf(out, "domain '%s' already exists\n", cfg->name);
+		return -EEXIST;
+	}
+	dom = calloc(1, sizeof(*dom));
+	if (!dom)
+		return -ENOMEM;
+	dom->cfg = *cfg;
+	dom->hc_fd = -1;
+	snprintf(dom->name, sizeof(dom->name), "%s", cfg->name);
+	snprintf(hcfg.name, sizeof(hcfg.name), "%s", cfg->name);
+	hcfg.mem_size = (uint64_t)cfg->memory_mib << 20;
+	rc = hv_domain_create(d->hv, &hcfg, &dom->domid);
+	if (rc < 0) {
+		err_printf(out, "cannot create domain '%s': %s\n", cfg->name, strerror(-rc));
+		goto free_dom;
+	}
+	rc = xs_domain_introduce(d->xs, dom->domid, dom->name);
+	if (rc < 0) {
+		err_printf(out, "store: cannot introduce domain: %s\n", strerror(-rc));
+		goto destroy_hv;
+	}
+	rc = write_dom_nodes(d, dom);
+	if (rc < 0) {
+		err_printf(out, "store: cannot write the domain's nodes\n");
+		goto release_xs;
+	}
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+		rc = -errno;
+		goto release_xs;
+	}
+	fcntl(sv[0], F_SETFL, O_NONBLOCK);
+	dom->hc_fd = sv[0];
+	dom->created_ns = pvnetd_now_ns();
+	dom->next = d->doms;
+	d->doms = dom;
+	rc = spawn_guest(d, dom, sv[1]);
+	close(sv[1]);
+	if (rc < 0) {
+		err_printf(out, "cannot start %s: %s\n", d->guest_bin, strerror(-rc));
+		dom_destroy(d, dom, NULL);
+		return rc;
+	}
+	PVLOG(INFO, MOD, "created domain %u '%s' (%llu MiB, %u vif), guest pid %ld", dom->domid,
+	      dom->name, (unsigned long long)cfg->memory_mib, cfg->n_vifs, (long)dom->pid);
+	out_printf(out, "Created domain %u (%s)\n", dom->domid, dom->name);
+	return 0;
+
+release_xs:
+	xs_domain_release(d->xs, dom->domid);
+destroy_hv:
+	hv_domain_destroy(d->hv, dom->domid);
+free_dom:
+	free(dom);
+	return rc;
+}
+
+static bool reaped(struct dom *dom)
+{
+	int st;
+
+	if (dom->pid <= 0)
+		return true;
+	pid_t r = waitpid(dom->pid, &st, WNOHANG);
+	if (r == dom->pid || (r < 0 && errno == ECHILD)) {
+		dom->exit_status = r == dom->pid ? st : 0;
+		dom->pid = 0;
+		return true;
+	}
+	return false;
+}
+
+int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
+{
+	char path[128], con[PATH_MAX];
+	uint64_t deadline;
+
+	dom->dying = true;
+	if (dom->pid > 0) {
+		snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown", dom->domid);
+		xs_printf(d->xs, 0, "%s", path, "poweroff");
+		deadline = pvnetd_now_ns() + SHUTDOWN_TIMEOUT_MS * 1000000ull;
+		while (!reaped(dom) && pvnetd_now_ns() < deadline)
+			pvnetd_pump(d, 20);
+		if (!reaped(dom)) {
+			PVLOG(WARN, MOD, "domain %u did not shut down in %d ms; killing pid %ld",
+			      dom->domid, SHUTDOWN_TIMEOUT_MS, (long)dom->pid);
+			kill(dom->pid, SIGKILL);
+			waitpid(dom->pid, &dom->exit_status, 0);
+			dom->pid = 0;
+		}
+	}
+	if (dom->hc_fd >= 0) {
+		close(dom->hc_fd);
+		dom->hc_fd = -1;
+	}
+	xs_server_drop_domain(d->xss, dom->domid);
+	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", dom->domid);
+	xs_rm(d->xs, 0, 0, path);
+	xs_domain_release(d->xs, dom->domid);
+	hv_domain_destroy(d->hv, dom->domid);
+	console_path(d, dom, con, sizeof(con));
+	unlink(con);
+
+	for (struct dom **pp = &d->doms; *pp; pp = &(*pp)->next) {
+		if (*pp == dom) {
+			*pp = dom->next;
+			break;
+		}
+	}
+	PVLOG(INFO, MOD, "destroyed domain %u '%s'", dom->domid, dom->name);
+	if (out)
+		out_printf(out, "Destroyed domain %u (%s)\n", dom->domid, dom->name);
+	free(dom);
+	return 0;
+}
+
+void dom_reap(struct pvnetd *d)
+{
+	for (struct dom *dom = d->doms; dom; dom = dom->next) {
+		if (dom->pid > 0 && reaped(dom) && !dom->dying) {
+			if (WIFSIGNALED(dom->exit_status))
+				PVLOG(WARN, MOD, "guest of domain %u '%s' killed by signal %d",
+				      dom->domid, dom->name, WTERMSIG(dom->exit_status));
+			else
+				PVLOG(INFO, MOD, "guest of domain %u '%s' exited with %d",
+				      dom->domid, dom->name, WEXITSTATUS(dom->exit_status));
+		}
+	}
+}
+
+void dom_collect_dead(struct pvnetd *d)
+{
+	struct dom *dom = d->doms;
+
+	while (dom) {
+		struct dom *next = dom->next;
+		/* on_crash = destroy: a guest that died frees its domain */
+		if (dom->pid == 0 && !dom->dying)
+			dom_destroy(d, dom, NULL);
+		dom = next;
+	}
+}
+
+void dom_hypercall(struct pvnetd *d, struct dom *dom)
+{
+	int rc = hv_hypercall_handle(d->hv, dom->domid, dom->hc_fd);
+
+	if (rc == -ECONNRESET) {
+		close(dom->hc_fd);
+		dom->hc_fd = -1;
+	}
+}

@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/* pvnetd private state: the hypervisor, the store, the toolstack's domains. */
+#ifndef PVNETD_H
+#define PVNETD_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <pvnet/config.h>
+#include <pvnet/hv.h>
+#include <pvnet/xs.h>
+
+#define MAX_CTL_CONNS 32
+
+struct outbuf;
+
+/* A guest domain as the toolstack sees it. */
+struct dom {
+	struct dom *next;
+	domid_t domid;
+	char name[HV_NAME_MAX];
+	struct pvnet_dom_cfg cfg;
+	pid_t pid;       /* the pvnet-guest process, 0 once reaped */
+	int hc_fd;       /* pvnetd's end of the hypercall socket, -1 when closed */
+	int exit_status; /* wait status once reaped */
+	bool dying;      /* destroy requested */
+	uint64_t created_ns;
+};
+
+struct pvnetd {
+	char run_dir[PATH_MAX];
+	char guest_bin[PATH_MAX];
+	char ctl_path[PATH_MAX];
+	char xs_path[PATH_MAX];
+	char pid_path[PATH_MAX];
+	struct hv *hv;
+	struct xs_store *xs;
+	struct xs_server *xss;
+	int ctl_fd;
+	int sig_fd;
+	int ctl_conns[MAX_CTL_CONNS];
+	bool stop;
+	struct dom *doms;
+	uint64_t started_ns;
+};
+
+uint64_t pvnetd_now_ns(void);
+
+/* domains.c */
+/* Creates and starts a domain from a parsed config; errors go to `out` as text. */
+int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf *out);
+/* Gracefully stops (control/shutdown, then SIGKILL after the timeout) and destroys. */
+int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out);
+struct dom *dom_find(struct pvnetd *d, const char *name_or_id);
+/* Reaps exited guests (SIGCHLD) and destroys domains whose guest died. */
+void dom_reap(struct pvnetd *d);
+/* Destroys domains whose guest process died (called from the main loop only). */
+void dom_collect_dead(struct pvnetd *d);
+/* Handles a readable hypercall socket. */
+void dom_hypercall(struct pvnetd *d, struct dom *dom);
+/* Runs the store and hypercall sockets for up to `ms` milliseconds (used while waiting). */
+void pvnetd_pump(struct pvnetd *d, int ms);
+
+/* cli.c */
+struct outbuf {
+	int fd; /* the CLI connection */
+	int status;
+};
+void out_printf(struct outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void err_printf(struct outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reads one request from a control connection and answers it; -1 when the peer closed. */
+int ctl_handle(struct pvnetd *d, int fd);
+
+#endif /* PVNETD_H */
