@@ -125,6 +125,11 @@ struct xs_server;
  * act as dom0, like xenstored's socket). The caller polls xs_server_fds() for
  * readability and calls xs_server_handle(); replies and watch events are
  * written from there.
+ * socket_path may be NULL: no listener, only connections from xs_server_add_conn.
+ * One server per store (the server registers itself with the store for watch
+ * events of its connections). The store must outlive the server.
+ * A connection is dropped only on a framing violation (len > 4096), EOF/error,
+ * or when more than 1 MiB of replies/events wait unread.
  */
 int xs_server_create(struct xs_store *st, const char *socket_path, struct xs_server **out);
 void xs_server_destroy(struct xs_server *srv);
@@ -138,6 +143,12 @@ int xs_server_add_conn(struct xs_server *srv, int fd, domid_t domid);
  * connections); returns the count (at most max).
  */
 int xs_server_fds(struct xs_server *srv, int *fds, int max);
+/*
+ * Like xs_server_fds, but asks for POLLOUT too on connections with output
+ * pending (a slow reader). Preferred for poll loops.
+ */
+struct pollfd;
+int xs_server_pollfds(struct xs_server *srv, struct pollfd *pfds, int max);
 /* Handles whatever is ready on `fd` (non-blocking). Returns 0, or -ENOENT if fd is not the server's. */
 int xs_server_handle(struct xs_server *srv, int fd);
 /* Flushes events from other domains' changes to every connection (call each loop turn). */

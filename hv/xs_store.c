@@ -1,0 +1,1391 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The store: a tree of nodes with sorted child arrays (lookup O(depth log k)),
+ * Xen permissions, per-domain node accounting, watches and transactions.
+ *
+ * Transactions: a transaction works on its own deep copy of the tree taken at
+ * start, and records, for every path it reads or writes, the generation that
+ * path had when first touched (0 = absent). Commit fails with -EAGAIN if any
+ * recorded path's generation in the live tree differs; otherwise each written
+ * path is copied from the transaction's tree into the live tree (parents
+ * before children) and the transaction's watch events fire.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pvnet/log.h>
+
+#include "xs_private.h"
+
+struct xs_node {
+	char *name;
+	struct xs_node *parent;
+	struct xs_node **kids; /* sorted by name */
+	unsigned nkids, capkids;
+	char *val; /* vlen bytes + NUL */
+	size_t vlen;
+	struct xs_perm *perms; /* nperms >= 1; [0] is the owner */
+	unsigned nperms;
+	uint64_t gen;
+};
+
+struct xs_acct {
+	domid_t dom;
+	unsigned nodes;
+};
+
+struct xs_tree {
+	struct xs_node *root;
+	struct xs_acct *acct;
+	unsigned nacct, capacct;
+};
+
+struct xs_txrec {
+	char *path;
+	uint64_t gen;
+	bool written;
+};
+
+struct xs_txev {
+	char *path;
+	bool rm;
+};
+
+struct xs_tx {
+	struct xs_tx *next;
+	uint32_t id;
+	domid_t dom;
+	void *owner; /* connection, or NULL */
+	struct xs_tree tree;
+	struct xs_txrec *recs;
+	unsigned nrecs, caprecs;
+	struct xs_txev *evs;
+	unsigned nevs, capevs;
+};
+
+struct xs_watch {
+	struct xs_watch *next;
+	uint64_t handle;
+	char *path;     /* absolute, or "@..." */
+	char *token;
+	size_t rel_off; /* bytes to strip for relative watches, 0 otherwise */
+	domid_t dom;
+	void *conn;
+	xs_watch_cb cb;
+	void *arg;
+};
+
+struct xs_event {
+	struct xs_event *next;
+	uint64_t handle;
+	char *path;
+	char *token;
+};
+
+struct xs_store {
+	struct xs_quota q;
+	struct xs_tree main;
+	uint64_t gen;
+	struct xs_tx *txs;
+	uint32_t next_tx;
+	struct xs_watch *watches;
+	uint64_t next_watch;
+	struct xs_event *evq_head, **evq_tail;
+	domid_t *doms; /* introduced domains */
+	unsigned ndoms, capdoms;
+	xs_conn_event_fn conn_event;
+	void *conn_event_arg;
+};
+
+#define MOD "xs"
+
+/* ---------- errno names ---------- */
+
+static const struct {
+	int err;
+	const char *name;
+} errno_names[] = {XS_ERRNO_NAMES};
+
+const char *xs_errno_name(int err)
+{
+	if (err < 0)
+		err = -err;
+	for (size_t i = 0; i < sizeof(errno_names) / sizeof(errno_names[0]); i++)
+		if (errno_names[i].err == err)
+			return errno_names[i].name;
+	return "EIO";
+}
+
+int xs_errno_from_name(const char *name, size_t len)
+{
+	for (size_t i = 0; i < sizeof(errno_names) / sizeof(errno_names[0]); i++)
+		if (strlen(errno_names[i].name) == len && !memcmp(errno_names[i].name, name, len))
+			return -errno_names[i].err;
+	return -EIO;
+}
+
+/* ---------- nodes ---------- */
+
+static void node_free(struct xs_node *n)
+{
+	if (!n)
+		return;
+	for (unsigned i = 0; i < n->nkids; i++)
+		node_free(n->kids[i]);
+	free(n->kids);
+	free(n->name);
+	free(n->val);
+	free(n->perms);
+	free(n);
+}
+
+static struct xs_node *node_new(const char *name, size_t namelen, const struct xs_perm *perms,
+				unsigned nperms)
+{
+	struct xs_node *n = calloc(1, sizeof(*n));
+	if (!n)
+		return NULL;
+	n->name = strndup(name, namelen);
+	n->val = calloc(1, 1);
+	n->perms = malloc(sizeof(*perms) * nperms);
+	if (!n->name || !n->val || !n->perms) {
+		free(n->name);
+		free(n->val);
+		free(n->perms);
+		free(n);
+		return NULL;
+	}
+	memcpy(n->perms, perms, sizeof(*perms) * nperms);
+	n->nperms = nperms;
+	return n;
+}
+
+/* Binary search; returns the index where `name` is or would be inserted. */
+static unsigned kid_index(const struct xs_node *n, const char *name, size_t len, bool *found)
+{
+	unsigned lo = 0, hi = n->nkids;
+	*found = false;
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		const char *k = n->kids[mid]->name;
+		int c = strncmp(k, name, len);
+		if (c == 0 && k[len] != '\0')
+			c = 1;
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int kid_insert(struct xs_node *p, struct xs_node *k, unsigned idx)
+{
+	if (p->nkids == p->capkids) {
+		unsigned cap = p->capkids ? p->capkids * 2 : 4;
+		struct xs_node **nk = realloc(p->kids, sizeof(*nk) * cap);
+		if (!nk)
+			return -ENOMEM;
+		p->kids = nk;
+		p->capkids = cap;
+	}
+	memmove(&p->kids[idx + 1], &p->kids[idx], sizeof(*p->kids) * (p->nkids - idx));
+	p->kids[idx] = k;
+	p->nkids++;
+	k->parent = p;
+	return 0;
+}
+
+/* Looks up an absolute, validated path. */
+static struct xs_node *tree_lookup(const struct xs_tree *t, const char *path)
+{
+	struct xs_node *n = t->root;
+	const char *p = path + 1;
+	while (n && *p) {
+		const char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		bool found;
+		unsigned i = kid_index(n, p, len, &found);
+		n = found ? n->kids[i] : NULL;
+		p += len;
+		if (*p == '/')
+			p++;
+	}
+	return n;
+}
+
+/* ---------- accounting ---------- */
+
+static struct xs_acct *acct_get(struct xs_tree *t, domid_t dom, bool create)
+{
+	for (unsigned i = 0; i < t->nacct; i++)
+		if (t->acct[i].dom == dom)
+			return &t->acct[i];
+	if (!create)
+		return NULL;
+	if (t->nacct == t->capacct) {
+		unsigned cap = t->capacct ? t->capacct * 2 : 8;
+		struct xs_acct *na = realloc(t->acct, sizeof(*na) * cap);
+		if (!na)
+			return NULL;
+		t->acct = na;
+		t->capacct = cap;
+	}
+	t->acct[t->nacct] = (struct xs_acct){.dom = dom, .nodes = 0};
+	return &t->acct[t->nacct++];
+}
+
+static unsigned acct_nodes(struct xs_tree *t, domid_t dom)
+{
+	struct xs_acct *a = acct_get(t, dom, false);
+	return a ? a->nodes : 0;
+}
+
+static void acct_add(struct xs_tree *t, domid_t dom, int delta)
+{
+	struct xs_acct *a = acct_get(t, dom, true);
+	if (a)
+		a->nodes = (unsigned)((int)a->nodes + delta);
+}
+
+static void subtree_unaccount(struct xs_tree *t, struct xs_node *n)
+{
+	acct_add(t, n->perms[0].domid, -1);
+	for (unsigned i = 0; i < n->nkids; i++)
+		subtree_unaccount(t, n->kids[i]);
+}
+
+/* Detaches n from its parent and frees it; bumps the parent's generation. */
+static void node_remove(struct xs_store *st, struct xs_tree *t, struct xs_node *n)
+{
+	struct xs_node *p = n->parent;
+	bool found;
+	unsigned i = kid_index(p, n->name, strlen(n->name), &found);
+	if (found) {
+		memmove(&p->kids[i], &p->kids[i + 1], sizeof(*p->kids) * (p->nkids - i - 1));
+		p->nkids--;
+	}
+	p->gen = ++st->gen;
+	subtree_unaccount(t, n);
+	node_free(n);
+}
+
+/* ---------- tree copy (transactions) ---------- */
+
+static struct xs_node *node_clone(const struct xs_node *n)
+{
+	struct xs_node *c = node_new(n->name, strlen(n->name), n->perms, n->nperms);
+	if (!c)
+		return NULL;
+	free(c->val);
+	c->val = malloc(n->vlen + 1);
+	c->kids = n->nkids ? malloc(sizeof(*c->kids) * n->nkids) : NULL;
+	if (!c->val || (n->nkids && !c->kids)) {
+		node_free(c);
+		return NULL;
+	}
+	memcpy(c->val, n->val, n->vlen + 1);
+	c->vlen = n->vlen;
+	c->gen = n->gen;
+	c->capkids = n->nkids;
+	for (unsigned i = 0; i < n->nkids; i++) {
+		struct xs_node *k = node_clone(n->kids[i]);
+		if (!k) {
+			node_free(c);
+			return NULL;
+		}
+		k->parent = c;
+		c->kids[c->nkids++] = k;
+	}
+	return c;
+}
+
+static void tree_fini(struct xs_tree *t)
+{
+	node_free(t->root);
+	free(t->acct);
+	memset(t, 0, sizeof(*t));
+}
+
+static int tree_clone(const struct xs_tree *src, struct xs_tree *dst)
+{
+	memset(dst, 0, sizeof(*dst));
+	dst->root = node_clone(src->root);
+	dst->acct = malloc(sizeof(*dst->acct) * (src->capacct ? src->capacct : 1));
+	if (!dst->root || !dst->acct) {
+		tree_fini(dst);
+		return -ENOMEM;
+	}
+	memcpy(dst->acct, src->acct, sizeof(*dst->acct) * src->nacct);
+	dst->nacct = src->nacct;
+	dst->capacct = src->capacct ? src->capacct : 1;
+	return 0;
+}
+
+/* ---------- paths and permissions ---------- */
+
+static bool valid_chars(const char *p)
+{
+	for (; *p; p++) {
+		char c = *p;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '/' || c == '_' || c == '@' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Canonicalises `path` for domain `dom` into out (XS_ABS_PATH_MAX + 1 bytes).
+ * *rel_off gets the bytes to strip to give back the caller's relative form.
+ */
+static int path_canon(domid_t dom, const char *path, bool watch, char *out, size_t *rel_off)
+{
+	size_t len;
+	if (rel_off)
+		*rel_off = 0;
+	if (!path)
+		return -EINVAL;
+	len = strlen(path);
+	if (watch && path[0] == '@') {
+		if (strcmp(path, "@introduceDomain") && strcmp(path, "@releaseDomain"))
+			return -EINVAL;
+		memcpy(out, path, len + 1);
+		return 0;
+	}
+	if (len == 0 || !valid_chars(path) || strstr(path, "//"))
+		return -EINVAL;
+	if (path[0] == '/') {
+		if (len > XS_ABS_PATH_MAX || (len > 1 && path[len - 1] == '/'))
+			return -EINVAL;
+		memcpy(out, path, len + 1);
+		return 0;
+	}
+	if (len > XS_REL_PATH_MAX || path[len - 1] == '/')
+		return -EINVAL;
+	int hl = snprintf(out, XS_ABS_PATH_MAX + 1, "/local/domain/%u/", (unsigned)dom);
+	if (hl + len > XS_ABS_PATH_MAX)
+		return -EINVAL;
+	memcpy(out + hl, path, len + 1);
+	if (rel_off)
+		*rel_off = (size_t)hl;
+	return 0;
+}
+
+static unsigned perm_for(const struct xs_node *n, domid_t dom)
+{
+	if (dom == 0 || n->perms[0].domid == dom)
+		return XS_PERM_BOTH;
+	for (unsigned i = 1; i < n->nperms; i++)
+		if (n->perms[i].domid == dom)
+			return n->perms[i].perm;
+	return n->perms[0].perm;
+}
+
+/* Deepest existing node on the way to path (path itself if present). */
+static struct xs_node *deepest(const struct xs_tree *t, const char *path, const char **rest)
+{
+	struct xs_node *n = t->root;
+	const char *p = path + 1;
+	while (*p) {
+		const char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		bool found;
+		unsigned i = kid_index(n, p, len, &found);
+		if (!found)
+			break;
+		n = n->kids[i];
+		p += len;
+		if (*p == '/')
+			p++;
+	}
+	if (rest)
+		*rest = p;
+	return n;
+}
+
+/*
+ * Finds path with access `need`: -EACCES if the node (or, when absent, its
+ * deepest existing ancestor) denies it; -ENOENT if absent but allowed.
+ */
+static int node_get(const struct xs_tree *t, const char *path, domid_t dom, unsigned need,
+		    struct xs_node **out)
+{
+	const char *rest;
+	struct xs_node *n = deepest(t, path, &rest);
+	if ((perm_for(n, dom) & need) != need)
+		return -EACCES;
+	if (*rest)
+		return -ENOENT;
+	*out = n;
+	return 0;
+}
+
+/* ---------- watches and events ---------- */
+
+static bool path_at_or_below(const char *base, const char *p)
+{
+	size_t bl = strlen(base);
+	if (!strcmp(base, "/"))
+		return p[0] == '/';
+	return !strncmp(base, p, bl) && (p[bl] == '\0' || p[bl] == '/');
+}
+
+static void deliver(struct xs_store *st, struct xs_watch *w, const char *path)
+{
+	const char *rp = path;
+	if (w->rel_off && strlen(path) >= w->rel_off &&
+	    !strncmp(path, w->path, w->rel_off))
+		rp = path + w->rel_off;
+	if (w->conn) {
+		if (st->conn_event)
+			st->conn_event(st->conn_event_arg, w->conn, rp, w->token);
+		return;
+	}
+	struct xs_event *e = calloc(1, sizeof(*e));
+	if (!e)
+		goto fail;
+	e->handle = w->handle;
+	e->path = strdup(rp);
+	e->token = strdup(w->token);
+	if (!e->path || !e->token)
+		goto fail;
+	*st->evq_tail = e;
+	st->evq_tail = &e->next;
+	return;
+fail:
+	if (e) {
+		free(e->path);
+		free(e->token);
+		free(e);
+	}
+	PVLOG_RL(ERR, MOD, "out of memory queueing watch event for %s", path);
+}
+
+/* May domain `dom` see a change at `path` (live tree)? */
+static bool watcher_may_see(struct xs_store *st, domid_t dom, const char *path)
+{
+	if (dom == 0 || path[0] == '@')
+		return true;
+	return (perm_for(deepest(&st->main, path, NULL), dom) & XS_PERM_READ) != 0;
+}
+
+/* Fires watches for a change at absolute `path`; rm also fires watches below it. */
+static void fire(struct xs_store *st, const char *path, bool rm)
+{
+	for (struct xs_watch *w = st->watches; w; w = w->next) {
+		const char *ev = NULL;
+		if (path[0] == '@' || w->path[0] == '@') {
+			if (!strcmp(path, w->path))
+				ev = path;
+		} else if (path_at_or_below(w->path, path)) {
+			ev = path;
+		} else if (rm && path_at_or_below(path, w->path)) {
+			ev = w->path;
+		}
+		if (ev && watcher_may_see(st, w->dom, ev))
+			deliver(st, w, ev);
+	}
+}
+
+/* ---------- transactions bookkeeping ---------- */
+
+static struct xs_tx *tx_find(struct xs_store *st, const struct xs_caller *c, uint32_t id)
+{
+	for (struct xs_tx *t = st->txs; t; t = t->next)
+		if (t->id == id)
+			return (t->owner == c->conn && t->dom == c->dom) ? t : NULL;
+	return NULL;
+}
+
+/* Records the first touch of `path` in tx (call before modifying it). */
+static int tx_note(struct xs_tx *tx, const char *path, bool written)
+{
+	for (unsigned i = 0; i < tx->nrecs; i++)
+		if (!strcmp(tx->recs[i].path, path)) {
+			tx->recs[i].written |= written;
+			return 0;
+		}
+	if (tx->nrecs == tx->caprecs) {
+		unsigned cap = tx->caprecs ? tx->caprecs * 2 : 8;
+		struct xs_txrec *nr = realloc(tx->recs, sizeof(*nr) * cap);
+		if (!nr)
+			return -ENOMEM;
+		tx->recs = nr;
+		tx->caprecs = cap;
+	}
+	struct xs_node *n = tree_lookup(&tx->tree, path);
+	char *dup = strdup(path);
+	if (!dup)
+		return -ENOMEM;
+	tx->recs[tx->nrecs++] = (struct xs_txrec){.path = dup, .gen = n ? n->gen : 0,
+						  .written = written};
+	return 0;
+}
+
+static int tx_event(struct xs_tx *tx, const char *path, bool rm)
+{
+	if (tx->nevs == tx->capevs) {
+		unsigned cap = tx->capevs ? tx->capevs * 2 : 8;
+		struct xs_txev *ne = realloc(tx->evs, sizeof(*ne) * cap);
+		if (!ne)
+			return -ENOMEM;
+		tx->evs = ne;
+		tx->capevs = cap;
+	}
+	char *dup = strdup(path);
+	if (!dup)
+		return -ENOMEM;
+	tx->evs[tx->nevs++] = (struct xs_txev){.path = dup, .rm = rm};
+	return 0;
+}
+
+static void tx_free(struct xs_tx *tx)
+{
+	if (!tx)
+		return;
+	tree_fini(&tx->tree);
+	for (unsigned i = 0; i < tx->nrecs; i++)
+		free(tx->recs[i].path);
+	for (unsigned i = 0; i < tx->nevs; i++)
+		free(tx->evs[i].path);
+	free(tx->recs);
+	free(tx->evs);
+	free(tx);
+}
+
+static void tx_unlink(struct xs_store *st, struct xs_tx *tx)
+{
+	for (struct xs_tx **pp = &st->txs; *pp; pp = &(*pp)->next)
+		if (*pp == tx) {
+			*pp = tx->next;
+			return;
+		}
+}
+
+/*
+ * Resolves the tree an operation works on, canonicalises the path and, in a
+ * transaction, notes the path. Returns 0 or -errno.
+ */
+struct op {
+	struct xs_tree *t;
+	struct xs_tx *tx;
+	char path[XS_ABS_PATH_MAX + 1];
+};
+
+static int op_begin(struct xs_store *st, const struct xs_caller *c, uint32_t txid,
+		    const char *path, struct op *op)
+{
+	int rc = path_canon(c->dom, path, false, op->path, NULL);
+	if (rc)
+		return rc;
+	op->tx = NULL;
+	op->t = &st->main;
+	if (txid) {
+		op->tx = tx_find(st, c, txid);
+		if (!op->tx)
+			return -ENOENT;
+		op->t = &op->tx->tree;
+	}
+	return 0;
+}
+
+static void op_fire(struct xs_store *st, struct op *op, const char *path, bool rm)
+{
+	if (op->tx) {
+		if (tx_event(op->tx, path, rm))
+			PVLOG_RL(ERR, MOD, "out of memory recording tx event");
+	} else {
+		fire(st, path, rm);
+	}
+}
+
+/* Parent path of an absolute path, in place into buf. */
+static void parent_of(const char *path, char *buf)
+{
+	const char *s = strrchr(path, '/');
+	size_t len = (s == path) ? 1 : (size_t)(s - path);
+	memcpy(buf, path, len);
+	buf[len] = '\0';
+}
+
+/*
+ * Creates path and any missing ancestors in t, as domain dom (quota-checked for
+ * dom != 0). New nodes inherit their parent's permissions; a non-dom0 creator
+ * owns them. In a transaction, every touched path is noted.
+ */
+static int tree_create(struct xs_store *st, struct xs_tree *t, struct xs_tx *tx, const char *path,
+		       domid_t dom, struct xs_node **out)
+{
+	const char *rest;
+	struct xs_node *n = deepest(t, path, &rest);
+	unsigned missing = 0;
+	int rc;
+
+	if (!*rest) {
+		*out = n;
+		return 0;
+	}
+	if (!(perm_for(n, dom) & XS_PERM_WRITE))
+		return -EACCES;
+	for (const char *p = rest; p; p = strchr(p + 1, '/'))
+		missing++;
+	if (dom != 0 && acct_nodes(t, dom) + missing > st->q.nodes)
+		return -ENOSPC;
+	if (tx) {
+		char buf[XS_ABS_PATH_MAX + 1];
+		size_t base = (size_t)(rest - path);
+		memcpy(buf, path, base);
+		buf[base ? base - 1 : 0] = '\0';
+		if (base <= 1)
+			strcpy(buf, "/");
+		if ((rc = tx_note(tx, buf, true)))
+			return rc;
+		for (const char *p = rest;;) {
+			const char *e = strchr(p, '/');
+			size_t end = e ? (size_t)(e - path) : strlen(path);
+			memcpy(buf, path, end);
+			buf[end] = '\0';
+			if ((rc = tx_note(tx, buf, true)))
+				return rc;
+			if (!e)
+				break;
+			p = e + 1;
+		}
+	}
+	while (*rest) {
+		const char *e = strchr(rest, '/');
+		size_t len = e ? (size_t)(e - rest) : strlen(rest);
+		bool found;
+		unsigned idx = kid_index(n, rest, len, &found);
+		struct xs_node *k = node_new(rest, len, n->perms, n->nperms);
+		if (!k)
+			return -ENOMEM;
+		if (dom != 0)
+			k->perms[0].domid = dom;
+		if ((rc = kid_insert(n, k, idx))) {
+			node_free(k);
+			return rc;
+		}
+		acct_add(t, k->perms[0].domid, 1);
+		n->gen = ++st->gen;
+		k->gen = ++st->gen;
+		n = k;
+		rest += len;
+		if (*rest == '/')
+			rest++;
+	}
+	*out = n;
+	return 0;
+}
+
+static int set_value(struct xs_store *st, struct xs_node *n, const void *val, size_t len)
+{
+	char *v = malloc(len + 1);
+	if (!v)
+		return -ENOMEM;
+	if (len)
+		memcpy(v, val, len);
+	v[len] = '\0';
+	free(n->val);
+	n->val = v;
+	n->vlen = len;
+	n->gen = ++st->gen;
+	return 0;
+}
+
+static int set_perms(struct xs_store *st, struct xs_tree *t, struct xs_node *n,
+		     const struct xs_perm *perms, unsigned count)
+{
+	struct xs_perm *p = malloc(sizeof(*p) * count);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, perms, sizeof(*p) * count);
+	acct_add(t, n->perms[0].domid, -1);
+	acct_add(t, p[0].domid, 1);
+	free(n->perms);
+	n->perms = p;
+	n->nperms = count;
+	n->gen = ++st->gen;
+	return 0;
+}
+
+/* ---------- public and internal operations ---------- */
+
+int xsi_read(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const char *path,
+	     char **val, size_t *len)
+{
+	struct op op;
+	struct xs_node *n;
+	int rc = op_begin(st, c, tx, path, &op);
+	if (rc)
+		return rc;
+	if (op.tx && (rc = tx_note(op.tx, op.path, false)))
+		return rc;
+	if ((rc = node_get(op.t, op.path, c->dom, XS_PERM_READ, &n)))
+		return rc;
+	*val = malloc(n->vlen + 1);
+	if (!*val)
+		return -ENOMEM;
+	memcpy(*val, n->val, n->vlen + 1);
+	if (len)
+		*len = n->vlen;
+	return 0;
+}
+
+int xsi_write(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const char *path,
+	      const void *val, size_t len)
+{
+	struct op op;
+	struct xs_node *n;
+	int rc = op_begin(st, c, tx, path, &op);
+	if (rc)
+		return rc;
+	if (c->dom != 0 && len > st->q.value_size)
+		return -E2BIG;
+	if (op.tx && (rc = tx_note(op.tx, op.path, true)))
+		return rc;
+	rc = node_get(op.t, op.path, c->dom, XS_PERM_WRITE, &n);
+	if (rc == -ENOENT)
+		rc = tree_create(st, op.t, op.tx, op.path, c->dom, &n);
+	if (rc)
+		return rc;
+	if ((rc = set_value(st, n, val, len)))
+		return rc;
+	op_fire(st, &op, op.path, false);
+	return 0;
+}
+
+int xsi_mkdir(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const char *path)
+{
+	struct op op;
+	struct xs_node *n;
+	int rc = op_begin(st, c, tx, path, &op);
+	if (rc)
+		return rc;
+	if (op.tx && (rc = tx_note(op.tx, op.path, false)))
+		return rc;
+	rc = node_get(op.t, op.path, c->dom, XS_PERM_WRITE, &n);
+	if (rc != -ENOENT)
+		return rc; /* exists already (0) or no access */
+	if ((rc = tree_create(st, op.t, op.tx, op.path, c->dom, &n)))
+		return rc;
+	op_fire(st, &op, op.path, false);
+	return 0;
+}
+
+int xsi_rm(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const char *path,
+	   bool wire_semantics)
+{
+	struct op op;
+	struct xs_node *n;
+	char parent[XS_ABS_PATH_MAX + 1];
+	int rc = op_begin(st, c, tx, path, &op);
+	if (rc)
+		return rc;
+	if (!strcmp(op.path, "/"))
+		return -EINVAL;
+	parent_of(op.path, parent);
+	if (op.tx && ((rc = tx_note(op.tx, op.path, true)) || (rc = tx_note(op.tx, parent, true))))
+		return rc;
+	rc = node_get(op.t, op.path, c->dom, XS_PERM_WRITE, &n);
+	if (rc == -ENOENT && wire_semantics && tree_lookup(op.t, parent))
+		return 0;
+	if (rc)
+		return rc;
+	/* Fire first: watchers' read permission is judged on the node still present. */
+	op_fire(st, &op, op.path, true);
+	node_remove(st, op.t, n);
+	return 0;
+}
+
+int xsi_directory(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const char *path,
+		  char ***names, unsigned *count, uint64_t *gen)
+{
+	struct op op;
+	struct xs_node *n;
+	char **v;
+	int rc = op_begin(st, c, tx, path, &op);
+	if (rc)
+		return rc;
+	if (op.tx && (rc = tx_note(op.tx, op.path, false)))
+		return rc;
+	if ((rc = node_get(op.t, op.path, c->dom, XS_PERM_READ, &n)))
+		return rc;
+	v = calloc(n->nkids ? n->nkids : 1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n->nkids; i++) {
+		v[i] = strdup(n->kids[i]->name);
+		if (!v[i]) {
+			xs_free_list(v, i);
+			return -ENOMEM;
+		}
+	}
+	*names = v;
+	*count = n->nkids;
+	if (gen)
+		*gen = n->gen;
+	return 0;
+}
+
+void xs_free_list(char **names, unsigned count)
+{
+	if (!names)
+		return;
+	for (unsigned i = 0; i < count; i++)
+		free(names[i]);
+	free(names);
+}
+
+int xsi_get_perms(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const char *path,
+		  struct xs_perm *perms, unsigned *count)
+{
+	struct op op;
+	struct xs_node *n;
+	int rc = op_begin(st, c, tx, path, &op);
+	if (rc)
+		return rc;
+	if (op.tx && (rc = tx_note(op.tx, op.path, false)))
+		return rc;
+	if ((rc = node_get(op.t, op.path, c->dom, XS_PERM_READ, &n)))
+		return rc;
+	if (*count < n->nperms) {
+		*count = n->nperms;
+		return -E2BIG;
+	}
+	memcpy(perms, n->perms, sizeof(*perms) * n->nperms);
+	*count = n->nperms;
+	return 0;
+}
+
+int xsi_set_perms(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const char *path,
+		  const struct xs_perm *perms, unsigned count)
+{
+	struct op op;
+	struct xs_node *n;
+	int rc;
+	if (!perms || count == 0 || count > XS_MAX_PERMS)
+		return -EINVAL;
+	for (unsigned i = 0; i < count; i++)
+		if (perms[i].perm > XS_PERM_BOTH)
+			return -EINVAL;
+	if ((rc = op_begin(st, c, tx, path, &op)))
+		return rc;
+	if (op.tx && (rc = tx_note(op.tx, op.path, true)))
+		return rc;
+	if ((rc = node_get(op.t, op.path, c->dom, XS_PERM_WRITE, &n)))
+		return rc;
+	/* As Xen: only the owner (or dom0) may change permissions. */
+	if (c->dom != 0 && n->perms[0].domid != c->dom)
+		return -EACCES;
+	if (c->dom != 0 && perms[0].domid != n->perms[0].domid &&
+	    acct_nodes(op.t, perms[0].domid) + 1 > st->q.nodes)
+		return -ENOSPC;
+	if ((rc = set_perms(st, op.t, n, perms, count)))
+		return rc;
+	op_fire(st, &op, op.path, false);
+	return 0;
+}
+
+static unsigned tx_count(struct xs_store *st, const struct xs_caller *c)
+{
+	unsigned n = 0;
+	for (struct xs_tx *t = st->txs; t; t = t->next)
+		if (t->owner == c->conn && t->dom == c->dom)
+			n++;
+	return n;
+}
+
+int xsi_transaction_start(struct xs_store *st, const struct xs_caller *c, uint32_t *txid)
+{
+	struct xs_tx *tx;
+	int rc;
+	if (c->dom != 0 && tx_count(st, c) >= st->q.transactions)
+		return -ENOSPC;
+	tx = calloc(1, sizeof(*tx));
+	if (!tx)
+		return -ENOMEM;
+	if ((rc = tree_clone(&st->main, &tx->tree))) {
+		free(tx);
+		return rc;
+	}
+	for (;;) {
+		struct xs_tx *o = st->txs;
+		tx->id = ++st->next_tx;
+		while (o && o->id != tx->id)
+			o = o->next;
+		if (tx->id != 0 && !o)
+			break;
+	}
+	tx->dom = c->dom;
+	tx->owner = c->conn;
+	tx->next = st->txs;
+	st->txs = tx;
+	*txid = tx->id;
+	return 0;
+}
+
+static int path_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct xs_txrec *)a)->path, ((const struct xs_txrec *)b)->path);
+}
+
+/* Makes the live node at rec->path match the transaction's copy. */
+static int commit_one(struct xs_store *st, struct xs_tx *tx, const char *path)
+{
+	struct xs_node *tn = tree_lookup(&tx->tree, path);
+	struct xs_node *mn = tree_lookup(&st->main, path);
+	int rc;
+	if (!tn) {
+		if (mn && mn != st->main.root)
+			node_remove(st, &st->main, mn);
+		return 0;
+	}
+	if (!mn) {
+		/* Parents sort first, so only the last component can be missing. */
+		if ((rc = tree_create(st, &st->main, NULL, path, 0, &mn)))
+			return rc;
+	}
+	/* Children the transaction removed (all others' changes would have conflicted). */
+	for (unsigned i = mn->nkids; i-- > 0;) {
+		bool found;
+		kid_index(tn, mn->kids[i]->name, strlen(mn->kids[i]->name), &found);
+		if (!found)
+			node_remove(st, &st->main, mn->kids[i]);
+	}
+	if ((rc = set_value(st, mn, tn->val, tn->vlen)))
+		return rc;
+	return set_perms(st, &st->main, mn, tn->perms, tn->nperms);
+}
+
+int xsi_transaction_end(struct xs_store *st, const struct xs_caller *c, uint32_t txid,
+			bool commit)
+{
+	struct xs_tx *tx = txid ? tx_find(st, c, txid) : NULL;
+	int rc = 0;
+	if (!tx)
+		return -ENOENT;
+	tx_unlink(st, tx);
+	if (!commit)
+		goto out_free;
+	for (unsigned i = 0; i < tx->nrecs; i++) {
+		struct xs_node *mn = tree_lookup(&st->main, tx->recs[i].path);
+		if ((mn ? mn->gen : 0) != tx->recs[i].gen) {
+			rc = -EAGAIN;
+			goto out_free;
+		}
+	}
+	qsort(tx->recs, tx->nrecs, sizeof(*tx->recs), path_cmp);
+	for (unsigned i = 0; i < tx->nrecs; i++) {
+		if (!tx->recs[i].written)
+			continue;
+		int r = commit_one(st, tx, tx->recs[i].path);
+		if (r) {
+			PVLOG(ERR, MOD, "commit of tx %u: %s: error %d", txid, tx->recs[i].path, r);
+			rc = r;
+		}
+	}
+	for (unsigned i = 0; i < tx->nevs; i++)
+		fire(st, tx->evs[i].path, tx->evs[i].rm);
+out_free:
+	tx_free(tx);
+	return rc;
+}
+
+/* ---------- watches ---------- */
+
+static unsigned watch_count(struct xs_store *st, const struct xs_caller *c)
+{
+	unsigned n = 0;
+	for (struct xs_watch *w = st->watches; w; w = w->next)
+		if (w->conn == c->conn && w->dom == c->dom)
+			n++;
+	return n;
+}
+
+int xsi_watch_add(struct xs_store *st, const struct xs_caller *c, const char *path,
+		  const char *token, xs_watch_cb cb, void *arg, uint64_t *handle)
+{
+	char abs[XS_ABS_PATH_MAX + 1];
+	size_t rel_off;
+	struct xs_watch *w;
+	int rc = path_canon(c->dom, path, true, abs, &rel_off);
+	if (rc)
+		return rc;
+	if (!token)
+		return -EINVAL;
+	for (w = st->watches; w; w = w->next)
+		if (w->conn == c->conn && w->dom == c->dom && c->conn && !strcmp(w->path, abs) &&
+		    !strcmp(w->token, token))
+			return -EEXIST;
+	if (c->dom != 0 && watch_count(st, c) >= st->q.watches)
+		return -ENOSPC;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->path = strdup(abs);
+	w->token = strdup(token);
+	if (!w->path || !w->token) {
+		free(w->path);
+		free(w->token);
+		free(w);
+		return -ENOMEM;
+	}
+	w->rel_off = rel_off;
+	w->dom = c->dom;
+	w->conn = c->conn;
+	w->cb = cb;
+	w->arg = arg;
+	w->handle = ++st->next_watch;
+	w->next = st->watches;
+	st->watches = w;
+	if (handle)
+		*handle = w->handle;
+	return 0;
+}
+
+void xsi_watch_fire_initial(struct xs_store *st, uint64_t handle)
+{
+	for (struct xs_watch *w = st->watches; w; w = w->next)
+		if (w->handle == handle) {
+			deliver(st, w, w->path);
+			return;
+		}
+}
+
+static void watch_free(struct xs_watch *w)
+{
+	free(w->path);
+	free(w->token);
+	free(w);
+}
+
+int xsi_unwatch(struct xs_store *st, const struct xs_caller *c, const char *path,
+		const char *token)
+{
+	char abs[XS_ABS_PATH_MAX + 1];
+	int rc = path_canon(c->dom, path, true, abs, NULL);
+	if (rc)
+		return rc;
+	for (struct xs_watch **pp = &st->watches; *pp; pp = &(*pp)->next) {
+		struct xs_watch *w = *pp;
+		if (w->conn == c->conn && w->dom == c->dom && !strcmp(w->path, abs) &&
+		    !strcmp(w->token, token)) {
+			*pp = w->next;
+			watch_free(w);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static void watches_drop_if(struct xs_store *st, void *conn, bool by_dom, domid_t dom)
+{
+	for (struct xs_watch **pp = &st->watches; *pp;) {
+		struct xs_watch *w = *pp;
+		if ((by_dom && w->dom == dom) || (!by_dom && w->conn == conn)) {
+			*pp = w->next;
+			watch_free(w);
+		} else {
+			pp = &w->next;
+		}
+	}
+}
+
+static void txs_drop_if(struct xs_store *st, void *conn, bool by_dom, domid_t dom)
+{
+	for (struct xs_tx **pp = &st->txs; *pp;) {
+		struct xs_tx *t = *pp;
+		if ((by_dom && t->dom == dom) || (!by_dom && t->owner == conn)) {
+			*pp = t->next;
+			tx_free(t);
+		} else {
+			pp = &t->next;
+		}
+	}
+}
+
+void xsi_conn_gone(struct xs_store *st, void *conn)
+{
+	if (!conn)
+		return;
+	watches_drop_if(st, conn, false, 0);
+	txs_drop_if(st, conn, false, 0);
+}
+
+void xsi_set_conn_event(struct xs_store *st, xs_conn_event_fn fn, void *arg)
+{
+	st->conn_event = fn;
+	st->conn_event_arg = arg;
+}
+
+int xs_watch_add(struct xs_store *st, const char *path, const char *token, xs_watch_cb cb,
+		 void *arg, uint64_t *handle)
+{
+	struct xs_caller c = {0, NULL};
+	uint64_t h;
+	int rc;
+	if (!cb)
+		return -EINVAL;
+	rc = xsi_watch_add(st, &c, path, token, cb, arg, &h);
+	if (rc)
+		return rc;
+	xsi_watch_fire_initial(st, h);
+	if (handle)
+		*handle = h;
+	return 0;
+}
+
+int xs_watch_remove(struct xs_store *st, uint64_t handle)
+{
+	for (struct xs_watch **pp = &st->watches; *pp; pp = &(*pp)->next) {
+		struct xs_watch *w = *pp;
+		if (w->handle == handle && !w->conn) {
+			*pp = w->next;
+			watch_free(w);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+int xs_store_dispatch(struct xs_store *st)
+{
+	int n = 0;
+	/* Only what is queued now: callbacks that cause events run them next turn. */
+	struct xs_event *e = st->evq_head;
+	st->evq_head = NULL;
+	st->evq_tail = &st->evq_head;
+	while (e) {
+		struct xs_event *next = e->next;
+		struct xs_watch *w;
+		for (w = st->watches; w; w = w->next)
+			if (w->handle == e->handle)
+				break;
+		if (w && w->cb) {
+			w->cb(w->arg, e->path, e->token);
+			n++;
+		}
+		free(e->path);
+		free(e->token);
+		free(e);
+		e = next;
+	}
+	return n;
+}
+
+/* ---------- domains ---------- */
+
+bool xsi_domain_is_introduced(struct xs_store *st, domid_t domid)
+{
+	if (domid == 0)
+		return true;
+	for (unsigned i = 0; i < st->ndoms; i++)
+		if (st->doms[i] == domid)
+			return true;
+	return false;
+}
+
+int xs_domain_introduce(struct xs_store *st, domid_t domid, const char *name)
+{
+	struct xs_caller c = {0, NULL};
+	char path[64], sub[80], num[16];
+	struct xs_perm perm = {.domid = domid, .perm = XS_PERM_NONE};
+	int rc;
+
+	if (domid != 0 && xsi_domain_is_introduced(st, domid))
+		return -EEXIST;
+	snprintf(path, sizeof(path), "/local/domain/%u", (unsigned)domid);
+	if ((rc = xsi_mkdir(st, &c, 0, path)))
+		return rc;
+	if ((rc = xsi_set_perms(st, &c, 0, path, &perm, 1)))
+		return rc;
+	snprintf(sub, sizeof(sub), "%s/domid", path);
+	snprintf(num, sizeof(num), "%u", (unsigned)domid);
+	if ((rc = xsi_write(st, &c, 0, sub, num, strlen(num))))
+		return rc;
+	if (name) {
+		snprintf(sub, sizeof(sub), "%s/name", path);
+		if ((rc = xsi_write(st, &c, 0, sub, name, strlen(name))))
+			return rc;
+	}
+	if (domid != 0) {
+		if (st->ndoms == st->capdoms) {
+			unsigned cap = st->capdoms ? st->capdoms * 2 : 8;
+			domid_t *nd = realloc(st->doms, sizeof(*nd) * cap);
+			if (!nd)
+				return -ENOMEM;
+			st->doms = nd;
+			st->capdoms = cap;
+		}
+		st->doms[st->ndoms++] = domid;
+	}
+	fire(st, "@introduceDomain", false);
+	return 0;
+}
+
+int xs_domain_release(struct xs_store *st, domid_t domid)
+{
+	struct xs_caller c = {0, NULL};
+	char path[64];
+	bool known = false;
+
+	for (unsigned i = 0; i < st->ndoms; i++)
+		if (st->doms[i] == domid) {
+			st->doms[i] = st->doms[--st->ndoms];
+			known = true;
+			break;
+		}
+	if (!known)
+		return -ENOENT;
+	snprintf(path, sizeof(path), "/local/domain/%u", (unsigned)domid);
+	(void)xsi_rm(st, &c, 0, path, true);
+	watches_drop_if(st, NULL, true, domid);
+	txs_drop_if(st, NULL, true, domid);
+	fire(st, "@releaseDomain", false);
+	return 0;
+}
+
+/* ---------- lifecycle and public wrappers ---------- */
+
+int xs_store_create(const struct xs_quota *q, struct xs_store **out)
+{
+	static const char *const initial[] = {"/local", "/local/domain", "/tool"};
+	struct xs_perm root_perm = {.domid = 0, .perm = XS_PERM_NONE};
+	struct xs_caller c = {0, NULL};
+	struct xs_store *st = calloc(1, sizeof(*st));
+	int rc = -ENOMEM;
+
+	if (!st)
+		return -ENOMEM;
+	st->q = q ? *q : (struct xs_quota){1000, 2048, 128, 10};
+	st->evq_tail = &st->evq_head;
+	st->main.root = node_new("", 0, &root_perm, 1);
+	if (!st->main.root)
+		goto err;
+	acct_add(&st->main, 0, 1);
+	for (unsigned i = 0; i < 3; i++)
+		if ((rc = xsi_mkdir(st, &c, 0, initial[i])))
+			goto err;
+	*out = st;
+	return 0;
+err:
+	xs_store_destroy(st);
+	return rc;
+}
+
+void xs_store_destroy(struct xs_store *st)
+{
+	if (!st)
+		return;
+	while (st->txs) {
+		struct xs_tx *t = st->txs;
+		st->txs = t->next;
+		tx_free(t);
+	}
+	while (st->watches) {
+		struct xs_watch *w = st->watches;
+		st->watches = w->next;
+		watch_free(w);
+	}
+	while (st->evq_head) {
+		struct xs_event *e = st->evq_head;
+		st->evq_head = e->next;
+		free(e->path);
+		free(e->token);
+		free(e);
+	}
+	tree_fini(&st->main);
+	free(st->doms);
+	free(st);
+}
+
+#define CALLER(as) (&(struct xs_caller){.dom = (as), .conn = NULL})
+
+int xs_read(struct xs_store *st, domid_t as, uint32_t tx, const char *path, char **val,
+	    size_t *len)
+{
+	return xsi_read(st, CALLER(as), tx, path, val, len);
+}
+
+int xs_write(struct xs_store *st, domid_t as, uint32_t tx, const char *path, const void *val,
+	     size_t len)
+{
+	return xsi_write(st, CALLER(as), tx, path, val, len);
+}
+
+int xs_mkdir(struct xs_store *st, domid_t as, uint32_t tx, const char *path)
+{
+	return xsi_mkdir(st, CALLER(as), tx, path);
+}
+
+int xs_rm(struct xs_store *st, domid_t as, uint32_t tx, const char *path)
+{
+	return xsi_rm(st, CALLER(as), tx, path, false);
+}
+
+int xs_directory(struct xs_store *st, domid_t as, uint32_t tx, const char *path, char ***names,
+		 unsigned *count)
+{
+	return xsi_directory(st, CALLER(as), tx, path, names, count, NULL);
+}
+
+int xs_get_perms(struct xs_store *st, domid_t as, uint32_t tx, const char *path,
+		 struct xs_perm *perms, unsigned *count)
+{
+	return xsi_get_perms(st, CALLER(as), tx, path, perms, count);
+}
+
+int xs_set_perms(struct xs_store *st, domid_t as, uint32_t tx, const char *path,
+		 const struct xs_perm *perms, unsigned count)
+{
+	return xsi_set_perms(st, CALLER(as), tx, path, perms, count);
+}
+
+int xs_transaction_start(struct xs_store *st, domid_t as, uint32_t *tx)
+{
+	return xsi_transaction_start(st, CALLER(as), tx);
+}
+
+int xs_transaction_end(struct xs_store *st, domid_t as, uint32_t tx, bool commit)
+{
+	return xsi_transaction_end(st, CALLER(as), tx, commit);
+}
+
+int xs_printf(struct xs_store *st, uint32_t tx, const char *path, const char *fmt, ...)
+{
+	char buf[XS_PAYLOAD_MAX];
+	va_list ap;
+	int n;
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -E2BIG;
+	return xs_write(st, 0, tx, path, buf, (size_t)n);
+}
+
+int xs_read_int(struct xs_store *st, uint32_t tx, const char *path, long long *out)
+{
+	char *val, *end;
+	long long v;
+	int rc = xs_read(st, 0, tx, path, &val, NULL);
+	if (rc)
+		return rc;
+	errno = 0;
+	v = strtoll(val, &end, 0);
+	if (end == val || *end != '\0' || errno)
+		rc = -EINVAL;
+	else
+		*out = v;
+	free(val);
+	return rc;
+}
