@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvnet/config.h - domain configuration files in xl's format (xl.cfg(5)), and
+ * the vif spec strings of xl-network-configuration(5).
+ *
+ * File syntax
+ *   - one `key = value` per line; `;` may also end a statement;
+ *   - `#` starts a comment that runs to the end of the line (outside strings);
+ *   - a value is a string in "double" or 'single' quotes (no newline inside;
+ *     `\\`, `\"`, `\'`, `\n`, `\t` escapes), a decimal integer, or a list
+ *     `[ 'a', "b" ]` of strings whose brackets may span several lines, may hold
+ *     comments, and may end with a trailing comma.
+ *   - Keys (domain):  name (required, [A-Za-z0-9_.-], 1..63 chars),
+ *       memory (MiB, default 64), maxmem (MiB, default = memory, >= memory),
+ *       vcpus (1..128, default 1), type ("pv" default, "pvh", "hvm"),
+ *       kernel, ramdisk (alias initrd), cmdline (alias extra),
+ *       netns (the guest's network namespace; default = name),
+ *       on_crash (destroy (default), restart, preserve, coredump-destroy,
+ *       coredump-restart, rename-restart, soft-reset),
+ *       uuid (8-4-4-4-12 hex), vif (list of vif specs, at most PVNET_MAX_VIFS).
+ *     Strings where an integer is expected (`memory = "64"`) and the other way
+ *     round are errors, as are unknown keys and a key given twice (an alias
+ *     counts as the same key).
+ *
+ * Vif spec: comma-separated `key=value` items (empty items are ignored, so
+ * `vif = [ '' ]` is one vif with every default). Keys:
+ *   mac      six hex bytes `00:16:3e:00:00:01`, unicast, not all zero.
+ *            Default: 00:16:3e + three bytes hashed from the domain name and
+ *            the vif index (stable across runs; see pvnet_mac_default()).
+ *   bridge   switch to attach to, <= 15 chars, default "br0"
+ *   ip       space-separated addresses WITH prefix length, IPv4 and/or IPv6,
+ *            e.g. `ip=10.0.0.1/24 fd00::1/64`, at most PVNET_MAX_VIF_IPS
+ *   mtu      68..65535, default 1500          queues   1..8, default 1
+ *   rate     Xen syntax `10Mb/s@50ms`; see pvnet_rate_parse(); default none
+ *   vlan     access VLAN 1..4094, default none (0)
+ *   trunks   tagged VLANs separated by ':' (a ',' would end the vif key),
+ *            e.g. `trunks=10:20:30`, each 1..4094, at most PVNET_MAX_TRUNKS
+ *   model    device model for HVM, e.g. "virtio"
+ *   accel    accelerator plugin name          level   NIC tier 0..3
+ *   devargs  opaque string for the accelerator (cannot contain a comma)
+ *   mode     netfront attachment: "tap" (default), "pktgen", "sink", "pcap"
+ *   pkt      frame size for pktgen, 60..65535
+ *   script   hotplug script, stored and otherwise ignored
+ *   backend  backend domain name or id, default "0"
+ *   vifname  name of the backend interface (<= 15 chars)
+ *   type     "vif" (default) or "ioemu"
+ *   socket   Unix socket path (vhost-user), < 108 chars
+ * Any other key is an error.
+ *
+ * Vif numbering in messages is the vif's devid/handle, counting from 0 as Xen
+ * does: "vif 0" is the first entry of the list.
+ *
+ * Errors: every parser returns -EINVAL (or -ENOMEM/-errno from I/O) and writes
+ * one line, NUL-terminated and truncated to err_size, into err when err is not
+ * NULL and err_size > 0. File-level messages read "FILE:LINE: what was
+ * expected", e.g. `web1.cfg:3: unknown key 'memry'`.
+ *
+ * Every struct here is plain data (no pointers, no heap), so a parsed domain
+ * can be copied, compared, or sent over a socket as bytes between processes
+ * of the same build. Strings are always NUL-terminated. Unused bytes are zero.
+ */
+#ifndef PVNET_CONFIG_H
+#define PVNET_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define PVNET_MAX_VIFS 8
+#define PVNET_MAX_VIF_IPS 8
+#define PVNET_MAX_TRUNKS 64
+#define PVNET_MAX_QUEUES 8
+#define PVNET_NAME_MAX 64 /* incl. NUL: names are at most 63 characters */
+
+#define PVNET_DEFAULT_MEMORY_MIB 64
+#define PVNET_DEFAULT_BRIDGE "br0"
+#define PVNET_DEFAULT_MTU 1500
+#define PVNET_DEFAULT_RATE_USEC 50000 /* rate interval when `@...` is omitted */
+
+/* One address of a vif (`ip=` item). */
+struct pvnet_ip_cfg {
+	int family;       /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network byte order; IPv4 uses the first 4 bytes */
+	uint8_t prefix;   /* 0..32 (IPv4) or 0..128 (IPv6) */
+	char text[64];    /* as written, e.g. "10.0.0.1/24" */
+};
+
+struct pvnet_vif_cfg {
+	uint8_t mac[6];
+	uint8_t mac_set;             /* 1 if `mac=` was given, 0 if generated/unset */
+	char bridge[16];             /* default "br0" */
+	unsigned n_ip;
+	struct pvnet_ip_cfg ip[PVNET_MAX_VIF_IPS];
+	unsigned mtu;                /* default 1500 */
+	unsigned queues;             /* default 1 */
+	uint64_t rate_bytes;         /* bytes per interval; 0 = unlimited */
+	uint32_t rate_usec;          /* interval in microseconds; 0 = unlimited */
+	unsigned vlan;               /* 0 = untagged/none */
+	unsigned n_trunks;
+	uint16_t trunks[PVNET_MAX_TRUNKS];
+	char model[16];
+	char accel[32];              /* "" = no accelerator */
+	int level;                   /* -1 = unset */
+	char mode[16];               /* default "tap" */
+	unsigned pkt;                /* 0 = unset */
+	char script[128];
+	char backend[64];            /* default "0" */
+	char vifname[16];
+	char type[8];                /* default "vif" */
+	char devargs[256];
+	char socket[108];
+};
+
+struct pvnet_dom_cfg {
+	char name[PVNET_NAME_MAX];
+	uint64_t memory_mib;         /* default 64 */
+	uint64_t maxmem_mib;         /* default = memory_mib */
+	unsigned vcpus;              /* default 1 */
+	char type[8];                /* "pv" (default), "pvh", "hvm" */
+	char kernel[256];
+	char ramdisk[256];
+	char cmdline[512];
+	char netns[PVNET_NAME_MAX];  /* default = name */
+	char on_crash[24];           /* default "destroy" */
+	char uuid[40];               /* "" if not given, else lower-case 36 chars */
+	unsigned n_vifs;
+	struct pvnet_vif_cfg vifs[PVNET_MAX_VIFS];
+};
+
+/*
+ * Fill *out with defaults (no name, no vifs) / a vif with every default and
+ * no MAC. Never fail.
+ */
+void pvnet_dom_cfg_init(struct pvnet_dom_cfg *out);
+void pvnet_vif_cfg_init(struct pvnet_vif_cfg *out);
+
+/*
+ * Parse the configuration `text` of `len` bytes (need not be NUL-terminated;
+ * a NUL byte inside is an error). `filename` is used only in messages (NULL:
+ * "<config>"). On success *out holds the domain with every default applied
+ * (MACs generated, netns defaulted) and 0 is returned. On error returns
+ * -EINVAL, writes "FILE:LINE: ..." to err, and *out is unspecified (but still
+ * plain data, nothing to free). The caller owns every buffer throughout.
+ */
+int pvnet_config_parse(const char *filename, const char *text, size_t len,
+		       struct pvnet_dom_cfg *out, char *err, size_t err_size);
+
+/*
+ * Read the file at `path` (at most 1 MiB) and parse it as above; messages name
+ * `path` as given. Returns -errno if the file cannot be read ("PATH: strerror").
+ */
+int pvnet_config_load(const char *path, struct pvnet_dom_cfg *out, char *err,
+		      size_t err_size);
+
+/*
+ * Parse one vif spec string (see top of file) into *out, starting from
+ * pvnet_vif_cfg_init(). A MAC is not generated here: out->mac_set says whether
+ * one was given. Returns 0 or -EINVAL with a message without file/line
+ * (e.g. "bad mtu '9' (expected 68..65535)").
+ */
+int pvnet_vif_parse(const char *spec, struct pvnet_vif_cfg *out, char *err, size_t err_size);
+
+/*
+ * Parse "xx:xx:xx:xx:xx:xx" (exactly two hex digits per byte, either case,
+ * ':' separators, nothing after). Syntax only: multicast and zero MACs parse.
+ * Returns 0 or -EINVAL (mac untouched on error).
+ */
+int pvnet_mac_parse(const char *s, uint8_t mac[6]);
+
+/* Format as lower-case "xx:xx:xx:xx:xx:xx" plus NUL (18 bytes). */
+void pvnet_mac_format(const uint8_t mac[6], char out[18]);
+
+/*
+ * The default MAC for vif `index` of domain `name`: 00:16:3e followed by three
+ * bytes of a 32-bit FNV-1a hash of the name, a NUL and the index. Stable across
+ * runs and builds. `salt` is mixed in (0 normally; the parser uses 1, 2, ...
+ * only to step past a collision with another vif of the same domain).
+ */
+void pvnet_mac_default(const char *name, unsigned index, unsigned salt, uint8_t mac[6]);
+
+/*
+ * Parse a Xen rate "RATE[@INTERVAL]": RATE is digits, an optional G/M/K
+ * multiplier (decimal: 10^9/10^6/10^3), then "b/s" (bits) or "B/s" (bytes);
+ * INTERVAL is digits with unit "s" (or none), "ms" or "us", default 50 ms.
+ * Computes as libxl does:
+ *   bytes_per_interval = bytes_per_sec * interval_usec / 1000000 (integer)
+ * so 10Mb/s@50ms -> 62500 bytes per 50000 us. Returns -EINVAL on bad syntax,
+ * a zero interval, or a result of 0 or above UINT32_MAX bytes per interval;
+ * outputs are written only on success.
+ */
+int pvnet_rate_parse(const char *s, uint64_t *bytes_per_interval, uint32_t *interval_usec);
+
+#endif /* PVNET_CONFIG_H */
