@@ -85,6 +85,10 @@ int hv_domain_create(struct hv *hv, const struct hv_domain_config *cfg, domid_t 
  * Destroys a domain: closes its event channels (peers' ports go back to
  * unbound), drops its mappings of other domains' grants, and releases its
  * memory once no other domain still maps it. -ENOENT if unknown, -EPERM for 0.
+ * Mappings that other domains (dom0's netback) hold of its grants are NOT
+ * force-released: their host_addr stays valid until gnttab_unmap_grant_ref,
+ * and the memory and grant-table mappings go with the last unmap. The domid
+ * and name are free again at once.
  */
 int hv_domain_destroy(struct hv *hv, domid_t domid);
 
@@ -99,6 +103,23 @@ int hv_domain_list(struct hv *hv, struct hv_domain_info *infos, unsigned max);
  * guest process (SCM_RIGHTS). The caller owns and must close the returned fds.
  */
 int hv_domain_fds(struct hv *hv, domid_t domid, int *mem_fd, int *gnt_fd);
+
+/*
+ * Bounds the number of grant mappings `domid` may hold (default
+ * HV_DEFAULT_MAPTRACK, at most that); maps beyond it get GNTST_no_space.
+ * Existing mappings are kept. 0 or -ENOENT / -EINVAL (limit 0).
+ */
+int hv_domain_set_max_maptrack(struct hv *hv, domid_t domid, uint32_t limit);
+
+/*
+ * The store connector: pvnetd registers it so that a guest's HELLO hypercall
+ * receives a connected stream fd to the store. fn returns a new fd (ownership
+ * passes to the hypervisor, which sends it to the guest and closes its copy)
+ * or -errno, in which case the guest gets no store fd. fn is called from the
+ * thread running hv_hypercall_handle(). fn NULL unregisters.
+ */
+typedef int (*hv_xs_connect_fn)(void *arg, domid_t domid);
+void hv_set_xs_connector(struct hv *hv, hv_xs_connect_fn fn, void *arg);
 
 /* --- Grant tables (v1). All ops validate the entry as Xen does. --- */
 
@@ -175,5 +196,30 @@ int evtchn_status(struct hv *hv, domid_t caller, struct evtchn_status *status);
  * is not interdomain-bound.
  */
 int evtchn_get_fds(struct hv *hv, domid_t dom, evtchn_port_t port, int *wait_fd, int *notify_fd);
+
+/* --- Hypercall transport (server side; wire format in pvnet/hypercall.h). --- */
+
+/*
+ * Serves one hypercall message from guest `domid` on `sock` (its end of a
+ * SOCK_SEQPACKET socketpair; the socket identifies the domain). Reads one
+ * message without blocking, dispatches it, replies (with SCM_RIGHTS fds when
+ * the op returns any). Malformed messages get an error reply. Returns 0 when a
+ * message was served, -EAGAIN when none was waiting, -ECONNRESET when the peer
+ * has gone (EOF or reset: the caller closes sock and cleans up), other -errno
+ * on a local failure. fds the guest sends are closed unread. Never blocks on
+ * the guest: a reply that does not fit in the socket buffer is dropped.
+ */
+int hv_hypercall_handle(struct hv *hv, domid_t domid, int sock);
+
+/*
+ * Transport-neutral dispatcher: `req`/`len` is one request as received;
+ * `rsp` (PVHC_MSG_SIZE bytes) receives the response, always filled when 0 is
+ * returned (errors are reported in the response header). fds_out (room for
+ * PVHC_MAX_FDS) receives fds the response carries, *nfds_out their count; the
+ * caller owns them and must close them after sending. Returns -errno only
+ * when no response can be built (unknown domid: -ESRCH).
+ */
+int hv_hypercall_dispatch(struct hv *hv, domid_t domid, const void *req, size_t len, void *rsp,
+			  int *fds_out, int *nfds_out);
 
 #endif /* PVNET_HV_H */

@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hv/hvc.c - guest-side hypercall client (pvnet/hvc.h).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <pvnet/hvc.h>
+#include <pvnet/hypercall.h>
+
+#define HVC_PAGE 4096u
+
+struct hvc {
+	int sock;
+	pthread_mutex_t lock; /* one outstanding request */
+	uint32_t seq;
+	domid_t domid;
+	uint8_t *mem;
+	uint64_t mem_size;
+	struct grant_entry_v1 *gnt;
+	uint32_t nr_grant_frames, nr_grant_entries;
+	uint64_t scratch_pfn;
+	int xs_fd;
+};
+
+static void close_fds(int *fds, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+static int sock_send(int sock, const void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = send(sock, buf, len, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EPIPE ? -ECONNRESET : -errno;
+	return 0;
+}
+
+/* Receives one message; fds (up to PVHC_MAX_FDS) into fds, *nfds their count. */
+static ssize_t sock_recv(int sock, void *buf, size_t len, int *fds, int *nfds)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int) * PVHC_MAX_FDS)];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *c;
+	ssize_t n;
+
+	*nfds = 0;
+	mh.msg_control = cbuf.b;
+	mh.msg_controllen = sizeof(cbuf.b);
+	do
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int), i;
+			for (i = 0; i < k; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+				if (*nfds < PVHC_MAX_FDS)
+					fds[(*nfds)++] = fd;
+				else
+					close(fd);
+			}
+		}
+	}
+	if (n == 0)
+		return -ECONNRESET;
+	return n;
+}
+
+/*
+ * One request/response. On success the reply is in *rsp, its fds (the caller
+ * owns them) in fds/nfds, and the return is the reply's hdr.ret.
+ */
+static int call_locked(struct hvc *h, struct pvhc_msg *req, struct pvhc_msg *rsp, int *fds,
+		       int *nfds)
+{
+	ssize_t n;
+	int ret;
+
+	req->hdr.magic = PVHC_MAGIC;
+	req->hdr.version = PVHC_VERSION;
+	req->hdr.seq = ++h->seq;
+	req->hdr.ret = 0;
+	req->hdr.nfds = 0;
+	ret = sock_send(h->sock, req, sizeof(*req));
+	if (ret < 0)
+		return ret;
+	for (;;) {
+		n = sock_recv(h->sock, rsp, sizeof(*rsp), fds, nfds);
+		if (n < 0)
+			return (int)n;
+		if (n == sizeof(*rsp) && rsp->hdr.magic == PVHC_MAGIC && rsp->hdr.seq == h->seq)
+			break;
+		close_fds(fds, *nfds); /* a stale or foreign reply */
+	}
+	if (rsp->hdr.nfds != (uint32_t)*nfds) {
+		close_fds(fds, *nfds);
+		*nfds = 0;
+		return -EPROTO;
+	}
+	return rsp->hdr.ret;
+}
+
+static int call(struct hvc *h, struct pvhc_msg *req, struct pvhc_msg *rsp, int *fds, int *nfds)
+{
+	int ret;
+
+	pthread_mutex_lock(&h->lock);
+	ret = call_locked(h, req, rsp, fds, nfds);
+	pthread_mutex_unlock(&h->lock);
+	return ret;
+}
+
+/* A call with no fds expected. */
+static int call_simple(struct hvc *h, uint16_t op, struct pvhc_msg *req, struct pvhc_msg *rsp)
+{
+	int fds[PVHC_MAX_FDS], nfds = 0, ret;
+
+	req->hdr.op = op;
+	ret = call(h, req, rsp, fds, &nfds);
+	close_fds(fds, nfds);
+	return ret;
+}
+
+int hvc_open(int sock, struct hvc **out)
+{
+	struct pvhc_msg req, rsp;
+	struct hvc *h;
+	int fds[PVHC_MAX_FDS], nfds = 0, ret;
+	void *map;
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->sock = sock;
+	h->xs_fd = -1;
+	pthread_mutex_init(&h->lock, NULL);
+	memset(&req, 0, sizeof(req));
+	req.hdr.op = PVHC_OP_HELLO;
+	ret = call(h, &req, &rsp, fds, &nfds);
+	if (ret < 0)
+		goto fail;
+	if (nfds < 2 || rsp.args.hello.mem_size == 0 || rsp.args.hello.mem_size % HVC_PAGE ||
+	    rsp.args.hello.nr_grant_frames == 0 ||
+	    (rsp.args.hello.has_xs && nfds != 3)) {
+		ret = -EPROTO;
+		goto close;
+	}
+	h->domid = rsp.args.hello.domid;
+	h->mem_size = rsp.args.hello.mem_size;
+	h->nr_grant_frames = rsp.args.hello.nr_grant_frames;
+	h->nr_grant_entries = h->nr_grant_frames * (uint32_t)GNTTAB_ENTRIES_PER_FRAME;
+	map = mmap(NULL, h->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	if (map == MAP_FAILED) {
+		ret = -errno;
+		goto close;
+	}
+	h->mem = map;
+	map = mmap(NULL, (size_t)h->nr_grant_frames * HVC_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   fds[1], 0);
+	if (map == MAP_FAILED) {
+		ret = -errno;
+		goto unmap;
+	}
+	h->gnt = map;
+	{
+		uint64_t frames = h->mem_size / HVC_PAGE;
+		h->scratch_pfn = frames > HVC_SCRATCH_FRAMES ? frames - HVC_SCRATCH_FRAMES : 0;
+	}
+	if (rsp.args.hello.has_xs) {
+		h->xs_fd = fds[2];
+		fds[2] = -1;
+	}
+	close_fds(fds, nfds);
+	*out = h;
+	return 0;
+
+unmap:
+	munmap(h->mem, h->mem_size);
+close:
+	close_fds(fds, nfds);
+fail:
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+	return ret;
+}
+
+void hvc_close(struct hvc *h)
+{
+	if (!h)
+		return;
+	if (h->gnt)
+		munmap(h->gnt, (size_t)h->nr_grant_frames * HVC_PAGE);
+	if (h->mem)
+		munmap(h->mem, h->mem_size);
+	if (h->xs_fd >= 0)
+		close(h->xs_fd);
+	close(h->sock);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+domid_t hvc_domid(const struct hvc *h)
+{
+	return h->domid;
+}
+
+void *hvc_mem(struct hvc *h, size_t *size)
+{
+	if (size)
+		*size = h->mem_size;
+	return h->mem;
+}
+
+uint64_t hvc_scratch_pfn(const struct hvc *h)
+{
+	return h->scratch_pfn;
+}
+
+struct grant_entry_v1 *hvc_grant_table(struct hvc *h, unsigned *nr_entries)
+{
+	if (nr_entries)
+		*nr_entries = h->nr_grant_entries;
+	return h->gnt;
+}
+
+int hvc_take_xs_fd(struct hvc *h)
+{
+	int fd;
+
+	pthread_mutex_lock(&h->lock);
+	fd = h->xs_fd;
+	h->xs_fd = -1;
+	pthread_mutex_unlock(&h->lock);
+	return fd >= 0 ? fd : -ENOENT;
+}
+
+int hvc_evtchn_alloc_unbound(struct hvc *h, domid_t remote_dom, evtchn_port_t *port)
+{
+	struct pvhc_msg req, rsp;
+	int ret;
+
+	memset(&req, 0, sizeof(req));
+	req.args.alloc_unbound.dom = DOMID_SELF;
+	req.args.alloc_unbound.remote_dom = remote_dom;
+	ret = call_simple(h, PVHC_OP_EVTCHN_ALLOC_UNBOUND, &req, &rsp);
+	if (ret == 0)
+		*port = rsp.args.alloc_unbound.port;
+	return ret;
+}
+
+int hvc_evtchn_bind_interdomain(struct hvc *h, domid_t remote_dom, evtchn_port_t remote_port,
+				evtchn_port_t *local_port)
+{
+	struct pvhc_msg req, rsp;
+	int ret;
+
+	memset(&req, 0, sizeof(req));
+	req.args.bind_interdomain.remote_dom = remote_dom;
+	req.args.bind_interdomain.remote_port = remote_port;
+	ret = call_simple(h, PVHC_OP_EVTCHN_BIND_INTERDOMAIN, &req, &rsp);
+	if (ret == 0)
+		*local_port = rsp.args.bind_interdomain.local_port;
+	return ret;
+}
+
+int hvc_evtchn_get_fds(struct hvc *h, evtchn_port_t port, int *wait_fd, int *notify_fd)
+{
+	struct pvhc_msg req, rsp;
+	int fds[PVHC_MAX_FDS], nfds = 0, ret;
+
+	memset(&req, 0, sizeof(req));
+	req.hdr.op = PVHC_OP_EVTCHN_GET_FDS;
+	req.args.port.port = port;
+	ret = call(h, &req, &rsp, fds, &nfds);
+	if (ret == 0 && nfds != 2)
+		ret = -EPROTO;
+	if (ret < 0) {
+		close_fds(fds, nfds);
+		return ret;
+	}
+	*wait_fd = fds[0];
+	*notify_fd = fds[1];
+	return 0;
+}
+
+static int port_op(struct hvc *h, uint16_t op, evtchn_port_t port)
+{
+	struct pvhc_msg req, rsp;
+
+	memset(&req, 0, sizeof(req));
+	req.args.port.port = port;
+	return call_simple(h, op, &req, &rsp);
+}
+
+int hvc_evtchn_send(struct hvc *h, evtchn_port_t port)
+{
+	return port_op(h, PVHC_OP_EVTCHN_SEND, port);
+}
+
+int hvc_evtchn_close(struct hvc *h, evtchn_port_t port)
+{
+	return port_op(h, PVHC_OP_EVTCHN_CLOSE, port);
+}
+
+int hvc_evtchn_status(struct hvc *h, struct evtchn_status *st)
+{
+	struct pvhc_msg req, rsp;
+	int ret;
+
+	memset(&req, 0, sizeof(req));
+	req.args.status.dom = st->dom;
+	req.args.status.port = st->port;
+	ret = call_simple(h, PVHC_OP_EVTCHN_STATUS, &req, &rsp);
+	if (ret < 0)
+		return ret;
+	st->status = rsp.args.status.status;
+	st->vcpu = rsp.args.status.vcpu;
+	memset(&st->u, 0, sizeof(st->u));
+	if (st->status == EVTCHNSTAT_unbound) {
+		st->u.unbound.dom = rsp.args.status.remote_dom;
+	} else if (st->status == EVTCHNSTAT_interdomain) {
+		st->u.interdomain.dom = rsp.args.status.remote_dom;
+		st->u.interdomain.port = rsp.args.status.remote_port;
+	}
+	return 0;
+}
+
+/*
+ * Runs a batch of `count` elements of `elem` bytes with `status_off` the
+ * offset of each element's int16 status. In place when the array is in guest
+ * memory, else chunked through the scratch area.
+ */
+static int batch_call(struct hvc *h, uint16_t op, void *ops, unsigned count, size_t elem,
+		      size_t status_off)
+{
+	uint8_t *base = ops;
+	struct pvhc_msg req, rsp;
+	size_t scratch_size = h->mem_size - h->scratch_pfn * HVC_PAGE;
+	unsigned chunk_max, done = 0, n, i;
+	int ret = 0;
+
+	if (count == 0)
+		return 0;
+	if (base >= h->mem && base + (size_t)count * elem <= h->mem + h->mem_size) {
+		/* In place, in batches of PVHC_MAX_BATCH. */
+		while (done < count) {
+			n = count - done < PVHC_MAX_BATCH ? count - done : PVHC_MAX_BATCH;
+			memset(&req, 0, sizeof(req));
+			req.args.batch.gpa = (uint64_t)(base + (size_t)done * elem - h->mem);
+			req.args.batch.count = n;
+			ret = call_simple(h, op, &req, &rsp);
+			if (ret < 0)
+				return ret;
+			done += n;
+		}
+		return 0;
+	}
+	chunk_max = (unsigned)(scratch_size / elem);
+	if (chunk_max > PVHC_MAX_BATCH)
+		chunk_max = PVHC_MAX_BATCH;
+	if (chunk_max == 0)
+		return -ENOMEM;
+	pthread_mutex_lock(&h->lock); /* the scratch area is shared by all threads */
+	while (done < count) {
+		uint8_t *scratch = h->mem + h->scratch_pfn * HVC_PAGE;
+		int fds[PVHC_MAX_FDS], nfds = 0;
+
+		n = count - done < chunk_max ? count - done : chunk_max;
+		memcpy(scratch, base + (size_t)done * elem, (size_t)n * elem);
+		memset(&req, 0, sizeof(req));
+		req.hdr.op = op;
+		req.args.batch.gpa = h->scratch_pfn * HVC_PAGE;
+		req.args.batch.count = n;
+		ret = call_locked(h, &req, &rsp, fds, &nfds);
+		close_fds(fds, nfds);
+		if (ret < 0)
+			break;
+		for (i = 0; i < n; i++)
+			memcpy(base + (size_t)(done + i) * elem + status_off,
+			       scratch + (size_t)i * elem + status_off, sizeof(int16_t));
+		done += n;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return ret;
+}
+
+int hvc_gnttab_copy(struct hvc *h, struct gnttab_copy *ops, unsigned count)
+{
+	return batch_call(h, PVHC_OP_GNTTAB_COPY, ops, count, sizeof(*ops),
+			  offsetof(struct gnttab_copy, status));
+}
+
+int hvc_gnttab_transfer(struct hvc *h, struct gnttab_transfer *ops, unsigned count)
+{
+	return batch_call(h, PVHC_OP_GNTTAB_TRANSFER, ops, count, sizeof(*ops),
+			  offsetof(struct gnttab_transfer, status));
+}
+
+int hvc_decrease_reservation(struct hvc *h, xen_pfn_t pfn)
+{
+	struct pvhc_msg req, rsp;
+
+	memset(&req, 0, sizeof(req));
+	req.args.reservation.pfn = pfn;
+	return call_simple(h, PVHC_OP_DECREASE_RESERVATION, &req, &rsp);
+}
+
+int hvc_call_raw(struct hvc *h, const void *req, size_t len, void *rsp, size_t rsp_len)
+{
+	int fds[PVHC_MAX_FDS], nfds = 0, ret;
+	ssize_t n;
+
+	pthread_mutex_lock(&h->lock);
+	ret = sock_send(h->sock, req, len);
+	if (ret == 0) {
+		n = sock_recv(h->sock, rsp, rsp_len, fds, &nfds);
+		close_fds(fds, nfds);
+		ret = (int)n;
+	}
+	pthread_mutex_unlock(&h->lock);
+	return ret;
+}

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * hv/hypercall.c - server side of the guest hypercall transport: decodes one
+ * fixed-size message (pvnet/hypercall.h), runs it as the guest's domain,
+ * builds the response. Everything in a request is guest-controlled: it is
+ * copied once into a local message and validated there.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <pvnet/hv.h>
+#include <pvnet/hypercall.h>
+#include <pvnet/log.h>
+
+#include "hv_private.h"
+
+static int do_hello(struct hv *hv, struct hv_domain *d, struct pvhc_msg *rsp, int *fds,
+		    int *nfds)
+{
+	struct pvhc_hello *h = &rsp->args.hello;
+	hv_xs_connect_fn fn;
+	void *arg;
+	int ret, xs;
+
+	ret = hv_domain_fds(hv, d->domid, &fds[0], &fds[1]);
+	if (ret < 0)
+		return ret;
+	*nfds = 2;
+	h->domid = d->domid;
+	h->mem_size = d->mem_size;
+	h->nr_grant_frames = d->nr_grant_frames;
+	h->nr_grant_entries = d->nr_grant_entries;
+	h->max_evtchns = d->max_evtchns;
+	pthread_mutex_lock(&hv->lock);
+	fn = hv->xs_connect;
+	arg = hv->xs_arg;
+	pthread_mutex_unlock(&hv->lock);
+	if (!fn) {
+		h->xs_error = -ENOENT;
+		return 0;
+	}
+	xs = fn(arg, d->domid);
+	if (xs < 0) {
+		h->xs_error = xs;
+		return 0;
+	}
+	fds[2] = xs;
+	*nfds = 3;
+	h->has_xs = 1;
+	return 0;
+}
+
+/* Checks that the batch lies in guest memory; returns its byte size. */
+static int batch_check(struct hv_domain *d, const struct pvhc_batch *b, size_t elem,
+		       size_t *size)
+{
+	if (b->count == 0 || b->count > PVHC_MAX_BATCH)
+		return -EINVAL;
+	*size = (size_t)b->count * elem;
+	if (b->gpa > d->mem_size || *size > d->mem_size - b->gpa)
+		return -EFAULT;
+	return 0;
+}
+
+static int do_copy(struct hv *hv, struct hv_domain *d, const struct pvhc_batch *b)
+{
+	struct gnttab_copy *ops;
+	size_t size;
+	unsigned i;
+	int ret;
+
+	ret = batch_check(d, b, sizeof(*ops), &size);
+	if (ret < 0)
+		return ret;
+	ops = malloc(size);
+	if (!ops)
+		return -ENOMEM;
+	/* One read of guest memory; everything below works on the copy. */
+	memcpy(ops, d->mem + b->gpa, size);
+	ret = gnttab_copy(hv, d->domid, ops, b->count);
+	for (i = 0; ret == 0 && i < b->count; i++)
+		memcpy(d->mem + b->gpa + i * sizeof(*ops) + offsetof(struct gnttab_copy, status),
+		       &ops[i].status, sizeof(ops[i].status));
+	free(ops);
+	return ret;
+}
+
+static int do_transfer(struct hv *hv, struct hv_domain *d, const struct pvhc_batch *b)
+{
+	struct gnttab_transfer *ops;
+	size_t size;
+	unsigned i;
+	int ret;
+
+	ret = batch_check(d, b, sizeof(*ops), &size);
+	if (ret < 0)
+		return ret;
+	ops = malloc(size);
+	if (!ops)
+		return -ENOMEM;
+	memcpy(ops, d->mem + b->gpa, size);
+	ret = gnttab_transfer(hv, d->domid, ops, b->count);
+	/* The array may sit in a frame that was just transferred away: then the
+	 * status write lands in a now-unpopulated frame, harmlessly. */
+	for (i = 0; ret == 0 && i < b->count; i++)
+		memcpy(d->mem + b->gpa + i * sizeof(*ops) + offsetof(struct gnttab_transfer, status),
+		       &ops[i].status, sizeof(ops[i].status));
+	free(ops);
+	return ret;
+}
+
+static int do_status(struct hv *hv, domid_t domid, struct pvhc_status *s)
+{
+	struct evtchn_status st;
+	int ret;
+
+	memset(&st, 0, sizeof(st));
+	st.dom = s->dom;
+	st.port = s->port;
+	ret = evtchn_status(hv, domid, &st);
+	if (ret < 0)
+		return ret;
+	s->status = st.status;
+	s->vcpu = st.vcpu;
+	s->remote_dom = 0;
+	s->remote_port = 0;
+	if (st.status == EVTCHNSTAT_unbound) {
+		s->remote_dom = st.u.unbound.dom;
+	} else if (st.status == EVTCHNSTAT_interdomain) {
+		s->remote_dom = st.u.interdomain.dom;
+		s->remote_port = st.u.interdomain.port;
+	}
+	return 0;
+}
+
+int hv_hypercall_dispatch(struct hv *hv, domid_t domid, const void *req, size_t len, void *rsp_buf,
+			  int *fds_out, int *nfds_out)
+{
+	struct pvhc_msg m, *rsp = rsp_buf;
+	struct hv_domain *d;
+	int ret, nfds = 0, i;
+
+	*nfds_out = 0;
+	if (domid == 0)
+		return -EPERM; /* dom0 calls the API directly */
+	d = hv_domain_get(hv, domid);
+	if (!d)
+		return -ESRCH;
+	memset(&m, 0, sizeof(m));
+	memcpy(&m, req, len < sizeof(m) ? len : sizeof(m));
+	memset(rsp, 0, sizeof(*rsp));
+	rsp->hdr.magic = PVHC_MAGIC;
+	rsp->hdr.version = PVHC_VERSION;
+	if (len >= PVHC_HDR_SIZE) {
+		rsp->hdr.op = m.hdr.op;
+		rsp->hdr.seq = m.hdr.seq;
+	}
+	if (len != sizeof(m) || m.hdr.magic != PVHC_MAGIC || m.hdr.version != PVHC_VERSION) {
+		ret = -EINVAL;
+		goto out;
+	}
+	rsp->args = m.args; /* OUT fields are filled in place */
+	switch (m.hdr.op) {
+	case PVHC_OP_HELLO:
+		memset(&rsp->args, 0, sizeof(rsp->args));
+		ret = do_hello(hv, d, rsp, fds_out, &nfds);
+		break;
+	case PVHC_OP_EVTCHN_ALLOC_UNBOUND:
+		ret = evtchn_alloc_unbound(hv, domid, m.args.alloc_unbound.dom,
+					   m.args.alloc_unbound.remote_dom,
+					   &rsp->args.alloc_unbound.port);
+		break;
+	case PVHC_OP_EVTCHN_BIND_INTERDOMAIN:
+		ret = evtchn_bind_interdomain(hv, domid, m.args.bind_interdomain.remote_dom,
+					      m.args.bind_interdomain.remote_port,
+					      &rsp->args.bind_interdomain.local_port);
+		break;
+	case PVHC_OP_EVTCHN_SEND:
+		ret = evtchn_send(hv, domid, m.args.port.port);
+		break;
+	case PVHC_OP_EVTCHN_CLOSE:
+		ret = evtchn_close(hv, domid, m.args.port.port);
+		break;
+	case PVHC_OP_EVTCHN_STATUS:
+		ret = do_status(hv, domid, &rsp->args.status);
+		break;
+	case PVHC_OP_EVTCHN_GET_FDS:
+		/* Only ports of the calling domain: dom is the socket's domain. */
+		ret = evtchn_get_fds(hv, domid, m.args.port.port, &fds_out[0], &fds_out[1]);
+		if (ret == 0)
+			nfds = 2;
+		break;
+	case PVHC_OP_GNTTAB_COPY:
+		ret = do_copy(hv, d, &m.args.batch);
+		break;
+	case PVHC_OP_GNTTAB_TRANSFER:
+		ret = do_transfer(hv, d, &m.args.batch);
+		break;
+	case PVHC_OP_DECREASE_RESERVATION:
+		ret = hv_decrease_reservation(hv, domid, m.args.reservation.pfn);
+		break;
+	default:
+		ret = -ENOSYS;
+		break;
+	}
+out:
+	if (ret < 0) {
+		for (i = 0; i < nfds; i++)
+			close(fds_out[i]);
+		nfds = 0;
+		PVLOG_RL(DEBUG, "hypercall", "dom%u op %u: %d", domid, m.hdr.op, ret);
+	}
+	rsp->hdr.ret = ret;
+	rsp->hdr.nfds = (uint32_t)nfds;
+	*nfds_out = nfds;
+	hv_domain_put(d);
+	return 0;
+}
+
+static int send_reply(int sock, const struct pvhc_msg *rsp, const int *fds, int nfds)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * PVHC_MAX_FDS)];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = {.iov_base = (void *)rsp, .iov_len = sizeof(*rsp)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	ssize_t n;
+
+	if (nfds > 0) {
+		struct cmsghdr *c;
+		memset(&cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	}
+	n = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n < 0) {
+		if (errno == EPIPE || errno == ECONNRESET)
+			return -ECONNRESET;
+		PVLOG_RL(WARN, "hypercall", "reply dropped: %s", strerror(errno));
+		return 0;
+	}
+	return 0;
+}
+
+/* Closes every fd that arrived with a message (guests send none). */
+static void drop_fds(struct msghdr *mh)
+{
+	struct cmsghdr *c;
+
+	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int), i;
+			for (i = 0; i < n; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+				close(fd);
+			}
+		}
+	}
+}
+
+int hv_hypercall_handle(struct hv *hv, domid_t domid, int sock)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 8)];
+		struct cmsghdr align;
+	} cbuf;
+	struct pvhc_msg req, rsp;
+	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	int fds[PVHC_MAX_FDS], nfds = 0, ret, i;
+	ssize_t n;
+
+	mh.msg_control = cbuf.buf;
+	mh.msg_controllen = sizeof(cbuf.buf);
+	/* MSG_TRUNC: n is the real length, so an oversized message is seen as such. */
+	n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			return -EAGAIN;
+		if (errno == ECONNRESET || errno == EPIPE || errno == ENOTCONN)
+			return -ECONNRESET;
+		return -errno;
+	}
+	drop_fds(&mh);
+	if (n == 0)
+		return -ECONNRESET; /* EOF: the guest has gone */
+	ret = hv_hypercall_dispatch(hv, domid, &req, (size_t)n, &rsp, fds, &nfds);
+	if (ret < 0)
+		return ret;
+	ret = send_reply(sock, &rsp, fds, nfds);
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+	return ret;
+}

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvnet/hvc.h - the guest side of the hypercall transport: what a guest
+ * process (pvnet-guest, netfront) uses to talk to the hypervisor in pvnetd.
+ *
+ * A struct hvc owns: the hypercall socket given to hvc_open (closed by
+ * hvc_close), the mappings of the domain's memory and grant table, and the
+ * store fd until hvc_take_xs_fd() hands it out.
+ *
+ * Calls are synchronous, one outstanding request at a time, serialised by a
+ * mutex inside the handle, so any thread of the guest may call them. Every
+ * call returns 0 or -errno (the hypervisor's error, or a transport error:
+ * -ECONNRESET when pvnetd has gone, -EPROTO for a malformed reply).
+ *
+ * Scratch area: batched grant ops travel through guest memory (see
+ * pvnet/hypercall.h). hvc_gnttab_copy/transfer pass the caller's array in
+ * place when it already lies inside guest memory (hvc_mem); otherwise they
+ * copy it, in chunks, into the LAST HVC_SCRATCH_FRAMES frames of guest memory
+ * (fewer if memory is smaller), which the guest must then not use for
+ * anything else (netfront allocates buffers below hvc_scratch_pfn()).
+ */
+#ifndef PVNET_HVC_H
+#define PVNET_HVC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event_channel.h"
+#include "grant_table.h"
+
+/* 512 copy ops x 40 bytes = 5 frames. */
+#define HVC_SCRATCH_FRAMES 5
+
+struct hvc;
+
+/*
+ * Says HELLO on `sock` (a connected SOCK_SEQPACKET socket to pvnetd), maps the
+ * memory and grant table it returns. On success the hvc owns sock; on failure
+ * the caller still owns it.
+ */
+int hvc_open(int sock, struct hvc **out);
+/* Unmaps, closes the socket and an untaken store fd. NULL is a no-op. */
+void hvc_close(struct hvc *h);
+
+domid_t hvc_domid(const struct hvc *h);
+/* The guest's pseudo-physical memory (frame n at byte n * 4096). */
+void *hvc_mem(struct hvc *h, size_t *size);
+/* First frame of the scratch area (see above). */
+uint64_t hvc_scratch_pfn(const struct hvc *h);
+/* The guest's grant table, written directly (gnttab_grant_access etc.). */
+struct grant_entry_v1 *hvc_grant_table(struct hvc *h, unsigned *nr_entries);
+/* The connected store socket; ownership passes to the caller. -ENOENT if none (or taken). */
+int hvc_take_xs_fd(struct hvc *h);
+
+/* Event channels of this domain (see pvnet/hv.h for semantics). */
+int hvc_evtchn_alloc_unbound(struct hvc *h, domid_t remote_dom, evtchn_port_t *port);
+int hvc_evtchn_bind_interdomain(struct hvc *h, domid_t remote_dom, evtchn_port_t remote_port,
+				evtchn_port_t *local_port);
+/* The caller owns both fds: read wait_fd to consume events, write 1 to notify_fd to signal. */
+int hvc_evtchn_get_fds(struct hvc *h, evtchn_port_t port, int *wait_fd, int *notify_fd);
+int hvc_evtchn_send(struct hvc *h, evtchn_port_t port);
+int hvc_evtchn_close(struct hvc *h, evtchn_port_t port);
+/* st->dom (DOMID_SELF or own id) and st->port in; the rest out. */
+int hvc_evtchn_status(struct hvc *h, struct evtchn_status *st);
+
+/* Grant batches run as this domain; per-op status written back into ops. */
+int hvc_gnttab_copy(struct hvc *h, struct gnttab_copy *ops, unsigned count);
+int hvc_gnttab_transfer(struct hvc *h, struct gnttab_transfer *ops, unsigned count);
+/* Balloons frame pfn out (it reads as zeroes afterwards). */
+int hvc_decrease_reservation(struct hvc *h, xen_pfn_t pfn);
+
+/*
+ * Sends `len` raw bytes as one message and waits for one reply of up to
+ * rsp_len bytes (fds it carries are closed). For tests of malformed input.
+ * Returns the reply's length or -errno.
+ */
+int hvc_call_raw(struct hvc *h, const void *req, size_t len, void *rsp, size_t rsp_len);
+
+#endif /* PVNET_HVC_H */
