@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvnet/vswitch.h - the dom0 software switch: learning L2 bridges with 802.1Q
+ * access/trunk ports, processing bursts of packets (struct pvnet_pkt_batch).
+ *
+ * The switch knows no device. A port is a name, a `struct vsw_port_ops` and an
+ * opaque `priv` (the Open vSwitch netdev-provider model): netback implements VIF
+ * ports (named "vif<domid>.<n>"), other modules TAP / AF_PACKET / VXLAN / pcap.
+ *
+ * Data path:  vsw_input(bridge, ingress, batch)
+ *   parse (Ethernet, 802.1Q; the tag is popped into pkt->vlan_tci) -> classify into
+ *   a VLAN by the ingress port's mode -> learn (VLAN, source MAC) -> port -> look up
+ *   the destination -> group the burst by egress port -> call each egress port's
+ *   send() once per group with the per-packet tag to insert. Broadcast, multicast
+ *   and unknown unicast flood to every other port of the VLAN; nothing goes back out
+ *   of its ingress port. Every packet is delivered or counted as dropped with a
+ *   reason on a port (enum vsw_drop_reason).
+ *
+ * Accounting (what the tests check): for each ingress packet, either one ingress
+ * drop is counted on the ingress port, or it reaches k >= 1 egresses, each of which
+ * counts it as tx_packets or as a drop on the egress port (egress_full, no_offload).
+ *
+ * Concurrency and the choices made:
+ * - vsw_input() may run concurrently on several threads for *different* ingress
+ *   ports of the same bridge; for one ingress port, one thread at a time.
+ * - Control calls (port add/del/config, FDB add/del/flush/age, stats) may run on
+ *   any thread concurrently with vsw_input().
+ * - The port table is read under a bridge rwlock taken once per batch (read side,
+ *   writer-preferring, so control calls cannot starve). vsw_port_del() takes the
+ *   write side: when it returns, no worker can still be inside a send() of that
+ *   port, and its FDB entries are gone. Cost: one atomic RMW per 32 packets.
+ * - The FDB (MAC table) is one hash table with a mutex taken once per batch for
+ *   all learning and look-ups of that batch, never per packet. With the 1-2
+ *   workers of DESIGN §5 that is two uncontended lock operations per 32 packets; a
+ *   per-bucket seqlock read side is the upgrade if profiles ever show contention.
+ * - Counters are per port, aggregated per batch and added with relaxed atomics.
+ * - send() of an egress port may be called by several workers at once (two
+ *   ingress ports flooding to it); the port serialises internally. send() must not
+ *   call vsw_input() on the same bridge synchronously.
+ */
+#ifndef PVNET_VSWITCH_H
+#define PVNET_VSWITCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pvnet/pkt.h>
+
+#define VSW_NAME_MAX 32        /* bridge and port names, with the NUL */
+#define VSW_PORTS_MAX 1024     /* ports per bridge */
+#define VSW_VLAN_MAX 4094      /* valid VIDs are 1..4094; 0 = untagged / no VLAN */
+#define VSW_FDB_DEFAULT_MAX 8192
+#define VSW_FDB_DEFAULT_AGEING_NS (300ull * 1000000000ull) /* 300 s, like Linux bridge */
+
+struct vsw_switch;
+struct vsw_bridge;
+struct vsw_port;
+
+/* Why a packet (or one egress copy of it) was dropped. */
+enum vsw_drop_reason {
+	VSW_DROP_INVALID_FRAME = 0, /* shorter than 14 B (18 B tagged), or multicast source */
+	VSW_DROP_VLAN_MISMATCH,     /* VID not allowed on the ingress/egress port */
+	VSW_DROP_INGRESS_DISABLED,  /* ingress port administratively down */
+	VSW_DROP_LOOP,              /* destination learned on the ingress port */
+	VSW_DROP_NO_PORT,           /* flood with no other member port in the VLAN */
+	VSW_DROP_EGRESS_FULL,       /* egress send() did not accept it */
+	VSW_DROP_NO_OFFLOAD,        /* egress lacks an offload and software fallback failed */
+	VSW_DROP__MAX
+};
+
+/* "invalid_frame", "vlan_mismatch", ...; "?" for out-of-range values. */
+const char *vsw_drop_reason_name(enum vsw_drop_reason reason);
+
+/* Offloads an egress port accepts (vsw_port_add flags). Without them the switch
+ * finishes checksums / segments TCP in software before send(). */
+#define VSW_PORT_F_CSUM (1u << 0) /* accepts PVNET_PKT_F_CSUM_BLANK packets */
+#define VSW_PORT_F_TSO4 (1u << 1) /* accepts PVNET_GSO_TCPV4 packets */
+#define VSW_PORT_F_TSO6 (1u << 2) /* accepts PVNET_GSO_TCPV6 packets */
+#define VSW_PORT_F_ALL  (VSW_PORT_F_CSUM | VSW_PORT_F_TSO4 | VSW_PORT_F_TSO6)
+/* Every port must be able to read a PVNET_PKT_SRC_GRANT packet's tail (copy it from
+ * src.frags with the hv grant-copy API); the switch cannot do it for them. A
+ * grant-backed packet that needs software checksum/TSO for an egress without the
+ * offload is dropped there as no_offload (software fallback needs LOCAL data). */
+
+/* Device counters a port may report beyond the switch's own. */
+struct vsw_port_dev_stats {
+	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes, rx_errors, tx_errors;
+};
+
+struct vsw_port_ops {
+	const char *type; /* "vif", "tap", "afpacket", "test", ... */
+	/*
+	 * Egress, required. The switch passes up to PVNET_BATCH_MAX packets, all for this
+	 * port, with batch->vlan_tci[i] the tag to insert (0: untagged). Returns the
+	 * number n of packets accepted (0..count), or -errno for none. The port takes
+	 * the reference of pkts[0 .. n) and drops it (pvnet_pkt_put) when it has finished
+	 * reading each; the switch keeps pkts[n .. count), counts them as egress_full and
+	 * releases them. The packets' data must be treated as read-only (shared with
+	 * other egresses). May be called by several threads at once.
+	 */
+	int (*send)(struct vsw_port *port, struct pvnet_pkt_batch *batch);
+	/* Optional: device counters. 0 or -errno; missing op: -EOPNOTSUPP. */
+	int (*get_stats)(struct vsw_port *port, struct vsw_port_dev_stats *stats);
+	/* Optional: called once from vsw_port_del()/vsw_destroy() after the port is
+	 * unreachable from every worker; frees `priv` if the port owns it. */
+	void (*destroy)(struct vsw_port *port);
+};
+
+/* Bridge configuration; zero fields take the defaults. */
+struct vsw_bridge_config {
+	unsigned fdb_max_entries;     /* default VSW_FDB_DEFAULT_MAX */
+	uint64_t fdb_ageing_ns;       /* default VSW_FDB_DEFAULT_AGEING_NS */
+	/* Time source for ageing, in ns; default CLOCK_MONOTONIC. Injected by tests. */
+	uint64_t (*clock_ns)(void *arg);
+	void *clock_arg;
+	unsigned fallback_pool_size;  /* packets for software TSO; default 256 */
+};
+
+/* Bridge-wide counters. */
+struct vsw_bridge_stats {
+	uint64_t fdb_entries;    /* current */
+	uint64_t fdb_learned;    /* new dynamic entries */
+	uint64_t fdb_moves;      /* a MAC seen on another port: entry updated */
+	uint64_t fdb_aged;       /* entries removed by ageing */
+	uint64_t fdb_learn_full; /* learning skipped: table full (the frame is still forwarded) */
+	uint64_t flooded;        /* packets flooded (each counted once) */
+	uint64_t sw_csum;        /* checksums completed in software */
+	uint64_t sw_tso_segs;    /* segments produced by software TSO */
+	unsigned ports;
+};
+
+/* The switch's own view of a port. */
+struct vsw_port_stats {
+	uint64_t rx_packets, rx_bytes; /* offered to vsw_input on this port */
+	uint64_t tx_packets, tx_bytes; /* accepted by this port's send() (bytes on wire) */
+	uint64_t drops[VSW_DROP__MAX];
+};
+
+/* ---- bridges ---------------------------------------------------------------- */
+
+/* Creates a standalone bridge. `cfg` may be NULL (defaults). Caller owns it. */
+int vsw_create(const char *name, const struct vsw_bridge_config *cfg, struct vsw_bridge **out);
+/* Deletes every port (their destroy ops run) and the bridge. NULL is a no-op. Call
+ * only when no thread is inside vsw_input() on it. */
+void vsw_destroy(struct vsw_bridge *br);
+const char *vsw_bridge_name(const struct vsw_bridge *br);
+void vsw_bridge_get_stats(struct vsw_bridge *br, struct vsw_bridge_stats *stats);
+
+/* ---- the registry: bridges by name (for the daemon and the CLI) -------------- */
+
+int vsw_switch_create(struct vsw_switch **out);
+/* Destroys every bridge. NULL is a no-op. */
+void vsw_switch_destroy(struct vsw_switch *sw);
+/* Returns the bridge `name`, creating it with default config on first use. The
+ * switch owns the bridge. 0 or -errno (-EINVAL bad name). */
+int vsw_bridge_get_or_create(struct vsw_switch *sw, const char *name, struct vsw_bridge **out);
+/* 0, or -ENOENT. */
+int vsw_bridge_find(struct vsw_switch *sw, const char *name, struct vsw_bridge **out);
+/* Removes and destroys bridge `name` (see vsw_destroy). 0 or -ENOENT. */
+int vsw_bridge_del(struct vsw_switch *sw, const char *name);
+/* Calls cb for each bridge, in creation order, under the registry lock (cb must not
+ * add or delete bridges). Stops at the first non-zero return and returns it. */
+int vsw_switch_foreach(struct vsw_switch *sw, int (*cb)(struct vsw_bridge *br, void *arg),
+		       void *arg);
+
+/* ---- ports -------------------------------------------------------------------- */
+
+/*
+ * Adds a port. `name` is free-form (unique per bridge, < VSW_NAME_MAX), `ops` must
+ * outlive the port, `priv` stays the caller's until ops->destroy runs. New ports are
+ * enabled, access ports on VLAN 0 (untagged). `flags` = VSW_PORT_F_*.
+ * 0, -EINVAL, -EEXIST (name taken), -ENOSPC (VSW_PORTS_MAX), -ENOMEM.
+ */
+int vsw_port_add(struct vsw_bridge *br, const char *name, const struct vsw_port_ops *ops,
+		 void *priv, unsigned flags, struct vsw_port **out);
+/*
+ * Removes a port: waits for every worker to leave the port table, flushes its FDB
+ * entries, then runs ops->destroy and frees it. Safe while other ports forward.
+ * Must not be called from inside send(). 0 or -ENOENT.
+ */
+int vsw_port_del(struct vsw_bridge *br, struct vsw_port *port);
+/* 0 or -ENOENT. */
+int vsw_port_find(struct vsw_bridge *br, const char *name, struct vsw_port **out);
+
+void *vsw_port_priv(const struct vsw_port *port);
+const char *vsw_port_name(const struct vsw_port *port);
+uint32_t vsw_port_no(const struct vsw_port *port); /* unique in the bridge while it lives */
+unsigned vsw_port_flags(const struct vsw_port *port);
+
+/* Administrative state; a disabled port drops ingress (ingress_disabled) and is
+ * skipped on egress. */
+void vsw_port_set_enabled(struct vsw_port *port, bool enabled);
+/* Access port on `vid` (0 = untagged, no VLAN). Tagged ingress frames with a
+ * non-zero VID are dropped (vlan_mismatch); egress is untagged. Flushes the port's
+ * dynamic FDB entries. 0 or -EINVAL. */
+int vsw_port_set_access(struct vsw_port *port, uint16_t vid);
+/* Trunk port carrying `vids[0..n)` tagged, and `native` untagged (0: untagged
+ * frames belong to the no-VLAN domain 0). Flushes the port's dynamic FDB entries.
+ * 0 or -EINVAL. */
+int vsw_port_set_trunk(struct vsw_port *port, uint16_t native, const uint16_t *vids, unsigned n);
+
+void vsw_port_get_stats(struct vsw_port *port, struct vsw_port_stats *stats);
+/* Device counters via ops->get_stats; -EOPNOTSUPP if the port has none. */
+int vsw_port_get_dev_stats(struct vsw_port *port, struct vsw_port_dev_stats *stats);
+/* Calls cb for each port in port-number order, under the port-table read lock (cb
+ * must not add or delete ports). Stops at the first non-zero return. */
+int vsw_port_foreach(struct vsw_bridge *br, int (*cb)(struct vsw_port *port, void *arg),
+		     void *arg);
+
+/* ---- data path ------------------------------------------------------------------ */
+
+/*
+ * Switches a burst received on `in` (a port of `br`). Takes ownership of every
+ * packet in `batch`, even on failure; batch->count is 0 on return. The packets'
+ * head may be modified (VLAN tag popped, checksum completed in software). Returns 0,
+ * or -EINVAL (bad arguments: the packets are still released and counted nowhere).
+ */
+int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch *batch);
+
+/* ---- MAC table ------------------------------------------------------------------ */
+
+struct vsw_fdb_entry {
+	uint8_t mac[6];
+	uint16_t vlan;
+	uint32_t port_no;
+	bool is_static;
+	uint64_t age_ns; /* time since last seen (0 for static) */
+};
+
+/* Adds or replaces a static entry (never aged, never moved by learning). 0, -EINVAL,
+ * -ENOSPC (table full). */
+int vsw_fdb_add_static(struct vsw_bridge *br, uint16_t vlan, const uint8_t mac[6],
+		       struct vsw_port *port);
+/* 0 or -ENOENT. */
+int vsw_fdb_del(struct vsw_bridge *br, uint16_t vlan, const uint8_t mac[6]);
+/* Port number for (vlan, mac) if present and not expired: 0 and *port_no, or -ENOENT. */
+int vsw_fdb_lookup(struct vsw_bridge *br, uint16_t vlan, const uint8_t mac[6], uint32_t *port_no);
+/* Removes expired dynamic entries now (expired entries are also ignored and
+ * reclaimed lazily by the data path). Returns how many were removed. */
+unsigned vsw_fdb_age(struct vsw_bridge *br);
+/* Removes dynamic entries (and static ones if `statics`) of `port` (NULL: all ports). */
+void vsw_fdb_flush(struct vsw_bridge *br, struct vsw_port *port, bool statics);
+/* Calls cb with a copy of each live entry (for `pvnet switch fdb`), under the FDB
+ * lock: cb must not call back into the bridge. Stops at the first non-zero return. */
+int vsw_fdb_dump(struct vsw_bridge *br, int (*cb)(const struct vsw_fdb_entry *e, void *arg),
+		 void *arg);
+
+/* ---- software offload helpers (vswitch/offload.c) --------------------------------- */
+
+/* Internet checksum: adds `size` bytes at `buf` to the 32-bit partial sum `sum`. */
+uint32_t vsw_csum_partial(const void *buf, uint32_t size, uint32_t sum);
+/* Folds a partial sum to 16 bits and complements it (the value to store). */
+uint16_t vsw_csum_fold(uint32_t sum);
+/*
+ * Completes a CSUM_BLANK LOCAL packet: sums [csum_start, len) (the field holding the
+ * pseudo-header seed, as virtio/netfront leave it) and stores the result at
+ * csum_start + csum_offset; clears CSUM_BLANK, sets DATA_VALIDATED. 0, or -EINVAL
+ * (not LOCAL, offsets outside the frame), or 0 with nothing done if not CSUM_BLANK.
+ */
+int vsw_offload_csum(struct pvnet_pkt *pkt);
+/*
+ * Software TSO: splits a LOCAL TCPv4/TCPv6 GSO packet (untagged, at `data`) into
+ * segments of at most gso_size payload bytes, each a complete LOCAL frame with
+ * correct IPv4 header checksum / lengths / ids, sequence numbers, flags (FIN/PSH on
+ * the last only, CWR on the first only) and full TCP checksum, allocated from
+ * `pool`. Segments inherit vlan, vlan_tci and in_port. Stores them in
+ * segs[0..ret); the caller owns one reference on each. `pkt` is not consumed.
+ * Returns the number of segments, or -EINVAL (not a valid TCP GSO frame), -ENOBUFS
+ * (pool empty or its buffers too small), -ENOSPC (more than `max_segs` segments);
+ * on error no segment is left allocated.
+ */
+int vsw_offload_tso(const struct pvnet_pkt *pkt, struct pvnet_pkt_pool *pool,
+		    struct pvnet_pkt **segs, unsigned max_segs);
+
+#endif /* PVNET_VSWITCH_H */

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The data path: vsw_input() switches one burst in stages, each over the whole
+ * vector (VPP style): parse + classify, learn + look up (one FDB lock), decide the
+ * egress set and finish checksums that some egress cannot, then one send() per
+ * egress port with the packets in input order.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include <pvnet/log.h>
+
+#include "vsw_private.h"
+
+#define OUT_DROP UINT32_MAX      /* out[i]: dropped, reason in why[i] */
+#define OUT_FLOOD (UINT32_MAX - 1)
+#define TSO_MAX_SEGS 64
+
+/* The tag `q` needs for a frame of `vlan` (PCP from `pcp`): 0 untagged, > 0 the
+ * TCI, -1 when q is not a member of the VLAN. */
+static int egress_tci(const struct vsw_port *q, uint16_t vlan, uint16_t pcp)
+{
+	if (q->mode == VSW_MODE_ACCESS)
+		return q->vid == vlan ? 0 : -1;
+	if (vlan == q->vid)
+		return 0;
+	if (vlan && (q->trunk[vlan / 64] >> (vlan % 64) & 1))
+		return (int)(pcp | vlan);
+	return -1;
+}
+
+/* The VLAN of a frame arriving on `p`, or -1 (vlan_mismatch). `tagged_vid` is the
+ * frame's VID, or -1 untagged. */
+static int ingress_vlan(const struct vsw_port *p, int tagged_vid)
+{
+	if (tagged_vid <= 0) /* untagged or priority-tagged */
+		return p->vid;
+	if (p->mode == VSW_MODE_ACCESS)
+		return -1;
+	if (tagged_vid == p->vid || (p->trunk[tagged_vid / 64] >> (tagged_vid % 64) & 1))
+		return tagged_vid;
+	return -1;
+}
+
+/* Parses and classifies pkt; pops an 802.1Q tag. -1 valid, else a drop reason. */
+static int parse_one(const struct vsw_port *in, struct pvnet_pkt *pkt)
+{
+	uint8_t *d = pkt->data;
+	int vid = -1, vlan;
+
+	if (pkt->head_size < PVNET_ETH_HLEN || pkt->len < pkt->head_size)
+		return VSW_DROP_INVALID_FRAME;
+	if (vsw_mac_is_multicast(d + 6))
+		return VSW_DROP_INVALID_FRAME;
+	if (((uint16_t)d[12] << 8 | d[13]) == PVNET_ETH_P_8021Q) {
+		if (pkt->head_size < PVNET_ETH_HLEN + PVNET_VLAN_HLEN)
+			return VSW_DROP_INVALID_FRAME;
+		if ((pkt->flags & PVNET_PKT_F_CSUM_BLANK) && pkt->csum_start < PVNET_VLAN_HLEN + 12)
+			return VSW_DROP_INVALID_FRAME;
+		pkt->vlan_tci = (uint16_t)(d[14] << 8 | d[15]);
+		pkt->flags |= PVNET_PKT_F_VLAN;
+		vid = pkt->vlan_tci & 0x0fff;
+		memmove(d + PVNET_VLAN_HLEN, d, 12);
+		pkt->data = d + PVNET_VLAN_HLEN;
+		pkt->len -= PVNET_VLAN_HLEN;
+		pkt->head_size -= PVNET_VLAN_HLEN;
+		if (pkt->flags & PVNET_PKT_F_CSUM_BLANK)
+			pkt->csum_start -= PVNET_VLAN_HLEN;
+	}
+	vlan = ingress_vlan(in, vid);
+	if (vlan < 0)
+		return VSW_DROP_VLAN_MISMATCH;
+	pkt->vlan = (uint16_t)vlan;
+	pkt->in_port = in->port_no;
+	return -1;
+}
+
+struct egress_ctx {
+	struct vsw_bridge *br;
+	struct vsw_port *in;
+	struct pvnet_pkt_batch *in_batch;
+	const uint32_t *out;
+	struct pvnet_pkt_batch b; /* the group being built */
+};
+
+/* Hands ctx->b to q. The port keeps the first n; we release the rest. */
+static void flush_group(struct egress_ctx *ctx, struct vsw_port *q)
+{
+	struct pvnet_pkt_batch *b = &ctx->b;
+	uint64_t bytes = 0;
+	unsigned count = b->count;
+	int n;
+
+	if (!count)
+		return;
+	/* sizes read before send: the port may release the packets at once */
+	uint32_t wire[PVNET_BATCH_MAX];
+	for (unsigned i = 0; i < count; i++)
+		wire[i] = b->pkts[i]->len + (b->vlan_tci[i] ? PVNET_VLAN_HLEN : 0);
+	for (unsigned i = 0; i < count; i++)
+		__atomic_fetch_add(&b->pkts[i]->n_tx, 1, __ATOMIC_RELAXED);
+	n = q->ops->send(q, b);
+	if (n < 0)
+		n = 0;
+	if ((unsigned)n > count)
+		n = (int)count;
+	for (unsigned i = 0; i < (unsigned)n; i++)
+		bytes += wire[i];
+	for (unsigned i = (unsigned)n; i < count; i++) {
+		__atomic_fetch_sub(&b->pkts[i]->n_tx, 1, __ATOMIC_RELAXED);
+		pvnet_pkt_put(b->pkts[i]);
+	}
+	vsw_atomic_add(&q->tx_packets, (unsigned)n);
+	vsw_atomic_add(&q->tx_bytes, bytes);
+	vsw_atomic_add(&q->drops[VSW_DROP_EGRESS_FULL], count - (unsigned)n);
+	b->count = 0;
+}
+
+static void group_add(struct egress_ctx *ctx, struct vsw_port *q, struct pvnet_pkt *pkt,
+		      uint16_t tci)
+{
+	if (ctx->b.count == PVNET_BATCH_MAX)
+		flush_group(ctx, q);
+	ctx->b.vlan_tci[ctx->b.count] = tci;
+	ctx->b.pkts[ctx->b.count++] = pkt;
+}
+
+/* Adds one egress copy of pkt (whose reference for q we hold) to q's group,
+ * falling back to software TSO when q cannot take the GSO packet. */
+static void egress_one(struct egress_ctx *ctx, struct vsw_port *q, struct pvnet_pkt *pkt,
+		       uint16_t tci)
+{
+	struct pvnet_pkt *segs[TSO_MAX_SEGS];
+	unsigned need;
+	int n;
+
+	if (pkt->gso_type != PVNET_GSO_NONE) {
+		need = pkt->gso_type == PVNET_GSO_TCPV4 ? VSW_PORT_F_TSO4 : VSW_PORT_F_TSO6;
+		if (!(q->flags & need)) {
+			n = -EINVAL;
+			if (pkt->src_kind == PVNET_PKT_SRC_LOCAL)
+				n = vsw_offload_tso(pkt, ctx->br->fallback, segs, TSO_MAX_SEGS);
+			pvnet_pkt_put(pkt); /* q's reference on the original */
+			if (n < 0) {
+				PVLOG_RL(WARN, VSW_LOG, "%s: software TSO for %s failed: %d",
+					 ctx->br->name, q->name, n);
+				vsw_atomic_add(&q->drops[VSW_DROP_NO_OFFLOAD], 1);
+				return;
+			}
+			vsw_atomic_add(&ctx->br->sw_tso_segs, (unsigned)n);
+			for (int i = 0; i < n; i++)
+				group_add(ctx, q, segs[i], tci);
+			return;
+		}
+	} else if ((pkt->flags & PVNET_PKT_F_CSUM_BLANK) && !(q->flags & VSW_PORT_F_CSUM)) {
+		/* a LOCAL packet was completed before any send; this one is grant-backed */
+		pvnet_pkt_put(pkt);
+		vsw_atomic_add(&q->drops[VSW_DROP_NO_OFFLOAD], 1);
+		return;
+	}
+	group_add(ctx, q, pkt, tci);
+}
+
+static bool port_usable(const struct vsw_port *q, const struct vsw_port *in)
+{
+	return q != in && q->enabled;
+}
+
+int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch *batch)
+{
+	uint32_t out[PVNET_BATCH_MAX];
+	uint8_t why[PVNET_BATCH_MAX];
+	uint32_t ucast[PVNET_BATCH_MAX];
+	bool ucast_done[PVNET_BATCH_MAX];
+	unsigned n, n_ucast = 0, n_flood = 0;
+	uint64_t rx_bytes = 0, now, drops[VSW_DROP__MAX] = {0};
+	struct egress_ctx ctx;
+
+	if (!batch)
+		return -EINVAL;
+	n = batch->count < PVNET_BATCH_MAX ? batch->count : PVNET_BATCH_MAX;
+	if (!br || !in || in->br != br || batch->count > PVNET_BATCH_MAX) {
+		pvnet_pkt_put_batch(batch);
+		return -EINVAL;
+	}
+
+	pthread_rwlock_rdlock(&br->lock);
+	for (unsigned i = 0; i < n; i++)
+		rx_bytes += batch->pkts[i]->len;
+	vsw_atomic_add(&in->rx_packets, n);
+	vsw_atomic_add(&in->rx_bytes, rx_bytes);
+
+	/* Stage 1: parse and classify. */
+	for (unsigned i = 0; i < n; i++) {
+		int r = in->enabled ? parse_one(in, batch->pkts[i]) : VSW_DROP_INGRESS_DISABLED;
+		out[i] = r < 0 ? VSW_PORT_NONE : OUT_DROP;
+		why[i] = r < 0 ? 0 : (uint8_t)r;
+	}
+
+	/* Stage 2: learn and look up, one FDB lock for the burst. */
+	now = br->clock_ns(br->clock_arg);
+	vsw_fdb_lock(br->fdb);
+	for (unsigned i = 0; i < n; i++) {
+		struct pvnet_pkt *pkt = batch->pkts[i];
+		if (out[i] == OUT_DROP)
+			continue;
+		vsw_fdb_learn_locked(br->fdb, pkt->vlan, pkt->data + 6, in->port_no, now);
+		if (!vsw_mac_is_multicast(pkt->data))
+			out[i] = vsw_fdb_lookup_locked(br->fdb, pkt->vlan, pkt->data, now);
+	}
+	vsw_fdb_unlock(br->fdb);
+
+	/* Stage 3: egress set per packet; references for floods; software checksum for
+	 * LOCAL packets some egress cannot checksum (done before any send, because
+	 * other egresses may already read the shared data). */
+	for (unsigned i = 0; i < n; i++) {
+		struct pvnet_pkt *pkt = batch->pkts[i];
+		bool need_csum = false;
+		unsigned k = 0;
+
+		if (out[i] == OUT_DROP)
+			continue;
+		if (out[i] != VSW_PORT_NONE) {
+			struct vsw_port *q = br->ports[out[i]];
+			if (q == in) {
+				out[i] = OUT_DROP;
+				why[i] = VSW_DROP_LOOP;
+			} else if (!q || !q->enabled) {
+				out[i] = OUT_DROP;
+				why[i] = VSW_DROP_NO_PORT;
+			} else if (egress_tci(q, pkt->vlan, 0) < 0) {
+				out[i] = OUT_DROP;
+				why[i] = VSW_DROP_VLAN_MISMATCH;
+			} else {
+				need_csum = !(q->flags & VSW_PORT_F_CSUM);
+				unsigned g;
+				for (g = 0; g < n_ucast && ucast[g] != out[i]; g++)
+					;
+				if (g == n_ucast) {
+					ucast_done[n_ucast] = false;
+					ucast[n_ucast++] = out[i];
+				}
+			}
+		} else {
+			for (unsigned j = 0; j < br->n_active; j++) {
+				struct vsw_port *q = br->active[j];
+				if (port_usable(q, in) && egress_tci(q, pkt->vlan, 0) >= 0) {
+					k++;
+					need_csum |= !(q->flags & VSW_PORT_F_CSUM);
+				}
+			}
+			if (k == 0) {
+				out[i] = OUT_DROP;
+				why[i] = VSW_DROP_NO_PORT;
+			} else {
+				out[i] = OUT_FLOOD;
+				n_flood++;
+				pvnet_pkt_get(pkt, k - 1);
+			}
+		}
+		if (out[i] != OUT_DROP && need_csum && (pkt->flags & PVNET_PKT_F_CSUM_BLANK) &&
+		    pkt->gso_type == PVNET_GSO_NONE && pkt->src_kind == PVNET_PKT_SRC_LOCAL) {
+			if (vsw_offload_csum(pkt) == 0)
+				vsw_atomic_add(&br->sw_csum, 1);
+		}
+	}
+
+	/* Stage 4: one group per egress port, packets in input order. */
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.br = br;
+	ctx.in = in;
+	ctx.in_batch = batch;
+	ctx.out = out;
+	if (n_flood) {
+		vsw_atomic_add(&br->flooded, n_flood);
+		for (unsigned j = 0; j < br->n_active; j++) {
+			struct vsw_port *q = br->active[j];
+			if (!port_usable(q, in))
+				continue;
+			for (unsigned g = 0; g < n_ucast; g++)
+				if (ucast[g] == q->port_no)
+					ucast_done[g] = true;
+			for (unsigned i = 0; i < n; i++) {
+				struct pvnet_pkt *pkt = batch->pkts[i];
+				uint16_t pcp = pkt->vlan_tci & 0xe000;
+				int tci;
+				if (out[i] == q->port_no || out[i] == OUT_FLOOD) {
+					tci = egress_tci(q, pkt->vlan, pcp);
+					if (tci >= 0)
+						egress_one(&ctx, q, pkt, (uint16_t)tci);
+				}
+			}
+			flush_group(&ctx, q);
+		}
+	}
+	for (unsigned g = 0; g < n_ucast; g++) {
+		struct vsw_port *q = br->ports[ucast[g]];
+		if (ucast_done[g])
+			continue;
+		for (unsigned i = 0; i < n; i++) {
+			struct pvnet_pkt *pkt = batch->pkts[i];
+			if (out[i] == ucast[g])
+				egress_one(&ctx, q, pkt,
+					   (uint16_t)egress_tci(q, pkt->vlan, pkt->vlan_tci & 0xe000));
+		}
+		flush_group(&ctx, q);
+	}
+
+	/* Ingress drops, counted on the ingress port. */
+	for (unsigned i = 0; i < n; i++) {
+		if (out[i] != OUT_DROP)
+			continue;
+		drops[why[i]]++;
+		pvnet_pkt_put(batch->pkts[i]);
+	}
+	for (unsigned r = 0; r < VSW_DROP__MAX; r++)
+		vsw_atomic_add(&in->drops[r], drops[r]);
+	pthread_rwlock_unlock(&br->lock);
+	batch->count = 0;
+	return 0;
+}

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Software fallbacks for egress ports that lack checksum / TSO offload: the
+ * Internet checksum (RFC 1071), completion of a CSUM_BLANK packet, and TCP
+ * segmentation of a GSO packet whose data is in dom0 memory.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "vsw_private.h"
+
+#define TCP_FIN 0x01
+#define TCP_PSH 0x08
+#define TCP_CWR 0x80
+#define IPPROTO_TCP_NUM 6
+#define UDP_CSUM_OFFSET 6
+
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	wr16(p, (uint16_t)(v >> 16));
+	wr16(p + 2, (uint16_t)v);
+}
+
+uint32_t vsw_csum_partial(const void *buf, uint32_t size, uint32_t sum)
+{
+	const uint8_t *p = buf;
+	uint64_t acc = sum;
+	uint32_t i = 0;
+
+	for (; i + 1 < size; i += 2)
+		acc += (uint32_t)(p[i] << 8 | p[i + 1]);
+	if (i < size)
+		acc += (uint32_t)p[i] << 8; /* odd byte, padded with zero */
+	while (acc >> 32)
+		acc = (acc & 0xffffffffu) + (acc >> 32);
+	return (uint32_t)acc;
+}
+
+uint16_t vsw_csum_fold(uint32_t sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+int vsw_offload_csum(struct pvnet_pkt *pkt)
+{
+	uint32_t field;
+	uint16_t c;
+
+	if (!(pkt->flags & PVNET_PKT_F_CSUM_BLANK))
+		return 0;
+	field = (uint32_t)pkt->csum_start + pkt->csum_offset;
+	if (pkt->src_kind != PVNET_PKT_SRC_LOCAL || pkt->head_size != pkt->len ||
+	    field + 2 > pkt->len)
+		return -EINVAL;
+	c = vsw_csum_fold(vsw_csum_partial(pkt->data + pkt->csum_start,
+					   pkt->len - pkt->csum_start, 0));
+	if (c == 0 && pkt->csum_offset == UDP_CSUM_OFFSET)
+		c = 0xffff; /* UDP: zero means "no checksum" */
+	wr16(pkt->data + field, c);
+	pkt->flags &= (uint16_t)~PVNET_PKT_F_CSUM_BLANK;
+	pkt->flags |= PVNET_PKT_F_DATA_VALIDATED;
+	return 0;
+}
+
+struct tso_layout {
+	uint32_t l3_off, l4_off, hdr_len, payload;
+	bool v4;
+};
+
+static int tso_parse(const struct pvnet_pkt *pkt, struct tso_layout *lo)
+{
+	const uint8_t *d = pkt->data;
+	uint32_t len = pkt->len, l4len;
+	uint16_t type;
+
+	if (pkt->src_kind != PVNET_PKT_SRC_LOCAL || pkt->head_size != len || !pkt->gso_size ||
+	    len < PVNET_ETH_HLEN)
+		return -EINVAL;
+	type = rd16(d + 12);
+	lo->l3_off = PVNET_ETH_HLEN;
+	if (pkt->gso_type == PVNET_GSO_TCPV4 && type == PVNET_ETH_P_IPV4) {
+		uint32_t ihl;
+		if (len < lo->l3_off + 20)
+			return -EINVAL;
+		ihl = (uint32_t)(d[lo->l3_off] & 0x0f) * 4;
+		if ((d[lo->l3_off] >> 4) != 4 || ihl < 20 || d[lo->l3_off + 9] != IPPROTO_TCP_NUM)
+			return -EINVAL;
+		lo->l4_off = lo->l3_off + ihl;
+		lo->v4 = true;
+	} else if (pkt->gso_type == PVNET_GSO_TCPV6 && type == PVNET_ETH_P_IPV6) {
+		if (len < lo->l3_off + 40 || (d[lo->l3_off] >> 4) != 6 ||
+		    d[lo->l3_off + 6] != IPPROTO_TCP_NUM)
+			return -EINVAL; /* extension headers: not supported */
+		lo->l4_off = lo->l3_off + 40;
+		lo->v4 = false;
+	} else {
+		return -EINVAL;
+	}
+	if (len < lo->l4_off + 20)
+		return -EINVAL;
+	l4len = (uint32_t)(d[lo->l4_off + 12] >> 4) * 4;
+	if (l4len < 20 || len < lo->l4_off + l4len)
+		return -EINVAL;
+	lo->hdr_len = lo->l4_off + l4len;
+	lo->payload = len - lo->hdr_len;
+	return 0;
+}
+
+/* Fills one segment's headers (copied already) for `seg_payload` bytes at `off`. */
+static void tso_fix(uint8_t *s, const struct tso_layout *lo, uint32_t seq, uint16_t ip_id,
+		    uint32_t seg_payload, bool first, bool last)
+{
+	uint8_t *ip = s + lo->l3_off, *tcp = s + lo->l4_off;
+	uint32_t l4_size = lo->hdr_len - lo->l4_off + seg_payload, sum;
+
+	if (lo->v4) {
+		uint32_t ihl = lo->l4_off - lo->l3_off;
+		wr16(ip + 2, (uint16_t)(ihl + l4_size));
+		wr16(ip + 4, ip_id);
+		wr16(ip + 10, 0);
+		wr16(ip + 10, vsw_csum_fold(vsw_csum_partial(ip, ihl, 0)));
+		sum = vsw_csum_partial(ip + 12, 8, 0);
+	} else {
+		wr16(ip + 4, (uint16_t)l4_size);
+		sum = vsw_csum_partial(ip + 8, 32, 0);
+	}
+	sum += IPPROTO_TCP_NUM + l4_size; /* pseudo-header: protocol and TCP length */
+	wr32(tcp + 4, seq);
+	if (!last)
+		tcp[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
+	if (!first)
+		tcp[13] &= (uint8_t)~TCP_CWR;
+	wr16(tcp + 16, 0);
+	wr16(tcp + 16, vsw_csum_fold(vsw_csum_partial(tcp, l4_size, sum)));
+}
+
+int vsw_offload_tso(const struct pvnet_pkt *pkt, struct pvnet_pkt_pool *pool,
+		    struct pvnet_pkt **segs, unsigned max_segs)
+{
+	struct tso_layout lo;
+	unsigned nseg, got;
+	uint32_t mss, seq;
+	uint16_t ip_id;
+	int rc;
+
+	rc = tso_parse(pkt, &lo);
+	if (rc)
+		goto out;
+	mss = pkt->gso_size;
+	nseg = lo.payload ? (lo.payload + mss - 1) / mss : 1;
+	rc = -ENOSPC;
+	if (nseg > max_segs)
+		goto out;
+	rc = -ENOBUFS;
+	got = pvnet_pkt_alloc_bulk(pool, segs, nseg);
+	if (got < nseg)
+		goto fail_put;
+	if (!segs[0]->buf || segs[0]->buf_size < lo.hdr_len + (lo.payload < mss ? lo.payload : mss))
+		goto fail_put;
+	seq = rd32(pkt->data + lo.l4_off + 4);
+	ip_id = lo.v4 ? rd16(pkt->data + lo.l3_off + 4) : 0;
+	for (unsigned i = 0; i < nseg; i++) {
+		struct pvnet_pkt *s = segs[i];
+		uint32_t off = i * mss;
+		uint32_t n = lo.payload - off < mss ? lo.payload - off : mss;
+
+		if (!lo.payload)
+			n = 0;
+		memcpy(s->buf, pkt->data, lo.hdr_len);
+		memcpy(s->buf + lo.hdr_len, pkt->data + lo.hdr_len + off, n);
+		tso_fix(s->buf, &lo, seq + off, (uint16_t)(ip_id + i), n, i == 0, i + 1 == nseg);
+		s->data = s->buf;
+		s->len = s->head_size = lo.hdr_len + n;
+		s->flags = (pkt->flags & PVNET_PKT_F_VLAN) | PVNET_PKT_F_DATA_VALIDATED;
+		s->vlan_tci = pkt->vlan_tci;
+		s->vlan = pkt->vlan;
+		s->in_port = pkt->in_port;
+	}
+	return (int)nseg;
+
+fail_put:
+	for (unsigned i = 0; i < got; i++)
+		pvnet_pkt_put(segs[i]);
+out:
+	return rc;
+}

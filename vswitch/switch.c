@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/* The registry of bridges by name (struct vsw_switch), for the daemon and CLI. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vsw_private.h"
+
+struct vsw_switch {
+	pthread_mutex_t lock;
+	struct vsw_bridge *head, *tail; /* creation order */
+};
+
+int vsw_switch_create(struct vsw_switch **out)
+{
+	struct vsw_switch *sw;
+	int rc = -ENOMEM;
+
+	*out = NULL;
+	sw = calloc(1, sizeof(*sw));
+	if (!sw)
+		goto fail;
+	rc = -pthread_mutex_init(&sw->lock, NULL);
+	if (rc)
+		goto fail_sw;
+	*out = sw;
+	return 0;
+
+fail_sw:
+	free(sw);
+fail:
+	return rc;
+}
+
+void vsw_switch_destroy(struct vsw_switch *sw)
+{
+	struct vsw_bridge *br, *next;
+
+	if (!sw)
+		return;
+	for (br = sw->head; br; br = next) {
+		next = br->next;
+		vsw_destroy(br);
+	}
+	pthread_mutex_destroy(&sw->lock);
+	free(sw);
+}
+
+static struct vsw_bridge *find_locked(struct vsw_switch *sw, const char *name)
+{
+	struct vsw_bridge *br;
+
+	for (br = sw->head; br; br = br->next)
+		if (!strcmp(br->name, name))
+			break;
+	return br;
+}
+
+int vsw_bridge_get_or_create(struct vsw_switch *sw, const char *name, struct vsw_bridge **out)
+{
+	struct vsw_bridge *br;
+	int rc = 0;
+
+	*out = NULL;
+	if (!name)
+		return -EINVAL;
+	pthread_mutex_lock(&sw->lock);
+	br = find_locked(sw, name);
+	if (!br) {
+		rc = vsw_create(name, NULL, &br);
+		if (!rc) {
+			if (sw->tail)
+				sw->tail->next = br;
+			else
+				sw->head = br;
+			sw->tail = br;
+		}
+	}
+	pthread_mutex_unlock(&sw->lock);
+	*out = br;
+	return rc;
+}
+
+int vsw_bridge_find(struct vsw_switch *sw, const char *name, struct vsw_bridge **out)
+{
+	pthread_mutex_lock(&sw->lock);
+	*out = name ? find_locked(sw, name) : NULL;
+	pthread_mutex_unlock(&sw->lock);
+	return *out ? 0 : -ENOENT;
+}
+
+int vsw_bridge_del(struct vsw_switch *sw, const char *name)
+{
+	struct vsw_bridge *br, *prev = NULL;
+
+	pthread_mutex_lock(&sw->lock);
+	for (br = sw->head; br && strcmp(br->name, name); br = br->next)
+		prev = br;
+	if (br) {
+		if (prev)
+			prev->next = br->next;
+		else
+			sw->head = br->next;
+		if (sw->tail == br)
+			sw->tail = prev;
+	}
+	pthread_mutex_unlock(&sw->lock);
+	if (!br)
+		return -ENOENT;
+	vsw_destroy(br);
+	return 0;
+}
+
+int vsw_switch_foreach(struct vsw_switch *sw, int (*cb)(struct vsw_bridge *br, void *arg),
+		       void *arg)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&sw->lock);
+	for (struct vsw_bridge *br = sw->head; br && !rc; br = br->next)
+		rc = cb(br, arg);
+	pthread_mutex_unlock(&sw->lock);
+	return rc;
+}
