@@ -63,7 +63,9 @@ pv_init() {
 
 # Starts pvnetd in the test's dom0 namespace; waits until its sockets answer.
 pv_start() {
-  ip netns exec "$PV_NS" "$PV_BIN/pvnetd" --foreground --run-dir "$PV_RUN" \
+  # nsenter --net (not ip netns exec): guests bind-mount their namespaces under
+  # /run/netns, which must propagate to the host mount namespace.
+  nsenter --net="/run/netns/$PV_NS" "$PV_BIN/pvnetd" --foreground --run-dir "$PV_RUN" \
     --log "$PV_TMP/pvnetd.log" "$@" &
   PV_PID=$!
   pv_cleanup_add "pv_kill_daemon $PV_PID"

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -237,6 +238,32 @@ static bool reaped(struct dom *dom)
 	return false;
 }
 
+/*
+ * A guest that exits cleanly removes its own network namespace; one that was
+ * killed leaves the bind mount under /run/netns behind. The name comes from the
+ * toolstack's copy of the config (a guest can rewrite its store nodes), and only
+ * a namespace the guest reported creating (pvnet/netns-created) is removed.
+ */
+static void remove_guest_netns(struct pvnetd *d, struct dom *dom)
+{
+	const char *name = dom->cfg.netns[0] ? dom->cfg.netns : dom->name;
+	char path[128], *val = NULL;
+	size_t len;
+
+	snprintf(path, sizeof(path), "/local/domain/%u/pvnet/netns-created", dom->domid);
+	if (xs_read(d->xs, 0, 0, path, &val, &len) < 0)
+		return;
+	free(val);
+	if (strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+		return;
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	if (umount2(path, MNT_DETACH) == 0 || errno == EINVAL) {
+		if (unlink(path) == 0)
+			PVLOG(INFO, MOD, "removed network namespace %s left by domain %u", name,
+			      dom->domid);
+	}
+}
+
 int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 {
 	char path[128], con[PATH_MAX];
@@ -261,6 +288,7 @@ int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 		close(dom->hc_fd);
 		dom->hc_fd = -1;
 	}
+	remove_guest_netns(d, dom);
 	xs_server_drop_domain(d->xss, dom->domid);
 	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", dom->domid);
 	xs_rm(d->xs, 0, 0, path);
