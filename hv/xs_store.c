@@ -47,6 +47,7 @@ struct xs_txrec {
 	char *path;
 	uint64_t gen;
 	bool written;
+	bool check; /* false: the tx's own changes decided this path's state */
 };
 
 struct xs_txev {
@@ -59,6 +60,7 @@ struct xs_tx {
 	uint32_t id;
 	domid_t dom;
 	void *owner; /* connection, or NULL */
+	uint64_t start_gen; /* nodes in tree with a higher gen were changed by the tx */
 	struct xs_tree tree;
 	struct xs_txrec *recs;
 	unsigned nrecs, caprecs;
@@ -521,12 +523,18 @@ static int tx_note(struct xs_tx *tx, const char *path, bool written)
 		tx->recs = nr;
 		tx->caprecs = cap;
 	}
+	/*
+	 * An absent node whose deepest ancestor the tx already changed (e.g. the tx
+	 * removed it) says nothing about the live tree: that ancestor's own record
+	 * carries the conflict check.
+	 */
 	struct xs_node *n = tree_lookup(&tx->tree, path);
+	bool check = n || deepest(&tx->tree, path, NULL)->gen <= tx->start_gen;
 	char *dup = strdup(path);
 	if (!dup)
 		return -ENOMEM;
-	tx->recs[tx->nrecs++] = (struct xs_txrec){.path = dup, .gen = n ? n->gen : 0,
-						  .written = written};
+	tx->recs[tx->nrecs++] = (struct xs_txrec){
+		.path = dup, .gen = n ? n->gen : 0, .written = written, .check = check};
 	return 0;
 }
 
@@ -927,6 +935,7 @@ int xsi_transaction_start(struct xs_store *st, const struct xs_caller *c, uint32
 	}
 	tx->dom = c->dom;
 	tx->owner = c->conn;
+	tx->start_gen = st->gen;
 	tx->next = st->txs;
 	st->txs = tx;
 	*txid = tx->id;
@@ -978,7 +987,7 @@ int xsi_transaction_end(struct xs_store *st, const struct xs_caller *c, uint32_t
 		goto out_free;
 	for (unsigned i = 0; i < tx->nrecs; i++) {
 		struct xs_node *mn = tree_lookup(&st->main, tx->recs[i].path);
-		if ((mn ? mn->gen : 0) != tx->recs[i].gen) {
+		if (tx->recs[i].check && (mn ? mn->gen : 0) != tx->recs[i].gen) {
 			rc = -EAGAIN;
 			goto out_free;
 		}

@@ -1,0 +1,532 @@
+/* Unit tests for the store (hv/xs_store.c): tree, permissions, quotas, watches, transactions. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <pvnet/xs.h>
+
+#include "../../hv/xs_private.h"
+
+struct evlog {
+	int n;
+	char path[16][128];
+	char token[16][64];
+};
+
+static void ev_cb(void *arg, const char *path, const char *token)
+{
+	struct evlog *l = arg;
+	if (l->n < 16) {
+		snprintf(l->path[l->n], sizeof(l->path[0]), "%s", path);
+		snprintf(l->token[l->n], sizeof(l->token[0]), "%s", token);
+	}
+	l->n++;
+}
+
+static bool ev_has(const struct evlog *l, const char *path)
+{
+	for (int i = 0; i < l->n && i < 16; i++)
+		if (!strcmp(l->path[i], path))
+			return true;
+	return false;
+}
+
+static int setup(void **state)
+{
+	struct xs_quota q = {.nodes = 20, .value_size = 64, .watches = 3, .transactions = 2};
+	struct xs_store *st;
+	if (xs_store_create(&q, &st))
+		return -1;
+	if (xs_domain_introduce(st, 3, "g3") || xs_domain_introduce(st, 4, "g4"))
+		return -1;
+	xs_store_dispatch(st);
+	*state = st;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	xs_store_destroy(*state);
+	return 0;
+}
+
+static void expect_val(struct xs_store *st, domid_t as, uint32_t tx, const char *path,
+		       const char *want)
+{
+	char *v = NULL;
+	size_t len = 0;
+	assert_int_equal(xs_read(st, as, tx, path, &v, &len), 0);
+	assert_int_equal(len, strlen(want));
+	assert_string_equal(v, want);
+	free(v);
+}
+
+static void test_basic_ops(void **state)
+{
+	struct xs_store *st = *state;
+	char **names;
+	unsigned count;
+	char *v;
+	assert_int_equal(xs_write(st, 0, 0, "/a/b/c", "x", 1), 0);
+	expect_val(st, 0, 0, "/a/b/c", "x");
+	expect_val(st, 0, 0, "/a/b", "");
+	assert_int_equal(xs_write(st, 0, 0, "/a/b/d", "", 0), 0);
+	assert_int_equal(xs_directory(st, 0, 0, "/a/b", &names, &count), 0);
+	assert_int_equal(count, 2);
+	assert_string_equal(names[0], "c");
+	assert_string_equal(names[1], "d");
+	xs_free_list(names, count);
+	assert_int_equal(xs_mkdir(st, 0, 0, "/a/e"), 0);
+	assert_int_equal(xs_mkdir(st, 0, 0, "/a/e"), 0);
+	assert_int_equal(xs_rm(st, 0, 0, "/a/b"), 0);
+	assert_int_equal(xs_read(st, 0, 0, "/a/b/c", &v, NULL), -ENOENT);
+	assert_int_equal(xs_rm(st, 0, 0, "/a/b"), -ENOENT);
+	assert_int_equal(xs_rm(st, 0, 0, "/"), -EINVAL);
+	assert_int_equal(xs_printf(st, 0, "/a/n", "%d", 42), 0);
+	long long n;
+	assert_int_equal(xs_read_int(st, 0, "/a/n", &n), 0);
+	assert_int_equal(n, 42);
+	assert_int_equal(xs_read_int(st, 0, "/a/e", &n), -EINVAL);
+	assert_int_equal(xs_read_int(st, 0, "/a/none", &n), -ENOENT);
+	/* Relative paths are under the caller's home. */
+	assert_int_equal(xs_write(st, 3, 0, "data/k", "v", 1), 0);
+	expect_val(st, 0, 0, "/local/domain/3/data/k", "v");
+}
+
+static void test_path_too_long(void **state)
+{
+	struct xs_store *st = *state;
+	size_t n = XS_ABS_PATH_MAX + 10;
+	char *p = malloc(n + 1);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (i % 8 == 0) ? '/' : 'a';
+	p[n] = '\0';
+	assert_int_equal(xs_write(st, 0, 0, p, "x", 1), -EINVAL);
+	/* Exactly at the limit is fine. */
+	p[XS_ABS_PATH_MAX] = '\0';
+	if (p[XS_ABS_PATH_MAX - 1] == '/')
+		p[XS_ABS_PATH_MAX - 1] = 'a';
+	assert_int_equal(xs_write(st, 0, 0, p, "x", 1), 0);
+	/* Relative: 2048 max. */
+	memset(p, 'r', XS_REL_PATH_MAX + 1);
+	p[XS_REL_PATH_MAX + 1] = '\0';
+	assert_int_equal(xs_write(st, 3, 0, p, "x", 1), -EINVAL);
+	free(p);
+}
+
+static void test_invalid_chars(void **state)
+{
+	struct xs_store *st = *state;
+	static const char *const bad[] = {"/a b", "/a//b", "/a/", "", "/a*", "/ä", "/a\nb",
+					  "/a.b"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(xs_write(st, 0, 0, bad[i], "x", 1), -EINVAL);
+	assert_int_equal(xs_write(st, 0, 0, "/ok-A_z@9", "x", 1), 0);
+	uint64_t h;
+	struct evlog l = {0};
+	assert_int_equal(xs_watch_add(st, "@bogusSpecial", "t", ev_cb, &l, &h), -EINVAL);
+}
+
+static void test_value_quota_e2big(void **state)
+{
+	struct xs_store *st = *state;
+	char big[100];
+	memset(big, 'v', sizeof(big));
+	assert_int_equal(xs_write(st, 3, 0, "/local/domain/3/v", big, 64), 0);
+	assert_int_equal(xs_write(st, 3, 0, "/local/domain/3/v", big, 65), -E2BIG);
+	/* dom0 is exempt. */
+	assert_int_equal(xs_write(st, 0, 0, "/local/domain/3/v", big, sizeof(big)), 0);
+}
+
+static void test_node_quota_enospc(void **state)
+{
+	struct xs_store *st = *state;
+	char p[64];
+	int rc = 0, i;
+	/* dom3 owns 3 nodes already (home, domid, name); quota is 20. */
+	for (i = 0; i < 40 && rc == 0; i++) {
+		snprintf(p, sizeof(p), "n%d", i);
+		rc = xs_write(st, 3, 0, p, "x", 1);
+	}
+	assert_int_equal(rc, -ENOSPC);
+	assert_int_equal(i, 18);
+	/* Removing frees quota. */
+	assert_int_equal(xs_rm(st, 3, 0, "n0"), 0);
+	assert_int_equal(xs_write(st, 3, 0, "again", "x", 1), 0);
+	/* Creating several missing parents at once counts all of them. */
+	assert_int_equal(xs_rm(st, 3, 0, "n1"), 0);
+	assert_int_equal(xs_write(st, 3, 0, "deep/er", "x", 1), -ENOSPC);
+}
+
+static void test_quotas_not_for_dom0(void **state)
+{
+	struct xs_store *st = *state;
+	char p[64];
+	char big[4000];
+	uint32_t tx[5];
+	struct xs_caller c0 = {0, (void *)&c0};
+	memset(big, 'q', sizeof(big));
+	for (int i = 0; i < 100; i++) {
+		snprintf(p, sizeof(p), "/local/domain/0/n%d", i);
+		assert_int_equal(xs_write(st, 0, 0, p, big, sizeof(big)), 0);
+	}
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(xs_transaction_start(st, 0, &tx[i]), 0);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(xs_transaction_end(st, 0, tx[i], false), 0);
+	for (int i = 0; i < 10; i++) {
+		char tok[16];
+		snprintf(tok, sizeof(tok), "t%d", i);
+		assert_int_equal(xsi_watch_add(st, &c0, "/local", tok, NULL, NULL, NULL), 0);
+	}
+	xsi_conn_gone(st, &c0);
+}
+
+static void test_watch_quota_enospc(void **state)
+{
+	struct xs_store *st = *state;
+	struct xs_caller c3 = {3, (void *)&c3};
+	assert_int_equal(xsi_watch_add(st, &c3, "a", "1", NULL, NULL, NULL), 0);
+	assert_int_equal(xsi_watch_add(st, &c3, "b", "2", NULL, NULL, NULL), 0);
+	assert_int_equal(xsi_watch_add(st, &c3, "c", "3", NULL, NULL, NULL), 0);
+	assert_int_equal(xsi_watch_add(st, &c3, "d", "4", NULL, NULL, NULL), -ENOSPC);
+	assert_int_equal(xsi_watch_add(st, &c3, "a", "1", NULL, NULL, NULL), -EEXIST);
+	assert_int_equal(xsi_unwatch(st, &c3, "a", "1"), 0);
+	assert_int_equal(xsi_unwatch(st, &c3, "a", "1"), -ENOENT);
+	assert_int_equal(xsi_watch_add(st, &c3, "d", "4", NULL, NULL, NULL), 0);
+	xsi_conn_gone(st, &c3);
+}
+
+static void test_too_many_transactions(void **state)
+{
+	struct xs_store *st = *state;
+	uint32_t a, b, c;
+	assert_int_equal(xs_transaction_start(st, 3, &a), 0);
+	assert_int_equal(xs_transaction_start(st, 3, &b), 0);
+	assert_int_equal(xs_transaction_start(st, 3, &c), -ENOSPC);
+	/* Another domain has its own count; a domain cannot end another's tx. */
+	assert_int_equal(xs_transaction_start(st, 4, &c), 0);
+	assert_int_equal(xs_transaction_end(st, 4, a, true), -ENOENT);
+	assert_int_equal(xs_transaction_end(st, 3, a, true), 0);
+	assert_int_equal(xs_transaction_start(st, 3, &a), 0);
+	assert_int_equal(xs_transaction_end(st, 3, a, false), 0);
+	assert_int_equal(xs_transaction_end(st, 3, b, false), 0);
+	assert_int_equal(xs_transaction_end(st, 4, c, false), 0);
+	assert_int_equal(xs_transaction_end(st, 3, 12345, true), -ENOENT);
+}
+
+static void test_read_denied_eacces(void **state)
+{
+	struct xs_store *st = *state;
+	char *v;
+	char **names;
+	unsigned count;
+	assert_int_equal(xs_write(st, 0, 0, "/secret/key", "s", 1), 0);
+	/* Root perms are "n0": other domains see nothing. */
+	assert_int_equal(xs_read(st, 3, 0, "/secret/key", &v, NULL), -EACCES);
+	assert_int_equal(xs_directory(st, 3, 0, "/secret", &names, &count), -EACCES);
+	/* Absent nodes under an unreadable parent: EACCES, not ENOENT. */
+	assert_int_equal(xs_read(st, 3, 0, "/secret/none", &v, NULL), -EACCES);
+	/* Another guest's home. */
+	assert_int_equal(xs_read(st, 4, 0, "/local/domain/3/name", &v, NULL), -EACCES);
+	/* Own home: readable; absent there is ENOENT. */
+	expect_val(st, 3, 0, "name", "g3");
+	assert_int_equal(xs_read(st, 3, 0, "none", &v, NULL), -ENOENT);
+	/* Granting read to dom3 works. */
+	struct xs_perm p[2] = {{0, XS_PERM_NONE}, {3, XS_PERM_READ}};
+	assert_int_equal(xs_set_perms(st, 0, 0, "/secret/key", p, 2), 0);
+	expect_val(st, 3, 0, "/secret/key", "s");
+	assert_int_equal(xs_read(st, 4, 0, "/secret/key", &v, NULL), -EACCES);
+	assert_int_equal(xs_write(st, 3, 0, "/secret/key", "x", 1), -EACCES);
+}
+
+static void test_write_outside_home_eacces(void **state)
+{
+	struct xs_store *st = *state;
+	struct xs_perm perms[4];
+	unsigned n = 4;
+	assert_int_equal(xs_write(st, 3, 0, "/tool/x", "x", 1), -EACCES);
+	assert_int_equal(xs_write(st, 3, 0, "/local/domain/4/x", "x", 1), -EACCES);
+	assert_int_equal(xs_mkdir(st, 3, 0, "/local/domain/4/d"), -EACCES);
+	assert_int_equal(xs_rm(st, 3, 0, "/local/domain/4/name"), -EACCES);
+	/* With "w3" on a dom0 directory, dom3 can create, and owns what it creates. */
+	struct xs_perm w[2] = {{0, XS_PERM_NONE}, {3, XS_PERM_WRITE}};
+	assert_int_equal(xs_mkdir(st, 0, 0, "/shared"), 0);
+	assert_int_equal(xs_set_perms(st, 0, 0, "/shared", w, 2), 0);
+	assert_int_equal(xs_write(st, 3, 0, "/shared/mine", "x", 1), 0);
+	assert_int_equal(xs_get_perms(st, 0, 0, "/shared/mine", perms, &n), 0);
+	assert_int_equal(perms[0].domid, 3);
+	/* Only the owner may change permissions; dom4 cannot touch it. */
+	assert_int_equal(xs_set_perms(st, 3, 0, "/shared", w, 2), -EACCES);
+	assert_int_equal(xs_write(st, 4, 0, "/shared/other", "x", 1), -EACCES);
+	/* Perms capacity too small. */
+	n = 1;
+	assert_int_equal(xs_get_perms(st, 0, 0, "/shared", perms, &n), -E2BIG);
+	assert_int_equal(n, 2);
+}
+
+static void test_perm_inheritance(void **state)
+{
+	struct xs_store *st = *state;
+	struct xs_perm p[4];
+	unsigned n = 4;
+	struct xs_perm r[2] = {{0, XS_PERM_READ}, {5, XS_PERM_BOTH}};
+	assert_int_equal(xs_mkdir(st, 0, 0, "/inh"), 0);
+	assert_int_equal(xs_set_perms(st, 0, 0, "/inh", r, 2), 0);
+	assert_int_equal(xs_write(st, 0, 0, "/inh/a/b", "x", 1), 0);
+	assert_int_equal(xs_get_perms(st, 0, 0, "/inh/a/b", p, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(p[0].domid, 0);
+	assert_int_equal(p[0].perm, XS_PERM_READ);
+	assert_int_equal(p[1].domid, 5);
+	assert_int_equal(p[1].perm, XS_PERM_BOTH);
+	/* Bad perm lists. */
+	struct xs_perm bad = {0, 7};
+	assert_int_equal(xs_set_perms(st, 0, 0, "/inh", &bad, 1), -EINVAL);
+	assert_int_equal(xs_set_perms(st, 0, 0, "/inh", r, 0), -EINVAL);
+	assert_int_equal(xs_set_perms(st, 0, 0, "/nope", r, 1), -ENOENT);
+}
+
+static void test_tx_conflict_eagain(void **state)
+{
+	struct xs_store *st = *state;
+	uint32_t tx;
+	assert_int_equal(xs_write(st, 0, 0, "/t/k", "0", 1), 0);
+	assert_int_equal(xs_transaction_start(st, 0, &tx), 0);
+	expect_val(st, 0, tx, "/t/k", "0");
+	assert_int_equal(xs_write(st, 0, tx, "/t/k2", "1", 1), 0);
+	/* Outside change to a node the transaction read. */
+	assert_int_equal(xs_write(st, 0, 0, "/t/k", "other", 5), 0);
+	assert_int_equal(xs_transaction_end(st, 0, tx, true), -EAGAIN);
+	char *v;
+	assert_int_equal(xs_read(st, 0, 0, "/t/k2", &v, NULL), -ENOENT);
+	expect_val(st, 0, 0, "/t/k", "other");
+	/* Write-write conflict. */
+	assert_int_equal(xs_transaction_start(st, 0, &tx), 0);
+	assert_int_equal(xs_write(st, 0, tx, "/t/k", "tx", 2), 0);
+	assert_int_equal(xs_write(st, 0, 0, "/t/k", "live", 4), 0);
+	assert_int_equal(xs_transaction_end(st, 0, tx, true), -EAGAIN);
+	expect_val(st, 0, 0, "/t/k", "live");
+}
+
+static void test_tx_commit_and_isolation(void **state)
+{
+	struct xs_store *st = *state;
+	uint32_t tx;
+	char *v;
+	struct evlog l = {0};
+	uint64_t h;
+	assert_int_equal(xs_write(st, 0, 0, "/c/old/child", "1", 1), 0);
+	assert_int_equal(xs_write(st, 0, 0, "/unrelated", "1", 1), 0);
+	assert_int_equal(xs_watch_add(st, "/c", "tok", ev_cb, &l, &h), 0);
+	assert_int_equal(xs_store_dispatch(st), 1);
+	l.n = 0;
+	assert_int_equal(xs_transaction_start(st, 0, &tx), 0);
+	assert_int_equal(xs_write(st, 0, tx, "/c/new/deep", "v", 1), 0);
+	assert_int_equal(xs_rm(st, 0, tx, "/c/old"), 0);
+	assert_int_equal(xs_mkdir(st, 0, tx, "/c/old"), 0); /* recreated empty */
+	/* Invisible outside until commit; no events yet. */
+	assert_int_equal(xs_read(st, 0, 0, "/c/new/deep", &v, NULL), -ENOENT);
+	expect_val(st, 0, 0, "/c/old/child", "1");
+	assert_int_equal(xs_read(st, 0, tx, "/c/old/child", &v, NULL), -ENOENT);
+	assert_int_equal(xs_store_dispatch(st), 0);
+	/* An unrelated outside change does not conflict. */
+	assert_int_equal(xs_write(st, 0, 0, "/unrelated", "2", 1), 0);
+	assert_int_equal(xs_transaction_end(st, 0, tx, true), 0);
+	expect_val(st, 0, 0, "/c/new/deep", "v");
+	assert_int_equal(xs_read(st, 0, 0, "/c/old/child", &v, NULL), -ENOENT);
+	expect_val(st, 0, 0, "/c/old", "");
+	assert_true(xs_store_dispatch(st) >= 2);
+	assert_true(ev_has(&l, "/c/new/deep"));
+	assert_true(ev_has(&l, "/c/old"));
+	/* Abort discards. */
+	assert_int_equal(xs_transaction_start(st, 0, &tx), 0);
+	assert_int_equal(xs_write(st, 0, tx, "/c/aborted", "x", 1), 0);
+	assert_int_equal(xs_transaction_end(st, 0, tx, false), 0);
+	assert_int_equal(xs_read(st, 0, 0, "/c/aborted", &v, NULL), -ENOENT);
+	assert_int_equal(xs_watch_remove(st, h), 0);
+	assert_int_equal(xs_watch_remove(st, h), -ENOENT);
+}
+
+static void test_watch_registration_and_below(void **state)
+{
+	struct xs_store *st = *state;
+	struct evlog l = {0};
+	uint64_t h;
+	assert_int_equal(xs_watch_add(st, "/w", "tok", ev_cb, &l, &h), 0);
+	/* Fired once on registration, delivered from dispatch only. */
+	assert_int_equal(l.n, 0);
+	assert_int_equal(xs_store_dispatch(st), 1);
+	assert_string_equal(l.path[0], "/w");
+	assert_string_equal(l.token[0], "tok");
+	assert_int_equal(xs_write(st, 0, 0, "/w/a/b", "x", 1), 0);
+	assert_int_equal(xs_write(st, 0, 0, "/wx", "x", 1), 0); /* not below /w */
+	assert_int_equal(xs_write(st, 0, 0, "/other", "x", 1), 0);
+	assert_int_equal(xs_store_dispatch(st), 1);
+	assert_string_equal(l.path[1], "/w/a/b");
+	/* rm of an ancestor fires the watch with the watched path. */
+	struct evlog l2 = {0};
+	uint64_t h2;
+	assert_int_equal(xs_watch_add(st, "/w/a/b", "t2", ev_cb, &l2, &h2), 0);
+	xs_store_dispatch(st);
+	l.n = 0;
+	l2.n = 0;
+	assert_int_equal(xs_rm(st, 0, 0, "/w/a"), 0);
+	xs_store_dispatch(st);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.path[0], "/w/a");
+	assert_int_equal(l2.n, 1);
+	assert_string_equal(l2.path[0], "/w/a/b");
+	xs_watch_remove(st, h);
+	xs_watch_remove(st, h2);
+}
+
+static void remove_self_cb(void *arg, const char *path, const char *token)
+{
+	struct xs_store **pst = arg;
+	(void)path;
+	(void)token;
+	uint64_t h = strtoull(token, NULL, 10);
+	assert_int_equal(xs_watch_remove(*pst, h), 0);
+	assert_int_equal(xs_write(*pst, 0, 0, "/selfrm/inner", "x", 1), 0);
+}
+
+static void test_watch_cb_removes_itself(void **state)
+{
+	struct xs_store *st = *state;
+	uint64_t h;
+	char tok[32];
+	/* Handles start at 1 and grow; predict this one to put it in the token. */
+	struct xs_caller c0 = {0, NULL};
+	assert_int_equal(xsi_watch_add(st, &c0, "/selfrm", "probe", NULL, NULL, &h), 0);
+	assert_int_equal(xs_watch_remove(st, h), 0);
+	snprintf(tok, sizeof(tok), "%llu", (unsigned long long)h + 1);
+	assert_int_equal(xs_watch_add(st, "/selfrm", tok, remove_self_cb, state, &h), 0);
+	assert_int_equal(xs_store_dispatch(st), 1);
+	/* Its own write's event is not delivered: the watch is gone. */
+	assert_int_equal(xs_store_dispatch(st), 0);
+}
+
+static void test_domain_introduce_release(void **state)
+{
+	struct xs_store *st = *state;
+	struct evlog in = {0}, rel = {0};
+	uint64_t h1, h2;
+	char *v;
+	struct xs_perm p[2];
+	unsigned n = 2;
+	assert_int_equal(xs_watch_add(st, "@introduceDomain", "i", ev_cb, &in, &h1), 0);
+	assert_int_equal(xs_watch_add(st, "@releaseDomain", "r", ev_cb, &rel, &h2), 0);
+	xs_store_dispatch(st);
+	in.n = rel.n = 0;
+	assert_int_equal(xs_domain_introduce(st, 7, "seven"), 0);
+	assert_int_equal(xs_domain_introduce(st, 7, "seven"), -EEXIST);
+	xs_store_dispatch(st);
+	assert_int_equal(in.n, 1);
+	assert_string_equal(in.path[0], "@introduceDomain");
+	assert_int_equal(rel.n, 0);
+	expect_val(st, 0, 0, "/local/domain/7/name", "seven");
+	expect_val(st, 7, 0, "domid", "7");
+	assert_int_equal(xs_get_perms(st, 0, 0, "/local/domain/7", p, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(p[0].domid, 7);
+	assert_int_equal(p[0].perm, XS_PERM_NONE);
+	assert_true(xsi_domain_is_introduced(st, 7));
+	uint32_t tx;
+	assert_int_equal(xs_transaction_start(st, 7, &tx), 0);
+	assert_int_equal(xs_domain_release(st, 7), 0);
+	assert_int_equal(xs_domain_release(st, 7), -ENOENT);
+	xs_store_dispatch(st);
+	assert_int_equal(rel.n, 1);
+	assert_string_equal(rel.path[0], "@releaseDomain");
+	assert_int_equal(xs_read(st, 0, 0, "/local/domain/7", &v, NULL), -ENOENT);
+	assert_false(xsi_domain_is_introduced(st, 7));
+	assert_int_equal(xs_transaction_end(st, 7, tx, false), -ENOENT);
+	xs_watch_remove(st, h1);
+	xs_watch_remove(st, h2);
+}
+
+static void count_conn_event(void *arg, void *conn, const char *path, const char *token)
+{
+	struct evlog *l = arg;
+	(void)conn;
+	ev_cb(l, path, token);
+}
+
+static void test_guest_watch_needs_read_perm(void **state)
+{
+	struct xs_store *st = *state;
+	struct xs_caller c3 = {3, (void *)&c3};
+	struct evlog l = {0};
+	uint64_t h;
+	xsi_set_conn_event(st, count_conn_event, &l);
+	/* Xen lets a guest watch any path, but only tells it about what it may read. */
+	assert_int_equal(xsi_watch_add(st, &c3, "/tool", "t", NULL, NULL, &h), 0);
+	xsi_watch_fire_initial(st, h);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(xs_write(st, 0, 0, "/tool/x", "1", 1), 0);
+	assert_int_equal(l.n, 1);
+	/* A relative watch reports relative paths. */
+	assert_int_equal(xsi_watch_add(st, &c3, "data", "d", NULL, NULL, &h), 0);
+	assert_int_equal(xs_write(st, 3, 0, "data/k", "1", 1), 0);
+	assert_int_equal(l.n, 2);
+	assert_string_equal(l.path[1], "data/k");
+	assert_string_equal(l.token[1], "d");
+	xsi_conn_gone(st, &c3);
+	assert_int_equal(xsi_unwatch(st, &c3, "/tool", "t"), -ENOENT);
+	assert_int_equal(xs_write(st, 3, 0, "data/k", "2", 1), 0);
+	assert_int_equal(l.n, 2);
+	xsi_set_conn_event(st, NULL, NULL);
+}
+
+static void test_many_nodes_fast(void **state)
+{
+	struct xs_store *st = *state;
+	char p[64];
+	char **names;
+	unsigned count;
+	for (int i = 0; i < 20000; i++) {
+		snprintf(p, sizeof(p), "/many/d%d/n%d", i % 100, i);
+		assert_int_equal(xs_write(st, 0, 0, p, "v", 1), 0);
+	}
+	assert_int_equal(xs_directory(st, 0, 0, "/many/d7", &names, &count), 0);
+	assert_int_equal(count, 200);
+	xs_free_list(names, count);
+	uint32_t tx;
+	assert_int_equal(xs_transaction_start(st, 0, &tx), 0);
+	assert_int_equal(xs_write(st, 0, tx, "/many/d1/tx", "v", 1), 0);
+	assert_int_equal(xs_transaction_end(st, 0, tx, true), 0);
+	expect_val(st, 0, 0, "/many/d1/tx", "v");
+	assert_int_equal(xs_rm(st, 0, 0, "/many"), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_basic_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_path_too_long, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_invalid_chars, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_value_quota_e2big, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_node_quota_enospc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quotas_not_for_dom0, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watch_quota_enospc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_too_many_transactions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_read_denied_eacces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_outside_home_eacces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_perm_inheritance, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_conflict_eagain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_commit_and_isolation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watch_registration_and_below, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watch_cb_removes_itself, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_domain_introduce_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_watch_needs_read_perm, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_nodes_fast, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
