@@ -30,7 +30,7 @@ struct dom {
 };
 
 struct pvnetd {
-	char run_dir[PATH_MAX];
+	char run_dir[256];
 	char guest_bin[PATH_MAX];
 	char ctl_path[PATH_MAX];
 	char xs_path[PATH_MAX];
