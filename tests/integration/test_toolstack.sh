@@ -94,7 +94,9 @@ check "list shows only Domain-0" bash -c "[ \$('$PV_BIN/pvnet' --run-dir '$PV_RU
 check "destroy of an unknown domain fails" bash -c "! '$PV_BIN/pvnet' --run-dir '$PV_RUN' destroy nosuch 2>/dev/null"
 
 pvnet create "$PV_ROOT/examples/web1.cfg" >/dev/null
-gpid=$(wait_for 5 xenstore-read /local/domain/1/data/pvnet-guest >/dev/null 2>&1; xenstore-read /local/domain/1/data/pvnet-guest 2>/dev/null | awk '{print $3}')
+id=$(pvnet domid web1)
+wait_for 5 xenstore-read "/local/domain/$id/data/pvnet-guest" >/dev/null 2>&1
+gpid=$(xenstore-read "/local/domain/$id/data/pvnet-guest" 2>/dev/null | awk '{print $3}')
 kill -TERM "$PV_PID"; wait "$PV_PID"; rc=$?
 check "SIGTERM: pvnetd exits 0 (got $rc)" [ "$rc" = 0 ]
 check "SIGTERM: sockets and pid file removed" bash -c "[ ! -e '$PV_RUN/pvnetd.sock' ] && [ ! -e '$PV_RUN/xenstored' ] && [ ! -e '$PV_RUN/pvnetd.pid' ]"

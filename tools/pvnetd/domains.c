@@ -4,6 +4,7 @@
  * the pvnet-guest process), destroy (graceful, then forced), and reaping.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,6 +38,24 @@ struct dom *dom_find(struct pvnetd *d, const char *name_or_id)
 	return NULL;
 }
 
+/* Writes dir/key = printf(fmt, ...) as dom0. 0 or -errno. */
+static int __attribute__((format(printf, 4, 5)))
+setf(struct pvnetd *d, const char *dir, const char *key, const char *fmt, ...)
+{
+	char path[256], val[1024];
+	va_list ap;
+	int n;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, key) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	va_start(ap, fmt);
+	n = vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	if (n < 0 || n >= (int)sizeof(val))
+		return -E2BIG;
+	return xs_write(d->xs, 0, 0, path, val, (size_t)n);
+}
+
 /* The vif device directories the toolstack writes, as libxl does. */
 static int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
 			   const struct pvnet_vif_cfg *vif)
@@ -52,35 +71,35 @@ static int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
 
 	rc |= xs_mkdir(d->xs, 0, 0, be);
 	rc |= xs_set_perms(d->xs, 0, 0, be, be_perms, 2);
-	rc |= xs_printf(d->xs, 0, "%s/frontend", be, fe);
-	rc |= xs_printf(d->xs, 0, "%s/frontend-id", be, "%u", dom->domid);
-	rc |= xs_printf(d->xs, 0, "%s/online", be, "1");
-	rc |= xs_printf(d->xs, 0, "%s/state", be, "1");
-	rc |= xs_printf(d->xs, 0, "%s/handle", be, "%u", n);
-	rc |= xs_printf(d->xs, 0, "%s/mac", be, "%s", mac);
-	rc |= xs_printf(d->xs, 0, "%s/bridge", be, "%s", vif->bridge);
-	rc |= xs_printf(d->xs, 0, "%s/mtu", be, "%u", vif->mtu);
-	rc |= xs_printf(d->xs, 0, "%s/type", be, "vif");
+	rc |= setf(d, be, "frontend", "%s", fe);
+	rc |= setf(d, be, "frontend-id", "%u", dom->domid);
+	rc |= setf(d, be, "online", "1");
+	rc |= setf(d, be, "state", "1");
+	rc |= setf(d, be, "handle", "%u", n);
+	rc |= setf(d, be, "mac", "%s", mac);
+	rc |= setf(d, be, "bridge", "%s", vif->bridge);
+	rc |= setf(d, be, "mtu", "%u", vif->mtu);
+	rc |= setf(d, be, "type", "vif");
 	if (vif->n_ip) {
 		char ips[8 * 64] = "";
 		for (unsigned i = 0; i < vif->n_ip; i++) {
 			strcat(ips, i ? " " : "");
 			strcat(ips, vif->ip[i].text);
 		}
-		rc |= xs_printf(d->xs, 0, "%s/ip", be, "%s", ips);
+		rc |= setf(d, be, "ip", "%s", ips);
 	}
 	if (vif->rate_bytes)
-		rc |= xs_printf(d->xs, 0, "%s/rate", be, "%llu,%u",
+		rc |= setf(d, be, "rate", "%llu,%u",
 				(unsigned long long)vif->rate_bytes, vif->rate_usec);
 
 	rc |= xs_mkdir(d->xs, 0, 0, fe);
 	rc |= xs_set_perms(d->xs, 0, 0, fe, fe_perms, 2);
-	rc |= xs_printf(d->xs, 0, "%s/backend", fe, "%s", be);
-	rc |= xs_printf(d->xs, 0, "%s/backend-id", fe, "0");
-	rc |= xs_printf(d->xs, 0, "%s/state", fe, "1");
-	rc |= xs_printf(d->xs, 0, "%s/handle", fe, "%u", n);
-	rc |= xs_printf(d->xs, 0, "%s/mac", fe, "%s", mac);
-	rc |= xs_printf(d->xs, 0, "%s/mtu", fe, "%u", vif->mtu);
+	rc |= setf(d, fe, "backend", "%s", be);
+	rc |= setf(d, fe, "backend-id", "0");
+	rc |= setf(d, fe, "state", "1");
+	rc |= setf(d, fe, "handle", "%u", n);
+	rc |= setf(d, fe, "mac", "%s", mac);
+	rc |= setf(d, fe, "mtu", "%u", vif->mtu);
 	return rc ? -EIO : 0;
 }
 
@@ -90,14 +109,14 @@ static int write_dom_nodes(struct pvnetd *d, struct dom *dom)
 	int rc = 0;
 
 	snprintf(base, sizeof(base), "/local/domain/%u", dom->domid);
-	rc |= xs_printf(d->xs, 0, "%s/memory/target", base, "%llu",
+	rc |= setf(d, base, "memory/target", "%llu",
 			(unsigned long long)dom->cfg.memory_mib * 1024);
-	rc |= xs_printf(d->xs, 0, "%s/memory/static-max", base, "%llu",
+	rc |= setf(d, base, "memory/static-max", "%llu",
 			(unsigned long long)dom->cfg.memory_mib * 1024);
-	rc |= xs_printf(d->xs, 0, "%s/cpu/0/availability", base, "online");
-	rc |= xs_printf(d->xs, 0, "%s/pvnet/netns", base, "%s",
+	rc |= setf(d, base, "cpu/0/availability", "online");
+	rc |= setf(d, base, "pvnet/netns", "%s",
 			dom->cfg.netns[0] ? dom->cfg.netns : dom->name);
-	rc |= xs_printf(d->xs, 0, "%s/pvnet/type", base, "%s",
+	rc |= setf(d, base, "pvnet/type", "%s",
 			dom->cfg.type[0] ? dom->cfg.type : "pv");
 	/* control/ is where the toolstack asks for shutdown; the guest may write its features */
 	rc |= xs_mkdir(d->xs, 0, 0, "/local/domain/0/backend");
@@ -272,7 +291,7 @@ int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 	dom->dying = true;
 	if (dom->pid > 0) {
 		snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown", dom->domid);
-		xs_printf(d->xs, 0, "%s", path, "poweroff");
+		xs_printf(d->xs, 0, path, "poweroff");
 		deadline = pvnetd_now_ns() + SHUTDOWN_TIMEOUT_MS * 1000000ull;
 		while (!reaped(dom) && pvnetd_now_ns() < deadline)
 			pvnetd_pump(d, 20);
