@@ -992,7 +992,8 @@ int xsi_transaction_end(struct xs_store *st, const struct xs_caller *c, uint32_t
 			goto out_free;
 		}
 	}
-	qsort(tx->recs, tx->nrecs, sizeof(*tx->recs), path_cmp);
+	if (tx->nrecs)
+		qsort(tx->recs, tx->nrecs, sizeof(*tx->recs), path_cmp);
 	for (unsigned i = 0; i < tx->nrecs; i++) {
 		if (!tx->recs[i].written)
 			continue;
