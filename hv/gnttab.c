@@ -432,8 +432,9 @@ static int16_t transfer_claim(struct hv_domain *r, grant_ref_t ref, domid_t from
 		    __atomic_load_n(&e->domid, __ATOMIC_RELAXED) != from)
 			return GNTST_permission_denied;
 		frame = __atomic_load_n(&e->frame, __ATOMIC_RELAXED);
+		/* Not bad_page: that status promises the sender kept its frame. */
 		if (frame >= r->nr_frames || hv_frame_populated(r, frame) || r->frame_pins[frame])
-			return GNTST_bad_page;
+			return GNTST_general_error;
 		if (__atomic_compare_exchange_n(&e->flags, &flags,
 						(uint16_t)(flags | GTF_transfer_committed), false,
 						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {

@@ -129,7 +129,12 @@ void hv_set_xs_connector(struct hv *hv, hv_xs_connect_fn fn, void *arg);
  * a read-only pin. On success status = GNTST_okay, handle identifies the
  * mapping and host_addr is the frame's address in pvnetd, valid until unmap.
  * The entry is pinned: GTF_reading (and GTF_writing unless read-only) stay set,
- * so the granter cannot revoke it.
+ * so the granter cannot revoke it. Without GNTMAP_host_map -> general_error;
+ * dom unknown -> bad_domain; maptrack full -> no_space; entry not
+ * permit_access, sub_page, granted to another domid, or read-only for a write
+ * map -> permission_denied; frame beyond the granter's memory or unpopulated
+ * -> bad_page. The frame read at the first pin is used until the last unpin.
+ * Returns -ESRCH if caller is unknown.
  */
 int gnttab_map_grant_ref(struct hv *hv, domid_t caller, struct gnttab_map_grant_ref *ops,
 			 unsigned count);
@@ -152,7 +157,10 @@ int gnttab_copy(struct hv *hv, domid_t caller, struct gnttab_copy *ops, unsigned
  * frame field names the (unpopulated) frame slot that receives it; on success
  * the flags gain GTF_transfer_committed|GTF_transfer_completed and the caller's
  * frame reads as zeroes from then on (it is no longer the caller's). As in Xen,
- * the frame is lost to the caller even on failure, except with GNTST_bad_page.
+ * the frame is lost to the caller even on failure, except with GNTST_bad_page
+ * (frame not the caller's, unpopulated, or pinned by a grant). Receiver errors:
+ * bad_domain, bad_gntref, permission_denied (entry not accept_transfer for
+ * caller, or already used), general_error (slot out of range or populated).
  */
 int gnttab_transfer(struct hv *hv, domid_t caller, struct gnttab_transfer *ops, unsigned count);
 
