@@ -38,7 +38,8 @@
  *   model    device model for HVM, e.g. "virtio"
  *   accel    accelerator plugin name          level   NIC tier 0..3
  *   devargs  opaque string for the accelerator (cannot contain a comma)
- *   mode     netfront attachment: "tap" (default), "pktgen", "sink", "pcap"
+ *   mode     netfront attachment, a token of [A-Za-z0-9_.-] such as "tap"
+ *            (default), "pktgen" or "sink"; netfront checks that it knows it
  *   pkt      frame size for pktgen, 60..65535
  *   script   hotplug script, stored and otherwise ignored
  *   backend  backend domain name or id, default "0"

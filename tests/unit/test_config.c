@@ -395,6 +395,13 @@ static void test_err_buffer_handling(void **state)
 	assert_int_equal(pvnet_config_parse("t.cfg", "name='ab'", 7, &cfg, err, sizeof(err)),
 			 -EINVAL);
 	assert_string_equal(err, "t.cfg:1: unterminated string (missing closing ')");
+	/* A NUL byte inside the text is an error, not the end. */
+	assert_int_equal(pvnet_config_parse("t.cfg", "name='a'\n\0", 10, &cfg, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "t.cfg:2: expected a key, got 0x00");
+	assert_int_equal(pvnet_config_parse("t.cfg", "name='a\0b'", 11, &cfg, err, sizeof(err)),
+			 -EINVAL);
+	assert_string_equal(err, "t.cfg:1: NUL byte inside a string");
 	/* A NULL filename is named <config>. */
 	assert_int_equal(pvnet_config_parse(NULL, "x=1", 3, &cfg, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "<config>:1: unknown key 'x'");
