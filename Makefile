@@ -61,7 +61,7 @@ define prog_rules
 $(1)_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard tools/$(1)/*.c))
 $(BUILD)/bin/$(1): $$($(1)_OBJS) $(MODLIBS)
 	@mkdir -p $$(@D)
-	$(CC) $(LDSAN) -o $$@ $$($(1)_OBJS) $(MODLIBS) $(LDLIBS_ALL)
+	$(CC) $(LDSAN) -o $$@ $$($(1)_OBJS) -Wl,--start-group $(MODLIBS) -Wl,--end-group $(LDLIBS_ALL)
 ALL_OBJS += $$($(1)_OBJS)
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rules,$(p))))
@@ -74,7 +74,7 @@ define unit_rules
 $(1)_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,tests/unit/$(1).c $$(wildcard tests/unit/$(1)/*.c))
 $(BUILD)/tests/$(1): $$($(1)_OBJS) $(MODLIBS)
 	@mkdir -p $$(@D)
-	$(CC) $(LDSAN) -o $$@ $$($(1)_OBJS) $(MODLIBS) $(LDLIBS_ALL) -lcmocka
+	$(CC) $(LDSAN) -o $$@ $$($(1)_OBJS) -Wl,--start-group $(MODLIBS) -Wl,--end-group $(LDLIBS_ALL) -lcmocka
 ALL_OBJS += $$($(1)_OBJS)
 endef
 $(foreach t,$(UNIT_NAMES),$(eval $(call unit_rules,$(t))))
