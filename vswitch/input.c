@@ -12,7 +12,7 @@
 
 #include "vsw_private.h"
 
-#define OUT_DROP UINT32_MAX      /* out[i]: dropped, reason in why[i] */
+#define OUT_DROP (UINT32_MAX - 2) /* out[i]: dropped, reason in why[i] */
 #define OUT_FLOOD (UINT32_MAX - 1)
 #define TSO_MAX_SEGS 64
 
