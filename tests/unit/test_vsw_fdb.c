@@ -51,7 +51,7 @@ static void env_init(struct env *e, unsigned max_entries)
 {
 	struct vsw_bridge_config cfg = {.fdb_max_entries = max_entries,
 					.clock_ns = fake_clock};
-	char name[8];
+	char name[16];
 
 	memset(e, 0, sizeof(*e));
 	fake_now = 1000 * SEC;

@@ -83,7 +83,7 @@ struct env {
 
 static void env_init_flags(struct env *e, unsigned flags)
 {
-	char name[16];
+	char name[32];
 
 	memset(e, 0, sizeof(*e));
 	assert_int_equal(vsw_create("br0", NULL, &e->br), 0);
@@ -576,7 +576,8 @@ static uint16_t ref_csum(const uint8_t *a, size_t na, const uint8_t *b, size_t n
 	size_t n = na + nb;
 
 	memcpy(buf, a, na);
-	memcpy(buf + na, b, nb);
+	if (nb)
+		memcpy(buf + na, b, nb);
 	if (n & 1)
 		buf[n++] = 0;
 	for (size_t i = 0; i < n; i += 2)
