@@ -756,7 +756,8 @@ int xsi_write(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const
 	int rc = op_begin(st, c, tx, path, &op);
 	if (rc)
 		return rc;
-	if (c->dom != 0 && len > st->q.value_size)
+	/* Every value must fit one wire reply; guests are further held to their quota. */
+	if (len > XS_PAYLOAD_MAX || (c->dom != 0 && len > st->q.value_size))
 		return -E2BIG;
 	if (op.tx && (rc = tx_note(op.tx, op.path, true)))
 		return rc;

@@ -142,6 +142,11 @@ static void test_value_quota_e2big(void **state)
 	assert_int_equal(xs_write(st, 3, 0, "/local/domain/3/v", big, 65), -E2BIG);
 	/* dom0 is exempt. */
 	assert_int_equal(xs_write(st, 0, 0, "/local/domain/3/v", big, sizeof(big)), 0);
+	/* Nobody may store more than one wire payload. */
+	char *huge = calloc(1, XS_PAYLOAD_MAX + 1);
+	assert_int_equal(xs_write(st, 0, 0, "/huge", huge, XS_PAYLOAD_MAX + 1), -E2BIG);
+	assert_int_equal(xs_write(st, 0, 0, "/huge", huge, XS_PAYLOAD_MAX), 0);
+	free(huge);
 }
 
 static void test_node_quota_enospc(void **state)
