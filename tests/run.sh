@@ -66,11 +66,13 @@ run_fuzz() {
     log="$LOGDIR/$(echo "$name" | tr '/' '_').log"
     corpus="tests/fuzz/corpus/$(basename "$t")"
     mkdir -p "$dir/artifacts"
-    if [ -d "$corpus" ]; then
-      timeout $((secs + 120)) "$t" -max_total_time="$secs" -artifact_prefix="$dir/artifacts/" "$corpus" >"$log" 2>&1
-    else
-      timeout $((secs + 120)) "$t" -max_total_time="$secs" -artifact_prefix="$dir/artifacts/" >"$log" 2>&1
-    fi
+    # new inputs go to a scratch corpus; the committed seeds are only read
+    work="$dir/corpus/$(basename "$t")"
+    mkdir -p "$work"
+    seeds=()
+    [ -d "$corpus" ] && seeds=("$corpus")
+    timeout $((secs + 120)) "$t" -max_total_time="$secs" -rss_limit_mb=2048 \
+      -artifact_prefix="$dir/artifacts/" "$work" "${seeds[@]}" >"$log" 2>&1
     rc=$?
     if [ "$rc" = 0 ]; then
       echo "ok - $name $(grep -oE '#[0-9]+ +DONE.*' "$log" | head -1)" >>"$log"
