@@ -362,7 +362,9 @@ static int batch_call(struct hvc *h, uint16_t op, void *ops, unsigned count, siz
 
 	if (count == 0)
 		return 0;
-	if (base >= h->mem && base + (size_t)count * elem <= h->mem + h->mem_size) {
+	if ((uintptr_t)base >= (uintptr_t)h->mem &&
+	    (uintptr_t)base - (uintptr_t)h->mem <= h->mem_size &&
+	    (size_t)count * elem <= h->mem_size - ((uintptr_t)base - (uintptr_t)h->mem)) {
 		/* In place, in batches of PVHC_MAX_BATCH. */
 		while (done < count) {
 			n = count - done < PVHC_MAX_BATCH ? count - done : PVHC_MAX_BATCH;

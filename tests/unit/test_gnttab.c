@@ -549,7 +549,7 @@ static void *race_thread(void *arg)
 	struct fx *f = r->f;
 	int i;
 
-	for (i = 0; i < 20000; i++) {
+	for (i = 0; i < 100000; i++) {
 		struct gnttab_map_grant_ref op;
 		struct gnttab_unmap_grant_ref uop;
 		uint8_t b;
