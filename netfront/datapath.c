@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netfront data path: one thread per queue moves frames TAP -> TX ring and
+ * RX ring -> TAP in bursts. Frames are read from the TAP straight into the
+ * granted TX pool pages and written to the TAP straight from the RX pages
+ * (readv/writev), so the guest side makes no copy of its own.
+ *
+ * Syscalls: one readv/writev per frame (the TAP has no batch interface), at
+ * most one notification per burst and direction, one poll() when idle.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <pvnet/log.h>
+
+#include "nf_private.h"
+
+#define PAGE 4096u
+
+static inline uint8_t *tx_page(struct nf_queue *q, unsigned i)
+{
+	return q->tx_pages + (size_t)i * PAGE;
+}
+
+static inline uint8_t *rx_page(struct nf_queue *q, unsigned i)
+{
+	return q->rx_pages + (size_t)i * PAGE;
+}
+
+static void notify(int fd, uint64_t *count)
+{
+	uint64_t one = 1;
+
+	if (write(fd, &one, sizeof(one)) < 0)
+		PVLOG_RL(WARN, MOD, "event channel notify: %s", strerror(errno));
+	(*count)++;
+}
+
+static void queue_broken(struct nf_queue *q, const char *why)
+{
+	if (!q->broken)
+		PVLOG(ERR, MOD, "%s queue %u: backend protocol error (%s); queue disabled",
+		      q->vif->ifname, q->idx, why);
+	q->broken = true;
+}
+
+/* Fill every free RX slot: request id = slot, page i belongs to slot i. */
+static void rx_refill(struct nf_queue *q, bool do_notify)
+{
+	const unsigned mask = RING_SIZE(&q->rx) - 1;
+	RING_IDX start = q->rx.req_prod_pvt;
+	int n;
+
+	while (q->rx.req_prod_pvt - q->rx.rsp_cons < RING_SIZE(&q->rx)) {
+		RING_IDX i = q->rx.req_prod_pvt++;
+		struct netif_rx_request req = {.id = (uint16_t)(i & mask),
+					       .gref = q->rx_ref_base + (i & mask)};
+		*RING_GET_REQUEST(&q->rx, i) = req;
+	}
+	if (q->rx.req_prod_pvt == start)
+		return;
+	RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&q->rx, n);
+	if (n && do_notify && q->rx_notify >= 0)
+		notify(q->rx_notify, &q->rx_notify_count);
+}
+
+void nf_queue_reset(struct nf_queue *q)
+{
+	struct netif_tx_sring *txs = (struct netif_tx_sring *)(q->vif->alloc->mem +
+							       q->tx_ring_pfn * PAGE);
+	struct netif_rx_sring *rxs = (struct netif_rx_sring *)(q->vif->alloc->mem +
+							       q->rx_ring_pfn * PAGE);
+
+	memset(txs, 0, PAGE);
+	memset(rxs, 0, PAGE);
+	SHARED_RING_INIT(txs);
+	SHARED_RING_INIT(rxs);
+	FRONT_RING_INIT(&q->tx, txs, PAGE);
+	FRONT_RING_INIT(&q->rx, rxs, PAGE);
+	for (unsigned i = 0; i < NF_TX_POOL; i++) {
+		q->tx_free[i] = (uint16_t)(NF_TX_POOL - 1 - i);
+		q->tx_state[i] = NF_TX_FREE;
+	}
+	q->tx_nfree = NF_TX_POOL;
+	q->broken = false;
+	q->rx_incomplete = false;
+	q->stop = 0;
+	/* post every RX buffer before connecting; the backend sees them at connect */
+	rx_refill(q, false);
+}
+
+/* Reclaims TX responses; returns how many slots were answered. */
+static unsigned tx_reclaim(struct nf_queue *q)
+{
+	struct netif_tx_response rsp;
+	RING_IDX prod = PVNET_RING_READ_ONCE(q->tx.sring->rsp_prod), cons;
+	unsigned n = 0;
+
+	if (prod == q->tx.rsp_cons)
+		return 0;
+	if (prod - q->tx.rsp_cons > q->tx.req_prod_pvt - q->tx.rsp_cons) {
+		queue_broken(q, "tx rsp_prod beyond our requests");
+		return 0;
+	}
+	pvnet_rmb(); /* rsp_prod before the responses it covers */
+	for (cons = q->tx.rsp_cons; cons != prod; cons++, n++) {
+		RING_COPY_RESPONSE(&q->tx, cons, &rsp);
+		if (rsp.status == NETIF_RSP_NULL)
+			continue; /* answer to an extra-info slot */
+		if (rsp.id >= NF_TX_POOL || q->tx_state[rsp.id] == NF_TX_FREE) {
+			queue_broken(q, "tx response with a bad id");
+			break;
+		}
+		if (rsp.status != NETIF_RSP_OKAY && q->tx_state[rsp.id] == NF_TX_FIRST)
+			q->drops[NF_DROP_TX_BACKEND]++;
+		q->tx_state[rsp.id] = NF_TX_FREE;
+		q->tx_free[q->tx_nfree++] = rsp.id;
+	}
+	q->tx.rsp_cons = cons;
+	return n;
+}
+
+/* TAP -> TX ring. Sets *tap_empty when the TAP had nothing more to give. */
+static unsigned tx_burst(struct nf_queue *q, bool *tap_empty)
+{
+	struct iovec iov[1 + NF_TX_MAX_DATA_SLOTS];
+	struct virtio_net_hdr vh;
+	struct netif_extra_info extra;
+	RING_IDX start = q->tx.req_prod_pvt;
+	unsigned done = 0;
+	int do_notify;
+
+	*tap_empty = false;
+	while (done < NF_BURST) {
+		uint16_t flags;
+		bool has_extra;
+		ssize_t n;
+		uint32_t len, nslots;
+
+		if (RING_FREE_REQUESTS(&q->tx) < NF_TX_SLOTS_NEEDED ||
+		    q->tx_nfree < NF_TX_MAX_DATA_SLOTS)
+			break; /* wait for TX responses */
+		iov[0].iov_base = &vh;
+		iov[0].iov_len = sizeof(vh);
+		for (unsigned i = 0; i < NF_TX_MAX_DATA_SLOTS; i++) {
+			iov[1 + i].iov_base = tx_page(q, q->tx_free[q->tx_nfree - 1 - i]);
+			iov[1 + i].iov_len = PAGE;
+		}
+		n = readv(q->tap_fd, iov, 1 + NF_TX_MAX_DATA_SLOTS);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				PVLOG_RL(WARN, MOD, "%s: TAP read: %s", q->vif->ifname,
+					 strerror(errno));
+			*tap_empty = true;
+			break;
+		}
+		done++;
+		if ((size_t)n < sizeof(vh) + 14) {
+			q->drops[NF_DROP_TX_RUNT]++;
+			continue;
+		}
+		len = (uint32_t)((size_t)n - sizeof(vh));
+		if (len > XEN_NETIF_MAX_TX_SIZE) {
+			q->drops[NF_DROP_TX_TOO_BIG]++;
+			continue;
+		}
+		if (nf_tx_flags_from_vnet(&vh, q->vif->gso_v4, q->vif->gso_v6, &flags, &extra,
+					  &has_extra) < 0) {
+			PVLOG_RL(WARN, MOD, "%s: virtio_net_hdr flags %#x gso %#x not expressible",
+				 q->vif->ifname, vh.flags, vh.gso_type);
+			q->drops[NF_DROP_TX_BAD_VNET]++;
+			continue;
+		}
+		nslots = (len + PAGE - 1) / PAGE;
+		/* the pages were taken from the top of the free stack, in order */
+		for (uint32_t s = 0; s < nslots; s++) {
+			uint16_t id = q->tx_free[--q->tx_nfree];
+			struct netif_tx_request req = {
+				.gref = q->tx_ref_base + id,
+				.offset = 0,
+				.flags = (uint16_t)((s == 0 ? flags : 0) |
+						    (s + 1 < nslots ? NETTXF_more_data : 0)),
+				.id = id,
+				.size = (uint16_t)(s == 0 ? len
+						   : (len - s * PAGE > PAGE ? PAGE : len - s * PAGE)),
+			};
+			q->tx_state[id] = s == 0 ? NF_TX_FIRST : NF_TX_FRAG;
+			*RING_GET_REQUEST(&q->tx, q->tx.req_prod_pvt++) = req;
+			if (s == 0 && has_extra) {
+				/* the extra-info slot follows the first data slot */
+				memcpy(RING_GET_REQUEST(&q->tx, q->tx.req_prod_pvt++), &extra,
+				       sizeof(extra));
+			}
+		}
+		q->tx_pkts++;
+		q->tx_bytes += len;
+		if (has_extra)
+			q->tx_gso_pkts++;
+	}
+	if (q->tx.req_prod_pvt != start) {
+		RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&q->tx, do_notify);
+		if (do_notify)
+			notify(q->tx_notify, &q->tx_notify_count);
+	}
+	return done;
+}
+
+/*
+ * RX ring -> TAP. A packet is: data slot 0, its extras (if NETRXF_extra_info),
+ * then data slots while NETRXF_more_data. Only complete packets are consumed.
+ */
+static unsigned rx_burst(struct nf_queue *q)
+{
+	const unsigned mask = RING_SIZE(&q->rx) - 1;
+	struct iovec iov[1 + NF_RX_MAX_DATA_SLOTS];
+	RING_IDX prod = PVNET_RING_READ_ONCE(q->rx.sring->rsp_prod);
+	RING_IDX cons = q->rx.rsp_cons;
+	unsigned pkts = 0;
+
+	q->rx_incomplete = false;
+	if (prod == cons)
+		return 0;
+	if (prod - cons > q->rx.req_prod_pvt - cons) {
+		queue_broken(q, "rx rsp_prod beyond our requests");
+		return 0;
+	}
+	pvnet_rmb(); /* rsp_prod before the responses it covers */
+	while (cons != prod && pkts < NF_BURST) {
+		struct netif_extra_info gso;
+		struct virtio_net_hdr vh;
+		struct netif_rx_response rsp;
+		RING_IDX c = cons;
+		unsigned nd = 0;
+		uint32_t total = 0;
+		uint16_t first_flags = 0;
+		int err = -1;
+		bool has_gso = false, more = true, first = true, incomplete = false;
+
+		while (more) {
+			if (c == prod) {
+				incomplete = true;
+				break;
+			}
+			RING_COPY_RESPONSE(&q->rx, c, &rsp);
+			int rc = nf_rx_rsp_check(&rsp, (uint16_t)(c & mask));
+			uint16_t slot = (uint16_t)(c & mask);
+			c++;
+			if (rc == -EIO)
+				err = NF_DROP_RX_BACKEND;
+			else if (rc < 0 || nd >= NF_RX_MAX_DATA_SLOTS)
+				err = NF_DROP_RX_BAD_RSP;
+			else if (err < 0) {
+				iov[1 + nd].iov_base = rx_page(q, slot) + rsp.offset;
+				iov[1 + nd].iov_len = (size_t)rsp.status;
+				nd++;
+				total += (uint32_t)rsp.status;
+			}
+			more = rsp.flags & NETRXF_more_data;
+			if (first && (rsp.flags & NETRXF_extra_info)) {
+				struct netif_extra_info ex;
+				do {
+					if (c == prod) {
+						incomplete = true;
+						break;
+					}
+					memcpy(&ex, (const void *)RING_GET_RESPONSE(&q->rx, c),
+					       sizeof(ex));
+					pvnet_barrier();
+					c++;
+					if (ex.type == XEN_NETIF_EXTRA_TYPE_GSO) {
+						gso = ex;
+						has_gso = true;
+					} else if (ex.type == XEN_NETIF_EXTRA_TYPE_NONE ||
+						   ex.type >= XEN_NETIF_EXTRA_TYPE_MAX) {
+						err = NF_DROP_RX_BAD_EXTRA;
+					}
+				} while (ex.flags & XEN_NETIF_EXTRA_FLAG_MORE);
+				if (incomplete)
+					break;
+			}
+			if (first)
+				first_flags = rsp.flags;
+			first = false;
+		}
+		if (incomplete) {
+			if (prod - cons >= RING_SIZE(&q->rx))
+				queue_broken(q, "rx packet longer than the ring");
+			q->rx_incomplete = true;
+			break;
+		}
+		cons = c;
+		pkts++;
+		if (err < 0 && total < 14)
+			err = NF_DROP_RX_BAD_RSP;
+		if (err < 0) {
+			const uint8_t *hdr = iov[1].iov_base;
+			uint32_t hlen = (uint32_t)iov[1].iov_len;
+			uint8_t lin[256];
+			int rc = nf_vnet_from_rx(first_flags, has_gso ? &gso : NULL, hdr, hlen, &vh);
+
+			if (rc < 0 && nd > 1) {
+				/* headers split over slots: look at a linear copy */
+				uint32_t got = 0;
+				for (unsigned i = 0; i < nd && got < sizeof(lin); i++) {
+					size_t k = iov[1 + i].iov_len;
+					if (k > sizeof(lin) - got)
+						k = sizeof(lin) - got;
+					memcpy(lin + got, iov[1 + i].iov_base, k);
+					got += (uint32_t)k;
+				}
+				rc = nf_vnet_from_rx(first_flags, has_gso ? &gso : NULL, lin, got,
+						     &vh);
+			}
+			if (rc < 0)
+				err = has_gso && gso.type != XEN_NETIF_EXTRA_TYPE_GSO
+					      ? NF_DROP_RX_BAD_EXTRA
+					      : NF_DROP_RX_CSUM_SETUP;
+		}
+		if (err >= 0) {
+			q->drops[err]++;
+			PVLOG_RL(WARN, MOD, "%s queue %u: dropped a received packet: %s",
+				 q->vif->ifname, q->idx, nf_drop_name((enum nf_drop)err));
+			continue;
+		}
+		iov[0].iov_base = &vh;
+		iov[0].iov_len = sizeof(vh);
+		if (writev(q->tap_fd, iov, (int)(1 + nd)) < 0) {
+			q->drops[NF_DROP_RX_TAP_WRITE]++;
+			PVLOG_RL(WARN, MOD, "%s: TAP write: %s", q->vif->ifname, strerror(errno));
+			continue;
+		}
+		q->rx_pkts++;
+		q->rx_bytes += total;
+		if (has_gso)
+			q->rx_gso_pkts++;
+	}
+	q->rx.rsp_cons = cons;
+	if (pkts)
+		rx_refill(q, true);
+	return pkts;
+}
+
+static void drain_eventfd(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		PVLOG_RL(WARN, MOD, "event channel read: %s", strerror(errno));
+}
+
+/*
+ * Before sleeping: ask the backend for a notification at its next response
+ * (rsp_event = target) and look once more, closing the race with a response
+ * pushed in between. Returns true if there is work after all.
+ */
+static bool final_check(struct netif_rx_front_ring *rx, struct netif_tx_front_ring *tx,
+			bool rx_incomplete, bool tx_inflight)
+{
+	RING_IDX rx_prod = PVNET_RING_READ_ONCE(rx->sring->rsp_prod);
+	/* an incomplete packet: wake when more than what we have arrives */
+	RING_IDX rx_target = rx_incomplete ? rx_prod + 1 : rx->rsp_cons + 1;
+
+	if (!rx_incomplete && rx_prod != rx->rsp_cons)
+		return true;
+	PVNET_RING_WRITE_ONCE(rx->sring->rsp_event, rx_target);
+	if (tx_inflight)
+		PVNET_RING_WRITE_ONCE(tx->sring->rsp_event, tx->rsp_cons + 1);
+	pvnet_mb(); /* rsp_event before re-reading rsp_prod */
+	if (PVNET_RING_READ_ONCE(rx->sring->rsp_prod) != rx_prod)
+		return true;
+	if (tx_inflight && PVNET_RING_READ_ONCE(tx->sring->rsp_prod) != tx->rsp_cons)
+		return true;
+	return false;
+}
+
+static void *queue_thread(void *arg)
+{
+	struct nf_queue *q = arg;
+
+	/* the backend may have answered before we started: look at once */
+	while (!__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE)) {
+		struct pollfd pfd[4];
+		bool tap_empty = false, tx_room;
+		unsigned work = 0, n = 0;
+
+		if (!q->broken) {
+			work += tx_reclaim(q);
+			work += rx_burst(q);
+			work += tx_burst(q, &tap_empty);
+			if (work && !q->rx_incomplete)
+				continue;
+			if (final_check(&q->rx, &q->tx, q->rx_incomplete,
+					q->tx_nfree != NF_TX_POOL))
+				continue;
+		}
+		tx_room = !q->broken && RING_FREE_REQUESTS(&q->tx) >= NF_TX_SLOTS_NEEDED &&
+			  q->tx_nfree >= NF_TX_MAX_DATA_SLOTS;
+		pfd[n++] = (struct pollfd){.fd = q->stop_fd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = q->rx_wait, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = q->tx_wait, .events = POLLIN};
+		if (tx_room && !tap_empty)
+			continue; /* TAP still has frames and we have room */
+		if (tx_room)
+			pfd[n++] = (struct pollfd){.fd = q->tap_fd, .events = POLLIN};
+		if (poll(pfd, n, -1) < 0 && errno != EINTR) {
+			PVLOG(ERR, MOD, "%s queue %u: poll: %s", q->vif->ifname, q->idx,
+			      strerror(errno));
+			break;
+		}
+		q->wakeups++;
+		if (pfd[1].revents & POLLIN)
+			drain_eventfd(q->rx_wait);
+		if (pfd[2].revents & POLLIN)
+			drain_eventfd(q->tx_wait);
+	}
+	return NULL;
+}
+
+int nf_queue_start(struct nf_queue *q)
+{
+	int rc;
+
+	q->stop = 0;
+	q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (q->stop_fd < 0)
+		return -errno;
+	rc = pthread_create(&q->thread, NULL, queue_thread, q);
+	if (rc) {
+		close(q->stop_fd);
+		q->stop_fd = -1;
+		return -rc;
+	}
+	{
+		char name[16];
+		snprintf(name, sizeof(name), "nf-%.6s-q%u", q->vif->ifname, q->idx);
+		pthread_setname_np(q->thread, name);
+	}
+	q->thread_running = true;
+	/* the backend may need a kick for the RX buffers posted before connect */
+	notify(q->rx_notify, &q->rx_notify_count);
+	return 0;
+}
+
+void nf_queue_stop(struct nf_queue *q)
+{
+	uint64_t one = 1;
+
+	if (!q->thread_running)
+		return;
+	__atomic_store_n(&q->stop, 1, __ATOMIC_RELEASE);
+	if (write(q->stop_fd, &one, sizeof(one)) < 0)
+		PVLOG(WARN, MOD, "stop %s queue %u: %s", q->vif->ifname, q->idx, strerror(errno));
+	pthread_join(q->thread, NULL);
+	q->thread_running = false;
+	close(q->stop_fd);
+	q->stop_fd = -1;
+}

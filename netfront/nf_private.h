@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netfront private state: one nf_vif per vif, one nf_queue per negotiated
+ * queue. See include/pvnet/netfront.h for the threading and protocol rules.
+ */
+#ifndef PVNET_NF_PRIVATE_H
+#define PVNET_NF_PRIVATE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pvnet/event_channel.h>
+#include <pvnet/grant_table.h>
+#include <pvnet/io/netif.h>
+#include <pvnet/netfront.h>
+
+#define MOD "netfront"
+
+/* tx_state[] of a TX pool page */
+enum { NF_TX_FREE = 0, NF_TX_FIRST = 1, NF_TX_FRAG = 2 };
+
+struct nf_queue {
+	struct nf_vif *vif;
+	unsigned idx;
+
+	/* Frames and refs, allocated once for the life of the process. */
+	uint64_t tx_ring_pfn, rx_ring_pfn;
+	grant_ref_t tx_ring_ref, rx_ring_ref;
+	uint8_t *tx_pages; /* NF_TX_POOL contiguous pages */
+	uint8_t *rx_pages; /* NF_RX_POOL contiguous pages, page i <-> RX slot i */
+	uint64_t tx_pool_pfn, rx_pool_pfn;
+	grant_ref_t tx_ref_base, rx_ref_base;
+
+	/* Per connection. */
+	struct netif_tx_front_ring tx;
+	struct netif_rx_front_ring rx;
+	evtchn_port_t tx_port, rx_port;
+	int tx_wait, tx_notify, rx_wait, rx_notify; /* -1 when closed */
+	int tap_fd;  /* queue 0: the vif's fd (borrowed); others owned */
+	int stop_fd; /* eventfd that wakes the thread to stop */
+	pthread_t thread;
+	bool thread_running;
+	volatile int stop;
+
+	/* Data-path state, touched only by the queue thread while it runs. */
+	uint16_t tx_free[NF_TX_POOL];
+	unsigned tx_nfree;
+	uint8_t tx_state[NF_TX_POOL];
+	bool broken;
+	bool rx_incomplete; /* last RX burst stopped in the middle of a packet */
+
+	/* Counters (written by the queue thread, read after it stopped). */
+	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
+	uint64_t tx_gso_pkts, rx_gso_pkts, tx_notify_count, rx_notify_count, wakeups;
+	uint64_t drops[NF_DROP__COUNT];
+};
+
+struct nf_vif {
+	struct hvc *hv;
+	struct xs_client *xs;
+	struct nf_alloc *alloc;
+	domid_t domid, backend_id;
+	unsigned devid;
+	char fe[96], be[128], token[24], ifname[16];
+	uint8_t mac[6];
+	unsigned mtu;
+	int tap_fd; /* queue 0's fd; keeps the device alive across reconnects */
+
+	unsigned nr_queues;             /* negotiated for the current connection */
+	struct nf_queue *q[NF_MAX_QUEUES]; /* allocated on first use, kept */
+	bool gso_v4, gso_v6, sg;
+
+	int fe_state;     /* what we last wrote to our state node */
+	bool connected;   /* keys written, resources live */
+	bool running;     /* data threads started */
+	bool ever_ran;    /* a connection reached Connected: reconnect after Closed is sane */
+	bool shutting_down;
+
+	/* Totals of past connections (queues are reset on reconnect). */
+	uint64_t tot[4];
+	uint64_t tot_drops[NF_DROP__COUNT];
+};
+
+/* datapath.c */
+void nf_queue_reset(struct nf_queue *q);
+int nf_queue_start(struct nf_queue *q);
+void nf_queue_stop(struct nf_queue *q);
+
+/* netns.c: TAP and interface setup in the current namespace */
+int nf_tap_open(const char *ifname, int *fd);
+int nf_tap_set_offload(int fd, unsigned offload);
+int nf_if_configure(const char *ifname, const uint8_t mac[6], unsigned mtu);
+int nf_if_add_addrs(const char *ifname, const char *ips);
+int nf_if_up(const char *ifname);
+
+#endif /* PVNET_NF_PRIVATE_H */
