@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <pvnet/ctl.h>
+#include <pvnet/io/xenbus.h>
 #include <pvnet/log.h>
 
 #include "pvnetd.h"
@@ -174,6 +175,268 @@ static int cmd_domid(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 	return 0;
 }
 
+/* ---- netback and switch commands --------------------------------------------- */
+
+static const char *feat_text(unsigned f, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s%s%s%s%s", f & NB_FEAT_SG ? "sg," : "",
+		 f & NB_FEAT_GSO4 ? "gso4," : "", f & NB_FEAT_GSO6 ? "gso6," : "",
+		 f & NB_FEAT_CSUM ? "csum," : "", f & NB_FEAT_RX_NOTIFY ? "rx-notify," : "",
+		 f & NB_FEAT_PERSISTENT ? "persistent," : "");
+	if (*buf)
+		buf[strlen(buf) - 1] = 0;
+	else
+		snprintf(buf, size, "-");
+	return buf;
+}
+
+static int vif_list_cb(const struct nb_vif_info *vi, void *arg)
+{
+	struct outbuf *o = arg;
+	char feat[64];
+
+	out_printf(o, "%-4u %-8s %-17s %-12s %-6u %-8s %s%s%s\n", vi->handle, vi->name,
+		   vi->mac[0] ? vi->mac : "-", xenbus_strstate(vi->be_state), vi->nr_queues,
+		   vi->bridge, feat_text(vi->features, feat, sizeof(feat)),
+		   vi->last_error[0] ? "  error: " : "", vi->last_error);
+	return 0;
+}
+
+static int cmd_vif_list(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+{
+	int domid;
+
+	if (argc != 2) {
+		err_printf(o, "usage: pvnet vif-list DOMAIN\n");
+		return 2;
+	}
+	if (!strcmp(argv[1], "Domain-0") || !strcmp(argv[1], "0")) {
+		domid = 0;
+	} else {
+		struct dom *dom = dom_find(d, argv[1]);
+		if (!dom) {
+			err_printf(o, "no domain '%s'\n", argv[1]);
+			return 1;
+		}
+		domid = dom->domid;
+	}
+	out_printf(o, "%-4s %-8s %-17s %-12s %-6s %-8s %s\n", "Idx", "Name", "Mac", "State",
+		   "Queues", "Bridge", "Features");
+	nb_vif_foreach(d->nb, domid, vif_list_cb, o);
+	return 0;
+}
+
+/* JSON string body: only [A-Za-z0-9 ...] text of ours, escaped anyway. */
+static const char *jstr(const char *s, char *buf, size_t size)
+{
+	size_t n = 0;
+
+	for (; *s && n + 7 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\') {
+			buf[n++] = '\\';
+			buf[n++] = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			n += (size_t)snprintf(buf + n, size - n, "\\u%04x", c);
+		} else {
+			buf[n++] = (char)c;
+		}
+	}
+	buf[n] = 0;
+	return buf;
+}
+
+struct stats_ctx {
+	struct outbuf *o;
+	bool json;
+	unsigned n; /* items printed so far at the current level */
+};
+
+static int stats_vif_cb(const struct nb_vif_info *vi, void *arg)
+{
+	struct stats_ctx *c = arg;
+	char line[4096], esc[256];
+	size_t n = 0;
+
+	if (c->json) {
+		n += (size_t)snprintf(line + n, sizeof(line) - n,
+			"%s{\"name\":\"%s\",\"domid\":%u,\"handle\":%u,\"state\":\"%s\","
+			"\"connected\":%s,\"disabled\":%s,\"queues\":%u,\"bridge\":\"%s\","
+			"\"last_error\":\"%s\",\"tx_packets\":%llu,\"tx_bytes\":%llu,"
+			"\"rx_packets\":%llu,\"rx_bytes\":%llu,\"rx_queued_bytes\":%llu,"
+			"\"notifies\":%llu,\"drops\":{",
+			c->n++ ? "," : "", vi->name, vi->domid, vi->handle,
+			xenbus_strstate(vi->be_state), vi->connected ? "true" : "false",
+			vi->disabled ? "true" : "false", vi->nr_queues, vi->bridge,
+			jstr(vi->last_error, esc, sizeof(esc)), (unsigned long long)vi->tx_packets,
+			(unsigned long long)vi->tx_bytes, (unsigned long long)vi->rx_packets,
+			(unsigned long long)vi->rx_bytes, (unsigned long long)vi->rx_queued_bytes,
+			(unsigned long long)vi->notifies);
+		for (unsigned r = 0; r < NB_DROP__MAX; r++)
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "%s\"%s\":%llu", r ? "," : "",
+					      nb_drop_reason_name(r), (unsigned long long)vi->drops[r]);
+		snprintf(line + n, sizeof(line) - n, "}}");
+		out_printf(c->o, "%s", line);
+		return 0;
+	}
+	n += (size_t)snprintf(line + n, sizeof(line) - n,
+		"%-10s %-12s tx %llu pkts %llu bytes  rx %llu pkts %llu bytes  queued %llu bytes",
+		vi->name, xenbus_strstate(vi->be_state), (unsigned long long)vi->tx_packets,
+		(unsigned long long)vi->tx_bytes, (unsigned long long)vi->rx_packets,
+		(unsigned long long)vi->rx_bytes, (unsigned long long)vi->rx_queued_bytes);
+	for (unsigned r = 0; r < NB_DROP__MAX; r++)
+		if (vi->drops[r])
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "  %s=%llu",
+					      nb_drop_reason_name(r), (unsigned long long)vi->drops[r]);
+	out_printf(c->o, "%s%s%s\n", line, vi->last_error[0] ? "  error: " : "", vi->last_error);
+	return 0;
+}
+
+static int stats_port_cb(struct vsw_port *port, void *arg)
+{
+	struct stats_ctx *c = arg;
+	struct vsw_port_stats st;
+	char line[2048];
+	size_t n = 0;
+
+	vsw_port_get_stats(port, &st);
+	if (c->json) {
+		n += (size_t)snprintf(line + n, sizeof(line) - n,
+			"%s{\"name\":\"%s\",\"port_no\":%u,\"rx_packets\":%llu,\"rx_bytes\":%llu,"
+			"\"tx_packets\":%llu,\"tx_bytes\":%llu,\"drops\":{",
+			c->n++ ? "," : "", vsw_port_name(port), vsw_port_no(port),
+			(unsigned long long)st.rx_packets, (unsigned long long)st.rx_bytes,
+			(unsigned long long)st.tx_packets, (unsigned long long)st.tx_bytes);
+		for (unsigned r = 0; r < VSW_DROP__MAX; r++)
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "%s\"%s\":%llu", r ? "," : "",
+					      vsw_drop_reason_name(r), (unsigned long long)st.drops[r]);
+		snprintf(line + n, sizeof(line) - n, "}}");
+		out_printf(c->o, "%s", line);
+		return 0;
+	}
+	n += (size_t)snprintf(line + n, sizeof(line) - n,
+		"  port %-10s rx %llu pkts %llu bytes  tx %llu pkts %llu bytes", vsw_port_name(port),
+		(unsigned long long)st.rx_packets, (unsigned long long)st.rx_bytes,
+		(unsigned long long)st.tx_packets, (unsigned long long)st.tx_bytes);
+	for (unsigned r = 0; r < VSW_DROP__MAX; r++)
+		if (st.drops[r])
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "  %s=%llu",
+					      vsw_drop_reason_name(r), (unsigned long long)st.drops[r]);
+	out_printf(c->o, "%s\n", line);
+	return 0;
+}
+
+static int stats_bridge_cb(struct vsw_bridge *br, void *arg)
+{
+	struct stats_ctx *c = arg;
+	struct vsw_bridge_stats bs;
+	struct stats_ctx pc = {.o = c->o, .json = c->json};
+
+	vsw_bridge_get_stats(br, &bs);
+	if (c->json) {
+		out_printf(c->o, "%s{\"name\":\"%s\",\"fdb_entries\":%llu,\"flooded\":%llu,"
+			   "\"sw_csum\":%llu,\"sw_tso_segs\":%llu,\"ports\":[",
+			   c->n++ ? "," : "", vsw_bridge_name(br), (unsigned long long)bs.fdb_entries,
+			   (unsigned long long)bs.flooded, (unsigned long long)bs.sw_csum,
+			   (unsigned long long)bs.sw_tso_segs);
+		vsw_port_foreach(br, stats_port_cb, &pc);
+		out_printf(c->o, "]}");
+		return 0;
+	}
+	out_printf(c->o, "bridge %s: %u ports, %llu fdb entries, %llu flooded\n", vsw_bridge_name(br),
+		   bs.ports, (unsigned long long)bs.fdb_entries, (unsigned long long)bs.flooded);
+	vsw_port_foreach(br, stats_port_cb, &pc);
+	return 0;
+}
+
+static int cmd_stats(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+{
+	struct stats_ctx c = {.o = o};
+
+	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--json"))) {
+		err_printf(o, "usage: pvnet stats [--json]\n");
+		return 2;
+	}
+	c.json = argc == 2;
+	if (c.json) {
+		out_printf(o, "{\"workers\":%u,\"vifs\":[", nb_nr_workers(d->nb));
+		nb_vif_foreach(d->nb, -1, stats_vif_cb, &c);
+		out_printf(o, "],\"bridges\":[");
+		c.n = 0;
+		vsw_switch_foreach(d->sw, stats_bridge_cb, &c);
+		out_printf(o, "]}\n");
+		return 0;
+	}
+	out_printf(o, "netback: %u worker(s)\n", nb_nr_workers(d->nb));
+	nb_vif_foreach(d->nb, -1, stats_vif_cb, &c);
+	vsw_switch_foreach(d->sw, stats_bridge_cb, &c);
+	return 0;
+}
+
+static int show_port_cb(struct vsw_port *port, void *arg)
+{
+	struct outbuf *o = arg;
+	char line[1024];
+
+	vsw_port_format(port, line, sizeof(line));
+	out_printf(o, "        Port \"%s\"\n            %s\n", vsw_port_name(port), line);
+	return 0;
+}
+
+static int show_bridge_cb(struct vsw_bridge *br, void *arg)
+{
+	out_printf(arg, "    Bridge \"%s\"\n", vsw_bridge_name(br));
+	vsw_port_foreach(br, show_port_cb, arg);
+	return 0;
+}
+
+struct fdb_ctx {
+	struct outbuf *o;
+	struct vsw_bridge *br;
+};
+
+static int fdb_age_cb(const struct vsw_fdb_entry *e, void *arg)
+{
+	struct fdb_ctx *c = arg;
+	char mac[18];
+
+	pvnet_mac_format(e->mac, mac);
+	if (e->is_static)
+		out_printf(c->o, "%5u %5u  %s  static\n", e->port_no, e->vlan, mac);
+	else
+		out_printf(c->o, "%5u %5u  %s  %4llu\n", e->port_no, e->vlan, mac,
+			   (unsigned long long)(e->age_ns / 1000000000ull));
+	return 0;
+}
+
+static int port_map_cb(struct vsw_port *port, void *arg)
+{
+	out_printf(arg, "# port %u = %s\n", vsw_port_no(port), vsw_port_name(port));
+	return 0;
+}
+
+static int cmd_switch(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "show")) {
+		out_printf(o, "pvnet-switch\n");
+		vsw_switch_foreach(d->sw, show_bridge_cb, o);
+		return 0;
+	}
+	if (argc == 3 && !strcmp(argv[1], "fdb")) {
+		struct fdb_ctx c = {.o = o};
+		if (vsw_bridge_find(d->sw, argv[2], &c.br) < 0) {
+			err_printf(o, "no bridge '%s'\n", argv[2]);
+			return 1;
+		}
+		vsw_port_foreach(c.br, port_map_cb, o);
+		out_printf(o, " port  VLAN  MAC                Age\n");
+		vsw_fdb_dump(c.br, fdb_age_cb, &c);
+		return 0;
+	}
+	err_printf(o, "usage: pvnet switch show | pvnet switch fdb BRIDGE\n");
+	return 2;
+}
+
 int ctl_handle(struct pvnetd *d, int fd)
 {
 	char *buf = malloc(PVNET_CTL_MSG_MAX + 1);
@@ -225,6 +488,12 @@ int ctl_handle(struct pvnetd *d, int fd)
 		status = cmd_destroy(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "domid"))
 		status = cmd_domid(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "vif-list"))
+		status = cmd_vif_list(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "stats"))
+		status = cmd_stats(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "switch"))
+		status = cmd_switch(d, &o, argc, argv);
 	else
 		err_printf(&o, "unknown command '%.64s'\n", argv[0]);
 reply:

@@ -2,7 +2,7 @@
 /*
  * pvnetd - the hypervisor and the privileged domain 0 in one process.
  *
- *   pvnetd [--run-dir DIR] [--foreground] [--log FILE] [--guest-bin PATH]
+ *   pvnetd [--run-dir DIR] [--foreground] [--log FILE] [--guest-bin PATH] [--workers N]
  *
  * Owns every domain's memory, grant tables and event channels, runs the store
  * (xenstore wire protocol on <run-dir>/xenstored) and answers the toolstack on
@@ -43,11 +43,13 @@ uint64_t pvnetd_now_ns(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pvnetd [--run-dir DIR] [--foreground] [--log FILE] [--guest-bin PATH]\n"
+		   "              [--workers N]\n"
 		   "  --run-dir DIR     sockets and pid file (default " PVNET_DEFAULT_RUN_DIR
 		   ", or $PVNET_RUN_DIR)\n"
 		   "  --foreground      do not daemonize\n"
 		   "  --log FILE        log to FILE instead of stderr\n"
-		   "  --guest-bin PATH  the pvnet-guest program (default: next to pvnetd)\n");
+		   "  --guest-bin PATH  the pvnet-guest program (default: next to pvnetd)\n"
+		   "  --workers N       netback worker threads (default 1)\n");
 }
 
 /* The guest's store connection: a socketpair, one end served as that domain. */
@@ -140,7 +142,7 @@ static void handle_signals(struct pvnetd *d)
 	}
 }
 
-enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_XS, SRC_HC };
+enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_XS, SRC_HC, SRC_NB };
 
 #define MAX_POLL 2048
 
@@ -158,6 +160,10 @@ static void loop_once(struct pvnetd *d, int ms, bool ctl)
 
 	pfd[n] = (struct pollfd){.fd = d->sig_fd, .events = POLLIN};
 	kind[n++] = SRC_SIG;
+	if (d->nb) {
+		pfd[n] = (struct pollfd){.fd = nb_ctl_fd(d->nb), .events = POLLIN};
+		kind[n++] = SRC_NB;
+	}
 	if (ctl) {
 		pfd[n] = (struct pollfd){.fd = d->ctl_fd, .events = POLLIN};
 		kind[n++] = SRC_CTL_LISTEN;
@@ -203,6 +209,9 @@ static void loop_once(struct pvnetd *d, int ms, bool ctl)
 			}
 			case SRC_XS:
 				xs_server_handle(d->xss, pfd[i].fd);
+				break;
+			case SRC_NB:
+				nb_process(d->nb);
 				break;
 			case SRC_HC: {
 				/* the domain may have been destroyed by an earlier handler this turn */
@@ -271,6 +280,16 @@ static int setup(struct pvnetd *d)
 	rc = xs_domain_introduce(d->xs, 0, "Domain-0");
 	if (rc < 0)
 		return rc;
+	rc = vsw_switch_create(&d->sw);
+	if (rc < 0) {
+		fprintf(stderr, "pvnetd: switch: %s\n", strerror(-rc));
+		return rc;
+	}
+	rc = nb_create(d->hv, d->xs, d->sw, d->workers, &d->nb);
+	if (rc < 0) {
+		fprintf(stderr, "pvnetd: netback: %s\n", strerror(-rc));
+		return rc;
+	}
 	d->ctl_fd = listen_seqpacket(d->ctl_path);
 	if (d->ctl_fd < 0) {
 		fprintf(stderr, "pvnetd: control socket %s: %s\n", d->ctl_path,
@@ -294,9 +313,12 @@ static void teardown(struct pvnetd *d)
 		close(d->ctl_fd);
 		unlink(d->ctl_path);
 	}
+	nb_destroy(d->nb); /* before the store: it removes its watch */
+	d->nb = NULL;
 	xs_server_destroy(d->xss); /* removes the socket file */
 	unlink(d->xs_path);
 	xs_store_destroy(d->xs);
+	vsw_switch_destroy(d->sw);
 	hv_destroy(d->hv);
 	if (d->sig_fd >= 0)
 		close(d->sig_fd);
@@ -310,9 +332,10 @@ int main(int argc, char **argv)
 					     {"foreground", no_argument, NULL, 'f'},
 					     {"log", required_argument, NULL, 'l'},
 					     {"guest-bin", required_argument, NULL, 'g'},
+					     {"workers", required_argument, NULL, 'w'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
-	static struct pvnetd d = {.ctl_fd = -1, .sig_fd = -1};
+	static struct pvnetd d = {.ctl_fd = -1, .sig_fd = -1, .workers = 1};
 	const char *run_dir = getenv("PVNET_RUN_DIR");
 	const char *log_path = NULL;
 	bool foreground = false;
@@ -320,7 +343,7 @@ int main(int argc, char **argv)
 
 	if (!run_dir || !*run_dir)
 		run_dir = PVNET_DEFAULT_RUN_DIR;
-	while ((c = getopt_long(argc, argv, "r:fl:g:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:fl:g:w:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			run_dir = optarg;
@@ -334,6 +357,16 @@ int main(int argc, char **argv)
 		case 'g':
 			snprintf(d.guest_bin, sizeof(d.guest_bin), "%s", optarg);
 			break;
+		case 'w': {
+			char *end;
+			long w = strtol(optarg, &end, 10);
+			if (*end || w < 1 || w > NB_MAX_WORKERS) {
+				fprintf(stderr, "pvnetd: --workers takes 1..%d\n", NB_MAX_WORKERS);
+				return 2;
+			}
+			d.workers = (unsigned)w;
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;

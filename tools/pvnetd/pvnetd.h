@@ -10,6 +10,8 @@
 
 #include <pvnet/config.h>
 #include <pvnet/hv.h>
+#include <pvnet/netback.h>
+#include <pvnet/vswitch.h>
 #include <pvnet/xs.h>
 
 #define MAX_CTL_CONNS 32
@@ -38,6 +40,9 @@ struct pvnetd {
 	struct hv *hv;
 	struct xs_store *xs;
 	struct xs_server *xss;
+	struct vsw_switch *sw; /* the dom0 switch: bridges by name */
+	struct nb *nb;         /* netback: created after the store, destroyed before it */
+	unsigned workers;      /* --workers N (netback worker threads), default 1 */
 	int ctl_fd;
 	int sig_fd;
 	int ctl_conns[MAX_CTL_CONNS];

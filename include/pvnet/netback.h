@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvnet/netback.h - the dom0 half of the paravirtual NIC, inside pvnetd.
+ *
+ * Control plane (xenbus): netback watches /local/domain/0/backend/vif in the store.
+ * For every <domid>/<handle> directory the toolstack writes it creates a vif,
+ * writes its features (feature-sg, feature-gso-tcpv4/6, feature-rx-copy=1,
+ * feature-rx-flip=0, feature-split-event-channels=1, multi-queue-max-queues,
+ * feature-persistent=1) and state=InitWait, then follows the frontend's state:
+ * Initialised/Connected -> map the rings, bind the event channels, add switch port
+ * "vif<domid>.<handle>" on the bridge named by the backend's `bridge` node, start
+ * the queues, state=Connected. Frontend Closing/Closed or its directory gone ->
+ * disconnect. Frontend back to Initialising -> InitWait again (reconnect). The
+ * backend directory gone (domain destroyed) -> the vif is freed. Every frontend
+ * value is parsed strictly and bounds-checked; a bad one makes the vif Closed
+ * with an error node at /local/domain/0/error/backend/vif/<d>/<n>/error (as
+ * xenbus_dev_fatal writes it).
+ *
+ * Data plane: `nr_workers` run-to-completion threads poll the vif queues in
+ * bursts of 32 (queue -> worker round robin), spin briefly when idle, then sleep
+ * on the queues' event fds with epoll. Guest TX requests are copied out of the
+ * ring once and validated with Linux netback's rules (netback/tx_parse.c); a
+ * ring that breaks them fatally (XSA-39/90) disables the vif at once and is
+ * disconnected from the control thread. Guest RX: packets are copied head from
+ * dom0 memory and tail straight from the sender's grants into the receiver's
+ * posted buffers, one grant-copy batch per burst; packets waiting for RX buffers
+ * sit in a per-vif queue bounded in bytes (NB_RX_QUEUE_MAX_BYTES) whose packets
+ * expire after NB_RX_EXPIRE_MS (XSA-392).
+ *
+ * Threading: nb_create, nb_destroy, nb_process and the stats/listing calls run on
+ * pvnetd's control thread (the store's thread). The store callbacks run from
+ * xs_store_dispatch on that thread too.
+ */
+#ifndef PVNET_NETBACK_H
+#define PVNET_NETBACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pvnet/hv.h>
+#include <pvnet/vswitch.h>
+#include <pvnet/xs.h>
+
+#define NB_MAX_QUEUES 4                     /* multi-queue-max-queues = min(8, 4) */
+#define NB_MAX_WORKERS 64
+#define NB_RX_QUEUE_MAX_BYTES (512u * 1024) /* per vif queue, XSA-392 bound */
+#define NB_RX_QUEUE_MAX_PKTS 512
+#define NB_RX_EXPIRE_MS 2000
+
+/* Why netback dropped a packet (or, for *_fatal, disabled a vif). */
+enum nb_drop_reason {
+	NB_DROP_TX_FATAL = 0,   /* fatal ring errors (vif disabled); counts events */
+	NB_DROP_TX_TOO_MANY_SLOTS, /* 20..21 slots */
+	NB_DROP_TX_FRAG_OVERFLOW,  /* a fragment larger than the bytes remaining */
+	NB_DROP_TX_ZERO_FRAG,      /* a zero-size fragment after the first */
+	NB_DROP_TX_RUNT,           /* first slot shorter than 14 bytes */
+	NB_DROP_TX_COPY_ERROR,     /* grant copy of the header failed (bad gref) */
+	NB_DROP_TX_CSUM_SETUP,     /* csum_blank/GSO with headers that do not parse */
+	NB_DROP_TX_DISABLED,       /* requests answered while the vif is disabled */
+	NB_DROP_RX_QUEUE_FULL,     /* RX queue over its byte/packet bound */
+	NB_DROP_RX_EXPIRED,        /* waited more than NB_RX_EXPIRE_MS for RX buffers */
+	NB_DROP_RX_COPY_ERROR,     /* grant copy into the guest failed (NETIF_RSP_ERROR) */
+	NB_DROP_RX_TOO_BIG,        /* needs more slots than the frontend may take */
+	NB_DROP_RX_DISABLED,       /* vif disabled or disconnected */
+	NB_DROP__MAX
+};
+
+/* "tx_fatal", "tx_too_many_slots", ...; "?" out of range. */
+const char *nb_drop_reason_name(unsigned reason);
+
+/* A snapshot of one vif for the CLI. */
+struct nb_vif_info {
+	domid_t domid;
+	unsigned handle;
+	char name[VSW_NAME_MAX];   /* "vif<domid>.<handle>" */
+	char bridge[VSW_NAME_MAX];
+	char mac[18];
+	int be_state;              /* XenbusState of the backend */
+	int fe_state;              /* last frontend state read, -1 if none */
+	bool connected;
+	bool disabled;             /* fatal error seen */
+	unsigned nr_queues;
+	unsigned features;         /* NB_FEAT_* the frontend negotiated */
+	char last_error[96];
+	/* guest -> dom0 (the guest's TX ring) and dom0 -> guest (its RX ring) */
+	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
+	uint64_t rx_queued_bytes, notifies;
+	uint64_t drops[NB_DROP__MAX];
+};
+
+#define NB_FEAT_SG (1u << 0)
+#define NB_FEAT_GSO4 (1u << 1)
+#define NB_FEAT_GSO6 (1u << 2)
+#define NB_FEAT_CSUM (1u << 3)
+#define NB_FEAT_RX_NOTIFY (1u << 4)
+#define NB_FEAT_PERSISTENT (1u << 5)
+
+struct nb;
+
+/*
+ * Creates netback: a packet pool, `nr_workers` (1..NB_MAX_WORKERS; 0 = 1) worker
+ * threads, and the store watch on /local/domain/0/backend/vif. hv, xs and sw stay
+ * the caller's and must outlive the netback. 0 or -errno (nothing left behind).
+ */
+int nb_create(struct hv *hv, struct xs_store *xs, struct vsw_switch *sw, unsigned nr_workers,
+	      struct nb **out);
+/* Disconnects every vif (switch ports removed, grants unmapped, ports closed),
+ * stops the workers, removes the watch. NULL is a no-op. */
+void nb_destroy(struct nb *nb);
+
+/* An eventfd the control loop polls: readable when a worker asks the control
+ * thread to act (a vif hit a fatal error). Then call nb_process(). */
+int nb_ctl_fd(const struct nb *nb);
+void nb_process(struct nb *nb);
+
+unsigned nb_nr_workers(const struct nb *nb);
+
+/* Calls cb with a snapshot of each vif (domid, handle order); stops at the first
+ * non-zero return and returns it. domid < 0: all domains. */
+int nb_vif_foreach(struct nb *nb, int domid, int (*cb)(const struct nb_vif_info *vi, void *arg),
+		   void *arg);
+
+#endif /* PVNET_NETBACK_H */

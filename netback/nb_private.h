@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * netback private state. Who touches what:
+ *
+ *   control thread  struct nb (vifs list), struct nb_vif (xenbus fields), connect /
+ *                   disconnect, stats snapshots.
+ *   owner worker    a queue's TX side (tx_cons, the request copy, the burst) and the
+ *                   queue's RX event handling; one worker owns a queue while it is in
+ *                   that worker's set (worker->lock, taken once per polling round).
+ *   any worker      a queue's RX ring and pending list, under rxq.lock (once per burst).
+ *   any thread      TX completions (struct nb_txc): lock-free, see tx.c.
+ */
+#ifndef NB_PRIVATE_H
+#define NB_PRIVATE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pvnet/io/netif.h>
+#include <pvnet/netback.h>
+#include <pvnet/pkt.h>
+
+#define NB_MOD "netback"
+#define NB_TX_RING NET_TX_RING_SIZE /* 256 */
+#define NB_RX_RING NET_RX_RING_SIZE /* 256 */
+#define NB_BURST PVNET_BATCH_MAX   /* 32 */
+#define NB_TX_HEAD_MAX (PVNET_PKT_HDR_SIZE - PVNET_PKT_HEADROOM) /* header bytes copied */
+
+/* ---- the pure TX validator (tx_parse.c) ---------------------------------------- */
+
+enum nb_tx_verdict {
+	NB_TX_OK = 0,    /* a packet to forward */
+	NB_TX_DROP = 1,  /* consume nr_slots, answer data slots ERROR, extras NULL */
+	NB_TX_FATAL = 2, /* the ring is broken: disable the vif */
+	NB_TX_MCAST = 3, /* a multicast-control request: slot 0 OKAY, extras NULL */
+};
+
+enum nb_tx_fatal {
+	NB_TXF_NONE = 0,
+	NB_TXF_CHAIN_TRUNCATED, /* more_data/extra chain runs past the queued requests */
+	NB_TXF_TOO_MANY_SLOTS,  /* >= 22 data slots */
+	NB_TXF_PAGE_OVERFLOW,   /* offset + size > 4096 */
+	NB_TXF_EXTRA_TYPE,      /* extra type 0 or >= MAX */
+	NB_TXF_GSO_SIZE,        /* GSO extra with size 0 */
+	NB_TXF_GSO_TYPE,        /* GSO extra with an unknown type */
+	NB_TXF_PROD_OVERFLOW,   /* req_prod impossibly far ahead (tx.c) */
+	NB_TXF__MAX
+};
+const char *nb_tx_fatal_name(unsigned f);
+
+/* Data slots accepted (1 + XEN_NETIF_NR_SLOTS_MIN), dropped up to, fatal from. */
+#define NB_TX_MAX_DATA_SLOTS (1 + XEN_NETIF_NR_SLOTS_MIN) /* 19 */
+#define NB_TX_FATAL_DATA_SLOTS 22
+
+/*
+ * One packet as laid out on the ring, relative to reqs[0]: slot 0 is the first data
+ * slot, slots [1, 1 + nr_extras) are extras, slots [1 + nr_extras, nr_slots) are the
+ * further data slots.
+ */
+struct nb_tx_desc {
+	unsigned nr_slots;  /* ring slots the packet occupies (consume them all) */
+	unsigned nr_extras;
+	unsigned nr_data;   /* data slots, including slot 0 */
+	uint32_t len;       /* slot 0's size: the whole packet */
+	uint16_t first_size; /* bytes in slot 0 itself */
+	uint16_t flags;     /* slot 0's NETTXF_* */
+	uint8_t gso_type;   /* XEN_NETIF_GSO_TYPE_*, 0 without a GSO extra */
+	uint16_t gso_size;
+	unsigned reason;    /* NB_DROP_* (DROP) or NB_TXF_* (FATAL) */
+};
+
+/*
+ * Validates the packet starting at reqs[0] (private copies of the ring, `avail` >= 1
+ * of them queued). Pure: reads only reqs[0 .. avail). Returns enum nb_tx_verdict
+ * and fills *d (nr_slots is meaningful for every verdict but FATAL).
+ */
+int nb_tx_parse(const struct netif_tx_request *reqs, unsigned avail, struct nb_tx_desc *d);
+
+/* ---- in-order TX responses (tx_cmpl.c) ------------------------------------------ */
+
+/*
+ * Responses must leave in ring order while packets complete in any order. Each
+ * request slot gets its (id, status) when it is consumed and a `ready` flag when
+ * its packet completes; nb_cmpl_take() pops the contiguous ready prefix.
+ * set/take are called by one thread at a time (the pusher); mark_ready from any.
+ */
+struct nb_cmpl {
+	RING_IDX next; /* next ring index to answer (== rsp_prod_pvt) */
+	uint16_t id[NB_TX_RING];
+	int16_t status[NB_TX_RING];
+	uint8_t ready[NB_TX_RING]; /* atomic */
+};
+
+void nb_cmpl_init(struct nb_cmpl *c, RING_IDX start);
+void nb_cmpl_set(struct nb_cmpl *c, RING_IDX idx, uint16_t id, int16_t status);
+void nb_cmpl_set_status(struct nb_cmpl *c, RING_IDX idx, int16_t status);
+/* Marks n slots from idx complete (release: set() before ready). */
+void nb_cmpl_mark_ready(struct nb_cmpl *c, RING_IDX idx, unsigned n);
+bool nb_cmpl_head_ready(const struct nb_cmpl *c);
+/* Pops up to max ready responses in ring order into rsp[]; returns the count. */
+unsigned nb_cmpl_take(struct nb_cmpl *c, struct netif_tx_response *rsp, unsigned max);
+
+/* ---- runtime structures ------------------------------------------------------------ */
+
+struct nb;
+struct nb_vif;
+struct nb_worker;
+
+/* TX completion state; lives until the queue is gone AND its last packet completed. */
+struct nb_txc {
+	_Alignas(64) uint32_t busy; /* atomic: 1 while a thread pushes; 1 forever once dead */
+	uint32_t refs;              /* atomic: 1 for the queue + packets in flight */
+	struct netif_tx_back_ring ring;
+	int notify_fd;
+	uint64_t notifies;          /* atomic */
+	struct nb_cmpl cmpl;
+};
+
+struct nb_pending {
+	struct pvnet_pkt *pkt;
+	uint16_t tci;
+	uint64_t t_ns; /* enqueue time */
+};
+
+struct nb_queue {
+	struct nb_vif *vif;
+	unsigned index;
+	struct nb_worker *worker;
+
+	/* TX: owner worker only */
+	_Alignas(64) RING_IDX tx_cons;
+	struct nb_txc *txc;
+	void *tx_page;            /* mapped ring page */
+	grant_handle_t tx_handle;
+	evtchn_port_t tx_port;    /* dom0's bound port */
+	int tx_wait_fd;
+	int txc_notify_fd;        /* owned here; txc->notify_fd is a copy */
+
+	/* RX: under rx_lock */
+	_Alignas(64) pthread_mutex_t rx_lock;
+	struct netif_rx_back_ring rx;
+	void *rx_page;
+	grant_handle_t rx_handle;
+	evtchn_port_t rx_port;
+	int rx_wait_fd, rx_notify_fd; /* rx_notify_fd may equal txc->notify_fd (one channel) */
+	bool shared_evtchn;
+	struct nb_pending *pend; /* ring buffer of NB_RX_QUEUE_MAX_PKTS */
+	unsigned pend_head, pend_count;
+	uint64_t pend_bytes;
+	struct gnttab_copy *ops; /* scratch for one RX burst */
+	uint8_t *stage;          /* tagged heads for one RX burst */
+
+	/* epoll sources (data.ptr points at these) */
+	struct nb_evsrc {
+		struct nb_queue *q;
+		int kind; /* 0 tx, 1 rx */
+	} ev_tx, ev_rx;
+};
+
+struct nb_vif {
+	struct nb_vif *next;
+	struct nb *nb;
+	domid_t domid;
+	unsigned handle;
+	char be_path[96];
+	char fe_path[96];
+	char name[VSW_NAME_MAX];
+	char bridge_name[VSW_NAME_MAX];
+	char mac[18];
+	int be_state, fe_state;
+	bool connected;
+	bool seen; /* rescan mark */
+	uint32_t disabled;  /* atomic: set by a worker on a fatal error */
+	uint32_t fatal_reported;
+	char last_error[96];
+	unsigned features;
+	unsigned nr_queues;
+	struct nb_queue *queues;
+	struct vsw_bridge *br;
+	struct vsw_port *port;
+	pthread_mutex_t in_lock; /* serialises vsw_input for this port across queues */
+
+	/* counters, relaxed atomics added per burst */
+	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
+	uint64_t drops[NB_DROP__MAX];
+};
+
+struct nb_worker {
+	struct nb *nb;
+	unsigned index;
+	pthread_t thread;
+	bool started;
+	int epfd;
+	int kick_fd;
+	pthread_mutex_t lock; /* held while a polling round runs; control takes it to change the set */
+	struct nb_queue **queues;
+	unsigned nr_queues, cap_queues;
+	uint32_t stop; /* atomic */
+	uint64_t rounds, sleeps;
+};
+
+struct nb {
+	struct hv *hv;
+	struct xs_store *xs;
+	struct vsw_switch *sw;
+	struct pvnet_pkt_pool *pool;
+	struct nb_worker *workers;
+	unsigned nr_workers;
+	unsigned next_worker;
+	int ctl_fd;
+	uint64_t be_watch;
+	bool be_watch_set;
+	struct nb_vif *vifs;
+};
+
+/* netback.c */
+static inline void nb_add(uint64_t *ctr, uint64_t v)
+{
+	if (v)
+		__atomic_fetch_add(ctr, v, __ATOMIC_RELAXED);
+}
+/* Worker side of a fatal error: disables the vif and wakes the control thread. */
+void nb_vif_fatal(struct nb_vif *vif, const char *why);
+uint64_t nb_now_ns(void);
+
+/* worker.c */
+int nb_workers_start(struct nb *nb, unsigned n);
+void nb_workers_stop(struct nb *nb);
+int nb_worker_attach(struct nb_worker *w, struct nb_queue *q);
+void nb_worker_detach(struct nb_worker *w, struct nb_queue *q);
+
+/* tx.c */
+int nb_txc_create(struct nb_txc **out);
+void nb_txc_put(struct nb_txc *c);
+/* Marks the completion state dead (no more ring access) and drops the queue's ref. */
+void nb_txc_kill(struct nb_txc *c);
+void nb_txc_push(struct nb_txc *c);
+/* One TX burst of queue q (owner worker). Returns work done (slots consumed). */
+unsigned nb_tx_burst(struct nb_queue *q);
+/* Are TX requests pending (after arming req_event)? */
+bool nb_tx_final_check(struct nb_queue *q);
+
+/* rx.c */
+extern const struct vsw_port_ops nb_vif_port_ops;
+int nb_rxq_init(struct nb_queue *q);
+void nb_rxq_fini(struct nb_queue *q);
+/* RX event / timer: drains pending packets into posted buffers, expires old ones. */
+unsigned nb_rx_service(struct nb_queue *q);
+/* Releases every pending packet (disconnect). */
+void nb_rx_purge(struct nb_queue *q);
+bool nb_rx_has_pending(struct nb_queue *q);
+
+/* xenbus.c */
+int nb_xenbus_start(struct nb *nb);
+void nb_xenbus_stop(struct nb *nb);
+void nb_vif_disconnect(struct nb_vif *vif);
+
+#endif /* NB_PRIVATE_H */

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/* netback: creation, teardown, fatal-error hand-off to the control thread, stats. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pvnet/io/xenbus.h>
+#include <pvnet/log.h>
+
+#include "nb_private.h"
+
+#define NB_POOL_PKTS 8192
+
+uint64_t nb_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+const char *nb_drop_reason_name(unsigned reason)
+{
+	static const char *const names[NB_DROP__MAX] = {
+		"tx_fatal",	    "tx_too_many_slots", "tx_frag_overflow", "tx_zero_frag",
+		"tx_runt",	    "tx_copy_error",	 "tx_csum_setup",    "tx_disabled",
+		"rx_queue_full",    "rx_expired",	 "rx_copy_error",    "rx_too_big",
+		"rx_disabled"};
+	return reason < NB_DROP__MAX ? names[reason] : "?";
+}
+
+void nb_vif_fatal(struct nb_vif *vif, const char *why)
+{
+	uint64_t one = 1;
+
+	if (__atomic_exchange_n(&vif->disabled, 1, __ATOMIC_ACQ_REL))
+		return;
+	/* only the first reporter writes last_error; the control thread reads it
+	 * after the eventfd below (a syscall: ordered) */
+	snprintf(vif->last_error, sizeof(vif->last_error), "fatal: %s", why);
+	nb_add(&vif->drops[NB_DROP_TX_FATAL], 1);
+	PVLOG_RL(WARN, NB_MOD, "%s: %s; vif disabled", vif->name, why);
+	if (write(vif->nb->ctl_fd, &one, sizeof(one)) < 0)
+		PVLOG_RL(ERR, NB_MOD, "%s: cannot wake the control thread", vif->name);
+}
+
+int nb_ctl_fd(const struct nb *nb)
+{
+	return nb->ctl_fd;
+}
+
+unsigned nb_nr_workers(const struct nb *nb)
+{
+	return nb->nr_workers;
+}
+
+int nb_create(struct hv *hv, struct xs_store *xs, struct vsw_switch *sw, unsigned nr_workers,
+	      struct nb **out)
+{
+	struct nb *nb;
+	int rc;
+
+	*out = NULL;
+	if (!hv || !xs || !sw || nr_workers > NB_MAX_WORKERS)
+		return -EINVAL;
+	if (nr_workers == 0)
+		nr_workers = 1;
+	nb = calloc(1, sizeof(*nb));
+	if (!nb)
+		return -ENOMEM;
+	nb->hv = hv;
+	nb->xs = xs;
+	nb->sw = sw;
+	nb->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (nb->ctl_fd < 0) {
+		rc = -errno;
+		goto free_nb;
+	}
+	rc = pvnet_pkt_pool_create(NB_POOL_PKTS, 0, &nb->pool);
+	if (rc < 0)
+		goto close_fd;
+	rc = nb_workers_start(nb, nr_workers);
+	if (rc < 0)
+		goto free_pool;
+	rc = nb_xenbus_start(nb);
+	if (rc < 0)
+		goto stop_workers;
+	PVLOG(INFO, NB_MOD, "netback ready: %u worker(s), %u packets", nr_workers, NB_POOL_PKTS);
+	*out = nb;
+	return 0;
+
+stop_workers:
+	nb_workers_stop(nb);
+free_pool:
+	pvnet_pkt_pool_destroy(nb->pool);
+close_fd:
+	close(nb->ctl_fd);
+free_nb:
+	free(nb);
+	return rc;
+}
+
+void nb_destroy(struct nb *nb)
+{
+	if (!nb)
+		return;
+	nb_xenbus_stop(nb); /* disconnects and frees every vif */
+	nb_workers_stop(nb);
+	pvnet_pkt_pool_destroy(nb->pool);
+	close(nb->ctl_fd);
+	free(nb);
+}
+
+int nb_vif_foreach(struct nb *nb, int domid, int (*cb)(const struct nb_vif_info *vi, void *arg),
+		   void *arg)
+{
+	struct nb_vif *sorted[1024];
+	unsigned n = 0;
+	int rc = 0;
+
+	for (struct nb_vif *v = nb->vifs; v && n < 1024; v = v->next)
+		if (domid < 0 || v->domid == domid)
+			sorted[n++] = v;
+	/* insertion sort by (domid, handle): a handful of vifs */
+	for (unsigned i = 1; i < n; i++) {
+		struct nb_vif *x = sorted[i];
+		unsigned j = i;
+		while (j > 0 && (sorted[j - 1]->domid > x->domid ||
+				 (sorted[j - 1]->domid == x->domid && sorted[j - 1]->handle > x->handle))) {
+			sorted[j] = sorted[j - 1];
+			j--;
+		}
+		sorted[j] = x;
+	}
+	for (unsigned i = 0; i < n && rc == 0; i++) {
+		struct nb_vif *v = sorted[i];
+		struct nb_vif_info vi;
+
+		memset(&vi, 0, sizeof(vi));
+		vi.domid = v->domid;
+		vi.handle = v->handle;
+		snprintf(vi.name, sizeof(vi.name), "%s", v->name);
+		snprintf(vi.bridge, sizeof(vi.bridge), "%s", v->bridge_name);
+		snprintf(vi.mac, sizeof(vi.mac), "%s", v->mac);
+		vi.be_state = v->be_state;
+		vi.fe_state = v->fe_state;
+		vi.connected = v->connected;
+		vi.disabled = __atomic_load_n(&v->disabled, __ATOMIC_RELAXED) != 0;
+		vi.nr_queues = v->connected ? v->nr_queues : 0;
+		vi.features = v->features;
+		snprintf(vi.last_error, sizeof(vi.last_error), "%s", v->last_error);
+		vi.tx_packets = __atomic_load_n(&v->tx_packets, __ATOMIC_RELAXED);
+		vi.tx_bytes = __atomic_load_n(&v->tx_bytes, __ATOMIC_RELAXED);
+		vi.rx_packets = __atomic_load_n(&v->rx_packets, __ATOMIC_RELAXED);
+		vi.rx_bytes = __atomic_load_n(&v->rx_bytes, __ATOMIC_RELAXED);
+		for (unsigned r = 0; r < NB_DROP__MAX; r++)
+			vi.drops[r] = __atomic_load_n(&v->drops[r], __ATOMIC_RELAXED);
+		if (v->connected) {
+			for (unsigned q = 0; q < v->nr_queues; q++) {
+				vi.rx_queued_bytes += __atomic_load_n(&v->queues[q].pend_bytes,
+								      __ATOMIC_RELAXED);
+				vi.notifies += __atomic_load_n(&v->queues[q].txc->notifies,
+							       __ATOMIC_RELAXED);
+			}
+		}
+		rc = cb(&vi, arg);
+	}
+	return rc;
+}

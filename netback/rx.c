@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest RX (dom0 -> guest): the VIF port's send op and the drain of its queue.
+ *
+ * send() appends the burst to the queue's pending list (bounded in bytes and
+ * packets, XSA-392) and drains it at once into the buffers the guest posted:
+ * each posted request is copied once, each packet becomes grant-copy ops -- the
+ * head (with the egress 802.1Q tag) from dom0 memory (GNTCOPY_source_va), the
+ * tail straight from the sender's grants (GNTCOPY_source_gref, so guest-to-guest
+ * payload is copied exactly once) -- into the posted pages (GNTCOPY_dest_gref),
+ * split at page boundaries. One gnttab_copy per round of up to 32 packets, then
+ * the responses in the requests' slots, one push, at most one notification.
+ * Packets that do not fit wait for the guest's RX event; after NB_RX_EXPIRE_MS
+ * they are dropped (rx_expired). Packets are released after the queue lock is
+ * dropped (XSA-424: completions run other vifs' code).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <pvnet/log.h>
+
+#include "nb_private.h"
+
+#define PAGE 4096u
+#define STAGE 136u                /* staged wire head per packet: 128 + tag + pad */
+#define OPS_PER_PKT 48u           /* bound on copy ops one packet needs */
+#define NB_RX_OPS (NB_BURST * OPS_PER_PKT)
+#define MAX_DATA_SLOTS 17u        /* 64 KiB + 4 bytes of tag in 4 KiB pages */
+#define REL_MAX (NB_RX_QUEUE_MAX_PKTS + NB_BURST)
+
+int nb_rxq_init(struct nb_queue *q)
+{
+	q->pend = calloc(NB_RX_QUEUE_MAX_PKTS, sizeof(*q->pend));
+	q->ops = calloc(NB_RX_OPS, sizeof(*q->ops));
+	q->stage = malloc((size_t)NB_BURST * STAGE);
+	if (!q->pend || !q->ops || !q->stage) {
+		nb_rxq_fini(q);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&q->rx_lock, NULL);
+	return 0;
+}
+
+void nb_rxq_fini(struct nb_queue *q)
+{
+	free(q->pend);
+	free(q->ops);
+	free(q->stage);
+	q->pend = NULL;
+	q->ops = NULL;
+	q->stage = NULL;
+}
+
+bool nb_rx_has_pending(struct nb_queue *q)
+{
+	return __atomic_load_n(&q->pend_count, __ATOMIC_RELAXED) != 0;
+}
+
+static uint32_t wire_len(const struct pvnet_pkt *pkt, uint16_t tci)
+{
+	return pkt->len + (tci && pkt->head_size >= 12 ? PVNET_VLAN_HLEN : 0);
+}
+
+/* Slots a packet needs in the guest's RX ring (data + GSO extra). */
+static unsigned slots_needed(const struct pvnet_pkt *pkt, uint16_t tci)
+{
+	return (wire_len(pkt, tci) + PAGE - 1) / PAGE + (pkt->gso_type != PVNET_GSO_NONE);
+}
+
+struct rx_build {
+	struct nb_queue *q;
+	struct gnttab_copy *ops;
+	unsigned nops;
+	grant_ref_t dst_gref[MAX_DATA_SLOTS];
+	uint32_t wpos; /* wire position */
+};
+
+/* Emits a copy of `len` wire bytes from one source piece, split at the guest's pages. */
+static void emit(struct rx_build *b, bool src_gref, uint64_t src, domid_t src_dom,
+		 uint16_t src_off, uint32_t len)
+{
+	while (len) {
+		unsigned slot = b->wpos / PAGE;
+		uint32_t doff = b->wpos % PAGE, n = PAGE - doff;
+		struct gnttab_copy *op = &b->ops[b->nops++];
+
+		if (n > len)
+			n = len;
+		*op = (struct gnttab_copy){
+			.dest = {.u.ref = b->dst_gref[slot], .domid = b->q->vif->domid,
+				 .offset = (uint16_t)doff},
+			.len = (uint16_t)n,
+			.flags = GNTCOPY_dest_gref,
+		};
+		if (src_gref) {
+			op->source.u.ref = (grant_ref_t)src;
+			op->source.domid = src_dom;
+			op->source.offset = src_off;
+			op->flags |= GNTCOPY_source_gref;
+			src_off = (uint16_t)(src_off + n);
+		} else {
+			op->source.u.gmfn = src;
+			op->flags |= GNTCOPY_source_va;
+			src += n;
+		}
+		b->wpos += n;
+		len -= n;
+	}
+}
+
+/* Builds the copy ops of one packet; the destination slots are already chosen. */
+static void build_pkt(struct rx_build *b, const struct pvnet_pkt *pkt, uint16_t tci, uint8_t *stage)
+{
+	uint32_t whead, staged, tagged = (tci && pkt->head_size >= 12) ? PVNET_VLAN_HLEN : 0;
+
+	b->wpos = 0;
+	whead = pvnet_pkt_write_head(pkt, tci, stage, STAGE);
+	staged = whead < STAGE ? whead : STAGE;
+	emit(b, false, (uint64_t)(uintptr_t)stage, 0, 0, staged);
+	if (whead > staged) /* a long LOCAL head: the rest straight from pkt->data */
+		emit(b, false, (uint64_t)(uintptr_t)(pkt->data + staged - tagged), 0, 0,
+		     whead - staged);
+	if (pkt->src_kind == PVNET_PKT_SRC_GRANT && pkt->len > pkt->head_size) {
+		uint32_t fpos = 0, from = pkt->src.tail_off;
+		for (unsigned k = 0; k < pkt->src.nr_frags; k++) {
+			const struct pvnet_pkt_frag *f = &pkt->src.frags[k];
+			uint32_t end = fpos + f->size;
+			if (end > from) {
+				uint32_t skip = from > fpos ? from - fpos : 0;
+				emit(b, true, f->gref, pkt->src.domid, (uint16_t)(f->offset + skip),
+				     f->size - skip);
+			}
+			fpos = end;
+		}
+	}
+}
+
+struct rx_pk {
+	RING_IDX first;
+	unsigned nslots, op0, nops;
+	uint32_t wlen;
+	struct pvnet_pkt *pkt;
+};
+
+/* Drains pending packets into posted buffers. Caller holds rx_lock. Packets to
+ * release go to rel[]. Returns packets delivered. */
+static unsigned drain_locked(struct nb_queue *q, struct pvnet_pkt **rel, unsigned *nrel,
+			     uint64_t now, uint64_t *drops)
+{
+	struct nb_vif *vif = q->vif;
+	struct netif_rx_sring *s = q->rx.sring;
+	unsigned delivered = 0;
+	uint64_t bytes = 0;
+	bool notify_any = false;
+
+	/* expire what waited too long (the guest stopped consuming) */
+	while (q->pend_count &&
+	       now - q->pend[q->pend_head].t_ns > (uint64_t)NB_RX_EXPIRE_MS * 1000000ull) {
+		struct nb_pending *e = &q->pend[q->pend_head];
+		q->pend_bytes -= e->pkt->len;
+		rel[(*nrel)++] = e->pkt;
+		q->pend_head = (q->pend_head + 1) % NB_RX_QUEUE_MAX_PKTS;
+		__atomic_store_n(&q->pend_count, q->pend_count - 1, __ATOMIC_RELAXED);
+		drops[NB_DROP_RX_EXPIRED]++;
+	}
+
+	while (q->pend_count) {
+		struct rx_pk pk[NB_BURST];
+		struct netif_rx_request rq[NB_RX_RING];
+		unsigned npk = 0, used = 0, avail, nops = 0;
+		RING_IDX prod = PVNET_RING_READ_ONCE(s->req_prod);
+		int notify = 0;
+
+		pvnet_rmb(); /* req_prod before the requests it publishes */
+		avail = prod - q->rx.req_cons;
+		if (avail > NB_RX_RING) {
+			nb_vif_fatal(vif, "RX req_prod overflow");
+			break;
+		}
+		while (q->pend_count && npk < NB_BURST && nops + OPS_PER_PKT <= NB_RX_OPS) {
+			struct nb_pending *e = &q->pend[q->pend_head];
+			unsigned need = slots_needed(e->pkt, e->tci);
+			unsigned ndata = need - (e->pkt->gso_type != PVNET_GSO_NONE);
+			struct rx_build b = {.q = q, .ops = q->ops, .nops = nops};
+
+			if (ndata > MAX_DATA_SLOTS || (ndata > 1 && !(vif->features & NB_FEAT_SG))) {
+				drops[NB_DROP_RX_TOO_BIG]++;
+				rel[(*nrel)++] = e->pkt;
+				goto pop;
+			}
+			if (need > avail - used)
+				break;
+			/* copy each posted request once */
+			for (unsigned k = 0; k < need; k++)
+				RING_COPY_REQUEST(&q->rx, q->rx.req_cons + used + k, &rq[used + k]);
+			for (unsigned k = 0, sl = 0; k < need; k++) {
+				/* the GSO extra takes the slot right after the first data slot */
+				if (e->pkt->gso_type != PVNET_GSO_NONE && k == 1)
+					continue;
+				b.dst_gref[sl++] = rq[used + k].gref;
+			}
+			build_pkt(&b, e->pkt, e->tci, q->stage + (size_t)npk * STAGE);
+			pk[npk] = (struct rx_pk){.first = used, .nslots = need, .op0 = nops,
+						 .nops = b.nops - nops, .wlen = b.wpos, .pkt = e->pkt};
+			nops = b.nops;
+			used += need;
+			npk++;
+pop:
+			q->pend_bytes -= e->pkt->len;
+			q->pend_head = (q->pend_head + 1) % NB_RX_QUEUE_MAX_PKTS;
+			__atomic_store_n(&q->pend_count, q->pend_count - 1, __ATOMIC_RELAXED);
+		}
+		if (!npk)
+			break;
+		if (nops)
+			gnttab_copy(vif->nb->hv, 0, q->ops, nops);
+		for (unsigned p = 0; p < npk; p++) {
+			struct pvnet_pkt *pkt = pk[p].pkt;
+			bool gso = pkt->gso_type != PVNET_GSO_NONE, err = false;
+			uint32_t left = pk[p].wlen;
+			uint16_t csum = 0;
+
+			for (unsigned k = 0; k < pk[p].nops; k++)
+				if (q->ops[pk[p].op0 + k].status != GNTST_okay)
+					err = true;
+			if (pkt->flags & PVNET_PKT_F_CSUM_BLANK)
+				csum = NETRXF_csum_blank | NETRXF_data_validated;
+			else if (pkt->flags & PVNET_PKT_F_DATA_VALIDATED)
+				csum = NETRXF_data_validated;
+			for (unsigned k = 0; k < pk[p].nslots; k++) {
+				unsigned slot = pk[p].first + k;
+				RING_IDX idx = q->rx.rsp_prod_pvt + slot;
+				if (gso && k == 1) {
+					struct netif_extra_info ex = {.type = XEN_NETIF_EXTRA_TYPE_GSO};
+					ex.u.gso.size = pkt->gso_size;
+					ex.u.gso.type = pkt->gso_type;
+					/* the extra overlays the response slot */
+					memcpy(RING_GET_RESPONSE(&q->rx, idx), &ex, sizeof(ex));
+					continue;
+				}
+				uint32_t n = left < PAGE ? left : PAGE;
+				struct netif_rx_response r = {.id = rq[slot].id, .offset = 0};
+				left -= n;
+				r.status = err ? NETIF_RSP_ERROR : (int16_t)n;
+				if (k == 0)
+					r.flags = (uint16_t)(csum | (gso ? NETRXF_extra_info : 0));
+				if (left)
+					r.flags |= NETRXF_more_data;
+				*RING_GET_RESPONSE(&q->rx, idx) = r;
+			}
+			if (err) {
+				drops[NB_DROP_RX_COPY_ERROR]++;
+				PVLOG_RL(DEBUG, NB_MOD, "%s: RX grant copy failed", vif->name);
+			} else {
+				delivered++;
+				bytes += pk[p].wlen;
+			}
+			rel[(*nrel)++] = pkt;
+		}
+		q->rx.req_cons += used;
+		q->rx.rsp_prod_pvt += used;
+		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&q->rx, notify);
+		notify_any |= notify != 0;
+	}
+	if (q->pend_count) {
+		/* ask for an event once the guest has posted enough for the head packet */
+		struct nb_pending *e = &q->pend[q->pend_head];
+		PVNET_RING_WRITE_ONCE(s->req_event, q->rx.req_cons + slots_needed(e->pkt, e->tci));
+		pvnet_mb(); /* req_event before the next look at req_prod */
+	}
+	if (notify_any) {
+		uint64_t one = 1;
+		if (write(q->rx_notify_fd, &one, sizeof(one)) < 0)
+			PVLOG_RL(WARN, NB_MOD, "%s: RX notify failed", vif->name);
+	}
+	nb_add(&vif->rx_packets, delivered);
+	nb_add(&vif->rx_bytes, bytes);
+	return delivered;
+}
+
+static void flush_drops(struct nb_vif *vif, const uint64_t *drops)
+{
+	for (unsigned r = 0; r < NB_DROP__MAX; r++)
+		nb_add(&vif->drops[r], drops[r]);
+}
+
+static void release(struct pvnet_pkt **rel, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		pvnet_pkt_put(rel[i]);
+}
+
+unsigned nb_rx_service(struct nb_queue *q)
+{
+	struct pvnet_pkt *rel[REL_MAX];
+	uint64_t drops[NB_DROP__MAX] = {0};
+	unsigned nrel = 0, n;
+
+	pthread_mutex_lock(&q->rx_lock);
+	n = drain_locked(q, rel, &nrel, nb_now_ns(), drops);
+	pthread_mutex_unlock(&q->rx_lock);
+	release(rel, nrel);
+	flush_drops(q->vif, drops);
+	return n + nrel;
+}
+
+void nb_rx_purge(struct nb_queue *q)
+{
+	struct pvnet_pkt *rel[NB_RX_QUEUE_MAX_PKTS];
+	unsigned n = 0;
+
+	pthread_mutex_lock(&q->rx_lock);
+	while (q->pend_count) {
+		rel[n++] = q->pend[q->pend_head].pkt;
+		q->pend_head = (q->pend_head + 1) % NB_RX_QUEUE_MAX_PKTS;
+		q->pend_count--;
+	}
+	q->pend_bytes = 0;
+	pthread_mutex_unlock(&q->rx_lock);
+	release(rel, n);
+	nb_add(&q->vif->drops[NB_DROP_RX_DISABLED], n);
+}
+
+/* Enqueues pkts (all for queue q) and drains. */
+static void rxq_send(struct nb_queue *q, struct pvnet_pkt **pkts, const uint16_t *tci,
+		     unsigned n)
+{
+	struct pvnet_pkt *rel[REL_MAX];
+	uint64_t drops[NB_DROP__MAX] = {0}, now = nb_now_ns();
+	unsigned nrel = 0;
+
+	pthread_mutex_lock(&q->rx_lock);
+	for (unsigned i = 0; i < n; i++) {
+		if (q->pend_count >= NB_RX_QUEUE_MAX_PKTS ||
+		    q->pend_bytes + pkts[i]->len > NB_RX_QUEUE_MAX_BYTES) {
+			drops[NB_DROP_RX_QUEUE_FULL]++;
+			rel[nrel++] = pkts[i];
+			continue;
+		}
+		q->pend[(q->pend_head + q->pend_count) % NB_RX_QUEUE_MAX_PKTS] =
+			(struct nb_pending){.pkt = pkts[i], .tci = tci[i], .t_ns = now};
+		q->pend_bytes += pkts[i]->len;
+		__atomic_store_n(&q->pend_count, q->pend_count + 1, __ATOMIC_RELAXED);
+	}
+	drain_locked(q, rel, &nrel, now, drops);
+	pthread_mutex_unlock(&q->rx_lock);
+	release(rel, nrel);
+	flush_drops(q->vif, drops);
+}
+
+static int vif_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
+{
+	struct nb_vif *vif = vsw_port_priv(port);
+	unsigned nq = vif->nr_queues, n = batch->count;
+
+	if (__atomic_load_n(&vif->disabled, __ATOMIC_RELAXED)) {
+		nb_add(&vif->drops[NB_DROP_RX_DISABLED], n);
+		return 0; /* the switch releases them (egress_full) */
+	}
+	if (nq <= 1) {
+		rxq_send(&vif->queues[0], batch->pkts, batch->vlan_tci, n);
+	} else {
+		/* spread by ingress port: one sender's packets stay in order */
+		for (unsigned qi = 0; qi < nq; qi++) {
+			struct pvnet_pkt *p[NB_BURST];
+			uint16_t t[NB_BURST];
+			unsigned k = 0;
+			for (unsigned i = 0; i < n; i++) {
+				if (batch->pkts[i]->in_port % nq == qi) {
+					p[k] = batch->pkts[i];
+					t[k++] = batch->vlan_tci[i];
+				}
+			}
+			if (k)
+				rxq_send(&vif->queues[qi], p, t, k);
+		}
+	}
+	return (int)n;
+}
+
+static int vif_get_stats(struct vsw_port *port, struct vsw_port_dev_stats *st)
+{
+	struct nb_vif *vif = vsw_port_priv(port);
+
+	/* the device's view: its rx is what the guest sent us */
+	st->rx_packets = __atomic_load_n(&vif->tx_packets, __ATOMIC_RELAXED);
+	st->rx_bytes = __atomic_load_n(&vif->tx_bytes, __ATOMIC_RELAXED);
+	st->tx_packets = __atomic_load_n(&vif->rx_packets, __ATOMIC_RELAXED);
+	st->tx_bytes = __atomic_load_n(&vif->rx_bytes, __ATOMIC_RELAXED);
+	st->rx_errors = 0;
+	st->tx_errors = 0;
+	for (unsigned r = 0; r < NB_DROP__MAX; r++) {
+		uint64_t v = __atomic_load_n(&vif->drops[r], __ATOMIC_RELAXED);
+		if (r < NB_DROP_RX_QUEUE_FULL)
+			st->rx_errors += v;
+		else
+			st->tx_errors += v;
+	}
+	return 0;
+}
+
+const struct vsw_port_ops nb_vif_port_ops = {
+	.type = "vif",
+	.send = vif_send,
+	.get_stats = vif_get_stats,
+	.destroy = NULL, /* the vif owns priv */
+};

@@ -1,0 +1,303 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Guest TX (guest -> dom0): one burst per call on the queue's owner worker.
+ *
+ *   read req_prod once; copy every queued request once into a private array;
+ *   validate packet by packet (tx_parse.c) on the copies only; one grant-copy batch
+ *   for the headers of the whole burst (GNTCOPY_source_gref -> GNTCOPY_dest_va into
+ *   pkt->hdr); the fragments stay in pkt->src for the egress to copy the tail
+ *   straight from the guest's grants; vsw_input(); push the responses once.
+ *
+ * Responses (choice documented in the issue): each packet's completion (pkt->done,
+ * when its last reference goes) marks its slots ready in a per-queue completion
+ * array (tx_cmpl.c); responses leave as a contiguous ready prefix, in ring order.
+ * Completions that happen inside the owner's burst (the common case: the switch
+ * delivered or dropped the packet synchronously) are pushed once at the end of the
+ * burst; a late completion (a packet that waited in another vif's RX queue) pushes
+ * from the thread that completes it. Pushers are serialised by the `busy` flag
+ * (no lock); a pusher re-checks after clearing it so no completion is stranded.
+ * A dead queue keeps busy = 1 forever: late completions never touch an unmapped
+ * ring, they only drop their reference.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <pvnet/log.h>
+#include <pvnet/pkt_parse.h>
+
+#include "nb_private.h"
+
+/* The queue whose burst is running on this thread (its completions are pushed at
+ * the end of the burst rather than one by one). */
+static __thread struct nb_txc *nb_cur_txc;
+
+int nb_txc_create(struct nb_txc **out)
+{
+	struct nb_txc *c = aligned_alloc(64, (sizeof(*c) + 63) & ~(size_t)63);
+
+	if (!c)
+		return -ENOMEM;
+	memset(c, 0, sizeof(*c));
+	c->refs = 1;
+	c->notify_fd = -1;
+	*out = c;
+	return 0;
+}
+
+void nb_txc_put(struct nb_txc *c)
+{
+	if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
+		free(c);
+}
+
+void nb_txc_kill(struct nb_txc *c)
+{
+	if (!c)
+		return;
+	/* wait out a pusher, then keep busy set: nobody touches the ring again */
+	while (__atomic_exchange_n(&c->busy, 1, __ATOMIC_SEQ_CST))
+		sched_yield();
+	nb_txc_put(c);
+}
+
+void nb_txc_push(struct nb_txc *c)
+{
+	struct netif_tx_response rsp[NB_TX_RING];
+
+	for (;;) {
+		unsigned n;
+		int notify = 0;
+
+		if (__atomic_exchange_n(&c->busy, 1, __ATOMIC_SEQ_CST))
+			return; /* another thread pushes (it re-checks), or the queue is dead */
+		n = nb_cmpl_take(&c->cmpl, rsp, NB_TX_RING);
+		if (n) {
+			for (unsigned i = 0; i < n; i++)
+				*RING_GET_RESPONSE(&c->ring, c->ring.rsp_prod_pvt + i) = rsp[i];
+			c->ring.rsp_prod_pvt += n;
+			RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&c->ring, notify);
+			if (notify) {
+				uint64_t one = 1;
+				if (write(c->notify_fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+					nb_add(&c->notifies, 1);
+			}
+		}
+		/* seq_cst: clear busy before looking for completions that found it set */
+		__atomic_store_n(&c->busy, 0, __ATOMIC_SEQ_CST);
+		if (!nb_cmpl_head_ready(&c->cmpl))
+			return;
+	}
+}
+
+static void tx_done(struct pvnet_pkt *pkt)
+{
+	struct nb_txc *c = pkt->done_arg;
+
+	nb_cmpl_mark_ready(&c->cmpl, (RING_IDX)pkt->src.cookie, (unsigned)(pkt->src.cookie >> 32));
+	if (nb_cur_txc != c)
+		nb_txc_push(c);
+	nb_txc_put(c);
+}
+
+bool nb_tx_final_check(struct nb_queue *q)
+{
+	struct netif_tx_sring *s = q->txc->ring.sring;
+
+	if (__atomic_load_n(&q->vif->disabled, __ATOMIC_RELAXED))
+		return false;
+	if (PVNET_RING_READ_ONCE(s->req_prod) != q->tx_cons)
+		return true;
+	PVNET_RING_WRITE_ONCE(s->req_event, q->tx_cons + 1);
+	pvnet_mb(); /* req_event before re-reading req_prod */
+	return PVNET_RING_READ_ONCE(s->req_prod) != q->tx_cons;
+}
+
+/* Copy ops for the first `head` bytes of the frame spelled by pkt->src.frags. */
+static unsigned head_ops(const struct pvnet_pkt *pkt, uint32_t head, struct gnttab_copy *ops)
+{
+	uint32_t pos = 0;
+	unsigned n = 0;
+
+	for (unsigned k = 0; k < pkt->src.nr_frags && pos < head; k++) {
+		const struct pvnet_pkt_frag *f = &pkt->src.frags[k];
+		uint32_t take = f->size < head - pos ? f->size : head - pos;
+		if (!take)
+			continue;
+		ops[n] = (struct gnttab_copy){
+			.source = {.u.ref = f->gref, .domid = pkt->src.domid, .offset = f->offset},
+			.dest = {.u.gmfn = (xen_pfn_t)(uintptr_t)(pkt->data + pos)},
+			.len = (uint16_t)take,
+			.flags = GNTCOPY_source_gref | GNTCOPY_dest_va,
+		};
+		n++;
+		pos += take;
+	}
+	return n;
+}
+
+/* Checksum/GSO metadata from the copied header; false if it does not parse. */
+static bool tx_offload_setup(struct pvnet_pkt *pkt)
+{
+	struct pvnet_l4_info l4;
+
+	if (!(pkt->flags & PVNET_PKT_F_CSUM_BLANK) && pkt->gso_type == PVNET_GSO_NONE)
+		return true;
+	if (pvnet_l4_locate(pkt->data, pkt->head_size, &l4) < 0)
+		return false;
+	if (pkt->gso_type != PVNET_GSO_NONE) {
+		if (l4.proto != PVNET_IPPROTO_TCP ||
+		    (pkt->gso_type == PVNET_GSO_TCPV6) != (l4.ipv6 != 0))
+			return false;
+		pkt->flags |= PVNET_PKT_F_CSUM_BLANK; /* GSO implies a partial checksum */
+	}
+	pkt->csum_start = l4.l4_off;
+	pkt->csum_offset = l4.csum_offset;
+	return true;
+}
+
+unsigned nb_tx_burst(struct nb_queue *q)
+{
+	struct nb_vif *vif = q->vif;
+	struct nb *nb = vif->nb;
+	struct nb_txc *c = q->txc;
+	struct netif_tx_request reqs[NB_TX_RING];
+	struct gnttab_copy ops[NB_BURST * NB_TX_MAX_DATA_SLOTS];
+	struct pvnet_pkt_batch batch, fwd;
+	unsigned op_first[NB_BURST], op_count[NB_BURST], extras[NB_BURST];
+	uint64_t drops[NB_DROP__MAX] = {0}, bytes = 0;
+	unsigned i = 0, nops = 0, avail, fatal_why = NB_TXF_NONE;
+	RING_IDX prod, cons = q->tx_cons, next;
+
+	if (__atomic_load_n(&vif->disabled, __ATOMIC_RELAXED))
+		return 0;
+	prod = PVNET_RING_READ_ONCE(c->ring.sring->req_prod);
+	pvnet_rmb(); /* req_prod before the requests it publishes */
+	next = __atomic_load_n(&c->cmpl.next, __ATOMIC_ACQUIRE);
+	avail = prod - cons;
+	if (avail > NB_TX_RING || prod - next > NB_TX_RING) {
+		nb_vif_fatal(vif, nb_tx_fatal_name(NB_TXF_PROD_OVERFLOW));
+		return 0;
+	}
+	if (!avail)
+		return 0;
+	for (unsigned k = 0; k < avail; k++)
+		RING_COPY_REQUEST(&c->ring, cons + k, &reqs[k]);
+
+	batch.count = 0;
+	while (i < avail && batch.count < NB_BURST) {
+		struct nb_tx_desc d;
+		struct pvnet_pkt *pkt = NULL;
+		RING_IDX at = cons + i;
+		int v = nb_tx_parse(&reqs[i], avail - i, &d);
+
+		if (v == NB_TX_FATAL) {
+			fatal_why = d.reason;
+			break;
+		}
+		if (v == NB_TX_OK) {
+			pkt = pvnet_pkt_alloc(nb->pool);
+			if (!pkt)
+				break; /* pool exhausted: leave the requests queued, retry */
+		}
+		for (unsigned j = 0; j < d.nr_slots; j++) {
+			bool extra = j >= 1 && j < 1 + d.nr_extras;
+			int16_t st = extra ? NETIF_RSP_NULL
+					   : (v == NB_TX_DROP ? NETIF_RSP_ERROR : NETIF_RSP_OKAY);
+			nb_cmpl_set(&c->cmpl, at + j, reqs[i + j].id, st);
+		}
+		if (v != NB_TX_OK) {
+			if (v == NB_TX_DROP) {
+				drops[d.reason]++;
+				PVLOG_RL(DEBUG, NB_MOD, "%s: TX drop: %s", vif->name,
+					 nb_drop_reason_name(d.reason));
+			}
+			nb_cmpl_mark_ready(&c->cmpl, at, d.nr_slots);
+			i += d.nr_slots;
+			continue;
+		}
+
+		pkt->src_kind = PVNET_PKT_SRC_GRANT;
+		pkt->src.domid = vif->domid;
+		pkt->src.nr_frags = (uint16_t)d.nr_data;
+		pkt->src.frags[0] = (struct pvnet_pkt_frag){reqs[i].gref, reqs[i].offset, d.first_size};
+		for (unsigned k = 1; k < d.nr_data; k++) {
+			const struct netif_tx_request *r = &reqs[i + d.nr_extras + k];
+			pkt->src.frags[k] = (struct pvnet_pkt_frag){r->gref, r->offset, r->size};
+		}
+		pkt->len = d.len;
+		pkt->head_size = d.len < NB_TX_HEAD_MAX ? d.len : NB_TX_HEAD_MAX;
+		pkt->src.tail_off = pkt->head_size;
+		if (d.flags & NETTXF_csum_blank)
+			pkt->flags |= PVNET_PKT_F_CSUM_BLANK;
+		if (d.flags & NETTXF_data_validated)
+			pkt->flags |= PVNET_PKT_F_DATA_VALIDATED;
+		pkt->gso_type = d.gso_type;
+		pkt->gso_size = d.gso_size;
+		pkt->src.cookie = (uint64_t)at | (uint64_t)d.nr_slots << 32;
+		pkt->done = tx_done;
+		pkt->done_arg = c;
+		op_first[batch.count] = nops;
+		op_count[batch.count] = head_ops(pkt, pkt->head_size, ops + nops);
+		nops += op_count[batch.count];
+		extras[batch.count] = d.nr_extras;
+		batch.pkts[batch.count++] = pkt;
+		i += d.nr_slots;
+	}
+	q->tx_cons = cons + i;
+
+	if (nops)
+		gnttab_copy(nb->hv, 0, ops, nops);
+	/* every packet now holds a reference on the completion state */
+	if (batch.count)
+		__atomic_fetch_add(&c->refs, batch.count, __ATOMIC_RELAXED);
+
+	nb_cur_txc = c;
+	fwd.count = 0;
+	for (unsigned p = 0; p < batch.count; p++) {
+		struct pvnet_pkt *pkt = batch.pkts[p];
+		int reason = -1;
+
+		for (unsigned k = 0; k < op_count[p]; k++)
+			if (ops[op_first[p] + k].status != GNTST_okay)
+				reason = NB_DROP_TX_COPY_ERROR;
+		if (reason < 0 && !tx_offload_setup(pkt))
+			reason = NB_DROP_TX_CSUM_SETUP;
+		if (reason >= 0) {
+			RING_IDX at = (RING_IDX)pkt->src.cookie;
+			unsigned ns = (unsigned)(pkt->src.cookie >> 32);
+			for (unsigned j = 0; j < ns; j++)
+				if (j == 0 || j >= 1 + extras[p])
+					nb_cmpl_set_status(&c->cmpl, at + j, NETIF_RSP_ERROR);
+			drops[reason]++;
+			PVLOG_RL(DEBUG, NB_MOD, "%s: TX drop: %s", vif->name,
+				 nb_drop_reason_name((unsigned)reason));
+			pvnet_pkt_put(pkt);
+			continue;
+		}
+		if (pkt->head_size == pkt->len)
+			pkt->src_kind = PVNET_PKT_SRC_LOCAL; /* all of it is in hdr[] */
+		bytes += pkt->len;
+		fwd.vlan_tci[fwd.count] = 0;
+		fwd.pkts[fwd.count++] = pkt;
+	}
+	if (fwd.count) {
+		unsigned n = fwd.count;
+		if (vif->nr_queues > 1)
+			pthread_mutex_lock(&vif->in_lock);
+		vsw_input(vif->br, vif->port, &fwd);
+		if (vif->nr_queues > 1)
+			pthread_mutex_unlock(&vif->in_lock);
+		nb_add(&vif->tx_packets, n);
+		nb_add(&vif->tx_bytes, bytes);
+	}
+	nb_cur_txc = NULL;
+	nb_txc_push(c);
+	for (unsigned r = 0; r < NB_DROP__MAX; r++)
+		nb_add(&vif->drops[r], drops[r]);
+	if (fatal_why != NB_TXF_NONE)
+		nb_vif_fatal(vif, nb_tx_fatal_name(fatal_why));
+	return i ? i : (fatal_why != NB_TXF_NONE);
+}

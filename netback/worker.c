@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Netback workers: run-to-completion threads, each polling its set of queues.
+ *
+ * A round takes worker->lock once (the control thread takes it to change the set,
+ * so when nb_worker_detach returns the worker is not inside that queue), runs a TX
+ * burst on every queue and drains RX queues that hold packets. While rounds find
+ * work the worker keeps polling; after NB_SPIN_ROUNDS empty rounds it arms the
+ * rings' event indices (RING_FINAL_CHECK) and sleeps in epoll on the queues' event
+ * fds, with a timeout while packets wait for RX buffers (so they can expire).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <pvnet/log.h>
+
+#include "nb_private.h"
+
+#define NB_SPIN_ROUNDS 200
+#define NB_PENDING_TIMEOUT_MS 100
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+static bool in_set(struct nb_worker *w, const struct nb_evsrc *ev)
+{
+	for (unsigned i = 0; i < w->nr_queues; i++)
+		if (&w->queues[i]->ev_tx == ev || &w->queues[i]->ev_rx == ev)
+			return true;
+	return false;
+}
+
+static void *worker_main(void *arg)
+{
+	struct nb_worker *w = arg;
+	struct epoll_event evs[64];
+	unsigned idle = 0;
+
+	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+		unsigned work = 0;
+		bool pending = false, more = false;
+		int n;
+
+		pthread_mutex_lock(&w->lock);
+		for (unsigned i = 0; i < w->nr_queues; i++) {
+			struct nb_queue *q = w->queues[i];
+			if (__atomic_load_n(&q->vif->disabled, __ATOMIC_RELAXED))
+				continue;
+			work += nb_tx_burst(q);
+			if (nb_rx_has_pending(q)) {
+				work += nb_rx_service(q);
+				pending |= nb_rx_has_pending(q);
+			}
+		}
+		w->rounds++;
+		pthread_mutex_unlock(&w->lock);
+		if (work) {
+			idle = 0;
+			continue;
+		}
+		if (++idle < NB_SPIN_ROUNDS) {
+			cpu_relax();
+			continue;
+		}
+		pthread_mutex_lock(&w->lock);
+		for (unsigned i = 0; i < w->nr_queues && !more; i++)
+			more = nb_tx_final_check(w->queues[i]);
+		pthread_mutex_unlock(&w->lock);
+		if (more) {
+			idle = 0;
+			continue;
+		}
+		w->sleeps++;
+		n = epoll_wait(w->epfd, evs, 64, pending ? NB_PENDING_TIMEOUT_MS : 1000);
+		if (n > 0) {
+			/* clear the eventfds; a source may belong to a queue detached meanwhile */
+			pthread_mutex_lock(&w->lock);
+			for (int i = 0; i < n; i++) {
+				struct nb_evsrc *ev = evs[i].data.ptr;
+				uint64_t v;
+				int fd;
+				if (!ev)
+					fd = w->kick_fd;
+				else if (in_set(w, ev))
+					fd = ev->kind ? ev->q->rx_wait_fd : ev->q->tx_wait_fd;
+				else
+					continue;
+				if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+					PVLOG_RL(WARN, NB_MOD, "worker %u: read event: %d", w->index, errno);
+			}
+			pthread_mutex_unlock(&w->lock);
+		}
+		idle = 0;
+	}
+	return NULL;
+}
+
+static void kick(struct nb_worker *w)
+{
+	uint64_t one = 1;
+	if (write(w->kick_fd, &one, sizeof(one)) < 0)
+		PVLOG_RL(WARN, NB_MOD, "worker %u: kick: %d", w->index, errno);
+}
+
+static int ep_add(struct nb_worker *w, int fd, struct nb_evsrc *ev)
+{
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = ev};
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl >= 0)
+		fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) < 0 ? -errno : 0;
+}
+
+int nb_worker_attach(struct nb_worker *w, struct nb_queue *q)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->nr_queues == w->cap_queues) {
+		unsigned cap = w->cap_queues ? w->cap_queues * 2 : 8;
+		struct nb_queue **nq = realloc(w->queues, cap * sizeof(*nq));
+		if (!nq) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		w->queues = nq;
+		w->cap_queues = cap;
+	}
+	q->ev_tx = (struct nb_evsrc){.q = q, .kind = 0};
+	q->ev_rx = (struct nb_evsrc){.q = q, .kind = 1};
+	rc = ep_add(w, q->tx_wait_fd, &q->ev_tx);
+	if (rc < 0)
+		goto out;
+	if (!q->shared_evtchn) {
+		rc = ep_add(w, q->rx_wait_fd, &q->ev_rx);
+		if (rc < 0) {
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, q->tx_wait_fd, NULL);
+			goto out;
+		}
+	}
+	w->queues[w->nr_queues++] = q;
+	q->worker = w;
+out:
+	pthread_mutex_unlock(&w->lock);
+	if (rc == 0)
+		kick(w);
+	return rc;
+}
+
+void nb_worker_detach(struct nb_worker *w, struct nb_queue *q)
+{
+	pthread_mutex_lock(&w->lock);
+	for (unsigned i = 0; i < w->nr_queues; i++) {
+		if (w->queues[i] == q) {
+			w->queues[i] = w->queues[--w->nr_queues];
+			epoll_ctl(w->epfd, EPOLL_CTL_DEL, q->tx_wait_fd, NULL);
+			if (!q->shared_evtchn)
+				epoll_ctl(w->epfd, EPOLL_CTL_DEL, q->rx_wait_fd, NULL);
+			break;
+		}
+	}
+	q->worker = NULL;
+	pthread_mutex_unlock(&w->lock);
+}
+
+int nb_workers_start(struct nb *nb, unsigned n)
+{
+	int rc;
+
+	nb->workers = calloc(n, sizeof(*nb->workers));
+	if (!nb->workers)
+		return -ENOMEM;
+	nb->nr_workers = n;
+	for (unsigned i = 0; i < n; i++) {
+		struct nb_worker *w = &nb->workers[i];
+		w->nb = nb;
+		w->index = i;
+		w->epfd = -1;
+		w->kick_fd = -1;
+		pthread_mutex_init(&w->lock, NULL);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct nb_worker *w = &nb->workers[i];
+		struct epoll_event e = {.events = EPOLLIN, .data.ptr = NULL};
+
+		w->epfd = epoll_create1(EPOLL_CLOEXEC);
+		w->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (w->epfd < 0 || w->kick_fd < 0 ||
+		    epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->kick_fd, &e) < 0) {
+			rc = -errno;
+			goto fail;
+		}
+		rc = -pthread_create(&w->thread, NULL, worker_main, w);
+		if (rc < 0)
+			goto fail;
+		w->started = true;
+	}
+	return 0;
+fail:
+	nb_workers_stop(nb);
+	return rc;
+}
+
+void nb_workers_stop(struct nb *nb)
+{
+	for (unsigned i = 0; i < nb->nr_workers; i++) {
+		struct nb_worker *w = &nb->workers[i];
+		__atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+		if (w->started) {
+			kick(w);
+			pthread_join(w->thread, NULL);
+		}
+		if (w->epfd >= 0)
+			close(w->epfd);
+		if (w->kick_fd >= 0)
+			close(w->kick_fd);
+		free(w->queues);
+		pthread_mutex_destroy(&w->lock);
+	}
+	free(nb->workers);
+	nb->workers = NULL;
+	nb->nr_workers = 0;
+}

@@ -1,0 +1,582 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The xenbus backend: vif discovery, feature advertisement, the state machine
+ * that follows the frontend, connect and disconnect. Runs on the control thread
+ * only (store watch callbacks and nb_process).
+ *
+ * One in-process watch on /local/domain: every change at or below a backend vif
+ * directory or a frontend device/vif directory triggers a rescan, which is
+ * idempotent (the backend writes its state only when it changes). Every value a
+ * frontend wrote is hostile: parsed strictly (decimal digits only, range-checked).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <pvnet/io/xenbus.h>
+#include <pvnet/log.h>
+
+#include "nb_private.h"
+
+#define BE_ROOT "/local/domain/0/backend/vif"
+
+/* Strict unsigned decimal: 1..10 digits, no sign/space, value <= max. */
+static int parse_uint(const char *s, size_t len, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v = 0;
+
+	if (len == 0 || len > 10)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned)(s[i] - '0');
+	}
+	if (v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+static int read_uint(struct nb *nb, const char *dir, const char *key, unsigned long long max,
+		     unsigned long long *out)
+{
+	char path[160], *val = NULL;
+	size_t len = 0;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, key);
+	rc = xs_read(nb->xs, 0, 0, path, &val, &len);
+	if (rc < 0)
+		return rc;
+	rc = parse_uint(val, len, max, out);
+	free(val);
+	return rc;
+}
+
+/* A boolean feature flag: absent or anything but "1" is off. */
+static bool read_flag(struct nb *nb, const char *dir, const char *key)
+{
+	unsigned long long v = 0;
+	return read_uint(nb, dir, key, 1, &v) == 0 && v == 1;
+}
+
+static int read_str(struct nb *nb, const char *dir, const char *key, char *buf, size_t size)
+{
+	char path[160], *val = NULL;
+	size_t len = 0;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, key);
+	rc = xs_read(nb->xs, 0, 0, path, &val, &len);
+	if (rc < 0)
+		return rc;
+	if (len >= size || memchr(val, 0, len)) {
+		free(val);
+		return -EINVAL;
+	}
+	memcpy(buf, val, len);
+	buf[len] = 0;
+	free(val);
+	return 0;
+}
+
+static void be_write(struct nb_vif *vif, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void be_write(struct nb_vif *vif, const char *key, const char *fmt, ...)
+{
+	char path[160], val[128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	snprintf(path, sizeof(path), "%s/%s", vif->be_path, key);
+	if (n < 0 || xs_write(vif->nb->xs, 0, 0, path, val, (size_t)n) < 0)
+		PVLOG(WARN, NB_MOD, "%s: cannot write %s", vif->name, path);
+}
+
+static void be_set_state(struct nb_vif *vif, int st)
+{
+	if (vif->be_state == st)
+		return;
+	PVLOG(INFO, NB_MOD, "%s: backend %s -> %s", vif->name, xenbus_strstate(vif->be_state),
+	      xenbus_strstate(st));
+	vif->be_state = st;
+	be_write(vif, "state", "%d", st);
+}
+
+/* xenbus_dev_fatal: error/<nodename>/error in dom0's home, and Closed. */
+static void vif_dev_fatal(struct nb_vif *vif, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void vif_dev_fatal(struct nb_vif *vif, int err, const char *fmt, ...)
+{
+	char msg[96], path[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(vif->last_error, sizeof(vif->last_error), "%s", msg);
+	PVLOG(WARN, NB_MOD, "%s: %s", vif->name, msg);
+	snprintf(path, sizeof(path), "/local/domain/0/error/backend/vif/%u/%u/error", vif->domid,
+		 vif->handle);
+	xs_printf(vif->nb->xs, 0, path, "%d %s", -err, msg);
+	be_set_state(vif, XenbusStateClosed);
+}
+
+static void unmap_ring(struct nb *nb, grant_handle_t h)
+{
+	struct gnttab_unmap_grant_ref u = {.handle = h};
+	gnttab_unmap_grant_ref(nb->hv, 0, &u, 1);
+}
+
+static void queue_fini(struct nb_vif *vif, struct nb_queue *q)
+{
+	struct nb *nb = vif->nb;
+
+	if (q->txc) {
+		nb_txc_kill(q->txc); /* late completions never touch the ring again */
+		if (q->txc_notify_fd >= 0)
+			close(q->txc_notify_fd);
+		q->txc = NULL;
+	}
+	if (q->tx_page)
+		unmap_ring(nb, q->tx_handle);
+	if (q->rx_page)
+		unmap_ring(nb, q->rx_handle);
+	q->tx_page = q->rx_page = NULL;
+	if (q->tx_port)
+		evtchn_close(nb->hv, 0, q->tx_port);
+	if (q->rx_port && !q->shared_evtchn)
+		evtchn_close(nb->hv, 0, q->rx_port);
+	q->tx_port = q->rx_port = 0;
+	if (q->tx_wait_fd >= 0)
+		close(q->tx_wait_fd);
+	if (!q->shared_evtchn) {
+		if (q->rx_wait_fd >= 0)
+			close(q->rx_wait_fd);
+		if (q->rx_notify_fd >= 0)
+			close(q->rx_notify_fd);
+	}
+	q->tx_wait_fd = q->rx_wait_fd = q->rx_notify_fd = -1;
+	if (q->pend) {
+		pthread_mutex_destroy(&q->rx_lock);
+		nb_rxq_fini(q);
+	}
+}
+
+static int queue_init(struct nb_vif *vif, struct nb_queue *q, const char *dir)
+{
+	struct nb *nb = vif->nb;
+	struct gnttab_map_grant_ref m[2];
+	unsigned long long tx_ref, rx_ref, ptx, prx;
+	int rc;
+
+	q->tx_wait_fd = q->rx_wait_fd = q->rx_notify_fd = q->txc_notify_fd = -1;
+	if (read_uint(nb, dir, "tx-ring-ref", UINT32_MAX, &tx_ref) < 0 ||
+	    read_uint(nb, dir, "rx-ring-ref", UINT32_MAX, &rx_ref) < 0) {
+		vif_dev_fatal(vif, EINVAL, "reading %s/{tx,rx}-ring-ref", dir);
+		return -EINVAL;
+	}
+	if (read_uint(nb, dir, "event-channel-tx", EVTCHN_2L_NR_CHANNELS - 1, &ptx) == 0 &&
+	    read_uint(nb, dir, "event-channel-rx", EVTCHN_2L_NR_CHANNELS - 1, &prx) == 0) {
+		q->shared_evtchn = false;
+	} else if (read_uint(nb, dir, "event-channel", EVTCHN_2L_NR_CHANNELS - 1, &ptx) == 0) {
+		prx = ptx;
+		q->shared_evtchn = true;
+	} else {
+		vif_dev_fatal(vif, EINVAL, "reading %s/event-channel(-tx/-rx)", dir);
+		return -EINVAL;
+	}
+	if (ptx == 0 || prx == 0) {
+		vif_dev_fatal(vif, EINVAL, "%s: event channel 0", dir);
+		return -EINVAL;
+	}
+	rc = nb_rxq_init(q);
+	if (rc < 0)
+		return rc;
+	rc = nb_txc_create(&q->txc);
+	if (rc < 0)
+		return rc;
+	m[0] = (struct gnttab_map_grant_ref){.flags = GNTMAP_host_map, .ref = (grant_ref_t)tx_ref,
+					     .dom = vif->domid};
+	m[1] = (struct gnttab_map_grant_ref){.flags = GNTMAP_host_map, .ref = (grant_ref_t)rx_ref,
+					     .dom = vif->domid};
+	rc = gnttab_map_grant_ref(nb->hv, 0, m, 2);
+	if (rc == 0 && m[0].status == GNTST_okay) {
+		q->tx_page = (void *)(uintptr_t)m[0].host_addr;
+		q->tx_handle = m[0].handle;
+	}
+	if (rc == 0 && m[1].status == GNTST_okay) {
+		q->rx_page = (void *)(uintptr_t)m[1].host_addr;
+		q->rx_handle = m[1].handle;
+	}
+	if (!q->tx_page || !q->rx_page) {
+		vif_dev_fatal(vif, EINVAL, "mapping ring-refs %llu/%llu: %s/%s", tx_ref, rx_ref,
+			      gnttab_strstatus(m[0].status), gnttab_strstatus(m[1].status));
+		return -EINVAL;
+	}
+	BACK_RING_INIT(&q->txc->ring, (struct netif_tx_sring *)q->tx_page, PVNET_RING_PAGE_SIZE);
+	BACK_RING_INIT(&q->rx, (struct netif_rx_sring *)q->rx_page, PVNET_RING_PAGE_SIZE);
+	nb_cmpl_init(&q->txc->cmpl, 0);
+	q->tx_cons = 0;
+
+	rc = evtchn_bind_interdomain(nb->hv, 0, vif->domid, (evtchn_port_t)ptx, &q->tx_port);
+	if (rc == 0)
+		rc = evtchn_get_fds(nb->hv, 0, q->tx_port, &q->tx_wait_fd, &q->txc_notify_fd);
+	if (rc == 0 && !q->shared_evtchn) {
+		rc = evtchn_bind_interdomain(nb->hv, 0, vif->domid, (evtchn_port_t)prx, &q->rx_port);
+		if (rc == 0)
+			rc = evtchn_get_fds(nb->hv, 0, q->rx_port, &q->rx_wait_fd, &q->rx_notify_fd);
+	} else if (rc == 0) {
+		q->rx_port = q->tx_port;
+		q->rx_wait_fd = q->tx_wait_fd;
+		q->rx_notify_fd = q->txc_notify_fd;
+	}
+	if (rc < 0) {
+		vif_dev_fatal(vif, -rc, "binding event channels %llu/%llu: %s", ptx, prx,
+			      strerror(-rc));
+		return rc;
+	}
+	q->txc->notify_fd = q->txc_notify_fd;
+	return 0;
+}
+
+void nb_vif_disconnect(struct nb_vif *vif)
+{
+	if (!vif->connected && !vif->queues)
+		return;
+	/* 1. no worker runs our TX or RX event handling any more */
+	for (unsigned i = 0; i < vif->nr_queues; i++)
+		if (vif->queues[i].worker)
+			nb_worker_detach(vif->queues[i].worker, &vif->queues[i]);
+	/* 2. no sender can reach us: vsw_port_del waits for sends in flight */
+	if (vif->port) {
+		vsw_port_del(vif->br, vif->port);
+		vif->port = NULL;
+	}
+	/* 3. packets toward us are released, ours complete without responses */
+	for (unsigned i = 0; i < vif->nr_queues; i++) {
+		if (vif->queues[i].pend)
+			nb_rx_purge(&vif->queues[i]);
+		queue_fini(vif, &vif->queues[i]);
+	}
+	free(vif->queues);
+	vif->queues = NULL;
+	vif->nr_queues = 0;
+	vif->connected = false;
+	PVLOG(INFO, NB_MOD, "%s: disconnected", vif->name);
+}
+
+static int vif_connect(struct nb_vif *vif)
+{
+	struct nb *nb = vif->nb;
+	unsigned long long nq = 1;
+	unsigned flags = 0;
+	int rc;
+
+	if (!read_flag(nb, vif->fe_path, "request-rx-copy")) {
+		vif_dev_fatal(vif, EOPNOTSUPP, "frontend did not request rx-copy");
+		return -EOPNOTSUPP;
+	}
+	rc = read_uint(nb, vif->fe_path, "multi-queue-num-queues", 0xffffffffull, &nq);
+	if (rc == -ENOENT) {
+		nq = 1;
+	} else if (rc < 0 || nq < 1 || nq > NB_MAX_QUEUES) {
+		vif_dev_fatal(vif, EINVAL, "guest requested %llu queues, exceeding the maximum of %u",
+			      nq, NB_MAX_QUEUES);
+		return -EINVAL;
+	}
+	vif->features = 0;
+	if (read_flag(nb, vif->fe_path, "feature-sg"))
+		vif->features |= NB_FEAT_SG;
+	if (read_flag(nb, vif->fe_path, "feature-gso-tcpv4"))
+		vif->features |= NB_FEAT_GSO4;
+	if (read_flag(nb, vif->fe_path, "feature-gso-tcpv6"))
+		vif->features |= NB_FEAT_GSO6;
+	if (!read_flag(nb, vif->fe_path, "feature-no-csum-offload"))
+		vif->features |= NB_FEAT_CSUM;
+	if (read_flag(nb, vif->fe_path, "feature-rx-notify"))
+		vif->features |= NB_FEAT_RX_NOTIFY;
+	if (read_flag(nb, vif->fe_path, "feature-persistent"))
+		vif->features |= NB_FEAT_PERSISTENT;
+
+	vif->queues = calloc(nq, sizeof(*vif->queues));
+	if (!vif->queues)
+		return -ENOMEM;
+	vif->nr_queues = (unsigned)nq;
+	__atomic_store_n(&vif->disabled, 0, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < nq; i++) {
+		char dir[160];
+		struct nb_queue *q = &vif->queues[i];
+		q->vif = vif;
+		q->index = i;
+		q->tx_wait_fd = q->rx_wait_fd = q->rx_notify_fd = q->txc_notify_fd = -1;
+		if (nq == 1)
+			snprintf(dir, sizeof(dir), "%s", vif->fe_path);
+		else
+			snprintf(dir, sizeof(dir), "%s/queue-%u", vif->fe_path, i);
+		rc = queue_init(vif, q, dir);
+		if (rc < 0)
+			goto fail;
+	}
+	rc = vsw_bridge_get_or_create(nb->sw, vif->bridge_name, &vif->br);
+	if (rc < 0) {
+		vif_dev_fatal(vif, -rc, "bridge '%s': %s", vif->bridge_name, strerror(-rc));
+		goto fail;
+	}
+	/* the switch does the software fallback for what the frontend did not negotiate */
+	if (vif->features & NB_FEAT_CSUM)
+		flags |= VSW_PORT_F_CSUM;
+	if ((vif->features & (NB_FEAT_GSO4 | NB_FEAT_SG)) == (NB_FEAT_GSO4 | NB_FEAT_SG))
+		flags |= VSW_PORT_F_TSO4;
+	if ((vif->features & (NB_FEAT_GSO6 | NB_FEAT_SG)) == (NB_FEAT_GSO6 | NB_FEAT_SG))
+		flags |= VSW_PORT_F_TSO6;
+	rc = vsw_port_add(vif->br, vif->name, &nb_vif_port_ops, vif, flags, &vif->port);
+	if (rc < 0) {
+		vif_dev_fatal(vif, -rc, "switch port %s on %s: %s", vif->name, vif->bridge_name,
+			      strerror(-rc));
+		goto fail;
+	}
+	vif->connected = true;
+	for (unsigned i = 0; i < nq; i++) {
+		struct nb_worker *w = &nb->workers[nb->next_worker++ % nb->nr_workers];
+		rc = nb_worker_attach(w, &vif->queues[i]);
+		if (rc < 0) {
+			vif_dev_fatal(vif, -rc, "starting queue %u: %s", i, strerror(-rc));
+			goto fail;
+		}
+	}
+	vif->last_error[0] = 0;
+	PVLOG(INFO, NB_MOD, "%s: connected, %llu queue(s), bridge %s, features 0x%x", vif->name,
+	      nq, vif->bridge_name, vif->features);
+	be_set_state(vif, XenbusStateConnected);
+	return 0;
+fail:
+	vif->connected = true; /* let disconnect unwind what exists */
+	nb_vif_disconnect(vif);
+	return rc;
+}
+
+static bool valid_bridge_name(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+static struct nb_vif *vif_find(struct nb *nb, domid_t domid, unsigned handle)
+{
+	for (struct nb_vif *v = nb->vifs; v; v = v->next)
+		if (v->domid == domid && v->handle == handle)
+			return v;
+	return NULL;
+}
+
+static struct nb_vif *vif_create(struct nb *nb, domid_t domid, unsigned handle)
+{
+	struct nb_vif *vif = calloc(1, sizeof(*vif));
+	unsigned long long feid;
+	char expect[96];
+
+	if (!vif)
+		return NULL;
+	vif->nb = nb;
+	vif->domid = domid;
+	vif->handle = handle;
+	vif->fe_state = -1;
+	vif->be_state = XenbusStateInitialising;
+	pthread_mutex_init(&vif->in_lock, NULL);
+	snprintf(vif->name, sizeof(vif->name), "vif%u.%u", domid, handle);
+	snprintf(vif->be_path, sizeof(vif->be_path), BE_ROOT "/%u/%u", domid, handle);
+	snprintf(expect, sizeof(expect), "/local/domain/%u/device/vif/%u", domid, handle);
+	/* the toolstack wrote these (dom0-only nodes), still checked */
+	if (read_str(nb, vif->be_path, "frontend", vif->fe_path, sizeof(vif->fe_path)) < 0 ||
+	    strcmp(vif->fe_path, expect) != 0 ||
+	    read_uint(nb, vif->be_path, "frontend-id", HV_MAX_DOMID, &feid) < 0 || feid != domid) {
+		/* not (yet) a complete backend dir: look again on the next event */
+		pthread_mutex_destroy(&vif->in_lock);
+		free(vif);
+		return NULL;
+	}
+	if (read_str(nb, vif->be_path, "bridge", vif->bridge_name, sizeof(vif->bridge_name)) < 0 ||
+	    !valid_bridge_name(vif->bridge_name))
+		snprintf(vif->bridge_name, sizeof(vif->bridge_name), "br0");
+	if (read_str(nb, vif->be_path, "mac", vif->mac, sizeof(vif->mac)) < 0)
+		vif->mac[0] = 0;
+
+	be_write(vif, "feature-sg", "1");
+	be_write(vif, "feature-gso-tcpv4", "1");
+	be_write(vif, "feature-gso-tcpv6", "1");
+	be_write(vif, "feature-rx-copy", "1");
+	be_write(vif, "feature-rx-flip", "0");
+	be_write(vif, "feature-split-event-channels", "1");
+	be_write(vif, "multi-queue-max-queues", "%u", NB_MAX_QUEUES);
+	be_write(vif, "feature-persistent", "1");
+	vif->be_state = -1; /* force the write below */
+	be_set_state(vif, XenbusStateInitWait);
+	vif->next = nb->vifs;
+	nb->vifs = vif;
+	PVLOG(INFO, NB_MOD, "%s: new vif (frontend %s, bridge %s)", vif->name, vif->fe_path,
+	      vif->bridge_name);
+	return vif;
+}
+
+static void vif_free(struct nb *nb, struct nb_vif *vif)
+{
+	nb_vif_disconnect(vif);
+	for (struct nb_vif **pp = &nb->vifs; *pp; pp = &(*pp)->next) {
+		if (*pp == vif) {
+			*pp = vif->next;
+			break;
+		}
+	}
+	PVLOG(INFO, NB_MOD, "%s: removed", vif->name);
+	pthread_mutex_destroy(&vif->in_lock);
+	free(vif);
+}
+
+/* Follows the frontend's state (see the header). */
+static void vif_update(struct nb_vif *vif)
+{
+	unsigned long long st;
+	int fe;
+
+	if (read_uint(vif->nb, vif->fe_path, "state", 8, &st) < 0)
+		fe = -1; /* gone or garbage: treat as closed */
+	else
+		fe = (int)st;
+	if (fe != vif->fe_state)
+		PVLOG(DEBUG, NB_MOD, "%s: frontend %s", vif->name, xenbus_strstate(fe));
+	vif->fe_state = fe;
+
+	if (vif->connected && __atomic_load_n(&vif->disabled, __ATOMIC_ACQUIRE)) {
+		nb_vif_disconnect(vif);
+		vif_dev_fatal(vif, EIO, "%s", vif->last_error[0] ? vif->last_error : "fatal error");
+	}
+	switch (fe) {
+	case XenbusStateInitialising:
+		if (vif->connected)
+			nb_vif_disconnect(vif);
+		if (vif->be_state != XenbusStateInitWait) {
+			__atomic_store_n(&vif->disabled, 0, __ATOMIC_RELEASE);
+			be_set_state(vif, XenbusStateInitWait);
+		}
+		break;
+	case XenbusStateInitialised:
+	case XenbusStateConnected:
+		if (!vif->connected && vif->be_state == XenbusStateInitWait)
+			vif_connect(vif);
+		break;
+	case XenbusStateClosing:
+		if (vif->connected)
+			nb_vif_disconnect(vif);
+		if (vif->be_state != XenbusStateClosed)
+			be_set_state(vif, XenbusStateClosing);
+		break;
+	case XenbusStateClosed:
+	case -1:
+		if (vif->connected)
+			nb_vif_disconnect(vif);
+		if (vif->be_state != XenbusStateInitialising && vif->be_state != XenbusStateClosed &&
+		    !(fe == -1 && vif->be_state == XenbusStateInitWait))
+			be_set_state(vif, XenbusStateClosed);
+		break;
+	default:
+		break;
+	}
+}
+
+static void rescan(struct nb *nb)
+{
+	char **doms = NULL;
+	unsigned nd = 0;
+
+	for (struct nb_vif *v = nb->vifs; v; v = v->next)
+		v->seen = false;
+	if (xs_directory(nb->xs, 0, 0, BE_ROOT, &doms, &nd) < 0)
+		nd = 0;
+	for (unsigned i = 0; i < nd; i++) {
+		unsigned long long domid;
+		char dir[96], **hs = NULL;
+		unsigned nh = 0;
+
+		if (parse_uint(doms[i], strlen(doms[i]), HV_MAX_DOMID, &domid) < 0 || domid == 0)
+			continue;
+		snprintf(dir, sizeof(dir), BE_ROOT "/%llu", domid);
+		if (xs_directory(nb->xs, 0, 0, dir, &hs, &nh) < 0)
+			continue;
+		for (unsigned j = 0; j < nh; j++) {
+			unsigned long long h;
+			struct nb_vif *v;
+			if (parse_uint(hs[j], strlen(hs[j]), 255, &h) < 0)
+				continue;
+			v = vif_find(nb, (domid_t)domid, (unsigned)h);
+			if (!v)
+				v = vif_create(nb, (domid_t)domid, (unsigned)h);
+			if (v)
+				v->seen = true;
+		}
+		xs_free_list(hs, nh);
+	}
+	xs_free_list(doms, nd);
+	for (struct nb_vif *v = nb->vifs, *next; v; v = next) {
+		next = v->next;
+		if (!v->seen)
+			vif_free(nb, v);
+		else
+			vif_update(v);
+	}
+}
+
+static void watch_cb(void *arg, const char *path, const char *token)
+{
+	struct nb *nb = arg;
+
+	(void)token;
+	if (!strncmp(path, BE_ROOT, strlen(BE_ROOT)) || strstr(path, "/device/vif") ||
+	    !strcmp(path, "/local/domain"))
+		rescan(nb);
+}
+
+void nb_process(struct nb *nb)
+{
+	uint64_t v;
+
+	if (read(nb->ctl_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		PVLOG_RL(WARN, NB_MOD, "control eventfd: %d", errno);
+	for (struct nb_vif *vif = nb->vifs; vif; vif = vif->next) {
+		if (vif->connected && __atomic_load_n(&vif->disabled, __ATOMIC_ACQUIRE)) {
+			/* XSA-90: the worker only flagged it; the teardown happens here */
+			nb_vif_disconnect(vif);
+			vif_dev_fatal(vif, EIO, "%s", vif->last_error);
+		}
+	}
+}
+
+int nb_xenbus_start(struct nb *nb)
+{
+	int rc = xs_watch_add(nb->xs, "/local/domain", "netback", watch_cb, nb, &nb->be_watch);
+	if (rc < 0)
+		return rc;
+	nb->be_watch_set = true;
+	return 0;
+}
+
+void nb_xenbus_stop(struct nb *nb)
+{
+	if (nb->be_watch_set)
+		xs_watch_remove(nb->xs, nb->be_watch);
+	nb->be_watch_set = false;
+	while (nb->vifs)
+		vif_free(nb, nb->vifs);
+}
