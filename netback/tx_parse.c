@@ -94,7 +94,7 @@ int nb_tx_parse(const struct netif_tx_request *reqs, unsigned avail, struct nb_t
 		do {
 			if (i >= avail)
 				return fatal(d, NB_TXF_CHAIN_TRUNCATED);
-			if (followers + 1 >= NB_TX_FATAL_DATA_SLOTS)
+			if (1 + followers + 1 >= NB_TX_FATAL_DATA_SLOTS) /* this slot would be the 22nd */
 				return fatal(d, NB_TXF_TOO_MANY_SLOTS);
 			if (drop < 0 && followers >= XEN_NETIF_NR_SLOTS_MIN)
 				drop = NB_DROP_TX_TOO_MANY_SLOTS;
