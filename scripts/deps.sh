@@ -12,6 +12,7 @@ PKGS=(
   iproute2 iputils-ping procps psmisc ethtool    # namespaces, veth, ping, ps
   iperf3 tshark                                  # real clients in integration tests
   gnuplot-nox                                    # benchmark charts
+  dpdk-dev                                       # dpdk-testpmd: the memif peer in perf/
 )
 
 missing=()
