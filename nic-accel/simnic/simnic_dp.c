@@ -1,0 +1,791 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * nic-accel/simnic/simnic_dp.c - simnic's engine: IOMMU-checked DMA, TX (with
+ * anti-spoofing, rate limit, checksum fill, TSO), the on-NIC L2 switch (VF
+ * hairpin), wire RX (filters, default queue, checksum verify, LRO), interrupt
+ * moderation. Every function here runs with dev->lock held.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "simnic.h"
+
+/* ---- IOMMU ---- */
+
+static uint32_t pfn_hash(uint64_t pfn)
+{
+	return (uint32_t)((pfn * 0x9E3779B97F4A7C15ull) >> 32);
+}
+
+const struct simnic_iommu_entry *simnic_iommu_lookup(const struct simnic_iommu *m, uint64_t pfn)
+{
+	if (!m->tab)
+		return NULL;
+	for (uint32_t i = 0, h = pfn_hash(pfn); i < m->cap; i++) {
+		const struct simnic_iommu_entry *e = &m->tab[(h + i) & (m->cap - 1)];
+		if (e->state == 0)
+			return NULL;
+		if (e->state == 1 && e->pfn == pfn)
+			return e;
+	}
+	return NULL;
+}
+
+/*
+ * Copies between a device buffer and IOVA space, page by page through the
+ * port's IOMMU. A miss or a write to a read-only page is a DMA fault: nothing
+ * more is transferred, the fault is counted on the port, -EFAULT.
+ */
+int simnic_dma(struct accel_port *port, uint64_t iova, void *buf, uint32_t len, int write)
+{
+	uint8_t *b = buf;
+
+	while (len) {
+		uint32_t off = (uint32_t)(iova & (ACCEL_PAGE_SIZE - 1));
+		uint32_t n = ACCEL_PAGE_SIZE - off;
+		const struct simnic_iommu_entry *e = simnic_iommu_lookup(&port->mmu, iova >> 12);
+
+		if (n > len)
+			n = len;
+		if (!e || (write && !e->writable)) {
+			port->st.dma_faults++;
+			simnic_log(port->dev, ACCEL_LOG_DEBUG,
+				   "dom%u: DMA fault %s iova 0x%llx (%s)", port->domid,
+				   write ? "write" : "read", (unsigned long long)iova,
+				   e ? "read-only" : "not registered");
+			return -EFAULT;
+		}
+		if (write)
+			memcpy(e->host + off, b, n);
+		else
+			memcpy(b, e->host + off, n);
+		b += n;
+		iova += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* ---- checksums and parsing ---- */
+
+static uint32_t csum_add(uint32_t sum, const uint8_t *p, uint32_t len)
+{
+	while (len > 1) {
+		sum += (uint32_t)(p[0] << 8 | p[1]);
+		p += 2;
+		len -= 2;
+	}
+	if (len)
+		sum += (uint32_t)(p[0] << 8);
+	return sum;
+}
+
+static uint16_t csum_fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+uint16_t simnic_ip_csum(const uint8_t *ip, uint32_t ihl)
+{
+	return csum_fold(csum_add(0, ip, ihl));
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Ethernet (up to two tags), IPv4 (not a fragment) or IPv6 (no extension
+ * headers), TCP or UDP. 0 or -1. */
+int simnic_parse_l4(const uint8_t *f, uint32_t len, struct simnic_l4 *out)
+{
+	uint32_t off = 14, l4;
+	uint16_t type;
+
+	if (len < 14)
+		return -1;
+	type = rd16(f + 12);
+	for (int t = 0; t < 2 && (type == 0x8100 || type == 0x88a8); t++) {
+		if (len < off + 4)
+			return -1;
+		type = rd16(f + off + 2);
+		off += 4;
+	}
+	out->l3_off = off;
+	if (type == 0x0800) {
+		uint32_t ihl;
+		if (len < off + 20 || (f[off] >> 4) != 4)
+			return -1;
+		ihl = (f[off] & 15u) * 4;
+		if (ihl < 20 || len < off + ihl || ((f[off + 6] & 0x3f) | f[off + 7]))
+			return -1;
+		out->proto = f[off + 9];
+		out->ipv6 = 0;
+		l4 = off + ihl;
+	} else if (type == 0x86dd) {
+		if (len < off + 40 || (f[off] >> 4) != 6)
+			return -1;
+		out->proto = f[off + 6];
+		out->ipv6 = 1;
+		l4 = off + 40;
+	} else {
+		return -1;
+	}
+	out->l4_off = l4;
+	if (out->proto == 6) {
+		uint32_t doff;
+		if (len < l4 + 20)
+			return -1;
+		doff = (uint32_t)(f[l4 + 12] >> 4) * 4;
+		if (doff < 20 || len < l4 + doff)
+			return -1;
+		out->hdr_len = l4 + doff;
+	} else if (out->proto == 17) {
+		if (len < l4 + 8)
+			return -1;
+		out->hdr_len = l4 + 8;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+/* The L4 checksum over the pseudo header and f[l4_off, len), with the checksum
+ * field counted as it is: 0 when verifying a correct packet, the value to store
+ * when the field was zeroed first. The L4 length is taken from `len`. */
+uint16_t simnic_l4_csum(const uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
+{
+	uint32_t sum = 0, l4len = len - l4->l4_off;
+
+	if (l4->ipv6)
+		sum = csum_add(sum, f + l4->l3_off + 8, 32);
+	else
+		sum = csum_add(sum, f + l4->l3_off + 12, 8);
+	sum += l4->proto;
+	sum += l4len >> 16;
+	sum += l4len & 0xffff;
+	sum = csum_add(sum, f + l4->l4_off, l4len);
+	return csum_fold(sum);
+}
+
+/* Frame length as the L3 header says (drops Ethernet padding). */
+static uint32_t l3_frame_len(const uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
+{
+	uint32_t n = l4->ipv6 ? l4->l3_off + 40 + rd16(f + l4->l3_off + 4)
+			      : l4->l3_off + rd16(f + l4->l3_off + 2);
+	return n <= len ? n : len;
+}
+
+static void fill_l4_csum(uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
+{
+	uint32_t at = l4->l4_off + (l4->proto == 6 ? 16 : 6);
+	uint16_t c;
+
+	wr16(f + at, 0);
+	c = simnic_l4_csum(f, len, l4);
+	if (l4->proto == 17 && c == 0)
+		c = 0xffff; /* UDP: 0 means "no checksum" */
+	wr16(f + at, c);
+}
+
+/* ---- RX into a queue pair ---- */
+
+static struct accel_desc desc_read(const struct accel_desc *slot)
+{
+	/* One read of guest-shared memory into a local, validated afterwards. */
+	return *(const volatile struct accel_desc *)slot;
+}
+
+static void irq_note(struct accel_qp *qp, uint32_t n)
+{
+	if (n == 0)
+		return;
+	if (qp->irq_pending == 0)
+		qp->irq_first_ns = simnic_now(qp->port->dev);
+	qp->irq_pending += n;
+}
+
+/*
+ * Writes one frame into the buffers the driver posted on qp's RX ring, through
+ * the port's IOMMU. Whole frame or nothing: not enough posted space -> dropped
+ * (rx_no_buffer) with no slot consumed; a DMA fault -> the slots used so far
+ * complete with ERR. `first_flags` go on the first slot (CSUM_OK, LRO...).
+ */
+static int rx_deliver(struct accel_qp *qp, const uint8_t *frame, uint32_t len,
+		      uint16_t first_flags)
+{
+	struct accel_port *port = qp->port;
+	struct accel_desc d[ACCEL_TX_MAX_SLOTS];
+	uint32_t prod = accel_ring_load(&qp->sh->rx_prod), cons = qp->rx_cons;
+	uint32_t avail = prod - cons, n = 0, room = 0, off = 0;
+	int fault = 0;
+
+	if (avail > qp->ring_len) {
+		port->st.ring_errors++;
+		qp->sh->status.idx |= ACCEL_QP_S_RING_ERR;
+		port->st.rx_dropped++;
+		return -EIO;
+	}
+	while (room < len && n < avail && n < ACCEL_TX_MAX_SLOTS) {
+		d[n] = desc_read(&qp->rx[(cons + n) & (qp->ring_len - 1)]);
+		room += d[n].len;
+		n++;
+	}
+	if (room < len || n == 0) {
+		port->st.rx_no_buffer++;
+		port->st.rx_dropped++;
+		return -ENOBUFS;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t chunk = len - off < d[i].len ? len - off : d[i].len;
+
+		if (!fault && simnic_dma(port, d[i].iova, (void *)(frame + off), chunk, 1))
+			fault = 1;
+		d[i].flags = ACCEL_DESC_F_DONE;
+		if (fault) {
+			d[i].flags |= ACCEL_DESC_F_ERR;
+			d[i].len = 0;
+		} else {
+			d[i].len = (uint16_t)chunk;
+			if (i + 1 < n)
+				d[i].flags |= ACCEL_DESC_F_MORE;
+		}
+		off += chunk;
+	}
+	if (!fault && n)
+		d[0].flags |= first_flags;
+	for (uint32_t i = 0; i < n; i++)
+		qp->rx[(cons + i) & (qp->ring_len - 1)] = d[i];
+	qp->rx_cons = cons + n;
+	/* completions written above are visible before the new consumer index */
+	accel_ring_store(&qp->sh->rx_cons, qp->rx_cons);
+	irq_note(qp, n);
+	if (fault) {
+		port->st.rx_dropped++;
+		return -EFAULT;
+	}
+	port->st.rx_packets++;
+	port->st.rx_bytes += len;
+	qp->rx_packets++;
+	return 0;
+}
+
+/* RX checksum verification (rx-checksumming): CSUM_OK / CSUM_BAD / 0. */
+static uint16_t rx_csum_flags(struct accel_port *port, const uint8_t *f, uint32_t len)
+{
+	struct simnic_l4 l4;
+	uint32_t n;
+
+	if (!(port->features & ACCEL_FEAT_BIT(ACCEL_FEAT_RX_CSUM)) ||
+	    simnic_parse_l4(f, len, &l4))
+		return 0;
+	n = l3_frame_len(f, len, &l4);
+	if (n < l4.hdr_len)
+		return 0;
+	if (l4.proto == 17 && !l4.ipv6 && rd16(f + l4.l4_off + 6) == 0)
+		return ACCEL_DESC_F_CSUM_OK;
+	if (simnic_l4_csum(f, n, &l4) == 0)
+		return ACCEL_DESC_F_CSUM_OK;
+	port->st.rx_csum_bad++;
+	return ACCEL_DESC_F_CSUM_BAD;
+}
+
+/* ---- the L2 switch ---- */
+
+static int mac_is_group(const uint8_t *mac)
+{
+	return mac[0] & 1;
+}
+
+static uint16_t frame_vlan(const uint8_t *f, uint32_t len)
+{
+	if (len >= 18 && rd16(f + 12) == 0x8100)
+		return rd16(f + 14) & 0x0fff;
+	return ACCEL_VLAN_NONE;
+}
+
+static int vlan_match(uint16_t filter, uint16_t vid)
+{
+	return filter == ACCEL_VLAN_ANY || filter == vid;
+}
+
+/* The queue a unicast (mac, vid) belongs to among ports with level >= min_level,
+ * explicit filters first, then a Level >= 2 port's own MAC to its queue 0. */
+static struct accel_qp *lookup_ucast(struct accel_dev *dev, const uint8_t *mac, uint16_t vid,
+				     uint32_t min_level, const struct accel_port *skip)
+{
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < SIMNIC_MAX_PORTS; i++) {
+			struct accel_port *p = dev->ports[i];
+			if (!p || p == skip || p->detached || p->level < min_level)
+				continue;
+			if (pass == 0) {
+				for (uint32_t k = 0; k < p->n_filters; k++) {
+					const struct accel_rx_filter *f = &p->filters[k];
+					if (memcmp(f->mac, mac, 6) == 0 && vlan_match(f->vlan, vid) &&
+					    f->qid < p->n_qps)
+						return p->qps[f->qid];
+				}
+			} else if (p->level >= 2 && p->n_qps && memcmp(p->mac, mac, 6) == 0) {
+				return p->qps[0];
+			}
+		}
+	}
+	return NULL;
+}
+
+static void wire_send(struct accel_dev *dev, const uint8_t *f, uint32_t len)
+{
+	dev->wire_tx++;
+	if (dev->wire_fd < 0)
+		return;
+	if (write(dev->wire_fd, f, len) != (ssize_t)len)
+		dev->wire_errors++;
+}
+
+static void deliver_default(struct accel_dev *dev, const uint8_t *f, uint32_t len)
+{
+	struct accel_qp *q = dev->default_qp;
+
+	if (!q || q->port->detached) {
+		dev->rx_dropped++;
+		return;
+	}
+	rx_deliver(q, f, len, rx_csum_flags(q->port, f, len));
+}
+
+/* A frame leaving port `src`: VF-to-VF unicast is hairpinned, VF group frames
+ * also reach the default queue (dom0 replicates them in software); the rest goes
+ * to the wire. Only Level 3 ports take part in the on-NIC switch. */
+static void switch_out(struct accel_port *src, const uint8_t *f, uint32_t len)
+{
+	struct accel_dev *dev = src->dev;
+
+	if (src->level == 3) {
+		if (!mac_is_group(f)) {
+			struct accel_qp *q = lookup_ucast(dev, f, frame_vlan(f, len), 3, src);
+			if (q) {
+				src->st.hairpin_packets++;
+				rx_deliver(q, f, len, rx_csum_flags(q->port, f, len));
+				return;
+			}
+		} else if (dev->default_qp && dev->default_qp->port != src) {
+			deliver_default(dev, f, len);
+		}
+	}
+	wire_send(dev, f, len);
+}
+
+/* ---- TX ---- */
+
+/* 1 if the frame passes the qp's TX filter. */
+static int tx_filter_ok(const struct accel_qp *qp, const uint8_t *f, uint32_t len)
+{
+	const struct accel_tx_filter *t = &qp->txf;
+	uint32_t off = 14, ip;
+	uint16_t type;
+
+	if (len < 14)
+		return 0;
+	if ((t->flags & ACCEL_TXF_CHECK_MAC) && memcmp(f + 6, t->mac, 6) != 0)
+		return 0;
+	if (!(t->flags & ACCEL_TXF_CHECK_IP))
+		return 1;
+	type = rd16(f + 12);
+	if (type == 0x8100) {
+		if (len < 18)
+			return 0;
+		type = rd16(f + 16);
+		off = 18;
+	}
+	if (type == 0x0800) {
+		if (len < off + 20)
+			return 0;
+		memcpy(&ip, f + off + 12, 4);
+	} else if (type == 0x0806) {
+		if (len < off + 28)
+			return 0;
+		memcpy(&ip, f + off + 14, 4);
+	} else {
+		return 1; /* only IPv4 and ARP carry a checked source address */
+	}
+	for (uint32_t i = 0; i < t->n_ipv4 && i < ACCEL_TXF_MAX_IPV4; i++)
+		if (t->ipv4[i] == ip)
+			return 1;
+	return 0;
+}
+
+/* Token bucket: 1 if `bytes` may go now (the bucket may go negative by one
+ * packet, so packets larger than the burst still pass, and the long-run rate is
+ * exact). */
+static int rate_take(struct accel_qp *qp, uint32_t bytes)
+{
+	uint64_t now;
+
+	if (!qp->rate_bps)
+		return 1;
+	now = simnic_now(qp->port->dev);
+	if (now > qp->last_refill_ns) {
+		uint64_t dt = now - qp->last_refill_ns;
+		if (dt > 1000000000ull)
+			dt = 1000000000ull;
+		qp->tokens += (int64_t)((unsigned __int128)qp->rate_bps * dt / 1000000000ull);
+		if (qp->tokens > (int64_t)qp->burst)
+			qp->tokens = (int64_t)qp->burst;
+		qp->last_refill_ns = now;
+	}
+	if (qp->tokens <= 0) {
+		if (!qp->throttled)
+			qp->port->st.tx_rate_throttled++;
+		qp->throttled = 1;
+		return 0;
+	}
+	qp->throttled = 0;
+	qp->tokens -= bytes;
+	return 1;
+}
+
+/* TSO: cut a TCP packet into MSS-sized segments with their own IP/TCP headers. */
+static int tx_tso(struct accel_port *port, uint8_t *f, uint32_t len, uint32_t mss)
+{
+	struct accel_dev *dev = port->dev;
+	struct simnic_l4 l4;
+	uint32_t hl, payload, seq, off;
+	uint16_t ipid;
+	uint8_t tcpflags;
+	int nseg = 0;
+
+	if (simnic_parse_l4(f, len, &l4) || l4.proto != 6 || mss == 0)
+		return -EINVAL;
+	hl = l4.hdr_len;
+	if (hl + mss > SIMNIC_FRAME_MAX)
+		return -EINVAL;
+	payload = len - hl;
+	seq = rd32(f + l4.l4_off + 4);
+	ipid = l4.ipv6 ? 0 : rd16(f + l4.l3_off + 4);
+	tcpflags = f[l4.l4_off + 13];
+	for (off = 0; off < payload || (payload == 0 && nseg == 0); nseg++) {
+		uint32_t n = payload - off < mss ? payload - off : mss;
+		uint8_t *s = dev->segbuf;
+		int last = off + n >= payload;
+
+		memcpy(s, f, hl);
+		memcpy(s + hl, f + hl + off, n);
+		if (l4.ipv6) {
+			wr16(s + l4.l3_off + 4, (uint16_t)(hl - l4.l3_off - 40 + n));
+		} else {
+			wr16(s + l4.l3_off + 2, (uint16_t)(hl - l4.l3_off + n));
+			wr16(s + l4.l3_off + 4, (uint16_t)(ipid + nseg));
+			wr16(s + l4.l3_off + 10, 0);
+			wr16(s + l4.l3_off + 10,
+			     simnic_ip_csum(s + l4.l3_off, l4.l4_off - l4.l3_off));
+		}
+		wr32(s + l4.l4_off + 4, seq + off);
+		/* FIN and PSH only on the last segment, CWR only on the first */
+		s[l4.l4_off + 13] = (uint8_t)(tcpflags & ~(last ? 0 : 0x09) & ~(nseg ? 0x80 : 0));
+		fill_l4_csum(s, hl + n, &l4);
+		switch_out(port, s, hl + n);
+		off += n;
+		if (n == 0)
+			break;
+	}
+	port->st.tso_segments += (uint64_t)nseg;
+	return 0;
+}
+
+/* Processes up to `budget` packets of one qp's TX ring; returns packets done. */
+static int tx_qp(struct accel_qp *qp, uint32_t budget)
+{
+	struct accel_port *port = qp->port;
+	uint32_t mask = qp->ring_len - 1;
+	uint32_t prod = accel_ring_load(&qp->sh->tx_prod), cons = qp->tx_cons, done = 0;
+	int pkts = 0;
+
+	if (prod - cons > qp->ring_len) {
+		if (!(qp->sh->status.idx & ACCEL_QP_S_RING_ERR))
+			port->st.ring_errors++;
+		qp->sh->status.idx |= ACCEL_QP_S_RING_ERR;
+		return 0;
+	}
+	while (cons != prod && (uint32_t)pkts < budget) {
+		struct accel_desc d[ACCEL_TX_MAX_SLOTS + 1];
+		uint32_t n = 0, total = 0, mss = 0, off = 0;
+		int bad = 0, csum = 0, complete = 0;
+
+		while (cons + n != prod && n < ACCEL_TX_MAX_SLOTS + 1) {
+			d[n] = desc_read(&qp->tx[(cons + n) & mask]);
+			if (n == 0 && (d[0].flags & ACCEL_DESC_F_GSO)) {
+				mss = (uint32_t)(d[0].iova & 0xffff);
+				n++;
+				continue;
+			}
+			total += d[n].len;
+			csum |= !!(d[n].flags & ACCEL_DESC_F_CSUM);
+			if (!(d[n++].flags & ACCEL_DESC_F_MORE)) {
+				complete = 1;
+				break;
+			}
+		}
+		if (!complete) {
+			if (n < ACCEL_TX_MAX_SLOTS + 1)
+				break; /* the rest of the packet is not published yet */
+			bad = 1;   /* too many slots: drop what we have */
+		}
+		if (total > ACCEL_PKT_MAX || total < 14)
+			bad = 1;
+		if (!bad && !rate_take(qp, total))
+			break; /* shaping: leave it on the ring */
+		for (uint32_t i = mss ? 1 : 0; i < n && !bad; i++) {
+			if (simnic_dma(port, d[i].iova, port->dev->txbuf + off, d[i].len, 0))
+				bad = 1;
+			off += d[i].len;
+		}
+		if (!bad && !tx_filter_ok(qp, port->dev->txbuf, total)) {
+			port->st.tx_spoof_dropped++;
+			bad = 1;
+		}
+		if (!bad) {
+			uint8_t *f = port->dev->txbuf;
+			struct simnic_l4 l4;
+
+			if (mss && (port->features & ACCEL_FEAT_BIT(ACCEL_FEAT_TSO)) &&
+			    tx_tso(port, f, total, mss) == 0) {
+				/* segmented and sent */
+			} else {
+				if (csum && (port->features & ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM)) &&
+				    simnic_parse_l4(f, total, &l4) == 0) {
+					fill_l4_csum(f, l3_frame_len(f, total, &l4), &l4);
+					port->st.tx_csum_filled++;
+				}
+				switch_out(port, f, total);
+			}
+			port->st.tx_packets++;
+			port->st.tx_bytes += total;
+			qp->tx_packets++;
+		} else {
+			port->st.tx_dropped++;
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			d[i].flags |= ACCEL_DESC_F_DONE | (bad ? ACCEL_DESC_F_ERR : 0);
+			qp->tx[(cons + i) & mask] = d[i];
+		}
+		cons += n;
+		done += n;
+		pkts++;
+	}
+	qp->tx_cons = cons;
+	/* completions written above are visible before the new consumer index */
+	accel_ring_store(&qp->sh->tx_cons, cons);
+	irq_note(qp, done);
+	return pkts;
+}
+
+/* ---- wire RX with LRO ---- */
+
+struct lro_state {
+	struct accel_qp *qp; /* NULL: nothing pending */
+	uint32_t len, segs, next_seq;
+	struct simnic_l4 l4;
+};
+
+static void lro_flush(struct accel_dev *dev, struct lro_state *lro)
+{
+	uint8_t *f = dev->lrobuf;
+	uint16_t flags = ACCEL_DESC_F_CSUM_OK;
+
+	if (!lro->qp)
+		return;
+	if (lro->segs > 1) {
+		wr16(f + lro->l4.l3_off + 2, (uint16_t)(lro->len - lro->l4.l3_off));
+		wr16(f + lro->l4.l3_off + 10, 0);
+		wr16(f + lro->l4.l3_off + 10,
+		     simnic_ip_csum(f + lro->l4.l3_off, lro->l4.l4_off - lro->l4.l3_off));
+		fill_l4_csum(f, lro->len, &lro->l4);
+		flags |= ACCEL_DESC_F_LRO;
+		lro->qp->port->st.lro_coalesced += lro->segs - 1;
+	}
+	rx_deliver(lro->qp, f, lro->len, flags);
+	lro->qp = NULL;
+}
+
+/* 1 if f (already checksum-verified, IPv4/TCP, parsed as l4) extends the aggregate. */
+static int lro_try_append(struct accel_dev *dev, struct lro_state *lro, struct accel_qp *qp,
+			  const uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
+{
+	const uint8_t *a = dev->lrobuf;
+	uint32_t plen = len - l4->hdr_len;
+
+	if (lro->qp != qp || l4->hdr_len != lro->l4.hdr_len || l4->l3_off != lro->l4.l3_off)
+		return 0;
+	/* same MACs, VLAN, addresses, ports; consecutive sequence; same ack */
+	if (memcmp(a, f, l4->l3_off) != 0 || memcmp(a + l4->l3_off + 12, f + l4->l3_off + 12, 8) ||
+	    memcmp(a + l4->l4_off, f + l4->l4_off, 4) ||
+	    memcmp(a + l4->l4_off + 8, f + l4->l4_off + 8, 4) ||
+	    rd32(f + l4->l4_off + 4) != lro->next_seq)
+		return 0;
+	if (memcmp(a + l4->l4_off + 20, f + l4->l4_off + 20, l4->hdr_len - l4->l4_off - 20))
+		return 0; /* TCP options differ (timestamps) */
+	if (lro->len + plen > 65535 - 14)
+		return 0;
+	memcpy(dev->lrobuf + lro->len, f + l4->hdr_len, plen);
+	lro->len += plen;
+	lro->segs++;
+	lro->next_seq += plen;
+	/* the latest window and PSH win */
+	memcpy(dev->lrobuf + l4->l4_off + 13, f + l4->l4_off + 13, 3);
+	return 1;
+}
+
+/* 1 if the frame may start or join an aggregate. */
+static int lro_eligible(const uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
+{
+	if (l4->ipv6 || l4->proto != 6 || l4->l4_off - l4->l3_off != 20)
+		return 0;
+	if (l3_frame_len(f, len, l4) != len || len <= l4->hdr_len)
+		return 0;
+	/* only ACK (and PSH); SYN/FIN/RST/URG/ECE/CWR end coalescing */
+	return (f[l4->l4_off + 13] & ~0x18) == 0 && (f[l4->l4_off + 13] & 0x10);
+}
+
+static void rx_one(struct accel_dev *dev, struct lro_state *lro, const uint8_t *f, uint32_t len)
+{
+	struct accel_qp *q = NULL;
+	struct simnic_l4 l4;
+	uint16_t cf;
+
+	if (len < 14) {
+		dev->rx_dropped++;
+		return;
+	}
+	if (!mac_is_group(f)) {
+		q = lookup_ucast(dev, f, frame_vlan(f, len), 1, NULL);
+		if (!q)
+			dev->rx_filter_miss++;
+	}
+	if (!q)
+		q = dev->default_qp;
+	if (!q || q->port->detached) {
+		lro_flush(dev, lro);
+		dev->rx_dropped++;
+		return;
+	}
+	cf = rx_csum_flags(q->port, f, len);
+	if ((q->port->features & ACCEL_FEAT_BIT(ACCEL_FEAT_LRO)) && cf == ACCEL_DESC_F_CSUM_OK &&
+	    simnic_parse_l4(f, len, &l4) == 0 && lro_eligible(f, len, &l4)) {
+		if (lro_try_append(dev, lro, q, f, len, &l4))
+			return;
+		lro_flush(dev, lro);
+		memcpy(dev->lrobuf, f, len);
+		lro->qp = q;
+		lro->len = len;
+		lro->segs = 1;
+		lro->l4 = l4;
+		lro->next_seq = rd32(f + l4.l4_off + 4) + (len - l4.hdr_len);
+		return;
+	}
+	lro_flush(dev, lro);
+	rx_deliver(q, f, len, cf);
+}
+
+static int wire_rx(struct accel_dev *dev, uint32_t budget)
+{
+	struct lro_state lro = { 0 };
+	int n = 0;
+
+	if (dev->wire_fd < 0)
+		return 0;
+	while ((uint32_t)n < budget) {
+		struct pollfd pfd = { .fd = dev->wire_fd, .events = POLLIN };
+		ssize_t r;
+
+		if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & POLLIN))
+			break;
+		r = read(dev->wire_fd, dev->segbuf, SIMNIC_FRAME_MAX);
+		if (r <= 0) {
+			dev->wire_errors++;
+			break;
+		}
+		dev->wire_rx++;
+		rx_one(dev, &lro, dev->segbuf, (uint32_t)r);
+		n++;
+	}
+	lro_flush(dev, &lro);
+	return n;
+}
+
+/* ---- interrupt moderation ---- */
+
+static void irq_check(struct accel_qp *qp, uint64_t now)
+{
+	int fire;
+
+	if (!qp->irq_pending)
+		return;
+	if (qp->irq_frames == 0 && qp->irq_usecs == 0)
+		fire = 1;
+	else
+		fire = (qp->irq_frames && qp->irq_pending >= qp->irq_frames) ||
+		       (qp->irq_usecs && now - qp->irq_first_ns >= qp->irq_usecs * 1000ull);
+	if (!fire)
+		return;
+	qp->irq_pending = 0;
+	if (accel_ring_load(&qp->sh->irq_enable)) {
+		uint64_t one = 1;
+		if (write(qp->irq_fd, &one, sizeof(one)) == sizeof(one))
+			qp->port->st.irq_raised++;
+	}
+}
+
+int simnic_engine_pass(struct accel_dev *dev, uint32_t budget)
+{
+	int moved = 0;
+	uint64_t now;
+
+	for (int i = 0; i < SIMNIC_MAX_PORTS; i++) {
+		struct accel_port *p = dev->ports[i];
+		if (!p || p->detached)
+			continue;
+		for (uint32_t q = 0; q < p->n_qps; q++) {
+			uint64_t v;
+			/* drain the doorbell; the ring indices say what to do */
+			if (read(p->qps[q]->doorbell_fd, &v, sizeof(v)) < 0) {
+				/* EAGAIN: not rung, the rings are scanned anyway */
+			}
+			moved += tx_qp(p->qps[q], budget);
+		}
+	}
+	moved += wire_rx(dev, budget);
+	now = simnic_now(dev);
+	for (int i = 0; i < SIMNIC_MAX_PORTS; i++) {
+		struct accel_port *p = dev->ports[i];
+		if (!p)
+			continue;
+		for (uint32_t q = 0; q < p->n_qps; q++)
+			irq_check(p->qps[q], now);
+	}
+	return moved;
+}
