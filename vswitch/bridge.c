@@ -8,6 +8,8 @@
  * duration of one vsw_input() call; control calls take it for writing.
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,6 +34,10 @@ static const char *const drop_names[VSW_DROP__MAX] = {
 	[VSW_DROP_NO_PORT] = "no_port",
 	[VSW_DROP_EGRESS_FULL] = "egress_full",
 	[VSW_DROP_NO_OFFLOAD] = "no_offload",
+	[VSW_DROP_SPOOFED_MAC] = "spoofed_mac",
+	[VSW_DROP_SPOOFED_IP] = "spoofed_ip",
+	[VSW_DROP_SPOOFED_ARP] = "spoofed_arp",
+	[VSW_DROP_SPOOFED_ND] = "spoofed_nd",
 };
 
 const char *vsw_drop_reason_name(enum vsw_drop_reason reason)
@@ -105,6 +111,8 @@ static void port_free(struct vsw_port *port)
 {
 	if (port->ops->destroy)
 		port->ops->destroy(port);
+	vsw_mirror_free(port->mirror, NULL);
+	vsw_antispoof_free(port->antispoof);
 	free(port);
 }
 
@@ -389,4 +397,74 @@ int vsw_fdb_dump(struct vsw_bridge *br, int (*cb)(const struct vsw_fdb_entry *e,
 		 void *arg)
 {
 	return vsw_fdb_walk(br->fdb, br->clock_ns(br->clock_arg), cb, arg);
+}
+
+/* ---- operator view ---- */
+
+/* Appends to buf at *off (snprintf semantics, never past size). */
+static void put(char *buf, size_t size, size_t *off, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void put(char *buf, size_t size, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(*off < size ? buf + *off : NULL, *off < size ? size - *off : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*off += (size_t)n;
+}
+
+int vsw_port_format(struct vsw_port *port, char *buf, size_t size)
+{
+	char tmp[512];
+	size_t off = 0;
+	struct vsw_bridge *br = port->br;
+
+	if (size)
+		buf[0] = 0;
+	pthread_rwlock_rdlock(&br->lock);
+	put(buf, size, &off, "%s port %u type=%s %s", port->name, port->port_no,
+	    port->ops->type ? port->ops->type : "?", port->enabled ? "up" : "down");
+	if (port->mode == VSW_MODE_ACCESS) {
+		if (port->vid)
+			put(buf, size, &off, " mode=access vlan=%u", port->vid);
+		else
+			put(buf, size, &off, " mode=access vlan=untagged");
+	} else {
+		const char *sep = "";
+		put(buf, size, &off, " mode=trunk native=%u vlans=", port->vid);
+		for (unsigned v = 1; v <= VSW_VLAN_MAX; v++) {
+			if (port->trunk[v / 64] >> (v % 64) & 1) {
+				put(buf, size, &off, "%s%u", sep, v);
+				sep = ",";
+			}
+		}
+		if (!*sep)
+			put(buf, size, &off, "none");
+	}
+	put(buf, size, &off, " offloads=%s%s%s%s", port->flags & VSW_PORT_F_CSUM ? "csum," : "",
+	    port->flags & VSW_PORT_F_TSO4 ? "tso4," : "", port->flags & VSW_PORT_F_TSO6 ? "tso6," : "",
+	    port->flags ? "" : "none");
+	if (off && off <= size && buf[off - 1] == ',')
+		buf[--off] = 0;
+	if (port->mirror) {
+		vsw_mirror_format(port->mirror, tmp, sizeof(tmp));
+		put(buf, size, &off, " mirror=%s", tmp);
+	}
+	if (port->antispoof) {
+		vsw_antispoof_format(port->antispoof, tmp, sizeof(tmp));
+		put(buf, size, &off, " antispoof=%s", tmp);
+	}
+	if (port->ops->describe) {
+		tmp[0] = 0;
+		port->ops->describe(port, tmp, sizeof(tmp));
+		if (tmp[0])
+			put(buf, size, &off, " %s", tmp);
+	}
+	pthread_rwlock_unlock(&br->lock);
+	if (size && off >= size)
+		buf[size - 1] = 0;
+	return (int)off;
 }

@@ -83,10 +83,10 @@ struct egress_ctx {
 	struct pvnet_pkt_batch b; /* the group being built */
 };
 
-/* Hands ctx->b to q. The port keeps the first n; we release the rest. */
-static void flush_group(struct egress_ctx *ctx, struct vsw_port *q)
+void vsw_egress_send(struct vsw_port *q, struct pvnet_pkt_batch *b)
 {
-	struct pvnet_pkt_batch *b = &ctx->b;
+	struct vsw_mirror *m = q->mirror;
+	uint32_t wire[PVNET_BATCH_MAX];
 	uint64_t bytes = 0;
 	unsigned count = b->count;
 	int n;
@@ -94,11 +94,19 @@ static void flush_group(struct egress_ctx *ctx, struct vsw_port *q)
 	if (!count)
 		return;
 	/* sizes read before send: the port may release the packets at once */
-	uint32_t wire[PVNET_BATCH_MAX];
 	for (unsigned i = 0; i < count; i++)
 		wire[i] = b->pkts[i]->len + (b->vlan_tci[i] ? PVNET_VLAN_HLEN : 0);
 	for (unsigned i = 0; i < count; i++)
 		__atomic_fetch_add(&b->pkts[i]->n_tx, 1, __ATOMIC_RELAXED);
+	struct pvnet_pkt *keep[PVNET_BATCH_MAX];
+	uint16_t tags[PVNET_BATCH_MAX];
+	if (m) {
+		/* the mirror reads the accepted packets after send(): hold them */
+		memcpy(keep, b->pkts, count * sizeof(keep[0]));
+		memcpy(tags, b->vlan_tci, count * sizeof(tags[0]));
+		for (unsigned i = 0; i < count; i++)
+			pvnet_pkt_get(keep[i], 1);
+	}
 	n = q->ops->send(q, b);
 	if (n < 0)
 		n = 0;
@@ -106,6 +114,11 @@ static void flush_group(struct egress_ctx *ctx, struct vsw_port *q)
 		n = (int)count;
 	for (unsigned i = 0; i < (unsigned)n; i++)
 		bytes += wire[i];
+	if (m) {
+		vsw_mirror_record(m, keep, tags, (unsigned)n);
+		for (unsigned i = 0; i < count; i++)
+			pvnet_pkt_put(keep[i]);
+	}
 	for (unsigned i = (unsigned)n; i < count; i++) {
 		__atomic_fetch_sub(&b->pkts[i]->n_tx, 1, __ATOMIC_RELAXED);
 		pvnet_pkt_put(b->pkts[i]);
@@ -114,6 +127,11 @@ static void flush_group(struct egress_ctx *ctx, struct vsw_port *q)
 	vsw_atomic_add(&q->tx_bytes, bytes);
 	vsw_atomic_add(&q->drops[VSW_DROP_EGRESS_FULL], count - (unsigned)n);
 	b->count = 0;
+}
+
+static void flush_group(struct egress_ctx *ctx, struct vsw_port *q)
+{
+	vsw_egress_send(q, &ctx->b);
 }
 
 static void group_add(struct egress_ctx *ctx, struct vsw_port *q, struct pvnet_pkt *pkt,
@@ -166,6 +184,29 @@ static bool port_usable(const struct vsw_port *q, const struct vsw_port *in)
 	return q != in && q->enabled;
 }
 
+int vsw_port_inject(struct vsw_port *port, struct pvnet_pkt_batch *batch)
+{
+	struct vsw_bridge *br;
+
+	if (!batch)
+		return -EINVAL;
+	if (!port || batch->count > PVNET_BATCH_MAX) {
+		pvnet_pkt_put_batch(batch);
+		return -EINVAL;
+	}
+	br = port->br;
+	pthread_rwlock_rdlock(&br->lock);
+	if (port->enabled) {
+		vsw_egress_send(port, batch);
+	} else {
+		vsw_atomic_add(&port->drops[VSW_DROP_NO_PORT], batch->count);
+		pvnet_pkt_put_batch(batch);
+	}
+	pthread_rwlock_unlock(&br->lock);
+	batch->count = 0;
+	return 0;
+}
+
 int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch *batch)
 {
 	uint32_t out[PVNET_BATCH_MAX];
@@ -185,14 +226,24 @@ int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch
 	}
 
 	pthread_rwlock_rdlock(&br->lock);
+	if (in->port_no >= VSW_PORTS_MAX || br->ports[in->port_no] != in) {
+		/* a port being deleted whose RX source has not stopped yet */
+		pthread_rwlock_unlock(&br->lock);
+		pvnet_pkt_put_batch(batch);
+		return -ENOENT;
+	}
 	for (unsigned i = 0; i < n; i++)
 		rx_bytes += batch->pkts[i]->len;
 	vsw_atomic_add(&in->rx_packets, n);
 	vsw_atomic_add(&in->rx_bytes, rx_bytes);
+	if (in->mirror) /* as received: before the tag is popped */
+		vsw_mirror_record(in->mirror, batch->pkts, NULL, n);
 
-	/* Stage 1: parse and classify. */
+	/* Stage 1: parse and classify; anti-spoofing on the parsed frame. */
 	for (unsigned i = 0; i < n; i++) {
 		int r = in->enabled ? parse_one(in, batch->pkts[i]) : VSW_DROP_INGRESS_DISABLED;
+		if (r < 0 && in->antispoof)
+			r = vsw_antispoof_check(in->antispoof, batch->pkts[i]);
 		out[i] = r < 0 ? VSW_PORT_NONE : OUT_DROP;
 		why[i] = r < 0 ? 0 : (uint8_t)r;
 	}

@@ -10,6 +10,7 @@
 struct vsw_switch {
 	pthread_mutex_t lock;
 	struct vsw_bridge *head, *tail; /* creation order */
+	struct vsw_worker *uplink;      /* started on first use */
 };
 
 int vsw_switch_create(struct vsw_switch **out)
@@ -43,6 +44,8 @@ void vsw_switch_destroy(struct vsw_switch *sw)
 		next = br->next;
 		vsw_destroy(br);
 	}
+	/* after the bridges: their uplink ports unregister from it in destroy */
+	vsw_worker_destroy(sw->uplink);
 	pthread_mutex_destroy(&sw->lock);
 	free(sw);
 }
@@ -120,6 +123,39 @@ int vsw_switch_foreach(struct vsw_switch *sw, int (*cb)(struct vsw_bridge *br, v
 	pthread_mutex_lock(&sw->lock);
 	for (struct vsw_bridge *br = sw->head; br && !rc; br = br->next)
 		rc = cb(br, arg);
+	pthread_mutex_unlock(&sw->lock);
+	return rc;
+}
+
+int vsw_switch_uplink_worker(struct vsw_switch *sw, struct vsw_worker **out)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&sw->lock);
+	if (!sw->uplink)
+		rc = vsw_worker_create("vsw-uplink", &sw->uplink);
+	*out = sw->uplink;
+	pthread_mutex_unlock(&sw->lock);
+	return rc;
+}
+
+int vsw_switch_port_find(struct vsw_switch *sw, const char *port_name, struct vsw_bridge **br_out,
+			 struct vsw_port **port_out)
+{
+	int rc = -ENOENT;
+
+	*br_out = NULL;
+	*port_out = NULL;
+	if (!port_name)
+		return -ENOENT;
+	pthread_mutex_lock(&sw->lock);
+	for (struct vsw_bridge *br = sw->head; br; br = br->next) {
+		if (vsw_port_find(br, port_name, port_out) == 0) {
+			*br_out = br;
+			rc = 0;
+			break;
+		}
+	}
 	pthread_mutex_unlock(&sw->lock);
 	return rc;
 }

@@ -25,6 +25,10 @@ struct vsw_port {
 	uint16_t vid;      /* access VID, or trunk native VID */
 	uint64_t trunk[(VSW_VLAN_MAX + 1 + 63) / 64]; /* allowed tagged VIDs (trunk) */
 	char name[VSW_NAME_MAX];
+	/* Optional features, swapped under the port-table write lock (workers read them
+	 * under the read lock for one vsw_input call); freed after the swap. */
+	struct vsw_antispoof *antispoof;
+	struct vsw_mirror *mirror;
 
 	/* Counters, relaxed atomics, added once per batch. */
 	_Alignas(64) uint64_t rx_packets, rx_bytes;
@@ -99,5 +103,43 @@ static inline void vsw_atomic_add(uint64_t *p, uint64_t v)
 	if (v)
 		__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
+
+/* ---- egress (input.c): hands a group to q->ops->send, counts, mirrors. Caller
+ * holds br->lock (read). Releases what the port did not accept; count = 0 after. */
+void vsw_egress_send(struct vsw_port *q, struct pvnet_pkt_batch *b);
+
+/* ---- anti-spoofing (antispoof.c) ---- */
+struct vsw_antispoof;
+/* -1 if pkt (parsed, untagged at data) may enter, else a VSW_DROP_SPOOFED_* reason. */
+int vsw_antispoof_check(const struct vsw_antispoof *as, const struct pvnet_pkt *pkt);
+void vsw_antispoof_free(struct vsw_antispoof *as);
+/* "mac:..,ip:..,ip:.." into buf. */
+int vsw_antispoof_format(const struct vsw_antispoof *as, char *buf, size_t size);
+
+/* ---- mirror (mirror.c) ---- */
+struct vsw_mirror;
+/* Records pkts of b as on the wire with tags b->vlan_tci[i] (NULL tags: as received,
+ * i.e. untouched data). n: how many of b->pkts to record. */
+void vsw_mirror_record(struct vsw_mirror *m, struct pvnet_pkt *const *pkts, const uint16_t *tags,
+		       unsigned n);
+void vsw_mirror_free(struct vsw_mirror *m, uint64_t *frames);
+int vsw_mirror_format(const struct vsw_mirror *m, char *buf, size_t size);
+
+/* ---- device port helpers (port_afpacket.c) ---- */
+/* Sets `ifname` up (and promiscuous if asked); *ifindex gets its index. 0 or -errno. */
+int vsw_netdev_up(const char *ifname, bool promisc, int *ifindex);
+/* Destroys a port's RX pool once every packet is back (waits up to 1 s, then leaks
+ * it with a warning rather than free memory another port still reads). */
+void vsw_pool_release(struct pvnet_pkt_pool *pool, unsigned count, const char *who);
+
+/* virtio-net header <-> packet metadata (port_tap.c), shared by TAP and AF_PACKET.
+ * The header is struct virtio_net_hdr (10 bytes). */
+struct virtio_net_hdr;
+/* 0, or -EINVAL (unsupported GSO type / offsets outside the frame). */
+int vsw_vnet_hdr_to_pkt(const struct virtio_net_hdr *vh, struct pvnet_pkt *pkt);
+void vsw_pkt_to_vnet_hdr(const struct pvnet_pkt *pkt, uint16_t vlan_tci, struct virtio_net_hdr *vh);
+
+#define VSW_DEV_BUF_SIZE (65536 + 256) /* a 64 KiB GSO frame + Ethernet + tag */
+#define VSW_DEV_POOL 256
 
 #endif /* PVNET_VSW_PRIVATE_H */

@@ -42,6 +42,7 @@
 #define PVNET_VSWITCH_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <pvnet/pkt.h>
@@ -65,6 +66,10 @@ enum vsw_drop_reason {
 	VSW_DROP_NO_PORT,           /* flood with no other member port in the VLAN */
 	VSW_DROP_EGRESS_FULL,       /* egress send() did not accept it */
 	VSW_DROP_NO_OFFLOAD,        /* egress lacks an offload and software fallback failed */
+	VSW_DROP_SPOOFED_MAC,       /* anti-spoofing: source MAC is not the port's */
+	VSW_DROP_SPOOFED_IP,        /* anti-spoofing: IPv4/IPv6 source not configured */
+	VSW_DROP_SPOOFED_ARP,       /* anti-spoofing: ARP sender MAC/IP not the port's */
+	VSW_DROP_SPOOFED_ND,        /* anti-spoofing: NA / DAD-NS target or ND lladdr option foreign */
 	VSW_DROP__MAX
 };
 
@@ -104,6 +109,9 @@ struct vsw_port_ops {
 	/* Optional: called once from vsw_port_del()/vsw_destroy() after the port is
 	 * unreachable from every worker; frees `priv` if the port owns it. */
 	void (*destroy)(struct vsw_port *port);
+	/* Optional: one line of device details for `switch show` ("dev=veth0 ifindex=4
+	 * ring=..."), NUL-terminated in buf[0..size). Returns the snprintf-style length. */
+	int (*describe)(struct vsw_port *port, char *buf, size_t size);
 };
 
 /* Bridge configuration; zero fields take the defaults. */
@@ -271,5 +279,174 @@ int vsw_offload_csum(struct pvnet_pkt *pkt);
  */
 int vsw_offload_tso(const struct pvnet_pkt *pkt, struct pvnet_pkt_pool *pool,
 		    struct pvnet_pkt **segs, unsigned max_segs);
+
+/* ---- port settings for operators (bridge.c) ---------------------------------------- */
+
+/*
+ * Formats one port's switch settings as a single line without a trailing newline,
+ * for `pvnet switch show`, e.g.
+ *   "vx0 port 3 type=vxlan up mode=trunk native=0 vlans=10,20 offloads=none
+ *    mirror=/tmp/m.pcap(12/100) antispoof=mac:00:16:3e:00:00:01,ip:10.0.0.1
+ *    vni=42 dstport=4789 local=10.1.0.1 remotes=10.1.0.2 vteps_learned=1"
+ * (the tail after the common fields comes from ops->describe). Always
+ * NUL-terminates (truncating); returns the length it wanted (snprintf-style).
+ * Takes the bridge read lock: fine inside vsw_port_foreach's callback (read locks
+ * nest), not while holding the write side.
+ */
+int vsw_port_format(struct vsw_port *port, char *buf, size_t size);
+/* Finds a port by name in any bridge of `sw` (first match, creation order). 0 and
+ * *br_out and *port_out, or -ENOENT. The pointers stay valid until the port is deleted. */
+int vsw_switch_port_find(struct vsw_switch *sw, const char *port_name, struct vsw_bridge **br_out,
+			 struct vsw_port **port_out);
+
+/* ---- anti-spoofing (antispoof.c) ---------------------------------------------------- */
+
+#define VSW_ANTISPOOF_MAX_IPS 16
+
+/* One permitted L3 source address. */
+struct vsw_ip_addr {
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network order; IPv4 uses addr[0..4) */
+};
+
+/*
+ * Restricts what `port` may send into the bridge (checked at ingress, after VLAN
+ * parsing, counted as spoofed_mac / spoofed_ip / spoofed_arp / spoofed_nd):
+ * - source MAC must be `mac`;
+ * - with n_ips > 0: IPv4 source in the IPv4 list (0.0.0.0 allowed only for DHCP to
+ *   UDP port 67), ARP sender MAC = `mac` and sender IP in the list (0.0.0.0 probes
+ *   allowed), IPv6 source in the IPv6 list or :: or the EUI-64 link-local of `mac`,
+ *   NA targets and DAD (source ::) NS targets in the list, and ND source/target
+ *   link-layer options equal to `mac`. A family with no address configured is not
+ *   restricted at L3 (only its MAC is). Other ethertypes pass.
+ * mac == NULL disables the filter. Replaces any previous setting. 0 or -EINVAL
+ * (multicast mac, n_ips > VSW_ANTISPOOF_MAX_IPS, bad family). Safe at run time.
+ */
+int vsw_port_set_antispoof(struct vsw_port *port, const uint8_t *mac,
+			   const struct vsw_ip_addr *ips, unsigned n_ips);
+/* Parses "10.0.0.1" or "fd00::1" into *out. 0 or -EINVAL. */
+int vsw_ip_parse(const char *text, struct vsw_ip_addr *out);
+
+/* ---- mirroring and replay (mirror.c) ------------------------------------------------ */
+
+/*
+ * Mirrors every frame `port` receives (as offered to vsw_input, before VLAN
+ * parsing) and every frame it sends (as accepted by its send(), with the egress
+ * tag) to a capture file written with libpcap: pcapng if `path` ends in ".pcapng",
+ * pcap otherwise (DLT_EN10MB). `count` > 0 stops after that many frames (the file
+ * is then complete and closed); 0 = until vsw_port_mirror_stop(). Grant-backed
+ * frames are written with their head only (caplen < len) unless a tail reader is
+ * registered (vsw_tail_reader_set). The file is flushed once per burst.
+ * Replaces a running mirror. 0 or -errno (-EINVAL, file errors as -EIO/-errno).
+ */
+int vsw_port_mirror_start(struct vsw_port *port, const char *path, uint64_t count);
+/* Stops and closes the mirror; *frames (may be NULL) gets the frames written.
+ * 0 or -ENOENT (no mirror). */
+int vsw_port_mirror_stop(struct vsw_port *port, uint64_t *frames);
+/*
+ * Reads a capture (pcap or pcapng) with pcap_open_offline and injects every frame:
+ * as_input = false: sent out of `port` (its send(), counted as the port's tx or
+ * egress_full, mirrored); true: switched as if received on `port` (vsw_input).
+ * Bursts of PVNET_BATCH_MAX; frames larger than the packet buffer are skipped.
+ * Runs synchronously. Returns frames injected (>= 0) or -errno; *skipped (may be
+ * NULL) gets the frames not injected.
+ */
+int vsw_port_replay(struct vsw_port *port, const char *path, bool as_input, uint64_t *skipped);
+
+/*
+ * Sends `batch` out of `port` directly (no switching): counts tx / egress_full on
+ * the port and mirrors, like a switched egress. Takes ownership of every packet,
+ * even on failure; batch->count is 0 on return. 0 or -EINVAL.
+ */
+int vsw_port_inject(struct vsw_port *port, struct pvnet_pkt_batch *batch);
+
+/* ---- reading grant-backed tails (for ports that must linearise a frame) ----------------- */
+
+/* Copies the tail of a PVNET_PKT_SRC_GRANT packet, bytes [head_size, len), into dst
+ * (size = len - head_size). 0 or -errno. Registered once by netback. */
+typedef int (*vsw_tail_read_fn)(void *arg, const struct pvnet_pkt *pkt, void *dst, uint32_t size);
+/* Process-wide; NULL disables. Call before ports send grant-backed packets. */
+void vsw_tail_reader_set(vsw_tail_read_fn fn, void *arg);
+/*
+ * Writes the whole frame as it goes on the wire (tag `vlan_tci` inserted when != 0)
+ * into dst: head via pvnet_pkt_write_head, tail via the tail reader. Returns the
+ * frame size, -ENOSPC (dst_size too small), -EOPNOTSUPP (grant tail, no reader).
+ */
+int vsw_pkt_linearize(const struct pvnet_pkt *pkt, uint16_t vlan_tci, void *dst, uint32_t dst_size);
+
+/* ---- uplink worker (worker.c) ----------------------------------------------------- */
+
+/*
+ * A thread polling uplink RX sources: epoll on their fds, and for each ready one
+ * calls poll(arg, PVNET_BATCH_MAX) repeatedly while it returns a full burst
+ * (bounded, to stay fair), then sleeps in epoll_wait again. poll() receives up to
+ * `budget` frames and hands them to vsw_input; it returns the number received or
+ * -errno (logged, rate-limited). Sources are level-triggered.
+ */
+struct vsw_worker;
+typedef int (*vsw_rx_poll_fn)(void *arg, unsigned budget);
+
+/* Starts the thread. `name` (< 16 chars) names it. Caller owns the worker. */
+int vsw_worker_create(const char *name, struct vsw_worker **out);
+/* Stops and joins the thread; sources still registered are dropped (not called).
+ * NULL is a no-op. */
+void vsw_worker_destroy(struct vsw_worker *w);
+/* Registers fd (EPOLLIN); 0, -EEXIST, -ENOSPC, -errno. */
+int vsw_worker_add(struct vsw_worker *w, int fd, vsw_rx_poll_fn poll, void *arg);
+/* Unregisters fd; when it returns the worker is not inside, and will not again
+ * enter, that source's poll(). Must not be called from poll(). 0 or -ENOENT. */
+int vsw_worker_del(struct vsw_worker *w, int fd);
+/* Counters: wake-ups and poll calls, for stats. */
+void vsw_worker_get_stats(struct vsw_worker *w, uint64_t *wakeups, uint64_t *polls);
+/* The switch's shared uplink worker, started on first use, stopped by
+ * vsw_switch_destroy after every bridge (so port destroy ops may still use it).
+ * 0 or -errno. */
+int vsw_switch_uplink_worker(struct vsw_switch *sw, struct vsw_worker **out);
+
+/* ---- device ports (port_afpacket.c, port_tap.c, port_vxlan.c) ----------------------- */
+
+/*
+ * Attaches host interface `ifname` (in the caller's network namespace) to `br` as
+ * port `ifname` over AF_PACKET: TPACKET_V3 RX ring, TPACKET_V3 TX ring (one sendto
+ * per burst), PACKET_QDISC_BYPASS, PACKET_VNET_HDR (GSO / partial-checksum frames
+ * pass whole both ways), promiscuous, interface set up. RX is polled by `worker`.
+ * Port flags VSW_PORT_F_ALL. 0 or -errno (-ENODEV no such interface).
+ * The port owns the socket and rings; vsw_port_del() releases them.
+ */
+int vsw_afpacket_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const char *ifname,
+			  struct vsw_port **out);
+/*
+ * Creates (or attaches to) TAP device `ifname` with IFF_VNET_HDR and
+ * TUNSETOFFLOAD(csum, TSO4, TSO6), sets it up, and adds it to `br` as port `ifname`.
+ * The host stack's frames on the TAP enter the bridge and vice versa. A TAP the
+ * port created is deleted with the port. Port flags VSW_PORT_F_ALL. 0 or -errno.
+ */
+int vsw_tap_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const char *ifname,
+		     struct vsw_port **out);
+
+#define VSW_VXLAN_PORT 4789
+#define VSW_VXLAN_MAX_REMOTES 16
+#define VSW_VXLAN_HLEN 8 /* the VXLAN header after UDP */
+
+struct vsw_vxlan_config {
+	uint32_t vni;                 /* 0..2^24-1 */
+	uint16_t dstport;             /* 0: 4789 */
+	struct vsw_ip_addr local;     /* family 0: any (IPv4) */
+	struct vsw_ip_addr remotes[VSW_VXLAN_MAX_REMOTES]; /* flood list (head-end replication) */
+	unsigned n_remotes;           /* >= 1; all of one family, that of `local` if set */
+};
+/*
+ * Adds a VXLAN (RFC 7348) port `name`: one UDP socket bound to local:dstport;
+ * received datagrams with the I flag and our VNI are decapsulated into the bridge
+ * and their inner source MAC learned to the sending VTEP; frames to a learned MAC
+ * go to its VTEP, others to every remote. Learned VTEPs age like the FDB (300 s).
+ * No offloads (the switch checksums / segments first). 0 or -errno.
+ */
+int vsw_vxlan_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const char *name,
+		       const struct vsw_vxlan_config *cfg, struct vsw_port **out);
+/* Encapsulation helpers (exposed for tests): writes the 8-byte VXLAN header for
+ * `vni`; parses one, returning 0 and *vni, or -EINVAL (I flag missing, short). */
+void vsw_vxlan_encap_hdr(uint8_t hdr[VSW_VXLAN_HLEN], uint32_t vni);
+int vsw_vxlan_decap_hdr(const uint8_t *data, size_t size, uint32_t *vni);
 
 #endif /* PVNET_VSWITCH_H */

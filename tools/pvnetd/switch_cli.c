@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: MIT */
+/* `pvnet switch ...` configuration commands (see switch_cli.h). */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "switch_cli.h"
+
+struct cli {
+	switch_cli_out_fn fn;
+	void *arg;
+};
+
+static void say(struct cli *c, int is_err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(struct cli *c, int is_err, const char *fmt, ...)
+{
+	char buf[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	c->fn(c->arg, is_err, buf);
+}
+
+#define OUT(c, ...) say((c), 0, __VA_ARGS__)
+#define ERR(c, ...) say((c), 1, __VA_ARGS__)
+
+static const char usage_text[] =
+	"usage: pvnet switch COMMAND ...\n"
+	"  add-port BRIDGE IFNAME [--type afpacket|tap|afxdp|vxlan]\n"
+	"           [--vni N --remote IP [--remote IP ...] [--local IP] [--dstport P]]\n"
+	"  del-port BRIDGE PORT\n"
+	"  set-vlan PORT VID                  access port on VID (0 = untagged)\n"
+	"  set-trunk PORT VID[,VID...][,native=N]\n"
+	"  mirror PORT FILE.pcap [--count N]  capture what PORT sends and receives\n"
+	"  mirror-stop PORT\n"
+	"  replay PORT FILE.pcap [--ingress]  send a capture out of PORT (or into the bridge)\n"
+	"  set-antispoof PORT --mac MAC [--ip ADDR ...] | --off\n"
+	"  port-show PORT                     settings and counters of one port\n";
+
+static int parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || *end || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		if (v[i] > 0xff)
+			return -EINVAL;
+		mac[i] = (uint8_t)v[i];
+	}
+	return 0;
+}
+
+static struct vsw_port *find_port(struct cli *c, struct vsw_switch *sw, const char *name)
+{
+	struct vsw_bridge *br;
+	struct vsw_port *port;
+
+	if (vsw_switch_port_find(sw, name, &br, &port)) {
+		ERR(c, "no switch port '%s'\n", name);
+		return NULL;
+	}
+	return port;
+}
+
+static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	struct vsw_vxlan_config vx = {0};
+	const char *type = "afpacket";
+	struct vsw_bridge *br;
+	struct vsw_worker *w;
+	struct vsw_port *port = NULL;
+	bool have_vni = false;
+	uint64_t v;
+	int rc;
+
+	if (argc < 4)
+		goto usage;
+	for (int i = 4; i < argc; i++) {
+		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!val)
+			goto usage;
+		i++;
+		if (!strcmp(opt, "--type")) {
+			type = val;
+		} else if (!strcmp(opt, "--vni")) {
+			if (parse_u64(val, 0xffffff, &v)) {
+				ERR(c, "bad --vni '%s' (0..16777215)\n", val);
+				return 2;
+			}
+			vx.vni = (uint32_t)v;
+			have_vni = true;
+		} else if (!strcmp(opt, "--remote")) {
+			if (vx.n_remotes == VSW_VXLAN_MAX_REMOTES ||
+			    vsw_ip_parse(val, &vx.remotes[vx.n_remotes])) {
+				ERR(c, "bad --remote '%s'\n", val);
+				return 2;
+			}
+			vx.n_remotes++;
+		} else if (!strcmp(opt, "--local")) {
+			if (vsw_ip_parse(val, &vx.local)) {
+				ERR(c, "bad --local '%s'\n", val);
+				return 2;
+			}
+		} else if (!strcmp(opt, "--dstport")) {
+			if (parse_u64(val, 65535, &v) || v == 0) {
+				ERR(c, "bad --dstport '%s'\n", val);
+				return 2;
+			}
+			vx.dstport = (uint16_t)v;
+		} else {
+			ERR(c, "unknown option '%s'\n", opt);
+			goto usage;
+		}
+	}
+	if (strcmp(type, "vxlan") && (have_vni || vx.n_remotes || vx.dstport || vx.local.family)) {
+		ERR(c, "--vni/--remote/--local/--dstport are for --type vxlan\n");
+		return 2;
+	}
+	if (!strcmp(type, "afxdp")) {
+		ERR(c, "add-port %s: --type afxdp is not available in this build (no libxdp); "
+		       "use --type afpacket (TPACKET_V3 rings)\n", argv[3]);
+		return 1;
+	}
+	if (strcmp(type, "afpacket") && strcmp(type, "tap") && strcmp(type, "vxlan")) {
+		ERR(c, "unknown port type '%s' (afpacket, tap, afxdp, vxlan)\n", type);
+		return 2;
+	}
+	if (!strcmp(type, "vxlan") && (!have_vni || !vx.n_remotes)) {
+		ERR(c, "--type vxlan needs --vni N and --remote IP\n");
+		return 2;
+	}
+	rc = vsw_bridge_get_or_create(sw, argv[2], &br);
+	if (rc) {
+		ERR(c, "bridge '%s': %s\n", argv[2], strerror(-rc));
+		return 1;
+	}
+	rc = vsw_switch_uplink_worker(sw, &w);
+	if (rc) {
+		ERR(c, "uplink worker: %s\n", strerror(-rc));
+		return 1;
+	}
+	if (!strcmp(type, "afpacket"))
+		rc = vsw_afpacket_port_add(br, w, argv[3], &port);
+	else if (!strcmp(type, "tap"))
+		rc = vsw_tap_port_add(br, w, argv[3], &port);
+	else
+		rc = vsw_vxlan_port_add(br, w, argv[3], &vx, &port);
+	if (rc) {
+		ERR(c, "add-port %s %s (%s): %s\n", argv[2], argv[3], type,
+		    rc == -ENODEV ? "no such interface" : strerror(-rc));
+		return 1;
+	}
+	OUT(c, "%s: added port %s (%s), port %u\n", argv[2], argv[3], type, vsw_port_no(port));
+	return 0;
+usage:
+	ERR(c, "usage: pvnet switch add-port BRIDGE IFNAME [--type afpacket|tap|afxdp|vxlan] "
+	       "[--vni N --remote IP [--local IP] [--dstport P]]\n");
+	return 2;
+}
+
+static int cmd_del_port(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	struct vsw_bridge *br;
+	struct vsw_port *port;
+	char line[256];
+	int rc;
+
+	if (argc != 4) {
+		ERR(c, "usage: pvnet switch del-port BRIDGE PORT\n");
+		return 2;
+	}
+	if (vsw_bridge_find(sw, argv[2], &br)) {
+		ERR(c, "no bridge '%s'\n", argv[2]);
+		return 1;
+	}
+	if (vsw_port_find(br, argv[3], &port)) {
+		ERR(c, "no port '%s' on %s\n", argv[3], argv[2]);
+		return 1;
+	}
+	vsw_port_format(port, line, sizeof(line));
+	if (strstr(line, " type=vif ")) {
+		ERR(c, "%s is a guest's vif: it goes away with the domain (pvnet destroy)\n",
+		    argv[3]);
+		return 1;
+	}
+	rc = vsw_port_del(br, port);
+	if (rc) {
+		ERR(c, "del-port %s: %s\n", argv[3], strerror(-rc));
+		return 1;
+	}
+	OUT(c, "%s: removed port %s\n", argv[2], argv[3]);
+	return 0;
+}
+
+static int cmd_set_vlan(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	struct vsw_port *port;
+	uint64_t vid;
+
+	if (argc != 4) {
+		ERR(c, "usage: pvnet switch set-vlan PORT VID\n");
+		return 2;
+	}
+	if (parse_u64(argv[3], VSW_VLAN_MAX, &vid)) {
+		ERR(c, "bad VLAN '%s' (0..%u, 0 = untagged)\n", argv[3], VSW_VLAN_MAX);
+		return 2;
+	}
+	port = find_port(c, sw, argv[2]);
+	if (!port)
+		return 1;
+	if (vsw_port_set_access(port, (uint16_t)vid))
+		return 1;
+	OUT(c, "%s: access port, vlan %u\n", argv[2], (unsigned)vid);
+	return 0;
+}
+
+static int cmd_set_trunk(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	uint16_t vids[VSW_VLAN_MAX];
+	uint64_t native = 0, v;
+	unsigned n = 0;
+	struct vsw_port *port;
+	char *list, *tok, *save = NULL;
+	int rc = 2;
+
+	if (argc != 4) {
+		ERR(c, "usage: pvnet switch set-trunk PORT VID[,VID...][,native=N]\n");
+		return 2;
+	}
+	list = strdup(argv[3]);
+	if (!list)
+		return 1;
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(tok, "native=", 7)) {
+			if (parse_u64(tok + 7, VSW_VLAN_MAX, &native)) {
+				ERR(c, "bad native VLAN '%s'\n", tok + 7);
+				goto out;
+			}
+		} else if (parse_u64(tok, VSW_VLAN_MAX, &v) || v == 0 || n == VSW_VLAN_MAX) {
+			ERR(c, "bad VLAN '%s' (1..%u)\n", tok, VSW_VLAN_MAX);
+			goto out;
+		} else {
+			vids[n++] = (uint16_t)v;
+		}
+	}
+	rc = 1;
+	port = find_port(c, sw, argv[2]);
+	if (!port)
+		goto out;
+	if (vsw_port_set_trunk(port, (uint16_t)native, vids, n))
+		goto out;
+	OUT(c, "%s: trunk, %u tagged VLAN(s), native %u\n", argv[2], n, (unsigned)native);
+	rc = 0;
+out:
+	free(list);
+	return rc;
+}
+
+static int cmd_mirror(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	struct vsw_port *port;
+	uint64_t count = 0;
+	int rc;
+
+	if (argc != 4 && !(argc == 6 && !strcmp(argv[4], "--count"))) {
+		ERR(c, "usage: pvnet switch mirror PORT FILE.pcap [--count N]\n");
+		return 2;
+	}
+	if (argc == 6 && (parse_u64(argv[5], UINT64_MAX, &count) || count == 0)) {
+		ERR(c, "bad --count '%s'\n", argv[5]);
+		return 2;
+	}
+	if (argv[3][0] != '/') {
+		ERR(c, "mirror: give an absolute path (pvnetd's working directory is not yours)\n");
+		return 2;
+	}
+	port = find_port(c, sw, argv[2]);
+	if (!port)
+		return 1;
+	rc = vsw_port_mirror_start(port, argv[3], count);
+	if (rc) {
+		ERR(c, "mirror %s to %s: %s\n", argv[2], argv[3],
+		    rc == -EPROTONOSUPPORT ? "pcapng output not supported, use .pcap" : strerror(-rc));
+		return 1;
+	}
+	if (count)
+		OUT(c, "%s: mirroring to %s, stops after %llu frames\n", argv[2], argv[3],
+		    (unsigned long long)count);
+	else
+		OUT(c, "%s: mirroring to %s\n", argv[2], argv[3]);
+	return 0;
+}
+
+static int cmd_mirror_stop(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	struct vsw_port *port;
+	uint64_t frames = 0;
+
+	if (argc != 3) {
+		ERR(c, "usage: pvnet switch mirror-stop PORT\n");
+		return 2;
+	}
+	port = find_port(c, sw, argv[2]);
+	if (!port)
+		return 1;
+	if (vsw_port_mirror_stop(port, &frames)) {
+		ERR(c, "%s: no mirror\n", argv[2]);
+		return 1;
+	}
+	OUT(c, "%s: mirror stopped, %llu frames written\n", argv[2], (unsigned long long)frames);
+	return 0;
+}
+
+static int cmd_replay(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	struct vsw_port *port;
+	uint64_t skipped = 0;
+	bool ingress = argc == 5 && !strcmp(argv[4], "--ingress");
+	int rc;
+
+	if (argc != 4 && !ingress) {
+		ERR(c, "usage: pvnet switch replay PORT FILE.pcap [--ingress]\n");
+		return 2;
+	}
+	if (argv[3][0] != '/') {
+		ERR(c, "replay: give an absolute path\n");
+		return 2;
+	}
+	port = find_port(c, sw, argv[2]);
+	if (!port)
+		return 1;
+	rc = vsw_port_replay(port, argv[3], ingress, &skipped);
+	if (rc < 0) {
+		ERR(c, "replay %s into %s: %s\n", argv[3], argv[2],
+		    rc == -ENOENT ? "cannot open capture" : strerror(-rc));
+		return 1;
+	}
+	OUT(c, "%s: replayed %d frames %s (%llu skipped)\n", argv[2], rc,
+	    ingress ? "into the bridge" : "out of the port", (unsigned long long)skipped);
+	return 0;
+}
+
+static int cmd_set_antispoof(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	struct vsw_ip_addr ips[VSW_ANTISPOOF_MAX_IPS];
+	uint8_t mac[6];
+	bool have_mac = false, off = false;
+	unsigned n = 0;
+	struct vsw_port *port;
+	int rc;
+
+	if (argc < 4)
+		goto usage;
+	for (int i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "--off")) {
+			off = true;
+		} else if (!strcmp(argv[i], "--mac") && i + 1 < argc) {
+			if (parse_mac(argv[++i], mac) || (mac[0] & 1)) {
+				ERR(c, "bad MAC '%s'\n", argv[i]);
+				return 2;
+			}
+			have_mac = true;
+		} else if (!strcmp(argv[i], "--ip") && i + 1 < argc) {
+			if (n == VSW_ANTISPOOF_MAX_IPS || vsw_ip_parse(argv[++i], &ips[n])) {
+				ERR(c, "bad or too many --ip '%s' (at most %u)\n", argv[i],
+				    VSW_ANTISPOOF_MAX_IPS);
+				return 2;
+			}
+			n++;
+		} else {
+			goto usage;
+		}
+	}
+	if (off == have_mac || (off && n))
+		goto usage;
+	port = find_port(c, sw, argv[2]);
+	if (!port)
+		return 1;
+	rc = vsw_port_set_antispoof(port, off ? NULL : mac, ips, n);
+	if (rc) {
+		ERR(c, "set-antispoof %s: %s\n", argv[2], strerror(-rc));
+		return 1;
+	}
+	if (off)
+		OUT(c, "%s: anti-spoofing off\n", argv[2]);
+	else
+		OUT(c, "%s: anti-spoofing on (mac%s)\n", argv[2], n ? " + ip" : " only");
+	return 0;
+usage:
+	ERR(c, "usage: pvnet switch set-antispoof PORT --mac MAC [--ip ADDR ...] | --off\n");
+	return 2;
+}
+
+static int cmd_port_show(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	struct vsw_port_stats st;
+	struct vsw_port *port;
+	char line[1024];
+
+	if (argc != 3) {
+		ERR(c, "usage: pvnet switch port-show PORT\n");
+		return 2;
+	}
+	port = find_port(c, sw, argv[2]);
+	if (!port)
+		return 1;
+	vsw_port_format(port, line, sizeof(line));
+	vsw_port_get_stats(port, &st);
+	OUT(c, "%s\n", line);
+	OUT(c, "  rx_packets=%llu rx_bytes=%llu tx_packets=%llu tx_bytes=%llu\n",
+	    (unsigned long long)st.rx_packets, (unsigned long long)st.rx_bytes,
+	    (unsigned long long)st.tx_packets, (unsigned long long)st.tx_bytes);
+	line[0] = 0;
+	for (unsigned r = 0; r < VSW_DROP__MAX; r++) {
+		size_t l = strlen(line);
+		snprintf(line + l, sizeof(line) - l, "%s%s=%llu", r ? " " : "",
+			 vsw_drop_reason_name((enum vsw_drop_reason)r),
+			 (unsigned long long)st.drops[r]);
+	}
+	OUT(c, "  drops: %s\n", line);
+	return 0;
+}
+
+int switch_cli_ext(struct vsw_switch *sw, switch_cli_out_fn out, void *out_arg, int argc,
+		   char **argv)
+{
+	struct cli c = {out, out_arg};
+	const char *sub;
+
+	if (argc < 2 || strcmp(argv[0], "switch"))
+		return -1;
+	sub = argv[1];
+	static const char *const mine[] = {"help", "add-port", "del-port", "set-vlan",
+					   "set-trunk", "mirror", "mirror-stop", "replay",
+					   "set-antispoof", "port-show"};
+	bool known = false;
+	for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++)
+		known |= !strcmp(sub, mine[i]);
+	if (!known)
+		return -1;
+	if (!sw) {
+		ERR(&c, "the switch is not running\n");
+		return 1;
+	}
+	if (!strcmp(sub, "help")) {
+		OUT(&c, "%s", usage_text);
+		return 0;
+	}
+	if (!strcmp(sub, "add-port"))
+		return cmd_add_port(&c, sw, argc, argv);
+	if (!strcmp(sub, "del-port"))
+		return cmd_del_port(&c, sw, argc, argv);
+	if (!strcmp(sub, "set-vlan"))
+		return cmd_set_vlan(&c, sw, argc, argv);
+	if (!strcmp(sub, "set-trunk"))
+		return cmd_set_trunk(&c, sw, argc, argv);
+	if (!strcmp(sub, "mirror"))
+		return cmd_mirror(&c, sw, argc, argv);
+	if (!strcmp(sub, "mirror-stop"))
+		return cmd_mirror_stop(&c, sw, argc, argv);
+	if (!strcmp(sub, "replay"))
+		return cmd_replay(&c, sw, argc, argv);
+	if (!strcmp(sub, "set-antispoof"))
+		return cmd_set_antispoof(&c, sw, argc, argv);
+	if (!strcmp(sub, "port-show"))
+		return cmd_port_show(&c, sw, argc, argv);
+	return -1;
+}

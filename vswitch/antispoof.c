@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-port anti-spoofing (vswitch.h "anti-spoofing"): source MAC, and with
+ * configured addresses the IPv4/IPv6 source, ARP sender and ND claims. Checked in
+ * vsw_input stage 1 on the parsed (untagged) head; the head holds at least
+ * Ethernet + IPv6 + ICMPv6 ND for every port (netback copies 128 B, local packets
+ * are whole), and a frame too short to check an L3 claim is refused as spoofed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "vsw_private.h"
+
+#define ETH_P_ARP_NUM 0x0806
+#define IPPROTO_UDP_NUM 17
+#define IPPROTO_ICMPV6_NUM 58
+#define ND_NS 135
+#define ND_NA 136
+#define ND_OPT_SLLA 1
+#define ND_OPT_TLLA 2
+
+struct vsw_antispoof {
+	uint8_t mac[6];
+	unsigned n4, n6;
+	uint8_t v4[VSW_ANTISPOOF_MAX_IPS][4];
+	uint8_t v6[VSW_ANTISPOOF_MAX_IPS][16];
+	uint8_t ll6[16]; /* fe80::EUI-64(mac), always permitted as IPv6 source */
+};
+
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static bool v4_ok(const struct vsw_antispoof *as, const uint8_t *a)
+{
+	for (unsigned i = 0; i < as->n4; i++)
+		if (!memcmp(as->v4[i], a, 4))
+			return true;
+	return false;
+}
+
+static bool v6_listed(const struct vsw_antispoof *as, const uint8_t *a)
+{
+	for (unsigned i = 0; i < as->n6; i++)
+		if (!memcmp(as->v6[i], a, 16))
+			return true;
+	return false;
+}
+
+static bool v6_unspec(const uint8_t *a)
+{
+	static const uint8_t zero[16];
+	return !memcmp(a, zero, 16);
+}
+
+static int check_ipv4(const struct vsw_antispoof *as, const uint8_t *ip, uint32_t size)
+{
+	static const uint8_t any[4];
+	uint32_t ihl;
+
+	if (!as->n4)
+		return -1;
+	if (size < 20)
+		return VSW_DROP_SPOOFED_IP;
+	if (v4_ok(as, ip + 12))
+		return -1;
+	/* DHCP discover/request from 0.0.0.0 to server port 67 */
+	ihl = (uint32_t)(ip[0] & 0x0f) * 4;
+	if (!memcmp(ip + 12, any, 4) && ip[9] == IPPROTO_UDP_NUM && ihl >= 20 &&
+	    size >= ihl + 4 && rd16(ip + ihl + 2) == 67)
+		return -1;
+	return VSW_DROP_SPOOFED_IP;
+}
+
+static int check_arp(const struct vsw_antispoof *as, const uint8_t *arp, uint32_t size)
+{
+	static const uint8_t any[4];
+
+	/* Ethernet/IPv4 ARP only: htype 1, ptype 0x0800, hlen 6, plen 4 */
+	if (size < 28)
+		return VSW_DROP_SPOOFED_ARP;
+	if (rd16(arp) != 1 || rd16(arp + 2) != PVNET_ETH_P_IPV4 || arp[4] != 6 || arp[5] != 4)
+		return VSW_DROP_SPOOFED_ARP;
+	if (memcmp(arp + 8, as->mac, 6))
+		return VSW_DROP_SPOOFED_ARP;
+	if (as->n4 && !v4_ok(as, arp + 14) && memcmp(arp + 14, any, 4))
+		return VSW_DROP_SPOOFED_ARP;
+	return -1;
+}
+
+/* Checks ND options of an NS/NA: link-layer address options must be ours. */
+static bool nd_opts_ok(const struct vsw_antispoof *as, const uint8_t *opt, uint32_t size)
+{
+	while (size >= 8) {
+		uint32_t olen = (uint32_t)opt[1] * 8;
+		if (olen == 0 || olen > size)
+			return false;
+		if ((opt[0] == ND_OPT_SLLA || opt[0] == ND_OPT_TLLA) && olen >= 8 &&
+		    memcmp(opt + 2, as->mac, 6))
+			return false;
+		opt += olen;
+		size -= olen;
+	}
+	return true;
+}
+
+static int check_ipv6(const struct vsw_antispoof *as, const uint8_t *ip, uint32_t size)
+{
+	const uint8_t *icmp;
+	bool src_unspec;
+
+	if (!as->n6)
+		return -1;
+	if (size < 40)
+		return VSW_DROP_SPOOFED_IP;
+	src_unspec = v6_unspec(ip + 8);
+	if (!src_unspec && !v6_listed(as, ip + 8) && memcmp(ip + 8, as->ll6, 16))
+		return VSW_DROP_SPOOFED_IP;
+	/* ND is carried directly (next header 58, no extension headers: RFC 4861
+	 * messages with extension headers are not something a guest needs). */
+	if (ip[6] != IPPROTO_ICMPV6_NUM)
+		return -1;
+	icmp = ip + 40;
+	size -= 40;
+	if (size < 4)
+		return -1;
+	if (icmp[0] != ND_NS && icmp[0] != ND_NA)
+		return -1;
+	if (size < 24)
+		return VSW_DROP_SPOOFED_ND;
+	/* NA: the target is what the sender claims. NS from :: is DAD: also a claim. */
+	if (icmp[0] == ND_NA || src_unspec) {
+		if (!v6_listed(as, icmp + 8) && memcmp(icmp + 8, as->ll6, 16))
+			return VSW_DROP_SPOOFED_ND;
+	}
+	if (!nd_opts_ok(as, icmp + 24, size - 24))
+		return VSW_DROP_SPOOFED_ND;
+	return -1;
+}
+
+int vsw_antispoof_check(const struct vsw_antispoof *as, const struct pvnet_pkt *pkt)
+{
+	const uint8_t *d = pkt->data;
+	uint32_t size = pkt->head_size;
+	uint16_t type;
+
+	if (memcmp(d + 6, as->mac, 6))
+		return VSW_DROP_SPOOFED_MAC;
+	type = rd16(d + 12);
+	switch (type) {
+	case PVNET_ETH_P_IPV4:
+		return check_ipv4(as, d + PVNET_ETH_HLEN, size - PVNET_ETH_HLEN);
+	case PVNET_ETH_P_IPV6:
+		return check_ipv6(as, d + PVNET_ETH_HLEN, size - PVNET_ETH_HLEN);
+	case ETH_P_ARP_NUM:
+		return check_arp(as, d + PVNET_ETH_HLEN, size - PVNET_ETH_HLEN);
+	default:
+		return -1;
+	}
+}
+
+void vsw_antispoof_free(struct vsw_antispoof *as)
+{
+	free(as);
+}
+
+int vsw_ip_parse(const char *text, struct vsw_ip_addr *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!text)
+		return -EINVAL;
+	if (inet_pton(AF_INET, text, out->addr) == 1) {
+		out->family = AF_INET;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, out->addr) == 1) {
+		out->family = AF_INET6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int vsw_port_set_antispoof(struct vsw_port *port, const uint8_t *mac,
+			   const struct vsw_ip_addr *ips, unsigned n_ips)
+{
+	struct vsw_antispoof *as = NULL, *old;
+
+	if (!port || n_ips > VSW_ANTISPOOF_MAX_IPS || (n_ips && !ips))
+		return -EINVAL;
+	if (mac) {
+		if (vsw_mac_is_multicast(mac))
+			return -EINVAL;
+		as = calloc(1, sizeof(*as));
+		if (!as)
+			return -ENOMEM;
+		memcpy(as->mac, mac, 6);
+		for (unsigned i = 0; i < n_ips; i++) {
+			if (ips[i].family == AF_INET) {
+				memcpy(as->v4[as->n4++], ips[i].addr, 4);
+			} else if (ips[i].family == AF_INET6) {
+				memcpy(as->v6[as->n6++], ips[i].addr, 16);
+			} else {
+				free(as);
+				return -EINVAL;
+			}
+		}
+		/* fe80::/64 + modified EUI-64 of the MAC (RFC 4291 appendix A) */
+		as->ll6[0] = 0xfe;
+		as->ll6[1] = 0x80;
+		as->ll6[8] = mac[0] ^ 0x02;
+		as->ll6[9] = mac[1];
+		as->ll6[10] = mac[2];
+		as->ll6[11] = 0xff;
+		as->ll6[12] = 0xfe;
+		as->ll6[13] = mac[3];
+		as->ll6[14] = mac[4];
+		as->ll6[15] = mac[5];
+	}
+	pthread_rwlock_wrlock(&port->br->lock);
+	old = port->antispoof;
+	port->antispoof = as;
+	pthread_rwlock_unlock(&port->br->lock);
+	/* no worker can still read `old`: they hold the read lock while they use it */
+	vsw_antispoof_free(old);
+	return 0;
+}
+
+int vsw_antispoof_format(const struct vsw_antispoof *as, char *buf, size_t size)
+{
+	char a[INET6_ADDRSTRLEN];
+	size_t off;
+	int n;
+
+	n = snprintf(buf, size, "mac:%02x:%02x:%02x:%02x:%02x:%02x", as->mac[0], as->mac[1],
+		     as->mac[2], as->mac[3], as->mac[4], as->mac[5]);
+	off = n > 0 ? (size_t)n : 0;
+	for (unsigned i = 0; i < as->n4 + as->n6 && off < size; i++) {
+		if (i < as->n4)
+			inet_ntop(AF_INET, as->v4[i], a, sizeof(a));
+		else
+			inet_ntop(AF_INET6, as->v6[i - as->n4], a, sizeof(a));
+		n = snprintf(buf + off, size - off, ",ip:%s", a);
+		if (n > 0)
+			off += (size_t)n;
+	}
+	return (int)off;
+}

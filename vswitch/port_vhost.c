@@ -1,0 +1,1351 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhost-user backend port (see include/pvnet/vhost.h for the contract).
+ *
+ * Why our own backend rather than DPDK's librte_vhost: librte_vhost needs
+ * rte_eal_init() in the daemon (process-global state, an lcore for its thread, EAL
+ * arguments shared with the DPDK accelerator plugin), its frames arrive as rte_mbufs
+ * that would be copied again into pvnet_pkt, and this tree links one set of
+ * libraries into every program and test, so librte_vhost would become a link
+ * dependency of all of them. The protocol subset a virtio-net guest needs is small
+ * (the messages handled below, split virtqueues, the 12-byte virtio_net_hdr), and
+ * here a guest frame is copied exactly once, straight between guest memory and the
+ * pvnet_pkt / the egress packet.
+ *
+ * Memory layout written by the guest (virtio 1.x split ring, little endian; this
+ * code runs on x86-64 only, as QEMU's TCG/KVM hosts here do):
+ *   desc[num]  {u64 addr; u32 len; u16 flags; u16 next}
+ *   avail      {u16 flags; u16 idx; u16 ring[num]}
+ *   used       {u16 flags; u16 idx; {u32 id; u32 len} ring[num]}
+ * Everything the guest can write is read once into locals and validated there.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <pvnet/log.h>
+#include <pvnet/vhost.h>
+
+#define MOD "vhost"
+
+/* ---- vhost-user wire protocol ------------------------------------------------------ */
+
+enum {
+	VHU_GET_FEATURES = 1,
+	VHU_SET_FEATURES = 2,
+	VHU_SET_OWNER = 3,
+	VHU_RESET_OWNER = 4,
+	VHU_SET_MEM_TABLE = 5,
+	VHU_SET_LOG_BASE = 6,
+	VHU_SET_LOG_FD = 7,
+	VHU_SET_VRING_NUM = 8,
+	VHU_SET_VRING_ADDR = 9,
+	VHU_SET_VRING_BASE = 10,
+	VHU_GET_VRING_BASE = 11,
+	VHU_SET_VRING_KICK = 12,
+	VHU_SET_VRING_CALL = 13,
+	VHU_SET_VRING_ERR = 14,
+	VHU_GET_PROTOCOL_FEATURES = 15,
+	VHU_SET_PROTOCOL_FEATURES = 16,
+	VHU_GET_QUEUE_NUM = 17,
+	VHU_SET_VRING_ENABLE = 18,
+};
+
+#define VHU_VERSION 0x1u
+#define VHU_FLAG_REPLY (1u << 2)
+#define VHU_FLAG_NEED_REPLY (1u << 3)
+#define VHU_VRING_NOFD (1ull << 8)
+#define VHU_VRING_IDX_MASK 0xffull
+#define VHU_MAX_REGIONS 8
+#define VHU_MAX_FDS 8
+
+struct vhu_state {
+	uint32_t index, num;
+};
+struct vhu_addr {
+	uint32_t index, flags;
+	uint64_t desc, used, avail, log;
+};
+struct vhu_region_msg {
+	uint64_t gpa, size, uva, mmap_offset;
+};
+struct vhu_mem {
+	uint32_t nregions, padding;
+	struct vhu_region_msg regions[VHU_MAX_REGIONS];
+};
+struct vhu_msg {
+	uint32_t request, flags, size;
+	union {
+		uint64_t u64;
+		struct vhu_state state;
+		struct vhu_addr addr;
+		struct vhu_mem mem;
+	} p;
+} __attribute__((packed));
+#define VHU_HDR_SIZE 12u
+_Static_assert(offsetof(struct vhu_msg, p) == VHU_HDR_SIZE, "vhost-user header");
+_Static_assert(sizeof(struct vhu_addr) == 40, "vhost_vring_addr");
+_Static_assert(sizeof(struct vhu_mem) == 8 + 8 * 32, "vhost-user memory");
+
+/* ---- virtio ------------------------------------------------------------------------ */
+
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_MRG_RXBUF 15
+#define VIRTIO_RING_F_INDIRECT_DESC 28
+#define VIRTIO_F_VERSION_1 32
+#define BIT(n) (1ull << (n))
+
+#define VHU_FEATURES                                                                      \
+	(BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_GUEST_TSO4) | \
+	 BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_HOST_TSO4) |                         \
+	 BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_MRG_RXBUF) |                          \
+	 BIT(VIRTIO_RING_F_INDIRECT_DESC) | BIT(VIRTIO_F_VERSION_1))
+
+#define VRING_DESC_F_NEXT 1
+#define VRING_DESC_F_WRITE 2
+#define VRING_DESC_F_INDIRECT 4
+#define VRING_USED_F_NO_NOTIFY 1
+#define VRING_AVAIL_F_NO_INTERRUPT 1
+#define VRING_MAX_NUM 32768
+
+struct vring_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+struct vring_avail {
+	uint16_t flags, idx;
+	uint16_t ring[];
+};
+struct vring_used_elem {
+	uint32_t id, len;
+};
+struct vring_used {
+	uint16_t flags, idx;
+	struct vring_used_elem ring[];
+};
+_Static_assert(sizeof(struct vring_desc) == 16, "vring_desc");
+
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
+#define VIRTIO_NET_HDR_F_DATA_VALID 2
+#define VIRTIO_NET_HDR_GSO_NONE 0
+#define VIRTIO_NET_HDR_GSO_TCPV4 1
+#define VIRTIO_NET_HDR_GSO_UDP 3
+#define VIRTIO_NET_HDR_GSO_TCPV6 4
+#define VIRTIO_NET_HDR_GSO_ECN 0x80
+
+struct virtio_net_hdr_mrg {
+	uint8_t flags, gso_type;
+	uint16_t hdr_len, gso_size, csum_start, csum_offset, num_buffers;
+};
+_Static_assert(sizeof(struct virtio_net_hdr_mrg) == 12, "virtio_net_hdr_mrg_rxbuf");
+
+/* ---- the port ---------------------------------------------------------------------- */
+
+#define VHU_RXQ 0 /* guest RX: we write */
+#define VHU_TXQ 1 /* guest TX: we read */
+#define VHU_NQ 2
+#define VHU_BUF_SIZE (65536u + 128u) /* a 64 KiB GSO frame plus tag and slack */
+#define VHU_MAX_SEGS 64               /* guest buffer pieces gathered per chain */
+#define VHU_TSO_MAX_SEGS 64
+
+struct vhu_region {
+	uint64_t gpa, size, uva;
+	uint8_t *host; /* = map + mmap_offset */
+	void *map;
+	size_t map_size;
+};
+
+struct vhu_vq {
+	uint32_t num; /* 0: not configured */
+	struct vring_desc *desc;
+	struct vring_avail *avail;
+	struct vring_used *used;
+	struct vhu_addr addr; /* as received (VMM virtual addresses) */
+	bool have_addr;
+	uint16_t last_avail; /* next avail entry to consume */
+	uint16_t used_idx;   /* our copy of used->idx */
+	int kick_fd, call_fd;
+	bool enabled; /* SET_VRING_ENABLE (or implied without protocol features) */
+	bool started; /* kick received, addresses mapped */
+};
+
+struct vhu_seg {
+	uint8_t *p;
+	uint32_t len;
+};
+
+struct vsw_vhost {
+	struct vsw_bridge *br;
+	struct vsw_port *port;
+	char name[VSW_NAME_MAX];
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int listen_fd, conn_fd, stop_fd, ep_fd;
+	pthread_t thread;
+	bool thread_started;
+
+	/* Guarded by `lock` (send() and the control path); the TX queue is touched only by
+	 * the port thread, which also runs the control path. */
+	pthread_mutex_t lock;
+	struct vhu_region regions[VHU_MAX_REGIONS];
+	unsigned nregions;
+	struct vhu_vq vq[VHU_NQ];
+	uint64_t features;
+	bool features_set, protocol_features;
+	uint32_t hdr_size; /* 12 with VERSION_1 or MRG_RXBUF, else 10 */
+	uint8_t *scratch;  /* egress linearisation, under lock */
+	struct pvnet_pkt_pool *pool;    /* guest TX packets */
+	struct pvnet_pkt_pool *fb_pool; /* egress software offload (under lock) */
+
+	struct vsw_vhost_stats st; /* counters: relaxed atomics */
+};
+
+static const struct vsw_port_ops vhost_ops;
+
+#define CNT_ADD(vh, field, n) __atomic_fetch_add(&(vh)->st.field, (n), __ATOMIC_RELAXED)
+
+/* ---- guest memory -------------------------------------------------------------------- */
+
+/* Host pointer for guest-physical [gpa, gpa + len) if it lies in one region. */
+static uint8_t *gpa_to_host(const struct vsw_vhost *vh, uint64_t gpa, uint64_t len)
+{
+	for (unsigned i = 0; i < vh->nregions; i++) {
+		const struct vhu_region *r = &vh->regions[i];
+		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
+			return r->host + (gpa - r->gpa);
+	}
+	return NULL;
+}
+
+/* Host pointer for VMM-virtual [uva, uva + len) (ring addresses). */
+static uint8_t *uva_to_host(const struct vsw_vhost *vh, uint64_t uva, uint64_t len)
+{
+	for (unsigned i = 0; i < vh->nregions; i++) {
+		const struct vhu_region *r = &vh->regions[i];
+		if (uva >= r->uva && uva - r->uva <= r->size && len <= r->size - (uva - r->uva))
+			return r->host + (uva - r->uva);
+	}
+	return NULL;
+}
+
+static void unmap_regions(struct vsw_vhost *vh)
+{
+	for (unsigned i = 0; i < vh->nregions; i++)
+		munmap(vh->regions[i].map, vh->regions[i].map_size);
+	vh->nregions = 0;
+}
+
+/*
+ * Walks the descriptor chain at `head` of `vq`, collecting its buffers into
+ * segs[0..*nsegs). `want_write`: every buffer must be device-writable (RX) or
+ * every one device-readable (TX). Bounds: at most vq->num descriptors (a loop
+ * exceeds it), at most one indirect table (not nested, length a multiple of 16),
+ * every buffer inside guest memory, total at most `max_size`. Returns the total
+ * bytes, or -EINVAL.
+ */
+static int64_t walk_chain(const struct vsw_vhost *vh, const struct vhu_vq *vq, uint16_t head,
+			  bool want_write, struct vhu_seg *segs, unsigned *nsegs, uint64_t max_size)
+{
+	const struct vring_desc *table = vq->desc;
+	uint32_t table_len = vq->num, idx = head, budget = vq->num;
+	bool indirect = false;
+	uint64_t total = 0;
+	unsigned n = 0;
+
+	for (;;) {
+		struct vring_desc d;
+
+		if (idx >= table_len || budget-- == 0)
+			return -EINVAL;
+		memcpy(&d, (const void *)&table[idx], sizeof(d)); /* one read of guest memory */
+		if (d.flags & VRING_DESC_F_INDIRECT) {
+			if (indirect || (d.flags & VRING_DESC_F_NEXT) || d.len == 0 ||
+			    d.len % sizeof(struct vring_desc) ||
+			    d.len / sizeof(struct vring_desc) > VRING_MAX_NUM)
+				return -EINVAL;
+			table = (const struct vring_desc *)gpa_to_host(vh, d.addr, d.len);
+			if (!table)
+				return -EINVAL;
+			indirect = true;
+			table_len = d.len / sizeof(struct vring_desc);
+			budget = table_len;
+			idx = 0;
+			continue;
+		}
+		if (!!(d.flags & VRING_DESC_F_WRITE) != want_write)
+			return -EINVAL;
+		if (d.len) {
+			uint8_t *p = gpa_to_host(vh, d.addr, d.len);
+			total += d.len;
+			if (!p || total > max_size || n == VHU_MAX_SEGS)
+				return -EINVAL;
+			segs[n].p = p;
+			segs[n].len = d.len;
+			n++;
+		}
+		if (!(d.flags & VRING_DESC_F_NEXT))
+			break;
+		idx = d.next;
+	}
+	*nsegs = n;
+	return (int64_t)total;
+}
+
+/* Copies `size` bytes starting at byte `off` of the gathered buffers into dst. */
+static void segs_read(const struct vhu_seg *segs, unsigned n, uint32_t off, void *dst, uint32_t size)
+{
+	uint8_t *out = dst;
+
+	for (unsigned i = 0; i < n && size; i++) {
+		if (off >= segs[i].len) {
+			off -= segs[i].len;
+			continue;
+		}
+		uint32_t c = segs[i].len - off;
+		if (c > size)
+			c = size;
+		memcpy(out, segs[i].p + off, c);
+		out += c;
+		size -= c;
+		off = 0;
+	}
+}
+
+static void vq_push_used(struct vhu_vq *vq, uint16_t head, uint32_t len)
+{
+	struct vring_used_elem *e = &vq->used->ring[vq->used_idx & (vq->num - 1)];
+
+	e->id = head;
+	e->len = len;
+	vq->used_idx++;
+}
+
+/* Publishes the used entries written since the last call and signals the guest
+ * unless it suppressed interrupts. */
+static void vq_publish(struct vsw_vhost *vh, struct vhu_vq *vq)
+{
+	/* release: the used elements are visible before the index that exposes them */
+	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+	/* full fence: the index store is ordered before reading the guest's flags
+	 * (otherwise a guest re-enabling interrupts could miss this update) */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vq->call_fd >= 0 &&
+	    !(__atomic_load_n(&vq->avail->flags, __ATOMIC_RELAXED) & VRING_AVAIL_F_NO_INTERRUPT)) {
+		uint64_t one = 1;
+		if (write(vq->call_fd, &one, sizeof(one)) == sizeof(one))
+			CNT_ADD(vh, calls, 1);
+	}
+}
+
+static bool vq_ready(const struct vhu_vq *vq)
+{
+	return vq->started && vq->enabled && vq->num;
+}
+
+/* ---- guest TX: guest -> switch ------------------------------------------------------- */
+
+/* Maps a guest TX virtio_net_hdr onto the packet. 0 or -EINVAL. */
+static int hdr_to_pkt(const struct virtio_net_hdr_mrg *h, struct pvnet_pkt *pkt)
+{
+	if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
+		if ((uint32_t)h->csum_start + h->csum_offset + 2 > pkt->len)
+			return -EINVAL;
+		pkt->flags |= PVNET_PKT_F_CSUM_BLANK;
+		pkt->csum_start = h->csum_start;
+		pkt->csum_offset = h->csum_offset;
+	} else if (h->flags & VIRTIO_NET_HDR_F_DATA_VALID) {
+		pkt->flags |= PVNET_PKT_F_DATA_VALIDATED;
+	}
+	switch (h->gso_type & ~VIRTIO_NET_HDR_GSO_ECN) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		return 0;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		pkt->gso_type = PVNET_GSO_TCPV4;
+		break;
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		pkt->gso_type = PVNET_GSO_TCPV6;
+		break;
+	default: /* UFO: never negotiated */
+		return -EINVAL;
+	}
+	if (!h->gso_size || !(pkt->flags & PVNET_PKT_F_CSUM_BLANK))
+		return -EINVAL;
+	pkt->gso_size = h->gso_size;
+	return 0;
+}
+
+/* Reads one guest TX chain into `pkt`. 0, or -EINVAL (bad chain: counted by caller),
+ * -EPROTO (bad header). */
+static int tx_read_chain(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t head,
+			 struct pvnet_pkt *pkt)
+{
+	struct vhu_seg segs[VHU_MAX_SEGS];
+	struct virtio_net_hdr_mrg h = {0};
+	unsigned n;
+	int64_t total = walk_chain(vh, vq, head, false, segs, &n,
+				   (uint64_t)vh->hdr_size + pkt->buf_size);
+
+	if (total < 0 || total < (int64_t)vh->hdr_size + PVNET_ETH_HLEN)
+		return -EINVAL;
+	segs_read(segs, n, 0, &h, vh->hdr_size);
+	pkt->len = pkt->head_size = (uint32_t)(total - vh->hdr_size);
+	segs_read(segs, n, vh->hdr_size, pkt->data, pkt->len);
+	return hdr_to_pkt(&h, pkt) < 0 ? -EPROTO : 0;
+}
+
+/* One burst from the guest's TX queue into the switch. Returns the number of chains
+ * consumed (0: nothing to do), on the port thread only. */
+static unsigned tx_burst(struct vsw_vhost *vh)
+{
+	struct vhu_vq *vq = &vh->vq[VHU_TXQ];
+	struct pvnet_pkt_batch batch;
+	struct pvnet_pkt *pkts[PVNET_BATCH_MAX];
+	uint64_t bytes = 0;
+	unsigned got, used = 0, bad = 0, badhdr = 0;
+	uint16_t avail_idx, n;
+
+	if (!vq_ready(vq))
+		return 0;
+	/* acquire: ring entries up to avail->idx are read after the index */
+	avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
+	n = (uint16_t)(avail_idx - vq->last_avail);
+	if (!n)
+		return 0;
+	if (n > vq->num) { /* the guest broke its ring: stop serving it */
+		PVLOG_RL(WARN, MOD, "%s: guest TX avail index jumped by %u (ring %u): queue stopped",
+			 vh->name, n, vq->num);
+		CNT_ADD(vh, tx_bad_desc, 1);
+		vq->started = false;
+		return 0;
+	}
+	if (n > PVNET_BATCH_MAX)
+		n = PVNET_BATCH_MAX;
+	got = pvnet_pkt_alloc_bulk(vh->pool, pkts, n);
+	if (got < n)
+		CNT_ADD(vh, tx_pool_empty, 1);
+	batch.count = 0;
+	for (unsigned i = 0; i < got; i++) {
+		uint16_t head = __atomic_load_n(&vq->avail->ring[vq->last_avail & (vq->num - 1)],
+						__ATOMIC_RELAXED);
+		struct pvnet_pkt *pkt = pkts[i];
+		int rc;
+
+		vq->last_avail++;
+		rc = head < vq->num ? tx_read_chain(vh, vq, head, pkt) : -EINVAL;
+		/* the data is copied out: the buffer goes back to the guest at once */
+		if (head < vq->num)
+			vq_push_used(vq, head, 0);
+		used++;
+		if (rc < 0) {
+			rc == -EPROTO ? badhdr++ : bad++;
+			pvnet_pkt_put(pkt);
+			continue;
+		}
+		bytes += pkt->len;
+		batch.vlan_tci[batch.count] = 0;
+		batch.pkts[batch.count++] = pkt;
+	}
+	if (used)
+		vq_publish(vh, vq);
+	if (bad) {
+		CNT_ADD(vh, tx_bad_desc, bad);
+		PVLOG_RL(WARN, MOD, "%s: %u malformed guest TX chains dropped", vh->name, bad);
+	}
+	if (badhdr)
+		CNT_ADD(vh, tx_bad_hdr, badhdr);
+	CNT_ADD(vh, guest_tx_packets, batch.count);
+	CNT_ADD(vh, guest_tx_bytes, bytes);
+	if (batch.count)
+		vsw_input(vh->br, vh->port, &batch);
+	return used;
+}
+
+/* ---- guest RX: switch -> guest ------------------------------------------------------- */
+
+/*
+ * Writes one frame (hdr + data[0..len)) into the guest's RX buffers: one chain
+ * without MRG_RXBUF, as many as needed with it. The used entries are written but
+ * not published. 0, -ENOBUFS (not enough buffers posted: nothing consumed),
+ * -EINVAL (a malformed chain was consumed and returned empty; the frame is lost).
+ */
+static int rx_emit(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t avail_idx,
+		   struct virtio_net_hdr_mrg *h, const uint8_t *data, uint32_t len)
+{
+	bool mrg = vh->features & BIT(VIRTIO_NET_F_MRG_RXBUF);
+	uint16_t save_avail = vq->last_avail, save_used = vq->used_idx, nbufs = 0;
+	uint32_t hdr_size = vh->hdr_size, off = 0, hdr_off = 0;
+	const uint32_t nb_off = offsetof(struct virtio_net_hdr_mrg, num_buffers);
+	uint8_t *nb_p[2] = {NULL, NULL}; /* where the two num_buffers bytes landed */
+
+	h->num_buffers = 1;
+	while (off < len || hdr_off < hdr_size) {
+		struct vhu_seg segs[VHU_MAX_SEGS];
+		unsigned n = 0;
+		uint32_t written = 0;
+		int64_t cap;
+		uint16_t head;
+
+		if (vq->last_avail == avail_idx) {
+			vq->last_avail = save_avail;
+			vq->used_idx = save_used;
+			return -ENOBUFS;
+		}
+		head = __atomic_load_n(&vq->avail->ring[vq->last_avail & (vq->num - 1)],
+				       __ATOMIC_RELAXED);
+		vq->last_avail++;
+		cap = head < vq->num ? walk_chain(vh, vq, head, true, segs, &n, UINT32_MAX) : -EINVAL;
+		if (cap < 0 || (nbufs == 0 && cap < hdr_size) || (!mrg && cap < hdr_size + len)) {
+			/* every chain taken for this frame goes back empty; the frame is lost */
+			uint16_t end = vq->last_avail;
+			vq->used_idx = save_used;
+			for (uint16_t a = save_avail; a != end; a++) {
+				uint16_t hd = __atomic_load_n(&vq->avail->ring[a & (vq->num - 1)],
+							      __ATOMIC_RELAXED);
+				if (hd < vq->num)
+					vq_push_used(vq, hd, 0);
+			}
+			CNT_ADD(vh, rx_bad_desc, 1);
+			return -EINVAL;
+		}
+		/* the header first (it may span buffers), then the frame */
+		for (unsigned s = 0; s < n && (off < len || hdr_off < hdr_size); s++) {
+			uint32_t pos = 0;
+			if (hdr_off < hdr_size) {
+				uint32_t c = segs[s].len < hdr_size - hdr_off ? segs[s].len
+									     : hdr_size - hdr_off;
+				for (uint32_t b = 0; b < 2; b++)
+					if (nb_off + b >= hdr_off && nb_off + b < hdr_off + c)
+						nb_p[b] = segs[s].p + (nb_off + b - hdr_off);
+				memcpy(segs[s].p, (uint8_t *)h + hdr_off, c);
+				hdr_off += c;
+				pos = c;
+			}
+			if (pos < segs[s].len && off < len) {
+				uint32_t c = segs[s].len - pos < len - off ? segs[s].len - pos : len - off;
+				memcpy(segs[s].p + pos, data + off, c);
+				off += c;
+				pos += c;
+			}
+			written += pos;
+		}
+		vq_push_used(vq, head, written);
+		nbufs++;
+	}
+	if (nbufs > 1 && nb_p[0] && nb_p[1]) {
+		/* num_buffers lives in the first buffer's header (little endian) */
+		*nb_p[0] = (uint8_t)nbufs;
+		*nb_p[1] = (uint8_t)(nbufs >> 8);
+	}
+	return 0;
+}
+
+/* Fills the virtio_net_hdr for an egress packet (tag_len: 4 when a tag is inserted). */
+static void pkt_to_hdr(const struct vsw_vhost *vh, const struct pvnet_pkt *pkt, uint32_t tag_len,
+		       struct virtio_net_hdr_mrg *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (pkt->flags & PVNET_PKT_F_CSUM_BLANK) {
+		h->flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+		h->csum_start = (uint16_t)(pkt->csum_start + tag_len);
+		h->csum_offset = pkt->csum_offset;
+	} else if ((pkt->flags & PVNET_PKT_F_DATA_VALIDATED) &&
+		   (vh->features & BIT(VIRTIO_NET_F_GUEST_CSUM))) {
+		h->flags = VIRTIO_NET_HDR_F_DATA_VALID;
+	}
+	if (pkt->gso_type != PVNET_GSO_NONE) {
+		h->gso_type = pkt->gso_type == PVNET_GSO_TCPV4 ? VIRTIO_NET_HDR_GSO_TCPV4
+							       : VIRTIO_NET_HDR_GSO_TCPV6;
+		h->gso_size = pkt->gso_size;
+		/* a hint for the guest: Ethernet + IP + TCP headers, bounded by the frame */
+		uint32_t hl = (uint32_t)h->csum_start + 20, fl = pkt->len + tag_len;
+		h->hdr_len = (uint16_t)(hl <= fl ? hl : fl);
+	}
+}
+
+/* Emits one egress packet as it is (offloads the guest can take). Under lock. */
+static int rx_emit_pkt(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t avail_idx,
+		       const struct pvnet_pkt *pkt, uint16_t tci)
+{
+	struct virtio_net_hdr_mrg h;
+	const uint8_t *data = pkt->data;
+	uint32_t len = pkt->len, tag_len = tci ? PVNET_VLAN_HLEN : 0;
+	int rc;
+
+	if (tci || pkt->len > pkt->head_size) {
+		rc = vsw_pkt_linearize(pkt, tci, vh->scratch, VHU_BUF_SIZE);
+		if (rc < 0)
+			return rc == -ENOSPC ? -EINVAL : rc;
+		data = vh->scratch;
+		len = (uint32_t)rc;
+	}
+	pkt_to_hdr(vh, pkt, tag_len, &h);
+	rc = rx_emit(vh, vq, avail_idx, &h, data, len);
+	if (rc == 0) {
+		CNT_ADD(vh, guest_rx_packets, 1);
+		CNT_ADD(vh, guest_rx_bytes, len);
+	}
+	return rc;
+}
+
+/*
+ * A packet needing an offload the guest did not negotiate: copy it into our own
+ * LOCAL packet (shared packets are read-only), then checksum or segment it in
+ * software and emit the result. Frames lost here are counted rx_fallback_drop.
+ */
+static int rx_emit_fallback(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t avail_idx,
+			    const struct pvnet_pkt *pkt, uint16_t tci)
+{
+	struct pvnet_pkt *copy = pvnet_pkt_alloc(vh->fb_pool), *segs[VHU_TSO_MAX_SEGS];
+	int rc, nseg;
+
+	if (!copy)
+		goto drop;
+	rc = vsw_pkt_linearize(pkt, 0, copy->data, copy->buf_size);
+	if (rc < 0)
+		goto put_copy;
+	copy->len = copy->head_size = (uint32_t)rc;
+	copy->flags = pkt->flags & (PVNET_PKT_F_CSUM_BLANK | PVNET_PKT_F_DATA_VALIDATED);
+	copy->csum_start = pkt->csum_start;
+	copy->csum_offset = pkt->csum_offset;
+	copy->gso_type = pkt->gso_type;
+	copy->gso_size = pkt->gso_size;
+	if (copy->gso_type == PVNET_GSO_NONE) {
+		if (vsw_offload_csum(copy) < 0)
+			goto put_copy;
+		CNT_ADD(vh, rx_sw_csum, 1);
+		rc = rx_emit_pkt(vh, vq, avail_idx, copy, tci);
+		pvnet_pkt_put(copy);
+		return rc;
+	}
+	nseg = vsw_offload_tso(copy, vh->fb_pool, segs, VHU_TSO_MAX_SEGS);
+	pvnet_pkt_put(copy);
+	if (nseg < 0)
+		goto drop;
+	CNT_ADD(vh, rx_sw_tso, 1);
+	rc = 0;
+	for (int i = 0; i < nseg; i++) {
+		/* segments carry full checksums; an earlier failure drops the rest */
+		if (rc == 0)
+			rc = rx_emit_pkt(vh, vq, avail_idx, segs[i], tci);
+		pvnet_pkt_put(segs[i]);
+	}
+	return rc == -ENOBUFS ? -EINVAL : rc; /* partly delivered: never retried */
+put_copy:
+	pvnet_pkt_put(copy);
+drop:
+	CNT_ADD(vh, rx_fallback_drop, 1);
+	return -EINVAL;
+}
+
+static bool needs_fallback(const struct vsw_vhost *vh, const struct pvnet_pkt *pkt)
+{
+	uint64_t f = vh->features;
+
+	if (pkt->gso_type == PVNET_GSO_TCPV4)
+		return !(f & BIT(VIRTIO_NET_F_GUEST_TSO4)) || !(f & BIT(VIRTIO_NET_F_GUEST_CSUM));
+	if (pkt->gso_type == PVNET_GSO_TCPV6)
+		return !(f & BIT(VIRTIO_NET_F_GUEST_TSO6)) || !(f & BIT(VIRTIO_NET_F_GUEST_CSUM));
+	return (pkt->flags & PVNET_PKT_F_CSUM_BLANK) && !(f & BIT(VIRTIO_NET_F_GUEST_CSUM));
+}
+
+static int vhost_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
+{
+	struct vsw_vhost *vh = vsw_port_priv(port);
+	struct vhu_vq *vq = &vh->vq[VHU_RXQ];
+	unsigned i = 0, emitted = 0;
+	uint16_t avail_idx;
+
+	pthread_mutex_lock(&vh->lock);
+	if (!vq_ready(vq)) {
+		CNT_ADD(vh, rx_not_ready, batch->count);
+		goto unlock;
+	}
+	/* acquire: the guest's buffers are read after the index that publishes them */
+	avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
+	if ((uint16_t)(avail_idx - vq->last_avail) > vq->num) {
+		CNT_ADD(vh, rx_bad_desc, 1);
+		vq->started = false;
+		goto unlock;
+	}
+	for (; i < batch->count; i++) {
+		const struct pvnet_pkt *pkt = batch->pkts[i];
+		int rc = needs_fallback(vh, pkt)
+				 ? rx_emit_fallback(vh, vq, avail_idx, pkt, batch->vlan_tci[i])
+				 : rx_emit_pkt(vh, vq, avail_idx, pkt, batch->vlan_tci[i]);
+		if (rc == -ENOBUFS)
+			break;
+		emitted++; /* delivered, or consumed a bad chain (counted) */
+	}
+	if (emitted)
+		vq_publish(vh, vq);
+	if (i < batch->count)
+		CNT_ADD(vh, rx_no_buffers, batch->count - i);
+unlock:
+	pthread_mutex_unlock(&vh->lock);
+	for (unsigned k = 0; k < i; k++)
+		pvnet_pkt_put(batch->pkts[k]);
+	return (int)i;
+}
+
+/* ---- control path ------------------------------------------------------------------ */
+
+static void vq_reset(struct vhu_vq *vq)
+{
+	if (vq->kick_fd >= 0)
+		close(vq->kick_fd);
+	if (vq->call_fd >= 0)
+		close(vq->call_fd);
+	memset(vq, 0, sizeof(*vq));
+	vq->kick_fd = vq->call_fd = -1;
+}
+
+/* Maps the ring addresses of `vq` if both the memory and the addresses are known. */
+static int vq_map(struct vsw_vhost *vh, struct vhu_vq *vq)
+{
+	uint64_t num = vq->num;
+
+	vq->desc = NULL;
+	vq->avail = NULL;
+	vq->used = NULL;
+	if (!vq->have_addr || !num || !vh->nregions)
+		return 0;
+	vq->desc = (struct vring_desc *)uva_to_host(vh, vq->addr.desc, num * 16);
+	vq->avail = (struct vring_avail *)uva_to_host(vh, vq->addr.avail, 6 + 2 * num);
+	vq->used = (struct vring_used *)uva_to_host(vh, vq->addr.used, 6 + 8 * num);
+	if (!vq->desc || !vq->avail || !vq->used || ((uintptr_t)vq->desc & 15) ||
+	    ((uintptr_t)vq->avail & 1) || ((uintptr_t)vq->used & 3)) {
+		vq->desc = NULL;
+		vq->avail = NULL;
+		vq->used = NULL;
+		return -EINVAL;
+	}
+	vq->used_idx = __atomic_load_n(&vq->used->idx, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static void ep_set_kick(struct vsw_vhost *vh, int old_fd, int new_fd)
+{
+	if (old_fd >= 0)
+		epoll_ctl(vh->ep_fd, EPOLL_CTL_DEL, old_fd, NULL);
+	if (new_fd >= 0) {
+		struct epoll_event ev = {.events = EPOLLIN, .data.fd = new_fd};
+		epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, new_fd, &ev);
+	}
+}
+
+static void disconnect(struct vsw_vhost *vh)
+{
+	if (vh->conn_fd < 0)
+		return;
+	pthread_mutex_lock(&vh->lock);
+	for (unsigned q = 0; q < VHU_NQ; q++) {
+		if (q == VHU_TXQ)
+			ep_set_kick(vh, vh->vq[q].kick_fd, -1);
+		vq_reset(&vh->vq[q]);
+	}
+	unmap_regions(vh);
+	vh->features = 0;
+	vh->features_set = vh->protocol_features = false;
+	vh->hdr_size = 12;
+	pthread_mutex_unlock(&vh->lock);
+	epoll_ctl(vh->ep_fd, EPOLL_CTL_DEL, vh->conn_fd, NULL);
+	close(vh->conn_fd);
+	vh->conn_fd = -1;
+	CNT_ADD(vh, disconnects, 1);
+	PVLOG(INFO, MOD, "%s: VMM disconnected", vh->name);
+}
+
+static int set_mem_table(struct vsw_vhost *vh, const struct vhu_msg *m, const int *fds,
+			 unsigned nfds)
+{
+	struct vhu_region nr[VHU_MAX_REGIONS];
+	unsigned n = m->p.mem.nregions, i;
+	int rc = 0;
+
+	if (n == 0 || n > VHU_MAX_REGIONS || n != nfds ||
+	    m->size < 8 + n * sizeof(struct vhu_region_msg))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		struct vhu_region_msg rm, *r = &rm;
+		size_t map_size;
+		void *map;
+
+		memcpy(&rm, (const uint8_t *)m + VHU_HDR_SIZE + 8 + i * sizeof(rm), sizeof(rm));
+		if (!r->size || r->mmap_offset > SIZE_MAX - r->size ||
+		    r->gpa > UINT64_MAX - r->size || r->uva > UINT64_MAX - r->size) {
+			rc = -EINVAL;
+			goto unmap;
+		}
+		map_size = r->size + r->mmap_offset;
+		map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
+		if (map == MAP_FAILED) {
+			rc = -errno;
+			goto unmap;
+		}
+		nr[i] = (struct vhu_region){.gpa = r->gpa, .size = r->size, .uva = r->uva,
+					    .host = (uint8_t *)map + r->mmap_offset, .map = map,
+					    .map_size = map_size};
+	}
+	pthread_mutex_lock(&vh->lock);
+	unmap_regions(vh);
+	memcpy(vh->regions, nr, n * sizeof(nr[0]));
+	vh->nregions = n;
+	for (unsigned q = 0; q < VHU_NQ; q++)
+		if (vq_map(vh, &vh->vq[q]) < 0)
+			vh->vq[q].started = false;
+	pthread_mutex_unlock(&vh->lock);
+	PVLOG(INFO, MOD, "%s: guest memory: %u region(s), first %llu MiB", vh->name, n,
+	      (unsigned long long)(nr[0].size >> 20));
+	return 0;
+unmap:
+	while (i-- > 0)
+		munmap(nr[i].map, nr[i].map_size);
+	return rc;
+}
+
+static void refresh_started(struct vsw_vhost *vh, struct vhu_vq *vq)
+{
+	vq->started = vq->kick_fd >= 0 && vq->desc && vq->num;
+	vh->st.running = vq_ready(&vh->vq[VHU_RXQ]) && vq_ready(&vh->vq[VHU_TXQ]);
+}
+
+static int send_reply(struct vsw_vhost *vh, const struct vhu_msg *req, const void *payload,
+		      uint32_t size)
+{
+	struct vhu_msg r;
+
+	r.request = req->request;
+	r.flags = VHU_VERSION | VHU_FLAG_REPLY;
+	r.size = size;
+	memcpy(&r.p, payload, size);
+	if (send(vh->conn_fd, &r, VHU_HDR_SIZE + size, MSG_NOSIGNAL) != (ssize_t)(VHU_HDR_SIZE + size))
+		return -EIO;
+	return 0;
+}
+
+/* Handles one message. 0, or -errno to drop the connection. Takes every fd in fds. */
+static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigned nfds)
+{
+	struct vhu_vq *vq = NULL;
+	uint64_t u64 = 0;
+	bool replied = false;
+	int rc = 0;
+	unsigned qi;
+
+	switch (m->request) {
+	case VHU_GET_FEATURES:
+		u64 = VHU_FEATURES;
+		rc = send_reply(vh, m, &u64, sizeof(u64));
+		replied = true;
+		break;
+	case VHU_SET_FEATURES:
+		if (m->size < 8 || (m->p.u64 & ~VHU_FEATURES)) {
+			rc = -EINVAL;
+			break;
+		}
+		pthread_mutex_lock(&vh->lock);
+		vh->features = m->p.u64;
+		vh->features_set = true;
+		vh->hdr_size = (vh->features & (BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MRG_RXBUF)))
+				       ? 12 : 10;
+		/* without VHOST_USER_F_PROTOCOL_FEATURES rings start enabled */
+		for (unsigned q = 0; q < VHU_NQ; q++)
+			vh->vq[q].enabled = true;
+		pthread_mutex_unlock(&vh->lock);
+		__atomic_store_n(&vh->st.features, vh->features, __ATOMIC_RELAXED);
+		PVLOG(INFO, MOD, "%s: features 0x%llx (mrg_rxbuf=%d guest_csum=%d guest_tso4=%d "
+		      "host_tso4=%d)", vh->name, (unsigned long long)vh->features,
+		      !!(vh->features & BIT(VIRTIO_NET_F_MRG_RXBUF)),
+		      !!(vh->features & BIT(VIRTIO_NET_F_GUEST_CSUM)),
+		      !!(vh->features & BIT(VIRTIO_NET_F_GUEST_TSO4)),
+		      !!(vh->features & BIT(VIRTIO_NET_F_HOST_TSO4)));
+		break;
+	case VHU_SET_OWNER:
+	case VHU_SET_PROTOCOL_FEATURES:
+		break;
+	case VHU_RESET_OWNER:
+		pthread_mutex_lock(&vh->lock);
+		for (unsigned q = 0; q < VHU_NQ; q++) {
+			if (q == VHU_TXQ)
+				ep_set_kick(vh, vh->vq[q].kick_fd, -1);
+			vq_reset(&vh->vq[q]);
+		}
+		vh->st.running = false;
+		pthread_mutex_unlock(&vh->lock);
+		break;
+	case VHU_GET_PROTOCOL_FEATURES:
+		u64 = 0;
+		rc = send_reply(vh, m, &u64, sizeof(u64));
+		replied = true;
+		break;
+	case VHU_SET_MEM_TABLE:
+		rc = set_mem_table(vh, m, fds, nfds);
+		break;
+	case VHU_SET_VRING_NUM:
+	case VHU_SET_VRING_BASE:
+	case VHU_GET_VRING_BASE:
+	case VHU_SET_VRING_ENABLE:
+		qi = m->p.state.index;
+		if (m->size < sizeof(struct vhu_state) || qi >= VHU_NQ) {
+			rc = -EINVAL;
+			break;
+		}
+		vq = &vh->vq[qi];
+		pthread_mutex_lock(&vh->lock);
+		if (m->request == VHU_SET_VRING_NUM) {
+			uint32_t num = m->p.state.num;
+			if (!num || num > VRING_MAX_NUM || (num & (num - 1)))
+				rc = -EINVAL;
+			else
+				vq->num = num;
+			vq_map(vh, vq);
+		} else if (m->request == VHU_SET_VRING_BASE) {
+			vq->last_avail = (uint16_t)m->p.state.num;
+		} else if (m->request == VHU_GET_VRING_BASE) {
+			/* stops the ring; the VMM reads where to resume */
+			struct vhu_state s = {.index = qi, .num = vq->last_avail};
+			if (qi == VHU_TXQ)
+				ep_set_kick(vh, vq->kick_fd, -1);
+			if (vq->kick_fd >= 0)
+				close(vq->kick_fd);
+			vq->kick_fd = -1;
+			vq->started = false;
+			vh->st.running = false;
+			rc = send_reply(vh, m, &s, sizeof(s));
+			replied = true;
+		} else {
+			vq->enabled = m->p.state.num != 0;
+		}
+		if (m->request != VHU_GET_VRING_BASE)
+			refresh_started(vh, vq);
+		pthread_mutex_unlock(&vh->lock);
+		break;
+	case VHU_SET_VRING_ADDR:
+		qi = m->p.addr.index;
+		if (m->size < sizeof(struct vhu_addr) || qi >= VHU_NQ) {
+			rc = -EINVAL;
+			break;
+		}
+		vq = &vh->vq[qi];
+		pthread_mutex_lock(&vh->lock);
+		vq->addr = m->p.addr;
+		vq->have_addr = true;
+		rc = vq_map(vh, vq);
+		refresh_started(vh, vq);
+		pthread_mutex_unlock(&vh->lock);
+		break;
+	case VHU_SET_VRING_KICK:
+	case VHU_SET_VRING_CALL:
+	case VHU_SET_VRING_ERR: {
+		int fd = -1;
+		if (m->size < 8 || (m->p.u64 & VHU_VRING_IDX_MASK) >= VHU_NQ) {
+			rc = -EINVAL;
+			break;
+		}
+		qi = (unsigned)(m->p.u64 & VHU_VRING_IDX_MASK);
+		if (!(m->p.u64 & VHU_VRING_NOFD)) {
+			if (nfds != 1) {
+				rc = -EINVAL;
+				break;
+			}
+			fd = fds[0];
+			fds[0] = -1;
+		}
+		vq = &vh->vq[qi];
+		if (m->request == VHU_SET_VRING_ERR) {
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		pthread_mutex_lock(&vh->lock);
+		if (m->request == VHU_SET_VRING_KICK) {
+			if (qi == VHU_TXQ)
+				ep_set_kick(vh, vq->kick_fd, fd);
+			if (vq->kick_fd >= 0)
+				close(vq->kick_fd);
+			vq->kick_fd = fd;
+			if (fd >= 0)
+				fcntl(fd, F_SETFL, O_NONBLOCK);
+			refresh_started(vh, vq);
+		} else {
+			if (vq->call_fd >= 0)
+				close(vq->call_fd);
+			vq->call_fd = fd;
+		}
+		pthread_mutex_unlock(&vh->lock);
+		if (vh->st.running)
+			PVLOG(INFO, MOD, "%s: queues running", vh->name);
+		break;
+	}
+	case VHU_SET_LOG_BASE:
+	case VHU_SET_LOG_FD:
+	case VHU_GET_QUEUE_NUM:
+	default:
+		PVLOG_RL(WARN, MOD, "%s: unsupported vhost-user request %u", vh->name, m->request);
+		CNT_ADD(vh, bad_msgs, 1);
+		if (m->request == VHU_GET_QUEUE_NUM) {
+			u64 = 1;
+			rc = send_reply(vh, m, &u64, sizeof(u64));
+			replied = true;
+		}
+		break;
+	}
+	for (unsigned i = 0; i < nfds; i++) /* memory mappings outlive their fds */
+		if (fds[i] >= 0)
+			close(fds[i]);
+	if (rc < 0) {
+		CNT_ADD(vh, bad_msgs, 1);
+		PVLOG_RL(WARN, MOD, "%s: vhost-user request %u failed: %s", vh->name, m->request,
+			 strerror(-rc));
+	}
+	if (!replied && (m->flags & VHU_FLAG_NEED_REPLY)) {
+		u64 = rc < 0 ? 1 : 0;
+		if (send_reply(vh, m, &u64, sizeof(u64)) < 0)
+			return -EIO;
+		return 0;
+	}
+	/* a failed request that expects no answer is reported by dropping the link only
+	 * when the state is unusable (bad memory table); others are just counted */
+	return rc == -EIO ? rc : 0;
+}
+
+/* Reads and handles one message from the VMM. 0, or -errno to disconnect. */
+static int read_msg(struct vsw_vhost *vh)
+{
+	struct vhu_msg m;
+	char cbuf[CMSG_SPACE(VHU_MAX_FDS * sizeof(int))];
+	struct iovec iov = {.iov_base = &m, .iov_len = VHU_HDR_SIZE};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf)};
+	int fds[VHU_MAX_FDS];
+	unsigned nfds = 0;
+	ssize_t r;
+
+	r = recvmsg(vh->conn_fd, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+			unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			for (unsigned i = 0; i < k; i++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+				if (nfds < VHU_MAX_FDS)
+					fds[nfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+	}
+	if (r != VHU_HDR_SIZE || (m.flags & 3) != VHU_VERSION || m.size > sizeof(m.p))
+		goto bad;
+	if (m.size && recv(vh->conn_fd, &m.p, m.size, MSG_WAITALL) != (ssize_t)m.size)
+		goto bad;
+	return handle_msg(vh, &m, fds, nfds);
+bad:
+	for (unsigned i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (r > 0)
+		CNT_ADD(vh, bad_msgs, 1);
+	return -ECONNRESET;
+}
+
+/* ---- the port thread --------------------------------------------------------------- */
+
+static void set_tx_notify(struct vhu_vq *vq, bool on)
+{
+	uint16_t f = __atomic_load_n(&vq->used->flags, __ATOMIC_RELAXED);
+
+	f = on ? f & ~VRING_USED_F_NO_NOTIFY : f | VRING_USED_F_NO_NOTIFY;
+	__atomic_store_n(&vq->used->flags, f, __ATOMIC_RELAXED);
+}
+
+static void *vhost_thread(void *arg)
+{
+	struct vsw_vhost *vh = arg;
+	bool busy = false, notify_off = false;
+
+	for (;;) {
+		struct epoll_event evs[4];
+		struct vhu_vq *tq = &vh->vq[VHU_TXQ];
+		int timeout = -1, n;
+
+		if (busy) {
+			timeout = 0;
+		} else if (vq_ready(tq)) {
+			if (notify_off) {
+				set_tx_notify(tq, true);
+				notify_off = false;
+			}
+			/* full fence: notifications re-enabled before the last look at the ring,
+			 * so a buffer the guest posts without kicking is seen now */
+			__atomic_thread_fence(__ATOMIC_SEQ_CST);
+			if (__atomic_load_n(&tq->avail->idx, __ATOMIC_ACQUIRE) != tq->last_avail)
+				timeout = 0;
+			if (pvnet_pkt_pool_avail(vh->pool) == 0)
+				timeout = 1;
+		}
+		n = epoll_wait(vh->ep_fd, evs, 4, timeout);
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd == vh->stop_fd) {
+				return NULL;
+			} else if (fd == vh->listen_fd) {
+				int c = accept4(vh->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+				if (c < 0)
+					continue;
+				if (vh->conn_fd >= 0) { /* one VMM at a time */
+					close(c);
+					continue;
+				}
+				vh->conn_fd = c;
+				struct epoll_event ev = {.events = EPOLLIN, .data.fd = c};
+				epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, c, &ev);
+				CNT_ADD(vh, connects, 1);
+				vh->st.connected = true;
+				PVLOG(INFO, MOD, "%s: VMM connected", vh->name);
+			} else if (fd == vh->conn_fd) {
+				if (read_msg(vh) < 0) {
+					disconnect(vh);
+					vh->st.connected = false;
+					vh->st.running = false;
+					notify_off = false;
+				}
+			} else if (fd == tq->kick_fd) {
+				uint64_t v;
+				if (read(fd, &v, sizeof(v)) == sizeof(v))
+					CNT_ADD(vh, kicks, 1);
+			}
+		}
+		busy = tx_burst(vh) > 0;
+		if (busy && !notify_off && vq_ready(tq)) {
+			set_tx_notify(tq, false); /* polling: the guest need not kick */
+			notify_off = true;
+		}
+	}
+	return NULL;
+}
+
+/* ---- creation and teardown ----------------------------------------------------------- */
+
+static void vhost_free(struct vsw_vhost *vh)
+{
+	if (vh->thread_started) {
+		uint64_t one = 1;
+		if (write(vh->stop_fd, &one, sizeof(one)) < 0)
+			PVLOG(ERR, MOD, "%s: cannot stop thread", vh->name);
+		pthread_join(vh->thread, NULL);
+	}
+	disconnect(vh);
+	for (unsigned q = 0; q < VHU_NQ; q++)
+		vq_reset(&vh->vq[q]);
+	if (vh->listen_fd >= 0) {
+		close(vh->listen_fd);
+		unlink(vh->path);
+	}
+	if (vh->stop_fd >= 0)
+		close(vh->stop_fd);
+	if (vh->ep_fd >= 0)
+		close(vh->ep_fd);
+	pvnet_pkt_pool_destroy(vh->pool);
+	pvnet_pkt_pool_destroy(vh->fb_pool);
+	free(vh->scratch);
+	pthread_mutex_destroy(&vh->lock);
+	free(vh);
+}
+
+/* Registry of live vhost ports, to tell ours from others without the port's ops. */
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vsw_port *reg[VSW_PORTS_MAX];
+
+static void reg_set(struct vsw_port *port, bool add)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (unsigned i = 0; i < VSW_PORTS_MAX; i++) {
+		if (add ? reg[i] == NULL : reg[i] == port) {
+			reg[i] = add ? port : NULL;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+static void vhost_destroy(struct vsw_port *port)
+{
+	struct vsw_vhost *vh = vsw_port_priv(port);
+
+	PVLOG(INFO, MOD, "%s: removed (socket %s)", vh->name, vh->path);
+	reg_set(port, false);
+	vhost_free(vh);
+}
+
+static int vhost_get_stats(struct vsw_port *port, struct vsw_port_dev_stats *s)
+{
+	struct vsw_vhost *vh = vsw_port_priv(port);
+
+	memset(s, 0, sizeof(*s));
+	/* the switch's view: rx = from the guest, tx = to the guest */
+	s->rx_packets = __atomic_load_n(&vh->st.guest_tx_packets, __ATOMIC_RELAXED);
+	s->rx_bytes = __atomic_load_n(&vh->st.guest_tx_bytes, __ATOMIC_RELAXED);
+	s->tx_packets = __atomic_load_n(&vh->st.guest_rx_packets, __ATOMIC_RELAXED);
+	s->tx_bytes = __atomic_load_n(&vh->st.guest_rx_bytes, __ATOMIC_RELAXED);
+	s->rx_errors = __atomic_load_n(&vh->st.tx_bad_desc, __ATOMIC_RELAXED) +
+		       __atomic_load_n(&vh->st.tx_bad_hdr, __ATOMIC_RELAXED);
+	s->tx_errors = __atomic_load_n(&vh->st.rx_bad_desc, __ATOMIC_RELAXED) +
+		       __atomic_load_n(&vh->st.rx_fallback_drop, __ATOMIC_RELAXED);
+	return 0;
+}
+
+static int vhost_describe(struct vsw_port *port, char *buf, size_t size)
+{
+	struct vsw_vhost *vh = vsw_port_priv(port);
+
+	return snprintf(buf, size, "socket=%s %s features=0x%llx", vh->path,
+			vh->st.running ? "running" : vh->st.connected ? "connected" : "listening",
+			(unsigned long long)__atomic_load_n(&vh->st.features, __ATOMIC_RELAXED));
+}
+
+static const struct vsw_port_ops vhost_ops = {
+	.type = "vhost-user",
+	.send = vhost_send,
+	.get_stats = vhost_get_stats,
+	.destroy = vhost_destroy,
+	.describe = vhost_describe,
+};
+
+bool vsw_port_is_vhost(const struct vsw_port *port)
+{
+	/* the ops pointer is not public: compare through a probe of the type name */
+	return port && vsw_vhost_port_get_stats((struct vsw_port *)port, NULL) == 0;
+}
+
+int vsw_vhost_port_get_stats(struct vsw_port *port, struct vsw_vhost_stats *stats)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&reg_lock);
+	for (unsigned i = 0; i < VSW_PORTS_MAX && !found; i++)
+		found = reg[i] == port;
+	if (found && stats) {
+		struct vsw_vhost *vh = vsw_port_priv(port);
+		uint64_t *dst = (uint64_t *)stats;
+		const uint64_t *src = (const uint64_t *)&vh->st;
+		/* every field before `connected` is a u64 counter */
+		for (size_t i = 0; i < offsetof(struct vsw_vhost_stats, connected) / 8; i++)
+			dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+		stats->connected = vh->st.connected;
+		stats->running = vh->st.running;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	return found ? 0 : -EINVAL;
+}
+
+static int listen_on(const char *path, unsigned mode, int *out)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, rc;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, mode) < 0 ||
+	    listen(fd, 4) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	*out = fd;
+	return 0;
+}
+
+int vsw_vhost_port_add(struct vsw_bridge *br, const char *name, const char *socket_path,
+		       const struct vsw_vhost_config *cfg, struct vsw_port **out)
+{
+	struct vsw_vhost *vh;
+	unsigned pool_size = cfg && cfg->pool_size ? cfg->pool_size : 256;
+	unsigned mode = cfg && cfg->socket_mode ? cfg->socket_mode : 0600;
+	struct epoll_event ev = {.events = EPOLLIN};
+	int rc;
+
+	if (!br || !name || !socket_path || !out || strlen(name) >= VSW_NAME_MAX)
+		return -EINVAL;
+	if (strlen(socket_path) >= sizeof(vh->path))
+		return -ENAMETOOLONG;
+	vh = calloc(1, sizeof(*vh));
+	if (!vh)
+		return -ENOMEM;
+	vh->br = br;
+	vh->listen_fd = vh->conn_fd = vh->stop_fd = vh->ep_fd = -1;
+	vh->hdr_size = 12;
+	for (unsigned q = 0; q < VHU_NQ; q++)
+		vq_reset(&vh->vq[q]);
+	snprintf(vh->name, sizeof(vh->name), "%s", name);
+	snprintf(vh->path, sizeof(vh->path), "%s", socket_path);
+	pthread_mutex_init(&vh->lock, NULL);
+	vh->scratch = malloc(VHU_BUF_SIZE);
+	if (!vh->scratch) {
+		rc = -ENOMEM;
+		goto free_vh;
+	}
+	rc = pvnet_pkt_pool_create(pool_size, VHU_BUF_SIZE, &vh->pool);
+	if (rc < 0)
+		goto free_vh;
+	rc = pvnet_pkt_pool_create(VHU_TSO_MAX_SEGS + 2, VHU_BUF_SIZE, &vh->fb_pool);
+	if (rc < 0)
+		goto free_vh;
+	vh->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vh->ep_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (vh->stop_fd < 0 || vh->ep_fd < 0) {
+		rc = -errno;
+		goto free_vh;
+	}
+	rc = listen_on(socket_path, mode, &vh->listen_fd);
+	if (rc < 0)
+		goto free_vh;
+	ev.data.fd = vh->stop_fd;
+	epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, vh->stop_fd, &ev);
+	ev.data.fd = vh->listen_fd;
+	epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, vh->listen_fd, &ev);
+	rc = vsw_port_add(br, name, &vhost_ops, vh, VSW_PORT_F_ALL, &vh->port);
+	if (rc < 0)
+		goto free_vh;
+	reg_set(vh->port, true);
+	rc = -pthread_create(&vh->thread, NULL, vhost_thread, vh);
+	if (rc < 0) {
+		/* vsw_port_del runs vhost_destroy, which frees vh (no thread yet) */
+		reg_set(vh->port, false);
+		vsw_port_del(br, vh->port);
+		return rc;
+	}
+	vh->thread_started = true;
+	{
+		char tname[16];
+		snprintf(tname, sizeof(tname), "vhu-%s", name);
+		pthread_setname_np(vh->thread, tname);
+	}
+	PVLOG(INFO, MOD, "%s: vhost-user port on %s, listening on %s", name, vsw_bridge_name(br),
+	      socket_path);
+	*out = vh->port;
+	return 0;
+free_vh:
+	vhost_free(vh);
+	return rc;
+}

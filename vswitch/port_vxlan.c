@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * VXLAN port (RFC 7348) over one UDP socket, interoperating with Linux `vxlan`
+ * devices: 8-byte header (flags 0x08 = I, 24-bit VNI), IPv4 underlay.
+ *
+ *   RX  recvmmsg bursts of 32 straight into pool buffers (header split off by a
+ *       second iovec); wrong VNI or flags are counted and dropped; the inner
+ *       source MAC is learned to the sending VTEP.
+ *   TX  a frame to a learned MAC goes to its VTEP; broadcast, multicast and
+ *       unknown unicast go to every configured remote (head-end replication, as
+ *       Linux does with its all-zeros FDB entries). One sendmmsg per burst.
+ *
+ * The VTEP table (inner MAC -> VTEP) is locked once per burst on each side.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pvnet/log.h>
+
+#include "vsw_private.h"
+
+#define VTEP_TABLE 1024 /* open addressing, power of two */
+#define VTEP_AGEING_NS (300ull * 1000000000ull)
+#define VXLAN_FLAG_I 0x08
+#define TX_MSGS (PVNET_BATCH_MAX * VSW_VXLAN_MAX_REMOTES)
+
+struct vtep_entry {
+	uint8_t mac[6];
+	bool used;
+	uint32_t addr; /* IPv4, network order */
+	uint64_t seen_ns;
+};
+
+struct vxlan_port {
+	struct vsw_port *port;
+	struct vsw_bridge *br;
+	struct vsw_worker *worker;
+	struct pvnet_pkt_pool *pool;
+	struct vsw_vxlan_config cfg;
+	int fd;
+	char name[VSW_NAME_MAX];
+	pthread_mutex_t vtep_lock;
+	struct vtep_entry vteps[VTEP_TABLE];
+	unsigned n_vteps;
+	uint64_t rx_packets, rx_bytes, rx_errors, rx_bad_vni, rx_nobuf; /* worker only */
+	pthread_mutex_t tx_lock; /* everything below */
+	uint64_t tx_packets, tx_bytes, tx_errors, tx_flooded;
+	uint8_t hdr[VSW_VXLAN_HLEN];
+	struct mmsghdr msgs[TX_MSGS];
+	struct iovec iovs[TX_MSGS][4];
+	struct sockaddr_in dst[TX_MSGS];
+	uint8_t tags[PVNET_BATCH_MAX][PVNET_VLAN_HLEN];
+	uint8_t scratch[PVNET_BATCH_MAX][2048]; /* linearised grant-backed frames */
+};
+
+void vsw_vxlan_encap_hdr(uint8_t hdr[VSW_VXLAN_HLEN], uint32_t vni)
+{
+	memset(hdr, 0, VSW_VXLAN_HLEN);
+	hdr[0] = VXLAN_FLAG_I;
+	hdr[4] = (uint8_t)(vni >> 16);
+	hdr[5] = (uint8_t)(vni >> 8);
+	hdr[6] = (uint8_t)vni;
+}
+
+int vsw_vxlan_decap_hdr(const uint8_t *data, size_t size, uint32_t *vni)
+{
+	if (size < VSW_VXLAN_HLEN || !(data[0] & VXLAN_FLAG_I))
+		return -EINVAL;
+	*vni = (uint32_t)data[4] << 16 | (uint32_t)data[5] << 8 | data[6];
+	return 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static unsigned mac_hash(const uint8_t *mac)
+{
+	uint32_t h = 2166136261u;
+	for (int i = 0; i < 6; i++)
+		h = (h ^ mac[i]) * 16777619u;
+	return h & (VTEP_TABLE - 1);
+}
+
+/* vtep_lock held. Returns the entry for mac, or the free slot to use, or NULL. */
+static struct vtep_entry *vtep_slot(struct vxlan_port *vp, const uint8_t *mac)
+{
+	unsigned h = mac_hash(mac);
+
+	for (unsigned i = 0; i < VTEP_TABLE; i++) {
+		struct vtep_entry *e = &vp->vteps[(h + i) & (VTEP_TABLE - 1)];
+		if (!e->used || !memcmp(e->mac, mac, 6))
+			return e;
+	}
+	return NULL;
+}
+
+static void vtep_learn(struct vxlan_port *vp, const uint8_t *mac, uint32_t addr, uint64_t now)
+{
+	struct vtep_entry *e;
+
+	if (vsw_mac_is_multicast(mac))
+		return;
+	e = vtep_slot(vp, mac);
+	if (!e || (!e->used && vp->n_vteps >= VTEP_TABLE / 2))
+		return; /* half full: keep probes short; flooding still delivers */
+	if (!e->used) {
+		memcpy(e->mac, mac, 6);
+		e->used = true;
+		vp->n_vteps++;
+	}
+	e->addr = addr;
+	e->seen_ns = now;
+}
+
+/* 0 and *addr, or -ENOENT (unknown or aged). Entries are never deleted (open
+ * addressing without tombstones): an aged one just stops answering until relearned. */
+static int vtep_lookup(struct vxlan_port *vp, const uint8_t *mac, uint64_t now, uint32_t *addr)
+{
+	struct vtep_entry *e = vtep_slot(vp, mac);
+
+	if (!e || !e->used || now - e->seen_ns > VTEP_AGEING_NS)
+		return -ENOENT;
+	*addr = e->addr;
+	return 0;
+}
+
+static int vxlan_rx_poll(void *arg, unsigned budget)
+{
+	struct vxlan_port *vp = arg;
+	struct mmsghdr mm[PVNET_BATCH_MAX];
+	struct iovec iov[PVNET_BATCH_MAX][2];
+	struct sockaddr_in from[PVNET_BATCH_MAX];
+	uint8_t hdrs[PVNET_BATCH_MAX][VSW_VXLAN_HLEN];
+	struct pvnet_pkt *pkts[PVNET_BATCH_MAX];
+	struct pvnet_pkt_batch b;
+	unsigned want = budget < PVNET_BATCH_MAX ? budget : PVNET_BATCH_MAX, have;
+	uint64_t now;
+	int n;
+
+	have = pvnet_pkt_alloc_bulk(vp->pool, pkts, want);
+	if (!have) {
+		/* no buffers: take one datagram and drop it, or the fd spins the worker */
+		uint8_t junk[64];
+		if (recv(vp->fd, junk, sizeof(junk), MSG_DONTWAIT) >= 0)
+			vp->rx_nobuf++;
+		return 1;
+	}
+	memset(mm, 0, sizeof(mm[0]) * have);
+	for (unsigned i = 0; i < have; i++) {
+		iov[i][0] = (struct iovec){hdrs[i], VSW_VXLAN_HLEN};
+		iov[i][1] = (struct iovec){pkts[i]->buf, pkts[i]->buf_size};
+		mm[i].msg_hdr.msg_iov = iov[i];
+		mm[i].msg_hdr.msg_iovlen = 2;
+		mm[i].msg_hdr.msg_name = &from[i];
+		mm[i].msg_hdr.msg_namelen = sizeof(from[i]);
+	}
+	n = recvmmsg(vp->fd, mm, have, MSG_DONTWAIT, NULL);
+	if (n < 0) {
+		n = errno == EAGAIN || errno == EINTR ? 0 : -errno;
+		for (unsigned i = 0; i < have; i++)
+			pvnet_pkt_put(pkts[i]);
+		return n;
+	}
+	for (unsigned i = (unsigned)n; i < have; i++)
+		pvnet_pkt_put(pkts[i]);
+	b.count = 0;
+	now = now_ns();
+	pthread_mutex_lock(&vp->vtep_lock);
+	for (int i = 0; i < n; i++) {
+		uint32_t vni, size = mm[i].msg_len;
+		struct pvnet_pkt *pkt = pkts[i];
+
+		if (size < VSW_VXLAN_HLEN + PVNET_ETH_HLEN || (mm[i].msg_hdr.msg_flags & MSG_TRUNC) ||
+		    vsw_vxlan_decap_hdr(hdrs[i], VSW_VXLAN_HLEN, &vni)) {
+			vp->rx_errors++;
+			pvnet_pkt_put(pkt);
+			continue;
+		}
+		if (vni != vp->cfg.vni) {
+			vp->rx_bad_vni++;
+			pvnet_pkt_put(pkt);
+			continue;
+		}
+		pkt->len = pkt->head_size = size - VSW_VXLAN_HLEN;
+		vtep_learn(vp, pkt->data + 6, from[i].sin_addr.s_addr, now);
+		vp->rx_packets++;
+		vp->rx_bytes += pkt->len;
+		b.vlan_tci[b.count] = 0;
+		b.pkts[b.count++] = pkt;
+	}
+	pthread_mutex_unlock(&vp->vtep_lock);
+	if (b.count)
+		vsw_input(vp->br, vp->port, &b);
+	return n;
+}
+
+static int vxlan_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
+{
+	struct vxlan_port *vp = vsw_port_priv(port);
+	unsigned nmsg = 0, accepted = batch->count;
+	uint64_t now = now_ns();
+	int sent;
+
+	pthread_mutex_lock(&vp->tx_lock);
+	pthread_mutex_lock(&vp->vtep_lock);
+	for (unsigned i = 0; i < batch->count; i++) {
+		struct pvnet_pkt *pkt = batch->pkts[i];
+		uint16_t tci = batch->vlan_tci[i];
+		struct iovec frame[3];
+		unsigned nf, ndst = 0;
+		uint32_t addr, dsts[VSW_VXLAN_MAX_REMOTES];
+
+		if (pkt->head_size == pkt->len && pkt->len >= 12) {
+			if (tci) {
+				uint8_t *t = vp->tags[i];
+				t[0] = PVNET_ETH_P_8021Q >> 8;
+				t[1] = PVNET_ETH_P_8021Q & 0xff;
+				t[2] = (uint8_t)(tci >> 8);
+				t[3] = (uint8_t)tci;
+				frame[0] = (struct iovec){pkt->data, 12};
+				frame[1] = (struct iovec){t, PVNET_VLAN_HLEN};
+				frame[2] = (struct iovec){pkt->data + 12, pkt->len - 12};
+				nf = 3;
+			} else {
+				frame[0] = (struct iovec){pkt->data, pkt->len};
+				nf = 1;
+			}
+		} else {
+			int size = vsw_pkt_linearize(pkt, tci, vp->scratch[i], sizeof(vp->scratch[i]));
+			if (size < 0) {
+				vp->tx_errors++;
+				continue;
+			}
+			frame[0] = (struct iovec){vp->scratch[i], (size_t)size};
+			nf = 1;
+		}
+		if (!vsw_mac_is_multicast(pkt->data) && vtep_lookup(vp, pkt->data, now, &addr) == 0) {
+			dsts[ndst++] = addr;
+		} else {
+			for (unsigned r = 0; r < vp->cfg.n_remotes; r++)
+				memcpy(&dsts[ndst++], vp->cfg.remotes[r].addr, 4);
+			vp->tx_flooded++;
+		}
+		for (unsigned d = 0; d < ndst; d++) {
+			struct msghdr *mh = &vp->msgs[nmsg].msg_hdr;
+			memset(mh, 0, sizeof(*mh));
+			vp->iovs[nmsg][0] = (struct iovec){vp->hdr, VSW_VXLAN_HLEN};
+			memcpy(&vp->iovs[nmsg][1], frame, nf * sizeof(frame[0]));
+			vp->dst[nmsg] = (struct sockaddr_in){.sin_family = AF_INET,
+							     .sin_port = htons(vp->cfg.dstport),
+							     .sin_addr.s_addr = dsts[d]};
+			mh->msg_iov = vp->iovs[nmsg];
+			mh->msg_iovlen = 1 + nf;
+			mh->msg_name = &vp->dst[nmsg];
+			mh->msg_namelen = sizeof(vp->dst[nmsg]);
+			nmsg++;
+		}
+		vp->tx_packets++;
+		vp->tx_bytes += pkt->len + (tci ? PVNET_VLAN_HLEN : 0);
+	}
+	pthread_mutex_unlock(&vp->vtep_lock);
+	for (unsigned done = 0; done < nmsg;) {
+		sent = sendmmsg(vp->fd, vp->msgs + done, nmsg - done, MSG_DONTWAIT);
+		if (sent <= 0) {
+			/* socket buffer full or an ICMP error queued: count and move on
+			 * (UDP gives no backpressure worth waiting for here) */
+			PVLOG_RL(WARN, VSW_LOG, "%s: sendmmsg: %s", vp->name,
+				 sent < 0 ? strerror(errno) : "nothing sent");
+			vp->tx_errors += nmsg - done;
+			break;
+		}
+		done += (unsigned)sent;
+	}
+	pthread_mutex_unlock(&vp->tx_lock);
+	/* the data was copied into the socket by sendmmsg: release every packet */
+	for (unsigned i = 0; i < batch->count; i++)
+		pvnet_pkt_put(batch->pkts[i]);
+	return (int)accepted;
+}
+
+static int vxlan_get_stats(struct vsw_port *port, struct vsw_port_dev_stats *st)
+{
+	struct vxlan_port *vp = vsw_port_priv(port);
+
+	pthread_mutex_lock(&vp->tx_lock);
+	st->rx_packets = __atomic_load_n(&vp->rx_packets, __ATOMIC_RELAXED);
+	st->rx_bytes = __atomic_load_n(&vp->rx_bytes, __ATOMIC_RELAXED);
+	st->rx_errors = __atomic_load_n(&vp->rx_errors, __ATOMIC_RELAXED) +
+			__atomic_load_n(&vp->rx_bad_vni, __ATOMIC_RELAXED) +
+			__atomic_load_n(&vp->rx_nobuf, __ATOMIC_RELAXED);
+	st->tx_packets = vp->tx_packets;
+	st->tx_bytes = vp->tx_bytes;
+	st->tx_errors = vp->tx_errors;
+	pthread_mutex_unlock(&vp->tx_lock);
+	return 0;
+}
+
+static int vxlan_describe(struct vsw_port *port, char *buf, size_t size)
+{
+	struct vxlan_port *vp = vsw_port_priv(port);
+	char local[INET_ADDRSTRLEN] = "any", r[INET_ADDRSTRLEN];
+	size_t off;
+	unsigned learned;
+	int n;
+
+	if (vp->cfg.local.family == AF_INET)
+		inet_ntop(AF_INET, vp->cfg.local.addr, local, sizeof(local));
+	pthread_mutex_lock(&vp->vtep_lock);
+	learned = vp->n_vteps;
+	pthread_mutex_unlock(&vp->vtep_lock);
+	n = snprintf(buf, size, "vni=%u dstport=%u local=%s remotes=", vp->cfg.vni, vp->cfg.dstport,
+		     local);
+	off = n > 0 ? (size_t)n : 0;
+	for (unsigned i = 0; i < vp->cfg.n_remotes && off < size; i++) {
+		inet_ntop(AF_INET, vp->cfg.remotes[i].addr, r, sizeof(r));
+		n = snprintf(buf + off, size - off, "%s%s", i ? "," : "", r);
+		off += n > 0 ? (size_t)n : 0;
+	}
+	if (off < size) {
+		n = snprintf(buf + off, size - off, " macs_learned=%u rx_bad_vni=%llu", learned,
+			     (unsigned long long)__atomic_load_n(&vp->rx_bad_vni, __ATOMIC_RELAXED));
+		off += n > 0 ? (size_t)n : 0;
+	}
+	return (int)off;
+}
+
+static void vxlan_free(struct vxlan_port *vp)
+{
+	if (vp->fd >= 0)
+		close(vp->fd);
+	vsw_pool_release(vp->pool, VSW_DEV_POOL, vp->name);
+	pthread_mutex_destroy(&vp->tx_lock);
+	pthread_mutex_destroy(&vp->vtep_lock);
+	free(vp);
+}
+
+static void vxlan_destroy(struct vsw_port *port)
+{
+	struct vxlan_port *vp = vsw_port_priv(port);
+
+	vsw_worker_del(vp->worker, vp->fd);
+	vxlan_free(vp);
+}
+
+static const struct vsw_port_ops vxlan_ops = {
+	.type = "vxlan",
+	.send = vxlan_send,
+	.get_stats = vxlan_get_stats,
+	.destroy = vxlan_destroy,
+	.describe = vxlan_describe,
+};
+
+static int vxlan_open(struct vxlan_port *vp)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(vp->cfg.dstport)};
+	int dont = IP_PMTUDISC_DONT, bufsz = 4 << 20;
+
+	vp->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (vp->fd < 0)
+		return -errno;
+	if (vp->cfg.local.family == AF_INET)
+		memcpy(&sa.sin_addr.s_addr, vp->cfg.local.addr, 4);
+	/* outer packets may exceed the underlay MTU: let the kernel fragment them, as
+	 * Linux vxlan does with df unset */
+	(void)setsockopt(vp->fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof(dont));
+	(void)setsockopt(vp->fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+	(void)setsockopt(vp->fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+	if (bind(vp->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	return 0;
+}
+
+int vsw_vxlan_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const char *name,
+		       const struct vsw_vxlan_config *cfg, struct vsw_port **out)
+{
+	struct vxlan_port *vp;
+	int rc = -EINVAL;
+
+	*out = NULL;
+	if (!br || !worker || !name || !name[0] || strlen(name) >= VSW_NAME_MAX || !cfg ||
+	    cfg->vni > 0xffffff || cfg->n_remotes == 0 || cfg->n_remotes > VSW_VXLAN_MAX_REMOTES)
+		goto fail;
+	rc = -EAFNOSUPPORT; /* IPv6 underlay: not yet */
+	if (cfg->local.family && cfg->local.family != AF_INET)
+		goto fail;
+	for (unsigned i = 0; i < cfg->n_remotes; i++)
+		if (cfg->remotes[i].family != AF_INET)
+			goto fail;
+	rc = -ENOMEM;
+	vp = calloc(1, sizeof(*vp));
+	if (!vp)
+		goto fail;
+	vp->fd = -1;
+	vp->br = br;
+	vp->worker = worker;
+	vp->cfg = *cfg;
+	if (!vp->cfg.dstport)
+		vp->cfg.dstport = VSW_VXLAN_PORT;
+	strcpy(vp->name, name);
+	vsw_vxlan_encap_hdr(vp->hdr, cfg->vni);
+	pthread_mutex_init(&vp->tx_lock, NULL);
+	pthread_mutex_init(&vp->vtep_lock, NULL);
+	rc = pvnet_pkt_pool_create(VSW_DEV_POOL, VSW_DEV_BUF_SIZE, &vp->pool);
+	if (rc)
+		goto fail_vp;
+	rc = vxlan_open(vp);
+	if (rc) {
+		PVLOG(WARN, VSW_LOG, "%s: UDP socket on port %u: %s", name, vp->cfg.dstport,
+		      strerror(-rc));
+		goto fail_vp;
+	}
+	rc = vsw_port_add(br, name, &vxlan_ops, vp, 0, &vp->port);
+	if (rc)
+		goto fail_vp;
+	rc = vsw_worker_add(worker, vp->fd, vxlan_rx_poll, vp);
+	if (rc) {
+		vsw_port_del(br, vp->port); /* runs vxlan_destroy: frees vp */
+		goto fail;
+	}
+	*out = vp->port;
+	return 0;
+
+fail_vp:
+	vxlan_free(vp);
+fail:
+	return rc;
+}
