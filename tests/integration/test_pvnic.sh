@@ -114,7 +114,8 @@ if g=$(iperf "$A" 10.77.0.1 "$B" 5); then ok "iperf3 TCP $B -> $A 5 s"; diag "ip
 
 # Packet accounting from netback's counters (pvnet stats --json): with only
 # A and B on the bridge every packet a guest sends has exactly one destination,
-# so packets sent = packets delivered + packets dropped (counted).
+# so packets sent = packets delivered + packets dropped (netback and switch
+# counters).
 acct() {
   python3 -c '
 import json, sys
@@ -122,6 +123,7 @@ d = json.loads(sys.argv[1])
 v = [x for x in d["vifs"] if x["connected"]]
 tx = sum(x["tx_packets"] for x in v); rx = sum(x["rx_packets"] for x in v)
 dr = sum(sum(x["drops"].values()) for x in v)
+dr += sum(sum(p["drops"].values()) for b in d.get("bridges", []) for p in b["ports"])
 print(len(v), tx, rx, dr)' "$1"
 }
 if js=$(pvnet stats --json 2>/dev/null) && [ -n "$js" ] && acct "$js" >/dev/null 2>&1; then
@@ -133,7 +135,7 @@ if js=$(pvnet stats --json 2>/dev/null) && [ -n "$js" ] && acct "$js" >/dev/null
   done
   read -r nv tx rx dr <<<"$cur"
   diag "netback: $nv vifs, sent $tx, delivered $rx, dropped $dr"
-  diag "drop reasons: $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(" ".join("%s/%s=%d" % (x["name"], k, n) for x in d["vifs"] for k, n in x["drops"].items() if n))' "$(pvnet stats --json)")"
+  diag "drop reasons: $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(" ".join("%s/%s=%d" % (x["name"], k, n) for x in d["vifs"] + [p for b in d.get("bridges", []) for p in b["ports"]] for k, n in x["drops"].items() if n))' "$(pvnet stats --json)")"
   check "packet accounting: sent $tx = delivered $rx + dropped $dr" [ "$nv:$tx" = "2:$((rx + dr))" ]
 else
   skip "packet accounting (sent = delivered + counted drops)" "pvnet stats --json not available"
