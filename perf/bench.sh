@@ -98,7 +98,8 @@ measure_runs() {
 }
 
 # pv_pktgen SIZE SECS: pvnet-pktgen guest 1 -> guest 2, with dom0 and guest
-# CPU per delivered frame. Prints "mpps gbps loss dom0_ns guest_ns".
+# CPU per delivered frame. Prints "mpps gbps loss dom0_ns guest_ns total_ns"
+# (total = dom0 + pvnet-guest processes + the two pktgen processes).
 pv_pktgen() {
   local d0 g0 d1 g1 res rxf
   d0=$(pvnet_cpu_dom0); g0=$(pvnet_cpu_guests)
@@ -106,8 +107,10 @@ pv_pktgen() {
     --src-mac "$(ip netns exec "${PVG_NS[1]}" cat "/sys/class/net/${PVG_IF[1]}/address")")
   d1=$(pvnet_cpu_dom0); g1=$(pvnet_cpu_guests)
   rxf=$(echo "$res" | awk '{ print $6 }')
-  if [ "${rxf:-0}" = 0 ]; then echo "n/a n/a n/a n/a n/a"; return; fi
-  echo "$(echo "$res" | awk '{ print $1, $2, $3 }') $(pb_calc "($d1 - $d0) / $rxf") $(pb_calc "($g1 - $g0) / $rxf")"
+  if [ "${rxf:-0}" = 0 ]; then echo "n/a n/a n/a n/a n/a n/a"; return; fi
+  local dn gn
+  dn=$(pb_calc "($d1 - $d0) / $rxf"); gn=$(pb_calc "($g1 - $g0) / $rxf")
+  echo "$(echo "$res" | awk '{ print $1, $2, $3 }') $dn $gn $(pb_calc "$(echo "$res" | awk '{ print $4 }') + $dn + $gn")"
 }
 
 # pv_iperf P SECS: prints "gbps retrans dom0_cpu_pct guest_cpu_pct".
@@ -122,7 +125,7 @@ pv_iperf() {
 NA="n/a"
 # --- frame rates -------------------------------------------------------------
 for size in $SIZES; do
-  br=(n/a n/a n/a n/a); pv=(n/a n/a n/a n/a n/a); mm=n/a
+  br=(n/a n/a n/a n/a); pv=(n/a n/a n/a n/a n/a n/a); mm=n/a
   [ "$BR_OK" = 1 ] && br=($(measure_runs pb_pktgen "$BR_NS_A" "$BR_IF_A" "$BR_NS_B" "$BR_IF_B" "$size" "$SECS"))
   if [ "$MEMIF_OK" = 1 ] && [[ " $MEMIF_SIZES " == *" $size "* ]]; then
     mm=$(measure_runs memif_testpmd "$size" "$SECS")
@@ -132,14 +135,15 @@ for size in $SIZES; do
   pb_row bridge.pktgen "$size" rate Mpps "${br[0]}" "$([ "$mm" != n/a ] && echo memif.testpmd)" "$([ "$mm" != n/a ] && echo "$mm")"
   pb_row bridge.pktgen "$size" throughput Gb/s "${br[1]}"
   pb_row bridge.pktgen "$size" loss "% loss" "${br[2]}"
-  pb_row bridge.pktgen "$size" cpu_peer "ns/pkt cpu" "${br[3]}"
+  pb_row bridge.pktgen "$size" cpu_total "ns/pkt all" "${br[3]}"
   [ "$PV_OK" = 1 ] && pv=($(measure_runs pv_pktgen "$size" "$SECS"))
   pb_row pv2pv.afpacket "$size" rate Mpps "${pv[0]}" bridge.pktgen "${br[0]}"
   [ "$mm" != n/a ] && pb_row pv2pv.afpacket "$size" rate Mpps "${pv[0]}" memif.testpmd "$mm"
   pb_row pv2pv.afpacket "$size" throughput Gb/s "${pv[1]}"
   pb_row pv2pv.afpacket "$size" loss "% loss" "${pv[2]}"
-  pb_row pv2pv.afpacket "$size" cpu_dom0 "ns/pkt dom0" "${pv[3]}" bridge.pktgen "${br[3]}"
+  pb_row pv2pv.afpacket "$size" cpu_dom0 "ns/pkt dom0" "${pv[3]}"
   pb_row pv2pv.afpacket "$size" cpu_guest "ns/pkt guest" "${pv[4]}"
+  pb_row pv2pv.afpacket "$size" cpu_total "ns/pkt all" "${pv[5]}" bridge.pktgen "${br[3]}"
 done
 
 # --- TCP ---------------------------------------------------------------------

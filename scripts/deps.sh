@@ -12,7 +12,7 @@ PKGS=(
   iproute2 iputils-ping procps psmisc ethtool    # namespaces, veth, ping, ps
   iperf3 tshark                                  # real clients in integration tests
   gnuplot-nox                                    # benchmark charts
-  dpdk-dev                                       # dpdk-testpmd: the memif peer in perf/
+  dpdk-dev jq                                    # perf/: dpdk-testpmd (memif peer); JSON checks
 )
 
 missing=()
