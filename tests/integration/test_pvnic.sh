@@ -198,6 +198,20 @@ else
 fi
 pvnet destroy "$C" >/dev/null; pvnet destroy "$D" >/dev/null
 
+# SIGTERM to a guest: frontend Closing -> Closed, namespace removed, domain gone.
+pid=$(gpid "$B")
+idb=$(pvnet list | awk -v n="$B" '$1 == n {print $2}')
+if [ -n "$pid" ]; then
+  kill -TERM "$pid"
+  check "SIGTERM: guest $B exits and removes its namespace" wait_for 5 bash -c "! kill -0 $pid 2>/dev/null && ! ip netns list | grep -qE '^$B( |\$)'"
+  check "SIGTERM: backend saw the frontend close" grep -q "vif$idb.0: backend Connected -> Closing" "$PV_TMP/pvnetd.log"
+  pvnet create "$PV_TMP/$B.cfg" >/dev/null
+  check "recreated $B connects again" wait_for 10 connected "$B"
+else
+  not_ok "guest pid of $B known"
+fi
+check "every guest shut down within the toolstack's 3 s (no SIGKILL needed)" bash -c "! grep -q 'did not shut down' '$PV_TMP/pvnetd.log'"
+
 check "destroy $A and $B" bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' destroy '$A' >/dev/null && '$PV_BIN/pvnet' --run-dir '$PV_RUN' destroy '$B' >/dev/null"
 check "no guest namespace left behind" bash -c "! ip netns list | grep -qE '^pvt${ID}[a-d]( |\$)'"
 pv_done
