@@ -26,7 +26,6 @@
 #include <pvnet/config.h>
 #include <pvnet/ctl.h>
 #include <pvnet/hv.h>
-#include <pvnet/hv.h>
 #include <pvnet/hvc.h>
 #include <pvnet/log.h>
 #include <pvnet/netfront.h>
