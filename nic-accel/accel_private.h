@@ -31,7 +31,7 @@ struct accel_device {
 	const struct accel_ops *ops;
 	struct accel_dev *dev;
 	struct accel_host host;
-	pthread_mutex_t lock; /* serialises ops unless ACCEL_F_THREAD_SAFE */
+	pthread_mutex_t lock;             /* serialises ops unless ACCEL_F_THREAD_SAFE */
 	struct accel_attach *attachments; /* list, under lock */
 };
 

@@ -67,7 +67,7 @@ typedef const struct accel_ops *(*accel_entry_fn)(void);
 
 /* Plugin flags (accel_ops.flags). */
 #define ACCEL_F_THREAD_SAFE (1ull << 0) /* ops may be called concurrently on different ports */
-#define ACCEL_F_HW_THREAD   (1ull << 1) /* the device runs its own engine thread */
+#define ACCEL_F_HW_THREAD (1ull << 1)   /* the device runs its own engine thread */
 #define ACCEL_F_KNOWN (ACCEL_F_THREAD_SAFE | ACCEL_F_HW_THREAD)
 
 /* Levels, as a bit mask in accel_ops.levels and accel_dev_info.levels. */
@@ -98,13 +98,13 @@ struct accel_host {
 
 /* Offload features, named as ethtool -k names them. */
 enum accel_feature {
-	ACCEL_FEAT_RX_CSUM = 0, /* rx-checksumming */
-	ACCEL_FEAT_TX_CSUM,     /* tx-checksumming */
-	ACCEL_FEAT_SG,          /* scatter-gather */
-	ACCEL_FEAT_TSO,         /* tcp-segmentation-offload */
-	ACCEL_FEAT_LRO,         /* large-receive-offload */
+	ACCEL_FEAT_RX_CSUM = 0,    /* rx-checksumming */
+	ACCEL_FEAT_TX_CSUM,        /* tx-checksumming */
+	ACCEL_FEAT_SG,             /* scatter-gather */
+	ACCEL_FEAT_TSO,            /* tcp-segmentation-offload */
+	ACCEL_FEAT_LRO,            /* large-receive-offload */
 	ACCEL_FEAT_RX_VLAN_FILTER, /* rx-vlan-filter */
-	ACCEL_FEAT_HW_TC,       /* hw-tc-offload (TX filters, rate limits) */
+	ACCEL_FEAT_HW_TC,          /* hw-tc-offload (TX filters, rate limits) */
 	ACCEL_FEAT_COUNT
 };
 #define ACCEL_FEAT_BIT(f) (1ull << (f))
@@ -116,9 +116,9 @@ struct accel_dev_info {
 	uint32_t max_ports;         /* per device, all levels */
 	uint32_t max_vfs;           /* Level 3 ports */
 	uint32_t max_qps_per_port;
-	uint32_t max_rx_filters;    /* per port */
-	uint32_t max_ring_len;      /* descriptors, power of two */
-	uint64_t features;          /* ACCEL_FEAT_BIT mask supported */
+	uint32_t max_rx_filters; /* per port */
+	uint32_t max_ring_len;   /* descriptors, power of two */
+	uint64_t features;       /* ACCEL_FEAT_BIT mask supported */
 };
 
 /*
@@ -132,7 +132,7 @@ struct accel_dev_info {
 struct accel_open_args {
 	int wire_fd;
 	uint32_t flags;
-	uint32_t max_vfs;     /* 0 = device default */
+	uint32_t max_vfs; /* 0 = device default */
 	uint32_t reserved;
 	const char *devargs;
 };
@@ -143,7 +143,7 @@ struct accel_port_args {
 	uint32_t level;       /* 0..3, a level of accel_dev_info.levels */
 	uint32_t iommu_quota; /* max registered pages (IOMMU entries); 0 = device default */
 	uint32_t reserved;
-	uint8_t mac[6];       /* the vif's MAC */
+	uint8_t mac[6]; /* the vif's MAC */
 	uint16_t pad;
 };
 
@@ -213,18 +213,18 @@ struct accel_desc {
 _Static_assert(sizeof(struct accel_desc) == 16, "accel_desc is 16 bytes");
 _Static_assert(offsetof(struct accel_desc, flags) == 10, "accel_desc.flags at 10");
 
-#define ACCEL_DESC_F_MORE    (1u << 0) /* TX/RX: the packet continues in the next slot */
-#define ACCEL_DESC_F_CSUM    (1u << 1) /* TX: fill the L4 checksum */
-#define ACCEL_DESC_F_GSO     (1u << 2) /* TX: metadata slot, see above */
-#define ACCEL_DESC_F_DONE    (1u << 8) /* completion: written by the device */
-#define ACCEL_DESC_F_ERR     (1u << 9) /* completion: TX packet dropped / RX error */
-#define ACCEL_DESC_F_CSUM_OK (1u << 10) /* RX: L4 checksum verified good */
+#define ACCEL_DESC_F_MORE (1u << 0)      /* TX/RX: the packet continues in the next slot */
+#define ACCEL_DESC_F_CSUM (1u << 1)      /* TX: fill the L4 checksum */
+#define ACCEL_DESC_F_GSO (1u << 2)       /* TX: metadata slot, see above */
+#define ACCEL_DESC_F_DONE (1u << 8)      /* completion: written by the device */
+#define ACCEL_DESC_F_ERR (1u << 9)       /* completion: TX packet dropped / RX error */
+#define ACCEL_DESC_F_CSUM_OK (1u << 10)  /* RX: L4 checksum verified good */
 #define ACCEL_DESC_F_CSUM_BAD (1u << 11) /* RX: L4 checksum verified bad */
-#define ACCEL_DESC_F_LRO     (1u << 12) /* RX: several wire frames coalesced */
+#define ACCEL_DESC_F_LRO (1u << 12)      /* RX: several wire frames coalesced */
 #define ACCEL_GSO_TCPV4 1
 #define ACCEL_GSO_TCPV6 2
-#define ACCEL_TX_MAX_SLOTS 18    /* like XEN_NETIF_NR_SLOTS_MIN */
-#define ACCEL_PKT_MAX 65535      /* bytes, one (GSO) packet */
+#define ACCEL_TX_MAX_SLOTS 18 /* like XEN_NETIF_NR_SLOTS_MIN */
+#define ACCEL_PKT_MAX 65535   /* bytes, one (GSO) packet */
 #define ACCEL_PAGE_SIZE 4096u
 
 /* One index on its own cache line. */
@@ -236,16 +236,16 @@ _Static_assert(sizeof(struct accel_ring_idx) == 64, "index on its own cache line
 
 /* Offset 0 of a queue pair's memory. */
 struct accel_qp_shared {
-	struct accel_ring_idx tx_prod; /* driver */
-	struct accel_ring_idx tx_cons; /* device */
-	struct accel_ring_idx rx_prod; /* driver */
-	struct accel_ring_idx rx_cons; /* device */
+	struct accel_ring_idx tx_prod;    /* driver */
+	struct accel_ring_idx tx_cons;    /* device */
+	struct accel_ring_idx rx_prod;    /* driver */
+	struct accel_ring_idx rx_cons;    /* device */
 	struct accel_ring_idx irq_enable; /* driver: 1 = signal irq_fd (default 1) */
-	struct accel_ring_idx status;  /* device: ACCEL_QP_S_* */
+	struct accel_ring_idx status;     /* device: ACCEL_QP_S_* */
 };
 _Static_assert(sizeof(struct accel_qp_shared) == 384, "qp shared header");
 _Static_assert(offsetof(struct accel_qp_shared, tx_cons) == 64, "tx_cons on its own line");
-#define ACCEL_QP_S_RUNNING  (1u << 0)
+#define ACCEL_QP_S_RUNNING (1u << 0)
 #define ACCEL_QP_S_DETACHED (1u << 1) /* device stopped serving the qp (migration) */
 #define ACCEL_QP_S_RING_ERR (1u << 2) /* the driver published an impossible index */
 
@@ -279,7 +279,7 @@ struct accel_rx_filter {
  * whose sender IP is none of them. Dropped frames count as tx_spoof_dropped.
  */
 #define ACCEL_TXF_CHECK_MAC (1u << 0)
-#define ACCEL_TXF_CHECK_IP  (1u << 1)
+#define ACCEL_TXF_CHECK_IP (1u << 1)
 #define ACCEL_TXF_MAX_IPV4 4
 struct accel_tx_filter {
 	uint32_t flags;
@@ -311,11 +311,11 @@ struct accel_ops {
 	/* header: never moves */
 	uint16_t abi_major;
 	uint16_t abi_minor;
-	uint32_t size;    /* sizeof(struct accel_ops) as the plugin was built */
-	uint64_t flags;   /* ACCEL_F_* */
-	const char *name; /* short name used in configs: accel=<name> */
+	uint32_t size;       /* sizeof(struct accel_ops) as the plugin was built */
+	uint64_t flags;      /* ACCEL_F_* */
+	const char *name;    /* short name used in configs: accel=<name> */
 	const char *version; /* the plugin's own version string */
-	uint32_t levels;  /* ACCEL_LEVEL_BIT mask */
+	uint32_t levels;     /* ACCEL_LEVEL_BIT mask */
 	uint32_t reserved;
 
 	/* required */
@@ -323,17 +323,17 @@ struct accel_ops {
 	int (*probe)(const struct accel_host *host, struct accel_dev_info *info);
 	/* Open one device instance. `host` must outlive the device. */
 	int (*open)(const struct accel_host *host, const struct accel_open_args *args,
-		    struct accel_dev **out);
+	            struct accel_dev **out);
 	/* Stop the engine, free every port and qp still allocated. NULL is a no-op. */
 	void (*close)(struct accel_dev *dev);
 	/* A per-vif port. -ENOSPC when out of ports or (Level 3) out of VFs. */
 	int (*port_alloc)(struct accel_dev *dev, const struct accel_port_args *args,
-			  struct accel_port **out);
+	                  struct accel_port **out);
 	/* Frees the port's qps, filters and IOMMU entries. NULL is a no-op. */
 	void (*port_free)(struct accel_port *port);
 	/* A queue pair of a port; Level 0 ports have exactly one (-ENOSPC after). */
 	int (*qp_alloc)(struct accel_port *port, const struct accel_qp_args *args,
-			struct accel_qp **out);
+	                struct accel_qp **out);
 	void (*qp_free)(struct accel_qp *qp);
 
 	/* optional */
@@ -345,7 +345,7 @@ struct accel_ops {
 	 * -ENOSPC (and counted as iommu_quota_exceeded) beyond the port's quota,
 	 * -EEXIST if an IOVA is already mapped, -EINVAL if unaligned. */
 	int (*mem_register)(struct accel_port *port, const struct accel_mem_region *regions,
-			    uint32_t count);
+	                    uint32_t count);
 	/* Remove `size` bytes of IOVA space from the IOMMU (missing pages ignored).
 	 * In-flight DMA to them completes or faults; never touches them afterwards. */
 	int (*mem_unregister)(struct accel_port *port, uint64_t iova, uint64_t size);
@@ -361,7 +361,7 @@ struct accel_ops {
 	/* Fill up to `max` counters of `port` (NULL = device-wide); returns the
 	 * number the device has (may exceed max: call again with more room). */
 	int (*stats_get)(struct accel_dev *dev, struct accel_port *port, struct accel_stat *out,
-			 uint32_t max);
+	                 uint32_t max);
 	/* Offload features of a port: supported and active ACCEL_FEAT_BIT masks. */
 	int (*features_get)(struct accel_port *port, uint64_t *supported, uint64_t *active);
 	/* -EINVAL if `active` has bits outside supported. */
@@ -405,9 +405,9 @@ static inline void accel_ring_store(struct accel_ring_idx *i, uint32_t v)
  * from it.
  */
 struct accel_registry;
-struct accel_plugin;  /* one registered plugin (owned by the registry) */
-struct accel_device;  /* an open device (framework wrapper) */
-struct accel_attach;  /* one vif attached to a device port */
+struct accel_plugin; /* one registered plugin (owned by the registry) */
+struct accel_device; /* an open device (framework wrapper) */
+struct accel_attach; /* one vif attached to a device port */
 
 /* The default directory searched by pvnetd (config key accel_dir overrides). */
 #define ACCEL_PLUGIN_DIR_DEFAULT "build/lib/pvnet-accel"
@@ -428,8 +428,8 @@ int accel_register_builtins(struct accel_registry *reg);
  * Errors: -EPROTO (version), -EINVAL (short table, NULL required op, bad name),
  * -ENOTSUP (unknown flags), -EEXIST (name taken).
  */
-int accel_register_ops(struct accel_registry *reg, const struct accel_ops *ops,
-		       const char *source, char *err, size_t errlen);
+int accel_register_ops(struct accel_registry *reg, const struct accel_ops *ops, const char *source,
+                       char *err, size_t errlen);
 
 /* dlopen one plugin; on failure the handle is closed and err says why
  * ("x.so: missing symbol pvnet_accel_entry: ..."): -ENOENT (no symbol / cannot
@@ -466,7 +466,7 @@ const struct accel_ops *accel_plugin_ops(const struct accel_plugin *p);
  * -ENOENT if no plugin has that name.
  */
 int accel_device_open(struct accel_registry *reg, const char *name, const struct accel_host *host,
-		      const struct accel_open_args *args, struct accel_device **out);
+                      const struct accel_open_args *args, struct accel_device **out);
 /* Destroys remaining attachments first. NULL is a no-op. */
 void accel_device_close(struct accel_device *dev);
 int accel_device_info(struct accel_device *dev, struct accel_dev_info *out);
@@ -484,9 +484,9 @@ int accel_device_stats(struct accel_device *dev, struct accel_stat *out, uint32_
  */
 struct accel_vif_config {
 	uint32_t domid;
-	uint32_t handle;   /* vif number */
+	uint32_t handle; /* vif number */
 	uint32_t level;
-	uint32_t queues;   /* 0 = 1 */
+	uint32_t queues; /* 0 = 1 */
 	uint32_t iommu_quota;
 	uint32_t ring_len; /* 0 = 256 */
 	uint32_t qp_flags; /* ACCEL_QP_F_* for queue 0 */
@@ -494,23 +494,23 @@ struct accel_vif_config {
 	uint8_t mac[6];
 };
 int accel_attach_create(struct accel_device *dev, const struct accel_vif_config *cfg,
-			struct accel_attach **out);
+                        struct accel_attach **out);
 /* Frees the port (its qps, filters, IOMMU entries). NULL is a no-op. */
 void accel_attach_destroy(struct accel_attach *att);
 
 struct accel_qp *accel_attach_qp(struct accel_attach *att, uint32_t qid);
 uint32_t accel_attach_queues(const struct accel_attach *att);
 int accel_attach_map_qp(struct accel_attach *att, uint32_t qid, uint32_t domid,
-			struct accel_qp_map *out);
+                        struct accel_qp_map *out);
 int accel_attach_mem_register(struct accel_attach *att, const struct accel_mem_region *r,
-			      uint32_t count);
+                              uint32_t count);
 int accel_attach_mem_unregister(struct accel_attach *att, uint64_t iova, uint64_t size);
 int accel_attach_rx_filter_add(struct accel_attach *att, const struct accel_rx_filter *f);
 int accel_attach_rx_filter_del(struct accel_attach *att, const struct accel_rx_filter *f);
 int accel_attach_tx_filter_set(struct accel_attach *att, uint32_t qid,
-			       const struct accel_tx_filter *f);
+                               const struct accel_tx_filter *f);
 int accel_attach_rate_limit_set(struct accel_attach *att, uint32_t qid, uint64_t bytes_per_sec,
-				uint64_t burst);
+                                uint64_t burst);
 /* Port counters followed by the framework's (iommu_pages, iommu_quota_exceeded). */
 int accel_attach_stats(struct accel_attach *att, struct accel_stat *out, uint32_t max);
 int accel_attach_features_get(struct accel_attach *att, uint64_t *supported, uint64_t *active);
@@ -522,9 +522,9 @@ int accel_attach_reattach(struct accel_attach *att);
 int accel_attach_is_detached(const struct accel_attach *att);
 
 /* ethtool layouts. ifname is the vif name ("vif3.0"). Return snprintf's length. */
-int accel_format_stats(struct accel_attach *att, char *buf, size_t size);    /* ethtool -S */
+int accel_format_stats(struct accel_attach *att, char *buf, size_t size); /* ethtool -S */
 int accel_format_features(struct accel_attach *att, const char *ifname, char *buf,
-			  size_t size);                                              /* ethtool -k */
+                          size_t size); /* ethtool -k */
 /* "rx-checksumming" for ACCEL_FEAT_RX_CSUM; NULL if out of range. */
 const char *accel_feature_name(unsigned int feat);
 

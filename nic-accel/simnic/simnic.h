@@ -34,9 +34,9 @@
 #define SIMNIC_FRAME_MAX 65536u
 
 struct simnic_iommu_entry {
-	uint64_t pfn;   /* iova >> 12 */
-	uint8_t *host;  /* page's host address */
-	uint8_t state;  /* 0 empty, 1 used, 2 deleted */
+	uint64_t pfn;  /* iova >> 12 */
+	uint8_t *host; /* page's host address */
+	uint8_t state; /* 0 empty, 1 used, 2 deleted */
 	uint8_t writable;
 };
 
@@ -123,7 +123,7 @@ struct accel_dev {
 /* simnic_dev.c */
 uint64_t simnic_now(struct accel_dev *dev);
 void simnic_log(struct accel_dev *dev, enum accel_log_level lvl, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 const struct accel_ops *simnic_accel_ops(void);
 
 /* simnic_dp.c: the engine; callers hold dev->lock. */

@@ -18,10 +18,10 @@
 
 #include "simnic.h"
 
-#define SIMNIC_FEATURES                                                                  \
-	(ACCEL_FEAT_BIT(ACCEL_FEAT_RX_CSUM) | ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM) |            \
-	 ACCEL_FEAT_BIT(ACCEL_FEAT_SG) | ACCEL_FEAT_BIT(ACCEL_FEAT_TSO) |                      \
-	 ACCEL_FEAT_BIT(ACCEL_FEAT_LRO) | ACCEL_FEAT_BIT(ACCEL_FEAT_RX_VLAN_FILTER) |          \
+#define SIMNIC_FEATURES                                                                            \
+	(ACCEL_FEAT_BIT(ACCEL_FEAT_RX_CSUM) | ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM) |                 \
+	 ACCEL_FEAT_BIT(ACCEL_FEAT_SG) | ACCEL_FEAT_BIT(ACCEL_FEAT_TSO) |                          \
+	 ACCEL_FEAT_BIT(ACCEL_FEAT_LRO) | ACCEL_FEAT_BIT(ACCEL_FEAT_RX_VLAN_FILTER) |              \
 	 ACCEL_FEAT_BIT(ACCEL_FEAT_HW_TC))
 /* Linux's defaults: everything but LRO on. */
 #define SIMNIC_FEATURES_DEFAULT (SIMNIC_FEATURES & ~ACCEL_FEAT_BIT(ACCEL_FEAT_LRO))
@@ -83,15 +83,15 @@ static void *engine_main(void *arg)
 	while (!dev->stop) {
 		nfds_t n = 0;
 
-		pfd[n++] = (struct pollfd){ .fd = dev->stop_fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){.fd = dev->stop_fd, .events = POLLIN};
 		if (dev->wire_fd >= 0)
-			pfd[n++] = (struct pollfd){ .fd = dev->wire_fd, .events = POLLIN };
+			pfd[n++] = (struct pollfd){.fd = dev->wire_fd, .events = POLLIN};
 		pthread_mutex_lock(&dev->lock);
 		/* first qp's doorbell of each port; others are found by the tick */
 		for (int i = 0; i < SIMNIC_MAX_PORTS && n < 2 + SIMNIC_MAX_PORTS; i++)
 			if (dev->ports[i] && dev->ports[i]->n_qps)
-				pfd[n++] = (struct pollfd){ .fd = dev->ports[i]->qps[0]->doorbell_fd,
-							    .events = POLLIN };
+				pfd[n++] = (struct pollfd){.fd = dev->ports[i]->qps[0]->doorbell_fd,
+				                           .events = POLLIN};
 		pthread_mutex_unlock(&dev->lock);
 		/* A doorbell closed by qp_free while we sleep only causes a wake-up. */
 		if (poll(pfd, n, 1) < 0 && errno != EINTR)
@@ -136,7 +136,7 @@ static void simnic_close(struct accel_dev *dev)
 }
 
 static int simnic_open(const struct accel_host *host, const struct accel_open_args *args,
-		       struct accel_dev **out)
+                       struct accel_dev **out)
 {
 	struct accel_dev *dev = calloc(1, sizeof(*dev));
 	int rc;
@@ -145,8 +145,8 @@ static int simnic_open(const struct accel_host *host, const struct accel_open_ar
 		return -ENOMEM;
 	/* host tables from an older framework are shorter: the tail reads as absent */
 	if (host)
-		memcpy(&dev->host, host, host->size < sizeof(dev->host) ? host->size
-									: sizeof(dev->host));
+		memcpy(&dev->host, host,
+		       host->size < sizeof(dev->host) ? host->size : sizeof(dev->host));
 	dev->wire_fd = -1;
 	dev->stop_fd = -1;
 	pthread_mutex_init(&dev->lock, NULL);
@@ -178,7 +178,7 @@ static int simnic_open(const struct accel_host *host, const struct accel_open_ar
 		dev->thread_running = 1;
 	}
 	simnic_log(dev, ACCEL_LOG_INFO, "simnic up: wire fd %d, %u VFs, %s", dev->wire_fd,
-		   dev->max_vfs, dev->thread_running ? "engine thread" : "polled");
+	           dev->max_vfs, dev->thread_running ? "engine thread" : "polled");
 	*out = dev;
 	return 0;
 
@@ -190,7 +190,7 @@ err_close:
 /* ---- ports ---- */
 
 static int simnic_port_alloc(struct accel_dev *dev, const struct accel_port_args *args,
-			     struct accel_port **out)
+                             struct accel_port **out)
 {
 	struct accel_port *port;
 	uint32_t cap = 16, quota;
@@ -280,7 +280,7 @@ static void simnic_port_free(struct accel_port *port)
 /* ---- queue pairs ---- */
 
 static int simnic_qp_alloc(struct accel_port *port, const struct accel_qp_args *args,
-			   struct accel_qp **out)
+                           struct accel_qp **out)
 {
 	struct accel_dev *dev = port->dev;
 	uint32_t len = args && args->ring_len ? args->ring_len : 256;
@@ -459,15 +459,16 @@ static void iommu_compact(struct simnic_iommu *m)
 }
 
 static int simnic_mem_register(struct accel_port *port, const struct accel_mem_region *r,
-			       uint32_t count)
+                               uint32_t count)
 {
 	struct accel_dev *dev = port->dev;
 	uint64_t pages = 0;
 	int rc = 0;
 
 	for (uint32_t i = 0; i < count; i++) {
-		if ((r[i].iova & (ACCEL_PAGE_SIZE - 1)) || ((uintptr_t)r[i].host & (ACCEL_PAGE_SIZE - 1)) ||
-		    r[i].size == 0 || r[i].size % ACCEL_PAGE_SIZE || !r[i].host)
+		if ((r[i].iova & (ACCEL_PAGE_SIZE - 1)) ||
+		    ((uintptr_t)r[i].host & (ACCEL_PAGE_SIZE - 1)) || r[i].size == 0 ||
+		    r[i].size % ACCEL_PAGE_SIZE || !r[i].host)
 			return -EINVAL;
 		pages += r[i].size / ACCEL_PAGE_SIZE;
 	}
@@ -475,7 +476,7 @@ static int simnic_mem_register(struct accel_port *port, const struct accel_mem_r
 	if (port->mmu.count + pages > port->mmu.quota) {
 		port->st.iommu_quota_exceeded++;
 		simnic_log(dev, ACCEL_LOG_WARN, "dom%u: IOMMU quota of %u pages exceeded",
-			   port->domid, port->mmu.quota);
+		           port->domid, port->mmu.quota);
 		rc = -ENOSPC;
 		goto out_unlock;
 	}
@@ -496,8 +497,8 @@ static int simnic_mem_register(struct accel_port *port, const struct accel_mem_r
 	for (uint32_t i = 0; i < count; i++)
 		for (uint32_t p = 0; p < r[i].size / ACCEL_PAGE_SIZE; p++)
 			iommu_put(&port->mmu, (r[i].iova >> 12) + p,
-				  (uint8_t *)r[i].host + (size_t)p * ACCEL_PAGE_SIZE,
-				  !!(r[i].flags & ACCEL_MEM_F_WRITABLE));
+			          (uint8_t *)r[i].host + (size_t)p * ACCEL_PAGE_SIZE,
+			          !!(r[i].flags & ACCEL_MEM_F_WRITABLE));
 out_unlock:
 	pthread_mutex_unlock(&dev->lock);
 	return rc;
@@ -567,7 +568,8 @@ static int simnic_rx_filter_del(struct accel_port *port, const struct accel_rx_f
 
 	pthread_mutex_lock(&port->dev->lock);
 	for (uint32_t k = 0; k < port->n_filters; k++) {
-		if (memcmp(port->filters[k].mac, f->mac, 6) == 0 && port->filters[k].vlan == f->vlan) {
+		if (memcmp(port->filters[k].mac, f->mac, 6) == 0 &&
+		    port->filters[k].vlan == f->vlan) {
 			port->filters[k] = port->filters[--port->n_filters];
 			rc = 0;
 			break;
@@ -612,10 +614,11 @@ static int simnic_rate_limit_set(struct accel_qp *qp, uint64_t bytes_per_sec, ui
 /* ---- counters ---- */
 
 static const char *const port_stat_names[SIMNIC_NSTATS] = {
-	"rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_dropped", "tx_dropped",
-	"rx_no_buffer", "dma_faults", "tx_spoof_dropped", "tx_rate_throttled",
-	"tx_csum_filled", "tso_segments", "lro_coalesced", "rx_csum_bad", "irq_raised",
-	"hairpin_packets", "iommu_quota_exceeded", "ring_errors",
+    "rx_packets",           "tx_packets",        "rx_bytes",       "tx_bytes",
+    "rx_dropped",           "tx_dropped",        "rx_no_buffer",   "dma_faults",
+    "tx_spoof_dropped",     "tx_rate_throttled", "tx_csum_filled", "tso_segments",
+    "lro_coalesced",        "rx_csum_bad",       "irq_raised",     "hairpin_packets",
+    "iommu_quota_exceeded", "ring_errors",
 };
 
 static uint64_t hw_cpu_ns(struct accel_dev *dev)
@@ -636,8 +639,8 @@ static void put_stat(struct accel_stat *out, uint32_t max, int *n, const char *n
 	(*n)++;
 }
 
-static int simnic_stats_get(struct accel_dev *dev, struct accel_port *port,
-			    struct accel_stat *out, uint32_t max)
+static int simnic_stats_get(struct accel_dev *dev, struct accel_port *port, struct accel_stat *out,
+                            uint32_t max)
 {
 	int n = 0;
 
@@ -726,33 +729,33 @@ static int simnic_poll(struct accel_dev *dev, uint32_t budget)
 }
 
 static const struct accel_ops simnic_ops = {
-	.abi_major = ACCEL_ABI_MAJOR,
-	.abi_minor = ACCEL_ABI_MINOR,
-	.size = sizeof(struct accel_ops),
-	.flags = ACCEL_F_THREAD_SAFE | ACCEL_F_HW_THREAD,
-	.name = "simnic",
-	.version = SIMNIC_VERSION,
-	.levels = 0xf,
-	.probe = simnic_probe,
-	.open = simnic_open,
-	.close = simnic_close,
-	.port_alloc = simnic_port_alloc,
-	.port_free = simnic_port_free,
-	.qp_alloc = simnic_qp_alloc,
-	.qp_free = simnic_qp_free,
-	.qp_map = simnic_qp_map,
-	.mem_register = simnic_mem_register,
-	.mem_unregister = simnic_mem_unregister,
-	.rx_filter_add = simnic_rx_filter_add,
-	.rx_filter_del = simnic_rx_filter_del,
-	.tx_filter_set = simnic_tx_filter_set,
-	.rate_limit_set = simnic_rate_limit_set,
-	.stats_get = simnic_stats_get,
-	.features_get = simnic_features_get,
-	.features_set = simnic_features_set,
-	.detach = simnic_detach,
-	.attach = simnic_attach,
-	.poll = simnic_poll,
+    .abi_major = ACCEL_ABI_MAJOR,
+    .abi_minor = ACCEL_ABI_MINOR,
+    .size = sizeof(struct accel_ops),
+    .flags = ACCEL_F_THREAD_SAFE | ACCEL_F_HW_THREAD,
+    .name = "simnic",
+    .version = SIMNIC_VERSION,
+    .levels = 0xf,
+    .probe = simnic_probe,
+    .open = simnic_open,
+    .close = simnic_close,
+    .port_alloc = simnic_port_alloc,
+    .port_free = simnic_port_free,
+    .qp_alloc = simnic_qp_alloc,
+    .qp_free = simnic_qp_free,
+    .qp_map = simnic_qp_map,
+    .mem_register = simnic_mem_register,
+    .mem_unregister = simnic_mem_unregister,
+    .rx_filter_add = simnic_rx_filter_add,
+    .rx_filter_del = simnic_rx_filter_del,
+    .tx_filter_set = simnic_tx_filter_set,
+    .rate_limit_set = simnic_rate_limit_set,
+    .stats_get = simnic_stats_get,
+    .features_get = simnic_features_get,
+    .features_set = simnic_features_set,
+    .detach = simnic_detach,
+    .attach = simnic_attach,
+    .poll = simnic_poll,
 };
 
 const struct accel_ops *simnic_accel_ops(void)

@@ -53,9 +53,9 @@ int simnic_dma(struct accel_port *port, uint64_t iova, void *buf, uint32_t len, 
 		if (!e || (write && !e->writable)) {
 			port->st.dma_faults++;
 			simnic_log(port->dev, ACCEL_LOG_DEBUG,
-				   "dom%u: DMA fault %s iova 0x%llx (%s)", port->domid,
-				   write ? "write" : "read", (unsigned long long)iova,
-				   e ? "read-only" : "not registered");
+			           "dom%u: DMA fault %s iova 0x%llx (%s)", port->domid,
+			           write ? "write" : "read", (unsigned long long)iova,
+			           e ? "read-only" : "not registered");
 			return -EFAULT;
 		}
 		if (write)
@@ -196,7 +196,7 @@ uint16_t simnic_l4_csum(const uint8_t *f, uint32_t len, const struct simnic_l4 *
 static uint32_t l3_frame_len(const uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
 {
 	uint32_t n = l4->ipv6 ? l4->l3_off + 40 + rd16(f + l4->l3_off + 4)
-			      : l4->l3_off + rd16(f + l4->l3_off + 2);
+	                      : l4->l3_off + rd16(f + l4->l3_off + 2);
 	return n <= len ? n : len;
 }
 
@@ -235,8 +235,7 @@ static void irq_note(struct accel_qp *qp, uint32_t n)
  * (rx_no_buffer) with no slot consumed; a DMA fault -> the slots used so far
  * complete with ERR. `first_flags` go on the first slot (CSUM_OK, LRO...).
  */
-static int rx_deliver(struct accel_qp *qp, const uint8_t *frame, uint32_t len,
-		      uint16_t first_flags)
+static int rx_deliver(struct accel_qp *qp, const uint8_t *frame, uint32_t len, uint16_t first_flags)
 {
 	struct accel_port *port = qp->port;
 	struct accel_desc d[ACCEL_TX_MAX_SLOTS];
@@ -300,8 +299,7 @@ static uint16_t rx_csum_flags(struct accel_port *port, const uint8_t *f, uint32_
 	struct simnic_l4 l4;
 	uint32_t n;
 
-	if (!(port->features & ACCEL_FEAT_BIT(ACCEL_FEAT_RX_CSUM)) ||
-	    simnic_parse_l4(f, len, &l4))
+	if (!(port->features & ACCEL_FEAT_BIT(ACCEL_FEAT_RX_CSUM)) || simnic_parse_l4(f, len, &l4))
 		return 0;
 	n = l3_frame_len(f, len, &l4);
 	if (n < l4.hdr_len)
@@ -336,7 +334,7 @@ static int vlan_match(uint16_t filter, uint16_t vid)
 /* The queue a unicast (mac, vid) belongs to among ports with level >= min_level,
  * explicit filters first, then a Level >= 2 port's own MAC to its queue 0. */
 static struct accel_qp *lookup_ucast(struct accel_dev *dev, const uint8_t *mac, uint16_t vid,
-				     uint32_t min_level, const struct accel_port *skip)
+                                     uint32_t min_level, const struct accel_port *skip)
 {
 	for (int pass = 0; pass < 2; pass++) {
 		for (int i = 0; i < SIMNIC_MAX_PORTS; i++) {
@@ -346,8 +344,8 @@ static struct accel_qp *lookup_ucast(struct accel_dev *dev, const uint8_t *mac, 
 			if (pass == 0) {
 				for (uint32_t k = 0; k < p->n_filters; k++) {
 					const struct accel_rx_filter *f = &p->filters[k];
-					if (memcmp(f->mac, mac, 6) == 0 && vlan_match(f->vlan, vid) &&
-					    f->qid < p->n_qps)
+					if (memcmp(f->mac, mac, 6) == 0 &&
+					    vlan_match(f->vlan, vid) && f->qid < p->n_qps)
 						return p->qps[f->qid];
 				}
 			} else if (p->level >= 2 && p->n_qps && memcmp(p->mac, mac, 6) == 0) {
@@ -553,7 +551,7 @@ static int tx_qp(struct accel_qp *qp, uint32_t budget)
 		if (!complete) {
 			if (n < ACCEL_TX_MAX_SLOTS + 1)
 				break; /* the rest of the packet is not published yet */
-			bad = 1;   /* too many slots: drop what we have */
+			bad = 1;       /* too many slots: drop what we have */
 		}
 		if (total > ACCEL_PKT_MAX || total < 14)
 			bad = 1;
@@ -634,7 +632,7 @@ static void lro_flush(struct accel_dev *dev, struct lro_state *lro)
 
 /* 1 if f (already checksum-verified, IPv4/TCP, parsed as l4) extends the aggregate. */
 static int lro_try_append(struct accel_dev *dev, struct lro_state *lro, struct accel_qp *qp,
-			  const uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
+                          const uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
 {
 	const uint8_t *a = dev->lrobuf;
 	uint32_t plen = len - l4->hdr_len;
@@ -713,13 +711,13 @@ static void rx_one(struct accel_dev *dev, struct lro_state *lro, const uint8_t *
 
 static int wire_rx(struct accel_dev *dev, uint32_t budget)
 {
-	struct lro_state lro = { 0 };
+	struct lro_state lro = {0};
 	int n = 0;
 
 	if (dev->wire_fd < 0)
 		return 0;
 	while ((uint32_t)n < budget) {
-		struct pollfd pfd = { .fd = dev->wire_fd, .events = POLLIN };
+		struct pollfd pfd = {.fd = dev->wire_fd, .events = POLLIN};
 		ssize_t r;
 
 		if (poll(&pfd, 1, 0) <= 0 || !(pfd.revents & POLLIN))

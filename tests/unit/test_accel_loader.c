@@ -27,8 +27,8 @@
 static char g_dir[64];
 static char g_skip[128];
 
-static const char *const variants[] = { "GOOD", "SHORT", "BADVER", "FLAGS", "NULLREQ", "LONGER",
-					"NOSYM" };
+static const char *const variants[] = {"GOOD",    "SHORT",  "BADVER", "FLAGS",
+                                       "NULLREQ", "LONGER", "NOSYM"};
 
 static const char *cc(void)
 {
@@ -62,20 +62,21 @@ static int group_setup(void **state)
 		for (k = 0; variants[i][k] && k < sizeof(lower) - 1; k++)
 			lower[k] = (char)(variants[i][k] | 0x20);
 		lower[k] = '\0';
-		snprintf(cmd, sizeof(cmd),
-			 "%s -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -fPIC -shared "
-			 "-fvisibility=hidden -DACCEL_TEST_PLUGIN -DVARIANT_%s -DPLUGIN_NAME='\"%s\"' "
-			 "-o %s/tp_%s.so tests/unit/test_accel_loader/test_plugins.c",
-			 cc(), variants[i], lower, g_dir, lower);
+		snprintf(
+		    cmd, sizeof(cmd),
+		    "%s -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -fPIC -shared "
+		    "-fvisibility=hidden -DACCEL_TEST_PLUGIN -DVARIANT_%s -DPLUGIN_NAME='\"%s\"' "
+		    "-o %s/tp_%s.so tests/unit/test_accel_loader/test_plugins.c",
+		    cc(), variants[i], lower, g_dir, lower);
 		if (build(cmd)) {
 			snprintf(g_skip, sizeof(g_skip), "cannot build test plugins with %s", cc());
 			return 0;
 		}
 	}
 	snprintf(cmd, sizeof(cmd),
-		 "%s -std=c11 -D_GNU_SOURCE -O1 -Wall -Wextra -Werror -Iinclude -pthread -fPIC "
-		 "-shared -fvisibility=hidden -o %s/simnic.so nic-accel/simnic/*.c",
-		 cc(), g_dir);
+	         "%s -std=c11 -D_GNU_SOURCE -O1 -Wall -Wextra -Werror -Iinclude -pthread -fPIC "
+	         "-shared -fvisibility=hidden -o %s/simnic.so nic-accel/simnic/*.c",
+	         cc(), g_dir);
 	if (build(cmd))
 		snprintf(g_skip, sizeof(g_skip), "cannot build simnic.so with %s", cc());
 	return 0;
@@ -94,12 +95,12 @@ static int group_teardown(void **state)
 	return 0;
 }
 
-#define NEED_PLUGINS()                                                                   \
-	do {                                                                             \
-		if (g_skip[0]) {                                                         \
-			fprintf(stderr, "SKIP: %s\n", g_skip);                           \
-			skip();                                                          \
-		}                                                                        \
+#define NEED_PLUGINS()                                                                             \
+	do {                                                                                       \
+		if (g_skip[0]) {                                                                   \
+			fprintf(stderr, "SKIP: %s\n", g_skip);                                     \
+			skip();                                                                    \
+		}                                                                                  \
 	} while (0)
 
 static int load(struct accel_registry *reg, const char *file, char *err, size_t errlen)
@@ -131,7 +132,7 @@ static void test_wrong_version(void **state)
 	(void)state;
 	NEED_PLUGINS();
 	expect_reject("tp_badver.so", -EPROTO,
-		      "ABI version 2.0 not supported (this loader takes 1.x");
+	              "ABI version 2.0 not supported (this loader takes 1.x");
 }
 
 static void test_short_table(void **state)
@@ -140,7 +141,7 @@ static void test_short_table(void **state)
 	(void)state;
 	NEED_PLUGINS();
 	snprintf(want, sizeof(want), "ops table is 24 bytes, shorter than the %zu bytes ABI 1.0",
-		 (size_t)ACCEL_OPS_MIN_SIZE);
+	         (size_t)ACCEL_OPS_MIN_SIZE);
 	expect_reject("tp_short.so", -EINVAL, want);
 }
 
@@ -184,8 +185,8 @@ static void test_longer_table(void **state)
 	struct accel_plugin_info info[4];
 	struct accel_device *dev;
 	struct accel_attach *att;
-	struct accel_open_args oa = { .wire_fd = -1 };
-	struct accel_vif_config vc = { .domid = 1, .level = 0 };
+	struct accel_open_args oa = {.wire_fd = -1};
+	struct accel_vif_config vc = {.domid = 1, .level = 0};
 	char err[256];
 	(void)state;
 	NEED_PLUGINS();
@@ -210,16 +211,16 @@ static void test_missing_optional_ops(void **state)
 	struct accel_registry *reg;
 	struct accel_device *dev;
 	struct accel_attach *att;
-	struct accel_open_args oa = { .wire_fd = -1 };
-	struct accel_vif_config vc = { .domid = 1, .level = 0 };
+	struct accel_open_args oa = {.wire_fd = -1};
+	struct accel_vif_config vc = {.domid = 1, .level = 0};
 	struct accel_qp_map m;
-	struct accel_rx_filter rf = { 0 };
-	struct accel_tx_filter tf = { 0 };
+	struct accel_rx_filter rf = {0};
+	struct accel_tx_filter tf = {0};
 	struct accel_stat st[4];
 	uint64_t a, b;
 	char err[256], buf[256];
 	static uint8_t page[4096] __attribute__((aligned(4096)));
-	struct accel_mem_region r = { .iova = 0, .host = page, .size = 4096 };
+	struct accel_mem_region r = {.iova = 0, .host = page, .size = 4096};
 	(void)state;
 	NEED_PLUGINS();
 
@@ -268,8 +269,8 @@ static void test_declared_size_honoured(void **state)
 	struct accel_ops mine;
 	struct accel_device *dev;
 	struct accel_attach *att;
-	struct accel_open_args oa = { .wire_fd = -1, .flags = ACCEL_OPEN_F_NO_THREAD };
-	struct accel_vif_config vc = { .domid = 0, .level = 0 };
+	struct accel_open_args oa = {.wire_fd = -1, .flags = ACCEL_OPEN_F_NO_THREAD};
+	struct accel_vif_config vc = {.domid = 0, .level = 0};
 	struct accel_qp_map m;
 	char err[256];
 	(void)state;
@@ -342,12 +343,12 @@ static void test_load_dir(void **state)
 	struct accel_plugin_info info[8];
 	struct accel_device *dev;
 	struct accel_attach *att;
-	struct accel_open_args oa = { .wire_fd = -1, .flags = ACCEL_OPEN_F_NO_THREAD };
-	struct accel_vif_config vc = { .domid = 3, .level = 2, .iommu_quota = 2 };
+	struct accel_open_args oa = {.wire_fd = -1, .flags = ACCEL_OPEN_F_NO_THREAD};
+	struct accel_vif_config vc = {.domid = 3, .level = 2, .iommu_quota = 2};
 	struct accel_qp_map m;
 	char buf[2048], err[256];
 	static uint8_t pages[3 * 4096] __attribute__((aligned(4096)));
-	struct accel_mem_region r = { .iova = 0x1000, .host = pages, .size = 3 * 4096 };
+	struct accel_mem_region r = {.iova = 0x1000, .host = pages, .size = 3 * 4096};
 	(void)state;
 	NEED_PLUGINS();
 
@@ -383,17 +384,17 @@ static void test_load_dir(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_wrong_version),
-		cmocka_unit_test(test_short_table),
-		cmocka_unit_test(test_unknown_flags),
-		cmocka_unit_test(test_missing_symbol),
-		cmocka_unit_test(test_null_required_op),
-		cmocka_unit_test(test_not_a_plugin),
-		cmocka_unit_test(test_longer_table),
-		cmocka_unit_test(test_missing_optional_ops),
-		cmocka_unit_test(test_declared_size_honoured),
-		cmocka_unit_test(test_builtins_list),
-		cmocka_unit_test(test_load_dir),
+	    cmocka_unit_test(test_wrong_version),
+	    cmocka_unit_test(test_short_table),
+	    cmocka_unit_test(test_unknown_flags),
+	    cmocka_unit_test(test_missing_symbol),
+	    cmocka_unit_test(test_null_required_op),
+	    cmocka_unit_test(test_not_a_plugin),
+	    cmocka_unit_test(test_longer_table),
+	    cmocka_unit_test(test_missing_optional_ops),
+	    cmocka_unit_test(test_declared_size_honoured),
+	    cmocka_unit_test(test_builtins_list),
+	    cmocka_unit_test(test_load_dir),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -25,18 +25,17 @@
 
 #include "../../nic-accel/accel_private.h"
 
-static const uint8_t MAC_A[6] = { 0x00, 0x16, 0x3e, 0, 0, 0x0a };
-static const uint8_t MAC_B[6] = { 0x00, 0x16, 0x3e, 0, 0, 0x0b };
-static const uint8_t MAC_D0[6] = { 0x00, 0x16, 0x3e, 0, 0, 0xd0 };
-static const uint8_t MAC_X[6] = { 0x02, 0, 0, 0, 0, 0x99 }; /* remote host */
-static const uint8_t BCAST[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+static const uint8_t MAC_A[6] = {0x00, 0x16, 0x3e, 0, 0, 0x0a};
+static const uint8_t MAC_B[6] = {0x00, 0x16, 0x3e, 0, 0, 0x0b};
+static const uint8_t MAC_D0[6] = {0x00, 0x16, 0x3e, 0, 0, 0xd0};
+static const uint8_t MAC_X[6] = {0x02, 0, 0, 0, 0, 0x99}; /* remote host */
+static const uint8_t BCAST[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
 /* ---- fixture ---- */
 
 /* Guest memory of the current test, freed by fx_close after the device. */
 static void *g_allocs[32];
 static int g_nallocs;
-
 
 static uint64_t fake_now;
 static uint64_t fake_clock(void *ctx)
@@ -53,8 +52,8 @@ struct fx {
 
 static void fx_open(struct fx *f, uint32_t flags, int with_wire)
 {
-	struct accel_host host = { .size = sizeof(host), .now_ns = fake_clock };
-	struct accel_open_args oa = { .wire_fd = -1, .flags = flags, .max_vfs = 2 };
+	struct accel_host host = {.size = sizeof(host), .now_ns = fake_clock};
+	struct accel_open_args oa = {.wire_fd = -1, .flags = flags, .max_vfs = 2};
 
 	memset(f, 0, sizeof(*f));
 	f->wire[0] = f->wire[1] = -1;
@@ -84,10 +83,14 @@ static void fx_close(struct fx *f)
 }
 
 static struct accel_attach *vif(struct fx *f, uint32_t domid, uint32_t level, const uint8_t *mac,
-				uint32_t queues, uint32_t qp_flags)
+                                uint32_t queues, uint32_t qp_flags)
 {
-	struct accel_vif_config c = { .domid = domid, .level = level, .queues = queues,
-				      .iommu_quota = 64, .ring_len = 64, .qp_flags = qp_flags };
+	struct accel_vif_config c = {.domid = domid,
+	                             .level = level,
+	                             .queues = queues,
+	                             .iommu_quota = 64,
+	                             .ring_len = 64,
+	                             .qp_flags = qp_flags};
 	struct accel_attach *a = NULL;
 
 	memcpy(c.mac, mac, 6);
@@ -126,7 +129,7 @@ static void drv_unmap(struct drv *d)
 static void drv_tx(struct drv *d, uint64_t iova, uint16_t len, uint16_t flags, uint32_t id)
 {
 	d->tx[d->tx_prod & (d->m.ring_len - 1)] =
-		(struct accel_desc){ .iova = iova, .len = len, .flags = flags, .id = id };
+	    (struct accel_desc){.iova = iova, .len = len, .flags = flags, .id = id};
 	d->tx_prod++;
 	accel_ring_store(&d->sh->tx_prod, d->tx_prod);
 }
@@ -134,7 +137,7 @@ static void drv_tx(struct drv *d, uint64_t iova, uint16_t len, uint16_t flags, u
 static void drv_rx_post(struct drv *d, uint64_t iova, uint16_t len, uint32_t id)
 {
 	d->rx[d->rx_prod & (d->m.ring_len - 1)] =
-		(struct accel_desc){ .iova = iova, .len = len, .id = id };
+	    (struct accel_desc){.iova = iova, .len = len, .id = id};
 	d->rx_prod++;
 	accel_ring_store(&d->sh->rx_prod, d->rx_prod);
 }
@@ -175,8 +178,10 @@ static uint64_t dev_stat(struct accel_device *dev, const char *name)
 static uint8_t *guest_pages(struct accel_attach *a, uint64_t iova, uint32_t pages, int writable)
 {
 	uint8_t *p = aligned_alloc(ACCEL_PAGE_SIZE, (size_t)pages * ACCEL_PAGE_SIZE);
-	struct accel_mem_region r = { .iova = iova, .host = p, .size = pages * ACCEL_PAGE_SIZE,
-				      .flags = writable ? ACCEL_MEM_F_WRITABLE : 0 };
+	struct accel_mem_region r = {.iova = iova,
+	                             .host = p,
+	                             .size = pages * ACCEL_PAGE_SIZE,
+	                             .flags = writable ? ACCEL_MEM_F_WRITABLE : 0};
 
 	assert_non_null(p);
 	assert_true(g_nallocs < 32);
@@ -227,8 +232,8 @@ static int ref_tcp4_ok(const uint8_t *f, size_t len)
 
 /* Ethernet + IPv4 + TCP (20 B), valid checksums unless csum_blank. */
 static size_t mk_tcp4(uint8_t *f, const uint8_t *dst, const uint8_t *src, uint32_t sip,
-		      uint32_t dip, uint32_t seq, uint8_t flags, const uint8_t *pl, size_t plen,
-		      int csum_blank)
+                      uint32_t dip, uint32_t seq, uint8_t flags, const uint8_t *pl, size_t plen,
+                      int csum_blank)
 {
 	uint8_t *ip = f + 14, *tcp = f + 34;
 	size_t tot = 40 + plen;
@@ -277,7 +282,8 @@ static size_t mk_eth(uint8_t *f, const uint8_t *dst, const uint8_t *src, int vid
 	return 60;
 }
 
-#define IP(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+#define IP(a, b, c, d)                                                                             \
+	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 
 /* ---- tests ---- */
 
@@ -344,14 +350,16 @@ static void test_registration_quota(void **state)
 	(void)state;
 
 	fx_open(&f, ACCEL_OPEN_F_NO_THREAD, 0);
-	struct accel_vif_config c = { .domid = 7, .level = 2, .iommu_quota = 4 };
+	struct accel_vif_config c = {.domid = 7, .level = 2, .iommu_quota = 4};
 	struct accel_attach *a = NULL;
 	memcpy(c.mac, MAC_A, 6);
 	assert_int_equal(accel_attach_create(f.dev, &c, &a), 0);
 
 	uint8_t *p = aligned_alloc(ACCEL_PAGE_SIZE, 8 * ACCEL_PAGE_SIZE);
-	struct accel_mem_region r = { .iova = 0x100000, .host = p, .size = 3 * ACCEL_PAGE_SIZE,
-				      .flags = ACCEL_MEM_F_WRITABLE };
+	struct accel_mem_region r = {.iova = 0x100000,
+	                             .host = p,
+	                             .size = 3 * ACCEL_PAGE_SIZE,
+	                             .flags = ACCEL_MEM_F_WRITABLE};
 	assert_int_equal(accel_attach_mem_register(a, &r, 1), 0);
 	r.iova = 0x200000;
 	r.host = p + 3 * ACCEL_PAGE_SIZE;
@@ -386,23 +394,25 @@ static void test_spoof_dropped(void **state)
 {
 	struct fx f;
 	struct drv d;
-	uint8_t buf[2048], pl[100] = { 0 };
+	uint8_t buf[2048], pl[100] = {0};
 	(void)state;
 
 	fx_open(&f, ACCEL_OPEN_F_NO_THREAD, 1);
 	struct accel_attach *a = vif(&f, 5, 2, MAC_A, 1, 0);
 	uint8_t *mem = guest_pages(a, 0x10000, 4, 0);
-	struct accel_tx_filter tf = { .flags = ACCEL_TXF_CHECK_MAC | ACCEL_TXF_CHECK_IP,
-				      .n_ipv4 = 1, .ipv4 = { IP(10, 0, 0, 5) } };
+	struct accel_tx_filter tf = {.flags = ACCEL_TXF_CHECK_MAC | ACCEL_TXF_CHECK_IP,
+	                             .n_ipv4 = 1,
+	                             .ipv4 = {IP(10, 0, 0, 5)}};
 	memcpy(tf.mac, MAC_A, 6);
 	assert_int_equal(accel_attach_tx_filter_set(a, 0, &tf), 0);
 	drv_map(a, 0, 5, &d);
 
-	size_t n0 = mk_tcp4(mem, MAC_X, MAC_B, IP(10, 0, 0, 5), IP(10, 0, 0, 9), 1, 0x10, pl, 100, 0);
+	size_t n0 =
+	    mk_tcp4(mem, MAC_X, MAC_B, IP(10, 0, 0, 5), IP(10, 0, 0, 9), 1, 0x10, pl, 100, 0);
 	size_t n1 = mk_tcp4(mem + 4096, MAC_X, MAC_A, IP(10, 0, 0, 66), IP(10, 0, 0, 9), 1, 0x10,
-			    pl, 100, 0);
+	                    pl, 100, 0);
 	size_t n2 = mk_tcp4(mem + 8192, MAC_X, MAC_A, IP(10, 0, 0, 5), IP(10, 0, 0, 9), 1, 0x10, pl,
-			    100, 0);
+	                    100, 0);
 	drv_tx(&d, 0x10000, (uint16_t)n0, 0, 1); /* wrong MAC */
 	drv_tx(&d, 0x11000, (uint16_t)n1, 0, 2); /* wrong IP */
 	drv_tx(&d, 0x12000, (uint16_t)n2, 0, 3); /* good */
@@ -456,7 +466,7 @@ static void test_vf_isolation(void **state)
 	 * claim B's MAC */
 	struct accel_qp_map m;
 	assert_int_equal(accel_attach_map_qp(b, 0, 5, &m), -EPERM);
-	struct accel_rx_filter rf = { .vlan = ACCEL_VLAN_ANY, .qid = 1 };
+	struct accel_rx_filter rf = {.vlan = ACCEL_VLAN_ANY, .qid = 1};
 	memcpy(rf.mac, MAC_A, 6);
 	assert_int_equal(accel_attach_rx_filter_add(a, &rf), -EINVAL);
 	rf.qid = 0;
@@ -464,7 +474,7 @@ static void test_vf_isolation(void **state)
 	assert_int_equal(accel_attach_rx_filter_add(b, &rf), 0);
 	assert_int_equal(accel_attach_rx_filter_add(a, &rf), -EEXIST);
 	/* VF count is a limit: the third VF is refused (guest falls back to software) */
-	struct accel_vif_config c = { .domid = 9, .level = 3 };
+	struct accel_vif_config c = {.domid = 9, .level = 3};
 	struct accel_attach *x = NULL;
 	assert_int_equal(accel_attach_create(f.dev, &c, &x), -ENOSPC);
 	accel_attach_destroy(b);
@@ -530,7 +540,7 @@ static void test_rx_steering(void **state)
 	struct accel_attach *g = vif(&f, 5, 1, MAC_A, 2, 0);
 	guest_pages(dom0, 0x10000, 1, 1);
 	uint8_t *gm = guest_pages(g, 0x10000, 2, 1);
-	struct accel_rx_filter rf = { .vlan = ACCEL_VLAN_NONE, .qid = 0 };
+	struct accel_rx_filter rf = {.vlan = ACCEL_VLAN_NONE, .qid = 0};
 	memcpy(rf.mac, MAC_A, 6);
 	assert_int_equal(accel_attach_rx_filter_add(g, &rf), 0);
 	rf.vlan = 10;
@@ -607,8 +617,8 @@ static void test_tso(void **state)
 	struct accel_attach *a = vif(&f, 0, 0, MAC_A, 1, ACCEL_QP_F_DEFAULT_RX);
 	uint8_t *mem = guest_pages(a, 0x10000, 2, 0);
 	drv_map(a, 0, 0, &d);
-	size_t n = mk_tcp4(mem, MAC_X, MAC_A, IP(10, 0, 0, 5), IP(10, 0, 0, 9), 1000, 0x18, pl,
-			   5000, 1);
+	size_t n =
+	    mk_tcp4(mem, MAC_X, MAC_A, IP(10, 0, 0, 5), IP(10, 0, 0, 9), 1000, 0x18, pl, 5000, 1);
 	/* two slots: header + 2000 bytes, then the rest */
 	drv_tx(&d, 1000 | (uint64_t)ACCEL_GSO_TCPV4 << 16, 0, ACCEL_DESC_F_GSO, 0);
 	drv_tx(&d, 0x10000, 2054, ACCEL_DESC_F_MORE | ACCEL_DESC_F_CSUM, 1);
@@ -622,10 +632,11 @@ static void test_tso(void **state)
 		ssize_t r = wire_recv(&f, buf, sizeof(buf));
 		assert_int_equal(r, 54 + 1000);
 		assert_true(ref_tcp4_ok(buf, (size_t)r));
-		uint32_t seq = (uint32_t)buf[38] << 24 | (uint32_t)buf[39] << 16 | (uint32_t)buf[40] << 8 | buf[41];
+		uint32_t seq = (uint32_t)buf[38] << 24 | (uint32_t)buf[39] << 16 |
+		               (uint32_t)buf[40] << 8 | buf[41];
 		assert_int_equal(seq, 1000 + off);
 		assert_int_equal(buf[18] << 8 | buf[19], 0x1234 + s); /* IP id */
-		assert_int_equal(buf[47] & 0x08, s == 4 ? 0x08 : 0);   /* PSH on the last */
+		assert_int_equal(buf[47] & 0x08, s == 4 ? 0x08 : 0);  /* PSH on the last */
 		memcpy(got + off, buf + 54, 1000);
 		off += 1000;
 	}
@@ -668,11 +679,12 @@ static void test_lro(void **state)
 
 	for (int s = 0; s < 4; s++) {
 		size_t n = mk_tcp4(fr, MAC_A, MAC_X, IP(10, 0, 0, 9), IP(10, 0, 0, 5),
-				   5000 + (uint32_t)s * 1000, 0x10, pl + s * 1000, 1000, 0);
+		                   5000 + (uint32_t)s * 1000, 0x10, pl + s * 1000, 1000, 0);
 		send(f.wire[1], fr, n, 0);
 	}
 	/* out of order: not coalesced with the above */
-	size_t n = mk_tcp4(fr, MAC_A, MAC_X, IP(10, 0, 0, 9), IP(10, 0, 0, 5), 20000, 0x10, pl, 100, 0);
+	size_t n =
+	    mk_tcp4(fr, MAC_A, MAC_X, IP(10, 0, 0, 9), IP(10, 0, 0, 5), 20000, 0x10, pl, 100, 0);
 	send(f.wire[1], fr, n, 0);
 	/* a bad checksum is flagged, never coalesced */
 	n = mk_tcp4(fr, MAC_A, MAC_X, IP(10, 0, 0, 9), IP(10, 0, 0, 5), 20100, 0x10, pl, 100, 0);
@@ -745,8 +757,11 @@ static void test_irq_moderation(void **state)
 	(void)state;
 
 	fx_open(&f, ACCEL_OPEN_F_NO_THREAD, 1);
-	struct accel_vif_config c = { .domid = 0, .level = 0, .qp_flags = ACCEL_QP_F_DEFAULT_RX,
-				      .irq_frames = 4, .irq_usecs = 50 };
+	struct accel_vif_config c = {.domid = 0,
+	                             .level = 0,
+	                             .qp_flags = ACCEL_QP_F_DEFAULT_RX,
+	                             .irq_frames = 4,
+	                             .irq_usecs = 50};
 	struct accel_attach *a = NULL;
 	memcpy(c.mac, MAC_A, 6);
 	assert_int_equal(accel_attach_create(f.dev, &c, &a), 0);
@@ -871,19 +886,19 @@ static void test_ring_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dma_fault_unregistered),
-		cmocka_unit_test(test_registration_quota),
-		cmocka_unit_test(test_spoof_dropped),
-		cmocka_unit_test(test_vf_isolation),
-		cmocka_unit_test(test_vf_hairpin),
-		cmocka_unit_test(test_rx_steering),
-		cmocka_unit_test(test_tso),
-		cmocka_unit_test(test_lro),
-		cmocka_unit_test(test_rate_limit),
-		cmocka_unit_test(test_irq_moderation),
-		cmocka_unit_test(test_engine_thread),
-		cmocka_unit_test(test_ethtool_format),
-		cmocka_unit_test(test_ring_garbage),
+	    cmocka_unit_test(test_dma_fault_unregistered),
+	    cmocka_unit_test(test_registration_quota),
+	    cmocka_unit_test(test_spoof_dropped),
+	    cmocka_unit_test(test_vf_isolation),
+	    cmocka_unit_test(test_vf_hairpin),
+	    cmocka_unit_test(test_rx_steering),
+	    cmocka_unit_test(test_tso),
+	    cmocka_unit_test(test_lro),
+	    cmocka_unit_test(test_rate_limit),
+	    cmocka_unit_test(test_irq_moderation),
+	    cmocka_unit_test(test_engine_thread),
+	    cmocka_unit_test(test_ethtool_format),
+	    cmocka_unit_test(test_ring_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
