@@ -13,6 +13,7 @@ PKGS=(
   iperf3 tshark                                  # real clients in integration tests
   gnuplot-nox                                    # benchmark charts
   dpdk-dev jq                                    # perf/: dpdk-testpmd (memif peer); JSON checks
+  qemu-system-x86 busybox-static cpio           # HVM guests: QEMU (TCG) + guest image (scripts/guest-image.sh)
 )
 
 missing=()

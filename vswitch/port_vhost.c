@@ -109,13 +109,15 @@ _Static_assert(sizeof(struct vhu_mem) == 8 + 8 * 32, "vhost-user memory");
 #define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_RING_F_INDIRECT_DESC 28
 #define VIRTIO_F_VERSION_1 32
+#define VHOST_USER_F_PROTOCOL_FEATURES 30
 #define BIT(n) (1ull << (n))
 
 #define VHU_FEATURES                                                                      \
 	(BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_GUEST_TSO4) | \
 	 BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_HOST_TSO4) |                         \
 	 BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_MRG_RXBUF) |                          \
-	 BIT(VIRTIO_RING_F_INDIRECT_DESC) | BIT(VIRTIO_F_VERSION_1))
+	 BIT(VIRTIO_RING_F_INDIRECT_DESC) | BIT(VIRTIO_F_VERSION_1) |                         \
+	 BIT(VHOST_USER_F_PROTOCOL_FEATURES))
 
 #define VRING_DESC_F_NEXT 1
 #define VRING_DESC_F_WRITE 2
@@ -848,6 +850,8 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 	int rc = 0;
 	unsigned qi;
 
+	PVLOG(DEBUG, MOD, "%s: request %u size %u flags 0x%x fds %u", vh->name, m->request,
+	      m->size, m->flags, nfds);
 	switch (m->request) {
 	case VHU_GET_FEATURES:
 		u64 = VHU_FEATURES;
@@ -864,8 +868,10 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 		vh->features_set = true;
 		vh->hdr_size = (vh->features & (BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MRG_RXBUF)))
 				       ? 12 : 10;
-		/* without VHOST_USER_F_PROTOCOL_FEATURES rings start enabled */
-		for (unsigned q = 0; q < VHU_NQ; q++)
+		/* without VHOST_USER_F_PROTOCOL_FEATURES rings start enabled, with it
+		 * they wait for SET_VRING_ENABLE */
+		vh->protocol_features = vh->features & BIT(VHOST_USER_F_PROTOCOL_FEATURES);
+		for (unsigned q = 0; q < VHU_NQ && !vh->protocol_features; q++)
 			vh->vq[q].enabled = true;
 		pthread_mutex_unlock(&vh->lock);
 		__atomic_store_n(&vh->st.features, vh->features, __ATOMIC_RELAXED);

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvnet/vhost.h - vhost-user switch ports: unmodified virtio-net guests (QEMU
+ * `-netdev vhost-user`) attached to a pvnet bridge.
+ *
+ * The port is the vhost-user *backend* ("slave"): it listens on a Unix socket, the
+ * VMM (QEMU) connects, hands over the guest's RAM (memfd regions, SCM_RIGHTS) and
+ * the two split virtqueues of one virtio-net queue pair:
+ *   queue 0  guest RX: the port writes frames into guest-posted buffers (egress)
+ *   queue 1  guest TX: the port reads frames the guest posted (ingress)
+ * The backend is pvnet's own (vswitch/port_vhost.c), not DPDK's librte_vhost: no EAL
+ * in the daemon, no mbuf conversion, and no extra link flags for every program (the
+ * reasons are in the .c file's header).
+ *
+ * Features offered to the guest: VERSION_1, INDIRECT_DESC, MRG_RXBUF, CSUM,
+ * GUEST_CSUM, HOST_TSO4/6, GUEST_TSO4/6. A frame the guest sends with
+ * VIRTIO_NET_HDR_F_NEEDS_CSUM / GSO enters the switch as CSUM_BLANK / GSO packet;
+ * frames to the guest carry csum/GSO in their virtio_net_hdr. The port is added
+ * with VSW_PORT_F_ALL and finishes checksums / segments TCP itself (software,
+ * vswitch offload helpers) when the guest did not negotiate GUEST_CSUM / GUEST_TSO*.
+ *
+ * Threads: one thread per port polls the guest TX queue in bursts of
+ * PVNET_BATCH_MAX (vsw_input once per burst, one used-ring publish and at most one
+ * call-eventfd write per burst), handles the vhost-user control messages, and
+ * sleeps in epoll on the kick eventfd (guest notifications re-enabled) when idle.
+ * Egress send() runs on the switch's threads under a per-port mutex (one lock per
+ * burst) that the control path also takes while it changes memory or rings.
+ *
+ * Every guest descriptor is validated: addresses must lie inside one memory region,
+ * chains are bounded by the queue size (loops), lengths by the packet buffer. A bad
+ * chain is returned to the guest with length 0 and counted (bad_desc); it never
+ * crashes the daemon. A VMM that disconnects (or dies) leaves the port in the
+ * bridge, unconnected, listening again.
+ */
+#ifndef PVNET_VHOST_H
+#define PVNET_VHOST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <pvnet/vswitch.h>
+
+/* Optional settings; zero fields take the defaults. */
+struct vsw_vhost_config {
+	unsigned pool_size; /* packets for guest TX (64 KiB buffers); default 256 */
+	unsigned socket_mode; /* chmod of the socket; default 0600 */
+};
+
+/* The vhost-user port's own counters (vsw_vhost_port_get_stats). */
+struct vsw_vhost_stats {
+	uint64_t guest_tx_packets, guest_tx_bytes; /* frames read from the guest's TX queue */
+	uint64_t guest_rx_packets, guest_rx_bytes; /* frames written into guest RX buffers */
+	uint64_t rx_no_buffers;   /* egress frames refused: the guest posted too few buffers */
+	uint64_t rx_not_ready;    /* egress frames refused: no VMM connected / ring stopped */
+	uint64_t tx_bad_desc;     /* guest TX chains rejected (range, loop, length, flags) */
+	uint64_t rx_bad_desc;     /* guest RX chains rejected (returned with length 0) */
+	uint64_t tx_bad_hdr;      /* guest TX frames with an unsupported virtio_net_hdr */
+	uint64_t rx_sw_csum;      /* checksums finished in software for the guest */
+	uint64_t rx_sw_tso;       /* GSO frames segmented in software for the guest */
+	uint64_t rx_fallback_drop;/* frames that needed software offload and could not get it */
+	uint64_t tx_pool_empty;   /* bursts cut short because the packet pool was empty */
+	uint64_t kicks, calls;    /* eventfd wake-ups received / interrupts sent */
+	uint64_t connects, disconnects, bad_msgs;
+	uint64_t features;        /* negotiated virtio feature bits */
+	bool connected;           /* a VMM is connected */
+	bool running;             /* both queues started */
+};
+
+/*
+ * Creates port `name` on `br` and listens on the Unix socket `socket_path` (an
+ * existing socket file there is replaced; the directory must exist). `cfg` may be
+ * NULL. On success *out is the port: the bridge owns it, vsw_port_del() stops the
+ * thread, disconnects the VMM, unmaps the guest memory, closes and unlinks the
+ * socket. On error nothing is left behind. 0 or -errno (-EINVAL, -ENAMETOOLONG
+ * path too long for sun_path, -EEXIST name taken, socket errors).
+ */
+int vsw_vhost_port_add(struct vsw_bridge *br, const char *name, const char *socket_path,
+		       const struct vsw_vhost_config *cfg, struct vsw_port **out);
+
+/* Whether `port` is a vhost-user port (its ops are this module's). */
+bool vsw_port_is_vhost(const struct vsw_port *port);
+
+/* Copies the counters of vhost-user port `port`. 0, or -EINVAL (not a vhost port). */
+int vsw_vhost_port_get_stats(struct vsw_port *port, struct vsw_vhost_stats *stats);
+
+#endif /* PVNET_VHOST_H */
