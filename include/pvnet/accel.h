@@ -423,7 +423,7 @@ int accel_register_builtins(struct accel_registry *reg);
  * Validates and registers a table. `source` is "built-in" or the .so path (copied).
  * On error writes a one-line reason to err (if errlen > 0), e.g.
  *   "bad.so: ABI version 2.0 not supported (this loader takes 1.x)"
- *   "short.so: ops table is 24 bytes, shorter than the 80 bytes ABI 1.0 requires"
+ *   "short.so: ops table is 24 bytes, shorter than the 96 bytes ABI 1.0 requires"
  *   "flags.so: unknown flag bits 0x100 in ops table"
  * Errors: -EPROTO (version), -EINVAL (short table, NULL required op, bad name),
  * -ENOTSUP (unknown flags), -EEXIST (name taken).

@@ -98,11 +98,13 @@ static void *engine_main(void *arg)
 			break;
 		if (dev->stop)
 			break;
-		pthread_mutex_lock(&dev->lock);
-		while (simnic_engine_pass(dev, SIMNIC_BURST) > 0 && !dev->stop) {
-			/* busy-poll while there is work */
+		/* busy-poll while there is work; the lock is dropped between passes
+		 * so control ops are never starved by traffic */
+		for (int moved = 1; moved > 0 && !dev->stop;) {
+			pthread_mutex_lock(&dev->lock);
+			moved = simnic_engine_pass(dev, SIMNIC_BURST);
+			pthread_mutex_unlock(&dev->lock);
 		}
-		pthread_mutex_unlock(&dev->lock);
 	}
 	return NULL;
 }
