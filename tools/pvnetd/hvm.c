@@ -1,0 +1,476 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * HVM domains: QEMU guests on vhost-user switch ports (contract in hvm.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pvnet/log.h>
+#include <pvnet/vhost.h>
+
+#include "hvm.h"
+
+#define MOD "hvm"
+#define HVM_MAX_ARGS 96
+#define HVM_STOP_TIMEOUT_MS 3000
+#define KVM_PROBE_MS 6000
+
+struct hvm_dom {
+	domid_t domid;
+	char name[PVNET_NAME_MAX];
+	char run_dir[256];
+	struct vsw_switch *sw;
+	unsigned n_ports;
+	char bridge[PVNET_MAX_VIFS][16];
+	char port[PVNET_MAX_VIFS][VSW_NAME_MAX];
+	char qmp_path[300];
+	const char *accel;
+};
+
+/* Argument vector with its strings in one arena. */
+struct argv_buf {
+	char *argv[HVM_MAX_ARGS + 1];
+	unsigned argc;
+	char arena[8192];
+	size_t used;
+	bool overflow;
+};
+
+static void __attribute__((format(printf, 2, 3))) arg_add(struct argv_buf *a, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (a->argc >= HVM_MAX_ARGS || a->used >= sizeof(a->arena)) {
+		a->overflow = true;
+		return;
+	}
+	va_start(ap, fmt);
+	n = vsnprintf(a->arena + a->used, sizeof(a->arena) - a->used, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(a->arena) - a->used) {
+		a->overflow = true;
+		return;
+	}
+	a->argv[a->argc++] = a->arena + a->used;
+	a->argv[a->argc] = NULL;
+	a->used += (size_t)n + 1;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static const char *qemu_bin(void)
+{
+	const char *q = getenv("PVNET_QEMU");
+	return q && *q ? q : "qemu-system-x86_64";
+}
+
+/* In the child: stdin /dev/null, stdout+stderr to `out_fd`, no inherited fds or
+ * signal mask, then exec. Never returns. */
+static void exec_child(int out_fd, char *const argv[])
+{
+	sigset_t none;
+	int null = open("/dev/null", O_RDONLY);
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	if (null >= 0)
+		dup2(null, 0);
+	if (out_fd >= 0) {
+		dup2(out_fd, 1);
+		dup2(out_fd, 2);
+	}
+	for (int fd = 3; fd < 1024; fd++)
+		close(fd);
+	setsid(); /* a terminal's ^C to pvnetd does not reach the guest */
+	execvp(argv[0], argv);
+	fprintf(stderr, "hvm: exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
+/*
+ * Boots `kernel` under KVM for at most KVM_PROBE_MS and watches the console for the
+ * kernel starting init. 1 if it did, 0 if not (or KVM unusable).
+ */
+static int kvm_probe(const char *kernel, const char *ramdisk)
+{
+	struct argv_buf a = {0};
+	char buf[4096], seen[8192] = "";
+	size_t seen_len = 0;
+	int pfd[2], found = 0, st;
+	uint64_t deadline;
+	pid_t pid;
+
+	if (access("/dev/kvm", R_OK | W_OK) < 0)
+		return 0;
+	arg_add(&a, "%s", qemu_bin());
+	arg_add(&a, "-machine");
+	arg_add(&a, "q35,accel=kvm");
+	arg_add(&a, "-m");
+	arg_add(&a, "256");
+	arg_add(&a, "-nographic");
+	arg_add(&a, "-no-reboot");
+	arg_add(&a, "-nic");
+	arg_add(&a, "none");
+	arg_add(&a, "-kernel");
+	arg_add(&a, "%s", kernel);
+	if (ramdisk && *ramdisk) {
+		arg_add(&a, "-initrd");
+		arg_add(&a, "%s", ramdisk);
+	}
+	arg_add(&a, "-append");
+	arg_add(&a, "console=ttyS0 panic=-1 loglevel=7");
+	if (a.overflow || pipe2(pfd, O_CLOEXEC) < 0)
+		return 0;
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return 0;
+	}
+	if (pid == 0)
+		exec_child(pfd[1], a.argv);
+	close(pfd[1]);
+	deadline = now_ms() + KVM_PROBE_MS;
+	while (!found) {
+		uint64_t t = now_ms();
+		struct pollfd p = {.fd = pfd[0], .events = POLLIN};
+		if (t >= deadline || poll(&p, 1, (int)(deadline - t)) <= 0)
+			break;
+		ssize_t n = read(pfd[0], buf, sizeof(buf) - 1);
+		if (n <= 0)
+			break;
+		/* keep a sliding window so a marker split across reads is still found */
+		if (seen_len + (size_t)n >= sizeof(seen)) {
+			size_t keep = 256 < seen_len ? 256 : seen_len;
+			memmove(seen, seen + seen_len - keep, keep);
+			seen_len = keep;
+		}
+		memcpy(seen + seen_len, buf, (size_t)n);
+		seen_len += (size_t)n;
+		seen[seen_len] = '\0';
+		found = strstr(seen, "as init process") != NULL;
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	close(pfd[0]);
+	return found;
+}
+
+static const char *choose_accel(const char *kernel, const char *ramdisk)
+{
+	static int probed = -1; /* process-wide: one probe per daemon */
+	const char *mode = getenv("PVNET_HVM_ACCEL");
+
+	if (mode && !strcmp(mode, "kvm"))
+		return "kvm";
+	if (!mode || strcmp(mode, "probe"))
+		return "tcg";
+	if (probed < 0) {
+		uint64_t t0 = now_ms();
+		probed = kvm_probe(kernel, ramdisk);
+		PVLOG(INFO, MOD, "KVM boot probe: %s in %llu ms", probed ? "reached init" : "failed",
+		      (unsigned long long)(now_ms() - t0));
+	}
+	return probed ? "kvm" : "tcg";
+}
+
+static void remove_ports(struct hvm_dom *h)
+{
+	for (unsigned i = 0; i < h->n_ports; i++) {
+		struct vsw_bridge *br;
+		struct vsw_port *port;
+
+		if (vsw_bridge_find(h->sw, h->bridge[i], &br) == 0 &&
+		    vsw_port_find(br, h->port[i], &port) == 0 && vsw_port_is_vhost(port))
+			vsw_port_del(br, port); /* closes and unlinks its socket */
+	}
+	h->n_ports = 0;
+}
+
+static int add_ports(struct hvm_dom *h, const struct pvnet_dom_cfg *cfg, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < cfg->n_vifs; i++) {
+		const struct pvnet_vif_cfg *vif = &cfg->vifs[i];
+		const char *bridge = vif->bridge[0] ? vif->bridge : "br0";
+		char sock[300];
+		struct vsw_bridge *br;
+		struct vsw_port *port;
+		int rc;
+
+		if (vif->model[0] && strcmp(vif->model, "virtio") && strcmp(vif->model, "virtio-net")) {
+			snprintf(err, errlen, "vif %u: model '%s' not supported for hvm (virtio)", i,
+				 vif->model);
+			return -EINVAL;
+		}
+		snprintf(h->port[i], sizeof(h->port[i]), "vif%u.%u", h->domid, i);
+		snprintf(h->bridge[i], sizeof(h->bridge[i]), "%s", bridge);
+		if (vif->socket[0])
+			snprintf(sock, sizeof(sock), "%s", vif->socket);
+		else
+			snprintf(sock, sizeof(sock), "%s/vhu-%u.%u.sock", h->run_dir, h->domid, i);
+		rc = vsw_bridge_get_or_create(h->sw, bridge, &br);
+		if (rc == 0)
+			rc = vsw_vhost_port_add(br, h->port[i], sock, NULL, &port);
+		if (rc < 0) {
+			snprintf(err, errlen, "vif %u: vhost-user port %s on %s: %s", i, h->port[i],
+				 bridge, strerror(-rc));
+			return rc;
+		}
+		h->n_ports = i + 1;
+		if (vif->vlan && vsw_port_set_access(port, (uint16_t)vif->vlan) < 0)
+			PVLOG(WARN, MOD, "%s: cannot set access VLAN %u", h->port[i], vif->vlan);
+	}
+	return 0;
+}
+
+static int build_argv(struct hvm_dom *h, const struct pvnet_dom_cfg *cfg, struct argv_buf *a)
+{
+	uint64_t mem = cfg->memory_mib ? cfg->memory_mib : 256;
+	char cmdline[1024];
+	size_t len;
+
+	arg_add(a, "%s", qemu_bin());
+	arg_add(a, "-name");
+	arg_add(a, "%s", cfg->name);
+	arg_add(a, "-machine");
+	arg_add(a, "q35,accel=%s,memory-backend=mem0", h->accel);
+	if (!strcmp(h->accel, "kvm")) {
+		arg_add(a, "-cpu");
+		arg_add(a, "host");
+	}
+	arg_add(a, "-smp");
+	arg_add(a, "%u", cfg->vcpus ? cfg->vcpus : 1);
+	arg_add(a, "-m");
+	arg_add(a, "%llu", (unsigned long long)mem);
+	/* guest RAM on a shared memfd: the vhost-user backend maps it */
+	arg_add(a, "-object");
+	arg_add(a, "memory-backend-memfd,id=mem0,size=%lluM,share=on", (unsigned long long)mem);
+	arg_add(a, "-nographic");
+	arg_add(a, "-no-reboot");
+	arg_add(a, "-nodefaults");
+	arg_add(a, "-serial");
+	arg_add(a, "stdio");
+	arg_add(a, "-qmp");
+	arg_add(a, "unix:%s,server=on,wait=off", h->qmp_path);
+	arg_add(a, "-nic");
+	arg_add(a, "none");
+	for (unsigned i = 0; i < cfg->n_vifs; i++) {
+		char mac[18];
+		pvnet_mac_format(cfg->vifs[i].mac, mac);
+		char sock[300];
+		if (cfg->vifs[i].socket[0])
+			snprintf(sock, sizeof(sock), "%s", cfg->vifs[i].socket);
+		else
+			snprintf(sock, sizeof(sock), "%s/vhu-%u.%u.sock", h->run_dir, h->domid, i);
+		arg_add(a, "-chardev");
+		arg_add(a, "socket,id=vhu%u,path=%s", i, sock);
+		arg_add(a, "-netdev");
+		arg_add(a, "vhost-user,id=net%u,chardev=vhu%u", i, i);
+		/*
+		 * vectors=0: QEMU 7.2 under TCG crashes in msix_set_vector_notifiers when a
+		 * vhost-user virtio-net device has MSI-X (irqfd is KVM-only); INTx works.
+		 * romfile=: no iPXE option ROM (faster boot, no network boot attempt).
+		 */
+		arg_add(a, "-device");
+		arg_add(a, "virtio-net-pci,netdev=net%u,mac=%s,romfile=%s%s", i, mac, "",
+			!strcmp(h->accel, "tcg") ? ",vectors=0" : "");
+	}
+	if (cfg->kernel[0]) {
+		arg_add(a, "-kernel");
+		arg_add(a, "%s", cfg->kernel);
+	}
+	if (cfg->ramdisk[0]) {
+		arg_add(a, "-initrd");
+		arg_add(a, "%s", cfg->ramdisk);
+	}
+	len = (size_t)snprintf(cmdline, sizeof(cmdline), "console=ttyS0 quiet panic=-1 %s",
+			       cfg->cmdline);
+	if (cfg->n_vifs && cfg->vifs[0].n_ip && len < sizeof(cmdline))
+		snprintf(cmdline + len, sizeof(cmdline) - len, " pvnet.ip=%s",
+			 cfg->vifs[0].ip[0].text);
+	arg_add(a, "-append");
+	arg_add(a, "%s", cmdline);
+	return a->overflow ? -E2BIG : 0;
+}
+
+int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_dir,
+	      struct vsw_switch *sw, struct hvm_dom **out, pid_t *pid_out, char *err,
+	      size_t errlen)
+{
+	struct argv_buf *a = NULL;
+	struct hvm_dom *h;
+	char con[300];
+	int rc, logfd = -1;
+	pid_t pid;
+
+	if (strcmp(cfg->type, "hvm")) {
+		snprintf(err, errlen, "domain type '%s' is not hvm", cfg->type);
+		return -EINVAL;
+	}
+	if (!cfg->kernel[0]) {
+		snprintf(err, errlen, "hvm needs kernel = '...' (scripts/guest-image.sh builds one)");
+		return -EINVAL;
+	}
+	if (access(cfg->kernel, R_OK) < 0 || (cfg->ramdisk[0] && access(cfg->ramdisk, R_OK) < 0)) {
+		rc = -errno;
+		snprintf(err, errlen, "cannot read %s: %s",
+			 access(cfg->kernel, R_OK) < 0 ? cfg->kernel : cfg->ramdisk, strerror(-rc));
+		return rc;
+	}
+	h = calloc(1, sizeof(*h));
+	a = calloc(1, sizeof(*a));
+	if (!h || !a) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "out of memory");
+		goto free_h;
+	}
+	h->domid = domid;
+	h->sw = sw;
+	snprintf(h->name, sizeof(h->name), "%s", cfg->name);
+	snprintf(h->run_dir, sizeof(h->run_dir), "%s", run_dir);
+	snprintf(h->qmp_path, sizeof(h->qmp_path), "%s/qmp-%u.sock", run_dir, domid);
+	if (strlen(h->qmp_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		rc = -ENAMETOOLONG;
+		snprintf(err, errlen, "run dir too long for a socket path");
+		goto free_h;
+	}
+	rc = add_ports(h, cfg, err, errlen);
+	if (rc < 0)
+		goto remove_ports;
+	h->accel = choose_accel(cfg->kernel, cfg->ramdisk);
+	rc = build_argv(h, cfg, a);
+	if (rc < 0) {
+		snprintf(err, errlen, "QEMU command line too long");
+		goto remove_ports;
+	}
+	snprintf(con, sizeof(con), "%s/console-%s.log", run_dir, cfg->name);
+	logfd = open(con, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (logfd < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "%s: %s", con, strerror(-rc));
+		goto remove_ports;
+	}
+	pid = fork();
+	if (pid < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "fork: %s", strerror(-rc));
+		goto close_log;
+	}
+	if (pid == 0)
+		exec_child(logfd, a->argv);
+	close(logfd);
+	PVLOG(INFO, MOD, "domain %u '%s': QEMU pid %ld, accel %s%s, %u vif(s), console %s", domid,
+	      cfg->name, (long)pid, h->accel,
+	      !strcmp(h->accel, "tcg") ? " (virtio-net vectors=0)" : "", h->n_ports, con);
+	free(a);
+	*out = h;
+	*pid_out = pid;
+	return 0;
+
+close_log:
+	close(logfd);
+remove_ports:
+	remove_ports(h);
+free_h:
+	free(a);
+	free(h);
+	return rc;
+}
+
+/* Asks QEMU to quit over QMP. 0 if the command was sent. */
+static int qmp_quit(const char *path)
+{
+	static const char cmds[] = "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n";
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd, rc = -EIO;
+	char buf[512];
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct timeval tv = {.tv_sec = 1};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    read(fd, buf, sizeof(buf)) > 0 && /* the greeting */
+	    send(fd, cmds, sizeof(cmds) - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof(cmds) - 1))
+		rc = 0;
+	close(fd);
+	return rc;
+}
+
+static bool wait_exit(pid_t pid, unsigned ms, int *status)
+{
+	uint64_t deadline = now_ms() + ms;
+
+	for (;;) {
+		pid_t r = waitpid(pid, status, WNOHANG);
+		if (r == pid || (r < 0 && errno == ECHILD))
+			return true;
+		if (now_ms() >= deadline)
+			return false;
+		usleep(20000);
+	}
+}
+
+void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status)
+{
+	int st = 0;
+
+	if (!h)
+		return;
+	if (!timeout_ms)
+		timeout_ms = HVM_STOP_TIMEOUT_MS;
+	if (pid > 0) {
+		bool done = false;
+		if (qmp_quit(h->qmp_path) == 0)
+			done = wait_exit(pid, timeout_ms / 2, &st);
+		if (!done) {
+			PVLOG(WARN, MOD, "domain %u: QEMU pid %ld did not quit over QMP; SIGTERM",
+			      h->domid, (long)pid);
+			kill(pid, SIGTERM);
+			done = wait_exit(pid, timeout_ms / 2, &st);
+		}
+		if (!done) {
+			PVLOG(WARN, MOD, "domain %u: QEMU pid %ld ignored SIGTERM; SIGKILL", h->domid,
+			      (long)pid);
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+		}
+		if (status)
+			*status = st;
+	}
+	remove_ports(h);
+	unlink(h->qmp_path);
+	PVLOG(INFO, MOD, "domain %u '%s': stopped, ports removed", h->domid, h->name);
+	free(h);
+}
+
+const char *hvm_accel(const struct hvm_dom *h)
+{
+	return h->accel;
+}

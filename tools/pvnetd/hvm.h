@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * HVM domains: an unmodified Linux guest in QEMU (qemu-system-x86_64), its RAM on a
+ * shared memfd backend, each vif a virtio-net-pci device attached to the switch
+ * through a vhost-user port "vif<domid>.<n>" (include/pvnet/vhost.h).
+ *
+ * Acceleration: TCG, unless env PVNET_HVM_ACCEL=kvm forces KVM, or =probe and a
+ * short KVM boot probe of the domain's kernel reaches init (this machine's
+ * kvm-pvm boots only PVM guest kernels; a stock kernel spins, so the probe fails
+ * and TCG is used). The choice is logged. QEMU binary: env PVNET_QEMU, default
+ * "qemu-system-x86_64" from PATH.
+ *
+ * Files in run_dir: console-<name>.log (serial console and QEMU's own messages,
+ * for `pvnet console`), qmp-<domid>.sock (QMP, used to quit), vhu-<domid>.<n>.sock.
+ * Kernel command line: "console=ttyS0 quiet panic=-1 " + cfg->cmdline +
+ * " pvnet.ip=<first IP of vif 0>" (the guest image's /init reads it, see
+ * scripts/guest-image.sh).
+ */
+#ifndef PVNETD_HVM_H
+#define PVNETD_HVM_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <pvnet/config.h>
+#include <pvnet/grant_table.h>
+#include <pvnet/vswitch.h>
+
+struct hvm_dom;
+
+/*
+ * Creates the vhost-user ports of cfg's vifs on their bridges (created on first
+ * use) and starts QEMU. On success *out (owned by the caller, release with
+ * hvm_destroy) and *pid_out (QEMU's pid; the caller reaps it like any child, or lets
+ * hvm_destroy do it). On error nothing is left (ports removed, no process), a
+ * one-line reason is in err, and -errno is returned (-EINVAL: not type "hvm", no
+ * kernel, or a vif whose model is not virtio; -ENOENT kernel/ramdisk missing).
+ */
+int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_dir,
+	      struct vsw_switch *sw, struct hvm_dom **out, pid_t *pid_out, char *err,
+	      size_t errlen);
+
+/*
+ * Stops QEMU if `pid` > 0 and it is still running: "quit" over QMP, then SIGTERM,
+ * then SIGKILL, each after `timeout_ms` / 2 (0: 3000 ms); reaps it and stores its
+ * wait status in *status (may be NULL). Then removes the domain's ports from the
+ * switch and its sockets (the console log stays, the toolstack removes it), and
+ * frees h. Pass pid 0 when the caller already reaped QEMU. NULL is a no-op.
+ */
+void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status);
+
+/* "tcg" or "kvm": what this domain runs on. */
+const char *hvm_accel(const struct hvm_dom *h);
+
+#endif /* PVNETD_HVM_H */
