@@ -83,8 +83,11 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(CFLAGS_$(subst /,_,$(patsubst %/,%,$(dir $<)))) -c -o $@ $<
 
+# Accelerator plugins: build/lib/pvnet-accel/<name>.so from nic-accel/<name>/*.c
+include nic-accel/plugins.mk
+
 .PHONY: all build unit unit-asan integration fuzz check run deps clean format bench
-all build: $(MODLIBS) $(PROG_BINS) $(UNIT_BINS)
+all build: $(MODLIBS) $(PROG_BINS) $(UNIT_BINS) accel-plugins
 
 deps:
 	@scripts/deps.sh
