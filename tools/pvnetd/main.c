@@ -156,7 +156,7 @@ static void loop_once(struct pvnetd *d, int ms, bool ctl)
 	struct pollfd pfd[MAX_POLL];
 	int kind[MAX_POLL];
 	void *ptr[MAX_POLL];
-	int n = 0, xsfds[1024], nxs;
+	int n = 0, nxs;
 
 	pfd[n] = (struct pollfd){.fd = d->sig_fd, .events = POLLIN};
 	kind[n++] = SRC_SIG;
@@ -175,11 +175,10 @@ static void loop_once(struct pvnetd *d, int ms, bool ctl)
 			kind[n++] = SRC_CTL;
 		}
 	}
-	nxs = xs_server_fds(d->xss, xsfds, 1024);
-	for (int i = 0; i < nxs && n < MAX_POLL - 1; i++) {
-		pfd[n] = (struct pollfd){.fd = xsfds[i], .events = POLLIN};
+	/* store connections: POLLOUT too where replies or watch events wait */
+	nxs = xs_server_pollfds(d->xss, pfd + n, MAX_POLL / 2);
+	for (int i = 0; i < nxs; i++)
 		kind[n++] = SRC_XS;
-	}
 	for (struct dom *dom = d->doms; dom && n < MAX_POLL; dom = dom->next) {
 		if (dom->hc_fd < 0)
 			continue;
