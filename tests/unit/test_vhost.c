@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vhost-user port against an in-process fake driver: the test plays QEMU and the
+ * guest. It connects to the port's socket, hands over a memfd as guest memory,
+ * builds split virtqueues in it and checks what the port does with descriptor
+ * chains, mergeable RX buffers, offload headers and malformed descriptors.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <pvnet/vhost.h>
+#include <pvnet/vswitch.h>
+
+#define MEM_SIZE (1u << 20)
+#define UVA_BASE 0x7f0000000000ull /* the "VMM" address of guest-physical 0 */
+#define QNUM 16
+/* queue q: desc at Q_BASE(q), avail +0x400, used +0x800; buffers from 0x10000 */
+#define Q_BASE(q) (0x1000u + (q) * 0x1000u)
+#define BUF_BASE 0x10000u
+
+struct desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
+struct vnet_hdr { uint8_t flags, gso_type; uint16_t hdr_len, gso_size, csum_start, csum_offset, num_buffers; };
+
+struct sink { unsigned n; uint32_t len[64]; uint16_t flags[64]; uint8_t gso_type[64]; uint16_t gso_size[64]; uint8_t first[64][64]; };
+
+struct fx {
+	struct vsw_bridge *br;
+	struct vsw_port *vhu, *sinkp;
+	struct sink sink;
+	char path[108];
+	int sock, memfd, kick[2], call[2];
+	uint8_t *mem;
+	uint16_t avail_idx[2];
+};
+
+static int sink_send(struct vsw_port *port, struct pvnet_pkt_batch *b)
+{
+	struct sink *s = vsw_port_priv(port);
+	for (unsigned i = 0; i < b->count; i++) {
+		struct pvnet_pkt *p = b->pkts[i];
+		if (s->n < 64) {
+			s->len[s->n] = p->len;
+			s->flags[s->n] = p->flags;
+			s->gso_type[s->n] = p->gso_type;
+			s->gso_size[s->n] = p->gso_size;
+			memcpy(s->first[s->n], p->data, p->len < 64 ? p->len : 64);
+			__atomic_store_n(&s->n, s->n + 1, __ATOMIC_RELEASE);
+		}
+		pvnet_pkt_put(p);
+	}
+	return (int)b->count;
+}
+static const struct vsw_port_ops sink_ops = {.type = "test", .send = sink_send};
+
+static void msg(struct fx *f, uint32_t req, const void *payload, uint32_t size, int fd)
+{
+	uint8_t buf[12 + 300];
+	uint32_t hdr[3] = {req, 1, size};
+	struct iovec iov = {.iov_base = buf, .iov_len = 12 + size};
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	memcpy(buf, hdr, 12);
+	memcpy(buf + 12, payload, size);
+	if (fd >= 0) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = sizeof(cbuf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	assert_int_equal(sendmsg(f->sock, &mh, 0), 12 + size);
+}
+
+static uint64_t get_features(struct fx *f) /* also a barrier: replies come in order */
+{
+	uint8_t r[20];
+	uint64_t v;
+	msg(f, 1, NULL, 0, -1);
+	assert_int_equal(recv(f->sock, r, 20, MSG_WAITALL), 20);
+	memcpy(&v, r + 12, 8);
+	return v;
+}
+
+static void setup_queue(struct fx *f, unsigned q)
+{
+	uint32_t st[2] = {q, QNUM};
+	uint64_t addr[5] = {0};
+	uint32_t *a32 = (uint32_t *)addr;
+	uint64_t u;
+
+	msg(f, 8, st, 8, -1);
+	st[1] = 0;
+	msg(f, 10, st, 8, -1);
+	a32[0] = q;
+	addr[1] = UVA_BASE + Q_BASE(q);
+	addr[2] = UVA_BASE + Q_BASE(q) + 0x800; /* used */
+	addr[3] = UVA_BASE + Q_BASE(q) + 0x400; /* avail */
+	msg(f, 9, addr, 40, -1);
+	u = q;
+	msg(f, 12, &u, 8, f->kick[q]);
+	msg(f, 13, &u, 8, f->call[q]);
+	st[1] = 1;
+	msg(f, 18, st, 8, -1);
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	uint64_t mem[5] = {1, 0, MEM_SIZE, UVA_BASE, 0}; /* nregions, pad | gpa size uva off */
+	uint32_t *m32 = (uint32_t *)mem;
+
+	assert_non_null(f);
+	snprintf(f->path, sizeof(f->path), "/tmp/test_vhost.%d.sock", getpid());
+	assert_int_equal(vsw_create("br0", NULL, &f->br), 0);
+	assert_int_equal(vsw_vhost_port_add(f->br, "vhu0", f->path, NULL, &f->vhu), 0);
+	assert_int_equal(vsw_port_add(f->br, "sink", &sink_ops, &f->sink, VSW_PORT_F_ALL, &f->sinkp), 0);
+	f->memfd = memfd_create("guest", 0);
+	assert_true(f->memfd >= 0);
+	assert_int_equal(ftruncate(f->memfd, MEM_SIZE), 0);
+	f->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
+	assert_true(f->mem != MAP_FAILED);
+	for (int q = 0; q < 2; q++) {
+		f->kick[q] = eventfd(0, EFD_NONBLOCK);
+		f->call[q] = eventfd(0, EFD_NONBLOCK);
+	}
+	f->sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	strcpy(sa.sun_path, f->path);
+	assert_int_equal(connect(f->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	m32[0] = 1;
+	m32[1] = 0;
+	uint64_t feat = (1ull << 32) | (1ull << 15) | 1 | 2 | (1ull << 7) | (1ull << 11) | (1ull << 30);
+	assert_true(get_features(f) & (1ull << 15));
+	msg(f, 2, &feat, 8, -1);
+	msg(f, 5, mem, 40, f->memfd);
+	setup_queue(f, 0);
+	setup_queue(f, 1);
+	get_features(f);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	close(f->sock);
+	vsw_destroy(f->br);
+	munmap(f->mem, MEM_SIZE);
+	close(f->memfd);
+	for (int q = 0; q < 2; q++) {
+		close(f->kick[q]);
+		close(f->call[q]);
+	}
+	assert_int_not_equal(access(f->path, F_OK), 0); /* socket unlinked */
+	free(f);
+	return 0;
+}
+
+static struct desc *D(struct fx *f, unsigned q) { return (struct desc *)(f->mem + Q_BASE(q)); }
+static uint16_t *avail(struct fx *f, unsigned q) { return (uint16_t *)(f->mem + Q_BASE(q) + 0x400); }
+static uint16_t *used(struct fx *f, unsigned q) { return (uint16_t *)(f->mem + Q_BASE(q) + 0x800); }
+static uint32_t used_len(struct fx *f, unsigned q, unsigned i)
+{
+	return *(uint32_t *)(f->mem + Q_BASE(q) + 0x800 + 4 + 8 * (i % QNUM) + 4);
+}
+
+static void post(struct fx *f, unsigned q, uint16_t head)
+{
+	avail(f, q)[2 + f->avail_idx[q] % QNUM] = head;
+	f->avail_idx[q]++;
+	__atomic_store_n(&avail(f, q)[1], f->avail_idx[q], __ATOMIC_RELEASE);
+	uint64_t one = 1;
+	assert_int_equal(write(f->kick[q], &one, 8), 8);
+}
+
+static int wait_until(volatile uint16_t *p, uint16_t v)
+{
+	for (int i = 0; i < 2000; i++) {
+		if (__atomic_load_n(p, __ATOMIC_ACQUIRE) == v)
+			return 0;
+		usleep(1000);
+	}
+	return -1;
+}
+
+static void frame(uint8_t *p, unsigned len, uint8_t tag)
+{
+	memset(p, tag, len);
+	memset(p, 0xff, 6);                      /* broadcast: floods to the other port */
+	memcpy(p + 6, "\x02\x00\x00\x00\x00\x01", 6);
+	p[12] = 0x08;
+	p[13] = 0x00;
+}
+
+static struct vsw_vhost_stats stats(struct fx *f)
+{
+	struct vsw_vhost_stats s;
+	assert_int_equal(vsw_vhost_port_get_stats(f->vhu, &s), 0);
+	return s;
+}
+
+static void test_tx_chain(void **state)
+{
+	struct fx *f = *state;
+	struct vnet_hdr *h = (struct vnet_hdr *)(f->mem + BUF_BASE);
+
+	memset(h, 0, sizeof(*h));
+	frame(f->mem + BUF_BASE + 0x100, 100, 0xab);
+	D(f, 1)[0] = (struct desc){BUF_BASE, 12, 1, 1};          /* header, NEXT */
+	D(f, 1)[1] = (struct desc){BUF_BASE + 0x100, 40, 1, 2};  /* frame part 1 */
+	D(f, 1)[2] = (struct desc){BUF_BASE + 0x128, 60, 0, 0};  /* frame part 2 */
+	post(f, 1, 0);
+	assert_int_equal(wait_until(&used(f, 1)[1], 1), 0);
+	for (int i = 0; i < 1000 && !__atomic_load_n(&f->sink.n, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	assert_int_equal(f->sink.n, 1);
+	assert_int_equal(f->sink.len[0], 100);
+	assert_int_equal(f->sink.first[0][20], 0xab);
+	assert_true(stats(f).running);
+}
+
+static void test_tx_offload_hdr(void **state)
+{
+	struct fx *f = *state;
+	struct vnet_hdr *h = (struct vnet_hdr *)(f->mem + BUF_BASE);
+
+	*h = (struct vnet_hdr){.flags = 1, .gso_type = 1, .gso_size = 1448, .csum_start = 34,
+			       .csum_offset = 16};
+	frame(f->mem + BUF_BASE + 12, 1000, 0x11);
+	D(f, 1)[3] = (struct desc){BUF_BASE, 12 + 1000, 0, 0}; /* header and frame together */
+	post(f, 1, 3);
+	assert_int_equal(wait_until(&used(f, 1)[1], 1), 0);
+	for (int i = 0; i < 1000 && !__atomic_load_n(&f->sink.n, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	assert_int_equal(f->sink.n, 1);
+	assert_true(f->sink.flags[0] & PVNET_PKT_F_CSUM_BLANK);
+	assert_int_equal(f->sink.gso_type[0], PVNET_GSO_TCPV4);
+	assert_int_equal(f->sink.gso_size[0], 1448);
+}
+
+static void test_tx_malformed(void **state)
+{
+	struct fx *f = *state;
+
+	D(f, 1)[4] = (struct desc){MEM_SIZE - 8, 64, 0, 0};        /* beyond the region */
+	D(f, 1)[5] = (struct desc){BUF_BASE, 64, 1, 5};            /* loops on itself */
+	D(f, 1)[6] = (struct desc){UINT64_MAX - 4, 64, 0, 0};      /* address wraps */
+	D(f, 1)[7] = (struct desc){BUF_BASE, 70000, 0, 0};         /* longer than a packet */
+	D(f, 1)[8] = (struct desc){BUF_BASE, 64, 2, 0};            /* device-writable on TX */
+	D(f, 1)[9] = (struct desc){BUF_BASE, 64, 1, 200};          /* next out of range */
+	for (uint16_t h = 4; h <= 9; h++)
+		post(f, 1, h);
+	post(f, 1, 500);                                          /* head out of range */
+	for (int i = 0; i < 2000 && stats(f).tx_bad_desc < 7; i++)
+		usleep(1000);
+	assert_int_equal(stats(f).tx_bad_desc, 7);
+	assert_int_equal(wait_until(&used(f, 1)[1], 6), 0); /* the six valid heads returned */
+	assert_int_equal(f->sink.n, 0);
+	assert_int_equal(stats(f).guest_tx_packets, 0);
+}
+
+static void inject(struct fx *f, uint32_t len, uint16_t flags, uint8_t gso)
+{
+	struct pvnet_pkt_pool *pool;
+	struct pvnet_pkt_batch b = {0};
+	uint8_t buf[2048];
+
+	assert_int_equal(pvnet_pkt_pool_create(4, 2048, &pool), 0);
+	frame(buf, len, 0x5a);
+	b.pkts[0] = pvnet_pkt_alloc(pool);
+	assert_int_equal(pvnet_pkt_set_local(b.pkts[0], buf, len), 0);
+	b.pkts[0]->flags = flags;
+	b.pkts[0]->csum_start = 34;
+	b.pkts[0]->csum_offset = 16;
+	b.pkts[0]->gso_type = gso;
+	b.pkts[0]->gso_size = gso ? 1448 : 0;
+	b.count = 1;
+	assert_int_equal(vsw_input(f->br, f->sinkp, &b), 0);
+	assert_int_equal(pvnet_pkt_pool_avail(pool), 4);
+	pvnet_pkt_pool_destroy(pool);
+}
+
+static void test_rx_mergeable(void **state)
+{
+	struct fx *f = *state;
+	struct vnet_hdr h;
+
+	for (uint16_t i = 0; i < 3; i++) {
+		D(f, 0)[i] = (struct desc){BUF_BASE + i * 0x100u, 64, 2, 0};
+		post(f, 0, i);
+	}
+	inject(f, 150, 0, 0); /* 12 + 150 bytes: 64 + 64 + 34 */
+	assert_int_equal(used(f, 0)[1], 3);
+	assert_int_equal(used_len(f, 0, 0), 64);
+	assert_int_equal(used_len(f, 0, 1), 64);
+	assert_int_equal(used_len(f, 0, 2), 34);
+	memcpy(&h, f->mem + BUF_BASE, 12);
+	assert_int_equal(h.num_buffers, 3);
+	assert_int_equal(f->mem[BUF_BASE + 0x100 + 40], 0x5a);
+	assert_int_equal(stats(f).guest_rx_packets, 1);
+}
+
+static void test_rx_offload_hdr_and_nobufs(void **state)
+{
+	struct fx *f = *state;
+	struct vnet_hdr h;
+
+	D(f, 0)[0] = (struct desc){BUF_BASE, 2048, 2, 0};
+	post(f, 0, 0);
+	inject(f, 1000, PVNET_PKT_F_CSUM_BLANK, PVNET_GSO_TCPV4);
+	assert_int_equal(used(f, 0)[1], 1);
+	memcpy(&h, f->mem + BUF_BASE, 12);
+	assert_int_equal(h.flags, 1);
+	assert_int_equal(h.gso_type, 1);
+	assert_int_equal(h.gso_size, 1448);
+	assert_int_equal(h.csum_start, 34);
+	assert_int_equal(h.csum_offset, 16);
+	assert_int_equal(h.num_buffers, 1);
+	inject(f, 100, 0, 0); /* no buffer left: refused and counted */
+	assert_int_equal(stats(f).rx_no_buffers, 1);
+	struct vsw_port_stats ps;
+	vsw_port_get_stats(f->vhu, &ps);
+	assert_int_equal(ps.drops[VSW_DROP_EGRESS_FULL], 1);
+}
+
+static void test_rx_malformed(void **state)
+{
+	struct fx *f = *state;
+
+	D(f, 0)[0] = (struct desc){BUF_BASE, 2048, 0, 0};        /* not device-writable */
+	D(f, 0)[1] = (struct desc){MEM_SIZE - 100, 2048, 2, 0};  /* beyond memory */
+	D(f, 0)[2] = (struct desc){BUF_BASE, 2048, 2, 0};        /* good */
+	post(f, 0, 0);
+	post(f, 0, 1);
+	post(f, 0, 2);
+	inject(f, 100, 0, 0);
+	inject(f, 100, 0, 0);
+	inject(f, 100, 0, 0);
+	assert_int_equal(stats(f).rx_bad_desc, 2);
+	assert_int_equal(stats(f).guest_rx_packets, 1);
+	assert_int_equal(used(f, 0)[1], 3);
+	assert_int_equal(used_len(f, 0, 0), 0);
+	assert_int_equal(used_len(f, 0, 1), 0);
+	assert_int_equal(used_len(f, 0, 2), 112);
+}
+
+static void test_bad_messages(void **state)
+{
+	struct fx *f = *state;
+	uint32_t st[2] = {7, 16}; /* queue index out of range */
+	uint32_t bad_num[2] = {0, 3}; /* not a power of two */
+
+	msg(f, 8, st, 8, -1);
+	msg(f, 8, bad_num, 8, -1);
+	msg(f, 99, NULL, 0, -1);
+	get_features(f); /* still connected and answering */
+	assert_true(stats(f).bad_msgs >= 3);
+	assert_true(stats(f).connected);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_tx_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_offload_hdr, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_mergeable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_offload_hdr_and_nobufs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_messages, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
