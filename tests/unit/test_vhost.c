@@ -75,7 +75,8 @@ static void msg(struct fx *f, uint32_t req, const void *payload, uint32_t size, 
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
 	memcpy(buf, hdr, 12);
-	memcpy(buf + 12, payload, size);
+	if (size)
+		memcpy(buf + 12, payload, size);
 	if (fd >= 0) {
 		mh.msg_control = cbuf;
 		mh.msg_controllen = sizeof(cbuf);
