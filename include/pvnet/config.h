@@ -41,6 +41,7 @@
  *   mode     netfront attachment, a token of [A-Za-z0-9_.-] such as "tap"
  *            (default), "pktgen" or "sink"; netfront checks that it knows it
  *   pkt      frame size for pktgen, 60..65535
+ *   pps      pktgen rate in packets per second, 0 (default) = as fast as possible
  *   script   hotplug script, stored and otherwise ignored
  *   backend  backend domain name or id, default "0"
  *   vifname  name of the backend interface (<= 15 chars)
@@ -103,6 +104,7 @@ struct pvnet_vif_cfg {
 	int level;                   /* -1 = unset */
 	char mode[16];               /* default "tap" */
 	unsigned pkt;                /* 0 = unset */
+	unsigned pps;                /* pktgen rate, 0 = max */
 	char script[128];
 	char backend[64];            /* default "0" */
 	char vifname[16];

@@ -359,12 +359,13 @@ bad:
 enum vif_key {
 	VK_MAC, VK_BRIDGE, VK_IP, VK_MTU, VK_QUEUES, VK_RATE, VK_VLAN, VK_TRUNKS, VK_MODEL,
 	VK_ACCEL, VK_LEVEL, VK_MODE, VK_PKT, VK_SCRIPT, VK_BACKEND, VK_VIFNAME, VK_TYPE,
-	VK_DEVARGS, VK_SOCKET, VK_COUNT
+	VK_DEVARGS, VK_SOCKET, VK_PPS, VK_COUNT
 };
 
 static const char *const vif_keys[VK_COUNT] = {
 	"mac", "bridge", "ip", "mtu", "queues", "rate", "vlan", "trunks", "model", "accel",
 	"level", "mode", "pkt", "script", "backend", "vifname", "type", "devargs", "socket",
+	"pps",
 };
 
 /* Apply one key=value of a vif spec; `val` may be modified. */
@@ -442,6 +443,14 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out, char 
 			return -EINVAL;
 		}
 		out->level = (int)u;
+		return 0;
+	case VK_PPS:
+		if (parse_urange(val, 0, 100000000, &out->pps)) {
+			set_err(err, err_size,
+				"bad pps '%s' (expected packets per second 0..100000000, 0 = max)",
+				val);
+			return -EINVAL;
+		}
 		return 0;
 	case VK_PKT:
 		if (parse_urange(val, 60, 65535, &out->pkt)) {

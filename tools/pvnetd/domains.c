@@ -111,6 +111,11 @@ static int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
 	rc |= setf(d, fe, "mtu", "%u", vif->mtu);
 	/* pvnet: queues the frontend should ask for (vif `queues=`), capped by the backend's max */
 	rc |= setf(d, fe, "queues", "%u", vif->queues ? vif->queues : 1);
+	/* pvnet: netfront's attachment: tap (default), pktgen or sink */
+	rc |= setf(d, fe, "pvnet-mode", "%s", vif->mode[0] ? vif->mode : "tap");
+	if (vif->pkt)
+		rc |= setf(d, fe, "pvnet-pkt", "%u", vif->pkt);
+	rc |= setf(d, fe, "pvnet-pps", "%u", vif->pps);
 	return rc ? -EIO : 0;
 }
 
