@@ -220,7 +220,7 @@ BASE="$RESULTS/$DATE-$COMMIT$([ "$QUICK" = 1 ] && echo -quick)"
 pb_rows_json "$PB_ROWS" >"$BASE.json"
 [ -n "$JSON_OUT" ] && cp "$BASE.json" "$JSON_OUT"
 # Chart data: frame rate per size for each system.
-awk -F'\t' '$3 == "rate" && $4 == "Mpps" && $6 != "memif.testpmd" { v[$2, $1] = $5; s[$2] = 1 }
+awk -F'\t' '$3 == "rate" && $4 == "Mpps" && !(($2, $1) in v) { v[$2, $1] = $5; s[$2] = 1 }
   END { for (z in s) printf "%s %s %s %s\n", z, (v[z, "bridge.pktgen"] == "" || v[z, "bridge.pktgen"] == "n/a") ? "NaN" : v[z, "bridge.pktgen"],
           (v[z, "memif.testpmd"] == "" || v[z, "memif.testpmd"] == "n/a") ? "NaN" : v[z, "memif.testpmd"],
           (v[z, "pv2pv.afpacket"] == "" || v[z, "pv2pv.afpacket"] == "n/a") ? "NaN" : v[z, "pv2pv.afpacket"] }' \
