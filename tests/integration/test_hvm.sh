@@ -64,7 +64,9 @@ fi
 for dir in fwd rev; do
   label="peer->guest"; flag=""
   [ "$dir" = rev ] && { label="guest->peer"; flag="-R"; }
-  if out=$(ip netns exec "$PV_NS" timeout 30 iperf3 -c 10.9.0.3 -t 5 $flag 2>&1); then
+  sleep 1 # the guest restarts its one-off iperf3 server
+  if out=$(ip netns exec "$PV_NS" timeout 30 iperf3 -c 10.9.0.3 -t 5 $flag 2>&1) ||
+     { sleep 2; out=$(ip netns exec "$PV_NS" timeout 30 iperf3 -c 10.9.0.3 -t 5 $flag 2>&1); }; then
     rate=$(echo "$out" | grep receiver | awk '{print $(NF-2), $(NF-1)}')
     ok "iperf3 TCP $label: $rate ($ACCEL)"
   else
