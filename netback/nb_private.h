@@ -136,6 +136,12 @@ struct nb_queue {
 	evtchn_port_t tx_port;    /* dom0's bound port */
 	int tx_wait_fd;
 	int txc_notify_fd;        /* owned here; txc->notify_fd is a copy */
+	/* credit scheduler (rate.c), owner worker only */
+	uint64_t rate_seen;       /* the vif->rate value last applied */
+	uint64_t rate_remaining;  /* bytes the queue may still send in this window */
+	uint64_t rate_window_ns;  /* start of the current credit window */
+	uint64_t rate_timer_ns;   /* != 0: stopped until then (the "credit timeout") */
+	uint64_t rate_stalls;     /* times a packet did not fit (atomic for readers) */
 
 	/* RX: under rx_lock */
 	_Alignas(64) pthread_mutex_t rx_lock;
@@ -180,6 +186,10 @@ struct nb_vif {
 	struct vsw_bridge *br;
 	struct vsw_port *port;
 	pthread_mutex_t in_lock; /* serialises vsw_input for this port across queues */
+	/* `rate` node: credit bytes << 32 | interval usec, 0 = unlimited. Written by the
+	 * control thread, read by the workers once per burst (relaxed: a stale value for
+	 * one burst is harmless). */
+	uint64_t rate;
 
 	/* counters, relaxed atomics added per burst */
 	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
@@ -241,6 +251,19 @@ unsigned nb_tx_burst(struct nb_queue *q);
 /* Are TX requests pending (after arming req_event)? */
 bool nb_tx_final_check(struct nb_queue *q);
 
+/* rate.c */
+#define NB_RATE_MAX_BURST 131072u /* Xen: max(131072, credit_bytes) */
+/* Parses "bytes,usec" (libxl's format) into the packed vif->rate value. 0 or -EINVAL. */
+int nb_rate_parse_node(const char *s, size_t len, uint64_t *packed);
+/*
+ * Owner worker, once per TX burst before the first request: applies a changed rate
+ * and the credit timeout. Returns false while the queue is stopped (no credit until
+ * q->rate_timer_ns).
+ */
+bool nb_rate_begin(struct nb_queue *q, uint64_t rate, uint64_t now);
+/* A request of `size` bytes: true if it may go (credit taken), false if it does not
+ * fit (the timer is armed for the next window; leave it on the ring). */
+bool nb_rate_take(struct nb_queue *q, uint64_t rate, uint32_t size, uint64_t now);
 /* rx.c */
 extern const struct vsw_port_ops nb_vif_port_ops;
 int nb_rxq_init(struct nb_queue *q);

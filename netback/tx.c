@@ -108,6 +108,8 @@ bool nb_tx_final_check(struct nb_queue *q)
 
 	if (__atomic_load_n(&q->vif->disabled, __ATOMIC_RELAXED))
 		return false;
+	if (q->rate_timer_ns)
+		return false; /* stopped by the credit timer, which wakes the worker */
 	if (PVNET_RING_READ_ONCE(s->req_prod) != q->tx_cons)
 		return true;
 	PVNET_RING_WRITE_ONCE(s->req_event, q->tx_cons + 1);
@@ -170,6 +172,7 @@ unsigned nb_tx_burst(struct nb_queue *q)
 	uint64_t drops[NB_DROP__MAX] = {0}, bytes = 0;
 	unsigned i = 0, nops = 0, avail, fatal_why = NB_TXF_NONE;
 	RING_IDX prod, cons = q->tx_cons, next;
+	uint64_t rate, now = 0;
 
 	if (__atomic_load_n(&vif->disabled, __ATOMIC_RELAXED))
 		return 0;
@@ -183,6 +186,12 @@ unsigned nb_tx_burst(struct nb_queue *q)
 	}
 	if (!avail)
 		return 0;
+	rate = __atomic_load_n(&vif->rate, __ATOMIC_RELAXED);
+	if (rate || q->rate_seen) {
+		now = nb_now_ns(); /* vDSO, once per burst */
+		if (!nb_rate_begin(q, rate, now))
+			return 0; /* out of credit until the next window: leave them queued */
+	}
 	for (unsigned k = 0; k < avail; k++)
 		RING_COPY_REQUEST(&c->ring, cons + k, &reqs[k]);
 
@@ -191,7 +200,13 @@ unsigned nb_tx_burst(struct nb_queue *q)
 		struct nb_tx_desc d;
 		struct pvnet_pkt *pkt = NULL;
 		RING_IDX at = cons + i;
-		int v = nb_tx_parse(&reqs[i], avail - i, &d);
+		int v;
+
+		/* credit is charged per packet (slot 0's size) before anything else, as
+		 * Xen does: dropped packets pay too */
+		if (rate && !nb_rate_take(q, rate, reqs[i].size, now))
+			break;
+		v = nb_tx_parse(&reqs[i], avail - i, &d);
 
 		if (v == NB_TX_FATAL) {
 			fatal_why = d.reason;
@@ -199,8 +214,11 @@ unsigned nb_tx_burst(struct nb_queue *q)
 		}
 		if (v == NB_TX_OK) {
 			pkt = pvnet_pkt_alloc(nb->pool);
-			if (!pkt)
+			if (!pkt) {
+				if (rate)
+					q->rate_remaining += reqs[i].size; /* charged again on retry */
 				break; /* pool exhausted: leave the requests queued, retry */
+			}
 		}
 		for (unsigned j = 0; j < d.nr_slots; j++) {
 			bool extra = j >= 1 && j < 1 + d.nr_extras;

@@ -7,7 +7,9 @@
  * burst on every queue and drains RX queues that hold packets. While rounds find
  * work the worker keeps polling; after NB_SPIN_ROUNDS empty rounds it arms the
  * rings' event indices (RING_FINAL_CHECK) and sleeps in epoll on the queues' event
- * fds, with a timeout while packets wait for RX buffers (so they can expire).
+ * fds, with a timeout while packets wait for RX buffers (so they can expire) and
+ * no longer than the earliest credit timer of a rate-limited queue (rate.c;
+ * epoll_pwait2 for a nanosecond deadline).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pvnet/log.h>
@@ -48,6 +51,8 @@ static void *worker_main(void *arg)
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 		unsigned work = 0;
 		bool pending = false, more = false;
+		uint64_t timeout_ns;
+		struct timespec ts;
 		int n;
 
 		pthread_mutex_lock(&w->lock);
@@ -71,16 +76,28 @@ static void *worker_main(void *arg)
 			cpu_relax();
 			continue;
 		}
+		timeout_ns = (pending ? NB_PENDING_TIMEOUT_MS : 1000) * 1000000ull;
 		pthread_mutex_lock(&w->lock);
-		for (unsigned i = 0; i < w->nr_queues && !more; i++)
-			more = nb_tx_final_check(w->queues[i]);
+		for (unsigned i = 0; i < w->nr_queues && !more; i++) {
+			struct nb_queue *q = w->queues[i];
+			more = nb_tx_final_check(q);
+			if (q->rate_timer_ns) {
+				/* a credit timer: sleep no longer than its deadline */
+				uint64_t now = nb_now_ns();
+				uint64_t left = q->rate_timer_ns > now ? q->rate_timer_ns - now : 0;
+				if (left < timeout_ns)
+					timeout_ns = left;
+			}
+		}
 		pthread_mutex_unlock(&w->lock);
 		if (more) {
 			idle = 0;
 			continue;
 		}
 		w->sleeps++;
-		n = epoll_wait(w->epfd, evs, 64, pending ? NB_PENDING_TIMEOUT_MS : 1000);
+		ts.tv_sec = (time_t)(timeout_ns / 1000000000ull);
+		ts.tv_nsec = (long)(timeout_ns % 1000000000ull);
+		n = epoll_pwait2(w->epfd, evs, 64, &ts, NULL);
 		if (n > 0) {
 			/* clear the eventfds; a source may belong to a queue detached meanwhile */
 			pthread_mutex_lock(&w->lock);

@@ -273,6 +273,116 @@ void nb_vif_disconnect(struct nb_vif *vif)
 	PVLOG(INFO, NB_MOD, "%s: disconnected", vif->name);
 }
 
+/* The backend `rate` node ("bytes,usec"); absent or invalid = unlimited. Applied
+ * live: the workers pick the new value up at their next burst. */
+static void vif_read_rate(struct nb_vif *vif)
+{
+	char path[160], *val = NULL;
+	size_t len = 0;
+	uint64_t packed = 0;
+
+	snprintf(path, sizeof(path), "%s/rate", vif->be_path);
+	if (xs_read(vif->nb->xs, 0, 0, path, &val, &len) == 0) {
+		if (nb_rate_parse_node(val, len, &packed) < 0) {
+			PVLOG(WARN, NB_MOD, "%s: ignoring rate '%.*s'", vif->name, (int)(len > 40 ? 40 : len), val);
+			packed = 0;
+		}
+		free(val);
+	}
+	if (packed != __atomic_load_n(&vif->rate, __ATOMIC_RELAXED)) {
+		PVLOG(INFO, NB_MOD, "%s: rate %llu bytes per %llu us%s", vif->name,
+		      (unsigned long long)(packed >> 32), (unsigned long long)(packed & 0xffffffffu),
+		      packed ? "" : " (unlimited)");
+		__atomic_store_n(&vif->rate, packed, __ATOMIC_RELAXED);
+	}
+}
+
+/* Parses a colon-separated VID list ("10:20"); 0 or -EINVAL. */
+static int parse_vids(const char *s, uint16_t *vids, unsigned max, unsigned *n)
+{
+	*n = 0;
+	while (*s) {
+		const char *e = strchr(s, ':');
+		size_t l = e ? (size_t)(e - s) : strlen(s);
+		unsigned long long v;
+
+		if (*n == max || parse_uint(s, l, 4094, &v) < 0 || v == 0)
+			return -EINVAL;
+		vids[(*n)++] = (uint16_t)v;
+		s += l + (e ? 1 : 0);
+	}
+	return 0;
+}
+
+/*
+ * The toolstack's port policy, applied when the switch port is created: `vlan`
+ * (access VLAN, or the trunk's native VLAN with `trunks`), `trunks` (tagged VIDs),
+ * and anti-spoofing from `mac` + `ip` ("addr/prefix ..."). A bad node fails the
+ * connect (the port would otherwise be more open than configured).
+ */
+static int vif_apply_port_policy(struct nb_vif *vif)
+{
+	struct nb *nb = vif->nb;
+	char buf[512];
+	unsigned long long vlan = 0;
+	uint16_t vids[64];
+	unsigned nv = 0;
+	int rc;
+
+	rc = read_uint(nb, vif->be_path, "vlan", 4094, &vlan);
+	if (rc < 0 && rc != -ENOENT) {
+		vif_dev_fatal(vif, EINVAL, "bad vlan node");
+		return -EINVAL;
+	}
+	rc = read_str(nb, vif->be_path, "trunks", buf, sizeof(buf));
+	if (rc == 0 && parse_vids(buf, vids, 64, &nv) < 0) {
+		vif_dev_fatal(vif, EINVAL, "bad trunks node '%.40s'", buf);
+		return -EINVAL;
+	}
+	if (nv)
+		rc = vsw_port_set_trunk(vif->port, (uint16_t)vlan, vids, nv);
+	else if (vlan)
+		rc = vsw_port_set_access(vif->port, (uint16_t)vlan);
+	else
+		rc = 0;
+	if (rc < 0) {
+		vif_dev_fatal(vif, -rc, "vlan %llu / %u trunk(s): %s", vlan, nv, strerror(-rc));
+		return rc;
+	}
+	if (vif->mac[0]) {
+		struct vsw_ip_addr ips[VSW_ANTISPOOF_MAX_IPS];
+		unsigned n_ips = 0, m[6];
+		uint8_t mac[6];
+		char *save = NULL;
+
+		if (sscanf(vif->mac, "%2x:%2x:%2x:%2x:%2x:%2x", &m[0], &m[1], &m[2], &m[3], &m[4],
+			   &m[5]) != 6) {
+			vif_dev_fatal(vif, EINVAL, "bad mac node '%s'", vif->mac);
+			return -EINVAL;
+		}
+		for (unsigned i = 0; i < 6; i++)
+			mac[i] = (uint8_t)m[i];
+		if (read_str(nb, vif->be_path, "ip", buf, sizeof(buf)) == 0) {
+			for (char *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+				char *slash = strchr(t, '/');
+				if (slash)
+					*slash = 0;
+				if (n_ips == VSW_ANTISPOOF_MAX_IPS || vsw_ip_parse(t, &ips[n_ips]) < 0) {
+					vif_dev_fatal(vif, EINVAL, "bad ip node entry '%.40s'", t);
+					return -EINVAL;
+				}
+				n_ips++;
+			}
+		}
+		rc = vsw_port_set_antispoof(vif->port, mac, ips, n_ips);
+		if (rc < 0) {
+			vif_dev_fatal(vif, -rc, "anti-spoofing: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	return 0;
+}
+
 static int vif_connect(struct nb_vif *vif)
 {
 	struct nb *nb = vif->nb;
@@ -344,6 +454,10 @@ static int vif_connect(struct nb_vif *vif)
 		goto fail;
 	}
 	vif->connected = true;
+	rc = vif_apply_port_policy(vif);
+	if (rc < 0)
+		goto fail;
+	vif_read_rate(vif);
 	for (unsigned i = 0; i < nq; i++) {
 		struct nb_worker *w = &nb->workers[nb->next_worker++ % nb->nr_workers];
 		rc = nb_worker_attach(w, &vif->queues[i]);
@@ -463,6 +577,8 @@ static void vif_update(struct nb_vif *vif)
 		nb_vif_disconnect(vif);
 		vif_dev_fatal(vif, EIO, "%s", vif->last_error[0] ? vif->last_error : "fatal error");
 	}
+	if (vif->connected)
+		vif_read_rate(vif); /* the `rate` watch: applied live */
 	switch (fe) {
 	case XenbusStateInitialising:
 		if (vif->connected)

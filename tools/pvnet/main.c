@@ -35,6 +35,7 @@ static void usage(FILE *f)
 		"  domid NAME                the id of a domain\n"
 		"Network:\n"
 		"  vif-list DOMAIN           the domain's vifs: state, queues, bridge, features\n"
+		"  vif-set-rate VIF RATE     limit a vif's guest TX (vifD.N or D/N; 10Mb/s@50ms | off)\n"
 		"  stats [--json]            per vif and per switch port: packets, bytes, drops\n"
 		"  switch show               bridges, their ports and VLAN modes\n"
 		"  switch fdb BRIDGE         the MAC table: port, VLAN, MAC, age\n"

@@ -226,6 +226,57 @@ static int cmd_vif_list(struct pvnetd *d, struct outbuf *o, int argc, char **arg
 	return 0;
 }
 
+/* vif-set-rate VIF RATE: VIF is vif<d>.<n> or <d>/<n>; RATE in xl syntax
+ * (10Mb/s@50ms) or "off". Writes (or removes) the backend `rate` node, which
+ * netback watches and applies live. */
+static int cmd_vif_set_rate(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+{
+	unsigned dom, n;
+	char tail, path[128], val[48];
+	uint64_t bytes;
+	uint32_t usec;
+	int rc;
+
+	if (argc != 3) {
+		err_printf(o, "usage: pvnet vif-set-rate VIF RATE (VIF: vifD.N or D/N; RATE: 10Mb/s@50ms or off)\n");
+		return 2;
+	}
+	if ((sscanf(argv[1], "vif%u.%u%c", &dom, &n, &tail) != 2 &&
+	     sscanf(argv[1], "%u/%u%c", &dom, &n, &tail) != 2) ||
+	    dom == 0 || dom > HV_MAX_DOMID || n > 255) {
+		err_printf(o, "bad vif '%.64s' (vifD.N or D/N)\n", argv[1]);
+		return 2;
+	}
+	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u/%u/frontend", dom, n);
+	{
+		char *v = NULL;
+		size_t len = 0;
+		if (xs_read(d->xs, 0, 0, path, &v, &len) < 0) {
+			err_printf(o, "no vif %u/%u\n", dom, n);
+			return 1;
+		}
+		free(v);
+	}
+	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u/%u/rate", dom, n);
+	if (!strcmp(argv[2], "off")) {
+		rc = xs_rm(d->xs, 0, 0, path);
+		if (rc == -ENOENT)
+			rc = 0;
+	} else {
+		if (pvnet_rate_parse(argv[2], &bytes, &usec) < 0) {
+			err_printf(o, "bad rate '%.64s' (e.g. 10Mb/s@50ms)\n", argv[2]);
+			return 2;
+		}
+		snprintf(val, sizeof(val), "%llu,%u", (unsigned long long)bytes, usec);
+		rc = xs_write(d->xs, 0, 0, path, val, strlen(val));
+	}
+	if (rc < 0) {
+		err_printf(o, "writing %s: %s\n", path, strerror(-rc));
+		return 1;
+	}
+	return 0;
+}
+
 /* JSON string body: only [A-Za-z0-9 ...] text of ours, escaped anyway. */
 static const char *jstr(const char *s, char *buf, size_t size)
 {
@@ -490,6 +541,8 @@ int ctl_handle(struct pvnetd *d, int fd)
 		status = cmd_domid(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "vif-list"))
 		status = cmd_vif_list(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "vif-set-rate"))
+		status = cmd_vif_set_rate(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "stats"))
 		status = cmd_stats(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "switch"))
