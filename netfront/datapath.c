@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
@@ -32,7 +33,7 @@ static inline uint8_t *rx_page(struct nf_queue *q, unsigned i)
 	return q->rx_pages + (size_t)i * PAGE;
 }
 
-static void notify(int fd, uint64_t *count)
+void nf_notify(int fd, uint64_t *count)
 {
 	uint64_t one = 1;
 
@@ -41,7 +42,7 @@ static void notify(int fd, uint64_t *count)
 	(*count)++;
 }
 
-static void queue_broken(struct nf_queue *q, const char *why)
+void nf_queue_broken(struct nf_queue *q, const char *why)
 {
 	if (!q->broken)
 		PVLOG(ERR, MOD, "%s queue %u: backend protocol error (%s); queue disabled",
@@ -50,7 +51,7 @@ static void queue_broken(struct nf_queue *q, const char *why)
 }
 
 /* Fill every free RX slot: request id = slot, page i belongs to slot i. */
-static void rx_refill(struct nf_queue *q, bool do_notify)
+void nf_rx_refill(struct nf_queue *q, bool do_notify)
 {
 	const unsigned mask = RING_SIZE(&q->rx) - 1;
 	RING_IDX start = q->rx.req_prod_pvt;
@@ -66,7 +67,7 @@ static void rx_refill(struct nf_queue *q, bool do_notify)
 		return;
 	RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&q->rx, n);
 	if (n && do_notify && q->rx_notify >= 0)
-		notify(q->rx_notify, &q->rx_notify_count);
+		nf_notify(q->rx_notify, &q->rx_notify_count);
 }
 
 void nf_queue_reset(struct nf_queue *q)
@@ -87,15 +88,16 @@ void nf_queue_reset(struct nf_queue *q)
 		q->tx_state[i] = NF_TX_FREE;
 	}
 	q->tx_nfree = NF_TX_POOL;
+	memset(q->tx_app_len, 0, sizeof(q->tx_app_len));
 	q->broken = false;
 	q->rx_incomplete = false;
 	q->stop = 0;
 	/* post every RX buffer before connecting; the backend sees them at connect */
-	rx_refill(q, false);
+	nf_rx_refill(q, false);
 }
 
 /* Reclaims TX responses; returns how many slots were answered. */
-static unsigned tx_reclaim(struct nf_queue *q)
+unsigned nf_tx_reclaim(struct nf_queue *q)
 {
 	struct netif_tx_response rsp;
 	RING_IDX prod = PVNET_RING_READ_ONCE(q->tx.sring->rsp_prod), cons;
@@ -104,7 +106,7 @@ static unsigned tx_reclaim(struct nf_queue *q)
 	if (prod == q->tx.rsp_cons)
 		return 0;
 	if (prod - q->tx.rsp_cons > q->tx.req_prod_pvt - q->tx.rsp_cons) {
-		queue_broken(q, "tx rsp_prod beyond our requests");
+		nf_queue_broken(q, "tx rsp_prod beyond our requests");
 		return 0;
 	}
 	pvnet_rmb(); /* rsp_prod before the responses it covers */
@@ -113,7 +115,7 @@ static unsigned tx_reclaim(struct nf_queue *q)
 		if (rsp.status == NETIF_RSP_NULL)
 			continue; /* answer to an extra-info slot */
 		if (rsp.id >= NF_TX_POOL || q->tx_state[rsp.id] == NF_TX_FREE) {
-			queue_broken(q, "tx response with a bad id");
+			nf_queue_broken(q, "tx response with a bad id");
 			break;
 		}
 		if (rsp.status != NETIF_RSP_OKAY && q->tx_state[rsp.id] == NF_TX_FIRST)
@@ -207,7 +209,7 @@ static unsigned tx_burst(struct nf_queue *q, bool *tap_empty)
 	if (q->tx.req_prod_pvt != start) {
 		RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&q->tx, do_notify);
 		if (do_notify)
-			notify(q->tx_notify, &q->tx_notify_count);
+			nf_notify(q->tx_notify, &q->tx_notify_count);
 	}
 	return done;
 }
@@ -228,7 +230,7 @@ static unsigned rx_burst(struct nf_queue *q)
 	if (prod == cons)
 		return 0;
 	if (prod - cons > q->rx.req_prod_pvt - cons) {
-		queue_broken(q, "rx rsp_prod beyond our requests");
+		nf_queue_broken(q, "rx rsp_prod beyond our requests");
 		return 0;
 	}
 	pvnet_rmb(); /* rsp_prod before the responses it covers */
@@ -291,7 +293,7 @@ static unsigned rx_burst(struct nf_queue *q)
 		}
 		if (incomplete) {
 			if (prod - cons >= RING_SIZE(&q->rx))
-				queue_broken(q, "rx packet longer than the ring");
+				nf_queue_broken(q, "rx packet longer than the ring");
 			q->rx_incomplete = true;
 			break;
 		}
@@ -343,11 +345,11 @@ static unsigned rx_burst(struct nf_queue *q)
 	}
 	q->rx.rsp_cons = cons;
 	if (pkts)
-		rx_refill(q, true);
+		nf_rx_refill(q, true);
 	return pkts;
 }
 
-static void drain_eventfd(int fd)
+void nf_drain_eventfd(int fd)
 {
 	uint64_t v;
 
@@ -360,7 +362,7 @@ static void drain_eventfd(int fd)
  * (rsp_event = target) and look once more, closing the race with a response
  * pushed in between. Returns true if there is work after all.
  */
-static bool final_check(struct netif_rx_front_ring *rx, struct netif_tx_front_ring *tx,
+bool nf_final_check(struct netif_rx_front_ring *rx, struct netif_tx_front_ring *tx,
 			bool rx_incomplete, bool tx_inflight)
 {
 	RING_IDX rx_prod = PVNET_RING_READ_ONCE(rx->sring->rsp_prod);
@@ -391,12 +393,12 @@ static void *queue_thread(void *arg)
 		unsigned work = 0, n = 0;
 
 		if (!q->broken) {
-			work += tx_reclaim(q);
+			work += nf_tx_reclaim(q);
 			work += rx_burst(q);
 			work += tx_burst(q, &tap_empty);
 			if (work && !q->rx_incomplete)
 				continue;
-			if (final_check(&q->rx, &q->tx, q->rx_incomplete,
+			if (nf_final_check(&q->rx, &q->tx, q->rx_incomplete,
 					q->tx_nfree != NF_TX_POOL))
 				continue;
 		}
@@ -416,9 +418,9 @@ static void *queue_thread(void *arg)
 		}
 		q->wakeups++;
 		if (pfd[1].revents & POLLIN)
-			drain_eventfd(q->rx_wait);
+			nf_drain_eventfd(q->rx_wait);
 		if (pfd[2].revents & POLLIN)
-			drain_eventfd(q->tx_wait);
+			nf_drain_eventfd(q->tx_wait);
 	}
 	return NULL;
 }
@@ -426,12 +428,18 @@ static void *queue_thread(void *arg)
 int nf_queue_start(struct nf_queue *q)
 {
 	int rc;
+	bool app = q->vif->params.mode != NF_MODE_TAP;
 
 	q->stop = 0;
+	if (app && !q->app_lin) {
+		q->app_lin = malloc(NF_RX_LIN_SIZE);
+		if (!q->app_lin)
+			return -ENOMEM;
+	}
 	q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (q->stop_fd < 0)
 		return -errno;
-	rc = pthread_create(&q->thread, NULL, queue_thread, q);
+	rc = pthread_create(&q->thread, NULL, app ? nf_app_thread : queue_thread, q);
 	if (rc) {
 		close(q->stop_fd);
 		q->stop_fd = -1;
@@ -444,7 +452,7 @@ int nf_queue_start(struct nf_queue *q)
 	}
 	q->thread_running = true;
 	/* the backend may need a kick for the RX buffers posted before connect */
-	notify(q->rx_notify, &q->rx_notify_count);
+	nf_notify(q->rx_notify, &q->rx_notify_count);
 	return 0;
 }
 

@@ -49,10 +49,13 @@ struct nf_queue {
 	uint8_t tx_state[NF_TX_POOL];
 	bool broken;
 	bool rx_incomplete; /* last RX burst stopped in the middle of a packet */
+	uint16_t tx_app_len[NF_TX_POOL]; /* pktgen/sink: frame the app last wrote per page */
+	uint8_t *app_lin;                /* pktgen/sink: linear copy of a multi-slot RX frame */
 
 	/* Counters (written by the queue thread, read after it stopped). */
 	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
 	uint64_t tx_gso_pkts, rx_gso_pkts, tx_notify_count, rx_notify_count, wakeups;
+	uint64_t sleeps; /* pktgen/sink: times the thread gave up polling and slept */
 	uint64_t drops[NF_DROP__COUNT];
 };
 
@@ -65,6 +68,9 @@ struct nf_vif {
 	char fe[96], be[128], token[24], ifname[16];
 	uint8_t mac[6];
 	unsigned mtu;
+	struct nf_vif_params params; /* mode, pktgen size/rate/destination */
+	const struct nf_app_ops *app;
+	void *app_arg;
 	int tap_fd; /* queue 0's fd; keeps the device alive across reconnects */
 
 	unsigned nr_queues;             /* negotiated for the current connection */
@@ -84,6 +90,17 @@ struct nf_vif {
 
 /* datapath.c */
 void nf_queue_reset(struct nf_queue *q);
+void nf_notify(int fd, uint64_t *count);
+void nf_queue_broken(struct nf_queue *q, const char *why);
+unsigned nf_tx_reclaim(struct nf_queue *q);
+void nf_rx_refill(struct nf_queue *q, bool do_notify);
+bool nf_final_check(struct netif_rx_front_ring *rx, struct netif_tx_front_ring *tx,
+		    bool rx_incomplete, bool tx_inflight);
+void nf_drain_eventfd(int fd);
+
+/* app.c: the pktgen/sink data-path thread */
+void *nf_app_thread(void *arg);
+#define NF_RX_LIN_SIZE (NF_RX_MAX_DATA_SLOTS * 4096u)
 int nf_queue_start(struct nf_queue *q);
 void nf_queue_stop(struct nf_queue *q);
 

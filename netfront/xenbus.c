@@ -140,6 +140,89 @@ static int backend_state(struct nf_vif *vif)
 	return (int)xs_read_long(vif->xs, vif->be, "state", -1);
 }
 
+int nf_mode_parse(const char *s, enum nf_mode *mode)
+{
+	static const char *const names[] = {"tap", "pktgen", "sink"};
+
+	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (!strcmp(s, names[i])) {
+			*mode = (enum nf_mode)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *nf_mode_name(enum nf_mode mode)
+{
+	switch (mode) {
+	case NF_MODE_TAP:
+		return "tap";
+	case NF_MODE_PKTGEN:
+		return "pktgen";
+	case NF_MODE_SINK:
+		return "sink";
+	}
+	return "?";
+}
+
+/* pvnet-mode, pvnet-pkt, pvnet-pps, pvnet-dst-mac (or $PVNET_PKTGEN_DST), first ip. */
+static int read_params(struct nf_vif *vif)
+{
+	struct nf_vif_params *p = &vif->params;
+	const char *env = getenv("PVNET_PKTGEN_DST");
+	char buf[1024];
+	long v;
+
+	p->mode = NF_MODE_TAP;
+	if (xs_read_str(vif->xs, vif->fe, "pvnet-mode", buf, sizeof(buf)) == 0 &&
+	    nf_mode_parse(buf, &p->mode) < 0) {
+		write_error(vif, "unknown pvnet-mode");
+		return -EINVAL;
+	}
+	memcpy(p->mac, vif->mac, 6);
+	v = xs_read_long(vif->xs, vif->fe, "pvnet-pkt", 64);
+	p->pkt = v >= 60 && v <= (long)PAGE ? (unsigned)v : 64;
+	if (v != (long)p->pkt)
+		PVLOG(WARN, MOD, "%s: pvnet-pkt %ld outside 60..%u, using %u", vif->ifname, v,
+		      PAGE, p->pkt);
+	v = xs_read_long(vif->xs, vif->fe, "pvnet-pps", 0);
+	p->pps = v > 0 ? (unsigned)v : 0;
+	memset(p->dst_mac, 0xff, 6);
+	if (env && *env) {
+		if (pvnet_mac_parse(env, p->dst_mac) < 0)
+			PVLOG(WARN, MOD, "%s: bad PVNET_PKTGEN_DST '%s', broadcasting", vif->ifname,
+			      env);
+	} else if (xs_read_str(vif->xs, vif->fe, "pvnet-dst-mac", buf, sizeof(buf)) == 0 &&
+		   pvnet_mac_parse(buf, p->dst_mac) < 0) {
+		PVLOG(WARN, MOD, "%s: bad pvnet-dst-mac '%s', broadcasting", vif->ifname, buf);
+		memset(p->dst_mac, 0xff, 6);
+	}
+	p->ip[0] = 0;
+	if (xs_read_str(vif->xs, vif->be, "ip", buf, sizeof(buf)) == 0) {
+		size_t n = strcspn(buf, " /");
+		if (n < sizeof(p->ip)) {
+			memcpy(p->ip, buf, n);
+			p->ip[n] = 0;
+		}
+	}
+	return 0;
+}
+
+void nf_vif_get_params(const struct nf_vif *vif, struct nf_vif_params *p)
+{
+	*p = vif->params;
+}
+
+int nf_vif_set_app(struct nf_vif *vif, const struct nf_app_ops *ops, void *arg)
+{
+	if (vif->params.mode == NF_MODE_TAP || vif->running)
+		return -EINVAL;
+	vif->app = ops;
+	vif->app_arg = arg;
+	return 0;
+}
+
 int nf_vif_create(struct hvc *hv, struct xs_client *xs, struct nf_alloc *alloc, unsigned devid,
 		  struct nf_vif **out)
 {
@@ -177,6 +260,20 @@ int nf_vif_create(struct hvc *hv, struct xs_client *xs, struct nf_alloc *alloc, 
 	if (vif->mtu < 68 || vif->mtu > 65535)
 		vif->mtu = PVNET_DEFAULT_MTU;
 
+	rc = read_params(vif);
+	if (rc < 0)
+		goto free_vif;
+	if (vif->params.mode != NF_MODE_TAP) {
+		/* pktgen/sink: the rings are driven by the application, no TAP */
+		rc = xs_client_watch(xs, vif->be, vif->token);
+		if (rc < 0)
+			goto free_vif;
+		PVLOG(INFO, MOD, "%s: vif %u, backend %s (dom%u), mode %s, %u B frames, %u pps",
+		      vif->ifname, devid, vif->be, vif->backend_id,
+		      nf_mode_name(vif->params.mode), vif->params.pkt, vif->params.pps);
+		*out = vif;
+		return 0;
+	}
 	rc = nf_tap_open(vif->ifname, &vif->tap_fd);
 	if (rc < 0) {
 		PVLOG(ERR, MOD, "%s: cannot create the TAP device: %s", vif->ifname,
@@ -301,7 +398,7 @@ static void disconnect(struct nf_vif *vif)
 			hvc_evtchn_close(vif->hv, q->rx_port);
 		q->tx_port = q->rx_port = 0;
 		busy += revoke_grants(vif->alloc, q->tx_ring_ref, 2 + NF_TX_POOL + NF_RX_POOL);
-		if (i > 0)
+		if (i > 0 && vif->params.mode == NF_MODE_TAP)
 			close_fd(&q->tap_fd);
 		q->tap_fd = -1;
 		queue_account(vif, q);
@@ -424,7 +521,7 @@ static int connect_backend(struct nf_vif *vif)
 			goto undo;
 		}
 		q->tap_fd = -1;
-		if (i == 0) {
+		if (i == 0 || vif->params.mode != NF_MODE_TAP) {
 			q->tap_fd = vif->tap_fd;
 		} else {
 			rc = nf_tap_open(vif->ifname, &q->tap_fd);
@@ -454,7 +551,7 @@ static int connect_backend(struct nf_vif *vif)
 	}
 	vif->connected = true;
 	offload = TUN_F_CSUM | (vif->gso_v4 ? TUN_F_TSO4 : 0) | (vif->gso_v6 ? TUN_F_TSO6 : 0);
-	rc = nf_tap_set_offload(vif->tap_fd, offload);
+	rc = vif->tap_fd >= 0 ? nf_tap_set_offload(vif->tap_fd, offload) : 0;
 	if (rc < 0)
 		PVLOG(WARN, MOD, "%s: TUNSETOFFLOAD %#x: %s", vif->ifname, offload, strerror(-rc));
 	rc = write_keys(vif);
@@ -622,8 +719,11 @@ void nf_vif_destroy(struct nf_vif *vif)
 	if (vif->connected)
 		nf_vif_shutdown(vif, 0);
 	disconnect(vif);
-	for (unsigned i = 0; i < NF_MAX_QUEUES; i++)
+	for (unsigned i = 0; i < NF_MAX_QUEUES; i++) {
+		if (vif->q[i])
+			free(vif->q[i]->app_lin);
 		free(vif->q[i]);
+	}
 	close_fd(&vif->tap_fd);
 	free(vif);
 }

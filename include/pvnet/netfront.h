@@ -103,6 +103,80 @@ void nf_vif_log_stats(const struct nf_vif *vif);
 void nf_vif_destroy(struct nf_vif *vif);
 
 /*
+ * Attachment of a vif: what sits on the guest side of the rings. Read from the
+ * frontend node `pvnet-mode` (written by the toolstack from the vif spec
+ * `mode=`): "tap" (default, also when the node is absent), "pktgen" or "sink".
+ * In pktgen and sink modes no TAP device is created: the queue threads run
+ * the application callbacks below straight on the ring buffers (frames are
+ * built in the granted TX pages and read from the posted RX pages), busy-poll
+ * while there is work and back off to sleeping on the event channels when
+ * idle. Optional frontend nodes of these modes (defaults in brackets):
+ *   pvnet-pkt      frame size in bytes [64]; pktgen frames must fit one
+ *                  page (60..4096) since each frame is one TX slot
+ *   pvnet-pps      packets per second per queue, 0 = as fast as possible [0]
+ *   pvnet-dst-mac  generator destination MAC [ff:ff:ff:ff:ff:ff]; the
+ *                  environment variable PVNET_PKTGEN_DST of pvnet-guest, when
+ *                  set, overrides it (benchmarks that start the guest
+ *                  themselves)
+ */
+enum nf_mode { NF_MODE_TAP = 0, NF_MODE_PKTGEN, NF_MODE_SINK };
+
+/* "tap"/"pktgen"/"sink" -> mode; -EINVAL for anything else. */
+int nf_mode_parse(const char *s, enum nf_mode *mode);
+const char *nf_mode_name(enum nf_mode mode);
+
+/* The vif's attachment and its pktgen parameters, as read at create. */
+struct nf_vif_params {
+	enum nf_mode mode;
+	unsigned pkt;      /* frame size, bytes */
+	unsigned pps;      /* 0 = as fast as possible */
+	uint8_t mac[6];    /* our MAC (frontend `mac`) */
+	uint8_t dst_mac[6];
+	char ip[64];       /* first address of the backend `ip` node without
+			      prefix, "" if none */
+};
+void nf_vif_get_params(const struct nf_vif *vif, struct nf_vif_params *p);
+
+/*
+ * One frame handed to or from an application callback. TX: `data` is a
+ * granted TX page of `cap` bytes; on entry `len` is the length of the frame
+ * the application last wrote into this very buffer (0 if none: the buffer
+ * holds garbage), so a generator may only restamp it; the callback sets
+ * `len` (60..cap) for every frame it sends. RX: `data`/`len` is one received
+ * frame, valid only during the call (linearised when it spanned slots).
+ */
+struct nf_app_frame {
+	uint8_t *data;
+	uint32_t len;
+	uint32_t cap;
+};
+
+/*
+ * Application of a pktgen/sink vif. Both callbacks run on the queue's data
+ * thread, once per burst (never per packet), must not block and make no
+ * system call they can avoid; one `arg` is shared by all queues, so keep
+ * per-queue state indexed by `queue`.
+ *   tx_fill: fill up to n frames (frames[i] for i < return value are sent,
+ *            in order); return 0 when there is nothing to send now (pacing).
+ *            NULL: the vif sends nothing (sink).
+ *   rx:      n received frames. NULL: frames are counted and recycled.
+ */
+struct nf_app_ops {
+	unsigned (*tx_fill)(void *arg, unsigned queue, struct nf_app_frame *frames, unsigned n);
+	void (*rx)(void *arg, unsigned queue, const struct nf_app_frame *frames, unsigned n);
+};
+
+/*
+ * Sets the application of a pktgen/sink vif; call before the data path
+ * starts (right after nf_vif_create). Borrows ops and arg until
+ * nf_vif_destroy(). -EINVAL on a tap vif.
+ */
+int nf_vif_set_app(struct nf_vif *vif, const struct nf_app_ops *ops, void *arg);
+
+/* Frames per application burst (TX fill and RX delivery). */
+#define NF_APP_BURST 32
+
+/*
  * Network namespace of the guest, made the way `ip netns add` does: unshares
  * the CALLING THREAD's network namespace (call it from main() before any
  * thread exists), makes /run/netns a shared mount point, and bind-mounts the

@@ -29,7 +29,11 @@
 #include <pvnet/hvc.h>
 #include <pvnet/log.h>
 #include <pvnet/netfront.h>
+#include <pvnet/pktgen.h>
 #include <pvnet/xs.h>
+
+#include <arpa/inet.h>
+#include <time.h>
 
 #define MOD "guest"
 
@@ -46,6 +50,139 @@ static void usage(FILE *f)
 		   "Started by pvnetd for each domain; not meant to be run by hand.\n");
 }
 
+/*
+ * mode=pktgen / mode=sink glue: one pktgen core per queue (the core is not
+ * thread-safe), driven from netfront's queue threads through nf_app_ops. The
+ * threads publish their counters after every burst with relaxed atomic
+ * stores; the main loop sums them once a second into the store
+ * (<home>/data/pktgen/...) and the console. Writing "stop" to
+ * <home>/control/pktgen pauses every generator (sinks keep counting), so a
+ * test can read settled counters; "start" resumes.
+ */
+enum { PUB_TX_P, PUB_TX_B, PUB_RX_P, PUB_RX_B, PUB_LOST, PUB_LATE, PUB_OTHER, PUB__N };
+static const char *const pub_names[PUB__N] = {"tx_packets", "tx_bytes",     "rx_packets",
+					      "rx_bytes",   "rx_lost",      "rx_reordered",
+					      "rx_other"};
+
+struct app_queue {
+	struct pktgen *pg;
+	uint64_t pub[PUB__N]; /* written by the queue thread, read by main */
+	char pad[64];
+};
+
+struct app_vif {
+	struct nf_vif_params params;
+	int paused; /* atomic: generators send nothing */
+	struct app_queue q[NF_MAX_QUEUES];
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void app_publish(struct app_queue *aq)
+{
+	struct pktgen_stats st;
+
+	pktgen_stats_get(aq->pg, &st);
+	__atomic_store_n(&aq->pub[PUB_TX_P], st.tx_frames, __ATOMIC_RELAXED);
+	__atomic_store_n(&aq->pub[PUB_TX_B], st.tx_bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&aq->pub[PUB_RX_P], st.rx_frames, __ATOMIC_RELAXED);
+	__atomic_store_n(&aq->pub[PUB_RX_B], st.rx_bytes, __ATOMIC_RELAXED);
+	__atomic_store_n(&aq->pub[PUB_LOST], st.rx_lost, __ATOMIC_RELAXED);
+	__atomic_store_n(&aq->pub[PUB_LATE], st.rx_late, __ATOMIC_RELAXED);
+	__atomic_store_n(&aq->pub[PUB_OTHER], st.rx_other, __ATOMIC_RELAXED);
+}
+
+static unsigned app_tx_fill(void *arg, unsigned queue, struct nf_app_frame *fr, unsigned n)
+{
+	struct app_vif *av = arg;
+	struct app_queue *aq = &av->q[queue];
+	uint64_t now = now_ns(); /* once per burst */
+	uint32_t size = pktgen_size(aq->pg);
+
+	if (__atomic_load_n(&av->paused, __ATOMIC_RELAXED))
+		return 0;
+	n = pktgen_budget(aq->pg, now, n);
+	for (unsigned i = 0; i < n; i++) {
+		/* a page that still holds our frame of this size needs only a restamp */
+		if (fr[i].len == size)
+			pktgen_stamp(aq->pg, fr[i].data, now);
+		else
+			pktgen_fill(aq->pg, fr[i].data, fr[i].cap, now);
+		fr[i].len = size;
+	}
+	if (n)
+		app_publish(aq);
+	return n;
+}
+
+static void app_rx(void *arg, unsigned queue, const struct nf_app_frame *fr, unsigned n)
+{
+	struct app_queue *aq = &((struct app_vif *)arg)->q[queue];
+	uint64_t now = now_ns();
+
+	for (unsigned i = 0; i < n; i++)
+		pktgen_rx(aq->pg, fr[i].data, fr[i].len, now);
+	app_publish(aq);
+}
+
+static const struct nf_app_ops app_gen_ops = {.tx_fill = app_tx_fill, .rx = app_rx};
+static const struct nf_app_ops app_sink_ops = {.tx_fill = NULL, .rx = app_rx};
+
+static void app_vif_free(struct app_vif *av)
+{
+	if (!av)
+		return;
+	for (unsigned i = 0; i < sizeof(av->q) / sizeof(av->q[0]); i++)
+		pktgen_destroy(av->q[i].pg);
+	free(av);
+}
+
+/* Sets up the generator/sink of a pktgen/sink vif; 0 for a tap vif (nothing to do). */
+static int app_vif_attach(struct nf_vif *vif, struct app_vif **out)
+{
+	struct app_vif *av;
+	struct pktgen_cfg cfg = {0};
+	struct in_addr ip;
+	int rc = 0;
+
+	*out = NULL;
+	av = calloc(1, sizeof(*av));
+	if (!av)
+		return -ENOMEM;
+	nf_vif_get_params(vif, &av->params);
+	if (av->params.mode == NF_MODE_TAP) {
+		free(av);
+		return 0;
+	}
+	cfg.size = av->params.pkt;
+	memcpy(cfg.src_mac, av->params.mac, 6);
+	memcpy(cfg.dst_mac, av->params.dst_mac, 6);
+	cfg.src_ip = inet_pton(AF_INET, av->params.ip, &ip) == 1 ? ip.s_addr : 0;
+	cfg.dst_ip = 0xffffffffu;
+	cfg.rate_pps = av->params.pps;
+	for (unsigned i = 0; i < sizeof(av->q) / sizeof(av->q[0]) && rc == 0; i++) {
+		rc = pktgen_create(&cfg, &av->q[i].pg);
+		if (rc == 0)
+			pktgen_reset(av->q[i].pg, now_ns());
+	}
+	if (rc == 0)
+		rc = nf_vif_set_app(vif, av->params.mode == NF_MODE_PKTGEN ? &app_gen_ops
+									  : &app_sink_ops,
+				    av);
+	if (rc < 0) {
+		app_vif_free(av);
+		return rc;
+	}
+	*out = av;
+	return 0;
+}
+
 /* Total time a clean exit may spend waiting for backends (pvnetd kills at 3 s). */
 #define SHUTDOWN_BUDGET_MS 1500
 
@@ -54,7 +191,9 @@ struct guest {
 	struct xs_client *xs;
 	struct nf_alloc alloc;
 	struct nf_vif *vifs[PVNET_MAX_VIFS];
-	unsigned n_vifs;
+	struct app_vif *apps[PVNET_MAX_VIFS]; /* NULL for tap vifs */
+	unsigned n_vifs, n_apps;
+	uint64_t app_last[PUB__N], app_last_ns;
 	char home[64];
 	char netns[PVNET_NAME_MAX];
 	bool netns_made;
@@ -84,6 +223,14 @@ static int start_vifs(struct guest *g)
 			PVLOG(ERR, MOD, "vif %ld: %s", devid, strerror(-rc));
 			continue;
 		}
+		rc = app_vif_attach(vif, &g->apps[g->n_vifs]);
+		if (rc < 0) {
+			PVLOG(ERR, MOD, "vif %ld: pktgen/sink setup: %s", devid, strerror(-rc));
+			nf_vif_destroy(vif);
+			continue;
+		}
+		if (g->apps[g->n_vifs])
+			g->n_apps++;
 		g->vifs[g->n_vifs++] = vif;
 	}
 	xs_free_list(names, count);
@@ -116,6 +263,55 @@ static int make_netns(struct guest *g, const char *name)
 	return 0;
 }
 
+/* Sums the pktgen/sink counters of every vif into <home>/data/pktgen and logs the rates. */
+static void app_report(struct guest *g)
+{
+	uint64_t sum[PUB__N] = {0}, now = now_ns();
+	double secs = g->app_last_ns ? (double)(now - g->app_last_ns) / 1e9 : 0;
+	char path[128];
+
+	for (unsigned v = 0; v < g->n_vifs; v++) {
+		struct app_vif *av = g->apps[v];
+		if (!av)
+			continue;
+		for (unsigned i = 0; i < sizeof(av->q) / sizeof(av->q[0]); i++)
+			for (unsigned k = 0; k < PUB__N; k++)
+				sum[k] += __atomic_load_n(&av->q[i].pub[k], __ATOMIC_RELAXED);
+	}
+	for (unsigned k = 0; k < PUB__N; k++) {
+		snprintf(path, sizeof(path), "%s/data/pktgen/%s", g->home, pub_names[k]);
+		xs_client_printf(g->xs, 0, path, "%llu", (unsigned long long)sum[k]);
+	}
+	if (secs > 0 && (sum[PUB_TX_P] != g->app_last[PUB_TX_P] ||
+			 sum[PUB_RX_P] != g->app_last[PUB_RX_P]))
+		PVLOG(INFO, MOD,
+		      "pktgen: tx %llu pkts %.3f Mpps, rx %llu pkts %.3f Mpps, lost %llu, "
+		      "reordered %llu",
+		      (unsigned long long)sum[PUB_TX_P],
+		      (double)(sum[PUB_TX_P] - g->app_last[PUB_TX_P]) / secs / 1e6,
+		      (unsigned long long)sum[PUB_RX_P],
+		      (double)(sum[PUB_RX_P] - g->app_last[PUB_RX_P]) / secs / 1e6,
+		      (unsigned long long)sum[PUB_LOST], (unsigned long long)sum[PUB_LATE]);
+	memcpy(g->app_last, sum, sizeof(sum));
+	g->app_last_ns = now;
+}
+
+static void app_control(struct guest *g, const char *path)
+{
+	char *what = NULL;
+	size_t len;
+	int paused;
+
+	if (xs_client_read(g->xs, 0, path, &what, &len) < 0)
+		return;
+	paused = !strcmp(what, "stop");
+	PVLOG(INFO, MOD, "pktgen: %s", paused ? "paused" : "running");
+	for (unsigned v = 0; v < g->n_vifs; v++)
+		if (g->apps[v])
+			__atomic_store_n(&g->apps[v]->paused, paused, __ATOMIC_RELAXED);
+	free(what);
+}
+
 static void stop_guest(struct guest *g)
 {
 	char path[128];
@@ -124,10 +320,16 @@ static void stop_guest(struct guest *g)
 	for (unsigned i = 0; i < g->n_vifs; i++) {
 		nf_vif_shutdown(g->vifs[i], budget);
 		nf_vif_log_stats(g->vifs[i]);
+	}
+	if (g->n_apps)
+		app_report(g); /* final counters, threads stopped */
+	for (unsigned i = 0; i < g->n_vifs; i++) {
 		nf_vif_destroy(g->vifs[i]);
 		g->vifs[i] = NULL;
+		app_vif_free(g->apps[i]);
+		g->apps[i] = NULL;
 	}
-	g->n_vifs = 0;
+	g->n_vifs = g->n_apps = 0;
 	if (g->netns_made) {
 		int rc = nf_netns_remove(g->netns);
 		if (rc < 0)
@@ -147,7 +349,7 @@ int main(int argc, char **argv)
 					     {NULL, 0, NULL, 0}};
 	struct guest g = {0};
 	const char *name = NULL;
-	char path[128], shutdown_path[128], *val = NULL;
+	char path[128], shutdown_path[128], pktgen_path[128], *val = NULL;
 	long domid = -1;
 	int hv_fd = -1, xs_fd, c, rc, status = 1;
 	size_t len, mem_size;
@@ -235,13 +437,25 @@ int main(int argc, char **argv)
 		goto stop;
 	}
 
+	if (g.n_apps) {
+		snprintf(pktgen_path, sizeof(pktgen_path), "%s/control/pktgen", g.home);
+		rc = xs_client_watch(g.xs, pktgen_path, "pktgen");
+		if (rc < 0)
+			PVLOG(WARN, MOD, "store: watch %s: %s", pktgen_path, strerror(-rc));
+		app_report(&g);
+	}
+
 	while (!got_signal) {
 		struct pollfd pfd[2] = {{.fd = xs_client_fd(g.xs), .events = POLLIN},
 					{.fd = hv_fd, .events = 0}};
 		char *wpath = NULL, *token = NULL;
 		bool lost = false;
+		const struct timespec second = {1, 0};
 
-		rc = ppoll(pfd, 2, NULL, &orig);
+		/* pktgen/sink: counters to the store once a second */
+		if (g.n_apps && now_ns() - g.app_last_ns >= 1000000000u)
+			app_report(&g);
+		rc = ppoll(pfd, 2, g.n_apps ? &second : NULL, &orig);
 		if (rc < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents & (POLLHUP | POLLERR)) {
@@ -259,6 +473,8 @@ int main(int argc, char **argv)
 				}
 				free(what);
 			}
+			if (!strcmp(token, "pktgen"))
+				app_control(&g, pktgen_path);
 			for (unsigned i = 0; i < g.n_vifs; i++)
 				if (nf_vif_owns_token(g.vifs[i], token))
 					nf_vif_handle_event(g.vifs[i]);
