@@ -43,7 +43,7 @@
 
 #define NB_MAX_QUEUES 4                     /* multi-queue-max-queues = min(8, 4) */
 #define NB_MAX_WORKERS 64
-#define NB_RX_QUEUE_MAX_BYTES (512u * 1024) /* per vif queue, XSA-392 bound */
+#define NB_RX_QUEUE_MAX_BYTES (4u * 1024 * 1024) /* per queue, XSA-392 bound: a ring of 64 KiB GSO packets and a 1 Gb/s 50 ms credit burst */
 #define NB_RX_QUEUE_MAX_PKTS 512
 #define NB_RX_EXPIRE_MS 2000
 
