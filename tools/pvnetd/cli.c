@@ -13,6 +13,7 @@
 #include <pvnet/log.h>
 
 #include "pvnetd.h"
+#include "switch_cli.h"
 
 #define MOD "ctl"
 #define MAX_ARGS 64
@@ -173,6 +174,17 @@ static int cmd_domid(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 	}
 	out_printf(o, "%u\n", dom->domid);
 	return 0;
+}
+
+/* Output callback for the switch commands of switch_cli.c. */
+static void switch_out(void *arg, int is_err, const char *text)
+{
+	struct outbuf *o = arg;
+
+	if (is_err)
+		err_printf(o, "%s", text);
+	else
+		out_printf(o, "%s", text);
 }
 
 /* ---- netback and switch commands --------------------------------------------- */
@@ -545,6 +557,10 @@ int ctl_handle(struct pvnetd *d, int fd)
 		status = cmd_vif_set_rate(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "stats"))
 		status = cmd_stats(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "switch") &&
+		 (status = switch_cli_ext(d->sw, switch_out, &o, argc, argv)) >= 0)
+		; /* add-port del-port set-vlan set-trunk mirror mirror-stop replay
+		     set-antispoof port-show help; -1: show/fdb below */
 	else if (!strcmp(argv[0], "switch"))
 		status = cmd_switch(d, &o, argc, argv);
 	else
