@@ -12,6 +12,19 @@ ifeq ($(CC),cc)
 CC := gcc
 endif
 ACCEL_PLUGIN_NAMES := $(notdir $(patsubst %/,%,$(sort $(dir $(wildcard nic-accel/*/*.c)))))
+
+# Per-plugin flags: ACCEL_PLUGIN_FLAGS_<name> (compile and link).
+# dpdk: DPDK's headers and libraries from pkg-config; without libdpdk the plugin
+# is skipped with a message (scripts/deps.sh installs dpdk-dev).
+ifneq ($(filter dpdk,$(ACCEL_PLUGIN_NAMES)),)
+ACCEL_DPDK_PC := $(shell pkg-config --cflags --libs libdpdk 2>/dev/null)
+ifeq ($(ACCEL_DPDK_PC),)
+$(info nic-accel: pkg-config libdpdk not found: not building the dpdk plugin (install dpdk-dev))
+ACCEL_PLUGIN_NAMES := $(filter-out dpdk,$(ACCEL_PLUGIN_NAMES))
+else
+ACCEL_PLUGIN_FLAGS_dpdk := $(ACCEL_DPDK_PC)
+endif
+endif
 ACCEL_PLUGIN_SOS := $(patsubst %,$(BUILD)/lib/pvnet-accel/%.so,$(ACCEL_PLUGIN_NAMES))
 ACCEL_PLUGIN_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Wshadow -Wvla \
 	-Wstrict-prototypes -Werror -Iinclude -pthread -fPIC -shared -fvisibility=hidden
@@ -26,6 +39,6 @@ accel-plugins: $(ACCEL_PLUGIN_SOS)
 define accel_plugin_rule
 $(BUILD)/lib/pvnet-accel/$(1).so: $(wildcard nic-accel/$(1)/*.c nic-accel/$(1)/*.h) include/pvnet/accel.h
 	@mkdir -p $$(@D)
-	$$(CC) $$(ACCEL_PLUGIN_CFLAGS) -o $$@ $$(filter %.c,$$^)
+	$$(CC) $$(ACCEL_PLUGIN_CFLAGS) -o $$@ $$(filter %.c,$$^) $$(ACCEL_PLUGIN_FLAGS_$(1))
 endef
 $(foreach p,$(ACCEL_PLUGIN_NAMES),$(eval $(call accel_plugin_rule,$(p))))

@@ -1,0 +1,507 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pvnet-accel-test - drives an accelerator device through the framework API
+ * (nic-accel/), the way netback will: opens a plugin's device, attaches vifs,
+ * registers "guest" memory, posts RX buffers and sends frames on a mapped
+ * queue pair, and counts what comes back. Also a tiny AF_PACKET sender and
+ * counter for the far end ("raw-send" / "raw-recv") so tests need no other tool.
+ *
+ *   pvnet-accel-test --devargs 'net_af_packet0;iface=veth1' --send 100
+ *   pvnet-accel-test --devargs ... --expect 100 --timeout 5 --ready FILE
+ *   pvnet-accel-test --devargs 'net_memif0;role=client;socket=S' --bench 5 --no-thread
+ *   pvnet-accel-test --devargs ... --level 1 --mac M --send 0 --expect 10
+ *   pvnet-accel-test raw-send IFACE COUNT [SIZE] [DST-MAC]
+ *   pvnet-accel-test raw-recv IFACE COUNT TIMEOUT_S [READY-FILE]
+ *
+ * Frames carry EtherType 0x88b5 (local experimental) and "PVNETACC" + a sequence
+ * number; only those are counted. Output is key=value lines.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <pvnet/accel.h>
+
+#define ETHERTYPE_TEST 0x88b5
+#define MAGIC "PVNETACC"
+#define BUF_SIZE 2048u
+
+static char g_last_err[2048];
+static int g_verbose;
+
+static void host_log(void *ctx, enum accel_log_level lvl, const char *msg)
+{
+	static const char *const names[] = {"ERR", "WARN", "INFO", "DEBUG"};
+
+	(void)ctx;
+	if (lvl == ACCEL_LOG_ERR)
+		snprintf(g_last_err, sizeof(g_last_err), "%s", msg);
+	if (lvl <= ACCEL_LOG_WARN || (lvl == ACCEL_LOG_INFO && g_verbose >= 1) || g_verbose >= 2)
+		fprintf(stderr, "accel %s: %s\n", names[lvl], msg);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++) {
+		if (v[i] > 255)
+			return -EINVAL;
+		mac[i] = (uint8_t)v[i];
+	}
+	return 0;
+}
+
+static uint32_t build_frame(uint8_t *f, uint32_t size, const uint8_t *dst, const uint8_t *src,
+                            uint32_t seq)
+{
+	if (size < 60)
+		size = 60;
+	if (size > 1514)
+		size = 1514;
+	memset(f, 0, size);
+	memcpy(f, dst, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = ETHERTYPE_TEST >> 8;
+	f[13] = ETHERTYPE_TEST & 0xff;
+	memcpy(f + 14, MAGIC, 8);
+	memcpy(f + 22, &seq, 4);
+	return size;
+}
+
+static int is_test_frame(const uint8_t *f, uint32_t len)
+{
+	return len >= 22 && f[12] == (ETHERTYPE_TEST >> 8) && f[13] == (ETHERTYPE_TEST & 0xff) &&
+	       memcmp(f + 14, MAGIC, 8) == 0;
+}
+
+/* ---- AF_PACKET far end ---- */
+
+static int raw_open(const char *ifname, struct sockaddr_ll *sll)
+{
+	int fd = socket(AF_PACKET, SOCK_RAW, htons(ETHERTYPE_TEST));
+
+	if (fd < 0)
+		return -errno;
+	memset(sll, 0, sizeof(*sll));
+	sll->sll_family = AF_PACKET;
+	sll->sll_protocol = htons(ETHERTYPE_TEST);
+	sll->sll_ifindex = (int)if_nametoindex(ifname);
+	sll->sll_halen = 6;
+	if (sll->sll_ifindex == 0 || bind(fd, (struct sockaddr *)sll, sizeof(*sll)) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc ? rc : -ENODEV;
+	}
+	return fd;
+}
+
+static int raw_main(int argc, char **argv)
+{
+	struct sockaddr_ll sll;
+	uint8_t f[2048], dst[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	const uint8_t src[6] = {0x02, 0, 0, 0, 0, 0x99};
+	int fd, rc = 0;
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: raw-send IFACE COUNT [SIZE] [DST] | raw-recv IFACE COUNT "
+		                "TIMEOUT [READY]\n");
+		return 2;
+	}
+	fd = raw_open(argv[2], &sll);
+	if (fd < 0) {
+		fprintf(stderr, "raw: %s: %s\n", argv[2], strerror(-fd));
+		return 1;
+	}
+	if (strcmp(argv[1], "raw-send") == 0) {
+		long n = atol(argv[3]), sent = 0;
+		uint32_t size = argc > 4 ? (uint32_t)atoi(argv[4]) : 64;
+
+		if (argc > 5 && parse_mac(argv[5], dst)) {
+			fprintf(stderr, "raw-send: bad MAC %s\n", argv[5]);
+			rc = 2;
+			goto out;
+		}
+		for (long i = 0; i < n; i++) {
+			uint32_t len = build_frame(f, size, dst, src, (uint32_t)i);
+			memcpy(sll.sll_addr, dst, 6);
+			if (sendto(fd, f, len, 0, (struct sockaddr *)&sll, sizeof(sll)) == (ssize_t)len)
+				sent++;
+		}
+		printf("raw_tx=%ld\n", sent);
+		rc = sent == n ? 0 : 1;
+	} else {
+		long want = atol(argv[3]), got = 0;
+		uint64_t end = now_ns() + (uint64_t)(atof(argv[4]) * 1e9);
+
+		if (argc > 5) {
+			FILE *r = fopen(argv[5], "w");
+			if (r)
+				fclose(r);
+		}
+		while (got < want && now_ns() < end) {
+			struct pollfd p = {.fd = fd, .events = POLLIN};
+			if (poll(&p, 1, 50) <= 0)
+				continue;
+			ssize_t r = recv(fd, f, sizeof(f), MSG_DONTWAIT);
+			if (r > 0 && is_test_frame(f, (uint32_t)r))
+				got++;
+		}
+		printf("raw_rx=%ld\n", got);
+		rc = got >= want ? 0 : 1;
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+/* ---- driving a queue pair ---- */
+
+struct drv {
+	struct accel_attach *att;
+	struct accel_qp_map m;
+	void *mem;
+	struct accel_qp_shared *sh;
+	struct accel_desc *tx, *rx;
+	uint32_t tx_prod, tx_cons, rx_prod, rx_cons;
+	uint8_t *txmem, *rxmem;
+	uint64_t tx_iova, rx_iova;
+	uint64_t tx_done, tx_err, rx_frames, rx_other, rx_err, rx_bytes;
+};
+
+static int drv_setup(struct accel_device *dev, struct drv *d, uint32_t domid, uint32_t level,
+                     const uint8_t *mac, uint32_t ring, uint32_t qp_flags, uint64_t iova)
+{
+	struct accel_vif_config c = {.domid = domid,
+	                             .level = level,
+	                             .queues = 1,
+	                             .iommu_quota = 2 * ring,
+	                             .ring_len = ring,
+	                             .qp_flags = qp_flags};
+	size_t region = (size_t)ring * BUF_SIZE;
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	memcpy(c.mac, mac, 6);
+	rc = accel_attach_create(dev, &c, &d->att);
+	if (rc)
+		return rc;
+	rc = accel_attach_map_qp(d->att, 0, 0, &d->m);
+	if (rc)
+		return rc;
+	d->mem = mmap(NULL, d->m.mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, d->m.mem_fd, 0);
+	if (d->mem == MAP_FAILED)
+		return -errno;
+	d->sh = d->mem;
+	d->tx = (struct accel_desc *)((uint8_t *)d->mem + d->m.tx_ring_off);
+	d->rx = (struct accel_desc *)((uint8_t *)d->mem + d->m.rx_ring_off);
+	d->txmem = aligned_alloc(ACCEL_PAGE_SIZE, region);
+	d->rxmem = aligned_alloc(ACCEL_PAGE_SIZE, region);
+	if (!d->txmem || !d->rxmem)
+		return -ENOMEM;
+	memset(d->txmem, 0, region);
+	memset(d->rxmem, 0, region);
+	d->tx_iova = iova;
+	d->rx_iova = iova + region;
+	struct accel_mem_region r[2] = {
+	    {.iova = d->tx_iova, .host = d->txmem, .size = (uint32_t)region, .flags = 0},
+	    {.iova = d->rx_iova,
+	     .host = d->rxmem,
+	     .size = (uint32_t)region,
+	     .flags = ACCEL_MEM_F_WRITABLE},
+	};
+	rc = accel_attach_mem_register(d->att, r, 2);
+	if (rc)
+		return rc;
+	/* post every RX buffer */
+	for (uint32_t i = 0; i < ring; i++)
+		d->rx[i] = (struct accel_desc){
+		    .iova = d->rx_iova + (uint64_t)i * BUF_SIZE, .len = BUF_SIZE, .id = i};
+	d->rx_prod = ring;
+	accel_ring_store(&d->sh->rx_prod, d->rx_prod);
+	return 0;
+}
+
+static void drv_free(struct drv *d)
+{
+	if (d->mem && d->mem != MAP_FAILED)
+		munmap(d->mem, d->m.mem_size);
+	if (d->att) {
+		close(d->m.mem_fd);
+		close(d->m.doorbell_fd);
+		close(d->m.irq_fd);
+	}
+	free(d->txmem);
+	free(d->rxmem);
+}
+
+/* Reaps TX completions and RX frames; reposts RX buffers. */
+static void drv_reap(struct drv *d)
+{
+	uint32_t mask = d->m.ring_len - 1, cons = accel_ring_load(&d->sh->tx_cons);
+	int reposted = 0;
+
+	while (d->tx_cons != cons) {
+		const struct accel_desc *s = &d->tx[d->tx_cons++ & mask];
+		if (s->flags & ACCEL_DESC_F_ERR)
+			d->tx_err++;
+		else
+			d->tx_done++;
+	}
+	cons = accel_ring_load(&d->sh->rx_cons);
+	while (d->rx_cons != cons) {
+		struct accel_desc s = d->rx[d->rx_cons++ & mask];
+		uint32_t id = s.id % d->m.ring_len;
+
+		if (s.flags & ACCEL_DESC_F_ERR)
+			d->rx_err++;
+		else if (is_test_frame(d->rxmem + (size_t)id * BUF_SIZE, s.len))
+			d->rx_frames++, d->rx_bytes += s.len;
+		else
+			d->rx_other++;
+		d->rx[d->rx_prod++ & mask] = (struct accel_desc){
+		    .iova = d->rx_iova + (uint64_t)id * BUF_SIZE, .len = BUF_SIZE, .id = id};
+		reposted = 1;
+	}
+	if (reposted)
+		accel_ring_store(&d->sh->rx_prod, d->rx_prod);
+}
+
+/* Queues up to `max` frames; returns how many. */
+static uint32_t drv_send(struct drv *d, uint32_t max, uint32_t size, const uint8_t *dst,
+                         const uint8_t *src, uint32_t *seq, int doorbell)
+{
+	uint32_t mask = d->m.ring_len - 1, n = 0;
+
+	while (n < max && d->tx_prod - d->tx_cons < d->m.ring_len) {
+		uint32_t slot = d->tx_prod & mask;
+		uint8_t *buf = d->txmem + (size_t)slot * BUF_SIZE;
+		uint32_t len = build_frame(buf, size, dst, src, (*seq)++);
+
+		d->tx[slot] = (struct accel_desc){
+		    .iova = d->tx_iova + (uint64_t)slot * BUF_SIZE, .len = (uint16_t)len, .id = slot};
+		d->tx_prod++;
+		n++;
+	}
+	if (n) {
+		/* descriptors before the producer index, the index before the doorbell */
+		accel_ring_store(&d->sh->tx_prod, d->tx_prod);
+		if (doorbell) {
+			uint64_t one = 1;
+			if (write(d->m.doorbell_fd, &one, sizeof(one)) < 0) {
+				/* the engine polls the ring anyway */
+			}
+		}
+	}
+	return n;
+}
+
+static void print_stats(struct accel_device *dev, struct accel_attach *att, const char *tag)
+{
+	struct accel_stat st[256];
+	char buf[8192];
+	int n = accel_device_stats(dev, st, 256);
+
+	for (int i = 0; i < n && i < 256; i++)
+		printf("dev.%s=%llu\n", st[i].name, (unsigned long long)st[i].value);
+	n = accel_attach_stats(att, st, 256);
+	for (int i = 0; i < n && i < 256; i++)
+		printf("%s.%s=%llu\n", tag, st[i].name, (unsigned long long)st[i].value);
+	if (accel_format_features(att, "vif1.0", buf, sizeof(buf)) > 0)
+		fputs(buf, stdout);
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+	        "usage: pvnet-accel-test [--plugin-dir DIR] [--accel NAME] --devargs STR\n"
+	        "         [--level 0|1] [--mac MAC] [--dst MAC] [--size B] [--send N]\n"
+	        "         [--expect N] [--timeout S] [--bench S] [--ring N] [--no-thread]\n"
+	        "         [--ready FILE] [--stats] [-v]\n"
+	        "       pvnet-accel-test raw-send IFACE COUNT [SIZE] [DST]\n"
+	        "       pvnet-accel-test raw-recv IFACE COUNT TIMEOUT [READY]\n");
+}
+
+int main(int argc, char **argv)
+{
+	const char *dir = getenv("PVNET_ACCEL_DIR"), *name = "dpdk", *devargs = NULL;
+	const char *ready = NULL;
+	uint8_t mac[6] = {0x00, 0x16, 0x3e, 0, 0, 0x01}, dst[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	uint32_t level = 0, size = 64, ring = 256, seq = 0;
+	long send_n = 0, expect = 0;
+	double timeout = 5, bench = 0;
+	int no_thread = 0, stats = 0, rc = 1, opt;
+	struct accel_registry *reg = NULL;
+	struct accel_device *dev = NULL;
+	struct drv vif = {0}, def = {0};
+	int have_def = 0;
+	char err[512];
+	static const struct option longopts[] = {
+	    {"plugin-dir", required_argument, 0, 'D'}, {"accel", required_argument, 0, 'a'},
+	    {"devargs", required_argument, 0, 'd'},    {"level", required_argument, 0, 'l'},
+	    {"mac", required_argument, 0, 'm'},        {"dst", required_argument, 0, 't'},
+	    {"size", required_argument, 0, 's'},       {"send", required_argument, 0, 'n'},
+	    {"expect", required_argument, 0, 'e'},     {"timeout", required_argument, 0, 'T'},
+	    {"bench", required_argument, 0, 'b'},      {"ring", required_argument, 0, 'r'},
+	    {"no-thread", no_argument, 0, 'N'},        {"ready", required_argument, 0, 'R'},
+	    {"stats", no_argument, 0, 'S'},            {"verbose", no_argument, 0, 'v'},
+	    {0, 0, 0, 0}};
+
+	if (argc > 1 && strncmp(argv[1], "raw-", 4) == 0)
+		return raw_main(argc, argv);
+	while ((opt = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'D': dir = optarg; break;
+		case 'a': name = optarg; break;
+		case 'd': devargs = optarg; break;
+		case 'l': level = (uint32_t)atoi(optarg); break;
+		case 'm':
+		case 't':
+			if (parse_mac(optarg, opt == 'm' ? mac : dst)) {
+				fprintf(stderr, "bad MAC %s\n", optarg);
+				return 2;
+			}
+			break;
+		case 's': size = (uint32_t)atoi(optarg); break;
+		case 'n': send_n = atol(optarg); break;
+		case 'e': expect = atol(optarg); break;
+		case 'T': timeout = atof(optarg); break;
+		case 'b': bench = atof(optarg); break;
+		case 'r': ring = (uint32_t)atoi(optarg); break;
+		case 'N': no_thread = 1; break;
+		case 'R': ready = optarg; break;
+		case 'S': stats = 1; break;
+		case 'v': g_verbose++; break;
+		default: usage(); return 2;
+		}
+	}
+	if (!dir)
+		dir = ACCEL_PLUGIN_DIR_DEFAULT;
+	struct accel_host host = {.size = sizeof(host), .log = host_log};
+	struct accel_open_args oa = {.wire_fd = -1,
+	                             .flags = no_thread ? ACCEL_OPEN_F_NO_THREAD : 0,
+	                             .devargs = devargs};
+
+	if (accel_registry_create(&reg))
+		return 1;
+	if (accel_register_builtins(reg))
+		goto out;
+	if (!accel_find(reg, name)) {
+		char path[1024];
+		snprintf(path, sizeof(path), "%s/%s.so", dir, name);
+		if (accel_load_file(reg, path, err, sizeof(err))) {
+			printf("open=error %s\n", err);
+			goto out;
+		}
+	}
+	if (!accel_find(reg, name)) {
+		printf("open=error no plugin named %s in %s\n", name, dir);
+		goto out;
+	}
+	rc = accel_device_open(reg, name, &host, &oa, &dev);
+	if (rc) {
+		printf("open=error %s\nerror=%s\n", strerror(-rc), g_last_err);
+		rc = 1;
+		goto out;
+	}
+	printf("open=ok\n");
+	fflush(stdout);
+	rc = 1;
+	/* Level 0: the vif's queue is also the default RX queue. Level 1: the vif's
+	 * queue gets its MAC by filter; a dom0 Level 0 port takes the rest. */
+	snprintf(err, sizeof(err), "attach");
+	if (level == 0) {
+		if (drv_setup(dev, &vif, 1, 0, mac, ring, ACCEL_QP_F_DEFAULT_RX, 0x100000))
+			goto out_err;
+	} else {
+		struct accel_rx_filter f = {.vlan = ACCEL_VLAN_ANY, .qid = 0};
+		const uint8_t d0mac[6] = {0x00, 0x16, 0x3e, 0, 0, 0xd0};
+
+		if (drv_setup(dev, &vif, 1, 1, mac, ring, 0, 0x100000))
+			goto out_err;
+		if (drv_setup(dev, &def, 0, 0, d0mac, ring, ACCEL_QP_F_DEFAULT_RX, 0x4000000))
+			goto out_err;
+		have_def = 1;
+		memcpy(f.mac, mac, 6);
+		snprintf(err, sizeof(err), "rx filter");
+		if (accel_attach_rx_filter_add(vif.att, &f))
+			goto out_err;
+	}
+	if (ready) {
+		FILE *r = fopen(ready, "w");
+		if (r)
+			fclose(r);
+	}
+
+	uint64_t t0 = now_ns(), end = t0 + (uint64_t)((bench > 0 ? bench : timeout) * 1e9);
+	uint64_t sent = 0;
+	while (now_ns() < end) {
+		if (bench > 0 || (long)sent < send_n) {
+			uint32_t want = bench > 0 ? 64 : (uint32_t)(send_n - (long)sent);
+			sent += drv_send(&vif, want > 64 ? 64 : want, size, dst, mac, &seq, !no_thread);
+		}
+		if (no_thread)
+			accel_device_poll(dev, 32);
+		drv_reap(&vif);
+		if (have_def)
+			drv_reap(&def);
+		if (bench <= 0 && vif.tx_done + vif.tx_err >= (uint64_t)send_n &&
+		    (long)(vif.rx_frames + (have_def ? def.rx_frames : 0)) >= expect &&
+		    (expect > 0 || vif.tx_done + vif.tx_err >= sent))
+			break;
+		if (!no_thread && bench <= 0)
+			usleep(50);
+	}
+	double secs = (double)(now_ns() - t0) / 1e9;
+	/* let the last frames on the wire arrive (bench) */
+	printf("tx_sent=%llu\ntx_done=%llu\ntx_err=%llu\nrx_frames=%llu\nrx_other=%llu\n"
+	       "rx_err=%llu\n",
+	       (unsigned long long)sent, (unsigned long long)vif.tx_done,
+	       (unsigned long long)vif.tx_err, (unsigned long long)vif.rx_frames,
+	       (unsigned long long)vif.rx_other, (unsigned long long)vif.rx_err);
+	if (have_def)
+		printf("rx_default_frames=%llu\nrx_default_other=%llu\n",
+		       (unsigned long long)def.rx_frames, (unsigned long long)def.rx_other);
+	if (bench > 0)
+		printf("bench_seconds=%.2f\ntx_mpps=%.3f\nrx_mpps=%.3f\n", secs,
+		       (double)vif.tx_done / secs / 1e6, (double)vif.rx_frames / secs / 1e6);
+	if (stats)
+		print_stats(dev, vif.att, "vif");
+	rc = (vif.tx_done >= (uint64_t)send_n &&
+	      (long)(vif.rx_frames + (have_def ? def.rx_frames : 0)) >= expect)
+	         ? 0
+	         : 1;
+	goto out;
+
+out_err:
+	printf("error=%s failed %s\n", err, g_last_err);
+out:
+	/* the device (and its engine) goes first: it may DMA into the vif memory */
+	accel_device_close(dev);
+	drv_free(&vif);
+	drv_free(&def);
+	accel_registry_destroy(reg);
+	return rc;
+}
