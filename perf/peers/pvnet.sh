@@ -82,3 +82,97 @@ pvnet_cpu_guests() {
   done
   echo "$s"
 }
+
+# --- netfront's in-ring generator and sink (vif mode=pktgen / mode=sink) ---
+#
+# pvnet_app_pair SIZE: a generator guest (mode=pktgen, SIZE-byte frames, as
+#   fast as it can) and a sink guest (mode=sink) alone on bridge "pg<SIZE>";
+#   no TAP in either. Sets PVA_GEN / PVA_SINK (domids); the generator is left
+#   paused. 0 when both vifs are Connected.
+# pvnet_app_run SECS: one measured window: read the settled counters, resume
+#   the generator, SECS later pause it, read the settled counters again.
+#   Prints "mpps gbps loss_pct dom0_ns_per_pkt guest_ns_per_pkt" with Mpps =
+#   frames the sink counted / the window, dom0 = pvnetd's thread CPU time per
+#   counted frame.
+# pvnet_app_destroy: removes the pair.
+
+pvnet_xs() { XENSTORED_PATH="$PVD_RUN/xenstored" "$@"; }
+
+pvnet_domid() { pvnet_cli list | awk -v n="$1" '$1 == n { print $2 }'; }
+
+# pvnet_app_pause DOMID on|off: writes control/pktgen and waits until the
+# guest has published settled counters (data/pktgen/paused = 1 / 0).
+pvnet_app_pause() {
+  local d=$1 want i
+  if [ "$2" = on ]; then want=1; pvnet_xs xenstore-write "/local/domain/$d/control/pktgen" stop
+  else want=0; pvnet_xs xenstore-write "/local/domain/$d/control/pktgen" start; fi
+  for i in $(seq 1 200); do
+    [ "$(pvnet_xs xenstore-read "/local/domain/$d/data/pktgen/paused" 2>/dev/null)" = "$want" ] && return 0
+    sleep 0.01
+  done
+  pb_log "pvnet: domain $d did not acknowledge pktgen $2"
+  return 1
+}
+
+pvnet_app_ctr() { pvnet_xs xenstore-read "/local/domain/$1/data/pktgen/$2" 2>/dev/null || echo 0; }
+
+pvnet_app_pair() {
+  local size=$1 name d k cfg
+  PVA_GEN=""; PVA_SINK=""; PVA_SIZE=$size
+  for name in sink gen; do
+    cfg="$PB_TMP/pvb$$$name$size.cfg"
+    local spec="mode=sink" mac=02
+    [ "$name" = gen ] && { spec="mode=pktgen, pkt=$size, pps=0"; mac=01; }
+    cat >"$cfg" <<CFG
+name   = "pvb$$$name$size"
+memory = 64
+netns  = "$PB_TAG-$name$size"
+vif    = [ 'mac=00:16:3e:78:00:$mac, bridge=pg$size, ip=10.79.0.$((10#$mac))/24, queues=1, $spec' ]
+CFG
+    pvnet_cli create "$cfg" >/dev/null 2>"$PB_TMP/app.err" || {
+      pb_log "pvnet create pvb$$$name$size: $(cat "$PB_TMP/app.err")"; return 1; }
+    pb_cleanup_add "ip netns del '$PB_TAG-$name$size'"
+    pb_cleanup_add "'$PB_BIN/pvnet' --run-dir '$PVD_RUN' destroy 'pvb$$$name$size'"
+    d=$(pvnet_domid "pvb$$$name$size")
+    [ "$name" = gen ] && PVA_GEN=$d || PVA_SINK=$d
+  done
+  for d in "$PVA_SINK" "$PVA_GEN"; do
+    for k in $(seq 1 200); do
+      [ "$(pvnet_xs xenstore-read "/local/domain/$d/device/vif/0/state" 2>/dev/null)" = 4 ] &&
+        [ "$(pvnet_xs xenstore-read "/local/domain/0/backend/vif/$d/0/state" 2>/dev/null)" = 4 ] && break
+      sleep 0.025
+    done
+    [ "$k" = 200 ] && { pb_log "pvnet: pktgen/sink domain $d not Connected"; return 1; }
+  done
+  # the counters node appears with the guest's first report
+  for k in $(seq 1 200); do
+    [ -n "$(pvnet_xs xenstore-read "/local/domain/$PVA_SINK/data/pktgen/rx_packets" 2>/dev/null)" ] && break
+    sleep 0.025
+  done
+  pvnet_app_pause "$PVA_GEN" on
+}
+
+pvnet_app_run() {
+  local secs=$1 t0 t1 tx0 rx0 tx1 rx1 d0 d1 g0 g1
+  pvnet_app_pause "$PVA_SINK" on || { echo "n/a n/a n/a n/a n/a"; return 1; }
+  tx0=$(pvnet_app_ctr "$PVA_GEN" tx_packets); rx0=$(pvnet_app_ctr "$PVA_SINK" rx_packets)
+  pvnet_app_pause "$PVA_SINK" off
+  d0=$(pvnet_cpu_dom0); g0=$(pvnet_cpu_guests); t0=$(date +%s%N)
+  pvnet_app_pause "$PVA_GEN" off
+  sleep "$secs" # the run length itself
+  pvnet_app_pause "$PVA_GEN" on
+  t1=$(date +%s%N); d1=$(pvnet_cpu_dom0); g1=$(pvnet_cpu_guests)
+  pvnet_app_pause "$PVA_SINK" on
+  tx1=$(pvnet_app_ctr "$PVA_GEN" tx_packets); rx1=$(pvnet_app_ctr "$PVA_SINK" rx_packets)
+  pvnet_app_pause "$PVA_SINK" off
+  local rxf=$((rx1 - rx0)) txf=$((tx1 - tx0)) el
+  if [ "$rxf" -le 0 ]; then echo "n/a n/a n/a n/a n/a"; return 1; fi
+  el=$(pb_calc "($t1 - $t0) / 1e9")
+  echo "$(pb_calc "$rxf / $el / 1e6") $(pb_calc "$rxf * $PVA_SIZE * 8 / $el / 1e9")" \
+    "$(pb_calc "100 * ($txf - $rxf) / $txf") $(pb_calc "($d1 - $d0) / $rxf") $(pb_calc "($g1 - $g0) / $rxf")"
+}
+
+pvnet_app_destroy() {
+  pvnet_cli destroy "pvb$$sink$PVA_SIZE" >/dev/null 2>&1
+  pvnet_cli destroy "pvb$$gen$PVA_SIZE" >/dev/null 2>&1
+}

@@ -57,7 +57,10 @@ static void usage(FILE *f)
  * stores; the main loop sums them once a second into the store
  * (<home>/data/pktgen/...) and the console. Writing "stop" to
  * <home>/control/pktgen pauses every generator (sinks keep counting), so a
- * test can read settled counters; "start" resumes.
+ * test can read settled counters; "start" resumes. After either, once the
+ * counters have settled (frames in flight landed), the guest reports them and
+ * writes <home>/data/pktgen/paused = 1 / 0: a reader that waits for it reads
+ * settled counters at once.
  */
 enum { PUB_TX_P, PUB_TX_B, PUB_RX_P, PUB_RX_B, PUB_LOST, PUB_LATE, PUB_OTHER, PUB__N };
 static const char *const pub_names[PUB__N] = {"tx_packets", "tx_bytes",     "rx_packets",
@@ -296,9 +299,46 @@ static void app_report(struct guest *g)
 	g->app_last_ns = now;
 }
 
+/* Sum of the published tx+rx frame counters of every queue. */
+static uint64_t app_frames(const struct guest *g)
+{
+	uint64_t sum = 0;
+
+	for (unsigned v = 0; v < g->n_vifs; v++) {
+		const struct app_vif *av = g->apps[v];
+		if (!av)
+			continue;
+		for (unsigned i = 0; i < sizeof(av->q) / sizeof(av->q[0]); i++)
+			sum += __atomic_load_n(&av->q[i].pub[PUB_TX_P], __ATOMIC_RELAXED) +
+			       __atomic_load_n(&av->q[i].pub[PUB_RX_P], __ATOMIC_RELAXED);
+	}
+	return sum;
+}
+
+/*
+ * After a pause: waits until the frames in flight have landed (the counters
+ * stay unchanged for APP_SETTLE_MS), at most APP_SETTLE_MAX_MS. A control-loop
+ * wait, not on the data path.
+ */
+#define APP_SETTLE_MS 20
+#define APP_SETTLE_MAX_MS 500
+static void app_settle(const struct guest *g)
+{
+	const struct timespec tick = {0, APP_SETTLE_MS * 1000000L};
+	uint64_t prev = app_frames(g), cur;
+
+	for (int waited = 0; waited < APP_SETTLE_MAX_MS; waited += APP_SETTLE_MS) {
+		nanosleep(&tick, NULL);
+		cur = app_frames(g);
+		if (cur == prev)
+			break;
+		prev = cur;
+	}
+}
+
 static void app_control(struct guest *g, const char *path)
 {
-	char *what = NULL;
+	char path2[128], *what = NULL;
 	size_t len;
 	int paused;
 
@@ -310,6 +350,12 @@ static void app_control(struct guest *g, const char *path)
 		if (g->apps[v])
 			__atomic_store_n(&g->apps[v]->paused, paused, __ATOMIC_RELAXED);
 	free(what);
+	if (paused)
+		app_settle(g);
+	app_report(g);
+	/* after the report: a reader that sees paused=1 reads settled counters */
+	snprintf(path2, sizeof(path2), "%s/data/pktgen/paused", g->home);
+	xs_client_printf(g->xs, 0, path2, "%d", paused);
 }
 
 static void stop_guest(struct guest *g)
