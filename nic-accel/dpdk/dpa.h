@@ -46,7 +46,7 @@ struct rte_flow;
 #define DPA_MAX_PORTS 64
 #define DPA_MAX_QPS 8
 #define DPA_MAX_FILTERS 16
-#define DPA_MAX_HWQ 8 /* ethdev RX queues: 0 = default, 1.. = rte_flow targets */
+#define DPA_MAX_HWQ 4 /* ethdev RX queues: 0 = default, 1.. = rte_flow targets */
 #define DPA_MAX_RING 4096u
 #define DPA_BURST 32
 #define DPA_DEFAULT_QUOTA 4096u
@@ -145,6 +145,7 @@ struct accel_dev {
 	int probed, configured, started;
 	struct rte_mempool *pool;
 	uint32_t n_rxq;   /* ethdev RX queues configured */
+	uint16_t n_txq;   /* ethdev TX queues configured (only queue 0 is used) */
 	int flow_ok;      /* rte_flow MAC/VLAN -> QUEUE validated on this PMD */
 	uint64_t rx_offloads, tx_offloads; /* enabled on the ethdev */
 	uint64_t features;                 /* ACCEL_FEAT_BIT mask the PMD offers */
@@ -174,6 +175,10 @@ int dpa_eal_up(struct accel_dev *dev, char *err, size_t errlen);
 /* Hot-plugs dev->devargs and finds its ethdev port. */
 int dpa_vdev_probe(struct accel_dev *dev, char *err, size_t errlen);
 void dpa_vdev_remove(struct accel_dev *dev);
+/* Collects DPDK's warnings and errors between begin and end (what explains a
+ * failure); end copies them, or "(DPDK logged nothing)", into out. */
+void dpa_capture_begin(void);
+void dpa_capture_end(char *out, size_t size);
 /* Log sink for DPDK messages outside a capture (the last device opened). */
 void dpa_log_sink_set(struct accel_dev *dev);
 void dpa_log_sink_clear(struct accel_dev *dev);

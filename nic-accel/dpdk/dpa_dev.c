@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <rte_ethdev.h>
 #include <rte_lcore.h>
 
 #include "dpa.h"
@@ -150,7 +151,7 @@ static int dpa_open(const struct accel_host *host, const struct accel_open_args 
                     struct accel_dev **out)
 {
 	struct accel_dev *dev = calloc(1, sizeof(*dev));
-	char err[DPA_ERR_MAX];
+	char err[DPA_ERR_MAX], said[DPA_ERR_MAX / 2];
 	int rc;
 
 	if (!dev)
@@ -175,6 +176,7 @@ static int dpa_open(const struct accel_host *host, const struct accel_open_args 
 	if (args && args->wire_fd >= 0)
 		dpa_log(dev, ACCEL_LOG_INFO, "dpdk: wire_fd %d ignored: the wire is %s",
 		        args->wire_fd, dev->name);
+	dpa_log_sink_set(dev);
 	rc = dpa_eal_up(dev, err, sizeof(err));
 	if (rc)
 		goto err_log;
@@ -182,11 +184,15 @@ static int dpa_open(const struct accel_host *host, const struct accel_open_args 
 	if (rc)
 		goto err_log;
 	pthread_mutex_lock(&dev->lock);
-	rc = dpa_ethdev_setup(dev, err, sizeof(err));
+	dpa_capture_begin();
+	rc = dpa_ethdev_setup(dev, err, sizeof(err) / 2);
+	dpa_capture_end(said, sizeof(said));
 	pthread_mutex_unlock(&dev->lock);
-	if (rc)
+	if (rc) {
+		size_t l = strlen(err);
+		snprintf(err + l, sizeof(err) - l, "; DPDK said: %s", said);
 		goto err_log;
-	dpa_log_sink_set(dev);
+	}
 	if (!(dev->flags & ACCEL_OPEN_F_NO_THREAD)) {
 		rc = -pthread_create(&dev->thread, NULL, engine_main, dev);
 		if (rc) {
@@ -652,6 +658,12 @@ static int dpa_stats_get(struct accel_dev *dev, struct accel_port *port, struct 
 
 		for (size_t i = 0; i < DPA_DEV_NSTATS; i++)
 			put_stat(out, max, &n, dev_stat_names[i], v[i]);
+		struct rte_eth_link link;
+
+		memset(&link, 0, sizeof(link));
+		if (dev->started)
+			rte_eth_link_get_nowait(dev->port_id, &link);
+		put_stat(out, max, &n, "link_up", link.link_status);
 		put_stat(out, max, &n, "rx_steering_hw", (uint64_t)dev->flow_ok);
 		put_stat(out, max, &n, "eth_rx_queues", dev->n_rxq);
 		rc = dpa_ethdev_stats(dev, out, max, &n);

@@ -11,6 +11,7 @@
  * the caller's affinity is restored afterwards. PVNET_DPDK_EAL_ARGS (space
  * separated) is appended, for experiments.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -49,7 +50,7 @@ static enum accel_log_level map_level(uint32_t rte)
 		return ACCEL_LOG_ERR;
 	if (rte <= RTE_LOG_WARNING)
 		return ACCEL_LOG_WARN;
-	if (rte <= RTE_LOG_INFO)
+	if (rte <= RTE_LOG_NOTICE)
 		return ACCEL_LOG_INFO;
 	return ACCEL_LOG_DEBUG;
 }
@@ -79,7 +80,7 @@ static ssize_t log_write(void *cookie, const char *buf, size_t size)
 	return (ssize_t)size;
 }
 
-static void capture_begin(void)
+void dpa_capture_begin(void)
 {
 	pthread_mutex_lock(&log_lock);
 	cap_len = 0;
@@ -89,7 +90,7 @@ static void capture_begin(void)
 }
 
 /* Ends the capture; copies what DPDK said (or "nothing logged"). */
-static void capture_end(char *out, size_t size)
+void dpa_capture_end(char *out, size_t size)
 {
 	pthread_mutex_lock(&log_lock);
 	capturing = 0;
@@ -128,14 +129,13 @@ int dpa_devargs_parse(const char *in, char *out, size_t out_size, char *name, si
 	}
 	len = strlen(in);
 	if (len >= out_size) {
-		snprintf(err, errlen, "devargs '%.64s...' longer than %zu bytes", in, out_size - 1);
+		snprintf(err, errlen, "longer than %zu bytes", out_size - 1);
 		return -EINVAL;
 	}
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
 		if (c <= ' ' || c >= 0x7f || c == '"' || c == '\'') {
-			snprintf(err, errlen, "devargs '%s': bad character at offset %zu; %s", in,
-			         i, DEVARGS_EXPECTED);
+			snprintf(err, errlen, "bad character at offset %zu; %s", i, DEVARGS_EXPECTED);
 			return -EINVAL;
 		}
 		out[i] = c == ';' ? ',' : (char)c;
@@ -143,15 +143,14 @@ int dpa_devargs_parse(const char *in, char *out, size_t out_size, char *name, si
 	out[len] = '\0';
 	nlen = strcspn(out, ",");
 	if (nlen == 0 || nlen >= name_size || nlen >= RTE_DEV_NAME_MAX_LEN) {
-		snprintf(err, errlen, "devargs '%s': no device name before the first ';'; %s", in,
+		snprintf(err, errlen, "no device name before the first ';'; %s",
 		         DEVARGS_EXPECTED);
 		return -EINVAL;
 	}
 	memcpy(name, out, nlen);
 	name[nlen] = '\0';
 	if (strncmp(name, "net_", 4) != 0) {
-		snprintf(err, errlen, "devargs '%s': '%s' is not a DPDK network vdev (net_*); %s",
-		         in, name, DEVARGS_EXPECTED);
+		snprintf(err, errlen, "'%s' is not a DPDK network vdev (net_*); %s", name, DEVARGS_EXPECTED);
 		return -EINVAL;
 	}
 	return 0;
@@ -225,6 +224,15 @@ static int eal_init_locked(struct accel_dev *dev, char *err, size_t errlen)
 	}
 	argv[argc] = NULL;
 
+	/* DPDK keeps our log stream (and its callbacks) for the process lifetime, and
+	 * the EAL cannot start twice: this .so must never be unloaded from now on */
+	{
+		Dl_info self;
+		if (dladdr((void *)dpa_eal_up, &self) && self.dli_fname &&
+		    !dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+			dpa_log(dev, ACCEL_LOG_WARN, "dpdk: cannot pin %s: %s", self.dli_fname,
+			        dlerror());
+	}
 	if (!log_stream) {
 		cookie_io_functions_t io = {.write = log_write};
 		log_stream = fopencookie(NULL, "w", io);
@@ -233,13 +241,20 @@ static int eal_init_locked(struct accel_dev *dev, char *err, size_t errlen)
 			rte_openlog_stream(log_stream);
 		}
 	}
-	capture_begin();
+	dpa_capture_begin();
 	rc = rte_eal_init(argc, argv);
 	if (rc < 0)
 		rc = rte_errno ? -rte_errno : -EIO;
 	else
 		rc = 0;
-	capture_end(said, sizeof(said));
+	if (rc == -EALREADY) {
+		/* the host program (or another plugin) initialised it: use it */
+		dpa_capture_end(said, sizeof(said));
+		pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+		dpa_log(dev, ACCEL_LOG_INFO, "dpdk: using the EAL already up in this process");
+		return 0;
+	}
+	dpa_capture_end(said, sizeof(said));
 	/* rte_eal_init pinned this thread to the main lcore: give it back */
 	pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
 	if (rc) {
@@ -282,12 +297,15 @@ int dpa_vdev_probe(struct accel_dev *dev, char *err, size_t errlen)
 		rc = -EBUSY;
 		goto out_unlock;
 	}
-	capture_begin();
+	dpa_capture_begin();
 	rc = rte_dev_probe(dev->devargs);
-	capture_end(said, sizeof(said));
+	dpa_capture_end(said, sizeof(said));
 	if (rc < 0) {
-		snprintf(err, errlen, "cannot probe DPDK device '%s' (%s): %s", dev->devargs,
-		         strerror(-rc), said);
+		/* rte_dev_probe returns -1 or -errno: -1 would read as EPERM */
+		if (rc == -1)
+			rc = rte_errno > 0 && rte_errno != EPERM ? -rte_errno : -ENODEV;
+		snprintf(err, errlen, "DPDK cannot probe '%s' (%s): %s; %s", dev->devargs,
+		         strerror(-rc), said, DEVARGS_EXPECTED);
 		goto out_unlock;
 	}
 	rc = rte_eth_dev_get_port_by_name(dev->name, &pid);

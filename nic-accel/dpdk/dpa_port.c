@@ -27,14 +27,17 @@
 
 static uint64_t pool_seq;
 
-static int configure(struct accel_dev *dev, uint16_t nrxq)
+/* TX queues: as many as RX queues when the PMD allows (net_tap wants them
+ * equal); only queue 0 is used. */
+static int configure(struct accel_dev *dev, uint16_t nrxq, uint16_t ntxq)
 {
 	struct rte_eth_conf conf;
 
 	memset(&conf, 0, sizeof(conf));
 	conf.rxmode.offloads = dev->rx_offloads;
 	conf.txmode.offloads = dev->tx_offloads;
-	return rte_eth_dev_configure(dev->port_id, nrxq, 1, &conf);
+	dev->n_txq = ntxq;
+	return rte_eth_dev_configure(dev->port_id, nrxq, ntxq, &conf);
 }
 
 /* 1 if the PMD takes "destination MAC -> RX queue 1" through rte_flow. */
@@ -74,7 +77,7 @@ static int flow_probe(struct accel_dev *dev, char *why, size_t whylen)
 int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
 {
 	struct rte_eth_dev_info info;
-	uint16_t nrxq, nb_rx = DPA_RX_DESC, nb_tx = DPA_TX_DESC;
+	uint16_t nrxq, ntxq, nb_rx = DPA_RX_DESC, nb_tx = DPA_TX_DESC;
 	char pname[RTE_MEMPOOL_NAMESIZE], why[256] = "";
 	int rc;
 
@@ -114,28 +117,35 @@ int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 
+	/* Probe rte_flow on a 2-queue configuration, then widen. Queues are capped
+	 * at 4 pairs: DPDK 22.11's net_tap passes every queue's fd in one
+	 * multi-process message limited to 8 fds and smashes its stack beyond. */
 	nrxq = info.max_rx_queues < DPA_MAX_HWQ ? info.max_rx_queues : DPA_MAX_HWQ;
-	if (nrxq < 1)
+	if (nrxq > 4)
+		nrxq = 4;
+	ntxq = info.max_tx_queues < 2 ? info.max_tx_queues : 2;
+	rc = nrxq >= 2 ? configure(dev, 2, ntxq ? ntxq : 1) : -EINVAL;
+	if (rc == 0) {
+		dev->configured = 1;
+		dev->flow_ok = flow_probe(dev, why, sizeof(why));
+	} else if (nrxq >= 2) {
+		snprintf(why, sizeof(why), "%u RX queues refused", nrxq);
+	} else {
+		snprintf(why, sizeof(why), "the PMD has %u RX queue(s)", info.max_rx_queues);
+	}
+	if (dev->flow_ok) {
+		ntxq = info.max_tx_queues < nrxq ? info.max_tx_queues : nrxq;
+		rc = configure(dev, nrxq, ntxq ? ntxq : 1);
+	} else {
 		nrxq = 1;
-	rc = configure(dev, nrxq);
+		rc = configure(dev, 1, 1);
+	}
 	if (rc) {
 		snprintf(err, errlen, "%s: rte_eth_dev_configure(%u rxq): %s", dev->name, nrxq,
 		         strerror(-rc));
 		return rc;
 	}
 	dev->configured = 1;
-	dev->flow_ok = nrxq >= 2 && flow_probe(dev, why, sizeof(why));
-	if (nrxq >= 2 && !dev->flow_ok) {
-		nrxq = 1;
-		rc = configure(dev, 1);
-		if (rc) {
-			snprintf(err, errlen, "%s: rte_eth_dev_configure(1 rxq): %s", dev->name,
-			         strerror(-rc));
-			return rc;
-		}
-	} else if (nrxq < 2) {
-		snprintf(why, sizeof(why), "the PMD has %u RX queue(s)", info.max_rx_queues);
-	}
 	dev->n_rxq = nrxq;
 	rte_eth_dev_adjust_nb_rx_tx_desc(dev->port_id, &nb_rx, &nb_tx);
 	for (uint16_t q = 0; q < nrxq; q++) {
@@ -147,10 +157,14 @@ int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
 			return rc;
 		}
 	}
-	rc = rte_eth_tx_queue_setup(dev->port_id, 0, nb_tx, (unsigned)rte_socket_id(), NULL);
-	if (rc) {
-		snprintf(err, errlen, "%s: TX queue setup: %s", dev->name, strerror(-rc));
-		return rc;
+	for (uint16_t q = 0; q < dev->n_txq; q++) {
+		rc = rte_eth_tx_queue_setup(dev->port_id, q, nb_tx, (unsigned)rte_socket_id(),
+		                            NULL);
+		if (rc) {
+			snprintf(err, errlen, "%s: TX queue %u setup: %s", dev->name, q,
+			         strerror(-rc));
+			return rc;
+		}
 	}
 	rc = rte_eth_dev_start(dev->port_id);
 	if (rc) {
@@ -242,11 +256,16 @@ int dpa_flow_add(struct accel_dev *dev, struct dpa_filter *df, struct accel_qp *
 	actions[1].type = RTE_FLOW_ACTION_TYPE_END;
 	df->flow = rte_flow_create(dev->port_id, &attr, pattern, actions, &ferr);
 	if (!df->flow) {
+		/* validated but refused (net_tap without the kernel's flower): no
+		 * more attempts on this device, the software demux does it all */
 		dpa_log(dev, ACCEL_LOG_WARN,
 		        "dpdk: %s: rte_flow_create for %02x:%02x:%02x:%02x:%02x:%02x: %s; "
-		        "software demux for it",
+		        "Level 1 steering is software demux by destination MAC/VLAN from now on",
 		        dev->name, df->f.mac[0], df->f.mac[1], df->f.mac[2], df->f.mac[3],
 		        df->f.mac[4], df->f.mac[5], ferr.message ? ferr.message : "failed");
+		dev->hwq_owner[qp->hwq] = NULL;
+		qp->hwq = 0;
+		dev->flow_ok = 0;
 		return -EIO;
 	}
 	dev->st.flow_rules++;

@@ -333,6 +333,19 @@ static void print_stats(struct accel_device *dev, struct accel_attach *att, cons
 		fputs(buf, stdout);
 }
 
+/* A device counter by name; UINT64_MAX if the device has none by that name
+ * (then "link_up" reads as up: nothing to wait for). */
+static uint64_t dev_stat(struct accel_device *dev, const char *name)
+{
+	struct accel_stat st[256];
+	int n = accel_device_stats(dev, st, 256);
+
+	for (int i = 0; i < n && i < 256; i++)
+		if (strcmp(st[i].name, name) == 0)
+			return st[i].value;
+	return UINT64_MAX;
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
@@ -449,6 +462,15 @@ int main(int argc, char **argv)
 		if (accel_attach_rx_filter_add(vif.att, &f))
 			goto out_err;
 	}
+	/* wait for the link (memif connects after start) before sending */
+	for (uint64_t until = now_ns() + (uint64_t)(timeout * 1e9); now_ns() < until;) {
+		if (dev_stat(dev, "link_up") != 0)
+			break;
+		if (no_thread)
+			accel_device_poll(dev, 32);
+		usleep(1000);
+	}
+	printf("link_up=%llu\n", (unsigned long long)dev_stat(dev, "link_up"));
 	if (ready) {
 		FILE *r = fopen(ready, "w");
 		if (r)
