@@ -57,6 +57,53 @@ unsigned nb_nr_workers(const struct nb *nb)
 	return nb->nr_workers;
 }
 
+/*
+ * The switch's tail reader: ports that must linearise a frame (TAP, AF_PACKET,
+ * vhost-user, VXLAN, mirrors) get the bytes still in the sender's grants with
+ * one grant-copy batch, as dom0. A packet's fragments were validated at TX
+ * (offset + size <= 4096), so each becomes at most one op.
+ */
+static int nb_tail_read(void *arg, const struct pvnet_pkt *pkt, void *dst, uint32_t size)
+{
+	struct nb *nb = arg;
+	struct gnttab_copy ops[PVNET_PKT_MAX_FRAGS];
+	uint32_t fpos = 0, from = pkt->src.tail_off, done = 0;
+	unsigned n = 0;
+
+	if (pkt->src_kind != PVNET_PKT_SRC_GRANT)
+		return -EINVAL;
+	for (unsigned k = 0; k < pkt->src.nr_frags && done < size; k++) {
+		const struct pvnet_pkt_frag *f = &pkt->src.frags[k];
+		uint32_t end = fpos + f->size;
+
+		if (end > from) {
+			uint32_t skip = from > fpos ? from - fpos : 0;
+			uint32_t len = f->size - skip;
+
+			if (len > size - done)
+				len = size - done;
+			ops[n] = (struct gnttab_copy){
+				.source = {.u.ref = f->gref, .domid = pkt->src.domid,
+					   .offset = (uint16_t)(f->offset + skip)},
+				.dest = {.u.gmfn = (uint64_t)(uintptr_t)((uint8_t *)dst + done)},
+				.len = (uint16_t)len,
+				.flags = GNTCOPY_source_gref | GNTCOPY_dest_va,
+			};
+			n++;
+			done += len;
+		}
+		fpos = end;
+	}
+	if (done != size)
+		return -EINVAL;
+	if (gnttab_copy(nb->hv, 0, ops, n) < 0)
+		return -EIO;
+	for (unsigned i = 0; i < n; i++)
+		if (ops[i].status != GNTST_okay)
+			return -EFAULT;
+	return 0;
+}
+
 int nb_create(struct hv *hv, struct xs_store *xs, struct vsw_switch *sw, unsigned nr_workers,
 	      struct nb **out)
 {
@@ -88,6 +135,7 @@ int nb_create(struct hv *hv, struct xs_store *xs, struct vsw_switch *sw, unsigne
 	rc = nb_xenbus_start(nb);
 	if (rc < 0)
 		goto stop_workers;
+	vsw_tail_reader_set(nb_tail_read, nb);
 	PVLOG(INFO, NB_MOD, "netback ready: %u worker(s), %u packets", nr_workers, NB_POOL_PKTS);
 	*out = nb;
 	return 0;
@@ -107,6 +155,7 @@ void nb_destroy(struct nb *nb)
 {
 	if (!nb)
 		return;
+	vsw_tail_reader_set(NULL, NULL);
 	nb_xenbus_stop(nb); /* disconnects and frees every vif */
 	nb_workers_stop(nb);
 	pvnet_pkt_pool_destroy(nb->pool);

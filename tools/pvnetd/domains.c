@@ -19,6 +19,7 @@
 #include <pvnet/hvc.h>
 #include <pvnet/log.h>
 
+#include "hvm.h"
 #include "pvnetd.h"
 
 #define MOD "toolstack"
@@ -205,6 +206,63 @@ static int spawn_guest(struct pvnetd *d, struct dom *dom, int guest_sock)
 	return 0;
 }
 
+/*
+ * type = "hvm": an unmodified guest in QEMU. The hv domain holds only a token
+ * page (QEMU owns the guest RAM); each vif is a vhost-user port on its bridge,
+ * so no xenbus vif directories are written (netback would wait for a frontend).
+ */
+static int hvm_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf *out)
+{
+	struct hv_domain_config hcfg = {0};
+	struct dom *dom = calloc(1, sizeof(*dom));
+	char err[256] = "";
+	int rc;
+
+	if (!dom)
+		return -ENOMEM;
+	dom->cfg = *cfg;
+	dom->hc_fd = -1;
+	snprintf(dom->name, sizeof(dom->name), "%s", cfg->name);
+	snprintf(hcfg.name, sizeof(hcfg.name), "%s", cfg->name);
+	hcfg.mem_size = HV_PAGE_SIZE;
+	rc = hv_domain_create(d->hv, &hcfg, &dom->domid);
+	if (rc < 0) {
+		err_printf(out, "cannot create domain '%s': %s\n", cfg->name, strerror(-rc));
+		free(dom);
+		return rc;
+	}
+	rc = xs_domain_introduce(d->xs, dom->domid, dom->name);
+	if (rc == 0) {
+		char base[64];
+		snprintf(base, sizeof(base), "/local/domain/%u", dom->domid);
+		rc = setf(d, base, "pvnet/type", "hvm");
+	}
+	if (rc < 0) {
+		err_printf(out, "store: cannot introduce domain: %s\n", strerror(-rc));
+		hv_domain_destroy(d->hv, dom->domid);
+		free(dom);
+		return rc;
+	}
+	rc = hvm_spawn(cfg, dom->domid, d->run_dir, d->sw, &dom->hvm, &dom->pid, err,
+		       sizeof(err));
+	if (rc < 0) {
+		err_printf(out, "cannot start HVM domain '%s': %s\n", cfg->name, err);
+		xs_domain_release(d->xs, dom->domid);
+		hv_domain_destroy(d->hv, dom->domid);
+		free(dom);
+		return rc;
+	}
+	dom->created_ns = pvnetd_now_ns();
+	dom->next = d->doms;
+	d->doms = dom;
+	PVLOG(INFO, MOD, "created HVM domain %u '%s' (%llu MiB, %u vif) on %s, qemu pid %ld",
+	      dom->domid, dom->name, (unsigned long long)cfg->memory_mib, cfg->n_vifs,
+	      hvm_accel(dom->hvm), (long)dom->pid);
+	out_printf(out, "Created domain %u (%s, hvm, %s)\n", dom->domid, dom->name,
+		   hvm_accel(dom->hvm));
+	return 0;
+}
+
 int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf *out)
 {
 	struct hv_domain_config hcfg = {0};
@@ -216,6 +274,8 @@ int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf 
 		err_printf(out, "domain '%s' already exists\n", cfg->name);
 		return -EEXIST;
 	}
+	if (!strcmp(cfg->type, "hvm"))
+		return hvm_create(d, cfg, out);
 	dom = calloc(1, sizeof(*dom));
 	if (!dom)
 		return -ENOMEM;
@@ -316,6 +376,11 @@ int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 	uint64_t deadline;
 
 	dom->dying = true;
+	if (dom->hvm) {
+		hvm_destroy(dom->hvm, dom->pid, SHUTDOWN_TIMEOUT_MS, &dom->exit_status);
+		dom->hvm = NULL;
+		dom->pid = 0;
+	}
 	if (dom->pid > 0) {
 		snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown", dom->domid);
 		xs_printf(d->xs, 0, path, "poweroff");

@@ -16,6 +16,8 @@
 
 #define MAX_CTL_CONNS 32
 
+struct hvm_dom;
+
 struct outbuf;
 
 /* A guest domain as the toolstack sees it. */
@@ -29,6 +31,7 @@ struct dom {
 	int exit_status; /* wait status once reaped */
 	bool dying;      /* destroy requested */
 	uint64_t created_ns;
+	struct hvm_dom *hvm; /* type = "hvm": the QEMU guest (pid is QEMU's) */
 };
 
 struct pvnetd {
