@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <string.h>
 #include <time.h>
 
@@ -21,8 +22,14 @@
 #include "nf_private.h"
 
 #define PAGE 4096u
-/* empty passes before sleeping: a few tens of microseconds of polling */
-#define NF_APP_SPIN 2000
+/*
+ * Idle back-off: NF_APP_SPIN empty passes with a pause, then NF_APP_YIELD
+ * passes that give the CPU away (sched_yield) - on a machine with fewer
+ * cores than busy threads the backend may be waiting for this very core -
+ * then arm the event indices and sleep. Syscalls only on empty passes.
+ */
+#define NF_APP_SPIN 64
+#define NF_APP_YIELD 256
 /* sleep of a paced generator whose budget is empty */
 #define NF_APP_PACE_NS 50000
 
@@ -246,6 +253,10 @@ void *nf_app_thread(void *arg)
 			}
 			if (++idle < NF_APP_SPIN) {
 				cpu_relax();
+				continue;
+			}
+			if (idle < NF_APP_SPIN + NF_APP_YIELD) {
+				sched_yield();
 				continue;
 			}
 			if (nf_final_check(&q->rx, &q->tx, q->rx_incomplete,

@@ -47,6 +47,7 @@ struct nf_queue {
 	uint16_t tx_free[NF_TX_POOL];
 	unsigned tx_nfree;
 	uint8_t tx_state[NF_TX_POOL];
+	int64_t poll_ns; /* idle busy-poll before sleeping; < 0: never sleep (polling mode) */
 	bool broken;
 	bool rx_incomplete; /* last RX burst stopped in the middle of a packet */
 	uint16_t tx_app_len[NF_TX_POOL]; /* pktgen/sink: frame the app last wrote per page */
@@ -55,7 +56,7 @@ struct nf_queue {
 	/* Counters (written by the queue thread, read after it stopped). */
 	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
 	uint64_t tx_gso_pkts, rx_gso_pkts, tx_notify_count, rx_notify_count, wakeups;
-	uint64_t sleeps; /* pktgen/sink: times the thread gave up polling and slept */
+	uint64_t sleeps; /* times the thread gave up polling and slept */
 	uint64_t drops[NF_DROP__COUNT];
 };
 
@@ -97,6 +98,14 @@ void nf_rx_refill(struct nf_queue *q, bool do_notify);
 bool nf_final_check(struct netif_rx_front_ring *rx, struct netif_tx_front_ring *tx,
 		    bool rx_incomplete, bool tx_inflight);
 void nf_drain_eventfd(int fd);
+
+/*
+ * Busy-poll window of a TAP queue thread after its last work, from the
+ * environment of pvnet-guest (inherited from pvnetd): PVNET_NF_POLL_US=<us>,
+ * or "always" for polling mode (never sleep; burns a core per queue).
+ */
+#define NF_POLL_US_DEFAULT 0
+int64_t nf_poll_ns_from_env(void);
 
 /* app.c: the pktgen/sink data-path thread */
 void *nf_app_thread(void *arg);
