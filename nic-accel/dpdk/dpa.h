@@ -53,6 +53,7 @@ struct rte_flow;
 #define DPA_FRAME_MAX 65536u
 #define DPA_ERR_MAX 1024
 #define DPA_NAME_MAX 64
+#define DPA_TX_STALL_NS 10000000ull /* 10 ms refused by the PMD: drop (tx_ring_full) */
 #define DPA_DEVARGS_MAX 512
 
 struct dpa_iommu_entry {
@@ -89,7 +90,7 @@ struct dpa_port_stats {
 /* Device-wide counters (names in dpa_dev.c). */
 struct dpa_dev_stats {
 	uint64_t wire_rx, wire_tx;
-	uint64_t tx_ring_full;      /* mbufs the PMD would not take: dropped */
+	uint64_t tx_ring_full;      /* mbufs the PMD refused for DPA_TX_STALL_NS: dropped */
 	uint64_t mbuf_alloc_failed; /* TX packets dropped for want of an mbuf */
 	uint64_t rx_filter_miss;    /* unicast with no filter: to the default queue */
 	uint64_t rx_dropped;        /* no default queue, or it is detached */
@@ -163,6 +164,7 @@ struct accel_dev {
 	uint8_t *scratch; /* one frame (multi-segment RX reads, TX gather) */
 	struct rte_mbuf *txb[DPA_BURST]; /* mbufs waiting for rte_eth_tx_burst */
 	uint32_t n_txb;
+	uint64_t tx_stall_since; /* dpa_now() when the PMD last refused them all, 0 = not */
 };
 
 /* dpa_eal.c: EAL once per process, vdev probe/remove, DPDK log capture. */

@@ -163,8 +163,12 @@ static int fill_l4_csum(uint8_t *f, uint32_t len)
 	return -1;
 }
 
-/* Hands queued mbufs to the PMD. With `final`, what it would not take is
- * dropped (tx_ring_full): nothing waits across passes. */
+/*
+ * Hands queued mbufs to the PMD. What it does not take waits for the next pass
+ * (TX rings are not read meanwhile: backpressure, like a full NIC ring); with
+ * `final`, mbufs the PMD has refused for DPA_TX_STALL_NS (link down, peer
+ * gone) are dropped and counted in tx_ring_full.
+ */
 static void tx_flush(struct accel_dev *dev, int final)
 {
 	uint16_t sent = 0;
@@ -175,10 +179,19 @@ static void tx_flush(struct accel_dev *dev, int final)
 	if (sent < dev->n_txb)
 		memmove(dev->txb, dev->txb + sent, (dev->n_txb - sent) * sizeof(dev->txb[0]));
 	dev->n_txb -= sent;
-	if (final && dev->n_txb) {
+	if (sent || !dev->n_txb) {
+		dev->tx_stall_since = 0;
+		return;
+	}
+	if (!final)
+		return;
+	if (!dev->tx_stall_since) {
+		dev->tx_stall_since = dpa_now(dev);
+	} else if (dpa_now(dev) - dev->tx_stall_since > DPA_TX_STALL_NS) {
 		dev->st.tx_ring_full += dev->n_txb;
 		rte_pktmbuf_free_bulk(dev->txb, dev->n_txb);
 		dev->n_txb = 0;
+		dev->tx_stall_since = 0;
 	}
 }
 

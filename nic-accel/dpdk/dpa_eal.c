@@ -263,6 +263,10 @@ static int eal_init_locked(struct accel_dev *dev, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", eal_fail);
 		return rc;
 	}
+	/* --no-shconf still makes an (empty) runtime directory: nothing will use it */
+	if (!huge && rmdir(rte_eal_get_runtime_dir()) < 0 && errno != ENOENT)
+		dpa_log(dev, ACCEL_LOG_DEBUG, "dpdk: keeping %s: %s", rte_eal_get_runtime_dir(),
+		        strerror(errno));
 	dpa_log(dev, ACCEL_LOG_INFO, "dpdk: EAL up (%s, lcore %d, %s)", rte_version(),
 	        cpu, huge ? "huge pages" : "--no-huge -m 256");
 	return 0;

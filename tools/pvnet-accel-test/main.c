@@ -352,7 +352,7 @@ static void usage(void)
 	        "usage: pvnet-accel-test [--plugin-dir DIR] [--accel NAME] --devargs STR\n"
 	        "         [--level 0|1] [--mac MAC] [--dst MAC] [--size B] [--send N]\n"
 	        "         [--expect N] [--timeout S] [--bench S] [--ring N] [--no-thread]\n"
-	        "         [--ready FILE] [--stats] [-v]\n"
+	        "         [--ready FILE] [--wait-file FILE] [--stats] [-v]\n"
 	        "       pvnet-accel-test raw-send IFACE COUNT [SIZE] [DST]\n"
 	        "       pvnet-accel-test raw-recv IFACE COUNT TIMEOUT [READY]\n");
 }
@@ -360,7 +360,7 @@ static void usage(void)
 int main(int argc, char **argv)
 {
 	const char *dir = getenv("PVNET_ACCEL_DIR"), *name = "dpdk", *devargs = NULL;
-	const char *ready = NULL;
+	const char *ready = NULL, *go = NULL;
 	uint8_t mac[6] = {0x00, 0x16, 0x3e, 0, 0, 0x01}, dst[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 	uint32_t level = 0, size = 64, ring = 256, seq = 0;
 	long send_n = 0, expect = 0;
@@ -380,6 +380,7 @@ int main(int argc, char **argv)
 	    {"bench", required_argument, 0, 'b'},      {"ring", required_argument, 0, 'r'},
 	    {"no-thread", no_argument, 0, 'N'},        {"ready", required_argument, 0, 'R'},
 	    {"stats", no_argument, 0, 'S'},            {"verbose", no_argument, 0, 'v'},
+	    {"wait-file", required_argument, 0, 'W'},
 	    {0, 0, 0, 0}};
 
 	if (argc > 1 && strncmp(argv[1], "raw-", 4) == 0)
@@ -406,6 +407,7 @@ int main(int argc, char **argv)
 		case 'N': no_thread = 1; break;
 		case 'R': ready = optarg; break;
 		case 'S': stats = 1; break;
+		case 'W': go = optarg; break;
 		case 'v': g_verbose++; break;
 		default: usage(); return 2;
 		}
@@ -477,8 +479,14 @@ int main(int argc, char **argv)
 			fclose(r);
 	}
 
+	/* --wait-file: the far end says when it listens */
+	for (uint64_t until = now_ns() + (uint64_t)(timeout * 1e9); go && now_ns() < until;) {
+		if (access(go, F_OK) == 0)
+			break;
+		usleep(1000);
+	}
 	uint64_t t0 = now_ns(), end = t0 + (uint64_t)((bench > 0 ? bench : timeout) * 1e9);
-	uint64_t sent = 0;
+	uint64_t sent = 0, last_done = 0, last_rx = 0;
 	while (now_ns() < end) {
 		if (bench > 0 || (long)sent < send_n) {
 			uint32_t want = bench > 0 ? 64 : (uint32_t)(send_n - (long)sent);
@@ -493,8 +501,11 @@ int main(int argc, char **argv)
 		    (long)(vif.rx_frames + (have_def ? def.rx_frames : 0)) >= expect &&
 		    (expect > 0 || vif.tx_done + vif.tx_err >= sent))
 			break;
-		if (!no_thread && bench <= 0)
-			usleep(50);
+		if (!no_thread && bench <= 0 && vif.tx_done + vif.tx_err == last_done &&
+		    vif.rx_frames + vif.rx_other == last_rx)
+			usleep(20); /* nothing moved: let the engine thread run */
+		last_done = vif.tx_done + vif.tx_err;
+		last_rx = vif.rx_frames + vif.rx_other;
 	}
 	double secs = (double)(now_ns() - t0) / 1e9;
 	/* let the last frames on the wire arrive (bench) */
@@ -506,9 +517,13 @@ int main(int argc, char **argv)
 	if (have_def)
 		printf("rx_default_frames=%llu\nrx_default_other=%llu\n",
 		       (unsigned long long)def.rx_frames, (unsigned long long)def.rx_other);
-	if (bench > 0)
-		printf("bench_seconds=%.2f\ntx_mpps=%.3f\nrx_mpps=%.3f\n", secs,
-		       (double)vif.tx_done / secs / 1e6, (double)vif.rx_frames / secs / 1e6);
+	if (bench > 0) {
+		uint64_t wire = dev_stat(dev, "wire_tx_packets");
+		printf("bench_seconds=%.2f\ntx_mpps=%.3f\nwire_tx_mpps=%.3f\nrx_mpps=%.3f\n", secs,
+		       (double)vif.tx_done / secs / 1e6,
+		       wire == UINT64_MAX ? 0.0 : (double)wire / secs / 1e6,
+		       (double)vif.rx_frames / secs / 1e6);
+	}
 	if (stats)
 		print_stats(dev, vif.att, "vif");
 	rc = (vif.tx_done >= (uint64_t)send_n &&
