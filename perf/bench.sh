@@ -14,10 +14,11 @@
 #   memif.testpmd     dpdk-testpmd txonly -> rxonly over net_memif (the
 #                     shared-memory limit)
 #   pv2pv.afpacket    pvnet-pktgen over AF_PACKET on two pvnet guests' NICs
-#                     (pv2pv.pktgen, netfront's in-ring generator, slots in
-#                     here when pvnet-guest has mode=pktgen)
+#   pv2pv.pktgen      netfront's in-ring generator (vif mode=pktgen) -> a
+#                     mode=sink guest: counters from data/pktgen/* in the store
 #   bridge.tcp.P<n> / tcp.P<n>    iperf3 with n streams
 #   bridge.rr / rr    ping -i 0.001 round trips, p50/p99/p99.9
+#   rr.poll           the same between guests whose netfront busy-polls
 #   scale.<n>pairs    n guest pairs at once, 64 B: aggregate Mpps, Jain index
 # A pvnet row whose PV NIC cannot carry traffic is "n/a (PV NIC not ready)".
 set -u
@@ -104,7 +105,8 @@ pv_pktgen() {
   local d0 g0 d1 g1 res rxf
   d0=$(pvnet_cpu_dom0); g0=$(pvnet_cpu_guests)
   res=$(pb_pktgen "${PVG_NS[1]}" "${PVG_IF[1]}" "${PVG_NS[2]}" "${PVG_IF[2]}" "$1" "$2" \
-    --src-mac "$(ip netns exec "${PVG_NS[1]}" cat "/sys/class/net/${PVG_IF[1]}/address")")
+    --src-mac "$(ip netns exec "${PVG_NS[1]}" cat "/sys/class/net/${PVG_IF[1]}/address")" \
+    --src-ip "${PVG_IP[1]}" --dst-ip "${PVG_IP[2]}")  # the vif port drops spoofed sources
   d1=$(pvnet_cpu_dom0); g1=$(pvnet_cpu_guests)
   rxf=$(echo "$res" | awk '{ print $6 }')
   if [ "${rxf:-0}" = 0 ]; then echo "n/a n/a n/a n/a n/a n/a"; return; fi
@@ -146,6 +148,24 @@ for size in $SIZES; do
   pb_row pv2pv.afpacket "$size" cpu_total "ns/pkt all" "${pv[5]}" bridge.pktgen "${br[3]}"
 done
 
+# --- netfront's in-ring generator -> sink (no TAP, no guest kernel) ------------
+for size in $SIZES; do
+  pg=(n/a n/a n/a n/a n/a)
+  if [ "$PV_OK" = 1 ] && pvnet_app_pair "$size"; then
+    pg=($(measure_runs pvnet_app_run "$SECS"))
+  else
+    [ "$PV_OK" = 1 ] && pb_log "pvnet: pktgen/sink pair ${size}B failed"
+  fi
+  pvnet_app_destroy
+  pb_row pv2pv.pktgen "$size" rate Mpps "${pg[0]}" bridge.pktgen "$(pb_row_get bridge.pktgen "$size" rate)"
+  mm=$(pb_row_get memif.testpmd "$size" rate)
+  [ -n "$mm" ] && pb_row pv2pv.pktgen "$size" rate Mpps "${pg[0]}" memif.testpmd "$mm"
+  pb_row pv2pv.pktgen "$size" throughput Gb/s "${pg[1]}"
+  pb_row pv2pv.pktgen "$size" loss "% loss" "${pg[2]}"
+  pb_row pv2pv.pktgen "$size" cpu_dom0 "ns/pkt dom0" "${pg[3]}"
+  pb_row pv2pv.pktgen "$size" cpu_guest "ns/pkt guest" "${pg[4]}"
+done
+
 # --- TCP ---------------------------------------------------------------------
 for p in $STREAMS; do
   br=(n/a n/a); pv=(n/a n/a n/a n/a)
@@ -169,6 +189,19 @@ pb_row bridge.rr "" p99.9 "us p99.9" "${br[2]}"
 pb_row rr "" p50 "us p50" "${pv[0]}" bridge.rr "${br[0]}"
 pb_row rr "" p99 "us p99" "${pv[1]}" bridge.rr "${br[1]}"
 pb_row rr "" p99.9 "us p99.9" "${pv[2]}" bridge.rr "${br[2]}"
+# the same in polling mode (netfront busy-polls instead of sleeping)
+pv=(n/a n/a n/a)
+if [ "$PV_OK" = 1 ]; then
+  if pvnet_poll_pair; then
+    pv=($(measure_runs pb_rr "${PVP_NS[1]}" "${PVP_IP[2]}" "$RR_COUNT"))
+  else
+    pb_log "pvnet: polling-mode guests cannot ping each other"
+  fi
+  pvnet_poll_destroy
+fi
+pb_row rr.poll "" p50 "us p50" "${pv[0]}" bridge.rr "${br[0]}"
+pb_row rr.poll "" p99 "us p99" "${pv[1]}" bridge.rr "${br[1]}"
+pb_row rr.poll "" p99.9 "us p99.9" "${pv[2]}" bridge.rr "${br[2]}"
 
 # --- scale: n guest pairs at once --------------------------------------------
 if [ "$PV_OK" = 1 ] && [ "$PV_NGUESTS" -gt 2 ]; then
@@ -196,7 +229,9 @@ scale_once() {
   for ((i = 1; i <= n; i++)); do
     f="$PB_TMP/scale.$n.$i"
     ( pb_pktgen "${PVG_NS[$((2 * i - 1))]}" "${PVG_IF[$((2 * i - 1))]}" \
-        "${PVG_NS[$((2 * i))]}" "${PVG_IF[$((2 * i))]}" 64 "$SECS" >"$f" ) &
+        "${PVG_NS[$((2 * i))]}" "${PVG_IF[$((2 * i))]}" 64 "$SECS" \
+        --src-mac "$(ip netns exec "${PVG_NS[$((2 * i - 1))]}" cat "/sys/class/net/${PVG_IF[$((2 * i - 1))]}/address")" \
+        --src-ip "${PVG_IP[$((2 * i - 1))]}" --dst-ip "${PVG_IP[$((2 * i))]}" >"$f" ) &
     pids+=($!)
   done
   for i in "${pids[@]}"; do wait "$i"; done

@@ -109,6 +109,11 @@ pb_row() {
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "${6:-}" "${7:-}" >>"$PB_ROWS"
 }
 
+# pb_row_get SCENARIO SIZE METRIC: the value of the first such row ("" if none).
+pb_row_get() {
+  awk -F'\t' -v s="$1" -v z="$2" -v m="$3" '$1 == s && $2 == z && $3 == m { print $5; exit }' "$PB_ROWS"
+}
+
 # pb_rows_json TSV: the JSON list of rows {scenario, size, metric, unit, value,
 # peer, peer_value, ratio}; "n/a" becomes null.
 pb_rows_json() {

@@ -14,6 +14,7 @@ PKGS=(
   gnuplot-nox                                    # benchmark charts
   dpdk-dev jq                                    # perf/: dpdk-testpmd (memif peer); JSON checks
   qemu-system-x86 busybox-static cpio           # HVM guests: QEMU (TCG) + guest image (scripts/guest-image.sh)
+  linux-perf                                     # perf record/stat for the speed work (docs/benchmarks.md)
 )
 
 missing=()

@@ -10,6 +10,9 @@
 # pvnet_start: 0 if pvnetd is up (PVD_PID set).
 # pvnet_guests N: creates guests 1..N (PVG_NS[i], PVG_IF[i], PVG_IP[i]).
 # pvnet_ready: 0 if guest 1 pings guest 2 (the PV NIC carries traffic).
+# pvnet_poll_pair / pvnet_poll_destroy: guests 1p/2p (PVP_NS[i], PVP_IP[i],
+#   10.78.0.20<i>) whose netfront busy-polls (PVNET_NF_POLL_US=always): rr in
+#   polling mode. Destroy them after use: they keep a core busy.
 # pvnet_cpu_dom0 / pvnet_cpu_guests: CPU ns so far of pvnetd's threads / of
 #   the pvnet-guest processes (pvnetd's descendants).
 
@@ -20,6 +23,11 @@ pvnet_start() {
   [ -x "$PB_BIN/pvnetd" ] && [ -x "$PB_BIN/pvnet" ] || { pb_log "pvnet: not built"; return 1; }
   PVD_NS="$PB_TAG-dom0"; PVD_RUN="$PB_TMP/run"
   pb_ns "$PVD_NS" || return 1
+  # the polling-mode guests of pvnet_poll_pair run pvnet-guest with
+  # PVNET_NF_POLL_US=always (pvnetd's per-domain guest binary override)
+  printf '#!/bin/sh\nPVNET_NF_POLL_US=always exec "%s" "$@"\n' "$PB_BIN/pvnet-guest" >"$PB_TMP/pvnet-guest-poll"
+  chmod +x "$PB_TMP/pvnet-guest-poll"
+  export "PVNET_GUEST_BIN_pvb$$p1=$PB_TMP/pvnet-guest-poll" "PVNET_GUEST_BIN_pvb$$p2=$PB_TMP/pvnet-guest-poll"
   nsenter --net="/run/netns/$PVD_NS" "$PB_BIN/pvnetd" --foreground --run-dir "$PVD_RUN" \
     --log "$PB_TMP/pvnetd.log" </dev/null &
   PVD_PID=$!
@@ -175,4 +183,36 @@ pvnet_app_run() {
 pvnet_app_destroy() {
   pvnet_cli destroy "pvb$$sink$PVA_SIZE" >/dev/null 2>&1
   pvnet_cli destroy "pvb$$gen$PVA_SIZE" >/dev/null 2>&1
+}
+
+PVP_NS=(); PVP_IP=()
+pvnet_poll_pair() {
+  local i name cfg k
+  for i in 1 2; do
+    name="pvb$$p$i"; cfg="$PB_TMP/$name.cfg"
+    cat >"$cfg" <<CFG
+name   = "$name"
+memory = 64
+netns  = "$PB_TAG-p$i"
+vif    = [ 'mac=00:16:3e:77:01:0$i, bridge=br0, ip=10.78.0.20$i/24, mtu=1500, queues=1' ]
+CFG
+    pvnet_cli create "$cfg" >/dev/null 2>"$PB_TMP/$name.err" || {
+      pb_log "pvnet create $name: $(cat "$PB_TMP/$name.err")"; return 1; }
+    pb_cleanup_add "ip netns del '$PB_TAG-p$i'"
+    pb_cleanup_add "'$PB_BIN/pvnet' --run-dir '$PVD_RUN' destroy '$name'"
+    PVP_NS[$i]="$PB_TAG-p$i"; PVP_IP[$i]="10.78.0.20$i"
+    for k in $(seq 1 60); do
+      ip -n "${PVP_NS[$i]}" -o addr 2>/dev/null | grep -q "10.78.0.20$i" && break
+      sleep 0.05
+    done
+  done
+  for k in 1 2 3; do
+    ip netns exec "${PVP_NS[1]}" ping -c1 -W1 "${PVP_IP[2]}" >/dev/null 2>&1 && return 0
+  done
+  return 1
+}
+
+pvnet_poll_destroy() {
+  pvnet_cli destroy "pvb$$p1" >/dev/null 2>&1
+  pvnet_cli destroy "pvb$$p2" >/dev/null 2>&1
 }
