@@ -5,8 +5,13 @@
  *   the backend node `rate` = "credit_bytes,credit_usec" (libxl writes it) gives every
  *   queue credit_bytes per window of credit_usec. Before a request is taken off the
  *   ring its slot-0 size (the whole packet) is charged. When a window has passed the
- *   credit is replenished: remaining = min(remaining + credit_bytes,
- *   max(131072, credit_bytes)) (so a 64 KiB packet always fits eventually). A packet
+ *   credit is replenished: remaining = min(remaining + credit_bytes, cap). Xen's cap
+ *   is max(131072, credit_bytes); pvnet's is max(131072, credit_bytes + 65535), one
+ *   maximal packet more: with Xen's cap the leftover credit smaller than the next
+ *   packet is thrown away at every refill, which with 64 KiB GSO packets delivers
+ *   up to one packet per window less than asked (-6% at 100Mb/s@50ms, measured).
+ *   Keeping that leftover makes the long-run rate the configured one; the largest
+ *   burst grows by at most one packet. A 64 KiB packet always fits eventually. A packet
  *   that does not fit stays on the ring and the queue stops until the next window
  *   (the credit timer, which the worker sleeps on): backpressure, never a drop.
  *   When the timer fires the credit is added and the new window starts at the
@@ -44,7 +49,8 @@ int nb_rate_parse_node(const char *s, size_t len, uint64_t *packed)
 
 static void add_credit(struct nb_queue *q, uint64_t credit)
 {
-	uint64_t max_burst = credit > NB_RATE_MAX_BURST ? credit : NB_RATE_MAX_BURST;
+	uint64_t cap = credit + XEN_NETIF_MAX_TX_SIZE;
+	uint64_t max_burst = cap > NB_RATE_MAX_BURST ? cap : NB_RATE_MAX_BURST;
 	uint64_t c = q->rate_remaining + credit;
 
 	if (c < q->rate_remaining) /* wrapped */

@@ -50,6 +50,7 @@ iperf_json() {
   echo "$out"
 }
 
+within10() { python3 -c "import sys; v,t=float(sys.argv[1]),float(sys.argv[2]); sys.exit(0 if abs(v-t)<=0.10*t else 1)" "$1" "$2"; }
 mbps() { python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e6))'; }
 retr() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["end"]["sum_sent"].get("retransmits", "?"))'; }
 
@@ -99,11 +100,15 @@ if [ -n "${LIVE:-}" ]; then
 import json,sys
 d=json.load(sys.stdin)
 v=[i["sum"]["bits_per_second"]/1e6 for i in d["intervals"] if i["sum"]["start"] >= 3.0 - 1e-6]
-e=[i["sum"]["bits_per_second"]/1e6 for i in d["intervals"] if i["sum"]["end"] <= 2.0 + 1e-6]
+# before: skip the first 0.5 s (slow start and the socket buffer filling, as -O 1 does)
+e=[i["sum"]["bits_per_second"]/1e6 for i in d["intervals"] if i["sum"]["start"] >= 0.5 - 1e-6 and i["sum"]["end"] <= 2.0 + 1e-6]
 print("%.2f %.2f" % (sum(v)/len(v), sum(e)/len(e)))' <<<"$out")
     diag "live change 100 -> 20 Mb/s: before $(echo $late | cut -d' ' -f2) Mb/s, from 1 s after: $(echo $late | cut -d' ' -f1) Mb/s"
     check "vif-set-rate 20Mb/s takes effect within 1 s" within "$(echo $late | cut -d' ' -f1)" 20
-    check "before the change the rate was 100 Mb/s" within "$(echo $late | cut -d' ' -f2)" 100
+    # a sanity check that the limit held before the change: 0.5 s sender-side
+    # intervals quantised by 64 KiB segments, so +-10% (the +-5% accuracy is
+    # asserted above on 4 s runs)
+    check "before the change the rate was 100 Mb/s (+-10%)" within10 "$(echo $late | cut -d' ' -f2)" 100
   else
     not_ok "iperf3 during vif-set-rate"
   fi
