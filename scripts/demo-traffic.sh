@@ -27,8 +27,8 @@ for g in web1 web2; do
   if ! wait_connected "$g"; then
     id=$(domid "$g")
     echo "$g: PV NIC not connected (frontend state $(state "/local/domain/$id/device/vif/0/state")," \
-      "backend state $(state "/local/domain/0/backend/vif/$id/0/state")); is netback built?"
-    exit 0
+      "backend state $(state "/local/domain/0/backend/vif/$id/0/state"))"
+    exit 1
   fi
 done
 echo "web1 and web2: PV NICs connected"

@@ -55,4 +55,8 @@ run "$BIN/pvnet" destroy web2
 run "$BIN/pvnet" list
 kill -TERM "$PID"; wait "$PID"; rc=$?; PID=""
 echo "pvnetd exited with status $rc"
-exit $rc
+[ "$rc" = 0 ] || exit "$rc"
+
+step "a short benchmark table: pvnet against the Linux bridge and DPDK memif, same run"
+"$ROOT/perf/bench.sh" --quick --results "$TMP/results" || exit 1
+echo "(full suite: make bench; method and figures: docs/benchmarks.md)"
