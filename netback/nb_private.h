@@ -154,6 +154,7 @@ struct nb_queue {
 	struct nb_pending *pend; /* ring buffer of NB_RX_QUEUE_MAX_PKTS */
 	unsigned pend_head, pend_count;
 	uint64_t pend_bytes;
+	uint32_t accel_lend;     /* atomic: Level 1 lends posted requests to the NIC (accel.c) */
 	struct gnttab_copy *ops; /* scratch for one RX burst */
 	uint8_t *stage;          /* tagged heads for one RX burst */
 
@@ -194,6 +195,10 @@ struct nb_vif {
 	/* counters, relaxed atomics added per burst */
 	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
 	uint64_t drops[NB_DROP__MAX];
+
+	/* accelerator (accel.c): set and cleared by the control thread; the RX hooks
+	 * read it under queue 0's rx_lock */
+	struct nb_accel_vif *accel;
 };
 
 struct nb_worker {
@@ -222,6 +227,7 @@ struct nb {
 	uint64_t be_watch;
 	bool be_watch_set;
 	struct nb_vif *vifs;
+	struct nb_accel *accel; /* accel.c: NICs, NULL until the first one */
 };
 
 /* netback.c */
@@ -273,6 +279,18 @@ unsigned nb_rx_service(struct nb_queue *q);
 /* Releases every pending packet (disconnect). */
 void nb_rx_purge(struct nb_queue *q);
 bool nb_rx_has_pending(struct nb_queue *q);
+
+/* accel.c */
+/* Control thread: after a successful connect / before a disconnect. */
+void nb_accel_vif_connect(struct nb_vif *vif);
+void nb_accel_vif_disconnect(struct nb_vif *vif);
+/* Closes every NIC (nb_xenbus_stop, after the vifs are gone). */
+void nb_accel_fini(struct nb *nb);
+/* RX hooks, called by rx.c with q->rx_lock held: before the software path takes
+ * requests (gives back the ones the NIC holds), and when its queue is empty
+ * (lends the guest's free requests to the NIC again). */
+void nb_accel_rx_reclaim_locked(struct nb_queue *q);
+void nb_accel_rx_refill_locked(struct nb_queue *q);
 
 /* xenbus.c */
 int nb_xenbus_start(struct nb *nb);

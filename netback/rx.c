@@ -55,7 +55,12 @@ void nb_rxq_fini(struct nb_queue *q)
 
 bool nb_rx_has_pending(struct nb_queue *q)
 {
-	return __atomic_load_n(&q->pend_count, __ATOMIC_RELAXED) != 0;
+	if (__atomic_load_n(&q->pend_count, __ATOMIC_RELAXED) != 0)
+		return true;
+	/* Level 1: requests the guest posted that the NIC has not been lent yet (a hint
+	 * read without the lock; nb_rx_service decides under it) */
+	return __atomic_load_n(&q->accel_lend, __ATOMIC_RELAXED) &&
+	       PVNET_RING_READ_ONCE(q->rx.sring->req_prod) != q->rx.req_cons;
 }
 
 static uint32_t wire_len(const struct pvnet_pkt *pkt, uint16_t tci)
@@ -165,6 +170,8 @@ static unsigned drain_locked(struct nb_queue *q, struct pvnet_pkt **rel, unsigne
 		__atomic_store_n(&q->pend_count, q->pend_count - 1, __ATOMIC_RELAXED);
 		drops[NB_DROP_RX_EXPIRED]++;
 	}
+	if (q->pend_count)
+		nb_accel_rx_reclaim_locked(q); /* Level 1: take back what the NIC holds */
 
 	while (q->pend_count) {
 		struct rx_pk pk[NB_BURST];
@@ -269,6 +276,8 @@ pop:
 		struct nb_pending *e = &q->pend[q->pend_head];
 		PVNET_RING_WRITE_ONCE(s->req_event, q->rx.req_cons + slots_needed(e->pkt, e->tci));
 		pvnet_mb(); /* req_event before the next look at req_prod */
+	} else {
+		nb_accel_rx_refill_locked(q); /* Level 1: lend free requests to the NIC */
 	}
 	if (notify_any) {
 		uint64_t one = 1;

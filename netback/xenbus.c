@@ -251,6 +251,8 @@ void nb_vif_disconnect(struct nb_vif *vif)
 {
 	if (!vif->connected && !vif->queues)
 		return;
+	/* 0. the NIC writes no guest buffer and no thread harvests its completions */
+	nb_accel_vif_disconnect(vif);
 	/* 1. no worker runs our TX or RX event handling any more */
 	for (unsigned i = 0; i < vif->nr_queues; i++)
 		if (vif->queues[i].worker)
@@ -466,6 +468,7 @@ static int vif_connect(struct nb_vif *vif)
 			goto fail;
 		}
 	}
+	nb_accel_vif_connect(vif); /* accel=/accel-level= nodes; failures fall back to software */
 	vif->last_error[0] = 0;
 	PVLOG(INFO, NB_MOD, "%s: connected, %llu queue(s), bridge %s, features 0x%x", vif->name,
 	      nq, vif->bridge_name, vif->features);
@@ -695,4 +698,5 @@ void nb_xenbus_stop(struct nb *nb)
 	nb->be_watch_set = false;
 	while (nb->vifs)
 		vif_free(nb, nb->vifs);
+	nb_accel_fini(nb);
 }

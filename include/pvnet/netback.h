@@ -120,4 +120,59 @@ unsigned nb_nr_workers(const struct nb *nb);
 int nb_vif_foreach(struct nb *nb, int domid, int (*cb)(const struct nb_vif_info *vi, void *arg),
 		   void *arg);
 
+
+/* ---- NIC accelerators (netback/accel.c; issue #6, docs/nic-levels.md) ----------------
+ *
+ * A NIC is an accelerator device (nic-accel) whose wire is an AF_PACKET socket on a
+ * host interface in dom0's namespace. netback drives dom0's side of it:
+ *   - the NIC's uplink port: a switch port named after the NIC on its bridge, backed
+ *     by a Level-0 port of the device with the default RX queue; its send posts TX
+ *     descriptors (checksum / TSO offloads on the NIC), its RX (polled by the switch's
+ *     uplink worker on the queue pair's interrupt eventfd) feeds vsw_input.
+ *   - per vif, from the backend nodes `accel` (plugin name), `accel-level` (0..3) and
+ *     optionally `accel-nic` (NIC name; default: the first NIC opened with that
+ *     plugin): Level 0 uses the uplink only. Level 1 gives the vif its own device
+ *     port with an RX queue steered by the vif's MAC; netback maps the guest's posted
+ *     RX grants once (persistent), registers them as IOVAs (gref << 12) in the port's
+ *     IOMMU and posts them to that queue, so unicast from the wire is DMA'd straight
+ *     into guest buffers and netback only writes the RX responses. Broadcast,
+ *     multicast and frames from other guests stay on the software path; when the
+ *     software path needs the ring the port is detached, the unused buffers are
+ *     taken back, and the port is attached again once the software queue is empty.
+ *     A vif with an access VLAN or several queues falls back to Level 0; so does a
+ *     vif whose port cannot be allocated (out of ports / VFs), with a log line.
+ * Threading: every call below runs on the control thread.
+ */
+struct accel_registry;
+
+/* The registry the NICs are opened from. Stays the caller's; must outlive nb. */
+void nb_accel_set_registry(struct nb *nb, struct accel_registry *reg);
+
+struct nb_nic_args {
+	const char *name;    /* NIC and uplink port name, [A-Za-z0-9_.-]{1,15} */
+	const char *plugin;  /* accelerator plugin */
+	const char *wire;    /* host interface for the wire (AF_PACKET), NULL = no wire */
+	const char *bridge;  /* bridge of the uplink port; NULL = "br0" */
+	const char *devargs; /* plugin devargs or NULL */
+	unsigned vfs;        /* Level-3 VFs, 0 = device default */
+};
+/* Opens a NIC and adds its uplink port. 0 or -errno with one line in err. */
+int nb_nic_add(struct nb *nb, const struct nb_nic_args *args, char *err, size_t errlen);
+/* Removes the uplink port and closes the NIC (vifs on it fall back to software).
+ * 0 or -ENOENT. */
+int nb_nic_del(struct nb *nb, const char *name);
+/* `pvnet nic list`: one line per NIC. Returns snprintf's length. */
+int nb_nic_format_list(struct nb *nb, char *buf, size_t size);
+/*
+ * ethtool views of a vif ("vif3.0", its accelerator port; a Level-0 vif shows its
+ * NIC's uplink port) or of a NIC by name (its uplink port, then the device-wide
+ * counters for -S). what: 'k' (features) or 'S' (statistics). Returns the length,
+ * -ENOENT (no such vif or NIC), -ENODEV (the vif has no accelerator).
+ */
+int nb_accel_ethtool(struct nb *nb, const char *name, char what, char *buf, size_t size);
+/* `pvnet accel detach|attach VIF`: detach moves the vif to the software path
+ * (the rings), attach brings the accelerator back. 0, -ENOENT, -ENODEV,
+ * -EOPNOTSUPP (Level 0: the vif has no port of its own). */
+int nb_accel_vif_set_attached(struct nb *nb, const char *vif, bool attached);
+
 #endif /* PVNET_NETBACK_H */

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <pvnet/accel.h>
 #include <pvnet/ctl.h>
 #include <pvnet/io/xenbus.h>
 #include <pvnet/log.h>
@@ -500,6 +501,139 @@ static int cmd_switch(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 	return 2;
 }
 
+/* ---- NIC accelerators (issue #6) ------------------------------------------------- */
+
+/* Prints a long text in pieces that fit one reply message each. */
+static void out_text(struct outbuf *o, const char *text)
+{
+	size_t len = strlen(text);
+
+	for (size_t off = 0; off < len;) {
+		size_t n = len - off > 4000 ? 4000 : len - off;
+		const char *nl = memrchr(text + off, '\n', n);
+		if (nl && off + n < len)
+			n = (size_t)(nl - (text + off)) + 1;
+		out_printf(o, "%.*s", (int)n, text + off);
+		off += n;
+	}
+}
+
+int cmd_nic(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+{
+	if (argc >= 2 && !strcmp(argv[1], "list") && argc == 2) {
+		char *buf = malloc(16384);
+		if (!buf)
+			return 1;
+		nb_nic_format_list(d->nb, buf, 16384);
+		out_text(o, buf);
+		free(buf);
+		return 0;
+	}
+	if (argc == 3 && !strcmp(argv[1], "del")) {
+		int rc = nb_nic_del(d->nb, argv[2]);
+		if (rc < 0) {
+			err_printf(o, "nic del %s: %s\n", argv[2], rc == -ENOENT ? "no such NIC" : strerror(-rc));
+			return 1;
+		}
+		return 0;
+	}
+	if (argc >= 3 && !strcmp(argv[1], "add")) {
+		struct nb_nic_args a = {.name = argv[2]};
+		char err[256] = "";
+		int rc;
+
+		for (int i = 3; i < argc; i++) {
+			const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+			if (!v)
+				goto usage;
+			if (!strcmp(argv[i], "--plugin"))
+				a.plugin = v;
+			else if (!strcmp(argv[i], "--wire"))
+				a.wire = v;
+			else if (!strcmp(argv[i], "--bridge"))
+				a.bridge = v;
+			else if (!strcmp(argv[i], "--devargs"))
+				a.devargs = v;
+			else if (!strcmp(argv[i], "--vfs")) {
+				char *end;
+				long n = strtol(v, &end, 10);
+				if (*end || n < 0 || n > 64) {
+					err_printf(o, "--vfs takes 0..64\n");
+					return 2;
+				}
+				a.vfs = (unsigned)n;
+			} else
+				goto usage;
+			i++;
+		}
+		if (!a.plugin)
+			goto usage;
+		rc = nb_nic_add(d->nb, &a, err, sizeof(err));
+		if (rc < 0) {
+			err_printf(o, "nic add %s: %s\n", a.name, err[0] ? err : strerror(-rc));
+			return 1;
+		}
+		return 0;
+	}
+usage:
+	err_printf(o, "usage: nic add NAME --plugin PLUGIN [--wire IFNAME] [--vfs N] [--bridge BR] "
+		      "[--devargs S] | nic list | nic del NAME\n");
+	return 2;
+}
+
+int cmd_accel(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "list")) {
+		char buf[8192];
+		accel_format_list(d->accel_reg, buf, sizeof(buf));
+		out_text(o, buf);
+		return 0;
+	}
+	if (argc == 3 && (!strcmp(argv[1], "detach") || !strcmp(argv[1], "attach"))) {
+		int rc = nb_accel_vif_set_attached(d->nb, argv[2], !strcmp(argv[1], "attach"));
+		if (rc < 0) {
+			err_printf(o, "accel %s %s: %s\n", argv[1], argv[2],
+				   rc == -ENOENT	? "no such vif"
+				   : rc == -ENODEV	? "the vif has no accelerator"
+				   : rc == -EOPNOTSUPP ? "a Level 0 vif shares the NIC's queue; nothing to detach"
+							: strerror(-rc));
+			return 1;
+		}
+		return 0;
+	}
+	err_printf(o, "usage: accel list | accel detach VIF | accel attach VIF\n");
+	return 2;
+}
+
+int cmd_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+{
+	char *buf;
+	int n;
+
+	if (argc != 3 || (strcmp(argv[1], "-k") && strcmp(argv[1], "-S") &&
+			  strcmp(argv[1], "--show-features") && strcmp(argv[1], "--statistics"))) {
+		err_printf(o, "usage: ethtool -k|--show-features VIF | ethtool -S|--statistics VIF\n");
+		return 2;
+	}
+	buf = malloc(32768);
+	if (!buf)
+		return 1;
+	n = nb_accel_ethtool(d->nb, argv[2],
+			     (!strcmp(argv[1], "-k") || !strcmp(argv[1], "--show-features")) ? 'k' : 'S',
+			     buf, 32768);
+	if (n < 0) {
+		err_printf(o, "ethtool %s: %s\n", argv[2],
+			   n == -ENOENT	  ? "no such vif or NIC"
+			   : n == -ENODEV ? "the vif has no accelerator (Operation not supported)"
+					  : strerror(-n));
+		free(buf);
+		return 1;
+	}
+	out_text(o, buf);
+	free(buf);
+	return 0;
+}
+
 int ctl_handle(struct pvnetd *d, int fd)
 {
 	char *buf = malloc(PVNET_CTL_MSG_MAX + 1);
@@ -557,6 +691,12 @@ int ctl_handle(struct pvnetd *d, int fd)
 		status = cmd_vif_set_rate(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "stats"))
 		status = cmd_stats(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "nic"))
+		status = cmd_nic(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "accel"))
+		status = cmd_accel(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "ethtool"))
+		status = cmd_ethtool(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "switch") &&
 		 (status = switch_cli_ext(d->sw, switch_out, &o, argc, argv)) >= 0)
 		; /* add-port del-port set-vlan set-trunk mirror mirror-stop replay

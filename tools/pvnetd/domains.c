@@ -101,6 +101,13 @@ static int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
 	if (vif->rate_bytes)
 		rc |= setf(d, be, "rate", "%llu,%u",
 				(unsigned long long)vif->rate_bytes, vif->rate_usec);
+	/* pvnet: the vif's NIC accelerator (netback.h "NIC accelerators") */
+	if (vif->accel[0]) {
+		rc |= setf(d, be, "accel", "%s", vif->accel);
+		rc |= setf(d, be, "accel-level", "%d", vif->level < 0 ? 0 : vif->level);
+		if (vif->devargs[0])
+			rc |= setf(d, be, "accel-devargs", "%s", vif->devargs);
+	}
 
 	rc |= xs_mkdir(d->xs, 0, 0, fe);
 	rc |= xs_set_perms(d->xs, 0, 0, fe, fe_perms, 2);

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvnet/accel.h>
 #include <pvnet/ctl.h>
 #include <pvnet/hvc.h>
 #include <pvnet/log.h>
@@ -43,13 +44,16 @@ uint64_t pvnetd_now_ns(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pvnetd [--run-dir DIR] [--foreground] [--log FILE] [--guest-bin PATH]\n"
-		   "              [--workers N]\n"
+		   "              [--workers N] [--accel-dir DIR]\n"
 		   "  --run-dir DIR     sockets and pid file (default " PVNET_DEFAULT_RUN_DIR
 		   ", or $PVNET_RUN_DIR)\n"
 		   "  --foreground      do not daemonize\n"
 		   "  --log FILE        log to FILE instead of stderr\n"
 		   "  --guest-bin PATH  the pvnet-guest program (default: next to pvnetd)\n"
-		   "  --workers N       netback worker threads (default 1)\n");
+		   "  --workers N       netback worker threads (default 1)\n"
+		   "  --accel-dir DIR   accelerator plugins (*.so) to load besides the built-ins\n"
+		   "                    (default: ../lib/pvnet-accel next to pvnetd, else\n"
+		   "                    /usr/lib/pvnet/accel)\n");
 }
 
 /* The guest's store connection: a socketpair, one end served as that domain. */
@@ -289,6 +293,21 @@ static int setup(struct pvnetd *d)
 		fprintf(stderr, "pvnetd: netback: %s\n", strerror(-rc));
 		return rc;
 	}
+	rc = accel_registry_create(&d->accel_reg);
+	if (rc == 0)
+		rc = accel_register_builtins(d->accel_reg);
+	if (rc < 0) {
+		fprintf(stderr, "pvnetd: accelerator registry: %s\n", strerror(-rc));
+		return rc;
+	}
+	if (d->accel_dir[0]) {
+		int nl = accel_load_dir(d->accel_reg, d->accel_dir);
+		if (nl < 0)
+			PVLOG(WARN, MOD, "accelerator dir %s: %s", d->accel_dir, strerror(-nl));
+		else
+			PVLOG(INFO, MOD, "accelerator dir %s: %d plugin(s) loaded", d->accel_dir, nl);
+	}
+	nb_accel_set_registry(d->nb, d->accel_reg);
 	d->ctl_fd = listen_seqpacket(d->ctl_path);
 	if (d->ctl_fd < 0) {
 		fprintf(stderr, "pvnetd: control socket %s: %s\n", d->ctl_path,
@@ -312,8 +331,10 @@ static void teardown(struct pvnetd *d)
 		close(d->ctl_fd);
 		unlink(d->ctl_path);
 	}
-	nb_destroy(d->nb); /* before the store: it removes its watch */
+	nb_destroy(d->nb); /* before the store: it removes its watch; closes the NICs */
 	d->nb = NULL;
+	accel_registry_destroy(d->accel_reg); /* after every device is closed */
+	d->accel_reg = NULL;
 	xs_server_destroy(d->xss); /* removes the socket file */
 	unlink(d->xs_path);
 	xs_store_destroy(d->xs);
@@ -332,6 +353,7 @@ int main(int argc, char **argv)
 					     {"log", required_argument, NULL, 'l'},
 					     {"guest-bin", required_argument, NULL, 'g'},
 					     {"workers", required_argument, NULL, 'w'},
+					     {"accel-dir", required_argument, NULL, 'a'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	static struct pvnetd d = {.ctl_fd = -1, .sig_fd = -1, .workers = 1};
@@ -342,7 +364,7 @@ int main(int argc, char **argv)
 
 	if (!run_dir || !*run_dir)
 		run_dir = PVNET_DEFAULT_RUN_DIR;
-	while ((c = getopt_long(argc, argv, "r:fl:g:w:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "r:fl:g:w:a:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			run_dir = optarg;
@@ -366,6 +388,9 @@ int main(int argc, char **argv)
 			d.workers = (unsigned)w;
 			break;
 		}
+		case 'a':
+			snprintf(d.accel_dir, sizeof(d.accel_dir), "%s", optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -389,6 +414,20 @@ int main(int argc, char **argv)
 			self[n] = 0;
 			snprintf(d.guest_bin, sizeof(d.guest_bin), "%s/pvnet-guest", dirname(self));
 		}
+	}
+	if (!d.accel_dir[0]) {
+		/* build/bin/pvnetd -> build/lib/pvnet-accel; installed: /usr/lib/pvnet/accel */
+		char self[PATH_MAX], cand[PATH_MAX + 32];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		snprintf(d.accel_dir, sizeof(d.accel_dir), "/usr/lib/pvnet/accel");
+		if (n > 0) {
+			self[n] = 0;
+			snprintf(cand, sizeof(cand), "%s/../lib/pvnet-accel", dirname(self));
+			if (access(cand, R_OK) == 0 && realpath(cand, self))
+				snprintf(d.accel_dir, sizeof(d.accel_dir), "%s", self);
+		}
+		if (access(d.accel_dir, R_OK) != 0)
+			d.accel_dir[0] = 0; /* built-ins only */
 	}
 	if (access(d.guest_bin, X_OK) != 0) {
 		fprintf(stderr, "pvnetd: guest program %s not found (use --guest-bin)\n",

@@ -46,6 +46,8 @@ struct pvnetd {
 	struct vsw_switch *sw; /* the dom0 switch: bridges by name */
 	struct nb *nb;         /* netback: created after the store, destroyed before it */
 	unsigned workers;      /* --workers N (netback worker threads), default 1 */
+	struct accel_registry *accel_reg; /* NIC accelerator plugins (built-ins + --accel-dir) */
+	char accel_dir[PATH_MAX];
 	int ctl_fd;
 	int sig_fd;
 	int ctl_conns[MAX_CTL_CONNS];
@@ -70,6 +72,11 @@ void dom_collect_dead(struct pvnetd *d);
 void dom_hypercall(struct pvnetd *d, struct dom *dom);
 /* Runs the store and hypercall sockets for up to `ms` milliseconds (used while waiting). */
 void pvnetd_pump(struct pvnetd *d, int ms);
+
+/* cli.c: `nic`, `accel` and `ethtool` commands (issue #6) */
+int cmd_nic(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
+int cmd_accel(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
+int cmd_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 
 /* cli.c */
 struct outbuf {
