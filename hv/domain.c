@@ -154,13 +154,18 @@ struct hv_domain *hv_domain_get(struct hv *hv, domid_t domid)
 	return d;
 }
 
-void hv_domain_put(struct hv_domain *d)
+void hv_domain_put_n(struct hv_domain *d, unsigned n)
 {
-	if (!d)
+	if (!d || !n)
 		return;
 	/* acq_rel: every use of the domain by other threads happens before the free. */
-	if (__atomic_sub_fetch(&d->refcnt, 1, __ATOMIC_ACQ_REL) == 0)
+	if (__atomic_sub_fetch(&d->refcnt, (int)n, __ATOMIC_ACQ_REL) == 0)
 		domain_free(d);
+}
+
+void hv_domain_put(struct hv_domain *d)
+{
+	hv_domain_put_n(d, 1);
 }
 
 int hv_create(struct hv **out)

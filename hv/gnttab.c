@@ -124,6 +124,29 @@ static void grant_unpin(struct hv_domain *g, grant_ref_t ref, bool readonly)
 
 /* ------------------------------------------------------------ map / unmap */
 
+/* Which grant_lock is held during a pass: at most one. */
+struct lock_run {
+	struct hv_domain *held;
+};
+
+static void run_lock(struct lock_run *r, struct hv_domain *d)
+{
+	if (r->held == d)
+		return;
+	if (r->held)
+		pthread_mutex_unlock(&r->held->grant_lock);
+	pthread_mutex_lock(&d->grant_lock);
+	r->held = d;
+}
+
+static void run_unlock(struct lock_run *r)
+{
+	if (r->held)
+		pthread_mutex_unlock(&r->held->grant_lock);
+	r->held = NULL;
+}
+
+
 static int16_t maptrack_alloc(struct hv_domain *d, uint32_t *handle)
 {
 	uint32_t h;
@@ -178,7 +201,40 @@ static void map_release_locked(struct hv_domain *d, uint32_t h)
 	hv_domain_put(g);
 }
 
-static void map_one(struct hv *hv, struct hv_domain *md, struct gnttab_map_grant_ref *op)
+/*
+ * Map and unmap hold the mapper's maptrack_lock for the whole batch and a
+ * granter's grant_lock once per run of consecutive ops naming that granter
+ * (the order maptrack_lock -> grant_lock of hv_private.h); domains are looked
+ * up once per batch through a small cache.
+ */
+#define MAP_CACHE_MAX 8
+
+struct map_cache {
+	unsigned n;
+	struct hv_domain *d[MAP_CACHE_MAX];
+};
+
+static struct hv_domain *map_cache_get(struct hv *hv, struct map_cache *c, domid_t domid)
+{
+	struct hv_domain *d;
+	unsigned i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->d[i]->domid == domid)
+			return c->d[i];
+	d = hv_domain_get(hv, domid);
+	if (!d)
+		return NULL;
+	if (c->n == MAP_CACHE_MAX) /* the oldest is in no op of this batch any more */
+		hv_domain_put(c->d[--c->n]);
+	memmove(c->d + 1, c->d, c->n * sizeof(c->d[0]));
+	c->d[0] = d;
+	c->n++;
+	return d;
+}
+
+static int16_t map_one(struct hv *hv, struct hv_domain *md, struct map_cache *c,
+		       struct lock_run *r, struct gnttab_map_grant_ref *op)
 {
 	bool ro = op->flags & GNTMAP_readonly;
 	struct hv_domain *g;
@@ -188,49 +244,52 @@ static void map_one(struct hv *hv, struct hv_domain *md, struct gnttab_map_grant
 
 	op->handle = 0;
 	op->dev_bus_addr = 0;
-	if (!(op->flags & GNTMAP_host_map)) {
-		op->status = GNTST_general_error; /* only host mappings exist here */
-		return;
-	}
-	g = hv_domain_get(hv, dom);
+	if (!(op->flags & GNTMAP_host_map))
+		return GNTST_general_error; /* only host mappings exist here */
+	/* The grant_lock held for the previous op is released before a lookup. */
+	g = r->held && r->held->domid == dom ? r->held : NULL;
 	if (!g) {
-		op->status = GNTST_bad_domain;
-		return;
+		run_unlock(r);
+		g = map_cache_get(hv, c, dom);
 	}
-	pthread_mutex_lock(&md->maptrack_lock);
+	if (!g)
+		return GNTST_bad_domain;
 	st = md->mt_closed ? GNTST_general_error : maptrack_alloc(md, &h);
 	if (st != GNTST_okay)
-		goto unlock;
-	pthread_mutex_lock(&g->grant_lock);
+		return st;
+	run_lock(r, g);
 	st = grant_pin(g, op->ref, md->domid, ro, true, &frame);
-	pthread_mutex_unlock(&g->grant_lock);
 	if (st != GNTST_okay) {
 		maptrack_free(md, h);
-		goto unlock;
+		return st;
 	}
-	md->mt[h].granter = g; /* keeps our reference */
+	hv_domain_ref(g); /* the mapping's own reference; the cache holds one already */
+	md->mt[h].granter = g;
 	md->mt[h].ref = op->ref;
 	md->mt[h].readonly = ro;
 	md->mt[h].addr = g->mem + (size_t)frame * HV_PAGE_SIZE;
 	op->host_addr = (uint64_t)(uintptr_t)md->mt[h].addr;
 	op->handle = h;
-	g = NULL;
-unlock:
-	pthread_mutex_unlock(&md->maptrack_lock);
-	hv_domain_put(g);
-	op->status = st;
+	return GNTST_okay;
 }
 
 int gnttab_map_grant_ref(struct hv *hv, domid_t caller, struct gnttab_map_grant_ref *ops,
 			 unsigned count)
 {
 	struct hv_domain *md = hv_domain_get(hv, caller);
+	struct map_cache c = {0};
+	struct lock_run r = {NULL};
 	unsigned i;
 
 	if (!md)
 		return -ESRCH;
+	pthread_mutex_lock(&md->maptrack_lock);
 	for (i = 0; i < count; i++)
-		map_one(hv, md, &ops[i]);
+		ops[i].status = map_one(hv, md, &c, &r, &ops[i]);
+	run_unlock(&r);
+	pthread_mutex_unlock(&md->maptrack_lock);
+	while (c.n)
+		hv_domain_put(c.d[--c.n]);
 	hv_domain_put(md);
 	return 0;
 }
@@ -239,7 +298,8 @@ int gnttab_unmap_grant_ref(struct hv *hv, domid_t caller, struct gnttab_unmap_gr
 			   unsigned count)
 {
 	struct hv_domain *md = hv_domain_get(hv, caller);
-	unsigned i;
+	struct lock_run r = {NULL};
+	unsigned i, puts = 0;
 
 	if (!md)
 		return -ESRCH;
@@ -247,6 +307,7 @@ int gnttab_unmap_grant_ref(struct hv *hv, domid_t caller, struct gnttab_unmap_gr
 	for (i = 0; i < count; i++) {
 		struct gnttab_unmap_grant_ref *op = &ops[i];
 		uint32_t h = op->handle;
+		struct hv_domain *g;
 
 		if (h >= md->mt_size || !md->mt[h].in_use || !md->mt[h].granter) {
 			op->status = GNTST_bad_handle;
@@ -256,8 +317,25 @@ int gnttab_unmap_grant_ref(struct hv *hv, domid_t caller, struct gnttab_unmap_gr
 			op->status = GNTST_bad_virt_addr;
 			continue;
 		}
-		map_release_locked(md, h);
+		g = md->mt[h].granter;
+		if (r.held != g) {
+			/* The mappings' references on the previous granter go after its
+			 * lock: the last one may free it. */
+			struct hv_domain *prev = r.held;
+			run_unlock(&r);
+			hv_domain_put_n(prev, puts);
+			puts = 0;
+			run_lock(&r, g);
+		}
+		grant_unpin(g, md->mt[h].ref, md->mt[h].readonly);
+		maptrack_free(md, h);
+		puts++;
 		op->status = GNTST_okay;
+	}
+	{
+		struct hv_domain *prev = r.held;
+		run_unlock(&r);
+		hv_domain_put_n(prev, puts);
 	}
 	pthread_mutex_unlock(&md->maptrack_lock);
 	hv_domain_put(md);
@@ -278,91 +356,84 @@ void hv_gnttab_release_maps(struct hv_domain *d)
 
 /* ------------------------------------------------------------------- copy */
 
-/* One cached domain reference per side of a batch: consecutive ops on the
- * same domain do not touch the domain table again. */
+/*
+ * A batch is processed in chunks of COPY_CHUNK ops, each in passes:
+ *   1. validate the arguments and resolve domains (no lock);
+ *   2. pin every source side, then every destination side: a granter's
+ *      grant_lock is taken once per run of consecutive sides naming that
+ *      granter, and a side naming the same (domain, ref or frame, access) as
+ *      the side before it shares its pin (as Xen reuses the acquired buffer);
+ *   3. copy, with no lock held;
+ *   4. drop the pins, again one lock per run of the same granter.
+ * At most one grant_lock is held at any time, so runs never deadlock. A
+ * side's pin lasts from pass 2 to pass 4 of its chunk; every op still sees
+ * the entry validated once and the frame read at its (first) pin, and the
+ * statuses are those of op-by-op processing: a destination is only looked at
+ * when its source was acquired.
+ */
+#define COPY_CHUNK 64
+#define COPY_PENDING INT16_MAX /* not a GNTST code: still in progress */
+#define DOM_CACHE_KEEP 8 /* entries kept across chunks */
+#define DOM_CACHE_MAX (2 * COPY_CHUNK + DOM_CACHE_KEEP)
+
+/* The domains a batch touched, each with one reference, looked up once. */
 struct dom_cache {
-	struct hv_domain *d;
+	unsigned n;
+	struct hv_domain *d[DOM_CACHE_MAX];
 };
 
 static struct hv_domain *cache_get(struct hv *hv, struct dom_cache *c, domid_t domid)
 {
-	if (c->d && c->d->domid == domid)
-		return c->d;
-	hv_domain_put(c->d);
-	c->d = hv_domain_get(hv, domid);
-	return c->d;
+	struct hv_domain *d;
+	unsigned i;
+
+	for (i = 0; i < c->n; i++)
+		if (c->d[i]->domid == domid)
+			return c->d[i];
+	/* Room is guaranteed: a chunk adds at most 2 * COPY_CHUNK entries to at
+	 * most DOM_CACHE_KEEP kept from the chunks before. */
+	d = hv_domain_get(hv, domid);
+	if (d)
+		c->d[c->n++] = d;
+	return d;
 }
+
+static void cache_flush(struct dom_cache *c)
+{
+	while (c->n)
+		hv_domain_put(c->d[--c->n]);
+}
+
+enum side_kind { SIDE_VA, SIDE_GREF, SIDE_GMFN };
 
 /* A resolved side of a copy. */
 struct copy_side {
-	struct hv_domain *d; /* NULL for a dom0 virtual address */
-	bool gref;
-	bool readonly;
-	grant_ref_t ref;
-	uint32_t frame;
-	uint8_t *ptr;
+	struct hv_domain *d; /* granter / owner; NULL for a va or an unknown domain */
+	uint8_t *ptr;        /* start of the bytes to copy, once pinned */
+	uint64_t idx;        /* gref: ref; gmfn: frame number; va: the address */
+	uint32_t frame;      /* once pinned */
+	uint16_t offset;
+	uint8_t kind;  /* enum side_kind */
+	bool readonly; /* source sides */
+	bool owns;     /* holds a pin of its own (not shared with the previous op's) */
 };
 
-static int16_t side_acquire(struct hv *hv, domid_t caller, const struct gnttab_copy_ptr *p,
-			    bool is_gref, bool is_va, bool readonly, uint16_t len,
-			    struct dom_cache *c, struct copy_side *s)
-{
-	struct hv_domain *d;
-	int16_t st = GNTST_okay;
+struct copy_job {
+	struct copy_side side[2]; /* source, dest */
+	int16_t st;
+};
 
-	memset(s, 0, sizeof(*s));
-	if (is_va) {
-		s->ptr = (uint8_t *)(uintptr_t)p->u.gmfn;
-		return s->ptr ? GNTST_okay : GNTST_bad_virt_addr;
-	}
-	d = cache_get(hv, c, is_gref ? (p->domid == DOMID_SELF ? caller : p->domid) : caller);
-	if (!d)
-		return GNTST_bad_domain;
-	pthread_mutex_lock(&d->grant_lock);
-	if (is_gref) {
-		st = grant_pin(d, p->u.ref, caller, readonly, false, &s->frame);
-		s->ref = p->u.ref;
-	} else if (!hv_frame_populated(d, p->u.gmfn)) {
-		st = GNTST_bad_page;
-	} else {
-		s->frame = (uint32_t)p->u.gmfn;
-		d->frame_pins[s->frame]++; /* keeps the frame from being given away mid-copy */
-	}
-	pthread_mutex_unlock(&d->grant_lock);
-	if (st != GNTST_okay)
-		return st;
-	(void)len;
-	s->d = d;
-	s->gref = is_gref;
-	s->readonly = readonly;
-	s->ptr = d->mem + (size_t)s->frame * HV_PAGE_SIZE + p->offset;
-	return GNTST_okay;
-}
-
-static void side_release(struct copy_side *s)
-{
-	struct hv_domain *d = s->d;
-
-	if (!d)
-		return;
-	pthread_mutex_lock(&d->grant_lock);
-	if (s->gref)
-		grant_unpin(d, s->ref, s->readonly);
-	else
-		d->frame_pins[s->frame]--;
-	pthread_mutex_unlock(&d->grant_lock);
-	s->d = NULL;
-}
-
-static int16_t copy_one(struct hv *hv, domid_t caller, const struct gnttab_copy *op,
-			struct dom_cache *sc, struct dom_cache *dc)
+/* Checks op's arguments (Xen's order) and fills its sides; no lock, no pin. */
+static int16_t copy_prepare(struct hv *hv, domid_t caller, const struct gnttab_copy *op,
+			    struct dom_cache *c, struct copy_job *j)
 {
 	uint16_t fl = op->flags;
 	bool s_gref = fl & GNTCOPY_source_gref, d_gref = fl & GNTCOPY_dest_gref;
 	bool s_va = fl & GNTCOPY_source_va, d_va = fl & GNTCOPY_dest_va;
-	struct copy_side src, dst;
-	int16_t st;
+	const struct gnttab_copy_ptr *p;
+	unsigned k;
 
+	j->side[0].owns = j->side[1].owns = false;
 	if (caller != 0 && (s_va || d_va))
 		return GNTST_permission_denied;
 	if ((s_va && s_gref) || (d_va && d_gref))
@@ -381,30 +452,150 @@ static int16_t copy_one(struct hv *hv, domid_t caller, const struct gnttab_copy 
 	if (op->len == 0)
 		return GNTST_okay;
 
-	st = side_acquire(hv, caller, &op->source, s_gref, s_va, true, op->len, sc, &src);
-	if (st != GNTST_okay)
-		return st;
-	st = side_acquire(hv, caller, &op->dest, d_gref, d_va, false, op->len, dc, &dst);
-	if (st == GNTST_okay)
-		memmove(dst.ptr, src.ptr, op->len); /* source and dest may be one frame */
-	side_release(&dst);
-	side_release(&src);
-	return st;
+	for (k = 0; k < 2; k++) {
+		struct copy_side *s = &j->side[k];
+		bool gref = k ? d_gref : s_gref, va = k ? d_va : s_va;
+
+		p = k ? &op->dest : &op->source;
+		s->d = NULL;
+		s->ptr = NULL;
+		s->readonly = k == 0;
+		s->offset = p->offset;
+		if (va) {
+			s->kind = SIDE_VA;
+			s->idx = p->u.gmfn;
+			continue;
+		}
+		s->kind = gref ? SIDE_GREF : SIDE_GMFN;
+		s->idx = gref ? p->u.ref : p->u.gmfn;
+		/* An unknown domain is reported when this side's turn comes. */
+		s->d = cache_get(hv, c, gref ? (p->domid == DOMID_SELF ? caller : p->domid) : caller);
+	}
+	return COPY_PENDING;
+}
+
+static bool side_same(const struct copy_side *a, const struct copy_side *b)
+{
+	return a->d == b->d && a->kind == b->kind && a->idx == b->idx &&
+	       a->readonly == b->readonly;
+}
+
+/*
+ * Pins side s (its domain's lock is held through r), or shares the pin of
+ * `prev`, the same side of the previous op, when that names the same thing
+ * and holds a pin.
+ */
+static int16_t side_pin(domid_t caller, struct lock_run *r, struct copy_side *s,
+			const struct copy_side *prev)
+{
+	struct hv_domain *d = s->d;
+	int16_t st;
+
+	if (s->kind == SIDE_VA) {
+		s->ptr = (uint8_t *)(uintptr_t)s->idx;
+		return s->ptr ? GNTST_okay : GNTST_bad_virt_addr;
+	}
+	if (!d)
+		return GNTST_bad_domain;
+	if (prev && prev->ptr && side_same(s, prev)) {
+		s->frame = prev->frame; /* Xen: consecutive ops reuse the acquired buffer */
+	} else {
+		run_lock(r, d);
+		if (s->kind == SIDE_GREF) {
+			st = grant_pin(d, (grant_ref_t)s->idx, caller, s->readonly, false,
+				       &s->frame);
+			if (st != GNTST_okay)
+				return st;
+		} else {
+			if (!hv_frame_populated(d, s->idx))
+				return GNTST_bad_page;
+			s->frame = (uint32_t)s->idx;
+			d->frame_pins[s->frame]++; /* keeps the frame from being given away mid-copy */
+		}
+		s->owns = true;
+	}
+	s->ptr = d->mem + (size_t)s->frame * HV_PAGE_SIZE + s->offset;
+	return GNTST_okay;
+}
+
+static void side_unpin(struct lock_run *r, struct copy_side *s)
+{
+	if (!s->owns)
+		return;
+	run_lock(r, s->d);
+	if (s->kind == SIDE_GREF)
+		grant_unpin(s->d, (grant_ref_t)s->idx, s->readonly);
+	else
+		s->d->frame_pins[s->frame]--;
+	s->owns = false;
+}
+
+static void copy_chunk(struct hv *hv, domid_t caller, struct gnttab_copy *ops, unsigned n,
+		       struct dom_cache *c)
+{
+	struct copy_job jobs[COPY_CHUNK];
+	struct lock_run r = {NULL};
+	unsigned i, k;
+
+	for (i = 0; i < n; i++)
+		jobs[i].st = copy_prepare(hv, caller, &ops[i], c, &jobs[i]);
+
+	/* Sources, then destinations of the ops whose source was acquired. */
+	for (k = 0; k < 2; k++) {
+		const struct copy_side *prev = NULL;
+
+		for (i = 0; i < n; i++) {
+			struct copy_job *j = &jobs[i];
+
+			if (j->st != COPY_PENDING)
+				continue;
+			j->st = side_pin(caller, &r, &j->side[k], prev);
+			if (j->st == GNTST_okay) {
+				j->st = COPY_PENDING;
+				prev = &j->side[k];
+			} else {
+				prev = NULL;
+			}
+		}
+	}
+	run_unlock(&r);
+
+	for (i = 0; i < n; i++) {
+		struct copy_job *j = &jobs[i];
+
+		if (j->st == COPY_PENDING) {
+			/* source and dest may be one frame */
+			memmove(j->side[1].ptr, j->side[0].ptr, ops[i].len);
+			j->st = GNTST_okay;
+		}
+	}
+
+	for (i = 0; i < n; i++) {
+		struct copy_job *j = &jobs[i];
+
+		ops[i].status = j->st;
+		if (j->st != GNTST_okay)
+			PVLOG_RL(DEBUG, "gnttab", "dom%u copy: %s", caller,
+				 gnttab_strstatus(j->st));
+		for (k = 0; k < 2; k++)
+			side_unpin(&r, &j->side[k]);
+	}
+	run_unlock(&r);
 }
 
 int gnttab_copy(struct hv *hv, domid_t caller, struct gnttab_copy *ops, unsigned count)
 {
-	struct dom_cache sc = {NULL}, dc = {NULL};
-	unsigned i;
+	struct dom_cache c;
+	unsigned i, n;
 
-	for (i = 0; i < count; i++) {
-		ops[i].status = copy_one(hv, caller, &ops[i], &sc, &dc);
-		if (ops[i].status != GNTST_okay)
-			PVLOG_RL(DEBUG, "gnttab", "dom%u copy #%u: %s", caller, i,
-				 gnttab_strstatus(ops[i].status));
+	c.n = 0;
+	for (i = 0; i < count; i += n) {
+		n = count - i < COPY_CHUNK ? count - i : COPY_CHUNK;
+		copy_chunk(hv, caller, ops + i, n, &c);
+		if (c.n > DOM_CACHE_KEEP)
+			cache_flush(&c);
 	}
-	hv_domain_put(sc.d);
-	hv_domain_put(dc.d);
+	cache_flush(&c);
 	return 0;
 }
 

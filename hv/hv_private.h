@@ -118,6 +118,13 @@ struct hv {
 struct hv_domain *hv_domain_get(struct hv *hv, domid_t domid);
 /* Drops a reference; frees the domain with the last one. NULL is a no-op. */
 void hv_domain_put(struct hv_domain *d);
+/* Drops n references at once (one atomic); NULL or n == 0 is a no-op. */
+void hv_domain_put_n(struct hv_domain *d, unsigned n);
+/* Takes one more reference on a domain the caller already holds one on. */
+static inline void hv_domain_ref(struct hv_domain *d)
+{
+	__atomic_add_fetch(&d->refcnt, 1, __ATOMIC_RELAXED);
+}
 
 /* Frame bitmap helpers; the caller holds d->grant_lock. */
 static inline bool hv_frame_populated(const struct hv_domain *d, uint64_t pfn)

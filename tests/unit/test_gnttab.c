@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pvnet/hv.h>
@@ -605,6 +606,224 @@ static void test_concurrent_pin_unpin(void **state)
 	assert_int_equal(gnttab_end_access(f->a.gnt, 90), 0);
 }
 
+/* A long batch (over one chunk) naming one entry again and again, with failing
+ * ops in between: each op gets its own status, the data lands, nothing stays pinned. */
+static void test_copy_batch_same_ref(void **state)
+{
+	struct fx *f = *state;
+	struct gnttab_copy ops[150];
+	uint8_t buf[150][16];
+	unsigned i;
+
+	for (i = 0; i < 16 * 150; i++)
+		f->a.mem[3 * PAGE + i] = (uint8_t)(i * 13);
+	gnttab_grant_access(f->a.gnt, 100, 0, 3, true);
+	memset(ops, 0, sizeof(ops));
+	memset(buf, 0, sizeof(buf));
+	for (i = 0; i < 150; i++) {
+		ops[i].flags = GNTCOPY_source_gref | GNTCOPY_dest_va;
+		ops[i].source.domid = f->a.id;
+		ops[i].source.u.ref = 100;
+		ops[i].source.offset = (uint16_t)(i * 16);
+		ops[i].dest.u.gmfn = VA(buf[i]);
+		ops[i].len = 16;
+		if (i % 37 == 5)
+			ops[i].source.u.ref = 101; /* never granted */
+		if (i % 41 == 7)
+			ops[i].source.offset = 4090; /* crosses the page */
+	}
+	assert_int_equal(gnttab_copy(f->hv, 0, ops, 150), 0);
+	for (i = 0; i < 150; i++) {
+		if (i % 37 == 5) {
+			assert_int_equal(ops[i].status, GNTST_permission_denied);
+		} else if (i % 41 == 7) {
+			assert_int_equal(ops[i].status, GNTST_bad_copy_arg);
+		} else {
+			assert_int_equal(ops[i].status, GNTST_okay);
+			assert_memory_equal(buf[i], f->a.mem + 3 * PAGE + i * 16, 16);
+		}
+	}
+	assert_int_equal(f->a.gnt[100].flags, GTF_permit_access | GTF_readonly);
+	assert_int_equal(f->a.gnt[101].flags, 0);
+	assert_int_equal(gnttab_end_access(f->a.gnt, 100), 0);
+}
+
+/* The source is looked at before the destination, as op-by-op processing does;
+ * a failed destination leaves no pin on the source. */
+static void test_copy_status_order(void **state)
+{
+	struct fx *f = *state;
+	struct gnttab_copy ops[4];
+	unsigned i;
+
+	gnttab_grant_access(f->a.gnt, 102, 0, 4, false);
+	gnttab_grant_access(f->b.gnt, 103, 0, 5, true); /* read-only: not a destination */
+	memset(ops, 0, sizeof(ops));
+	for (i = 0; i < 4; i++) {
+		ops[i].flags = GNTCOPY_source_gref | GNTCOPY_dest_gref;
+		ops[i].source.domid = f->a.id;
+		ops[i].source.u.ref = 102;
+		ops[i].dest.domid = f->b.id;
+		ops[i].dest.u.ref = 103;
+		ops[i].len = 8;
+	}
+	ops[0].source.u.ref = 9999; /* bad source and unknown dest: the source's error */
+	ops[0].dest.domid = 777;
+	ops[1].dest.domid = 777; /* good source, unknown dest */
+	/* ops[2]: good source, read-only dest */
+	ops[3].source.domid = 777; /* unknown source, read-only dest */
+	assert_int_equal(gnttab_copy(f->hv, 0, ops, 4), 0);
+	assert_int_equal(ops[0].status, GNTST_bad_gntref);
+	assert_int_equal(ops[1].status, GNTST_bad_domain);
+	assert_int_equal(ops[2].status, GNTST_permission_denied);
+	assert_int_equal(ops[3].status, GNTST_bad_domain);
+	assert_int_equal(f->a.gnt[102].flags, GTF_permit_access);
+	assert_int_equal(f->b.gnt[103].flags, GTF_permit_access | GTF_readonly);
+}
+
+/* Batched maps alternating between granters, with a failure inside, then one
+ * batched unmap: every mapping is right and every pin goes. */
+static void test_map_unmap_batch(void **state)
+{
+	struct fx *f = *state;
+	struct gnttab_map_grant_ref m[6];
+	struct gnttab_unmap_grant_ref u[6];
+	struct hv_domain_info info;
+	unsigned i;
+
+	for (i = 0; i < 6; i++) {
+		struct guest *g = i % 2 ? &f->b : &f->a;
+		memset(g->mem + (4 + i) * PAGE, (int)(0x10 + i), PAGE);
+		gnttab_grant_access(g->gnt, 110 + i, 0, 4 + i, false);
+	}
+	memset(m, 0, sizeof(m));
+	for (i = 0; i < 6; i++) {
+		m[i].dom = i % 2 ? f->b.id : f->a.id;
+		m[i].ref = 110 + i;
+		m[i].flags = GNTMAP_host_map;
+	}
+	m[3].ref = 9999;
+	assert_int_equal(gnttab_map_grant_ref(f->hv, 0, m, 6), 0);
+	for (i = 0; i < 6; i++) {
+		if (i == 3) {
+			assert_int_equal(m[i].status, GNTST_bad_gntref);
+			continue;
+		}
+		assert_int_equal(m[i].status, GNTST_okay);
+		assert_int_equal(((uint8_t *)(uintptr_t)m[i].host_addr)[99], 0x10 + i);
+	}
+	assert_int_equal(hv_domain_get_info(f->hv, 0, &info), 0);
+	assert_int_equal(info.nr_maps, 5);
+	memset(u, 0, sizeof(u));
+	for (i = 0; i < 6; i++)
+		u[i].handle = m[i].handle;
+	u[3].handle = 4242;
+	assert_int_equal(gnttab_unmap_grant_ref(f->hv, 0, u, 6), 0);
+	for (i = 0; i < 6; i++) {
+		struct guest *g = i % 2 ? &f->b : &f->a;
+		assert_int_equal(u[i].status, i == 3 ? GNTST_bad_handle : GNTST_okay);
+		assert_int_equal(g->gnt[110 + i].flags, GTF_permit_access);
+	}
+	assert_int_equal(hv_domain_get_info(f->hv, 0, &info), 0);
+	assert_int_equal(info.nr_maps, 0);
+}
+
+/*
+ * Two threads copy a whole page from one entry while a third, the granter,
+ * keeps trying to revoke it; each time a revoke succeeds it scribbles the frame
+ * (as a guest reusing the page would), restores it and grants it again. A
+ * revoke that succeeded under a copy's pin would let a copy see the scribble.
+ */
+#define RACE_PAT 0xa5
+#define RACE_BAD 0x3c
+
+struct revoke_race {
+	struct fx *f;
+	int stop;
+	int bad_data;
+	int bad_status;
+	unsigned long copies_ok, revokes, busy;
+};
+
+static void *revoke_copier(void *arg)
+{
+	struct revoke_race *r = arg;
+	struct fx *f = r->f;
+	uint8_t *buf = malloc(PAGE);
+	struct gnttab_copy c;
+	unsigned long ok = 0;
+	unsigned i;
+
+	assert_non_null(buf);
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		memset(&c, 0, sizeof(c));
+		c.flags = GNTCOPY_source_gref | GNTCOPY_dest_va;
+		c.source.domid = f->a.id;
+		c.source.u.ref = 120;
+		c.dest.u.gmfn = VA(buf);
+		c.len = PAGE;
+		gnttab_copy(f->hv, 0, &c, 1);
+		if (c.status == GNTST_okay) {
+			ok++;
+			__atomic_add_fetch(&r->copies_ok, 1, __ATOMIC_RELAXED);
+			for (i = 0; i < PAGE; i++)
+				if (buf[i] != RACE_PAT) {
+					__atomic_add_fetch(&r->bad_data, 1, __ATOMIC_RELAXED);
+					break;
+				}
+		} else if (c.status != GNTST_permission_denied &&
+			   c.status != GNTST_general_error) {
+			/* revoked (flags 0) or lost the CAS race 5 times: both legal */
+			__atomic_add_fetch(&r->bad_status, 1, __ATOMIC_RELAXED);
+		}
+	}
+	(void)ok;
+	free(buf);
+	return NULL;
+}
+
+static void test_copy_vs_end_access(void **state)
+{
+	struct fx *f = *state;
+	struct revoke_race r = {.f = f};
+	pthread_t t[2];
+	struct timespec t0, t1;
+	unsigned i;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	memset(f->a.mem + 6 * PAGE, RACE_PAT, PAGE);
+	gnttab_grant_access(f->a.gnt, 120, 0, 6, true);
+	for (i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, revoke_copier, &r), 0);
+	/* Until both outcomes were seen often, or 5 s on a loaded host. */
+	do {
+		for (i = 0; i < 1000; i++) {
+			if (gnttab_end_access(f->a.gnt, 120) == 0) {
+				r.revokes++;
+				memset(f->a.mem + 6 * PAGE, RACE_BAD, PAGE);
+				memset(f->a.mem + 6 * PAGE, RACE_PAT, PAGE);
+				gnttab_grant_access(f->a.gnt, 120, 0, 6, true);
+			} else {
+				r.busy++;
+			}
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while ((__atomic_load_n(&r.copies_ok, __ATOMIC_RELAXED) < 20000 || r.busy < 10000 ||
+		  r.revokes < 1000) &&
+		 t1.tv_sec - t0.tv_sec < 5);
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	for (i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	print_message("copies ok %lu, revokes %lu, revokes refused %lu\n", r.copies_ok, r.revokes,
+		      r.busy);
+	assert_int_equal(r.bad_data, 0);
+	assert_int_equal(r.bad_status, 0);
+	assert_true(r.copies_ok > 0 && r.busy > 0);
+	assert_int_equal(f->a.gnt[120].flags, GTF_permit_access | GTF_readonly);
+	assert_int_equal(gnttab_end_access(f->a.gnt, 120), 0);
+	assert_int_equal(f->a.gnt[120].flags, 0);
+}
+
 static int count_fds(void)
 {
 	int n = 0;
@@ -683,6 +902,10 @@ int main(void)
 		T(test_write_pin_upgrade),
 		T(test_concurrent_pin_unpin),
 		T(test_destroy_while_mapped),
+		T(test_copy_batch_same_ref),
+		T(test_copy_status_order),
+		T(test_map_unmap_batch),
+		T(test_copy_vs_end_access),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
