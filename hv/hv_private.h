@@ -13,6 +13,9 @@
  *                       Taken alone (never with the locks above).
  * A domain's grant_lock never nests another lock, so a copy or map of one
  * domain's grant never waits for a control-path lock of another domain.
+ * Grant batches (gnttab.c) hold at most one grant_lock at a time, taken once
+ * per run of consecutive ops naming the same granter; copies move the bytes
+ * with no lock held, under the pins taken for the batch's chunk.
  *
  * Lifetime: struct hv_domain is reference counted. The domain table holds one
  * reference (dropped by hv_domain_destroy), every mapping held by another
