@@ -832,7 +832,7 @@ static struct nb_nic *nic_for_vif(struct nb_vif *vif, const char *plugin)
 static int l1_setup(struct nb_accel_vif *av)
 {
 	struct nb_vif *vif = av->vif;
-	struct accel_vif_config vc = {.domid = vif->domid, .handle = vif->handle, .level = 1,
+	struct accel_vif_config vc = {.domid = vif->domid, .handle = vif->handle, .level = av->want_level,
 				      .queues = 1, .iommu_quota = L1_MAX_GREFS / 2,
 				      .ring_len = NB_RX_RING};
 	struct accel_rx_filter f = {.vlan = ACCEL_VLAN_NONE, .qid = 0};
@@ -904,8 +904,9 @@ void nb_accel_vif_connect(struct nb_vif *vif)
 	vif->accel = av;
 	pthread_mutex_unlock(&vif->queues[0].rx_lock);
 	if (level >= 1) {
-		/* Levels 2-3 need the guest half (netfront/accel.c); until it is wired the
-		 * vif gets Level 1 from dom0 */
+		/* Levels 2-3 need the guest half (netfront/accel.c); until it is wired dom0
+		 * drives the vif's port (a VF at Level 3, counted against --vfs) as at
+		 * Level 1 */
 		unsigned long vlan = 0;
 		char v[8];
 		if (read_be(vif, "vlan", v, sizeof(v)) == 0)
@@ -917,7 +918,7 @@ void nb_accel_vif_connect(struct nb_vif *vif)
 			PVLOG(WARN, NB_MOD, "%s: %s port on NIC %s: %s; Level 0 (software path)",
 			      vif->name, plugin, av->nic->name, strerror(-rc));
 		} else {
-			av->level = 1;
+			av->level = level;
 		}
 	}
 	PVLOG(INFO, NB_MOD, "%s: accelerator %s on NIC %s, level %u (asked %u)", vif->name, plugin,

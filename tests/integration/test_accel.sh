@@ -72,7 +72,7 @@ iperf() {
 vifstat() { pvnet ethtool -S "$1" | awk -v k="$2:" '$1 == k {print $2}'; }
 
 N=0
-for L in 0 1; do
+for L in 0 1 2 3; do
   N=$((N + 1)); g="pa$ID$L"; ip="10.61.0.$((10 + N))"
   mkcfg "$g" "$ip" "$L"
   check "level $L: create $g" q pvnet create "$PV_TMP/$g.cfg"
@@ -92,10 +92,12 @@ for L in 0 1; do
     check "level 0: the NIC cut TSO segments (tso_segments=$tso)" test "${tso:-0}" -gt 0
   else
     dma=$(vifstat "$vif" rx_packets); nic=$(vifstat "$vif" pv_nic_rx_packets)
-    check "level 1: unicast RX DMA'd into guest buffers by the NIC (rx_packets=$dma, responses=$nic)" \
+    check "level $L: unicast RX DMA'd into guest buffers by the NIC (rx_packets=$dma, responses=$nic)" \
       test "${dma:-0}" -gt 1000 -a "${nic:-0}" -gt 1000
     flt=$(vifstat "$vif" dma_faults)
-    check "level 1: no DMA fault (dma_faults=${flt:-?})" test "${flt:-1}" = 0
+    check "level $L: no DMA fault (dma_faults=${flt:-?})" test "${flt:-1}" = 0
+  fi
+  if [ "$L" = 1 ]; then
     # detach / attach under iperf3: the traffic moves between the NIC queue and the rings
     port=$((5900 + RANDOM % 50))
     ip netns exec "$g" iperf3 -s -1 -D -p "$port" --logfile "$PV_TMP/iperf-da.log"
@@ -128,6 +130,27 @@ for L in 0 1; do
     check "level 1: guest eth0 dropped nothing (rx_dropped $before -> $after)" test "$before" = "$after"
   fi
 done
+# Level 3: one VF per guest; --vfs 2 and the L3 guest above holds one. Two more:
+# the first gets the last VF, the second stays on the software path; all talk.
+V=()
+for k in 1 2; do
+  N=$((N + 1)); g="pv$ID$k"; ip="10.61.0.$((10 + N))"
+  mkcfg "$g" "$ip" 3; V+=("$g:$ip")
+  pvnet create "$PV_TMP/$g.cfg" >/dev/null 2>&1
+  wait_for 10 connected "$g" || not_ok "vf: $g connected"
+done
+out=$(pvnet nic list)
+check "vf: nic list shows both VFs in use (2/2)" grep -qE "^nic0 .* 2/2 " <<<"$out"
+check "vf: the guest beyond the VF count fell back to the software path" \
+  grep -q "$(printf 'vif%s.0' "$(domid "${V[1]%%:*}")"): simnic port on NIC nic0: .*software path" "$PV_TMP/pvnetd.log"
+for e in "${V[@]}"; do
+  g=${e%%:*}
+  check "vf: $g pings the remote host" q ip netns exec "$g" ping -c 2 -i 0.2 -W 2 10.61.0.100
+done
+check "vf: the VF guest and the software-path guest ping each other" \
+  q ip netns exec "${V[0]%%:*}" ping -c 2 -i 0.2 -W 2 "${V[1]#*:}"
+if bw=$(iperf "${V[1]%%:*}" "${V[1]#*:}" "$R" 2); then ok "vf: iperf3 remote -> software-path guest: $bw"; else not_ok "vf: iperf3 remote -> software-path guest"; fi
+
 err=$(pvnet accel detach vif99.0 2>&1) && not_ok "detach of an unknown vif refused" || \
   check "accel detach of an unknown vif: clear error" grep -q "no such vif" <<<"$err"
 out=$(pvnet ethtool -S nic0)
