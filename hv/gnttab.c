@@ -570,17 +570,18 @@ static void copy_chunk(struct hv *hv, domid_t caller, struct gnttab_copy *ops, u
 		}
 	}
 
-	for (i = 0; i < n; i++) {
-		struct copy_job *j = &jobs[i];
-
-		ops[i].status = j->st;
-		if (j->st != GNTST_okay)
-			PVLOG_RL(DEBUG, "gnttab", "dom%u copy: %s", caller,
-				 gnttab_strstatus(j->st));
-		for (k = 0; k < 2; k++)
-			side_unpin(&r, &j->side[k]);
-	}
+	/* Sources, then destinations: one lock per run again. */
+	for (k = 0; k < 2; k++)
+		for (i = 0; i < n; i++)
+			side_unpin(&r, &jobs[i].side[k]);
 	run_unlock(&r);
+
+	for (i = 0; i < n; i++) {
+		ops[i].status = jobs[i].st;
+		if (jobs[i].st != GNTST_okay)
+			PVLOG_RL(DEBUG, "gnttab", "dom%u copy: %s", caller,
+				 gnttab_strstatus(jobs[i].st));
+	}
 }
 
 int gnttab_copy(struct hv *hv, domid_t caller, struct gnttab_copy *ops, unsigned count)

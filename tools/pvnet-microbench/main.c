@@ -21,8 +21,10 @@
  *   pkt    hdr + rx     one TX batch and one RX batch per burst (2 ops/pkt)
  *   2thr   gref->va     two threads, one on A and one on B, ns/op per thread
  *
- * Placement: whatever the scheduler does (print it with taskset if needed);
- * the 2-thread rows need both cores to mean anything.
+ * Time: single-thread rows count the thread's CPU time (so other load on the
+ * shared cores does not inflate them); the 2thr rows count wall time (so lock
+ * waits, which sleep, do count). Placement: whatever the scheduler does; the
+ * 2thr rows need both cores idle to mean anything.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -60,11 +62,11 @@ struct bench {
 
 enum kind { K_HDR, K_RX, K_RX2, K_G2G, K_PKT };
 
-static uint64_t now_ns(void)
+static uint64_t clock_ns(clockid_t clk)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(clk, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -168,7 +170,7 @@ static double run_once(struct bench *b, enum kind k, unsigned batch, unsigned lo
 	uint64_t t0, t1;
 	unsigned i, n;
 
-	t0 = now_ns();
+	t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	for (p = 0; p < pkts; p += batch) {
 		n = fill(b, k, p, batch, ops, false);
 		gnttab_copy(b->hv, 0, ops, n);
@@ -183,7 +185,7 @@ static double run_once(struct bench *b, enum kind k, unsigned batch, unsigned lo
 					return -1;
 		}
 	}
-	t1 = now_ns();
+	t1 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	return (double)(t1 - t0) / (double)p;
 }
 
@@ -220,7 +222,7 @@ static void *thr_main(void *arg)
 	unsigned i;
 
 	pthread_barrier_wait(t->bar);
-	t0 = now_ns();
+	t0 = clock_ns(CLOCK_MONOTONIC);
 	for (p = 0; p < pkts; p += t->batch) {
 		for (i = 0; i < t->batch; i++) {
 			unsigned long q = (p + i) % t->b->refs;
@@ -236,7 +238,7 @@ static void *thr_main(void *arg)
 			if (ops[i].status != GNTST_okay)
 				t->failed = 1;
 	}
-	t->ns_per_op = (double)(now_ns() - t0) / (double)p;
+	t->ns_per_op = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / (double)p;
 	return NULL;
 }
 
@@ -359,7 +361,7 @@ int main(int argc, char **argv)
 		       commit, runs, b.ops, b.refs);
 	else
 		printf("# pvnet-microbench --runs %u --ops %lu --refs %u   cores=%ld placement=any "
-		       "pkt=%uB median of %u, commit=%s\n",
+		       "pkt=%uB median of %u, time=thread-cpu (2thr: wall), commit=%s\n",
 		       runs, b.ops, b.refs, sysconf(_SC_NPROCESSORS_ONLN), PKT_SIZE, runs, commit);
 	for (c = 0; c < sizeof(cfgs) / sizeof(cfgs[0]); c++) {
 		if (cfgs[c].persistent) {
