@@ -20,12 +20,20 @@
 #   bridge.rr / rr    ping -i 0.001 round trips, p50/p99/p99.9
 #   rr.poll           the same between guests whose netfront busy-polls
 #   scale.<n>pairs    n guest pairs at once, 64 B: aggregate Mpps, Jain index
+#   wire.memif        the DPDK plugin (pvnet-accel-test --bench, one thread) over
+#                     net_memif to a testpmd macswap: Mpps onto the wire and back
+#   qemu.tap.*        peer: QEMU (TCG) guest on a plain TAP backend on a Linux
+#                     bridge, iperf3 with a namespace on that bridge, both ways
+#   hvm2pv.*          iperf3 between a QEMU (TCG) HVM guest created by pvnetd
+#                     (vhost-user port) and PV guest 1 on the same bridge, both ways
 # A pvnet row whose PV NIC cannot carry traffic is "n/a (PV NIC not ready)".
 set -u
 . "$(dirname "$0")/lib.sh"
 . "$PB_ROOT/perf/peers/bridge.sh"
 . "$PB_ROOT/perf/peers/memif.sh"
 . "$PB_ROOT/perf/peers/pvnet.sh"
+. "$PB_ROOT/perf/peers/qemu.sh"
+. "$PB_ROOT/perf/peers/wire.sh"
 
 QUICK=0
 JSON_OUT=""
@@ -35,7 +43,7 @@ while [ $# -gt 0 ]; do
     --quick) QUICK=1 ;;
     --json) JSON_OUT=$2; shift ;;
     --results) RESULTS=$2; shift ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "bench: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -49,6 +57,10 @@ else
 fi
 BURST=32
 RING=1024
+HVM_SECS=$((SECS + 1)) # iperf3 seconds of the hvm rows (plus 1 s omitted): quick 2, full 3
+# HVM guests under TCG, both pvnetd's and the QEMU/TAP peer's (kvm-pvm here
+# boots only PVM guest kernels; see issue #7)
+export PVNET_HVM_ACCEL=tcg
 
 if [ "$(id -u)" != 0 ]; then echo "bench: needs root (network namespaces)" >&2; exit 1; fi
 for c in ip taskset iperf3 ping nsenter; do
@@ -66,7 +78,8 @@ T0=$(date +%s)
 
 echo "# pvnet bench $([ "$QUICK" = 1 ] && echo quick || echo full): cores=$(nproc) ($CPU)" \
   "placement=tx:cpu$PB_CPU_TX,rx:cpu$PB_CPU_RX,pvnetd+guests:unpinned,testpmd:fwd-lcores 1/0" \
-  "batch=$BURST ring=$RING runs=$RUNS x ${SECS}s (median) commit=$COMMIT"
+  "batch=$BURST ring=$RING runs=$RUNS x ${SECS}s (median)" \
+  "hvm=qemu-tcg(1vcpu,256M,iperf3 ${HVM_SECS}s) wire=dpdk-plugin,1thread:cpu$PB_CPU_TX commit=$COMMIT"
 
 # --- setup -----------------------------------------------------------------
 BR_OK=0
@@ -166,6 +179,21 @@ for size in $SIZES; do
   pb_row pv2pv.pktgen "$size" cpu_guest "ns/pkt guest" "${pg[4]}"
 done
 
+# --- wire: the DPDK plugin over net_memif to testpmd macswap --------------------
+WIRE_OK=0
+wire_ready && WIRE_OK=1 || pb_log "wire: dpdk-testpmd, pvnet-accel-test or dpdk.so missing: wire rows n/a"
+for size in $MEMIF_SIZES; do
+  wr=(n/a n/a)
+  if [ "$WIRE_OK" = 1 ]; then
+    if wire_start "$size"; then wr=($(measure_runs wire_run "$size" "$SECS")); fi
+    wire_stop
+  fi
+  mm=$(pb_row_get memif.testpmd "$size" rate)
+  pb_row wire.memif "$size" rate "Mpps back" "${wr[1]}" "$([ -n "$mm" ] && echo memif.testpmd)" "$mm"
+  pb_row wire.memif "$size" tx_rate "Mpps to wire" "${wr[0]}" "$([ -n "$mm" ] && echo memif.testpmd)" "$mm"
+  pb_row wire.memif "$size" throughput "Gb/s back" "$(pb_calc "${wr[1]} * $size * 8 / 1000")"
+done
+
 # --- TCP ---------------------------------------------------------------------
 for p in $STREAMS; do
   br=(n/a n/a); pv=(n/a n/a n/a n/a)
@@ -202,6 +230,54 @@ fi
 pb_row rr.poll "" p50 "us p50" "${pv[0]}" bridge.rr "${br[0]}"
 pb_row rr.poll "" p99 "us p99" "${pv[1]}" bridge.rr "${br[1]}"
 pb_row rr.poll "" p99.9 "us p99.9" "${pv[2]}" bridge.rr "${br[2]}"
+
+# --- HVM: QEMU (TCG) guests, TAP peer vs pvnetd's vhost-user port ---------------
+# The peer first, then pvnet: one QEMU alive at a time.
+QEMU_OK=0
+qemu_ready && QEMU_OK=1
+HVM_DIRS="host_to_guest:pv_to_hvm: guest_to_host:hvm_to_pv:-R"
+declare -A QT_RES PH_RES
+for d in $HVM_DIRS; do QT_RES[$d]="n/a n/a n/a"; PH_RES[$d]="n/a n/a n/a n/a"; done
+# qt_iperf FLAG: the TAP peer, host namespace -> guest (or -R); "gbps retrans qemu_cpu_pct"
+qt_iperf() {
+  local c0 c1 t0 t1 res
+  c0=$(pb_task_cpu_ns "$QT_PID"); t0=$(date +%s%N)
+  res=$(qemu_iperf "$QT_NS_H" "$QT_IP_G" "$HVM_SECS" "$1")
+  c1=$(pb_task_cpu_ns "$QT_PID"); t1=$(date +%s%N)
+  echo "$res $(pb_calc "100 * ($c1 - $c0) / ($t1 - $t0)")"
+}
+# ph_iperf FLAG: PV guest 1 -> the HVM guest (or -R); "gbps retrans dom0_pct guests_pct"
+# (guests = the pvnet-guest processes and QEMU, all pvnetd's descendants)
+ph_iperf() {
+  local d0 g0 d1 g1 t0 t1 res
+  d0=$(pvnet_cpu_dom0); g0=$(pvnet_cpu_guests); t0=$(date +%s%N)
+  res=$(qemu_iperf "${PVG_NS[1]}" "$PVH_IP" "$HVM_SECS" "$1")
+  d1=$(pvnet_cpu_dom0); g1=$(pvnet_cpu_guests); t1=$(date +%s%N)
+  echo "$res $(pb_calc "100 * ($d1 - $d0) / ($t1 - $t0)") $(pb_calc "100 * ($g1 - $g0) / ($t1 - $t0)")"
+}
+if [ "$QEMU_OK" = 1 ]; then
+  if qemu_tap_start; then
+    for d in $HVM_DIRS; do QT_RES[$d]=$(measure_runs qt_iperf "${d##*:}"); done
+  fi
+  qemu_tap_stop
+  if [ "$PV_OK" = 1 ]; then
+    if pvnet_hvm_start; then
+      for d in $HVM_DIRS; do PH_RES[$d]=$(measure_runs ph_iperf "${d##*:}"); done
+    fi
+    pvnet_hvm_stop
+  fi
+fi
+for d in $HVM_DIRS; do
+  peer="qemu.tap.${d%%:*}"; sc="${d#*:}"; sc="hvm2pv.${sc%%:*}"
+  qt=(${QT_RES[$d]}); ph=(${PH_RES[$d]})
+  pb_row "$peer" "" throughput Gb/s "${qt[0]}"
+  pb_row "$peer" "" retransmits retransmits "${qt[1]}"
+  pb_row "$peer" "" cpu_qemu "% cpu qemu" "${qt[2]}"
+  pb_row "$sc" "" throughput Gb/s "${ph[0]}" "$peer" "${qt[0]}"
+  pb_row "$sc" "" retransmits retransmits "${ph[1]}"
+  pb_row "$sc" "" cpu_dom0 "% cpu dom0" "${ph[2]}"
+  pb_row "$sc" "" cpu_guest "% cpu guests+qemu" "${ph[3]}"
+done
 
 # --- scale: n guest pairs at once --------------------------------------------
 if [ "$PV_OK" = 1 ] && [ "$PV_NGUESTS" -gt 2 ]; then
@@ -248,17 +324,18 @@ done
 
 # --- output ------------------------------------------------------------------
 pb_rows_table "$PB_ROWS" | awk -v ok="$PV_OK" '
-  ok != 1 && /^(pv2pv|tcp|rr|scale)/ { printf "%-26s%10s\n", substr($0, 1, 26), "n/a (PV NIC not ready)"; next } { print }'
+  ok != 1 && /^(pv2pv|tcp|rr|scale|hvm2pv)/ { printf "%-26s%10s\n", substr($0, 1, 26), "n/a (PV NIC not ready)"; next } { print }'
 [ "$PV_OK" = 1 ] || echo "# pvnet rows: n/a (PV NIC not ready: guest 1 could not ping guest 2 through pvnetd)"
 mkdir -p "$RESULTS"
 BASE="$RESULTS/$DATE-$COMMIT$([ "$QUICK" = 1 ] && echo -quick)"
 pb_rows_json "$PB_ROWS" >"$BASE.json"
 [ -n "$JSON_OUT" ] && cp "$BASE.json" "$JSON_OUT"
-# Chart data: frame rate per size for each system.
-awk -F'\t' '$3 == "rate" && $4 == "Mpps" && !(($2, $1) in v) { v[$2, $1] = $5; s[$2] = 1 }
-  END { for (z in s) printf "%s %s %s %s\n", z, (v[z, "bridge.pktgen"] == "" || v[z, "bridge.pktgen"] == "n/a") ? "NaN" : v[z, "bridge.pktgen"],
-          (v[z, "memif.testpmd"] == "" || v[z, "memif.testpmd"] == "n/a") ? "NaN" : v[z, "memif.testpmd"],
-          (v[z, "pv2pv.afpacket"] == "" || v[z, "pv2pv.afpacket"] == "n/a") ? "NaN" : v[z, "pv2pv.afpacket"] }' \
+# Chart data: frame rate per size for each system (columns: size, bridge,
+# memif, pv2pv.afpacket, pv2pv.pktgen, wire.memif back; NaN = not measured).
+awk -F'\t' 'function c(z, k) { return (v[z, k] == "" || v[z, k] == "n/a") ? "NaN" : v[z, k] }
+  $3 == "rate" && $2 != "" && !(($2, $1) in v) { v[$2, $1] = $5; s[$2] = 1 }
+  END { for (z in s) printf "%s %s %s %s %s %s\n", z, c(z, "bridge.pktgen"), c(z, "memif.testpmd"),
+          c(z, "pv2pv.afpacket"), c(z, "pv2pv.pktgen"), c(z, "wire.memif") }' \
   "$PB_ROWS" | sort -n >"$BASE.dat"
 if command -v gnuplot >/dev/null 2>&1; then
   gnuplot -e "datafile='$BASE.dat'; outfile='$BASE.png'; title='pvnet bench $COMMIT $DATE'" \

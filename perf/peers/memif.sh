@@ -24,7 +24,12 @@ memif_testpmd() {
     <&"$fd" >"$d/tx.log" 2>&1 &
   txpid=$!
   pb_cleanup_add "pb_sigint_wait $txpid"
-  for i in $(seq 1 100); do [ -S "$d/memif.sock" ] && break; sleep 0.05; done
+  # the socket is abstract by default (no file): wait for the server to run
+  for i in $(seq 1 100); do
+    [ -S "$d/memif.sock" ] && break
+    grep -q 'start packet forwarding\|forwards packets on' "$d/tx.log" 2>/dev/null && break
+    sleep 0.05
+  done
   taskset -c 0,1 dpdk-testpmd -l 0,1 --main-lcore 1 --no-huge -m 512 --no-pci \
     --file-prefix "${pfx}rx" --vdev "net_memif0,role=client,socket=$d/memif.sock" -- \
     --forward-mode=rxonly -a --stats-period 1 --total-num-mbufs=32768 \
