@@ -115,6 +115,9 @@ struct nb_txc {
 	int notify_fd;
 	uint64_t notifies;          /* atomic */
 	struct nb_cmpl cmpl;
+	/* persist.c (TX grants mapped read-only; the owner worker inserts, any thread
+	 * looks up; unmapped when the last reference goes) */
+	struct nb_pmap *pmap;
 };
 
 struct nb_pending {
@@ -163,6 +166,9 @@ struct nb_queue {
 		struct nb_queue *q;
 		int kind; /* 0 tx, 1 rx */
 	} ev_tx, ev_rx;
+
+	/* persist.c: RX grants mapped writable, under rx_lock; unmapped by nb_rxq_fini */
+	struct nb_pmap *rx_pmap;
 };
 
 struct nb_vif {
@@ -296,5 +302,22 @@ void nb_accel_rx_refill_locked(struct nb_queue *q);
 int nb_xenbus_start(struct nb *nb);
 void nb_xenbus_stop(struct nb *nb);
 void nb_vif_disconnect(struct nb_vif *vif);
+
+/* ---- persistent grant mappings (persist.c, feature-persistent) ------------------ */
+
+#define NB_PMAP_MAX 4096 /* mappings per table; beyond it: grant copy */
+struct nb_pmap;
+/* An empty table for `domid`'s grants, mapped read-only or writable. 0 or -ENOMEM. */
+int nb_pmap_create(struct hv *hv, domid_t domid, bool writable, struct nb_pmap **out);
+/* Unmaps every entry and frees the table; nobody may use it any more. NULL: no-op. */
+void nb_pmap_destroy(struct nb_pmap *m);
+/* dom0 address of `ref`'s page, mapping it on first sight (one inserter at a time);
+ * NULL when the map is refused or the table is full (the caller grant-copies). */
+uint8_t *nb_pmap_get(struct nb_pmap *m, grant_ref_t ref);
+/* Lock-free lookup from any thread while the table lives; NULL if not mapped. */
+uint8_t *nb_pmap_lookup(const struct nb_pmap *m, grant_ref_t ref);
+/* tx.c: the sender's TX table of a packet netback took from a guest, else NULL
+ * (valid while the caller holds a reference on pkt). */
+const struct nb_pmap *nb_tx_pkt_pmap(const struct pvnet_pkt *pkt);
 
 #endif /* NB_PRIVATE_H */
