@@ -11,7 +11,16 @@
  * split at page boundaries. One gnttab_copy per round of up to 32 packets, then
  * the responses in the requests' slots, one push, at most one notification.
  * Packets that do not fit wait for the guest's RX event; after NB_RX_EXPIRE_MS
- * they are dropped (rx_expired). Packets are released after the queue lock is
+ * they are dropped (rx_expired).
+ *
+ * Persistent grants (feature-persistent, persist.c): the guest's posted RX refs
+ * are mapped writable on first sight (q->rx_pmap, under rx_lock); a packet whose
+ * destination pages are mapped gets its head written straight into the first one
+ * (no staging) and every piece whose source is in dom0 memory or in the sender's
+ * mapped TX pages (nb_tx_pkt_pmap) is a plain memcpy: guest to guest is then one
+ * memcpy from the sender's TX page into the receiver's RX page, no grant op. A
+ * piece with an unmapped side stays a grant-copy op (GNTCOPY_*_va for the mapped
+ * side), so a ref the map refused gets the same error as without the feature. Packets are released after the queue lock is
  * dropped (XSA-424: completions run other vifs' code).
  */
 #include <errno.h>
@@ -45,6 +54,9 @@ int nb_rxq_init(struct nb_queue *q)
 
 void nb_rxq_fini(struct nb_queue *q)
 {
+	/* called after the worker, the switch port and the pending packets are gone */
+	nb_pmap_destroy(q->rx_pmap);
+	q->rx_pmap = NULL;
 	free(q->pend);
 	free(q->ops);
 	free(q->stage);
@@ -79,6 +91,7 @@ struct rx_build {
 	struct gnttab_copy *ops;
 	unsigned nops;
 	grant_ref_t dst_gref[MAX_DATA_SLOTS];
+	uint8_t *dst_va[MAX_DATA_SLOTS]; /* mapped destination pages, NULL: grant copy */
 	uint32_t wpos; /* wire position */
 };
 
@@ -89,16 +102,33 @@ static void emit(struct rx_build *b, bool src_gref, uint64_t src, domid_t src_do
 	while (len) {
 		unsigned slot = b->wpos / PAGE;
 		uint32_t doff = b->wpos % PAGE, n = PAGE - doff;
-		struct gnttab_copy *op = &b->ops[b->nops++];
+		uint8_t *dva = b->dst_va[slot];
+		struct gnttab_copy *op;
 
 		if (n > len)
 			n = len;
-		*op = (struct gnttab_copy){
-			.dest = {.u.ref = b->dst_gref[slot], .domid = b->q->vif->domid,
-				 .offset = (uint16_t)doff},
-			.len = (uint16_t)n,
-			.flags = GNTCOPY_dest_gref,
-		};
+		if (dva && !src_gref) {
+			/* both sides mapped / in dom0 */
+			memcpy(dva + doff, (const void *)(uintptr_t)src, n);
+			src += n;
+			b->wpos += n;
+			len -= n;
+			continue;
+		}
+		op = &b->ops[b->nops++];
+		if (dva)
+			*op = (struct gnttab_copy){
+				.dest = {.u.gmfn = (xen_pfn_t)(uintptr_t)(dva + doff)},
+				.len = (uint16_t)n,
+				.flags = GNTCOPY_dest_va,
+			};
+		else
+			*op = (struct gnttab_copy){
+				.dest = {.u.ref = b->dst_gref[slot], .domid = b->q->vif->domid,
+					 .offset = (uint16_t)doff},
+				.len = (uint16_t)n,
+				.flags = GNTCOPY_dest_gref,
+			};
 		if (src_gref) {
 			op->source.u.ref = (grant_ref_t)src;
 			op->source.domid = src_dom;
@@ -121,21 +151,34 @@ static void build_pkt(struct rx_build *b, const struct pvnet_pkt *pkt, uint16_t 
 	uint32_t whead, staged, tagged = (tci && pkt->head_size >= 12) ? PVNET_VLAN_HLEN : 0;
 
 	b->wpos = 0;
-	whead = pvnet_pkt_write_head(pkt, tci, stage, STAGE);
-	staged = whead < STAGE ? whead : STAGE;
-	emit(b, false, (uint64_t)(uintptr_t)stage, 0, 0, staged);
+	if (b->dst_va[0]) {
+		/* the head straight into the guest's first page (no staging copy) */
+		whead = pvnet_pkt_write_head(pkt, tci, b->dst_va[0], PAGE);
+		staged = whead < PAGE ? whead : PAGE;
+		b->wpos = staged;
+	} else {
+		whead = pvnet_pkt_write_head(pkt, tci, stage, STAGE);
+		staged = whead < STAGE ? whead : STAGE;
+		emit(b, false, (uint64_t)(uintptr_t)stage, 0, 0, staged);
+	}
 	if (whead > staged) /* a long LOCAL head: the rest straight from pkt->data */
 		emit(b, false, (uint64_t)(uintptr_t)(pkt->data + staged - tagged), 0, 0,
 		     whead - staged);
 	if (pkt->src_kind == PVNET_PKT_SRC_GRANT && pkt->len > pkt->head_size) {
+		const struct nb_pmap *sm = nb_tx_pkt_pmap(pkt); /* the sender's mapped TX pages */
 		uint32_t fpos = 0, from = pkt->src.tail_off;
 		for (unsigned k = 0; k < pkt->src.nr_frags; k++) {
 			const struct pvnet_pkt_frag *f = &pkt->src.frags[k];
 			uint32_t end = fpos + f->size;
 			if (end > from) {
 				uint32_t skip = from > fpos ? from - fpos : 0;
-				emit(b, true, f->gref, pkt->src.domid, (uint16_t)(f->offset + skip),
-				     f->size - skip);
+				uint16_t off = (uint16_t)(f->offset + skip);
+				const uint8_t *sva = sm ? nb_pmap_lookup(sm, f->gref) : NULL;
+				if (sva) /* TX parse bounded offset + size by the page */
+					emit(b, false, (uint64_t)(uintptr_t)(sva + off), 0, 0,
+					     f->size - skip);
+				else
+					emit(b, true, f->gref, pkt->src.domid, off, f->size - skip);
 			}
 			fpos = end;
 		}
@@ -159,6 +202,7 @@ static unsigned drain_locked(struct nb_queue *q, struct pvnet_pkt **rel, unsigne
 	unsigned delivered = 0;
 	uint64_t bytes = 0;
 	bool notify_any = false;
+	struct nb_pmap *pm;
 
 	/* expire what waited too long (the guest stopped consuming) */
 	while (q->pend_count &&
@@ -172,6 +216,10 @@ static unsigned drain_locked(struct nb_queue *q, struct pvnet_pkt **rel, unsigne
 	}
 	if (q->pend_count)
 		nb_accel_rx_reclaim_locked(q); /* Level 1: take back what the NIC holds */
+	if ((vif->features & NB_FEAT_PERSISTENT) && !q->rx_pmap &&
+	    nb_pmap_create(vif->nb->hv, vif->domid, true, &q->rx_pmap) < 0)
+		q->rx_pmap = NULL; /* no memory: grant copy, as without the feature */
+	pm = q->rx_pmap;
 
 	while (q->pend_count) {
 		struct rx_pk pk[NB_BURST];
@@ -206,7 +254,8 @@ static unsigned drain_locked(struct nb_queue *q, struct pvnet_pkt **rel, unsigne
 				/* the GSO extra takes the slot right after the first data slot */
 				if (e->pkt->gso_type != PVNET_GSO_NONE && k == 1)
 					continue;
-				b.dst_gref[sl++] = rq[used + k].gref;
+				b.dst_gref[sl] = rq[used + k].gref;
+				b.dst_va[sl++] = pm ? nb_pmap_get(pm, rq[used + k].gref) : NULL;
 			}
 			build_pkt(&b, e->pkt, e->tci, q->stage + (size_t)npk * STAGE);
 			pk[npk] = (struct rx_pk){.first = used, .nslots = need, .op0 = nops,

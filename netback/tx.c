@@ -30,9 +30,11 @@
 
 #include "nb_private.h"
 
-/* The queue whose burst is running on this thread (its completions are pushed at
- * the end of the burst rather than one by one). */
+/* The queue whose burst is running on this thread: its completions only mark their
+ * slots ready and are counted; the end of the burst fences, drops their references
+ * and pushes once (no fence, no atomic, no push per packet). */
 static __thread struct nb_txc *nb_cur_txc;
+static __thread unsigned nb_cur_done;
 
 int nb_txc_create(struct nb_txc **out)
 {
@@ -47,10 +49,18 @@ int nb_txc_create(struct nb_txc **out)
 	return 0;
 }
 
+static void txc_put_n(struct nb_txc *c, uint32_t n)
+{
+	if (c && n && __atomic_sub_fetch(&c->refs, n, __ATOMIC_ACQ_REL) == 0) {
+		/* the last packet reading the guest's TX pages is gone: unmap them */
+		nb_pmap_destroy(c->pmap);
+		free(c);
+	}
+}
+
 void nb_txc_put(struct nb_txc *c)
 {
-	if (c && __atomic_sub_fetch(&c->refs, 1, __ATOMIC_ACQ_REL) == 0)
-		free(c);
+	txc_put_n(c, 1);
 }
 
 void nb_txc_kill(struct nb_txc *c)
@@ -97,9 +107,20 @@ static void tx_done(struct pvnet_pkt *pkt)
 	struct nb_txc *c = pkt->done_arg;
 
 	nb_cmpl_mark_ready(&c->cmpl, (RING_IDX)pkt->src.cookie, (unsigned)(pkt->src.cookie >> 32));
-	if (nb_cur_txc != c)
-		nb_txc_push(c);
+	if (nb_cur_txc == c) {
+		nb_cur_done++; /* the burst's end fences, puts and pushes */
+		return;
+	}
+	/* seq_cst: ready flags before the pusher's busy flag is examined */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	nb_txc_push(c);
 	nb_txc_put(c);
+}
+
+const struct nb_pmap *nb_tx_pkt_pmap(const struct pvnet_pkt *pkt)
+{
+	/* the packet's reference on its completion state keeps the table alive */
+	return pkt->done == tx_done ? ((const struct nb_txc *)pkt->done_arg)->pmap : NULL;
 }
 
 bool nb_tx_final_check(struct nb_queue *q)
@@ -138,6 +159,37 @@ static unsigned head_ops(const struct pvnet_pkt *pkt, uint32_t head, struct gntt
 		pos += take;
 	}
 	return n;
+}
+
+/*
+ * Persistent path: maps every fragment's ref on first sight (so an egress can read
+ * the tail from the mapping too) and copies the first `head` bytes with memcpy.
+ * False if a fragment of the head is not mapped (the caller grant-copies it).
+ * The parser bounded offset + size by the page for every fragment.
+ */
+static bool head_copy_mapped(struct nb_pmap *m, struct pvnet_pkt *pkt, uint32_t head)
+{
+	uint32_t pos = 0;
+	bool ok = true;
+
+	for (unsigned k = 0; k < pkt->src.nr_frags; k++) {
+		const struct pvnet_pkt_frag *f = &pkt->src.frags[k];
+		uint32_t take = pos < head ? (f->size < head - pos ? f->size : head - pos) : 0;
+		const uint8_t *va = nb_pmap_get(m, f->gref);
+
+		if (k + 1 < pkt->src.nr_frags)
+			__builtin_prefetch(&pkt->src.frags[k + 1]);
+		if (!take)
+			continue;
+		if (!va) {
+			ok = false;
+			continue;
+		}
+		if (ok)
+			memcpy(pkt->data + pos, va + f->offset, take);
+		pos += take;
+	}
+	return ok;
 }
 
 /* Checksum/GSO metadata from the copied header; false if it does not parse. */
@@ -186,6 +238,9 @@ unsigned nb_tx_burst(struct nb_queue *q)
 	}
 	if (!avail)
 		return 0;
+	if ((vif->features & NB_FEAT_PERSISTENT) && !c->pmap &&
+	    nb_pmap_create(nb->hv, vif->domid, false, &c->pmap) < 0)
+		c->pmap = NULL; /* no memory: grant copy, as without the feature */
 	rate = __atomic_load_n(&vif->rate, __ATOMIC_RELAXED);
 	if (rate || q->rate_seen) {
 		now = nb_now_ns(); /* vDSO, once per burst */
@@ -258,7 +313,10 @@ unsigned nb_tx_burst(struct nb_queue *q)
 		pkt->done = tx_done;
 		pkt->done_arg = c;
 		op_first[batch.count] = nops;
-		op_count[batch.count] = head_ops(pkt, pkt->head_size, ops + nops);
+		if (c->pmap && head_copy_mapped(c->pmap, pkt, pkt->head_size))
+			op_count[batch.count] = 0;
+		else
+			op_count[batch.count] = head_ops(pkt, pkt->head_size, ops + nops);
 		nops += op_count[batch.count];
 		extras[batch.count] = d.nr_extras;
 		batch.pkts[batch.count++] = pkt;
@@ -273,6 +331,7 @@ unsigned nb_tx_burst(struct nb_queue *q)
 		__atomic_fetch_add(&c->refs, batch.count, __ATOMIC_RELAXED);
 
 	nb_cur_txc = c;
+	nb_cur_done = 0;
 	fwd.count = 0;
 	for (unsigned p = 0; p < batch.count; p++) {
 		struct pvnet_pkt *pkt = batch.pkts[p];
@@ -312,7 +371,10 @@ unsigned nb_tx_burst(struct nb_queue *q)
 		nb_add(&vif->tx_bytes, bytes);
 	}
 	nb_cur_txc = NULL;
+	/* seq_cst: this burst's ready flags before the pusher's busy flag is examined */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	nb_txc_push(c);
+	txc_put_n(c, nb_cur_done); /* never the last: the queue holds one */
 	for (unsigned r = 0; r < NB_DROP__MAX; r++)
 		nb_add(&vif->drops[r], drops[r]);
 	if (fatal_why != NB_TXF_NONE)

@@ -34,8 +34,8 @@ void nb_cmpl_mark_ready(struct nb_cmpl *c, RING_IDX idx, unsigned n)
 	for (unsigned i = 0; i < n; i++)
 		/* release: id/status written before the slot reads as ready */
 		__atomic_store_n(&c->ready[(idx + i) & MASK], 1, __ATOMIC_RELEASE);
-	/* seq_cst: ready flags before the pusher's busy flag is examined (tx.c) */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* no fence here: the caller orders the ready flags before it examines the
+	 * pusher's busy flag, once per burst (tx.c) */
 }
 
 bool nb_cmpl_head_ready(const struct nb_cmpl *c)
