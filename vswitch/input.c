@@ -143,21 +143,75 @@ static void group_add(struct egress_ctx *ctx, struct vsw_port *q, struct pvnet_p
 	ctx->b.pkts[ctx->b.count++] = pkt;
 }
 
+/* A frame linearised for the software fallback (at most one GSO super-frame). */
+static __thread uint8_t lin_buf[65536 + 64];
+
+/*
+ * Makes a LOCAL view of a grant-backed packet for the software fallback: the
+ * whole frame, untagged, copied into this thread's lin_buf through the tail
+ * reader (netback's grant copy). tmp shares pkt's metadata; it is only read.
+ */
+static int linear_view(const struct pvnet_pkt *pkt, struct pvnet_pkt *tmp)
+{
+	int n = vsw_pkt_linearize(pkt, 0, lin_buf, sizeof(lin_buf));
+
+	if (n < 0)
+		return n;
+	*tmp = *pkt;
+	tmp->data = lin_buf;
+	tmp->len = tmp->head_size = (uint32_t)n;
+	tmp->src_kind = PVNET_PKT_SRC_LOCAL;
+	return 0;
+}
+
+/* Completes the checksum of a CSUM_BLANK packet into a fresh LOCAL packet from
+ * the fallback pool; NULL if it cannot (pool empty, frame too big). */
+static struct pvnet_pkt *csum_copy(struct vsw_bridge *br, const struct pvnet_pkt *src)
+{
+	struct pvnet_pkt *c = pvnet_pkt_alloc(br->fallback);
+
+	if (!c)
+		return NULL;
+	if (pvnet_pkt_set_local(c, src->data, src->len) < 0) {
+		pvnet_pkt_put(c);
+		return NULL;
+	}
+	c->flags = src->flags;
+	c->vlan_tci = src->vlan_tci;
+	c->vlan = src->vlan;
+	c->in_port = src->in_port;
+	c->csum_start = src->csum_start;
+	c->csum_offset = src->csum_offset;
+	if (vsw_offload_csum(c) < 0) {
+		pvnet_pkt_put(c);
+		return NULL;
+	}
+	return c;
+}
+
 /* Adds one egress copy of pkt (whose reference for q we hold) to q's group,
- * falling back to software TSO when q cannot take the GSO packet. */
+ * falling back to software TSO / checksum when q cannot take the offload. A
+ * grant-backed packet (a guest's frame whose payload is still in its grants) is
+ * linearised first. */
 static void egress_one(struct egress_ctx *ctx, struct vsw_port *q, struct pvnet_pkt *pkt,
 		       uint16_t tci)
 {
 	struct pvnet_pkt *segs[TSO_MAX_SEGS];
+	struct pvnet_pkt tmp;
+	const struct pvnet_pkt *view = pkt;
 	unsigned need;
 	int n;
 
 	if (pkt->gso_type != PVNET_GSO_NONE) {
 		need = pkt->gso_type == PVNET_GSO_TCPV4 ? VSW_PORT_F_TSO4 : VSW_PORT_F_TSO6;
 		if (!(q->flags & need)) {
-			n = -EINVAL;
-			if (pkt->src_kind == PVNET_PKT_SRC_LOCAL)
-				n = vsw_offload_tso(pkt, ctx->br->fallback, segs, TSO_MAX_SEGS);
+			n = 0;
+			if (pkt->src_kind != PVNET_PKT_SRC_LOCAL) {
+				n = linear_view(pkt, &tmp);
+				view = &tmp;
+			}
+			if (n == 0)
+				n = vsw_offload_tso(view, ctx->br->fallback, segs, TSO_MAX_SEGS);
 			pvnet_pkt_put(pkt); /* q's reference on the original */
 			if (n < 0) {
 				PVLOG_RL(WARN, VSW_LOG, "%s: software TSO for %s failed: %d",
@@ -172,9 +226,17 @@ static void egress_one(struct egress_ctx *ctx, struct vsw_port *q, struct pvnet_
 		}
 	} else if ((pkt->flags & PVNET_PKT_F_CSUM_BLANK) && !(q->flags & VSW_PORT_F_CSUM)) {
 		/* a LOCAL packet was completed before any send; this one is grant-backed */
+		struct pvnet_pkt *c = NULL;
+
+		if (linear_view(pkt, &tmp) == 0)
+			c = csum_copy(ctx->br, &tmp);
 		pvnet_pkt_put(pkt);
-		vsw_atomic_add(&q->drops[VSW_DROP_NO_OFFLOAD], 1);
-		return;
+		if (!c) {
+			vsw_atomic_add(&q->drops[VSW_DROP_NO_OFFLOAD], 1);
+			return;
+		}
+		vsw_atomic_add(&ctx->br->sw_csum, 1);
+		pkt = c;
 	}
 	group_add(ctx, q, pkt, tci);
 }

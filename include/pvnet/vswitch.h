@@ -83,9 +83,10 @@ const char *vsw_drop_reason_name(enum vsw_drop_reason reason);
 #define VSW_PORT_F_TSO6 (1u << 2) /* accepts PVNET_GSO_TCPV6 packets */
 #define VSW_PORT_F_ALL  (VSW_PORT_F_CSUM | VSW_PORT_F_TSO4 | VSW_PORT_F_TSO6)
 /* Every port must be able to read a PVNET_PKT_SRC_GRANT packet's tail (copy it from
- * src.frags with the hv grant-copy API); the switch cannot do it for them. A
- * grant-backed packet that needs software checksum/TSO for an egress without the
- * offload is dropped there as no_offload (software fallback needs LOCAL data). */
+ * src.frags with the hv grant-copy API, or vsw_pkt_linearize). A grant-backed packet
+ * that needs software checksum/TSO for an egress without the offload is linearised
+ * through the tail reader (vsw_tail_reader_set) first; without a reader, or when the
+ * frame does not fit the fallback buffers, it is dropped there as no_offload. */
 
 /* Device counters a port may report beyond the switch's own. */
 struct vsw_port_dev_stats {
