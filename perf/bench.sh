@@ -322,6 +322,14 @@ for n in $SCALE; do
   pb_row "scale.${n}pairs" 64 fairness "Jain index" "${sc[1]}"
 done
 
+# --- accelerator levels 0-3 (full runs only; perf/accel.sh, docs/nic-levels.md) ---
+if [ "$QUICK" = 0 ] && [ "$PV_OK" = 1 ]; then
+  # accel_bench starts its own pvnetd (same namespace and run-dir names)
+  pb_kill "$PVD_PID"; ip netns del "$PVD_NS" 2>/dev/null; PVD_PID=""
+  . "$PB_ROOT/perf/accel.sh"
+  accel_bench "$((SECS + 1))" "0 1 2 3" || pb_log "accel rows: accel_bench failed"
+fi
+
 # --- output ------------------------------------------------------------------
 pb_rows_table "$PB_ROWS" | awk -v ok="$PV_OK" '
   ok != 1 && /^(pv2pv|tcp|rr|scale|hvm2pv)/ { printf "%-26s%10s\n", substr($0, 1, 26), "n/a (PV NIC not ready)"; next } { print }'
