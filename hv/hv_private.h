@@ -112,6 +112,8 @@ struct hv {
 	domid_t next_domid;
 	hv_xs_connect_fn xs_connect;
 	void *xs_arg;
+	hv_accel_connect_fn accel_connect; /* hypercall.c */
+	void *accel_arg;
 
 	pthread_mutex_t evtchn_lock;
 	struct hv_domain *evt_doms[HV_MAX_DOMID + 1];

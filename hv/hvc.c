@@ -428,6 +428,36 @@ int hvc_decrease_reservation(struct hvc *h, xen_pfn_t pfn)
 	return call_simple(h, PVHC_OP_DECREASE_RESERVATION, &req, &rsp);
 }
 
+int hvc_accel_qp_get(struct hvc *h, domid_t dom, unsigned handle, unsigned qp,
+		     struct hvc_accel_qp *out)
+{
+	struct pvhc_msg req, rsp;
+	int fds[PVHC_MAX_FDS], nfds = 0, ret;
+
+	memset(&req, 0, sizeof(req));
+	req.hdr.op = PVHC_OP_ACCEL_QP;
+	req.args.accel_qp.dom = dom;
+	req.args.accel_qp.handle = handle;
+	req.args.accel_qp.qp = qp;
+	ret = call(h, &req, &rsp, fds, &nfds);
+	if (ret == 0 && (nfds != 3 || rsp.args.accel_qp.mem_size == 0 ||
+			 rsp.args.accel_qp.ring_len == 0 ||
+			 (rsp.args.accel_qp.ring_len & (rsp.args.accel_qp.ring_len - 1))))
+		ret = -EPROTO;
+	if (ret < 0) {
+		close_fds(fds, nfds);
+		return ret;
+	}
+	out->mem_fd = fds[0];
+	out->doorbell_fd = fds[1];
+	out->irq_fd = fds[2];
+	out->ring_len = rsp.args.accel_qp.ring_len;
+	out->mem_size = rsp.args.accel_qp.mem_size;
+	out->tx_ring_off = rsp.args.accel_qp.tx_ring_off;
+	out->rx_ring_off = rsp.args.accel_qp.rx_ring_off;
+	return 0;
+}
+
 int hvc_call_raw(struct hvc *h, const void *req, size_t len, void *rsp, size_t rsp_len)
 {
 	int fds[PVHC_MAX_FDS], nfds = 0, ret;

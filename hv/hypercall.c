@@ -113,6 +113,55 @@ static int do_transfer(struct hv *hv, struct hv_domain *d, const struct pvhc_bat
 	return ret;
 }
 
+void hv_set_accel_connector(struct hv *hv, hv_accel_connect_fn fn, void *arg)
+{
+	pthread_mutex_lock(&hv->lock);
+	hv->accel_connect = fn;
+	hv->accel_arg = arg;
+	pthread_mutex_unlock(&hv->lock);
+}
+
+/* The queue pair of the caller's own vif, from the connector netback registered. */
+static int do_accel_qp(struct hv *hv, domid_t domid, struct pvhc_accel_qp *a, int *fds,
+		       int *nfds)
+{
+	struct hv_accel_qp m = {.mem_fd = -1, .doorbell_fd = -1, .irq_fd = -1};
+	hv_accel_connect_fn fn;
+	void *arg;
+	int ret;
+
+	if (a->dom != DOMID_SELF && a->dom != domid)
+		return -EPERM; /* another domain's queue pair: never */
+	pthread_mutex_lock(&hv->lock);
+	fn = hv->accel_connect;
+	arg = hv->accel_arg;
+	pthread_mutex_unlock(&hv->lock);
+	if (!fn)
+		return -ENOSYS;
+	ret = fn(arg, domid, a->handle, a->qp, &m);
+	if (ret < 0)
+		return ret;
+	if (m.mem_fd < 0 || m.doorbell_fd < 0 || m.irq_fd < 0) {
+		if (m.mem_fd >= 0)
+			close(m.mem_fd);
+		if (m.doorbell_fd >= 0)
+			close(m.doorbell_fd);
+		if (m.irq_fd >= 0)
+			close(m.irq_fd);
+		return -EIO;
+	}
+	fds[0] = m.mem_fd;
+	fds[1] = m.doorbell_fd;
+	fds[2] = m.irq_fd;
+	*nfds = 3;
+	a->dom = domid;
+	a->ring_len = m.ring_len;
+	a->mem_size = m.mem_size;
+	a->tx_ring_off = m.tx_ring_off;
+	a->rx_ring_off = m.rx_ring_off;
+	return 0;
+}
+
 static int do_status(struct hv *hv, domid_t domid, struct pvhc_status *s)
 {
 	struct evtchn_status st;
@@ -202,6 +251,9 @@ int hv_hypercall_dispatch(struct hv *hv, domid_t domid, const void *req, size_t 
 		break;
 	case PVHC_OP_DECREASE_RESERVATION:
 		ret = hv_decrease_reservation(hv, domid, m.args.reservation.pfn);
+		break;
+	case PVHC_OP_ACCEL_QP:
+		ret = do_accel_qp(hv, domid, &rsp->args.accel_qp, fds_out, &nfds);
 		break;
 	default:
 		ret = -ENOSYS;

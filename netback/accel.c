@@ -1,8 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * dom0's driver of NIC accelerators (include/pvnet/netback.h, "NIC accelerators"):
- * the NIC's uplink port on the switch (Level 0) and the per-vif RX queues whose
- * buffers are the guest's own posted RX grants (Level 1).
+ * the NIC's uplink port on the switch (Level 0), the per-vif RX queues whose
+ * buffers are the guest's own posted RX grants (Level 1), and the control path of
+ * guest-driven queue pairs (Levels 2-3): dom0 maps the buffer pools the frontend
+ * granted (accel-tx-pool / accel-rx-pool), registers them in the port's IOMMU at
+ * IOVA gref << 12, programs the TX MAC/IP filter, the rate limit and the RX filter,
+ * and publishes accel-frontend / accel-qp / accel-local-macs in the backend dir;
+ * the guest fetches the qp's fds with the ACCEL_QP hypercall (the connector below)
+ * and drives it itself. dom0 touches no packet of that vif's fast path.
  *
  * Queue pairs are driven through their shared memory (pvnet/accel.h, "driver
  * half"): dom0 maps each qp's memfd, posts descriptors, release-stores the
@@ -109,7 +115,16 @@ struct nb_accel_vif {
 	bool grefs_full;
 	/* counters */
 	uint64_t nic_rx_packets, nic_rx_bytes, nic_rx_errors, reclaims, grant_maps;
+	/* Levels 2-3, guest-driven (control thread only) */
+	bool guest;               /* the guest drives the qp; dom0 only controls */
+	grant_handle_t *l2_handles; /* mapped pool pages, unmapped at teardown */
+	unsigned l2_nmaps;
+	char local_macs[18 * 16]; /* last accel-local-macs written */
+	bool local_macs_set;
 };
+
+#define L2_MAX_POOL 1024u /* pool pages (TX + RX) a guest may have registered */
+#define L2_MAX_LOCAL 15u  /* MACs in accel-local-macs */
 
 /* ---- queue-pair mapping ---------------------------------------------------------- */
 
@@ -429,12 +444,16 @@ static bool valid_name(const char *s, size_t max)
 	return true;
 }
 
+static int accel_connect(void *arg, domid_t domid, uint32_t handle, uint32_t qp,
+			 struct hv_accel_qp *out);
+
 void nb_accel_set_registry(struct nb *nb, struct accel_registry *reg)
 {
 	if (!nb->accel)
 		nb->accel = calloc(1, sizeof(*nb->accel));
 	if (nb->accel)
 		nb->accel->reg = reg;
+	hv_set_accel_connector(nb->hv, reg && nb->accel ? accel_connect : NULL, nb);
 }
 
 static struct nb_nic *nic_find(struct nb *nb, const char *name)
@@ -868,6 +887,287 @@ static int l1_setup(struct nb_accel_vif *av)
 	return 0;
 }
 
+
+/* ---- Levels 2-3: the guest drives the queue pair, dom0 controls -------------------- */
+
+static void be_node_write(struct nb_vif *vif, const char *key, const char *val)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/%s", vif->be_path, key);
+	if (xs_printf(vif->nb->xs, 0, path, "%s", val) < 0)
+		PVLOG(WARN, NB_MOD, "%s: cannot write %s", vif->name, key);
+}
+
+static void be_node_rm(struct nb_vif *vif, const char *key)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/%s", vif->be_path, key);
+	(void)xs_rm(vif->nb->xs, 0, 0, path);
+}
+
+/* Reads "<first-ref> <count>" from the frontend dir. */
+static int read_pool(struct nb_vif *vif, const char *key, uint32_t *ref, uint32_t *count)
+{
+	char path[160], *val = NULL, buf[48];
+	size_t len = 0;
+	unsigned long r, n;
+	char *end;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", vif->fe_path, key);
+	rc = xs_read(vif->nb->xs, 0, 0, path, &val, &len);
+	if (rc < 0)
+		return rc;
+	if (len >= sizeof(buf)) {
+		free(val);
+		return -EINVAL;
+	}
+	memcpy(buf, val, len); /* one read of a guest-written node; parse the copy */
+	buf[len] = 0;
+	free(val);
+	r = strtoul(buf, &end, 10);
+	if (end == buf || *end != ' ')
+		return -EINVAL;
+	n = strtoul(end + 1, &end, 10);
+	if (*end || n == 0 || n > L2_MAX_POOL || r > UINT32_MAX - n)
+		return -EINVAL;
+	*ref = (uint32_t)r;
+	*count = (uint32_t)n;
+	return 0;
+}
+
+/* The vif's `ip` node -> up to ACCEL_TXF_MAX_IPV4 IPv4 addresses (network order). */
+static void tx_filter_from_vif(struct nb_vif *vif, const uint8_t mac[6], struct accel_tx_filter *f)
+{
+	char buf[256], *save = NULL;
+
+	memset(f, 0, sizeof(*f));
+	f->flags = ACCEL_TXF_CHECK_MAC;
+	memcpy(f->mac, mac, 6);
+	if (read_be(vif, "ip", buf, sizeof(buf)) < 0)
+		return;
+	for (char *t = strtok_r(buf, " ,", &save); t && f->n_ipv4 < ACCEL_TXF_MAX_IPV4;
+	     t = strtok_r(NULL, " ,", &save)) {
+		struct in_addr a;
+		t[strcspn(t, "/")] = 0;
+		if (inet_pton(AF_INET, t, &a) == 1)
+			f->ipv4[f->n_ipv4++] = a.s_addr;
+	}
+	if (f->n_ipv4)
+		f->flags |= ACCEL_TXF_CHECK_IP;
+}
+
+/* Can the NIC carry unicast from `a` straight to `b`? Only VF to VF (Level 3
+ * hairpin) on one NIC, both attached. */
+static bool nic_reaches(const struct nb_accel_vif *a, const struct nb_vif *b)
+{
+	const struct nb_accel_vif *bv = b->accel;
+
+	return a->level == 3 && bv && bv->guest && bv->level == 3 && bv->nic == a->nic &&
+	       !a->user_detached && !bv->user_detached;
+}
+
+/*
+ * accel-local-macs of every guest-driven vif on `bridge`: the MACs of the other
+ * connected vifs there that the NIC cannot reach (the guest sends frames to them
+ * on the rings; the NIC would put them on the wire). `gone` is leaving: omitted.
+ */
+static void local_macs_refresh(struct nb *nb, const char *bridge, const struct nb_vif *gone)
+{
+	for (struct nb_vif *v = nb->vifs; v; v = v->next) {
+		struct nb_accel_vif *av = v->accel;
+		char list[sizeof(av->local_macs)] = "";
+		size_t off = 0;
+		unsigned n = 0;
+
+		if (v == gone || !av || !av->guest || strcmp(v->bridge_name, bridge))
+			continue;
+		for (struct nb_vif *o = nb->vifs; o && n < L2_MAX_LOCAL; o = o->next) {
+			if (o == v || o == gone || !o->connected || strcmp(o->bridge_name, bridge) ||
+			    nic_reaches(av, o))
+				continue;
+			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", n ? " " : "",
+						o->mac);
+			n++;
+		}
+		if (av->local_macs_set && !strcmp(list, av->local_macs))
+			continue;
+		snprintf(av->local_macs, sizeof(av->local_macs), "%s", list);
+		av->local_macs_set = true;
+		be_node_write(v, "accel-local-macs", list);
+	}
+}
+
+static void l2_teardown(struct nb_accel_vif *av)
+{
+	struct nb_vif *vif = av->vif;
+	struct nb *nb = vif->nb;
+
+	/* the NIC first: after port_free it touches no registered page and no qp; only
+	 * then tell the guest (it reuses its TX pages once accel-frontend is gone) */
+	accel_attach_destroy(av->att);
+	av->att = NULL;
+	be_node_rm(vif, "accel-frontend");
+	be_node_rm(vif, "accel-qp");
+	be_node_rm(vif, "accel-local-macs");
+	for (unsigned i = 0; i < av->l2_nmaps; i += 64) {
+		struct gnttab_unmap_grant_ref u[64];
+		unsigned n = av->l2_nmaps - i < 64 ? av->l2_nmaps - i : 64;
+		for (unsigned k = 0; k < n; k++)
+			u[k] = (struct gnttab_unmap_grant_ref){.handle = av->l2_handles[i + k]};
+		gnttab_unmap_grant_ref(nb->hv, 0, u, n);
+	}
+	free(av->l2_handles);
+	av->l2_handles = NULL;
+	av->l2_nmaps = 0;
+	av->guest = false;
+	av->local_macs_set = false;
+}
+
+/*
+ * Maps the frontend's pools and registers them at IOVA gref << 12: TX pages
+ * read-only (the NIC only reads them), RX pages writable. All or nothing.
+ */
+static int l2_register_pools(struct nb_accel_vif *av, const uint32_t ref[2], const uint32_t cnt[2])
+{
+	struct nb_vif *vif = av->vif;
+	unsigned total = cnt[0] + cnt[1], k = 0;
+	struct gnttab_map_grant_ref *m = calloc(total, sizeof(*m));
+	struct accel_mem_region *r = calloc(total, sizeof(*r));
+	int rc = 0;
+
+	av->l2_handles = calloc(total, sizeof(*av->l2_handles));
+	if (!m || !r || !av->l2_handles) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (unsigned p = 0; p < 2; p++)
+		for (uint32_t i = 0; i < cnt[p]; i++, k++)
+			m[k] = (struct gnttab_map_grant_ref){
+				.flags = GNTMAP_host_map | (p == 0 ? GNTMAP_readonly : 0),
+				.ref = ref[p] + i, .dom = vif->domid};
+	rc = gnttab_map_grant_ref(vif->nb->hv, 0, m, total);
+	for (k = 0; k < total; k++) {
+		if (rc == 0 && m[k].status == GNTST_okay) {
+			av->l2_handles[av->l2_nmaps++] = m[k].handle;
+		} else if (rc == 0) {
+			PVLOG(WARN, NB_MOD, "%s: pool grant %u: status %d", vif->name, m[k].ref,
+			      m[k].status);
+			rc = -EPERM;
+		}
+	}
+	if (rc < 0)
+		goto out;
+	for (k = 0; k < total; k++)
+		r[k] = (struct accel_mem_region){
+			.iova = (uint64_t)m[k].ref << 12, .host = (void *)(uintptr_t)m[k].host_addr,
+			.size = ACCEL_PAGE_SIZE,
+			.flags = (m[k].flags & GNTMAP_readonly) ? 0 : ACCEL_MEM_F_WRITABLE};
+	rc = accel_attach_mem_register(av->att, r, total);
+	if (rc == 0)
+		av->grant_maps += total;
+out:
+	free(m);
+	free(r);
+	return rc;
+}
+
+/* Level 2/3 with the guest half. -EOPNOTSUPP: the frontend offers no pools. */
+static int l2_setup(struct nb_accel_vif *av)
+{
+	struct nb_vif *vif = av->vif;
+	struct accel_vif_config vc = {.domid = vif->domid, .handle = vif->handle,
+				      .level = av->want_level, .queues = 1,
+				      .ring_len = NB_RX_RING};
+	struct accel_rx_filter f = {.vlan = ACCEL_VLAN_NONE, .qid = 0};
+	struct accel_tx_filter tf;
+	uint32_t ref[2], cnt[2];
+	char buf[64];
+	unsigned m[6];
+	int rc;
+
+	if (read_pool(vif, "accel-tx-pool", &ref[0], &cnt[0]) < 0 ||
+	    read_pool(vif, "accel-rx-pool", &ref[1], &cnt[1]) < 0)
+		return -EOPNOTSUPP;
+	if (cnt[0] + cnt[1] > L2_MAX_POOL)
+		return -E2BIG;
+	if (sscanf(vif->mac, "%2x:%2x:%2x:%2x:%2x:%2x", &m[0], &m[1], &m[2], &m[3], &m[4],
+		   &m[5]) != 6)
+		return -EINVAL;
+	for (unsigned i = 0; i < 6; i++)
+		vc.mac[i] = f.mac[i] = (uint8_t)m[i];
+	vc.iommu_quota = cnt[0] + cnt[1]; /* the per-vif quota: exactly its pools */
+	rc = accel_attach_create(av->nic->dev, &vc, &av->att);
+	if (rc < 0)
+		return rc;
+	av->guest = true; /* from here on l2_teardown undoes */
+	/* an LRO frame would carry no MSS for the guest's TAP */
+	(void)accel_attach_feature_set_name(av->att, "large-receive-offload", 0);
+	rc = l2_register_pools(av, ref, cnt);
+	if (rc < 0)
+		goto fail;
+	tx_filter_from_vif(vif, vc.mac, &tf);
+	rc = accel_attach_tx_filter_set(av->att, 0, &tf);
+	if (rc < 0)
+		goto fail;
+	if (read_be(vif, "rate", buf, sizeof(buf)) == 0) {
+		uint64_t packed = 0;
+		if (nb_rate_parse_node(buf, strlen(buf), &packed) == 0 && packed) {
+			uint64_t bytes = packed >> 32, usec = packed & 0xffffffffu;
+			rc = accel_attach_rate_limit_set(av->att, 0,
+							 usec ? bytes * 1000000u / usec : 0, 0);
+			if (rc < 0)
+				goto fail;
+		}
+	}
+	rc = accel_attach_rx_filter_add(av->att, &f);
+	if (rc < 0)
+		goto fail;
+	be_node_write(vif, "accel-qp", "0");
+	be_node_write(vif, "accel-frontend", av->nic->plugin);
+	PVLOG(INFO, NB_MOD, "%s: guest-driven qp (level %u): %u TX + %u RX pool pages registered, "
+	      "TX filter mac%s (%u IPv4)", vif->name, av->want_level, cnt[0], cnt[1],
+	      (tf.flags & ACCEL_TXF_CHECK_IP) ? "+ip" : "", tf.n_ipv4);
+	return 0;
+fail:
+	l2_teardown(av);
+	return rc;
+}
+
+static struct nb_vif *vif_by_dom(struct nb *nb, domid_t domid, uint32_t handle)
+{
+	for (struct nb_vif *v = nb->vifs; v; v = v->next)
+		if (v->domid == domid && v->handle == handle)
+			return v;
+	return NULL;
+}
+
+/* hv's accelerator connector (control thread): the qp of the caller's own vif. */
+static int accel_connect(void *arg, domid_t domid, uint32_t handle, uint32_t qp,
+			 struct hv_accel_qp *out)
+{
+	struct nb_vif *vif = vif_by_dom(arg, domid, handle);
+	struct accel_qp_map map;
+	int rc;
+
+	if (!vif || !vif->accel || !vif->accel->guest || !vif->accel->att)
+		return -ENOENT;
+	if (qp >= accel_attach_queues(vif->accel->att))
+		return -ENOENT;
+	/* the plugin checks domid against the port's owner too (-EPERM) */
+	rc = accel_attach_map_qp(vif->accel->att, qp, domid, &map);
+	if (rc < 0)
+		return rc;
+	*out = (struct hv_accel_qp){.mem_fd = map.mem_fd, .doorbell_fd = map.doorbell_fd,
+				    .irq_fd = map.irq_fd, .ring_len = map.ring_len,
+				    .mem_size = map.mem_size, .tx_ring_off = map.tx_ring_off,
+				    .rx_ring_off = map.rx_ring_off};
+	PVLOG(INFO, NB_MOD, "%s: queue pair %u handed to dom%u", vif->name, qp, domid);
+	return 0;
+}
+
 void nb_accel_vif_connect(struct nb_vif *vif)
 {
 	char plugin[ACCEL_NAME_MAX], lvl[8];
@@ -875,8 +1175,10 @@ void nb_accel_vif_connect(struct nb_vif *vif)
 	unsigned level = 0;
 	int rc;
 
-	if (read_be(vif, "accel", plugin, sizeof(plugin)) < 0 || !plugin[0])
+	if (read_be(vif, "accel", plugin, sizeof(plugin)) < 0 || !plugin[0]) {
+		local_macs_refresh(vif->nb, vif->bridge_name, NULL);
 		return;
+	}
 	if (read_be(vif, "accel-level", lvl, sizeof(lvl)) == 0) {
 		if (lvl[0] < '0' || lvl[0] > '3' || lvl[1]) {
 			PVLOG(WARN, NB_MOD, "%s: bad accel-level '%s', using 0", vif->name, lvl);
@@ -914,6 +1216,12 @@ void nb_accel_vif_connect(struct nb_vif *vif)
 		if (vif->nr_queues != 1 || vlan) {
 			PVLOG(INFO, NB_MOD, "%s: Level %u needs one queue and no access VLAN; Level 0",
 			      vif->name, level);
+		} else if (level >= 2 && (rc = l2_setup(av)) != -EOPNOTSUPP) {
+			if (rc < 0)
+				PVLOG(WARN, NB_MOD, "%s: %s port on NIC %s: %s; Level 0 (software path)",
+				      vif->name, plugin, av->nic->name, strerror(-rc));
+			else
+				av->level = level;
 		} else if ((rc = l1_setup(av)) < 0) {
 			PVLOG(WARN, NB_MOD, "%s: %s port on NIC %s: %s; Level 0 (software path)",
 			      vif->name, plugin, av->nic->name, strerror(-rc));
@@ -921,17 +1229,22 @@ void nb_accel_vif_connect(struct nb_vif *vif)
 			av->level = level;
 		}
 	}
-	PVLOG(INFO, NB_MOD, "%s: accelerator %s on NIC %s, level %u (asked %u)", vif->name, plugin,
-	      av->nic->name, av->level, level);
+	PVLOG(INFO, NB_MOD, "%s: accelerator %s on NIC %s, level %u (asked %u)%s", vif->name,
+	      plugin, av->nic->name, av->level, level, av->guest ? ", guest-driven" : "");
+	local_macs_refresh(vif->nb, vif->bridge_name, NULL);
 }
 
 void nb_accel_vif_disconnect(struct nb_vif *vif)
 {
 	struct nb_accel_vif *av = vif->accel;
 
+	if (vif->nb->accel)
+		local_macs_refresh(vif->nb, vif->bridge_name, vif);
 	if (!av)
 		return;
-	if (av->level >= 1)
+	if (av->guest)
+		l2_teardown(av);
+	else if (av->level >= 1)
 		l1_teardown(av);
 	if (vif->queues) {
 		/* the RX hooks read vif->accel under queue 0's rx_lock */
@@ -964,6 +1277,7 @@ void nb_accel_fini(struct nb *nb)
 {
 	if (!nb->accel)
 		return;
+	hv_set_accel_connector(nb->hv, NULL, NULL);
 	for (unsigned i = 0; i < NIC_MAX; i++)
 		if (nb->accel->nics[i])
 			nb_nic_del(nb, nb->accel->nics[i]->name);
@@ -1042,12 +1356,13 @@ int nb_accel_ethtool(struct nb *nb, const char *name, char what, char *buf, size
 		m = snprintf(buf + n, size - (size_t)n,
 			     "     pv_nic_rx_packets: %llu\n     pv_nic_rx_bytes: %llu\n"
 			     "     pv_nic_rx_errors: %llu\n     pv_reclaims: %llu\n"
-			     "     pv_grant_maps: %llu\n     pv_detached: %d\n",
+			     "     pv_grant_maps: %llu\n     pv_detached: %d\n"
+			     "     pv_guest_driven: %d\n",
 			     (unsigned long long)__atomic_load_n(&av->nic_rx_packets, __ATOMIC_RELAXED),
 			     (unsigned long long)__atomic_load_n(&av->nic_rx_bytes, __ATOMIC_RELAXED),
 			     (unsigned long long)__atomic_load_n(&av->nic_rx_errors, __ATOMIC_RELAXED),
 			     (unsigned long long)av->reclaims, (unsigned long long)av->grant_maps,
-			     av->user_detached);
+			     av->user_detached, av->guest);
 		if (m > 0)
 			n += m;
 	} else if (nic) {
@@ -1076,6 +1391,16 @@ int nb_accel_vif_set_attached(struct nb *nb, const char *name, bool attached)
 		return -ENODEV;
 	if (av->level == 0)
 		return -EOPNOTSUPP;
+	if (av->guest) {
+		/* the guest sees ACCEL_QP_S_DETACHED in the qp's status and sends on the
+		 * rings; unicast from the wire reaches it through the default queue */
+		int rc = attached ? accel_attach_reattach(av->att) : accel_attach_detach(av->att);
+		if (rc < 0)
+			return rc;
+		av->user_detached = !attached;
+		local_macs_refresh(nb, vif->bridge_name, NULL); /* hairpin peers move too */
+		return 0;
+	}
 	q = &vif->queues[0];
 	pthread_mutex_lock(&q->rx_lock);
 	if (!attached) {

@@ -176,6 +176,12 @@ static unsigned tx_burst(struct nf_queue *q, bool *tap_empty)
 			q->drops[NF_DROP_TX_TOO_BIG]++;
 			continue;
 		}
+		if (q->acc && nf_accel_tx(q, &vh, len)) {
+			/* on the NIC queue pair (Levels 2-3); declined frames continue here */
+			q->tx_pkts++;
+			q->tx_bytes += len;
+			continue;
+		}
 		if (nf_tx_flags_from_vnet(&vh, q->vif->gso_v4, q->vif->gso_v6, &flags, &extra,
 					  &has_extra) < 0) {
 			PVLOG_RL(WARN, MOD, "%s: virtio_net_hdr flags %#x gso %#x not expressible",
@@ -209,6 +215,8 @@ static unsigned tx_burst(struct nf_queue *q, bool *tap_empty)
 		if (has_extra)
 			q->tx_gso_pkts++;
 	}
+	if (q->acc)
+		nf_accel_tx_flush(q);
 	if (q->tx.req_prod_pvt != start) {
 		RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(&q->tx, do_notify);
 		if (do_notify)
@@ -424,6 +432,8 @@ static void *queue_thread(void *arg)
 
 		if (!q->broken) {
 			work += nf_tx_reclaim(q);
+			if (q->acc)
+				work += nf_accel_poll(q);
 			work += rx_burst(q);
 			work += tx_burst(q, &tap_empty);
 			if (work && !q->rx_incomplete) {
@@ -452,6 +462,8 @@ static void *queue_thread(void *arg)
 			if (nf_final_check(&q->rx, &q->tx, q->rx_incomplete,
 					q->tx_nfree != NF_TX_POOL))
 				continue;
+			if (q->acc && nf_accel_pending(q))
+				continue;
 		}
 		tx_room = !q->broken && RING_FREE_REQUESTS(&q->tx) >= NF_TX_SLOTS_NEEDED &&
 			  q->tx_nfree >= NF_TX_MAX_DATA_SLOTS;
@@ -460,6 +472,8 @@ static void *queue_thread(void *arg)
 		pfd[n++] = (struct pollfd){.fd = q->tx_wait, .events = POLLIN};
 		if (tx_room && !tap_empty)
 			continue; /* TAP still has frames and we have room */
+		if (q->acc && nf_accel_wait_fd(q) >= 0)
+			pfd[n++] = (struct pollfd){.fd = nf_accel_wait_fd(q), .events = POLLIN};
 		if (tx_room)
 			pfd[n++] = (struct pollfd){.fd = q->tap_fd, .events = POLLIN};
 		q->sleeps++;
@@ -473,6 +487,8 @@ static void *queue_thread(void *arg)
 			nf_drain_eventfd(q->rx_wait);
 		if (pfd[2].revents & POLLIN)
 			nf_drain_eventfd(q->tx_wait);
+		if ((pfd[0].revents & POLLIN) && !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE))
+			nf_drain_eventfd(q->stop_fd); /* a kick from the control thread (accel.c) */
 	}
 	return NULL;
 }

@@ -17,8 +17,10 @@
 
 #define MOD "netfront"
 
-/* tx_state[] of a TX pool page */
-enum { NF_TX_FREE = 0, NF_TX_FIRST = 1, NF_TX_FRAG = 2 };
+/* tx_state[] of a TX pool page (NF_TX_ACCEL: on the NIC queue pair, accel.c) */
+enum { NF_TX_FREE = 0, NF_TX_FIRST = 1, NF_TX_FRAG = 2, NF_TX_ACCEL = 3 };
+
+struct nf_accel; /* accel.c: the guest half of NIC Levels 2-3 */
 
 struct nf_queue {
 	struct nf_vif *vif;
@@ -52,6 +54,7 @@ struct nf_queue {
 	bool rx_incomplete; /* last RX burst stopped in the middle of a packet */
 	uint16_t tx_app_len[NF_TX_POOL]; /* pktgen/sink: frame the app last wrote per page */
 	uint8_t *app_lin;                /* pktgen/sink: linear copy of a multi-slot RX frame */
+	struct nf_accel *acc;            /* queue 0 of a tap vif: the NIC fast path, else NULL */
 
 	/* Counters (written by the queue thread, read after it stopped). */
 	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes;
@@ -73,6 +76,7 @@ struct nf_vif {
 	const struct nf_app_ops *app;
 	void *app_arg;
 	int tap_fd; /* queue 0's fd; keeps the device alive across reconnects */
+	struct nf_accel *acc; /* tap vifs: NIC Levels 2-3 state (accel.c), kept for life */
 
 	unsigned nr_queues;             /* negotiated for the current connection */
 	struct nf_queue *q[NF_MAX_QUEUES]; /* allocated on first use, kept */
@@ -106,6 +110,38 @@ void nf_drain_eventfd(int fd);
  */
 #define NF_POLL_US_DEFAULT 0
 int64_t nf_poll_ns_from_env(void);
+
+/*
+ * accel.c: NIC Levels 2-3, the guest half (see the file's header comment).
+ * Control thread: create (once per tap vif: allocates the RX pool), grant (at
+ * each connect, before the keys), write_keys (inside the connect transaction:
+ * accel-tx-pool / accel-rx-pool = "<first ref> <count>"), update (on every
+ * backend-dir watch: accel-frontend / accel-qp / accel-local-macs), disconnect
+ * (after the queue threads stopped), destroy.
+ * Queue 0's thread: poll (per loop: hand-over, TX completions, RX to the TAP),
+ * tx (offer one frame read from the TAP into the top tx_free pages: true = it
+ * is on the qp), tx_flush (once per burst: publish + doorbell), wait_fd /
+ * pending (before sleeping).
+ */
+#define NF_ACCEL_RX_POOL 256      /* RX pages of the fast path (power of two) */
+#define NF_ACCEL_TX_MAX_PAGES 128 /* TX pool pages the qp may hold (the rings keep the rest) */
+enum nf_accel_decl { /* why a frame was declined to the rings */
+	NF_ACCEL_DECL_GROUP, NF_ACCEL_DECL_LOCAL, NF_ACCEL_DECL_DETACHED, NF_ACCEL_DECL_FULL,
+	NF_ACCEL_DECL_GSO, NF_ACCEL_DECL_BIG, NF_ACCEL_DECL__COUNT
+};
+int nf_accel_create(struct nf_vif *vif, struct nf_alloc *a);
+void nf_accel_grant(struct nf_vif *vif);
+grant_ref_t nf_accel_rx_ref(const struct nf_vif *vif);
+int nf_accel_write_keys(struct nf_vif *vif, uint32_t tx);
+int nf_accel_update(struct nf_vif *vif);
+void nf_accel_disconnect(struct nf_vif *vif);
+void nf_accel_log_stats(const struct nf_vif *vif);
+void nf_accel_destroy(struct nf_vif *vif);
+unsigned nf_accel_poll(struct nf_queue *q);
+bool nf_accel_tx(struct nf_queue *q, const struct virtio_net_hdr *vh, uint32_t len);
+void nf_accel_tx_flush(struct nf_queue *q);
+int nf_accel_wait_fd(const struct nf_queue *q);
+bool nf_accel_pending(const struct nf_queue *q);
 
 /* app.c: the pktgen/sink data-path thread */
 void *nf_app_thread(void *arg);

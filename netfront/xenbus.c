@@ -290,9 +290,13 @@ int nf_vif_create(struct hvc *hv, struct xs_client *xs, struct nf_alloc *alloc, 
 	if (xs_read_str(xs, vif->be, "ip", buf, sizeof(buf)) == 0)
 		nf_if_add_addrs(vif->ifname, buf);
 
+	if (nf_accel_create(vif, alloc) < 0)
+		PVLOG(WARN, MOD, "%s: no memory for the NIC fast path's RX pool; rings only",
+		      vif->ifname);
 	rc = xs_client_watch(xs, vif->be, vif->token);
 	if (rc < 0) {
 		PVLOG(ERR, MOD, "%s: watch %s: %s", vif->ifname, vif->be, strerror(-rc));
+		nf_accel_destroy(vif);
 		goto close_tap;
 	}
 	PVLOG(INFO, MOD, "%s: vif %u, backend %s (dom%u), mtu %u, addresses '%s'", vif->ifname,
@@ -385,9 +389,11 @@ static void disconnect(struct nf_vif *vif)
 
 	if (!vif->connected)
 		return;
+	for (unsigned i = 0; i < vif->nr_queues; i++)
+		nf_queue_stop(vif->q[i]);
+	nf_accel_disconnect(vif); /* threads stopped: the qp is ours to unmap */
 	for (unsigned i = 0; i < vif->nr_queues; i++) {
 		struct nf_queue *q = vif->q[i];
-		nf_queue_stop(q);
 		close_fd(&q->tx_wait);
 		close_fd(&q->tx_notify);
 		close_fd(&q->rx_wait);
@@ -398,11 +404,14 @@ static void disconnect(struct nf_vif *vif)
 			hvc_evtchn_close(vif->hv, q->rx_port);
 		q->tx_port = q->rx_port = 0;
 		busy += revoke_grants(vif->alloc, q->tx_ring_ref, 2 + NF_TX_POOL + NF_RX_POOL);
+		q->acc = NULL;
 		if (i > 0 && vif->params.mode == NF_MODE_TAP)
 			close_fd(&q->tap_fd);
 		q->tap_fd = -1;
 		queue_account(vif, q);
 	}
+	if (vif->acc && vif->nr_queues == 1)
+		busy += revoke_grants(vif->alloc, nf_accel_rx_ref(vif), NF_ACCEL_RX_POOL);
 	if (busy)
 		PVLOG(WARN, MOD, "%s: %u grants still in use by the backend; kept granted",
 		      vif->ifname, busy);
@@ -474,6 +483,7 @@ static int write_keys(struct nf_vif *vif)
 			snprintf(path, sizeof(path), "%s/%s", vif->fe, features[i]);
 			wrc |= xs_client_printf(vif->xs, tx, path, "1");
 		}
+		wrc |= nf_accel_write_keys(vif, tx);
 		if (wrc) {
 			xs_client_transaction_end(vif->xs, tx, false);
 			return -EIO;
@@ -539,6 +549,7 @@ static int connect_backend(struct nf_vif *vif)
 			grant(a, q->tx_ref_base + p, vif->backend_id, q->tx_pool_pfn + p, true);
 		for (unsigned p = 0; p < NF_RX_POOL; p++)
 			grant(a, q->rx_ref_base + p, vif->backend_id, q->rx_pool_pfn + p, false);
+		q->acc = (i == 0 && vif->nr_queues == 1) ? vif->acc : NULL; /* Levels 2-3 */
 		vif->connected = true; /* from here on, disconnect() undoes */
 		rc = hvc_evtchn_alloc_unbound(vif->hv, vif->backend_id, &q->tx_port);
 		if (rc == 0)
@@ -550,6 +561,8 @@ static int connect_backend(struct nf_vif *vif)
 		}
 	}
 	vif->connected = true;
+	if (vif->acc && vif->nr_queues == 1)
+		nf_accel_grant(vif);
 	offload = TUN_F_CSUM | (vif->gso_v4 ? TUN_F_TSO4 : 0) | (vif->gso_v6 ? TUN_F_TSO6 : 0);
 	rc = vif->tap_fd >= 0 ? nf_tap_set_offload(vif->tap_fd, offload) : 0;
 	if (rc < 0)
@@ -634,6 +647,8 @@ int nf_vif_handle_event(struct nf_vif *vif)
 	default:
 		break;
 	}
+	if (rc == 0 && vif->running)
+		rc = nf_accel_update(vif); /* accel-frontend appeared, changed or went */
 	return rc;
 }
 
@@ -706,6 +721,7 @@ void nf_vif_log_stats(const struct nf_vif *vif)
 		if (off >= sizeof(drops))
 			break;
 	}
+	nf_accel_log_stats(vif);
 	PVLOG(INFO, MOD, "%s: total tx %llu pkts %llu bytes, rx %llu pkts %llu bytes, drops:%s",
 	      vif->ifname, (unsigned long long)vif->tot[0], (unsigned long long)vif->tot[1],
 	      (unsigned long long)vif->tot[2], (unsigned long long)vif->tot[3],
@@ -719,6 +735,7 @@ void nf_vif_destroy(struct nf_vif *vif)
 	if (vif->connected)
 		nf_vif_shutdown(vif, 0);
 	disconnect(vif);
+	nf_accel_destroy(vif);
 	for (unsigned i = 0; i < NF_MAX_QUEUES; i++) {
 		if (vif->q[i])
 			free(vif->q[i]->app_lin);

@@ -121,6 +121,27 @@ int hv_domain_set_max_maptrack(struct hv *hv, domid_t domid, uint32_t limit);
 typedef int (*hv_xs_connect_fn)(void *arg, domid_t domid);
 void hv_set_xs_connector(struct hv *hv, hv_xs_connect_fn fn, void *arg);
 
+/*
+ * The accelerator connector (NIC Levels 2-3): netback registers it so that a
+ * guest's ACCEL_QP hypercall (pvnet/hypercall.h) receives the memfd, doorbell
+ * and interrupt eventfds of a NIC queue pair dom0 attached to ITS vif.
+ * fn(arg, domid, handle, qp, out): domid is the calling domain (from its
+ * hypercall socket, never from the message); fn returns 0 with three new fds
+ * in out (ownership passes to the hypervisor, which sends them and closes its
+ * copies) or -errno: -ENOENT no such vif or no queue pair published for it,
+ * -EPERM a queue pair that is not this domain's. Called from the thread running
+ * hv_hypercall_handle() (pvnetd's control loop). fn NULL unregisters.
+ */
+struct hv_accel_qp {
+	int mem_fd, doorbell_fd, irq_fd;
+	uint32_t ring_len;
+	uint64_t mem_size;
+	uint64_t tx_ring_off, rx_ring_off;
+};
+typedef int (*hv_accel_connect_fn)(void *arg, domid_t domid, uint32_t handle, uint32_t qp,
+				   struct hv_accel_qp *out);
+void hv_set_accel_connector(struct hv *hv, hv_accel_connect_fn fn, void *arg);
+
 /* --- Grant tables (v1). All ops validate the entry as Xen does. --- */
 
 /*

@@ -70,6 +70,22 @@ int hvc_gnttab_transfer(struct hvc *h, struct gnttab_transfer *ops, unsigned cou
 int hvc_decrease_reservation(struct hvc *h, xen_pfn_t pfn);
 
 /*
+ * The NIC queue pair (Levels 2-3) dom0 attached to this guest's vif `handle`,
+ * index `qp` (the backend's accel-qp node). dom: DOMID_SELF (anything else but
+ * our own id gets -EPERM). On success the caller owns the three fds in *out
+ * (mmap mem_fd MAP_SHARED for mem_size bytes; see pvnet/accel.h "driver half").
+ * -ENOENT: no queue pair published for that vif. On error no fd is left open.
+ */
+struct hvc_accel_qp {
+	int mem_fd, doorbell_fd, irq_fd;
+	uint32_t ring_len;
+	uint64_t mem_size;
+	uint64_t tx_ring_off, rx_ring_off;
+};
+int hvc_accel_qp_get(struct hvc *h, domid_t dom, unsigned handle, unsigned qp,
+		     struct hvc_accel_qp *out);
+
+/*
  * Sends `len` raw bytes as one message and waits for one reply of up to
  * rsp_len bytes (fds it carries are closed). For tests of malformed input.
  * Returns the reply's length or -errno.

@@ -47,7 +47,8 @@ enum pvhc_op {
 	PVHC_OP_GNTTAB_COPY = 8,          /* batch (struct gnttab_copy[]) */
 	PVHC_OP_GNTTAB_TRANSFER = 9,      /* batch (struct gnttab_transfer[]) */
 	PVHC_OP_DECREASE_RESERVATION = 10, /* reservation */
-	PVHC_OP_MAX = 10,
+	PVHC_OP_ACCEL_QP = 11,            /* accel_qp; fds: memory, doorbell, interrupt */
+	PVHC_OP_MAX = 11,
 };
 
 struct pvhc_hdr {
@@ -111,6 +112,28 @@ struct pvhc_reservation {
 	uint64_t pfn;
 };
 
+/*
+ * ACCEL_QP: the NIC queue pair dom0 attached to this domain's vif `handle`
+ * (Levels 2-3; the backend vif dir announces it with accel-frontend/accel-qp).
+ * dom must be DOMID_SELF or the caller's own id (-EPERM otherwise: a guest
+ * never gets another domain's queue pair). Returns the ring geometry and three
+ * fds: the qp memfd (struct accel_qp_shared at 0, rings at tx/rx_ring_off;
+ * map it MAP_SHARED, mem_size bytes), the doorbell eventfd (write 8 bytes after
+ * publishing producer indices) and the interrupt eventfd (readable when the NIC
+ * completed descriptors). Errors: -ENOENT no such vif or no queue pair
+ * published for it, -ENOSYS no accelerator connector in this hypervisor.
+ */
+struct pvhc_accel_qp {
+	domid_t dom;      /* IN: DOMID_SELF or the caller */
+	uint16_t pad;
+	uint32_t handle;  /* IN: vif number */
+	uint32_t qp;      /* IN: queue-pair index (accel-qp node) */
+	uint32_t ring_len; /* OUT: descriptors per ring */
+	uint64_t mem_size; /* OUT: bytes of the memfd */
+	uint64_t tx_ring_off; /* OUT */
+	uint64_t rx_ring_off; /* OUT */
+};
+
 union pvhc_args {
 	struct pvhc_hello hello;
 	struct pvhc_alloc_unbound alloc_unbound;
@@ -119,6 +142,7 @@ union pvhc_args {
 	struct pvhc_status status;
 	struct pvhc_batch batch;
 	struct pvhc_reservation reservation;
+	struct pvhc_accel_qp accel_qp;
 	uint8_t raw[PVHC_MSG_SIZE - PVHC_HDR_SIZE];
 };
 
@@ -136,5 +160,7 @@ _Static_assert(sizeof(struct pvhc_alloc_unbound) == 8, "pvhc_alloc_unbound");
 _Static_assert(sizeof(struct pvhc_bind_interdomain) == 12, "pvhc_bind_interdomain");
 _Static_assert(sizeof(struct pvhc_status) == 24, "pvhc_status");
 _Static_assert(sizeof(struct pvhc_batch) == 16, "pvhc_batch");
+_Static_assert(sizeof(struct pvhc_accel_qp) == 40, "pvhc_accel_qp");
+_Static_assert(offsetof(struct pvhc_accel_qp, mem_size) == 16, "pvhc_accel_qp.mem_size");
 
 #endif /* PVNET_HYPERCALL_H */

@@ -90,6 +90,17 @@ for L in 0 1 2 3; do
   if [ "$L" = 0 ]; then
     tso=$(vifstat "$vif" tso_segments)
     check "level 0: the NIC cut TSO segments (tso_segments=$tso)" test "${tso:-0}" -gt 0
+  elif [ "$L" -ge 2 ]; then
+    # the guest drives its queue pair: the NIC moves its unicast both ways, dom0 none
+    rx=$(vifstat "$vif" rx_packets); tx=$(vifstat "$vif" tx_packets); nic=$(vifstat "$vif" pv_nic_rx_packets)
+    check "level $L: the guest drives its queue pair (pv_guest_driven=$(vifstat "$vif" pv_guest_driven))" \
+      test "$(vifstat "$vif" pv_guest_driven)" = 1
+    check "level $L: unicast both ways on the guest's qp (NIC rx_packets=$rx tx_packets=$tx, dom0 responses=$nic)" \
+      test "${rx:-0}" -gt 1000 -a "${tx:-0}" -gt 1000 -a "${nic:-1}" = 0
+    out=$(xenstore-read "/local/domain/0/backend/vif/$id/0/accel-frontend" 2>&1)
+    check "level $L: backend publishes accel-frontend=simnic ($out)" test "$out" = simnic
+    flt=$(vifstat "$vif" dma_faults)
+    check "level $L: no DMA fault (dma_faults=${flt:-?})" test "${flt:-1}" = 0
   else
     dma=$(vifstat "$vif" rx_packets); nic=$(vifstat "$vif" pv_nic_rx_packets)
     check "level $L: unicast RX DMA'd into guest buffers by the NIC (rx_packets=$dma, responses=$nic)" \
