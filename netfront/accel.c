@@ -23,7 +23,10 @@
  * ring error, ring full, more than NF_ACCEL_TX_MAX_PAGES pages in flight, a GSO
  * type the NIC lacks). Declined frames go to the rings unchanged, so detach
  * loses nothing: frames already posted wait on the qp until attach, new ones
- * use the rings.
+ * use the rings. A qp that is merely busy (ring or page budget full while
+ * attached) is not a reason to spill to dom0: the thread stops reading the TAP
+ * until the NIC completes (nf_accel_tx_blocked), as a NIC queue backpressures
+ * its stack; the rate limit on the NIC shapes the guest the same way.
  *
  * Threads: nf_accel_update/disconnect run on the control thread; the rest on
  * queue 0's thread. They meet through two flags (want: control -> thread,
@@ -317,6 +320,18 @@ bool nf_accel_tx(struct nf_queue *q, const struct virtio_net_hdr *vh, uint32_t l
 	acc->tx_pkts++;
 	acc->tx_bytes += len;
 	return true;
+}
+
+bool nf_accel_tx_blocked(const struct nf_queue *q)
+{
+	const struct nf_accel *acc = q->acc;
+
+	if (!acc || !__atomic_load_n(&acc->using, __ATOMIC_RELAXED) || !qp_usable(acc))
+		return false;
+	/* room for one maximal frame (data slots + the GSO slot) */
+	return acc->tx_inflight + NF_TX_MAX_DATA_SLOTS > NF_ACCEL_TX_MAX_PAGES ||
+	       acc->ring_len - (acc->tx_prod - accel_ring_load(&acc->sh->tx_cons)) <
+		       NF_TX_MAX_DATA_SLOTS + 1;
 }
 
 void nf_accel_tx_flush(struct nf_queue *q)

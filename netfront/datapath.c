@@ -150,6 +150,8 @@ static unsigned tx_burst(struct nf_queue *q, bool *tap_empty)
 		if (RING_FREE_REQUESTS(&q->tx) < NF_TX_SLOTS_NEEDED ||
 		    q->tx_nfree < NF_TX_MAX_DATA_SLOTS)
 			break; /* wait for TX responses */
+		if (q->acc && nf_accel_tx_blocked(q))
+			break; /* wait for the NIC's TX completions (accel.c) */
 		iov[0].iov_base = &vh;
 		iov[0].iov_len = sizeof(vh);
 		for (unsigned i = 0; i < NF_TX_MAX_DATA_SLOTS; i++) {
@@ -466,7 +468,7 @@ static void *queue_thread(void *arg)
 				continue;
 		}
 		tx_room = !q->broken && RING_FREE_REQUESTS(&q->tx) >= NF_TX_SLOTS_NEEDED &&
-			  q->tx_nfree >= NF_TX_MAX_DATA_SLOTS;
+			  q->tx_nfree >= NF_TX_MAX_DATA_SLOTS && !(q->acc && nf_accel_tx_blocked(q));
 		pfd[n++] = (struct pollfd){.fd = q->stop_fd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = q->rx_wait, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = q->tx_wait, .events = POLLIN};

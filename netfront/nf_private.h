@@ -140,6 +140,7 @@ void nf_accel_destroy(struct nf_vif *vif);
 unsigned nf_accel_poll(struct nf_queue *q);
 bool nf_accel_tx(struct nf_queue *q, const struct virtio_net_hdr *vh, uint32_t len);
 void nf_accel_tx_flush(struct nf_queue *q);
+bool nf_accel_tx_blocked(const struct nf_queue *q);
 int nf_accel_wait_fd(const struct nf_queue *q);
 bool nf_accel_pending(const struct nf_queue *q);
 

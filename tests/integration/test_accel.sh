@@ -3,8 +3,10 @@
 # veth joined to a "remote host" namespace; guests pick it with accel=simnic,level=N.
 # Level 0: the NIC is the bridge's uplink (offloads on the NIC). Level 1: the vif's
 # own RX queue, steered by its MAC, DMA straight into the guest's RX grants.
+# Levels 2-3: the guest drives its own queue pair (VF at Level 3): spoofed MAC/IP
+# dropped by the NIC, VF-to-VF hairpin on the NIC, more guests than VFs.
 # iperf3 remote <-> guest at each level, pvnet accel list / nic list / ethtool
-# -k/-S, and detach/attach under iperf3 with no packet lost.
+# -k/-S, and detach/attach under iperf3 with no packet lost (Levels 1 and 2).
 . "$(dirname "$0")/lib.sh"
 pv_init accel
 pv_need iperf3 ping nsenter ethtool xenstore-read
@@ -70,6 +72,30 @@ iperf() {
   awk '/receiver/ {print $(NF-2), $(NF-1)}' <<<"$out" | tail -1
 }
 vifstat() { pvnet ethtool -S "$1" | awk -v k="$2:" '$1 == k {print $2}'; }
+# nbpkts VIF: packets netback moved for VIF (tx + rx), i.e. through dom0's switch port
+nbpkts() { pvnet stats | awk -v v="$1" '$1 == v {for (i = 1; i < NF; i++) if ($i == "tx" || $i == "rx") s += $(i + 1)} END {print s + 0}'; }
+# rawsend NS SRC_MAC SRC_IP DST_MAC DST_IP COUNT: UDP frames from a raw AF_PACKET socket
+rawsend() {
+  ip netns exec "$1" python3 - "$2" "$3" "$4" "$5" "$6" <<'PY'
+import socket, struct, sys
+smac, sip, dmac, dip, n = sys.argv[1:6]
+mac = lambda m: bytes(int(x, 16) for x in m.split(':'))
+def csum(b):
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+payload = b'pvnet-spoof-test' * 4
+udp = struct.pack('!HHHH', 40000, 9, 8 + len(payload), 0) + payload
+iph = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0,
+                  socket.inet_aton(sip), socket.inet_aton(dip))
+iph = iph[:10] + struct.pack('!H', csum(iph)) + iph[12:]
+f = mac(dmac) + mac(smac) + b'\x08\x00' + iph + udp
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('eth0', 0))
+for _ in range(int(n)): s.send(f)
+PY
+}
+RMAC=$(ip -n "$R" link show eth0 | awk '/link\/ether/ {print $2}')
 
 N=0
 for L in 0 1 2 3; do
@@ -108,7 +134,24 @@ for L in 0 1 2 3; do
     flt=$(vifstat "$vif" dma_faults)
     check "level $L: no DMA fault (dma_faults=${flt:-?})" test "${flt:-1}" = 0
   fi
-  if [ "$L" = 1 ]; then
+  if [ "$L" = 2 ]; then
+    # anti-spoofing on the NIC: frames the guest sends on its qp from a raw socket
+    gmac=$(ip -n "$g" link show eth0 | awk '/link\/ether/ {print $2}')
+    sp0=$(vifstat "$vif" tx_spoof_dropped)
+    rawsend "$g" "$gmac" "$ip" "$RMAC" 10.61.0.100 20
+    wait_for 3 bash -c "[ \"\$(pvnet ethtool -S $vif | awk '\$1 == \"tx_packets:\" {print \$2}')\" -gt 0 ]"
+    sp1=$(vifstat "$vif" tx_spoof_dropped)
+    check "level 2: 20 legit raw frames pass the NIC's TX filter (tx_spoof_dropped $sp0 -> $sp1)" test "$sp0" = "$sp1"
+    rawsend "$g" 02:00:00:00:be:ef "$ip" "$RMAC" 10.61.0.100 20
+    wait_for 3 bash -c "[ \"\$(pvnet ethtool -S $vif | awk '\$1 == \"tx_spoof_dropped:\" {print \$2}')\" -ge $((sp1 + 20)) ]"
+    sp2=$(vifstat "$vif" tx_spoof_dropped)
+    check "level 2: a spoofed source MAC on the qp is dropped by the NIC and counted (tx_spoof_dropped $sp1 -> $sp2)" test "$sp2" -ge $((sp1 + 20))
+    rawsend "$g" "$gmac" 10.61.0.250 "$RMAC" 10.61.0.100 20
+    wait_for 3 bash -c "[ \"\$(pvnet ethtool -S $vif | awk '\$1 == \"tx_spoof_dropped:\" {print \$2}')\" -ge $((sp2 + 20)) ]"
+    sp3=$(vifstat "$vif" tx_spoof_dropped)
+    check "level 2: a spoofed source IP on the qp is dropped by the NIC and counted (tx_spoof_dropped $sp2 -> $sp3)" test "$sp3" -ge $((sp2 + 20))
+  fi
+  if [ "$L" = 1 ] || [ "$L" = 2 ]; then
     # detach / attach under iperf3: the traffic moves between the NIC queue and the rings
     port=$((5900 + RANDOM % 50))
     ip netns exec "$g" iperf3 -s -1 -D -p "$port" --logfile "$PV_TMP/iperf-da.log"
@@ -122,23 +165,30 @@ for L in 0 1 2 3; do
     sleep 1.5; a1=$(pvnet accel attach "$vif" 2>&1); r2=$?
     sleep 1; d2=$(pvnet accel detach "$vif" 2>&1); sleep 0.5; a2=$(pvnet accel attach "$vif" 2>&1)
     wait "$ipid"; rc=$?
-    check "level 1: accel detach/attach $vif succeed" test "$r1" = 0 -a "$r2" = 0
+    check "level $L: accel detach/attach $vif succeed" test "$r1" = 0 -a "$r2" = 0
     if [ "$rc" = 0 ] && grep -q receiver "$PV_TMP/iperf-dac.log"; then
-      ok "level 1: iperf3 through detach/attach: $(awk '/receiver/ {print $(NF-2), $(NF-1)}' "$PV_TMP/iperf-dac.log") no error"
+      ok "level $L: iperf3 through detach/attach: $(awk '/receiver/ {print $(NF-2), $(NF-1)}' "$PV_TMP/iperf-dac.log") no error"
     else
-      not_ok "level 1: iperf3 through detach/attach"; diag "$(tail -5 "$PV_TMP/iperf-dac.log")"
+      not_ok "level $L: iperf3 through detach/attach"; diag "$(tail -5 "$PV_TMP/iperf-dac.log")"
     fi
     after=$(ip netns exec "$g" cat /sys/class/net/eth0/statistics/rx_dropped)
     retr=$(awk '/sender/ {print $(NF-1)}' "$PV_TMP/iperf-dac.log" | tail -1)
     diag "retransmits during detach/attach: ${retr:-?}"
     nd1=$(vifstat "$vif" rx_dropped)
-    check "level 1: the NIC dropped nothing for $vif during detach/attach (rx_dropped $nd0 -> $nd1)" test "$nd0" = "$nd1"
+    check "level $L: the NIC dropped nothing for $vif during detach/attach (rx_dropped $nd0 -> $nd1)" test "$nd0" = "$nd1"
     diag "$(pvnet vif-list "$g" 2>&1 | head -5)"
     line=$(pvnet stats | grep "^$vif ")
     diag "$line"
-    check "level 1: netback dropped nothing toward $vif (no rx_* drop reason)" bash -c "! grep -qE ' rx_[a-z_]+=' <<<'$line'"
-    check "level 1: pv_reclaims counted the hand-backs" test "$(vifstat "$vif" pv_reclaims)" -ge 1
-    check "level 1: guest eth0 dropped nothing (rx_dropped $before -> $after)" test "$before" = "$after"
+    check "level $L: netback dropped nothing toward $vif (no rx_* drop reason)" bash -c "! grep -qE ' rx_[a-z_]+=' <<<'$line'"
+    if [ "$L" = 1 ]; then
+      check "level 1: pv_reclaims counted the hand-backs" test "$(vifstat "$vif" pv_reclaims)" -ge 1
+    else
+      rxa=$(vifstat "$vif" rx_packets)
+      q ip netns exec "$R" ping -c 3 -i 0.2 -W 2 "$ip"
+      rxb=$(vifstat "$vif" rx_packets)
+      check "level 2: after attach the NIC feeds the guest's qp again (rx_packets $rxa -> $rxb)" test "$rxb" -gt "$rxa"
+    fi
+    check "level $L: guest eth0 dropped nothing (rx_dropped $before -> $after)" test "$before" = "$after"
   fi
 done
 # Level 3: one VF per guest; --vfs 2 and the L3 guest above holds one. Two more:
@@ -161,6 +211,18 @@ done
 check "vf: the VF guest and the software-path guest ping each other" \
   q ip netns exec "${V[0]%%:*}" ping -c 2 -i 0.2 -W 2 "${V[1]#*:}"
 if bw=$(iperf "${V[1]%%:*}" "${V[1]#*:}" "$R" 2); then ok "vf: iperf3 remote -> software-path guest: $bw"; else not_ok "vf: iperf3 remote -> software-path guest"; fi
+# VF to VF: the Level-3 guest of the level loop and the first VF guest above talk
+# through the NIC's on-NIC switch; dom0's switch ports for them see (almost) nothing
+g3="pa${ID}3"; v3=vif$(domid "$g3").0; v0=vif$(domid "${V[0]%%:*}").0
+q ip netns exec "$g3" ping -c 2 -i 0.2 -W 2 "${V[0]#*:}"  # ARP (broadcast) on the rings
+hp0=$(( $(vifstat "$v3" hairpin_packets) + $(vifstat "$v0" hairpin_packets) ))
+sw0=$(( $(nbpkts "$v3") + $(nbpkts "$v0") ))
+if bw=$(iperf "${V[0]%%:*}" "${V[0]#*:}" "$g3" 2); then ok "vf: iperf3 VF guest -> VF guest: $bw"; else not_ok "vf: iperf3 VF guest -> VF guest"; diag "$bw"; fi
+hp1=$(( $(vifstat "$v3" hairpin_packets) + $(vifstat "$v0" hairpin_packets) ))
+sw1=$(( $(nbpkts "$v3") + $(nbpkts "$v0") ))
+check "vf: the NIC hairpinned VF-to-VF traffic (hairpin_packets $hp0 -> $hp1)" test "$hp1" -gt $((hp0 + 1000))
+check "vf: dom0's switch ports of both VF guests stayed quiet (netback packets $sw0 -> $sw1)" test "$sw1" -le $((sw0 + 20))
+if bw=$(iperf "${V[1]%%:*}" "${V[1]#*:}" "$g3" 2); then ok "vf: iperf3 VF guest -> software-path guest (rings, local MAC): $bw"; else not_ok "vf: iperf3 VF guest -> software-path guest"; fi
 
 err=$(pvnet accel detach vif99.0 2>&1) && not_ok "detach of an unknown vif refused" || \
   check "accel detach of an unknown vif: clear error" grep -q "no such vif" <<<"$err"
