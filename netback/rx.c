@@ -323,8 +323,13 @@ pop:
 	if (q->pend_count) {
 		/* ask for an event once the guest has posted enough for the head packet */
 		struct nb_pending *e = &q->pend[q->pend_head];
-		PVNET_RING_WRITE_ONCE(s->req_event, q->rx.req_cons + slots_needed(e->pkt, e->tci));
-		pvnet_mb(); /* req_event before the next look at req_prod */
+		RING_IDX want = q->rx.req_cons + slots_needed(e->pkt, e->tci);
+		/* written only when it changes: a poll round that finds the ring still
+		 * full does not dirty the guest's cache line */
+		if (PVNET_RING_READ_ONCE(s->req_event) != want) {
+			PVNET_RING_WRITE_ONCE(s->req_event, want);
+			pvnet_mb(); /* req_event before the next look at req_prod */
+		}
 	} else {
 		nb_accel_rx_refill_locked(q); /* Level 1: lend free requests to the NIC */
 	}
