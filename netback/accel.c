@@ -125,6 +125,8 @@ struct nb_accel_vif {
 
 #define L2_MAX_POOL 1024u /* pool pages (TX + RX) a guest may have registered */
 #define L2_MAX_LOCAL 15u  /* MACs in accel-local-macs */
+#define L2_RING 512u      /* descriptors per ring of a guest-driven qp (the guest posts
+			   * min(ring, its RX pool) buffers: slack while it is descheduled) */
 
 /* ---- queue-pair mapping ---------------------------------------------------------- */
 
@@ -1080,7 +1082,7 @@ static int l2_setup(struct nb_accel_vif *av)
 	struct nb_vif *vif = av->vif;
 	struct accel_vif_config vc = {.domid = vif->domid, .handle = vif->handle,
 				      .level = av->want_level, .queues = 1,
-				      .ring_len = NB_RX_RING};
+				      .ring_len = L2_RING};
 	struct accel_rx_filter f = {.vlan = ACCEL_VLAN_NONE, .qid = 0};
 	struct accel_tx_filter tf;
 	uint32_t ref[2], cnt[2];

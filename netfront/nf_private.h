@@ -123,7 +123,7 @@ int64_t nf_poll_ns_from_env(void);
  * is on the qp), tx_flush (once per burst: publish + doorbell), wait_fd /
  * pending (before sleeping).
  */
-#define NF_ACCEL_RX_POOL 256      /* RX pages of the fast path (power of two) */
+#define NF_ACCEL_RX_POOL 512      /* RX pages of the fast path (power of two): ~30 ms at 200 Mb/s */
 #define NF_ACCEL_TX_MAX_PAGES 128 /* TX pool pages the qp may hold (the rings keep the rest) */
 enum nf_accel_decl { /* why a frame was declined to the rings */
 	NF_ACCEL_DECL_GROUP, NF_ACCEL_DECL_LOCAL, NF_ACCEL_DECL_DETACHED, NF_ACCEL_DECL_FULL,

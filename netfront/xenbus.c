@@ -290,13 +290,9 @@ int nf_vif_create(struct hvc *hv, struct xs_client *xs, struct nf_alloc *alloc, 
 	if (xs_read_str(xs, vif->be, "ip", buf, sizeof(buf)) == 0)
 		nf_if_add_addrs(vif->ifname, buf);
 
-	if (nf_accel_create(vif, alloc) < 0)
-		PVLOG(WARN, MOD, "%s: no memory for the NIC fast path's RX pool; rings only",
-		      vif->ifname);
 	rc = xs_client_watch(xs, vif->be, vif->token);
 	if (rc < 0) {
 		PVLOG(ERR, MOD, "%s: watch %s: %s", vif->ifname, vif->be, strerror(-rc));
-		nf_accel_destroy(vif);
 		goto close_tap;
 	}
 	PVLOG(INFO, MOD, "%s: vif %u, backend %s (dom%u), mtu %u, addresses '%s'", vif->ifname,
@@ -549,7 +545,7 @@ static int connect_backend(struct nf_vif *vif)
 			grant(a, q->tx_ref_base + p, vif->backend_id, q->tx_pool_pfn + p, true);
 		for (unsigned p = 0; p < NF_RX_POOL; p++)
 			grant(a, q->rx_ref_base + p, vif->backend_id, q->rx_pool_pfn + p, false);
-		q->acc = (i == 0 && vif->nr_queues == 1) ? vif->acc : NULL; /* Levels 2-3 */
+		q->acc = NULL;
 		vif->connected = true; /* from here on, disconnect() undoes */
 		rc = hvc_evtchn_alloc_unbound(vif->hv, vif->backend_id, &q->tx_port);
 		if (rc == 0)
@@ -561,8 +557,17 @@ static int connect_backend(struct nf_vif *vif)
 		}
 	}
 	vif->connected = true;
-	if (vif->acc && vif->nr_queues == 1)
+	/* NIC Levels 2-3: only when the toolstack asked for them (backend accel-level),
+	 * for a one-queue TAP vif; the RX pool is allocated once, after the queues */
+	if (vif->params.mode == NF_MODE_TAP && vif->nr_queues == 1 &&
+	    xs_read_long(vif->xs, vif->be, "accel-level", 0) >= 2 && !vif->acc &&
+	    nf_accel_create(vif, a) < 0)
+		PVLOG(WARN, MOD, "%s: no memory for the NIC fast path's RX pool; rings only",
+		      vif->ifname);
+	if (vif->acc && vif->nr_queues == 1) {
+		vif->q[0]->acc = vif->acc;
 		nf_accel_grant(vif);
+	}
 	offload = TUN_F_CSUM | (vif->gso_v4 ? TUN_F_TSO4 : 0) | (vif->gso_v6 ? TUN_F_TSO6 : 0);
 	rc = vif->tap_fd >= 0 ? nf_tap_set_offload(vif->tap_fd, offload) : 0;
 	if (rc < 0)
