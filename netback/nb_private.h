@@ -219,6 +219,10 @@ struct nb_worker {
 	unsigned nr_queues, cap_queues;
 	uint32_t stop; /* atomic */
 	uint64_t rounds, sleeps;
+	/* worker.c (speed round 3): the worker holds `lock` across its polling rounds;
+	 * a thread that wants the set raises ctl_want (atomic), and the worker lets go
+	 * of the lock at its next round until ctl_want is back to 0. */
+	uint32_t ctl_want;
 };
 
 struct nb {
