@@ -169,6 +169,11 @@ struct nb_queue {
 
 	/* persist.c: RX grants mapped writable, under rx_lock; unmapped by nb_rxq_fini */
 	struct nb_pmap *rx_pmap;
+
+	/* rx.c (speed round 3): while packets are pending, the req_prod the guest must
+	 * reach before a drain can deliver the head packet (written under rx_lock,
+	 * read lock-free by the owner worker to skip rounds that cannot progress) */
+	uint32_t rx_want; /* atomic */
 };
 
 struct nb_vif {
@@ -323,5 +328,13 @@ uint8_t *nb_pmap_lookup(const struct nb_pmap *m, grant_ref_t ref);
 /* tx.c: the sender's TX table of a packet netback took from a guest, else NULL
  * (valid while the caller holds a reference on pkt). */
 const struct nb_pmap *nb_tx_pkt_pmap(const struct pvnet_pkt *pkt);
+
+/* ---- speed round 3 (rx.c) ------------------------------------------------------ */
+
+/* Lock-free hint for the owner worker: true if nb_rx_service could deliver or lend
+ * something now (pending packets and the guest posted what the head one needs, or
+ * Level 1 requests to lend). Expiry is not checked: call nb_rx_service on pending
+ * queues before sleeping. */
+bool nb_rx_can_progress(struct nb_queue *q);
 
 #endif /* NB_PRIVATE_H */
