@@ -224,6 +224,31 @@ check "vf: the NIC hairpinned VF-to-VF traffic (hairpin_packets $hp0 -> $hp1)" t
 check "vf: dom0's switch ports of both VF guests stayed quiet (netback packets $sw0 -> $sw1)" test "$sw1" -le $((sw0 + 20))
 if bw=$(iperf "${V[1]%%:*}" "${V[1]#*:}" "$g3" 2); then ok "vf: iperf3 VF guest -> software-path guest (rings, local MAC): $bw"; else not_ok "vf: iperf3 VF guest -> software-path guest"; fi
 
+# the vif's rate limit is enforced on the NIC at Level 2 (token bucket, shaping)
+N=0; g="pr$ID"; ip="10.61.0.40"
+mac=$(printf '00:16:3e:61:%02x:%02x' $(( 0x$ID & 255 )) 99)
+cat >"$PV_TMP/$g.cfg" <<CFG
+name = "$g"
+memory = 64
+netns = "$g"
+vif = [ 'mac=$mac, bridge=$BR, ip=$ip/24, accel=simnic, level=2, rate=50Mb/s' ]
+CFG
+G+=("$g"); pv_cleanup_add "ip netns del '$g'"
+pvnet create "$PV_TMP/$g.cfg" >/dev/null 2>&1
+if wait_for 10 connected "$g"; then
+  vif=vif$(domid "$g").0
+  q ip netns exec "$g" ping -c 1 -W 2 10.61.0.100
+  if bw=$(iperf "$R" 10.61.0.100 "$g" 3); then
+    thr=$(vifstat "$vif" tx_rate_throttled); tx=$(vifstat "$vif" tx_packets)
+    check "rate: a Level-2 guest with rate=50Mb/s is shaped by the NIC ($bw, tx_packets=$tx, tx_rate_throttled=$thr)" \
+      awk -v b="${bw%% *}" -v t="${thr:-0}" -v x="${tx:-0}" 'BEGIN {exit !(b > 5 && b < 60 && t > 0 && x > 1000)}'
+  else
+    not_ok "rate: iperf3 from the rate-limited Level-2 guest"; diag "$bw"
+  fi
+else
+  not_ok "rate: $g connected"
+fi
+
 err=$(pvnet accel detach vif99.0 2>&1) && not_ok "detach of an unknown vif refused" || \
   check "accel detach of an unknown vif: clear error" grep -q "no such vif" <<<"$err"
 out=$(pvnet ethtool -S nic0)
