@@ -2,11 +2,17 @@
 /*
  * Packet pools (include/pvnet/pkt.h).
  *
- * The free list is a bounded multi-producer/multi-consumer ring of packet pointers
- * where each cell carries a sequence number (the classic "sequence per cell" bounded
- * queue): a producer or consumer claims a position with one compare-and-swap and
- * publishes the cell with a release store of its sequence. No lock, no allocation:
- * alloc and put may run on any thread.
+ * The free packets form a LIFO stack of pool indices (a Treiber stack): `head`
+ * packs the top index, the number of free packets and a tag, and one
+ * compare-and-swap moves a whole burst on or off the stack. LIFO: the packet
+ * freed last is allocated first, so a worker's burst reuses the packets (and
+ * their cache lines) it just released instead of the pool's coldest ones, as a
+ * FIFO ring did. The tag changes on every successful update, so a CAS fails if
+ * the stack changed since its head was read (no ABA): when it succeeds, the chain
+ * a popper walked is the stack's, unchanged (a free packet's `next` is written
+ * only by the thread that frees it, before the push that publishes it). The tag
+ * is 30 bits: an ABA needs 2^30 updates during one popper's read-modify-write.
+ * No lock, no allocation: alloc and put may run on any thread.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -16,100 +22,98 @@
 #include <pvnet/log.h>
 #include <pvnet/pkt.h>
 
-struct pool_cell {
-	uint64_t seq;
-	struct pvnet_pkt *pkt;
-};
+#define POOL_IDX_BITS 17
+#define POOL_IDX_MASK ((1ull << POOL_IDX_BITS) - 1)
+#define POOL_IDX_NONE ((uint32_t)POOL_IDX_MASK) /* > 65535: end of the stack */
+#define POOL_CNT_SHIFT POOL_IDX_BITS
+#define POOL_TAG_SHIFT (2 * POOL_IDX_BITS)
 
 struct pvnet_pkt_pool {
-	_Alignas(64) uint64_t enq_pos; /* producers' cursor, own cache line */
-	_Alignas(64) uint64_t deq_pos; /* consumers' cursor, own cache line */
-	_Alignas(64) uint64_t mask;
+	_Alignas(64) uint64_t head; /* atomic: tag << 34 | free count << 17 | top index */
+	_Alignas(64) uint32_t *next; /* atomic entries: the free packet below index i */
 	unsigned count;
 	uint32_t buf_size;
-	struct pool_cell *cells;
 	struct pvnet_pkt *pkts;
 	uint8_t *bufs;
 };
 
-static int pool_push(struct pvnet_pkt_pool *pool, struct pvnet_pkt *pkt)
+static inline uint64_t head_make(uint64_t old, uint32_t cnt, uint32_t top)
 {
-	uint64_t pos = __atomic_load_n(&pool->enq_pos, __ATOMIC_RELAXED);
-	struct pool_cell *cell;
-
-	for (;;) {
-		cell = &pool->cells[pos & pool->mask];
-		/* acquire: pairs with the consumer's release that freed this cell */
-		uint64_t seq = __atomic_load_n(&cell->seq, __ATOMIC_ACQUIRE);
-		int64_t diff = (int64_t)(seq - pos);
-		if (diff == 0) {
-			if (__atomic_compare_exchange_n(&pool->enq_pos, &pos, pos + 1, true,
-							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
-				break;
-		} else if (diff < 0) {
-			return -ENOSPC; /* cannot happen: the ring holds every packet */
-		} else {
-			pos = __atomic_load_n(&pool->enq_pos, __ATOMIC_RELAXED);
-		}
-	}
-	cell->pkt = pkt;
-	/* release: the pointer is visible before the cell reads as full */
-	__atomic_store_n(&cell->seq, pos + 1, __ATOMIC_RELEASE);
-	return 0;
+	uint64_t tag = (old >> POOL_TAG_SHIFT) + 1;
+	return tag << POOL_TAG_SHIFT | (uint64_t)cnt << POOL_CNT_SHIFT | top;
 }
 
-static struct pvnet_pkt *pool_pop(struct pvnet_pkt_pool *pool)
+static inline uint32_t head_top(uint64_t h)
 {
-	uint64_t pos = __atomic_load_n(&pool->deq_pos, __ATOMIC_RELAXED);
-	struct pool_cell *cell;
-	struct pvnet_pkt *pkt;
+	return (uint32_t)(h & POOL_IDX_MASK);
+}
+
+static inline uint32_t head_cnt(uint64_t h)
+{
+	return (uint32_t)((h >> POOL_CNT_SHIFT) & POOL_IDX_MASK);
+}
+
+/* Pushes the chain first..last (k packets, linked through next[] by the caller). */
+static void pool_push_chain(struct pvnet_pkt_pool *pool, uint32_t first, uint32_t last,
+			    uint32_t k)
+{
+	uint64_t old = __atomic_load_n(&pool->head, __ATOMIC_RELAXED), nw;
+
+	do {
+		__atomic_store_n(&pool->next[last], head_top(old), __ATOMIC_RELAXED);
+		nw = head_make(old, head_cnt(old) + k, first);
+		/* release: the packets' last uses and next[] before the head that frees them */
+	} while (!__atomic_compare_exchange_n(&pool->head, &old, nw, true, __ATOMIC_RELEASE,
+					      __ATOMIC_RELAXED));
+}
+
+/* Pops up to n packets with one successful CAS; returns how many. */
+static unsigned pool_pop_bulk(struct pvnet_pkt_pool *pool, struct pvnet_pkt **pkts, unsigned n)
+{
+	/* acquire: pairs with the release of the pushes that freed what we walk */
+	uint64_t old = __atomic_load_n(&pool->head, __ATOMIC_ACQUIRE), nw;
+	unsigned k;
 
 	for (;;) {
-		cell = &pool->cells[pos & pool->mask];
-		/* acquire: pairs with the producer's release that filled this cell */
-		uint64_t seq = __atomic_load_n(&cell->seq, __ATOMIC_ACQUIRE);
-		int64_t diff = (int64_t)(seq - (pos + 1));
-		if (diff == 0) {
-			if (__atomic_compare_exchange_n(&pool->deq_pos, &pos, pos + 1, true,
-							__ATOMIC_RELAXED, __ATOMIC_RELAXED))
-				break;
-		} else if (diff < 0) {
-			return NULL; /* empty */
-		} else {
-			pos = __atomic_load_n(&pool->deq_pos, __ATOMIC_RELAXED);
+		uint32_t cur = head_top(old);
+
+		k = head_cnt(old) < n ? head_cnt(old) : n;
+		if (!k)
+			return 0;
+		for (unsigned i = 0; i < k; i++) {
+			if (cur >= pool->count)
+				break; /* a stale chain: the CAS below fails */
+			pkts[i] = &pool->pkts[cur];
+			cur = __atomic_load_n(&pool->next[cur], __ATOMIC_RELAXED);
 		}
+		nw = head_make(old, head_cnt(old) - k, cur);
+		if (__atomic_compare_exchange_n(&pool->head, &old, nw, true, __ATOMIC_ACQUIRE,
+						__ATOMIC_ACQUIRE))
+			return k;
 	}
-	pkt = cell->pkt;
-	/* release: our read of the pointer happens before a producer reuses the cell */
-	__atomic_store_n(&cell->seq, pos + pool->mask + 1, __ATOMIC_RELEASE);
-	return pkt;
 }
 
 int pvnet_pkt_pool_create(unsigned count, uint32_t buf_size, struct pvnet_pkt_pool **out)
 {
 	struct pvnet_pkt_pool *pool = NULL;
-	uint64_t ring = 1;
 	int rc = -EINVAL;
 
 	*out = NULL;
 	if (count == 0 || count > 65536)
 		goto fail;
-	while (ring < count)
-		ring <<= 1;
 	rc = -ENOMEM;
 	pool = aligned_alloc(64, sizeof(*pool));
 	if (!pool)
 		goto fail;
 	memset(pool, 0, sizeof(*pool));
-	pool->mask = ring - 1;
 	pool->count = count;
 	pool->buf_size = buf_size;
-	pool->cells = calloc(ring, sizeof(*pool->cells));
-	if (!pool->cells)
+	pool->next = calloc(count, sizeof(*pool->next));
+	if (!pool->next)
 		goto fail_pool;
 	pool->pkts = aligned_alloc(64, sizeof(struct pvnet_pkt) * count);
 	if (!pool->pkts)
-		goto fail_cells;
+		goto fail_next;
 	memset(pool->pkts, 0, sizeof(struct pvnet_pkt) * count);
 	if (buf_size) {
 		size_t stride = ((size_t)buf_size + 63) & ~(size_t)63;
@@ -121,20 +125,20 @@ int pvnet_pkt_pool_create(unsigned count, uint32_t buf_size, struct pvnet_pkt_po
 			pool->pkts[i].buf_size = buf_size;
 		}
 	}
-	for (uint64_t i = 0; i < ring; i++)
-		pool->cells[i].seq = i;
 	for (unsigned i = 0; i < count; i++) {
 		pool->pkts[i].pool = pool;
 		pool->pkts[i].index = i;
-		pool_push(pool, &pool->pkts[i]);
+		pool->pkts[i].refcnt = 1;
+		pool->next[i] = i + 1 < count ? i + 1 : POOL_IDX_NONE;
 	}
+	pool->head = (uint64_t)count << POOL_CNT_SHIFT | 0; /* packet 0 on top */
 	*out = pool;
 	return 0;
 
 fail_pkts:
 	free(pool->pkts);
-fail_cells:
-	free(pool->cells);
+fail_next:
+	free(pool->next);
 fail_pool:
 	free(pool);
 fail:
@@ -153,15 +157,13 @@ void pvnet_pkt_pool_destroy(struct pvnet_pkt_pool *pool)
 		      pool->count - avail, pool->count);
 	free(pool->bufs);
 	free(pool->pkts);
-	free(pool->cells);
+	free(pool->next);
 	free(pool);
 }
 
 unsigned pvnet_pkt_pool_avail(const struct pvnet_pkt_pool *pool)
 {
-	uint64_t enq = __atomic_load_n(&pool->enq_pos, __ATOMIC_ACQUIRE);
-	uint64_t deq = __atomic_load_n(&pool->deq_pos, __ATOMIC_ACQUIRE);
-	return enq >= deq ? (unsigned)(enq - deq) : 0;
+	return head_cnt(__atomic_load_n(&pool->head, __ATOMIC_ACQUIRE));
 }
 
 static void pkt_reset(struct pvnet_pkt *pkt)
@@ -190,41 +192,83 @@ static void pkt_reset(struct pvnet_pkt *pkt)
 
 struct pvnet_pkt *pvnet_pkt_alloc(struct pvnet_pkt_pool *pool)
 {
-	struct pvnet_pkt *pkt = pool_pop(pool);
+	struct pvnet_pkt *pkt;
 
-	if (pkt)
-		pkt_reset(pkt);
+	if (!pool_pop_bulk(pool, &pkt, 1))
+		return NULL;
+	pkt_reset(pkt);
 	return pkt;
 }
 
 unsigned pvnet_pkt_alloc_bulk(struct pvnet_pkt_pool *pool, struct pvnet_pkt **pkts, unsigned n)
 {
-	unsigned i;
+	unsigned got = pool_pop_bulk(pool, pkts, n);
 
-	for (i = 0; i < n; i++) {
-		pkts[i] = pvnet_pkt_alloc(pool);
-		if (!pkts[i])
-			break;
+	for (unsigned i = 0; i < got; i++) {
+		if (i + 1 < got)
+			__builtin_prefetch(pkts[i + 1], 1);
+		pkt_reset(pkts[i]);
 	}
-	return i;
+	return got;
+}
+
+/* Drops one reference; true if it was the last one. */
+static inline bool pkt_unref(struct pvnet_pkt *pkt)
+{
+	/* A holder that reads 1 is the only holder: nobody else can get or put, so no
+	 * read-modify-write is needed (refcnt stays 1, as a free packet's is).
+	 * acquire: the other holders' reads, published by their release in the RMW
+	 * below, happen before done() and reuse. */
+	if (__atomic_load_n(&pkt->refcnt, __ATOMIC_ACQUIRE) == 1)
+		return true;
+	if (__atomic_sub_fetch(&pkt->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
+		return false;
+	pkt->refcnt = 1; /* we are the only one left */
+	return true;
 }
 
 void pvnet_pkt_put(struct pvnet_pkt *pkt)
 {
-	if (!pkt)
-		return;
-	/* acq_rel: every holder's reads of the data happen before done() and reuse */
-	if (__atomic_sub_fetch(&pkt->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
+	if (!pkt || !pkt_unref(pkt))
 		return;
 	if (pkt->done)
 		pkt->done(pkt);
-	pool_push(pkt->pool, pkt);
+	pool_push_chain(pkt->pool, pkt->index, pkt->index, 1);
+}
+
+void pvnet_pkt_put_bulk(struct pvnet_pkt **pkts, unsigned n)
+{
+	struct pvnet_pkt_pool *pool = NULL;
+	uint32_t first = 0, last = 0, k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct pvnet_pkt *pkt = pkts[i];
+
+		if (!pkt || !pkt_unref(pkt))
+			continue;
+		if (pkt->done)
+			pkt->done(pkt);
+		if (k && pkt->pool != pool) {
+			pool_push_chain(pool, first, last, k);
+			k = 0;
+		}
+		if (!k) {
+			pool = pkt->pool;
+			first = pkt->index;
+		} else {
+			/* our own free packets: nobody else reads their next[] yet */
+			__atomic_store_n(&pool->next[last], pkt->index, __ATOMIC_RELAXED);
+		}
+		last = pkt->index;
+		k++;
+	}
+	if (k)
+		pool_push_chain(pool, first, last, k);
 }
 
 void pvnet_pkt_put_batch(struct pvnet_pkt_batch *batch)
 {
-	for (unsigned i = 0; i < batch->count; i++)
-		pvnet_pkt_put(batch->pkts[i]);
+	pvnet_pkt_put_bulk(batch->pkts, batch->count);
 	batch->count = 0;
 }
 

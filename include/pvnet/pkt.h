@@ -31,7 +31,9 @@
  * last reference goes, `done(pkt)` runs (the ingress port's completion, e.g. send
  * the TX responses to the guest), then the packet returns to its pool.
  *
- * Threading: alloc/put are lock-free and may run on any thread. A packet's fields
+ * Threading: alloc/put are lock-free and may run on any thread. The pool is a LIFO
+ * (the packet freed last is allocated next, while its lines are still cached); the
+ * bulk calls move a whole burst with one compare-and-swap. A packet's fields
  * are written by its ingress port and by vsw_input(); egress ports only read them.
  */
 #ifndef PVNET_PKT_H
@@ -152,7 +154,8 @@ unsigned pvnet_pkt_pool_avail(const struct pvnet_pkt_pool *pool);
  * buffer), len = head_size = 0, no completion. The caller owns the reference.
  */
 struct pvnet_pkt *pvnet_pkt_alloc(struct pvnet_pkt_pool *pool);
-/* Takes up to `n` packets into pkts[]; returns how many (all-or-some, never blocks). */
+/* Takes up to `n` packets into pkts[], reset as by pvnet_pkt_alloc, with one
+ * compare-and-swap; returns how many (all-or-some, never blocks). */
 unsigned pvnet_pkt_alloc_bulk(struct pvnet_pkt_pool *pool, struct pvnet_pkt **pkts, unsigned n);
 
 /* Adds `n` references (for a holder that keeps the packet beyond the call). */
@@ -164,7 +167,13 @@ static inline void pvnet_pkt_get(struct pvnet_pkt *pkt, uint32_t n)
 /* Drops one reference; on the last one runs `done` and returns the packet to its
  * pool. The caller must not touch `pkt` afterwards. NULL is a no-op. */
 void pvnet_pkt_put(struct pvnet_pkt *pkt);
-/* Drops one reference on every packet of `batch` and sets count to 0. */
+/* Drops one reference on each of pkts[0..n) (NULL entries skipped): runs `done`
+ * for every last reference, then returns those packets to their pools with one
+ * compare-and-swap per run of packets from the same pool. The caller must not
+ * touch the packets afterwards. */
+void pvnet_pkt_put_bulk(struct pvnet_pkt **pkts, unsigned n);
+/* Drops one reference on every packet of `batch` (pvnet_pkt_put_bulk) and sets
+ * count to 0. */
 void pvnet_pkt_put_batch(struct pvnet_pkt_batch *batch);
 
 /*

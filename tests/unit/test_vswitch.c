@@ -954,6 +954,147 @@ static void test_pool_and_api_errors(void **state)
 	env_fini(&e);
 }
 
+/* ---- the pool under several threads: bulk alloc, frees on other threads ------- */
+
+#define MT_THREADS 4
+#define MT_ITERS 20000
+#define MT_POOL 256
+
+static struct mt_state {
+	struct pvnet_pkt_pool *pool;
+	pthread_mutex_t mu;
+	struct pvnet_pkt *box[MT_POOL];
+	unsigned nbox;
+	uint8_t owned[MT_POOL];  /* atomic: 1 while a packet is out of the pool */
+	uint64_t allocs, dones, errors; /* atomic */
+} g_mt;
+
+static void mt_done(struct pvnet_pkt *p)
+{
+	__atomic_fetch_add(&g_mt.dones, 1, __ATOMIC_RELAXED);
+	if (!__atomic_exchange_n(&g_mt.owned[p->index], 0, __ATOMIC_RELAXED))
+		__atomic_fetch_add(&g_mt.errors, 1, __ATOMIC_RELAXED);
+}
+
+/* Frees up to 32 packets other threads left in the box (their second reference). */
+static void mt_drain_box(void)
+{
+	struct pvnet_pkt *take[32];
+	unsigned n = 0;
+
+	pthread_mutex_lock(&g_mt.mu);
+	while (g_mt.nbox && n < 32)
+		take[n++] = g_mt.box[--g_mt.nbox];
+	pthread_mutex_unlock(&g_mt.mu);
+	pvnet_pkt_put_bulk(take, n);
+}
+
+static void *mt_thread(void *arg)
+{
+	unsigned seed = (unsigned)(uintptr_t)arg;
+
+	for (int it = 0; it < MT_ITERS; it++) {
+		struct pvnet_pkt *pk[32];
+		unsigned want = 1 + (unsigned)rand_r(&seed) % 32;
+		unsigned got = pvnet_pkt_alloc_bulk(g_mt.pool, pk, want);
+
+		for (unsigned i = 0; i < got; i++) {
+			struct pvnet_pkt *p = pk[i];
+			if (__atomic_exchange_n(&g_mt.owned[p->index], 1, __ATOMIC_RELAXED) ||
+			    p->refcnt != 1 || p->done || p->len || p->pool != g_mt.pool)
+				__atomic_fetch_add(&g_mt.errors, 1, __ATOMIC_RELAXED);
+			p->done = mt_done;
+			p->len = (uint32_t)it + 1; /* written by the owner, read by no one else */
+			if (rand_r(&seed) & 1) {
+				/* a second reference, dropped by whichever thread drains the box */
+				pvnet_pkt_get(p, 1);
+				pthread_mutex_lock(&g_mt.mu);
+				if (g_mt.nbox < MT_POOL)
+					g_mt.box[g_mt.nbox++] = p;
+				else
+					pvnet_pkt_put(p);
+				pthread_mutex_unlock(&g_mt.mu);
+			}
+		}
+		__atomic_fetch_add(&g_mt.allocs, got, __ATOMIC_RELAXED);
+		if (rand_r(&seed) & 1) {
+			pvnet_pkt_put_bulk(pk, got);
+		} else {
+			for (unsigned i = 0; i < got; i++)
+				pvnet_pkt_put(pk[i]);
+		}
+		mt_drain_box();
+	}
+	return NULL;
+}
+
+static void test_pool_threads(void **state)
+{
+	pthread_t th[MT_THREADS];
+	(void)state;
+
+	memset(&g_mt, 0, sizeof(g_mt));
+	pthread_mutex_init(&g_mt.mu, NULL);
+	assert_int_equal(pvnet_pkt_pool_create(MT_POOL, 0, &g_mt.pool), 0);
+	for (unsigned i = 0; i < MT_THREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, mt_thread, (void *)(uintptr_t)(i + 1)), 0);
+	for (unsigned i = 0; i < MT_THREADS; i++)
+		pthread_join(th[i], NULL);
+	while (g_mt.nbox)
+		mt_drain_box();
+	assert_int_equal(g_mt.errors, 0);
+	assert_true(g_mt.allocs > MT_ITERS);
+	assert_int_equal(g_mt.dones, g_mt.allocs); /* one completion per allocation */
+	assert_int_equal(pvnet_pkt_pool_avail(g_mt.pool), MT_POOL);
+	/* every packet is back exactly once: a bulk alloc of the whole pool gets them */
+	struct pvnet_pkt *all[MT_POOL + 1];
+	uint8_t seen[MT_POOL] = {0};
+	assert_int_equal(pvnet_pkt_alloc_bulk(g_mt.pool, all, MT_POOL + 1), MT_POOL);
+	for (unsigned i = 0; i < MT_POOL; i++) {
+		assert_false(seen[all[i]->index]);
+		seen[all[i]->index] = 1;
+	}
+	assert_int_equal(pvnet_pkt_pool_avail(g_mt.pool), 0);
+	pvnet_pkt_put_bulk(all, MT_POOL);
+	assert_int_equal(pvnet_pkt_pool_avail(g_mt.pool), MT_POOL);
+	pvnet_pkt_pool_destroy(g_mt.pool);
+	pthread_mutex_destroy(&g_mt.mu);
+}
+
+/* LIFO: the packets freed last are the next ones allocated (their lines are warm). */
+static void test_pool_lifo_bulk(void **state)
+{
+	struct pvnet_pkt_pool *pool;
+	struct pvnet_pkt *a[8], *b[8], *c, *held;
+	(void)state;
+
+	assert_int_equal(pvnet_pkt_pool_create(8, 64, &pool), 0);
+	assert_int_equal(pvnet_pkt_alloc_bulk(pool, a, 5), 5);
+	assert_int_equal(pvnet_pkt_pool_avail(pool), 3);
+	pvnet_pkt_get(a[1], 1); /* two references: the bulk put keeps it out */
+	held = a[3];
+	a[3] = NULL;            /* NULL entries are skipped */
+	c = a[0];
+	pvnet_pkt_put_bulk(a, 5);
+	assert_int_equal(pvnet_pkt_pool_avail(pool), 6);
+	/* a bulk put stacks the run with its first packet on top */
+	assert_ptr_equal(pvnet_pkt_alloc(pool), c);
+	pvnet_pkt_put(c);
+	pvnet_pkt_put(held);
+	assert_int_equal(pvnet_pkt_pool_avail(pool), 7);
+	assert_ptr_equal(pvnet_pkt_alloc(pool), held); /* the last one freed */
+	pvnet_pkt_put(held);
+	assert_int_equal(pvnet_pkt_alloc_bulk(pool, b, 8), 7);
+	for (unsigned i = 0; i < 7; i++)
+		assert_ptr_not_equal(b[i], a[1]);
+	pvnet_pkt_put(a[1]);
+	assert_int_equal(pvnet_pkt_pool_avail(pool), 1);
+	assert_int_equal(a[1]->refcnt, 1);
+	pvnet_pkt_put_bulk(b, 7);
+	assert_int_equal(pvnet_pkt_pool_avail(pool), 8);
+	pvnet_pkt_pool_destroy(pool);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -974,6 +1115,8 @@ int main(void)
 		cmocka_unit_test(test_grant_backed_fallback),
 		cmocka_unit_test(test_csum_fill_verified),
 		cmocka_unit_test(test_pool_and_api_errors),
+		cmocka_unit_test(test_pool_threads),
+		cmocka_unit_test(test_pool_lifo_bulk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
