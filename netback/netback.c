@@ -59,19 +59,22 @@ unsigned nb_nr_workers(const struct nb *nb)
 
 /*
  * The switch's tail reader: ports that must linearise a frame (TAP, AF_PACKET,
- * vhost-user, VXLAN, mirrors) get the bytes still in the sender's grants with
- * one grant-copy batch, as dom0. A packet's fragments were validated at TX
- * (offset + size <= 4096), so each becomes at most one op.
+ * vhost-user, VXLAN, mirrors) get the bytes still in the sender's grants. A
+ * fragment whose ref the sender's persistent table maps (nb_tx_pkt_pmap) is one
+ * memcpy; the others become one grant-copy batch, as dom0. A packet's fragments
+ * were validated at TX (offset + size <= 4096), so each becomes at most one op.
  */
 static int nb_tail_read(void *arg, const struct pvnet_pkt *pkt, void *dst, uint32_t size)
 {
 	struct nb *nb = arg;
 	struct gnttab_copy ops[PVNET_PKT_MAX_FRAGS];
+	const struct nb_pmap *sm;
 	uint32_t fpos = 0, from = pkt->src.tail_off, done = 0;
 	unsigned n = 0;
 
 	if (pkt->src_kind != PVNET_PKT_SRC_GRANT)
 		return -EINVAL;
+	sm = nb_tx_pkt_pmap(pkt); /* NULL without feature-persistent */
 	for (unsigned k = 0; k < pkt->src.nr_frags && done < size; k++) {
 		const struct pvnet_pkt_frag *f = &pkt->src.frags[k];
 		uint32_t end = fpos + f->size;
@@ -79,24 +82,30 @@ static int nb_tail_read(void *arg, const struct pvnet_pkt *pkt, void *dst, uint3
 		if (end > from) {
 			uint32_t skip = from > fpos ? from - fpos : 0;
 			uint32_t len = f->size - skip;
+			uint16_t off = (uint16_t)(f->offset + skip);
+			const uint8_t *va = sm ? nb_pmap_lookup(sm, f->gref) : NULL;
 
 			if (len > size - done)
 				len = size - done;
-			ops[n] = (struct gnttab_copy){
-				.source = {.u.ref = f->gref, .domid = pkt->src.domid,
-					   .offset = (uint16_t)(f->offset + skip)},
-				.dest = {.u.gmfn = (uint64_t)(uintptr_t)((uint8_t *)dst + done)},
-				.len = (uint16_t)len,
-				.flags = GNTCOPY_source_gref | GNTCOPY_dest_va,
-			};
-			n++;
+			if (va) {
+				memcpy((uint8_t *)dst + done, va + off, len);
+			} else {
+				ops[n] = (struct gnttab_copy){
+					.source = {.u.ref = f->gref, .domid = pkt->src.domid,
+						   .offset = off},
+					.dest = {.u.gmfn = (uint64_t)(uintptr_t)((uint8_t *)dst + done)},
+					.len = (uint16_t)len,
+					.flags = GNTCOPY_source_gref | GNTCOPY_dest_va,
+				};
+				n++;
+			}
 			done += len;
 		}
 		fpos = end;
 	}
 	if (done != size)
 		return -EINVAL;
-	if (gnttab_copy(nb->hv, 0, ops, n) < 0)
+	if (n && gnttab_copy(nb->hv, 0, ops, n) < 0)
 		return -EIO;
 	for (unsigned i = 0; i < n; i++)
 		if (ops[i].status != GNTST_okay)

@@ -75,6 +75,19 @@ bool nb_rx_has_pending(struct nb_queue *q)
 	       PVNET_RING_READ_ONCE(q->rx.sring->req_prod) != q->rx.req_cons;
 }
 
+bool nb_rx_can_progress(struct nb_queue *q)
+{
+	RING_IDX prod;
+
+	if (__atomic_load_n(&q->pend_count, __ATOMIC_RELAXED) != 0) {
+		/* relaxed: a stale hint costs one useless drain or one round of delay */
+		prod = PVNET_RING_READ_ONCE(q->rx.sring->req_prod);
+		return (int32_t)(prod - __atomic_load_n(&q->rx_want, __ATOMIC_RELAXED)) >= 0;
+	}
+	return __atomic_load_n(&q->accel_lend, __ATOMIC_RELAXED) &&
+	       PVNET_RING_READ_ONCE(q->rx.sring->req_prod) != q->rx.req_cons;
+}
+
 static uint32_t wire_len(const struct pvnet_pkt *pkt, uint16_t tci)
 {
 	return pkt->len + (tci && pkt->head_size >= 12 ? PVNET_VLAN_HLEN : 0);
@@ -203,7 +216,10 @@ static unsigned drain_locked(struct nb_queue *q, struct pvnet_pkt **rel, unsigne
 	uint64_t bytes = 0;
 	bool notify_any = false;
 	struct nb_pmap *pm;
+	struct rx_build b;
 
+	b.q = q;
+	b.ops = q->ops;
 	/* expire what waited too long (the guest stopped consuming) */
 	while (q->pend_count &&
 	       now - q->pend[q->pend_head].t_ns > (uint64_t)NB_RX_EXPIRE_MS * 1000000ull) {
@@ -238,7 +254,19 @@ static unsigned drain_locked(struct nb_queue *q, struct pvnet_pkt **rel, unsigne
 			struct nb_pending *e = &q->pend[q->pend_head];
 			unsigned need = slots_needed(e->pkt, e->tci);
 			unsigned ndata = need - (e->pkt->gso_type != PVNET_GSO_NONE);
-			struct rx_build b = {.q = q, .ops = q->ops, .nops = nops};
+
+			if (q->pend_count > 1) {
+				/* the next packet's descriptor and head, and the guest's next
+				 * request line: their misses overlap this packet's copy */
+				const struct pvnet_pkt *nx =
+					q->pend[(q->pend_head + 1) % NB_RX_QUEUE_MAX_PKTS].pkt;
+				__builtin_prefetch(nx);
+				__builtin_prefetch(nx->data);
+				__builtin_prefetch(RING_GET_REQUEST(&q->rx, q->rx.req_cons + used + need));
+			}
+			/* b is not zeroed per packet (that memset was most of this loop):
+			 * build_pkt reads dst_gref/dst_va only for the ndata slots set below */
+			b.nops = nops;
 
 			if (ndata > MAX_DATA_SLOTS || (ndata > 1 && !(vif->features & NB_FEAT_SG))) {
 				drops[NB_DROP_RX_TOO_BIG]++;
@@ -324,6 +352,7 @@ pop:
 		/* ask for an event once the guest has posted enough for the head packet */
 		struct nb_pending *e = &q->pend[q->pend_head];
 		RING_IDX want = q->rx.req_cons + slots_needed(e->pkt, e->tci);
+		__atomic_store_n(&q->rx_want, want, __ATOMIC_RELAXED);
 		/* written only when it changes: a poll round that finds the ring still
 		 * full does not dirty the guest's cache line */
 		if (PVNET_RING_READ_ONCE(s->req_event) != want) {
@@ -351,8 +380,7 @@ static void flush_drops(struct nb_vif *vif, const uint64_t *drops)
 
 static void release(struct pvnet_pkt **rel, unsigned n)
 {
-	for (unsigned i = 0; i < n; i++)
-		pvnet_pkt_put(rel[i]);
+	pvnet_pkt_put_bulk(rel, n); /* one pool operation per run of one pool */
 }
 
 unsigned nb_rx_service(struct nb_queue *q)

@@ -220,6 +220,8 @@ unsigned nb_tx_burst(struct nb_queue *q)
 	struct netif_tx_request reqs[NB_TX_RING];
 	struct gnttab_copy ops[NB_BURST * NB_TX_MAX_DATA_SLOTS];
 	struct pvnet_pkt_batch batch, fwd;
+	struct pvnet_pkt *stash[NB_BURST];
+	unsigned nstash, used = 0;
 	unsigned op_first[NB_BURST], op_count[NB_BURST], extras[NB_BURST];
 	uint64_t drops[NB_DROP__MAX] = {0}, bytes = 0;
 	unsigned i = 0, nops = 0, avail, fatal_why = NB_TXF_NONE;
@@ -249,6 +251,9 @@ unsigned nb_tx_burst(struct nb_queue *q)
 	}
 	for (unsigned k = 0; k < avail; k++)
 		RING_COPY_REQUEST(&c->ring, cons + k, &reqs[k]);
+	/* one pool operation for the burst: at most one packet per queued slot; what
+	 * the burst does not use goes back in one operation at the end */
+	nstash = pvnet_pkt_alloc_bulk(nb->pool, stash, avail < NB_BURST ? avail : NB_BURST);
 
 	batch.count = 0;
 	while (i < avail && batch.count < NB_BURST) {
@@ -268,11 +273,21 @@ unsigned nb_tx_burst(struct nb_queue *q)
 			break;
 		}
 		if (v == NB_TX_OK) {
-			pkt = pvnet_pkt_alloc(nb->pool);
-			if (!pkt) {
+			if (used == nstash) {
 				if (rate)
 					q->rate_remaining += reqs[i].size; /* charged again on retry */
 				break; /* pool exhausted: leave the requests queued, retry */
+			}
+			pkt = stash[used++];
+			if (used < nstash)
+				__builtin_prefetch(stash[used]->hdr, 1); /* the next head's copy */
+			if (c->pmap && i + d.nr_slots < avail) {
+				/* the next packet's first bytes, written by the guest's CPU:
+				 * start the miss while this packet is built */
+				const struct netif_tx_request *r = &reqs[i + d.nr_slots];
+				const uint8_t *va = nb_pmap_lookup(c->pmap, r->gref);
+				if (va)
+					__builtin_prefetch(va + (r->offset & 4095u));
 			}
 		}
 		for (unsigned j = 0; j < d.nr_slots; j++) {
@@ -323,6 +338,8 @@ unsigned nb_tx_burst(struct nb_queue *q)
 		i += d.nr_slots;
 	}
 	q->tx_cons = cons + i;
+	if (used < nstash)
+		pvnet_pkt_put_bulk(stash + used, nstash - used); /* unused: back in one go */
 
 	if (nops)
 		gnttab_copy(nb->hv, 0, ops, nops);

@@ -2,9 +2,12 @@
 /*
  * Netback workers: run-to-completion threads, each polling its set of queues.
  *
- * A round takes worker->lock once (the control thread takes it to change the set,
- * so when nb_worker_detach returns the worker is not inside that queue), runs a TX
- * burst on every queue and drains RX queues that hold packets. While rounds find
+ * The worker holds worker->lock across its polling rounds and lets go of it only
+ * to sleep or when another thread asks (ctl_want): a round costs no lock and no
+ * atomic read-modify-write, idle or not. The control thread raises ctl_want and
+ * takes the lock to change the set, so when nb_worker_detach returns the worker is
+ * not inside that queue. A round runs a TX burst on every queue and drains RX
+ * queues that hold packets. While rounds find
  * work the worker keeps polling; after NB_SPIN_ROUNDS empty rounds it arms the
  * rings' event indices (RING_FINAL_CHECK) and sleeps in epoll on the queues' event
  * fds, with a timeout while packets wait for RX buffers (so they can expire) and
@@ -13,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -42,12 +46,36 @@ static bool in_set(struct nb_worker *w, const struct nb_evsrc *ev)
 	return false;
 }
 
+/* Worker: hands the lock to a thread that raised ctl_want, takes it back after. */
+static void worker_yield_lock(struct nb_worker *w)
+{
+	pthread_mutex_unlock(&w->lock);
+	/* acquire: the set the control thread changed before lowering ctl_want */
+	while (__atomic_load_n(&w->ctl_want, __ATOMIC_ACQUIRE))
+		sched_yield();
+	pthread_mutex_lock(&w->lock);
+}
+
+/* Another thread: takes the lock from a worker that may hold it across rounds. */
+static void ctl_lock(struct nb_worker *w)
+{
+	__atomic_fetch_add(&w->ctl_want, 1, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&w->lock);
+}
+
+static void ctl_unlock(struct nb_worker *w)
+{
+	pthread_mutex_unlock(&w->lock);
+	__atomic_fetch_sub(&w->ctl_want, 1, __ATOMIC_RELEASE);
+}
+
 static void *worker_main(void *arg)
 {
 	struct nb_worker *w = arg;
 	struct epoll_event evs[64];
 	unsigned idle = 0;
 
+	pthread_mutex_lock(&w->lock);
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 		unsigned work = 0;
 		bool pending = false, more = false;
@@ -55,19 +83,20 @@ static void *worker_main(void *arg)
 		struct timespec ts;
 		int n;
 
-		pthread_mutex_lock(&w->lock);
+		/* a plain load per round: the line stays shared until someone asks */
+		if (__atomic_load_n(&w->ctl_want, __ATOMIC_RELAXED))
+			worker_yield_lock(w);
 		for (unsigned i = 0; i < w->nr_queues; i++) {
 			struct nb_queue *q = w->queues[i];
 			if (__atomic_load_n(&q->vif->disabled, __ATOMIC_RELAXED))
 				continue;
 			work += nb_tx_burst(q);
-			if (nb_rx_has_pending(q)) {
+			/* no lock while the guest has not posted what the head packet needs */
+			if (nb_rx_can_progress(q))
 				work += nb_rx_service(q);
-				pending |= nb_rx_has_pending(q);
-			}
+			pending |= nb_rx_has_pending(q);
 		}
 		w->rounds++;
-		pthread_mutex_unlock(&w->lock);
 		if (work) {
 			idle = 0;
 			continue;
@@ -76,8 +105,19 @@ static void *worker_main(void *arg)
 			cpu_relax();
 			continue;
 		}
+		if (pending) {
+			/* before sleeping: expire what waited too long (nb_rx_can_progress
+			 * does not look at the clock) */
+			for (unsigned i = 0; i < w->nr_queues; i++)
+				if (nb_rx_has_pending(w->queues[i]) &&
+				    !__atomic_load_n(&w->queues[i]->vif->disabled, __ATOMIC_RELAXED))
+					work += nb_rx_service(w->queues[i]);
+			if (work) {
+				idle = 0;
+				continue;
+			}
+		}
 		timeout_ns = (pending ? NB_PENDING_TIMEOUT_MS : 1000) * 1000000ull;
-		pthread_mutex_lock(&w->lock);
 		for (unsigned i = 0; i < w->nr_queues && !more; i++) {
 			struct nb_queue *q = w->queues[i];
 			more = nb_tx_final_check(q);
@@ -89,7 +129,6 @@ static void *worker_main(void *arg)
 					timeout_ns = left;
 			}
 		}
-		pthread_mutex_unlock(&w->lock);
 		if (more) {
 			idle = 0;
 			continue;
@@ -97,27 +136,26 @@ static void *worker_main(void *arg)
 		w->sleeps++;
 		ts.tv_sec = (time_t)(timeout_ns / 1000000000ull);
 		ts.tv_nsec = (long)(timeout_ns % 1000000000ull);
+		pthread_mutex_unlock(&w->lock);
 		n = epoll_pwait2(w->epfd, evs, 64, &ts, NULL);
-		if (n > 0) {
-			/* clear the eventfds; a source may belong to a queue detached meanwhile */
-			pthread_mutex_lock(&w->lock);
-			for (int i = 0; i < n; i++) {
-				struct nb_evsrc *ev = evs[i].data.ptr;
-				uint64_t v;
-				int fd;
-				if (!ev)
-					fd = w->kick_fd;
-				else if (in_set(w, ev))
-					fd = ev->kind ? ev->q->rx_wait_fd : ev->q->tx_wait_fd;
-				else
-					continue;
-				if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-					PVLOG_RL(WARN, NB_MOD, "worker %u: read event: %d", w->index, errno);
-			}
-			pthread_mutex_unlock(&w->lock);
+		pthread_mutex_lock(&w->lock);
+		/* clear the eventfds; a source may belong to a queue detached meanwhile */
+		for (int i = 0; i < n; i++) {
+			struct nb_evsrc *ev = evs[i].data.ptr;
+			uint64_t v;
+			int fd;
+			if (!ev)
+				fd = w->kick_fd;
+			else if (in_set(w, ev))
+				fd = ev->kind ? ev->q->rx_wait_fd : ev->q->tx_wait_fd;
+			else
+				continue;
+			if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				PVLOG_RL(WARN, NB_MOD, "worker %u: read event: %d", w->index, errno);
 		}
 		idle = 0;
 	}
+	pthread_mutex_unlock(&w->lock);
 	return NULL;
 }
 
@@ -142,7 +180,7 @@ int nb_worker_attach(struct nb_worker *w, struct nb_queue *q)
 {
 	int rc = 0;
 
-	pthread_mutex_lock(&w->lock);
+	ctl_lock(w);
 	if (w->nr_queues == w->cap_queues) {
 		unsigned cap = w->cap_queues ? w->cap_queues * 2 : 8;
 		struct nb_queue **nq = realloc(w->queues, cap * sizeof(*nq));
@@ -168,7 +206,7 @@ int nb_worker_attach(struct nb_worker *w, struct nb_queue *q)
 	w->queues[w->nr_queues++] = q;
 	q->worker = w;
 out:
-	pthread_mutex_unlock(&w->lock);
+	ctl_unlock(w);
 	if (rc == 0)
 		kick(w);
 	return rc;
@@ -176,7 +214,7 @@ out:
 
 void nb_worker_detach(struct nb_worker *w, struct nb_queue *q)
 {
-	pthread_mutex_lock(&w->lock);
+	ctl_lock(w);
 	for (unsigned i = 0; i < w->nr_queues; i++) {
 		if (w->queues[i] == q) {
 			w->queues[i] = w->queues[--w->nr_queues];
@@ -187,7 +225,7 @@ void nb_worker_detach(struct nb_worker *w, struct nb_queue *q)
 		}
 	}
 	q->worker = NULL;
-	pthread_mutex_unlock(&w->lock);
+	ctl_unlock(w);
 }
 
 int nb_workers_start(struct nb *nb, unsigned n)
