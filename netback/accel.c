@@ -187,6 +187,19 @@ static void irq_drain(struct nb_qp *q)
 /* ---- the wire ---------------------------------------------------------------------- */
 
 /* AF_PACKET socket on `ifname`: promiscuous, up, our own frames not looped back. */
+/* The last error a plugin logged while opening a NIC on this thread (the control
+ * thread), for the CLI's message; every line also goes to pvnetd's log. */
+static __thread char nic_last_err[384];
+
+static void nic_host_log(void *ctx, enum accel_log_level level, const char *msg)
+{
+	if (level == ACCEL_LOG_ERR)
+		snprintf(nic_last_err, sizeof(nic_last_err), "%s", msg);
+	if (pvnet_log_enabled((enum pvnet_log_level)level))
+		pvnet_log((enum pvnet_log_level)level, ctx ? (const char *)ctx : "accel", "%s",
+			  msg);
+}
+
 static int wire_open(const char *ifname, char *err, size_t errlen)
 {
 	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
@@ -471,6 +484,9 @@ static struct nb_nic *nic_find(struct nb *nb, const char *name)
 int nb_nic_add(struct nb *nb, const struct nb_nic_args *a, char *err, size_t errlen)
 {
 	struct accel_open_args oa = {.wire_fd = -1, .max_vfs = a->vfs, .devargs = a->devargs};
+	struct accel_host host = {.size = sizeof(host)};
+	uint64_t feat_sup = 0, feat_act = 0;
+	unsigned port_flags = 0;
 	struct accel_vif_config vc = {.domid = 0, .level = 0, .queues = 1,
 				      .iommu_quota = NIC_QUOTA, .ring_len = NIC_RING,
 				      .qp_flags = ACCEL_QP_F_DEFAULT_RX};
@@ -524,9 +540,14 @@ int nb_nic_add(struct nb *nb, const struct nb_nic_args *a, char *err, size_t err
 		}
 	}
 	oa.wire_fd = nic->wire_fd;
-	rc = accel_device_open(nb->accel->reg, a->plugin, NULL, &oa, &nic->dev);
+	host.ctx = nic->plugin;
+	host.log = nic_host_log;
+	nic_last_err[0] = 0;
+	rc = accel_device_open(nb->accel->reg, a->plugin, &host, &oa, &nic->dev);
 	if (rc < 0) {
-		snprintf(err, errlen, "opening %s: %s", a->plugin, strerror(-rc));
+		/* the plugin's own words (e.g. DPDK's probe error) say more than errno */
+		snprintf(err, errlen, "opening %s: %s", a->plugin,
+			 nic_last_err[0] ? nic_last_err : strerror(-rc));
 		goto fail;
 	}
 	rc = accel_attach_create(nic->dev, &vc, &nic->up);
@@ -571,9 +592,18 @@ int nb_nic_add(struct nb *nb, const struct nb_nic_args *a, char *err, size_t err
 	 * the NIC segments: the LRO it would do needs an MSS the ring cannot carry */
 	(void)accel_attach_feature_set_name(nic->up, "large-receive-offload", 0);
 	rx_post(nic, nic->qp.map.ring_len);
+	/* the uplink takes only the offloads the NIC does: the switch segments and
+	 * checksums in software for the rest (a NIC without TSO drops super-frames) */
+	if (accel_attach_features_get(nic->up, &feat_sup, &feat_act) == 0) {
+		if (feat_act & ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM))
+			port_flags |= VSW_PORT_F_CSUM;
+		if ((feat_act & ACCEL_FEAT_BIT(ACCEL_FEAT_TSO)) &&
+		    (feat_act & ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM)))
+			port_flags |= VSW_PORT_F_TSO4 | VSW_PORT_F_TSO6;
+	}
 	rc = vsw_bridge_get_or_create(nb->sw, nic->bridge, &nic->br);
 	if (rc == 0)
-		rc = vsw_port_add(nic->br, nic->name, &uplink_ops, nic, VSW_PORT_F_ALL, &nic->port);
+		rc = vsw_port_add(nic->br, nic->name, &uplink_ops, nic, port_flags, &nic->port);
 	if (rc < 0) {
 		snprintf(err, errlen, "uplink port %s on %s: %s", nic->name, nic->bridge,
 			 strerror(-rc));

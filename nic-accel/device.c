@@ -25,11 +25,19 @@ static uint64_t host_now(void *ctx)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Default log for a device opened without a host: ctx is the plugin's name. */
 static void host_log(void *ctx, enum accel_log_level level, const char *msg)
 {
-	(void)ctx;
 	if (pvnet_log_enabled((enum pvnet_log_level)level))
-		pvnet_log((enum pvnet_log_level)level, "simnic", "%s", msg);
+		pvnet_log((enum pvnet_log_level)level, ctx ? (const char *)ctx : "accel", "%s",
+			  msg);
+}
+
+/* Default log for a host that brought a ctx of its own but no log function. */
+static void host_log_anon(void *ctx, enum accel_log_level level, const char *msg)
+{
+	(void)ctx;
+	host_log(NULL, level, msg);
 }
 
 /* Serialise plugin calls unless the plugin says it is thread-safe. */
@@ -62,8 +70,10 @@ int accel_device_open(struct accel_registry *reg, const char *name, const struct
 	d->host.size = sizeof(d->host);
 	d->host.now_ns = host_now;
 	d->host.log = host_log;
+	d->host.ctx = (void *)p->ops.name;
 	if (host) {
 		d->host.ctx = host->ctx;
+		d->host.log = host_log_anon;
 		if (host->now_ns)
 			d->host.now_ns = host->now_ns;
 		if (host->log)
