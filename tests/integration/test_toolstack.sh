@@ -26,6 +26,9 @@ else
   not_ok "guest web1 wrote data/pvnet-guest"
 fi
 
+check "pvnet console web1 shows the guest's boot line" bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' console web1 | grep -q \"domain 1 'web1' up\""
+check "pvnet console of an unknown domain fails" bash -c "! '$PV_BIN/pvnet' --run-dir '$PV_RUN' console nosuch 2>/dev/null"
+
 ls_out=$(xenstore-ls /local/domain 2>&1)
 check "xenstore-ls (Debian) shows web1's name" grep -qE '^ *name = "web1"' <<<"$ls_out"
 check "xenstore-ls shows web2's vif backend" grep -q 'backend = "/local/domain/0/backend/vif/2/0"' <<<"$ls_out"

@@ -9,7 +9,10 @@
  * store directly over <run-dir>/xenstored, as dom0.
  */
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,8 +51,11 @@ static void usage(FILE *f)
 		"  ethtool -k VIF|NIC        offload features (ethtool -k layout)\n"
 		"  ethtool -S VIF|NIC        NIC counters (ethtool -S layout)\n"
 		"  vif config: accel=PLUGIN,level=0..3 picks the first NIC of that plugin\n"
-		"Store:\n"
+		"Store and consoles:\n"
 		"  xenstore-ls [PATH]        the store tree under PATH (default /)\n"
+		"  console NAME [-f]         a guest's console log (-f: follow it)\n"
+		"Benchmarks:\n"
+		"  bench [--quick] [--json FILE]   perf/bench.sh: pvnet and its peers, one table\n"
 		"\n"
 		"The run dir is --run-dir, else $PVNET_RUN_DIR, else " PVNET_DEFAULT_RUN_DIR ".\n");
 }
@@ -220,6 +226,68 @@ static int cmd_xenstore_ls(int argc, char **argv)
 	return 0;
 }
 
+/* pvnet console NAME [-f]: the guest's console log, <run-dir>/console-<name>.log. */
+static int cmd_console(int argc, char **argv)
+{
+	bool follow = argc == 3 && !strcmp(argv[2], "-f");
+	char path[PATH_MAX], buf[4096];
+	FILE *f;
+	size_t n;
+
+	if (argc < 2 || argc > 3 || (argc == 3 && !follow) || strchr(argv[1], '/')) {
+		fprintf(stderr, "usage: pvnet console NAME [-f]\n");
+		return 2;
+	}
+	snprintf(path, sizeof(path), "%s/console-%s.log", run_dir, argv[1]);
+	f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "pvnet: no console log for '%s' (%s: %s)\n", argv[1], path,
+			strerror(errno));
+		return 1;
+	}
+	for (;;) {
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			fwrite(buf, 1, n, stdout);
+		fflush(stdout);
+		if (!follow)
+			break;
+		clearerr(f);
+		usleep(200000);
+	}
+	fclose(f);
+	return 0;
+}
+
+/* pvnet bench ...: runs perf/bench.sh of the tree this pvnet was built in
+ * (build/bin/pvnet -> ../../perf/bench.sh), or $PVNET_PERF_DIR/bench.sh. */
+static int cmd_bench(int argc, char **argv)
+{
+	char self[PATH_MAX], script[PATH_MAX + 32];
+	const char *dir = getenv("PVNET_PERF_DIR");
+	ssize_t n;
+
+	if (dir && *dir) {
+		snprintf(script, sizeof(script), "%s/bench.sh", dir);
+	} else {
+		n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n <= 0) {
+			fprintf(stderr, "pvnet: cannot find myself: %s\n", strerror(errno));
+			return 1;
+		}
+		self[n] = 0;
+		snprintf(script, sizeof(script), "%s/../../perf/bench.sh", dirname(self));
+	}
+	if (access(script, X_OK) != 0) {
+		fprintf(stderr, "pvnet: %s not found (set PVNET_PERF_DIR)\n", script);
+		return 1;
+	}
+	argv[0] = script;
+	execv(script, argv);
+	fprintf(stderr, "pvnet: exec %s: %s\n", script, strerror(errno));
+	(void)argc;
+	return 1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"run-dir", required_argument, NULL, 'r'},
@@ -253,6 +321,10 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (!strcmp(argv[0], "console"))
+		return cmd_console(argc, argv);
+	if (!strcmp(argv[0], "bench"))
+		return cmd_bench(argc, argv);
 	if (!strcmp(argv[0], "xenstore-ls"))
 		return cmd_xenstore_ls(argc, argv);
 	if (!strcmp(argv[0], "create")) {
