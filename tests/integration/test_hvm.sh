@@ -45,6 +45,9 @@ else
   not_ok "create the HVM guest"; diag "$out"; pv_done; exit 1
 fi
 diag "accelerator: $ACCEL"
+check "pvnetd's log says whether the KVM boot probe reached init (chose $ACCEL)" \
+  grep -qE "KVM boot probe: (reached init|failed)|accel(erator)?[ =:]+(tcg|kvm)" "$PV_TMP/pvnetd.log"
+diag "$(grep -hE 'KVM boot probe|HVM domain' "$PV_TMP/pvnetd.log" | head -3)"
 CON="$PV_RUN/console-hvm1.log"
 if wait_for 120 grep -q PVNET-READY "$CON"; then
   ok "HVM guest reached init and configured eth0 ($(echo "$(date +%s.%N) - $START" | bc | cut -c1-4) s from launch, $ACCEL)"

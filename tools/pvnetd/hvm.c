@@ -182,9 +182,10 @@ static const char *choose_accel(const char *kernel, const char *ramdisk)
 	static int probed = -1; /* process-wide: one probe per daemon */
 	const char *mode = getenv("PVNET_HVM_ACCEL");
 
+	/* default "probe": KVM only where a short boot probe reaches init */
 	if (mode && !strcmp(mode, "kvm"))
 		return "kvm";
-	if (!mode || strcmp(mode, "probe"))
+	if (mode && !strcmp(mode, "tcg"))
 		return "tcg";
 	if (probed < 0) {
 		uint64_t t0 = now_ms();

@@ -4,10 +4,11 @@
  * shared memfd backend, each vif a virtio-net-pci device attached to the switch
  * through a vhost-user port "vif<domid>.<n>" (include/pvnet/vhost.h).
  *
- * Acceleration: TCG, unless env PVNET_HVM_ACCEL=kvm forces KVM, or =probe and a
- * short KVM boot probe of the domain's kernel reaches init (this machine's
- * kvm-pvm boots only PVM guest kernels; a stock kernel spins, so the probe fails
- * and TCG is used). The choice is logged. QEMU binary: env PVNET_QEMU, default
+ * Acceleration: KVM if a short KVM boot probe of the domain's kernel reaches init
+ * (run once per pvnetd, the first time an HVM domain is created), else TCG; env
+ * PVNET_HVM_ACCEL=tcg or =kvm skips the probe. This machine's /dev/kvm is kvm-pvm,
+ * which boots only PVM guest kernels: a stock kernel spins, the probe fails and TCG
+ * is used. The choice is logged and shown by `pvnet create`. QEMU binary: env PVNET_QEMU, default
  * "qemu-system-x86_64" from PATH.
  *
  * Files in run_dir: console-<name>.log (serial console and QEMU's own messages,
