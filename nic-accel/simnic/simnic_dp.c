@@ -531,13 +531,15 @@ static int tx_qp(struct accel_qp *qp, uint32_t budget)
 	}
 	while (cons != prod && (uint32_t)pkts < budget) {
 		struct accel_desc d[ACCEL_TX_MAX_SLOTS + 1];
-		uint32_t n = 0, total = 0, mss = 0, off = 0;
+		uint32_t n = 0, total = 0, mss = 0, off = 0, first = 0;
 		int bad = 0, csum = 0, complete = 0;
 
 		while (cons + n != prod && n < ACCEL_TX_MAX_SLOTS + 1) {
 			d[n] = desc_read(&qp->tx[(cons + n) & mask]);
 			if (n == 0 && (d[0].flags & ACCEL_DESC_F_GSO)) {
+				/* metadata only: never copied, whatever its len or mss says */
 				mss = (uint32_t)(d[0].iova & 0xffff);
+				first = 1;
 				n++;
 				continue;
 			}
@@ -557,8 +559,11 @@ static int tx_qp(struct accel_qp *qp, uint32_t budget)
 			bad = 1;
 		if (!bad && !rate_take(qp, total))
 			break; /* shaping: leave it on the ring */
-		for (uint32_t i = mss ? 1 : 0; i < n && !bad; i++) {
-			if (simnic_dma(port, d[i].iova, port->dev->txbuf + off, d[i].len, 0))
+		/* data slots only: their lengths add up to total <= ACCEL_PKT_MAX, the
+		 * size of txbuf (the bound is re-checked per slot all the same) */
+		for (uint32_t i = first; i < n && !bad; i++) {
+			if (off + d[i].len > total ||
+			    simnic_dma(port, d[i].iova, port->dev->txbuf + off, d[i].len, 0))
 				bad = 1;
 			off += d[i].len;
 		}
