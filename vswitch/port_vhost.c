@@ -216,6 +216,7 @@ struct vsw_vhost {
 	struct pvnet_pkt_pool *fb_pool; /* egress software offload (under lock) */
 
 	struct vsw_vhost_stats st; /* counters: relaxed atomics */
+	bool busy, notify_off;     /* port thread only (port_step) */
 };
 
 static const struct vsw_port_ops vhost_ops;
@@ -785,12 +786,23 @@ static int set_mem_table(struct vsw_vhost *vh, const struct vhu_msg *m, const in
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		struct vhu_region_msg rm, *r = &rm;
+		struct stat fst;
 		size_t map_size;
 		void *map;
 
 		memcpy(&rm, (const uint8_t *)m + VHU_HDR_SIZE + 8 + i * sizeof(rm), sizeof(rm));
 		if (!r->size || r->mmap_offset > SIZE_MAX - r->size ||
 		    r->gpa > UINT64_MAX - r->size || r->uva > UINT64_MAX - r->size) {
+			rc = -EINVAL;
+			goto unmap;
+		}
+		/* a region beyond the end of its file would map, then SIGBUS the whole
+		 * daemon on the first access to a ring or buffer there */
+		if (fstat(fds[i], &fst) < 0) {
+			rc = -errno;
+			goto unmap;
+		}
+		if (fst.st_size < 0 || (uint64_t)fst.st_size < r->mmap_offset + r->size) {
 			rc = -EINVAL;
 			goto unmap;
 		}
@@ -1080,69 +1092,81 @@ static void set_tx_notify(struct vhu_vq *vq, bool on)
 	__atomic_store_n(&vq->used->flags, f, __ATOMIC_RELAXED);
 }
 
+/*
+ * One pass of the port thread's loop: waits for events (not at all unless
+ * `may_block`), accepts a VMM, handles at most one control message, drains a kick,
+ * then runs one guest TX burst. Returns the chains consumed, or -1 when told to stop.
+ */
+static int port_step(struct vsw_vhost *vh, bool may_block)
+{
+	struct epoll_event evs[4];
+	struct vhu_vq *tq = &vh->vq[VHU_TXQ];
+	int timeout = -1, n, used;
+
+	if (vh->busy) {
+		timeout = 0;
+	} else if (vq_ready(tq)) {
+		if (vh->notify_off) {
+			set_tx_notify(tq, true);
+			vh->notify_off = false;
+		}
+		/* full fence: notifications re-enabled before the last look at the ring,
+		 * so a buffer the guest posts without kicking is seen now */
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&tq->avail->idx, __ATOMIC_ACQUIRE) != tq->last_avail)
+			timeout = 0;
+		if (pvnet_pkt_pool_avail(vh->pool) == 0)
+			timeout = 1;
+	}
+	if (!may_block)
+		timeout = 0;
+	n = epoll_wait(vh->ep_fd, evs, 4, timeout);
+	for (int i = 0; i < n; i++) {
+		int fd = evs[i].data.fd;
+		if (fd == vh->stop_fd) {
+			return -1;
+		} else if (fd == vh->listen_fd) {
+			int c = accept4(vh->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			if (c < 0)
+				continue;
+			if (vh->conn_fd >= 0) { /* one VMM at a time */
+				close(c);
+				continue;
+			}
+			vh->conn_fd = c;
+			struct epoll_event ev = {.events = EPOLLIN, .data.fd = c};
+			epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, c, &ev);
+			CNT_ADD(vh, connects, 1);
+			vh->st.connected = true;
+			PVLOG(INFO, MOD, "%s: VMM connected", vh->name);
+		} else if (fd == vh->conn_fd) {
+			if (read_msg(vh) < 0) {
+				disconnect(vh);
+				vh->st.connected = false;
+				vh->st.running = false;
+				vh->notify_off = false;
+			}
+		} else if (fd == tq->kick_fd) {
+			uint64_t v;
+			if (read(fd, &v, sizeof(v)) == sizeof(v))
+				CNT_ADD(vh, kicks, 1);
+		}
+	}
+	used = (int)tx_burst(vh);
+	vh->busy = used > 0;
+	if (vh->busy && !vh->notify_off && vq_ready(tq)) {
+		set_tx_notify(tq, false); /* polling: the guest need not kick */
+		vh->notify_off = true;
+	}
+	return used;
+}
+
 static void *vhost_thread(void *arg)
 {
 	struct vsw_vhost *vh = arg;
-	bool busy = false, notify_off = false;
 
-	for (;;) {
-		struct epoll_event evs[4];
-		struct vhu_vq *tq = &vh->vq[VHU_TXQ];
-		int timeout = -1, n;
-
-		if (busy) {
-			timeout = 0;
-		} else if (vq_ready(tq)) {
-			if (notify_off) {
-				set_tx_notify(tq, true);
-				notify_off = false;
-			}
-			/* full fence: notifications re-enabled before the last look at the ring,
-			 * so a buffer the guest posts without kicking is seen now */
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-			if (__atomic_load_n(&tq->avail->idx, __ATOMIC_ACQUIRE) != tq->last_avail)
-				timeout = 0;
-			if (pvnet_pkt_pool_avail(vh->pool) == 0)
-				timeout = 1;
-		}
-		n = epoll_wait(vh->ep_fd, evs, 4, timeout);
-		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-			if (fd == vh->stop_fd) {
-				return NULL;
-			} else if (fd == vh->listen_fd) {
-				int c = accept4(vh->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-				if (c < 0)
-					continue;
-				if (vh->conn_fd >= 0) { /* one VMM at a time */
-					close(c);
-					continue;
-				}
-				vh->conn_fd = c;
-				struct epoll_event ev = {.events = EPOLLIN, .data.fd = c};
-				epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, c, &ev);
-				CNT_ADD(vh, connects, 1);
-				vh->st.connected = true;
-				PVLOG(INFO, MOD, "%s: VMM connected", vh->name);
-			} else if (fd == vh->conn_fd) {
-				if (read_msg(vh) < 0) {
-					disconnect(vh);
-					vh->st.connected = false;
-					vh->st.running = false;
-					notify_off = false;
-				}
-			} else if (fd == tq->kick_fd) {
-				uint64_t v;
-				if (read(fd, &v, sizeof(v)) == sizeof(v))
-					CNT_ADD(vh, kicks, 1);
-			}
-		}
-		busy = tx_burst(vh) > 0;
-		if (busy && !notify_off && vq_ready(tq)) {
-			set_tx_notify(tq, false); /* polling: the guest need not kick */
-			notify_off = true;
-		}
-	}
+	while (port_step(vh, true) >= 0)
+		;
 	return NULL;
 }
 
@@ -1282,8 +1306,8 @@ static int listen_on(const char *path, unsigned mode, int *out)
 	return 0;
 }
 
-int vsw_vhost_port_add(struct vsw_bridge *br, const char *name, const char *socket_path,
-		       const struct vsw_vhost_config *cfg, struct vsw_port **out)
+static int port_add(struct vsw_bridge *br, const char *name, const char *socket_path,
+		    const struct vsw_vhost_config *cfg, bool thread, struct vsw_port **out)
 {
 	struct vsw_vhost *vh;
 	unsigned pool_size = cfg && cfg->pool_size ? cfg->pool_size : 256;
@@ -1334,6 +1358,8 @@ int vsw_vhost_port_add(struct vsw_bridge *br, const char *name, const char *sock
 	if (rc < 0)
 		goto free_vh;
 	reg_set(vh->port, true);
+	if (!thread)
+		goto done;
 	rc = -pthread_create(&vh->thread, NULL, vhost_thread, vh);
 	if (rc < 0) {
 		/* vsw_port_del runs vhost_destroy, which frees vh (no thread yet) */
@@ -1347,6 +1373,7 @@ int vsw_vhost_port_add(struct vsw_bridge *br, const char *name, const char *sock
 		snprintf(tname, sizeof(tname), "vhu-%s", name);
 		pthread_setname_np(vh->thread, tname);
 	}
+done:
 	PVLOG(INFO, MOD, "%s: vhost-user port on %s, listening on %s", name, vsw_bridge_name(br),
 	      socket_path);
 	*out = vh->port;
@@ -1354,4 +1381,30 @@ int vsw_vhost_port_add(struct vsw_bridge *br, const char *name, const char *sock
 free_vh:
 	vhost_free(vh);
 	return rc;
+}
+
+int vsw_vhost_port_add(struct vsw_bridge *br, const char *name, const char *socket_path,
+		       const struct vsw_vhost_config *cfg, struct vsw_port **out)
+{
+	return port_add(br, name, socket_path, cfg, true, out);
+}
+
+/* ---- for tests and fuzzers only ------------------------------------------------------ */
+
+int vsw_vhost_test_port_add(struct vsw_bridge *br, const char *name, const char *socket_path,
+			    const struct vsw_vhost_config *cfg, struct vsw_port **out)
+{
+	return port_add(br, name, socket_path, cfg, false, out);
+}
+
+int vsw_vhost_test_poll(struct vsw_port *port)
+{
+	struct vsw_vhost *vh;
+
+	if (!vsw_port_is_vhost(port))
+		return -EINVAL;
+	vh = vsw_port_priv(port);
+	if (vh->thread_started)
+		return -EINVAL;
+	return port_step(vh, false);
 }

@@ -83,4 +83,22 @@ bool vsw_port_is_vhost(const struct vsw_port *port);
 /* Copies the counters of vhost-user port `port`. 0, or -EINVAL (not a vhost port). */
 int vsw_vhost_port_get_stats(struct vsw_port *port, struct vsw_vhost_stats *stats);
 
+/*
+ * ---- For unit tests and fuzzers only (tests/fuzz/fuzz_vhost.c); not for pvnetd. ----
+ *
+ * vsw_vhost_test_port_add() is vsw_vhost_port_add() without the port thread: the
+ * caller plays that thread, deterministically, by calling vsw_vhost_test_poll(),
+ * which runs one pass of the thread's loop without sleeping: accept a VMM on the
+ * socket, handle at most one pending vhost-user message (read in full, so a VMM
+ * that has sent only part of one blocks the call, as it would block the thread),
+ * drain a kick, then one guest TX burst into the bridge (vsw_input on the calling
+ * thread). Call it from one thread at a time; send() may run concurrently as with
+ * the real thread. Ownership and teardown are those of vsw_vhost_port_add().
+ * vsw_vhost_test_poll returns the TX chains consumed (>= 0), or -EINVAL when
+ * `port` is not a vhost port made by vsw_vhost_test_port_add().
+ */
+int vsw_vhost_test_port_add(struct vsw_bridge *br, const char *name, const char *socket_path,
+			    const struct vsw_vhost_config *cfg, struct vsw_port **out);
+int vsw_vhost_test_poll(struct vsw_port *port);
+
 #endif /* PVNET_VHOST_H */

@@ -376,6 +376,30 @@ static void test_bad_messages(void **state)
 	assert_true(stats(f).connected);
 }
 
+/* A VMM's memory table claiming more than its file holds (fuzz_vhost found it): the
+ * port used to map it, then died of SIGBUS on the first buffer past the end. */
+static void test_mem_table_beyond_file(void **state)
+{
+	struct fx *f = *state;
+	uint64_t mem[5] = {1}; /* nregions, pad | gpa size uva offset: twice the memfd */
+	uint64_t bad = stats(f).bad_msgs;
+
+	mem[1] = 0;
+	mem[2] = 2 * MEM_SIZE;
+	mem[3] = UVA_BASE;
+	mem[4] = 0;
+	msg(f, 5, mem, 40, f->memfd);
+	get_features(f);
+	assert_int_equal(stats(f).bad_msgs, bad + 1);
+	/* the old table stands: a buffer past the file is a bad descriptor */
+	D(f, 1)[0] = (struct desc){MEM_SIZE + 0x1000, 64, 0, 0};
+	post(f, 1, 0);
+	for (int i = 0; i < 2000 && stats(f).tx_bad_desc < 1; i++)
+		usleep(1000);
+	assert_int_equal(stats(f).tx_bad_desc, 1);
+	assert_true(stats(f).connected);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +410,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_offload_hdr_and_nobufs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mem_table_beyond_file, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
