@@ -6,7 +6,8 @@
  *                   disconnect, stats snapshots.
  *   owner worker    a queue's TX side (tx_cons, the request copy, the burst) and the
  *                   queue's RX event handling; one worker owns a queue while it is in
- *                   that worker's set (worker->lock, taken once per polling round).
+ *                   that worker's set (worker->lock: the worker holds it across its polling rounds
+ *                   and hands it over when a control call raises ctl_want).
  *   any worker      a queue's RX ring and pending list, under rxq.lock (once per burst).
  *   any thread      TX completions (struct nb_txc): lock-free, see tx.c.
  */
