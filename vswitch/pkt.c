@@ -80,11 +80,17 @@ static unsigned pool_pop_bulk(struct pvnet_pkt_pool *pool, struct pvnet_pkt **pk
 		k = head_cnt(old) < n ? head_cnt(old) : n;
 		if (!k)
 			return 0;
-		for (unsigned i = 0; i < k; i++) {
+		unsigned i;
+
+		for (i = 0; i < k; i++) {
 			if (cur >= pool->count)
 				break; /* a stale chain: the CAS below fails */
 			pkts[i] = &pool->pkts[cur];
 			cur = __atomic_load_n(&pool->next[cur], __ATOMIC_RELAXED);
+		}
+		if (i < k) { /* never hand out entries we did not fill: read again */
+			old = __atomic_load_n(&pool->head, __ATOMIC_ACQUIRE);
+			continue;
 		}
 		nw = head_make(old, head_cnt(old) - k, cur);
 		if (__atomic_compare_exchange_n(&pool->head, &old, nw, true, __ATOMIC_ACQUIRE,
@@ -212,15 +218,13 @@ unsigned pvnet_pkt_alloc_bulk(struct pvnet_pkt_pool *pool, struct pvnet_pkt **pk
 	return got;
 }
 
-/* Drops one reference; true if it was the last one. */
+/* Drops one reference; true if it was the last one. Always a read-modify-write:
+ * a skipped RMW for a holder that reads 1 would turn a double put, which the RMW
+ * makes harmless to the pool (the count wraps, nothing is pushed twice), into a
+ * packet pushed twice onto the free stack. */
 static inline bool pkt_unref(struct pvnet_pkt *pkt)
 {
-	/* A holder that reads 1 is the only holder: nobody else can get or put, so no
-	 * read-modify-write is needed (refcnt stays 1, as a free packet's is).
-	 * acquire: the other holders' reads, published by their release in the RMW
-	 * below, happen before done() and reuse. */
-	if (__atomic_load_n(&pkt->refcnt, __ATOMIC_ACQUIRE) == 1)
-		return true;
+	/* acq_rel: the other holders' reads happen before done() and reuse */
 	if (__atomic_sub_fetch(&pkt->refcnt, 1, __ATOMIC_ACQ_REL) != 0)
 		return false;
 	pkt->refcnt = 1; /* we are the only one left */
