@@ -213,6 +213,7 @@ struct vsw_vhost {
 	uint32_t hdr_size; /* 12 with VERSION_1 or MRG_RXBUF, else 10 */
 	uint8_t *scratch;  /* egress linearisation, under lock */
 	struct pvnet_pkt_pool *pool;    /* guest TX packets */
+	unsigned pool_size;             /* packets in pool */
 	struct pvnet_pkt_pool *fb_pool; /* egress software offload (under lock) */
 
 	struct vsw_vhost_stats st; /* counters: relaxed atomics */
@@ -1279,6 +1280,8 @@ int vsw_vhost_port_get_stats(struct vsw_port *port, struct vsw_vhost_stats *stat
 			dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
 		stats->connected = vh->st.connected;
 		stats->running = vh->st.running;
+		stats->tx_pool_avail = pvnet_pkt_pool_avail(vh->pool);
+		stats->tx_pool_size = vh->pool_size;
 	}
 	pthread_mutex_unlock(&reg_lock);
 	return found ? 0 : -EINVAL;
@@ -1335,6 +1338,7 @@ static int port_add(struct vsw_bridge *br, const char *name, const char *socket_
 		rc = -ENOMEM;
 		goto free_vh;
 	}
+	vh->pool_size = pool_size;
 	rc = pvnet_pkt_pool_create(pool_size, VHU_BUF_SIZE, &vh->pool);
 	if (rc < 0)
 		goto free_vh;

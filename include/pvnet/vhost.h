@@ -64,6 +64,7 @@ struct vsw_vhost_stats {
 	uint64_t features;        /* negotiated virtio feature bits */
 	bool connected;           /* a VMM is connected */
 	bool running;             /* both queues started */
+	unsigned tx_pool_avail, tx_pool_size; /* guest-TX packets free / in the pool */
 };
 
 /*
