@@ -66,51 +66,55 @@ static int batch_check(struct hv_domain *d, const struct pvhc_batch *b, size_t e
 	return 0;
 }
 
-static int do_copy(struct hv *hv, struct hv_domain *d, const struct pvhc_batch *b)
+/*
+ * Runs a grant batch whose array lives in the caller's memory: the array is read
+ * once into a private copy, `run` works on the copy, and only the per-op status
+ * fields are written back. The array may sit in a frame that a transfer just gave
+ * away: the status write then lands in a now-unpopulated frame, harmlessly.
+ */
+static int run_batch(struct hv *hv, struct hv_domain *d, const struct pvhc_batch *b,
+		     size_t elem, size_t status_off,
+		     int (*run)(struct hv *, domid_t, void *, unsigned))
 {
-	struct gnttab_copy *ops;
+	uint8_t *ops;
 	size_t size;
-	unsigned i;
 	int ret;
 
-	ret = batch_check(d, b, sizeof(*ops), &size);
+	ret = batch_check(d, b, elem, &size);
 	if (ret < 0)
 		return ret;
 	ops = malloc(size);
 	if (!ops)
 		return -ENOMEM;
-	/* One read of guest memory; everything below works on the copy. */
 	memcpy(ops, d->mem + b->gpa, size);
-	ret = gnttab_copy(hv, d->domid, ops, b->count);
-	for (i = 0; ret == 0 && i < b->count; i++)
-		memcpy(d->mem + b->gpa + i * sizeof(*ops) + offsetof(struct gnttab_copy, status),
-		       &ops[i].status, sizeof(ops[i].status));
+	ret = run(hv, d->domid, ops, b->count);
+	for (unsigned i = 0; ret == 0 && i < b->count; i++)
+		memcpy(d->mem + b->gpa + i * elem + status_off, ops + i * elem + status_off,
+		       sizeof(int16_t));
 	free(ops);
 	return ret;
 }
 
+static int run_copy(struct hv *hv, domid_t caller, void *ops, unsigned count)
+{
+	return gnttab_copy(hv, caller, ops, count);
+}
+
+static int run_transfer(struct hv *hv, domid_t caller, void *ops, unsigned count)
+{
+	return gnttab_transfer(hv, caller, ops, count);
+}
+
+static int do_copy(struct hv *hv, struct hv_domain *d, const struct pvhc_batch *b)
+{
+	return run_batch(hv, d, b, sizeof(struct gnttab_copy),
+			 offsetof(struct gnttab_copy, status), run_copy);
+}
+
 static int do_transfer(struct hv *hv, struct hv_domain *d, const struct pvhc_batch *b)
 {
-	struct gnttab_transfer *ops;
-	size_t size;
-	unsigned i;
-	int ret;
-
-	ret = batch_check(d, b, sizeof(*ops), &size);
-	if (ret < 0)
-		return ret;
-	ops = malloc(size);
-	if (!ops)
-		return -ENOMEM;
-	memcpy(ops, d->mem + b->gpa, size);
-	ret = gnttab_transfer(hv, d->domid, ops, b->count);
-	/* The array may sit in a frame that was just transferred away: then the
-	 * status write lands in a now-unpopulated frame, harmlessly. */
-	for (i = 0; ret == 0 && i < b->count; i++)
-		memcpy(d->mem + b->gpa + i * sizeof(*ops) + offsetof(struct gnttab_transfer, status),
-		       &ops[i].status, sizeof(ops[i].status));
-	free(ops);
-	return ret;
+	return run_batch(hv, d, b, sizeof(struct gnttab_transfer),
+			 offsetof(struct gnttab_transfer, status), run_transfer);
 }
 
 void hv_set_accel_connector(struct hv *hv, hv_accel_connect_fn fn, void *arg)

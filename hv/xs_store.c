@@ -725,6 +725,19 @@ static int set_perms(struct xs_store *st, struct xs_tree *t, struct xs_node *n,
 	return 0;
 }
 
+/* The common start of a read: resolve the path, record it in the transaction's
+ * read set, find the node the caller may read. 0 and *n, or -errno. */
+static int read_begin(struct xs_store *st, const struct xs_caller *c, uint32_t tx,
+		      const char *path, struct op *op, struct xs_node **n)
+{
+	int rc = op_begin(st, c, tx, path, op);
+	if (rc)
+		return rc;
+	if (op->tx && (rc = tx_note(op->tx, op->path, false)))
+		return rc;
+	return node_get(op->t, op->path, c->dom, XS_PERM_READ, n);
+}
+
 /* ---------- public and internal operations ---------- */
 
 int xsi_read(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const char *path,
@@ -732,12 +745,8 @@ int xsi_read(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const 
 {
 	struct op op;
 	struct xs_node *n;
-	int rc = op_begin(st, c, tx, path, &op);
+	int rc = read_begin(st, c, tx, path, &op, &n);
 	if (rc)
-		return rc;
-	if (op.tx && (rc = tx_note(op.tx, op.path, false)))
-		return rc;
-	if ((rc = node_get(op.t, op.path, c->dom, XS_PERM_READ, &n)))
 		return rc;
 	*val = malloc(n->vlen + 1);
 	if (!*val)
@@ -859,12 +868,8 @@ int xsi_get_perms(struct xs_store *st, const struct xs_caller *c, uint32_t tx, c
 {
 	struct op op;
 	struct xs_node *n;
-	int rc = op_begin(st, c, tx, path, &op);
+	int rc = read_begin(st, c, tx, path, &op, &n);
 	if (rc)
-		return rc;
-	if (op.tx && (rc = tx_note(op.tx, op.path, false)))
-		return rc;
-	if ((rc = node_get(op.t, op.path, c->dom, XS_PERM_READ, &n)))
 		return rc;
 	if (*count < n->nperms) {
 		*count = n->nperms;
