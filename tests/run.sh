@@ -39,7 +39,11 @@ run_unit() {
       timeout 300 "$t" >"$log" 2>&1
     rc=$?
     grep -E '^(not )?ok ' "$log" | sed "s|^|  |" | grep -E 'not ok|SKIP' || true
-    if [ "$rc" != 0 ]; then tail -n 30 "$log" | sed 's/^/  | /'; fi
+    if [ "$rc" != 0 ]; then
+      # the assertion that failed first (a sanitizer report after it can be long)
+      grep -iE -m 20 'error|failure|runtime error|SUMMARY' "$log" | sed 's/^/  ! /'
+      tail -n 20 "$log" | sed 's/^/  | /'
+    fi
     count "$name" "$log" "$rc"
   done
 }

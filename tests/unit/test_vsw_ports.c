@@ -28,10 +28,14 @@
 
 static bool have_netns;
 
-/* A fake port recording what the switch sends it. */
+/* A fake port recording what the switch sends it. With `type` set, only frames
+ * of that ethertype (after any 802.1Q tag) are counted and kept: the kernel's
+ * own traffic on the devices (IPv6 router solicitations, MLD reports) may reach
+ * the switch at any moment and is counted in `other`. */
 struct sink {
 	pthread_mutex_t lock;
-	unsigned n;
+	uint16_t type;
+	unsigned n, other;
 	uint8_t last[2048];
 	uint32_t last_len;
 	uint16_t last_tci;
@@ -43,10 +47,20 @@ static int sink_send(struct vsw_port *port, struct pvnet_pkt_batch *b)
 
 	pthread_mutex_lock(&s->lock);
 	for (unsigned i = 0; i < b->count; i++) {
+		uint8_t f[2048];
+		uint32_t len = pvnet_pkt_write_head(b->pkts[i], b->vlan_tci[i], f, sizeof(f));
+		unsigned off = len >= 18 && f[12] == 0x81 && f[13] == 0x00 ? 16 : 12;
+		uint16_t type = len >= off + 2 ? (uint16_t)(f[off] << 8 | f[off + 1]) : 0;
+
+		pvnet_pkt_put(b->pkts[i]);
+		if (s->type && type != s->type) {
+			s->other++;
+			continue;
+		}
 		s->n++;
 		s->last_tci = b->vlan_tci[i];
-		s->last_len = pvnet_pkt_write_head(b->pkts[i], b->vlan_tci[i], s->last, sizeof(s->last));
-		pvnet_pkt_put(b->pkts[i]);
+		s->last_len = len;
+		memcpy(s->last, f, len);
 	}
 	pthread_mutex_unlock(&s->lock);
 	return (int)b->count;
@@ -158,7 +172,7 @@ static void test_afpacket_veth(void **state)
 	struct vsw_worker *w;
 	struct vsw_port *up, *sp;
 	struct pvnet_pkt_pool *pool;
-	struct sink s = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct sink s = {.lock = PTHREAD_MUTEX_INITIALIZER, .type = 0x88b5};
 	struct vsw_port_dev_stats ds;
 	uint8_t f[2048];
 	uint16_t vids[1] = {10}, tci;
@@ -233,7 +247,7 @@ static void test_tap_host_stack(void **state)
 	struct vsw_worker *w;
 	struct vsw_port *tp, *sp;
 	struct pvnet_pkt_pool *pool;
-	struct sink s = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct sink s = {.lock = PTHREAD_MUTEX_INITIALIZER, .type = 0x0806};
 	uint8_t f[64] = {0};
 	(void)state;
 
@@ -313,7 +327,7 @@ static void test_vxlan_port(void **state)
 	struct vsw_worker *w;
 	struct vsw_port *vx, *sp;
 	struct pvnet_pkt_pool *pool;
-	struct sink s = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct sink s = {.lock = PTHREAD_MUTEX_INITIALIZER, .type = 0x88b5};
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(14789)};
 	uint8_t f[128], d[2048];
 	int r2, r3;
