@@ -416,6 +416,29 @@ int vsw_switch_uplink_worker(struct vsw_switch *sw, struct vsw_worker **out);
  */
 int vsw_afpacket_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const char *ifname,
 			  struct vsw_port **out);
+/* AF_XDP uplink settings (port_afxdp.c); all-zero = queue 0, auto mode, auto copy. */
+enum vsw_afxdp_mode { VSW_AFXDP_MODE_AUTO = 0, VSW_AFXDP_MODE_SKB, VSW_AFXDP_MODE_DRV };
+enum vsw_afxdp_copy { VSW_AFXDP_COPY_AUTO = 0, VSW_AFXDP_COPY, VSW_AFXDP_ZEROCOPY };
+struct vsw_afxdp_config {
+	uint32_t queue;           /* RX/TX queue of the interface the socket binds to */
+	enum vsw_afxdp_mode mode; /* XDP attach: auto = native (drv), else generic (skb) */
+	enum vsw_afxdp_copy copy; /* auto = zero-copy if the driver has it (never in skb) */
+};
+/*
+ * Attaches queue cfg->queue of host interface `ifname` to `br` as port `ifname`
+ * over an AF_XDP socket: loads a small XDP program redirecting that queue into the
+ * socket (other queues: XDP_PASS), UMEM of 4096 x 4 KiB frames, need_wakeup rings;
+ * RX polled by `worker`, frames copied into pool packets and out of them. No
+ * offloads (port flags 0); frames above 4 KiB are dropped (tx_too_big). Refuses an
+ * interface that already has an XDP program. cfg NULL = defaults. 0 or -errno
+ * (-ENODEV no such interface, -ERANGE queue out of range, -EBUSY XDP program
+ * present, BPF/socket errors); on failure a one-line reason goes to why[0..why_size)
+ * (may be NULL). The port owns socket, UMEM and program: vsw_port_del() detaches the
+ * program (only if still ours) and releases them.
+ */
+int vsw_afxdp_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const char *ifname,
+		       const struct vsw_afxdp_config *cfg, char *why, size_t why_size,
+		       struct vsw_port **out);
 /*
  * Creates (or attaches to) TAP device `ifname` with IFF_VNET_HDR and
  * TUNSETOFFLOAD(csum, TSO4, TSO6), sets it up, and adds it to `br` as port `ifname`.

@@ -32,6 +32,7 @@ static void say(struct cli *c, int is_err, const char *fmt, ...)
 static const char usage_text[] =
 	"usage: pvnet switch COMMAND ...\n"
 	"  add-port BRIDGE IFNAME [--type afpacket|tap|afxdp|vxlan]\n"
+	"           [--queue Q] [--mode skb|drv|auto] [--zero-copy|--copy]   (afxdp)\n"
 	"           [--vni N --remote IP [--remote IP ...] [--local IP] [--dstport P]]\n"
 	"  del-port BRIDGE PORT\n"
 	"  set-vlan PORT VID                  access port on VID (0 = untagged)\n"
@@ -87,6 +88,9 @@ static struct vsw_port *find_port(struct cli *c, struct vsw_switch *sw, const ch
 static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	struct vsw_vxlan_config vx = {0};
+	struct vsw_afxdp_config xc = {0};
+	bool have_xdp_opt = false;
+	char why[256];
 	const char *type = "afpacket";
 	struct vsw_bridge *br;
 	struct vsw_worker *w;
@@ -99,11 +103,35 @@ static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 		goto usage;
 	for (int i = 4; i < argc; i++) {
 		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		if (!strcmp(opt, "--zero-copy") || !strcmp(opt, "--copy")) { /* afxdp, no value */
+			xc.copy = opt[2] == 'z' ? VSW_AFXDP_ZEROCOPY : VSW_AFXDP_COPY;
+			have_xdp_opt = true;
+			continue;
+		}
 		if (!val)
 			goto usage;
 		i++;
 		if (!strcmp(opt, "--type")) {
 			type = val;
+		} else if (!strcmp(opt, "--queue")) {
+			if (parse_u64(val, UINT32_MAX, &v)) {
+				ERR(c, "bad --queue '%s'\n", val);
+				return 2;
+			}
+			xc.queue = (uint32_t)v;
+			have_xdp_opt = true;
+		} else if (!strcmp(opt, "--mode")) {
+			if (!strcmp(val, "skb"))
+				xc.mode = VSW_AFXDP_MODE_SKB;
+			else if (!strcmp(val, "drv"))
+				xc.mode = VSW_AFXDP_MODE_DRV;
+			else if (!strcmp(val, "auto"))
+				xc.mode = VSW_AFXDP_MODE_AUTO;
+			else {
+				ERR(c, "bad --mode '%s' (skb, drv, auto)\n", val);
+				return 2;
+			}
+			have_xdp_opt = true;
 		} else if (!strcmp(opt, "--vni")) {
 			if (parse_u64(val, 0xffffff, &v)) {
 				ERR(c, "bad --vni '%s' (0..16777215)\n", val);
@@ -138,12 +166,12 @@ static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 		ERR(c, "--vni/--remote/--local/--dstport are for --type vxlan\n");
 		return 2;
 	}
-	if (!strcmp(type, "afxdp")) {
-		ERR(c, "add-port %s: --type afxdp is not available in this build (no libxdp); "
-		       "use --type afpacket (TPACKET_V3 rings)\n", argv[3]);
-		return 1;
+	if (strcmp(type, "afxdp") && have_xdp_opt) {
+		ERR(c, "--queue/--mode/--zero-copy/--copy are for --type afxdp\n");
+		return 2;
 	}
-	if (strcmp(type, "afpacket") && strcmp(type, "tap") && strcmp(type, "vxlan")) {
+	if (strcmp(type, "afpacket") && strcmp(type, "tap") && strcmp(type, "vxlan") &&
+	    strcmp(type, "afxdp")) {
 		ERR(c, "unknown port type '%s' (afpacket, tap, afxdp, vxlan)\n", type);
 		return 2;
 	}
@@ -161,7 +189,14 @@ static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 		ERR(c, "uplink worker: %s\n", strerror(-rc));
 		return 1;
 	}
-	if (!strcmp(type, "afpacket"))
+	if (!strcmp(type, "afxdp")) {
+		rc = vsw_afxdp_port_add(br, w, argv[3], &xc, why, sizeof(why), &port);
+		if (rc) {
+			ERR(c, "add-port %s %s (afxdp): %s; use --type afpacket instead\n", argv[2],
+			    argv[3], why);
+			return 1;
+		}
+	} else if (!strcmp(type, "afpacket"))
 		rc = vsw_afpacket_port_add(br, w, argv[3], &port);
 	else if (!strcmp(type, "tap"))
 		rc = vsw_tap_port_add(br, w, argv[3], &port);
@@ -176,7 +211,8 @@ static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 	return 0;
 usage:
 	ERR(c, "usage: pvnet switch add-port BRIDGE IFNAME [--type afpacket|tap|afxdp|vxlan] "
-	       "[--vni N --remote IP [--local IP] [--dstport P]]\n");
+	       "[--vni N --remote IP [--local IP] [--dstport P]] "
+	       "[--queue Q --mode skb|drv|auto --zero-copy|--copy]\n");
 	return 2;
 }
 
