@@ -4,10 +4,12 @@
  *
  *   Program  our own five-instruction XDP program (built here, loaded with libbpf,
  *            no bpffs needed): redirect the frame into the XSKMAP slot of its RX
- *            queue, XDP_PASS when no socket is bound there. Attached with
- *            UPDATE_IF_NOEXIST (an interface that already runs an XDP program is
- *            refused, never taken over) and detached with REPLACE + our fd, so only
- *            our own program is ever removed.
+ *            queue, XDP_PASS when no socket is bound there. Attached through a BPF
+ *            link held only by our fd, so the kernel detaches it when the port goes
+ *            or pvnetd dies, even by SIGKILL. Kernels without XDP links (< 5.9): a
+ *            netlink attach with UPDATE_IF_NOEXIST, detached with REPLACE + our fd.
+ *            Either way an interface already running an XDP program is refused,
+ *            never taken over, and only our own program is ever removed.
  *   UMEM     VSW_XDP_FRAMES x 4 KiB, anonymous memory: frames [0, RX_FRAMES) cycle
  *            between the fill and RX rings; [RX_FRAMES, FRAMES) are TX frames on a
  *            free stack, returned by the completion ring. Socket and UMEM come from
@@ -71,6 +73,7 @@ struct xdp_port {
 	uint32_t xdp_mode;      /* XDP_FLAGS_SKB_MODE or XDP_FLAGS_DRV_MODE: attached */
 	bool zero_copy;         /* the socket is bound in zero-copy mode */
 	int map_fd, prog_fd;
+	int link_fd;            /* BPF link holding the attachment, -1: netlink attach */
 	uint32_t prog_id;
 	uint8_t *umem_area;
 	struct xsk_umem *umem;
@@ -342,6 +345,15 @@ static void prog_detach(struct xdp_port *xp)
 
 	if (!xp->xdp_mode)
 		return;
+	if (xp->link_fd >= 0) {
+		rc = bpf_link_detach(xp->link_fd);
+		if (rc && rc != -ENOLINK)
+			PVLOG(WARN, VSW_LOG, "%s: detaching XDP link: %s", xp->ifname, strerror(-rc));
+		close(xp->link_fd); /* the last reference: detached even if the call failed */
+		xp->link_fd = -1;
+		xp->xdp_mode = 0;
+		return;
+	}
 	rc = bpf_xdp_detach(xp->ifindex, xp->xdp_mode | XDP_FLAGS_REPLACE, &opts);
 	if (rc && rc != -ENODEV)
 		PVLOG(WARN, VSW_LOG, "%s: removing XDP program %u: %s", xp->ifname, xp->prog_id,
@@ -503,14 +515,26 @@ static int prog_attach(struct xdp_port *xp, uint32_t mode)
 	int rc = -EINVAL;
 
 	for (int i = 0; i < (mode ? 1 : 2); i++) {
-		rc = bpf_xdp_attach(xp->ifindex, xp->prog_fd,
-				    modes[i] | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
-		if (!rc) {
+		LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = modes[i]);
+
+		rc = bpf_link_create(xp->prog_fd, xp->ifindex, BPF_XDP, &opts);
+		if (rc >= 0) {
+			xp->link_fd = rc;
 			xp->xdp_mode = modes[i];
 			return 0;
 		}
 		if (rc == -EBUSY || rc == -EEXIST)
 			break; /* someone else's program: never try to replace it */
+		if (rc == -EINVAL) { /* no XDP links in this kernel: netlink attach */
+			rc = bpf_xdp_attach(xp->ifindex, xp->prog_fd,
+					    modes[i] | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+			if (!rc) {
+				xp->xdp_mode = modes[i];
+				return 0;
+			}
+			if (rc == -EBUSY || rc == -EEXIST)
+				break;
+		}
 	}
 	return rc;
 }
@@ -603,7 +627,7 @@ int vsw_afxdp_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
 	xp = calloc(1, sizeof(*xp));
 	if (!xp)
 		goto fail;
-	xp->fd = xp->map_fd = xp->prog_fd = -1;
+	xp->fd = xp->map_fd = xp->prog_fd = xp->link_fd = -1;
 	xp->br = br;
 	xp->worker = worker;
 	xp->queue = cfg->queue;
@@ -613,12 +637,14 @@ int vsw_afxdp_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
 		free(xp);
 		goto fail;
 	}
-	rc = vsw_netdev_up(ifname, true, &xp->ifindex); /* promiscuous: guests' MACs */
-	if (rc) {
+	xp->ifindex = (int)if_nametoindex(ifname);
+	if (!xp->ifindex) {
+		rc = errno == ENODEV || errno == ENXIO ? -ENODEV : -errno;
 		why_set(why, why_size, rc == -ENODEV ? "no such interface %s" : "interface %s: %s",
 			ifname, strerror(-rc));
 		goto fail_xp;
 	}
+	/* checked before anything changes on the interface */
 	if ((!netdev_channels(ifname, &xp->nqueues) ||
 	     !netdev_rx_queues(xp->ifindex, &xp->nqueues)) && xp->queue >= xp->nqueues) {
 		rc = -ERANGE;
@@ -630,6 +656,11 @@ int vsw_afxdp_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
 		rc = -EBUSY;
 		why_set(why, why_size, "%s already runs XDP program id %u (not ours to replace)",
 			ifname, cur);
+		goto fail_xp;
+	}
+	rc = vsw_netdev_up(ifname, true, &xp->ifindex); /* promiscuous: guests' MACs */
+	if (rc) {
+		why_set(why, why_size, "interface %s: %s", ifname, strerror(-rc));
 		goto fail_xp;
 	}
 	rc = pvnet_pkt_pool_create(VSW_XDP_POOL, VSW_XDP_FRAME, &xp->pool);

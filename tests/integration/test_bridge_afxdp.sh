@@ -2,10 +2,11 @@
 # Issue #4 item 1: an AF_XDP uplink (pvnet switch add-port BR IF --type afxdp).
 # A "remote host" namespace joined by a veth to the AF_XDP uplink u1 of bridge BX,
 # a PV guest on BX: ping and iperf3 (3 s) both ways, the port's counters equal the
-# remote host's interface counters over a ping burst, the XDP program is on u1
-# while the port exists and gone after del-port and after pvnetd exits, generic
-# (skb) and native (drv) modes, a missing interface and a queue out of range give
-# a clear error naming the reason and suggesting afpacket, pvnetd survives.
+# remote host's interface counters over a ping burst; the XDP program is on u1
+# while the port exists and gone after del-port (auto, skb and drv modes), after
+# pvnetd exits and after it is SIGKILLed; a missing interface and a queue out of
+# range give a clear error naming the reason and suggesting afpacket; pvnetd
+# survives.
 # The remote host sends complete checksums (tx offload off on its veth): an XDP
 # socket receives frames as they are on the wire, like from a real NIC.
 . "$(dirname "$0")/lib.sh"
@@ -163,4 +164,14 @@ check "ping again after re-add" q wait_for 10 ip netns exec "$H1" ping -c 1 -W 1
 pvnet destroy "$G1" >/dev/null 2>&1
 pv_kill_daemon "$PV_PID"
 check "pvnetd exit removed the XDP program from u1" bash -c "! ip -n '$PV_NS' -d link show u1 | grep -q xdp"
+# ... and when pvnetd dies by SIGKILL (the program hangs on a BPF link of its fd)
+if pv_start; then
+  check "new pvnetd: add-port u1 (afxdp)" q pvnet switch add-port "$BX" u1 --type afxdp
+  check "u1 has the XDP program again" has_xdp
+  kill -KILL "$PV_PID"; wait "$PV_PID" 2>/dev/null
+  check "pvnetd SIGKILLed: the kernel removed the XDP program from u1" \
+    wait_for 5 bash -c "! ip -n '$PV_NS' -d link show u1 | grep -q xdp"
+else
+  not_ok "pvnetd restarts"
+fi
 pv_done
