@@ -37,6 +37,8 @@
 #include <pvnet/log.h>
 #include <pvnet/vhost.h>
 
+#include "vsw_private.h"
+
 #define MOD "vhost"
 
 /* ---- vhost-user wire protocol ------------------------------------------------------ */
@@ -218,6 +220,13 @@ struct vsw_vhost {
 
 	struct vsw_vhost_stats st; /* counters: relaxed atomics */
 	bool busy, notify_off;     /* port thread only (port_step) */
+
+	/* Set to 1 by the SIGBUS handler (port_vhost_mem.c) when guest memory faulted
+	 * (its file shrank): the regions are zero pages now. Read with acquire by the
+	 * port thread (port_step: drop and disconnect) and by send(). */
+	int mem_fault;
+	int wake_fd;            /* eventfd the handler writes: wakes the port thread */
+	bool mem_fault_counted; /* a frame was counted for the current fault */
 };
 
 static const struct vsw_port_ops vhost_ops;
@@ -250,9 +259,27 @@ static uint8_t *uva_to_host(const struct vsw_vhost *vh, uint64_t uva, uint64_t l
 
 static void unmap_regions(struct vsw_vhost *vh)
 {
-	for (unsigned i = 0; i < vh->nregions; i++)
+	for (unsigned i = 0; i < vh->nregions; i++) {
+		/* out of the SIGBUS handler's table before the range can be reused */
+		vsw_vhost_mem_unguard(vh->regions[i].map);
 		munmap(vh->regions[i].map, vh->regions[i].map_size);
+	}
 	vh->nregions = 0;
+}
+
+static bool mem_faulted(const struct vsw_vhost *vh)
+{
+	/* acquire: pairs with the handler's release store after it replaced the pages */
+	return __atomic_load_n(&vh->mem_fault, __ATOMIC_ACQUIRE) != 0;
+}
+
+/* Counts `n` frames lost to a guest memory fault. */
+static void count_mem_fault(struct vsw_vhost *vh, unsigned n)
+{
+	if (!n)
+		return;
+	CNT_ADD(vh, guest_mem_fault, n);
+	__atomic_store_n(&vh->mem_fault_counted, true, __ATOMIC_RELAXED);
 }
 
 /*
@@ -465,6 +492,12 @@ static unsigned tx_burst(struct vsw_vhost *vh)
 		batch.vlan_tci[batch.count] = 0;
 		batch.pkts[batch.count++] = pkt;
 	}
+	if (mem_faulted(vh)) {
+		/* some chain was read from zero pages: nothing of this burst is trusted */
+		count_mem_fault(vh, batch.count);
+		pvnet_pkt_put_batch(&batch);
+		return used;
+	}
 	if (used)
 		vq_publish(vh, vq);
 	if (bad) {
@@ -676,6 +709,11 @@ static int vhost_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 	uint16_t avail_idx;
 
 	pthread_mutex_lock(&vh->lock);
+	if (mem_faulted(vh)) { /* the port thread disconnects the VMM */
+		i = batch->count;
+		count_mem_fault(vh, i);
+		goto unlock;
+	}
 	if (!vq_ready(vq)) {
 		CNT_ADD(vh, rx_not_ready, batch->count);
 		goto unlock;
@@ -696,7 +734,9 @@ static int vhost_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 			break;
 		emitted++; /* delivered, or consumed a bad chain (counted) */
 	}
-	if (emitted)
+	if (emitted && mem_faulted(vh))
+		count_mem_fault(vh, emitted); /* written into zero pages: lost */
+	else if (emitted)
 		vq_publish(vh, vq);
 	if (i < batch->count)
 		CNT_ADD(vh, rx_no_buffers, batch->count - i);
@@ -779,7 +819,7 @@ static int set_mem_table(struct vsw_vhost *vh, const struct vhu_msg *m, const in
 			 unsigned nfds)
 {
 	struct vhu_region nr[VHU_MAX_REGIONS];
-	unsigned n = m->p.mem.nregions, i;
+	unsigned n = m->p.mem.nregions, i, unsealed = 0;
 	int rc = 0;
 
 	if (n == 0 || n > VHU_MAX_REGIONS || n != nfds ||
@@ -797,6 +837,10 @@ static int set_mem_table(struct vsw_vhost *vh, const struct vhu_msg *m, const in
 			rc = -EINVAL;
 			goto unmap;
 		}
+		/* sealed first, so the size checked below is one the file keeps; a file
+		 * that cannot be sealed is covered by the SIGBUS guard instead */
+		if (!vsw_vhost_mem_seal(fds[i]))
+			unsealed++;
 		/* a region beyond the end of its file would map, then SIGBUS the whole
 		 * daemon on the first access to a ring or buffer there */
 		if (fstat(fds[i], &fst) < 0) {
@@ -813,6 +857,11 @@ static int set_mem_table(struct vsw_vhost *vh, const struct vhu_msg *m, const in
 			rc = -errno;
 			goto unmap;
 		}
+		rc = vsw_vhost_mem_guard(map, map_size, &vh->mem_fault, vh->wake_fd);
+		if (rc < 0) {
+			munmap(map, map_size);
+			goto unmap;
+		}
 		nr[i] = (struct vhu_region){.gpa = r->gpa, .size = r->size, .uva = r->uva,
 					    .host = (uint8_t *)map + r->mmap_offset, .map = map,
 					    .map_size = map_size};
@@ -825,12 +874,15 @@ static int set_mem_table(struct vsw_vhost *vh, const struct vhu_msg *m, const in
 		if (vq_map(vh, &vh->vq[q]) < 0)
 			vh->vq[q].started = false;
 	pthread_mutex_unlock(&vh->lock);
-	PVLOG(INFO, MOD, "%s: guest memory: %u region(s), first %llu MiB", vh->name, n,
-	      (unsigned long long)(nr[0].size >> 20));
+	PVLOG(INFO, MOD, "%s: guest memory: %u region(s), first %llu MiB, %u not sealable "
+	      "against shrinking (SIGBUS guard)", vh->name, n,
+	      (unsigned long long)(nr[0].size >> 20), unsealed);
 	return 0;
 unmap:
-	while (i-- > 0)
+	while (i-- > 0) {
+		vsw_vhost_mem_unguard(nr[i].map);
 		munmap(nr[i].map, nr[i].map_size);
+	}
 	return rc;
 }
 
@@ -852,6 +904,26 @@ static int send_reply(struct vsw_vhost *vh, const struct vhu_msg *req, const voi
 	if (send(vh->conn_fd, &r, VHU_HDR_SIZE + size, MSG_NOSIGNAL) != (ssize_t)(VHU_HDR_SIZE + size))
 		return -EIO;
 	return 0;
+}
+
+/*
+ * Whether `fd` is an eventfd. A kick or call fd is read and written as one: any
+ * other file would be written into (a memory file: 8 bytes of the VMM's memory at
+ * its file offset), or block the switch thread that signals the guest (a full
+ * pipe). One readlink per SET_VRING_KICK/CALL, control path only; without /proc
+ * (not mounted) it cannot tell and accepts.
+ */
+static bool fd_is_eventfd(int fd)
+{
+	char path[40], target[32];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return access("/proc/self/fd", F_OK) != 0;
+	target[n] = 0;
+	return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
 /* Handles one message. 0, or -errno to drop the connection. Takes every fd in fds. */
@@ -985,6 +1057,11 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 			}
 			fd = fds[0];
 			fds[0] = -1;
+			if (!fd_is_eventfd(fd)) {
+				close(fd);
+				rc = -EINVAL;
+				break;
+			}
 		}
 		vq = &vh->vq[qi];
 		if (m->request == VHU_SET_VRING_ERR) {
@@ -1093,6 +1170,34 @@ static void set_tx_notify(struct vhu_vq *vq, bool on)
 	__atomic_store_n(&vq->used->flags, f, __ATOMIC_RELAXED);
 }
 
+/* The VMM goes away: as on a protocol error, the port listens again. */
+static void drop_vmm(struct vsw_vhost *vh)
+{
+	disconnect(vh);
+	vh->st.connected = false;
+	vh->st.running = false;
+	vh->notify_off = false;
+}
+
+/*
+ * Guest memory faulted (the SIGBUS handler replaced a region with zero pages):
+ * count it, say so once, and disconnect. The mappings go with the connection; the
+ * flag is cleared only once they are gone (under the lock, so send() sees either
+ * the flag or no ring).
+ */
+static void handle_mem_fault(struct vsw_vhost *vh)
+{
+	if (!__atomic_load_n(&vh->mem_fault_counted, __ATOMIC_RELAXED))
+		CNT_ADD(vh, guest_mem_fault, 1);
+	PVLOG(ERR, MOD, "%s: guest memory faulted (the VMM shrank a memory file it handed "
+	      "over): traffic dropped, VMM disconnected", vh->name);
+	drop_vmm(vh);
+	pthread_mutex_lock(&vh->lock);
+	__atomic_store_n(&vh->mem_fault, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&vh->mem_fault_counted, false, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&vh->lock);
+}
+
 /*
  * One pass of the port thread's loop: waits for events (not at all unless
  * `may_block`), accepts a VMM, handles at most one control message, drains a kick,
@@ -1100,7 +1205,7 @@ static void set_tx_notify(struct vhu_vq *vq, bool on)
  */
 static int port_step(struct vsw_vhost *vh, bool may_block)
 {
-	struct epoll_event evs[4];
+	struct epoll_event evs[5];
 	struct vhu_vq *tq = &vh->vq[VHU_TXQ];
 	int timeout = -1, n, used;
 
@@ -1121,7 +1226,7 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 	}
 	if (!may_block)
 		timeout = 0;
-	n = epoll_wait(vh->ep_fd, evs, 4, timeout);
+	n = epoll_wait(vh->ep_fd, evs, 5, timeout);
 	for (int i = 0; i < n; i++) {
 		int fd = evs[i].data.fd;
 		if (fd == vh->stop_fd) {
@@ -1141,19 +1246,25 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 			vh->st.connected = true;
 			PVLOG(INFO, MOD, "%s: VMM connected", vh->name);
 		} else if (fd == vh->conn_fd) {
-			if (read_msg(vh) < 0) {
-				disconnect(vh);
-				vh->st.connected = false;
-				vh->st.running = false;
-				vh->notify_off = false;
-			}
+			if (mem_faulted(vh))
+				continue; /* disconnected below */
+			if (read_msg(vh) < 0)
+				drop_vmm(vh);
+		} else if (fd == vh->wake_fd) {
+			uint64_t v;
+			if (read(fd, &v, sizeof(v)) < 0)
+				continue; /* already drained */
 		} else if (fd == tq->kick_fd) {
 			uint64_t v;
 			if (read(fd, &v, sizeof(v)) == sizeof(v))
 				CNT_ADD(vh, kicks, 1);
 		}
 	}
-	used = (int)tx_burst(vh);
+	used = mem_faulted(vh) ? 0 : (int)tx_burst(vh);
+	if (mem_faulted(vh)) { /* before or during the burst */
+		handle_mem_fault(vh);
+		used = 0;
+	}
 	vh->busy = used > 0;
 	if (vh->busy && !vh->notify_off && vq_ready(tq)) {
 		set_tx_notify(tq, false); /* polling: the guest need not kick */
@@ -1190,6 +1301,8 @@ static void vhost_free(struct vsw_vhost *vh)
 	}
 	if (vh->stop_fd >= 0)
 		close(vh->stop_fd);
+	if (vh->wake_fd >= 0)
+		close(vh->wake_fd);
 	if (vh->ep_fd >= 0)
 		close(vh->ep_fd);
 	pvnet_pkt_pool_destroy(vh->pool);
@@ -1245,9 +1358,11 @@ static int vhost_describe(struct vsw_port *port, char *buf, size_t size)
 {
 	struct vsw_vhost *vh = vsw_port_priv(port);
 
-	return snprintf(buf, size, "socket=%s %s features=0x%llx", vh->path,
+	return snprintf(buf, size, "socket=%s %s features=0x%llx guest_mem_fault=%llu", vh->path,
 			vh->st.running ? "running" : vh->st.connected ? "connected" : "listening",
-			(unsigned long long)__atomic_load_n(&vh->st.features, __ATOMIC_RELAXED));
+			(unsigned long long)__atomic_load_n(&vh->st.features, __ATOMIC_RELAXED),
+			(unsigned long long)__atomic_load_n(&vh->st.guest_mem_fault,
+							    __ATOMIC_RELAXED));
 }
 
 static const struct vsw_port_ops vhost_ops = {
@@ -1326,10 +1441,13 @@ static int port_add(struct vsw_bridge *br, const char *name, const char *socket_
 	if (!vh)
 		return -ENOMEM;
 	vh->br = br;
-	vh->listen_fd = vh->conn_fd = vh->stop_fd = vh->ep_fd = -1;
+	vh->listen_fd = vh->conn_fd = vh->stop_fd = vh->ep_fd = vh->wake_fd = -1;
 	vh->hdr_size = 12;
-	for (unsigned q = 0; q < VHU_NQ; q++)
+	for (unsigned q = 0; q < VHU_NQ; q++) {
+		/* no fds yet: calloc's zeros would make vq_reset close fd 0 (stdin) */
+		vh->vq[q].kick_fd = vh->vq[q].call_fd = -1;
 		vq_reset(&vh->vq[q]);
+	}
 	snprintf(vh->name, sizeof(vh->name), "%s", name);
 	snprintf(vh->path, sizeof(vh->path), "%s", socket_path);
 	pthread_mutex_init(&vh->lock, NULL);
@@ -1346,8 +1464,9 @@ static int port_add(struct vsw_bridge *br, const char *name, const char *socket_
 	if (rc < 0)
 		goto free_vh;
 	vh->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	vh->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	vh->ep_fd = epoll_create1(EPOLL_CLOEXEC);
-	if (vh->stop_fd < 0 || vh->ep_fd < 0) {
+	if (vh->stop_fd < 0 || vh->wake_fd < 0 || vh->ep_fd < 0) {
 		rc = -errno;
 		goto free_vh;
 	}
@@ -1358,6 +1477,8 @@ static int port_add(struct vsw_bridge *br, const char *name, const char *socket_
 	epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, vh->stop_fd, &ev);
 	ev.data.fd = vh->listen_fd;
 	epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, vh->listen_fd, &ev);
+	ev.data.fd = vh->wake_fd;
+	epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, vh->wake_fd, &ev);
 	rc = vsw_port_add(br, name, &vhost_ops, vh, VSW_PORT_F_ALL, &vh->port);
 	if (rc < 0)
 		goto free_vh;

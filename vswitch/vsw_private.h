@@ -142,4 +142,17 @@ void vsw_pkt_to_vnet_hdr(const struct pvnet_pkt *pkt, uint16_t vlan_tci, struct 
 #define VSW_DEV_BUF_SIZE (65536 + 256) /* a 64 KiB GSO frame + Ethernet + tag */
 #define VSW_DEV_POOL 256
 
+/* ---- vhost-user guest memory guard (port_vhost_mem.c) ---- */
+/* Adds F_SEAL_SHRINK to memfd `fd` if it allows sealing. true if the file cannot
+ * shrink now (sealed by us or already by the VMM), false otherwise (not a memfd,
+ * or sealing not allowed). */
+bool vsw_vhost_mem_seal(int fd);
+/* Registers the mapping [start, start + size) of guest memory: a SIGBUS inside it
+ * (its file shrank) maps zero pages over the whole range, stores 1 to *fault and
+ * writes 1 to eventfd `wake_fd` (-1: none). Installs the process's SIGBUS handler
+ * on first use (chaining to the previous one). 0, -ENOSPC (table full), or the
+ * sigaction error. Unregister before munmap(). */
+int vsw_vhost_mem_guard(void *start, size_t size, int *fault, int wake_fd);
+void vsw_vhost_mem_unguard(void *start);
+
 #endif /* PVNET_VSW_PRIVATE_H */

@@ -30,7 +30,16 @@
  * chains are bounded by the queue size (loops), lengths by the packet buffer. A bad
  * chain is returned to the guest with length 0 and counted (bad_desc); it never
  * crashes the daemon. A VMM that disconnects (or dies) leaves the port in the
- * bridge, unconnected, listening again.
+ * bridge, unconnected, listening again. Kick and call file descriptors must be
+ * eventfds (anything else is refused and counted in bad_msgs).
+ *
+ * Guest memory files the VMM could shrink after handing them over: a memfd that
+ * allows sealing gets F_SEAL_SHRINK at SET_MEM_TABLE (ftruncate to a smaller size
+ * then fails with EPERM); for files that cannot be sealed a process-wide SIGBUS
+ * handler (installed by the first port, chaining to any previous handler) replaces
+ * a region that faults with zero pages, and the port drops the guest's traffic
+ * (guest_mem_fault) and disconnects the VMM instead of the daemon dying. A SIGBUS
+ * outside vhost guest memory keeps its previous (or default) behaviour.
  */
 #ifndef PVNET_VHOST_H
 #define PVNET_VHOST_H
@@ -59,6 +68,8 @@ struct vsw_vhost_stats {
 	uint64_t rx_sw_tso;       /* GSO frames segmented in software for the guest */
 	uint64_t rx_fallback_drop;/* frames that needed software offload and could not get it */
 	uint64_t tx_pool_empty;   /* bursts cut short because the packet pool was empty */
+	uint64_t guest_mem_fault; /* frames lost because guest memory faulted (its file
+				   * shrank: SIGBUS caught, VMM disconnected); >= 1 per fault */
 	uint64_t kicks, calls;    /* eventfd wake-ups received / interrupts sent */
 	uint64_t connects, disconnects, bad_msgs;
 	uint64_t features;        /* negotiated virtio feature bits */

@@ -6,7 +6,9 @@
  * chains, mergeable RX buffers, offload headers and malformed descriptors.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -121,6 +124,8 @@ static void setup_queue(struct fx *f, unsigned q)
 	msg(f, 18, st, 8, -1);
 }
 
+static unsigned memfd_flags; /* MFD_ALLOW_SEALING for the sealed fixture */
+
 static int setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
@@ -133,7 +138,7 @@ static int setup(void **state)
 	assert_int_equal(vsw_create("br0", NULL, &f->br), 0);
 	assert_int_equal(vsw_vhost_port_add(f->br, "vhu0", f->path, NULL, &f->vhu), 0);
 	assert_int_equal(vsw_port_add(f->br, "sink", &sink_ops, &f->sink, VSW_PORT_F_ALL, &f->sinkp), 0);
-	f->memfd = memfd_create("guest", 0);
+	f->memfd = memfd_create("guest", memfd_flags);
 	assert_true(f->memfd >= 0);
 	assert_int_equal(ftruncate(f->memfd, MEM_SIZE), 0);
 	f->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
@@ -400,6 +405,258 @@ static void test_mem_table_beyond_file(void **state)
 	assert_true(stats(f).connected);
 }
 
+/* A VMM passing some other file as a call fd (fuzz_vhost's guard-page write: its
+ * memory memfd): the port used to write() its 8-byte interrupt into the file, at
+ * the file's offset, i.e. into guest memory at gpa 0. Refused now. */
+static void test_call_fd_not_eventfd(void **state)
+{
+	struct fx *f = *state;
+	uint64_t q = 0, bad = stats(f).bad_msgs;
+	static const uint8_t zero[8];
+
+	msg(f, 13, &q, 8, f->memfd);
+	get_features(f);
+	assert_int_equal(stats(f).bad_msgs, bad + 1);
+	D(f, 0)[0] = (struct desc){BUF_BASE, 2048, 2, 0};
+	post(f, 0, 0);
+	inject(f, 100, 0, 0);
+	assert_int_equal(stats(f).guest_rx_packets, 1);
+	assert_memory_equal(f->mem, zero, sizeof(zero)); /* nothing written through the fd */
+	uint64_t v;
+	assert_int_equal(read(f->call[0], &v, 8), 8); /* the real call fd got the interrupt */
+	assert_true(stats(f).connected);
+}
+
+/* Re-sends the memory table: the port maps it again (and, as pvnetd's first
+ * mapping would, makes sure its SIGBUS handler is the installed one: cmocka sets
+ * its own around each test and fixture). */
+static void resend_mem_table(struct fx *f)
+{
+	uint64_t mem[5] = {1, 0, MEM_SIZE, UVA_BASE, 0};
+	uint32_t *m32 = (uint32_t *)mem;
+
+	m32[1] = 0;
+	msg(f, 5, mem, 40, f->memfd);
+	get_features(f);
+}
+
+static bool wait_disconnected(struct fx *f)
+{
+	for (int i = 0; i < 5000; i++) {
+		struct vsw_vhost_stats s = stats(f);
+		if (!s.connected && s.disconnects >= 1)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/* The port still serves: a new VMM connects and is answered. */
+static void reconnect(struct fx *f)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+
+	close(f->sock);
+	f->sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	strcpy(sa.sun_path, f->path);
+	assert_int_equal(connect(f->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_true(get_features(f) & (1ull << 15));
+	assert_true(stats(f).connected);
+}
+
+/* Guest TX flowing, then the VMM shrinks an unsealable memory file under a buffer:
+ * the port thread faults reading it, survives, drops and disconnects. */
+static void test_mem_shrink_tx(void **state)
+{
+	struct fx *f = *state;
+	const uint32_t far = MEM_SIZE / 2; /* beyond the new end of file */
+
+	assert_true(fcntl(f->memfd, F_GET_SEALS) & F_SEAL_SEAL); /* no sealing for this one */
+	resend_mem_table(f);
+	memset(f->mem + BUF_BASE, 0, 12);
+	frame(f->mem + BUF_BASE + 12, 100, 0x33);
+	D(f, 1)[0] = (struct desc){BUF_BASE, 112, 0, 0};
+	post(f, 1, 0);
+	for (int i = 0; i < 2000 && !__atomic_load_n(&f->sink.n, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	assert_int_equal(f->sink.n, 1); /* traffic flows */
+	memset(f->mem + far, 0, 12);
+	frame(f->mem + far + 12, 100, 0x44);
+	D(f, 1)[1] = (struct desc){far, 112, 0, 0};
+	assert_int_equal(ftruncate(f->memfd, MEM_SIZE / 4), 0); /* f->mem[far] is gone too */
+	post(f, 1, 1);
+	assert_true(wait_disconnected(f));
+	assert_true(stats(f).guest_mem_fault >= 1);
+	assert_int_equal(stats(f).guest_tx_packets, 1);
+	assert_int_equal(f->sink.n, 1); /* nothing read from the zero pages went on */
+	char line[512];
+	assert_true(vsw_port_format(f->vhu, line, sizeof(line)) > 0);
+	assert_non_null(strstr(line, "guest_mem_fault="));
+	assert_null(strstr(line, "guest_mem_fault=0"));
+	reconnect(f);
+}
+
+/* The same in the other direction: the switch thread (here, the test's) faults
+ * writing a frame into an RX buffer past the end; the port thread disconnects. */
+static void test_mem_shrink_rx(void **state)
+{
+	struct fx *f = *state;
+
+	resend_mem_table(f);
+	D(f, 0)[0] = (struct desc){MEM_SIZE / 2, 2048, 2, 0};
+	assert_int_equal(ftruncate(f->memfd, MEM_SIZE / 4), 0);
+	post(f, 0, 0);
+	inject(f, 100, 0, 0); /* every packet still goes back to its pool */
+	assert_true(wait_disconnected(f));
+	assert_true(stats(f).guest_mem_fault >= 1);
+	inject(f, 100, 0, 0); /* no VMM now: not ready */
+	assert_true(stats(f).rx_not_ready >= 1);
+	reconnect(f);
+}
+
+/* Creating a port closed fd 0 (its zeroed queues' "fds"), i.e. the daemon's stdin,
+ * and whatever file next took that number (found with the fork test below). */
+static void test_port_add_keeps_fd0(void **state)
+{
+	struct vsw_bridge *br;
+	struct vsw_port *port;
+	char path[108];
+	int fd0 = -1;
+
+	(void)state;
+	if (fcntl(0, F_GETFD) < 0) { /* stdin closed: put a file there to watch */
+		fd0 = memfd_create("fd0", 0);
+		assert_int_equal(fd0, 0);
+	}
+	snprintf(path, sizeof(path), "/tmp/test_vhost.%d.fd0.sock", getpid());
+	assert_int_equal(vsw_create("brf", NULL, &br), 0);
+	assert_int_equal(vsw_vhost_test_port_add(br, "vhf", path, NULL, &port), 0);
+	assert_true(fcntl(0, F_GETFD) >= 0);
+	vsw_destroy(br);
+	assert_true(fcntl(0, F_GETFD) >= 0);
+	if (fd0 == 0)
+		close(fd0);
+}
+
+/*
+ * Child process: `prev` becomes the SIGBUS action, then a vhost port (test mode,
+ * no thread) takes a guest memory table, which installs the port's handler over
+ * `prev`; then a SIGBUS outside guest memory. Returns only on setup failure (3).
+ */
+static void child_sigbus_elsewhere(const struct sigaction *prev)
+{
+	char path[108];
+	struct vsw_bridge *br;
+	struct vsw_port *port;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	uint64_t mem[5] = {1, 0, 1u << 16, UVA_BASE, 0};
+	uint32_t hdr[3] = {5, 1, 40};
+	uint8_t buf[52];
+	char cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			    .msg_controllen = sizeof(cbuf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+	int gfd = memfd_create("guest", 0), ofd = memfd_create("other", 0), sock;
+	struct vsw_vhost_stats st;
+	uint8_t *p;
+
+	if (sigaction(SIGBUS, prev, NULL) < 0 || gfd < 0 || ofd < 0 ||
+	    ftruncate(gfd, 1u << 16) < 0 || ftruncate(ofd, 8192) < 0)
+		return;
+	snprintf(path, sizeof(path), "/tmp/test_vhost.%d.child.sock", getpid());
+	if (vsw_create("brc", NULL, &br) || vsw_vhost_test_port_add(br, "vhc", path, NULL, &port))
+		return;
+	sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	strcpy(sa.sun_path, path);
+	if (sock < 0 || connect(sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return;
+	vsw_vhost_test_poll(port); /* accept */
+	((uint32_t *)mem)[1] = 0;
+	memcpy(buf, hdr, 12);
+	memcpy(buf + 12, mem, 40);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &gfd, sizeof(int));
+	if (sendmsg(sock, &mh, 0) != (ssize_t)sizeof(buf))
+		return;
+	vsw_vhost_test_poll(port); /* SET_MEM_TABLE: maps, installs the handler */
+	unlink(path); /* the port is never deleted: the process dies below */
+	if (vsw_vhost_port_get_stats(port, &st) || st.bad_msgs)
+		return;
+	p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, ofd, 0);
+	if (p == MAP_FAILED || ftruncate(ofd, 4096) < 0)
+		return;
+	p[4096] = 1; /* not guest memory: must not be swallowed */
+	_exit(0);
+}
+
+static void prev_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	_exit(sig == SIGBUS && si->si_code > 0 ? 42 : 4);
+}
+
+static int run_child(const struct sigaction *prev)
+{
+	int st;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		child_sigbus_elsewhere(prev);
+		_exit(3);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return st;
+}
+
+/* A SIGBUS outside vhost guest memory keeps its previous behaviour: the default
+ * (the process dies of SIGBUS), or the handler installed before the port's. */
+static void test_sigbus_elsewhere(void **state)
+{
+	struct sigaction dfl = {.sa_handler = SIG_DFL}, mine = {.sa_sigaction = prev_handler,
+							       .sa_flags = SA_SIGINFO};
+	int st;
+
+	(void)state;
+	st = run_child(&dfl);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGBUS);
+	st = run_child(&mine);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 42);
+}
+
+static int setup_sealable(void **state)
+{
+	memfd_flags = MFD_ALLOW_SEALING;
+	int rc = setup(state);
+	memfd_flags = 0;
+	return rc;
+}
+
+/* A memfd that allows sealing is sealed against shrinking when handed over. */
+static void test_mem_sealed(void **state)
+{
+	struct fx *f = *state;
+
+	assert_true(fcntl(f->memfd, F_GET_SEALS) & F_SEAL_SHRINK);
+	assert_false(fcntl(f->memfd, F_GET_SEALS) & F_SEAL_GROW);
+	assert_int_equal(ftruncate(f->memfd, MEM_SIZE / 4), -1);
+	assert_int_equal(errno, EPERM);
+	memset(f->mem + BUF_BASE, 0, 12);
+	frame(f->mem + BUF_BASE + 12, 100, 0x55);
+	D(f, 1)[0] = (struct desc){BUF_BASE, 112, 0, 0};
+	post(f, 1, 0);
+	for (int i = 0; i < 2000 && !__atomic_load_n(&f->sink.n, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	assert_int_equal(f->sink.n, 1);
+	assert_int_equal(stats(f).guest_mem_fault, 0);
+	assert_true(stats(f).connected);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -411,6 +668,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_messages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mem_table_beyond_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_call_fd_not_eventfd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mem_shrink_tx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mem_shrink_rx, setup, teardown),
+		cmocka_unit_test(test_port_add_keeps_fd0),
+		cmocka_unit_test(test_sigbus_elsewhere),
+		cmocka_unit_test_setup_teardown(test_mem_sealed, setup_sealable, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
