@@ -361,19 +361,29 @@ static void prog_detach(struct xdp_port *xp)
 	xp->xdp_mode = 0;
 }
 
-static void xdp_free(struct xdp_port *xp)
+/* Closes the socket and the UMEM (the kernel releases the queue asynchronously). */
+static void xsk_close(struct xdp_port *xp)
 {
 	if (xp->xsk)
 		xsk_socket__delete(xp->xsk);
+	xp->xsk = NULL;
+	xp->fd = -1;
 	if (xp->umem)
 		(void)xsk_umem__delete(xp->umem);
+	xp->umem = NULL;
+	if (xp->umem_area)
+		munmap(xp->umem_area, VSW_XDP_UMEM_SIZE);
+	xp->umem_area = NULL;
+}
+
+static void xdp_free(struct xdp_port *xp)
+{
+	xsk_close(xp);
 	prog_detach(xp);
 	if (xp->prog_fd >= 0)
 		close(xp->prog_fd);
 	if (xp->map_fd >= 0)
 		close(xp->map_fd);
-	if (xp->umem_area)
-		munmap(xp->umem_area, VSW_XDP_UMEM_SIZE);
 	vsw_pool_release(xp->pool, VSW_XDP_POOL, xp->ifname);
 	pthread_mutex_destroy(&xp->tx_lock);
 	free(xp);
@@ -688,7 +698,17 @@ int vsw_afxdp_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
 			mode_name(mode), strerror(-rc));
 		goto fail_xp;
 	}
-	rc = xsk_open(xp, cfg->copy);
+	/* A socket closed on this queue a moment ago (del-port then add-port) lets go
+	 * of the queue only when a kernel work item runs (the pool's deferred
+	 * release): bind says EBUSY until then. Retry for up to ~2 s, control path
+	 * only; a queue held by a live socket stays EBUSY and is reported. */
+	for (int tries = 0;; tries++) {
+		rc = xsk_open(xp, cfg->copy);
+		if (rc != -EBUSY || tries == 100)
+			break;
+		xsk_close(xp);
+		usleep(20000);
+	}
 	if (rc) {
 		why_set(why, why_size, "AF_XDP socket on %s queue %u (%s mode%s): %s", ifname,
 			xp->queue, mode_name(xp->xdp_mode),

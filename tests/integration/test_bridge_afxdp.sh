@@ -157,6 +157,15 @@ err=$(pvnet switch add-port "$BX" u1 --type afxdp --mode skb --zero-copy 2>&1) &
 err=$(pvnet switch add-port "$BX" u1 --type afxdp --mode drv --zero-copy 2>&1)
 diag "--mode drv --zero-copy on veth: $err"
 
+# del-port then add-port at once, 10 times: the kernel frees a closed socket's
+# queue asynchronously, the add must still succeed
+cycles=0
+for i in $(seq 1 10); do
+  pvnet switch add-port "$BX" u1 --type afxdp >/dev/null 2>&1 &&
+    pvnet switch del-port "$BX" u1 >/dev/null 2>&1 && cycles=$((cycles + 1))
+done
+check "10 add-port/del-port cycles back to back ($cycles succeeded), no program left" \
+  bash -c "[ $cycles = 10 ] && ! ip -n '$PV_NS' -d link show u1 | grep -q xdp"
 check "pvnetd survived" kill -0 "$PV_PID"
 # the program goes away when pvnetd exits with the port still on the bridge
 check "re-add u1 (afxdp)" q pvnet switch add-port "$BX" u1 --type afxdp
