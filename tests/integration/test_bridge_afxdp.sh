@@ -4,9 +4,10 @@
 # a PV guest on BX: ping and iperf3 (3 s) both ways, the port's counters equal the
 # remote host's interface counters over a ping burst; the XDP program is on u1
 # while the port exists and gone after del-port (auto, skb and drv modes), after
-# pvnetd exits and after it is SIGKILLed; a missing interface and a queue out of
-# range give a clear error naming the reason and suggesting afpacket; pvnetd
-# survives.
+# pvnetd exits and after it is SIGKILLed; back-to-back add/del cycles; an
+# interface deleted under a live port costs no CPU; a missing interface and a
+# queue out of range give a clear error naming the reason and suggesting
+# afpacket; pvnetd survives.
 # The remote host sends complete checksums (tx offload off on its veth): an XDP
 # socket receives frames as they are on the wire, like from a real NIC.
 . "$(dirname "$0")/lib.sh"
@@ -166,6 +167,17 @@ for i in $(seq 1 10); do
 done
 check "10 add-port/del-port cycles back to back ($cycles succeeded), no program left" \
   bash -c "[ $cycles = 10 ] && ! ip -n '$PV_NS' -d link show u1 | grep -q xdp"
+# the interface vanishes under a live port: no busy loop, TX errors counted,
+# del-port still works
+ip link add u2 netns "$PV_NS" type veth peer name eth1 netns "$H1"
+ip -n "$PV_NS" link set u2 up
+check "add-port $BX u2 --type afxdp" q pvnet switch add-port "$BX" u2 --type afxdp
+ip -n "$PV_NS" link del u2
+ticks() { awk '{print $14 + $15}' "/proc/$PV_PID/stat"; }
+t0=$(ticks); ip netns exec "$G1" ping -c 5 -i 0.2 -W 1 10.85.0.222 >/dev/null 2>&1; t1=$(ticks)
+diag "pvnetd CPU while u2 is gone: $((t1 - t0)) ticks in ~1 s; $(pvnet switch port-show u2 | head -1 | grep -o 'tx_errors=[0-9]*')"
+check "interface deleted under the port: pvnetd does not spin (< 40 ticks/s)" [ $((t1 - t0)) -lt 40 ]
+check "del-port of the port whose interface is gone" q pvnet switch del-port "$BX" u2
 check "pvnetd survived" kill -0 "$PV_PID"
 # the program goes away when pvnetd exits with the port still on the bridge
 check "re-add u1 (afxdp)" q pvnet switch add-port "$BX" u1 --type afxdp
