@@ -124,7 +124,7 @@ static void fill_flush(struct xdp_port *xp)
 	/* release inside submit: the addresses are written before the producer moves */
 	xsk_ring_prod__submit(&xp->fq, n);
 	if (n && xsk_ring_prod__needs_wakeup(&xp->fq)) {
-		xp->rx_fill_wakeups++;
+		__atomic_store_n(&xp->rx_fill_wakeups, xp->rx_fill_wakeups + 1, __ATOMIC_RELAXED);
 		(void)recvfrom(xp->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 	}
 }
@@ -134,7 +134,8 @@ static int xdp_rx_poll(void *arg, unsigned budget)
 	struct xdp_port *xp = arg;
 	struct pvnet_pkt *pkts[PVNET_BATCH_MAX];
 	struct pvnet_pkt_batch b;
-	unsigned n, npkts, used = 0;
+	unsigned n, npkts, used = 0, bad = 0, nobuf = 0;
+	uint64_t bytes = 0;
 	uint32_t idx;
 
 	b.count = 0;
@@ -152,24 +153,23 @@ static int xdp_rx_poll(void *arg, unsigned budget)
 		struct pvnet_pkt *pkt;
 
 		if (base >= (uint64_t)VSW_XDP_RX_FRAMES * VSW_XDP_FRAME) {
-			xp->rx_bad_desc++; /* not one of our RX frames: never recycle it */
+			bad++; /* not one of our RX frames: never recycle it */
 			continue;
 		}
 		xp->fill_stash[xp->fill_stashed++] = base;
 		if (d.len < PVNET_ETH_HLEN || d.addr + d.len > base + VSW_XDP_FRAME) {
-			xp->rx_bad_desc++;
+			bad++;
 			continue;
 		}
 		if (used == npkts) {
-			xp->rx_nobuf++; /* the bridge still holds every packet of the pool */
+			nobuf++; /* the bridge still holds every packet of the pool */
 			continue;
 		}
 		pkt = pkts[used++];
 		memcpy(pkt->buf, xsk_umem__get_data(xp->umem_area, d.addr), d.len);
 		pkt->data = pkt->buf;
 		pkt->len = pkt->head_size = d.len;
-		xp->rx_packets++;
-		xp->rx_bytes += d.len;
+		bytes += d.len;
 		b.vlan_tci[b.count] = 0;
 		b.pkts[b.count++] = pkt;
 	}
@@ -178,6 +178,13 @@ static int xdp_rx_poll(void *arg, unsigned budget)
 	/* release: our copies are done before the kernel may reuse the frames */
 	xsk_ring_cons__release(&xp->rx, n);
 	fill_flush(xp);
+	/* single writer: plain adds published with relaxed stores, once per burst */
+	__atomic_store_n(&xp->rx_packets, xp->rx_packets + b.count, __ATOMIC_RELAXED);
+	__atomic_store_n(&xp->rx_bytes, xp->rx_bytes + bytes, __ATOMIC_RELAXED);
+	if (bad | nobuf) {
+		__atomic_store_n(&xp->rx_bad_desc, xp->rx_bad_desc + bad, __ATOMIC_RELAXED);
+		__atomic_store_n(&xp->rx_nobuf, xp->rx_nobuf + nobuf, __ATOMIC_RELAXED);
+	}
 	if (b.count)
 		vsw_input(xp->br, xp->port, &b);
 	return (int)n;
@@ -290,15 +297,21 @@ static int xdp_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 static int xdp_get_stats(struct vsw_port *port, struct vsw_port_dev_stats *st)
 {
 	struct xdp_port *xp = vsw_port_priv(port);
+	struct xdp_statistics ks = {0};
+	socklen_t len = sizeof(ks);
 
+	/* the kernel's drops (fill ring empty, RX ring full, invalid descriptors) */
+	(void)getsockopt(xp->fd, SOL_XDP, XDP_STATISTICS, &ks, &len);
 	pthread_mutex_lock(&xp->tx_lock);
 	st->rx_packets = __atomic_load_n(&xp->rx_packets, __ATOMIC_RELAXED);
 	st->rx_bytes = __atomic_load_n(&xp->rx_bytes, __ATOMIC_RELAXED);
 	st->rx_errors = __atomic_load_n(&xp->rx_bad_desc, __ATOMIC_RELAXED) +
-			__atomic_load_n(&xp->rx_nobuf, __ATOMIC_RELAXED);
+			__atomic_load_n(&xp->rx_nobuf, __ATOMIC_RELAXED) + ks.rx_dropped +
+			ks.rx_ring_full + ks.rx_invalid_descs;
 	st->tx_packets = xp->tx_packets;
 	st->tx_bytes = xp->tx_bytes;
-	st->tx_errors = xp->tx_errors + xp->tx_too_big;
+	st->tx_errors = xp->tx_errors + xp->tx_too_big + xp->tx_bad_completion +
+			xp->tx_kick_errors + ks.tx_invalid_descs;
 	pthread_mutex_unlock(&xp->tx_lock);
 	return 0;
 }
@@ -321,7 +334,7 @@ static int xdp_describe(struct vsw_port *port, char *buf, size_t size)
 			"dev=%s ifindex=%d queue=%u/%u xdp=%s,%s prog_id=%u umem=%ux%uKiB "
 			"rings=fill:%u,rx:%u,tx:%u,comp:%u need_wakeup rx_nobuf=%llu "
 			"rx_bad_desc=%llu tx_too_big=%llu tx_ring_full=%llu tx_errors=%llu "
-			"tx_kicks=%llu kernel_rx_dropped=%llu kernel_rx_ring_full=%llu "
+			"tx_kicks=%llu fill_wakeups=%llu kernel_rx_dropped=%llu kernel_rx_ring_full=%llu "
 			"kernel_fill_empty=%llu kernel_invalid=%llu",
 			xp->ifname, xp->ifindex, xp->queue, xp->nqueues,
 			xp->xdp_mode == XDP_FLAGS_DRV_MODE ? "drv" : "skb",
@@ -332,6 +345,7 @@ static int xdp_describe(struct vsw_port *port, char *buf, size_t size)
 			(unsigned long long)__atomic_load_n(&xp->rx_bad_desc, __ATOMIC_RELAXED),
 			(unsigned long long)too_big, (unsigned long long)ring_full,
 			(unsigned long long)tx_err, (unsigned long long)kicks,
+			(unsigned long long)__atomic_load_n(&xp->rx_fill_wakeups, __ATOMIC_RELAXED),
 			(unsigned long long)ks.rx_dropped, (unsigned long long)ks.rx_ring_full,
 			(unsigned long long)ks.rx_fill_ring_empty_descs,
 			(unsigned long long)(ks.rx_invalid_descs + ks.tx_invalid_descs));
