@@ -1,7 +1,8 @@
 # nic-accel/plugins.mk - builds accelerator plugins as shared objects:
-#   $(BUILD)/lib/pvnet-accel/<name>.so  from  nic-accel/<name>/*.c
-# Plugins see only include/ (pvnet/accel.h); -fvisibility=hidden leaves the entry
-# symbol (pvnet_accel_entry) as the one export.
+#   $(BUILD)/lib/pvnet-accel/<name>.so  from  nic-accel/<name>/*.c + nic-accel/sdk/*.c
+# Plugins see only include/ (pvnet/accel.h, pvnet/accel_sdk.h); every plugin links
+# the SDK (nic-accel/sdk/) statically; -fvisibility=hidden keeps the SDK's symbols
+# private and leaves the entry symbol (pvnet_accel_entry) as the one export.
 #
 # Standalone:  make -f nic-accel/plugins.mk [BUILD=build] [SAN=1]
 # From the top Makefile:  include nic-accel/plugins.mk   and   all build: accel-plugins
@@ -11,7 +12,9 @@ CC ?= gcc
 ifeq ($(CC),cc)
 CC := gcc
 endif
-ACCEL_PLUGIN_NAMES := $(notdir $(patsubst %/,%,$(sort $(dir $(wildcard nic-accel/*/*.c)))))
+# The SDK folder is a library of every plugin, not a plugin of its own.
+ACCEL_SDK_SRCS := $(wildcard nic-accel/sdk/*.c)
+ACCEL_PLUGIN_NAMES := $(filter-out sdk,$(notdir $(patsubst %/,%,$(sort $(dir $(wildcard nic-accel/*/*.c))))))
 
 # Per-plugin flags: ACCEL_PLUGIN_FLAGS_<name> (compile and link).
 # dpdk: DPDK's headers and libraries from pkg-config; without libdpdk the plugin
@@ -37,7 +40,8 @@ endif
 accel-plugins: $(ACCEL_PLUGIN_SOS)
 
 define accel_plugin_rule
-$(BUILD)/lib/pvnet-accel/$(1).so: $(wildcard nic-accel/$(1)/*.c nic-accel/$(1)/*.h) include/pvnet/accel.h
+$(BUILD)/lib/pvnet-accel/$(1).so: $(wildcard nic-accel/$(1)/*.c nic-accel/$(1)/*.h) $(ACCEL_SDK_SRCS) \
+		include/pvnet/accel.h include/pvnet/accel_sdk.h
 	@mkdir -p $$(@D)
 	$$(CC) $$(ACCEL_PLUGIN_CFLAGS) -o $$@ $$(filter %.c,$$^) $$(ACCEL_PLUGIN_FLAGS_$(1))
 endef

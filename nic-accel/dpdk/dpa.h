@@ -24,68 +24,50 @@
  * software classifier always runs, so a PMD that spreads frames across queues
  * (tap's multiqueue hash) never misdelivers.
  *
- * Locking: one mutex per device (dev->lock) protects everything below it. Every
- * op takes it; the engine takes it for one pass (a burst per queue), never per
- * packet. Guest memory is reached only through the port's IOMMU table
- * (dpa_dma); descriptors are read once into locals before they are checked.
+ * Written on the plugin SDK (pvnet/accel_sdk.h, nic-accel/sdk/): the SDK keeps
+ * ports, queue pairs and their rings, the IOMMU table, filters and the common
+ * counters, and provides most ops; this plugin adds the EAL, the ethdev, rte_flow
+ * and the engine.
+ *
+ * Locking: one mutex per device (dev->sdk.lock) protects everything below it.
+ * Every op takes it; the engine takes it for one pass (a burst per queue), never
+ * per packet. Guest memory is reached only through the port's IOMMU table
+ * (accel_sdk_dma); descriptors are read once into locals before they are checked.
  */
 #ifndef PVNET_DPA_H
 #define PVNET_DPA_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include <pvnet/accel.h>
+#include <pvnet/accel_sdk.h>
 
 struct rte_mempool;
 struct rte_mbuf;
 struct rte_flow;
 
 #define DPA_VERSION "0.1"
-#define DPA_MAX_PORTS 64
-#define DPA_MAX_QPS 8
-#define DPA_MAX_FILTERS 16
+#define DPA_MAX_PORTS ACCEL_SDK_MAX_PORTS
+#define DPA_MAX_QPS ACCEL_SDK_MAX_QPS
+#define DPA_MAX_FILTERS ACCEL_SDK_MAX_FILTERS
 #define DPA_MAX_HWQ 4 /* ethdev RX queues: 0 = default, 1.. = rte_flow targets */
-#define DPA_MAX_RING 4096u
+#define DPA_MAX_RING ACCEL_SDK_MAX_RING
 #define DPA_BURST 32
-#define DPA_DEFAULT_QUOTA 4096u
+#define DPA_DEFAULT_QUOTA ACCEL_SDK_DEFAULT_QUOTA
 #define DPA_FRAME_MAX 65536u
 #define DPA_ERR_MAX 1024
 #define DPA_NAME_MAX 64
 #define DPA_TX_STALL_NS 10000000ull /* 10 ms refused by the PMD: drop (tx_ring_full) */
 #define DPA_DEVARGS_MAX 512
 
-struct dpa_iommu_entry {
-	uint64_t pfn;  /* iova >> 12 */
-	uint8_t *host; /* the page's host address */
-	uint8_t state; /* 0 empty, 1 used, 2 deleted */
-	uint8_t writable;
-};
-
-struct dpa_iommu {
-	struct dpa_iommu_entry *tab;
-	uint32_t cap;   /* power of two */
-	uint32_t count; /* used entries */
-	uint32_t dead;  /* tombstones */
-	uint32_t quota;
-};
-
-/* Per-port counters, in ethtool -S order (names in dpa_dev.c). */
+/* The plugin's own per-port counters; with the SDK's (sdk.st) in ethtool -S
+ * order in dpa_dev.c's port_stats. */
 struct dpa_port_stats {
-	uint64_t rx_packets, tx_packets, rx_bytes, tx_bytes;
-	uint64_t rx_dropped, tx_dropped;
-	uint64_t rx_no_buffer;
-	uint64_t dma_faults;
 	uint64_t tx_csum_filled;
 	uint64_t tx_gso_dropped; /* GSO packet larger than the MTU, no TSO on the PMD */
 	uint64_t rx_csum_bad;
-	uint64_t irq_raised;
-	uint64_t iommu_quota_exceeded;
-	uint64_t ring_errors;
 	uint64_t rx_hw_steered; /* arrived on the ethdev queue rte_flow assigned to the qp */
 };
-#define DPA_PORT_NSTATS (sizeof(struct dpa_port_stats) / sizeof(uint64_t))
 
 /* Device-wide counters (names in dpa_dev.c). */
 struct dpa_dev_stats {
@@ -100,72 +82,40 @@ struct dpa_dev_stats {
 };
 #define DPA_DEV_NSTATS (sizeof(struct dpa_dev_stats) / sizeof(uint64_t))
 
+/* The SDK's part first (pvnet/accel_sdk.h): rings, IOMMU, filters (sdk.filters[].hw
+ * is the filter's struct rte_flow, NULL: software only), common counters. */
 struct accel_qp {
-	struct accel_port *port;
-	uint32_t idx;
-	uint32_t flags;
-	int mem_fd, doorbell_fd, irq_fd;
-	void *mem;
-	size_t mem_size;
-	uint32_t ring_len;
-	struct accel_qp_shared *sh;
-	struct accel_desc *tx, *rx;
-	uint32_t tx_cons, rx_cons; /* the device's copies; the shared ones are output */
-	uint32_t irq_frames, irq_usecs, irq_pending;
-	uint64_t irq_first_ns;
-	uint64_t rx_packets, tx_packets;
+	struct accel_sdk_qp sdk;
 	int hwq; /* ethdev RX queue rte_flow steers to this qp, 0 = none */
 };
 
-struct dpa_filter {
-	struct accel_rx_filter f;
-	struct rte_flow *flow; /* NULL: matched in software only */
-};
-
 struct accel_port {
-	struct accel_dev *dev;
-	uint32_t idx, domid, level;
-	uint8_t mac[6];
-	int detached;
-	uint64_t features;
-	struct dpa_iommu mmu;
-	struct accel_qp *qps[DPA_MAX_QPS];
-	uint32_t n_qps;
-	struct dpa_filter filters[DPA_MAX_FILTERS];
-	uint32_t n_filters;
+	struct accel_sdk_port sdk;
 	struct dpa_port_stats st;
 };
 
 struct accel_dev {
-	struct accel_host host; /* copy, unknown tail zeroed */
-	uint32_t flags;
-	char name[DPA_NAME_MAX];        /* the vdev name, e.g. net_af_packet0 */
-	char devargs[DPA_DEVARGS_MAX];  /* as DPDK takes it (commas) */
-	char driver[DPA_NAME_MAX];      /* the PMD's driver name */
+	struct accel_sdk_dev sdk;      /* lock, ports, default qp, poll thread, features */
+	char name[DPA_NAME_MAX];       /* the vdev name, e.g. net_af_packet0 */
+	char devargs[DPA_DEVARGS_MAX]; /* as DPDK takes it (commas) */
+	char driver[DPA_NAME_MAX];     /* the PMD's driver name */
 	uint16_t port_id;
 	int probed, configured, started;
 	struct rte_mempool *pool;
-	uint32_t n_rxq;   /* ethdev RX queues configured */
-	uint16_t n_txq;   /* ethdev TX queues configured (only queue 0 is used) */
-	int flow_ok;      /* rte_flow MAC/VLAN -> QUEUE validated on this PMD */
+	uint32_t n_rxq;                    /* ethdev RX queues configured */
+	uint16_t n_txq;                    /* ethdev TX queues configured (only queue 0 is used) */
+	int flow_ok;                       /* rte_flow MAC/VLAN -> QUEUE validated on this PMD */
 	uint64_t rx_offloads, tx_offloads; /* enabled on the ethdev */
-	uint64_t features;                 /* ACCEL_FEAT_BIT mask the PMD offers */
 	uint16_t mtu;
 	struct accel_qp *hwq_owner[DPA_MAX_HWQ];
-	pthread_mutex_t lock;
-	pthread_t thread;
-	int thread_running;
-	volatile int stop;
 	int idle_passes;
-	struct accel_port *ports[DPA_MAX_PORTS];
-	struct accel_qp *default_qp;
-	uint64_t cpu_ns; /* engine CPU time when driven by ops->poll */
 	struct dpa_dev_stats st;
-	uint8_t *scratch; /* one frame (multi-segment RX reads, TX gather) */
+	uint8_t *scratch;                /* one frame (multi-segment RX reads, TX gather) */
 	struct rte_mbuf *txb[DPA_BURST]; /* mbufs waiting for rte_eth_tx_burst */
 	uint32_t n_txb;
-	uint64_t tx_stall_since; /* dpa_now() when the PMD last refused them all, 0 = not */
+	uint64_t tx_stall_since; /* accel_sdk_now() when the PMD last refused them all, 0 = not */
 };
+ACCEL_SDK_LAYOUT_CHECK();
 
 /* dpa_eal.c: EAL once per process, vdev probe/remove, DPDK log capture. */
 /* Rewrites `in` (';' or ',' separated) into DPDK's form in `out` and the vdev
@@ -186,21 +136,17 @@ void dpa_log_sink_set(struct accel_dev *dev);
 void dpa_log_sink_clear(struct accel_dev *dev);
 
 /* dpa_dev.c */
-uint64_t dpa_now(struct accel_dev *dev);
-void dpa_log(struct accel_dev *dev, enum accel_log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
 const struct accel_ops *dpa_accel_ops(void);
 
-/* dpa_port.c: ethdev configuration, offloads, rte_flow. Callers hold dev->lock. */
+/* dpa_port.c: ethdev configuration, offloads (dev->sdk.features), rte_flow.
+ * Callers hold dev->sdk.lock. */
 int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen);
 void dpa_ethdev_teardown(struct accel_dev *dev);
-int dpa_flow_add(struct accel_dev *dev, struct dpa_filter *f, struct accel_qp *qp);
-void dpa_flow_del(struct accel_dev *dev, struct dpa_filter *f);
+int dpa_flow_add(struct accel_dev *dev, struct accel_sdk_filter *f, struct accel_qp *qp);
+void dpa_flow_del(struct accel_dev *dev, struct accel_sdk_filter *f);
 int dpa_ethdev_stats(struct accel_dev *dev, struct accel_stat *out, uint32_t max, int *n);
 
-/* dpa_dp.c: the engine; callers hold dev->lock. */
-const struct dpa_iommu_entry *dpa_iommu_lookup(const struct dpa_iommu *m, uint64_t pfn);
-int dpa_dma(struct accel_port *port, uint64_t iova, void *buf, uint32_t len, int write);
+/* dpa_dp.c: the engine; callers hold dev->sdk.lock. */
 int dpa_engine_pass(struct accel_dev *dev, uint32_t budget);
 /* Frees mbufs still waiting for TX (close). */
 void dpa_tx_drain(struct accel_dev *dev);

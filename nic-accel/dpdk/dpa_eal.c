@@ -75,7 +75,7 @@ static ssize_t log_write(void *cookie, const char *buf, size_t size)
 			cap_len += (size_t)w < room ? (size_t)w : room - 1;
 	}
 	if (log_sink && n)
-		dpa_log(log_sink, map_level((uint32_t)lvl), "dpdk: %s", line);
+		accel_sdk_log(log_sink, map_level((uint32_t)lvl), "dpdk: %s", line);
 	pthread_mutex_unlock(&log_lock);
 	return (ssize_t)size;
 }
@@ -114,7 +114,7 @@ void dpa_log_sink_clear(struct accel_dev *dev)
 }
 
 #define DEVARGS_EXPECTED                                                                           \
-	"expected a DPDK vdev string with ';' or ',' between its parts, e.g. "                   \
+	"expected a DPDK vdev string with ';' or ',' between its parts, e.g. "                     \
 	"net_af_packet0;iface=veth1 | net_tap0;iface=dtap0 | "                                     \
 	"net_memif0;role=client;socket=/run/x.sock"
 
@@ -135,7 +135,8 @@ int dpa_devargs_parse(const char *in, char *out, size_t out_size, char *name, si
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)in[i];
 		if (c <= ' ' || c >= 0x7f || c == '"' || c == '\'') {
-			snprintf(err, errlen, "bad character at offset %zu; %s", i, DEVARGS_EXPECTED);
+			snprintf(err, errlen, "bad character at offset %zu; %s", i,
+			         DEVARGS_EXPECTED);
 			return -EINVAL;
 		}
 		out[i] = c == ';' ? ',' : (char)c;
@@ -143,14 +144,14 @@ int dpa_devargs_parse(const char *in, char *out, size_t out_size, char *name, si
 	out[len] = '\0';
 	nlen = strcspn(out, ",");
 	if (nlen == 0 || nlen >= name_size || nlen >= RTE_DEV_NAME_MAX_LEN) {
-		snprintf(err, errlen, "no device name before the first ';'; %s",
-		         DEVARGS_EXPECTED);
+		snprintf(err, errlen, "no device name before the first ';'; %s", DEVARGS_EXPECTED);
 		return -EINVAL;
 	}
 	memcpy(name, out, nlen);
 	name[nlen] = '\0';
 	if (strncmp(name, "net_", 4) != 0) {
-		snprintf(err, errlen, "'%s' is not a DPDK network vdev (net_*); %s", name, DEVARGS_EXPECTED);
+		snprintf(err, errlen, "'%s' is not a DPDK network vdev (net_*); %s", name,
+		         DEVARGS_EXPECTED);
 		return -EINVAL;
 	}
 	return 0;
@@ -230,8 +231,8 @@ static int eal_init_locked(struct accel_dev *dev, char *err, size_t errlen)
 		Dl_info self;
 		if (dladdr((void *)dpa_eal_up, &self) && self.dli_fname &&
 		    !dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
-			dpa_log(dev, ACCEL_LOG_WARN, "dpdk: cannot pin %s: %s", self.dli_fname,
-			        dlerror());
+			accel_sdk_log(dev, ACCEL_LOG_WARN, "dpdk: cannot pin %s: %s",
+			              self.dli_fname, dlerror());
 	}
 	if (!log_stream) {
 		cookie_io_functions_t io = {.write = log_write};
@@ -251,7 +252,8 @@ static int eal_init_locked(struct accel_dev *dev, char *err, size_t errlen)
 		/* the host program (or another plugin) initialised it: use it */
 		dpa_capture_end(said, sizeof(said));
 		pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
-		dpa_log(dev, ACCEL_LOG_INFO, "dpdk: using the EAL already up in this process");
+		accel_sdk_log(dev, ACCEL_LOG_INFO,
+		              "dpdk: using the EAL already up in this process");
 		return 0;
 	}
 	dpa_capture_end(said, sizeof(said));
@@ -265,10 +267,10 @@ static int eal_init_locked(struct accel_dev *dev, char *err, size_t errlen)
 	}
 	/* --no-shconf still makes an (empty) runtime directory: nothing will use it */
 	if (!huge && rmdir(rte_eal_get_runtime_dir()) < 0 && errno != ENOENT)
-		dpa_log(dev, ACCEL_LOG_DEBUG, "dpdk: keeping %s: %s", rte_eal_get_runtime_dir(),
-		        strerror(errno));
-	dpa_log(dev, ACCEL_LOG_INFO, "dpdk: EAL up (%s, lcore %d, %s)", rte_version(),
-	        cpu, huge ? "huge pages" : "--no-huge -m 256");
+		accel_sdk_log(dev, ACCEL_LOG_DEBUG, "dpdk: keeping %s: %s",
+		              rte_eal_get_runtime_dir(), strerror(errno));
+	accel_sdk_log(dev, ACCEL_LOG_INFO, "dpdk: EAL up (%s, lcore %d, %s)", rte_version(), cpu,
+	              huge ? "huge pages" : "--no-huge -m 256");
 	return 0;
 }
 
@@ -314,8 +316,8 @@ int dpa_vdev_probe(struct accel_dev *dev, char *err, size_t errlen)
 	}
 	rc = rte_eth_dev_get_port_by_name(dev->name, &pid);
 	if (rc) {
-		snprintf(err, errlen, "DPDK probed '%s' but no ethdev port is named %s", dev->devargs,
-		         dev->name);
+		snprintf(err, errlen, "DPDK probed '%s' but no ethdev port is named %s",
+		         dev->devargs, dev->name);
 		rc = -ENODEV;
 		goto out_remove;
 	}
@@ -339,7 +341,7 @@ void dpa_vdev_remove(struct accel_dev *dev)
 	/* the port was closed by dpa_ethdev_teardown; remove the vdev itself so the
 	 * same name can be probed again */
 	if (rte_eal_hotplug_remove("vdev", dev->name) < 0)
-		dpa_log(dev, ACCEL_LOG_WARN, "dpdk: %s: vdev remove failed", dev->name);
+		accel_sdk_log(dev, ACCEL_LOG_WARN, "dpdk: %s: vdev remove failed", dev->name);
 	dev->probed = 0;
 	pthread_mutex_unlock(&eal_lock);
 }

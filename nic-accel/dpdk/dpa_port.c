@@ -86,29 +86,28 @@ int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: rte_eth_dev_info_get: %s", dev->name, strerror(-rc));
 		return rc;
 	}
-	snprintf(dev->driver, sizeof(dev->driver), "%s",
-	         info.driver_name ? info.driver_name : "?");
+	snprintf(dev->driver, sizeof(dev->driver), "%s", info.driver_name ? info.driver_name : "?");
 	/* offloads: what the PMD has of checksum verify and multi-segment TX */
-	dev->rx_offloads = info.rx_offload_capa &
-	                   (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM |
-	                    RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+	dev->rx_offloads =
+	    info.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM |
+	                            RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
 	dev->tx_offloads = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
-	dev->features = ACCEL_FEAT_BIT(ACCEL_FEAT_SG); /* the plugin gathers chains itself */
+	dev->sdk.features = ACCEL_FEAT_BIT(ACCEL_FEAT_SG); /* the plugin gathers chains itself */
 	if (info.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM))
-		dev->features |= ACCEL_FEAT_BIT(ACCEL_FEAT_RX_CSUM);
+		dev->sdk.features |= ACCEL_FEAT_BIT(ACCEL_FEAT_RX_CSUM);
 	/* TX checksums are filled by the plugin's CPU when the PMD lacks them: the
 	 * feature is honoured either way (tx_csum_filled counts it) */
-	dev->features |= ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM);
+	dev->sdk.features |= ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM);
 	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_TSO)
-		dev->features |= ACCEL_FEAT_BIT(ACCEL_FEAT_TSO);
+		dev->sdk.features |= ACCEL_FEAT_BIT(ACCEL_FEAT_TSO);
 	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_VLAN_FILTER)
-		dev->features |= ACCEL_FEAT_BIT(ACCEL_FEAT_RX_VLAN_FILTER);
+		dev->sdk.features |= ACCEL_FEAT_BIT(ACCEL_FEAT_RX_VLAN_FILTER);
 	/* the plugin does not hand TSO/LRO to the PMD yet: GSO frames larger than
 	 * the MTU are dropped and counted (tx_gso_dropped) */
-	dev->features &= ~ACCEL_FEAT_BIT(ACCEL_FEAT_TSO);
+	dev->sdk.features &= ~ACCEL_FEAT_BIT(ACCEL_FEAT_TSO);
 
-	snprintf(pname, sizeof(pname), "dpa_%llu", (unsigned long long)__atomic_fetch_add(
-	                                               &pool_seq, 1, __ATOMIC_RELAXED));
+	snprintf(pname, sizeof(pname), "dpa_%llu",
+	         (unsigned long long)__atomic_fetch_add(&pool_seq, 1, __ATOMIC_RELAXED));
 	dev->pool = rte_pktmbuf_pool_create(pname, DPA_NB_MBUF, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 	                                    (int)rte_socket_id());
 	if (!dev->pool) {
@@ -158,8 +157,8 @@ int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
 		}
 	}
 	for (uint16_t q = 0; q < dev->n_txq; q++) {
-		rc = rte_eth_tx_queue_setup(dev->port_id, q, nb_tx, (unsigned)rte_socket_id(),
-		                            NULL);
+		rc =
+		    rte_eth_tx_queue_setup(dev->port_id, q, nb_tx, (unsigned)rte_socket_id(), NULL);
 		if (rc) {
 			snprintf(err, errlen, "%s: TX queue %u setup: %s", dev->name, q,
 			         strerror(-rc));
@@ -175,17 +174,18 @@ int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
 	/* frames for the vifs' MACs must reach us; not every PMD has the notion */
 	rc = rte_eth_promiscuous_enable(dev->port_id);
 	if (rc && rc != -ENOTSUP)
-		dpa_log(dev, ACCEL_LOG_WARN, "dpdk: %s: promiscuous mode: %s", dev->name,
-		        strerror(-rc));
+		accel_sdk_log(dev, ACCEL_LOG_WARN, "dpdk: %s: promiscuous mode: %s", dev->name,
+		              strerror(-rc));
 	if (rte_eth_dev_get_mtu(dev->port_id, &dev->mtu) || dev->mtu == 0)
 		dev->mtu = 1500;
-	dpa_log(dev, ACCEL_LOG_INFO,
-	        "dpdk: %s (%s) port %u up: %u RX queue(s), mtu %u, rx offloads 0x%llx; "
-	        "Level 1 steering: %s%s%s",
-	        dev->name, dev->driver, dev->port_id, nrxq, dev->mtu,
-	        (unsigned long long)dev->rx_offloads, dev->flow_ok ? "rte_flow" : "software demux",
-	        dev->flow_ok ? "" : " by destination MAC/VLAN; rte_flow unavailable: ",
-	        dev->flow_ok ? "" : why);
+	accel_sdk_log(dev, ACCEL_LOG_INFO,
+	              "dpdk: %s (%s) port %u up: %u RX queue(s), mtu %u, rx offloads 0x%llx; "
+	              "Level 1 steering: %s%s%s",
+	              dev->name, dev->driver, dev->port_id, nrxq, dev->mtu,
+	              (unsigned long long)dev->rx_offloads,
+	              dev->flow_ok ? "rte_flow" : "software demux",
+	              dev->flow_ok ? "" : " by destination MAC/VLAN; rte_flow unavailable: ",
+	              dev->flow_ok ? "" : why);
 	return 0;
 }
 
@@ -206,7 +206,7 @@ void dpa_ethdev_teardown(struct accel_dev *dev)
 }
 
 /* rte_flow rule for one filter: ETH dst [+ VLAN tci] -> QUEUE qp->hwq. */
-int dpa_flow_add(struct accel_dev *dev, struct dpa_filter *df, struct accel_qp *qp)
+int dpa_flow_add(struct accel_dev *dev, struct accel_sdk_filter *df, struct accel_qp *qp)
 {
 	struct rte_flow_attr attr = {.ingress = 1};
 	struct rte_flow_item_eth espec, emask;
@@ -254,15 +254,16 @@ int dpa_flow_add(struct accel_dev *dev, struct dpa_filter *df, struct accel_qp *
 	actions[0].type = RTE_FLOW_ACTION_TYPE_QUEUE;
 	actions[0].conf = &q;
 	actions[1].type = RTE_FLOW_ACTION_TYPE_END;
-	df->flow = rte_flow_create(dev->port_id, &attr, pattern, actions, &ferr);
-	if (!df->flow) {
+	df->hw = rte_flow_create(dev->port_id, &attr, pattern, actions, &ferr);
+	if (!df->hw) {
 		/* validated but refused (net_tap without the kernel's flower): no
 		 * more attempts on this device, the software demux does it all */
-		dpa_log(dev, ACCEL_LOG_WARN,
-		        "dpdk: %s: rte_flow_create for %02x:%02x:%02x:%02x:%02x:%02x: %s; "
-		        "Level 1 steering is software demux by destination MAC/VLAN from now on",
-		        dev->name, df->f.mac[0], df->f.mac[1], df->f.mac[2], df->f.mac[3],
-		        df->f.mac[4], df->f.mac[5], ferr.message ? ferr.message : "failed");
+		accel_sdk_log(
+		    dev, ACCEL_LOG_WARN,
+		    "dpdk: %s: rte_flow_create for %02x:%02x:%02x:%02x:%02x:%02x: %s; "
+		    "Level 1 steering is software demux by destination MAC/VLAN from now on",
+		    dev->name, df->f.mac[0], df->f.mac[1], df->f.mac[2], df->f.mac[3], df->f.mac[4],
+		    df->f.mac[5], ferr.message ? ferr.message : "failed");
 		dev->hwq_owner[qp->hwq] = NULL;
 		qp->hwq = 0;
 		dev->flow_ok = 0;
@@ -272,26 +273,17 @@ int dpa_flow_add(struct accel_dev *dev, struct dpa_filter *df, struct accel_qp *
 	return 0;
 }
 
-void dpa_flow_del(struct accel_dev *dev, struct dpa_filter *df)
+void dpa_flow_del(struct accel_dev *dev, struct accel_sdk_filter *df)
 {
 	struct rte_flow_error ferr;
 
-	if (!df->flow)
+	if (!df->hw)
 		return;
-	if (rte_flow_destroy(dev->port_id, df->flow, &ferr))
-		dpa_log(dev, ACCEL_LOG_WARN, "dpdk: %s: rte_flow_destroy: %s", dev->name,
-		        ferr.message ? ferr.message : "failed");
-	df->flow = NULL;
+	if (rte_flow_destroy(dev->port_id, df->hw, &ferr))
+		accel_sdk_log(dev, ACCEL_LOG_WARN, "dpdk: %s: rte_flow_destroy: %s", dev->name,
+		              ferr.message ? ferr.message : "failed");
+	df->hw = NULL;
 	dev->st.flow_rules--;
-}
-
-static void put(struct accel_stat *out, uint32_t max, int *n, const char *name, uint64_t v)
-{
-	if ((uint32_t)*n < max) {
-		snprintf(out[*n].name, sizeof(out[*n].name), "%s", name);
-		out[*n].value = v;
-	}
-	(*n)++;
 }
 
 /*
@@ -310,14 +302,14 @@ int dpa_ethdev_stats(struct accel_dev *dev, struct accel_stat *out, uint32_t max
 	if (!dev->started)
 		return 0;
 	if (rte_eth_stats_get(dev->port_id, &s) == 0) {
-		put(out, max, n, "eth_rx_packets", s.ipackets);
-		put(out, max, n, "eth_tx_packets", s.opackets);
-		put(out, max, n, "eth_rx_bytes", s.ibytes);
-		put(out, max, n, "eth_tx_bytes", s.obytes);
-		put(out, max, n, "rx_missed_errors", s.imissed);
-		put(out, max, n, "rx_errors", s.ierrors);
-		put(out, max, n, "tx_errors", s.oerrors);
-		put(out, max, n, "rx_nombuf", s.rx_nombuf);
+		accel_sdk_stat_put(out, max, n, "eth_rx_packets", s.ipackets);
+		accel_sdk_stat_put(out, max, n, "eth_tx_packets", s.opackets);
+		accel_sdk_stat_put(out, max, n, "eth_rx_bytes", s.ibytes);
+		accel_sdk_stat_put(out, max, n, "eth_tx_bytes", s.obytes);
+		accel_sdk_stat_put(out, max, n, "rx_missed_errors", s.imissed);
+		accel_sdk_stat_put(out, max, n, "rx_errors", s.ierrors);
+		accel_sdk_stat_put(out, max, n, "tx_errors", s.oerrors);
+		accel_sdk_stat_put(out, max, n, "rx_nombuf", s.rx_nombuf);
 	}
 	nx = rte_eth_xstats_get_names(dev->port_id, NULL, 0);
 	if (nx <= 0)
@@ -333,7 +325,7 @@ int dpa_ethdev_stats(struct accel_dev *dev, struct accel_stat *out, uint32_t max
 		goto out_free;
 	for (int i = 0; i < nx; i++) {
 		snprintf(name, sizeof(name), "x_%.29s", names[xs[i].id].name);
-		put(out, max, n, name, xs[i].value);
+		accel_sdk_stat_put(out, max, n, name, xs[i].value);
 	}
 out_free:
 	free(names);

@@ -3,7 +3,8 @@
  * nic-accel/simnic/simnic_dp.c - simnic's engine: IOMMU-checked DMA, TX (with
  * anti-spoofing, rate limit, checksum fill, TSO), the on-NIC L2 switch (VF
  * hairpin), wire RX (filters, default queue, checksum verify, LRO), interrupt
- * moderation. Every function here runs with dev->lock held.
+ * moderation, on the SDK's data path (pvnet/accel_sdk.h). Every function here
+ * runs with dev->sdk.lock held.
  */
 #include <errno.h>
 #include <poll.h>
@@ -12,62 +13,6 @@
 #include <unistd.h>
 
 #include "simnic.h"
-
-/* ---- IOMMU ---- */
-
-static uint32_t pfn_hash(uint64_t pfn)
-{
-	return (uint32_t)((pfn * 0x9E3779B97F4A7C15ull) >> 32);
-}
-
-const struct simnic_iommu_entry *simnic_iommu_lookup(const struct simnic_iommu *m, uint64_t pfn)
-{
-	if (!m->tab)
-		return NULL;
-	for (uint32_t i = 0, h = pfn_hash(pfn); i < m->cap; i++) {
-		const struct simnic_iommu_entry *e = &m->tab[(h + i) & (m->cap - 1)];
-		if (e->state == 0)
-			return NULL;
-		if (e->state == 1 && e->pfn == pfn)
-			return e;
-	}
-	return NULL;
-}
-
-/*
- * Copies between a device buffer and IOVA space, page by page through the
- * port's IOMMU. A miss or a write to a read-only page is a DMA fault: nothing
- * more is transferred, the fault is counted on the port, -EFAULT.
- */
-int simnic_dma(struct accel_port *port, uint64_t iova, void *buf, uint32_t len, int write)
-{
-	uint8_t *b = buf;
-
-	while (len) {
-		uint32_t off = (uint32_t)(iova & (ACCEL_PAGE_SIZE - 1));
-		uint32_t n = ACCEL_PAGE_SIZE - off;
-		const struct simnic_iommu_entry *e = simnic_iommu_lookup(&port->mmu, iova >> 12);
-
-		if (n > len)
-			n = len;
-		if (!e || (write && !e->writable)) {
-			port->st.dma_faults++;
-			simnic_log(port->dev, ACCEL_LOG_DEBUG,
-			           "dom%u: DMA fault %s iova 0x%llx (%s)", port->domid,
-			           write ? "write" : "read", (unsigned long long)iova,
-			           e ? "read-only" : "not registered");
-			return -EFAULT;
-		}
-		if (write)
-			memcpy(e->host + off, b, n);
-		else
-			memcpy(b, e->host + off, n);
-		b += n;
-		iova += n;
-		len -= n;
-	}
-	return 0;
-}
 
 /* ---- checksums and parsing ---- */
 
@@ -212,94 +157,14 @@ static void fill_l4_csum(uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
 	wr16(f + at, c);
 }
 
-/* ---- RX into a queue pair ---- */
-
-static struct accel_desc desc_read(const struct accel_desc *slot)
-{
-	/* One read of guest-shared memory into a local, validated afterwards. */
-	return *(const volatile struct accel_desc *)slot;
-}
-
-static void irq_note(struct accel_qp *qp, uint32_t n)
-{
-	if (n == 0)
-		return;
-	if (qp->irq_pending == 0)
-		qp->irq_first_ns = simnic_now(qp->port->dev);
-	qp->irq_pending += n;
-}
-
-/*
- * Writes one frame into the buffers the driver posted on qp's RX ring, through
- * the port's IOMMU. Whole frame or nothing: not enough posted space -> dropped
- * (rx_no_buffer) with no slot consumed; a DMA fault -> the slots used so far
- * complete with ERR. `first_flags` go on the first slot (CSUM_OK, LRO...).
- */
-static int rx_deliver(struct accel_qp *qp, const uint8_t *frame, uint32_t len, uint16_t first_flags)
-{
-	struct accel_port *port = qp->port;
-	struct accel_desc d[ACCEL_TX_MAX_SLOTS];
-	uint32_t prod = accel_ring_load(&qp->sh->rx_prod), cons = qp->rx_cons;
-	uint32_t avail = prod - cons, n = 0, room = 0, off = 0;
-	int fault = 0;
-
-	if (avail > qp->ring_len) {
-		port->st.ring_errors++;
-		qp->sh->status.idx |= ACCEL_QP_S_RING_ERR;
-		port->st.rx_dropped++;
-		return -EIO;
-	}
-	while (room < len && n < avail && n < ACCEL_TX_MAX_SLOTS) {
-		d[n] = desc_read(&qp->rx[(cons + n) & (qp->ring_len - 1)]);
-		room += d[n].len;
-		n++;
-	}
-	if (room < len || n == 0) {
-		port->st.rx_no_buffer++;
-		port->st.rx_dropped++;
-		return -ENOBUFS;
-	}
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t chunk = len - off < d[i].len ? len - off : d[i].len;
-
-		if (!fault && simnic_dma(port, d[i].iova, (void *)(frame + off), chunk, 1))
-			fault = 1;
-		d[i].flags = ACCEL_DESC_F_DONE;
-		if (fault) {
-			d[i].flags |= ACCEL_DESC_F_ERR;
-			d[i].len = 0;
-		} else {
-			d[i].len = (uint16_t)chunk;
-			if (i + 1 < n)
-				d[i].flags |= ACCEL_DESC_F_MORE;
-		}
-		off += chunk;
-	}
-	if (!fault && n)
-		d[0].flags |= first_flags;
-	for (uint32_t i = 0; i < n; i++)
-		qp->rx[(cons + i) & (qp->ring_len - 1)] = d[i];
-	qp->rx_cons = cons + n;
-	/* completions written above are visible before the new consumer index */
-	accel_ring_store(&qp->sh->rx_cons, qp->rx_cons);
-	irq_note(qp, n);
-	if (fault) {
-		port->st.rx_dropped++;
-		return -EFAULT;
-	}
-	port->st.rx_packets++;
-	port->st.rx_bytes += len;
-	qp->rx_packets++;
-	return 0;
-}
-
 /* RX checksum verification (rx-checksumming): CSUM_OK / CSUM_BAD / 0. */
 static uint16_t rx_csum_flags(struct accel_port *port, const uint8_t *f, uint32_t len)
 {
 	struct simnic_l4 l4;
 	uint32_t n;
 
-	if (!(port->features & ACCEL_FEAT_BIT(ACCEL_FEAT_RX_CSUM)) || simnic_parse_l4(f, len, &l4))
+	if (!(port->sdk.features & ACCEL_FEAT_BIT(ACCEL_FEAT_RX_CSUM)) ||
+	    simnic_parse_l4(f, len, &l4))
 		return 0;
 	n = l3_frame_len(f, len, &l4);
 	if (n < l4.hdr_len)
@@ -326,36 +191,6 @@ static uint16_t frame_vlan(const uint8_t *f, uint32_t len)
 	return ACCEL_VLAN_NONE;
 }
 
-static int vlan_match(uint16_t filter, uint16_t vid)
-{
-	return filter == ACCEL_VLAN_ANY || filter == vid;
-}
-
-/* The queue a unicast (mac, vid) belongs to among ports with level >= min_level,
- * explicit filters first, then a Level >= 2 port's own MAC to its queue 0. */
-static struct accel_qp *lookup_ucast(struct accel_dev *dev, const uint8_t *mac, uint16_t vid,
-                                     uint32_t min_level, const struct accel_port *skip)
-{
-	for (int pass = 0; pass < 2; pass++) {
-		for (int i = 0; i < SIMNIC_MAX_PORTS; i++) {
-			struct accel_port *p = dev->ports[i];
-			if (!p || p == skip || p->detached || p->level < min_level)
-				continue;
-			if (pass == 0) {
-				for (uint32_t k = 0; k < p->n_filters; k++) {
-					const struct accel_rx_filter *f = &p->filters[k];
-					if (memcmp(f->mac, mac, 6) == 0 &&
-					    vlan_match(f->vlan, vid) && f->qid < p->n_qps)
-						return p->qps[f->qid];
-				}
-			} else if (p->level >= 2 && p->n_qps && memcmp(p->mac, mac, 6) == 0) {
-				return p->qps[0];
-			}
-		}
-	}
-	return NULL;
-}
-
 static void wire_send(struct accel_dev *dev, const uint8_t *f, uint32_t len)
 {
 	dev->wire_tx++;
@@ -367,13 +202,13 @@ static void wire_send(struct accel_dev *dev, const uint8_t *f, uint32_t len)
 
 static void deliver_default(struct accel_dev *dev, const uint8_t *f, uint32_t len)
 {
-	struct accel_qp *q = dev->default_qp;
+	struct accel_qp *q = dev->sdk.default_qp;
 
-	if (!q || q->port->detached) {
+	if (!q || q->sdk.port->sdk.detached) {
 		dev->rx_dropped++;
 		return;
 	}
-	rx_deliver(q, f, len, rx_csum_flags(q->port, f, len));
+	accel_sdk_rx_deliver(q, f, len, rx_csum_flags(q->sdk.port, f, len));
 }
 
 /* A frame leaving port `src`: VF-to-VF unicast is hairpinned, VF group frames
@@ -381,17 +216,18 @@ static void deliver_default(struct accel_dev *dev, const uint8_t *f, uint32_t le
  * to the wire. Only Level 3 ports take part in the on-NIC switch. */
 static void switch_out(struct accel_port *src, const uint8_t *f, uint32_t len)
 {
-	struct accel_dev *dev = src->dev;
+	struct accel_dev *dev = src->sdk.dev;
 
-	if (src->level == 3) {
+	if (src->sdk.level == 3) {
 		if (!mac_is_group(f)) {
-			struct accel_qp *q = lookup_ucast(dev, f, frame_vlan(f, len), 3, src);
+			struct accel_qp *q =
+			    accel_sdk_lookup_ucast(dev, f, frame_vlan(f, len), 3, src);
 			if (q) {
 				src->st.hairpin_packets++;
-				rx_deliver(q, f, len, rx_csum_flags(q->port, f, len));
+				accel_sdk_rx_deliver(q, f, len, rx_csum_flags(q->sdk.port, f, len));
 				return;
 			}
-		} else if (dev->default_qp && dev->default_qp->port != src) {
+		} else if (dev->sdk.default_qp && dev->sdk.default_qp->sdk.port != src) {
 			deliver_default(dev, f, len);
 		}
 	}
@@ -446,7 +282,7 @@ static int rate_take(struct accel_qp *qp, uint32_t bytes)
 
 	if (!qp->rate_bps)
 		return 1;
-	now = simnic_now(qp->port->dev);
+	now = accel_sdk_now(qp->sdk.port->sdk.dev);
 	if (now > qp->last_refill_ns) {
 		uint64_t dt = now - qp->last_refill_ns;
 		if (dt > 1000000000ull)
@@ -458,7 +294,7 @@ static int rate_take(struct accel_qp *qp, uint32_t bytes)
 	}
 	if (qp->tokens <= 0) {
 		if (!qp->throttled)
-			qp->port->st.tx_rate_throttled++;
+			qp->sdk.port->st.tx_rate_throttled++;
 		qp->throttled = 1;
 		return 0;
 	}
@@ -470,7 +306,7 @@ static int rate_take(struct accel_qp *qp, uint32_t bytes)
 /* TSO: cut a TCP packet into MSS-sized segments with their own IP/TCP headers. */
 static int tx_tso(struct accel_port *port, uint8_t *f, uint32_t len, uint32_t mss)
 {
-	struct accel_dev *dev = port->dev;
+	struct accel_dev *dev = port->sdk.dev;
 	struct simnic_l4 l4;
 	uint32_t hl, payload, seq, off;
 	uint16_t ipid;
@@ -515,96 +351,32 @@ static int tx_tso(struct accel_port *port, uint8_t *f, uint32_t len, uint32_t ms
 	return 0;
 }
 
-/* Processes up to `budget` packets of one qp's TX ring; returns packets done. */
-static int tx_qp(struct accel_qp *qp, uint32_t budget)
+/* One packet of a queue pair's TX ring (accel_sdk_tx_burst). */
+static enum accel_sdk_tx_verdict simnic_xmit(struct accel_qp *qp,
+                                             const struct accel_sdk_tx_pkt *pkt)
 {
-	struct accel_port *port = qp->port;
-	uint32_t mask = qp->ring_len - 1;
-	uint32_t prod = accel_ring_load(&qp->sh->tx_prod), cons = qp->tx_cons, done = 0;
-	int pkts = 0;
+	struct accel_port *port = qp->sdk.port;
+	uint8_t *f = port->sdk.dev->txbuf; /* ACCEL_PKT_MAX bytes: room for pkt->total */
+	struct simnic_l4 l4;
 
-	if (prod - cons > qp->ring_len) {
-		if (!(qp->sh->status.idx & ACCEL_QP_S_RING_ERR))
-			port->st.ring_errors++;
-		qp->sh->status.idx |= ACCEL_QP_S_RING_ERR;
-		return 0;
+	if (!rate_take(qp, pkt->total))
+		return ACCEL_SDK_TX_STOP; /* shaping: leave it on the ring */
+	if (accel_sdk_tx_gather(qp, pkt, f))
+		return ACCEL_SDK_TX_DROP; /* DMA fault, counted */
+	if (!tx_filter_ok(qp, f, pkt->total)) {
+		port->st.tx_spoof_dropped++;
+		return ACCEL_SDK_TX_DROP;
 	}
-	while (cons != prod && (uint32_t)pkts < budget) {
-		struct accel_desc d[ACCEL_TX_MAX_SLOTS + 1];
-		uint32_t n = 0, total = 0, mss = 0, off = 0, first = 0;
-		int bad = 0, csum = 0, complete = 0;
-
-		while (cons + n != prod && n < ACCEL_TX_MAX_SLOTS + 1) {
-			d[n] = desc_read(&qp->tx[(cons + n) & mask]);
-			if (n == 0 && (d[0].flags & ACCEL_DESC_F_GSO)) {
-				/* metadata only: never copied, whatever its len or mss says */
-				mss = (uint32_t)(d[0].iova & 0xffff);
-				first = 1;
-				n++;
-				continue;
-			}
-			total += d[n].len;
-			csum |= !!(d[n].flags & ACCEL_DESC_F_CSUM);
-			if (!(d[n++].flags & ACCEL_DESC_F_MORE)) {
-				complete = 1;
-				break;
-			}
-		}
-		if (!complete) {
-			if (n < ACCEL_TX_MAX_SLOTS + 1)
-				break; /* the rest of the packet is not published yet */
-			bad = 1;       /* too many slots: drop what we have */
-		}
-		if (total > ACCEL_PKT_MAX || total < 14)
-			bad = 1;
-		if (!bad && !rate_take(qp, total))
-			break; /* shaping: leave it on the ring */
-		/* data slots only: their lengths add up to total <= ACCEL_PKT_MAX, the
-		 * size of txbuf (the bound is re-checked per slot all the same) */
-		for (uint32_t i = first; i < n && !bad; i++) {
-			if (off + d[i].len > total ||
-			    simnic_dma(port, d[i].iova, port->dev->txbuf + off, d[i].len, 0))
-				bad = 1;
-			off += d[i].len;
-		}
-		if (!bad && !tx_filter_ok(qp, port->dev->txbuf, total)) {
-			port->st.tx_spoof_dropped++;
-			bad = 1;
-		}
-		if (!bad) {
-			uint8_t *f = port->dev->txbuf;
-			struct simnic_l4 l4;
-
-			if (mss && (port->features & ACCEL_FEAT_BIT(ACCEL_FEAT_TSO)) &&
-			    tx_tso(port, f, total, mss) == 0) {
-				/* segmented and sent */
-			} else {
-				if (csum && (port->features & ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM)) &&
-				    simnic_parse_l4(f, total, &l4) == 0) {
-					fill_l4_csum(f, l3_frame_len(f, total, &l4), &l4);
-					port->st.tx_csum_filled++;
-				}
-				switch_out(port, f, total);
-			}
-			port->st.tx_packets++;
-			port->st.tx_bytes += total;
-			qp->tx_packets++;
-		} else {
-			port->st.tx_dropped++;
-		}
-		for (uint32_t i = 0; i < n; i++) {
-			d[i].flags |= ACCEL_DESC_F_DONE | (bad ? ACCEL_DESC_F_ERR : 0);
-			qp->tx[(cons + i) & mask] = d[i];
-		}
-		cons += n;
-		done += n;
-		pkts++;
+	if (pkt->mss && (port->sdk.features & ACCEL_FEAT_BIT(ACCEL_FEAT_TSO)) &&
+	    tx_tso(port, f, pkt->total, pkt->mss) == 0)
+		return ACCEL_SDK_TX_SENT; /* segmented and sent */
+	if (pkt->csum && (port->sdk.features & ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM)) &&
+	    simnic_parse_l4(f, pkt->total, &l4) == 0) {
+		fill_l4_csum(f, l3_frame_len(f, pkt->total, &l4), &l4);
+		port->st.tx_csum_filled++;
 	}
-	qp->tx_cons = cons;
-	/* completions written above are visible before the new consumer index */
-	accel_ring_store(&qp->sh->tx_cons, cons);
-	irq_note(qp, done);
-	return pkts;
+	switch_out(port, f, pkt->total);
+	return ACCEL_SDK_TX_SENT;
 }
 
 /* ---- wire RX with LRO ---- */
@@ -629,9 +401,9 @@ static void lro_flush(struct accel_dev *dev, struct lro_state *lro)
 		     simnic_ip_csum(f + lro->l4.l3_off, lro->l4.l4_off - lro->l4.l3_off));
 		fill_l4_csum(f, lro->len, &lro->l4);
 		flags |= ACCEL_DESC_F_LRO;
-		lro->qp->port->st.lro_coalesced += lro->segs - 1;
+		lro->qp->sdk.port->st.lro_coalesced += lro->segs - 1;
 	}
-	rx_deliver(lro->qp, f, lro->len, flags);
+	accel_sdk_rx_deliver(lro->qp, f, lro->len, flags);
 	lro->qp = NULL;
 }
 
@@ -685,20 +457,21 @@ static void rx_one(struct accel_dev *dev, struct lro_state *lro, const uint8_t *
 		return;
 	}
 	if (!mac_is_group(f)) {
-		q = lookup_ucast(dev, f, frame_vlan(f, len), 1, NULL);
+		q = accel_sdk_lookup_ucast(dev, f, frame_vlan(f, len), 1, NULL);
 		if (!q)
 			dev->rx_filter_miss++;
 	}
 	if (!q)
-		q = dev->default_qp;
-	if (!q || q->port->detached) {
+		q = dev->sdk.default_qp;
+	if (!q || q->sdk.port->sdk.detached) {
 		lro_flush(dev, lro);
 		dev->rx_dropped++;
 		return;
 	}
-	cf = rx_csum_flags(q->port, f, len);
-	if ((q->port->features & ACCEL_FEAT_BIT(ACCEL_FEAT_LRO)) && cf == ACCEL_DESC_F_CSUM_OK &&
-	    simnic_parse_l4(f, len, &l4) == 0 && lro_eligible(f, len, &l4)) {
+	cf = rx_csum_flags(q->sdk.port, f, len);
+	if ((q->sdk.port->sdk.features & ACCEL_FEAT_BIT(ACCEL_FEAT_LRO)) &&
+	    cf == ACCEL_DESC_F_CSUM_OK && simnic_parse_l4(f, len, &l4) == 0 &&
+	    lro_eligible(f, len, &l4)) {
 		if (lro_try_append(dev, lro, q, f, len, &l4))
 			return;
 		lro_flush(dev, lro);
@@ -711,7 +484,7 @@ static void rx_one(struct accel_dev *dev, struct lro_state *lro, const uint8_t *
 		return;
 	}
 	lro_flush(dev, lro);
-	rx_deliver(q, f, len, cf);
+	accel_sdk_rx_deliver(q, f, len, cf);
 }
 
 static int wire_rx(struct accel_dev *dev, uint32_t budget)
@@ -740,55 +513,24 @@ static int wire_rx(struct accel_dev *dev, uint32_t budget)
 	return n;
 }
 
-/* ---- interrupt moderation ---- */
-
-static void irq_check(struct accel_qp *qp, uint64_t now)
-{
-	int fire;
-
-	if (!qp->irq_pending)
-		return;
-	if (qp->irq_frames == 0 && qp->irq_usecs == 0)
-		fire = 1;
-	else
-		fire = (qp->irq_frames && qp->irq_pending >= qp->irq_frames) ||
-		       (qp->irq_usecs && now - qp->irq_first_ns >= qp->irq_usecs * 1000ull);
-	if (!fire)
-		return;
-	qp->irq_pending = 0;
-	if (accel_ring_load(&qp->sh->irq_enable)) {
-		uint64_t one = 1;
-		if (write(qp->irq_fd, &one, sizeof(one)) == sizeof(one))
-			qp->port->st.irq_raised++;
-	}
-}
-
 int simnic_engine_pass(struct accel_dev *dev, uint32_t budget)
 {
 	int moved = 0;
-	uint64_t now;
 
 	for (int i = 0; i < SIMNIC_MAX_PORTS; i++) {
-		struct accel_port *p = dev->ports[i];
-		if (!p || p->detached)
+		struct accel_port *p = dev->sdk.ports[i];
+		if (!p || p->sdk.detached)
 			continue;
-		for (uint32_t q = 0; q < p->n_qps; q++) {
+		for (uint32_t q = 0; q < p->sdk.n_qps; q++) {
 			uint64_t v;
 			/* drain the doorbell; the ring indices say what to do */
-			if (read(p->qps[q]->doorbell_fd, &v, sizeof(v)) < 0) {
+			if (read(p->sdk.qps[q]->sdk.doorbell_fd, &v, sizeof(v)) < 0) {
 				/* EAGAIN: not rung, the rings are scanned anyway */
 			}
-			moved += tx_qp(p->qps[q], budget);
+			moved += accel_sdk_tx_burst(p->sdk.qps[q], budget, simnic_xmit);
 		}
 	}
 	moved += wire_rx(dev, budget);
-	now = simnic_now(dev);
-	for (int i = 0; i < SIMNIC_MAX_PORTS; i++) {
-		struct accel_port *p = dev->ports[i];
-		if (!p)
-			continue;
-		for (uint32_t q = 0; q < p->n_qps; q++)
-			irq_check(p->qps[q], now);
-	}
+	accel_sdk_irq_check_all(dev, accel_sdk_now(dev));
 	return moved;
 }

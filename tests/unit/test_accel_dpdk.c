@@ -24,6 +24,8 @@
 
 #include <pvnet/accel.h>
 
+#include "accel_qp_drv.h"
+
 static char g_so[PATH_MAX];
 static char g_skip[PATH_MAX + 128];
 static char g_log[4096];
@@ -80,86 +82,13 @@ static void fx_close(struct fx *f)
 static struct accel_attach *vif(struct fx *f, uint32_t domid, uint32_t level, const uint8_t *mac,
                                 uint32_t qp_flags)
 {
-	struct accel_vif_config c = {
-	    .domid = domid, .level = level, .queues = 1, .iommu_quota = 64, .ring_len = 64,
-	    .qp_flags = qp_flags};
-	struct accel_attach *a = NULL;
-
-	memcpy(c.mac, mac, 6);
-	assert_int_equal(accel_attach_create(f->dev, &c, &a), 0);
-	return a;
+	return drv_vif(f->dev, domid, level, mac, 1, qp_flags);
 }
 
 static uint8_t *pages(struct fx *f, struct accel_attach *a, uint64_t iova, uint32_t n, int wr)
 {
-	uint8_t *p = aligned_alloc(ACCEL_PAGE_SIZE, (size_t)n * ACCEL_PAGE_SIZE);
-	struct accel_mem_region r = {.iova = iova,
-	                             .host = p,
-	                             .size = n * ACCEL_PAGE_SIZE,
-	                             .flags = wr ? ACCEL_MEM_F_WRITABLE : 0};
-
-	assert_non_null(p);
-	f->allocs[f->nallocs++] = p;
-	memset(p, 0, (size_t)n * ACCEL_PAGE_SIZE);
-	assert_int_equal(accel_attach_mem_register(a, &r, 1), 0);
-	return p;
-}
-
-struct drv {
-	struct accel_qp_map m;
-	void *mem;
-	struct accel_qp_shared *sh;
-	struct accel_desc *tx, *rx;
-	uint32_t tx_prod, tx_cons, rx_prod, rx_cons;
-};
-
-static void drv_map(struct accel_attach *a, struct drv *d)
-{
-	memset(d, 0, sizeof(*d));
-	assert_int_equal(accel_attach_map_qp(a, 0, 0, &d->m), 0);
-	d->mem = mmap(NULL, d->m.mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, d->m.mem_fd, 0);
-	assert_true(d->mem != MAP_FAILED);
-	d->sh = d->mem;
-	d->tx = (struct accel_desc *)((uint8_t *)d->mem + d->m.tx_ring_off);
-	d->rx = (struct accel_desc *)((uint8_t *)d->mem + d->m.rx_ring_off);
-}
-
-static void drv_unmap(struct drv *d)
-{
-	munmap(d->mem, d->m.mem_size);
-	close(d->m.mem_fd);
-	close(d->m.doorbell_fd);
-	close(d->m.irq_fd);
-}
-
-static void drv_tx(struct drv *d, uint64_t iova, uint16_t len, uint16_t flags)
-{
-	d->tx[d->tx_prod & (d->m.ring_len - 1)] =
-	    (struct accel_desc){.iova = iova, .len = len, .flags = flags, .id = d->tx_prod};
-	d->tx_prod++;
-	accel_ring_store(&d->sh->tx_prod, d->tx_prod);
-}
-
-static void drv_rx_post(struct drv *d, uint64_t iova, uint16_t len)
-{
-	d->rx[d->rx_prod & (d->m.ring_len - 1)] =
-	    (struct accel_desc){.iova = iova, .len = len, .id = d->rx_prod};
-	d->rx_prod++;
-	accel_ring_store(&d->sh->rx_prod, d->rx_prod);
-}
-
-static const struct accel_desc *drv_rx_next(struct drv *d)
-{
-	if (d->rx_cons == accel_ring_load(&d->sh->rx_cons))
-		return NULL;
-	return &d->rx[d->rx_cons++ & (d->m.ring_len - 1)];
-}
-
-static const struct accel_desc *drv_tx_next(struct drv *d)
-{
-	if (d->tx_cons == accel_ring_load(&d->sh->tx_cons))
-		return NULL;
-	return &d->tx[d->tx_cons++ & (d->m.ring_len - 1)];
+	assert_true(f->nallocs < 16);
+	return drv_pages(a, iova, n, wr, &f->allocs[f->nallocs++]);
 }
 
 static void poll_dev(struct fx *f)
@@ -168,25 +97,16 @@ static void poll_dev(struct fx *f)
 		accel_device_poll(f->dev, 64);
 }
 
-static uint64_t stat_of(struct accel_stat *st, int n, const char *name)
-{
-	for (int i = 0; i < n && i < 256; i++)
-		if (strcmp(st[i].name, name) == 0)
-			return st[i].value;
-	fail_msg("no counter %s", name);
-	return 0;
-}
-
 static uint64_t pstat(struct accel_attach *a, const char *name)
 {
 	struct accel_stat st[256];
-	return stat_of(st, accel_attach_stats(a, st, 256), name);
+	return drv_stat_of(st, accel_attach_stats(a, st, 256), 256, name);
 }
 
 static uint64_t dstat(struct fx *f, const char *name)
 {
 	struct accel_stat st[256];
-	return stat_of(st, accel_device_stats(f->dev, st, 256), name);
+	return drv_stat_of(st, accel_device_stats(f->dev, st, 256), 256, name);
 }
 
 static uint16_t frame(uint8_t *p, const uint8_t *dst, const uint8_t *src, uint16_t len, uint8_t tag)
@@ -218,14 +138,15 @@ static void test_loopback_level0(void **state)
 	SKIP_IF_NO_PLUGIN();
 	fx_open(&f, "net_ring0");
 	struct accel_attach *a = vif(&f, 1, 0, MAC_A, ACCEL_QP_F_DEFAULT_RX);
-	drv_map(a, &d);
+	drv_map(a, 0, 0, &d);
 	txm = pages(&f, a, 0x10000, 8, 0);
 	rxm = pages(&f, a, 0x20000, 8, 1);
 	for (int i = 0; i < 16; i++)
-		drv_rx_post(&d, 0x20000 + (uint64_t)i * 2048, 2048);
+		drv_rx_post(&d, 0x20000 + (uint64_t)i * 2048, 2048, d.rx_prod);
 	for (int i = 0; i < 10; i++)
 		drv_tx(&d, 0x10000 + (uint64_t)i * 2048,
-		       frame(txm + i * 2048, MAC_X, MAC_A, (uint16_t)(60 + i * 100), (uint8_t)i), 0);
+		       frame(txm + i * 2048, MAC_X, MAC_A, (uint16_t)(60 + i * 100), (uint8_t)i), 0,
+		       d.tx_prod);
 	poll_dev(&f);
 	for (int i = 0; i < 10; i++) {
 		const struct accel_desc *t = drv_tx_next(&d);
@@ -235,7 +156,8 @@ static void test_loopback_level0(void **state)
 		const struct accel_desc *r = drv_rx_next(&d);
 		assert_non_null(r);
 		assert_int_equal(r->len, 60 + i * 100);
-		assert_int_equal(r->flags & (ACCEL_DESC_F_DONE | ACCEL_DESC_F_ERR), ACCEL_DESC_F_DONE);
+		assert_int_equal(r->flags & (ACCEL_DESC_F_DONE | ACCEL_DESC_F_ERR),
+		                 ACCEL_DESC_F_DONE);
 		assert_memory_equal(rxm + (size_t)(r->id % 16) * 2048, txm + i * 2048, r->len);
 	}
 	assert_int_equal(pstat(a, "tx_packets"), 10);
@@ -258,10 +180,10 @@ static void test_dma_faults(void **state)
 	SKIP_IF_NO_PLUGIN();
 	fx_open(&f, "net_ring0");
 	struct accel_attach *a = vif(&f, 1, 0, MAC_A, ACCEL_QP_F_DEFAULT_RX);
-	drv_map(a, &d);
+	drv_map(a, 0, 0, &d);
 	txm = pages(&f, a, 0x10000, 2, 0);
-	pages(&f, a, 0x30000, 1, 0); /* read-only: not an RX buffer */
-	drv_tx(&d, 0x900000, 60, 0); /* never registered */
+	pages(&f, a, 0x30000, 1, 0);            /* read-only: not an RX buffer */
+	drv_tx(&d, 0x900000, 60, 0, d.tx_prod); /* never registered */
 	poll_dev(&f);
 	const struct accel_desc *t = drv_tx_next(&d);
 	assert_non_null(t);
@@ -269,8 +191,8 @@ static void test_dma_faults(void **state)
 	assert_int_equal(pstat(a, "dma_faults"), 1);
 	assert_int_equal(pstat(a, "tx_dropped"), 1);
 	/* a good frame comes back, but the only RX buffer is read-only */
-	drv_rx_post(&d, 0x30000, 2048);
-	drv_tx(&d, 0x10000, frame(txm, MAC_X, MAC_A, 60, 1), 0);
+	drv_rx_post(&d, 0x30000, 2048, d.rx_prod);
+	drv_tx(&d, 0x10000, frame(txm, MAC_X, MAC_A, 60, 1), 0, d.tx_prod);
 	poll_dev(&f);
 	const struct accel_desc *r = drv_rx_next(&d);
 	assert_non_null(r);
@@ -278,7 +200,7 @@ static void test_dma_faults(void **state)
 	assert_int_equal(pstat(a, "dma_faults"), 2);
 	assert_int_equal(pstat(a, "rx_dropped"), 1);
 	/* no buffer posted at all: rx_no_buffer */
-	drv_tx(&d, 0x10000, 60, 0);
+	drv_tx(&d, 0x10000, 60, 0, d.tx_prod);
 	poll_dev(&f);
 	assert_int_equal(pstat(a, "rx_no_buffer"), 1);
 	drv_unmap(&d);
@@ -307,23 +229,23 @@ static void test_level1_sw_demux(void **state)
 	assert_int_equal(accel_attach_rx_filter_add(b, &fb), 0);
 	assert_int_equal(accel_attach_rx_filter_add(a, &fb), -EEXIST);
 	assert_int_equal(accel_attach_rx_filter_add(z, &fa), -EOPNOTSUPP); /* Level 0 */
-	drv_map(a, &da);
-	drv_map(b, &db);
-	drv_map(z, &d0);
+	drv_map(a, 0, 0, &da);
+	drv_map(b, 0, 0, &db);
+	drv_map(z, 0, 0, &d0);
 	txm = pages(&f, z, 0x10000, 2, 0);
 	pages(&f, a, 0x20000, 1, 1);
 	pages(&f, b, 0x20000, 1, 1); /* same IOVA, another IOMMU domain */
 	pages(&f, z, 0x40000, 1, 1);
-	drv_rx_post(&da, 0x20000, 2048);
-	drv_rx_post(&db, 0x20000, 2048);
-	drv_rx_post(&d0, 0x40000, 2048);
-	drv_rx_post(&d0, 0x40800, 2048);
+	drv_rx_post(&da, 0x20000, 2048, da.rx_prod);
+	drv_rx_post(&db, 0x20000, 2048, db.rx_prod);
+	drv_rx_post(&d0, 0x40000, 2048, d0.rx_prod);
+	drv_rx_post(&d0, 0x40800, 2048, d0.rx_prod);
 	frame(txm, MAC_A, MAC_X, 60, 1);
 	frame(txm + 2048, MAC_B, MAC_X, 60, 2);
 	frame(txm + 4096, MAC_X, MAC_X, 60, 3);
-	drv_tx(&d0, 0x10000, 60, 0);
-	drv_tx(&d0, 0x10800, 60, 0);
-	drv_tx(&d0, 0x11000, 60, 0);
+	drv_tx(&d0, 0x10000, 60, 0, d0.tx_prod);
+	drv_tx(&d0, 0x10800, 60, 0, d0.tx_prod);
+	drv_tx(&d0, 0x11000, 60, 0, d0.tx_prod);
 	poll_dev(&f);
 	assert_non_null(drv_rx_next(&da));
 	assert_non_null(drv_rx_next(&db));
@@ -336,7 +258,7 @@ static void test_level1_sw_demux(void **state)
 	assert_int_equal(dstat(&f, "rx_steering_hw"), 0);
 	/* detached: its unicast goes to the default queue */
 	assert_int_equal(accel_attach_detach(a), 0);
-	drv_tx(&d0, 0x10000, 60, 0);
+	drv_tx(&d0, 0x10000, 60, 0, d0.tx_prod);
 	poll_dev(&f);
 	assert_null(drv_rx_next(&da));
 	assert_non_null(drv_rx_next(&d0));
@@ -381,7 +303,7 @@ static void test_tx_csum_and_features(void **state)
 	assert_true(sup & ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM));
 	assert_false(sup & ACCEL_FEAT_BIT(ACCEL_FEAT_LRO));
 	assert_int_equal(accel_attach_feature_set_name(a, "large-receive-offload", 1), -EINVAL);
-	drv_map(a, &d);
+	drv_map(a, 0, 0, &d);
 	txm = pages(&f, a, 0x10000, 1, 0);
 	rxm = pages(&f, a, 0x20000, 1, 1);
 	memset(txm, 0, len);
@@ -398,8 +320,8 @@ static void test_tx_csum_and_features(void **state)
 	txm[34 + 3] = 100;
 	txm[34 + 5] = 28;
 	memset(txm + 42, 0x5a, 20);
-	drv_rx_post(&d, 0x20000, 2048);
-	drv_tx(&d, 0x10000, len, ACCEL_DESC_F_CSUM);
+	drv_rx_post(&d, 0x20000, 2048, d.rx_prod);
+	drv_tx(&d, 0x10000, len, ACCEL_DESC_F_CSUM, d.tx_prod);
 	poll_dev(&f);
 	const struct accel_desc *r = drv_rx_next(&d);
 	assert_non_null(r);
@@ -471,12 +393,9 @@ int main(void)
 		snprintf(g_skip, sizeof(g_skip), "%s not built (no pkg-config libdpdk: dpdk-dev)",
 		         g_so);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_loopback_level0),
-	    cmocka_unit_test(test_dma_faults),
-	    cmocka_unit_test(test_level1_sw_demux),
-	    cmocka_unit_test(test_tx_csum_and_features),
-	    cmocka_unit_test(test_wrong_devargs),
-	    cmocka_unit_test(test_reopen_and_two_devices),
+	    cmocka_unit_test(test_loopback_level0), cmocka_unit_test(test_dma_faults),
+	    cmocka_unit_test(test_level1_sw_demux), cmocka_unit_test(test_tx_csum_and_features),
+	    cmocka_unit_test(test_wrong_devargs),   cmocka_unit_test(test_reopen_and_two_devices),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,7 +75,8 @@ static int group_setup(void **state)
 	}
 	snprintf(cmd, sizeof(cmd),
 	         "%s -std=c11 -D_GNU_SOURCE -O1 -Wall -Wextra -Werror -Iinclude -pthread -fPIC "
-	         "-shared -fvisibility=hidden -o %s/simnic.so nic-accel/simnic/*.c",
+	         "-shared -fvisibility=hidden -o %s/simnic.so nic-accel/simnic/*.c "
+	         "nic-accel/sdk/*.c",
 	         cc(), g_dir);
 	if (build(cmd))
 		snprintf(g_skip, sizeof(g_skip), "cannot build simnic.so with %s", cc());

@@ -24,6 +24,7 @@
 #include <pvnet/accel.h>
 
 #include "../../nic-accel/accel_private.h"
+#include "accel_qp_drv.h"
 
 static const uint8_t MAC_A[6] = {0x00, 0x16, 0x3e, 0, 0, 0x0a};
 static const uint8_t MAC_B[6] = {0x00, 0x16, 0x3e, 0, 0, 0x0b};
@@ -85,110 +86,28 @@ static void fx_close(struct fx *f)
 static struct accel_attach *vif(struct fx *f, uint32_t domid, uint32_t level, const uint8_t *mac,
                                 uint32_t queues, uint32_t qp_flags)
 {
-	struct accel_vif_config c = {.domid = domid,
-	                             .level = level,
-	                             .queues = queues,
-	                             .iommu_quota = 64,
-	                             .ring_len = 64,
-	                             .qp_flags = qp_flags};
-	struct accel_attach *a = NULL;
-
-	memcpy(c.mac, mac, 6);
-	assert_int_equal(accel_attach_create(f->dev, &c, &a), 0);
-	return a;
-}
-
-/* A driver's view of one mapped queue pair. */
-struct drv {
-	struct accel_qp_map m;
-	void *mem;
-	struct accel_qp_shared *sh;
-	struct accel_desc *tx, *rx;
-	uint32_t tx_prod, tx_cons, rx_prod, rx_cons;
-};
-
-static void drv_map(struct accel_attach *a, uint32_t qid, uint32_t domid, struct drv *d)
-{
-	memset(d, 0, sizeof(*d));
-	assert_int_equal(accel_attach_map_qp(a, qid, domid, &d->m), 0);
-	d->mem = mmap(NULL, d->m.mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, d->m.mem_fd, 0);
-	assert_true(d->mem != MAP_FAILED);
-	d->sh = d->mem;
-	d->tx = (struct accel_desc *)((uint8_t *)d->mem + d->m.tx_ring_off);
-	d->rx = (struct accel_desc *)((uint8_t *)d->mem + d->m.rx_ring_off);
-}
-
-static void drv_unmap(struct drv *d)
-{
-	munmap(d->mem, d->m.mem_size);
-	close(d->m.mem_fd);
-	close(d->m.doorbell_fd);
-	close(d->m.irq_fd);
-}
-
-static void drv_tx(struct drv *d, uint64_t iova, uint16_t len, uint16_t flags, uint32_t id)
-{
-	d->tx[d->tx_prod & (d->m.ring_len - 1)] =
-	    (struct accel_desc){.iova = iova, .len = len, .flags = flags, .id = id};
-	d->tx_prod++;
-	accel_ring_store(&d->sh->tx_prod, d->tx_prod);
-}
-
-static void drv_rx_post(struct drv *d, uint64_t iova, uint16_t len, uint32_t id)
-{
-	d->rx[d->rx_prod & (d->m.ring_len - 1)] =
-	    (struct accel_desc){.iova = iova, .len = len, .id = id};
-	d->rx_prod++;
-	accel_ring_store(&d->sh->rx_prod, d->rx_prod);
-}
-
-/* Next RX completion, or NULL. */
-static const struct accel_desc *drv_rx_next(struct drv *d)
-{
-	if (d->rx_cons == accel_ring_load(&d->sh->rx_cons))
-		return NULL;
-	return &d->rx[d->rx_cons++ & (d->m.ring_len - 1)];
+	return drv_vif(f->dev, domid, level, mac, queues, qp_flags);
 }
 
 static uint64_t stat(struct accel_attach *a, const char *name)
 {
 	struct accel_stat st[64];
-	int n = accel_attach_stats(a, st, 64);
 
-	for (int i = 0; i < n && i < 64; i++)
-		if (strcmp(st[i].name, name) == 0)
-			return st[i].value;
-	fail_msg("no counter %s", name);
-	return 0;
+	return drv_stat_of(st, accel_attach_stats(a, st, 64), 64, name);
 }
 
 static uint64_t dev_stat(struct accel_device *dev, const char *name)
 {
 	struct accel_stat st[32];
-	int n = accel_device_stats(dev, st, 32);
 
-	for (int i = 0; i < n && i < 32; i++)
-		if (strcmp(st[i].name, name) == 0)
-			return st[i].value;
-	fail_msg("no device counter %s", name);
-	return 0;
+	return drv_stat_of(st, accel_device_stats(dev, st, 32), 32, name);
 }
 
 /* Guest pages registered at iova. */
 static uint8_t *guest_pages(struct accel_attach *a, uint64_t iova, uint32_t pages, int writable)
 {
-	uint8_t *p = aligned_alloc(ACCEL_PAGE_SIZE, (size_t)pages * ACCEL_PAGE_SIZE);
-	struct accel_mem_region r = {.iova = iova,
-	                             .host = p,
-	                             .size = pages * ACCEL_PAGE_SIZE,
-	                             .flags = writable ? ACCEL_MEM_F_WRITABLE : 0};
-
-	assert_non_null(p);
 	assert_true(g_nallocs < 32);
-	g_allocs[g_nallocs++] = p;
-	memset(p, 0, (size_t)pages * ACCEL_PAGE_SIZE);
-	assert_int_equal(accel_attach_mem_register(a, &r, 1), 0);
-	return p;
+	return drv_pages(a, iova, pages, writable, &g_allocs[g_nallocs++]);
 }
 
 static void poll_dev(struct fx *f)
