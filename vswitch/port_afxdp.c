@@ -458,7 +458,7 @@ static int netdev_rx_queues(int ifindex, unsigned *n)
 		       .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = 1},
 		.ifi = {.ifi_family = AF_UNSPEC, .ifi_index = ifindex},
 	};
-	static _Thread_local uint8_t resp[16384];
+	uint8_t resp[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
 	struct nlmsghdr *nh = (struct nlmsghdr *)resp;
 	int fd, rc = -ENOENT;
 	ssize_t got;

@@ -225,6 +225,9 @@ static void test_refusals(void **state)
 	if (!have_netns)
 		goto out;
 
+	/* lo has no ETHTOOL_GCHANNELS: the rtnetlink queue count answers */
+	assert_int_equal(vsw_afxdp_port_add(br, w, "lo", &q7, why, sizeof(why), &p), -ERANGE);
+	assert_string_equal(why, "queue 7 out of range: lo has 1 RX queue");
 	veth_up();
 	assert_int_equal(vsw_afxdp_port_add(br, w, "pvx-a", &q7, why, sizeof(why), &p), -ERANGE);
 	assert_string_equal(why, "queue 7 out of range: pvx-a has 1 RX queue");
