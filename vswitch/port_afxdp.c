@@ -613,6 +613,8 @@ static int xsk_open(struct xdp_port *xp, enum vsw_afxdp_copy copy)
 	for (unsigned i = 0; i < VSW_XDP_RX_FRAMES; i++)
 		*xsk_ring_prod__fill_addr(&xp->fq, idx + i) = (uint64_t)i * VSW_XDP_FRAME;
 	xsk_ring_prod__submit(&xp->fq, VSW_XDP_RX_FRAMES);
+	if (xsk_ring_prod__needs_wakeup(&xp->fq)) /* zero-copy drivers wait for a kick */
+		(void)recvfrom(xp->fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 	for (unsigned i = 0; i < VSW_XDP_TX_FRAMES; i++)
 		xp->tx_free[i] = (uint64_t)(VSW_XDP_RX_FRAMES + i) * VSW_XDP_FRAME;
 	xp->tx_nfree = VSW_XDP_TX_FRAMES;
