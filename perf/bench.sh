@@ -24,6 +24,9 @@
 #                     net_memif to a testpmd macswap: Mpps onto the wire and back
 #   qemu.tap.*        peer: QEMU (TCG) guest on a plain TAP backend on a Linux
 #                     bridge, iperf3 with a namespace on that bridge, both ways
+#   dpdk.vhost.*      peer (full run only): the same guest on DPDK's librte_vhost
+#                     (testpmd net_vhost forwarding to a net_tap), iperf3 from
+#                     that TAP's namespace
 #   hvm2pv.*          iperf3 between a QEMU (TCG) HVM guest created by pvnetd
 #                     (vhost-user port) and PV guest 1 on the same bridge, both ways
 # A pvnet row whose PV NIC cannot carry traffic is "n/a (PV NIC not ready)".
@@ -233,17 +236,28 @@ pb_row rr.poll "" p99.9 "us p99.9" "${pv[2]}" bridge.rr "${br[2]}"
 
 # --- HVM: QEMU (TCG) guests, TAP peer vs pvnetd's vhost-user port ---------------
 # The peer first, then pvnet: one QEMU alive at a time.
+# A second peer, in full runs (it adds ~25 s): the same guest on DPDK's librte_vhost
+# (testpmd net_vhost <-> net_tap).
 QEMU_OK=0
 qemu_ready && QEMU_OK=1
 HVM_DIRS="host_to_guest:pv_to_hvm: guest_to_host:hvm_to_pv:-R"
-declare -A QT_RES PH_RES
-for d in $HVM_DIRS; do QT_RES[$d]="n/a n/a n/a"; PH_RES[$d]="n/a n/a n/a n/a"; done
+declare -A QT_RES PH_RES QV_RES
+for d in $HVM_DIRS; do QT_RES[$d]="n/a n/a n/a"; PH_RES[$d]="n/a n/a n/a n/a"; QV_RES[$d]="n/a n/a n/a"; done
 # qt_iperf FLAG: the TAP peer, host namespace -> guest (or -R); "gbps retrans qemu_cpu_pct"
 qt_iperf() {
   local c0 c1 t0 t1 res
   c0=$(pb_task_cpu_ns "$QT_PID"); t0=$(date +%s%N)
   res=$(qemu_iperf "$QT_NS_H" "$QT_IP_G" "$HVM_SECS" "$1")
   c1=$(pb_task_cpu_ns "$QT_PID"); t1=$(date +%s%N)
+  echo "$res $(pb_calc "100 * ($c1 - $c0) / ($t1 - $t0)")"
+}
+# qv_iperf FLAG: the librte_vhost peer, namespace D -> guest (or -R);
+# "gbps retrans cpu_pct" (QEMU and testpmd together)
+qv_iperf() {
+  local c0 c1 t0 t1 res
+  c0=$(( $(pb_task_cpu_ns "$QV_PID") + $(pb_task_cpu_ns "$QV_TP") )); t0=$(date +%s%N)
+  res=$(qemu_iperf "$QV_NS" "$QV_IP_G" "$HVM_SECS" "$1")
+  c1=$(( $(pb_task_cpu_ns "$QV_PID") + $(pb_task_cpu_ns "$QV_TP") )); t1=$(date +%s%N)
   echo "$res $(pb_calc "100 * ($c1 - $c0) / ($t1 - $t0)")"
 }
 # ph_iperf FLAG: PV guest 1 -> the HVM guest (or -R); "gbps retrans dom0_pct guests_pct"
@@ -260,6 +274,12 @@ if [ "$QEMU_OK" = 1 ]; then
     for d in $HVM_DIRS; do QT_RES[$d]=$(measure_runs qt_iperf "${d##*:}"); done
   fi
   qemu_tap_stop
+  if [ "$QUICK" = 0 ]; then
+    if qemu_vhost_ready && qemu_vhost_start; then
+      for d in $HVM_DIRS; do QV_RES[$d]=$(measure_runs qv_iperf "${d##*:}"); done
+    fi
+    qemu_vhost_stop
+  fi
   if [ "$PV_OK" = 1 ]; then
     if pvnet_hvm_start; then
       for d in $HVM_DIRS; do PH_RES[$d]=$(measure_runs ph_iperf "${d##*:}"); done
@@ -268,12 +288,18 @@ if [ "$QEMU_OK" = 1 ]; then
   fi
 fi
 for d in $HVM_DIRS; do
-  peer="qemu.tap.${d%%:*}"; sc="${d#*:}"; sc="hvm2pv.${sc%%:*}"
-  qt=(${QT_RES[$d]}); ph=(${PH_RES[$d]})
+  peer="qemu.tap.${d%%:*}"; vpeer="dpdk.vhost.${d%%:*}"; sc="${d#*:}"; sc="hvm2pv.${sc%%:*}"
+  qt=(${QT_RES[$d]}); ph=(${PH_RES[$d]}); qv=(${QV_RES[$d]})
   pb_row "$peer" "" throughput Gb/s "${qt[0]}"
   pb_row "$peer" "" retransmits retransmits "${qt[1]}"
   pb_row "$peer" "" cpu_qemu "% cpu qemu" "${qt[2]}"
+  if [ "$QUICK" = 0 ]; then
+    pb_row "$vpeer" "" throughput Gb/s "${qv[0]}"
+    pb_row "$vpeer" "" retransmits retransmits "${qv[1]}"
+    pb_row "$vpeer" "" cpu_qemu "% cpu qemu+testpmd" "${qv[2]}"
+  fi
   pb_row "$sc" "" throughput Gb/s "${ph[0]}" "$peer" "${qt[0]}"
+  [ "$QUICK" = 0 ] && pb_row "$sc" "" throughput Gb/s "${ph[0]}" "$vpeer" "${qv[0]}"
   pb_row "$sc" "" retransmits retransmits "${ph[1]}"
   pb_row "$sc" "" cpu_dom0 "% cpu dom0" "${ph[2]}"
   pb_row "$sc" "" cpu_guest "% cpu guests+qemu" "${ph[3]}"

@@ -118,3 +118,64 @@ qemu_iperf() {
   pb_log "iperf3 $rev to guest $ip failed: $(grep -m1 error "$out")"
   echo "n/a n/a"; return 1
 }
+
+# The second peer, DPDK's librte_vhost (what issue #7 proposes for the vhost-user
+# backend), in the same shape as pvnet's HVM path: the same QEMU guest's
+# virtio-net on a vhost-user socket served by dpdk-testpmd's net_vhost PMD, which
+# forwards (io mode, one busy-polling lcore on PB_CPU_RX; iperf3 is pinned on
+# PB_CPU_TX) to a net_tap TAP in namespace D:
+#   D:dtap0 (10.80.1.1/24) <-> testpmd (net_tap <-> net_vhost) <-> QEMU = guest eth0 10.80.1.2
+# iperf3 runs in D against the guest. testpmd: --no-huge, no PCI, main lcore
+# PB_CPU_TX (idle); offloads off (the PMD's defaults); stdin a
+# FIFO held open; stopped with SIGINT by its PID, QEMU with SIGTERM by its PID.
+QV_PID=""; QV_TP=""; QV_FD=""
+qemu_vhost_ready() { command -v dpdk-testpmd >/dev/null 2>&1 || { pb_log "dpdk-testpmd missing: librte_vhost rows n/a"; return 1; }; }
+
+qemu_vhost_start() {
+  local d="$PB_TMP/qvhost" con i pfx
+  QV_NS="$PB_TAG-qD"; QV_IP_H=10.80.1.1; QV_IP_G=10.80.1.2
+  mkdir -p "$d"; con="$d/console"
+  pb_ns "$QV_NS" || return 1
+  mkfifo "$d/stdin" || return 1
+  exec {QV_FD}<>"$d/stdin"
+  pfx="${PB_TAG}v"
+  ip netns exec "$QV_NS" dpdk-testpmd -l "$PB_CPU_TX,$PB_CPU_RX" --main-lcore "$PB_CPU_TX" \
+    --no-huge -m 512 --no-pci --file-prefix "$pfx" \
+    --vdev "net_vhost0,iface=$d/vhu.sock,queues=1" --vdev "net_tap0,iface=dtap0" -- \
+    --forward-mode=io -a --stats-period 0 --total-num-mbufs=32768 \
+    <&"$QV_FD" >"$d/testpmd.log" 2>&1 &
+  QV_TP=$!
+  pb_cleanup_add "pb_sigint_wait $QV_TP; rm -rf /var/run/dpdk/$pfx"
+  for i in $(seq 1 200); do
+    [ -S "$d/vhu.sock" ] && grep -q 'forwards packets on' "$d/testpmd.log" 2>/dev/null && break
+    kill -0 "$QV_TP" 2>/dev/null || break
+    sleep 0.05
+  done
+  [ -S "$d/vhu.sock" ] || { pb_log "testpmd vhost: no socket: $(tail -n 2 "$d/testpmd.log" | tr '\n' ' ')"; return 1; }
+  ip -n "$QV_NS" addr add "$QV_IP_H/24" dev dtap0 && ip -n "$QV_NS" link set dtap0 up || {
+    pb_log "testpmd vhost: no dtap0"; return 1; }
+  ip netns exec "$QV_NS" qemu-system-x86_64 -name pvb-vhost -machine q35,accel=tcg,memory-backend=mem0 \
+    -smp 1 -m 256 -object memory-backend-memfd,id=mem0,size=256M,share=on \
+    -nographic -no-reboot -nodefaults -serial "file:$con" -nic none \
+    -chardev "socket,id=c0,path=$d/vhu.sock" -netdev vhost-user,id=n0,chardev=c0 \
+    -device virtio-net-pci,netdev=n0,mac=52:54:00:80:01:02,romfile=,vectors=0 \
+    -kernel "$QEMU_IMG/vmlinuz" -initrd "$QEMU_IMG/initramfs.gz" \
+    -append "console=ttyS0 quiet panic=-1 pvnet.ip=$QV_IP_G/24" \
+    </dev/null >"$d/qemu.log" 2>&1 &
+  QV_PID=$!
+  pb_cleanup_add "pb_kill $QV_PID"
+  qemu_wait_console "$con" 120 || { pb_log "qemu vhost: guest did not boot: $(tail -n 3 "$con" "$d/qemu.log" 2>/dev/null | tr '\n' ' ')"; return 1; }
+  for i in $(seq 1 50); do
+    ip netns exec "$QV_NS" ping -c1 -W1 "$QV_IP_G" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  pb_log "qemu vhost: $QV_IP_H cannot reach the guest $QV_IP_G"
+  return 1
+}
+
+qemu_vhost_stop() {
+  [ -n "$QV_PID" ] && pb_kill "$QV_PID"
+  [ -n "$QV_TP" ] && pb_sigint_wait "$QV_TP"
+  [ -n "$QV_FD" ] && exec {QV_FD}>&-
+  QV_PID=""; QV_TP=""; QV_FD=""
+}
