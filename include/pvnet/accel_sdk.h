@@ -194,8 +194,11 @@ struct accel_sdk_dev {
 	pthread_mutex_t lock;
 	pthread_t thread; /* the plugin's engine thread, when thread_running */
 	int thread_running;
-	volatile int stop; /* set by close for the engine thread */
-	uint64_t cpu_ns;   /* engine CPU time spent in accel_sdk_poll */
+	volatile int stop;       /* set by close for the engine thread */
+	uint64_t cpu_ns;         /* engine CPU time spent in accel_sdk_poll */
+	uint64_t log_window_ns;  /* accel_sdk_log_rl: start of the current window */
+	uint32_t log_lines;      /* lines printed in it */
+	uint32_t log_suppressed; /* lines dropped since the last one printed */
 	struct accel_port *ports[ACCEL_SDK_MAX_PORTS];
 	struct accel_qp *default_qp; /* the ACCEL_QP_F_DEFAULT_RX queue pair, or NULL */
 };
@@ -232,6 +235,14 @@ uint64_t accel_sdk_clock_ns(clockid_t cid);
  * rate-limited: on the data path, log only what a guest cannot repeat at will,
  * or at ACCEL_LOG_DEBUG. */
 void accel_sdk_log(struct accel_dev *dev, enum accel_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The data path's log: like accel_sdk_log, at most ACCEL_SDK_LOG_RL_LINES lines
+ * per ACCEL_SDK_LOG_RL_NS per device (the next line printed says how many were
+ * suppressed). Caller holds the lock. Count the event in a counter as well. */
+#define ACCEL_SDK_LOG_RL_LINES 10
+#define ACCEL_SDK_LOG_RL_NS 5000000000ull
+void accel_sdk_log_rl(struct accel_dev *dev, enum accel_log_level lvl, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Fills pfd[n..max) with the doorbell of each port's first queue pair (the
@@ -299,7 +310,8 @@ const struct accel_sdk_iommu_entry *accel_sdk_iommu_lookup(const struct accel_sd
 /*
  * Copies between `buf` and IOVA space page by page through the port's IOMMU
  * (write: buf -> guest). A miss or a write to a read-only page is a DMA fault:
- * nothing more is copied, dma_faults counted, -EFAULT.
+ * nothing more is copied, dma_faults counted (and logged at DEBUG, rate
+ * limited), -EFAULT.
  */
 int accel_sdk_dma(struct accel_port *port, uint64_t iova, void *buf, uint32_t len, int write);
 

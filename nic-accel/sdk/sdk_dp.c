@@ -47,10 +47,10 @@ int accel_sdk_dma(struct accel_port *port, uint64_t iova, void *buf, uint32_t le
 			n = len;
 		if (!e || (write && !e->writable)) {
 			p->st.dma_faults++;
-			accel_sdk_log(p->dev, ACCEL_LOG_DEBUG,
-			              "dom%u: DMA fault %s iova 0x%llx (%s)", p->domid,
-			              write ? "write" : "read", (unsigned long long)iova,
-			              e ? "read-only" : "not registered");
+			accel_sdk_log_rl(p->dev, ACCEL_LOG_DEBUG,
+			                 "dom%u: DMA fault %s iova 0x%llx (%s)", p->domid,
+			                 write ? "write" : "read", (unsigned long long)iova,
+			                 e ? "read-only" : "not registered");
 			return -EFAULT;
 		}
 		if (write)

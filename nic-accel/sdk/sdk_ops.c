@@ -79,6 +79,37 @@ void accel_sdk_log(struct accel_dev *dev, enum accel_log_level lvl, const char *
 	d->host.log(d->host.ctx, lvl, msg);
 }
 
+void accel_sdk_log_rl(struct accel_dev *dev, enum accel_log_level lvl, const char *fmt, ...)
+{
+	struct accel_sdk_dev *d = SDK_DEV(dev);
+	uint64_t now;
+	char msg[1536];
+	va_list ap;
+
+	if (!d->host.log)
+		return;
+	now = accel_sdk_now(dev);
+	if (now - d->log_window_ns >= ACCEL_SDK_LOG_RL_NS) {
+		d->log_window_ns = now;
+		d->log_lines = 0;
+	}
+	if (d->log_lines >= ACCEL_SDK_LOG_RL_LINES) {
+		d->log_suppressed++;
+		return;
+	}
+	d->log_lines++;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (d->log_suppressed) {
+		size_t l = strlen(msg);
+		snprintf(msg + l, sizeof(msg) - l, " (%u similar lines suppressed)",
+		         d->log_suppressed);
+		d->log_suppressed = 0;
+	}
+	d->host.log(d->host.ctx, lvl, msg);
+}
+
 nfds_t accel_sdk_doorbells(struct accel_dev *dev, struct pollfd *pfd, nfds_t n, nfds_t max)
 {
 	struct accel_sdk_dev *d = SDK_DEV(dev);
