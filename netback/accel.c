@@ -1107,6 +1107,18 @@ out:
 }
 
 /* Level 2/3 with the guest half. -EOPNOTSUPP: the frontend offers no pools. */
+/* Xen's rate ("bytes per usec window", packed as in nb_rate_parse_node; 0 =
+ * unlimited) as the queue pair's token bucket: bytes per second, and a burst of
+ * one window's credit plus one maximal packet, the cap netback's own credit
+ * scheduler keeps (rate.c). */
+static int l2_rate_set(struct nb_accel_vif *av, uint64_t packed)
+{
+	uint64_t bytes = packed >> 32, usec = packed & 0xffffffffu;
+	uint64_t bps = usec ? bytes * 1000000u / usec : 0;
+
+	return accel_attach_rate_limit_set(av->att, 0, bps, bps ? bytes + XEN_NETIF_MAX_TX_SIZE : 0);
+}
+
 static int l2_setup(struct nb_accel_vif *av)
 {
 	struct nb_vif *vif = av->vif;
@@ -1147,9 +1159,7 @@ static int l2_setup(struct nb_accel_vif *av)
 	if (read_be(vif, "rate", buf, sizeof(buf)) == 0) {
 		uint64_t packed = 0;
 		if (nb_rate_parse_node(buf, strlen(buf), &packed) == 0 && packed) {
-			uint64_t bytes = packed >> 32, usec = packed & 0xffffffffu;
-			rc = accel_attach_rate_limit_set(av->att, 0,
-							 usec ? bytes * 1000000u / usec : 0, 0);
+			rc = l2_rate_set(av, packed);
 			if (rc < 0)
 				goto fail;
 		}
@@ -1287,6 +1297,24 @@ void nb_accel_vif_disconnect(struct nb_vif *vif)
 		vif->accel = NULL;
 	}
 	free(av);
+}
+
+void nb_accel_vif_rate_changed(struct nb_vif *vif, uint64_t packed)
+{
+	struct nb_accel_vif *av = vif->accel;
+	int rc;
+
+	/* Levels 0-1: the guest's TX passes netback's credit scheduler, which reads
+	 * vif->rate itself. Levels 2-3: it goes straight to the NIC's queue pair. */
+	if (!av || !av->guest || !av->att)
+		return;
+	rc = l2_rate_set(av, packed);
+	if (rc < 0)
+		PVLOG(WARN, NB_MOD, "%s: NIC %s refused the new rate: %s", vif->name, av->nic->name,
+		      strerror(-rc));
+	else
+		PVLOG(INFO, NB_MOD, "%s: rate applied on NIC %s's queue pair", vif->name,
+		      av->nic->name);
 }
 
 int nb_nic_del(struct nb *nb, const char *name)

@@ -300,6 +300,8 @@ bool nb_rx_has_pending(struct nb_queue *q);
 /* Control thread: after a successful connect / before a disconnect. */
 void nb_accel_vif_connect(struct nb_vif *vif);
 void nb_accel_vif_disconnect(struct nb_vif *vif);
+/* vif->rate changed (the `rate` watch): Levels 2-3 reprogram the NIC's limit */
+void nb_accel_vif_rate_changed(struct nb_vif *vif, uint64_t packed);
 /* Closes every NIC (nb_xenbus_stop, after the vifs are gone). */
 void nb_accel_fini(struct nb *nb);
 /* RX hooks, called by rx.c with q->rx_lock held: before the software path takes

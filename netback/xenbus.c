@@ -296,6 +296,7 @@ static void vif_read_rate(struct nb_vif *vif)
 		      (unsigned long long)(packed >> 32), (unsigned long long)(packed & 0xffffffffu),
 		      packed ? "" : " (unlimited)");
 		__atomic_store_n(&vif->rate, packed, __ATOMIC_RELAXED);
+		nb_accel_vif_rate_changed(vif, packed);
 	}
 }
 

@@ -247,6 +247,20 @@ if wait_for 10 connected "$g"; then
   else
     not_ok "rate: iperf3 from the rate-limited Level-2 guest"; diag "$bw"
   fi
+  # a live change reaches the NIC's queue pair (the guest's TX never passes
+  # netback's credit scheduler at Level 2): 10 Mb/s, then off
+  pvnet vif-set-rate "$vif" 10Mb/s@50ms
+  if bw=$(iperf "$R" 10.61.0.100 "$g" 3); then
+    check "rate: vif-set-rate 10Mb/s reprograms the NIC ($bw)" awk -v b="${bw%% *}" 'BEGIN {exit !(b > 1 && b < 12)}'
+  else
+    not_ok "rate: iperf3 after vif-set-rate 10Mb/s"; diag "$bw"
+  fi
+  pvnet vif-set-rate "$vif" off
+  if bw=$(iperf "$R" 10.61.0.100 "$g" 2); then
+    check "rate: vif-set-rate off lifts the NIC's limit ($bw)" awk -v b="${bw%% *}" 'BEGIN {exit !(b > 100)}'
+  else
+    not_ok "rate: iperf3 after vif-set-rate off"; diag "$bw"
+  fi
 else
   not_ok "rate: $g connected"
 fi
