@@ -214,6 +214,7 @@ struct vsw_vhost {
 	bool features_set, protocol_features;
 	uint32_t hdr_size; /* 12 with VERSION_1 or MRG_RXBUF, else 10 */
 	uint8_t *scratch;  /* egress linearisation, under lock */
+	uint64_t rx_burst_pkts, rx_burst_bytes; /* emitted in this send(), under lock */
 	struct pvnet_pkt_pool *pool;    /* guest TX packets */
 	unsigned pool_size;             /* packets in pool */
 	struct pvnet_pkt_pool *fb_pool; /* egress software offload (under lock) */
@@ -633,9 +634,9 @@ static int rx_emit_pkt(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t avail_i
 	}
 	pkt_to_hdr(vh, pkt, tag_len, &h);
 	rc = rx_emit(vh, vq, avail_idx, &h, data, len);
-	if (rc == 0) {
-		CNT_ADD(vh, guest_rx_packets, 1);
-		CNT_ADD(vh, guest_rx_bytes, len);
+	if (rc == 0) { /* counted by vhost_send: delivered, or lost to a memory fault */
+		vh->rx_burst_pkts++;
+		vh->rx_burst_bytes += len;
 	}
 	return rc;
 }
@@ -725,6 +726,7 @@ static int vhost_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 		vq->started = false;
 		goto unlock;
 	}
+	vh->rx_burst_pkts = vh->rx_burst_bytes = 0;
 	for (; i < batch->count; i++) {
 		const struct pvnet_pkt *pkt = batch->pkts[i];
 		int rc = needs_fallback(vh, pkt)
@@ -734,10 +736,15 @@ static int vhost_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 			break;
 		emitted++; /* delivered, or consumed a bad chain (counted) */
 	}
-	if (emitted && mem_faulted(vh))
-		count_mem_fault(vh, emitted); /* written into zero pages: lost */
-	else if (emitted)
-		vq_publish(vh, vq);
+	if (mem_faulted(vh)) {
+		/* written into zero pages, not the guest's: lost */
+		count_mem_fault(vh, (unsigned)vh->rx_burst_pkts);
+	} else {
+		CNT_ADD(vh, guest_rx_packets, vh->rx_burst_pkts);
+		CNT_ADD(vh, guest_rx_bytes, vh->rx_burst_bytes);
+		if (emitted)
+			vq_publish(vh, vq);
+	}
 	if (i < batch->count)
 		CNT_ADD(vh, rx_no_buffers, batch->count - i);
 unlock:

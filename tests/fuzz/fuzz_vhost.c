@@ -14,15 +14,20 @@
  * (guest -> switch), frames injected by another port toward the guest (switch ->
  * guest: mergeable buffers, csum/GSO headers, software fallback, VLAN tags), raw
  * vhost-user messages (any request, size, flags, fds), memory tables with lying
- * sizes and offsets, truncated messages and reconnects.
+ * sizes and offsets, truncated messages and reconnects, and the VMM shrinking
+ * region B's (unsealable) memfd under the port: its SIGBUS guard must turn the
+ * fault into a counted drop and a disconnect (region A's memfd is sealed by the
+ * port, so it cannot shrink).
  *
- * Checks beyond ASan/UBSan (they trap only with FUZZ_VHOST_STRICT=1, see
- * tests/fuzz/corpus/fuzz_vhost/README): the guard page in front of region B is never written;
- * every packet injected toward the guest returns to its pool; the port's TX pool
- * never runs dry (a leak); after the VMM disconnects no file descriptor is left.
+ * Checks beyond ASan/UBSan, all hard failures (see tests/fuzz/corpus/fuzz_vhost/README
+ * for how each was triaged): the guard page in front of region B is never written;
+ * every packet injected toward the guest returns to its pool; after each input
+ * every guest-TX packet is back in the port's pool and, the VMM gone, no file
+ * descriptor is left.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -95,7 +100,7 @@ static struct {
 	char path[108];
 	int memfd[2], evfd;
 	uint8_t *a, *b_file; /* region A; region B's memfd (guard page first) */
-	int nfds;            /* open fds between runs */
+	uint32_t b_file_size; /* region B's memfd now (op SHRINK makes it smaller) */
 	uint8_t scratch[INJ_BUF];
 } W;
 
@@ -120,6 +125,39 @@ static int peer_send(struct vsw_port *port, struct pvnet_pkt_batch *b)
 }
 static const struct vsw_port_ops peer_ops = {.type = "fuzz", .send = peer_send};
 
+/* An invariant broke: say which before the trap (libFuzzer saves the input). */
+__attribute__((format(printf, 1, 2), noreturn)) static void fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("fuzz_vhost: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	__builtin_trap();
+}
+
+/* Lists the open fds and what they are (on failure: which one leaked). */
+static void dump_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		char path[300], target[256];
+		ssize_t n;
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = 0;
+		fprintf(stderr, "  fd %s -> %s\n", e->d_name, target);
+	}
+	if (d)
+		closedir(d);
+}
+
 static int count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
@@ -139,7 +177,9 @@ static void world_init(void)
 
 	pvnet_log_set_level(PVNET_LOG_ERR);
 	snprintf(W.path, sizeof(W.path), "/tmp/fuzz_vhost.%d.sock", getpid());
-	W.memfd[0] = memfd_create("guest-a", MFD_CLOEXEC);
+	/* A can be sealed (the port seals it against shrinking), B cannot: op SHRINK
+	 * truncates it under the port, whose SIGBUS guard must catch the fault */
+	W.memfd[0] = memfd_create("guest-a", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	W.memfd[1] = memfd_create("guest-b", MFD_CLOEXEC);
 	W.evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (W.memfd[0] < 0 || W.memfd[1] < 0 || W.evfd < 0 || ftruncate(W.memfd[0], A_SIZE) ||
@@ -156,7 +196,18 @@ static void world_init(void)
 	    vsw_port_set_trunk(W.vhu, 0, vids, 1) || vsw_port_set_trunk(W.peer, 0, vids, 1) ||
 	    pvnet_pkt_pool_create(INJ_POOL, INJ_BUF, &W.inj))
 		__builtin_trap();
-	W.nfds = count_fds();
+	W.b_file_size = B_OFF + B_SIZE;
+}
+
+/* The VMM shrinks region B's file under the port (the guard page stays); the
+ * harness then writes only what is left of B. */
+static void shrink_b(struct in *in)
+{
+	uint32_t size = B_OFF + (uint32_t)(get8(in) % 32) * 4096u;
+
+	if (ftruncate(W.memfd[1], size) < 0)
+		__builtin_trap();
+	W.b_file_size = size;
 }
 
 /* ---- the VMM side ------------------------------------------------------------------ */
@@ -337,7 +388,12 @@ static uint8_t *guest_ptr(uint32_t off, uint32_t *room)
 		*room = A_SIZE - off;
 		return W.a + off;
 	}
-	*room = A_SIZE + B_SIZE - off;
+	if (B_OFF + (off - A_SIZE) >= W.b_file_size) { /* shrunk away: write A */
+		off %= A_SIZE;
+		*room = A_SIZE - off;
+		return W.a + off;
+	}
+	*room = W.b_file_size - B_OFF - (off - A_SIZE);
 	return W.b_file + B_OFF + (off - A_SIZE);
 }
 
@@ -496,9 +552,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t hdr[4] = {0};
 	struct vsw_vhost_stats st;
 
+	int nfds_before;
+
 	if (!init) {
 		world_init();
 		init = true;
+	}
+	/* Per input, not once at start: libFuzzer itself opens fds between inputs
+	 * (reporting NEW_FUNC starts llvm-symbolizer: two pipes and /dev/null), which
+	 * made a count taken once at world_init trip "intermittently". */
+	nfds_before = count_fds();
+	if (W.b_file_size != B_OFF + B_SIZE) { /* grown back: zero pages */
+		if (ftruncate(W.memfd[1], B_OFF + B_SIZE) < 0)
+			__builtin_trap();
+		W.b_file_size = B_OFF + B_SIZE;
 	}
 	memset(W.a, 0, A_SIZE);
 	guard_exposed = 0;
@@ -513,7 +580,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t op = get8(&in);
 		unsigned q = op >> 7;
 
-		switch ((op & 15) % 12) {
+		switch ((op & 15) == 15 ? 12 : (op & 15) % 12) {
 		case 0: { /* raw guest memory */
 			uint32_t room, off = get32(&in);
 			uint8_t *p = guest_ptr(off, &room);
@@ -573,6 +640,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			else
 				raw_msg(&r, &in);
 			break;
+		case 12: /* the VMM shrinks region B's file */
+			shrink_b(&in);
+			break;
 		case 11: /* RESET_OWNER / GET_VRING_BASE / re-setup of one queue */
 			if (op & 0x40)
 				msg_state(&r, 11, q, 0);
@@ -592,36 +662,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (getenv("FUZZ_VHOST_DEBUG") && vsw_vhost_port_get_stats(W.vhu, &st) == 0)
 		fprintf(stderr, "tx %llu bad_desc %llu bad_hdr %llu | rx %llu bad_desc %llu "
 			"no_buf %llu not_ready %llu sw_csum %llu sw_tso %llu fb_drop %llu | "
-			"msgs bad %llu connects %llu running %d\n",
+			"msgs bad %llu connects %llu running %d mem_fault %llu\n",
 			(unsigned long long)st.guest_tx_packets, (unsigned long long)st.tx_bad_desc,
 			(unsigned long long)st.tx_bad_hdr, (unsigned long long)st.guest_rx_packets,
 			(unsigned long long)st.rx_bad_desc, (unsigned long long)st.rx_no_buffers,
 			(unsigned long long)st.rx_not_ready, (unsigned long long)st.rx_sw_csum,
 			(unsigned long long)st.rx_sw_tso, (unsigned long long)st.rx_fallback_drop,
-			(unsigned long long)st.bad_msgs, (unsigned long long)st.connects, st.running);
+			(unsigned long long)st.bad_msgs, (unsigned long long)st.connects, st.running,
+			(unsigned long long)st.guest_mem_fault);
 	vmm_disconnect(&r);
 
-	/*
-	 * The guard page (not guest memory) must be untouched. Advisory for now
-	 * (FUZZ_VHOST_STRICT=1 traps): some inputs write it and it is not yet known
-	 * whether the port or this harness's own ring placement does; see
-	 * tests/fuzz/corpus/fuzz_vhost/README. ASan/UBSan, fd and pool checks always trap.
-	 */
-	for (unsigned i = 0; i < B_OFF && !guard_exposed; i++) {
-		if (W.b_file[i] != 0xa5) {
-			if (getenv("FUZZ_VHOST_STRICT"))
-				__builtin_trap();
-			break;
-		}
-	}
+	/* The guard page (not guest memory) is untouched: the port wrote there through
+	 * a call fd that was this guest's memfd before it insisted on eventfds. */
+	for (unsigned i = 0; i < B_OFF && !guard_exposed; i++)
+		if (W.b_file[i] != 0xa5)
+			fail("guard page before region B written at byte %u", i);
 	if (vsw_vhost_port_get_stats(W.vhu, &st) || st.connected)
-		__builtin_trap();
-	/* every guest-TX packet is back in the pool once the input is done (the sink
-	 * frees at once), and every fd the port took was closed. Advisory like the
-	 * guard check (FUZZ_VHOST_STRICT=1 traps): both have tripped intermittently
-	 * and are not triaged yet; memory safety (ASan/UBSan) always traps. */
-	if ((st.tx_pool_avail != st.tx_pool_size || count_fds() != W.nfds) &&
-	    getenv("FUZZ_VHOST_STRICT"))
-		__builtin_trap();
+		fail("VMM still connected after it closed its socket");
+	/* every guest-TX packet is back in the pool (the sink frees at once), and every
+	 * fd the port took during this input was closed */
+	if (st.tx_pool_avail != st.tx_pool_size)
+		fail("guest-TX pool: %u of %u packets back", st.tx_pool_avail, st.tx_pool_size);
+	int nfds = count_fds();
+	if (nfds != nfds_before) {
+		dump_fds();
+		fail("fd count %d, was %d before this input", nfds, nfds_before);
+	}
 	return 0;
 }
