@@ -16,6 +16,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <pvnet/io/netif.h>
@@ -94,10 +95,24 @@ struct nb_cmpl {
 };
 
 void nb_cmpl_init(struct nb_cmpl *c, RING_IDX start);
-void nb_cmpl_set(struct nb_cmpl *c, RING_IDX idx, uint16_t id, int16_t status);
-void nb_cmpl_set_status(struct nb_cmpl *c, RING_IDX idx, int16_t status);
-/* Marks n slots from idx complete (release: set() before ready). */
-void nb_cmpl_mark_ready(struct nb_cmpl *c, RING_IDX idx, unsigned n);
+/* set / set_status / mark_ready run per slot on the data path: inline */
+static inline void nb_cmpl_set(struct nb_cmpl *c, RING_IDX idx, uint16_t id, int16_t status)
+{
+	c->id[idx & (NB_TX_RING - 1)] = id;
+	c->status[idx & (NB_TX_RING - 1)] = status;
+}
+static inline void nb_cmpl_set_status(struct nb_cmpl *c, RING_IDX idx, int16_t status)
+{
+	c->status[idx & (NB_TX_RING - 1)] = status;
+}
+/* Marks n slots from idx complete (release: set() before ready). No fence: the
+ * caller orders the ready flags before it examines the pusher's busy flag, once
+ * per burst (tx.c). */
+static inline void nb_cmpl_mark_ready(struct nb_cmpl *c, RING_IDX idx, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		__atomic_store_n(&c->ready[(idx + i) & (NB_TX_RING - 1)], 1, __ATOMIC_RELEASE);
+}
 bool nb_cmpl_head_ready(const struct nb_cmpl *c);
 /* Pops up to max ready responses in ring order into rsp[]; returns the count. */
 unsigned nb_cmpl_take(struct nb_cmpl *c, struct netif_tx_response *rsp, unsigned max);
@@ -175,6 +190,10 @@ struct nb_queue {
 	 * reach before a drain can deliver the head packet (written under rx_lock,
 	 * read lock-free by the owner worker to skip rounds that cannot progress) */
 	uint32_t rx_want; /* atomic */
+
+	/* worker.c (polling mode): the vif's `pvnet-poll` backend node, read at attach:
+	 * 0 = event mode, < 0 = polling mode (never sleep), > 0 = busy-poll window (ns) */
+	int64_t poll_ns;
 };
 
 struct nb_vif {
@@ -229,6 +248,11 @@ struct nb_worker {
 	 * a thread that wants the set raises ctl_want (atomic), and the worker lets go
 	 * of the lock at its next round until ctl_want is back to 0. */
 	uint32_t ctl_want;
+	/* polling mode (worker.c): the strongest poll_ns of the queues in the set
+	 * (< 0 wins, else the longest window), recomputed under `lock` on attach and
+	 * detach; polls = idle passes that yielded instead of sleeping */
+	int64_t poll_ns;
+	uint64_t polls;
 };
 
 struct nb {
@@ -261,6 +285,9 @@ int nb_workers_start(struct nb *nb, unsigned n);
 void nb_workers_stop(struct nb *nb);
 int nb_worker_attach(struct nb_worker *w, struct nb_queue *q);
 void nb_worker_detach(struct nb_worker *w, struct nb_queue *q);
+/* Parses a `pvnet-poll` node value (not NUL-terminated, `len` bytes): "on" -> -1,
+ * "off" -> 0, microseconds 1..1000000 -> the window in ns. 0 or -EINVAL. */
+int nb_poll_parse_node(const char *s, size_t len, int64_t *ns);
 
 /* tx.c */
 int nb_txc_create(struct nb_txc **out);
@@ -294,7 +321,16 @@ void nb_rxq_fini(struct nb_queue *q);
 unsigned nb_rx_service(struct nb_queue *q);
 /* Releases every pending packet (disconnect). */
 void nb_rx_purge(struct nb_queue *q);
-bool nb_rx_has_pending(struct nb_queue *q);
+/* Packets waiting, or (Level 1) posted requests not yet lent to the NIC: a hint
+ * read without the lock; nb_rx_service decides under it. Inline: the worker asks
+ * it of every queue every polling round. */
+static inline bool nb_rx_has_pending(struct nb_queue *q)
+{
+	if (__atomic_load_n(&q->pend_count, __ATOMIC_RELAXED) != 0)
+		return true;
+	return __atomic_load_n(&q->accel_lend, __ATOMIC_RELAXED) &&
+	       PVNET_RING_READ_ONCE(q->rx.sring->req_prod) != q->rx.req_cons;
+}
 
 /* accel.c */
 /* Control thread: after a successful connect / before a disconnect. */
@@ -323,11 +359,44 @@ struct nb_pmap;
 int nb_pmap_create(struct hv *hv, domid_t domid, bool writable, struct nb_pmap **out);
 /* Unmaps every entry and frees the table; nobody may use it any more. NULL: no-op. */
 void nb_pmap_destroy(struct nb_pmap *m);
-/* dom0 address of `ref`'s page, mapping it on first sight (one inserter at a time);
- * NULL when the map is refused or the table is full (the caller grant-copies). */
-uint8_t *nb_pmap_get(struct nb_pmap *m, grant_ref_t ref);
+/*
+ * Every table starts with a direct-mapped cache of the refs its inserter looked up
+ * last (persist.c fills it): the inserter's per-packet lookup is one compare, no
+ * call, no probe. Only the inserter reads or writes it (an entry is two words: a
+ * concurrent reader could see a torn pair); other threads use nb_pmap_lookup.
+ */
+#define NB_PMAP_HINTS 512 /* power of two */
+struct nb_pmap_hints {
+	struct {
+		uint32_t key; /* ref + 1, 0 = empty */
+		uint8_t *va;
+	} e[NB_PMAP_HINTS];
+};
 /* Lock-free lookup from any thread while the table lives; NULL if not mapped. */
 uint8_t *nb_pmap_lookup(const struct nb_pmap *m, grant_ref_t ref);
+uint8_t *nb_pmap_get_slow(struct nb_pmap *m, grant_ref_t ref);
+/* dom0 address of `ref`'s page, mapping it on first sight (one inserter at a time);
+ * NULL when the map is refused or the table is full (the caller grant-copies). */
+static inline uint8_t *nb_pmap_get(struct nb_pmap *m, grant_ref_t ref)
+{
+	if (m) {
+		const struct nb_pmap_hints *h = (const struct nb_pmap_hints *)(const void *)m;
+		unsigned i = ref & (NB_PMAP_HINTS - 1);
+		if (h->e[i].key == ref + 1 && ref + 1 != 0)
+			return h->e[i].va;
+	}
+	return nb_pmap_get_slow(m, ref);
+}
+/* The inserter's lookup that never maps: the cache, else nb_pmap_lookup. */
+static inline uint8_t *nb_pmap_peek(struct nb_pmap *m, grant_ref_t ref)
+{
+	const struct nb_pmap_hints *h = (const struct nb_pmap_hints *)(const void *)m;
+	unsigned i = ref & (NB_PMAP_HINTS - 1);
+
+	if (h->e[i].key == ref + 1 && ref + 1 != 0)
+		return h->e[i].va;
+	return nb_pmap_lookup(m, ref);
+}
 /* tx.c: the sender's TX table of a packet netback took from a guest, else NULL
  * (valid while the caller holds a reference on pkt). */
 const struct nb_pmap *nb_tx_pkt_pmap(const struct pvnet_pkt *pkt);
@@ -338,6 +407,17 @@ const struct nb_pmap *nb_tx_pkt_pmap(const struct pvnet_pkt *pkt);
  * something now (pending packets and the guest posted what the head one needs, or
  * Level 1 requests to lend). Expiry is not checked: call nb_rx_service on pending
  * queues before sleeping. */
-bool nb_rx_can_progress(struct nb_queue *q);
+static inline bool nb_rx_can_progress(struct nb_queue *q)
+{
+	RING_IDX prod;
+
+	if (__atomic_load_n(&q->pend_count, __ATOMIC_RELAXED) != 0) {
+		/* relaxed: a stale hint costs one useless drain or one round of delay */
+		prod = PVNET_RING_READ_ONCE(q->rx.sring->req_prod);
+		return (int32_t)(prod - __atomic_load_n(&q->rx_want, __ATOMIC_RELAXED)) >= 0;
+	}
+	return __atomic_load_n(&q->accel_lend, __ATOMIC_RELAXED) &&
+	       PVNET_RING_READ_ONCE(q->rx.sring->req_prod) != q->rx.req_cons;
+}
 
 #endif /* NB_PRIVATE_H */

@@ -38,6 +38,7 @@ struct nb_pmap_slot {
 };
 
 struct nb_pmap {
+	struct nb_pmap_hints hints; /* first: nb_pmap_get() reads it inline */
 	struct hv *hv;
 	domid_t domid;
 	bool writable;
@@ -101,7 +102,17 @@ uint8_t *nb_pmap_lookup(const struct nb_pmap *m, grant_ref_t ref)
 	}
 }
 
-uint8_t *nb_pmap_get(struct nb_pmap *m, grant_ref_t ref)
+/* The inserter's cache (nb_private.h): the last va seen for a ref at its index. */
+static uint8_t *hint_set(struct nb_pmap *m, uint32_t key, uint8_t *va)
+{
+	unsigned i = (key - 1) & (NB_PMAP_HINTS - 1);
+
+	m->hints.e[i].key = key;
+	m->hints.e[i].va = va;
+	return va;
+}
+
+uint8_t *nb_pmap_get_slow(struct nb_pmap *m, grant_ref_t ref)
 {
 	uint32_t key = ref + 1;
 	struct gnttab_map_grant_ref op;
@@ -112,7 +123,7 @@ uint8_t *nb_pmap_get(struct nb_pmap *m, grant_ref_t ref)
 	for (h = pmap_hash(ref);; h = (h + 1) & (NB_PMAP_SLOTS - 1)) {
 		uint32_t k = m->slot[h].key; /* the inserter reads its own writes */
 		if (k == key)
-			return m->slot[h].va;
+			return hint_set(m, key, m->slot[h].va);
 		if (!k)
 			break;
 	}
@@ -134,5 +145,5 @@ uint8_t *nb_pmap_get(struct nb_pmap *m, grant_ref_t ref)
 	/* release: handle and va before the key that publishes them */
 	__atomic_store_n(&m->slot[h].key, key, __ATOMIC_RELEASE);
 	m->count++;
-	return m->slot[h].va;
+	return hint_set(m, key, m->slot[h].va);
 }

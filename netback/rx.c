@@ -65,28 +65,8 @@ void nb_rxq_fini(struct nb_queue *q)
 	q->stage = NULL;
 }
 
-bool nb_rx_has_pending(struct nb_queue *q)
-{
-	if (__atomic_load_n(&q->pend_count, __ATOMIC_RELAXED) != 0)
-		return true;
-	/* Level 1: requests the guest posted that the NIC has not been lent yet (a hint
-	 * read without the lock; nb_rx_service decides under it) */
-	return __atomic_load_n(&q->accel_lend, __ATOMIC_RELAXED) &&
-	       PVNET_RING_READ_ONCE(q->rx.sring->req_prod) != q->rx.req_cons;
-}
-
-bool nb_rx_can_progress(struct nb_queue *q)
-{
-	RING_IDX prod;
-
-	if (__atomic_load_n(&q->pend_count, __ATOMIC_RELAXED) != 0) {
-		/* relaxed: a stale hint costs one useless drain or one round of delay */
-		prod = PVNET_RING_READ_ONCE(q->rx.sring->req_prod);
-		return (int32_t)(prod - __atomic_load_n(&q->rx_want, __ATOMIC_RELAXED)) >= 0;
-	}
-	return __atomic_load_n(&q->accel_lend, __ATOMIC_RELAXED) &&
-	       PVNET_RING_READ_ONCE(q->rx.sring->req_prod) != q->rx.req_cons;
-}
+/* nb_rx_has_pending and nb_rx_can_progress run per queue per polling round:
+ * inline in nb_private.h */
 
 static uint32_t wire_len(const struct pvnet_pkt *pkt, uint16_t tci)
 {
@@ -276,14 +256,22 @@ static unsigned drain_locked(struct nb_queue *q, struct pvnet_pkt **rel, unsigne
 			if (need > avail - used)
 				break;
 			/* copy each posted request once */
-			for (unsigned k = 0; k < need; k++)
-				RING_COPY_REQUEST(&q->rx, q->rx.req_cons + used + k, &rq[used + k]);
-			for (unsigned k = 0, sl = 0; k < need; k++) {
-				/* the GSO extra takes the slot right after the first data slot */
-				if (e->pkt->gso_type != PVNET_GSO_NONE && k == 1)
-					continue;
-				b.dst_gref[sl] = rq[used + k].gref;
-				b.dst_va[sl++] = pm ? nb_pmap_get(pm, rq[used + k].gref) : NULL;
+			if (need == 1) {
+				/* the common one-slot packet */
+				RING_COPY_REQUEST(&q->rx, q->rx.req_cons + used, &rq[used]);
+				b.dst_gref[0] = rq[used].gref;
+				b.dst_va[0] = pm ? nb_pmap_get(pm, rq[used].gref) : NULL;
+			} else {
+				for (unsigned k = 0; k < need; k++)
+					RING_COPY_REQUEST(&q->rx, q->rx.req_cons + used + k,
+							  &rq[used + k]);
+				for (unsigned k = 0, sl = 0; k < need; k++) {
+					/* the GSO extra takes the slot right after the first data slot */
+					if (e->pkt->gso_type != PVNET_GSO_NONE && k == 1)
+						continue;
+					b.dst_gref[sl] = rq[used + k].gref;
+					b.dst_va[sl++] = pm ? nb_pmap_get(pm, rq[used + k].gref) : NULL;
+				}
 			}
 			build_pkt(&b, e->pkt, e->tci, q->stage + (size_t)npk * STAGE);
 			pk[npk] = (struct rx_pk){.first = used, .nslots = need, .op0 = nops,
@@ -313,26 +301,34 @@ pop:
 				csum = NETRXF_csum_blank | NETRXF_data_validated;
 			else if (pkt->flags & PVNET_PKT_F_DATA_VALIDATED)
 				csum = NETRXF_data_validated;
-			for (unsigned k = 0; k < pk[p].nslots; k++) {
-				unsigned slot = pk[p].first + k;
-				RING_IDX idx = q->rx.rsp_prod_pvt + slot;
-				if (gso && k == 1) {
-					struct netif_extra_info ex = {.type = XEN_NETIF_EXTRA_TYPE_GSO};
-					ex.u.gso.size = pkt->gso_size;
-					ex.u.gso.type = pkt->gso_type;
-					/* the extra overlays the response slot */
-					memcpy(RING_GET_RESPONSE(&q->rx, idx), &ex, sizeof(ex));
-					continue;
+			if (pk[p].nslots == 1) {
+				/* one data slot (no GSO extra), wlen <= PAGE: one store */
+				struct netif_rx_response r = {
+					.id = rq[pk[p].first].id, .offset = 0, .flags = csum,
+					.status = err ? NETIF_RSP_ERROR : (int16_t)pk[p].wlen};
+				*RING_GET_RESPONSE(&q->rx, q->rx.rsp_prod_pvt + pk[p].first) = r;
+			} else {
+				for (unsigned k = 0; k < pk[p].nslots; k++) {
+					unsigned slot = pk[p].first + k;
+					RING_IDX idx = q->rx.rsp_prod_pvt + slot;
+					if (gso && k == 1) {
+						struct netif_extra_info ex = {.type = XEN_NETIF_EXTRA_TYPE_GSO};
+						ex.u.gso.size = pkt->gso_size;
+						ex.u.gso.type = pkt->gso_type;
+						/* the extra overlays the response slot */
+						memcpy(RING_GET_RESPONSE(&q->rx, idx), &ex, sizeof(ex));
+						continue;
+					}
+					uint32_t n = left < PAGE ? left : PAGE;
+					struct netif_rx_response r = {.id = rq[slot].id, .offset = 0};
+					left -= n;
+					r.status = err ? NETIF_RSP_ERROR : (int16_t)n;
+					if (k == 0)
+						r.flags = (uint16_t)(csum | (gso ? NETRXF_extra_info : 0));
+					if (left)
+						r.flags |= NETRXF_more_data;
+					*RING_GET_RESPONSE(&q->rx, idx) = r;
 				}
-				uint32_t n = left < PAGE ? left : PAGE;
-				struct netif_rx_response r = {.id = rq[slot].id, .offset = 0};
-				left -= n;
-				r.status = err ? NETIF_RSP_ERROR : (int16_t)n;
-				if (k == 0)
-					r.flags = (uint16_t)(csum | (gso ? NETRXF_extra_info : 0));
-				if (left)
-					r.flags |= NETRXF_more_data;
-				*RING_GET_RESPONSE(&q->rx, idx) = r;
 			}
 			if (err) {
 				drops[NB_DROP_RX_COPY_ERROR]++;

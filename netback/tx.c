@@ -212,7 +212,43 @@ static bool tx_offload_setup(struct pvnet_pkt *pkt)
 	return true;
 }
 
+/*
+ * Requests are copied out of the ring as the parser reaches them, NB_TX_COPY_AHEAD
+ * at a time, not all `avail` at once: a full ring (256 queued) would otherwise be
+ * copied whole for a burst that takes 32. Each slot is still copied exactly once
+ * (the parser only ever sees the private copies); a chain longer than what is
+ * copied (the parser says "truncated") gets the rest of the queue copied and is
+ * parsed again, so the verdict is the one the whole queue gives.
+ */
+#define NB_TX_COPY_AHEAD 64
+
+static unsigned tx_copy_reqs(struct nb_txc *c, RING_IDX cons, struct netif_tx_request *reqs,
+			     unsigned from, unsigned to)
+{
+	for (unsigned k = from; k < to; k++)
+		RING_COPY_REQUEST(&c->ring, cons + k, &reqs[k]);
+	return to;
+}
+
+static unsigned tx_burst(struct nb_queue *q, RING_IDX prod);
+
 unsigned nb_tx_burst(struct nb_queue *q)
+{
+	struct nb_txc *c = q->txc;
+	RING_IDX prod;
+
+	/* the empty poll is the common call: nothing but two loads before leaving
+	 * (the burst's stack arrays are set up only when there is work) */
+	if (__atomic_load_n(&q->vif->disabled, __ATOMIC_RELAXED))
+		return 0;
+	prod = PVNET_RING_READ_ONCE(c->ring.sring->req_prod);
+	if (prod == q->tx_cons)
+		return 0;
+	return tx_burst(q, prod);
+}
+
+/* One burst of requests [q->tx_cons, prod); prod was read once by the caller. */
+static __attribute__((noinline)) unsigned tx_burst(struct nb_queue *q, RING_IDX prod)
 {
 	struct nb_vif *vif = q->vif;
 	struct nb *nb = vif->nb;
@@ -221,16 +257,13 @@ unsigned nb_tx_burst(struct nb_queue *q)
 	struct gnttab_copy ops[NB_BURST * NB_TX_MAX_DATA_SLOTS];
 	struct pvnet_pkt_batch batch, fwd;
 	struct pvnet_pkt *stash[NB_BURST];
-	unsigned nstash, used = 0;
+	unsigned nstash, used = 0, copied = 0;
 	unsigned op_first[NB_BURST], op_count[NB_BURST], extras[NB_BURST];
 	uint64_t drops[NB_DROP__MAX] = {0}, bytes = 0;
 	unsigned i = 0, nops = 0, avail, fatal_why = NB_TXF_NONE;
-	RING_IDX prod, cons = q->tx_cons, next;
+	RING_IDX cons = q->tx_cons, next;
 	uint64_t rate, now = 0;
 
-	if (__atomic_load_n(&vif->disabled, __ATOMIC_RELAXED))
-		return 0;
-	prod = PVNET_RING_READ_ONCE(c->ring.sring->req_prod);
 	pvnet_rmb(); /* req_prod before the requests it publishes */
 	next = __atomic_load_n(&c->cmpl.next, __ATOMIC_ACQUIRE);
 	avail = prod - cons;
@@ -238,8 +271,6 @@ unsigned nb_tx_burst(struct nb_queue *q)
 		nb_vif_fatal(vif, nb_tx_fatal_name(NB_TXF_PROD_OVERFLOW));
 		return 0;
 	}
-	if (!avail)
-		return 0;
 	if ((vif->features & NB_FEAT_PERSISTENT) && !c->pmap &&
 	    nb_pmap_create(nb->hv, vif->domid, false, &c->pmap) < 0)
 		c->pmap = NULL; /* no memory: grant copy, as without the feature */
@@ -249,8 +280,7 @@ unsigned nb_tx_burst(struct nb_queue *q)
 		if (!nb_rate_begin(q, rate, now))
 			return 0; /* out of credit until the next window: leave them queued */
 	}
-	for (unsigned k = 0; k < avail; k++)
-		RING_COPY_REQUEST(&c->ring, cons + k, &reqs[k]);
+
 	/* one pool operation for the burst: at most one packet per queued slot; what
 	 * the burst does not use goes back in one operation at the end */
 	nstash = pvnet_pkt_alloc_bulk(nb->pool, stash, avail < NB_BURST ? avail : NB_BURST);
@@ -262,11 +292,19 @@ unsigned nb_tx_burst(struct nb_queue *q)
 		RING_IDX at = cons + i;
 		int v;
 
+		if (copied < avail && copied - i < NB_TX_COPY_AHEAD / 2)
+			copied = tx_copy_reqs(c, cons, reqs, copied,
+					      avail - i < NB_TX_COPY_AHEAD ? avail : i + NB_TX_COPY_AHEAD);
 		/* credit is charged per packet (slot 0's size) before anything else, as
 		 * Xen does: dropped packets pay too */
 		if (rate && !nb_rate_take(q, rate, reqs[i].size, now))
 			break;
-		v = nb_tx_parse(&reqs[i], avail - i, &d);
+		v = nb_tx_parse(&reqs[i], copied - i, &d);
+		if (v == NB_TX_FATAL && d.reason == NB_TXF_CHAIN_TRUNCATED && copied < avail) {
+			/* a chain past the copied window: copy the rest, judge again */
+			copied = tx_copy_reqs(c, cons, reqs, copied, avail);
+			v = nb_tx_parse(&reqs[i], copied - i, &d);
+		}
 
 		if (v == NB_TX_FATAL) {
 			fatal_why = d.reason;
@@ -281,20 +319,26 @@ unsigned nb_tx_burst(struct nb_queue *q)
 			pkt = stash[used++];
 			if (used < nstash)
 				__builtin_prefetch(stash[used]->hdr, 1); /* the next head's copy */
-			if (c->pmap && i + d.nr_slots < avail) {
+			if (c->pmap && i + d.nr_slots < copied) {
 				/* the next packet's first bytes, written by the guest's CPU:
 				 * start the miss while this packet is built */
 				const struct netif_tx_request *r = &reqs[i + d.nr_slots];
-				const uint8_t *va = nb_pmap_lookup(c->pmap, r->gref);
+				const uint8_t *va = nb_pmap_peek(c->pmap, r->gref); /* no map */
 				if (va)
 					__builtin_prefetch(va + (r->offset & 4095u));
 			}
 		}
-		for (unsigned j = 0; j < d.nr_slots; j++) {
-			bool extra = j >= 1 && j < 1 + d.nr_extras;
-			int16_t st = extra ? NETIF_RSP_NULL
-					   : (v == NB_TX_DROP ? NETIF_RSP_ERROR : NETIF_RSP_OKAY);
-			nb_cmpl_set(&c->cmpl, at + j, reqs[i + j].id, st);
+		if (d.nr_slots == 1) {
+			/* the common single-slot packet */
+			nb_cmpl_set(&c->cmpl, at, reqs[i].id,
+				    v == NB_TX_DROP ? NETIF_RSP_ERROR : NETIF_RSP_OKAY);
+		} else {
+			for (unsigned j = 0; j < d.nr_slots; j++) {
+				bool extra = j >= 1 && j < 1 + d.nr_extras;
+				int16_t st = extra ? NETIF_RSP_NULL
+						   : (v == NB_TX_DROP ? NETIF_RSP_ERROR : NETIF_RSP_OKAY);
+				nb_cmpl_set(&c->cmpl, at + j, reqs[i + j].id, st);
+			}
 		}
 		if (v != NB_TX_OK) {
 			if (v == NB_TX_DROP) {

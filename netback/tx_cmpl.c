@@ -18,25 +18,7 @@ void nb_cmpl_init(struct nb_cmpl *c, RING_IDX start)
 	c->next = start;
 }
 
-void nb_cmpl_set(struct nb_cmpl *c, RING_IDX idx, uint16_t id, int16_t status)
-{
-	c->id[idx & MASK] = id;
-	c->status[idx & MASK] = status;
-}
-
-void nb_cmpl_set_status(struct nb_cmpl *c, RING_IDX idx, int16_t status)
-{
-	c->status[idx & MASK] = status;
-}
-
-void nb_cmpl_mark_ready(struct nb_cmpl *c, RING_IDX idx, unsigned n)
-{
-	for (unsigned i = 0; i < n; i++)
-		/* release: id/status written before the slot reads as ready */
-		__atomic_store_n(&c->ready[(idx + i) & MASK], 1, __ATOMIC_RELEASE);
-	/* no fence here: the caller orders the ready flags before it examines the
-	 * pusher's busy flag, once per burst (tx.c) */
-}
+/* nb_cmpl_set, nb_cmpl_set_status and nb_cmpl_mark_ready are inline (nb_private.h) */
 
 bool nb_cmpl_head_ready(const struct nb_cmpl *c)
 {

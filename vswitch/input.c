@@ -42,6 +42,14 @@ static int ingress_vlan(const struct vsw_port *p, int tagged_vid)
 	return -1;
 }
 
+/* (VLAN, MAC) as one integer: VLAN <= 4095 leaves the top bits clear, so
+ * UINT64_MAX never matches a key. */
+static inline uint64_t mac_key(uint16_t vlan, const uint8_t *mac)
+{
+	return (uint64_t)(vlan & 0xfff) << 48 | (uint64_t)mac[0] << 40 | (uint64_t)mac[1] << 32 |
+	       (uint64_t)mac[2] << 24 | (uint64_t)mac[3] << 16 | (uint64_t)mac[4] << 8 | mac[5];
+}
+
 /* Parses and classifies pkt; pops an 802.1Q tag. -1 valid, else a drop reason. */
 static int parse_one(const struct vsw_port *in, struct pvnet_pkt *pkt)
 {
@@ -96,8 +104,13 @@ void vsw_egress_send(struct vsw_port *q, struct pvnet_pkt_batch *b)
 	/* sizes read before send: the port may release the packets at once */
 	for (unsigned i = 0; i < count; i++)
 		wire[i] = b->pkts[i]->len + (b->vlan_tci[i] ? PVNET_VLAN_HLEN : 0);
+	/* n_tx: only the thread switching the packet writes it (here, and below for
+	 * the refused ones), and done() reads it after the last reference is dropped
+	 * (ordered by the refcount's acq_rel): a load and a store, no locked RMW */
 	for (unsigned i = 0; i < count; i++)
-		__atomic_fetch_add(&b->pkts[i]->n_tx, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&b->pkts[i]->n_tx,
+				 __atomic_load_n(&b->pkts[i]->n_tx, __ATOMIC_RELAXED) + 1,
+				 __ATOMIC_RELAXED);
 	struct pvnet_pkt *keep[PVNET_BATCH_MAX];
 	uint16_t tags[PVNET_BATCH_MAX];
 	if (m) {
@@ -120,7 +133,9 @@ void vsw_egress_send(struct vsw_port *q, struct pvnet_pkt_batch *b)
 			pvnet_pkt_put(keep[i]);
 	}
 	for (unsigned i = (unsigned)n; i < count; i++) {
-		__atomic_fetch_sub(&b->pkts[i]->n_tx, 1, __ATOMIC_RELAXED);
+		__atomic_store_n(&b->pkts[i]->n_tx,
+				 __atomic_load_n(&b->pkts[i]->n_tx, __ATOMIC_RELAXED) - 1,
+				 __ATOMIC_RELAXED);
 		pvnet_pkt_put(b->pkts[i]);
 	}
 	vsw_atomic_add(&q->tx_packets, (unsigned)n);
@@ -310,16 +325,41 @@ int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch
 		why[i] = r < 0 ? 0 : (uint8_t)r;
 	}
 
-	/* Stage 2: learn and look up, one FDB lock for the burst. */
+	/* Stage 2: learn and look up, one FDB lock for the burst. A burst is mostly
+	 * one flow: a packet with the previous one's (VLAN, source) is not learnt
+	 * again (same port, same `now`: the same result; not after a FULL, which is
+	 * counted per attempt), and one with the previous (VLAN, destination) reuses
+	 * its lookup unless a learn since then added or moved an entry. */
 	now = br->clock_ns(br->clock_arg);
 	vsw_fdb_lock(br->fdb);
-	for (unsigned i = 0; i < n; i++) {
-		struct pvnet_pkt *pkt = batch->pkts[i];
-		if (out[i] == OUT_DROP)
-			continue;
-		vsw_fdb_learn_locked(br->fdb, pkt->vlan, pkt->data + 6, in->port_no, now);
-		if (!vsw_mac_is_multicast(pkt->data))
-			out[i] = vsw_fdb_lookup_locked(br->fdb, pkt->vlan, pkt->data, now);
+	{
+		uint64_t last_src = UINT64_MAX, last_dst = UINT64_MAX;
+		uint32_t last_out = VSW_PORT_NONE;
+
+		for (unsigned i = 0; i < n; i++) {
+			struct pvnet_pkt *pkt = batch->pkts[i];
+			uint64_t k;
+
+			if (out[i] == OUT_DROP)
+				continue;
+			k = mac_key(pkt->vlan, pkt->data + 6);
+			if (k != last_src) {
+				enum vsw_fdb_learn r = vsw_fdb_learn_locked(br->fdb, pkt->vlan,
+									    pkt->data + 6,
+									    in->port_no, now);
+				last_src = r == VSW_FDB_FULL ? UINT64_MAX : k;
+				if (r == VSW_FDB_NEW || r == VSW_FDB_MOVED)
+					last_dst = UINT64_MAX;
+			}
+			if (vsw_mac_is_multicast(pkt->data))
+				continue;
+			k = mac_key(pkt->vlan, pkt->data);
+			if (k != last_dst) {
+				last_out = vsw_fdb_lookup_locked(br->fdb, pkt->vlan, pkt->data, now);
+				last_dst = k;
+			}
+			out[i] = last_out;
+		}
 	}
 	vsw_fdb_unlock(br->fdb);
 
