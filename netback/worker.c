@@ -13,9 +13,23 @@
  * fds, with a timeout while packets wait for RX buffers (so they can expire) and
  * no longer than the earliest credit timer of a rate-limited queue (rate.c;
  * epoll_pwait2 for a nanosecond deadline).
+ *
+ * Polling mode (vif `poll=`, backend node `pvnet-poll`): a worker serving a vif
+ * with poll=on never sleeps; with poll=<us> it keeps polling that long after
+ * its last work. Past the NB_SPIN_ROUNDS pause rounds each empty round ends in
+ * sched_yield: on a machine with fewer cores than busy threads, spinning in
+ * place would starve the guests whose packets it waits for. While polling the
+ * worker never arms req_event (RING_FINAL_CHECK), so the guest's pushes find no
+ * event requested and send no notification: no write(2) in the guest, no
+ * wake-up here. Packets waiting for RX buffers are still expired, every
+ * NB_POLL_EXPIRE_MS. Measured (docs/benchmarks.md, round 3): a lower rr p50 on a
+ * quiet machine, a far worse p99 on a loaded one -- under EEVDF each yield pushes
+ * the thread's deadline a slice further, so pollers that never sleep queue behind
+ * CPU-bound tasks for whole slices (a nap every 64 passes did not help: p50 60 us).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,11 +39,14 @@
 #include <unistd.h>
 
 #include <pvnet/log.h>
+#include <pvnet/xs.h>
 
 #include "nb_private.h"
 
 #define NB_SPIN_ROUNDS 50 /* ~5-10 us of empty rounds: the 2 cores are shared with the guests (200 cost Mpps in pktgen->sink; rr pings arrive 1 ms apart, after any spin window) */
 #define NB_PENDING_TIMEOUT_MS 100
+#define NB_POLL_EXPIRE_MS 10 /* polling mode: how often pending RX packets are checked for expiry */
+#define NB_POLL_MAX_US 1000000
 
 static inline void cpu_relax(void)
 {
@@ -69,11 +86,71 @@ static void ctl_unlock(struct nb_worker *w)
 	__atomic_fetch_sub(&w->ctl_want, 1, __ATOMIC_RELEASE);
 }
 
+int nb_poll_parse_node(const char *s, size_t len, int64_t *ns)
+{
+	unsigned long long us = 0;
+
+	if (len == 2 && !memcmp(s, "on", 2)) {
+		*ns = -1;
+		return 0;
+	}
+	if (len == 3 && !memcmp(s, "off", 3)) {
+		*ns = 0;
+		return 0;
+	}
+	if (len == 0 || len > 7)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		us = us * 10 + (unsigned)(s[i] - '0');
+	}
+	if (us < 1 || us > NB_POLL_MAX_US)
+		return -EINVAL;
+	*ns = (int64_t)us * 1000;
+	return 0;
+}
+
+/* Control thread: the vif's `pvnet-poll` node; absent or invalid = event mode. */
+static int64_t vif_read_poll(struct nb_vif *vif)
+{
+	char path[160], *val = NULL;
+	size_t len = 0;
+	int64_t ns = 0;
+
+	snprintf(path, sizeof(path), "%s/pvnet-poll", vif->be_path);
+	if (xs_read(vif->nb->xs, 0, 0, path, &val, &len) < 0)
+		return 0;
+	if (nb_poll_parse_node(val, len, &ns) < 0) {
+		PVLOG(WARN, NB_MOD, "%s: ignoring pvnet-poll '%.*s'", vif->name,
+		      (int)(len > 40 ? 40 : len), val);
+		ns = 0;
+	}
+	free(val);
+	return ns;
+}
+
+/* Under w->lock: the worker polls as hard as its most demanding queue asks. */
+static void worker_update_poll(struct nb_worker *w)
+{
+	int64_t p = 0;
+
+	for (unsigned i = 0; i < w->nr_queues; i++) {
+		int64_t q = w->queues[i]->poll_ns;
+		if (q < 0 || p < 0)
+			p = -1;
+		else if (q > p)
+			p = q;
+	}
+	w->poll_ns = p;
+}
+
 static void *worker_main(void *arg)
 {
 	struct nb_worker *w = arg;
 	struct epoll_event evs[64];
 	unsigned idle = 0;
+	uint64_t idle_since = 0, last_expire = 0;
 
 	pthread_mutex_lock(&w->lock);
 	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
@@ -99,12 +176,32 @@ static void *worker_main(void *arg)
 		w->rounds++;
 		if (work) {
 			idle = 0;
+			idle_since = 0;
 			continue;
 		}
 		if (++idle < NB_SPIN_ROUNDS) {
 			cpu_relax();
 			continue;
 		}
+		if (w->poll_ns) {
+			uint64_t now = nb_now_ns(); /* vDSO; idle rounds only */
+			if (!idle_since)
+				idle_since = now;
+			if (w->poll_ns < 0 || now - idle_since < (uint64_t)w->poll_ns) {
+				if (pending && now - last_expire >= NB_POLL_EXPIRE_MS * 1000000ull) {
+					last_expire = now;
+					for (unsigned i = 0; i < w->nr_queues; i++)
+						if (nb_rx_has_pending(w->queues[i]) &&
+						    !__atomic_load_n(&w->queues[i]->vif->disabled,
+								     __ATOMIC_RELAXED))
+							nb_rx_service(w->queues[i]);
+				}
+				w->polls++;
+				sched_yield(); /* let the guests we wait for run */
+				continue;
+			}
+		}
+		idle_since = 0;
 		if (pending) {
 			/* before sleeping: expire what waited too long (nb_rx_can_progress
 			 * does not look at the clock) */
@@ -180,6 +277,7 @@ int nb_worker_attach(struct nb_worker *w, struct nb_queue *q)
 {
 	int rc = 0;
 
+	q->poll_ns = vif_read_poll(q->vif); /* before the lock: a store read */
 	ctl_lock(w);
 	if (w->nr_queues == w->cap_queues) {
 		unsigned cap = w->cap_queues ? w->cap_queues * 2 : 8;
@@ -205,6 +303,10 @@ int nb_worker_attach(struct nb_worker *w, struct nb_queue *q)
 	}
 	w->queues[w->nr_queues++] = q;
 	q->worker = w;
+	worker_update_poll(w);
+	if (q->poll_ns)
+		PVLOG(INFO, NB_MOD, "%s: queue %u: netback polling %s", q->vif->name, q->index,
+		      q->poll_ns < 0 ? "on" : "window");
 out:
 	ctl_unlock(w);
 	if (rc == 0)
@@ -224,6 +326,7 @@ void nb_worker_detach(struct nb_worker *w, struct nb_queue *q)
 			break;
 		}
 	}
+	worker_update_poll(w);
 	q->worker = NULL;
 	ctl_unlock(w);
 }

@@ -18,7 +18,8 @@
 #                     mode=sink guest: counters from data/pktgen/* in the store
 #   bridge.tcp.P<n> / tcp.P<n>    iperf3 with n streams
 #   bridge.rr / rr    ping -i 0.001 round trips, p50/p99/p99.9
-#   rr.poll           the same between guests whose netfront busy-polls
+#   rr.poll           the same in polling mode: netfront busy-polls and netback
+#                     too (vif poll=on)
 #   scale.<n>pairs    n guest pairs at once, 64 B: aggregate Mpps, Jain index
 #   wire.memif        the DPDK plugin (pvnet-accel-test --bench, one thread) over
 #                     net_memif to a testpmd macswap: Mpps onto the wire and back
@@ -220,7 +221,7 @@ pb_row bridge.rr "" p99.9 "us p99.9" "${br[2]}"
 pb_row rr "" p50 "us p50" "${pv[0]}" bridge.rr "${br[0]}"
 pb_row rr "" p99 "us p99" "${pv[1]}" bridge.rr "${br[1]}"
 pb_row rr "" p99.9 "us p99.9" "${pv[2]}" bridge.rr "${br[2]}"
-# the same in polling mode (netfront busy-polls instead of sleeping)
+# the same in polling mode (netfront and netback busy-poll instead of sleeping)
 pv=(n/a n/a n/a)
 if [ "$PV_OK" = 1 ]; then
   if pvnet_poll_pair; then

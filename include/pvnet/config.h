@@ -42,6 +42,10 @@
  *            (default), "pktgen" or "sink"; netfront checks that it knows it
  *   pkt      frame size for pktgen, 60..65535
  *   pps      pktgen rate in packets per second, 0 (default) = as fast as possible
+ *   poll     netback polling for this vif: "off" (default: the worker sleeps on
+ *            event channels when idle), "on" (the worker busy-polls, yielding, and
+ *            never sleeps while it serves the vif) or a busy-poll window in
+ *            microseconds 1..1000000 after the last packet
  *   script   hotplug script, stored and otherwise ignored
  *   backend  backend domain name or id, default "0"
  *   vifname  name of the backend interface (<= 15 chars)
@@ -77,6 +81,7 @@
 #define PVNET_DEFAULT_BRIDGE "br0"
 #define PVNET_DEFAULT_MTU 1500
 #define PVNET_DEFAULT_RATE_USEC 50000 /* rate interval when `@...` is omitted */
+#define PVNET_POLL_ALWAYS (-1)         /* vif `poll=on` */
 
 /* One address of a vif (`ip=` item). */
 struct pvnet_ip_cfg {
@@ -111,6 +116,7 @@ struct pvnet_vif_cfg {
 	char type[8];                /* default "vif" */
 	char devargs[256];
 	char socket[108];
+	int poll_us;                 /* netback polling: 0 off (default), PVNET_POLL_ALWAYS, else us */
 };
 
 struct pvnet_dom_cfg {

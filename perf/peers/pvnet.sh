@@ -10,8 +10,10 @@
 # pvnet_start: 0 if pvnetd is up (PVD_PID set).
 # pvnet_guests N: creates guests 1..N (PVG_NS[i], PVG_IF[i], PVG_IP[i]).
 # pvnet_ready: 0 if guest 1 pings guest 2 (the PV NIC carries traffic).
-# pvnet_poll_pair / pvnet_poll_destroy: guests 1p/2p (PVP_NS[i], PVP_IP[i],
-#   10.78.0.20<i>) whose netfront busy-polls (PVNET_NF_POLL_US=always): rr in
+# pvnet_poll_pair [NB_POLL] / pvnet_poll_destroy: guests 1p/2p (PVP_NS[i],
+#   PVP_IP[i], 10.78.0.20<i>) whose netfront busy-polls
+#   (PVNET_NF_POLL_US=always) and whose vifs get `poll=NB_POLL` (default on:
+#   netback busy-polls their rings too; off = netfront polling only): rr in
 #   polling mode. Destroy them after use: they keep a core busy.
 # pvnet_cpu_dom0 / pvnet_cpu_guests: CPU ns so far of pvnetd's threads / of
 #   the pvnet-guest processes (pvnetd's descendants).
@@ -187,14 +189,14 @@ pvnet_app_destroy() {
 
 PVP_NS=(); PVP_IP=()
 pvnet_poll_pair() {
-  local i name cfg k
+  local i name cfg k nbpoll=${1:-on}
   for i in 1 2; do
     name="pvb$$p$i"; cfg="$PB_TMP/$name.cfg"
     cat >"$cfg" <<CFG
 name   = "$name"
 memory = 64
 netns  = "$PB_TAG-p$i"
-vif    = [ 'mac=00:16:3e:77:01:0$i, bridge=br0, ip=10.78.0.20$i/24, mtu=1500, queues=1' ]
+vif    = [ 'mac=00:16:3e:77:01:0$i, bridge=br0, ip=10.78.0.20$i/24, mtu=1500, queues=1, poll=$nbpoll' ]
 CFG
     pvnet_cli create "$cfg" >/dev/null 2>"$PB_TMP/$name.err" || {
       pb_log "pvnet create $name: $(cat "$PB_TMP/$name.err")"; return 1; }

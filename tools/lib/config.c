@@ -359,13 +359,13 @@ bad:
 enum vif_key {
 	VK_MAC, VK_BRIDGE, VK_IP, VK_MTU, VK_QUEUES, VK_RATE, VK_VLAN, VK_TRUNKS, VK_MODEL,
 	VK_ACCEL, VK_LEVEL, VK_MODE, VK_PKT, VK_SCRIPT, VK_BACKEND, VK_VIFNAME, VK_TYPE,
-	VK_DEVARGS, VK_SOCKET, VK_PPS, VK_COUNT
+	VK_DEVARGS, VK_SOCKET, VK_PPS, VK_POLL, VK_COUNT
 };
 
 static const char *const vif_keys[VK_COUNT] = {
 	"mac", "bridge", "ip", "mtu", "queues", "rate", "vlan", "trunks", "model", "accel",
 	"level", "mode", "pkt", "script", "backend", "vifname", "type", "devargs", "socket",
-	"pps",
+	"pps", "poll",
 };
 
 /* Apply one key=value of a vif spec; `val` may be modified. */
@@ -450,6 +450,19 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out, char 
 				"bad pps '%s' (expected packets per second 0..100000000, 0 = max)",
 				val);
 			return -EINVAL;
+		}
+		return 0;
+	case VK_POLL:
+		if (!strcmp(val, "on")) {
+			out->poll_us = PVNET_POLL_ALWAYS;
+		} else if (!strcmp(val, "off")) {
+			out->poll_us = 0;
+		} else if (parse_urange(val, 1, 1000000, &u)) {
+			set_err(err, err_size,
+				"bad poll '%s' (expected on, off or microseconds 1..1000000)", val);
+			return -EINVAL;
+		} else {
+			out->poll_us = (int)u;
 		}
 		return 0;
 	case VK_PKT:

@@ -101,6 +101,10 @@ static int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
 	if (vif->rate_bytes)
 		rc |= setf(d, be, "rate", "%llu,%u",
 				(unsigned long long)vif->rate_bytes, vif->rate_usec);
+	/* pvnet: netback polling (vif `poll=`), read by the backend at connect */
+	if (vif->poll_us)
+		rc |= vif->poll_us < 0 ? setf(d, be, "pvnet-poll", "on")
+				       : setf(d, be, "pvnet-poll", "%d", vif->poll_us);
 	/* pvnet: the vif's NIC accelerator (netback.h "NIC accelerators") */
 	if (vif->accel[0]) {
 		rc |= setf(d, be, "accel", "%s", vif->accel);
