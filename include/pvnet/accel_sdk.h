@@ -200,6 +200,7 @@ struct accel_sdk_dev {
 	uint32_t log_lines;      /* lines printed in it */
 	uint32_t log_suppressed; /* lines dropped since the last one printed */
 	struct accel_port *ports[ACCEL_SDK_MAX_PORTS];
+	uint32_t ports_end;          /* 1 + the highest slot in use: loops over ports stop here */
 	struct accel_qp *default_qp; /* the ACCEL_QP_F_DEFAULT_RX queue pair, or NULL */
 };
 

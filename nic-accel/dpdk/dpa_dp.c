@@ -264,7 +264,7 @@ int dpa_engine_pass(struct accel_dev *dev, uint32_t budget)
 		return 0;
 	if (budget > DPA_BURST)
 		budget = DPA_BURST;
-	for (int i = 0; i < DPA_MAX_PORTS; i++) {
+	for (uint32_t i = 0; i < dev->sdk.ports_end; i++) {
 		struct accel_port *p = dev->sdk.ports[i];
 		if (!p || p->sdk.detached)
 			continue;

@@ -103,7 +103,7 @@ void accel_sdk_irq_check_all(struct accel_dev *dev, uint64_t now)
 {
 	struct accel_sdk_dev *d = ACCEL_SDK_DEV(dev);
 
-	for (uint32_t i = 0; i < d->cls.max_ports; i++) {
+	for (uint32_t i = 0; i < d->ports_end; i++) {
 		struct accel_sdk_port *p = ACCEL_SDK_PORT(d->ports[i]);
 		for (uint32_t q = 0; p && q < p->n_qps; q++)
 			accel_sdk_irq_check(p->qps[q], now);
@@ -124,8 +124,9 @@ int accel_sdk_tx_ring_ok(struct accel_qp *qp, uint32_t prod)
 	return 0;
 }
 
-int accel_sdk_tx_read(const struct accel_qp *qp, uint32_t cons, uint32_t prod,
-                      struct accel_sdk_tx_pkt *pkt)
+/* Inlined into accel_sdk_tx_burst (the per-packet path); exported below. */
+static inline int tx_read(const struct accel_qp *qp, uint32_t cons, uint32_t prod,
+                          struct accel_sdk_tx_pkt *pkt)
 {
 	const struct accel_sdk_qp *q = (const struct accel_sdk_qp *)(const void *)qp;
 	uint32_t mask = q->ring_len - 1, n = 0;
@@ -160,6 +161,12 @@ int accel_sdk_tx_read(const struct accel_qp *qp, uint32_t cons, uint32_t prod,
 	return 0;
 }
 
+int accel_sdk_tx_read(const struct accel_qp *qp, uint32_t cons, uint32_t prod,
+                      struct accel_sdk_tx_pkt *pkt)
+{
+	return tx_read(qp, cons, prod, pkt);
+}
+
 int accel_sdk_tx_gather(struct accel_qp *qp, const struct accel_sdk_tx_pkt *pkt, uint8_t *buf)
 {
 	struct accel_port *port = ACCEL_SDK_QP(qp)->port;
@@ -176,8 +183,8 @@ int accel_sdk_tx_gather(struct accel_qp *qp, const struct accel_sdk_tx_pkt *pkt,
 	return 0;
 }
 
-void accel_sdk_tx_complete(struct accel_qp *qp, uint32_t cons, struct accel_sdk_tx_pkt *pkt,
-                           int bad)
+static inline void tx_complete(struct accel_qp *qp, uint32_t cons, struct accel_sdk_tx_pkt *pkt,
+                               int bad)
 {
 	struct accel_sdk_qp *q = ACCEL_SDK_QP(qp);
 
@@ -185,6 +192,12 @@ void accel_sdk_tx_complete(struct accel_qp *qp, uint32_t cons, struct accel_sdk_
 		pkt->d[i].flags |= ACCEL_DESC_F_DONE | (bad ? ACCEL_DESC_F_ERR : 0);
 		q->tx[(cons + i) & (q->ring_len - 1)] = pkt->d[i];
 	}
+}
+
+void accel_sdk_tx_complete(struct accel_qp *qp, uint32_t cons, struct accel_sdk_tx_pkt *pkt,
+                           int bad)
+{
+	tx_complete(qp, cons, pkt, bad);
 }
 
 void accel_sdk_tx_publish(struct accel_qp *qp, uint32_t cons, uint32_t slots)
@@ -210,7 +223,7 @@ int accel_sdk_tx_burst(struct accel_qp *qp, uint32_t budget, accel_sdk_xmit_fn x
 	while (cons != prod && (uint32_t)pkts < budget) {
 		enum accel_sdk_tx_verdict v = ACCEL_SDK_TX_DROP;
 
-		if (accel_sdk_tx_read(qp, cons, prod, &pkt))
+		if (tx_read(qp, cons, prod, &pkt))
 			break; /* the rest of the packet is not published yet */
 		if (!pkt.bad)
 			v = xmit(qp, &pkt);
@@ -223,7 +236,7 @@ int accel_sdk_tx_burst(struct accel_qp *qp, uint32_t budget, accel_sdk_xmit_fn x
 		} else {
 			p->st.tx_dropped++;
 		}
-		accel_sdk_tx_complete(qp, cons, &pkt, v != ACCEL_SDK_TX_SENT);
+		tx_complete(qp, cons, &pkt, v != ACCEL_SDK_TX_SENT);
 		cons += pkt.n;
 		done += pkt.n;
 		pkts++;
@@ -306,7 +319,7 @@ struct accel_qp *accel_sdk_lookup_ucast(struct accel_dev *dev, const uint8_t *ma
 	struct accel_sdk_dev *d = ACCEL_SDK_DEV(dev);
 
 	for (int pass = 0; pass < 2; pass++) {
-		for (uint32_t i = 0; i < d->cls.max_ports; i++) {
+		for (uint32_t i = 0; i < d->ports_end; i++) {
 			struct accel_sdk_port *p = ACCEL_SDK_PORT(d->ports[i]);
 			if (!p || d->ports[i] == skip || p->detached || p->level < min_level)
 				continue;

@@ -115,7 +115,7 @@ nfds_t accel_sdk_doorbells(struct accel_dev *dev, struct pollfd *pfd, nfds_t n, 
 	struct accel_sdk_dev *d = SDK_DEV(dev);
 
 	pthread_mutex_lock(&d->lock);
-	for (uint32_t i = 0; i < d->cls.max_ports && n < max; i++) {
+	for (uint32_t i = 0; i < d->ports_end && n < max; i++) {
 		struct accel_sdk_port *p = SDK_PORT(d->ports[i]);
 		if (p && p->n_qps)
 			pfd[n++] =
@@ -335,6 +335,8 @@ int accel_sdk_port_alloc(struct accel_dev *dev, const struct accel_port_args *ar
 		goto out_unlock;
 	}
 	d->ports[slot] = port;
+	if ((uint32_t)slot >= d->ports_end)
+		d->ports_end = (uint32_t)slot + 1;
 	*out = port;
 out_unlock:
 	pthread_mutex_unlock(&d->lock);
@@ -355,6 +357,8 @@ static void port_destroy(struct accel_port *port)
 	if (d->cls.port_fini)
 		d->cls.port_fini(port);
 	d->ports[p->idx] = NULL;
+	while (d->ports_end && !d->ports[d->ports_end - 1])
+		d->ports_end--;
 	free(p->mmu.tab);
 	free(port);
 }
@@ -524,7 +528,7 @@ int accel_sdk_rx_filter_add(struct accel_port *port, const struct accel_rx_filte
 		rc = -EINVAL;
 		goto out_unlock;
 	}
-	for (uint32_t i = 0; i < d->cls.max_ports; i++) {
+	for (uint32_t i = 0; i < d->ports_end; i++) {
 		struct accel_sdk_port *o = SDK_PORT(d->ports[i]);
 		for (uint32_t k = 0; o && k < o->n_filters; k++)
 			if (filters_overlap(&o->filters[k].f, f)) {

@@ -517,7 +517,7 @@ int simnic_engine_pass(struct accel_dev *dev, uint32_t budget)
 {
 	int moved = 0;
 
-	for (int i = 0; i < SIMNIC_MAX_PORTS; i++) {
+	for (uint32_t i = 0; i < dev->sdk.ports_end; i++) {
 		struct accel_port *p = dev->sdk.ports[i];
 		if (!p || p->sdk.detached)
 			continue;

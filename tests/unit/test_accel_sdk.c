@@ -263,6 +263,7 @@ static void test_ports_and_hooks(void **state)
 	accel_sdk_port_free(dev->sdk.ports[3]);
 	accel_sdk_port_free(dev->sdk.ports[2]);
 	assert_int_equal(dev->port_finis, 2);
+	assert_int_equal(dev->sdk.ports_end, 2); /* loops over ports stop at the last one used */
 
 	/* queue pairs: Level 0 has one; one default-RX per device */
 	q0 = qp_new(p0, ACCEL_QP_F_DEFAULT_RX);
