@@ -87,14 +87,37 @@ struct nf_accel {
 	unsigned l_n;
 	uint8_t l_macs[16][6];
 	uint16_t tx_slot_page[ACCEL_PAGE_SIZE / sizeof(struct accel_desc) * 16]; /* by slot */
+	bool irq_armed;  /* irq_enable is 1: we may sleep on irq_fd (see nf_accel_pending) */
+	uint64_t armed_wakeups; /* q->wakeups when armed: unchanged = we did not sleep */
+	bool gro_off;    /* PVNET_NF_GRO=0: one TAP write per NIC frame */
+	int64_t last_work_ns, spin_ns; /* adaptive busy-poll window (nf_accel_pending) */
+	struct nf_gro gro;
 
 	/* counters (thread writes, control reads after it stopped or at logging) */
 	uint64_t tx_pkts, tx_bytes, rx_pkts, rx_bytes, tx_nic_err, rx_err, attaches;
+	uint64_t irq_arms, irq_wakes, spins;
 	uint64_t declined[NF_ACCEL_DECL__COUNT];
 };
 
 static const char *const decl_names[NF_ACCEL_DECL__COUNT] = {
 	"group", "local", "detached", "full", "gso", "big"};
+
+/* An integer knob from pvnet-guest's environment (inherited from pvnetd). */
+static long env_long(const char *name, long def, long min, long max)
+{
+	const char *v = getenv(name);
+	char *end;
+	long x;
+
+	if (!v || !*v)
+		return def;
+	x = strtol(v, &end, 10);
+	if (*end || x < min || x > max) {
+		PVLOG(WARN, MOD, "%s='%s' ignored (%ld..%ld)", name, v, min, max);
+		return def;
+	}
+	return x;
+}
 
 int nf_accel_create(struct nf_vif *vif, struct nf_alloc *a)
 {
@@ -118,6 +141,8 @@ int nf_accel_create(struct nf_vif *vif, struct nf_alloc *a)
 	acc->rx_pages = a->mem + acc->rx_pfn * PAGE;
 	acc->vif = vif;
 	acc->map.mem_fd = acc->map.doorbell_fd = acc->map.irq_fd = -1;
+	acc->gro_off = env_long("PVNET_NF_GRO", 1, 0, 1) == 0;
+	acc->spin_ns = env_long("PVNET_NF_ACCEL_SPIN_US", NF_ACCEL_SPIN_US_DEFAULT, 0, 10000) * 1000;
 	vif->acc = acc;
 	return 0;
 }
@@ -163,6 +188,14 @@ int nf_accel_write_keys(struct nf_vif *vif, uint32_t tx)
 
 /* ---- data path (queue 0's thread) -------------------------------------------------- */
 
+static inline int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no syscall */
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void qp_doorbell(struct nf_accel *acc)
 {
 	uint64_t one = 1;
@@ -185,7 +218,11 @@ static void thread_start(struct nf_queue *q, struct nf_accel *acc)
 	acc->rx_next = acc->rx_prod = accel_ring_load(&acc->sh->rx_cons);
 	acc->tx_inflight = 0;
 	acc->l_seq = 1; /* odd: never equal, forces a copy of the MAC table */
-	accel_ring_store(&acc->sh->irq_enable, 1);
+	/* no interrupts while the thread runs: it arms them before it sleeps */
+	accel_ring_store(&acc->sh->irq_enable, 0);
+	acc->irq_armed = false;
+	acc->last_work_ns = 0;
+	nf_gro_reset(&acc->gro);
 	for (uint32_t i = 0; i < acc->ring_len && i < NF_ACCEL_RX_POOL; i++) {
 		uint32_t page = acc->rx_prod & (NF_ACCEL_RX_POOL - 1);
 		acc->rxr[acc->rx_prod & acc->mask] = (struct accel_desc){
@@ -373,7 +410,36 @@ static unsigned tx_complete(struct nf_queue *q, struct nf_accel *acc)
 	return n;
 }
 
-/* RX completions -> TAP, buffers reposted. */
+static void rx_tap_write(struct nf_queue *q, const struct iovec *iov, unsigned n, uint32_t bytes,
+			 bool gso)
+{
+	if (writev(q->tap_fd, iov, (int)n) < 0) {
+		q->drops[NF_DROP_RX_TAP_WRITE]++;
+		PVLOG_RL(WARN, MOD, "%s: TAP write: %s", q->vif->ifname, strerror(errno));
+		return;
+	}
+	q->rx_pkts++;
+	q->rx_bytes += bytes;
+	if (gso)
+		q->rx_gso_pkts++;
+}
+
+/* Writes the super-frame GRO holds, if any. */
+static void gro_flush(struct nf_queue *q, struct nf_accel *acc)
+{
+	struct iovec *iov;
+	uint32_t bytes;
+	unsigned n = nf_gro_finish(&acc->gro, &iov, &bytes);
+
+	if (n)
+		rx_tap_write(q, iov, n, bytes, n > 2);
+}
+
+/*
+ * RX completions -> TAP, buffers reposted. Single-slot frames go through GRO
+ * (accel_gro.c): a run of segments of one TCP flow is one TAP write. Held frames
+ * point into RX pages, so the burst ends with a flush before any page is reposted.
+ */
 static unsigned rx_harvest(struct nf_queue *q, struct nf_accel *acc)
 {
 	uint32_t cons = accel_ring_load(&acc->sh->rx_cons); /* completions before the index */
@@ -384,7 +450,7 @@ static unsigned rx_harvest(struct nf_queue *q, struct nf_accel *acc)
 		PVLOG_RL(WARN, MOD, "%s: NIC RX consumer beyond our producer", q->vif->ifname);
 		return 0;
 	}
-	while (acc->rx_next + used != cons && pkts < NF_BURST) {
+	while (acc->rx_next + used != cons && pkts < acc->ring_len) {
 		struct iovec iov[1 + ACCEL_TX_MAX_SLOTS];
 		struct virtio_net_hdr vh = {.gso_type = VIRTIO_NET_HDR_GSO_NONE};
 		uint32_t n = 0, total = 0, start = acc->rx_next + used;
@@ -416,20 +482,27 @@ static unsigned rx_harvest(struct nf_queue *q, struct nf_accel *acc)
 			acc->rx_err++;
 			continue;
 		}
+		acc->rx_pkts++;
+		acc->rx_bytes += total;
+		if (n == 1 && !acc->gro_off) {
+			const uint8_t *f = iov[1].iov_base;
+			bool ok = first & ACCEL_DESC_F_CSUM_OK;
+
+			if (nf_gro_merge(&acc->gro, f, total, ok))
+				continue;
+			gro_flush(q, acc);
+			if (nf_gro_start(&acc->gro, f, total, ok))
+				continue;
+		} else {
+			gro_flush(q, acc); /* keep the order of the flow's frames */
+		}
 		if (first & ACCEL_DESC_F_CSUM_OK)
 			vh.flags = VIRTIO_NET_HDR_F_DATA_VALID;
 		iov[0].iov_base = &vh;
 		iov[0].iov_len = sizeof(vh);
-		if (writev(q->tap_fd, iov, (int)(1 + n)) < 0) {
-			q->drops[NF_DROP_RX_TAP_WRITE]++;
-			PVLOG_RL(WARN, MOD, "%s: TAP write: %s", q->vif->ifname, strerror(errno));
-			continue;
-		}
-		acc->rx_pkts++;
-		acc->rx_bytes += total;
-		q->rx_pkts++;
-		q->rx_bytes += total;
+		rx_tap_write(q, iov, 1 + n, total, false);
 	}
+	gro_flush(q, acc);
 	acc->rx_next += used;
 	/* repost the pages of the consumed slots: slot s <-> page s % pool */
 	while (acc->rx_prod - acc->rx_next < acc->ring_len &&
@@ -464,27 +537,70 @@ unsigned nf_accel_poll(struct nf_queue *q)
 	}
 	if (!want)
 		return 0;
-	nf_drain_eventfd(acc->map.irq_fd); /* completions after this read signal again */
+	if (acc->irq_armed) {
+		/* interrupts off again while we poll. After a sleep, one read consumes
+		 * the wake-up (the rings say what to do); without one, a signal the
+		 * device may have raised meanwhile stays pending and ends the next
+		 * sleep at once, where this read clears it: never a syscall per loop */
+		accel_ring_store(&acc->sh->irq_enable, 0);
+		acc->irq_armed = false;
+		if (q->wakeups != acc->armed_wakeups) {
+			nf_drain_eventfd(acc->map.irq_fd);
+			acc->irq_wakes++;
+		}
+	}
 	macs_sync(acc);
 	work = tx_complete(q, acc);
 	work += rx_harvest(q, acc);
+	if (work)
+		acc->last_work_ns = mono_ns();
 	return work;
+}
+
+/* Completions we have not harvested yet (RX frames, or TX slots of ours). */
+static bool qp_has_work(const struct nf_accel *acc)
+{
+	return accel_ring_load(&acc->sh->rx_cons) != acc->rx_next ||
+	       accel_ring_load(&acc->sh->tx_cons) != acc->tx_done;
+}
+
+/*
+ * Interrupts on before sleeping, then one more look at the rings: a completion
+ * published before the device saw irq_enable = 1 is found here, one after it
+ * raises irq_fd. Returns true if there is work after all.
+ */
+static bool irq_arm(const struct nf_queue *q, struct nf_accel *acc)
+{
+	if (!acc->irq_armed) {
+		accel_ring_store(&acc->sh->irq_enable, 1);
+		acc->irq_armed = true;
+		acc->armed_wakeups = q->wakeups;
+		acc->irq_arms++;
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* irq_enable before re-reading the indices */
+	return qp_has_work(acc);
 }
 
 int nf_accel_wait_fd(const struct nf_queue *q)
 {
-	const struct nf_accel *acc = q->acc;
+	struct nf_accel *acc = q->acc;
 
 	/* the thread itself sets `using`; the control thread closes the fd only after it
 	 * cleared it */
 	if (!acc || !__atomic_load_n(&acc->using, __ATOMIC_RELAXED))
 		return -1;
+	if (!acc->irq_armed && irq_arm(q, acc)) {
+		uint64_t one = 1;
+		/* work arrived since nf_accel_pending: make the sleep return at once */
+		if (write(acc->map.irq_fd, &one, sizeof(one)) < 0)
+			PVLOG_RL(WARN, MOD, "%s: self-wake: %s", acc->vif->ifname, strerror(errno));
+	}
 	return acc->map.irq_fd;
 }
 
 bool nf_accel_pending(const struct nf_queue *q)
 {
-	const struct nf_accel *acc = q->acc;
+	struct nf_accel *acc = q->acc;
 
 	if (!acc)
 		return false;
@@ -493,7 +609,20 @@ bool nf_accel_pending(const struct nf_queue *q)
 		return true;
 	if (!acc->using)
 		return false;
-	return accel_ring_load(&acc->sh->rx_cons) != acc->rx_next;
+	if (qp_has_work(acc))
+		return true;
+	/*
+	 * Adaptive busy-poll: right after qp work the next frame or completion is
+	 * usually microseconds away, while a sleep costs poll() + a wake-up. Bounded
+	 * by spin_ns after the last work, and yielding: on 2 cores the NIC engine or
+	 * the guest stack may need this CPU to produce that work.
+	 */
+	if (acc->spin_ns && acc->last_work_ns && mono_ns() - acc->last_work_ns < acc->spin_ns) {
+		acc->spins++;
+		sched_yield();
+		return true;
+	}
+	return irq_arm(q, acc);
 }
 
 /* ---- control thread ------------------------------------------------------------------ */
@@ -672,11 +801,15 @@ void nf_accel_log_stats(const struct nf_vif *vif)
 		off += (size_t)snprintf(decl + off, sizeof(decl) - off, " %s=%llu", decl_names[i],
 					(unsigned long long)acc->declined[i]);
 	PVLOG(INFO, MOD, "%s: fast path: tx %llu pkts %llu bytes, rx %llu pkts %llu bytes, nic tx "
-	      "errors %llu, rx errors %llu, attaches %llu, declined to the rings:%s", vif->ifname,
-	      (unsigned long long)acc->tx_pkts, (unsigned long long)acc->tx_bytes,
+	      "errors %llu, rx errors %llu, attaches %llu, declined to the rings:%s; gro: %llu TAP "
+	      "writes, %llu super-frames of %llu frames; irq arms %llu wakes %llu, spins %llu",
+	      vif->ifname, (unsigned long long)acc->tx_pkts, (unsigned long long)acc->tx_bytes,
 	      (unsigned long long)acc->rx_pkts, (unsigned long long)acc->rx_bytes,
 	      (unsigned long long)acc->tx_nic_err, (unsigned long long)acc->rx_err,
-	      (unsigned long long)acc->attaches, decl);
+	      (unsigned long long)acc->attaches, decl, (unsigned long long)acc->gro.frames,
+	      (unsigned long long)acc->gro.super, (unsigned long long)acc->gro.merged,
+	      (unsigned long long)acc->irq_arms, (unsigned long long)acc->irq_wakes,
+	      (unsigned long long)acc->spins);
 }
 
 void nf_accel_destroy(struct nf_vif *vif)

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include <pvnet/event_channel.h>
 #include <pvnet/grant_table.h>
@@ -125,6 +126,9 @@ int64_t nf_poll_ns_from_env(void);
  */
 #define NF_ACCEL_RX_POOL 512      /* RX pages of the fast path (power of two): ~30 ms at 200 Mb/s */
 #define NF_ACCEL_TX_MAX_PAGES 128 /* TX pool pages the qp may hold (the rings keep the rest) */
+/* Busy-poll window of queue 0's thread after its last qp work, before it arms the
+ * qp's interrupt and sleeps (PVNET_NF_ACCEL_SPIN_US overrides; 0 = off) */
+#define NF_ACCEL_SPIN_US_DEFAULT 0
 enum nf_accel_decl { /* why a frame was declined to the rings */
 	NF_ACCEL_DECL_GROUP, NF_ACCEL_DECL_LOCAL, NF_ACCEL_DECL_DETACHED, NF_ACCEL_DECL_FULL,
 	NF_ACCEL_DECL_GSO, NF_ACCEL_DECL_BIG, NF_ACCEL_DECL__COUNT
@@ -143,6 +147,32 @@ void nf_accel_tx_flush(struct nf_queue *q);
 bool nf_accel_tx_blocked(const struct nf_queue *q);
 int nf_accel_wait_fd(const struct nf_queue *q);
 bool nf_accel_pending(const struct nf_queue *q);
+
+/* ---- accel_gro.c: receive coalescing on the NIC fast path (accel.c) -------------
+ * Queue 0's thread only. Per burst: nf_gro_merge (true: the frame continues the
+ * held super-frame), else nf_gro_finish + write the held one, then nf_gro_start
+ * (true: held as the start of a new one; false: write the frame on its own).
+ * Held frames are referenced, not copied: they must stay unchanged until
+ * nf_gro_finish. nf_gro_finish returns the iovec count (0: nothing held) of
+ * virtio_net_hdr + frame in g->iov, and the frame's size in *bytes.
+ */
+#define NF_GRO_MAX_SEGS 64 /* segments per super-frame (64 KiB / MSS 1024) */
+#define NF_GRO_HDR_MAX 128 /* Ethernet + IP + TCP header bytes we copy and compare */
+struct nf_gro {
+	struct iovec iov[2 + NF_GRO_MAX_SEGS]; /* vnet hdr, headers, payloads */
+	struct virtio_net_hdr vh;
+	uint8_t hdr[NF_GRO_HDR_MAX]; /* the first segment's headers, patched at finish */
+	const uint8_t *first;        /* the first segment (written as is if alone) */
+	uint32_t first_len, hdr_len, l4_off, mss, payload, next_seq;
+	unsigned nseg;
+	bool v6, closed;
+	uint64_t frames, super, merged; /* TAP writes, super-frames, segments in them */
+};
+void nf_gro_reset(struct nf_gro *g);
+bool nf_gro_start(struct nf_gro *g, const uint8_t *frame, uint32_t len, bool csum_ok);
+bool nf_gro_merge(struct nf_gro *g, const uint8_t *frame, uint32_t len, bool csum_ok);
+unsigned nf_gro_finish(struct nf_gro *g, struct iovec **iov, uint32_t *bytes);
+/* ---- end of accel_gro.c ---------------------------------------------------------- */
 
 /* app.c: the pktgen/sink data-path thread */
 void *nf_app_thread(void *arg);
