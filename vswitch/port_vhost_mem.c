@@ -46,7 +46,7 @@
 #include "vsw_private.h"
 
 #define MOD "vhost"
-#define GUARD_SLOTS 256 /* VHU_MAX_REGIONS (8) for each of 32 connected ports */
+#define GUARD_SLOTS 1024 /* mapped regions per process: QEMU hands over 1-2 per VMM, at most 8 */
 
 struct guard_slot {
 	uint32_t seq;   /* even: stable; odd: being rewritten */
