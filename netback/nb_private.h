@@ -89,8 +89,7 @@ int nb_tx_parse(const struct netif_tx_request *reqs, unsigned avail, struct nb_t
  */
 struct nb_cmpl {
 	RING_IDX next; /* next ring index to answer (== rsp_prod_pvt) */
-	uint16_t id[NB_TX_RING];
-	int16_t status[NB_TX_RING];
+	struct netif_tx_response rsp[NB_TX_RING]; /* the response each slot will get */
 	uint8_t ready[NB_TX_RING]; /* atomic */
 };
 
@@ -98,12 +97,11 @@ void nb_cmpl_init(struct nb_cmpl *c, RING_IDX start);
 /* set / set_status / mark_ready run per slot on the data path: inline */
 static inline void nb_cmpl_set(struct nb_cmpl *c, RING_IDX idx, uint16_t id, int16_t status)
 {
-	c->id[idx & (NB_TX_RING - 1)] = id;
-	c->status[idx & (NB_TX_RING - 1)] = status;
+	c->rsp[idx & (NB_TX_RING - 1)] = (struct netif_tx_response){.id = id, .status = status};
 }
 static inline void nb_cmpl_set_status(struct nb_cmpl *c, RING_IDX idx, int16_t status)
 {
-	c->status[idx & (NB_TX_RING - 1)] = status;
+	c->rsp[idx & (NB_TX_RING - 1)].status = status;
 }
 /* Marks n slots from idx complete (release: set() before ready). No fence: the
  * caller orders the ready flags before it examines the pusher's busy flag, once
@@ -116,6 +114,9 @@ static inline void nb_cmpl_mark_ready(struct nb_cmpl *c, RING_IDX idx, unsigned 
 bool nb_cmpl_head_ready(const struct nb_cmpl *c);
 /* Pops up to max ready responses in ring order into rsp[]; returns the count. */
 unsigned nb_cmpl_take(struct nb_cmpl *c, struct netif_tx_response *rsp, unsigned max);
+/* The same straight into the shared ring, from ring->rsp_prod_pvt on (which equals
+ * c->next), in one pass; does not move rsp_prod_pvt. Returns the count. */
+unsigned nb_cmpl_take_ring(struct nb_cmpl *c, struct netif_tx_back_ring *ring);
 
 /* ---- runtime structures ------------------------------------------------------------ */
 

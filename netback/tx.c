@@ -75,18 +75,15 @@ void nb_txc_kill(struct nb_txc *c)
 
 void nb_txc_push(struct nb_txc *c)
 {
-	struct netif_tx_response rsp[NB_TX_RING];
-
 	for (;;) {
 		unsigned n;
 		int notify = 0;
 
 		if (__atomic_exchange_n(&c->busy, 1, __ATOMIC_SEQ_CST))
 			return; /* another thread pushes (it re-checks), or the queue is dead */
-		n = nb_cmpl_take(&c->cmpl, rsp, NB_TX_RING);
+		/* the ready prefix straight into the ring's response slots, one pass */
+		n = nb_cmpl_take_ring(&c->cmpl, &c->ring);
 		if (n) {
-			for (unsigned i = 0; i < n; i++)
-				*RING_GET_RESPONSE(&c->ring, c->ring.rsp_prod_pvt + i) = rsp[i];
 			c->ring.rsp_prod_pvt += n;
 			RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&c->ring, notify);
 			if (notify) {

@@ -32,8 +32,23 @@ unsigned nb_cmpl_take(struct nb_cmpl *c, struct netif_tx_response *rsp, unsigned
 	unsigned n = 0;
 
 	while (n < max && __atomic_load_n(&c->ready[next & MASK], __ATOMIC_ACQUIRE)) {
-		rsp[n].id = c->id[next & MASK];
-		rsp[n].status = c->status[next & MASK];
+		rsp[n] = c->rsp[next & MASK];
+		__atomic_store_n(&c->ready[next & MASK], 0, __ATOMIC_RELAXED);
+		next++;
+		n++;
+	}
+	/* release: the slot reads as not-ready before the owner may reuse it */
+	__atomic_store_n(&c->next, next, __ATOMIC_RELEASE);
+	return n;
+}
+
+unsigned nb_cmpl_take_ring(struct nb_cmpl *c, struct netif_tx_back_ring *ring)
+{
+	RING_IDX next = c->next;
+	unsigned n = 0;
+
+	while (n < NB_TX_RING && __atomic_load_n(&c->ready[next & MASK], __ATOMIC_ACQUIRE)) {
+		*RING_GET_RESPONSE(ring, ring->rsp_prod_pvt + n) = c->rsp[next & MASK];
 		__atomic_store_n(&c->ready[next & MASK], 0, __ATOMIC_RELAXED);
 		next++;
 		n++;

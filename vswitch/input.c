@@ -208,8 +208,22 @@ static struct pvnet_pkt *csum_copy(struct vsw_bridge *br, const struct pvnet_pkt
  * falling back to software TSO / checksum when q cannot take the offload. A
  * grant-backed packet (a guest's frame whose payload is still in its grants) is
  * linearised first. */
-static void egress_one(struct egress_ctx *ctx, struct vsw_port *q, struct pvnet_pkt *pkt,
-		       uint16_t tci)
+static void egress_one_slow(struct egress_ctx *ctx, struct vsw_port *q, struct pvnet_pkt *pkt,
+			    uint16_t tci);
+
+static inline void egress_one(struct egress_ctx *ctx, struct vsw_port *q, struct pvnet_pkt *pkt,
+			      uint16_t tci)
+{
+	/* the common case, no offload to finish in software: straight into the group */
+	if (pkt->gso_type == PVNET_GSO_NONE &&
+	    (!(pkt->flags & PVNET_PKT_F_CSUM_BLANK) || (q->flags & VSW_PORT_F_CSUM)))
+		group_add(ctx, q, pkt, tci);
+	else
+		egress_one_slow(ctx, q, pkt, tci);
+}
+
+static void egress_one_slow(struct egress_ctx *ctx, struct vsw_port *q, struct pvnet_pkt *pkt,
+			    uint16_t tci)
 {
 	struct pvnet_pkt *segs[TSO_MAX_SEGS];
 	struct pvnet_pkt tmp;
