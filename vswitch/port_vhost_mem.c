@@ -99,7 +99,9 @@ static void slot_write(unsigned i, uintptr_t start, size_t size, int *fault, int
 	__atomic_store_n(&s->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
-/* Hands a SIGBUS that is not ours to whoever had it before us. */
+/* Hands a SIGBUS that is not ours to whoever had it before us. (A previous
+ * handler that chains back to ours, having replaced it before we were put back,
+ * would recurse until the stack overflows: the process dies either way.) */
 static void guard_chain(int sig, siginfo_t *si, void *uc)
 {
 	if (guard_prev.sa_flags & SA_SIGINFO) {
