@@ -297,7 +297,8 @@ int accel_sdk_features_set(struct accel_port *port, uint64_t active);
 /* Stop / resume serving the port's queue pairs (ACCEL_QP_S_DETACHED). */
 int accel_sdk_detach(struct accel_port *port);
 int accel_sdk_attach(struct accel_port *port);
-/* One class->engine_pass under the lock, its thread CPU time added to cpu_ns. */
+/* One class->engine_pass under the lock, its thread CPU time added to cpu_ns;
+ * -EOPNOTSUPP without one. */
 int accel_sdk_poll(struct accel_dev *dev, uint32_t budget);
 
 /* Appends one counter to a stats_get answer (counted even past `max`). */

@@ -682,9 +682,12 @@ int accel_sdk_attach(struct accel_port *port)
 int accel_sdk_poll(struct accel_dev *dev, uint32_t budget)
 {
 	struct accel_sdk_dev *d = SDK_DEV(dev);
-	uint64_t t0 = accel_sdk_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	uint64_t t0;
 	int n;
 
+	if (!d->cls.engine_pass)
+		return -EOPNOTSUPP;
+	t0 = accel_sdk_clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	pthread_mutex_lock(&d->lock);
 	n = d->cls.engine_pass(dev, budget ? budget : d->cls.burst);
 	d->cpu_ns += accel_sdk_clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0;

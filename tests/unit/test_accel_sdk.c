@@ -233,6 +233,7 @@ static void test_class_defaults(void **state)
 	assert_int_equal(dev->sdk.cls.max_ring, ACCEL_SDK_MAX_RING);
 	assert_int_equal(dev->sdk.cls.default_quota, ACCEL_SDK_DEFAULT_QUOTA);
 	assert_int_equal(dev->sdk.cls.burst, ACCEL_SDK_DEFAULT_BURST);
+	assert_int_equal(accel_sdk_poll(dev, 0), -EOPNOTSUPP); /* no engine_pass */
 	dev_close(dev);
 }
 
