@@ -34,7 +34,6 @@
 #include <pvnet/hv.h>
 
 /* Limits of hv_domain_config values. */
-#define HV_MAX_MEM_SIZE (64ull << 30)
 #define HV_MAX_GRANT_FRAMES 1024u
 #define HV_MAX_EVTCHNS EVTCHN_2L_NR_CHANNELS
 

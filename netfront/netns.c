@@ -2,12 +2,16 @@
 /*
  * The guest's network stack: its namespace (made as `ip netns add` makes one),
  * the TAP device that stands for the PV NIC, and interface configuration by
- * ioctl (MAC, MTU, IPv4/IPv6 addresses, link up).
+ * ioctl (MAC, MTU, IPv6 addresses, link up) and rtnetlink (IPv4 addresses:
+ * SIOCSIFADDR would replace the interface's one primary address, so a second
+ * IPv4 address in ip= would silently evict the first).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <net/if_arp.h>
 #include <netinet/in.h>
@@ -212,12 +216,78 @@ struct nf_in6_ifreq {
 	int ifindex;
 };
 
+/* Appends a route attribute to an rtnetlink request (buffer known to be large enough). */
+static void nl_attr_put(struct nlmsghdr *nh, unsigned short type, const void *data, size_t size)
+{
+	struct rtattr *rta = (struct rtattr *)((char *)nh + NLMSG_ALIGN(nh->nlmsg_len));
+
+	rta->rta_type = type;
+	rta->rta_len = (unsigned short)RTA_LENGTH(size);
+	memcpy(RTA_DATA(rta), data, size);
+	nh->nlmsg_len = NLMSG_ALIGN(nh->nlmsg_len) + RTA_ALIGN(rta->rta_len);
+}
+
+/*
+ * Adds an IPv4 address as `ip addr add A/P brd + dev IF` does (RTM_NEWADDR,
+ * NLM_F_EXCL): unlike SIOCSIFADDR it adds, never replaces. 0 or -errno from the
+ * kernel's acknowledgement (-EEXIST if the address is already there).
+ */
+static int if_addr4_add(int ifindex, struct in_addr a, unsigned prefix)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ifaddrmsg ifa;
+		char attrs[64];
+	} req;
+	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+	char ack[NLMSG_SPACE(sizeof(struct nlmsgerr)) + 256];
+	struct nlmsghdr *nh;
+	ssize_t n;
+	int s, rc;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(req.ifa));
+	req.nh.nlmsg_type = RTM_NEWADDR;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+	req.nh.nlmsg_seq = 1;
+	req.ifa.ifa_family = AF_INET;
+	req.ifa.ifa_prefixlen = (unsigned char)prefix;
+	req.ifa.ifa_index = (unsigned)ifindex;
+	nl_attr_put(&req.nh, IFA_LOCAL, &a, sizeof(a));
+	nl_attr_put(&req.nh, IFA_ADDRESS, &a, sizeof(a));
+	if (prefix < 31) {
+		struct in_addr brd = {.s_addr = a.s_addr | htonl(prefix ? ~0u >> prefix : ~0u)};
+		nl_attr_put(&req.nh, IFA_BROADCAST, &brd, sizeof(brd));
+	}
+	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (s < 0)
+		return -errno;
+	if (sendto(s, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+		rc = -errno;
+		goto close_sock;
+	}
+	n = recv(s, ack, sizeof(ack), 0);
+	if (n < 0) {
+		rc = -errno;
+		goto close_sock;
+	}
+	nh = (struct nlmsghdr *)ack;
+	if (!NLMSG_OK(nh, (size_t)n) || nh->nlmsg_type != NLMSG_ERROR ||
+	    nh->nlmsg_len < NLMSG_LENGTH(sizeof(struct nlmsgerr))) {
+		rc = -EPROTO;
+		goto close_sock;
+	}
+	rc = ((struct nlmsgerr *)NLMSG_DATA(nh))->error; /* 0 or -errno */
+close_sock:
+	close(s);
+	return rc;
+}
+
 static int if_add_one(const char *ifname, const char *item)
 {
 	char addr[64], *slash;
 	long prefix = -1;
-	struct ifreq ifr;
-	int rc;
+	int ifindex;
 
 	snprintf(addr, sizeof(addr), "%s", item);
 	slash = strchr(addr, '/');
@@ -239,22 +309,15 @@ static int if_add_one(const char *ifname, const char *item)
 			return -ENODEV;
 		return if_ioctl(AF_INET6, SIOCSIFADDR, &r6);
 	}
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
-	sin->sin_family = AF_INET;
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1 || prefix > 32)
+	struct in_addr a4;
+	if (inet_pton(AF_INET, addr, &a4) != 1 || prefix > 32)
 		return -EINVAL;
-	rc = if_ioctl(AF_INET, SIOCSIFADDR, &ifr);
-	if (rc < 0)
-		return rc;
 	if (prefix < 0)
 		prefix = 24;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
-	sin->sin_family = AF_INET;
-	sin->sin_addr.s_addr = prefix ? htonl(~0u << (32 - prefix)) : 0;
-	return if_ioctl(AF_INET, SIOCSIFNETMASK, &ifr);
+	ifindex = (int)if_nametoindex(ifname);
+	if (!ifindex)
+		return -ENODEV;
+	return if_addr4_add(ifindex, a4, (unsigned)prefix);
 }
 
 int nf_if_add_addrs(const char *ifname, const char *ips)

@@ -150,6 +150,7 @@ int vsw_port_mirror_start(struct vsw_port *port, const char *path, uint64_t coun
 {
 	struct vsw_mirror *m, *old;
 	size_t len;
+	FILE *f;
 	int rc = -EINVAL;
 
 	if (!port || !path || !path[0] || strlen(path) >= sizeof(m->path))
@@ -173,7 +174,15 @@ int vsw_port_mirror_start(struct vsw_port *port, const char *path, uint64_t coun
 	m->dead = pcap_open_dead(DLT_EN10MB, MIRROR_SNAPLEN);
 	if (!m->dead)
 		goto fail_lock;
-	m->dumper = pcap_dump_open(m->dead, path);
+	/* opened here rather than by pcap_dump_open, so the caller gets the real errno
+	 * (a missing directory is -ENOENT, not a generic -EIO) */
+	f = fopen(path, "wbe");
+	if (!f) {
+		rc = -errno;
+		PVLOG(WARN, VSW_LOG, "mirror %s: %s", path, strerror(-rc));
+		goto fail_dead;
+	}
+	m->dumper = pcap_dump_fopen(m->dead, f); /* owns f from here on, even on failure */
 	if (!m->dumper) {
 		PVLOG(WARN, VSW_LOG, "mirror %s: %s", path, pcap_geterr(m->dead));
 		rc = -EIO;

@@ -30,6 +30,8 @@
 #define HV_PAGE_SHIFT 12
 #define HV_PAGE_SIZE 4096u
 
+/* Largest pseudo-physical memory of a domain (hv_domain_create -EINVAL above). */
+#define HV_MAX_MEM_SIZE (64ull << 30)
 /* Highest domid handed to guests (ids are 1..HV_MAX_DOMID, reused only after destroy). */
 #define HV_MAX_DOMID 1023
 #define HV_NAME_MAX 64

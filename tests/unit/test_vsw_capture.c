@@ -161,7 +161,7 @@ static void test_mirror_count_limit(void **state)
 	assert_int_equal(frames, 25);
 	assert_int_equal(pcap_count(path, 0, &tagged), 25);
 	/* errors */
-	assert_int_equal(vsw_port_mirror_start(e.p[0], "/nonexistent/dir/x.pcap", 0), -EIO);
+	assert_int_equal(vsw_port_mirror_start(e.p[0], "/nonexistent/dir/x.pcap", 0), -ENOENT);
 	assert_int_equal(vsw_port_mirror_start(e.p[0], "/tmp/x.pcapng", 0), -EPROTONOSUPPORT);
 	env_fini(&e);
 }

@@ -165,12 +165,16 @@ static int cmd_domid(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 {
 	struct dom *dom = argc == 2 ? dom_find(d, argv[1]) : NULL;
 
-	if (argc == 2 && !strcmp(argv[1], "Domain-0")) {
+	if (argc != 2) {
+		err_printf(o, "usage: pvnet domid NAME\n");
+		return 2;
+	}
+	if (!strcmp(argv[1], "Domain-0")) {
 		out_printf(o, "0\n");
 		return 0;
 	}
 	if (!dom) {
-		err_printf(o, "no domain '%s'\n", argc == 2 ? argv[1] : "");
+		err_printf(o, "no domain '%s'\n", argv[1]);
 		return 1;
 	}
 	out_printf(o, "%u\n", dom->domid);
@@ -497,7 +501,12 @@ static int cmd_switch(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 		vsw_fdb_dump(c.br, fdb_age_cb, &c);
 		return 0;
 	}
-	err_printf(o, "usage: pvnet switch show | pvnet switch fdb BRIDGE\n");
+	/* the ports' commands are switch_cli.c's: list them all, as `pvnet switch help` does */
+	err_printf(o, "usage: pvnet switch COMMAND ...\n"
+		      "  show                               bridges, their ports and VLAN modes\n"
+		      "  fdb BRIDGE                         the MAC table: port, VLAN, MAC, age\n"
+		      "  add-port, del-port, set-vlan, set-trunk, mirror, mirror-stop, replay,\n"
+		      "  set-antispoof, port-show           see pvnet switch help\n");
 	return 2;
 }
 
@@ -675,7 +684,9 @@ int ctl_handle(struct pvnetd *d, int fd)
 		err_printf(&o, "empty request\n");
 		goto reply;
 	}
-	if (!strcmp(argv[0], "info"))
+	if ((!strcmp(argv[0], "info") || !strcmp(argv[0], "list")) && argc != 1)
+		err_printf(&o, "usage: pvnet %s (no arguments)\n", argv[0]);
+	else if (!strcmp(argv[0], "info"))
 		status = cmd_info(d, &o);
 	else if (!strcmp(argv[0], "list"))
 		status = cmd_list(d, &o);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <pvnet/ctl.h>
 #include <pvnet/hvc.h>
 #include <pvnet/log.h>
+#include <pvnet/netfront.h>
 
 #include "hvm.h"
 #include "pvnetd.h"
@@ -274,6 +276,59 @@ static int hvm_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct 
 	return 0;
 }
 
+/* The largest MTU of a TAP device (the kernel's 65535 minus the Ethernet header). */
+#define DOM_TAP_MTU_MAX 65521u
+
+/*
+ * Checks what the config parser leaves to netfront and to hv_domain_create, so a
+ * PV domain whose guest would fail at once (its vif stuck in InitWait, or the
+ * guest exiting right after "Created") is refused here with the reason instead.
+ */
+static int dom_cfg_check(const struct pvnet_dom_cfg *cfg, struct outbuf *out)
+{
+	const char *ns = cfg->netns[0] ? cfg->netns : cfg->name;
+	char path[PVNET_NAME_MAX + 16];
+	struct stat st;
+
+	if (cfg->memory_mib > HV_MAX_MEM_SIZE >> 20) {
+		err_printf(out,
+			   "cannot create domain '%s': memory %llu MiB is above the limit of "
+			   "%llu MiB\n",
+			   cfg->name, (unsigned long long)cfg->memory_mib,
+			   (unsigned long long)(HV_MAX_MEM_SIZE >> 20));
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < cfg->n_vifs; i++) {
+		const struct pvnet_vif_cfg *v = &cfg->vifs[i];
+		enum nf_mode mode = NF_MODE_TAP;
+
+		if (v->mode[0] && nf_mode_parse(v->mode, &mode) < 0) {
+			err_printf(out,
+				   "cannot create domain '%s': vif %u: unknown mode '%s' "
+				   "(expected tap, pktgen or sink)\n",
+				   cfg->name, i, v->mode);
+			return -EINVAL;
+		}
+		if (mode == NF_MODE_TAP && v->mtu > DOM_TAP_MTU_MAX) {
+			err_printf(out,
+				   "cannot create domain '%s': vif %u: mtu %u is above %u, "
+				   "the largest a TAP device takes\n",
+				   cfg->name, i, v->mtu, DOM_TAP_MTU_MAX);
+			return -EINVAL;
+		}
+	}
+	/* netfront refuses to take over a namespace it did not create */
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
+	if (stat(path, &st) == 0) {
+		err_printf(out,
+			   "cannot create domain '%s': network namespace '%s' already exists "
+			   "(%s); remove it (ip netns del %s) or set netns= in the domain config\n",
+			   cfg->name, ns, path, ns);
+		return -EEXIST;
+	}
+	return 0;
+}
+
 int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf *out)
 {
 	struct hv_domain_config hcfg = {0};
@@ -287,6 +342,9 @@ int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf 
 	}
 	if (!strcmp(cfg->type, "hvm"))
 		return hvm_create(d, cfg, out);
+	rc = dom_cfg_check(cfg, out);
+	if (rc < 0)
+		return rc;
 	dom = calloc(1, sizeof(*dom));
 	if (!dom)
 		return -ENOMEM;

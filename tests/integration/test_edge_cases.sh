@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# pvnet as a new user meets it: configs beyond examples/ (xl syntax variants, two
+# vifs on two bridges, several addresses, odd MTUs and modes, a namespace that
+# already exists, too much memory) and CLI commands with wrong arguments. Every
+# refusal must say why, exit non-zero, and leave pvnetd serving.
+. "$(dirname "$0")/lib.sh"
+pv_init edge_cases
+pv_need ping
+
+if pv_start; then ok "pvnetd starts"; else not_ok "pvnetd starts"; pv_done; exit 1; fi
+
+ID=$$
+G1="pve${ID}a"
+G2="pve${ID}b"
+G3="pve${ID}c"
+pv_cleanup_add "ip netns del '$G1'; ip netns del '$G2'; ip netns del '$G3'"
+
+# has_addr NS DEV ADDR: DEV in guest namespace NS carries ADDR
+has_addr() { ip -n "$1" -br addr show "$2" 2>/dev/null | grep -qw "$3"; }
+q() { "$@" >/dev/null 2>&1; }
+alive() { kill -0 "$PV_PID" 2>/dev/null && pvnet info >/dev/null 2>&1; }
+
+# --- xl syntax variants: no spaces, double quotes, trailing comma, CRLF ------------
+printf 'name="%s"\r\nmemory=32\r\nvif=["mac=00:16:3e:e0:00:01,bridge=bre%s,ip=10.91.0.1/24 10.92.0.1/24 fd91::1/64","mac=00:16:3e:e0:00:11,bridge=brf%s,ip=10.93.0.1/24",]\r\n' \
+  "$G1" "$ID" "$ID" >"$PV_TMP/g1.cfg"
+cat >"$PV_TMP/g2.cfg" <<EOF
+name   =   '$G2'
+memory = 32
+vif    = [ 'mac=00:16:3e:e0:00:02 , bridge = bre$ID , ip=10.91.0.2/24 fd91::2/64',
+           "mac=00:16:3e:e0:00:12,bridge=brf$ID,ip=10.93.0.2/24" ]
+EOF
+check "xl config without spaces, double quotes, trailing comma, CRLF" q pvnet create "$PV_TMP/g1.cfg"
+check "xl config with odd spacing and two vifs on two bridges" q pvnet create "$PV_TMP/g2.cfg"
+if wait_for 10 has_addr "$G1" eth0 10.91.0.1 && wait_for 10 has_addr "$G2" eth1 10.93.0.2; then
+  ok "both guests configured their vifs"
+else
+  not_ok "guests configured their vifs"; diag "$(ip -n "$G1" -br addr 2>&1; ip -n "$G2" -br addr 2>&1)"
+fi
+
+# Several IPv4 addresses in ip=: each one is added (SIOCSIFADDR would keep only
+# the last), and each answers.
+check "every IPv4 address of ip= is on eth0 (10.91.0.1 and 10.92.0.1)" \
+  bash -c "ip -n '$G1' -4 addr show eth0 | grep -q 'inet 10.91.0.1/24 brd 10.91.0.255' &&
+           ip -n '$G1' -4 addr show eth0 | grep -q 'inet 10.92.0.1/24 brd 10.92.0.255'"
+check "IPv6 address from the same ip= list too" has_addr "$G1" eth0 fd91::1/64
+check "ping the first IPv4 address of a multi-address vif" \
+  wait_for 10 q ip netns exec "$G2" ping -c 1 -W 1 10.91.0.1
+check "ping over the second bridge (eth1 to eth1 of two 2-vif guests)" \
+  wait_for 10 q ip netns exec "$G2" ping -c 1 -W 1 10.93.0.1
+check "the second bridge holds only the two eth1 vifs" \
+  bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch show | awk '/Bridge \"brf$ID\"/{f=1;next} /Bridge/{f=0} f && /^ *Port /' | grep -c Port | grep -qx 2"
+
+# --- refusals at create: the reason, exit 1, nothing left behind --------------------
+refused() { # refused DESC PATTERN CFG
+  local out rc
+  out=$(pvnet create "$3" 2>&1); rc=$?
+  if [ "$rc" = 1 ] && grep -q -- "$2" <<<"$out" && alive; then ok "$1"; else
+    not_ok "$1"; diag "rc=$rc: $out"; fi
+}
+printf "name='%s'\nmemory=32\nvif=['bridge=bre%s,mtu=65535']\n" "$G3" "$ID" >"$PV_TMP/mtu.cfg"
+refused "mtu=65535 on a TAP vif refused: above the TAP maximum 65521" "mtu 65535 is above 65521" \
+  "$PV_TMP/mtu.cfg"
+printf "name='%s'\nmemory=32\nvif=['bridge=bre%s,mode=tapp']\n" "$G3" "$ID" >"$PV_TMP/mode.cfg"
+refused "unknown vif mode refused at create (not a vif stuck in InitWait)" \
+  "unknown mode 'tapp' (expected tap, pktgen or sink)" "$PV_TMP/mode.cfg"
+printf "name='%s'\nmemory=100000\n" "$G3" >"$PV_TMP/mem.cfg"
+refused "memory above the hypervisor's limit refused with the limit" \
+  "memory 100000 MiB is above the limit of 65536 MiB" "$PV_TMP/mem.cfg"
+printf "name='%s'\nmemory=32\nnetns='%s'\n" "$G3" "$G1" >"$PV_TMP/ns.cfg"
+refused "a network namespace that exists is refused at create" \
+  "network namespace '$G1' already exists" "$PV_TMP/ns.cfg"
+check "the refused domain is not listed" bash -c "! '$PV_BIN/pvnet' --run-dir '$PV_RUN' list | grep -q '^$G3 '"
+check "the existing namespace is untouched" has_addr "$G1" eth0 10.91.0.1
+
+printf "name='%s'\nmemory=32\nvif=['bridge=bre%s,mtu=65521,ip=10.91.0.3/24']\n" "$G3" "$ID" >"$PV_TMP/mtumax.cfg"
+check "mtu=65521 (the TAP maximum) is accepted" q pvnet create "$PV_TMP/mtumax.cfg"
+check "the 65521-byte-MTU guest's eth0 comes up with that MTU" \
+  wait_for 10 bash -c "ip -n '$G3' link show eth0 2>/dev/null | grep -q 'mtu 65521'"
+
+# --- CLI misuse: usage on stderr, exit 2 (or 1 for a missing object) -----------------
+usage_rc() { # usage_rc DESC RC PATTERN ARGS...
+  local d=$1 want=$2 pat=$3 out rc; shift 3
+  out=$(pvnet "$@" 2>&1 >/dev/null); rc=$?
+  if [ "$rc" = "$want" ] && grep -q -- "$pat" <<<"$out" && alive; then ok "$d"; else
+    not_ok "$d"; diag "rc=$rc (want $want): $out"; fi
+}
+usage_rc "domid without a name: usage, exit 2" 2 "usage: pvnet domid NAME" domid
+usage_rc "list with an argument: usage, exit 2" 2 "usage: pvnet list" list "$G1"
+usage_rc "switch without a command lists add-port and the other port commands" 2 "add-port" switch
+usage_rc "switch with an unknown command: the same usage" 2 "set-antispoof" switch frobnicate
+usage_rc "mirror into a missing directory names the errno" 1 "No such file or directory" \
+  switch mirror vif1.0 "$PV_TMP/nodir/x.pcap"
+check "pvnet --help lists the switch port commands" \
+  bash -c "'$PV_BIN/pvnet' --help | grep -q 'switch add-port' && '$PV_BIN/pvnet' --help | grep -q 'switch mirror'"
+
+check "pvnetd still serves after every refusal" alive
+check "destroy all three guests" bash -c "for g in $G1 $G2 $G3; do '$PV_BIN/pvnet' --run-dir '$PV_RUN' destroy \$g >/dev/null || exit 1; done"
+check "no guest namespace left behind" bash -c "! ip netns list | grep -qE '^pve${ID}[abc]( |\$)'"
+pv_done
