@@ -288,6 +288,41 @@ static void test_cmpl_full_ring_reuse(void **state)
 	}
 }
 
+/* nb_cmpl_take_ring: the ready prefix straight into the shared ring's response
+ * slots from rsp_prod_pvt on, across the index wrap, rsp_prod_pvt left alone. */
+static void test_cmpl_take_ring(void **state)
+{
+	static struct nb_cmpl c;
+	static _Alignas(4096) uint8_t page[4096];
+	struct netif_tx_sring *s = (struct netif_tx_sring *)page;
+	struct netif_tx_back_ring ring;
+	RING_IDX start = 0xfffffffdu;
+	(void)state;
+
+	SHARED_RING_INIT(s);
+	BACK_RING_INIT(&ring, s, sizeof(page));
+	ring.rsp_prod_pvt = start;
+	nb_cmpl_init(&c, start);
+	for (unsigned i = 0; i < 5; i++)
+		nb_cmpl_set(&c, start + i, (uint16_t)(40 + i), NETIF_RSP_OKAY);
+	nb_cmpl_set_status(&c, start + 2, NETIF_RSP_ERROR);
+	nb_cmpl_mark_ready(&c, start + 1, 3); /* not the head yet */
+	assert_int_equal(nb_cmpl_take_ring(&c, &ring), 0);
+	nb_cmpl_mark_ready(&c, start, 1);
+	assert_int_equal(nb_cmpl_take_ring(&c, &ring), 4);
+	assert_int_equal(ring.rsp_prod_pvt, start); /* the caller moves it */
+	for (unsigned i = 0; i < 4; i++) {
+		const struct netif_tx_response *r = RING_GET_RESPONSE(&ring, start + i);
+		assert_int_equal(r->id, 40 + i);
+		assert_int_equal(r->status, i == 2 ? NETIF_RSP_ERROR : NETIF_RSP_OKAY);
+	}
+	assert_int_equal(c.next, start + 4);
+	ring.rsp_prod_pvt += 4;
+	nb_cmpl_mark_ready(&c, start + 4, 1);
+	assert_int_equal(nb_cmpl_take_ring(&c, &ring), 1);
+	assert_int_equal(RING_GET_RESPONSE(&ring, start + 4)->id, 44);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -308,6 +343,7 @@ int main(void)
 		cmocka_unit_test(test_two_packets_back_to_back),
 		cmocka_unit_test(test_cmpl_in_order_prefix),
 		cmocka_unit_test(test_cmpl_full_ring_reuse),
+		cmocka_unit_test(test_cmpl_take_ring),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

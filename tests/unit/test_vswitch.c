@@ -212,6 +212,35 @@ static void test_learn_then_unicast(void **state)
 	env_fini(&e);
 }
 
+/* One burst, one flow: the FDB work is done once per (VLAN, MAC) run, but a learn
+ * that adds an entry makes the next packets look their destination up again. */
+static void test_burst_fdb_cache(void **state)
+{
+	struct pvnet_pkt_batch b = {.count = 3};
+	struct vsw_port_stats st;
+	struct env e;
+	(void)state;
+
+	env_init(&e);
+	b.pkts[0] = mk(&e, 5, 1, -1, 64); /* 5 unknown: flood to 1, 2, 3 */
+	b.pkts[1] = mk(&e, 5, 5, -1, 64); /* learns 5 on port 0, then 5 is port 0: loop */
+	b.pkts[2] = mk(&e, 5, 1, -1, 64); /* same flow as the first: must see the new entry */
+	assert_int_equal(vsw_input(e.br, e.p[0], &b), 0);
+	assert_int_equal(e.f[1].n + e.f[2].n + e.f[3].n, 3);
+	vsw_port_get_stats(e.p[0], &st);
+	assert_int_equal(st.drops[VSW_DROP_LOOP], 2);
+	/* a run of one source: learnt once, each packet still switched */
+	reset_rec(&e);
+	b.count = 4;
+	for (unsigned i = 0; i < 4; i++)
+		b.pkts[i] = mk(&e, 1, 7, -1, 64); /* 1 is on port 0 */
+	assert_int_equal(vsw_input(e.br, e.p[2], &b), 0);
+	assert_int_equal(e.f[0].n, 4);
+	input1(&e, 0, mk(&e, 7, 1, -1, 64)); /* 7 was learnt on port 2 */
+	assert_int_equal(e.f[2].n, 1);
+	env_fini(&e);
+}
+
 static void test_flood_kinds(void **state)
 {
 	struct vsw_bridge_stats bs;
@@ -1099,6 +1128,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_learn_then_unicast),
+		cmocka_unit_test(test_burst_fdb_cache),
 		cmocka_unit_test(test_flood_kinds),
 		cmocka_unit_test(test_loop_and_disabled),
 		cmocka_unit_test(test_runts),
