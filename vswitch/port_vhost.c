@@ -28,7 +28,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -169,13 +168,6 @@ _Static_assert(sizeof(struct virtio_net_hdr_mrg) == 12, "virtio_net_hdr_mrg_rxbu
 #define VHU_MAX_SEGS 64               /* guest buffer pieces gathered per chain */
 #define VHU_TSO_MAX_SEGS 64
 
-struct vhu_region {
-	uint64_t gpa, size, uva;
-	uint8_t *host; /* = map + mmap_offset */
-	void *map;
-	size_t map_size;
-};
-
 struct vhu_vq {
 	uint32_t num; /* 0: not configured */
 	struct vring_desc *desc;
@@ -207,7 +199,7 @@ struct vsw_vhost {
 	/* Guarded by `lock` (send() and the control path); the TX queue is touched only by
 	 * the port thread, which also runs the control path. */
 	pthread_mutex_t lock;
-	struct vhu_region regions[VHU_MAX_REGIONS];
+	struct vsw_vhost_region regions[VHU_MAX_REGIONS];
 	unsigned nregions;
 	struct vhu_vq vq[VHU_NQ];
 	uint64_t features;
@@ -240,7 +232,7 @@ static const struct vsw_port_ops vhost_ops;
 static uint8_t *gpa_to_host(const struct vsw_vhost *vh, uint64_t gpa, uint64_t len)
 {
 	for (unsigned i = 0; i < vh->nregions; i++) {
-		const struct vhu_region *r = &vh->regions[i];
+		const struct vsw_vhost_region *r = &vh->regions[i];
 		if (gpa >= r->gpa && gpa - r->gpa <= r->size && len <= r->size - (gpa - r->gpa))
 			return r->host + (gpa - r->gpa);
 	}
@@ -251,7 +243,7 @@ static uint8_t *gpa_to_host(const struct vsw_vhost *vh, uint64_t gpa, uint64_t l
 static uint8_t *uva_to_host(const struct vsw_vhost *vh, uint64_t uva, uint64_t len)
 {
 	for (unsigned i = 0; i < vh->nregions; i++) {
-		const struct vhu_region *r = &vh->regions[i];
+		const struct vsw_vhost_region *r = &vh->regions[i];
 		if (uva >= r->uva && uva - r->uva <= r->size && len <= r->size - (uva - r->uva))
 			return r->host + (uva - r->uva);
 	}
@@ -260,11 +252,8 @@ static uint8_t *uva_to_host(const struct vsw_vhost *vh, uint64_t uva, uint64_t l
 
 static void unmap_regions(struct vsw_vhost *vh)
 {
-	for (unsigned i = 0; i < vh->nregions; i++) {
-		/* out of the SIGBUS handler's table before the range can be reused */
-		vsw_vhost_mem_unguard(vh->regions[i].map);
-		munmap(vh->regions[i].map, vh->regions[i].map_size);
-	}
+	for (unsigned i = 0; i < vh->nregions; i++)
+		vsw_vhost_region_unmap(&vh->regions[i]);
 	vh->nregions = 0;
 }
 
@@ -825,7 +814,7 @@ static void disconnect(struct vsw_vhost *vh)
 static int set_mem_table(struct vsw_vhost *vh, const struct vhu_msg *m, const int *fds,
 			 unsigned nfds)
 {
-	struct vhu_region nr[VHU_MAX_REGIONS];
+	struct vsw_vhost_region nr[VHU_MAX_REGIONS];
 	unsigned n = m->p.mem.nregions, i, unsealed = 0;
 	int rc = 0;
 
@@ -833,45 +822,16 @@ static int set_mem_table(struct vsw_vhost *vh, const struct vhu_msg *m, const in
 	    m->size < 8 + n * sizeof(struct vhu_region_msg))
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
-		struct vhu_region_msg rm, *r = &rm;
-		struct stat fst;
-		size_t map_size;
-		void *map;
+		struct vhu_region_msg rm;
+		bool sealed;
 
 		memcpy(&rm, (const uint8_t *)m + VHU_HDR_SIZE + 8 + i * sizeof(rm), sizeof(rm));
-		if (!r->size || r->mmap_offset > SIZE_MAX - r->size ||
-		    r->gpa > UINT64_MAX - r->size || r->uva > UINT64_MAX - r->size) {
-			rc = -EINVAL;
+		nr[i] = (struct vsw_vhost_region){.gpa = rm.gpa, .size = rm.size, .uva = rm.uva};
+		rc = vsw_vhost_region_map(&nr[i], fds[i], rm.mmap_offset, &vh->mem_fault,
+					  vh->wake_fd, &sealed);
+		if (rc < 0)
 			goto unmap;
-		}
-		/* sealed first, so the size checked below is one the file keeps; a file
-		 * that cannot be sealed is covered by the SIGBUS guard instead */
-		if (!vsw_vhost_mem_seal(fds[i]))
-			unsealed++;
-		/* a region beyond the end of its file would map, then SIGBUS the whole
-		 * daemon on the first access to a ring or buffer there */
-		if (fstat(fds[i], &fst) < 0) {
-			rc = -errno;
-			goto unmap;
-		}
-		if (fst.st_size < 0 || (uint64_t)fst.st_size < r->mmap_offset + r->size) {
-			rc = -EINVAL;
-			goto unmap;
-		}
-		map_size = r->size + r->mmap_offset;
-		map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[i], 0);
-		if (map == MAP_FAILED) {
-			rc = -errno;
-			goto unmap;
-		}
-		rc = vsw_vhost_mem_guard(map, map_size, &vh->mem_fault, vh->wake_fd);
-		if (rc < 0) {
-			munmap(map, map_size);
-			goto unmap;
-		}
-		nr[i] = (struct vhu_region){.gpa = r->gpa, .size = r->size, .uva = r->uva,
-					    .host = (uint8_t *)map + r->mmap_offset, .map = map,
-					    .map_size = map_size};
+		unsealed += !sealed;
 	}
 	pthread_mutex_lock(&vh->lock);
 	unmap_regions(vh);
@@ -886,10 +846,8 @@ static int set_mem_table(struct vsw_vhost *vh, const struct vhu_msg *m, const in
 	      (unsigned long long)(nr[0].size >> 20), unsealed);
 	return 0;
 unmap:
-	while (i-- > 0) {
-		vsw_vhost_mem_unguard(nr[i].map);
-		munmap(nr[i].map, nr[i].map_size);
-	}
+	while (i-- > 0)
+		vsw_vhost_region_unmap(&nr[i]);
 	return rc;
 }
 
@@ -911,26 +869,6 @@ static int send_reply(struct vsw_vhost *vh, const struct vhu_msg *req, const voi
 	if (send(vh->conn_fd, &r, VHU_HDR_SIZE + size, MSG_NOSIGNAL) != (ssize_t)(VHU_HDR_SIZE + size))
 		return -EIO;
 	return 0;
-}
-
-/*
- * Whether `fd` is an eventfd. A kick or call fd is read and written as one: any
- * other file would be written into (a memory file: 8 bytes of the VMM's memory at
- * its file offset), or block the switch thread that signals the guest (a full
- * pipe). One readlink per SET_VRING_KICK/CALL, control path only; without /proc
- * (not mounted) it cannot tell and accepts.
- */
-static bool fd_is_eventfd(int fd)
-{
-	char path[40], target[32];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return access("/proc/self/fd", F_OK) != 0;
-	target[n] = 0;
-	return strcmp(target, "anon_inode:[eventfd]") == 0;
 }
 
 /* Handles one message. 0, or -errno to drop the connection. Takes every fd in fds. */
@@ -1064,7 +1002,7 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 			}
 			fd = fds[0];
 			fds[0] = -1;
-			if (!fd_is_eventfd(fd)) {
+			if (!vsw_vhost_fd_is_eventfd(fd)) { /* see port_vhost_mem.c */
 				close(fd);
 				rc = -EINVAL;
 				break;

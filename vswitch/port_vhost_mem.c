@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * vhost-user guest memory that its VMM may shrink under us (contract in
- * vsw_private.h, "vhost-user guest memory guard").
+ * vhost-user: the files a VMM hands over (contract in vsw_private.h): guest memory
+ * that its VMM may shrink under us, and kick/call fds that must be eventfds.
  *
  * The port maps the VMM's memory files MAP_SHARED. If the VMM later truncates one,
  * every page beyond the new end of file raises SIGBUS on access, and an unhandled
@@ -36,8 +36,10 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <pvnet/log.h>
@@ -181,7 +183,9 @@ static int guard_install(void)
 	return 0;
 }
 
-bool vsw_vhost_mem_seal(int fd)
+/* Adds F_SEAL_SHRINK to memfd `fd` if it allows sealing. true if the file cannot
+ * shrink now (sealed by us or already by the VMM). */
+static bool mem_seal(int fd)
 {
 	int seals = fcntl(fd, F_GET_SEALS);
 
@@ -194,7 +198,7 @@ bool vsw_vhost_mem_seal(int fd)
 	return seals >= 0 && (seals & F_SEAL_SHRINK);
 }
 
-int vsw_vhost_mem_guard(void *start, size_t size, int *fault, int wake_fd)
+static int mem_guard(void *start, size_t size, int *fault, int wake_fd)
 {
 	int rc;
 
@@ -217,7 +221,7 @@ unlock:
 	return rc;
 }
 
-void vsw_vhost_mem_unguard(void *start)
+static void mem_unguard(void *start)
 {
 	if (!start)
 		return;
@@ -229,4 +233,65 @@ void vsw_vhost_mem_unguard(void *start)
 		}
 	}
 	pthread_mutex_unlock(&guard_lock);
+}
+
+int vsw_vhost_region_map(struct vsw_vhost_region *r, int fd, uint64_t mmap_offset, int *fault,
+			 int wake_fd, bool *sealed)
+{
+	struct stat st;
+	size_t map_size;
+	void *map;
+	int rc;
+
+	if (!r->size || mmap_offset > SIZE_MAX - r->size || r->gpa > UINT64_MAX - r->size ||
+	    r->uva > UINT64_MAX - r->size)
+		return -EINVAL;
+	/* sealed first, so the size checked below is one the file keeps */
+	*sealed = mem_seal(fd);
+	/* a region beyond the end of its file would map, then fault on first use */
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (st.st_size < 0 || (uint64_t)st.st_size < mmap_offset + r->size)
+		return -EINVAL;
+	map_size = r->size + mmap_offset;
+	map = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		return -errno;
+	rc = mem_guard(map, map_size, fault, wake_fd);
+	if (rc < 0) {
+		munmap(map, map_size);
+		return rc;
+	}
+	r->host = (uint8_t *)map + mmap_offset;
+	r->map = map;
+	r->map_size = map_size;
+	return 0;
+}
+
+void vsw_vhost_region_unmap(struct vsw_vhost_region *r)
+{
+	/* out of the handler's table before the range can be reused */
+	mem_unguard(r->map);
+	munmap(r->map, r->map_size);
+	r->map = NULL;
+	r->host = NULL;
+}
+
+/*
+ * A kick or call fd is read and written as an eventfd: any other file would be
+ * written into (a memory file: 8 bytes of the VMM's memory at its file offset,
+ * what fuzz_vhost's guard page caught), or block the switch thread that signals
+ * the guest (a full pipe). One readlink per SET_VRING_KICK/CALL, control path only.
+ */
+bool vsw_vhost_fd_is_eventfd(int fd)
+{
+	char path[40], target[32];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return access("/proc/self/fd", F_OK) != 0; /* no /proc: cannot tell */
+	target[n] = 0;
+	return strcmp(target, "anon_inode:[eventfd]") == 0;
 }

@@ -142,17 +142,30 @@ void vsw_pkt_to_vnet_hdr(const struct pvnet_pkt *pkt, uint16_t vlan_tci, struct 
 #define VSW_DEV_BUF_SIZE (65536 + 256) /* a 64 KiB GSO frame + Ethernet + tag */
 #define VSW_DEV_POOL 256
 
-/* ---- vhost-user guest memory guard (port_vhost_mem.c) ---- */
-/* Adds F_SEAL_SHRINK to memfd `fd` if it allows sealing. true if the file cannot
- * shrink now (sealed by us or already by the VMM), false otherwise (not a memfd,
- * or sealing not allowed). */
-bool vsw_vhost_mem_seal(int fd);
-/* Registers the mapping [start, start + size) of guest memory: a SIGBUS inside it
- * (its file shrank) maps zero pages over the whole range, stores 1 to *fault and
- * writes 1 to eventfd `wake_fd` (-1: none). Installs the process's SIGBUS handler
- * on first use (chaining to the previous one). 0, -ENOSPC (table full), or the
- * sigaction error. Unregister before munmap(). */
-int vsw_vhost_mem_guard(void *start, size_t size, int *fault, int wake_fd);
-void vsw_vhost_mem_unguard(void *start);
+/* ---- vhost-user: files the VMM hands over (port_vhost_mem.c) ---- */
+/* One guest memory region as mapped by the port. */
+struct vsw_vhost_region {
+	uint64_t gpa, size, uva; /* as the VMM described it */
+	uint8_t *host;           /* = map + mmap_offset */
+	void *map;               /* the whole mapping, from file offset 0 */
+	size_t map_size;
+};
+/*
+ * Maps region `r` (gpa, size, uva set by the caller) from `mmap_offset` of `fd`
+ * (not taken: the caller closes it). Seals a sealable memfd against shrinking
+ * first (*sealed: the file cannot shrink now, by us or its creator), checks the
+ * file holds the region, and registers the mapping with the SIGBUS guard: a fault
+ * in it (an unsealed file shrank) maps zero pages over the whole mapping, stores 1
+ * to *fault and writes 1 to eventfd `wake_fd` (-1: none). The guard's handler is
+ * installed with the first region, and again if someone replaced it since
+ * (chaining to whatever was there). 0 or -errno (-EINVAL bad region, -ENOSPC
+ * guard table full); on error nothing is left mapped.
+ */
+int vsw_vhost_region_map(struct vsw_vhost_region *r, int fd, uint64_t mmap_offset, int *fault,
+			 int wake_fd, bool *sealed);
+/* Unregisters and unmaps `r` (mapped by vsw_vhost_region_map). */
+void vsw_vhost_region_unmap(struct vsw_vhost_region *r);
+/* Whether `fd` is an eventfd (true when it cannot tell: /proc not mounted). */
+bool vsw_vhost_fd_is_eventfd(int fd);
 
 #endif /* PVNET_VSW_PRIVATE_H */
