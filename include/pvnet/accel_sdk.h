@@ -149,7 +149,8 @@ struct accel_sdk_stat_desc {
 
 /*
  * What a plugin tells the SDK about itself: constants and hooks. Every hook is
- * optional (NULL: nothing to do) and runs with the device lock held.
+ * optional (NULL: nothing to do) and runs with the device lock held, except
+ * qp_fini on qp_alloc's error path (that queue pair was never visible).
  */
 struct accel_sdk_class {
 	const char *qp_mem_name; /* the queue pairs' memfd name (shows in /proc/PID/fd) */
