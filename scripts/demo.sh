@@ -58,5 +58,6 @@ echo "pvnetd exited with status $rc"
 [ "$rc" = 0 ] || exit "$rc"
 
 step "a short benchmark table: pvnet against the Linux bridge and DPDK memif, same run"
-"$ROOT/perf/bench.sh" --quick --results "$TMP/results" || exit 1
+# not under $TMP: the cleanup trap removes it, and bench.sh names the files it wrote
+"$ROOT/perf/bench.sh" --quick --results "$ROOT/build/demo-results" || exit 1
 echo "(full suite: make bench; method and figures: docs/benchmarks.md)"

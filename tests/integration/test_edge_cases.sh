@@ -77,6 +77,17 @@ check "mtu=65521 (the TAP maximum) is accepted" q pvnet create "$PV_TMP/mtumax.c
 check "the 65521-byte-MTU guest's eth0 comes up with that MTU" \
   wait_for 10 bash -c "ip -n '$G3' link show eth0 2>/dev/null | grep -q 'mtu 65521'"
 
+# A relative kernel path is the user's, as with xl: resolved against pvnet's working
+# directory, not pvnetd's (the file is missing, so no QEMU is needed to see which).
+mkdir -p "$PV_TMP/userdir"
+printf "name='%s'\ntype='hvm'\nkernel='img/vmlinuz'\nmemory=64\n" "pve${ID}h" >"$PV_TMP/userdir/hvm.cfg"
+out=$(cd "$PV_TMP/userdir" && "$PV_BIN/pvnet" --run-dir "$PV_RUN" create hvm.cfg 2>&1)
+if [ $? = 1 ] && grep -q "cannot read $PV_TMP/userdir/img/vmlinuz" <<<"$out"; then
+  ok "a relative kernel= path is resolved in the user's directory"
+else
+  not_ok "a relative kernel= path is resolved in the user's directory"; diag "$out"
+fi
+
 # --- CLI misuse: usage on stderr, exit 2 (or 1 for a missing object) -----------------
 usage_rc() { # usage_rc DESC RC PATTERN ARGS...
   local d=$1 want=$2 pat=$3 out rc; shift 3
@@ -90,6 +101,19 @@ usage_rc "switch without a command lists add-port and the other port commands" 2
 usage_rc "switch with an unknown command: the same usage" 2 "set-antispoof" switch frobnicate
 usage_rc "mirror into a missing directory names the errno" 1 "No such file or directory" \
   switch mirror vif1.0 "$PV_TMP/nodir/x.pcap"
+# Port names are global (set-vlan, mirror, port-show take the name alone).
+TP="pve${ID}t"
+check "a TAP port joins bridge bre$ID" q pvnet switch add-port "bre$ID" "$TP" --type tap
+usage_rc "the same port name on a second bridge is refused, naming the first" 1 \
+  "bridge bre$ID already has a port named $TP" switch add-port "brf$ID" "$TP" --type tap
+usage_rc "a host port named like a guest vif (vif7.0) is refused" 1 \
+  "names vifD.N are the guests' vifs" switch add-port "brf$ID" vif7.0 --type tap
+check "the port is on one bridge only" \
+  bash -c "[ \$('$PV_BIN/pvnet' --run-dir '$PV_RUN' switch show | grep -c 'Port \"$TP\"') = 1 ]"
+check "del-port, then the name is free for the other bridge" \
+  bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch del-port bre$ID $TP >/dev/null &&
+           '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch add-port brf$ID $TP --type tap >/dev/null &&
+           '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch del-port brf$ID $TP >/dev/null"
 check "pvnet --help lists the switch port commands" \
   bash -c "'$PV_BIN/pvnet' --help | grep -q 'switch add-port' && '$PV_BIN/pvnet' --help | grep -q 'switch mirror'"
 

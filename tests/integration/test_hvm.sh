@@ -54,7 +54,9 @@ if wait_for 120 grep -q PVNET-READY "$CON"; then
 else
   not_ok "HVM guest did not boot"; tail -n 20 "$CON" | sed 's/^/# /'; pv_done; exit 1
 fi
-check "pvnet list shows hvm1" bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' list | grep -q '^hvm1 '"
+check "pvnet list shows hvm1 with its memory= (256 MiB)" bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' list | grep -qE '^hvm1 +[0-9]+ +256 '"
+check "pvnet vif-list hvm1 shows its vhost-user vif on br0, connected" \
+  bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' vif-list hvm1 | grep -qE '^0 +vif[0-9]+\.0 +52:54:00:00:00:03 +Connected +1 +br0 '"
 check "PV guest pings the HVM guest" in_guest "$PVNS" ping -q -c 3 -i 0.2 -W 2 10.9.0.3
 if wait_for 30 grep -q PVNET-CMD-EXIT "$CON" && grep -q 'PVNET-CMD-EXIT 0' "$CON"; then
   ok "HVM guest pings the PV guest"

@@ -349,7 +349,16 @@ int main(int argc, char **argv)
 			fprintf(stderr, "pvnet: cannot read %s: %s\n", argv[1], strerror(errno));
 			return 1;
 		}
-		rc = ctl_call(argc, argv, text, len);
+		/* relative kernel/ramdisk paths in the config are the user's, as with xl:
+		 * pvnetd resolves them against our working directory, not its own */
+		char cwd[PATH_MAX];
+		char *cargv[] = {argv[0], argv[1], "--cwd", cwd};
+		if (!getcwd(cwd, sizeof(cwd))) {
+			fprintf(stderr, "pvnet: getcwd: %s\n", strerror(errno));
+			free(text);
+			return 1;
+		}
+		rc = ctl_call(4, cargv, text, len);
 		free(text);
 		return rc;
 	}

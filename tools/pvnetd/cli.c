@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The toolstack commands pvnetd answers on its control socket (include/pvnet/ctl.h). */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,10 +113,25 @@ static int cmd_list(struct pvnetd *d, struct outbuf *o)
 		else
 			state[4] = 'c';
 		secs = (double)(pvnetd_now_ns() - dom->created_ns) / 1e9;
+		/* an HVM domain's hv memory is a token page: its RAM is QEMU's, memory= MiB */
 		out_printf(o, "%-32s %5u %6llu %5u %9s %9.1f\n", dom->name, dom->domid,
-			   (unsigned long long)(infos[i].mem_size >> 20),
+			   dom->hvm ? (unsigned long long)dom->cfg.memory_mib
+				    : (unsigned long long)(infos[i].mem_size >> 20),
 			   dom->cfg.vcpus ? dom->cfg.vcpus : 1, state, secs);
 	}
+	return 0;
+}
+
+/* Makes a relative path (kernel = "build/guest/vmlinuz") absolute against cwd. */
+static int path_from_cwd(char *path, size_t size, const char *cwd)
+{
+	char abs[PATH_MAX];
+
+	if (!path[0] || path[0] == '/')
+		return 0;
+	if ((size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, path) >= size)
+		return -ENAMETOOLONG;
+	memcpy(path, abs, strlen(abs) + 1);
 	return 0;
 }
 
@@ -126,7 +142,9 @@ static int cmd_create(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
 	char err[512];
 	int rc;
 
-	if (argc != 2 || !payload) {
+	/* pvnet sends "create FILE --cwd DIR": DIR is the user's working directory */
+	if ((argc != 2 && !(argc == 4 && !strcmp(argv[2], "--cwd") && argv[3][0] == '/')) ||
+	    !payload) {
 		err_printf(o, "usage: pvnet create FILE\n");
 		return 2;
 	}
@@ -136,6 +154,13 @@ static int cmd_create(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
 	rc = pvnet_config_parse(argv[1], payload, payload_len, cfg, err, sizeof(err));
 	if (rc < 0) {
 		err_printf(o, "%s\n", err);
+		free(cfg);
+		return 1;
+	}
+	if (argc == 4 && (path_from_cwd(cfg->kernel, sizeof(cfg->kernel), argv[3]) < 0 ||
+			  path_from_cwd(cfg->ramdisk, sizeof(cfg->ramdisk), argv[3]) < 0)) {
+		err_printf(o, "%s: kernel or ramdisk path too long once made absolute (%s/...)\n",
+			   argv[1], argv[3]);
 		free(cfg);
 		return 1;
 	}
@@ -221,6 +246,7 @@ static int vif_list_cb(const struct nb_vif_info *vi, void *arg)
 
 static int cmd_vif_list(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 {
+	struct dom *dom = NULL;
 	int domid;
 
 	if (argc != 2) {
@@ -230,7 +256,7 @@ static int cmd_vif_list(struct pvnetd *d, struct outbuf *o, int argc, char **arg
 	if (!strcmp(argv[1], "Domain-0") || !strcmp(argv[1], "0")) {
 		domid = 0;
 	} else {
-		struct dom *dom = dom_find(d, argv[1]);
+		dom = dom_find(d, argv[1]);
 		if (!dom) {
 			err_printf(o, "no domain '%s'\n", argv[1]);
 			return 1;
@@ -239,6 +265,26 @@ static int cmd_vif_list(struct pvnetd *d, struct outbuf *o, int argc, char **arg
 	}
 	out_printf(o, "%-4s %-8s %-17s %-12s %-6s %-8s %s\n", "Idx", "Name", "Mac", "State",
 		   "Queues", "Bridge", "Features");
+	if (dom && dom->hvm) {
+		/* HVM vifs are vhost-user ports, not netback vifs: list them from the
+		 * config and the switch ("up" once QEMU's virtio-net driver is ready) */
+		for (unsigned i = 0; i < dom->cfg.n_vifs; i++) {
+			const struct pvnet_vif_cfg *v = &dom->cfg.vifs[i];
+			struct vsw_bridge *br;
+			struct vsw_port *port;
+			char name[32], mac[18], line[512] = "";
+
+			snprintf(name, sizeof(name), "vif%u.%u", dom->domid, i);
+			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", v->mac[0],
+				 v->mac[1], v->mac[2], v->mac[3], v->mac[4], v->mac[5]);
+			if (vsw_switch_port_find(d->sw, name, &br, &port) == 0)
+				vsw_port_format(port, line, sizeof(line));
+			out_printf(o, "%-4u %-8s %-17s %-12s %-6u %-8s %s\n", i, name, mac,
+				   !line[0] ? "-" : strstr(line, " up ") ? "Connected" : "Waiting",
+				   1u, v->bridge, "vhost-user,virtio-net");
+		}
+		return 0;
+	}
 	nb_vif_foreach(d->nb, domid, vif_list_cb, o);
 	return 0;
 }
@@ -510,6 +556,35 @@ static int cmd_switch(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 	return 2;
 }
 
+/*
+ * switch add-port BR NAME with NAME already a port of another bridge, or of the
+ * form vifD.N that netback gives guests' vifs: 1 and the reason, else 0. Port names are global (set-vlan, mirror, port-show take the name
+ * alone and act on the first bridge that has it), and a second AF_PACKET socket on
+ * one interface would bridge its frames into two bridges.
+ */
+static int switch_name_taken(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+{
+	struct vsw_bridge *br;
+	struct vsw_port *port;
+	unsigned a, b;
+	char tail;
+
+	if (argc >= 4 && !strcmp(argv[1], "add-port") &&
+	    sscanf(argv[3], "vif%u.%u%c", &a, &b, &tail) == 2) {
+		err_printf(o, "add-port %s %s: names vifD.N are the guests' vifs (pick another)\n",
+			   argv[2], argv[3]);
+		return 1;
+	}
+	if (argc < 4 || strcmp(argv[1], "add-port") || !d->sw ||
+	    vsw_switch_port_find(d->sw, argv[3], &br, &port) < 0 ||
+	    !strcmp(vsw_bridge_name(br), argv[2]))
+		return 0;
+	err_printf(o, "add-port %s %s: bridge %s already has a port named %s (port names are "
+		      "global; del-port it there first)\n",
+		   argv[2], argv[3], vsw_bridge_name(br), argv[3]);
+	return 1;
+}
+
 /* ---- NIC accelerators (issue #6) ------------------------------------------------- */
 
 /* Prints a long text in pieces that fit one reply message each. */
@@ -708,6 +783,8 @@ int ctl_handle(struct pvnetd *d, int fd)
 		status = cmd_accel(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "ethtool"))
 		status = cmd_ethtool(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "switch") && (status = switch_name_taken(d, &o, argc, argv)))
+		; /* add-port of a name another bridge holds */
 	else if (!strcmp(argv[0], "switch") &&
 		 (status = switch_cli_ext(d->sw, switch_out, &o, argc, argv)) >= 0)
 		; /* add-port del-port set-vlan set-trunk mirror mirror-stop replay
