@@ -428,7 +428,7 @@ static void *queue_thread(void *arg)
 
 	/* the backend may have answered before we started: look at once */
 	while (!__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE)) {
-		struct pollfd pfd[4];
+		struct pollfd pfd[5]; /* stop, rx, tx, the NIC qp (accel.c), the TAP */
 		bool tap_empty = false, tx_room;
 		unsigned work = 0, n = 0;
 
