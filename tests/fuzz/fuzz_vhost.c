@@ -171,6 +171,12 @@ static int count_fds(void)
 	return n;
 }
 
+/* The world lives until the process exits: its socket file goes with it. */
+static void world_fini(void)
+{
+	unlink(W.path);
+}
+
 static void world_init(void)
 {
 	static const uint16_t vids[] = {5};
@@ -197,6 +203,7 @@ static void world_init(void)
 	    pvnet_pkt_pool_create(INJ_POOL, INJ_BUF, &W.inj))
 		__builtin_trap();
 	W.b_file_size = B_OFF + B_SIZE;
+	atexit(world_fini);
 }
 
 /* The VMM shrinks region B's file under the port (the guard page stays); the
