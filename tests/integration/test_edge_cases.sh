@@ -117,6 +117,25 @@ check "del-port, then the name is free for the other bridge" \
 check "pvnet --help lists the switch port commands" \
   bash -c "'$PV_BIN/pvnet' --help | grep -q 'switch add-port' && '$PV_BIN/pvnet' --help | grep -q 'switch mirror'"
 
+# Daemon mode (no --foreground), as README's tour starts it: the daemon lets go of
+# the caller's stderr (a `pvnetd 2>&1 | tee` would otherwise never end), logs into
+# its run dir, and runs in "/".
+DRUN="$PV_TMP/drun"
+nsenter --net="/run/netns/$PV_NS" "$PV_BIN/pvnetd" --run-dir "$DRUN" 2>"$PV_TMP/daemon.err"
+drc=$?
+DPID=$(cat "$DRUN/pvnetd.pid" 2>/dev/null)
+[ -n "$DPID" ] && pv_cleanup_add "pv_kill_daemon $DPID"
+check "pvnetd daemonizes: parent exits 0 once ready, pid file written" \
+  bash -c "[ '$drc' = 0 ] && [ -n '$DPID' ] && kill -0 '$DPID'"
+check "the daemon holds no descriptor of the caller's stderr" \
+  bash -c "! ls -l /proc/$DPID/fd 2>/dev/null | grep -q '$PV_TMP/daemon.err'"
+check "the daemon logs into <run-dir>/pvnetd.log" \
+  wait_for 5 grep -q "ready on $DRUN" "$DRUN/pvnetd.log"
+check "the daemon runs in /" bash -c "[ \"\$(readlink /proc/$DPID/cwd)\" = / ]"
+check "the daemon answers and stops on SIGTERM, removing its sockets" \
+  bash -c "'$PV_BIN/pvnet' --run-dir '$DRUN' info >/dev/null && kill -TERM $DPID &&
+           for i in \$(seq 100); do [ -S '$DRUN/pvnetd.sock' ] || exit 0; sleep 0.05; done; exit 1"
+
 check "pvnetd still serves after every refusal" alive
 check "destroy all three guests" bash -c "for g in $G1 $G2 $G3; do '$PV_BIN/pvnet' --run-dir '$PV_RUN' destroy \$g >/dev/null || exit 1; done"
 check "no guest namespace left behind" bash -c "! ip netns list | grep -qE '^pve${ID}[abc]( |\$)'"

@@ -48,7 +48,8 @@ static void usage(FILE *f)
 		   "  --run-dir DIR     sockets and pid file (default " PVNET_DEFAULT_RUN_DIR
 		   ", or $PVNET_RUN_DIR)\n"
 		   "  --foreground      do not daemonize\n"
-		   "  --log FILE        log to FILE instead of stderr\n"
+		   "  --log FILE        log to FILE (default: stderr with --foreground, else\n"
+		   "                    <run-dir>/pvnetd.log)\n"
 		   "  --guest-bin PATH  the pvnet-guest program (default: next to pvnetd)\n"
 		   "  --workers N       netback worker threads (default 1)\n"
 		   "  --accel-dir DIR   accelerator plugins (*.so) to load besides the built-ins\n"
@@ -359,6 +360,7 @@ int main(int argc, char **argv)
 	static struct pvnetd d = {.ctl_fd = -1, .sig_fd = -1, .workers = 1};
 	const char *run_dir = getenv("PVNET_RUN_DIR");
 	const char *log_path = NULL;
+	char self_guest[PATH_MAX];
 	bool foreground = false;
 	int c, rc;
 
@@ -429,6 +431,11 @@ int main(int argc, char **argv)
 		if (access(d.accel_dir, R_OK) != 0)
 			d.accel_dir[0] = 0; /* built-ins only */
 	}
+	/* the daemon runs in "/": paths given relative to the caller's directory first */
+	if (d.guest_bin[0] && realpath(d.guest_bin, self_guest))
+		snprintf(d.guest_bin, sizeof(d.guest_bin), "%s", self_guest);
+	if (d.accel_dir[0] && realpath(d.accel_dir, self_guest))
+		snprintf(d.accel_dir, sizeof(d.accel_dir), "%s", self_guest);
 	if (access(d.guest_bin, X_OK) != 0) {
 		fprintf(stderr, "pvnetd: guest program %s not found (use --guest-bin)\n",
 			d.guest_bin);
@@ -459,16 +466,25 @@ int main(int argc, char **argv)
 		setsid();
 		d.started_ns = pvnetd_now_ns();
 		rc = setup(&d);
+		if (rc == 0 && !log_path) {
+			/* a daemon keeps no hold on the caller's terminal or pipe (a
+			 * `pvnetd 2>&1 | tee` would never end): log into the run dir */
+			char def_log[PATH_MAX + 16];
+			snprintf(def_log, sizeof(def_log), "%s/pvnetd.log", d.run_dir);
+			if (pvnet_log_open(def_log) < 0)
+				fprintf(stderr, "pvnetd: cannot open log %s\n", def_log);
+		}
 		if (rc == 0) {
 			int nul = open("/dev/null", O_RDWR);
 			ok = 1;
+			if (chdir("/") < 0)
+				PVLOG(WARN, MOD, "chdir /: %s", strerror(errno));
 			if (write(pfd[1], &ok, 1) < 0)
 				ok = 0;
 			if (nul >= 0) {
 				dup2(nul, 0);
 				dup2(nul, 1);
-				if (log_path)
-					dup2(nul, 2);
+				dup2(nul, 2);
 				close(nul);
 			}
 		}
