@@ -415,6 +415,14 @@ static void rx_tap_write(struct nf_queue *q, const struct iovec *iov, unsigned n
 {
 	if (writev(q->tap_fd, iov, (int)n) < 0) {
 		q->drops[NF_DROP_RX_TAP_WRITE]++;
+		if (gso && errno == EINVAL && !q->acc->gro_off) {
+			/* a TAP that refuses GSO frames: this one is lost (TCP resends
+			 * it), the next ones go one by one */
+			q->acc->gro_off = true;
+			PVLOG(WARN, MOD, "%s: the TAP refused a GSO frame; receive coalescing off",
+			      q->vif->ifname);
+			return;
+		}
 		PVLOG_RL(WARN, MOD, "%s: TAP write: %s", q->vif->ifname, strerror(errno));
 		return;
 	}

@@ -5,7 +5,10 @@
 # (the pvnet-guest process: netfront), dom0 (pvnetd minus the NIC engine) and
 # "hardware" (the simnic engine thread, its hw_cpu_ns counter).
 #
-#   perf/accel.sh [--secs N] [--levels "0 1"]      standalone: prints the table
+#   perf/accel.sh [--secs N] [--levels "0 1"] [--runs N]
+#                                                   standalone: prints the table (with
+#                                                   --runs N > 1: every run, then the
+#                                                   per-column medians)
 #   . perf/accel.sh; accel_bench SECS               from perf/bench.sh: pb_row rows
 #
 # Packets per row: frames the NIC moved on its wire (wire_rx + wire_tx, ACKs
@@ -105,7 +108,7 @@ accel_bench() {
   for L in $levels; do
     AC_LEVEL=$L
     mac=$(printf '00:16:3e:62:%02x' "$L")
-    g1="pvb$$a$L"; g2="pvb$$b$L"
+    g1="pvb$$a$L${AC_RUN:-}"; g2="pvb$$b$L${AC_RUN:-}"
     AC_G1PID=$(accel_guest "$g1" "10.62.0.$((10 + L * 2))" "$L" "$mac:01")
     AC_G2PID=$(accel_guest "$g2" "10.62.0.$((11 + L * 2))" "$L" "$mac:02")
     accel_one "L$L.wire2guest" "$g1" "10.62.0.$((10 + L * 2))" "$R" "$secs" wire
@@ -119,18 +122,48 @@ accel_bench() {
   pb_kill "$PVD_PID"
 }
 
+# accel_medians FILE: one line per label with the median of each column of the
+# accel_emit lines in FILE (labels in first-seen order).
+accel_medians() {
+  local label c v
+  for label in $(awk '!seen[$1]++ {print $1}' "$1"); do
+    v=()
+    for c in 2 4 7 10; do
+      v+=("$(pb_median $(awk -v l="$label" -v c="$c" '$1 == l {print $c}' "$1"))")
+    done
+    accel_emit "$label" "${v[@]}"
+  done
+}
+
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
-  SECS=3; LEVELS="0 1 2 3"
+  SECS=3; LEVELS="0 1 2 3"; RUNS=1
   while [ $# -gt 0 ]; do
     case "$1" in
       --secs) SECS=$2; shift ;;
       --levels) LEVELS=$2; shift ;;
-      *) echo "usage: perf/accel.sh [--secs N] [--levels \"0 1\"]" >&2; exit 2 ;;
+      --runs) RUNS=$2; shift ;;
+      *) echo "usage: perf/accel.sh [--secs N] [--levels \"0 1\"] [--runs N]" >&2; exit 2 ;;
     esac
     shift
   done
   [ "$(id -u)" = 0 ] || { echo "perf/accel.sh: needs root" >&2; exit 1; }
   pb_tmpdir
-  echo "# accel: cores=$(nproc) placement=iperf3 client cpu$PB_CPU_TX server cpu$PB_CPU_RX, simnic engine thread, iperf3 1 stream ${SECS}s, ring=256 commit=$(git -C "$PB_ROOT" rev-parse --short HEAD 2>/dev/null)"
-  accel_bench "$SECS" "$LEVELS"
+  echo "# accel: cores=$(nproc) placement=iperf3 client cpu$PB_CPU_TX server cpu$PB_CPU_RX, simnic engine thread, iperf3 1 stream ${SECS}s, rings: dom0 256 guest qp 512, runs=$RUNS commit=$(git -C "$PB_ROOT" rev-parse --short HEAD 2>/dev/null)"
+  if [ "$RUNS" -le 1 ]; then
+    accel_bench "$SECS" "$LEVELS"
+  else
+    # each run on its own pvnetd, namespaces, guests and run dir (all removed at exit)
+    AC_TMP=$PB_TMP
+    for ((run = 1; run <= RUNS; run++)); do
+      echo "# run $run"
+      PB_TAG="pvb-$$-r$run"; AC_RUN="r$run"; PB_TMP="$AC_TMP/run$run"
+      mkdir -p "$PB_TMP"
+      accel_bench "$SECS" "$LEVELS" >"$AC_TMP/run$run.txt"
+      cat "$AC_TMP/run$run.txt"
+      cat "$AC_TMP/run$run.txt" >>"$AC_TMP/runs.txt"
+    done
+    PB_TMP=$AC_TMP
+    echo "# median of $RUNS runs"
+    accel_medians "$PB_TMP/runs.txt"
+  fi
 fi
