@@ -3,6 +3,10 @@
  * VXLAN port (RFC 7348) over one UDP socket, interoperating with Linux `vxlan`
  * devices: 8-byte header (flags 0x08 = I, 24-bit VNI), IPv4 underlay.
  *
+ * Ports bound to the same local address and UDP port share one socket (one port
+ * per VNI, as Linux vxlan devices share theirs): RX demultiplexes by VNI, and a
+ * VNI no port has is counted (rx_bad_vni) and dropped.
+ *
  *   RX  recvmmsg bursts of 32 straight into pool buffers (header split off by a
  *       second iovec); wrong VNI or flags are counted and dropped; the inner
  *       source MAC is learned to the sending VTEP.
@@ -30,6 +34,7 @@
 #define VTEP_AGEING_NS (300ull * 1000000000ull)
 #define VXLAN_FLAG_I 0x08
 #define TX_MSGS (PVNET_BATCH_MAX * VSW_VXLAN_MAX_REMOTES)
+#define VXLAN_SOCK_PORTS 64 /* VNIs on one UDP socket */
 
 struct vtep_entry {
 	uint8_t mac[6];
@@ -38,18 +43,42 @@ struct vtep_entry {
 	uint64_t seen_ns;
 };
 
+struct vxlan_port;
+
+/*
+ * One UDP socket per (local address, UDP port), shared by the ports bound there.
+ * The list, the refcounts and each socket's port table change only under
+ * vxlan_socks_lock and, for the table, with the socket's poll source unregistered
+ * (vsw_worker_del returns once the worker is outside vxlan_rx_poll): the RX path
+ * reads the table without a lock.
+ */
+struct vxlan_sock {
+	struct vxlan_sock *next;
+	int fd;
+	uint32_t local; /* network order; 0 = any */
+	uint16_t dstport;
+	unsigned refs;       /* ports holding the socket */
+	bool polled;         /* registered with worker */
+	struct vsw_worker *worker;
+	struct pvnet_pkt_pool *pool;
+	unsigned n_ports;    /* ports receiving: their VNIs are distinct */
+	struct vxlan_port *ports[VXLAN_SOCK_PORTS];
+	uint64_t rx_errors, rx_bad_vni, rx_nobuf; /* worker only */
+};
+
+static pthread_mutex_t vxlan_socks_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct vxlan_sock *vxlan_socks;
+
 struct vxlan_port {
 	struct vsw_port *port;
 	struct vsw_bridge *br;
-	struct vsw_worker *worker;
-	struct pvnet_pkt_pool *pool;
+	struct vxlan_sock *sock;
 	struct vsw_vxlan_config cfg;
-	int fd;
 	char name[VSW_NAME_MAX];
 	pthread_mutex_t vtep_lock;
 	struct vtep_entry vteps[VTEP_TABLE];
 	unsigned n_vteps;
-	uint64_t rx_packets, rx_bytes, rx_errors, rx_bad_vni, rx_nobuf; /* worker only */
+	uint64_t rx_packets, rx_bytes; /* worker only */
 	pthread_mutex_t tx_lock; /* everything below */
 	uint64_t tx_packets, tx_bytes, tx_errors, tx_flooded;
 	uint8_t hdr[VSW_VXLAN_HLEN];
@@ -135,25 +164,35 @@ static int vtep_lookup(struct vxlan_port *vp, const uint8_t *mac, uint64_t now, 
 	return 0;
 }
 
+/* The port of `vni` on socket s, or NULL (worker; the table is stable in poll). */
+static struct vxlan_port *sock_port(struct vxlan_sock *s, uint32_t vni)
+{
+	for (unsigned i = 0; i < s->n_ports; i++)
+		if (s->ports[i]->cfg.vni == vni)
+			return s->ports[i];
+	return NULL;
+}
+
 static int vxlan_rx_poll(void *arg, unsigned budget)
 {
-	struct vxlan_port *vp = arg;
+	struct vxlan_sock *s = arg;
 	struct mmsghdr mm[PVNET_BATCH_MAX];
 	struct iovec iov[PVNET_BATCH_MAX][2];
 	struct sockaddr_in from[PVNET_BATCH_MAX];
 	uint8_t hdrs[PVNET_BATCH_MAX][VSW_VXLAN_HLEN];
 	struct pvnet_pkt *pkts[PVNET_BATCH_MAX];
 	struct pvnet_pkt_batch b;
+	struct vxlan_port *cur = NULL;
 	unsigned want = budget < PVNET_BATCH_MAX ? budget : PVNET_BATCH_MAX, have;
 	uint64_t now;
 	int n;
 
-	have = pvnet_pkt_alloc_bulk(vp->pool, pkts, want);
+	have = pvnet_pkt_alloc_bulk(s->pool, pkts, want);
 	if (!have) {
 		/* no buffers: take one datagram and drop it, or the fd spins the worker */
 		uint8_t junk[64];
-		if (recv(vp->fd, junk, sizeof(junk), MSG_DONTWAIT) >= 0)
-			vp->rx_nobuf++;
+		if (recv(s->fd, junk, sizeof(junk), MSG_DONTWAIT) >= 0)
+			s->rx_nobuf++;
 		return 1;
 	}
 	memset(mm, 0, sizeof(mm[0]) * have);
@@ -165,7 +204,7 @@ static int vxlan_rx_poll(void *arg, unsigned budget)
 		mm[i].msg_hdr.msg_name = &from[i];
 		mm[i].msg_hdr.msg_namelen = sizeof(from[i]);
 	}
-	n = recvmmsg(vp->fd, mm, have, MSG_DONTWAIT, NULL);
+	n = recvmmsg(s->fd, mm, have, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		n = errno == EAGAIN || errno == EINTR ? 0 : -errno;
 		for (unsigned i = 0; i < have; i++)
@@ -176,32 +215,45 @@ static int vxlan_rx_poll(void *arg, unsigned budget)
 		pvnet_pkt_put(pkts[i]);
 	b.count = 0;
 	now = now_ns();
-	pthread_mutex_lock(&vp->vtep_lock);
+	/* runs of datagrams of one VNI go to their port as one burst, under one
+	 * hold of its VTEP lock */
 	for (int i = 0; i < n; i++) {
 		uint32_t vni, size = mm[i].msg_len;
 		struct pvnet_pkt *pkt = pkts[i];
+		struct vxlan_port *vp;
 
 		if (size < VSW_VXLAN_HLEN + PVNET_ETH_HLEN || (mm[i].msg_hdr.msg_flags & MSG_TRUNC) ||
 		    vsw_vxlan_decap_hdr(hdrs[i], VSW_VXLAN_HLEN, &vni)) {
-			vp->rx_errors++;
+			s->rx_errors++;
 			pvnet_pkt_put(pkt);
 			continue;
 		}
-		if (vni != vp->cfg.vni) {
-			vp->rx_bad_vni++;
+		vp = cur && cur->cfg.vni == vni ? cur : sock_port(s, vni);
+		if (!vp) {
+			s->rx_bad_vni++;
 			pvnet_pkt_put(pkt);
 			continue;
+		}
+		if (vp != cur) {
+			if (cur) {
+				pthread_mutex_unlock(&cur->vtep_lock);
+				vsw_input(cur->br, cur->port, &b);
+				b.count = 0;
+			}
+			cur = vp;
+			pthread_mutex_lock(&cur->vtep_lock);
 		}
 		pkt->len = pkt->head_size = size - VSW_VXLAN_HLEN;
-		vtep_learn(vp, pkt->data + 6, from[i].sin_addr.s_addr, now);
-		vp->rx_packets++;
-		vp->rx_bytes += pkt->len;
+		vtep_learn(cur, pkt->data + 6, from[i].sin_addr.s_addr, now);
+		cur->rx_packets++;
+		cur->rx_bytes += pkt->len;
 		b.vlan_tci[b.count] = 0;
 		b.pkts[b.count++] = pkt;
 	}
-	pthread_mutex_unlock(&vp->vtep_lock);
-	if (b.count)
-		vsw_input(vp->br, vp->port, &b);
+	if (cur) {
+		pthread_mutex_unlock(&cur->vtep_lock);
+		vsw_input(cur->br, cur->port, &b);
+	}
 	return n;
 }
 
@@ -271,7 +323,7 @@ static int vxlan_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 	}
 	pthread_mutex_unlock(&vp->vtep_lock);
 	for (unsigned done = 0; done < nmsg;) {
-		sent = sendmmsg(vp->fd, vp->msgs + done, nmsg - done, MSG_DONTWAIT);
+		sent = sendmmsg(vp->sock->fd, vp->msgs + done, nmsg - done, MSG_DONTWAIT);
 		if (sent <= 0) {
 			/* socket buffer full or an ICMP error queued: count and move on
 			 * (UDP gives no backpressure worth waiting for here) */
@@ -293,12 +345,20 @@ static int vxlan_get_stats(struct vsw_port *port, struct vsw_port_dev_stats *st)
 {
 	struct vxlan_port *vp = vsw_port_priv(port);
 
+	struct vxlan_sock *so = vp->sock;
+
 	pthread_mutex_lock(&vp->tx_lock);
 	st->rx_packets = __atomic_load_n(&vp->rx_packets, __ATOMIC_RELAXED);
 	st->rx_bytes = __atomic_load_n(&vp->rx_bytes, __ATOMIC_RELAXED);
-	st->rx_errors = __atomic_load_n(&vp->rx_errors, __ATOMIC_RELAXED) +
-			__atomic_load_n(&vp->rx_bad_vni, __ATOMIC_RELAXED) +
-			__atomic_load_n(&vp->rx_nobuf, __ATOMIC_RELAXED);
+	/* the socket's drops (malformed, unknown VNI, no buffer) belong to no VNI: they
+	 * are counted once, on the port that opened the socket (ports[0]) */
+	st->rx_errors = 0;
+	pthread_mutex_lock(&vxlan_socks_lock);
+	if (so->n_ports && so->ports[0] == vp)
+		st->rx_errors = __atomic_load_n(&so->rx_errors, __ATOMIC_RELAXED) +
+				__atomic_load_n(&so->rx_bad_vni, __ATOMIC_RELAXED) +
+				__atomic_load_n(&so->rx_nobuf, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&vxlan_socks_lock);
 	st->tx_packets = vp->tx_packets;
 	st->tx_bytes = vp->tx_bytes;
 	st->tx_errors = vp->tx_errors;
@@ -328,8 +388,11 @@ static int vxlan_describe(struct vsw_port *port, char *buf, size_t size)
 		off += n > 0 ? (size_t)n : 0;
 	}
 	if (off < size) {
-		n = snprintf(buf + off, size - off, " macs_learned=%u rx_bad_vni=%llu", learned,
-			     (unsigned long long)__atomic_load_n(&vp->rx_bad_vni, __ATOMIC_RELAXED));
+		n = snprintf(buf + off, size - off, " macs_learned=%u rx_bad_vni=%llu socket_vnis=%u",
+			     learned,
+			     (unsigned long long)__atomic_load_n(&vp->sock->rx_bad_vni,
+								 __ATOMIC_RELAXED),
+			     vp->sock->refs);
 		off += n > 0 ? (size_t)n : 0;
 	}
 	return (int)off;
@@ -337,19 +400,85 @@ static int vxlan_describe(struct vsw_port *port, char *buf, size_t size)
 
 static void vxlan_free(struct vxlan_port *vp)
 {
-	if (vp->fd >= 0)
-		close(vp->fd);
-	vsw_pool_release(vp->pool, VSW_DEV_POOL, vp->name);
 	pthread_mutex_destroy(&vp->tx_lock);
 	pthread_mutex_destroy(&vp->vtep_lock);
 	free(vp);
+}
+
+/* vxlan_socks_lock held. Re-registers s with its worker if it has receiving ports. */
+static int sock_poll_resume(struct vxlan_sock *s)
+{
+	int rc;
+
+	if (!s->n_ports)
+		return 0;
+	rc = vsw_worker_add(s->worker, s->fd, vxlan_rx_poll, s);
+	s->polled = rc == 0;
+	if (rc)
+		PVLOG(ERR, VSW_LOG, "vxlan udp:%u: cannot poll the socket: %s", s->dstport,
+		      strerror(-rc));
+	return rc;
+}
+
+/* vxlan_socks_lock held. After it, the worker is outside (and stays out of) s's poll. */
+static void sock_poll_pause(struct vxlan_sock *s)
+{
+	if (s->polled)
+		vsw_worker_del(s->worker, s->fd);
+	s->polled = false;
+}
+
+/* Lets vp receive: its VNI joins the socket's table. 0 or -errno. */
+static int sock_port_enable(struct vxlan_port *vp)
+{
+	struct vxlan_sock *s = vp->sock;
+	int rc;
+
+	pthread_mutex_lock(&vxlan_socks_lock);
+	sock_poll_pause(s);
+	s->ports[s->n_ports++] = vp;
+	rc = sock_poll_resume(s);
+	if (rc) {
+		s->n_ports--;
+		sock_poll_resume(s);
+	}
+	pthread_mutex_unlock(&vxlan_socks_lock);
+	return rc;
+}
+
+/* Drops vp's reference to its socket (and its table slot); the last one closes it. */
+static void sock_put(struct vxlan_port *vp)
+{
+	struct vxlan_sock *s = vp->sock, **pp;
+
+	pthread_mutex_lock(&vxlan_socks_lock);
+	for (unsigned i = 0; i < s->n_ports; i++) {
+		if (s->ports[i] != vp)
+			continue;
+		sock_poll_pause(s);
+		memmove(&s->ports[i], &s->ports[i + 1], (s->n_ports - i - 1) * sizeof(s->ports[0]));
+		s->n_ports--;
+		sock_poll_resume(s);
+		break;
+	}
+	if (--s->refs == 0) {
+		sock_poll_pause(s);
+		for (pp = &vxlan_socks; *pp != s; pp = &(*pp)->next)
+			;
+		*pp = s->next;
+		close(s->fd);
+		vsw_pool_release(s->pool, VSW_DEV_POOL, "vxlan");
+		free(s);
+	}
+	pthread_mutex_unlock(&vxlan_socks_lock);
+	vp->sock = NULL;
 }
 
 static void vxlan_destroy(struct vsw_port *port)
 {
 	struct vxlan_port *vp = vsw_port_priv(port);
 
-	vsw_worker_del(vp->worker, vp->fd);
+	sock_put(vp);
 	vxlan_free(vp);
 }
 
@@ -361,24 +490,87 @@ static const struct vsw_port_ops vxlan_ops = {
 	.describe = vxlan_describe,
 };
 
-static int vxlan_open(struct vxlan_port *vp)
+static int vxlan_open(struct vxlan_sock *so)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(vp->cfg.dstport)};
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons(so->dstport),
+				 .sin_addr.s_addr = so->local};
 	int dont = IP_PMTUDISC_DONT, bufsz = 4 << 20;
 
-	vp->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (vp->fd < 0)
+	so->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (so->fd < 0)
 		return -errno;
-	if (vp->cfg.local.family == AF_INET)
-		memcpy(&sa.sin_addr.s_addr, vp->cfg.local.addr, 4);
 	/* outer packets may exceed the underlay MTU: let the kernel fragment them, as
 	 * Linux vxlan does with df unset */
-	(void)setsockopt(vp->fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof(dont));
-	(void)setsockopt(vp->fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
-	(void)setsockopt(vp->fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
-	if (bind(vp->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	(void)setsockopt(so->fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof(dont));
+	(void)setsockopt(so->fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
+	(void)setsockopt(so->fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+	if (bind(so->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;
 	return 0;
+}
+
+/*
+ * Takes a reference to the socket of vp's local address and UDP port, opening it
+ * if no port has it yet. -EEXIST if a port there already has vp's VNI,
+ * -EADDRINUSE if the port is taken by another worker or by something else.
+ */
+static int sock_get(struct vxlan_port *vp, struct vsw_worker *worker)
+{
+	struct vxlan_sock *s;
+	uint32_t local = 0;
+	int rc = 0;
+
+	if (vp->cfg.local.family == AF_INET)
+		memcpy(&local, vp->cfg.local.addr, 4);
+	pthread_mutex_lock(&vxlan_socks_lock);
+	for (s = vxlan_socks; s; s = s->next)
+		if (s->dstport == vp->cfg.dstport && s->local == local)
+			break;
+	if (s) {
+		rc = -EADDRINUSE;
+		if (s->worker != worker || s->refs >= VXLAN_SOCK_PORTS)
+			goto out;
+		rc = -EEXIST;
+		for (unsigned i = 0; i < s->n_ports; i++)
+			if (s->ports[i]->cfg.vni == vp->cfg.vni)
+				goto out;
+		rc = 0;
+		s->refs++;
+		vp->sock = s;
+		goto out;
+	}
+	rc = -ENOMEM;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		goto out;
+	s->local = local;
+	s->dstport = vp->cfg.dstport;
+	s->worker = worker;
+	rc = pvnet_pkt_pool_create(VSW_DEV_POOL, VSW_DEV_BUF_SIZE, &s->pool);
+	if (rc)
+		goto free_sock;
+	rc = vxlan_open(s);
+	if (rc) {
+		PVLOG(WARN, VSW_LOG, "%s: UDP socket on port %u: %s", vp->name, s->dstport,
+		      strerror(-rc));
+		goto close_sock;
+	}
+	s->refs = 1;
+	s->next = vxlan_socks;
+	vxlan_socks = s;
+	vp->sock = s;
+	goto out;
+
+close_sock:
+	if (s->fd >= 0)
+		close(s->fd);
+	pvnet_pkt_pool_destroy(s->pool);
+free_sock:
+	free(s);
+out:
+	pthread_mutex_unlock(&vxlan_socks_lock);
+	return rc;
 }
 
 int vsw_vxlan_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const char *name,
@@ -401,9 +593,7 @@ int vsw_vxlan_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
 	vp = calloc(1, sizeof(*vp));
 	if (!vp)
 		goto fail;
-	vp->fd = -1;
 	vp->br = br;
-	vp->worker = worker;
 	vp->cfg = *cfg;
 	if (!vp->cfg.dstport)
 		vp->cfg.dstport = VSW_VXLAN_PORT;
@@ -411,19 +601,14 @@ int vsw_vxlan_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
 	vsw_vxlan_encap_hdr(vp->hdr, cfg->vni);
 	pthread_mutex_init(&vp->tx_lock, NULL);
 	pthread_mutex_init(&vp->vtep_lock, NULL);
-	rc = pvnet_pkt_pool_create(VSW_DEV_POOL, VSW_DEV_BUF_SIZE, &vp->pool);
+	rc = sock_get(vp, worker);
 	if (rc)
 		goto fail_vp;
-	rc = vxlan_open(vp);
-	if (rc) {
-		PVLOG(WARN, VSW_LOG, "%s: UDP socket on port %u: %s", name, vp->cfg.dstport,
-		      strerror(-rc));
-		goto fail_vp;
-	}
+	/* in the bridge (so sends find vp->sock) before its VNI receives */
 	rc = vsw_port_add(br, name, &vxlan_ops, vp, 0, &vp->port);
 	if (rc)
-		goto fail_vp;
-	rc = vsw_worker_add(worker, vp->fd, vxlan_rx_poll, vp);
+		goto put_sock;
+	rc = sock_port_enable(vp);
 	if (rc) {
 		vsw_port_del(br, vp->port); /* runs vxlan_destroy: frees vp */
 		goto fail;
@@ -431,6 +616,8 @@ int vsw_vxlan_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
 	*out = vp->port;
 	return 0;
 
+put_sock:
+	sock_put(vp);
 fail_vp:
 	vxlan_free(vp);
 fail:

@@ -460,7 +460,9 @@ struct vsw_vxlan_config {
 	unsigned n_remotes;           /* >= 1; all of one family, that of `local` if set */
 };
 /*
- * Adds a VXLAN (RFC 7348) port `name`: one UDP socket bound to local:dstport;
+ * Adds a VXLAN (RFC 7348) port `name` on the UDP socket bound to local:dstport,
+ * shared by every port bound there (one per VNI: -EEXIST if the VNI is taken on
+ * that socket, -EADDRINUSE if another program holds the UDP port);
  * received datagrams with the I flag and our VNI are decapsulated into the bridge
  * and their inner source MAC learned to the sending VTEP; frames to a learned MAC
  * go to its VTEP, others to every remote. Learned VTEPs age like the FDB (300 s).

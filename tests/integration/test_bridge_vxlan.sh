@@ -68,5 +68,39 @@ iperf() { # DESC SERVER_NS CLIENT_NS ADDR PORT [ARGS]
 }
 iperf "iperf3 h1 -> Linux vxlan (pvnetd encapsulates, software TSO)" "$R" "$H1" 10.70.0.2 5301
 iperf "iperf3 Linux vxlan -> h1 (pvnetd decapsulates)" "$R" "$H1" 10.70.0.2 5302 -R
+
+# A second VNI on the same local address and UDP port (as Linux and OVS allow):
+# VNI 43 on bridge br1, to a second Linux vxlan device of the remote; one shared
+# socket demultiplexes by VNI.
+H2="$PV_NS-h2"
+ip netns add "$H2" && pv_cleanup_add "ip netns del '$H2'"
+ip netns exec "$H2" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+ip -n "$R" link add vxr2 type vxlan id 43 remote 172.31.0.1 local 172.31.0.2 dstport 4789 dev eth0
+ip -n "$R" link add brr2 type bridge
+ip -n "$R" link set vxr2 master brr2
+ip -n "$R" link set vxr2 up; ip -n "$R" link set brr2 up
+ip -n "$R" addr add 10.71.0.2/24 dev brr2
+ip link add u2 netns "$PV_NS" type veth peer name eth0 netns "$H2"
+ip -n "$PV_NS" link set u2 up
+ip -n "$H2" link set eth0 mtu 1450
+ip -n "$H2" addr add 10.71.0.1/24 dev eth0; ip -n "$H2" link set eth0 up
+check "add-port br1 u2" q pvnet switch add-port br1 u2
+check "a second VXLAN port, VNI 43, on the same local address and UDP port 4789" \
+  q pvnet switch add-port br1 vx1 --type vxlan --vni 43 --remote 172.31.0.2 --local 172.31.0.1 --dstport 4789
+err=$(pvnet switch add-port br1 vx2 --type vxlan --vni 43 --remote 172.31.0.2 --local 172.31.0.1 2>&1) &&
+  not_ok "the same VNI twice on one socket is refused" || ok "the same VNI twice on one socket is refused"
+check "ping h2 -> Linux vxlan bridge over VNI 43" q ip netns exec "$H2" ping -c 3 -i 0.2 -W 2 10.71.0.2
+check "ping h1 -> Linux vxlan bridge over VNI 42 still" q ip netns exec "$H1" ping -c 3 -i 0.2 -W 2 10.70.0.2
+check "port-show vx1: VNI 43 learned the remote's MAC, socket shared by 2 VNIs" \
+  bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch port-show vx1 | head -1 | grep -q 'vni=43 .*macs_learned=[1-9].* socket_vnis=2'"
+check "VNI 43's remote MAC is in br1's FDB, not br0's" \
+  bash -c "mac=\$(ip -n '$R' -br link show brr2 | awk '{print \$3}');
+           '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch fdb br1 | grep -qi \"\$mac\" &&
+           ! '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch fdb br0 | grep -qi \"\$mac\""
+check "del-port br0 vx0 (the socket's first port)" q pvnet switch del-port br0 vx0
+check "VNI 43 keeps working on the shared socket" q ip netns exec "$H2" ping -c 2 -i 0.2 -W 2 10.71.0.2
+check "del-port br1 vx1, then UDP 4789 is free again" \
+  bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch del-port br1 vx1 >/dev/null &&
+           ! ip netns exec '$PV_NS' ss -Hlun 'sport = :4789' | grep -q 4789"
 check "pvnetd survived" kill -0 "$PV_PID"
 pv_done
