@@ -69,6 +69,9 @@ refused "memory above the hypervisor's limit refused with the limit" \
 printf "name='%s'\nmemory=32\nnetns='%s'\n" "$G3" "$G1" >"$PV_TMP/ns.cfg"
 refused "a network namespace that exists is refused at create" \
   "network namespace '$G1' already exists" "$PV_TMP/ns.cfg"
+printf "name='..'\nmemory=32\n" >"$PV_TMP/dots.cfg"
+refused "a domain named '..' needs netns= (no 'ip netns del ..' advice)" \
+  "'..' cannot name a network namespace; set netns=" "$PV_TMP/dots.cfg"
 check "the refused domain is not listed" bash -c "! '$PV_BIN/pvnet' --run-dir '$PV_RUN' list | grep -q '^$G3 '"
 check "the existing namespace is untouched" has_addr "$G1" eth0 10.91.0.1
 

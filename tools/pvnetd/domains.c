@@ -317,6 +317,13 @@ static int dom_cfg_check(const struct pvnet_dom_cfg *cfg, struct outbuf *out)
 			return -EINVAL;
 		}
 	}
+	if (!strcmp(ns, ".") || !strcmp(ns, "..")) {
+		err_printf(out,
+			   "cannot create domain '%s': '%s' cannot name a network namespace; "
+			   "set netns= in the domain config\n",
+			   cfg->name, ns);
+		return -EINVAL;
+	}
 	/* netfront refuses to take over a namespace it did not create */
 	snprintf(path, sizeof(path), "/run/netns/%s", ns);
 	if (stat(path, &st) == 0) {
