@@ -518,6 +518,9 @@ static int connect_backend(struct nf_vif *vif)
 		vif->nr_queues = NF_MAX_QUEUES;
 	if (vif->nr_queues < 1)
 		vif->nr_queues = 1;
+	if (vif->nr_queues < want)
+		PVLOG(INFO, MOD, "%s: %u queues asked, the backend offers %u: using %u",
+		      vif->ifname, want, max, vif->nr_queues);
 
 	for (unsigned i = 0; i < vif->nr_queues; i++) {
 		struct nf_queue *q = queue_get(vif, i);

@@ -26,7 +26,7 @@ printf 'name="%s"\r\nmemory=32\r\nvif=["mac=00:16:3e:e0:00:01,bridge=bre%s,ip=10
 cat >"$PV_TMP/g2.cfg" <<EOF
 name   =   '$G2'
 memory = 32
-vif    = [ 'mac=00:16:3e:e0:00:02 , bridge = bre$ID , ip=10.91.0.2/24 fd91::2/64',
+vif    = [ 'mac=00:16:3e:e0:00:02 , bridge = bre$ID , ip=10.91.0.2/24 fd91::2/64, queues=8',
            "mac=00:16:3e:e0:00:12,bridge=brf$ID,ip=10.93.0.2/24" ]
 EOF
 check "xl config without spaces, double quotes, trailing comma, CRLF" q pvnet create "$PV_TMP/g1.cfg"
@@ -49,6 +49,13 @@ check "ping over the second bridge (eth1 to eth1 of two 2-vif guests)" \
   wait_for 10 q ip netns exec "$G2" ping -c 1 -W 1 10.93.0.1
 check "the second bridge holds only the two eth1 vifs" \
   bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch show | awk '/Bridge \"brf$ID\"/{f=1;next} /Bridge/{f=0} f && /^ *Port /' | grep -c Port | grep -qx 2"
+
+# queues=8 against netback's multi-queue-max-queues=4: Xen's rule (the backend
+# caps), and the guest says so on its console.
+check "queues=8 connects with the backend's 4 queues" \
+  bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' vif-list '$G2' | grep -qE '^0 +vif[0-9]+\.0 .* Connected +4 '"
+check "the guest's console says 8 queues were asked and 4 used" \
+  grep -q "eth0: 8 queues asked, the backend offers 4: using 4" "$PV_RUN/console-$G2.log"
 
 # --- refusals at create: the reason, exit 1, nothing left behind --------------------
 refused() { # refused DESC PATTERN CFG
