@@ -219,6 +219,15 @@ static int spawn_guest(struct pvnetd *d, struct dom *dom, int guest_sock)
 	return 0;
 }
 
+/* xl configs often say on_crash = "restart": accepted, but only destroy is done. */
+static void dom_warn_on_crash(const struct pvnet_dom_cfg *cfg, struct outbuf *out)
+{
+	if (cfg->on_crash[0] && strcmp(cfg->on_crash, "destroy"))
+		err_printf(out, "warning: on_crash = \"%s\" is not implemented: a guest that dies "
+				"is destroyed\n",
+			   cfg->on_crash);
+}
+
 /*
  * type = "hvm": an unmodified guest in QEMU. The hv domain holds only a token
  * page (QEMU owns the guest RAM); each vif is a vhost-user port on its bridge,
@@ -271,6 +280,7 @@ static int hvm_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct 
 	PVLOG(INFO, MOD, "created HVM domain %u '%s' (%llu MiB, %u vif) on %s, qemu pid %ld",
 	      dom->domid, dom->name, (unsigned long long)cfg->memory_mib, cfg->n_vifs,
 	      hvm_accel(dom->hvm), (long)dom->pid);
+	dom_warn_on_crash(cfg, out);
 	out_printf(out, "Created domain %u (%s, hvm, %s)\n", dom->domid, dom->name,
 		   hvm_accel(dom->hvm));
 	return 0;
@@ -394,6 +404,7 @@ int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf 
 	PVLOG(INFO, MOD, "created domain %u '%s' (%llu MiB, %u vif), guest pid %ld", dom->domid,
 	      dom->name, (unsigned long long)cfg->memory_mib, cfg->n_vifs, (long)dom->pid);
 	out_printf(out, "Created domain %u (%s)\n", dom->domid, dom->name);
+	dom_warn_on_crash(cfg, out);
 	return 0;
 
 release_xs:
