@@ -3,6 +3,7 @@
  * Domain lifecycle in the toolstack: create (hypervisor domain, store nodes,
  * the pvnet-guest process), destroy (graceful, then forced), and reaping.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
@@ -457,12 +458,71 @@ static void remove_guest_netns(struct pvnetd *d, struct dom *dom)
 	}
 }
 
+/*
+ * Processes the user started in the guest's namespace (`ip netns exec web2 iperf3
+ * -s -D`) outlive the guest and keep its namespace alive with only `lo` in it: a
+ * VM's would have died with it. Names up to 4 of them, so the user can stop them.
+ */
+static void warn_netns_survivors(const struct dom *dom, ino_t ns_ino, struct outbuf *out)
+{
+	char want[48], link[48], path[300], comm[32], list[160] = "";
+	unsigned found = 0;
+	size_t off = 0;
+	struct dirent *de;
+	DIR *proc;
+
+	if (!ns_ino || !out || !(proc = opendir("/proc")))
+		return;
+	snprintf(want, sizeof(want), "net:[%llu]", (unsigned long long)ns_ino);
+	while ((de = readdir(proc))) {
+		ssize_t n;
+		FILE *f;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/ns/net", de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = 0;
+		if (strcmp(link, want))
+			continue;
+		if (found++ >= 4)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
+		comm[0] = 0;
+		if ((f = fopen(path, "re"))) {
+			if (!fgets(comm, sizeof(comm), f))
+				comm[0] = 0;
+			fclose(f);
+		}
+		comm[strcspn(comm, "\n")] = 0;
+		n = snprintf(list + off, sizeof(list) - off, "%s%s %s", off ? ", " : "", de->d_name,
+			     comm);
+		if (n > 0 && (size_t)n < sizeof(list) - off)
+			off += (size_t)n;
+	}
+	closedir(proc);
+	if (found)
+		err_printf(out,
+			   "warning: %u process(es) still run in domain %s's network namespace "
+			   "and keep it alive: %s%s\n",
+			   found, dom->name, list, found > 4 ? ", ..." : "");
+}
+
 int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 {
+	const char *ns = dom->cfg.netns[0] ? dom->cfg.netns : dom->name;
 	char path[128];
 	uint64_t deadline;
+	struct stat st;
+	ino_t ns_ino = 0;
 
 	dom->dying = true;
+	/* the guest removes its namespace's name as it exits: note the namespace now */
+	snprintf(path, sizeof(path), "/run/netns/%s", ns);
+	if (!dom->hvm && !strchr(ns, '/') && stat(path, &st) == 0)
+		ns_ino = st.st_ino;
 	if (dom->hvm) {
 		hvm_destroy(dom->hvm, dom->pid, SHUTDOWN_TIMEOUT_MS, &dom->exit_status);
 		dom->hvm = NULL;
@@ -487,6 +547,7 @@ int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 		dom->hc_fd = -1;
 	}
 	remove_guest_netns(d, dom);
+	warn_netns_survivors(dom, ns_ino, out);
 	xs_server_drop_domain(d->xss, dom->domid);
 	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", dom->domid);
 	xs_rm(d->xs, 0, 0, path);
