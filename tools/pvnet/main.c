@@ -353,12 +353,8 @@ int main(int argc, char **argv)
 		 * pvnetd resolves them against our working directory, not its own */
 		char cwd[PATH_MAX];
 		char *cargv[] = {argv[0], argv[1], "--cwd", cwd};
-		if (!getcwd(cwd, sizeof(cwd))) {
-			fprintf(stderr, "pvnet: getcwd: %s\n", strerror(errno));
-			free(text);
-			return 1;
-		}
-		rc = ctl_call(4, cargv, text, len);
+		/* no working directory (removed under us): relative paths stay pvnetd's */
+		rc = ctl_call(getcwd(cwd, sizeof(cwd)) ? 4 : 2, cargv, text, len);
 		free(text);
 		return rc;
 	}
