@@ -109,7 +109,9 @@ usage_rc() { # usage_rc DESC RC PATTERN ARGS...
     not_ok "$d"; diag "rc=$rc (want $want): $out"; fi
 }
 usage_rc "domid without a name: usage, exit 2" 2 "usage: pvnet domid NAME" domid
-usage_rc "list with an argument: usage, exit 2" 2 "usage: pvnet list" list "$G1"
+check "list NAME shows that domain only, as xl list NAME" \
+  bash -c "out=\$('$PV_BIN/pvnet' --run-dir '$PV_RUN' list '$G1'); grep -q '^$G1 ' <<<\"\$out\" && [ \$(wc -l <<<\"\$out\") = 2 ]"
+usage_rc "list of an unknown domain: exit 1, named" 1 "no domain 'nosuch$ID'" list "$G1" "nosuch$ID"
 usage_rc "switch without a command lists add-port and the other port commands" 2 "add-port" switch
 usage_rc "switch with an unknown command: the same usage" 2 "set-antispoof" switch frobnicate
 usage_rc "mirror into a missing directory names the errno" 1 "No such file or directory" \

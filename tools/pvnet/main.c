@@ -32,7 +32,7 @@ static void usage(FILE *f)
 		"\n"
 		"Domains:\n"
 		"  info                      hypervisor and daemon information\n"
-		"  list                      domains (Name, ID, Mem, VCPUs, State, Time)\n"
+		"  list [NAME|ID ...]        domains (Name, ID, Mem, VCPUs, State, Time)\n"
 		"  create FILE               create a domain from an xl-style config file\n"
 		"  destroy NAME|ID           stop a domain and free everything it had\n"
 		"  domid NAME                the id of a domain\n"

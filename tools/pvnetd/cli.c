@@ -78,7 +78,20 @@ static int cmd_info(struct pvnetd *d, struct outbuf *o)
 	return 0;
 }
 
-static int cmd_list(struct pvnetd *d, struct outbuf *o)
+/* 1 if `list` names no domain (all are listed) or names this one. */
+static bool list_wants(int argc, char **argv, const char *name, unsigned domid)
+{
+	char id[16];
+
+	snprintf(id, sizeof(id), "%u", domid);
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], name) || !strcmp(argv[i], id))
+			return true;
+	return argc < 2;
+}
+
+/* list [NAME|ID ...]: every domain, or those named (as xl list does). */
+static int cmd_list(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 {
 	struct hv_domain_info infos[HV_MAX_DOMID + 1];
 	int n = hv_domain_list(d->hv, infos, HV_MAX_DOMID + 1);
@@ -86,6 +99,12 @@ static int cmd_list(struct pvnetd *d, struct outbuf *o)
 	if (n < 0) {
 		err_printf(o, "list: %s\n", strerror(-n));
 		return 1;
+	}
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "Domain-0") && strcmp(argv[i], "0") && !dom_find(d, argv[i])) {
+			err_printf(o, "no domain '%s'\n", argv[i]);
+			return 1;
+		}
 	}
 	out_printf(o, "%-32s %5s %6s %5s %9s %9s\n", "Name", "ID", "Mem", "VCPUs", "State",
 		   "Time(s)");
@@ -95,6 +114,8 @@ static int cmd_list(struct pvnetd *d, struct outbuf *o)
 		double secs;
 
 		if (infos[i].domid == 0) {
+			if (!list_wants(argc, argv, "Domain-0", 0))
+				continue;
 			state[0] = 'r';
 			secs = (double)(pvnetd_now_ns() - d->started_ns) / 1e9;
 			out_printf(o, "%-32s %5u %6llu %5ld %9s %9.1f\n", "Domain-0", 0u, 0ull,
@@ -103,7 +124,7 @@ static int cmd_list(struct pvnetd *d, struct outbuf *o)
 		}
 		for (dom = d->doms; dom && dom->domid != infos[i].domid; dom = dom->next)
 			;
-		if (!dom)
+		if (!dom || !list_wants(argc, argv, dom->name, dom->domid))
 			continue;
 		/* xl's state letters: r running/b blocked, s shutdown, c crashed, d dying */
 		if (dom->dying)
@@ -759,12 +780,12 @@ int ctl_handle(struct pvnetd *d, int fd)
 		err_printf(&o, "empty request\n");
 		goto reply;
 	}
-	if ((!strcmp(argv[0], "info") || !strcmp(argv[0], "list")) && argc != 1)
-		err_printf(&o, "usage: pvnet %s (no arguments)\n", argv[0]);
+	if (!strcmp(argv[0], "info") && argc != 1)
+		err_printf(&o, "usage: pvnet info (no arguments)\n");
 	else if (!strcmp(argv[0], "info"))
 		status = cmd_info(d, &o);
 	else if (!strcmp(argv[0], "list"))
-		status = cmd_list(d, &o);
+		status = cmd_list(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "create"))
 		status = cmd_create(d, &o, argc, argv, payload, payload_len);
 	else if (!strcmp(argv[0], "destroy"))
