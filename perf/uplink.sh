@@ -11,7 +11,8 @@
 # pvnet-pktgen (AF_PACKET, PACKET_MMAP, qdisc bypass) counted by pvnet-pktgen in
 # the guest: received Mpps and loss. Two wire modes: `tso` (the remote veth keeps
 # its checksum/TSO/GSO offloads: 64 KiB segments cross the veth) and `mtu` (all
-# off: MTU frames with finished checksums, what XDP needs; AF_XDP has no
+# off on the remote veth and on the guest's NIC, as on both ends of the bridge
+# peer: MTU frames with finished checksums, what XDP needs; AF_XDP has no
 # segmentation offload, so it runs only in this mode).
 #
 #   perf/uplink.sh [--secs N]        standalone: prints the table with ratios
@@ -122,7 +123,9 @@ CFG
   done
   ip netns exec "$G" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
   for mode in tso mtu; do
+    # both ends as in the bridge peer: the remote veth and the guest's NIC
     ul_offloads "$R" eth0 "$([ $mode = tso ] && echo on || echo off)"
+    ul_offloads "$G" "${gif:-eth0}" "$([ $mode = tso ] && echo on || echo off)"
     for type in afpacket afxdp; do
       [ "$mode:$type" = tso:afxdp ] && continue
       if ! out=$(pvnet_cli switch add-port bru ua --type "$type" 2>&1); then
