@@ -301,7 +301,18 @@ int vsw_tap_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const cha
 	memset(&ifr, 0, sizeof(ifr));
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	strcpy(ifr.ifr_name, ifname);
-	if (ioctl(tp->fd, TUNSETIFF, &ifr) < 0 || ioctl(tp->fd, TUNSETVNETHDRSZ, &hdrsz) < 0 ||
+	if (ioctl(tp->fd, TUNSETIFF, &ifr) < 0) {
+		rc = -errno;
+		/* an existing interface that is not a TAP (a veth, say): the kernel's
+		 * EINVAL says nothing; EEXIST and a log line say what is wrong */
+		if (rc == -EINVAL && if_nametoindex(ifname)) {
+			PVLOG(WARN, VSW_LOG, "%s exists and is not a TAP device: use --type afpacket "
+					     "to attach it", ifname);
+			rc = -EEXIST;
+		}
+		goto fail_tp;
+	}
+	if (ioctl(tp->fd, TUNSETVNETHDRSZ, &hdrsz) < 0 ||
 	    ioctl(tp->fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) < 0) {
 		rc = -errno;
 		goto fail_tp;

@@ -129,6 +129,11 @@ check "del-port, then the name is free for the other bridge" \
   bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch del-port bre$ID $TP >/dev/null &&
            '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch add-port brf$ID $TP --type tap >/dev/null &&
            '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch del-port brf$ID $TP >/dev/null"
+ip -n "$PV_NS" link add "pve${ID}v" type veth peer name "pve${ID}w"
+usage_rc "--type tap on an existing veth: EEXIST, not EINVAL" 1 "(tap): File exists" \
+  switch add-port "bre$ID" "pve${ID}v" --type tap
+check "pvnetd's log says the interface is not a TAP and to use --type afpacket" \
+  grep -q "pve${ID}v exists and is not a TAP device: use --type afpacket" "$PV_TMP/pvnetd.log"
 check "pvnet --help lists the switch port commands" \
   bash -c "'$PV_BIN/pvnet' --help | grep -q 'switch add-port' && '$PV_BIN/pvnet' --help | grep -q 'switch mirror'"
 
