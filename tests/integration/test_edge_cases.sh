@@ -141,7 +141,7 @@ check "pvnet --help lists the switch port commands" \
 # the caller's stderr (a `pvnetd 2>&1 | tee` would otherwise never end), logs into
 # its run dir, and runs in "/".
 DRUN="$PV_TMP/drun"
-nsenter --net="/run/netns/$PV_NS" "$PV_BIN/pvnetd" --run-dir "$DRUN" 2>"$PV_TMP/daemon.err"
+(ulimit -Sn 128; nsenter --net="/run/netns/$PV_NS" "$PV_BIN/pvnetd" --run-dir "$DRUN" 2>"$PV_TMP/daemon.err")
 drc=$?
 DPID=$(cat "$DRUN/pvnetd.pid" 2>/dev/null)
 [ -n "$DPID" ] && pv_cleanup_add "pv_kill_daemon $DPID"
@@ -151,6 +151,8 @@ check "the daemon holds no descriptor of the caller's stderr" \
   bash -c "! ls -l /proc/$DPID/fd 2>/dev/null | grep -q '$PV_TMP/daemon.err'"
 check "the daemon logs into <run-dir>/pvnetd.log" \
   wait_for 5 grep -q "ready on $DRUN" "$DRUN/pvnetd.log"
+check "the daemon raised its descriptor soft limit (started at 128) to the hard limit" \
+  bash -c "awk '/Max open files/ {exit !(\$4 == \$5 && \$4 != 128)}' /proc/$DPID/limits"
 check "the daemon runs in /" bash -c "[ \"\$(readlink /proc/$DPID/cwd)\" = / ]"
 check "the daemon answers and stops on SIGTERM, removing its sockets" \
   bash -c "'$PV_BIN/pvnet' --run-dir '$DRUN' info >/dev/null && kill -TERM $DPID &&
