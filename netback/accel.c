@@ -1390,6 +1390,47 @@ static struct nb_vif *vif_by_name(struct nb *nb, const char *name)
 	return NULL;
 }
 
+/* ethtool -k / -S of a vif without an accelerator: what its frontend negotiated
+ * (netif features as ethtool names) and netback's own counters for it. */
+static int soft_ethtool(struct nb_vif *vif, const char *name, char what, char *buf, size_t size)
+{
+	unsigned f = vif->features;
+	int n;
+
+	if (what == 'k')
+		return snprintf(buf, size,
+				"Features for %s:\n"
+				"rx-checksumming: %s [fixed]\n"
+				"tx-checksumming: %s [fixed]\n"
+				"scatter-gather: %s [fixed]\n"
+				"tcp-segmentation-offload: %s\n"
+				"\ttx-tcp-segmentation: %s [fixed]\n"
+				"\ttx-tcp6-segmentation: %s [fixed]\n"
+				"large-receive-offload: off [fixed]\n"
+				"persistent-grants: %s [fixed]\n",
+				name, (f & NB_FEAT_CSUM) ? "on" : "off", (f & NB_FEAT_CSUM) ? "on" : "off",
+				(f & NB_FEAT_SG) ? "on" : "off",
+				(f & (NB_FEAT_GSO4 | NB_FEAT_GSO6)) ? "on" : "off",
+				(f & NB_FEAT_GSO4) ? "on" : "off", (f & NB_FEAT_GSO6) ? "on" : "off",
+				(f & NB_FEAT_PERSISTENT) ? "on" : "off");
+	/* tx = the guest's TX ring (guest -> switch), rx = its RX ring, as `pvnet stats` */
+	n = snprintf(buf, size,
+		     "NIC statistics:\n     tx_packets: %llu\n     tx_bytes: %llu\n"
+		     "     rx_packets: %llu\n     rx_bytes: %llu\n",
+		     (unsigned long long)__atomic_load_n(&vif->tx_packets, __ATOMIC_RELAXED),
+		     (unsigned long long)__atomic_load_n(&vif->tx_bytes, __ATOMIC_RELAXED),
+		     (unsigned long long)__atomic_load_n(&vif->rx_packets, __ATOMIC_RELAXED),
+		     (unsigned long long)__atomic_load_n(&vif->rx_bytes, __ATOMIC_RELAXED));
+	for (unsigned r = 0; r < NB_DROP__MAX && n > 0 && (size_t)n < size; r++) {
+		int m = snprintf(buf + n, size - (size_t)n, "     drop_%s: %llu\n",
+				 nb_drop_reason_name(r),
+				 (unsigned long long)__atomic_load_n(&vif->drops[r], __ATOMIC_RELAXED));
+		if (m > 0)
+			n += m;
+	}
+	return n;
+}
+
 int nb_accel_ethtool(struct nb *nb, const char *name, char what, char *buf, size_t size)
 {
 	struct nb_vif *vif = vif_by_name(nb, name);
@@ -1399,7 +1440,7 @@ int nb_accel_ethtool(struct nb *nb, const char *name, char what, char *buf, size
 
 	if (vif) {
 		if (!vif->accel)
-			return -ENODEV;
+			return soft_ethtool(vif, name, what, buf, size);
 		att = vif->accel->att ? vif->accel->att : vif->accel->nic->up;
 	} else if ((nic = nic_find(nb, name))) {
 		att = nic->up;

@@ -50,6 +50,16 @@ check "ping over the second bridge (eth1 to eth1 of two 2-vif guests)" \
 check "the second bridge holds only the two eth1 vifs" \
   bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch show | awk '/Bridge \"brf$ID\"/{f=1;next} /Bridge/{f=0} f && /^ *Port /' | grep -c Port | grep -qx 2"
 
+# ethtool on a software-path vif (no accelerator): the negotiated netif features in
+# ethtool's names, and netback's counters with every drop reason
+V1="vif$(pvnet domid "$G1").0"
+out=$(pvnet ethtool -k "$V1" 2>&1)
+check "ethtool -k of a plain vif shows its negotiated offloads" \
+  bash -c "grep -q '^Features for $V1:' <<<'$out' && grep -q '^tcp-segmentation-offload: on' <<<'$out' && grep -q '^scatter-gather: on' <<<'$out'"
+out=$(pvnet ethtool -S "$V1" 2>&1)
+check "ethtool -S of a plain vif: packets counted, drop reasons listed" \
+  bash -c "awk '\$1 == \"rx_packets:\" && \$2 > 0 {ok = 1} END {exit !ok}' <<<'$out' && grep -q 'drop_tx_runt: ' <<<'$out'"
+
 # queues=8 against netback's multi-queue-max-queues=4: Xen's rule (the backend
 # caps), and the guest says so on its console.
 check "queues=8 connects with the backend's 4 queues" \
