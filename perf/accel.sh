@@ -5,10 +5,12 @@
 # (the pvnet-guest process: netfront), dom0 (pvnetd minus the NIC engine) and
 # "hardware" (the simnic engine thread, its hw_cpu_ns counter).
 #
-#   perf/accel.sh [--secs N] [--levels "0 1"] [--runs N]
+#   perf/accel.sh [--secs N] [--levels "0 1"] [--runs N] [--perf]
 #                                                   standalone: prints the table (with
 #                                                   --runs N > 1: every run, then the
-#                                                   per-column medians)
+#                                                   per-column medians; --perf adds the
+#                                                   guests' instructions and task-clock
+#                                                   per packet from perf stat)
 #   . perf/accel.sh; accel_bench SECS               from perf/bench.sh: pb_row rows
 #
 # Packets per row: frames the NIC moved on its wire (wire_rx + wire_tx, ACKs
@@ -62,11 +64,24 @@ CFG
 }
 
 # accel_one LABEL SRV_NS SRV_IP CLI_NS SECS PKTS_FROM(wire|vifX.0)
+# The tick-sampled CPU times above misjudge threads that yield or sleep often
+# (a busy-poll window looked cheaper than it is), so --perf (AC_PERF=1) also
+# counts the guests' instructions and task-clock with perf stat over the run.
 accel_one() {
-  local label=$1 sns=$2 sip=$3 cns=$4 secs=$5 src=$6 a b r gbps pk dd g h x
+  local label=$1 sns=$2 sip=$3 cns=$4 secs=$5 src=$6 a b r gbps pk dd g h x psp="" ins tck
   a=$(accel_cpu); [ "$src" != wire ] && x=$(accel_vif_rx "$src")
+  if [ "${AC_PERF:-0}" = 1 ]; then
+    perf stat -x, -e instructions,task-clock -p "$AC_G1PID,$AC_G2PID" -o "$PB_TMP/pstat.txt" \
+      2>/dev/null &
+    psp=$!
+  fi
   r=$(pb_iperf "$cns" "$sns" "$sip" 1 "$secs") || r="n/a n/a"
   b=$(accel_cpu)
+  if [ -n "$psp" ]; then
+    kill -INT "$psp" 2>/dev/null; wait "$psp" 2>/dev/null
+    ins=$(awk -F, '$3 ~ /^instructions/ {print $1}' "$PB_TMP/pstat.txt")
+    tck=$(awk -F, '$3 ~ /^task-clock/ {print $1}' "$PB_TMP/pstat.txt") # ms
+  fi
   gbps=${r%% *}
   set -- $a $b
   if [ "$src" = wire ]; then pk=$((${10} - $5)); else pk=$(( $(accel_vif_rx "$src") - x )); fi
@@ -78,17 +93,30 @@ accel_one() {
   [ "$dd" -lt 0 ] && dd=0
   g=$(( (${7} - $2) + (${8} - $3) ))
   if [ "$gbps" = n/a ]; then
-    accel_emit "$label" n/a n/a n/a n/a; return
+    accel_emit "$label" n/a n/a n/a n/a ${psp:+n/a n/a}; return
   fi
-  accel_emit "$label" "$gbps" "$(pb_calc "$g / $pk")" "$(pb_calc "$dd / $pk")" "$(pb_calc "$h / $pk")"
+  if [ -n "$psp" ]; then
+    case "$ins" in ''|*[!0-9]*) ins=n/a ;; esac
+    case "$tck" in ''|*[!0-9.]*) tck=n/a ;; esac
+    accel_emit "$label" "$gbps" "$(pb_calc "$g / $pk")" "$(pb_calc "$dd / $pk")" \
+      "$(pb_calc "$h / $pk")" "$(pb_calc "$ins / $pk")" "$(pb_calc "$tck * 1000000 / $pk")"
+  else
+    accel_emit "$label" "$gbps" "$(pb_calc "$g / $pk")" "$(pb_calc "$dd / $pk")" "$(pb_calc "$h / $pk")"
+  fi
 }
 
-accel_emit() { # LABEL GBPS GUEST DOM0 HW (ns/pkt)
+accel_emit() { # LABEL GBPS GUEST DOM0 HW (ns/pkt) [INSTR TASK_NS (per pkt, guests, --perf)]
   if [ -n "${PB_ROWS:-}" ]; then
     pb_row "accel.$1" "" rate Gb/s "$2"
     pb_row "accel.$1" "" cpu_guest "ns/pkt guest" "$3"
     pb_row "accel.$1" "" cpu_dom0 "ns/pkt dom0" "$4"
     pb_row "accel.$1" "" cpu_hw "ns/pkt hardware" "$5"
+    if [ $# -ge 7 ]; then
+      pb_row "accel.$1" "" instr_guest "instr/pkt guest" "$6"
+      pb_row "accel.$1" "" task_guest "task-clock ns/pkt guest" "$7"
+    fi
+  elif [ $# -ge 7 ]; then
+    printf '%-22s %8s Gb/s  %8s ns/pkt guest  %8s ns/pkt dom0  %8s ns/pkt hw  %8s instr/pkt guest  %8s task-ns/pkt guest\n' "$@"
   else
     printf '%-22s %8s Gb/s  %8s ns/pkt guest  %8s ns/pkt dom0  %8s ns/pkt hw\n' "$1" "$2" "$3" "$4" "$5"
   fi
@@ -125,10 +153,11 @@ accel_bench() {
 # accel_medians FILE: one line per label with the median of each column of the
 # accel_emit lines in FILE (labels in first-seen order).
 accel_medians() {
-  local label c v
+  local label c v cols="2 4 7 10"
+  awk 'NF >= 18 {f = 1} END {exit !f}' "$1" && cols="$cols 13 16"
   for label in $(awk '!seen[$1]++ {print $1}' "$1"); do
     v=()
-    for c in 2 4 7 10; do
+    for c in $cols; do
       v+=("$(pb_median $(awk -v l="$label" -v c="$c" '$1 == l {print $c}' "$1"))")
     done
     accel_emit "$label" "${v[@]}"
@@ -142,11 +171,15 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
       --secs) SECS=$2; shift ;;
       --levels) LEVELS=$2; shift ;;
       --runs) RUNS=$2; shift ;;
-      *) echo "usage: perf/accel.sh [--secs N] [--levels \"0 1\"] [--runs N]" >&2; exit 2 ;;
+      --perf) AC_PERF=1 ;;
+      *) echo "usage: perf/accel.sh [--secs N] [--levels \"0 1\"] [--runs N] [--perf]" >&2; exit 2 ;;
     esac
     shift
   done
   [ "$(id -u)" = 0 ] || { echo "perf/accel.sh: needs root" >&2; exit 1; }
+  if [ "${AC_PERF:-0}" = 1 ] && ! perf stat -e instructions true >/dev/null 2>&1; then
+    echo "perf/accel.sh: --perf: perf stat cannot count instructions here" >&2; exit 1
+  fi
   pb_tmpdir
   echo "# accel: cores=$(nproc) placement=iperf3 client cpu$PB_CPU_TX server cpu$PB_CPU_RX, simnic engine thread, iperf3 1 stream ${SECS}s, rings: dom0 256 guest qp 512, runs=$RUNS commit=$(git -C "$PB_ROOT" rev-parse --short HEAD 2>/dev/null)"
   if [ "$RUNS" -le 1 ]; then
