@@ -31,8 +31,13 @@
  * Threads: nf_accel_update/disconnect run on the control thread; the rest on
  * queue 0's thread. They meet through two flags (want: control -> thread,
  * using: thread -> control, acquire/release) and the MAC table's seqlock. The
- * data path makes no hypercall and takes no lock; one doorbell write and one
- * interrupt-eventfd read per burst.
+ * data path makes no hypercall and takes no lock; one doorbell write per TX burst.
+ *
+ * Interrupts: the qp's irq_enable stays 0 while the thread polls; nf_accel_pending
+ * (before a sleep) arms it and looks at both rings once more, so the device raises
+ * irq_fd only for a thread that sleeps, and the thread reads it once per real
+ * wake-up. Receive: single-slot frames go through GRO (accel_gro.c), one TAP write
+ * per run of TCP segments.
  */
 #include <errno.h>
 #include <sched.h>
@@ -560,7 +565,7 @@ unsigned nf_accel_poll(struct nf_queue *q)
 	macs_sync(acc);
 	work = tx_complete(q, acc);
 	work += rx_harvest(q, acc);
-	if (work)
+	if (work && acc->spin_ns)
 		acc->last_work_ns = mono_ns();
 	return work;
 }
