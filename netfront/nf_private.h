@@ -121,8 +121,9 @@ int64_t nf_poll_ns_from_env(void);
  * (after the queue threads stopped), destroy.
  * Queue 0's thread: poll (per loop: hand-over, TX completions, RX to the TAP),
  * tx (offer one frame read from the TAP into the top tx_free pages: true = it
- * is on the qp), tx_flush (once per burst: publish + doorbell), wait_fd /
- * pending (before sleeping).
+ * is on the qp), tx_flush (once per burst: publish + doorbell), pending (before
+ * sleeping: arms the qp's interrupt and looks again; true = work after all, do not
+ * sleep) and wait_fd (the fd to sleep on; arms the interrupt if pending did not).
  */
 #define NF_ACCEL_RX_POOL 512      /* RX pages of the fast path (power of two): ~30 ms at 200 Mb/s */
 #define NF_ACCEL_TX_MAX_PAGES 128 /* TX pool pages the qp may hold (the rings keep the rest) */
