@@ -92,6 +92,11 @@ void accel_sdk_irq_check(struct accel_qp *qp, uint64_t now)
 	if (!fire)
 		return;
 	q->irq_pending = 0;
+	/* Store-load order: the ring indices published before this (RX producer, TX
+	 * consumer) must be visible before irq_enable is read. Pairs with the guest's
+	 * store of irq_enable = 1, full fence, ring re-check before it sleeps: one of
+	 * the two sides always sees the other (no lost wake-up). */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (accel_ring_load(&q->sh->irq_enable)) {
 		uint64_t one = 1;
 		if (write(q->irq_fd, &one, sizeof(one)) == sizeof(one))
