@@ -33,66 +33,11 @@
 
 static bool have_netns;
 
-/* A fake port keeping the frames of TEST_TYPE the switch sends it (the kernel's
- * own frames on the veth are counted in `other` and dropped). */
-struct sink {
-	pthread_mutex_t lock;
-	unsigned n, other;
-	uint8_t last[2048];
-	uint32_t last_len;
-};
-
-static int sink_send(struct vsw_port *port, struct pvnet_pkt_batch *b)
-{
-	struct sink *s = vsw_port_priv(port);
-
-	pthread_mutex_lock(&s->lock);
-	for (unsigned i = 0; i < b->count; i++) {
-		uint8_t f[2048];
-		uint32_t len = pvnet_pkt_write_head(b->pkts[i], b->vlan_tci[i], f, sizeof(f));
-
-		pvnet_pkt_put(b->pkts[i]);
-		if (len < 14 || (f[12] << 8 | f[13]) != TEST_TYPE) {
-			s->other++;
-			continue;
-		}
-		s->n++;
-		s->last_len = len;
-		memcpy(s->last, f, len);
-	}
-	pthread_mutex_unlock(&s->lock);
-	return (int)b->count;
-}
-
-static const struct vsw_port_ops sink_ops = {.type = "test", .send = sink_send};
-
-static bool wait_count(struct sink *s, unsigned n)
-{
-	for (int i = 0; i < 300; i++) {
-		pthread_mutex_lock(&s->lock);
-		unsigned got = s->n;
-		pthread_mutex_unlock(&s->lock);
-		if (got >= n)
-			return true;
-		usleep(10000);
-	}
-	return false;
-}
-
-static void sh(const char *cmd)
-{
-	assert_int_equal(system(cmd), 0);
-}
+#include "vsw_sink.h"
 
 static int raw_socket(const char *ifname)
 {
-	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(TEST_TYPE)};
-	int fd = socket(AF_PACKET, SOCK_RAW, htons(TEST_TYPE));
-	assert_true(fd >= 0);
-	sll.sll_ifindex = (int)if_nametoindex(ifname);
-	assert_true(sll.sll_ifindex > 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sll, sizeof(sll)), 0);
-	return fd;
+	return raw_socket_proto(ifname, TEST_TYPE);
 }
 
 /* Next TEST_TYPE frame from source id `src_id` on fd within ~3 s: size, or -1. */
@@ -114,11 +59,7 @@ static ssize_t raw_recv(int fd, uint8_t *buf, size_t size, uint8_t src_id)
 /* An ETH_P_ALL socket with PACKET_AUXDATA (the kernel may strip a tag to metadata). */
 static int raw_socket_all(const char *ifname)
 {
-	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
-	int one = 1, fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
-	assert_true(fd >= 0);
-	sll.sll_ifindex = (int)if_nametoindex(ifname);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sll, sizeof(sll)), 0);
+	int one = 1, fd = raw_socket_proto(ifname, ETH_P_ALL);
 	assert_int_equal(setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &one, sizeof(one)), 0);
 	return fd;
 }
@@ -254,7 +195,7 @@ out:
 static void datapath(enum vsw_afxdp_mode mode, const char *mode_text)
 {
 	struct vsw_afxdp_config cfg = {.mode = mode};
-	struct sink s = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct sink s = {.lock = PTHREAD_MUTEX_INITIALIZER, .type = TEST_TYPE};
 	struct vsw_bridge *br;
 	struct vsw_worker *w;
 	struct vsw_port *up, *sp;
@@ -304,7 +245,7 @@ static void datapath(enum vsw_afxdp_mode mode, const char *mode_text)
 	frame(f, 104, 0xff, 0x0d);
 	memmove(f + 16, f + 12, 88);
 	f[12] = 0x81, f[13] = 0x00, f[14] = 0x00, f[15] = 10;
-	unsigned before = s.n;
+	unsigned before = sink_count(&s);
 	assert_int_equal(send(fd, f, 104, 0), 104);
 	assert_true(wait_count(&s, before + 1));
 	assert_int_equal(s.last_len, 100);

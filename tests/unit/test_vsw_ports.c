@@ -28,78 +28,11 @@
 
 static bool have_netns;
 
-/* A fake port recording what the switch sends it. With `type` set, only frames
- * of that ethertype (after any 802.1Q tag) are counted and kept: the kernel's
- * own traffic on the devices (IPv6 router solicitations, MLD reports) may reach
- * the switch at any moment and is counted in `other`. */
-struct sink {
-	pthread_mutex_t lock;
-	uint16_t type;
-	unsigned n, other;
-	uint8_t last[2048];
-	uint32_t last_len;
-	uint16_t last_tci;
-};
-
-static int sink_send(struct vsw_port *port, struct pvnet_pkt_batch *b)
-{
-	struct sink *s = vsw_port_priv(port);
-
-	pthread_mutex_lock(&s->lock);
-	for (unsigned i = 0; i < b->count; i++) {
-		uint8_t f[2048];
-		uint32_t len = pvnet_pkt_write_head(b->pkts[i], b->vlan_tci[i], f, sizeof(f));
-		unsigned off = len >= 18 && f[12] == 0x81 && f[13] == 0x00 ? 16 : 12;
-		uint16_t type = len >= off + 2 ? (uint16_t)(f[off] << 8 | f[off + 1]) : 0;
-
-		pvnet_pkt_put(b->pkts[i]);
-		if (s->type && type != s->type) {
-			s->other++;
-			continue;
-		}
-		s->n++;
-		s->last_tci = b->vlan_tci[i];
-		s->last_len = len;
-		memcpy(s->last, f, len);
-	}
-	pthread_mutex_unlock(&s->lock);
-	return (int)b->count;
-}
-
-static const struct vsw_port_ops sink_ops = {.type = "test", .send = sink_send};
-
-static unsigned sink_count(struct sink *s)
-{
-	pthread_mutex_lock(&s->lock);
-	unsigned n = s->n;
-	pthread_mutex_unlock(&s->lock);
-	return n;
-}
-
-static bool wait_count(struct sink *s, unsigned n)
-{
-	for (int i = 0; i < 200; i++) {
-		if (sink_count(s) >= n)
-			return true;
-		usleep(10000);
-	}
-	return false;
-}
-
-static void sh(const char *cmd)
-{
-	assert_int_equal(system(cmd), 0);
-}
+#include "vsw_sink.h"
 
 static int raw_socket(const char *ifname)
 {
-	struct sockaddr_ll sll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
-	int fd = socket(AF_PACKET, SOCK_RAW, htons(ETH_P_ALL));
-	assert_true(fd >= 0);
-	sll.sll_ifindex = (int)if_nametoindex(ifname);
-	assert_true(sll.sll_ifindex > 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sll, sizeof(sll)), 0);
-	return fd;
+	return raw_socket_proto(ifname, ETH_P_ALL);
 }
 
 /* Reads frames on fd until one with ethertype `type` at offset 12 (or 16 when
