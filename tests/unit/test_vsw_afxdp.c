@@ -40,22 +40,6 @@ static int raw_socket(const char *ifname)
 	return raw_socket_proto(ifname, TEST_TYPE);
 }
 
-/* Next TEST_TYPE frame from source id `src_id` on fd within ~3 s: size, or -1. */
-static ssize_t raw_recv(int fd, uint8_t *buf, size_t size, uint8_t src_id)
-{
-	for (int tries = 0; tries < 30; tries++) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		ssize_t n;
-
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		n = recv(fd, buf, size, 0);
-		if (n >= 14 && buf[11] == src_id)
-			return n;
-	}
-	return -1;
-}
-
 /* An ETH_P_ALL socket with PACKET_AUXDATA (the kernel may strip a tag to metadata). */
 static int raw_socket_all(const char *ifname)
 {
@@ -68,28 +52,14 @@ static int raw_socket_all(const char *ifname)
  * untagged, -1 if none came within ~3 s. */
 static int raw_recv_tagged(int fd, uint8_t *buf, size_t size, uint8_t src_id)
 {
-	for (int tries = 0; tries < 30; tries++) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		char cbuf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
-		struct iovec iov = {buf, size};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				    .msg_controllen = sizeof(cbuf)};
-		ssize_t n;
+	uint16_t tci;
+	ssize_t n = raw_recv(fd, buf, size, src_id, &tci);
 
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		n = recvmsg(fd, &mh, 0);
-		if (n < 18 || buf[11] != src_id)
-			continue;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-			struct tpacket_auxdata *a = (void *)CMSG_DATA(c);
-			if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA &&
-			    (a->tp_status & TP_STATUS_VLAN_VALID))
-				return a->tp_vlan_tci & 0xfff;
-		}
-		return buf[12] == 0x81 && buf[13] == 0x00 ? ((buf[14] << 8 | buf[15]) & 0xfff) : 0;
-	}
-	return -1;
+	if (n < 18)
+		return -1;
+	if (tci)
+		return tci & 0xfff;
+	return buf[12] == 0x81 && buf[13] == 0x00 ? ((buf[14] << 8 | buf[15]) & 0xfff) : 0;
 }
 
 static void inject_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_pool *pool,
@@ -231,9 +201,11 @@ static void datapath(enum vsw_afxdp_mode mode, const char *mode_text)
 
 	/* bridge -> wire: 1500-byte frames leave intact */
 	for (int i = 0; i < 3; i++) {
+		uint16_t tci;
+
 		frame(f, 1500, 0x0b, (uint8_t)(0x20 + i));
 		inject(up, pool, f, 1500);
-		assert_int_equal(raw_recv(fd, f, sizeof(f), (uint8_t)(0x20 + i)), 1500);
+		assert_int_equal(raw_recv(fd, f, sizeof(f), (uint8_t)(0x20 + i), &tci), 1500);
 		assert_memory_equal(f + 40, "pvnet-afxdp", 11);
 	}
 

@@ -35,37 +35,6 @@ static int raw_socket(const char *ifname)
 	return raw_socket_proto(ifname, ETH_P_ALL);
 }
 
-/* Reads frames on fd until one with ethertype `type` at offset 12 (or 16 when
- * tagged) and source MAC ending in src_id arrives; returns its size or -1. With
- * PACKET_AUXDATA the kernel's stripped tag is returned in *tci. */
-static ssize_t raw_recv(int fd, uint8_t *buf, size_t size, uint8_t src_id, uint16_t *tci)
-{
-	for (int tries = 0; tries < 50; tries++) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		char cbuf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
-		struct iovec iov = {buf, size};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-				    .msg_controllen = sizeof(cbuf)};
-		ssize_t n;
-
-		if (poll(&p, 1, 100) <= 0)
-			continue;
-		n = recvmsg(fd, &mh, 0);
-		if (n < 14 || buf[11] != src_id)
-			continue;
-		*tci = 0;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA) {
-				struct tpacket_auxdata *a = (void *)CMSG_DATA(c);
-				if (a->tp_status & TP_STATUS_VLAN_VALID)
-					*tci = a->tp_vlan_tci;
-			}
-		}
-		return n;
-	}
-	return -1;
-}
-
 static void frame(uint8_t *f, uint8_t dst_id, uint8_t src_id, bool tagged, uint16_t vid)
 {
 	memset(f, 0, 100);

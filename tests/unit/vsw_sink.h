@@ -14,6 +14,8 @@
 #include <arpa/inet.h>
 #include <linux/if_packet.h>
 #include <net/if.h>
+#include <poll.h>
+#include <sys/types.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -92,6 +94,37 @@ static inline int raw_socket_proto(const char *ifname, uint16_t proto)
 	assert_true(sll.sll_ifindex > 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&sll, sizeof(sll)), 0);
 	return fd;
+}
+
+/* Reads frames on fd (for up to ~5 s) until one whose source MAC ends in src_id
+ * arrives; returns its size or -1. With PACKET_AUXDATA on the socket the
+ * kernel's stripped 802.1Q tag is returned in *tci (else 0). */
+static inline ssize_t raw_recv(int fd, uint8_t *buf, size_t size, uint8_t src_id, uint16_t *tci)
+{
+	for (int tries = 0; tries < 50; tries++) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		char cbuf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
+		struct iovec iov = {buf, size};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				    .msg_controllen = sizeof(cbuf)};
+		ssize_t n;
+
+		if (poll(&p, 1, 100) <= 0)
+			continue;
+		n = recvmsg(fd, &mh, 0);
+		if (n < 14 || buf[11] != src_id)
+			continue;
+		*tci = 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA) {
+				struct tpacket_auxdata *a = (void *)CMSG_DATA(c);
+				if (a->tp_status & TP_STATUS_VLAN_VALID)
+					*tci = a->tp_vlan_tci;
+			}
+		}
+		return n;
+	}
+	return -1;
 }
 
 #endif
