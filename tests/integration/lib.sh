@@ -89,6 +89,20 @@ pv_kill_daemon() {
 
 pvnet() { "$PV_BIN/pvnet" --run-dir "$PV_RUN" "$@"; }
 
+# domid NAME: a domain's id from `pvnet list` (empty if none).
+domid() { pvnet list | awk -v n="$1" '$1 == n {print $2}'; }
+# connected NAME: the guest's vif 0 is Connected on both ends (store states 4) and
+# its eth0 exists in the guest's namespace (named after the domain). A test may
+# define its own `connected` after sourcing lib.sh.
+connected() {
+  local id
+  id=$(domid "$1")
+  [ -n "$id" ] &&
+    [ "$(xenstore-read "/local/domain/$id/device/vif/0/state" 2>/dev/null)" = 4 ] &&
+    [ "$(xenstore-read "/local/domain/0/backend/vif/$id/0/state" 2>/dev/null)" = 4 ] &&
+    ip -n "$1" link show eth0 >/dev/null 2>&1
+}
+
 # Runs a command inside a guest's namespace.
 in_guest() { local g=$1; shift; ip netns exec "$g" "$@"; }
 

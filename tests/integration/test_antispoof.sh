@@ -32,15 +32,6 @@ vif = [ 'mac=$2, bridge=bs$ID, ip=$3/24 $4/64' ]
 CFG
   pv_cleanup_add "ip netns del '$1'"
 }
-domid() { pvnet list | awk -v n="$1" '$1 == n {print $2}'; }
-connected() {
-  local id
-  id=$(domid "$1")
-  [ -n "$id" ] &&
-    [ "$(xenstore-read "/local/domain/$id/device/vif/0/state" 2>/dev/null)" = 4 ] &&
-    [ "$(xenstore-read "/local/domain/0/backend/vif/$id/0/state" 2>/dev/null)" = 4 ] &&
-    ip -n "$1" link show eth0 >/dev/null 2>&1
-}
 
 # The frame builder / injector: python3 spoof.py IFACE KIND COUNT
 cat >"$PV_TMP/spoof.py" <<'PY'

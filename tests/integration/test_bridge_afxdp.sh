@@ -17,15 +17,6 @@ pv_need ping iperf3 python3 nsenter xenstore-read ethtool
 ID=$(printf '%x' $(( $$ % 65536 )))
 q() { "$@" >/dev/null 2>&1; }
 
-domid() { pvnet list | awk -v n="$1" '$1 == n {print $2}'; }
-connected() {
-  local id
-  id=$(domid "$1")
-  [ -n "$id" ] &&
-    [ "$(xenstore-read "/local/domain/$id/device/vif/0/state" 2>/dev/null)" = 4 ] &&
-    [ "$(xenstore-read "/local/domain/0/backend/vif/$id/0/state" 2>/dev/null)" = 4 ] &&
-    ip -n "$1" link show eth0 >/dev/null 2>&1
-}
 # iperf_bps SRV_NS SRV_IP CLI_NS PORT SECS: receiver bits/s, or fails
 iperf_bps() {
   local srv=$1 ip=$2 cli=$3 port=$4 secs=$5 spid out

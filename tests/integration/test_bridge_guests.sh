@@ -37,15 +37,6 @@ CFG
   pvnet create "$PV_TMP/$name.cfg" >/dev/null || return 1
   echo "$mac"
 }
-domid() { pvnet list | awk -v n="$1" '$1 == n {print $2}'; }
-connected() {
-  local id
-  id=$(domid "$1")
-  [ -n "$id" ] &&
-    [ "$(xenstore-read "/local/domain/$id/device/vif/0/state" 2>/dev/null)" = 4 ] &&
-    [ "$(xenstore-read "/local/domain/0/backend/vif/$id/0/state" 2>/dev/null)" = 4 ] &&
-    ip -n "$1" link show eth0 >/dev/null 2>&1
-}
 # up NAME...: every guest connected; IPv6 off in them (quiet captures and counters)
 up() {
   local g

@@ -26,16 +26,7 @@ CFG
   pv_cleanup_add "ip netns del '$name' 2>/dev/null"
 }
 
-domid() { pvnet list | awk -v n="$1" '$1 == n {print $2}'; }
 
-connected() {
-  local id
-  id=$(domid "$1")
-  [ -n "$id" ] &&
-    [ "$(xenstore-read "/local/domain/$id/device/vif/0/state" 2>/dev/null)" = 4 ] &&
-    [ "$(xenstore-read "/local/domain/0/backend/vif/$id/0/state" 2>/dev/null)" = 4 ] &&
-    ip -n "$1" link show eth0 >/dev/null 2>&1
-}
 
 # iperf_json SRV SRV_IP CLI SECS [ARGS...]: iperf3 -J output of the client
 iperf_json() {
