@@ -31,7 +31,7 @@ LDSAN :=
 endif
 CFLAGS ?=
 CFLAGS_ALL := $(CFLAGS_BASE) $(OPT) $(CFLAGS)
-LDLIBS_ALL := -lpcap -lxdp -lbpf -ldl -pthread
+LDLIBS_ALL := -lpcap -lxdp -lbpf -ljansson -ldl -pthread
 
 # Modules in link order (a module may use only those after it).
 MODULES := tools/lib nic-accel netback netfront vswitch hv

@@ -9,6 +9,8 @@ PKGS=(
   libxen-dev                                     # ABI conformance test (reference headers)
   xenstore-utils                                 # xenstore-ls/-read/-write/-watch against our store
   libpcap-dev                                    # capture files
+  libjansson-dev                                 # JSON (control replies, state files, OVSDB)
+  python3-scapy                                  # hostile-tenant tests craft frames
   libxdp-dev libbpf-dev                          # AF_XDP uplink (vswitch/port_afxdp.c)
   iproute2 iputils-ping procps psmisc ethtool    # namespaces, veth, ping, ps
   iperf3 tshark                                  # real clients in integration tests

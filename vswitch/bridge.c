@@ -38,6 +38,12 @@ static const char *const drop_names[VSW_DROP__MAX] = {
 	[VSW_DROP_SPOOFED_IP] = "spoofed_ip",
 	[VSW_DROP_SPOOFED_ARP] = "spoofed_arp",
 	[VSW_DROP_SPOOFED_ND] = "spoofed_nd",
+	[VSW_DROP_BAD_SRC_MAC] = "bad_src_mac",
+	[VSW_DROP_LINK_LOCAL] = "link_local",
+	[VSW_DROP_DOUBLE_TAGGED] = "double_tagged",
+	[VSW_DROP_BAD_HEADERS] = "bad_headers",
+	[VSW_DROP_RX_SHARE] = "rx_share",
+	[VSW_DROP_UNKNOWN_REMOTE] = "unknown_remote",
 };
 
 const char *vsw_drop_reason_name(enum vsw_drop_reason reason)

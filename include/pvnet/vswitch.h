@@ -70,6 +70,12 @@ enum vsw_drop_reason {
 	VSW_DROP_SPOOFED_IP,        /* anti-spoofing: IPv4/IPv6 source not configured */
 	VSW_DROP_SPOOFED_ARP,       /* anti-spoofing: ARP sender MAC/IP not the port's */
 	VSW_DROP_SPOOFED_ND,        /* anti-spoofing: NA / DAD-NS target or ND lladdr option foreign */
+	VSW_DROP_BAD_SRC_MAC,       /* source MAC all-zero or multicast/broadcast: never learnt */
+	VSW_DROP_LINK_LOCAL,        /* IEEE 802.1D reserved group 01:80:c2:00:00:0X: never forwarded */
+	VSW_DROP_DOUBLE_TAGGED,     /* access port: a VLAN tag inside the outer/priority tag */
+	VSW_DROP_BAD_HEADERS,       /* truncated or malformed L3/L4 headers the switch must read */
+	VSW_DROP_RX_SHARE,          /* destination's share of a shared packet pool exhausted */
+	VSW_DROP_UNKNOWN_REMOTE,    /* tunnel datagram from a peer that is not a configured remote */
 	VSW_DROP__MAX
 };
 
