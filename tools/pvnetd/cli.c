@@ -69,6 +69,10 @@ static int cmd_info(struct pvnetd *d, struct outbuf *o)
 	out_printf(o, "%-24s: %s\n", "xenstore_socket", d->xs_path);
 	out_printf(o, "%-24s: %s\n", "guest_program", d->guest_bin);
 	out_printf(o, "%-24s: %llu\n", "uptime_s", (unsigned long long)up);
+	out_printf(o, "%-24s: %llu\n", "loop_worst_turn_us",
+		   (unsigned long long)(d->gauge.worst_ns / 1000));
+	out_printf(o, "%-24s: %llu\n", "loop_worst_turn_10s_us",
+		   (unsigned long long)(loop_gauge_recent_ns(&d->gauge, pvnetd_now_ns()) / 1000));
 	out_printf(o, "%-24s: %d\n", "nr_domains", n < 0 ? 0 : n);
 	out_printf(o, "%-24s: %llu\n", "guest_memory_mib", (unsigned long long)(mem >> 20));
 	out_printf(o, "%-24s: %ld\n", "nr_cpus", sysconf(_SC_NPROCESSORS_ONLN));

@@ -164,6 +164,31 @@ static void handle_signals(struct pvnetd *d)
 	}
 }
 
+void loop_gauge_note(struct loop_gauge *g, uint64_t now_ns, uint64_t ns)
+{
+	uint64_t sec = now_ns / 1000000000ull;
+	unsigned b = (unsigned)(sec % LOOP_GAUGE_BUCKETS);
+
+	if (ns > g->worst_ns)
+		g->worst_ns = ns;
+	if (g->bucket_sec[b] != sec) {
+		g->bucket_sec[b] = sec;
+		g->bucket_worst_ns[b] = 0;
+	}
+	if (ns > g->bucket_worst_ns[b])
+		g->bucket_worst_ns[b] = ns;
+}
+
+uint64_t loop_gauge_recent_ns(const struct loop_gauge *g, uint64_t now_ns)
+{
+	uint64_t sec = now_ns / 1000000000ull, worst = 0;
+
+	for (unsigned b = 0; b < LOOP_GAUGE_BUCKETS; b++)
+		if (g->bucket_sec[b] + LOOP_GAUGE_BUCKETS > sec && g->bucket_worst_ns[b] > worst)
+			worst = g->bucket_worst_ns[b];
+	return worst;
+}
+
 enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_XS, SRC_HC, SRC_NB };
 
 #define MAX_POLL 2048
@@ -178,7 +203,8 @@ static void loop_once(struct pvnetd *d, int ms, bool ctl)
 	struct pollfd pfd[MAX_POLL];
 	int kind[MAX_POLL];
 	void *ptr[MAX_POLL];
-	int n = 0, nxs;
+	int n = 0, nxs, nready;
+	uint64_t now;
 
 	pfd[n] = (struct pollfd){.fd = d->sig_fd, .events = POLLIN};
 	kind[n++] = SRC_SIG;
@@ -209,7 +235,14 @@ static void loop_once(struct pvnetd *d, int ms, bool ctl)
 		kind[n++] = SRC_HC;
 	}
 
-	if (poll(pfd, (nfds_t)n, ms) > 0) {
+	/* the turn that ends here: everything done since the previous poll() returned
+	 * (a nested pump from a CLI command starts and ends turns of its own) */
+	now = pvnetd_now_ns();
+	if (d->gauge.last_poll_ns)
+		loop_gauge_note(&d->gauge, now, now - d->gauge.last_poll_ns);
+	nready = poll(pfd, (nfds_t)n, ms);
+	d->gauge.last_poll_ns = pvnetd_now_ns();
+	if (nready > 0) {
 		for (int i = 0; i < n; i++) {
 			if (!pfd[i].revents)
 				continue;

@@ -20,6 +20,24 @@ struct hvm_dom;
 
 struct outbuf;
 
+/*
+ * The control loop's worst turn: the longest time pvnetd spent between two
+ * poll() calls (handling what was ready, with no fd served meanwhile), since
+ * start and over the last 10 s (ten 1-second buckets). `pvnet info` shows both
+ * as loop_worst_turn_us and loop_worst_turn_10s_us.
+ */
+#define LOOP_GAUGE_BUCKETS 10
+struct loop_gauge {
+	uint64_t last_poll_ns; /* when the previous poll() returned, 0 before the first */
+	uint64_t worst_ns;     /* since start */
+	uint64_t bucket_sec[LOOP_GAUGE_BUCKETS];
+	uint64_t bucket_worst_ns[LOOP_GAUGE_BUCKETS];
+};
+/* Records one turn of `ns` ending at `now_ns`. */
+void loop_gauge_note(struct loop_gauge *g, uint64_t now_ns, uint64_t ns);
+/* The worst turn of the last 10 s as of `now_ns`. */
+uint64_t loop_gauge_recent_ns(const struct loop_gauge *g, uint64_t now_ns);
+
 /* A guest domain as the toolstack sees it. */
 struct dom {
 	struct dom *next;
@@ -54,6 +72,7 @@ struct pvnetd {
 	bool stop;
 	struct dom *doms;
 	uint64_t started_ns;
+	struct loop_gauge gauge;
 };
 
 uint64_t pvnetd_now_ns(void);
