@@ -151,6 +151,7 @@ void vsw_bridge_get_stats(struct vsw_bridge *br, struct vsw_bridge_stats *st)
 	st->fdb_moves = c.moves;
 	st->fdb_aged = c.aged;
 	st->fdb_learn_full = c.learn_full;
+	st->fdb_evicted = c.evicted;
 	st->flooded = vsw_atomic_read(&br->flooded);
 	st->sw_csum = vsw_atomic_read(&br->sw_csum);
 	st->sw_tso_segs = vsw_atomic_read(&br->sw_tso_segs);
@@ -211,6 +212,7 @@ int vsw_port_add(struct vsw_bridge *br, const char *name, const struct vsw_port_
 	if (no == VSW_PORTS_MAX)
 		goto fail_unlock;
 	port->port_no = no;
+	vsw_fdb_port_reset(br->fdb, no); /* default limit, zero counters */
 	br->ports[no] = port;
 	rebuild_active(br);
 	pthread_rwlock_unlock(&br->lock);
@@ -405,6 +407,67 @@ int vsw_fdb_dump(struct vsw_bridge *br, int (*cb)(const struct vsw_fdb_entry *e,
 	return vsw_fdb_walk(br->fdb, br->clock_ns(br->clock_arg), cb, arg);
 }
 
+/* ---- MAC table limits and ageing ---- */
+
+int vsw_bridge_set_ageing(struct vsw_bridge *br, uint32_t secs)
+{
+	if (!br || secs == 0 || secs > VSW_FDB_AGEING_MAX_S)
+		return -EINVAL;
+	vsw_fdb_set_ageing(br->fdb, (uint64_t)secs * 1000000000ull);
+	PVLOG(INFO, VSW_LOG, "%s: MAC ageing time %u s", br->name, secs);
+	return 0;
+}
+
+uint32_t vsw_bridge_get_ageing(const struct vsw_bridge *br)
+{
+	return (uint32_t)(vsw_fdb_get_ageing(br->fdb) / 1000000000ull);
+}
+
+int vsw_bridge_set_mac_limit(struct vsw_bridge *br, uint32_t max)
+{
+	int rc;
+
+	if (!br)
+		return -EINVAL;
+	rc = vsw_fdb_set_default_limit(br->fdb, max, br->clock_ns(br->clock_arg));
+	if (!rc)
+		PVLOG(INFO, VSW_LOG, "%s: default MAC limit per port %u", br->name, max);
+	return rc;
+}
+
+uint32_t vsw_bridge_get_mac_limit(const struct vsw_bridge *br)
+{
+	return vsw_fdb_get_default_limit(br->fdb);
+}
+
+int vsw_port_set_mac_limit(struct vsw_port *p, uint32_t max)
+{
+	struct vsw_bridge *br;
+	int rc;
+
+	if (!p)
+		return -EINVAL;
+	br = p->br;
+	rc = vsw_fdb_port_set_limit(br->fdb, p->port_no, max, br->clock_ns(br->clock_arg));
+	if (!rc)
+		PVLOG(INFO, VSW_LOG, "%s: %s: MAC limit %u%s", br->name, p->name,
+		      vsw_port_get_mac_limit(p), max ? "" : " (bridge default)");
+	return rc;
+}
+
+uint32_t vsw_port_get_mac_limit(const struct vsw_port *p)
+{
+	struct vsw_port_fdb_stats st;
+
+	vsw_fdb_port_get(p->br->fdb, p->port_no, &st);
+	return (uint32_t)st.limit;
+}
+
+void vsw_port_get_fdb_stats(const struct vsw_port *p, struct vsw_port_fdb_stats *st)
+{
+	vsw_fdb_port_get(p->br->fdb, p->port_no, st);
+}
+
 /* ---- operator view ---- */
 
 /* Appends to buf at *off (snprintf semantics, never past size). */
@@ -455,6 +518,14 @@ int vsw_port_format(struct vsw_port *port, char *buf, size_t size)
 	    port->flags ? "" : "none");
 	if (off && off <= size && buf[off - 1] == ',')
 		buf[--off] = 0;
+	{
+		struct vsw_port_fdb_stats fs;
+		vsw_fdb_port_get(br->fdb, port->port_no, &fs);
+		put(buf, size, &off, " macs=%llu/%llu mac_learnt=%llu mac_evicted=%llu mac_limit_hits=%llu",
+		    (unsigned long long)fs.entries, (unsigned long long)fs.limit,
+		    (unsigned long long)fs.learnt, (unsigned long long)fs.evicted,
+		    (unsigned long long)fs.limit_hits);
+	}
 	if (port->mirror) {
 		vsw_mirror_format(port->mirror, tmp, sizeof(tmp));
 		put(buf, size, &off, " mirror=%s", tmp);

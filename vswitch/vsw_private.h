@@ -66,7 +66,7 @@ enum vsw_fdb_learn {
 };
 
 struct vsw_fdb_counters {
-	uint64_t learned, moves, aged, learn_full;
+	uint64_t learned, moves, aged, learn_full, evicted;
 };
 
 int vsw_fdb_create(unsigned max_entries, uint64_t ageing_ns, struct vsw_fdb **out);
@@ -86,6 +86,18 @@ void vsw_fdb_flush_port(struct vsw_fdb *fdb, uint32_t port_no, bool statics);
 int vsw_fdb_walk(struct vsw_fdb *fdb, uint64_t now,
 		 int (*cb)(const struct vsw_fdb_entry *e, void *arg), void *arg);
 unsigned vsw_fdb_count(struct vsw_fdb *fdb);
+/* Per-port limit on dynamic entries (0: the bridge default); entries above a lowered
+ * limit are evicted at once, oldest first. 0 or -EINVAL. */
+int vsw_fdb_port_set_limit(struct vsw_fdb *fdb, uint32_t port_no, uint32_t limit, uint64_t now);
+/* The bridge default (> 0); ports above it lose their oldest entries. 0 or -EINVAL. */
+int vsw_fdb_set_default_limit(struct vsw_fdb *fdb, uint32_t limit, uint64_t now);
+uint32_t vsw_fdb_get_default_limit(struct vsw_fdb *fdb);
+/* A port number's slot back to defaults (limit, counters): on port add. */
+void vsw_fdb_port_reset(struct vsw_fdb *fdb, uint32_t port_no);
+/* Counters of a port number; entries and the effective limit filled in. */
+void vsw_fdb_port_get(struct vsw_fdb *fdb, uint32_t port_no, struct vsw_port_fdb_stats *st);
+void vsw_fdb_set_ageing(struct vsw_fdb *fdb, uint64_t ageing_ns);
+uint64_t vsw_fdb_get_ageing(struct vsw_fdb *fdb);
 void vsw_fdb_get_counters(struct vsw_fdb *fdb, struct vsw_fdb_counters *c);
 
 static inline bool vsw_mac_is_multicast(const uint8_t *mac)

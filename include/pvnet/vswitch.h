@@ -137,11 +137,12 @@ struct vsw_bridge_stats {
 	uint64_t fdb_learned;    /* new dynamic entries */
 	uint64_t fdb_moves;      /* a MAC seen on another port: entry updated */
 	uint64_t fdb_aged;       /* entries removed by ageing */
-	uint64_t fdb_learn_full; /* learning skipped: table full (the frame is still forwarded) */
+	uint64_t fdb_learn_full; /* learning skipped: table full of static entries (frame still forwarded) */
 	uint64_t flooded;        /* packets flooded (each counted once) */
 	uint64_t sw_csum;        /* checksums completed in software */
 	uint64_t sw_tso_segs;    /* segments produced by software TSO */
 	unsigned ports;
+	uint64_t fdb_evicted;    /* live dynamic entries evicted (port limit or full table) */
 };
 
 /* The switch's own view of a port. */
@@ -480,5 +481,52 @@ int vsw_vxlan_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
  * `vni`; parses one, returning 0 and *vni, or -EINVAL (I flag missing, short). */
 void vsw_vxlan_encap_hdr(uint8_t hdr[VSW_VXLAN_HLEN], uint32_t vni);
 int vsw_vxlan_decap_hdr(const uint8_t *data, size_t size, uint32_t *vni);
+
+/* ---- MAC table limits and ageing (fdb.c, bridge.c) ---------------------------------- */
+
+/*
+ * What one port may make the MAC table hold. Every port (guest vif, uplink, VXLAN,
+ * TAP) has a limit on the dynamic entries learnt on it: the port's own setting, else
+ * the bridge default VSW_FDB_PORT_DEFAULT_MAX (1024). The table as a whole holds
+ * fdb_max_entries (VSW_FDB_DEFAULT_MAX, 8192). Learning never stops because a limit
+ * was reached (no locked table):
+ * - a port at its limit gives up its own oldest dynamic entry for the new MAC
+ *   (counted as limit_hits and evicted on that port);
+ * - a full table reclaims expired entries, then evicts the oldest dynamic entry of the
+ *   port holding the most dynamic entries (the learning port on a tie), so a port
+ *   flooding random source MACs only pushes out its own entries.
+ * Static entries are never evicted nor aged; they do not count against a port limit.
+ * A MAC moving to another port counts against the new port's limit.
+ */
+#define VSW_FDB_PORT_DEFAULT_MAX 1024
+#define VSW_FDB_MAX_ENTRIES (1u << 24)
+#define VSW_FDB_AGEING_MAX_S 1000000u /* ageing time bounds, seconds: 1 .. 1,000,000 */
+
+/* A port's share of the MAC table (port-show, stats). */
+struct vsw_port_fdb_stats {
+	uint64_t entries;    /* dynamic entries now learnt on the port */
+	uint64_t limit;      /* effective limit */
+	uint64_t learnt;     /* new dynamic entries learnt on the port */
+	uint64_t evicted;    /* its live entries evicted (its limit, or a full table) */
+	uint64_t limit_hits; /* learning found the port at its limit */
+};
+
+/* Ageing time of dynamic entries, in seconds (default 300, like Linux). Applies at
+ * once to every entry (an entry older than the new time is gone). 0 or -EINVAL (0 or
+ * above VSW_FDB_AGEING_MAX_S). VXLAN ports age learnt VTEPs with the same time. */
+int vsw_bridge_set_ageing(struct vsw_bridge *br, uint32_t secs);
+uint32_t vsw_bridge_get_ageing(const struct vsw_bridge *br);
+/* The bridge default per-port limit (ports without their own setting). Ports above a
+ * lowered limit lose their oldest entries at once. 0 or -EINVAL (0, or above
+ * VSW_FDB_MAX_ENTRIES). */
+int vsw_bridge_set_mac_limit(struct vsw_bridge *br, uint32_t max);
+uint32_t vsw_bridge_get_mac_limit(const struct vsw_bridge *br);
+/* A port's own limit on learnt MACs; 0 = follow the bridge default. Lowering it
+ * evicts the port's oldest entries at once. The effective limit never exceeds the
+ * table size. 0 or -EINVAL (above VSW_FDB_MAX_ENTRIES). */
+int vsw_port_set_mac_limit(struct vsw_port *p, uint32_t max);
+/* The effective limit (the port's own, else the bridge default). */
+uint32_t vsw_port_get_mac_limit(const struct vsw_port *p);
+void vsw_port_get_fdb_stats(const struct vsw_port *p, struct vsw_port_fdb_stats *st);
 
 #endif /* PVNET_VSWITCH_H */
