@@ -102,6 +102,7 @@ static int domain_alloc(struct hv *hv, const struct hv_domain_config *cfg, domid
 	pthread_mutex_init(&d->grant_lock, NULL);
 	pthread_mutex_init(&d->maptrack_lock, NULL);
 	if (!cfg) {
+		d->mt_limit = HV_DOM0_MAPTRACK;
 		strcpy(d->name, "Domain-0");
 		*out = d;
 		return 0;
@@ -180,10 +181,12 @@ int hv_create(struct hv **out)
 	pthread_mutex_init(&hv->lock, NULL);
 	pthread_mutex_init(&hv->evtchn_lock, NULL);
 	hv->next_domid = 1;
+	hv->limits[HV_LIMIT_EVTCHNS] = HV_DEFAULT_EVTCHN_LIMIT;
+	hv->limits[HV_LIMIT_GNT_MAPS] = HV_DEFAULT_GNT_MAPS_LIMIT;
 	ret = domain_alloc(hv, NULL, 0, &d0);
 	if (ret < 0)
 		goto free_hv;
-	ret = hv_evtchn_attach(hv, d0, HV_DEFAULT_MAX_EVTCHNS);
+	ret = hv_evtchn_attach(hv, d0, HV_DOM0_MAX_EVTCHNS);
 	if (ret < 0)
 		goto free_d0;
 	hv->doms[0] = d0;
@@ -353,7 +356,11 @@ static void fill_info(struct hv *hv, struct hv_domain *d, struct hv_domain_info 
 	pthread_mutex_lock(&d->maptrack_lock);
 	info->nr_maps = d->mt_used;
 	pthread_mutex_unlock(&d->maptrack_lock);
-	info->nr_ports_bound = hv_evtchn_nr_bound(hv, d);
+	pthread_mutex_lock(&d->grant_lock);
+	info->nr_mapped = d->nr_mapped;
+	info->maps_refused = d->maps_refused;
+	pthread_mutex_unlock(&d->grant_lock);
+	info->nr_ports_bound = hv_evtchn_nr_bound(hv, d, &info->evtchn_refused);
 	info->dying = d->dying;
 }
 
@@ -414,7 +421,7 @@ int hv_domain_set_max_maptrack(struct hv *hv, domid_t domid, uint32_t limit)
 {
 	struct hv_domain *d;
 
-	if (limit == 0 || limit > HV_DEFAULT_MAPTRACK)
+	if (limit == 0 || limit > (domid == 0 ? HV_DOM0_MAPTRACK : HV_DEFAULT_MAPTRACK))
 		return -EINVAL;
 	d = hv_domain_get(hv, domid);
 	if (!d)
@@ -424,6 +431,19 @@ int hv_domain_set_max_maptrack(struct hv *hv, domid_t domid, uint32_t limit)
 	pthread_mutex_unlock(&d->maptrack_lock);
 	hv_domain_put(d);
 	return 0;
+}
+
+int hv_set_limit(struct hv *hv, enum hv_limit which, uint32_t value)
+{
+	if ((unsigned)which >= HV_LIMIT__MAX || value == 0)
+		return -EINVAL;
+	__atomic_store_n(&hv->limits[which], value, __ATOMIC_RELAXED);
+	return 0;
+}
+
+uint32_t hv_get_limit(struct hv *hv, enum hv_limit which)
+{
+	return (unsigned)which < HV_LIMIT__MAX ? hv_limit_of(hv, which) : 0;
 }
 
 void hv_set_xs_connector(struct hv *hv, hv_xs_connect_fn fn, void *arg)

@@ -41,6 +41,15 @@ static void port_reset(struct hv_port *p)
 	p->efd = -1;
 }
 
+/* Closes port p of d for good: it no longer counts against d's limit. Lock held. */
+static void port_free_locked(struct hv_domain *d, evtchn_port_t p)
+{
+	port_reset(&d->ports[p]);
+	d->nr_ports--;
+	if (p < d->port_hint)
+		d->port_hint = p;
+}
+
 int hv_evtchn_attach(struct hv *hv, struct hv_domain *d, uint32_t max_evtchns)
 {
 	uint32_t i;
@@ -51,6 +60,8 @@ int hv_evtchn_attach(struct hv *hv, struct hv_domain *d, uint32_t max_evtchns)
 	for (i = 0; i < max_evtchns; i++)
 		d->ports[i].efd = -1;
 	d->max_evtchns = max_evtchns;
+	d->nr_ports = 0;
+	d->port_hint = 1;
 	pthread_mutex_lock(&hv->evtchn_lock);
 	hv->evt_doms[d->domid] = d;
 	pthread_mutex_unlock(&hv->evtchn_lock);
@@ -75,7 +86,7 @@ static void port_close_locked(struct hv *hv, struct hv_domain *d, evtchn_port_t 
 			}
 		}
 	}
-	port_reset(port);
+	port_free_locked(d, p);
 }
 
 void hv_evtchn_detach(struct hv *hv, struct hv_domain *d)
@@ -94,14 +105,14 @@ void hv_evtchn_detach(struct hv *hv, struct hv_domain *d)
 	d->max_evtchns = 0;
 }
 
-uint32_t hv_evtchn_nr_bound(struct hv *hv, struct hv_domain *d)
+uint32_t hv_evtchn_nr_bound(struct hv *hv, struct hv_domain *d, uint64_t *refused)
 {
-	uint32_t p, n = 0;
+	uint32_t n;
 
 	pthread_mutex_lock(&hv->evtchn_lock);
-	for (p = 1; d->ports && p < d->max_evtchns; p++)
-		if (d->ports[p].state != HV_PORT_CLOSED)
-			n++;
+	n = d->ports ? d->nr_ports : 0;
+	if (refused)
+		*refused = d->evtchn_refused;
 	pthread_mutex_unlock(&hv->evtchn_lock);
 	return n;
 }
@@ -112,16 +123,30 @@ static struct hv_domain *evt_dom(struct hv *hv, domid_t domid)
 	return domid <= HV_MAX_DOMID ? hv->evt_doms[domid] : NULL;
 }
 
-static int port_alloc_locked(struct hv_domain *d, evtchn_port_t *out)
+/*
+ * Reserves the lowest closed port of d (the caller sets its state). A guest
+ * with HV_LIMIT_EVTCHNS ports open gets Xen's -ENOSPC, as does any domain
+ * whose table is full; dom0 is limited by its table only.
+ */
+static int port_alloc_locked(struct hv *hv, struct hv_domain *d, evtchn_port_t *out)
 {
 	uint32_t p;
 
-	for (p = 1; p < d->max_evtchns; p++) {
+	if (d->domid != 0 && d->nr_ports >= hv_limit_of(hv, HV_LIMIT_EVTCHNS)) {
+		d->evtchn_refused++;
+		PVLOG_RL(INFO, "evtchn", "dom%u: %u ports open, limit reached", d->domid,
+			 d->nr_ports);
+		return -ENOSPC;
+	}
+	for (p = d->port_hint ? d->port_hint : 1; p < d->max_evtchns; p++) {
 		if (d->ports[p].state == HV_PORT_CLOSED) {
 			*out = p;
+			d->nr_ports++;
+			d->port_hint = p + 1;
 			return 0;
 		}
 	}
+	d->port_hint = d->max_evtchns;
 	return -ENOSPC;
 }
 
@@ -146,7 +171,7 @@ int evtchn_alloc_unbound(struct hv *hv, domid_t caller, domid_t dom, domid_t rem
 		ret = -ESRCH;
 		goto unlock;
 	}
-	ret = port_alloc_locked(d, &p);
+	ret = port_alloc_locked(hv, d, &p);
 	if (ret < 0)
 		goto unlock;
 	d->ports[p].state = HV_PORT_UNBOUND;
@@ -190,7 +215,7 @@ int evtchn_bind_interdomain(struct hv *hv, domid_t caller, domid_t remote_dom,
 		ret = -EINVAL;
 		goto unlock;
 	}
-	ret = port_alloc_locked(ld, &p);
+	ret = port_alloc_locked(hv, ld, &p);
 	if (ret < 0)
 		goto unlock;
 	lp = &ld->ports[p];

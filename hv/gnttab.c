@@ -196,6 +196,7 @@ static void map_release_locked(struct hv_domain *d, uint32_t h)
 
 	pthread_mutex_lock(&g->grant_lock);
 	grant_unpin(g, d->mt[h].ref, d->mt[h].readonly);
+	g->nr_mapped--;
 	pthread_mutex_unlock(&g->grant_lock);
 	maptrack_free(d, h);
 	hv_domain_put(g);
@@ -258,11 +259,21 @@ static int16_t map_one(struct hv *hv, struct hv_domain *md, struct map_cache *c,
 	if (st != GNTST_okay)
 		return st;
 	run_lock(r, g);
+	/* The granter's cap: whoever maps, one guest's grants never take more than
+	 * their share of dom0's mappings (the table every vif needs). */
+	if (g->domid != 0 && g->nr_mapped >= hv_limit_of(hv, HV_LIMIT_GNT_MAPS)) {
+		g->maps_refused++;
+		PVLOG_RL(INFO, "gnttab", "dom%u: %u of its grants mapped, limit reached", g->domid,
+			 g->nr_mapped);
+		maptrack_free(md, h);
+		return GNTST_no_space;
+	}
 	st = grant_pin(g, op->ref, md->domid, ro, true, &frame);
 	if (st != GNTST_okay) {
 		maptrack_free(md, h);
 		return st;
 	}
+	g->nr_mapped++;
 	hv_domain_ref(g); /* the mapping's own reference; the cache holds one already */
 	md->mt[h].granter = g;
 	md->mt[h].ref = op->ref;
@@ -328,6 +339,7 @@ int gnttab_unmap_grant_ref(struct hv *hv, domid_t caller, struct gnttab_unmap_gr
 			run_lock(&r, g);
 		}
 		grant_unpin(g, md->mt[h].ref, md->mt[h].readonly);
+		g->nr_mapped--;
 		maptrack_free(md, h);
 		puts++;
 		op->status = GNTST_okay;

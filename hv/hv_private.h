@@ -85,6 +85,8 @@ struct hv_domain {
 	uint8_t *mem;
 
 	/* Grant table as granter (none for dom0). */
+	uint32_t nr_mapped;    /* under grant_lock: mappings others hold of our grants */
+	uint64_t maps_refused; /* under grant_lock: maps refused at HV_LIMIT_GNT_MAPS */
 	int gnt_fd;
 	struct grant_entry_v1 *gnt;
 	uint32_t nr_grant_frames;
@@ -102,7 +104,10 @@ struct hv_domain {
 
 	/* Event channels; under hv->evtchn_lock. */
 	struct hv_port *ports;
-	uint32_t max_evtchns;
+	uint32_t max_evtchns;    /* table size (ports 1..max_evtchns-1) */
+	uint32_t nr_ports;       /* ports not closed: charged to HV_LIMIT_EVTCHNS */
+	uint32_t port_hint;      /* no free port below it */
+	uint64_t evtchn_refused; /* allocations refused at HV_LIMIT_EVTCHNS */
 };
 
 struct hv {
@@ -116,7 +121,15 @@ struct hv {
 
 	pthread_mutex_t evtchn_lock;
 	struct hv_domain *evt_doms[HV_MAX_DOMID + 1];
+
+	uint32_t limits[HV_LIMIT__MAX]; /* atomic: per-guest limits (hv_set_limit) */
 };
+
+/* A per-guest limit (relaxed read: a limit changed concurrently applies from the next call). */
+static inline uint32_t hv_limit_of(struct hv *hv, enum hv_limit which)
+{
+	return __atomic_load_n(&hv->limits[which], __ATOMIC_RELAXED);
+}
 
 /* A live (not dying) domain with a reference taken, or NULL. DOMID_SELF is not resolved here. */
 struct hv_domain *hv_domain_get(struct hv *hv, domid_t domid);
@@ -151,6 +164,7 @@ void hv_gnttab_release_maps(struct hv_domain *d);
 /* evtchn.c: port table setup/teardown; attach publishes d for evtchn ops, detach closes all ports. */
 int hv_evtchn_attach(struct hv *hv, struct hv_domain *d, uint32_t max_evtchns);
 void hv_evtchn_detach(struct hv *hv, struct hv_domain *d);
-uint32_t hv_evtchn_nr_bound(struct hv *hv, struct hv_domain *d);
+/* Ports of d not closed; *refused (if not NULL) receives its refused allocations. */
+uint32_t hv_evtchn_nr_bound(struct hv *hv, struct hv_domain *d, uint64_t *refused);
 
 #endif /* PVNET_HV_PRIVATE_H */

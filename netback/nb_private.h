@@ -209,7 +209,9 @@ struct nb_vif {
 	char mac[18];
 	int be_state, fe_state;
 	bool connected;
-	bool seen; /* rescan mark */
+	bool seen;  /* rescan mark */
+	bool dirty; /* xenbus.c: a watch event named this vif; updated at the next nb_process */
+	unsigned max_queues; /* the backend's `queues` node (the vif's queues=), capped */
 	uint32_t disabled;  /* atomic: set by a worker on a fatal error */
 	uint32_t fatal_reported;
 	char last_error[96];
@@ -268,6 +270,13 @@ struct nb {
 	uint64_t be_watch;
 	bool be_watch_set;
 	struct nb_vif *vifs;
+	/* xenbus.c: watch events only mark what changed (a vif dirty, or the whole
+	 * backend tree) and kick ctl_fd; nb_process does the work once per loop turn */
+	bool rescan_all;
+	bool kicked;          /* ctl_fd written since the last nb_process */
+	uint64_t watch_events; /* events seen */
+	uint64_t rescans;      /* full rescans of the backend tree */
+	uint64_t vif_updates;  /* vif_update calls (one per dirty vif per turn) */
 	struct nb_accel *accel; /* accel.c: NICs, NULL until the first one */
 };
 
@@ -354,7 +363,11 @@ void nb_vif_disconnect(struct nb_vif *vif);
 
 /* ---- persistent grant mappings (persist.c, feature-persistent) ------------------ */
 
-#define NB_PMAP_MAX 4096 /* mappings per table; beyond it: grant copy */
+/* mappings per table; beyond it: grant copy. A well-behaved frontend reuses one
+ * page per ring slot (256); twice that leaves room for a pool that rotates. With two
+ * tables and two ring pages a queue holds at most 2 + 2 x 512 dom0 maps, all charged
+ * to the guest's HV_LIMIT_GNT_MAPS. */
+#define NB_PMAP_MAX 512
 struct nb_pmap;
 /* An empty table for `domid`'s grants, mapped read-only or writable. 0 or -ENOMEM. */
 int nb_pmap_create(struct hv *hv, domid_t domid, bool writable, struct nb_pmap **out);

@@ -4,10 +4,15 @@
  * that follows the frontend, connect and disconnect. Runs on the control thread
  * only (store watch callbacks and nb_process).
  *
- * One in-process watch on /local/domain: every change at or below a backend vif
- * directory or a frontend device/vif directory triggers a rescan, which is
- * idempotent (the backend writes its state only when it changes). Every value a
- * frontend wrote is hostile: parsed strictly (decimal digits only, range-checked).
+ * One in-process watch on /local/domain. A watch event only marks what it names:
+ * the vif whose backend or frontend directory changed (dirty), or, for a change of
+ * the backend tree itself (a vif directory appearing or going), a full rescan; it
+ * then kicks the control eventfd, and nb_process() does the work once per control
+ * loop turn: one rescan, or one update per dirty vif, however many events a guest
+ * wrote in between (a frontend writing its nodes in a loop costs pvnetd one
+ * vif_update per turn, never one per write). Updates are idempotent (the backend
+ * writes its state only when it changes). Every value a frontend wrote is hostile:
+ * parsed strictly (decimal digits only, range-checked).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -400,9 +405,13 @@ static int vif_connect(struct nb_vif *vif)
 	rc = read_uint(nb, vif->fe_path, "multi-queue-num-queues", 0xffffffffull, &nq);
 	if (rc == -ENOENT) {
 		nq = 1;
-	} else if (rc < 0 || nq < 1 || nq > NB_MAX_QUEUES) {
-		vif_dev_fatal(vif, EINVAL, "guest requested %llu queues, exceeding the maximum of %u",
-			      nq, NB_MAX_QUEUES);
+	} else if (rc < 0 || nq < 1) {
+		vif_dev_fatal(vif, EINVAL, "bad multi-queue-num-queues");
+		return -EINVAL;
+	} else if (nq > vif->max_queues) {
+		/* Xen netback's refusal, word for word: more queues than we offered */
+		vif_dev_fatal(vif, EINVAL, "guest requested %llu queues, exceeding the maximum of %u.",
+			      nq, vif->max_queues);
 		return -EINVAL;
 	}
 	vif->features = 0;
@@ -503,7 +512,7 @@ static struct nb_vif *vif_find(struct nb *nb, domid_t domid, unsigned handle)
 static struct nb_vif *vif_create(struct nb *nb, domid_t domid, unsigned handle)
 {
 	struct nb_vif *vif = calloc(1, sizeof(*vif));
-	unsigned long long feid;
+	unsigned long long feid, q;
 	char expect[96];
 
 	if (!vif)
@@ -531,6 +540,11 @@ static struct nb_vif *vif_create(struct nb *nb, domid_t domid, unsigned handle)
 		snprintf(vif->bridge_name, sizeof(vif->bridge_name), "br0");
 	if (read_str(nb, vif->be_path, "mac", vif->mac, sizeof(vif->mac)) < 0)
 		vif->mac[0] = 0;
+	/* the vif's queues= (toolstack, dom0-only node); absent: netback's maximum */
+	if (read_uint(nb, vif->be_path, "queues", 0xffffffffull, &q) < 0 || q == 0 ||
+	    q > NB_MAX_QUEUES)
+		q = NB_MAX_QUEUES;
+	vif->max_queues = (unsigned)q;
 
 	be_write(vif, "feature-sg", "1");
 	be_write(vif, "feature-gso-tcpv4", "1");
@@ -538,7 +552,7 @@ static struct nb_vif *vif_create(struct nb *nb, domid_t domid, unsigned handle)
 	be_write(vif, "feature-rx-copy", "1");
 	be_write(vif, "feature-rx-flip", "0");
 	be_write(vif, "feature-split-event-channels", "1");
-	be_write(vif, "multi-queue-max-queues", "%u", NB_MAX_QUEUES);
+	be_write(vif, "multi-queue-max-queues", "%u", vif->max_queues);
 	be_write(vif, "feature-persistent", "1");
 	vif->be_state = -1; /* force the write below */
 	be_set_state(vif, XenbusStateInitWait);
@@ -621,6 +635,7 @@ static void rescan(struct nb *nb)
 	char **doms = NULL;
 	unsigned nd = 0;
 
+	nb->rescans++;
 	for (struct nb_vif *v = nb->vifs; v; v = v->next)
 		v->seen = false;
 	if (xs_directory(nb->xs, 0, 0, BE_ROOT, &doms, &nd) < 0)
@@ -651,21 +666,100 @@ static void rescan(struct nb *nb)
 	xs_free_list(doms, nd);
 	for (struct nb_vif *v = nb->vifs, *next; v; v = next) {
 		next = v->next;
-		if (!v->seen)
+		if (!v->seen) {
 			vif_free(nb, v);
-		else
+		} else {
+			v->dirty = false;
+			nb->vif_updates++;
 			vif_update(v);
+		}
 	}
 }
 
+/* Parses a decimal path component at *p (ending at '/' or NUL); advances *p past it. */
+static bool path_uint(const char **p, unsigned long long max, unsigned long long *out)
+{
+	size_t n = strcspn(*p, "/");
+
+	if (parse_uint(*p, n, max, out) < 0)
+		return false;
+	*p += n;
+	return true;
+}
+
+/* Makes sure nb_process runs in the next loop turn: one eventfd write per turn. */
+static void kick(struct nb *nb)
+{
+	uint64_t one = 1;
+
+	if (nb->kicked)
+		return;
+	nb->kicked = true;
+	if (write(nb->ctl_fd, &one, sizeof(one)) < 0)
+		PVLOG_RL(ERR, NB_MOD, "cannot kick the control eventfd: %d", errno);
+}
+
+static void mark_vif(struct nb *nb, domid_t domid, long handle)
+{
+	for (struct nb_vif *v = nb->vifs; v; v = v->next) {
+		if (v->domid == domid && (handle < 0 || v->handle == (unsigned)handle) && !v->dirty) {
+			v->dirty = true;
+			kick(nb);
+		}
+	}
+}
+
+/*
+ * Classifies one event (see the header): O(path + vifs), no store access. A change
+ * of /local/domain/0/backend/vif[/<d>[/<h>]] itself, or below a vif not known yet,
+ * asks for a rescan; below a known vif's backend or frontend directory it marks
+ * that vif; /local/domain/<d>[/device[/vif]] marks every vif of <d> (a subtree
+ * removed at once); anything else is not ours.
+ */
 static void watch_cb(void *arg, const char *path, const char *token)
 {
+	static const char dom_root[] = "/local/domain";
 	struct nb *nb = arg;
+	unsigned long long d, h;
+	const char *p;
 
 	(void)token;
-	if (!strncmp(path, BE_ROOT, strlen(BE_ROOT)) || strstr(path, "/device/vif") ||
-	    !strcmp(path, "/local/domain"))
-		rescan(nb);
+	nb->watch_events++;
+	if (!strncmp(path, BE_ROOT, strlen(BE_ROOT)) &&
+	    (path[strlen(BE_ROOT)] == '/' || !path[strlen(BE_ROOT)])) {
+		p = path + strlen(BE_ROOT);
+		if (*p == '/' && (p++, path_uint(&p, HV_MAX_DOMID, &d)) && *p == '/' &&
+		    (p++, path_uint(&p, 255, &h)) && *p == '/' && vif_find(nb, (domid_t)d, (unsigned)h)) {
+			mark_vif(nb, (domid_t)d, (long)h);
+			return;
+		}
+		if (!nb->rescan_all) {
+			nb->rescan_all = true;
+			kick(nb);
+		}
+		return;
+	}
+	if (strncmp(path, dom_root, strlen(dom_root)))
+		return;
+	p = path + strlen(dom_root);
+	if (!*p) {
+		if (!nb->rescan_all) {
+			nb->rescan_all = true;
+			kick(nb);
+		}
+		return;
+	}
+	if (*p++ != '/' || !path_uint(&p, HV_MAX_DOMID, &d) || d == 0)
+		return;
+	if (!*p || !strcmp(p, "/device") || !strcmp(p, "/device/vif")) {
+		mark_vif(nb, (domid_t)d, -1);
+		return;
+	}
+	if (strncmp(p, "/device/vif/", 12))
+		return;
+	p += 12;
+	if (path_uint(&p, 255, &h) && (*p == '/' || !*p))
+		mark_vif(nb, (domid_t)d, (long)h);
 }
 
 void nb_process(struct nb *nb)
@@ -674,6 +768,21 @@ void nb_process(struct nb *nb)
 
 	if (read(nb->ctl_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		PVLOG_RL(WARN, NB_MOD, "control eventfd: %d", errno);
+	nb->kicked = false;
+	/* the watch work of this turn: events that our own writes cause below are
+	 * delivered after this call and handled in the next turn */
+	if (nb->rescan_all) {
+		nb->rescan_all = false;
+		rescan(nb);
+	} else {
+		for (struct nb_vif *vif = nb->vifs; vif; vif = vif->next) {
+			if (!vif->dirty)
+				continue;
+			vif->dirty = false;
+			nb->vif_updates++;
+			vif_update(vif);
+		}
+	}
 	for (struct nb_vif *vif = nb->vifs; vif; vif = vif->next) {
 		if (vif->connected && __atomic_load_n(&vif->disabled, __ATOMIC_ACQUIRE)) {
 			/* XSA-90: the worker only flagged it; the teardown happens here */

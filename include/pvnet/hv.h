@@ -39,7 +39,39 @@
 /* Defaults for hv_domain_config fields left 0. */
 #define HV_DEFAULT_GRANT_FRAMES 32   /* 32 x 512 = 16384 grant entries */
 #define HV_DEFAULT_MAX_EVTCHNS 1024  /* ports 1..1023 */
-#define HV_DEFAULT_MAPTRACK 65536    /* grant mappings a domain may hold */
+#define HV_DEFAULT_MAPTRACK 65536    /* grant mappings a guest may hold (as mapper) */
+
+/*
+ * Per-domain limits (Xen's model: what one domain may make the hypervisor hold
+ * belongs to that domain, never to a shared table every domain needs):
+ *
+ *   HV_LIMIT_EVTCHNS   ports a guest may have open at once (unbound or bound),
+ *                      Xen's max_event_channels (xl default 1023); beyond it
+ *                      alloc_unbound / bind_interdomain fail with -ENOSPC.
+ *                      Each interdomain port holds one eventfd in pvnetd, so
+ *                      this also bounds the fds a guest can make pvnetd hold.
+ *   HV_LIMIT_GNT_MAPS  mappings other domains (dom0's netback, in practice)
+ *                      may hold of ONE guest's grants at once; beyond it a map
+ *                      of that guest's grant gets GNTST_no_space. netback
+ *                      needs 2 ring pages + at most 2 x 256 persistent pages
+ *                      per queue: 8192 covers 15 full queues; a guest over
+ *                      its cap only loses persistent maps (netback falls back
+ *                      to grant copy) or its own next ring map.
+ *
+ * Domain 0 is never limited by these: its own port table holds
+ * HV_DOM0_MAX_EVTCHNS ports and it may hold HV_DOM0_MAPTRACK mappings in all,
+ * which the per-guest caps above keep any one guest from exhausting.
+ */
+#define HV_DEFAULT_EVTCHN_LIMIT 1023
+#define HV_DEFAULT_GNT_MAPS_LIMIT 8192
+#define HV_DOM0_MAX_EVTCHNS 32768      /* 2 ports per netback queue: 16384 queues */
+#define HV_DOM0_MAPTRACK (1u << 22)    /* dom0's mappings over all guests */
+
+enum hv_limit {
+	HV_LIMIT_EVTCHNS = 0,
+	HV_LIMIT_GNT_MAPS = 1,
+	HV_LIMIT__MAX
+};
 
 /*
  * PVNET extension to gnttab_copy.flags, dom0 only: the pointer's u.gmfn holds a
@@ -67,6 +99,9 @@ struct hv_domain_info {
 	uint32_t nr_grant_entries;
 	uint32_t nr_maps;        /* grant mappings this domain currently holds */
 	uint32_t nr_ports_bound; /* event-channel ports not closed */
+	uint32_t nr_mapped;      /* mappings other domains hold of this domain's grants */
+	uint64_t evtchn_refused; /* port allocations refused at HV_LIMIT_EVTCHNS */
+	uint64_t maps_refused;   /* maps of its grants refused at HV_LIMIT_GNT_MAPS */
 	bool dying;
 };
 
@@ -107,11 +142,21 @@ int hv_domain_list(struct hv *hv, struct hv_domain_info *infos, unsigned max);
 int hv_domain_fds(struct hv *hv, domid_t domid, int *mem_fd, int *gnt_fd);
 
 /*
- * Bounds the number of grant mappings `domid` may hold (default
- * HV_DEFAULT_MAPTRACK, at most that); maps beyond it get GNTST_no_space.
- * Existing mappings are kept. 0 or -ENOENT / -EINVAL (limit 0).
+ * Bounds the number of grant mappings `domid` may hold as mapper (default
+ * HV_DEFAULT_MAPTRACK for guests, HV_DOM0_MAPTRACK for dom0, at most that);
+ * maps beyond it get GNTST_no_space. Existing mappings are kept.
+ * 0 or -ENOENT / -EINVAL (limit 0 or above the maximum).
  */
 int hv_domain_set_max_maptrack(struct hv *hv, domid_t domid, uint32_t limit);
+
+/*
+ * Sets a per-guest limit (enum hv_limit, see above) for every guest, present
+ * and future; usage above a lowered limit is kept, only new allocations are
+ * refused. pvnetd sets them from its ledger (`--limit evtchns=N`,
+ * `--limit gnt-maps=N`). 0, or -EINVAL (unknown limit, or value 0).
+ */
+int hv_set_limit(struct hv *hv, enum hv_limit which, uint32_t value);
+uint32_t hv_get_limit(struct hv *hv, enum hv_limit which);
 
 /*
  * The store connector: pvnetd registers it so that a guest's HELLO hypercall
@@ -153,7 +198,8 @@ void hv_set_accel_connector(struct hv *hv, hv_accel_connect_fn fn, void *arg);
  * mapping and host_addr is the frame's address in pvnetd, valid until unmap.
  * The entry is pinned: GTF_reading (and GTF_writing unless read-only) stay set,
  * so the granter cannot revoke it. Without GNTMAP_host_map -> general_error;
- * dom unknown -> bad_domain; maptrack full -> no_space; entry not
+ * dom unknown -> bad_domain; caller's maptrack full, or the granter's grants
+ * already mapped HV_LIMIT_GNT_MAPS times (by anyone) -> no_space; entry not
  * permit_access, sub_page, granted to another domid, or read-only for a write
  * map -> permission_denied; frame beyond the granter's memory or unpopulated
  * -> bad_page. The frame read at the first pin is used until the last unpin.
@@ -206,12 +252,18 @@ int gnttab_end_access(struct grant_entry_v1 *table, grant_ref_t ref);
 
 /* --- Event channels. Each port of an interdomain channel has an eventfd. --- */
 
-/* Allocates a port of `dom` (DOMID_SELF: caller; only dom0 may name another) that remote_dom may bind. */
+/*
+ * Allocates a port of `dom` (DOMID_SELF: caller; only dom0 may name another)
+ * that remote_dom may bind. -ENOSPC when `dom` already has HV_LIMIT_EVTCHNS
+ * ports open (a guest; counted in hv_domain_info.evtchn_refused) or its port
+ * table is full.
+ */
 int evtchn_alloc_unbound(struct hv *hv, domid_t caller, domid_t dom, domid_t remote_dom,
 			 evtchn_port_t *port);
 /*
  * Binds a new port of caller to remote_dom's port, which must be unbound and
  * reserved for caller (else -EINVAL). The new local port is set pending.
+ * The new port counts against caller's HV_LIMIT_EVTCHNS (-ENOSPC as above).
  */
 int evtchn_bind_interdomain(struct hv *hv, domid_t caller, domid_t remote_dom,
 			    evtchn_port_t remote_port, evtchn_port_t *local_port);

@@ -305,6 +305,78 @@ static void test_loopback_same_domain(void **state)
 	close(n1);
 }
 
+
+/* A guest cannot open more than HV_LIMIT_EVTCHNS ports, whatever way it allocates
+ * them (alloc_unbound, bind_interdomain, loopback); the refusal is Xen's -ENOSPC and
+ * is counted; dom0 and other guests are not limited by it; a close makes room. */
+static void test_evtchn_limit_per_domain(void **state)
+{
+	struct fx *f = *state;
+	struct hv_domain_info info;
+	evtchn_port_t p, p0, pl[5];
+	int i;
+
+	assert_int_equal(hv_get_limit(f->hv, HV_LIMIT_EVTCHNS), HV_DEFAULT_EVTCHN_LIMIT);
+	assert_int_equal(hv_set_limit(f->hv, HV_LIMIT_EVTCHNS, 5), 0);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(evtchn_alloc_unbound(f->hv, f->a, DOMID_SELF, 0, &pl[i]), 0);
+	assert_int_equal(evtchn_alloc_unbound(f->hv, 0, DOMID_SELF, f->a, &p0), 0);
+	assert_int_equal(evtchn_bind_interdomain(f->hv, f->a, 0, p0, &pl[4]), 0);
+	assert_int_equal(evtchn_alloc_unbound(f->hv, f->a, DOMID_SELF, DOMID_SELF, &p), -ENOSPC);
+	assert_int_equal(evtchn_alloc_unbound(f->hv, 0, DOMID_SELF, f->a, &p0), 0);
+	assert_int_equal(evtchn_bind_interdomain(f->hv, f->a, 0, p0, &p), -ENOSPC);
+	/* dom0 allocating a port OF the guest is refused the same way */
+	assert_int_equal(evtchn_alloc_unbound(f->hv, 0, f->a, 0, &p), -ENOSPC);
+	assert_int_equal(hv_domain_get_info(f->hv, f->a, &info), 0);
+	assert_int_equal(info.nr_ports_bound, 5);
+	assert_int_equal(info.evtchn_refused, 3);
+	/* the other guest and dom0 keep allocating */
+	for (i = 0; i < 5; i++)
+		assert_int_equal(evtchn_alloc_unbound(f->hv, f->b, DOMID_SELF, 0, &p), 0);
+	for (i = 0; i < 20; i++)
+		assert_int_equal(evtchn_alloc_unbound(f->hv, 0, DOMID_SELF, f->b, &p), 0);
+	assert_int_equal(hv_domain_get_info(f->hv, f->b, &info), 0);
+	assert_int_equal(info.evtchn_refused, 0);
+	/* closing one port frees one slot of the limit; the lowest port is reused */
+	assert_int_equal(evtchn_close(f->hv, f->a, pl[1]), 0);
+	assert_int_equal(evtchn_alloc_unbound(f->hv, f->a, DOMID_SELF, 0, &p), 0);
+	assert_int_equal(p, pl[1]);
+	assert_int_equal(evtchn_alloc_unbound(f->hv, f->a, DOMID_SELF, 0, &p), -ENOSPC);
+	/* a peer's close leaves our port unbound: still ours, still counted */
+	assert_int_equal(hv_domain_get_info(f->hv, f->a, &info), 0);
+	assert_int_equal(info.nr_ports_bound, 5);
+}
+
+/* The default limit (1023) holds with a table larger than it. */
+static void test_evtchn_default_limit(void **state)
+{
+	struct fx *f = *state;
+	domid_t c = make_dom(f->hv, "big", 4096);
+	evtchn_port_t p;
+	unsigned i;
+
+	for (i = 0; i < HV_DEFAULT_EVTCHN_LIMIT; i++)
+		assert_int_equal(evtchn_alloc_unbound(f->hv, c, DOMID_SELF, 0, &p), 0);
+	assert_int_equal(p, HV_DEFAULT_EVTCHN_LIMIT);
+	assert_int_equal(evtchn_alloc_unbound(f->hv, c, DOMID_SELF, 0, &p), -ENOSPC);
+	/* the limit applies live: raising it lets the guest go on */
+	assert_int_equal(hv_set_limit(f->hv, HV_LIMIT_EVTCHNS, 2000), 0);
+	assert_int_equal(evtchn_alloc_unbound(f->hv, c, DOMID_SELF, 0, &p), 0);
+	assert_int_equal(hv_domain_destroy(f->hv, c), 0);
+}
+
+/* dom0's table is large enough for thousands of netback queues. */
+static void test_dom0_ports(void **state)
+{
+	struct fx *f = *state;
+	evtchn_port_t p;
+	unsigned i;
+
+	for (i = 0; i < 5000; i++)
+		assert_int_equal(evtchn_alloc_unbound(f->hv, 0, DOMID_SELF, f->a, &p), 0);
+	assert_int_equal(p, 5000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -319,6 +391,9 @@ int main(void)
 		T(test_port_exhaustion),
 		T(test_destroy_unbinds_peer),
 		T(test_loopback_same_domain),
+		T(test_evtchn_limit_per_domain),
+		T(test_evtchn_default_limit),
+		T(test_dom0_ports),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

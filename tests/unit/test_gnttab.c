@@ -873,6 +873,104 @@ static void test_destroy_while_mapped(void **state)
 	assert_int_equal(count_fds(), fds_before);
 }
 
+
+/* The granter's cap: once HV_LIMIT_GNT_MAPS of a's grants are mapped, a further map
+ * of a's grants gets no_space (counted), b's grants still map, and an unmap makes
+ * room again. */
+static void test_gnt_maps_per_domain_cap(void **state)
+{
+	struct fx *f = *state;
+	struct gnttab_map_grant_ref op[4], ob[3];
+	struct hv_domain_info info;
+	unsigned i;
+
+	assert_int_equal(hv_get_limit(f->hv, HV_LIMIT_GNT_MAPS), HV_DEFAULT_GNT_MAPS_LIMIT);
+	assert_int_equal(hv_set_limit(f->hv, HV_LIMIT_GNT_MAPS, 0), -EINVAL);
+	assert_int_equal(hv_set_limit(f->hv, HV_LIMIT__MAX, 3), -EINVAL);
+	assert_int_equal(hv_set_limit(f->hv, HV_LIMIT_GNT_MAPS, 3), 0);
+	for (i = 0; i < 4; i++)
+		gnttab_grant_access(f->a.gnt, 90 + i, 0, 4 + i, false);
+	for (i = 0; i < 3; i++) {
+		gnttab_grant_access(f->b.gnt, 90 + i, 0, 4 + i, false);
+		assert_int_equal(map1(f->hv, 0, f->a.id, 90 + i, GNTMAP_host_map, &op[i]),
+				 GNTST_okay);
+	}
+	/* a different ref or the same one: the cap counts mappings, not entries */
+	assert_int_equal(map1(f->hv, 0, f->a.id, 93, GNTMAP_host_map, &op[3]), GNTST_no_space);
+	assert_int_equal(map1(f->hv, 0, f->a.id, 90, GNTMAP_host_map | GNTMAP_readonly, &op[3]),
+			 GNTST_no_space);
+	assert_int_equal(f->a.gnt[93].flags, GTF_permit_access); /* never pinned */
+	assert_int_equal(hv_domain_get_info(f->hv, f->a.id, &info), 0);
+	assert_int_equal(info.nr_mapped, 3);
+	assert_int_equal(info.maps_refused, 2);
+	/* the other guest is untouched by a's exhaustion */
+	for (i = 0; i < 3; i++)
+		assert_int_equal(map1(f->hv, 0, f->b.id, 90 + i, GNTMAP_host_map, &ob[i]),
+				 GNTST_okay);
+	assert_int_equal(hv_domain_get_info(f->hv, f->b.id, &info), 0);
+	assert_int_equal(info.maps_refused, 0);
+	/* a guest mapping a's grants (granted to it) counts against a too */
+	gnttab_grant_access(f->a.gnt, 94, f->b.id, 8, false);
+	assert_int_equal(unmap1(f->hv, 0, op[0].handle), GNTST_okay);
+	assert_int_equal(map1(f->hv, f->b.id, f->a.id, 94, GNTMAP_host_map, &op[0]), GNTST_okay);
+	assert_int_equal(map1(f->hv, 0, f->a.id, 93, GNTMAP_host_map, &op[3]), GNTST_no_space);
+	assert_int_equal(unmap1(f->hv, f->b.id, op[0].handle), GNTST_okay);
+	assert_int_equal(map1(f->hv, 0, f->a.id, 93, GNTMAP_host_map, &op[0]), GNTST_okay);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(unmap1(f->hv, 0, op[i].handle), GNTST_okay);
+		assert_int_equal(unmap1(f->hv, 0, ob[i].handle), GNTST_okay);
+	}
+	assert_int_equal(hv_domain_get_info(f->hv, f->a.id, &info), 0);
+	assert_int_equal(info.nr_mapped, 0);
+	/* a dying guest's mappings are released with it: its count goes too */
+	assert_int_equal(map1(f->hv, 0, f->a.id, 90, GNTMAP_host_map, &op[0]), GNTST_okay);
+	assert_int_equal(unmap1(f->hv, 0, op[0].handle), GNTST_okay);
+}
+
+/* dom0's own table is no longer the shared bottleneck: with every guest under its
+ * cap, dom0 holds more than the old 65,536 mappings in all. */
+static void test_dom0_maps_beyond_old_table(void **state)
+{
+	struct fx *f = *state;
+	enum { NG = 9, PER = HV_DEFAULT_GNT_MAPS_LIMIT };
+	struct guest g[NG];
+	struct gnttab_map_grant_ref *ops = calloc((size_t)NG * PER, sizeof(*ops));
+	struct gnttab_unmap_grant_ref *un = calloc((size_t)NG * PER, sizeof(*un));
+	struct hv_domain_info info;
+	char name[8];
+
+	assert_non_null(ops);
+	assert_non_null(un);
+	for (unsigned k = 0; k < NG; k++) {
+		snprintf(name, sizeof(name), "m%u", k);
+		guest_make(f->hv, name, &g[k]);
+		gnttab_grant_access(g[k].gnt, 7, 0, 1, true);
+		for (unsigned i = 0; i < PER; i++)
+			ops[k * PER + i] = (struct gnttab_map_grant_ref){
+				.flags = GNTMAP_host_map | GNTMAP_readonly, .ref = 7, .dom = g[k].id};
+	}
+	assert_int_equal(gnttab_map_grant_ref(f->hv, 0, ops, NG * PER), 0);
+	for (unsigned i = 0; i < NG * PER; i++) {
+		if (ops[i].status != GNTST_okay)
+			fail_msg("map %u: %d", i, ops[i].status);
+		un[i].handle = ops[i].handle;
+	}
+	assert_int_equal(hv_domain_get_info(f->hv, 0, &info), 0);
+	assert_true(info.nr_maps >= (unsigned)NG * PER);
+	assert_true(info.nr_maps > 65536);
+	/* each guest is at its cap: one more is refused */
+	assert_int_equal(map1(f->hv, 0, g[0].id, 7, GNTMAP_host_map | GNTMAP_readonly, &ops[0]),
+			 GNTST_no_space);
+	assert_int_equal(gnttab_unmap_grant_ref(f->hv, 0, un, NG * PER), 0);
+	for (unsigned k = 0; k < NG; k++) {
+		assert_int_equal(g[k].gnt[7].flags, GTF_permit_access | GTF_readonly);
+		guest_unmap(&g[k]);
+		assert_int_equal(hv_domain_destroy(f->hv, g[k].id), 0);
+	}
+	free(ops);
+	free(un);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -906,6 +1004,8 @@ int main(void)
 		T(test_copy_status_order),
 		T(test_map_unmap_batch),
 		T(test_copy_vs_end_access),
+		T(test_gnt_maps_per_domain_cap),
+		T(test_dom0_maps_beyond_old_table),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -84,6 +84,8 @@ static int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
 	rc |= setf(d, be, "bridge", "%s", vif->bridge);
 	rc |= setf(d, be, "mtu", "%u", vif->mtu);
 	rc |= setf(d, be, "type", "vif");
+	/* pvnet: the vif's queues=, netback's multi-queue-max-queues for it (more is refused) */
+	rc |= setf(d, be, "queues", "%u", vif->queues ? vif->queues : 1);
 	if (vif->n_ip) {
 		char ips[8 * 64] = "";
 		for (unsigned i = 0; i < vif->n_ip; i++) {
