@@ -1,20 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * VXLAN port (RFC 7348) over one UDP socket, interoperating with Linux `vxlan`
- * devices: 8-byte header (flags 0x08 = I, 24-bit VNI), IPv4 underlay.
+ * devices: 8-byte header (flags 0x08 = I, 24-bit VNI), IPv4 or IPv6 underlay.
  *
  * Ports bound to the same local address and UDP port share one socket (one port
  * per VNI, as Linux vxlan devices share theirs): RX demultiplexes by VNI, and a
  * VNI no port has is counted (rx_bad_vni) and dropped.
  *
  *   RX  recvmmsg bursts of 32 straight into pool buffers (header split off by a
- *       second iovec); wrong VNI or flags are counted and dropped; the inner
- *       source MAC is learned to the sending VTEP.
+ *       second iovec); wrong VNI or flags are counted and dropped; a datagram
+ *       whose source address is not one of the port's configured remotes is
+ *       dropped and counted as unknown_remote on the port (so only configured
+ *       VTEPs can inject frames or have inner MACs learnt); the inner source MAC
+ *       is learned to the sending (configured) VTEP.
  *   TX  a frame to a learned MAC goes to its VTEP; broadcast, multicast and
  *       unknown unicast go to every configured remote (head-end replication, as
- *       Linux does with its all-zeros FDB entries). One sendmmsg per burst.
+ *       Linux does with its all-zeros FDB entries). One sendmmsg per burst. The
+ *       UDP source port is a hash of the inner flow (addresses and TCP/UDP ports,
+ *       else the MACs and ethertype) in 49152-65535 (RFC 7348 section 5), so the
+ *       underlay's ECMP/RSS spreads flows: datagrams leave through a raw socket
+ *       that writes the UDP header itself (IPv4 checksum 0 as RFC 7348 allows;
+ *       IPv6 checksum filled by the kernel, IPV6_CHECKSUM). Without CAP_NET_RAW
+ *       the port falls back to the UDP socket (source port = dstport), logged.
  *
- * The VTEP table (inner MAC -> VTEP) is locked once per burst on each side.
+ * The VTEP table (inner MAC -> index of a configured remote) is locked once per
+ * burst on each side; it holds at most VTEP_TABLE / 2 MACs and reuses aged slots.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,12 +36,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <linux/filter.h>
+
 #include <pvnet/log.h>
+#include <pvnet/pkt_parse.h>
 
 #include "vsw_private.h"
 
 #define VTEP_TABLE 1024 /* open addressing, power of two */
-#define VTEP_AGEING_NS (300ull * 1000000000ull)
+#define UDP_HLEN 8
+#define SRC_PORT_MIN 49152 /* RFC 7348 section 5: the dynamic/private range */
 #define VXLAN_FLAG_I 0x08
 #define TX_MSGS (PVNET_BATCH_MAX * VSW_VXLAN_MAX_REMOTES)
 #define VXLAN_SOCK_PORTS 64 /* VNIs on one UDP socket */
@@ -39,8 +53,15 @@
 struct vtep_entry {
 	uint8_t mac[6];
 	bool used;
-	uint32_t addr; /* IPv4, network order */
+	uint8_t remote; /* index into the port's configured remotes */
 	uint64_t seen_ns;
+};
+
+/* An underlay address as the socket API takes it. */
+union vxlan_sa {
+	struct sockaddr sa;
+	struct sockaddr_in v4;
+	struct sockaddr_in6 v6;
 };
 
 struct vxlan_port;
@@ -55,7 +76,9 @@ struct vxlan_port;
 struct vxlan_sock {
 	struct vxlan_sock *next;
 	int fd;
-	uint32_t local; /* network order; 0 = any */
+	int raw_fd;     /* TX with a per-flow source port; -1: TX on fd */
+	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t local[16]; /* network order; all-zero = any */
 	uint16_t dstport;
 	unsigned refs;       /* ports holding the socket */
 	bool polled;         /* registered with worker */
@@ -82,9 +105,11 @@ struct vxlan_port {
 	pthread_mutex_t tx_lock; /* everything below */
 	uint64_t tx_packets, tx_bytes, tx_errors, tx_flooded;
 	uint8_t hdr[VSW_VXLAN_HLEN];
+	union vxlan_sa remote_sa[VSW_VXLAN_MAX_REMOTES]; /* for the UDP socket */
+	union vxlan_sa remote_raw[VSW_VXLAN_MAX_REMOTES]; /* for the raw socket (port 0) */
 	struct mmsghdr msgs[TX_MSGS];
-	struct iovec iovs[TX_MSGS][4];
-	struct sockaddr_in dst[TX_MSGS];
+	struct iovec iovs[TX_MSGS][5];
+	uint8_t udph[TX_MSGS][UDP_HLEN];
 	uint8_t tags[PVNET_BATCH_MAX][PVNET_VLAN_HLEN];
 	uint8_t scratch[PVNET_BATCH_MAX][2048]; /* linearised grant-backed frames */
 };
@@ -121,47 +146,86 @@ static unsigned mac_hash(const uint8_t *mac)
 	return h & (VTEP_TABLE - 1);
 }
 
-/* vtep_lock held. Returns the entry for mac, or the free slot to use, or NULL. */
-static struct vtep_entry *vtep_slot(struct vxlan_port *vp, const uint8_t *mac)
+/* vtep_lock held. Returns the entry for mac if present; else the slot to use for it
+ * (the first aged slot on its probe sequence, or the first unused one); NULL when
+ * the table has neither. Aged slots are reused in place: a probe sequence never
+ * gets a hole, so lookups stay correct without tombstones. */
+static struct vtep_entry *vtep_slot(struct vxlan_port *vp, const uint8_t *mac, uint64_t now,
+				    uint64_t ageing_ns)
 {
+	struct vtep_entry *reuse = NULL;
 	unsigned h = mac_hash(mac);
 
 	for (unsigned i = 0; i < VTEP_TABLE; i++) {
 		struct vtep_entry *e = &vp->vteps[(h + i) & (VTEP_TABLE - 1)];
-		if (!e->used || !memcmp(e->mac, mac, 6))
+		if (!e->used)
+			return reuse ? reuse : e;
+		if (!memcmp(e->mac, mac, 6))
 			return e;
+		if (!reuse && now - e->seen_ns > ageing_ns)
+			reuse = e;
 	}
-	return NULL;
+	return reuse;
 }
 
-static void vtep_learn(struct vxlan_port *vp, const uint8_t *mac, uint32_t addr, uint64_t now)
+static void vtep_learn(struct vxlan_port *vp, const uint8_t *mac, uint8_t remote, uint64_t now,
+		       uint64_t ageing_ns)
 {
 	struct vtep_entry *e;
 
 	if (vsw_mac_is_multicast(mac))
 		return;
-	e = vtep_slot(vp, mac);
+	e = vtep_slot(vp, mac, now, ageing_ns);
 	if (!e || (!e->used && vp->n_vteps >= VTEP_TABLE / 2))
 		return; /* half full: keep probes short; flooding still delivers */
 	if (!e->used) {
-		memcpy(e->mac, mac, 6);
 		e->used = true;
 		vp->n_vteps++;
 	}
-	e->addr = addr;
+	memcpy(e->mac, mac, 6);
+	e->remote = remote;
 	e->seen_ns = now;
 }
 
-/* 0 and *addr, or -ENOENT (unknown or aged). Entries are never deleted (open
- * addressing without tombstones): an aged one just stops answering until relearned. */
-static int vtep_lookup(struct vxlan_port *vp, const uint8_t *mac, uint64_t now, uint32_t *addr)
+/* 0 and *remote, or -ENOENT (unknown or aged: an aged one stops answering until
+ * relearned, or its slot is reused). */
+static int vtep_lookup(struct vxlan_port *vp, const uint8_t *mac, uint64_t now, uint64_t ageing_ns,
+		       uint8_t *remote)
 {
-	struct vtep_entry *e = vtep_slot(vp, mac);
+	struct vtep_entry *e = vtep_slot(vp, mac, now, ageing_ns);
 
-	if (!e || !e->used || now - e->seen_ns > VTEP_AGEING_NS)
+	if (!e || !e->used || memcmp(e->mac, mac, 6) || now - e->seen_ns > ageing_ns)
 		return -ENOENT;
-	*addr = e->addr;
+	*remote = e->remote;
 	return 0;
+}
+
+/* Index of the configured remote `from` is, or -1 (not one: unknown_remote). */
+static int remote_index(const struct vxlan_port *vp, const union vxlan_sa *from)
+{
+	const void *a;
+	size_t n;
+
+	if (from->sa.sa_family == AF_INET) {
+		a = &from->v4.sin_addr;
+		n = 4;
+	} else if (from->sa.sa_family == AF_INET6) {
+		a = &from->v6.sin6_addr;
+		n = 16;
+	} else {
+		return -1;
+	}
+	for (unsigned i = 0; i < vp->cfg.n_remotes; i++)
+		if (vp->cfg.remotes[i].family == from->sa.sa_family &&
+		    !memcmp(vp->cfg.remotes[i].addr, a, n))
+			return (int)i;
+	return -1;
+}
+
+/* The bridge's ageing time applies to learnt VTEPs too. */
+static uint64_t vtep_ageing_ns(const struct vxlan_port *vp)
+{
+	return (uint64_t)vsw_bridge_get_ageing(vp->br) * 1000000000ull;
 }
 
 /* The port of `vni` on socket s, or NULL (worker; the table is stable in poll). */
@@ -178,13 +242,13 @@ static int vxlan_rx_poll(void *arg, unsigned budget)
 	struct vxlan_sock *s = arg;
 	struct mmsghdr mm[PVNET_BATCH_MAX];
 	struct iovec iov[PVNET_BATCH_MAX][2];
-	struct sockaddr_in from[PVNET_BATCH_MAX];
+	union vxlan_sa from[PVNET_BATCH_MAX];
 	uint8_t hdrs[PVNET_BATCH_MAX][VSW_VXLAN_HLEN];
 	struct pvnet_pkt *pkts[PVNET_BATCH_MAX];
 	struct pvnet_pkt_batch b;
 	struct vxlan_port *cur = NULL;
 	unsigned want = budget < PVNET_BATCH_MAX ? budget : PVNET_BATCH_MAX, have;
-	uint64_t now;
+	uint64_t now, ageing_ns = 0;
 	int n;
 
 	have = pvnet_pkt_alloc_bulk(s->pool, pkts, want);
@@ -221,6 +285,7 @@ static int vxlan_rx_poll(void *arg, unsigned budget)
 		uint32_t vni, size = mm[i].msg_len;
 		struct pvnet_pkt *pkt = pkts[i];
 		struct vxlan_port *vp;
+		int r;
 
 		if (size < VSW_VXLAN_HLEN + PVNET_ETH_HLEN || (mm[i].msg_hdr.msg_flags & MSG_TRUNC) ||
 		    vsw_vxlan_decap_hdr(hdrs[i], VSW_VXLAN_HLEN, &vni)) {
@@ -234,6 +299,14 @@ static int vxlan_rx_poll(void *arg, unsigned budget)
 			pvnet_pkt_put(pkt);
 			continue;
 		}
+		r = remote_index(vp, &from[i]);
+		if (r < 0) {
+			/* not a configured VTEP: nothing it sends enters the bridge or
+			 * the VTEP table */
+			vsw_atomic_add(&vp->port->drops[VSW_DROP_UNKNOWN_REMOTE], 1);
+			pvnet_pkt_put(pkt);
+			continue;
+		}
 		if (vp != cur) {
 			if (cur) {
 				pthread_mutex_unlock(&cur->vtep_lock);
@@ -241,10 +314,11 @@ static int vxlan_rx_poll(void *arg, unsigned budget)
 				b.count = 0;
 			}
 			cur = vp;
+			ageing_ns = vtep_ageing_ns(cur);
 			pthread_mutex_lock(&cur->vtep_lock);
 		}
 		pkt->len = pkt->head_size = size - VSW_VXLAN_HLEN;
-		vtep_learn(cur, pkt->data + 6, from[i].sin_addr.s_addr, now);
+		vtep_learn(cur, pkt->data + 6, (uint8_t)r, now, ageing_ns);
 		cur->rx_packets++;
 		cur->rx_bytes += pkt->len;
 		b.vlan_tci[b.count] = 0;
@@ -257,11 +331,44 @@ static int vxlan_rx_poll(void *arg, unsigned budget)
 	return n;
 }
 
+/*
+ * The UDP source port of an inner frame (RFC 7348 section 5): a hash of the IP
+ * addresses, protocol and TCP/UDP ports when the frame is TCP/UDP over IP, else of
+ * the MACs and ethertype, folded into 49152-65535. One flow, one port: the
+ * underlay keeps its packets in order.
+ */
+static uint16_t flow_src_port(const uint8_t *f, uint32_t len)
+{
+	struct pvnet_l4_info l4;
+	uint32_t h = 2166136261u;
+
+#define MIX(p, n)                                                                  \
+	do {                                                                       \
+		for (uint32_t k_ = 0; k_ < (n); k_++)                              \
+			h = (h ^ (p)[k_]) * 16777619u;                             \
+	} while (0)
+	if (pvnet_l4_locate(f, len, &l4) == 0) {
+		if (l4.ipv6)
+			MIX(f + l4.l3_off + 8, 32u); /* source, destination */
+		else
+			MIX(f + l4.l3_off + 12, 8u);
+		h = (h ^ l4.proto) * 16777619u;
+		MIX(f + l4.l4_off, 4u); /* ports */
+	} else {
+		MIX(f, len < 14 ? len : 14u);
+	}
+#undef MIX
+	h ^= h >> 16;
+	return (uint16_t)(SRC_PORT_MIN + (h & 0x3fff));
+}
+
 static int vxlan_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 {
 	struct vxlan_port *vp = vsw_port_priv(port);
 	unsigned nmsg = 0, accepted = batch->count;
-	uint64_t now = now_ns();
+	uint64_t now = now_ns(), ageing_ns = vtep_ageing_ns(vp);
+	bool raw = vp->sock->raw_fd >= 0;
+	int fd = raw ? vp->sock->raw_fd : vp->sock->fd;
 	int sent;
 
 	pthread_mutex_lock(&vp->tx_lock);
@@ -271,7 +378,9 @@ static int vxlan_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 		uint16_t tci = batch->vlan_tci[i];
 		struct iovec frame[3];
 		unsigned nf, ndst = 0;
-		uint32_t addr, dsts[VSW_VXLAN_MAX_REMOTES];
+		uint8_t r, dsts[VSW_VXLAN_MAX_REMOTES];
+		uint32_t wire;
+		uint16_t sport = 0;
 
 		if (pkt->head_size == pkt->len && pkt->len >= 12) {
 			if (tci) {
@@ -288,6 +397,7 @@ static int vxlan_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 				frame[0] = (struct iovec){pkt->data, pkt->len};
 				nf = 1;
 			}
+			wire = pkt->len + (tci ? PVNET_VLAN_HLEN : 0);
 		} else {
 			int size = vsw_pkt_linearize(pkt, tci, vp->scratch[i], sizeof(vp->scratch[i]));
 			if (size < 0) {
@@ -296,34 +406,51 @@ static int vxlan_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 			}
 			frame[0] = (struct iovec){vp->scratch[i], (size_t)size};
 			nf = 1;
+			wire = (uint32_t)size;
 		}
-		if (!vsw_mac_is_multicast(pkt->data) && vtep_lookup(vp, pkt->data, now, &addr) == 0) {
-			dsts[ndst++] = addr;
+		if (raw)
+			sport = flow_src_port(pkt->data, pkt->head_size);
+		if (!vsw_mac_is_multicast(pkt->data) &&
+		    vtep_lookup(vp, pkt->data, now, ageing_ns, &r) == 0) {
+			dsts[ndst++] = r;
 		} else {
-			for (unsigned r = 0; r < vp->cfg.n_remotes; r++)
-				memcpy(&dsts[ndst++], vp->cfg.remotes[r].addr, 4);
+			for (unsigned k = 0; k < vp->cfg.n_remotes; k++)
+				dsts[ndst++] = (uint8_t)k;
 			vp->tx_flooded++;
 		}
 		for (unsigned d = 0; d < ndst; d++) {
 			struct msghdr *mh = &vp->msgs[nmsg].msg_hdr;
+			struct iovec *iv = vp->iovs[nmsg];
+			union vxlan_sa *sa = raw ? &vp->remote_raw[dsts[d]] : &vp->remote_sa[dsts[d]];
+			unsigned k = 0;
+
 			memset(mh, 0, sizeof(*mh));
-			vp->iovs[nmsg][0] = (struct iovec){vp->hdr, VSW_VXLAN_HLEN};
-			memcpy(&vp->iovs[nmsg][1], frame, nf * sizeof(frame[0]));
-			vp->dst[nmsg] = (struct sockaddr_in){.sin_family = AF_INET,
-							     .sin_port = htons(vp->cfg.dstport),
-							     .sin_addr.s_addr = dsts[d]};
-			mh->msg_iov = vp->iovs[nmsg];
-			mh->msg_iovlen = 1 + nf;
-			mh->msg_name = &vp->dst[nmsg];
-			mh->msg_namelen = sizeof(vp->dst[nmsg]);
+			if (raw) {
+				uint8_t *u = vp->udph[nmsg];
+				uint32_t ulen = UDP_HLEN + VSW_VXLAN_HLEN + wire;
+				u[0] = (uint8_t)(sport >> 8);
+				u[1] = (uint8_t)sport;
+				u[2] = (uint8_t)(vp->cfg.dstport >> 8);
+				u[3] = (uint8_t)vp->cfg.dstport;
+				u[4] = (uint8_t)(ulen >> 8);
+				u[5] = (uint8_t)ulen;
+				u[6] = u[7] = 0; /* IPv4: none (RFC 7348); IPv6: the kernel's */
+				iv[k++] = (struct iovec){u, UDP_HLEN};
+			}
+			iv[k++] = (struct iovec){vp->hdr, VSW_VXLAN_HLEN};
+			memcpy(&iv[k], frame, nf * sizeof(frame[0]));
+			mh->msg_iov = iv;
+			mh->msg_iovlen = k + nf;
+			mh->msg_name = sa;
+			mh->msg_namelen = sa->sa.sa_family == AF_INET6 ? sizeof(sa->v6) : sizeof(sa->v4);
 			nmsg++;
 		}
 		vp->tx_packets++;
-		vp->tx_bytes += pkt->len + (tci ? PVNET_VLAN_HLEN : 0);
+		vp->tx_bytes += wire;
 	}
 	pthread_mutex_unlock(&vp->vtep_lock);
 	for (unsigned done = 0; done < nmsg;) {
-		sent = sendmmsg(vp->sock->fd, vp->msgs + done, nmsg - done, MSG_DONTWAIT);
+		sent = sendmmsg(fd, vp->msgs + done, nmsg - done, MSG_DONTWAIT);
 		if (sent <= 0) {
 			/* socket buffer full or an ICMP error queued: count and move on
 			 * (UDP gives no backpressure worth waiting for here) */
@@ -369,13 +496,15 @@ static int vxlan_get_stats(struct vsw_port *port, struct vsw_port_dev_stats *st)
 static int vxlan_describe(struct vsw_port *port, char *buf, size_t size)
 {
 	struct vxlan_port *vp = vsw_port_priv(port);
-	char local[INET_ADDRSTRLEN] = "any", r[INET_ADDRSTRLEN];
+	char local[INET6_ADDRSTRLEN] = "any", r[INET6_ADDRSTRLEN];
+	static const uint8_t zero[16];
+	uint8_t fam = vp->sock->family;
 	size_t off;
 	unsigned learned;
 	int n;
 
-	if (vp->cfg.local.family == AF_INET)
-		inet_ntop(AF_INET, vp->cfg.local.addr, local, sizeof(local));
+	if (memcmp(vp->sock->local, zero, sizeof(zero)))
+		inet_ntop(fam, vp->sock->local, local, sizeof(local));
 	pthread_mutex_lock(&vp->vtep_lock);
 	learned = vp->n_vteps;
 	pthread_mutex_unlock(&vp->vtep_lock);
@@ -383,16 +512,18 @@ static int vxlan_describe(struct vsw_port *port, char *buf, size_t size)
 		     local);
 	off = n > 0 ? (size_t)n : 0;
 	for (unsigned i = 0; i < vp->cfg.n_remotes && off < size; i++) {
-		inet_ntop(AF_INET, vp->cfg.remotes[i].addr, r, sizeof(r));
+		inet_ntop(vp->cfg.remotes[i].family, vp->cfg.remotes[i].addr, r, sizeof(r));
 		n = snprintf(buf + off, size - off, "%s%s", i ? "," : "", r);
 		off += n > 0 ? (size_t)n : 0;
 	}
 	if (off < size) {
-		n = snprintf(buf + off, size - off, " macs_learned=%u rx_bad_vni=%llu socket_vnis=%u",
+		n = snprintf(buf + off, size - off,
+			     " macs_learned=%u rx_bad_vni=%llu socket_vnis=%u underlay=%s udp_src=%s",
 			     learned,
 			     (unsigned long long)__atomic_load_n(&vp->sock->rx_bad_vni,
 								 __ATOMIC_RELAXED),
-			     vp->sock->refs);
+			     vp->sock->refs, fam == AF_INET6 ? "ipv6" : "ipv4",
+			     vp->sock->raw_fd >= 0 ? "flow-hash" : "fixed");
 		off += n > 0 ? (size_t)n : 0;
 	}
 	return (int)off;
@@ -467,6 +598,8 @@ static void sock_put(struct vxlan_port *vp)
 			;
 		*pp = s->next;
 		close(s->fd);
+		if (s->raw_fd >= 0)
+			close(s->raw_fd);
 		vsw_pool_release(s->pool, VSW_DEV_POOL, "vxlan");
 		free(s);
 	}
@@ -490,23 +623,84 @@ static const struct vsw_port_ops vxlan_ops = {
 	.describe = vxlan_describe,
 };
 
+/* Fills sa with family/addr and UDP port `port` (network order taken from host). */
+static void sa_make(union vxlan_sa *sa, uint8_t family, const uint8_t *addr, uint16_t port)
+{
+	memset(sa, 0, sizeof(*sa));
+	if (family == AF_INET6) {
+		sa->v6.sin6_family = AF_INET6;
+		sa->v6.sin6_port = htons(port);
+		memcpy(&sa->v6.sin6_addr, addr, 16);
+	} else {
+		sa->v4.sin_family = AF_INET;
+		sa->v4.sin_port = htons(port);
+		memcpy(&sa->v4.sin_addr, addr, 4);
+	}
+}
+
+/*
+ * The TX socket with per-flow source ports: raw IPPROTO_UDP, the UDP header ours.
+ * A raw socket also gets a copy of every UDP datagram the host receives: a filter
+ * that accepts nothing drops them before they are queued. -1 if it cannot be had
+ * (no CAP_NET_RAW): the caller sends on the UDP socket instead.
+ */
+static int vxlan_open_raw(struct vxlan_sock *so)
+{
+	struct sock_filter none = BPF_STMT(BPF_RET | BPF_K, 0);
+	struct sock_fprog prog = {.len = 1, .filter = &none};
+	union vxlan_sa sa;
+	int fd, off = 6, dont = IP_PMTUDISC_DONT, rc;
+
+	fd = socket(so->family, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_UDP);
+	if (fd < 0)
+		return -errno;
+	rc = setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+	if (!rc && so->family == AF_INET6)
+		rc = setsockopt(fd, IPPROTO_IPV6, IPV6_CHECKSUM, &off, sizeof(off));
+	if (!rc && so->family == AF_INET)
+		rc = setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof(dont));
+	if (!rc) {
+		sa_make(&sa, so->family, so->local, 0);
+		rc = bind(fd, &sa.sa, so->family == AF_INET6 ? sizeof(sa.v6) : sizeof(sa.v4));
+	}
+	if (rc) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 static int vxlan_open(struct vxlan_sock *so)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-				 .sin_port = htons(so->dstport),
-				 .sin_addr.s_addr = so->local};
-	int dont = IP_PMTUDISC_DONT, bufsz = 4 << 20;
+	union vxlan_sa sa;
+	int dont = IP_PMTUDISC_DONT, one = 1, bufsz = 4 << 20;
 
-	so->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	so->raw_fd = -1;
+	so->fd = socket(so->family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (so->fd < 0)
 		return -errno;
 	/* outer packets may exceed the underlay MTU: let the kernel fragment them, as
 	 * Linux vxlan does with df unset */
-	(void)setsockopt(so->fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof(dont));
+	if (so->family == AF_INET)
+		(void)setsockopt(so->fd, IPPROTO_IP, IP_MTU_DISCOVER, &dont, sizeof(dont));
+	else /* IPv4 datagrams never reach an IPv6 port (a separate socket may own them) */
+		(void)setsockopt(so->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	(void)setsockopt(so->fd, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
 	(void)setsockopt(so->fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
-	if (bind(so->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	sa_make(&sa, so->family, so->local, so->dstport);
+	if (bind(so->fd, &sa.sa, so->family == AF_INET6 ? sizeof(sa.v6) : sizeof(sa.v4)) < 0)
 		return -errno;
+	so->raw_fd = vxlan_open_raw(so);
+	if (so->raw_fd < 0) {
+		PVLOG(WARN, VSW_LOG,
+		      "vxlan udp:%u: no raw socket (%s): every datagram leaves with source port %u "
+		      "instead of a per-flow hash",
+		      so->dstport, strerror(-so->raw_fd), so->dstport);
+		so->raw_fd = -1;
+	} else {
+		(void)setsockopt(so->raw_fd, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+	}
 	return 0;
 }
 
@@ -515,17 +709,18 @@ static int vxlan_open(struct vxlan_sock *so)
  * if no port has it yet. -EEXIST if a port there already has vp's VNI,
  * -EADDRINUSE if the port is taken by another worker or by something else.
  */
-static int sock_get(struct vxlan_port *vp, struct vsw_worker *worker)
+static int sock_get(struct vxlan_port *vp, struct vsw_worker *worker, uint8_t family)
 {
 	struct vxlan_sock *s;
-	uint32_t local = 0;
+	uint8_t local[16] = {0};
 	int rc = 0;
 
-	if (vp->cfg.local.family == AF_INET)
-		memcpy(&local, vp->cfg.local.addr, 4);
+	if (vp->cfg.local.family)
+		memcpy(local, vp->cfg.local.addr, family == AF_INET6 ? 16 : 4);
 	pthread_mutex_lock(&vxlan_socks_lock);
 	for (s = vxlan_socks; s; s = s->next)
-		if (s->dstport == vp->cfg.dstport && s->local == local)
+		if (s->dstport == vp->cfg.dstport && s->family == family &&
+		    !memcmp(s->local, local, sizeof(local)))
 			break;
 	if (s) {
 		rc = -EADDRINUSE;
@@ -544,7 +739,9 @@ static int sock_get(struct vxlan_port *vp, struct vsw_worker *worker)
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		goto out;
-	s->local = local;
+	s->fd = s->raw_fd = -1;
+	s->family = family;
+	memcpy(s->local, local, sizeof(local));
 	s->dstport = vp->cfg.dstport;
 	s->worker = worker;
 	rc = pvnet_pkt_pool_create(VSW_DEV_POOL, VSW_DEV_BUF_SIZE, &s->pool);
@@ -577,17 +774,20 @@ int vsw_vxlan_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
 		       const struct vsw_vxlan_config *cfg, struct vsw_port **out)
 {
 	struct vxlan_port *vp;
+	uint8_t family;
 	int rc = -EINVAL;
 
 	*out = NULL;
 	if (!br || !worker || !name || !name[0] || strlen(name) >= VSW_NAME_MAX || !cfg ||
 	    cfg->vni > 0xffffff || cfg->n_remotes == 0 || cfg->n_remotes > VSW_VXLAN_MAX_REMOTES)
 		goto fail;
-	rc = -EAFNOSUPPORT; /* IPv6 underlay: not yet */
-	if (cfg->local.family && cfg->local.family != AF_INET)
+	/* one underlay family per port: that of `local` if given, else the remotes' */
+	family = cfg->local.family ? cfg->local.family : cfg->remotes[0].family;
+	rc = -EAFNOSUPPORT;
+	if (family != AF_INET && family != AF_INET6)
 		goto fail;
 	for (unsigned i = 0; i < cfg->n_remotes; i++)
-		if (cfg->remotes[i].family != AF_INET)
+		if (cfg->remotes[i].family != family)
 			goto fail;
 	rc = -ENOMEM;
 	vp = calloc(1, sizeof(*vp));
@@ -599,9 +799,13 @@ int vsw_vxlan_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
 		vp->cfg.dstport = VSW_VXLAN_PORT;
 	strcpy(vp->name, name);
 	vsw_vxlan_encap_hdr(vp->hdr, cfg->vni);
+	for (unsigned i = 0; i < cfg->n_remotes; i++) {
+		sa_make(&vp->remote_sa[i], family, cfg->remotes[i].addr, vp->cfg.dstport);
+		sa_make(&vp->remote_raw[i], family, cfg->remotes[i].addr, 0);
+	}
 	pthread_mutex_init(&vp->tx_lock, NULL);
 	pthread_mutex_init(&vp->vtep_lock, NULL);
-	rc = sock_get(vp, worker);
+	rc = sock_get(vp, worker, family);
 	if (rc)
 		goto fail_vp;
 	/* in the bridge (so sends find vp->sock) before its VNI receives */

@@ -462,18 +462,23 @@ int vsw_tap_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const cha
 struct vsw_vxlan_config {
 	uint32_t vni;                 /* 0..2^24-1 */
 	uint16_t dstport;             /* 0: 4789 */
-	struct vsw_ip_addr local;     /* family 0: any (IPv4) */
+	struct vsw_ip_addr local;     /* family 0: any, in the remotes' family */
 	struct vsw_ip_addr remotes[VSW_VXLAN_MAX_REMOTES]; /* flood list (head-end replication) */
 	unsigned n_remotes;           /* >= 1; all of one family, that of `local` if set */
 };
 /*
  * Adds a VXLAN (RFC 7348) port `name` on the UDP socket bound to local:dstport,
- * shared by every port bound there (one per VNI: -EEXIST if the VNI is taken on
- * that socket, -EADDRINUSE if another program holds the UDP port);
- * received datagrams with the I flag and our VNI are decapsulated into the bridge
- * and their inner source MAC learned to the sending VTEP; frames to a learned MAC
- * go to its VTEP, others to every remote. Learned VTEPs age like the FDB (300 s).
- * No offloads (the switch checksums / segments first). 0 or -errno.
+ * IPv4 or IPv6 underlay (the family of the addresses), shared by every port bound
+ * there (one per VNI: -EEXIST if the VNI is taken on that socket, -EADDRINUSE if
+ * another program holds the UDP port). Received datagrams with the I flag and our
+ * VNI are accepted only from a configured remote (others: dropped, counted as
+ * unknown_remote on the port, nothing learnt), decapsulated into the bridge and
+ * their inner source MAC learned to that remote; frames to a learned MAC go to
+ * its VTEP, others to every remote. Learned VTEPs age with the bridge's ageing
+ * time (vsw_bridge_set_ageing). Sent datagrams carry a UDP source port hashed from
+ * the inner flow, in 49152-65535 (a raw socket; without CAP_NET_RAW: dstport,
+ * logged). No offloads (the switch checksums / segments first). 0 or -errno
+ * (-EAFNOSUPPORT: mixed families).
  */
 int vsw_vxlan_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const char *name,
 		       const struct vsw_vxlan_config *cfg, struct vsw_port **out);

@@ -2,7 +2,10 @@
 # Issue #4, VXLAN interop: a "remote" namespace with a Linux vxlan device (VNI 42)
 # on a Linux bridge, reached over a veth "underlay" from pvnetd's namespace; on the
 # pvnetd side a vxlan port on br0 and an AF_PACKET uplink to host h1. ping and
-# iperf3 both ways between h1 and the remote bridge's address.
+# iperf3 both ways between h1 and the remote bridge's address. Then the same over
+# an IPv6 underlay (the same command with IPv6 --remote/--local) to a Linux vxlan
+# device over IPv6, whose UDP checksums (mandatory on IPv6 for Linux by default)
+# must be right.
 . "$(dirname "$0")/lib.sh"
 pv_init bridge_vxlan
 pv_need ping iperf3 ethtool bridge
@@ -97,10 +100,50 @@ check "VNI 43's remote MAC is in br1's FDB, not br0's" \
   bash -c "mac=\$(ip -n '$R' -br link show brr2 | awk '{print \$3}');
            '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch fdb br1 | grep -qi \"\$mac\" &&
            ! '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch fdb br0 | grep -qi \"\$mac\""
+# --- IPv6 underlay: VNI 44 to a Linux vxlan device over IPv6 --------------------
+R6="$PV_NS-r6"; H3="$PV_NS-h3"
+ip netns add "$R6" && pv_cleanup_add "ip netns del '$R6'"
+ip netns add "$H3" && pv_cleanup_add "ip netns del '$H3'"
+ip -n "$R6" link set lo up; ip -n "$H3" link set lo up
+ip netns exec "$H3" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
+ip link add ul6 netns "$PV_NS" type veth peer name eth0 netns "$R6"
+ip netns exec "$PV_NS" sysctl -qw net.ipv6.conf.ul6.disable_ipv6=0
+ip -n "$PV_NS" addr add fd31::1/64 dev ul6 nodad; ip -n "$PV_NS" link set ul6 up
+ip -n "$R6" addr add fd31::2/64 dev eth0 nodad; ip -n "$R6" link set eth0 up
+ip netns exec "$R6" ethtool -K eth0 tx off >/dev/null 2>&1 || diag "ethtool -K eth0 tx off failed (r6)"
+ip -n "$R6" link add vxr6 type vxlan id 44 remote fd31::1 local fd31::2 dstport 4789 dev eth0
+ip -n "$R6" link add brr6 type bridge
+ip -n "$R6" link set vxr6 master brr6
+ip -n "$R6" link set vxr6 up; ip -n "$R6" link set brr6 up
+ip netns exec "$R6" sysctl -qw net.ipv6.conf.brr6.disable_ipv6=1 2>/dev/null
+ip -n "$R6" addr add 10.72.0.2/24 dev brr6
+ip link add u3 netns "$PV_NS" type veth peer name eth0 netns "$H3"
+ip -n "$PV_NS" link set u3 up
+ip -n "$H3" link set eth0 mtu 1430   # 50 B of IPv4 VXLAN + 20 more for IPv6
+ip -n "$H3" addr add 10.72.0.1/24 dev eth0; ip -n "$H3" link set eth0 up
+check "add-port br2 u3" q pvnet switch add-port br2 u3
+err=$(pvnet switch add-port br2 vxm --type vxlan --vni 45 --remote fd31::2 --local 172.31.0.1 2>&1) &&
+  not_ok "mixed IPv4 --local / IPv6 --remote refused" || ok "mixed IPv4 --local / IPv6 --remote refused"
+check "add-port br2 vx6 --type vxlan --vni 44 --remote fd31::2 --local fd31::1 (IPv6 underlay)" \
+  q pvnet switch add-port br2 vx6 --type vxlan --vni 44 --remote fd31::2 --local fd31::1 --dstport 4789
+check "ping h3 -> Linux vxlan bridge over IPv6" q ip netns exec "$H3" ping -c 3 -i 0.2 -W 2 10.72.0.2
+check "ping Linux vxlan bridge -> h3 over IPv6" q ip netns exec "$R6" ping -c 3 -i 0.2 -W 2 10.72.0.1
+show=$(pvnet switch port-show vx6 | head -1)
+diag "$show"
+check "port-show vx6: IPv6 local and remote, a learned MAC, underlay=ipv6, hashed source port" \
+  grep -q "vni=44 dstport=4789 local=fd31::1 remotes=fd31::2 macs_learned=[1-9].*underlay=ipv6 udp_src=flow-hash" <<<"$show"
+check "the Linux side learned h3's MAC behind fd31::1" bash -c "bridge -n '$R6' fdb show dev vxr6 | grep -q 'dst fd31::1'"
+check "Linux counted no bad UDP checksum (Udp6 InCsumErrors 0)" \
+  bash -c "[ \"\$(ip netns exec '$R6' awk '/^Udp6InCsumErrors/ {print \$2}' /proc/net/snmp6)\" = 0 ]"
+iperf "iperf3 h3 -> Linux vxlan over IPv6 (pvnetd encapsulates)" "$R6" "$H3" 10.72.0.2 5303
+iperf "iperf3 Linux vxlan over IPv6 -> h3 (pvnetd decapsulates)" "$R6" "$H3" 10.72.0.2 5304 -R
+check "IPv4 and IPv6 sockets on UDP 4789 side by side: VNI 43 still answers" \
+  q ip netns exec "$H2" ping -c 2 -i 0.2 -W 2 10.71.0.2
 check "del-port br0 vx0 (the socket's first port)" q pvnet switch del-port br0 vx0
 check "VNI 43 keeps working on the shared socket" q ip netns exec "$H2" ping -c 2 -i 0.2 -W 2 10.71.0.2
-check "del-port br1 vx1, then UDP 4789 is free again" \
+check "del-port br1 vx1 and br2 vx6, then UDP 4789 is free again" \
   bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch del-port br1 vx1 >/dev/null &&
+           '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch del-port br2 vx6 >/dev/null &&
            ! ip netns exec '$PV_NS' ss -Hlun 'sport = :4789' | grep -q 4789"
 check "pvnetd survived" kill -0 "$PV_PID"
 pv_done
