@@ -41,7 +41,9 @@ static const char usage_text[] =
 	"  mirror-stop PORT\n"
 	"  replay PORT FILE.pcap [--ingress]  send a capture out of PORT (or into the bridge)\n"
 	"  set-antispoof PORT --mac MAC [--ip ADDR ...] | --off\n"
-	"  port-show PORT                     settings and counters of one port\n";
+	"  port-show PORT                     settings and counters of one port\n"
+	"  set-ageing BRIDGE SECS             MAC ageing time (default 300)\n"
+	"  set-mac-limit PORT N | --bridge BRIDGE N   learnt-MAC limit (0: bridge default)\n";
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
@@ -479,6 +481,58 @@ static int cmd_port_show(struct cli *c, struct vsw_switch *sw, int argc, char **
 	return 0;
 }
 
+/* MAC table knobs (vswitch.h "MAC table limits and ageing"). */
+static int cmd_set_ageing(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	struct vsw_bridge *br;
+	uint64_t secs;
+
+	if (argc != 4 || parse_u64(argv[3], VSW_FDB_AGEING_MAX_S, &secs) || secs == 0) {
+		ERR(c, "usage: pvnet switch set-ageing BRIDGE SECS (1..%u)\n", VSW_FDB_AGEING_MAX_S);
+		return 2;
+	}
+	if (vsw_bridge_find(sw, argv[2], &br)) {
+		ERR(c, "no bridge '%s'\n", argv[2]);
+		return 1;
+	}
+	if (vsw_bridge_set_ageing(br, (uint32_t)secs))
+		return 1;
+	OUT(c, "%s: MAC ageing time %u s\n", argv[2], vsw_bridge_get_ageing(br));
+	return 0;
+}
+
+static int cmd_set_mac_limit(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	bool bridge = argc == 5 && !strcmp(argv[2], "--bridge");
+	struct vsw_bridge *br;
+	struct vsw_port *port;
+	uint64_t n;
+
+	if ((argc != 4 && !bridge) || parse_u64(argv[argc - 1], VSW_FDB_MAX_ENTRIES, &n) ||
+	    (bridge && n == 0)) {
+		ERR(c, "usage: pvnet switch set-mac-limit PORT N (0 = bridge default) | "
+		       "--bridge BRIDGE N (1..%u)\n", VSW_FDB_MAX_ENTRIES);
+		return 2;
+	}
+	if (bridge) {
+		if (vsw_bridge_find(sw, argv[3], &br)) {
+			ERR(c, "no bridge '%s'\n", argv[3]);
+			return 1;
+		}
+		if (vsw_bridge_set_mac_limit(br, (uint32_t)n))
+			return 1;
+		OUT(c, "%s: default MAC limit per port %u\n", argv[3], vsw_bridge_get_mac_limit(br));
+		return 0;
+	}
+	port = find_port(c, sw, argv[2]);
+	if (!port)
+		return 1;
+	if (vsw_port_set_mac_limit(port, (uint32_t)n))
+		return 1;
+	OUT(c, "%s: MAC limit %u\n", argv[2], vsw_port_get_mac_limit(port));
+	return 0;
+}
+
 int switch_cli_ext(struct vsw_switch *sw, switch_cli_out_fn out, void *out_arg, int argc,
 		   char **argv)
 {
@@ -490,7 +544,8 @@ int switch_cli_ext(struct vsw_switch *sw, switch_cli_out_fn out, void *out_arg, 
 	sub = argv[1];
 	static const char *const mine[] = {"help", "add-port", "del-port", "set-vlan",
 					   "set-trunk", "mirror", "mirror-stop", "replay",
-					   "set-antispoof", "port-show"};
+					   "set-antispoof", "port-show", "set-ageing",
+					   "set-mac-limit"};
 	bool known = false;
 	for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++)
 		known |= !strcmp(sub, mine[i]);
@@ -522,5 +577,9 @@ int switch_cli_ext(struct vsw_switch *sw, switch_cli_out_fn out, void *out_arg, 
 		return cmd_set_antispoof(&c, sw, argc, argv);
 	if (!strcmp(sub, "port-show"))
 		return cmd_port_show(&c, sw, argc, argv);
+	if (!strcmp(sub, "set-ageing"))
+		return cmd_set_ageing(&c, sw, argc, argv);
+	if (!strcmp(sub, "set-mac-limit"))
+		return cmd_set_mac_limit(&c, sw, argc, argv);
 	return -1;
 }
