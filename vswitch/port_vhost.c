@@ -31,6 +31,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pvnet/log.h>
@@ -69,7 +70,9 @@ enum {
 #define VHU_VRING_NOFD (1ull << 8)
 #define VHU_VRING_IDX_MASK 0xffull
 #define VHU_MAX_REGIONS 8
-#define VHU_MAX_FDS 8
+#define VHU_MAX_FDS 8 /* SCM_RIGHTS fds per message: more and the VMM is dropped */
+#define VHU_MSG_TIMEOUT_MS 1000u        /* default: a message must arrive whole in this */
+#define VHU_MEM_MAX_DEFAULT (64ull << 30) /* default: guest memory a VMM may hand over */
 
 struct vhu_state {
 	uint32_t index, num;
@@ -195,6 +198,15 @@ struct vsw_vhost {
 	int listen_fd, conn_fd, stop_fd, ep_fd;
 	pthread_t thread;
 	bool thread_started;
+	/*
+	 * Teardown and the port thread (life_lock): `stopping` set by teardown, after
+	 * which the thread no longer enters the switch (it holds life_lock across
+	 * vsw_input); `exited` set by the thread as it ends; `orphan` set by a teardown
+	 * that gave up waiting for it (stuck in the kernel on a file the VMM handed
+	 * over): the thread then frees the port itself when it returns.
+	 */
+	pthread_mutex_t life_lock;
+	bool stopping, exited, orphan;
 
 	/* Guarded by `lock` (send() and the control path); the TX queue is touched only by
 	 * the port thread, which also runs the control path. */
@@ -210,6 +222,21 @@ struct vsw_vhost {
 	struct pvnet_pkt_pool *pool;    /* guest TX packets */
 	unsigned pool_size;             /* packets in pool */
 	struct pvnet_pkt_pool *fb_pool; /* egress software offload (under lock) */
+
+	/*
+	 * The control message being received (port thread only). The socket is
+	 * non-blocking: a message arrives in as many reads as the VMM makes of it, and
+	 * must be complete by rx_deadline_ns (CLOCK_MONOTONIC; 0: none in progress), else
+	 * the VMM is dropped. The fds that came with it are held in rx_fds until it is
+	 * handled or dropped.
+	 */
+	struct vhu_msg rx_msg;
+	uint32_t rx_got; /* bytes of rx_msg received (header, then payload) */
+	int rx_fds[VHU_MAX_FDS];
+	unsigned rx_nfds;
+	uint64_t rx_deadline_ns;
+	unsigned msg_timeout_ms;
+	uint64_t mem_max; /* bytes: no region may reach beyond this offset of its file */
 
 	struct vsw_vhost_stats st; /* counters: relaxed atomics */
 	bool busy, notify_off;     /* port thread only (port_step) */
@@ -498,8 +525,14 @@ static unsigned tx_burst(struct vsw_vhost *vh)
 		CNT_ADD(vh, tx_bad_hdr, badhdr);
 	CNT_ADD(vh, guest_tx_packets, batch.count);
 	CNT_ADD(vh, guest_tx_bytes, bytes);
-	if (batch.count)
-		vsw_input(vh->br, vh->port, &batch);
+	if (batch.count) {
+		pthread_mutex_lock(&vh->life_lock);
+		if (!vh->stopping)
+			vsw_input(vh->br, vh->port, &batch);
+		else
+			pvnet_pkt_put_batch(&batch); /* the port is leaving the bridge */
+		pthread_mutex_unlock(&vh->life_lock);
+	}
 	return used;
 }
 
@@ -789,6 +822,37 @@ static void ep_set_kick(struct vsw_vhost *vh, int old_fd, int new_fd)
 	}
 }
 
+/*
+ * Closes a file the VMM sent. A socket first loses SO_LINGER: close() of the last
+ * reference to a lingering TCP socket with unsent data waits up to its linger
+ * time, which the VMM chose. (Any other file: ENOTSOCK, nothing changes.)
+ */
+static void vmm_fd_close(int fd)
+{
+	struct linger off = {0, 0};
+
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &off, sizeof(off));
+	close(fd);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Forgets the message being received, closing the fds that came with it. */
+static void rx_reset(struct vsw_vhost *vh)
+{
+	for (unsigned i = 0; i < vh->rx_nfds; i++)
+		vmm_fd_close(vh->rx_fds[i]);
+	vh->rx_nfds = 0;
+	vh->rx_got = 0;
+	vh->rx_deadline_ns = 0;
+}
+
 static void disconnect(struct vsw_vhost *vh)
 {
 	if (vh->conn_fd < 0)
@@ -804,6 +868,7 @@ static void disconnect(struct vsw_vhost *vh)
 	vh->features_set = vh->protocol_features = false;
 	vh->hdr_size = 12;
 	pthread_mutex_unlock(&vh->lock);
+	rx_reset(vh);
 	epoll_ctl(vh->ep_fd, EPOLL_CTL_DEL, vh->conn_fd, NULL);
 	close(vh->conn_fd);
 	vh->conn_fd = -1;
@@ -818,19 +883,41 @@ static int set_mem_table(struct vsw_vhost *vh, const struct vhu_msg *m, const in
 	unsigned n = m->p.mem.nregions, i, unsealed = 0;
 	int rc = 0;
 
+	uint64_t total = 0;
+
 	if (n == 0 || n > VHU_MAX_REGIONS || n != nfds ||
-	    m->size < 8 + n * sizeof(struct vhu_region_msg))
+	    m->size < 8 + n * sizeof(struct vhu_region_msg)) {
+		PVLOG_RL(WARN, MOD, "%s: memory table refused: %u region(s) with %u fd(s) in %u "
+			 "bytes (at most %u regions, one fd each)", vh->name, n, nfds, m->size,
+			 VHU_MAX_REGIONS);
 		return -EINVAL;
+	}
 	for (i = 0; i < n; i++) {
 		struct vhu_region_msg rm;
 		bool sealed;
 
 		memcpy(&rm, (const uint8_t *)m + VHU_HDR_SIZE + 8 + i * sizeof(rm), sizeof(rm));
+		/* bounded before anything is mapped: the whole table, and each region's
+		 * reach into its file (what the mapping covers) */
+		if (rm.size > vh->mem_max || rm.mmap_offset > vh->mem_max - rm.size ||
+		    total + rm.size > vh->mem_max) {
+			PVLOG_RL(WARN, MOD, "%s: memory table refused: region %u (offset %llu, "
+				 "%llu bytes) beyond the port's limit of %llu bytes", vh->name, i,
+				 (unsigned long long)rm.mmap_offset, (unsigned long long)rm.size,
+				 (unsigned long long)vh->mem_max);
+			rc = -EINVAL;
+			goto unmap;
+		}
+		total += rm.size;
 		nr[i] = (struct vsw_vhost_region){.gpa = rm.gpa, .size = rm.size, .uva = rm.uva};
 		rc = vsw_vhost_region_map(&nr[i], fds[i], rm.mmap_offset, &vh->mem_fault,
 					  vh->wake_fd, &sealed);
-		if (rc < 0)
+		if (rc < 0) {
+			PVLOG_RL(WARN, MOD, "%s: memory table refused: region %u: %s%s", vh->name,
+				 i, strerror(-rc), rc == -EBADF ? " (not a memfd, tmpfs or "
+				 "hugetlbfs file)" : "");
 			goto unmap;
+		}
 		unsealed += !sealed;
 	}
 	pthread_mutex_lock(&vh->lock);
@@ -866,8 +953,17 @@ static int send_reply(struct vsw_vhost *vh, const struct vhu_msg *req, const voi
 	r.flags = VHU_VERSION | VHU_FLAG_REPLY;
 	r.size = size;
 	memcpy(&r.p, payload, size);
-	if (send(vh->conn_fd, &r, VHU_HDR_SIZE + size, MSG_NOSIGNAL) != (ssize_t)(VHU_HDR_SIZE + size))
+	/* never waits: a VMM that does not read its replies fills the socket buffer
+	 * (hundreds of KiB of 20-byte replies) and is dropped */
+	if (send(vh->conn_fd, &r, VHU_HDR_SIZE + size, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+	    (ssize_t)(VHU_HDR_SIZE + size)) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			CNT_ADD(vh, reply_stalls, 1);
+			PVLOG_RL(WARN, MOD, "%s: the VMM does not read its replies: dropped",
+				 vh->name);
+		}
 		return -EIO;
+	}
 	return 0;
 }
 
@@ -1003,7 +1099,7 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 			fd = fds[0];
 			fds[0] = -1;
 			if (!vsw_vhost_fd_is_eventfd(fd)) { /* see port_vhost_mem.c */
-				close(fd);
+				vmm_fd_close(fd);
 				rc = -EINVAL;
 				break;
 			}
@@ -1049,7 +1145,7 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 	}
 	for (unsigned i = 0; i < nfds; i++) /* memory mappings outlive their fds */
 		if (fds[i] >= 0)
-			close(fds[i]);
+			vmm_fd_close(fds[i]);
 	if (rc < 0) {
 		CNT_ADD(vh, bad_msgs, 1);
 		PVLOG_RL(WARN, MOD, "%s: vhost-user request %u failed: %s", vh->name, m->request,
@@ -1066,43 +1162,90 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 	return rc == -EIO ? rc : 0;
 }
 
-/* Reads and handles one message from the VMM. 0, or -errno to disconnect. */
+/*
+ * Receives what the VMM has sent of the current message, without waiting, and
+ * handles the message once it is whole. 1: a message was handled; 0: the rest has
+ * not arrived yet (the deadline set at its first byte runs); -errno: drop the VMM
+ * (EOF, a bad header, more than VHU_MAX_FDS fds, a fatal handler error).
+ */
 static int read_msg(struct vsw_vhost *vh)
 {
-	struct vhu_msg m;
-	char cbuf[CMSG_SPACE(VHU_MAX_FDS * sizeof(int))];
-	struct iovec iov = {.iov_base = &m, .iov_len = VHU_HDR_SIZE};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			    .msg_controllen = sizeof(cbuf)};
-	int fds[VHU_MAX_FDS];
-	unsigned nfds = 0;
-	ssize_t r;
+	struct vhu_msg *m = &vh->rx_msg;
+	int rc;
 
-	r = recvmsg(vh->conn_fd, &mh, MSG_CMSG_CLOEXEC | MSG_WAITALL);
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+	for (;;) {
+		uint32_t want = vh->rx_got < VHU_HDR_SIZE ? VHU_HDR_SIZE - vh->rx_got
+							   : VHU_HDR_SIZE + m->size - vh->rx_got;
+		char cbuf[CMSG_SPACE(VHU_MAX_FDS * sizeof(int))];
+		struct iovec iov = {.iov_base = (uint8_t *)m + vh->rx_got, .iov_len = want};
+		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				    .msg_controllen = sizeof(cbuf)};
+		bool fd_flood = false;
+		ssize_t r;
+
+		if (!want)
+			break;
+		r = recvmsg(vh->conn_fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); r > 0 && c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+				continue;
 			unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
 			for (unsigned i = 0; i < k; i++) {
 				int fd;
 				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				if (nfds < VHU_MAX_FDS)
-					fds[nfds++] = fd;
-				else
-					close(fd);
+				if (vh->rx_nfds < VHU_MAX_FDS) {
+					vh->rx_fds[vh->rx_nfds++] = fd;
+				} else {
+					vmm_fd_close(fd);
+					fd_flood = true;
+				}
 			}
 		}
+		if (r <= 0) {
+			rc = r == 0 ? -ECONNRESET : -errno;
+			if (vh->rx_got)
+				CNT_ADD(vh, bad_msgs, 1); /* closed mid-message */
+			goto bad;
+		}
+		/* truncated control data: the kernel dropped fds beyond our buffer */
+		if (fd_flood || (mh.msg_flags & MSG_CTRUNC)) {
+			CNT_ADD(vh, fd_floods, 1);
+			PVLOG_RL(WARN, MOD, "%s: more than %u fds with one message: VMM dropped",
+				 vh->name, VHU_MAX_FDS);
+			rc = -EPROTO;
+			goto bad;
+		}
+		if (!vh->rx_got)
+			vh->rx_deadline_ns = mono_ns() + (uint64_t)vh->msg_timeout_ms * 1000000ull;
+		vh->rx_got += (uint32_t)r;
+		if (vh->rx_got == VHU_HDR_SIZE &&
+		    ((m->flags & 3) != VHU_VERSION || m->size > sizeof(m->p))) {
+			CNT_ADD(vh, bad_msgs, 1);
+			PVLOG_RL(WARN, MOD, "%s: bad vhost-user header (request %u, flags 0x%x, "
+				 "size %u; at most %zu): VMM dropped", vh->name, m->request,
+				 m->flags, m->size, sizeof(m->p));
+			rc = -EPROTO;
+			goto bad;
+		}
 	}
-	if (r != VHU_HDR_SIZE || (m.flags & 3) != VHU_VERSION || m.size > sizeof(m.p))
-		goto bad;
-	if (m.size && recv(vh->conn_fd, &m.p, m.size, MSG_WAITALL) != (ssize_t)m.size)
-		goto bad;
-	return handle_msg(vh, &m, fds, nfds);
+	/* whole: handle_msg takes the fds */
+	{
+		int fds[VHU_MAX_FDS];
+		unsigned nfds = vh->rx_nfds;
+
+		memcpy(fds, vh->rx_fds, nfds * sizeof(int));
+		vh->rx_nfds = 0;
+		rx_reset(vh);
+		rc = handle_msg(vh, m, fds, nfds);
+	}
+	return rc < 0 ? rc : 1;
 bad:
-	for (unsigned i = 0; i < nfds; i++)
-		close(fds[i]);
-	if (r > 0)
-		CNT_ADD(vh, bad_msgs, 1);
-	return -ECONNRESET;
+	rx_reset(vh);
+	return rc;
 }
 
 /* ---- the port thread --------------------------------------------------------------- */
@@ -1169,6 +1312,13 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 		if (pvnet_pkt_pool_avail(vh->pool) == 0)
 			timeout = 1;
 	}
+	if (vh->rx_deadline_ns) { /* a message is half received: wake up at its deadline */
+		uint64_t now = mono_ns();
+		int left = now >= vh->rx_deadline_ns
+				   ? 0 : (int)((vh->rx_deadline_ns - now + 999999) / 1000000);
+		if (timeout < 0 || left < timeout)
+			timeout = left;
+	}
 	if (!may_block)
 		timeout = 0;
 	n = epoll_wait(vh->ep_fd, evs, 5, timeout);
@@ -1177,7 +1327,8 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 		if (fd == vh->stop_fd) {
 			return -1;
 		} else if (fd == vh->listen_fd) {
-			int c = accept4(vh->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+			/* non-blocking: the port thread never waits for the VMM */
+			int c = accept4(vh->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 			if (c < 0)
 				continue;
 			if (vh->conn_fd >= 0) { /* one VMM at a time */
@@ -1205,6 +1356,12 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 				CNT_ADD(vh, kicks, 1);
 		}
 	}
+	if (vh->rx_deadline_ns && vh->conn_fd >= 0 && mono_ns() >= vh->rx_deadline_ns) {
+		CNT_ADD(vh, msg_timeouts, 1);
+		PVLOG_RL(WARN, MOD, "%s: the VMM sent %u bytes of a message and stalled for %u "
+			 "ms: dropped", vh->name, vh->rx_got, vh->msg_timeout_ms);
+		drop_vmm(vh);
+	}
 	used = mem_faulted(vh) ? 0 : (int)tx_burst(vh);
 	if (mem_faulted(vh)) { /* before or during the burst */
 		handle_mem_fault(vh);
@@ -1218,31 +1375,43 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 	return used;
 }
 
+static void vhost_release(struct vsw_vhost *vh);
+
 static void *vhost_thread(void *arg)
 {
 	struct vsw_vhost *vh = arg;
+	bool orphan;
 
 	while (port_step(vh, true) >= 0)
 		;
+	pthread_mutex_lock(&vh->life_lock);
+	vh->exited = true;
+	orphan = vh->orphan;
+	pthread_mutex_unlock(&vh->life_lock);
+	if (orphan) { /* teardown returned long ago: the rest is ours to free */
+		PVLOG(WARN, MOD, "%s: port thread returned; freeing the removed port", vh->name);
+		vhost_release(vh);
+	}
 	return NULL;
 }
 
 /* ---- creation and teardown ----------------------------------------------------------- */
 
-static void vhost_free(struct vsw_vhost *vh)
+/* Teardown waits this long for the port thread, which is never blocked on the VMM's
+ * socket; only a kernel call on a file the VMM handed over (a seal on a memfd whose
+ * inode lock it holds in a stuck write, a FUSE file's flush) can hold it longer. */
+#define VHU_JOIN_TIMEOUT_MS 1000
+
+/* Frees everything of a port whose thread is gone (or never ran). */
+static void vhost_release(struct vsw_vhost *vh)
 {
-	if (vh->thread_started) {
-		uint64_t one = 1;
-		if (write(vh->stop_fd, &one, sizeof(one)) < 0)
-			PVLOG(ERR, MOD, "%s: cannot stop thread", vh->name);
-		pthread_join(vh->thread, NULL);
-	}
 	disconnect(vh);
 	for (unsigned q = 0; q < VHU_NQ; q++)
 		vq_reset(&vh->vq[q]);
 	if (vh->listen_fd >= 0) {
 		close(vh->listen_fd);
-		unlink(vh->path);
+		if (vh->path[0])
+			unlink(vh->path);
 	}
 	if (vh->stop_fd >= 0)
 		close(vh->stop_fd);
@@ -1254,7 +1423,55 @@ static void vhost_free(struct vsw_vhost *vh)
 	pvnet_pkt_pool_destroy(vh->fb_pool);
 	free(vh->scratch);
 	pthread_mutex_destroy(&vh->lock);
+	pthread_mutex_destroy(&vh->life_lock);
 	free(vh);
+}
+
+/*
+ * Stops the port thread and frees the port, in bounded time: the thread is told to
+ * stop and to stay out of the switch, then waited for at most VHU_JOIN_TIMEOUT_MS.
+ * If it has not ended by then it is left to free the port itself when it returns
+ * from the kernel; the socket file is removed now (its path may be reused at once).
+ */
+static void vhost_free(struct vsw_vhost *vh)
+{
+	if (vh->thread_started) {
+		uint64_t one = 1;
+		struct timespec dl;
+		bool orphan = false;
+
+		if (write(vh->stop_fd, &one, sizeof(one)) < 0)
+			PVLOG(ERR, MOD, "%s: cannot stop thread", vh->name);
+		pthread_mutex_lock(&vh->life_lock);
+		vh->stopping = true;
+		pthread_mutex_unlock(&vh->life_lock);
+		clock_gettime(CLOCK_REALTIME, &dl);
+		dl.tv_sec += VHU_JOIN_TIMEOUT_MS / 1000;
+		dl.tv_nsec += (long)(VHU_JOIN_TIMEOUT_MS % 1000) * 1000000L;
+		if (dl.tv_nsec >= 1000000000L) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000L;
+		}
+		if (pthread_timedjoin_np(vh->thread, NULL, &dl) != 0) {
+			pthread_mutex_lock(&vh->life_lock);
+			if (!vh->exited) {
+				if (vh->listen_fd >= 0)
+					unlink(vh->path);
+				vh->path[0] = 0; /* the thread must not unlink a successor's */
+				vh->orphan = orphan = true;
+			}
+			pthread_mutex_unlock(&vh->life_lock);
+			if (orphan) {
+				PVLOG(ERR, MOD, "%s: port thread stuck in the kernel on a file its "
+				      "VMM handed over; removed without it (it frees the port when "
+				      "it returns)", vh->name);
+				pthread_detach(vh->thread);
+				return;
+			}
+			pthread_join(vh->thread, NULL); /* it was just ending */
+		}
+	}
+	vhost_release(vh);
 }
 
 /* Registry of live vhost ports, to tell ours from others without the port's ops. */
@@ -1375,6 +1592,9 @@ static int port_add(struct vsw_bridge *br, const char *name, const char *socket_
 	struct vsw_vhost *vh;
 	unsigned pool_size = cfg && cfg->pool_size ? cfg->pool_size : 256;
 	unsigned mode = cfg && cfg->socket_mode ? cfg->socket_mode : 0600;
+	unsigned msg_timeout_ms = cfg && cfg->msg_timeout_ms ? cfg->msg_timeout_ms
+							     : VHU_MSG_TIMEOUT_MS;
+	uint64_t mem_max = cfg && cfg->mem_max ? cfg->mem_max : VHU_MEM_MAX_DEFAULT;
 	struct epoll_event ev = {.events = EPOLLIN};
 	int rc;
 
@@ -1388,6 +1608,8 @@ static int port_add(struct vsw_bridge *br, const char *name, const char *socket_
 	vh->br = br;
 	vh->listen_fd = vh->conn_fd = vh->stop_fd = vh->ep_fd = vh->wake_fd = -1;
 	vh->hdr_size = 12;
+	vh->msg_timeout_ms = msg_timeout_ms;
+	vh->mem_max = mem_max;
 	for (unsigned q = 0; q < VHU_NQ; q++) {
 		/* no fds yet: calloc's zeros would make vq_reset close fd 0 (stdin) */
 		vh->vq[q].kick_fd = vh->vq[q].call_fd = -1;
@@ -1396,6 +1618,7 @@ static int port_add(struct vsw_bridge *br, const char *name, const char *socket_
 	snprintf(vh->name, sizeof(vh->name), "%s", name);
 	snprintf(vh->path, sizeof(vh->path), "%s", socket_path);
 	pthread_mutex_init(&vh->lock, NULL);
+	pthread_mutex_init(&vh->life_lock, NULL);
 	vh->scratch = malloc(VHU_BUF_SIZE);
 	if (!vh->scratch) {
 		rc = -ENOMEM;

@@ -184,13 +184,14 @@ static int guard_install(void)
 }
 
 /* Adds F_SEAL_SHRINK to memfd `fd` if it allows sealing. true if the file cannot
- * shrink now (sealed by us or already by the VMM). */
+ * shrink now (sealed by us or already by the VMM). Called with a shmem or
+ * hugetlbfs file (F_GET_SEALS works on them). */
 static bool mem_seal(int fd)
 {
 	int seals = fcntl(fd, F_GET_SEALS);
 
 	if (seals < 0)
-		return false; /* not a memfd (hugetlbfs, tmpfs file, ...) */
+		return false;
 	if (!(seals & F_SEAL_SHRINK) && !(seals & F_SEAL_SEAL))
 		fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK);
 	/* check what holds now, whoever added it (QEMU seals its own memfds) */
@@ -246,6 +247,14 @@ int vsw_vhost_region_map(struct vsw_vhost_region *r, int fd, uint64_t mmap_offse
 	if (!r->size || mmap_offset > SIZE_MAX - r->size || r->gpa > UINT64_MAX - r->size ||
 	    r->uva > UINT64_MAX - r->size)
 		return -EINVAL;
+	/*
+	 * Memory files only: memfd, tmpfs and hugetlbfs, the files F_GET_SEALS answers
+	 * for (without asking any file system daemon). Anything else could block the
+	 * threads that touch guest memory: pages of a FUSE file fault into its daemon,
+	 * a device or a disk file has its own semantics.
+	 */
+	if (fcntl(fd, F_GET_SEALS) < 0)
+		return -EBADF;
 	/* sealed first, so the size checked below is one the file keeps */
 	*sealed = mem_seal(fd);
 	/* a region beyond the end of its file would map, then fault on first use */

@@ -170,8 +170,9 @@ struct vsw_vhost_region {
  * in it (an unsealed file shrank) maps zero pages over the whole mapping, stores 1
  * to *fault and writes 1 to eventfd `wake_fd` (-1: none). The guard's handler is
  * installed with the first region, and again if someone replaced it since
- * (chaining to whatever was there). 0 or -errno (-EINVAL bad region, -ENOSPC
- * guard table full); on error nothing is left mapped.
+ * (chaining to whatever was there). 0 or -errno (-EINVAL bad region, -EBADF not
+ * a memfd, tmpfs or hugetlbfs file, -ENOSPC guard table full); on error nothing
+ * is left mapped.
  */
 int vsw_vhost_region_map(struct vsw_vhost_region *r, int fd, uint64_t mmap_offset, int *fault,
 			 int wake_fd, bool *sealed);

@@ -23,6 +23,21 @@
  * PVNET_BATCH_MAX (vsw_input once per burst, one used-ring publish and at most one
  * call-eventfd write per burst), handles the vhost-user control messages, and
  * sleeps in epoll on the kick eventfd (guest notifications re-enabled) when idle.
+ *
+ * A hostile VMM (docs/security.md "vhost-user frontends"): the socket is
+ * non-blocking, both ways. A message may arrive in pieces but must be whole within
+ * msg_timeout_ms of its first byte (default 1 s), else the VMM is dropped
+ * (msg_timeouts); a header claiming more payload than the largest message (264
+ * bytes), more than 8 SCM_RIGHTS fds with one message (fd_floods) or a reply the
+ * VMM leaves unread until the socket buffer is full (reply_stalls) drops it too.
+ * Every fd that came with a dropped or refused message is closed (a socket first
+ * loses SO_LINGER, so close() cannot wait). A memory table has at most 8 regions,
+ * each a memfd, tmpfs or hugetlbfs file (others are refused: a FUSE file's pages
+ * would fault into its daemon), at most mem_max bytes in all. A dropped VMM ends
+ * its connection only: the port listens again. Removing the port never waits for
+ * the VMM: the thread is told to stop and joined for at most 1 s; a thread held in
+ * the kernel on a file the VMM handed over (e.g. sealing a memfd whose inode lock
+ * the VMM holds in a stalled write) is left to free the port when it returns.
  * Egress send() runs on the switch's threads under a per-port mutex (one lock per
  * burst) that the control path also takes while it changes memory or rings.
  *
@@ -53,6 +68,11 @@
 struct vsw_vhost_config {
 	unsigned pool_size; /* packets for guest TX (64 KiB buffers); default 256 */
 	unsigned socket_mode; /* chmod of the socket; default 0600 */
+	unsigned msg_timeout_ms; /* a control message must arrive whole within this
+				  * from its first byte, else the VMM is dropped; default 1000 */
+	uint64_t mem_max; /* bytes of guest memory a VMM may hand over (sum of the
+			   * regions, and each region's end offset in its file);
+			   * default 64 GiB (HV_MAX_MEM_SIZE). pvnetd: the domain's memory= */
 };
 
 /* The vhost-user port's own counters (vsw_vhost_port_get_stats). */
@@ -72,6 +92,9 @@ struct vsw_vhost_stats {
 				   * shrank: SIGBUS caught, VMM disconnected); >= 1 per fault */
 	uint64_t kicks, calls;    /* eventfd wake-ups received / interrupts sent */
 	uint64_t connects, disconnects, bad_msgs;
+	uint64_t msg_timeouts;    /* VMM dropped: a message not whole within msg_timeout_ms */
+	uint64_t reply_stalls;    /* VMM dropped: it left its replies unread (socket full) */
+	uint64_t fd_floods;       /* VMM dropped: more than 8 fds with one message */
 	uint64_t features;        /* negotiated virtio feature bits */
 	bool connected;           /* a VMM is connected */
 	bool running;             /* both queues started */
@@ -83,7 +106,8 @@ struct vsw_vhost_stats {
  * existing socket file there is replaced; the directory must exist). `cfg` may be
  * NULL. On success *out is the port: the bridge owns it, vsw_port_del() stops the
  * thread, disconnects the VMM, unmaps the guest memory, closes and unlinks the
- * socket. On error nothing is left behind. 0 or -errno (-EINVAL, -ENAMETOOLONG
+ * socket, in bounded time whatever the VMM does (see "A hostile VMM" above). On
+ * error nothing is left behind. 0 or -errno (-EINVAL, -ENAMETOOLONG
  * path too long for sun_path, -EEXIST name taken, socket errors).
  */
 int vsw_vhost_port_add(struct vsw_bridge *br, const char *name, const char *socket_path,
@@ -101,10 +125,10 @@ int vsw_vhost_port_get_stats(struct vsw_port *port, struct vsw_vhost_stats *stat
  * vsw_vhost_test_port_add() is vsw_vhost_port_add() without the port thread: the
  * caller plays that thread, deterministically, by calling vsw_vhost_test_poll(),
  * which runs one pass of the thread's loop without sleeping: accept a VMM on the
- * socket, handle at most one pending vhost-user message (read in full, so a VMM
- * that has sent only part of one blocks the call, as it would block the thread),
- * drain a kick, then one guest TX burst into the bridge (vsw_input on the calling
- * thread). Call it from one thread at a time; send() may run concurrently as with
+ * socket, receive what has arrived of the current vhost-user message and handle it
+ * if it is whole (at most one; a part is kept for the next call, and the VMM is
+ * dropped once its deadline has passed), drain a kick, then one guest TX burst into
+ * the bridge (vsw_input on the calling thread). Call it from one thread at a time; send() may run concurrently as with
  * the real thread. Ownership and teardown are those of vsw_vhost_port_add().
  * vsw_vhost_test_poll returns the TX chains consumed (>= 0), or -EINVAL when
  * `port` is not a vhost port made by vsw_vhost_test_port_add().

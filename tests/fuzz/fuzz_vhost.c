@@ -14,7 +14,9 @@
  * (guest -> switch), frames injected by another port toward the guest (switch ->
  * guest: mergeable buffers, csum/GSO headers, software fallback, VLAN tags), raw
  * vhost-user messages (any request, size, flags, fds), memory tables with lying
- * sizes and offsets, truncated messages and reconnects, and the VMM shrinking
+ * sizes and offsets, truncated messages and reconnects, messages split across
+ * polls (the port completes them without blocking) with up to 12 fds (more than 8:
+ * the VMM is dropped, every fd closed), and the VMM shrinking
  * region B's (unsealable) memfd under the port: its SIGBUS guard must turn the
  * fault into a counted drop and a disconnect (region A's memfd is sealed by the
  * port, so it cannot shrink).
@@ -521,6 +523,48 @@ static void inject(struct in *in)
 		__builtin_trap();
 }
 
+/*
+ * A message sent in two pieces with a port poll between them (the port keeps the
+ * first piece and its fds and completes the message later), with up to 12 fds
+ * (more than 8 and the port drops the VMM, closing all of them).
+ */
+static void split_msg(struct run *r, struct in *in)
+{
+	uint8_t buf[12 + 300] = {0};
+	uint8_t sel = get8(in), nfds = get8(in) % 13;
+	uint32_t size = get16(in) % 300u, cut;
+	uint32_t hdr[3] = {sel % 20u, 1u | (sel & 0x80 ? 8u : 0u), size};
+	int fds[12];
+	char cbuf[CMSG_SPACE(12 * sizeof(int))];
+	struct iovec iov = {.iov_base = buf};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	if (r->sock < 0)
+		return;
+	memcpy(buf, hdr, 12);
+	getbytes(in, buf + 12, size);
+	cut = 1 + get16(in) % (12 + size);
+	for (unsigned i = 0; i < nfds; i++)
+		fds[i] = i & 1 ? W.evfd : W.memfd[0];
+	iov.iov_len = cut;
+	if (nfds) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	}
+	if (sendmsg(r->sock, &mh, MSG_NOSIGNAL) != (ssize_t)cut)
+		return;
+	poll_port(1); /* the first piece: kept, nothing handled yet (unless it is whole) */
+	if (cut < 12 + size && send(r->sock, buf + cut, 12 + size - cut, MSG_NOSIGNAL) < 0)
+		return;
+	poll_port(1);
+	drain(r);
+}
+
 static void raw_msg(struct run *r, struct in *in)
 {
 	uint8_t payload[300];
@@ -644,6 +688,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				mem_table(&r, get8(&in), get64(&in));
 			else if (op & 0x20)
 				truncated(&r, &in);
+			else if (op & 0x10)
+				split_msg(&r, &in);
 			else
 				raw_msg(&r, &in);
 			break;

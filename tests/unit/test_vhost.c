@@ -166,7 +166,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct fx *f = *state;
-	close(f->sock);
+	if (f->sock >= 0)
+		close(f->sock);
 	vsw_destroy(f->br);
 	munmap(f->mem, MEM_SIZE);
 	close(f->memfd);
@@ -658,6 +659,332 @@ static void test_mem_sealed(void **state)
 	assert_true(stats(f).connected);
 }
 
+/* ---- a hostile VMM on the socket: the port never waits for it ---------------------- */
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static int count_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
+/* One message with any flags and up to 16 fds; returns sendmsg's result. */
+static ssize_t msg_fds(struct fx *f, uint32_t req, uint32_t flags, const void *payload,
+		       uint32_t size, const int *fds, unsigned nfds)
+{
+	uint8_t buf[12 + 300];
+	uint32_t hdr[3] = {req, flags, size};
+	struct iovec iov = {.iov_base = buf, .iov_len = 12 + (size <= 300 ? size : 0)};
+	char cbuf[CMSG_SPACE(16 * sizeof(int))];
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	memcpy(buf, hdr, 12);
+	if (size && size <= 300)
+		memcpy(buf + 12, payload, size);
+	if (nfds) {
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	}
+	return sendmsg(f->sock, &mh, MSG_NOSIGNAL);
+}
+
+/* REPLY_ACK: the port's answer to a request sent with NEED_REPLY (0: success). */
+static uint64_t reply_ack(struct fx *f)
+{
+	uint8_t r[20];
+	uint64_t v;
+	assert_int_equal(recv(f->sock, r, 20, MSG_WAITALL), 20);
+	memcpy(&v, r + 12, 8);
+	return v;
+}
+
+static bool wait_dropped(struct fx *f, uint64_t ms)
+{
+	uint64_t end = now_ms() + ms;
+	while (now_ms() < end) {
+		if (!stats(f).connected)
+			return true;
+		usleep(2000);
+	}
+	return false;
+}
+
+/* Half a header, then silence: the port keeps serving the switch, drops the VMM
+ * after its message deadline (1 s by default) and its teardown does not wait. */
+static void test_stall_mid_message(void **state)
+{
+	struct fx *f = *state;
+	uint32_t hdr[3] = {1, 1, 0};
+	uint64_t t0;
+
+	assert_int_equal(send(f->sock, hdr, 6, 0), 6);
+	/* the guest's traffic still flows while the message hangs */
+	D(f, 0)[0] = (struct desc){BUF_BASE, 2048, 2, 0};
+	post(f, 0, 0);
+	inject(f, 100, 0, 0);
+	assert_int_equal(stats(f).guest_rx_packets, 1);
+	t0 = now_ms();
+	assert_true(wait_dropped(f, 5000));
+	assert_true(now_ms() - t0 <= 3000);
+	assert_int_equal(stats(f).msg_timeouts, 1);
+	reconnect(f); /* the port listens again */
+}
+
+/* Stalled mid-message and removed at once: teardown is bounded (it used to join a
+ * port thread blocked in recvmsg for ever). */
+static void test_stall_then_remove(void **state)
+{
+	struct fx *f = *state;
+	uint32_t hdr[3] = {5, 1, 40};
+	uint64_t t0;
+
+	assert_int_equal(send(f->sock, hdr, 12, 0), 12); /* header: 40 bytes to come */
+	usleep(20000);
+	t0 = now_ms();
+	assert_int_equal(vsw_port_del(f->br, f->vhu), 0);
+	assert_true(now_ms() - t0 < 500);
+	f->vhu = NULL;
+	assert_int_not_equal(access(f->path, F_OK), 0);
+}
+
+/* A header claiming a payload larger than any message: dropped at the header. */
+static void test_huge_payload(void **state)
+{
+	struct fx *f = *state;
+	uint32_t hdr[3] = {5, 1, 0xfffffff0u};
+	uint64_t bad = stats(f).bad_msgs;
+
+	assert_int_equal(send(f->sock, hdr, 12, 0), 12);
+	assert_true(wait_dropped(f, 2000));
+	assert_int_equal(stats(f).bad_msgs, bad + 1);
+	assert_int_equal(stats(f).msg_timeouts, 0);
+}
+
+/* Any of the port's fds that is one of the memfds named "flood" (which ones leaked). */
+static int count_flood_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 4096; fd++) {
+		char p[40], t[64];
+		ssize_t r;
+		snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+		r = readlink(p, t, sizeof(t) - 1);
+		if (r > 0) {
+			t[r] = 0;
+			n += strncmp(t, "/memfd:flood", 12) == 0;
+		}
+	}
+	return n;
+}
+
+/* Sixteen fds with one message: dropped, every fd closed. */
+static void test_fd_flood(void **state)
+{
+	struct fx *f = *state;
+	int fds[16];
+	uint64_t q = 0;
+
+	for (int i = 0; i < 16; i++)
+		fds[i] = memfd_create("flood", 0);
+	assert_int_equal(count_flood_fds(), 16);
+	assert_true(msg_fds(f, 12, 1, &q, 8, fds, 16) > 0);
+	for (int i = 0; i < 16; i++)
+		close(fds[i]);
+	assert_true(wait_dropped(f, 2000));
+	assert_int_equal(stats(f).fd_floods, 1);
+	assert_int_equal(count_flood_fds(), 0); /* none kept by the port */
+}
+
+/* Memory tables the port refuses (REPLY_ACK != 0), the VMM staying connected: too
+ * many regions, fds that do not match the regions, a file that is not memory, and
+ * more memory than the port allows (mem_max). The old table stands. */
+static void test_mem_table_limits(void **state)
+{
+	struct fx *f = *state;
+	uint64_t mem[1 + 4 * 9] = {0};
+	int fds[9], tmp;
+	char tpath[64];
+
+	for (int i = 0; i < 9; i++) {
+		fds[i] = f->memfd;
+		mem[1 + 4 * i] = (uint64_t)i * 4096; /* gpa */
+		mem[2 + 4 * i] = 4096;                /* size */
+		mem[3 + 4 * i] = UVA_BASE + (uint64_t)i * 4096;
+	}
+	mem[0] = 9; /* claims nine regions, one more than vhost-user allows (and fits) */
+	assert_true(msg_fds(f, 5, 1 | 8, mem, 8 + 8 * 32, fds, 8) > 0);
+	assert_int_not_equal(reply_ack(f), 0);
+	mem[0] = 2; /* two regions, one fd */
+	assert_true(msg_fds(f, 5, 1 | 8, mem, 8 + 2 * 32, fds, 1) > 0);
+	assert_int_not_equal(reply_ack(f), 0);
+	/* a regular file on disk, not memory */
+	snprintf(tpath, sizeof(tpath), "/var/tmp/test_vhost.%d.mem", getpid());
+	tmp = open(tpath, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(tmp >= 0);
+	unlink(tpath);
+	assert_int_equal(ftruncate(tmp, MEM_SIZE), 0);
+	mem[0] = 1;
+	if (fcntl(tmp, F_GET_SEALS) < 0) { /* unless /var/tmp is a tmpfs here */
+		assert_true(msg_fds(f, 5, 1 | 8, mem, 8 + 32, &tmp, 1) > 0);
+		assert_int_not_equal(reply_ack(f), 0);
+	}
+	close(tmp);
+	/* a region reaching past the default limit (64 GiB) into its file */
+	mem[2] = 4096;
+	mem[4] = 64ull << 30;
+	assert_true(msg_fds(f, 5, 1 | 8, mem, 8 + 32, &f->memfd, 1) > 0);
+	assert_int_not_equal(reply_ack(f), 0);
+	assert_true(stats(f).connected);
+	/* the old table stands: guest TX still works */
+	memset(f->mem + BUF_BASE, 0, 12);
+	frame(f->mem + BUF_BASE + 12, 100, 0x77);
+	D(f, 1)[0] = (struct desc){BUF_BASE, 112, 0, 0};
+	post(f, 1, 0);
+	for (int i = 0; i < 2000 && !__atomic_load_n(&f->sink.n, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	assert_int_equal(f->sink.n, 1);
+}
+
+/* A port whose mem_max is smaller than the guest's memory refuses its table. */
+static void test_mem_max(void **state)
+{
+	struct vsw_vhost_config cfg = {.mem_max = MEM_SIZE / 2};
+	struct fx f = {0};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	uint64_t mem[5] = {1, 0, MEM_SIZE, UVA_BASE, 0};
+
+	(void)state;
+	snprintf(f.path, sizeof(f.path), "/tmp/test_vhost.%d.max.sock", getpid());
+	assert_int_equal(vsw_create("brm", NULL, &f.br), 0);
+	assert_int_equal(vsw_vhost_port_add(f.br, "vhm", f.path, &cfg, &f.vhu), 0);
+	f.memfd = memfd_create("guest", 0);
+	assert_int_equal(ftruncate(f.memfd, MEM_SIZE), 0);
+	f.sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	strcpy(sa.sun_path, f.path);
+	assert_int_equal(connect(f.sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_true(msg_fds(&f, 5, 1 | 8, mem, 40, &f.memfd, 1) > 0);
+	assert_int_not_equal(reply_ack(&f), 0);
+	mem[2] = MEM_SIZE / 2; /* within the limit */
+	assert_true(msg_fds(&f, 5, 1 | 8, mem, 40, &f.memfd, 1) > 0);
+	assert_int_equal(reply_ack(&f), 0);
+	close(f.sock);
+	vsw_destroy(f.br);
+	close(f.memfd);
+}
+
+/* A VMM that asks and asks and never reads its replies: dropped once the socket
+ * buffer is full, never waited for (the guest's traffic keeps flowing). */
+static void test_unread_replies(void **state)
+{
+	struct fx *f = *state;
+	uint64_t t0 = now_ms();
+	int sent = 0;
+
+	/* requests until the port stops taking them or drops us */
+	while (now_ms() - t0 < 10000 && stats(f).connected) {
+		uint32_t hdr[3] = {1, 1, 0};
+		if (send(f->sock, hdr, 12, MSG_DONTWAIT | MSG_NOSIGNAL) == 12)
+			sent++;
+		else
+			usleep(1000);
+	}
+	assert_false(stats(f).connected);
+	assert_int_equal(stats(f).reply_stalls, 1);
+	assert_true(sent > 100);
+}
+
+#include <linux/userfaultfd.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+
+static void *stuck_write(void *arg)
+{
+	void **a = arg;
+	/* blocks in the kernel with the memfd's inode lock held, faulting in `src` */
+	ssize_t r = pwrite((int)(intptr_t)a[0], a[1], 4096, 0);
+	(void)r;
+	return NULL;
+}
+
+/*
+ * The port thread stuck in the kernel on a VMM's file: the VMM holds its memfd's
+ * inode lock in a write() that faults on a userfaultfd page it never serves, then
+ * hands the memfd over; sealing it blocks the port thread. Removing the port must
+ * still return in bounded time, and once the VMM lets go the thread frees the
+ * port itself (no fd left, ASan sees no leak).
+ */
+static void test_stuck_thread_orphaned(void **state)
+{
+	struct fx f = {0};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	uint64_t mem[5] = {1, 0, MEM_SIZE, UVA_BASE, 0};
+	struct uffdio_api api = {.api = UFFD_API};
+	struct uffdio_register reg = {.mode = UFFDIO_REGISTER_MODE_MISSING};
+	pthread_t th;
+	void *args[2];
+	int uffd, base;
+	uint8_t *src;
+	uint64_t t0;
+
+	(void)state;
+	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api) < 0) {
+		if (uffd >= 0)
+			close(uffd);
+		skip(); /* needs userfaultfd for kernel faults (root) */
+	}
+	base = count_fds();
+	src = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(src != MAP_FAILED);
+	reg.range.start = (uintptr_t)src;
+	reg.range.len = 4096;
+	assert_int_equal(ioctl(uffd, UFFDIO_REGISTER, &reg), 0);
+	f.memfd = memfd_create("guest", MFD_ALLOW_SEALING);
+	assert_int_equal(ftruncate(f.memfd, MEM_SIZE), 0);
+	args[0] = (void *)(intptr_t)f.memfd;
+	args[1] = src;
+	assert_int_equal(pthread_create(&th, NULL, stuck_write, args), 0);
+	usleep(50000); /* the writer is parked on the fault, holding the inode lock */
+
+	snprintf(f.path, sizeof(f.path), "/tmp/test_vhost.%d.stuck.sock", getpid());
+	assert_int_equal(vsw_create("brs", NULL, &f.br), 0);
+	assert_int_equal(vsw_vhost_port_add(f.br, "vhs", f.path, NULL, &f.vhu), 0);
+	f.sock = socket(AF_UNIX, SOCK_STREAM, 0);
+	strcpy(sa.sun_path, f.path);
+	assert_int_equal(connect(f.sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_true(msg_fds(&f, 5, 1, mem, 40, &f.memfd, 1) > 0);
+	usleep(100000); /* the port thread is now in F_ADD_SEALS, waiting for the lock */
+
+	t0 = now_ms();
+	vsw_destroy(f.br);
+	assert_true(now_ms() - t0 < 3000);
+	assert_int_not_equal(access(f.path, F_OK), 0); /* its socket is gone already */
+
+	/* the VMM lets go: the write completes, the seal, then the thread frees all */
+	close(uffd);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	close(f.sock);
+	close(f.memfd);
+	munmap(src, 4096);
+	for (int i = 0; i < 3000 && count_fds() > base - 1; i++)
+		usleep(1000);
+	assert_int_equal(count_fds(), base - 1); /* uffd closed too */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -675,6 +1002,14 @@ int main(void)
 		cmocka_unit_test(test_port_add_keeps_fd0),
 		cmocka_unit_test(test_sigbus_elsewhere),
 		cmocka_unit_test_setup_teardown(test_mem_sealed, setup_sealable, teardown),
+		cmocka_unit_test_setup_teardown(test_stall_mid_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stall_then_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_huge_payload, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fd_flood, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mem_table_limits, setup, teardown),
+		cmocka_unit_test(test_mem_max),
+		cmocka_unit_test_setup_teardown(test_unread_replies, setup, teardown),
+		cmocka_unit_test(test_stuck_thread_orphaned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
