@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include <pvnet/accel.h>
+#include <pvnet/version.h>
 
 #define ETHERTYPE_TEST 0x88b5
 #define MAGIC "PVNETACC"
@@ -359,6 +360,8 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+	if (pvnet_version_opt(argc, argv, "pvnet-accel-test"))
+		return 0;
 	const char *dir = getenv("PVNET_ACCEL_DIR"), *name = "dpdk", *devargs = NULL;
 	const char *ready = NULL, *go = NULL;
 	uint8_t mac[6] = {0x00, 0x16, 0x3e, 0, 0, 0x01}, dst[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};

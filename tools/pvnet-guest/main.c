@@ -34,6 +34,7 @@
 
 #include <arpa/inet.h>
 #include <time.h>
+#include <pvnet/version.h>
 
 #define MOD "guest"
 
@@ -388,6 +389,8 @@ static void stop_guest(struct guest *g)
 
 int main(int argc, char **argv)
 {
+	if (pvnet_version_opt(argc, argv, "pvnet-guest"))
+		return 0;
 	static const struct option opts[] = {{"domid", required_argument, NULL, 'd'},
 					     {"hv-fd", required_argument, NULL, 'f'},
 					     {"name", required_argument, NULL, 'n'},

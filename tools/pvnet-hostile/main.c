@@ -33,6 +33,7 @@
 #include <pvnet/io/ring.h>
 #include <pvnet/io/xenbus.h>
 #include <pvnet/xs.h>
+#include <pvnet/version.h>
 
 #define PAGE 4096u
 #define PFN_TX 1
@@ -353,6 +354,8 @@ static int run_case(struct hs *h, const char *c, char *note, size_t nsize)
 
 int main(int argc, char **argv)
 {
+	if (pvnet_version_opt(argc, argv, "pvnet-hostile"))
+		return 0;
 	static const struct option opts[] = {{"domid", required_argument, NULL, 'd'},
 					     {"hv-fd", required_argument, NULL, 'f'},
 					     {"name", required_argument, NULL, 'n'},

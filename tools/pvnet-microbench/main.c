@@ -39,6 +39,7 @@
 
 #include <pvnet/hv.h>
 #include <pvnet/log.h>
+#include <pvnet/version.h>
 
 #define MAX_BATCH 64
 #define MAX_RUNS 64
@@ -289,6 +290,8 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+	if (pvnet_version_opt(argc, argv, "pvnet-microbench"))
+		return 0;
 	static const struct option lo[] = {
 		{"runs", required_argument, NULL, 'r'}, {"ops", required_argument, NULL, 'o'},
 		{"refs", required_argument, NULL, 'n'}, {"json", no_argument, NULL, 'j'},

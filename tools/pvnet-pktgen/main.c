@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include <pvnet/pktgen.h>
+#include <pvnet/version.h>
 
 struct opts {
 	bool tx;
@@ -449,6 +450,8 @@ static int run_rx(const struct opts *o, struct pktgen *pg, struct ring *r)
 
 int main(int argc, char **argv)
 {
+	if (pvnet_version_opt(argc, argv, "pvnet-pktgen"))
+		return 0;
 	struct pktgen_cfg cfg;
 	struct pktgen *pg = NULL;
 	struct ring r = { .fd = -1 };

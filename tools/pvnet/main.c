@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <pvnet/ctl.h>
+#include <pvnet/version.h>
 #include <pvnet/xs.h>
 
 static const char *run_dir;
@@ -59,13 +60,18 @@ static void usage(FILE *f)
 		"  ethtool -k VIF|NIC        offload features (ethtool -k layout)\n"
 		"  ethtool -S VIF|NIC        NIC counters (ethtool -S layout)\n"
 		"  vif config: accel=PLUGIN,level=0..3 picks the first NIC of that plugin\n"
+		"Daemon:\n"
+		"  log-level [MODULE] LEVEL  pvnetd's log threshold (err|warn|info|debug), for\n"
+		"                            all modules or one (pvnetd, ctl, netback, ...);\n"
+		"                            no argument: the thresholds in force\n"
 		"Store and consoles:\n"
 		"  xenstore-ls [PATH]        the store tree under PATH (default /)\n"
 		"  console NAME [-f]         a guest's console log (-f: follow it)\n"
 		"Benchmarks:\n"
 		"  bench [--quick] [--json FILE]   perf/bench.sh: pvnet and its peers, one table\n"
 		"\n"
-		"The run dir is --run-dir, else $PVNET_RUN_DIR, else " PVNET_DEFAULT_RUN_DIR ".\n");
+		"The run dir is --run-dir, else $PVNET_RUN_DIR, else " PVNET_DEFAULT_RUN_DIR ".\n"
+		"pvnet --version: this program's release and control protocol version.\n");
 }
 
 static int connect_ctl(void)
@@ -120,11 +126,15 @@ static char *read_file(const char *path, size_t *len)
 static int ctl_call(int argc, char **argv, const char *payload, size_t payload_len)
 {
 	char *msg = malloc(PVNET_CTL_MSG_MAX + 1);
-	size_t len = 0;
+	char marker[32];
+	size_t len;
 	int fd, status = 1;
+	bool first = true;
 
 	if (!msg)
 		return 1;
+	len = (size_t)snprintf(marker, sizeof(marker), "%s%d", PVNET_CTL_MARKER, PVNET_CTL_VERSION) + 1;
+	memcpy(msg, marker, len);
 	for (int i = 0; i < argc; i++) {
 		size_t l = strlen(argv[i]) + 1;
 		if (len + l > PVNET_CTL_MSG_MAX)
@@ -153,7 +163,24 @@ static int ctl_call(int argc, char **argv, const char *payload, size_t payload_l
 			fprintf(stderr, "pvnet: pvnetd closed the connection\n");
 			break;
 		}
-		if (msg[0] == 'O')
+		if (first && msg[0] != 'V') {
+			/* a daemon from before protocol versions: it would not understand us */
+			fprintf(stderr, "pvnet: control protocol mismatch: pvnetd speaks version 1 (no "
+					"version), this pvnet (%s) speaks version %d; use the pvnet "
+					"program of the same release as pvnetd, or restart pvnetd from "
+					"this release\n", PVNET_VERSION, PVNET_CTL_VERSION);
+			status = 2;
+			break;
+		}
+		first = false;
+		if (msg[0] == 'V') {
+			msg[n] = 0;
+			if (atoi(msg + 1) != PVNET_CTL_VERSION) {
+				/* pvnetd refuses the request itself and says why ('E') */
+				fprintf(stderr, "pvnet: pvnetd speaks control protocol %s, this pvnet (%s) "
+						"speaks %d\n", msg + 1, PVNET_VERSION, PVNET_CTL_VERSION);
+			}
+		} else if (msg[0] == 'O')
 			fwrite(msg + 1, 1, (size_t)n - 1, stdout);
 		else if (msg[0] == 'E')
 			fwrite(msg + 1, 1, (size_t)n - 1, stderr);
@@ -303,6 +330,10 @@ int main(int argc, char **argv)
 					     {NULL, 0, NULL, 0}};
 	int c;
 
+	if (argc == 2 && !strcmp(argv[1], "--version")) {
+		printf("pvnet (pvnet) %s, control protocol %d\n", PVNET_VERSION, PVNET_CTL_VERSION);
+		return 0;
+	}
 	run_dir = getenv("PVNET_RUN_DIR");
 	if (!run_dir || !*run_dir)
 		run_dir = PVNET_DEFAULT_RUN_DIR;

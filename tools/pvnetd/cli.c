@@ -11,6 +11,7 @@
 
 #include <pvnet/accel.h>
 #include <pvnet/ctl.h>
+#include <pvnet/version.h>
 #include <pvnet/io/xenbus.h>
 #include <pvnet/log.h>
 
@@ -19,6 +20,100 @@
 
 #define MOD "ctl"
 #define MAX_ARGS 64
+
+/* Marks c dead: nothing more is sent, the main loop closes it. */
+static void ctl_kill(struct ctl_conn *c, const char *why)
+{
+	if (c->dead)
+		return;
+	c->dead = true;
+	snprintf(c->why, sizeof(c->why), "%s", why);
+}
+
+int ctl_flush(struct ctl_conn *c)
+{
+	while (!c->dead && c->head) {
+		struct ctl_msg *m = c->head;
+		ssize_t n = send(c->fd, m->data, m->size, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n < 0) {
+			ctl_kill(c, errno == EPIPE || errno == ECONNRESET ? "" : "send failed");
+			break;
+		}
+		c->head = m->next;
+		if (!c->head)
+			c->tail = NULL;
+		c->queued -= m->size;
+		free(m);
+		c->progress_ns = pvnetd_now_ns();
+		if (!c->head)
+			c->since_ns = c->progress_ns; /* reply read: the idle timer restarts */
+	}
+	return c->dead ? -1 : 0;
+}
+
+/*
+ * Sends one reply message without blocking; what the socket does not take is
+ * queued, up to PVNET_CTL_OUT_MAX bytes per connection: past that the client has
+ * stopped reading and is dropped (its queue freed, the connection closed by the
+ * main loop).
+ */
+static void ctl_send(struct ctl_conn *c, const char *buf, size_t size)
+{
+	struct ctl_msg *m;
+
+	if (c->dead)
+		return;
+	if (!c->head) {
+		ssize_t n = send(c->fd, buf, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n >= 0)
+			return;
+		if (errno != EAGAIN && errno != EINTR) {
+			ctl_kill(c, errno == EPIPE || errno == ECONNRESET ? "" : "send failed");
+			return;
+		}
+		c->progress_ns = pvnetd_now_ns(); /* the stall timer starts now */
+	}
+	if (c->queued + size > PVNET_CTL_OUT_MAX) {
+		char why[96];
+		snprintf(why, sizeof(why), "stopped reading (%zu bytes of replies queued, at most %d)",
+			 c->queued, PVNET_CTL_OUT_MAX);
+		ctl_kill(c, why);
+		return;
+	}
+	m = malloc(sizeof(*m) + size);
+	if (!m) {
+		ctl_kill(c, "out of memory");
+		return;
+	}
+	m->next = NULL;
+	m->size = size;
+	memcpy(m->data, buf, size);
+	if (c->tail)
+		c->tail->next = m;
+	else
+		c->head = m;
+	c->tail = m;
+	c->queued += size;
+}
+
+void ctl_conn_close(struct ctl_conn *c)
+{
+	if (c->fd < 0)
+		return;
+	if (c->dead && c->why[0])
+		PVLOG(WARN, MOD, "client pid %ld uid %u: %s: disconnected", (long)c->pid,
+		      (unsigned)c->uid, c->why);
+	while (c->head) {
+		struct ctl_msg *m = c->head;
+		c->head = m->next;
+		free(m);
+	}
+	close(c->fd);
+	*c = (struct ctl_conn){.fd = -1};
+}
 
 static void send_kind(struct outbuf *o, char kind, const char *fmt, va_list ap)
 {
@@ -31,8 +126,8 @@ static void send_kind(struct outbuf *o, char kind, const char *fmt, va_list ap)
 		return;
 	if ((size_t)n > sizeof(buf) - 2)
 		n = (int)sizeof(buf) - 2;
-	if (o && o->fd >= 0)
-		(void)send(o->fd, buf, (size_t)n + 1, MSG_NOSIGNAL);
+	if (o && o->conn)
+		ctl_send(o->conn, buf, (size_t)n + 1);
 	else if (kind == 'E')
 		PVLOG(WARN, MOD, "%.*s", n, buf + 1);
 }
@@ -73,6 +168,16 @@ static int cmd_info(struct pvnetd *d, struct outbuf *o)
 		   (unsigned long long)(d->gauge.worst_ns / 1000));
 	out_printf(o, "%-24s: %llu\n", "loop_worst_turn_10s_us",
 		   (unsigned long long)(loop_gauge_recent_ns(&d->gauge, pvnetd_now_ns()) / 1000));
+	{
+		unsigned open_conns = 0;
+		for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++)
+			open_conns += d->ctl_conns[i].fd >= 0;
+		out_printf(o, "%-24s: %u (at most %d)\n", "ctl_connections", open_conns,
+			   PVNET_CTL_MAX_CONNS);
+		out_printf(o, "%-24s: %llu\n", "ctl_refused", (unsigned long long)d->ctl_refused);
+		out_printf(o, "%-24s: %llu\n", "ctl_dropped", (unsigned long long)d->ctl_dropped);
+	}
+	out_printf(o, "%-24s: %d\n", "ctl_protocol", PVNET_CTL_VERSION);
 	out_printf(o, "%-24s: %d\n", "nr_domains", n < 0 ? 0 : n);
 	out_printf(o, "%-24s: %llu\n", "guest_memory_mib", (unsigned long long)(mem >> 20));
 	out_printf(o, "%-24s: %ld\n", "nr_cpus", sysconf(_SC_NPROCESSORS_ONLN));
@@ -743,30 +848,104 @@ int cmd_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 	return 0;
 }
 
-int ctl_handle(struct pvnetd *d, int fd)
+/* log-level [MODULE] LEVEL, or no argument: the thresholds. */
+static int cmd_log_level(struct outbuf *o, int argc, char **argv)
 {
-	char *buf = malloc(PVNET_CTL_MSG_MAX + 1);
-	char *argv[MAX_ARGS];
-	struct outbuf o = {.fd = fd};
-	const char *payload = NULL;
-	size_t payload_len = 0, len;
-	int argc = 0, status = 2;
-	ssize_t n;
-	char *p, *end, xbuf[16];
+	int level, rc = 0;
 
-	if (!buf)
-		return -1;
-	n = recv(fd, buf, PVNET_CTL_MSG_MAX + 1, MSG_TRUNC | MSG_DONTWAIT);
-	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-		free(buf);
-		return -1;
-	}
-	if (n < 0) {
-		free(buf);
+	if (argc == 1) {
+		char buf[2048];
+		pvnet_log_format_levels(buf, sizeof(buf));
+		out_printf(o, "%s", buf);
 		return 0;
 	}
+	if (argc > 3 || (level = pvnet_log_level_parse(argv[argc - 1])) < 0) {
+		err_printf(o, "usage: pvnet log-level [MODULE] err|warn|info|debug\n");
+		return 2;
+	}
+	if (argc == 2)
+		pvnet_log_set_level((enum pvnet_log_level)level);
+	else
+		rc = pvnet_log_set_module_level(argv[1], (enum pvnet_log_level)level);
+	if (rc < 0) {
+		err_printf(o, "log-level %.64s: %s\n", argv[1],
+			   rc == -ENOSPC ? "too many modules with a level of their own"
+					 : "bad module name (1..31 characters)");
+		return 1;
+	}
+	return 0;
+}
+
+/* Commands that change nothing (not logged unless refused). */
+static bool ctl_read_only(int argc, char **argv)
+{
+	static const char *const ro[] = {"info", "list", "domid", "vif-list", "stats",
+					 "ethtool", "network-list", "top", NULL};
+	static const char *const ro_sub[] = {"show", "fdb", "port-show", "help", "list",
+					     "list-br", "list-ports", NULL};
+
+	if (argc == 1 && !strcmp(argv[0], "log-level"))
+		return true;
+	for (int i = 0; ro[i]; i++)
+		if (!strcmp(argv[0], ro[i]))
+			return true;
+	if (argc >= 2 && (!strcmp(argv[0], "switch") || !strcmp(argv[0], "nic") ||
+			  !strcmp(argv[0], "accel")))
+		for (int i = 0; ro_sub[i]; i++)
+			if (!strcmp(argv[1], ro_sub[i]))
+				return true;
+	return false;
+}
+
+/* Logs a state-changing command or a refusal with who asked (SO_PEERCRED). */
+static void ctl_log_request(const struct ctl_conn *c, int argc, char **argv, int status)
+{
+	char line[384];
+	size_t n = 0;
+
+	if (status == 0 && argc > 0 && ctl_read_only(argc, argv))
+		return;
+	for (int i = 0; i < argc && n + 8 < sizeof(line); i++) {
+		if (i)
+			line[n++] = ' ';
+		for (const char *p = argv[i]; *p && n + 5 < sizeof(line); p++) {
+			unsigned char ch = (unsigned char)*p;
+			if (ch < 0x20 || ch >= 0x7f || ch == '\\')
+				n += (size_t)snprintf(line + n, sizeof(line) - n, "\\x%02x", ch);
+			else
+				line[n++] = (char)ch;
+		}
+	}
+	line[n] = 0;
+	if (status == 0)
+		PVLOG(INFO, MOD, "pid %ld uid %u: %s: done", (long)c->pid, (unsigned)c->uid, line);
+	else
+		PVLOG_RL(WARN, MOD, "pid %ld uid %u: %s: refused (exit %d)", (long)c->pid,
+			 (unsigned)c->uid, line, status);
+}
+
+int ctl_handle(struct pvnetd *d, struct ctl_conn *c)
+{
+	static char buf[PVNET_CTL_MSG_MAX + 1]; /* one request at a time: no nesting */
+	char *argv[MAX_ARGS];
+	struct outbuf o = {.conn = c};
+	const char *payload = NULL;
+	size_t payload_len = 0, len, mlen = strlen(PVNET_CTL_MARKER);
+	int argc = 0, status = 2;
+	ssize_t n;
+	char *p, *end, xbuf[32];
+
+	n = recv(c->fd, buf, PVNET_CTL_MSG_MAX + 1, MSG_TRUNC | MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		return -1;
+	if (n < 0)
+		return 0;
+	c->busy = true;
+	snprintf(xbuf, sizeof(xbuf), "V%d %s", PVNET_CTL_VERSION, PVNET_VERSION);
+	ctl_send(c, xbuf, strlen(xbuf));
 	if ((size_t)n > PVNET_CTL_MSG_MAX) {
 		err_printf(&o, "request too large (%zd bytes, at most %d)\n", n, PVNET_CTL_MSG_MAX);
+		argv[argc++] = "(oversize request)";
 		goto reply;
 	}
 	len = (size_t)n;
@@ -782,14 +961,34 @@ int ctl_handle(struct pvnetd *d, int fd)
 		argv[argc++] = p;
 	if (argc == 0) {
 		err_printf(&o, "empty request\n");
+		argv[argc++] = "(empty request)";
+		goto reply;
+	}
+	if (strncmp(argv[0], PVNET_CTL_MARKER, mlen) ||
+	    strtol(argv[0] + mlen, NULL, 10) != PVNET_CTL_VERSION) {
+		char theirs[16] = "1";
+		if (!strncmp(argv[0], PVNET_CTL_MARKER, mlen))
+			snprintf(theirs, sizeof(theirs), "%.12s", argv[0] + mlen);
+		err_printf(&o, "control protocol mismatch: this client speaks version %s, pvnetd %s "
+			       "speaks version %d; use the pvnet program of the same release as "
+			       "pvnetd\n", theirs, PVNET_VERSION, PVNET_CTL_VERSION);
+		goto reply;
+	}
+	/* the marker is not an argument */
+	for (int i = 1; i < argc; i++)
+		argv[i - 1] = argv[i];
+	if (--argc == 0) {
+		err_printf(&o, "empty request\n");
+		argv[argc++] = "(empty request)";
 		goto reply;
 	}
 	if (!strcmp(argv[0], "info") && argc != 1)
 		err_printf(&o, "usage: pvnet info (no arguments)\n");
 	else if (!strcmp(argv[0], "info"))
 		status = cmd_info(d, &o);
-	else if (!strcmp(argv[0], "list"))
-		status = cmd_list(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "log-level"))
+		status = cmd_log_level(&o, argc, argv);
+	else if (!strcmp(argv[0], "list"))		status = cmd_list(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "create"))
 		status = cmd_create(d, &o, argc, argv, payload, payload_len);
 	else if (!strcmp(argv[0], "destroy"))
@@ -819,8 +1018,11 @@ int ctl_handle(struct pvnetd *d, int fd)
 	else
 		err_printf(&o, "unknown command '%.64s'\n", argv[0]);
 reply:
+	ctl_log_request(c, argc, argv, status);
 	snprintf(xbuf, sizeof(xbuf), "X%d", status);
-	(void)send(fd, xbuf, strlen(xbuf), MSG_NOSIGNAL);
-	free(buf);
-	return 0;
+	ctl_send(c, xbuf, strlen(xbuf));
+	c->busy = false;
+	if (!c->head)
+		c->since_ns = pvnetd_now_ns();
+	return c->dead ? -1 : 0;
 }

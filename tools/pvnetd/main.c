@@ -7,10 +7,17 @@
  * Owns every domain's memory, grant tables and event channels, runs the store
  * (xenstore wire protocol on <run-dir>/xenstored) and answers the toolstack on
  * <run-dir>/pvnetd.sock. SIGTERM/SIGINT: destroys every domain, removes what it
- * created, exits 0.
+ * created, exits 0. SIGHUP: reopens the log (logrotate).
+ *
+ * Host-side safety: the run dir is created 0700 and must be a directory owned by
+ * the user pvnetd runs as (root) and not writable by its group or others, else
+ * pvnetd refuses to start and says why. The pid file is opened without following
+ * a symbolic link and write-locked (fcntl) for the daemon's life: a second pvnetd
+ * on the same run dir is refused, naming the holder's pid, and touches nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <poll.h>
@@ -23,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +38,7 @@
 #include <pvnet/ctl.h>
 #include <pvnet/hvc.h>
 #include <pvnet/log.h>
+#include <pvnet/version.h>
 
 #include "pvnetd.h"
 
@@ -61,7 +70,7 @@ static void raise_fd_limit(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pvnetd [--run-dir DIR] [--foreground] [--log FILE] [--guest-bin PATH]\n"
-		   "              [--workers N] [--accel-dir DIR]\n"
+		   "              [--workers N] [--accel-dir DIR] [--version]\n"
 		   "  --run-dir DIR     sockets and pid file (default " PVNET_DEFAULT_RUN_DIR
 		   ", or $PVNET_RUN_DIR)\n"
 		   "  --foreground      do not daemonize\n"
@@ -94,6 +103,7 @@ static int xs_connect_guest(void *arg, domid_t domid)
 static int listen_seqpacket(const char *path)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	mode_t old;
 	int fd, rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -102,9 +112,11 @@ static int listen_seqpacket(const char *path)
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0600) < 0 ||
-	    listen(fd, 16) < 0) {
+	unlink(path); /* never follows a link; the run dir is ours (locked, root's, 0700) */
+	old = umask(0177); /* the socket file is born 0600 */
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0 || listen(fd, 64) < 0) {
 		rc = -errno;
 		close(fd);
 		return rc;
@@ -112,42 +124,257 @@ static int listen_seqpacket(const char *path)
 	return fd;
 }
 
-/* Is another pvnetd alive on this run dir? */
-static bool other_daemon_alive(const char *pid_path)
+/*
+ * Creates the run dir (0700) if missing and checks it: a directory, owned by the
+ * user we run as, not writable by group or others. Sets d->run_dir to its real
+ * path. 0, or -errno with the reason in `why`.
+ */
+static int run_dir_prepare(struct pvnetd *d, const char *arg, char *why, size_t size)
 {
-	FILE *f = fopen(pid_path, "r");
-	long pid = 0;
+	struct stat st;
 
-	if (!f)
-		return false;
-	if (fscanf(f, "%ld", &pid) != 1)
-		pid = 0;
-	fclose(f);
-	return pid > 0 && pid != getpid() && kill((pid_t)pid, 0) == 0;
+	if (mkdir(arg, 0700) < 0 && errno != EEXIST) {
+		int rc = -errno;
+		snprintf(why, size, "cannot create run dir %s: %s", arg, strerror(-rc));
+		return rc;
+	}
+	if (!realpath(arg, d->run_dir) || strlen(d->run_dir) + 32 > sizeof(d->run_dir)) {
+		snprintf(why, size, "run dir %s: %s", arg,
+			 errno ? strerror(errno) : "path too long");
+		return -ENAMETOOLONG;
+	}
+	if (lstat(d->run_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(why, size, "run dir %s is not a directory", d->run_dir);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(why, size,
+			 "run dir %s is owned by uid %u, not by root (uid %u, the user pvnetd "
+			 "runs as): refusing to start (chown it or use another --run-dir)",
+			 d->run_dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		snprintf(why, size,
+			 "run dir %s is writable by its group or others (mode %04o): refusing to "
+			 "start (chmod 0700 it)",
+			 d->run_dir, (unsigned)(st.st_mode & 07777));
+		return -EPERM;
+	}
+	return 0;
 }
 
-static int write_pid(const char *path)
+/*
+ * Opens the pid file without following a link, write-locks it (fcntl, released
+ * by the kernel when we die, not inherited by the guests we fork) and writes our
+ * pid. Someone else's lock: -EBUSY naming the holder, the file untouched.
+ */
+static int pid_lock(struct pvnetd *d, char *why, size_t size)
 {
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return -errno;
-	fprintf(f, "%ld\n", (long)getpid());
-	return fclose(f) ? -errno : 0;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+		struct stat fst, pst;
+		int fd = open(d->pid_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+		int rc;
+
+		if (fd < 0) {
+			rc = -errno;
+			if (rc == -ELOOP)
+				snprintf(why, size, "pid file %s is a symbolic link: refusing to start "
+					 "(remove it)", d->pid_path);
+			else
+				snprintf(why, size, "pid file %s: %s", d->pid_path, strerror(-rc));
+			return rc;
+		}
+		if (fstat(fd, &fst) < 0 || !S_ISREG(fst.st_mode)) {
+			snprintf(why, size, "pid file %s is not a regular file: refusing to start",
+				 d->pid_path);
+			close(fd);
+			return -EINVAL;
+		}
+		if (fcntl(fd, F_SETLK, &fl) < 0) {
+			rc = -errno;
+			if (rc == -EAGAIN || rc == -EACCES) {
+				struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+				if (fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK && q.l_pid > 0)
+					snprintf(why, size, "another pvnetd (pid %ld) holds %s: refusing "
+						 "to start; the running one is left untouched",
+						 (long)q.l_pid, d->pid_path);
+				else
+					snprintf(why, size, "another pvnetd holds %s: refusing to start; "
+						 "the running one is left untouched", d->pid_path);
+				rc = -EBUSY;
+			} else {
+				snprintf(why, size, "locking %s: %s", d->pid_path, strerror(-rc));
+			}
+			close(fd);
+			return rc;
+		}
+		/* the holder before us may have unlinked the file as we opened it */
+		if (lstat(d->pid_path, &pst) < 0 || pst.st_ino != fst.st_ino ||
+		    pst.st_dev != fst.st_dev) {
+			close(fd);
+			continue;
+		}
+		if (ftruncate(fd, 0) < 0 || dprintf(fd, "%ld\n", (long)getpid()) < 0) {
+			rc = -errno;
+			snprintf(why, size, "writing %s: %s", d->pid_path, strerror(-rc));
+			close(fd);
+			return rc;
+		}
+		d->pid_fd = fd;
+		return 0;
+	}
+	snprintf(why, size, "pid file %s keeps changing under us: refusing to start", d->pid_path);
+	return -EBUSY;
 }
 
-static void accept_ctl(struct pvnetd *d)
+/*
+ * `ip netns exec NS pvnetd` runs pvnetd in a private mount namespace (slave of
+ * the caller's, /sys remounted): the guests' namespaces it bind-mounts under
+ * /run/netns would never reach the host. Detected as: another mount namespace
+ * and another network namespace than our parent's, the latter named in
+ * /run/netns. We then rejoin the parent's mount namespace, keeping the network
+ * one, which is what `nsenter --net=/run/netns/NS` gives. 1 if rejoined (`note`
+ * says so), 0 if not started that way, -errno (reason in `why`) if rejoining failed.
+ */
+static int netns_exec_fixup(char *note, size_t note_size, char *why, size_t size)
 {
-	int fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0)
-		return;
-	for (int i = 0; i < MAX_CTL_CONNS; i++) {
-		if (d->ctl_conns[i] < 0) {
-			d->ctl_conns[i] = fd;
-			return;
+	char path[64], name[256] = "", cwd[PATH_MAX];
+	struct stat self_mnt, parent_mnt, self_net, parent_net, st;
+	pid_t ppid = getppid();
+	DIR *dir;
+	int fd, rc;
+
+	snprintf(path, sizeof(path), "/proc/%ld/ns/mnt", (long)ppid);
+	if (stat("/proc/self/ns/mnt", &self_mnt) < 0 || stat(path, &parent_mnt) < 0 ||
+	    (self_mnt.st_ino == parent_mnt.st_ino && self_mnt.st_dev == parent_mnt.st_dev))
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/ns/net", (long)ppid);
+	if (stat("/proc/self/ns/net", &self_net) < 0 || stat(path, &parent_net) < 0 ||
+	    (self_net.st_ino == parent_net.st_ino && self_net.st_dev == parent_net.st_dev))
+		return 0;
+	dir = opendir("/run/netns");
+	if (!dir)
+		return 0;
+	for (struct dirent *e; (e = readdir(dir));) {
+		char p[300];
+		snprintf(p, sizeof(p), "/run/netns/%s", e->d_name);
+		if (e->d_name[0] != '.' && stat(p, &st) == 0 && st.st_ino == self_net.st_ino &&
+		    st.st_dev == self_net.st_dev) {
+			snprintf(name, sizeof(name), "%s", e->d_name);
+			break;
 		}
 	}
-	PVLOG_RL(WARN, MOD, "too many control connections; refusing one");
+	closedir(dir);
+	if (!name[0])
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/ns/mnt", (long)ppid);
+	if (!getcwd(cwd, sizeof(cwd)))
+		snprintf(cwd, sizeof(cwd), "/");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || setns(fd, CLONE_NEWNS) < 0) {
+		rc = -errno;
+		snprintf(why, size,
+			 "started by `ip netns exec %.64s`, whose private mount namespace would hide "
+			 "the guests' namespaces from the host, and rejoining the caller's mount "
+			 "namespace failed (%s): start it with `nsenter --net=/run/netns/%.64s pvnetd ...`",
+			 name, strerror(-rc), name);
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
 	close(fd);
+	if (chdir(cwd) < 0 && chdir("/") < 0) {
+		/* the same directory in the caller's namespace, else "/": a relative
+		 * --run-dir or --log then fails with its own message */
+	}
+	snprintf(note, note_size,
+		 "started by `ip netns exec %.64s`: rejoined the caller's mount namespace (the "
+		 "guests' namespaces stay visible to the host), as `nsenter --net=/run/netns/%.64s` "
+		 "would have done",
+		 name, name);
+	return 1;
+}
+
+/* Picks the connection to close when all slots are taken: the idle one (no
+ * request in service, no reply queued) that has been idle longest, else NULL. */
+static struct ctl_conn *ctl_evictable(struct pvnetd *d)
+{
+	struct ctl_conn *best = NULL;
+
+	for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++) {
+		struct ctl_conn *c = &d->ctl_conns[i];
+		if (c->fd < 0 || c->busy || c->head)
+			continue;
+		if (!best || c->since_ns < best->since_ns)
+			best = c;
+	}
+	return best;
+}
+
+/* Accepts what waits on the control socket (at most 16 a turn), never blocking. */
+static void accept_ctl(struct pvnetd *d)
+{
+	for (int k = 0; k < 16; k++) {
+		struct ucred cred = {0};
+		socklen_t cl = sizeof(cred);
+		struct ctl_conn *slot = NULL;
+		int fd = accept4(d->ctl_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+		if (fd < 0)
+			return;
+		(void)getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl);
+		for (int i = 0; i < PVNET_CTL_MAX_CONNS && !slot; i++)
+			if (d->ctl_conns[i].fd < 0)
+				slot = &d->ctl_conns[i];
+		if (!slot) {
+			slot = ctl_evictable(d);
+			d->ctl_refused++;
+			if (!slot) {
+				PVLOG_RL(WARN, MOD, "control connections at the cap (%d, all busy): "
+					 "refusing pid %ld uid %u", PVNET_CTL_MAX_CONNS,
+					 (long)cred.pid, (unsigned)cred.uid);
+				close(fd);
+				continue;
+			}
+			PVLOG_RL(WARN, MOD, "control connections at the cap (%d): closing the "
+				 "longest idle one (pid %ld uid %u) for pid %ld uid %u",
+				 PVNET_CTL_MAX_CONNS, (long)slot->pid, (unsigned)slot->uid,
+				 (long)cred.pid, (unsigned)cred.uid);
+			ctl_conn_close(slot);
+		}
+		*slot = (struct ctl_conn){.fd = fd, .pid = cred.pid, .uid = cred.uid,
+					  .since_ns = pvnetd_now_ns(), .serial = ++d->ctl_serial};
+	}
+}
+
+/* Closes dead connections and those past their idle or stall timeout. */
+static void ctl_expire(struct pvnetd *d, uint64_t now)
+{
+	for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++) {
+		struct ctl_conn *c = &d->ctl_conns[i];
+		char why[96];
+
+		if (c->fd < 0 || c->busy)
+			continue;
+		if (!c->dead && c->head && now - c->progress_ns > PVNET_CTL_STALL_MS * 1000000ull) {
+			snprintf(why, sizeof(why), "stopped reading (%zu bytes of replies unread for %d ms)",
+				 c->queued, PVNET_CTL_STALL_MS);
+			c->dead = true;
+			snprintf(c->why, sizeof(c->why), "%s", why);
+		} else if (!c->dead && !c->head &&
+			   now - c->since_ns > PVNET_CTL_IDLE_MS * 1000000ull) {
+			c->dead = true;
+			snprintf(c->why, sizeof(c->why), "sent no request for %d ms",
+				 PVNET_CTL_IDLE_MS);
+		}
+		if (c->dead) {
+			if (c->why[0])
+				d->ctl_dropped++;
+			ctl_conn_close(c);
+		}
+	}
 }
 
 static void handle_signals(struct pvnetd *d)
@@ -155,8 +382,16 @@ static void handle_signals(struct pvnetd *d)
 	struct signalfd_siginfo si;
 
 	while (read(d->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
-		if (si.ssi_signo == SIGCHLD)
+		if (si.ssi_signo == SIGCHLD) {
 			dom_reap(d);
+		} else if (si.ssi_signo == SIGHUP) {
+			int rc = pvnet_log_reopen();
+			if (rc < 0)
+				PVLOG(ERR, MOD, "SIGHUP: reopening the log: %s (still writing the old file)",
+				      strerror(-rc));
+			else
+				PVLOG(INFO, MOD, "SIGHUP from pid %u: log reopened", si.ssi_pid);
+		}
 		else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 			PVLOG(INFO, MOD, "signal %u: shutting down", si.ssi_signo);
 			d->stop = true;
@@ -203,6 +438,7 @@ static void loop_once(struct pvnetd *d, int ms, bool ctl)
 	struct pollfd pfd[MAX_POLL];
 	int kind[MAX_POLL];
 	void *ptr[MAX_POLL];
+	uint64_t serial[MAX_POLL]; /* SRC_CTL: the connection's serial when polled */
 	int n = 0, nxs, nready;
 	uint64_t now;
 
@@ -215,11 +451,14 @@ static void loop_once(struct pvnetd *d, int ms, bool ctl)
 	if (ctl) {
 		pfd[n] = (struct pollfd){.fd = d->ctl_fd, .events = POLLIN};
 		kind[n++] = SRC_CTL_LISTEN;
-		for (int i = 0; i < MAX_CTL_CONNS; i++) {
-			if (d->ctl_conns[i] < 0)
+		for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++) {
+			struct ctl_conn *c = &d->ctl_conns[i];
+			if (c->fd < 0 || c->busy || c->dead)
 				continue;
-			pfd[n] = (struct pollfd){.fd = d->ctl_conns[i], .events = POLLIN};
-			ptr[n] = &d->ctl_conns[i];
+			/* a client with replies queued is not read until it takes them */
+			pfd[n] = (struct pollfd){.fd = c->fd, .events = c->head ? POLLOUT : POLLIN};
+			ptr[n] = c;
+			serial[n] = c->serial;
 			kind[n++] = SRC_CTL;
 		}
 	}
@@ -254,10 +493,20 @@ static void loop_once(struct pvnetd *d, int ms, bool ctl)
 				accept_ctl(d);
 				break;
 			case SRC_CTL: {
-				int *slot = ptr[i];
-				if (ctl_handle(d, *slot) < 0) {
-					close(*slot);
-					*slot = -1;
+				struct ctl_conn *c = ptr[i];
+				int rc = 0;
+				if (c->fd < 0 || c->serial != serial[i])
+					break; /* closed, maybe reused, this turn (evicted at accept) */
+				if (pfd[i].revents & POLLIN)
+					rc = ctl_handle(d, c);
+				else if (pfd[i].revents & POLLOUT)
+					rc = ctl_flush(c);
+				else
+					rc = -1; /* POLLHUP/POLLERR: the client went away */
+				if (rc < 0) {
+					if (c->dead && c->why[0])
+						d->ctl_dropped++;
+					ctl_conn_close(c);
 				}
 				break;
 			}
@@ -280,6 +529,8 @@ static void loop_once(struct pvnetd *d, int ms, bool ctl)
 	while (xs_store_dispatch(d->xs) > 0)
 		;
 	xs_server_flush(d->xss);
+	if (ctl)
+		ctl_expire(d, pvnetd_now_ns());
 }
 
 void pvnetd_pump(struct pvnetd *d, int ms)
@@ -287,68 +538,87 @@ void pvnetd_pump(struct pvnetd *d, int ms)
 	loop_once(d, ms, false);
 }
 
+/*
+ * Takes the run dir: checks (or creates) it, then locks the pid file. Nothing
+ * in the run dir is touched before the lock is ours. 0 or -errno, the reason
+ * printed to stderr (the log may live in the run dir, which is not ours yet).
+ */
+static int claim_run_dir(struct pvnetd *d, const char *run_dir)
+{
+	char why[PATH_MAX + 256];
+	int rc;
+
+	rc = run_dir_prepare(d, run_dir, why, sizeof(why));
+	if (rc == 0) {
+		snprintf(d->ctl_path, sizeof(d->ctl_path), "%s/%s", d->run_dir, PVNET_CTL_SOCK);
+		snprintf(d->xs_path, sizeof(d->xs_path), "%s/%s", d->run_dir, PVNET_XS_SOCK);
+		snprintf(d->pid_path, sizeof(d->pid_path), "%s/%s", d->run_dir, PVNET_PID_FILE);
+		rc = pid_lock(d, why, sizeof(why));
+	}
+	if (rc < 0)
+		fprintf(stderr, "pvnetd: %s\n", why);
+	return rc;
+}
+
+/* Everything after the run dir is ours; errors go to the log (and stderr meanwhile). */
 static int setup(struct pvnetd *d)
 {
 	sigset_t mask;
+	mode_t old;
 	int rc;
-
-	if (mkdir(d->run_dir, 0755) < 0 && errno != EEXIST) {
-		rc = -errno;
-		fprintf(stderr, "pvnetd: cannot create run dir %s: %s\n", d->run_dir, strerror(-rc));
-		return rc;
-	}
-	snprintf(d->ctl_path, sizeof(d->ctl_path), "%s/%s", d->run_dir, PVNET_CTL_SOCK);
-	snprintf(d->xs_path, sizeof(d->xs_path), "%s/%s", d->run_dir, PVNET_XS_SOCK);
-	snprintf(d->pid_path, sizeof(d->pid_path), "%s/%s", d->run_dir, PVNET_PID_FILE);
-	if (other_daemon_alive(d->pid_path)) {
-		fprintf(stderr, "pvnetd: another pvnetd is running on %s\n", d->run_dir);
-		return -EBUSY;
-	}
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGCHLD);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	d->sig_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (d->sig_fd < 0)
-		return -errno;
+	if (d->sig_fd < 0) {
+		rc = -errno;
+		PVLOG(ERR, MOD, "signalfd: %s", strerror(-rc));
+		return rc;
+	}
 
 	rc = hv_create(&d->hv);
 	if (rc < 0) {
-		fprintf(stderr, "pvnetd: hypervisor: %s\n", strerror(-rc));
+		PVLOG(ERR, MOD, "hypervisor: %s", strerror(-rc));
 		return rc;
 	}
 	rc = xs_store_create(NULL, &d->xs);
 	if (rc < 0) {
-		fprintf(stderr, "pvnetd: store: %s\n", strerror(-rc));
+		PVLOG(ERR, MOD, "store: %s", strerror(-rc));
 		return rc;
 	}
+	old = umask(0177); /* the store socket is born 0600 */
 	rc = xs_server_create(d->xs, d->xs_path, &d->xss);
+	umask(old);
 	if (rc < 0) {
-		fprintf(stderr, "pvnetd: store socket %s: %s\n", d->xs_path, strerror(-rc));
+		PVLOG(ERR, MOD, "store socket %s: %s", d->xs_path, strerror(-rc));
 		return rc;
 	}
 	hv_set_xs_connector(d->hv, xs_connect_guest, d);
 	rc = xs_domain_introduce(d->xs, 0, "Domain-0");
-	if (rc < 0)
+	if (rc < 0) {
+		PVLOG(ERR, MOD, "store: introducing Domain-0: %s", strerror(-rc));
 		return rc;
+	}
 	rc = vsw_switch_create(&d->sw);
 	if (rc < 0) {
-		fprintf(stderr, "pvnetd: switch: %s\n", strerror(-rc));
+		PVLOG(ERR, MOD, "switch: %s", strerror(-rc));
 		return rc;
 	}
 	rc = nb_create(d->hv, d->xs, d->sw, d->workers, &d->nb);
 	if (rc < 0) {
-		fprintf(stderr, "pvnetd: netback: %s\n", strerror(-rc));
+		PVLOG(ERR, MOD, "netback: %s", strerror(-rc));
 		return rc;
 	}
 	rc = accel_registry_create(&d->accel_reg);
 	if (rc == 0)
 		rc = accel_register_builtins(d->accel_reg);
 	if (rc < 0) {
-		fprintf(stderr, "pvnetd: accelerator registry: %s\n", strerror(-rc));
+		PVLOG(ERR, MOD, "accelerator registry: %s", strerror(-rc));
 		return rc;
 	}
 	if (d->accel_dir[0]) {
@@ -361,23 +631,19 @@ static int setup(struct pvnetd *d)
 	nb_accel_set_registry(d->nb, d->accel_reg);
 	d->ctl_fd = listen_seqpacket(d->ctl_path);
 	if (d->ctl_fd < 0) {
-		fprintf(stderr, "pvnetd: control socket %s: %s\n", d->ctl_path,
-			strerror(-d->ctl_fd));
+		PVLOG(ERR, MOD, "control socket %s: %s", d->ctl_path, strerror(-d->ctl_fd));
 		return d->ctl_fd;
 	}
-	rc = write_pid(d->pid_path);
-	if (rc < 0)
-		return rc;
 	return 0;
 }
 
+/* Undoes what was done; removes only files of a run dir whose pid lock we hold. */
 static void teardown(struct pvnetd *d)
 {
 	while (d->doms)
 		dom_destroy(d, d->doms, NULL);
-	for (int i = 0; i < MAX_CTL_CONNS; i++)
-		if (d->ctl_conns[i] >= 0)
-			close(d->ctl_conns[i]);
+	for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++)
+		ctl_conn_close(&d->ctl_conns[i]);
 	if (d->ctl_fd >= 0) {
 		close(d->ctl_fd);
 		unlink(d->ctl_path);
@@ -386,15 +652,59 @@ static void teardown(struct pvnetd *d)
 	d->nb = NULL;
 	accel_registry_destroy(d->accel_reg); /* after every device is closed */
 	d->accel_reg = NULL;
-	xs_server_destroy(d->xss); /* removes the socket file */
-	unlink(d->xs_path);
+	xs_server_destroy(d->xss); /* removes the socket file it created */
+	d->xss = NULL;
 	xs_store_destroy(d->xs);
 	vsw_switch_destroy(d->sw);
 	hv_destroy(d->hv);
 	if (d->sig_fd >= 0)
 		close(d->sig_fd);
-	unlink(d->pid_path);
-	rmdir(d->run_dir); /* only if empty: never removes what others put there */
+	if (d->pid_fd >= 0) {
+		unlink(d->pid_path); /* while still locked: a successor locks a new file */
+		close(d->pid_fd);
+		d->pid_fd = -1;
+		rmdir(d->run_dir); /* only if empty: never removes what others put there */
+	}
+}
+
+/*
+ * Claims the run dir, opens the log (--log FILE, else <run-dir>/pvnetd.log for a
+ * daemon, else stderr) and sets everything up. Every message from the log's
+ * opening on goes to the log, and to stderr too until pvnetd is ready.
+ */
+static int start(struct pvnetd *d, const char *run_dir, const char *log_path,
+		 const char *ns_note)
+{
+	char def_log[PATH_MAX + 16];
+	int rc = claim_run_dir(d, run_dir);
+
+	if (rc < 0)
+		return rc;
+	if (!log_path && !d->foreground) {
+		/* a daemon keeps no hold on the caller's terminal or pipe (a
+		 * `pvnetd 2>&1 | tee` would never end): log into the run dir */
+		snprintf(def_log, sizeof(def_log), "%s/pvnetd.log", d->run_dir);
+		log_path = def_log;
+	}
+	if (log_path && (rc = pvnet_log_open(log_path)) < 0) {
+		fprintf(stderr, "pvnetd: cannot open log %s: %s%s\n", log_path, strerror(-rc),
+			rc == -ELOOP ? " (a symbolic link: refusing to follow it)" : "");
+		return rc;
+	}
+	pvnet_log_set_tee_stderr(1);
+	PVLOG(INFO, MOD, "pvnetd %s starting on %s (pid %ld, control protocol %d)",
+	      PVNET_VERSION, d->run_dir, (long)getpid(), PVNET_CTL_VERSION);
+	if (ns_note[0])
+		PVLOG(WARN, MOD, "%s", ns_note);
+	rc = setup(d);
+	if (rc < 0) {
+		PVLOG(ERR, MOD, "start-up failed: %s", strerror(-rc));
+	} else {
+		PVLOG(INFO, MOD, "pvnetd " PVNET_VERSION " ready on %s (pid %ld)", d->run_dir,
+		      (long)getpid());
+	}
+	pvnet_log_set_tee_stderr(0);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -406,8 +716,10 @@ int main(int argc, char **argv)
 					     {"workers", required_argument, NULL, 'w'},
 					     {"accel-dir", required_argument, NULL, 'a'},
 					     {"help", no_argument, NULL, 'h'},
+					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
-	static struct pvnetd d = {.ctl_fd = -1, .sig_fd = -1, .workers = 1};
+	static struct pvnetd d = {.ctl_fd = -1, .sig_fd = -1, .pid_fd = -1, .workers = 1};
+	char ns_note[512] = "", why[512];
 	const char *run_dir = getenv("PVNET_RUN_DIR");
 	const char *log_path = NULL;
 	char self_guest[PATH_MAX];
@@ -423,6 +735,7 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			foreground = true;
+			d.foreground = true;
 			break;
 		case 'l':
 			log_path = optarg;
@@ -446,6 +759,10 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'V':
+			printf("pvnetd (pvnet) %s, control protocol %d\n", PVNET_VERSION,
+			       PVNET_CTL_VERSION);
+			return 0;
 		default:
 			usage(stderr);
 			return 2;
@@ -455,11 +772,15 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* before any thread exists (setns of a mount namespace requires one) */
+	rc = netns_exec_fixup(ns_note, sizeof(ns_note), why, sizeof(why));
+	if (rc < 0) {
+		fprintf(stderr, "pvnetd: %s\n", why);
+		return 1;
+	}
 	raise_fd_limit();
-	for (int i = 0; i < MAX_CTL_CONNS; i++)
-		d.ctl_conns[i] = -1;
-	if (realpath(run_dir, d.run_dir) == NULL)
-		snprintf(d.run_dir, sizeof(d.run_dir), "%s", run_dir);
+	for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++)
+		d.ctl_conns[i].fd = -1;
 	if (!d.guest_bin[0]) {
 		char self[PATH_MAX];
 		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
@@ -492,10 +813,6 @@ int main(int argc, char **argv)
 			d.guest_bin);
 		return 1;
 	}
-	if (log_path && (rc = pvnet_log_open(log_path)) < 0) {
-		fprintf(stderr, "pvnetd: cannot open log %s: %s\n", log_path, strerror(-rc));
-		return 1;
-	}
 	if (!foreground) {
 		int pfd[2];
 		char ok = 0;
@@ -516,15 +833,7 @@ int main(int argc, char **argv)
 		close(pfd[0]);
 		setsid();
 		d.started_ns = pvnetd_now_ns();
-		rc = setup(&d);
-		if (rc == 0 && !log_path) {
-			/* a daemon keeps no hold on the caller's terminal or pipe (a
-			 * `pvnetd 2>&1 | tee` would never end): log into the run dir */
-			char def_log[PATH_MAX + 16];
-			snprintf(def_log, sizeof(def_log), "%s/pvnetd.log", d.run_dir);
-			if (pvnet_log_open(def_log) < 0)
-				fprintf(stderr, "pvnetd: cannot open log %s\n", def_log);
-		}
+		rc = start(&d, run_dir, log_path, ns_note);
 		if (rc == 0) {
 			int nul = open("/dev/null", O_RDWR);
 			ok = 1;
@@ -542,14 +851,12 @@ int main(int argc, char **argv)
 		close(pfd[1]);
 	} else {
 		d.started_ns = pvnetd_now_ns();
-		rc = setup(&d);
+		rc = start(&d, run_dir, log_path, ns_note);
 	}
 	if (rc < 0) {
 		teardown(&d);
 		return 1;
 	}
-	PVLOG(INFO, MOD, "pvnetd " PVNET_VERSION " ready on %s (pid %ld)", d.run_dir,
-	      (long)getpid());
 	while (!d.stop) {
 		loop_once(&d, 1000, true);
 		dom_collect_dead(&d);

@@ -14,7 +14,33 @@
 #include <pvnet/vswitch.h>
 #include <pvnet/xs.h>
 
-#define MAX_CTL_CONNS 32
+#include <pvnet/ctl.h>
+
+/* One reply message waiting for the client to read (seqpacket: kept whole). */
+struct ctl_msg {
+	struct ctl_msg *next;
+	size_t size;
+	char data[];
+};
+
+/*
+ * A control connection. Replies are sent with MSG_DONTWAIT; what the socket does
+ * not take waits in the queue (at most PVNET_CTL_OUT_MAX bytes, else the client is
+ * dropped) and pvnetd reads no further request from it until the queue is empty.
+ */
+struct ctl_conn {
+	int fd;          /* -1: free slot */
+	pid_t pid;       /* SO_PEERCRED at accept */
+	uid_t uid;
+	uint64_t since_ns;    /* accepted, or its last reply fully sent: idle timer */
+	uint64_t progress_ns; /* the socket last took queued bytes: stall timer */
+	struct ctl_msg *head, *tail;
+	size_t queued; /* bytes in the queue */
+	bool busy;     /* a request of it is being served */
+	bool dead;     /* to be closed (overflow, peer gone): nothing more is sent */
+	uint64_t serial; /* tells a reused slot from the connection polled */
+	char why[96];  /* why it is dead, for the log */
+};
 
 struct hvm_dom;
 
@@ -68,8 +94,13 @@ struct pvnetd {
 	char accel_dir[PATH_MAX];
 	int ctl_fd;
 	int sig_fd;
-	int ctl_conns[MAX_CTL_CONNS];
+	struct ctl_conn ctl_conns[PVNET_CTL_MAX_CONNS];
+	uint64_t ctl_refused; /* connections refused or evicted at the cap */
+	uint64_t ctl_dropped; /* connections closed for overflow, stall or idleness */
+	int pid_fd;           /* the locked pid file, -1 until locked */
 	bool stop;
+	bool foreground;      /* --foreground */
+	uint64_t ctl_serial;  /* numbers control connections (their `serial`) */
 	struct dom *doms;
 	uint64_t started_ns;
 	struct loop_gauge gauge;
@@ -99,12 +130,19 @@ int cmd_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 
 /* cli.c */
 struct outbuf {
-	int fd; /* the CLI connection */
+	struct ctl_conn *conn; /* the CLI connection; NULL: errors go to the log */
 	int status;
 };
 void out_printf(struct outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void err_printf(struct outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Reads one request from a control connection and answers it; -1 when the peer closed. */
-int ctl_handle(struct pvnetd *d, int fd);
+/*
+ * Reads one request from a control connection and answers it (queued replies
+ * included); -1 when the connection is to be closed (peer gone, or marked dead).
+ */
+int ctl_handle(struct pvnetd *d, struct ctl_conn *c);
+/* Sends what the socket takes of c's queue without blocking; -1 if c is dead. */
+int ctl_flush(struct ctl_conn *c);
+/* Frees c's queue and closes its socket; logs why if it was dropped. */
+void ctl_conn_close(struct ctl_conn *c);
 
 #endif /* PVNETD_H */
