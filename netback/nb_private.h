@@ -140,8 +140,40 @@ struct nb_txc {
 struct nb_pending {
 	struct pvnet_pkt *pkt;
 	uint16_t tci;
+	int16_t share; /* the slot of vif->share charged for it, -1 none */
 	uint64_t t_ns; /* enqueue time */
 };
+
+/*
+ * A domain's share of the shared packet pools (rx.c). Every packet waiting in one
+ * of the domain's RX queues holds a buffer of some pool: an uplink's, VXLAN's,
+ * vhost-user's (a LOCAL packet of pool P), or a slot of the sender's TX ring (a
+ * GRANT packet from domain S: its response waits for every egress). Each such
+ * pool -- (P, none) or (netback's pool, S) -- is a key; the domain may hold at most
+ * rx-share-pct percent of the key's capacity (pool size, or NB_TX_RING slots),
+ * at least one packet. Frames beyond it are dropped as rx_share at enqueue, so a
+ * guest that stops posting RX buffers never starves a pool every other guest
+ * needs. One per domain with a vif, shared by its vifs and queues; `lock` nests
+ * inside a queue's rx_lock and is taken once per burst.
+ */
+#define NB_SHARE_SLOTS 32
+#define NB_RX_SHARE_PCT_DEFAULT 25
+struct nb_share {
+	struct nb_share *next; /* nb->shares, control thread */
+	domid_t domid;
+	unsigned refs; /* vifs of the domain (control thread) */
+	unsigned pct;  /* percent of each key's capacity */
+	pthread_mutex_t lock;
+	struct nb_share_slot {
+		const void *pool;  /* NULL: free (held == 0) */
+		uint32_t src;      /* sender domid for GRANT packets, UINT32_MAX for LOCAL */
+		uint32_t held;     /* packets pending */
+		uint32_t cap;      /* the share: max(1, capacity * pct / 100) */
+	} slot[NB_SHARE_SLOTS];
+};
+/* netback.c, control thread: the domain's share (created with refs 1) or NULL on ENOMEM. */
+struct nb_share *nb_share_get(struct nb *nb, domid_t domid);
+void nb_share_put(struct nb *nb, struct nb_share *s);
 
 struct nb_queue {
 	struct nb_vif *vif;
@@ -218,6 +250,7 @@ struct nb_vif {
 	unsigned features;
 	unsigned nr_queues;
 	struct nb_queue *queues;
+	struct nb_share *share; /* the domain's RX share (vif_create .. vif_free) */
 	struct vsw_bridge *br;
 	struct vsw_port *port;
 	pthread_mutex_t in_lock; /* serialises vsw_input for this port across queues */
@@ -278,6 +311,8 @@ struct nb {
 	uint64_t rescans;      /* full rescans of the backend tree */
 	uint64_t vif_updates;  /* vif_update calls (one per dirty vif per turn) */
 	struct nb_accel *accel; /* accel.c: NICs, NULL until the first one */
+	struct nb_share *shares; /* per-domain RX shares (control thread) */
+	unsigned rx_share_pct;   /* for new shares: nb_set_rx_share_pct, default 25 */
 };
 
 /* netback.c */

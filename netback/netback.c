@@ -28,7 +28,7 @@ const char *nb_drop_reason_name(unsigned reason)
 		"tx_fatal",	    "tx_too_many_slots", "tx_frag_overflow", "tx_zero_frag",
 		"tx_runt",	    "tx_copy_error",	 "tx_csum_setup",    "tx_disabled",
 		"rx_queue_full",    "rx_expired",	 "rx_copy_error",    "rx_too_big",
-		"rx_disabled"};
+		"rx_disabled",	    "rx_share"};
 	return reason < NB_DROP__MAX ? names[reason] : "?";
 }
 
@@ -45,6 +45,60 @@ void nb_vif_fatal(struct nb_vif *vif, const char *why)
 	PVLOG_RL(WARN, NB_MOD, "%s: %s; vif disabled", vif->name, why);
 	if (write(vif->nb->ctl_fd, &one, sizeof(one)) < 0)
 		PVLOG_RL(ERR, NB_MOD, "%s: cannot wake the control thread", vif->name);
+}
+
+struct nb_share *nb_share_get(struct nb *nb, domid_t domid)
+{
+	struct nb_share *s;
+
+	for (s = nb->shares; s; s = s->next) {
+		if (s->domid == domid) {
+			s->refs++;
+			return s;
+		}
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->domid = domid;
+	s->refs = 1;
+	s->pct = nb->rx_share_pct;
+	pthread_mutex_init(&s->lock, NULL);
+	s->next = nb->shares;
+	nb->shares = s;
+	return s;
+}
+
+void nb_share_put(struct nb *nb, struct nb_share *s)
+{
+	if (!s || --s->refs)
+		return;
+	for (struct nb_share **pp = &nb->shares; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+int nb_set_rx_share_pct(struct nb *nb, unsigned pct)
+{
+	if (pct < 1 || pct > 100)
+		return -EINVAL;
+	nb->rx_share_pct = pct;
+	for (struct nb_share *s = nb->shares; s; s = s->next) {
+		pthread_mutex_lock(&s->lock);
+		s->pct = pct; /* keys seen from now on; a key's cap is recomputed when it frees */
+		pthread_mutex_unlock(&s->lock);
+	}
+	return 0;
+}
+
+unsigned nb_get_rx_share_pct(const struct nb *nb)
+{
+	return nb->rx_share_pct;
 }
 
 int nb_ctl_fd(const struct nb *nb)
@@ -130,6 +184,7 @@ int nb_create(struct hv *hv, struct xs_store *xs, struct vsw_switch *sw, unsigne
 	nb->hv = hv;
 	nb->xs = xs;
 	nb->sw = sw;
+	nb->rx_share_pct = NB_RX_SHARE_PCT_DEFAULT;
 	nb->ctl_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (nb->ctl_fd < 0) {
 		rc = -errno;

@@ -68,6 +68,85 @@ void nb_rxq_fini(struct nb_queue *q)
 /* nb_rx_has_pending and nb_rx_can_progress run per queue per polling round:
  * inline in nb_private.h */
 
+/* ---- the domain's share of the shared pools (nb_private.h, struct nb_share) ---- */
+
+/* Slots released by one drain, applied to the share under one lock. */
+struct share_dec {
+	bool any;
+	uint32_t n[NB_SHARE_SLOTS];
+};
+
+/*
+ * Charges one packet to share s (caller holds s->lock). Returns the slot charged,
+ * -1 when the packet holds no pool we account (no pool), or -2 when the domain
+ * already holds its share of that pool (drop it as rx_share), including when every
+ * slot holds packets of another pool.
+ */
+static int share_charge(struct nb_share *s, const struct pvnet_pkt *pkt)
+{
+	const void *pool = pkt->pool;
+	uint32_t src = UINT32_MAX, capacity, cap;
+	int match = -1, free_slot = -1;
+
+	if (!pool)
+		return -1;
+	if (pkt->src_kind == PVNET_PKT_SRC_GRANT) {
+		/* the sender's TX slots stay in use until every egress lets go */
+		src = pkt->src.domid;
+		capacity = NB_TX_RING;
+	} else {
+		capacity = pvnet_pkt_pool_size(pkt->pool);
+	}
+	for (int i = 0; i < NB_SHARE_SLOTS; i++) {
+		struct nb_share_slot *sl = &s->slot[i];
+		if (sl->pool == pool && sl->src == src) {
+			match = i;
+			break;
+		}
+		if (free_slot < 0 && sl->held == 0)
+			free_slot = i;
+	}
+	if (match < 0) {
+		if (free_slot < 0)
+			return -2;
+		match = free_slot;
+		s->slot[match].pool = pool;
+		s->slot[match].src = src;
+	}
+	cap = (uint32_t)((uint64_t)capacity * s->pct / 100);
+	if (cap < 1)
+		cap = 1;
+	s->slot[match].cap = cap;
+	if (s->slot[match].held >= cap)
+		return -2;
+	s->slot[match].held++;
+	return match;
+}
+
+static void share_release(struct nb_share *s, const struct share_dec *d)
+{
+	if (!s || !d->any)
+		return;
+	pthread_mutex_lock(&s->lock);
+	for (unsigned i = 0; i < NB_SHARE_SLOTS; i++)
+		s->slot[i].held -= d->n[i];
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Removes the head pending entry (the caller took its packet). */
+static inline void pend_pop(struct nb_queue *q, struct share_dec *d)
+{
+	struct nb_pending *e = &q->pend[q->pend_head];
+
+	q->pend_bytes -= e->pkt->len;
+	if (e->share >= 0) {
+		d->n[e->share]++;
+		d->any = true;
+	}
+	q->pend_head = (q->pend_head + 1) % NB_RX_QUEUE_MAX_PKTS;
+	__atomic_store_n(&q->pend_count, q->pend_count - 1, __ATOMIC_RELAXED);
+}
+
 static uint32_t wire_len(const struct pvnet_pkt *pkt, uint16_t tci)
 {
 	return pkt->len + (tci && pkt->head_size >= 12 ? PVNET_VLAN_HLEN : 0);
@@ -197,17 +276,17 @@ static unsigned drain_locked(struct nb_queue *q, struct pvnet_pkt **rel, unsigne
 	bool notify_any = false;
 	struct nb_pmap *pm;
 	struct rx_build b;
+	struct share_dec sd;
 
+	sd.any = false;
+	memset(sd.n, 0, sizeof(sd.n));
 	b.q = q;
 	b.ops = q->ops;
 	/* expire what waited too long (the guest stopped consuming) */
 	while (q->pend_count &&
 	       now - q->pend[q->pend_head].t_ns > (uint64_t)NB_RX_EXPIRE_MS * 1000000ull) {
-		struct nb_pending *e = &q->pend[q->pend_head];
-		q->pend_bytes -= e->pkt->len;
-		rel[(*nrel)++] = e->pkt;
-		q->pend_head = (q->pend_head + 1) % NB_RX_QUEUE_MAX_PKTS;
-		__atomic_store_n(&q->pend_count, q->pend_count - 1, __ATOMIC_RELAXED);
+		rel[(*nrel)++] = q->pend[q->pend_head].pkt;
+		pend_pop(q, &sd);
 		drops[NB_DROP_RX_EXPIRED]++;
 	}
 	if (q->pend_count)
@@ -280,9 +359,7 @@ static unsigned drain_locked(struct nb_queue *q, struct pvnet_pkt **rel, unsigne
 			used += need;
 			npk++;
 pop:
-			q->pend_bytes -= e->pkt->len;
-			q->pend_head = (q->pend_head + 1) % NB_RX_QUEUE_MAX_PKTS;
-			__atomic_store_n(&q->pend_count, q->pend_count - 1, __ATOMIC_RELAXED);
+			pend_pop(q, &sd);
 		}
 		if (!npk)
 			break;
@@ -363,6 +440,7 @@ pop:
 		if (write(q->rx_notify_fd, &one, sizeof(one)) < 0)
 			PVLOG_RL(WARN, NB_MOD, "%s: RX notify failed", vif->name);
 	}
+	share_release(vif->share, &sd);
 	nb_add(&vif->rx_packets, delivered);
 	nb_add(&vif->rx_bytes, bytes);
 	return delivered;
@@ -398,13 +476,17 @@ void nb_rx_purge(struct nb_queue *q)
 	struct pvnet_pkt *rel[NB_RX_QUEUE_MAX_PKTS];
 	unsigned n = 0;
 
+	struct share_dec sd;
+
+	sd.any = false;
+	memset(sd.n, 0, sizeof(sd.n));
 	pthread_mutex_lock(&q->rx_lock);
 	while (q->pend_count) {
 		rel[n++] = q->pend[q->pend_head].pkt;
-		q->pend_head = (q->pend_head + 1) % NB_RX_QUEUE_MAX_PKTS;
-		q->pend_count--;
+		pend_pop(q, &sd);
 	}
 	q->pend_bytes = 0;
+	share_release(q->vif->share, &sd);
 	pthread_mutex_unlock(&q->rx_lock);
 	release(rel, n);
 	nb_add(&q->vif->drops[NB_DROP_RX_DISABLED], n);
@@ -418,22 +500,38 @@ static void rxq_send(struct nb_queue *q, struct pvnet_pkt **pkts, const uint16_t
 	uint64_t drops[NB_DROP__MAX] = {0}, now = nb_now_ns();
 	unsigned nrel = 0;
 
+	struct nb_share *sh = q->vif->share;
+
 	pthread_mutex_lock(&q->rx_lock);
+	if (sh)
+		pthread_mutex_lock(&sh->lock); /* once per burst, inside rx_lock */
 	for (unsigned i = 0; i < n; i++) {
+		int slot = -1;
+
 		if (q->pend_count >= NB_RX_QUEUE_MAX_PKTS ||
 		    q->pend_bytes + pkts[i]->len > NB_RX_QUEUE_MAX_BYTES) {
 			drops[NB_DROP_RX_QUEUE_FULL]++;
 			rel[nrel++] = pkts[i];
 			continue;
 		}
+		if (sh && (slot = share_charge(sh, pkts[i])) == -2) {
+			drops[NB_DROP_RX_SHARE]++;
+			rel[nrel++] = pkts[i];
+			continue;
+		}
 		q->pend[(q->pend_head + q->pend_count) % NB_RX_QUEUE_MAX_PKTS] =
-			(struct nb_pending){.pkt = pkts[i], .tci = tci[i], .t_ns = now};
+			(struct nb_pending){.pkt = pkts[i], .tci = tci[i], .share = (int16_t)slot,
+					    .t_ns = now};
 		q->pend_bytes += pkts[i]->len;
 		__atomic_store_n(&q->pend_count, q->pend_count + 1, __ATOMIC_RELAXED);
 	}
+	if (sh)
+		pthread_mutex_unlock(&sh->lock);
 	drain_locked(q, rel, &nrel, now, drops);
 	pthread_mutex_unlock(&q->rx_lock);
 	release(rel, nrel);
+	if (drops[NB_DROP_RX_SHARE])
+		vsw_port_count_drop(q->vif->port, VSW_DROP_RX_SHARE, drops[NB_DROP_RX_SHARE]);
 	flush_drops(q->vif, drops);
 }
 

@@ -522,6 +522,11 @@ static struct nb_vif *vif_create(struct nb *nb, domid_t domid, unsigned handle)
 	vif->handle = handle;
 	vif->fe_state = -1;
 	vif->be_state = XenbusStateInitialising;
+	vif->share = nb_share_get(nb, domid);
+	if (!vif->share) {
+		free(vif);
+		return NULL;
+	}
 	pthread_mutex_init(&vif->in_lock, NULL);
 	snprintf(vif->name, sizeof(vif->name), "vif%u.%u", domid, handle);
 	snprintf(vif->be_path, sizeof(vif->be_path), BE_ROOT "/%u/%u", domid, handle);
@@ -532,6 +537,7 @@ static struct nb_vif *vif_create(struct nb *nb, domid_t domid, unsigned handle)
 	    read_uint(nb, vif->be_path, "frontend-id", HV_MAX_DOMID, &feid) < 0 || feid != domid) {
 		/* not (yet) a complete backend dir: look again on the next event */
 		pthread_mutex_destroy(&vif->in_lock);
+		nb_share_put(nb, vif->share);
 		free(vif);
 		return NULL;
 	}
@@ -574,6 +580,7 @@ static void vif_free(struct nb *nb, struct nb_vif *vif)
 	}
 	PVLOG(INFO, NB_MOD, "%s: removed", vif->name);
 	pthread_mutex_destroy(&vif->in_lock);
+	nb_share_put(nb, vif->share);
 	free(vif);
 }
 

@@ -267,6 +267,12 @@ void *vsw_port_priv(const struct vsw_port *port)
 	return port->priv;
 }
 
+void vsw_port_count_drop(struct vsw_port *port, enum vsw_drop_reason reason, uint64_t n)
+{
+	if (port && (unsigned)reason < VSW_DROP__MAX && n)
+		vsw_atomic_add(&port->drops[reason], n);
+}
+
 const char *vsw_port_name(const struct vsw_port *port)
 {
 	return port->name;

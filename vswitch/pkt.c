@@ -172,6 +172,11 @@ unsigned pvnet_pkt_pool_avail(const struct pvnet_pkt_pool *pool)
 	return head_cnt(__atomic_load_n(&pool->head, __ATOMIC_ACQUIRE));
 }
 
+unsigned pvnet_pkt_pool_size(const struct pvnet_pkt_pool *pool)
+{
+	return pool->count;
+}
+
 static void pkt_reset(struct pvnet_pkt *pkt)
 {
 	pkt->data = pkt->buf ? pkt->buf : pkt->hdr + PVNET_PKT_HEADROOM;

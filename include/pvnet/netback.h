@@ -62,6 +62,7 @@ enum nb_drop_reason {
 	NB_DROP_RX_COPY_ERROR,     /* grant copy into the guest failed (NETIF_RSP_ERROR) */
 	NB_DROP_RX_TOO_BIG,        /* needs more slots than the frontend may take */
 	NB_DROP_RX_DISABLED,       /* vif disabled or disconnected */
+	NB_DROP_RX_SHARE,          /* the domain holds its share of the packet's pool (rx-share-pct) */
 	NB_DROP__MAX
 };
 
@@ -114,6 +115,16 @@ int nb_ctl_fd(const struct nb *nb);
 void nb_process(struct nb *nb);
 
 unsigned nb_nr_workers(const struct nb *nb);
+
+/*
+ * RX share of the shared packet pools (rx-share-pct of the ledger, default 25): the
+ * packets waiting in one domain's RX queues may hold at most pct percent of any one
+ * pool (an uplink's, VXLAN's, vhost-user's buffers, or one sender's TX ring slots),
+ * at least one packet; frames beyond it are dropped as rx_share (the vif's drops and
+ * the switch port's). 1..100, else -EINVAL. Control thread.
+ */
+int nb_set_rx_share_pct(struct nb *nb, unsigned pct);
+unsigned nb_get_rx_share_pct(const struct nb *nb);
 
 /* Calls cb with a snapshot of each vif (domid, handle order); stops at the first
  * non-zero return and returns it. domid < 0: all domains. */

@@ -147,6 +147,8 @@ int pvnet_pkt_pool_create(unsigned count, uint32_t buf_size, struct pvnet_pkt_po
 void pvnet_pkt_pool_destroy(struct pvnet_pkt_pool *pool);
 /* Packets currently in the pool (free), for tests and stats. */
 unsigned pvnet_pkt_pool_avail(const struct pvnet_pkt_pool *pool);
+/* Packets the pool was created with (netback's RX share is a fraction of it). */
+unsigned pvnet_pkt_pool_size(const struct pvnet_pkt_pool *pool);
 
 /*
  * Takes one packet; NULL when the pool is empty. The packet is reset: one reference,

@@ -199,6 +199,9 @@ int vsw_port_del(struct vsw_bridge *br, struct vsw_port *port);
 int vsw_port_find(struct vsw_bridge *br, const char *name, struct vsw_port **out);
 
 void *vsw_port_priv(const struct vsw_port *port);
+/* An egress port's own drop of n packets it accepted from send() (e.g. a vif over its
+ * RX share: rx_share); counted on the port like the switch's drops. Any thread. */
+void vsw_port_count_drop(struct vsw_port *port, enum vsw_drop_reason reason, uint64_t n);
 const char *vsw_port_name(const struct vsw_port *port);
 uint32_t vsw_port_no(const struct vsw_port *port); /* unique in the bridge while it lives */
 unsigned vsw_port_flags(const struct vsw_port *port);
