@@ -11,7 +11,7 @@
 #    pvnetd refuse to start naming the reason, touching nothing.
 . "$(dirname "$0")/lib.sh"
 pv_init isolation_ctl
-pv_need python3
+pv_need python3 xenstore-read
 CLIENT=(python3 "$(dirname "$0")/ctl_client.py")
 
 if pv_start; then ok "pvnetd starts"; else not_ok "pvnetd starts"; pv_done; exit 1; fi
@@ -86,7 +86,45 @@ check "a request with no command is refused (empty request, exit 2)" \
   bash -c "grep -q 'empty request' <<<'$out' && grep -qx X2 <<<'$out'"
 check "pvnetd still answers at once" list_fast
 
-# ---- 4. host-side safety: the run dir -----------------------------------------
+# ---- 4. a guest that ignores shutdown: `pvnet destroy` waits for it (3 s) -------
+# meanwhile read-only commands of other clients are answered at once, and a
+# state-changing one waits its turn and is then served.
+G="pvc$$"
+printf "name='%s'\nmemory=32\nvif=['mac=00:16:3e:45:00:01,bridge=brc$$']\n" "$G" >"$PV_TMP/g.cfg"
+if pvnet create "$PV_TMP/g.cfg" >/dev/null 2>&1; then
+  pv_cleanup_add "'$PV_BIN/pvnet' --run-dir '$PV_RUN' destroy $G"
+  id=$(domid "$G")
+  wait_for 10 xenstore-read "/local/domain/$id/data/pvnet-guest" >/dev/null 2>&1
+  gpid=$(xenstore-read "/local/domain/$id/data/pvnet-guest" 2>/dev/null | awk '{print $3}')
+  if [ -n "$gpid" ] && kill -0 "$gpid" 2>/dev/null; then
+    kill -STOP "$gpid" # a guest that never answers control/shutdown
+    t0=$(date +%s%N)
+    pvnet destroy "$G" >/dev/null 2>&1 &
+    DP=$!
+    sleep 0.3
+    slow=0; dying=0
+    for i in 1 2 3 4; do
+      list_fast || slow=$((slow + 1))
+      timeout 1 "$PV_BIN/pvnet" --run-dir "$PV_RUN" list "$G" 2>/dev/null | grep -qE "^$G .* -----d " && dying=1
+      sleep 0.2
+    done
+    timeout 10 "$PV_BIN/pvnet" --run-dir "$PV_RUN" log-level ctl info >/dev/null 2>&1; lrc=$?
+    t_ll=$(( ($(date +%s%N) - t0) / 1000000 ))
+    wait "$DP"; drc=$?
+    t_d=$(( ($(date +%s%N) - t0) / 1000000 ))
+    check "stopped guest: pvnet list answered within 1 s during its 3 s destroy ($slow slow)" [ "$slow" = 0 ]
+    check "stopped guest: list showed it dying meanwhile" [ "$dying" = 1 ]
+    check "stopped guest: a state-changing command waited for the destroy, then ran (exit $lrc after ${t_ll} ms; destroy took ${t_d} ms)" \
+      bash -c "[ $lrc = 0 ] && [ $drc = 0 ] && [ $t_ll -ge 2500 ]"
+    check "stopped guest: the domain is gone" bash -c "! '$PV_BIN/pvnet' --run-dir '$PV_RUN' list '$G' >/dev/null 2>&1"
+  else
+    not_ok "guest $G reported its pid in the store (got '$gpid')"
+  fi
+else
+  not_ok "create guest $G"
+fi
+
+# ---- 5. host-side safety: the run dir -----------------------------------------
 # refused: pvnetd exits 1 within 5 s, its stderr names the reason, and it left
 # nothing in the run dir
 refused() {

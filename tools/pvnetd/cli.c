@@ -924,31 +924,33 @@ static void ctl_log_request(const struct ctl_conn *c, int argc, char **argv, int
 			 (unsigned)c->uid, line, status);
 }
 
-int ctl_handle(struct pvnetd *d, struct ctl_conn *c)
+int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 {
-	static char buf[PVNET_CTL_MSG_MAX + 1]; /* one request at a time: no nesting */
+	/* one buffer for the top-level request (its argv and payload stay in use while
+	 * it runs, nested pumps included) and one for read-only requests served meanwhile */
+	static char top_buf[PVNET_CTL_MSG_MAX + 1], nested_buf[PVNET_CTL_MSG_MAX + 1];
+	char *buf = nested ? nested_buf : top_buf;
 	char *argv[MAX_ARGS];
 	struct outbuf o = {.conn = c};
-	const char *payload = NULL;
+	const char *payload = NULL, *bad = NULL;
 	size_t payload_len = 0, len, mlen = strlen(PVNET_CTL_MARKER);
 	int argc = 0, status = 2;
 	ssize_t n;
-	char *p, *end, xbuf[32];
+	char *p, *end, xbuf[32], theirs[16] = "1";
 
-	n = recv(c->fd, buf, PVNET_CTL_MSG_MAX + 1, MSG_TRUNC | MSG_DONTWAIT);
+	/* nested: peek first, the request stays queued unless it is read-only */
+	n = recv(c->fd, buf, PVNET_CTL_MSG_MAX + 1,
+		 MSG_TRUNC | MSG_DONTWAIT | (nested ? MSG_PEEK : 0));
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
 		return -1;
 	if (n < 0)
 		return 0;
-	c->busy = true;
-	snprintf(xbuf, sizeof(xbuf), "V%d %s", PVNET_CTL_VERSION, PVNET_VERSION);
-	ctl_send(c, xbuf, strlen(xbuf));
 	if ((size_t)n > PVNET_CTL_MSG_MAX) {
-		err_printf(&o, "request too large (%zd bytes, at most %d)\n", n, PVNET_CTL_MSG_MAX);
-		argv[argc++] = "(oversize request)";
-		goto reply;
+		bad = "oversize";
+		len = 0;
+	} else {
+		len = (size_t)n;
 	}
-	len = (size_t)n;
 	buf[len] = 0;
 	end = memchr(buf, PVNET_CTL_PAYLOAD_SEP, len);
 	if (end) {
@@ -959,27 +961,50 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c)
 	}
 	for (p = buf; p < buf + len && argc < MAX_ARGS; p += strlen(p) + 1)
 		argv[argc++] = p;
-	if (argc == 0) {
+	if (!bad && argc == 0) {
+		bad = "empty";
+	} else if (!bad && (strncmp(argv[0], PVNET_CTL_MARKER, mlen) ||
+			    strtol(argv[0] + mlen, NULL, 10) != PVNET_CTL_VERSION)) {
+		if (!strncmp(argv[0], PVNET_CTL_MARKER, mlen))
+			snprintf(theirs, sizeof(theirs), "%.12s", argv[0] + mlen);
+		bad = "version";
+	} else if (!bad) {
+		/* the marker is not an argument */
+		for (int i = 1; i < argc; i++)
+			argv[i - 1] = argv[i];
+		if (--argc == 0)
+			bad = "empty";
+	}
+	if (nested) {
+		char one;
+		/* while a command runs, only commands that change nothing are served;
+		 * the others wait in the socket for the top-level loop */
+		if (bad || !ctl_read_only(argc, argv)) {
+			c->deferred = true;
+			return 0;
+		}
+		if (recv(c->fd, &one, 1, MSG_DONTWAIT) < 0) /* consumes the peeked request */
+			return -1;
+	}
+	c->busy = true;
+	snprintf(xbuf, sizeof(xbuf), "V%d %s", PVNET_CTL_VERSION, PVNET_VERSION);
+	ctl_send(c, xbuf, strlen(xbuf));
+	if (bad && !strcmp(bad, "oversize")) {
+		err_printf(&o, "request too large (%zd bytes, at most %d)\n", n, PVNET_CTL_MSG_MAX);
+		argc = 0;
+		argv[argc++] = "(oversize request)";
+		goto reply;
+	}
+	if (bad && !strcmp(bad, "empty")) {
 		err_printf(&o, "empty request\n");
+		argc = 0;
 		argv[argc++] = "(empty request)";
 		goto reply;
 	}
-	if (strncmp(argv[0], PVNET_CTL_MARKER, mlen) ||
-	    strtol(argv[0] + mlen, NULL, 10) != PVNET_CTL_VERSION) {
-		char theirs[16] = "1";
-		if (!strncmp(argv[0], PVNET_CTL_MARKER, mlen))
-			snprintf(theirs, sizeof(theirs), "%.12s", argv[0] + mlen);
+	if (bad) {
 		err_printf(&o, "control protocol mismatch: this client speaks version %s, pvnetd %s "
 			       "speaks version %d; use the pvnet program of the same release as "
 			       "pvnetd\n", theirs, PVNET_VERSION, PVNET_CTL_VERSION);
-		goto reply;
-	}
-	/* the marker is not an argument */
-	for (int i = 1; i < argc; i++)
-		argv[i - 1] = argv[i];
-	if (--argc == 0) {
-		err_printf(&o, "empty request\n");
-		argv[argc++] = "(empty request)";
 		goto reply;
 	}
 	if (!strcmp(argv[0], "info") && argc != 1)
@@ -988,7 +1013,8 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c)
 		status = cmd_info(d, &o);
 	else if (!strcmp(argv[0], "log-level"))
 		status = cmd_log_level(&o, argc, argv);
-	else if (!strcmp(argv[0], "list"))		status = cmd_list(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "list"))
+		status = cmd_list(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "create"))
 		status = cmd_create(d, &o, argc, argv, payload, payload_len);
 	else if (!strcmp(argv[0], "destroy"))

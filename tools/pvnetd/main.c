@@ -298,14 +298,14 @@ static int netns_exec_fixup(char *note, size_t note_size, char *why, size_t size
 }
 
 /* Picks the connection to close when all slots are taken: the idle one (no
- * request in service, no reply queued) that has been idle longest, else NULL. */
+ * request in service or waiting, no reply queued) idle longest, else NULL. */
 static struct ctl_conn *ctl_evictable(struct pvnetd *d)
 {
 	struct ctl_conn *best = NULL;
 
 	for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++) {
 		struct ctl_conn *c = &d->ctl_conns[i];
-		if (c->fd < 0 || c->busy || c->head)
+		if (c->fd < 0 || c->busy || c->head || c->deferred)
 			continue;
 		if (!best || c->since_ns < best->since_ns)
 			best = c;
@@ -356,7 +356,7 @@ static void ctl_expire(struct pvnetd *d, uint64_t now)
 		struct ctl_conn *c = &d->ctl_conns[i];
 		char why[96];
 
-		if (c->fd < 0 || c->busy)
+		if (c->fd < 0 || c->busy || c->deferred) /* deferred: a request waits for us */
 			continue;
 		if (!c->dead && c->head && now - c->progress_ns > PVNET_CTL_STALL_MS * 1000000ull) {
 			snprintf(why, sizeof(why), "stopped reading (%zu bytes of replies unread for %d ms)",
@@ -430,10 +430,11 @@ enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_XS, SRC_HC, SRC_NB };
 
 /*
  * One turn of the control loop: poll every control-plane fd for up to `ms`,
- * handle what is ready, deliver store watch events. `ctl` false while a CLI
- * request is being served (no nested CLI handling).
+ * handle what is ready, deliver store watch events. `top` false while a CLI
+ * request is being served (a nested pump): other clients then get answers to
+ * read-only requests only; the rest wait for a top-level turn.
  */
-static void loop_once(struct pvnetd *d, int ms, bool ctl)
+static void loop_once(struct pvnetd *d, int ms, bool top)
 {
 	struct pollfd pfd[MAX_POLL];
 	int kind[MAX_POLL];
@@ -448,12 +449,14 @@ static void loop_once(struct pvnetd *d, int ms, bool ctl)
 		pfd[n] = (struct pollfd){.fd = nb_ctl_fd(d->nb), .events = POLLIN};
 		kind[n++] = SRC_NB;
 	}
-	if (ctl) {
+	if (d->ctl_fd >= 0) {
 		pfd[n] = (struct pollfd){.fd = d->ctl_fd, .events = POLLIN};
 		kind[n++] = SRC_CTL_LISTEN;
 		for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++) {
 			struct ctl_conn *c = &d->ctl_conns[i];
-			if (c->fd < 0 || c->busy || c->dead)
+			if (top)
+				c->deferred = false; /* the command that deferred it is over */
+			if (c->fd < 0 || c->busy || c->dead || c->deferred)
 				continue;
 			/* a client with replies queued is not read until it takes them */
 			pfd[n] = (struct pollfd){.fd = c->fd, .events = c->head ? POLLOUT : POLLIN};
@@ -498,7 +501,7 @@ static void loop_once(struct pvnetd *d, int ms, bool ctl)
 				if (c->fd < 0 || c->serial != serial[i])
 					break; /* closed, maybe reused, this turn (evicted at accept) */
 				if (pfd[i].revents & POLLIN)
-					rc = ctl_handle(d, c);
+					rc = ctl_handle(d, c, !top);
 				else if (pfd[i].revents & POLLOUT)
 					rc = ctl_flush(c);
 				else
@@ -529,8 +532,7 @@ static void loop_once(struct pvnetd *d, int ms, bool ctl)
 	while (xs_store_dispatch(d->xs) > 0)
 		;
 	xs_server_flush(d->xss);
-	if (ctl)
-		ctl_expire(d, pvnetd_now_ns());
+	ctl_expire(d, pvnetd_now_ns());
 }
 
 void pvnetd_pump(struct pvnetd *d, int ms)

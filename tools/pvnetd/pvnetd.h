@@ -38,6 +38,7 @@ struct ctl_conn {
 	size_t queued; /* bytes in the queue */
 	bool busy;     /* a request of it is being served */
 	bool dead;     /* to be closed (overflow, peer gone): nothing more is sent */
+	bool deferred; /* its request changes state: left for the top-level loop */
 	uint64_t serial; /* tells a reused slot from the connection polled */
 	char why[96];  /* why it is dead, for the log */
 };
@@ -120,7 +121,12 @@ void dom_reap(struct pvnetd *d);
 void dom_collect_dead(struct pvnetd *d);
 /* Handles a readable hypercall socket. */
 void dom_hypercall(struct pvnetd *d, struct dom *dom);
-/* Runs the store and hypercall sockets for up to `ms` milliseconds (used while waiting). */
+/*
+ * Runs the store and hypercall sockets for up to `ms` milliseconds (used while
+ * waiting), and serves read-only control requests (info, list, stats, ...) of
+ * other clients meanwhile. The caller must hold no lock those take (netback's,
+ * the switch's) and keep d->doms consistent.
+ */
 void pvnetd_pump(struct pvnetd *d, int ms);
 
 /* cli.c: `nic`, `accel` and `ethtool` commands (issue #6) */
@@ -138,8 +144,11 @@ void err_printf(struct outbuf *o, const char *fmt, ...) __attribute__((format(pr
 /*
  * Reads one request from a control connection and answers it (queued replies
  * included); -1 when the connection is to be closed (peer gone, or marked dead).
+ * `nested` (from pvnetd_pump, while another request runs): only a request that
+ * changes nothing (info, list, stats, ...) is served; any other stays in the
+ * socket and c->deferred is set until the top-level loop takes it.
  */
-int ctl_handle(struct pvnetd *d, struct ctl_conn *c);
+int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested);
 /* Sends what the socket takes of c's queue without blocking; -1 if c is dead. */
 int ctl_flush(struct ctl_conn *c);
 /* Frees c's queue and closes its socket; logs why if it was dropped. */
