@@ -42,7 +42,7 @@ static const struct {
 				   "store watch events queued unread per domain"},
 	[QUOTA_EVTCHNS] = {"evtchns", 1023, ENOSPC, "event-channel ports per domain"},
 	[QUOTA_GNT_MAPS] = {"gnt-maps", 8192, ENOSPC, "dom0 mappings of a domain's grants"},
-	[QUOTA_MAC_PER_PORT] = {"mac-per-port", 256, ENOSPC, "learnt MAC entries per switch port"},
+	[QUOTA_MAC_PER_PORT] = {"mac-per-port", 1024, ENOSPC, "learnt MAC entries per switch port"},
 	[QUOTA_RX_SHARE_PCT] = {"rx-share-pct", 25, ENOSPC,
 				"percent of a shared packet pool one domain's RX may hold"},
 };

@@ -16,12 +16,15 @@
 /*
  * Who makes a request: a domain, and optionally the server connection it came
  * on (NULL for in-process callers). Transactions and watches belong to the
- * connection; quotas apply per connection (per domain for in-process callers).
+ * connection; quotas apply per domain, whatever connection a request came on.
  */
 struct xs_caller {
 	domid_t dom;
 	void *conn;
 };
+
+/* The ledger the store enforces (borrowed). */
+struct quota_ledger *xsi_ledger(struct xs_store *st);
 
 /* Errno name for the wire ("ENOENT"); "EIO" for anything unknown. */
 const char *xs_errno_name(int err);
@@ -68,13 +71,20 @@ struct xs_conn;
 /* A connection with no fd: replies and events accumulate in memory. */
 int xs_server_add_mem_conn(struct xs_server *srv, domid_t domid, struct xs_conn **out);
 /*
- * Feeds bytes as if read from the connection's socket. Returns 0, or -EPROTO
- * if the connection was dropped for a framing violation (it is then freed and
- * must not be used again).
+ * Feeds bytes as if read from the connection's socket, after handling what
+ * was left buffered. Returns how many bytes it took (fewer than len when the
+ * domain's output is at its limit and the input buffer is full: consume
+ * output, then feed the rest), or -EPROTO if the connection was dropped for a
+ * framing violation (it is then freed and must not be used again).
  */
 int xs_conn_feed(struct xs_server *srv, struct xs_conn *conn, const void *buf, size_t len);
-/* Pending output bytes of a connection (borrowed), and discarding them. */
+/*
+ * The next pending output bytes of a connection (borrowed; one queued message
+ * at a time, NULL and 0 when none), and discarding len pending bytes.
+ */
 const void *xs_conn_output(struct xs_conn *conn, size_t *len);
-void xs_conn_output_consume(struct xs_conn *conn, size_t len);
+void xs_conn_output_consume(struct xs_server *srv, struct xs_conn *conn, size_t len);
+/* Watch events dropped so far for domains over xs-output-bytes / xs-watch-events. */
+uint64_t xs_server_events_dropped(const struct xs_server *srv);
 
 #endif /* PVNET_HV_XS_PRIVATE_H */

@@ -4,12 +4,27 @@
  * connections added for guests. Every socket is non-blocking. Input is
  * buffered until a whole message (16-byte header + len) is present; a header
  * with len > XENSTORE_PAYLOAD_MAX drops the connection. Replies and watch
- * events are appended whole to a per-connection output buffer, so they never
- * interleave mid-message; a connection whose pending output exceeds
- * XS_OUT_MAX (a reader that does not read) is dropped.
+ * events are queued whole per connection, so they never interleave
+ * mid-message.
+ *
+ * What a guest domain can make the server hold is charged to the domain in the
+ * ledger, over all its connections: connections (xs-conns: more are refused
+ * with EDQUOT), queued output bytes (xs-output-bytes) and queued watch events
+ * (xs-watch-events). When a new event would go over either, the oldest
+ * unsent events of that connection are dropped (then the new one, if it still
+ * does not fit), as C xenstored drops events for a domain that does not read.
+ * While the domain's queued output is at its limit, its requests are left
+ * unread in the socket (its own writes block; pvnetd never does). A dom0
+ * connection is not limited except that one with more than XS_OUT_MAX
+ * unread is dropped (the pvnet CLI reads what it asks for).
+ *
+ * One call handles at most XS_BUDGET requests of a connection, so no client
+ * holds the control loop; one with more buffered asks for POLLOUT, which a
+ * socket with room reports at once, to be called again next turn.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,23 +41,35 @@
 #define MOD "xs"
 #define XS_HDR ((size_t)sizeof(struct xsd_sockmsg))
 #define XS_OUT_MAX (1u << 20)
+#define XS_BUDGET 64
+
+/* One queued reply or event, sent from off. */
+struct xs_msg {
+	struct xs_msg *next;
+	bool event;
+	size_t len, off;
+	uint8_t data[];
+};
 
 struct xs_conn {
 	struct xs_conn *next;
 	int fd; /* -1 for in-memory connections */
 	domid_t dom;
 	bool dead;
+	bool charged; /* holds one xs-conns unit of its domain */
 	size_t inlen;
 	uint8_t in[sizeof(struct xsd_sockmsg) + XENSTORE_PAYLOAD_MAX];
-	uint8_t *out;
-	size_t outoff, outlen, outcap; /* pending bytes are out[outoff..outlen) */
+	struct xs_msg *oq, **oq_tail;
+	size_t outbytes; /* queued, not yet sent */
 };
 
 struct xs_server {
 	struct xs_store *st;
+	struct quota_ledger *led;
 	int lfd;
 	char *path;
 	struct xs_conn *conns;
+	uint64_t events_dropped; /* watch events dropped for a domain over its limits */
 };
 
 /* ---------- output ---------- */
@@ -54,56 +81,97 @@ static void conn_kill(struct xs_conn *c, const char *why)
 	c->dead = true;
 }
 
-static void out_append(struct xs_conn *c, uint32_t type, uint32_t req_id, uint32_t tx_id,
-		       const void *p1, size_t l1, const void *p2, size_t l2)
+/* Unqueues m (which follows *pp in c's queue) and returns what it held to the ledger. */
+static void msg_drop(struct xs_server *srv, struct xs_conn *c, struct xs_msg **pp)
+{
+	struct xs_msg *m = *pp;
+	*pp = m->next;
+	if (c->oq_tail == &m->next)
+		c->oq_tail = pp;
+	c->outbytes -= m->len - m->off;
+	quota_uncharge(srv->led, c->dom, QUOTA_XS_OUTPUT_BYTES, m->len);
+	if (m->event)
+		quota_uncharge(srv->led, c->dom, QUOTA_XS_WATCH_EVENTS, 1);
+	free(m);
+}
+
+/* Drops c's oldest event not yet partly sent; false if it has none. */
+static bool drop_oldest_event(struct xs_server *srv, struct xs_conn *c)
+{
+	for (struct xs_msg **pp = &c->oq; *pp; pp = &(*pp)->next)
+		if ((*pp)->event && (*pp)->off == 0) {
+			msg_drop(srv, c, pp);
+			srv->events_dropped++;
+			return true;
+		}
+	return false;
+}
+
+static void out_append(struct xs_server *srv, struct xs_conn *c, uint32_t type, uint32_t req_id,
+		       uint32_t tx_id, const void *p1, size_t l1, const void *p2, size_t l2)
 {
 	struct xsd_sockmsg h = {type, req_id, tx_id, (uint32_t)(l1 + l2)};
 	size_t need = XS_HDR + l1 + l2;
+	bool event = type == XS_WATCH_EVENT;
+	struct xs_msg *m;
 	if (c->dead)
 		return;
-	if (c->outoff && c->outoff == c->outlen)
-		c->outoff = c->outlen = 0;
-	if (c->outlen - c->outoff + need > XS_OUT_MAX) {
+	if (c->dom == 0 && c->outbytes + need > XS_OUT_MAX) {
 		conn_kill(c, "output backlog over 1 MiB");
 		return;
 	}
-	if (c->outlen + need > c->outcap) {
-		/* Compact first, then grow. */
-		if (c->outoff) {
-			memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
-			c->outlen -= c->outoff;
-			c->outoff = 0;
-		}
-		if (c->outlen + need > c->outcap) {
-			size_t cap = c->outcap ? c->outcap : 8192;
-			while (cap < c->outlen + need)
-				cap *= 2;
-			uint8_t *n = realloc(c->out, cap);
-			if (!n) {
-				conn_kill(c, "out of memory");
+	if (event) {
+		/* Make room by dropping this connection's oldest events, as C xenstored does. */
+		while (quota_would_exceed(srv->led, c->dom, QUOTA_XS_OUTPUT_BYTES, need) ||
+		       quota_would_exceed(srv->led, c->dom, QUOTA_XS_WATCH_EVENTS, 1))
+			if (!drop_oldest_event(srv, c)) {
+				srv->events_dropped++;
+				quota_note_refusal(srv->led, QUOTA_XS_WATCH_EVENTS);
+				PVLOG_RL(WARN, MOD, "dom%u reads no watch events: dropping them",
+					 (unsigned)c->dom);
 				return;
 			}
-			c->out = n;
-			c->outcap = cap;
-		}
 	}
-	memcpy(c->out + c->outlen, &h, XS_HDR);
-	c->outlen += XS_HDR;
+	m = malloc(sizeof(*m) + need);
+	if (!m) {
+		conn_kill(c, "out of memory");
+		return;
+	}
+	m->next = NULL;
+	m->event = event;
+	m->len = need;
+	m->off = 0;
+	memcpy(m->data, &h, XS_HDR);
 	if (l1)
-		memcpy(c->out + c->outlen, p1, l1);
-	c->outlen += l1;
+		memcpy(m->data + XS_HDR, p1, l1);
 	if (l2)
-		memcpy(c->out + c->outlen, p2, l2);
-	c->outlen += l2;
+		memcpy(m->data + XS_HDR + l1, p2, l2);
+	/* Replies are charged unchecked: a domain at its limit sends no more requests. */
+	quota_charge_force(srv->led, c->dom, QUOTA_XS_OUTPUT_BYTES, need);
+	if (event)
+		quota_charge_force(srv->led, c->dom, QUOTA_XS_WATCH_EVENTS, 1);
+	*c->oq_tail = m;
+	c->oq_tail = &m->next;
+	c->outbytes += need;
 }
 
-static void conn_write(struct xs_conn *c)
+/* The domain has as much output queued as it may: read none of its requests. */
+static bool conn_throttled(struct xs_server *srv, const struct xs_conn *c)
 {
-	while (!c->dead && c->fd >= 0 && c->outoff < c->outlen) {
-		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+	return c->dom != 0 && quota_would_exceed(srv->led, c->dom, QUOTA_XS_OUTPUT_BYTES, 1);
+}
+
+static void conn_write(struct xs_server *srv, struct xs_conn *c)
+{
+	while (!c->dead && c->fd >= 0 && c->oq) {
+		struct xs_msg *m = c->oq;
+		ssize_t n = send(c->fd, m->data + m->off, m->len - m->off,
 				 MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n > 0) {
-			c->outoff += (size_t)n;
+			m->off += (size_t)n;
+			c->outbytes -= (size_t)n;
+			if (m->off == m->len)
+				msg_drop(srv, c, &c->oq);
 		} else if (n < 0 && errno == EINTR) {
 			continue;
 		} else {
@@ -112,30 +180,34 @@ static void conn_write(struct xs_conn *c)
 			conn_kill(c, "write failed");
 		}
 	}
-	if (c->outoff == c->outlen)
-		c->outoff = c->outlen = 0;
 }
+
+/* The connection a reply goes out on, and its server. */
+struct xs_out {
+	struct xs_server *srv;
+	struct xs_conn *c;
+};
 
 static void conn_event(void *arg, void *conn, const char *path, const char *token)
 {
-	(void)arg;
-	out_append(conn, XS_WATCH_EVENT, 0, 0, path, strlen(path) + 1, token, strlen(token) + 1);
+	out_append(arg, conn, XS_WATCH_EVENT, 0, 0, path, strlen(path) + 1, token,
+		   strlen(token) + 1);
 }
 
-static void reply(struct xs_conn *c, const struct xsd_sockmsg *h, const void *p, size_t l)
+static void reply(struct xs_out o, const struct xsd_sockmsg *h, const void *p, size_t l)
 {
-	out_append(c, h->type, h->req_id, h->tx_id, p, l, NULL, 0);
+	out_append(o.srv, o.c, h->type, h->req_id, h->tx_id, p, l, NULL, 0);
 }
 
-static void reply_err(struct xs_conn *c, const struct xsd_sockmsg *h, int err)
+static void reply_err(struct xs_out o, const struct xsd_sockmsg *h, int err)
 {
 	const char *name = xs_errno_name(err);
-	out_append(c, XS_ERROR, h->req_id, h->tx_id, name, strlen(name) + 1, NULL, 0);
+	out_append(o.srv, o.c, XS_ERROR, h->req_id, h->tx_id, name, strlen(name) + 1, NULL, 0);
 }
 
-static void reply_ok(struct xs_conn *c, const struct xsd_sockmsg *h)
+static void reply_ok(struct xs_out o, const struct xsd_sockmsg *h)
 {
-	reply(c, h, "OK", 3);
+	reply(o, h, "OK", 3);
 }
 
 /* ---------- request handling ---------- */
@@ -201,6 +273,7 @@ static void do_directory(struct xs_server *srv, struct xs_conn *c, const struct 
 			 const char **a, int na)
 {
 	struct xs_caller who = {c->dom, c};
+	struct xs_out o = {srv, c};
 	char **names = NULL;
 	unsigned count = 0;
 	uint64_t gen = 0;
@@ -254,18 +327,19 @@ static void do_directory(struct xs_server *srv, struct xs_conn *c, const struct 
 			off += l;
 		}
 	}
-	reply(c, h, buf, off);
+	reply(o, h, buf, off);
 	xs_free_list(names, count);
 	return;
 err:
 	xs_free_list(names, count);
-	reply_err(c, h, rc);
+	reply_err(o, h, rc);
 }
 
 static void handle_msg(struct xs_server *srv, struct xs_conn *c, const struct xsd_sockmsg *h,
 		       const char *pl)
 {
 	struct xs_caller who = {c->dom, c};
+	struct xs_out o = {srv, c};
 	const char *a[XS_MAX_PERMS + 2];
 	int na = split(pl, h->len, a, XS_MAX_PERMS + 2);
 	char buf[XENSTORE_PAYLOAD_MAX];
@@ -281,7 +355,7 @@ static void handle_msg(struct xs_server *srv, struct xs_conn *c, const struct xs
 		}
 		if ((rc = xsi_read(srv->st, &who, h->tx_id, a[0], &val, &len)))
 			break;
-		reply(c, h, val, len);
+		reply(o, h, val, len);
 		free(val);
 		return;
 	}
@@ -320,7 +394,7 @@ static void handle_msg(struct xs_server *srv, struct xs_conn *c, const struct xs
 		if ((rc = xsi_get_perms(srv->st, &who, h->tx_id, a[0], perms, &n)) ||
 		    (rc = perms_to_wire(perms, n, buf, sizeof(buf), &len)))
 			break;
-		reply(c, h, buf, len);
+		reply(o, h, buf, len);
 		return;
 	}
 	case XS_SET_PERMS: {
@@ -346,7 +420,7 @@ static void handle_msg(struct xs_server *srv, struct xs_conn *c, const struct xs
 			break;
 		if (rc)
 			break;
-		reply_ok(c, h);
+		reply_ok(o, h);
 		/* As xenstored: the ack, then the event fired on registration. */
 		xsi_watch_fire_initial(srv->st, handle);
 		return;
@@ -363,7 +437,7 @@ static void handle_msg(struct xs_server *srv, struct xs_conn *c, const struct xs
 		if ((rc = xsi_transaction_start(srv->st, &who, &tx)))
 			break;
 		int n = snprintf(buf, sizeof(buf), "%u", tx);
-		reply(c, h, buf, (size_t)n + 1);
+		reply(o, h, buf, (size_t)n + 1);
 		return;
 	}
 	case XS_TRANSACTION_END:
@@ -380,7 +454,7 @@ static void handle_msg(struct xs_server *srv, struct xs_conn *c, const struct xs
 			break;
 		}
 		int n = snprintf(buf, sizeof(buf), "/local/domain/%u", (unsigned)d);
-		reply(c, h, buf, (size_t)n + 1);
+		reply(o, h, buf, (size_t)n + 1);
 		return;
 	}
 	case XS_IS_DOMAIN_INTRODUCED: {
@@ -389,19 +463,20 @@ static void handle_msg(struct xs_server *srv, struct xs_conn *c, const struct xs
 			rc = -EINVAL;
 			break;
 		}
-		reply(c, h, xsi_domain_is_introduced(srv->st, d) ? "T" : "F", 2);
+		reply(o, h, xsi_domain_is_introduced(srv->st, d) ? "T" : "F", 2);
 		return;
 	}
 	case XS_RESET_WATCHES:
 		xsi_conn_gone(srv->st, c);
 		break;
 	case XS_CONTROL:
+	case XS_RESUME:
+	case XS_SET_TARGET:
+		/* Not implemented here: privileged callers learn so, others are refused. */
 		rc = c->dom == 0 ? -ENOSYS : -EACCES;
 		break;
 	case XS_INTRODUCE:
-	case XS_RELEASE:
-	case XS_RESUME:
-	case XS_SET_TARGET: {
+	case XS_RELEASE: {
 		domid_t d;
 		if (c->dom != 0) {
 			rc = -EACCES;
@@ -418,19 +493,33 @@ static void handle_msg(struct xs_server *srv, struct xs_conn *c, const struct xs
 		break;
 	}
 	default:
-		rc = -EINVAL;
+		/* Unknown, removed (XS_RESTRICT) or server-to-client types, as xenstored. */
+		rc = -ENOSYS;
 		break;
 	}
 	if (rc)
-		reply_err(c, h, rc);
+		reply_err(o, h, rc);
 	else
-		reply_ok(c, h);
+		reply_ok(o, h);
 }
 
-/* Consumes buffered input; returns false if the connection must be dropped. */
-static bool conn_process(struct xs_server *srv, struct xs_conn *c)
+/* Whether c holds a whole request it has not handled yet. */
+static bool conn_has_request(const struct xs_conn *c)
 {
-	while (!c->dead && c->inlen >= XS_HDR) {
+	struct xsd_sockmsg h;
+	if (c->inlen < XS_HDR)
+		return false;
+	memcpy(&h, c->in, XS_HDR);
+	return h.len > XENSTORE_PAYLOAD_MAX || c->inlen >= XS_HDR + h.len;
+}
+
+/*
+ * Consumes buffered input, at most *budget requests (decremented), none while
+ * the domain is throttled; returns false if the connection must be dropped.
+ */
+static bool conn_process(struct xs_server *srv, struct xs_conn *c, unsigned *budget)
+{
+	while (!c->dead && c->inlen >= XS_HDR && *budget && !conn_throttled(srv, c)) {
 		struct xsd_sockmsg h;
 		memcpy(&h, c->in, XS_HDR); /* one copy, then validated */
 		if (h.len > XENSTORE_PAYLOAD_MAX) {
@@ -440,6 +529,7 @@ static bool conn_process(struct xs_server *srv, struct xs_conn *c)
 		if (c->inlen < XS_HDR + h.len)
 			break;
 		handle_msg(srv, c, &h, (const char *)c->in + XS_HDR);
+		(*budget)--;
 		size_t used = XS_HDR + h.len;
 		memmove(c->in, c->in + used, c->inlen - used);
 		c->inlen -= used;
@@ -454,7 +544,10 @@ static void conn_free(struct xs_server *srv, struct xs_conn *c)
 	xsi_conn_gone(srv->st, c);
 	if (c->fd >= 0)
 		close(c->fd);
-	free(c->out);
+	while (c->oq)
+		msg_drop(srv, c, &c->oq);
+	if (c->charged)
+		quota_uncharge(srv->led, c->dom, QUOTA_XS_CONNS, 1);
 	free(c);
 }
 
@@ -473,12 +566,26 @@ static void reap(struct xs_server *srv)
 
 static int conn_add(struct xs_server *srv, int fd, domid_t domid, struct xs_conn **out)
 {
-	struct xs_conn *c = calloc(1, sizeof(*c));
+	struct xs_conn *c;
+	/* Per domain: a domain with more connections gains nothing but is capped anyway. */
+	int rc = quota_charge(srv->led, domid, QUOTA_XS_CONNS, 1);
+	if (rc) {
+		PVLOG_RL(WARN, MOD, "dom%u: store connection refused (xs-conns=%llu)",
+			 (unsigned)domid,
+			 (unsigned long long)quota_limit(srv->led, QUOTA_XS_CONNS));
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	c = calloc(1, sizeof(*c));
 	if (!c) {
+		quota_uncharge(srv->led, domid, QUOTA_XS_CONNS, 1);
 		if (fd >= 0)
 			close(fd);
 		return -ENOMEM;
 	}
+	c->charged = true;
+	c->oq_tail = &c->oq;
 	c->fd = fd;
 	c->dom = domid;
 	c->next = srv->conns;
@@ -507,44 +614,60 @@ int xs_server_add_mem_conn(struct xs_server *srv, domid_t domid, struct xs_conn 
 int xs_conn_feed(struct xs_server *srv, struct xs_conn *conn, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
-	while (len && !conn->dead) {
+	size_t used = 0;
+	unsigned budget = XS_BUDGET;
+	conn_process(srv, conn, &budget); /* what was left buffered first */
+	while (used < len && !conn->dead) {
 		size_t room = sizeof(conn->in) - conn->inlen;
-		size_t n = len < room ? len : room;
-		memcpy(conn->in + conn->inlen, p, n);
+		size_t n = len - used < room ? len - used : room;
+		if (n == 0)
+			break; /* throttled with a full buffer: the caller consumes output first */
+		memcpy(conn->in + conn->inlen, p + used, n);
 		conn->inlen += n;
-		p += n;
-		len -= n;
-		conn_process(srv, conn);
+		used += n;
+		budget = XS_BUDGET;
+		conn_process(srv, conn, &budget);
 	}
 	if (conn->dead) {
 		reap(srv);
 		return -EPROTO;
 	}
-	return 0;
+	return used > INT_MAX ? INT_MAX : (int)used;
 }
 
 const void *xs_conn_output(struct xs_conn *conn, size_t *len)
 {
-	*len = conn->outlen - conn->outoff;
-	return conn->out + conn->outoff;
+	if (!conn->oq) {
+		*len = 0;
+		return NULL;
+	}
+	*len = conn->oq->len - conn->oq->off;
+	return conn->oq->data + conn->oq->off;
 }
 
-void xs_conn_output_consume(struct xs_conn *conn, size_t len)
+void xs_conn_output_consume(struct xs_server *srv, struct xs_conn *conn, size_t len)
 {
-	size_t pend = conn->outlen - conn->outoff;
-	conn->outoff += len < pend ? len : pend;
-	if (conn->outoff == conn->outlen)
-		conn->outoff = conn->outlen = 0;
+	while (len && conn->oq) {
+		struct xs_msg *m = conn->oq;
+		size_t n = m->len - m->off < len ? m->len - m->off : len;
+		m->off += n;
+		conn->outbytes -= n;
+		len -= n;
+		if (m->off == m->len)
+			msg_drop(srv, conn, &conn->oq);
+	}
 }
 
+/* Handles buffered requests and reads more, within one budget of requests. */
 static void conn_read(struct xs_server *srv, struct xs_conn *c)
 {
-	for (;;) {
+	unsigned budget = XS_BUDGET;
+	for (unsigned reads = 0; reads < XS_BUDGET; reads++) {
+		if (!conn_process(srv, c, &budget) || !budget || conn_throttled(srv, c))
+			return;
 		ssize_t n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, MSG_DONTWAIT);
 		if (n > 0) {
 			c->inlen += (size_t)n;
-			if (!conn_process(srv, c))
-				return;
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -567,6 +690,7 @@ int xs_server_create(struct xs_store *st, const char *socket_path, struct xs_ser
 	if (!srv)
 		return -ENOMEM;
 	srv->st = st;
+	srv->led = xsi_ledger(st);
 	srv->lfd = -1;
 	if (socket_path) {
 		if (strlen(socket_path) >= sizeof(sa.sun_path)) {
@@ -632,11 +756,17 @@ int xs_server_pollfds(struct xs_server *srv, struct pollfd *pfds, int max)
 	int n = 0;
 	if (srv->lfd >= 0 && n < max)
 		pfds[n++] = (struct pollfd){.fd = srv->lfd, .events = POLLIN};
-	for (struct xs_conn *c = srv->conns; c && n < max; c = c->next)
-		if (c->fd >= 0 && !c->dead)
-			pfds[n++] = (struct pollfd){
-				.fd = c->fd,
-				.events = (short)(POLLIN | (c->outlen > c->outoff ? POLLOUT : 0))};
+	for (struct xs_conn *c = srv->conns; c && n < max; c = c->next) {
+		bool throttled;
+		if (c->fd < 0 || c->dead)
+			continue;
+		throttled = conn_throttled(srv, c);
+		/* POLLOUT also when requests wait buffered: a socket with room reports it at once. */
+		pfds[n++] = (struct pollfd){
+			.fd = c->fd,
+			.events = (short)((throttled ? 0 : POLLIN) |
+					  (c->oq || (!throttled && conn_has_request(c)) ? POLLOUT : 0))};
+	}
 	return n;
 }
 
@@ -657,6 +787,7 @@ int xs_server_handle(struct xs_server *srv, int fd)
 	for (struct xs_conn *c = srv->conns; c; c = c->next) {
 		if (c->fd != fd || c->dead)
 			continue;
+		conn_write(srv, c);
 		conn_read(srv, c);
 		xs_server_flush(srv);
 		return 0;
@@ -667,7 +798,7 @@ int xs_server_handle(struct xs_server *srv, int fd)
 void xs_server_flush(struct xs_server *srv)
 {
 	for (struct xs_conn *c = srv->conns; c; c = c->next)
-		conn_write(c);
+		conn_write(srv, c);
 	reap(srv);
 }
 
@@ -677,4 +808,9 @@ void xs_server_drop_domain(struct xs_server *srv, domid_t domid)
 		if (c->dom == domid && domid != 0)
 			c->dead = true;
 	reap(srv);
+}
+
+uint64_t xs_server_events_dropped(const struct xs_server *srv)
+{
+	return srv->events_dropped;
 }

@@ -3,12 +3,22 @@
  * The store: a tree of nodes with sorted child arrays (lookup O(depth log k)),
  * Xen permissions, per-domain node accounting, watches and transactions.
  *
- * Transactions: a transaction works on its own deep copy of the tree taken at
- * start, and records, for every path it reads or writes, the generation that
- * path had when first touched (0 = absent). Commit fails with -EAGAIN if any
- * recorded path's generation in the live tree differs; otherwise each written
- * path is copied from the transaction's tree into the live tree (parents
- * before children) and the transaction's watch events fire.
+ * Transactions: nodes are reference counted and shared between the live tree
+ * and the trees of open transactions (oxenstored's immutable-tree idea). A
+ * transaction starts with a reference to the live root, O(1); whoever changes
+ * a node first makes the path to it private (node_mut: copy each shared node
+ * on the way, O(depth x fan-out)), so a transaction costs what it touches,
+ * never the size of the whole tree. It records, for every path it reads or
+ * writes, the generation that path had when first touched (0 = absent), up to
+ * xs-tx-nodes paths. Commit fails with -EAGAIN if any recorded path's
+ * generation in the live tree differs, -ENOSPC if the nodes it adds would
+ * take a domain over xs-nodes; otherwise each written path is copied from the
+ * transaction's tree into the live tree (parents before children) and the
+ * transaction's watch events fire.
+ *
+ * Accounting goes to the per-domain ledger (pvnet/quota.h): live nodes by
+ * owner, watches and transactions by domain (whatever connection they came
+ * on). A transaction's tree keeps only its per-domain node delta.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -22,7 +32,7 @@
 
 struct xs_node {
 	char *name;
-	struct xs_node *parent;
+	unsigned refs; /* trees and parents holding this node (shared with transactions) */
 	struct xs_node **kids; /* sorted by name */
 	unsigned nkids, capkids;
 	char *val; /* vlen bytes + NUL */
@@ -34,12 +44,13 @@ struct xs_node {
 
 struct xs_acct {
 	domid_t dom;
-	unsigned nodes;
+	long long nodes; /* a transaction's change to the domain's live count */
 };
 
 struct xs_tree {
 	struct xs_node *root;
-	struct xs_acct *acct;
+	bool live;           /* the live tree: node counts go to the ledger */
+	struct xs_acct *acct; /* transactions only: per-domain node deltas */
 	unsigned nacct, capacct;
 };
 
@@ -87,8 +98,17 @@ struct xs_event {
 	char *token;
 };
 
+/* "@introduceDomain" / "@releaseDomain": not in the tree, but with permissions (XSA-115). */
+struct xs_special {
+	const char *name;
+	struct xs_perm *perms;
+	unsigned nperms;
+};
+
 struct xs_store {
-	struct xs_quota q;
+	struct quota_ledger *led;
+	bool own_led;
+	struct xs_special special[2];
 	struct xs_tree main;
 	uint64_t gen;
 	struct xs_tx *txs;
@@ -131,12 +151,13 @@ int xs_errno_from_name(const char *name, size_t len)
 
 /* ---------- nodes ---------- */
 
-static void node_free(struct xs_node *n)
+/* Drops one reference; the node (and its references to its kids) goes with the last. */
+static void node_put(struct xs_node *n)
 {
-	if (!n)
+	if (!n || --n->refs)
 		return;
 	for (unsigned i = 0; i < n->nkids; i++)
-		node_free(n->kids[i]);
+		node_put(n->kids[i]);
 	free(n->kids);
 	free(n->name);
 	free(n->val);
@@ -150,6 +171,7 @@ static struct xs_node *node_new(const char *name, size_t namelen, const struct x
 	struct xs_node *n = calloc(1, sizeof(*n));
 	if (!n)
 		return NULL;
+	n->refs = 1;
 	n->name = strndup(name, namelen);
 	n->val = calloc(1, 1);
 	n->perms = malloc(sizeof(*perms) * nperms);
@@ -163,6 +185,30 @@ static struct xs_node *node_new(const char *name, size_t namelen, const struct x
 	memcpy(n->perms, perms, sizeof(*perms) * nperms);
 	n->nperms = nperms;
 	return n;
+}
+
+/* A private copy of one node: its own value, perms and kid array; the kids are shared. */
+static struct xs_node *node_copy(const struct xs_node *n)
+{
+	struct xs_node *c = node_new(n->name, strlen(n->name), n->perms, n->nperms);
+	if (!c)
+		return NULL;
+	free(c->val);
+	c->val = malloc(n->vlen + 1);
+	c->kids = n->nkids ? malloc(sizeof(*c->kids) * n->nkids) : NULL;
+	if (!c->val || (n->nkids && !c->kids)) {
+		node_put(c);
+		return NULL;
+	}
+	memcpy(c->val, n->val, n->vlen + 1);
+	c->vlen = n->vlen;
+	c->gen = n->gen;
+	for (unsigned i = 0; i < n->nkids; i++) {
+		c->kids[i] = n->kids[i];
+		c->kids[i]->refs++;
+	}
+	c->nkids = c->capkids = n->nkids;
+	return c;
 }
 
 /* Binary search; returns the index where `name` is or would be inserted. */
@@ -201,7 +247,6 @@ static int kid_insert(struct xs_node *p, struct xs_node *k, unsigned idx)
 	memmove(&p->kids[idx + 1], &p->kids[idx], sizeof(*p->kids) * (p->nkids - idx));
 	p->kids[idx] = k;
 	p->nkids++;
-	k->parent = p;
 	return 0;
 }
 
@@ -221,6 +266,40 @@ static struct xs_node *tree_lookup(const struct xs_tree *t, const char *path)
 			p++;
 	}
 	return n;
+}
+
+/*
+ * Returns the node at an absolute, validated path of t, made private to t: each
+ * shared node on the way is replaced by a copy (parents first), so changing it
+ * changes no other tree. NULL if absent or out of memory.
+ */
+static struct xs_node *node_mut(struct xs_tree *t, const char *path)
+{
+	struct xs_node **slot = &t->root;
+	const char *p = path + 1;
+	for (;;) {
+		struct xs_node *n = *slot;
+		if (n->refs > 1) {
+			struct xs_node *c = node_copy(n);
+			if (!c)
+				return NULL;
+			n->refs--; /* the slot's reference moves to the copy */
+			*slot = c;
+			n = c;
+		}
+		if (!*p)
+			return n;
+		const char *e = strchr(p, '/');
+		size_t len = e ? (size_t)(e - p) : strlen(p);
+		bool found;
+		unsigned i = kid_index(n, p, len, &found);
+		if (!found)
+			return NULL;
+		slot = &n->kids[i];
+		p += len;
+		if (*p == '/')
+			p++;
+	}
 }
 
 /* ---------- accounting ---------- */
@@ -244,91 +323,88 @@ static struct xs_acct *acct_get(struct xs_tree *t, domid_t dom, bool create)
 	return &t->acct[t->nacct++];
 }
 
-static unsigned acct_nodes(struct xs_tree *t, domid_t dom)
+/* Nodes dom owns as seen from tree t (the live count plus a transaction's delta). */
+static long long acct_nodes(struct xs_store *st, struct xs_tree *t, domid_t dom)
 {
-	struct xs_acct *a = acct_get(t, dom, false);
-	return a ? a->nodes : 0;
+	long long n = (long long)quota_usage(st->led, dom, QUOTA_XS_NODES);
+	if (!t->live) {
+		struct xs_acct *a = acct_get(t, dom, false);
+		if (a)
+			n += a->nodes;
+	}
+	return n;
 }
 
-static void acct_add(struct xs_tree *t, domid_t dom, int delta)
+/* Would `more` new nodes take dom over its node quota (in tree t)? Counts the refusal. */
+static bool nodes_over(struct xs_store *st, struct xs_tree *t, domid_t dom, long long more)
 {
+	uint64_t lim = quota_limit(st->led, QUOTA_XS_NODES);
+	if (dom == 0 || lim == QUOTA_UNLIMITED || acct_nodes(st, t, dom) + more <= (long long)lim)
+		return false;
+	quota_note_refusal(st->led, QUOTA_XS_NODES);
+	return true;
+}
+
+static void acct_add(struct xs_store *st, struct xs_tree *t, domid_t dom, int delta)
+{
+	if (t->live) {
+		/* Limits were checked before the change: a node given away still counts. */
+		if (delta > 0)
+			quota_charge_force(st->led, dom, QUOTA_XS_NODES, (uint64_t)delta);
+		else
+			quota_uncharge(st->led, dom, QUOTA_XS_NODES, (uint64_t)-delta);
+		return;
+	}
 	struct xs_acct *a = acct_get(t, dom, true);
 	if (a)
-		a->nodes = (unsigned)((int)a->nodes + delta);
+		a->nodes += delta;
+	else
+		PVLOG_RL(ERR, MOD, "out of memory accounting a transaction's nodes");
 }
 
-static void subtree_unaccount(struct xs_tree *t, struct xs_node *n)
+static void subtree_unaccount(struct xs_store *st, struct xs_tree *t, const struct xs_node *n)
 {
-	acct_add(t, n->perms[0].domid, -1);
+	acct_add(st, t, n->perms[0].domid, -1);
 	for (unsigned i = 0; i < n->nkids; i++)
-		subtree_unaccount(t, n->kids[i]);
+		subtree_unaccount(st, t, n->kids[i]);
 }
 
-/* Detaches n from its parent and frees it; bumps the parent's generation. */
-static void node_remove(struct xs_store *st, struct xs_tree *t, struct xs_node *n)
+/* Removes kid i of p (p private to t) with its subtree; bumps p's generation. */
+static void kid_remove_at(struct xs_store *st, struct xs_tree *t, struct xs_node *p, unsigned i)
 {
-	struct xs_node *p = n->parent;
-	bool found;
-	unsigned i = kid_index(p, n->name, strlen(n->name), &found);
-	if (found) {
-		memmove(&p->kids[i], &p->kids[i + 1], sizeof(*p->kids) * (p->nkids - i - 1));
-		p->nkids--;
-	}
+	struct xs_node *k = p->kids[i];
+	memmove(&p->kids[i], &p->kids[i + 1], sizeof(*p->kids) * (p->nkids - i - 1));
+	p->nkids--;
 	p->gen = ++st->gen;
-	subtree_unaccount(t, n);
-	node_free(n);
+	subtree_unaccount(st, t, k);
+	node_put(k);
 }
 
-/* ---------- tree copy (transactions) ---------- */
+static void parent_of(const char *path, char *buf);
 
-static struct xs_node *node_clone(const struct xs_node *n)
+/* Removes the node at absolute `path` (not "/") from t with its subtree. */
+static int node_remove(struct xs_store *st, struct xs_tree *t, const char *path)
 {
-	struct xs_node *c = node_new(n->name, strlen(n->name), n->perms, n->nperms);
-	if (!c)
-		return NULL;
-	free(c->val);
-	c->val = malloc(n->vlen + 1);
-	c->kids = n->nkids ? malloc(sizeof(*c->kids) * n->nkids) : NULL;
-	if (!c->val || (n->nkids && !c->kids)) {
-		node_free(c);
-		return NULL;
-	}
-	memcpy(c->val, n->val, n->vlen + 1);
-	c->vlen = n->vlen;
-	c->gen = n->gen;
-	c->capkids = n->nkids;
-	for (unsigned i = 0; i < n->nkids; i++) {
-		struct xs_node *k = node_clone(n->kids[i]);
-		if (!k) {
-			node_free(c);
-			return NULL;
-		}
-		k->parent = c;
-		c->kids[c->nkids++] = k;
-	}
-	return c;
+	char parent[XS_ABS_PATH_MAX + 1];
+	const char *name = strrchr(path, '/') + 1;
+	struct xs_node *p;
+	bool found;
+	unsigned i;
+
+	parent_of(path, parent);
+	if (!(p = node_mut(t, parent)))
+		return tree_lookup(t, parent) ? -ENOMEM : -ENOENT;
+	i = kid_index(p, name, strlen(name), &found);
+	if (found)
+		kid_remove_at(st, t, p, i);
+	return 0;
 }
 
 static void tree_fini(struct xs_tree *t)
 {
-	node_free(t->root);
+	node_put(t->root);
 	free(t->acct);
 	memset(t, 0, sizeof(*t));
-}
-
-static int tree_clone(const struct xs_tree *src, struct xs_tree *dst)
-{
-	memset(dst, 0, sizeof(*dst));
-	dst->root = node_clone(src->root);
-	dst->acct = malloc(sizeof(*dst->acct) * (src->capacct ? src->capacct : 1));
-	if (!dst->root || !dst->acct) {
-		tree_fini(dst);
-		return -ENOMEM;
-	}
-	memcpy(dst->acct, src->acct, sizeof(*dst->acct) * src->nacct);
-	dst->nacct = src->nacct;
-	dst->capacct = src->capacct ? src->capacct : 1;
-	return 0;
 }
 
 /* ---------- paths and permissions ---------- */
@@ -381,14 +457,49 @@ static int path_canon(domid_t dom, const char *path, bool watch, char *out, size
 	return 0;
 }
 
+/*
+ * xs-path-size for an unprivileged domain: the path's length without the
+ * domain's home "/local/domain/<dom>/" (Xen's rule). -EINVAL when over.
+ */
+static int path_quota(struct xs_store *st, domid_t dom, const char *abs)
+{
+	char home[32];
+	size_t len = strlen(abs);
+	uint64_t lim;
+	if (dom == 0 || abs[0] == '@')
+		return 0;
+	int hl = snprintf(home, sizeof(home), "/local/domain/%u/", (unsigned)dom);
+	if (!strncmp(abs, home, (size_t)hl))
+		len -= (size_t)hl;
+	lim = quota_limit(st->led, QUOTA_XS_PATH_SIZE);
+	if (lim != QUOTA_UNLIMITED && len > lim) {
+		quota_note_refusal(st->led, QUOTA_XS_PATH_SIZE);
+		return quota_res_error(QUOTA_XS_PATH_SIZE);
+	}
+	return 0;
+}
+
+static unsigned perm_list_for(const struct xs_perm *perms, unsigned nperms, domid_t dom)
+{
+	if (dom == 0 || perms[0].domid == dom)
+		return XS_PERM_BOTH;
+	for (unsigned i = 1; i < nperms; i++)
+		if (perms[i].domid == dom)
+			return perms[i].perm;
+	return perms[0].perm;
+}
+
+static struct xs_special *special_find(struct xs_store *st, const char *path)
+{
+	for (unsigned i = 0; i < 2; i++)
+		if (path && !strcmp(path, st->special[i].name))
+			return &st->special[i];
+	return NULL;
+}
+
 static unsigned perm_for(const struct xs_node *n, domid_t dom)
 {
-	if (dom == 0 || n->perms[0].domid == dom)
-		return XS_PERM_BOTH;
-	for (unsigned i = 1; i < n->nperms; i++)
-		if (n->perms[i].domid == dom)
-			return n->perms[i].perm;
-	return n->perms[0].perm;
+	return perm_list_for(n->perms, n->nperms, dom);
 }
 
 /* Deepest existing node on the way to path (path itself if present). */
@@ -474,8 +585,13 @@ fail:
 /* May domain `dom` see a change at `path` (live tree)? */
 static bool watcher_may_see(struct xs_store *st, domid_t dom, const char *path)
 {
-	if (dom == 0 || path[0] == '@')
+	if (dom == 0)
 		return true;
+	if (path[0] == '@') {
+		/* XSA-115: special events only for domains the special node lets read. */
+		struct xs_special *sp = special_find(st, path);
+		return sp && (perm_list_for(sp->perms, sp->nperms, dom) & XS_PERM_READ);
+	}
 	return (perm_for(deepest(&st->main, path, NULL), dom) & XS_PERM_READ) != 0;
 }
 
@@ -508,13 +624,18 @@ static struct xs_tx *tx_find(struct xs_store *st, const struct xs_caller *c, uin
 }
 
 /* Records the first touch of `path` in tx (call before modifying it). */
-static int tx_note(struct xs_tx *tx, const char *path, bool written)
+static int tx_note(struct xs_store *st, struct xs_tx *tx, const char *path, bool written)
 {
 	for (unsigned i = 0; i < tx->nrecs; i++)
 		if (!strcmp(tx->recs[i].path, path)) {
 			tx->recs[i].written |= written;
 			return 0;
 		}
+	if (tx->dom != 0 && quota_limit(st->led, QUOTA_XS_TX_NODES) != QUOTA_UNLIMITED &&
+	    tx->nrecs >= quota_limit(st->led, QUOTA_XS_TX_NODES)) {
+		quota_note_refusal(st->led, QUOTA_XS_TX_NODES);
+		return quota_res_error(QUOTA_XS_TX_NODES);
+	}
 	if (tx->nrecs == tx->caprecs) {
 		unsigned cap = tx->caprecs ? tx->caprecs * 2 : 8;
 		struct xs_txrec *nr = realloc(tx->recs, sizeof(*nr) * cap);
@@ -540,6 +661,10 @@ static int tx_note(struct xs_tx *tx, const char *path, bool written)
 
 static int tx_event(struct xs_tx *tx, const char *path, bool rm)
 {
+	/* One event per path and kind: a rewrite storm inside a tx stays its size. */
+	for (unsigned i = 0; i < tx->nevs; i++)
+		if (tx->evs[i].rm == rm && !strcmp(tx->evs[i].path, path))
+			return 0;
 	if (tx->nevs == tx->capevs) {
 		unsigned cap = tx->capevs ? tx->capevs * 2 : 8;
 		struct xs_txev *ne = realloc(tx->evs, sizeof(*ne) * cap);
@@ -555,10 +680,11 @@ static int tx_event(struct xs_tx *tx, const char *path, bool rm)
 	return 0;
 }
 
-static void tx_free(struct xs_tx *tx)
+static void tx_free(struct xs_store *st, struct xs_tx *tx)
 {
 	if (!tx)
 		return;
+	quota_uncharge(st->led, tx->dom, QUOTA_XS_TRANSACTIONS, 1);
 	tree_fini(&tx->tree);
 	for (unsigned i = 0; i < tx->nrecs; i++)
 		free(tx->recs[i].path);
@@ -592,7 +718,7 @@ static int op_begin(struct xs_store *st, const struct xs_caller *c, uint32_t txi
 		    const char *path, struct op *op)
 {
 	int rc = path_canon(c->dom, path, false, op->path, NULL);
-	if (rc)
+	if (rc || (rc = path_quota(st, c->dom, op->path)))
 		return rc;
 	op->tx = NULL;
 	op->t = &st->main;
@@ -632,8 +758,10 @@ static void parent_of(const char *path, char *buf)
 static int tree_create(struct xs_store *st, struct xs_tree *t, struct xs_tx *tx, const char *path,
 		       domid_t dom, struct xs_node **out)
 {
+	char buf[XS_ABS_PATH_MAX + 1];
 	const char *rest;
 	struct xs_node *n = deepest(t, path, &rest);
+	size_t base = (size_t)(rest - path);
 	unsigned missing = 0;
 	int rc;
 
@@ -645,29 +773,31 @@ static int tree_create(struct xs_store *st, struct xs_tree *t, struct xs_tx *tx,
 		return -EACCES;
 	for (const char *p = rest; p; p = strchr(p + 1, '/'))
 		missing++;
-	if (dom != 0 && acct_nodes(t, dom) + missing > st->q.nodes)
-		return -ENOSPC;
+	if (nodes_over(st, t, dom, missing))
+		return quota_res_error(QUOTA_XS_NODES);
+	/* buf: the deepest existing node's path */
+	memcpy(buf, path, base);
+	buf[base ? base - 1 : 0] = '\0';
+	if (base <= 1)
+		strcpy(buf, "/");
 	if (tx) {
-		char buf[XS_ABS_PATH_MAX + 1];
-		size_t base = (size_t)(rest - path);
-		memcpy(buf, path, base);
-		buf[base ? base - 1 : 0] = '\0';
-		if (base <= 1)
-			strcpy(buf, "/");
-		if ((rc = tx_note(tx, buf, true)))
+		if ((rc = tx_note(st, tx, buf, true)))
 			return rc;
 		for (const char *p = rest;;) {
+			char sub[XS_ABS_PATH_MAX + 1];
 			const char *e = strchr(p, '/');
 			size_t end = e ? (size_t)(e - path) : strlen(path);
-			memcpy(buf, path, end);
-			buf[end] = '\0';
-			if ((rc = tx_note(tx, buf, true)))
+			memcpy(sub, path, end);
+			sub[end] = '\0';
+			if ((rc = tx_note(st, tx, sub, true)))
 				return rc;
 			if (!e)
 				break;
 			p = e + 1;
 		}
 	}
+	if (!(n = node_mut(t, buf)))
+		return -ENOMEM;
 	while (*rest) {
 		const char *e = strchr(rest, '/');
 		size_t len = e ? (size_t)(e - rest) : strlen(rest);
@@ -679,10 +809,10 @@ static int tree_create(struct xs_store *st, struct xs_tree *t, struct xs_tx *tx,
 		if (dom != 0)
 			k->perms[0].domid = dom;
 		if ((rc = kid_insert(n, k, idx))) {
-			node_free(k);
+			node_put(k);
 			return rc;
 		}
-		acct_add(t, k->perms[0].domid, 1);
+		acct_add(st, t, k->perms[0].domid, 1);
 		n->gen = ++st->gen;
 		k->gen = ++st->gen;
 		n = k;
@@ -694,11 +824,16 @@ static int tree_create(struct xs_store *st, struct xs_tree *t, struct xs_tx *tx,
 	return 0;
 }
 
-static int set_value(struct xs_store *st, struct xs_node *n, const void *val, size_t len)
+/* Sets the value of the node at `path` in t (made private to t first). */
+static int set_value(struct xs_store *st, struct xs_tree *t, const char *path, const void *val,
+		     size_t len)
 {
+	struct xs_node *n = node_mut(t, path);
 	char *v = malloc(len + 1);
-	if (!v)
+	if (!n || !v) {
+		free(v);
 		return -ENOMEM;
+	}
 	if (len)
 		memcpy(v, val, len);
 	v[len] = '\0';
@@ -709,15 +844,21 @@ static int set_value(struct xs_store *st, struct xs_node *n, const void *val, si
 	return 0;
 }
 
-static int set_perms(struct xs_store *st, struct xs_tree *t, struct xs_node *n,
+/* Sets the permissions of the node at `path` in t; the node's count moves to the new owner. */
+static int set_perms(struct xs_store *st, struct xs_tree *t, const char *path,
 		     const struct xs_perm *perms, unsigned count)
 {
+	struct xs_node *n = node_mut(t, path);
 	struct xs_perm *p = malloc(sizeof(*p) * count);
-	if (!p)
+	if (!n || !p) {
+		free(p);
 		return -ENOMEM;
+	}
 	memcpy(p, perms, sizeof(*p) * count);
-	acct_add(t, n->perms[0].domid, -1);
-	acct_add(t, p[0].domid, 1);
+	if (n->perms[0].domid != p[0].domid) {
+		acct_add(st, t, n->perms[0].domid, -1);
+		acct_add(st, t, p[0].domid, 1);
+	}
 	free(n->perms);
 	n->perms = p;
 	n->nperms = count;
@@ -733,7 +874,7 @@ static int read_begin(struct xs_store *st, const struct xs_caller *c, uint32_t t
 	int rc = op_begin(st, c, tx, path, op);
 	if (rc)
 		return rc;
-	if (op->tx && (rc = tx_note(op->tx, op->path, false)))
+	if (op->tx && (rc = tx_note(st, op->tx, op->path, false)))
 		return rc;
 	return node_get(op->t, op->path, c->dom, XS_PERM_READ, n);
 }
@@ -766,16 +907,21 @@ int xsi_write(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const
 	if (rc)
 		return rc;
 	/* Every value must fit one wire reply; guests are further held to their quota. */
-	if (len > XS_PAYLOAD_MAX || (c->dom != 0 && len > st->q.value_size))
+	if (len > XS_PAYLOAD_MAX)
 		return -E2BIG;
-	if (op.tx && (rc = tx_note(op.tx, op.path, true)))
+	if (c->dom != 0 && quota_limit(st->led, QUOTA_XS_VALUE_SIZE) != QUOTA_UNLIMITED &&
+	    len > quota_limit(st->led, QUOTA_XS_VALUE_SIZE)) {
+		quota_note_refusal(st->led, QUOTA_XS_VALUE_SIZE);
+		return quota_res_error(QUOTA_XS_VALUE_SIZE);
+	}
+	if (op.tx && (rc = tx_note(st, op.tx, op.path, true)))
 		return rc;
 	rc = node_get(op.t, op.path, c->dom, XS_PERM_WRITE, &n);
 	if (rc == -ENOENT)
 		rc = tree_create(st, op.t, op.tx, op.path, c->dom, &n);
 	if (rc)
 		return rc;
-	if ((rc = set_value(st, n, val, len)))
+	if ((rc = set_value(st, op.t, op.path, val, len)))
 		return rc;
 	op_fire(st, &op, op.path, false);
 	return 0;
@@ -788,7 +934,7 @@ int xsi_mkdir(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const
 	int rc = op_begin(st, c, tx, path, &op);
 	if (rc)
 		return rc;
-	if (op.tx && (rc = tx_note(op.tx, op.path, false)))
+	if (op.tx && (rc = tx_note(st, op.tx, op.path, false)))
 		return rc;
 	rc = node_get(op.t, op.path, c->dom, XS_PERM_WRITE, &n);
 	if (rc != -ENOENT)
@@ -811,7 +957,8 @@ int xsi_rm(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const ch
 	if (!strcmp(op.path, "/"))
 		return -EINVAL;
 	parent_of(op.path, parent);
-	if (op.tx && ((rc = tx_note(op.tx, op.path, true)) || (rc = tx_note(op.tx, parent, true))))
+	if (op.tx &&
+	    ((rc = tx_note(st, op.tx, op.path, true)) || (rc = tx_note(st, op.tx, parent, true))))
 		return rc;
 	rc = node_get(op.t, op.path, c->dom, XS_PERM_WRITE, &n);
 	if (rc == -ENOENT && wire_semantics && tree_lookup(op.t, parent))
@@ -820,8 +967,7 @@ int xsi_rm(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const ch
 		return rc;
 	/* Fire first: watchers' read permission is judged on the node still present. */
 	op_fire(st, &op, op.path, true);
-	node_remove(st, op.t, n);
-	return 0;
+	return node_remove(st, op.t, op.path);
 }
 
 int xsi_directory(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const char *path,
@@ -833,7 +979,7 @@ int xsi_directory(struct xs_store *st, const struct xs_caller *c, uint32_t tx, c
 	int rc = op_begin(st, c, tx, path, &op);
 	if (rc)
 		return rc;
-	if (op.tx && (rc = tx_note(op.tx, op.path, false)))
+	if (op.tx && (rc = tx_note(st, op.tx, op.path, false)))
 		return rc;
 	if ((rc = node_get(op.t, op.path, c->dom, XS_PERM_READ, &n)))
 		return rc;
@@ -863,20 +1009,50 @@ void xs_free_list(char **names, unsigned count)
 	free(names);
 }
 
+static int perms_copy_out(const struct xs_perm *src, unsigned n, struct xs_perm *perms,
+			  unsigned *count)
+{
+	if (*count < n) {
+		*count = n;
+		return -E2BIG;
+	}
+	memcpy(perms, src, sizeof(*perms) * n);
+	*count = n;
+	return 0;
+}
+
 int xsi_get_perms(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const char *path,
 		  struct xs_perm *perms, unsigned *count)
 {
 	struct op op;
 	struct xs_node *n;
-	int rc = read_begin(st, c, tx, path, &op, &n);
-	if (rc)
-		return rc;
-	if (*count < n->nperms) {
-		*count = n->nperms;
-		return -E2BIG;
+	struct xs_special *sp = special_find(st, path);
+	int rc;
+	if (sp) {
+		if (!(perm_list_for(sp->perms, sp->nperms, c->dom) & XS_PERM_READ))
+			return -EACCES;
+		return perms_copy_out(sp->perms, sp->nperms, perms, count);
 	}
-	memcpy(perms, n->perms, sizeof(*perms) * n->nperms);
-	*count = n->nperms;
+	if ((rc = read_begin(st, c, tx, path, &op, &n)))
+		return rc;
+	return perms_copy_out(n->perms, n->nperms, perms, count);
+}
+
+/* SET_PERMS on "@introduceDomain"/"@releaseDomain": who may get those events (XSA-115). */
+static int special_set_perms(const struct xs_caller *c,
+			     struct xs_special *sp, const struct xs_perm *perms, unsigned count)
+{
+	struct xs_perm *p;
+	if (c->dom != 0 && sp->perms[0].domid != c->dom)
+		return -EACCES;
+	if (c->dom != 0 && perms[0].domid != sp->perms[0].domid)
+		return -EPERM;
+	if (!(p = malloc(sizeof(*p) * count)))
+		return -ENOMEM;
+	memcpy(p, perms, sizeof(*p) * count);
+	free(sp->perms);
+	sp->perms = p;
+	sp->nperms = count;
 	return 0;
 }
 
@@ -885,52 +1061,47 @@ int xsi_set_perms(struct xs_store *st, const struct xs_caller *c, uint32_t tx, c
 {
 	struct op op;
 	struct xs_node *n;
+	struct xs_special *sp;
 	int rc;
 	if (!perms || count == 0 || count > XS_MAX_PERMS)
 		return -EINVAL;
 	for (unsigned i = 0; i < count; i++)
 		if (perms[i].perm > XS_PERM_BOTH)
 			return -EINVAL;
+	if ((sp = special_find(st, path)))
+		return special_set_perms(c, sp, perms, count);
 	if ((rc = op_begin(st, c, tx, path, &op)))
 		return rc;
-	if (op.tx && (rc = tx_note(op.tx, op.path, true)))
+	if (op.tx && (rc = tx_note(st, op.tx, op.path, true)))
 		return rc;
 	if ((rc = node_get(op.t, op.path, c->dom, XS_PERM_WRITE, &n)))
 		return rc;
-	/* As Xen: only the owner (or dom0) may change permissions. */
+	/* As Xen: only the owner (or dom0) may change permissions, and only dom0 the owner. */
 	if (c->dom != 0 && n->perms[0].domid != c->dom)
 		return -EACCES;
-	if (c->dom != 0 && perms[0].domid != n->perms[0].domid &&
-	    acct_nodes(op.t, perms[0].domid) + 1 > st->q.nodes)
-		return -ENOSPC;
-	if ((rc = set_perms(st, op.t, n, perms, count)))
+	if (c->dom != 0 && perms[0].domid != n->perms[0].domid)
+		return -EPERM;
+	if ((rc = set_perms(st, op.t, op.path, perms, count)))
 		return rc;
 	op_fire(st, &op, op.path, false);
 	return 0;
-}
-
-static unsigned tx_count(struct xs_store *st, const struct xs_caller *c)
-{
-	unsigned n = 0;
-	for (struct xs_tx *t = st->txs; t; t = t->next)
-		if (t->owner == c->conn && t->dom == c->dom)
-			n++;
-	return n;
 }
 
 int xsi_transaction_start(struct xs_store *st, const struct xs_caller *c, uint32_t *txid)
 {
 	struct xs_tx *tx;
 	int rc;
-	if (c->dom != 0 && tx_count(st, c) >= st->q.transactions)
-		return -ENOSPC;
-	tx = calloc(1, sizeof(*tx));
-	if (!tx)
-		return -ENOMEM;
-	if ((rc = tree_clone(&st->main, &tx->tree))) {
-		free(tx);
+	/* Per domain, whatever connection asks (Xen's model). */
+	if ((rc = quota_charge(st->led, c->dom, QUOTA_XS_TRANSACTIONS, 1)))
 		return rc;
+	tx = calloc(1, sizeof(*tx));
+	if (!tx) {
+		quota_uncharge(st->led, c->dom, QUOTA_XS_TRANSACTIONS, 1);
+		return -ENOMEM;
 	}
+	/* O(1): the transaction shares the live tree until either side changes a node. */
+	tx->tree.root = st->main.root;
+	tx->tree.root->refs++;
 	for (;;) {
 		struct xs_tx *o = st->txs;
 		tx->id = ++st->next_tx;
@@ -961,7 +1132,7 @@ static int commit_one(struct xs_store *st, struct xs_tx *tx, const char *path)
 	int rc;
 	if (!tn) {
 		if (mn && mn != st->main.root)
-			node_remove(st, &st->main, mn);
+			return node_remove(st, &st->main, path);
 		return 0;
 	}
 	if (!mn) {
@@ -969,16 +1140,18 @@ static int commit_one(struct xs_store *st, struct xs_tx *tx, const char *path)
 		if ((rc = tree_create(st, &st->main, NULL, path, 0, &mn)))
 			return rc;
 	}
+	if (!(mn = node_mut(&st->main, path)))
+		return -ENOMEM;
 	/* Children the transaction removed (all others' changes would have conflicted). */
 	for (unsigned i = mn->nkids; i-- > 0;) {
 		bool found;
 		kid_index(tn, mn->kids[i]->name, strlen(mn->kids[i]->name), &found);
 		if (!found)
-			node_remove(st, &st->main, mn->kids[i]);
+			kid_remove_at(st, &st->main, mn, i);
 	}
-	if ((rc = set_value(st, mn, tn->val, tn->vlen)))
+	if ((rc = set_value(st, &st->main, path, tn->val, tn->vlen)))
 		return rc;
-	return set_perms(st, &st->main, mn, tn->perms, tn->nperms);
+	return set_perms(st, &st->main, path, tn->perms, tn->nperms);
 }
 
 int xsi_transaction_end(struct xs_store *st, const struct xs_caller *c, uint32_t txid,
@@ -998,6 +1171,14 @@ int xsi_transaction_end(struct xs_store *st, const struct xs_caller *c, uint32_t
 			goto out_free;
 		}
 	}
+	/* The commit as a whole is held to the node quota of every domain it grows. */
+	for (unsigned i = 0; i < tx->tree.nacct; i++) {
+		const struct xs_acct *a = &tx->tree.acct[i];
+		if (a->nodes > 0 && nodes_over(st, &st->main, a->dom, a->nodes)) {
+			rc = quota_res_error(QUOTA_XS_NODES);
+			goto out_free;
+		}
+	}
 	if (tx->nrecs)
 		qsort(tx->recs, tx->nrecs, sizeof(*tx->recs), path_cmp);
 	for (unsigned i = 0; i < tx->nrecs; i++) {
@@ -1012,20 +1193,11 @@ int xsi_transaction_end(struct xs_store *st, const struct xs_caller *c, uint32_t
 	for (unsigned i = 0; i < tx->nevs; i++)
 		fire(st, tx->evs[i].path, tx->evs[i].rm);
 out_free:
-	tx_free(tx);
+	tx_free(st, tx);
 	return rc;
 }
 
 /* ---------- watches ---------- */
-
-static unsigned watch_count(struct xs_store *st, const struct xs_caller *c)
-{
-	unsigned n = 0;
-	for (struct xs_watch *w = st->watches; w; w = w->next)
-		if (w->conn == c->conn && w->dom == c->dom)
-			n++;
-	return n;
-}
 
 int xsi_watch_add(struct xs_store *st, const struct xs_caller *c, const char *path,
 		  const char *token, xs_watch_cb cb, void *arg, uint64_t *handle)
@@ -1034,7 +1206,7 @@ int xsi_watch_add(struct xs_store *st, const struct xs_caller *c, const char *pa
 	size_t rel_off;
 	struct xs_watch *w;
 	int rc = path_canon(c->dom, path, true, abs, &rel_off);
-	if (rc)
+	if (rc || (rc = path_quota(st, c->dom, abs)))
 		return rc;
 	if (!token)
 		return -EINVAL;
@@ -1042,17 +1214,21 @@ int xsi_watch_add(struct xs_store *st, const struct xs_caller *c, const char *pa
 		if (w->conn == c->conn && w->dom == c->dom && c->conn && !strcmp(w->path, abs) &&
 		    !strcmp(w->token, token))
 			return -EEXIST;
-	if (c->dom != 0 && watch_count(st, c) >= st->q.watches)
-		return -ENOSPC;
+	/* Per domain, whatever connection asks (Xen's model). */
+	if ((rc = quota_charge(st->led, c->dom, QUOTA_XS_WATCHES, 1)))
+		return rc;
 	w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	w->path = strdup(abs);
-	w->token = strdup(token);
-	if (!w->path || !w->token) {
-		free(w->path);
-		free(w->token);
+	if (w) {
+		w->path = strdup(abs);
+		w->token = strdup(token);
+	}
+	if (!w || !w->path || !w->token) {
+		if (w) {
+			free(w->path);
+			free(w->token);
+		}
 		free(w);
+		quota_uncharge(st->led, c->dom, QUOTA_XS_WATCHES, 1);
 		return -ENOMEM;
 	}
 	w->rel_off = rel_off;
@@ -1077,8 +1253,9 @@ void xsi_watch_fire_initial(struct xs_store *st, uint64_t handle)
 		}
 }
 
-static void watch_free(struct xs_watch *w)
+static void watch_free(struct xs_store *st, struct xs_watch *w)
 {
+	quota_uncharge(st->led, w->dom, QUOTA_XS_WATCHES, 1);
 	free(w->path);
 	free(w->token);
 	free(w);
@@ -1096,7 +1273,7 @@ int xsi_unwatch(struct xs_store *st, const struct xs_caller *c, const char *path
 		if (w->conn == c->conn && w->dom == c->dom && !strcmp(w->path, abs) &&
 		    !strcmp(w->token, token)) {
 			*pp = w->next;
-			watch_free(w);
+			watch_free(st, w);
 			return 0;
 		}
 	}
@@ -1109,7 +1286,7 @@ static void watches_drop_if(struct xs_store *st, void *conn, bool by_dom, domid_
 		struct xs_watch *w = *pp;
 		if ((by_dom && w->dom == dom) || (!by_dom && w->conn == conn)) {
 			*pp = w->next;
-			watch_free(w);
+			watch_free(st, w);
 		} else {
 			pp = &w->next;
 		}
@@ -1122,7 +1299,7 @@ static void txs_drop_if(struct xs_store *st, void *conn, bool by_dom, domid_t do
 		struct xs_tx *t = *pp;
 		if ((by_dom && t->dom == dom) || (!by_dom && t->owner == conn)) {
 			*pp = t->next;
-			tx_free(t);
+			tx_free(st, t);
 		} else {
 			pp = &t->next;
 		}
@@ -1135,6 +1312,11 @@ void xsi_conn_gone(struct xs_store *st, void *conn)
 		return;
 	watches_drop_if(st, conn, false, 0);
 	txs_drop_if(st, conn, false, 0);
+}
+
+struct quota_ledger *xsi_ledger(struct xs_store *st)
+{
+	return st->led;
 }
 
 void xsi_set_conn_event(struct xs_store *st, xs_conn_event_fn fn, void *arg)
@@ -1166,7 +1348,7 @@ int xs_watch_remove(struct xs_store *st, uint64_t handle)
 		struct xs_watch *w = *pp;
 		if (w->handle == handle && !w->conn) {
 			*pp = w->next;
-			watch_free(w);
+			watch_free(st, w);
 			return 0;
 		}
 	}
@@ -1248,6 +1430,38 @@ int xs_domain_introduce(struct xs_store *st, domid_t domid, const char *name)
 	return 0;
 }
 
+/*
+ * After a domain is gone, the nodes it still owns elsewhere pass to dom0, so a
+ * later domain with the same id inherits neither them nor their count.
+ * Recursive over the live tree (a dom0 operation, once per domain's life).
+ */
+static void reown_walk(struct xs_store *st, char *path, size_t len, const struct xs_node *n,
+		       domid_t domid)
+{
+	if (n->perms[0].domid == domid) {
+		struct xs_perm *p = malloc(sizeof(*p) * n->nperms);
+		if (p) {
+			memcpy(p, n->perms, sizeof(*p) * n->nperms);
+			p[0].domid = 0;
+			if (set_perms(st, &st->main, len ? path : "/", p, n->nperms))
+				PVLOG_RL(ERR, MOD, "out of memory re-owning %s", path);
+			free(p);
+			n = tree_lookup(&st->main, len ? path : "/");
+			if (!n)
+				return;
+		}
+	}
+	for (unsigned i = 0; i < n->nkids; i++) {
+		size_t kl = strlen(n->kids[i]->name);
+		if (len + 1 + kl > XS_ABS_PATH_MAX)
+			continue;
+		path[len] = '/';
+		memcpy(path + len + 1, n->kids[i]->name, kl + 1);
+		reown_walk(st, path, len + 1 + kl, n->kids[i], domid);
+		path[len] = '\0';
+	}
+}
+
 int xs_domain_release(struct xs_store *st, domid_t domid)
 {
 	struct xs_caller c = {0, NULL};
@@ -1266,13 +1480,17 @@ int xs_domain_release(struct xs_store *st, domid_t domid)
 	(void)xsi_rm(st, &c, 0, path, true);
 	watches_drop_if(st, NULL, true, domid);
 	txs_drop_if(st, NULL, true, domid);
+	if (quota_usage(st->led, domid, QUOTA_XS_NODES)) {
+		char buf[XS_ABS_PATH_MAX + 1] = "";
+		reown_walk(st, buf, 0, st->main.root, domid);
+	}
 	fire(st, "@releaseDomain", false);
 	return 0;
 }
 
 /* ---------- lifecycle and public wrappers ---------- */
 
-int xs_store_create(const struct xs_quota *q, struct xs_store **out)
+int xs_store_create(struct quota_ledger *led, struct xs_store **out)
 {
 	static const char *const initial[] = {"/local", "/local/domain", "/tool"};
 	struct xs_perm root_perm = {.domid = 0, .perm = XS_PERM_NONE};
@@ -1282,12 +1500,28 @@ int xs_store_create(const struct xs_quota *q, struct xs_store **out)
 
 	if (!st)
 		return -ENOMEM;
-	st->q = q ? *q : (struct xs_quota){1000, 2048, 128, 10};
+	st->led = led;
+	if (!led) {
+		if ((rc = quota_ledger_create(NULL, &st->led)))
+			goto err;
+		st->own_led = true;
+	}
+	st->main.live = true;
 	st->evq_tail = &st->evq_head;
+	st->special[0].name = "@introduceDomain";
+	st->special[1].name = "@releaseDomain";
+	rc = -ENOMEM;
+	for (unsigned i = 0; i < 2; i++) {
+		/* Xen's default: dom0 only (XSA-115); dom0 may grant others with SET_PERMS. */
+		if (!(st->special[i].perms = malloc(sizeof(root_perm))))
+			goto err;
+		st->special[i].perms[0] = root_perm;
+		st->special[i].nperms = 1;
+	}
 	st->main.root = node_new("", 0, &root_perm, 1);
 	if (!st->main.root)
 		goto err;
-	acct_add(&st->main, 0, 1);
+	acct_add(st, &st->main, 0, 1);
 	for (unsigned i = 0; i < 3; i++)
 		if ((rc = xsi_mkdir(st, &c, 0, initial[i])))
 			goto err;
@@ -1305,12 +1539,12 @@ void xs_store_destroy(struct xs_store *st)
 	while (st->txs) {
 		struct xs_tx *t = st->txs;
 		st->txs = t->next;
-		tx_free(t);
+		tx_free(st, t);
 	}
 	while (st->watches) {
 		struct xs_watch *w = st->watches;
 		st->watches = w->next;
-		watch_free(w);
+		watch_free(st, w);
 	}
 	while (st->evq_head) {
 		struct xs_event *e = st->evq_head;
@@ -1319,7 +1553,15 @@ void xs_store_destroy(struct xs_store *st)
 		free(e->token);
 		free(e);
 	}
-	tree_fini(&st->main);
+	if (st->main.root) {
+		/* Give the live nodes back to whoever shares the ledger. */
+		subtree_unaccount(st, &st->main, st->main.root);
+		tree_fini(&st->main);
+	}
+	for (unsigned i = 0; i < 2; i++)
+		free(st->special[i].perms);
+	if (st->own_led)
+		quota_ledger_destroy(st->led);
 	free(st->doms);
 	free(st);
 }

@@ -35,7 +35,7 @@
  *   xs-watch-events     1024  watch events queued unread (oldest dropped)
  *   evtchns             1023  event-channel ports (Xen's xl default 1023)
  *   gnt-maps            8192  dom0 mappings of this domain's grants
- *   mac-per-port         256  learnt MAC entries per switch port it owns
+ *   mac-per-port        1024  learnt MAC entries per switch port it owns
  *   rx-share-pct          25  percent of a shared packet pool its RX may hold
  *
  * Errors a refused charge returns (the Xen error for that limit):

@@ -33,18 +33,12 @@
 #include <stdint.h>
 
 #include "grant_table.h"
+#include "quota.h"
 
 #define XS_PAYLOAD_MAX 4096
 #define XS_ABS_PATH_MAX 3072
 #define XS_REL_PATH_MAX 2048
 
-/* Per-domain quotas; dom0 is exempt. Defaults are oxenstored's / cxenstored's. */
-struct xs_quota {
-	unsigned nodes;        /* nodes owned by a domain (default 1000) */
-	unsigned value_size;   /* bytes in one value (default 2048) */
-	unsigned watches;      /* watches per connection (default 128) */
-	unsigned transactions; /* open transactions per connection (default 10) */
-};
 
 enum xs_perm_bits { XS_PERM_NONE = 0, XS_PERM_READ = 1, XS_PERM_WRITE = 2, XS_PERM_BOTH = 3 };
 
@@ -57,8 +51,14 @@ struct xs_perm {
 
 struct xs_store;
 
-/* q may be NULL for defaults. Creates "/", "/local", "/local/domain", "/tool". */
-int xs_store_create(const struct xs_quota *q, struct xs_store **out);
+/*
+ * Creates "/", "/local", "/local/domain", "/tool". `led` is the per-domain
+ * ledger (pvnet/quota.h) whose limits the store and its server enforce and
+ * where they account nodes, watches, transactions, connections and queued
+ * output; it must outlive the store. NULL: the store makes a private ledger
+ * with the default limits.
+ */
+int xs_store_create(struct quota_ledger *led, struct xs_store **out);
 void xs_store_destroy(struct xs_store *st);
 
 /*

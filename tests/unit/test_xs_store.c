@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include <pvnet/xs.h>
@@ -37,11 +38,21 @@ static bool ev_has(const struct evlog *l, const char *path)
 	return false;
 }
 
+/* The ledger the store under test enforces (one per test, made by setup). */
+static struct quota_ledger *g_led;
+
 static int setup(void **state)
 {
-	struct xs_quota q = {.nodes = 20, .value_size = 64, .watches = 3, .transactions = 2};
+	struct quota_limits lim;
 	struct xs_store *st;
-	if (xs_store_create(&q, &st))
+	quota_limits_default(&lim);
+	lim.v[QUOTA_XS_NODES] = 20;
+	lim.v[QUOTA_XS_VALUE_SIZE] = 64;
+	lim.v[QUOTA_XS_WATCHES] = 3;
+	lim.v[QUOTA_XS_TRANSACTIONS] = 2;
+	lim.v[QUOTA_XS_TX_NODES] = 8;
+	lim.v[QUOTA_XS_PATH_SIZE] = 40;
+	if (quota_ledger_create(&lim, &g_led) || xs_store_create(g_led, &st))
 		return -1;
 	if (xs_domain_introduce(st, 3, "g3") || xs_domain_introduce(st, 4, "g4"))
 		return -1;
@@ -53,6 +64,17 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	xs_store_destroy(*state);
+	/* Everything the store charged came back when it went. */
+	for (domid_t d = 1; d < 8; d++)
+		for (int r = QUOTA_XS_CONNS; r <= QUOTA_XS_WATCH_EVENTS; r++)
+			if (quota_usage(g_led, d, (enum quota_res)r)) {
+				fprintf(stderr, "leak: dom%u %s=%llu\n", d,
+					quota_res_name((enum quota_res)r),
+					(unsigned long long)quota_usage(g_led, d, (enum quota_res)r));
+				return -1;
+			}
+	quota_ledger_destroy(g_led);
+	g_led = NULL;
 	return 0;
 }
 
@@ -133,13 +155,15 @@ static void test_invalid_chars(void **state)
 	assert_int_equal(xs_watch_add(st, "@bogusSpecial", "t", ev_cb, &l, &h), -EINVAL);
 }
 
-static void test_value_quota_e2big(void **state)
+static void test_value_quota(void **state)
 {
 	struct xs_store *st = *state;
 	char big[100];
 	memset(big, 'v', sizeof(big));
 	assert_int_equal(xs_write(st, 3, 0, "/local/domain/3/v", big, 64), 0);
-	assert_int_equal(xs_write(st, 3, 0, "/local/domain/3/v", big, 65), -E2BIG);
+	/* Over xs-value-size: Xen's ENOSPC, counted in the ledger. */
+	assert_int_equal(xs_write(st, 3, 0, "/local/domain/3/v", big, 65), -ENOSPC);
+	assert_int_equal(quota_refusals(g_led, QUOTA_XS_VALUE_SIZE), 1);
 	/* dom0 is exempt. */
 	assert_int_equal(xs_write(st, 0, 0, "/local/domain/3/v", big, sizeof(big)), 0);
 	/* Nobody may store more than one wire payload. */
@@ -200,7 +224,15 @@ static void test_watch_quota_enospc(void **state)
 	assert_int_equal(xsi_watch_add(st, &c3, "a", "1", NULL, NULL, NULL), 0);
 	assert_int_equal(xsi_watch_add(st, &c3, "b", "2", NULL, NULL, NULL), 0);
 	assert_int_equal(xsi_watch_add(st, &c3, "c", "3", NULL, NULL, NULL), 0);
-	assert_int_equal(xsi_watch_add(st, &c3, "d", "4", NULL, NULL, NULL), -ENOSPC);
+	/* Over xs-watches: cxenstored's E2BIG. */
+	assert_int_equal(xsi_watch_add(st, &c3, "d", "4", NULL, NULL, NULL), -E2BIG);
+	/* A second connection of the same domain gains nothing. */
+	struct xs_caller c3b = {3, (void *)&c3b};
+	assert_int_equal(xsi_watch_add(st, &c3b, "e", "5", NULL, NULL, NULL), -E2BIG);
+	/* Another domain has its own. */
+	struct xs_caller c4 = {4, (void *)&c4};
+	assert_int_equal(xsi_watch_add(st, &c4, "e", "5", NULL, NULL, NULL), 0);
+	xsi_conn_gone(st, &c4);
 	assert_int_equal(xsi_watch_add(st, &c3, "a", "1", NULL, NULL, NULL), -EEXIST);
 	assert_int_equal(xsi_unwatch(st, &c3, "a", "1"), 0);
 	assert_int_equal(xsi_unwatch(st, &c3, "a", "1"), -ENOENT);
@@ -490,6 +522,187 @@ static void test_guest_watch_needs_read_perm(void **state)
 	xsi_set_conn_event(st, NULL, NULL);
 }
 
+static void test_path_size_quota(void **state)
+{
+	struct xs_store *st = *state;
+	struct xs_caller c3 = {3, (void *)&c3};
+	char rel[64], abs[96];
+	/* xs-path-size is 40 here, counted below the domain's own home. */
+	memset(rel, 'p', 40);
+	rel[40] = '\0';
+	assert_int_equal(xs_write(st, 3, 0, rel, "x", 1), 0);
+	snprintf(abs, sizeof(abs), "/local/domain/3/%s", rel);
+	assert_int_equal(xs_write(st, 3, 0, abs, "y", 1), 0);
+	strcat(rel, "q");
+	assert_int_equal(xs_write(st, 3, 0, rel, "x", 1), -EINVAL);
+	assert_int_equal(xsi_watch_add(st, &c3, rel, "t", NULL, NULL, NULL), -EINVAL);
+	assert_true(quota_refusals(g_led, QUOTA_XS_PATH_SIZE) >= 2);
+	/* dom0 is exempt. */
+	assert_int_equal(xs_write(st, 0, 0, "/local/domain/3/ppppppppppppppppppppppppppppppppppppppppppppp", "x", 1), 0);
+}
+
+static void test_tx_nodes_quota(void **state)
+{
+	struct xs_store *st = *state;
+	uint32_t tx;
+	char p[32], *v = NULL;
+	int i, rc = 0;
+	assert_int_equal(xs_transaction_start(st, 3, &tx), 0);
+	/* xs-tx-nodes is 8: the ninth distinct path is refused; touching one again is free. */
+	for (i = 0; i < 8; i++) {
+		snprintf(p, sizeof(p), "t%d", i);
+		rc = xs_read(st, 3, tx, p, &v, NULL);
+		assert_int_equal(rc, -ENOENT);
+	}
+	assert_int_equal(xs_read(st, 3, tx, "t8", &v, NULL), -ENOSPC);
+	assert_int_equal(xs_read(st, 3, tx, "t3", &v, NULL), -ENOENT);
+	assert_int_equal(xs_transaction_end(st, 3, tx, false), 0);
+	assert_true(quota_refusals(g_led, QUOTA_XS_TX_NODES) >= 1);
+}
+
+static void test_tx_commit_checked_against_quota(void **state)
+{
+	struct xs_store *st = *state;
+	uint32_t a, b;
+	char p[32], *v = NULL;
+	/* dom3 owns 3 nodes + a, b, z = 6; quota 20. Each transaction alone fits; both do not. */
+	assert_int_equal(xs_mkdir(st, 3, 0, "a"), 0);
+	assert_int_equal(xs_mkdir(st, 3, 0, "b"), 0);
+	assert_int_equal(xs_mkdir(st, 3, 0, "z"), 0);
+	assert_int_equal(xs_transaction_start(st, 3, &a), 0);
+	assert_int_equal(xs_transaction_start(st, 3, &b), 0);
+	for (int i = 0; i < 6; i++) {
+		snprintf(p, sizeof(p), "a/k%d", i);
+		assert_int_equal(xs_write(st, 3, a, p, "x", 1), 0);
+	}
+	for (int i = 0; i < 6; i++) {
+		snprintf(p, sizeof(p), "b/k%d", i);
+		assert_int_equal(xs_write(st, 3, b, p, "x", 1), 0);
+	}
+	/* Meanwhile the domain fills its quota outside the transactions (no conflict). */
+	for (int i = 0; i < 5; i++) {
+		snprintf(p, sizeof(p), "z/%d", i);
+		assert_int_equal(xs_write(st, 3, 0, p, "x", 1), 0);
+	}
+	assert_int_equal(quota_usage(g_led, 3, QUOTA_XS_NODES), 11);
+	assert_int_equal(xs_transaction_end(st, 3, a, true), 0);
+	assert_int_equal(quota_usage(g_led, 3, QUOTA_XS_NODES), 17);
+	assert_int_equal(xs_transaction_end(st, 3, b, true), -ENOSPC);
+	assert_int_equal(quota_usage(g_led, 3, QUOTA_XS_NODES), 17);
+	assert_int_equal(xs_read(st, 3, 0, "b/k0", &v, NULL), -ENOENT);
+}
+
+static void test_owner_change(void **state)
+{
+	struct xs_store *st = *state;
+	struct xs_perm give4 = {.domid = 4, .perm = XS_PERM_NONE};
+	struct xs_perm own3r = {.domid = 3, .perm = XS_PERM_READ};
+	assert_int_equal(xs_write(st, 3, 0, "mine", "x", 1), 0);
+	uint64_t before4 = quota_usage(g_led, 4, QUOTA_XS_NODES);
+	/* As Xen: an unprivileged domain may change perms of its node but not its owner. */
+	assert_int_equal(xs_set_perms(st, 3, 0, "mine", &give4, 1), -EPERM);
+	assert_int_equal(xs_set_perms(st, 3, 0, "mine", &own3r, 1), 0);
+	assert_int_equal(quota_usage(g_led, 4, QUOTA_XS_NODES), before4);
+	/* dom0 may: the node then counts against its new owner. */
+	uint64_t before3 = quota_usage(g_led, 3, QUOTA_XS_NODES);
+	assert_int_equal(xs_set_perms(st, 0, 0, "/local/domain/3/mine", &give4, 1), 0);
+	assert_int_equal(quota_usage(g_led, 4, QUOTA_XS_NODES), before4 + 1);
+	assert_int_equal(quota_usage(g_led, 3, QUOTA_XS_NODES), before3 - 1);
+}
+
+static void test_release_reowns_nodes(void **state)
+{
+	struct xs_store *st = *state;
+	struct xs_perm open_rw = {.domid = 0, .perm = XS_PERM_BOTH};
+	struct xs_perm p[2];
+	unsigned n = 2;
+	assert_int_equal(xs_mkdir(st, 0, 0, "/shared"), 0);
+	assert_int_equal(xs_set_perms(st, 0, 0, "/shared", &open_rw, 1), 0);
+	assert_int_equal(xs_write(st, 4, 0, "/shared/left", "x", 1), 0);
+	assert_int_equal(xs_domain_release(st, 4), 0);
+	/* The node it left behind is dom0's now: a later domain 4 inherits nothing. */
+	assert_int_equal(xs_get_perms(st, 0, 0, "/shared/left", p, &n), 0);
+	assert_int_equal(p[0].domid, 0);
+	assert_int_equal(quota_usage(g_led, 4, QUOTA_XS_NODES), 0);
+}
+
+static void test_special_nodes_xsa115(void **state)
+{
+	struct xs_store *st = *state;
+	struct xs_caller c3 = {3, (void *)&c3};
+	struct evlog l = {0};
+	struct xs_perm p[2];
+	unsigned n = 2;
+	uint64_t h;
+	xsi_set_conn_event(st, count_conn_event, &l);
+	/* A guest may register; it hears nothing until dom0 lets it read the special node. */
+	assert_int_equal(xsi_watch_add(st, &c3, "@releaseDomain", "r", NULL, NULL, &h), 0);
+	assert_int_equal(xsi_watch_add(st, &c3, "@introduceDomain", "i", NULL, NULL, &h), 0);
+	assert_int_equal(xs_domain_introduce(st, 6, "six"), 0);
+	assert_int_equal(xs_domain_release(st, 6), 0);
+	assert_int_equal(l.n, 0);
+	assert_int_equal(xs_get_perms(st, 3, 0, "@introduceDomain", p, &n), -EACCES);
+	n = 2;
+	assert_int_equal(xs_get_perms(st, 0, 0, "@introduceDomain", p, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(p[0].domid, 0);
+	assert_int_equal(p[0].perm, XS_PERM_NONE);
+	/* Only dom0 (the owner) sets them. */
+	p[0] = (struct xs_perm){.domid = 0, .perm = XS_PERM_NONE};
+	p[1] = (struct xs_perm){.domid = 3, .perm = XS_PERM_READ};
+	assert_int_equal(xs_set_perms(st, 3, 0, "@introduceDomain", p, 2), -EACCES);
+	assert_int_equal(xs_set_perms(st, 0, 0, "@introduceDomain", p, 2), 0);
+	assert_int_equal(xs_domain_introduce(st, 6, "six"), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.path[0], "@introduceDomain");
+	assert_int_equal(xs_domain_release(st, 6), 0);
+	assert_int_equal(l.n, 1); /* @releaseDomain still dom0-only */
+	n = 2;
+	assert_int_equal(xs_get_perms(st, 3, 0, "@introduceDomain", p, &n), 0);
+	assert_int_equal(n, 2);
+	xsi_conn_gone(st, &c3);
+	xsi_set_conn_event(st, NULL, NULL);
+}
+
+/* A transaction costs what it touches: start/write/commit on a big tree stays cheap. */
+static void test_tx_cost_bounded_by_its_size(void **state)
+{
+	struct xs_store *st = *state;
+	struct timespec t0, t1;
+	uint32_t tx[8];
+	char p[64];
+	for (int i = 0; i < 20000; i++) {
+		snprintf(p, sizeof(p), "/big/d%d/n%d", i % 100, i);
+		assert_int_equal(xs_write(st, 0, 0, p, "v", 1), 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* 8 open at once (dom0 is not limited), 2000 rounds: a whole-tree copy per start
+	 * would copy 20000 nodes 16000 times. */
+	for (int r = 0; r < 2000; r++) {
+		for (int i = 0; i < 8; i++)
+			assert_int_equal(xs_transaction_start(st, 0, &tx[i]), 0);
+		snprintf(p, sizeof(p), "/big/d%d/n%d", r % 100, r);
+		assert_int_equal(xs_write(st, 0, tx[0], p, "w", 1), 0);
+		assert_int_equal(xs_transaction_end(st, 0, tx[0], true), 0);
+		for (int i = 1; i < 8; i++)
+			assert_int_equal(xs_transaction_end(st, 0, tx[i], false), 0);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	print_message("2000 x 8 transactions on a 20000-node tree: %.3f s\n", s);
+	assert_true(s < 2.0);
+	expect_val(st, 0, 0, "/big/d7/n7", "w");
+	/* Isolation still holds with shared nodes: a tx sees its start state. */
+	assert_int_equal(xs_transaction_start(st, 0, &tx[0]), 0);
+	assert_int_equal(xs_write(st, 0, 0, "/big/d1/n1", "live", 4), 0);
+	expect_val(st, 0, tx[0], "/big/d1/n1", "w");
+	assert_int_equal(xs_write(st, 0, tx[0], "/big/d2/n2", "txv", 3), 0);
+	expect_val(st, 0, 0, "/big/d2/n2", "w");
+	assert_int_equal(xs_transaction_end(st, 0, tx[0], true), -EAGAIN);
+	expect_val(st, 0, 0, "/big/d2/n2", "w");
+	assert_int_equal(xs_rm(st, 0, 0, "/big"), 0);
+}
+
 static void test_many_nodes_fast(void **state)
 {
 	struct xs_store *st = *state;
@@ -517,7 +730,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_basic_ops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_path_too_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invalid_chars, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_value_quota_e2big, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_value_quota, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_node_quota_enospc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quotas_not_for_dom0, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_watch_quota_enospc, setup, teardown),
@@ -532,6 +745,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_domain_introduce_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_guest_watch_needs_read_perm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_nodes_fast, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_path_size_quota, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_nodes_quota, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_commit_checked_against_quota, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_reowns_nodes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_special_nodes_xsa115, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_cost_bounded_by_its_size, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

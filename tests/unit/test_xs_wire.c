@@ -25,6 +25,8 @@
 #include <pvnet/io/xs_wire.h>
 #include <pvnet/xs.h>
 
+#include "../../hv/xs_private.h"
+
 static struct {
 	char dir[64];
 	char sock[96];
@@ -522,16 +524,18 @@ static void test_truncated_then_rest(void **state)
 	close(fd);
 }
 
-static void test_unknown_type_einval(void **state)
+static void test_unknown_type_enosys(void **state)
 {
 	int fd = raw_connect();
 	(void)state;
 	raw_send(fd, 99, 5, 0, "x", 2);
-	expect_error(fd, 5, "EINVAL");
+	expect_error(fd, 5, "ENOSYS");
 	raw_send(fd, XS_WATCH_EVENT, 6, 0, "/a\0t", 5);
-	expect_error(fd, 6, "EINVAL");
+	expect_error(fd, 6, "ENOSYS");
 	raw_send(fd, 20 /* removed XS_RESTRICT */, 7, 0, NULL, 0);
-	expect_error(fd, 7, "EINVAL");
+	expect_error(fd, 7, "ENOSYS");
+	raw_send(fd, XS_SET_TARGET, 17, 0, "3\0" "5", 4);
+	expect_error(fd, 17, "ENOSYS");
 	/* Missing NUL terminator / wrong arg count. */
 	raw_send(fd, XS_READ, 8, 0, "/tool", 5);
 	expect_error(fd, 8, "EINVAL");
@@ -572,12 +576,12 @@ static void test_guest_restrictions(void **state)
 	assert_int_equal(h.type, XS_READ);
 	assert_int_equal(h.len, 3);
 	assert_string_equal(buf, "val");
-	/* Value over the default quota (2048): E2BIG. */
+	/* Value over the default xs-value-size (2048): Xen's ENOSPC. */
 	char big[2100 + 8];
 	memcpy(big, "data/b", 7);
 	memset(big + 7, 'x', 2100);
 	raw_send(fd, XS_WRITE, 8, 0, big, 7 + 2049);
-	expect_error(fd, 8, "E2BIG");
+	expect_error(fd, 8, "ENOSPC");
 	/* Perms as the wire sends them. */
 	raw_send(fd, XS_GET_PERMS, 9, 0, "data/k", 7);
 	assert_int_equal(raw_recv(fd, &h, buf, sizeof(buf), 2000), 0);
@@ -596,17 +600,42 @@ static void test_guest_client_quota_tx(void **state)
 		rc = xs_client_transaction_start(c, &tx[i]);
 	assert_int_equal(rc, -ENOSPC);
 	assert_int_equal(i, 11);
+	/* Transactions are the domain's: its other connection gets none either. */
+	struct xs_client *c2;
+	uint32_t t2;
+	assert_int_equal(xs_client_open_fd(dup(g.guest3), &c2), 0);
+	assert_int_equal(xs_client_transaction_start(c2, &t2), -ENOSPC);
 	for (i = 0; i < 10; i++)
 		assert_int_equal(xs_client_transaction_end(c, tx[i], false), 0);
-	/* Watch quota (default 128 per connection): ENOSPC. */
+	assert_int_equal(xs_client_transaction_start(c2, &t2), 0);
+	assert_int_equal(xs_client_transaction_end(c2, t2, false), 0);
+	/* Watch quota (default 128 per domain): cxenstored's E2BIG. */
 	char tok[16];
 	rc = 0;
-	for (i = 0; i < 129 && rc != -ENOSPC; i++) {
+	for (i = 0; i < 200 && rc == 0; i++) {
 		snprintf(tok, sizeof(tok), "%d", i);
 		rc = xs_client_watch(c, "data", tok);
+		if (rc == 0) {
+			/* swallow the registration event */
+			char *ep, *et;
+			assert_int_equal(xs_client_read_watch(c, 2000, &ep, &et), 0);
+			free(ep);
+			free(et);
+		}
 	}
-	assert_int_equal(rc, -ENOSPC);
-	assert_int_equal(i, 129);
+	assert_int_equal(rc, -E2BIG);
+	assert_true(i <= 129);
+	/* The domain's other connection gains nothing... */
+	assert_int_equal(xs_client_watch(c2, "data", "other"), -E2BIG);
+	/* ...until one is given back. */
+	assert_int_equal(xs_client_unwatch(c, "data", "0"), 0);
+	assert_int_equal(xs_client_watch(c2, "data", "other"), 0);
+	assert_int_equal(xs_client_unwatch(c2, "data", "other"), 0);
+	for (int k = 1; k < i - 1; k++) {
+		snprintf(tok, sizeof(tok), "%d", k);
+		assert_int_equal(xs_client_unwatch(c, "data", tok), 0);
+	}
+	xs_client_close(c2);
 	xs_client_close(c);
 }
 
@@ -650,6 +679,132 @@ static void test_slow_reader_dropped(void **state)
 	xs_client_close(c);
 }
 
+/* Builds one request into buf; returns its size. */
+static size_t mk_req(uint8_t *buf, uint32_t type, uint32_t req, const void *pl, size_t len)
+{
+	struct xsd_sockmsg h = {type, req, 0, (uint32_t)len};
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), pl, len);
+	return sizeof(h) + len;
+}
+
+/* Counts queued messages of a connection by type (drains them). */
+static void drain(struct xs_server *srv, struct xs_conn *c, unsigned *replies, unsigned *events)
+{
+	size_t len;
+	const void *p;
+	*replies = *events = 0;
+	while ((p = xs_conn_output(c, &len)) && len) {
+		struct xsd_sockmsg h;
+		assert_true(len >= sizeof(h));
+		memcpy(&h, p, sizeof(h));
+		if (h.type == XS_WATCH_EVENT)
+			(*events)++;
+		else
+			(*replies)++;
+		xs_conn_output_consume(srv, c, len);
+	}
+}
+
+/* Per-domain limits of the server: connections, queued events and output. */
+static void test_server_domain_limits(void **state)
+{
+	struct quota_limits lim;
+	struct quota_ledger *led;
+	struct xs_store *st;
+	struct xs_server *srv;
+	struct xs_conn *c[4], *more;
+	uint8_t buf[256];
+	unsigned r, e;
+	(void)state;
+	quota_limits_default(&lim);
+	lim.v[QUOTA_XS_CONNS] = 2;
+	lim.v[QUOTA_XS_WATCH_EVENTS] = 5;
+	lim.v[QUOTA_XS_OUTPUT_BYTES] = 2000;
+	assert_int_equal(quota_ledger_create(&lim, &led), 0);
+	assert_int_equal(xs_store_create(led, &st), 0);
+	assert_int_equal(xs_domain_introduce(st, 3, "g3"), 0);
+	assert_int_equal(xs_server_create(st, NULL, &srv), 0);
+
+	/* xs-conns: the third connection of dom3 is refused; dom0 and dom4 are not. */
+	assert_int_equal(xs_server_add_mem_conn(srv, 3, &c[0]), 0);
+	assert_int_equal(xs_server_add_mem_conn(srv, 3, &c[1]), 0);
+	assert_int_equal(xs_server_add_mem_conn(srv, 3, &more), -EDQUOT);
+	int sp[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	assert_int_equal(xs_server_add_conn(srv, sp[0], 3), -EDQUOT); /* fd closed by it */
+	close(sp[1]);
+	assert_int_equal(xs_server_add_mem_conn(srv, 4, &c[2]), 0);
+	assert_int_equal(xs_server_add_mem_conn(srv, 0, &c[3]), 0);
+	assert_int_equal(quota_usage(led, 3, QUOTA_XS_CONNS), 2);
+
+	/* A watch dom3 never reads: events beyond xs-watch-events drop the oldest. */
+	size_t n = mk_req(buf, XS_WATCH, 1, "data\0t", 7);
+	assert_int_equal(xs_conn_feed(srv, c[0], buf, n), (int)n);
+	drain(srv, c[0], &r, &e);
+	assert_int_equal(r, 1);
+	assert_int_equal(e, 1);
+	for (int i = 0; i < 20; i++) {
+		char path[64];
+		snprintf(path, sizeof(path), "/local/domain/3/data/k%d", i);
+		assert_int_equal(xs_write(st, 0, 0, path, "v", 1), 0);
+	}
+	assert_int_equal(quota_usage(led, 3, QUOTA_XS_WATCH_EVENTS), 5);
+	assert_true(xs_server_events_dropped(srv) >= 15);
+	/* The newest survive. */
+	{
+		size_t len;
+		const uint8_t *p = xs_conn_output(c[0], &len);
+		assert_non_null(p);
+		assert_non_null(memmem(p, len, "data/k15", 8));
+	}
+	drain(srv, c[0], &r, &e);
+	assert_int_equal(e, 5);
+	assert_int_equal(quota_usage(led, 3, QUOTA_XS_WATCH_EVENTS), 0);
+	assert_int_equal(quota_usage(led, 3, QUOTA_XS_OUTPUT_BYTES), 0);
+
+	/* xs-output-bytes: a domain that does not read its replies is not read either. */
+	unsigned sent = 0;
+	uint8_t reqs[64 * 32];
+	size_t off = 0;
+	char bigval[1000];
+	memset(bigval, 'b', sizeof(bigval));
+	assert_int_equal(xs_write(st, 0, 0, "/local/domain/3/big", bigval, sizeof(bigval)), 0);
+	for (int i = 0; i < 64; i++, sent++)
+		off += mk_req(reqs + off, XS_READ, (uint32_t)(100 + i), "big", 4);
+	int fed = xs_conn_feed(srv, c[1], reqs, off);
+	assert_true(fed > 0 && (size_t)fed <= off);
+	uint64_t held = quota_usage(led, 3, QUOTA_XS_OUTPUT_BYTES);
+	assert_true(held >= 2000 && held < 2000 + 4096 + 16);
+	/* Its other connection is held back as well (the quota is the domain's). */
+	n = mk_req(buf, XS_READ, 7, "domid", 6);
+	assert_int_equal(xs_conn_feed(srv, c[0], buf, n), (int)n);
+	drain(srv, c[0], &r, &e);
+	assert_int_equal(r, 0);
+	/* dom4 is not affected. */
+	assert_int_equal(xs_conn_feed(srv, c[2], buf, n), (int)n);
+	drain(srv, c[2], &r, &e);
+	assert_int_equal(r, 1);
+	/* Once dom3 reads, its requests are served again (drained in turns). */
+	unsigned total = 0;
+	for (int turn = 0; turn < 100 && total < sent; turn++) {
+		drain(srv, c[1], &r, &e);
+		total += r;
+		int k = xs_conn_feed(srv, c[1], reqs + fed, off - (size_t)fed);
+		assert_true(k >= 0);
+		fed += k;
+	}
+	assert_int_equal(total, sent);
+
+	xs_server_destroy(srv);
+	xs_store_destroy(st);
+	for (int d = 0; d < 5; d++)
+		for (int res = QUOTA_XS_CONNS; res <= QUOTA_XS_WATCH_EVENTS; res++)
+			if (d)
+				assert_int_equal(quota_usage(led, (domid_t)d, (enum quota_res)res), 0);
+	quota_ledger_destroy(led);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -662,10 +817,11 @@ int main(void)
 		cmocka_unit_test(test_release_domain_fired),
 		cmocka_unit_test(test_oversized_len_dropped),
 		cmocka_unit_test(test_truncated_then_rest),
-		cmocka_unit_test(test_unknown_type_einval),
+		cmocka_unit_test(test_unknown_type_enosys),
 		cmocka_unit_test(test_guest_restrictions),
 		cmocka_unit_test(test_guest_client_quota_tx),
 		cmocka_unit_test(test_slow_reader_dropped),
+		cmocka_unit_test(test_server_domain_limits),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

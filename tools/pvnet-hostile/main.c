@@ -9,7 +9,7 @@
  * Cases: ok (one valid frame), prod_overflow, slots19, slots20, slots22,
  * chain_trunc, page_overflow, runt, zero_frag, extra_type0, extra_unknown,
  * gso_size0, bad_gref, foreign_gref, rx_ro, rx_revoked, rx_bad_gref, no_rx,
- * rewrite.
+ * rewrite; store (a store attack, see store.c).
  *
  * It prints what it observed ("hostile: case=... be_state=... rsp=... status=...")
  * on stdout (the domain's console log) and in the store at
@@ -34,6 +34,8 @@
 #include <pvnet/io/xenbus.h>
 #include <pvnet/xs.h>
 #include <pvnet/version.h>
+
+#include "hostile.h"
 
 #define PAGE 4096u
 #define PFN_TX 1
@@ -393,6 +395,8 @@ int main(int argc, char **argv)
 		printf("hostile: no store\n");
 		return 1;
 	}
+	if (!strcmp(c, "store")) /* store attack: tools/pvnet-hostile/store.c */
+		return hostile_store(hv_fd, domid, h.xs, &got_signal);
 	snprintf(h.fe, sizeof(h.fe), "/local/domain/%ld/device/vif/0", domid);
 	snprintf(path, sizeof(path), "%s/backend", h.fe);
 	if (xs_client_read(h.xs, 0, path, &val, &len) < 0 || len >= sizeof(h.be)) {

@@ -80,7 +80,10 @@ static void usage(FILE *f)
 		   "  --workers N       netback worker threads (default 1)\n"
 		   "  --accel-dir DIR   accelerator plugins (*.so) to load besides the built-ins\n"
 		   "                    (default: ../lib/pvnet-accel next to pvnetd, else\n"
-		   "                    /usr/lib/pvnet/accel)\n");
+		   "                    /usr/lib/pvnet/accel)\n"
+		   "  --limit KEY=VALUE per-domain limit (repeatable; keys and defaults in\n"
+		   "                    docs/security.md, e.g. xs-nodes=1000, evtchns=1023)\n"
+		   "  --limits FILE     per-domain limits, one KEY=VALUE per line\n");
 }
 
 /* The guest's store connection: a socketpair, one end served as that domain. */
@@ -588,7 +591,14 @@ static int setup(struct pvnetd *d)
 		PVLOG(ERR, MOD, "hypervisor: %s", strerror(-rc));
 		return rc;
 	}
-	rc = xs_store_create(NULL, &d->xs);
+	/* the per-domain ledger (--limit/--limits): the store enforces it, hv takes its limits */
+	for (int i = 0; i < 2; i++) {
+		uint64_t v = quota_limit(d->quota, i ? QUOTA_GNT_MAPS : QUOTA_EVTCHNS);
+		if (v && hv_set_limit(d->hv, i ? HV_LIMIT_GNT_MAPS : HV_LIMIT_EVTCHNS,
+				      v > UINT32_MAX ? UINT32_MAX : (uint32_t)v) < 0)
+			fprintf(stderr, "pvnetd: limit %s rejected\n", i ? "gnt-maps" : "evtchns");
+	}
+	rc = xs_store_create(d->quota, &d->xs);
 	if (rc < 0) {
 		PVLOG(ERR, MOD, "store: %s", strerror(-rc));
 		return rc;
@@ -657,6 +667,7 @@ static void teardown(struct pvnetd *d)
 	xs_server_destroy(d->xss); /* removes the socket file it created */
 	d->xss = NULL;
 	xs_store_destroy(d->xs);
+	quota_ledger_destroy(d->quota); /* after the store, which charges it */
 	vsw_switch_destroy(d->sw);
 	hv_destroy(d->hv);
 	if (d->sig_fd >= 0)
@@ -717,6 +728,8 @@ int main(int argc, char **argv)
 					     {"guest-bin", required_argument, NULL, 'g'},
 					     {"workers", required_argument, NULL, 'w'},
 					     {"accel-dir", required_argument, NULL, 'a'},
+					     {"limit", required_argument, NULL, 'L'},
+					     {"limits", required_argument, NULL, 'Q'},
 					     {"help", no_argument, NULL, 'h'},
 					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
@@ -730,6 +743,10 @@ int main(int argc, char **argv)
 
 	if (!run_dir || !*run_dir)
 		run_dir = PVNET_DEFAULT_RUN_DIR;
+	static struct quota_limits limits;
+	char lerr[PATH_MAX + 256];
+
+	quota_limits_default(&limits);
 	while ((c = getopt_long(argc, argv, "r:fl:g:w:a:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
@@ -758,6 +775,14 @@ int main(int argc, char **argv)
 		case 'a':
 			snprintf(d.accel_dir, sizeof(d.accel_dir), "%s", optarg);
 			break;
+		case 'L':
+		case 'Q':
+			if ((c == 'L' ? quota_limits_parse(&limits, optarg, lerr, sizeof(lerr))
+				      : quota_limits_load(&limits, optarg, lerr, sizeof(lerr)))) {
+				fprintf(stderr, "pvnetd: --%s: %s\n", c == 'L' ? "limit" : "limits", lerr);
+				return 2;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -780,6 +805,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pvnetd: %s\n", why);
 		return 1;
 	}
+	if (quota_ledger_create(&limits, &d.quota) < 0)
+		return 1;
 	raise_fd_limit();
 	for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++)
 		d.ctl_conns[i].fd = -1;

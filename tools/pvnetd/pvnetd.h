@@ -87,6 +87,7 @@ struct pvnetd {
 	char pid_path[PATH_MAX];
 	struct hv *hv;
 	struct xs_store *xs;
+	struct quota_ledger *quota; /* per-domain limits and usage (--limit, --limits) */
 	struct xs_server *xss;
 	struct vsw_switch *sw; /* the dom0 switch: bridges by name */
 	struct nb *nb;         /* netback: created after the store, destroyed before it */
