@@ -1,38 +1,77 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Port mirroring to a capture file with libpcap's writer, capture replay with
- * pcap_open_offline, and linearising frames (head + grant tail) for ports that
- * need the whole frame in one buffer.
+ * Port mirroring to a capture file or pipe, capture replay with pcap_open_offline,
+ * and linearising frames (head + grant tail) for ports that need the whole frame
+ * in one buffer.
  *
- * A mirror is shared by the port's ingress worker and every worker that floods to
- * the port: its mutex is taken once per burst. Writes go through libpcap's stdio
- * buffer and are flushed once per burst (one write(2) per burst at most).
+ * A mirror never makes the switch or the control loop wait for its output. The
+ * data path (the port's ingress worker and every worker that floods to the port,
+ * under the mirror's mutex once per burst) applies the filter (pcap_compile'd,
+ * run with pcap_offline_filter) and the snap length, and copies each frame as a
+ * pcap record into a bounded byte ring (VSW_MIRROR_QUEUE_DEFAULT, 4 MiB); when the
+ * ring is full the frame is not recorded and counted (queue_drops). A writer
+ * thread moves the ring to the file descriptor with write(2), outside the mutex:
+ * a slow disk only fills the ring. Pipes and FIFOs are written non-blocking with
+ * poll(), so a reader that stops reading also only fills the ring; a reader that
+ * goes away (EPIPE) ends the mirror (no more records, counted as write_errors).
+ * The pcap format (not pcapng) is written directly: a 24-byte file header, then
+ * per frame a 16-byte record header and the captured bytes.
+ *
+ * Stopping drains the ring: all of it to a regular file; to a pipe for at most
+ * STREAM_DRAIN_MS, the rest counted as write_errors. So mirror-stop returns in
+ * bounded time even with a reader that never reads.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <pcap/pcap.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <pvnet/log.h>
 
 #include "vsw_private.h"
 
-#define MIRROR_SNAPLEN 65535
+#define MIRROR_SNAPLEN_MAX 65535
 #define SCRATCH_SIZE (65536 + 64)
 #define REPLAY_POOL 64
 #define REPLAY_BUF 65536
+#define REC_HLEN 16           /* pcap record header */
+#define STREAM_DRAIN_MS 200   /* stop: how long a pipe reader gets to take the rest */
+#define POLL_MS 100
 
 struct vsw_mirror {
-	pthread_mutex_t lock;
-	pcap_t *dead;
-	pcap_dumper_t *dumper; /* NULL once --count frames were written */
+	pthread_mutex_t lock;  /* everything below but the writer's fd use */
+	pthread_cond_t cond;   /* writer: data queued, or stop */
+	pthread_t thread;
+	int fd;
+	bool is_stream;        /* pipe/FIFO/socket: non-blocking writes */
+	bool stop;             /* vsw_mirror_free asked the writer to finish */
+	bool closed;           /* no more records: --count reached or output gone */
+	bool done;             /* the writer closed the output */
 	uint64_t limit;        /* 0: unlimited */
-	uint64_t written;
-	uint64_t truncated;    /* grant-backed frames written head-only */
+	uint32_t snaplen;
+	bool have_filter;
+	struct bpf_program prog;
+	/* the byte ring: [tail, head) holds records not yet written; offsets grow
+	 * forever, position = offset % ring_size. rec_end[] holds the end offset of
+	 * each queued record (a ring of rec_max), so `written` counts whole records. */
+	uint8_t *ring;
+	size_t ring_size;
+	uint64_t head, tail;
+	uint64_t *rec_end;
+	uint32_t rec_max, rec_head, rec_tail;
+	/* counters */
+	uint64_t queued, written, queue_drops, filtered, truncated, write_errors;
 	char path[256];
+	char filter[256];
 	uint8_t scratch[SCRATCH_SIZE];
 };
 
@@ -68,21 +107,33 @@ int vsw_pkt_linearize(const struct pvnet_pkt *pkt, uint16_t vlan_tci, void *dst,
 	return (int)total;
 }
 
+/* Copies size bytes into the ring at offset off (wrapping). Lock held. */
+static void ring_put(struct vsw_mirror *m, uint64_t off, const void *src, size_t size)
+{
+	size_t pos = (size_t)(off % m->ring_size), first = m->ring_size - pos;
+
+	if (first > size)
+		first = size;
+	memcpy(m->ring + pos, src, first);
+	memcpy(m->ring, (const uint8_t *)src + first, size - first);
+}
+
 void vsw_mirror_record(struct vsw_mirror *m, struct pvnet_pkt *const *pkts, const uint16_t *tags,
 		       unsigned n)
 {
 	struct pcap_pkthdr h;
 	struct timeval tv;
-	unsigned done = 0;
+	bool added = false;
 
 	if (!n)
 		return;
 	gettimeofday(&tv, NULL);
 	pthread_mutex_lock(&m->lock);
-	for (unsigned i = 0; i < n && m->dumper; i++) {
+	for (unsigned i = 0; i < n && !m->closed; i++) {
 		const struct pvnet_pkt *pkt = pkts[i];
 		uint16_t tci = tags ? tags[i] : 0;
 		const uint8_t *bytes;
+		uint32_t rec[4];
 		int size;
 
 		h.ts = tv;
@@ -100,112 +151,336 @@ void vsw_mirror_record(struct vsw_mirror *m, struct pvnet_pkt *const *pkts, cons
 			}
 			bytes = m->scratch;
 		}
-		if (h.caplen > MIRROR_SNAPLEN)
-			h.caplen = MIRROR_SNAPLEN;
-		pcap_dump((u_char *)m->dumper, &h, bytes);
-		done++;
-		if (m->limit && ++m->written == m->limit) {
-			pcap_dump_close(m->dumper);
-			m->dumper = NULL;
-			PVLOG(INFO, VSW_LOG, "mirror %s: %llu frames, complete", m->path,
-			      (unsigned long long)m->written);
-		} else if (!m->limit) {
-			m->written++;
+		if (h.caplen > m->snaplen)
+			h.caplen = m->snaplen;
+		if (m->have_filter && !pcap_offline_filter(&m->prog, &h, bytes)) {
+			m->filtered++;
+			continue;
+		}
+		if (m->head - m->tail + REC_HLEN + h.caplen > m->ring_size ||
+		    m->rec_head - m->rec_tail == m->rec_max) {
+			m->queue_drops++; /* the writer is behind: never wait for it */
+			continue;
+		}
+		rec[0] = (uint32_t)h.ts.tv_sec;
+		rec[1] = (uint32_t)h.ts.tv_usec;
+		rec[2] = h.caplen;
+		rec[3] = h.len;
+		ring_put(m, m->head, rec, REC_HLEN);
+		ring_put(m, m->head + REC_HLEN, bytes, h.caplen);
+		m->head += REC_HLEN + h.caplen;
+		m->rec_end[m->rec_head++ % m->rec_max] = m->head;
+		added = true;
+		if (++m->queued == m->limit)
+			m->closed = true; /* the writer closes the file once it is out */
+	}
+	if (added)
+		pthread_cond_signal(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Records whose bytes are all out count as written. Lock held. */
+static void pop_written(struct vsw_mirror *m)
+{
+	while (m->rec_tail != m->rec_head && m->rec_end[m->rec_tail % m->rec_max] <= m->tail) {
+		m->rec_tail++;
+		m->written++;
+	}
+}
+
+/* Drops what is queued (output gone, or out of drain time). Lock held. */
+static void discard_queue(struct vsw_mirror *m)
+{
+	m->write_errors += m->rec_head - m->rec_tail;
+	m->rec_tail = m->rec_head;
+	m->tail = m->head;
+}
+
+/* The writer: moves the ring to the fd, never holding the lock across write(2). */
+static void *mirror_writer(void *arg)
+{
+	struct vsw_mirror *m = arg;
+	uint64_t deadline = 0;
+	sigset_t set;
+
+	/* a reader that went away must give EPIPE here, not kill the process */
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		size_t pos, len;
+		ssize_t w;
+
+		while (m->head == m->tail && !m->stop && !m->closed)
+			pthread_cond_wait(&m->cond, &m->lock);
+		if (m->head == m->tail)
+			break; /* stopped or complete, and everything is out */
+		if (m->stop && m->is_stream) {
+			if (!deadline)
+				deadline = mono_ms() + STREAM_DRAIN_MS;
+			else if (mono_ms() >= deadline) {
+				discard_queue(m);
+				break;
+			}
+		}
+		pos = (size_t)(m->tail % m->ring_size);
+		len = (size_t)(m->head - m->tail);
+		if (len > m->ring_size - pos)
+			len = m->ring_size - pos;
+		pthread_mutex_unlock(&m->lock);
+		/* [tail, tail + len) is not touched by producers until tail moves */
+		w = write(m->fd, m->ring + pos, len);
+		if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+			struct pollfd pfd = {.fd = m->fd, .events = POLLOUT};
+			(void)poll(&pfd, 1, POLL_MS);
+		}
+		pthread_mutex_lock(&m->lock);
+		if (w > 0) {
+			m->tail += (uint64_t)w;
+			pop_written(m);
+		} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			PVLOG(WARN, VSW_LOG, "mirror %s: %s: capture ended", m->path,
+			      errno == EPIPE ? "the reader went away" : strerror(errno));
+			m->closed = true;
+			discard_queue(m);
+			break;
 		}
 	}
-	if (done && m->dumper)
-		pcap_dump_flush(m->dumper);
+	if (m->closed && !m->stop && m->limit && m->queued == m->limit)
+		PVLOG(INFO, VSW_LOG, "mirror %s: %llu frames, complete", m->path,
+		      (unsigned long long)m->written);
+	/* --count reached or output gone: close now, so a reader sees the end */
+	close(m->fd);
+	m->fd = -1;
+	m->done = true;
 	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+static void mirror_release(struct vsw_mirror *m)
+{
+	if (m->have_filter)
+		pcap_freecode(&m->prog);
+	if (m->fd >= 0)
+		close(m->fd);
+	pthread_cond_destroy(&m->cond);
+	pthread_mutex_destroy(&m->lock);
+	free(m->rec_end);
+	free(m->ring);
+	free(m);
 }
 
 void vsw_mirror_free(struct vsw_mirror *m, uint64_t *frames)
 {
 	if (!m)
 		return;
+	pthread_mutex_lock(&m->lock);
+	m->stop = true;
+	pthread_cond_signal(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	pthread_join(m->thread, NULL);
 	if (frames)
 		*frames = m->written;
-	if (m->dumper)
-		pcap_dump_close(m->dumper);
-	pcap_close(m->dead);
-	pthread_mutex_destroy(&m->lock);
-	free(m);
+	if (m->queue_drops || m->write_errors)
+		PVLOG(INFO, VSW_LOG, "mirror %s: %llu frames written, %llu not recorded (queue "
+		      "full), %llu lost on output", m->path, (unsigned long long)m->written,
+		      (unsigned long long)m->queue_drops, (unsigned long long)m->write_errors);
+	mirror_release(m);
+}
+
+static void mirror_get(struct vsw_mirror *m, struct vsw_mirror_stats *st)
+{
+	pthread_mutex_lock(&m->lock);
+	st->queued = m->queued;
+	st->written = m->written;
+	st->queue_drops = m->queue_drops;
+	st->filtered = m->filtered;
+	st->truncated = m->truncated;
+	st->write_errors = m->write_errors;
+	st->done = m->done;
+	pthread_mutex_unlock(&m->lock);
 }
 
 int vsw_mirror_format(const struct vsw_mirror *m, char *buf, size_t size)
 {
 	struct vsw_mirror *mm = (struct vsw_mirror *)m;
+	struct vsw_mirror_stats st;
+	char lim[32] = "";
 	int n;
 
-	pthread_mutex_lock(&mm->lock);
+	mirror_get(mm, &st);
 	if (m->limit)
-		n = snprintf(buf, size, "%s(%llu/%llu%s)", m->path, (unsigned long long)m->written,
-			     (unsigned long long)m->limit, m->dumper ? "" : ",done");
-	else
-		n = snprintf(buf, size, "%s(%llu)", m->path, (unsigned long long)m->written);
-	pthread_mutex_unlock(&mm->lock);
+		snprintf(lim, sizeof(lim), "/%llu", (unsigned long long)m->limit);
+	n = snprintf(buf, size,
+		     "%s(%llu%s%s) mirror_queue_drops=%llu mirror_filtered=%llu mirror_lost=%llu "
+		     "mirror_snaplen=%u%s%s%s",
+		     m->path, (unsigned long long)st.written, lim, st.done ? ",done" : "",
+		     (unsigned long long)st.queue_drops, (unsigned long long)st.filtered,
+		     (unsigned long long)st.write_errors, m->snaplen,
+		     m->have_filter ? " mirror_filter='" : "", m->have_filter ? m->filter : "",
+		     m->have_filter ? "'" : "");
 	return n;
 }
 
-int vsw_port_mirror_start(struct vsw_port *port, const char *path, uint64_t count)
+static void why_set(const struct vsw_mirror_opts *o, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void why_set(const struct vsw_mirror_opts *o, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!o->why || !o->why_size)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(o->why, o->why_size, fmt, ap);
+	va_end(ap);
+}
+
+/* Opens the output: a FIFO/pipe non-blocking (needs a reader: -ENXIO), a file
+ * created 0600 or truncated, never through a symlink. */
+static int mirror_open(struct vsw_mirror *m, const struct vsw_mirror_opts *o)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(o->path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int rc = -errno;
+		why_set(o, "%s", rc == -ELOOP ? "is a symbolic link (not followed)" :
+				 rc == -ENXIO ? "a pipe with no reader" : strerror(-rc));
+		return rc;
+	}
+	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
+		why_set(o, "not a file or pipe");
+		close(fd);
+		return -EINVAL;
+	}
+	m->is_stream = S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || S_ISCHR(st.st_mode);
+	if (S_ISREG(st.st_mode)) {
+		/* truncated only once known to be a regular file; blocking writes (on
+		 * the writer thread) for files */
+		if (ftruncate(fd, 0) < 0 || fcntl(fd, F_SETFL, 0) < 0) {
+			int rc = -errno;
+			why_set(o, "%s", strerror(-rc));
+			close(fd);
+			return rc;
+		}
+	}
+	m->fd = fd;
+	return 0;
+}
+
+/* The 24-byte pcap file header: the first bytes of the queue, so the writer puts
+ * it out at once (readers see a valid file) and a full pipe cannot fail the start. */
+static void mirror_queue_header(struct vsw_mirror *m)
+{
+	struct {
+		uint32_t magic;
+		uint16_t major, minor;
+		int32_t thiszone;
+		uint32_t sigfigs, snaplen, linktype;
+	} fh = {0xa1b2c3d4, 2, 4, 0, 0, m->snaplen, DLT_EN10MB};
+
+	_Static_assert(sizeof(fh) == 24, "pcap file header");
+	ring_put(m, 0, &fh, sizeof(fh));
+	m->head = sizeof(fh);
+}
+
+int vsw_port_mirror_start_opts(struct vsw_port *port, const struct vsw_mirror_opts *o)
 {
 	struct vsw_mirror *m, *old;
 	size_t len;
-	FILE *f;
+	pcap_t *dead;
 	int rc = -EINVAL;
 
-	if (!port || !path || !path[0] || strlen(path) >= sizeof(m->path))
+	if (!port || !o || !o->path || !o->path[0] || strlen(o->path) >= sizeof(m->path) ||
+	    o->snaplen > MIRROR_SNAPLEN_MAX || (o->filter && strlen(o->filter) >= sizeof(m->filter))) {
+		why_set(o ? o : &(struct vsw_mirror_opts){0}, "bad arguments");
 		return -EINVAL;
-	len = strlen(path);
-	if (len > 7 && !strcmp(path + len - 7, ".pcapng")) {
-		/* libpcap (1.10) writes only pcap; an honest error beats a mislabelled file */
-		PVLOG(WARN, VSW_LOG, "mirror %s: pcapng output is not supported, use .pcap", path);
+	}
+	len = strlen(o->path);
+	if (len > 7 && !strcmp(o->path + len - 7, ".pcapng")) {
+		/* the writer writes pcap only; an honest error beats a mislabelled file */
+		PVLOG(WARN, VSW_LOG, "mirror %s: pcapng output is not supported, use .pcap", o->path);
+		why_set(o, "pcapng output not supported, use .pcap");
 		return -EPROTONOSUPPORT;
 	}
 	rc = -ENOMEM;
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		goto fail;
-	rc = -pthread_mutex_init(&m->lock, NULL);
-	if (rc)
+	m->fd = -1;
+	strcpy(m->path, o->path);
+	m->limit = o->count;
+	m->snaplen = o->snaplen ? o->snaplen : MIRROR_SNAPLEN_MAX;
+	m->ring_size = o->queue_size ? o->queue_size : VSW_MIRROR_QUEUE_DEFAULT;
+	if (m->ring_size < REC_HLEN + m->snaplen)
+		m->ring_size = REC_HLEN + m->snaplen; /* at least one whole record */
+	m->rec_max = (uint32_t)(m->ring_size / (REC_HLEN + PVNET_ETH_HLEN) + 1);
+	m->ring = malloc(m->ring_size);
+	m->rec_end = calloc(m->rec_max, sizeof(*m->rec_end));
+	if (!m->ring || !m->rec_end) {
+		free(m->ring);
+		free(m->rec_end);
+		free(m);
+		goto fail;
+	}
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->cond, NULL);
+	if (o->filter && o->filter[0]) {
+		dead = pcap_open_dead(DLT_EN10MB, (int)m->snaplen);
+		if (!dead)
+			goto fail_m;
+		if (pcap_compile(dead, &m->prog, o->filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+			why_set(o, "bad filter: %s", pcap_geterr(dead));
+			pcap_close(dead);
+			rc = -EINVAL;
+			goto fail_m;
+		}
+		pcap_close(dead);
+		m->have_filter = true;
+		strcpy(m->filter, o->filter);
+	}
+	rc = mirror_open(m, o);
+	if (rc) {
+		PVLOG(WARN, VSW_LOG, "mirror %s: cannot open: %s", o->path, strerror(-rc));
 		goto fail_m;
-	strcpy(m->path, path);
-	m->limit = count;
-	rc = -ENOMEM;
-	m->dead = pcap_open_dead(DLT_EN10MB, MIRROR_SNAPLEN);
-	if (!m->dead)
-		goto fail_lock;
-	/* opened here rather than by pcap_dump_open, so the caller gets the real errno
-	 * (a missing directory is -ENOENT, not a generic -EIO) */
-	f = fopen(path, "wbe");
-	if (!f) {
-		rc = -errno;
-		PVLOG(WARN, VSW_LOG, "mirror %s: %s", path, strerror(-rc));
-		goto fail_dead;
 	}
-	m->dumper = pcap_dump_fopen(m->dead, f); /* owns f from here on, even on failure */
-	if (!m->dumper) {
-		PVLOG(WARN, VSW_LOG, "mirror %s: %s", path, pcap_geterr(m->dead));
-		rc = -EIO;
-		goto fail_dead;
+	mirror_queue_header(m);
+	rc = -pthread_create(&m->thread, NULL, mirror_writer, m);
+	if (rc) {
+		why_set(o, "cannot start the writer thread: %s", strerror(-rc));
+		goto fail_m;
 	}
-	pcap_dump_flush(m->dumper); /* the file header, so readers see a valid file at once */
+	pthread_setname_np(m->thread, "pvnet-mirror");
 	pthread_rwlock_wrlock(&port->br->lock);
 	old = port->mirror;
 	port->mirror = m;
 	pthread_rwlock_unlock(&port->br->lock);
 	vsw_mirror_free(old, NULL);
-	PVLOG(INFO, VSW_LOG, "%s: mirror to %s (count %llu)", port->name, path,
-	      (unsigned long long)count);
+	PVLOG(INFO, VSW_LOG, "%s: mirror to %s (count %llu, snaplen %u%s%s%s)", port->name, o->path,
+	      (unsigned long long)o->count, m->snaplen, m->have_filter ? ", filter '" : "",
+	      m->have_filter ? m->filter : "", m->have_filter ? "'" : "");
 	return 0;
 
-fail_dead:
-	pcap_close(m->dead);
-fail_lock:
-	pthread_mutex_destroy(&m->lock);
 fail_m:
-	free(m);
+	mirror_release(m);
 fail:
 	return rc;
+}
+
+int vsw_port_mirror_start(struct vsw_port *port, const char *path, uint64_t count)
+{
+	struct vsw_mirror_opts o = {.path = path, .count = count};
+
+	return vsw_port_mirror_start_opts(port, &o);
 }
 
 int vsw_port_mirror_stop(struct vsw_port *port, uint64_t *frames)
@@ -220,6 +495,20 @@ int vsw_port_mirror_stop(struct vsw_port *port, uint64_t *frames)
 		return -ENOENT;
 	vsw_mirror_free(m, frames);
 	return 0;
+}
+
+int vsw_port_mirror_get_stats(struct vsw_port *port, struct vsw_mirror_stats *st)
+{
+	int rc = -ENOENT;
+
+	memset(st, 0, sizeof(*st));
+	pthread_rwlock_rdlock(&port->br->lock);
+	if (port->mirror) {
+		mirror_get(port->mirror, st);
+		rc = 0;
+	}
+	pthread_rwlock_unlock(&port->br->lock);
+	return rc;
 }
 
 static void replay_flush(struct vsw_port *port, struct pvnet_pkt_batch *b, bool as_input)

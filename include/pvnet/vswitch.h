@@ -537,4 +537,43 @@ int vsw_port_set_mac_limit(struct vsw_port *p, uint32_t max);
 uint32_t vsw_port_get_mac_limit(const struct vsw_port *p);
 void vsw_port_get_fdb_stats(const struct vsw_port *p, struct vsw_port_fdb_stats *st);
 
+/* ---- capture without harm (mirror.c) -------------------------------------------------- */
+
+/*
+ * Mirror options (vsw_port_mirror_start is this with path and count only). The
+ * data path copies matching frames, cut to `snaplen`, into a bounded queue of
+ * `queue_size` bytes; a writer thread writes them to `path` (a regular file,
+ * created 0600 or truncated, or a FIFO/pipe, which must have a reader and is
+ * written non-blocking). When the queue is full a frame is not recorded and
+ * counted (queue_drops): a slow disk or a reader that stops reading never slows
+ * the switch or the caller. A pipe reader that goes away ends the capture
+ * (write_errors). Symlinks are not followed. The file is pcap (DLT_EN10MB).
+ */
+#define VSW_MIRROR_QUEUE_DEFAULT (4u << 20)
+struct vsw_mirror_opts {
+	const char *path;    /* absolute or relative to pvnetd's cwd; not ".pcapng" */
+	uint64_t count;      /* stop after this many recorded frames; 0: until stopped */
+	uint32_t snaplen;    /* bytes kept per frame, 1..65535; 0: 65535 */
+	const char *filter;  /* tcpdump/pcap-filter(7) expression; NULL or "": all */
+	uint32_t queue_size; /* bytes; 0: VSW_MIRROR_QUEUE_DEFAULT */
+	char *why;           /* may be NULL: a one-line reason on failure */
+	size_t why_size;
+};
+struct vsw_mirror_stats {
+	uint64_t queued;       /* frames accepted into the queue */
+	uint64_t written;      /* frames written out */
+	uint64_t queue_drops;  /* frames not recorded: queue full */
+	uint64_t filtered;     /* frames the filter did not match */
+	uint64_t truncated;    /* grant-backed frames recorded head-only */
+	uint64_t write_errors; /* queued frames lost: output gone, or not drained at stop */
+	bool done;             /* the output is closed (count reached or gone) */
+};
+/* Starts (or replaces) the port's mirror. 0 or -errno: -EINVAL (bad options or
+ * filter: see why), -EPROTONOSUPPORT (.pcapng), -ENXIO (pipe without reader),
+ * -ELOOP (symlink), open errors. Stopping (vsw_port_mirror_stop) drains the queue:
+ * all of it to a file, at most 200 ms worth to a pipe. */
+int vsw_port_mirror_start_opts(struct vsw_port *port, const struct vsw_mirror_opts *opts);
+/* 0, or -ENOENT (no mirror). */
+int vsw_port_mirror_get_stats(struct vsw_port *port, struct vsw_mirror_stats *st);
+
 #endif /* PVNET_VSWITCH_H */

@@ -1,8 +1,14 @@
-/* Unit tests for port mirroring (libpcap writer; the file read back with
- * pcap_open_offline has exactly the frames the port counters show, tags as on the
- * wire, --count stops) and replay (a capture injected out of a port, or into the
- * bridge). */
+/* Unit tests for port mirroring (the file read back with pcap_open_offline has
+ * exactly the frames the port counters show, tags as on the wire, --count stops;
+ * a pcap filter and a snap length apply; the writer thread's bounded queue drops
+ * and counts instead of stalling the switch when the reader is slow or gone;
+ * symlinks are not followed) and replay (a capture injected out of a port, or
+ * into the bridge). */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <pcap/pcap.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -143,6 +149,26 @@ static void test_mirror_counts(void **state)
 	env_fini(&e);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Waits (at most 5 s) until the port's mirror has closed its output. */
+static bool wait_done(struct vsw_port *p)
+{
+	struct vsw_mirror_stats st;
+
+	for (int i = 0; i < 500; i++) {
+		if (vsw_port_mirror_get_stats(p, &st) == 0 && st.done)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
 static void test_mirror_count_limit(void **state)
 {
 	struct env e;
@@ -155,7 +181,8 @@ static void test_mirror_count_limit(void **state)
 	snprintf(path, sizeof(path), "%s/c.pcap", e.dir);
 	assert_int_equal(vsw_port_mirror_start(e.p[0], path, 25), 0);
 	inject(&e, 1, 1, 0xff, 64, 1514);
-	/* complete after 25 frames, readable before mirror-stop */
+	/* complete after 25 frames (the writer closes the file), before mirror-stop */
+	assert_true(wait_done(e.p[0]));
 	assert_int_equal(pcap_count(path, 0, &tagged), 25);
 	assert_int_equal(vsw_port_mirror_stop(e.p[0], &frames), 0);
 	assert_int_equal(frames, 25);
@@ -163,6 +190,132 @@ static void test_mirror_count_limit(void **state)
 	/* errors */
 	assert_int_equal(vsw_port_mirror_start(e.p[0], "/nonexistent/dir/x.pcap", 0), -ENOENT);
 	assert_int_equal(vsw_port_mirror_start(e.p[0], "/tmp/x.pcapng", 0), -EPROTONOSUPPORT);
+	env_fini(&e);
+}
+
+/* Frames in a capture with caplen == want_caplen, and the file's snaplen. */
+static int pcap_caplens(const char *path, uint32_t want_caplen, int *snaplen)
+{
+	char err[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *h;
+	const u_char *d;
+	pcap_t *pc = pcap_open_offline(path, err);
+	int n = 0;
+
+	assert_non_null(pc);
+	*snaplen = pcap_snapshot(pc);
+	while (pcap_next_ex(pc, &h, &d) == 1) {
+		assert_int_equal(h->caplen, want_caplen);
+		assert_int_equal(h->len, 1000);
+		n++;
+	}
+	pcap_close(pc);
+	return n;
+}
+
+/* A pcap filter keeps only matching frames; --snaplen cuts each frame. */
+static void test_mirror_filter_snaplen(void **state)
+{
+	struct vsw_mirror_stats st;
+	char path[128], why[256] = "", line[1024];
+	uint64_t frames;
+	int tagged, snap;
+	struct env e;
+	(void)state;
+
+	env_init(&e);
+	snprintf(path, sizeof(path), "%s/f.pcap", e.dir);
+	struct vsw_mirror_opts o = {.path = path, .filter = "ether src 02:00:00:00:00:02",
+				    .why = why, .why_size = sizeof(why)};
+	assert_int_equal(vsw_port_mirror_start_opts(e.p[0], &o), 0);
+	vsw_port_format(e.p[0], line, sizeof(line));
+	assert_non_null(strstr(line, "mirror_filter='ether src 02:00:00:00:00:02'"));
+	inject(&e, 1, 1, 0xff, 30, 100); /* from ...:01: filtered out */
+	inject(&e, 2, 2, 0xff, 12, 100); /* from ...:02: recorded */
+	assert_int_equal(vsw_port_mirror_get_stats(e.p[0], &st), 0);
+	assert_int_equal(st.filtered, 30);
+	assert_int_equal(vsw_port_mirror_stop(e.p[0], &frames), 0);
+	assert_int_equal(frames, 12);
+	assert_int_equal(pcap_count(path, 0, &tagged), 12);
+
+	/* a filter that does not compile is refused, with libpcap's reason */
+	o.filter = "ether src nonsense and (";
+	assert_int_equal(vsw_port_mirror_start_opts(e.p[0], &o), -EINVAL);
+	assert_non_null(strstr(why, "bad filter"));
+	assert_int_equal(vsw_port_mirror_get_stats(e.p[0], &st), -ENOENT);
+
+	/* snaplen 64: 1000-byte frames recorded as 64 bytes, len kept */
+	snprintf(path, sizeof(path), "%s/s.pcap", e.dir);
+	struct vsw_mirror_opts o2 = {.path = path, .snaplen = 64, .count = 9};
+	assert_int_equal(vsw_port_mirror_start_opts(e.p[0], &o2), 0);
+	inject(&e, 1, 1, 0xff, 20, 1000);
+	assert_true(wait_done(e.p[0]));
+	assert_int_equal(pcap_caplens(path, 64, &snap), 9);
+	assert_int_equal(snap, 64);
+	assert_int_equal(vsw_port_mirror_stop(e.p[0], &frames), 0);
+	assert_int_equal(frames, 9);
+	o2.snaplen = 70000;
+	assert_int_equal(vsw_port_mirror_start_opts(e.p[0], &o2), -EINVAL);
+	env_fini(&e);
+}
+
+/* A FIFO whose reader never reads: the switch keeps forwarding at full speed, the
+ * bounded queue drops and counts, mirror-stop returns in bounded time. Then a
+ * reader that goes away ends the capture; symlinks and reader-less FIFOs are
+ * refused. */
+static void test_mirror_slow_reader(void **state)
+{
+	struct vsw_mirror_stats st;
+	char path[128], link[128], why[256];
+	uint64_t frames, t0, t1;
+	struct env e;
+	int rfd;
+	(void)state;
+
+	env_init(&e);
+	snprintf(path, sizeof(path), "%s/fifo", e.dir);
+	assert_int_equal(mkfifo(path, 0600), 0);
+	struct vsw_mirror_opts o = {.path = path, .why = why, .why_size = sizeof(why)};
+	assert_int_equal(vsw_port_mirror_start_opts(e.p[0], &o), -ENXIO); /* no reader */
+	rfd = open(path, O_RDONLY | O_NONBLOCK);
+	assert_true(rfd >= 0);
+	o.queue_size = 256 * 1024;
+	assert_int_equal(vsw_port_mirror_start_opts(e.p[0], &o), 0);
+	/* 4000 x 1514 B = 6 MB through the port; the pipe (64 KiB) + queue (256 KiB)
+	 * take a fraction: the rest must be dropped, not waited for */
+	t0 = now_ms();
+	for (int k = 0; k < 125; k++)
+		inject(&e, 1, 1, 0xff, 32, 1514);
+	t1 = now_ms();
+	assert_int_equal(got[0], 4000); /* every frame still switched */
+	assert_int_equal(vsw_port_mirror_get_stats(e.p[0], &st), 0);
+	assert_true(st.queue_drops > 3000);
+	assert_int_equal(st.queued + st.queue_drops, 4000);
+	assert_true(t1 - t0 < 2000);
+	t0 = now_ms();
+	assert_int_equal(vsw_port_mirror_stop(e.p[0], &frames), 0);
+	t1 = now_ms();
+	assert_true(t1 - t0 < 1000); /* bounded drain: 200 ms to a pipe */
+	assert_true(frames < 4000 - 3000);
+
+	/* the reader goes away: EPIPE ends the capture, the switch does not notice */
+	assert_int_equal(vsw_port_mirror_start_opts(e.p[0], &o), 0);
+	close(rfd);
+	inject(&e, 1, 1, 0xff, 32, 1514);
+	assert_true(wait_done(e.p[0]));
+	inject(&e, 1, 1, 0xff, 32, 1514);
+	assert_int_equal(vsw_port_mirror_get_stats(e.p[0], &st), 0);
+	assert_true(st.write_errors + st.written + st.queue_drops >= 1);
+	assert_true(st.queued <= 32); /* nothing recorded once the output is gone */
+	assert_int_equal(vsw_port_mirror_stop(e.p[0], &frames), 0);
+
+	/* a symlink is not followed (the target is not created or truncated) */
+	snprintf(link, sizeof(link), "%s/link.pcap", e.dir);
+	snprintf(path, sizeof(path), "%s/target", e.dir);
+	assert_int_equal(symlink(path, link), 0);
+	struct vsw_mirror_opts o3 = {.path = link, .why = why, .why_size = sizeof(why)};
+	assert_int_equal(vsw_port_mirror_start_opts(e.p[0], &o3), -ELOOP);
+	assert_int_equal(access(path, F_OK), -1);
 	env_fini(&e);
 }
 
@@ -199,9 +352,12 @@ static void test_replay(void **state)
 
 int main(void)
 {
+	signal(SIGPIPE, SIG_IGN); /* as pvnetd */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mirror_counts),
 		cmocka_unit_test(test_mirror_count_limit),
+		cmocka_unit_test(test_mirror_filter_snaplen),
+		cmocka_unit_test(test_mirror_slow_reader),
 		cmocka_unit_test(test_replay),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
