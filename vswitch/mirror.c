@@ -17,9 +17,10 @@
  * The pcap format (not pcapng) is written directly: a 24-byte file header, then
  * per frame a 16-byte record header and the captured bytes.
  *
- * Stopping drains the ring: all of it to a regular file; to a pipe for at most
- * STREAM_DRAIN_MS, the rest counted as write_errors. So mirror-stop returns in
- * bounded time even with a reader that never reads.
+ * Stopping drains the ring: all of it to a regular file (joined: the file is
+ * complete when stop returns); to a pipe for at most STREAM_DRAIN_MS more, the
+ * rest counted as write_errors, by the writer on its own (detached, it frees the
+ * mirror): mirror-stop never waits for a pipe's reader.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +57,7 @@ struct vsw_mirror {
 	bool stop;             /* vsw_mirror_free asked the writer to finish */
 	bool closed;           /* no more records: --count reached or output gone */
 	bool done;             /* the writer closed the output */
+	bool detached;         /* stopped while draining a pipe: the writer frees it */
 	uint64_t limit;        /* 0: unlimited */
 	uint32_t snaplen;
 	bool have_filter;
@@ -203,11 +205,14 @@ static void discard_queue(struct vsw_mirror *m)
 	m->tail = m->head;
 }
 
+static void mirror_release(struct vsw_mirror *m);
+
 /* The writer: moves the ring to the fd, never holding the lock across write(2). */
 static void *mirror_writer(void *arg)
 {
 	struct vsw_mirror *m = arg;
 	uint64_t deadline = 0;
+	bool self_free;
 	sigset_t set;
 
 	/* a reader that went away must give EPIPE here, not kill the process */
@@ -261,7 +266,10 @@ static void *mirror_writer(void *arg)
 	close(m->fd);
 	m->fd = -1;
 	m->done = true;
+	self_free = m->detached;
 	pthread_mutex_unlock(&m->lock);
+	if (self_free)
+		mirror_release(m);
 	return NULL;
 }
 
@@ -285,7 +293,20 @@ void vsw_mirror_free(struct vsw_mirror *m, uint64_t *frames)
 	pthread_mutex_lock(&m->lock);
 	m->stop = true;
 	pthread_cond_signal(&m->cond);
+	if (m->is_stream && !m->done) {
+		/* a pipe's reader may be slow: the writer drains what it can in
+		 * STREAM_DRAIN_MS and frees the mirror itself; the caller (the
+		 * control loop) does not wait for it */
+		m->detached = true;
+		if (frames)
+			*frames = m->written;
+		pthread_mutex_unlock(&m->lock);
+		pthread_detach(m->thread);
+		return;
+	}
 	pthread_mutex_unlock(&m->lock);
+	/* a file: the rest of the queue (at most queue_size bytes) goes to the page
+	 * cache; or the writer has already finished */
 	pthread_join(m->thread, NULL);
 	if (frames)
 		*frames = m->written;

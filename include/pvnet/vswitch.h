@@ -571,7 +571,8 @@ struct vsw_mirror_stats {
 /* Starts (or replaces) the port's mirror. 0 or -errno: -EINVAL (bad options or
  * filter: see why), -EPROTONOSUPPORT (.pcapng), -ENXIO (pipe without reader),
  * -ELOOP (symlink), open errors. Stopping (vsw_port_mirror_stop) drains the queue:
- * all of it to a file, at most 200 ms worth to a pipe. */
+ * all of it to a file before it returns; to a pipe in the background for at most
+ * 200 ms (stop returns at once, its frame count is what was written by then). */
 int vsw_port_mirror_start_opts(struct vsw_port *port, const struct vsw_mirror_opts *opts);
 /* 0, or -ENOENT (no mirror). */
 int vsw_port_mirror_get_stats(struct vsw_port *port, struct vsw_mirror_stats *st);

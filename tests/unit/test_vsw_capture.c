@@ -295,7 +295,7 @@ static void test_mirror_slow_reader(void **state)
 	t0 = now_ms();
 	assert_int_equal(vsw_port_mirror_stop(e.p[0], &frames), 0);
 	t1 = now_ms();
-	assert_true(t1 - t0 < 1000); /* bounded drain: 200 ms to a pipe */
+	assert_true(t1 - t0 < 100); /* the pipe is drained in the background */
 	assert_true(frames < 4000 - 3000);
 
 	/* the reader goes away: EPIPE ends the capture, the switch does not notice */
@@ -305,7 +305,7 @@ static void test_mirror_slow_reader(void **state)
 	assert_true(wait_done(e.p[0]));
 	inject(&e, 1, 1, 0xff, 32, 1514);
 	assert_int_equal(vsw_port_mirror_get_stats(e.p[0], &st), 0);
-	assert_true(st.write_errors + st.written + st.queue_drops >= 1);
+	assert_true(st.done);
 	assert_true(st.queued <= 32); /* nothing recorded once the output is gone */
 	assert_int_equal(vsw_port_mirror_stop(e.p[0], &frames), 0);
 
