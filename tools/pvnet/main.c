@@ -24,6 +24,8 @@
 #include <pvnet/version.h>
 #include <pvnet/xs.h>
 
+#include "capture.h"
+
 static const char *run_dir;
 
 static void usage(FILE *f)
@@ -123,7 +125,7 @@ static char *read_file(const char *path, size_t *len)
 }
 
 /* Sends argv (+ payload) to pvnetd and relays its answer; returns the exit status. */
-static int ctl_call(int argc, char **argv, const char *payload, size_t payload_len)
+int ctl_call(int argc, char **argv, const char *payload, size_t payload_len)
 {
 	char *msg = malloc(PVNET_CTL_MSG_MAX + 1);
 	char marker[32];
@@ -389,5 +391,8 @@ int main(int argc, char **argv)
 		free(text);
 		return rc;
 	}
+	if (argc >= 4 && !strcmp(argv[0], "switch") &&
+	    (!strcmp(argv[1], "mirror") || !strcmp(argv[1], "replay")))
+		return cmd_switch_capture(argc, argv); /* the user's paths, `-` */
 	return ctl_call(argc, argv, NULL, 0);
 }

@@ -37,7 +37,9 @@ static const char usage_text[] =
 	"  del-port BRIDGE PORT\n"
 	"  set-vlan PORT VID                  access port on VID (0 = untagged)\n"
 	"  set-trunk PORT VID[,VID...][,native=N]\n"
-	"  mirror PORT FILE.pcap [--count N]  capture what PORT sends and receives\n"
+	"  mirror PORT FILE.pcap|- [--count N] [--snaplen N] [--filter 'EXPR']\n"
+	"                                     capture what PORT sends and receives\n"
+	"                                     (- : to pvnet's stdout, e.g. | tshark -r -)\n"
 	"  mirror-stop PORT\n"
 	"  replay PORT FILE.pcap [--ingress]  send a capture out of PORT (or into the bridge)\n"
 	"  set-antispoof PORT --mac MAC [--ip ADDR ...] | --off\n"
@@ -318,18 +320,30 @@ out:
 
 static int cmd_mirror(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
+	struct vsw_mirror_opts o = {0};
 	struct vsw_port *port;
-	uint64_t count = 0;
+	char why[256] = "";
+	uint64_t v;
 	int rc;
 
-	if (argc != 4 && !(argc == 6 && !strcmp(argv[4], "--count"))) {
-		ERR(c, "usage: pvnet switch mirror PORT FILE.pcap [--count N]\n");
-		return 2;
+	if (argc < 4)
+		goto usage;
+	for (int i = 4; i < argc; i += 2) {
+		if (i + 1 >= argc)
+			goto usage;
+		if (!strcmp(argv[i], "--count") && !parse_u64(argv[i + 1], UINT64_MAX, &v) && v) {
+			o.count = v;
+		} else if (!strcmp(argv[i], "--snaplen") && !parse_u64(argv[i + 1], 65535, &v) && v) {
+			o.snaplen = (uint32_t)v;
+		} else if (!strcmp(argv[i], "--filter")) {
+			o.filter = argv[i + 1];
+		} else {
+			ERR(c, "bad option '%s %s'\n", argv[i], argv[i + 1]);
+			goto usage;
+		}
 	}
-	if (argc == 6 && (parse_u64(argv[5], UINT64_MAX, &count) || count == 0)) {
-		ERR(c, "bad --count '%s'\n", argv[5]);
-		return 2;
-	}
+	/* pvnet sends FILE made absolute against the user's cwd, and `-` as a FIFO
+	 * it reads from */
 	if (argv[3][0] != '/') {
 		ERR(c, "mirror: give an absolute path (pvnetd's working directory is not yours)\n");
 		return 2;
@@ -337,18 +351,24 @@ static int cmd_mirror(struct cli *c, struct vsw_switch *sw, int argc, char **arg
 	port = find_port(c, sw, argv[2]);
 	if (!port)
 		return 1;
-	rc = vsw_port_mirror_start(port, argv[3], count);
+	o.path = argv[3];
+	o.why = why;
+	o.why_size = sizeof(why);
+	rc = vsw_port_mirror_start_opts(port, &o);
 	if (rc) {
-		ERR(c, "mirror %s to %s: %s\n", argv[2], argv[3],
-		    rc == -EPROTONOSUPPORT ? "pcapng output not supported, use .pcap" : strerror(-rc));
+		ERR(c, "mirror %s to %s: %s\n", argv[2], argv[3], why[0] ? why : strerror(-rc));
 		return 1;
 	}
-	if (count)
+	if (o.count)
 		OUT(c, "%s: mirroring to %s, stops after %llu frames\n", argv[2], argv[3],
-		    (unsigned long long)count);
+		    (unsigned long long)o.count);
 	else
 		OUT(c, "%s: mirroring to %s\n", argv[2], argv[3]);
 	return 0;
+usage:
+	ERR(c, "usage: pvnet switch mirror PORT FILE.pcap|- [--count N] [--snaplen N] "
+	       "[--filter 'EXPR']\n");
+	return 2;
 }
 
 static int cmd_mirror_stop(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
