@@ -376,7 +376,7 @@ static void test_load_names_file(void **state)
 	rc = pvnet_config_load(path, &cfg, err, sizeof(err));
 	unlink(path);
 	assert_int_equal(rc, -EINVAL);
-	snprintf(want, sizeof(want), "%s:3: unknown key 'memry'", path);
+	snprintf(want, sizeof(want), "%s:3: unknown key 'memry' (did you mean 'memory'?)", path);
 	assert_string_equal(err, want);
 }
 
@@ -412,7 +412,8 @@ static void test_err_buffer_handling(void **state)
 static void test_err_unknown_key(void **state)
 {
 	(void)state;
-	expect_err("name = 'web1'\nmemory = 64\nmemry = 64\n", "t.cfg:3: unknown key 'memry'");
+	expect_err("name = 'web1'\nmemory = 64\nmemry = 64\n",
+		   "t.cfg:3: unknown key 'memry' (did you mean 'memory'?)");
 }
 
 static void test_err_unknown_vif_key(void **state)
@@ -448,9 +449,9 @@ static void test_err_expected_equals(void **state)
 static void test_err_missing_value(void **state)
 {
 	(void)state;
-	expect_err("name =\n", "t.cfg:1: expected a value (string, integer or list) after "
+	expect_err("name =\n", "t.cfg:1: expected a value (string, number or list) after "
 			       "'name =', got end of line");
-	expect_err("name = web1\n", "t.cfg:1: expected a value (string, integer or list) after "
+	expect_err("name = web1\n", "t.cfg:1: expected a value (string, number or list) after "
 				    "'name =', got 'w'");
 }
 
@@ -460,7 +461,9 @@ static void test_err_trailing_garbage(void **state)
 	expect_err("name = 'a' 'b'\n",
 		   "t.cfg:1: expected end of line after the value of 'name', got '''");
 	expect_err("memory = 64MB\nname='a'\n",
-		   "t.cfg:1: bad integer (expected only decimal digits, got 'M')");
+		   "t.cfg:1: bad memory '64MB' (expected a number: decimal, octal with a leading "
+		   "0, or hex with 0x)");
+	expect_err("name='a'\nmemory = 1.5\n", "t.cfg:2: bad number '1.' (expected an integer)");
 }
 
 static void test_err_unterminated_string(void **state)
@@ -480,8 +483,12 @@ static void test_err_unterminated_list(void **state)
 		   "t.cfg:3: unterminated list for 'vif' (missing ']')");
 	expect_err("name = 'web1'\nvif = [ 'a=b' 'c=d' ]\n",
 		   "t.cfg:2: expected ',' or ']' in the list for 'vif', got '''");
-	expect_err("name = 'web1'\nvif = [ 5 ]\n",
-		   "t.cfg:2: expected a quoted string in the list for 'vif', got '5'");
+	/* as in xl, a number in the list is its text: not a vif spec */
+	expect_err("name = 'web1'\nvif = [ 5 ]\n", "t.cfg:2: vif 0: expected key=value, got '5'");
+	expect_err("name = 'web1'\nvif = [ x ]\n",
+		   "t.cfg:2: expected a value in the list for 'vif', got 'x'");
+	expect_err("name = 'web1'\nvif = [ ['bridge=br0'] ]\n",
+		   "t.cfg:2: vif 0: expected a string, got a list");
 }
 
 static void test_err_missing_name(void **state)
@@ -519,12 +526,21 @@ static void test_err_duplicate_key(void **state)
 static void test_err_type_mismatch(void **state)
 {
 	(void)state;
-	expect_err("name = 'a'\nmemory = \"64\"\n",
-		   "t.cfg:2: expected an integer for 'memory', got a string");
-	expect_err("name = 5\n", "t.cfg:1: expected a string for 'name', got an integer");
+	/* as xl (libxlu keeps every atom as text): a quoted number is a number... */
+	expect_ok("name = 'a'\nmemory = \"64\"\nvcpus = '0x2'\n");
+	assert_int_equal(cfg.memory_mib, 64);
+	assert_int_equal(cfg.vcpus, 2);
+	/* ...and a number token is a string where one is expected */
+	expect_ok("name = 5\n");
+	assert_string_equal(cfg.name, "5");
+	expect_err("name = 'a'\nmemory = \"lots\"\n",
+		   "t.cfg:2: bad memory 'lots' (expected a number: decimal, octal with a leading 0, "
+		   "or hex with 0x)");
 	expect_err("name = 'a'\nvif = 'bridge=br0'\n",
 		   "t.cfg:2: expected a list for 'vif', got a string");
-	expect_err("name = ['a']\n", "t.cfg:1: expected a string for 'name', got a list");
+	expect_err("name = ['a']\n", "t.cfg:1: expected a single value for 'name', got a list");
+	expect_err("name = 'a'\nmemory = [64]\n",
+		   "t.cfg:2: expected a single value for 'memory', got a list");
 }
 
 static void test_err_int_range(void **state)
@@ -573,9 +589,18 @@ static void test_err_duplicate_mac(void **state)
 static void test_err_ip_without_prefix(void **state)
 {
 	(void)state;
-	expect_err("name = 'a'\nvif = [ 'ip=10.0.0.1/24 fd00::1' ]\n",
-		   "t.cfg:2: vif 0: bad ip 'fd00::1' (expected ADDRESS/PREFIX, e.g. 10.0.0.1/24 or "
-		   "fd00::1/64)");
+	/* as xl's scripts take it: anti-spoofing only, the guest does not get it */
+	expect_ok("name = 'a'\nvif = [ 'ip=10.0.0.1/24 fd00::1 192.168.7.9' ]\n");
+	assert_int_equal(cfg.vifs[0].n_ip, 3);
+	assert_int_equal(cfg.vifs[0].ip[0].prefix_set, 1);
+	assert_int_equal(cfg.vifs[0].ip[0].prefix, 24);
+	assert_int_equal(cfg.vifs[0].ip[1].prefix_set, 0);
+	assert_int_equal(cfg.vifs[0].ip[1].prefix, 128);
+	assert_int_equal(cfg.vifs[0].ip[1].family, AF_INET6);
+	assert_string_equal(cfg.vifs[0].ip[1].text, "fd00::1");
+	assert_int_equal(cfg.vifs[0].ip[2].prefix_set, 0);
+	assert_int_equal(cfg.vifs[0].ip[2].prefix, 32);
+	assert_string_equal(cfg.vifs[0].ip[2].text, "192.168.7.9");
 }
 
 static void test_err_ip_bad_address(void **state)
@@ -585,7 +610,7 @@ static void test_err_ip_bad_address(void **state)
 		   "t.cfg:2: vif 0: bad ip '10.0.0.256/24' ('10.0.0.256' is not an IPv4 or IPv6 "
 		   "address)");
 	expect_err("name = 'a'\nvif = [ 'ip=' ]\n",
-		   "t.cfg:2: vif 0: empty ip (expected ADDRESS/PREFIX ...)");
+		   "t.cfg:2: vif 0: empty ip (expected ADDRESS[/PREFIX] ...)");
 }
 
 static void test_err_ip_prefix_range(void **state)
@@ -665,6 +690,335 @@ static void test_err_too_many_vifs(void **state)
 	assert_int_equal(cfg.n_vifs, 8);
 }
 
+/* ---- xl compatibility ------------------------------------------------------ */
+
+/* Warnings collected from the parser, one string per call. */
+static char warns[16][512];
+static unsigned n_warns;
+
+static void collect_warn(void *arg, const char *msg)
+{
+	(void)arg;
+	if (n_warns < 16)
+		snprintf(warns[n_warns], sizeof(warns[0]), "%s", msg);
+	n_warns++;
+}
+
+static int parse_ov(const char *text, const char *const *ov, unsigned n)
+{
+	struct pvnet_config_opts opts = {.overrides = ov, .n_overrides = n, .warn = collect_warn};
+
+	memset(err, 0, sizeof(err));
+	n_warns = 0;
+	return pvnet_config_parse_ex("t.cfg", text, strlen(text), &opts, &cfg, err, sizeof(err));
+}
+
+static void expect_ok_ov(const char *text, const char *const *ov, unsigned n)
+{
+	int rc = parse_ov(text, ov, n);
+
+	if (rc)
+		print_error("unexpected error: %s\n", err);
+	assert_int_equal(rc, 0);
+}
+
+static void test_numbers_octal_hex(void **state)
+{
+	(void)state;
+	expect_ok("name = 'n'\nmemory = 0100\nmaxmem = 0x100\nvcpus = 010\n");
+	assert_int_equal(cfg.memory_mib, 64);  /* octal, as strtol base 0 */
+	assert_int_equal(cfg.maxmem_mib, 256); /* hex */
+	assert_int_equal(cfg.vcpus, 8);
+	expect_ok("name = 'n'\nmemory = 0X40\nmaxmem = \"0100\"\n");
+	assert_int_equal(cfg.memory_mib, 64);
+	assert_int_equal(cfg.maxmem_mib, 64); /* a quoted number is read the same way */
+}
+
+static void test_numbers_bad(void **state)
+{
+	(void)state;
+	expect_err("name = 'n'\nmemory = 09\n",
+		   "t.cfg:2: bad memory '09' (expected a number: decimal, octal with a leading 0, "
+		   "or hex with 0x)");
+	expect_err("name = 'n'\nmemory = 0x\n",
+		   "t.cfg:2: bad memory '0x' (expected a number: decimal, octal with a leading 0, "
+		   "or hex with 0x)");
+	expect_err("name = 'n'\nvcpus = 0x81\n", "t.cfg:2: bad vcpus 129 (expected 1..128)");
+	expect_err("name = 'n'\nmemory = 99999999999999999999\n",
+		   "t.cfg:2: bad memory '99999999999999999999' (expected a number: decimal, octal "
+		   "with a leading 0, or hex with 0x)");
+}
+
+static void test_strings_and_lists_as_xl(void **state)
+{
+	(void)state;
+	/* both quotes, escapes, nested lists and numbers inside lists, empty lists,
+	 * trailing commas, comments between items, ';' between statements */
+	expect_ok("name = \"q\"; kernel = '/k\\x41\\t'\n"
+		  "cpus = [ \"0-3\", 5, [ 1, 2, ], ]  # nested, mixed\n"
+		  "pci = [ ]\n"
+		  "vnuma = [ [ 'pnode=0', 'size=512', ],\n"
+		  "          # a comment\n"
+		  "          [ 'pnode=1', \"size=512\" ] ]\n"
+		  "cmdline = 'a \"b\" c'");
+	assert_string_equal(cfg.name, "q");
+	assert_string_equal(cfg.kernel, "/kA\t");
+	assert_string_equal(cfg.cmdline, "a \"b\" c");
+	expect_err("name = 'a'\ncpus = [[[[[[[[[1]]]]]]]]]\n",
+		   "t.cfg:2: lists nested too deep for 'cpus' (max 8)");
+	expect_err("name = 'a\\q'\n",
+		   "t.cfg:1: bad escape in string (expected \\\\, \\\", \\', \\a, \\b, \\f, \\n, "
+		   "\\r, \\t, \\v or \\xHH)");
+}
+
+static void test_xl_keys_warn_once(void **state)
+{
+	(void)state;
+	expect_ok_ov("name = 'w'\n"
+		     "disk = [ 'phy:/dev/vg/w,xvda,w' ]\n"
+		     "bootloader = 'pygrub'\n"
+		     "on_reboot = 'restart'\n"
+		     "on_poweroff = 'destroy'\n"
+		     "maxvcpus = 4\n"
+		     "cpus = '0-3'\n"
+		     "vfb = [ 'vnc=1' ]\n"
+		     "serial = 'pty'\n"
+		     "disk += [ 'file:/x.img,xvdb,w' ]\n",
+		     NULL, 0);
+	assert_int_equal(n_warns, 8); /* disk once, though set twice */
+	assert_string_equal(warns[0], "t.cfg:2: warning: 'disk' is not implemented by pvnet; ignored");
+	assert_string_equal(warns[1],
+			    "t.cfg:3: warning: 'bootloader' is not implemented by pvnet; ignored");
+	assert_string_equal(warns[4],
+			    "t.cfg:6: warning: 'maxvcpus' is not implemented by pvnet; ignored");
+	assert_string_equal(warns[7], "t.cfg:9: warning: 'serial' is not implemented by pvnet; ignored");
+	/* without a sink, warnings are dropped and the parse still succeeds */
+	expect_ok("name = 'w'\ndisk = [ 'x' ]\n");
+}
+
+static void test_typos_are_errors(void **state)
+{
+	(void)state;
+	expect_err("name = 'a'\n\nbootlader = 'pygrub'\n",
+		   "t.cfg:3: unknown key 'bootlader' (did you mean 'bootloader'?)");
+	expect_err("name = 'a'\nvfi = []\n", "t.cfg:2: unknown key 'vfi' (did you mean 'vif'?)");
+	expect_err("name = 'a'\nfrobnicate = 1\n", "t.cfg:2: unknown key 'frobnicate'");
+	expect_err("name = 'a'\nvcpus += 2\n", "t.cfg:2: cannot use += with a number for 'vcpus'");
+}
+
+static void test_root_extra_builder(void **state)
+{
+	(void)state;
+	expect_ok_ov("name = 'r'\nroot = '/dev/xvda1 ro'\nextra = 'console=hvc0'\n"
+		     "builder = 'hvm'\n", NULL, 0);
+	assert_string_equal(cfg.cmdline, "root=/dev/xvda1 ro console=hvc0");
+	assert_string_equal(cfg.type, "hvm");
+	assert_int_equal(n_warns, 1);
+	assert_string_equal(warns[0], "t.cfg:4: warning: 'builder' is deprecated in xl.cfg(5); "
+				      "read as type = \"hvm\"");
+	expect_ok_ov("name = 'r'\ncmdline = 'quiet'\nextra = 'x'\nextra += ' y'\n", NULL, 0);
+	assert_string_equal(cfg.cmdline, "quiet");
+	assert_int_equal(n_warns, 1);
+	expect_ok("name = 'r'\nextra = 'a'\nextra += ' b'\n");
+	assert_string_equal(cfg.cmdline, "a b");
+	expect_err("name = 'r'\ntype = 'pv'\nbuilder = 'hvm'\n",
+		   "t.cfg:3: builder \"hvm\" contradicts type \"pv\"");
+}
+
+static void test_vif_xl_keys(void **state)
+{
+	(void)state;
+	expect_ok_ov("name = 'v'\nvif = [\n"
+		     " 'ip=10.0.0.5/24 10.0.0.9,gateway=10.0.0.254,vifname=web-eth0,devid=3,trusted',\n"
+		     " 'bridge=xenbr0,untrusted,gatewaydev=eth0,script=vif-route,backend=0',\n"
+		     " 'devid=0,script=/etc/xen/scripts/vif-bridge,model=e1000,type=ioemu',\n"
+		     " 'netdev=eth1,colo_checkpoint_host=1.2.3.4,forwarddev=eth2,backend=drv',\n"
+		     "]\n",
+		     NULL, 0);
+	assert_int_equal(cfg.n_vifs, 4);
+	assert_int_equal(cfg.vifs[0].devid, 3);
+	assert_int_equal(cfg.vifs[1].devid, 1); /* lowest id nobody took: 0 is vif 2's */
+	assert_int_equal(cfg.vifs[2].devid, 0);
+	assert_int_equal(cfg.vifs[3].devid, 2);
+	assert_string_equal(cfg.vifs[0].vifname, "web-eth0");
+	assert_int_equal(cfg.vifs[0].trusted, 1);
+	assert_int_equal(cfg.vifs[1].trusted, 0);
+	assert_int_equal(cfg.vifs[2].trusted, -1);
+	assert_int_equal(cfg.vifs[0].n_gateway, 1);
+	assert_string_equal(cfg.vifs[0].gateway[0].text, "10.0.0.254");
+	assert_string_equal(cfg.vifs[1].gatewaydev, "eth0");
+	assert_string_equal(cfg.vifs[1].bridge, "xenbr0");
+	/* one warning per key over all vifs: script, gatewaydev, netdev, colo, forwarddev,
+	 * backend, then (at the end, knowing the domain is PV) model and type */
+	assert_int_equal(n_warns, 8);
+	assert_string_equal(warns[0], "t.cfg:4: warning: vif 1: gatewaydev=eth0 is for xl's "
+				      "vif-route script, which pvnet does not run; recorded, "
+				      "otherwise ignored");
+	assert_string_equal(warns[1], "t.cfg:4: warning: vif 1: script=vif-route is not run: "
+				      "pvnetd plugs the vif into its own switch; recorded, "
+				      "otherwise ignored");
+	assert_string_equal(warns[6],
+			    "t.cfg:5: warning: vif 2: model=e1000 is for HVM guests; ignored for "
+			    "a pv guest");
+	assert_string_equal(warns[7], "t.cfg:5: warning: vif 2: type=ioemu is for HVM guests; a "
+				      "pv guest gets a PV vif");
+	/* HVM: another model is read as virtio */
+	expect_ok_ov("name = 'h'\ntype = 'hvm'\nvif = [ 'model=rtl8139' ]\n", NULL, 0);
+	assert_string_equal(cfg.vifs[0].model, "virtio");
+	assert_int_equal(n_warns, 1);
+}
+
+static void test_vif_xl_errors(void **state)
+{
+	(void)state;
+	expect_err("name = 'a'\nvif = [ 'devid=1', 'devid=1' ]\n",
+		   "t.cfg:2: vif 1: devid 1 is already vif 0's");
+	expect_err("name = 'a'\nvif = [ 'devid=256' ]\n",
+		   "t.cfg:2: vif 0: bad devid '256' (expected 0..255)");
+	expect_err("name = 'a'\nvif = [ 'vifname=p1', 'vifname=p1' ]\n",
+		   "t.cfg:2: vif 1: vifname 'p1' is already vif 0's");
+	expect_err("name = 'a'\nvif = [ 'vifname=vif3.0' ]\n",
+		   "t.cfg:2: vif 0: bad vifname 'vif3.0' (names vifDOMID.DEVID are those pvnet "
+		   "gives vifs; pick another)");
+	expect_err("name = 'a'\nvif = [ 'vifname=a-very-long-port-name' ]\n",
+		   "t.cfg:2: vif 0: bad vifname 'a-very-long-port-name' (expected an interface "
+		   "name of 1..15 characters)");
+	expect_err("name = 'a'\nvif = [ 'trusted,untrusted' ]\n",
+		   "t.cfg:2: vif 0: duplicate vif flag 'untrusted' (trusted and untrusted exclude "
+		   "each other)");
+	expect_err("name = 'a'\nvif = [ 'ip=10.0.0.5/24,gateway=10.1.0.1' ]\n",
+		   "t.cfg:2: vif 0: gateway 10.1.0.1 is not inside any ip=ADDRESS/PREFIX of this "
+		   "vif (the guest could not reach it)");
+	expect_err("name = 'a'\nvif = [ 'ip=10.0.0.5,gateway=10.0.0.1' ]\n",
+		   "t.cfg:2: vif 0: gateway 10.0.0.1 is not inside any ip=ADDRESS/PREFIX of this "
+		   "vif (the guest could not reach it)");
+	expect_err("name = 'a'\nvif = [ 'gateway=10.0.0.1/24' ]\n",
+		   "t.cfg:2: vif 0: bad gateway '10.0.0.1/24' (expected an address without a "
+		   "prefix)");
+	expect_err("name = 'a'\nvif = [ 'gateway=10.0.0.1 10.0.0.2' ]\n",
+		   "t.cfg:2: vif 0: bad gateway '10.0.0.2' (one gateway per address family)");
+	expect_err("name = 'a'\nvif = [ 'gatewaydev=eth0,netdev=eth1' ]\n",
+		   "t.cfg:2: vif 0: duplicate vif key 'netdev' (an alias of gatewaydev)");
+	expect_ok("name = 'a'\nvif = [ 'ip=10.0.0.5/24 fd00::5/64,gateway=fd00::1 10.0.0.1' ]\n");
+	assert_int_equal(cfg.vifs[0].n_gateway, 2);
+	assert_int_equal(cfg.vifs[0].gateway[0].family, AF_INET6);
+}
+
+static void test_vif_vlan_xl_syntax(void **state)
+{
+	struct pvnet_vif_cfg v;
+
+	(void)state;
+	assert_int_equal(pvnet_vif_parse("vlan=10", &v, err, sizeof(err)), 0);
+	assert_int_equal(v.vlan, 10);
+	assert_int_equal(v.n_trunks, 0);
+	assert_int_equal(pvnet_vif_parse("vlan=10p/20", &v, err, sizeof(err)), 0);
+	assert_int_equal(v.vlan, 10);
+	assert_int_equal(v.n_trunks, 1);
+	assert_int_equal(v.trunks[0], 20);
+	assert_int_equal(pvnet_vif_parse("vlan=10p/100+10x4/7-8", &v, err, sizeof(err)), 0);
+	assert_int_equal(v.vlan, 10);
+	assert_int_equal(v.n_trunks, 7);
+	assert_int_equal(v.trunks[0], 100);
+	assert_int_equal(v.trunks[4], 140);
+	assert_int_equal(v.trunks[6], 8);
+	assert_int_equal(pvnet_vif_parse("vlan=10/20", &v, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "bad vlan '10/20' (one VLAN must be marked as the PVID with 'p', "
+				 "e.g. 10p/20)");
+	assert_int_equal(pvnet_vif_parse("vlan=10p/20u", &v, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "bad vlan '10p/20u' (untagged VLANs other than the PVID are not "
+				 "implemented)");
+	assert_int_equal(pvnet_vif_parse("vlan=10p/10", &v, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "bad vlan '10p/10' (VLAN 10 listed twice)");
+	assert_int_equal(pvnet_vif_parse("vlan=10p/20,trunks=30", &v, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err,
+			    "give tagged VLANs either in xl's vlan=N/M form or as trunks=, not both");
+	assert_int_equal(pvnet_vif_parse("trunks=30,vlan=5", &v, err, sizeof(err)), 0);
+	assert_int_equal(v.vlan, 5);
+	assert_int_equal(v.n_trunks, 1);
+	assert_int_equal(pvnet_vif_parse("vlan=4000+100x1", &v, err, sizeof(err)), -EINVAL);
+}
+
+static void test_overrides(void **state)
+{
+	const char *base = "name = 'o'\nmemory = 64\nvif = [ 'bridge=br0' ]\n";
+
+	(void)state;
+	/* a key of the file replaced, a new one added, a bare word is a string */
+	expect_ok_ov(base, (const char *const[]){"memory=0x80", "name=o2", "vcpus=2"}, 3);
+	assert_int_equal(cfg.memory_mib, 128);
+	assert_string_equal(cfg.name, "o2");
+	assert_string_equal(cfg.netns, "o2");
+	assert_int_equal(cfg.vcpus, 2);
+	/* vif replaced, then appended to */
+	expect_ok_ov(base,
+		     (const char *const[]){"vif=['bridge=br1,vifname=p1']", "vif+=[\"bridge=br2\"]"},
+		     2);
+	assert_int_equal(cfg.n_vifs, 2);
+	assert_string_equal(cfg.vifs[0].bridge, "br1");
+	assert_string_equal(cfg.vifs[0].vifname, "p1");
+	assert_string_equal(cfg.vifs[1].bridge, "br2");
+	assert_int_equal(cfg.vifs[1].devid, 1);
+	/* two overrides of one key: the last wins, as in xl */
+	expect_ok_ov(base, (const char *const[]){"memory=100", "memory=200"}, 2);
+	assert_int_equal(cfg.memory_mib, 200);
+	/* a statement with ';', and xl-only keys warn */
+	expect_ok_ov(base, (const char *const[]){"vcpus=3; disk=['x']"}, 1);
+	assert_int_equal(cfg.vcpus, 3);
+	assert_int_equal(n_warns, 1);
+	assert_string_equal(warns[0],
+			    "<override 1>:1: warning: 'disk' is not implemented by pvnet; ignored");
+	/* errors name the override */
+	assert_int_equal(parse_ov(base, (const char *const[]){"vcpus=2", "memroy=5"}, 2), -EINVAL);
+	assert_string_equal(err, "<override 2>:1: unknown key 'memroy' (did you mean 'memory'?)");
+	assert_int_equal(parse_ov(base, (const char *const[]){"memory=lots"}, 1), -EINVAL);
+	assert_string_equal(err, "<override 1>:1: bad memory 'lots' (expected a number: decimal, "
+				 "octal with a leading 0, or hex with 0x)");
+	assert_int_equal(parse_ov(base, (const char *const[]){"vif=['mtu=1']"}, 1), -EINVAL);
+	assert_string_equal(err, "<override 1>:1: vif 0: bad mtu '1' (expected 68..65535)");
+	assert_int_equal(parse_ov(base, (const char *const[]){""}, 1), -EINVAL);
+	assert_string_equal(err, "<override 1>:1: empty override (expected KEY=VALUE)");
+	/* the file's own duplicates are still errors */
+	assert_int_equal(parse_ov("name='a'\nname='b'\n", NULL, 0), -EINVAL);
+}
+
+static void test_domain_gateway(void **state)
+{
+	(void)state;
+	expect_ok("name = 'g'\ngateway = '10.1.0.1 fd01::1'\n"
+		  "vif = [ 'ip=10.0.0.5/24', 'ip=10.1.0.5/16 fd01::5/64' ]\n");
+	assert_int_equal(cfg.vifs[0].n_gateway, 0);
+	assert_int_equal(cfg.vifs[1].n_gateway, 2);
+	assert_string_equal(cfg.vifs[1].gateway[0].text, "10.1.0.1");
+	expect_err("name = 'g'\ngateway = '10.9.0.1'\nvif = [ 'ip=10.0.0.5/24' ]\n",
+		   "t.cfg:2: gateway 10.9.0.1 is not inside any vif's ip=ADDRESS/PREFIX");
+}
+
+static void test_json(void **state)
+{
+	char *j;
+
+	(void)state;
+	expect_ok("name = 'j'\nmemory = 0x80\nuuid = '5E0D9D8A-1C2B-4F3A-9E1D-0A1B2C3D4E5F'\n"
+		  "vif = [ 'mac=00:16:3e:00:00:07,ip=10.0.0.7/24 10.0.0.8,gateway=10.0.0.1,"
+		  "vifname=j-eth0,rate=10Mb/s,vlan=10p/20,trusted' ]\n");
+	j = pvnet_config_to_json(&cfg);
+	assert_non_null(j);
+	assert_non_null(strstr(j, "\"name\": \"j\""));
+	assert_non_null(strstr(j, "\"memory\": 128"));
+	assert_non_null(strstr(j, "\"uuid\": \"5e0d9d8a-1c2b-4f3a-9e1d-0a1b2c3d4e5f\""));
+	assert_non_null(strstr(j, "\"kernel\": null"));
+	assert_non_null(strstr(j, "\"mac\": \"00:16:3e:00:00:07\""));
+	assert_non_null(strstr(j, "\"vifname\": \"j-eth0\""));
+	assert_non_null(strstr(j, "\"10.0.0.8\""));
+	assert_non_null(strstr(j, "\"gateway\": [\n        \"10.0.0.1\"\n      ]"));
+	assert_non_null(strstr(j, "\"bytes_per_interval\": 62500"));
+	assert_non_null(strstr(j, "\"vlan\": 10"));
+	assert_non_null(strstr(j, "\"trusted\": true"));
+	assert_int_equal(j[strlen(j) - 1], '\n');
+	free(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -702,6 +1056,18 @@ int main(void)
 		cmocka_unit_test(test_err_vlan_range),
 		cmocka_unit_test(test_err_other_vif_values),
 		cmocka_unit_test(test_err_too_many_vifs),
+		cmocka_unit_test(test_numbers_octal_hex),
+		cmocka_unit_test(test_numbers_bad),
+		cmocka_unit_test(test_strings_and_lists_as_xl),
+		cmocka_unit_test(test_xl_keys_warn_once),
+		cmocka_unit_test(test_typos_are_errors),
+		cmocka_unit_test(test_root_extra_builder),
+		cmocka_unit_test(test_vif_xl_keys),
+		cmocka_unit_test(test_vif_xl_errors),
+		cmocka_unit_test(test_vif_vlan_xl_syntax),
+		cmocka_unit_test(test_overrides),
+		cmocka_unit_test(test_domain_gateway),
+		cmocka_unit_test(test_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

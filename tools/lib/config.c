@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * config.c - xl-style domain configuration parser (see include/pvnet/config.h
- * for the syntax and the contract).
+ * config.c - xl-style domain configuration files (see include/pvnet/config.h
+ * for the syntax and the contract; config_vif.c parses the vif specs).
  *
- * The text is scanned once, statement by statement: key, '=', value. Values
- * are gathered into a heap scratch `struct value` (strings are bounded, so no
- * allocation per token), then checked and stored by apply_key(). Defaults that
- * depend on the whole file (netns, maxmem, generated MACs) are applied at the
- * end.
+ * The text is scanned once, statement by statement: key, '=' or '+=', value.
+ * A value is read into a small tree (`struct cv`: atoms and nested lists),
+ * then checked and stored by apply_key() and freed; keys pvnet does not
+ * implement are only warned about. Overrides are parsed the same way after
+ * the file. Defaults that depend on the whole configuration (netns, maxmem,
+ * cmdline from root/extra, devids, generated MACs, gateways) are applied at
+ * the end by finish().
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -20,590 +21,41 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <pvnet/config.h>
 
-#define VAL_STR_MAX 4096 /* longest string value, incl. NUL */
-#define VAL_LIST_MAX 16  /* most items in one list */
+#include "config_private.h"
+
+#define ATOM_MAX 4096 /* longest string or number token, incl. NUL */
 #define CONFIG_FILE_MAX (1u << 20)
 
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* ---- values ----------------------------------------------------------------- */
 
-static void set_err(char *err, size_t err_size, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || err_size == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, err_size, fmt, ap);
-	va_end(ap);
-}
-
-/* Copy src into dst[cap]; -E2BIG (dst untouched) if it does not fit. */
-static int copy_str(char *dst, size_t cap, const char *src)
-{
-	size_t n = strlen(src);
-
-	if (n >= cap)
-		return -E2BIG;
-	memcpy(dst, src, n + 1);
-	return 0;
-}
-
-/* Strict unsigned decimal: digits only, no sign, no spaces, no overflow. */
-static int parse_udec(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-
-	if (!*s)
-		return -EINVAL;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
-			return -ERANGE;
-		v = v * 10 + (uint64_t)(*s - '0');
-	}
-	*out = v;
-	return 0;
-}
-
-static int parse_urange(const char *s, uint64_t min, uint64_t max, unsigned *out)
-{
-	uint64_t v;
-
-	if (parse_udec(s, &v) || v < min || v > max)
-		return -EINVAL;
-	*out = (unsigned)v;
-	return 0;
-}
-
-/* [A-Za-z0-9_.-]{1,max} */
-static bool is_token(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > max)
-		return false;
-	for (; *s; s++)
-		if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
-			return false;
-	return true;
-}
-
-/* A Linux interface name: 1..15 bytes, no '/', no whitespace, not "." or "..". */
-static bool is_ifname(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 15 || !strcmp(s, ".") || !strcmp(s, ".."))
-		return false;
-	for (; *s; s++)
-		if (*s == '/' || *s == ':' || isspace((unsigned char)*s) || !isprint((unsigned char)*s))
-			return false;
-	return true;
-}
-
-/* ---- MAC and rate helpers --------------------------------------------- */
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int pvnet_mac_parse(const char *s, uint8_t mac[6])
-{
-	uint8_t tmp[6];
-	int i, hi, lo;
-
-	if (!s)
-		return -EINVAL;
-	for (i = 0; i < 6; i++) {
-		hi = hexval(s[0]);
-		lo = hi < 0 ? -1 : hexval(s[1]);
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		tmp[i] = (uint8_t)(hi << 4 | lo);
-		s += 2;
-		if (i < 5 && *s++ != ':')
-			return -EINVAL;
-	}
-	if (*s)
-		return -EINVAL;
-	memcpy(mac, tmp, 6);
-	return 0;
-}
-
-void pvnet_mac_format(const uint8_t mac[6], char out[18])
-{
-	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
-		 mac[4], mac[5]);
-}
-
-static uint32_t fnv1a(uint32_t h, const void *data, size_t n)
-{
-	const uint8_t *p = data;
-
-	while (n--) {
-		h ^= *p++;
-		h *= 16777619u;
-	}
-	return h;
-}
-
-void pvnet_mac_default(const char *name, unsigned index, unsigned salt, uint8_t mac[6])
-{
-	uint8_t le[8] = {(uint8_t)index, (uint8_t)(index >> 8), (uint8_t)(index >> 16),
-			 (uint8_t)(index >> 24), (uint8_t)salt, (uint8_t)(salt >> 8),
-			 (uint8_t)(salt >> 16), (uint8_t)(salt >> 24)};
-	uint32_t h = 2166136261u;
-
-	h = fnv1a(h, name, strlen(name) + 1); /* the NUL separates name and index */
-	h = fnv1a(h, le, sizeof(le));
-	mac[0] = 0x00;
-	mac[1] = 0x16;
-	mac[2] = 0x3e;
-	mac[3] = (uint8_t)((h >> 16) & 0x7f); /* Xen keeps the top bit clear too */
-	mac[4] = (uint8_t)(h >> 8);
-	mac[5] = (uint8_t)h;
-}
-
-int pvnet_rate_parse(const char *s, uint64_t *bytes_per_interval, uint32_t *interval_usec)
-{
-	uint64_t n = 0, mult = 1, bps, usec = PVNET_DEFAULT_RATE_USEC, bpi;
-	const char *p = s;
-	bool bits;
-
-	if (!s || !isdigit((unsigned char)*p))
-		return -EINVAL;
-	for (; isdigit((unsigned char)*p); p++) {
-		if (n > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-			return -EINVAL;
-		n = n * 10 + (uint64_t)(*p - '0');
-	}
-	if (*p == 'G')
-		mult = 1000000000ull;
-	else if (*p == 'M')
-		mult = 1000000ull;
-	else if (*p == 'K')
-		mult = 1000ull;
-	if (mult != 1)
-		p++;
-	if (*p != 'b' && *p != 'B')
-		return -EINVAL;
-	bits = *p++ == 'b';
-	if (p[0] != '/' || p[1] != 's')
-		return -EINVAL;
-	p += 2;
-	if (n > UINT64_MAX / mult)
-		return -EINVAL;
-	bps = n * mult;
-	if (bits)
-		bps /= 8;
-
-	if (*p == '@') {
-		p++;
-		if (!isdigit((unsigned char)*p))
-			return -EINVAL;
-		for (usec = 0; isdigit((unsigned char)*p); p++) {
-			if (usec > UINT32_MAX)
-				return -EINVAL;
-			usec = usec * 10 + (uint64_t)(*p - '0');
-		}
-		if (!strcmp(p, "ms"))
-			mult = 1000;
-		else if (!strcmp(p, "us"))
-			mult = 1;
-		else if (!strcmp(p, "s") || !*p)
-			mult = 1000000;
-		else
-			return -EINVAL;
-		if (usec > UINT32_MAX / mult)
-			return -EINVAL;
-		usec *= mult;
-	} else if (*p) {
-		return -EINVAL;
-	}
-	if (usec == 0 || (bps && usec > UINT64_MAX / bps))
-		return -EINVAL;
-	bpi = bps * usec / 1000000u;
-	if (bpi == 0 || bpi > UINT32_MAX)
-		return -EINVAL;
-	*bytes_per_interval = bpi;
-	*interval_usec = (uint32_t)usec;
-	return 0;
-}
-
-/* ---- vif specs ---------------------------------------------------------- */
-
-void pvnet_vif_cfg_init(struct pvnet_vif_cfg *out)
-{
-	memset(out, 0, sizeof(*out));
-	strcpy(out->bridge, PVNET_DEFAULT_BRIDGE);
-	out->mtu = PVNET_DEFAULT_MTU;
-	out->queues = 1;
-	out->level = -1;
-	strcpy(out->mode, "tap");
-	strcpy(out->backend, "0");
-	strcpy(out->type, "vif");
-}
-
-/* One "ADDR/PREFIX" item of ip=. */
-static int vif_parse_ip(const char *item, struct pvnet_ip_cfg *ip, char *err, size_t err_size)
-{
-	char addr[64];
-	const char *slash = strchr(item, '/');
-	unsigned prefix, max;
-	size_t alen;
-
-	if (strlen(item) >= sizeof(ip->text)) {
-		set_err(err, err_size, "bad ip '%s' (too long)", item);
-		return -EINVAL;
-	}
-	if (!slash) {
-		set_err(err, err_size,
-			"bad ip '%s' (expected ADDRESS/PREFIX, e.g. 10.0.0.1/24 or fd00::1/64)", item);
-		return -EINVAL;
-	}
-	alen = (size_t)(slash - item);
-	memcpy(addr, item, alen);
-	addr[alen] = '\0';
-	memset(ip, 0, sizeof(*ip));
-	if (inet_pton(AF_INET, addr, ip->addr) == 1) {
-		ip->family = AF_INET;
-		max = 32;
-	} else if (inet_pton(AF_INET6, addr, ip->addr) == 1) {
-		ip->family = AF_INET6;
-		max = 128;
-	} else {
-		set_err(err, err_size, "bad ip '%s' ('%s' is not an IPv4 or IPv6 address)", item,
-			addr);
-		return -EINVAL;
-	}
-	if (parse_urange(slash + 1, 0, max, &prefix)) {
-		set_err(err, err_size, "bad ip '%s' (expected a prefix length 0..%u after '/')",
-			item, max);
-		return -EINVAL;
-	}
-	ip->prefix = (uint8_t)prefix;
-	strcpy(ip->text, item);
-	return 0;
-}
-
-static int vif_parse_ips(char *val, struct pvnet_vif_cfg *out, char *err, size_t err_size)
-{
-	char *save = NULL, *item;
-	int rc;
-
-	out->n_ip = 0;
-	for (item = strtok_r(val, " \t", &save); item; item = strtok_r(NULL, " \t", &save)) {
-		if (out->n_ip == PVNET_MAX_VIF_IPS) {
-			set_err(err, err_size, "too many ip addresses (max %d)", PVNET_MAX_VIF_IPS);
-			return -EINVAL;
-		}
-		rc = vif_parse_ip(item, &out->ip[out->n_ip], err, err_size);
-		if (rc)
-			return rc;
-		out->n_ip++;
-	}
-	if (out->n_ip == 0) {
-		set_err(err, err_size, "empty ip (expected ADDRESS/PREFIX ...)");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int vif_parse_trunks(const char *val, struct pvnet_vif_cfg *out, char *err,
-			    size_t err_size)
-{
-	char buf[VAL_STR_MAX], *save = NULL, *item;
-	unsigned v, i;
-
-	out->n_trunks = 0;
-	if (copy_str(buf, sizeof(buf), val))
-		goto bad;
-	if (!*buf || buf[0] == ':' || buf[strlen(buf) - 1] == ':' || strstr(buf, "::"))
-		goto bad;
-	for (item = strtok_r(buf, ":", &save); item; item = strtok_r(NULL, ":", &save)) {
-		if (parse_urange(item, 1, 4094, &v))
-			goto bad;
-		if (out->n_trunks == PVNET_MAX_TRUNKS) {
-			set_err(err, err_size, "too many trunks (max %d)", PVNET_MAX_TRUNKS);
-			return -EINVAL;
-		}
-		for (i = 0; i < out->n_trunks; i++) {
-			if (out->trunks[i] == v) {
-				set_err(err, err_size, "bad trunks '%s' (VLAN %u listed twice)", val, v);
-				return -EINVAL;
-			}
-		}
-		out->trunks[out->n_trunks++] = (uint16_t)v;
-	}
-	return 0;
-bad:
-	set_err(err, err_size,
-		"bad trunks '%s' (expected VLAN ids 1..4094 separated by ':', e.g. 10:20:30)", val);
-	return -EINVAL;
-}
-
-enum vif_key {
-	VK_MAC, VK_BRIDGE, VK_IP, VK_MTU, VK_QUEUES, VK_RATE, VK_VLAN, VK_TRUNKS, VK_MODEL,
-	VK_ACCEL, VK_LEVEL, VK_MODE, VK_PKT, VK_SCRIPT, VK_BACKEND, VK_VIFNAME, VK_TYPE,
-	VK_DEVARGS, VK_SOCKET, VK_PPS, VK_POLL, VK_COUNT
+/* One value: an atom (string or number token) or a list of values. */
+struct cv {
+	struct cv *next;  /* next item of the enclosing list */
+	struct cv *items; /* a list's first item */
+	unsigned n;       /* a list's item count */
+	unsigned line;
+	bool list;
+	bool quoted;      /* an atom written in quotes */
+	char *s;          /* an atom's text, unquoted */
 };
 
-static const char *const vif_keys[VK_COUNT] = {
-	"mac", "bridge", "ip", "mtu", "queues", "rate", "vlan", "trunks", "model", "accel",
-	"level", "mode", "pkt", "script", "backend", "vifname", "type", "devargs", "socket",
-	"pps", "poll",
-};
-
-/* Apply one key=value of a vif spec; `val` may be modified. */
-static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out, char *err,
-		     size_t err_size)
+static void cv_free(struct cv *v)
 {
-	const char *what = vif_keys[k];
-	unsigned u;
+	struct cv *next;
 
-	switch (k) {
-	case VK_MAC:
-		if (pvnet_mac_parse(val, out->mac)) {
-			set_err(err, err_size,
-				"bad mac '%s' (expected six hex bytes like 00:16:3e:00:00:01)", val);
-			return -EINVAL;
-		}
-		if (out->mac[0] & 1) {
-			set_err(err, err_size,
-				"bad mac '%s' (multicast bit set; expected a unicast address)", val);
-			return -EINVAL;
-		}
-		if (!(out->mac[0] | out->mac[1] | out->mac[2] | out->mac[3] | out->mac[4] |
-		      out->mac[5])) {
-			set_err(err, err_size,
-				"bad mac '%s' (all zero; expected a unicast address)", val);
-			return -EINVAL;
-		}
-		out->mac_set = 1;
-		return 0;
-	case VK_BRIDGE:
-	case VK_VIFNAME:
-		if (!is_ifname(val)) {
-			set_err(err, err_size,
-				"bad %s '%s' (expected an interface name of 1..15 characters)", what,
-				val);
-			return -EINVAL;
-		}
-		strcpy(k == VK_BRIDGE ? out->bridge : out->vifname, val);
-		return 0;
-	case VK_IP:
-		return vif_parse_ips(val, out, err, err_size);
-	case VK_MTU:
-		if (parse_urange(val, 68, 65535, &out->mtu)) {
-			set_err(err, err_size, "bad mtu '%s' (expected 68..65535)", val);
-			return -EINVAL;
-		}
-		return 0;
-	case VK_QUEUES:
-		if (parse_urange(val, 1, PVNET_MAX_QUEUES, &out->queues)) {
-			set_err(err, err_size, "bad queues '%s' (expected 1..%d)", val,
-				PVNET_MAX_QUEUES);
-			return -EINVAL;
-		}
-		return 0;
-	case VK_RATE:
-		if (pvnet_rate_parse(val, &out->rate_bytes, &out->rate_usec)) {
-			set_err(err, err_size,
-				"bad rate '%s' (expected N[GMK]b/s or N[GMK]B/s with an optional "
-				"@N[s|ms|us], e.g. 10Mb/s@50ms)",
-				val);
-			return -EINVAL;
-		}
-		return 0;
-	case VK_VLAN:
-		if (parse_urange(val, 1, 4094, &out->vlan)) {
-			set_err(err, err_size, "bad vlan '%s' (expected 1..4094)", val);
-			return -EINVAL;
-		}
-		return 0;
-	case VK_TRUNKS:
-		return vif_parse_trunks(val, out, err, err_size);
-	case VK_LEVEL:
-		if (parse_urange(val, 0, 3, &u)) {
-			set_err(err, err_size, "bad level '%s' (expected 0..3)", val);
-			return -EINVAL;
-		}
-		out->level = (int)u;
-		return 0;
-	case VK_PPS:
-		if (parse_urange(val, 0, 100000000, &out->pps)) {
-			set_err(err, err_size,
-				"bad pps '%s' (expected packets per second 0..100000000, 0 = max)",
-				val);
-			return -EINVAL;
-		}
-		return 0;
-	case VK_POLL:
-		if (!strcmp(val, "on")) {
-			out->poll_us = PVNET_POLL_ALWAYS;
-		} else if (!strcmp(val, "off")) {
-			out->poll_us = 0;
-		} else if (parse_urange(val, 1, 1000000, &u)) {
-			set_err(err, err_size,
-				"bad poll '%s' (expected on, off or microseconds 1..1000000)", val);
-			return -EINVAL;
-		} else {
-			out->poll_us = (int)u;
-		}
-		return 0;
-	case VK_PKT:
-		if (parse_urange(val, 60, 65535, &out->pkt)) {
-			set_err(err, err_size, "bad pkt '%s' (expected a frame size 60..65535)", val);
-			return -EINVAL;
-		}
-		return 0;
-	case VK_TYPE:
-		if (strcmp(val, "vif") && strcmp(val, "ioemu")) {
-			set_err(err, err_size, "bad type '%s' (expected 'vif' or 'ioemu')", val);
-			return -EINVAL;
-		}
-		strcpy(out->type, val);
-		return 0;
-	case VK_MODEL:
-	case VK_ACCEL:
-	case VK_MODE:
-	case VK_BACKEND: {
-		char *dst = k == VK_MODEL ? out->model
-			    : k == VK_ACCEL ? out->accel
-			    : k == VK_MODE  ? out->mode
-					    : out->backend;
-		size_t cap = k == VK_MODEL ? sizeof(out->model)
-			     : k == VK_ACCEL ? sizeof(out->accel)
-			     : k == VK_MODE  ? sizeof(out->mode)
-					     : sizeof(out->backend);
-
-		if (!is_token(val, cap - 1)) {
-			set_err(err, err_size,
-				"bad %s '%s' (expected 1..%zu characters from [A-Za-z0-9_.-])", what,
-				val, cap - 1);
-			return -EINVAL;
-		}
-		strcpy(dst, val);
-		return 0;
+	for (; v; v = next) {
+		next = v->next;
+		cv_free(v->items);
+		free(v->s);
+		free(v);
 	}
-	case VK_SCRIPT:
-	case VK_DEVARGS:
-	case VK_SOCKET: {
-		char *dst = k == VK_SCRIPT ? out->script : k == VK_DEVARGS ? out->devargs : out->socket;
-		size_t cap = k == VK_SCRIPT    ? sizeof(out->script)
-			     : k == VK_DEVARGS ? sizeof(out->devargs)
-					       : sizeof(out->socket);
-
-		if (!*val || copy_str(dst, cap, val)) {
-			set_err(err, err_size, "bad %s '%s' (expected 1..%zu characters)", what, val,
-				cap - 1);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	case VK_COUNT:
-		break;
-	}
-	return -EINVAL;
 }
 
-static char *trim(char *s)
-{
-	char *e;
-
-	while (isspace((unsigned char)*s))
-		s++;
-	e = s + strlen(s);
-	while (e > s && isspace((unsigned char)e[-1]))
-		*--e = '\0';
-	return s;
-}
-
-int pvnet_vif_parse(const char *spec, struct pvnet_vif_cfg *out, char *err, size_t err_size)
-{
-	char *buf = NULL, *item, *next, *eq, *key, *val;
-	bool seen[VK_COUNT] = {false};
-	unsigned k;
-	int rc = -EINVAL;
-
-	pvnet_vif_cfg_init(out);
-	if (!spec) {
-		set_err(err, err_size, "missing vif spec");
-		goto out;
-	}
-	buf = strdup(spec);
-	if (!buf) {
-		rc = -ENOMEM;
-		set_err(err, err_size, "out of memory");
-		goto out;
-	}
-	for (item = buf; item; item = next) {
-		next = strchr(item, ',');
-		if (next)
-			*next++ = '\0';
-		item = trim(item);
-		if (!*item)
-			continue; /* empty spec, ",," or a trailing comma */
-		eq = strchr(item, '=');
-		if (!eq) {
-			set_err(err, err_size, "expected key=value, got '%s'", item);
-			rc = -EINVAL;
-			goto out_free;
-		}
-		*eq = '\0';
-		key = trim(item);
-		val = trim(eq + 1);
-		for (k = 0; k < VK_COUNT; k++)
-			if (!strcmp(key, vif_keys[k]))
-				break;
-		if (k == VK_COUNT) {
-			set_err(err, err_size, "unknown vif key '%s'", key);
-			rc = -EINVAL;
-			goto out_free;
-		}
-		if (seen[k]) {
-			set_err(err, err_size, "duplicate vif key '%s'", key);
-			rc = -EINVAL;
-			goto out_free;
-		}
-		seen[k] = true;
-		rc = vif_apply((enum vif_key)k, val, out, err, err_size);
-		if (rc)
-			goto out_free;
-	}
-	rc = 0;
-out_free:
-	free(buf);
-out:
-	return rc;
-}
-
-/* ---- the file parser ------------------------------------------------------ */
-
-enum vkind { V_STR, V_INT, V_LIST };
-
-struct value {
-	enum vkind kind;
-	long long num;
-	char str[VAL_STR_MAX];
-	unsigned n;
-	unsigned item_line[VAL_LIST_MAX];
-	char item[VAL_LIST_MAX][VAL_STR_MAX];
-};
+/* ---- lexer ------------------------------------------------------------------ */
 
 struct lexer {
 	const char *p, *end;
@@ -611,6 +63,7 @@ struct lexer {
 	const char *file;
 	char *err;
 	size_t err_size;
+	int rc; /* -ENOMEM once an allocation failed */
 };
 
 static void lex_err(const struct lexer *lx, unsigned line, const char *fmt, ...)
@@ -625,7 +78,7 @@ static void lex_err(const struct lexer *lx, unsigned line, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	set_err(lx->err, lx->err_size, "%s:%u: %s", lx->file, line, msg);
+	cfg_set_err(lx->err, lx->err_size, "%s:%u: %s", lx->file, line, msg);
 }
 
 static int lx_peek(const struct lexer *lx)
@@ -669,12 +122,35 @@ static const char *lx_what(const struct lexer *lx, char buf[8])
 	return buf;
 }
 
+static struct cv *cv_new(struct lexer *lx, bool list)
+{
+	struct cv *v = calloc(1, sizeof(*v));
+
+	if (!v) {
+		lx->rc = -ENOMEM;
+		cfg_set_err(lx->err, lx->err_size, "%s: out of memory", lx->file);
+		return NULL;
+	}
+	v->list = list;
+	v->line = lx->line;
+	return v;
+}
+
+static int hexdigit(int c)
+{
+	return c >= '0' && c <= '9' ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+/* A quoted string; escapes as libxlu's: \\ \" \' \a \b \f \n \r \t \v \xHH. */
 static int lx_string(struct lexer *lx, char *dst, size_t cap)
 {
 	char quote = *lx->p++;
 	unsigned start = lx->line;
 	size_t n = 0;
-	int c;
+	int c, h, l;
 
 	for (;;) {
 		c = lx_peek(lx);
@@ -690,17 +166,25 @@ static int lx_string(struct lexer *lx, char *dst, size_t cap)
 			return -EINVAL;
 		}
 		if (c == '\\') {
+			static const char from[] = "abfnrtv\\\"'", to[] = "\a\b\f\n\r\t\v\\\"'";
+			const char *e;
+
 			c = lx_peek(lx);
-			if (c == 'n')
-				c = '\n';
-			else if (c == 't')
-				c = '\t';
-			else if (c != '\\' && c != '"' && c != '\'') {
+			e = c > 0 ? strchr(from, c) : NULL;
+			if (e) {
+				c = to[e - from];
+				lx->p++;
+			} else if (c == 'x' && lx->end - lx->p >= 3 &&
+				   (h = hexdigit((unsigned char)lx->p[1])) >= 0 &&
+				   (l = hexdigit((unsigned char)lx->p[2])) >= 0 && (h | l)) {
+				c = h << 4 | l;
+				lx->p += 3;
+			} else {
 				lex_err(lx, lx->line,
-					"bad escape in string (expected \\\\, \\\", \\', \\n or \\t)");
+					"bad escape in string (expected \\\\, \\\", \\', \\a, \\b, "
+					"\\f, \\n, \\r, \\t, \\v or \\xHH)");
 				return -EINVAL;
 			}
-			lx->p++;
 		}
 		if (n + 1 >= cap) {
 			lex_err(lx, start, "string too long (max %zu characters)", cap - 1);
@@ -712,83 +196,112 @@ static int lx_string(struct lexer *lx, char *dst, size_t cap)
 	return 0;
 }
 
-static int lx_int(struct lexer *lx, long long *out)
+/* A number token as written: an optional '-', a digit, then [0-9A-Za-z_]. */
+static int lx_number(struct lexer *lx, char *dst, size_t cap)
 {
-	bool neg = false;
-	long long v = 0;
+	size_t n = 0;
 	char what[8];
 
-	if (lx_peek(lx) == '-') {
-		neg = true;
-		lx->p++;
-	}
+	if (lx_peek(lx) == '-')
+		dst[n++] = *lx->p++;
 	if (lx_peek(lx) < '0' || lx_peek(lx) > '9') {
 		lex_err(lx, lx->line, "expected digits after '-', got %s", lx_what(lx, what));
 		return -EINVAL;
 	}
-	while (lx_peek(lx) >= '0' && lx_peek(lx) <= '9') {
-		if (v > (0x7fffffffffffffffLL - (*lx->p - '0')) / 10) {
-			lex_err(lx, lx->line, "integer too large");
+	while (lx->p < lx->end && (isalnum((unsigned char)*lx->p) || *lx->p == '_')) {
+		if (n + 1 >= cap) {
+			lex_err(lx, lx->line, "number too long");
 			return -EINVAL;
 		}
-		v = v * 10 + (*lx->p++ - '0');
+		dst[n++] = *lx->p++;
 	}
-	if (lx_peek(lx) >= 0 && (isalpha(lx_peek(lx)) || lx_peek(lx) == '_' || lx_peek(lx) == '.')) {
-		lex_err(lx, lx->line, "bad integer (expected only decimal digits, got %s)",
-			lx_what(lx, what));
+	dst[n] = '\0';
+	if (lx_peek(lx) == '.') {
+		lex_err(lx, lx->line, "bad number '%s.' (expected an integer)", dst);
 		return -EINVAL;
 	}
-	*out = neg ? -v : v;
 	return 0;
 }
 
-static int lx_value(struct lexer *lx, const char *key, struct value *v)
+static int lx_atom(struct lexer *lx, struct cv **out)
 {
+	char *buf = malloc(ATOM_MAX);
+	struct cv *v = cv_new(lx, false);
+	int c = lx_peek(lx), rc;
+
+	if (!buf || !v) {
+		free(buf);
+		free(v);
+		lx->rc = -ENOMEM;
+		cfg_set_err(lx->err, lx->err_size, "%s: out of memory", lx->file);
+		return -ENOMEM;
+	}
+	v->quoted = c == '"' || c == '\'';
+	rc = v->quoted ? lx_string(lx, buf, ATOM_MAX) : lx_number(lx, buf, ATOM_MAX);
+	if (!rc) {
+		v->s = strdup(buf);
+		if (!v->s) {
+			lx->rc = -ENOMEM;
+			rc = -ENOMEM;
+		}
+	}
+	free(buf);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	return 0;
+}
+
+static int lx_value(struct lexer *lx, const char *key, unsigned depth, struct cv **out)
+{
+	struct cv *list, **tail;
 	char what[8];
 	int c = lx_peek(lx), rc;
 
-	if (c == '"' || c == '\'') {
-		v->kind = V_STR;
-		return lx_string(lx, v->str, sizeof(v->str));
-	}
-	if (c == '-' || (c >= '0' && c <= '9')) {
-		v->kind = V_INT;
-		return lx_int(lx, &v->num);
-	}
+	if (c == '"' || c == '\'' || c == '-' || (c >= '0' && c <= '9'))
+		return lx_atom(lx, out);
 	if (c != '[') {
-		lex_err(lx, lx->line, "expected a value (string, integer or list) after '%s =', got %s",
-			key, lx_what(lx, what));
+		lex_err(lx, lx->line,
+			"expected a value (string, number or list) after '%s =', got %s", key,
+			lx_what(lx, what));
 		return -EINVAL;
 	}
-	v->kind = V_LIST;
-	v->n = 0;
+	if (depth >= PVNET_CONFIG_MAX_DEPTH) {
+		lex_err(lx, lx->line, "lists nested too deep for '%s' (max %d)", key,
+			PVNET_CONFIG_MAX_DEPTH);
+		return -EINVAL;
+	}
+	list = cv_new(lx, true);
+	if (!list)
+		return -ENOMEM;
+	tail = &list->items;
 	lx->p++;
 	for (;;) {
 		lx_skip(lx, true);
 		c = lx_peek(lx);
 		if (c == ']') {
 			lx->p++;
+			*out = list;
 			return 0;
 		}
 		if (c < 0) {
 			lex_err(lx, lx->line, "unterminated list for '%s' (missing ']')", key);
-			return -EINVAL;
+			rc = -EINVAL;
+			goto fail;
 		}
-		if (c != '"' && c != '\'') {
-			lex_err(lx, lx->line, "expected a quoted string in the list for '%s', got %s",
-				key, lx_what(lx, what));
-			return -EINVAL;
+		if (c != '"' && c != '\'' && c != '[' && c != '-' && !(c >= '0' && c <= '9')) {
+			lex_err(lx, lx->line, "expected a value in the list for '%s', got %s", key,
+				lx_what(lx, what));
+			rc = -EINVAL;
+			goto fail;
 		}
-		if (v->n == VAL_LIST_MAX) {
-			lex_err(lx, lx->line, "too many items in the list for '%s' (max %d)", key,
-				VAL_LIST_MAX);
-			return -EINVAL;
-		}
-		v->item_line[v->n] = lx->line;
-		rc = lx_string(lx, v->item[v->n], sizeof(v->item[0]));
+		rc = lx_value(lx, key, depth + 1, tail);
 		if (rc)
-			return rc;
-		v->n++;
+			goto fail;
+		tail = &(*tail)->next;
+		list->n++;
 		lx_skip(lx, true);
 		c = lx_peek(lx);
 		if (c == ',') {
@@ -796,14 +309,21 @@ static int lx_value(struct lexer *lx, const char *key, struct value *v)
 		} else if (c != ']') {
 			lex_err(lx, lx->line, "expected ',' or ']' in the list for '%s', got %s", key,
 				lx_what(lx, what));
-			return -EINVAL;
+			rc = -EINVAL;
+			goto fail;
 		}
 	}
+fail:
+	cv_free(list);
+	return rc;
 }
 
+/* ---- keys ------------------------------------------------------------------- */
+
 enum dom_key {
-	DK_NAME, DK_MEMORY, DK_MAXMEM, DK_VCPUS, DK_TYPE, DK_KERNEL, DK_RAMDISK, DK_CMDLINE,
-	DK_NETNS, DK_ON_CRASH, DK_UUID, DK_VIF, DK_COUNT
+	DK_NAME, DK_MEMORY, DK_MAXMEM, DK_VCPUS, DK_TYPE, DK_BUILDER, DK_KERNEL, DK_RAMDISK,
+	DK_CMDLINE, DK_EXTRA, DK_ROOT, DK_NETNS, DK_ON_CRASH, DK_UUID, DK_VIF, DK_GATEWAY,
+	DK_COUNT
 };
 
 static const struct {
@@ -811,33 +331,226 @@ static const struct {
 	enum dom_key id;
 } dom_keys[] = {
 	{"name", DK_NAME},       {"memory", DK_MEMORY},   {"maxmem", DK_MAXMEM},
-	{"vcpus", DK_VCPUS},     {"type", DK_TYPE},       {"kernel", DK_KERNEL},
-	{"ramdisk", DK_RAMDISK}, {"initrd", DK_RAMDISK},  {"cmdline", DK_CMDLINE},
-	{"extra", DK_CMDLINE},   {"netns", DK_NETNS},     {"on_crash", DK_ON_CRASH},
-	{"uuid", DK_UUID},       {"vif", DK_VIF},
+	{"vcpus", DK_VCPUS},     {"type", DK_TYPE},       {"builder", DK_BUILDER},
+	{"kernel", DK_KERNEL},   {"ramdisk", DK_RAMDISK}, {"initrd", DK_RAMDISK},
+	{"cmdline", DK_CMDLINE}, {"extra", DK_EXTRA},     {"root", DK_ROOT},
+	{"netns", DK_NETNS},     {"on_crash", DK_ON_CRASH}, {"uuid", DK_UUID},
+	{"vif", DK_VIF},         {"gateway", DK_GATEWAY},
 };
+#define N_DOM_KEYS (sizeof(dom_keys) / sizeof(dom_keys[0]))
+
+/*
+ * Keys of xl.cfg(5) (those xl_parse.c reads) that pvnet does not implement:
+ * accepted with one warning each, whatever their value.
+ */
+static const char *const xl_only_keys[] = {
+	"acpi", "acpi_firmware", "acpi_laptop_slate", "acpi_s3", "acpi_s4", "altp2m",
+	"altp2m_count", "altp2mhvm", "apic", "arm_sci", "bios", "bios_path_override", "boot",
+	"bootloader", "bootloader_args", "bootloader_restrict", "bootloader_user", "cap",
+	"channel", "cpu_weight", "cpuid", "cpus", "cpus_soft", "device_model",
+	"device_model_args", "device_model_args_hvm", "device_model_args_pv",
+	"device_model_override", "device_model_stubdomain_override",
+	"device_model_stubdomain_seclabel", "device_model_user", "device_model_version",
+	"device_tree", "disk", "display", "dm_restrict", "driver_domain", "dtdev", "e820_host",
+	"extratime", "firmware", "firmware_override", "gfx_passthru", "gic_version", "hap",
+	"hdtype", "hpet", "hvm_pirq", "init_seclabel", "iomem", "ioports", "irqs", "keymap",
+	"latency", "llc_colors", "localtime", "max_event_channels", "max_grant_frames",
+	"max_grant_version", "max_maptrack_frames", "maxvcpus", "mca_caps", "mmio_hole",
+	"ms_vm_genid", "msr_relaxed", "nestedhvm", "nographic", "nomigrate", "nr_spis", "nx",
+	"on_poweroff", "on_reboot", "on_soft_reset", "on_watchdog", "oos", "opengl", "p9",
+	"pae", "passthrough", "pci", "pci_msitranslate", "pci_permissive", "pci_power_mgmt",
+	"pci_seize", "period", "pool", "pvcalls", "pvshim", "pvshim_cmdline", "pvshim_extra",
+	"pvshim_path", "rdm", "rdm_mem_boundary", "rtc_timeoffset", "sdl", "seclabel", "serial",
+	"shadow_memory", "slice", "smbios", "smbios_firmware", "soundhw", "spice",
+	"spice_clipboard_sharing", "spice_image_compression", "spice_streaming_video",
+	"spiceagent_mouse", "spicedisable_ticketing", "spicehost", "spicepasswd", "spiceport",
+	"spicetls_port", "spiceusbredirection", "spicevdagent", "stdvga", "stubdomain_cmdline",
+	"stubdomain_kernel", "stubdomain_memory", "stubdomain_ramdisk", "sve", "tee",
+	"timer_mode", "trap_unmapped_accesses", "tsc_mode", "usb", "usbctrl", "usbdev",
+	"usbdevice", "usbversion", "vdispl", "vendor_device", "vfb", "vga", "videoram",
+	"viridian", "virtio", "vkb", "vkb_device", "vmtrace_buf_kb", "vnc", "vncdisplay",
+	"vnclisten", "vncpasswd", "vncunused", "vncviewer", "vnuma", "vpmu", "vpt_align", "vsnd",
+	"vtpm", "vuart", "weight", "xauthority", "xen_platform_pci", "xen_platform_pci_bar_uc",
+	"xend_suspend_evtchn_compat", "xenstore_feature_mask", "xenstore_quota",
+};
+#define N_XL_ONLY (sizeof(xl_only_keys) / sizeof(xl_only_keys[0]))
 
 struct parser {
 	struct lexer lx;
 	struct pvnet_dom_cfg *cfg;
+	const struct pvnet_config_opts *opts;
+	bool in_override;
+	bool op_add;           /* the statement being applied is `+=` */
 	unsigned seen_line[DK_COUNT]; /* 0 = not seen */
 	const char *seen_name[DK_COUNT];
+	bool seen_override[DK_COUNT];
 	unsigned vif_line[PVNET_MAX_VIFS];
+	const char *vif_file[PVNET_MAX_VIFS];
+	uint8_t xl_warned[(N_XL_ONLY + 7) / 8];
+	uint32_t vif_warned;   /* bits of enum cfg_vif_warning */
+	char builder[16];
+	char root[256];
+	char extra[512];
+	char gateway[256];     /* domain-wide (xm) gateway addresses */
+	unsigned gateway_line;
+	const char *gateway_file;
+	char *scratch;         /* ATOM_MAX bytes for string assembly */
 };
 
-static const char *kind_name(enum vkind k)
+static void warn_line(struct parser *ps, const char *file, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void warn_line(struct parser *ps, const char *file, unsigned line, const char *fmt, ...)
 {
-	return k == V_STR ? "a string" : k == V_INT ? "an integer" : "a list";
+	char msg[512];
+	va_list ap;
+	int n;
+
+	if (!ps->opts || !ps->opts->warn)
+		return;
+	n = snprintf(msg, sizeof(msg), "%s:%u: warning: ", file, line);
+	if (n < 0 || (size_t)n >= sizeof(msg))
+		n = 0;
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+	va_end(ap);
+	ps->opts->warn(ps->opts->warn_arg, msg);
 }
 
-static int want_kind(struct parser *ps, unsigned line, const char *key, const struct value *v,
-		     enum vkind want)
+/* Edit distance of a and b (both < 64 chars; a transposition is one edit), for
+ * "did you mean". */
+static unsigned edit_distance(const char *a, const char *b)
 {
-	if (v->kind == want)
+	unsigned d[65][65], i, j, la = (unsigned)strlen(a), lb = (unsigned)strlen(b), cost, m;
+
+	if (la > 64 || lb > 64)
+		return 99;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++) {
+		for (j = 1; j <= lb; j++) {
+			cost = a[i - 1] != b[j - 1];
+			m = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < m)
+				m = d[i][j - 1] + 1;
+			if (d[i - 1][j - 1] + cost < m)
+				m = d[i - 1][j - 1] + cost;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < m)
+				m = d[i - 2][j - 2] + 1;
+			d[i][j] = m;
+		}
+	}
+	return d[la][lb];
+}
+
+/* The known key closest to `key` within two edits (pvnet's own keys first on a
+ * tie), or NULL. */
+static const char *suggest_key(const char *key)
+{
+	const char *best = NULL;
+	unsigned d, best_d = 3, i;
+
+	if (strlen(key) < 3)
+		return NULL;
+	for (i = 0; i < N_DOM_KEYS; i++) {
+		d = edit_distance(key, dom_keys[i].name);
+		if (d < best_d) {
+			best_d = d;
+			best = dom_keys[i].name;
+		}
+	}
+	for (i = 0; i < N_XL_ONLY; i++) {
+		d = edit_distance(key, xl_only_keys[i]);
+		if (d < best_d) {
+			best_d = d;
+			best = xl_only_keys[i];
+		}
+	}
+	return best;
+}
+
+/* A number as xl reads one (strtol, base 0): "64", "0100" (octal), "0x40". */
+static int xl_number(const char *s, long long *out)
+{
+	char *end;
+	long long v;
+
+	if (!*s || isspace((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 0);
+	if (errno || *end || end == s)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static int want_atom(struct parser *ps, unsigned line, const char *key, const struct cv *v)
+{
+	if (!v->list)
 		return 0;
-	lex_err(&ps->lx, line, "expected %s for '%s', got %s", kind_name(want), key,
-		kind_name(v->kind));
+	lex_err(&ps->lx, line, "expected a single value for '%s', got a list", key);
 	return -EINVAL;
+}
+
+static int apply_int(struct parser *ps, unsigned line, const char *key, const struct cv *v,
+		     bool add, long long min, long long max, uint64_t *out)
+{
+	long long n;
+	int rc = want_atom(ps, line, key, v);
+
+	if (rc)
+		return rc;
+	if (add || ps->op_add) {
+		lex_err(&ps->lx, line, "cannot use += with a number for '%s'", key);
+		return -EINVAL;
+	}
+	if (xl_number(v->s, &n)) {
+		lex_err(&ps->lx, line,
+			"bad %s '%s' (expected a number: decimal, octal with a leading 0, or hex "
+			"with 0x)", key, v->s);
+		return -EINVAL;
+	}
+	if (n < min || n > max) {
+		lex_err(&ps->lx, line, "bad %s %lld (expected %lld..%lld)", key, n, min, max);
+		return -EINVAL;
+	}
+	*out = (uint64_t)n;
+	return 0;
+}
+
+/* The stored string of a string key. */
+static char *str_slot(struct parser *ps, enum dom_key id, size_t *cap)
+{
+	struct pvnet_dom_cfg *c = ps->cfg;
+
+#define SLOT(field)                                                                            \
+	do {                                                                                   \
+		*cap = sizeof(field);                                                          \
+		return field;                                                                  \
+	} while (0)
+	switch (id) {
+	case DK_NAME: SLOT(c->name);
+	case DK_NETNS: SLOT(c->netns);
+	case DK_TYPE: SLOT(c->type);
+	case DK_BUILDER: SLOT(ps->builder);
+	case DK_KERNEL: SLOT(c->kernel);
+	case DK_RAMDISK: SLOT(c->ramdisk);
+	case DK_CMDLINE: SLOT(c->cmdline);
+	case DK_EXTRA: SLOT(ps->extra);
+	case DK_ROOT: SLOT(ps->root);
+	case DK_ON_CRASH: SLOT(c->on_crash);
+	case DK_UUID: SLOT(c->uuid);
+	case DK_GATEWAY: SLOT(ps->gateway);
+	default:
+		break;
+	}
+#undef SLOT
+	*cap = 0;
+	return NULL;
 }
 
 static bool uuid_ok(const char *s)
@@ -859,161 +572,494 @@ static bool uuid_ok(const char *s)
 	return true;
 }
 
-static int apply_int(struct parser *ps, unsigned line, const char *key, const struct value *v,
-		     long long min, long long max, uint64_t *out)
-{
-	int rc = want_kind(ps, line, key, v, V_INT);
-
-	if (rc)
-		return rc;
-	if (v->num < min || v->num > max) {
-		lex_err(&ps->lx, line, "bad %s %lld (expected %lld..%lld)", key, v->num, min, max);
-		return -EINVAL;
-	}
-	*out = (uint64_t)v->num;
-	return 0;
-}
-
-static int apply_str(struct parser *ps, unsigned line, const char *key, const struct value *v,
-		     char *dst, size_t cap)
-{
-	int rc = want_kind(ps, line, key, v, V_STR);
-
-	if (rc)
-		return rc;
-	if (copy_str(dst, cap, v->str)) {
-		lex_err(&ps->lx, line, "value of '%s' too long (max %zu characters)", key, cap - 1);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int apply_key(struct parser *ps, enum dom_key id, const char *key, unsigned line,
-		     const struct value *v)
+/* A string key: `=` stores, `+=` appends to what was there (as xl). */
+static int apply_str(struct parser *ps, enum dom_key id, const char *key, unsigned line,
+		     const struct cv *v, bool add)
 {
 	static const char *const crash_actions[] = {
 		"destroy", "restart", "preserve", "coredump-destroy", "coredump-restart",
 		"rename-restart", "soft-reset"};
-	struct pvnet_dom_cfg *c = ps->cfg;
-	char msg[384];
-	uint64_t u;
+	size_t cap, have;
+	char *dst = str_slot(ps, id, &cap), *s = ps->scratch;
 	unsigned i;
-	int rc;
+	int rc = want_atom(ps, line, key, v);
 
+	if (rc)
+		return rc;
+	have = add ? strlen(dst) : 0;
+	if (have + strlen(v->s) >= cap) {
+		lex_err(&ps->lx, line, "value of '%s' too long (max %zu characters)", key, cap - 1);
+		return -EINVAL;
+	}
+	memcpy(s, dst, have);
+	strcpy(s + have, v->s);
 	switch (id) {
 	case DK_NAME:
 	case DK_NETNS:
-		rc = apply_str(ps, line, key, v, id == DK_NAME ? c->name : c->netns, PVNET_NAME_MAX);
-		if (rc)
-			return rc;
-		if (!is_token(v->str, PVNET_NAME_MAX - 1)) {
+		if (!cfg_is_token(s, PVNET_NAME_MAX - 1)) {
 			lex_err(&ps->lx, line,
-				"bad %s '%s' (expected 1..%d characters from [A-Za-z0-9_.-])", key,
-				v->str, PVNET_NAME_MAX - 1);
+				"bad %s '%s' (expected 1..%d characters from [A-Za-z0-9_.-])", key, s,
+				PVNET_NAME_MAX - 1);
 			return -EINVAL;
 		}
-		return 0;
-	case DK_MEMORY:
-		return apply_int(ps, line, key, v, 1, 1 << 20, &c->memory_mib);
-	case DK_MAXMEM:
-		return apply_int(ps, line, key, v, 1, 1 << 20, &c->maxmem_mib);
-	case DK_VCPUS:
-		rc = apply_int(ps, line, key, v, 1, 128, &u);
-		if (!rc)
-			c->vcpus = (unsigned)u;
-		return rc;
+		break;
 	case DK_TYPE:
-		rc = apply_str(ps, line, key, v, c->type, sizeof(c->type));
-		if (!rc && strcmp(c->type, "pv") && strcmp(c->type, "pvh") && strcmp(c->type, "hvm")) {
+		if (strcmp(s, "pv") && strcmp(s, "pvh") && strcmp(s, "hvm")) {
 			lex_err(&ps->lx, line, "bad type '%s' (expected \"pv\", \"pvh\" or \"hvm\")",
-				v->str);
-			rc = -EINVAL;
+				s);
+			return -EINVAL;
 		}
-		return rc;
-	case DK_KERNEL:
-		return apply_str(ps, line, key, v, c->kernel, sizeof(c->kernel));
-	case DK_RAMDISK:
-		return apply_str(ps, line, key, v, c->ramdisk, sizeof(c->ramdisk));
-	case DK_CMDLINE:
-		return apply_str(ps, line, key, v, c->cmdline, sizeof(c->cmdline));
+		break;
+	case DK_BUILDER:
+		if (strcmp(s, "generic") && strcmp(s, "hvm")) {
+			lex_err(&ps->lx, line, "bad builder '%s' (expected \"generic\" or \"hvm\")",
+				s);
+			return -EINVAL;
+		}
+		break;
 	case DK_ON_CRASH:
-		rc = apply_str(ps, line, key, v, c->on_crash, sizeof(c->on_crash));
-		if (rc)
-			return rc;
 		for (i = 0; i < sizeof(crash_actions) / sizeof(crash_actions[0]); i++)
-			if (!strcmp(v->str, crash_actions[i]))
-				return 0;
-		lex_err(&ps->lx, line,
-			"bad on_crash '%s' (expected destroy, restart, preserve, coredump-destroy, "
-			"coredump-restart, rename-restart or soft-reset)",
-			v->str);
-		return -EINVAL;
+			if (!strcmp(s, crash_actions[i]))
+				break;
+		if (i == sizeof(crash_actions) / sizeof(crash_actions[0])) {
+			lex_err(&ps->lx, line,
+				"bad on_crash '%s' (expected destroy, restart, preserve, "
+				"coredump-destroy, coredump-restart, rename-restart or soft-reset)",
+				s);
+			return -EINVAL;
+		}
+		break;
 	case DK_UUID:
-		rc = apply_str(ps, line, key, v, c->uuid, sizeof(c->uuid));
-		if (rc)
-			return rc;
-		if (!uuid_ok(v->str)) {
+		if (!uuid_ok(s)) {
 			lex_err(&ps->lx, line,
 				"bad uuid '%s' (expected 8-4-4-4-12 hex digits, e.g. "
 				"5e0d9d8a-1c2b-4f3a-9e1d-0a1b2c3d4e5f)",
-				v->str);
+				s);
 			return -EINVAL;
 		}
-		for (i = 0; c->uuid[i]; i++)
-			c->uuid[i] = (char)tolower((unsigned char)c->uuid[i]);
-		return 0;
-	case DK_VIF:
-		rc = want_kind(ps, line, key, v, V_LIST);
-		if (rc)
-			return rc;
-		if (v->n > PVNET_MAX_VIFS) {
-			lex_err(&ps->lx, v->item_line[PVNET_MAX_VIFS], "too many vifs (max %d)",
-				PVNET_MAX_VIFS);
-			return -EINVAL;
-		}
-		for (i = 0; i < v->n; i++) {
-			rc = pvnet_vif_parse(v->item[i], &c->vifs[i], msg, sizeof(msg));
-			if (rc) {
-				lex_err(&ps->lx, v->item_line[i], "vif %u: %s", i, msg);
-				return rc;
-			}
-			ps->vif_line[i] = v->item_line[i];
-		}
-		c->n_vifs = v->n;
-		return 0;
-	case DK_COUNT:
+		for (i = 0; s[i]; i++)
+			s[i] = (char)tolower((unsigned char)s[i]);
+		break;
+	case DK_GATEWAY:
+		ps->gateway_line = line;
+		ps->gateway_file = ps->lx.file;
+		break;
+	default:
 		break;
 	}
-	return -EINVAL;
+	strcpy(dst, s);
+	return 0;
 }
 
-/* Whole-file checks and defaults, after the last statement. */
-static int finish(struct parser *ps)
+static int apply_vif(struct parser *ps, unsigned line, const struct cv *v, bool add)
+{
+	struct pvnet_dom_cfg *c = ps->cfg;
+	char msg[384], prefix[300];
+	struct cfg_wsink ws = {.fn = ps->opts ? ps->opts->warn : NULL,
+			       .arg = ps->opts ? ps->opts->warn_arg : NULL,
+			       .prefix = prefix,
+			       .seen = &ps->vif_warned};
+	const struct cv *it;
+	unsigned i, base = add ? c->n_vifs : 0;
+	int rc;
+
+	if (!v->list) {
+		lex_err(&ps->lx, line, "expected a list for 'vif', got a string");
+		return -EINVAL;
+	}
+	if (!add) {
+		memset(c->vifs, 0, sizeof(c->vifs));
+		c->n_vifs = 0;
+	}
+	for (i = 0, it = v->items; it; it = it->next, i++) {
+		if (base + i == PVNET_MAX_VIFS) {
+			lex_err(&ps->lx, it->line, "too many vifs (max %d)", PVNET_MAX_VIFS);
+			return -EINVAL;
+		}
+		if (it->list) {
+			lex_err(&ps->lx, it->line, "vif %u: expected a string, got a list", base + i);
+			return -EINVAL;
+		}
+		snprintf(prefix, sizeof(prefix), "%s:%u: warning: vif %u: ", ps->lx.file, it->line,
+			 base + i);
+		rc = cfg_vif_parse(it->s, &c->vifs[base + i], &ws, msg, sizeof(msg));
+		if (rc) {
+			lex_err(&ps->lx, it->line, "vif %u: %s", base + i, msg);
+			return rc;
+		}
+		ps->vif_line[base + i] = it->line;
+		ps->vif_file[base + i] = ps->lx.file;
+	}
+	c->n_vifs = base + i;
+	return 0;
+}
+
+static int apply_key(struct parser *ps, enum dom_key id, const char *key, unsigned line,
+		     const struct cv *v, bool add)
+{
+	struct pvnet_dom_cfg *c = ps->cfg;
+	uint64_t u;
+	int rc;
+
+	switch (id) {
+	case DK_MEMORY:
+		return apply_int(ps, line, key, v, add, 1, 1 << 20, &c->memory_mib);
+	case DK_MAXMEM:
+		return apply_int(ps, line, key, v, add, 1, 1 << 20, &c->maxmem_mib);
+	case DK_VCPUS:
+		rc = apply_int(ps, line, key, v, add, 1, 128, &u);
+		if (!rc)
+			c->vcpus = (unsigned)u;
+		return rc;
+	case DK_VIF:
+		return apply_vif(ps, line, v, add);
+	case DK_COUNT:
+		return -EINVAL;
+	default:
+		return apply_str(ps, id, key, line, v, add);
+	}
+}
+
+/* ---- statements ------------------------------------------------------------- */
+
+/*
+ * One statement's value in an override: xl syntax if it starts like a value,
+ * else the rest of the text as a string (`name=web3`).
+ */
+static int override_value(struct lexer *lx, const char *key, struct cv **out)
+{
+	const char *e = lx->end;
+	int c = lx_peek(lx);
+	struct cv *v;
+
+	if (c < 0 || c == '"' || c == '\'' || c == '[' || c == '-' || (c >= '0' && c <= '9'))
+		return lx_value(lx, key, 0, out);
+	while (e > lx->p && isspace((unsigned char)e[-1]))
+		e--;
+	if (memchr(lx->p, '\n', (size_t)(e - lx->p)) || memchr(lx->p, '\0', (size_t)(e - lx->p))) {
+		lex_err(lx, lx->line, "bad value for '%s' (a newline or NUL byte)", key);
+		return -EINVAL;
+	}
+	v = cv_new(lx, false);
+	if (!v)
+		return -ENOMEM;
+	v->quoted = true;
+	v->s = strndup(lx->p, (size_t)(e - lx->p));
+	if (!v->s) {
+		free(v);
+		lx->rc = -ENOMEM;
+		return -ENOMEM;
+	}
+	lx->p = lx->end;
+	*out = v;
+	return 0;
+}
+
+static int parse_statements(struct parser *ps)
+{
+	struct lexer *lx = &ps->lx;
+	struct cv *v = NULL;
+	char key[64], what[8];
+	unsigned line, i, x;
+	size_t klen;
+	bool add;
+	int c, rc;
+
+	for (;;) {
+		lx_skip(lx, true);
+		c = lx_peek(lx);
+		if (c < 0)
+			return 0;
+		if (c == ';') {
+			lx->p++;
+			continue;
+		}
+		line = lx->line;
+		if (!isalpha(c) && c != '_') {
+			lex_err(lx, line, "expected a key, got %s", lx_what(lx, what));
+			return -EINVAL;
+		}
+		for (klen = 0; lx->p < lx->end &&
+			       (isalnum((unsigned char)*lx->p) || *lx->p == '_' || *lx->p == '.');
+		     lx->p++) {
+			if (klen + 1 >= sizeof(key)) {
+				lex_err(lx, line, "key too long");
+				return -EINVAL;
+			}
+			key[klen++] = *lx->p;
+		}
+		key[klen] = '\0';
+		for (i = 0; i < N_DOM_KEYS; i++)
+			if (!strcmp(key, dom_keys[i].name))
+				break;
+		for (x = 0; i == N_DOM_KEYS && x < N_XL_ONLY; x++)
+			if (!strcmp(key, xl_only_keys[x]))
+				break;
+		if (i == N_DOM_KEYS && x == N_XL_ONLY) {
+			const char *hint = suggest_key(key);
+
+			if (hint)
+				lex_err(lx, line, "unknown key '%s' (did you mean '%s'?)", key, hint);
+			else
+				lex_err(lx, line, "unknown key '%s'", key);
+			return -EINVAL;
+		}
+		lx_skip(lx, false);
+		add = lx_peek(lx) == '+';
+		if (add)
+			lx->p++;
+		if (lx_peek(lx) != '=') {
+			lex_err(lx, line, "expected '=' %safter '%s'", add ? "after '+' " : "", key);
+			return -EINVAL;
+		}
+		lx->p++;
+		lx_skip(lx, false);
+		rc = ps->in_override ? override_value(lx, key, &v) : lx_value(lx, key, 0, &v);
+		if (rc)
+			return rc;
+		lx_skip(lx, false);
+		c = lx_peek(lx);
+		if (c >= 0 && c != '\n' && c != ';') {
+			lex_err(lx, lx->line, "expected end of line after the value of '%s', got %s",
+				key, lx_what(lx, what));
+			rc = -EINVAL;
+			goto free_value;
+		}
+		if (i == N_DOM_KEYS) {
+			/* a key of xl.cfg(5) that pvnet does not implement */
+			if (!(ps->xl_warned[x / 8] & (1u << (x % 8)))) {
+				ps->xl_warned[x / 8] |= (uint8_t)(1u << (x % 8));
+				warn_line(ps, lx->file, line, "'%s' is not implemented by pvnet; ignored",
+					  key);
+			}
+			cv_free(v);
+			v = NULL;
+			continue;
+		}
+		enum dom_key id = dom_keys[i].id;
+
+		if (ps->seen_line[id] && !add && !ps->in_override && !ps->seen_override[id]) {
+			lex_err(lx, line, "duplicate key '%s' ('%s' already set on line %u)", key,
+				ps->seen_name[id], ps->seen_line[id]);
+			rc = -EINVAL;
+			goto free_value;
+		}
+		ps->op_add = add;
+		rc = apply_key(ps, id, key, line, v, add && ps->seen_line[id]);
+		if (rc)
+			goto free_value;
+		ps->seen_line[id] = line;
+		ps->seen_name[id] = dom_keys[i].name;
+		ps->seen_override[id] = ps->in_override;
+		cv_free(v);
+		v = NULL;
+	}
+free_value:
+	cv_free(v);
+	return rc;
+}
+
+/* ---- whole-configuration checks and defaults ---------------------------------- */
+
+static int finish_cmdline(struct parser *ps)
+{
+	struct pvnet_dom_cfg *c = ps->cfg;
+	int n;
+
+	if (ps->seen_line[DK_CMDLINE]) {
+		if (ps->seen_line[DK_ROOT] || ps->seen_line[DK_EXTRA])
+			warn_line(ps, ps->lx.file,
+				  ps->seen_line[DK_ROOT] ? ps->seen_line[DK_ROOT]
+							 : ps->seen_line[DK_EXTRA],
+				  "ignoring root= and extra= in favour of cmdline= (as xl does)");
+		return 0;
+	}
+	if (ps->seen_line[DK_ROOT] && ps->seen_line[DK_EXTRA])
+		n = snprintf(c->cmdline, sizeof(c->cmdline), "root=%s %s", ps->root, ps->extra);
+	else if (ps->seen_line[DK_ROOT])
+		n = snprintf(c->cmdline, sizeof(c->cmdline), "root=%s", ps->root);
+	else
+		n = snprintf(c->cmdline, sizeof(c->cmdline), "%s", ps->extra);
+	if (n < 0 || (size_t)n >= sizeof(c->cmdline)) {
+		lex_err(&ps->lx, ps->seen_line[DK_ROOT] ? ps->seen_line[DK_ROOT]
+							: ps->seen_line[DK_EXTRA],
+			"kernel command line from root= and extra= too long (max %zu characters)",
+			sizeof(c->cmdline) - 1);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int finish_type(struct parser *ps)
+{
+	struct pvnet_dom_cfg *c = ps->cfg;
+	const char *want;
+
+	if (!ps->seen_line[DK_BUILDER])
+		return 0;
+	want = strcmp(ps->builder, "hvm") ? "pv" : "hvm";
+	if (ps->seen_line[DK_TYPE] && strcmp(c->type, want)) {
+		lex_err(&ps->lx, ps->seen_line[DK_BUILDER],
+			"builder \"%s\" contradicts type \"%s\"", ps->builder, c->type);
+		return -EINVAL;
+	}
+	strcpy(c->type, want);
+	warn_line(ps, ps->lx.file, ps->seen_line[DK_BUILDER],
+		  "'builder' is deprecated in xl.cfg(5); read as type = \"%s\"", want);
+	return 0;
+}
+
+/* Explicit devids must differ; the others get the lowest id still free (xl). */
+static int finish_devids(struct parser *ps)
+{
+	struct pvnet_dom_cfg *c = ps->cfg;
+	uint8_t used[PVNET_MAX_DEVID + 1] = {0};
+	unsigned i, j, next = 0;
+
+	for (i = 0; i < c->n_vifs; i++) {
+		int d = c->vifs[i].devid;
+
+		if (d < 0)
+			continue;
+		if (used[d]) {
+			for (j = 0; j < i && c->vifs[j].devid != d; j++)
+				;
+			lex_err(&ps->lx, ps->vif_line[i], "vif %u: devid %d is already vif %u's", i,
+				d, j);
+			return -EINVAL;
+		}
+		used[d] = 1;
+	}
+	for (i = 0; i < c->n_vifs; i++) {
+		if (c->vifs[i].devid >= 0)
+			continue;
+		while (used[next])
+			next++;
+		c->vifs[i].devid = (int)next;
+		used[next] = 1;
+	}
+	return 0;
+}
+
+static int finish_vifs(struct parser *ps)
+{
+	struct pvnet_dom_cfg *c = ps->cfg;
+	bool hvm = !strcmp(c->type, "hvm");
+	char prefix[300];
+	struct cfg_wsink ws = {.fn = ps->opts ? ps->opts->warn : NULL,
+			       .arg = ps->opts ? ps->opts->warn_arg : NULL,
+			       .prefix = prefix,
+			       .seen = &ps->vif_warned};
+	unsigned i, j, g;
+
+	for (i = 0; i < c->n_vifs; i++) {
+		struct pvnet_vif_cfg *v = &c->vifs[i];
+
+		ps->lx.file = ps->vif_file[i];
+		snprintf(prefix, sizeof(prefix), "%s:%u: warning: vif %u: ", ps->vif_file[i],
+			 ps->vif_line[i], i);
+		for (j = 0; j < i && v->vifname[0]; j++) {
+			if (!strcmp(v->vifname, c->vifs[j].vifname)) {
+				lex_err(&ps->lx, ps->vif_line[i],
+					"vif %u: vifname '%s' is already vif %u's", i, v->vifname, j);
+				return -EINVAL;
+			}
+		}
+		for (g = 0; g < v->n_gateway; g++) {
+			for (j = 0; j < v->n_ip; j++)
+				if (cfg_ip_in_prefix(&v->gateway[g], &v->ip[j]))
+					break;
+			if (j == v->n_ip) {
+				lex_err(&ps->lx, ps->vif_line[i],
+					"vif %u: gateway %s is not inside any ip=ADDRESS/PREFIX of "
+					"this vif (the guest could not reach it)",
+					i, v->gateway[g].text);
+				return -EINVAL;
+			}
+		}
+		if (hvm) {
+			if (v->model[0] && strcmp(v->model, "virtio") &&
+			    strcmp(v->model, "virtio-net")) {
+				cfg_warn(&ws, CFG_VW_MODEL_HVM,
+					 "model=%s is not implemented: pvnet's HVM guests get "
+					 "virtio-net; read as model=virtio", v->model);
+				strcpy(v->model, "virtio");
+			}
+			if (v->n_gateway)
+				cfg_warn(&ws, CFG_VW_GATEWAY_HVM,
+					 "gateway= is applied to PV guests only; an HVM guest sets "
+					 "its own route");
+		} else {
+			if (v->model[0])
+				cfg_warn(&ws, CFG_VW_MODEL_PV,
+					 "model=%s is for HVM guests; ignored for a %s guest",
+					 v->model, c->type);
+			if (!strcmp(v->type, "ioemu"))
+				cfg_warn(&ws, CFG_VW_TYPE_IOEMU,
+					 "type=ioemu is for HVM guests; a %s guest gets a PV vif",
+					 c->type);
+		}
+	}
+	return 0;
+}
+
+/* xm's domain-wide gateway: each address to the first vif whose prefix holds it. */
+static int finish_gateway(struct parser *ps)
+{
+	struct pvnet_dom_cfg *c = ps->cfg;
+	char buf[sizeof(ps->gateway)], msg[256], *save = NULL, *item;
+	struct pvnet_ip_cfg gw;
+	unsigned i, j, g;
+
+	if (!ps->seen_line[DK_GATEWAY])
+		return 0;
+	ps->lx.file = ps->gateway_file;
+	strcpy(buf, ps->gateway);
+	for (item = strtok_r(buf, " \t", &save); item; item = strtok_r(NULL, " \t", &save)) {
+		if (cfg_parse_ip(item, "gateway", false, &gw, msg, sizeof(msg))) {
+			lex_err(&ps->lx, ps->gateway_line, "%s", msg);
+			return -EINVAL;
+		}
+		gw.prefix = 0;
+		for (i = 0; i < c->n_vifs; i++) {
+			for (j = 0; j < c->vifs[i].n_ip; j++)
+				if (cfg_ip_in_prefix(&gw, &c->vifs[i].ip[j]))
+					break;
+			if (j < c->vifs[i].n_ip)
+				break;
+		}
+		if (i == c->n_vifs) {
+			lex_err(&ps->lx, ps->gateway_line,
+				"gateway %s is not inside any vif's ip=ADDRESS/PREFIX", item);
+			return -EINVAL;
+		}
+		for (g = 0; g < c->vifs[i].n_gateway; g++)
+			if (c->vifs[i].gateway[g].family == gw.family)
+				break;
+		if (g < c->vifs[i].n_gateway) {
+			lex_err(&ps->lx, ps->gateway_line,
+				"gateway %s: vif %u already has gateway %s", item, i,
+				c->vifs[i].gateway[g].text);
+			return -EINVAL;
+		}
+		c->vifs[i].gateway[c->vifs[i].n_gateway++] = gw;
+	}
+	return 0;
+}
+
+static int finish_macs(struct parser *ps)
 {
 	struct pvnet_dom_cfg *c = ps->cfg;
 	char a[18];
 	unsigned i, j, salt;
 	bool clash;
 
-	if (!ps->seen_line[DK_NAME]) {
-		lex_err(&ps->lx, ps->lx.line, "missing required key 'name'");
-		return -EINVAL;
-	}
-	if (!ps->seen_line[DK_NETNS])
-		strcpy(c->netns, c->name);
-	if (!ps->seen_line[DK_MAXMEM]) {
-		c->maxmem_mib = c->memory_mib;
-	} else if (c->maxmem_mib < c->memory_mib) {
-		lex_err(&ps->lx, ps->seen_line[DK_MAXMEM],
-			"bad maxmem %" PRIu64 " (expected at least memory, %" PRIu64 ")",
-			c->maxmem_mib, c->memory_mib);
-		return -EINVAL;
-	}
 	/* Explicit MACs must be distinct... */
 	for (i = 0; i < c->n_vifs; i++) {
 		for (j = 0; j < i && c->vifs[i].mac_set; j++) {
 			if (c->vifs[j].mac_set && !memcmp(c->vifs[i].mac, c->vifs[j].mac, 6)) {
 				pvnet_mac_format(c->vifs[i].mac, a);
+				ps->lx.file = ps->vif_file[i];
 				lex_err(&ps->lx, ps->vif_line[i],
 					"vif %u: duplicate mac %s (already used by vif %u)", i, a, j);
 				return -EINVAL;
@@ -1038,6 +1084,40 @@ static int finish(struct parser *ps)
 	return 0;
 }
 
+static int finish(struct parser *ps, const char *filename, unsigned last_line)
+{
+	struct pvnet_dom_cfg *c = ps->cfg;
+	int rc;
+
+	ps->lx.file = filename;
+	if (!ps->seen_line[DK_NAME]) {
+		lex_err(&ps->lx, last_line, "missing required key 'name'");
+		return -EINVAL;
+	}
+	if (!ps->seen_line[DK_NETNS])
+		strcpy(c->netns, c->name);
+	if (!ps->seen_line[DK_MAXMEM]) {
+		c->maxmem_mib = c->memory_mib;
+	} else if (c->maxmem_mib < c->memory_mib) {
+		lex_err(&ps->lx, ps->seen_line[DK_MAXMEM],
+			"bad maxmem %" PRIu64 " (expected at least memory, %" PRIu64 ")",
+			c->maxmem_mib, c->memory_mib);
+		return -EINVAL;
+	}
+	rc = finish_type(ps);
+	if (!rc)
+		rc = finish_cmdline(ps);
+	if (!rc)
+		rc = finish_devids(ps);
+	if (!rc)
+		rc = finish_gateway(ps);
+	if (!rc)
+		rc = finish_vifs(ps);
+	if (!rc)
+		rc = finish_macs(ps);
+	return rc;
+}
+
 void pvnet_dom_cfg_init(struct pvnet_dom_cfg *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -1047,103 +1127,76 @@ void pvnet_dom_cfg_init(struct pvnet_dom_cfg *out)
 	strcpy(out->on_crash, "destroy");
 }
 
-int pvnet_config_parse(const char *filename, const char *text, size_t len,
-		       struct pvnet_dom_cfg *out, char *err, size_t err_size)
+int pvnet_config_parse_ex(const char *filename, const char *text, size_t len,
+			  const struct pvnet_config_opts *opts, struct pvnet_dom_cfg *out,
+			  char *err, size_t err_size)
 {
-	struct parser ps;
-	struct value *v = NULL;
-	char key[64], what[8];
-	unsigned line, i;
-	size_t klen;
-	int rc = -EINVAL, c;
+	char ofile[PVNET_CONFIG_MAX_OVERRIDES][24]; /* "<override N>": messages may name it */
+	struct parser *ps;
+	unsigned i, last_line;
+	int rc = -EINVAL;
 
-	memset(&ps, 0, sizeof(ps));
-	ps.lx.p = text;
-	ps.lx.end = text + len;
-	ps.lx.line = 1;
-	ps.lx.file = filename ? filename : "<config>";
-	ps.lx.err = err;
-	ps.lx.err_size = err_size;
-	ps.cfg = out;
 	if (err && err_size)
 		err[0] = '\0';
 	pvnet_dom_cfg_init(out);
+	if (!filename)
+		filename = "<config>";
 	if (!text && len) {
-		set_err(err, err_size, "%s: no text", ps.lx.file);
-		goto out;
+		cfg_set_err(err, err_size, "%s: no text", filename);
+		return -EINVAL;
 	}
-	v = calloc(1, sizeof(*v));
-	if (!v) {
+	if (opts && opts->n_overrides > PVNET_CONFIG_MAX_OVERRIDES) {
+		cfg_set_err(err, err_size, "too many overrides (max %d)",
+			    PVNET_CONFIG_MAX_OVERRIDES);
+		return -EINVAL;
+	}
+	ps = calloc(1, sizeof(*ps));
+	if (ps)
+		ps->scratch = malloc(ATOM_MAX);
+	if (!ps || !ps->scratch) {
+		cfg_set_err(err, err_size, "%s: out of memory", filename);
 		rc = -ENOMEM;
-		set_err(err, err_size, "%s: out of memory", ps.lx.file);
-		goto out;
+		goto free_ps;
 	}
+	ps->lx = (struct lexer){.p = text, .end = text + len, .line = 1, .file = filename,
+				.err = err, .err_size = err_size};
+	ps->cfg = out;
+	ps->opts = opts;
+	rc = parse_statements(ps);
+	last_line = ps->lx.line;
+	for (i = 0; !rc && opts && i < opts->n_overrides; i++) {
+		const char *o = opts->overrides[i] ? opts->overrides[i] : "";
 
-	for (;;) {
-		lx_skip(&ps.lx, true);
-		c = lx_peek(&ps.lx);
-		if (c < 0)
+		snprintf(ofile[i], sizeof(ofile[i]), "<override %u>", i + 1);
+		ps->in_override = true;
+		ps->lx = (struct lexer){.p = o, .end = o + strlen(o), .line = 1, .file = ofile[i],
+					.err = err, .err_size = err_size};
+		if (!*o) {
+			lex_err(&ps->lx, 1, "empty override (expected KEY=VALUE)");
+			rc = -EINVAL;
 			break;
-		if (c == ';') {
-			ps.lx.p++;
-			continue;
 		}
-		line = ps.lx.line;
-		if (!isalpha(c) && c != '_') {
-			lex_err(&ps.lx, line, "expected a key, got %s", lx_what(&ps.lx, what));
-			goto out_free;
-		}
-		for (klen = 0; ps.lx.p < ps.lx.end &&
-			       (isalnum((unsigned char)*ps.lx.p) || *ps.lx.p == '_');
-		     ps.lx.p++) {
-			if (klen + 1 >= sizeof(key)) {
-				lex_err(&ps.lx, line, "key too long");
-				goto out_free;
-			}
-			key[klen++] = *ps.lx.p;
-		}
-		key[klen] = '\0';
-		for (i = 0; i < sizeof(dom_keys) / sizeof(dom_keys[0]); i++)
-			if (!strcmp(key, dom_keys[i].name))
-				break;
-		if (i == sizeof(dom_keys) / sizeof(dom_keys[0])) {
-			lex_err(&ps.lx, line, "unknown key '%s'", key);
-			goto out_free;
-		}
-		lx_skip(&ps.lx, false);
-		if (lx_peek(&ps.lx) != '=') {
-			lex_err(&ps.lx, line, "expected '=' after '%s'", key);
-			goto out_free;
-		}
-		ps.lx.p++;
-		lx_skip(&ps.lx, false);
-		if (lx_value(&ps.lx, key, v))
-			goto out_free;
-		lx_skip(&ps.lx, false);
-		c = lx_peek(&ps.lx);
-		if (c >= 0 && c != '\n' && c != ';') {
-			lex_err(&ps.lx, ps.lx.line, "expected end of line after the value of '%s', got %s",
-				key, lx_what(&ps.lx, what));
-			goto out_free;
-		}
-		if (ps.seen_line[dom_keys[i].id]) {
-			lex_err(&ps.lx, line, "duplicate key '%s' ('%s' already set on line %u)", key,
-				ps.seen_name[dom_keys[i].id], ps.seen_line[dom_keys[i].id]);
-			goto out_free;
-		}
-		ps.seen_line[dom_keys[i].id] = line;
-		ps.seen_name[dom_keys[i].id] = dom_keys[i].name;
-		if (apply_key(&ps, dom_keys[i].id, key, line, v))
-			goto out_free;
+		rc = parse_statements(ps);
 	}
-	rc = finish(&ps);
-out_free:
-	free(v);
-out:
+	if (!rc)
+		rc = finish(ps, filename, last_line);
+	if (rc && ps->lx.rc)
+		rc = ps->lx.rc;
+free_ps:
+	if (ps)
+		free(ps->scratch);
+	free(ps);
 	return rc;
 }
 
-int pvnet_config_load(const char *path, struct pvnet_dom_cfg *out, char *err, size_t err_size)
+int pvnet_config_parse(const char *filename, const char *text, size_t len,
+		       struct pvnet_dom_cfg *out, char *err, size_t err_size)
+{
+	return pvnet_config_parse_ex(filename, text, len, NULL, out, err, err_size);
+}
+
+int pvnet_config_load_ex(const char *path, const struct pvnet_config_opts *opts,
+			 struct pvnet_dom_cfg *out, char *err, size_t err_size)
 {
 	char *buf = NULL;
 	size_t have = 0;
@@ -1153,13 +1206,13 @@ int pvnet_config_load(const char *path, struct pvnet_dom_cfg *out, char *err, si
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;
-		set_err(err, err_size, "%s: %s", path, strerror(-rc));
+		cfg_set_err(err, err_size, "%s: %s", path, strerror(-rc));
 		goto out;
 	}
 	buf = malloc(CONFIG_FILE_MAX + 1);
 	if (!buf) {
 		rc = -ENOMEM;
-		set_err(err, err_size, "%s: out of memory", path);
+		cfg_set_err(err, err_size, "%s: out of memory", path);
 		goto out_close;
 	}
 	for (;;) {
@@ -1168,7 +1221,7 @@ int pvnet_config_load(const char *path, struct pvnet_dom_cfg *out, char *err, si
 			continue;
 		if (n < 0) {
 			rc = -errno;
-			set_err(err, err_size, "%s: %s", path, strerror(-rc));
+			cfg_set_err(err, err_size, "%s: %s", path, strerror(-rc));
 			goto out_free;
 		}
 		if (n == 0)
@@ -1176,16 +1229,21 @@ int pvnet_config_load(const char *path, struct pvnet_dom_cfg *out, char *err, si
 		have += (size_t)n;
 		if (have > CONFIG_FILE_MAX) {
 			rc = -EFBIG;
-			set_err(err, err_size, "%s: file too large (max %u bytes)", path,
-				CONFIG_FILE_MAX);
+			cfg_set_err(err, err_size, "%s: file too large (max %u bytes)", path,
+				    CONFIG_FILE_MAX);
 			goto out_free;
 		}
 	}
-	rc = pvnet_config_parse(path, buf, have, out, err, err_size);
+	rc = pvnet_config_parse_ex(path, buf, have, opts, out, err, err_size);
 out_free:
 	free(buf);
 out_close:
 	close(fd);
 out:
 	return rc;
+}
+
+int pvnet_config_load(const char *path, struct pvnet_dom_cfg *out, char *err, size_t err_size)
+{
+	return pvnet_config_load_ex(path, NULL, out, err, err_size);
 }

@@ -25,6 +25,7 @@
 #include <pvnet/xs.h>
 
 #include "capture.h"
+#include "pvnet.h"
 
 static const char *run_dir;
 
@@ -36,7 +37,8 @@ static void usage(FILE *f)
 		"Domains:\n"
 		"  info                      hypervisor and daemon information\n"
 		"  list [NAME|ID ...]        domains (Name, ID, Mem, VCPUs, State, Time)\n"
-		"  create FILE               create a domain from an xl-style config file\n"
+		"  create [-n] FILE [KEY=VALUE ...]  create a domain from an xl config file\n"
+		"                            (-n: check it, print it as JSON, create nothing)\n"
 		"  destroy NAME|ID           stop a domain and free everything it had\n"
 		"  domid NAME                the id of a domain\n"
 		"Network:\n"
@@ -95,33 +97,6 @@ static int connect_ctl(void)
 		return -1;
 	}
 	return fd;
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0, r;
-
-	if (!f)
-		return NULL;
-	do {
-		if (n + 4096 > cap) {
-			char *nb = realloc(buf, cap = cap ? cap * 2 : 8192);
-			if (!nb) {
-				free(buf);
-				fclose(f);
-				return NULL;
-			}
-			buf = nb;
-		}
-		r = fread(buf + n, 1, cap - n - 1, f);
-		n += r;
-	} while (r > 0 && n < PVNET_CTL_MSG_MAX);
-	fclose(f);
-	buf[n] = 0;
-	*len = n;
-	return buf;
 }
 
 /* Sends argv (+ payload) to pvnetd and relays its answer; returns the exit status. */
@@ -368,29 +343,8 @@ int main(int argc, char **argv)
 		return cmd_bench(argc, argv);
 	if (!strcmp(argv[0], "xenstore-ls"))
 		return cmd_xenstore_ls(argc, argv);
-	if (!strcmp(argv[0], "create")) {
-		size_t len = 0;
-		char *text;
-		int rc;
-
-		if (argc != 2) {
-			fprintf(stderr, "usage: pvnet create FILE\n");
-			return 2;
-		}
-		text = read_file(argv[1], &len);
-		if (!text) {
-			fprintf(stderr, "pvnet: cannot read %s: %s\n", argv[1], strerror(errno));
-			return 1;
-		}
-		/* relative kernel/ramdisk paths in the config are the user's, as with xl:
-		 * pvnetd resolves them against our working directory, not its own */
-		char cwd[PATH_MAX];
-		char *cargv[] = {argv[0], argv[1], "--cwd", cwd};
-		/* no working directory (removed under us): relative paths stay pvnetd's */
-		rc = ctl_call(getcwd(cwd, sizeof(cwd)) ? 4 : 2, cargv, text, len);
-		free(text);
-		return rc;
-	}
+	if (!strcmp(argv[0], "create"))
+		return cmd_create(argc, argv); /* create.c */
 	if (argc >= 4 && !strcmp(argv[0], "switch") &&
 	    (!strcmp(argv[1], "mirror") || !strcmp(argv[1], "replay")))
 		return cmd_switch_capture(argc, argv); /* the user's paths, `-` */

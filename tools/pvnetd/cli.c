@@ -265,29 +265,40 @@ static int path_from_cwd(char *path, size_t size, const char *cwd)
 	return 0;
 }
 
+/* The config parser's warnings go to the client's stderr. */
+static void create_warn(void *o, const char *msg)
+{
+	err_printf(o, "%s\n", msg);
+}
+
 static int cmd_create(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
 		      const char *payload, size_t payload_len)
 {
+	struct pvnet_config_opts opts = {.warn = create_warn, .warn_arg = o};
 	struct pvnet_dom_cfg *cfg;
 	char err[512];
-	int rc;
+	int rc, first = 2;
 
-	/* pvnet sends "create FILE --cwd DIR": DIR is the user's working directory */
-	if ((argc != 2 && !(argc == 4 && !strcmp(argv[2], "--cwd") && argv[3][0] == '/')) ||
-	    !payload) {
-		err_printf(o, "usage: pvnet create FILE\n");
+	/* pvnet sends "create FILE [--cwd DIR] [KEY=VALUE ...]": DIR is the user's
+	 * working directory, KEY=VALUE overrides keys of FILE (as xl create) */
+	if (argc >= 4 && !strcmp(argv[2], "--cwd"))
+		first = 4;
+	if (argc < 2 || (first == 4 && argv[3][0] != '/') || !payload) {
+		err_printf(o, "usage: pvnet create FILE [KEY=VALUE ...]\n");
 		return 2;
 	}
+	opts.overrides = (const char *const *)argv + first;
+	opts.n_overrides = (unsigned)(argc - first);
 	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg)
 		return 1;
-	rc = pvnet_config_parse(argv[1], payload, payload_len, cfg, err, sizeof(err));
+	rc = pvnet_config_parse_ex(argv[1], payload, payload_len, &opts, cfg, err, sizeof(err));
 	if (rc < 0) {
 		err_printf(o, "%s\n", err);
 		free(cfg);
 		return 1;
 	}
-	if (argc == 4 && (path_from_cwd(cfg->kernel, sizeof(cfg->kernel), argv[3]) < 0 ||
+	if (first == 4 && (path_from_cwd(cfg->kernel, sizeof(cfg->kernel), argv[3]) < 0 ||
 			  path_from_cwd(cfg->ramdisk, sizeof(cfg->ramdisk), argv[3]) < 0)) {
 		err_printf(o, "%s: kernel or ramdisk path too long once made absolute (%s/...)\n",
 			   argv[1], argv[3]);
@@ -405,6 +416,8 @@ static int cmd_vif_list(struct pvnetd *d, struct outbuf *o, int argc, char **arg
 			char name[32], mac[18], line[512] = "";
 
 			snprintf(name, sizeof(name), "vif%u.%u", dom->domid, i);
+			if (v->vifname[0])
+				snprintf(name, sizeof(name), "%s", v->vifname);
 			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", v->mac[0],
 				 v->mac[1], v->mac[2], v->mac[3], v->mac[4], v->mac[5]);
 			if (vsw_switch_port_find(d->sw, name, &br, &port) == 0)
