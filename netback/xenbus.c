@@ -551,6 +551,9 @@ static struct nb_vif *vif_create(struct nb *nb, domid_t domid, unsigned handle)
 	    q > NB_MAX_QUEUES)
 		q = NB_MAX_QUEUES;
 	vif->max_queues = (unsigned)q;
+	/* xl's vifname= (a dom0-only node): the switch port's name instead of vifD.N */
+	if (read_str(nb, vif->be_path, "vifname", expect, 16) == 0 && valid_bridge_name(expect))
+		memcpy(vif->name, expect, strlen(expect) + 1); /* < 16 bytes: fits */
 
 	be_write(vif, "feature-sg", "1");
 	be_write(vif, "feature-gso-tcpv4", "1");

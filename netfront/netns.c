@@ -227,42 +227,19 @@ static void nl_attr_put(struct nlmsghdr *nh, unsigned short type, const void *da
 	nh->nlmsg_len = NLMSG_ALIGN(nh->nlmsg_len) + RTA_ALIGN(rta->rta_len);
 }
 
-/*
- * Adds an IPv4 address as `ip addr add A/P brd + dev IF` does (RTM_NEWADDR,
- * NLM_F_EXCL): unlike SIOCSIFADDR it adds, never replaces. 0 or -errno from the
- * kernel's acknowledgement (-EEXIST if the address is already there).
- */
-static int if_addr4_add(int ifindex, struct in_addr a, unsigned prefix)
+/* Sends one rtnetlink request and returns the kernel's acknowledgement: 0 or -errno. */
+static int nl_request(struct nlmsghdr *req)
 {
-	struct {
-		struct nlmsghdr nh;
-		struct ifaddrmsg ifa;
-		char attrs[64];
-	} req;
 	struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
 	char ack[NLMSG_SPACE(sizeof(struct nlmsgerr)) + 256];
 	struct nlmsghdr *nh;
 	ssize_t n;
 	int s, rc;
 
-	memset(&req, 0, sizeof(req));
-	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(req.ifa));
-	req.nh.nlmsg_type = RTM_NEWADDR;
-	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-	req.nh.nlmsg_seq = 1;
-	req.ifa.ifa_family = AF_INET;
-	req.ifa.ifa_prefixlen = (unsigned char)prefix;
-	req.ifa.ifa_index = (unsigned)ifindex;
-	nl_attr_put(&req.nh, IFA_LOCAL, &a, sizeof(a));
-	nl_attr_put(&req.nh, IFA_ADDRESS, &a, sizeof(a));
-	if (prefix < 31) {
-		struct in_addr brd = {.s_addr = a.s_addr | htonl(prefix ? ~0u >> prefix : ~0u)};
-		nl_attr_put(&req.nh, IFA_BROADCAST, &brd, sizeof(brd));
-	}
 	s = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (s < 0)
 		return -errno;
-	if (sendto(s, &req, req.nh.nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
+	if (sendto(s, req, req->nlmsg_len, 0, (struct sockaddr *)&kernel, sizeof(kernel)) < 0) {
 		rc = -errno;
 		goto close_sock;
 	}
@@ -283,6 +260,95 @@ close_sock:
 	return rc;
 }
 
+/*
+ * Adds an IPv4 address as `ip addr add A/P brd + dev IF` does (RTM_NEWADDR,
+ * NLM_F_EXCL): unlike SIOCSIFADDR it adds, never replaces. 0 or -errno from the
+ * kernel's acknowledgement (-EEXIST if the address is already there).
+ */
+static int if_addr4_add(int ifindex, struct in_addr a, unsigned prefix)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct ifaddrmsg ifa;
+		char attrs[64];
+	} req;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(req.ifa));
+	req.nh.nlmsg_type = RTM_NEWADDR;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+	req.nh.nlmsg_seq = 1;
+	req.ifa.ifa_family = AF_INET;
+	req.ifa.ifa_prefixlen = (unsigned char)prefix;
+	req.ifa.ifa_index = (unsigned)ifindex;
+	nl_attr_put(&req.nh, IFA_LOCAL, &a, sizeof(a));
+	nl_attr_put(&req.nh, IFA_ADDRESS, &a, sizeof(a));
+	if (prefix < 31) {
+		struct in_addr brd = {.s_addr = a.s_addr | htonl(prefix ? ~0u >> prefix : ~0u)};
+		nl_attr_put(&req.nh, IFA_BROADCAST, &brd, sizeof(brd));
+	}
+	return nl_request(&req.nh);
+}
+
+/*
+ * The default route through `gw` on interface `ifindex`, as `ip route replace
+ * default via GW dev IF` (RTM_NEWROUTE, NLM_F_REPLACE: a reconnecting vif
+ * sets it again without an error). 0 or -errno from the kernel.
+ */
+static int route_default_set(int family, const void *gw, size_t gw_size, int ifindex)
+{
+	union {
+		struct nlmsghdr nh;
+		char buf[NLMSG_SPACE(sizeof(struct rtmsg)) + 64];
+	} req;
+	struct rtmsg *rt = NLMSG_DATA(&req.nh);
+	uint32_t oif = (uint32_t)ifindex;
+
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = NLMSG_LENGTH(sizeof(*rt));
+	req.nh.nlmsg_type = RTM_NEWROUTE;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+	req.nh.nlmsg_seq = 1;
+	rt->rtm_family = (unsigned char)family;
+	rt->rtm_dst_len = 0;
+	rt->rtm_table = RT_TABLE_MAIN;
+	rt->rtm_protocol = RTPROT_BOOT;
+	rt->rtm_scope = RT_SCOPE_UNIVERSE;
+	rt->rtm_type = RTN_UNICAST;
+	nl_attr_put(&req.nh, RTA_GATEWAY, gw, gw_size);
+	nl_attr_put(&req.nh, RTA_OIF, &oif, sizeof(oif));
+	return nl_request(&req.nh);
+}
+
+int nf_if_add_gateways(const char *ifname, const char *gws)
+{
+	char buf[256], *save = NULL, *tok;
+	int ifindex = (int)if_nametoindex(ifname), rc, ret = 0;
+
+	if (!ifindex)
+		return -ENODEV;
+	snprintf(buf, sizeof(buf), "%s", gws);
+	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		struct in6_addr a6;
+		struct in_addr a4;
+
+		if (inet_pton(AF_INET, tok, &a4) == 1)
+			rc = route_default_set(AF_INET, &a4, sizeof(a4), ifindex);
+		else if (inet_pton(AF_INET6, tok, &a6) == 1)
+			rc = route_default_set(AF_INET6, &a6, sizeof(a6), ifindex);
+		else
+			rc = -EINVAL;
+		if (rc < 0) {
+			PVLOG(WARN, MOD, "%s: cannot set the default route via %s: %s", ifname, tok,
+			      strerror(-rc));
+			ret = rc;
+		} else {
+			PVLOG(INFO, MOD, "%s: default route via %s", ifname, tok);
+		}
+	}
+	return ret;
+}
+
 static int if_add_one(const char *ifname, const char *item)
 {
 	char addr[64], *slash;
@@ -291,6 +357,8 @@ static int if_add_one(const char *ifname, const char *item)
 
 	snprintf(addr, sizeof(addr), "%s", item);
 	slash = strchr(addr, '/');
+	if (!slash)
+		return -ENOENT; /* no prefix: anti-spoofing only, the guest sets it (xl's ip=) */
 	if (slash) {
 		char *end;
 		*slash = '\0';
@@ -328,6 +396,11 @@ int nf_if_add_addrs(const char *ifname, const char *ips)
 	snprintf(buf, sizeof(buf), "%s", ips);
 	for (tok = strtok_r(buf, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
 		rc = if_add_one(ifname, tok);
+		if (rc == -ENOENT) {
+			PVLOG(INFO, MOD, "%s: %s has no prefix: allowed by anti-spoofing, not "
+			      "configured", ifname, tok);
+			continue;
+		}
 		if (rc < 0 && rc != -EEXIST) {
 			PVLOG(WARN, MOD, "%s: cannot add address %s: %s", ifname, tok, strerror(-rc));
 			ret = rc;

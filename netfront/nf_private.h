@@ -186,6 +186,10 @@ int nf_tap_open(const char *ifname, int *fd);
 int nf_tap_set_offload(int fd, unsigned offload);
 int nf_if_configure(const char *ifname, const uint8_t mac[6], unsigned mtu);
 int nf_if_add_addrs(const char *ifname, const char *ips);
+/* Default routes via the space-separated gateway addresses (vif `gateway=`), in
+ * the current namespace: as `ip route replace default via GW dev IFNAME`.
+ * Returns 0 or the last -errno (each failure is logged). */
+int nf_if_add_gateways(const char *ifname, const char *gws);
 int nf_if_up(const char *ifname);
 
 #endif /* PVNET_NF_PRIVATE_H */

@@ -289,6 +289,12 @@ int nf_vif_create(struct hvc *hv, struct xs_client *xs, struct nf_alloc *alloc, 
 	/* the toolstack's address list lives in the backend dir, readable by us */
 	if (xs_read_str(xs, vif->be, "ip", buf, sizeof(buf)) == 0)
 		nf_if_add_addrs(vif->ifname, buf);
+	/* pvnet: the default route(s) the toolstack gives this vif (vif `gateway=`) */
+	{
+		char gw[256];
+		if (xs_read_str(xs, vif->be, "gateway", gw, sizeof(gw)) == 0)
+			nf_if_add_gateways(vif->ifname, gw);
+	}
 
 	rc = xs_client_watch(xs, vif->be, vif->token);
 	if (rc < 0) {

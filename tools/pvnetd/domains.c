@@ -94,6 +94,13 @@ static int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
 		}
 		rc |= setf(d, be, "ip", "%s", ips);
 	}
+	/* pvnet: the PV guest's default route(s) through this vif (vif `gateway=`) */
+	if (vif->n_gateway)
+		rc |= setf(d, be, "gateway", "%s%s%s", vif->gateway[0].text,
+			   vif->n_gateway > 1 ? " " : "", vif->n_gateway > 1 ? vif->gateway[1].text : "");
+	/* the switch port's name (vif `vifname=`), as libxl writes it */
+	if (vif->vifname[0])
+		rc |= setf(d, be, "vifname", "%s", vif->vifname);
 	if (vif->vlan)
 		rc |= setf(d, be, "vlan", "%u", vif->vlan);
 	if (vif->n_trunks) {
@@ -164,7 +171,7 @@ static int write_dom_nodes(struct pvnetd *d, struct dom *dom)
 		rc |= xs_set_perms(d->xs, 0, 0, ctl, perms, 1);
 	}
 	for (unsigned i = 0; i < dom->cfg.n_vifs; i++)
-		rc |= write_vif_nodes(d, dom, i, &dom->cfg.vifs[i]);
+		rc |= write_vif_nodes(d, dom, (unsigned)dom->cfg.vifs[i].devid, &dom->cfg.vifs[i]);
 	return rc ? -EIO : 0;
 }
 
@@ -297,7 +304,23 @@ static int hvm_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct 
  * PV domain whose guest would fail at once (its vif stuck in InitWait, or the
  * guest exiting right after "Created") is refused here with the reason instead.
  */
-static int dom_cfg_check(const struct pvnet_dom_cfg *cfg, struct outbuf *out)
+/* Is `name` a switch port, or the vifname of another domain's vif (its port may
+ * not exist yet)? */
+static bool vifname_taken(struct pvnetd *d, const char *name)
+{
+	struct vsw_bridge *br;
+	struct vsw_port *port;
+
+	if (d->sw && vsw_switch_port_find(d->sw, name, &br, &port) == 0)
+		return true;
+	for (struct dom *o = d->doms; o; o = o->next)
+		for (unsigned i = 0; i < o->cfg.n_vifs; i++)
+			if (!strcmp(o->cfg.vifs[i].vifname, name))
+				return true;
+	return false;
+}
+
+static int dom_cfg_check(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf *out)
 {
 	const char *ns = cfg->netns[0] ? cfg->netns : cfg->name;
 	char path[PVNET_NAME_MAX + 16];
@@ -321,6 +344,13 @@ static int dom_cfg_check(const struct pvnet_dom_cfg *cfg, struct outbuf *out)
 				   "(expected tap, pktgen or sink)\n",
 				   cfg->name, i, v->mode);
 			return -EINVAL;
+		}
+		if (v->vifname[0] && vifname_taken(d, v->vifname)) {
+			err_printf(out,
+				   "cannot create domain '%s': vif %u: vifname '%s' is already a "
+				   "switch port's name\n",
+				   cfg->name, i, v->vifname);
+			return -EEXIST;
 		}
 		if (mode == NF_MODE_TAP && v->mtu > DOM_TAP_MTU_MAX) {
 			err_printf(out,
@@ -362,7 +392,7 @@ int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf 
 	}
 	if (!strcmp(cfg->type, "hvm"))
 		return hvm_create(d, cfg, out);
-	rc = dom_cfg_check(cfg, out);
+	rc = dom_cfg_check(d, cfg, out);
 	if (rc < 0)
 		return rc;
 	dom = calloc(1, sizeof(*dom));

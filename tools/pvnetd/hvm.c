@@ -224,7 +224,10 @@ static int add_ports(struct hvm_dom *h, const struct pvnet_dom_cfg *cfg, char *e
 				 vif->model);
 			return -EINVAL;
 		}
-		snprintf(h->port[i], sizeof(h->port[i]), "vif%u.%u", h->domid, i);
+		if (vif->vifname[0]) /* vif `vifname=` names the port */
+			snprintf(h->port[i], sizeof(h->port[i]), "%s", vif->vifname);
+		else
+			snprintf(h->port[i], sizeof(h->port[i]), "vif%u.%u", h->domid, i);
 		snprintf(h->bridge[i], sizeof(h->bridge[i]), "%s", bridge);
 		if (vif->socket[0])
 			snprintf(sock, sizeof(sock), "%s", vif->socket);
