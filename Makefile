@@ -6,6 +6,8 @@
 #   make unit       unit tests, plain build        make unit-asan   same under ASan+UBSan
 #   make integration                               make fuzz        fuzz targets (FUZZ_SECONDS)
 #   make format     clang-format the tree          make clean
+#   make install    PREFIX=/usr/local DESTDIR= BINDIR SBINDIR LIBEXECDIR PLUGINDIR MANDIR ...
+#   make deb        a Debian package (dpkg-buildpackage) in build-deb/
 #
 # Layout: each module folder (hv vswitch netback netfront nic-accel tools/lib)
 # becomes one static library; tools/<prog>/*.c become programs; tests/unit/test_X.c
@@ -20,8 +22,28 @@ ifeq ($(CC),cc)
 CC := gcc
 endif
 
-WARN := -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes -Werror
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iinclude -pthread -MMD -MP
+# Installation paths (GNU conventions). PLUGINDIR and LIBEXECDIR are compiled into
+# pvnetd as the defaults of --accel-dir and of where it looks for pvnet-guest.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+LIBEXECDIR ?= $(PREFIX)/lib/pvnet
+PLUGINDIR ?= $(PREFIX)/lib/pvnet/accel
+MANDIR ?= $(PREFIX)/share/man
+DATADIR ?= $(PREFIX)/share
+SYSCONFDIR ?= /etc
+UNITDIR ?= /lib/systemd/system
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+DOCDIR ?= $(DATADIR)/doc/pvnet
+
+# -Werror only where the code's owners build (make check and the CI); a
+# packager's newer compiler must not fail the build on a new warning.
+WERROR ?= 0
+WARN := -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes $(if $(filter 1,$(WERROR)),-Werror)
+# CPPFLAGS, CFLAGS and LDFLAGS from the environment (dpkg-buildflags) are honoured.
+CPPFLAGS ?=
+LDFLAGS ?=
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iinclude -pthread -MMD -MP $(CPPFLAGS)
 ifeq ($(SAN),1)
 OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDSAN := -fsanitize=address,undefined
@@ -56,12 +78,17 @@ $(BUILD)/obj/empty.o:
 
 PROGS := $(notdir $(patsubst %/,%,$(filter-out tools/lib/,$(sort $(dir $(wildcard tools/*/*.c))))))
 PROG_BINS := $(addprefix $(BUILD)/bin/,$(PROGS))
+# What `make install` puts on a host: the toolstack, the daemon, the guest program
+# and the packet generator (pvnet-hostile, -microbench, -accel-test are test tools).
+INSTALL_BIN := pvnet pvnet-pktgen
+INSTALL_SBIN := pvnetd
+INSTALL_LIBEXEC := pvnet-guest
 
 define prog_rules
 $(1)_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard tools/$(1)/*.c))
 $(BUILD)/bin/$(1): $$($(1)_OBJS) $(MODLIBS)
 	@mkdir -p $$(@D)
-	$(CC) $(LDSAN) -o $$@ $$($(1)_OBJS) -Wl,--start-group $(MODLIBS) -Wl,--end-group $(LDLIBS_ALL)
+	$(CC) $(LDSAN) $(LDFLAGS) -o $$@ $$($(1)_OBJS) -Wl,--start-group $(MODLIBS) -Wl,--end-group $(LDLIBS_ALL)
 ALL_OBJS += $$($(1)_OBJS)
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rules,$(p))))
@@ -74,7 +101,7 @@ define unit_rules
 $(1)_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,tests/unit/$(1).c $$(wildcard tests/unit/$(1)/*.c))
 $(BUILD)/tests/$(1): $$($(1)_OBJS) $(MODLIBS)
 	@mkdir -p $$(@D)
-	$(CC) $(LDSAN) -o $$@ $$($(1)_OBJS) -Wl,--start-group $(MODLIBS) -Wl,--end-group $(LDLIBS_ALL) -lcmocka
+	$(CC) $(LDSAN) $(LDFLAGS) -o $$@ $$($(1)_OBJS) -Wl,--start-group $(MODLIBS) -Wl,--end-group $(LDLIBS_ALL) -lcmocka
 ALL_OBJS += $$($(1)_OBJS)
 endef
 $(foreach t,$(UNIT_NAMES),$(eval $(call unit_rules,$(t))))
@@ -83,11 +110,53 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) $(CFLAGS_$(subst /,_,$(patsubst %/,%,$(dir $<)))) -c -o $@ $<
 
+# pvnetd's compiled-in defaults follow the install paths; the stamp changes (and
+# main.o is rebuilt) only when a path does.
+PATHS_DEFS := -DPVNET_PLUGINDIR='"$(PLUGINDIR)"' -DPVNET_LIBEXECDIR='"$(LIBEXECDIR)"'
+CFLAGS_tools_pvnetd := $(PATHS_DEFS)
+$(BUILD)/gen/paths.stamp: FORCE
+	@mkdir -p $(@D)
+	@echo '$(PATHS_DEFS)' | cmp -s - $@ || echo '$(PATHS_DEFS)' > $@
+$(BUILD)/obj/tools/pvnetd/main.o: $(BUILD)/gen/paths.stamp
+.PHONY: FORCE
+FORCE:
+
 # Accelerator plugins: build/lib/pvnet-accel/<name>.so from nic-accel/<name>/*.c
 include nic-accel/plugins.mk
 
-.PHONY: all build unit unit-asan integration fuzz check run deps clean format bench
+.PHONY: all build progs unit unit-asan integration fuzz check run deps clean format bench install uninstall deb
 all build: $(MODLIBS) $(PROG_BINS) $(UNIT_BINS) accel-plugins
+progs: $(PROG_BINS) accel-plugins
+
+install: progs
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(PLUGINDIR)
+	install -m 0755 $(addprefix $(BUILD)/bin/,$(INSTALL_BIN)) $(DESTDIR)$(BINDIR)/
+	install -m 0755 $(addprefix $(BUILD)/bin/,$(INSTALL_SBIN)) $(DESTDIR)$(SBINDIR)/
+	install -m 0755 $(addprefix $(BUILD)/bin/,$(INSTALL_LIBEXEC)) $(DESTDIR)$(LIBEXECDIR)/
+	$(if $(ACCEL_PLUGIN_SOS),install -m 0644 $(ACCEL_PLUGIN_SOS) $(DESTDIR)$(PLUGINDIR)/)
+	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 man/pvnet.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 man/pvnet.cfg.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 man/pvnetd.8 $(DESTDIR)$(MANDIR)/man8/
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSCONFDIR)/logrotate.d $(DESTDIR)$(UNITDIR)
+	install -m 0644 packaging/pvnet.bash-completion $(DESTDIR)$(BASHCOMPDIR)/pvnet
+	install -m 0644 packaging/pvnet.logrotate $(DESTDIR)$(SYSCONFDIR)/logrotate.d/pvnet
+	sed 's|@SBINDIR@|$(SBINDIR)|g' packaging/pvnetd.service.in > $(DESTDIR)$(UNITDIR)/pvnetd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/pvnetd.service
+	install -d $(DESTDIR)$(DOCDIR)/examples
+	install -m 0644 README.md LICENSE $(DESTDIR)$(DOCDIR)/
+	install -m 0644 examples/*.cfg $(DESTDIR)$(DOCDIR)/examples/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(BINDIR)/,$(INSTALL_BIN)) $(addprefix $(DESTDIR)$(SBINDIR)/,$(INSTALL_SBIN))
+	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DOCDIR)
+	rm -f $(DESTDIR)$(MANDIR)/man1/pvnet.1 $(DESTDIR)$(MANDIR)/man5/pvnet.cfg.5 $(DESTDIR)$(MANDIR)/man8/pvnetd.8
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/pvnet $(DESTDIR)$(SYSCONFDIR)/logrotate.d/pvnet $(DESTDIR)$(UNITDIR)/pvnetd.service
+
+# A binary package for this machine's Debian: dpkg-buildpackage builds in
+# build-deb/ (debian/rules), the .deb files land in build-deb/out/.
+deb:
+	@scripts/deb.sh
 
 deps:
 	@scripts/deps.sh
@@ -116,8 +185,8 @@ fuzz: fuzz-build
 
 # make check: every test, one summary line.
 check: deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all
+	@$(MAKE) --no-print-directory WERROR=1 all
+	@$(MAKE) --no-print-directory WERROR=1 BUILD=build-asan SAN=1 all
 	@$(MAKE) --no-print-directory fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh check
 
@@ -132,6 +201,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-deb
 
 -include $(ALL_OBJS:.o=.d)

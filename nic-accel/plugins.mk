@@ -30,7 +30,8 @@ endif
 endif
 ACCEL_PLUGIN_SOS := $(patsubst %,$(BUILD)/lib/pvnet-accel/%.so,$(ACCEL_PLUGIN_NAMES))
 ACCEL_PLUGIN_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Wshadow -Wvla \
-	-Wstrict-prototypes -Werror -Iinclude -pthread -fPIC -shared -fvisibility=hidden
+	-Wstrict-prototypes $(if $(filter 1,$(WERROR)),-Werror) -Iinclude -pthread -fPIC -shared \
+	-fvisibility=hidden $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
 ifeq ($(SAN),1)
 # A plugin loaded into a sanitized program may use the sanitizer runtime it provides.
 ACCEL_PLUGIN_CFLAGS += -fno-omit-frame-pointer -fsanitize=address,undefined

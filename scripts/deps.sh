@@ -18,6 +18,7 @@ PKGS=(
   dpdk-dev jq                                    # perf/: dpdk-testpmd (memif peer); JSON checks
   qemu-system-x86 busybox-static cpio           # HVM guests: QEMU (TCG) + guest image (scripts/guest-image.sh)
   linux-perf                                     # perf record/stat for the speed work (docs/benchmarks.md)
+  dpkg-dev debhelper man-db                      # make deb; man pages checked by the packaging test
 )
 
 missing=()

@@ -34,6 +34,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef PVNET_PLUGINDIR
+#define PVNET_PLUGINDIR "/usr/lib/pvnet/accel"
+#endif
+#ifndef PVNET_LIBEXECDIR
+#define PVNET_LIBEXECDIR "/usr/lib/pvnet"
+#endif
+
 #include <pvnet/accel.h>
 #include <pvnet/ctl.h>
 #include <pvnet/hvc.h>
@@ -134,6 +141,7 @@ static int listen_seqpacket(const char *path)
  */
 static int run_dir_prepare(struct pvnetd *d, const char *arg, char *why, size_t size)
 {
+	char rp[PATH_MAX];
 	struct stat st;
 
 	if (mkdir(arg, 0700) < 0 && errno != EEXIST) {
@@ -141,11 +149,14 @@ static int run_dir_prepare(struct pvnetd *d, const char *arg, char *why, size_t 
 		snprintf(why, size, "cannot create run dir %s: %s", arg, strerror(-rc));
 		return rc;
 	}
-	if (!realpath(arg, d->run_dir) || strlen(d->run_dir) + 32 > sizeof(d->run_dir)) {
+	/* realpath() writes up to PATH_MAX bytes: never straight into d->run_dir[] */
+	errno = 0;
+	if (!realpath(arg, rp) || strlen(rp) + 32 > sizeof(d->run_dir)) {
 		snprintf(why, size, "run dir %s: %s", arg,
 			 errno ? strerror(errno) : "path too long");
 		return -ENAMETOOLONG;
 	}
+	memcpy(d->run_dir, rp, strlen(rp) + 1);
 	if (lstat(d->run_dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		snprintf(why, size, "run dir %s is not a directory", d->run_dir);
 		return -ENOTDIR;
@@ -817,12 +828,15 @@ int main(int argc, char **argv)
 			self[n] = 0;
 			snprintf(d.guest_bin, sizeof(d.guest_bin), "%s/pvnet-guest", dirname(self));
 		}
+		/* installed: pvnetd in sbin, the guest program in the libexec dir */
+		if (access(d.guest_bin, X_OK) != 0)
+			snprintf(d.guest_bin, sizeof(d.guest_bin), "%s/pvnet-guest", PVNET_LIBEXECDIR);
 	}
 	if (!d.accel_dir[0]) {
-		/* build/bin/pvnetd -> build/lib/pvnet-accel; installed: /usr/lib/pvnet/accel */
+		/* build/bin/pvnetd -> build/lib/pvnet-accel; installed: PLUGINDIR (Makefile) */
 		char self[PATH_MAX], cand[PATH_MAX + 32];
 		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		snprintf(d.accel_dir, sizeof(d.accel_dir), "/usr/lib/pvnet/accel");
+		snprintf(d.accel_dir, sizeof(d.accel_dir), "%s", PVNET_PLUGINDIR);
 		if (n > 0) {
 			self[n] = 0;
 			snprintf(cand, sizeof(cand), "%s/../lib/pvnet-accel", dirname(self));
