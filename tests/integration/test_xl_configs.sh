@@ -108,7 +108,8 @@ if outa=$(cd "$DIR" && pvnet create run-gateway-a.cfg name=$A bridge=x 2>&1); th
 check "a vif key given as a domain override is refused: exit 1" [ "$rca" = 1 ]
 check "... naming the override" grep -q "<override 2>:1: unknown key 'bridge'" <<<"$outa"
 outa=$(cd "$DIR" && pvnet create run-gateway-a.cfg name=$A \
-  "vif=['mac=00:16:3e:4a:60:01,bridge=$BR,ip=10.77.0.1/24 fd77::1/64,gateway=10.77.0.2 fd77::2,vifname=$PORT']" 2>&1)
+  "vif=['mac=00:16:3e:4a:60:01,bridge=$BR,ip=10.77.0.1/24 fd77::1/64,gateway=10.77.0.2 fd77::2,vifname=$PORT']" \
+  "vif+=['bridge=$BR,devid=4,ip=10.78.0.1/24']" 2>&1)
 rca=$?
 outb=$(cd "$DIR" && pvnet create run-gateway-b.cfg name=$B \
   "vif=['mac=00:16:3e:4a:60:02,bridge=$BR,ip=10.77.0.2/24 fd77::2/64 10.99.0.1']" 2>&1)
@@ -141,6 +142,9 @@ check "A reaches 10.99.0.1 through its default route (B answers from it)" \
   wait_for 10 in_guest "$A" ping -q -c 1 -W 1 10.99.0.1
 check "A reaches B directly too" in_guest "$A" ping -q -c 1 -W 1 10.77.0.2
 
+check "devid=4 (appended with vif+=) is A's eth4 and store handle 4" \
+  wait_for 10 bash -c "ip -n '$A' -4 addr show dev eth4 | grep -q 10.78.0.1/24 &&
+    [ \"\$(xenstore-read /local/domain/$(domid "$A")/device/vif/4/state)\" = 4 ]"
 check "vifname= names A's switch port" grep -q "Port \"$PORT\"" <<<"$(pvnet switch show)"
 check "no port vif<A>.0 exists beside it" \
   bash -c "! '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch show | grep -q 'Port \"vif$(domid "$A").0\"'"
