@@ -24,6 +24,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include <pvnet/pkt_parse.h>
+
 #include "nf_private.h"
 
 #define ETH_HLEN 14
@@ -78,37 +80,36 @@ struct gro_seg {
  */
 static uint32_t gro_parse(const uint8_t *f, uint32_t avail, uint32_t len, struct gro_seg *s)
 {
+	struct pvnet_frame fr;
 	uint32_t ip_len, l4, thl;
-	uint16_t et;
 
 	if (avail < ETH_HLEN + 60 || len < avail)
 		return 0; /* below the smallest IPv6 TCP segment: nothing to coalesce */
-	et = rd16(f + 12);
-	if (et == 0x0800) {
+	/* headers through TCP within our copy, untagged, TCP, not a fragment */
+	if (pvnet_frame_parse(f, avail, &fr) < 0 || fr.n_tags || !(fr.flags & PVNET_FRAME_F_L4) ||
+	    fr.l4_proto != PVNET_IPPROTO_TCP || (fr.flags & PVNET_FRAME_F_FRAG))
+		return 0;
+	l4 = fr.l4_off;
+	if (fr.l3 == PVNET_FRAME_L3_IPV4) {
 		const uint8_t *ip = f + ETH_HLEN;
-		if (ip[0] != 0x45 || ip[9] != 6 || rd16(ip + 6) != 0x4000)
-			return 0; /* options, not TCP, fragmented or no DF */
+		if (ip[0] != 0x45 || rd16(ip + 6) != 0x4000)
+			return 0; /* options, or no DF */
 		ip_len = rd16(ip + 2);
 		if (ip_len < 40 || ip_len > len - ETH_HLEN)
 			return 0;
-		l4 = ETH_HLEN + 20;
 		s->v6 = false;
 		ip_len -= 20; /* TCP header + payload */
-	} else if (et == 0x86dd) {
-		const uint8_t *ip = f + ETH_HLEN;
-		if ((ip[0] >> 4) != 6 || ip[6] != 6)
-			return 0;
-		ip_len = rd16(ip + 4);
+	} else if (fr.l3 == PVNET_FRAME_L3_IPV6 && !fr.n_exthdrs) {
+		ip_len = rd16(f + ETH_HLEN + 4);
 		if (ip_len < 20 || ip_len > len - ETH_HLEN - 40)
 			return 0;
-		l4 = ETH_HLEN + 40;
 		s->v6 = true;
 	} else {
-		return 0;
+		return 0; /* ARP, other, IPv6 extension headers */
 	}
-	thl = (uint32_t)(f[l4 + 12] >> 4) * 4;
-	if (thl < 20 || thl >= ip_len || l4 + thl > avail)
-		return 0; /* no payload, or headers too long for our copy */
+	thl = fr.l4_hdr_len;
+	if (thl >= ip_len)
+		return 0; /* no payload */
 	s->tcp_flags = f[l4 + 13];
 	if ((s->tcp_flags & ~(TCP_F_PSH)) != TCP_F_ACK)
 		return 0; /* SYN/FIN/RST/URG/ECE/CWR, or no ACK */

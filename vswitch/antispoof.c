@@ -2,9 +2,11 @@
 /*
  * Per-port anti-spoofing (vswitch.h "anti-spoofing"): source MAC, and with
  * configured addresses the IPv4/IPv6 source, ARP sender and ND claims. Checked in
- * vsw_input stage 1 on the parsed (untagged) head; the head holds at least
- * Ethernet + IPv6 + ICMPv6 ND for every port (netback copies 128 B, local packets
- * are whole), and a frame too short to check an L3 claim is refused as spoofed.
+ * vsw_input stage 1 on the head after the outer tag was popped, with the one frame
+ * parser (pvnet/pkt_parse.h): inner tags and IPv6 extension headers are seen
+ * through. The head holds at least Ethernet + IPv6 + ICMPv6 ND for every port
+ * (netback copies 128 B, local packets are whole); a frame whose headers a check
+ * needs are cut short or malformed is refused as bad_headers.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,11 +15,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <pvnet/pkt_parse.h>
+
 #include "vsw_private.h"
 
-#define ETH_P_ARP_NUM 0x0806
-#define IPPROTO_UDP_NUM 17
-#define IPPROTO_ICMPV6_NUM 58
 #define ND_NS 135
 #define ND_NA 136
 #define ND_OPT_SLLA 1
@@ -30,11 +31,6 @@ struct vsw_antispoof {
 	uint8_t v6[VSW_ANTISPOOF_MAX_IPS][16];
 	uint8_t ll6[16]; /* fe80::EUI-64(mac), always permitted as IPv6 source */
 };
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 static bool v4_ok(const struct vsw_antispoof *as, const uint8_t *a)
 {
@@ -58,37 +54,38 @@ static bool v6_unspec(const uint8_t *a)
 	return !memcmp(a, zero, 16);
 }
 
-static int check_ipv4(const struct vsw_antispoof *as, const uint8_t *ip, uint32_t size)
+/* The frame's IPv4 header is at fr->l3_off; rc is pvnet_frame_parse's verdict. */
+static int check_ipv4(const struct vsw_antispoof *as, const uint8_t *d, const struct pvnet_frame *fr)
 {
 	static const uint8_t any[4];
-	uint32_t ihl;
+	const uint8_t *ip = d + fr->l3_off;
 
 	if (!as->n4)
 		return -1;
-	if (size < 20)
-		return VSW_DROP_SPOOFED_IP;
+	if (fr->l3 != PVNET_FRAME_L3_IPV4)
+		return VSW_DROP_BAD_HEADERS; /* cut short, or not version 4 / IHL < 5 */
 	if (v4_ok(as, ip + 12))
 		return -1;
 	/* DHCP discover/request from 0.0.0.0 to server port 67 */
-	ihl = (uint32_t)(ip[0] & 0x0f) * 4;
-	if (!memcmp(ip + 12, any, 4) && ip[9] == IPPROTO_UDP_NUM && ihl >= 20 &&
-	    size >= ihl + 4 && rd16(ip + ihl + 2) == 67)
+	if (!memcmp(ip + 12, any, 4) && fr->l4_proto == PVNET_IPPROTO_UDP &&
+	    (fr->flags & PVNET_FRAME_F_L4) && !(fr->flags & PVNET_FRAME_F_FRAG) &&
+	    pvnet_rd16(d + fr->l4_off + 2) == 67)
 		return -1;
 	return VSW_DROP_SPOOFED_IP;
 }
 
-static int check_arp(const struct vsw_antispoof *as, const uint8_t *arp, uint32_t size)
+static int check_arp(const struct vsw_antispoof *as, const uint8_t *d, const struct pvnet_frame *fr,
+		     int rc)
 {
 	static const uint8_t any[4];
+	const uint8_t *arp = d + fr->l3_off;
 
 	/* Ethernet/IPv4 ARP only: htype 1, ptype 0x0800, hlen 6, plen 4 */
-	if (size < 28)
+	if (!(fr->flags & PVNET_FRAME_F_ARP_ETH_IP))
+		return rc < 0 ? VSW_DROP_BAD_HEADERS : VSW_DROP_SPOOFED_ARP;
+	if (memcmp(arp + PVNET_ARP_OFF_SHA, as->mac, 6))
 		return VSW_DROP_SPOOFED_ARP;
-	if (rd16(arp) != 1 || rd16(arp + 2) != PVNET_ETH_P_IPV4 || arp[4] != 6 || arp[5] != 4)
-		return VSW_DROP_SPOOFED_ARP;
-	if (memcmp(arp + 8, as->mac, 6))
-		return VSW_DROP_SPOOFED_ARP;
-	if (as->n4 && !v4_ok(as, arp + 14) && memcmp(arp + 14, any, 4))
+	if (as->n4 && !v4_ok(as, arp + PVNET_ARP_OFF_SPA) && memcmp(arp + PVNET_ARP_OFF_SPA, any, 4))
 		return VSW_DROP_SPOOFED_ARP;
 	return -1;
 }
@@ -109,36 +106,47 @@ static bool nd_opts_ok(const struct vsw_antispoof *as, const uint8_t *opt, uint3
 	return true;
 }
 
-static int check_ipv6(const struct vsw_antispoof *as, const uint8_t *ip, uint32_t size)
+/*
+ * The source address, and ND claims wherever ICMPv6 sits: the parser walks the
+ * extension-header chain, so hop-by-hop / destination options / routing headers
+ * in front of an NA hide nothing. A chain the head does not hold, or an NS/NA
+ * whose body reaches beyond the head or is fragmented (RFC 6980 forbids it),
+ * cannot be checked: bad_headers.
+ */
+static int check_ipv6(const struct vsw_antispoof *as, const struct pvnet_pkt *pkt,
+		      const struct pvnet_frame *fr)
 {
-	const uint8_t *icmp;
+	const uint8_t *d = pkt->data, *ip = d + fr->l3_off, *icmp;
+	uint32_t end;
 	bool src_unspec;
 
 	if (!as->n6)
 		return -1;
-	if (size < 40)
-		return VSW_DROP_SPOOFED_IP;
+	if (fr->l3 != PVNET_FRAME_L3_IPV6)
+		return VSW_DROP_BAD_HEADERS;
 	src_unspec = v6_unspec(ip + 8);
 	if (!src_unspec && !v6_listed(as, ip + 8) && memcmp(ip + 8, as->ll6, 16))
 		return VSW_DROP_SPOOFED_IP;
-	/* ND is carried directly (next header 58, no extension headers: RFC 4861
-	 * messages with extension headers are not something a guest needs). */
-	if (ip[6] != IPPROTO_ICMPV6_NUM)
+	if (!(fr->flags & PVNET_FRAME_F_L4_PROTO))
+		/* a later fragment carries no ICMPv6 header; else the chain is cut/too long */
+		return (fr->flags & PVNET_FRAME_F_LATER_FRAG) ? -1 : VSW_DROP_BAD_HEADERS;
+	if (fr->l4_proto != PVNET_IPPROTO_ICMPV6)
 		return -1;
-	icmp = ip + 40;
-	size -= 40;
-	if (size < 4)
-		return -1;
+	if (!(fr->flags & PVNET_FRAME_F_L4))
+		return VSW_DROP_BAD_HEADERS;
+	icmp = d + fr->l4_off;
 	if (icmp[0] != ND_NS && icmp[0] != ND_NA)
 		return -1;
-	if (size < 24)
-		return VSW_DROP_SPOOFED_ND;
+	end = fr->ip_end;
+	if ((fr->flags & PVNET_FRAME_F_FRAG) || end < (uint32_t)fr->l4_off + 24 || end > pkt->len ||
+	    end > pkt->head_size)
+		return VSW_DROP_BAD_HEADERS;
 	/* NA: the target is what the sender claims. NS from :: is DAD: also a claim. */
 	if (icmp[0] == ND_NA || src_unspec) {
 		if (!v6_listed(as, icmp + 8) && memcmp(icmp + 8, as->ll6, 16))
 			return VSW_DROP_SPOOFED_ND;
 	}
-	if (!nd_opts_ok(as, icmp + 24, size - 24))
+	if (!nd_opts_ok(as, icmp + 24, end - fr->l4_off - 24))
 		return VSW_DROP_SPOOFED_ND;
 	return -1;
 }
@@ -146,19 +154,22 @@ static int check_ipv6(const struct vsw_antispoof *as, const uint8_t *ip, uint32_
 int vsw_antispoof_check(const struct vsw_antispoof *as, const struct pvnet_pkt *pkt)
 {
 	const uint8_t *d = pkt->data;
-	uint32_t size = pkt->head_size;
-	uint16_t type;
+	struct pvnet_frame fr;
+	int rc;
 
 	if (memcmp(d + 6, as->mac, 6))
 		return VSW_DROP_SPOOFED_MAC;
-	type = rd16(d + 12);
-	switch (type) {
-	case PVNET_ETH_P_IPV4:
-		return check_ipv4(as, d + PVNET_ETH_HLEN, size - PVNET_ETH_HLEN);
-	case PVNET_ETH_P_IPV6:
-		return check_ipv6(as, d + PVNET_ETH_HLEN, size - PVNET_ETH_HLEN);
-	case ETH_P_ARP_NUM:
-		return check_arp(as, d + PVNET_ETH_HLEN, size - PVNET_ETH_HLEN);
+	/* behind every remaining VLAN tag (vsw_input popped the outer one) */
+	rc = pvnet_frame_parse(d, pkt->head_size, &fr);
+	if (!fr.l3_off)
+		return VSW_DROP_BAD_HEADERS; /* tags cut short, or too many */
+	switch (fr.l3_type) {
+	case PVNET_ETH_P_IPV4_NUM:
+		return check_ipv4(as, d, &fr);
+	case PVNET_ETH_P_IPV6_NUM:
+		return check_ipv6(as, pkt, &fr);
+	case PVNET_ETH_P_ARP:
+		return check_arp(as, d, &fr, rc);
 	default:
 		return -1;
 	}

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <pvnet/log.h>
+#include <pvnet/pkt_parse.h>
 
 #include "vsw_private.h"
 
@@ -50,24 +51,46 @@ static inline uint64_t mac_key(uint16_t vlan, const uint8_t *mac)
 	       (uint64_t)mac[2] << 24 | (uint64_t)mac[3] << 16 | (uint64_t)mac[4] << 8 | mac[5];
 }
 
-/* Parses and classifies pkt; pops an 802.1Q tag. -1 valid, else a drop reason. */
-static int parse_one(const struct vsw_port *in, struct pvnet_pkt *pkt)
+/*
+ * Parses and classifies pkt with the frame parser (pvnet/pkt_parse.h); pops the
+ * outer VLAN tag, whatever its TPID (0x8100, 0x88a8, 0x9100). -1 valid, else a
+ * drop reason. *inner: a tag is still in the frame after the pop (QinQ on a
+ * trunk); such a frame never leaves through a trunk that would send its VLAN
+ * untagged, where the inner tag would read as another VLAN.
+ *
+ * Checked here for every port: the source MAC (all-zero or group: bad_src_mac,
+ * never learnt), 802.1D link-local destinations (link_local, never forwarded),
+ * the tag stack (cut short: invalid_frame; more than PVNET_FRAME_MAX_TAGS:
+ * bad_headers). An access port takes untagged and priority-tagged (VID 0)
+ * frames only: a tag inside the first is double_tagged, a VID: vlan_mismatch.
+ */
+static int parse_one(const struct vsw_port *in, struct pvnet_pkt *pkt, bool *inner)
 {
+	struct pvnet_frame fr;
 	uint8_t *d = pkt->data;
-	int vid = -1, vlan;
+	int vid = -1, vlan, rc;
 
+	*inner = false;
 	if (pkt->head_size < PVNET_ETH_HLEN || pkt->len < pkt->head_size)
 		return VSW_DROP_INVALID_FRAME;
-	if (vsw_mac_is_multicast(d + 6))
+	if (vsw_mac_is_multicast(d + 6) || pvnet_mac_is_zero(d + 6))
+		return VSW_DROP_BAD_SRC_MAC;
+	if (pvnet_mac_is_link_local(d))
+		return VSW_DROP_LINK_LOCAL;
+	rc = pvnet_frame_parse_l2(d, pkt->head_size, &fr);
+	if (in->mode == VSW_MODE_ACCESS && fr.n_tags > 1)
+		return VSW_DROP_DOUBLE_TAGGED;
+	if (rc == -EINVAL)
+		return VSW_DROP_BAD_HEADERS;
+	if (rc < 0)
 		return VSW_DROP_INVALID_FRAME;
-	if (((uint16_t)d[12] << 8 | d[13]) == PVNET_ETH_P_8021Q) {
-		if (pkt->head_size < PVNET_ETH_HLEN + PVNET_VLAN_HLEN)
-			return VSW_DROP_INVALID_FRAME;
+	if (fr.n_tags) {
 		if ((pkt->flags & PVNET_PKT_F_CSUM_BLANK) && pkt->csum_start < PVNET_VLAN_HLEN + 12)
 			return VSW_DROP_INVALID_FRAME;
-		pkt->vlan_tci = (uint16_t)(d[14] << 8 | d[15]);
+		pkt->vlan_tci = fr.outer_tci;
 		pkt->flags |= PVNET_PKT_F_VLAN;
 		vid = pkt->vlan_tci & 0x0fff;
+		*inner = fr.n_tags > 1;
 		memmove(d + PVNET_VLAN_HLEN, d, 12);
 		pkt->data = d + PVNET_VLAN_HLEN;
 		pkt->len -= PVNET_VLAN_HLEN;
@@ -81,6 +104,12 @@ static int parse_one(const struct vsw_port *in, struct pvnet_pkt *pkt)
 	pkt->vlan = (uint16_t)vlan;
 	pkt->in_port = in->port_no;
 	return -1;
+}
+
+/* A frame that still carries a tag must not go out of trunk q untagged. */
+static inline bool inner_tag_hops(const struct vsw_port *q, bool inner, int tci)
+{
+	return inner && tci == 0 && q->mode == VSW_MODE_TRUNK;
 }
 
 struct egress_ctx {
@@ -304,6 +333,7 @@ int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch
 	uint8_t why[PVNET_BATCH_MAX];
 	uint32_t ucast[PVNET_BATCH_MAX];
 	bool ucast_done[PVNET_BATCH_MAX];
+	bool inner[PVNET_BATCH_MAX];
 	unsigned n, n_ucast = 0, n_flood = 0;
 	uint64_t rx_bytes = 0, now, drops[VSW_DROP__MAX] = {0};
 	struct egress_ctx ctx;
@@ -332,7 +362,10 @@ int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch
 
 	/* Stage 1: parse and classify; anti-spoofing on the parsed frame. */
 	for (unsigned i = 0; i < n; i++) {
-		int r = in->enabled ? parse_one(in, batch->pkts[i]) : VSW_DROP_INGRESS_DISABLED;
+		int r = VSW_DROP_INGRESS_DISABLED;
+		inner[i] = false;
+		if (in->enabled)
+			r = parse_one(in, batch->pkts[i], &inner[i]);
 		if (r < 0 && in->antispoof)
 			r = vsw_antispoof_check(in->antispoof, batch->pkts[i]);
 		out[i] = r < 0 ? VSW_PORT_NONE : OUT_DROP;
@@ -398,6 +431,9 @@ int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch
 			} else if (egress_tci(q, pkt->vlan, 0) < 0) {
 				out[i] = OUT_DROP;
 				why[i] = VSW_DROP_VLAN_MISMATCH;
+			} else if (inner_tag_hops(q, inner[i], egress_tci(q, pkt->vlan, 0))) {
+				out[i] = OUT_DROP;
+				why[i] = VSW_DROP_DOUBLE_TAGGED;
 			} else {
 				need_csum = !(q->flags & VSW_PORT_F_CSUM);
 				unsigned g;
@@ -409,16 +445,20 @@ int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch
 				}
 			}
 		} else {
+			unsigned hops = 0;
 			for (unsigned j = 0; j < br->n_active; j++) {
 				struct vsw_port *q = br->active[j];
-				if (port_usable(q, in) && egress_tci(q, pkt->vlan, 0) >= 0) {
+				int tci = port_usable(q, in) ? egress_tci(q, pkt->vlan, 0) : -1;
+				if (tci >= 0 && inner_tag_hops(q, inner[i], tci)) {
+					hops++;
+				} else if (tci >= 0) {
 					k++;
 					need_csum |= !(q->flags & VSW_PORT_F_CSUM);
 				}
 			}
 			if (k == 0) {
 				out[i] = OUT_DROP;
-				why[i] = VSW_DROP_NO_PORT;
+				why[i] = hops ? VSW_DROP_DOUBLE_TAGGED : VSW_DROP_NO_PORT;
 			} else {
 				out[i] = OUT_FLOOD;
 				n_flood++;
@@ -453,7 +493,7 @@ int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch
 				int tci;
 				if (out[i] == q->port_no || out[i] == OUT_FLOOD) {
 					tci = egress_tci(q, pkt->vlan, pcp);
-					if (tci >= 0)
+					if (tci >= 0 && !inner_tag_hops(q, inner[i], tci))
 						egress_one(&ctx, q, pkt, (uint16_t)tci);
 				}
 			}

@@ -7,12 +7,13 @@
 #include <errno.h>
 #include <string.h>
 
+#include <pvnet/pkt_parse.h>
+
 #include "vsw_private.h"
 
 #define TCP_FIN 0x01
 #define TCP_PSH 0x08
 #define TCP_CWR 0x80
-#define IPPROTO_TCP_NUM 6
 #define UDP_CSUM_OFFSET 6
 
 static uint16_t rd16(const uint8_t *p)
@@ -85,42 +86,28 @@ struct tso_layout {
 	bool v4;
 };
 
+/* A TCP GSO frame whose headers software TSO can rewrite: IPv4 (not a fragment) or
+ * IPv6 without extension headers (tso_fix rewrites the fixed header's length),
+ * matching gso_type, the TCP header within the frame. */
 static int tso_parse(const struct pvnet_pkt *pkt, struct tso_layout *lo)
 {
-	const uint8_t *d = pkt->data;
-	uint32_t len = pkt->len, l4len;
-	uint16_t type;
+	struct pvnet_frame fr;
 
-	if (pkt->src_kind != PVNET_PKT_SRC_LOCAL || pkt->head_size != len || !pkt->gso_size ||
-	    len < PVNET_ETH_HLEN)
+	if (pkt->src_kind != PVNET_PKT_SRC_LOCAL || pkt->head_size != pkt->len || !pkt->gso_size)
 		return -EINVAL;
-	type = rd16(d + 12);
-	lo->l3_off = PVNET_ETH_HLEN;
-	if (pkt->gso_type == PVNET_GSO_TCPV4 && type == PVNET_ETH_P_IPV4) {
-		uint32_t ihl;
-		if (len < lo->l3_off + 20)
-			return -EINVAL;
-		ihl = (uint32_t)(d[lo->l3_off] & 0x0f) * 4;
-		if ((d[lo->l3_off] >> 4) != 4 || ihl < 20 || d[lo->l3_off + 9] != IPPROTO_TCP_NUM)
-			return -EINVAL;
-		lo->l4_off = lo->l3_off + ihl;
+	if (pvnet_frame_parse(pkt->data, pkt->len, &fr) < 0 || !(fr.flags & PVNET_FRAME_F_L4) ||
+	    fr.l4_proto != PVNET_IPPROTO_TCP || (fr.flags & PVNET_FRAME_F_FRAG))
+		return -EINVAL;
+	if (pkt->gso_type == PVNET_GSO_TCPV4 && fr.l3 == PVNET_FRAME_L3_IPV4)
 		lo->v4 = true;
-	} else if (pkt->gso_type == PVNET_GSO_TCPV6 && type == PVNET_ETH_P_IPV6) {
-		if (len < lo->l3_off + 40 || (d[lo->l3_off] >> 4) != 6 ||
-		    d[lo->l3_off + 6] != IPPROTO_TCP_NUM)
-			return -EINVAL; /* extension headers: not supported */
-		lo->l4_off = lo->l3_off + 40;
+	else if (pkt->gso_type == PVNET_GSO_TCPV6 && fr.l3 == PVNET_FRAME_L3_IPV6 && !fr.n_exthdrs)
 		lo->v4 = false;
-	} else {
+	else
 		return -EINVAL;
-	}
-	if (len < lo->l4_off + 20)
-		return -EINVAL;
-	l4len = (uint32_t)(d[lo->l4_off + 12] >> 4) * 4;
-	if (l4len < 20 || len < lo->l4_off + l4len)
-		return -EINVAL;
-	lo->hdr_len = lo->l4_off + l4len;
-	lo->payload = len - lo->hdr_len;
+	lo->l3_off = fr.l3_off;
+	lo->l4_off = fr.l4_off;
+	lo->hdr_len = (uint32_t)fr.l4_off + fr.l4_hdr_len;
+	lo->payload = pkt->len - lo->hdr_len;
 	return 0;
 }
 
@@ -142,7 +129,7 @@ static void tso_fix(uint8_t *s, const struct tso_layout *lo, uint32_t seq, uint1
 		wr16(ip + 4, (uint16_t)l4_size);
 		sum = vsw_csum_partial(ip + 8, 32, 0);
 	}
-	sum += IPPROTO_TCP_NUM + l4_size; /* pseudo-header: protocol and TCP length */
+	sum += PVNET_IPPROTO_TCP + l4_size; /* pseudo-header: protocol and TCP length */
 	wr32(tcp + 4, seq);
 	if (!last)
 		tcp[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);

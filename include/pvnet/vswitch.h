@@ -59,7 +59,7 @@ struct vsw_port;
 
 /* Why a packet (or one egress copy of it) was dropped. */
 enum vsw_drop_reason {
-	VSW_DROP_INVALID_FRAME = 0, /* shorter than 14 B (18 B tagged), or multicast source */
+	VSW_DROP_INVALID_FRAME = 0, /* shorter than 14 B, or a VLAN tag cut short */
 	VSW_DROP_VLAN_MISMATCH,     /* VID not allowed on the ingress/egress port */
 	VSW_DROP_INGRESS_DISABLED,  /* ingress port administratively down */
 	VSW_DROP_LOOP,              /* destination learned on the ingress port */
@@ -210,8 +210,9 @@ unsigned vsw_port_flags(const struct vsw_port *port);
  * skipped on egress. */
 void vsw_port_set_enabled(struct vsw_port *port, bool enabled);
 /* Access port on `vid` (0 = untagged, no VLAN). Tagged ingress frames with a
- * non-zero VID are dropped (vlan_mismatch); egress is untagged. Flushes the port's
- * dynamic FDB entries. 0 or -EINVAL. */
+ * non-zero VID are dropped (vlan_mismatch), frames with a second tag inside the
+ * first (any TPID, also a priority tag) as double_tagged; egress is untagged.
+ * Flushes the port's dynamic FDB entries. 0 or -EINVAL. */
 int vsw_port_set_access(struct vsw_port *port, uint16_t vid);
 /* Trunk port carrying `vids[0..n)` tagged, and `native` untagged (0: untagged
  * frames belong to the no-VLAN domain 0). Flushes the port's dynamic FDB entries.

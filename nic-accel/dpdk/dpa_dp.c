@@ -14,70 +14,42 @@
 #include <rte_ip.h>
 #include <rte_mbuf.h>
 
-#include "dpa.h"
+#include <pvnet/pkt_parse.h>
 
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
+#include "dpa.h"
 
 /* ---- TX ---- */
 
-/* Fills the L4 checksum of an IPv4/IPv6 TCP/UDP frame in place; 0 or -1. */
+/* Fills the L4 checksum of an IPv4 (not a fragment) / IPv6 (no extension
+ * headers) TCP/UDP frame in place, behind any VLAN tags, the IP length within the
+ * frame; 0 or -1. Parsed by pvnet_frame_parse (pvnet/pkt_parse.h). */
 static int fill_l4_csum(uint8_t *f, uint32_t len)
 {
-	uint32_t off = 14, l4;
-	uint16_t type, csum;
-	uint8_t proto;
+	struct pvnet_frame fr;
+	uint16_t csum;
+	uint8_t *c;
 
-	if (len < 14)
+	if (pvnet_frame_parse(f, len, &fr) < 0 || !(fr.flags & PVNET_FRAME_F_L4) ||
+	    (fr.flags & PVNET_FRAME_F_FRAG) ||
+	    (fr.l4_proto != PVNET_IPPROTO_TCP && fr.l4_proto != PVNET_IPPROTO_UDP))
 		return -1;
-	type = rd16(f + 12);
-	if (type == 0x8100 || type == 0x88a8) {
-		if (len < 18)
-			return -1;
-		type = rd16(f + 16);
-		off = 18;
-	}
-	if (type == 0x0800) {
-		const struct rte_ipv4_hdr *ip = (const void *)(f + off);
-		uint32_t ihl, tot;
-		if (len < off + 20 || (f[off] >> 4) != 4)
-			return -1;
-		ihl = (f[off] & 15u) * 4;
-		tot = rd16(f + off + 2);
-		if (ihl < 20 || tot < ihl || off + tot > len || (rd16(f + off + 6) & 0x3fff))
-			return -1;
-		proto = f[off + 9];
-		l4 = off + ihl;
-		if ((proto == 6 && tot < ihl + 20) || (proto == 17 && tot < ihl + 8))
-			return -1;
-		if (proto != 6 && proto != 17)
-			return -1;
-		uint8_t *c = f + l4 + (proto == 6 ? 16 : 6);
+	/* the IP length covers the L4 header and stays within the frame */
+	if (fr.ip_end < fr.l4_off + fr.l4_hdr_len || fr.ip_end > len)
+		return -1;
+	c = f + fr.l4_off + (fr.l4_proto == PVNET_IPPROTO_TCP ? 16 : 6);
+	if (fr.l3 == PVNET_FRAME_L3_IPV4) {
 		c[0] = c[1] = 0;
-		csum = rte_ipv4_udptcp_cksum(ip, f + l4);
-		memcpy(c, &csum, 2);
-		return 0;
-	}
-	if (type == 0x86dd) {
-		const struct rte_ipv6_hdr *ip6 = (const void *)(f + off);
-		uint32_t plen;
-		if (len < off + 40 || (f[off] >> 4) != 6)
+		csum = rte_ipv4_udptcp_cksum((const struct rte_ipv4_hdr *)(f + fr.l3_off),
+					     f + fr.l4_off);
+	} else {
+		if (fr.n_exthdrs)
 			return -1;
-		plen = rd16(f + off + 4);
-		proto = f[off + 6];
-		l4 = off + 40;
-		if (l4 + plen > len || (proto != 6 && proto != 17) || (proto == 6 && plen < 20) ||
-		    (proto == 17 && plen < 8))
-			return -1;
-		uint8_t *c = f + l4 + (proto == 6 ? 16 : 6);
 		c[0] = c[1] = 0;
-		csum = rte_ipv6_udptcp_cksum(ip6, f + l4);
-		memcpy(c, &csum, 2);
-		return 0;
+		csum = rte_ipv6_udptcp_cksum((const struct rte_ipv6_hdr *)(f + fr.l3_off),
+					     f + fr.l4_off);
 	}
-	return -1;
+	memcpy(c, &csum, 2);
+	return 0;
 }
 
 /*
@@ -230,8 +202,13 @@ static void rx_one(struct accel_dev *dev, uint16_t hwq, struct rte_mbuf *m)
 		return;
 	}
 	f = rte_pktmbuf_read(m, 0, m->pkt_len >= 18 ? 18 : 14, hdr);
-	if (m->pkt_len >= 18 && rd16(f + 12) == 0x8100)
-		vid = rd16(f + 14) & 0x0fff;
+	{
+		/* the outer tag, any TPID (what follows it is not read here) */
+		struct pvnet_frame fr;
+		pvnet_frame_parse_l2(f, m->pkt_len >= 18 ? 18 : 14, &fr);
+		if (fr.n_tags)
+			vid = fr.outer_tci & 0x0fff;
+	}
 	if (!(f[0] & 1)) {
 		/* Level 1 filters; Levels 2-3 are not offered */
 		q = accel_sdk_lookup_ucast(dev, f, vid, 1, NULL);

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pvnet/pkt_parse.h>
+
 #include "simnic.h"
 
 /* ---- checksums and parsing ---- */
@@ -64,58 +66,22 @@ static void wr32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
-/* Ethernet (up to two tags), IPv4 (not a fragment) or IPv6 (no extension
- * headers), TCP or UDP. 0 or -1. */
+/* pvnet_frame_parse (pvnet/pkt_parse.h), restricted to what the NIC offloads:
+ * TCP or UDP over IPv4 (not a fragment) or IPv6 (no extension headers), behind
+ * any VLAN tags, headers within len. 0 or -1. */
 int simnic_parse_l4(const uint8_t *f, uint32_t len, struct simnic_l4 *out)
 {
-	uint32_t off = 14, l4;
-	uint16_t type;
+	struct pvnet_frame fr;
 
-	if (len < 14)
+	if (pvnet_frame_parse(f, len, &fr) < 0 || !(fr.flags & PVNET_FRAME_F_L4) ||
+	    (fr.flags & PVNET_FRAME_F_FRAG) || fr.n_exthdrs ||
+	    (fr.l4_proto != PVNET_IPPROTO_TCP && fr.l4_proto != PVNET_IPPROTO_UDP))
 		return -1;
-	type = rd16(f + 12);
-	for (int t = 0; t < 2 && (type == 0x8100 || type == 0x88a8); t++) {
-		if (len < off + 4)
-			return -1;
-		type = rd16(f + off + 2);
-		off += 4;
-	}
-	out->l3_off = off;
-	if (type == 0x0800) {
-		uint32_t ihl;
-		if (len < off + 20 || (f[off] >> 4) != 4)
-			return -1;
-		ihl = (f[off] & 15u) * 4;
-		if (ihl < 20 || len < off + ihl || ((f[off + 6] & 0x3f) | f[off + 7]))
-			return -1;
-		out->proto = f[off + 9];
-		out->ipv6 = 0;
-		l4 = off + ihl;
-	} else if (type == 0x86dd) {
-		if (len < off + 40 || (f[off] >> 4) != 6)
-			return -1;
-		out->proto = f[off + 6];
-		out->ipv6 = 1;
-		l4 = off + 40;
-	} else {
-		return -1;
-	}
-	out->l4_off = l4;
-	if (out->proto == 6) {
-		uint32_t doff;
-		if (len < l4 + 20)
-			return -1;
-		doff = (uint32_t)(f[l4 + 12] >> 4) * 4;
-		if (doff < 20 || len < l4 + doff)
-			return -1;
-		out->hdr_len = l4 + doff;
-	} else if (out->proto == 17) {
-		if (len < l4 + 8)
-			return -1;
-		out->hdr_len = l4 + 8;
-	} else {
-		return -1;
-	}
+	out->l3_off = fr.l3_off;
+	out->l4_off = fr.l4_off;
+	out->hdr_len = (uint32_t)fr.l4_off + fr.l4_hdr_len;
+	out->proto = fr.l4_proto;
+	out->ipv6 = fr.l3 == PVNET_FRAME_L3_IPV6;
 	return 0;
 }
 
@@ -184,11 +150,13 @@ static int mac_is_group(const uint8_t *mac)
 	return mac[0] & 1;
 }
 
+/* The outer tag's VID (any TPID), for the MAC/VLAN filters. */
 static uint16_t frame_vlan(const uint8_t *f, uint32_t len)
 {
-	if (len >= 18 && rd16(f + 12) == 0x8100)
-		return rd16(f + 14) & 0x0fff;
-	return ACCEL_VLAN_NONE;
+	struct pvnet_frame fr;
+
+	pvnet_frame_parse_l2(f, len, &fr);
+	return fr.n_tags ? fr.outer_tci & 0x0fff : ACCEL_VLAN_NONE;
 }
 
 static void wire_send(struct accel_dev *dev, const uint8_t *f, uint32_t len)
@@ -236,12 +204,14 @@ static void switch_out(struct accel_port *src, const uint8_t *f, uint32_t len)
 
 /* ---- TX ---- */
 
-/* 1 if the frame passes the qp's TX filter. */
+/* 1 if the frame passes the qp's TX filter. The addresses are checked behind
+ * every VLAN tag; a frame whose IPv4/ARP header is cut short fails. */
 static int tx_filter_ok(const struct accel_qp *qp, const uint8_t *f, uint32_t len)
 {
 	const struct accel_tx_filter *t = &qp->txf;
-	uint32_t off = 14, ip;
-	uint16_t type;
+	struct pvnet_frame fr;
+	uint32_t ip;
+	int rc;
 
 	if (len < 14)
 		return 0;
@@ -249,21 +219,17 @@ static int tx_filter_ok(const struct accel_qp *qp, const uint8_t *f, uint32_t le
 		return 0;
 	if (!(t->flags & ACCEL_TXF_CHECK_IP))
 		return 1;
-	type = rd16(f + 12);
-	if (type == 0x8100) {
-		if (len < 18)
+	rc = pvnet_frame_parse(f, len, &fr);
+	if (fr.l3_off == 0)
+		return 0; /* tags cut short or too many */
+	if (fr.l3_type == PVNET_ETH_P_IPV4_NUM) {
+		if (fr.l3 != PVNET_FRAME_L3_IPV4)
 			return 0;
-		type = rd16(f + 16);
-		off = 18;
-	}
-	if (type == 0x0800) {
-		if (len < off + 20)
+		memcpy(&ip, f + fr.l3_off + 12, 4);
+	} else if (fr.l3_type == PVNET_ETH_P_ARP) {
+		if (!(fr.flags & PVNET_FRAME_F_ARP_ETH_IP) || rc < 0)
 			return 0;
-		memcpy(&ip, f + off + 12, 4);
-	} else if (type == 0x0806) {
-		if (len < off + 28)
-			return 0;
-		memcpy(&ip, f + off + 14, 4);
+		memcpy(&ip, f + fr.l3_off + PVNET_ARP_OFF_SPA, 4);
 	} else {
 		return 1; /* only IPv4 and ARP carry a checked source address */
 	}

@@ -255,11 +255,11 @@ static void test_flood_kinds(void **state)
 		assert_int_equal(e.f[i].n, i == 2 ? 0 : 3);
 	vsw_bridge_get_stats(e.br, &bs);
 	assert_int_equal(bs.flooded, 3);
-	/* a multicast source is invalid: dropped, counted, never learned */
+	/* a multicast source: dropped as bad_src_mac, counted, never learned */
 	input1(&e, 0, mk(&e, 3, 0x101, -1, 64));
 	struct vsw_port_stats st;
 	vsw_port_get_stats(e.p[0], &st);
-	assert_int_equal(st.drops[VSW_DROP_INVALID_FRAME], 1);
+	assert_int_equal(st.drops[VSW_DROP_BAD_SRC_MAC], 1);
 	assert_int_equal(tx_total(&e) + ingress_drops(&e), 3 * 3 + 1);
 	env_fini(&e);
 }
