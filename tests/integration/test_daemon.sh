@@ -34,6 +34,16 @@ check "  ... the first still answers" [ "$(info pvnetd_pid)" = "$PV_PID" ]
 check "pvnetd holds a write lock on its pid file (/proc/locks)" \
   bash -c "ino=\$(stat -c %i '$PV_RUN/pvnetd.pid'); grep -qE \"POSIX +ADVISORY +WRITE +$PV_PID [0-9a-f:]+:\$ino \" /proc/locks"
 
+# a start-up failure after the run dir is ours goes to the log (and to stderr)
+R4="$PV_TMP/run4"
+timeout 5 nsenter --net="/run/netns/$PV_NS" "$PV_BIN/pvnetd" --foreground --run-dir "$R4" \
+  --log "$PV_TMP/p4.log" --guest-bin /nonexistent/pvnet-guest 2>"$PV_TMP/p4.err"
+rc=$?
+check "a start-up error (no guest program) is logged, also on stderr, exit 1" \
+  bash -c "[ $rc = 1 ] && grep -q 'ERR   pvnetd: guest program /nonexistent/pvnet-guest not found' '$PV_TMP/p4.log' &&
+           grep -q 'guest program /nonexistent/pvnet-guest not found' '$PV_TMP/p4.err'"
+check "  ... and the failed pvnetd released its run dir (no pid file left)" [ ! -e "$R4/pvnetd.pid" ]
+
 # ---- SIGHUP reopens the log (logrotate) --------------------------------------
 mv "$LOG" "$LOG.1"
 kill -HUP "$PV_PID"

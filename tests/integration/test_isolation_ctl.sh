@@ -95,6 +95,7 @@ if pvnet create "$PV_TMP/g.cfg" >/dev/null 2>&1; then
   pv_cleanup_add "'$PV_BIN/pvnet' --run-dir '$PV_RUN' destroy $G"
   id=$(domid "$G")
   wait_for 10 xenstore-read "/local/domain/$id/data/pvnet-guest" >/dev/null 2>&1
+  check "a guest's console log is 0640" [ "$(stat -c %a "$PV_RUN/console-$G.log")" = 640 ]
   gpid=$(xenstore-read "/local/domain/$id/data/pvnet-guest" 2>/dev/null | awk '{print $3}')
   if [ -n "$gpid" ] && kill -0 "$gpid" 2>/dev/null; then
     kill -STOP "$gpid" # a guest that never answers control/shutdown
@@ -176,6 +177,16 @@ check "its sockets are 0600 and its log 0640" \
   bash -c "[ \"\$(stat -c %a '$NEW/pvnetd.sock')\" = 600 ] && [ \"\$(stat -c %a '$NEW/xenstored')\" = 600 ] &&
            [ \"\$(stat -c %a '$NEW/pvnetd.log')\" = 640 ]"
 [ -n "$NPID" ] && pv_kill_daemon "$NPID"
+
+# a console log planted as a symbolic link is not followed (nor truncated)
+G2="pvs$$"
+ln -s "$PV_TMP/victim" "$PV_RUN/console-$G2.log"
+printf "name='%s'\nmemory=32\nvif=['mac=00:16:3e:45:00:02,bridge=brc$$']\n" "$G2" >"$PV_TMP/g2.cfg"
+pvnet create "$PV_TMP/g2.cfg" >/dev/null 2>&1 && pv_cleanup_add "'$PV_BIN/pvnet' --run-dir '$PV_RUN' destroy $G2"
+sleep 0.5
+check "a console log that is a symbolic link is not followed: its target is untouched" \
+  bash -c "[ \"\$(cat '$PV_TMP/victim')\" = precious ] && [ -L '$PV_RUN/console-$G2.log' ]"
+pvnet destroy "$G2" >/dev/null 2>&1
 
 check "pvnetd (the first) still answers" list_fast
 pv_done

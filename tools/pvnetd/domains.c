@@ -203,7 +203,7 @@ static int spawn_guest(struct pvnetd *d, struct dom *dom, int guest_sock)
 		return -errno;
 	if (pid == 0) {
 		sigset_t none;
-		int logfd = open(con, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int logfd = open(con, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0640);
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);

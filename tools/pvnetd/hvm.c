@@ -369,7 +369,7 @@ int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_di
 		goto remove_ports;
 	}
 	snprintf(con, sizeof(con), "%s/console-%s.log", run_dir, cfg->name);
-	logfd = open(con, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	logfd = open(con, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
 	if (logfd < 0) {
 		rc = -errno;
 		snprintf(err, errlen, "%s: %s", con, strerror(-rc));

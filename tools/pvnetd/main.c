@@ -720,7 +720,12 @@ static int start(struct pvnetd *d, const char *run_dir, const char *log_path,
 	      PVNET_VERSION, d->run_dir, (long)getpid(), PVNET_CTL_VERSION);
 	if (ns_note[0])
 		PVLOG(WARN, MOD, "%s", ns_note);
-	rc = setup(d);
+	if (access(d->guest_bin, X_OK) != 0) {
+		PVLOG(ERR, MOD, "guest program %s not found (use --guest-bin)", d->guest_bin);
+		rc = -ENOENT;
+	} else {
+		rc = setup(d);
+	}
 	if (rc < 0) {
 		PVLOG(ERR, MOD, "start-up failed: %s", strerror(-rc));
 	} else {
@@ -851,11 +856,6 @@ int main(int argc, char **argv)
 		snprintf(d.guest_bin, sizeof(d.guest_bin), "%s", self_guest);
 	if (d.accel_dir[0] && realpath(d.accel_dir, self_guest))
 		snprintf(d.accel_dir, sizeof(d.accel_dir), "%s", self_guest);
-	if (access(d.guest_bin, X_OK) != 0) {
-		fprintf(stderr, "pvnetd: guest program %s not found (use --guest-bin)\n",
-			d.guest_bin);
-		return 1;
-	}
 	if (!foreground) {
 		int pfd[2];
 		char ok = 0;
@@ -882,14 +882,15 @@ int main(int argc, char **argv)
 			ok = 1;
 			if (chdir("/") < 0)
 				PVLOG(WARN, MOD, "chdir /: %s", strerror(errno));
-			if (write(pfd[1], &ok, 1) < 0)
-				ok = 0;
+			/* let go of the caller's terminal or pipe before it returns */
 			if (nul >= 0) {
 				dup2(nul, 0);
 				dup2(nul, 1);
 				dup2(nul, 2);
 				close(nul);
 			}
+			if (write(pfd[1], &ok, 1) < 0)
+				ok = 0;
 		}
 		close(pfd[1]);
 	} else {
