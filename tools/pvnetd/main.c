@@ -607,7 +607,7 @@ static int setup(struct pvnetd *d)
 		uint64_t v = quota_limit(d->quota, i ? QUOTA_GNT_MAPS : QUOTA_EVTCHNS);
 		if (v && hv_set_limit(d->hv, i ? HV_LIMIT_GNT_MAPS : HV_LIMIT_EVTCHNS,
 				      v > UINT32_MAX ? UINT32_MAX : (uint32_t)v) < 0)
-			fprintf(stderr, "pvnetd: limit %s rejected\n", i ? "gnt-maps" : "evtchns");
+			PVLOG(WARN, MOD, "limit %s rejected", i ? "gnt-maps" : "evtchns");
 	}
 	rc = xs_store_create(d->quota, &d->xs);
 	if (rc < 0) {
