@@ -89,6 +89,8 @@ fds_before=$(ls /proc/$PV_PID/fd | wc -l)
 for i in $(seq 1 20); do
   pvnet create "$PV_ROOT/examples/web2.cfg" >/dev/null && pvnet destroy web2 >/dev/null
 done
+# the last pvnet's control connection closes on pvnetd's next turn: poll for it
+wait_for 2 bash -c "[ \$(ls /proc/$PV_PID/fd | wc -l) -le $fds_before ]"
 fds_after=$(ls /proc/$PV_PID/fd | wc -l)
 check "20 create/destroy cycles: pvnetd fds $fds_before -> $fds_after" [ "$fds_after" -le "$fds_before" ]
 
