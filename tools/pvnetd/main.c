@@ -637,6 +637,7 @@ static int setup(struct pvnetd *d)
 		PVLOG(ERR, MOD, "netback: %s", strerror(-rc));
 		return rc;
 	}
+	(void)nb_set_rx_share_pct(d->nb, (unsigned)quota_limit(d->quota, QUOTA_RX_SHARE_PCT));
 	rc = accel_registry_create(&d->accel_reg);
 	if (rc == 0)
 		rc = accel_register_builtins(d->accel_reg);
