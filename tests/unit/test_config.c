@@ -904,6 +904,25 @@ static void test_vif_xl_errors(void **state)
 	assert_int_equal(cfg.vifs[0].gateway[0].family, AF_INET6);
 }
 
+static void test_vif_parse_warn_api(void **state)
+{
+	struct pvnet_vif_cfg v;
+
+	(void)state;
+	n_warns = 0;
+	assert_int_equal(pvnet_vif_parse_warn("script=vif-bridge,backend=drv1,gatewaydev=eth0", &v,
+					      collect_warn, NULL, err, sizeof(err)),
+			 0);
+	assert_int_equal(n_warns, 3);
+	assert_string_equal(warns[0], "warning: vif: script=vif-bridge is not run: pvnetd plugs "
+				      "the vif into its own switch; recorded, otherwise ignored");
+	assert_string_equal(v.script, "vif-bridge");
+	assert_string_equal(v.backend, "drv1");
+	assert_int_equal(v.devid, -1); /* assigned by pvnet_config_parse */
+	/* without a sink: the same result, silently */
+	assert_int_equal(pvnet_vif_parse("script=vif-bridge", &v, err, sizeof(err)), 0);
+}
+
 static void test_vif_vlan_xl_syntax(void **state)
 {
 	struct pvnet_vif_cfg v;
@@ -1065,6 +1084,7 @@ int main(void)
 		cmocka_unit_test(test_vif_xl_keys),
 		cmocka_unit_test(test_vif_xl_errors),
 		cmocka_unit_test(test_vif_vlan_xl_syntax),
+		cmocka_unit_test(test_vif_parse_warn_api),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_domain_gateway),
 		cmocka_unit_test(test_json),

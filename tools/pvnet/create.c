@@ -75,7 +75,7 @@ static char *read_all(const char *path, size_t *len)
 
 	if (!f)
 		return NULL;
-	/* the request holds the text: more than PVNET_CTL_MSG_MAX is refused below */
+	/* the request holds the text: ctl_call refuses more than PVNET_CTL_MSG_MAX */
 	buf = malloc(PVNET_CTL_MSG_MAX + 1);
 	if (!buf) {
 		fclose(f);
@@ -139,11 +139,6 @@ int cmd_create(int argc, char **argv)
 	text = read_all(argv[first], &len);
 	if (!text) {
 		fprintf(stderr, "pvnet: cannot read %s: %s\n", argv[first], strerror(errno));
-		return 1;
-	}
-	if (len > PVNET_CTL_MSG_MAX / 2) {
-		fprintf(stderr, "pvnet: %s: file too large for a create request\n", argv[first]);
-		free(text);
 		return 1;
 	}
 	/*
