@@ -6,7 +6,8 @@
 #       keep pinging each other (loss <= 2%), `pvnet list` answers within 1 s
 #       during the flood, H's uplink holds exactly its limit (1024 by default) of
 #       learnt MACs, A's and B's entries are never evicted and stay on their ports,
-#       and pvnetd's RSS grows by less than 8 MiB (the table is preallocated).
+#       and pvnetd's RSS grows by less than 8 MiB (the table is preallocated);
+#       a guest C started after the flood is learnt (no locked table) and pings A.
 #   (2) set-mac-limit lowers H's share at once; set-ageing 1 ages H's entries out
 #       within 3 s while A's and B's (refreshed by ping) stay.
 #   (3) VXLAN datagrams from the unconfigured address are dropped and counted as
@@ -24,11 +25,12 @@ if ! "$PY" -c 'import scapy.all' 2>/dev/null; then
 fi
 
 ID=$(printf '%x' $(( $$ % 65536 )))
-A=if${ID}a; B=if${ID}b; BR=bi$ID
+A=if${ID}a; B=if${ID}b; C=if${ID}c; BR=bi$ID
 H="$PV_NS-h"; V="$PV_NS-v"
 MA=$(printf '00:16:3e:%02x:%02x:01' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 )))
 MB=$(printf '00:16:3e:%02x:%02x:02' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 )))
-IA=10.84.0.1; IB=10.84.0.2
+MC=$(printf '00:16:3e:%02x:%02x:03' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 )))
+IA=10.84.0.1; IB=10.84.0.2; IC=10.84.0.3
 FLOOD=12000
 q() { "$@" >/dev/null 2>&1; }
 
@@ -137,6 +139,15 @@ diag "pvnetd RSS ${rss0} kB -> ${rss1} kB, fds $fds0 -> $fds1"
 check "pvnetd RSS grew by less than 8 MiB during the flood ($(( rss1 - rss0 )) kB)" [ $(( rss1 - rss0 )) -lt 8192 ]
 check "pvnetd fds unchanged by the flood ($fds0 -> $fds1)" [ "$fds1" -le "$fds0" ]
 
+mkcfg "$C" "$MC" "$IC"
+pvnet create "$PV_TMP/$C.cfg" >/dev/null
+check "a new guest C connects after the flood" wait_for 10 connected "$C"
+check "C pings A" q wait_for 10 ip netns exec "$C" ping -c 1 -W 1 "$IA"
+NC=$(pvnet switch port-show "vif$(domid "$C").0" | sed -n '1s/^[^ ]* port \([0-9]*\).*/\1/p')
+check "C's MAC is learnt on C's port after the flood ($(fdb_port_of "$MC") = $NC): the table is not locked" \
+  [ -n "$NC" -a "$(fdb_port_of "$MC")" = "$NC" ]
+diag "$(pvnet info | grep loop_worst_turn)"
+
 # --- (2) the knobs --------------------------------------------------------------------
 check "set-mac-limit hu0 100" q pvnet switch set-mac-limit hu0 100
 check "hu0 down to 100 entries at once" [ "$(fdb_count "$HU")" = 100 ]
@@ -216,5 +227,5 @@ check "the flows used >= 12 distinct UDP source ports ($ndist)" [ "$ndist" -ge 1
 check "every source port in 49152-65535 ($minp-$maxp)" [ "$minp" -ge 49152 -a "$maxp" -le 65535 ]
 
 check "after it all, A still pings B" q ip netns exec "$A" ping -c 2 -i 0.2 -W 1 "$IB"
-pvnet destroy "$A" >/dev/null; pvnet destroy "$B" >/dev/null
+pvnet destroy "$A" >/dev/null; pvnet destroy "$B" >/dev/null; pvnet destroy "$C" >/dev/null
 pv_done
