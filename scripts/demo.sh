@@ -28,7 +28,7 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 ip netns add "$NS" && ip -n "$NS" link set lo up
 
 step "start pvnetd (dom0) in namespace $NS"
-nsenter --net="/run/netns/$NS" "$BIN/pvnetd" --foreground --run-dir "$RUN" --log "$TMP/pvnetd.log" &
+nsenter --net="/run/netns/$NS" "$BIN/pvnetd" --foreground --run-dir "$RUN" --state-dir "$TMP/state" --log "$TMP/pvnetd.log" &
 PID=$!
 for _ in $(seq 1 100); do [ -S "$RUN/pvnetd.sock" ] && break; sleep 0.05; done
 run "$BIN/pvnet" info

@@ -30,7 +30,7 @@ pvnet_start() {
   printf '#!/bin/sh\nPVNET_NF_POLL_US=always exec "%s" "$@"\n' "$PB_BIN/pvnet-guest" >"$PB_TMP/pvnet-guest-poll"
   chmod +x "$PB_TMP/pvnet-guest-poll"
   export "PVNET_GUEST_BIN_pvb$$p1=$PB_TMP/pvnet-guest-poll" "PVNET_GUEST_BIN_pvb$$p2=$PB_TMP/pvnet-guest-poll"
-  nsenter --net="/run/netns/$PVD_NS" "$PB_BIN/pvnetd" --foreground --run-dir "$PVD_RUN" \
+  nsenter --net="/run/netns/$PVD_NS" "$PB_BIN/pvnetd" --foreground --run-dir "$PVD_RUN" --state-dir "$PB_TMP/pvnetd-state" \
     --log "$PB_TMP/pvnetd.log" </dev/null &
   PVD_PID=$!
   pb_cleanup_add "pb_kill $PVD_PID"

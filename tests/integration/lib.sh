@@ -54,6 +54,7 @@ pv_init() {
   pv_cleanup_add "rm -rf '$PV_TMP'"
   PV_RUN="$PV_TMP/run"
   export PVNET_RUN_DIR="$PV_RUN"
+  export PVNET_STATE_DIR="$PV_TMP/state" # the switch config pvnetd saves: never the host's
   export XENSTORED_PATH="$PV_RUN/xenstored"
   PV_NS="pvt-$$-$(basename "$PV_TMP" | cut -d. -f2)"
   ip netns add "$PV_NS" || { not_ok "$PV_TEST: cannot create netns"; exit 1; }

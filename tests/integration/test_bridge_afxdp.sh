@@ -177,7 +177,7 @@ pvnet destroy "$G1" >/dev/null 2>&1
 pv_kill_daemon "$PV_PID"
 check "pvnetd exit removed the XDP program from u1" bash -c "! ip -n '$PV_NS' -d link show u1 | grep -q xdp"
 # ... and when pvnetd dies by SIGKILL (the program hangs on a BPF link of its fd)
-if pv_start; then
+if pv_start --state-dir "$PV_TMP/state2"; then # a fresh switch, not the saved one
   check "new pvnetd: add-port u1 (afxdp)" q pvnet switch add-port "$BX" u1 --type afxdp
   check "u1 has the XDP program again" has_xdp
   kill -KILL "$PV_PID"; wait "$PV_PID" 2>/dev/null

@@ -151,7 +151,7 @@ check "pvnet --help lists the switch port commands" \
 # the caller's stderr (a `pvnetd 2>&1 | tee` would otherwise never end), logs into
 # its run dir, and runs in "/".
 DRUN="$PV_TMP/drun"
-(ulimit -Sn 128; nsenter --net="/run/netns/$PV_NS" "$PV_BIN/pvnetd" --run-dir "$DRUN" 2>"$PV_TMP/daemon.err")
+(ulimit -Sn 128; nsenter --net="/run/netns/$PV_NS" "$PV_BIN/pvnetd" --run-dir "$DRUN" --state-dir "$PV_TMP/dstate" 2>"$PV_TMP/daemon.err")
 drc=$?
 DPID=$(cat "$DRUN/pvnetd.pid" 2>/dev/null)
 [ -n "$DPID" ] && pv_cleanup_add "pv_kill_daemon $DPID"

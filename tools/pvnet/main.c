@@ -47,6 +47,8 @@ static void usage(FILE *f)
 		"  stats [--json]            per vif and per switch port: packets, bytes, drops\n"
 		"  switch show               bridges, their ports and VLAN modes\n"
 		"  switch fdb BRIDGE         the MAC table: port, VLAN, MAC, age\n"
+		"  switch add-br BRIDGE | del-br BRIDGE | list-br [-v] | list-ports BRIDGE\n"
+		"  switch set-ageing BRIDGE SECS | set-mac-limit PORT N   (saved: pvnetd --state-dir)\n"
 		"  switch add-port BRIDGE IFNAME [--type afpacket|tap|afxdp|vxlan] [OPTIONS]\n"
 		"  switch del-port BRIDGE PORT\n"
 		"  switch set-vlan PORT VID | set-trunk PORT VID[,VID...][,native=N]\n"

@@ -162,6 +162,7 @@ static int cmd_info(struct pvnetd *d, struct outbuf *o)
 	out_printf(o, "%-24s: %s\n", "run_dir", d->run_dir);
 	out_printf(o, "%-24s: %s\n", "control_socket", d->ctl_path);
 	out_printf(o, "%-24s: %s\n", "xenstore_socket", d->xs_path);
+	out_printf(o, "%-24s: %s\n", "state_dir", d->state_dir);
 	out_printf(o, "%-24s: %s\n", "guest_program", d->guest_bin);
 	out_printf(o, "%-24s: %llu\n", "uptime_s", (unsigned long long)up);
 	out_printf(o, "%-24s: %llu\n", "loop_worst_turn_us",
@@ -435,7 +436,7 @@ static int cmd_vif_list(struct pvnetd *d, struct outbuf *o, int argc, char **arg
 /* vif-set-rate VIF RATE: VIF is vif<d>.<n> or <d>/<n>; RATE in xl syntax
  * (10Mb/s@50ms) or "off". Writes (or removes) the backend `rate` node, which
  * netback watches and applies live. */
-static int cmd_vif_set_rate(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+int cmd_vif_set_rate(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 {
 	unsigned dom, n;
 	char tail, path[128], val[48];
@@ -478,6 +479,11 @@ static int cmd_vif_set_rate(struct pvnetd *d, struct outbuf *o, int argc, char *
 	}
 	if (rc < 0) {
 		err_printf(o, "writing %s: %s\n", path, strerror(-rc));
+		return 1;
+	}
+	/* saved in the state dir (state.c), unless replayed from it (no client) */
+	if (o->conn && state_record(d, argc, argv, val, sizeof(val)) < 0) {
+		err_printf(o, "vif-set-rate: applied, but not saved: %s\n", val);
 		return 1;
 	}
 	return 0;

@@ -45,6 +45,7 @@
 #include <pvnet/ctl.h>
 #include <pvnet/hvc.h>
 #include <pvnet/log.h>
+#include <pvnet/state.h>
 #include <pvnet/version.h>
 
 #include "pvnetd.h"
@@ -77,7 +78,7 @@ static void raise_fd_limit(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: pvnetd [--run-dir DIR] [--foreground] [--log FILE] [--guest-bin PATH]\n"
-		   "              [--workers N] [--accel-dir DIR] [--version]\n"
+		   "              [--workers N] [--accel-dir DIR] [--state-dir DIR] [--version]\n"
 		   "  --run-dir DIR     sockets and pid file (default " PVNET_DEFAULT_RUN_DIR
 		   ", or $PVNET_RUN_DIR)\n"
 		   "  --foreground      do not daemonize\n"
@@ -90,7 +91,9 @@ static void usage(FILE *f)
 		   "                    /usr/lib/pvnet/accel)\n"
 		   "  --limit KEY=VALUE per-domain limit (repeatable; keys and defaults in\n"
 		   "                    docs/security.md, e.g. xs-nodes=1000, evtchns=1023)\n"
-		   "  --limits FILE     per-domain limits, one KEY=VALUE per line\n");
+		   "  --limits FILE     per-domain limits, one KEY=VALUE per line\n"
+		   "  --state-dir DIR   the saved switch configuration, DIR/switch.conf (default\n"
+		   "                    " PVNET_DEFAULT_STATE_DIR ", or $PVNET_STATE_DIR)\n");
 }
 
 /* The guest's store connection: a socketpair, one end served as that domain. */
@@ -583,6 +586,9 @@ static int setup(struct pvnetd *d)
 	mode_t old;
 	int rc;
 
+	rc = state_lock(d); /* one pvnetd per state dir */
+	if (rc < 0)
+		return rc;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -653,6 +659,13 @@ static int setup(struct pvnetd *d)
 			PVLOG(INFO, MOD, "accelerator dir %s: %d plugin(s) loaded", d->accel_dir, nl);
 	}
 	nb_accel_set_registry(d->nb, d->accel_reg);
+	/* the saved switch configuration (after any domains are known: their vifs'
+	 * settings wait for the vifs) */
+	rc = state_load(d);
+	if (rc < 0) {
+		PVLOG(ERR, MOD, "state %s: %s", d->state_dir, strerror(-rc));
+		return rc;
+	}
 	d->ctl_fd = listen_seqpacket(d->ctl_path);
 	if (d->ctl_fd < 0) {
 		PVLOG(ERR, MOD, "control socket %s: %s", d->ctl_path, strerror(-d->ctl_fd));
@@ -680,6 +693,7 @@ static void teardown(struct pvnetd *d)
 	d->xss = NULL;
 	xs_store_destroy(d->xs);
 	quota_ledger_destroy(d->quota); /* after the store, which charges it */
+	state_close(d); /* before the switch: no more saving */
 	vsw_switch_destroy(d->sw);
 	hv_destroy(d->hv);
 	if (d->sig_fd >= 0)
@@ -747,12 +761,14 @@ int main(int argc, char **argv)
 					     {"accel-dir", required_argument, NULL, 'a'},
 					     {"limit", required_argument, NULL, 'L'},
 					     {"limits", required_argument, NULL, 'Q'},
+					     {"state-dir", required_argument, NULL, 's'},
 					     {"help", no_argument, NULL, 'h'},
 					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
 	static struct pvnetd d = {.ctl_fd = -1, .sig_fd = -1, .pid_fd = -1, .workers = 1};
 	char ns_note[512] = "", why[512];
 	const char *run_dir = getenv("PVNET_RUN_DIR");
+	const char *state_dir = getenv("PVNET_STATE_DIR");
 	const char *log_path = NULL;
 	char self_guest[PATH_MAX];
 	bool foreground = false;
@@ -764,7 +780,9 @@ int main(int argc, char **argv)
 	char lerr[PATH_MAX + 256];
 
 	quota_limits_default(&limits);
-	while ((c = getopt_long(argc, argv, "r:fl:g:w:a:h", opts, NULL)) != -1) {
+	if (!state_dir || !*state_dir)
+		state_dir = PVNET_DEFAULT_STATE_DIR;
+	while ((c = getopt_long(argc, argv, "r:fl:g:w:a:s:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'r':
 			run_dir = optarg;
@@ -799,6 +817,8 @@ int main(int argc, char **argv)
 				fprintf(stderr, "pvnetd: --%s: %s\n", c == 'L' ? "limit" : "limits", lerr);
 				return 2;
 			}
+		case 's':
+			state_dir = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -825,6 +845,7 @@ int main(int argc, char **argv)
 	if (quota_ledger_create(&limits, &d.quota) < 0)
 		return 1;
 	raise_fd_limit();
+	snprintf(d.state_dir, sizeof(d.state_dir), "%s", state_dir); /* absolute in state_lock */
 	for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++)
 		d.ctl_conns[i].fd = -1;
 	if (!d.guest_bin[0]) {
@@ -905,6 +926,7 @@ int main(int argc, char **argv)
 	while (!d.stop) {
 		loop_once(&d, 1000, true);
 		dom_collect_dead(&d);
+		state_tick(&d); /* saved settings of vifs that have connected since */
 	}
 	teardown(&d);
 	PVLOG(INFO, MOD, "stopped");

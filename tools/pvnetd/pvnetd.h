@@ -106,6 +106,8 @@ struct pvnetd {
 	struct dom *doms;
 	uint64_t started_ns;
 	struct loop_gauge gauge;
+	char state_dir[PATH_MAX];     /* --state-dir (state.c) */
+	struct pvnetd_state *state;   /* the switch.conf model; NULL before state_lock */
 };
 
 uint64_t pvnetd_now_ns(void);
@@ -154,5 +156,22 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested);
 int ctl_flush(struct ctl_conn *c);
 /* Frees c's queue and closes its socket; logs why if it was dropped. */
 void ctl_conn_close(struct ctl_conn *c);
+
+/* state.c: the persistent switch configuration (include/pvnet/state.h) */
+struct pvnetd_state;
+/* Creates and locks the state dir (one pvnetd per dir). 0 or -errno (-EBUSY: in use). */
+int state_lock(struct pvnetd *d);
+/* Reads <state-dir>/switch.conf, applies it (errors logged with file:line, the file
+ * kept as switch.conf.bad-TIME), rewrites it, then saves every change. 0 or -errno. */
+int state_load(struct pvnetd *d);
+/* After a command succeeded: saves it if it is a setting. 0, or -errno and err. */
+int state_record(struct pvnetd *d, int argc, char **argv, char *err, size_t size);
+/* Applies saved settings of guests' vifs once their ports exist (main loop). */
+void state_tick(struct pvnetd *d);
+/* A domain was destroyed: forgets the settings of its vifs. */
+void state_forget_domain(struct pvnetd *d, unsigned domid);
+void state_close(struct pvnetd *d);
+/* cli.c: vif-set-rate VIF RATE (also replayed from the state file) */
+int cmd_vif_set_rate(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 
 #endif /* PVNETD_H */

@@ -7,7 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pvnet/state.h>
+
 #include "switch_cli.h"
+
+static switch_cli_record_fn recorder;
+static void *recorder_arg;
+
+void switch_cli_set_recorder(switch_cli_record_fn fn, void *arg)
+{
+	recorder = fn;
+	recorder_arg = arg;
+}
 
 struct cli {
 	switch_cli_out_fn fn;
@@ -29,8 +40,24 @@ static void say(struct cli *c, int is_err, const char *fmt, ...)
 #define OUT(c, ...) say((c), 0, __VA_ARGS__)
 #define ERR(c, ...) say((c), 1, __VA_ARGS__)
 
+/* After a change succeeded: save it (switch_cli_set_recorder). 0, or 1 when the
+ * change is live but could not be saved (the reason goes to the caller). */
+static int record(struct cli *c, int argc, char **argv)
+{
+	char err[512] = "";
+
+	if (!recorder || recorder(recorder_arg, argc, argv, err, sizeof(err)) == 0)
+		return 0;
+	ERR(c, "%s: applied, but not saved: %s\n", argv[1], err);
+	return 1;
+}
+
 static const char usage_text[] =
 	"usage: pvnet switch COMMAND ...\n"
+	"  add-br BRIDGE [--may-exist]        create a bridge\n"
+	"  del-br BRIDGE                      delete a bridge and its ports (not while guests use it)\n"
+	"  list-br [-v]                       bridges, one a line (-v: ports, ageing, MAC limit)\n"
+	"  list-ports BRIDGE                  ports of a bridge, one a line\n"
 	"  add-port BRIDGE IFNAME [--type afpacket|tap|afxdp|vxlan]\n"
 	"           [--queue Q] [--mode skb|drv|auto] [--zero-copy|--copy]   (afxdp)\n"
 	"           [--vni N --remote IP [--remote IP ...] [--local IP] [--dstport P]]\n"
@@ -45,7 +72,8 @@ static const char usage_text[] =
 	"  set-antispoof PORT --mac MAC [--ip ADDR ...] | --off\n"
 	"  port-show PORT                     settings and counters of one port\n"
 	"  set-ageing BRIDGE SECS             MAC ageing time (default 300)\n"
-	"  set-mac-limit PORT N | --bridge BRIDGE N   learnt-MAC limit (0: bridge default)\n";
+	"  set-mac-limit PORT N | --bridge BRIDGE N   learnt-MAC limit (0: bridge default)\n"
+	"Settings (not mirrors) are saved in pvnetd's state dir and restored at start.\n";
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
@@ -99,7 +127,7 @@ static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 	struct vsw_bridge *br;
 	struct vsw_worker *w;
 	struct vsw_port *port = NULL;
-	bool have_vni = false;
+	bool have_vni = false, created;
 	uint64_t v;
 	int rc;
 
@@ -183,36 +211,49 @@ static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 		ERR(c, "--type vxlan needs --vni N and --remote IP\n");
 		return 2;
 	}
-	rc = vsw_bridge_get_or_create(sw, argv[2], &br);
-	if (rc) {
-		ERR(c, "bridge '%s': %s\n", argv[2], strerror(-rc));
-		return 1;
+	if (!pvnet_state_name_ok(argv[2]) || !pvnet_state_name_ok(argv[3])) {
+		ERR(c, "add-port: bridge and port names are 1..%d characters of A-Z a-z 0-9 _ . -\n",
+		    PVNET_STATE_NAME_MAX);
+		return 2;
 	}
 	rc = vsw_switch_uplink_worker(sw, &w);
 	if (rc) {
 		ERR(c, "uplink worker: %s\n", strerror(-rc));
 		return 1;
 	}
+	/* a missing bridge is created for the port, and removed again if the port
+	 * cannot be added: no command leaves a bridge behind by failing */
+	created = vsw_bridge_find(sw, argv[2], &br) < 0;
+	rc = vsw_bridge_get_or_create(sw, argv[2], &br);
+	if (rc) {
+		ERR(c, "bridge '%s': %s\n", argv[2], strerror(-rc));
+		return 1;
+	}
 	if (!strcmp(type, "afxdp")) {
 		rc = vsw_afxdp_port_add(br, w, argv[3], &xc, why, sizeof(why), &port);
-		if (rc) {
+		if (rc)
 			ERR(c, "add-port %s %s (afxdp): %s; use --type afpacket instead\n", argv[2],
 			    argv[3], why);
-			return 1;
-		}
-	} else if (!strcmp(type, "afpacket"))
-		rc = vsw_afpacket_port_add(br, w, argv[3], &port);
-	else if (!strcmp(type, "tap"))
-		rc = vsw_tap_port_add(br, w, argv[3], &port);
-	else
-		rc = vsw_vxlan_port_add(br, w, argv[3], &vx, &port);
+	} else {
+		if (!strcmp(type, "afpacket"))
+			rc = vsw_afpacket_port_add(br, w, argv[3], &port);
+		else if (!strcmp(type, "tap"))
+			rc = vsw_tap_port_add(br, w, argv[3], &port);
+		else
+			rc = vsw_vxlan_port_add(br, w, argv[3], &vx, &port);
+		if (rc)
+			ERR(c, "add-port %s %s (%s): %s\n", argv[2], argv[3], type,
+			    rc == -ENODEV ? "no such interface" : strerror(-rc));
+	}
 	if (rc) {
-		ERR(c, "add-port %s %s (%s): %s\n", argv[2], argv[3], type,
-		    rc == -ENODEV ? "no such interface" : strerror(-rc));
+		struct vsw_bridge_stats bs;
+		vsw_bridge_get_stats(br, &bs);
+		if (created && bs.ports == 0)
+			vsw_bridge_del(sw, argv[2]);
 		return 1;
 	}
 	OUT(c, "%s: added port %s (%s), port %u\n", argv[2], argv[3], type, vsw_port_no(port));
-	return 0;
+	return record(c, argc, argv);
 usage:
 	ERR(c, "usage: pvnet switch add-port BRIDGE IFNAME [--type afpacket|tap|afxdp|vxlan] "
 	       "[--vni N --remote IP [--local IP] [--dstport P]] "
@@ -251,7 +292,7 @@ static int cmd_del_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 		return 1;
 	}
 	OUT(c, "%s: removed port %s\n", argv[2], argv[3]);
-	return 0;
+	return record(c, argc, argv);
 }
 
 static int cmd_set_vlan(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
@@ -273,7 +314,7 @@ static int cmd_set_vlan(struct cli *c, struct vsw_switch *sw, int argc, char **a
 	if (vsw_port_set_access(port, (uint16_t)vid))
 		return 1;
 	OUT(c, "%s: access port, vlan %u\n", argv[2], (unsigned)vid);
-	return 0;
+	return record(c, argc, argv);
 }
 
 static int cmd_set_trunk(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
@@ -312,7 +353,7 @@ static int cmd_set_trunk(struct cli *c, struct vsw_switch *sw, int argc, char **
 	if (vsw_port_set_trunk(port, (uint16_t)native, vids, n))
 		goto out;
 	OUT(c, "%s: trunk, %u tagged VLAN(s), native %u\n", argv[2], n, (unsigned)native);
-	rc = 0;
+	rc = record(c, argc, argv);
 out:
 	free(list);
 	return rc;
@@ -465,7 +506,7 @@ static int cmd_set_antispoof(struct cli *c, struct vsw_switch *sw, int argc, cha
 		OUT(c, "%s: anti-spoofing off\n", argv[2]);
 	else
 		OUT(c, "%s: anti-spoofing on (mac%s)\n", argv[2], n ? " + ip" : " only");
-	return 0;
+	return record(c, argc, argv);
 usage:
 	ERR(c, "usage: pvnet switch set-antispoof PORT --mac MAC [--ip ADDR ...] | --off\n");
 	return 2;
@@ -518,7 +559,7 @@ static int cmd_set_ageing(struct cli *c, struct vsw_switch *sw, int argc, char *
 	if (vsw_bridge_set_ageing(br, (uint32_t)secs))
 		return 1;
 	OUT(c, "%s: MAC ageing time %u s\n", argv[2], vsw_bridge_get_ageing(br));
-	return 0;
+	return record(c, argc, argv);
 }
 
 static int cmd_set_mac_limit(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
@@ -542,7 +583,7 @@ static int cmd_set_mac_limit(struct cli *c, struct vsw_switch *sw, int argc, cha
 		if (vsw_bridge_set_mac_limit(br, (uint32_t)n))
 			return 1;
 		OUT(c, "%s: default MAC limit per port %u\n", argv[3], vsw_bridge_get_mac_limit(br));
-		return 0;
+		return record(c, argc, argv);
 	}
 	port = find_port(c, sw, argv[2]);
 	if (!port)
@@ -550,6 +591,157 @@ static int cmd_set_mac_limit(struct cli *c, struct vsw_switch *sw, int argc, cha
 	if (vsw_port_set_mac_limit(port, (uint32_t)n))
 		return 1;
 	OUT(c, "%s: MAC limit %u\n", argv[2], vsw_port_get_mac_limit(port));
+	return record(c, argc, argv);
+}
+
+
+/* ---- bridge lifecycle ------------------------------------------------------------ */
+
+static int cmd_add_br(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	bool may_exist = argc == 4 && !strcmp(argv[3], "--may-exist");
+	char *rec[3] = {argv[0], argv[1], argv[2]};
+	struct vsw_bridge *br;
+	int rc;
+
+	if (argc != 3 && !may_exist) {
+		ERR(c, "usage: pvnet switch add-br BRIDGE [--may-exist]\n");
+		return 2;
+	}
+	if (!pvnet_state_name_ok(argv[2])) {
+		ERR(c, "add-br: bridge names are 1..%d characters of A-Z a-z 0-9 _ . -\n",
+		    PVNET_STATE_NAME_MAX);
+		return 2;
+	}
+	if (vsw_bridge_find(sw, argv[2], &br) == 0) {
+		if (!may_exist) {
+			ERR(c, "add-br: bridge %s exists (--may-exist to keep it without an error)\n",
+			    argv[2]);
+			return 1;
+		}
+	} else {
+		rc = vsw_bridge_get_or_create(sw, argv[2], &br);
+		if (rc) {
+			ERR(c, "add-br %s: %s\n", argv[2], strerror(-rc));
+			return 1;
+		}
+		OUT(c, "%s: bridge added\n", argv[2]);
+	}
+	return record(c, 3, rec);
+}
+
+struct port_names {
+	char (*names)[VSW_NAME_MAX];
+	unsigned n, cap;
+	char busy[VSW_NAME_MAX + 32]; /* the first guest-owned port: "vif3.0 (vif)" */
+};
+
+/* The port's type, from its `switch show` line ("... type=tap up ..."). */
+static void port_type(struct vsw_port *port, char *type, size_t size)
+{
+	char line[1024];
+	const char *t;
+
+	vsw_port_format(port, line, sizeof(line));
+	t = strstr(line, " type=");
+	snprintf(type, size, "%.*s", t ? (int)strcspn(t + 6, " ") : 1, t ? t + 6 : "?");
+}
+
+static int collect_port_cb(struct vsw_port *port, void *arg)
+{
+	struct port_names *pn = arg;
+	char type[32];
+
+	port_type(port, type, sizeof(type));
+	/* ports the guests and NICs own hold the bridge: netback keeps a pointer to it */
+	if (!pn->busy[0] &&
+	    (!strcmp(type, "vif") || !strcmp(type, "vhost-user") || !strcmp(type, "nic")))
+		snprintf(pn->busy, sizeof(pn->busy), "%s (%s)", vsw_port_name(port), type);
+	if (pn->n < pn->cap)
+		snprintf(pn->names[pn->n++], VSW_NAME_MAX, "%s", vsw_port_name(port));
+	return 0;
+}
+
+static int cmd_del_br(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	struct port_names pn = {.cap = VSW_PORTS_MAX};
+	struct vsw_bridge *br;
+	struct vsw_port *port;
+	int rc = 1;
+
+	if (argc != 3) {
+		ERR(c, "usage: pvnet switch del-br BRIDGE\n");
+		return 2;
+	}
+	if (vsw_bridge_find(sw, argv[2], &br)) {
+		ERR(c, "no bridge '%s'\n", argv[2]);
+		return 1;
+	}
+	pn.names = calloc(pn.cap, sizeof(*pn.names));
+	if (!pn.names)
+		return 1;
+	vsw_port_foreach(br, collect_port_cb, &pn);
+	if (pn.busy[0]) {
+		ERR(c, "del-br %s: port %s belongs to a guest or NIC; destroy the guest (or nic "
+		       "del) first\n", argv[2], pn.busy);
+		goto out;
+	}
+	/* ports one by one (each waits for the workers to leave it), then the empty bridge */
+	for (unsigned i = 0; i < pn.n; i++)
+		if (vsw_port_find(br, pn.names[i], &port) == 0)
+			vsw_port_del(br, port);
+	if (vsw_bridge_del(sw, argv[2])) {
+		ERR(c, "del-br %s: already gone\n", argv[2]);
+		goto out;
+	}
+	OUT(c, "%s: bridge deleted with %u port(s)\n", argv[2], pn.n);
+	rc = record(c, argc, argv);
+out:
+	free(pn.names);
+	return rc;
+}
+
+static int list_br_cb(struct vsw_bridge *br, void *arg)
+{
+	OUT((struct cli *)arg, "%s\n", vsw_bridge_name(br));
+	return 0;
+}
+
+static int list_br_verbose_cb(struct vsw_bridge *br, void *arg)
+{
+	struct vsw_bridge_stats bs;
+
+	vsw_bridge_get_stats(br, &bs);
+	OUT((struct cli *)arg, "%s ports=%u ageing=%us mac_limit=%u fdb_entries=%llu\n",
+	    vsw_bridge_name(br), bs.ports, vsw_bridge_get_ageing(br), vsw_bridge_get_mac_limit(br),
+	    (unsigned long long)bs.fdb_entries);
+	return 0;
+}
+
+static int list_port_cb(struct vsw_port *port, void *arg)
+{
+	OUT((struct cli *)arg, "%s\n", vsw_port_name(port));
+	return 0;
+}
+
+static int cmd_list_br(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	struct vsw_bridge *br;
+
+	if (!strcmp(argv[1], "list-br")) {
+		bool verbose = argc == 3 && !strcmp(argv[2], "-v");
+		if (argc != 2 && !verbose) {
+			ERR(c, "usage: pvnet switch list-br [-v]\n");
+			return 2;
+		}
+		vsw_switch_foreach(sw, verbose ? list_br_verbose_cb : list_br_cb, c);
+		return 0;
+	}
+	if (vsw_bridge_find(sw, argv[2], &br)) {
+		ERR(c, "no bridge '%s'\n", argv[2]);
+		return 1;
+	}
+	vsw_port_foreach(br, list_port_cb, c);
 	return 0;
 }
 
@@ -564,8 +756,8 @@ int switch_cli_ext(struct vsw_switch *sw, switch_cli_out_fn out, void *out_arg, 
 	sub = argv[1];
 	static const char *const mine[] = {"help", "add-port", "del-port", "set-vlan",
 					   "set-trunk", "mirror", "mirror-stop", "replay",
-					   "set-antispoof", "port-show", "set-ageing",
-					   "set-mac-limit"};
+					   "set-antispoof", "port-show", "add-br", "del-br",
+					   "list-br", "list-ports", "set-ageing", "set-mac-limit"};
 	bool known = false;
 	for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++)
 		known |= !strcmp(sub, mine[i]);
@@ -601,5 +793,17 @@ int switch_cli_ext(struct vsw_switch *sw, switch_cli_out_fn out, void *out_arg, 
 		return cmd_set_ageing(&c, sw, argc, argv);
 	if (!strcmp(sub, "set-mac-limit"))
 		return cmd_set_mac_limit(&c, sw, argc, argv);
+	if (!strcmp(sub, "add-br"))
+		return cmd_add_br(&c, sw, argc, argv);
+	if (!strcmp(sub, "del-br"))
+		return cmd_del_br(&c, sw, argc, argv);
+	if (!strcmp(sub, "list-br"))
+		return cmd_list_br(&c, sw, argc, argv);
+	if (!strcmp(sub, "list-ports") && argc == 3)
+		return cmd_list_br(&c, sw, argc, argv);
+	if (!strcmp(sub, "list-ports")) {
+		ERR(&c, "usage: pvnet switch list-ports BRIDGE\n");
+		return 2;
+	}
 	return -1;
 }
