@@ -86,7 +86,8 @@ G="st${ID}g"
 cat >"$PV_TMP/$G.cfg" <<CFG
 name = "$G"
 memory = 64
-vif = [ 'mac=00:16:3e:77:00:09, bridge=br0, ip=10.77.0.9/24' ]
+vif = [ 'mac=00:16:3e:77:00:09, bridge=br0, ip=10.77.0.9/24',
+        'mac=00:16:3e:77:00:0a, bridge=br1, vifname=st${ID}n' ]
 CFG
 pv_cleanup_add "ip netns del '$G' 2>/dev/null"
 q pvnet create "$PV_TMP/$G.cfg"
@@ -97,12 +98,14 @@ if wait_for 15 connected "$G"; then
     bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' vif-set-rate $GV 5Mb/s@50ms && grep -qx 'vif-set-rate $GV 5Mb/s@50ms' '$CONF'"
   check "set-vlan $GV 10 is saved" \
     bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch set-vlan $GV 10 >/dev/null && grep -qx 'switch set-vlan $GV 10' '$CONF'"
+  check "set-mac-limit on a vif named by vifname= (st${ID}n) is saved" \
+    bash -c "for i in \$(seq 50); do '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch set-mac-limit st${ID}n 7 >/dev/null 2>&1 && break; sleep 0.1; done; grep -qx 'switch set-mac-limit st${ID}n 7' '$CONF'"
   err=$(pvnet switch del-br br0 2>&1) && not_ok "del-br refused while a guest's vif is on it" ||
     check "del-br refused while a guest's vif is on it (names $GV)" grep -q "$GV (vif)" <<<"$err"
   check "the guest's vif passes traffic on VLAN 10 (guest -> B)" wait_for 10 pings "$G" 10.77.0.2
   q pvnet destroy "$G"
   check "destroying the guest forgets its vif's settings" \
-    bash -c "! grep -q '$GV' '$CONF' && grep -q 'set-vlan u1 10' '$CONF'"
+    bash -c "! grep -Eq '$GV|st${ID}n' '$CONF' && grep -q 'set-vlan u1 10' '$CONF'"
 else
   not_ok "guest $G connected"
 fi

@@ -594,7 +594,7 @@ int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 		}
 	}
 	PVLOG(INFO, MOD, "destroyed domain %u '%s'", dom->domid, dom->name);
-	state_forget_domain(d, dom->domid); /* its vifs' saved settings (state.c) */
+	state_forget_domain(d, dom); /* its vifs' saved settings (state.c) */
 	if (out)
 		out_printf(out, "Destroyed domain %u (%s)\n", dom->domid, dom->name);
 	free(dom);

@@ -168,8 +168,8 @@ int state_load(struct pvnetd *d);
 int state_record(struct pvnetd *d, int argc, char **argv, char *err, size_t size);
 /* Applies saved settings of guests' vifs once their ports exist (main loop). */
 void state_tick(struct pvnetd *d);
-/* A domain was destroyed: forgets the settings of its vifs. */
-void state_forget_domain(struct pvnetd *d, unsigned domid);
+/* A domain is destroyed: forgets the settings of its vifs (vifD.N and vifname= ports). */
+void state_forget_domain(struct pvnetd *d, const struct dom *dom);
 void state_close(struct pvnetd *d);
 /* cli.c: vif-set-rate VIF RATE (also replayed from the state file) */
 int cmd_vif_set_rate(struct pvnetd *d, struct outbuf *o, int argc, char **argv);

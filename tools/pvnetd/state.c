@@ -82,16 +82,29 @@ int state_record(struct pvnetd *d, int argc, char **argv, char *err, size_t size
 	return 0;
 }
 
-/* vifD.N of an existing domain: 1; a vif name whose domain is gone: -1; else 0. */
-static int vif_key(struct pvnetd *d, const struct pvnet_state_entry *e)
+/* Is `name` the switch port of one of dom's vifs (vifD.N, or its vif's vifname=)? */
+static bool dom_has_port(const struct dom *dom, const char *name)
 {
-	char id[16];
 	unsigned domid;
 
-	if (e->kind < PVNET_STATE_VLAN || pvnet_state_vif_name(e->key, &domid, NULL))
+	if (pvnet_state_vif_name(name, &domid, NULL) == 0)
+		return domid == dom->domid;
+	for (unsigned i = 0; i < dom->cfg.n_vifs; i++)
+		if (dom->cfg.vifs[i].vifname[0] && !strcmp(dom->cfg.vifs[i].vifname, name))
+			return true;
+	return false;
+}
+
+/* A setting of a guest's vif port of an existing domain: 1; of a vifD.N whose
+ * domain is gone: -1; anything else: 0. */
+static int vif_key(struct pvnetd *d, const struct pvnet_state_entry *e)
+{
+	if (e->kind < PVNET_STATE_VLAN)
 		return 0;
-	snprintf(id, sizeof(id), "%u", domid);
-	return dom_find(d, id) ? 1 : -1;
+	for (struct dom *dom = d->doms; dom; dom = dom->next)
+		if (dom_has_port(dom, e->key))
+			return 1;
+	return pvnet_state_vif_name(e->key, NULL, NULL) == 0 ? -1 : 0;
 }
 
 static char *join(const struct pvnet_state_entry *e, char *buf, size_t size)
@@ -319,17 +332,16 @@ void state_tick(struct pvnetd *d)
 		save(d);
 }
 
-void state_forget_domain(struct pvnetd *d, unsigned domid)
+void state_forget_domain(struct pvnetd *d, const struct dom *dom)
 {
 	struct pvnetd_state *s = d->state;
-	unsigned id, n = 0;
+	unsigned n = 0;
 
 	if (!s)
 		return;
 	for (size_t i = 0; i < pvnet_state_count(s->st);) {
 		struct pvnet_state_entry *e = pvnet_state_get(s->st, i);
-		if (e->kind >= PVNET_STATE_VLAN && pvnet_state_vif_name(e->key, &id, NULL) == 0 &&
-		    id == domid) {
+		if (e->kind >= PVNET_STATE_VLAN && dom_has_port(dom, e->key)) {
 			if (e->pending)
 				s->pending--;
 			pvnet_state_remove(s->st, i);
@@ -339,7 +351,8 @@ void state_forget_domain(struct pvnetd *d, unsigned domid)
 		i++;
 	}
 	if (n) {
-		PVLOG(INFO, MOD, "domain %u destroyed: %u setting(s) of its vifs forgotten", domid, n);
+		PVLOG(INFO, MOD, "domain %u destroyed: %u setting(s) of its vifs forgotten",
+		      dom->domid, n);
 		save(d);
 	}
 }
