@@ -251,15 +251,12 @@ int state_load(struct pvnetd *d)
 		struct vsw_port *port;
 
 		join(e, cmd, sizeof(cmd));
-		if (v < 0) {
-			PVLOG(INFO, MOD, "%s:%u: '%s': its domain no longer exists; dropped", s->path,
-			      e->line, cmd);
-			pvnet_state_remove(s->st, i);
-			continue;
-		}
-		if (v > 0 && e->kind != PVNET_STATE_RATE &&
-		    vsw_switch_port_find(d->sw, e->key, &br, &port) < 0) {
-			e->pending = true; /* the vif connects later */
+		/* a guest's vif: applied once its port exists; dropped at the end of the
+		 * first loop turn if its domain is not there (domains a restart re-adopts
+		 * after this call keep theirs) */
+		if (v < 0 || (v > 0 && e->kind != PVNET_STATE_RATE &&
+			      vsw_switch_port_find(d->sw, e->key, &br, &port) < 0)) {
+			e->pending = true;
 			s->pending++;
 			i++;
 			continue;
@@ -312,7 +309,8 @@ void state_tick(struct pvnetd *d)
 		s->pending--;
 		join(e, cmd, sizeof(cmd));
 		if (v < 0) {
-			PVLOG(INFO, MOD, "'%s': the domain is gone; dropped", cmd);
+			PVLOG(INFO, MOD, "%s:%u: '%s': its domain no longer exists; dropped",
+			      s->path, e->line, cmd);
 		} else {
 			switch_cli_set_recorder(NULL, NULL);
 			int rc = apply(d, e, &cap);
