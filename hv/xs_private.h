@@ -84,7 +84,5 @@ int xs_conn_feed(struct xs_server *srv, struct xs_conn *conn, const void *buf, s
  */
 const void *xs_conn_output(struct xs_conn *conn, size_t *len);
 void xs_conn_output_consume(struct xs_server *srv, struct xs_conn *conn, size_t len);
-/* Watch events dropped so far for domains over xs-output-bytes / xs-watch-events. */
-uint64_t xs_server_events_dropped(const struct xs_server *srv);
 
 #endif /* PVNET_HV_XS_PRIVATE_H */

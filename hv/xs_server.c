@@ -102,6 +102,7 @@ static bool drop_oldest_event(struct xs_server *srv, struct xs_conn *c)
 		if ((*pp)->event && (*pp)->off == 0) {
 			msg_drop(srv, c, pp);
 			srv->events_dropped++;
+			quota_note_refusal(srv->led, QUOTA_XS_WATCH_EVENTS);
 			return true;
 		}
 	return false;

@@ -155,6 +155,8 @@ int xs_server_handle(struct xs_server *srv, int fd);
 void xs_server_flush(struct xs_server *srv);
 /* Drops every connection of a domain (on domain destroy). */
 void xs_server_drop_domain(struct xs_server *srv, domid_t domid);
+/* Watch events dropped so far for domains over xs-output-bytes / xs-watch-events. */
+uint64_t xs_server_events_dropped(const struct xs_server *srv);
 
 /* --- A small blocking client, used by pvnet-guest and the pvnet CLI --- */
 

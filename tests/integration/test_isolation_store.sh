@@ -100,6 +100,12 @@ check "xs-path-size: EINVAL ($(field path))" [ "$(field path)" = EINVAL ]
 check "xs-transactions: 10 then ENOSPC ($(field txs))" [ "$(field txs)" = 10:ENOSPC ]
 check "xs-tx-nodes: 1024 then ENOSPC ($(field txnodes))" [ "$(field txnodes)" = 1024:ENOSPC ]
 check "pvnetd logged the refused connections" grep -q "store connection refused" "$PV_TMP/pvnetd.log"
+INFO=$(pvnet info)
+diag "$(echo "$INFO" | grep -E '^(limit_xs-|xs_events_dropped)' | tr -s ' ' | tr '\n' ';')"
+check "pvnet info shows the limit set with --limit and the refusals" \
+  bash -c "grep -q 'limit_xs-watch-events *: 512' <<<'$INFO' && grep -Eq 'limit_xs-conns *: 4 \(refused [1-9]' <<<'$INFO' && grep -Eq 'limit_xs-nodes *: 1000 \(refused [1-9]' <<<'$INFO'"
+check "pvnet info counts the watch events dropped for the deaf connections" \
+  bash -c "grep -Eq '^xs_events_dropped *: [1-9]' <<<'$INFO'"
 
 # Bounds: a normal guest costs F fds; the attacker at most F + xs-conns more than it would
 # idle. RSS growth stays under the documented per-domain store bound (docs/security.md).

@@ -178,6 +178,20 @@ static int cmd_info(struct pvnetd *d, struct outbuf *o)
 		out_printf(o, "%-24s: %llu\n", "ctl_refused", (unsigned long long)d->ctl_refused);
 		out_printf(o, "%-24s: %llu\n", "ctl_dropped", (unsigned long long)d->ctl_dropped);
 	}
+	/* the per-domain ledger: each limit and how often a domain was refused by it */
+	for (int r = 0; r < QUOTA_NR; r++) {
+		uint64_t v = quota_limit(d->quota, (enum quota_res)r);
+		char key[48], val[24];
+		snprintf(key, sizeof(key), "limit_%s", quota_res_name((enum quota_res)r));
+		if (v == QUOTA_UNLIMITED)
+			snprintf(val, sizeof(val), "unlimited");
+		else
+			snprintf(val, sizeof(val), "%llu", (unsigned long long)v);
+		out_printf(o, "%-24s: %s (refused %llu)\n", key, val,
+			   (unsigned long long)quota_refusals(d->quota, (enum quota_res)r));
+	}
+	out_printf(o, "%-24s: %llu\n", "xs_events_dropped",
+		   (unsigned long long)xs_server_events_dropped(d->xss));
 	out_printf(o, "%-24s: %d\n", "ctl_protocol", PVNET_CTL_VERSION);
 	out_printf(o, "%-24s: %d\n", "nr_domains", n < 0 ? 0 : n);
 	out_printf(o, "%-24s: %llu\n", "guest_memory_mib", (unsigned long long)(mem >> 20));
