@@ -817,6 +817,7 @@ int main(int argc, char **argv)
 				fprintf(stderr, "pvnetd: --%s: %s\n", c == 'L' ? "limit" : "limits", lerr);
 				return 2;
 			}
+			break;
 		case 's':
 			state_dir = optarg;
 			break;
