@@ -20,7 +20,13 @@ fds() { ls "/proc/$PV_PID/fd" | wc -l; }
 rss() { awk '/VmRSS/ {print $2}' "/proc/$PV_PID/status"; }
 info() { pvnet info | awk -v k="$1" '$1 == k {print $3}'; }
 # list_fast: `pvnet list` answers (exit 0, header line) within 1 s
-list_fast() { timeout 1 "$PV_BIN/pvnet" --run-dir "$PV_RUN" list 2>/dev/null | grep -q '^Name'; }
+list_fast() {
+  local out rc t0=$(date +%s%N)
+  out=$(timeout 1 "$PV_BIN/pvnet" --run-dir "$PV_RUN" list 2>&1); rc=$?
+  grep -q '^Name' <<<"$out" && return 0
+  diag "pvnet list: exit $rc after $(( ($(date +%s%N) - t0) / 1000000 )) ms: $(head -c 200 <<<"$out")"
+  return 1
+}
 
 fd0=$(fds); rss0=$(rss)
 diag "before: pvnetd rss ${rss0} kB, ${fd0} fds"

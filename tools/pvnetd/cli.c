@@ -104,8 +104,8 @@ void ctl_conn_close(struct ctl_conn *c)
 	if (c->fd < 0)
 		return;
 	if (c->dead && c->why[0])
-		PVLOG(WARN, MOD, "client pid %ld uid %u: %s: disconnected", (long)c->pid,
-		      (unsigned)c->uid, c->why);
+		PVLOG_RL(WARN, MOD, "client pid %ld uid %u: %s: disconnected", (long)c->pid,
+			 (unsigned)c->uid, c->why);
 	while (c->head) {
 		struct ctl_msg *m = c->head;
 		c->head = m->next;

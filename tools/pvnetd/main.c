@@ -371,15 +371,14 @@ static void ctl_expire(struct pvnetd *d, uint64_t now)
 {
 	for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++) {
 		struct ctl_conn *c = &d->ctl_conns[i];
-		char why[96];
 
 		if (c->fd < 0 || c->busy || c->deferred) /* deferred: a request waits for us */
 			continue;
 		if (!c->dead && c->head && now - c->progress_ns > PVNET_CTL_STALL_MS * 1000000ull) {
-			snprintf(why, sizeof(why), "stopped reading (%zu bytes of replies unread for %d ms)",
-				 c->queued, PVNET_CTL_STALL_MS);
 			c->dead = true;
-			snprintf(c->why, sizeof(c->why), "%s", why);
+			snprintf(c->why, sizeof(c->why),
+				 "stopped reading (%zu bytes of replies unread for %d ms)", c->queued,
+				 PVNET_CTL_STALL_MS);
 		} else if (!c->dead && !c->head &&
 			   now - c->since_ns > PVNET_CTL_IDLE_MS * 1000000ull) {
 			c->dead = true;
