@@ -37,7 +37,7 @@ check "pvnetd holds a write lock on its pid file (/proc/locks)" \
 # a start-up failure after the run dir is ours goes to the log (and to stderr)
 R4="$PV_TMP/run4"
 timeout 5 nsenter --net="/run/netns/$PV_NS" "$PV_BIN/pvnetd" --foreground --run-dir "$R4" \
-  --log "$PV_TMP/p4.log" --guest-bin /nonexistent/pvnet-guest 2>"$PV_TMP/p4.err"
+  --log "$PV_TMP/p4.log" --state-dir "$PV_TMP/state4" --guest-bin /nonexistent/pvnet-guest 2>"$PV_TMP/p4.err"
 rc=$?
 check "a start-up error (no guest program) is logged, also on stderr, exit 1" \
   bash -c "[ $rc = 1 ] && grep -q 'ERR   pvnetd: guest program /nonexistent/pvnet-guest not found' '$PV_TMP/p4.log' &&
@@ -131,7 +131,8 @@ check "pvnet talking to a pvnetd of protocol 1: clear error, exit 2" \
 
 # ---- ip netns exec NS pvnetd ------------------------------------------------------
 R3="$PV_TMP/run3"
-ip netns exec "$PV_NS" "$PV_BIN/pvnetd" --foreground --run-dir "$R3" --log "$PV_TMP/p3.log" 2>/dev/null &
+ip netns exec "$PV_NS" "$PV_BIN/pvnetd" --foreground --run-dir "$R3" --state-dir "$PV_TMP/state3" \
+  --log "$PV_TMP/p3.log" 2>/dev/null &
 P3=$!
 pv_cleanup_add "pv_kill_daemon $P3"
 if wait_for 10 bash -c "'$PV_BIN/pvnet' --run-dir '$R3' info >/dev/null 2>&1"; then

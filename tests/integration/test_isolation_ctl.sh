@@ -174,7 +174,8 @@ check "  ... and the refused daemon released the run dir (no pid file, no socket
   bash -c "[ ! -e '$BAD/pvnetd.pid' ] && [ ! -e '$BAD/pvnetd.sock' ]"
 NEW="$PV_TMP/fresh/run"
 mkdir -p "$PV_TMP/fresh"
-nsenter --net="/run/netns/$PV_NS" "$PV_BIN/pvnetd" --run-dir "$NEW" 2>"$PV_TMP/fresh.err"
+nsenter --net="/run/netns/$PV_NS" "$PV_BIN/pvnetd" --run-dir "$NEW" --state-dir "$PV_TMP/fresh-state" \
+  2>"$PV_TMP/fresh.err"
 NPID=$(cat "$NEW/pvnetd.pid" 2>/dev/null)
 [ -n "$NPID" ] && pv_cleanup_add "pv_kill_daemon $NPID"
 check "a run dir pvnetd creates is 0700, owned by root" \
