@@ -11,6 +11,7 @@ struct vsw_switch {
 	pthread_mutex_t lock;
 	struct vsw_bridge *head, *tail; /* creation order */
 	struct vsw_worker *uplink;      /* started on first use */
+	uint32_t mac_limit;             /* default per-port MAC limit of new bridges; 0: built-in */
 };
 
 int vsw_switch_create(struct vsw_switch **out)
@@ -72,6 +73,8 @@ int vsw_bridge_get_or_create(struct vsw_switch *sw, const char *name, struct vsw
 	br = find_locked(sw, name);
 	if (!br) {
 		rc = vsw_create(name, NULL, &br);
+		if (!rc && sw->mac_limit)
+			(void)vsw_bridge_set_mac_limit(br, sw->mac_limit);
 		if (!rc) {
 			if (sw->tail)
 				sw->tail->next = br;
@@ -82,6 +85,21 @@ int vsw_bridge_get_or_create(struct vsw_switch *sw, const char *name, struct vsw
 	}
 	pthread_mutex_unlock(&sw->lock);
 	*out = br;
+	return rc;
+}
+
+int vsw_switch_set_mac_limit(struct vsw_switch *sw, uint32_t max)
+{
+	struct vsw_bridge *br;
+	int rc = 0;
+
+	if (!sw || max == 0 || max > VSW_FDB_MAX_ENTRIES)
+		return -EINVAL;
+	pthread_mutex_lock(&sw->lock);
+	sw->mac_limit = max;
+	for (br = sw->head; br && !rc; br = br->next)
+		rc = vsw_bridge_set_mac_limit(br, max);
+	pthread_mutex_unlock(&sw->lock);
 	return rc;
 }
 

@@ -530,6 +530,9 @@ uint32_t vsw_bridge_get_ageing(const struct vsw_bridge *br);
  * VSW_FDB_MAX_ENTRIES). */
 int vsw_bridge_set_mac_limit(struct vsw_bridge *br, uint32_t max);
 uint32_t vsw_bridge_get_mac_limit(const struct vsw_bridge *br);
+/* The default per-port limit of every bridge of `sw`, now and created later (pvnetd
+ * sets it from the ledger's mac-per-port). 0 or -EINVAL. */
+int vsw_switch_set_mac_limit(struct vsw_switch *sw, uint32_t max);
 /* A port's own limit on learnt MACs; 0 = follow the bridge default. Lowering it
  * evicts the port's oldest entries at once. The effective limit never exceeds the
  * table size. 0 or -EINVAL (above VSW_FDB_MAX_ENTRIES). */

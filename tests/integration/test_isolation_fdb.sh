@@ -4,8 +4,10 @@
 # underlay namespace V holds the configured remote address and one that is not.
 #   (1) H floods 12,000 frames with random unicast source MACs (scapy): A and B
 #       keep pinging each other (loss <= 2%), `pvnet list` answers within 1 s
-#       during the flood, H's uplink holds exactly its limit (1024 by default) of
-#       learnt MACs, A's and B's entries are never evicted and stay on their ports,
+#       during the flood, H's uplink holds exactly its limit of learnt MACs (the
+#       ledger's mac-per-port, 1024 by default, set to 1000 here with --limit),
+#       `pvnet stats --json` shows it, A's and B's entries are never evicted and
+#       stay on their ports,
 #       and pvnetd's RSS grows by less than 8 MiB (the table is preallocated);
 #       a guest C started after the flood is learnt (no locked table) and pings A.
 #   (2) set-mac-limit lowers H's share at once; set-ageing 1 ages H's entries out
@@ -32,6 +34,7 @@ MB=$(printf '00:16:3e:%02x:%02x:02' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 )))
 MC=$(printf '00:16:3e:%02x:%02x:03' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 )))
 IA=10.84.0.1; IB=10.84.0.2; IC=10.84.0.3
 FLOOD=12000
+LIM=1000
 q() { "$@" >/dev/null 2>&1; }
 
 mkcfg() { # NAME MAC IP4
@@ -52,7 +55,7 @@ fdb_count() { pvnet switch fdb "$BR" | awk -v p="$1" '$1 == p && $4 != "static"'
 fdb_port_of() { pvnet switch fdb "$BR" | awk -v m="$1" 'tolower($3) == tolower(m) {print $1}'; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$PV_PID/status"; }
 
-if pv_start; then ok "pvnetd starts"; else not_ok "pvnetd starts"; pv_done; exit 1; fi
+if pv_start --limit mac-per-port=$LIM; then ok "pvnetd starts (--limit mac-per-port=$LIM)"; else not_ok "pvnetd starts"; pv_done; exit 1; fi
 mkcfg "$A" "$MA" "$IA"; mkcfg "$B" "$MB" "$IB"
 pvnet create "$PV_TMP/$A.cfg" >/dev/null; pvnet create "$PV_TMP/$B.cfg" >/dev/null
 if wait_for 10 connected "$A" && wait_for 10 connected "$B"; then
@@ -82,7 +85,7 @@ NB=$(pvnet switch port-show "$PB" | sed -n '1s/^[^ ]* port \([0-9]*\).*/\1/p')
 
 check "ping A -> B before the attack" q wait_for 10 ip netns exec "$A" ping -c 1 -W 1 "$IB"
 lim=$(pvnet switch port-show hu0 | sed -n '1s/.* macs=[0-9]*\/\([0-9]*\).*/\1/p')
-check "port-show hu0: macs=N/1024 (the documented default limit, got $lim)" [ "$lim" = 1024 ]
+check "port-show hu0: macs=N/$LIM (the ledger's mac-per-port, got $lim)" [ "$lim" = $LIM ]
 
 # --- (1) the flood ------------------------------------------------------------------
 cat >"$PV_TMP/flood.py" <<'PY'
@@ -121,15 +124,19 @@ diag "ping A -> B during the flood: $(grep -E 'packet loss' "$PV_TMP/ping.txt")"
 check "A and B kept pinging each other during the flood (loss ${loss:-?}% <= 2%)" \
   awk -v l="${loss:-100}" 'BEGIN { exit !(l <= 2) }'
 diag "$(pvnet switch port-show hu0 | head -1 | grep -o 'macs=.*mac_limit_hits=[0-9]*')"
-check "hu0 holds exactly its limit: macs=1024/1024" bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch port-show hu0 | head -1 | grep -q ' macs=1024/1024 '"
+check "hu0 holds exactly its limit: macs=$LIM/$LIM" bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch port-show hu0 | head -1 | grep -q ' macs=$LIM/$LIM '"
 n=$(fdb_count "$HU")
-check "the bridge's MAC table has 1024 entries on hu0 (switch fdb: $n)" [ "$n" = 1024 ]
+check "the bridge's MAC table has $LIM entries on hu0 (switch fdb: $n)" [ "$n" = $LIM ]
 # settled: the frames the uplink ring took are all switched (the kernel may drop
 # part of the flood at the AF_PACKET ring: counted there, not by the switch)
 prev=""; for i in $(seq 1 20); do cur=$(field hu0 mac_learnt); [ "$cur" = "$prev" ] && break; prev=$cur; sleep 0.1; done
 ev=$(field hu0 mac_evicted); hits=$(field hu0 mac_limit_hits); lrn=$(field hu0 mac_learnt)
-check "hu0: learnt $lrn (> 2048), evicted $ev = learnt - 1024, limit hits $hits = evicted" \
-  [ "${lrn:-0}" -gt 2048 -a "${ev:-0}" = "$(( ${lrn:-0} - 1024 ))" -a "${hits:-0}" = "${ev:-x}" ]
+check "hu0: learnt $lrn (> 2 x $LIM), evicted $ev = learnt - $LIM, limit hits $hits = evicted" \
+  [ "${lrn:-0}" -gt $((2 * LIM)) -a "${ev:-0}" = "$(( ${lrn:-0} - LIM ))" -a "${hits:-0}" = "${ev:-x}" ]
+check "pvnet stats --json shows hu0's MAC counters" bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' stats --json |
+  /usr/bin/python3 -c 'import json, sys; d = json.load(sys.stdin)
+p = [p for b in d[\"bridges\"] for p in b[\"ports\"] if p[\"name\"] == \"hu0\"][0]
+sys.exit(not (p[\"macs\"] == $LIM and p[\"mac_limit\"] == $LIM and p[\"mac_evicted\"] == $ev))'"
 check "A's MAC is still on A's port ($(fdb_port_of "$MA") = $NA), never evicted" \
   [ "$(fdb_port_of "$MA")" = "$NA" -a "$(field "$PA" mac_evicted)" = 0 ]
 check "B's MAC is still on B's port ($(fdb_port_of "$MB") = $NB), never evicted" \

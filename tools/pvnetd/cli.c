@@ -572,18 +572,24 @@ static int stats_vif_cb(const struct nb_vif_info *vi, void *arg)
 static int stats_port_cb(struct vsw_port *port, void *arg)
 {
 	struct stats_ctx *c = arg;
+	struct vsw_port_fdb_stats fs;
 	struct vsw_port_stats st;
 	char line[2048];
 	size_t n = 0;
 
 	vsw_port_get_stats(port, &st);
+	vsw_port_get_fdb_stats(port, &fs);
 	if (c->json) {
 		n += (size_t)snprintf(line + n, sizeof(line) - n,
 			"%s{\"name\":\"%s\",\"port_no\":%u,\"rx_packets\":%llu,\"rx_bytes\":%llu,"
-			"\"tx_packets\":%llu,\"tx_bytes\":%llu,\"drops\":{",
+			"\"tx_packets\":%llu,\"tx_bytes\":%llu,\"macs\":%llu,\"mac_limit\":%llu,"
+			"\"mac_learnt\":%llu,\"mac_evicted\":%llu,\"mac_limit_hits\":%llu,\"drops\":{",
 			c->n++ ? "," : "", vsw_port_name(port), vsw_port_no(port),
 			(unsigned long long)st.rx_packets, (unsigned long long)st.rx_bytes,
-			(unsigned long long)st.tx_packets, (unsigned long long)st.tx_bytes);
+			(unsigned long long)st.tx_packets, (unsigned long long)st.tx_bytes,
+			(unsigned long long)fs.entries, (unsigned long long)fs.limit,
+			(unsigned long long)fs.learnt, (unsigned long long)fs.evicted,
+			(unsigned long long)fs.limit_hits);
 		for (unsigned r = 0; r < VSW_DROP__MAX; r++)
 			n += (size_t)snprintf(line + n, sizeof(line) - n, "%s\"%s\":%llu", r ? "," : "",
 					      vsw_drop_reason_name(r), (unsigned long long)st.drops[r]);
@@ -599,6 +605,10 @@ static int stats_port_cb(struct vsw_port *port, void *arg)
 		if (st.drops[r])
 			n += (size_t)snprintf(line + n, sizeof(line) - n, "  %s=%llu",
 					      vsw_drop_reason_name(r), (unsigned long long)st.drops[r]);
+	if (fs.evicted || fs.limit_hits)
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "  macs=%llu/%llu mac_evicted=%llu",
+				      (unsigned long long)fs.entries, (unsigned long long)fs.limit,
+				      (unsigned long long)fs.evicted);
 	out_printf(c->o, "%s\n", line);
 	return 0;
 }
@@ -612,10 +622,12 @@ static int stats_bridge_cb(struct vsw_bridge *br, void *arg)
 	vsw_bridge_get_stats(br, &bs);
 	if (c->json) {
 		out_printf(c->o, "%s{\"name\":\"%s\",\"fdb_entries\":%llu,\"flooded\":%llu,"
-			   "\"sw_csum\":%llu,\"sw_tso_segs\":%llu,\"ports\":[",
+			   "\"sw_csum\":%llu,\"sw_tso_segs\":%llu,\"fdb_evicted\":%llu,"
+			   "\"fdb_ageing_s\":%u,\"ports\":[",
 			   c->n++ ? "," : "", vsw_bridge_name(br), (unsigned long long)bs.fdb_entries,
 			   (unsigned long long)bs.flooded, (unsigned long long)bs.sw_csum,
-			   (unsigned long long)bs.sw_tso_segs);
+			   (unsigned long long)bs.sw_tso_segs, (unsigned long long)bs.fdb_evicted,
+			   vsw_bridge_get_ageing(br));
 		vsw_port_foreach(br, stats_port_cb, &pc);
 		out_printf(c->o, "]}");
 		return 0;

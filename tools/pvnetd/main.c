@@ -643,6 +643,8 @@ static int setup(struct pvnetd *d)
 		return rc;
 	}
 	(void)nb_set_rx_share_pct(d->nb, (unsigned)quota_limit(d->quota, QUOTA_RX_SHARE_PCT));
+	/* every bridge's default learnt-MAC limit per port (set-mac-limit overrides) */
+	(void)vsw_switch_set_mac_limit(d->sw, (uint32_t)quota_limit(d->quota, QUOTA_MAC_PER_PORT));
 	rc = accel_registry_create(&d->accel_reg);
 	if (rc == 0)
 		rc = accel_register_builtins(d->accel_reg);
