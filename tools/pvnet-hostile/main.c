@@ -33,6 +33,8 @@
 #include <pvnet/io/ring.h>
 #include <pvnet/io/xenbus.h>
 #include <pvnet/xs.h>
+
+#include "hostile_hv.h"
 #include <pvnet/version.h>
 
 #include "hostile.h"
@@ -415,6 +417,13 @@ int main(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "/local/domain/%ld/data/pvnet-guest", domid);
 	xs_client_printf(h.xs, 0, path, "hostile pid %ld", (long)getpid());
+	{
+		/* hv.c: event-channel, grant-map, queue and store-storm attacks */
+		struct hostile_env env = {.hv = h.hv, .xs = h.xs, .domid = domid, .fe = h.fe,
+					  .be = h.be, .mac = h.mac, .stop = &got_signal};
+		if (hostile_hv_run(&env, c) == 0)
+			goto idle;
+	}
 	if (wait_be_state(&h, XenbusStateInitWait, 5000) < 0 || (rc = connect(&h)) < 0) {
 		printf("hostile: case=%s connect failed (backend state %ld)\n", c,
 		       read_long(&h, h.be, "state", -1));
