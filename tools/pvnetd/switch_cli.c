@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include <pvnet/state.h>
 
 #include "switch_cli.h"
@@ -56,8 +58,8 @@ static const char usage_text[] =
 	"usage: pvnet switch COMMAND ...\n"
 	"  add-br BRIDGE [--may-exist]        create a bridge\n"
 	"  del-br BRIDGE                      delete a bridge and its ports (not while guests use it)\n"
-	"  list-br [-v]                       bridges, one a line (-v: ports, ageing, MAC limit)\n"
-	"  list-ports BRIDGE                  ports of a bridge, one a line\n"
+	"  list-br [-v|--json]                bridges, one a line (-v: ports, ageing, MAC limit)\n"
+	"  list-ports BRIDGE [--json]         ports of a bridge, one a line\n"
 	"  add-port BRIDGE IFNAME [--type afpacket|tap|afxdp|vxlan]\n"
 	"           [--queue Q] [--mode skb|drv|auto] [--zero-copy|--copy]   (afxdp)\n"
 	"           [--vni N --remote IP [--remote IP ...] [--local IP] [--dstport P]]\n"
@@ -718,30 +720,83 @@ static int list_br_verbose_cb(struct vsw_bridge *br, void *arg)
 	return 0;
 }
 
+static int list_br_json_cb(struct vsw_bridge *br, void *arg)
+{
+	struct vsw_bridge_stats bs;
+
+	vsw_bridge_get_stats(br, &bs);
+	return json_array_append_new(arg, json_pack("{s:s, s:i, s:I, s:I, s:I}", "name",
+						    vsw_bridge_name(br), "ports", (int)bs.ports,
+						    "ageing_s", (json_int_t)vsw_bridge_get_ageing(br),
+						    "mac_limit",
+						    (json_int_t)vsw_bridge_get_mac_limit(br),
+						    "fdb_entries", (json_int_t)bs.fdb_entries))
+		       ? -ENOMEM
+		       : 0;
+}
+
 static int list_port_cb(struct vsw_port *port, void *arg)
 {
 	OUT((struct cli *)arg, "%s\n", vsw_port_name(port));
 	return 0;
 }
 
+static int list_port_json_cb(struct vsw_port *port, void *arg)
+{
+	return json_array_append_new(arg, json_string(vsw_port_name(port))) ? -ENOMEM : 0;
+}
+
+/* Prints a JSON document (takes the reference), in pieces that fit a reply. */
+static int out_json(struct cli *c, json_t *doc, int rc)
+{
+	char *text = rc ? NULL : json_dumps(doc, JSON_COMPACT);
+	size_t len, off = 0;
+
+	json_decref(doc);
+	if (!text) {
+		ERR(c, "out of memory\n");
+		return 1;
+	}
+	len = strlen(text);
+	while (off < len) {
+		size_t n = len - off > 3000 ? 3000 : len - off;
+		OUT(c, "%.*s", (int)n, text + off);
+		off += n;
+	}
+	OUT(c, "\n");
+	free(text);
+	return 0;
+}
+
+/* list-br [-v|--json], list-ports BRIDGE [--json] */
 static int cmd_list_br(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
+	bool ports = !strcmp(argv[1], "list-ports");
+	bool json = argc == 3 + ports && !strcmp(argv[argc - 1], "--json");
+	bool verbose = !ports && argc == 3 && !strcmp(argv[2], "-v");
 	struct vsw_bridge *br;
+	json_t *doc;
 
-	if (!strcmp(argv[1], "list-br")) {
-		bool verbose = argc == 3 && !strcmp(argv[2], "-v");
-		if (argc != 2 && !verbose) {
-			ERR(c, "usage: pvnet switch list-br [-v]\n");
-			return 2;
-		}
-		vsw_switch_foreach(sw, verbose ? list_br_verbose_cb : list_br_cb, c);
-		return 0;
+	if (argc != 2 + ports && !json && !verbose) {
+		ERR(c, "usage: pvnet switch list-br [-v|--json] | list-ports BRIDGE [--json]\n");
+		return 2;
 	}
-	if (vsw_bridge_find(sw, argv[2], &br)) {
+	if (ports && vsw_bridge_find(sw, argv[2], &br)) {
 		ERR(c, "no bridge '%s'\n", argv[2]);
 		return 1;
 	}
-	vsw_port_foreach(br, list_port_cb, c);
+	if (json) {
+		doc = json_array();
+		if (!doc)
+			return out_json(c, NULL, -ENOMEM);
+		return out_json(c, doc,
+				ports ? vsw_port_foreach(br, list_port_json_cb, doc)
+				      : vsw_switch_foreach(sw, list_br_json_cb, doc));
+	}
+	if (ports)
+		vsw_port_foreach(br, list_port_cb, c);
+	else
+		vsw_switch_foreach(sw, verbose ? list_br_verbose_cb : list_br_cb, c);
 	return 0;
 }
 
@@ -799,11 +854,7 @@ int switch_cli_ext(struct vsw_switch *sw, switch_cli_out_fn out, void *out_arg, 
 		return cmd_del_br(&c, sw, argc, argv);
 	if (!strcmp(sub, "list-br"))
 		return cmd_list_br(&c, sw, argc, argv);
-	if (!strcmp(sub, "list-ports") && argc == 3)
+	if (!strcmp(sub, "list-ports"))
 		return cmd_list_br(&c, sw, argc, argv);
-	if (!strcmp(sub, "list-ports")) {
-		ERR(&c, "usage: pvnet switch list-ports BRIDGE\n");
-		return 2;
-	}
 	return -1;
 }
