@@ -175,10 +175,21 @@ FUZZ_SECONDS ?= 30
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
-build-fuzz/%: tests/fuzz/%.c $(FUZZ_LIB_SRCS)
+# The modules are compiled once for all targets (coverage instrumentation without
+# libFuzzer's main), archived, and each target links the archive.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -pthread -Wall -Wextra -Werror -MMD -MP
+FUZZ_LIB_OBJS := $(patsubst %.c,build-fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
+build-fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -pthread -Wall -Wextra -Werror \
-	  -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_SRCS) $(LDLIBS_ALL)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+build-fuzz/libpvnet-fuzz.a: $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libpvnet-fuzz.a
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
+	  -Wl,--start-group build-fuzz/libpvnet-fuzz.a -Wl,--end-group $(LDLIBS_ALL)
+-include $(FUZZ_LIB_OBJS:.o=.d)
 fuzz-build: $(FUZZ_BINS)
 fuzz: fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh fuzz build-fuzz
