@@ -789,7 +789,18 @@ int xs_server_handle(struct xs_server *srv, int fd)
 		if (c->fd != fd || c->dead)
 			continue;
 		conn_write(srv, c);
-		conn_read(srv, c);
+		if (conn_throttled(srv, c)) {
+			/*
+			 * Not polled for input, so only a hang-up or an error woke us: the
+			 * peer is gone (it can read no reply); drop it rather than be woken
+			 * for it again every turn.
+			 */
+			struct pollfd p = {.fd = c->fd, .events = 0};
+			if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+				c->dead = true;
+		} else {
+			conn_read(srv, c);
+		}
 		xs_server_flush(srv);
 		return 0;
 	}

@@ -805,6 +805,71 @@ static void test_server_domain_limits(void **state)
 	quota_ledger_destroy(led);
 }
 
+/* A connection of a throttled domain that hangs up is dropped, not polled for ever. */
+static void test_throttled_hangup_dropped(void **state)
+{
+	struct quota_limits lim;
+	struct quota_ledger *led;
+	struct xs_store *st;
+	struct xs_server *srv;
+	int deaf[2], gone[2];
+	struct pollfd p[8];
+	uint8_t reqs[20 * 32];
+	size_t off = 0;
+	char bigval[3000];
+	(void)state;
+	quota_limits_default(&lim);
+	lim.v[QUOTA_XS_OUTPUT_BYTES] = 2000;
+	assert_int_equal(quota_ledger_create(&lim, &led), 0);
+	assert_int_equal(xs_store_create(led, &st), 0);
+	assert_int_equal(xs_domain_introduce(st, 3, "g3"), 0);
+	assert_int_equal(xs_server_create(st, NULL, &srv), 0);
+	memset(bigval, 'b', sizeof(bigval));
+	assert_int_equal(xs_write(st, 0, 0, "/local/domain/3/big", bigval, sizeof(bigval)), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, deaf), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, gone), 0);
+	/* A small send buffer: the kernel soon takes no more replies for the deaf peer. */
+	int sz = 4096;
+	setsockopt(deaf[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	assert_int_equal(xs_server_add_conn(srv, deaf[0], 3), 0);
+	assert_int_equal(xs_server_add_conn(srv, gone[0], 3), 0);
+	for (int i = 0; i < 20; i++)
+		off += mk_req(reqs + off, XS_READ, (uint32_t)i + 1, "big", 4);
+	/* Serve in turns while the peer sends and never reads, until replies wait in pvnetd. */
+	for (int turn = 0; turn < 40; turn++) {
+		if (turn < 20)
+			assert_int_equal(write(deaf[1], reqs + turn * (off / 20), off / 20),
+					 (ssize_t)(off / 20));
+		int n = xs_server_pollfds(srv, p, 8);
+		if (poll(p, (nfds_t)n, 10) > 0)
+			for (int i = 0; i < n; i++)
+				if (p[i].revents)
+					xs_server_handle(srv, p[i].fd);
+	}
+	assert_true(quota_usage(led, 3, QUOTA_XS_OUTPUT_BYTES) >= 2000);
+	/* Throttled: neither connection of the domain is polled for input. */
+	int n = xs_server_pollfds(srv, p, 8);
+	assert_int_equal(n, 2);
+	for (int i = 0; i < n; i++)
+		assert_int_equal(p[i].events & POLLIN, 0);
+	/* The other connection's peer goes away: one turn drops it. */
+	close(gone[1]);
+	for (int turn = 0; turn < 3; turn++) {
+		n = xs_server_pollfds(srv, p, 8);
+		if (poll(p, (nfds_t)n, 10) > 0)
+			for (int i = 0; i < n; i++)
+				if (p[i].revents)
+					xs_server_handle(srv, p[i].fd);
+	}
+	assert_int_equal(xs_server_pollfds(srv, p, 8), 1);
+	assert_int_equal(quota_usage(led, 3, QUOTA_XS_CONNS), 1);
+	close(deaf[1]);
+	xs_server_destroy(srv);
+	xs_store_destroy(st);
+	assert_int_equal(quota_usage(led, 3, QUOTA_XS_OUTPUT_BYTES), 0);
+	quota_ledger_destroy(led);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -822,6 +887,7 @@ int main(void)
 		cmocka_unit_test(test_guest_client_quota_tx),
 		cmocka_unit_test(test_slow_reader_dropped),
 		cmocka_unit_test(test_server_domain_limits),
+		cmocka_unit_test(test_throttled_hangup_dropped),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
