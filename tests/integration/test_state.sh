@@ -162,6 +162,11 @@ out=$(nsenter --net="/run/netns/$PV_NS" "$PV_BIN/pvnetd" --foreground --run-dir 
 check "the first pvnetd still answers and its file is untouched" \
   bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch list-br | grep -qx br0 && cmp -s '$CONF' '$PV_TMP/conf.before'"
 
+mkdir -m 0770 "$PV_TMP/gstate"
+out=$(nsenter --net="/run/netns/$PV_NS" "$PV_BIN/pvnetd" --foreground --run-dir "$PV_TMP/run3" \
+  --state-dir "$PV_TMP/gstate" --log "$PV_TMP/pvnetd3.log" 2>&1) && not_ok "a group-writable state dir is refused" ||
+  check "a group-writable state dir is refused, saying why" grep -q "not writable by group or others" <<<"$out"
+
 # ---- a corrupt, hand-edited file ---------------------------------------------------
 pv_kill_daemon "$PV_PID"; wait "$PV_PID" 2>/dev/null
 sed -i 's/^switch set-trunk u3 20,30$/switch set-trunk u3 20,zz/' "$CONF"

@@ -169,16 +169,23 @@ static void keep_bad_copy(struct pvnetd *d, const char *text, size_t len)
 		PVLOG(WARN, MOD, "the file as it was is kept in %s", path);
 }
 
+#define MAX_LOGGED_ERRORS 100 /* per load: a garbage file must not flood the log */
+
 static void parse_err(void *arg, unsigned line, const char *msg)
 {
-	(void)arg;
+	unsigned *n = arg;
+
 	(void)line;
-	PVLOG(ERR, MOD, "%s (line not applied)", msg);
+	if (++*n <= MAX_LOGGED_ERRORS)
+		PVLOG(ERR, MOD, "%s (line not applied)", msg);
+	else if (*n == MAX_LOGGED_ERRORS + 1)
+		PVLOG(ERR, MOD, "more lines with errors: not logged (all are in the .bad copy)");
 }
 
 int state_lock(struct pvnetd *d)
 {
 	char lock[PATH_MAX + 32], abs[PATH_MAX];
+	struct stat sb;
 	int rc;
 
 	if (strlen(d->state_dir) + 32 > PATH_MAX) {
@@ -192,6 +199,17 @@ int state_lock(struct pvnetd *d)
 	}
 	if (realpath(d->state_dir, abs))
 		snprintf(d->state_dir, sizeof(d->state_dir), "%s", abs);
+	/* whoever can write the directory can write the switch's configuration */
+	if (stat(d->state_dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+		PVLOG(ERR, MOD, "state dir %s: not a directory", d->state_dir);
+		return -ENOTDIR;
+	}
+	if (sb.st_uid != geteuid() || (sb.st_mode & (S_IWGRP | S_IWOTH))) {
+		PVLOG(ERR, MOD, "state dir %s must be owned by uid %u and not writable by group "
+				"or others (owner %u, mode %03o)", d->state_dir, (unsigned)geteuid(),
+		      (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 0777));
+		return -EPERM;
+	}
 	d->state = calloc(1, sizeof(*d->state));
 	if (!d->state)
 		return -ENOMEM;
@@ -223,6 +241,7 @@ int state_load(struct pvnetd *d)
 	struct capture cap;
 	size_t len = 0;
 	int bad = 0, rc, applied = 0;
+	unsigned logged = 0;
 
 	rc = pvnet_state_read_file(s->path, &text, &len);
 	if (rc == -ENOENT) {
@@ -237,7 +256,7 @@ int state_load(struct pvnetd *d)
 		else
 			return rc; /* never overwrite what we could not read */
 	} else {
-		bad = pvnet_state_parse(s->st, s->path, text, len, parse_err, NULL);
+		bad = pvnet_state_parse(s->st, s->path, text, len, parse_err, &logged);
 		if (bad < 0) {
 			PVLOG(ERR, MOD, "%s: %s", s->path, strerror(-bad));
 			free(text);
@@ -262,8 +281,9 @@ int state_load(struct pvnetd *d)
 			continue;
 		}
 		if (apply(d, e, &cap) < 0) {
-			PVLOG(ERR, MOD, "%s:%u: '%s': %s (line not applied)", s->path, e->line, cmd,
-			      cap.text);
+			if (++logged <= MAX_LOGGED_ERRORS)
+				PVLOG(ERR, MOD, "%s:%u: '%s': %s (line not applied)", s->path,
+				      e->line, cmd, cap.text);
 			pvnet_state_remove(s->st, i);
 			bad++;
 			continue;
