@@ -147,7 +147,12 @@ after_restart() {
   ip -n "$A" addr del "10.77.0.$2/24" dev eth0
 }
 
+check "a mirror runs on u2 (not a setting: the state file does not change)" \
+  bash -c "cp '$CONF' '$PV_TMP/conf.m' && '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch mirror u2 '$PV_TMP/m.pcap' >/dev/null &&
+           '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch port-show u2 | grep -q 'mirror=' && cmp -s '$CONF' '$PV_TMP/conf.m'"
 if restart TERM; then ok "SIGTERM: pvnetd starts again on the same state dir"; else not_ok "SIGTERM restart"; pv_done; exit 1; fi
+check "SIGTERM: the mirror is not restored (mirrors are not persisted)" \
+  bash -c "! '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch show | grep -q 'mirror='"
 after_restart SIGTERM 21
 check "SIGTERM: the log says how many settings were applied" grep -q "setting(s) applied, 0 waiting for their vif, 0 line(s) with errors" "$PV_TMP/pvnetd.log"
 
