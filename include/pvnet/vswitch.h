@@ -8,7 +8,10 @@
  * ports (named "vif<domid>.<n>"), other modules TAP / AF_PACKET / VXLAN / pcap.
  *
  * Data path:  vsw_input(bridge, ingress, batch)
- *   parse (Ethernet, 802.1Q; the tag is popped into pkt->vlan_tci) -> classify into
+ *   parse (pvnet/pkt_parse.h: Ethernet and every VLAN tag; the outer tag, any TPID,
+ *   is popped into pkt->vlan_tci; bad source MACs, 802.1D link-local destinations
+ *   and double tags on access ports are dropped, see docs/security.md "Frames")
+ *   -> classify into
  *   a VLAN by the ingress port's mode -> learn (VLAN, source MAC) -> port -> look up
  *   the destination -> group the burst by egress port -> call each egress port's
  *   send() once per group with the per-packet tag to insert. Broadcast, multicast

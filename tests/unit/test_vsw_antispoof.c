@@ -518,6 +518,19 @@ static void test_no_vlan_hopping(void **state)
 		vsw_port_get_stats(tr, &st);
 		assert_int_equal(st.drops[VSW_DROP_DOUBLE_TAGGED], 1);
 		assert_int_equal(rtr2.n, 0);
+		/* with the access port of VLAN 10 back: it gets the frame (inner tag and
+		 * all, inside its own VLAN), the trunk still does not, nothing is dropped */
+		vsw_port_set_enabled(acc, true);
+		unsigned d0 = delivered;
+		n = add_tags(f, eth(f, BCAST, OTHER, 0x0800) + 46, 2, hop);
+		b.pkts[0] = pvnet_pkt_alloc(e.pool);
+		assert_int_equal(pvnet_pkt_set_local(b.pkts[0], f, (uint32_t)n), 0);
+		b.count = 1;
+		assert_int_equal(vsw_input(e.br, tr, &b), 0);
+		assert_int_equal(delivered, d0 + 1);
+		assert_int_equal(rtr2.n, 0);
+		vsw_port_get_stats(tr, &st);
+		assert_int_equal(st.drops[VSW_DROP_DOUBLE_TAGGED], 1);
 	}
 	env_fini(&e);
 }
