@@ -9,7 +9,8 @@
 #       `pvnet stats --json` shows it, A's and B's entries are never evicted and
 #       stay on their ports,
 #       and pvnetd's RSS grows by less than 8 MiB (the table is preallocated);
-#       a guest C started after the flood is learnt (no locked table) and pings A.
+#       the same flood from inside guest A is dropped as spoofed_mac, nothing
+#       learnt; a guest C started after the flood is learnt (no locked table).
 #   (2) set-mac-limit lowers H's share at once; set-ageing 1 ages H's entries out
 #       within 3 s while A's and B's (refreshed by ping) stay.
 #   (3) VXLAN datagrams from the unconfigured address are dropped and counted as
@@ -145,6 +146,17 @@ rss1=$(rss_kb); fds1=$(ls "/proc/$PV_PID/fd" | wc -l)
 diag "pvnetd RSS ${rss0} kB -> ${rss1} kB, fds $fds0 -> $fds1"
 check "pvnetd RSS grew by less than 8 MiB during the flood ($(( rss1 - rss0 )) kB)" [ $(( rss1 - rss0 )) -lt 8192 ]
 check "pvnetd fds unchanged by the flood ($fds0 -> $fds1)" [ "$fds1" -le "$fds0" ]
+
+# the same flood from inside guest A: its vif's anti-spoofing drops every frame
+# before learning, A's port keeps its one MAC
+sp0=$(drop "$PA" spoofed_mac); l0=$(field "$PA" mac_learnt)
+ip netns exec "$A" "$PY" "$PV_TMP/flood.py" eth0 2000 7 >/dev/null 2>&1
+wait_for 5 bash -c "[ \"\$('$PV_BIN/pvnet' --run-dir '$PV_RUN' switch port-show '$PA' | sed -n '3s/.* spoofed_mac=\([0-9]*\).*/\1/p')\" -ge $((sp0 + 2000)) ]"
+sp1=$(drop "$PA" spoofed_mac)
+check "a flood of 2000 random source MACs from inside guest A: all dropped as spoofed_mac ($((sp1 - sp0)))" \
+  [ $((sp1 - sp0)) = 2000 ]
+check "A's port still holds only A's MAC (macs=1, nothing new learnt)" \
+  bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch port-show '$PA' | head -1 | grep -q ' macs=1/$LIM mac_learnt=$l0 '"
 
 mkcfg "$C" "$MC" "$IC"
 pvnet create "$PV_TMP/$C.cfg" >/dev/null
