@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <pvnet/log.h>
+#include <pvnet/quota.h>
 
 #include "hv_private.h"
 
@@ -444,6 +445,19 @@ int hv_set_limit(struct hv *hv, enum hv_limit which, uint32_t value)
 uint32_t hv_get_limit(struct hv *hv, enum hv_limit which)
 {
 	return (unsigned)which < HV_LIMIT__MAX ? hv_limit_of(hv, which) : 0;
+}
+
+void hv_set_quota(struct hv *hv, struct quota_ledger *q)
+{
+	__atomic_store_n(&hv->quota, q, __ATOMIC_RELEASE);
+}
+
+void hv_note_refusal(struct hv *hv, enum hv_limit which)
+{
+	struct quota_ledger *q = __atomic_load_n(&hv->quota, __ATOMIC_ACQUIRE);
+
+	if (q)
+		quota_note_refusal(q, which == HV_LIMIT_EVTCHNS ? QUOTA_EVTCHNS : QUOTA_GNT_MAPS);
 }
 
 void hv_set_xs_connector(struct hv *hv, hv_xs_connect_fn fn, void *arg)

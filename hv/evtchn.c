@@ -134,6 +134,7 @@ static int port_alloc_locked(struct hv *hv, struct hv_domain *d, evtchn_port_t *
 
 	if (d->domid != 0 && d->nr_ports >= hv_limit_of(hv, HV_LIMIT_EVTCHNS)) {
 		d->evtchn_refused++;
+		hv_note_refusal(hv, HV_LIMIT_EVTCHNS);
 		PVLOG_RL(INFO, "evtchn", "dom%u: %u ports open, limit reached", d->domid,
 			 d->nr_ports);
 		return -ENOSPC;

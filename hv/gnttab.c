@@ -263,6 +263,7 @@ static int16_t map_one(struct hv *hv, struct hv_domain *md, struct map_cache *c,
 	 * their share of dom0's mappings (the table every vif needs). */
 	if (g->domid != 0 && g->nr_mapped >= hv_limit_of(hv, HV_LIMIT_GNT_MAPS)) {
 		g->maps_refused++;
+		hv_note_refusal(hv, HV_LIMIT_GNT_MAPS);
 		PVLOG_RL(INFO, "gnttab", "dom%u: %u of its grants mapped, limit reached", g->domid,
 			 g->nr_mapped);
 		maptrack_free(md, h);

@@ -11,6 +11,8 @@
  *                       populated bitmap, per-frame pin counts.
  *   hv->evtchn_lock     every port of every domain, hv->evt_doms[].
  *                       Taken alone (never with the locks above).
+ * The ledger's mutex (hv_note_refusal) is a leaf: taken under any of these, it
+ * takes nothing else.
  * A domain's grant_lock never nests another lock, so a copy or map of one
  * domain's grant never waits for a control-path lock of another domain.
  * Grant batches (gnttab.c) hold at most one grant_lock at a time, taken once
@@ -123,7 +125,11 @@ struct hv {
 	struct hv_domain *evt_doms[HV_MAX_DOMID + 1];
 
 	uint32_t limits[HV_LIMIT__MAX]; /* atomic: per-guest limits (hv_set_limit) */
+	struct quota_ledger *quota;     /* atomic pointer: where refusals are noted, or NULL */
 };
+
+/* Notes one refusal at `which` in the ledger, if any (its mutex is a leaf lock). */
+void hv_note_refusal(struct hv *hv, enum hv_limit which);
 
 /* A per-guest limit (relaxed read: a limit changed concurrently applies from the next call). */
 static inline uint32_t hv_limit_of(struct hv *hv, enum hv_limit which)

@@ -313,6 +313,7 @@ struct nb {
 	struct nb_accel *accel; /* accel.c: NICs, NULL until the first one */
 	struct nb_share *shares; /* per-domain RX shares (control thread) */
 	unsigned rx_share_pct;   /* for new shares: nb_set_rx_share_pct, default 25 */
+	struct quota_ledger *quota; /* atomic pointer: rx_share drops noted there (nb_set_quota) */
 };
 
 /* netback.c */

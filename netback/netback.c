@@ -101,6 +101,11 @@ unsigned nb_get_rx_share_pct(const struct nb *nb)
 	return nb->rx_share_pct;
 }
 
+void nb_set_quota(struct nb *nb, struct quota_ledger *q)
+{
+	__atomic_store_n(&nb->quota, q, __ATOMIC_RELEASE);
+}
+
 int nb_ctl_fd(const struct nb *nb)
 {
 	return nb->ctl_fd;

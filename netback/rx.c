@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <pvnet/log.h>
+#include <pvnet/quota.h>
 
 #include "nb_private.h"
 
@@ -530,8 +531,13 @@ static void rxq_send(struct nb_queue *q, struct pvnet_pkt **pkts, const uint16_t
 	drain_locked(q, rel, &nrel, now, drops);
 	pthread_mutex_unlock(&q->rx_lock);
 	release(rel, nrel);
-	if (drops[NB_DROP_RX_SHARE])
+	if (drops[NB_DROP_RX_SHARE]) {
+		struct quota_ledger *ql = __atomic_load_n(&q->vif->nb->quota, __ATOMIC_ACQUIRE);
+
 		vsw_port_count_drop(q->vif->port, VSW_DROP_RX_SHARE, drops[NB_DROP_RX_SHARE]);
+		for (uint64_t k = 0; ql && k < drops[NB_DROP_RX_SHARE]; k++)
+			quota_note_refusal(ql, QUOTA_RX_SHARE_PCT); /* drop path only: <= 32 */
+	}
 	flush_drops(q->vif, drops);
 }
 

@@ -159,6 +159,15 @@ int hv_set_limit(struct hv *hv, enum hv_limit which, uint32_t value);
 uint32_t hv_get_limit(struct hv *hv, enum hv_limit which);
 
 /*
+ * The per-domain ledger (pvnet/quota.h) to which refusals at these limits are
+ * reported (quota_note_refusal of `evtchns` / `gnt-maps`, shown by `pvnet info`).
+ * The ledger stays the caller's; unset it (NULL) before destroying it. Limits are
+ * still set with hv_set_limit.
+ */
+struct quota_ledger;
+void hv_set_quota(struct hv *hv, struct quota_ledger *q);
+
+/*
  * The store connector: pvnetd registers it so that a guest's HELLO hypercall
  * receives a connected stream fd to the store. fn returns a new fd (ownership
  * passes to the hypervisor, which sends it to the guest and closes its copy)

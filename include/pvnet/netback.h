@@ -125,6 +125,10 @@ unsigned nb_nr_workers(const struct nb *nb);
  */
 int nb_set_rx_share_pct(struct nb *nb, unsigned pct);
 unsigned nb_get_rx_share_pct(const struct nb *nb);
+/* The ledger (pvnet/quota.h) in which rx_share drops are noted as refusals of
+ * `rx-share-pct` (pvnet info); NULL: none. It must outlive nb or be unset first. */
+struct quota_ledger;
+void nb_set_quota(struct nb *nb, struct quota_ledger *q);
 
 /* Calls cb with a snapshot of each vif (domid, handle order); stops at the first
  * non-zero return and returns it. domid < 0: all domains. */

@@ -48,6 +48,8 @@ fds() { ls "/proc/$PV_PID/fd" | wc -l; }
 rss() { awk '/^VmRSS/ {print $2}' "/proc/$PV_PID/status"; }
 info() { pvnet info | awk -v k="$1" '$1 == k {print $3}'; }
 ms() { date +%s%3N; }
+# refused KEY: how often the ledger's limit KEY refused (pvnet info), or empty
+refused() { pvnet info | sed -n "s/^limit_$1 *: .*(refused \([0-9]*\))/\1/p"; }
 # list_ms: milliseconds `pvnet list` took (1000+ if it did not answer within 1 s)
 list_ms() {
   local t0 t1; t0=$(ms)
@@ -142,6 +144,8 @@ if wait_for 20 has_report; then
   r=$(report); diag "evtchn_flood: $r"
   check "evtchn_flood: refused with -ENOSPC at the 1023-port limit ($r)" \
     grep -qE 'ports=1023 err=-28$' <<<"$r"
+  n=$(refused evtchns)
+  check "evtchn_flood: pvnet info counts the refusals of limit_evtchns (${n:-none})" [ "${n:-0}" -ge 1 ]
 else
   not_ok "evtchn_flood: attacker reported ($(tail -n 2 "$PV_RUN/console-$H.log" 2>/dev/null | tr '\n' ' '))"
 fi
@@ -162,6 +166,8 @@ if wait_for 30 has_report; then
   if [ ${#LIMITS[@]} -gt 0 ]; then
     check "map_storm: its maps stopped at its gnt-maps limit (300), logged" \
       grep -q "gnttab: dom$HID: 300 of its grants mapped, limit reached" "$PV_TMP/pvnetd.log"
+    n=$(refused gnt-maps)
+    check "map_storm: pvnet info counts the refusals of limit_gnt-maps (${n:-none})" [ "${n:-0}" -ge 1 ]
   else
     skip "map_storm: maps stopped at a lowered gnt-maps limit" "pvnetd has no --limit yet"
   fi
@@ -259,6 +265,9 @@ share=$(vstat "$HV" 'v["drops"]["rx_share"]')
 diag "no_rx: iperf3 during the flood ${under:-none} Mb/s (before ${base:-none}); $HV rx_share=$share; $UP rx_nobuf $nobuf0 -> $nobuf1"
 check "no_rx: the flood to the stuck guest beyond its share is dropped as rx_share ($share)" \
   [ "${share:-0}" -gt 0 ] 2>/dev/null
+n=$(refused rx-share-pct)
+check "no_rx: pvnet info counts its drops as refusals of limit_rx-share-pct (${n:-none})" \
+  [ "${n:-0}" -ge 1 ]
 pshare=$(pstat "$HV" 'p["drops"]["rx_share"]')
 check "no_rx: the stuck guest's switch port counts rx_share too ($pshare)" [ "${pshare:-0}" -gt 0 ] 2>/dev/null
 check "no_rx: iperf3 from the same uplink to $A keeps its rate (${under:-0} >= 0.3 x ${base:-0} Mb/s)" \

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <pvnet/hv.h>
+#include <pvnet/quota.h>
 
 struct fx {
 	struct hv *hv;
@@ -377,6 +378,27 @@ static void test_dom0_ports(void **state)
 	assert_int_equal(p, 5000);
 }
 
+
+/* With a ledger set, each refusal is noted there (pvnet info shows it). */
+static void test_evtchn_refusal_noted_in_ledger(void **state)
+{
+	struct fx *f = *state;
+	struct quota_ledger *q;
+	evtchn_port_t p;
+
+	assert_int_equal(quota_ledger_create(NULL, &q), 0);
+	hv_set_quota(f->hv, q);
+	assert_int_equal(hv_set_limit(f->hv, HV_LIMIT_EVTCHNS, 1), 0);
+	assert_int_equal(evtchn_alloc_unbound(f->hv, f->a, DOMID_SELF, 0, &p), 0);
+	assert_int_equal(evtchn_alloc_unbound(f->hv, f->a, DOMID_SELF, 0, &p), -ENOSPC);
+	assert_int_equal(evtchn_alloc_unbound(f->hv, f->a, DOMID_SELF, 0, &p), -ENOSPC);
+	assert_int_equal(quota_refusals(q, QUOTA_EVTCHNS), 2);
+	assert_int_equal(quota_refusals(q, QUOTA_GNT_MAPS), 0);
+	hv_set_quota(f->hv, NULL);
+	quota_ledger_destroy(q);
+	assert_int_equal(evtchn_alloc_unbound(f->hv, f->a, DOMID_SELF, 0, &p), -ENOSPC);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +416,7 @@ int main(void)
 		T(test_evtchn_limit_per_domain),
 		T(test_evtchn_default_limit),
 		T(test_dom0_ports),
+		T(test_evtchn_refusal_noted_in_ledger),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <pvnet/hv.h>
+#include <pvnet/quota.h>
 
 #define PAGE 4096u
 #define NFRAMES 16u
@@ -900,9 +901,20 @@ static void test_gnt_maps_per_domain_cap(void **state)
 	assert_int_equal(map1(f->hv, 0, f->a.id, 90, GNTMAP_host_map | GNTMAP_readonly, &op[3]),
 			 GNTST_no_space);
 	assert_int_equal(f->a.gnt[93].flags, GTF_permit_access); /* never pinned */
+	{
+		/* with a ledger set, the refusal is noted there too */
+		struct quota_ledger *q;
+		assert_int_equal(quota_ledger_create(NULL, &q), 0);
+		hv_set_quota(f->hv, q);
+		assert_int_equal(map1(f->hv, 0, f->a.id, 93, GNTMAP_host_map, &op[3]),
+				 GNTST_no_space);
+		assert_int_equal(quota_refusals(q, QUOTA_GNT_MAPS), 1);
+		hv_set_quota(f->hv, NULL);
+		quota_ledger_destroy(q);
+	}
 	assert_int_equal(hv_domain_get_info(f->hv, f->a.id, &info), 0);
 	assert_int_equal(info.nr_mapped, 3);
-	assert_int_equal(info.maps_refused, 2);
+	assert_int_equal(info.maps_refused, 3);
 	/* the other guest is untouched by a's exhaustion */
 	for (i = 0; i < 3; i++)
 		assert_int_equal(map1(f->hv, 0, f->b.id, 90 + i, GNTMAP_host_map, &ob[i]),

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include <pvnet/log.h>
+#include <pvnet/quota.h>
 
 #include "../../netback/nb_private.h"
 
@@ -211,6 +212,20 @@ static void test_share_two_vifs_one_domain(void **state)
 	tvif_fini(f, &c);
 }
 
+static void test_share_drops_noted_in_ledger(void **state)
+{
+	struct fx *f = *state;
+	struct quota_ledger *q;
+
+	assert_int_equal(quota_ledger_create(NULL, &q), 0);
+	nb_set_quota(&f->nb, q);
+	assert_int_equal(offer(&f->a, f->uplink, 0, 100), 100);
+	assert_int_equal(quota_refusals(q, QUOTA_RX_SHARE_PCT), 36);
+	assert_int_equal(share_drops(&f->a), 36);
+	nb_set_quota(&f->nb, NULL);
+	quota_ledger_destroy(q);
+}
+
 static void test_share_pct_setting(void **state)
 {
 	struct fx *f = *state;
@@ -236,6 +251,7 @@ int main(void)
 		T(test_share_per_sender),
 		T(test_share_two_vifs_one_domain),
 		T(test_share_pct_setting),
+		T(test_share_drops_noted_in_ledger),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

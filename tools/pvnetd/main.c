@@ -614,6 +614,7 @@ static int setup(struct pvnetd *d)
 				      v > UINT32_MAX ? UINT32_MAX : (uint32_t)v) < 0)
 			PVLOG(WARN, MOD, "limit %s rejected", i ? "gnt-maps" : "evtchns");
 	}
+	hv_set_quota(d->hv, d->quota); /* hv's refusals show in pvnet info */
 	rc = xs_store_create(d->quota, &d->xs);
 	if (rc < 0) {
 		PVLOG(ERR, MOD, "store: %s", strerror(-rc));
@@ -643,6 +644,7 @@ static int setup(struct pvnetd *d)
 		return rc;
 	}
 	(void)nb_set_rx_share_pct(d->nb, (unsigned)quota_limit(d->quota, QUOTA_RX_SHARE_PCT));
+	nb_set_quota(d->nb, d->quota); /* rx_share drops show in pvnet info */
 	/* every bridge's default learnt-MAC limit per port (set-mac-limit overrides) */
 	(void)vsw_switch_set_mac_limit(d->sw, (uint32_t)quota_limit(d->quota, QUOTA_MAC_PER_PORT));
 	rc = accel_registry_create(&d->accel_reg);
@@ -693,6 +695,8 @@ static void teardown(struct pvnetd *d)
 	xs_server_destroy(d->xss); /* removes the socket file it created */
 	d->xss = NULL;
 	xs_store_destroy(d->xs);
+	if (d->hv)
+		hv_set_quota(d->hv, NULL); /* hv notes refusals in it */
 	quota_ledger_destroy(d->quota); /* after the store, which charges it */
 	state_close(d); /* before the switch: no more saving */
 	vsw_switch_destroy(d->sw);
