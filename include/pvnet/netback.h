@@ -5,8 +5,10 @@
  * Control plane (xenbus): netback watches /local/domain/0/backend/vif in the store.
  * For every <domid>/<handle> directory the toolstack writes it creates a vif,
  * writes its features (feature-sg, feature-gso-tcpv4/6, feature-rx-copy=1,
- * feature-rx-flip=0, feature-split-event-channels=1, multi-queue-max-queues,
- * feature-persistent=1) and state=InitWait, then follows the frontend's state:
+ * feature-rx-flip=0, feature-split-event-channels=1, multi-queue-max-queues = the
+ * backend's `queues` node (the vif's queues=; absent: NB_MAX_QUEUES; capped there),
+ * feature-persistent=1) and state=InitWait, then follows the frontend's state
+ * (a frontend asking for more queues is refused, as Xen netback refuses it):
  * Initialised/Connected -> map the rings, bind the event channels, add switch port
  * "vif<domid>.<handle>" on the bridge named by the backend's `bridge` node, start
  * the queues, state=Connected. Frontend Closing/Closed or its directory gone ->
@@ -25,7 +27,10 @@
  * dom0 memory and tail straight from the sender's grants into the receiver's
  * posted buffers, one grant-copy batch per burst; packets waiting for RX buffers
  * sit in a per-vif queue bounded in bytes (NB_RX_QUEUE_MAX_BYTES) whose packets
- * expire after NB_RX_EXPIRE_MS (XSA-392).
+ * expire after NB_RX_EXPIRE_MS (XSA-392); what one domain's queues hold of any one
+ * shared pool is bounded by its RX share (nb_set_rx_share_pct, drops: rx_share).
+ * Store watch events are coalesced: one backend update per vif per control-loop
+ * turn (nb_process), however many writes a frontend makes.
  *
  * Threading: nb_create, nb_destroy, nb_process and the stats/listing calls run on
  * pvnetd's control thread (the store's thread). The store callbacks run from
