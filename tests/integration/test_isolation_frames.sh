@@ -149,6 +149,18 @@ settled() { # counters once they stopped moving (frames in flight delivered)
 }
 delta() { local a b i out=""; read -ra a <<<"$1"; read -ra b <<<"$2"
   for i in "${!a[@]}"; do out="$out $((b[i] - a[i]))"; done; echo "${out# }"; }
+# txp PORT: tx_packets of a switch port
+txp() {
+  pvnet stats --json | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+for b in d.get("bridges", []):
+    for p in b["ports"]:
+        if p["name"] == sys.argv[1]:
+            print(p["tx_packets"])' "$1"
+}
+# trunk_sent BEFORE N: the trunk port has sent at least N frames since BEFORE
+trunk_sent() { local now; now=$(txp "tr$ID"); [ -n "$now" ] && [ $((now - $1)) -ge "$2" ]; }
 # neigh_mac NS ADDR: the lladdr of ADDR in NS's neighbour table (empty if none)
 neigh_mac() { ip -n "$1" neigh show "$2" dev eth0 | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p'; }
 
@@ -235,7 +247,10 @@ for native in 0 10; do
   pv_cleanup_add "kill $tpid"
   wait_for 15 test -s "$cap"; sleep 1
   attack hop 1 "0 0 6 0 0 0" "(5) native=$native: double-tagged frames from access port $PA (outer VID 0/10, inner VLAN 20): double_tagged"
+  t0=$(txp "tr$ID")
   n=$(send legit 1)
+  # the switch has sent A's 4 frames out of the trunk (and nothing else to wait for)
+  wait_for 10 trunk_sent "$t0" 4
   sleep 0.5
   kill -INT "$tpid" 2>/dev/null; wait "$tpid" 2>/dev/null
   hop=$(tshark -r "$cap" -Y 'frame contains "HOP"' 2>/dev/null | wc -l)
