@@ -24,7 +24,7 @@ ID=$(printf '%x' $(( $$ % 4096 )))
 BR=bi$ID
 UP=ui$ID
 # pvnetd starts each attacker's program in place of pvnet-guest (read at spawn)
-for c in evtchn_flood map_storm queues_over store_storm no_rx; do
+for c in evtchn_flood map_storm queues_over store_storm state_flap no_rx; do
   export "PVNET_GUEST_BIN_h${ID}_$c=$PV_BIN/pvnet-hostile"
 done
 LIMITS=()
@@ -208,6 +208,22 @@ else
 fi
 common_checks store_storm "$fd0" "$rss0" $DOMFDS
 after store_storm "$fd0"
+
+# ---- 4b. the same storm flipping its state: disconnect / connect per loop turn --
+fd0=$(fds); rss0=$(rss)
+hostile state_flap
+wait_for 15 grep -q "storming" "$PV_RUN/console-$H.log"
+watch 5
+if wait_for 15 has_report; then
+  r=$(report); diag "state_flap: $r"
+  w=$(sed -n 's/.* writes=\([0-9]*\).*/\1/p' <<<"$r")
+  check "state_flap: the flapping ran (writes=$w) and its vif connected again after it" \
+    bash -c "[ '${w:-0}' -ge 500 ] && grep -q 'be_state=4' <<<'$r'"
+else
+  not_ok "state_flap: attacker reported"
+fi
+common_checks state_flap "$fd0" "$rss0" $DOMFDS
+after state_flap "$fd0"
 
 # ---- 5. a guest that never posts RX buffers, flooded from the uplink ----------
 R="$PV_NS-r"

@@ -25,7 +25,7 @@ struct hostile_env {
 
 /*
  * Runs case `c` if it is one of hv.c's: evtchn_flood, map_storm, queues_over,
- * store_storm. Reports as main.c does (stdout and /local/domain/<d>/data/hostile),
+ * store_storm, state_flap. Reports as main.c does (stdout and /local/domain/<d>/data/hostile),
  * then returns 0 and the caller idles until SIGTERM. -ENOENT: not a case of hv.c.
  */
 int hostile_hv_run(const struct hostile_env *env, const char *c);

@@ -16,6 +16,8 @@
  *                 reports the backend state it ends in (Xen: closed, error node).
  *   store_storm   connects, then rewrites its own frontend nodes in a loop for
  *                 $PVNET_HOSTILE_SECS (default 6) seconds; reports the writes.
+ *   state_flap    the same with its state flipping Initialising / Connected, so
+ *                 netback tears the vif down and connects it again and again.
  *
  * Layout in guest memory: rings in frames 1 and 2 (refs 8 and 9), data pages from
  * frame 16 (refs from 100).
@@ -263,10 +265,14 @@ static void queues_over(struct fe *f, const char *c)
 	report(e, c, "asked=%ld max=%ld be_state=%ld", max + 1, max, st);
 }
 
+/* store_storm rewrites feature-sg and state=Connected; state_flap flips state
+ * between Initialising and Connected, so netback disconnects and reconnects the vif
+ * whenever a loop turn sees the other state. */
 static void store_storm(struct fe *f, const char *c)
 {
 	const struct hostile_env *e = f->e;
 	unsigned secs = env_uint("PVNET_HOSTILE_SECS", 6, 600), writes = 0, errors = 0;
+	bool flap = !strcmp(c, "state_flap");
 	char path[200];
 	long st = fe_connect(f, 1, false);
 	double end;
@@ -280,14 +286,21 @@ static void store_storm(struct fe *f, const char *c)
 	end = now_s() + secs;
 	while (now_s() < end && !*e->stop) {
 		/* nodes netback reads: every write is a watch event on our vif */
-		snprintf(path, sizeof(path), "%s/feature-sg", e->fe);
-		if (xs_client_printf(e->xs, 0, path, "%u", writes & 1) < 0)
+		snprintf(path, sizeof(path), "%s/%s", e->fe, flap ? "state" : "feature-sg");
+		if (xs_client_printf(e->xs, 0, path, "%u",
+				     flap ? XenbusStateInitialising : writes & 1) < 0)
 			errors++;
+		if (flap)
+			msleep(1); /* let a loop turn see it */
 		snprintf(path, sizeof(path), "%s/state", e->fe);
 		if (xs_client_printf(e->xs, 0, path, "%d", XenbusStateConnected) < 0)
 			errors++;
 		writes += 2;
+		if (flap)
+			msleep(1);
 	}
+	if (flap) /* settle: connected again */
+		wait_be(e, XenbusStateConnected, XenbusStateConnected, 3000);
 	report(e, c, "be_state=%ld writes=%u errors=%u", read_long(e, e->be, "state", -1), writes,
 	       errors);
 }
@@ -297,7 +310,7 @@ int hostile_hv_run(const struct hostile_env *env, const char *c)
 	struct fe f = {.e = env, .wait_fd = -1, .notify_fd = -1};
 
 	if (strcmp(c, "evtchn_flood") && strcmp(c, "map_storm") && strcmp(c, "queues_over") &&
-	    strcmp(c, "store_storm"))
+	    strcmp(c, "store_storm") && strcmp(c, "state_flap"))
 		return -ENOENT;
 	f.mem = hvc_mem(env->hv, &f.mem_size);
 	f.gnt = hvc_grant_table(env->hv, &f.nr_gnt);
