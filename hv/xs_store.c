@@ -453,6 +453,15 @@ static int path_quota(struct xs_store *st, domid_t dom, const char *abs)
 	return 0;
 }
 
+/* A guest's path refused by the wire's own length rule counts as an xs-path-size refusal too. */
+static int path_refused(struct xs_store *st, domid_t dom, const char *path, int rc)
+{
+	if (dom != 0 && path &&
+	    strnlen(path, XS_ABS_PATH_MAX + 1) > (path[0] == '/' ? XS_ABS_PATH_MAX : XS_REL_PATH_MAX))
+		quota_note_refusal(st->led, QUOTA_XS_PATH_SIZE);
+	return rc;
+}
+
 static unsigned perm_list_for(const struct xs_perm *perms, unsigned nperms, domid_t dom)
 {
 	if (dom == 0 || perms[0].domid == dom)
@@ -692,7 +701,9 @@ static int op_begin(struct xs_store *st, const struct xs_caller *c, uint32_t txi
 		    const char *path, struct op *op)
 {
 	int rc = path_canon(c->dom, path, false, op->path, NULL);
-	if (rc || (rc = path_quota(st, c->dom, op->path)))
+	if (rc)
+		return path_refused(st, c->dom, path, rc);
+	if ((rc = path_quota(st, c->dom, op->path)))
 		return rc;
 	op->tx = NULL;
 	op->t = &st->main;
@@ -1180,7 +1191,9 @@ int xsi_watch_add(struct xs_store *st, const struct xs_caller *c, const char *pa
 	size_t rel_off;
 	struct xs_watch *w;
 	int rc = path_canon(c->dom, path, true, abs, &rel_off);
-	if (rc || (rc = path_quota(st, c->dom, abs)))
+	if (rc)
+		return path_refused(st, c->dom, path, rc);
+	if ((rc = path_quota(st, c->dom, abs)))
 		return rc;
 	if (!token)
 		return -EINVAL;

@@ -103,7 +103,7 @@ check "pvnetd logged the refused connections" grep -q "store connection refused"
 INFO=$(pvnet info)
 diag "$(echo "$INFO" | grep -E '^(limit_xs-|xs_events_dropped)' | tr -s ' ' | tr '\n' ';')"
 check "pvnet info shows the limit set with --limit and the refusals" \
-  bash -c "grep -q 'limit_xs-watch-events *: 512' <<<'$INFO' && grep -Eq 'limit_xs-conns *: 4 \(refused [1-9]' <<<'$INFO' && grep -Eq 'limit_xs-nodes *: 1000 \(refused [1-9]' <<<'$INFO'"
+  bash -c "grep -q 'limit_xs-watch-events *: 512' <<<'$INFO' && grep -Eq 'limit_xs-conns *: 4 \(refused [1-9]' <<<'$INFO' && grep -Eq 'limit_xs-nodes *: 1000 \(refused [1-9]' <<<'$INFO' && grep -Eq 'limit_xs-path-size *: 2048 \(refused [1-9]' <<<'$INFO'"
 check "pvnet info counts the watch events dropped for the deaf connections" \
   bash -c "grep -Eq '^xs_events_dropped *: [1-9]' <<<'$INFO'"
 
