@@ -88,6 +88,7 @@ struct nf_vif {
 	bool running;     /* data threads started */
 	bool ever_ran;    /* a connection reached Connected: reconnect after Closed is sane */
 	bool shutting_down;
+	bool removing;    /* the backend said online = 0: the toolstack removes the device */
 
 	/* Totals of past connections (queues are reset on reconnect). */
 	uint64_t tot[4];

@@ -31,6 +31,7 @@
 #include "nf_private.h"
 
 #define PAGE 4096u
+#define NF_QUEUE_BLOCK (2 + NF_TX_POOL + NF_RX_POOL) /* frames and refs of one queue */
 
 void nf_alloc_init(struct nf_alloc *a, struct hvc *hv, uint64_t first_pfn)
 {
@@ -43,6 +44,7 @@ void nf_alloc_init(struct nf_alloc *a, struct hvc *hv, uint64_t first_pfn)
 	a->gnt = hvc_grant_table(hv, &nr);
 	a->next_ref = GNTTAB_NR_RESERVED_ENTRIES;
 	a->end_ref = nr;
+	a->nr_free = 0;
 }
 
 static int alloc_frames(struct nf_alloc *a, unsigned n, uint64_t *pfn, grant_ref_t *ref)
@@ -110,13 +112,40 @@ static long xs_read_long(struct xs_client *xs, const char *dir, const char *key,
 	return (end == buf || *end) ? def : v;
 }
 
+/*
+ * Writes our state node, in a transaction that first checks our directory is
+ * still there: after a hot-unplug removed it, a plain write would create a
+ * stray device/vif/<n>/state. -ENOENT then (nothing written).
+ */
 static int write_state(struct nf_vif *vif, int state)
 {
-	char path[160];
-	int rc;
+	char path[160], *val = NULL;
+	size_t len;
+	uint32_t tx;
+	int rc = -EAGAIN;
 
 	snprintf(path, sizeof(path), "%s/state", vif->fe);
-	rc = xs_client_printf(vif->xs, 0, path, "%d", state);
+	for (int attempt = 0; attempt < 10 && rc == -EAGAIN; attempt++) {
+		char be[192];
+
+		rc = xs_client_transaction_start(vif->xs, &tx);
+		if (rc < 0)
+			break;
+		snprintf(be, sizeof(be), "%s/backend", vif->fe);
+		rc = xs_client_read(vif->xs, tx, be, &val, &len);
+		free(val);
+		val = NULL;
+		if (rc == 0)
+			rc = xs_client_printf(vif->xs, tx, path, "%d", state);
+		if (rc < 0) {
+			xs_client_transaction_end(vif->xs, tx, false);
+			break;
+		}
+		rc = xs_client_transaction_end(vif->xs, tx, true);
+	}
+	if (rc == -ENOENT)
+		PVLOG(INFO, MOD, "%s: device directory gone; state %s not written", vif->ifname,
+		      xenbus_strstate(state));
 	if (rc == 0) {
 		PVLOG(INFO, MOD, "%s: frontend %s -> %s", vif->ifname,
 		      xenbus_strstate(vif->fe_state), xenbus_strstate(state));
@@ -249,6 +278,11 @@ int nf_vif_create(struct hvc *hv, struct xs_client *xs, struct nf_alloc *alloc, 
 		PVLOG(ERR, MOD, "%s: no backend node in %s", vif->ifname, vif->fe);
 		goto free_vif;
 	}
+	if (xs_read_long(xs, vif->be, "online", 1) == 0) {
+		/* a directory hot-unplug is removing (backend online = 0) */
+		rc = -ENODEV;
+		goto free_vif;
+	}
 	vif->backend_id = (domid_t)xs_read_long(xs, vif->fe, "backend-id", 0);
 	if (xs_read_str(xs, vif->fe, "mac", buf, sizeof(buf)) < 0 ||
 	    pvnet_mac_parse(buf, vif->mac) < 0) {
@@ -329,13 +363,23 @@ static struct nf_queue *queue_get(struct nf_vif *vif, unsigned i)
 	q = calloc(1, sizeof(*q));
 	if (!q)
 		return NULL;
-	/* 2 ring pages, then the TX pool, then the RX pool: contiguous frames and refs */
-	if (alloc_frames(a, 2 + NF_TX_POOL + NF_RX_POOL, &q->tx_ring_pfn, &ref) < 0) {
+	/* 2 ring pages, then the TX pool, then the RX pool: contiguous frames and refs;
+	 * first a block of a removed vif that no backend maps any more */
+	for (unsigned b = 0; b < a->nr_free; b++) {
+		if (revoke_grants(a, a->free_blk[b].ref, NF_QUEUE_BLOCK) == 0) {
+			q->tx_ring_pfn = a->free_blk[b].pfn;
+			ref = a->free_blk[b].ref;
+			a->free_blk[b] = a->free_blk[--a->nr_free];
+			goto got_block;
+		}
+	}
+	if (alloc_frames(a, NF_QUEUE_BLOCK, &q->tx_ring_pfn, &ref) < 0) {
 		PVLOG(ERR, MOD, "%s queue %u: guest memory or grant table exhausted", vif->ifname,
 		      i);
 		free(q);
 		return NULL;
 	}
+got_block:
 	q->vif = vif;
 	q->idx = i;
 	q->tx_ring_ref = ref;
@@ -405,7 +449,7 @@ static void disconnect(struct nf_vif *vif)
 		if (q->rx_port)
 			hvc_evtchn_close(vif->hv, q->rx_port);
 		q->tx_port = q->rx_port = 0;
-		busy += revoke_grants(vif->alloc, q->tx_ring_ref, 2 + NF_TX_POOL + NF_RX_POOL);
+		busy += revoke_grants(vif->alloc, q->tx_ring_ref, NF_QUEUE_BLOCK);
 		q->acc = NULL;
 		if (i > 0 && vif->params.mode == NF_MODE_TAP)
 			close_fd(&q->tap_fd);
@@ -625,6 +669,7 @@ static int start_data_path(struct nf_vif *vif)
 int nf_vif_handle_event(struct nf_vif *vif)
 {
 	int be = backend_state(vif);
+	bool removing;
 	int rc = 0;
 
 	if (vif->shutting_down)
@@ -648,11 +693,17 @@ int nf_vif_handle_event(struct nf_vif *vif)
 		break;
 	case XenbusStateClosing:
 	case XenbusStateClosed:
-	case -1: /* backend dir gone: the domain is going away */
+	case -1: /* backend dir gone: the domain or the device is going away */
+		/* backend online = 0: the toolstack is removing the device (hot-unplug):
+		 * answer Closed from any state and offer no new connection */
+		removing = xs_read_long(vif->xs, vif->be, "online", 0) == 0; /* or gone */
+		vif->removing |= removing;
 		disconnect(vif);
-		if (vif->fe_state != XenbusStateClosed && vif->fe_state != XenbusStateInitialising)
+		if (vif->fe_state != XenbusStateClosed &&
+		    (removing || vif->fe_state != XenbusStateInitialising))
 			write_state(vif, XenbusStateClosed);
-		if (be == XenbusStateClosed && vif->ever_ran && vif->fe_state == XenbusStateClosed) {
+		if (be == XenbusStateClosed && vif->ever_ran && !removing &&
+		    vif->fe_state == XenbusStateClosed) {
 			/* offer a new connection, as a freshly probed frontend does */
 			vif->ever_ran = false;
 			write_state(vif, XenbusStateInitialising);
@@ -744,17 +795,52 @@ void nf_vif_log_stats(const struct nf_vif *vif)
 
 void nf_vif_destroy(struct nf_vif *vif)
 {
+	struct nf_alloc *a;
+
 	if (!vif)
 		return;
+	a = vif->alloc;
 	if (vif->connected)
 		nf_vif_shutdown(vif, 0);
 	disconnect(vif);
 	nf_accel_destroy(vif);
 	for (unsigned i = 0; i < NF_MAX_QUEUES; i++) {
-		if (vif->q[i])
-			free(vif->q[i]->app_lin);
+		if (!vif->q[i])
+			continue;
+		/* its frames and refs serve the next vif's queues (checked free then) */
+		if (a->nr_free < NF_ALLOC_FREE_MAX) {
+			a->free_blk[a->nr_free].pfn = vif->q[i]->tx_ring_pfn;
+			a->free_blk[a->nr_free++].ref = vif->q[i]->tx_ring_ref;
+		}
+		free(vif->q[i]->app_lin);
 		free(vif->q[i]);
 	}
 	close_fd(&vif->tap_fd);
 	free(vif);
+}
+
+void nf_vif_remove(struct nf_vif *vif)
+{
+	if (!vif)
+		return;
+	if (!vif->shutting_down) {
+		vif->shutting_down = true;
+		/* the watched dir is gone; the watch itself is still ours to drop */
+		xs_client_unwatch(vif->xs, vif->be, vif->token);
+	}
+	disconnect(vif); /* stops the threads first */
+	PVLOG(INFO, MOD, "%s: device removed by the toolstack", vif->ifname);
+	nf_vif_log_stats(vif);
+	vif->connected = false;
+	nf_vif_destroy(vif);
+}
+
+bool nf_vif_removing(const struct nf_vif *vif)
+{
+	return vif->removing;
+}
+
+unsigned nf_vif_devid(const struct nf_vif *vif)
+{
+	return vif->devid;
 }

@@ -260,6 +260,19 @@ int pvnet_vif_parse_warn(const char *spec, struct pvnet_vif_cfg *out,
 			 pvnet_config_warn_fn *warn, void *arg, char *err, size_t err_size);
 
 /*
+ * A vif spec for the running domain `dom` (`pvnet network-attach`): parsed by
+ * pvnet_vif_parse_warn, then checked against dom's vifs as pvnet_config_parse
+ * checks a file's: at most PVNET_MAX_VIFS vifs (-ENOSPC), an explicit devid,
+ * vifname or mac that another vif has (-EEXIST), a gateway outside ip=
+ * (-EINVAL). On success out->devid is set (given, else the lowest free one, as
+ * xl) and out->mac (given, else pvnet_mac_default(dom->name, devid, salt)
+ * stepping past the domain's MACs). Messages as pvnet_vif_parse's.
+ */
+int pvnet_vif_attach_parse(const struct pvnet_dom_cfg *dom, const char *spec,
+			   pvnet_config_warn_fn *warn, void *arg, struct pvnet_vif_cfg *out,
+			   char *err, size_t err_size);
+
+/*
  * Parse "xx:xx:xx:xx:xx:xx" (exactly two hex digits per byte, either case,
  * ':' separators, nothing after). Syntax only: multicast and zero MACs parse.
  * Returns 0 or -EINVAL (mac untouched on error).

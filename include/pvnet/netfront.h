@@ -48,7 +48,13 @@ struct xs_client;
 #define NF_RX_MAX_DATA_SLOTS (XEN_NETIF_NR_SLOTS_MIN + 1) /* 18 + 1, as Linux netfront */
 #define NF_BURST 64 /* packets per burst and direction */
 
-/* Frames and grant refs handed out to vifs; plain bump allocators. */
+/*
+ * Frames and grant refs handed out to vifs: bump allocators, plus the queue
+ * blocks (2 ring pages + NF_TX_POOL + NF_RX_POOL frames, as many refs) of
+ * vifs destroyed on a running guest (hot-plug), reused by the next queue once
+ * the backend holds none of their grants any more.
+ */
+#define NF_ALLOC_FREE_MAX 64 /* blocks kept for reuse; more are left unused */
 struct nf_alloc {
 	uint8_t *mem;           /* hvc_mem() */
 	uint64_t next_pfn;      /* next free frame */
@@ -56,6 +62,11 @@ struct nf_alloc {
 	struct grant_entry_v1 *gnt;
 	grant_ref_t next_ref;
 	grant_ref_t end_ref;
+	unsigned nr_free;       /* entries of free_blk[] */
+	struct {
+		uint64_t pfn;
+		grant_ref_t ref;
+	} free_blk[NF_ALLOC_FREE_MAX];
 };
 
 /*
@@ -73,7 +84,8 @@ struct nf_vif;
  * MTU, addresses, link up, and registers a store watch on the backend dir
  * with token "vif<devid>". Does not connect yet: nf_vif_handle_event() does,
  * when the backend reaches InitWait. Borrows hv, xs and alloc (they must
- * outlive the vif). On error nothing is left behind.
+ * outlive the vif). -ENODEV for a device being removed (backend online = 0).
+ * On error nothing is left behind.
  */
 int nf_vif_create(struct hvc *hv, struct xs_client *xs, struct nf_alloc *alloc, unsigned devid,
 		  struct nf_vif **out);
@@ -99,8 +111,30 @@ void nf_vif_shutdown(struct nf_vif *vif, int timeout_ms);
 /* Logs the vif's counters (packets, bytes, drops by reason). */
 void nf_vif_log_stats(const struct nf_vif *vif);
 
-/* Stops everything (as nf_vif_shutdown(vif, 0) if still connected), frees. NULL is a no-op. */
+/*
+ * Stops everything (as nf_vif_shutdown(vif, 0) if still connected), frees; the
+ * vif's queue blocks go back to its nf_alloc for reuse. NULL is a no-op.
+ */
 void nf_vif_destroy(struct nf_vif *vif);
+
+/*
+ * The toolstack removed the vif's frontend directory (hot-unplug, `pvnet
+ * network-detach`): stops the data path, revokes, logs the counters and
+ * destroys the vif (its TAP device goes) without writing to the store, whose
+ * nodes are gone. The vif is freed; NULL is a no-op.
+ */
+void nf_vif_remove(struct nf_vif *vif);
+
+/*
+ * True once the backend said the toolstack is removing the device (backend
+ * `online` = 0, or the backend directory gone) and the vif closed: its
+ * directory is stale even if still listed; a directory listed again later is
+ * a new device.
+ */
+bool nf_vif_removing(const struct nf_vif *vif);
+
+/* The vif's device id (its directory under device/vif). */
+unsigned nf_vif_devid(const struct nf_vif *vif);
 
 /*
  * Attachment of a vif: what sits on the guest side of the rings. Read from the

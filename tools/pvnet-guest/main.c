@@ -203,7 +203,32 @@ struct guest {
 	bool netns_made;
 };
 
-static int start_vifs(struct guest *g)
+static bool devid_listed(char **names, unsigned count, unsigned devid)
+{
+	char want[12];
+
+	snprintf(want, sizeof(want), "%u", devid);
+	for (unsigned i = 0; i < count; i++)
+		if (!strcmp(names[i], want))
+			return true;
+	return false;
+}
+
+static bool devid_known(const struct guest *g, unsigned devid)
+{
+	for (unsigned i = 0; i < g->n_vifs; i++)
+		if (nf_vif_devid(g->vifs[i]) == devid)
+			return true;
+	return false;
+}
+
+/*
+ * Makes the vifs match device/vif/: starts a netfront for each new directory
+ * and removes the vif of each directory the toolstack removed (hot-plug, as
+ * Linux's xenbus probes and removes devices on its device/ watch). Other vifs'
+ * data paths run on meanwhile: only the control path of this thread pauses.
+ */
+static int sync_vifs(struct guest *g)
 {
 	char dir[96], **names = NULL;
 	unsigned count = 0;
@@ -211,18 +236,40 @@ static int start_vifs(struct guest *g)
 
 	snprintf(dir, sizeof(dir), "%s/device/vif", g->home);
 	rc = xs_client_directory(g->xs, 0, dir, &names, &count);
-	if (rc == -ENOENT)
-		return 0;
-	if (rc < 0)
+	if (rc < 0 && rc != -ENOENT)
 		return rc;
-	for (unsigned i = 0; i < count && g->n_vifs < PVNET_MAX_VIFS; i++) {
+	for (unsigned i = g->n_vifs; i-- > 0;) {
+		/* gone, or closed for removal (a directory listed again is a new device) */
+		if (devid_listed(names, count, nf_vif_devid(g->vifs[i])) &&
+		    !nf_vif_removing(g->vifs[i]))
+			continue;
+		PVLOG(INFO, MOD, "vif %u: removed", nf_vif_devid(g->vifs[i]));
+		nf_vif_remove(g->vifs[i]);
+		if (g->apps[i])
+			g->n_apps--;
+		app_vif_free(g->apps[i]);
+		/* keep the order: vifs[i] <-> apps[i] */
+		memmove(&g->vifs[i], &g->vifs[i + 1], (g->n_vifs - i - 1) * sizeof(g->vifs[0]));
+		memmove(&g->apps[i], &g->apps[i + 1], (g->n_vifs - i - 1) * sizeof(g->apps[0]));
+		g->n_vifs--;
+		g->vifs[g->n_vifs] = NULL;
+		g->apps[g->n_vifs] = NULL;
+	}
+	for (unsigned i = 0; i < count; i++) {
 		char *end;
 		long devid = strtol(names[i], &end, 10);
 		struct nf_vif *vif;
 
-		if (*end || devid < 0 || devid > 255)
+		if (*end || devid < 0 || devid > 255 || devid_known(g, (unsigned)devid))
 			continue;
+		if (g->n_vifs >= PVNET_MAX_VIFS) {
+			PVLOG(WARN, MOD, "vif %ld: more than %d vifs; ignored", devid,
+			      PVNET_MAX_VIFS);
+			continue;
+		}
 		rc = nf_vif_create(g->hv, g->xs, &g->alloc, (unsigned)devid, &vif);
+		if (rc == -ENODEV)
+			continue; /* being removed */
 		if (rc < 0) {
 			PVLOG(ERR, MOD, "vif %ld: %s", devid, strerror(-rc));
 			continue;
@@ -239,6 +286,30 @@ static int start_vifs(struct guest *g)
 	}
 	xs_free_list(names, count);
 	return 0;
+}
+
+/*
+ * A watch event under device/vif: a directory appeared or went (device/vif
+ * itself, device/vif/N, or below an N we do not have yet). Changes below a
+ * vif we have (our own state writes, mostly) are that vif's business.
+ */
+static bool vifdir_event(const struct guest *g, const char *path)
+{
+	char dir[96];
+	size_t n;
+	char *end;
+	long devid;
+
+	snprintf(dir, sizeof(dir), "%s/device/vif", g->home);
+	n = strlen(dir);
+	if (strncmp(path, dir, n) || !path[n])
+		return true; /* device/vif itself, or a parent removed */
+	if (path[n] != '/')
+		return false;
+	devid = strtol(path + n + 1, &end, 10);
+	if (end == path + n + 1 || (*end && *end != '/'))
+		return false;
+	return !*end || devid < 0 || devid > 255 || !devid_known(g, (unsigned)devid);
 }
 
 /* The namespace name: pvnet/netns, default the domain name. */
@@ -398,7 +469,8 @@ int main(int argc, char **argv)
 					     {NULL, 0, NULL, 0}};
 	struct guest g = {0};
 	const char *name = NULL;
-	char path[128], shutdown_path[128], pktgen_path[128], *val = NULL;
+	char path[128], shutdown_path[128], pktgen_path[128], vifdir_path[96], *val = NULL;
+	bool pktgen_watched = false;
 	long domid = -1;
 	int hv_fd = -1, xs_fd, c, rc, status = 1;
 	size_t len, mem_size;
@@ -471,9 +543,15 @@ int main(int argc, char **argv)
 	if (make_netns(&g, val) < 0)
 		goto close_xs;
 	nf_alloc_init(&g.alloc, g.hv, 1);
-	rc = start_vifs(&g);
+	rc = sync_vifs(&g);
 	if (rc < 0)
 		PVLOG(ERR, MOD, "store: listing vifs: %s", strerror(-rc));
+	/* hot-plug: vifs attached and detached while we run */
+	snprintf(vifdir_path, sizeof(vifdir_path), "%s/device/vif", g.home);
+	rc = xs_client_watch(g.xs, vifdir_path, "vifdir");
+	if (rc < 0)
+		PVLOG(WARN, MOD, "store: watch %s: %s (no vif hot-plug)", vifdir_path,
+		      strerror(-rc));
 
 	snprintf(path, sizeof(path), "%s/control/feature-poweroff", g.home);
 	xs_client_printf(g.xs, 0, path, "1");
@@ -486,14 +564,7 @@ int main(int argc, char **argv)
 		goto stop;
 	}
 
-	if (g.n_apps) {
-		snprintf(pktgen_path, sizeof(pktgen_path), "%s/control/pktgen", g.home);
-		rc = xs_client_watch(g.xs, pktgen_path, "pktgen");
-		if (rc < 0)
-			PVLOG(WARN, MOD, "store: watch %s: %s", pktgen_path, strerror(-rc));
-		app_report(&g);
-	}
-
+	snprintf(pktgen_path, sizeof(pktgen_path), "%s/control/pktgen", g.home);
 	while (!got_signal) {
 		struct pollfd pfd[2] = {{.fd = xs_client_fd(g.xs), .events = POLLIN},
 					{.fd = hv_fd, .events = 0}};
@@ -501,6 +572,15 @@ int main(int argc, char **argv)
 		bool lost = false;
 		const struct timespec second = {1, 0};
 
+		/* the first pktgen/sink vif (at start or hot-plugged) */
+		if (g.n_apps && !pktgen_watched) {
+			pktgen_watched = true;
+			rc = xs_client_watch(g.xs, pktgen_path, "pktgen");
+			if (rc < 0)
+				PVLOG(WARN, MOD, "store: watch %s: %s", pktgen_path,
+				      strerror(-rc));
+			app_report(&g);
+		}
 		/* pktgen/sink: counters to the store once a second */
 		if (g.n_apps && now_ns() - g.app_last_ns >= 1000000000u)
 			app_report(&g);
@@ -524,6 +604,12 @@ int main(int argc, char **argv)
 			}
 			if (!strcmp(token, "pktgen"))
 				app_control(&g, pktgen_path);
+			if (!strcmp(token, "vifdir") && vifdir_event(&g, wpath)) {
+				int src = sync_vifs(&g);
+				if (src < 0)
+					PVLOG(WARN, MOD, "store: listing vifs: %s",
+					      strerror(-src));
+			}
 			for (unsigned i = 0; i < g.n_vifs; i++)
 				if (nf_vif_owns_token(g.vifs[i], token))
 					nf_vif_handle_event(g.vifs[i]);

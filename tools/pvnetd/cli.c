@@ -1068,6 +1068,12 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 		status = cmd_domid(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "vif-list"))
 		status = cmd_vif_list(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "network-attach"))
+		status = cmd_network_attach(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "network-detach"))
+		status = cmd_network_detach(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "network-list"))
+		status = cmd_network_list(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "vif-set-rate"))
 		status = cmd_vif_set_rate(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "stats"))

@@ -60,8 +60,8 @@ setf(struct pvnetd *d, const char *dir, const char *key, const char *fmt, ...)
 	return xs_write(d->xs, 0, 0, path, val, (size_t)n);
 }
 
-/* The vif device directories the toolstack writes, as libxl does. */
-static int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
+/* The vif device directories the toolstack writes, as libxl does (pvnetd.h). */
+int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
 			   const struct pvnet_vif_cfg *vif)
 {
 	char fe[128], be[128], mac[18];
@@ -296,9 +296,6 @@ static int hvm_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct 
 	return 0;
 }
 
-/* The largest MTU of a TAP device (the kernel's 65535 minus the Ethernet header). */
-#define DOM_TAP_MTU_MAX 65521u
-
 /*
  * Checks what the config parser leaves to netfront and to hv_domain_create, so a
  * PV domain whose guest would fail at once (its vif stuck in InitWait, or the
@@ -306,7 +303,7 @@ static int hvm_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct 
  */
 /* Is `name` a switch port, or the vifname of another domain's vif (its port may
  * not exist yet)? */
-static bool vifname_taken(struct pvnetd *d, const char *name)
+bool vifname_taken(struct pvnetd *d, const char *name)
 {
 	struct vsw_bridge *br;
 	struct vsw_port *port;

@@ -118,6 +118,13 @@ int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf 
 /* Gracefully stops (control/shutdown, then SIGKILL after the timeout) and destroys. */
 int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out);
 struct dom *dom_find(struct pvnetd *d, const char *name_or_id);
+/* The largest MTU of a TAP device (the kernel's 65535 minus the Ethernet header). */
+#define DOM_TAP_MTU_MAX 65521u
+/* Writes vif n's backend and frontend directories (as libxl does). 0 or -EIO. */
+int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
+		    const struct pvnet_vif_cfg *vif);
+/* Is `name` a switch port, or the vifname of some domain's vif? */
+bool vifname_taken(struct pvnetd *d, const char *name);
 /* Reaps exited guests (SIGCHLD) and destroys domains whose guest died. */
 void dom_reap(struct pvnetd *d);
 /* Destroys domains whose guest process died (called from the main loop only). */
@@ -131,6 +138,11 @@ void dom_hypercall(struct pvnetd *d, struct dom *dom);
  * the switch's) and keep d->doms consistent.
  */
 void pvnetd_pump(struct pvnetd *d, int ms);
+
+/* hotplug.c: network-attach / network-detach / network-list (xl's syntax) */
+int cmd_network_attach(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
+int cmd_network_detach(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
+int cmd_network_list(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 
 /* cli.c: `nic`, `accel` and `ethtool` commands (issue #6) */
 int cmd_nic(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
