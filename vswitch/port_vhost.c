@@ -1397,10 +1397,12 @@ static void *vhost_thread(void *arg)
 
 /* ---- creation and teardown ----------------------------------------------------------- */
 
-/* Teardown waits this long for the port thread, which is never blocked on the VMM's
- * socket; only a kernel call on a file the VMM handed over (a seal on a memfd whose
- * inode lock it holds in a stuck write, a FUSE file's flush) can hold it longer. */
-#define VHU_JOIN_TIMEOUT_MS 1000
+/* Teardown (on pvnetd's control loop) waits this long for the port thread, which
+ * is never blocked on the VMM's socket and wakes on stop_fd at once; only a kernel
+ * call on a file the VMM handed over (a seal on a memfd whose inode lock it holds
+ * in a stuck write) can hold it longer. A thread merely descheduled past it is
+ * orphaned too: harmless, it frees the port a little later. */
+#define VHU_JOIN_TIMEOUT_MS 250
 
 /* Frees everything of a port whose thread is gone (or never ran). */
 static void vhost_release(struct vsw_vhost *vh)
@@ -1462,9 +1464,9 @@ static void vhost_free(struct vsw_vhost *vh)
 			}
 			pthread_mutex_unlock(&vh->life_lock);
 			if (orphan) {
-				PVLOG(ERR, MOD, "%s: port thread stuck in the kernel on a file its "
-				      "VMM handed over; removed without it (it frees the port when "
-				      "it returns)", vh->name);
+				PVLOG(ERR, MOD, "%s: port thread did not stop in %u ms (stuck in the "
+				      "kernel on a file its VMM handed over?); removed without it, it "
+				      "frees the port when it returns", vh->name, VHU_JOIN_TIMEOUT_MS);
 				pthread_detach(vh->thread);
 				return;
 			}
@@ -1567,6 +1569,7 @@ int vsw_vhost_port_get_stats(struct vsw_port *port, struct vsw_vhost_stats *stat
 static int listen_on(const char *path, unsigned mode, int *out)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
 	int fd, rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -1575,7 +1578,15 @@ static int listen_on(const char *path, unsigned mode, int *out)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	unlink(path);
+	/* a stale socket is replaced; any other file is never removed */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			close(fd);
+			PVLOG(ERR, MOD, "%s exists and is not a socket: refused", path);
+			return -EEXIST;
+		}
+		unlink(path);
+	}
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, mode) < 0 ||
 	    listen(fd, 4) < 0) {
 		rc = -errno;

@@ -35,7 +35,7 @@
  * each a memfd, tmpfs or hugetlbfs file (others are refused: a FUSE file's pages
  * would fault into its daemon), at most mem_max bytes in all. A dropped VMM ends
  * its connection only: the port listens again. Removing the port never waits for
- * the VMM: the thread is told to stop and joined for at most 1 s; a thread held in
+ * the VMM: the thread is told to stop and joined for at most 250 ms; a thread held in
  * the kernel on a file the VMM handed over (e.g. sealing a memfd whose inode lock
  * the VMM holds in a stalled write) is left to free the port when it returns.
  * Egress send() runs on the switch's threads under a per-port mutex (one lock per
@@ -103,12 +103,14 @@ struct vsw_vhost_stats {
 
 /*
  * Creates port `name` on `br` and listens on the Unix socket `socket_path` (an
- * existing socket file there is replaced; the directory must exist). `cfg` may be
+ * existing socket file there is replaced, any other file is refused with -EEXIST
+ * and left alone; the directory must exist). `cfg` may be
  * NULL. On success *out is the port: the bridge owns it, vsw_port_del() stops the
  * thread, disconnects the VMM, unmaps the guest memory, closes and unlinks the
  * socket, in bounded time whatever the VMM does (see "A hostile VMM" above). On
  * error nothing is left behind. 0 or -errno (-EINVAL, -ENAMETOOLONG
- * path too long for sun_path, -EEXIST name taken, socket errors).
+ * path too long for sun_path, -EEXIST name taken or a non-socket at the path,
+ * socket errors).
  */
 int vsw_vhost_port_add(struct vsw_bridge *br, const char *name, const char *socket_path,
 		       const struct vsw_vhost_config *cfg, struct vsw_port **out);

@@ -94,5 +94,19 @@ if [ -n "$qpid" ]; then
 else
   not_ok "QEMU pid of domain $hid found"
 fi
+# pvnet destroy of a running QEMU: "quit" over QMP, written without waiting for
+# QEMU's greeting, must be enough (no SIGKILL), and the store is served meanwhile
+if out=$(pvnet create "$PV_TMP/hvm1.cfg" 2>&1); then
+  hid=$(pvnet domid hvm1)
+  wait_for 20 test -S "$PV_RUN/qmp-$hid.sock"
+  T0=$(date +%s%N)
+  check "destroy a running HVM guest" pvnet destroy hvm1
+  ms=$(( ($(date +%s%N) - T0) / 1000000 ))
+  check "... QEMU quit over QMP (no SIGKILL needed), in $ms ms" \
+    bash -c "! grep -q 'domain $hid: QEMU pid [0-9]* did not quit' '$PV_TMP/pvnetd.log'"
+  check "... its console log is 0640" [ "$(stat -c %a "$PV_RUN/console-hvm1.log")" = 640 ]
+else
+  not_ok "create the HVM guest again"; diag "$out"
+fi
 check "destroy the PV guest" pvnet destroy pv1
 pv_done

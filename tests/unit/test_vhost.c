@@ -985,6 +985,31 @@ static void test_stuck_thread_orphaned(void **state)
 	assert_int_equal(count_fds(), base - 1); /* uffd closed too */
 }
 
+/* A path naming a file that is not a socket is refused, the file untouched. */
+static void test_socket_path_not_socket(void **state)
+{
+	struct vsw_bridge *br;
+	struct vsw_port *port = NULL;
+	char path[108], buf[8] = {0};
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/test_vhost.%d.file", getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "keep", 4), 4);
+	close(fd);
+	assert_int_equal(vsw_create("brp", NULL, &br), 0);
+	assert_int_equal(vsw_vhost_port_add(br, "vhp", path, NULL, &port), -EEXIST);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
+	assert_string_equal(buf, "keep");
+	close(fd);
+	unlink(path);
+	vsw_destroy(br);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1010,6 +1035,7 @@ int main(void)
 		cmocka_unit_test(test_mem_max),
 		cmocka_unit_test_setup_teardown(test_unread_replies, setup, teardown),
 		cmocka_unit_test(test_stuck_thread_orphaned),
+		cmocka_unit_test(test_socket_path_not_socket),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -356,10 +356,15 @@ static int run_case(struct hs *h, const char *c, char *note, size_t nsize)
 	return 0;
 }
 
+/* vmm.c: `pvnet-hostile vmm ...`, a hostile VMM on a vhost-user port */
+int vmm_main(int argc, char **argv);
+
 int main(int argc, char **argv)
 {
 	if (pvnet_version_opt(argc, argv, "pvnet-hostile"))
 		return 0;
+	if (argc > 1 && !strcmp(argv[1], "vmm"))
+		return vmm_main(argc - 1, argv + 1);
 	static const struct option opts[] = {{"domid", required_argument, NULL, 'd'},
 					     {"hv-fd", required_argument, NULL, 'f'},
 					     {"name", required_argument, NULL, 'n'},

@@ -203,7 +203,19 @@ static int spawn_guest(struct pvnetd *d, struct dom *dom, int guest_sock)
 		return -errno;
 	if (pid == 0) {
 		sigset_t none;
-		int logfd = open(con, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0640);
+		/* 0640, never through a symlink; O_NONBLOCK: a FIFO there fails (ENXIO) */
+		int logfd = open(con, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK, 0640);
+		struct stat st;
+
+		if (logfd >= 0 && (fstat(logfd, &st) < 0 || !S_ISREG(st.st_mode) ||
+				   ftruncate(logfd, 0) < 0 || fchmod(logfd, 0640) < 0)) {
+			close(logfd);
+			logfd = -1;
+		}
+		if (logfd >= 0)
+			fcntl(logfd, F_SETFL, fcntl(logfd, F_GETFL) & ~O_NONBLOCK);
+		else /* refused (a symlink, a FIFO...): the guest runs without its log */
+			logfd = open("/dev/null", O_WRONLY);
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
@@ -539,6 +551,11 @@ static void warn_netns_survivors(const struct dom *dom, ino_t ns_ino, struct out
 			   found, dom->name, list, found > 4 ? ", ..." : "");
 }
 
+static void pump_cb(void *arg, int ms)
+{
+	pvnetd_pump(arg, ms);
+}
+
 int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 {
 	const char *ns = dom->cfg.netns[0] ? dom->cfg.netns : dom->name;
@@ -553,7 +570,8 @@ int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 	if (!dom->hvm && !strchr(ns, '/') && stat(path, &st) == 0)
 		ns_ino = st.st_ino;
 	if (dom->hvm) {
-		hvm_destroy(dom->hvm, dom->pid, SHUTDOWN_TIMEOUT_MS, &dom->exit_status);
+		/* the store and the other guests are served while QEMU is waited for */
+		hvm_destroy(dom->hvm, dom->pid, SHUTDOWN_TIMEOUT_MS, &dom->exit_status, pump_cb, d);
 		dom->hvm = NULL;
 		dom->pid = 0;
 	}

@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -196,6 +197,69 @@ static const char *choose_accel(const char *kernel, const char *ramdisk)
 	return probed ? "kvm" : "tcg";
 }
 
+/*
+ * Whether `path` may be a vif's vhost-user socket (see hvm.h): its directory,
+ * symlinks resolved, is the run dir, a directory below it, or the directory in
+ * PVNET_VHOST_DIR; its last component is a plain name; and what is there now, if
+ * anything, is a socket (the port replaces it; any other file is never touched).
+ * 0, or -EPERM/-EEXIST/-EINVAL with the reason in err.
+ */
+static int socket_path_ok(const char *path, const char *run_dir, char *err, size_t errlen)
+{
+	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+	const char *extra = getenv("PVNET_VHOST_DIR");
+	char dir[PATH_MAX], real_dir[PATH_MAX], real_run[PATH_MAX], real_extra[PATH_MAX];
+	struct stat st;
+	size_t n;
+
+	if (path[0] != '/' || !*base || !strcmp(base, ".") || !strcmp(base, "..")) {
+		snprintf(err, errlen, "socket=%.107s: not an absolute path to a file", path);
+		return -EINVAL;
+	}
+	n = (size_t)(slash - path);
+	snprintf(dir, sizeof(dir), "%.*s", (int)(n ? n : 1), path);
+	if (!realpath(dir, real_dir) || !realpath(run_dir, real_run)) {
+		snprintf(err, errlen, "socket=%.107s: directory %.107s: %s", path, dir, strerror(errno));
+		return -EINVAL;
+	}
+	n = strlen(real_run);
+	if (!(strncmp(real_dir, real_run, n) == 0 && (real_dir[n] == 0 || real_dir[n] == '/')) &&
+	    !(extra && *extra && realpath(extra, real_extra) && !strcmp(real_dir, real_extra))) {
+		snprintf(err, errlen, "socket=%.107s: refused: a vhost-user socket must be in the run "
+			 "dir %.100s (or in $PVNET_VHOST_DIR%s%.100s)", path, run_dir,
+			 extra && *extra ? " = " : ", not set", extra && *extra ? extra : "");
+		return -EPERM;
+	}
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "socket=%.107s: refused: exists and is not a socket (pvnetd "
+			 "replaces only a stale socket)", path);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/* The console log: created 0640 or truncated (and made 0640), never through a
+ * symlink, never anything but a regular file (a FIFO would block the open). */
+static int open_console(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -EINVAL;
+	}
+	if (ftruncate(fd, 0) < 0 || fchmod(fd, 0640) < 0 ||
+	    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
 static void remove_ports(struct hvm_dom *h)
 {
 	for (unsigned i = 0; i < h->n_ports; i++) {
@@ -211,6 +275,9 @@ static void remove_ports(struct hvm_dom *h)
 
 static int add_ports(struct hvm_dom *h, const struct pvnet_dom_cfg *cfg, char *err, size_t errlen)
 {
+	/* the VMM may hand over the domain's RAM and no more */
+	struct vsw_vhost_config vcfg = {.mem_max = (cfg->memory_mib ? cfg->memory_mib : 256) << 20};
+
 	for (unsigned i = 0; i < cfg->n_vifs; i++) {
 		const struct pvnet_vif_cfg *vif = &cfg->vifs[i];
 		const char *bridge = vif->bridge[0] ? vif->bridge : "br0";
@@ -229,13 +296,20 @@ static int add_ports(struct hvm_dom *h, const struct pvnet_dom_cfg *cfg, char *e
 		else
 			snprintf(h->port[i], sizeof(h->port[i]), "vif%u.%u", h->domid, i);
 		snprintf(h->bridge[i], sizeof(h->bridge[i]), "%s", bridge);
-		if (vif->socket[0])
+		if (vif->socket[0]) {
+			char why[400];
+			rc = socket_path_ok(vif->socket, h->run_dir, why, sizeof(why));
+			if (rc < 0) {
+				snprintf(err, errlen, "vif %u: %s", i, why);
+				return rc;
+			}
 			snprintf(sock, sizeof(sock), "%s", vif->socket);
-		else
+		} else {
 			snprintf(sock, sizeof(sock), "%s/vhu-%u.%u.sock", h->run_dir, h->domid, i);
+		}
 		rc = vsw_bridge_get_or_create(h->sw, bridge, &br);
 		if (rc == 0)
-			rc = vsw_vhost_port_add(br, h->port[i], sock, NULL, &port);
+			rc = vsw_vhost_port_add(br, h->port[i], sock, &vcfg, &port);
 		if (rc < 0) {
 			snprintf(err, errlen, "vif %u: vhost-user port %s on %s: %s", i, h->port[i],
 				 bridge, strerror(-rc));
@@ -336,11 +410,21 @@ int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_di
 		snprintf(err, errlen, "hvm needs kernel = '...' (scripts/guest-image.sh builds one)");
 		return -EINVAL;
 	}
-	if (access(cfg->kernel, R_OK) < 0 || (cfg->ramdisk[0] && access(cfg->ramdisk, R_OK) < 0)) {
-		rc = -errno;
-		snprintf(err, errlen, "cannot read %s: %s",
-			 access(cfg->kernel, R_OK) < 0 ? cfg->kernel : cfg->ramdisk, strerror(-rc));
-		return rc;
+	for (int k = 0; k < 2; k++) { /* readable regular files: QEMU only reads them */
+		const char *f = k ? cfg->ramdisk : cfg->kernel;
+		struct stat st;
+
+		if (!f[0])
+			continue;
+		if (stat(f, &st) < 0 || access(f, R_OK) < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "cannot read %s: %s", f, strerror(-rc));
+			return rc;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "%s=%s: not a regular file", k ? "ramdisk" : "kernel", f);
+			return -EINVAL;
+		}
 	}
 	h = calloc(1, sizeof(*h));
 	a = calloc(1, sizeof(*a));
@@ -369,10 +453,12 @@ int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_di
 		goto remove_ports;
 	}
 	snprintf(con, sizeof(con), "%s/console-%s.log", run_dir, cfg->name);
-	logfd = open(con, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
+	logfd = open_console(con);
 	if (logfd < 0) {
-		rc = -errno;
-		snprintf(err, errlen, "%s: %s", con, strerror(-rc));
+		rc = logfd;
+		snprintf(err, errlen, "console log %s: %s", con,
+			 rc == -ELOOP ? "is a symlink: refused"
+			 : rc == -EINVAL ? "not a regular file: refused" : strerror(-rc));
 		goto remove_ports;
 	}
 	pid = fork();
@@ -402,32 +488,37 @@ free_h:
 	return rc;
 }
 
-/* Asks QEMU to quit over QMP. 0 if the command was sent. */
+/*
+ * Asks QEMU to quit over QMP without waiting for it: a non-blocking connect (a full
+ * backlog fails at once) and the two commands written into the socket buffer (QEMU
+ * reads them after its greeting). The fd, or -errno; the caller keeps it open until
+ * QEMU has exited, so QEMU does not see the client gone before reading.
+ */
 static int qmp_quit(const char *path)
 {
 	static const char cmds[] = "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n";
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd, rc = -EIO;
-	char buf[512];
+	int fd, rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	struct timeval tv = {.tv_sec = 1};
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    read(fd, buf, sizeof(buf)) > 0 && /* the greeting */
-	    send(fd, cmds, sizeof(cmds) - 1, MSG_NOSIGNAL) == (ssize_t)(sizeof(cmds) - 1))
-		rc = 0;
-	close(fd);
-	return rc;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    send(fd, cmds, sizeof(cmds) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)(sizeof(cmds) - 1)) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
 }
 
-static bool wait_exit(pid_t pid, unsigned ms, int *status)
+/* Waits up to `ms` for `pid` to exit, in slices of 20 ms spent in wait_cb (or
+ * sleeping). true once it has been reaped (here, or by someone else: ECHILD). */
+static bool wait_exit(pid_t pid, unsigned ms, int *status, void (*wait_cb)(void *, int),
+		      void *arg)
 {
 	uint64_t deadline = now_ms() + ms;
 
@@ -437,11 +528,15 @@ static bool wait_exit(pid_t pid, unsigned ms, int *status)
 			return true;
 		if (now_ms() >= deadline)
 			return false;
-		usleep(20000);
+		if (wait_cb)
+			wait_cb(arg, 20);
+		else
+			usleep(20000);
 	}
 }
 
-void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status)
+void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status,
+		 void (*wait_cb)(void *arg, int ms), void *arg)
 {
 	int st = 0;
 
@@ -450,21 +545,25 @@ void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status)
 	if (!timeout_ms)
 		timeout_ms = HVM_STOP_TIMEOUT_MS;
 	if (pid > 0) {
-		bool done = false;
-		if (qmp_quit(h->qmp_path) == 0)
-			done = wait_exit(pid, timeout_ms / 2, &st);
-		if (!done) {
-			PVLOG(WARN, MOD, "domain %u: QEMU pid %ld did not quit over QMP; SIGTERM",
-			      h->domid, (long)pid);
+		/* one polite request (QMP quit, or SIGTERM where QMP is not reachable),
+		 * then SIGKILL: a VMM that ignores the one ignores the other (QEMU quits
+		 * the same way on both) */
+		int qfd = qmp_quit(h->qmp_path);
+		bool done;
+
+		if (qfd < 0)
 			kill(pid, SIGTERM);
-			done = wait_exit(pid, timeout_ms / 2, &st);
-		}
+		done = wait_exit(pid, timeout_ms / 2, &st, wait_cb, arg);
 		if (!done) {
-			PVLOG(WARN, MOD, "domain %u: QEMU pid %ld ignored SIGTERM; SIGKILL", h->domid,
-			      (long)pid);
+			PVLOG(WARN, MOD, "domain %u: QEMU pid %ld did not quit (%s) in %u ms; SIGKILL",
+			      h->domid, (long)pid, qfd >= 0 ? "QMP quit" : "SIGTERM", timeout_ms / 2);
 			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
+			/* SIGKILL is not ignored; bounded anyway (a process stuck in the
+			 * kernel is reaped later by the SIGCHLD handler) */
+			wait_exit(pid, timeout_ms / 2, &st, wait_cb, arg);
 		}
+		if (qfd >= 0)
+			close(qfd);
 		if (status)
 			*status = st;
 	}

@@ -12,7 +12,17 @@
  * "qemu-system-x86_64" from PATH.
  *
  * Files in run_dir: console-<name>.log (serial console and QEMU's own messages,
- * for `pvnet console`), qmp-<domid>.sock (QMP, used to quit), vhu-<domid>.<n>.sock.
+ * for `pvnet console`; created 0640, never opened through a symlink or as anything
+ * but a regular file), qmp-<domid>.sock (QMP, used to quit), vhu-<domid>.<n>.sock.
+ *
+ * Paths a config names (docs/security.md "Host-side safety"): a vif's `socket=`
+ * (the vhost-user socket, default run_dir/vhu-<domid>.<n>.sock) must be absolute
+ * and lie in the run dir, a directory below it, or the directory named by
+ * pvnetd's environment variable PVNET_VHOST_DIR (symlinks resolved); if a file is
+ * there already it must be a socket (a stale one is replaced), anything else is
+ * refused and left alone. `kernel=` and `ramdisk=` must be readable regular files;
+ * pvnetd only checks them, QEMU reads them. A VMM may hand over at most the
+ * domain's memory= as guest memory (vsw_vhost_config.mem_max).
  * Kernel command line: "console=ttyS0 quiet panic=-1 " + cfg->cmdline +
  * " pvnet.ip=<first IP of vif 0>" (the guest image's /init reads it, see
  * scripts/guest-image.sh).
@@ -35,20 +45,28 @@ struct hvm_dom;
  * hvm_destroy) and *pid_out (QEMU's pid; the caller reaps it like any child, or lets
  * hvm_destroy do it). On error nothing is left (ports removed, no process), a
  * one-line reason is in err, and -errno is returned (-EINVAL: not type "hvm", no
- * kernel, or a vif whose model is not virtio; -ENOENT kernel/ramdisk missing).
+ * kernel, kernel/ramdisk not a regular file, a vif whose model is not virtio, or
+ * a console log that is not a regular file; -ENOENT kernel/ramdisk missing;
+ * -EPERM a socket= outside the allowed directories; -EEXIST a socket= naming a
+ * file that is not a socket; -ELOOP the console log is a symlink).
  */
 int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_dir,
 	      struct vsw_switch *sw, struct hvm_dom **out, pid_t *pid_out, char *err,
 	      size_t errlen);
 
 /*
- * Stops QEMU if `pid` > 0 and it is still running: "quit" over QMP, then SIGTERM,
- * then SIGKILL, each after `timeout_ms` / 2 (0: 3000 ms); reaps it and stores its
- * wait status in *status (may be NULL). Then removes the domain's ports from the
- * switch and its sockets (the console log stays, the toolstack removes it), and
- * frees h. Pass pid 0 when the caller already reaped QEMU. NULL is a no-op.
+ * Stops QEMU if `pid` > 0 and it is still running: "quit" over QMP (sent without
+ * waiting for QEMU's greeting; SIGTERM if the QMP socket cannot be reached), then
+ * SIGKILL after `timeout_ms` / 2 (0: 3000 ms); reaps it and stores its wait status
+ * in *status (may be NULL; 0 if someone else reaped it). While it waits it calls
+ * wait_cb(arg, 20) in a loop (pvnetd: serve the store and the guests for 20 ms), or
+ * sleeps if wait_cb is NULL: at most timeout_ms in all, whatever QEMU does.
+ * Then removes the domain's ports from the switch (bounded, include/pvnet/vhost.h)
+ * and its sockets (the console log stays, the toolstack removes it), and frees h.
+ * Pass pid 0 when the caller already reaped QEMU. NULL is a no-op.
  */
-void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status);
+void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status,
+		 void (*wait_cb)(void *arg, int ms), void *arg);
 
 /* "tcg" or "kvm": what this domain runs on. */
 const char *hvm_accel(const struct hvm_dom *h);
