@@ -1402,7 +1402,7 @@ static void *vhost_thread(void *arg)
  * call on a file the VMM handed over (a seal on a memfd whose inode lock it holds
  * in a stuck write) can hold it longer. A thread merely descheduled past it is
  * orphaned too: harmless, it frees the port a little later. */
-#define VHU_JOIN_TIMEOUT_MS 250
+#define VHU_JOIN_TIMEOUT_MS 50
 
 /* Frees everything of a port whose thread is gone (or never ran). */
 static void vhost_release(struct vsw_vhost *vh)
@@ -1464,7 +1464,7 @@ static void vhost_free(struct vsw_vhost *vh)
 			}
 			pthread_mutex_unlock(&vh->life_lock);
 			if (orphan) {
-				PVLOG(ERR, MOD, "%s: port thread did not stop in %u ms (stuck in the "
+				PVLOG(WARN, MOD, "%s: port thread did not stop in %u ms (stuck in the "
 				      "kernel on a file its VMM handed over?); removed without it, it "
 				      "frees the port when it returns", vh->name, VHU_JOIN_TIMEOUT_MS);
 				pthread_detach(vh->thread);
@@ -1522,11 +1522,15 @@ static int vhost_describe(struct vsw_port *port, char *buf, size_t size)
 {
 	struct vsw_vhost *vh = vsw_port_priv(port);
 
-	return snprintf(buf, size, "socket=%s %s features=0x%llx guest_mem_fault=%llu", vh->path,
+#define LD(f) (unsigned long long)__atomic_load_n(&vh->st.f, __ATOMIC_RELAXED)
+	/* what the VMM got: drops of its connection by reason (docs/security.md) */
+	return snprintf(buf, size, "socket=%s %s features=0x%llx guest_mem_fault=%llu "
+			"vmm_bad_msgs=%llu vmm_msg_timeouts=%llu vmm_reply_stalls=%llu "
+			"vmm_fd_floods=%llu vmm_disconnects=%llu", vh->path,
 			vh->st.running ? "running" : vh->st.connected ? "connected" : "listening",
-			(unsigned long long)__atomic_load_n(&vh->st.features, __ATOMIC_RELAXED),
-			(unsigned long long)__atomic_load_n(&vh->st.guest_mem_fault,
-							    __ATOMIC_RELAXED));
+			LD(features), LD(guest_mem_fault), LD(bad_msgs), LD(msg_timeouts),
+			LD(reply_stalls), LD(fd_floods), LD(disconnects));
+#undef LD
 }
 
 static const struct vsw_port_ops vhost_ops = {

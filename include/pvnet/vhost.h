@@ -35,7 +35,7 @@
  * each a memfd, tmpfs or hugetlbfs file (others are refused: a FUSE file's pages
  * would fault into its daemon), at most mem_max bytes in all. A dropped VMM ends
  * its connection only: the port listens again. Removing the port never waits for
- * the VMM: the thread is told to stop and joined for at most 250 ms; a thread held in
+ * the VMM: the thread is told to stop and joined for at most 50 ms; a thread held in
  * the kernel on a file the VMM handed over (e.g. sealing a memfd whose inode lock
  * the VMM holds in a stalled write) is left to free the port when it returns.
  * Egress send() runs on the switch's threads under a per-port mutex (one lock per

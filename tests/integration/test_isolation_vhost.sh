@@ -72,7 +72,7 @@ N=0
 # nothing), during the attack or, with "after", once the domain is destroyed
 # (PVNET_VHOST_ATTACKS="a b": only those, e.g. to measure an older pvnetd)
 attack() {
-  local a=$1 expect=$2 when=${3:-during} name="vmm-$1" fds0 rss0 lw t0 dt="" out wt
+  local a=$1 expect=$2 when=${3:-during} name="vmm-$1" fds0 rss0 lw t0 dt="" out wt ctr id
   case " ${PVNET_VHOST_ATTACKS:-$a} " in *" $a "*) ;; *) return ;; esac
   rm -f "$PV_TMP/list-during-destroy"
   N=$((N + 1))
@@ -104,6 +104,17 @@ CFG
   else not_ok "$a: pvnet list answers within 1 s during the attack (slowest ${lw} ms)"; fi
   check "$a: pva still pings pvb during the attack" pings_ok
   [ -n "$expect" ] && [ "$when" = during ] && expect_log "$a" "$expect"
+  case $a in # the counter `pvnet switch show` gives the port for what the VMM got
+  half-header|stall-child) ctr=vmm_msg_timeouts ;; huge-payload|mem-table) ctr=vmm_bad_msgs ;;
+  fd-flood) ctr=vmm_fd_floods ;; no-read) ctr=vmm_reply_stalls ;; *) ctr="" ;;
+  esac
+  if [ -n "$ctr" ]; then
+    id=$(domid "$name")
+    port_ctr() { timeout 2 "$PV_BIN/pvnet" --run-dir "$PV_RUN" switch show | grep -E "(^| )vif$id\.0 " | grep -oE "$ctr=[0-9]+" | cut -d= -f2; }
+    if wait_for 5 bash -c "[ \"\$(timeout 2 '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch show | grep -E '(^| )vif$id\.0 ' | grep -oE '$ctr=[0-9]+' | cut -d= -f2)\" -ge 1 ] 2>/dev/null"; then
+      ok "$a: pvnet switch show counts it on vif$id.0: $ctr=$(port_ctr)"
+    else not_ok "$a: pvnet switch show counts $ctr on vif$id.0"; timeout 2 "$PV_BIN/pvnet" --run-dir "$PV_RUN" switch show | grep "vif$id" | sed 's/^/# /'; fi
+  fi
   case $a in
   mem-table)
     check "$a: each bad memory table refused (REPLY_ACK != 0), the VMM still served" \
