@@ -48,7 +48,8 @@ static void usage(FILE *f)
 		"                            syntax, e.g. 'bridge=br1,ip=10.1.0.2/24'; devid=N)\n"
 		"  network-detach DOMAIN DEVID|MAC  remove a vif (forced after 2 s without answer)\n"
 		"  network-list DOMAIN       xl's vif table: Idx BE Mac handle state evt-ch refs\n"
-		"  stats [--json]            per vif and per switch port: packets, bytes, drops\n"
+		"  stats [--json|--format=prometheus]  per vif and switch port: packets, bytes, drops\n"
+		"  top [-b] [-d SECS] [-n ITER]  per domain: network rates, pps, drops, CPU (xentop)\n"
 		"  switch show               bridges, their ports and VLAN modes\n"
 		"  switch fdb BRIDGE         the MAC table: port, VLAN, MAC, age\n"
 		"  switch add-br BRIDGE | del-br BRIDGE | list-br [-v] | list-ports BRIDGE\n"
@@ -80,6 +81,8 @@ static void usage(FILE *f)
 		"Benchmarks:\n"
 		"  bench [--quick] [--json FILE]   perf/bench.sh: pvnet and its peers, one table\n"
 		"\n"
+		"Read commands (info, list, vif-list, stats, switch show|fdb|port-show|list-br|\n"
+		"list-ports, accel list, nic list) take --json: one JSON object or array.\n"
 		"The run dir is --run-dir, else $PVNET_RUN_DIR, else " PVNET_DEFAULT_RUN_DIR ".\n"
 		"pvnet --version: this program's release and control protocol version.\n");
 }
@@ -105,8 +108,9 @@ static int connect_ctl(void)
 	return fd;
 }
 
-/* Sends argv (+ payload) to pvnetd and relays its answer; returns the exit status. */
-int ctl_call(int argc, char **argv, const char *payload, size_t payload_len)
+/* Sends argv (+ payload) to pvnetd and relays its answer (stdout to `out`);
+ * returns the exit status. */
+static int ctl_call_to(FILE *out, int argc, char **argv, const char *payload, size_t payload_len)
 {
 	char *msg = malloc(PVNET_CTL_MSG_MAX + 1);
 	char marker[32];
@@ -164,7 +168,7 @@ int ctl_call(int argc, char **argv, const char *payload, size_t payload_len)
 						"speaks %d\n", msg + 1, PVNET_VERSION, PVNET_CTL_VERSION);
 			}
 		} else if (msg[0] == 'O')
-			fwrite(msg + 1, 1, (size_t)n - 1, stdout);
+			fwrite(msg + 1, 1, (size_t)n - 1, out);
 		else if (msg[0] == 'E')
 			fwrite(msg + 1, 1, (size_t)n - 1, stderr);
 		else if (msg[0] == 'X') {
@@ -172,7 +176,7 @@ int ctl_call(int argc, char **argv, const char *payload, size_t payload_len)
 			status = atoi(msg + 1);
 			break;
 		}
-		fflush(stdout);
+		fflush(out);
 	}
 	close(fd);
 out:
@@ -182,6 +186,30 @@ too_big:
 	fprintf(stderr, "pvnet: request too large\n");
 	free(msg);
 	return 1;
+}
+
+int ctl_call(int argc, char **argv, const char *payload, size_t payload_len)
+{
+	return ctl_call_to(stdout, argc, argv, payload, payload_len);
+}
+
+int ctl_call_capture(int argc, char **argv, char **text)
+{
+	size_t size = 0;
+	FILE *f = open_memstream(text, &size);
+	int status;
+
+	*text = NULL;
+	if (!f)
+		return 1;
+	status = ctl_call_to(f, argc, argv, NULL, 0);
+	if (fclose(f) != 0)
+		status = 1;
+	if (status) {
+		free(*text);
+		*text = NULL;
+	}
+	return status;
 }
 
 static void print_escaped(const char *v, size_t len)
@@ -349,6 +377,8 @@ int main(int argc, char **argv)
 		return cmd_bench(argc, argv);
 	if (!strcmp(argv[0], "xenstore-ls"))
 		return cmd_xenstore_ls(argc, argv);
+	if (!strcmp(argv[0], "top"))
+		return cmd_top(argc, argv); /* top.c */
 	if (!strcmp(argv[0], "create"))
 		return cmd_create(argc, argv); /* create.c */
 	if (argc >= 4 && !strcmp(argv[0], "switch") &&

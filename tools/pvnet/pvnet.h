@@ -11,6 +11,16 @@
  */
 int ctl_call(int argc, char **argv, const char *payload, size_t payload_len);
 
+/*
+ * As ctl_call without a payload, but pvnetd's stdout replies are returned in *text
+ * (malloc'd, NUL-terminated; the caller frees it) instead of printed; its stderr
+ * replies still go to stderr. On a non-zero status *text is NULL.
+ */
+int ctl_call_capture(int argc, char **argv, char **text);
+
+/* pvnet top [-b] [-d SECS] [-n ITER] (top.c); argv[0] is "top". */
+int cmd_top(int argc, char **argv);
+
 /* pvnet create [-n] FILE [KEY=VALUE ...] (create.c); argv[0] is "create". */
 int cmd_create(int argc, char **argv);
 

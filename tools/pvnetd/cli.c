@@ -16,6 +16,7 @@
 #include <pvnet/log.h>
 
 #include "pvnetd.h"
+#include "report.h"
 #include "switch_cli.h"
 
 #define MOD "ctl"
@@ -148,125 +149,6 @@ void err_printf(struct outbuf *o, const char *fmt, ...)
 	va_end(ap);
 }
 
-static int cmd_info(struct pvnetd *d, struct outbuf *o)
-{
-	struct hv_domain_info infos[HV_MAX_DOMID + 1];
-	int n = hv_domain_list(d->hv, infos, HV_MAX_DOMID + 1);
-	uint64_t up = (pvnetd_now_ns() - d->started_ns) / 1000000000ull;
-	uint64_t mem = 0;
-
-	for (int i = 0; i < n; i++)
-		mem += infos[i].mem_size;
-	out_printf(o, "%-24s: %s\n", "pvnet_version", PVNET_VERSION);
-	out_printf(o, "%-24s: %ld\n", "pvnetd_pid", (long)getpid());
-	out_printf(o, "%-24s: %s\n", "run_dir", d->run_dir);
-	out_printf(o, "%-24s: %s\n", "control_socket", d->ctl_path);
-	out_printf(o, "%-24s: %s\n", "xenstore_socket", d->xs_path);
-	out_printf(o, "%-24s: %s\n", "state_dir", d->state_dir);
-	out_printf(o, "%-24s: %s\n", "guest_program", d->guest_bin);
-	out_printf(o, "%-24s: %llu\n", "uptime_s", (unsigned long long)up);
-	out_printf(o, "%-24s: %llu\n", "loop_worst_turn_us",
-		   (unsigned long long)(d->gauge.worst_ns / 1000));
-	out_printf(o, "%-24s: %llu\n", "loop_worst_turn_10s_us",
-		   (unsigned long long)(loop_gauge_recent_ns(&d->gauge, pvnetd_now_ns()) / 1000));
-	{
-		unsigned open_conns = 0;
-		for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++)
-			open_conns += d->ctl_conns[i].fd >= 0;
-		out_printf(o, "%-24s: %u (at most %d)\n", "ctl_connections", open_conns,
-			   PVNET_CTL_MAX_CONNS);
-		out_printf(o, "%-24s: %llu\n", "ctl_refused", (unsigned long long)d->ctl_refused);
-		out_printf(o, "%-24s: %llu\n", "ctl_dropped", (unsigned long long)d->ctl_dropped);
-	}
-	/* the per-domain ledger: each limit and how often a domain was refused by it */
-	for (int r = 0; r < QUOTA_NR; r++) {
-		uint64_t v = quota_limit(d->quota, (enum quota_res)r);
-		char key[48], val[24];
-		snprintf(key, sizeof(key), "limit_%s", quota_res_name((enum quota_res)r));
-		if (v == QUOTA_UNLIMITED)
-			snprintf(val, sizeof(val), "unlimited");
-		else
-			snprintf(val, sizeof(val), "%llu", (unsigned long long)v);
-		out_printf(o, "%-24s: %s (refused %llu)\n", key, val,
-			   (unsigned long long)quota_refusals(d->quota, (enum quota_res)r));
-	}
-	out_printf(o, "%-24s: %llu\n", "xs_events_dropped",
-		   (unsigned long long)xs_server_events_dropped(d->xss));
-	out_printf(o, "%-24s: %d\n", "ctl_protocol", PVNET_CTL_VERSION);
-	out_printf(o, "%-24s: %d\n", "nr_domains", n < 0 ? 0 : n);
-	out_printf(o, "%-24s: %llu\n", "guest_memory_mib", (unsigned long long)(mem >> 20));
-	out_printf(o, "%-24s: %ld\n", "nr_cpus", sysconf(_SC_NPROCESSORS_ONLN));
-	out_printf(o, "%-24s: %s\n", "grant_table", "v1 (map, unmap, copy, transfer)");
-	out_printf(o, "%-24s: %s\n", "event_channels", "2-level, eventfd-backed");
-	out_printf(o, "%-24s: %s\n", "xen_abi", "netif / grant_table / xenstore wire protocol");
-	return 0;
-}
-
-/* 1 if `list` names no domain (all are listed) or names this one. */
-static bool list_wants(int argc, char **argv, const char *name, unsigned domid)
-{
-	char id[16];
-
-	snprintf(id, sizeof(id), "%u", domid);
-	for (int i = 1; i < argc; i++)
-		if (!strcmp(argv[i], name) || !strcmp(argv[i], id))
-			return true;
-	return argc < 2;
-}
-
-/* list [NAME|ID ...]: every domain, or those named (as xl list does). */
-static int cmd_list(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
-{
-	struct hv_domain_info infos[HV_MAX_DOMID + 1];
-	int n = hv_domain_list(d->hv, infos, HV_MAX_DOMID + 1);
-
-	if (n < 0) {
-		err_printf(o, "list: %s\n", strerror(-n));
-		return 1;
-	}
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "Domain-0") && strcmp(argv[i], "0") && !dom_find(d, argv[i])) {
-			err_printf(o, "no domain '%s'\n", argv[i]);
-			return 1;
-		}
-	}
-	out_printf(o, "%-32s %5s %6s %5s %9s %9s\n", "Name", "ID", "Mem", "VCPUs", "State",
-		   "Time(s)");
-	for (int i = 0; i < n; i++) {
-		struct dom *dom = NULL;
-		char state[8] = "------";
-		double secs;
-
-		if (infos[i].domid == 0) {
-			if (!list_wants(argc, argv, "Domain-0", 0))
-				continue;
-			state[0] = 'r';
-			secs = (double)(pvnetd_now_ns() - d->started_ns) / 1e9;
-			out_printf(o, "%-32s %5u %6llu %5ld %9s %9.1f\n", "Domain-0", 0u, 0ull,
-				   sysconf(_SC_NPROCESSORS_ONLN), state, secs);
-			continue;
-		}
-		for (dom = d->doms; dom && dom->domid != infos[i].domid; dom = dom->next)
-			;
-		if (!dom || !list_wants(argc, argv, dom->name, dom->domid))
-			continue;
-		/* xl's state letters: r running/b blocked, s shutdown, c crashed, d dying */
-		if (dom->dying)
-			state[5] = 'd';
-		else if (dom->pid > 0)
-			state[1] = 'b';
-		else
-			state[4] = 'c';
-		secs = (double)(pvnetd_now_ns() - dom->created_ns) / 1e9;
-		/* an HVM domain's hv memory is a token page: its RAM is QEMU's, memory= MiB */
-		out_printf(o, "%-32s %5u %6llu %5u %9s %9.1f\n", dom->name, dom->domid,
-			   dom->hvm ? (unsigned long long)dom->cfg.memory_mib
-				    : (unsigned long long)(infos[i].mem_size >> 20),
-			   dom->cfg.vcpus ? dom->cfg.vcpus : 1, state, secs);
-	}
-	return 0;
-}
-
 /* Makes a relative path (kernel = "build/guest/vmlinuz") absolute against cwd. */
 static int path_from_cwd(char *path, size_t size, const char *cwd)
 {
@@ -375,78 +257,6 @@ static void switch_out(void *arg, int is_err, const char *text)
 
 /* ---- netback and switch commands --------------------------------------------- */
 
-static const char *feat_text(unsigned f, char *buf, size_t size)
-{
-	snprintf(buf, size, "%s%s%s%s%s%s", f & NB_FEAT_SG ? "sg," : "",
-		 f & NB_FEAT_GSO4 ? "gso4," : "", f & NB_FEAT_GSO6 ? "gso6," : "",
-		 f & NB_FEAT_CSUM ? "csum," : "", f & NB_FEAT_RX_NOTIFY ? "rx-notify," : "",
-		 f & NB_FEAT_PERSISTENT ? "persistent," : "");
-	if (*buf)
-		buf[strlen(buf) - 1] = 0;
-	else
-		snprintf(buf, size, "-");
-	return buf;
-}
-
-static int vif_list_cb(const struct nb_vif_info *vi, void *arg)
-{
-	struct outbuf *o = arg;
-	char feat[64];
-
-	out_printf(o, "%-4u %-8s %-17s %-12s %-6u %-8s %s%s%s\n", vi->handle, vi->name,
-		   vi->mac[0] ? vi->mac : "-", xenbus_strstate(vi->be_state), vi->nr_queues,
-		   vi->bridge, feat_text(vi->features, feat, sizeof(feat)),
-		   vi->last_error[0] ? "  error: " : "", vi->last_error);
-	return 0;
-}
-
-static int cmd_vif_list(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
-{
-	struct dom *dom = NULL;
-	int domid;
-
-	if (argc != 2) {
-		err_printf(o, "usage: pvnet vif-list DOMAIN\n");
-		return 2;
-	}
-	if (!strcmp(argv[1], "Domain-0") || !strcmp(argv[1], "0")) {
-		domid = 0;
-	} else {
-		dom = dom_find(d, argv[1]);
-		if (!dom) {
-			err_printf(o, "no domain '%s'\n", argv[1]);
-			return 1;
-		}
-		domid = dom->domid;
-	}
-	out_printf(o, "%-4s %-8s %-17s %-12s %-6s %-8s %s\n", "Idx", "Name", "Mac", "State",
-		   "Queues", "Bridge", "Features");
-	if (dom && dom->hvm) {
-		/* HVM vifs are vhost-user ports, not netback vifs: list them from the
-		 * config and the switch ("up" once QEMU's virtio-net driver is ready) */
-		for (unsigned i = 0; i < dom->cfg.n_vifs; i++) {
-			const struct pvnet_vif_cfg *v = &dom->cfg.vifs[i];
-			struct vsw_bridge *br;
-			struct vsw_port *port;
-			char name[32], mac[18], line[512] = "";
-
-			snprintf(name, sizeof(name), "vif%u.%u", dom->domid, i);
-			if (v->vifname[0])
-				snprintf(name, sizeof(name), "%s", v->vifname);
-			snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", v->mac[0],
-				 v->mac[1], v->mac[2], v->mac[3], v->mac[4], v->mac[5]);
-			if (vsw_switch_port_find(d->sw, name, &br, &port) == 0)
-				vsw_port_format(port, line, sizeof(line));
-			out_printf(o, "%-4u %-8s %-17s %-12s %-6u %-8s %s\n", i, name, mac,
-				   !line[0] ? "-" : strstr(line, " up ") ? "Connected" : "Waiting",
-				   1u, v->bridge, "vhost-user,virtio-net");
-		}
-		return 0;
-	}
-	nb_vif_foreach(d->nb, domid, vif_list_cb, o);
-	return 0;
-}
-
 /* vif-set-rate VIF RATE: VIF is vif<d>.<n> or <d>/<n>; RATE in xl syntax
  * (10Mb/s@50ms) or "off". Writes (or removes) the backend `rate` node, which
  * netback watches and applies live. */
@@ -503,229 +313,13 @@ int cmd_vif_set_rate(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 	return 0;
 }
 
-/* JSON string body: only [A-Za-z0-9 ...] text of ours, escaped anyway. */
-static const char *jstr(const char *s, char *buf, size_t size)
+/* `switch` with a subcommand nobody answered (show and fdb are report.c's). */
+static int cmd_switch(struct outbuf *o)
 {
-	size_t n = 0;
-
-	for (; *s && n + 7 < size; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\') {
-			buf[n++] = '\\';
-			buf[n++] = (char)c;
-		} else if (c < 0x20 || c >= 0x7f) {
-			n += (size_t)snprintf(buf + n, size - n, "\\u%04x", c);
-		} else {
-			buf[n++] = (char)c;
-		}
-	}
-	buf[n] = 0;
-	return buf;
-}
-
-struct stats_ctx {
-	struct outbuf *o;
-	bool json;
-	unsigned n; /* items printed so far at the current level */
-};
-
-static int stats_vif_cb(const struct nb_vif_info *vi, void *arg)
-{
-	struct stats_ctx *c = arg;
-	char line[4096], esc[256];
-	size_t n = 0;
-
-	if (c->json) {
-		n += (size_t)snprintf(line + n, sizeof(line) - n,
-			"%s{\"name\":\"%s\",\"domid\":%u,\"handle\":%u,\"state\":\"%s\","
-			"\"connected\":%s,\"disabled\":%s,\"queues\":%u,\"bridge\":\"%s\","
-			"\"last_error\":\"%s\",\"tx_packets\":%llu,\"tx_bytes\":%llu,"
-			"\"rx_packets\":%llu,\"rx_bytes\":%llu,\"rx_queued_bytes\":%llu,"
-			"\"notifies\":%llu,\"drops\":{",
-			c->n++ ? "," : "", vi->name, vi->domid, vi->handle,
-			xenbus_strstate(vi->be_state), vi->connected ? "true" : "false",
-			vi->disabled ? "true" : "false", vi->nr_queues, vi->bridge,
-			jstr(vi->last_error, esc, sizeof(esc)), (unsigned long long)vi->tx_packets,
-			(unsigned long long)vi->tx_bytes, (unsigned long long)vi->rx_packets,
-			(unsigned long long)vi->rx_bytes, (unsigned long long)vi->rx_queued_bytes,
-			(unsigned long long)vi->notifies);
-		for (unsigned r = 0; r < NB_DROP__MAX; r++)
-			n += (size_t)snprintf(line + n, sizeof(line) - n, "%s\"%s\":%llu", r ? "," : "",
-					      nb_drop_reason_name(r), (unsigned long long)vi->drops[r]);
-		snprintf(line + n, sizeof(line) - n, "}}");
-		out_printf(c->o, "%s", line);
-		return 0;
-	}
-	n += (size_t)snprintf(line + n, sizeof(line) - n,
-		"%-10s %-12s tx %llu pkts %llu bytes  rx %llu pkts %llu bytes  queued %llu bytes",
-		vi->name, xenbus_strstate(vi->be_state), (unsigned long long)vi->tx_packets,
-		(unsigned long long)vi->tx_bytes, (unsigned long long)vi->rx_packets,
-		(unsigned long long)vi->rx_bytes, (unsigned long long)vi->rx_queued_bytes);
-	for (unsigned r = 0; r < NB_DROP__MAX; r++)
-		if (vi->drops[r])
-			n += (size_t)snprintf(line + n, sizeof(line) - n, "  %s=%llu",
-					      nb_drop_reason_name(r), (unsigned long long)vi->drops[r]);
-	out_printf(c->o, "%s%s%s\n", line, vi->last_error[0] ? "  error: " : "", vi->last_error);
-	return 0;
-}
-
-static int stats_port_cb(struct vsw_port *port, void *arg)
-{
-	struct stats_ctx *c = arg;
-	struct vsw_port_fdb_stats fs;
-	struct vsw_port_stats st;
-	char line[2048];
-	size_t n = 0;
-
-	vsw_port_get_stats(port, &st);
-	vsw_port_get_fdb_stats(port, &fs);
-	if (c->json) {
-		n += (size_t)snprintf(line + n, sizeof(line) - n,
-			"%s{\"name\":\"%s\",\"port_no\":%u,\"rx_packets\":%llu,\"rx_bytes\":%llu,"
-			"\"tx_packets\":%llu,\"tx_bytes\":%llu,\"macs\":%llu,\"mac_limit\":%llu,"
-			"\"mac_learnt\":%llu,\"mac_evicted\":%llu,\"mac_limit_hits\":%llu,\"drops\":{",
-			c->n++ ? "," : "", vsw_port_name(port), vsw_port_no(port),
-			(unsigned long long)st.rx_packets, (unsigned long long)st.rx_bytes,
-			(unsigned long long)st.tx_packets, (unsigned long long)st.tx_bytes,
-			(unsigned long long)fs.entries, (unsigned long long)fs.limit,
-			(unsigned long long)fs.learnt, (unsigned long long)fs.evicted,
-			(unsigned long long)fs.limit_hits);
-		for (unsigned r = 0; r < VSW_DROP__MAX; r++)
-			n += (size_t)snprintf(line + n, sizeof(line) - n, "%s\"%s\":%llu", r ? "," : "",
-					      vsw_drop_reason_name(r), (unsigned long long)st.drops[r]);
-		snprintf(line + n, sizeof(line) - n, "}}");
-		out_printf(c->o, "%s", line);
-		return 0;
-	}
-	n += (size_t)snprintf(line + n, sizeof(line) - n,
-		"  port %-10s rx %llu pkts %llu bytes  tx %llu pkts %llu bytes", vsw_port_name(port),
-		(unsigned long long)st.rx_packets, (unsigned long long)st.rx_bytes,
-		(unsigned long long)st.tx_packets, (unsigned long long)st.tx_bytes);
-	for (unsigned r = 0; r < VSW_DROP__MAX; r++)
-		if (st.drops[r])
-			n += (size_t)snprintf(line + n, sizeof(line) - n, "  %s=%llu",
-					      vsw_drop_reason_name(r), (unsigned long long)st.drops[r]);
-	if (fs.evicted || fs.limit_hits)
-		n += (size_t)snprintf(line + n, sizeof(line) - n, "  macs=%llu/%llu mac_evicted=%llu",
-				      (unsigned long long)fs.entries, (unsigned long long)fs.limit,
-				      (unsigned long long)fs.evicted);
-	out_printf(c->o, "%s\n", line);
-	return 0;
-}
-
-static int stats_bridge_cb(struct vsw_bridge *br, void *arg)
-{
-	struct stats_ctx *c = arg;
-	struct vsw_bridge_stats bs;
-	struct stats_ctx pc = {.o = c->o, .json = c->json};
-
-	vsw_bridge_get_stats(br, &bs);
-	if (c->json) {
-		out_printf(c->o, "%s{\"name\":\"%s\",\"fdb_entries\":%llu,\"flooded\":%llu,"
-			   "\"sw_csum\":%llu,\"sw_tso_segs\":%llu,\"fdb_evicted\":%llu,"
-			   "\"fdb_ageing_s\":%u,\"ports\":[",
-			   c->n++ ? "," : "", vsw_bridge_name(br), (unsigned long long)bs.fdb_entries,
-			   (unsigned long long)bs.flooded, (unsigned long long)bs.sw_csum,
-			   (unsigned long long)bs.sw_tso_segs, (unsigned long long)bs.fdb_evicted,
-			   vsw_bridge_get_ageing(br));
-		vsw_port_foreach(br, stats_port_cb, &pc);
-		out_printf(c->o, "]}");
-		return 0;
-	}
-	out_printf(c->o, "bridge %s: %u ports, %llu fdb entries, %llu flooded\n", vsw_bridge_name(br),
-		   bs.ports, (unsigned long long)bs.fdb_entries, (unsigned long long)bs.flooded);
-	vsw_port_foreach(br, stats_port_cb, &pc);
-	return 0;
-}
-
-static int cmd_stats(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
-{
-	struct stats_ctx c = {.o = o};
-
-	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--json"))) {
-		err_printf(o, "usage: pvnet stats [--json]\n");
-		return 2;
-	}
-	c.json = argc == 2;
-	if (c.json) {
-		out_printf(o, "{\"workers\":%u,\"vifs\":[", nb_nr_workers(d->nb));
-		nb_vif_foreach(d->nb, -1, stats_vif_cb, &c);
-		out_printf(o, "],\"bridges\":[");
-		c.n = 0;
-		vsw_switch_foreach(d->sw, stats_bridge_cb, &c);
-		out_printf(o, "]}\n");
-		return 0;
-	}
-	out_printf(o, "netback: %u worker(s)\n", nb_nr_workers(d->nb));
-	nb_vif_foreach(d->nb, -1, stats_vif_cb, &c);
-	vsw_switch_foreach(d->sw, stats_bridge_cb, &c);
-	return 0;
-}
-
-static int show_port_cb(struct vsw_port *port, void *arg)
-{
-	struct outbuf *o = arg;
-	char line[1024];
-
-	vsw_port_format(port, line, sizeof(line));
-	out_printf(o, "        Port \"%s\"\n            %s\n", vsw_port_name(port), line);
-	return 0;
-}
-
-static int show_bridge_cb(struct vsw_bridge *br, void *arg)
-{
-	out_printf(arg, "    Bridge \"%s\"\n", vsw_bridge_name(br));
-	vsw_port_foreach(br, show_port_cb, arg);
-	return 0;
-}
-
-struct fdb_ctx {
-	struct outbuf *o;
-	struct vsw_bridge *br;
-};
-
-static int fdb_age_cb(const struct vsw_fdb_entry *e, void *arg)
-{
-	struct fdb_ctx *c = arg;
-	char mac[18];
-
-	pvnet_mac_format(e->mac, mac);
-	if (e->is_static)
-		out_printf(c->o, "%5u %5u  %s  static\n", e->port_no, e->vlan, mac);
-	else
-		out_printf(c->o, "%5u %5u  %s  %4llu\n", e->port_no, e->vlan, mac,
-			   (unsigned long long)(e->age_ns / 1000000000ull));
-	return 0;
-}
-
-static int port_map_cb(struct vsw_port *port, void *arg)
-{
-	out_printf(arg, "# port %u = %s\n", vsw_port_no(port), vsw_port_name(port));
-	return 0;
-}
-
-static int cmd_switch(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
-{
-	if (argc == 2 && !strcmp(argv[1], "show")) {
-		out_printf(o, "pvnet-switch\n");
-		vsw_switch_foreach(d->sw, show_bridge_cb, o);
-		return 0;
-	}
-	if (argc == 3 && !strcmp(argv[1], "fdb")) {
-		struct fdb_ctx c = {.o = o};
-		if (vsw_bridge_find(d->sw, argv[2], &c.br) < 0) {
-			err_printf(o, "no bridge '%s'\n", argv[2]);
-			return 1;
-		}
-		vsw_port_foreach(c.br, port_map_cb, o);
-		out_printf(o, " port  VLAN  MAC                Age\n");
-		vsw_fdb_dump(c.br, fdb_age_cb, &c);
-		return 0;
-	}
 	/* the ports' commands are switch_cli.c's: list them all, as `pvnet switch help` does */
 	err_printf(o, "usage: pvnet switch COMMAND ...\n"
-		      "  show                               bridges, their ports and VLAN modes\n"
-		      "  fdb BRIDGE                         the MAC table: port, VLAN, MAC, age\n"
+		      "  show [--json]                      bridges, their ports and VLAN modes\n"
+		      "  fdb BRIDGE [--json]                the MAC table: port, VLAN, MAC, age\n"
 		      "  add-port, del-port, set-vlan, set-trunk, mirror, mirror-stop, replay,\n"
 		      "  set-antispoof, port-show           see pvnet switch help\n");
 	return 2;
@@ -979,7 +573,8 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 	struct outbuf o = {.conn = c};
 	const char *payload = NULL, *bad = NULL;
 	size_t payload_len = 0, len, mlen = strlen(PVNET_CTL_MARKER);
-	int argc = 0, status = 2;
+	int argc = 0, status = 2, rc;
+	enum report_fmt fmt = REPORT_TEXT;
 	ssize_t n;
 	char *p, *end, xbuf[32], theirs[16] = "1";
 
@@ -1052,22 +647,19 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 			       "pvnetd\n", theirs, PVNET_VERSION, PVNET_CTL_VERSION);
 		goto reply;
 	}
-	if (!strcmp(argv[0], "info") && argc != 1)
-		err_printf(&o, "usage: pvnet info (no arguments)\n");
-	else if (!strcmp(argv[0], "info"))
-		status = cmd_info(d, &o);
+	/* --json / --format=FMT of the read commands (report.c) */
+	if (ctl_read_only(argc, argv) && report_take_format(&o, &argc, argv, &fmt) < 0)
+		goto reply;
+	if ((rc = report_dispatch(d, &o, argc, argv, fmt)) >= 0)
+		status = rc; /* info list vif-list stats switch show/fdb accel/nic list; --json */
 	else if (!strcmp(argv[0], "log-level"))
 		status = cmd_log_level(&o, argc, argv);
-	else if (!strcmp(argv[0], "list"))
-		status = cmd_list(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "create"))
 		status = cmd_create(d, &o, argc, argv, payload, payload_len);
 	else if (!strcmp(argv[0], "destroy"))
 		status = cmd_destroy(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "domid"))
 		status = cmd_domid(d, &o, argc, argv);
-	else if (!strcmp(argv[0], "vif-list"))
-		status = cmd_vif_list(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "network-attach"))
 		status = cmd_network_attach(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "network-detach"))
@@ -1076,8 +668,6 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 		status = cmd_network_list(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "vif-set-rate"))
 		status = cmd_vif_set_rate(d, &o, argc, argv);
-	else if (!strcmp(argv[0], "stats"))
-		status = cmd_stats(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "nic"))
 		status = cmd_nic(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "accel"))
@@ -1091,7 +681,7 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 		; /* add-port del-port set-vlan set-trunk mirror mirror-stop replay
 		     set-antispoof port-show help; -1: show/fdb below */
 	else if (!strcmp(argv[0], "switch"))
-		status = cmd_switch(d, &o, argc, argv);
+		status = cmd_switch(&o);
 	else
 		err_printf(&o, "unknown command '%.64s'\n", argv[0]);
 reply:
