@@ -123,6 +123,11 @@ assert v["mac"] == a[1] and v["bridge"] == a[2] and v["connected"] is True, v
 assert v["be_state"] == 4 and v["fe_state"] == 4 and isinstance(v["features"], list), v
 ' "$V1" "${MAC[$G1]}" "$BR" < <(pvnet vif-list "$G1" --json)
 
+check "network-list $G2 --json: the same vifs as vif-list (name, MAC, state)" \
+  pyjson '
+assert [(v["name"], v["mac"], v["state"]) for v in d] == [(a[0], a[1], "Connected")], d
+' "$V2" "${MAC[$G2]}" < <(pvnet network-list "$G2" --json)
+
 # ---- stats: counters move with a ping ----
 stats_before=$(pvnet stats --json)
 q ip netns exec "$G1" ping -c 5 -i 0.1 -W 2 10.88.0.2
