@@ -229,6 +229,22 @@ for g, id in ((sys.argv[2], sys.argv[3]), (sys.argv[4], sys.argv[5])):
 assert "Domain-0" in rows
 ' "$top" "$G1" "$D1" "$G2" "$D2"
 
+# interactive: a terminal (script(1) gives it a pty), redrawn every 0.5 s, q quits
+if command -v script >/dev/null 2>&1; then
+  t0=$(date +%s%N)
+  { sleep 2; printf q; } | timeout 10 script -qfc "'$PV_BIN/pvnet' --run-dir '$PV_RUN' top -d 0.5" /dev/null \
+    >"$PV_TMP/top.tty" 2>&1; rc=$?
+  ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+  redraws=$(grep -ao $'\e\[H\e\[2J' "$PV_TMP/top.tty" | wc -l)
+  if [ $rc = 0 ] && [ "$redraws" -ge 2 ] && [ "$ms" -lt 6000 ] && grep -aq "$G1" "$PV_TMP/top.tty"; then
+    ok "top (interactive): $redraws redraws, q quit it after $ms ms"
+  else
+    not_ok "top (interactive): exit $rc, $redraws redraws, $ms ms"
+  fi
+else
+  skip "top (interactive)" "needs script(1)"
+fi
+
 # ---- Prometheus ----
 j1=$(pvnet stats --json); prom=$(pvnet stats --format=prometheus); j2=$(pvnet stats --json)
 check "stats --format=prometheus parses (HELP/TYPE, names, labels, _total counters)" \

@@ -734,8 +734,14 @@ static void render_show(struct outbuf *o, const json_t *j)
 	}
 }
 
+/* Entries `switch fdb` shows at most (JSON and text alike): a table of a million
+ * learnt MACs would cost pvnetd ~200 MB of JSON; the rest are counted in
+ * "entries_omitted". */
+#define FDB_SHOW_MAX 65536
+
 struct fdb_collect {
 	json_t *ports, *entries;
+	uint64_t omitted;
 	int bad;
 };
 
@@ -750,22 +756,22 @@ static int fdb_port_cb(struct vsw_port *port, void *arg)
 	return c->bad ? -ENOMEM : 0;
 }
 
-/* Runs under the FDB lock: builds JSON only, never calls back into the bridge. */
+/* Runs under the FDB lock (the data path waits): builds JSON only, never calls
+ * back into the bridge; port names are filled in after the dump. */
 static int fdb_entry_cb(const struct vsw_fdb_entry *fe, void *arg)
 {
 	struct fdb_collect *c = arg;
-	json_t *e = json_object(), *p;
-	const char *port = NULL;
+	json_t *e;
 	char mac[18];
-	size_t i;
 
-	json_array_foreach(c->ports, i, p)
-		if (ji(p, "port_no") == (long long)fe->port_no)
-			port = js(p, "name");
+	if (json_array_size(c->entries) >= FDB_SHOW_MAX) {
+		c->omitted++;
+		return 0;
+	}
+	e = json_object();
 	pvnet_mac_format(fe->mac, mac);
 	c->bad |= json_array_append_new(c->entries, e);
 	c->bad |= put(e, "port_no", json_integer(fe->port_no));
-	c->bad |= put(e, "port", port ? json_string(port) : json_null());
 	c->bad |= put(e, "vlan", json_integer(fe->vlan));
 	c->bad |= put(e, "mac", json_string(mac));
 	c->bad |= put(e, "static", json_boolean(fe->is_static));
@@ -784,6 +790,25 @@ static json_t *collect_fdb(struct vsw_bridge *br)
 		vsw_port_foreach(br, fdb_port_cb, &c);
 	if (!c.bad)
 		vsw_fdb_dump(br, fdb_entry_cb, &c);
+	if (!c.bad) {
+		/* port names, outside the lock: ports by number first */
+		json_t *byno = json_object(), *e, *p;
+		char key[16];
+		size_t i;
+
+		c.bad |= !byno;
+		json_array_foreach(c.ports, i, p) {
+			snprintf(key, sizeof(key), "%lld", ji(p, "port_no"));
+			c.bad |= json_object_set(byno, key, json_object_get(p, "name"));
+		}
+		json_array_foreach(c.entries, i, e) {
+			snprintf(key, sizeof(key), "%lld", ji(e, "port_no"));
+			p = json_object_get(byno, key);
+			c.bad |= json_object_set_new(e, "port", p ? json_incref(p) : json_null());
+		}
+		json_decref(byno);
+		c.bad |= put(j, "entries_omitted", json_integer((json_int_t)c.omitted));
+	}
 	if (c.bad) {
 		json_decref(j);
 		return NULL;
@@ -807,6 +832,9 @@ static void render_fdb(struct outbuf *o, const json_t *j)
 			out_printf(o, "%5lld %5lld  %s  %4lld\n", ji(e, "port_no"), ji(e, "vlan"),
 				   js(e, "mac"), ji(e, "age_s"));
 	}
+	if (ji(j, "entries_omitted"))
+		out_printf(o, "# %lld more entries not shown (at most %d)\n", ji(j, "entries_omitted"),
+			   FDB_SHOW_MAX);
 }
 
 /* port-show --json: the port's settings (as switch show) and its counters (as stats). */
