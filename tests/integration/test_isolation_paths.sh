@@ -7,7 +7,8 @@
 # a socket there: socket=/etc/passwd deleted /etc/passwd); kernel= must be a
 # regular file; console logs are created 0640 and never opened through a symlink
 # (for HVM domains the create is refused, a PV guest runs without its log). An
-# allowed socket= (in $PVNET_VHOST_DIR) works. No QEMU needed: the VMM is
+# allowed socket= (in $PVNET_VHOST_DIR) works; a QMP socket the VMM turned into a
+# symlink is not connected to. No QEMU needed: the VMM is
 # `pvnet-hostile vmm` (attack mem-table: it connects and stays).
 . "$(dirname "$0")/lib.sh"
 pv_init test_isolation_paths
@@ -105,5 +106,32 @@ check "... the VMM connected on it" wait_for 10 con_engaged
 check "the console log is created 0640" [ "$(stat -c %a "$PV_RUN/console-sock-ok.log")" = 640 ]
 check "destroy it" pvnet destroy sock-ok
 check "... its socket is removed" test ! -e "$PV_TMP/vhu/ok.sock"
+# a VMM that turns its QMP socket into a symlink to another socket of the host:
+# stopping it must not connect there (pvnetd would write its QMP quit into it)
+if command -v python3 >/dev/null; then
+  python3 - "$PV_TMP/trap.sock" "$PV_TMP/trap.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(4); s.settimeout(60)
+try:
+    c, _ = s.accept()
+    open(sys.argv[2], "w").write("connected: %r\n" % c.recv(200))
+except socket.timeout:
+    pass
+PY
+  TRAP_PID=$!
+  pv_cleanup_add "kill $TRAP_PID"
+  wait_for 5 test -S "$PV_TMP/trap.sock"
+  hvm_cfg qmp-link ""
+  sed -i "s|^cmdline = .*|cmdline = \"attack=qmp-link trap=$PV_TMP/trap.sock\"|" "$PV_TMP/qmp-link.cfg"
+  check "a VMM whose QMP socket is a symlink to another socket: created" pvnet create "$PV_TMP/qmp-link.cfg"
+  qmp_linked() { grep -q "attack=qmp-link engaged" "$PV_RUN/console-qmp-link.log" 2>/dev/null; }
+  check "... its QMP socket is now a symlink" wait_for 10 qmp_linked
+  check "... destroy works" pvnet destroy qmp-link
+  check "... and pvnetd never connected to the socket the symlink names" test ! -e "$PV_TMP/trap.log"
+  kill "$TRAP_PID" 2>/dev/null
+else
+  skip "qmp-link" "needs python3"
+fi
 check "the victim is untouched at the end" untouched
 pv_done

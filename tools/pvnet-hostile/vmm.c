@@ -25,6 +25,8 @@
  *   child-holds   half a header, fork a child that keeps the socket (and sleeps),
  *                 then the VMM itself exits; the child prints its pid
  *   stall-child   the same, but the VMM stays (silent) until pvnetd kills it
+ *   qmp-link      replaces its QMP socket with a symlink to trap=PATH (from
+ *                 -append), another socket on the host
  *   seal-lock     hands over a memfd whose inode lock a child of it holds in a
  *                 write() that faults on a userfaultfd page nobody serves: the
  *                 port thread blocks sealing it until the child dies, which
@@ -59,7 +61,7 @@ enum { REQ_GET_FEATURES = 1, REQ_SET_MEM_TABLE = 5 };
 #define F_NEED_REPLY 8u
 
 struct vmm {
-	char sock_path[108], qmp_path[108], attack[32];
+	char sock_path[108], qmp_path[108], attack[32], trap[108];
 	int qmp_fd;
 };
 
@@ -373,6 +375,8 @@ static int parse(struct vmm *v, int argc, char **argv)
 				 n + 5);
 		else if (!strcmp(a, "-append") && (p = strstr(n, "attack=")))
 			snprintf(v->attack, sizeof(v->attack), "%.*s", (int)strcspn(p + 7, " "), p + 7);
+		if (!strcmp(a, "-append") && (p = strstr(n, "trap=")))
+			snprintf(v->trap, sizeof(v->trap), "%.*s", (int)strcspn(p + 5, " "), p + 5);
 	}
 	return v->sock_path[0] && v->attack[0] ? 0 : -1;
 }
@@ -429,6 +433,13 @@ int vmm_main(int argc, char **argv)
 		rc = attack_child(&v, false);
 	} else if (!strcmp(v.attack, "seal-lock")) {
 		rc = attack_seal_lock(&v);
+	} else if (!strcmp(v.attack, "qmp-link") && v.qmp_path[0] && v.trap[0]) {
+		/* its QMP socket becomes a symlink to another socket of the host: pvnetd
+		 * must not connect there (and write its quit) when it stops the domain */
+		close(v.qmp_fd);
+		unlink(v.qmp_path);
+		if (symlink(v.trap, v.qmp_path) == 0)
+			printf("hostile-vmm: attack=qmp-link engaged: %s -> %s\n", v.qmp_path, v.trap);
 	} else {
 		printf("hostile-vmm: unknown attack '%s'\n", v.attack);
 		return 2;

@@ -498,10 +498,14 @@ static int qmp_quit(const char *path)
 {
 	static const char cmds[] = "{\"execute\":\"qmp_capabilities\"}\n{\"execute\":\"quit\"}\n";
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
 	int fd, rc;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
+	/* QEMU creates it: a VMM could leave a symlink to another host socket there */
+	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return -ENOTSOCK;
 	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
