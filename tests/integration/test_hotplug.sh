@@ -220,6 +220,10 @@ fi
 check "pvnetd alive" kill -0 "$PV_PID"
 if [ "$PV_FAILED" != 0 ]; then
   for g in "$G" "$P"; do diag "console of $g:"; tail -n 30 "$PV_RUN/console-$g.log" | sed 's/^/# /'; done
-  [ -n "${PV_KEEP_LOGS:-}" ] && cp -r "$PV_TMP" "$PV_KEEP_LOGS"
+fi
+# PV_KEEP_LOGS=DIR: keep the run dir, logs and consoles for a look afterwards
+if [ -n "${PV_KEEP_LOGS:-}" ]; then
+  for g in "$G" "$P"; do pvnet destroy "$g" >/dev/null 2>&1; done
+  cp -r "$PV_TMP" "$PV_KEEP_LOGS"
 fi
 pv_done
