@@ -178,7 +178,7 @@ assert by[a[0]]["ports"] == 3 and a[1] in by, by
 assert by[a[0]]["ageing_s"] > 0
 ' "$BR" "bn$ID" < <(pvnet switch list-br --json)
 check "switch list-ports $BR --json: its three ports" \
-  pyjson 'assert sorted(p["name"] for p in d) == sorted(a), d' "$UP" "$V1" "$V2" \
+  pyjson 'assert sorted(d) == sorted(a), d' "$UP" "$V1" "$V2" \
   < <(pvnet switch list-ports "$BR" --json)
 
 # ---- accel / nic ----

@@ -860,25 +860,9 @@ static json_t *collect_port_show(struct vsw_bridge *br, struct vsw_port *port)
 	return j;
 }
 
-static int list_br_cb(struct vsw_bridge *br, void *arg)
-{
-	struct show_collect *c = arg;
-	struct vsw_bridge_stats bs;
-	json_t *e = json_object();
-
-	vsw_bridge_get_stats(br, &bs);
-	c->bad |= json_array_append_new(c->arr, e);
-	c->bad |= put(e, "name", json_string(vsw_bridge_name(br)));
-	c->bad |= put(e, "ports", json_integer(bs.ports));
-	c->bad |= put(e, "ageing_s", json_integer(vsw_bridge_get_ageing(br)));
-	c->bad |= put(e, "mac_limit", json_integer(vsw_bridge_get_mac_limit(br)));
-	c->bad |= put(e, "fdb_entries", json_integer((json_int_t)bs.fdb_entries));
-	return c->bad ? -ENOMEM : 0;
-}
-
 /*
- * switch show|fdb (text and JSON, answered here) and port-show|list-br|list-ports
- * (JSON here; their text is switch_cli.c's). -1: not ours.
+ * switch show|fdb (text and JSON, answered here) and port-show (JSON here; its text
+ * is switch_cli.c's, as are list-br and list-ports with their --json). -1: not ours.
  */
 static int cmd_switch_report(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
 			     enum report_fmt fmt)
@@ -928,33 +912,6 @@ static int cmd_switch_report(struct pvnetd *d, struct outbuf *o, int argc, char 
 			return 1;
 		}
 		return send_json(o, collect_port_show(br, port));
-	}
-	if (!strcmp(sub, "list-br") && (argc == 2 || (argc == 3 && !strcmp(argv[2], "-v")))) {
-		struct show_collect c = {.arr = json_array()};
-		c.bad = !c.arr;
-		if (!c.bad)
-			vsw_switch_foreach(d->sw, list_br_cb, &c);
-		if (c.bad) {
-			json_decref(c.arr);
-			c.arr = NULL;
-		}
-		return send_json(o, c.arr);
-	}
-	if (!strcmp(sub, "list-ports") && argc == 3) {
-		struct show_collect c = {.arr = json_array()};
-		if (vsw_bridge_find(d->sw, argv[2], &br) < 0) {
-			json_decref(c.arr);
-			err_printf(o, "no bridge '%s'\n", argv[2]);
-			return 1;
-		}
-		c.bad = !c.arr;
-		if (!c.bad)
-			vsw_port_foreach(br, show_port_cb, &c);
-		if (c.bad) {
-			json_decref(c.arr);
-			c.arr = NULL;
-		}
-		return send_json(o, c.arr);
 	}
 	return -1;
 }
@@ -1019,6 +976,10 @@ int report_take_format(struct outbuf *o, int *argc, char **argv, enum report_fmt
 	int seen = 0;
 
 	*fmt = REPORT_TEXT;
+	/* switch list-br|list-ports answer --json themselves (switch_cli.c) */
+	if (*argc >= 2 && !strcmp(argv[0], "switch") &&
+	    (!strcmp(argv[1], "list-br") || !strcmp(argv[1], "list-ports")))
+		return 0;
 	for (int i = 1; i < *argc;) {
 		const char *f = NULL;
 		int used = 1;
