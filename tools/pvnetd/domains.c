@@ -250,6 +250,12 @@ static void dom_warn_on_crash(const struct pvnet_dom_cfg *cfg, struct outbuf *ou
 			   cfg->on_crash);
 }
 
+/* hvm.c's waits keep pvnetd's loop turning */
+static void pump_cb(void *arg, int ms)
+{
+	pvnetd_pump(arg, ms);
+}
+
 /*
  * type = "hvm": an unmodified guest in QEMU. The hv domain holds only a token
  * page (QEMU owns the guest RAM); each vif is a vhost-user port on its bridge,
@@ -288,7 +294,7 @@ static int hvm_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct 
 		return rc;
 	}
 	rc = hvm_spawn(cfg, dom->domid, d->run_dir, d->sw, &dom->hvm, &dom->pid, err,
-		       sizeof(err));
+		       sizeof(err), pump_cb, d);
 	if (rc < 0) {
 		err_printf(out, "cannot start HVM domain '%s': %s\n", cfg->name, err);
 		xs_domain_release(d->xs, dom->domid);
@@ -549,11 +555,6 @@ static void warn_netns_survivors(const struct dom *dom, ino_t ns_ino, struct out
 			   "warning: %u process(es) still run in domain %s's network namespace "
 			   "and keep it alive: %s%s\n",
 			   found, dom->name, list, found > 4 ? ", ..." : "");
-}
-
-static void pump_cb(void *arg, int ms)
-{
-	pvnetd_pump(arg, ms);
 }
 
 int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)

@@ -111,9 +111,11 @@ static void exec_child(int out_fd, char *const argv[])
 
 /*
  * Boots `kernel` under KVM for at most KVM_PROBE_MS and watches the console for the
- * kernel starting init. 1 if it did, 0 if not (or KVM unusable).
+ * kernel starting init, in slices of 20 ms with wait_cb(arg, 0) between them (the
+ * caller's loop keeps turning). 1 if it did, 0 if not (or KVM unusable).
  */
-static int kvm_probe(const char *kernel, const char *ramdisk)
+static int kvm_probe(const char *kernel, const char *ramdisk, void (*wait_cb)(void *, int),
+		     void *arg)
 {
 	struct argv_buf a = {0};
 	char buf[4096], seen[8192] = "";
@@ -156,8 +158,18 @@ static int kvm_probe(const char *kernel, const char *ramdisk)
 	while (!found) {
 		uint64_t t = now_ms();
 		struct pollfd p = {.fd = pfd[0], .events = POLLIN};
-		if (t >= deadline || poll(&p, 1, (int)(deadline - t)) <= 0)
+		int r;
+
+		if (t >= deadline)
 			break;
+		r = poll(&p, 1, deadline - t < 20 ? (int)(deadline - t) : 20);
+		if (r < 0)
+			break;
+		if (r == 0) {
+			if (wait_cb)
+				wait_cb(arg, 0);
+			continue;
+		}
 		ssize_t n = read(pfd[0], buf, sizeof(buf) - 1);
 		if (n <= 0)
 			break;
@@ -178,7 +190,8 @@ static int kvm_probe(const char *kernel, const char *ramdisk)
 	return found;
 }
 
-static const char *choose_accel(const char *kernel, const char *ramdisk)
+static const char *choose_accel(const char *kernel, const char *ramdisk,
+				void (*wait_cb)(void *, int), void *arg)
 {
 	static int probed = -1; /* process-wide: one probe per daemon */
 	const char *mode = getenv("PVNET_HVM_ACCEL");
@@ -190,7 +203,7 @@ static const char *choose_accel(const char *kernel, const char *ramdisk)
 		return "tcg";
 	if (probed < 0) {
 		uint64_t t0 = now_ms();
-		probed = kvm_probe(kernel, ramdisk);
+		probed = kvm_probe(kernel, ramdisk, wait_cb, arg);
 		PVLOG(INFO, MOD, "KVM boot probe: %s in %llu ms", probed ? "reached init" : "failed",
 		      (unsigned long long)(now_ms() - t0));
 	}
@@ -394,7 +407,7 @@ static int build_argv(struct hvm_dom *h, const struct pvnet_dom_cfg *cfg, struct
 
 int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_dir,
 	      struct vsw_switch *sw, struct hvm_dom **out, pid_t *pid_out, char *err,
-	      size_t errlen)
+	      size_t errlen, void (*wait_cb)(void *arg, int ms), void *arg)
 {
 	struct argv_buf *a = NULL;
 	struct hvm_dom *h;
@@ -446,7 +459,7 @@ int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_di
 	rc = add_ports(h, cfg, err, errlen);
 	if (rc < 0)
 		goto remove_ports;
-	h->accel = choose_accel(cfg->kernel, cfg->ramdisk);
+	h->accel = choose_accel(cfg->kernel, cfg->ramdisk, wait_cb, arg);
 	rc = build_argv(h, cfg, a);
 	if (rc < 0) {
 		snprintf(err, errlen, "QEMU command line too long");

@@ -48,11 +48,13 @@ struct hvm_dom;
  * kernel, kernel/ramdisk not a regular file, a vif whose model is not virtio, or
  * a console log that is not a regular file; -ENOENT kernel/ramdisk missing;
  * -EPERM a socket= outside the allowed directories; -EEXIST a socket= naming a
- * file that is not a socket; -ELOOP the console log is a symlink).
+ * file that is not a socket; -ELOOP the console log is a symlink). The KVM boot
+ * probe (up to 6 s, once per process) calls wait_cb(arg, 0) every 20 ms (pvnetd:
+ * one turn of its loop) if wait_cb is not NULL.
  */
 int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_dir,
 	      struct vsw_switch *sw, struct hvm_dom **out, pid_t *pid_out, char *err,
-	      size_t errlen);
+	      size_t errlen, void (*wait_cb)(void *arg, int ms), void *arg);
 
 /*
  * Stops QEMU if `pid` > 0 and it is still running: "quit" over QMP (sent without
