@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <pvnet/log.h>
@@ -83,9 +84,35 @@ static void domain_free(struct hv_domain *d)
 	free(d);
 }
 
-/* Builds a domain; cfg NULL builds dom0 (no memory, no grant table). */
+/* An adopted memfd (hv_domain_adopt): sealed, of exactly `size`; dup'ed and mapped. */
+static int memfd_adopt(int fd, uint64_t size, int *fd_out, void **map_out)
+{
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS), ret;
+	void *map;
+
+	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW) ||
+	    (seals & (F_SEAL_WRITE | F_SEAL_FUTURE_WRITE)) || fstat(fd, &st) < 0 ||
+	    !S_ISREG(st.st_mode) || (uint64_t)st.st_size != size)
+		return -EINVAL;
+	fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	*fd_out = fd;
+	*map_out = map;
+	return 0;
+}
+
+/* Builds a domain; cfg NULL builds dom0 (no memory, no grant table); adopt: the
+ * memory and grant-table memfds of a re-adopted domain, NULL for new ones. */
 static int domain_alloc(struct hv *hv, const struct hv_domain_config *cfg, domid_t domid,
-			struct hv_domain **out)
+			const int *adopt, struct hv_domain **out)
 {
 	struct hv_domain *d;
 	void *map;
@@ -114,12 +141,15 @@ static int domain_alloc(struct hv *hv, const struct hv_domain_config *cfg, domid
 	d->nr_grant_frames = cfg->nr_grant_frames ? cfg->nr_grant_frames : HV_DEFAULT_GRANT_FRAMES;
 	d->nr_grant_entries = d->nr_grant_frames * (uint32_t)GNTTAB_ENTRIES_PER_FRAME;
 
-	ret = memfd_map("mem", domid, d->mem_size, &d->mem_fd, &map);
+	ret = adopt ? memfd_adopt(adopt[0], d->mem_size, &d->mem_fd, &map)
+		    : memfd_map("mem", domid, d->mem_size, &d->mem_fd, &map);
 	if (ret < 0)
 		goto fail;
 	d->mem = map;
-	ret = memfd_map("gnttab", domid, (uint64_t)d->nr_grant_frames * HV_PAGE_SIZE, &d->gnt_fd,
-			&map);
+	ret = adopt ? memfd_adopt(adopt[1], (uint64_t)d->nr_grant_frames * HV_PAGE_SIZE,
+				  &d->gnt_fd, &map)
+		    : memfd_map("gnttab", domid, (uint64_t)d->nr_grant_frames * HV_PAGE_SIZE,
+				&d->gnt_fd, &map);
 	if (ret < 0)
 		goto fail;
 	d->gnt = map;
@@ -184,7 +214,7 @@ int hv_create(struct hv **out)
 	hv->next_domid = 1;
 	hv->limits[HV_LIMIT_EVTCHNS] = HV_DEFAULT_EVTCHN_LIMIT;
 	hv->limits[HV_LIMIT_GNT_MAPS] = HV_DEFAULT_GNT_MAPS_LIMIT;
-	ret = domain_alloc(hv, NULL, 0, &d0);
+	ret = domain_alloc(hv, NULL, 0, NULL, &d0);
 	if (ret < 0)
 		goto free_hv;
 	ret = hv_evtchn_attach(hv, d0, HV_DOM0_MAX_EVTCHNS);
@@ -267,7 +297,7 @@ int hv_domain_create(struct hv *hv, const struct hv_domain_config *cfg, domid_t 
 	if (!id)
 		return -ENOSPC;
 
-	ret = domain_alloc(hv, cfg, (domid_t)id, &d);
+	ret = domain_alloc(hv, cfg, (domid_t)id, NULL, &d);
 	if (ret < 0)
 		return ret;
 
@@ -303,6 +333,59 @@ int hv_domain_create(struct hv *hv, const struct hv_domain_config *cfg, domid_t 
 free_d:
 	domain_free(d);
 	return ret;
+}
+
+int hv_domain_adopt(struct hv *hv, const struct hv_domain_config *cfg, domid_t domid,
+		    int mem_fd, int gnt_fd)
+{
+	const int fds[2] = {mem_fd, gnt_fd};
+	struct hv_domain *d = NULL;
+	int ret = 0;
+
+	if (!cfg || !name_valid(cfg->name) || cfg->mem_size < HV_PAGE_SIZE ||
+	    cfg->mem_size % HV_PAGE_SIZE || cfg->mem_size > HV_MAX_MEM_SIZE ||
+	    cfg->nr_grant_frames > HV_MAX_GRANT_FRAMES || cfg->max_evtchns ||
+	    domid == 0 || domid > HV_MAX_DOMID)
+		return -EINVAL;
+	ret = domain_alloc(hv, cfg, domid, fds, &d);
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&hv->lock);
+	for (unsigned i = 0; !ret && i <= HV_MAX_DOMID; i++)
+		if (hv->doms[i] && (i == domid || !strncmp(hv->doms[i]->name, cfg->name, HV_NAME_MAX)))
+			ret = -EEXIST;
+	if (!ret) {
+		d->dying = true; /* invisible to hv_domain_get until its ports exist */
+		hv->doms[domid] = d;
+	}
+	pthread_mutex_unlock(&hv->lock);
+	if (ret < 0)
+		goto free_d;
+	ret = hv_evtchn_attach(hv, d, HV_DEFAULT_MAX_EVTCHNS);
+	pthread_mutex_lock(&hv->lock);
+	if (ret < 0)
+		hv->doms[domid] = NULL;
+	else
+		d->dying = false;
+	pthread_mutex_unlock(&hv->lock);
+	if (ret < 0)
+		goto free_d;
+	hv_domain_reserve_ids(hv, domid);
+	PVLOG(INFO, "hv", "domain %u '%s' re-adopted: %llu KiB, %u grant entries", domid, d->name,
+	      (unsigned long long)(d->mem_size >> 10), d->nr_grant_entries);
+	return 0;
+
+free_d:
+	domain_free(d);
+	return ret;
+}
+
+void hv_domain_reserve_ids(struct hv *hv, domid_t domid)
+{
+	pthread_mutex_lock(&hv->lock);
+	if (domid >= hv->next_domid && domid <= HV_MAX_DOMID)
+		hv->next_domid = (domid_t)(domid % HV_MAX_DOMID + 1);
+	pthread_mutex_unlock(&hv->lock);
 }
 
 int hv_domain_destroy(struct hv *hv, domid_t domid)

@@ -26,6 +26,7 @@ struct hvc {
 	uint32_t nr_grant_frames, nr_grant_entries;
 	uint64_t scratch_pfn;
 	int xs_fd;
+	int mem_fd, gnt_fd; /* kept to hand back to a restarted pvnetd (hvc_reattach) */
 };
 
 static void close_fds(int *fds, int n)
@@ -154,6 +155,7 @@ int hvc_open(int sock, struct hvc **out)
 		return -ENOMEM;
 	h->sock = sock;
 	h->xs_fd = -1;
+	h->mem_fd = h->gnt_fd = -1;
 	pthread_mutex_init(&h->lock, NULL);
 	memset(&req, 0, sizeof(req));
 	req.hdr.op = PVHC_OP_HELLO;
@@ -191,6 +193,9 @@ int hvc_open(int sock, struct hvc **out)
 		h->xs_fd = fds[2];
 		fds[2] = -1;
 	}
+	h->mem_fd = fds[0];
+	h->gnt_fd = fds[1];
+	fds[0] = fds[1] = -1;
 	close_fds(fds, nfds);
 	*out = h;
 	return 0;
@@ -215,9 +220,110 @@ void hvc_close(struct hvc *h)
 		munmap(h->mem, h->mem_size);
 	if (h->xs_fd >= 0)
 		close(h->xs_fd);
+	if (h->mem_fd >= 0)
+		close(h->mem_fd);
+	if (h->gnt_fd >= 0)
+		close(h->gnt_fd);
 	close(h->sock);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+int hvc_sock(const struct hvc *h)
+{
+	return h->sock;
+}
+
+/* Sends one request with fds (SCM_RIGHTS). */
+static int sock_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(int) * PVHC_MAX_FDS)];
+		struct cmsghdr align;
+	} cbuf;
+	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *c;
+	ssize_t n;
+
+	memset(&cbuf, 0, sizeof(cbuf));
+	mh.msg_control = cbuf.b;
+	mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+	memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : 0;
+}
+
+int hvc_reattach(struct hvc *h, int sock)
+{
+	struct pvhc_msg req, rsp;
+	int fds[PVHC_MAX_FDS], nfds = 0, ret, old;
+	const int mine[2] = {h->mem_fd, h->gnt_fd};
+
+	if (h->mem_fd < 0 || h->gnt_fd < 0)
+		return -EBADF;
+	pthread_mutex_lock(&h->lock);
+	old = h->sock;
+	h->sock = sock;
+	/* ADOPT: our domid and sizes, our memory and grant-table memfds */
+	memset(&req, 0, sizeof(req));
+	req.hdr.magic = PVHC_MAGIC;
+	req.hdr.version = PVHC_VERSION;
+	req.hdr.op = PVHC_OP_ADOPT;
+	req.hdr.seq = ++h->seq;
+	req.hdr.nfds = 2;
+	req.args.hello.domid = h->domid;
+	req.args.hello.mem_size = h->mem_size;
+	req.args.hello.nr_grant_frames = h->nr_grant_frames;
+	ret = sock_send_fds(sock, &req, sizeof(req), mine, 2);
+	while (ret == 0) {
+		ssize_t n = sock_recv(sock, &rsp, sizeof(rsp), fds, &nfds);
+		if (n < 0) {
+			ret = (int)n;
+			break;
+		}
+		close_fds(fds, nfds);
+		if (n == sizeof(rsp) && rsp.hdr.magic == PVHC_MAGIC && rsp.hdr.seq == h->seq) {
+			ret = rsp.hdr.ret;
+			break;
+		}
+	}
+	/* then HELLO as at start: the same memory comes back, and a new store socket */
+	if (ret == 0) {
+		memset(&req, 0, sizeof(req));
+		req.hdr.op = PVHC_OP_HELLO;
+		ret = call_locked(h, &req, &rsp, fds, &nfds);
+		if (ret == 0 && (rsp.args.hello.domid != h->domid ||
+				 rsp.args.hello.mem_size != h->mem_size ||
+				 rsp.args.hello.nr_grant_frames != h->nr_grant_frames ||
+				 !rsp.args.hello.has_xs || nfds != 3))
+			ret = -EPROTO;
+		if (ret == 0) {
+			if (h->xs_fd >= 0)
+				close(h->xs_fd);
+			h->xs_fd = fds[2];
+			fds[2] = -1;
+		}
+		close_fds(fds, nfds);
+	}
+	if (ret < 0) {
+		h->sock = old;
+		pthread_mutex_unlock(&h->lock);
+		return ret;
+	}
+	close(old);
+	/* nobody maps our grants any more: flags of the old pvnetd's mappings are stale */
+	for (uint32_t i = 0; i < h->nr_grant_entries; i++)
+		__atomic_and_fetch(&h->gnt[i].flags, (uint16_t) ~(GTF_reading | GTF_writing),
+				   __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&h->lock);
+	return 0;
 }
 
 domid_t hvc_domid(const struct hvc *h)

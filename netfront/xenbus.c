@@ -793,6 +793,20 @@ void nf_vif_log_stats(const struct nf_vif *vif)
 	      drops[0] ? drops : " none");
 }
 
+void nf_vif_orphan(struct nf_vif *vif)
+{
+	disconnect(vif);
+	vif->fe_state = XenbusStateInitialising;
+	vif->ever_ran = false;
+	vif->removing = false; /* a store that went away with pvnetd is no hot-unplug */
+}
+
+int nf_vif_reattach(struct nf_vif *vif, struct xs_client *xs)
+{
+	vif->xs = xs;
+	return vif->shutting_down ? 0 : xs_client_watch(xs, vif->be, vif->token);
+}
+
 void nf_vif_destroy(struct nf_vif *vif)
 {
 	struct nf_alloc *a;

@@ -119,6 +119,19 @@ void hv_destroy(struct hv *hv);
 int hv_domain_create(struct hv *hv, const struct hv_domain_config *cfg, domid_t *domid);
 
 /*
+ * Re-adoption after a pvnetd restart (tools/pvnetd/adopt.c): builds domain
+ * `domid` over the memory and grant-table memfds its still-running guest sends
+ * back, instead of new ones. Each fd must be a memfd sealed against shrinking
+ * and growing, of exactly cfg->mem_size and nr_grant_frames pages; they are
+ * dup'ed (the caller keeps its fds). Event channels and grant mappings start
+ * empty. -EEXIST if the id or name is taken, -EINVAL for a bad config or fd.
+ */
+int hv_domain_adopt(struct hv *hv, const struct hv_domain_config *cfg, domid_t domid,
+		    int mem_fd, int gnt_fd);
+/* New domains get ids above `domid` (ids of guests still to be re-adopted). */
+void hv_domain_reserve_ids(struct hv *hv, domid_t domid);
+
+/*
  * Destroys a domain: closes its event channels (peers' ports go back to
  * unbound), drops its mappings of other domains' grants, and releases its
  * memory once no other domain still maps it. -ENOENT if unknown, -EPERM for 0.

@@ -42,6 +42,20 @@ int hvc_open(int sock, struct hvc **out);
 /* Unmaps, closes the socket and an untaken store fd. NULL is a no-op. */
 void hvc_close(struct hvc *h);
 
+/*
+ * After pvnetd restarted (the old hypercall socket hung up): on `sock`, a new
+ * connection to the restarted pvnetd's adopt socket (<run-dir>/adopt.sock),
+ * sends PVHC_OP_ADOPT with our domid and our memory and grant-table memfds,
+ * then HELLO; the memory stays mapped as it was. On success the hvc owns sock
+ * (the old one is closed), a new store fd waits for hvc_take_xs_fd, and every
+ * grant entry's GTF_reading/GTF_writing is cleared (no mapping survives a
+ * restart). On failure the caller still owns sock and nothing changed.
+ * Callers make no other hvc call meanwhile.
+ */
+int hvc_reattach(struct hvc *h, int sock);
+/* The hypercall socket (poll it for POLLHUP: pvnetd went away). */
+int hvc_sock(const struct hvc *h);
+
 domid_t hvc_domid(const struct hvc *h);
 /* The guest's pseudo-physical memory (frame n at byte n * 4096). */
 void *hvc_mem(struct hvc *h, size_t *size);

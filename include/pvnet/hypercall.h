@@ -49,6 +49,9 @@ enum pvhc_op {
 	PVHC_OP_DECREASE_RESERVATION = 10, /* reservation */
 	PVHC_OP_ACCEL_QP = 11,            /* accel_qp; fds: memory, doorbell, interrupt */
 	PVHC_OP_MAX = 11,
+	/* first message on <run-dir>/adopt.sock only (tools/pvnetd/adopt.c), never
+	 * dispatched: hello (domid, mem_size, nr_grant_frames); fds: memory, grant table */
+	PVHC_OP_ADOPT = 64,
 };
 
 struct pvhc_hdr {

@@ -112,6 +112,17 @@ void nf_vif_shutdown(struct nf_vif *vif, int timeout_ms);
 void nf_vif_log_stats(const struct nf_vif *vif);
 
 /*
+ * pvnetd restarts (tools/pvnetd/adopt.c): nf_vif_orphan() when the hypercall
+ * socket hung up - stops the data path and forgets the connection (the TAP, its
+ * addresses and the sockets on it stay; hypercalls on the dead socket just
+ * fail); nf_vif_reattach() once hvc_reattach() succeeded, with the new store
+ * client: re-registers the backend watch, whose first event runs the connect
+ * sequence again (frontend Initialising, backend InitWait, new rings and ports).
+ */
+void nf_vif_orphan(struct nf_vif *vif);
+int nf_vif_reattach(struct nf_vif *vif, struct xs_client *xs);
+
+/*
  * Stops everything (as nf_vif_shutdown(vif, 0) if still connected), frees; the
  * vif's queue blocks go back to its nf_alloc for reuse. NULL is a no-op.
  */

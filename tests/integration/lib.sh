@@ -80,12 +80,27 @@ pv_start() {
   return 1
 }
 
-# Stops a daemon we started: SIGTERM, wait up to 10 s, then SIGKILL.
+# Stops a daemon we started: SIGTERM, wait up to 10 s, then SIGKILL. PV guests
+# outlive pvnetd (they wait to be re-adopted): for the test's own pvnetd they are
+# shut down first, and any still running afterwards (their pvnetd was killed)
+# get SIGTERM by the pid their domain record names.
 pv_kill_daemon() {
-  local pid=$1 i
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  local pid=$1 i r
+  if [ "$pid" = "$PV_PID" ] && kill -0 "$pid" 2>/dev/null; then
+    timeout 60 "$PV_BIN/pvnet" --run-dir "$PV_RUN" shutdown --all --wait >/dev/null 2>&1
+  fi
+  kill -TERM "$pid" 2>/dev/null || { pv_kill_guests; return 0; }
+  for i in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || { pv_kill_guests; return 0; }; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null
+  pv_kill_guests
+}
+pv_kill_guests() {
+  local r p
+  for r in "${PVNET_STATE_DIR:-/nonexistent}"/domains/*.dom; do
+    [ -f "$r" ] || continue
+    p=$(awk '$1 == "pid" {print $2}' "$r")
+    [ -n "$p" ] && kill -TERM "$p" 2>/dev/null
+  done
 }
 
 pvnet() { "$PV_BIN/pvnet" --run-dir "$PV_RUN" "$@"; }

@@ -105,5 +105,8 @@ gpid=$(xenstore-read "/local/domain/$id/data/pvnet-guest" 2>/dev/null | awk '{pr
 kill -TERM "$PV_PID"; wait "$PV_PID"; rc=$?
 check "SIGTERM: pvnetd exits 0 (got $rc)" [ "$rc" = 0 ]
 check "SIGTERM: sockets and pid file removed" bash -c "[ ! -e '$PV_RUN/pvnetd.sock' ] && [ ! -e '$PV_RUN/xenstored' ] && [ ! -e '$PV_RUN/pvnetd.pid' ]"
-check "SIGTERM: guest process gone" bash -c "[ -n '$gpid' ] && ! kill -0 '$gpid' 2>/dev/null"
+check "SIGTERM: the guest keeps running for the next pvnetd (test_restart.sh)" bash -c "[ -n '$gpid' ] && kill -0 '$gpid' 2>/dev/null"
+pv_kill_guests
+check "SIGTERM to the guest itself: it exits and removes its namespace" \
+  wait_for 5 bash -c "! kill -0 '$gpid' 2>/dev/null && ! ip netns list | grep -q '^web1\b'"
 pv_done

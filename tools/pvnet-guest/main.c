@@ -3,16 +3,23 @@
  * pvnet-guest - one guest domain (domU). Started by pvnetd with the guest's
  * end of its hypercall socket:
  *
- *   pvnet-guest --domid N --hv-fd FD [--name NAME]
+ *   pvnet-guest --domid N --hv-fd FD [--name NAME] [--adopt PATH]
  *
  * Maps its memory and grant table (received over the socket), talks to the
  * store over the connection pvnetd handed it, creates its network namespace
  * (/local/domain/<d>/pvnet/netns, default the domain name, visible to
  * `ip netns exec`), starts a netfront for every vif under device/vif/,
  * announces itself (data/pvnet-guest), and exits cleanly - vifs Closing ->
- * Closed, namespace removed - when the toolstack writes control/shutdown, on
- * SIGTERM/SIGINT, or when pvnetd goes away.
+ * Closed, namespace removed - when the toolstack writes control/shutdown or on
+ * SIGTERM/SIGINT. When pvnetd goes away (stopped, crashed, upgraded) and
+ * --adopt names its adopt socket, the guest keeps running: its namespace, TAP
+ * devices and the sockets of programs inside stay; it retries the socket
+ * (every 10 ms, backing off to 100 ms) until a pvnetd on the same run dir
+ * re-adopts it (hvc_reattach), then re-publishes its store nodes and its vifs
+ * run the connect sequence again. Without --adopt it exits, as before.
  */
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -47,7 +54,7 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: pvnet-guest --domid N --hv-fd FD [--name NAME]\n"
+	fprintf(f, "usage: pvnet-guest --domid N --hv-fd FD [--name NAME] [--adopt PATH]\n"
 		   "Started by pvnetd for each domain; not meant to be run by hand.\n");
 }
 
@@ -458,6 +465,105 @@ static void stop_guest(struct guest *g)
 	}
 }
 
+/* The guest's own store nodes: written at start and again after a re-adoption
+ * (the restarted pvnetd's store holds only what the toolstack wrote). */
+static int publish(struct guest *g, const char *shutdown_path)
+{
+	char path[128];
+	int rc;
+
+	if (g->netns_made) {
+		snprintf(path, sizeof(path), "%s/pvnet/netns-created", g->home);
+		xs_client_printf(g->xs, 0, path, "%s", g->netns);
+	}
+	snprintf(path, sizeof(path), "%s/control/feature-poweroff", g->home);
+	xs_client_printf(g->xs, 0, path, "1");
+	snprintf(path, sizeof(path), "%s/data/pvnet-guest", g->home);
+	xs_client_printf(g->xs, 0, path, "%s pid %ld", PVNET_VERSION, (long)getpid());
+	/* hot-plug: vifs attached and detached while we run */
+	snprintf(path, sizeof(path), "%s/device/vif", g->home);
+	rc = xs_client_watch(g->xs, path, "vifdir");
+	if (rc < 0)
+		PVLOG(WARN, MOD, "store: watch %s: %s (no vif hot-plug)", path, strerror(-rc));
+	rc = xs_client_watch(g->xs, shutdown_path, "shutdown");
+	if (rc < 0) {
+		PVLOG(ERR, MOD, "store: watch %s: %s", shutdown_path, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
+/* One connection attempt to the adopt socket: 0 (re-adopted), or -errno. */
+static int adopt_try(struct guest *g, const char *adopt_path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	const struct timeval tmo = {3, 0}; /* a pvnetd that accepted but never answers */
+	int fd, rc;
+
+	if (strlen(adopt_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, adopt_path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	rc = hvc_reattach(g->hv, fd);
+	if (rc < 0) {
+		close(fd);
+		return rc;
+	}
+	return 0;
+}
+
+/*
+ * pvnetd went away: the vifs drop their connections (TAPs stay), then the adopt
+ * socket is retried until a new pvnetd takes us back, or a signal. 0 once the
+ * store client is new and every vif reconnects, -EINTR on a signal (the caller
+ * exits; the old store client, dead, is still g->xs).
+ */
+static int readopt(struct guest *g, const char *adopt_path, sigset_t *orig)
+{
+	struct xs_client *xs;
+	int delay_ms = 10, rc, last = 0;
+	uint64_t since = now_ns();
+
+	for (unsigned i = 0; i < g->n_vifs; i++)
+		nf_vif_orphan(g->vifs[i]);
+	PVLOG(WARN, MOD, "pvnetd went away; waiting to be re-adopted on %s", adopt_path);
+	for (;;) {
+		struct timespec ts = {0, delay_ms * 1000000L};
+
+		rc = adopt_try(g, adopt_path);
+		if (rc == 0)
+			break;
+		if (rc != last && rc != -ENOENT && rc != -ECONNREFUSED)
+			PVLOG(WARN, MOD, "re-adoption refused: %s", strerror(-rc));
+		last = rc;
+		ppoll(NULL, 0, &ts, orig); /* signals are taken here */
+		if (got_signal)
+			return -EINTR;
+		delay_ms = delay_ms * 2 > 100 ? 100 : delay_ms * 2;
+	}
+	rc = xs_client_open_fd(hvc_take_xs_fd(g->hv), &xs);
+	if (rc < 0) {
+		PVLOG(ERR, MOD, "re-adopted, but no store connection: %s", strerror(-rc));
+		return rc;
+	}
+	xs_client_close(g->xs);
+	g->xs = xs;
+	for (unsigned i = 0; i < g->n_vifs; i++)
+		if ((rc = nf_vif_reattach(g->vifs[i], xs)) < 0)
+			PVLOG(ERR, MOD, "vif %u: watching its backend again: %s", i, strerror(-rc));
+	PVLOG(INFO, MOD, "re-adopted by pvnetd after %llu ms",
+	      (unsigned long long)((now_ns() - since) / 1000000u));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (pvnet_version_opt(argc, argv, "pvnet-guest"))
@@ -465,11 +571,12 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {{"domid", required_argument, NULL, 'd'},
 					     {"hv-fd", required_argument, NULL, 'f'},
 					     {"name", required_argument, NULL, 'n'},
+					     {"adopt", required_argument, NULL, 'a'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
 	struct guest g = {0};
-	const char *name = NULL;
-	char path[128], shutdown_path[128], pktgen_path[128], vifdir_path[96], *val = NULL;
+	const char *name = NULL, *adopt_path = NULL;
+	char path[128], shutdown_path[128], pktgen_path[128], *val = NULL;
 	bool pktgen_watched = false;
 	long domid = -1;
 	int hv_fd = -1, xs_fd, c, rc, status = 1;
@@ -478,8 +585,11 @@ int main(int argc, char **argv)
 	uint8_t *mem;
 	sigset_t block, orig;
 
-	while ((c = getopt_long(argc, argv, "d:f:n:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "d:f:n:a:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'a':
+			adopt_path = optarg;
+			break;
 		case 'd':
 			domid = strtol(optarg, NULL, 10);
 			break;
@@ -546,28 +656,15 @@ int main(int argc, char **argv)
 	rc = sync_vifs(&g);
 	if (rc < 0)
 		PVLOG(ERR, MOD, "store: listing vifs: %s", strerror(-rc));
-	/* hot-plug: vifs attached and detached while we run */
-	snprintf(vifdir_path, sizeof(vifdir_path), "%s/device/vif", g.home);
-	rc = xs_client_watch(g.xs, vifdir_path, "vifdir");
-	if (rc < 0)
-		PVLOG(WARN, MOD, "store: watch %s: %s (no vif hot-plug)", vifdir_path,
-		      strerror(-rc));
 
-	snprintf(path, sizeof(path), "%s/control/feature-poweroff", g.home);
-	xs_client_printf(g.xs, 0, path, "1");
-	snprintf(path, sizeof(path), "%s/data/pvnet-guest", g.home);
-	xs_client_printf(g.xs, 0, path, "%s pid %ld", PVNET_VERSION, (long)getpid());
 	snprintf(shutdown_path, sizeof(shutdown_path), "%s/control/shutdown", g.home);
-	rc = xs_client_watch(g.xs, shutdown_path, "shutdown");
-	if (rc < 0) {
-		PVLOG(ERR, MOD, "store: watch %s: %s", shutdown_path, strerror(-rc));
-		goto stop;
-	}
-
 	snprintf(pktgen_path, sizeof(pktgen_path), "%s/control/pktgen", g.home);
+	if (publish(&g, shutdown_path) < 0)
+		goto stop;
+
 	while (!got_signal) {
 		struct pollfd pfd[2] = {{.fd = xs_client_fd(g.xs), .events = POLLIN},
-					{.fd = hv_fd, .events = 0}};
+					{.fd = hvc_sock(g.hv), .events = 0}};
 		char *wpath = NULL, *token = NULL;
 		bool lost = false;
 		const struct timespec second = {1, 0};
@@ -588,8 +685,14 @@ int main(int argc, char **argv)
 		if (rc < 0 && errno != EINTR)
 			break;
 		if (pfd[1].revents & (POLLHUP | POLLERR)) {
-			PVLOG(WARN, MOD, "pvnetd went away");
-			break;
+			if (!adopt_path) {
+				PVLOG(WARN, MOD, "pvnetd went away");
+				break;
+			}
+			if (readopt(&g, adopt_path, &orig) < 0 || publish(&g, shutdown_path) < 0)
+				break;
+			pktgen_watched = false; /* watched again on the new connection */
+			continue;
 		}
 		/* handlers make store calls that may queue more events: drain them all */
 		while (!got_signal && (rc = xs_client_read_watch(g.xs, 0, &wpath, &token)) == 0) {
@@ -619,6 +722,12 @@ int main(int argc, char **argv)
 		if (rc < 0 && rc != -ETIMEDOUT)
 			lost = true;
 		if (lost || (pfd[0].revents & (POLLHUP | POLLERR))) {
+			/* with --adopt, the hypercall socket's hangup (next turn) decides */
+			if (adopt_path && !(pfd[1].revents & (POLLHUP | POLLERR))) {
+				struct pollfd hp = {.fd = hvc_sock(g.hv), .events = 0};
+				if (poll(&hp, 1, 1000) == 1)
+					continue;
+			}
 			PVLOG(WARN, MOD, "store connection lost");
 			break;
 		}

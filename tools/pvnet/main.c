@@ -40,6 +40,8 @@ static void usage(FILE *f)
 		"  create [-n] FILE [KEY=VALUE ...]  create a domain from an xl config file\n"
 		"                            (-n: check it, print it as JSON, create nothing)\n"
 		"  destroy NAME|ID           stop a domain and free everything it had\n"
+		"  shutdown NAME|ID | --all [--wait]  stop domains gracefully (pvnetd's\n"
+		"                            own stop leaves PV guests running)\n"
 		"  domid NAME                the id of a domain\n"
 		"Network:\n"
 		"  vif-list DOMAIN           the domain's vifs: state, queues, bridge, features\n"

@@ -202,7 +202,9 @@ static int cmd_create(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
 		free(cfg);
 		return 1;
 	}
+	adopt_note_create(argv[1], payload, payload_len, opts.overrides, opts.n_overrides);
 	rc = dom_create(d, cfg, o);
+	adopt_note_create(NULL, NULL, 0, NULL, 0);
 	free(cfg);
 	return rc < 0 ? 1 : 0;
 }
@@ -658,6 +660,8 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 		status = cmd_create(d, &o, argc, argv, payload, payload_len);
 	else if (!strcmp(argv[0], "destroy"))
 		status = cmd_destroy(d, &o, argc, argv);
+	else if (!strcmp(argv[0], "shutdown"))
+		status = cmd_shutdown(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "domid"))
 		status = cmd_domid(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "network-attach"))

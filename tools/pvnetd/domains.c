@@ -175,6 +175,11 @@ static int write_dom_nodes(struct pvnetd *d, struct dom *dom)
 	return rc ? -EIO : 0;
 }
 
+int dom_write_store(struct pvnetd *d, struct dom *dom)
+{
+	return write_dom_nodes(d, dom);
+}
+
 static void console_path(struct pvnetd *d, const struct dom *dom, char *buf, size_t size)
 {
 	snprintf(buf, size, "%s/console-%s.log", d->run_dir, dom->name);
@@ -183,7 +188,7 @@ static void console_path(struct pvnetd *d, const struct dom *dom, char *buf, siz
 static int spawn_guest(struct pvnetd *d, struct dom *dom, int guest_sock)
 {
 	char domid[16], con[PATH_MAX], var[HV_NAME_MAX + 32];
-	const char *bin = d->guest_bin;
+	const char *bin = d->guest_bin, *adopt = adopt_sock_path(d);
 	pid_t pid;
 
 	/*
@@ -217,6 +222,7 @@ static int spawn_guest(struct pvnetd *d, struct dom *dom, int guest_sock)
 		else /* refused (a symlink, a FIFO...): the guest runs without its log */
 			logfd = open("/dev/null", O_WRONLY);
 
+		setsid(); /* the guest outlives pvnetd (adopt.c): not in its session */
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		signal(SIGPIPE, SIG_DFL);
@@ -233,7 +239,7 @@ static int spawn_guest(struct pvnetd *d, struct dom *dom, int guest_sock)
 		for (int fd = 4; fd < 1024; fd++)
 			close(fd);
 		execl(bin, "pvnet-guest", "--domid", domid, "--hv-fd", "3", "--name", dom->name,
-		      (char *)NULL);
+		      adopt ? "--adopt" : (char *)NULL, adopt, (char *)NULL);
 		fprintf(stderr, "pvnet-guest: exec %s: %s\n", bin, strerror(errno));
 		_exit(127);
 	}
@@ -449,6 +455,7 @@ int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf 
 		dom_destroy(d, dom, NULL);
 		return rc;
 	}
+	adopt_save(d, dom); /* its record: it survives a pvnetd restart */
 	PVLOG(INFO, MOD, "created domain %u '%s' (%llu MiB, %u vif), guest pid %ld", dom->domid,
 	      dom->name, (unsigned long long)cfg->memory_mib, cfg->n_vifs, (long)dom->pid);
 	out_printf(out, "Created domain %u (%s)\n", dom->domid, dom->name);
@@ -470,6 +477,13 @@ static bool reaped(struct dom *dom)
 
 	if (dom->pid <= 0)
 		return true;
+	if (dom->adopted) { /* not our child (adopt.c) */
+		if (!adopt_guest_gone(dom))
+			return false;
+		dom->exit_status = 0;
+		dom->pid = 0;
+		return true;
+	}
 	pid_t r = waitpid(dom->pid, &st, WNOHANG);
 	if (r == dom->pid || (r < 0 && errno == ECHILD)) {
 		dom->exit_status = r == dom->pid ? st : 0;
@@ -594,6 +608,9 @@ int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 		close(dom->hc_fd);
 		dom->hc_fd = -1;
 	}
+	if (dom->adopted && dom->pidfd >= 0)
+		close(dom->pidfd);
+	adopt_forget(d, dom); /* its record (adopt.c) */
 	remove_guest_netns(d, dom);
 	warn_netns_survivors(dom, ns_ino, out);
 	xs_server_drop_domain(d->xss, dom->domid);

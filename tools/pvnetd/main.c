@@ -6,8 +6,9 @@
  *
  * Owns every domain's memory, grant tables and event channels, runs the store
  * (xenstore wire protocol on <run-dir>/xenstored) and answers the toolstack on
- * <run-dir>/pvnetd.sock. SIGTERM/SIGINT: destroys every domain, removes what it
- * created, exits 0. SIGHUP: reopens the log (logrotate).
+ * <run-dir>/pvnetd.sock. SIGTERM/SIGINT: leaves the PV guests running for the
+ * next pvnetd (adopt.c; `pvnet shutdown --all` stops them), destroys the other
+ * domains, removes what it created, exits 0. SIGHUP: reopens the log (logrotate).
  *
  * Host-side safety: the run dir is created 0700 and must be a directory owned by
  * the user pvnetd runs as (root) and not writable by its group or others, else
@@ -440,7 +441,7 @@ uint64_t loop_gauge_recent_ns(const struct loop_gauge *g, uint64_t now_ns)
 	return worst;
 }
 
-enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_XS, SRC_HC, SRC_NB };
+enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_XS, SRC_HC, SRC_NB, SRC_ADOPT };
 
 #define MAX_POLL 2048
 
@@ -492,6 +493,9 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 		ptr[n] = dom;
 		kind[n++] = SRC_HC;
 	}
+	/* adopt.c: the adopt socket, its pending connections, adopted guests' pidfds */
+	for (int k = adopt_pollfds(d, pfd + n, ptr + n, MAX_POLL - n); k > 0; k--)
+		kind[n++] = SRC_ADOPT;
 
 	/* the turn that ends here: everything done since the previous poll() returned
 	 * (a nested pump from a CLI command starts and ends turns of its own) */
@@ -534,6 +538,9 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 				break;
 			case SRC_NB:
 				nb_process(d->nb);
+				break;
+			case SRC_ADOPT:
+				adopt_handle(d, pfd[i].fd, ptr[i]);
 				break;
 			case SRC_HC: {
 				/* the domain may have been destroyed by an earlier handler this turn */
@@ -669,6 +676,9 @@ static int setup(struct pvnetd *d)
 		PVLOG(ERR, MOD, "state %s: %s", d->state_dir, strerror(-rc));
 		return rc;
 	}
+	rc = adopt_start(d); /* the guests a previous pvnetd left running */
+	if (rc < 0)
+		return rc;
 	d->ctl_fd = listen_seqpacket(d->ctl_path);
 	if (d->ctl_fd < 0) {
 		PVLOG(ERR, MOD, "control socket %s: %s", d->ctl_path, strerror(-d->ctl_fd));
@@ -680,8 +690,10 @@ static int setup(struct pvnetd *d)
 /* Undoes what was done; removes only files of a run dir whose pid lock we hold. */
 static void teardown(struct pvnetd *d)
 {
+	adopt_detach_all(d); /* PV guests keep running; `pvnet shutdown --all` stops them */
 	while (d->doms)
 		dom_destroy(d, d->doms, NULL);
+	adopt_close(d);
 	for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++)
 		ctl_conn_close(&d->ctl_conns[i]);
 	if (d->ctl_fd >= 0) {

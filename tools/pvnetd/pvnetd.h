@@ -77,6 +77,8 @@ struct dom {
 	bool dying;      /* destroy requested */
 	uint64_t created_ns;
 	struct hvm_dom *hvm; /* type = "hvm": the QEMU guest (pid is QEMU's) */
+	bool adopted;        /* re-adopted after a restart (adopt.c): not our child */
+	int pidfd;           /* adopted: the guest's pidfd (-1 if none), polled for its exit */
 };
 
 struct pvnetd {
@@ -108,6 +110,7 @@ struct pvnetd {
 	struct loop_gauge gauge;
 	char state_dir[PATH_MAX];     /* --state-dir (state.c) */
 	struct pvnetd_state *state;   /* the switch.conf model; NULL before state_lock */
+	struct adopt *adopt;          /* adopt.c: records and the adopt socket */
 };
 
 uint64_t pvnetd_now_ns(void);
@@ -143,6 +146,34 @@ void pvnetd_pump(struct pvnetd *d, int ms);
 int cmd_network_attach(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 int cmd_network_detach(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 int cmd_network_list(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
+
+/* domains.c: (re)writes the store nodes the toolstack gives a PV domain at create. */
+int dom_write_store(struct pvnetd *d, struct dom *dom);
+
+/* adopt.c: restarts that keep the guests (see the top of adopt.c) */
+struct pollfd;
+/* Reads the domain records, listens on <run-dir>/adopt.sock, waits (bounded) for
+ * the live guests. 0 or -errno (the socket could not be made). */
+int adopt_start(struct pvnetd *d);
+/* The main loop's fds of the adopt socket, its pending connections and the
+ * adopted guests' pidfds (ptr: what adopt_handle needs back). */
+int adopt_pollfds(struct pvnetd *d, struct pollfd *pfd, void **ptr, int max);
+void adopt_handle(struct pvnetd *d, int fd, void *ptr);
+/* Teardown: leaves every PV guest that has a record running (closes pvnetd's ends). */
+void adopt_detach_all(struct pvnetd *d);
+void adopt_close(struct pvnetd *d);
+/* The `create` being served: its file name, text and overrides (for adopt_save). */
+void adopt_note_create(const char *file, const char *text, size_t len,
+		       const char *const *overrides, unsigned n);
+/* Saves / removes the record of a PV domain (<state-dir>/domains/<domid>.dom). */
+int adopt_save(struct pvnetd *d, const struct dom *dom);
+void adopt_forget(struct pvnetd *d, const struct dom *dom);
+/* An adopted guest has exited (its pidfd is readable). */
+bool adopt_guest_gone(struct dom *dom);
+/* <run-dir>/adopt.sock once listening, else NULL (guests are then not told of it). */
+const char *adopt_sock_path(const struct pvnetd *d);
+/* pvnet shutdown NAME|ID | --all [--wait] */
+int cmd_shutdown(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 
 /* cli.c: `nic`, `accel` and `ethtool` commands (issue #6) */
 int cmd_nic(struct pvnetd *d, struct outbuf *o, int argc, char **argv);

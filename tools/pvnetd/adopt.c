@@ -1,0 +1,848 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Restarts that keep the guests: per-domain records in the state dir and the
+ * re-adoption of running PV guests by a new pvnetd (docs/operations.md,
+ * "Restart and upgrade").
+ *
+ * Record: <state-dir>/domains/<domid>.dom, written when a PV domain is created
+ * (write to a temporary file, fsync, rename: a crash leaves the old or the new
+ * record, never half of one) and removed when it is destroyed. It holds what
+ * pvnetd cannot learn from the guest: the domain's id and name, its guest's pid
+ * and start time (/proc/PID/stat field 22: a recycled pid does not match), its
+ * memory size, and the config file's text with the `create` overrides.
+ *
+ * At start (adopt_start, after the switch state is loaded) every record is read;
+ * a record whose guest is gone is removed with a log line; a malformed one is
+ * named in the log and left alone (never a crash; the others are adopted). Then
+ * <run-dir>/adopt.sock listens, and the start waits up to ADOPT_START_MS for the
+ * live guests. A guest whose pvnetd went away retries that socket and sends
+ * PVHC_OP_ADOPT with its domid and its memory and grant-table memfds (hvc.h
+ * hvc_reattach). It is taken back only if its SO_PEERCRED pid is the record's,
+ * with the recorded start time, the domid it claims is its record's, and the
+ * memfds are sealed and of the recorded sizes (hv_domain_adopt): a guest cannot
+ * claim another domain. The domain is rebuilt over its own memory, the store
+ * nodes the toolstack writes at create are written again from the record's
+ * config, the connection becomes the domain's hypercall socket, and the guest
+ * re-publishes its own nodes; netfront and netback then run the xenbus connect
+ * sequence with new rings and event channels. Late guests are still adopted
+ * from the main loop (the socket stays open; at most ADOPT_PENDING_MAX
+ * connections wait for their first message, ADOPT_MSG_MS each).
+ *
+ * Why re-publish rather than save the store: the store's contents after the
+ * restart are then exactly what the config and the live guest say, with no
+ * snapshot to go stale or to be half-written by a crash; what the guest wrote
+ * (frontend keys, state) is rewritten by the connect sequence anyway.
+ *
+ * The guests' liveness: adopted guests are not pvnetd's children (no SIGCHLD),
+ * so each is watched through a pidfd polled by the main loop.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <pvnet/hypercall.h>
+#include <pvnet/log.h>
+
+#include "pvnetd.h"
+
+#define MOD "adopt"
+#define ADOPT_SOCK "adopt.sock"
+#define ADOPT_START_MS 2000   /* start-up wait for the live guests */
+#define ADOPT_PENDING_MAX 8   /* connections waiting for their first message */
+#define ADOPT_MSG_MS 1000     /* ... each at most this long */
+#define ADOPT_MAX_RECORDS 256 /* records read at start */
+#define ADOPT_RECORD_MAX (1u << 20)
+#define ADOPT_MAX_OVERRIDES 32
+
+struct adopt_rec {
+	domid_t domid;
+	char name[HV_NAME_MAX];
+	pid_t pid;
+	unsigned long long start;
+	unsigned long long memory_mib;
+	char file[PATH_MAX];
+	char *overrides[ADOPT_MAX_OVERRIDES];
+	unsigned n_overrides;
+	char *text;
+	size_t text_len;
+	bool adopted;
+};
+
+struct adopt_pending {
+	int fd;
+	uint64_t since_ns;
+};
+
+struct adopt {
+	int listen_fd;
+	char path[PATH_MAX];
+	struct adopt_rec *recs[ADOPT_MAX_RECORDS];
+	unsigned n_recs;
+	struct adopt_pending pending[ADOPT_PENDING_MAX];
+	uint64_t refused; /* connections refused (no record, bad memfd, ...) */
+};
+
+/* The config of the `create` being served (adopt_note_create), for adopt_save. */
+static struct {
+	const char *file, *text;
+	size_t len;
+	const char *const *overrides;
+	unsigned n;
+} cur_create;
+
+static void rec_free(struct adopt_rec *r)
+{
+	if (!r)
+		return;
+	for (unsigned i = 0; i < r->n_overrides; i++)
+		free(r->overrides[i]);
+	free(r->text);
+	free(r);
+}
+
+/* /proc/PID/stat field 22 (start time in clock ticks); 0 if the process is gone. */
+static unsigned long long proc_start_time(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = 0;
+	p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
+	if (!p)
+		return 0;
+	/* after ") ": field 3 (state) ... field 22 */
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (p && sscanf(p + 1, "%llu", &v) != 1)
+		v = 0;
+	return v;
+}
+
+static int records_dir(const struct pvnetd *d, char *buf, size_t size)
+{
+	if (!d->state_dir[0])
+		return -ENOENT;
+	if (snprintf(buf, size, "%s/domains", d->state_dir) >= (int)size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static void hex_put(FILE *f, const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		fprintf(f, "%02x", (unsigned char)s[i]);
+}
+
+static int hex_get(const char *s, char **out, size_t *len)
+{
+	size_t n = strlen(s);
+	char *buf;
+
+	if (n % 2)
+		return -EINVAL;
+	buf = malloc(n / 2 + 1);
+	if (!buf)
+		return -ENOMEM;
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned v;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1) {
+			free(buf);
+			return -EINVAL;
+		}
+		buf[i] = (char)v;
+	}
+	buf[n / 2] = 0;
+	*out = buf;
+	*len = n / 2;
+	return 0;
+}
+
+void adopt_note_create(const char *file, const char *text, size_t len,
+		       const char *const *overrides, unsigned n)
+{
+	cur_create.file = file;
+	cur_create.text = text;
+	cur_create.len = len;
+	cur_create.overrides = overrides;
+	cur_create.n = n;
+}
+
+int adopt_save(struct pvnetd *d, const struct dom *dom)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 40];
+	unsigned long long start = proc_start_time(dom->pid);
+	FILE *f;
+	int fd, rc = 0;
+
+	if (dom->hvm || records_dir(d, dir, sizeof(dir)) < 0)
+		return 0;
+	if (!cur_create.text || !start) {
+		PVLOG(WARN, MOD, "domain %u: no record saved (%s): it will not survive a restart",
+		      dom->domid, start ? "no config text" : "guest already gone");
+		return -ENOENT;
+	}
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		rc = -errno;
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "%s/%u.dom", dir, dom->domid);
+	snprintf(tmp, sizeof(tmp), "%s/.%u.dom.tmp", dir, dom->domid);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		goto fail;
+	}
+	fprintf(f, "# pvnetd domain record (re-adoption after a restart); do not edit\n");
+	fprintf(f, "version 1\ndomid %u\nname %s\npid %ld\nstart %llu\nmemory %llu\nfile %s\n",
+		dom->domid, dom->name, (long)dom->pid, start,
+		(unsigned long long)dom->cfg.memory_mib, cur_create.file ? cur_create.file : "-");
+	for (unsigned i = 0; i < cur_create.n && i < ADOPT_MAX_OVERRIDES; i++) {
+		fputs("override ", f);
+		hex_put(f, cur_create.overrides[i], strlen(cur_create.overrides[i]));
+		fputc('\n', f);
+	}
+	fputs("config ", f);
+	hex_put(f, cur_create.text, cur_create.len);
+	fputs("\nend\n", f);
+	if (fflush(f) != 0 || fsync(fileno(f)) < 0)
+		rc = -errno;
+	if (fclose(f) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		unlink(tmp);
+		goto fail;
+	}
+	return 0;
+fail:
+	PVLOG(ERR, MOD, "domain %u: saving its record in %s: %s (it will not survive a restart)",
+	      dom->domid, dir, strerror(-rc));
+	return rc;
+}
+
+void adopt_forget(struct pvnetd *d, const struct dom *dom)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+
+	if (records_dir(d, dir, sizeof(dir)) < 0)
+		return;
+	snprintf(path, sizeof(path), "%s/%u.dom", dir, dom->domid);
+	unlink(path);
+}
+
+/* Parses one record file; NULL and a reason in why. */
+static struct adopt_rec *rec_parse(const char *path, char *why, size_t size)
+{
+	struct adopt_rec *r = calloc(1, sizeof(*r));
+	char *buf = NULL, *line, *save = NULL;
+	unsigned lineno = 0, seen = 0;
+	bool end = false;
+	struct stat st;
+	int fd = -1;
+
+	if (!r) {
+		snprintf(why, size, "out of memory");
+		return NULL;
+	}
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(why, size, "%s", strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > ADOPT_RECORD_MAX) {
+		snprintf(why, size, "not a regular file of 1 B..1 MiB");
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf || read(fd, buf, (size_t)st.st_size) != st.st_size) {
+		snprintf(why, size, "cannot read it");
+		goto fail;
+	}
+	buf[st.st_size] = 0;
+	if (memchr(buf, 0, (size_t)st.st_size)) {
+		snprintf(why, size, "a NUL byte in it");
+		goto fail;
+	}
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *val = strchr(line, ' ');
+		char *e = NULL;
+		unsigned long long v = 0;
+
+		lineno++;
+		if (line[0] == '#')
+			continue;
+		if (!end && !strcmp(line, "end")) {
+			end = true;
+			continue;
+		}
+		if (end || !val) {
+			snprintf(why, size, "line %u: unexpected '%.40s'", lineno, line);
+			goto fail;
+		}
+		*val++ = 0;
+		if (strcmp(line, "name") && strcmp(line, "file") && strcmp(line, "override") &&
+		    strcmp(line, "config")) {
+			errno = 0;
+			v = strtoull(val, &e, 10);
+			if (errno || e == val || *e) {
+				snprintf(why, size, "line %u: %s: not a number", lineno, line);
+				goto fail;
+			}
+		}
+		if (!strcmp(line, "version")) {
+			if (v != 1) {
+				snprintf(why, size, "line %u: version %llu (this pvnetd reads 1)", lineno, v);
+				goto fail;
+			}
+			seen |= 1;
+		} else if (!strcmp(line, "domid") && v >= 1 && v <= HV_MAX_DOMID) {
+			r->domid = (domid_t)v;
+			seen |= 2;
+		} else if (!strcmp(line, "name") && *val && strlen(val) < sizeof(r->name)) {
+			snprintf(r->name, sizeof(r->name), "%s", val);
+			seen |= 4;
+		} else if (!strcmp(line, "pid") && v > 1 && v < (1u << 22)) {
+			r->pid = (pid_t)v;
+			seen |= 8;
+		} else if (!strcmp(line, "start") && v) {
+			r->start = v;
+			seen |= 16;
+		} else if (!strcmp(line, "memory") && v && v <= HV_MAX_MEM_SIZE >> 20) {
+			r->memory_mib = v;
+			seen |= 32;
+		} else if (!strcmp(line, "file") && strlen(val) < sizeof(r->file)) {
+			snprintf(r->file, sizeof(r->file), "%s", val);
+		} else if (!strcmp(line, "override") && r->n_overrides < ADOPT_MAX_OVERRIDES) {
+			size_t len;
+			if (hex_get(val, &r->overrides[r->n_overrides], &len) < 0) {
+				snprintf(why, size, "line %u: bad override", lineno);
+				goto fail;
+			}
+			r->n_overrides++;
+		} else if (!strcmp(line, "config") && !r->text) {
+			if (hex_get(val, &r->text, &r->text_len) < 0) {
+				snprintf(why, size, "line %u: bad config text", lineno);
+				goto fail;
+			}
+			seen |= 64;
+		} else {
+			snprintf(why, size, "line %u: bad or repeated '%.32s'", lineno, line);
+			goto fail;
+		}
+	}
+	if (seen != 127 || !end) {
+		snprintf(why, size, "incomplete (%s)", end ? "a key is missing" : "no 'end' line");
+		goto fail;
+	}
+	free(buf);
+	close(fd);
+	return r;
+fail:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	rec_free(r);
+	return NULL;
+}
+
+static void load_records(struct pvnetd *d, struct adopt *a)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 300], why[160];
+	struct dirent *de;
+	DIR *dp;
+
+	if (records_dir(d, dir, sizeof(dir)) < 0 || !(dp = opendir(dir)))
+		return;
+	while ((de = readdir(dp))) {
+		size_t n = strlen(de->d_name);
+		struct adopt_rec *r;
+		unsigned long long now_start;
+
+		if (de->d_name[0] == '.' || n < 5 || strcmp(de->d_name + n - 4, ".dom"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		why[0] = 0;
+		r = rec_parse(path, why, sizeof(why));
+		if (!r) {
+			PVLOG(ERR, MOD, "domain record %s: %s; not adopted (file left as it is)",
+			      path, why);
+			continue;
+		}
+		if ((unsigned long)strtoul(de->d_name, NULL, 10) != r->domid) {
+			PVLOG(ERR, MOD, "domain record %s: says domain %u; not adopted", path,
+			      r->domid);
+			rec_free(r);
+			continue;
+		}
+		now_start = proc_start_time(r->pid);
+		if (now_start != r->start) {
+			PVLOG(INFO, MOD,
+			      "domain %u '%s': its guest (pid %ld) is gone; record %s removed",
+			      r->domid, r->name, (long)r->pid, path);
+			unlink(path);
+			rec_free(r);
+			continue;
+		}
+		if (a->n_recs >= ADOPT_MAX_RECORDS) {
+			PVLOG(ERR, MOD, "domain record %s: more than %u records; not adopted", path,
+			      ADOPT_MAX_RECORDS);
+			rec_free(r);
+			continue;
+		}
+		hv_domain_reserve_ids(d->hv, r->domid);
+		a->recs[a->n_recs++] = r;
+		PVLOG(INFO, MOD, "domain %u '%s': guest pid %ld still runs; waiting for it",
+		      r->domid, r->name, (long)r->pid);
+	}
+	closedir(dp);
+}
+
+static int listen_adopt(struct adopt *a)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	mode_t old;
+	int fd, rc;
+
+	if (strlen(a->path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, a->path);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(a->path);
+	old = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (rc < 0 || listen(fd, ADOPT_PENDING_MAX) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+static void send_ret(int fd, const struct pvhc_msg *req, int ret)
+{
+	struct pvhc_msg rsp;
+
+	memset(&rsp, 0, sizeof(rsp));
+	rsp.hdr.magic = PVHC_MAGIC;
+	rsp.hdr.version = PVHC_VERSION;
+	rsp.hdr.op = req->hdr.op;
+	rsp.hdr.seq = req->hdr.seq;
+	rsp.hdr.ret = ret;
+	(void)send(fd, &rsp, sizeof(rsp), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+static int pidfd_of(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+	return (int)syscall(SYS_pidfd_open, pid, 0);
+#else
+	(void)pid;
+	return -1;
+#endif
+}
+
+static void adopt_warn(void *arg, const char *msg)
+{
+	PVLOG(WARN, MOD, "domain %s: config: %s", (const char *)arg, msg);
+}
+
+/* Rebuilds the domain of record r over the guest's memfds; fd becomes its hypercall
+ * socket. 0 or -errno (the caller answers the guest). */
+static int adopt_domain(struct pvnetd *d, struct adopt_rec *r, int fd, int mem_fd, int gnt_fd)
+{
+	struct pvnet_config_opts opts = {.overrides = (const char *const *)r->overrides,
+					 .n_overrides = r->n_overrides,
+					 .warn = adopt_warn,
+					 .warn_arg = r->name};
+	struct hv_domain_config hcfg = {0};
+	struct dom *dom = calloc(1, sizeof(*dom));
+	char err[512];
+	int rc;
+
+	if (!dom)
+		return -ENOMEM;
+	rc = pvnet_config_parse_ex(r->file, r->text, r->text_len, &opts, &dom->cfg, err,
+				   sizeof(err));
+	if (rc < 0 || strcmp(dom->cfg.name, r->name) || dom->cfg.memory_mib != r->memory_mib) {
+		PVLOG(ERR, MOD, "domain %u '%s': its recorded config no longer parses as it did: %s",
+		      r->domid, r->name, rc < 0 ? err : "name or memory differ");
+		free(dom);
+		return rc < 0 ? rc : -EINVAL;
+	}
+	dom->domid = r->domid;
+	dom->hc_fd = -1;
+	dom->pidfd = -1;
+	snprintf(dom->name, sizeof(dom->name), "%s", r->name);
+	snprintf(hcfg.name, sizeof(hcfg.name), "%s", r->name);
+	hcfg.mem_size = (uint64_t)r->memory_mib << 20;
+	if (dom_find(d, r->name)) {
+		free(dom);
+		return -EEXIST;
+	}
+	rc = hv_domain_adopt(d->hv, &hcfg, r->domid, mem_fd, gnt_fd);
+	if (rc < 0) {
+		free(dom);
+		return rc;
+	}
+	rc = xs_domain_introduce(d->xs, dom->domid, dom->name);
+	if (rc == 0)
+		rc = dom_write_store(d, dom);
+	if (rc < 0) {
+		xs_domain_release(d->xs, dom->domid);
+		hv_domain_destroy(d->hv, dom->domid);
+		free(dom);
+		return rc;
+	}
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	dom->hc_fd = fd;
+	dom->pid = r->pid;
+	dom->adopted = true;
+	dom->pidfd = pidfd_of(r->pid);
+	dom->created_ns = pvnetd_now_ns();
+	dom->next = d->doms;
+	d->doms = dom;
+	return 0;
+}
+
+/* Reads the first message of a pending connection: 1 done (fd consumed or
+ * closed), 0 nothing yet. */
+static int handle_first(struct pvnetd *d, struct adopt *a, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * 4)];
+		struct cmsghdr align;
+	} cbuf;
+	struct pvhc_msg req;
+	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
+	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+	int fds[4], nfds = 0, rc = -EPROTO;
+	struct adopt_rec *r = NULL;
+	struct ucred cred;
+	socklen_t cl = sizeof(cred);
+	ssize_t n;
+
+	mh.msg_control = cbuf.buf;
+	mh.msg_controllen = sizeof(cbuf.buf);
+	n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+			for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+				int f;
+				memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(f));
+				if (nfds < 4)
+					fds[nfds++] = f;
+				else
+					close(f);
+			}
+	if (n <= 0) {
+		rc = -ECONNRESET;
+		goto refuse;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0)
+		goto refuse;
+	for (unsigned i = 0; i < a->n_recs; i++)
+		if (a->recs[i] && !a->recs[i]->adopted && a->recs[i]->pid == cred.pid)
+			r = a->recs[i];
+	if (n != sizeof(req) || req.hdr.magic != PVHC_MAGIC || req.hdr.op != PVHC_OP_ADOPT ||
+	    nfds != 2)
+		goto refuse;
+	rc = -EPERM;
+	if (!r || req.args.hello.domid != r->domid || proc_start_time(cred.pid) != r->start)
+		goto refuse;
+	rc = -EINVAL;
+	if (req.args.hello.mem_size != r->memory_mib << 20)
+		goto refuse;
+	rc = adopt_domain(d, r, fd, fds[0], fds[1]);
+	if (rc < 0)
+		goto refuse;
+	r->adopted = true;
+	send_ret(fd, &req, 0);
+	close(fds[0]);
+	close(fds[1]);
+	PVLOG(INFO, MOD, "domain %u '%s' re-adopted (guest pid %ld)", r->domid, r->name,
+	      (long)r->pid);
+	return 1;
+
+refuse:
+	a->refused++;
+	PVLOG_RL(WARN, MOD, "adopt: refused a connection (pid %ld, domain %u): %s",
+		 (long)(cl == sizeof(cred) ? cred.pid : 0), n == sizeof(req) ? req.args.hello.domid : 0,
+		 strerror(-rc));
+	if (n == sizeof(req))
+		send_ret(fd, &req, rc);
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);
+	close(fd);
+	return 1;
+}
+
+static void accept_adopt(struct pvnetd *d, struct adopt *a)
+{
+	for (;;) {
+		int fd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		unsigned slot = ADOPT_PENDING_MAX;
+
+		if (fd < 0)
+			return;
+		for (unsigned i = 0; i < ADOPT_PENDING_MAX; i++)
+			if (a->pending[i].fd < 0)
+				slot = i;
+		if (slot == ADOPT_PENDING_MAX) {
+			a->refused++;
+			close(fd);
+			continue;
+		}
+		if (handle_first(d, a, fd))
+			continue;
+		a->pending[slot].fd = fd;
+		a->pending[slot].since_ns = pvnetd_now_ns();
+	}
+}
+
+int adopt_pollfds(struct pvnetd *d, struct pollfd *pfd, void **ptr, int max)
+{
+	struct adopt *a = d->adopt;
+	uint64_t now = pvnetd_now_ns();
+	int n = 0;
+
+	if (!a || max < 1)
+		return 0;
+	pfd[n] = (struct pollfd){.fd = a->listen_fd, .events = POLLIN};
+	ptr[n++] = NULL;
+	for (unsigned i = 0; i < ADOPT_PENDING_MAX && n < max; i++) {
+		struct adopt_pending *p = &a->pending[i];
+		if (p->fd < 0)
+			continue;
+		if (now - p->since_ns > ADOPT_MSG_MS * 1000000ull) {
+			close(p->fd); /* silent too long */
+			p->fd = -1;
+			a->refused++;
+			continue;
+		}
+		pfd[n] = (struct pollfd){.fd = p->fd, .events = POLLIN};
+		ptr[n++] = p;
+	}
+	for (struct dom *dom = d->doms; dom && n < max; dom = dom->next) {
+		if (!dom->adopted || dom->pidfd < 0 || dom->pid <= 0)
+			continue;
+		pfd[n] = (struct pollfd){.fd = dom->pidfd, .events = POLLIN};
+		ptr[n++] = dom;
+	}
+	return n;
+}
+
+void adopt_handle(struct pvnetd *d, int fd, void *ptr)
+{
+	struct adopt *a = d->adopt;
+
+	if (!a)
+		return;
+	if (fd == a->listen_fd) {
+		accept_adopt(d, a);
+		return;
+	}
+	for (unsigned i = 0; i < ADOPT_PENDING_MAX; i++)
+		if (ptr == &a->pending[i] && a->pending[i].fd == fd) {
+			if (handle_first(d, a, fd))
+				a->pending[i].fd = -1;
+			return;
+		}
+	for (struct dom *dom = d->doms; dom; dom = dom->next)
+		if (dom == ptr && dom->pidfd == fd && dom->pid > 0) {
+			/* an adopted guest exited: as a reaped child (dom_collect_dead) */
+			PVLOG(WARN, MOD, "guest of domain %u '%s' (pid %ld) exited", dom->domid,
+			      dom->name, (long)dom->pid);
+			close(dom->pidfd);
+			dom->pidfd = -1;
+			dom->pid = 0;
+			dom->exit_status = 0;
+			return;
+		}
+}
+
+bool adopt_guest_gone(struct dom *dom)
+{
+	struct pollfd p = {.fd = dom->pidfd, .events = POLLIN};
+
+	if (dom->pidfd < 0)
+		return kill(dom->pid, 0) < 0 && errno == ESRCH;
+	return poll(&p, 1, 0) == 1;
+}
+
+int adopt_start(struct pvnetd *d)
+{
+	struct adopt *a = calloc(1, sizeof(*a));
+	uint64_t deadline;
+	unsigned left;
+
+	if (!a)
+		return -ENOMEM;
+	for (unsigned i = 0; i < ADOPT_PENDING_MAX; i++)
+		a->pending[i].fd = -1;
+	snprintf(a->path, sizeof(a->path), "%s/%s", d->run_dir, ADOPT_SOCK);
+	d->adopt = a;
+	load_records(d, a);
+	a->listen_fd = listen_adopt(a);
+	if (a->listen_fd < 0) {
+		int rc = a->listen_fd;
+		PVLOG(ERR, MOD, "adopt socket %s: %s", a->path, strerror(-rc));
+		adopt_close(d);
+		return rc;
+	}
+	/* the live guests retry every 100 ms at most: wait for them before serving */
+	deadline = pvnetd_now_ns() + ADOPT_START_MS * 1000000ull;
+	for (;;) {
+		struct pollfd pfd[1 + ADOPT_PENDING_MAX + ADOPT_MAX_RECORDS];
+		void *ptr[1 + ADOPT_PENDING_MAX + ADOPT_MAX_RECORDS];
+		uint64_t now = pvnetd_now_ns();
+		int n;
+
+		left = 0;
+		for (unsigned i = 0; i < a->n_recs; i++)
+			left += !a->recs[i]->adopted;
+		if (!left || now >= deadline)
+			break;
+		n = adopt_pollfds(d, pfd, ptr, (int)(sizeof(pfd) / sizeof(pfd[0])));
+		if (poll(pfd, (nfds_t)n, (int)((deadline - now) / 1000000u) + 1) <= 0)
+			continue;
+		for (int i = 0; i < n; i++)
+			if (pfd[i].revents)
+				adopt_handle(d, pfd[i].fd, ptr[i]);
+	}
+	if (a->n_recs)
+		PVLOG(INFO, MOD, "%u of %u running guest(s) re-adopted at start%s", a->n_recs - left,
+		      a->n_recs, left ? "; the others are still taken when they call" : "");
+	return 0;
+}
+
+static bool has_record(struct pvnetd *d, domid_t domid)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32];
+	struct stat st;
+
+	if (records_dir(d, dir, sizeof(dir)) < 0)
+		return false;
+	snprintf(path, sizeof(path), "%s/%u.dom", dir, domid);
+	return stat(path, &st) == 0;
+}
+
+void adopt_detach_all(struct pvnetd *d)
+{
+	struct adopt *a = d->adopt;
+
+	/* no guest may reach a listener that will never answer */
+	if (a && a->listen_fd >= 0) {
+		close(a->listen_fd);
+		unlink(a->path);
+		a->listen_fd = -1;
+	}
+	for (struct dom **pp = &d->doms; *pp;) {
+		struct dom *dom = *pp;
+
+		/* only a PV guest with a record is left running; the rest are destroyed */
+		if (dom->hvm || dom->pid <= 0 || dom->dying || !has_record(d, dom->domid)) {
+			pp = &dom->next;
+			continue;
+		}
+		*pp = dom->next;
+		PVLOG(INFO, MOD, "domain %u '%s' left running (guest pid %ld) for the next pvnetd",
+		      dom->domid, dom->name, (long)dom->pid);
+		if (dom->hc_fd >= 0)
+			close(dom->hc_fd);
+		if (dom->adopted && dom->pidfd >= 0)
+			close(dom->pidfd);
+		xs_server_drop_domain(d->xss, dom->domid);
+		free(dom);
+	}
+}
+
+void adopt_close(struct pvnetd *d)
+{
+	struct adopt *a = d->adopt;
+
+	if (!a)
+		return;
+	if (a->listen_fd >= 0) {
+		close(a->listen_fd);
+		unlink(a->path);
+	}
+	for (unsigned i = 0; i < ADOPT_PENDING_MAX; i++)
+		if (a->pending[i].fd >= 0)
+			close(a->pending[i].fd);
+	for (unsigned i = 0; i < a->n_recs; i++)
+		rec_free(a->recs[i]);
+	free(a);
+	d->adopt = NULL;
+}
+
+const char *adopt_sock_path(const struct pvnetd *d)
+{
+	return d->adopt && d->adopt->listen_fd >= 0 ? d->adopt->path : NULL;
+}
+
+/* pvnet shutdown DOM | --all [--wait]: graceful stop (control/shutdown, SIGKILL
+ * after the timeout) of one or every domain; done when the command returns. */
+int cmd_shutdown(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+{
+	bool all = false;
+	const char *name = NULL;
+	unsigned n = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--all") || !strcmp(argv[i], "-a"))
+			all = true;
+		else if (!strcmp(argv[i], "--wait") || !strcmp(argv[i], "-w"))
+			; /* the command returns once every domain is gone */
+		else if (!name && argv[i][0] != '-')
+			name = argv[i];
+		else
+			name = NULL, all = !all; /* forces the usage below */
+	}
+	if (all == !!name) {
+		err_printf(o, "usage: pvnet shutdown [--wait] NAME|ID | --all [--wait]\n");
+		return 2;
+	}
+	if (name) {
+		struct dom *dom = dom_find(d, name);
+		if (!dom) {
+			err_printf(o, "no domain '%s'\n", name);
+			return 1;
+		}
+		dom_destroy(d, dom, o);
+		return 0;
+	}
+	while (d->doms) {
+		dom_destroy(d, d->doms, o);
+		n++;
+	}
+	PVLOG(INFO, MOD, "shutdown --all: %u domain(s) stopped", n);
+	return 0;
+}
