@@ -18,7 +18,8 @@ HOSTILE="$PV_BIN/pvnet-hostile"
 printf '#!/bin/sh\nexec "%s" vmm "$@"\n' "$HOSTILE" >"$PV_TMP/qemu-hostile"
 chmod +x "$PV_TMP/qemu-hostile"
 echo "not a kernel: the hostile VMM never boots anything" >"$PV_TMP/vmlinuz"
-export PVNET_QEMU="$PV_TMP/qemu-hostile" PVNET_HVM_ACCEL=tcg
+# the message deadline set through pvnetd's environment (default 1000 ms)
+export PVNET_QEMU="$PV_TMP/qemu-hostile" PVNET_HVM_ACCEL=tcg PVNET_VHOST_MSG_TIMEOUT_MS=700
 
 ID=$(basename "$PV_TMP" | cut -d. -f2 | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9' | cut -c1-6)
 NSA="pvi${ID}a"; NSB="pvi${ID}b"
@@ -164,12 +165,12 @@ CFG
   diag "figures $a: list_worst_ms=$lw destroy_ms=${dt:-n/a} list_during_destroy_ms=$(cat "$PV_TMP/list-during-destroy" 2>/dev/null || echo n/a) rss_kb=$rss0->$(rss_kb) fds=$fds0->$(nfds) loop_worst_turn_us(since start, after the destroy)=${wt:-n/a}"
 }
 
-attack half-header 'stalled for [0-9]+ ms: dropped'
+attack half-header 'stalled for 700 ms: dropped'
 attack huge-payload 'bad vhost-user header \(request 5, flags 0x1, size 268435456'
 attack fd-flood 'more than 8 fds with one message: VMM dropped'
 attack mem-table 'memory table refused: region 0: Bad file descriptor'
 attack no-read 'does not read its replies: dropped'
-attack stall-child 'stalled for [0-9]+ ms: dropped'
+attack stall-child 'stalled for 700 ms: dropped'
 attack child-holds ''
 attack seal-lock 'port thread did not stop in [0-9]+ ms \(stuck in the kernel' after
 

@@ -290,6 +290,10 @@ static int add_ports(struct hvm_dom *h, const struct pvnet_dom_cfg *cfg, char *e
 {
 	/* the VMM may hand over the domain's RAM and no more */
 	struct vsw_vhost_config vcfg = {.mem_max = (cfg->memory_mib ? cfg->memory_mib : 256) << 20};
+	const char *tmo = getenv("PVNET_VHOST_MSG_TIMEOUT_MS"); /* default 1000 (vhost.h) */
+
+	if (tmo && *tmo)
+		vcfg.msg_timeout_ms = (unsigned)strtoul(tmo, NULL, 10);
 
 	for (unsigned i = 0; i < cfg->n_vifs; i++) {
 		const struct pvnet_vif_cfg *vif = &cfg->vifs[i];

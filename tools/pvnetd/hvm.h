@@ -22,7 +22,9 @@
  * there already it must be a socket (a stale one is replaced), anything else is
  * refused and left alone. `kernel=` and `ramdisk=` must be readable regular files;
  * pvnetd only checks them, QEMU reads them. A VMM may hand over at most the
- * domain's memory= as guest memory (vsw_vhost_config.mem_max).
+ * domain's memory= as guest memory (vsw_vhost_config.mem_max), and must send each
+ * vhost-user message whole within PVNET_VHOST_MSG_TIMEOUT_MS (pvnetd's
+ * environment; default 1000) of its first byte.
  * Kernel command line: "console=ttyS0 quiet panic=-1 " + cfg->cmdline +
  * " pvnet.ip=<first IP of vif 0>" (the guest image's /init reads it, see
  * scripts/guest-image.sh).
