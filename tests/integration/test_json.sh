@@ -171,6 +171,14 @@ assert d["name"] == a[0] and d["bridge"] == a[1] and d["type"] == "vif", d
 assert d["rx_packets"] >= 9 and d["tx_packets"] >= 9, d
 assert "spoofed_mac" in d["drops"] or len(d["drops"]) > 3, d["drops"]
 ' "$V1" "$BR" < <(pvnet switch port-show "$V1" --json)
+ps_text=$(pvnet switch port-show "$V1")
+check "switch port-show text: the same settings line and drop reasons as its --json" \
+  pyjson '
+t = a[0].splitlines()
+assert len(t) == 3 and t[0].split(" macs=")[0] == d["summary"].split(" macs=")[0], (t, d["summary"])
+assert t[1].startswith("  rx_packets=") and " tx_packets=" in t[1], t
+assert [kv.split("=")[0] for kv in t[2].split(": ", 1)[1].split()] == list(d["drops"]), t[2]
+' "$ps_text" < <(pvnet switch port-show "$V1" --json)
 check "switch list-br --json: $BR with 3 ports, bn$ID" \
   pyjson '
 by = {b["name"]: b for b in d}

@@ -19,6 +19,7 @@
 
 #include "pvnetd.h"
 #include "report.h"
+#include "switch_report.h"
 
 /* ---- small helpers ----------------------------------------------------------------- */
 
@@ -505,27 +506,12 @@ static int stats_vif_cb(const struct nb_vif_info *vi, void *arg)
 static int stats_port_cb(struct vsw_port *port, void *arg)
 {
 	struct stats_collect *c = arg;
-	struct vsw_port_fdb_stats fs;
-	struct vsw_port_stats st;
-	json_t *e = json_object(), *drops = json_object();
+	json_t *e = json_object();
 
-	vsw_port_get_stats(port, &st);
-	vsw_port_get_fdb_stats(port, &fs);
 	c->bad |= json_array_append_new(c->arr, e);
 	c->bad |= put(e, "name", json_string(vsw_port_name(port)));
 	c->bad |= put(e, "port_no", json_integer(vsw_port_no(port)));
-	c->bad |= put(e, "rx_packets", json_integer((json_int_t)st.rx_packets));
-	c->bad |= put(e, "rx_bytes", json_integer((json_int_t)st.rx_bytes));
-	c->bad |= put(e, "tx_packets", json_integer((json_int_t)st.tx_packets));
-	c->bad |= put(e, "tx_bytes", json_integer((json_int_t)st.tx_bytes));
-	c->bad |= put(e, "macs", json_integer((json_int_t)fs.entries));
-	c->bad |= put(e, "mac_limit", json_integer((json_int_t)fs.limit));
-	c->bad |= put(e, "mac_learnt", json_integer((json_int_t)fs.learnt));
-	c->bad |= put(e, "mac_evicted", json_integer((json_int_t)fs.evicted));
-	c->bad |= put(e, "mac_limit_hits", json_integer((json_int_t)fs.limit_hits));
-	for (unsigned r = 0; r < VSW_DROP__MAX; r++)
-		c->bad |= put(drops, vsw_drop_reason_name(r), json_integer((json_int_t)st.drops[r]));
-	c->bad |= put(e, "drops", drops);
+	c->bad |= !e || swr_port_counters(port, e) < 0;
 	return c->bad ? -ENOMEM : 0;
 }
 
@@ -661,29 +647,11 @@ struct show_collect {
 	int bad;
 };
 
-/* One port's settings: its `switch show` line ("summary") and the line's fields. */
-static json_t *port_json(struct vsw_port *port)
-{
-	char line[1024];
-	json_t *e = json_object();
-
-	if (!e)
-		return NULL;
-	vsw_port_format(port, line, sizeof(line));
-	if (put(e, "name", json_string(vsw_port_name(port))) ||
-	    put(e, "port_no", json_integer(vsw_port_no(port))) ||
-	    pvnet_kv_line_to_json(line, 3, e) < 0 || put(e, "summary", json_string(line))) {
-		json_decref(e);
-		return NULL;
-	}
-	return e;
-}
-
 static int show_port_cb(struct vsw_port *port, void *arg)
 {
 	struct show_collect *c = arg;
 
-	c->bad |= json_array_append_new(c->arr, port_json(port));
+	c->bad |= json_array_append_new(c->arr, swr_port_settings(port));
 	return c->bad ? -ENOMEM : 0;
 }
 
@@ -837,29 +805,6 @@ static void render_fdb(struct outbuf *o, const json_t *j)
 			   FDB_SHOW_MAX);
 }
 
-/* port-show --json: the port's settings (as switch show) and its counters (as stats). */
-static json_t *collect_port_show(struct vsw_bridge *br, struct vsw_port *port)
-{
-	struct stats_collect c = {.arr = json_array()};
-	json_t *j = port_json(port), *st;
-	const char *key;
-	json_t *v;
-
-	c.bad = !j || !c.arr || put(j, "bridge", json_string(vsw_bridge_name(br)));
-	if (!c.bad)
-		stats_port_cb(port, &c);
-	st = json_array_get(c.arr, 0);
-	if (!c.bad && st)
-		json_object_foreach(st, key, v)
-			c.bad |= json_object_set(j, key, v);
-	json_decref(c.arr);
-	if (c.bad) {
-		json_decref(j);
-		return NULL;
-	}
-	return j;
-}
-
 /*
  * switch show|fdb (text and JSON, answered here) and port-show (JSON here; its text
  * is switch_cli.c's, as are list-br and list-ports with their --json). -1: not ours.
@@ -911,7 +856,7 @@ static int cmd_switch_report(struct pvnetd *d, struct outbuf *o, int argc, char 
 			err_printf(o, "no port '%s'\n", argv[2]);
 			return 1;
 		}
-		return send_json(o, collect_port_show(br, port));
+		return send_json(o, swr_port_show(br, port));
 	}
 	return -1;
 }

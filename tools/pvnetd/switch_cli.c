@@ -12,6 +12,7 @@
 #include <pvnet/state.h>
 
 #include "switch_cli.h"
+#include "switch_report.h"
 
 static switch_cli_record_fn recorder;
 static void *recorder_arg;
@@ -72,7 +73,7 @@ static const char usage_text[] =
 	"  mirror-stop PORT\n"
 	"  replay PORT FILE.pcap [--ingress]  send a capture out of PORT (or into the bridge)\n"
 	"  set-antispoof PORT --mac MAC [--ip ADDR ...] | --off\n"
-	"  port-show PORT                     settings and counters of one port\n"
+	"  port-show PORT [--json]            settings and counters of one port\n"
 	"  set-ageing BRIDGE SECS             MAC ageing time (default 300)\n"
 	"  set-mac-limit PORT N | --bridge BRIDGE N   learnt-MAC limit (0: bridge default)\n"
 	"Settings (not mirrors) are saved in pvnetd's state dir and restored at start.\n";
@@ -514,33 +515,29 @@ usage:
 	return 2;
 }
 
+/* port-show PORT: text from the collector `port-show --json` prints (switch_report.c) */
 static int cmd_port_show(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
-	struct vsw_port_stats st;
+	struct vsw_bridge *br;
 	struct vsw_port *port;
-	char line[1024];
+	char *text;
+	json_t *j;
 
 	if (argc != 3) {
-		ERR(c, "usage: pvnet switch port-show PORT\n");
+		ERR(c, "usage: pvnet switch port-show PORT [--json]\n");
 		return 2;
 	}
-	port = find_port(c, sw, argv[2]);
-	if (!port)
+	if (!find_port(c, sw, argv[2]) || vsw_switch_port_find(sw, argv[2], &br, &port))
 		return 1;
-	vsw_port_format(port, line, sizeof(line));
-	vsw_port_get_stats(port, &st);
-	OUT(c, "%s\n", line);
-	OUT(c, "  rx_packets=%llu rx_bytes=%llu tx_packets=%llu tx_bytes=%llu\n",
-	    (unsigned long long)st.rx_packets, (unsigned long long)st.rx_bytes,
-	    (unsigned long long)st.tx_packets, (unsigned long long)st.tx_bytes);
-	line[0] = 0;
-	for (unsigned r = 0; r < VSW_DROP__MAX; r++) {
-		size_t l = strlen(line);
-		snprintf(line + l, sizeof(line) - l, "%s%s=%llu", r ? " " : "",
-			 vsw_drop_reason_name((enum vsw_drop_reason)r),
-			 (unsigned long long)st.drops[r]);
+	j = swr_port_show(br, port);
+	text = j ? swr_port_show_text(j) : NULL;
+	json_decref(j);
+	if (!text) {
+		ERR(c, "out of memory\n");
+		return 1;
 	}
-	OUT(c, "  drops: %s\n", line);
+	OUT(c, "%s", text);
+	free(text);
 	return 0;
 }
 
