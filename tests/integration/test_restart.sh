@@ -63,6 +63,13 @@ diag "$G1 domid $ID1 pid $P1, $G2 domid $ID2 pid $P2"
 check "each domain has a record in the state dir" \
   test -s "$PVNET_STATE_DIR/domains/$ID1.dom" -a -s "$PVNET_STATE_DIR/domains/$ID2.dom"
 
+# a second vif on each, hot-plugged: the records follow network-attach
+pvnet network-attach "$G1" "bridge=rsbr$ID, ip=10.94.0.1/24" >/dev/null &&
+  pvnet network-attach "$G2" "bridge=rsbr$ID, ip=10.94.0.2/24" >/dev/null &&
+  wait_for 10 q in_guest "$G1" ping -c 1 -W 1 10.94.0.2
+HP1=$(ip -n "$G1" -o link show eth1 2>/dev/null | cut -d: -f1)
+check "a second vif network-attach'ed to each guest passes traffic (eth1 ifindex $HP1)" test -n "$HP1"
+
 # the traffic that must survive: a 10 ms ping and one iperf3 connection (bounded)
 ip netns exec "$G1" ping -D -n -i 0.01 -W 1 -w 40 10.93.0.2 >"$PV_TMP/ping.log" 2>&1 &
 PING=$!; pv_cleanup_add "kill $PING"
@@ -156,6 +163,10 @@ PY
 check "a foreign process cannot claim domain $ID1 on the adopt socket ($out)" \
   bash -c "[ '$out' = 'ret -1' ] && [ \"\$('$PV_BIN/pvnet' --run-dir '$PV_RUN' list | awk '\$1==\"$G1\"{print \$2}')\" = $ID1 ] &&
            ip netns exec $G1 ping -c 1 -W 1 10.93.0.2 >/dev/null"
+
+check "the network-attach'ed vifs are back after the restarts: the same eth1, pings over it" \
+  bash -c "[ \"\$(ip -n $G1 -o link show eth1 | cut -d: -f1)\" = '$HP1' ] && ip netns exec $G1 ping -c 1 -W 1 10.94.0.2 >/dev/null &&
+           '$PV_BIN/pvnet' --run-dir '$PV_RUN' network-list $G1 | grep -c '^ *1 ' >/dev/null"
 
 # the iperf3 connection started before the restarts finishes
 if wait "$CLI"; then

@@ -75,6 +75,8 @@ struct adopt_rec {
 	unsigned n_overrides;
 	char *text;
 	size_t text_len;
+	struct pvnet_vif_cfg *vifs; /* the vifs as they were (hot-plug included), or NULL */
+	unsigned n_vifs;
 	bool adopted;
 };
 
@@ -100,6 +102,8 @@ static struct {
 	unsigned n;
 } cur_create;
 
+static void hex_put(FILE *f, const char *s, size_t len);
+
 static void rec_free(struct adopt_rec *r)
 {
 	if (!r)
@@ -107,7 +111,31 @@ static void rec_free(struct adopt_rec *r)
 	for (unsigned i = 0; i < r->n_overrides; i++)
 		free(r->overrides[i]);
 	free(r->text);
+	free(r->vifs);
 	free(r);
+}
+
+/* FNV-1a 64 of the recorded vif array: a corrupt or hand-edited one is not used. */
+static uint64_t fnv64(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/* "vifs SIZE N HASH HEX": the domain's vifs now (its config's, plus network-attach,
+ * minus network-detach); SIZE is sizeof(struct pvnet_vif_cfg) of the writer. */
+static void put_vifs(FILE *f, const struct dom *dom)
+{
+	size_t len = dom->cfg.n_vifs * sizeof(dom->cfg.vifs[0]);
+
+	fprintf(f, "vifs %zu %u %016llx ", sizeof(dom->cfg.vifs[0]), dom->cfg.n_vifs,
+		(unsigned long long)fnv64(dom->cfg.vifs, len));
+	hex_put(f, (const char *)dom->cfg.vifs, len);
+	fputc('\n', f);
 }
 
 /* /proc/PID/stat field 22 (start time in clock ticks); 0 if the process is gone. */
@@ -225,7 +253,9 @@ int adopt_save(struct pvnetd *d, const struct dom *dom)
 	}
 	fputs("config ", f);
 	hex_put(f, cur_create.text, cur_create.len);
-	fputs("\nend\n", f);
+	fputc('\n', f);
+	put_vifs(f, dom);
+	fputs("end\n", f);
 	if (fflush(f) != 0 || fsync(fileno(f)) < 0)
 		rc = -errno;
 	if (fclose(f) != 0 && rc == 0)
@@ -241,6 +271,50 @@ fail:
 	PVLOG(ERR, MOD, "domain %u: saving its record in %s: %s (it will not survive a restart)",
 	      dom->domid, dir, strerror(-rc));
 	return rc;
+}
+
+void adopt_save_vifs(struct pvnetd *d, const struct dom *dom)
+{
+	char dir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 40], *line = NULL;
+	size_t cap = 0;
+	FILE *in, *out = NULL;
+	int fd, rc = 0;
+
+	if (dom->hvm || records_dir(d, dir, sizeof(dir)) < 0)
+		return;
+	snprintf(path, sizeof(path), "%s/%u.dom", dir, dom->domid);
+	snprintf(tmp, sizeof(tmp), "%s/.%u.dom.tmp", dir, dom->domid);
+	in = fopen(path, "re");
+	if (!in)
+		return; /* no record (it could not be saved at create): nothing to update */
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || !(out = fdopen(fd, "w"))) {
+		rc = -errno;
+		if (fd >= 0)
+			close(fd);
+		fclose(in);
+		goto fail;
+	}
+	while (getline(&line, &cap, in) > 0)
+		if (strncmp(line, "vifs ", 5) && strcmp(line, "end\n"))
+			fputs(line, out);
+	free(line);
+	fclose(in);
+	put_vifs(out, dom);
+	fputs("end\n", out);
+	if (fflush(out) != 0 || fsync(fileno(out)) < 0)
+		rc = -errno;
+	if (fclose(out) != 0 && rc == 0)
+		rc = -errno;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc == 0)
+		return;
+	unlink(tmp);
+fail:
+	PVLOG(ERR, MOD, "domain %u: updating its record %s: %s (a restart brings back the "
+			"vifs it had before)",
+	      dom->domid, path, strerror(-rc));
 }
 
 void adopt_forget(struct pvnetd *d, const struct dom *dom)
@@ -304,7 +378,7 @@ static struct adopt_rec *rec_parse(const char *path, char *why, size_t size)
 		}
 		*val++ = 0;
 		if (strcmp(line, "name") && strcmp(line, "file") && strcmp(line, "override") &&
-		    strcmp(line, "config")) {
+		    strcmp(line, "config") && strcmp(line, "vifs")) {
 			errno = 0;
 			v = strtoull(val, &e, 10);
 			if (errno || e == val || *e) {
@@ -342,6 +416,28 @@ static struct adopt_rec *rec_parse(const char *path, char *why, size_t size)
 				goto fail;
 			}
 			r->n_overrides++;
+		} else if (!strcmp(line, "vifs") && !r->vifs) {
+			size_t sz = 0, len = 0;
+			unsigned nv = 0;
+			unsigned long long hash = 0;
+			int off = 0;
+			char *bin = NULL;
+
+			if (sscanf(val, "%zu %u %llx %n", &sz, &nv, &hash, &off) != 3 ||
+			    nv > PVNET_MAX_VIFS || hex_get(val + off, &bin, &len) < 0) {
+				snprintf(why, size, "line %u: bad vifs", lineno);
+				goto fail;
+			}
+			/* another layout (an upgrade changed it) or a damaged copy: the
+			 * config's vifs are used instead (adopt_domain says so) */
+			if (sz == sizeof(struct pvnet_vif_cfg) && len == nv * sz &&
+			    fnv64(bin, len) == hash) {
+				r->vifs = (struct pvnet_vif_cfg *)bin;
+				r->n_vifs = nv;
+			} else {
+				free(bin);
+				r->n_vifs = (unsigned)-1;
+			}
 		} else if (!strcmp(line, "config") && !r->text) {
 			if (hex_get(val, &r->text, &r->text_len) < 0) {
 				snprintf(why, size, "line %u: bad config text", lineno);
@@ -494,6 +590,15 @@ static int adopt_domain(struct pvnetd *d, struct adopt_rec *r, int fd, int mem_f
 		      r->domid, r->name, rc < 0 ? err : "name or memory differ");
 		free(dom);
 		return rc < 0 ? rc : -EINVAL;
+	}
+	if (r->vifs) {
+		/* the vifs it had (network-attach / network-detach since its create) */
+		memcpy(dom->cfg.vifs, r->vifs, r->n_vifs * sizeof(r->vifs[0]));
+		dom->cfg.n_vifs = r->n_vifs;
+	} else if (r->n_vifs == (unsigned)-1) {
+		PVLOG(WARN, MOD, "domain %u '%s': its recorded vifs are of another layout or "
+				 "damaged; the vifs of its config file are used",
+		      r->domid, r->name);
 	}
 	dom->domid = r->domid;
 	dom->hc_fd = -1;

@@ -172,6 +172,7 @@ int cmd_network_attach(struct pvnetd *d, struct outbuf *o, int argc, char **argv
 		return 1;
 	}
 	dom->cfg.vifs[dom->cfg.n_vifs++] = vif;
+	adopt_save_vifs(d, dom); /* the domain's record (adopt.c): kept across a restart */
 	pvnet_mac_format(vif.mac, mac);
 	PVLOG(INFO, MOD, "domain %u '%s': attached vif %d (%s, bridge %s)", dom->domid, dom->name,
 	      vif.devid, mac, vif.bridge);
@@ -292,6 +293,7 @@ int cmd_network_detach(struct pvnetd *d, struct outbuf *o, int argc, char **argv
 			(dom->cfg.n_vifs - (unsigned)idx - 1) * sizeof(dom->cfg.vifs[0]));
 		dom->cfg.n_vifs--;
 		memset(&dom->cfg.vifs[dom->cfg.n_vifs], 0, sizeof(dom->cfg.vifs[0]));
+		adopt_save_vifs(d, dom); /* the domain's record (adopt.c) */
 	}
 	PVLOG(INFO, MOD, "domain %u '%s': detached vif %d (%s)%s", domid, dom->name, devid, mac,
 	      forced ? " (forced)" : "");

@@ -168,6 +168,8 @@ void adopt_note_create(const char *file, const char *text, size_t len,
 /* Saves / removes the record of a PV domain (<state-dir>/domains/<domid>.dom). */
 int adopt_save(struct pvnetd *d, const struct dom *dom);
 void adopt_forget(struct pvnetd *d, const struct dom *dom);
+/* After network-attach / network-detach: the record's vifs follow dom->cfg. */
+void adopt_save_vifs(struct pvnetd *d, const struct dom *dom);
 /* An adopted guest has exited (its pidfd is readable). */
 bool adopt_guest_gone(struct dom *dom);
 /* <run-dir>/adopt.sock once listening, else NULL (guests are then not told of it). */
