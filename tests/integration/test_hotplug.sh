@@ -104,6 +104,18 @@ ok = (f[0] == "1" and f[1] == "0" and re.fullmatch(r"00:16:3e:[0-9a-f:]{8}", f[2
       and f[7] == "/local/domain/0/backend/vif/%s/1" % gid and f[8] == "vif%s.1" % gid)
 sys.exit(0 if ok else 1)
 PY
+check "network-list --json: the same two vifs with xl's fields and the port" \
+  python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+gid = sys.argv[1]
+assert [v["idx"] for v in d] == [0, 1], d
+v = d[1]
+assert v["handle"] == 1 and v["backend_id"] == 0 and v["fe_state"] == 4, v
+assert v["state"] == "Connected" and v["port"] == "vif%s.1" % gid and v["name"] == v["port"], v
+assert all(isinstance(v[k], int) for k in ("evtch_tx", "evtch_rx", "tx_ring_ref", "rx_ring_ref")), v
+assert v["backend_path"] == "/local/domain/0/backend/vif/%s/1" % gid, v
+' "$GID" < <(pvnet network-list "$G" --json)
 MAC1=$(awk '{print $3}' <<<"$row1")
 check "switch port vif$GID.1 exists" port_exists "vif$GID.1"
 check "pvnet stats shows vif$GID.1 while attached" has_stats "vif$GID.1"

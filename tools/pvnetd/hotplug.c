@@ -35,6 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include <pvnet/io/xenbus.h>
 #include <pvnet/log.h>
 #include <pvnet/netfront.h>
@@ -302,24 +304,20 @@ int cmd_network_detach(struct pvnetd *d, struct outbuf *o, int argc, char **argv
 	return 0;
 }
 
-/* A number the guest wrote (its frontend dir is its own): digits only, else "-". */
-static void store_num(struct pvnetd *d, const char *dir, const char *key, char *buf,
-		      size_t size)
+/* A number the guest wrote (its frontend dir is its own): digits only, else null. */
+static json_t *store_num(struct pvnetd *d, const char *dir, const char *key)
 {
 	long v = store_long(d, dir, key);
 
-	if (v < 0)
-		snprintf(buf, size, "-");
-	else
-		snprintf(buf, size, "%ld", v);
+	return v < 0 ? json_null() : json_integer(v);
 }
 
 struct port_lookup {
 	unsigned handle;
 	bool found;
-	char name[VSW_NAME_MAX];
-	char bridge[VSW_NAME_MAX];
 	bool connected;
+	char name[VSW_NAME_MAX];
+	int be_state;
 };
 
 static int port_cb(const struct nb_vif_info *vi, void *arg)
@@ -329,40 +327,36 @@ static int port_cb(const struct nb_vif_info *vi, void *arg)
 	if (vi->handle != p->handle)
 		return 0;
 	p->found = true;
-	snprintf(p->name, sizeof(p->name), "%s", vi->name);
-	snprintf(p->bridge, sizeof(p->bridge), "%s", vi->bridge);
 	p->connected = vi->connected;
+	p->be_state = vi->be_state;
+	snprintf(p->name, sizeof(p->name), "%s", vi->name);
 	return 1;
 }
 
-int cmd_network_list(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+static int set(json_t *obj, const char *key, json_t *v)
 {
-	struct dom *dom;
+	return v ? json_object_set_new(obj, key, v) : -1;
+}
 
-	if (argc != 2) {
-		err_printf(o, "usage: pvnet network-list DOMAIN\n");
-		return 2;
-	}
-	dom = dom_find(d, argv[1]);
-	if (!dom) {
-		err_printf(o, "network-list: no domain '%.64s'\n", argv[1]);
-		return 1;
-	}
-	if (dom->hvm) {
-		err_printf(o, "network-list: domain '%s' is an HVM guest (vhost-user vifs, no "
-			      "xenbus devices): see pvnet vif-list %s\n", dom->name, dom->name);
-		return 1;
-	}
-	/* xl's columns (frontend state and keys as the guest wrote them), then pvnet's */
-	out_printf(o, "%-3s %-2s %-17s %-6s %-5s %-9s %-15s %-31s %-15s %s\n", "Idx", "BE",
-		   "Mac Addr.", "handle", "state", "evt-ch", "tx-/rx-ring-ref", "BE-path", "Port",
-		   "Bridge");
-	for (unsigned i = 0; i < dom->cfg.n_vifs; i++) {
+/*
+ * The domain's vifs, one object each: xl network-list's fields (idx, backend_id,
+ * mac, handle, fe_state, evtch_tx/rx, tx/rx_ring_ref, backend_path; the
+ * frontend's numbers as the guest wrote them, null when absent or not a
+ * number), then pvnet's: name (the switch port's), state (the backend's, as
+ * vif-list says it), port (the switch port while connected, else null), bridge.
+ * NULL when out of memory.
+ */
+static json_t *collect_network_list(struct pvnetd *d, const struct dom *dom)
+{
+	json_t *arr = json_array();
+
+	for (unsigned i = 0; arr && i < dom->cfg.n_vifs; i++) {
 		const struct pvnet_vif_cfg *v = &dom->cfg.vifs[i];
-		struct port_lookup p = {.handle = (unsigned)v->devid};
-		char fe[80], be[80], qdir[96], mac[18], state[24], tx[24], rx[24], etx[24],
-			erx[24], evt[52], refs[52];
+		struct port_lookup p = {.handle = (unsigned)v->devid, .be_state = -1};
+		char fe[80], be[80], qdir[96], mac[18];
 		const char *keys = fe;
+		json_t *row = json_object();
+		int rc = 0;
 
 		snprintf(fe, sizeof(fe), "/local/domain/%u/device/vif/%d", dom->domid, v->devid);
 		snprintf(be, sizeof(be), "/local/domain/0/backend/vif/%u/%d", dom->domid, v->devid);
@@ -372,18 +366,129 @@ int cmd_network_list(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 			keys = qdir;
 		}
 		pvnet_mac_format(v->mac, mac);
-		store_num(d, fe, "state", state, sizeof(state));
-		store_num(d, keys, "event-channel-tx", etx, sizeof(etx));
-		store_num(d, keys, "event-channel-rx", erx, sizeof(erx));
-		store_num(d, keys, "tx-ring-ref", tx, sizeof(tx));
-		store_num(d, keys, "rx-ring-ref", rx, sizeof(rx));
-		snprintf(evt, sizeof(evt), "%s/%s", etx, erx);
-		snprintf(refs, sizeof(refs), "%s/%s", tx, rx);
 		if (d->nb)
 			nb_vif_foreach(d->nb, dom->domid, port_cb, &p);
-		out_printf(o, "%-3d %-2d %-17s %-6d %-5s %-9s %-15s %-31s %-15s %s\n", v->devid, 0,
-			   mac, v->devid, state, evt, refs, be,
-			   p.found && p.connected ? p.name : "-", v->bridge);
+		if (!p.found)
+			snprintf(p.name, sizeof(p.name), "%s", v->vifname);
+		if (!p.name[0])
+			snprintf(p.name, sizeof(p.name), "vif%u.%d", dom->domid, v->devid);
+		rc |= set(row, "idx", json_integer(v->devid));
+		rc |= set(row, "backend_id", json_integer(0));
+		rc |= set(row, "mac", json_string(mac));
+		rc |= set(row, "handle", json_integer(v->devid));
+		rc |= set(row, "fe_state", store_num(d, fe, "state"));
+		rc |= set(row, "evtch_tx", store_num(d, keys, "event-channel-tx"));
+		rc |= set(row, "evtch_rx", store_num(d, keys, "event-channel-rx"));
+		rc |= set(row, "tx_ring_ref", store_num(d, keys, "tx-ring-ref"));
+		rc |= set(row, "rx_ring_ref", store_num(d, keys, "rx-ring-ref"));
+		rc |= set(row, "backend_path", json_string(be));
+		rc |= set(row, "name", json_string(p.name));
+		rc |= set(row, "state", json_string(xenbus_strstate(p.be_state)));
+		rc |= set(row, "port", p.connected ? json_string(p.name) : json_null());
+		rc |= set(row, "bridge", json_string(v->bridge));
+		if (!row || rc || json_array_append_new(arr, row)) {
+			json_decref(row);
+			json_decref(arr);
+			arr = NULL;
+		}
 	}
+	return arr;
+}
+
+/* The network-list domain: a PV domain, else a message and NULL. */
+static const struct dom *list_dom(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+{
+	struct dom *dom;
+
+	if (argc != 2) {
+		err_printf(o, "usage: pvnet network-list DOMAIN [--json]\n");
+		return NULL;
+	}
+	dom = dom_find(d, argv[1]);
+	if (!dom) {
+		err_printf(o, "network-list: no domain '%.64s'\n", argv[1]);
+		return NULL;
+	}
+	if (dom->hvm) {
+		err_printf(o, "network-list: domain '%s' is an HVM guest (vhost-user vifs, no "
+			      "xenbus devices): see pvnet vif-list %s\n", dom->name, dom->name);
+		return NULL;
+	}
+	return dom;
+}
+
+/* "-" for null, else the integer. */
+static const char *num_text(json_t *v, char *buf, size_t size)
+{
+	if (json_is_integer(v))
+		snprintf(buf, size, "%lld", (long long)json_integer_value(v));
+	else
+		snprintf(buf, size, "-");
+	return buf;
+}
+
+int cmd_network_list(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+{
+	const struct dom *dom = list_dom(d, o, argc, argv);
+	json_t *arr, *row;
+	size_t i;
+
+	if (!dom)
+		return argc != 2 ? 2 : 1;
+	arr = collect_network_list(d, dom);
+	if (!arr) {
+		err_printf(o, "network-list: out of memory\n");
+		return 1;
+	}
+	/* xl's columns (frontend state and keys as the guest wrote them), then pvnet's */
+	out_printf(o, "%-3s %-2s %-17s %-6s %-5s %-9s %-15s %-31s %-15s %s\n", "Idx", "BE",
+		   "Mac Addr.", "handle", "state", "evt-ch", "tx-/rx-ring-ref", "BE-path", "Port",
+		   "Bridge");
+	json_array_foreach(arr, i, row) {
+		char st[24], a[24], b[24], evt[52], refs[52];
+		json_t *port = json_object_get(row, "port");
+
+		snprintf(evt, sizeof(evt), "%s/%s",
+			 num_text(json_object_get(row, "evtch_tx"), a, sizeof(a)),
+			 num_text(json_object_get(row, "evtch_rx"), b, sizeof(b)));
+		snprintf(refs, sizeof(refs), "%s/%s",
+			 num_text(json_object_get(row, "tx_ring_ref"), a, sizeof(a)),
+			 num_text(json_object_get(row, "rx_ring_ref"), b, sizeof(b)));
+		out_printf(o, "%-3lld %-2lld %-17s %-6lld %-5s %-9s %-15s %-31s %-15s %s\n",
+			   (long long)json_integer_value(json_object_get(row, "idx")),
+			   (long long)json_integer_value(json_object_get(row, "backend_id")),
+			   json_string_value(json_object_get(row, "mac")),
+			   (long long)json_integer_value(json_object_get(row, "handle")),
+			   num_text(json_object_get(row, "fe_state"), st, sizeof(st)), evt, refs,
+			   json_string_value(json_object_get(row, "backend_path")),
+			   json_is_string(port) ? json_string_value(port) : "-",
+			   json_string_value(json_object_get(row, "bridge")));
+	}
+	json_decref(arr);
+	return 0;
+}
+
+int cmd_network_list_json(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+{
+	const struct dom *dom = list_dom(d, o, argc, argv);
+	json_t *arr;
+	char *text;
+	size_t len;
+
+	if (!dom)
+		return argc != 2 ? 2 : 1;
+	arr = collect_network_list(d, dom);
+	text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
+	json_decref(arr);
+	if (!text) {
+		err_printf(o, "network-list: out of memory\n");
+		return 1;
+	}
+	/* in pieces that fit one reply message each (8 vifs: ~3 KiB) */
+	len = strlen(text);
+	for (size_t off = 0; off < len; off += 4000)
+		out_printf(o, "%.*s", (int)(len - off > 4000 ? 4000 : len - off), text + off);
+	out_printf(o, "\n");
+	free(text);
 	return 0;
 }

@@ -146,6 +146,8 @@ void pvnetd_pump(struct pvnetd *d, int ms);
 int cmd_network_attach(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 int cmd_network_detach(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 int cmd_network_list(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
+/* network-list DOMAIN --json: xl's fields and pvnet's, one object per vif */
+int cmd_network_list_json(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 
 /* domains.c: (re)writes the store nodes the toolstack gives a PV domain at create. */
 int dom_write_store(struct pvnetd *d, struct dom *dom);

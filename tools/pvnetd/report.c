@@ -989,9 +989,9 @@ int report_dispatch(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
 		return cmd_list(d, o, argc, argv, fmt);
 	if (!strcmp(cmd, "vif-list"))
 		return cmd_vif_list(d, o, argc, argv, fmt);
-	/* network-list's text (xl's table) is the hot-plug code's; its JSON is vif-list's */
+	/* network-list (xl's table and its JSON) is the hot-plug code's */
 	if (!strcmp(cmd, "network-list") && fmt == REPORT_JSON)
-		return cmd_vif_list(d, o, argc, argv, fmt);
+		return cmd_network_list_json(d, o, argc, argv);
 	if (!strcmp(cmd, "stats"))
 		return cmd_stats(d, o, argc, fmt);
 	if (!strcmp(cmd, "switch"))
