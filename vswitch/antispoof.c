@@ -175,6 +175,57 @@ int vsw_antispoof_check(const struct vsw_antispoof *as, const struct pvnet_pkt *
 	}
 }
 
+static uint32_t owner_slot(const uint8_t *mac)
+{
+	uint32_t h = ((uint32_t)mac[2] << 24 | (uint32_t)mac[3] << 16 | (uint32_t)mac[4] << 8 |
+		      mac[5]) ^ ((uint32_t)mac[0] << 8 | mac[1]);
+	return ((h * 2654435761u) >> 16) & (VSW_MAC_OWNER_SLOTS - 1);
+}
+
+/*
+ * Open addressing, linear probing, at most VSW_PORTS_MAX entries in twice as many
+ * slots: a lookup ends at the first free slot. Rebuilt whole on every change (a
+ * configuration event, O(ports)), so there are no deletions to handle.
+ */
+void vsw_antispoof_owners_rebuild(struct vsw_bridge *br)
+{
+	memset(br->mac_owner, 0, sizeof(br->mac_owner));
+	br->n_mac_owners = 0;
+	for (uint32_t no = 0; no < VSW_PORTS_MAX; no++) {
+		const struct vsw_port *p = br->ports[no];
+		uint32_t i;
+
+		if (!p || !p->antispoof)
+			continue;
+		for (i = owner_slot(p->antispoof->mac);; i = (i + 1) & (VSW_MAC_OWNER_SLOTS - 1)) {
+			struct vsw_mac_owner *o = &br->mac_owner[i];
+			if (!o->owner) {
+				memcpy(o->mac, p->antispoof->mac, 6);
+				o->owner = (uint16_t)(no + 1);
+				br->n_mac_owners++;
+				break;
+			}
+			if (!memcmp(o->mac, p->antispoof->mac, 6)) {
+				o->owner = VSW_MAC_OWNER_SHARED;
+				break;
+			}
+		}
+	}
+}
+
+bool vsw_antispoof_mac_claimed(const struct vsw_bridge *br, uint32_t port_no, const uint8_t *mac)
+{
+	if (!br->n_mac_owners)
+		return false;
+	for (uint32_t i = owner_slot(mac);; i = (i + 1) & (VSW_MAC_OWNER_SLOTS - 1)) {
+		const struct vsw_mac_owner *o = &br->mac_owner[i];
+		if (!o->owner)
+			return false;
+		if (!memcmp(o->mac, mac, 6))
+			return o->owner != VSW_MAC_OWNER_SHARED && o->owner != port_no + 1;
+	}
+}
+
 void vsw_antispoof_free(struct vsw_antispoof *as)
 {
 	free(as);
@@ -235,6 +286,7 @@ int vsw_port_set_antispoof(struct vsw_port *port, const uint8_t *mac,
 	pthread_rwlock_wrlock(&port->br->lock);
 	old = port->antispoof;
 	port->antispoof = as;
+	vsw_antispoof_owners_rebuild(port->br);
 	pthread_rwlock_unlock(&port->br->lock);
 	/* no worker can still read `old`: they hold the read lock while they use it */
 	vsw_antispoof_free(old);

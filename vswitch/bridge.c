@@ -239,6 +239,7 @@ int vsw_port_del(struct vsw_bridge *br, struct vsw_port *port)
 	if (port->port_no < VSW_PORTS_MAX && br->ports[port->port_no] == port) {
 		br->ports[port->port_no] = NULL;
 		rebuild_active(br);
+		vsw_antispoof_owners_rebuild(br); /* its MAC is nobody's now */
 		/* flushed before the port number can be reused by an add */
 		vsw_fdb_flush_port(br->fdb, port->port_no, true);
 		rc = 0;

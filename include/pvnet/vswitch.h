@@ -334,6 +334,10 @@ struct vsw_ip_addr {
  *   NA targets and DAD (source ::) NS targets in the list, and ND source/target
  *   link-layer options equal to `mac`. A family with no address configured is not
  *   restricted at L3 (only its MAC is). Other ethertypes pass.
+ * - `mac` is this port's alone in its bridge: a frame with it as source MAC from any
+ *   other port (an uplink, a VXLAN remote, a TAP, a vif) is dropped as spoofed_mac on
+ *   that port and never learnt, so no peer can move the entry away (unless two ports
+ *   are given the same `mac`: then neither is protected).
  * mac == NULL disables the filter. Replaces any previous setting. 0 or -EINVAL
  * (multicast mac, n_ips > VSW_ANTISPOOF_MAX_IPS, bad family). Safe at run time.
  */

@@ -19,6 +19,9 @@
 #   (4) the UDP source port of encapsulated frames varies per inner flow: 16 UDP
 #       flows from H, each sent twice, seen by tshark on the underlay: every flow
 #       keeps one source port, in 49152-65535, and the flows spread over >= 12 ports.
+#   (5) H sends frames with B's MAC as source, the configured remote one with A's:
+#       neither MAC leaves its vif's port (anti-spoofing binds it there), A keeps
+#       reaching B, and the frames are counted as spoofed_mac where they came in.
 . "$(dirname "$0")/lib.sh"
 pv_init isolation_fdb
 pv_need ping tshark nsenter xenstore-read
@@ -244,6 +247,46 @@ check "tshark saw all 16 inner flows encapsulated ($nflows)" [ "$nflows" = 16 ]
 check "each flow kept one UDP source port" [ "$consistent" = 1 ]
 check "the flows used >= 12 distinct UDP source ports ($ndist)" [ "$ndist" -ge 12 ]
 check "every source port in 49152-65535 ($minp-$maxp)" [ "$minp" -ge 49152 -a "$maxp" -le 65535 ]
+
+# --- (5) a guest's MAC claimed from another port ------------------------------------
+# H sends frames with B's MAC as source through the uplink, and the configured VXLAN
+# remote decapsulates a frame with A's: a MAC that anti-spoofing binds to a vif is
+# that vif's alone, so neither moves, A keeps reaching B, and the frames are dropped
+# as spoofed_mac on the port they came in on. Positive control: with B's
+# anti-spoofing off the same frames do move B's entry to hu0.
+cat >"$PV_TMP/claim.py" <<'PY'
+import socket, sys, time
+mac, secs = bytes.fromhex(sys.argv[2].replace(":", "")), float(sys.argv[3])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((sys.argv[1], 0))
+f = b"\xff" * 6 + mac + b"\x88\xb5" + b"\0" * 46
+n, end = 0, time.time() + secs
+while time.time() < end:
+    s.send(f); n += 1; time.sleep(0.002)
+print(n)
+PY
+sm0=$(drop hu0 spoofed_mac); vm0=$(drop vx0 spoofed_mac)
+ip netns exec "$H" "$PY" "$PV_TMP/claim.py" eth0 "$MB" 4 >"$PV_TMP/claim.out" 2>&1 &
+cpid=$!
+pv_cleanup_add "kill $cpid"
+sleep 0.5
+ip netns exec "$A" ping -c 10 -i 0.2 -W 1 "$IB" >"$PV_TMP/ping5.txt" 2>&1
+ip netns exec "$V" "$PY" "$PV_TMP/vtep.py" 172.30.9.2 172.30.9.1 77 "$MA" 5
+wait "$cpid"
+loss=$(sed -n 's/.* \([0-9.]*\)% packet loss.*/\1/p' "$PV_TMP/ping5.txt")
+check "(5) H claims B's MAC from the uplink ($(cat "$PV_TMP/claim.out") frames): A kept reaching B (loss ${loss:-?}%)" \
+  [ "${loss:-100}" = 0 ]
+check "(5) B's MAC is still on B's port ($(fdb_port_of "$MB") = $NB), A's on A's ($(fdb_port_of "$MA") = $NA)" \
+  [ "$(fdb_port_of "$MB")" = "$NB" -a "$(fdb_port_of "$MA")" = "$NA" ]
+sm1=$(drop hu0 spoofed_mac); vm1=$(drop vx0 spoofed_mac)
+check "(5) counted as spoofed_mac on hu0 (${sm0:-x} -> ${sm1:-x}) and on vx0 (${vm0:-x} -> ${vm1:-x}, 5 datagrams)" \
+  [ "${sm1:-0}" -gt "${sm0:-0}" -a "${vm1:-0}" = "$(( ${vm0:-0} + 5 ))" ]
+check "(5) positive control: anti-spoofing off on B's port" q pvnet switch set-antispoof "$PB" --off
+ip netns exec "$H" "$PY" "$PV_TMP/claim.py" eth0 "$MB" 0.5 >/dev/null 2>&1
+check "(5) positive control: now H's frames move B's MAC to hu0 ($(fdb_port_of "$MB") = $HU)" \
+  [ "$(fdb_port_of "$MB")" = "$HU" ]
+check "(5) anti-spoofing back on B's port" q pvnet switch set-antispoof "$PB" --mac "$MB" --ip "$IB"
+q ip netns exec "$B" ping -c 1 -W 1 "$IA" # B's own frame takes its MAC back
 
 check "after it all, A still pings B" q ip netns exec "$A" ping -c 2 -i 0.2 -W 1 "$IB"
 pvnet destroy "$A" >/dev/null; pvnet destroy "$B" >/dev/null; pvnet destroy "$C" >/dev/null

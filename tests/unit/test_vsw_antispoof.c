@@ -3,7 +3,8 @@
  * DHCP from 0.0.0.0, DAD, link-local) passes. No VLAN tag (any TPID, stacked,
  * priority) and no IPv6 extension header hides a claim. The switch input's frame
  * checks: bad_src_mac (never learnt), link_local, double_tagged on access ports
- * (no VLAN hopping onto a trunk, native VLAN set or not), bad_headers. */
+ * (no VLAN hopping onto a trunk, native VLAN set or not), bad_headers. A port's
+ * anti-spoofing MAC sent from another port is spoofed_mac there. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -271,6 +272,48 @@ static void test_mac_only_and_off(void **state)
 	assert_int_equal(vsw_port_set_antispoof(e.in, BCAST, NULL, 0), -EINVAL);
 	assert_int_equal(vsw_port_set_antispoof(e.in, MAC, &bad, 1), -EINVAL);
 	assert_int_equal(vsw_ip_parse("10.0.0.256", &bad), -EINVAL);
+	env_fini(&e);
+}
+
+/* Sends one frame in on `port` of e->br; the drop reason counted, or -1 if delivered. */
+static int send_on(struct env *e, struct vsw_port *port, const uint8_t *frame, size_t size)
+{
+	struct vsw_port *keep = e->in;
+	int r;
+
+	e->in = port;
+	r = send_one(e, frame, size);
+	e->in = keep;
+	return r;
+}
+
+/* A port's anti-spoofing MAC is its alone: another port (an uplink, a VXLAN remote,
+ * a vif) sending it as source gets spoofed_mac, so it cannot move the entry. */
+static void test_mac_claimed_elsewhere(void **state)
+{
+	struct env e;
+	struct vsw_port *third;
+	uint8_t f[256];
+	(void)state;
+
+	env_init(&e);
+	assert_int_equal(send_on(&e, e.out, f, ipv4(f, MAC, "10.0.0.1", 6, 80)), VSW_DROP_SPOOFED_MAC);
+	assert_int_equal(send_on(&e, e.out, f, arp(f, MAC, MAC, "10.0.0.1", "10.0.0.9")),
+			 VSW_DROP_SPOOFED_MAC);
+	assert_int_equal(send_on(&e, e.out, f, ipv4(f, OTHER, "10.9.9.9", 6, 80)), -1);
+	assert_int_equal(send_one(&e, f, ipv4(f, MAC, "10.0.0.1", 6, 80)), -1); /* the owner */
+	/* a third port given the same MAC: shared, neither is protected from the other */
+	assert_int_equal(vsw_port_add(e.br, "vif2.0", &ops, NULL, VSW_PORT_F_ALL, &third), 0);
+	assert_int_equal(vsw_port_set_antispoof(third, MAC, NULL, 0), 0);
+	assert_int_equal(send_on(&e, third, f, ipv4(f, MAC, "10.0.0.1", 6, 80)), -1);
+	assert_int_equal(vsw_port_set_antispoof(third, OTHER, NULL, 0), 0);
+	assert_int_equal(send_on(&e, e.out, f, ipv4(f, MAC, "10.0.0.1", 6, 80)), VSW_DROP_SPOOFED_MAC);
+	assert_int_equal(send_on(&e, e.out, f, ipv4(f, OTHER, "10.0.0.1", 6, 80)), VSW_DROP_SPOOFED_MAC);
+	/* the owner's anti-spoofing off, or the owner gone: the MAC is free again */
+	assert_int_equal(vsw_port_set_antispoof(e.in, NULL, NULL, 0), 0);
+	assert_int_equal(send_on(&e, e.out, f, ipv4(f, MAC, "10.0.0.1", 6, 80)), -1);
+	assert_int_equal(vsw_port_del(e.br, third), 0);
+	assert_int_equal(send_on(&e, e.out, f, ipv4(f, OTHER, "10.0.0.1", 6, 80)), -1);
 	env_fini(&e);
 }
 
@@ -543,6 +586,7 @@ int main(void)
 		cmocka_unit_test(test_arp),
 		cmocka_unit_test(test_ipv6_and_nd),
 		cmocka_unit_test(test_mac_only_and_off),
+		cmocka_unit_test(test_mac_claimed_elsewhere),
 		cmocka_unit_test(test_tags_hide_no_claim),
 		cmocka_unit_test(test_exthdrs_hide_no_nd_claim),
 		cmocka_unit_test(test_src_mac_and_link_local),
