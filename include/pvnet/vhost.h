@@ -23,6 +23,8 @@
  * PVNET_BATCH_MAX (vsw_input once per burst, one used-ring publish and at most one
  * call-eventfd write per burst), handles the vhost-user control messages, and
  * sleeps in epoll on the kick eventfd (guest notifications re-enabled) when idle.
+ * Egress send() runs on the switch's threads under a per-port mutex (one lock per
+ * burst) that the control path also takes while it changes memory or rings.
  *
  * A hostile VMM (docs/security.md "vhost-user frontends"): the socket is
  * non-blocking, both ways. A message may arrive in pieces but must be whole within
@@ -35,11 +37,9 @@
  * each a memfd, tmpfs or hugetlbfs file (others are refused: a FUSE file's pages
  * would fault into its daemon), at most mem_max bytes in all. A dropped VMM ends
  * its connection only: the port listens again. Removing the port never waits for
- * the VMM: the thread is told to stop and joined for at most 50 ms; a thread held in
- * the kernel on a file the VMM handed over (e.g. sealing a memfd whose inode lock
- * the VMM holds in a stalled write) is left to free the port when it returns.
- * Egress send() runs on the switch's threads under a per-port mutex (one lock per
- * burst) that the control path also takes while it changes memory or rings.
+ * the VMM: the thread is told to stop and joined for at most 50 ms; a thread held
+ * in the kernel on a file the VMM handed over (e.g. sealing a memfd whose inode
+ * lock the VMM holds in a stalled write) is left to free the port when it returns.
  *
  * Every guest descriptor is validated: addresses must lie inside one memory region,
  * chains are bounded by the queue size (loops), lengths by the packet buffer. A bad
