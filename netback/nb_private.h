@@ -253,7 +253,6 @@ struct nb_vif {
 	struct nb_share *share; /* the domain's RX share (vif_create .. vif_free) */
 	struct vsw_bridge *br;
 	struct vsw_port *port;
-	pthread_mutex_t in_lock; /* serialises vsw_input for this port across queues */
 	/* `rate` node: credit bytes << 32 | interval usec, 0 = unlimited. Written by the
 	 * control thread, read by the workers once per burst (relaxed: a stale value for
 	 * one burst is harmless). */
@@ -365,6 +364,9 @@ int nb_rxq_init(struct nb_queue *q);
 void nb_rxq_fini(struct nb_queue *q);
 /* RX event / timer: drains pending packets into posted buffers, expires old ones. */
 unsigned nb_rx_service(struct nb_queue *q);
+/* The RX queue a packet takes on a multi-queue vif: nb_flow_hash(pkt) % nr_queues.
+ * Same flow, same hash (addresses, TCP/UDP ports); reads only pkt->data[0, head_size). */
+uint32_t nb_flow_hash(const struct pvnet_pkt *pkt);
 /* Releases every pending packet (disconnect). */
 void nb_rx_purge(struct nb_queue *q);
 /* Packets waiting, or (Level 1) posted requests not yet lent to the NIC: a hint

@@ -541,6 +541,69 @@ static void rxq_send(struct nb_queue *q, struct pvnet_pkt **pkts, const uint16_t
 	flush_drops(q->vif, drops);
 }
 
+/*
+ * A flow's hash, for the guest RX queue of a multi-queue vif: IPv4/IPv6 addresses
+ * and, for TCP/UDP (IPv4 unfragmented, IPv6 without extension headers), the ports;
+ * other frames hash their MAC addresses. Reads only the packet's contiguous head
+ * in dom0 memory (pkt->data, head_size: what the switch already parsed), never
+ * guest memory. A flow always gets the same queue, so its packets stay in order;
+ * different flows spread over the queues (and so over the guest's queue threads).
+ */
+uint32_t nb_flow_hash(const struct pvnet_pkt *pkt)
+{
+	const uint8_t *d = pkt->data;
+	uint32_t n = pkt->head_size, off = 14, h = 0x9e3779b9u;
+	uint16_t type;
+
+	if (n < 14)
+		return 0;
+	type = (uint16_t)(d[12] << 8 | d[13]);
+	if (type == 0x8100 && n >= 18) {
+		type = (uint16_t)(d[16] << 8 | d[17]);
+		off = 18;
+	}
+	if (type == 0x0800 && n >= off + 20) {
+		const uint8_t *ip = d + off;
+		uint32_t ihl = (uint32_t)(ip[0] & 0x0f) * 4;
+		uint32_t a, b;
+
+		memcpy(&a, ip + 12, 4);
+		memcpy(&b, ip + 16, 4);
+		h ^= a * 0x85ebca6bu;
+		h ^= b * 0xc2b2ae35u;
+		/* ports only without fragmentation: every fragment then hashes alike */
+		if ((ip[9] == 6 || ip[9] == 17) && ihl >= 20 && !(ip[6] & 0x3f) && !ip[7] &&
+		    n >= off + ihl + 4) {
+			uint32_t ports;
+			memcpy(&ports, ip + ihl, 4);
+			h ^= ports * 0x27d4eb2fu;
+		}
+	} else if (type == 0x86dd && n >= off + 40) {
+		const uint8_t *ip = d + off;
+		uint32_t w;
+
+		for (unsigned i = 8; i < 40; i += 4) {
+			memcpy(&w, ip + i, 4);
+			h = (h ^ w) * 0x01000193u;
+		}
+		if ((ip[6] == 6 || ip[6] == 17) && n >= off + 44) {
+			memcpy(&w, ip + 40, 4);
+			h ^= w * 0x27d4eb2fu;
+		}
+	} else {
+		uint32_t w;
+
+		for (unsigned i = 0; i < 12; i += 4) {
+			memcpy(&w, d + i, 4);
+			h = (h ^ w) * 0x01000193u;
+		}
+	}
+	h ^= h >> 16;
+	h *= 0x7feb352du;
+	h ^= h >> 15;
+	return h;
+}
+
 static int vif_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 {
 	struct nb_vif *vif = vsw_port_priv(port);
@@ -553,13 +616,18 @@ static int vif_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 	if (nq <= 1) {
 		rxq_send(&vif->queues[0], batch->pkts, batch->vlan_tci, n);
 	} else {
-		/* spread by ingress port: one sender's packets stay in order */
+		/* spread by flow hash: one flow's packets stay in order on one queue,
+		 * a sender's several flows reach several of the guest's queue threads */
+		uint8_t sel[PVNET_BATCH_MAX];
+
+		for (unsigned i = 0; i < n; i++)
+			sel[i] = (uint8_t)(nb_flow_hash(batch->pkts[i]) % nq);
 		for (unsigned qi = 0; qi < nq; qi++) {
 			struct pvnet_pkt *p[NB_BURST];
 			uint16_t t[NB_BURST];
 			unsigned k = 0;
 			for (unsigned i = 0; i < n; i++) {
-				if (batch->pkts[i]->in_port % nq == qi) {
+				if (sel[i] == qi) {
 					p[k] = batch->pkts[i];
 					t[k++] = batch->vlan_tci[i];
 				}

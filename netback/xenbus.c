@@ -527,7 +527,6 @@ static struct nb_vif *vif_create(struct nb *nb, domid_t domid, unsigned handle)
 		free(vif);
 		return NULL;
 	}
-	pthread_mutex_init(&vif->in_lock, NULL);
 	snprintf(vif->name, sizeof(vif->name), "vif%u.%u", domid, handle);
 	snprintf(vif->be_path, sizeof(vif->be_path), BE_ROOT "/%u/%u", domid, handle);
 	snprintf(expect, sizeof(expect), "/local/domain/%u/device/vif/%u", domid, handle);
@@ -536,7 +535,6 @@ static struct nb_vif *vif_create(struct nb *nb, domid_t domid, unsigned handle)
 	    strcmp(vif->fe_path, expect) != 0 ||
 	    read_uint(nb, vif->be_path, "frontend-id", HV_MAX_DOMID, &feid) < 0 || feid != domid) {
 		/* not (yet) a complete backend dir: look again on the next event */
-		pthread_mutex_destroy(&vif->in_lock);
 		nb_share_put(nb, vif->share);
 		free(vif);
 		return NULL;
@@ -582,7 +580,6 @@ static void vif_free(struct nb *nb, struct nb_vif *vif)
 		}
 	}
 	PVLOG(INFO, NB_MOD, "%s: removed", vif->name);
-	pthread_mutex_destroy(&vif->in_lock);
 	nb_share_put(nb, vif->share);
 	free(vif);
 }

@@ -20,7 +20,10 @@
  *
  * Data plane: `nr_workers` run-to-completion threads poll the vif queues in
  * bursts of 32 (queue -> worker round robin), spin briefly when idle, then sleep
- * on the queues' event fds with epoll. Guest TX requests are copied out of the
+ * on the queues' event fds with epoll. The queues of one vif enter the switch from
+ * their workers at once (no per-vif lock); a multi-queue vif's guest RX queue is
+ * chosen per packet by a flow hash (addresses, TCP/UDP ports), so one flow keeps
+ * its order on one queue and several flows reach several guest queue threads. Guest TX requests are copied out of the
  * ring once and validated with Linux netback's rules (netback/tx_parse.c); a
  * ring that breaks them fatally (XSA-39/90) disables the vif at once and is
  * disconnected from the control thread. Guest RX: packets are copied head from

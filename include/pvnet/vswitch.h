@@ -24,8 +24,11 @@
  * counts it as tx_packets or as a drop on the egress port (egress_full, no_offload).
  *
  * Concurrency and the choices made:
- * - vsw_input() may run concurrently on several threads for *different* ingress
- *   ports of the same bridge; for one ingress port, one thread at a time.
+ * - vsw_input() may run concurrently on several threads, for different ingress
+ *   ports of the same bridge and for one ingress port too (the queues of a
+ *   multi-queue vif, each on its own worker): per ingress port it only reads the
+ *   port's configuration and adds to its counters atomically; the mirror and the
+ *   FDB have their locks.
  * - Control calls (port add/del/config, FDB add/del/flush/age, stats) may run on
  *   any thread concurrently with vsw_input().
  * - The port table is read under a bridge rwlock taken once per batch (read side,

@@ -50,7 +50,6 @@ static void tvif_init(struct fx *f, struct tvif *t, domid_t domid, const char *n
 	t->vif.queues = &t->q;
 	t->vif.share = nb_share_get(&f->nb, domid);
 	assert_non_null(t->vif.share);
-	pthread_mutex_init(&t->vif.in_lock, NULL);
 	t->q.vif = &t->vif;
 	t->q.rx_notify_fd = -1;
 	assert_int_equal(nb_rxq_init(&t->q), 0);
@@ -71,7 +70,6 @@ static void tvif_fini(struct fx *f, struct tvif *t)
 	pthread_mutex_destroy(&t->q.rx_lock);
 	nb_rxq_fini(&t->q);
 	nb_share_put(&f->nb, t->vif.share);
-	pthread_mutex_destroy(&t->vif.in_lock);
 	free(t->ring);
 }
 
