@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #5 smoke test: `perf/bench.sh --quick` runs, its table and JSON are
+# Smoke test: `perf/bench.sh --quick` runs, its table and JSON are
 # well formed, the peers moved packets, nothing is left behind. Checks counts
 # and structure, never speed. Also pvnet-pktgen's exact frame accounting on a
 # veth pair at a paced rate.
@@ -71,12 +71,46 @@ if command -v dpdk-testpmd >/dev/null 2>&1; then
 else
   skip "the memif peer moved frames" "needs dpdk-testpmd (dpdk-dev)"
 fi
+check "the bridge peer made short TCP connections (bridge.crr: connections/s > 0)" \
+  jqq '.[] | select(.scenario == "bridge.crr" and .metric == "rate") | .value > 0' "$PV_TMP/bench.json"
+check "crr rows are there with the bridge as their peer" \
+  jqq '[.[] | select(.scenario == "crr" and .metric == "rate" and .peer == "bridge.crr")] | length == 1' \
+  "$PV_TMP/bench.json"
 check "pvnet rows are numbers or n/a (PV NIC not ready), never empty" \
-  bash -c "grep -E '^(pv2pv|tcp|rr|scale)' '$PV_TMP/bench.out' | awk '{ if (\$0 !~ /PV NIC not ready/ && \$0 !~ / [0-9.]+(e[-+][0-9]+)? /) bad = 1 } END { exit bad }'"
+  bash -c "grep -E '^(pv2pv|tcp|rr|crr|scale)' '$PV_TMP/bench.out' | awk '{ if (\$0 !~ /PV NIC not ready/ && \$0 !~ / [0-9.]+(e[-+][0-9]+)? /) bad = 1 } END { exit bad }'"
 check "results JSON written" bash -c "ls '$PV_TMP'/results/*-quick.json >/dev/null"
 if command -v gnuplot >/dev/null 2>&1; then
   check "PNG chart written" bash -c "file '$PV_TMP'/results/*-quick.png | grep -q PNG"
 fi
 after=$(ip netns list | grep -c "^pvb-$bpid-" || true)
 check "no bench namespaces left behind ($after of run $bpid)" [ "$after" = 0 ]
+
+# 3. SIGTERM in the middle of a run: the bench stops within seconds and leaves
+# no namespace and none of the processes it started (pvnetd, guests, tools).
+# pv_descendants PID: PID's descendants, one a line
+pv_descendants() {
+  local c
+  for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do echo "$c"; pv_descendants "$c"; done
+}
+"$PV_ROOT/perf/bench.sh" --quick --results "$PV_TMP/results2" >"$PV_TMP/bench2.out" 2>"$PV_TMP/bench2.err" &
+bpid=$!
+pv_cleanup_add "kill -TERM $bpid"
+for i in $(seq 1 300); do  # until pvnetd's guest 2 is up (its namespace exists), at most 30 s
+  ip netns list | grep -q "^pvb-$bpid-g2" && break
+  sleep 0.1
+done
+kids=$(pv_descendants "$bpid" | sort -u | tr '\n' ' ')
+diag "bench $bpid before SIGTERM: namespaces $(ip netns list | grep -c "^pvb-$bpid-"), descendants: $kids"
+kill -TERM "$bpid"
+t0=$(date +%s)
+wait "$bpid"
+rc=$?
+took=$(( $(date +%s) - t0 ))
+check "bench exits on SIGTERM (rc $rc) within 30 s (${took}s)" bash -c "[ '$rc' != 0 ] && [ '$took' -le 30 ]"
+after=$(ip netns list | grep -c "^pvb-$bpid-" || true)
+check "SIGTERM mid-run: no bench namespaces left ($after)" [ "$after" = 0 ]
+left=""
+for k in $kids; do kill -0 "$k" 2>/dev/null && left="$left $k($(tr '\0' ' ' </proc/"$k"/cmdline 2>/dev/null | cut -c1-60))"; done
+check "SIGTERM mid-run: none of its processes left (was: ${kids:-none})${left:+, left:$left}" \
+  bash -c "[ -n '$kids' ] && [ -z '$left' ]"
 pv_done
