@@ -16,7 +16,9 @@ ip netns add "$B" && pv_cleanup_add "ip netns del '$B'"
 ip -n "$A" link add va type veth peer name vb netns "$B"
 ip -n "$A" link set va up; ip -n "$B" link set vb up
 mac=$(ip netns exec "$B" cat /sys/class/net/vb/address)
-ip netns exec "$B" "$PV_BIN/pvnet-pktgen" rx vb --seconds 10 --idle-ms 300 --json >"$PV_TMP/rx.json" &
+# an 8192-frame RX ring holds 400 ms of this rate: the receiver may be off the
+# CPU that long on a loaded machine without a frame lost
+ip netns exec "$B" "$PV_BIN/pvnet-pktgen" rx vb --seconds 10 --idle-ms 300 --ring 8192 --json >"$PV_TMP/rx.json" &
 rxpid=$!
 pv_cleanup_add "kill $rxpid"
 sleep 0.3
