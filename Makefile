@@ -36,10 +36,8 @@ UNITDIR ?= /lib/systemd/system
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 DOCDIR ?= $(DATADIR)/doc/pvnet
 
-# -Werror only where the code's owners build (make check and the CI); a
-# packager's newer compiler must not fail the build on a new warning.
-WERROR ?= 0
-WARN := -Wall -Wextra -Wshadow -Wvla -Wstrict-prototypes $(if $(filter 1,$(WERROR)),-Werror)
+# WARN: the warning list (warnings.mk, shared with plugins.mk and the fuzz rule).
+include warnings.mk
 # CPPFLAGS, CFLAGS and LDFLAGS from the environment (dpkg-buildflags) are honoured.
 CPPFLAGS ?=
 LDFLAGS ?=
@@ -60,8 +58,12 @@ MODULES := tools/lib nic-accel netback netfront vswitch hv
 modlib = $(BUILD)/lib/lib$(subst /,_,$(1)).a
 MODLIBS := $(foreach m,$(MODULES),$(call modlib,$(m)))
 
+# Accelerator plugins: build/lib/pvnet-accel/<name>.so from nic-accel/<name>/*.c.
+# A module is its folder's .c files plus MODULE_SRCS_<module> (plugins.mk lists
+# nic-accel's: the plugin SDK and simnic's engine, built in as well as plugins).
+include nic-accel/plugins.mk
 define module_rules
-$(1)_SRCS := $$(wildcard $(1)/*.c)
+$(1)_SRCS := $$(wildcard $(1)/*.c) $$(MODULE_SRCS_$(1))
 $(1)_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,$$($(1)_SRCS))
 $(call modlib,$(1)): $$($(1)_OBJS) $(BUILD)/obj/empty.o
 	@mkdir -p $$(@D)
@@ -121,9 +123,6 @@ $(BUILD)/obj/tools/pvnetd/main.o: $(BUILD)/gen/paths.stamp
 .PHONY: FORCE
 FORCE:
 
-# Accelerator plugins: build/lib/pvnet-accel/<name>.so from nic-accel/<name>/*.c
-include nic-accel/plugins.mk
-
 .PHONY: all build progs unit unit-asan integration fuzz check run deps clean format bench install uninstall deb
 all build: $(MODLIBS) $(PROG_BINS) $(UNIT_BINS) accel-plugins
 progs: $(PROG_BINS) accel-plugins
@@ -174,10 +173,10 @@ integration: all
 FUZZ_SECONDS ?= 30
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRCS))
-FUZZ_LIB_SRCS := $(foreach m,$(MODULES),$(wildcard $(m)/*.c))
+FUZZ_LIB_SRCS := $(foreach m,$(MODULES),$($(m)_SRCS))
 # The modules are compiled once for all targets (coverage instrumentation without
 # libFuzzer's main), archived, and each target links the archive.
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -pthread -Wall -Wextra -Werror -MMD -MP
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -pthread $(WARN_FLAGS) -Werror -MMD -MP
 FUZZ_LIB_OBJS := $(patsubst %.c,build-fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
 build-fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,10 +94,16 @@ int quota_res_from_name(const char *key)
 	return -ENOENT;
 }
 
-static void seterr(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
 {
-	if (err && errlen)
-		snprintf(err, errlen, fmt, a, b);
+	va_list ap;
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
 }
 
 static bool is_blank(char c)
@@ -112,7 +119,7 @@ int quota_limits_parse(struct quota_limits *l, const char *kv, char *err, size_t
 	int r;
 
 	if (!kv || !(eq = strchr(kv, '='))) {
-		seterr(err, errlen, "expected key=value, got '%s'%s", kv ? kv : "", "");
+		seterr(err, errlen, "expected key=value, got '%s'", kv ? kv : "");
 		return -EINVAL;
 	}
 	for (s = kv; s < eq && is_blank(*s); s++)
@@ -121,7 +128,7 @@ int quota_limits_parse(struct quota_limits *l, const char *kv, char *err, size_t
 		;
 	klen = (size_t)(e - s);
 	if (klen == 0 || klen >= sizeof(key)) {
-		seterr(err, errlen, "bad key in '%s'%s", kv, "");
+		seterr(err, errlen, "bad key in '%s'", kv);
 		return klen ? -ENOENT : -EINVAL;
 	}
 	memcpy(key, s, klen);
@@ -132,13 +139,13 @@ int quota_limits_parse(struct quota_limits *l, const char *kv, char *err, size_t
 		;
 	vlen = (size_t)(e - s);
 	if (vlen >= sizeof(val)) {
-		seterr(err, errlen, "%s: value too long%s", key, "");
+		seterr(err, errlen, "%s: value too long", key);
 		return -ERANGE;
 	}
 	memcpy(val, s, vlen);
 	val[vlen] = '\0';
 	if ((r = quota_res_from_name(key)) < 0) {
-		seterr(err, errlen, "unknown limit '%s'%s (see docs/security.md)", key, "");
+		seterr(err, errlen, "unknown limit '%s' (see docs/security.md)", key);
 		return -ENOENT;
 	}
 	if (!strcmp(val, "unlimited")) {

@@ -47,7 +47,7 @@ struct accel_attach {
 	int detached;
 };
 
-/* The simnic built-in's table (nic-accel/builtin_simnic.c). */
+/* The simnic built-in's table (nic-accel/simnic/simnic_dev.c). */
 const struct accel_ops *simnic_accel_ops(void);
 
 #endif /* PVNET_ACCEL_PRIVATE_H */

@@ -12,8 +12,13 @@ CC ?= gcc
 ifeq ($(CC),cc)
 CC := gcc
 endif
+include warnings.mk
 # The SDK folder is a library of every plugin, not a plugin of its own.
 ACCEL_SDK_SRCS := $(wildcard nic-accel/sdk/*.c)
+# libnic-accel (the top Makefile's module) also compiles the SDK and simnic's
+# device and engine, so simnic is a built-in plugin too (accel_register_builtins);
+# simnic/plugin.c, the .so's entry, stays out of the library.
+MODULE_SRCS_nic-accel := $(ACCEL_SDK_SRCS) $(filter-out %/plugin.c,$(wildcard nic-accel/simnic/*.c))
 ACCEL_PLUGIN_NAMES := $(filter-out sdk,$(notdir $(patsubst %/,%,$(sort $(dir $(wildcard nic-accel/*/*.c))))))
 
 # Per-plugin flags: ACCEL_PLUGIN_FLAGS_<name> (compile and link).
@@ -29,8 +34,7 @@ ACCEL_PLUGIN_FLAGS_dpdk := $(ACCEL_DPDK_PC)
 endif
 endif
 ACCEL_PLUGIN_SOS := $(patsubst %,$(BUILD)/lib/pvnet-accel/%.so,$(ACCEL_PLUGIN_NAMES))
-ACCEL_PLUGIN_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 -Wall -Wextra -Wshadow -Wvla \
-	-Wstrict-prototypes $(if $(filter 1,$(WERROR)),-Werror) -Iinclude -pthread -fPIC -shared \
+ACCEL_PLUGIN_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O2 $(WARN) -Iinclude -pthread -fPIC -shared \
 	-fvisibility=hidden $(CPPFLAGS) $(CFLAGS) $(LDFLAGS)
 ifeq ($(SAN),1)
 # A plugin loaded into a sanitized program may use the sanitizer runtime it provides.

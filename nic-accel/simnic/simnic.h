@@ -4,8 +4,8 @@
  *
  * simnic is built twice from the same sources: as build/lib/pvnet-accel/simnic.so
  * (nic-accel/plugins.mk, entry in plugin.c) and into libnic-accel as a built-in
- * (nic-accel/builtin_simnic_*.c include simnic_dev.c and simnic_dp.c, and
- * nic-accel/builtin_sdk.c the SDK).
+ * (nic-accel/plugins.mk adds simnic_dev.c, simnic_dp.c and the SDK to the
+ * library's sources, MODULE_SRCS_nic-accel).
  *
  * simnic is written on the plugin SDK (pvnet/accel_sdk.h, nic-accel/sdk/): the
  * SDK keeps ports, queue pairs and their memfd rings, the IOMMU table, filters
