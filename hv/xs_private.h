@@ -66,6 +66,22 @@ int xsi_unwatch(struct xs_store *st, const struct xs_caller *c, const char *path
 void xsi_conn_gone(struct xs_store *st, void *conn);
 bool xsi_domain_is_introduced(struct xs_store *st, domid_t domid);
 
+/*
+ * The server's dispatch table (hv/xs_server.c wire_funcs[]) has a row per wire
+ * message type with these rules, as xenstored's XS_FLAG_*:
+ */
+#define XS_FLAG_PRIV (1u << 0)  /* dom0 only: others are refused EACCES before any other check */
+#define XS_FLAG_NOTID (1u << 1) /* ignores the request's transaction id (runs outside any) */
+#define XS_FLAG_NOTX (1u << 2)  /* refused EBUSY inside a transaction (tx_id != 0) */
+#define XS_FLAG_PATH (1u << 3)  /* the payload's first string is a store path (EINVAL if none) */
+#define XS_FLAG_RAW (1u << 4)   /* the payload is not a list of strings: no argument count */
+/*
+ * The row of a message type: its name ("READ"), XS_FLAG_* and whether the
+ * server handles it (false: server-to-client types and unsupported ones, which
+ * are answered ENOSYS). -ENOENT for a type with no row (also answered ENOSYS).
+ */
+int xs_server_wire_row(uint32_t type, const char **name, unsigned *flags, bool *handled);
+
 /* --- Server internals used by the fuzzer (no sockets needed) --- */
 struct xs_conn;
 /* A connection with no fd: replies and events accumulate in memory. */

@@ -270,35 +270,82 @@ static int perm_parse(const char *s, struct xs_perm *p)
 	return parse_domid(s + 1, &p->domid);
 }
 
-static void do_directory(struct xs_server *srv, struct xs_conn *c, const struct xsd_sockmsg *h,
-			 const char **a, int na)
+/*
+ * One request being handled. The dispatcher fills it from the table's rules:
+ * a[] are the payload's NUL-terminated arguments (na of them, -1 if the payload
+ * is not all terminated strings), path is the first of them for XS_FLAG_PATH
+ * types, tx is the request's transaction (0 for XS_FLAG_NOTID types).
+ */
+struct xs_req {
+	struct xs_server *srv;
+	struct xs_conn *c;
+	struct xs_caller who;
+	const struct xsd_sockmsg *h;
+	const char *pl; /* h->len bytes */
+	const char **a;
+	int na;
+	const char *path;
+	uint32_t tx;
+};
+
+/* A handler's return: 0 answers "OK", -errno an error; XS_REPLIED it replied itself. */
+#define XS_REPLIED 1
+
+static void req_reply(const struct xs_req *r, const void *p, size_t l)
 {
-	struct xs_caller who = {c->dom, c};
-	struct xs_out o = {srv, c};
+	reply((struct xs_out){r->srv, r->c}, r->h, p, l);
+}
+
+static int do_read(const struct xs_req *r)
+{
+	char *val;
+	size_t len;
+	int rc = xsi_read(r->srv->st, &r->who, r->tx, r->path, &val, &len);
+	if (rc)
+		return rc;
+	req_reply(r, val, len);
+	free(val);
+	return XS_REPLIED;
+}
+
+/* Payload "path\0value": the value is the rest, not NUL-terminated. */
+static int do_write(const struct xs_req *r)
+{
+	size_t plen = strlen(r->path) + 1;
+	return xsi_write(r->srv->st, &r->who, r->tx, r->path, r->pl + plen, r->h->len - plen);
+}
+
+static int do_mkdir(const struct xs_req *r)
+{
+	return xsi_mkdir(r->srv->st, &r->who, r->tx, r->path);
+}
+
+static int do_rm(const struct xs_req *r)
+{
+	return xsi_rm(r->srv->st, &r->who, r->tx, r->path, true);
+}
+
+/* XS_DIRECTORY "path\0", XS_DIRECTORY_PART "path\0offset\0". */
+static int do_directory(const struct xs_req *r)
+{
 	char **names = NULL;
 	unsigned count = 0;
 	uint64_t gen = 0;
 	char buf[XENSTORE_PAYLOAD_MAX];
 	size_t off = 0, skip = 0;
 	int rc;
-	bool part = h->type == XS_DIRECTORY_PART;
+	bool part = r->h->type == XS_DIRECTORY_PART;
 
-	if (na != (part ? 2 : 1)) {
-		rc = -EINVAL;
-		goto err;
-	}
 	if (part) {
 		char *end;
 		errno = 0;
-		unsigned long v = strtoul(a[1], &end, 10);
-		if (!*a[1] || *end || errno) {
-			rc = -EINVAL;
-			goto err;
-		}
+		unsigned long v = strtoul(r->a[1], &end, 10);
+		if (!*r->a[1] || *end || errno)
+			return -EINVAL;
 		skip = v;
 	}
-	if ((rc = xsi_directory(srv->st, &who, h->tx_id, a[0], &names, &count, &gen)))
-		goto err;
+	if ((rc = xsi_directory(r->srv->st, &r->who, r->tx, r->path, &names, &count, &gen)))
+		goto out;
 	if (part) {
 		/* "generation\0" then whole names from byte `skip` of the list; "\0" ends it. */
 		int g = snprintf(buf, sizeof(buf), "%llu", (unsigned long long)gen);
@@ -322,182 +369,226 @@ static void do_directory(struct xs_server *srv, struct xs_conn *c, const struct 
 			size_t l = strlen(names[i]) + 1;
 			if (off + l > sizeof(buf)) {
 				rc = -E2BIG;
-				goto err;
+				goto out;
 			}
 			memcpy(buf + off, names[i], l);
 			off += l;
 		}
 	}
-	reply(o, h, buf, off);
+	req_reply(r, buf, off);
+	rc = XS_REPLIED;
+out:
 	xs_free_list(names, count);
-	return;
-err:
-	xs_free_list(names, count);
-	reply_err(o, h, rc);
+	return rc;
+}
+
+static int do_get_perms(const struct xs_req *r)
+{
+	struct xs_perm perms[XS_MAX_PERMS];
+	unsigned n = XS_MAX_PERMS;
+	char buf[XENSTORE_PAYLOAD_MAX];
+	size_t len;
+	int rc;
+	if ((rc = xsi_get_perms(r->srv->st, &r->who, r->tx, r->path, perms, &n)) ||
+	    (rc = perms_to_wire(perms, n, buf, sizeof(buf), &len)))
+		return rc;
+	req_reply(r, buf, len);
+	return XS_REPLIED;
+}
+
+/* "path\0perm\0perm\0...": the first perm is the owner. */
+static int do_set_perms(const struct xs_req *r)
+{
+	struct xs_perm perms[XS_MAX_PERMS];
+	int rc = 0;
+	for (int i = 1; i < r->na && !rc; i++)
+		rc = perm_parse(r->a[i], &perms[i - 1]);
+	if (!rc)
+		rc = xsi_set_perms(r->srv->st, &r->who, r->tx, r->path, perms, (unsigned)r->na - 1);
+	return rc;
+}
+
+static int do_watch(const struct xs_req *r)
+{
+	uint64_t handle;
+	int rc = xsi_watch_add(r->srv->st, &r->who, r->path, r->a[1], NULL, NULL, &handle);
+	if (rc)
+		return rc;
+	reply_ok((struct xs_out){r->srv, r->c}, r->h);
+	/* As xenstored: the ack, then the event fired on registration. */
+	xsi_watch_fire_initial(r->srv->st, handle);
+	return XS_REPLIED;
+}
+
+static int do_unwatch(const struct xs_req *r)
+{
+	return xsi_unwatch(r->srv->st, &r->who, r->path, r->a[1]);
+}
+
+/* The payload is not looked at (xenstored wants ""); the reply is the id. */
+static int do_transaction_start(const struct xs_req *r)
+{
+	char buf[16];
+	uint32_t tx;
+	int rc = xsi_transaction_start(r->srv->st, &r->who, &tx);
+	if (rc)
+		return rc;
+	int n = snprintf(buf, sizeof(buf), "%u", tx);
+	req_reply(r, buf, (size_t)n + 1);
+	return XS_REPLIED;
+}
+
+/* "T\0" commits, "F\0" aborts. */
+static int do_transaction_end(const struct xs_req *r)
+{
+	if (strcmp(r->a[0], "T") && strcmp(r->a[0], "F"))
+		return -EINVAL;
+	return xsi_transaction_end(r->srv->st, &r->who, r->tx, r->a[0][0] == 'T');
+}
+
+static int do_get_domain_path(const struct xs_req *r)
+{
+	char buf[32];
+	domid_t d;
+	if (parse_domid(r->a[0], &d))
+		return -EINVAL;
+	int n = snprintf(buf, sizeof(buf), "/local/domain/%u", (unsigned)d);
+	req_reply(r, buf, (size_t)n + 1);
+	return XS_REPLIED;
+}
+
+static int do_is_domain_introduced(const struct xs_req *r)
+{
+	domid_t d;
+	if (parse_domid(r->a[0], &d))
+		return -EINVAL;
+	req_reply(r, xsi_domain_is_introduced(r->srv->st, d) ? "T" : "F", 2);
+	return XS_REPLIED;
+}
+
+static int do_reset_watches(const struct xs_req *r)
+{
+	xsi_conn_gone(r->srv->st, r->c);
+	return 0;
+}
+
+/* "domid\0..." (xenstored's mfn and port follow; unused here). */
+static int do_introduce(const struct xs_req *r)
+{
+	domid_t d;
+	if (parse_domid(r->a[0], &d))
+		return -EINVAL;
+	return xs_domain_introduce(r->srv->st, d, NULL);
+}
+
+static int do_release(const struct xs_req *r)
+{
+	domid_t d;
+	if (parse_domid(r->a[0], &d))
+		return -EINVAL;
+	return xs_domain_release(r->srv->st, d);
+}
+
+/* The most arguments split() is asked for: a path and XS_MAX_PERMS perms, plus one. */
+#define XS_ARGS_MAX (XS_MAX_PERMS + 2)
+
+/*
+ * The wire's message types, as xenstored's wire_funcs[]: a row per type with
+ * its rules (XS_FLAG_*, hv/xs_private.h) and the accepted number of
+ * arguments, checked in this order by handle_msg before the handler runs:
+ *   no row (unknown, removed XS_RESTRICT)          -> ENOSYS
+ *   XS_FLAG_PRIV and the caller is not dom0        -> EACCES
+ *   no handler (server-to-client or unsupported)   -> ENOSYS
+ *   XS_FLAG_NOTX and a transaction id is given     -> EBUSY
+ *   argument count outside [min, max] (not RAW)    -> EINVAL
+ *   XS_FLAG_PATH and no terminated first string    -> EINVAL
+ */
+static const struct xs_wire_func {
+	const char *name;
+	int (*fn)(const struct xs_req *r);
+	unsigned flags;
+	unsigned char min, max; /* arguments, when not XS_FLAG_RAW */
+} wire_funcs[XS_TYPE_COUNT] = {
+	[XS_CONTROL] = {"CONTROL", NULL, XS_FLAG_PRIV | XS_FLAG_RAW, 0, 0},
+	[XS_DIRECTORY] = {"DIRECTORY", do_directory, XS_FLAG_PATH, 1, 1},
+	[XS_READ] = {"READ", do_read, XS_FLAG_PATH, 1, 1},
+	[XS_GET_PERMS] = {"GET_PERMS", do_get_perms, XS_FLAG_PATH, 1, 1},
+	[XS_WATCH] = {"WATCH", do_watch, XS_FLAG_NOTID | XS_FLAG_PATH, 2, 2},
+	[XS_UNWATCH] = {"UNWATCH", do_unwatch, XS_FLAG_NOTID | XS_FLAG_PATH, 2, 2},
+	[XS_TRANSACTION_START] = {"TRANSACTION_START", do_transaction_start,
+				  XS_FLAG_NOTX | XS_FLAG_RAW, 0, 0},
+	[XS_TRANSACTION_END] = {"TRANSACTION_END", do_transaction_end, 0, 1, 1},
+	[XS_INTRODUCE] = {"INTRODUCE", do_introduce, XS_FLAG_PRIV | XS_FLAG_NOTID, 1, XS_ARGS_MAX},
+	[XS_RELEASE] = {"RELEASE", do_release, XS_FLAG_PRIV | XS_FLAG_NOTID, 1, XS_ARGS_MAX},
+	[XS_GET_DOMAIN_PATH] = {"GET_DOMAIN_PATH", do_get_domain_path, XS_FLAG_NOTID, 1, 1},
+	[XS_WRITE] = {"WRITE", do_write, XS_FLAG_PATH | XS_FLAG_RAW, 0, 0},
+	[XS_MKDIR] = {"MKDIR", do_mkdir, XS_FLAG_PATH, 1, 1},
+	[XS_RM] = {"RM", do_rm, XS_FLAG_PATH, 1, 1},
+	[XS_SET_PERMS] = {"SET_PERMS", do_set_perms, XS_FLAG_PATH, 2, XS_MAX_PERMS + 1},
+	[XS_WATCH_EVENT] = {"WATCH_EVENT", NULL, XS_FLAG_RAW, 0, 0},
+	[XS_ERROR] = {"ERROR", NULL, XS_FLAG_RAW, 0, 0},
+	[XS_IS_DOMAIN_INTRODUCED] = {"IS_DOMAIN_INTRODUCED", do_is_domain_introduced,
+				     XS_FLAG_NOTID, 1, 1},
+	[XS_RESUME] = {"RESUME", NULL, XS_FLAG_PRIV | XS_FLAG_RAW, 0, 0},
+	[XS_SET_TARGET] = {"SET_TARGET", NULL, XS_FLAG_PRIV | XS_FLAG_RAW, 0, 0},
+	[XS_RESET_WATCHES] = {"RESET_WATCHES", do_reset_watches, XS_FLAG_NOTID | XS_FLAG_RAW, 0, 0},
+	[XS_DIRECTORY_PART] = {"DIRECTORY_PART", do_directory, XS_FLAG_PATH, 2, 2},
+};
+
+int xs_server_wire_row(uint32_t type, const char **name, unsigned *flags, bool *handled)
+{
+	const struct xs_wire_func *f = type < XS_TYPE_COUNT ? &wire_funcs[type] : NULL;
+	if (!f || !f->name)
+		return -ENOENT;
+	*name = f->name;
+	*flags = f->flags;
+	*handled = f->fn != NULL;
+	return 0;
+}
+
+/* Checks a request against its row's rules; 0 and r->path/tx set, or -errno. */
+static int req_check(const struct xs_wire_func *f, struct xs_req *r)
+{
+	if (!f->name)
+		return -ENOSYS; /* unknown or removed, as xenstored */
+	if ((f->flags & XS_FLAG_PRIV) && r->c->dom != 0)
+		return -EACCES;
+	if (!f->fn)
+		return -ENOSYS; /* server-to-client, or not implemented here */
+	if ((f->flags & XS_FLAG_NOTX) && r->h->tx_id)
+		return -EBUSY;
+	if (!(f->flags & XS_FLAG_RAW) && (r->na < f->min || r->na > f->max))
+		return -EINVAL;
+	if (f->flags & XS_FLAG_PATH) {
+		/* RAW payloads (WRITE) start with the path; others have it split already. */
+		if (f->flags & XS_FLAG_RAW)
+			r->path = memchr(r->pl, '\0', r->h->len) ? r->pl : NULL;
+		else
+			r->path = r->a[0];
+		if (!r->path)
+			return -EINVAL;
+	}
+	r->tx = (f->flags & XS_FLAG_NOTID) ? 0 : r->h->tx_id;
+	return 0;
 }
 
 static void handle_msg(struct xs_server *srv, struct xs_conn *c, const struct xsd_sockmsg *h,
 		       const char *pl)
 {
-	struct xs_caller who = {c->dom, c};
+	static const struct xs_wire_func none;
+	const struct xs_wire_func *f = h->type < XS_TYPE_COUNT ? &wire_funcs[h->type] : &none;
+	const char *a[XS_ARGS_MAX];
+	struct xs_req r = {
+		.srv = srv, .c = c, .who = {c->dom, c}, .h = h, .pl = pl, .a = a,
+		.na = split(pl, h->len, a, XS_ARGS_MAX),
+	};
 	struct xs_out o = {srv, c};
-	const char *a[XS_MAX_PERMS + 2];
-	int na = split(pl, h->len, a, XS_MAX_PERMS + 2);
-	char buf[XENSTORE_PAYLOAD_MAX];
-	int rc = 0;
+	int rc = req_check(f, &r);
 
-	switch (h->type) {
-	case XS_READ: {
-		char *val;
-		size_t len;
-		if (na != 1) {
-			rc = -EINVAL;
-			break;
-		}
-		if ((rc = xsi_read(srv->st, &who, h->tx_id, a[0], &val, &len)))
-			break;
-		reply(o, h, val, len);
-		free(val);
+	if (!rc)
+		rc = f->fn(&r);
+	if (rc == XS_REPLIED)
 		return;
-	}
-	case XS_WRITE: {
-		const char *z = memchr(pl, '\0', h->len);
-		if (!z) {
-			rc = -EINVAL;
-			break;
-		}
-		size_t plen = (size_t)(z - pl) + 1;
-		rc = xsi_write(srv->st, &who, h->tx_id, pl, pl + plen, h->len - plen);
-		break;
-	}
-	case XS_MKDIR:
-		rc = na == 1 ? xsi_mkdir(srv->st, &who, h->tx_id, a[0]) : -EINVAL;
-		break;
-	case XS_RM:
-		rc = na == 1 ? xsi_rm(srv->st, &who, h->tx_id, a[0], true) : -EINVAL;
-		break;
-	case XS_DIRECTORY:
-	case XS_DIRECTORY_PART:
-		if (na < 0) {
-			rc = -EINVAL;
-			break;
-		}
-		do_directory(srv, c, h, a, na);
-		return;
-	case XS_GET_PERMS: {
-		struct xs_perm perms[XS_MAX_PERMS];
-		unsigned n = XS_MAX_PERMS;
-		size_t len;
-		if (na != 1) {
-			rc = -EINVAL;
-			break;
-		}
-		if ((rc = xsi_get_perms(srv->st, &who, h->tx_id, a[0], perms, &n)) ||
-		    (rc = perms_to_wire(perms, n, buf, sizeof(buf), &len)))
-			break;
-		reply(o, h, buf, len);
-		return;
-	}
-	case XS_SET_PERMS: {
-		struct xs_perm perms[XS_MAX_PERMS];
-		if (na < 2 || na > XS_MAX_PERMS + 1) {
-			rc = -EINVAL;
-			break;
-		}
-		for (int i = 1; i < na && !rc; i++)
-			rc = perm_parse(a[i], &perms[i - 1]);
-		if (!rc)
-			rc = xsi_set_perms(srv->st, &who, h->tx_id, a[0], perms, (unsigned)na - 1);
-		break;
-	}
-	case XS_WATCH: {
-		uint64_t handle;
-		if (na != 2) {
-			rc = -EINVAL;
-			break;
-		}
-		rc = xsi_watch_add(srv->st, &who, a[0], a[1], NULL, NULL, &handle);
-		if (rc == -EEXIST)
-			break;
-		if (rc)
-			break;
-		reply_ok(o, h);
-		/* As xenstored: the ack, then the event fired on registration. */
-		xsi_watch_fire_initial(srv->st, handle);
-		return;
-	}
-	case XS_UNWATCH:
-		rc = na == 2 ? xsi_unwatch(srv->st, &who, a[0], a[1]) : -EINVAL;
-		break;
-	case XS_TRANSACTION_START: {
-		uint32_t tx;
-		if (h->tx_id) {
-			rc = -EBUSY;
-			break;
-		}
-		if ((rc = xsi_transaction_start(srv->st, &who, &tx)))
-			break;
-		int n = snprintf(buf, sizeof(buf), "%u", tx);
-		reply(o, h, buf, (size_t)n + 1);
-		return;
-	}
-	case XS_TRANSACTION_END:
-		if (na != 1 || (strcmp(a[0], "T") && strcmp(a[0], "F"))) {
-			rc = -EINVAL;
-			break;
-		}
-		rc = xsi_transaction_end(srv->st, &who, h->tx_id, a[0][0] == 'T');
-		break;
-	case XS_GET_DOMAIN_PATH: {
-		domid_t d;
-		if (na != 1 || (rc = parse_domid(a[0], &d))) {
-			rc = -EINVAL;
-			break;
-		}
-		int n = snprintf(buf, sizeof(buf), "/local/domain/%u", (unsigned)d);
-		reply(o, h, buf, (size_t)n + 1);
-		return;
-	}
-	case XS_IS_DOMAIN_INTRODUCED: {
-		domid_t d;
-		if (na != 1 || parse_domid(a[0], &d)) {
-			rc = -EINVAL;
-			break;
-		}
-		reply(o, h, xsi_domain_is_introduced(srv->st, d) ? "T" : "F", 2);
-		return;
-	}
-	case XS_RESET_WATCHES:
-		xsi_conn_gone(srv->st, c);
-		break;
-	case XS_CONTROL:
-	case XS_RESUME:
-	case XS_SET_TARGET:
-		/* Not implemented here: privileged callers learn so, others are refused. */
-		rc = c->dom == 0 ? -ENOSYS : -EACCES;
-		break;
-	case XS_INTRODUCE:
-	case XS_RELEASE: {
-		domid_t d;
-		if (c->dom != 0) {
-			rc = -EACCES;
-			break;
-		}
-		if (na < 1 || parse_domid(a[0], &d)) {
-			rc = -EINVAL;
-			break;
-		}
-		if (h->type == XS_INTRODUCE)
-			rc = xs_domain_introduce(srv->st, d, NULL);
-		else if (h->type == XS_RELEASE)
-			rc = xs_domain_release(srv->st, d);
-		break;
-	}
-	default:
-		/* Unknown, removed (XS_RESTRICT) or server-to-client types, as xenstored. */
-		rc = -ENOSYS;
-		break;
-	}
 	if (rc)
 		reply_err(o, h, rc);
 	else
