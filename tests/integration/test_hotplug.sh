@@ -13,7 +13,9 @@
 #   - G's eth0 ping lost nothing across all of it (ping -i 0.01 -c N: N replies);
 #   - 5 attach/detach cycles leave pvnetd's fd count where it started;
 #   - a guest that does not answer (SIGSTOPped) is detached within a bounded time
-#     (forced), and `pvnet list` answers meanwhile.
+#     (forced), and `pvnet list` answers meanwhile;
+#   - an HVM guest's attach and detach are refused with the reason (SKIP without
+#     QEMU or the guest image).
 . "$(dirname "$0")/lib.sh"
 pv_init hotplug
 pv_need ping nsenter xenstore-read python3
@@ -61,6 +63,11 @@ rows() { pvnet network-list "$1" | awk 'NR > 1 {printf "%s ", $1}'; }
 q() { "$@" >/dev/null 2>&1; }
 has_stats() { pvnet stats | grep -qw -- "$1"; }
 no_stats() { ! has_stats "$1"; }
+# refused RC MESSAGE PATTERN: a non-zero exit with PATTERN in the message
+refused() { [ "$1" != 0 ] && grep -qF -- "$3" <<<"$2"; }
+fails() { ! "$@" >/dev/null 2>&1; }
+detached_clean() { grep -q 'Detached vif 1' <<<"$1" && ! grep -q forced <<<"$1"; }
+forced_in() { [ "$1" = 0 ] && grep -q forced "$PV_TMP/detach.out" && [ "$2" -lt 4000 ]; }
 nfds() { ls "/proc/$PV_PID/fd" | wc -l; }
 
 if pv_start --limit gnt-maps=4200; then ok "pvnetd starts"; else not_ok "pvnetd starts"; pv_done; exit 1; fi
@@ -125,7 +132,7 @@ REFS1=$(awk '{print $7}' <<<"$row1")
 out=$(pvnet network-detach "$G" "$MAC1" 2>&1)
 diag "$out"
 check "network-detach by MAC answers, not forced" \
-  bash -c "grep -q 'Detached vif 1' <<<'$out' && ! grep -q forced <<<'$out'"
+  detached_clean "$out"
 if wait_for 5 vif_gone "$G" 1; then ok "after detach: G's eth1, store dirs and port vif$GID.1 gone"
 else not_ok "after detach: G's eth1, store dirs and port vif$GID.1 gone"; fi
 check "pvnet stats has no vif$GID.1 any more" no_stats "vif$GID.1"
@@ -135,7 +142,7 @@ check "network-list shows devid 0 only after detach" [ "$(rows "$G")" = "0 " ]
 check "attach with devid=3" q pvnet network-attach "$G" "bridge=$BB,ip=10.94.0.1/24,devid=3"
 check "eth3 appears, vif 3 Connected" wait_for 10 vif_up "$G" 3
 check "G pings P through eth3" qping "$G" -I eth3 10.94.0.2
-check "attach with devid=3 again is refused" bash -c "! '$PV_BIN/pvnet' --run-dir '$PV_RUN' network-attach '$G' 'bridge=$BB,devid=3' 2>/dev/null"
+check "attach with devid=3 again is refused" fails pvnet network-attach "$G" "bridge=$BB,devid=3"
 check "network-detach by devid 3" q pvnet network-detach "$G" 3
 check "eth3 and its port gone" wait_for 5 vif_gone "$G" 3
 
@@ -146,13 +153,13 @@ err=$(pvnet network-detach "$G" 00:16:3e:ff:ff:ff 2>&1); rc=$?
 check "detach of unknown MAC errors" [ "$rc" != 0 ]
 err=$(pvnet network-attach "$G" "bridge=$BB,mtu=9" 2>&1); rc=$?
 check "attach of a bad spec errors with the parser's message ($err)" \
-  bash -c "[ $rc != 0 ] && grep -q mtu <<<'$err'"
+  refused "$rc" "$err" "bad mtu '9'"
 err=$(pvnet network-attach nosuch$ID "bridge=$BB" 2>&1); rc=$?
 check "attach to an unknown domain errors" [ "$rc" != 0 ]
 err=$(pvnet network-attach "$G" "bridge=$BB,queues=8" 2>&1); rc=$?
 diag "$err"
 check "attach of 8 queues over the gnt-maps limit is refused, naming it" \
-  bash -c "[ $rc != 0 ] && grep -q 'gnt-maps=4200' <<<'$err'"
+  refused "$rc" "$err" "gnt-maps=4200"
 # up to the limit: 7 more vifs (sink mode: no TAP needed), then one more is refused
 fails=0
 for i in 1 2 3 4 5 6 7; do
@@ -161,7 +168,7 @@ done
 check "7 more vifs attach (8 in all)" [ "$fails" = 0 ]
 err=$(pvnet network-attach "$G" "bridge=$BB" 2>&1); rc=$?
 diag "$err"
-check "a 9th vif is refused (at most 8)" bash -c "[ $rc != 0 ] && grep -q 'at most 8' <<<'$err'"
+check "a 9th vif is refused (at most 8)" refused "$rc" "$err" "has 8 vifs, at most 8"
 check "network-list shows 8 rows" [ "$(rows "$G")" = "0 1 2 3 4 5 6 7 " ]
 # the highest tx ring ref the guest has handed out so far
 REFMAX=$(pvnet network-list "$G" | awk 'NR > 1 {split($7, r, "/"); if (r[1] > m) m = r[1]} END {print m + 0}')
@@ -222,13 +229,43 @@ if wait_for 10 vif_up "$P" 2 && [ -n "$PPID_" ]; then
   kill -CONT "$PPID_"
   diag "forced detach: $(( (t1 - t0) / 1000000 )) ms; pvnet list meanwhile: $(( (l1 - l0) / 1000000 )) ms"
   check "detach of a stopped guest's vif completes (forced) in < 4 s" \
-    bash -c "[ $rc = 0 ] && grep -q forced '$PV_TMP/detach.out' && [ $(( (t1 - t0) / 1000000 )) -lt 4000 ]"
+    forced_in "$rc" $(( (t1 - t0) / 1000000 ))
   check "pvnet list answered within 1 s meanwhile" [ $(( (l1 - l0) / 1000000 )) -lt 1000 ]
   check "the stopped guest's vif 2 and its port are gone" wait_for 5 vif_gone "$P" 2
   check "P still pings G on eth0 after it resumed" qping "$P" 10.93.0.1
 else
   not_ok "P's vif 2 connected (pid '$PPID_')"
 fi
+# --- an HVM guest: hot-plug refused with the reason (its vifs are QEMU's devices)
+IMG="$PV_BUILD/guest"
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
+  skip "network-attach to an HVM guest is refused" "needs qemu-system-x86_64"
+elif ! "$PV_ROOT/scripts/guest-image.sh" "$IMG" >"$PV_TMP/image.log" 2>&1; then
+  skip "network-attach to an HVM guest is refused" "guest image not buildable: $(tail -n1 "$PV_TMP/image.log")"
+else
+  H=hh$ID
+  cat >"$PV_TMP/$H.cfg" <<CFG
+name = "$H"
+type = "hvm"
+kernel = "$IMG/vmlinuz"
+ramdisk = "$IMG/initramfs.gz"
+memory = 128
+vif = [ 'mac=52:54:00:$(printf '%02x:%02x' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 ))):01,bridge=$BA,model=virtio' ]
+CFG
+  if pvnet create "$PV_TMP/$H.cfg" >/dev/null 2>&1; then
+    err=$(pvnet network-attach "$H" "bridge=$BB" 2>&1); rc=$?
+    diag "$err"
+    check "network-attach to an HVM guest is refused, saying why" refused "$rc" "$err" "is an HVM guest"
+    err=$(pvnet network-detach "$H" 0 2>&1); rc=$?
+    check "network-detach on an HVM guest is refused" refused "$rc" "$err" "is an HVM guest"
+    check "the HVM guest's vif list is unchanged (vif-list: one vif)" \
+      [ "$(pvnet vif-list "$H" | awk 'NR > 1' | wc -l)" = 1 ]
+    pvnet destroy "$H" >/dev/null 2>&1
+  else
+    not_ok "create an HVM guest for the refusal check"
+  fi
+fi
+
 check "pvnetd alive" kill -0 "$PV_PID"
 if [ "$PV_FAILED" != 0 ]; then
   for g in "$G" "$P"; do diag "console of $g:"; tail -n 30 "$PV_RUN/console-$g.log" | sed 's/^/# /'; done
