@@ -134,11 +134,11 @@ restart() {
 restart KILL
 # a corrupt record and a record whose guest is gone, before the next start
 printf 'version 1\ndomid 77\nname x\npid zz\n' >"$PVNET_STATE_DIR/domains/77.dom"
-printf '# x\nversion 1\ndomid 78\nname gone\npid 999999\nstart 5\nmemory 32\nfile -\nconfig 00\nend\n' \
+printf '# x\nversion 1\ndomid 78\nname gone\npid 999999\nstart 5\nmemory 32\nfile -\nconfig 41\nend\n' \
   >"$PVNET_STATE_DIR/domains/78.dom"
 restart TERM
 check "TERM: the corrupt record is named in the log, the file left alone" \
-  bash -c "grep -q 'domain record .*77.dom: line 4: pid: not a number' '$PV_TMP/pvnetd.log' && test -f '$PVNET_STATE_DIR/domains/77.dom'"
+  bash -c "grep -q 'domain record .*77.dom: line 4: bad pid' '$PV_TMP/pvnetd.log' && test -f '$PVNET_STATE_DIR/domains/77.dom'"
 check "TERM: the record of a guest that is gone is removed with a log line" \
   bash -c "grep -q \"domain 78 'gone': its guest (pid 999999) is gone\" '$PV_TMP/pvnetd.log' && ! test -e '$PVNET_STATE_DIR/domains/78.dom'"
 rm -f "$PVNET_STATE_DIR/domains/77.dom"
@@ -197,5 +197,7 @@ all_stopped() {
     gone "$P1" && gone "$P2" && ! ls "$PVNET_STATE_DIR/domains/" | grep -q dom
 }
 check "pvnet shutdown --all --wait: no domain left, the guests' processes and records gone" all_stopped
+check "no sanitizer report in the guests' consoles (ASan builds: PVNET_BUILD=build-asan)" \
+  bash -c "! grep -l 'AddressSanitizer\|LeakSanitizer\|runtime error' '$PV_RUN'/console-*.log"
 check "their namespaces are removed" bash -c "! ip netns list | grep -Eq '^($G1|$G2|$G3)( |\$)'"
 pv_done

@@ -50,6 +50,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <pvnet/domrec.h>
 #include <pvnet/hypercall.h>
 #include <pvnet/log.h>
 
@@ -61,22 +62,9 @@
 #define ADOPT_PENDING_MAX 8   /* connections waiting for their first message */
 #define ADOPT_MSG_MS 1000     /* ... each at most this long */
 #define ADOPT_MAX_RECORDS 256 /* records read at start */
-#define ADOPT_RECORD_MAX (1u << 20)
-#define ADOPT_MAX_OVERRIDES 32
 
 struct adopt_rec {
-	domid_t domid;
-	char name[HV_NAME_MAX];
-	pid_t pid;
-	unsigned long long start;
-	unsigned long long memory_mib;
-	char file[PATH_MAX];
-	char *overrides[ADOPT_MAX_OVERRIDES];
-	unsigned n_overrides;
-	char *text;
-	size_t text_len;
-	struct pvnet_vif_cfg *vifs; /* the vifs as they were (hot-plug included), or NULL */
-	unsigned n_vifs;
+	struct pvnet_domrec r; /* pvnet/domrec.h */
 	bool adopted;
 };
 
@@ -101,42 +89,6 @@ static struct {
 	const char *const *overrides;
 	unsigned n;
 } cur_create;
-
-static void hex_put(FILE *f, const char *s, size_t len);
-
-static void rec_free(struct adopt_rec *r)
-{
-	if (!r)
-		return;
-	for (unsigned i = 0; i < r->n_overrides; i++)
-		free(r->overrides[i]);
-	free(r->text);
-	free(r->vifs);
-	free(r);
-}
-
-/* FNV-1a 64 of the recorded vif array: a corrupt or hand-edited one is not used. */
-static uint64_t fnv64(const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h;
-}
-
-/* "vifs SIZE N HASH HEX": the domain's vifs now (its config's, plus network-attach,
- * minus network-detach); SIZE is sizeof(struct pvnet_vif_cfg) of the writer. */
-static void put_vifs(FILE *f, const struct dom *dom)
-{
-	size_t len = dom->cfg.n_vifs * sizeof(dom->cfg.vifs[0]);
-
-	fprintf(f, "vifs %zu %u %016llx ", sizeof(dom->cfg.vifs[0]), dom->cfg.n_vifs,
-		(unsigned long long)fnv64(dom->cfg.vifs, len));
-	hex_put(f, (const char *)dom->cfg.vifs, len);
-	fputc('\n', f);
-}
 
 /* /proc/PID/stat field 22 (start time in clock ticks); 0 if the process is gone. */
 static unsigned long long proc_start_time(pid_t pid)
@@ -175,36 +127,6 @@ static int records_dir(const struct pvnetd *d, char *buf, size_t size)
 	return 0;
 }
 
-static void hex_put(FILE *f, const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		fprintf(f, "%02x", (unsigned char)s[i]);
-}
-
-static int hex_get(const char *s, char **out, size_t *len)
-{
-	size_t n = strlen(s);
-	char *buf;
-
-	if (n % 2)
-		return -EINVAL;
-	buf = malloc(n / 2 + 1);
-	if (!buf)
-		return -ENOMEM;
-	for (size_t i = 0; i < n / 2; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1) {
-			free(buf);
-			return -EINVAL;
-		}
-		buf[i] = (char)v;
-	}
-	buf[n / 2] = 0;
-	*out = buf;
-	*len = n / 2;
-	return 0;
-}
-
 void adopt_note_create(const char *file, const char *text, size_t len,
 		       const char *const *overrides, unsigned n)
 {
@@ -215,106 +137,137 @@ void adopt_note_create(const char *file, const char *text, size_t len,
 	cur_create.n = n;
 }
 
-int adopt_save(struct pvnetd *d, const struct dom *dom)
+/* Writes rec to <dir>/<domid>.dom: temporary file, fsync, rename. 0 or -errno. */
+static int rec_store(const char *dir, const struct pvnet_domrec *rec)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 40];
-	unsigned long long start = proc_start_time(dom->pid);
+	char path[PATH_MAX + 32], tmp[PATH_MAX + 40];
 	FILE *f;
 	int fd, rc = 0;
 
-	if (dom->hvm || records_dir(d, dir, sizeof(dir)) < 0)
-		return 0;
-	if (!cur_create.text || !start) {
-		PVLOG(WARN, MOD, "domain %u: no record saved (%s): it will not survive a restart",
-		      dom->domid, start ? "no config text" : "guest already gone");
-		return -ENOENT;
-	}
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		rc = -errno;
-		goto fail;
-	}
-	snprintf(path, sizeof(path), "%s/%u.dom", dir, dom->domid);
-	snprintf(tmp, sizeof(tmp), "%s/.%u.dom.tmp", dir, dom->domid);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/%u.dom", dir, rec->domid);
+	snprintf(tmp, sizeof(tmp), "%s/.%u.dom.tmp", dir, rec->domid);
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || !(f = fdopen(fd, "w"))) {
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
 		rc = -errno;
-		if (fd >= 0)
-			close(fd);
-		goto fail;
+		close(fd);
+		unlink(tmp);
+		return rc;
 	}
-	fprintf(f, "# pvnetd domain record (re-adoption after a restart); do not edit\n");
-	fprintf(f, "version 1\ndomid %u\nname %s\npid %ld\nstart %llu\nmemory %llu\nfile %s\n",
-		dom->domid, dom->name, (long)dom->pid, start,
-		(unsigned long long)dom->cfg.memory_mib, cur_create.file ? cur_create.file : "-");
-	for (unsigned i = 0; i < cur_create.n && i < ADOPT_MAX_OVERRIDES; i++) {
-		fputs("override ", f);
-		hex_put(f, cur_create.overrides[i], strlen(cur_create.overrides[i]));
-		fputc('\n', f);
-	}
-	fputs("config ", f);
-	hex_put(f, cur_create.text, cur_create.len);
-	fputc('\n', f);
-	put_vifs(f, dom);
-	fputs("end\n", f);
+	rc = pvnet_domrec_write(f, rec);
 	if (fflush(f) != 0 || fsync(fileno(f)) < 0)
 		rc = -errno;
 	if (fclose(f) != 0 && rc == 0)
 		rc = -errno;
 	if (rc == 0 && rename(tmp, path) < 0)
 		rc = -errno;
-	if (rc < 0) {
+	if (rc < 0)
 		unlink(tmp);
-		goto fail;
+	return rc;
+}
+
+/* Reads and parses a record file. 0, or -errno with the reason in why. */
+static int rec_load(const char *path, struct pvnet_domrec *rec, char *why, size_t size)
+{
+	struct stat st;
+	char *buf;
+	int fd, rc;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rc = -errno;
+		snprintf(why, size, "%s", strerror(-rc));
+		if (fd >= 0)
+			close(fd);
+		return rc;
 	}
-	return 0;
-fail:
-	PVLOG(ERR, MOD, "domain %u: saving its record in %s: %s (it will not survive a restart)",
-	      dom->domid, dir, strerror(-rc));
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > PVNET_DOMREC_MAX_SIZE) {
+		snprintf(why, size, "not a regular file of 1 B..%u B", PVNET_DOMREC_MAX_SIZE);
+		close(fd);
+		return -EINVAL;
+	}
+	buf = malloc((size_t)st.st_size);
+	if (!buf || read(fd, buf, (size_t)st.st_size) != st.st_size) {
+		snprintf(why, size, "cannot read it");
+		free(buf);
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	rc = pvnet_domrec_parse(buf, (size_t)st.st_size, rec, why, size);
+	free(buf);
+	return rc;
+}
+
+int adopt_save(struct pvnetd *d, const struct dom *dom)
+{
+	struct pvnet_domrec rec = {0};
+	char dir[PATH_MAX];
+	int rc;
+
+	if (dom->hvm || records_dir(d, dir, sizeof(dir)) < 0)
+		return 0;
+	rec.start = proc_start_time(dom->pid);
+	if (!cur_create.text || !rec.start || strlen(cur_create.text) != cur_create.len) {
+		PVLOG(WARN, MOD, "domain %u: no record saved (%s): it will not survive a restart",
+		      dom->domid, rec.start ? "no config text" : "guest already gone");
+		return -ENOENT;
+	}
+	rec.domid = dom->domid;
+	snprintf(rec.name, sizeof(rec.name), "%s", dom->name);
+	rec.pid = dom->pid;
+	rec.memory_mib = dom->cfg.memory_mib;
+	snprintf(rec.file, sizeof(rec.file), "%s", cur_create.file ? cur_create.file : "-");
+	for (unsigned i = 0; i < cur_create.n && i < PVNET_DOMREC_MAX_OVERRIDES; i++)
+		rec.overrides[rec.n_overrides++] = (char *)cur_create.overrides[i];
+	rec.text = (char *)cur_create.text;
+	rec.text_len = cur_create.len;
+	rec.vifs = (struct pvnet_vif_cfg *)dom->cfg.vifs;
+	rec.n_vifs = dom->cfg.n_vifs;
+	rec.vifs_state = 1;
+	rc = rec_store(dir, &rec); /* borrowed pointers: no pvnet_domrec_free */
+	if (rc < 0)
+		PVLOG(ERR, MOD, "domain %u: saving its record in %s: %s (it will not survive a "
+				"restart)",
+		      dom->domid, dir, strerror(-rc));
 	return rc;
 }
 
 void adopt_save_vifs(struct pvnetd *d, const struct dom *dom)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 32], tmp[PATH_MAX + 40], *line = NULL;
-	size_t cap = 0;
-	FILE *in, *out = NULL;
-	int fd, rc = 0;
+	char dir[PATH_MAX], path[PATH_MAX + 32], why[160] = "";
+	struct pvnet_domrec rec;
+	int rc;
 
 	if (dom->hvm || records_dir(d, dir, sizeof(dir)) < 0)
 		return;
 	snprintf(path, sizeof(path), "%s/%u.dom", dir, dom->domid);
-	snprintf(tmp, sizeof(tmp), "%s/.%u.dom.tmp", dir, dom->domid);
-	in = fopen(path, "re");
-	if (!in)
+	rc = rec_load(path, &rec, why, sizeof(why));
+	if (rc == -ENOENT)
 		return; /* no record (it could not be saved at create): nothing to update */
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || !(out = fdopen(fd, "w"))) {
-		rc = -errno;
-		if (fd >= 0)
-			close(fd);
-		fclose(in);
-		goto fail;
+	if (rc == 0) {
+		struct pvnet_vif_cfg *v = malloc(dom->cfg.n_vifs * sizeof(*v) + 1);
+		rc = -ENOMEM;
+		if (v) {
+			memcpy(v, dom->cfg.vifs, dom->cfg.n_vifs * sizeof(*v));
+			free(rec.vifs);
+			rec.vifs = v;
+			rec.n_vifs = dom->cfg.n_vifs;
+			rec.vifs_state = 1;
+			rc = rec_store(dir, &rec);
+		}
+		pvnet_domrec_free(&rec);
+		if (rc < 0)
+			snprintf(why, sizeof(why), "%s", strerror(-rc));
 	}
-	while (getline(&line, &cap, in) > 0)
-		if (strncmp(line, "vifs ", 5) && strcmp(line, "end\n"))
-			fputs(line, out);
-	free(line);
-	fclose(in);
-	put_vifs(out, dom);
-	fputs("end\n", out);
-	if (fflush(out) != 0 || fsync(fileno(out)) < 0)
-		rc = -errno;
-	if (fclose(out) != 0 && rc == 0)
-		rc = -errno;
-	if (rc == 0 && rename(tmp, path) < 0)
-		rc = -errno;
-	if (rc == 0)
-		return;
-	unlink(tmp);
-fail:
-	PVLOG(ERR, MOD, "domain %u: updating its record %s: %s (a restart brings back the "
-			"vifs it had before)",
-	      dom->domid, path, strerror(-rc));
+	if (rc < 0)
+		PVLOG(ERR, MOD, "domain %u: updating its record %s: %s (a restart brings back the "
+				"vifs it had before)",
+		      dom->domid, path, why);
 }
 
 void adopt_forget(struct pvnetd *d, const struct dom *dom)
@@ -327,143 +280,6 @@ void adopt_forget(struct pvnetd *d, const struct dom *dom)
 	unlink(path);
 }
 
-/* Parses one record file; NULL and a reason in why. */
-static struct adopt_rec *rec_parse(const char *path, char *why, size_t size)
-{
-	struct adopt_rec *r = calloc(1, sizeof(*r));
-	char *buf = NULL, *line, *save = NULL;
-	unsigned lineno = 0, seen = 0;
-	bool end = false;
-	struct stat st;
-	int fd = -1;
-
-	if (!r) {
-		snprintf(why, size, "out of memory");
-		return NULL;
-	}
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		snprintf(why, size, "%s", strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size <= 0 || st.st_size > ADOPT_RECORD_MAX) {
-		snprintf(why, size, "not a regular file of 1 B..1 MiB");
-		goto fail;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf || read(fd, buf, (size_t)st.st_size) != st.st_size) {
-		snprintf(why, size, "cannot read it");
-		goto fail;
-	}
-	buf[st.st_size] = 0;
-	if (memchr(buf, 0, (size_t)st.st_size)) {
-		snprintf(why, size, "a NUL byte in it");
-		goto fail;
-	}
-	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *val = strchr(line, ' ');
-		char *e = NULL;
-		unsigned long long v = 0;
-
-		lineno++;
-		if (line[0] == '#')
-			continue;
-		if (!end && !strcmp(line, "end")) {
-			end = true;
-			continue;
-		}
-		if (end || !val) {
-			snprintf(why, size, "line %u: unexpected '%.40s'", lineno, line);
-			goto fail;
-		}
-		*val++ = 0;
-		if (strcmp(line, "name") && strcmp(line, "file") && strcmp(line, "override") &&
-		    strcmp(line, "config") && strcmp(line, "vifs")) {
-			errno = 0;
-			v = strtoull(val, &e, 10);
-			if (errno || e == val || *e) {
-				snprintf(why, size, "line %u: %s: not a number", lineno, line);
-				goto fail;
-			}
-		}
-		if (!strcmp(line, "version")) {
-			if (v != 1) {
-				snprintf(why, size, "line %u: version %llu (this pvnetd reads 1)", lineno, v);
-				goto fail;
-			}
-			seen |= 1;
-		} else if (!strcmp(line, "domid") && v >= 1 && v <= HV_MAX_DOMID) {
-			r->domid = (domid_t)v;
-			seen |= 2;
-		} else if (!strcmp(line, "name") && *val && strlen(val) < sizeof(r->name)) {
-			snprintf(r->name, sizeof(r->name), "%s", val);
-			seen |= 4;
-		} else if (!strcmp(line, "pid") && v > 1 && v < (1u << 22)) {
-			r->pid = (pid_t)v;
-			seen |= 8;
-		} else if (!strcmp(line, "start") && v) {
-			r->start = v;
-			seen |= 16;
-		} else if (!strcmp(line, "memory") && v && v <= HV_MAX_MEM_SIZE >> 20) {
-			r->memory_mib = v;
-			seen |= 32;
-		} else if (!strcmp(line, "file") && strlen(val) < sizeof(r->file)) {
-			snprintf(r->file, sizeof(r->file), "%s", val);
-		} else if (!strcmp(line, "override") && r->n_overrides < ADOPT_MAX_OVERRIDES) {
-			size_t len;
-			if (hex_get(val, &r->overrides[r->n_overrides], &len) < 0) {
-				snprintf(why, size, "line %u: bad override", lineno);
-				goto fail;
-			}
-			r->n_overrides++;
-		} else if (!strcmp(line, "vifs") && !r->vifs) {
-			size_t sz = 0, len = 0;
-			unsigned nv = 0;
-			unsigned long long hash = 0;
-			int off = 0;
-			char *bin = NULL;
-
-			if (sscanf(val, "%zu %u %llx %n", &sz, &nv, &hash, &off) != 3 ||
-			    nv > PVNET_MAX_VIFS || hex_get(val + off, &bin, &len) < 0) {
-				snprintf(why, size, "line %u: bad vifs", lineno);
-				goto fail;
-			}
-			/* another layout (an upgrade changed it) or a damaged copy: the
-			 * config's vifs are used instead (adopt_domain says so) */
-			if (sz == sizeof(struct pvnet_vif_cfg) && len == nv * sz &&
-			    fnv64(bin, len) == hash) {
-				r->vifs = (struct pvnet_vif_cfg *)bin;
-				r->n_vifs = nv;
-			} else {
-				free(bin);
-				r->n_vifs = (unsigned)-1;
-			}
-		} else if (!strcmp(line, "config") && !r->text) {
-			if (hex_get(val, &r->text, &r->text_len) < 0) {
-				snprintf(why, size, "line %u: bad config text", lineno);
-				goto fail;
-			}
-			seen |= 64;
-		} else {
-			snprintf(why, size, "line %u: bad or repeated '%.32s'", lineno, line);
-			goto fail;
-		}
-	}
-	if (seen != 127 || !end) {
-		snprintf(why, size, "incomplete (%s)", end ? "a key is missing" : "no 'end' line");
-		goto fail;
-	}
-	free(buf);
-	close(fd);
-	return r;
-fail:
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	rec_free(r);
-	return NULL;
-}
-
 static void load_records(struct pvnetd *d, struct adopt *a)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 300], why[160];
@@ -474,44 +290,43 @@ static void load_records(struct pvnetd *d, struct adopt *a)
 		return;
 	while ((de = readdir(dp))) {
 		size_t n = strlen(de->d_name);
-		struct adopt_rec *r;
-		unsigned long long now_start;
+		struct adopt_rec *ar;
+		struct pvnet_domrec *r;
 
 		if (de->d_name[0] == '.' || n < 5 || strcmp(de->d_name + n - 4, ".dom"))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		ar = calloc(1, sizeof(*ar));
+		if (!ar)
+			break;
+		r = &ar->r;
 		why[0] = 0;
-		r = rec_parse(path, why, sizeof(why));
-		if (!r) {
+		if (rec_load(path, r, why, sizeof(why)) < 0) {
 			PVLOG(ERR, MOD, "domain record %s: %s; not adopted (file left as it is)",
 			      path, why);
+			free(ar);
 			continue;
 		}
-		if ((unsigned long)strtoul(de->d_name, NULL, 10) != r->domid) {
+		if (strtoul(de->d_name, NULL, 10) != r->domid) {
 			PVLOG(ERR, MOD, "domain record %s: says domain %u; not adopted", path,
 			      r->domid);
-			rec_free(r);
-			continue;
-		}
-		now_start = proc_start_time(r->pid);
-		if (now_start != r->start) {
+		} else if (proc_start_time((pid_t)r->pid) != r->start) {
 			PVLOG(INFO, MOD,
 			      "domain %u '%s': its guest (pid %ld) is gone; record %s removed",
-			      r->domid, r->name, (long)r->pid, path);
+			      r->domid, r->name, r->pid, path);
 			unlink(path);
-			rec_free(r);
-			continue;
-		}
-		if (a->n_recs >= ADOPT_MAX_RECORDS) {
+		} else if (a->n_recs >= ADOPT_MAX_RECORDS) {
 			PVLOG(ERR, MOD, "domain record %s: more than %u records; not adopted", path,
 			      ADOPT_MAX_RECORDS);
-			rec_free(r);
+		} else {
+			hv_domain_reserve_ids(d->hv, r->domid);
+			a->recs[a->n_recs++] = ar;
+			PVLOG(INFO, MOD, "domain %u '%s': guest pid %ld still runs; waiting for it",
+			      r->domid, r->name, r->pid);
 			continue;
 		}
-		hv_domain_reserve_ids(d->hv, r->domid);
-		a->recs[a->n_recs++] = r;
-		PVLOG(INFO, MOD, "domain %u '%s': guest pid %ld still runs; waiting for it",
-		      r->domid, r->name, (long)r->pid);
+		pvnet_domrec_free(r);
+		free(ar);
 	}
 	closedir(dp);
 }
@@ -570,7 +385,7 @@ static void adopt_warn(void *arg, const char *msg)
 
 /* Rebuilds the domain of record r over the guest's memfds; fd becomes its hypercall
  * socket. 0 or -errno (the caller answers the guest). */
-static int adopt_domain(struct pvnetd *d, struct adopt_rec *r, int fd, int mem_fd, int gnt_fd)
+static int adopt_domain(struct pvnetd *d, struct pvnet_domrec *r, int fd, int mem_fd, int gnt_fd)
 {
 	struct pvnet_config_opts opts = {.overrides = (const char *const *)r->overrides,
 					 .n_overrides = r->n_overrides,
@@ -583,7 +398,7 @@ static int adopt_domain(struct pvnetd *d, struct adopt_rec *r, int fd, int mem_f
 
 	if (!dom)
 		return -ENOMEM;
-	rc = pvnet_config_parse_ex(r->file, r->text, r->text_len, &opts, &dom->cfg, err,
+	rc = pvnet_config_parse_ex(strcmp(r->file, "-") ? r->file : r->name, r->text, r->text_len, &opts, &dom->cfg, err,
 				   sizeof(err));
 	if (rc < 0 || strcmp(dom->cfg.name, r->name) || dom->cfg.memory_mib != r->memory_mib) {
 		PVLOG(ERR, MOD, "domain %u '%s': its recorded config no longer parses as it did: %s",
@@ -591,11 +406,11 @@ static int adopt_domain(struct pvnetd *d, struct adopt_rec *r, int fd, int mem_f
 		free(dom);
 		return rc < 0 ? rc : -EINVAL;
 	}
-	if (r->vifs) {
+	if (r->vifs_state == 1) {
 		/* the vifs it had (network-attach / network-detach since its create) */
 		memcpy(dom->cfg.vifs, r->vifs, r->n_vifs * sizeof(r->vifs[0]));
 		dom->cfg.n_vifs = r->n_vifs;
-	} else if (r->n_vifs == (unsigned)-1) {
+	} else if (r->vifs_state < 0) {
 		PVLOG(WARN, MOD, "domain %u '%s': its recorded vifs are of another layout or "
 				 "damaged; the vifs of its config file are used",
 		      r->domid, r->name);
@@ -626,9 +441,9 @@ static int adopt_domain(struct pvnetd *d, struct adopt_rec *r, int fd, int mem_f
 	}
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	dom->hc_fd = fd;
-	dom->pid = r->pid;
+	dom->pid = (pid_t)r->pid;
 	dom->adopted = true;
-	dom->pidfd = pidfd_of(r->pid);
+	dom->pidfd = pidfd_of((pid_t)r->pid);
 	dom->created_ns = pvnetd_now_ns();
 	dom->next = d->doms;
 	d->doms = dom;
@@ -647,7 +462,8 @@ static int handle_first(struct pvnetd *d, struct adopt *a, int fd)
 	struct iovec iov = {.iov_base = &req, .iov_len = sizeof(req)};
 	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 	int fds[4], nfds = 0, rc = -EPROTO;
-	struct adopt_rec *r = NULL;
+	struct adopt_rec *ar = NULL;
+	struct pvnet_domrec *r = NULL;
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
 	ssize_t n;
@@ -674,8 +490,9 @@ static int handle_first(struct pvnetd *d, struct adopt *a, int fd)
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0)
 		goto refuse;
 	for (unsigned i = 0; i < a->n_recs; i++)
-		if (a->recs[i] && !a->recs[i]->adopted && a->recs[i]->pid == cred.pid)
-			r = a->recs[i];
+		if (!a->recs[i]->adopted && a->recs[i]->r.pid == cred.pid)
+			ar = a->recs[i];
+	r = ar ? &ar->r : NULL;
 	if (n != sizeof(req) || req.hdr.magic != PVHC_MAGIC || req.hdr.op != PVHC_OP_ADOPT ||
 	    nfds != 2)
 		goto refuse;
@@ -688,7 +505,7 @@ static int handle_first(struct pvnetd *d, struct adopt *a, int fd)
 	rc = adopt_domain(d, r, fd, fds[0], fds[1]);
 	if (rc < 0)
 		goto refuse;
-	r->adopted = true;
+	ar->adopted = true;
 	send_ret(fd, &req, 0);
 	close(fds[0]);
 	close(fds[1]);
@@ -903,7 +720,7 @@ void adopt_close(struct pvnetd *d)
 		if (a->pending[i].fd >= 0)
 			close(a->pending[i].fd);
 	for (unsigned i = 0; i < a->n_recs; i++)
-		rec_free(a->recs[i]);
+		pvnet_domrec_free(&a->recs[i]->r), free(a->recs[i]);
 	free(a);
 	d->adopt = NULL;
 }
