@@ -11,6 +11,8 @@
 
 #include <pvnet/domrec.h>
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct pvnet_domrec r, back;
