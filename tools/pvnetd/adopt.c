@@ -209,7 +209,7 @@ int adopt_save(struct pvnetd *d, const struct dom *dom)
 	char dir[PATH_MAX];
 	int rc;
 
-	if (dom->hvm || records_dir(d, dir, sizeof(dir)) < 0)
+	if (dom->hvm || dom->no_adopt || records_dir(d, dir, sizeof(dir)) < 0)
 		return 0;
 	rec.start = proc_start_time(dom->pid);
 	if (!cur_create.text || !rec.start || strlen(cur_create.text) != cur_create.len) {
@@ -573,8 +573,13 @@ int adopt_pollfds(struct pvnetd *d, struct pollfd *pfd, void **ptr, int max)
 		ptr[n++] = p;
 	}
 	for (struct dom *dom = d->doms; dom && n < max; dom = dom->next) {
-		if (!dom->adopted || dom->pidfd < 0 || dom->pid <= 0)
+		if (!dom->adopted || dom->pid <= 0)
 			continue;
+		if (dom->pidfd < 0) { /* no pidfd (old kernel): checked each turn */
+			if (kill(dom->pid, 0) < 0 && errno == ESRCH)
+				dom->pid = 0;
+			continue;
+		}
 		pfd[n] = (struct pollfd){.fd = dom->pidfd, .events = POLLIN};
 		ptr[n++] = dom;
 	}

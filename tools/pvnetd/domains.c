@@ -201,6 +201,7 @@ static int spawn_guest(struct pvnetd *d, struct dom *dom, int guest_sock)
 			*c = '_';
 	if (getenv(var) && *getenv(var))
 		bin = getenv(var), adopt = NULL; /* a test's program: told nothing of adopt.sock */
+	dom->no_adopt = !adopt;
 	snprintf(domid, sizeof(domid), "%u", dom->domid);
 	console_path(d, dom, con, sizeof(con));
 	pid = fork();

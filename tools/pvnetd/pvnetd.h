@@ -78,6 +78,7 @@ struct dom {
 	uint64_t created_ns;
 	struct hvm_dom *hvm; /* type = "hvm": the QEMU guest (pid is QEMU's) */
 	bool adopted;        /* re-adopted after a restart (adopt.c): not our child */
+	bool no_adopt;       /* its guest program was not told of adopt.sock: no record */
 	int pidfd;           /* adopted: the guest's pidfd (-1 if none), polled for its exit */
 };
 
