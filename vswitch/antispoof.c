@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <pvnet/log.h>
 #include <pvnet/pkt_parse.h>
 
 #include "vsw_private.h"
@@ -175,55 +176,138 @@ int vsw_antispoof_check(const struct vsw_antispoof *as, const struct pvnet_pkt *
 	}
 }
 
-static uint32_t owner_slot(const uint8_t *mac)
+/*
+ * The bridge's table of what anti-spoofing binds to its ports: each port's MAC and
+ * configured addresses, so that no other port (an uplink, VXLAN or TAP peer) can
+ * claim them. Open addressing, linear probing, at most half full; rebuilt whole on
+ * every change (a configuration event, O(ports x addresses)), so no deletions.
+ */
+enum { OWN_MAC = 1, OWN_V4, OWN_V6 };
+#define OWN_SHARED UINT16_MAX /* given to several ports: protects none of them */
+
+struct vsw_addr_owner {
+	uint8_t kind; /* 0: free slot */
+	uint8_t key[16];
+	uint16_t owner; /* port_no + 1, or OWN_SHARED */
+};
+
+static uint32_t owner_hash(uint8_t kind, const uint8_t *key, unsigned size)
 {
-	uint32_t h = ((uint32_t)mac[2] << 24 | (uint32_t)mac[3] << 16 | (uint32_t)mac[4] << 8 |
-		      mac[5]) ^ ((uint32_t)mac[0] << 8 | mac[1]);
-	return ((h * 2654435761u) >> 16) & (VSW_MAC_OWNER_SLOTS - 1);
+	uint32_t h = 2166136261u ^ kind; /* FNV-1a */
+	for (unsigned i = 0; i < size; i++)
+		h = (h ^ key[i]) * 16777619u;
+	return h;
 }
 
-/*
- * Open addressing, linear probing, at most VSW_PORTS_MAX entries in twice as many
- * slots: a lookup ends at the first free slot. Rebuilt whole on every change (a
- * configuration event, O(ports)), so there are no deletions to handle.
- */
-void vsw_antispoof_owners_rebuild(struct vsw_bridge *br)
+static unsigned kind_size(uint8_t kind)
 {
-	memset(br->mac_owner, 0, sizeof(br->mac_owner));
-	br->n_mac_owners = 0;
-	for (uint32_t no = 0; no < VSW_PORTS_MAX; no++) {
-		const struct vsw_port *p = br->ports[no];
-		uint32_t i;
+	return kind == OWN_MAC ? 6 : kind == OWN_V4 ? 4 : 16;
+}
 
-		if (!p || !p->antispoof)
-			continue;
-		for (i = owner_slot(p->antispoof->mac);; i = (i + 1) & (VSW_MAC_OWNER_SLOTS - 1)) {
-			struct vsw_mac_owner *o = &br->mac_owner[i];
-			if (!o->owner) {
-				memcpy(o->mac, p->antispoof->mac, 6);
-				o->owner = (uint16_t)(no + 1);
-				br->n_mac_owners++;
-				break;
-			}
-			if (!memcmp(o->mac, p->antispoof->mac, 6)) {
-				o->owner = VSW_MAC_OWNER_SHARED;
-				break;
-			}
+static void owner_put(struct vsw_addr_owner *t, uint32_t mask, uint8_t kind, const uint8_t *key,
+		      uint32_t port_no)
+{
+	unsigned size = kind_size(kind);
+
+	for (uint32_t i = owner_hash(kind, key, size) & mask;; i = (i + 1) & mask) {
+		if (!t[i].kind) {
+			t[i].kind = kind;
+			memcpy(t[i].key, key, size);
+			t[i].owner = (uint16_t)(port_no + 1);
+			return;
+		}
+		if (t[i].kind == kind && !memcmp(t[i].key, key, size)) {
+			if (t[i].owner != port_no + 1)
+				t[i].owner = OWN_SHARED;
+			return;
 		}
 	}
 }
 
-bool vsw_antispoof_mac_claimed(const struct vsw_bridge *br, uint32_t port_no, const uint8_t *mac)
+/* true if key is bound to one port and it is not port_no */
+static bool owner_other(const struct vsw_bridge *br, uint32_t port_no, uint8_t kind,
+			const uint8_t *key)
 {
-	if (!br->n_mac_owners)
+	const struct vsw_addr_owner *t = br->owners;
+	unsigned size = kind_size(kind);
+
+	if (!t)
 		return false;
-	for (uint32_t i = owner_slot(mac);; i = (i + 1) & (VSW_MAC_OWNER_SLOTS - 1)) {
-		const struct vsw_mac_owner *o = &br->mac_owner[i];
-		if (!o->owner)
+	for (uint32_t i = owner_hash(kind, key, size) & br->owners_mask;; i = (i + 1) & br->owners_mask) {
+		if (!t[i].kind)
 			return false;
-		if (!memcmp(o->mac, mac, 6))
-			return o->owner != VSW_MAC_OWNER_SHARED && o->owner != port_no + 1;
+		if (t[i].kind == kind && !memcmp(t[i].key, key, size))
+			return t[i].owner != OWN_SHARED && t[i].owner != port_no + 1;
 	}
+}
+
+void vsw_antispoof_owners_free(struct vsw_bridge *br)
+{
+	free(br->owners);
+	br->owners = NULL;
+	br->owners_mask = 0;
+}
+
+int vsw_antispoof_owners_rebuild(struct vsw_bridge *br)
+{
+	struct vsw_addr_owner *t;
+	uint32_t n = 0, slots = 16;
+
+	vsw_antispoof_owners_free(br);
+	for (uint32_t no = 0; no < VSW_PORTS_MAX; no++)
+		if (br->ports[no] && br->ports[no]->antispoof)
+			n += 1 + br->ports[no]->antispoof->n4 + br->ports[no]->antispoof->n6;
+	if (!n)
+		return 0;
+	while (slots < 2 * n)
+		slots *= 2;
+	t = calloc(slots, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	for (uint32_t no = 0; no < VSW_PORTS_MAX; no++) {
+		const struct vsw_antispoof *as = br->ports[no] ? br->ports[no]->antispoof : NULL;
+
+		if (!as)
+			continue;
+		owner_put(t, slots - 1, OWN_MAC, as->mac, no);
+		for (unsigned i = 0; i < as->n4; i++)
+			owner_put(t, slots - 1, OWN_V4, as->v4[i], no);
+		for (unsigned i = 0; i < as->n6; i++)
+			owner_put(t, slots - 1, OWN_V6, as->v6[i], no);
+	}
+	br->owners = t;
+	br->owners_mask = slots - 1;
+	return 0;
+}
+
+int vsw_antispoof_claimed(const struct vsw_bridge *br, uint32_t port_no, const struct pvnet_pkt *pkt)
+{
+	const uint8_t *d = pkt->data, *icmp;
+	struct pvnet_frame fr;
+
+	if (!br->owners)
+		return -1;
+	if (owner_other(br, port_no, OWN_MAC, d + 6))
+		return VSW_DROP_SPOOFED_MAC;
+	/* claims only: an ARP sender, an NA target, a DAD NS target (what makes a
+	 * neighbour cache point at the sender); a frame too short to say is let through
+	 * as before (it claims nothing a cache would take) */
+	pvnet_frame_parse(d, pkt->head_size, &fr);
+	if (fr.l3_type == PVNET_ETH_P_ARP && (fr.flags & PVNET_FRAME_F_ARP_ETH_IP))
+		return owner_other(br, port_no, OWN_V4, d + fr.l3_off + PVNET_ARP_OFF_SPA)
+			       ? VSW_DROP_SPOOFED_ARP
+			       : -1;
+	if (fr.l3 != PVNET_FRAME_L3_IPV6 || !(fr.flags & PVNET_FRAME_F_L4) ||
+	    fr.l4_proto != PVNET_IPPROTO_ICMPV6 || (uint32_t)fr.l4_off + 24 > pkt->head_size)
+		return -1;
+	icmp = d + fr.l4_off;
+	/* an NA's target, a DAD NS's target; and the source of any other NS (the
+	 * receiver caches the source with the NS's link-layer option) */
+	if (icmp[0] == ND_NA || (icmp[0] == ND_NS && v6_unspec(d + fr.l3_off + 8)))
+		return owner_other(br, port_no, OWN_V6, icmp + 8) ? VSW_DROP_SPOOFED_ND : -1;
+	if (icmp[0] == ND_NS)
+		return owner_other(br, port_no, OWN_V6, d + fr.l3_off + 8) ? VSW_DROP_SPOOFED_ND : -1;
+	return -1;
 }
 
 void vsw_antispoof_free(struct vsw_antispoof *as)
@@ -286,7 +370,9 @@ int vsw_port_set_antispoof(struct vsw_port *port, const uint8_t *mac,
 	pthread_rwlock_wrlock(&port->br->lock);
 	old = port->antispoof;
 	port->antispoof = as;
-	vsw_antispoof_owners_rebuild(port->br);
+	if (vsw_antispoof_owners_rebuild(port->br) < 0)
+		PVLOG(ERR, VSW_LOG, "%s: no memory for the table of anti-spoofing addresses: "
+		      "other ports' claims on them are not checked", port->br->name);
 	pthread_rwlock_unlock(&port->br->lock);
 	/* no worker can still read `old`: they hold the read lock while they use it */
 	vsw_antispoof_free(old);

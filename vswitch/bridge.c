@@ -132,6 +132,7 @@ void vsw_destroy(struct vsw_bridge *br)
 	pthread_rwlock_destroy(&br->lock);
 	pvnet_pkt_pool_destroy(br->fallback);
 	vsw_fdb_destroy(br->fdb);
+	vsw_antispoof_owners_free(br);
 	free(br);
 }
 
@@ -239,7 +240,8 @@ int vsw_port_del(struct vsw_bridge *br, struct vsw_port *port)
 	if (port->port_no < VSW_PORTS_MAX && br->ports[port->port_no] == port) {
 		br->ports[port->port_no] = NULL;
 		rebuild_active(br);
-		vsw_antispoof_owners_rebuild(br); /* its MAC is nobody's now */
+		if (vsw_antispoof_owners_rebuild(br) < 0) /* its addresses are nobody's now */
+			PVLOG(ERR, VSW_LOG, "%s: no memory for the anti-spoofing table", br->name);
 		/* flushed before the port number can be reused by an add */
 		vsw_fdb_flush_port(br->fdb, port->port_no, true);
 		rc = 0;

@@ -368,8 +368,8 @@ int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch
 			r = parse_one(in, batch->pkts[i], &inner[i]);
 		if (r < 0 && in->antispoof)
 			r = vsw_antispoof_check(in->antispoof, batch->pkts[i]);
-		else if (r < 0 && vsw_antispoof_mac_claimed(br, in->port_no, batch->pkts[i]->data + 6))
-			r = VSW_DROP_SPOOFED_MAC; /* another port's anti-spoofing MAC */
+		else if (r < 0) /* another port's anti-spoofing MAC or address claimed? */
+			r = vsw_antispoof_claimed(br, in->port_no, batch->pkts[i]);
 		out[i] = r < 0 ? VSW_PORT_NONE : OUT_DROP;
 		why[i] = r < 0 ? 0 : (uint8_t)r;
 	}

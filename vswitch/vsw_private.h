@@ -39,9 +39,6 @@ struct vsw_port {
 /* Software TSO output buffers: Ethernet + IPv6 + TCP with options + a 1500-B MTU. */
 #define VSW_FALLBACK_BUF_SIZE 2048
 
-#define VSW_MAC_OWNER_SLOTS (2 * VSW_PORTS_MAX) /* power of two, > VSW_PORTS_MAX */
-#define VSW_MAC_OWNER_SHARED UINT16_MAX          /* a MAC given to several ports */
-
 struct vsw_bridge {
 	char name[VSW_NAME_MAX];
 	pthread_rwlock_t lock;                 /* port table + port config, see bridge.c */
@@ -52,12 +49,10 @@ struct vsw_bridge {
 	uint64_t (*clock_ns)(void *arg);
 	void *clock_arg;
 	struct pvnet_pkt_pool *fallback;       /* software TSO segments */
-	/* the ports' anti-spoofing MACs (antispoof.c), rebuilt under `lock` (write) */
-	struct vsw_mac_owner {
-		uint8_t mac[6];
-		uint16_t owner; /* port_no + 1; 0: free slot; VSW_MAC_OWNER_SHARED */
-	} mac_owner[VSW_MAC_OWNER_SLOTS];
-	unsigned n_mac_owners;
+	/* the ports' anti-spoofing MACs and addresses (antispoof.c), rebuilt under
+	 * `lock` (write); NULL: none */
+	struct vsw_addr_owner *owners;
+	uint32_t owners_mask; /* slots - 1 */
 	struct vsw_bridge *next;               /* registry list (switch.c) */
 	uint64_t flooded, sw_csum, sw_tso_segs; /* relaxed atomics */
 };
@@ -136,12 +131,19 @@ int vsw_antispoof_check(const struct vsw_antispoof *as, const struct pvnet_pkt *
 void vsw_antispoof_free(struct vsw_antispoof *as);
 /* "mac:..,ip:..,ip:.." into buf. */
 int vsw_antispoof_format(const struct vsw_antispoof *as, char *buf, size_t size);
-/* Rebuilds br->mac_owner from its ports' anti-spoofing MACs. Caller holds br->lock
- * for writing (after a port's anti-spoofing changed or a port left). */
-void vsw_antispoof_owners_rebuild(struct vsw_bridge *br);
-/* true if mac is the anti-spoofing MAC of a port of br other than port_no (and of
- * no more than one port). Caller holds br->lock (read). */
-bool vsw_antispoof_mac_claimed(const struct vsw_bridge *br, uint32_t port_no, const uint8_t *mac);
+/* Rebuilds br->owners from its ports' anti-spoofing MACs and addresses. Caller
+ * holds br->lock for writing (after a port's anti-spoofing changed or a port left).
+ * 0 or -ENOMEM (then no address is protected; the caller logs it). */
+int vsw_antispoof_owners_rebuild(struct vsw_bridge *br);
+void vsw_antispoof_owners_free(struct vsw_bridge *br);
+/*
+ * For a frame entering through a port without anti-spoofing of its own (an uplink,
+ * VXLAN, TAP): -1, or VSW_DROP_SPOOFED_MAC if its source MAC is another port's
+ * anti-spoofing MAC, VSW_DROP_SPOOFED_ARP / _ND if it claims another port's
+ * anti-spoofing address (ARP sender, NA target, DAD NS target). Caller holds
+ * br->lock (read); pkt parsed and untagged at data as for vsw_antispoof_check.
+ */
+int vsw_antispoof_claimed(const struct vsw_bridge *br, uint32_t port_no, const struct pvnet_pkt *pkt);
 
 /* ---- mirror (mirror.c) ---- */
 struct vsw_mirror;

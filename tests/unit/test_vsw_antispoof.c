@@ -4,7 +4,8 @@
  * priority) and no IPv6 extension header hides a claim. The switch input's frame
  * checks: bad_src_mac (never learnt), link_local, double_tagged on access ports
  * (no VLAN hopping onto a trunk, native VLAN set or not), bad_headers. A port's
- * anti-spoofing MAC sent from another port is spoofed_mac there. */
+ * anti-spoofing MAC sent from another port is spoofed_mac there, its addresses
+ * claimed from another port spoofed_arp / spoofed_nd. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -287,8 +288,20 @@ static int send_on(struct env *e, struct vsw_port *port, const uint8_t *frame, s
 	return r;
 }
 
-/* A port's anti-spoofing MAC is its alone: another port (an uplink, a VXLAN remote,
- * a vif) sending it as source gets spoofed_mac, so it cannot move the entry. */
+static size_t add_tags(uint8_t *f, size_t size, unsigned n, const uint16_t *tags);
+
+static const uint8_t PEER[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0x42};
+
+/* the frame ipv6() built, with PEER as its source MAC */
+static size_t peer_src(uint8_t *f, size_t size)
+{
+	memcpy(f + 6, PEER, 6);
+	return size;
+}
+
+/* A port's anti-spoofing MAC and addresses are its alone: another port (an uplink, a VXLAN remote,
+ * a vif) sending the MAC as source gets spoofed_mac, so it cannot move the entry;
+ * one claiming an address gets spoofed_arp / spoofed_nd. */
 static void test_mac_claimed_elsewhere(void **state)
 {
 	struct env e;
@@ -302,6 +315,24 @@ static void test_mac_claimed_elsewhere(void **state)
 			 VSW_DROP_SPOOFED_MAC);
 	assert_int_equal(send_on(&e, e.out, f, ipv4(f, OTHER, "10.9.9.9", 6, 80)), -1);
 	assert_int_equal(send_one(&e, f, ipv4(f, MAC, "10.0.0.1", 6, 80)), -1); /* the owner */
+	/* its addresses too: ARP sender, NA target, DAD NS target, NS source, whatever
+	 * tags the frame carries; asking for them is no claim */
+	assert_int_equal(send_on(&e, e.out, f, arp(f, PEER, PEER, "10.0.0.2", "10.0.0.2")),
+			 VSW_DROP_SPOOFED_ARP);
+	assert_int_equal(send_on(&e, e.out, f, arp(f, PEER, PEER, "10.0.0.7", "10.0.0.2")), -1);
+	{
+		uint16_t prio[] = {0x88a8, 0};
+		size_t n = add_tags(f, arp(f, PEER, PEER, "10.0.0.1", "10.0.0.9"), 1, prio);
+		assert_int_equal(send_on(&e, e.out, f, n), VSW_DROP_SPOOFED_ARP);
+	}
+	assert_int_equal(send_on(&e, e.out, f, peer_src(f, ipv6(f, "fd00::7", 136, "fd00::1", PEER))),
+			 VSW_DROP_SPOOFED_ND);
+	assert_int_equal(send_on(&e, e.out, f, peer_src(f, ipv6(f, "::", 135, "fd00::1", NULL))),
+			 VSW_DROP_SPOOFED_ND);
+	assert_int_equal(send_on(&e, e.out, f, peer_src(f, ipv6(f, "fd00::1", 135, "fd00::7", PEER))),
+			 VSW_DROP_SPOOFED_ND);
+	assert_int_equal(send_on(&e, e.out, f, peer_src(f, ipv6(f, "fd00::7", 135, "fd00::1", PEER))), -1);
+	assert_int_equal(send_on(&e, e.out, f, peer_src(f, ipv6(f, "fd00::7", 136, "fd00::7", PEER))), -1);
 	/* a third port given the same MAC: shared, neither is protected from the other */
 	assert_int_equal(vsw_port_add(e.br, "vif2.0", &ops, NULL, VSW_PORT_F_ALL, &third), 0);
 	assert_int_equal(vsw_port_set_antispoof(third, MAC, NULL, 0), 0);
