@@ -37,6 +37,7 @@ both_connected() { connected "$G1" && connected "$G2"; }
 # replied_after T: ping.log has a reply stamped after T
 replied_after() { awk -v t="$1" '/bytes from/ {gsub(/[][]/, "", $1); if ($1 + 0 > t) f = 1} END {exit !f}' "$PV_TMP/ping.log"; }
 listed_id() { pvnet list | awk -v n="$1" '$1 == n {print $2}'; }
+same_ids() { [ "$(listed_id "$G1") $(listed_id "$G2")" = "$ID1 $ID2" ]; }
 
 # start_daemon BIN: pvnetd (BIN) in the test's dom0 namespace on the same dirs
 start_daemon() {
@@ -110,10 +111,10 @@ restart() {
   tup=$(now) # the new pvnetd starts: traffic must be back within 1 s of this
   if ! start_daemon "$bin"; then not_ok "$kind: pvnetd starts again"; return 1; fi
   ok "$kind: pvnetd starts again on the same run and state dirs"
-  check "$kind: pvnet list shows both guests with the same ids" \
-    test "$(listed_id "$G1") $(listed_id "$G2")" = "$ID1 $ID2"
+  check "$kind: pvnet list shows both guests with the same ids" wait_for 3 same_ids
+  # the guest re-publishes data/pvnet-guest once its store connection is back
   check "$kind: the guest processes are the same (pids $P1 $P2)" \
-    bash -c "kill -0 $P1 && kill -0 $P2 && [ \"\$(xenstore-read /local/domain/$ID1/data/pvnet-guest 2>/dev/null | awk '{print \$3}')\" = $P1 ]"
+    wait_for 5 bash -c "kill -0 $P1 && kill -0 $P2 && [ \"\$(xenstore-read /local/domain/$ID1/data/pvnet-guest 2>/dev/null | awk '{print \$3}')\" = $P1 ]"
   check "$kind: both vifs connected again" wait_for 5 both_connected
   check "$kind: the guests' eth0 are the same TAP devices (ifindex $IF1, $IF2)" \
     test "$(ifindex "$G1") $(ifindex "$G2")" = "$IF1 $IF2"
