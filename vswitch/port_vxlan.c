@@ -53,6 +53,7 @@
 struct vtep_entry {
 	uint8_t mac[6];
 	bool used;
+	bool is_static; /* set by vsw_vxlan_mac_add: never ages, learning leaves it */
 	uint8_t remote; /* index into the port's configured remotes */
 	uint64_t seen_ns;
 };
@@ -101,6 +102,7 @@ struct vxlan_port {
 	pthread_mutex_t vtep_lock;
 	struct vtep_entry vteps[VTEP_TABLE];
 	unsigned n_vteps;
+	bool flood[VSW_VXLAN_MAX_REMOTES]; /* BUM replication list (tx_lock + vtep_lock) */
 	uint64_t rx_packets, rx_bytes; /* worker only */
 	pthread_mutex_t tx_lock; /* everything below */
 	uint64_t tx_packets, tx_bytes, tx_errors, tx_flooded;
@@ -162,7 +164,7 @@ static struct vtep_entry *vtep_slot(struct vxlan_port *vp, const uint8_t *mac, u
 			return reuse ? reuse : e;
 		if (!memcmp(e->mac, mac, 6))
 			return e;
-		if (!reuse && now - e->seen_ns > ageing_ns)
+		if (!reuse && !e->is_static && now - e->seen_ns > ageing_ns)
 			reuse = e;
 	}
 	return reuse;
@@ -178,6 +180,8 @@ static void vtep_learn(struct vxlan_port *vp, const uint8_t *mac, uint8_t remote
 	e = vtep_slot(vp, mac, now, ageing_ns);
 	if (!e || (!e->used && vp->n_vteps >= VTEP_TABLE / 2))
 		return; /* half full: keep probes short; flooding still delivers */
+	if (e->used && e->is_static && !memcmp(e->mac, mac, 6))
+		return; /* the control plane's word stands over what the data says */
 	if (!e->used) {
 		e->used = true;
 		vp->n_vteps++;
@@ -194,7 +198,8 @@ static int vtep_lookup(struct vxlan_port *vp, const uint8_t *mac, uint64_t now, 
 {
 	struct vtep_entry *e = vtep_slot(vp, mac, now, ageing_ns);
 
-	if (!e || !e->used || memcmp(e->mac, mac, 6) || now - e->seen_ns > ageing_ns)
+	if (!e || !e->used || memcmp(e->mac, mac, 6) ||
+	    (!e->is_static && now - e->seen_ns > ageing_ns))
 		return -ENOENT;
 	*remote = e->remote;
 	return 0;
@@ -299,14 +304,6 @@ static int vxlan_rx_poll(void *arg, unsigned budget)
 			pvnet_pkt_put(pkt);
 			continue;
 		}
-		r = remote_index(vp, &from[i]);
-		if (r < 0) {
-			/* not a configured VTEP: nothing it sends enters the bridge or
-			 * the VTEP table */
-			vsw_atomic_add(&vp->port->drops[VSW_DROP_UNKNOWN_REMOTE], 1);
-			pvnet_pkt_put(pkt);
-			continue;
-		}
 		if (vp != cur) {
 			if (cur) {
 				pthread_mutex_unlock(&cur->vtep_lock);
@@ -315,7 +312,16 @@ static int vxlan_rx_poll(void *arg, unsigned budget)
 			}
 			cur = vp;
 			ageing_ns = vtep_ageing_ns(cur);
+			/* the remotes change under this lock too (vsw_vxlan_set_remotes) */
 			pthread_mutex_lock(&cur->vtep_lock);
+		}
+		r = remote_index(vp, &from[i]);
+		if (r < 0) {
+			/* not a configured VTEP: nothing it sends enters the bridge or
+			 * the VTEP table */
+			vsw_atomic_add(&vp->port->drops[VSW_DROP_UNKNOWN_REMOTE], 1);
+			pvnet_pkt_put(pkt);
+			continue;
 		}
 		pkt->len = pkt->head_size = size - VSW_VXLAN_HLEN;
 		vtep_learn(cur, pkt->data + 6, (uint8_t)r, now, ageing_ns);
@@ -415,7 +421,8 @@ static int vxlan_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 			dsts[ndst++] = r;
 		} else {
 			for (unsigned k = 0; k < vp->cfg.n_remotes; k++)
-				dsts[ndst++] = (uint8_t)k;
+				if (vp->flood[k])
+					dsts[ndst++] = (uint8_t)k;
 			vp->tx_flooded++;
 		}
 		for (unsigned d = 0; d < ndst; d++) {
@@ -505,17 +512,19 @@ static int vxlan_describe(struct vsw_port *port, char *buf, size_t size)
 
 	if (memcmp(vp->sock->local, zero, sizeof(zero)))
 		inet_ntop(fam, vp->sock->local, local, sizeof(local));
-	pthread_mutex_lock(&vp->vtep_lock);
-	learned = vp->n_vteps;
-	pthread_mutex_unlock(&vp->vtep_lock);
 	n = snprintf(buf, size, "vni=%u dstport=%u local=%s remotes=", vp->cfg.vni, vp->cfg.dstport,
 		     local);
 	off = n > 0 ? (size_t)n : 0;
+	/* the remotes change at run time (vsw_vxlan_set_remotes) under this lock */
+	pthread_mutex_lock(&vp->vtep_lock);
+	learned = vp->n_vteps;
 	for (unsigned i = 0; i < vp->cfg.n_remotes && off < size; i++) {
 		inet_ntop(vp->cfg.remotes[i].family, vp->cfg.remotes[i].addr, r, sizeof(r));
-		n = snprintf(buf + off, size - off, "%s%s", i ? "," : "", r);
+		n = snprintf(buf + off, size - off, "%s%s%s", i ? "," : "", r,
+			     vp->flood[i] ? "" : "(noflood)");
 		off += n > 0 ? (size_t)n : 0;
 	}
+	pthread_mutex_unlock(&vp->vtep_lock);
 	if (off < size) {
 		n = snprintf(buf + off, size - off,
 			     " macs_learned=%u rx_bad_vni=%llu socket_vnis=%u underlay=%s udp_src=%s",
@@ -802,6 +811,7 @@ int vsw_vxlan_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
 	for (unsigned i = 0; i < cfg->n_remotes; i++) {
 		sa_make(&vp->remote_sa[i], family, cfg->remotes[i].addr, vp->cfg.dstport);
 		sa_make(&vp->remote_raw[i], family, cfg->remotes[i].addr, 0);
+		vp->flood[i] = true;
 	}
 	pthread_mutex_init(&vp->tx_lock, NULL);
 	pthread_mutex_init(&vp->vtep_lock, NULL);
@@ -825,5 +835,151 @@ put_sock:
 fail_vp:
 	vxlan_free(vp);
 fail:
+	return rc;
+}
+
+/* ---- run-time control (an OVN hardware VTEP's remote MACs and replication list) ---- */
+
+static int vxlan_port_of(struct vsw_port *port, struct vxlan_port **out)
+{
+	if (!port || port->ops != &vxlan_ops)
+		return -EINVAL;
+	*out = vsw_port_priv(port);
+	return 0;
+}
+
+static int addr_index(const struct vsw_ip_addr *list, unsigned n, const struct vsw_ip_addr *a)
+{
+	size_t len = a->family == AF_INET6 ? 16 : 4;
+
+	for (unsigned i = 0; i < n; i++)
+		if (list[i].family == a->family && !memcmp(list[i].addr, a->addr, len))
+			return (int)i;
+	return -1;
+}
+
+int vsw_vxlan_set_remotes(struct vsw_port *port, const struct vsw_ip_addr *remotes,
+			  const bool *flood, unsigned n_remotes)
+{
+	struct vsw_ip_addr old[VSW_VXLAN_MAX_REMOTES];
+	struct vxlan_port *vp;
+	unsigned n_old;
+	int rc = vxlan_port_of(port, &vp);
+
+	if (rc)
+		return rc;
+	if (n_remotes > VSW_VXLAN_MAX_REMOTES || (n_remotes && !remotes))
+		return -EINVAL;
+	for (unsigned i = 0; i < n_remotes; i++)
+		if (remotes[i].family != vp->sock->family)
+			return -EAFNOSUPPORT;
+	/* tx_lock: vxlan_send points its messages at remote_sa until sendmmsg returns */
+	pthread_mutex_lock(&vp->tx_lock);
+	pthread_mutex_lock(&vp->vtep_lock);
+	n_old = vp->cfg.n_remotes;
+	memcpy(old, vp->cfg.remotes, sizeof(old));
+	for (unsigned i = 0; i < n_remotes; i++) {
+		vp->cfg.remotes[i] = remotes[i];
+		vp->flood[i] = flood ? flood[i] : true;
+		sa_make(&vp->remote_sa[i], vp->sock->family, remotes[i].addr, vp->cfg.dstport);
+		sa_make(&vp->remote_raw[i], vp->sock->family, remotes[i].addr, 0);
+	}
+	vp->cfg.n_remotes = n_remotes;
+	/* entries follow their VTEP to its new index; those of a VTEP gone age out now */
+	for (unsigned i = 0; i < VTEP_TABLE; i++) {
+		struct vtep_entry *e = &vp->vteps[i];
+		int k;
+
+		if (!e->used)
+			continue;
+		k = e->remote < n_old ? addr_index(remotes, n_remotes, &old[e->remote]) : -1;
+		if (k < 0) {
+			e->is_static = false;
+			e->seen_ns = 0;
+		} else {
+			e->remote = (uint8_t)k;
+		}
+	}
+	pthread_mutex_unlock(&vp->vtep_lock);
+	pthread_mutex_unlock(&vp->tx_lock);
+	return 0;
+}
+
+int vsw_vxlan_mac_add(struct vsw_port *port, const uint8_t mac[6],
+		      const struct vsw_ip_addr *remote)
+{
+	struct vxlan_port *vp;
+	struct vtep_entry *e;
+	int rc = vxlan_port_of(port, &vp);
+	int k;
+
+	if (rc)
+		return rc;
+	if (!mac || !remote || vsw_mac_is_multicast(mac))
+		return -EINVAL;
+	pthread_mutex_lock(&vp->vtep_lock);
+	k = addr_index(vp->cfg.remotes, vp->cfg.n_remotes, remote);
+	if (k < 0) {
+		rc = -ENOENT;
+		goto out;
+	}
+	e = vtep_slot(vp, mac, now_ns(), vtep_ageing_ns(vp));
+	if (!e || (!e->used && vp->n_vteps >= VTEP_TABLE / 2)) {
+		rc = -ENOSPC;
+		goto out;
+	}
+	if (!e->used) {
+		e->used = true;
+		vp->n_vteps++;
+	}
+	memcpy(e->mac, mac, 6);
+	e->is_static = true;
+	e->remote = (uint8_t)k;
+	e->seen_ns = now_ns();
+out:
+	pthread_mutex_unlock(&vp->vtep_lock);
+	return rc;
+}
+
+int vsw_vxlan_mac_del(struct vsw_port *port, const uint8_t mac[6])
+{
+	struct vxlan_port *vp;
+	struct vtep_entry *e;
+	int rc = vxlan_port_of(port, &vp);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&vp->vtep_lock);
+	e = vtep_slot(vp, mac, now_ns(), vtep_ageing_ns(vp));
+	if (!e || !e->used || memcmp(e->mac, mac, 6) || !e->is_static) {
+		rc = -ENOENT;
+	} else {
+		/* left in place, aged: probe sequences keep no holes (see vtep_slot) */
+		e->is_static = false;
+		e->seen_ns = 0;
+	}
+	pthread_mutex_unlock(&vp->vtep_lock);
+	return rc;
+}
+
+int vsw_vxlan_mac_lookup(struct vsw_port *port, const uint8_t mac[6], struct vsw_ip_addr *remote,
+			 bool *is_static)
+{
+	struct vxlan_port *vp;
+	uint8_t r;
+	int rc = vxlan_port_of(port, &vp);
+
+	if (rc)
+		return rc;
+	pthread_mutex_lock(&vp->vtep_lock);
+	rc = vtep_lookup(vp, mac, now_ns(), vtep_ageing_ns(vp), &r);
+	if (!rc) {
+		struct vtep_entry *e = vtep_slot(vp, mac, now_ns(), vtep_ageing_ns(vp));
+
+		*remote = vp->cfg.remotes[r];
+		if (is_static)
+			*is_static = e && e->is_static;
+	}
+	pthread_mutex_unlock(&vp->vtep_lock);
 	return rc;
 }

@@ -591,4 +591,31 @@ int vsw_port_mirror_start_opts(struct vsw_port *port, const struct vsw_mirror_op
 /* 0, or -ENOENT (no mirror). */
 int vsw_port_mirror_get_stats(struct vsw_port *port, struct vsw_mirror_stats *st);
 
+/* ---- VXLAN ports under a control plane (OVN hardware VTEP; port_vxlan.c) ----------- */
+
+/*
+ * Replaces the remotes of VXLAN port `port` at run time: the VTEPs it accepts
+ * datagrams from and sends to (at most VSW_VXLAN_MAX_REMOTES, of the port's underlay
+ * family; 0 is allowed: the port then sends nothing and accepts nothing), and which of
+ * them receive broadcast, multicast and unknown unicast (flood[i]; NULL = all): OVN's
+ * Mcast_Macs_Remote "unknown-dst" locator set. Learnt and static MACs stay with their
+ * VTEP when it is still a remote; those of a VTEP removed are dropped. 0, -EINVAL (not a
+ * VXLAN port, too many), -EAFNOSUPPORT (another family). Thread-safe against traffic.
+ */
+int vsw_vxlan_set_remotes(struct vsw_port *port, const struct vsw_ip_addr *remotes,
+			  const bool *flood, unsigned n_remotes);
+/*
+ * A static remote MAC (OVN's Ucast_Macs_Remote): frames to `mac` go to `remote` only,
+ * which must be one of the port's remotes. Never ages; learning does not move it.
+ * Shares the VTEP table (at most 512 MACs per port) with learnt entries. 0, -EINVAL
+ * (not a VXLAN port, multicast MAC), -ENOENT (not a remote), -ENOSPC (table full).
+ */
+int vsw_vxlan_mac_add(struct vsw_port *port, const uint8_t mac[6],
+		      const struct vsw_ip_addr *remote);
+/* Removes a static MAC: 0, -ENOENT (none static), -EINVAL (not a VXLAN port). */
+int vsw_vxlan_mac_del(struct vsw_port *port, const uint8_t mac[6]);
+/* Where frames to `mac` go: 0 and *remote (*is_static if not NULL), -ENOENT (flooded). */
+int vsw_vxlan_mac_lookup(struct vsw_port *port, const uint8_t mac[6], struct vsw_ip_addr *remote,
+			 bool *is_static);
+
 #endif /* PVNET_VSWITCH_H */
