@@ -54,7 +54,7 @@ CFLAGS_ALL := $(CFLAGS_BASE) $(OPT) $(CFLAGS)
 LDLIBS_ALL := -lpcap -lxdp -lbpf -ljansson -ldl -pthread
 
 # Modules in link order (a module may use only those after it).
-MODULES := tools/lib nic-accel netback netfront vswitch hv
+MODULES := tools/lib netback netfront nic-accel vswitch hv lib
 modlib = $(BUILD)/lib/lib$(subst /,_,$(1)).a
 MODLIBS := $(foreach m,$(MODULES),$(call modlib,$(m)))
 
@@ -90,7 +90,7 @@ define prog_rules
 $(1)_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard tools/$(1)/*.c))
 $(BUILD)/bin/$(1): $$($(1)_OBJS) $(MODLIBS)
 	@mkdir -p $$(@D)
-	$(CC) $(LDSAN) $(LDFLAGS) -o $$@ $$($(1)_OBJS) -Wl,--start-group $(MODLIBS) -Wl,--end-group $(LDLIBS_ALL)
+	$(CC) $(LDSAN) $(LDFLAGS) -o $$@ $$($(1)_OBJS) $(MODLIBS) $(LDLIBS_ALL)
 ALL_OBJS += $$($(1)_OBJS)
 endef
 $(foreach p,$(PROGS),$(eval $(call prog_rules,$(p))))
@@ -103,7 +103,7 @@ define unit_rules
 $(1)_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,tests/unit/$(1).c $$(wildcard tests/unit/$(1)/*.c))
 $(BUILD)/tests/$(1): $$($(1)_OBJS) $(MODLIBS)
 	@mkdir -p $$(@D)
-	$(CC) $(LDSAN) $(LDFLAGS) -o $$@ $$($(1)_OBJS) -Wl,--start-group $(MODLIBS) -Wl,--end-group $(LDLIBS_ALL) -lcmocka
+	$(CC) $(LDSAN) $(LDFLAGS) -o $$@ $$($(1)_OBJS) $(MODLIBS) $(LDLIBS_ALL) -lcmocka
 ALL_OBJS += $$($(1)_OBJS)
 endef
 $(foreach t,$(UNIT_NAMES),$(eval $(call unit_rules,$(t))))
@@ -122,6 +122,11 @@ $(BUILD)/gen/paths.stamp: FORCE
 $(BUILD)/obj/tools/pvnetd/main.o: $(BUILD)/gen/paths.stamp
 .PHONY: FORCE
 FORCE:
+
+.PHONY: check-layers
+# The one-way rule of MODULES, checked on the built libraries (scripts/check-layers.py).
+check-layers: $(MODLIBS)
+	@scripts/check-layers.py $(BUILD) $(MODULES)
 
 .PHONY: all build progs unit unit-asan integration fuzz check run deps clean format bench install uninstall deb
 all build: $(MODLIBS) $(PROG_BINS) $(UNIT_BINS) accel-plugins
@@ -196,6 +201,7 @@ fuzz: fuzz-build
 # make check: every test, one summary line.
 check: deps
 	@$(MAKE) --no-print-directory WERROR=1 all
+	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory WERROR=1 BUILD=build-asan SAN=1 all
 	@$(MAKE) --no-print-directory fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh check

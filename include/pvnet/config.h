@@ -109,6 +109,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pvnet/lib.h>
+
 #define PVNET_MAX_VIFS 8
 #define PVNET_MAX_VIF_IPS 8
 #define PVNET_MAX_TRUNKS 64
@@ -272,15 +274,7 @@ int pvnet_vif_attach_parse(const struct pvnet_dom_cfg *dom, const char *spec,
 			   pvnet_config_warn_fn *warn, void *arg, struct pvnet_vif_cfg *out,
 			   char *err, size_t err_size);
 
-/*
- * Parse "xx:xx:xx:xx:xx:xx" (exactly two hex digits per byte, either case,
- * ':' separators, nothing after). Syntax only: multicast and zero MACs parse.
- * Returns 0 or -EINVAL (mac untouched on error).
- */
-int pvnet_mac_parse(const char *s, uint8_t mac[6]);
-
-/* Format as lower-case "xx:xx:xx:xx:xx:xx" plus NUL (18 bytes). */
-void pvnet_mac_format(const uint8_t mac[6], char out[18]);
+/* pvnet_mac_parse / pvnet_mac_format: include/pvnet/lib.h (the bottom layer). */
 
 /*
  * The default MAC for vif `index` of domain `name`: 00:16:3e followed by three

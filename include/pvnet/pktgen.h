@@ -121,7 +121,4 @@ unsigned pktgen_lat_bucket(uint64_t ns);
 uint64_t pktgen_lat_value(unsigned bucket);
 uint64_t pktgen_hist_pct(const uint64_t *hist, uint64_t count, double p);
 
-/* Parses "aa:bb:cc:dd:ee:ff" into mac[6]. Returns 0 or -EINVAL. */
-int pktgen_mac_parse(const char *s, uint8_t mac[6]);
-
 #endif /* PVNET_PKTGEN_H */

@@ -325,20 +325,6 @@ static void test_percentiles(void **state)
 	}
 }
 
-static void test_mac_parse(void **state)
-{
-	uint8_t m[6];
-	(void)state;
-
-	assert_int_equal(pktgen_mac_parse("00:16:3e:Aa:bB:ff", m), 0);
-	assert_memory_equal(m, "\x00\x16\x3e\xaa\xbb\xff", 6);
-	assert_int_equal(pktgen_mac_parse("00:16:3e:aa:bb", m), -EINVAL);
-	assert_int_equal(pktgen_mac_parse("00:16:3e:aa:bb:ff:", m), -EINVAL);
-	assert_int_equal(pktgen_mac_parse("00-16-3e-aa-bb-ff", m), -EINVAL);
-	assert_int_equal(pktgen_mac_parse("0g:16:3e:aa:bb:ff", m), -EINVAL);
-	assert_int_equal(pktgen_mac_parse("", m), -EINVAL);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,7 +337,6 @@ int main(void)
 		cmocka_unit_test(test_budget),
 		cmocka_unit_test(test_buckets),
 		cmocka_unit_test(test_percentiles),
-		cmocka_unit_test(test_mac_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

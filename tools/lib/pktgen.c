@@ -280,29 +280,3 @@ void pktgen_stats_get(const struct pktgen *pg, struct pktgen_stats *st)
 {
 	*st = pg->st;
 }
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int pktgen_mac_parse(const char *s, uint8_t mac[6])
-{
-	int i, hi, lo;
-
-	for (i = 0; i < 6; i++) {
-		hi = hexval(s[0]);
-		lo = hi < 0 ? -1 : hexval(s[1]);
-		if (lo < 0 || s[2] != (i == 5 ? '\0' : ':'))
-			return -EINVAL;
-		mac[i] = (uint8_t)(hi << 4 | lo);
-		s += 3;
-	}
-	return 0;
-}

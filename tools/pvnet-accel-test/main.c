@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/accel.h>
 #include <pvnet/version.h>
 
@@ -59,20 +60,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned v[6];
-
-	if (sscanf(s, "%x:%x:%x:%x:%x:%x", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5]) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++) {
-		if (v[i] > 255)
-			return -EINVAL;
-		mac[i] = (uint8_t)v[i];
-	}
-	return 0;
 }
 
 static uint32_t build_frame(uint8_t *f, uint32_t size, const uint8_t *dst, const uint8_t *src,
@@ -140,7 +127,7 @@ static int raw_main(int argc, char **argv)
 		long n = atol(argv[3]), sent = 0;
 		uint32_t size = argc > 4 ? (uint32_t)atoi(argv[4]) : 64;
 
-		if (argc > 5 && parse_mac(argv[5], dst)) {
+		if (argc > 5 && pvnet_mac_parse(argv[5], dst)) {
 			fprintf(stderr, "raw-send: bad MAC %s\n", argv[5]);
 			rc = 2;
 			goto out;
@@ -396,7 +383,7 @@ int main(int argc, char **argv)
 		case 'l': level = (uint32_t)atoi(optarg); break;
 		case 'm':
 		case 't':
-			if (parse_mac(optarg, opt == 'm' ? mac : dst)) {
+			if (pvnet_mac_parse(optarg, opt == 'm' ? mac : dst)) {
 				fprintf(stderr, "bad MAC %s\n", optarg);
 				return 2;
 			}

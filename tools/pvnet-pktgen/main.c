@@ -39,6 +39,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/pktgen.h>
 #include <pvnet/version.h>
 
@@ -165,11 +166,11 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (*end)
 				return -EINVAL;
 		} else if (!strcmp(a, "--dst-mac")) {
-			if (pktgen_mac_parse(v, o->dst_mac))
+			if (pvnet_mac_parse(v, o->dst_mac))
 				return -EINVAL;
 			o->have_dst = true;
 		} else if (!strcmp(a, "--src-mac")) {
-			if (pktgen_mac_parse(v, o->src_mac))
+			if (pvnet_mac_parse(v, o->src_mac))
 				return -EINVAL;
 			o->have_src = true;
 		} else if (!strcmp(a, "--src-ip")) {

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/state.h>
 
 #include "switch_cli.h"
@@ -90,21 +91,6 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 	if (errno || *end || v > max)
 		return -EINVAL;
 	*out = v;
-	return 0;
-}
-
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned v[6];
-	char tail;
-
-	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++) {
-		if (v[i] > 0xff)
-			return -EINVAL;
-		mac[i] = (uint8_t)v[i];
-	}
 	return 0;
 }
 
@@ -479,7 +465,7 @@ static int cmd_set_antispoof(struct cli *c, struct vsw_switch *sw, int argc, cha
 		if (!strcmp(argv[i], "--off")) {
 			off = true;
 		} else if (!strcmp(argv[i], "--mac") && i + 1 < argc) {
-			if (parse_mac(argv[++i], mac) || (mac[0] & 1)) {
+			if (pvnet_mac_parse(argv[++i], mac) || (mac[0] & 1)) {
 				ERR(c, "bad MAC '%s'\n", argv[i]);
 				return 2;
 			}
