@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvnet/version.h>
+
 #define CRR_MAX_SIZE (64 * 1024)
 #define CRR_MAX_SAMPLES (1u << 20)
 #define CRR_IO_TIMEOUT_S 2
@@ -248,6 +250,8 @@ int main(int argc, char **argv)
 	char *buf;
 	int i = 2, rc;
 
+	if (pvnet_version_opt(argc, argv, "pvnet-crr"))
+		return 0;
 	if (argc < 2) {
 		crr_usage();
 		return 2;
