@@ -10,7 +10,9 @@
 # moved bytes after the last restart. Also: a corrupt domain record is named in
 # the log and the others are still adopted; a process that is not the guest
 # cannot take a domain over the adopt socket; a guest created after the restarts
-# gets a new domid and connects; `pvnet shutdown --all --wait` stops every guest.
+# gets a new domid and connects; a guest killed while no pvnetd runs has its
+# record and namespace removed at the next start; `pvnet shutdown --all --wait`
+# stops every guest.
 . "$(dirname "$0")/lib.sh"
 pv_init restart
 pv_need ping iperf3 python3 nsenter xenstore-read timeout
@@ -190,6 +192,18 @@ ID3=$(domid "$G3")
 check "a guest created after the restarts gets a new domid ($ID3, not $ID1/$ID2) and connects" \
   bash -c "[ -n '$ID3' ] && [ '$ID3' != $ID1 ] && [ '$ID3' != $ID2 ]" 
 check "the new guest reaches an adopted one" wait_for 10 q in_guest "$G3" ping -c 1 -W 1 10.93.0.1
+
+# a guest killed while no pvnetd runs: its record and namespace are cleaned up at start
+P3=$(gpid "$G3")
+kill -KILL "$PV_PID"; wait "$PV_PID" 2>/dev/null
+kill -KILL "$P3"; wait_for 5 gone "$P3"
+start_daemon "$PV_BIN/pvnetd"
+check "a guest killed while pvnetd was down: its record removed with a log line, its namespace removed" \
+  bash -c "grep -q \"domain $ID3 '$G3': its guest (pid $P3) is gone\" '$PV_TMP/pvnetd.log' &&
+           grep -q 'removed network namespace $G3 left by domain $ID3' '$PV_TMP/pvnetd.log' &&
+           ! test -e '$PVNET_STATE_DIR/domains/$ID3.dom' && ! test -e '/run/netns/$G3'"
+only_two() { [ -z "$(listed_id "$G3")" ] && same_ids; }
+check "... it is not listed, the other two are" wait_for 3 only_two
 
 # pvnet shutdown --all --wait stops every guest
 all_stopped() {

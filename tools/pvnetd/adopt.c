@@ -53,6 +53,7 @@
 #include <pvnet/domrec.h>
 #include <pvnet/hypercall.h>
 #include <pvnet/log.h>
+#include <pvnet/netfront.h>
 
 #include "pvnetd.h"
 
@@ -90,7 +91,7 @@ static struct {
 	unsigned n;
 } cur_create;
 
-/* /proc/PID/stat field 22 (start time in clock ticks); 0 if the process is gone. */
+/* /proc/PID/stat field 22 (start time in clock ticks); 0 if the process is gone or a zombie. */
 static unsigned long long proc_start_time(pid_t pid)
 {
 	char path[64], buf[1024], *p;
@@ -108,8 +109,8 @@ static unsigned long long proc_start_time(pid_t pid)
 		return 0;
 	buf[n] = 0;
 	p = strrchr(buf, ')'); /* comm may hold spaces and parentheses */
-	if (!p)
-		return 0;
+	if (!p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X')
+		return 0; /* a zombie (its parent, pvnetd, died) is gone too */
 	/* after ") ": field 3 (state) ... field 22 */
 	for (int field = 2; p && field < 22; field++)
 		p = strchr(p + 1, ' ');
@@ -280,6 +281,31 @@ void adopt_forget(struct pvnetd *d, const struct dom *dom)
 	unlink(path);
 }
 
+/*
+ * A guest that died while no pvnetd ran: one killed outright leaves its network
+ * namespace's name behind (one that exited removed it). Its record's config
+ * names it; removed as dom_destroy does for a guest that died under pvnetd.
+ */
+static void remove_dead_netns(const struct pvnet_domrec *r)
+{
+	struct pvnet_config_opts opts = {.overrides = (const char *const *)r->overrides,
+					 .n_overrides = r->n_overrides};
+	struct pvnet_dom_cfg *cfg = calloc(1, sizeof(*cfg));
+	char err[256], path[PATH_MAX];
+	struct stat st;
+
+	if (!cfg)
+		return;
+	if (pvnet_config_parse_ex(r->name, r->text, r->text_len, &opts, cfg, err, sizeof(err)) == 0) {
+		const char *ns = cfg->netns[0] ? cfg->netns : cfg->name;
+		snprintf(path, sizeof(path), "/run/netns/%s", ns);
+		if (!strchr(ns, '/') && lstat(path, &st) == 0 && nf_netns_remove(ns) == 0)
+			PVLOG(INFO, MOD, "removed network namespace %s left by domain %u", ns,
+			      r->domid);
+	}
+	free(cfg);
+}
+
 static void load_records(struct pvnetd *d, struct adopt *a)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 300], why[160];
@@ -314,6 +340,7 @@ static void load_records(struct pvnetd *d, struct adopt *a)
 			PVLOG(INFO, MOD,
 			      "domain %u '%s': its guest (pid %ld) is gone; record %s removed",
 			      r->domid, r->name, r->pid, path);
+			remove_dead_netns(r);
 			unlink(path);
 		} else if (a->n_recs >= ADOPT_MAX_RECORDS) {
 			PVLOG(ERR, MOD, "domain record %s: more than %u records; not adopted", path,
@@ -515,7 +542,7 @@ static int handle_first(struct pvnetd *d, struct adopt *a, int fd)
 
 refuse:
 	a->refused++;
-	PVLOG_RL(WARN, MOD, "adopt: refused a connection (pid %ld, domain %u): %s",
+	PVLOG_RL(WARN, MOD, "refused a connection (pid %ld, domain %u): %s",
 		 (long)(cl == sizeof(cred) ? cred.pid : 0), n == sizeof(req) ? req.args.hello.domid : 0,
 		 strerror(-rc));
 	if (n == sizeof(req))
@@ -605,8 +632,12 @@ void adopt_handle(struct pvnetd *d, int fd, void *ptr)
 	for (struct dom *dom = d->doms; dom; dom = dom->next)
 		if (dom == ptr && dom->pidfd == fd && dom->pid > 0) {
 			/* an adopted guest exited: as a reaped child (dom_collect_dead) */
-			PVLOG(WARN, MOD, "guest of domain %u '%s' (pid %ld) exited", dom->domid,
-			      dom->name, (long)dom->pid);
+			if (dom->dying)
+				PVLOG(INFO, MOD, "guest of domain %u '%s' (pid %ld) exited",
+				      dom->domid, dom->name, (long)dom->pid);
+			else
+				PVLOG(WARN, MOD, "guest of domain %u '%s' (pid %ld) exited",
+				      dom->domid, dom->name, (long)dom->pid);
 			close(dom->pidfd);
 			dom->pidfd = -1;
 			dom->pid = 0;
