@@ -2,7 +2,7 @@
 """perf/bench.py - pvnet's benchmark suite, with its peers measured in the same
 run (docs/benchmarks.md explains the method and how to read the output).
 
-  perf/bench.sh [--quick] [--json FILE] [--results DIR]     (perf/bench.sh runs this)
+  perf/bench.sh [--quick] [--json FILE] [--results DIR] [--queues N]   (perf/bench.sh runs this)
 
 Prints one header line, then one aligned line per configuration; writes the
 rows as JSON to DIR/<date>-<commit>[-quick].json (DIR defaults to perf/results,
@@ -86,6 +86,7 @@ class Suite:
         self.rows = Rows()
         self.br = Bridge(b)
         self.pv = Pvnet(b)
+        self.pv.queues = cfg.queues
         self.br_ok = self.pv_ok = self.memif_ok = False
 
     def runs(self, fn, *args):
@@ -362,10 +363,13 @@ def main():
     ap = argparse.ArgumentParser(prog="perf/bench.sh", description="pvnet benchmark suite (docs/benchmarks.md)")
     ap.add_argument("--quick", action="store_true", help="reduced set, 1 run each")
     ap.add_argument("--json", metavar="FILE", help="also copy the JSON rows to FILE")
+    ap.add_argument("--queues", type=int, default=int(os.environ.get("PB_QUEUES", "1")), metavar="N",
+                    help="queues per vif of the pvnet guests (default 1, or $PB_QUEUES)")
     ap.add_argument("--results", metavar="DIR",
                     default=os.environ.get("PB_RESULTS_DIR", os.path.join(ROOT, "perf", "results")))
     a = ap.parse_args()
     cfg = Config(a.quick)
+    cfg.queues = a.queues
     # HVM guests under TCG, pvnetd's and the QEMU/TAP peer's (kvm-pvm here boots
     # only PVM guest kernels)
     os.environ["PVNET_HVM_ACCEL"] = "tcg"
@@ -393,9 +397,10 @@ def run(b, cfg, a):
     t0 = time.time()
     print("# pvnet bench %s: cores=%d (%s) placement=tx:cpu%d,rx:cpu%d,pvnetd+guests:unpinned,"
           "testpmd:fwd-lcores 1/0 batch=%d ring=%d runs=%d x %ds (median) hvm=qemu-tcg(1vcpu,256M,iperf3 %ds) "
-          "wire=dpdk-plugin,1thread:cpu%d crr=pvnet-crr(1KiB each way,1 conn at a time,%ds) load=%s commit=%s"
+          "wire=dpdk-plugin,1thread:cpu%d crr=pvnet-crr(1KiB each way,1 conn at a time,%ds) vif-queues=%d load=%s "
+          "commit=%s"
           % ("quick" if cfg.quick else "full", os.cpu_count(), lib.cpu_model(), CPU_TX, CPU_RX, BURST, RING,
-             cfg.runs, cfg.secs, cfg.hvm_secs, CPU_TX, cfg.crr_secs, "%.1f" % os.getloadavg()[0], commit),
+             cfg.runs, cfg.secs, cfg.hvm_secs, CPU_TX, cfg.crr_secs, cfg.queues, "%.1f" % os.getloadavg()[0], commit),
           flush=True)
     s = Suite(b, cfg)
     t = time.time()

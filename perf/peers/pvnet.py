@@ -41,6 +41,7 @@ class Pvnet:
         self.g = {}     # index -> Guest
         self.poll = {}  # 1, 2 -> Guest (polling mode)
         self.app = None
+        self.queues = 1  # of the guests' vifs (guests_from, poll_pair)
 
     @property
     def pid(self):
@@ -123,8 +124,8 @@ class Pvnet:
             mac = "00:16:3e:77:00:%02x" % i
             g = Guest(name, "%s-g%d" % (self.b.tag, i), "10.78.0.%d" % i, mac)
             ok = self.create(name, 'name   = "%s"\nmemory = 64\nnetns  = "%s"\n'
-                             "vif    = [ 'mac=%s, bridge=br0, ip=%s/24, mtu=1500, queues=1' ]\n"
-                             % (name, g.ns, mac, g.ip))
+                             "vif    = [ 'mac=%s, bridge=br0, ip=%s/24, mtu=1500, queues=%d' ]\n"
+                             % (name, g.ns, mac, g.ip, self.queues))
             self._netns_cleanup(g.ns)
             if ok is None:
                 return False
