@@ -428,7 +428,8 @@ static int adopt_domain(struct pvnetd *d, struct pvnet_domrec *r, int fd, int me
 	rc = pvnet_config_parse_ex(strcmp(r->file, "-") ? r->file : r->name, r->text, r->text_len, &opts, &dom->cfg, err,
 				   sizeof(err));
 	if (rc < 0 || strcmp(dom->cfg.name, r->name) || dom->cfg.memory_mib != r->memory_mib) {
-		PVLOG(ERR, MOD, "domain %u '%s': its recorded config no longer parses as it did: %s",
+		/* rate-limited: the guest asks again every 100 ms */
+		PVLOG_RL(ERR, MOD, "domain %u '%s': its recorded config no longer parses as it did: %s",
 		      r->domid, r->name, rc < 0 ? err : "name or memory differ");
 		free(dom);
 		return rc < 0 ? rc : -EINVAL;
@@ -491,7 +492,7 @@ static int handle_first(struct pvnetd *d, struct adopt *a, int fd)
 	int fds[4], nfds = 0, rc = -EPROTO;
 	struct adopt_rec *ar = NULL;
 	struct pvnet_domrec *r = NULL;
-	struct ucred cred;
+	struct ucred cred = {0};
 	socklen_t cl = sizeof(cred);
 	ssize_t n;
 
