@@ -19,6 +19,8 @@ PKGS=(
   qemu-system-x86 busybox-static cpio           # HVM guests: QEMU (TCG) + guest image (scripts/guest-image.sh)
   linux-perf                                     # perf record/stat for the speed work (docs/benchmarks.md)
   dpkg-dev debhelper man-db                      # make deb; man pages checked by the packaging test
+  openvswitch-vtep openvswitch-switch            # OVN hardware VTEP: vtep.ovsschema, vtep-ctl, ovsdb-server, ovs-vswitchd
+  ovn-central ovn-host ovn-controller-vtep       # OVN: northd + NB/SB, ovn-controller, ovn-controller-vtep (docs/ovn.md)
 )
 
 missing=()

@@ -50,6 +50,7 @@
 #include <pvnet/version.h>
 
 #include "pvnetd.h"
+#include "vtep.h"
 
 #define MOD "pvnetd"
 
@@ -94,7 +95,10 @@ static void usage(FILE *f)
 		   "                    docs/security.md, e.g. xs-nodes=1000, evtchns=1023)\n"
 		   "  --limits FILE     per-domain limits, one KEY=VALUE per line\n"
 		   "  --state-dir DIR   the saved switch configuration, DIR/switch.conf (default\n"
-		   "                    " PVNET_DEFAULT_STATE_DIR ", or $PVNET_STATE_DIR)\n");
+		   "                    " PVNET_DEFAULT_STATE_DIR ", or $PVNET_STATE_DIR)\n"
+		   "  --vtep-db unix:PATH|tcp:IP:PORT --vtep-name NAME --tunnel-ip IP\n"
+		   "                    join OVN as hardware VTEP NAME through its hardware_vtep\n"
+		   "                    database (docs/ovn.md)\n");
 }
 
 /* The guest's store connection: a socketpair, one end served as that domain. */
@@ -441,7 +445,7 @@ uint64_t loop_gauge_recent_ns(const struct loop_gauge *g, uint64_t now_ns)
 	return worst;
 }
 
-enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_XS, SRC_HC, SRC_NB, SRC_ADOPT };
+enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_XS, SRC_HC, SRC_NB, SRC_ADOPT, SRC_VTEP };
 
 #define MAX_POLL 2048
 
@@ -458,6 +462,7 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 	void *ptr[MAX_POLL];
 	uint64_t serial[MAX_POLL]; /* SRC_CTL: the connection's serial when polled */
 	int n = 0, nxs, nready;
+	bool vtep_ran = false;
 	uint64_t now;
 
 	pfd[n] = (struct pollfd){.fd = d->sig_fd, .events = POLLIN};
@@ -496,6 +501,15 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 	/* adopt.c: the adopt socket, its pending connections, adopted guests' pidfds */
 	for (int k = adopt_pollfds(d, pfd + n, ptr + n, MAX_POLL - n); k > 0; k--)
 		kind[n++] = SRC_ADOPT;
+	/* vtep.c: the VTEP database connection and its timers */
+	if (d->vtep) {
+		int vt = vtep_timeout_ms(d->vtep);
+
+		if (vtep_pollfd(d->vtep, &pfd[n]))
+			kind[n++] = SRC_VTEP;
+		if (vt < ms)
+			ms = vt;
+	}
 
 	/* the turn that ends here: everything done since the previous poll() returned
 	 * (a nested pump from a CLI command starts and ends turns of its own) */
@@ -542,6 +556,10 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 			case SRC_ADOPT:
 				adopt_handle(d, pfd[i].fd, ptr[i]);
 				break;
+			case SRC_VTEP:
+				vtep_run(d->vtep, pfd[i].revents);
+				vtep_ran = true;
+				break;
 			case SRC_HC: {
 				/* the domain may have been destroyed by an earlier handler this turn */
 				for (struct dom *dom = d->doms; dom; dom = dom->next)
@@ -552,6 +570,8 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 			}
 		}
 	}
+	if (d->vtep && !vtep_ran)
+		vtep_run(d->vtep, 0); /* timers: reconnect, refresh, probe */
 	while (xs_store_dispatch(d->xs) > 0)
 		;
 	xs_server_flush(d->xss);
@@ -690,6 +710,8 @@ static int setup(struct pvnetd *d)
 /* Undoes what was done; removes only files of a run dir whose pid lock we hold. */
 static void teardown(struct pvnetd *d)
 {
+	vtep_destroy(d->vtep); /* before the switch: it reads bridges and ports */
+	d->vtep = NULL;
 	adopt_detach_all(d); /* PV guests keep running; `pvnet shutdown --all` stops them */
 	while (d->doms)
 		dom_destroy(d, d->doms, NULL);
@@ -779,6 +801,9 @@ int main(int argc, char **argv)
 					     {"limit", required_argument, NULL, 'L'},
 					     {"limits", required_argument, NULL, 'Q'},
 					     {"state-dir", required_argument, NULL, 's'},
+					     {"vtep-db", required_argument, NULL, 1001},
+					     {"vtep-name", required_argument, NULL, 1002},
+					     {"tunnel-ip", required_argument, NULL, 1003},
 					     {"help", no_argument, NULL, 'h'},
 					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
@@ -794,6 +819,7 @@ int main(int argc, char **argv)
 	if (!run_dir || !*run_dir)
 		run_dir = PVNET_DEFAULT_RUN_DIR;
 	static struct quota_limits limits;
+	struct vtep_opts vtep_o = {0};
 	char lerr[PATH_MAX + 256];
 
 	quota_limits_default(&limits);
@@ -838,6 +864,15 @@ int main(int argc, char **argv)
 		case 's':
 			state_dir = optarg;
 			break;
+		case 1001:
+			vtep_o.db = optarg;
+			break;
+		case 1002:
+			vtep_o.name = optarg;
+			break;
+		case 1003:
+			vtep_o.tunnel_ip = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -854,6 +889,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* OVN hardware VTEP (vtep.c): checked here, connected from the loop */
+	if ((vtep_o.db || vtep_o.name || vtep_o.tunnel_ip) && vtep_create(&d, &vtep_o, &d.vtep))
+		return 2;
 	/* before any thread exists (setns of a mount namespace requires one) */
 	rc = netns_exec_fixup(ns_note, sizeof(ns_note), why, sizeof(why));
 	if (rc < 0) {

@@ -112,6 +112,7 @@ struct pvnetd {
 	char state_dir[PATH_MAX];     /* --state-dir (state.c) */
 	struct pvnetd_state *state;   /* the switch.conf model; NULL before state_lock */
 	struct adopt *adopt;          /* adopt.c: records and the adopt socket */
+	struct vtep *vtep;            /* vtep.c: --vtep-db (OVN hardware VTEP), or NULL */
 };
 
 uint64_t pvnetd_now_ns(void);

@@ -1,0 +1,868 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vtep.c - pvnetd as an OVSDB hardware_vtep switch (contract in vtep.h, mapping in
+ * docs/ovn.md).
+ *
+ * State flows one way each:
+ *   database -> switch   the replica (Logical_Switch, Physical_Port.vlan_bindings,
+ *                        Ucast/Mcast_Macs_Remote, Physical_Locator[_Set]) is turned into
+ *                        VXLAN ports "vtep<VNI>" on the bound ports' bridges, their
+ *                        remotes, replication lists and static remote MACs. A bound port
+ *                        and its logical switch's VXLAN port share an access VLAN (the
+ *                        VNI folded into 1..4094) so two logical switches on one bridge
+ *                        stay apart.
+ *   switch -> database   the Physical_Switch and its Physical_Ports (guest ports: vif,
+ *                        tap), and the MACs the FDB learnt on bound ports as
+ *                        Ucast_Macs_Local, written by one transaction at a time.
+ * Reconciliation is level-triggered: every REFRESH_MS and after every update it compares
+ * what is wanted with what is there, so a lost reply or a reconnect needs no special path.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pvnet/log.h>
+#include <pvnet/ovsdb.h>
+#include <pvnet/vswitch.h>
+
+#include "pvnetd.h"
+#include "vtep.h"
+
+#define MOD "vtep"
+#define DB_NAME "hardware_vtep"
+#define REFRESH_MS 250u   /* local MACs reach the database within about this */
+#define TXN_RETRY_MS 1000u
+#define MAX_LS 256        /* logical switches realised at once */
+#define MAX_LOCAL_MACS 4096
+
+struct ls_state {
+	char uuid[37];
+	uint32_t vni;
+	char bridge[VSW_NAME_MAX];
+	char port[VSW_NAME_MAX]; /* "vtep<VNI>" */
+	uint16_t vid;
+	struct vsw_ip_addr remotes[VSW_VXLAN_MAX_REMOTES];
+	bool flood[VSW_VXLAN_MAX_REMOTES];
+	unsigned n_remotes;
+	uint8_t (*macs)[6]; /* static remote MACs installed */
+	unsigned n_macs;
+	bool wanted; /* scratch for one reconciliation */
+};
+
+/* A port bound to a logical switch: the access VLAN pvnetd gave it. */
+struct bound_port {
+	char name[VSW_NAME_MAX];
+	char bridge[VSW_NAME_MAX];
+	uint32_t port_no; /* a re-created port (same name) gets its VLAN again */
+	uint16_t vid;
+	bool seen;
+};
+
+#define MAX_BOUND 1024
+
+struct vtep {
+	struct pvnetd *d;
+	struct ovsdb_conn *conn;
+	struct ovsdb_replica rep;
+	char name[64];
+	char tip[64];
+	struct vsw_ip_addr tip_addr;
+	bool synced;          /* the monitor reply arrived on this connection */
+	uint64_t monitor_id;
+	uint64_t txn_id;      /* in flight, 0 if none */
+	uint64_t txn_after_ms;
+	uint64_t next_refresh_ms;
+	struct ls_state ls[MAX_LS];
+	unsigned n_ls;
+	struct bound_port bound[MAX_BOUND];
+	unsigned n_bound;
+	struct pvnet_ratelimit rl;
+	uint64_t updates, bad_updates, txns, txn_errors;
+};
+
+static uint64_t now_ms(void)
+{
+	return pvnetd_now_ns() / 1000000u;
+}
+
+static int mac_parse(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char tail;
+
+	if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+			 &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return 0;
+}
+
+static void mac_fmt(const uint8_t m[6], char out[18])
+{
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+static const char *col_uuid(const json_t *row, const char *col)
+{
+	const json_t *d = json_object_get(row, col);
+
+	return ovsdb_set_len(d) == 1 ? ovsdb_atom_uuid(ovsdb_set_get(d, 0)) : NULL;
+}
+
+/* ---- which ports are ours, which are bound ---------------------------------------- */
+
+struct port_scan {
+	struct vtep *v;
+	char (*names)[VSW_NAME_MAX];
+	unsigned n, max;
+};
+
+static int scan_port(struct vsw_port *p, void *arg)
+{
+	struct port_scan *s = arg;
+	char line[512];
+
+	if (s->n >= s->max)
+		return 1;
+	vsw_port_format(p, line, sizeof(line));
+	if (!strstr(line, " type=vif ") && !strstr(line, " type=tap "))
+		return 0;
+	snprintf(s->names[s->n++], VSW_NAME_MAX, "%s", vsw_port_name(p));
+	return 0;
+}
+
+static int scan_bridge(struct vsw_bridge *br, void *arg)
+{
+	return vsw_port_foreach(br, scan_port, arg);
+}
+
+/* The uuid of our Physical_Switch row, or NULL. */
+static const char *ps_uuid(struct vtep *v, json_t **row_out)
+{
+	json_t *t = ovsdb_replica_table(&v->rep, "Physical_Switch"), *row;
+	const char *uuid;
+
+	json_object_foreach(t, uuid, row)
+	{
+		const char *n = ovsdb_row_string(row, "name");
+
+		if (n && !strcmp(n, v->name)) {
+			if (row_out)
+				*row_out = row;
+			return uuid;
+		}
+	}
+	return NULL;
+}
+
+/* 1 if Physical_Port `uuid` belongs to our switch. */
+static int ps_has_port(json_t *ps, const char *uuid)
+{
+	const json_t *ports = json_object_get(ps, "ports");
+
+	for (size_t i = 0; i < ovsdb_set_len(ports); i++) {
+		const char *u = ovsdb_atom_uuid(ovsdb_set_get(ports, i));
+
+		if (u && !strcmp(u, uuid))
+			return 1;
+	}
+	return 0;
+}
+
+static struct ls_state *ls_find(struct vtep *v, const char *uuid)
+{
+	for (unsigned i = 0; i < v->n_ls; i++)
+		if (!strcmp(v->ls[i].uuid, uuid))
+			return &v->ls[i];
+	return NULL;
+}
+
+static uint16_t vni_vid(uint32_t vni)
+{
+	return (uint16_t)(vni >= 1 && vni <= 4094 ? vni : vni % 4094 + 1);
+}
+
+/* ---- database -> switch -------------------------------------------------------------- */
+
+static int locator_ip(struct vtep *v, const char *loc_uuid, struct vsw_ip_addr *out)
+{
+	json_t *row = loc_uuid ? ovsdb_replica_row(&v->rep, "Physical_Locator", loc_uuid) : NULL;
+	const char *ip = ovsdb_row_string(row, "dst_ip");
+
+	if (!ip || vsw_ip_parse(ip, out) || out->family != v->tip_addr.family)
+		return -EINVAL;
+	return 0;
+}
+
+static int remote_add(struct ls_state *w, const struct vsw_ip_addr *a, bool flood)
+{
+	for (unsigned i = 0; i < w->n_remotes; i++)
+		if (!memcmp(&w->remotes[i], a, sizeof(*a))) {
+			w->flood[i] |= flood;
+			return 0;
+		}
+	if (w->n_remotes >= VSW_VXLAN_MAX_REMOTES)
+		return -ENOSPC;
+	w->remotes[w->n_remotes] = *a;
+	w->flood[w->n_remotes++] = flood;
+	return 0;
+}
+
+/* The remotes, flood list and remote MACs OVN wants for logical switch w->uuid. */
+static void ls_wanted(struct vtep *v, struct ls_state *w, uint8_t (*macs)[6], unsigned max,
+		      unsigned *n_macs, struct vsw_ip_addr *mac_to)
+{
+	json_t *t, *row;
+	const char *uuid;
+
+	w->n_remotes = 0;
+	*n_macs = 0;
+	t = ovsdb_replica_table(&v->rep, "Mcast_Macs_Remote");
+	json_object_foreach(t, uuid, row)
+	{
+		const char *ls = col_uuid(row, "logical_switch"), *set;
+		const json_t *locs;
+		json_t *setrow;
+
+		if (!ls || strcmp(ls, w->uuid))
+			continue;
+		if (!ovsdb_row_string(row, "MAC") || strcmp(ovsdb_row_string(row, "MAC"), "unknown-dst"))
+			continue; /* only the BUM entry is used: multicast is flooded with it */
+		set = col_uuid(row, "locator_set");
+		setrow = set ? ovsdb_replica_row(&v->rep, "Physical_Locator_Set", set) : NULL;
+		locs = json_object_get(setrow, "locators");
+		for (size_t i = 0; i < ovsdb_set_len(locs); i++) {
+			struct vsw_ip_addr a;
+
+			if (!locator_ip(v, ovsdb_atom_uuid(ovsdb_set_get(locs, i)), &a) &&
+			    memcmp(&a, &v->tip_addr, sizeof(a)) && remote_add(w, &a, true))
+				PVLOG_RL(WARN, MOD, "logical switch %s: more than %d VTEPs, some ignored",
+					 w->uuid, VSW_VXLAN_MAX_REMOTES);
+		}
+	}
+	t = ovsdb_replica_table(&v->rep, "Ucast_Macs_Remote");
+	json_object_foreach(t, uuid, row)
+	{
+		const char *ls = col_uuid(row, "logical_switch");
+		struct vsw_ip_addr a;
+		uint8_t mac[6];
+
+		if (!ls || strcmp(ls, w->uuid) || *n_macs >= max)
+			continue;
+		if (mac_parse(ovsdb_row_string(row, "MAC"), mac) || (mac[0] & 1) ||
+		    locator_ip(v, col_uuid(row, "locator"), &a) ||
+		    !memcmp(&a, &v->tip_addr, sizeof(a))) {
+			v->bad_updates++;
+			continue;
+		}
+		if (remote_add(w, &a, false))
+			continue;
+		memcpy(macs[*n_macs], mac, 6);
+		mac_to[(*n_macs)++] = a;
+	}
+}
+
+/* Creates or updates the VXLAN port of logical switch w on bridge `br`. */
+static int ls_realise(struct vtep *v, struct ls_state *w, struct vsw_bridge *br)
+{
+	struct vsw_port *vx;
+	int rc;
+
+	if (vsw_port_find(br, w->port, &vx)) {
+		struct vsw_vxlan_config cfg = {.vni = w->vni, .local = v->tip_addr, .n_remotes = 1};
+		struct vsw_worker *wk;
+
+		cfg.remotes[0] = v->tip_addr; /* replaced below: set_remotes takes 0 remotes */
+		rc = vsw_switch_uplink_worker(v->d->sw, &wk);
+		if (!rc)
+			rc = vsw_vxlan_port_add(br, wk, w->port, &cfg, &vx);
+		if (rc) {
+			PVLOG_RL(ERR, MOD, "%s: VXLAN port %s (VNI %u): %s", vsw_bridge_name(br),
+				 w->port, w->vni, strerror(-rc));
+			return rc;
+		}
+		vsw_port_set_access(vx, w->vid);
+		PVLOG(INFO, MOD, "logical switch %s: VNI %u on bridge %s (port %s, vlan %u)",
+		      w->uuid, w->vni, vsw_bridge_name(br), w->port, w->vid);
+	}
+	return vsw_vxlan_set_remotes(vx, w->remotes, w->flood, w->n_remotes);
+}
+
+static void ls_macs_sync(struct ls_state *w, struct vsw_port *vx, uint8_t (*macs)[6], unsigned n,
+			 const struct vsw_ip_addr *to)
+{
+	uint8_t(*keep)[6] = n ? malloc(n * 6) : NULL;
+
+	if (n && !keep)
+		return;
+	for (unsigned i = 0; i < w->n_macs; i++) {
+		bool still = false;
+
+		for (unsigned k = 0; k < n && !still; k++)
+			still = !memcmp(w->macs[i], macs[k], 6);
+		if (!still)
+			vsw_vxlan_mac_del(vx, w->macs[i]);
+	}
+	for (unsigned k = 0; k < n; k++) {
+		vsw_vxlan_mac_add(vx, macs[k], &to[k]); /* replaces: the locator may have moved */
+		memcpy(keep[k], macs[k], 6);
+	}
+	free(w->macs);
+	w->macs = keep;
+	w->n_macs = n;
+}
+
+static void ls_remove(struct vtep *v, struct ls_state *w)
+{
+	struct vsw_bridge *br;
+	struct vsw_port *vx;
+
+	if (!vsw_bridge_find(v->d->sw, w->bridge, &br) && !vsw_port_find(br, w->port, &vx)) {
+		vsw_port_del(br, vx);
+		PVLOG(INFO, MOD, "logical switch %s: VNI %u left bridge %s", w->uuid, w->vni,
+		      w->bridge);
+	}
+	free(w->macs);
+	*w = v->ls[--v->n_ls];
+}
+
+/* Puts port p (of br) on the access VLAN of its logical switch, once: the change flushes
+ * the port's learnt MACs, so it is made only when something differs. */
+static void bind_port(struct vtep *v, struct vsw_bridge *br, struct vsw_port *p, uint16_t vid)
+{
+	struct bound_port *b = NULL;
+
+	for (unsigned i = 0; i < v->n_bound && !b; i++)
+		if (!strcmp(v->bound[i].name, vsw_port_name(p)))
+			b = &v->bound[i];
+	if (!b) {
+		if (v->n_bound >= MAX_BOUND)
+			return;
+		b = &v->bound[v->n_bound++];
+		memset(b, 0, sizeof(*b));
+		snprintf(b->name, sizeof(b->name), "%s", vsw_port_name(p));
+	} else if (b->vid == vid && b->port_no == vsw_port_no(p) &&
+		   !strcmp(b->bridge, vsw_bridge_name(br))) {
+		b->seen = true;
+		return;
+	}
+	snprintf(b->bridge, sizeof(b->bridge), "%s", vsw_bridge_name(br));
+	b->port_no = vsw_port_no(p);
+	b->vid = vid;
+	b->seen = true;
+	vsw_port_set_access(p, vid);
+}
+
+/* Ports no longer bound go back to untagged (VLAN 0). */
+static void unbind_unseen(struct vtep *v)
+{
+	for (unsigned i = 0; i < v->n_bound;) {
+		struct bound_port *b = &v->bound[i];
+		struct vsw_bridge *br;
+		struct vsw_port *p;
+
+		if (b->seen) {
+			i++;
+			continue;
+		}
+		if (!vsw_bridge_find(v->d->sw, b->bridge, &br) && !vsw_port_find(br, b->name, &p) &&
+		    vsw_port_no(p) == b->port_no)
+			vsw_port_set_access(p, 0);
+		*b = v->bound[--v->n_bound];
+	}
+}
+
+/* Brings the switch to what the replica says. */
+static void reconcile(struct vtep *v)
+{
+	static uint8_t macs[MAX_LOCAL_MACS][6];
+	static struct vsw_ip_addr to[MAX_LOCAL_MACS];
+	json_t *ps = NULL, *t, *row;
+	const char *uuid;
+	const char *psu = ps_uuid(v, &ps);
+
+	for (unsigned i = 0; i < v->n_ls; i++)
+		v->ls[i].wanted = false;
+	for (unsigned i = 0; i < v->n_bound; i++)
+		v->bound[i].seen = false;
+	t = psu ? ovsdb_replica_table(&v->rep, "Physical_Port") : NULL;
+	json_object_foreach(t, uuid, row)
+	{
+		const char *pname = ovsdb_row_string(row, "name");
+		const json_t *vb = json_object_get(row, "vlan_bindings");
+		struct vsw_bridge *br;
+		struct vsw_port *p;
+
+		if (!pname || !ps_has_port(ps, uuid) ||
+		    vsw_switch_port_find(v->d->sw, pname, &br, &p))
+			continue;
+		for (size_t i = 0; i < ovsdb_map_len(vb); i++) {
+			const json_t *k, *val;
+			const char *lsu;
+			json_t *lsrow;
+			const json_t *key;
+			struct ls_state *w;
+
+			if (ovsdb_map_pair(vb, i, &k, &val) || !json_is_integer(k))
+				continue;
+			lsu = ovsdb_atom_uuid(val);
+			lsrow = lsu ? ovsdb_replica_row(&v->rep, "Logical_Switch", lsu) : NULL;
+			key = json_object_get(lsrow, "tunnel_key");
+			if (ovsdb_set_len(key) != 1 || !json_is_integer(ovsdb_set_get(key, 0)))
+				continue; /* no VNI yet: ovn-controller-vtep sets it */
+			if (json_integer_value(k) != 0) {
+				PVLOG_RL(WARN, MOD, "%s: vlan %lld binding ignored: guest ports take "
+						    "vlan 0 (untagged) only",
+					 pname, (long long)json_integer_value(k));
+				continue;
+			}
+			w = ls_find(v, lsu);
+			if (!w) {
+				if (v->n_ls >= MAX_LS)
+					continue;
+				w = &v->ls[v->n_ls++];
+				memset(w, 0, sizeof(*w));
+				snprintf(w->uuid, sizeof(w->uuid), "%s", lsu);
+			}
+			if (w->wanted && strcmp(w->bridge, vsw_bridge_name(br))) {
+				PVLOG_RL(WARN, MOD, "%s: logical switch %s is already on bridge %s: "
+						    "bind ports of one bridge only",
+					 pname, lsu, w->bridge);
+				continue;
+			}
+			if (w->vni && (w->vni != (uint32_t)json_integer_value(ovsdb_set_get(key, 0)) ||
+				       strcmp(w->bridge, vsw_bridge_name(br)))) {
+				/* the VNI or the bridge changed: start afresh */
+				struct vsw_bridge *ob;
+				struct vsw_port *ovx;
+
+				if (!vsw_bridge_find(v->d->sw, w->bridge, &ob) &&
+				    !vsw_port_find(ob, w->port, &ovx))
+					vsw_port_del(ob, ovx);
+				free(w->macs);
+				w->macs = NULL;
+				w->n_macs = 0;
+			}
+			w->vni = (uint32_t)json_integer_value(ovsdb_set_get(key, 0)) & 0xffffff;
+			w->vid = vni_vid(w->vni);
+			snprintf(w->bridge, sizeof(w->bridge), "%s", vsw_bridge_name(br));
+			snprintf(w->port, sizeof(w->port), "vtep%u", w->vni);
+			w->wanted = true;
+			bind_port(v, br, p, w->vid);
+		}
+	}
+	unbind_unseen(v);
+	for (unsigned i = 0; i < v->n_ls;) {
+		struct ls_state *w = &v->ls[i];
+		struct vsw_bridge *br;
+		struct vsw_port *vx;
+		unsigned n;
+
+		if (!w->wanted) {
+			ls_remove(v, w);
+			continue;
+		}
+		i++;
+		ls_wanted(v, w, macs, MAX_LOCAL_MACS, &n, to);
+		if (vsw_bridge_find(v->d->sw, w->bridge, &br) || ls_realise(v, w, br) ||
+		    vsw_port_find(br, w->port, &vx))
+			continue;
+		ls_macs_sync(w, vx, macs, n, to);
+	}
+}
+
+/* ---- switch -> database ------------------------------------------------------------- */
+
+struct local_mac {
+	uint8_t mac[6];
+	const char *ls;
+};
+
+struct fdb_scan {
+	struct vtep *v;
+	struct ls_state *w;
+	struct vsw_bridge *br;
+	uint32_t vx_no;
+	struct local_mac *out;
+	unsigned n, max;
+};
+
+static int scan_fdb(const struct vsw_fdb_entry *e, void *arg)
+{
+	struct fdb_scan *s = arg;
+
+	if (e->vlan != s->w->vid || e->port_no == s->vx_no || e->is_static || s->n >= s->max)
+		return 0;
+	memcpy(s->out[s->n].mac, e->mac, 6);
+	s->out[s->n++].ls = s->w->uuid;
+	return 0;
+}
+
+static void op_add(json_t *ops, json_t *op)
+{
+	if (op)
+		json_array_append_new(ops, op);
+}
+
+static json_t *where_uuid(const char *uuid)
+{
+	return json_pack("[[s,s,o]]", "_uuid", "==", ovsdb_uuid_ref(uuid));
+}
+
+/* Our Physical_Locator's uuid, or NULL (then the transaction inserts "loc"). */
+static const char *own_locator(struct vtep *v)
+{
+	json_t *t = ovsdb_replica_table(&v->rep, "Physical_Locator"), *row;
+	const char *uuid;
+
+	json_object_foreach(t, uuid, row)
+	{
+		const char *ip = ovsdb_row_string(row, "dst_ip");
+		const char *enc = ovsdb_row_string(row, "encapsulation_type");
+
+		if (ip && enc && !strcmp(ip, v->tip) && !strcmp(enc, "vxlan_over_ipv4"))
+			return uuid;
+	}
+	return NULL;
+}
+
+/* The operations that make the database show this switch; an empty array if none. */
+static json_t *publish_ops(struct vtep *v)
+{
+	static char names[1024][VSW_NAME_MAX];
+	static struct local_mac lm[MAX_LOCAL_MACS];
+	struct port_scan ps = {.v = v, .names = names, .max = 1024};
+	json_t *ops = json_array(), *psrow = NULL, *newports = json_array(), *t, *row;
+	const char *psu = ps_uuid(v, &psrow), *loc, *uuid;
+	unsigned n_lm = 0, named = 0;
+	bool loc_needed = false;
+
+	if (!ops || !newports)
+		goto fail;
+	vsw_switch_foreach(v->d->sw, scan_bridge, &ps);
+	/* Physical_Ports for guest ports the switch does not list yet */
+	for (unsigned i = 0; i < ps.n; i++) {
+		bool listed = false;
+		char nm[24];
+
+		t = psu ? ovsdb_replica_table(&v->rep, "Physical_Port") : NULL;
+		json_object_foreach(t, uuid, row)
+		{
+			const char *n = ovsdb_row_string(row, "name");
+
+			if (n && !strcmp(n, names[i]) && ps_has_port(psrow, uuid))
+				listed = true;
+		}
+		if (listed)
+			continue;
+		snprintf(nm, sizeof(nm), "port%u", named++);
+		op_add(ops, json_pack("{s:s,s:s,s:s,s:{s:s}}", "op", "insert", "table",
+				      "Physical_Port", "uuid-name", nm, "row", "name", names[i]));
+		json_array_append_new(newports, ovsdb_named_ref(nm));
+	}
+	if (!psu) {
+		op_add(ops, json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:o}}", "op", "insert", "table",
+				      "Physical_Switch", "uuid-name", "ps", "row", "name", v->name,
+				      "tunnel_ips", v->tip, "ports", ovsdb_set_of(newports)));
+		newports = NULL;
+		t = ovsdb_replica_table(&v->rep, "Global");
+		if (t && json_object_size(t)) {
+			json_object_foreach(t, uuid, row)
+				break;
+			op_add(ops, json_pack("{s:s,s:s,s:o,s:[[s,s,o]]}", "op", "mutate", "table",
+					      "Global", "where", where_uuid(uuid), "mutations",
+					      "switches", "insert", ovsdb_named_ref("ps")));
+		} else {
+			op_add(ops, json_pack("{s:s,s:s,s:{s:o}}", "op", "insert", "table", "Global",
+					      "row", "switches", ovsdb_named_ref("ps")));
+		}
+		goto done; /* the MACs follow once the switch is there */
+	}
+	if (json_array_size(newports)) {
+		op_add(ops, json_pack("{s:s,s:s,s:o,s:[[s,s,o]]}", "op", "mutate", "table",
+				      "Physical_Switch", "where", where_uuid(psu), "mutations", "ports",
+				      "insert", ovsdb_set_of(newports)));
+		newports = NULL;
+	}
+	/* Ucast_Macs_Local: what the FDB learnt on the bound ports, per logical switch */
+	for (unsigned i = 0; i < v->n_ls; i++) {
+		struct ls_state *w = &v->ls[i];
+		struct fdb_scan fs = {.v = v, .w = w, .out = lm + n_lm, .max = MAX_LOCAL_MACS - n_lm};
+		struct vsw_port *vx;
+
+		if (vsw_bridge_find(v->d->sw, w->bridge, &fs.br) ||
+		    vsw_port_find(fs.br, w->port, &vx))
+			continue;
+		fs.vx_no = vsw_port_no(vx);
+		vsw_fdb_dump(fs.br, scan_fdb, &fs);
+		n_lm += fs.n;
+	}
+	t = ovsdb_replica_table(&v->rep, "Ucast_Macs_Local");
+	json_object_foreach(t, uuid, row)
+	{
+		const char *ls = col_uuid(row, "logical_switch");
+		uint8_t mac[6];
+		bool keep = false;
+
+		if (ls && !mac_parse(ovsdb_row_string(row, "MAC"), mac))
+			for (unsigned i = 0; i < n_lm; i++)
+				if (lm[i].ls && !memcmp(lm[i].mac, mac, 6) && !strcmp(lm[i].ls, ls)) {
+					lm[i].ls = NULL; /* present */
+					keep = true;
+				}
+		if (!keep)
+			op_add(ops, json_pack("{s:s,s:s,s:o}", "op", "delete", "table",
+					      "Ucast_Macs_Local", "where", where_uuid(uuid)));
+	}
+	loc = own_locator(v);
+	for (unsigned i = 0; i < n_lm; i++) {
+		char m[18];
+
+		if (!lm[i].ls)
+			continue;
+		mac_fmt(lm[i].mac, m);
+		if (!loc && !loc_needed) {
+			op_add(ops, json_pack("{s:s,s:s,s:s,s:{s:s,s:s}}", "op", "insert", "table",
+					      "Physical_Locator", "uuid-name", "loc", "row",
+					      "encapsulation_type", "vxlan_over_ipv4", "dst_ip", v->tip));
+			loc_needed = true;
+		}
+		op_add(ops, json_pack("{s:s,s:s,s:{s:s,s:o,s:o}}", "op", "insert", "table",
+				      "Ucast_Macs_Local", "row", "MAC", m, "logical_switch",
+				      ovsdb_uuid_ref(lm[i].ls), "locator",
+				      loc ? ovsdb_uuid_ref(loc) : ovsdb_named_ref("loc")));
+	}
+done:
+	json_decref(newports);
+	return ops;
+fail:
+	json_decref(ops);
+	json_decref(newports);
+	return NULL;
+}
+
+static void publish(struct vtep *v, uint64_t now)
+{
+	json_t *ops;
+	int rc;
+
+	if (!v->synced || v->txn_id || now < v->txn_after_ms)
+		return;
+	ops = publish_ops(v);
+	if (!ops || !json_array_size(ops)) {
+		json_decref(ops);
+		return;
+	}
+	json_array_insert_new(ops, 0, json_string(DB_NAME));
+	rc = ovsdb_conn_request(v->conn, "transact", ops, &v->txn_id);
+	if (rc) {
+		v->txn_id = 0;
+		v->txn_after_ms = now + TXN_RETRY_MS;
+		return;
+	}
+	v->txns++;
+}
+
+/* ---- connection callbacks ---------------------------------------------------------- */
+
+static void on_connected(void *arg, struct ovsdb_conn *c)
+{
+	static const char *const tables[] = {
+		"Global",          "Physical_Switch",   "Physical_Port",     "Logical_Switch",
+		"Ucast_Macs_Local", "Ucast_Macs_Remote", "Mcast_Macs_Remote", "Physical_Locator",
+		"Physical_Locator_Set"};
+	struct vtep *v = arg;
+	json_t *req = json_object(), *params;
+
+	v->synced = false;
+	v->txn_id = 0;
+	for (size_t i = 0; req && i < sizeof(tables) / sizeof(tables[0]); i++)
+		json_object_set_new(req, tables[i], json_object());
+	params = json_pack("[s,s,o]", DB_NAME, "pvnetd", req);
+	if (!params || ovsdb_conn_request(c, "monitor", params, &v->monitor_id))
+		ovsdb_conn_reconnect(c);
+}
+
+static void on_disconnected(void *arg, struct ovsdb_conn *c)
+{
+	struct vtep *v = arg;
+
+	(void)c;
+	v->synced = false;
+	v->txn_id = 0;
+	PVLOG(WARN, MOD, "VTEP database lost: forwarding on with the last state (%u logical "
+			 "switches), reconnecting",
+	      v->n_ls);
+}
+
+static void on_reply(void *arg, struct ovsdb_conn *c, uint64_t id, json_t *result, json_t *error)
+{
+	struct vtep *v = arg;
+
+	if (id == v->monitor_id) {
+		int rc = error ? -EPROTO : ovsdb_replica_apply(&v->rep, result, 1);
+
+		if (rc) {
+			v->bad_updates++;
+			PVLOG(ERR, MOD, "monitor refused or malformed (%s): reconnecting",
+			      error ? "error reply" : strerror(-rc));
+			ovsdb_conn_reconnect(c);
+			return;
+		}
+		v->synced = true;
+		PVLOG(INFO, MOD, "synchronised: %zu rows", v->rep.rows);
+		reconcile(v);
+		publish(v, now_ms());
+		return;
+	}
+	if (id == v->txn_id) {
+		size_t i;
+		json_t *r;
+
+		v->txn_id = 0;
+		json_array_foreach(result, i, r)
+		{
+			if (json_object_get(r, "error")) {
+				error = r;
+				break;
+			}
+		}
+		if (error) {
+			char *s = json_dumps(error, JSON_COMPACT);
+
+			v->txn_errors++;
+			v->txn_after_ms = now_ms() + TXN_RETRY_MS;
+			PVLOG_RL(WARN, MOD, "transaction failed: %.300s", s ? s : "?");
+			free(s);
+		}
+	}
+}
+
+static void on_notify(void *arg, struct ovsdb_conn *c, const char *method, json_t *params)
+{
+	struct vtep *v = arg;
+	int rc;
+
+	(void)c;
+	if (strcmp(method, "update") || !v->synced)
+		return;
+	rc = json_array_size(params) == 2 ? ovsdb_replica_apply(&v->rep, json_array_get(params, 1), 0)
+					  : -EINVAL;
+	if (rc) {
+		v->bad_updates++;
+		if (pvnet_log_ratelimit(&v->rl))
+			pvnet_log(PVNET_LOG_WARN, MOD, "an update ignored: %s", strerror(-rc));
+		return;
+	}
+	v->updates++;
+	reconcile(v);
+}
+
+static const struct ovsdb_conn_ops conn_ops = {on_connected, on_disconnected, on_reply, on_notify};
+
+/* ---- life cycle -------------------------------------------------------------------- */
+
+int vtep_create(struct pvnetd *d, const struct vtep_opts *o, struct vtep **out)
+{
+	struct vtep *v;
+	int rc = -EINVAL;
+
+	*out = NULL;
+	if (!o->db || !o->name || !o->tunnel_ip || !*o->name || strlen(o->name) >= 64 ||
+	    strlen(o->tunnel_ip) >= 64) {
+		PVLOG(ERR, MOD, "--vtep-db, --vtep-name and --tunnel-ip go together");
+		return -EINVAL;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->d = d;
+	snprintf(v->name, sizeof(v->name), "%s", o->name);
+	snprintf(v->tip, sizeof(v->tip), "%s", o->tunnel_ip);
+	if (vsw_ip_parse(o->tunnel_ip, &v->tip_addr) || v->tip_addr.family != AF_INET) {
+		PVLOG(ERR, MOD, "--tunnel-ip %s: an IPv4 address (vxlan_over_ipv4)", o->tunnel_ip);
+		goto fail_free;
+	}
+	rc = ovsdb_replica_init(&v->rep, 0);
+	if (rc)
+		goto fail_free;
+	rc = ovsdb_conn_create(o->db, &conn_ops, v, &v->conn);
+	if (rc) {
+		PVLOG(ERR, MOD, "--vtep-db %s: unix:PATH or tcp:IP:PORT", o->db);
+		goto fail_rep;
+	}
+	PVLOG(INFO, MOD, "switch %s, tunnel ip %s, database %s", v->name, v->tip, o->db);
+	*out = v;
+	return 0;
+fail_rep:
+	ovsdb_replica_fini(&v->rep);
+fail_free:
+	free(v);
+	return rc;
+}
+
+void vtep_destroy(struct vtep *v)
+{
+	if (!v)
+		return;
+	ovsdb_conn_destroy(v->conn);
+	ovsdb_replica_fini(&v->rep);
+	for (unsigned i = 0; i < v->n_ls; i++)
+		free(v->ls[i].macs);
+	free(v);
+}
+
+int vtep_pollfd(struct vtep *v, struct pollfd *pfd)
+{
+	int fd = ovsdb_conn_fd(v->conn);
+
+	if (fd < 0)
+		return 0;
+	*pfd = (struct pollfd){.fd = fd, .events = ovsdb_conn_events(v->conn)};
+	return 1;
+}
+
+int vtep_timeout_ms(struct vtep *v)
+{
+	uint64_t now = now_ms();
+	int t = ovsdb_conn_timeout_ms(v->conn, now);
+	int r = v->next_refresh_ms > now ? (int)(v->next_refresh_ms - now) : 0;
+
+	return t < r ? t : r;
+}
+
+void vtep_run(struct vtep *v, short revents)
+{
+	uint64_t now = now_ms();
+
+	ovsdb_conn_run(v->conn, revents, now);
+	if (now >= v->next_refresh_ms) {
+		v->next_refresh_ms = now + REFRESH_MS;
+		/* without a database the switch keeps what it has (nothing is torn down) */
+		if (v->synced) {
+			reconcile(v);
+			publish(v, now);
+		}
+	}
+	/* anything queued by the callbacks or publish goes out this turn */
+	ovsdb_conn_run(v->conn, 0, now);
+}
+
+void vtep_log_status(struct vtep *v)
+{
+	struct ovsdb_conn_stats st;
+
+	ovsdb_conn_get_stats(v->conn, &st);
+	PVLOG(INFO, MOD,
+	      "status: %s synced=%d rows=%zu logical_switches=%u updates=%llu bad_updates=%llu "
+	      "txns=%llu txn_errors=%llu connects=%llu disconnects=%llu bad_msgs=%llu",
+	      ovsdb_conn_is_up(v->conn) ? "up" : "down", v->synced, v->rep.rows, v->n_ls,
+	      (unsigned long long)v->updates, (unsigned long long)v->bad_updates,
+	      (unsigned long long)v->txns, (unsigned long long)v->txn_errors,
+	      (unsigned long long)st.connects, (unsigned long long)st.disconnects,
+	      (unsigned long long)st.bad_msgs);
+}
