@@ -25,6 +25,8 @@
 #include "nf_private.h"
 
 #define PAGE 4096u
+/* below this many free TX pages or ring slots, TX completions wake the queue thread */
+#define NF_TX_RECLAIM_LOW (NF_TX_POOL / 4)
 
 static inline uint8_t *tx_page(struct nf_queue *q, unsigned i)
 {
@@ -128,6 +130,23 @@ unsigned nf_tx_reclaim(struct nf_queue *q)
 	}
 	q->tx.rsp_cons = cons;
 	return n;
+}
+
+/*
+ * Whether the queue thread must be woken for TX completions before it sleeps:
+ * only when TX is (nearly) stuck without them -- fewer than NF_TX_RECLAIM_LOW free
+ * pages or too few free ring slots for the largest packet, or the NIC path is
+ * blocked. Otherwise the answered slots are reclaimed at the next pass (an RX
+ * event or a TAP frame): in a request/response exchange the backend's TX response
+ * to the request then costs no notification and no wake-up here.
+ */
+static bool nf_tx_need_reclaim(struct nf_queue *q)
+{
+	if (q->tx_nfree == NF_TX_POOL)
+		return false;
+	return q->tx_nfree < NF_TX_RECLAIM_LOW ||
+	       RING_FREE_REQUESTS(&q->tx) < NF_TX_RECLAIM_LOW ||
+	       (q->acc && nf_accel_tx_blocked(q));
 }
 
 /* TAP -> TX ring. Sets *tap_empty when the TAP had nothing more to give. */
@@ -461,8 +480,11 @@ static void *queue_thread(void *arg)
 				}
 			}
 			idle_since = 0;
-			if (nf_final_check(&q->rx, &q->tx, q->rx_incomplete,
-					q->tx_nfree != NF_TX_POOL))
+			/* TX completions are asked for (tx rsp_event) only when the TAP
+			 * cannot be served without them; otherwise they are reclaimed at
+			 * the next pass, and a request/response costs no wake-up of this
+			 * thread for the completion of its request (NF_TX_RECLAIM_LOW) */
+			if (nf_final_check(&q->rx, &q->tx, q->rx_incomplete, nf_tx_need_reclaim(q)))
 				continue;
 			if (q->acc && nf_accel_pending(q))
 				continue;
