@@ -66,6 +66,17 @@ out=$(pvnet log-level)
 check "log-level lists the default and ctl's own level" \
   bash -c "grep -qx 'default INFO' <<<'$out' && grep -qx 'ctl INFO' <<<'$out'"
 check "log-level of a bad level: usage, exit 2" bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' log-level ctl loud 2>&1 | grep -q usage; [ \${PIPESTATUS[0]} = 2 ]"
+# a module no code logs under would take a level nothing reads: refused, naming the modules
+err=$(pvnet log-level no-such-module debug 2>&1); rc=$?
+if [ "$rc" = 1 ] && grep -qF "no module 'no-such-module'" <<<"$err" && grep -q ' netback ' <<<"$err" &&
+  ! pvnet log-level | grep -q no-such-module; then
+  ok "log-level of an unknown module: refused, naming the known ones, not listed after"
+else
+  not_ok "log-level of an unknown module: refused, naming the known ones, not listed after"; diag "rc=$rc: $err"
+fi
+check "log-level of a real module (vswitch) and of a loaded plugin (simnic) are taken" \
+  bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' log-level vswitch info && '$PV_BIN/pvnet' --run-dir '$PV_RUN' log-level simnic info &&
+  '$PV_BIN/pvnet' --run-dir '$PV_RUN' log-level | grep -qx 'simnic INFO'"
 # the pid in the log line is the pvnet that asked: exec keeps $$
 bash -c 'echo $$ >"$1"; exec "$2" --run-dir "$3" destroy nosuch-dom' _ "$PV_TMP/asker" "$PV_BIN/pvnet" "$PV_RUN" 2>/dev/null
 asker=$(cat "$PV_TMP/asker")

@@ -89,6 +89,15 @@ refused "a network namespace that exists is refused at create" \
 printf "name='..'\nmemory=32\n" >"$PV_TMP/dots.cfg"
 refused "a domain named '..' needs netns= (no 'ip netns del ..' advice)" \
   "'..' cannot name a network namespace; set netns=" "$PV_TMP/dots.cfg"
+# a MAC another domain's vif has (xl does not check; here the bridge's anti-spoofing
+# gives a MAC to one port), whether from the file or a KEY=VALUE override
+printf "name='%s'\nmemory=32\nvif=['mac=00:16:3e:e0:00:12,bridge=bre%s']\n" "$G3" "$ID" >"$PV_TMP/dupmac.cfg"
+refused "a MAC used by $G2's vif 1 is refused at create, naming the owner" \
+  "mac 00:16:3e:e0:00:12 is already vif 1 of domain $(pvnet domid "$G2") ($G2)" "$PV_TMP/dupmac.cfg"
+out=$(pvnet create "$PV_TMP/mtu.cfg" "vif=['mac=00:16:3e:e0:00:01']" 2>&1); rc=$?
+check "  ... and when it comes from a vif= override" \
+  bash -c "[ $rc = 1 ] && grep -q 'mac 00:16:3e:e0:00:01 is already vif 0 of domain' <<<'$out'"
+check "  ... $G2 still answers on that vif" wait_for 5 q ip netns exec "$G1" ping -c 1 -W 1 10.93.0.2
 check "the refused domain is not listed" bash -c "! '$PV_BIN/pvnet' --run-dir '$PV_RUN' list | grep -q '^$G3 '"
 check "the existing namespace is untouched" has_addr "$G1" eth0 10.91.0.1
 

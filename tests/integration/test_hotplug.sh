@@ -147,6 +147,12 @@ check "network-detach by devid 3" q pvnet network-detach "$G" 3
 check "eth3 and its port gone" wait_for 5 vif_gone "$G" 3
 
 # --- refusals
+# a MAC another domain's vif has: the bridge's anti-spoofing gives a MAC to one port only
+pmac=$(pvnet network-list "$P" | awk 'NR == 2 {print $3}')
+err=$(pvnet network-attach "$G" "bridge=$BB,mac=$pmac" 2>&1); rc=$?
+check "attach with $P's MAC ($pmac) is refused, naming its owner ($err)" \
+  refused "$rc" "$err" "mac $pmac is already vif 0 of domain $(domid "$P") ($P)"
+check "  ... and $G got no vif with it" bash -c "! '$PV_BIN/pvnet' --run-dir '$PV_RUN' network-list '$G' | grep -qi '$pmac'"
 err=$(pvnet network-detach "$G" 7 2>&1); rc=$?
 check "detach of unknown devid 7 errors ($err)" [ "$rc" != 0 ]
 err=$(pvnet network-detach "$G" 00:16:3e:ff:ff:ff 2>&1); rc=$?

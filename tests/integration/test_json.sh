@@ -109,6 +109,19 @@ assert by[a[0]]["uuid"].endswith("01"), by[a[0]]["uuid"]
 ' "$G1" "$D1" "$G2" "$D2" < <(pvnet list --json)
 check "list $G2 --json: that one domain only" \
   pyjson 'assert [e["name"] for e in d] == [a[0]], d' "$G2" < <(pvnet list "$G2" --json)
+check "list --json: time_s is CPU seconds as xl's Time(s) (pvnetd's for Domain-0), uptime_s the wall time" \
+  pyjson '
+by = {e["name"]: e for e in d}
+for e in d:
+    assert isinstance(e["time_s"], float) and isinstance(e["uptime_s"], float), e
+    assert e["time_s"] == e["cpu_time_s"] or e["cpu_time_s"] is None, e
+    assert e["uptime_s"] > 0, e
+# pvnetd has run longer than it has used the CPU: uptime is not the CPU column
+assert by["Domain-0"]["uptime_s"] > by["Domain-0"]["time_s"], by["Domain-0"]
+' < <(pvnet list --json)
+check "list -v: UUID and PID columns, $G1's uuid and its guest pid" \
+  bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' list -v | grep -qE '^Name +ID +Mem +VCPUs +State +Time\(s\) +UUID +PID\$' &&
+  '$PV_BIN/pvnet' --run-dir '$PV_RUN' list -v '$G1' | grep -qE '^$G1 +$D1 +64 +1 +-b---- +[0-9.]+ +[0-9a-f-]{36} +[0-9]+\$'"
 check "list text unchanged: header and $G1's row" \
   bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' list | grep -qE '^Name +ID +Mem +VCPUs +State +Time\(s\)\$' &&
   '$PV_BIN/pvnet' --run-dir '$PV_RUN' list | grep -qE '^$G1 +$D1 +64 +1 +-b---- +[0-9.]+\$'"

@@ -50,6 +50,64 @@ check "man pages render without warnings${manw:+ ($manw)}" test -z "$manw"
 check "bash completion parses and offers the commands" bash -c \
   ". '$D/usr/local/share/bash-completion/completions/pvnet'; COMP_WORDS=(pvnet sw); COMP_CWORD=1; _pvnet; [ \"\${COMPREPLY[*]}\" = switch ]"
 
+# ---- the docs agree with the code ----------------------------------------------------
+# Every command pvnet answers is in `pvnet --help`, `pvnet switch help` (switch ones),
+# man pvnet(1), the README's command table and the bash completion; a command named
+# there that pvnet does not know fails here too. Every option in the help texts is in
+# the man page and the other way round.
+cmds="info list create destroy shutdown domid vif-list vif-set-rate network-attach
+  network-detach network-list stats top log-level xenstore-ls console bench nic accel
+  ethtool switch"
+swcmds="show fdb add-br del-br list-br list-ports add-port del-port set-vlan set-trunk
+  mirror mirror-stop replay set-antispoof port-show set-ageing set-mac-limit help"
+if pv_start; then
+  MAN=$(MANWIDTH=200 man -l "$PV_ROOT/man/pvnet.1" 2>/dev/null)
+  HELP=$(pvnet --help 2>&1)
+  SWHELP=$(pvnet switch help 2>&1)
+  README_T=$(grep '^| `pvnet ' "$PV_ROOT/README.md")
+  COMP=$(cat "$PV_ROOT/packaging/pvnet.bash-completion")
+  miss=""
+  for c in $cmds; do
+    case $c in
+    bench | top) out=$(timeout 5 "$PV_BIN/pvnet" --run-dir "$PV_RUN" "$c" --no-such-option </dev/null 2>&1) ;;
+    *) out=$(timeout 5 "$PV_BIN/pvnet" --run-dir "$PV_RUN" "$c" </dev/null 2>&1 | head -c 4000) ;;
+    esac
+    grep -q "unknown command" <<<"$out" && miss="$miss code:$c"
+    grep -qE "(^|[^a-z-])$c([^a-z-]|\$)" <<<"$HELP" || miss="$miss help:$c"
+    grep -qE "(^|[^a-z-])$c([^a-z-]|\$)" <<<"$MAN" || miss="$miss man:$c"
+    grep -qE "pvnet $c([^a-z-]|\$)" <<<"$README_T" || miss="$miss README:$c"
+    grep -qE "(^|[^a-z-])$c([^a-z-]|\$)" <<<"$COMP" || miss="$miss completion:$c"
+  done
+  for c in $swcmds; do
+    out=$(timeout 5 "$PV_BIN/pvnet" --run-dir "$PV_RUN" switch "$c" </dev/null 2>&1 | head -c 4000)
+    grep -q "^usage: pvnet switch COMMAND" <<<"$out" && [ "$c" != help ] && miss="$miss code:switch-$c"
+    grep -qE "switch $c([^a-z-]|\$)|\| $c([^a-z-]|\$)" <<<"$HELP" || miss="$miss help:switch-$c"
+    grep -qE "^  $c([^a-z-]|\$)" <<<"$SWHELP" || [ "$c" = help ] || miss="$miss switch-help:$c"
+    grep -qE "switch $c([^a-z-]|\$)" <<<"$MAN" || miss="$miss man:switch-$c"
+    grep -qE "$c([^a-z-]|\$)" <<<"$README_T" || miss="$miss README:switch-$c"
+    grep -qE "(^|[^a-z-])$c([^a-z-]|\$)" <<<"$COMP" || miss="$miss completion:switch-$c"
+  done
+  out=$("$PV_BIN/pvnet" --run-dir "$PV_RUN" switch frobnicate 2>&1)
+  [ "$out" = "$SWHELP" ] || miss="$miss switch-usage-differs-from-switch-help"
+  check "every command is known to pvnet and named in --help, switch help, man, README, completion${miss:+ (missing:$miss)}" \
+    test -z "$miss"
+  opts() { grep -oE -- '(^|[^a-z-])--?[a-z][a-z0-9-]*' | sed 's/^[^-]*//' | sort -u; }
+  # -r: tshark's, in an example of mirror's
+  d=$(diff <(printf '%s\n%s\n' "$HELP" "$SWHELP" | opts | grep -vx -- -r) \
+    <(opts <<<"$MAN" | grep -vx -- -r) | grep '^[<>]' | tr '\n' ' ')
+  check "the options of pvnet --help and switch help are those of man pvnet(1)${d:+ (< help only, > man only: $d)}" \
+    test -z "$d"
+  # completion asks the running pvnetd for bridge and port names
+  pvnet switch add-br "pkb$$" >/dev/null && pvnet switch add-port "pkb$$" "pkt$$" --type tap >/dev/null
+  comp() { (PATH="$PV_BIN:$PATH"; . "$PV_ROOT/packaging/pvnet.bash-completion"; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _pvnet; echo "${COMPREPLY[*]}"); }
+  check "completion: switch fdb offers the bridge, port-show its port, log-level the modules" \
+    bash -c "[ '$(comp pvnet switch fdb pkb)' = pkb$$ ] && [ '$(comp pvnet switch port-show pkt)' = pkt$$ ] &&
+      [ '$(comp pvnet log-level vsw)' = vswitch ] && [ '$(comp pvnet top --ba)' = --batch ]"
+  pv_kill_daemon "$PV_PID"
+else
+  not_ok "pvnetd starts for the docs' check"
+fi
+
 if ! command -v dpkg-buildpackage >/dev/null || ! command -v dh >/dev/null; then
   skip "make deb" "needs dpkg-buildpackage and debhelper"
   pv_done; exit

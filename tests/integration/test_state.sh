@@ -197,6 +197,21 @@ check "A reaches B after the partial load" wait_for 10 pings "$A" 10.77.0.2
 check "the rewritten state file holds what was applied (no u3 trunk, vif777, mirror)" \
   wait_for 3 bash -c "! grep -v '^#' '$CONF' | grep -Eq 'u3 20|vif777|mirror' && grep -qx 'switch set-vlan u1 10' '$CONF' && grep -qx 'switch set-ageing br0 7' '$CONF'"
 
+# ---- a hand edit while pvnetd runs: not applied, and not lost under the next save ----
+ls "$SD"/switch.conf.edited-* >/dev/null 2>&1 && not_ok "no switch.conf.edited-* before the edit"
+echo 'switch set-ageing br0 99' >>"$CONF"
+cp "$CONF" "$PV_TMP/conf.handedit"
+q pvnet switch set-ageing br1 11
+ED=$(ls "$SD"/switch.conf.edited-* 2>/dev/null | head -1)
+check "the next change keeps the hand-edited file aside (switch.conf.edited-TIME, 0600)" \
+  bash -c "[ -n '$ED' ] && cmp -s '$ED' '$PV_TMP/conf.handedit' && [ \"\$(stat -c %a '$ED')\" = 600 ]"
+check "  ... and logs that the edit was not applied" grep -q "$CONF was edited while pvnetd runs: the edit is not applied" "$PV_TMP/pvnetd.log"
+check "  ... the file says what runs: br1's new ageing, not the edit's 99" \
+  bash -c "grep -qx 'switch set-ageing br1 11' '$CONF' && ! grep -q 'br0 99' '$CONF'"
+q pvnet switch set-ageing br1 12
+check "a save after pvnetd's own save keeps no further copy" \
+  bash -c "[ \$(ls '$SD'/switch.conf.edited-* | wc -l) = 1 ]"
+
 # ---- deletions are saved -------------------------------------------------------------
 check "del-port br0 u3 and del-br br1" bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch del-port br0 u3 >/dev/null && '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch del-br br1 >/dev/null"
 check "the state file no longer has u3 or br1" bash -c "! grep -Eq ' u3( |\$)|br1' '$CONF'"

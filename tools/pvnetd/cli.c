@@ -318,12 +318,8 @@ int cmd_vif_set_rate(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 /* `switch` with a subcommand nobody answered (show and fdb are report.c's). */
 static int cmd_switch(struct outbuf *o)
 {
-	/* the ports' commands are switch_cli.c's: list them all, as `pvnet switch help` does */
-	err_printf(o, "usage: pvnet switch COMMAND ...\n"
-		      "  show [--json]                      bridges, their ports and VLAN modes\n"
-		      "  fdb BRIDGE [--json]                the MAC table: port, VLAN, MAC, age\n"
-		      "  add-port, del-port, set-vlan, set-trunk, mirror, mirror-stop, replay,\n"
-		      "  set-antispoof, port-show           see pvnet switch help\n");
+	/* the same list as `pvnet switch help`, on stderr */
+	err_printf(o, "%s", switch_cli_usage);
 	return 2;
 }
 
@@ -489,8 +485,25 @@ int cmd_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 	return 0;
 }
 
+/*
+ * The module tags pvnetd's code logs with (a loaded accelerator plugin logs under its
+ * own name too). A module outside these would take a level nothing reads: refused.
+ */
+static const char *const log_modules[] = {
+	"accel",   "adopt", "ctl",    "evtchn", "gnttab", "hotplug",   "hv",    "hvm",     "hypercall",
+	"netback", "ovsdb", "pvnetd", "quota",  "state",  "toolstack", "vhost", "vswitch", "xs",
+};
+
+static bool log_module_known(struct pvnetd *d, const char *m)
+{
+	for (size_t i = 0; i < sizeof(log_modules) / sizeof(log_modules[0]); i++)
+		if (!strcmp(m, log_modules[i]))
+			return true;
+	return d->accel_reg && accel_find(d->accel_reg, m);
+}
+
 /* log-level [MODULE] LEVEL, or no argument: the thresholds. */
-static int cmd_log_level(struct outbuf *o, int argc, char **argv)
+static int cmd_log_level(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 {
 	int level, rc = 0;
 
@@ -503,6 +516,13 @@ static int cmd_log_level(struct outbuf *o, int argc, char **argv)
 	if (argc > 3 || (level = pvnet_log_level_parse(argv[argc - 1])) < 0) {
 		err_printf(o, "usage: pvnet log-level [MODULE] err|warn|info|debug\n");
 		return 2;
+	}
+	if (argc == 3 && !log_module_known(d, argv[1])) {
+		err_printf(o, "log-level: no module '%.64s' (modules:", argv[1]);
+		for (size_t i = 0; i < sizeof(log_modules) / sizeof(log_modules[0]); i++)
+			err_printf(o, " %s", log_modules[i]);
+		err_printf(o, ", or a loaded accelerator plugin's name)\n");
+		return 1;
 	}
 	if (argc == 2)
 		pvnet_log_set_level((enum pvnet_log_level)level);
@@ -655,7 +675,7 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 	if ((rc = report_dispatch(d, &o, argc, argv, fmt)) >= 0)
 		status = rc; /* info list vif-list stats switch show/fdb accel/nic list; --json */
 	else if (!strcmp(argv[0], "log-level"))
-		status = cmd_log_level(&o, argc, argv);
+		status = cmd_log_level(d, &o, argc, argv);
 	else if (!strcmp(argv[0], "create"))
 		status = cmd_create(d, &o, argc, argv, payload, payload_len);
 	else if (!strcmp(argv[0], "destroy"))

@@ -342,6 +342,34 @@ bool vifname_taken(struct pvnetd *d, const char *name)
 	return false;
 }
 
+const struct dom *mac_owner(struct pvnetd *d, const uint8_t mac[6], unsigned *devid)
+{
+	for (struct dom *o = d->doms; o; o = o->next)
+		for (unsigned i = 0; i < o->cfg.n_vifs; i++)
+			if (!memcmp(o->cfg.vifs[i].mac, mac, 6)) {
+				*devid = o->cfg.vifs[i].devid;
+				return o;
+			}
+	return NULL;
+}
+
+/* A vif's MAC is its alone: the bridge's anti-spoofing table gives each MAC one port. */
+int mac_check_free(struct pvnetd *d, const char *what, const char *name, const uint8_t mac[6],
+		   struct outbuf *out, bool quote)
+{
+	unsigned devid = 0;
+	const struct dom *o = mac_owner(d, mac, &devid);
+	char s[18];
+
+	if (!o)
+		return 0;
+	pvnet_mac_format(mac, s);
+	err_printf(out, quote ? "%s '%s': mac %s is already vif %u of domain %u (%s)\n"
+			      : "%s: %s: mac %s is already vif %u of domain %u (%s)\n",
+		   what, name, s, devid, o->domid, o->name);
+	return -EEXIST;
+}
+
 static int dom_cfg_check(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf *out)
 {
 	const char *ns = cfg->netns[0] ? cfg->netns : cfg->name;
@@ -412,6 +440,9 @@ int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf 
 		err_printf(out, "domain '%s' already exists\n", cfg->name);
 		return -EEXIST;
 	}
+	for (unsigned i = 0; i < cfg->n_vifs; i++)
+		if (mac_check_free(d, "cannot create domain", cfg->name, cfg->vifs[i].mac, out, true) < 0)
+			return -EEXIST;
 	if (!strcmp(cfg->type, "hvm"))
 		return hvm_create(d, cfg, out);
 	rc = dom_cfg_check(d, cfg, out);

@@ -142,6 +142,8 @@ int cmd_network_attach(struct pvnetd *d, struct outbuf *o, int argc, char **argv
 			      "takes\n", dom->name, vif.mtu, DOM_TAP_MTU_MAX);
 		return 1;
 	}
+	if (mac_check_free(d, "network-attach", dom->name, vif.mac, o, false) < 0)
+		return 1;
 	if (vif.vifname[0] && vifname_taken(d, vif.vifname)) {
 		err_printf(o, "network-attach: %s: vifname '%s' is already a switch port's name\n",
 			   dom->name, vif.vifname);

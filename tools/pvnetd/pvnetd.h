@@ -130,6 +130,12 @@ int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
 		    const struct pvnet_vif_cfg *vif);
 /* Is `name` a switch port, or the vifname of some domain's vif? */
 bool vifname_taken(struct pvnetd *d, const char *name);
+/* The domain one of whose vifs has `mac` (its devid in *devid), or NULL. */
+const struct dom *mac_owner(struct pvnetd *d, const uint8_t mac[6], unsigned *devid);
+/* 0 if no domain's vif has `mac`, else -EEXIST after "WHAT 'NAME': mac M is already
+ * vif N of domain D (OWNER)" on out's stderr ("WHAT: NAME: ..." if !quote). */
+int mac_check_free(struct pvnetd *d, const char *what, const char *name, const uint8_t mac[6],
+		   struct outbuf *out, bool quote);
 /* Reaps exited guests (SIGCHLD) and destroys domains whose guest died. */
 void dom_reap(struct pvnetd *d);
 /* Destroys domains whose guest process died (called from the main loop only). */

@@ -103,6 +103,13 @@ static json_t *cpu_json(pid_t pid)
 	return s < 0 ? json_null() : json_real(s);
 }
 
+/* CPU seconds as a number (0.0 when the process is gone): the Time(s) column. */
+static json_t *cpu_seconds_json(pid_t pid)
+{
+	double s = pid > 0 ? proc_cpu_seconds(pid) : -1;
+	return json_real(s < 0 ? 0.0 : s);
+}
+
 /* ---- info --------------------------------------------------------------------------- */
 
 static json_t *collect_info(struct pvnetd *d)
@@ -235,9 +242,10 @@ static json_t *collect_list(struct pvnetd *d, int argc, char **argv, int *err)
 			bad |= put(e, "mem_mib", json_integer(0));
 			bad |= put(e, "vcpus", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
 			bad |= put(e, "state", json_string(state));
-			bad |= put(e, "time_s",
+			/* dom0's network work is pvnetd's: its CPU time is Time(s) */
+			bad |= put(e, "time_s", cpu_seconds_json(getpid()));
+			bad |= put(e, "uptime_s",
 				   json_real((double)(pvnetd_now_ns() - d->started_ns) / 1e9));
-			/* dom0's network work is pvnetd's: its CPU time */
 			bad |= put(e, "pid", json_integer(getpid()));
 			bad |= put(e, "cpu_time_s", cpu_json(getpid()));
 			continue;
@@ -263,7 +271,9 @@ static json_t *collect_list(struct pvnetd *d, int argc, char **argv, int *err)
 							       : (json_int_t)(infos[i].mem_size >> 20)));
 		bad |= put(e, "vcpus", json_integer(dom->cfg.vcpus ? dom->cfg.vcpus : 1));
 		bad |= put(e, "state", json_string(state));
-		bad |= put(e, "time_s", json_real((double)(pvnetd_now_ns() - dom->created_ns) / 1e9));
+		/* xl list's Time(s): CPU seconds (the guest process; QEMU for HVM), not uptime */
+		bad |= put(e, "time_s", cpu_seconds_json(dom->pid));
+		bad |= put(e, "uptime_s", json_real((double)(pvnetd_now_ns() - dom->created_ns) / 1e9));
 		bad |= put(e, "pid", dom->pid > 0 ? json_integer(dom->pid) : json_null());
 		bad |= put(e, "cpu_time_s", cpu_json(dom->pid));
 		bad |= put(e, "uuid", dom->cfg.uuid[0] ? json_string(dom->cfg.uuid) : json_null());
@@ -275,20 +285,60 @@ static json_t *collect_list(struct pvnetd *d, int argc, char **argv, int *err)
 	return arr;
 }
 
-static void render_list(struct outbuf *o, const json_t *arr)
+/* xl list's columns; -v (verbose) adds the UUID and the guest process's pid. */
+static void render_list(struct outbuf *o, const json_t *arr, bool verbose)
 {
 	size_t i;
 	json_t *e;
 
-	out_printf(o, "%-32s %5s %6s %5s %9s %9s\n", "Name", "ID", "Mem", "VCPUs", "State",
+	out_printf(o, "%-32s %5s %6s %5s %9s %9s", "Name", "ID", "Mem", "VCPUs", "State",
 		   "Time(s)");
-	json_array_foreach((json_t *)arr, i, e)
-		out_printf(o, "%-32s %5lld %6lld %5lld %9s %9.1f\n", js(e, "name"), ji(e, "domid"),
+	if (verbose)
+		out_printf(o, " %-36s %8s", "UUID", "PID");
+	out_printf(o, "\n");
+	json_array_foreach((json_t *)arr, i, e) {
+		out_printf(o, "%-32s %5lld %6lld %5lld %9s %9.1f", js(e, "name"), ji(e, "domid"),
 			   ji(e, "mem_mib"), ji(e, "vcpus"), js(e, "state"),
 			   json_real_value(json_object_get(e, "time_s")));
+		if (verbose) {
+			const char *uuid = json_string_value(json_object_get(e, "uuid"));
+			json_t *pid = json_object_get(e, "pid");
+			char p[24] = "-";
+			if (json_is_integer(pid))
+				snprintf(p, sizeof(p), "%lld", (long long)json_integer_value(pid));
+			out_printf(o, " %-36s %8s", uuid ? uuid : "-", p);
+		}
+		out_printf(o, "\n");
+	}
 }
 
+static int list_names(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
+		      enum report_fmt fmt, bool verbose);
+
 static int cmd_list(struct pvnetd *d, struct outbuf *o, int argc, char **argv, enum report_fmt fmt)
+{
+	char **names = calloc((size_t)argc + 1, sizeof(*names));
+	bool verbose = false;
+	int n = 0, rc;
+
+	if (!names) {
+		err_printf(o, "out of memory\n");
+		return 1;
+	}
+	/* -v/--verbose anywhere; the other words name domains (names[0] is "list") */
+	for (int i = 0; i < argc; i++) {
+		if (i > 0 && (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")))
+			verbose = true;
+		else
+			names[n++] = argv[i];
+	}
+	rc = list_names(d, o, n, names, fmt, verbose);
+	free(names);
+	return rc;
+}
+
+static int list_names(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
+		      enum report_fmt fmt, bool verbose)
 {
 	json_t *arr;
 	int err;
@@ -310,7 +360,7 @@ static int cmd_list(struct pvnetd *d, struct outbuf *o, int argc, char **argv, e
 		err_printf(o, "out of memory\n");
 		return 1;
 	}
-	render_list(o, arr);
+	render_list(o, arr, verbose);
 	json_decref(arr);
 	return 0;
 }

@@ -27,6 +27,8 @@ struct pvnetd_state {
 	char path[PATH_MAX + 32];
 	int lock_fd;
 	unsigned pending; /* entries waiting for their vif port */
+	char *written;	   /* the file as pvnetd last wrote it (NULL before the first save) */
+	size_t written_len;
 };
 
 /* Output of a replayed command: the text, for the error message. */
@@ -47,9 +49,41 @@ static void capture_out(void *arg, int is_err, const char *text)
 		cap->text[--n] = 0;
 }
 
+static void keep_copy(struct pvnetd *d, const char *why, const char *text, size_t len);
+
+/*
+ * Writes the file. A file that differs from what pvnetd last wrote was edited by
+ * hand while pvnetd ran: the edit is not applied (the file is read at start only),
+ * so it is kept aside, never lost silently under the new file.
+ */
+static int write_file(struct pvnetd *d)
+{
+	struct pvnetd_state *s = d->state;
+	char *disk = NULL;
+	size_t disk_len = 0;
+	int rc;
+
+	if (s->written && pvnet_state_read_file(s->path, &disk, &disk_len) == 0 &&
+	    (disk_len != s->written_len || memcmp(disk, s->written, disk_len))) {
+		PVLOG(WARN, MOD, "%s was edited while pvnetd runs: the edit is not applied (edit it "
+				 "only while pvnetd is stopped, or change settings with pvnet switch)",
+		      s->path);
+		keep_copy(d, "edited", disk, disk_len);
+	}
+	free(disk);
+	rc = pvnet_state_save(s->st, s->path);
+	if (rc < 0)
+		return rc;
+	free(s->written);
+	s->written = NULL;
+	if (pvnet_state_format(s->st, &s->written, &s->written_len) < 0)
+		s->written = NULL; /* no comparison next time: nothing worse than before */
+	return rc;
+}
+
 static int save(struct pvnetd *d)
 {
-	int rc = pvnet_state_save(d->state->st, d->state->path);
+	int rc = write_file(d);
 
 	if (rc < 0)
 		PVLOG(ERR, MOD, "cannot save %s: %s", d->state->path, strerror(-rc));
@@ -71,7 +105,7 @@ int state_record(struct pvnetd *d, int argc, char **argv, char *err, size_t size
 	if (rc == 0)
 		return 0;
 	if (rc == 1)
-		rc = pvnet_state_save(d->state->st, d->state->path);
+		rc = write_file(d);
 	else if (rc == -EINVAL)
 		return rc; /* err says why */
 	if (rc < 0) {
@@ -134,8 +168,8 @@ static int apply(struct pvnetd *d, struct pvnet_state_entry *e, struct capture *
 	return rc ? -1 : 0;
 }
 
-/* Copies the file as read to <file>.bad-<UTC time>, so no line is lost. */
-static void keep_bad_copy(struct pvnetd *d, const char *text, size_t len)
+/* Copies the file as read to <file>.<why>-<UTC time>, so no line is lost. */
+static void keep_copy(struct pvnetd *d, const char *why, const char *text, size_t len)
 {
 	char path[PATH_MAX + 128], stamp[32];
 	time_t now = time(NULL);
@@ -146,9 +180,9 @@ static void keep_bad_copy(struct pvnetd *d, const char *text, size_t len)
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
 	for (int i = 0; i < 100 && fd < 0; i++) {
 		if (i)
-			snprintf(path, sizeof(path), "%s.bad-%s-%d", d->state->path, stamp, i);
+			snprintf(path, sizeof(path), "%s.%s-%s-%d", d->state->path, why, stamp, i);
 		else
-			snprintf(path, sizeof(path), "%s.bad-%s", d->state->path, stamp);
+			snprintf(path, sizeof(path), "%s.%s-%s", d->state->path, why, stamp);
 		fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd < 0 && errno != EEXIST)
 			break;
@@ -294,7 +328,7 @@ int state_load(struct pvnetd *d)
 	PVLOG(INFO, MOD, "%s: %d setting(s) applied, %u waiting for their vif, %d line(s) with "
 			 "errors", s->path, applied, s->pending, bad);
 	if (bad)
-		keep_bad_copy(d, text, len);
+		keep_copy(d, "bad", text, len);
 	free(text);
 	switch_cli_set_recorder(recorder, d);
 	/* the file now says what is applied (and waiting) */
@@ -381,6 +415,7 @@ void state_close(struct pvnetd *d)
 		return;
 	switch_cli_set_recorder(NULL, NULL);
 	pvnet_state_destroy(d->state->st);
+	free(d->state->written);
 	if (d->state->lock_fd >= 0)
 		close(d->state->lock_fd);
 	free(d->state);

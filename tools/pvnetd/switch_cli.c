@@ -56,8 +56,10 @@ static int record(struct cli *c, int argc, char **argv)
 	return 1;
 }
 
-static const char usage_text[] =
+const char switch_cli_usage[] =
 	"usage: pvnet switch COMMAND ...\n"
+	"  show [--json]                      bridges, their ports and VLAN modes\n"
+	"  fdb BRIDGE [--json]                the MAC table: port, VLAN, MAC, age\n"
 	"  add-br BRIDGE [--may-exist]        create a bridge\n"
 	"  del-br BRIDGE                      delete a bridge and its ports (not while guests use it)\n"
 	"  list-br [-v|--json]                bridges, one a line (-v: ports, ageing, MAC limit)\n"
@@ -806,7 +808,7 @@ int switch_cli_ext(struct vsw_switch *sw, switch_cli_out_fn out, void *out_arg, 
 		return 1;
 	}
 	if (!strcmp(sub, "help")) {
-		OUT(&c, "%s", usage_text);
+		OUT(&c, "%s", switch_cli_usage);
 		return 0;
 	}
 	if (!strcmp(sub, "add-port"))

@@ -31,6 +31,9 @@ void switch_cli_set_recorder(switch_cli_record_fn fn, void *arg);
  * Returns the exit status (0 ok, 1 failed, 2 usage), or -1 when
  * argv[1] is not one of these (e.g. `show`, `fdb`: the caller dispatches those).
  */
+/* Every `pvnet switch` command with its options (`switch help`; a bad subcommand's usage). */
+extern const char switch_cli_usage[];
+
 int switch_cli_ext(struct vsw_switch *sw, switch_cli_out_fn out, void *out_arg, int argc,
 		   char **argv);
 
