@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# pvnet in a real OVN: NB and SB ovsdb-servers (single member), ovn-northd, an OVS chassis
+# (ovsdb-server + ovs-vswitchd with datapath_type=netdev + ovn-controller) with one
+# OVN logical port bound to a namespace, and a pvnet host: the hardware_vtep
+# ovsdb-server, ovn-controller-vtep and pvnetd --vtep-db. One logical switch ls1 with
+# the chassis port and a vtep gateway port for pvnet's port tp0 (vtep-ctl bind-ls).
+#   - a host behind pvnet's port pings the OVN port on the OVS chassis, and back;
+#   - ovn-controller-vtep's tunnel key reaches pvnet as the VNI; OVN learns nothing
+#     wrong: the chassis' MAC is a static remote, pvnet's MAC is in Ucast_Macs_Local;
+#   - ovn-controller-vtep killed: traffic keeps flowing; restarted: still flowing.
+# Every daemon is started here with --detach --pidfile in the test's run dir and
+# killed by the PID in its pidfile, never through systemd.
+. "$(dirname "$0")/lib.sh"
+pv_init ovn_chassis
+for c in ovsdb-server ovsdb-tool ovs-vsctl ovs-vswitchd vtep-ctl ovn-northd ovn-nbctl \
+  ovn-sbctl ovn-controller ovn-controller-vtep ping; do
+  command -v "$c" >/dev/null 2>&1 || { skip ovn_chassis "needs $c (scripts/deps.sh: openvswitch-switch, openvswitch-vtep, ovn-central, ovn-host, ovn-controller-vtep)"; pv_done; exit 0; }
+done
+q() { "$@" >/dev/null 2>&1; }
+wait_for() {
+  local d=$1 t=$2 i; shift 2
+  for ((i = 0; i < t * 10; i++)); do
+    if "$@" >/dev/null 2>&1; then ok "$d ($((i * 100)) ms)"; return 0; fi
+    sleep 0.1
+  done
+  not_ok "$d (not within $t s)"; return 1
+}
+C="$PV_TMP/ovn"; mkdir -p "$C"
+export OVS_RUNDIR="$C" OVS_LOGDIR="$C" OVS_DBDIR="$C" OVN_RUNDIR="$C" OVN_LOGDIR="$C" OVN_DBDIR="$C"
+# kill_pidfile FILE: the daemon we started, by its pidfile
+kill_pidfile() {
+  local p; p=$(cat "$1" 2>/dev/null) || return 0
+  kill "$p" 2>/dev/null
+  for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || return 0; sleep 0.1; done
+  kill -9 "$p" 2>/dev/null
+}
+# dbsrv NAME SCHEMA [NS]: an ovsdb-server for NAME.db on unix:$C/NAME.sock
+dbsrv() {
+  [ -f "$C/$1.db" ] || ovsdb-tool create "$C/$1.db" "$2" || return 1
+  ovsdb-server --detach --no-chdir --pidfile="$C/$1.pid" --remote="punix:$C/$1.sock" \
+    --unixctl="$C/$1.ctl" --log-file="$C/$1.log" "$C/$1.db" || return 1
+  pv_cleanup_add "kill_pidfile '$C/$1.pid'"
+}
+nb() { ovn-nbctl --db="unix:$C/nb.sock" --timeout=5 "$@"; }
+sb() { ovn-sbctl --db="unix:$C/sb.sock" --timeout=5 "$@"; }
+ovs() { ovs-vsctl --db="unix:$C/ovs.sock" --timeout=5 "$@"; }
+vctl() { vtep-ctl --db="unix:$C/vtep.sock" --timeout=5 "$@"; }
+dump_logs() {
+  local f
+  for f in "$C"/*.log; do diag "== $f"; tail -15 "$f" | sed 's/^/#   /'; done
+}
+
+# central: NB, SB, northd
+dbsrv nb /usr/share/ovn/ovn-nb.ovsschema && dbsrv sb /usr/share/ovn/ovn-sb.ovsschema &&
+  ovn-northd --detach --no-chdir --pidfile="$C/northd.pid" --log-file="$C/northd.log" \
+    --unixctl="$C/northd.ctl" --ovnnb-db="unix:$C/nb.sock" --ovnsb-db="unix:$C/sb.sock"
+rc=$?
+pv_cleanup_add "kill_pidfile '$C/northd.pid'"
+if [ $rc != 0 ]; then not_ok "OVN central (NB, SB, ovn-northd) starts"; dump_logs; pv_done; exit 1; fi
+ok "OVN central (NB, SB, ovn-northd) starts"
+
+# namespaces: CH the OVS chassis, P the OVN port's host, H1 pvnet's port's host
+CH="$PV_NS-ch"; P="$PV_NS-p"; H1="$PV_NS-h1"
+for ns in "$CH" "$P" "$H1"; do ip netns add "$ns" && pv_cleanup_add "ip netns del '$ns'"; done
+for ns in "$PV_NS" "$CH" "$P" "$H1"; do
+  ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip -n "$ns" link set lo up
+done
+# underlay: pvnetd 172.31.0.1 <-> chassis 172.31.0.3 (on the chassis' br-phy)
+ip link add ul0 netns "$PV_NS" type veth peer name eth0 netns "$CH"
+ip -n "$PV_NS" addr add 172.31.0.1/24 dev ul0; ip -n "$PV_NS" link set ul0 up
+ip -n "$CH" link set eth0 up
+ip netns exec "$PV_NS" ethtool -K ul0 tx off >/dev/null 2>&1 || true
+
+# the OVS chassis
+dbsrv ovs /usr/share/openvswitch/vswitch.ovsschema || { not_ok "OVS ovsdb-server"; pv_done; exit 1; }
+ovs --no-wait init
+ip netns exec "$CH" ovs-vswitchd "unix:$C/ovs.sock" --detach --no-chdir --pidfile="$C/vswitchd.pid" \
+  --log-file="$C/vswitchd.log" --unixctl="$C/vswitchd.ctl"
+pv_cleanup_add "kill_pidfile '$C/vswitchd.pid'"
+ovs add-br br-phy -- set bridge br-phy datapath_type=netdev -- add-port br-phy eth0
+ip -n "$CH" addr add 172.31.0.3/24 dev br-phy; ip -n "$CH" link set br-phy up
+ovs set open . external_ids:system-id=ch1 external_ids:ovn-remote="unix:$C/sb.sock" \
+  external_ids:ovn-encap-type=geneve,vxlan external_ids:ovn-encap-ip=172.31.0.3 \
+  external_ids:ovn-bridge-datapath-type=netdev
+ip netns exec "$CH" ovn-controller "unix:$C/ovs.sock" --detach --no-chdir --pidfile="$C/ovnc.pid" \
+  --log-file="$C/ovnc.log"
+pv_cleanup_add "kill_pidfile '$C/ovnc.pid'"
+wait_for "ovn-controller creates br-int (netdev) and registers chassis ch1" 20 \
+  bash -c "ovs-vsctl --db=unix:$C/ovs.sock br-exists br-int && ovn-sbctl --db=unix:$C/sb.sock --timeout=2 list Chassis | grep -q ch1"
+# the OVN port lp1 in namespace P (a veth whose other end is on br-int)
+ip link add lp1 netns "$CH" type veth peer name eth0 netns "$P"
+ip -n "$CH" link set lp1 up
+ip -n "$P" link set eth0 address 02:00:00:00:90:03 mtu 1400 up
+ip -n "$P" addr add 10.90.0.3/24 dev eth0
+ip netns exec "$P" ethtool -K eth0 tx off >/dev/null 2>&1 || true
+ovs add-port br-int lp1 -- set Interface lp1 external_ids:iface-id=lp1
+
+# the pvnet host: VTEP database, pvnetd, ovn-controller-vtep
+dbsrv vtep /usr/share/openvswitch/vtep.ovsschema || { not_ok "VTEP ovsdb-server"; pv_done; exit 1; }
+if pv_start --vtep-db "unix:$C/vtep.sock" --vtep-name pv1 --tunnel-ip 172.31.0.1; then
+  ok "pvnetd starts with --vtep-db"
+else
+  not_ok "pvnetd starts"; pv_done; exit 1
+fi
+q pvnet switch add-port br0 tp0 --type tap || not_ok "add-port br0 tp0 --type tap"
+ip -n "$PV_NS" link set tp0 netns "$H1"
+ip -n "$H1" link set tp0 address 02:00:00:00:90:01 mtu 1400 up
+ip -n "$H1" addr add 10.90.0.1/24 dev tp0
+ocv_start() {
+  ovn-controller-vtep --detach --no-chdir --pidfile="$C/ocv.pid" --log-file="$C/ocv.log" \
+    --vtep-db="unix:$C/vtep.sock" --ovnsb-db="unix:$C/sb.sock"
+}
+ocv_start
+pv_cleanup_add "kill_pidfile '$C/ocv.pid'"
+wait_for "pvnet's Physical_Switch pv1 with port tp0" 10 bash -c "vtep-ctl --db=unix:$C/vtep.sock --timeout=2 list-ports pv1 | grep -qx tp0"
+
+# the logical switch: the chassis port and pvnet's gateway port
+nb ls-add ls1
+nb lsp-add ls1 lp1 -- lsp-set-addresses lp1 "02:00:00:00:90:03 10.90.0.3"
+nb lsp-add ls1 pv1-gw -- lsp-set-type pv1-gw vtep \
+  -- lsp-set-options pv1-gw vtep-physical-switch=pv1 vtep-logical-switch=ls1 \
+  -- lsp-set-addresses pv1-gw unknown
+vctl add-ls ls1
+vctl bind-ls pv1 tp0 0 ls1
+wait_for "ovn-controller-vtep gives ls1 its tunnel key" 20 \
+  bash -c "[ -n \"\$(vtep-ctl --db=unix:$C/vtep.sock --timeout=2 get Logical_Switch ls1 tunnel_key | tr -d '[]')\" ]"
+KEY=$(vctl get Logical_Switch ls1 tunnel_key | tr -d '[]')
+diag "ls1 tunnel key (VNI): $KEY"
+wait_for "pvnet realises ls1 as VXLAN port vtep$KEY towards 172.31.0.3" 20 \
+  bash -c "$PV_BIN/pvnet --run-dir $PV_RUN switch port-show vtep$KEY | grep -q 'remotes=.*172.31.0.3'"
+wait_for "ping over OVN: pvnet host -> OVN port on the OVS chassis" 30 \
+  ip netns exec "$H1" ping -c 1 -W 1 10.90.0.3
+check "ping over OVN: OVN port -> pvnet host" q ip netns exec "$P" ping -c 3 -i 0.2 -W 2 10.90.0.1
+wait_for "pvnet's MAC in Ucast_Macs_Local" 5 \
+  bash -c "vtep-ctl --db=unix:$C/vtep.sock --timeout=2 list-local-macs ls1 | grep -qi 02:00:00:00:90:01"
+
+# ovn-controller-vtep goes away: traffic keeps flowing; it comes back
+kill_pidfile "$C/ocv.pid"
+check "ping with ovn-controller-vtep down" q ip netns exec "$H1" ping -c 3 -i 0.2 -W 2 10.90.0.3
+T0=$(date +%s%N)
+ocv_start
+check "ping after ovn-controller-vtep restarts" q ip netns exec "$H1" ping -c 3 -i 0.2 -W 2 10.90.0.3
+diag "ovn-controller-vtep restart: traffic checked $(( ($(date +%s%N) - T0) / 1000000 )) ms after"
+check "pvnetd survived" kill -0 "$PV_PID"
+[ "$PV_FAILED" = 0 ] || { dump_logs; vctl show | sed 's/^/# /'; vctl list-remote-macs ls1 | sed 's/^/# /'; }
+pv_done
