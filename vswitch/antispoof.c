@@ -22,6 +22,8 @@
 
 #define ND_NS 135
 #define ND_NA 136
+#define ND_RA 134
+#define ND_REDIRECT 137
 #define ND_OPT_SLLA 1
 #define ND_OPT_TLLA 2
 
@@ -112,7 +114,7 @@ static bool nd_opts_ok(const struct vsw_antispoof *as, const uint8_t *opt, uint3
  * extension-header chain, so hop-by-hop / destination options / routing headers
  * in front of an NA hide nothing. A chain the head does not hold, or an NS/NA
  * whose body reaches beyond the head or is fragmented (RFC 6980 forbids it),
- * cannot be checked: bad_headers.
+ * cannot be checked: bad_headers. Router Advertisements and Redirects: spoofed_nd.
  */
 static int check_ipv6(const struct vsw_antispoof *as, const struct pvnet_pkt *pkt,
 		      const struct pvnet_frame *fr)
@@ -121,6 +123,13 @@ static int check_ipv6(const struct vsw_antispoof *as, const struct pvnet_pkt *pk
 	uint32_t end;
 	bool src_unspec;
 
+	/* RA guard (RFC 6105), with or without IPv6 addresses configured: a port
+	 * behind anti-spoofing is no router, its RAs and Redirects would make the
+	 * other guests route through it (or renumber them) */
+	if (fr->l3 == PVNET_FRAME_L3_IPV6 && (fr->flags & PVNET_FRAME_F_L4) &&
+	    fr->l4_proto == PVNET_IPPROTO_ICMPV6 &&
+	    (d[fr->l4_off] == ND_RA || d[fr->l4_off] == ND_REDIRECT))
+		return VSW_DROP_SPOOFED_ND;
 	if (!as->n6)
 		return -1;
 	if (fr->l3 != PVNET_FRAME_L3_IPV6)

@@ -337,6 +337,8 @@ struct vsw_ip_addr {
  *   NA targets and DAD (source ::) NS targets in the list, and ND source/target
  *   link-layer options equal to `mac`. A family with no address configured is not
  *   restricted at L3 (only its MAC is). Other ethertypes pass.
+ * - no ICMPv6 Router Advertisement or Redirect (RA guard, RFC 6105), whatever is
+ *   configured: a port that must route turns anti-spoofing off.
  * - `mac` is this port's alone in its bridge: a frame with it as source MAC from any
  *   other port (an uplink, a VXLAN remote, a TAP, a vif) is dropped as spoofed_mac on
  *   that port and never learnt, so no peer can move the entry away (unless two ports

@@ -7,7 +7,8 @@
 #   (1) ARP replies to W and gratuitous ARPs claiming V's IPv4 address, with 0, 1
 #       (priority tag) and 2 VLAN tags of each TPID 0x8100, 0x88a8, 0x9100;
 #   (2) unsolicited NAs for V's IPv6 address with hop-by-hop / destination-options
-#       headers before ICMPv6, untagged and priority-tagged;
+#       headers before ICMPv6, untagged and priority-tagged; Router Advertisements
+#       from A (RA guard: W must not route through A or take its prefix);
 #   (3) all-zero and multicast source MACs;
 #   (4) STP, PAUSE, LACP, 802.1X and LLDP destinations (01:80:c2:00:00:0X);
 #   (5) with A's port on access VLAN 10 and a trunk (AF_PACKET on a veth, the far
@@ -53,7 +54,8 @@ CFG
 # The frame builder: python3 frames.py IFACE KIND [ROUNDS]; prints frames sent.
 cat >"$PV_TMP/frames.py" <<'PY'
 import os, socket, sys, time
-from scapy.all import (ARP, Ether, ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IP, IPv6,
+from scapy.all import (ARP, Ether, ICMPv6ND_NA, ICMPv6ND_RA, ICMPv6NDOptDstLLAddr,
+                       ICMPv6NDOptPrefixInfo, ICMPv6NDOptSrcLLAddr, IP, IPv6,
                        IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop, LLC, Raw, STP, UDP)
 E = os.environ
 TPIDS = (0x8100, 0x88a8, 0x9100)
@@ -94,6 +96,15 @@ def frames(kind):
         return [bytes(f) for f in na_claims()]
     if kind == "na1":
         return [tag(f, [(t, 0)]) for t in TPIDS for f in na_claims()]
+    if kind == "ra":     # A as IPv6 router: untagged, priority-tagged, behind hop-by-hop
+        m = [int(x, 16) for x in E["MA"].split(":")]  # A's EUI-64 link-local, as a router's
+        ll = "fe80::%02x%02x:%02xff:fe%02x:%02x%02x" % (m[0] ^ 2, m[1], m[2], m[3], m[4], m[5])
+        ra = (IPv6(src=ll, dst="ff02::1", hlim=255), ICMPv6ND_RA(routerlifetime=1800) /
+              ICMPv6NDOptSrcLLAddr(lladdr=E["MA"]) /
+              ICMPv6NDOptPrefixInfo(prefix="fd85::", prefixlen=64, L=1, A=1))
+        f = Ether(dst="33:33:00:00:00:01", src=E["MA"]) / ra[0] / ra[1]
+        h = Ether(dst="33:33:00:00:00:01", src=E["MA"]) / ra[0] / IPv6ExtHdrHopByHop() / ra[1]
+        return [bytes(f)] + [tag(f, [(t, 0)]) for t in TPIDS] + [bytes(h)]
     if kind == "badsrc":
         return [bytes(marker("BADSRC", "00:00:00:00:00:00")),
                 bytes(marker("BADSRC", "01:00:5e:00:00:42")),
@@ -213,6 +224,9 @@ attack arp1 $R "$((6 * R)) 0 0 0 0 0" "(1) the same in one priority tag of each 
 attack arp2 $R "0 0 $((6 * R)) 0 0 0" "(1) the same in two tags of each outer TPID: double_tagged"
 attack na0 $R "0 $((2 * R)) 0 0 0 0" "(2) NA for $V6 behind hop-by-hop/dest-opts headers: spoofed_nd"
 attack na1 $R "0 $((6 * R)) 0 0 0 0" "(2) the same in one priority tag of each TPID: spoofed_nd"
+attack ra $R "0 $((5 * R)) 0 0 0 0" "(2b) Router Advertisements from A (RA guard), untagged, priority-tagged, behind hop-by-hop: spoofed_nd"
+check "(2b) W took no default route or prefix from A's RAs ($(ip -n "$W" -6 route show default | head -1))" \
+  bash -c "[ -z \"\$(ip -n '$W' -6 route show default)\" ] && ! ip -n '$W' -6 addr show dev eth0 | grep -q fd85:"
 attack badsrc 1 "0 0 0 3 0 0" "(3) all-zero, multicast and broadcast source MACs: bad_src_mac"
 attack linklocal 1 "0 0 0 0 5 0" "(4) STP, PAUSE, LACP, 802.1X, LLDP destinations: link_local"
 
@@ -286,6 +300,9 @@ sleep 1.1
 send na0 1 >/dev/null
 check "positive control: the extension-header NA now moves W's $V6 entry to A's MAC" \
   wait_for 5 bash -c "[ \"\$(ip -n '$W' neigh show '$V6' dev eth0 | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p')\" = '$MA' ]"
+send ra 1 >/dev/null
+check "positive control: A's RA now gives W a default route via A" \
+  wait_for 5 bash -c "ip -n '$W' -6 route show default | grep -q 'via fe80::'"
 send arp0 1 >/dev/null
 check "positive control: the ARP claim now moves W's $IV entry to A's MAC" \
   wait_for 5 bash -c "[ \"\$(ip -n '$W' neigh show '$IV' dev eth0 | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p')\" = '$MA' ]"

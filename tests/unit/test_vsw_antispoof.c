@@ -383,6 +383,43 @@ static size_t add_exthdrs(uint8_t *f, size_t size, unsigned n, const uint8_t *ty
 
 static const uint16_t TPIDS[3] = {0x8100, 0x88a8, 0x9100};
 
+/* A guest behind anti-spoofing is no router: Router Advertisements and Redirects
+ * from it are spoofed_nd (RA guard, RFC 6105), behind tags and extension headers,
+ * whether or not IPv6 addresses are configured; Router Solicitations pass. */
+static void test_ra_guard(void **state)
+{
+	static const uint8_t hbh[] = {0};
+	struct env e;
+	uint8_t f[512];
+	uint16_t prio[] = {0x8100, 0};
+	size_t n;
+	(void)state;
+
+	env_init(&e);
+	n = ipv6(f, "fe80::216:3eff:fe00:1", 0, NULL, NULL);
+	f[14 + 40] = 134; /* RA from our own link-local address */
+	assert_int_equal(send_one(&e, f, n + 8), VSW_DROP_SPOOFED_ND);
+	n = ipv6(f, "fe80::216:3eff:fe00:1", 0, NULL, NULL);
+	f[14 + 40] = 137; /* Redirect */
+	assert_int_equal(send_one(&e, f, n), VSW_DROP_SPOOFED_ND);
+	n = ipv6(f, "fe80::216:3eff:fe00:1", 0, NULL, NULL);
+	f[14 + 40] = 134;
+	n = add_exthdrs(f, n, 1, hbh);
+	assert_int_equal(send_one(&e, f, add_tags(f, n, 1, prio)), VSW_DROP_SPOOFED_ND);
+	n = ipv6(f, "fe80::216:3eff:fe00:1", 0, NULL, NULL);
+	f[14 + 40] = 133; /* a Router Solicitation is no claim */
+	assert_int_equal(send_one(&e, f, n), -1);
+	/* MAC-only anti-spoofing: still no router */
+	assert_int_equal(vsw_port_set_antispoof(e.in, MAC, NULL, 0), 0);
+	n = ipv6(f, "fe80::216:3eff:fe00:1", 0, NULL, NULL);
+	f[14 + 40] = 134;
+	assert_int_equal(send_one(&e, f, n), VSW_DROP_SPOOFED_ND);
+	/* anti-spoofing off: the operator lets the port route */
+	assert_int_equal(vsw_port_set_antispoof(e.in, NULL, NULL, 0), 0);
+	assert_int_equal(send_one(&e, f, n), -1);
+	env_fini(&e);
+}
+
 static void test_tags_hide_no_claim(void **state)
 {
 	struct env e;
@@ -620,6 +657,7 @@ int main(void)
 		cmocka_unit_test(test_mac_claimed_elsewhere),
 		cmocka_unit_test(test_tags_hide_no_claim),
 		cmocka_unit_test(test_exthdrs_hide_no_nd_claim),
+		cmocka_unit_test(test_ra_guard),
 		cmocka_unit_test(test_src_mac_and_link_local),
 		cmocka_unit_test(test_no_vlan_hopping),
 	};
