@@ -111,6 +111,7 @@ _Static_assert(sizeof(struct vhu_mem) == 8 + 8 * 32, "vhost-user memory");
 #define VIRTIO_NET_F_HOST_TSO4 11
 #define VIRTIO_NET_F_HOST_TSO6 12
 #define VIRTIO_NET_F_MRG_RXBUF 15
+#define VIRTIO_NET_F_MQ 22
 #define VIRTIO_RING_F_INDIRECT_DESC 28
 #define VIRTIO_F_VERSION_1 32
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
@@ -164,9 +165,15 @@ _Static_assert(sizeof(struct virtio_net_hdr_mrg) == 12, "virtio_net_hdr_mrg_rxbu
 
 /* ---- the port ---------------------------------------------------------------------- */
 
-#define VHU_RXQ 0 /* guest RX: we write */
-#define VHU_TXQ 1 /* guest TX: we read */
-#define VHU_NQ 2
+/* vring 2q: guest RX of queue pair q (we write); 2q + 1: its guest TX (we read) */
+#define VHU_RXQ 0
+#define VHU_TXQ 1
+#define VHU_NQ (2 * VSW_VHOST_MAX_QUEUES) /* vrings a port has room for */
+#define VHU_IS_TXQ(q) (((q) & 1u) != 0)
+#define VHU_PROTO_F_MQ 0 /* VHOST_USER_PROTOCOL_F_MQ */
+#define VHU_CONNECT_BACKOFF_MIN_MS 100u  /* client mode: first retry */
+#define VHU_CONNECT_BACKOFF_MAX_MS 2000u /* client mode: retries at least this often */
+#define VHU_POLL_EPOLL_EVERY 64u /* polling: look at the control socket every N passes */
 #define VHU_BUF_SIZE (65536u + 128u) /* a 64 KiB GSO frame plus tag and slack */
 #define VHU_MAX_SEGS 64               /* guest buffer pieces gathered per chain */
 #define VHU_TSO_MAX_SEGS 64
@@ -196,6 +203,14 @@ struct vsw_vhost {
 	char name[VSW_NAME_MAX];
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int listen_fd, conn_fd, stop_fd, ep_fd;
+	unsigned nq;       /* vrings offered: 2 * queue pairs */
+	bool client;       /* connect to path (the frontend listens) */
+	bool auto_connect; /* client: the port thread connects (not with test_port_add) */
+	unsigned poll_us;  /* 0 event mode, VSW_VHOST_POLL_ALWAYS, or microseconds */
+	uint64_t connect_at_ns;  /* client, unconnected: next attempt (CLOCK_MONOTONIC) */
+	unsigned backoff_ms;     /* client: the wait after the next failure */
+	uint64_t last_work_ns;   /* polling: when a burst last moved frames */
+	unsigned poll_pass;      /* polling: passes since the last epoll look */
 	pthread_t thread;
 	bool thread_started;
 	/*
@@ -459,9 +474,8 @@ static int tx_read_chain(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t head,
 
 /* One burst from the guest's TX queue into the switch. Returns the number of chains
  * consumed (0: nothing to do), on the port thread only. */
-static unsigned tx_burst(struct vsw_vhost *vh)
+static unsigned tx_burst(struct vsw_vhost *vh, struct vhu_vq *vq)
 {
-	struct vhu_vq *vq = &vh->vq[VHU_TXQ];
 	struct pvnet_pkt_batch batch;
 	struct pvnet_pkt *pkts[PVNET_BATCH_MAX];
 	uint64_t bytes = 0;
@@ -724,12 +738,51 @@ static bool needs_fallback(const struct vsw_vhost *vh, const struct pvnet_pkt *p
 	return (pkt->flags & PVNET_PKT_F_CSUM_BLANK) && !(f & BIT(VIRTIO_NET_F_GUEST_CSUM));
 }
 
+/*
+ * The guest RX queue pair for an egress frame: by a hash of its flow (MACs, and the
+ * IPv4/IPv6 addresses and TCP/UDP ports when present in the linear head), so a flow
+ * keeps its order; among the `n` ready pairs listed in `ready`.
+ */
+static unsigned pick_rxq(const struct pvnet_pkt *pkt, const unsigned *ready, unsigned n)
+{
+	const uint8_t *d = pkt->data;
+	uint32_t hl = pkt->head_size < pkt->len ? pkt->head_size : pkt->len, h = 2166136261u;
+	uint32_t off = 14, from = 0, to = 12;
+	uint16_t et;
+
+	if (n == 1 || hl < 14)
+		return ready[0];
+	et = (uint16_t)(d[12] << 8 | d[13]);
+	if (et == 0x8100 && hl >= 18) {
+		et = (uint16_t)(d[16] << 8 | d[17]);
+		off = 18;
+	}
+	if (et == 0x0800 && hl >= off + 20 && (d[off] >> 4) == 4) {
+		uint32_t ihl = (uint32_t)(d[off] & 15) * 4;
+		bool l4 = (d[off + 9] == 6 || d[off + 9] == 17) && !(d[off + 6] & 0x3f) &&
+			  !d[off + 7] && ihl >= 20 && hl >= off + ihl + 4;
+		for (uint32_t i = off + 12; i < off + 20; i++) /* addresses */
+			h = (h ^ d[i]) * 16777619u;
+		from = l4 ? off + ihl : 0; /* ports, or the MACs */
+		to = l4 ? off + ihl + 4 : 12;
+	} else if (et == 0x86dd && hl >= off + 40) {
+		bool l4 = (d[off + 6] == 6 || d[off + 6] == 17) && hl >= off + 44;
+		for (uint32_t i = off + 8; i < off + 40; i++)
+			h = (h ^ d[i]) * 16777619u;
+		from = l4 ? off + 40 : 0;
+		to = l4 ? off + 44 : 12;
+	}
+	for (uint32_t i = from; i < to; i++)
+		h = (h ^ d[i]) * 16777619u;
+	return ready[h % n];
+}
+
 static int vhost_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 {
 	struct vsw_vhost *vh = vsw_port_priv(port);
-	struct vhu_vq *vq = &vh->vq[VHU_RXQ];
-	unsigned i = 0, emitted = 0;
-	uint16_t avail_idx;
+	unsigned i = 0, nready = 0, ready[VSW_VHOST_MAX_QUEUES];
+	uint16_t avail_idx[VSW_VHOST_MAX_QUEUES];
+	uint32_t emitted = 0; /* bit per queue pair */
 
 	pthread_mutex_lock(&vh->lock);
 	if (mem_faulted(vh)) { /* the port thread disconnects the VMM */
@@ -737,26 +790,34 @@ static int vhost_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 		count_mem_fault(vh, i);
 		goto unlock;
 	}
-	if (!vq_ready(vq)) {
-		CNT_ADD(vh, rx_not_ready, batch->count);
-		goto unlock;
+	for (unsigned q = 0; q < vh->nq / 2; q++) {
+		struct vhu_vq *vq = &vh->vq[2 * q];
+		if (!vq_ready(vq))
+			continue;
+		/* acquire: the guest's buffers are read after the index that publishes them */
+		avail_idx[q] = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
+		if ((uint16_t)(avail_idx[q] - vq->last_avail) > vq->num) {
+			CNT_ADD(vh, rx_bad_desc, 1);
+			vq->started = false;
+			continue;
+		}
+		ready[nready++] = q;
 	}
-	/* acquire: the guest's buffers are read after the index that publishes them */
-	avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
-	if ((uint16_t)(avail_idx - vq->last_avail) > vq->num) {
-		CNT_ADD(vh, rx_bad_desc, 1);
-		vq->started = false;
+	if (!nready) {
+		CNT_ADD(vh, rx_not_ready, batch->count);
 		goto unlock;
 	}
 	vh->rx_burst_pkts = vh->rx_burst_bytes = 0;
 	for (; i < batch->count; i++) {
 		const struct pvnet_pkt *pkt = batch->pkts[i];
+		unsigned q = pick_rxq(pkt, ready, nready);
+		struct vhu_vq *vq = &vh->vq[2 * q];
 		int rc = needs_fallback(vh, pkt)
-				 ? rx_emit_fallback(vh, vq, avail_idx, pkt, batch->vlan_tci[i])
-				 : rx_emit_pkt(vh, vq, avail_idx, pkt, batch->vlan_tci[i]);
+				 ? rx_emit_fallback(vh, vq, avail_idx[q], pkt, batch->vlan_tci[i])
+				 : rx_emit_pkt(vh, vq, avail_idx[q], pkt, batch->vlan_tci[i]);
 		if (rc == -ENOBUFS)
 			break;
-		emitted++; /* delivered, or consumed a bad chain (counted) */
+		emitted |= 1u << q; /* delivered, or consumed a bad chain (counted) */
 	}
 	if (mem_faulted(vh)) {
 		/* written into zero pages, not the guest's: lost */
@@ -764,8 +825,9 @@ static int vhost_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 	} else {
 		CNT_ADD(vh, guest_rx_packets, vh->rx_burst_pkts);
 		CNT_ADD(vh, guest_rx_bytes, vh->rx_burst_bytes);
-		if (emitted)
-			vq_publish(vh, vq);
+		for (unsigned k = 0; k < nready; k++)
+			if (emitted & (1u << ready[k]))
+				vq_publish(vh, &vh->vq[2 * ready[k]]);
 	}
 	if (i < batch->count)
 		CNT_ADD(vh, rx_no_buffers, batch->count - i);
@@ -859,7 +921,7 @@ static void disconnect(struct vsw_vhost *vh)
 		return;
 	pthread_mutex_lock(&vh->lock);
 	for (unsigned q = 0; q < VHU_NQ; q++) {
-		if (q == VHU_TXQ)
+		if (VHU_IS_TXQ(q))
 			ep_set_kick(vh, vh->vq[q].kick_fd, -1);
 		vq_reset(&vh->vq[q]);
 	}
@@ -942,6 +1004,8 @@ static void refresh_started(struct vsw_vhost *vh, struct vhu_vq *vq)
 {
 	vq->started = vq->kick_fd >= 0 && vq->desc && vq->num;
 	vh->st.running = vq_ready(&vh->vq[VHU_RXQ]) && vq_ready(&vh->vq[VHU_TXQ]);
+	if (vh->st.running) /* client mode: a working connection resets the backoff */
+		vh->backoff_ms = VHU_CONNECT_BACKOFF_MIN_MS;
 }
 
 static int send_reply(struct vsw_vhost *vh, const struct vhu_msg *req, const void *payload,
@@ -967,6 +1031,12 @@ static int send_reply(struct vsw_vhost *vh, const struct vhu_msg *req, const voi
 	return 0;
 }
 
+/* The virtio features offered: VIRTIO_NET_F_MQ too with more than one queue pair. */
+static uint64_t port_features(const struct vsw_vhost *vh)
+{
+	return VHU_FEATURES | (vh->nq > 2 ? BIT(VIRTIO_NET_F_MQ) : 0);
+}
+
 /* Handles one message. 0, or -errno to drop the connection. Takes every fd in fds. */
 static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigned nfds)
 {
@@ -980,12 +1050,12 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 	      m->size, m->flags, nfds);
 	switch (m->request) {
 	case VHU_GET_FEATURES:
-		u64 = VHU_FEATURES;
+		u64 = port_features(vh);
 		rc = send_reply(vh, m, &u64, sizeof(u64));
 		replied = true;
 		break;
 	case VHU_SET_FEATURES:
-		if (m->size < 8 || (m->p.u64 & ~VHU_FEATURES)) {
+		if (m->size < 8 || (m->p.u64 & ~port_features(vh))) {
 			rc = -EINVAL;
 			break;
 		}
@@ -997,7 +1067,7 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 		/* without VHOST_USER_F_PROTOCOL_FEATURES rings start enabled, with it
 		 * they wait for SET_VRING_ENABLE */
 		vh->protocol_features = vh->features & BIT(VHOST_USER_F_PROTOCOL_FEATURES);
-		for (unsigned q = 0; q < VHU_NQ && !vh->protocol_features; q++)
+		for (unsigned q = 0; q < vh->nq && !vh->protocol_features; q++)
 			vh->vq[q].enabled = true;
 		pthread_mutex_unlock(&vh->lock);
 		__atomic_store_n(&vh->st.features, vh->features, __ATOMIC_RELAXED);
@@ -1014,7 +1084,7 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 	case VHU_RESET_OWNER:
 		pthread_mutex_lock(&vh->lock);
 		for (unsigned q = 0; q < VHU_NQ; q++) {
-			if (q == VHU_TXQ)
+			if (VHU_IS_TXQ(q))
 				ep_set_kick(vh, vh->vq[q].kick_fd, -1);
 			vq_reset(&vh->vq[q]);
 		}
@@ -1022,7 +1092,7 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 		pthread_mutex_unlock(&vh->lock);
 		break;
 	case VHU_GET_PROTOCOL_FEATURES:
-		u64 = 0;
+		u64 = vh->nq > 2 ? BIT(VHU_PROTO_F_MQ) : 0;
 		rc = send_reply(vh, m, &u64, sizeof(u64));
 		replied = true;
 		break;
@@ -1034,7 +1104,7 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 	case VHU_GET_VRING_BASE:
 	case VHU_SET_VRING_ENABLE:
 		qi = m->p.state.index;
-		if (m->size < sizeof(struct vhu_state) || qi >= VHU_NQ) {
+		if (m->size < sizeof(struct vhu_state) || qi >= vh->nq) {
 			rc = -EINVAL;
 			break;
 		}
@@ -1052,7 +1122,7 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 		} else if (m->request == VHU_GET_VRING_BASE) {
 			/* stops the ring; the VMM reads where to resume */
 			struct vhu_state s = {.index = qi, .num = vq->last_avail};
-			if (qi == VHU_TXQ)
+			if (VHU_IS_TXQ(qi))
 				ep_set_kick(vh, vq->kick_fd, -1);
 			if (vq->kick_fd >= 0)
 				close(vq->kick_fd);
@@ -1070,7 +1140,7 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 		break;
 	case VHU_SET_VRING_ADDR:
 		qi = m->p.addr.index;
-		if (m->size < sizeof(struct vhu_addr) || qi >= VHU_NQ) {
+		if (m->size < sizeof(struct vhu_addr) || qi >= vh->nq) {
 			rc = -EINVAL;
 			break;
 		}
@@ -1086,7 +1156,7 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 	case VHU_SET_VRING_CALL:
 	case VHU_SET_VRING_ERR: {
 		int fd = -1;
-		if (m->size < 8 || (m->p.u64 & VHU_VRING_IDX_MASK) >= VHU_NQ) {
+		if (m->size < 8 || (m->p.u64 & VHU_VRING_IDX_MASK) >= vh->nq) {
 			rc = -EINVAL;
 			break;
 		}
@@ -1112,7 +1182,7 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 		}
 		pthread_mutex_lock(&vh->lock);
 		if (m->request == VHU_SET_VRING_KICK) {
-			if (qi == VHU_TXQ)
+			if (VHU_IS_TXQ(qi))
 				ep_set_kick(vh, vq->kick_fd, fd);
 			if (vq->kick_fd >= 0)
 				close(vq->kick_fd);
@@ -1130,17 +1200,16 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 			PVLOG(INFO, MOD, "%s: queues running", vh->name);
 		break;
 	}
+	case VHU_GET_QUEUE_NUM:
+		u64 = vh->nq / 2;
+		rc = send_reply(vh, m, &u64, sizeof(u64));
+		replied = true;
+		break;
 	case VHU_SET_LOG_BASE:
 	case VHU_SET_LOG_FD:
-	case VHU_GET_QUEUE_NUM:
 	default:
 		PVLOG_RL(WARN, MOD, "%s: unsupported vhost-user request %u", vh->name, m->request);
 		CNT_ADD(vh, bad_msgs, 1);
-		if (m->request == VHU_GET_QUEUE_NUM) {
-			u64 = 1;
-			rc = send_reply(vh, m, &u64, sizeof(u64));
-			replied = true;
-		}
 		break;
 	}
 	for (unsigned i = 0; i < nfds; i++) /* memory mappings outlive their fds */
@@ -1148,7 +1217,8 @@ static int handle_msg(struct vsw_vhost *vh, struct vhu_msg *m, int *fds, unsigne
 			vmm_fd_close(fds[i]);
 	if (rc < 0) {
 		CNT_ADD(vh, bad_msgs, 1);
-		PVLOG_RL(WARN, MOD, "%s: vhost-user request %u failed: %s", vh->name, m->request,
+		PVLOG_RL(WARN, MOD, "%s: vhost-user request %u (size %u, first word %u) failed: %s",
+			 vh->name, m->request, m->size, m->size >= 4 ? m->p.state.index : 0,
 			 strerror(-rc));
 	}
 	if (!replied && (m->flags & VHU_FLAG_NEED_REPLY)) {
@@ -1265,6 +1335,12 @@ static void drop_vmm(struct vsw_vhost *vh)
 	vh->st.connected = false;
 	vh->st.running = false;
 	vh->notify_off = false;
+	vh->busy = false;
+	if (vh->client) { /* the frontend restarts: try again after the backoff */
+		vh->connect_at_ns = mono_ns() + (uint64_t)vh->backoff_ms * 1000000ull;
+		vh->backoff_ms = vh->backoff_ms * 2 > VHU_CONNECT_BACKOFF_MAX_MS
+					 ? VHU_CONNECT_BACKOFF_MAX_MS : vh->backoff_ms * 2;
+	}
 }
 
 /*
@@ -1286,34 +1362,125 @@ static void handle_mem_fault(struct vsw_vhost *vh)
 	pthread_mutex_unlock(&vh->lock);
 }
 
+/* Notifications of every ready guest TX queue on or off. */
+static void set_tx_notify_all(struct vsw_vhost *vh, bool on)
+{
+	for (unsigned q = VHU_TXQ; q < vh->nq; q += 2)
+		if (vq_ready(&vh->vq[q]))
+			set_tx_notify(&vh->vq[q], on);
+}
+
+/* Whether a ready guest TX queue has buffers we have not consumed. */
+static bool tx_pending(const struct vsw_vhost *vh)
+{
+	for (unsigned q = VHU_TXQ; q < vh->nq; q += 2) {
+		const struct vhu_vq *tq = &vh->vq[q];
+		if (vq_ready(tq) &&
+		    __atomic_load_n(&tq->avail->idx, __ATOMIC_ACQUIRE) != tq->last_avail)
+			return true;
+	}
+	return false;
+}
+
+static bool any_tx_ready(const struct vsw_vhost *vh)
+{
+	for (unsigned q = VHU_TXQ; q < vh->nq; q += 2)
+		if (vq_ready(&vh->vq[q]))
+			return true;
+	return false;
+}
+
+/* A new connection to the frontend (accepted, or connected in client mode). */
+static void conn_up(struct vsw_vhost *vh, int c)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = c};
+
+	vh->conn_fd = c;
+	epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, c, &ev);
+	CNT_ADD(vh, connects, 1);
+	vh->st.connected = true;
+	PVLOG(INFO, MOD, "%s: VMM connected", vh->name);
+}
+
+/*
+ * Client mode: one connection attempt to the frontend's socket, never waiting (a
+ * non-blocking AF_UNIX connect completes or fails at once). The path must be a
+ * socket, not a symlink (pvnetd never connects where a link points). On failure the
+ * next attempt is after the backoff, which doubles up to VHU_CONNECT_BACKOFF_MAX_MS.
+ */
+static void client_try(struct vsw_vhost *vh, uint64_t now)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	int c = -1;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", vh->path);
+	if (lstat(vh->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (c >= 0 && connect(c, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(c);
+			c = -1;
+		}
+	}
+	if (c >= 0) {
+		conn_up(vh, c);
+		return;
+	}
+	CNT_ADD(vh, connect_fails, 1);
+	vh->connect_at_ns = now + (uint64_t)vh->backoff_ms * 1000000ull;
+	vh->backoff_ms = vh->backoff_ms * 2 > VHU_CONNECT_BACKOFF_MAX_MS
+				 ? VHU_CONNECT_BACKOFF_MAX_MS : vh->backoff_ms * 2;
+}
+
+/* Whether the port is in its polling window (poll_us) at `now`. */
+static bool polling(const struct vsw_vhost *vh, uint64_t now)
+{
+	if (!vh->poll_us || vh->conn_fd < 0)
+		return false;
+	return vh->poll_us == VSW_VHOST_POLL_ALWAYS ||
+	       now - vh->last_work_ns < (uint64_t)vh->poll_us * 1000ull;
+}
+
 /*
  * One pass of the port thread's loop: waits for events (not at all unless
- * `may_block`), accepts a VMM, handles at most one control message, drains a kick,
- * then runs one guest TX burst. Returns the chains consumed, or -1 when told to stop.
+ * `may_block`), accepts (or, in client mode, connects to) a VMM, handles at most
+ * one control message, drains kicks, then runs one burst of every guest TX queue.
+ * Returns the chains consumed, or -1 when told to stop. While polling (poll_us) the
+ * guest's kicks stay suppressed and epoll is looked at only every
+ * VHU_POLL_EPOLL_EVERY passes that moved frames (at once when one moved none).
  */
 static int port_step(struct vsw_vhost *vh, bool may_block)
 {
-	struct epoll_event evs[5];
-	struct vhu_vq *tq = &vh->vq[VHU_TXQ];
-	int timeout = -1, n, used;
+	struct epoll_event evs[4 + VHU_NQ];
+	uint64_t now = mono_ns();
+	bool poll_now = polling(vh, now);
+	int timeout = -1, n = 0, used = 0;
 
-	if (vh->busy) {
+	if (poll_now && vh->busy && ++vh->poll_pass < VHU_POLL_EPOLL_EVERY && !vh->rx_deadline_ns)
+		goto burst; /* no syscall between bursts while frames flow */
+	vh->poll_pass = 0;
+	if (vh->busy || poll_now) {
 		timeout = 0;
-	} else if (vq_ready(tq)) {
+	} else if (any_tx_ready(vh)) {
 		if (vh->notify_off) {
-			set_tx_notify(tq, true);
+			set_tx_notify_all(vh, true);
 			vh->notify_off = false;
 		}
 		/* full fence: notifications re-enabled before the last look at the ring,
 		 * so a buffer the guest posts without kicking is seen now */
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		if (__atomic_load_n(&tq->avail->idx, __ATOMIC_ACQUIRE) != tq->last_avail)
+		if (tx_pending(vh))
 			timeout = 0;
 		if (pvnet_pkt_pool_avail(vh->pool) == 0)
 			timeout = 1;
 	}
+	if (vh->client && vh->auto_connect && vh->conn_fd < 0) { /* next connect attempt */
+		int left = now >= vh->connect_at_ns
+				   ? 0 : (int)((vh->connect_at_ns - now + 999999) / 1000000);
+		if (timeout < 0 || left < timeout)
+			timeout = left;
+	}
 	if (vh->rx_deadline_ns) { /* a message is half received: wake up at its deadline */
-		uint64_t now = mono_ns();
 		int left = now >= vh->rx_deadline_ns
 				   ? 0 : (int)((vh->rx_deadline_ns - now + 999999) / 1000000);
 		if (timeout < 0 || left < timeout)
@@ -1321,7 +1488,7 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 	}
 	if (!may_block)
 		timeout = 0;
-	n = epoll_wait(vh->ep_fd, evs, 5, timeout);
+	n = epoll_wait(vh->ep_fd, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout);
 	for (int i = 0; i < n; i++) {
 		int fd = evs[i].data.fd;
 		if (fd == vh->stop_fd) {
@@ -1335,12 +1502,7 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 				close(c);
 				continue;
 			}
-			vh->conn_fd = c;
-			struct epoll_event ev = {.events = EPOLLIN, .data.fd = c};
-			epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, c, &ev);
-			CNT_ADD(vh, connects, 1);
-			vh->st.connected = true;
-			PVLOG(INFO, MOD, "%s: VMM connected", vh->name);
+			conn_up(vh, c);
 		} else if (fd == vh->conn_fd) {
 			if (mem_faulted(vh))
 				continue; /* disconnected below */
@@ -1350,10 +1512,14 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 			uint64_t v;
 			if (read(fd, &v, sizeof(v)) < 0)
 				continue; /* already drained */
-		} else if (fd == tq->kick_fd) {
+		} else {
 			uint64_t v;
-			if (read(fd, &v, sizeof(v)) == sizeof(v))
-				CNT_ADD(vh, kicks, 1);
+			for (unsigned q = VHU_TXQ; q < vh->nq; q += 2)
+				if (fd == vh->vq[q].kick_fd) {
+					if (read(fd, &v, sizeof(v)) == sizeof(v))
+						CNT_ADD(vh, kicks, 1);
+					break;
+				}
 		}
 	}
 	if (vh->rx_deadline_ns && vh->conn_fd >= 0 && mono_ns() >= vh->rx_deadline_ns) {
@@ -1362,14 +1528,21 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 			 "ms: dropped", vh->name, vh->rx_got, vh->msg_timeout_ms);
 		drop_vmm(vh);
 	}
-	used = mem_faulted(vh) ? 0 : (int)tx_burst(vh);
+	if (vh->client && vh->auto_connect && vh->conn_fd < 0 && mono_ns() >= vh->connect_at_ns)
+		client_try(vh, mono_ns());
+burst:
+	if (!mem_faulted(vh))
+		for (unsigned q = VHU_TXQ; q < vh->nq; q += 2)
+			used += (int)tx_burst(vh, &vh->vq[q]);
 	if (mem_faulted(vh)) { /* before or during the burst */
 		handle_mem_fault(vh);
 		used = 0;
 	}
 	vh->busy = used > 0;
-	if (vh->busy && !vh->notify_off && vq_ready(tq)) {
-		set_tx_notify(tq, false); /* polling: the guest need not kick */
+	if (vh->busy && vh->poll_us)
+		vh->last_work_ns = now;
+	if ((vh->busy || poll_now) && !vh->notify_off && any_tx_ready(vh)) {
+		set_tx_notify_all(vh, false); /* polling: the guest need not kick */
 		vh->notify_off = true;
 	}
 	return used;
@@ -1524,12 +1697,18 @@ static int vhost_describe(struct vsw_port *port, char *buf, size_t size)
 
 #define LD(f) (unsigned long long)__atomic_load_n(&vh->st.f, __ATOMIC_RELAXED)
 	/* what the VMM got: drops of its connection by reason (docs/security.md) */
-	return snprintf(buf, size, "socket=%s %s features=0x%llx guest_mem_fault=%llu "
-			"vmm_bad_msgs=%llu vmm_msg_timeouts=%llu vmm_reply_stalls=%llu "
-			"vmm_fd_floods=%llu vmm_disconnects=%llu", vh->path,
-			vh->st.running ? "running" : vh->st.connected ? "connected" : "listening",
+	return snprintf(buf, size, "socket=%s mode=%s queues=%u poll=%s %s features=0x%llx "
+			"guest_mem_fault=%llu vmm_bad_msgs=%llu vmm_msg_timeouts=%llu "
+			"vmm_reply_stalls=%llu vmm_fd_floods=%llu vmm_connects=%llu "
+			"vmm_disconnects=%llu connect_fails=%llu rx_no_buffers=%llu "
+			"rx_not_ready=%llu kicks=%llu calls=%llu", vh->path,
+			vh->client ? "client" : "server", vh->nq / 2,
+			!vh->poll_us ? "off" : vh->poll_us == VSW_VHOST_POLL_ALWAYS ? "on" : "usec",
+			vh->st.running ? "running" : vh->st.connected ? "connected"
+			: vh->client ? "connecting" : "listening",
 			LD(features), LD(guest_mem_fault), LD(bad_msgs), LD(msg_timeouts),
-			LD(reply_stalls), LD(fd_floods), LD(disconnects));
+			LD(reply_stalls), LD(fd_floods), LD(connects), LD(disconnects),
+			LD(connect_fails), LD(rx_no_buffers), LD(rx_not_ready), LD(kicks), LD(calls));
 #undef LD
 }
 
@@ -1610,10 +1789,12 @@ static int port_add(struct vsw_bridge *br, const char *name, const char *socket_
 	unsigned msg_timeout_ms = cfg && cfg->msg_timeout_ms ? cfg->msg_timeout_ms
 							     : VHU_MSG_TIMEOUT_MS;
 	uint64_t mem_max = cfg && cfg->mem_max ? cfg->mem_max : VHU_MEM_MAX_DEFAULT;
+	unsigned queues = cfg && cfg->queues ? cfg->queues : 1;
 	struct epoll_event ev = {.events = EPOLLIN};
 	int rc;
 
-	if (!br || !name || !socket_path || !out || strlen(name) >= VSW_NAME_MAX)
+	if (!br || !name || !socket_path || !out || strlen(name) >= VSW_NAME_MAX ||
+	    queues > VSW_VHOST_MAX_QUEUES)
 		return -EINVAL;
 	if (strlen(socket_path) >= sizeof(vh->path))
 		return -ENAMETOOLONG;
@@ -1625,6 +1806,10 @@ static int port_add(struct vsw_bridge *br, const char *name, const char *socket_
 	vh->hdr_size = 12;
 	vh->msg_timeout_ms = msg_timeout_ms;
 	vh->mem_max = mem_max;
+	vh->nq = 2 * queues;
+	vh->client = cfg && cfg->client;
+	vh->poll_us = cfg ? cfg->poll_us : 0;
+	vh->backoff_ms = VHU_CONNECT_BACKOFF_MIN_MS;
 	for (unsigned q = 0; q < VHU_NQ; q++) {
 		/* no fds yet: calloc's zeros would make vq_reset close fd 0 (stdin) */
 		vh->vq[q].kick_fd = vh->vq[q].call_fd = -1;
@@ -1653,13 +1838,15 @@ static int port_add(struct vsw_bridge *br, const char *name, const char *socket_
 		rc = -errno;
 		goto free_vh;
 	}
-	rc = listen_on(socket_path, mode, &vh->listen_fd);
-	if (rc < 0)
-		goto free_vh;
+	if (!vh->client) {
+		rc = listen_on(socket_path, mode, &vh->listen_fd);
+		if (rc < 0)
+			goto free_vh;
+		ev.data.fd = vh->listen_fd;
+		epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, vh->listen_fd, &ev);
+	}
 	ev.data.fd = vh->stop_fd;
 	epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, vh->stop_fd, &ev);
-	ev.data.fd = vh->listen_fd;
-	epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, vh->listen_fd, &ev);
 	ev.data.fd = vh->wake_fd;
 	epoll_ctl(vh->ep_fd, EPOLL_CTL_ADD, vh->wake_fd, &ev);
 	rc = vsw_port_add(br, name, &vhost_ops, vh, VSW_PORT_F_ALL, &vh->port);
@@ -1668,6 +1855,7 @@ static int port_add(struct vsw_bridge *br, const char *name, const char *socket_
 	reg_set(vh->port, true);
 	if (!thread)
 		goto done;
+	vh->auto_connect = true;
 	rc = -pthread_create(&vh->thread, NULL, vhost_thread, vh);
 	if (rc < 0) {
 		/* vsw_port_del runs vhost_destroy, which frees vh (no thread yet) */
@@ -1682,8 +1870,10 @@ static int port_add(struct vsw_bridge *br, const char *name, const char *socket_
 		pthread_setname_np(vh->thread, tname);
 	}
 done:
-	PVLOG(INFO, MOD, "%s: vhost-user port on %s, listening on %s", name, vsw_bridge_name(br),
-	      socket_path);
+	PVLOG(INFO, MOD, "%s: vhost-user port on %s, %s %s (%u queue pair(s), %s)", name,
+	      vsw_bridge_name(br), vh->client ? "connecting to" : "listening on", socket_path,
+	      queues, !vh->poll_us ? "event mode" : vh->poll_us == VSW_VHOST_POLL_ALWAYS
+	      ? "polling" : "polling after traffic");
 	*out = vh->port;
 	return 0;
 free_vh:
@@ -1715,4 +1905,18 @@ int vsw_vhost_test_poll(struct vsw_port *port)
 	if (vh->thread_started)
 		return -EINVAL;
 	return port_step(vh, false);
+}
+
+int vsw_vhost_test_connect(struct vsw_port *port)
+{
+	struct vsw_vhost *vh;
+
+	if (!vsw_port_is_vhost(port))
+		return -EINVAL;
+	vh = vsw_port_priv(port);
+	if (vh->thread_started || !vh->client)
+		return -EINVAL;
+	if (vh->conn_fd < 0)
+		client_try(vh, mono_ns());
+	return vh->conn_fd >= 0 ? 0 : -ECONNREFUSED;
 }

@@ -41,6 +41,21 @@
  * in the kernel on a file the VMM handed over (e.g. sealing a memfd whose inode
  * lock the VMM holds in a stalled write) is left to free the port when it returns.
  *
+ * Client mode (cfg->client): the port connects to socket_path, where the frontend
+ * listens, instead of listening there. It tries at once, then after every failure
+ * or disconnect again with a backoff of 100 ms doubling to at most 2 s (reset once
+ * a connection has its queues running), so a frontend that restarts is found again
+ * within 2 s; the path must be a socket (never followed through a symlink), and the
+ * file is the frontend's: the port never removes it. Connecting never blocks (a
+ * non-blocking AF_UNIX connect either completes or fails at once). Every hostile-VMM
+ * rule above holds for a connected frontend as for an accepted one.
+ *
+ * Multi-queue: with cfg->queues = N the port offers VHOST_USER_PROTOCOL_F_MQ and N
+ * queue pairs (vring 2q: guest RX of pair q, 2q+1: its guest TX). The port thread
+ * serves every enabled guest TX queue in turn (one burst each per pass); egress
+ * picks the guest RX queue by the frame's flow (source and destination MAC and, for
+ * IPv4/IPv6, addresses and ports) among the enabled ones, so one flow stays in order.
+ *
  * Every guest descriptor is validated: addresses must lie inside one memory region,
  * chains are bounded by the queue size (loops), lengths by the packet buffer. A bad
  * chain is returned to the guest with length 0 and counted (bad_desc); it never
@@ -72,8 +87,22 @@ struct vsw_vhost_config {
 				  * from its first byte, else the VMM is dropped; default 1000 */
 	uint64_t mem_max; /* bytes of guest memory a VMM may hand over (sum of the
 			   * regions, and each region's end offset in its file);
-			   * default 64 GiB (HV_MAX_MEM_SIZE). pvnetd: the domain's memory= */
+			   * default 64 GiB (HV_MAX_MEM_SIZE). pvnetd: the domain's memory=,
+			   * or a standalone port's --mem-max (default VSW_VHOST_MEM_MAX_CLI) */
+	bool client;      /* connect to socket_path (the frontend listens, e.g. DPDK
+			   * virtio-user server=1; OVS's dpdkvhostuserclient) instead of
+			   * listening there; see "Client mode" above */
+	unsigned queues;  /* queue pairs offered (VHOST_USER_PROTOCOL_F_MQ, GET_QUEUE_NUM);
+			   * default 1, at most VSW_VHOST_MAX_QUEUES */
+	unsigned poll_us; /* 0: event mode (sleep on kicks, notifications suppressed only
+			   * while a burst is being served); VSW_VHOST_POLL_ALWAYS: the port
+			   * thread busy-polls its rings and never sleeps while a frontend is
+			   * connected; N: keep polling N microseconds after the last frame */
 };
+
+#define VSW_VHOST_MAX_QUEUES 8
+#define VSW_VHOST_POLL_ALWAYS 0xffffffffu
+#define VSW_VHOST_MEM_MAX_CLI (4ull << 30) /* pvnet switch add-port --type vhostuser */
 
 /* The vhost-user port's own counters (vsw_vhost_port_get_stats). */
 struct vsw_vhost_stats {
@@ -95,6 +124,7 @@ struct vsw_vhost_stats {
 	uint64_t msg_timeouts;    /* VMM dropped: a message not whole within msg_timeout_ms */
 	uint64_t reply_stalls;    /* VMM dropped: it left its replies unread (socket full) */
 	uint64_t fd_floods;       /* VMM dropped: more than 8 fds with one message */
+	uint64_t connect_fails;   /* client mode: connection attempts that failed */
 	uint64_t features;        /* negotiated virtio feature bits */
 	bool connected;           /* a VMM is connected */
 	bool running;             /* both queues started */
@@ -138,5 +168,9 @@ int vsw_vhost_port_get_stats(struct vsw_port *port, struct vsw_vhost_stats *stat
 int vsw_vhost_test_port_add(struct vsw_bridge *br, const char *name, const char *socket_path,
 			    const struct vsw_vhost_config *cfg, struct vsw_port **out);
 int vsw_vhost_test_poll(struct vsw_port *port);
+/* Client mode, test port: one connection attempt now (the test poll never connects
+ * by itself, so the caller decides when, without the backoff's clock). 0 when
+ * connected, -ECONNREFUSED, or -EINVAL (not a client-mode test port). */
+int vsw_vhost_test_connect(struct vsw_port *port);
 
 #endif /* PVNET_VHOST_H */

@@ -21,6 +21,13 @@
  * fault into a counted drop and a disconnect (region A's memfd is sealed by the
  * port, so it cannot shrink).
  *
+ * Two ports of the same bridge are played: inputs of even length go to "vhu0"
+ * (pvnetd listens: the fuzzer connects), inputs of odd length to "vhu1", a
+ * client-mode port with 2 queue pairs (the fuzzer listens on its socket, the port
+ * connects through vsw_vhost_test_connect, the fuzzer accepts): standalone
+ * `switch add-port --type vhostuser --client --queues 2`. Queue numbers 0..3 of
+ * raw messages are then all valid rings.
+ *
  * Checks beyond ASan/UBSan, all hard failures (see tests/fuzz/corpus/fuzz_vhost/README
  * for how each was triaged): the guard page in front of region B is never written;
  * every packet injected toward the guest returns to its pool; after each input
@@ -98,6 +105,9 @@ static size_t getbytes(struct in *in, void *dst, size_t size)
 static struct {
 	struct vsw_bridge *br;
 	struct vsw_port *vhu, *peer;
+	struct vsw_port *vhu_srv, *vhu_cli; /* vhu: the one this input plays */
+	char cpath[108];                    /* vhu_cli's socket: the fuzzer listens */
+	int lfd;
 	struct pvnet_pkt_pool *inj;
 	char path[108];
 	int memfd[2], evfd;
@@ -177,6 +187,7 @@ static int count_fds(void)
 static void world_fini(void)
 {
 	unlink(W.path);
+	unlink(W.cpath);
 }
 
 static void world_init(void)
@@ -185,6 +196,16 @@ static void world_init(void)
 
 	pvnet_log_set_level(PVNET_LOG_ERR);
 	snprintf(W.path, sizeof(W.path), "/tmp/fuzz_vhost.%d.sock", getpid());
+	snprintf(W.cpath, sizeof(W.cpath), "/tmp/fuzz_vhost.%d.c.sock", getpid());
+	{
+		struct sockaddr_un sa = {.sun_family = AF_UNIX};
+		strcpy(sa.sun_path, W.cpath);
+		unlink(W.cpath);
+		W.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (W.lfd < 0 || bind(W.lfd, (struct sockaddr *)&sa, sizeof(sa)) ||
+		    listen(W.lfd, 4))
+			__builtin_trap();
+	}
 	/* A can be sealed (the port seals it against shrinking), B cannot: op SHRINK
 	 * truncates it under the port, whose SIGBUS guard must catch the fault */
 	W.memfd[0] = memfd_create("guest-a", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -198,10 +219,13 @@ static void world_init(void)
 	if (W.a == MAP_FAILED || W.b_file == MAP_FAILED)
 		__builtin_trap();
 	struct vsw_vhost_config cfg = {.pool_size = 64};
+	struct vsw_vhost_config ccfg = {.pool_size = 64, .client = true, .queues = 2};
 	if (vsw_create("fz0", NULL, &W.br) ||
-	    vsw_vhost_test_port_add(W.br, "vhu0", W.path, &cfg, &W.vhu) ||
+	    vsw_vhost_test_port_add(W.br, "vhu0", W.path, &cfg, &W.vhu_srv) ||
+	    vsw_vhost_test_port_add(W.br, "vhu1", W.cpath, &ccfg, &W.vhu_cli) ||
+	    vsw_port_set_trunk(W.vhu_cli, 0, vids, 1) ||
 	    vsw_port_add(W.br, "peer", &peer_ops, NULL, VSW_PORT_F_ALL, &W.peer) ||
-	    vsw_port_set_trunk(W.vhu, 0, vids, 1) || vsw_port_set_trunk(W.peer, 0, vids, 1) ||
+	    vsw_port_set_trunk(W.vhu_srv, 0, vids, 1) || vsw_port_set_trunk(W.peer, 0, vids, 1) ||
 	    pvnet_pkt_pool_create(INJ_POOL, INJ_BUF, &W.inj))
 		__builtin_trap();
 	W.b_file_size = B_OFF + B_SIZE;
@@ -252,6 +276,14 @@ static void vmm_connect(struct run *r)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
+	if (W.vhu == W.vhu_cli) { /* the port connects to us */
+		if (vsw_vhost_test_connect(W.vhu) < 0)
+			__builtin_trap();
+		r->sock = accept4(W.lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (r->sock < 0)
+			__builtin_trap();
+		return;
+	}
 	strcpy(sa.sun_path, W.path);
 	r->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (r->sock < 0 || connect(r->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0)
@@ -609,6 +641,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		world_init();
 		init = true;
 	}
+	W.vhu = size & 1 ? W.vhu_cli : W.vhu_srv;
 	/* Per input, not once at start: libFuzzer itself opens fds between inputs
 	 * (reporting NEW_FUNC starts llvm-symbolizer: two pipes and /dev/null), which
 	 * made a count taken once at world_init trip "intermittently". */

@@ -217,7 +217,7 @@ static const char *choose_accel(const char *kernel, const char *ramdisk,
  * anything, is a socket (the port replaces it; any other file is never touched).
  * 0, or -EPERM/-EEXIST/-EINVAL with the reason in err.
  */
-static int socket_path_ok(const char *path, const char *run_dir, char *err, size_t errlen)
+int hvm_socket_path_ok(const char *path, const char *run_dir, char *err, size_t errlen)
 {
 	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
 	const char *extra = getenv("PVNET_VHOST_DIR");
@@ -315,7 +315,7 @@ static int add_ports(struct hvm_dom *h, const struct pvnet_dom_cfg *cfg, char *e
 		snprintf(h->bridge[i], sizeof(h->bridge[i]), "%s", bridge);
 		if (vif->socket[0]) {
 			char why[400];
-			rc = socket_path_ok(vif->socket, h->run_dir, why, sizeof(why));
+			rc = hvm_socket_path_ok(vif->socket, h->run_dir, why, sizeof(why));
 			if (rc < 0) {
 				snprintf(err, errlen, "vif %u: %s", i, why);
 				return rc;

@@ -54,6 +54,14 @@ struct hvm_dom;
  * probe (up to 6 s, once per process) calls wait_cb(arg, 0) every 20 ms (pvnetd:
  * one turn of its loop) if wait_cb is not NULL.
  */
+/*
+ * Whether `path` may be a vhost-user socket (a vif's socket=, or a standalone
+ * `switch add-port --type vhostuser --socket`): absolute, its directory (symlinks
+ * resolved) the run dir, below it, or $PVNET_VHOST_DIR; a plain last component;
+ * anything already there a socket. 0, or -EINVAL/-EPERM/-EEXIST with the reason in err.
+ */
+int hvm_socket_path_ok(const char *path, const char *run_dir, char *err, size_t errlen);
+
 int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_dir,
 	      struct vsw_switch *sw, struct hvm_dom **out, pid_t *pid_out, char *err,
 	      size_t errlen, void (*wait_cb)(void *arg, int ms), void *arg);

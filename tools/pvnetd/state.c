@@ -277,6 +277,7 @@ int state_load(struct pvnetd *d)
 	int bad = 0, rc, applied = 0;
 	unsigned logged = 0;
 
+	switch_cli_set_run_dir(d->run_dir); /* before any saved vhostuser port is replayed */
 	rc = pvnet_state_read_file(s->path, &text, &len);
 	if (rc == -ENOENT) {
 		PVLOG(INFO, MOD, "no %s: the switch starts empty", s->path);

@@ -11,12 +11,21 @@
 
 #include <pvnet/lib.h>
 #include <pvnet/state.h>
+#include <pvnet/vhost.h>
 
+#include "hvm.h"
 #include "switch_cli.h"
 #include "switch_report.h"
 
 static switch_cli_record_fn recorder;
 static void *recorder_arg;
+
+static char vhost_run_dir[256] = "/run/pvnet"; /* vhostuser sockets: hvm_socket_path_ok */
+
+void switch_cli_set_run_dir(const char *run_dir)
+{
+	snprintf(vhost_run_dir, sizeof(vhost_run_dir), "%s", run_dir);
+}
 
 void switch_cli_set_recorder(switch_cli_record_fn fn, void *arg)
 {
@@ -65,6 +74,8 @@ const char switch_cli_usage[] =
 	"  list-br [-v|--json]                bridges, one a line (-v: ports, ageing, MAC limit)\n"
 	"  list-ports BRIDGE [--json]         ports of a bridge, one a line\n"
 	"  add-port BRIDGE IFNAME [--type afpacket|tap|afxdp|vxlan]\n"
+	"  add-port BRIDGE NAME --type vhostuser --socket PATH [--server|--client]\n"
+	"           [--queues N] [--poll on|off|USEC] [--mem-max BYTES[K|M|G]]\n"
 	"           [--queue Q] [--mode skb|drv|auto] [--zero-copy|--copy]   (afxdp)\n"
 	"           [--vni N --remote IP [--remote IP ...] [--local IP] [--dstport P]]\n"
 	"  del-port BRIDGE PORT\n"
@@ -112,7 +123,9 @@ static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 {
 	struct vsw_vxlan_config vx = {0};
 	struct vsw_afxdp_config xc = {0};
-	bool have_xdp_opt = false;
+	struct vsw_vhost_config vc = {.mem_max = VSW_VHOST_MEM_MAX_CLI};
+	const char *vsock = NULL;
+	bool have_xdp_opt = false, have_vhu_opt = false;
 	char why[256];
 	const char *type = "afpacket";
 	struct vsw_bridge *br;
@@ -129,6 +142,11 @@ static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 		if (!strcmp(opt, "--zero-copy") || !strcmp(opt, "--copy")) { /* afxdp, no value */
 			xc.copy = opt[2] == 'z' ? VSW_AFXDP_ZEROCOPY : VSW_AFXDP_COPY;
 			have_xdp_opt = true;
+			continue;
+		}
+		if (!strcmp(opt, "--server") || !strcmp(opt, "--client")) { /* vhostuser */
+			vc.client = opt[2] == 'c';
+			have_vhu_opt = true;
 			continue;
 		}
 		if (!val)
@@ -174,6 +192,44 @@ static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 				ERR(c, "bad --local '%s'\n", val);
 				return 2;
 			}
+		} else if (!strcmp(opt, "--socket")) {
+			vsock = val;
+			have_vhu_opt = true;
+		} else if (!strcmp(opt, "--queues")) {
+			if (parse_u64(val, VSW_VHOST_MAX_QUEUES, &v) || v == 0) {
+				ERR(c, "bad --queues '%s' (1..%u)\n", val, VSW_VHOST_MAX_QUEUES);
+				return 2;
+			}
+			vc.queues = (unsigned)v;
+			have_vhu_opt = true;
+		} else if (!strcmp(opt, "--poll")) {
+			if (!strcmp(val, "on"))
+				vc.poll_us = VSW_VHOST_POLL_ALWAYS;
+			else if (!strcmp(val, "off"))
+				vc.poll_us = 0;
+			else if (parse_u64(val, 10000000, &v) == 0 && v > 0)
+				vc.poll_us = (unsigned)v;
+			else {
+				ERR(c, "bad --poll '%s' (on, off, or microseconds 1..10000000)\n", val);
+				return 2;
+			}
+			have_vhu_opt = true;
+		} else if (!strcmp(opt, "--mem-max")) {
+			char num[32], *sfx;
+			unsigned shift = 0;
+			snprintf(num, sizeof(num), "%s", val);
+			sfx = num + strcspn(num, "KkMmGg");
+			if (*sfx && !sfx[1])
+				shift = (*sfx | 0x20) == 'k' ? 10 : (*sfx | 0x20) == 'm' ? 20 : 30;
+			if (*sfx && sfx[1])
+				shift = 64;
+			*sfx = 0;
+			if (shift == 64 || parse_u64(num, (1ull << 40) >> shift, &v) || v == 0) {
+				ERR(c, "bad --mem-max '%s' (bytes, or N K/M/G; at most 1 TiB)\n", val);
+				return 2;
+			}
+			vc.mem_max = v << shift;
+			have_vhu_opt = true;
 		} else if (!strcmp(opt, "--dstport")) {
 			if (parse_u64(val, 65535, &v) || v == 0) {
 				ERR(c, "bad --dstport '%s'\n", val);
@@ -193,10 +249,28 @@ static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 		ERR(c, "--queue/--mode/--zero-copy/--copy are for --type afxdp\n");
 		return 2;
 	}
-	if (strcmp(type, "afpacket") && strcmp(type, "tap") && strcmp(type, "vxlan") &&
-	    strcmp(type, "afxdp")) {
-		ERR(c, "unknown port type '%s' (afpacket, tap, afxdp, vxlan)\n", type);
+	if (strcmp(type, "vhostuser") && have_vhu_opt) {
+		ERR(c, "--socket/--server/--client/--queues/--poll/--mem-max are for --type "
+		       "vhostuser\n");
 		return 2;
+	}
+	if (strcmp(type, "afpacket") && strcmp(type, "tap") && strcmp(type, "vxlan") &&
+	    strcmp(type, "afxdp") && strcmp(type, "vhostuser")) {
+		ERR(c, "unknown port type '%s' (afpacket, tap, afxdp, vxlan, vhostuser)\n", type);
+		return 2;
+	}
+	if (!strcmp(type, "vhostuser")) {
+		int prc;
+		if (!vsock) {
+			ERR(c, "--type vhostuser needs --socket PATH\n");
+			return 2;
+		}
+		/* the rule of a vif's socket=: run dir, below it, or $PVNET_VHOST_DIR */
+		prc = hvm_socket_path_ok(vsock, vhost_run_dir, why, sizeof(why));
+		if (prc) {
+			ERR(c, "add-port %s %s: %s\n", argv[2], argv[3], why);
+			return 1;
+		}
 	}
 	if (!strcmp(type, "vxlan") && (!have_vni || !vx.n_remotes)) {
 		ERR(c, "--type vxlan needs --vni N and --remote IP\n");
@@ -225,6 +299,16 @@ static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 		if (rc)
 			ERR(c, "add-port %s %s (afxdp): %s; use --type afpacket instead\n", argv[2],
 			    argv[3], why);
+	} else if (!strcmp(type, "vhostuser")) {
+		const char *tmo = getenv("PVNET_VHOST_MSG_TIMEOUT_MS"); /* as for HVM vifs */
+		uint64_t t;
+		if (tmo && parse_u64(tmo, 600000, &t) == 0 && t > 0)
+			vc.msg_timeout_ms = (unsigned)t;
+		rc = vsw_vhost_port_add(br, argv[3], vsock, &vc, &port);
+		if (rc)
+			ERR(c, "add-port %s %s (vhostuser): %s\n", argv[2], argv[3],
+			    rc == -EEXIST ? "name taken, or a file that is not a socket at --socket"
+					  : strerror(-rc));
 	} else {
 		if (!strcmp(type, "afpacket"))
 			rc = vsw_afpacket_port_add(br, w, argv[3], &port);
@@ -248,7 +332,9 @@ static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 usage:
 	ERR(c, "usage: pvnet switch add-port BRIDGE IFNAME [--type afpacket|tap|afxdp|vxlan] "
 	       "[--vni N --remote IP [--local IP] [--dstport P]] "
-	       "[--queue Q --mode skb|drv|auto --zero-copy|--copy]\n");
+	       "[--queue Q --mode skb|drv|auto --zero-copy|--copy]\n"
+	       "       pvnet switch add-port BRIDGE NAME --type vhostuser --socket PATH "
+	       "[--server|--client] [--queues N] [--poll on|off|USEC] [--mem-max BYTES]\n");
 	return 2;
 }
 

@@ -18,6 +18,8 @@ typedef void (*switch_cli_out_fn)(void *arg, int is_err, const char *text);
  * the command then exits 1 with that reason).
  */
 typedef int (*switch_cli_record_fn)(void *arg, int argc, char **argv, char *err, size_t size);
+/* The run dir, for the rule on vhostuser --socket paths (hvm_socket_path_ok). */
+void switch_cli_set_run_dir(const char *run_dir);
 /* Sets the recorder (NULL: none, e.g. while pvnetd replays its state file). */
 void switch_cli_set_recorder(switch_cli_record_fn fn, void *arg);
 
