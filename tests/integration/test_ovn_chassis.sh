@@ -60,9 +60,9 @@ if [ $rc != 0 ]; then not_ok "OVN central (NB, SB, ovn-northd) starts"; dump_log
 ok "OVN central (NB, SB, ovn-northd) starts"
 
 # namespaces: CH the OVS chassis, P the OVN port's host, H1 pvnet's port's host
-CH="$PV_NS-ch"; P="$PV_NS-p"; H1="$PV_NS-h1"
-for ns in "$CH" "$P" "$H1"; do ip netns add "$ns" && pv_cleanup_add "ip netns del '$ns'"; done
-for ns in "$PV_NS" "$CH" "$P" "$H1"; do
+CH="$PV_NS-ch"; P="$PV_NS-p"; H1="$PV_NS-h1"; P2="$PV_NS-p2"; H2="$PV_NS-h2"
+for ns in "$CH" "$P" "$H1" "$P2" "$H2"; do ip netns add "$ns" && pv_cleanup_add "ip netns del '$ns'"; done
+for ns in "$PV_NS" "$CH" "$P" "$H1" "$P2" "$H2"; do
   ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1; ip -n "$ns" link set lo up
 done
 # underlay: pvnetd 172.31.0.1 <-> chassis 172.31.0.3 (on the chassis' br-phy)
@@ -94,6 +94,12 @@ ip -n "$P" link set eth0 address 02:00:00:00:90:03 mtu 1400 up
 ip -n "$P" addr add 10.90.0.3/24 dev eth0
 ip netns exec "$P" ethtool -K eth0 tx off >/dev/null 2>&1 || true
 ovs add-port br-int lp1 -- set Interface lp1 external_ids:iface-id=lp1
+# lp2 on ls2 in namespace P2, with an address of ls1's subnet too (isolation probe)
+ip link add lp2 netns "$CH" type veth peer name eth0 netns "$P2"
+ip -n "$CH" link set lp2 up
+ip -n "$P2" link set eth0 address 02:00:00:00:91:03 mtu 1400 up
+ip -n "$P2" addr add 10.91.0.3/24 dev eth0; ip -n "$P2" addr add 10.90.0.8/24 dev eth0
+ovs add-port br-int lp2 -- set Interface lp2 external_ids:iface-id=lp2
 
 # the pvnet host: VTEP database, pvnetd, ovn-controller-vtep
 dbsrv vtep /usr/share/openvswitch/vtep.ovsschema || { not_ok "VTEP ovsdb-server"; pv_done; exit 1; }
@@ -103,7 +109,11 @@ else
   not_ok "pvnetd starts"; pv_done; exit 1
 fi
 q pvnet switch add-port br0 tp0 --type tap || not_ok "add-port br0 tp0 --type tap"
+q pvnet switch add-port br0 tp1 --type tap || not_ok "add-port br0 tp1 --type tap"
 ip -n "$PV_NS" link set tp0 netns "$H1"
+ip -n "$PV_NS" link set tp1 netns "$H2"
+ip -n "$H2" link set tp1 address 02:00:00:00:91:01 mtu 1400 up
+ip -n "$H2" addr add 10.91.0.1/24 dev tp1; ip -n "$H2" addr add 10.90.0.9/24 dev tp1
 ip -n "$H1" link set tp0 address 02:00:00:00:90:01 mtu 1400 up
 ip -n "$H1" addr add 10.90.0.1/24 dev tp0
 ocv_start() {
@@ -120,8 +130,15 @@ nb lsp-add ls1 lp1 -- lsp-set-addresses lp1 "02:00:00:00:90:03 10.90.0.3"
 nb lsp-add ls1 pv1-gw -- lsp-set-type pv1-gw vtep \
   -- lsp-set-options pv1-gw vtep-physical-switch=pv1 vtep-logical-switch=ls1 \
   -- lsp-set-addresses pv1-gw unknown
+nb ls-add ls2
+nb lsp-add ls2 lp2 -- lsp-set-addresses lp2 "02:00:00:00:91:03 10.91.0.3 10.90.0.8"
+nb lsp-add ls2 pv1-gw2 -- lsp-set-type pv1-gw2 vtep \
+  -- lsp-set-options pv1-gw2 vtep-physical-switch=pv1 vtep-logical-switch=ls2 \
+  -- lsp-set-addresses pv1-gw2 unknown
 vctl add-ls ls1
+vctl add-ls ls2
 vctl bind-ls pv1 tp0 0 ls1
+vctl bind-ls pv1 tp1 0 ls2
 wait_for "ovn-controller-vtep gives ls1 its tunnel key" 20 \
   bash -c "[ -n \"\$(vtep-ctl --db=unix:$C/vtep.sock --timeout=2 get Logical_Switch ls1 tunnel_key | tr -d '[]')\" ]"
 KEY=$(vctl get Logical_Switch ls1 tunnel_key | tr -d '[]')
@@ -133,6 +150,48 @@ wait_for "ping over OVN: pvnet host -> OVN port on the OVS chassis" 30 \
 check "ping over OVN: OVN port -> pvnet host" q ip netns exec "$P" ping -c 3 -i 0.2 -W 2 10.90.0.1
 wait_for "pvnet's MAC in Ucast_Macs_Local" 5 \
   bash -c "vtep-ctl --db=unix:$C/vtep.sock --timeout=2 list-local-macs ls1 | grep -qi 02:00:00:00:90:01"
+
+wait_for "ping over OVN on ls2 as well" 20 ip netns exec "$H2" ping -c 1 -W 1 10.91.0.3
+check "ls2's host cannot reach ls1's OVN port (same subnet address)" \
+  bash -c "! ip netns exec '$H2' ping -c 2 -i 0.2 -W 1 -I 10.90.0.9 10.90.0.3 >/dev/null 2>&1"
+check "ls2's OVN port cannot reach ls1's pvnet host" \
+  bash -c "! ip netns exec '$P2' ping -c 2 -i 0.2 -W 1 -I 10.90.0.8 10.90.0.1 >/dev/null 2>&1"
+if command -v iperf3 >/dev/null; then
+  iperf() { # DESC SERVER_NS CLIENT_NS ADDR PORT [ARGS]
+    local desc=$1 s=$2 c=$3 a=$4 p=$5 out bw; shift 5
+    ip netns exec "$s" iperf3 -s -D -1 -p "$p" --logfile "$PV_TMP/iperf-$p.log"; sleep 0.5
+    if out=$(ip netns exec "$c" timeout 20 iperf3 -c "$a" -p "$p" -t 2 -f m "$@" 2>&1); then
+      bw=$(awk '/receiver/ {print $(NF-2), $(NF-1)}' <<<"$out" | tail -1)
+      ok "$desc: $bw"
+    else
+      not_ok "$desc"; diag "$out"
+    fi
+  }
+  iperf "iperf3 pvnet host -> OVN port" "$P" "$H1" 10.90.0.3 5401
+  iperf "iperf3 OVN port -> pvnet host" "$P" "$H1" 10.90.0.3 5402 -R
+else
+  skip "iperf3 over OVN" "needs iperf3"
+fi
+
+# the SB database goes away (single member): traffic flows; back: it still does
+kill_pidfile "$C/sb.pid"
+check "ping with the SB database down" q ip netns exec "$H1" ping -c 3 -i 0.2 -W 2 10.90.0.3
+dbsrv sb /usr/share/ovn/ovn-sb.ovsschema || not_ok "SB restarts"
+T0=$(date +%s%N)
+wait_for "after the SB restart, ovn-controller-vtep and pvnet still carry ls1" 20 \
+  bash -c "ovn-sbctl --db=unix:$C/sb.sock --timeout=2 list Chassis | grep -q pv1 && ip netns exec '$H1' ping -c 1 -W 1 10.90.0.3"
+diag "SB restart: converged after $(( ($(date +%s%N) - T0) / 1000000 )) ms"
+
+# the VTEP database goes away: traffic flows; back: pvnetd resynchronises
+kill_pidfile "$C/vtep.pid"
+check "ping with the VTEP database down" q ip netns exec "$H1" ping -c 3 -i 0.2 -W 2 10.90.0.3
+n0=$(grep -c 'vtep: synchronised' "$PV_TMP/pvnetd.log")
+dbsrv vtep /usr/share/openvswitch/vtep.ovsschema || not_ok "VTEP database restarts"
+T0=$(date +%s%N)
+wait_for "pvnetd reconnects and resynchronises" 15 \
+  bash -c "[ \$(grep -c 'vtep: synchronised' '$PV_TMP/pvnetd.log') -gt $n0 ]"
+diag "VTEP database restart: resynchronised after $(( ($(date +%s%N) - T0) / 1000000 )) ms"
+check "ping after the VTEP database restart" q ip netns exec "$H1" ping -c 3 -i 0.2 -W 2 10.90.0.3
 
 # ovn-controller-vtep goes away: traffic keeps flowing; it comes back
 kill_pidfile "$C/ocv.pid"
