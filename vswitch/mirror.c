@@ -560,7 +560,8 @@ int vsw_port_replay(struct vsw_port *port, const char *path, bool as_input, uint
 	pc = pcap_open_offline(path, err);
 	if (!pc) {
 		PVLOG(WARN, VSW_LOG, "replay %s: %s", path, err);
-		return -ENOENT;
+		/* the caller says why: the file's errno, else not a capture libpcap reads */
+		return access(path, R_OK) < 0 ? -errno : -EBADMSG;
 	}
 	rc = -EPROTONOSUPPORT;
 	if (pcap_datalink(pc) != DLT_EN10MB)

@@ -372,8 +372,9 @@ int vsw_port_mirror_stop(struct vsw_port *port, uint64_t *frames);
  * as_input = false: sent out of `port` (its send(), counted as the port's tx or
  * egress_full, mirrored); true: switched as if received on `port` (vsw_input).
  * Bursts of PVNET_BATCH_MAX; frames larger than the packet buffer are skipped.
- * Runs synchronously. Returns frames injected (>= 0) or -errno; *skipped (may be
- * NULL) gets the frames not injected.
+ * Runs synchronously. Returns frames injected (>= 0) or -errno (the file's own,
+ * e.g. -ENOENT; -EBADMSG: not a capture libpcap reads); *skipped (may be NULL) gets
+ * the frames not injected.
  */
 int vsw_port_replay(struct vsw_port *port, const char *path, bool as_input, uint64_t *skipped);
 

@@ -47,6 +47,11 @@ mkdir -p "$PV_TMP/work"
 check "mirror $PA rel.pcap --filter icmp --snaplen 96 (from $PV_TMP/work)" \
   bash -c "cd '$PV_TMP/work' && '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch mirror '$PA' rel.pcap --filter icmp --snaplen 96 >/dev/null"
 check "the file is in the user's directory" test -s "$PV_TMP/work/rel.pcap"
+# a second mirror on the port would cut the first one's capture off: refused while it runs
+err=$(pvnet switch mirror "$PA" "$PV_TMP/work/second.pcap" 2>&1); rc=$?
+check "a second mirror on $PA while the first runs is refused, saying to mirror-stop first" \
+  bash -c "[ $rc = 1 ] && grep -q 'already has a running mirror' <<<\"\$1\" && grep -q 'mirror-stop $PA first' <<<\"\$1\" &&
+    [ ! -e '$PV_TMP/work/second.pcap' ]" _ "$err"
 ip -n "$A" neigh flush dev eth0 2>/dev/null   # ARP must happen (and be filtered out)
 ip netns exec "$A" ping -c 5 -i 0.2 -s 400 -W 2 "$IB" >/dev/null
 check "mirror-stop $PA" q pvnet switch mirror-stop "$PA"
@@ -56,6 +61,13 @@ big=$(tshark -r "$PV_TMP/work/rel.pcap" -Y 'frame.cap_len > 96' 2>/dev/null | wc
 full=$(tshark -r "$PV_TMP/work/rel.pcap" -Y 'frame.len >= 442' 2>/dev/null | wc -l)
 check "the capture holds the 10 ICMP frames and nothing else ($icmp of $n)" [ "$n" = 10 -a "$icmp" = 10 ]
 check "every frame cut to 96 bytes ($big longer), original length kept ($full of 10)" [ "$big" = 0 -a "$full" = 10 ]
+
+check "a mirror that reached its --count may be replaced" \
+  bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' switch mirror '$PA' '$PV_TMP/c1.pcap' --count 1 >/dev/null &&
+    ip netns exec '$A' ping -c 2 -i 0.2 -W 1 '$IB' >/dev/null &&
+    '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch port-show '$PA' | grep -q 'mirror=[^ ]*done' &&
+    '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch mirror '$PA' '$PV_TMP/c2.pcap' --count 1 >/dev/null"
+pvnet switch mirror-stop "$PA" >/dev/null 2>&1
 
 # --- (b) `-`: to tshark through a pipe ----------------------------------------------
 ( "$PV_BIN/pvnet" --run-dir "$PV_RUN" switch mirror "$PA" - --count 6 --filter icmp 2>"$PV_TMP/b.err" |

@@ -107,10 +107,26 @@ if pv_start; then
 else
   not_ok "pvnetd starts for the docs' check"
 fi
+# every environment variable pvnetd (and what it loads) reads is in man pvnetd(8)
+envs=$(cd "$PV_ROOT" && grep -rhoE 'getenv\("PVNET_[A-Z0-9_]+"\)' tools/pvnetd lib hv netback vswitch nic-accel |
+  sed 's/getenv("//; s/")//' | sort -u)
+nodoc=$(for v in $envs; do grep -q "^\.BI\? $v" "$PV_ROOT/man/pvnetd.8" || echo "$v"; done | tr '\n' ' ')
+if [ -n "$envs" ] && [ -z "$nodoc" ]; then
+  ok "man pvnetd(8) documents every PVNET_ variable pvnetd reads ($(wc -w <<<"$envs"))"
+else
+  not_ok "man pvnetd(8) documents every PVNET_ variable pvnetd reads (missing: $nodoc)"
+fi
 
 if ! command -v dpkg-buildpackage >/dev/null || ! command -v dh >/dev/null; then
   skip "make deb" "needs dpkg-buildpackage and debhelper"
   pv_done; exit
+fi
+# The package is machine-wide: two runs of this test (two worktrees, or make check
+# beside a developer's run) would install over each other and purge each other's
+# package. One at a time, for at most 10 minutes; the lock goes with this shell.
+exec {PKG_LOCK}>/run/lock/pvnet-test-packaging.lock
+if ! flock -w 600 "$PKG_LOCK"; then
+  not_ok "another test_packaging held the machine's package lock for 10 minutes"; pv_done; exit 1
 fi
 if dpkg-query -W -f='${Status}' pvnet 2>/dev/null | grep -q "install ok installed"; then
   skip "make deb / dpkg -i" "a pvnet package is already installed on this machine"

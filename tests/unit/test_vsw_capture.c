@@ -347,6 +347,8 @@ static void test_replay(void **state)
 	assert_int_equal(got[1], 50);
 	assert_int_equal(got[2], 50);
 	assert_int_equal(vsw_port_replay(e.p[0], "/nonexistent.pcap", false, NULL), -ENOENT);
+	/* a readable file that is no capture: -EBADMSG, so the caller can say so */
+	assert_int_equal(vsw_port_replay(e.p[0], "/proc/self/status", false, NULL), -EBADMSG);
 	env_fini(&e);
 }
 

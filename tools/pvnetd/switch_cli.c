@@ -439,6 +439,7 @@ out:
 static int cmd_mirror(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	struct vsw_mirror_opts o = {0};
+	struct vsw_mirror_stats st;
 	struct vsw_port *port;
 	char why[256] = "";
 	uint64_t v;
@@ -469,6 +470,14 @@ static int cmd_mirror(struct cli *c, struct vsw_switch *sw, int argc, char **arg
 	port = find_port(c, sw, argv[2]);
 	if (!port)
 		return 1;
+	/* a running mirror is someone's capture (maybe a tshark on a pipe): never cut
+	 * it off silently; one that reached its --count or lost its reader is done */
+	if (vsw_port_mirror_get_stats(port, &st) == 0 && !st.done) {
+		ERR(c, "mirror %s: the port already has a running mirror (%llu frames written, "
+		       "see pvnet switch port-show %s); pvnet switch mirror-stop %s first\n",
+		    argv[2], (unsigned long long)st.written, argv[2], argv[2]);
+		return 1;
+	}
 	o.path = argv[3];
 	o.why = why;
 	o.why_size = sizeof(why);
@@ -530,7 +539,7 @@ static int cmd_replay(struct cli *c, struct vsw_switch *sw, int argc, char **arg
 	rc = vsw_port_replay(port, argv[3], ingress, &skipped);
 	if (rc < 0) {
 		ERR(c, "replay %s into %s: %s\n", argv[3], argv[2],
-		    rc == -ENOENT ? "cannot open capture" : strerror(-rc));
+		    rc == -EBADMSG ? "not a capture file (pcap or pcapng)" : strerror(-rc));
 		return 1;
 	}
 	OUT(c, "%s: replayed %d frames %s (%llu skipped)\n", argv[2], rc,
