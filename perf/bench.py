@@ -23,6 +23,9 @@ Scenarios (label = JSON "scenario"):
   bridge.crr / crr  short TCP connections (connect, 1 KiB each way, close), one
                     at a time: connections/s, p50/p99 per connection (pvnet-crr)
   scale.<n>pairs    n guest pairs at once, 64 B: aggregate Mpps, Jain index
+  dpdk.vhost.virtio_user / vhost.virtio_user   (full run only) testpmd
+                    virtio-user txonly -> rxonly over testpmd's own net_vhost /
+                    through two pvnet vhost-user switch ports
   wire.memif        the DPDK plugin (pvnet-accel-test --bench, one thread) over
                     net_memif to a testpmd macswap: Mpps onto the wire and back
   qemu.tap.*        peer: QEMU (TCG) guest on a plain TAP backend on a Linux
@@ -49,14 +52,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lib  # noqa: E402
 from lib import CPU_RX, CPU_TX, ROOT, Bench, Rows, div, log, median_runs  # noqa: E402
-from peers import memif, qemu, wire  # noqa: E402
+from peers import memif, qemu, vhostuser, wire  # noqa: E402
 from peers.accel import accel_bench  # noqa: E402
 from peers.bridge import Bridge  # noqa: E402
 from peers.pvnet import Pvnet  # noqa: E402
 
 BURST = 32
 RING = 1024
-PV_ROWS = re.compile(r"^(pv2pv|tcp|rr|crr|scale|hvm2pv)")
+PV_ROWS = re.compile(r"^(pv2pv|tcp|rr|crr|scale|hvm2pv|vhost\.)")
 
 
 class Config:
@@ -192,6 +195,24 @@ class Suite:
             self.add("wire.memif", size, "rate", "Mpps back", back, peer, mm)
             self.add("wire.memif", size, "tx_rate", "Mpps to wire", wr.get("tx_mpps"), peer, mm)
             self.add("wire.memif", size, "throughput", "Gb/s back", back * size * 8 / 1000 if back else None)
+
+    # --- vhost-user: DPDK virtio-user clients, through pvnet's switch and DPDK's own pair ---
+    def vhostuser(self):
+        """Full runs only (~50 s): testpmd virtio-user txonly -> pvnet vhost-user
+        port -> switch -> vhost-user port -> testpmd virtio-user rxonly, against
+        testpmd's own net_vhost <-> net_virtio_user pair on the same cores."""
+        if self.cfg.quick:
+            return
+        b, ok = self.b, vhostuser.ready()
+        pv_ok = ok and self.pv_ok and vhostuser.pvnet_ready(b, self.pv)
+        for size in (64, 1500):
+            pr = lib.median([vhostuser.peer(b, size, self.cfg.secs) for _ in range(self.cfg.runs)]) if ok else None
+            pv = (lib.median([vhostuser.pvnet(b, self.pv, size, self.cfg.secs) for _ in range(self.cfg.runs)])
+                  if pv_ok else None)
+            self.add("dpdk.vhost.virtio_user", size, "rate", "Mpps", pr)
+            self.add("dpdk.vhost.virtio_user", size, "throughput", "Gb/s", pr * size * 8 / 1000 if pr else None)
+            self.add("vhost.virtio_user", size, "rate", "Mpps", pv, "dpdk.vhost.virtio_user", pr)
+            self.add("vhost.virtio_user", size, "throughput", "Gb/s", pv * size * 8 / 1000 if pv else None)
 
     # --- TCP -------------------------------------------------------------------------
     def pv_timed(self, fn, *args):
@@ -406,7 +427,7 @@ def run(b, cfg, a):
     t = time.time()
     s.setup()
     log("setup: %.1f s" % (time.time() - t))
-    for step in (s.frame_rates, s.inring, s.wire, s.tcp, s.rr, s.crr, s.hvm, s.scale, s.accel):
+    for step in (s.frame_rates, s.inring, s.wire, s.vhostuser, s.tcp, s.rr, s.crr, s.hvm, s.scale, s.accel):
         t = time.time()
         try:
             step()
