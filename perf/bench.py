@@ -51,7 +51,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import lib  # noqa: E402
-from lib import CPU_RX, CPU_TX, ROOT, Bench, Rows, div, log, median_runs  # noqa: E402
+from lib import CPU_RX, CPU_TX, ROOT, Bench, Rows, log, median_runs  # noqa: E402
 from peers import memif, qemu, vhostuser, wire  # noqa: E402
 from peers.accel import accel_bench  # noqa: E402
 from peers.bridge import Bridge  # noqa: E402

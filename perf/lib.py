@@ -54,13 +54,6 @@ def percentile(values, p):
     return v[k - 1]
 
 
-def div(a, b):
-    """a / b, None if either is None or b is 0."""
-    if a is None or b is None or b == 0:
-        return None
-    return a / b
-
-
 def median_runs(results):
     """Per-key medians of a list of result dicts (None values ignored)."""
     keys = []

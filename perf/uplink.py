@@ -119,7 +119,7 @@ def uplink_bench(b, secs):
     b.run(["ip", "-n", R, "addr", "add", "10.63.0.100/24", "dev", "eth0"])
     b.run(["ip", "-n", R, "link", "set", "eth0", "up"])
     b.run(["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"], ns=R)
-    pv._netns_cleanup(G)
+    pv.netns_cleanup(G)
     if pv.create(G, 'name = "%s"\nmemory = 64\nnetns = "%s"\nvif = [ \'mac=%s, bridge=bru, ip=10.63.0.1/24\' ]\n'
                  % (G, G, GMAC)) is None:
         log("uplink: guest not created")

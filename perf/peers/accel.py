@@ -63,7 +63,7 @@ class Accel:
                      "vif = [ 'mac=%s, bridge=bra, ip=%s/24, accel=simnic, level=%d' ]\n"
                      % (name, name, mac, ip, level)) is None:
             return None
-        pv._netns_cleanup(name)
+        pv.netns_cleanup(name)
         d = None
         for _ in range(200):
             d = pv.domid(name)

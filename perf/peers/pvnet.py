@@ -115,7 +115,7 @@ class Pvnet:
     def destroy(self, name):
         self.cli("destroy", name, timeout=15)
 
-    def _netns_cleanup(self, ns):
+    def netns_cleanup(self, ns):
         self.b.cleanup_add(lambda: self.b.run(["ip", "netns", "del", ns]))
 
     def guests_from(self, first, n):
@@ -126,7 +126,7 @@ class Pvnet:
             ok = self.create(name, 'name   = "%s"\nmemory = 64\nnetns  = "%s"\n'
                              "vif    = [ 'mac=%s, bridge=br0, ip=%s/24, mtu=1500, queues=%d' ]\n"
                              % (name, g.ns, mac, g.ip, self.queues))
-            self._netns_cleanup(g.ns)
+            self.netns_cleanup(g.ns)
             if ok is None:
                 return False
             self.g[i] = g
@@ -193,7 +193,7 @@ class Pvnet:
             ok = self.create(name, 'name   = "%s"\nmemory = 64\nnetns  = "%s"\n'
                              "vif    = [ 'mac=00:16:3e:78:00:%s, bridge=pg%d, ip=10.79.0.%d/24, queues=1, %s' ]\n"
                              % (name, ns, mac, size, int(mac), spec))
-            self._netns_cleanup(ns)
+            self.netns_cleanup(ns)
             if ok is None:
                 return False
             self.app[role] = self.domid(name)
@@ -251,7 +251,7 @@ class Pvnet:
             ok = self.create(name, 'name   = "%s"\nmemory = 64\nnetns  = "%s"\n'
                              "vif    = [ 'mac=%s, bridge=br0, ip=%s/24, mtu=1500, queues=1, poll=%s' ]\n"
                              % (name, g.ns, g.mac, g.ip, nb_poll))
-            self._netns_cleanup(g.ns)
+            self.netns_cleanup(g.ns)
             if ok is None:
                 return False
             self.poll[i] = g
