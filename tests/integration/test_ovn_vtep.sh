@@ -149,6 +149,24 @@ vctl add-ucast-remote ls1 02:00:00:00:99:99 not-an-ip >/dev/null 2>&1 || true
 check "pvnet list answers after malformed rows" q timeout 1 "$PV_BIN/pvnet" --run-dir "$PV_RUN" list
 check "ls1 still forwards after malformed rows" q ip netns exec "$H1" ping -c 2 -i 0.2 -W 2 10.80.0.2
 
+# a guest goes away (its port deleted): its MAC leaves Ucast_Macs_Local within a second
+H3="$PV_NS-h3"
+ip netns add "$H3" && pv_cleanup_add "ip netns del '$H3'"
+q pvnet switch add-port br0 tp2 --type tap || not_ok "add-port br0 tp2"
+ip -n "$PV_NS" link set tp2 netns "$H3"
+ip -n "$H3" link set tp2 address 02:00:00:00:33:33 mtu 1450 up
+ip -n "$H3" addr add 10.80.0.33/24 dev tp2
+wait_for "tp2 published as a Physical_Port" 5 \
+  bash -c "vtep-ctl --db='$VDB' --timeout=2 list-ports pv1 | grep -qx tp2"
+vctl bind-ls pv1 tp2 0 ls1
+wait_for "a new port bound to ls1 reaches the remote" 5 ip netns exec "$H3" ping -c 1 -W 1 10.80.0.2
+wait_for "its MAC in Ucast_Macs_Local" 3 \
+  bash -c "vtep-ctl --db='$VDB' --timeout=2 list-local-macs ls1 | grep -qi 02:00:00:00:33:33"
+q pvnet switch del-port br0 tp2
+wait_for "port deleted: its MAC leaves Ucast_Macs_Local within a second" 1 \
+  bash -c "! vtep-ctl --db='$VDB' --timeout=1 list-local-macs ls1 | grep -qi 02:00:00:00:33:33"
+check "H1's MAC stays" bash -c "vtep-ctl --db='$VDB' list-local-macs ls1 | grep -qi '$H1MAC'"
+
 # unbinding removes the logical switch from the bridge
 vctl unbind-ls pv1 tp1 0
 wait_for "unbind-ls: vtep5001 leaves br0" 5 bash -c "! $PVNET switch port-show vtep5001 >/dev/null 2>&1"
