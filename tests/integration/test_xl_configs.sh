@@ -100,6 +100,29 @@ check "a bad override is named as <override N>" \
   grep -qx "<override 1>:1: unknown key 'memroy' (did you mean 'memory'?)" <<<"$out"
 
 # ---- 4. two of them for real ----------------------------------------------------
+# ---- every key the parser takes is documented -----------------------------------------
+# The keys are read from the parser's own tables (tools/lib/config.c dom_keys and
+# xl_only_keys, tools/lib/config_vif.c vif_keys): man pvnet.cfg(5) names every
+# implemented domain and vif key, docs/config.md every key at all.
+miss=$(cd "$PV_ROOT" && MANWIDTH=300 man -l man/pvnet.cfg.5 2>/dev/null | python3 -c '
+import re, sys
+man = sys.stdin.read()
+md = open("docs/config.md").read()
+c = open("tools/lib/config.c").read()
+v = open("tools/lib/config_vif.c").read()
+def table(src, start):
+    i = src.index(start)
+    return re.findall(r"\"([a-z_-]+)\"", src[i:src.index("};", i)])
+dom = re.findall(r"\{\"([a-z_]+)\", DK_", c)
+xl = table(c, "xl_only_keys[] = {")
+vif = table(v, "vif_keys[VK_COUNT] = {")
+word = lambda k, t: re.search(r"(^|[^a-z_-])" + re.escape(k) + r"([^a-z_-]|$)", t, re.M)
+out = ["man:" + k for k in dom + vif if not word(k, man)]
+out += ["docs:" + k for k in dom + vif + xl if not word(k, md)]
+print(" ".join(out) if len(dom) > 10 and len(vif) > 10 and len(xl) > 100 else "tables-not-found")
+')
+check "man pvnet.cfg(5) and docs/config.md name every key the parser takes${miss:+ (missing: $miss)}" test -z "$miss"
+
 pv_start || { not_ok "pvnetd starts"; pv_done; exit 1; }
 A=xa$ID; B=xb$ID; BR=bx$ID; PORT=xp$ID
 pv_cleanup_add "ip netns del '$A'"; pv_cleanup_add "ip netns del '$B'"
