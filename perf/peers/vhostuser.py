@@ -96,11 +96,10 @@ def peer(b, size, secs):
 
 def pvnet_ready(b, pv):
     """True if pvnetd takes a vhost-user switch port (probed on a scratch bridge)."""
-    d = os.path.join(b.tmp, "vu-probe")
-    os.makedirs(d, exist_ok=True)
     pv.cli("switch", "add-br", "vuprobe")
+    # pvnetd takes vhost-user sockets only in its run dir
     r = pv.cli("switch", "add-port", "vuprobe", "vuprobe0", "--type", "vhostuser", "--socket",
-               os.path.join(d, "probe.sock"), "--server")
+               os.path.join(pv.run_dir, "vuprobe.sock"), "--server")
     pv.cli("switch", "del-br", "vuprobe")
     if r.returncode != 0:
         log("vhost.virtio_user rows n/a: pvnet switch add-port --type vhostuser: %s"
@@ -115,7 +114,8 @@ def pvnet(b, pv, size, secs):
     d = os.path.join(b.tmp, "vu-pv.%d.%d" % (size, random.randrange(1 << 20)))
     os.makedirs(d)
     br = "vu%d" % size
-    socks = [os.path.join(d, "tx.sock"), os.path.join(d, "rx.sock")]
+    n = random.randrange(1 << 20)
+    socks = [os.path.join(pv.run_dir, "vut%d-%d.sock" % (size, n)), os.path.join(pv.run_dir, "vur%d-%d.sock" % (size, n))]
     pv.cli("switch", "add-br", br)
     for name, s in zip(("vut%d" % size, "vur%d" % size), socks):
         r = pv.cli("switch", "add-port", br, name, "--type", "vhostuser", "--socket", s, "--server")
