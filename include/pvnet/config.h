@@ -139,7 +139,8 @@ struct pvnet_ip_cfg {
 struct pvnet_vif_cfg {
 	uint8_t mac[6];
 	uint8_t mac_set;             /* 1 if `mac=` was given, 0 if generated/unset */
-	char bridge[16];             /* default "br0" */
+	char bridge[32];             /* default "br0"; 1..31 characters as `switch add-br`
+				      * takes (VSW_NAME_MAX), or a Linux interface name */
 	unsigned n_ip;
 	struct pvnet_ip_cfg ip[PVNET_MAX_VIF_IPS];
 	unsigned mtu;                /* default 1500 */

@@ -124,7 +124,9 @@ print(" ".join(out) if len(dom) > 10 and len(vif) > 10 and len(xl) > 100 else "t
 check "man pvnet.cfg(5) and docs/config.md name every key the parser takes${miss:+ (missing: $miss)}" test -z "$miss"
 
 pv_start || { not_ok "pvnetd starts"; pv_done; exit 1; }
-A=xa$ID; B=xb$ID; BR=bx$ID; PORT=xp$ID
+# a bridge name past a Linux interface name's 15 characters: add-br takes up to 31,
+# and so does a vif's bridge=
+A=xa$ID; B=xb$ID; BR=bx$ID-longer-than-ifname; PORT=xp$ID
 pv_cleanup_add "ip netns del '$A'"; pv_cleanup_add "ip netns del '$B'"
 if outa=$(cd "$DIR" && pvnet create run-gateway-a.cfg name=$A bridge=x 2>&1); then rca=0; else rca=$?; fi
 # (bridge is a vif key, not a domain key)

@@ -179,6 +179,14 @@ static void test_vif_all_keys(void **state)
 	assert_int_equal(v.mac_set, 1);
 	assert_memory_equal(v.mac, ((uint8_t[]){0, 0x16, 0x3e, 0xaa, 0xbb, 0x0c}), 6);
 	assert_string_equal(v.bridge, "xenbr1");
+	/* 31 characters, past a Linux interface name's 15: add-br takes it, so does a vif */
+	{
+		struct pvnet_vif_cfg w;
+		char e[256];
+		assert_int_equal(pvnet_vif_parse("bridge=a-bridge-name-of-31-characters", &w, e,
+						 sizeof(e)), 0);
+		assert_string_equal(w.bridge, "a-bridge-name-of-31-characters");
+	}
 	assert_int_equal(v.n_ip, 3);
 	assert_int_equal(v.ip[0].family, AF_INET);
 	assert_memory_equal(v.ip[0].addr, ((uint8_t[]){10, 1, 2, 3}), 4);
@@ -674,9 +682,13 @@ static void test_err_other_vif_values(void **state)
 		   "t.cfg:2: vif 0: bad level '4' (expected 0..3)");
 	expect_err("name = 'a'\nvif = [ 'pkt=59' ]\n",
 		   "t.cfg:2: vif 0: bad pkt '59' (expected a frame size 60..65535)");
-	expect_err("name = 'a'\nvif = [ 'bridge=a-very-long-bridge-name' ]\n",
-		   "t.cfg:2: vif 0: bad bridge 'a-very-long-bridge-name' (expected an interface "
-		   "name of 1..15 characters)");
+	/* a bridge name is what `pvnet switch add-br` takes: up to 31 characters */
+	expect_err("name = 'a'\nvif = [ 'bridge=a-very-long-bridge-name-over-31-chars' ]\n",
+		   "t.cfg:2: vif 0: bad bridge 'a-very-long-bridge-name-over-31-chars' (expected "
+		   "1..31 characters from [A-Za-z0-9_.-], as pvnet switch add-br takes)");
+	expect_err("name = 'a'\nvif = [ 'bridge=br/0' ]\n",
+		   "t.cfg:2: vif 0: bad bridge 'br/0' (expected 1..31 characters from "
+		   "[A-Za-z0-9_.-], as pvnet switch add-br takes)");
 	expect_err("name = 'a'\nvif = [ 'type=netfront' ]\n",
 		   "t.cfg:2: vif 0: bad type 'netfront' (expected 'vif' or 'ioemu')");
 }

@@ -571,6 +571,17 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
 		out->mac_set = 1;
 		return 0;
 	case VK_BRIDGE:
+		/* any name `pvnet switch add-br` takes (1..31 of [A-Za-z0-9_.-]), and the
+		 * Linux interface names xl configs use */
+		if (!cfg_is_token(val, sizeof(out->bridge) - 1) && !cfg_is_ifname(val)) {
+			cfg_set_err(err, err_size,
+				    "bad bridge '%s' (expected 1..%zu characters from "
+				    "[A-Za-z0-9_.-], as pvnet switch add-br takes)",
+				    val, sizeof(out->bridge) - 1);
+			return -EINVAL;
+		}
+		strcpy(out->bridge, val);
+		return 0;
 	case VK_VIFNAME:
 	case VK_GATEWAYDEV:
 	case VK_NETDEV:

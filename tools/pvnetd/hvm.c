@@ -35,7 +35,7 @@ struct hvm_dom {
 	char run_dir[256];
 	struct vsw_switch *sw;
 	unsigned n_ports;
-	char bridge[PVNET_MAX_VIFS][16];
+	char bridge[PVNET_MAX_VIFS][VSW_NAME_MAX];
 	char port[PVNET_MAX_VIFS][VSW_NAME_MAX];
 	char qmp_path[300];
 	const char *accel;
