@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pvnet in a real OVN: NB and SB ovsdb-servers (single member), ovn-northd, an OVS chassis
+# pvnet in a real OVN: NB and SB as 3-member Raft clusters, ovn-northd, an OVS chassis
 # (ovsdb-server + ovs-vswitchd with datapath_type=netdev + ovn-controller) with one
 # OVN logical port bound to a namespace, and a pvnet host: the hardware_vtep
 # ovsdb-server, ovn-controller-vtep and pvnetd --vtep-db. One logical switch ls1 with
@@ -41,8 +41,33 @@ dbsrv() {
     --unixctl="$C/$1.ctl" --log-file="$C/$1.log" "$C/$1.db" || return 1
   pv_cleanup_add "kill_pidfile '$C/$1.pid'"
 }
-nb() { ovn-nbctl --db="unix:$C/nb.sock" --timeout=5 "$@"; }
-sb() { ovn-sbctl --db="unix:$C/sb.sock" --timeout=5 "$@"; }
+NBR="unix:$C/nb1.sock,unix:$C/nb2.sock,unix:$C/nb3.sock"
+SBR="unix:$C/sb1.sock,unix:$C/sb2.sock,unix:$C/sb3.sock"
+nb() { ovn-nbctl --db="$NBR" --timeout=10 "$@"; }
+sb() { ovn-sbctl --db="$SBR" --timeout=10 "$@"; }
+# NB and SB as 3-member Raft clusters in namespace CEN (Raft over its loopback,
+# clients over the members' unix sockets)
+CEN="$PV_NS-c"
+ip netns add "$CEN" && pv_cleanup_add "ip netns del '$CEN'"
+ip -n "$CEN" link set lo up
+# member DB I: start (creating or joining on first use) member I of cluster DB (nb|sb)
+member() {
+  local db=$1 i=$2 schema name port f
+  if [ "$db" = nb ]; then schema=/usr/share/ovn/ovn-nb.ovsschema name=OVN_Northbound port=6643
+  else schema=/usr/share/ovn/ovn-sb.ovsschema name=OVN_Southbound port=6644; fi
+  f="$C/$db$i.db"
+  if [ ! -f "$f" ]; then
+    if [ "$i" = 1 ]; then ovsdb-tool create-cluster "$f" "$schema" "tcp:127.0.0.1:$port" || return 1
+    else ovsdb-tool join-cluster "$f" "$name" "tcp:127.0.0.1:$((port + 10 * (i - 1)))" "tcp:127.0.0.1:$port" || return 1; fi
+  fi
+  ip netns exec "$CEN" ovsdb-server --detach --no-chdir --pidfile="$C/$db$i.pid" \
+    --remote="punix:$C/$db$i.sock" --unixctl="$C/$db$i.ctl" --log-file="$C/$db$i.log" "$f" || return 1
+  pv_cleanup_add "kill_pidfile '$C/$db$i.pid'"
+}
+cluster_ok() { # DB NAME I: member I answers cluster/status with a role and a leader
+  ovs-appctl -t "$C/$1$3.ctl" cluster/status "$2" 2>/dev/null | grep -Eq "^Role: (leader|follower)" &&
+    ovs-appctl -t "$C/$1$3.ctl" cluster/status "$2" | grep -Eq "^Leader: [0-9a-f]"
+}
 ovs() { ovs-vsctl --db="unix:$C/ovs.sock" --timeout=5 "$@"; }
 vctl() { vtep-ctl --db="unix:$C/vtep.sock" --timeout=5 "$@"; }
 dump_logs() {
@@ -51,13 +76,13 @@ dump_logs() {
 }
 
 # central: NB, SB, northd
-dbsrv nb /usr/share/ovn/ovn-nb.ovsschema && dbsrv sb /usr/share/ovn/ovn-sb.ovsschema &&
+member nb 1 && member nb 2 && member nb 3 && member sb 1 && member sb 2 && member sb 3 &&
   ovn-northd --detach --no-chdir --pidfile="$C/northd.pid" --log-file="$C/northd.log" \
-    --unixctl="$C/northd.ctl" --ovnnb-db="unix:$C/nb.sock" --ovnsb-db="unix:$C/sb.sock"
+    --unixctl="$C/northd.ctl" --ovnnb-db="$NBR" --ovnsb-db="$SBR"
 rc=$?
 pv_cleanup_add "kill_pidfile '$C/northd.pid'"
-if [ $rc != 0 ]; then not_ok "OVN central (NB, SB, ovn-northd) starts"; dump_logs; pv_done; exit 1; fi
-ok "OVN central (NB, SB, ovn-northd) starts"
+if [ $rc != 0 ]; then not_ok "OVN central (NB, SB as 3-member Raft clusters, ovn-northd) starts"; dump_logs; pv_done; exit 1; fi
+ok "OVN central (NB, SB as 3-member Raft clusters, ovn-northd) starts"
 
 # namespaces: CH the OVS chassis, P the OVN port's host, H1 pvnet's port's host
 CH="$PV_NS-ch"; P="$PV_NS-p"; H1="$PV_NS-h1"; P2="$PV_NS-p2"; H2="$PV_NS-h2"
@@ -79,14 +104,14 @@ ip netns exec "$CH" ovs-vswitchd "unix:$C/ovs.sock" --detach --no-chdir --pidfil
 pv_cleanup_add "kill_pidfile '$C/vswitchd.pid'"
 ovs add-br br-phy -- set bridge br-phy datapath_type=netdev -- add-port br-phy eth0
 ip -n "$CH" addr add 172.31.0.3/24 dev br-phy; ip -n "$CH" link set br-phy up
-ovs set open . external_ids:system-id=ch1 external_ids:ovn-remote="unix:$C/sb.sock" \
+ovs set open . external_ids:system-id=ch1 external_ids:ovn-remote="$SBR" \
   external_ids:ovn-encap-type=geneve,vxlan external_ids:ovn-encap-ip=172.31.0.3 \
   external_ids:ovn-bridge-datapath-type=netdev
 ip netns exec "$CH" ovn-controller "unix:$C/ovs.sock" --detach --no-chdir --pidfile="$C/ovnc.pid" \
   --log-file="$C/ovnc.log"
 pv_cleanup_add "kill_pidfile '$C/ovnc.pid'"
 wait_for "ovn-controller creates br-int (netdev) and registers chassis ch1" 20 \
-  bash -c "ovs-vsctl --db=unix:$C/ovs.sock br-exists br-int && ovn-sbctl --db=unix:$C/sb.sock --timeout=2 list Chassis | grep -q ch1"
+  bash -c "ovs-vsctl --db=unix:$C/ovs.sock br-exists br-int && ovn-sbctl --db=$SBR --timeout=2 list Chassis | grep -q ch1"
 # the OVN port lp1 in namespace P (a veth whose other end is on br-int)
 ip link add lp1 netns "$CH" type veth peer name eth0 netns "$P"
 ip -n "$CH" link set lp1 up
@@ -118,7 +143,7 @@ ip -n "$H1" link set tp0 address 02:00:00:00:90:01 mtu 1400 up
 ip -n "$H1" addr add 10.90.0.1/24 dev tp0
 ocv_start() {
   ovn-controller-vtep --detach --no-chdir --pidfile="$C/ocv.pid" --log-file="$C/ocv.log" \
-    --vtep-db="unix:$C/vtep.sock" --ovnsb-db="unix:$C/sb.sock"
+    --vtep-db="unix:$C/vtep.sock" --ovnsb-db="$SBR"
 }
 ocv_start
 pv_cleanup_add "kill_pidfile '$C/ocv.pid'"
@@ -173,14 +198,22 @@ else
   skip "iperf3 over OVN" "needs iperf3"
 fi
 
-# the SB database goes away (single member): traffic flows; back: it still does
-kill_pidfile "$C/sb.pid"
-check "ping with the SB database down" q ip netns exec "$H1" ping -c 3 -i 0.2 -W 2 10.90.0.3
-dbsrv sb /usr/share/ovn/ovn-sb.ovsschema || not_ok "SB restarts"
+# one member of each cluster goes away: traffic flows, a change still goes through
+for db in sb nb; do
+  kill_pidfile "$C/${db}1.pid"
+  check "ping with ${db}1 (a Raft member) down" q ip netns exec "$H1" ping -c 3 -i 0.2 -W 2 10.90.0.3
+done
 T0=$(date +%s%N)
-wait_for "after the SB restart, ovn-controller-vtep and pvnet still carry ls1" 20 \
-  bash -c "ovn-sbctl --db=unix:$C/sb.sock --timeout=2 list Chassis | grep -q pv1 && ip netns exec '$H1' ping -c 1 -W 1 10.90.0.3"
-diag "SB restart: converged after $(( ($(date +%s%N) - T0) / 1000000 )) ms"
+nb lsp-add ls1 lp9 -- lsp-set-addresses lp9 "02:00:00:00:90:09 10.90.0.9"
+wait_for "with a member of each down, an NB change reaches SB" 20 \
+  bash -c "ovn-sbctl --db=$SBR --timeout=2 list Port_Binding | grep -q lp9"
+diag "NB change to SB with one member of each cluster down: $(( ($(date +%s%N) - T0) / 1000000 )) ms"
+member sb 1 || not_ok "sb1 restarts"; member nb 1 || not_ok "nb1 restarts"
+T0=$(date +%s%N)
+wait_for "the restarted members rejoin their clusters" 20 \
+  bash -c "$(declare -f cluster_ok); C='$C'; cluster_ok sb OVN_Southbound 1 && cluster_ok nb OVN_Northbound 1"
+diag "Raft members rejoined after $(( ($(date +%s%N) - T0) / 1000000 )) ms"
+check "ping after the members rejoined" q ip netns exec "$H1" ping -c 3 -i 0.2 -W 2 10.90.0.3
 
 # the VTEP database goes away: traffic flows; back: pvnetd resynchronises
 kill_pidfile "$C/vtep.pid"
