@@ -26,6 +26,10 @@
 #define ND_REDIRECT 137
 #define ND_OPT_SLLA 1
 #define ND_OPT_TLLA 2
+#define DHCP4_SERVER_PORT 67
+#define DHCP4_CLIENT_PORT 68
+#define DHCP6_SERVER_PORT 547
+#define DHCP6_CLIENT_PORT 546
 
 struct vsw_antispoof {
 	uint8_t mac[6];
@@ -161,11 +165,36 @@ static int check_ipv6(const struct vsw_antispoof *as, const struct pvnet_pkt *pk
 	return -1;
 }
 
+/*
+ * DHCP guard, with or without addresses configured: a port behind anti-spoofing is
+ * no DHCP server. A DHCPv4 server message (UDP 67 -> 68) or DHCPv6 server message
+ * (UDP 547 -> 546) from it would hand the other guests addresses, a gateway and DNS
+ * servers of its choosing. Behind any tags and IPv6 extension headers; a first
+ * fragment is judged by its UDP header (the later ones carry none and are useless
+ * without it). Clients (68 -> 67, 546 -> 547) pass.
+ */
+static int check_dhcp(const uint8_t *d, const struct pvnet_frame *fr)
+{
+	uint16_t sport, dport;
+
+	if (!(fr->flags & PVNET_FRAME_F_L4_PROTO) || fr->l4_proto != PVNET_IPPROTO_UDP)
+		return -1;
+	if (!(fr->flags & PVNET_FRAME_F_L4))
+		return VSW_DROP_BAD_HEADERS; /* a UDP header the head does not hold: cannot tell */
+	sport = pvnet_rd16(d + fr->l4_off);
+	dport = pvnet_rd16(d + fr->l4_off + 2);
+	if (fr->l3 == PVNET_FRAME_L3_IPV4 && sport == DHCP4_SERVER_PORT && dport == DHCP4_CLIENT_PORT)
+		return VSW_DROP_SPOOFED_DHCP;
+	if (fr->l3 == PVNET_FRAME_L3_IPV6 && sport == DHCP6_SERVER_PORT && dport == DHCP6_CLIENT_PORT)
+		return VSW_DROP_SPOOFED_DHCP;
+	return -1;
+}
+
 int vsw_antispoof_check(const struct vsw_antispoof *as, const struct pvnet_pkt *pkt)
 {
 	const uint8_t *d = pkt->data;
 	struct pvnet_frame fr;
-	int rc;
+	int rc, rc2;
 
 	if (memcmp(d + 6, as->mac, 6))
 		return VSW_DROP_SPOOFED_MAC;
@@ -173,6 +202,9 @@ int vsw_antispoof_check(const struct vsw_antispoof *as, const struct pvnet_pkt *
 	rc = pvnet_frame_parse(d, pkt->head_size, &fr);
 	if (!fr.l3_off)
 		return VSW_DROP_BAD_HEADERS; /* tags cut short, or too many */
+	rc2 = check_dhcp(d, &fr);
+	if (rc2 >= 0)
+		return rc2;
 	switch (fr.l3_type) {
 	case PVNET_ETH_P_IPV4_NUM:
 		return check_ipv4(as, d, &fr);

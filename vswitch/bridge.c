@@ -44,6 +44,7 @@ static const char *const drop_names[VSW_DROP__MAX] = {
 	[VSW_DROP_BAD_HEADERS] = "bad_headers",
 	[VSW_DROP_RX_SHARE] = "rx_share",
 	[VSW_DROP_UNKNOWN_REMOTE] = "unknown_remote",
+	[VSW_DROP_SPOOFED_DHCP] = "spoofed_dhcp",
 };
 
 const char *vsw_drop_reason_name(enum vsw_drop_reason reason)

@@ -82,6 +82,7 @@ enum vsw_drop_reason {
 	VSW_DROP_BAD_HEADERS,       /* truncated or malformed L3/L4 headers the switch must read */
 	VSW_DROP_RX_SHARE,          /* destination's share of a shared packet pool exhausted */
 	VSW_DROP_UNKNOWN_REMOTE,    /* tunnel datagram from a peer that is not a configured remote */
+	VSW_DROP_SPOOFED_DHCP,      /* anti-spoofing: DHCPv4 (UDP 67->68) / DHCPv6 (547->546) server message */
 	VSW_DROP__MAX
 };
 
@@ -339,6 +340,9 @@ struct vsw_ip_addr {
  *   restricted at L3 (only its MAC is). Other ethertypes pass.
  * - no ICMPv6 Router Advertisement or Redirect (RA guard, RFC 6105), whatever is
  *   configured: a port that must route turns anti-spoofing off.
+ * - no DHCP server message (DHCP guard): UDP 67 -> 68 over IPv4, 547 -> 546 over
+ *   IPv6, behind any tags, whatever is configured: spoofed_dhcp. A port that must
+ *   serve DHCP turns anti-spoofing off (xl's `trusted` vif flag is not consulted).
  * - `mac` is this port's alone in its bridge: a frame with it as source MAC from any
  *   other port (an uplink, a VXLAN remote, a TAP, a vif) is dropped as spoofed_mac on
  *   that port and never learnt, so no peer can move the entry away (unless two ports

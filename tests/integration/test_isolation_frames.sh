@@ -9,6 +9,9 @@
 #   (2) unsolicited NAs for V's IPv6 address with hop-by-hop / destination-options
 #       headers before ICMPv6, untagged and priority-tagged; Router Advertisements
 #       from A (RA guard: W must not route through A or take its prefix);
+#   (2c) DHCP OFFER/ACK to broadcast (untagged and priority-tagged) and DHCPv6
+#       ADVERTISE/REPLY from A (DHCP guard: spoofed_dhcp, W's capture holds none;
+#       with A's anti-spoofing off they arrive);
 #   (3) all-zero and multicast source MACs;
 #   (4) STP, PAUSE, LACP, 802.1X and LLDP destinations (01:80:c2:00:00:0X);
 #   (5) with A's port on access VLAN 10 and a trunk (AF_PACKET on a veth, the far
@@ -56,7 +59,8 @@ cat >"$PV_TMP/frames.py" <<'PY'
 import os, socket, sys, time
 from scapy.all import (ARP, Ether, ICMPv6ND_NA, ICMPv6ND_RA, ICMPv6NDOptDstLLAddr,
                        ICMPv6NDOptPrefixInfo, ICMPv6NDOptSrcLLAddr, IP, IPv6,
-                       IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop, LLC, Raw, STP, UDP)
+                       IPv6ExtHdrDestOpt, IPv6ExtHdrHopByHop, LLC, Raw, STP, UDP,
+                       BOOTP, DHCP, DHCP6_Advertise, DHCP6_Reply)
 E = os.environ
 TPIDS = (0x8100, 0x88a8, 0x9100)
 
@@ -105,6 +109,23 @@ def frames(kind):
         f = Ether(dst="33:33:00:00:00:01", src=E["MA"]) / ra[0] / ra[1]
         h = Ether(dst="33:33:00:00:00:01", src=E["MA"]) / ra[0] / IPv6ExtHdrHopByHop() / ra[1]
         return [bytes(f)] + [tag(f, [(t, 0)]) for t in TPIDS] + [bytes(h)]
+    if kind == "dhcp":   # A as DHCP server: OFFER and ACK to broadcast, DHCPv6 ADVERTISE/REPLY
+        chaddr = bytes.fromhex(E["MW"].replace(":", "")) + b"\0" * 10
+        out = []
+        for t in ("offer", "ack"):
+            f = (Ether(dst="ff:ff:ff:ff:ff:ff", src=E["MA"]) /
+                 IP(src=E["IA"], dst="255.255.255.255") / UDP(sport=67, dport=68) /
+                 BOOTP(op=2, xid=0x5eed, yiaddr="10.84.0.99", siaddr=E["IA"], chaddr=chaddr) /
+                 DHCP(options=[("message-type", t), ("server_id", E["IA"]),
+                               ("router", E["IA"]), ("name_server", E["IA"]),
+                               ("subnet_mask", "255.255.255.0"), ("lease_time", 3600), "end"]))
+            out += [bytes(f)] + [tag(f, [(tp, 0)]) for tp in TPIDS]
+        m = [int(x, 16) for x in E["MA"].split(":")]
+        ll = "fe80::%02x%02x:%02xff:fe%02x:%02x%02x" % (m[0] ^ 2, m[1], m[2], m[3], m[4], m[5])
+        for msg in (DHCP6_Advertise(trid=0x5eed), DHCP6_Reply(trid=0x5eed)):
+            out.append(bytes(Ether(dst="33:33:00:00:00:01", src=E["MA"]) /
+                             IPv6(src=ll, dst="ff02::1") / UDP(sport=547, dport=546) / msg))
+        return out
     if kind == "badsrc":
         return [bytes(marker("BADSRC", "00:00:00:00:00:00")),
                 bytes(marker("BADSRC", "01:00:5e:00:00:42")),
@@ -141,7 +162,7 @@ export MA MV MW IA IV IW A6 V6 W6
 q() { "$@" >/dev/null 2>&1; }
 send() { ip netns exec "$A" "$PY" "$PV_TMP/frames.py" eth0 "$@" 2>/dev/null; }
 
-REASONS="spoofed_arp spoofed_nd double_tagged bad_src_mac link_local bad_headers"
+REASONS="spoofed_arp spoofed_nd double_tagged bad_src_mac link_local bad_headers spoofed_dhcp"
 # drops PORT: the REASONS counters of a switch port, in that order
 drops() {
   pvnet stats --json | "$PY" -c '
@@ -219,16 +240,17 @@ attack() {
   check "$desc: ${n:-0} frames, counted on $PA ($REASONS: $d)" [ "${n:-0}" -gt 0 -a "$d" = "$want" ]
 }
 n=$(send legit 2); check "control: A's legitimate marker frames sent (${n:-0})" [ "${n:-0}" = 8 ]
-attack arp0 $R "$((2 * R)) 0 0 0 0 0" "(1) ARP reply + gratuitous ARP claiming $IV, untagged: spoofed_arp"
-attack arp1 $R "$((6 * R)) 0 0 0 0 0" "(1) the same in one priority tag of each TPID: spoofed_arp"
-attack arp2 $R "0 0 $((6 * R)) 0 0 0" "(1) the same in two tags of each outer TPID: double_tagged"
-attack na0 $R "0 $((2 * R)) 0 0 0 0" "(2) NA for $V6 behind hop-by-hop/dest-opts headers: spoofed_nd"
-attack na1 $R "0 $((6 * R)) 0 0 0 0" "(2) the same in one priority tag of each TPID: spoofed_nd"
-attack ra $R "0 $((5 * R)) 0 0 0 0" "(2b) Router Advertisements from A (RA guard), untagged, priority-tagged, behind hop-by-hop: spoofed_nd"
+attack arp0 $R "$((2 * R)) 0 0 0 0 0 0" "(1) ARP reply + gratuitous ARP claiming $IV, untagged: spoofed_arp"
+attack arp1 $R "$((6 * R)) 0 0 0 0 0 0" "(1) the same in one priority tag of each TPID: spoofed_arp"
+attack arp2 $R "0 0 $((6 * R)) 0 0 0 0" "(1) the same in two tags of each outer TPID: double_tagged"
+attack na0 $R "0 $((2 * R)) 0 0 0 0 0" "(2) NA for $V6 behind hop-by-hop/dest-opts headers: spoofed_nd"
+attack na1 $R "0 $((6 * R)) 0 0 0 0 0" "(2) the same in one priority tag of each TPID: spoofed_nd"
+attack ra $R "0 $((5 * R)) 0 0 0 0 0" "(2b) Router Advertisements from A (RA guard), untagged, priority-tagged, behind hop-by-hop: spoofed_nd"
 check "(2b) W took no default route or prefix from A's RAs ($(ip -n "$W" -6 route show default | head -1))" \
   bash -c "[ -z \"\$(ip -n '$W' -6 route show default)\" ] && ! ip -n '$W' -6 addr show dev eth0 | grep -q fd85:"
-attack badsrc 1 "0 0 0 3 0 0" "(3) all-zero, multicast and broadcast source MACs: bad_src_mac"
-attack linklocal 1 "0 0 0 0 5 0" "(4) STP, PAUSE, LACP, 802.1X, LLDP destinations: link_local"
+attack dhcp $R "0 0 0 0 0 0 $((10 * R))" "(2c) DHCP OFFER/ACK (untagged, priority-tagged) and DHCPv6 ADVERTISE/REPLY from A (DHCP guard): spoofed_dhcp"
+attack badsrc 1 "0 0 0 3 0 0 0" "(3) all-zero, multicast and broadcast source MACs: bad_src_mac"
+attack linklocal 1 "0 0 0 0 5 0 0" "(4) STP, PAUSE, LACP, 802.1X, LLDP destinations: link_local"
 
 check "(1) W's neighbour entry for $IV still V's MAC ($(neigh_mac "$W" "$IV"))" [ "$(neigh_mac "$W" "$IV")" = "$MV" ]
 check "(2) W's neighbour entry for $V6 still V's MAC ($(neigh_mac "$W" "$V6"))" [ "$(neigh_mac "$W" "$V6")" = "$MV" ]
@@ -241,6 +263,8 @@ n=$(seen 'udp.port==9999 && frame contains "LEGIT"')
 check "control: W saw A's legitimate frames, untagged and priority-tagged ($n of 8)" [ "$n" = 8 ]
 n=$(seen "arp.src.proto_ipv4==$IV"); check "(1) W saw no ARP claiming $IV ($n)" [ "$n" = 0 ]
 n=$(seen "icmpv6.type==136"); check "(2) W saw no NA from A ($n)" [ "$n" = 0 ]
+n=$(seen "udp.srcport==67 || udp.srcport==547")
+check "(2c) W saw none of A's DHCP/DHCPv6 server messages ($n)" [ "$n" = 0 ]
 n=$(seen 'frame contains "BADSRC"'); check "(3) W saw no frame with a bad source MAC ($n)" [ "$n" = 0 ]
 n=$(seen "eth.dst[0:5]==01:80:c2:00:00"); check "(4) W saw no 802.1D link-local frame ($n)" [ "$n" = 0 ]
 
@@ -261,7 +285,7 @@ for native in 0 10; do
   tpid=$!
   pv_cleanup_add "kill $tpid"
   wait_for 15 test -s "$cap"; sleep 1
-  attack hop 1 "0 0 6 0 0 0" "(5) native=$native: double-tagged frames from access port $PA (outer VID 0/10, inner VLAN 20): double_tagged"
+  attack hop 1 "0 0 6 0 0 0 0" "(5) native=$native: double-tagged frames from access port $PA (outer VID 0/10, inner VLAN 20): double_tagged"
   t0=$(txp "tr$ID")
   n=$(send legit 1)
   # the switch has sent A's 4 frames out of the trunk (and nothing else to wait for)
@@ -286,8 +310,8 @@ check "legit: A pings V again (IPv4)" q wait_for 10 ip netns exec "$A" ping -c 1
 
 show=$(pvnet switch port-show "$PA")
 diag "$(sed -n 3p <<<"$show")"
-check "port-show $PA shows spoofed_arp, spoofed_nd, double_tagged, bad_src_mac, link_local" \
-  grep -q "spoofed_arp=[1-9].*spoofed_nd=[1-9].*bad_src_mac=[1-9].*link_local=[1-9].*double_tagged=[1-9]" <<<"$show"
+check "port-show $PA shows spoofed_arp, spoofed_nd, double_tagged, bad_src_mac, link_local, spoofed_dhcp" \
+  bash -c 'grep -q "spoofed_arp=[1-9].*spoofed_nd=[1-9].*bad_src_mac=[1-9].*link_local=[1-9].*double_tagged=[1-9]" <<<"$1" && grep -q "spoofed_dhcp=[1-9]" <<<"$1"' _ "$show"
 
 # --- positive control: without anti-spoofing the same frames do poison W ---------
 # (V's addresses are V's alone while V's anti-spoofing binds them, whatever A's
@@ -303,6 +327,19 @@ check "positive control: the extension-header NA now moves W's $V6 entry to A's 
 send ra 1 >/dev/null
 check "positive control: A's RA now gives W a default route via A" \
   wait_for 5 bash -c "ip -n '$W' -6 route show default | grep -q 'via fe80::'"
+dcap="$PV_TMP/wdhcp.pcap"
+ip netns exec "$W" tshark -q -i eth0 -a duration:60 -w "$dcap" -f "udp port 68 or udp port 546" >/dev/null 2>&1 &
+dpid=$!
+pv_cleanup_add "kill $dpid"
+wait_for 15 test -s "$dcap"; sleep 1
+dhcp_seen() { tshark -r "$dcap" -Y "(udp.srcport==67 && dhcp) || (udp.srcport==547 && dhcpv6)" 2>/dev/null | wc -l; }
+d0=$(drops "$PA")
+send dhcp 1 >/dev/null
+wait_for 10 bash -c "[ \"\$(tshark -r '$dcap' -Y '(udp.srcport==67 && dhcp) || (udp.srcport==547 && dhcpv6)' 2>/dev/null | wc -l)\" -ge 10 ]"
+n=$(dhcp_seen)
+check "positive control: A's DHCP offers/acks and DHCPv6 advertise/reply now reach W ($n of 10), spoofed_dhcp unchanged" \
+  [ "$n" = 10 -a "$(drops "$PA" | awk '{print $7}')" = "$(awk '{print $7}' <<<"$d0")" ]
+kill -INT "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null
 send arp0 1 >/dev/null
 check "positive control: the ARP claim now moves W's $IV entry to A's MAC" \
   wait_for 5 bash -c "[ \"\$(ip -n '$W' neigh show '$IV' dev eth0 | sed -n 's/.*lladdr \([0-9a-f:]*\).*/\1/p')\" = '$MA' ]"

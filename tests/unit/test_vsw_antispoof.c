@@ -420,6 +420,73 @@ static void test_ra_guard(void **state)
 	env_fini(&e);
 }
 
+/* DHCPv4 (or DHCPv6) server message from the MAC: UDP sport -> dport. */
+static size_t udp4(uint8_t *f, const uint8_t *src_mac, const char *src, uint16_t sport,
+		   uint16_t dport)
+{
+	size_t n = ipv4(f, src_mac, src, 17, dport);
+	f[14 + 20] = (uint8_t)(sport >> 8);
+	f[14 + 21] = (uint8_t)sport;
+	return n;
+}
+
+static size_t udp6(uint8_t *f, const char *src, uint16_t sport, uint16_t dport)
+{
+	size_t n = ipv6(f, src, 0, NULL, NULL); /* 8 bytes of payload: the UDP header */
+	f[14 + 6] = 17;
+	f[14 + 40] = (uint8_t)(sport >> 8);
+	f[14 + 41] = (uint8_t)sport;
+	f[14 + 42] = (uint8_t)(dport >> 8);
+	f[14 + 43] = (uint8_t)dport;
+	return n;
+}
+
+/* A guest behind anti-spoofing is no DHCP server (DHCP guard): DHCPv4 OFFER/ACK
+ * (UDP 67 -> 68) and DHCPv6 ADVERTISE/REPLY (547 -> 546) from it are spoofed_dhcp,
+ * from its own addresses, in a priority tag of any TPID, behind an IPv6 extension
+ * header, whatever addresses are configured; client messages pass, and so does an
+ * offer from a port without anti-spoofing. */
+static void test_dhcp_guard(void **state)
+{
+	static const uint8_t hbh[] = {0};
+	struct env e;
+	uint8_t f[512];
+	size_t n;
+	(void)state;
+
+	env_init(&e);
+	assert_string_equal(vsw_drop_reason_name(VSW_DROP_SPOOFED_DHCP), "spoofed_dhcp");
+	assert_int_equal(send_one(&e, f, udp4(f, MAC, "10.0.0.1", 67, 68)), VSW_DROP_SPOOFED_DHCP);
+	for (unsigned t = 0; t < 3; t++) {
+		uint16_t prio[] = {TPIDS[t], 0};
+		n = udp4(f, MAC, "10.0.0.1", 67, 68);
+		assert_int_equal(send_one(&e, f, add_tags(f, n, 1, prio)), VSW_DROP_SPOOFED_DHCP);
+	}
+	/* a client: DISCOVER from 0.0.0.0, REQUEST/RENEW from its address; DHCPv6 SOLICIT */
+	assert_int_equal(send_one(&e, f, udp4(f, MAC, "0.0.0.0", 68, 67)), -1);
+	assert_int_equal(send_one(&e, f, udp4(f, MAC, "10.0.0.1", 68, 67)), -1);
+	assert_int_equal(send_one(&e, f, udp6(f, "fe80::216:3eff:fe00:1", 546, 547)), -1);
+	/* other UDP from port 67 or to 68 is no DHCP server message */
+	assert_int_equal(send_one(&e, f, udp4(f, MAC, "10.0.0.1", 67, 53)), -1);
+	/* DHCPv6 ADVERTISE/REPLY, plain and behind hop-by-hop */
+	assert_int_equal(send_one(&e, f, udp6(f, "fe80::216:3eff:fe00:1", 547, 546)),
+			 VSW_DROP_SPOOFED_DHCP);
+	n = add_exthdrs(f, udp6(f, "fe80::216:3eff:fe00:1", 547, 546), 1, hbh);
+	f[14 + 40] = 17; /* the hop-by-hop header leads to UDP */
+	assert_int_equal(send_one(&e, f, n), VSW_DROP_SPOOFED_DHCP);
+	/* a UDP header cut short cannot be told from an offer */
+	assert_int_equal(send_one(&e, f, udp4(f, MAC, "10.0.0.1", 67, 68) - 4), VSW_DROP_BAD_HEADERS);
+	/* MAC-only anti-spoofing: still no server */
+	assert_int_equal(vsw_port_set_antispoof(e.in, MAC, NULL, 0), 0);
+	assert_int_equal(send_one(&e, f, udp4(f, MAC, "10.0.0.77", 67, 68)), VSW_DROP_SPOOFED_DHCP);
+	/* a port without anti-spoofing (the uplink; this port switched off) may serve */
+	assert_int_equal(send_on(&e, e.out, f, udp4(f, OTHER, "10.0.0.254", 67, 68)), -1);
+	assert_int_equal(vsw_port_set_antispoof(e.in, NULL, NULL, 0), 0);
+	assert_int_equal(send_one(&e, f, udp4(f, MAC, "10.0.0.1", 67, 68)), -1);
+	assert_int_equal(send_one(&e, f, udp6(f, "fe80::216:3eff:fe00:1", 547, 546)), -1);
+	env_fini(&e);
+}
+
 static void test_tags_hide_no_claim(void **state)
 {
 	struct env e;
@@ -658,6 +725,7 @@ int main(void)
 		cmocka_unit_test(test_tags_hide_no_claim),
 		cmocka_unit_test(test_exthdrs_hide_no_nd_claim),
 		cmocka_unit_test(test_ra_guard),
+		cmocka_unit_test(test_dhcp_guard),
 		cmocka_unit_test(test_src_mac_and_link_local),
 		cmocka_unit_test(test_no_vlan_hopping),
 	};
