@@ -11,11 +11,14 @@ each run dropped as warm-up, then the median over --runs):
   dpdk.vhost.virtio_user   testpmd virtio-user txonly -> testpmd net_vhost rxonly
                            (librte_vhost): the peer
 Placement (both rows): the txonly testpmd's forwarding lcore on CPU 1 (main lcore
-0), the rxonly testpmd's on CPU 0 (main lcore 1); pvnetd (vhost rows) unpinned
-on CPUs 0-1. --no-huge -m 512 --no-pci, each testpmd with its own --file-prefix.
+0), the rxonly testpmd's on CPU 0 (main lcore 1); pvnetd (vhost rows) on CPU 1
+with the sender (--cpus), so the receiver has its core as in the peer; every
+testpmd with --rxd/--txd 1024 (--ring): a producer and a consumer sharing one
+core exchange a ring per time slice. --no-huge -m 512 --no-pci, each testpmd with its own --file-prefix.
 
 Standalone (standard library only): `sudo perf/vhostuser.py [--sizes 64,1500]
-[--secs 5] [--runs 3] [--poll on|off|USEC] [--json FILE]`; prints one line per
+[--secs 5] [--runs 3] [--poll on|off|USEC] [--cpus 1] [--ring 1024]
+[--json FILE]`; prints one line per
 row and size, and with --json the rows as a JSON list of
 {"name", "size", "metric": "rate", "unit": "Mpps", "value", "peer", "peer_value"}.
 Needs root (pvnetd runs in a network namespace of its own) and a built tree
@@ -78,11 +81,14 @@ class Procs:
         self.procs = []
 
 
+RING = 1024  # --rxd/--txd of every testpmd (set by --ring)
+
+
 def testpmd(procs, tag, lcore_main, vdev, fwd, size, logf):
     argv = ["stdbuf", "-oL", "taskset", "-c", "0,1", "dpdk-testpmd", "-l", "0,1", "--main-lcore",
             str(lcore_main), "--no-huge", "-m", "512", "--no-pci", "--file-prefix", tag,
             "--vdev", vdev, "--", "--forward-mode=" + fwd, "-a", "--stats-period", "1",
-            "--total-num-mbufs=32768"]
+            "--total-num-mbufs=32768", "--rxd=%d" % RING, "--txd=%d" % RING]
     if fwd == "txonly":
         argv.append("--txpkts=%d" % size)
     return procs.spawn(argv, logf)
@@ -126,7 +132,7 @@ def run_pair(tmp, size, secs, rx_vdev, tx_vdev, name):
 
 
 class Pvnetd:
-    def __init__(self, tmp, poll):
+    def __init__(self, tmp, poll, cpus):
         self.tmp = tmp
         self.ns = "pvvuperf%d" % random.randrange(1 << 20)
         self.run = os.path.join(tmp, "run")
@@ -134,7 +140,8 @@ class Pvnetd:
         subprocess.run(["ip", "netns", "add", self.ns], check=True)
         env = dict(os.environ, PVNET_STATE_DIR=os.path.join(tmp, "state"), PVNET_RUN_DIR=self.run,
                    XENSTORED_PATH=os.path.join(self.run, "xenstored"))
-        self.p = subprocess.Popen(["nsenter", "--net=/run/netns/" + self.ns, os.path.join(BIN, "pvnetd"),
+        self.p = subprocess.Popen(["nsenter", "--net=/run/netns/" + self.ns, "taskset", "-c", cpus,
+                                   os.path.join(BIN, "pvnetd"),
                                    "--foreground", "--run-dir", self.run, "--log",
                                    os.path.join(tmp, "pvnetd.log")], env=env,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -165,9 +172,13 @@ def main():
     ap.add_argument("--sizes", default="64,1500")
     ap.add_argument("--secs", type=int, default=5)
     ap.add_argument("--runs", type=int, default=3)
-    ap.add_argument("--poll", default="on", help="the vhostuser ports' --poll (default on)")
+    ap.add_argument("--poll", default="off", help="the vhostuser ports' --poll (default off)")
+    ap.add_argument("--cpus", default="1", help="pvnetd's CPUs (taskset; default 1, the sender's core)")
+    ap.add_argument("--ring", type=int, default=1024, help="testpmd --rxd/--txd (default 1024)")
     ap.add_argument("--json", help="write the rows to this file")
     a = ap.parse_args()
+    global RING
+    RING = a.ring
     if os.geteuid() != 0:
         log("needs root")
         return 2
@@ -178,7 +189,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pvnet-vhostuser.")
     pv = None
     try:
-        pv = Pvnetd(tmp, a.poll)
+        pv = Pvnetd(tmp, a.poll, a.cpus)
         for size in [int(x) for x in a.sizes.split(",")]:
             peer, ours = [], []
             for _ in range(a.runs):

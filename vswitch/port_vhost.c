@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1003,6 +1004,11 @@ unmap:
 static void refresh_started(struct vsw_vhost *vh, struct vhu_vq *vq)
 {
 	vq->started = vq->kick_fd >= 0 && vq->desc && vq->num;
+	/* guest RX rings: the port looks at the avail index at every egress burst and
+	 * never waits for a kick there, so the guest need not send one (a DPDK PMD would
+	 * otherwise write the kick eventfd after every refill) */
+	if (vq->started && !VHU_IS_TXQ((unsigned)(vq - vh->vq)))
+		__atomic_store_n(&vq->used->flags, VRING_USED_F_NO_NOTIFY, __ATOMIC_RELAXED);
 	vh->st.running = vq_ready(&vh->vq[VHU_RXQ]) && vq_ready(&vh->vq[VHU_TXQ]);
 	if (vh->st.running) /* client mode: a working connection resets the backoff */
 		vh->backoff_ms = VHU_CONNECT_BACKOFF_MIN_MS;
@@ -1541,6 +1547,8 @@ burst:
 	vh->busy = used > 0;
 	if (vh->busy && vh->poll_us)
 		vh->last_work_ns = now;
+	else if (poll_now && may_block)
+		sched_yield(); /* an empty poll gives the core to whoever shares it */
 	if ((vh->busy || poll_now) && !vh->notify_off && any_tx_ready(vh)) {
 		set_tx_notify_all(vh, false); /* polling: the guest need not kick */
 		vh->notify_off = true;

@@ -25,6 +25,12 @@
  * sleeps in epoll on the kick eventfd (guest notifications re-enabled) when idle.
  * Egress send() runs on the switch's threads under a per-port mutex (one lock per
  * burst) that the control path also takes while it changes memory or rings.
+ * With cfg->poll_us the thread does not sleep while polling: the guest's kicks stay
+ * suppressed (VRING_USED_F_NO_NOTIFY), epoll is looked at every 64 passes that
+ * moved frames (at once after an empty one, which also yields the core). Egress
+ * signals the guest only when it did not set VRING_AVAIL_F_NO_INTERRUPT (a polling
+ * DPDK virtio PMD sets it: no syscall per burst either way). VIRTIO_RING_F_EVENT_IDX
+ * is not offered.
  *
  * A hostile VMM (docs/security.md "vhost-user frontends"): the socket is
  * non-blocking, both ways. A message may arrive in pieces but must be whole within

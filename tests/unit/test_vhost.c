@@ -1010,6 +1010,84 @@ static void test_socket_path_not_socket(void **state)
 	vsw_destroy(br);
 }
 
+/* Accepts on `lfd` within `ms` (-1: nothing connected). */
+static int accept_within(int lfd, uint64_t ms)
+{
+	uint64_t end = now_ms() + ms;
+	while (now_ms() < end) {
+		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (c >= 0)
+			return c;
+		usleep(5000);
+	}
+	return -1;
+}
+
+/* Client mode (the frontend listens, as DPDK virtio-user server=1), 2 queue pairs:
+ * the port connects, offers MQ and answers GET_QUEUE_NUM 2, refuses a ring beyond
+ * the pairs, reconnects after the frontend hangs up, and never connects through a
+ * symlink at its path. */
+static void test_client_mode_mq(void **state)
+{
+	struct vsw_vhost_config cfg = {.client = true, .queues = 2};
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	char real[108], path[108];
+	struct vsw_bridge *br;
+	struct vsw_port *port;
+	struct vsw_vhost_stats st;
+	struct fx f = {0};
+	uint32_t vs[2] = {4, 16}; /* ring 4 of 2 pairs: refused */
+	uint64_t v;
+	int lfd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "/tmp/test_vhost_cli.%d.sock", getpid());
+	snprintf(real, sizeof(real), "/tmp/test_vhost_cli.%d.real", getpid());
+	unlink(path);
+	unlink(real);
+	strcpy(sa.sun_path, path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(vsw_create("brcl", NULL, &br), 0);
+	assert_int_equal(vsw_vhost_port_add(br, "vcl", path, &cfg, &port), 0);
+	f.sock = accept_within(lfd, 3000);
+	assert_true(f.sock >= 0);
+	assert_true(get_features(&f) & (1ull << 22)); /* VIRTIO_NET_F_MQ */
+	msg(&f, 15, NULL, 0, -1); /* GET_PROTOCOL_FEATURES: MQ */
+	v = reply_ack(&f);
+	assert_true(v & 1);
+	msg(&f, 17, NULL, 0, -1); /* GET_QUEUE_NUM */
+	assert_int_equal(reply_ack(&f), 2);
+	assert_true(msg_fds(&f, 8, 1 | 8, vs, sizeof(vs), NULL, 0) == 12 + 8); /* SET_VRING_NUM */
+	assert_int_equal(reply_ack(&f), 1);
+	vs[0] = 3;
+	assert_true(msg_fds(&f, 8, 1 | 8, vs, sizeof(vs), NULL, 0) == 12 + 8);
+	assert_int_equal(reply_ack(&f), 0);
+	/* the frontend restarts: the port comes back on its own */
+	close(f.sock);
+	f.sock = accept_within(lfd, 3000);
+	assert_true(f.sock >= 0);
+	assert_int_equal(vsw_vhost_port_get_stats(port, &st), 0);
+	assert_int_equal(st.connects, 2);
+	/* a symlink at the path: never followed */
+	assert_int_equal(rename(path, real), 0);
+	assert_int_equal(symlink(real, path), 0);
+	close(f.sock);
+	assert_int_equal(accept_within(lfd, 1500), -1);
+	assert_int_equal(vsw_vhost_port_get_stats(port, &st), 0);
+	assert_true(st.connect_fails >= 1);
+	assert_false(st.connected);
+	assert_int_equal(vsw_port_del(br, port), 0);
+	/* the frontend's socket file is not the port's to remove */
+	assert_int_equal(access(real, F_OK), 0);
+	vsw_destroy(br);
+	close(lfd);
+	unlink(path);
+	unlink(real);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1036,6 +1114,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unread_replies, setup, teardown),
 		cmocka_unit_test(test_stuck_thread_orphaned),
 		cmocka_unit_test(test_socket_path_not_socket),
+		cmocka_unit_test(test_client_mode_mq),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
