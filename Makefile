@@ -85,6 +85,9 @@ PROG_BINS := $(addprefix $(BUILD)/bin/,$(PROGS))
 INSTALL_BIN := pvnet pvnet-pktgen
 INSTALL_SBIN := pvnetd
 INSTALL_LIBEXEC := pvnet-guest
+# Plugins pvnetd does not have built in (simnic is: shipping its .so too only made
+# every start warn that the name is taken).
+BUILTIN_PLUGINS := simnic
 
 define prog_rules
 $(1)_OBJS := $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard tools/$(1)/*.c))
@@ -132,12 +135,13 @@ check-layers: $(MODLIBS)
 all build: $(MODLIBS) $(PROG_BINS) $(UNIT_BINS) accel-plugins
 progs: $(PROG_BINS) accel-plugins
 
+INSTALL_PLUGINS = $(filter-out $(patsubst %,$(BUILD)/lib/pvnet-accel/%.so,$(BUILTIN_PLUGINS)),$(ACCEL_PLUGIN_SOS))
 install: progs
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(PLUGINDIR)
 	install -m 0755 $(addprefix $(BUILD)/bin/,$(INSTALL_BIN)) $(DESTDIR)$(BINDIR)/
 	install -m 0755 $(addprefix $(BUILD)/bin/,$(INSTALL_SBIN)) $(DESTDIR)$(SBINDIR)/
 	install -m 0755 $(addprefix $(BUILD)/bin/,$(INSTALL_LIBEXEC)) $(DESTDIR)$(LIBEXECDIR)/
-	$(if $(ACCEL_PLUGIN_SOS),install -m 0644 $(ACCEL_PLUGIN_SOS) $(DESTDIR)$(PLUGINDIR)/)
+	$(if $(INSTALL_PLUGINS),install -m 0644 $(INSTALL_PLUGINS) $(DESTDIR)$(PLUGINDIR)/)
 	install -d $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 man/pvnet.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 man/pvnet.cfg.5 $(DESTDIR)$(MANDIR)/man5/
