@@ -433,12 +433,17 @@ static int vif_connect(struct nb_vif *vif)
 		return -ENOMEM;
 	vif->nr_queues = (unsigned)nq;
 	__atomic_store_n(&vif->disabled, 0, __ATOMIC_RELEASE);
+	/* every queue's fds -1 before the first queue_init: a failure at queue i
+	 * unwinds queues i+1.. too, and calloc's 0 would read as fd 0 to close */
 	for (unsigned i = 0; i < nq; i++) {
-		char dir[160];
 		struct nb_queue *q = &vif->queues[i];
 		q->vif = vif;
 		q->index = i;
 		q->tx_wait_fd = q->rx_wait_fd = q->rx_notify_fd = q->txc_notify_fd = -1;
+	}
+	for (unsigned i = 0; i < nq; i++) {
+		char dir[160];
+		struct nb_queue *q = &vif->queues[i];
 		if (nq == 1)
 			snprintf(dir, sizeof(dir), "%s", vif->fe_path);
 		else

@@ -6,7 +6,8 @@
  *   - a frontend asking for more queues than the vif's `queues` is refused as Xen
  *     netback refuses it (error node + backend closed);
  *   - a frontend writing its nodes in a loop costs one vif update per control-loop
- *     turn (nb_process), not one per write.
+ *     turn (nb_process), not one per write;
+ *   - a multi-queue connect failing at queue 0 closes no fd it never opened.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -265,6 +267,56 @@ static void test_write_storm_coalesced(void **state)
 	assert_null(f->nb->vifs);
 }
 
+/*
+ * A multi-queue connect that fails at queue 0 (the frontend wrote no queue-0 ring
+ * refs) unwinds queues that were never set up: their event fds were never opened
+ * and must not be closed. Before, calloc's zeroes read as fd 0 and the unwind
+ * closed fd 0 three times: whatever pvnetd held there (another vif's event fd, an
+ * epoll set) went away under its owner, and a hostile guest could repeat it.
+ */
+static void test_failed_queue_leaves_other_fds(void **state)
+{
+	struct fx *f = *state;
+	char path[192], *err = NULL, c = 0;
+	size_t len;
+	int saved, p[2];
+
+	saved = dup(0);
+	assert_true(saved >= 0);
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(dup2(p[0], 0), 0); /* fd 0: an fd pvnetd holds for something else */
+	signal(SIGPIPE, SIG_IGN);          /* a closed fd 0 fails the write below, not the run */
+	close(p[0]);
+
+	toolstack_vif(f, 2);
+	turns(f, 3);
+	frontend_connect(f, 2);
+	snprintf(path, sizeof(path), "%s/queue-0/tx-ring-ref", f->fe);
+	assert_int_equal(xs_rm(f->xs, 0, 0, path), 0);
+	turns(f, 3);
+	snprintf(path, sizeof(path), "%s/state", f->be);
+	assert_int_equal(getl(f, path), XenbusStateClosed);
+	snprintf(path, sizeof(path), "/local/domain/0/error/backend/vif/%u/0/error", f->id);
+	assert_int_equal(xs_read(f->xs, 0, 0, path, &err, &len), 0);
+	assert_non_null(strstr(err, "queue-0"));
+	free(err);
+
+	/* fd 0 is still the pipe: a byte written at the other end is read there */
+	assert_int_equal(write(p[1], "x", 1), 1);
+	assert_int_equal(read(0, &c, 1), 1);
+	assert_int_equal(c, 'x');
+	/* and nothing of the failed connect is held */
+	{
+		struct hv_domain_info info;
+		assert_int_equal(hv_domain_get_info(f->hv, f->id, &info), 0);
+		assert_int_equal(info.nr_mapped, 0);
+		assert_int_equal(info.nr_ports_bound, 1);
+	}
+	close(p[1]);
+	assert_int_equal(dup2(saved, 0), 0);
+	close(saved);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +324,7 @@ int main(void)
 		T(test_queues_over_vif_limit_refused),
 		T(test_queues_within_limit_connect),
 		T(test_write_storm_coalesced),
+		T(test_failed_queue_leaves_other_fds),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
