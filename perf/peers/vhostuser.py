@@ -100,6 +100,7 @@ def pvnet_ready(b, pv):
     # pvnetd takes vhost-user sockets only in its run dir
     r = pv.cli("switch", "add-port", "vuprobe", "vuprobe0", "--type", "vhostuser", "--socket",
                os.path.join(pv.run_dir, "vuprobe.sock"), "--server")
+    pv.cli("switch", "del-port", "vuprobe", "vuprobe0")
     pv.cli("switch", "del-br", "vuprobe")
     if r.returncode != 0:
         log("vhost.virtio_user rows n/a: pvnet switch add-port --type vhostuser: %s"
@@ -116,12 +117,19 @@ def pvnet(b, pv, size, secs):
     br = "vu%d" % size
     n = random.randrange(1 << 20)
     socks = [os.path.join(pv.run_dir, "vut%d-%d.sock" % (size, n)), os.path.join(pv.run_dir, "vur%d-%d.sock" % (size, n))]
+    names = ["vt%d" % n, "vr%d" % n]  # new names each run: a removed port's name may linger
+
+    def remove():
+        for name in names:
+            pv.cli("switch", "del-port", br, name)
+        pv.cli("switch", "del-br", br)
+
     pv.cli("switch", "add-br", br)
-    for name, s in zip(("vut%d" % size, "vur%d" % size), socks):
+    for name, s in zip(names, socks):
         r = pv.cli("switch", "add-port", br, name, "--type", "vhostuser", "--socket", s, "--server")
         if r.returncode != 0:
             log("vhost.virtio_user: pvnet switch add-port --type vhostuser: %s" % (r.stdout + r.stderr).strip()[:200])
-            pv.cli("switch", "del-br", br)
+            remove()
             return None
     # pvnet is the backend (server) of both: the receiver attaches first
     rx_vdev = "net_virtio_user0,path=%s,queues=1" % socks[1]
@@ -129,5 +137,5 @@ def pvnet(b, pv, size, secs):
     if not _wait_for(lambda: all(os.path.exists(s) for s in socks), 5):
         log("vhost.virtio_user: pvnetd made no socket")
     res = _measure(b, None, tx_vdev, rx_vdev, d, size, secs, "vhost.virtio_user")
-    pv.cli("switch", "del-br", br)
+    remove()
     return res
