@@ -92,7 +92,8 @@ check "a request with no command is refused (empty request, exit 2)" \
   bash -c "grep -q 'empty request' <<<'$out' && grep -qx X2 <<<'$out'"
 check "pvnetd still answers at once" list_fast
 
-# ---- 4. a guest that ignores shutdown: `pvnet destroy` waits for it (3 s) -------
+# ---- 4. a guest that ignores shutdown: `pvnet shutdown --wait` waits for it (3 s),
+# then destroys it -----------------------------------------------------------------
 # meanwhile read-only commands of other clients are answered at once, and a
 # state-changing one waits its turn and is then served.
 G="pvc$$"
@@ -106,23 +107,23 @@ if pvnet create "$PV_TMP/g.cfg" >/dev/null 2>&1; then
   if [ -n "$gpid" ] && kill -0 "$gpid" 2>/dev/null; then
     kill -STOP "$gpid" # a guest that never answers control/shutdown
     t0=$(date +%s%N)
-    pvnet destroy "$G" >/dev/null 2>&1 &
+    pvnet shutdown --wait "$G" >/dev/null 2>&1 &
     DP=$!
     sleep 0.3
     slow=0; dying=0
     for i in 1 2 3 4; do
       list_fast || slow=$((slow + 1))
-      timeout 1 "$PV_BIN/pvnet" --run-dir "$PV_RUN" list "$G" 2>/dev/null | grep -qE "^$G .* -----d " && dying=1
+      timeout 1 "$PV_BIN/pvnet" --run-dir "$PV_RUN" list "$G" 2>/dev/null | grep -qE "^$G .* --p--- " && dying=1
       sleep 0.2
     done
     timeout 10 "$PV_BIN/pvnet" --run-dir "$PV_RUN" log-level ctl info >/dev/null 2>&1; lrc=$?
     t_ll=$(( ($(date +%s%N) - t0) / 1000000 ))
     wait "$DP"; drc=$?
     t_d=$(( ($(date +%s%N) - t0) / 1000000 ))
-    check "stopped guest: pvnet list answered within 1 s during its 3 s destroy ($slow slow)" [ "$slow" = 0 ]
-    check "stopped guest: list showed it dying meanwhile" [ "$dying" = 1 ]
-    check "stopped guest: a state-changing command waited for the destroy, then ran (exit $lrc after ${t_ll} ms; destroy took ${t_d} ms)" \
-      bash -c "[ $lrc = 0 ] && [ $drc = 0 ] && [ $t_ll -ge 2500 ]"
+    check "stopped guest: pvnet list answered within 1 s during its 3 s shutdown --wait ($slow slow)" [ "$slow" = 0 ]
+    check "stopped guest: list showed it paused (p, its process stopped) meanwhile" [ "$dying" = 1 ]
+    check "stopped guest: a state-changing command waited for the shutdown, then ran (exit $lrc after ${t_ll} ms; shutdown --wait took ${t_d} ms, exit $drc: destroyed at the timeout)" \
+      bash -c "[ $lrc = 0 ] && [ $drc = 1 ] && [ $t_ll -ge 2500 ]"
     check "stopped guest: the domain is gone" bash -c "! '$PV_BIN/pvnet' --run-dir '$PV_RUN' list '$G' >/dev/null 2>&1"
   else
     not_ok "guest $G reported its pid in the store (got '$gpid')"

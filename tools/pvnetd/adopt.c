@@ -767,41 +767,70 @@ const char *adopt_sock_path(const struct pvnetd *d)
 	return d->adopt && d->adopt->listen_fd >= 0 ? d->adopt->path : NULL;
 }
 
-/* pvnet shutdown DOM | --all [--wait]: graceful stop (control/shutdown, SIGKILL
- * after the timeout) of one or every domain; done when the command returns. */
+static bool dom_alive_id(struct pvnetd *d, int domid)
+{
+	for (struct dom *dom = d->doms; dom; dom = dom->next)
+		if (dom->domid == domid)
+			return true;
+	return false;
+}
+
+/* pvnet shutdown [-w] [-t SECS] DOM | -a [-w] [-t SECS], as xl shutdown: asks the
+ * guests (control/shutdown = poweroff) and returns; with --wait, returns once they
+ * are gone, destroying (SIGKILL) those still running after the timeout (default 3 s,
+ * at most 3600; xendomains' XENDOMAINS_STOP_MAXWAIT role). */
 int cmd_shutdown(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 {
-	bool all = false;
+	bool all = false, wait = false, bad = false;
 	const char *name = NULL;
-	unsigned n = 0;
+	unsigned timeout_s = 3, n = 0;
+	int killed;
 
 	for (int i = 1; i < argc; i++) {
+		char *end;
 		if (!strcmp(argv[i], "--all") || !strcmp(argv[i], "-a"))
 			all = true;
 		else if (!strcmp(argv[i], "--wait") || !strcmp(argv[i], "-w"))
-			; /* the command returns once every domain is gone */
-		else if (!name && argv[i][0] != '-')
+			wait = true;
+		else if ((!strcmp(argv[i], "--timeout") || !strcmp(argv[i], "-t")) && i + 1 < argc) {
+			unsigned long v = strtoul(argv[++i], &end, 10);
+			if (*end || !*argv[i] || v < 1 || v > 3600)
+				bad = true;
+			timeout_s = (unsigned)v;
+		} else if (!name && argv[i][0] != '-')
 			name = argv[i];
 		else
-			name = NULL, all = !all; /* forces the usage below */
+			bad = true;
 	}
-	if (all == !!name) {
-		err_printf(o, "usage: pvnet shutdown [--wait] NAME|ID | --all [--wait]\n");
+	if (bad || all == !!name) {
+		err_printf(o, "usage: pvnet shutdown [-w|--wait] [-t|--timeout SECS] NAME|ID | "
+			      "-a|--all [-w] [-t SECS]\n");
 		return 2;
 	}
 	if (name) {
 		struct dom *dom = dom_find(d, name);
+		int domid;
 		if (!dom) {
 			err_printf(o, "no domain '%s'\n", name);
 			return 1;
 		}
-		dom_destroy(d, dom, o);
+		if (dom->dying) {
+			err_printf(o, "domain '%s' is being destroyed\n", name);
+			return 1;
+		}
+		domid = dom->domid;
+		dom_shutdown(d, dom, o); /* an HVM domain is gone on return */
+		if (wait && dom_alive_id(d, domid))
+			return dom_shutdown_wait(d, domid, timeout_s * 1000, o) ? 1 : 0;
 		return 0;
 	}
-	while (d->doms) {
-		dom_destroy(d, d->doms, o);
-		n++;
+	for (struct dom *dom = d->doms, *next; dom; dom = next) {
+		next = dom->next; /* an HVM domain is freed by dom_shutdown */
+		if (!dom->dying)
+			dom_shutdown(d, dom, o), n++;
 	}
-	PVLOG(INFO, MOD, "shutdown --all: %u domain(s) stopped", n);
-	return 0;
+	killed = wait ? dom_shutdown_wait(d, -1, timeout_s * 1000, o) : 0;
+	PVLOG(INFO, MOD, "shutdown --all%s: %u domain(s) asked, %d killed after %u s", wait ? " --wait" : "",
+	      n, killed, timeout_s);
+	return killed ? 1 : 0;
 }

@@ -222,7 +222,11 @@ static int cmd_destroy(struct pvnetd *d, struct outbuf *o, int argc, char **argv
 		err_printf(o, "no domain '%s'\n", argv[1]);
 		return 1;
 	}
-	dom_destroy(d, dom, o);
+	if (dom->dying) {
+		err_printf(o, "domain '%s' is being destroyed\n", argv[1]);
+		return 1;
+	}
+	dom_destroy(d, dom, o); /* immediate, as xl destroy: pvnet shutdown is graceful */
 	return 0;
 }
 

@@ -617,22 +617,22 @@ int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 	if (!dom->hvm && !strchr(ns, '/') && stat(path, &st) == 0)
 		ns_ino = st.st_ino;
 	if (dom->hvm) {
-		/* the store and the other guests are served while QEMU is waited for */
-		hvm_destroy(dom->hvm, dom->pid, SHUTDOWN_TIMEOUT_MS, &dom->exit_status, pump_cb, d);
+		/* immediate, as xl destroy: SIGKILL QEMU; the store and the other guests
+		 * are served while it is reaped */
+		hvm_destroy(dom->hvm, dom->pid, HVM_STOP_NOW, &dom->exit_status, pump_cb, d);
 		dom->hvm = NULL;
 		dom->pid = 0;
 	}
 	if (dom->pid > 0) {
-		snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown", dom->domid);
-		xs_printf(d->xs, 0, path, "poweroff");
+		/* immediate, as xl destroy: the guest is not asked (pvnet shutdown asks) */
+		kill(dom->pid, SIGKILL);
 		deadline = pvnetd_now_ns() + SHUTDOWN_TIMEOUT_MS * 1000000ull;
 		while (!reaped(dom) && pvnetd_now_ns() < deadline)
 			pvnetd_pump(d, 20);
 		if (!reaped(dom)) {
-			PVLOG(WARN, MOD, "domain %u did not shut down in %d ms; killing pid %ld",
-			      dom->domid, SHUTDOWN_TIMEOUT_MS, (long)dom->pid);
-			kill(dom->pid, SIGKILL);
-			waitpid(dom->pid, &dom->exit_status, 0);
+			/* in the kernel still (D state): the SIGCHLD handler reaps it later */
+			PVLOG(WARN, MOD, "domain %u: pid %ld not gone %d ms after SIGKILL",
+			      dom->domid, (long)dom->pid, SHUTDOWN_TIMEOUT_MS);
 			dom->pid = 0;
 		}
 	}
@@ -664,6 +664,68 @@ int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 		out_printf(out, "Destroyed domain %u (%s)\n", dom->domid, dom->name);
 	free(dom);
 	return 0;
+}
+
+int dom_shutdown(struct pvnetd *d, struct dom *dom, struct outbuf *out)
+{
+	char path[128];
+
+	if (dom->dying)
+		return 0;
+	if (out)
+		out_printf(out, "Shutting down domain %u\n", dom->domid);
+	if (dom->hvm) {
+		/* QMP quit (SIGKILL after the timeout): QEMU is gone on return */
+		dom->shutdown_ns = pvnetd_now_ns();
+		dom->dying = true;
+		hvm_destroy(dom->hvm, dom->pid, SHUTDOWN_TIMEOUT_MS, &dom->exit_status, pump_cb, d);
+		dom->hvm = NULL;
+		dom->pid = 0;
+		return dom_destroy(d, dom, out);
+	}
+	if (!dom->shutdown_ns) {
+		snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown", dom->domid);
+		xs_printf(d->xs, 0, path, "poweroff");
+		dom->shutdown_ns = pvnetd_now_ns();
+		PVLOG(INFO, MOD, "domain %u '%s': shutdown requested", dom->domid, dom->name);
+	}
+	return 0;
+}
+
+static bool shutdown_pending(struct pvnetd *d, int domid)
+{
+	for (struct dom *dom = d->doms; dom; dom = dom->next)
+		/* our children are reaped (and their exit logged) by dom_reap on SIGCHLD
+		 * in the pump; an adopted guest's exit is seen here */
+		if (dom->shutdown_ns && !dom->dying && (domid < 0 || dom->domid == domid) &&
+		    dom->pid > 0 && (!dom->adopted || !reaped(dom)))
+			return true;
+	return false;
+}
+
+int dom_shutdown_wait(struct pvnetd *d, int domid, unsigned wait_ms, struct outbuf *out)
+{
+	uint64_t deadline = pvnetd_now_ns() + (uint64_t)wait_ms * 1000000ull;
+	int killed = 0;
+
+	/* the nested pump serves no control client and frees no domain: the list holds */
+	while (shutdown_pending(d, domid) && pvnetd_now_ns() < deadline)
+		pvnetd_pump(d, 20);
+	for (struct dom *dom = d->doms, *next; dom; dom = next) {
+		next = dom->next;
+		if (!dom->shutdown_ns || dom->dying || (domid >= 0 && dom->domid != domid))
+			continue;
+		if (!reaped(dom)) {
+			PVLOG(WARN, MOD, "domain %u did not shut down in %u ms; destroying it",
+			      dom->domid, wait_ms);
+			if (out)
+				err_printf(out, "domain %u did not shut down in %u ms; destroyed\n",
+					   dom->domid, wait_ms);
+			killed++;
+		}
+		dom_destroy(d, dom, out);
+	}
+	return killed;
 }
 
 void dom_reap(struct pvnetd *d)

@@ -565,7 +565,15 @@ void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status,
 		return;
 	if (!timeout_ms)
 		timeout_ms = HVM_STOP_TIMEOUT_MS;
-	if (pid > 0) {
+	if (pid > 0 && timeout_ms == HVM_STOP_NOW) {
+		/* pvnet destroy: xl's destroy asks nothing of the guest */
+		kill(pid, SIGKILL);
+		if (!wait_exit(pid, HVM_STOP_TIMEOUT_MS, &st, wait_cb, arg))
+			PVLOG(WARN, MOD, "domain %u: QEMU pid %ld not reaped after SIGKILL",
+			      h->domid, (long)pid);
+		if (status)
+			*status = st;
+	} else if (pid > 0) {
 		/* one polite request (QMP quit, or SIGTERM where QMP is not reachable),
 		 * then SIGKILL: a VMM that ignores the one ignores the other (QEMU quits
 		 * the same way on both) */

@@ -77,6 +77,8 @@ int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_di
  * and its sockets (the console log stays, the toolstack removes it), and frees h.
  * Pass pid 0 when the caller already reaped QEMU. NULL is a no-op.
  */
+/* timeout_ms for hvm_destroy: SIGKILL QEMU at once, no QMP quit (pvnet destroy) */
+#define HVM_STOP_NOW 1u
 void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status,
 		 void (*wait_cb)(void *arg, int ms), void *arg);
 

@@ -75,6 +75,7 @@ struct dom {
 	int hc_fd;       /* pvnetd's end of the hypercall socket, -1 when closed */
 	int exit_status; /* wait status once reaped */
 	bool dying;      /* destroy requested */
+	uint64_t shutdown_ns; /* pvnet shutdown asked it (control/shutdown), 0: never */
 	uint64_t created_ns;
 	struct hvm_dom *hvm; /* type = "hvm": the QEMU guest (pid is QEMU's) */
 	bool adopted;        /* re-adopted after a restart (adopt.c): not our child */
@@ -122,6 +123,14 @@ uint64_t pvnetd_now_ns(void);
 int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf *out);
 /* Gracefully stops (control/shutdown, then SIGKILL after the timeout) and destroys. */
 int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out);
+/* pvnet shutdown: asks the guest (control/shutdown = poweroff) and returns; the
+ * domain is freed when its guest exits, as any other. HVM: QMP quit, SIGKILL after
+ * 3 s, freed on return. Always 0. */
+int dom_shutdown(struct pvnetd *d, struct dom *dom, struct outbuf *out);
+/* pvnet shutdown --wait: waits up to wait_ms (serving the loop) for the guests asked
+ * to shut down (domid, or all if < 0), then frees them, destroying (SIGKILL) those
+ * still running. Returns how many had to be killed. */
+int dom_shutdown_wait(struct pvnetd *d, int domid, unsigned wait_ms, struct outbuf *out);
 struct dom *dom_find(struct pvnetd *d, const char *name_or_id);
 /* The largest MTU of a TAP device (the kernel's 65535 minus the Ethernet header). */
 #define DOM_TAP_MTU_MAX 65521u

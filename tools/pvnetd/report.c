@@ -3,11 +3,13 @@
  * The read commands (report.h): one collector per command builds a json_t; the
  * text table and `--json` are both rendered from it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/wait.h>
 
 #include <jansson.h>
 
@@ -95,6 +97,52 @@ static double proc_cpu_seconds(pid_t pid)
 	ok = fgets(line, sizeof(line), f) && pvnet_proc_stat_cpu_ticks(line, &ticks) == 0;
 	fclose(f);
 	return ok ? (double)ticks / (double)hz : -1;
+}
+
+/*
+ * xl's state letter of a guest from its process's threads (/proc/PID/task/T/stat,
+ * at most 256 read): 'r' if one runs (R), 'p' if all are stopped (T, t: SIGSTOP or
+ * a debugger), 's' or 'c' if it has exited and awaits its reaping (Z: 's' after pvnet
+ * shutdown asked, 'c' otherwise), else 'b' (blocked: asleep, waiting). 0 if gone.
+ */
+static char proc_state_letter(pid_t pid, bool shutdown_asked)
+{
+	char path[64], line[512], *p;
+	unsigned n = 0, stopped = 0, zombie = 0, running = 0;
+	struct dirent *de;
+	DIR *dir;
+
+	if (pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%ld/task", (long)pid);
+	if (!(dir = opendir(path)))
+		return 0;
+	while ((de = readdir(dir)) && n < 256) {
+		FILE *f;
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%ld/task/%.20s/stat", (long)pid, de->d_name);
+		if (!(f = fopen(path, "re")))
+			continue;
+		p = fgets(line, sizeof(line), f) ? strrchr(line, ')') : NULL;
+		fclose(f);
+		if (!p || p[1] != ' ')
+			continue;
+		n++;
+		running += p[2] == 'R';
+		stopped += p[2] == 'T' || p[2] == 't';
+		zombie += p[2] == 'Z' || p[2] == 'X';
+	}
+	closedir(dir);
+	if (!n)
+		return 0;
+	if (zombie == n)
+		return shutdown_asked ? 's' : 'c';
+	if (running)
+		return 'r';
+	if (stopped + zombie == n)
+		return 'p';
+	return 'b';
 }
 
 static json_t *cpu_json(pid_t pid)
@@ -254,13 +302,19 @@ static json_t *collect_list(struct pvnetd *d, int argc, char **argv, int *err)
 			;
 		if (!dom || !list_wants(argc, argv, dom->name, dom->domid))
 			continue;
-		/* xl's state letters: r running/b blocked, s shutdown, c crashed, d dying */
-		if (dom->dying)
+		/* xl's state letters: r running, b blocked, p paused, s shutdown, c crashed,
+		 * d dying: from the guest process (QEMU for HVM) as the loop sees it now */
+		if (dom->dying) {
 			state[5] = 'd';
-		else if (dom->pid > 0)
-			state[1] = 'b';
-		else
-			state[4] = 'c';
+		} else {
+			char l = proc_state_letter(dom->pid, dom->shutdown_ns != 0);
+			bool crashed = dom->pid <= 0 && !dom->shutdown_ns &&
+				       (WIFSIGNALED(dom->exit_status) ||
+					(WIFEXITED(dom->exit_status) && WEXITSTATUS(dom->exit_status)));
+			if (!l) /* exited, not yet freed: a clean exit is a shutdown */
+				l = crashed ? 'c' : 's';
+			state[strchr("rbpscd", l) - "rbpscd"] = l;
+		}
 		e = json_object();
 		bad |= json_array_append_new(arr, e);
 		bad |= put(e, "name", json_string(dom->name));
@@ -344,6 +398,10 @@ static int list_names(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
 	int err;
 
 	for (int i = 1; i < argc; i++) {
+		if (argv[i][0] == '-') {
+			err_printf(o, "usage: pvnet list [-v|--verbose] [--json] [NAME|ID ...]\n");
+			return 2;
+		}
 		if (strcmp(argv[i], "Domain-0") && strcmp(argv[i], "0") && !dom_find(d, argv[i])) {
 			err_printf(o, "no domain '%s'\n", argv[i]);
 			return 1;
