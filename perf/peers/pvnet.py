@@ -94,8 +94,11 @@ class Pvnet:
             return ""
 
     def stop(self):
-        """Stops pvnetd (its guests go with it) and removes its namespace."""
+        """Shuts every guest down (they outlive pvnetd otherwise, waiting to be
+        re-adopted), stops pvnetd and removes its namespace."""
         if self.proc:
+            if self.proc.poll() is None:
+                self.cli("shutdown", "--all", "--wait", timeout=60)
             kill_proc(self.proc)
         self.b.run(["ip", "netns", "del", self.ns])
 

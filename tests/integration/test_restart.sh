@@ -215,4 +215,24 @@ check "pvnet shutdown --all --wait: no domain left, the guests' processes and re
 check "no sanitizer report in the guests' consoles (ASan builds: PVNET_BUILD=build-asan)" \
   bash -c "! grep -l 'AddressSanitizer\|LeakSanitizer\|runtime error' '$PV_RUN'/console-*.log"
 check "their namespaces are removed" bash -c "! ip netns list | grep -Eq '^($G1|$G2|$G3)( |\$)'"
+
+# An orphan: pvnetd killed and its run dir removed for good (a harness's rm -rf, a
+# host that will never start pvnetd there again). The guest waits while the run dir
+# exists (a restart keeps or recreates it), and exits once it has been gone for
+# PVNET_GUEST_ORPHAN_S (60 s by default, 2 here, inherited from pvnetd).
+G4=rs${ID}d
+kill -TERM "$PV_PID"; wait "$PV_PID" 2>/dev/null
+PVNET_GUEST_ORPHAN_S=2 start_daemon "$PV_BIN/pvnetd"
+mkguest "$G4" 10.93.0.4
+wait_for 15 connected "$G4"
+P4=$(gpid "$G4")
+kill -KILL "$PV_PID"; wait "$PV_PID" 2>/dev/null
+sleep 4 # twice the orphan time: the run dir is still there, so the guest must wait
+check "a guest whose pvnetd is gone but whose run dir remains keeps waiting to be adopted" \
+  bash -c "[ -n '$P4' ] && ! { $(declare -f gone); gone '$P4'; }"
+mv "$PV_RUN" "$PV_RUN.gone"; pv_cleanup_add "rm -rf '$PV_RUN.gone'"
+t0=$(now)
+check "once the run dir has been gone for PVNET_GUEST_ORPHAN_S the guest exits" wait_for 10 gone "$P4"
+diag "orphan exit after $(awk -v a="$t0" -v b="$(now)" 'BEGIN {printf "%.1f", b - a}') s (orphan time 2 s)"
+mv "$PV_RUN.gone" "$PV_RUN"
 pv_done

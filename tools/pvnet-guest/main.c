@@ -22,6 +22,7 @@
 #include <sys/un.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -520,6 +521,34 @@ static int adopt_try(struct guest *g, const char *adopt_path)
 	return 0;
 }
 
+/* How long a guest waits for a run dir that has disappeared before it exits:
+ * 60 s, or $PVNET_GUEST_ORPHAN_S (inherited from pvnetd's environment). */
+static uint64_t orphan_ns(void)
+{
+	const char *e = getenv("PVNET_GUEST_ORPHAN_S");
+	char *end;
+	unsigned long v = e ? strtoul(e, &end, 10) : 0;
+
+	if (!e || *end || v == 0 || v > 86400)
+		v = 60;
+	return (uint64_t)v * 1000000000ull;
+}
+
+/* 1 if the directory holding the adopt socket exists. */
+static int run_dir_exists(const char *adopt_path)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", adopt_path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return 1;
+	*slash = 0;
+	return stat(dir[0] ? dir : "/", &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /*
  * pvnetd went away: the vifs drop their connections (TAPs stay), then the adopt
  * socket is retried until a new pvnetd takes us back, or a signal. 0 once the
@@ -530,7 +559,7 @@ static int readopt(struct guest *g, const char *adopt_path, sigset_t *orig)
 {
 	struct xs_client *xs;
 	int delay_ms = 10, rc, last = 0;
-	uint64_t since = now_ns();
+	uint64_t since = now_ns(), gone_since = 0;
 
 	for (unsigned i = 0; i < g->n_vifs; i++)
 		nf_vif_orphan(g->vifs[i]);
@@ -541,6 +570,19 @@ static int readopt(struct guest *g, const char *adopt_path, sigset_t *orig)
 		rc = adopt_try(g, adopt_path);
 		if (rc == 0)
 			break;
+		/* A run dir that stays gone means no pvnetd will ever adopt us (the
+		 * host removed it); a restarting pvnetd keeps or recreates it. */
+		if (!run_dir_exists(adopt_path)) {
+			if (!gone_since)
+				gone_since = now_ns();
+			else if (now_ns() - gone_since > orphan_ns()) {
+				PVLOG(ERR, MOD, "run dir of %s gone for %u s: no pvnetd can adopt us; exiting",
+				      adopt_path, (unsigned)(orphan_ns() / 1000000000u));
+				return -ENOENT;
+			}
+		} else {
+			gone_since = 0;
+		}
 		if (rc != last && rc != -ENOENT && rc != -ECONNREFUSED)
 			PVLOG(WARN, MOD, "re-adoption refused: %s", strerror(-rc));
 		last = rc;
