@@ -144,7 +144,7 @@ int nb_vif_foreach(struct nb *nb, int domid, int (*cb)(const struct nb_vif_info 
 		   void *arg);
 
 
-/* ---- NIC accelerators (netback/accel.c; issue #6, docs/nic-levels.md) ----------------
+/* ---- NIC accelerators (netback/accel.c, docs/nic-levels.md) ----------------
  *
  * A NIC is an accelerator device (nic-accel) whose wire is an AF_PACKET socket on a
  * host interface in dom0's namespace. netback drives dom0's side of it:

@@ -9,7 +9,7 @@
  * queue is negotiated), and one data-path thread per queue moving frames
  * between the TAP and the netif TX/RX rings.
  *
- * Protocol choices (both ends follow them; see docs and the issue #3 brief):
+ * Protocol choices (both ends follow them; see docs/architecture.md):
  *   - split event channels (event-channel-tx / -rx), rx-copy only;
  *   - "persistent" buffers (feature-persistent=1): at connect the frontend
  *     grants a fixed pool of its own pages - NF_TX_POOL read-only TX pages and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #6 part 2 end to end: a simnic NIC whose wire is an AF_PACKET socket on a
+# NIC accelerators end to end: a simnic NIC whose wire is an AF_PACKET socket on a
 # veth joined to a "remote host" namespace; guests pick it with accel=simnic,level=N.
 # Level 0: the NIC is the bridge's uplink (offloads on the NIC). Level 1: the vif's
 # own RX queue, steered by its MAC, DMA straight into the guest's RX grants.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #4, guest side: anti-spoofing on a vif port. Two PV guests A and B on one
+# Guest side: anti-spoofing on a vif port. Two PV guests A and B on one
 # bridge, each with ip=10.83.0.x/24 fd83::x/64. From A's namespace (raw frames
 # through an AF_PACKET socket on A's eth0, so they travel netfront -> netback ->
 # switch like anything the guest sends, plus the ordinary tools where they apply):

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #4 item 1: an AF_XDP uplink (pvnet switch add-port BR IF --type afxdp).
+# Uplinks: an AF_XDP uplink (pvnet switch add-port BR IF --type afxdp).
 # A "remote host" namespace joined by a veth to the AF_XDP uplink u1 of bridge BX,
 # a PV guest on BX: ping and iperf3 (3 s) both ways, the port's counters equal the
 # remote host's interface counters over a ping burst; the XDP program is on u1

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #4 with PV guests on the bridges (the host-only side is in
+# The switch with PV guests on the bridges (the host-only side is in
 # test_bridge_{uplink,vlan,vxlan}.sh):
 #   (a) a "remote host" namespace joined by a veth pair to an AF_PACKET uplink of
 #       a guest's bridge: ping and iperf3 (3 s) both ways with the guest;

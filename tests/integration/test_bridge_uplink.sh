@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #4, host side (no guests needed): two "remote host" namespaces, each joined
+# The switch, host side (no guests needed): two "remote host" namespaces, each joined
 # by a veth pair to an AF_PACKET uplink of one pvnetd bridge. ping and iperf3
 # through pvnetd both ways; a mirror whose tshark count equals the port counters;
 # --count; a capture replayed out of a port arriving in a namespace; del-port.

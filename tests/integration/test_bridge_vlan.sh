@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #4, VLANs on the host side. This kernel has no 802.1Q devices, so the trunk
+# VLANs on the host side. This kernel has no 802.1Q devices, so the trunk
 # joins two pvnetd bridges (a veth pair t0-t1 in dom0, both AF_PACKET trunk ports
 # for VLANs 10 and 20), like two switches with an inter-switch trunk:
 #   br0: u1 (h1, access 10)  u2 (h2, access 20)  t0 (trunk 10,20)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #4, VXLAN interop: a "remote" namespace with a Linux vxlan device (VNI 42)
+# VXLAN interop: a "remote" namespace with a Linux vxlan device (VNI 42)
 # on a Linux bridge, reached over a veth "underlay" from pvnetd's namespace; on the
 # pvnetd side a vxlan port on br0 and an AF_PACKET uplink to host h1. ping and
 # iperf3 both ways between h1 and the remote bridge's address. Then the same over

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_dpdk.sh - the DPDK accelerator plugin (nic-accel/dpdk) on DPDK's virtual
 # devices, driven through the framework API by pvnet-accel-test (the way
-# netback will drive it; the netback integration is issue #6 part 2):
+# netback will drive it):
 #   net_af_packet on a veth whose peer is in a "remote host" namespace: frames
 #     sent on the queue pair arrive there (AF_PACKET counter), frames sent from
 #     there arrive on the queue pair; Level 1 demux by MAC (software: no rte_flow)

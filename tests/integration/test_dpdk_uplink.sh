@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #7: the DPDK accelerator plugin as a real uplink of a pvnetd bridge. A
+# The DPDK accelerator plugin as a real uplink of a pvnetd bridge. A
 # net_af_packet port on a veth whose peer is a "remote host" namespace carries
 # ping and iperf3 between that host and a PV guest (vif accel=dpdk,level=0: the
 # NIC is the bridge's uplink). A wrong devargs string gives a clear error.

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #7: an HVM guest (QEMU, Debian kernel and busybox initramfs built by
+# An HVM guest (QEMU, Debian kernel and busybox initramfs built by
 # scripts/guest-image.sh) created by pvnetd from a type = "hvm" config, its
 # virtio-net on a vhost-user port of bridge br0, and a PV guest on the same
 # bridge: boot, ping both ways, iperf3 both ways; killing QEMU leaves pvnetd up

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #3: netback against a hostile frontend (reference section 4). For each case
+# netback against a hostile frontend (reference section 4). For each case
 # a domain runs tools/pvnet-hostile instead of pvnet-guest (PVNET_GUEST_BIN_<name>),
 # writes one bad thing into its ring and reports what it saw. We check the outcome
 # netback promises -- the packet dropped and counted by reason in `pvnet stats

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #3 end to end: the paravirtual NIC. Guests get a network namespace with
+# End to end: the paravirtual NIC. Guests get a network namespace with
 # eth0 (a TAP driven by netfront), connect through netback to the dom0 switch,
 # and run ordinary ping / iperf3 between them.
 #

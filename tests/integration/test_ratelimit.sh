@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #4, netback side: guest TX rate limiting with Xen's credit semantics.
+# netback side: guest TX rate limiting with Xen's credit semantics.
 # A guest with rate=10/100/1000 Mb/s sends iperf3 TCP to an unlimited guest for 4 s;
 # the receiver's figure must be within 5% of the limit (the credit counts whole
 # Ethernet frames, iperf3 counts TCP payload: the headers are in the 5%). Then a

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #2 end to end: pvnetd, domains from examples/, the store seen through
+# End to end: pvnetd, domains from examples/, the store seen through
 # Debian's xenstore-utils, bad configs, guest crash, clean shutdown.
 . "$(dirname "$0")/lib.sh"
 pv_init toolstack

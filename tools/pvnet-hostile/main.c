@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pvnet-hostile: a deliberately broken netfront for netback's robustness tests
- * (issue #3, reference section 4). Started by pvnetd in place of pvnet-guest
+ * (the reference's bad-input cases). Started by pvnetd in place of pvnet-guest
  * (PVNET_GUEST_BIN_<name>), with the same arguments. It does the xenbus handshake
  * itself, then writes ONE bad case into its TX (or RX) ring and notifies. The case
  * is $PVNET_HOSTILE_CASE, else the part of --name after its last '-'.

@@ -356,7 +356,7 @@ static int switch_name_taken(struct pvnetd *d, struct outbuf *o, int argc, char 
 	return 1;
 }
 
-/* ---- NIC accelerators (issue #6) ------------------------------------------------- */
+/* ---- NIC accelerators ------------------------------------------------------ */
 
 /* Prints a long text in pieces that fit one reply message each. */
 static void out_text(struct outbuf *o, const char *text)

@@ -196,7 +196,7 @@ const char *adopt_sock_path(const struct pvnetd *d);
 /* pvnet shutdown NAME|ID | --all [--wait] */
 int cmd_shutdown(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 
-/* cli.c: `nic`, `accel` and `ethtool` commands (issue #6) */
+/* cli.c: `nic`, `accel` and `ethtool` commands */
 int cmd_nic(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 int cmd_accel(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 int cmd_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
