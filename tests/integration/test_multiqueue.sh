@@ -130,8 +130,8 @@ check "B pings A after the TCP run" wait_for 5 pings "$B" 10.93.0.1
 
 # --- (b) both queues used, each direction ------------------------------------
 # netfront logs each queue's counters when its vif disconnects (queue_account)
-pvnet destroy "$B" >/dev/null
-pvnet destroy "$A" >/dev/null
+pvnet shutdown --wait "$B" >/dev/null
+pvnet shutdown --wait "$A" >/dev/null
 qpkts() { # GUEST QUEUE tx|rx: that queue's packet count from the guest's console log
   sed -n "s/.* queue $2: tx \([0-9]*\) pkts .* rx \([0-9]*\) pkts .*/\1 \2/p" \
     "$PV_RUN/console-$1.log" 2>/dev/null | awk -v d="$3" '{ s += (d == "tx" ? $1 : $2) } END { print s + 0 }'
