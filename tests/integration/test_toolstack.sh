@@ -79,6 +79,8 @@ if [ -n "$gpid" ] && kill -0 "$gpid" 2>/dev/null; then
     not_ok "killed guest's domain cleaned up"
   fi
   check "its store subtree is gone" bash -c '! xenstore-read /local/domain/2/name 2>/dev/null'
+  check "its network namespace is removed by pvnetd (the guest could not)" \
+    wait_for 5 bash -c "! ip netns list | grep -q '^web2\b'"
   check "pvnetd survived" kill -0 "$PV_PID"
 else
   not_ok "guest pid of web2 known ($gpid)"
@@ -86,9 +88,12 @@ fi
 
 # Create/destroy cycles leak no fds in pvnetd.
 fds_before=$(ls /proc/$PV_PID/fd | wc -l)
+cycles=0
 for i in $(seq 1 20); do
-  pvnet create "$PV_ROOT/examples/web2.cfg" >/dev/null && pvnet destroy web2 >/dev/null
+  pvnet create "$PV_ROOT/examples/web2.cfg" >/dev/null && pvnet destroy web2 >/dev/null &&
+    cycles=$((cycles + 1))
 done
+check "20 create/destroy cycles all succeed ($cycles)" [ "$cycles" = 20 ]
 # the last pvnet's control connection closes on pvnetd's next turn: poll for it
 wait_for 2 bash -c "[ \$(ls /proc/$PV_PID/fd | wc -l) -le $fds_before ]"
 fds_after=$(ls /proc/$PV_PID/fd | wc -l)

@@ -525,30 +525,65 @@ static bool reaped(struct dom *dom)
 	return false;
 }
 
+/* An empty regular file under /run/netns with no namespace mounted on it. */
+static bool half_created_netns(const char *path)
+{
+	struct stat f, dir;
+
+	return lstat(path, &f) == 0 && S_ISREG(f.st_mode) && f.st_size == 0 &&
+	       stat("/run/netns", &dir) == 0 && f.st_dev == dir.st_dev;
+}
+
 /*
  * A guest that exits cleanly removes its own network namespace; one that was
  * killed leaves the bind mount under /run/netns behind. The name comes from the
  * toolstack's copy of the config (a guest can rewrite its store nodes), and only
- * a namespace the guest reported creating (pvnet/netns-created) is removed.
+ * a namespace the guest reported creating (pvnet/netns-created) or, when GUESTS,
+ * the one the killed guest ran in is removed; so is the empty name of one it was
+ * killed in the middle of creating.
  */
-static void remove_guest_netns(struct pvnetd *d, struct dom *dom)
+static void remove_guest_netns(struct pvnetd *d, struct dom *dom, bool guests)
 {
 	const char *name = dom->cfg.netns[0] ? dom->cfg.netns : dom->name;
 	char path[128], *val = NULL;
 	size_t len;
 
-	snprintf(path, sizeof(path), "/local/domain/%u/pvnet/netns-created", dom->domid);
-	if (xs_read(d->xs, 0, 0, path, &val, &len) < 0)
-		return;
-	free(val);
 	if (strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
 		return;
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	if (!dom->adopted && half_created_netns(path)) {
+		/* killed between creating the name and mounting the namespace on it;
+		 * the name did not exist when the domain was created (dom_cfg_check) */
+		if (unlink(path) == 0)
+			PVLOG(INFO, MOD, "removed half-created namespace name %s of domain %u",
+			      name, dom->domid);
+		return;
+	}
+	snprintf(path, sizeof(path), "/local/domain/%u/pvnet/netns-created", dom->domid);
+	if (!guests && xs_read(d->xs, 0, 0, path, &val, &len) < 0)
+		return;
+	free(val);
 	snprintf(path, sizeof(path), "/run/netns/%s", name);
 	if (umount2(path, MNT_DETACH) == 0 || errno == EINVAL) {
 		if (unlink(path) == 0)
 			PVLOG(INFO, MOD, "removed network namespace %s left by domain %u", name,
 			      dom->domid);
 	}
+}
+
+/*
+ * Whether the namespace named by PATH is the one guest process PID runs in: a
+ * guest killed right after it created its namespace has not reported it yet
+ * (pvnet/netns-created), but the namespace is its own.
+ */
+static bool netns_is_guests(pid_t pid, const char *path)
+{
+	char proc[64];
+	struct stat a, b;
+
+	snprintf(proc, sizeof(proc), "/proc/%ld/ns/net", (long)pid);
+	return stat(proc, &a) == 0 && stat(path, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
 }
 
 /*
@@ -610,12 +645,15 @@ int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 	uint64_t deadline;
 	struct stat st;
 	ino_t ns_ino = 0;
+	bool guests_ns = false;
 
 	dom->dying = true;
 	/* the guest removes its namespace's name as it exits: note the namespace now */
 	snprintf(path, sizeof(path), "/run/netns/%s", ns);
-	if (!dom->hvm && !strchr(ns, '/') && stat(path, &st) == 0)
+	if (!dom->hvm && !strchr(ns, '/') && stat(path, &st) == 0) {
 		ns_ino = st.st_ino;
+		guests_ns = dom->pid > 0 && netns_is_guests(dom->pid, path);
+	}
 	if (dom->hvm) {
 		/* immediate, as xl destroy: SIGKILL QEMU; the store and the other guests
 		 * are served while it is reaped */
@@ -643,7 +681,7 @@ int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 	if (dom->adopted && dom->pidfd >= 0)
 		close(dom->pidfd);
 	adopt_forget(d, dom); /* its record (adopt.c) */
-	remove_guest_netns(d, dom);
+	remove_guest_netns(d, dom, guests_ns);
 	warn_netns_survivors(dom, ns_ino, out);
 	xs_server_drop_domain(d->xss, dom->domid);
 	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", dom->domid);
