@@ -796,8 +796,7 @@ void nb_accel_rx_refill_locked(struct nb_queue *q)
 	if (av->port_detached && accel_attach_reattach(av->att) == 0)
 		av->port_detached = false;
 	/* an event when the guest posts more */
-	PVNET_RING_WRITE_ONCE(s->req_event, q->rx.req_cons + 1);
-	pvnet_mb(); /* req_event before the next look at req_prod */
+	(void)pvnet_ring_holdoff(&s->req_event, &s->req_prod, q->rx.req_cons + 1);
 }
 
 /* The uplink worker, on the vif queue's interrupt. */

@@ -427,12 +427,8 @@ pop:
 		struct nb_pending *e = &q->pend[q->pend_head];
 		RING_IDX want = q->rx.req_cons + slots_needed(e->pkt, e->tci);
 		__atomic_store_n(&q->rx_want, want, __ATOMIC_RELAXED);
-		/* written only when it changes: a poll round that finds the ring still
-		 * full does not dirty the guest's cache line */
-		if (PVNET_RING_READ_ONCE(s->req_event) != want) {
-			PVNET_RING_WRITE_ONCE(s->req_event, want);
-			pvnet_mb(); /* req_event before the next look at req_prod */
-		}
+		/* the worker's next nb_rx_can_progress looks at req_prod again */
+		(void)pvnet_ring_holdoff(&s->req_event, &s->req_prod, want);
 	} else {
 		nb_accel_rx_refill_locked(q); /* Level 1: lend free requests to the NIC */
 	}

@@ -130,9 +130,7 @@ bool nb_tx_final_check(struct nb_queue *q)
 		return false; /* stopped by the credit timer, which wakes the worker */
 	if (PVNET_RING_READ_ONCE(s->req_prod) != q->tx_cons)
 		return true;
-	PVNET_RING_WRITE_ONCE(s->req_event, q->tx_cons + 1);
-	pvnet_mb(); /* req_event before re-reading req_prod */
-	return PVNET_RING_READ_ONCE(s->req_prod) != q->tx_cons;
+	return pvnet_ring_holdoff(&s->req_event, &s->req_prod, q->tx_cons + 1) != q->tx_cons;
 }
 
 /* Copy ops for the first `head` bytes of the frame spelled by pkt->src.frags. */

@@ -403,15 +403,10 @@ bool nf_final_check(struct netif_rx_front_ring *rx, struct netif_tx_front_ring *
 
 	if (!rx_incomplete && rx_prod != rx->rsp_cons)
 		return true;
-	PVNET_RING_WRITE_ONCE(rx->sring->rsp_event, rx_target);
-	if (tx_inflight)
-		PVNET_RING_WRITE_ONCE(tx->sring->rsp_event, tx->rsp_cons + 1);
-	pvnet_mb(); /* rsp_event before re-reading rsp_prod */
-	if (PVNET_RING_READ_ONCE(rx->sring->rsp_prod) != rx_prod)
+	if (pvnet_ring_holdoff(&rx->sring->rsp_event, &rx->sring->rsp_prod, rx_target) != rx_prod)
 		return true;
-	if (tx_inflight && PVNET_RING_READ_ONCE(tx->sring->rsp_prod) != tx->rsp_cons)
-		return true;
-	return false;
+	return tx_inflight && pvnet_ring_holdoff(&tx->sring->rsp_event, &tx->sring->rsp_prod,
+						 tx->rsp_cons + 1) != tx->rsp_cons;
 }
 
 int64_t nf_poll_ns_from_env(void)

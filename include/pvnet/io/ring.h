@@ -178,18 +178,46 @@ typedef uint32_t RING_IDX;
 	} while (0)
 
 /*
+ * Notification hold-off, the consumer's half (Xen's "final check"), written once
+ * here and used by every ring consumer before it stops looking (netback's TX and
+ * RX queues and workers, netfront's queue threads, the accelerator glue):
+ *
+ *   *event = want      ask the producer for an event once its index reaches want
+ *                      (consumed + 1: "at the next entry"; more to wait for
+ *                      several entries, e.g. the slots a waiting packet needs)
+ *   full barrier       the request visible before the index is read again
+ *   return *prod       read once more: an entry published before the producer
+ *                      could see the request is found here, not lost
+ *
+ * The producer's half is RING_PUSH_*_AND_CHECK_NOTIFY: it notifies when the event
+ * index lies in (old, new]. The write is skipped when the event index already
+ * holds `want` (a consumer that re-arms every idle round does not dirty the
+ * peer's cache line; the barrier that followed the earlier write still orders
+ * it). Both fields are in shared memory: a peer that rewrites the event index
+ * only delays its own notifications.
+ */
+static inline RING_IDX pvnet_ring_holdoff(RING_IDX *event, const RING_IDX *prod, RING_IDX want)
+{
+	if (PVNET_RING_READ_ONCE(*event) != want) {
+		PVNET_RING_WRITE_ONCE(*event, want);
+		pvnet_mb(); /* event index before re-reading the producer index */
+	}
+	return PVNET_RING_READ_ONCE(*prod);
+}
+
+/*
  * Backend: are there requests? If not, ask for a notification at the next one
- * and look once more (closes the race with a producer that did not notify).
- * _work_to_do receives the number of unconsumed requests (0 if none).
+ * and look once more (pvnet_ring_holdoff). _work_to_do receives the number of
+ * unconsumed requests (0 if none).
  */
 #define RING_FINAL_CHECK_FOR_REQUESTS(_r, _work_to_do)                                   \
 	do {                                                                             \
 		(_work_to_do) = PVNET_RING_READ_ONCE((_r)->sring->req_prod) - (_r)->req_cons; \
 		if (_work_to_do)                                                         \
 			break;                                                           \
-		PVNET_RING_WRITE_ONCE((_r)->sring->req_event, (_r)->req_cons + 1);       \
-		pvnet_mb(); /* req_event before re-reading req_prod */                   \
-		(_work_to_do) = PVNET_RING_READ_ONCE((_r)->sring->req_prod) - (_r)->req_cons; \
+		(_work_to_do) = pvnet_ring_holdoff(&(_r)->sring->req_event,              \
+						   &(_r)->sring->req_prod,               \
+						   (_r)->req_cons + 1) - (_r)->req_cons; \
 	} while (0)
 
 #define RING_FINAL_CHECK_FOR_RESPONSES(_r, _work_to_do)                                  \
@@ -197,9 +225,9 @@ typedef uint32_t RING_IDX;
 		(_work_to_do) = RING_HAS_UNCONSUMED_RESPONSES(_r);                       \
 		if (_work_to_do)                                                         \
 			break;                                                           \
-		PVNET_RING_WRITE_ONCE((_r)->sring->rsp_event, (_r)->rsp_cons + 1);       \
-		pvnet_mb(); /* rsp_event before re-reading rsp_prod */                   \
-		(_work_to_do) = RING_HAS_UNCONSUMED_RESPONSES(_r);                       \
+		(_work_to_do) = pvnet_ring_holdoff(&(_r)->sring->rsp_event,              \
+						   &(_r)->sring->rsp_prod,               \
+						   (_r)->rsp_cons + 1) - (_r)->rsp_cons; \
 	} while (0)
 
 #endif /* PVNET_IO_RING_H */
