@@ -8,7 +8,7 @@
  * the two split virtqueues of one virtio-net queue pair:
  *   queue 0  guest RX: the port writes frames into guest-posted buffers (egress)
  *   queue 1  guest TX: the port reads frames the guest posted (ingress)
- * The backend is pvnet's own (vswitch/port_vhost.c), not DPDK's librte_vhost: no EAL
+ * The backend is pvnet's own (vswitch/port_vhost*.c), not DPDK's librte_vhost: no EAL
  * in the daemon, no mbuf conversion, and no extra link flags for every program (the
  * reasons are in the .c file's header).
  *
