@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * pvnet/domrec.h - the domain record pvnetd keeps per PV domain in its state
+ * pvnet/domrec.h - the domain record pvnetd keeps per domain in its state
  * dir (STATE_DIR/domains/<domid>.dom) so that a restarted pvnetd re-adopts the
  * running guest (tools/pvnetd/adopt.c, docs/operations.md "Restart and
  * upgrade"). Text, one "key value" a line:
@@ -9,7 +9,7 @@
  *   version 1
  *   domid 3                   1..HV_MAX_DOMID
  *   name web1                 1..63 characters, no space
- *   pid 1234                  the guest process
+ *   pid 1234                  the guest process (type hvm: QEMU)
  *   start 567890              its start time, /proc/PID/stat field 22 (> 0)
  *   memory 64                 MiB, 1..HV_MAX_MEM_SIZE
  *   file /etc/pvnet/web1.cfg  the config's name as given to create ("-": none)
@@ -18,12 +18,18 @@
  *   vifs SIZE N HASH HEX      optional: the domain's vifs now (config, then
  *                             network-attach/-detach): N struct pvnet_vif_cfg
  *                             of SIZE bytes each, FNV-1a 64 HASH, hex
+ *   type hvm                  optional: "pv" (the default) or "hvm"
+ *   qmp /run/pvnet/qmp-3.sock type hvm only, required: QEMU's QMP socket
+ *                             (absolute, printable, no space, < 108 bytes)
+ *   accel tcg                 type hvm only, required: "tcg" or "kvm"
  *   end                       required, last
  *
  * Every key but override once; a repeated or unknown key, a bad number, a NUL
  * byte, a missing key or a missing `end` makes the record invalid (the reason
- * names the line). A vifs line of another SIZE (an upgrade changed the struct),
- * a wrong count or hash is not an error: vifs_state says the vifs are unusable.
+ * names the line); so do qmp or accel in a record that is not type hvm, or
+ * missing from one that is. A vifs line of another SIZE (an upgrade changed
+ * the struct), a wrong count or hash is not an error: vifs_state says the vifs
+ * are unusable.
  */
 #ifndef PVNET_DOMREC_H
 #define PVNET_DOMREC_H
@@ -52,6 +58,9 @@ struct pvnet_domrec {
 	struct pvnet_vif_cfg *vifs; /* owned; valid when vifs_state == 1 */
 	unsigned n_vifs;
 	int vifs_state; /* 0: no vifs line, 1: usable, -1: another layout or damaged */
+	int hvm;        /* type hvm: pid is QEMU's; qmp and accel are set */
+	char qmp[108];  /* hvm: QEMU's QMP socket (sun_path size) */
+	char accel[8];  /* hvm: "tcg" or "kvm" */
 };
 
 /*

@@ -124,6 +124,51 @@ static void test_malformed(void **state)
 	}
 }
 
+/* HVM records: type, qmp and accel round-trip; qmp/accel only with type hvm, and
+ * both required with it. */
+static void test_hvm(void **state)
+{
+	struct pvnet_vif_cfg vifs[2];
+	struct pvnet_domrec r, back;
+	char why[160] = "", *buf;
+	size_t len;
+
+	(void)state;
+	sample(&r, vifs);
+	r.hvm = 1;
+	strcpy(r.qmp, "/run/pvnet/qmp-3.sock");
+	strcpy(r.accel, "tcg");
+	buf = write_rec(&r, &len);
+	assert_int_equal(pvnet_domrec_parse(buf, len, &back, why, sizeof(why)), 0);
+	assert_int_equal(back.hvm, 1);
+	assert_string_equal(back.qmp, "/run/pvnet/qmp-3.sock");
+	assert_string_equal(back.accel, "tcg");
+	assert_int_equal(back.n_vifs, 2);
+	pvnet_domrec_free(&back);
+	free(buf);
+	/* a PV record has none of them */
+	sample(&r, vifs);
+	buf = write_rec(&r, &len);
+	assert_null(strstr(buf, "type "));
+	assert_int_equal(pvnet_domrec_parse(buf, len, &back, why, sizeof(why)), 0);
+	assert_int_equal(back.hvm, 0);
+	assert_string_equal(back.qmp, "");
+	pvnet_domrec_free(&back);
+	free(buf);
+	expect_bad(HEAD "type hvm\nqmp /q.sock\nconfig 41\nend\n", "'accel' missing (type hvm)");
+	expect_bad(HEAD "type hvm\naccel kvm\nconfig 41\nend\n", "'qmp' missing (type hvm)");
+	expect_bad(HEAD "qmp /q.sock\nconfig 41\nend\n", "'qmp' in a record that is not type hvm");
+	expect_bad(HEAD "type pv\naccel tcg\nconfig 41\nend\n", "'accel' in a record that is not");
+	expect_bad(HEAD "type xen\n", "line 8: bad type");
+	expect_bad(HEAD "type hvm\ntype hvm\n", "line 9: type repeated");
+	expect_bad(HEAD "accel hax\n", "line 8: bad accel");
+	expect_bad(HEAD "qmp q.sock\n", "line 8: bad qmp");          /* relative */
+	expect_bad(HEAD "qmp /a\tb\n", "line 8: bad qmp");          /* a control character */
+	expect_bad(HEAD "qmp /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+			"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+		   "line 8: bad qmp"); /* longer than a socket path */
+}
+
 static void test_vifs_unusable(void **state)
 {
 	struct pvnet_vif_cfg vifs[2];
@@ -160,6 +205,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_vifs_unusable),
+		cmocka_unit_test(test_hvm),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,6 +97,17 @@ static bool name_ok(const char *s)
 	return true;
 }
 
+/* An absolute path of printable characters without spaces, shorter than size. */
+static bool path_ok(const char *s, size_t size)
+{
+	if (s[0] != '/' || strlen(s) >= size)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f)
+			return false;
+	return true;
+}
+
 /* "SIZE N HASH HEX" */
 static int parse_vifs(struct pvnet_domrec *r, const char *val)
 {
@@ -144,9 +155,11 @@ static int parse_vifs(struct pvnet_domrec *r, const char *val)
 int pvnet_domrec_parse(const char *buf, size_t len, struct pvnet_domrec *r, char *why,
 		       size_t why_size)
 {
-	enum { K_VERSION, K_DOMID, K_NAME, K_PID, K_START, K_MEMORY, K_FILE, K_CONFIG, K_VIFS };
-	static const char *const keys[] = {"version", "domid", "name",   "pid", "start",
-					   "memory",  "file",  "config", "vifs"};
+	enum { K_VERSION, K_DOMID, K_NAME, K_PID, K_START, K_MEMORY, K_FILE, K_CONFIG, K_VIFS,
+	       K_TYPE, K_QMP, K_ACCEL };
+	static const char *const keys[] = {"version", "domid", "name", "pid",  "start", "memory",
+					   "file",    "config", "vifs", "type", "qmp",   "accel"};
+	const unsigned required = (1u << K_VIFS) - 1, hvm_keys = 1u << K_QMP | 1u << K_ACCEL;
 	unsigned seen = 0, lineno = 0;
 	bool end = false;
 	size_t pos = 0;
@@ -264,6 +277,21 @@ int pvnet_domrec_parse(const char *buf, size_t len, struct pvnet_domrec *r, char
 			if (parse_vifs(r, val) < 0)
 				goto bad;
 			break;
+		case K_TYPE:
+			if (strcmp(val, "pv") && strcmp(val, "hvm"))
+				goto bad;
+			r->hvm = !strcmp(val, "hvm");
+			break;
+		case K_QMP:
+			if (!path_ok(val, sizeof(r->qmp)))
+				goto bad;
+			snprintf(r->qmp, sizeof(r->qmp), "%s", val);
+			break;
+		case K_ACCEL:
+			if (strcmp(val, "tcg") && strcmp(val, "kvm"))
+				goto bad;
+			snprintf(r->accel, sizeof(r->accel), "%s", val);
+			break;
 		}
 		continue;
 bad:
@@ -276,11 +304,18 @@ bad:
 		snprintf(why, why_size, "no 'end' line (cut short?)");
 		goto fail;
 	}
-	for (unsigned i = 0; i < K_VIFS; i++)
-		if (!(seen & (1u << i))) {
-			snprintf(why, why_size, "'%s' missing", keys[i]);
+	for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		bool need = (required | (r->hvm ? hvm_keys : 0)) & (1u << i);
+		if (need && !(seen & (1u << i))) {
+			snprintf(why, why_size, "'%s' missing%s", keys[i],
+				 hvm_keys & (1u << i) ? " (type hvm)" : "");
 			goto fail;
 		}
+		if (!r->hvm && (hvm_keys & seen & (1u << i))) {
+			snprintf(why, why_size, "'%s' in a record that is not type hvm", keys[i]);
+			goto fail;
+		}
+	}
 	return 0;
 fail:
 	free(line);
@@ -293,6 +328,8 @@ int pvnet_domrec_write(FILE *f, const struct pvnet_domrec *r)
 	fprintf(f, "# pvnetd domain record (re-adoption after a restart); do not edit\n");
 	fprintf(f, "version 1\ndomid %u\nname %s\npid %ld\nstart %llu\nmemory %llu\nfile %s\n",
 		r->domid, r->name, r->pid, r->start, r->memory_mib, r->file[0] ? r->file : "-");
+	if (r->hvm)
+		fprintf(f, "type hvm\nqmp %s\naccel %s\n", r->qmp, r->accel);
 	for (unsigned i = 0; i < r->n_overrides; i++) {
 		fputs("override ", f);
 		hex_put(f, r->overrides[i], strlen(r->overrides[i]));

@@ -35,6 +35,18 @@
  *
  * The guests' liveness: adopted guests are not pvnetd's children (no SIGCHLD),
  * so each is watched through a pidfd polled by the main loop.
+ *
+ * HVM domains (type = "hvm") have a record too (type hvm, QEMU's pid and start
+ * time, its QMP socket, its accelerator, the config and vifs). QEMU has no adopt
+ * socket: its vhost-user chardevs are clients that reconnect every second
+ * (hvm.c). A stopping pvnetd (SIGTERM) closes their ports and leaves QEMU
+ * running (hvm_detach); a killed one leaves it running anyway. At start, a
+ * record whose QEMU runs (pid and start time) is adopted at once, while the
+ * records are read: the hv domain is rebuilt with its token memory, its store
+ * nodes are written again, QMP is asked the guest's name (a wrong one refuses
+ * the adoption; no answer within the shared start-up budget is only logged), and
+ * the vhost-user ports are created again on the same sockets, where QEMU
+ * reconnects. A record whose QEMU is gone is removed with its stale sockets.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -46,6 +58,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -55,6 +68,7 @@
 #include <pvnet/log.h>
 #include <pvnet/netfront.h>
 
+#include "hvm.h"
 #include "pvnetd.h"
 
 #define MOD "adopt"
@@ -81,6 +95,7 @@ struct adopt {
 	unsigned n_recs;
 	struct adopt_pending pending[ADOPT_PENDING_MAX];
 	uint64_t refused; /* connections refused (no record, bad memfd, ...) */
+	uint64_t qmp_deadline_ns; /* start-up budget for asking adopted QEMUs over QMP */
 };
 
 /* The config of the `create` being served (adopt_note_create), for adopt_save. */
@@ -92,7 +107,7 @@ static struct {
 } cur_create;
 
 /* /proc/PID/stat field 22 (start time in clock ticks); 0 if the process is gone or a zombie. */
-static unsigned long long proc_start_time(pid_t pid)
+unsigned long long pvnet_proc_start_time(pid_t pid)
 {
 	char path[64], buf[1024], *p;
 	unsigned long long v = 0;
@@ -210,9 +225,14 @@ int adopt_save(struct pvnetd *d, const struct dom *dom)
 	char dir[PATH_MAX];
 	int rc;
 
-	if (dom->hvm || dom->no_adopt || records_dir(d, dir, sizeof(dir)) < 0)
+	if (dom->no_adopt || records_dir(d, dir, sizeof(dir)) < 0)
 		return 0;
-	rec.start = proc_start_time(dom->pid);
+	rec.start = pvnet_proc_start_time(dom->pid);
+	if (dom->hvm) { /* QEMU's pid; pvnetd finds it back through QMP and its sockets */
+		rec.hvm = 1;
+		snprintf(rec.qmp, sizeof(rec.qmp), "%s", hvm_qmp_path(dom->hvm));
+		snprintf(rec.accel, sizeof(rec.accel), "%s", hvm_accel(dom->hvm));
+	}
 	if (!cur_create.text || !rec.start || strlen(cur_create.text) != cur_create.len) {
 		PVLOG(WARN, MOD, "domain %u: no record saved (%s): it will not survive a restart",
 		      dom->domid, rec.start ? "no config text" : "guest already gone");
@@ -306,6 +326,26 @@ static void remove_dead_netns(const struct pvnet_domrec *r)
 	free(cfg);
 }
 
+static int adopt_hvm(struct pvnetd *d, struct adopt *a, struct pvnet_domrec *r, char *err,
+		     size_t errlen);
+
+/* The sockets a dead QEMU's domain left in the run dir: its QMP socket and the
+ * default vhost-user sockets (socket= ones are left: a new port replaces them). */
+static void remove_dead_hvm_sockets(struct pvnetd *d, const struct pvnet_domrec *r)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	for (unsigned i = 0; i <= PVNET_MAX_VIFS; i++) {
+		if (i < PVNET_MAX_VIFS)
+			snprintf(path, sizeof(path), "%s/vhu-%u.%u.sock", d->run_dir, r->domid, i);
+		else
+			snprintf(path, sizeof(path), "%s/qmp-%u.sock", d->run_dir, r->domid);
+		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(path);
+	}
+}
+
 static void load_records(struct pvnetd *d, struct adopt *a)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 300], why[160];
@@ -336,12 +376,21 @@ static void load_records(struct pvnetd *d, struct adopt *a)
 		if (strtoul(de->d_name, NULL, 10) != r->domid) {
 			PVLOG(ERR, MOD, "domain record %s: says domain %u; not adopted", path,
 			      r->domid);
-		} else if (proc_start_time((pid_t)r->pid) != r->start) {
+		} else if (pvnet_proc_start_time((pid_t)r->pid) != r->start) {
 			PVLOG(INFO, MOD,
-			      "domain %u '%s': its guest (pid %ld) is gone; record %s removed",
-			      r->domid, r->name, r->pid, path);
-			remove_dead_netns(r);
+			      "domain %u '%s': its %s (pid %ld) is gone; record %s removed",
+			      r->domid, r->name, r->hvm ? "QEMU" : "guest", r->pid, path);
+			if (r->hvm)
+				remove_dead_hvm_sockets(d, r);
+			else
+				remove_dead_netns(r);
 			unlink(path);
+		} else if (r->hvm) {
+			char err[512] = "";
+			if (adopt_hvm(d, a, r, err, sizeof(err)) < 0)
+				PVLOG(ERR, MOD, "domain %u '%s' (QEMU pid %ld, record %s): not adopted: "
+						"%s (the process is left alone, the file as it is)",
+				      r->domid, r->name, r->pid, path, err);
 		} else if (a->n_recs >= ADOPT_MAX_RECORDS) {
 			PVLOG(ERR, MOD, "domain record %s: more than %u records; not adopted", path,
 			      ADOPT_MAX_RECORDS);
@@ -478,6 +527,116 @@ static int adopt_domain(struct pvnetd *d, struct pvnet_domrec *r, int fd, int me
 	return 0;
 }
 
+/* A sealed memfd of `size` bytes (an HVM domain's token memory or grant table:
+ * QEMU owns the guest's RAM). The fd or -errno. */
+static int token_memfd(const char *name, uint64_t size)
+{
+	int fd = (int)syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING), rc;
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) < 0 ||
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0) {
+		rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return fd;
+}
+
+/*
+ * Takes back the HVM domain of record r whose QEMU still runs (its pid and start
+ * time were checked): as hvm_create, over the recorded domid, with the ports
+ * created again on the sockets QEMU reconnects to. 0 or -errno (reason in err).
+ */
+static int adopt_hvm(struct pvnetd *d, struct adopt *a, struct pvnet_domrec *r, char *err,
+		     size_t errlen)
+{
+	struct pvnet_config_opts opts = {.overrides = (const char *const *)r->overrides,
+					 .n_overrides = r->n_overrides,
+					 .warn = adopt_warn,
+					 .warn_arg = r->name};
+	struct hv_domain_config hcfg = {0};
+	struct dom *dom = calloc(1, sizeof(*dom));
+	uint64_t now = pvnetd_now_ns();
+	unsigned qmp_ms = 0;
+	char path[128];
+	int rc, mem_fd = -1, gnt_fd = -1;
+
+	if (!dom) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	dom->hc_fd = -1;
+	dom->pidfd = -1;
+	rc = pvnet_config_parse_ex(strcmp(r->file, "-") ? r->file : r->name, r->text, r->text_len,
+				   &opts, &dom->cfg, err, errlen);
+	if (rc == 0 && (strcmp(dom->cfg.name, r->name) || dom->cfg.memory_mib != r->memory_mib)) {
+		snprintf(err, errlen, "its recorded config gives another name or memory");
+		rc = -EINVAL;
+	}
+	if (rc < 0)
+		goto free_dom;
+	if (r->vifs_state == 1) {
+		memcpy(dom->cfg.vifs, r->vifs, r->n_vifs * sizeof(r->vifs[0]));
+		dom->cfg.n_vifs = r->n_vifs;
+	}
+	if (dom_find(d, r->name)) {
+		snprintf(err, errlen, "a domain named '%s' exists already", r->name);
+		rc = -EEXIST;
+		goto free_dom;
+	}
+	dom->domid = r->domid;
+	snprintf(dom->name, sizeof(dom->name), "%s", r->name);
+	snprintf(hcfg.name, sizeof(hcfg.name), "%s", r->name);
+	hcfg.mem_size = HV_PAGE_SIZE; /* as hvm_create: a token page */
+	mem_fd = token_memfd("pvnet-hvm-mem", HV_PAGE_SIZE);
+	gnt_fd = token_memfd("pvnet-hvm-gnt", (uint64_t)HV_DEFAULT_GRANT_FRAMES * HV_PAGE_SIZE);
+	rc = mem_fd < 0 ? mem_fd : gnt_fd < 0 ? gnt_fd : 0;
+	if (rc == 0)
+		rc = hv_domain_adopt(d->hv, &hcfg, r->domid, mem_fd, gnt_fd);
+	if (mem_fd >= 0)
+		close(mem_fd);
+	if (gnt_fd >= 0)
+		close(gnt_fd);
+	if (rc < 0) {
+		snprintf(err, errlen, "domain %u: %s", r->domid, strerror(-rc));
+		goto free_dom;
+	}
+	rc = xs_domain_introduce(d->xs, dom->domid, dom->name);
+	snprintf(path, sizeof(path), "/local/domain/%u/pvnet/type", dom->domid);
+	if (rc == 0)
+		rc = xs_printf(d->xs, 0, path, "hvm");
+	if (rc < 0) {
+		snprintf(err, errlen, "store: %s", strerror(-rc));
+		goto release;
+	}
+	if (a->qmp_deadline_ns > now)
+		qmp_ms = (unsigned)((a->qmp_deadline_ns - now) / 1000000u);
+	if (qmp_ms > 1000)
+		qmp_ms = 1000;
+	rc = hvm_adopt(&dom->cfg, dom->domid, d->run_dir, d->sw, r->qmp, r->accel, (pid_t)r->pid,
+		       r->start, qmp_ms, &dom->hvm, err, errlen);
+	if (rc < 0)
+		goto release;
+	dom->pid = (pid_t)r->pid;
+	dom->adopted = true;
+	dom->pidfd = pidfd_of((pid_t)r->pid);
+	dom->created_ns = pvnetd_now_ns();
+	dom->next = d->doms;
+	d->doms = dom;
+	PVLOG(INFO, MOD, "domain %u '%s' re-adopted (QEMU pid %ld, %u vif)", r->domid, r->name,
+	      r->pid, dom->cfg.n_vifs);
+	return 0;
+
+release:
+	xs_domain_release(d->xs, dom->domid);
+	hv_domain_destroy(d->hv, dom->domid);
+free_dom:
+	free(dom);
+	return rc;
+}
+
 /* Reads the first message of a pending connection: 1 done (fd consumed or
  * closed), 0 nothing yet. */
 static int handle_first(struct pvnetd *d, struct adopt *a, int fd)
@@ -525,7 +684,7 @@ static int handle_first(struct pvnetd *d, struct adopt *a, int fd)
 	    nfds != 2)
 		goto refuse;
 	rc = -EPERM;
-	if (!r || req.args.hello.domid != r->domid || proc_start_time(cred.pid) != r->start)
+	if (!r || req.args.hello.domid != r->domid || pvnet_proc_start_time(cred.pid) != r->start)
 		goto refuse;
 	rc = -EINVAL;
 	if (req.args.hello.mem_size != r->memory_mib << 20)
@@ -668,6 +827,7 @@ int adopt_start(struct pvnetd *d)
 		a->pending[i].fd = -1;
 	snprintf(a->path, sizeof(a->path), "%s/%s", d->run_dir, ADOPT_SOCK);
 	d->adopt = a;
+	a->qmp_deadline_ns = pvnetd_now_ns() + ADOPT_START_MS * 1000000ull;
 	load_records(d, a);
 	a->listen_fd = listen_adopt(a);
 	if (a->listen_fd < 0) {
@@ -726,14 +886,15 @@ void adopt_detach_all(struct pvnetd *d)
 	for (struct dom **pp = &d->doms; *pp;) {
 		struct dom *dom = *pp;
 
-		/* only a PV guest with a record is left running; the rest are destroyed */
-		if (dom->hvm || dom->pid <= 0 || dom->dying || !has_record(d, dom->domid)) {
+		/* only a guest with a record is left running; the rest are destroyed */
+		if (dom->pid <= 0 || dom->dying || !has_record(d, dom->domid)) {
 			pp = &dom->next;
 			continue;
 		}
 		*pp = dom->next;
-		PVLOG(INFO, MOD, "domain %u '%s' left running (guest pid %ld) for the next pvnetd",
-		      dom->domid, dom->name, (long)dom->pid);
+		PVLOG(INFO, MOD, "domain %u '%s' left running (%s pid %ld) for the next pvnetd",
+		      dom->domid, dom->name, dom->hvm ? "QEMU" : "guest", (long)dom->pid);
+		hvm_detach(dom->hvm); /* HVM: its ports closed, QEMU reconnects to the next */
 		if (dom->hc_fd >= 0)
 			close(dom->hc_fd);
 		if (dom->adopted && dom->pidfd >= 0)

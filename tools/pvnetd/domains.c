@@ -312,6 +312,7 @@ static int hvm_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct 
 	dom->created_ns = pvnetd_now_ns();
 	dom->next = d->doms;
 	d->doms = dom;
+	adopt_save(d, dom); /* its record: QEMU survives a pvnetd restart (adopt.c) */
 	PVLOG(INFO, MOD, "created HVM domain %u '%s' (%llu MiB, %u vif) on %s, qemu pid %ld",
 	      dom->domid, dom->name, (unsigned long long)cfg->memory_mib, cfg->n_vifs,
 	      hvm_accel(dom->hvm), (long)dom->pid);

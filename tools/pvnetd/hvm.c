@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include <pvnet/log.h>
 #include <pvnet/vhost.h>
 
@@ -39,6 +41,10 @@ struct hvm_dom {
 	char port[PVNET_MAX_VIFS][VSW_NAME_MAX];
 	char qmp_path[300];
 	const char *accel;
+	/* re-adopted after a pvnetd restart (hvm_adopt): QEMU is not our child, its
+	 * exit is seen through /proc (pid + start time), not waitpid */
+	bool adopted;
+	unsigned long long start;
 };
 
 /* Argument vector with its strings in one arena. */
@@ -379,7 +385,12 @@ static int build_argv(struct hvm_dom *h, const struct pvnet_dom_cfg *cfg, struct
 		else
 			snprintf(sock, sizeof(sock), "%s/vhu-%u.%u.sock", h->run_dir, h->domid, i);
 		arg_add(a, "-chardev");
-		arg_add(a, "socket,id=vhu%u,path=%s", i, sock);
+		/*
+		 * reconnect=1: QEMU is the client and retries every second when the
+		 * connection is lost, so a pvnetd restart (which creates the socket
+		 * again) finds it back, as QEMU does with OVS-DPDK's vhost-user ports.
+		 */
+		arg_add(a, "socket,id=vhu%u,path=%s,reconnect=1", i, sock);
 		arg_add(a, "-netdev");
 		arg_add(a, "vhost-user,id=net%u,chardev=vhu%u", i, i);
 		/*
@@ -537,15 +548,18 @@ static int qmp_quit(const char *path)
 }
 
 /* Waits up to `ms` for `pid` to exit, in slices of 20 ms spent in wait_cb (or
- * sleeping). true once it has been reaped (here, or by someone else: ECHILD). */
-static bool wait_exit(pid_t pid, unsigned ms, int *status, void (*wait_cb)(void *, int),
-		      void *arg)
+ * sleeping). true once it has been reaped (here, or by someone else: ECHILD);
+ * for an adopted QEMU (not our child) once /proc shows it gone or a zombie. */
+static bool wait_exit(const struct hvm_dom *h, pid_t pid, unsigned ms, int *status,
+		      void (*wait_cb)(void *, int), void *arg)
 {
 	uint64_t deadline = now_ms() + ms;
 
 	for (;;) {
-		pid_t r = waitpid(pid, status, WNOHANG);
-		if (r == pid || (r < 0 && errno == ECHILD))
+		pid_t r = h->adopted ? -1 : waitpid(pid, status, WNOHANG);
+		if (r == pid || (r < 0 && !h->adopted && errno == ECHILD))
+			return true;
+		if (h->adopted && pvnet_proc_start_time(pid) != h->start)
 			return true;
 		if (now_ms() >= deadline)
 			return false;
@@ -568,7 +582,7 @@ void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status,
 	if (pid > 0 && timeout_ms == HVM_STOP_NOW) {
 		/* pvnet destroy: xl's destroy asks nothing of the guest */
 		kill(pid, SIGKILL);
-		if (!wait_exit(pid, HVM_STOP_TIMEOUT_MS, &st, wait_cb, arg))
+		if (!wait_exit(h, pid, HVM_STOP_TIMEOUT_MS, &st, wait_cb, arg))
 			PVLOG(WARN, MOD, "domain %u: QEMU pid %ld not reaped after SIGKILL",
 			      h->domid, (long)pid);
 		if (status)
@@ -582,14 +596,14 @@ void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status,
 
 		if (qfd < 0)
 			kill(pid, SIGTERM);
-		done = wait_exit(pid, timeout_ms / 2, &st, wait_cb, arg);
+		done = wait_exit(h, pid, timeout_ms / 2, &st, wait_cb, arg);
 		if (!done) {
 			PVLOG(WARN, MOD, "domain %u: QEMU pid %ld did not quit (%s) in %u ms; SIGKILL",
 			      h->domid, (long)pid, qfd >= 0 ? "QMP quit" : "SIGTERM", timeout_ms / 2);
 			kill(pid, SIGKILL);
 			/* SIGKILL is not ignored; bounded anyway (a process stuck in the
 			 * kernel is reaped later by the SIGCHLD handler) */
-			wait_exit(pid, timeout_ms / 2, &st, wait_cb, arg);
+			wait_exit(h, pid, timeout_ms / 2, &st, wait_cb, arg);
 		}
 		if (qfd >= 0)
 			close(qfd);
@@ -605,4 +619,228 @@ void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status,
 const char *hvm_accel(const struct hvm_dom *h)
 {
 	return h->accel;
+}
+
+const char *hvm_qmp_path(const struct hvm_dom *h)
+{
+	return h->qmp_path;
+}
+
+void hvm_detach(struct hvm_dom *h)
+{
+	if (!h)
+		return;
+	/* closing the sockets is all QEMU sees: it retries (reconnect=1) until the
+	 * next pvnetd listens again; its QMP socket is QEMU's and stays */
+	remove_ports(h);
+	PVLOG(INFO, MOD, "domain %u '%s': QEMU left running, its ports closed", h->domid, h->name);
+	free(h);
+}
+
+/*
+ * Reads from a QMP connection until a line that is a JSON object with `key`
+ * arrives (QEMU's greeting has "QMP", a reply "return" or "error"; events are
+ * skipped), or the deadline. The object (caller json_decref's it), or NULL.
+ */
+static json_t *qmp_read(int fd, char *buf, size_t size, size_t *have, uint64_t deadline,
+			const char *key, const char *alt)
+{
+	for (;;) {
+		char *nl = memchr(buf, '\n', *have);
+		uint64_t t = now_ms();
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		while (nl) {
+			json_t *o;
+			*nl = 0;
+			o = json_loads(buf, 0, NULL);
+			*have -= (size_t)(nl + 1 - buf);
+			memmove(buf, nl + 1, *have);
+			if (json_is_object(o) && (json_object_get(o, key) ||
+						  (alt && json_object_get(o, alt))))
+				return o;
+			json_decref(o);
+			nl = memchr(buf, '\n', *have);
+		}
+		if (*have >= size - 1 || t >= deadline || poll(&p, 1, (int)(deadline - t)) <= 0)
+			return NULL; /* a line longer than the buffer, or silent too long */
+		n = read(fd, buf + *have, size - 1 - *have);
+		if (n <= 0)
+			return NULL;
+		*have += (size_t)n;
+	}
+}
+
+/*
+ * Connects to QEMU's QMP socket, negotiates and asks query-name: 0 if it answers
+ * with `name`, -EPERM if another name, -ETIMEDOUT/-errno if it cannot be asked
+ * within timeout_ms (detail in err).
+ */
+static int qmp_check_name(const char *path, const char *name, unsigned timeout_ms, char *err,
+			  size_t errlen)
+{
+	static const char cmds[] = "{\"execute\":\"qmp_capabilities\"}\n"
+				   "{\"execute\":\"query-name\"}\n";
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	uint64_t deadline = now_ms() + timeout_ms;
+	char buf[4096];
+	size_t have = 0;
+	json_t *o = NULL;
+	struct stat st;
+	int fd, rc = -ETIMEDOUT;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	if (lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "%s is not a socket", path);
+		return -ENOTSOCK;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    send(fd, cmds, sizeof(cmds) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)(sizeof(cmds) - 1)) {
+		rc = -errno;
+		snprintf(err, errlen, "connect to %s: %s", path, strerror(-rc));
+		goto out;
+	}
+	snprintf(err, errlen, "no answer on %s in %u ms", path, timeout_ms);
+	o = qmp_read(fd, buf, sizeof(buf), &have, deadline, "QMP", NULL); /* greeting */
+	if (!o)
+		goto out;
+	for (int i = 0; i < 2; i++) { /* qmp_capabilities, then query-name */
+		json_decref(o);
+		o = qmp_read(fd, buf, sizeof(buf), &have, deadline, "return", "error");
+		if (!o)
+			goto out;
+	}
+	{
+		const char *got = json_string_value(json_object_get(json_object_get(o, "return"),
+								    "name"));
+		if (!got) {
+			snprintf(err, errlen, "query-name: no name in the answer");
+			rc = -EPROTO;
+		} else if (strcmp(got, name)) {
+			snprintf(err, errlen, "QMP says its name is '%.64s', not '%s'", got, name);
+			rc = -EPERM;
+		} else {
+			rc = 0;
+		}
+	}
+out:
+	json_decref(o);
+	close(fd);
+	return rc;
+}
+
+/*
+ * Whether process `pid` is the QEMU hvm_spawn started for this domain: its command
+ * line (at most 64 KiB read) has "-name NAME" and the QMP argument naming
+ * qmp_path, as build_argv wrote them. Cheap and without waiting on QEMU.
+ */
+static bool cmdline_is_ours(pid_t pid, const char *name, const char *qmp_path)
+{
+	char path[64], want[400];
+	bool has_name = false, has_qmp = false;
+	size_t len = 0, cap = 64 << 10;
+	char *buf = malloc(cap + 1);
+	ssize_t n;
+	int fd;
+
+	if (!buf)
+		return false;
+	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
+	snprintf(want, sizeof(want), "unix:%s,server=on,wait=off", qmp_path);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd >= 0 && len < cap && (n = read(fd, buf + len, cap - len)) > 0)
+		len += (size_t)n;
+	if (fd >= 0)
+		close(fd);
+	buf[len] = 0;
+	for (size_t off = 0; off < len; off += strlen(buf + off) + 1) {
+		const char *arg = buf + off, *next = off + strlen(arg) + 1 < len ? arg + strlen(arg) + 1 : "";
+		if (!strcmp(arg, "-name") && !strcmp(next, name))
+			has_name = true;
+		if (!strcmp(arg, want))
+			has_qmp = true;
+	}
+	free(buf);
+	return has_name && has_qmp;
+}
+
+int hvm_adopt(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_dir,
+	      struct vsw_switch *sw, const char *qmp_path, const char *accel, pid_t pid,
+	      unsigned long long start, unsigned qmp_timeout_ms, struct hvm_dom **out, char *err,
+	      size_t errlen)
+{
+	struct hvm_dom *h;
+	char why[400];
+	int rc;
+
+	if (strcmp(cfg->type, "hvm")) {
+		snprintf(err, errlen, "its config's type is '%s', not hvm", cfg->type);
+		return -EINVAL;
+	}
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	h->domid = domid;
+	h->sw = sw;
+	h->adopted = true;
+	h->start = start;
+	h->accel = !strcmp(accel, "kvm") ? "kvm" : "tcg";
+	snprintf(h->name, sizeof(h->name), "%s", cfg->name);
+	snprintf(h->run_dir, sizeof(h->run_dir), "%s", run_dir);
+	snprintf(h->qmp_path, sizeof(h->qmp_path), "%s/qmp-%u.sock", run_dir, domid);
+	/* the only QMP socket pvnetd ever names: a record cannot point it elsewhere */
+	if (strcmp(qmp_path, h->qmp_path)) {
+		snprintf(err, errlen, "its QMP socket %.100s is not %.100s", qmp_path, h->qmp_path);
+		free(h);
+		return -EINVAL;
+	}
+	if (pvnet_proc_start_time(pid) != start) {
+		snprintf(err, errlen, "QEMU pid %ld is gone (or the pid is another process's)",
+			 (long)pid);
+		free(h);
+		return -ESRCH;
+	}
+	if (!cmdline_is_ours(pid, cfg->name, h->qmp_path)) {
+		snprintf(err, errlen, "pid %ld is not the QEMU pvnetd started for '%s' (its command "
+			 "line has no -name %s and -qmp %s)", (long)pid, cfg->name, cfg->name,
+			 h->qmp_path);
+		free(h);
+		return -EPERM;
+	}
+	if (qmp_timeout_ms) {
+		why[0] = 0;
+		rc = qmp_check_name(h->qmp_path, cfg->name, qmp_timeout_ms, why, sizeof(why));
+		if (rc == -EPERM) {
+			snprintf(err, errlen, "%s", why);
+			free(h);
+			return rc;
+		}
+		if (rc < 0)
+			PVLOG(WARN, MOD, "domain %u '%s': QMP: %s; adopted on its pid and start time",
+			      domid, cfg->name, why);
+		else
+			PVLOG(INFO, MOD, "domain %u '%s': QMP answers with its name", domid, cfg->name);
+	} else {
+		PVLOG(WARN, MOD, "domain %u '%s': QMP not asked (start-up budget spent); adopted on "
+				 "its pid and start time", domid, cfg->name);
+	}
+	rc = add_ports(h, cfg, err, errlen);
+	if (rc < 0) {
+		remove_ports(h);
+		free(h);
+		return rc;
+	}
+	PVLOG(INFO, MOD, "domain %u '%s': QEMU pid %ld re-adopted (%s), %u vhost-user port(s) "
+			 "listening again",
+	      domid, cfg->name, (long)pid, h->accel, h->n_ports);
+	*out = h;
+	return 0;
 }

@@ -13,7 +13,8 @@
  *
  * Files in run_dir: console-<name>.log (serial console and QEMU's own messages,
  * for `pvnet console`; created 0640, never opened through a symlink or as anything
- * but a regular file), qmp-<domid>.sock (QMP, used to quit), vhu-<domid>.<n>.sock.
+ * but a regular file), qmp-<domid>.sock (QMP, used to quit and, after a
+ * pvnetd restart, to check the guest's name), vhu-<domid>.<n>.sock.
  *
  * Paths a config names (docs/security.md "Host-side safety"): a vif's `socket=`
  * (the vhost-user socket, default run_dir/vhu-<domid>.<n>.sock) must be absolute
@@ -84,5 +85,38 @@ void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status,
 
 /* "tcg" or "kvm": what this domain runs on. */
 const char *hvm_accel(const struct hvm_dom *h);
+/* Its QMP socket: run_dir/qmp-<domid>.sock. */
+const char *hvm_qmp_path(const struct hvm_dom *h);
+
+/*
+ * pvnetd restarts (tools/pvnetd/adopt.c). QEMU's vhost-user chardevs are clients
+ * with reconnect=1: when pvnetd goes, QEMU keeps running and retries each socket
+ * every second.
+ *
+ * hvm_detach: pvnetd stops but QEMU stays: removes the domain's ports (closing
+ * the vhost-user connections; QEMU retries), leaves QEMU and its QMP socket
+ * alone, frees h. NULL is a no-op.
+ *
+ * hvm_adopt: takes back a QEMU a previous pvnetd started. Checks that qmp_path
+ * is run_dir/qmp-<domid>.sock and that `pid` still has start time `start`
+ * (/proc/PID/stat field 22: a recycled pid does not match) and that its command
+ * line is the one hvm_spawn gave it (-name and -qmp: -EPERM if not); asks QMP for the
+ * guest's name (query-name) for at most qmp_timeout_ms (0: not asked): another
+ * name refuses the adoption (-EPERM), no answer is logged and the pid check
+ * stands; then creates cfg's vhost-user ports again as hvm_spawn does (same
+ * names, sockets and limits) and QEMU reconnects within a second. On success
+ * *out; QEMU's exit is seen by the caller (a pidfd: it is not our child) and
+ * hvm_destroy waits on /proc instead of waitpid. On error nothing is left and
+ * the reason is in err.
+ */
+void hvm_detach(struct hvm_dom *h);
+int hvm_adopt(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_dir,
+	      struct vsw_switch *sw, const char *qmp_path, const char *accel, pid_t pid,
+	      unsigned long long start, unsigned qmp_timeout_ms, struct hvm_dom **out, char *err,
+	      size_t errlen);
+
+/* /proc/PID/stat field 22 (start time in clock ticks); 0 if the process is gone or
+ * a zombie (adopt.c). */
+unsigned long long pvnet_proc_start_time(pid_t pid);
 
 #endif /* PVNETD_HVM_H */

@@ -6,9 +6,9 @@
  *
  * Owns every domain's memory, grant tables and event channels, runs the store
  * (xenstore wire protocol on <run-dir>/xenstored) and answers the toolstack on
- * <run-dir>/pvnetd.sock. SIGTERM/SIGINT: leaves the PV guests running for the
- * next pvnetd (adopt.c; `pvnet shutdown --all` stops them), destroys the other
- * domains, removes what it created, exits 0. SIGHUP: reopens the log (logrotate).
+ * <run-dir>/pvnetd.sock. SIGTERM/SIGINT: leaves the guests (PV, and HVM's QEMU)
+ * running for the next pvnetd (adopt.c; `pvnet shutdown --all` stops them),
+ * destroys the other domains, removes what it created, exits 0. SIGHUP: reopens the log (logrotate).
  *
  * Host-side safety: the run dir is created 0700 and must be a directory owned by
  * the user pvnetd runs as (root) and not writable by its group or others, else
@@ -712,7 +712,7 @@ static void teardown(struct pvnetd *d)
 {
 	vtep_destroy(d->vtep); /* before the switch: it reads bridges and ports */
 	d->vtep = NULL;
-	adopt_detach_all(d); /* PV guests keep running; `pvnet shutdown --all` stops them */
+	adopt_detach_all(d); /* guests (and QEMUs) keep running; `pvnet shutdown --all` stops them */
 	while (d->doms)
 		dom_destroy(d, d->doms, NULL);
 	adopt_close(d);
