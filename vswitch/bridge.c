@@ -417,6 +417,11 @@ int vsw_fdb_dump(struct vsw_bridge *br, int (*cb)(const struct vsw_fdb_entry *e,
 	return vsw_fdb_walk(br->fdb, br->clock_ns(br->clock_arg), cb, arg);
 }
 
+uint64_t vsw_fdb_generation(struct vsw_bridge *br)
+{
+	return vsw_fdb_gen_get(br->fdb);
+}
+
 /* ---- MAC table limits and ageing ---- */
 
 int vsw_bridge_set_ageing(struct vsw_bridge *br, uint32_t secs)

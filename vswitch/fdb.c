@@ -63,6 +63,7 @@ struct vsw_fdb {
 	uint32_t *buckets;
 	struct fdb_entry *entries;
 	struct vsw_fdb_counters counters;
+	uint64_t gen; /* bumped by every insert and removal (vsw_fdb_gen; OVN VTEP, vtep.c) */
 	struct fdb_port ports[VSW_PORTS_MAX];
 };
 
@@ -224,6 +225,7 @@ static void fdb_unlink(struct vsw_fdb *fdb, uint32_t i, uint32_t prev)
 	e->next = fdb->free_head;
 	fdb->free_head = i;
 	fdb->n_entries--;
+	__atomic_add_fetch(&fdb->gen, 1, __ATOMIC_RELAXED);
 }
 
 /* Unlinks entry i when its chain predecessor is not known. */
@@ -253,6 +255,7 @@ static uint32_t fdb_insert(struct vsw_fdb *fdb, uint64_t key, uint32_t port_no, 
 	e->next = fdb->buckets[b];
 	fdb->buckets[b] = i;
 	fdb->n_entries++;
+	__atomic_add_fetch(&fdb->gen, 1, __ATOMIC_RELAXED);
 	if (!is_static)
 		lru_append(fdb, i);
 	return i;
@@ -534,6 +537,11 @@ void vsw_fdb_port_get(struct vsw_fdb *fdb, uint32_t port_no, struct vsw_port_fdb
 	st->entries = fdb->ports[port_no].count;
 	st->limit = port_limit(fdb, &fdb->ports[port_no]);
 	pthread_mutex_unlock(&fdb->lock);
+}
+
+uint64_t vsw_fdb_gen_get(struct vsw_fdb *fdb)
+{
+	return __atomic_load_n(&fdb->gen, __ATOMIC_RELAXED);
 }
 
 void vsw_fdb_set_ageing(struct vsw_fdb *fdb, uint64_t ageing_ns)

@@ -100,6 +100,8 @@ uint32_t vsw_fdb_get_default_limit(struct vsw_fdb *fdb);
 void vsw_fdb_port_reset(struct vsw_fdb *fdb, uint32_t port_no);
 /* Counters of a port number; entries and the effective limit filled in. */
 void vsw_fdb_port_get(struct vsw_fdb *fdb, uint32_t port_no, struct vsw_port_fdb_stats *st);
+/* Changes with every insert and removal (learn, move, age, flush, static). */
+uint64_t vsw_fdb_gen_get(struct vsw_fdb *fdb);
 void vsw_fdb_set_ageing(struct vsw_fdb *fdb, uint64_t ageing_ns);
 uint64_t vsw_fdb_get_ageing(struct vsw_fdb *fdb);
 void vsw_fdb_get_counters(struct vsw_fdb *fdb, struct vsw_fdb_counters *c);

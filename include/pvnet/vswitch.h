@@ -271,6 +271,9 @@ void vsw_fdb_flush(struct vsw_bridge *br, struct vsw_port *port, bool statics);
  * lock: cb must not call back into the bridge. Stops at the first non-zero return. */
 int vsw_fdb_dump(struct vsw_bridge *br, int (*cb)(const struct vsw_fdb_entry *e, void *arg),
 		 void *arg);
+/* A number that changes whenever an entry is learnt, moved, aged out or flushed (any
+ * thread; the control plane polls it to report MAC changes at once: OVN VTEP). */
+uint64_t vsw_fdb_generation(struct vsw_bridge *br);
 
 /* ---- software offload helpers (vswitch/offload.c) --------------------------------- */
 

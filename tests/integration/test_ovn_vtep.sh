@@ -6,12 +6,15 @@
 # Linux vxlan device in its own namespace on the underlay.
 #   - pvnetd publishes its Physical_Switch (tunnel_ips) and its guest ports;
 #   - a host behind a pvnet port bound to ls1 pings the remote VTEP's host, both ways;
-#   - the MAC learnt on the bound port shows in vtep-ctl list-local-macs;
+#   - the MAC learnt on the bound port shows in vtep-ctl list-local-macs, and so does the
+#     unknown-dst Mcast_Macs_Local entry with pvnetd's own locator;
 #   - a second logical switch (another port, another VNI) stays isolated from the first;
 #   - the database goes away (ovsdb-server killed): traffic keeps flowing; it comes back:
 #     pvnetd reconnects, resynchronises, and a MAC removed meanwhile is gone from the
 #     switch (nothing stale survives), the local MACs are written again;
-#   - a malformed row (a MAC that is no MAC) is logged and ignored, pvnetd answers.
+#   - a malformed row (a MAC that is no MAC) is logged and ignored, pvnetd answers;
+#   - the options are kept in the state dir: pvnetd restarted without them joins again
+#     and realises ls1; --vtep-db none forgets them.
 # OVN itself (ovn-northd, ovn-controller-vtep) is not started here: scripts/ovn-lab.sh.
 . "$(dirname "$0")/lib.sh"
 pv_init ovn_vtep
@@ -166,11 +169,28 @@ q pvnet switch del-port br0 tp2
 wait_for "port deleted: its MAC leaves Ucast_Macs_Local within a second" 1 \
   bash -c "! vtep-ctl --db='$VDB' --timeout=1 list-local-macs ls1 | grep -qi 02:00:00:00:33:33"
 check "H1's MAC stays" bash -c "vtep-ctl --db='$VDB' list-local-macs ls1 | grep -qi '$H1MAC'"
+check "Mcast_Macs_Local of ls1: unknown-dst -> this host's locator only" \
+  bash -c "[ \"\$(vtep-ctl --db='$VDB' --timeout=2 list-local-macs ls1 | sed -n '/mcast-mac-local/,\$p' | grep -c -- '->')\" = 1 ] && vtep-ctl --db='$VDB' --timeout=2 list-local-macs ls1 | sed -n '/mcast-mac-local/,\$p' | grep -q 'unknown-dst -> vxlan_over_ipv4/172.31.0.1'"
 
 # unbinding removes the logical switch from the bridge
 vctl unbind-ls pv1 tp1 0
 wait_for "unbind-ls: vtep5001 leaves br0" 5 bash -c "! $PVNET switch port-show vtep5001 >/dev/null 2>&1"
 check "ls1 unaffected by ls2's unbinding" q ip netns exec "$H1" ping -c 2 -i 0.2 -W 2 10.80.0.2
 check "pvnetd survived" kill -0 "$PV_PID"
+
+# the options are kept in the state dir: pvnetd started again without them joins as pv1
+check "the VTEP options are kept in the state dir (vtep.conf)" \
+  grep -qx "tunnel_ip=172.31.0.1" "$PVNET_STATE_DIR/vtep.conf"
+nsync=$(grep -c 'vtep: synchronised' "$PV_TMP/pvnetd.log")
+pv_kill_daemon "$PV_PID"
+if pv_start; then ok "pvnetd restarts without --vtep-* options"; else not_ok "pvnetd restarts"; fi
+wait_for "it joins again as pv1 with the kept options and synchronises" 10 \
+  bash -c "[ \$(grep -c 'vtep: synchronised' '$PV_TMP/pvnetd.log') -gt $nsync ] && vtep-ctl --db='$VDB' --timeout=2 list-ps | grep -qx pv1"
+wait_for "ls1 is realised again from the database (vtep5000 towards 172.31.0.2)" 5 \
+  bash -c "$PVNET switch port-show vtep5000 | grep -q 'vni=5000 .*remotes=172.31.0.2'"
+pv_kill_daemon "$PV_PID"
+if pv_start --vtep-db none; then ok "pvnetd --vtep-db none starts"; else not_ok "pvnetd --vtep-db none starts"; fi
+check "--vtep-db none forgets the kept options" test ! -e "$PVNET_STATE_DIR/vtep.conf"
+check "and pvnetd does not join" bash -c "! $PVNET switch port-show vtep5000 >/dev/null 2>&1"
 [ "$PV_FAILED" = 0 ] || { diag "vtep db:"; vctl show 2>&1 | sed 's/^/# /'; vctl list-local-macs ls1 | sed 's/^/# /'; }
 pv_done

@@ -98,7 +98,11 @@ static void usage(FILE *f)
 		   "                    " PVNET_DEFAULT_STATE_DIR ", or $PVNET_STATE_DIR)\n"
 		   "  --vtep-db unix:PATH|tcp:IP:PORT --vtep-name NAME --tunnel-ip IP\n"
 		   "                    join OVN as hardware VTEP NAME through its hardware_vtep\n"
-		   "                    database (docs/ovn.md)\n");
+		   "                    database (docs/ovn.md); kept in DIR/vtep.conf and used\n"
+		   "                    when pvnetd starts without them; --vtep-db none forgets\n"
+		   "  --ovnsb-db unix:PATH|tcp:IP:PORT\n"
+		   "                    OVN's southbound database (read only): the other VTEPs\n"
+		   "                    of each logical switch, so pvnet hosts reach each other\n");
 }
 
 /* The guest's store connection: a socketpair, one end served as that domain. */
@@ -462,7 +466,7 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 	void *ptr[MAX_POLL];
 	uint64_t serial[MAX_POLL]; /* SRC_CTL: the connection's serial when polled */
 	int n = 0, nxs, nready;
-	bool vtep_ran = false;
+	int vtep_first = 0, vtep_n = 0;
 	uint64_t now;
 
 	pfd[n] = (struct pollfd){.fd = d->sig_fd, .events = POLLIN};
@@ -505,7 +509,9 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 	if (d->vtep) {
 		int vt = vtep_timeout_ms(d->vtep);
 
-		if (vtep_pollfd(d->vtep, &pfd[n]))
+		vtep_first = n;
+		vtep_n = vtep_pollfds(d->vtep, &pfd[n]);
+		for (int k = 0; k < vtep_n; k++)
 			kind[n++] = SRC_VTEP;
 		if (vt < ms)
 			ms = vt;
@@ -557,9 +563,7 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 				adopt_handle(d, pfd[i].fd, ptr[i]);
 				break;
 			case SRC_VTEP:
-				vtep_run(d->vtep, pfd[i].revents);
-				vtep_ran = true;
-				break;
+				break; /* below, with its timers */
 			case SRC_HC: {
 				/* the domain may have been destroyed by an earlier handler this turn */
 				for (struct dom *dom = d->doms; dom; dom = dom->next)
@@ -570,8 +574,8 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 			}
 		}
 	}
-	if (d->vtep && !vtep_ran)
-		vtep_run(d->vtep, 0); /* timers: reconnect, refresh, probe */
+	if (d->vtep) /* I/O, and timers: reconnect, refresh, probe */
+		vtep_run(d->vtep, pfd + vtep_first, nready > 0 ? vtep_n : 0);
 	while (xs_store_dispatch(d->xs) > 0)
 		;
 	xs_server_flush(d->xss);
@@ -804,6 +808,7 @@ int main(int argc, char **argv)
 					     {"vtep-db", required_argument, NULL, 1001},
 					     {"vtep-name", required_argument, NULL, 1002},
 					     {"tunnel-ip", required_argument, NULL, 1003},
+					     {"ovnsb-db", required_argument, NULL, 1004},
 					     {"help", no_argument, NULL, 'h'},
 					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
@@ -819,7 +824,8 @@ int main(int argc, char **argv)
 	if (!run_dir || !*run_dir)
 		run_dir = PVNET_DEFAULT_RUN_DIR;
 	static struct quota_limits limits;
-	struct vtep_opts vtep_o = {0};
+	static struct vtep_opts vtep_o;
+	bool vtep_forget = false;
 	char lerr[PATH_MAX + 256];
 
 	quota_limits_default(&limits);
@@ -873,6 +879,9 @@ int main(int argc, char **argv)
 		case 1003:
 			vtep_o.tunnel_ip = optarg;
 			break;
+		case 1004:
+			vtep_o.sb = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -889,8 +898,17 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* OVN hardware VTEP (vtep.c): checked here, connected from the loop */
-	if ((vtep_o.db || vtep_o.name || vtep_o.tunnel_ip) && vtep_create(&d, &vtep_o, &d.vtep))
+	/* OVN hardware VTEP (vtep.c): the options given or kept, checked here, connected
+	 * from the loop, kept once the state dir is ours */
+	if (vtep_o.db && !strcmp(vtep_o.db, "none")) {
+		vtep_forget = true;
+		vtep_o.db = NULL;
+	} else if (vtep_opts_load(state_dir, &vtep_o, lerr, sizeof(lerr))) {
+		fprintf(stderr, "pvnetd: %s\n", lerr);
+		return 2;
+	}
+	if ((vtep_o.db || vtep_o.name || vtep_o.tunnel_ip || vtep_o.sb) &&
+	    vtep_create(&d, &vtep_o, &d.vtep))
 		return 2;
 	/* before any thread exists (setns of a mount namespace requires one) */
 	rc = netns_exec_fixup(ns_note, sizeof(ns_note), why, sizeof(why));
@@ -979,6 +997,7 @@ int main(int argc, char **argv)
 		teardown(&d);
 		return 1;
 	}
+	vtep_opts_persist(d.vtep, d.state_dir, vtep_forget);
 	while (!d.stop) {
 		loop_once(&d, 1000, true);
 		dom_collect_dead(&d);

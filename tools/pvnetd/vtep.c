@@ -12,8 +12,16 @@
  *                        VNI folded into 1..4094) so two logical switches on one bridge
  *                        stay apart.
  *   switch -> database   the Physical_Switch and its Physical_Ports (guest ports: vif,
- *                        tap), and the MACs the FDB learnt on bound ports as
- *                        Ucast_Macs_Local, written by one transaction at a time.
+ *                        tap), the MACs the FDB learnt on bound ports as
+ *                        Ucast_Macs_Local and, per logical switch, an unknown-dst
+ *                        Mcast_Macs_Local with this host's locator, written by one
+ *                        transaction at a time; an FDB change (learn, move, ageing,
+ *                        flush: vsw_fdb_generation) is written at once.
+ *   OVN SB -> switch     (optional, --ovnsb-db) the other VTEPs bound to the same logical
+ *                        switch: ovn-controller-vtep writes only hypervisor chassis as
+ *                        locators, so without them guests on two pvnet hosts of one
+ *                        logical switch would not reach each other. They join the
+ *                        replication list; their MACs are learnt from their datagrams.
  * Reconciliation is level-triggered: every REFRESH_MS and after every update it compares
  * what is wanted with what is there, so a lost reply or a reconnect needs no special path.
  */
@@ -23,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <pvnet/log.h>
 #include <pvnet/ovsdb.h>
@@ -37,6 +46,7 @@
 #define TXN_RETRY_MS 1000u
 #define MAX_LS 256        /* logical switches realised at once */
 #define MAX_LOCAL_MACS 4096
+#define GEN_POLL_MS 50u   /* how often the FDB generation is looked at */
 
 struct ls_state {
 	char uuid[37];
@@ -81,6 +91,16 @@ struct vtep {
 	unsigned n_bound;
 	struct pvnet_ratelimit rl;
 	uint64_t updates, bad_updates, txns, txn_errors;
+	char db[256];
+	/* OVN's southbound database (NULL without --ovnsb-db): the other VTEPs */
+	char sb_target[256];
+	struct ovsdb_conn *sb;
+	struct ovsdb_replica sbrep;
+	bool sb_synced;
+	uint64_t sb_monitor_id, sb_updates;
+	uint64_t fdb_gen;      /* sum of the bound bridges' vsw_fdb_generation() */
+	uint64_t next_gen_ms;
+	bool dirty;            /* something to publish once no transaction is in flight */
 };
 
 static uint64_t now_ms(void)
@@ -212,6 +232,49 @@ static int remote_add(struct ls_state *w, const struct vsw_ip_addr *a, bool floo
 	return 0;
 }
 
+/* The other VTEPs on logical switch w, from OVN's southbound database: the chassis
+ * (their vxlan Encap) of the vtep Port_Bindings of the datapath whose tunnel key is w's
+ * VNI. They are flooded to; unicast to their MACs follows learning. */
+static void ls_peers(struct vtep *v, struct ls_state *w)
+{
+	json_t *t = v->sb ? ovsdb_replica_table(&v->sbrep, "Port_Binding") : NULL, *row;
+	const char *uuid;
+
+	json_object_foreach(t, uuid, row)
+	{
+		const char *type = ovsdb_row_string(row, "type"), *dp = col_uuid(row, "datapath");
+		const char *ch = col_uuid(row, "chassis"), *cname;
+		json_t *dprow, *chrow;
+		const json_t *key, *encaps;
+
+		if (!type || strcmp(type, "vtep") || !dp || !ch)
+			continue;
+		dprow = ovsdb_replica_row(&v->sbrep, "Datapath_Binding", dp);
+		key = json_object_get(dprow, "tunnel_key");
+		if (!json_is_integer(key) || (uint32_t)json_integer_value(key) != w->vni)
+			continue;
+		chrow = ovsdb_replica_row(&v->sbrep, "Chassis", ch);
+		cname = ovsdb_row_string(chrow, "name");
+		if (!cname || !strcmp(cname, v->name))
+			continue;
+		encaps = json_object_get(chrow, "encaps");
+		for (size_t i = 0; i < ovsdb_set_len(encaps); i++) {
+			const char *eu = ovsdb_atom_uuid(ovsdb_set_get(encaps, i));
+			json_t *erow = eu ? ovsdb_replica_row(&v->sbrep, "Encap", eu) : NULL;
+			const char *et = ovsdb_row_string(erow, "type");
+			const char *ip = ovsdb_row_string(erow, "ip");
+			struct vsw_ip_addr a;
+
+			if (!et || strcmp(et, "vxlan") || !ip || vsw_ip_parse(ip, &a) ||
+			    a.family != v->tip_addr.family || !memcmp(&a, &v->tip_addr, sizeof(a)))
+				continue;
+			if (remote_add(w, &a, true))
+				PVLOG_RL(WARN, MOD, "logical switch %s: more than %d VTEPs, some ignored",
+					 w->uuid, VSW_VXLAN_MAX_REMOTES);
+		}
+	}
+}
+
 /* The remotes, flood list and remote MACs OVN wants for logical switch w->uuid. */
 static void ls_wanted(struct vtep *v, struct ls_state *w, uint8_t (*macs)[6], unsigned max,
 		      unsigned *n_macs, struct vsw_ip_addr *mac_to)
@@ -244,6 +307,7 @@ static void ls_wanted(struct vtep *v, struct ls_state *w, uint8_t (*macs)[6], un
 					 w->uuid, VSW_VXLAN_MAX_REMOTES);
 		}
 	}
+	ls_peers(v, w);
 	t = ovsdb_replica_table(&v->rep, "Ucast_Macs_Remote");
 	json_object_foreach(t, uuid, row)
 	{
@@ -412,8 +476,9 @@ static void reconcile(struct vtep *v)
 			lsu = ovsdb_atom_uuid(val);
 			lsrow = lsu ? ovsdb_replica_row(&v->rep, "Logical_Switch", lsu) : NULL;
 			key = json_object_get(lsrow, "tunnel_key");
-			if (ovsdb_set_len(key) != 1 || !json_is_integer(ovsdb_set_get(key, 0)))
-				continue; /* no VNI yet: ovn-controller-vtep sets it */
+			if (ovsdb_set_len(key) != 1 || !json_is_integer(ovsdb_set_get(key, 0)) ||
+			    json_integer_value(ovsdb_set_get(key, 0)) <= 0)
+				continue; /* no VNI yet (ovn-controller-vtep sets it; 0: unused) */
 			if (json_integer_value(k) != 0) {
 				PVLOG_RL(WARN, MOD, "%s: vlan %lld binding ignored: guest ports take "
 						    "vlan 0 (untagged) only",
@@ -530,6 +595,75 @@ static const char *own_locator(struct vtep *v)
 	return NULL;
 }
 
+/* A reference to our Physical_Locator: `loc` if there is one, else the row this
+ * transaction inserts (once) as "loc". */
+static json_t *loc_ref(struct vtep *v, json_t *ops, const char *loc, bool *inserted)
+{
+	if (loc)
+		return ovsdb_uuid_ref(loc);
+	if (!*inserted) {
+		op_add(ops, json_pack("{s:s,s:s,s:s,s:{s:s,s:s}}", "op", "insert", "table",
+				      "Physical_Locator", "uuid-name", "loc", "row",
+				      "encapsulation_type", "vxlan_over_ipv4", "dst_ip", v->tip));
+		*inserted = true;
+	}
+	return ovsdb_named_ref("loc");
+}
+
+/* 1 if Mcast_Macs_Local `row` is unknown-dst -> {our locator} of a realised logical
+ * switch not yet seen; marks that switch in `seen`. */
+static int mcast_local_ok(struct vtep *v, json_t *row, bool *seen)
+{
+	const char *ls = col_uuid(row, "logical_switch"), *mac = ovsdb_row_string(row, "MAC");
+	const char *set = col_uuid(row, "locator_set");
+	json_t *setrow = set ? ovsdb_replica_row(&v->rep, "Physical_Locator_Set", set) : NULL;
+	const json_t *locs = json_object_get(setrow, "locators");
+	json_t *lrow;
+
+	if (!ls || !mac || strcmp(mac, "unknown-dst") || ovsdb_set_len(locs) != 1)
+		return 0;
+	lrow = ovsdb_atom_uuid(ovsdb_set_get(locs, 0))
+		       ? ovsdb_replica_row(&v->rep, "Physical_Locator",
+					   ovsdb_atom_uuid(ovsdb_set_get(locs, 0)))
+		       : NULL;
+	if (!ovsdb_row_string(lrow, "dst_ip") || strcmp(ovsdb_row_string(lrow, "dst_ip"), v->tip))
+		return 0;
+	for (unsigned i = 0; i < v->n_ls; i++)
+		if (!strcmp(v->ls[i].uuid, ls) && !seen[i])
+			return seen[i] = true;
+	return 0;
+}
+
+/* Mcast_Macs_Local: for every logical switch realised here, unknown-dst (broadcast,
+ * multicast, unknown unicast) is replicated to this host's locator; nothing else. */
+static void mcast_local_ops(struct vtep *v, json_t *ops, const char *loc, bool *loc_inserted)
+{
+	bool seen[MAX_LS] = {false};
+	json_t *t = ovsdb_replica_table(&v->rep, "Mcast_Macs_Local"), *row;
+	const char *uuid;
+
+	json_object_foreach(t, uuid, row)
+	{
+		if (!mcast_local_ok(v, row, seen))
+			op_add(ops, json_pack("{s:s,s:s,s:o}", "op", "delete", "table",
+					      "Mcast_Macs_Local", "where", where_uuid(uuid)));
+	}
+	for (unsigned i = 0; i < v->n_ls; i++) {
+		char set[24];
+
+		if (seen[i])
+			continue;
+		snprintf(set, sizeof(set), "mset%u", i);
+		op_add(ops, json_pack("{s:s,s:s,s:s,s:{s:o}}", "op", "insert", "table",
+				      "Physical_Locator_Set", "uuid-name", set, "row", "locators",
+				      loc_ref(v, ops, loc, loc_inserted)));
+		op_add(ops, json_pack("{s:s,s:s,s:{s:s,s:o,s:o}}", "op", "insert", "table",
+				      "Mcast_Macs_Local", "row", "MAC", "unknown-dst", "logical_switch",
+				      ovsdb_uuid_ref(v->ls[i].uuid), "locator_set",
+				      ovsdb_named_ref(set)));
+	}
+}
+
 /* The operations that make the database show this switch; an empty array if none. */
 static json_t *publish_ops(struct vtep *v)
 {
@@ -625,17 +759,12 @@ static json_t *publish_ops(struct vtep *v)
 		if (!lm[i].ls)
 			continue;
 		mac_fmt(lm[i].mac, m);
-		if (!loc && !loc_needed) {
-			op_add(ops, json_pack("{s:s,s:s,s:s,s:{s:s,s:s}}", "op", "insert", "table",
-					      "Physical_Locator", "uuid-name", "loc", "row",
-					      "encapsulation_type", "vxlan_over_ipv4", "dst_ip", v->tip));
-			loc_needed = true;
-		}
 		op_add(ops, json_pack("{s:s,s:s,s:{s:s,s:o,s:o}}", "op", "insert", "table",
 				      "Ucast_Macs_Local", "row", "MAC", m, "logical_switch",
 				      ovsdb_uuid_ref(lm[i].ls), "locator",
-				      loc ? ovsdb_uuid_ref(loc) : ovsdb_named_ref("loc")));
+				      loc_ref(v, ops, loc, &loc_needed)));
 	}
+	mcast_local_ops(v, ops, loc, &loc_needed);
 done:
 	json_decref(newports);
 	return ops;
@@ -652,6 +781,7 @@ static void publish(struct vtep *v, uint64_t now)
 
 	if (!v->synced || v->txn_id || now < v->txn_after_ms)
 		return;
+	v->dirty = false;
 	ops = publish_ops(v);
 	if (!ops || !json_array_size(ops)) {
 		json_decref(ops);
@@ -672,9 +802,9 @@ static void publish(struct vtep *v, uint64_t now)
 static void on_connected(void *arg, struct ovsdb_conn *c)
 {
 	static const char *const tables[] = {
-		"Global",          "Physical_Switch",   "Physical_Port",     "Logical_Switch",
-		"Ucast_Macs_Local", "Ucast_Macs_Remote", "Mcast_Macs_Remote", "Physical_Locator",
-		"Physical_Locator_Set"};
+		"Global",           "Physical_Switch",   "Physical_Port",     "Logical_Switch",
+		"Ucast_Macs_Local", "Ucast_Macs_Remote", "Mcast_Macs_Remote", "Mcast_Macs_Local",
+		"Physical_Locator", "Physical_Locator_Set"};
 	struct vtep *v = arg;
 	json_t *req = json_object(), *params;
 
@@ -738,6 +868,8 @@ static void on_reply(void *arg, struct ovsdb_conn *c, uint64_t id, json_t *resul
 			v->txn_after_ms = now_ms() + TXN_RETRY_MS;
 			PVLOG_RL(WARN, MOD, "transaction failed: %.300s", s ? s : "?");
 			free(s);
+		} else if (v->dirty) {
+			publish(v, now_ms()); /* what changed while this one was in flight */
 		}
 	}
 }
@@ -764,6 +896,80 @@ static void on_notify(void *arg, struct ovsdb_conn *c, const char *method, json_
 
 static const struct ovsdb_conn_ops conn_ops = {on_connected, on_disconnected, on_reply, on_notify};
 
+/* ---- OVN's southbound database (--ovnsb-db): read only ----------------------------- */
+
+static void sb_on_connected(void *arg, struct ovsdb_conn *c)
+{
+	struct vtep *v = arg;
+	json_t *params = json_pack(
+		"[s,s,{s:{s:[s,s]},s:{s:[s,s]},s:{s:[s,s,s,s]},s:{s:[s]}}]", "OVN_Southbound",
+		"pvnetd-sb", "Chassis", "columns", "name", "encaps", "Encap", "columns", "type",
+		"ip", "Port_Binding", "columns", "type", "datapath", "chassis", "logical_port",
+		"Datapath_Binding", "columns", "tunnel_key");
+
+	v->sb_synced = false;
+	if (!params || ovsdb_conn_request(c, "monitor", params, &v->sb_monitor_id))
+		ovsdb_conn_reconnect(c);
+}
+
+static void sb_on_disconnected(void *arg, struct ovsdb_conn *c)
+{
+	struct vtep *v = arg;
+
+	(void)c;
+	v->sb_synced = false;
+	PVLOG(WARN, MOD, "OVN southbound database lost: keeping the other VTEPs last known, "
+			 "reconnecting");
+}
+
+static void sb_on_reply(void *arg, struct ovsdb_conn *c, uint64_t id, json_t *result,
+			json_t *error)
+{
+	struct vtep *v = arg;
+	int rc;
+
+	if (id != v->sb_monitor_id)
+		return;
+	rc = error ? -EPROTO : ovsdb_replica_apply(&v->sbrep, result, 1);
+	if (rc) {
+		v->bad_updates++;
+		PVLOG(ERR, MOD, "southbound monitor refused or malformed (%s): reconnecting",
+		      error ? "error reply" : strerror(-rc));
+		ovsdb_conn_reconnect(c);
+		return;
+	}
+	v->sb_synced = true;
+	PVLOG(INFO, MOD, "southbound synchronised: %zu rows", v->sbrep.rows);
+	if (v->synced)
+		reconcile(v);
+}
+
+static void sb_on_notify(void *arg, struct ovsdb_conn *c, const char *method, json_t *params)
+{
+	struct vtep *v = arg;
+	int rc;
+
+	(void)c;
+	if (strcmp(method, "update") || !v->sb_synced)
+		return;
+	rc = json_array_size(params) == 2
+		     ? ovsdb_replica_apply(&v->sbrep, json_array_get(params, 1), 0)
+		     : -EINVAL;
+	if (rc) {
+		v->bad_updates++;
+		if (pvnet_log_ratelimit(&v->rl))
+			pvnet_log(PVNET_LOG_WARN, MOD, "a southbound update ignored: %s",
+				  strerror(-rc));
+		return;
+	}
+	v->sb_updates++;
+	if (v->synced)
+		reconcile(v);
+}
+
+static const struct ovsdb_conn_ops sb_ops = {sb_on_connected, sb_on_disconnected, sb_on_reply,
+					     sb_on_notify};
+
 /* ---- life cycle -------------------------------------------------------------------- */
 
 int vtep_create(struct pvnetd *d, const struct vtep_opts *o, struct vtep **out)
@@ -781,6 +987,7 @@ int vtep_create(struct pvnetd *d, const struct vtep_opts *o, struct vtep **out)
 	if (!v)
 		return -ENOMEM;
 	v->d = d;
+	snprintf(v->db, sizeof(v->db), "%s", o->db);
 	snprintf(v->name, sizeof(v->name), "%s", o->name);
 	snprintf(v->tip, sizeof(v->tip), "%s", o->tunnel_ip);
 	if (vsw_ip_parse(o->tunnel_ip, &v->tip_addr) || v->tip_addr.family != AF_INET) {
@@ -795,7 +1002,22 @@ int vtep_create(struct pvnetd *d, const struct vtep_opts *o, struct vtep **out)
 		PVLOG(ERR, MOD, "--vtep-db %s: unix:PATH or tcp:IP:PORT", o->db);
 		goto fail_rep;
 	}
-	PVLOG(INFO, MOD, "switch %s, tunnel ip %s, database %s", v->name, v->tip, o->db);
+	if (o->sb && *o->sb) {
+		snprintf(v->sb_target, sizeof(v->sb_target), "%s", o->sb);
+		rc = ovsdb_replica_init(&v->sbrep, 0);
+		if (!rc) {
+			rc = ovsdb_conn_create(o->sb, &sb_ops, v, &v->sb);
+			if (rc)
+				ovsdb_replica_fini(&v->sbrep);
+		}
+		if (rc) {
+			PVLOG(ERR, MOD, "--ovnsb-db %s: unix:PATH or tcp:IP:PORT", o->sb);
+			ovsdb_conn_destroy(v->conn);
+			goto fail_rep;
+		}
+	}
+	PVLOG(INFO, MOD, "switch %s, tunnel ip %s, database %s%s%s", v->name, v->tip, o->db,
+	      v->sb ? ", other VTEPs from " : "", v->sb_target);
 	*out = v;
 	return 0;
 fail_rep:
@@ -811,19 +1033,25 @@ void vtep_destroy(struct vtep *v)
 		return;
 	ovsdb_conn_destroy(v->conn);
 	ovsdb_replica_fini(&v->rep);
+	if (v->sb) {
+		ovsdb_conn_destroy(v->sb);
+		ovsdb_replica_fini(&v->sbrep);
+	}
 	for (unsigned i = 0; i < v->n_ls; i++)
 		free(v->ls[i].macs);
 	free(v);
 }
 
-int vtep_pollfd(struct vtep *v, struct pollfd *pfd)
+int vtep_pollfds(struct vtep *v, struct pollfd *pfd)
 {
-	int fd = ovsdb_conn_fd(v->conn);
+	int fd = ovsdb_conn_fd(v->conn), n = 0;
 
-	if (fd < 0)
-		return 0;
-	*pfd = (struct pollfd){.fd = fd, .events = ovsdb_conn_events(v->conn)};
-	return 1;
+	if (fd >= 0)
+		pfd[n++] = (struct pollfd){.fd = fd, .events = ovsdb_conn_events(v->conn)};
+	fd = v->sb ? ovsdb_conn_fd(v->sb) : -1;
+	if (fd >= 0)
+		pfd[n++] = (struct pollfd){.fd = fd, .events = ovsdb_conn_events(v->sb)};
+	return n;
 }
 
 int vtep_timeout_ms(struct vtep *v)
@@ -831,25 +1059,152 @@ int vtep_timeout_ms(struct vtep *v)
 	uint64_t now = now_ms();
 	int t = ovsdb_conn_timeout_ms(v->conn, now);
 	int r = v->next_refresh_ms > now ? (int)(v->next_refresh_ms - now) : 0;
+	int g = v->next_gen_ms > now ? (int)(v->next_gen_ms - now) : 0;
 
+	if (v->sb && ovsdb_conn_timeout_ms(v->sb, now) < t)
+		t = ovsdb_conn_timeout_ms(v->sb, now);
+	if (g < r && v->n_ls)
+		r = g;
 	return t < r ? t : r;
 }
 
-void vtep_run(struct vtep *v, short revents)
+/* The sum of the generations of the bridges that carry logical switches: it moves when
+ * a MAC is learnt, moves, ages out or is flushed there. */
+static uint64_t fdb_generation(struct vtep *v)
+{
+	uint64_t g = 0;
+
+	for (unsigned i = 0; i < v->n_ls; i++) {
+		struct vsw_bridge *br;
+
+		if (!vsw_bridge_find(v->d->sw, v->ls[i].bridge, &br))
+			g += vsw_fdb_generation(br) + i; /* + i: a bridge that comes or goes */
+	}
+	return g;
+}
+
+static short revents_of(const struct pollfd *pfd, int n, struct ovsdb_conn *c)
+{
+	int fd = c ? ovsdb_conn_fd(c) : -1;
+
+	for (int i = 0; fd >= 0 && i < n; i++)
+		if (pfd[i].fd == fd)
+			return pfd[i].revents;
+	return 0;
+}
+
+void vtep_run(struct vtep *v, const struct pollfd *pfd, int n)
 {
 	uint64_t now = now_ms();
 
-	ovsdb_conn_run(v->conn, revents, now);
+	ovsdb_conn_run(v->conn, revents_of(pfd, n, v->conn), now);
+	if (v->sb)
+		ovsdb_conn_run(v->sb, revents_of(pfd, n, v->sb), now);
+	if (now >= v->next_gen_ms) {
+		uint64_t g = fdb_generation(v);
+
+		v->next_gen_ms = now + GEN_POLL_MS;
+		if (g != v->fdb_gen) { /* an FDB change: report it now, not at the refresh */
+			v->fdb_gen = g;
+			v->dirty = true;
+		}
+	}
 	if (now >= v->next_refresh_ms) {
 		v->next_refresh_ms = now + REFRESH_MS;
 		/* without a database the switch keeps what it has (nothing is torn down) */
 		if (v->synced) {
 			reconcile(v);
-			publish(v, now);
+			v->dirty = true;
 		}
 	}
+	if (v->dirty)
+		publish(v, now);
 	/* anything queued by the callbacks or publish goes out this turn */
 	ovsdb_conn_run(v->conn, 0, now);
+	if (v->sb)
+		ovsdb_conn_run(v->sb, 0, now);
+}
+
+/* ---- options kept in the state dir ------------------------------------------------ */
+
+#define VTEP_CONF "vtep.conf"
+
+int vtep_opts_load(const char *state_dir, struct vtep_opts *o, char *err, size_t size)
+{
+	static const char *const keys[4] = {"db", "name", "tunnel_ip", "ovnsb_db"};
+	const char **dst[4] = {&o->db, &o->name, &o->tunnel_ip, &o->sb};
+	char path[4096], line[512];
+	unsigned lineno = 0;
+	FILE *f;
+
+	if (o->db || o->name || o->tunnel_ip || o->sb)
+		return 0; /* given on the command line: those */
+	snprintf(path, sizeof(path), "%s/%s", state_dir, VTEP_CONF);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *eq = strchr(line, '='), *nl = strchr(line, '\n');
+		int k;
+
+		lineno++;
+		if (nl)
+			*nl = 0;
+		if (!line[0] || line[0] == '#')
+			continue;
+		for (k = 0; k < 4 && eq; k++)
+			if ((size_t)(eq - line) == strlen(keys[k]) && !strncmp(line, keys[k], strlen(keys[k])))
+				break;
+		if (!eq || k == 4 || !nl || strlen(eq + 1) >= sizeof(o->buf[k])) {
+			snprintf(err, size, "%s line %u: not db=, name=, tunnel_ip= or ovnsb_db=", path,
+				 lineno);
+			fclose(f);
+			return -EINVAL;
+		}
+		snprintf(o->buf[k], sizeof(o->buf[k]), "%s", eq + 1);
+		*dst[k] = o->buf[k];
+	}
+	fclose(f);
+	return 0;
+}
+
+int vtep_opts_persist(struct vtep *v, const char *state_dir, bool forget)
+{
+	char path[4096], tmp[4200];
+	FILE *f;
+	int rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", state_dir, VTEP_CONF);
+	if (!v) {
+		if (forget && unlink(path) < 0 && errno != ENOENT) {
+			rc = -errno;
+			PVLOG(WARN, MOD, "%s: %s", path, strerror(-rc));
+		}
+		return rc;
+	}
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "we");
+	if (!f) {
+		rc = -errno;
+		PVLOG(WARN, MOD, "%s: %s: the VTEP options are not kept", tmp, strerror(-rc));
+		return rc;
+	}
+	fprintf(f, "# pvnetd's OVN VTEP options (docs/ovn.md); pvnetd --vtep-db none forgets them\n"
+		   "db=%s\nname=%s\ntunnel_ip=%s\n",
+		v->db, v->name, v->tip);
+	if (v->sb)
+		fprintf(f, "ovnsb_db=%s\n", v->sb_target);
+	if (fflush(f) || fsync(fileno(f)))
+		rc = -errno;
+	if (fclose(f) && !rc)
+		rc = -errno;
+	if (!rc && rename(tmp, path) < 0)
+		rc = -errno;
+	if (rc) {
+		unlink(tmp);
+		PVLOG(WARN, MOD, "%s: %s: the VTEP options are not kept", path, strerror(-rc));
+	}
+	return rc;
 }
 
 void vtep_log_status(struct vtep *v)
@@ -859,10 +1214,13 @@ void vtep_log_status(struct vtep *v)
 	ovsdb_conn_get_stats(v->conn, &st);
 	PVLOG(INFO, MOD,
 	      "status: %s synced=%d rows=%zu logical_switches=%u updates=%llu bad_updates=%llu "
-	      "txns=%llu txn_errors=%llu connects=%llu disconnects=%llu bad_msgs=%llu",
+	      "txns=%llu txn_errors=%llu connects=%llu disconnects=%llu bad_msgs=%llu "
+	      "southbound=%s sb_synced=%d sb_updates=%llu",
 	      ovsdb_conn_is_up(v->conn) ? "up" : "down", v->synced, v->rep.rows, v->n_ls,
 	      (unsigned long long)v->updates, (unsigned long long)v->bad_updates,
 	      (unsigned long long)v->txns, (unsigned long long)v->txn_errors,
 	      (unsigned long long)st.connects, (unsigned long long)st.disconnects,
-	      (unsigned long long)st.bad_msgs);
+	      (unsigned long long)st.bad_msgs,
+	      !v->sb ? "none" : ovsdb_conn_is_up(v->sb) ? "up" : "down", v->sb_synced,
+	      (unsigned long long)v->sb_updates);
 }

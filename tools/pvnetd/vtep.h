@@ -14,6 +14,8 @@
 #ifndef PVNETD_VTEP_H
 #define PVNETD_VTEP_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct pvnetd;
@@ -25,18 +27,31 @@ struct vtep_opts {
 	const char *db;        /* "unix:PATH" or "tcp:IP:PORT" */
 	const char *name;      /* the Physical_Switch name */
 	const char *tunnel_ip; /* this host's VTEP address (IPv4) */
+	const char *sb;        /* optional: OVN's southbound database, for the other VTEPs */
+	char buf[4][256];      /* vtep_opts_load() keeps what it read here */
 };
+
+/* The options are kept in STATE_DIR/vtep.conf (KEY=VALUE lines: db, name, tunnel_ip,
+ * ovnsb_db) so that a pvnetd started without them joins OVN as before.
+ * vtep_opts_load: fills o from the file when o has no option set; 0 (also when there is
+ * no file), or -EINVAL (a file that does not parse; message in *err). */
+int vtep_opts_load(const char *state_dir, struct vtep_opts *o, char *err, size_t size);
+/* Writes v's options to STATE_DIR/vtep.conf (v NULL and forget: removes the file).
+ * Called once the state dir is locked. 0 or -errno (logged). */
+int vtep_opts_persist(struct vtep *v, const char *state_dir, bool forget);
 
 /* 0 and *out, or -EINVAL (bad options, message logged), -ENOMEM. */
 int vtep_create(struct pvnetd *d, const struct vtep_opts *o, struct vtep **out);
 /* Closes the connection; the VXLAN ports it made stay until their bridges go. NULL ok. */
 void vtep_destroy(struct vtep *v);
-/* Fills at most one pollfd; returns how many (0 while waiting to reconnect). */
-int vtep_pollfd(struct vtep *v, struct pollfd *pfd);
+#define VTEP_MAX_POLLFDS 2 /* the VTEP database, OVN's southbound database */
+/* Fills at most VTEP_MAX_POLLFDS pollfds; returns how many (0 while waiting to reconnect). */
+int vtep_pollfds(struct vtep *v, struct pollfd *pfd);
 /* Milliseconds until vtep_run() has a timer to serve. */
 int vtep_timeout_ms(struct vtep *v);
-/* One turn: I/O (revents of its pollfd, 0 if none), reconciliation, publication. */
-void vtep_run(struct vtep *v, short revents);
+/* One turn: I/O (the n pollfds vtep_pollfds filled, after poll()), reconciliation,
+ * publication. */
+void vtep_run(struct vtep *v, const struct pollfd *pfd, int n);
 /* `pvnet vtep`-style status lines into the log (also used by tests through the log). */
 void vtep_log_status(struct vtep *v);
 
