@@ -7,14 +7,17 @@
  *
  * Syscalls: one readv/writev per frame (the TAP has no batch interface), at
  * most one notification per burst and direction; when idle, TAP readv
- * probes during the busy-poll window (PVNET_NF_POLL_US), then one poll().
+ * probes during the busy-poll window (PVNET_NF_POLL_US), then one epoll_wait.
+ * The thread sleeps in its own epoll set: the event channels edge-triggered
+ * (each notify is one event; the eventfds are never read, no read(2) per
+ * wake-up), the TAP level-triggered while TX has room, the stop kick level.
  */
 #include <errno.h>
-#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -435,16 +438,78 @@ static inline int64_t mono_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+enum { WS_STOP, WS_RX, WS_TX, WS_TAP, WS_ACC };
+
+static int ws_add(int ep, int fd, uint32_t events, uint32_t tag)
+{
+	struct epoll_event e = {.events = events, .data.u32 = tag};
+
+	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0 ? -errno : 0;
+}
+
+/* The TAP-mode queue thread's wait set (before the thread starts). */
+static int waitset_create(struct nf_queue *q)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC), rc;
+
+	if (ep < 0)
+		return -errno;
+	rc = ws_add(ep, q->stop_fd, EPOLLIN, WS_STOP);
+	if (!rc)
+		rc = ws_add(ep, q->rx_wait, EPOLLIN | EPOLLET, WS_RX);
+	if (!rc && q->tx_wait != q->rx_wait)
+		rc = ws_add(ep, q->tx_wait, EPOLLIN | EPOLLET, WS_TX);
+	if (!rc)
+		rc = ws_add(ep, q->tap_fd, EPOLLIN, WS_TAP);
+	if (rc) {
+		close(ep);
+		return rc;
+	}
+	q->wait_ep = ep;
+	return 0;
+}
+
+/*
+ * Sleeps until an event channel fires, the TAP has a frame (watched only while
+ * tx_room: a full ring would make it a busy loop), the NIC path's interrupt
+ * (accel.c) or the stop kick. *tap_on: whether the set watches the TAP now.
+ * 0, or -errno on a failed wait.
+ */
+static int queue_wait(struct nf_queue *q, bool tx_room, bool *tap_on)
+{
+	struct epoll_event ev[5];
+	int acc_fd = q->acc ? nf_accel_wait_fd(q) : -1, n;
+
+	if (tx_room != *tap_on) {
+		struct epoll_event e = {.events = tx_room ? EPOLLIN : 0, .data.u32 = WS_TAP};
+		if (epoll_ctl(q->wait_ep, EPOLL_CTL_MOD, q->tap_fd, &e) == 0)
+			*tap_on = tx_room;
+	}
+	/* the NIC's fd is open only while the thread uses it: in the set for this sleep */
+	if (acc_fd >= 0 && ws_add(q->wait_ep, acc_fd, EPOLLIN, WS_ACC) < 0)
+		acc_fd = -1;
+	n = epoll_wait(q->wait_ep, ev, 5, -1);
+	if (acc_fd >= 0)
+		epoll_ctl(q->wait_ep, EPOLL_CTL_DEL, acc_fd, NULL);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++)
+		if (ev[i].data.u32 == WS_STOP && !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE))
+			nf_drain_eventfd(q->stop_fd); /* a kick from the control thread (accel.c) */
+	return 0;
+}
+
 static void *queue_thread(void *arg)
 {
 	struct nf_queue *q = arg;
 	int64_t idle_since = 0;
+	bool tap_on = true; /* waitset_create put the TAP in the set */
 
 	/* the backend may have answered before we started: look at once */
 	while (!__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE)) {
-		struct pollfd pfd[5]; /* stop, rx, tx, the NIC qp (accel.c), the TAP */
 		bool tap_empty = false, tx_room;
-		unsigned work = 0, n = 0;
+		unsigned work = 0;
+		int rc;
 
 		if (!q->broken) {
 			work += nf_tx_reclaim(q);
@@ -454,7 +519,15 @@ static void *queue_thread(void *arg)
 			work += tx_burst(q, &tap_empty);
 			if (work && !q->rx_incomplete) {
 				idle_since = 0;
-				continue;
+				/*
+				 * The TAP said EAGAIN at the end of this pass and no RX
+				 * response waits: another pass would only repeat that readv
+				 * (a syscall per wake-up of a request/response exchange).
+				 * Go to the final check; the wait set watches the TAP.
+				 */
+				if (!tap_empty || q->poll_ns || q->acc ||
+				    PVNET_RING_READ_ONCE(q->rx.sring->rsp_prod) != q->rx.rsp_cons)
+					continue;
 			}
 			/*
 			 * Optional busy-poll before sleeping: a reply (rr) or the
@@ -486,28 +559,16 @@ static void *queue_thread(void *arg)
 		}
 		tx_room = !q->broken && RING_FREE_REQUESTS(&q->tx) >= NF_TX_SLOTS_NEEDED &&
 			  q->tx_nfree >= NF_TX_MAX_DATA_SLOTS && !(q->acc && nf_accel_tx_blocked(q));
-		pfd[n++] = (struct pollfd){.fd = q->stop_fd, .events = POLLIN};
-		pfd[n++] = (struct pollfd){.fd = q->rx_wait, .events = POLLIN};
-		pfd[n++] = (struct pollfd){.fd = q->tx_wait, .events = POLLIN};
 		if (tx_room && !tap_empty)
 			continue; /* TAP still has frames and we have room */
-		if (q->acc && nf_accel_wait_fd(q) >= 0)
-			pfd[n++] = (struct pollfd){.fd = nf_accel_wait_fd(q), .events = POLLIN};
-		if (tx_room)
-			pfd[n++] = (struct pollfd){.fd = q->tap_fd, .events = POLLIN};
 		q->sleeps++;
-		if (poll(pfd, n, -1) < 0 && errno != EINTR) {
-			PVLOG(ERR, MOD, "%s queue %u: poll: %s", q->vif->ifname, q->idx,
-			      strerror(errno));
+		rc = queue_wait(q, tx_room, &tap_on);
+		if (rc < 0) {
+			PVLOG(ERR, MOD, "%s queue %u: epoll_wait: %s", q->vif->ifname, q->idx,
+			      strerror(-rc));
 			break;
 		}
 		q->wakeups++;
-		if (pfd[1].revents & POLLIN)
-			nf_drain_eventfd(q->rx_wait);
-		if (pfd[2].revents & POLLIN)
-			nf_drain_eventfd(q->tx_wait);
-		if ((pfd[0].revents & POLLIN) && !__atomic_load_n(&q->stop, __ATOMIC_ACQUIRE))
-			nf_drain_eventfd(q->stop_fd); /* a kick from the control thread (accel.c) */
 	}
 	return NULL;
 }
@@ -524,15 +585,15 @@ int nf_queue_start(struct nf_queue *q)
 		if (!q->app_lin)
 			return -ENOMEM;
 	}
+	q->wait_ep = -1;
 	q->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (q->stop_fd < 0)
 		return -errno;
-	rc = pthread_create(&q->thread, NULL, app ? nf_app_thread : queue_thread, q);
-	if (rc) {
-		close(q->stop_fd);
-		q->stop_fd = -1;
-		return -rc;
-	}
+	if (!app && (rc = waitset_create(q)) < 0)
+		goto fail;
+	rc = -pthread_create(&q->thread, NULL, app ? nf_app_thread : queue_thread, q);
+	if (rc < 0)
+		goto fail;
 	{
 		char name[16];
 		snprintf(name, sizeof(name), "nf-%.6s-q%u", q->vif->ifname, q->idx);
@@ -542,6 +603,13 @@ int nf_queue_start(struct nf_queue *q)
 	/* the backend may need a kick for the RX buffers posted before connect */
 	nf_notify(q->rx_notify, &q->rx_notify_count);
 	return 0;
+fail:
+	if (q->wait_ep >= 0)
+		close(q->wait_ep);
+	q->wait_ep = -1;
+	close(q->stop_fd);
+	q->stop_fd = -1;
+	return rc;
 }
 
 void nf_queue_stop(struct nf_queue *q)
@@ -557,4 +625,7 @@ void nf_queue_stop(struct nf_queue *q)
 	q->thread_running = false;
 	close(q->stop_fd);
 	q->stop_fd = -1;
+	if (q->wait_ep >= 0)
+		close(q->wait_ep);
+	q->wait_ep = -1;
 }

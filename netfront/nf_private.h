@@ -42,6 +42,7 @@ struct nf_queue {
 	int tx_wait, tx_notify, rx_wait, rx_notify; /* -1 when closed */
 	int tap_fd;  /* queue 0: the vif's fd (borrowed); others owned */
 	int stop_fd; /* eventfd that wakes the thread to stop */
+	int wait_ep; /* TAP mode: the queue thread's epoll set (datapath.c), else -1 */
 	pthread_t thread;
 	bool thread_running;
 	volatile int stop;
