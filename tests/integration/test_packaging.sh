@@ -56,11 +56,9 @@ check "bash completion parses and offers the commands" bash -c \
 # man pvnet(1), the README's command table and the bash completion; a command named
 # there that pvnet does not know fails here too. Every option in the help texts is in
 # the man page and the other way round.
-cmds="info list create destroy shutdown domid vif-list vif-set-rate network-attach
-  network-detach network-list stats top log-level xenstore-ls console bench nic accel
-  ethtool switch"
-swcmds="show fdb add-br del-br list-br list-ports add-port del-port set-vlan set-trunk
-  mirror mirror-stop replay set-antispoof port-show set-ageing set-mac-limit help"
+# The commands are those of pvnet's command table (include/pvnet/ctl_commands.h).
+cmds=$("$PV_BIN/pvnet" --dump-commands | awk -F'\t' '$1 != "switch" && $1 != "help" { print $1 }' | uniq)
+swcmds=$("$PV_BIN/pvnet" --dump-commands | awk -F'\t' '$1 == "switch" { print $2 }')
 if pv_start; then
   MAN=$(MANWIDTH=200 man -l "$PV_ROOT/man/pvnet.1" 2>/dev/null)
   HELP=$(pvnet --help 2>&1)

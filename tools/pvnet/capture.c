@@ -93,6 +93,8 @@ int cmd_switch_capture(int argc, char **argv)
 {
 	char cwd[PATH_MAX], abs[PATH_MAX];
 
+	if (argc < 4) /* no FILE: pvnetd answers with the usage */
+		return ctl_call(argc, argv, NULL, 0);
 	if (!strcmp(argv[3], "-")) {
 		if (strcmp(argv[1], "mirror")) {
 			fprintf(stderr, "pvnet: replay reads a file, not stdin\n");

@@ -13,7 +13,8 @@ int ctl_call(int argc, char **argv, const char *payload, size_t payload_len);
  * is not the user's). `mirror PORT -` streams the capture to stdout: pvnet makes a
  * FIFO in a private temporary directory, pvnetd's mirror writes into it, pvnet
  * copies it to stdout until pvnetd closes it (--count reached, mirror-stop) or
- * stdout's reader goes away; pvnetd's messages go to stderr. Returns the exit status.
+ * stdout's reader goes away; pvnetd's messages go to stderr. Without FILE (argc < 4)
+ * argv goes to pvnetd as it is. Returns the exit status.
  */
 int cmd_switch_capture(int argc, char **argv);
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <pvnet/ctl.h>
+#include <pvnet/ctl_commands.h>
 #include <pvnet/version.h>
 #include <pvnet/xs.h>
 
@@ -29,73 +30,67 @@
 
 static const char *run_dir;
 
+/* Writes text to f, wrapped at spaces before column 80. */
+static void print_wrapped(FILE *f, const char *text)
+{
+	int col = 0;
+
+	while (*text) {
+		int len = (int)strcspn(text, " ");
+		if (col > 0 && col + 1 + len > 79) {
+			fputc('\n', f);
+			col = 0;
+		} else if (col > 0) {
+			fputc(' ', f);
+			col++;
+		}
+		fprintf(f, "%.*s", len, text);
+		col += len;
+		text += len;
+		text += strspn(text, " ");
+	}
+	fputc('\n', f);
+}
+
+/* `pvnet help`, `pvnet --help`: every command of the table (ctl_commands.h). */
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: pvnet [--run-dir DIR] COMMAND [ARGS]\n"
-		"\n"
-		"Domains:\n"
-		"  info                      hypervisor and daemon information\n"
-		"  list [-v] [NAME|ID ...]   domains (Name, ID, Mem, VCPUs, State, Time(s): CPU\n"
-		"                            seconds, as xl list; -v adds the UUID and PID)\n"
-		"  create [-n] FILE [KEY=VALUE ...]  create a domain from an xl config file\n"
-		"                            (-n: check it, print it as JSON, create nothing)\n"
-		"  destroy NAME|ID           stop a domain at once (SIGKILL, as xl destroy)\n"
-		"                            and free everything it had\n"
-		"  shutdown [-w|--wait] [-t|--timeout SECS] NAME|ID | --all [-w] [-t SECS]\n"
-		"                            ask domains to shut down (control/shutdown) and\n"
-		"                            return; --wait: until gone, destroyed after SECS\n"
-		"                            (3) (pvnetd's own stop leaves PV guests running)\n"
-		"  domid NAME                the id of a domain\n"
-		"Network:\n"
-		"  vif-list DOMAIN           the domain's vifs: state, queues, bridge, features\n"
-		"  vif-set-rate VIF RATE     limit a vif's guest TX (vifD.N or D/N; 10Mb/s@50ms | off)\n"
-		"  network-attach DOMAIN 'VIFSPEC'  add a vif to a running PV guest (xl's vif\n"
-		"                            syntax, e.g. 'bridge=br1,ip=10.1.0.2/24'; devid=N)\n"
-		"  network-detach DOMAIN DEVID|MAC  remove a vif (forced after 2 s without answer)\n"
-		"  network-list DOMAIN       xl's vif table: Idx BE Mac handle state evt-ch refs\n"
-		"  stats [--json|--format=prometheus]  per vif and switch port: packets, bytes, drops\n"
-		"  top [-b] [-d SECS] [-n ITER]  per domain: network rates, pps, drops, CPU (xentop)\n"
-		"                            (--batch, --delay, --iterations)\n"
-		"  switch show               bridges, their ports and VLAN modes\n"
-		"  switch fdb BRIDGE         the MAC table: port, VLAN, MAC, age\n"
-		"  switch add-br BRIDGE [--may-exist] | del-br BRIDGE\n"
-		"  switch list-br [-v] | list-ports BRIDGE\n"
-		"  switch set-ageing BRIDGE SECS | set-mac-limit PORT N | --bridge BRIDGE N\n"
-		"                            (switch settings are saved: pvnetd --state-dir)\n"
-		"  switch add-port BRIDGE IFNAME [--type afpacket|tap|afxdp|vxlan] [OPTIONS]\n"
-		"  switch del-port BRIDGE PORT\n"
-		"  switch set-vlan PORT VID | set-trunk PORT VID[,VID...][,native=N]\n"
-		"  switch mirror PORT FILE.pcap|- [--count N] [--snaplen N] [--filter 'EXPR']\n"
-		"                            | mirror-stop PORT   (-: to stdout, | tshark -r -)\n"
-		"  switch replay PORT FILE.pcap [--ingress]\n"
-		"  switch set-antispoof PORT --mac MAC [--ip ADDR ...] | --off\n"
-		"  switch port-show PORT     one port's settings and counters\n"
-		"  switch help               every switch command with its options\n"
-		"NIC accelerators (docs/nic-levels.md):\n"
-		"  nic add NAME --plugin P [--wire IFNAME] [--vfs N] [--bridge BR] [--devargs S]\n"
-		"                            open a NIC; its uplink port NAME joins BR (default br0)\n"
-		"  nic list | nic del NAME   NICs: plugin, wire, bridge, VFs, wire counters\n"
-		"  accel list                loaded accelerator plugins (name, version, ABI, levels)\n"
-		"  accel detach|attach VIF   move a vif to the software path and back\n"
-		"  ethtool -k VIF|NIC        offload features (ethtool -k layout)\n"
-		"  ethtool -S VIF|NIC        NIC counters (ethtool -S layout)\n"
-		"  vif config: accel=PLUGIN,level=0..3 picks the first NIC of that plugin\n"
-		"Daemon:\n"
-		"  log-level [MODULE] LEVEL  pvnetd's log threshold (err|warn|info|debug), for\n"
-		"                            all modules or one (pvnetd, ctl, netback, ...);\n"
-		"                            no argument: the thresholds in force\n"
-		"Store and consoles:\n"
-		"  xenstore-ls [PATH]        the store tree under PATH (default /)\n"
-		"  console NAME [-f]         a guest's console log (-f: follow it)\n"
-		"Benchmarks:\n"
-		"  bench [--quick] [--json FILE]   perf/bench.sh: pvnet and its peers, one table\n"
-		"\n"
-		"Read commands (info, list, vif-list, network-list, stats, switch show|fdb|\n"
-		"port-show|list-br|list-ports, accel list, nic list) take --json: one JSON\n"
-		"object or array.\n"
-		"The run dir is --run-dir, else $PVNET_RUN_DIR, else " PVNET_DEFAULT_RUN_DIR ".\n"
-		"pvnet --version: this program's release and control protocol version.\n");
+	char line[1024];
+	size_t n = 0;
+
+	fprintf(f, "usage: pvnet [--run-dir DIR] COMMAND [ARGS]\n\n");
+	pvnet_cmd_print_help(f, NULL, NULL);
+	fprintf(f, "\nA vif's accel=PLUGIN,level=0..3 (config) picks the first NIC of that plugin.\n");
+	for (unsigned i = 0; i < pvnet_n_cmds && n < sizeof(line); i++) {
+		const struct pvnet_cmd_info *r = &pvnet_cmds[i];
+		if (r->name && (r->flags & PVNET_CMD_JSON))
+			n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s%s%s",
+					      n ? ", " : "Read commands (", r->name,
+					      r->sub ? " " : "", r->sub ? r->sub : "");
+	}
+	if (n < sizeof(line))
+		snprintf(line + n, sizeof(line) - n, ") take --json: one JSON object or array.");
+	print_wrapped(f, line);
+	fprintf(f, "The run dir is --run-dir, else $PVNET_RUN_DIR, else " PVNET_DEFAULT_RUN_DIR ".\n"
+		   "pvnet help COMMAND [SUBCOMMAND]: that command's synopsis (--help: this list).\n"
+		   "pvnet --version: this program's release and control protocol version.\n"
+		   "pvnet --dump-commands: the command table, one tab-separated line per command\n"
+		   "(name, subcommand, flags, arguments, help).\n");
+}
+
+/* pvnet help [COMMAND [SUBCOMMAND]]: answered without pvnetd. */
+static int cmd_help(int argc, char **argv)
+{
+	if (argc == 1) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 3 || !pvnet_cmd_print_help(stdout, argv[1], argc == 3 ? argv[2] : NULL)) {
+		fprintf(stderr, "pvnet: no command '%s%s%s' (pvnet help: the list)\n", argv[1],
+			argc == 3 ? " " : "", argc == 3 ? argv[2] : "");
+		return 2;
+	}
+	return 0;
 }
 
 static int connect_ctl(void)
@@ -345,13 +340,26 @@ static int cmd_bench(int argc, char **argv)
 	return 1;
 }
 
+typedef int (*pvnet_cmd_fn)(int argc, char **argv);
+
+/* pvnet's handler of each row of the command table, in its order (NULL: sent as is) */
+#define CFN_G(title) NULL,
+#define CFN_C(name, sub, dfn, cfn, flags, args, help) cfn,
+#define CFN_S(sub, swfn, cfn, flags, args, help) cfn,
+static const pvnet_cmd_fn client_fns[] = {PVNET_CTL_COMMANDS(CFN_G, CFN_C, CFN_S)};
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {{"run-dir", required_argument, NULL, 'r'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
-	int c;
+	int c, row;
+	bool exact;
 
+	if (argc == 2 && !strcmp(argv[1], "--dump-commands")) {
+		pvnet_cmd_dump(stdout);
+		return 0;
+	}
 	if (argc == 2 && !strcmp(argv[1], "--version")) {
 		printf("pvnet (pvnet) %s, control protocol %d\n", PVNET_VERSION, PVNET_CTL_VERSION);
 		return 0;
@@ -378,22 +386,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (!strcmp(argv[0], "help")) {
-		usage(stdout);
-		return 0;
-	}
-	if (!strcmp(argv[0], "console"))
-		return cmd_console(argc, argv);
-	if (!strcmp(argv[0], "bench"))
-		return cmd_bench(argc, argv);
-	if (!strcmp(argv[0], "xenstore-ls"))
-		return cmd_xenstore_ls(argc, argv);
-	if (!strcmp(argv[0], "top"))
-		return cmd_top(argc, argv); /* top.c */
-	if (!strcmp(argv[0], "create"))
-		return cmd_create(argc, argv); /* create.c */
-	if (argc >= 4 && !strcmp(argv[0], "switch") &&
-	    (!strcmp(argv[1], "mirror") || !strcmp(argv[1], "replay")))
-		return cmd_switch_capture(argc, argv); /* the user's paths, `-` */
+	/* pvnet's own commands, and those whose request it prepares */
+	row = pvnet_cmd_find(argc, argv, &exact);
+	if (row >= 0 && exact && client_fns[row])
+		return client_fns[row](argc, argv);
 	return ctl_call(argc, argv, NULL, 0);
 }

@@ -11,6 +11,7 @@
 
 #include <pvnet/accel.h>
 #include <pvnet/ctl.h>
+#include <pvnet/ctl_commands.h>
 #include <pvnet/version.h>
 #include <pvnet/io/xenbus.h>
 #include <pvnet/log.h>
@@ -168,10 +169,12 @@ static void create_warn(void *o, const char *msg)
 	err_printf(o, "%s\n", msg);
 }
 
-static int cmd_create(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
-		      const char *payload, size_t payload_len)
+/* create FILE [--cwd DIR] [KEY=VALUE ...], the file's text as the payload */
+static int cmd_create_dom(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 {
 	struct pvnet_config_opts opts = {.warn = create_warn, .warn_arg = o};
+	const char *payload = o->payload;
+	size_t payload_len = o->payload_len;
 	struct pvnet_dom_cfg *cfg;
 	char err[512];
 	int rc, first = 2;
@@ -319,14 +322,6 @@ int cmd_vif_set_rate(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 	return 0;
 }
 
-/* `switch` with a subcommand nobody answered (show and fdb are report.c's). */
-static int cmd_switch(struct outbuf *o)
-{
-	/* the same list as `pvnet switch help`, on stderr */
-	err_printf(o, "%s", switch_cli_usage);
-	return 2;
-}
-
 /*
  * switch add-port BR NAME with NAME already a port of another bridge, or of the
  * form vifD.N that netback gives guests' vifs: 1 and the reason, else 0. Port names are global (set-vlan, mirror, port-show take the name
@@ -354,6 +349,24 @@ static int switch_name_taken(struct pvnetd *d, struct outbuf *o, int argc, char 
 		      "global; del-port it there first)\n",
 		   argv[2], argv[3], vsw_bridge_name(br), argv[3]);
 	return 1;
+}
+
+/*
+ * Every `switch SUB` row (show and fdb are report.c's, answered before this):
+ * switch_cli.c's handler of SUB; a SUB it does not have gets the list of `pvnet
+ * switch help` on stderr.
+ */
+static int cmd_switch(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+{
+	int status = switch_name_taken(d, o, argc, argv);
+
+	if (status)
+		return status; /* add-port of a name another bridge holds */
+	status = switch_cli_ext(d->sw, switch_out, o, argc, argv);
+	if (status >= 0)
+		return status;
+	switch_cli_print_usage(switch_out, o, 1);
+	return 2;
 }
 
 /* ---- NIC accelerators ------------------------------------------------------ */
@@ -541,34 +554,65 @@ static int cmd_log_level(struct pvnetd *d, struct outbuf *o, int argc, char **ar
 	return 0;
 }
 
-/* Commands that change nothing (not logged unless refused). */
-static bool ctl_read_only(int argc, char **argv)
-{
-	static const char *const ro[] = {"info", "list", "domid", "vif-list", "stats",
-					 "ethtool", "network-list", "top", NULL};
-	static const char *const ro_sub[] = {"show", "fdb", "port-show", "help", "list",
-					     "list-br", "list-ports", NULL};
+/* ---- the command table ------------------------------------------------------ */
 
-	if (argc == 1 && !strcmp(argv[0], "log-level"))
-		return true;
-	for (int i = 0; ro[i]; i++)
-		if (!strcmp(argv[0], ro[i]))
-			return true;
-	if (argc >= 2 && (!strcmp(argv[0], "switch") || !strcmp(argv[0], "nic") ||
-			  !strcmp(argv[0], "accel")))
-		for (int i = 0; ro_sub[i]; i++)
-			if (!strcmp(argv[1], ro_sub[i]))
-				return true;
-	return false;
+typedef int (*ctl_cmd_fn)(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
+
+/* pvnetd's handler of each row of include/pvnet/ctl_commands.h, in its order */
+#define DFN_G(title) NULL,
+#define DFN_C(name, sub, dfn, cfn, flags, args, help) dfn,
+#define DFN_S(sub, swfn, cfn, flags, args, help) cmd_switch,
+static const ctl_cmd_fn ctl_handlers[] = {PVNET_CTL_COMMANDS(DFN_G, DFN_C, DFN_S)};
+
+/* May this client run a PVNET_CMD_PRIV command? Root or pvnetd's own user. */
+static bool ctl_client_privileged(const struct ctl_conn *c)
+{
+	return c->uid == 0 || c->uid == geteuid();
+}
+
+/*
+ * Runs row `row` of the table (exact: argv names one of its rows; else the
+ * command's first row, whose handler answers with its usage): the exit status.
+ * A read command is offered to report.c first (it answers those it knows in the
+ * requested format, text or JSON, -1 otherwise); a format given to a command
+ * report.c does not answer is refused there.
+ */
+static int ctl_run(struct pvnetd *d, struct outbuf *o, int row, bool exact, int argc, char **argv)
+{
+	int rc;
+
+	if (row < 0 || (unsigned)row >= sizeof(ctl_handlers) / sizeof(ctl_handlers[0])) {
+		err_printf(o, "unknown command '%.64s'\n", argv[0]);
+		return 2;
+	}
+	if ((pvnet_cmds[row].flags & PVNET_CMD_PRIV) && o->conn && exact &&
+	    !pvnet_cmd_read_only((unsigned)row, argc) && !ctl_client_privileged(o->conn)) {
+		err_printf(o, "%s%s%s: changes pvnetd's state: root or uid %u only (you are uid %u)\n",
+			   argv[0], pvnet_cmds[row].sub ? " " : "",
+			   pvnet_cmds[row].sub ? pvnet_cmds[row].sub : "", (unsigned)geteuid(),
+			   (unsigned)o->conn->uid);
+		return 1;
+	}
+	if (o->fmt != REPORT_TEXT || (exact && (pvnet_cmds[row].flags & PVNET_CMD_JSON))) {
+		rc = report_dispatch(d, o, argc, argv, (enum report_fmt)o->fmt);
+		if (rc >= 0)
+			return rc;
+	}
+	if (!ctl_handlers[row]) {
+		err_printf(o, "unknown command '%.64s'\n", argv[0]);
+		return 2;
+	}
+	return ctl_handlers[row](d, o, argc, argv);
 }
 
 /* Logs a state-changing command or a refusal with who asked (SO_PEERCRED). */
-static void ctl_log_request(const struct ctl_conn *c, int argc, char **argv, int status)
+static void ctl_log_request(const struct ctl_conn *c, int argc, char **argv, int status,
+			    bool read_only)
 {
 	char line[384];
 	size_t n = 0;
 
-	if (status == 0 && argc > 0 && ctl_read_only(argc, argv))
+	if (status == 0 && read_only)
 		return;
 	for (int i = 0; i < argc && n + 8 < sizeof(line); i++) {
 		if (i)
@@ -599,7 +643,8 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 	struct outbuf o = {.conn = c};
 	const char *payload = NULL, *bad = NULL;
 	size_t payload_len = 0, len, mlen = strlen(PVNET_CTL_MARKER);
-	int argc = 0, status = 2, rc;
+	int argc = 0, status = 2, row = -1;
+	bool exact = false, read_only = false;
 	enum report_fmt fmt = REPORT_TEXT;
 	ssize_t n;
 	char *p, *end, xbuf[32], theirs[16] = "1";
@@ -641,11 +686,15 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 		if (--argc == 0)
 			bad = "empty";
 	}
+	if (!bad) {
+		row = pvnet_cmd_find(argc, argv, &exact);
+		read_only = row >= 0 && exact && pvnet_cmd_read_only((unsigned)row, argc);
+	}
 	if (nested) {
 		char one;
 		/* while a command runs, only commands that change nothing are served;
 		 * the others wait in the socket for the top-level loop */
-		if (bad || !ctl_read_only(argc, argv)) {
+		if (bad || !read_only) {
 			c->deferred = true;
 			return 0;
 		}
@@ -674,46 +723,14 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 		goto reply;
 	}
 	/* --json / --format=FMT of the read commands (report.c) */
-	if (ctl_read_only(argc, argv) && report_take_format(&o, &argc, argv, &fmt) < 0)
+	if (read_only && report_take_format(&o, &argc, argv, &fmt) < 0)
 		goto reply;
-	if ((rc = report_dispatch(d, &o, argc, argv, fmt)) >= 0)
-		status = rc; /* info list vif-list stats switch show/fdb accel/nic list; --json */
-	else if (!strcmp(argv[0], "log-level"))
-		status = cmd_log_level(d, &o, argc, argv);
-	else if (!strcmp(argv[0], "create"))
-		status = cmd_create(d, &o, argc, argv, payload, payload_len);
-	else if (!strcmp(argv[0], "destroy"))
-		status = cmd_destroy(d, &o, argc, argv);
-	else if (!strcmp(argv[0], "shutdown"))
-		status = cmd_shutdown(d, &o, argc, argv);
-	else if (!strcmp(argv[0], "domid"))
-		status = cmd_domid(d, &o, argc, argv);
-	else if (!strcmp(argv[0], "network-attach"))
-		status = cmd_network_attach(d, &o, argc, argv);
-	else if (!strcmp(argv[0], "network-detach"))
-		status = cmd_network_detach(d, &o, argc, argv);
-	else if (!strcmp(argv[0], "network-list"))
-		status = cmd_network_list(d, &o, argc, argv);
-	else if (!strcmp(argv[0], "vif-set-rate"))
-		status = cmd_vif_set_rate(d, &o, argc, argv);
-	else if (!strcmp(argv[0], "nic"))
-		status = cmd_nic(d, &o, argc, argv);
-	else if (!strcmp(argv[0], "accel"))
-		status = cmd_accel(d, &o, argc, argv);
-	else if (!strcmp(argv[0], "ethtool"))
-		status = cmd_ethtool(d, &o, argc, argv);
-	else if (!strcmp(argv[0], "switch") && (status = switch_name_taken(d, &o, argc, argv)))
-		; /* add-port of a name another bridge holds */
-	else if (!strcmp(argv[0], "switch") &&
-		 (status = switch_cli_ext(d->sw, switch_out, &o, argc, argv)) >= 0)
-		; /* add-port del-port set-vlan set-trunk mirror mirror-stop replay
-		     set-antispoof port-show help; -1: show/fdb below */
-	else if (!strcmp(argv[0], "switch"))
-		status = cmd_switch(&o);
-	else
-		err_printf(&o, "unknown command '%.64s'\n", argv[0]);
+	o.fmt = fmt;
+	o.payload = payload;
+	o.payload_len = payload_len;
+	status = ctl_run(d, &o, row, exact, argc, argv);
 reply:
-	ctl_log_request(c, argc, argv, status);
+	ctl_log_request(c, argc, argv, status, read_only);
 	snprintf(xbuf, sizeof(xbuf), "X%d", status);
 	ctl_send(c, xbuf, strlen(xbuf));
 	c->busy = false;

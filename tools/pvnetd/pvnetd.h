@@ -202,9 +202,13 @@ int cmd_accel(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 int cmd_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 
 /* cli.c */
+/* A reply's destination, and the request being answered (ctl_commands.h handlers) */
 struct outbuf {
 	struct ctl_conn *conn; /* the CLI connection; NULL: errors go to the log */
 	int status;
+	int fmt;	     /* enum report_fmt: the --json/--format given (read commands) */
+	const char *payload; /* create: the config file's text (NULL: none) */
+	size_t payload_len;
 };
 void out_printf(struct outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void err_printf(struct outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include <pvnet/ctl_commands.h>
 #include <pvnet/lib.h>
 #include <pvnet/state.h>
 #include <pvnet/vhost.h>
@@ -65,32 +66,24 @@ static int record(struct cli *c, int argc, char **argv)
 	return 1;
 }
 
-const char switch_cli_usage[] =
-	"usage: pvnet switch COMMAND ...\n"
-	"  show [--json]                      bridges, their ports and VLAN modes\n"
-	"  fdb BRIDGE [--json]                the MAC table: port, VLAN, MAC, age\n"
-	"  add-br BRIDGE [--may-exist]        create a bridge\n"
-	"  del-br BRIDGE                      delete a bridge and its ports (not while guests use it)\n"
-	"  list-br [-v|--json]                bridges, one a line (-v: ports, ageing, MAC limit)\n"
-	"  list-ports BRIDGE [--json]         ports of a bridge, one a line\n"
-	"  add-port BRIDGE IFNAME [--type afpacket|tap|afxdp|vxlan]\n"
-	"  add-port BRIDGE NAME --type vhostuser --socket PATH [--server|--client]\n"
-	"           [--queues N] [--poll on|off|USEC] [--mem-max BYTES[K|M|G]]\n"
-	"           [--queue Q] [--mode skb|drv|auto] [--zero-copy|--copy]   (afxdp)\n"
-	"           [--vni N --remote IP [--remote IP ...] [--local IP] [--dstport P]]\n"
-	"  del-port BRIDGE PORT\n"
-	"  set-vlan PORT VID                  access port on VID (0 = untagged)\n"
-	"  set-trunk PORT VID[,VID...][,native=N]\n"
-	"  mirror PORT FILE.pcap|- [--count N] [--snaplen N] [--filter 'EXPR']\n"
-	"                                     capture what PORT sends and receives\n"
-	"                                     (- : to pvnet's stdout, e.g. | tshark -r -)\n"
-	"  mirror-stop PORT\n"
-	"  replay PORT FILE.pcap [--ingress]  send a capture out of PORT (or into the bridge)\n"
-	"  set-antispoof PORT --mac MAC [--ip ADDR ...] | --off\n"
-	"  port-show PORT [--json]            settings and counters of one port\n"
-	"  set-ageing BRIDGE SECS             MAC ageing time (default 300)\n"
-	"  set-mac-limit PORT N | --bridge BRIDGE N   learnt-MAC limit (0: bridge default)\n"
-	"Settings (not mirrors) are saved in pvnetd's state dir and restored at start.\n";
+/* `pvnet switch help`, made from the command table (ctl_commands.h) */
+void switch_cli_print_usage(switch_cli_out_fn out, void *out_arg, int is_err)
+{
+	char *text = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+
+	if (!f) {
+		out(out_arg, 1, "out of memory\n");
+		return;
+	}
+	pvnet_cmd_print_switch_help(f);
+	if (fclose(f) == 0 && text)
+		out(out_arg, is_err, text);
+	else
+		out(out_arg, 1, "out of memory\n");
+	free(text);
+}
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
@@ -119,7 +112,7 @@ static struct vsw_port *find_port(struct cli *c, struct vsw_switch *sw, const ch
 	return port;
 }
 
-static int cmd_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+static int swc_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	struct vsw_vxlan_config vx = {0};
 	struct vsw_afxdp_config xc = {0};
@@ -338,7 +331,7 @@ usage:
 	return 2;
 }
 
-static int cmd_del_port(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+static int swc_del_port(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	struct vsw_bridge *br;
 	struct vsw_port *port;
@@ -372,7 +365,7 @@ static int cmd_del_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 	return record(c, argc, argv);
 }
 
-static int cmd_set_vlan(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+static int swc_set_vlan(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	struct vsw_port *port;
 	uint64_t vid;
@@ -394,7 +387,7 @@ static int cmd_set_vlan(struct cli *c, struct vsw_switch *sw, int argc, char **a
 	return record(c, argc, argv);
 }
 
-static int cmd_set_trunk(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+static int swc_set_trunk(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	uint16_t vids[VSW_VLAN_MAX];
 	uint64_t native = 0, v;
@@ -436,7 +429,7 @@ out:
 	return rc;
 }
 
-static int cmd_mirror(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+static int swc_mirror(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	struct vsw_mirror_opts o = {0};
 	struct vsw_mirror_stats st;
@@ -498,7 +491,7 @@ usage:
 	return 2;
 }
 
-static int cmd_mirror_stop(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+static int swc_mirror_stop(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	struct vsw_port *port;
 	uint64_t frames = 0;
@@ -518,7 +511,7 @@ static int cmd_mirror_stop(struct cli *c, struct vsw_switch *sw, int argc, char 
 	return 0;
 }
 
-static int cmd_replay(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+static int swc_replay(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	struct vsw_port *port;
 	uint64_t skipped = 0;
@@ -547,7 +540,7 @@ static int cmd_replay(struct cli *c, struct vsw_switch *sw, int argc, char **arg
 	return 0;
 }
 
-static int cmd_set_antispoof(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+static int swc_set_antispoof(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	struct vsw_ip_addr ips[VSW_ANTISPOOF_MAX_IPS];
 	uint8_t mac[6];
@@ -599,7 +592,7 @@ usage:
 }
 
 /* port-show PORT: text from the collector `port-show --json` prints (switch_report.c) */
-static int cmd_port_show(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+static int swc_port_show(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	struct vsw_bridge *br;
 	struct vsw_port *port;
@@ -625,7 +618,7 @@ static int cmd_port_show(struct cli *c, struct vsw_switch *sw, int argc, char **
 }
 
 /* MAC table knobs (vswitch.h "MAC table limits and ageing"). */
-static int cmd_set_ageing(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+static int swc_set_ageing(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	struct vsw_bridge *br;
 	uint64_t secs;
@@ -644,7 +637,7 @@ static int cmd_set_ageing(struct cli *c, struct vsw_switch *sw, int argc, char *
 	return record(c, argc, argv);
 }
 
-static int cmd_set_mac_limit(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+static int swc_set_mac_limit(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	bool bridge = argc == 5 && !strcmp(argv[2], "--bridge");
 	struct vsw_bridge *br;
@@ -679,7 +672,7 @@ static int cmd_set_mac_limit(struct cli *c, struct vsw_switch *sw, int argc, cha
 
 /* ---- bridge lifecycle ------------------------------------------------------------ */
 
-static int cmd_add_br(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+static int swc_add_br(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	bool may_exist = argc == 4 && !strcmp(argv[3], "--may-exist");
 	char *rec[3] = {argv[0], argv[1], argv[2]};
@@ -744,7 +737,7 @@ static int collect_port_cb(struct vsw_port *port, void *arg)
 	return 0;
 }
 
-static int cmd_del_br(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+static int swc_del_br(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	struct port_names pn = {.cap = VSW_PORTS_MAX};
 	struct vsw_bridge *br;
@@ -849,7 +842,7 @@ static int out_json(struct cli *c, json_t *doc, int rc)
 }
 
 /* list-br [-v|--json], list-ports BRIDGE [--json] */
-static int cmd_list_br(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+static int swc_list_br(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
 {
 	bool ports = !strcmp(argv[1], "list-ports");
 	bool json = argc == 3 + ports && !strcmp(argv[argc - 1], "--json");
@@ -880,61 +873,43 @@ static int cmd_list_br(struct cli *c, struct vsw_switch *sw, int argc, char **ar
 	return 0;
 }
 
+static int swc_help(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	(void)sw;
+	(void)argc;
+	(void)argv;
+	switch_cli_print_usage(c->fn, c->arg, 0);
+	return 0;
+}
+
+typedef int (*swc_fn)(struct cli *c, struct vsw_switch *sw, int argc, char **argv);
+
+/* The handler of each `switch SUB` row of the command table (NULL: report.c's) */
+static const struct {
+	const char *sub;
+	swc_fn fn;
+} swc_cmds[] = {
+#define SWC_G(title)
+#define SWC_C(name, sub, dfn, cfn, flags, args, help)
+#define SWC_S(sub, swfn, cfn, flags, args, help) {sub, swfn},
+	PVNET_CTL_COMMANDS(SWC_G, SWC_C, SWC_S)
+};
+
 int switch_cli_ext(struct vsw_switch *sw, switch_cli_out_fn out, void *out_arg, int argc,
 		   char **argv)
 {
 	struct cli c = {out, out_arg};
-	const char *sub;
 
 	if (argc < 2 || strcmp(argv[0], "switch"))
 		return -1;
-	sub = argv[1];
-	static const char *const mine[] = {"help", "add-port", "del-port", "set-vlan",
-					   "set-trunk", "mirror", "mirror-stop", "replay",
-					   "set-antispoof", "port-show", "add-br", "del-br",
-					   "list-br", "list-ports", "set-ageing", "set-mac-limit"};
-	bool known = false;
-	for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++)
-		known |= !strcmp(sub, mine[i]);
-	if (!known)
-		return -1;
-	if (!sw) {
-		ERR(&c, "the switch is not running\n");
-		return 1;
+	for (size_t i = 0; i < sizeof(swc_cmds) / sizeof(swc_cmds[0]); i++) {
+		if (!swc_cmds[i].fn || strcmp(argv[1], swc_cmds[i].sub))
+			continue;
+		if (!sw) {
+			ERR(&c, "the switch is not running\n");
+			return 1;
+		}
+		return swc_cmds[i].fn(&c, sw, argc, argv);
 	}
-	if (!strcmp(sub, "help")) {
-		OUT(&c, "%s", switch_cli_usage);
-		return 0;
-	}
-	if (!strcmp(sub, "add-port"))
-		return cmd_add_port(&c, sw, argc, argv);
-	if (!strcmp(sub, "del-port"))
-		return cmd_del_port(&c, sw, argc, argv);
-	if (!strcmp(sub, "set-vlan"))
-		return cmd_set_vlan(&c, sw, argc, argv);
-	if (!strcmp(sub, "set-trunk"))
-		return cmd_set_trunk(&c, sw, argc, argv);
-	if (!strcmp(sub, "mirror"))
-		return cmd_mirror(&c, sw, argc, argv);
-	if (!strcmp(sub, "mirror-stop"))
-		return cmd_mirror_stop(&c, sw, argc, argv);
-	if (!strcmp(sub, "replay"))
-		return cmd_replay(&c, sw, argc, argv);
-	if (!strcmp(sub, "set-antispoof"))
-		return cmd_set_antispoof(&c, sw, argc, argv);
-	if (!strcmp(sub, "port-show"))
-		return cmd_port_show(&c, sw, argc, argv);
-	if (!strcmp(sub, "set-ageing"))
-		return cmd_set_ageing(&c, sw, argc, argv);
-	if (!strcmp(sub, "set-mac-limit"))
-		return cmd_set_mac_limit(&c, sw, argc, argv);
-	if (!strcmp(sub, "add-br"))
-		return cmd_add_br(&c, sw, argc, argv);
-	if (!strcmp(sub, "del-br"))
-		return cmd_del_br(&c, sw, argc, argv);
-	if (!strcmp(sub, "list-br"))
-		return cmd_list_br(&c, sw, argc, argv);
-	if (!strcmp(sub, "list-ports"))
-		return cmd_list_br(&c, sw, argc, argv);
 	return -1;
 }

@@ -24,17 +24,19 @@ void switch_cli_set_run_dir(const char *run_dir);
 void switch_cli_set_recorder(switch_cli_record_fn fn, void *arg);
 
 /*
- * Runs `switch <sub> ...` (argv[0] == "switch"). Handles add-br, del-br,
- * list-br, list-ports, add-port, del-port, set-vlan, set-trunk, mirror,
- * mirror-stop, replay, set-antispoof, port-show, set-ageing, set-mac-limit (and
- * `help`). add-port to a missing bridge creates it, and deletes it again if the
+ * Runs `switch <sub> ...` (argv[0] == "switch"): the `switch` rows of the
+ * command table (include/pvnet/ctl_commands.h) with a handler here: add-br,
+ * del-br, list-br, list-ports, add-port, del-port, set-vlan, set-trunk, mirror,
+ * mirror-stop, replay, set-antispoof, port-show, set-ageing, set-mac-limit, help.
+ * add-port to a missing bridge creates it, and deletes it again if the
  * port cannot be added. del-br refuses a bridge with a guest's or NIC's port
  * (vif, vhost-user, nic): netback holds those; it deletes device ports first.
  * Returns the exit status (0 ok, 1 failed, 2 usage), or -1 when
  * argv[1] is not one of these (e.g. `show`, `fdb`: the caller dispatches those).
  */
-/* Every `pvnet switch` command with its options (`switch help`; a bad subcommand's usage). */
-extern const char switch_cli_usage[];
+/* Every `pvnet switch` command with its options (`switch help`; a bad subcommand's
+ * usage, then is_err), from the command table. */
+void switch_cli_print_usage(switch_cli_out_fn out, void *out_arg, int is_err);
 
 int switch_cli_ext(struct vsw_switch *sw, switch_cli_out_fn out, void *out_arg, int argc,
 		   char **argv);
