@@ -8,22 +8,22 @@
 #             ovn-controller; namespace ovnlab-ch; one OVN port lp1 in ovnlab-lp1
 #             (10.90.0.3 on ls1)
 #   pv1, pv2  pvnet hosts: a hardware_vtep ovsdb-server, ovn-controller-vtep and
-#             pvnetd --vtep-db, namespace ovnlab-pvN; two hosts behind pvnet ports
-#             each (TAP ports in ovnlab-gN1, ovnlab-gN2): gN1 on ls1 (10.90.0.N1),
-#             gN2 on ls2 (10.91.0.N2)
+#             pvnetd --vtep-db --ovnsb-db, namespace ovnlab-pvN; two PV guests each
+#             (pvnet create; their namespaces ovnlab-gN1, ovnlab-gN2, vifname gN1/gN2):
+#             gN1 on ls1 (10.90.0.N1), gN2 on ls2 (10.91.0.N2)
 #   underlay  a Linux bridge in ovnlab-ul: pv1 172.31.0.1, pv2 172.31.0.2, ch 172.31.0.3
 #
 # Every daemon runs with --detach --pidfile under $OVN_LAB_DIR (default
 # /tmp/pvnet-ovn-lab); `down` kills exactly those PIDs, deletes the namespaces the lab
-# made and the directory. Never systemd. Needs scripts/deps.sh's OVN packages and a
-# built tree (build/bin) or pvnet installed.
+# made and the directory. Never systemd. Needs scripts/deps.sh's OVN packages; builds
+# the tree (make) when build/bin/pvnetd is missing.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 LAB=${OVN_LAB_DIR:-/tmp/pvnet-ovn-lab}
 MEMBERS=${OVN_LAB_MEMBERS:-3}
 BIN=$ROOT/build/bin
-[ -x "$BIN/pvnetd" ] || BIN=$(dirname "$(command -v pvnetd 2>/dev/null || echo /usr/sbin/pvnetd)")
-NS_LIST="ovnlab-central ovnlab-ul ovnlab-ch ovnlab-lp1 ovnlab-pv1 ovnlab-pv2 ovnlab-g11 ovnlab-g12 ovnlab-g21 ovnlab-g22"
+NS_LIST="ovnlab-central ovnlab-ul ovnlab-ch ovnlab-lp1 ovnlab-pv1 ovnlab-pv2"
+GUEST_NS="ovnlab-g11 ovnlab-g12 ovnlab-g21 ovnlab-g22" # made by pvnet for its guests
 export OVS_RUNDIR="$LAB/ovs" OVS_LOGDIR="$LAB/ovs" OVS_DBDIR="$LAB/ovs" OVN_RUNDIR="$LAB/ovn" OVN_LOGDIR="$LAB/ovn" OVN_DBDIR="$LAB/ovn"
 
 die() { echo "ovn-lab: $*" >&2; exit 1; }
@@ -89,27 +89,35 @@ chassis_up() {
 }
 
 pvhost_up() { # N
-  local n=$1 d="$LAB/pv$1" v
+  local n=$1 d="$LAB/pv$1" v g
   v="vtep-ctl --db=unix:$d/vtep.sock --timeout=10"
   mkdir -p "$d/run" "$d/state"
+  chmod 700 "$d/state"
   link "ovnlab-pv$n" ul0 "172.31.0.$n"
   x ovsdb-tool create "$d/vtep.db" /usr/share/openvswitch/vtep.ovsschema
   x ovsdb-server --detach --no-chdir --pidfile="$LAB/pids/vtep$n.pid" --remote="punix:$d/vtep.sock" \
     --unixctl="$d/vtep.ctl" --log-file="$d/vtep.log" "$d/vtep.db"
   PVNET_STATE_DIR="$d/state" XENSTORED_PATH="$d/run/xenstored" x nsenter --net="/run/netns/ovnlab-pv$n" \
     "$BIN/pvnetd" --run-dir "$d/run" --log "$d/pvnetd.log" \
-    --vtep-db "unix:$d/vtep.sock" --vtep-name "pv$n" --tunnel-ip "172.31.0.$n"
+    --vtep-db "unix:$d/vtep.sock" --vtep-name "pv$n" --tunnel-ip "172.31.0.$n" --ovnsb-db "$(remotes sb)"
   cp "$d/run/pvnetd.pid" "$LAB/pids/pvnetd$n.pid" 2>/dev/null
   x nsx "ovnlab-pv$n" ovn-controller-vtep --detach --no-chdir --pidfile="$LAB/pids/ocv$n.pid" \
     --log-file="$d/ovn-controller-vtep.log" --vtep-db="unix:$d/vtep.sock" --ovnsb-db="$(remotes sb)"
-  for g in 1 2; do
-    local ns="ovnlab-g$n$g" tp="g$n$g"
-    x "$BIN/pvnet" --run-dir "$d/run" switch add-port br0 "$tp" --type tap >/dev/null
-    x ip -n "ovnlab-pv$n" link set "$tp" netns "$ns"
-    x ip -n "$ns" link set "$tp" address "02:00:00:00:9$((g - 1)):$n$g" mtu 1400 up
-    x ip -n "$ns" addr add "10.9$((g - 1)).0.$n$g/24" dev "$tp"
+  for g in 1 2; do # two PV guests: gN1 on ls1, gN2 on ls2
+    cat >"$d/g$n$g.cfg" <<CFG
+name = "g$n$g"
+memory = 64
+netns = "ovnlab-g$n$g"
+vif = [ 'mac=02:00:00:00:9$((g - 1)):$n$g, bridge=br0, ip=10.9$((g - 1)).0.$n$g/24, mtu=1400, vifname=g$n$g' ]
+CFG
+    x "$BIN/pvnet" --run-dir "$d/run" create "$d/g$n$g.cfg" >/dev/null
   done
-  for _ in $(seq 1 50); do $v list-ports "pv$n" 2>/dev/null | grep -q "g${n}2" && break; sleep 0.1; done
+  for g in 1 2; do
+    for _ in $(seq 1 150); do ip -n "ovnlab-g$n$g" link show eth0 >/dev/null 2>&1 && break; sleep 0.1; done
+    ip -n "ovnlab-g$n$g" link show eth0 >/dev/null 2>&1 || die "guest g$n$g did not connect (see $d/pvnetd.log)"
+    nsx "ovnlab-g$n$g" ethtool -K eth0 tx off >/dev/null 2>&1 || true
+  done
+  for _ in $(seq 1 50); do $v list-ports "pv$n" 2>/dev/null | grep -qx "g${n}2" && break; sleep 0.1; done
   x $v add-ls ls1; x $v add-ls ls2
   x $v bind-ls "pv$n" "g${n}1" 0 ls1; x $v bind-ls "pv$n" "g${n}2" 0 ls2
 }
@@ -119,7 +127,10 @@ up() {
   for c in ovsdb-server ovsdb-tool ovs-vswitchd ovs-vsctl vtep-ctl ovn-northd ovn-nbctl ovn-controller ovn-controller-vtep; do
     command -v $c >/dev/null || die "$c missing: run scripts/deps.sh"
   done
-  [ -x "$BIN/pvnetd" ] || die "no pvnetd: run make"
+  if [ ! -x "$BIN/pvnetd" ]; then
+    echo "ovn-lab: building pvnet (make -C $ROOT)"
+    make -C "$ROOT" -j"$(nproc)" >/dev/null || die "make failed"
+  fi
   [ -e "$LAB" ] && die "$LAB exists: run '$0 down' first"
   mkdir -p "$LAB/pids" "$LAB/ovn" "$LAB/ovs"
   for ns in $NS_LIST; do
@@ -142,13 +153,16 @@ up() {
   done
   cat <<EOF
 OVN lab up in $LAB (NB/SB: $MEMBERS member(s) each). Try:
-  ip netns exec ovnlab-g11 ping 10.90.0.3        # pv1's host -> OVN port on the OVS chassis
-  ip netns exec ovnlab-lp1 ping 10.90.0.21       # OVN port -> pv2's host
-  ip netns exec ovnlab-g12 ping 10.90.0.3 -I 10.91.0.12  # ls2 cannot reach ls1
+  ip netns exec ovnlab-g11 ping 10.90.0.3        # pv1's guest -> OVN port on the OVS chassis
+  ip netns exec ovnlab-lp1 ping 10.90.0.21       # OVN port -> pv2's guest
+  ip netns exec ovnlab-g11 ping 10.90.0.21       # pv1's guest -> pv2's guest (VTEP to VTEP)
+  ip netns exec ovnlab-g12 ping 10.91.0.22       # ls2: pv1's guest -> pv2's guest
+  ip -n ovnlab-g12 addr add 10.90.0.112/24 dev eth0; ip netns exec ovnlab-g12 ping -I 10.90.0.112 10.90.0.3
+                                                 # ls2 cannot reach ls1, even with an ls1 address
   ovn-nbctl --db=$(remotes nb) show
   ovn-sbctl --db=$(remotes sb) show
   vtep-ctl --db=unix:$LAB/pv1/vtep.sock list-local-macs ls1
-  $BIN/pvnet --run-dir $LAB/pv1/run switch show
+  $BIN/pvnet --run-dir $LAB/pv1/run list; $BIN/pvnet --run-dir $LAB/pv1/run switch show
   $0 status; $0 down
 EOF
 }
@@ -166,6 +180,7 @@ status() {
   fi
   ovn-sbctl --db="$(remotes sb)" --timeout=5 show 2>/dev/null
   for n in 1 2; do
+    echo "pv$n guests:"; "$BIN/pvnet" --run-dir "$LAB/pv$n/run" list 2>/dev/null
     echo "pv$n local MACs (ls1):"; vtep-ctl --db="unix:$LAB/pv$n/vtep.sock" --timeout=5 list-local-macs ls1 2>/dev/null
   done
 }
@@ -185,9 +200,13 @@ down() {
     for _ in $(seq 1 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
     kill -0 "$p" 2>/dev/null && kill -9 "$p"
   done
+  for f in "$LAB"/pv*/state/domains/*.dom; do # guests left by a pvnetd that did not stop them
+    [ -f "$f" ] && p=$(awk '$1 == "pid" {print $2}' "$f") && [ -n "$p" ] && kill "$p" 2>/dev/null
+  done
   if [ -f "$LAB/namespaces" ]; then
     while read -r ns; do ip netns del "$ns" 2>/dev/null; done <"$LAB/namespaces"
   fi
+  for ns in $GUEST_NS; do ip netns del "$ns" 2>/dev/null; done # normally gone with their guests
   rm -rf "$LAB"
   echo "ovn-lab: down"
 }

@@ -34,6 +34,7 @@
 #define OVSDB_ROWS_MAX_DEFAULT 200000u      /* rows kept by a replica */
 #define OVSDB_BACKOFF_MIN_MS 250u
 #define OVSDB_BACKOFF_MAX_MS 8000u
+#define OVSDB_MAX_REMOTES 8u                /* "A,B,C" targets: a cluster's members */
 #define OVSDB_IDLE_PROBE_MS 5000u
 
 /* ---- framer ------------------------------------------------------------------------ */
@@ -141,8 +142,10 @@ struct ovsdb_conn_stats {
 };
 
 /*
- * Creates a connection to `target` ("unix:PATH" or "tcp:IPv4:PORT" / "tcp:[IPv6]:PORT")
- * and starts the first connect at the next ovsdb_conn_run(). `ops` and `arg` are
+ * Creates a connection to `target` ("unix:PATH" or "tcp:IPv4:PORT" / "tcp:[IPv6]:PORT",
+ * or up to OVSDB_MAX_REMOTES of them separated by commas: the members of a clustered
+ * database, tried in turn, one more at each reconnect) and starts the first connect at
+ * the next ovsdb_conn_run(). `ops` and `arg` are
  * borrowed for the connection's life. 0, -EINVAL (bad target), -ENOMEM.
  */
 int ovsdb_conn_create(const char *target, const struct ovsdb_conn_ops *ops, void *arg,

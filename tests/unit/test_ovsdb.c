@@ -401,6 +401,31 @@ static void test_conn(void **state)
 	ovsdb_conn_get_stats(C, &st);
 	assert_int_equal(st.disconnects, 1);
 	ovsdb_conn_destroy(C);
+
+	/* a list of members (a cluster): a dead one first, the live one at the next connect;
+	 * an empty element or more than OVSDB_MAX_REMOTES is refused */
+	{
+		char list[256];
+		struct ovsdb_conn *L;
+
+		assert_int_equal(ovsdb_conn_create("unix:/a,", &ops, NULL, &bad), -EINVAL);
+		assert_int_equal(ovsdb_conn_create("unix:/a,unix:/b,unix:/c,unix:/d,unix:/e,"
+						   "unix:/f,unix:/g,unix:/h,unix:/i",
+						   &ops, NULL, &bad),
+				 -EINVAL);
+		snprintf(list, sizeof(list), "unix:%s/none.sock,%s", dir, target);
+		assert_int_equal(ovsdb_conn_create(list, &ops, &E, &L), 0);
+		C = L; /* is_up() looks at C */
+		ovsdb_conn_run(L, 0, now_ms());
+		ovsdb_conn_get_stats(L, &st);
+		assert_int_equal(st.connect_fails, 1);
+		assert_true(spin(L, is_up, NULL));
+		sfd = accept(lfd, NULL, NULL);
+		assert_true(sfd >= 0);
+		close(sfd);
+		ovsdb_conn_destroy(L);
+		C = NULL;
+	}
 	close(lfd);
 	unlink(path);
 	rmdir(dir);

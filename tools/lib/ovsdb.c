@@ -390,8 +390,11 @@ enum conn_state { CONN_IDLE, CONN_CONNECTING, CONN_UP };
 
 struct ovsdb_conn {
 	char *target;
-	struct sockaddr_storage sa;
+	struct sockaddr_storage sa; /* the remote tried now: sas[cur] */
 	socklen_t sa_len;
+	struct sockaddr_storage sas[OVSDB_MAX_REMOTES]; /* "A,B,C": a cluster's members */
+	socklen_t sa_lens[OVSDB_MAX_REMOTES];
+	unsigned n_sas, cur;
 	const struct ovsdb_conn_ops *ops;
 	void *arg;
 	int fd;
@@ -475,14 +478,34 @@ int ovsdb_conn_create(const char *target, const struct ovsdb_conn_ops *ops, void
 		      struct ovsdb_conn **out)
 {
 	struct ovsdb_conn *c = calloc(1, sizeof(*c));
-	int rc;
+	int rc = 0;
 
 	*out = NULL;
 	if (!c)
 		return -ENOMEM;
-	rc = parse_target(c, target);
+	/* "unix:A,tcp:B:P,...": each connect tries the next one (a Raft cluster's members) */
+	for (const char *t = target; !rc; t = strchr(t, ',') + 1) {
+		size_t len = strchr(t, ',') ? (size_t)(strchr(t, ',') - t) : strlen(t);
+		char one[256];
+
+		if (c->n_sas >= OVSDB_MAX_REMOTES || len >= sizeof(one)) {
+			rc = -EINVAL;
+			break;
+		}
+		memcpy(one, t, len);
+		one[len] = 0;
+		rc = parse_target(c, one);
+		if (rc)
+			break;
+		c->sas[c->n_sas] = c->sa;
+		c->sa_lens[c->n_sas++] = c->sa_len;
+		if (!strchr(t, ','))
+			break;
+	}
 	if (rc)
 		goto err_free;
+	c->sa = c->sas[0];
+	c->sa_len = c->sa_lens[0];
 	c->target = strdup(target);
 	if (!c->target) {
 		rc = -ENOMEM;
@@ -515,6 +538,9 @@ static void conn_close(struct ovsdb_conn *c, int notify)
 	ovsdb_framer_init(&c->in, 0);
 	c->probe_sent_ms = 0;
 	c->retry_at_ms = c->now_ms + c->backoff_ms;
+	c->cur = (c->cur + 1) % c->n_sas; /* the next member of a list, if any */
+	c->sa = c->sas[c->cur];
+	c->sa_len = c->sa_lens[c->cur];
 	if (c->backoff_ms < OVSDB_BACKOFF_MAX_MS)
 		c->backoff_ms = c->backoff_ms * 2 > OVSDB_BACKOFF_MAX_MS ? OVSDB_BACKOFF_MAX_MS :
 									   c->backoff_ms * 2;
