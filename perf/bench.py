@@ -2,7 +2,8 @@
 """perf/bench.py - pvnet's benchmark suite, with its peers measured in the same
 run (docs/benchmarks.md explains the method and how to read the output).
 
-  perf/bench.sh [--quick] [--json FILE] [--results DIR] [--queues N]   (perf/bench.sh runs this)
+  perf/bench.sh [--quick] [--json FILE] [--results DIR] [--queues N] [--workers N]
+  (perf/bench.sh runs this)
 
 Prints one header line, then one aligned line per configuration; writes the
 rows as JSON to DIR/<date>-<commit>[-quick].json (DIR defaults to perf/results,
@@ -16,7 +17,8 @@ Scenarios (label = JSON "scenario"):
   pv2pv.afpacket    pvnet-pktgen over AF_PACKET on two pvnet guests' NICs
   pv2pv.pktgen      netfront's in-ring generator (vif mode=pktgen) -> a
                     mode=sink guest: counters from data/pktgen/* in the store
-  bridge.tcp.P<n> / tcp.P<n>    iperf3 with n streams
+  bridge.tcp.P<n> / tcp.P<n>    iperf3 with n streams (pvnet: guests m1/m2 with
+                    --queues-queue vifs, default 2)
   bridge.rr / rr    ping -i 0.001 round trips, p50/p99/p99.9
   rr.poll           the same in polling mode: netfront busy-polls and netback
                     too (vif poll=on)
@@ -89,7 +91,7 @@ class Suite:
         self.rows = Rows()
         self.br = Bridge(b)
         self.pv = Pvnet(b)
-        self.pv.queues = cfg.queues
+        self.pv.workers = cfg.workers
         self.br_ok = self.pv_ok = self.memif_ok = False
 
     def runs(self, fn, *args):
@@ -226,19 +228,27 @@ class Suite:
         return dict(res, cpu_dom0=100.0 * (d1 - d0) / (t1 - t0), cpu_guest=100.0 * (g1 - g0) / (t1 - t0))
 
     def tcp(self):
+        """On guests m1/m2 with cfg.queues-queue vifs (default 2): iperf3's streams
+        spread over the queues, served by pvnetd's cfg.workers workers."""
         b, g = self.b, self.pv.g
+        mq_ok = self.pv_ok and self.pv.mq_pair(self.cfg.queues)
+        if self.pv_ok and not mq_ok:
+            log("pvnet: the %d-queue guests cannot ping each other: tcp rows n/a" % self.cfg.queues)
+        g = self.pv.mq
         for p in self.cfg.streams:
             br = pv = {}
             if self.br_ok:
                 br = self.runs(b.iperf, self.br.ns_a, self.br.ns_b, Bridge.IP_B, p, self.cfg.secs + 1)
             self.add("bridge.tcp.P%d" % p, None, "throughput", "Gb/s", br.get("gbps"))
             self.add("bridge.tcp.P%d" % p, None, "retransmits", "retransmits", br.get("retransmits"))
-            if self.pv_ok:
+            if mq_ok:
                 pv = self.runs(self.pv_timed, b.iperf, g[1].ns, g[2].ns, g[2].ip, p, self.cfg.secs + 1)
             self.add("tcp.P%d" % p, None, "throughput", "Gb/s", pv.get("gbps"), "bridge.tcp.P%d" % p, br.get("gbps"))
             self.add("tcp.P%d" % p, None, "retransmits", "retransmits", pv.get("retransmits"))
             self.add("tcp.P%d" % p, None, "cpu_dom0", "% cpu dom0", pv.get("cpu_dom0"))
             self.add("tcp.P%d" % p, None, "cpu_guest", "% cpu guests", pv.get("cpu_guest"))
+        if self.pv_ok:
+            self.pv.mq_destroy()
 
     # --- request/response and short connections -----------------------------------
     def rr(self):
@@ -384,13 +394,17 @@ def main():
     ap = argparse.ArgumentParser(prog="perf/bench.sh", description="pvnet benchmark suite (docs/benchmarks.md)")
     ap.add_argument("--quick", action="store_true", help="reduced set, 1 run each")
     ap.add_argument("--json", metavar="FILE", help="also copy the JSON rows to FILE")
-    ap.add_argument("--queues", type=int, default=int(os.environ.get("PB_QUEUES", "1")), metavar="N",
-                    help="queues per vif of the pvnet guests (default 1, or $PB_QUEUES)")
+    ap.add_argument("--queues", type=int, default=int(os.environ.get("PB_QUEUES", "2")), metavar="N",
+                    help="queues per vif of the guests of the tcp rows (default 2, or $PB_QUEUES)")
+    ap.add_argument("--workers", type=int, default=int(os.environ.get("PB_WORKERS", "2")), metavar="N",
+                    help="pvnetd --workers (netback worker threads; default 2, one per core here, "
+                         "or $PB_WORKERS)")
     ap.add_argument("--results", metavar="DIR",
                     default=os.environ.get("PB_RESULTS_DIR", os.path.join(ROOT, "perf", "results")))
     a = ap.parse_args()
     cfg = Config(a.quick)
     cfg.queues = a.queues
+    cfg.workers = a.workers
     # HVM guests under TCG, pvnetd's and the QEMU/TAP peer's (kvm-pvm here boots
     # only PVM guest kernels)
     os.environ["PVNET_HVM_ACCEL"] = "tcg"
@@ -418,10 +432,10 @@ def run(b, cfg, a):
     t0 = time.time()
     print("# pvnet bench %s: cores=%d (%s) placement=tx:cpu%d,rx:cpu%d,pvnetd+guests:unpinned,"
           "testpmd:fwd-lcores 1/0 batch=%d ring=%d runs=%d x %ds (median) hvm=qemu-tcg(1vcpu,256M,iperf3 %ds) "
-          "wire=dpdk-plugin,1thread:cpu%d crr=pvnet-crr(1KiB each way,1 conn at a time,%ds) vif-queues=%d load=%s "
+          "wire=dpdk-plugin,1thread:cpu%d crr=pvnet-crr(1KiB each way,1 conn at a time,%ds) tcp-vif-queues=%d workers=%d load=%s "
           "commit=%s"
           % ("quick" if cfg.quick else "full", os.cpu_count(), lib.cpu_model(), CPU_TX, CPU_RX, BURST, RING,
-             cfg.runs, cfg.secs, cfg.hvm_secs, CPU_TX, cfg.crr_secs, cfg.queues, "%.1f" % os.getloadavg()[0], commit),
+             cfg.runs, cfg.secs, cfg.hvm_secs, CPU_TX, cfg.crr_secs, cfg.queues, cfg.workers, "%.1f" % os.getloadavg()[0], commit),
           flush=True)
     s = Suite(b, cfg)
     t = time.time()

@@ -65,17 +65,26 @@ def median_runs(results):
 
 
 def task_cpu_ns(pid):
-    """user+system CPU time of every thread of PID, in ns (0 if gone)."""
-    total = 0
-    for f in glob.glob("/proc/%d/task/*/stat" % pid):
+    """CPU time of every thread of PID, in ns (0 if gone): the scheduler's own
+    run time (/proc/PID/task/*/schedstat, exact), or user+system ticks from
+    /proc/PID/task/*/stat where schedstat is missing (a 10 ms tick: too coarse
+    for per-round-trip figures, and sampled)."""
+    total, ticks = 0, 0
+    for d in glob.glob("/proc/%d/task/*" % pid):
         try:
-            with open(f) as fh:
+            with open(d + "/schedstat") as fh:
+                total += int(fh.read().split()[0])
+            continue
+        except (OSError, ValueError, IndexError):
+            pass
+        try:
+            with open(d + "/stat") as fh:
                 s = fh.read()
         except OSError:
             continue
         fields = s[s.rfind(")") + 2:].split()
-        total += int(fields[11]) + int(fields[12])
-    return total * 1_000_000_000 // CLK_TCK
+        ticks += int(fields[11]) + int(fields[12])
+    return total + ticks * 1_000_000_000 // CLK_TCK
 
 
 def tree_pids(pid):

@@ -6,7 +6,8 @@ pvnetd's instructions and cycles per frame the sink counted (they include its
 idle loop). The build under test is PVNET_BUILD (default build/), so two builds
 can be compared interleaved:
   for b in /tmp/old/build build; do PVNET_BUILD=$b perf/pktgen_window.sh; done
-Env: R windows (3), S seconds each (2), SIZE frame bytes (64).
+Env: R windows (3), S seconds each (2), SIZE frame bytes (64), WORKERS pvnetd's
+--workers (1).
 perf/pktgen_window.sh runs this.
 """
 import os
@@ -29,13 +30,14 @@ def main():
     b = lib.Bench()
     try:
         pv = Pvnet(b)
+        pv.workers = int(os.environ.get("WORKERS", "1"))
         if not (pv.start() and pv.app_pair(size)):
             return 1
         gen, sink = pv.app["gen"], pv.app["sink"]
         have_perf = subprocess.run(["perf", "stat", "-e", "instructions", "true"],
                                    capture_output=True).returncode == 0
-        print("# pktgen_window: build=%s size=%d windows=%d x %gs perf=%d" % (lib.BUILD, size, rounds, secs,
-                                                                             have_perf), flush=True)
+        print("# pktgen_window: build=%s size=%d windows=%d x %gs workers=%d perf=%d"
+              % (lib.BUILD, size, rounds, secs, pv.workers, have_perf), flush=True)
         for _ in range(rounds):
             pv.app_pause(sink, True)
             rx0 = pv.app_ctr(sink, "rx_packets")

@@ -14,6 +14,8 @@ on bridge br0: guest i has MAC 00:16:3e:77:00:<i> and 10.78.0.<i>/24.
                              (PVNET_NF_POLL_US=always) and whose vifs get
                              poll=NB_POLL (on: netback polls too): rr in polling
                              mode. poll_destroy() after use: they keep a core busy.
+  Pvnet.mq_pair(queues)      guests m1/m2 (10.78.0.21<i>) with multi-queue vifs
+                             (the TCP rows); mq_destroy() after use
   Pvnet.cpu_dom0() / cpu_guests()   CPU ns so far of pvnetd's threads / of the
                              pvnet-guest processes (pvnetd's descendants)
   Pvnet.app_pair(size) / app_run(secs) / app_destroy()
@@ -41,7 +43,9 @@ class Pvnet:
         self.g = {}     # index -> Guest
         self.poll = {}  # 1, 2 -> Guest (polling mode)
         self.app = None
-        self.queues = 1  # of the guests' vifs (guests_from, poll_pair)
+        self.queues = 1  # of the guests' vifs (guests_from)
+        self.mq = {}  # 1, 2 -> Guest (multi-queue vifs, mq_pair)
+        self.workers = 1  # pvnetd --workers (netback worker threads)
 
     @property
     def pid(self):
@@ -77,7 +81,7 @@ class Pvnet:
         self.log = os.path.join(b.tmp, "pvnetd.log")
         self.proc = b.spawn(["nsenter", "--net=/run/netns/" + self.ns, os.path.join(BIN, "pvnetd"), "--foreground",
                              "--run-dir", self.run_dir, "--state-dir", os.path.join(b.tmp, "pvnetd-state"),
-                             "--log", self.log], env=env)
+                             "--log", self.log, "--workers", str(self.workers)], env=env)
         for _ in range(100):
             if os.path.exists(os.path.join(self.run_dir, "pvnetd.sock")) and self.cli("info").returncode == 0:
                 return True
@@ -263,6 +267,33 @@ class Pvnet:
                     break
                 time.sleep(0.05)
         return self.b.ping(self.poll[1].ns, self.poll[2].ip, tries=3, interval=0)
+
+    def mq_pair(self, queues):
+        """Guests m1/m2 (10.78.0.21<i>) with QUEUES-queue vifs, for the TCP rows:
+        netfront spreads a guest's flows over the queues (the TAP's queue per
+        flow), netback's guest RX picks the queue by flow hash, and the queues
+        are served by pvnetd's workers (--workers). True when m1 pings m2."""
+        self.mq = {}
+        for i in (1, 2):
+            name = "pvb%dm%d" % (self.b.pid, i)
+            g = Guest(name, "%s-m%d" % (self.b.tag, i), "10.78.0.21%d" % i, "00:16:3e:77:02:0%d" % i)
+            ok = self.create(name, 'name   = "%s"\nmemory = 64\nnetns  = "%s"\n'
+                             "vif    = [ 'mac=%s, bridge=br0, ip=%s/24, mtu=1500, queues=%d' ]\n"
+                             % (name, g.ns, g.mac, g.ip, queues))
+            self.netns_cleanup(g.ns)
+            if ok is None:
+                return False
+            self.mq[i] = g
+            for _ in range(60):
+                if g.ip in self.b.run(["ip", "-n", g.ns, "-o", "addr"]).stdout:
+                    break
+                time.sleep(0.05)
+        return self.b.ping(self.mq[1].ns, self.mq[2].ip, tries=3, interval=0)
+
+    def mq_destroy(self):
+        for i in (1, 2):
+            self.destroy("pvb%dm%d" % (self.b.pid, i))
+        self.mq = {}
 
     def poll_destroy(self):
         for i in (1, 2):
