@@ -184,8 +184,18 @@ int nb_nic_add(struct nb *nb, const struct nb_nic_args *args, char *err, size_t 
 /* Removes the uplink port and closes the NIC (vifs on it fall back to software).
  * 0 or -ENOENT. */
 int nb_nic_del(struct nb *nb, const char *name);
-/* `pvnet nic list`: one line per NIC. Returns snprintf's length. */
-int nb_nic_format_list(struct nb *nb, char *buf, size_t size);
+#define NB_NIC_MAX 8 /* NICs open at once (nb_nic_add -ENOSPC beyond) */
+/* One NIC, as `pvnet nic list` shows it (pvnetd renders the text and the JSON). */
+struct nb_nic_info {
+	char name[16];
+	char plugin[32];  /* ACCEL_NAME_MAX */
+	char wire[16];    /* host interface of the wire, "" if none */
+	char bridge[VSW_NAME_MAX];
+	unsigned max_vfs; /* --vfs (0: the device's default) */
+	uint64_t vfs_in_use, wire_rx_packets, wire_tx_packets; /* the device's counters */
+};
+/* Fills out[0..max) with the open NICs; returns how many there are (may exceed max). */
+int nb_nic_list(struct nb *nb, struct nb_nic_info *out, unsigned max);
 /*
  * ethtool views of a vif ("vif3.0", its accelerator port; a Level-0 vif shows its
  * NIC's uplink port) or of a NIC by name (its uplink port, then the device-wide

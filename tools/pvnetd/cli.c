@@ -388,15 +388,7 @@ static void out_text(struct outbuf *o, const char *text)
 
 int cmd_nic(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 {
-	if (argc >= 2 && !strcmp(argv[1], "list") && argc == 2) {
-		char *buf = malloc(16384);
-		if (!buf)
-			return 1;
-		nb_nic_format_list(d->nb, buf, 16384);
-		out_text(o, buf);
-		free(buf);
-		return 0;
-	}
+	/* nic list (text and --json) is report.c's */
 	if (argc == 3 && !strcmp(argv[1], "del")) {
 		int rc = nb_nic_del(d->nb, argv[2]);
 		if (rc < 0) {

@@ -1022,6 +1022,51 @@ static void render_accel_list(struct outbuf *o, const json_t *arr)
 	}
 }
 
+/* One object per NIC: name, plugin, wire ("-": none), bridge, vfs ("IN_USE/MAX", as
+ * the table), vfs_in_use, max_vfs, wire_rx, wire_tx (packets). */
+static json_t *collect_nic_list(struct pvnetd *d)
+{
+	struct nb_nic_info nics[NB_NIC_MAX];
+	json_t *arr = json_array();
+	int n = d->nb ? nb_nic_list(d->nb, nics, NB_NIC_MAX) : 0, bad = !arr;
+
+	for (int i = 0; i < n && i < NB_NIC_MAX && !bad; i++) {
+		const struct nb_nic_info *e = &nics[i];
+		json_t *o = json_object();
+		char vfs[48];
+
+		snprintf(vfs, sizeof(vfs), "%llu/%u", (unsigned long long)e->vfs_in_use, e->max_vfs);
+		bad |= json_array_append_new(arr, o);
+		bad |= put(o, "name", json_string(e->name));
+		bad |= put(o, "plugin", json_string(e->plugin));
+		bad |= put(o, "wire", json_string(e->wire[0] ? e->wire : "-"));
+		bad |= put(o, "bridge", json_string(e->bridge));
+		bad |= put(o, "vfs", json_string(vfs));
+		bad |= put(o, "vfs_in_use", json_integer((json_int_t)e->vfs_in_use));
+		bad |= put(o, "max_vfs", json_integer((json_int_t)e->max_vfs));
+		bad |= put(o, "wire_rx", json_integer((json_int_t)e->wire_rx_packets));
+		bad |= put(o, "wire_tx", json_integer((json_int_t)e->wire_tx_packets));
+	}
+	if (bad) {
+		json_decref(arr);
+		return NULL;
+	}
+	return arr;
+}
+
+static void render_nic_list(struct outbuf *o, const json_t *arr)
+{
+	size_t i;
+	json_t *e;
+
+	out_printf(o, "%-15s %-10s %-15s %-15s %6s %12s %12s\n", "NAME", "PLUGIN", "WIRE",
+		   "BRIDGE", "VFS", "WIRE_RX", "WIRE_TX");
+	json_array_foreach((json_t *)arr, i, e)
+		out_printf(o, "%-15s %-10s %-15s %-15s %2lld/%-3lld %12lld %12lld\n", js(e, "name"),
+			   js(e, "plugin"), js(e, "wire"), js(e, "bridge"), ji(e, "vfs_in_use"),
+			   ji(e, "max_vfs"), ji(e, "wire_rx"), ji(e, "wire_tx"));
+}
+
 /* ---- entry points ------------------------------------------------------------------------ */
 
 int report_take_format(struct outbuf *o, int *argc, char **argv, enum report_fmt *fmt)
@@ -1113,16 +1158,16 @@ int report_dispatch(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
 		render_accel_list(o, j);
 		json_decref(j);
 		return 0;
-	} else if (!strcmp(cmd, "nic") && argc == 2 && !strcmp(argv[1], "list") &&
-		   fmt == REPORT_JSON) {
-		/* netback renders the NIC table; the JSON is that table, parsed */
-		char *buf = malloc(16384);
-		if (!buf)
+	} else if (!strcmp(cmd, "nic") && argc == 2 && !strcmp(argv[1], "list")) {
+		/* netback returns the numbers; the table and the JSON are built here */
+		j = collect_nic_list(d);
+		if (fmt == REPORT_JSON)
+			return send_json(o, j);
+		if (!j)
 			return send_json(o, NULL);
-		nb_nic_format_list(d->nb, buf, 16384);
-		j = pvnet_table_to_json(buf);
-		free(buf);
-		return send_json(o, j);
+		render_nic_list(o, j);
+		json_decref(j);
+		return 0;
 	}
 	if (rc < 0 && fmt != REPORT_TEXT) {
 		err_printf(o, "%s%s%s: no --json for this command\n", cmd, argc > 1 ? " " : "",
