@@ -79,6 +79,7 @@ static void domain_free(struct hv_domain *d)
 	free(d->frame_pins);
 	free(d->mt);
 	free(d->ports); /* normally already freed by hv_evtchn_detach */
+	hv_logdirty_free(d);
 	pthread_mutex_destroy(&d->grant_lock);
 	pthread_mutex_destroy(&d->maptrack_lock);
 	free(d);

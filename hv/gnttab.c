@@ -112,6 +112,8 @@ static void grant_unpin(struct hv_domain *g, grant_ref_t ref, bool readonly)
 	struct hv_active *act = &g->active[ref];
 	uint16_t bits = 0;
 
+	if (!readonly && g->ld)
+		hv_logdirty_mark(g, act->frame); /* dom0 wrote into the guest: log-dirty */
 	if (!readonly && --act->wr_pins == 0)
 		bits |= GTF_writing;
 	if (--act->pins == 0) {

@@ -110,6 +110,10 @@ struct hv_domain {
 	uint32_t nr_ports;       /* ports not closed: charged to HV_LIMIT_EVTCHNS */
 	uint32_t port_hint;      /* no free port below it */
 	uint64_t evtchn_refused; /* allocations refused at HV_LIMIT_EVTCHNS */
+
+	/* Log-dirty during a migration (save.c); NULL when off. Set and cleared
+	 * under grant_lock; its dom0 bitmap is written under grant_lock. */
+	struct hv_logdirty *ld;
 };
 
 struct hv {
@@ -172,5 +176,11 @@ int hv_evtchn_attach(struct hv *hv, struct hv_domain *d, uint32_t max_evtchns);
 void hv_evtchn_detach(struct hv *hv, struct hv_domain *d);
 /* Ports of d not closed; *refused (if not NULL) receives its refused allocations. */
 uint32_t hv_evtchn_nr_bound(struct hv *hv, struct hv_domain *d, uint64_t *refused);
+
+/* save.c: marks frame dirty in d's log (caller holds d->grant_lock); frees the log. */
+void hv_logdirty_mark(struct hv_domain *d, uint32_t frame);
+void hv_logdirty_free(struct hv_domain *d);
+/* save.c: the PVHC_OP_LOGDIRTY hypercall: fds[0] the shared log, fds[1] the kick eventfd. */
+int hv_logdirty_fds(struct hv_domain *d, int *fds);
 
 #endif /* PVNET_HV_PRIVATE_H */

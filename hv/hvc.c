@@ -9,9 +9,16 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <linux/userfaultfd.h>
 
 #include <pvnet/hvc.h>
 #include <pvnet/hypercall.h>
+#include <pvnet/migrate.h>
 
 #define HVC_PAGE 4096u
 
@@ -27,6 +34,7 @@ struct hvc {
 	uint64_t scratch_pfn;
 	int xs_fd;
 	int mem_fd, gnt_fd; /* kept to hand back to a restarted pvnetd (hvc_reattach) */
+	struct hvc_logdirty *ld; /* hvc_logdirty_start, NULL when off */
 };
 
 static void close_fds(int *fds, int n)
@@ -214,6 +222,7 @@ void hvc_close(struct hvc *h)
 {
 	if (!h)
 		return;
+	hvc_logdirty_stop(h);
 	if (h->gnt)
 		munmap(h->gnt, (size_t)h->nr_grant_frames * HVC_PAGE);
 	if (h->mem)
@@ -578,4 +587,230 @@ int hvc_call_raw(struct hvc *h, const void *req, size_t len, void *rsp, size_t r
 	}
 	pthread_mutex_unlock(&h->lock);
 	return ret;
+}
+
+/* --- Migration: log-dirty of the guest's own writes, resume on another host --- */
+
+struct hvc_logdirty {
+	struct hvc *h;
+	int uffd, kick_fd, stop_fd;
+	struct mig_logdirty_shared *shared;
+	size_t size;
+	uint64_t *live, *harvested, words;
+	pthread_t thread;
+	bool thread_up;
+};
+
+static int uffd_wp(int uffd, uint64_t start, uint64_t len, bool on)
+{
+	struct uffdio_writeprotect wp = {.range = {.start = start, .len = len},
+					 .mode = on ? UFFDIO_WRITEPROTECT_MODE_WP : 0};
+
+	return ioctl(uffd, UFFDIO_WRITEPROTECT, &wp) < 0 ? -errno : 0;
+}
+
+/* Moves every live bit to harvested, write-protecting those frames again. */
+static void ld_harvest(struct hvc_logdirty *ld)
+{
+	uint64_t base = (uintptr_t)ld->h->mem;
+
+	for (uint64_t i = 0; i < ld->words; i++) {
+		uint64_t w = __atomic_exchange_n(&ld->live[i], 0, __ATOMIC_ACQ_REL);
+		for (uint64_t b = w; b; b &= b - 1) {
+			uint64_t pfn = i * 64 + (uint64_t)__builtin_ctzll(b);
+			(void)uffd_wp(ld->uffd, base + pfn * HVC_PAGE, HVC_PAGE, true);
+		}
+		if (w)
+			__atomic_or_fetch(&ld->harvested[i], w, __ATOMIC_RELEASE);
+	}
+}
+
+/* Serves the write faults (marks the frame, lifts the protection) and the harvests. */
+static void *ld_thread(void *arg)
+{
+	struct hvc_logdirty *ld = arg;
+	uint64_t base = (uintptr_t)ld->h->mem, frames = ld->h->mem_size / HVC_PAGE;
+
+	for (;;) {
+		struct pollfd p[3] = {{.fd = ld->uffd, .events = POLLIN},
+				      {.fd = ld->kick_fd, .events = POLLIN},
+				      {.fd = ld->stop_fd, .events = POLLIN}};
+		struct uffd_msg msg;
+		uint64_t v;
+
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
+			break;
+		if (p[2].revents)
+			break;
+		while (read(ld->uffd, &msg, sizeof(msg)) == sizeof(msg)) {
+			uint64_t addr = msg.arg.pagefault.address & ~(uint64_t)(HVC_PAGE - 1);
+			uint64_t pfn = (addr - base) / HVC_PAGE;
+			if (msg.event != UFFD_EVENT_PAGEFAULT || addr < base || pfn >= frames)
+				continue;
+			__atomic_or_fetch(&ld->live[pfn / 64], 1ull << (pfn % 64), __ATOMIC_RELEASE);
+			__atomic_add_fetch(&ld->shared->faults, 1, __ATOMIC_RELAXED);
+			(void)uffd_wp(ld->uffd, addr, HVC_PAGE, false); /* wakes the writer */
+		}
+		if (p[1].revents && read(ld->kick_fd, &v, sizeof(v)) == sizeof(v)) {
+			uint64_t req = __atomic_load_n(&ld->shared->req_seq, __ATOMIC_ACQUIRE);
+			ld_harvest(ld);
+			/* release: the harvested bits are visible before done_seq */
+			__atomic_store_n(&ld->shared->done_seq, req, __ATOMIC_RELEASE);
+		}
+	}
+	return NULL;
+}
+
+void hvc_logdirty_stop(struct hvc *h)
+{
+	struct hvc_logdirty *ld = h->ld;
+
+	if (!ld)
+		return;
+	if (ld->thread_up) {
+		uint64_t one = 1;
+		(void)!write(ld->stop_fd, &one, sizeof(one));
+		pthread_join(ld->thread, NULL);
+	}
+	if (ld->uffd >= 0) {
+		struct uffdio_range r = {.start = (uintptr_t)h->mem, .len = h->mem_size};
+		/* the mapping may already be another one (hvc_migrate_resume): errors are fine */
+		(void)uffd_wp(ld->uffd, r.start, r.len, false);
+		(void)ioctl(ld->uffd, UFFDIO_UNREGISTER, &r);
+		close(ld->uffd);
+	}
+	if (ld->shared)
+		munmap(ld->shared, ld->size);
+	if (ld->kick_fd >= 0)
+		close(ld->kick_fd);
+	if (ld->stop_fd >= 0)
+		close(ld->stop_fd);
+	free(ld);
+	h->ld = NULL;
+}
+
+int hvc_logdirty_start(struct hvc *h)
+{
+	struct pvhc_msg req, rsp;
+	struct hvc_logdirty *ld;
+	int fds[PVHC_MAX_FDS], nfds = 0, ret;
+	struct uffdio_api api = {.api = UFFD_API,
+				 .features = UFFD_FEATURE_WP_HUGETLBFS_SHMEM | (1ull << 14)};
+	struct uffdio_register reg = {.range = {.start = (uintptr_t)h->mem, .len = h->mem_size},
+				      .mode = UFFDIO_REGISTER_MODE_WP};
+
+	if (h->ld)
+		return -EBUSY;
+	ld = calloc(1, sizeof(*ld));
+	if (!ld)
+		return -ENOMEM;
+	ld->h = h;
+	ld->uffd = ld->kick_fd = ld->stop_fd = -1;
+	h->ld = ld;
+	memset(&req, 0, sizeof(req));
+	req.hdr.op = PVHC_OP_LOGDIRTY;
+	ret = call(h, &req, &rsp, fds, &nfds);
+	if (ret == 0 && nfds != 2)
+		ret = -EPROTO;
+	if (ret < 0) {
+		close_fds(fds, nfds);
+		goto fail;
+	}
+	ld->kick_fd = fds[1];
+	ld->words = MIG_LOG_WORDS(h->mem_size / HVC_PAGE);
+	ld->size = MIG_LOG_SIZE(h->mem_size / HVC_PAGE);
+	ld->shared = mmap(NULL, ld->size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	close(fds[0]);
+	if (ld->shared == MAP_FAILED) {
+		ld->shared = NULL;
+		ret = -errno;
+		goto fail;
+	}
+	ld->live = (uint64_t *)(ld->shared + 1);
+	ld->harvested = ld->live + ld->words;
+	ld->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	ld->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (ld->stop_fd < 0 || ld->uffd < 0 || ioctl(ld->uffd, UFFDIO_API, &api) < 0 ||
+	    ioctl(ld->uffd, UFFDIO_REGISTER, &reg) < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	/* every frame protected: its first write of the round faults and is logged */
+	ret = uffd_wp(ld->uffd, (uintptr_t)h->mem, h->mem_size, true);
+	if (ret < 0)
+		goto fail;
+	if (pthread_create(&ld->thread, NULL, ld_thread, ld) != 0) {
+		ret = -EAGAIN;
+		goto fail;
+	}
+	ld->thread_up = true;
+	return 0;
+
+fail:
+	hvc_logdirty_stop(h);
+	return ret;
+}
+
+int hvc_migrate_resume(struct hvc *h, int sock, const uint8_t token[32])
+{
+	struct pvhc_msg req, rsp;
+	int fds[PVHC_MAX_FDS], nfds = 0, ret, old;
+	void *m = MAP_FAILED, *g = MAP_FAILED;
+
+	hvc_logdirty_stop(h);
+	pthread_mutex_lock(&h->lock);
+	old = h->sock;
+	h->sock = sock;
+	memset(&req, 0, sizeof(req));
+	req.hdr.op = PVHC_OP_MIGRATE_IN;
+	req.args.hello.domid = h->domid;
+	req.args.hello.mem_size = h->mem_size;
+	req.args.hello.nr_grant_frames = h->nr_grant_frames;
+	memcpy(req.args.raw + 32, token, 32);
+	ret = call_locked(h, &req, &rsp, fds, &nfds);
+	close_fds(fds, nfds);
+	nfds = 0;
+	if (ret == 0) {
+		memset(&req, 0, sizeof(req));
+		req.hdr.op = PVHC_OP_HELLO;
+		ret = call_locked(h, &req, &rsp, fds, &nfds);
+		if (ret == 0 && (rsp.args.hello.domid != h->domid ||
+				 rsp.args.hello.mem_size != h->mem_size ||
+				 rsp.args.hello.nr_grant_frames != h->nr_grant_frames ||
+				 !rsp.args.hello.has_xs || nfds != 3))
+			ret = -EPROTO;
+	}
+	/* the destination's memory replaces ours at the same address: every
+	 * pointer into guest memory stays valid (pseudo-physical frames unchanged) */
+	if (ret == 0) {
+		m = mmap(h->mem, h->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+			 fds[0], 0);
+		if (m == MAP_FAILED)
+			ret = -errno;
+	}
+	if (ret == 0) {
+		g = mmap(h->gnt, (size_t)h->nr_grant_frames * HVC_PAGE, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, fds[1], 0);
+		if (g == MAP_FAILED)
+			ret = -errno; /* memory is the new host's already: the guest cannot go back */
+	}
+	if (ret < 0) {
+		close_fds(fds, nfds);
+		h->sock = old;
+		pthread_mutex_unlock(&h->lock);
+		return ret;
+	}
+	close(h->mem_fd);
+	close(h->gnt_fd);
+	h->mem_fd = fds[0];
+	h->gnt_fd = fds[1];
+	if (h->xs_fd >= 0)
+		close(h->xs_fd);
+	h->xs_fd = fds[2];
+	close(old);
+	for (uint32_t i = 0; i < h->nr_grant_entries; i++)
+		__atomic_and_fetch(&h->gnt[i].flags, (uint16_t) ~(GTF_reading | GTF_writing),
+				   __ATOMIC_ACQ_REL);
+	pthread_mutex_unlock(&h->lock);
+	return 0;
 }

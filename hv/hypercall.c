@@ -256,6 +256,12 @@ int hv_hypercall_dispatch(struct hv *hv, domid_t domid, const void *req, size_t 
 	case PVHC_OP_DECREASE_RESERVATION:
 		ret = hv_decrease_reservation(hv, domid, m.args.reservation.pfn);
 		break;
+	case PVHC_OP_LOGDIRTY:
+		pthread_mutex_lock(&d->grant_lock);
+		ret = d->ld ? hv_logdirty_fds(d, fds_out) : -ENOENT;
+		pthread_mutex_unlock(&d->grant_lock);
+		nfds = ret == 0 ? 2 : 0;
+		break;
 	case PVHC_OP_ACCEL_QP:
 		ret = do_accel_qp(hv, domid, &rsp->args.accel_qp, fds_out, &nfds);
 		break;

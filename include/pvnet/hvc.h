@@ -53,6 +53,21 @@ void hvc_close(struct hvc *h);
  * Callers make no other hvc call meanwhile.
  */
 int hvc_reattach(struct hvc *h, int sock);
+/*
+ * Live migration (pvnet/migrate.h, docs/migration.md). hvc_logdirty_start:
+ * fetches the shared log (PVHC_OP_LOGDIRTY, only while pvnetd migrates us),
+ * write-protects our memory with userfaultfd and starts a thread that logs
+ * each frame's first write of a round and serves pvnetd's harvests.
+ * hvc_logdirty_stop ends it (a no-op when off; hvc_close calls it).
+ * hvc_migrate_resume: on `sock`, a connection to the destination pvnetd's
+ * migrate.sock, presents our domid and the token, says HELLO and maps the
+ * destination's memory and grant table over ours at the same addresses; a new
+ * store fd waits for hvc_take_xs_fd. On success hvc owns sock and the old
+ * socket is closed; on failure before the remap nothing changed.
+ */
+int hvc_logdirty_start(struct hvc *h);
+void hvc_logdirty_stop(struct hvc *h);
+int hvc_migrate_resume(struct hvc *h, int sock, const uint8_t token[32]);
 /* The hypercall socket (poll it for POLLHUP: pvnetd went away). */
 int hvc_sock(const struct hvc *h);
 

@@ -48,10 +48,14 @@ enum pvhc_op {
 	PVHC_OP_GNTTAB_TRANSFER = 9,      /* batch (struct gnttab_transfer[]) */
 	PVHC_OP_DECREASE_RESERVATION = 10, /* reservation */
 	PVHC_OP_ACCEL_QP = 11,            /* accel_qp; fds: memory, doorbell, interrupt */
-	PVHC_OP_MAX = 11,
+	PVHC_OP_LOGDIRTY = 12,            /* none; fds: the shared log memfd, kick eventfd (pvnet/migrate.h) */
+	PVHC_OP_MAX = 12,
 	/* first message on <run-dir>/adopt.sock only (tools/pvnetd/adopt.c), never
 	 * dispatched: hello (domid, mem_size, nr_grant_frames); fds: memory, grant table */
 	PVHC_OP_ADOPT = 64,
+	/* first message on <run-dir>/migrate.sock only (tools/pvnetd/migrate.c):
+	 * a migrated guest resumes on this host; hello.domid, raw[32..63] the token */
+	PVHC_OP_MIGRATE_IN = 65,
 };
 
 struct pvhc_hdr {

@@ -36,6 +36,7 @@
 #include <pvnet/hv.h>
 #include <pvnet/hvc.h>
 #include <pvnet/log.h>
+#include <pvnet/migrate.h>
 #include <pvnet/netfront.h>
 #include <pvnet/pktgen.h>
 #include <pvnet/xs.h>
@@ -209,6 +210,10 @@ struct guest {
 	char home[64];
 	char netns[PVNET_NAME_MAX];
 	bool netns_made;
+	/* live migration (docs/migration.md): control/migrate asked us to suspend */
+	bool suspended;
+	char mig_path[MIG_PATH_MAX];
+	uint8_t mig_token[MIG_TOKEN_SIZE];
 };
 
 static bool devid_listed(char **names, unsigned count, unsigned devid)
@@ -486,6 +491,9 @@ static int publish(struct guest *g, const char *shutdown_path)
 	rc = xs_client_watch(g->xs, path, "vifdir");
 	if (rc < 0)
 		PVLOG(WARN, MOD, "store: watch %s: %s (no vif hot-plug)", path, strerror(-rc));
+	snprintf(path, sizeof(path), "%s/control/migrate", g->home);
+	if (xs_client_watch(g->xs, path, "migrate") < 0)
+		PVLOG(WARN, MOD, "store: watch %s: no live migration", path);
 	rc = xs_client_watch(g->xs, shutdown_path, "shutdown");
 	if (rc < 0) {
 		PVLOG(ERR, MOD, "store: watch %s: %s", shutdown_path, strerror(-rc));
@@ -606,6 +614,98 @@ static int readopt(struct guest *g, const char *adopt_path, sigset_t *orig)
 	return 0;
 }
 
+/*
+ * control/migrate, written by the source pvnetd (docs/migration.md):
+ *   "logdirty"            start logging our writes (hvc_logdirty_start)
+ *   "suspend PATH TOKEN"  stop the vifs' data paths (Xen's suspend), then wait:
+ *                         a hang-up of the hypercall socket means resume at PATH
+ *   "resume"              the migration failed: reconnect here (suspend cancelled)
+ * Each answer goes to data/migrate.
+ */
+static void migrate_control(struct guest *g, const char *path)
+{
+	char ack[128], *what = NULL, tok[2 * MIG_TOKEN_SIZE + 1];
+	size_t len;
+	int rc = 0;
+
+	if (xs_client_read(g->xs, 0, path, &what, &len) < 0 || !len) {
+		free(what);
+		return;
+	}
+	snprintf(ack, sizeof(ack), "%s/data/migrate", g->home);
+	if (!strcmp(what, "logdirty")) {
+		rc = hvc_logdirty_start(g->hv);
+		xs_client_printf(g->xs, 0, ack, rc ? "logdirty-failed %d" : "logdirty", rc);
+	} else if (!strncmp(what, "suspend ", 8) &&
+		   sscanf(what + 8, "%107s %64s", g->mig_path, tok) == 2 &&
+		   strlen(tok) == 2 * MIG_TOKEN_SIZE) {
+		for (unsigned i = 0; i < MIG_TOKEN_SIZE; i++)
+			sscanf(tok + 2 * i, "%2hhx", &g->mig_token[i]);
+		for (unsigned i = 0; i < g->n_vifs; i++)
+			nf_vif_orphan(g->vifs[i]); /* data paths stopped, rings and ports gone */
+		g->suspended = true;
+		PVLOG(INFO, MOD, "suspended for migration to %s", g->mig_path);
+		xs_client_printf(g->xs, 0, ack, "suspended");
+	} else if (!strcmp(what, "resume") && g->suspended) {
+		hvc_logdirty_stop(g->hv);
+		g->suspended = false;
+		g->mig_path[0] = 0;
+		PVLOG(INFO, MOD, "migration cancelled: resuming here");
+		for (unsigned i = 0; i < g->n_vifs; i++)
+			nf_vif_handle_event(g->vifs[i]); /* the connect sequence again */
+		xs_client_printf(g->xs, 0, ack, "resumed");
+	} else if (!strcmp(what, "resume")) {
+		hvc_logdirty_stop(g->hv);
+	}
+	free(what);
+}
+
+/* The source let go of us: resume on the destination (its migrate.sock). 0 or -errno. */
+static int migrate_in(struct guest *g)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct xs_client *xs;
+	uint64_t since = now_ns();
+	int fd = -1, rc = -ENOENT;
+
+	if (strlen(g->mig_path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, g->mig_path);
+	/* bounded: the destination is up (it answered DONE); 5 s for it to take us */
+	while (now_ns() - since < 5000000000ull) {
+		const struct timespec ms10 = {0, 10000000L};
+		const struct timeval tmo = {3, 0};
+		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
+		rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno
+			: hvc_migrate_resume(g->hv, fd, g->mig_token);
+		if (rc == 0)
+			break;
+		close(fd);
+		fd = -1;
+		if (rc == -EPERM || rc == -EPROTO)
+			return rc;
+		nanosleep(&ms10, NULL);
+	}
+	if (fd < 0)
+		return rc;
+	rc = xs_client_open_fd(hvc_take_xs_fd(g->hv), &xs);
+	if (rc < 0)
+		return rc;
+	xs_client_close(g->xs);
+	g->xs = xs;
+	g->suspended = false;
+	g->mig_path[0] = 0;
+	for (unsigned i = 0; i < g->n_vifs; i++)
+		if ((rc = nf_vif_reattach(g->vifs[i], xs)) < 0)
+			PVLOG(ERR, MOD, "vif %u: watching its backend again: %s", i, strerror(-rc));
+	PVLOG(INFO, MOD, "resumed on the destination after %llu ms",
+	      (unsigned long long)((now_ns() - since) / 1000000u));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (pvnet_version_opt(argc, argv, "pvnet-guest"))
@@ -619,7 +719,7 @@ int main(int argc, char **argv)
 	struct guest g = {0};
 	const char *name = NULL, *adopt_path = NULL;
 	char path[128], shutdown_path[128], pktgen_path[128], *val = NULL;
-	bool pktgen_watched = false;
+	bool pktgen_watched = false, drain_now = false;
 	long domid = -1;
 	int hv_fd = -1, xs_fd, c, rc, status = 1;
 	size_t len, mem_size;
@@ -723,9 +823,27 @@ int main(int argc, char **argv)
 		/* pktgen/sink: counters to the store once a second */
 		if (g.n_apps && now_ns() - g.app_last_ns >= 1000000000u)
 			app_report(&g);
-		rc = ppoll(pfd, 2, g.n_apps ? &second : NULL, &orig);
+		/* after a resume the backend watches' first events may already sit in the
+		 * store client's buffer, with nothing more to wake the poll */
+		const struct timespec zero = {0, 0};
+		rc = ppoll(pfd, 2, drain_now ? &zero : g.n_apps ? &second : NULL, &orig);
+		drain_now = false;
 		if (rc < 0 && errno != EINTR)
 			break;
+		if ((pfd[1].revents & (POLLHUP | POLLERR)) && g.suspended && g.mig_path[0]) {
+			rc = migrate_in(&g);
+			if (rc < 0) {
+				PVLOG(ERR, MOD, "resuming on the destination failed: %s", strerror(-rc));
+				break;
+			}
+			if (publish(&g, shutdown_path) < 0)
+				break;
+			snprintf(path, sizeof(path), "%s/data/migrate", g.home);
+			xs_client_printf(g.xs, 0, path, "migrated");
+			pktgen_watched = false;
+			drain_now = true;
+			continue;
+		}
 		if (pfd[1].revents & (POLLHUP | POLLERR)) {
 			if (!adopt_path) {
 				PVLOG(WARN, MOD, "pvnetd went away");
@@ -749,13 +867,15 @@ int main(int argc, char **argv)
 			}
 			if (!strcmp(token, "pktgen"))
 				app_control(&g, pktgen_path);
+			if (!strcmp(token, "migrate"))
+				migrate_control(&g, wpath);
 			if (!strcmp(token, "vifdir") && vifdir_event(&g, wpath)) {
 				int src = sync_vifs(&g);
 				if (src < 0)
 					PVLOG(WARN, MOD, "store: listing vifs: %s",
 					      strerror(-src));
 			}
-			for (unsigned i = 0; i < g.n_vifs; i++)
+			for (unsigned i = 0; i < g.n_vifs && !g.suspended; i++)
 				if (nf_vif_owns_token(g.vifs[i], token))
 					nf_vif_handle_event(g.vifs[i]);
 			free(wpath);

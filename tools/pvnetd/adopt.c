@@ -461,7 +461,7 @@ static void adopt_warn(void *arg, const char *msg)
 
 /* Rebuilds the domain of record r over the guest's memfds; fd becomes its hypercall
  * socket. 0 or -errno (the caller answers the guest). */
-static int adopt_domain(struct pvnetd *d, struct pvnet_domrec *r, int fd, int mem_fd, int gnt_fd)
+int adopt_domain_build(struct pvnetd *d, struct pvnet_domrec *r, int fd, int mem_fd, int gnt_fd)
 {
 	struct pvnet_config_opts opts = {.overrides = (const char *const *)r->overrides,
 					 .n_overrides = r->n_overrides,
@@ -689,7 +689,7 @@ static int handle_first(struct pvnetd *d, struct adopt *a, int fd)
 	rc = -EINVAL;
 	if (req.args.hello.mem_size != r->memory_mib << 20)
 		goto refuse;
-	rc = adopt_domain(d, r, fd, fds[0], fds[1]);
+	rc = adopt_domain_build(d, r, fd, fds[0], fds[1]);
 	if (rc < 0)
 		goto refuse;
 	ar->adopted = true;

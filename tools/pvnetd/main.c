@@ -81,6 +81,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: pvnetd [--run-dir DIR] [--foreground] [--log FILE] [--guest-bin PATH]\n"
 		   "              [--workers N] [--accel-dir DIR] [--state-dir DIR] [--version]\n"
+		   "              [--migrate-listen IPV4:PORT] [--migrate-key FILE]\n"
 		   "  --run-dir DIR     sockets and pid file (default " PVNET_DEFAULT_RUN_DIR
 		   ", or $PVNET_RUN_DIR)\n"
 		   "  --foreground      do not daemonize\n"
@@ -449,7 +450,7 @@ uint64_t loop_gauge_recent_ns(const struct loop_gauge *g, uint64_t now_ns)
 	return worst;
 }
 
-enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_XS, SRC_HC, SRC_NB, SRC_ADOPT, SRC_VTEP };
+enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_XS, SRC_HC, SRC_NB, SRC_ADOPT, SRC_VTEP, SRC_MIG };
 
 #define MAX_POLL 2048
 
@@ -505,6 +506,8 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 	/* adopt.c: the adopt socket, its pending connections, adopted guests' pidfds */
 	for (int k = adopt_pollfds(d, pfd + n, ptr + n, MAX_POLL - n); k > 0; k--)
 		kind[n++] = SRC_ADOPT;
+	for (int k = migrate_pollfds(d, pfd + n, ptr + n, MAX_POLL - n); k > 0; k--)
+		kind[n++] = SRC_MIG; /* migrate.c: listeners, finished receivers */
 	/* vtep.c: the VTEP database connection and its timers */
 	if (d->vtep) {
 		int vt = vtep_timeout_ms(d->vtep);
@@ -562,6 +565,9 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 			case SRC_ADOPT:
 				adopt_handle(d, pfd[i].fd, ptr[i]);
 				break;
+			case SRC_MIG:
+				migrate_handle(d, pfd[i].fd, ptr[i]);
+				break;
 			case SRC_VTEP:
 				break; /* below, with its timers */
 			case SRC_HC: {
@@ -610,6 +616,8 @@ static int claim_run_dir(struct pvnetd *d, const char *run_dir)
 }
 
 /* Everything after the run dir is ours; errors go to the log (and stderr meanwhile). */
+static const char *mig_listen, *mig_key; /* --migrate-listen, --migrate-key */
+
 static int setup(struct pvnetd *d)
 {
 	sigset_t mask;
@@ -703,6 +711,9 @@ static int setup(struct pvnetd *d)
 	rc = adopt_start(d); /* the guests a previous pvnetd left running */
 	if (rc < 0)
 		return rc;
+	rc = migrate_init(d, mig_listen, mig_key); /* migrate.c */
+	if (rc < 0)
+		return rc;
 	d->ctl_fd = listen_seqpacket(d->ctl_path);
 	if (d->ctl_fd < 0) {
 		PVLOG(ERR, MOD, "control socket %s: %s", d->ctl_path, strerror(-d->ctl_fd));
@@ -720,6 +731,7 @@ static void teardown(struct pvnetd *d)
 	while (d->doms)
 		dom_destroy(d, d->doms, NULL);
 	adopt_close(d);
+	migrate_close(d);
 	for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++)
 		ctl_conn_close(&d->ctl_conns[i]);
 	if (d->ctl_fd >= 0) {
@@ -806,6 +818,8 @@ int main(int argc, char **argv)
 					     {"limits", required_argument, NULL, 'Q'},
 					     {"state-dir", required_argument, NULL, 's'},
 					     {"vtep-db", required_argument, NULL, 1001},
+					     {"migrate-listen", required_argument, NULL, 1101},
+					     {"migrate-key", required_argument, NULL, 1102},
 					     {"vtep-name", required_argument, NULL, 1002},
 					     {"tunnel-ip", required_argument, NULL, 1003},
 					     {"ovnsb-db", required_argument, NULL, 1004},
@@ -872,6 +886,12 @@ int main(int argc, char **argv)
 			break;
 		case 1001:
 			vtep_o.db = optarg;
+			break;
+		case 1101:
+			mig_listen = optarg;
+			break;
+		case 1102:
+			mig_key = optarg;
 			break;
 		case 1002:
 			vtep_o.name = optarg;

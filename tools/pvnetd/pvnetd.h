@@ -114,6 +114,7 @@ struct pvnetd {
 	struct pvnetd_state *state;   /* the switch.conf model; NULL before state_lock */
 	struct adopt *adopt;          /* adopt.c: records and the adopt socket */
 	struct vtep *vtep;            /* vtep.c: --vtep-db (OVN hardware VTEP), or NULL */
+	struct migrate *migrate;      /* migrate.c: --migrate-listen/--migrate-key, or NULL */
 };
 
 uint64_t pvnetd_now_ns(void);
@@ -195,6 +196,16 @@ bool adopt_guest_gone(struct dom *dom);
 const char *adopt_sock_path(const struct pvnetd *d);
 /* pvnet shutdown NAME|ID | --all [--wait] */
 int cmd_shutdown(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
+/* adopt.c: builds domain r over memfds (re-adoption, or a migration's received memory). */
+struct pvnet_domrec;
+int adopt_domain_build(struct pvnetd *d, struct pvnet_domrec *r, int fd, int mem_fd, int gnt_fd);
+
+/* migrate.c: live migration (docs/migration.md) */
+int migrate_init(struct pvnetd *d, const char *listen_addr, const char *key_file);
+int migrate_pollfds(struct pvnetd *d, struct pollfd *pfd, void **ptr, int max);
+void migrate_handle(struct pvnetd *d, int fd, void *ptr);
+void migrate_close(struct pvnetd *d);
+int cmd_migrate(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 
 /* cli.c: `nic`, `accel` and `ethtool` commands */
 int cmd_nic(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
