@@ -107,17 +107,70 @@ pvnet() { "$PV_BIN/pvnet" --run-dir "$PV_RUN" "$@"; }
 
 # domid NAME: a domain's id from `pvnet list` (empty if none).
 domid() { pvnet list | awk -v n="$1" '$1 == n {print $2}'; }
-# connected NAME: the guest's vif 0 is Connected on both ends (store states 4) and
-# its eth0 exists in the guest's namespace (named after the domain). A test may
-# define its own `connected` after sourcing lib.sh.
-connected() {
+# vif_state NAME DEVID front|back: the store state of a guest's vif (empty if none).
+vif_state() {
   local id
   id=$(domid "$1")
-  [ -n "$id" ] &&
-    [ "$(xenstore-read "/local/domain/$id/device/vif/0/state" 2>/dev/null)" = 4 ] &&
-    [ "$(xenstore-read "/local/domain/0/backend/vif/$id/0/state" 2>/dev/null)" = 4 ] &&
-    ip -n "$1" link show eth0 >/dev/null 2>&1
+  [ -n "$id" ] || return 1
+  case $3 in
+  front) xenstore-read "/local/domain/$id/device/vif/$2/state" 2>/dev/null ;;
+  *) xenstore-read "/local/domain/0/backend/vif/$id/$2/state" 2>/dev/null ;;
+  esac
 }
+# connected [--store] NAME [DEVID]: the guest's vif DEVID (0) is Connected on both
+# ends (store states 4) and its eth<DEVID> exists in the guest's namespace (named
+# after the domain); --store: the store states only (a guest with no interface,
+# e.g. pktgen mode).
+connected() {
+  local store=0
+  [ "$1" = --store ] && { store=1; shift; }
+  local dev=${2:-0}
+  [ "$(vif_state "$1" "$dev" front)" = 4 ] && [ "$(vif_state "$1" "$dev" back)" = 4 ] &&
+    { [ "$store" = 1 ] || ip -n "$1" link show "eth$dev" >/dev/null 2>&1; }
+}
+
+# pv_cfg NAME [VIFSPEC ...]: writes $PV_TMP/NAME.cfg, a PV guest of 64 MiB in a
+# namespace named NAME with one vif per VIFSPEC (xl's syntax, e.g.
+# 'bridge=br0, ip=10.1.0.1/24'), and removes that namespace at cleanup. A spec
+# without mac= gets the next MAC of this test run (00:16:3e + 16 bits of the test's
+# pid + a counter): PV_MAC holds the last one given. Append other keys to the file.
+# Call it in the test's shell, not in $(...): the counter and the cleanup would be lost.
+PV_NMAC=0
+PV_MAC=""
+pv_cfg() {
+  local name=$1 spec vifs="" sep=""
+  shift
+  for spec in "$@"; do
+    if [[ "$spec" != *mac=* ]]; then
+      PV_NMAC=$((PV_NMAC + 1))
+      PV_MAC=$(printf '00:16:3e:%02x:%02x:%02x' $((($$ >> 8) & 255)) $(($$ & 255)) $((PV_NMAC & 255)))
+      spec="mac=$PV_MAC, $spec"
+    fi
+    vifs="$vifs$sep'$spec'"
+    sep=", "
+  done
+  {
+    echo "name = \"$name\""
+    echo "memory = 64"
+    echo "netns = \"$name\""
+    [ -n "$vifs" ] && echo "vif = [ $vifs ]"
+  } >"$PV_TMP/$name.cfg"
+  pv_cleanup_add "ip netns del '$name' 2>/dev/null"
+}
+
+# num A OP B: compares two decimal numbers (OP: < <= > >= == !=), e.g. num "$mbps" '<' 20;
+# near A B TOL: |A - B| <= TOL. The values are awk variables, never program text.
+num() {
+  awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN { a += 0; b += 0
+    r = op == "<" ? a < b : op == "<=" ? a <= b : op == ">" ? a > b : op == ">=" ? a >= b : op == "==" ? a == b : a != b
+    exit !r }'
+}
+near() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; exit !(d <= t + 0 && -d <= t + 0) }'; }
+
+# jget [--sum|--count|--len] [--fmt SPEC] PATH ...: values out of the JSON on stdin
+# (tests/integration/jq.py: PATH is e.g. vifs.[name=vif3.0].drops.tx_fatal or
+# end.sum_received.bits_per_second); exits 1 when PATH reaches nothing.
+jget() { python3 "$PV_ROOT/tests/integration/jq.py" "$@"; }
 
 # Runs a command inside a guest's namespace.
 in_guest() { local g=$1; shift; ip netns exec "$g" "$@"; }

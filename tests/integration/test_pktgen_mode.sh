@@ -13,25 +13,7 @@ ID=$(printf '%x' $(( $$ % 65536 )))
 GEN=pvp${ID}g; SNK=pvp${ID}s
 
 # mkcfg NAME N MODE-SPEC: a domain config in the temp dir
-mkcfg() {
-  local name=$1 n=$2 spec=$3
-  cat >"$PV_TMP/$name.cfg" <<CFG
-name = "$name"
-memory = 64
-netns = "$name"
-vif = [ 'mac=00:16:3e:$(printf '%02x:%02x' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 ))):0$n, bridge=bp$ID, ip=10.81.0.$n/24, $spec' ]
-CFG
-  pv_cleanup_add "ip netns del '$name'"
-}
-
-domid() { pvnet list | awk -v n="$1" '$1 == n {print $2}'; }
-connected() {
-  local id
-  id=$(domid "$1")
-  [ -n "$id" ] &&
-    [ "$(xenstore-read "/local/domain/$id/device/vif/0/state" 2>/dev/null)" = 4 ] &&
-    [ "$(xenstore-read "/local/domain/0/backend/vif/$id/0/state" 2>/dev/null)" = 4 ]
-}
+mkcfg() { pv_cfg "$1" "bridge=bp$ID, ip=10.81.0.$2/24, $3"; }
 # ctr NAME KEY: a store counter of the guest's pktgen/sink
 ctr() { xenstore-read "/local/domain/$(domid "$1")/data/pktgen/$2" 2>/dev/null; }
 
@@ -48,7 +30,7 @@ if [ -z "$IDG" ] || [ -z "$IDS" ] ||
 fi
 check "frontend nodes: pvnet-mode pktgen/sink, pvnet-pkt 64" \
   bash -c "[ \"\$(xenstore-read /local/domain/$IDG/device/vif/0/pvnet-mode)\" = pktgen ] && [ \"\$(xenstore-read /local/domain/$IDS/device/vif/0/pvnet-mode)\" = sink ] && [ \"\$(xenstore-read /local/domain/$IDG/device/vif/0/pvnet-pkt)\" = 64 ]"
-if wait_for 10 connected "$GEN" && wait_for 10 connected "$SNK"; then
+if wait_for 10 connected --store "$GEN" && wait_for 10 connected --store "$SNK"; then
   ok "xenbus: both vifs Connected"
 else
   not_ok "xenbus: both vifs Connected"; pv_done; exit 1
@@ -63,15 +45,10 @@ xenstore-write "/local/domain/$IDG/control/pktgen" stop
 snap() {
   local js
   js=$(pvnet stats --json 2>/dev/null) || return 1
-  python3 -c '
-import json, sys
-d = json.loads(sys.argv[1]); g, s = sys.argv[2], sys.argv[3]
-v = {x["name"]: x for x in d["vifs"] if x["connected"]}
-nb_tx = v["vif%s.0" % g]["tx_packets"]
-nb_rx = v["vif%s.0" % s]["rx_packets"]
-dr = sum(sum(x["drops"].values()) for x in d["vifs"])
-dr += sum(sum(p["drops"].values()) for b in d.get("bridges", []) for p in b["ports"])
-print(nb_tx, nb_rx, dr)' "$js" "$IDG" "$IDS" || return 1
+  local v='vifs.[connected=true]' tx rx
+  tx=$(jget "$v.[name=vif$IDG.0].tx_packets" <<<"$js") &&
+    rx=$(jget "$v.[name=vif$IDS.0].rx_packets" <<<"$js") || return 1
+  echo "$tx $rx $(jget --sum 'vifs.*.drops' 'bridges.*.ports.*.drops' <<<"$js")"
 }
 prev=""; cur=""
 for _ in $(seq 1 30); do  # store counters are written once a second: compare 1.2 s apart
@@ -81,7 +58,7 @@ for _ in $(seq 1 30); do  # store counters are written once a second: compare 1.
 done
 read -r gtx srx slost sreord nbtx nbrx drops <<<"$cur"
 diag "generator sent $gtx, netback took $nbtx from it, delivered $nbrx to the sink, sink counted $srx (lost $slost, reordered $sreord), counted drops $drops"
-diag "rate over the run: ~$(python3 -c "print('%.3f' % ($gtx / 2e6))") Mpps (indicative; not asserted)"
+diag "rate over the run: ~$(awk -v n="$gtx" 'BEGIN {printf "%.3f", n / 2e6}') Mpps (indicative; not asserted)"
 check "generator sent frames" [ "${gtx:-0}" -gt 0 ]
 check "netback saw exactly the frames the generator counted ($nbtx = $gtx)" [ "$nbtx" = "$gtx" ]
 check "sink counted = sent - counted drops ($srx = $gtx - $drops)" [ "$srx" = "$((gtx - drops))" ]

@@ -10,49 +10,21 @@ pv_init pvnic
 pv_need iperf3 ping nsenter
 
 ID=$(printf '%x' $(( $$ % 65536 )))
-G=()  # guest netns names, for cleanup
 
 # mkcfg NAME IP4 IP6 [MTU] [QUEUES]: a domain config in the temp dir
-mkcfg() {
-  local name=$1 ip4=$2 ip6=$3 mtu=${4:-1500} q=${5:-1} mac
-  mac=$(printf '00:16:3e:%02x:%02x:%02x' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 )) $(( ${#G[@]} + 1 )))
-  cat >"$PV_TMP/$name.cfg" <<CFG
-name = "$name"
-memory = 64
-netns = "$name"
-vif = [ 'mac=$mac, bridge=br$ID, ip=$ip4/24 $ip6/64, mtu=$mtu, queues=$q' ]
-CFG
-  G+=("$name")
-  # a guest killed without cleanup would leave its namespace mount behind
-  pv_cleanup_add "ip netns del '$name'"
-}
+mkcfg() { pv_cfg "$1" "bridge=br$ID, ip=$2/24 $3/64, mtu=${4:-1500}, queues=${5:-1}"; }
 
 # guest_up NAME: domain created, the guest process wrote its node, eth0 exists
 guest_up() {
   local name=$1 id
-  id=$(pvnet list | awk -v n="$name" '$1 == n {print $2}')
+  id=$(domid "$name")
   [ -n "$id" ] && xenstore-read "/local/domain/$id/data/pvnet-guest" >/dev/null 2>&1 &&
     ip -n "$name" link show eth0 >/dev/null 2>&1
 }
 
-# connected NAME: frontend and backend of vif 0 are both Connected (4)
-connected() {
-  local id
-  id=$(pvnet list | awk -v n="$1" '$1 == n {print $2}')
-  [ -n "$id" ] &&
-    [ "$(xenstore-read "/local/domain/$id/device/vif/0/state" 2>/dev/null)" = 4 ] &&
-    [ "$(xenstore-read "/local/domain/0/backend/vif/$id/0/state" 2>/dev/null)" = 4 ]
-}
-
-backend_state() {
-  local id
-  id=$(pvnet list | awk -v n="$1" '$1 == n {print $2}')
-  xenstore-read "/local/domain/0/backend/vif/$id/0/state" 2>/dev/null
-}
-
 gpid() {
   local id
-  id=$(pvnet list | awk -v n="$1" '$1 == n {print $2}')
+  id=$(domid "$1")
   xenstore-read "/local/domain/$id/data/pvnet-guest" 2>/dev/null | awk '{print $3}'
 }
 
@@ -66,7 +38,7 @@ iperf() {
   out=$(ip netns exec "$cli" timeout $((secs + 20)) iperf3 -c "$ip" -t "$secs" -J "$@" 2>&1) || {
     echo "$out" | tail -n 5 | sed 's/^/# /' >&2; kill "$spid" 2>/dev/null; return 1; }
   wait "$spid" 2>/dev/null
-  python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))' <<<"$out"
+  jget end.sum_received.bits_per_second <<<"$out" | awk '{printf "%.2f\n", $1 / 1e9}'
 }
 
 if pv_start; then ok "pvnetd starts"; else not_ok "pvnetd starts"; pv_done; exit 1; fi
@@ -87,7 +59,7 @@ check "eth0 has the MAC, IPv4 and IPv6 addresses from the config" \
 check "loopback is up in the guest" bash -c "ip -n '$A' link show lo | grep -q 'UP'"
 
 # Is there a backend at all? (netback may not be built yet.)
-IDA=$(pvnet list | awk -v n="$A" '$1 == n {print $2}')
+IDA=$(domid "$A")
 if ! wait_for 5 bash -c "[ \"\$(xenstore-read /local/domain/0/backend/vif/$IDA/0/feature-rx-copy 2>/dev/null)\" = 1 ]"; then
   skip "PV NIC traffic" "no netback: the backend never offered feature-rx-copy"
   check "destroy both guests" bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' destroy '$A' >/dev/null && '$PV_BIN/pvnet' --run-dir '$PV_RUN' destroy '$B' >/dev/null"
@@ -98,7 +70,7 @@ fi
 if wait_for 10 connected "$A" && wait_for 10 connected "$B"; then
   ok "xenbus: frontend and backend Connected"
 else
-  not_ok "xenbus Connected (backend state $(backend_state "$A"))"
+  not_ok "xenbus Connected (backend state $(vif_state "$A" 0 back))"
 fi
 fe=$(xenstore-ls "/local/domain/$IDA/device/vif/0" 2>/dev/null)
 check "frontend keys: rings, split event channels, rx-copy, persistent" \
@@ -117,14 +89,9 @@ if g=$(iperf "$A" 10.77.0.1 "$B" 5); then ok "iperf3 TCP $B -> $A 5 s"; diag "ip
 # so packets sent = packets delivered + packets dropped (netback and switch
 # counters).
 acct() {
-  python3 -c '
-import json, sys
-d = json.loads(sys.argv[1])
-v = [x for x in d["vifs"] if x["connected"]]
-tx = sum(x["tx_packets"] for x in v); rx = sum(x["rx_packets"] for x in v)
-dr = sum(sum(x["drops"].values()) for x in v)
-dr += sum(sum(p["drops"].values()) for b in d.get("bridges", []) for p in b["ports"])
-print(len(v), tx, rx, dr)' "$1"
+  local v='vifs.[connected=true]'
+  echo "$(jget --count "$v" <<<"$1") $(jget --sum "$v.tx_packets" <<<"$1")" \
+    "$(jget --sum "$v.rx_packets" <<<"$1") $(jget --sum "$v.drops" 'bridges.*.ports.*.drops' <<<"$1")"
 }
 if js=$(pvnet stats --json 2>/dev/null) && [ -n "$js" ] && acct "$js" >/dev/null 2>&1; then
   prev=""
@@ -189,7 +156,7 @@ mkcfg "$C" 10.79.0.1 fd79::1 1500 2
 sed -i "s/bridge=b[rj]$ID/bridge=bq$ID/" "$PV_TMP/$C.cfg" "$PV_TMP/$D.cfg"
 pvnet create "$PV_TMP/$C.cfg" >/dev/null && pvnet create "$PV_TMP/$D.cfg" >/dev/null
 if wait_for 10 connected "$C" && wait_for 10 connected "$D"; then
-  idc=$(pvnet list | awk -v n="$C" '$1 == n {print $2}')
+  idc=$(domid "$C")
   nq=$(xenstore-read "/local/domain/$idc/device/vif/0/multi-queue-num-queues" 2>/dev/null || echo 1)
   check "2-queue vif negotiated $nq queues" [ "$nq" = 2 ]
   if g=$(iperf "$D" 10.79.0.2 "$C" 5 -P 4); then ok "iperf3 -P 4 on 2-queue vifs"; diag "iperf3 -P 4 2 queues: $g Gb/s"; else not_ok "iperf3 -P 4 on 2-queue vifs"; fi
@@ -200,7 +167,7 @@ pvnet destroy "$C" >/dev/null; pvnet destroy "$D" >/dev/null
 
 # SIGTERM to a guest: frontend Closing -> Closed, namespace removed, domain gone.
 pid=$(gpid "$B")
-idb=$(pvnet list | awk -v n="$B" '$1 == n {print $2}')
+idb=$(domid "$B")
 if [ -n "$pid" ]; then
   kill -TERM "$pid"
   check "SIGTERM: guest $B exits and removes its namespace" wait_for 5 bash -c "! kill -0 $pid 2>/dev/null && ! ip netns list | grep -qE '^$B( |\$)'"

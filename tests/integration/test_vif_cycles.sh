@@ -8,26 +8,13 @@ pv_need nsenter xenstore-read
 
 ID=$(printf '%x' $(( $$ % 65536 )))
 G=vc$ID
-cat >"$PV_TMP/$G.cfg" <<CFG
-name = "$G"
-memory = 64
-netns = "$G"
-vif = [ 'mac=00:16:3e:$(printf '%02x:%02x' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 ))):01, bridge=br$ID, ip=10.91.0.1/24' ]
-CFG
-pv_cleanup_add "ip netns del '$G' 2>/dev/null"
-
-domid() { pvnet list | awk -v n="$1" '$1 == n {print $2}'; }
-connected() {
-  local id; id=$(domid "$G")
-  [ -n "$id" ] && [ "$(xenstore-read "/local/domain/$id/device/vif/0/state" 2>/dev/null)" = 4 ] &&
-    [ "$(xenstore-read "/local/domain/0/backend/vif/$id/0/state" 2>/dev/null)" = 4 ]
-}
+pv_cfg "$G" "bridge=br$ID, ip=10.91.0.1/24"
 gone() { [ -z "$(domid "$G")" ]; }
 nfds() { ls "/proc/$PV_PID/fd" | wc -l; }
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$PV_PID/status"; }
 
 cycle() {
-  pvnet create "$PV_TMP/$G.cfg" >/dev/null && wait_for 10 connected &&
+  pvnet create "$PV_TMP/$G.cfg" >/dev/null && wait_for 10 connected --store "$G" &&
     pvnet destroy "$G" >/dev/null && wait_for 10 gone
 }
 

@@ -49,7 +49,7 @@ check "list -v: the header has UUID and PID, $G1's row its uuid and the guest's 
   bash -c "pvnet() { '$PV_BIN/pvnet' --run-dir '$PV_RUN' \"\$@\"; }
     pvnet list -v | head -1 | grep -qE '^Name +ID +Mem +VCPUs +State +Time\(s\) +UUID +PID\$' &&
     [ \"\$(pvnet list -v | awk '\$1 == \"$G1\" {print \$7}')\" = '$UUID' ] &&
-    [ -n '$P1' ] && [ '$P1' = \"\$(pvnet list --json | python3 -c 'import json,sys; print([e[\"pid\"] for e in json.load(sys.stdin) if e[\"name\"] == \"$G1\"][0])')\" ] &&
+    [ -n '$P1' ] && [ '$P1' = \"$(pvnet list --json | jget "[name=$G1].pid")\" ] &&
     grep -q pvnet-guest /proc/$P1/cmdline"
 check "list (no -v) has no UUID column" \
   bash -c "! '$PV_BIN/pvnet' --run-dir '$PV_RUN' list | head -1 | grep -q UUID"
@@ -57,21 +57,23 @@ state_is() { [ "$(field "$1" 5)" = "$2" ]; }
 running_or_blocked() { local s; s=$(field "$1" 5); [ "$s" = r----- ] || [ "$s" = -b---- ]; }
 check "list: $G1 is r or b while its guest runs" running_or_blocked "$G1"
 T1=$(field "$G1" 6); C1=$(cpu_of "$P1")
-diag "$G1: Time(s) $T1, /proc/$P1/stat says $C1 CPU seconds, up $(pvnet list --json | python3 -c "import json,sys; print([round(e['uptime_s'],1) for e in json.load(sys.stdin) if e['name'] == '$G1'][0])") s"
+diag "$G1: Time(s) $T1, /proc/$P1/stat says $C1 CPU seconds, up $(pvnet list --json | jget --fmt .1f "[name=$G1].uptime_s") s"
 check "list: Time(s) of $G1 is its guest's CPU seconds (/proc/PID/stat, within 0.3 s)" \
-  python3 -c "import sys; sys.exit(abs(float('$T1') - float('$C1')) > 0.3)"
+  near "$T1" "$C1" 0.3
 check "list: Domain-0's Time(s) is pvnetd's CPU seconds (within 0.3 s)" \
-  python3 -c "import sys; sys.exit(abs(float('$(field Domain-0 6)') - float('$(cpu_of "$PV_PID")')) > 0.3)"
+  near "$(field Domain-0 6)" "$(cpu_of "$PV_PID")" 0.3
 kill -STOP "$P1"
 check "list: $G1 is p (paused) while its guest process is stopped" wait_for 5 state_is "$G1" "--p---"
 kill -CONT "$P1"
 check "list: $G1 is r or b again after SIGCONT" wait_for 5 running_or_blocked "$G1"
-check "list -v $G1 --json: parses as JSON, one domain with time_s and uptime_s" \
-  bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' list -v '$G1' --json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-assert len(d) == 1 and d[0][\"name\"] == \"$G1\" and d[0][\"uuid\"] == \"$UUID\", d
-assert isinstance(d[0][\"time_s\"], float) and d[0][\"uptime_s\"] >= d[0][\"time_s\"] - 1, d'"
+# list -v NAME --json: one domain, its name and uuid, time_s a float, uptime_s >= time_s - 1
+list_json_ok() {
+  local js t
+  js=$(pvnet list -v "$G1" --json) && [ "$(jget --len . <<<"$js")" = 1 ] &&
+    [ "$(jget 0.name <<<"$js")" = "$G1" ] && [ "$(jget 0.uuid <<<"$js")" = "$UUID" ] &&
+    t=$(jget 0.time_s <<<"$js") && [[ "$t" == *.* ]] && num "$(jget 0.uptime_s <<<"$js")" '>=' "$(awk -v t="$t" 'BEGIN { print t - 1 }')"
+}
+check "list -v $G1 --json: parses as JSON, one domain with time_s and uptime_s" list_json_ok
 check "list -x: refused with the usage" bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' list -x 2>&1 | grep -q usage"
 
 # G2 pings G1 from here on: the other domains' destroy and shutdown leave it alone
