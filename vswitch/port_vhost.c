@@ -23,6 +23,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -205,12 +206,36 @@ static int step_events(struct vsw_vhost *vh, const struct epoll_event *evs, int 
 }
 
 /*
+ * Back-pressure: after a burst whose frames mostly went nowhere (their egress rings
+ * full), pause before reading the guest's TX ring again, longer while it lasts.
+ * The frames wait in the guest's ring, where virtio lets them wait, and the
+ * sender sees its ring full as it would with any slower device.
+ */
+static void tx_backoff(struct vsw_vhost *vh)
+{
+	struct timespec ts = {0, 0};
+
+	if (!vh->tx_lossy) {
+		vh->tx_backoff_ns = 0;
+		return;
+	}
+	vh->tx_lossy = false;
+	vh->tx_backoff_ns = !vh->tx_backoff_ns ? VHU_TX_BACKOFF_MIN_NS
+			    : vh->tx_backoff_ns * 2 > VHU_TX_BACKOFF_MAX_NS ? VHU_TX_BACKOFF_MAX_NS
+			    : vh->tx_backoff_ns * 2;
+	CNT_ADD(vh, tx_backoffs, 1);
+	ts.tv_nsec = (long)vh->tx_backoff_ns;
+	nanosleep(&ts, NULL);
+}
+
+/*
  * One pass of the port thread's loop: waits for events (not at all unless
  * `may_block`), accepts (or, in client mode, connects to) a VMM, handles at most
  * one control message, drains kicks, then runs one burst of every guest TX queue.
- * Returns the chains consumed, or -1 when told to stop. While polling (poll_us) the
- * guest's kicks stay suppressed and epoll is looked at only every
- * VHU_POLL_EPOLL_EVERY passes that moved frames (at once when one moved none).
+ * Returns the chains consumed, or -1 when told to stop. While frames flow (and
+ * while polling, poll_us) the guest's kicks stay suppressed and epoll is looked at
+ * only every VHU_POLL_EPOLL_EVERY passes that moved frames (at once when one moved
+ * none).
  */
 static int port_step(struct vsw_vhost *vh, bool may_block)
 {
@@ -219,8 +244,12 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 	bool poll_now = polling(vh, now);
 	int n, timeout, used = 0;
 
-	if (poll_now && vh->busy && ++vh->poll_pass < VHU_POLL_EPOLL_EVERY && !vh->rx_deadline_ns)
-		goto burst; /* no syscall between bursts while frames flow */
+	/* no syscall between bursts while frames flow (kicks are off meanwhile), polling
+	 * or not; the test poll (!may_block) looks at its events every time it is not
+	 * polling */
+	if ((poll_now || may_block) && vh->busy && ++vh->poll_pass < VHU_POLL_EPOLL_EVERY &&
+	    !vh->rx_deadline_ns)
+		goto burst;
 	vh->poll_pass = 0;
 	timeout = step_timeout(vh, now, poll_now); /* also re-enables kicks when idle */
 	n = epoll_wait(vh->ep_fd, evs, (int)(sizeof(evs) / sizeof(evs[0])), may_block ? timeout : 0);
@@ -243,6 +272,8 @@ burst:
 		used = 0;
 	}
 	vh->busy = used > 0;
+	if (may_block)
+		tx_backoff(vh);
 	if (vh->busy && vh->poll_us)
 		vh->last_work_ns = now;
 	else if (poll_now && may_block)
@@ -261,6 +292,9 @@ static void *vhost_thread(void *arg)
 	struct vsw_vhost *vh = arg;
 	bool orphan;
 
+	/* its pauses (tx_backoff) are tens of microseconds: a 1 us timer slack, not the
+	 * default 50 */
+	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	while (port_step(vh, true) >= 0)
 		;
 	pthread_mutex_lock(&vh->life_lock);
@@ -407,14 +441,15 @@ static int vhost_describe(struct vsw_port *port, char *buf, size_t size)
 			"guest_mem_fault=%llu vmm_bad_msgs=%llu vmm_msg_timeouts=%llu "
 			"vmm_reply_stalls=%llu vmm_fd_floods=%llu vmm_connects=%llu "
 			"vmm_disconnects=%llu connect_fails=%llu rx_no_buffers=%llu "
-			"rx_not_ready=%llu kicks=%llu calls=%llu", vh->path,
+			"rx_not_ready=%llu rx_waits=%llu tx_backoffs=%llu kicks=%llu calls=%llu", vh->path,
 			vh->client ? "client" : "server", vh->nq / 2,
 			!vh->poll_us ? "off" : vh->poll_us == VSW_VHOST_POLL_ALWAYS ? "on" : "usec",
 			vh->st.running ? "running" : vh->st.connected ? "connected"
 			: vh->client ? "connecting" : "listening",
 			LD(features), LD(guest_mem_fault), LD(bad_msgs), LD(msg_timeouts),
 			LD(reply_stalls), LD(fd_floods), LD(connects), LD(disconnects),
-			LD(connect_fails), LD(rx_no_buffers), LD(rx_not_ready), LD(kicks), LD(calls));
+			LD(connect_fails), LD(rx_no_buffers), LD(rx_not_ready), LD(rx_waits), LD(tx_backoffs), LD(kicks),
+			LD(calls));
 #undef LD
 }
 

@@ -58,6 +58,7 @@ static int vq_map(struct vsw_vhost *vh, struct vhu_vq *vq)
 		return -EINVAL;
 	}
 	vq->used_idx = __atomic_load_n(&vq->used->idx, __ATOMIC_RELAXED);
+	vq->signalled_used = vq->used_idx;
 	return 0;
 }
 
@@ -107,7 +108,7 @@ void vsw_vhost_disconnect(struct vsw_vhost *vh)
 	}
 	unmap_regions(vh);
 	vh->features = 0;
-	vh->features_set = vh->protocol_features = false;
+	vh->features_set = vh->protocol_features = vh->event_idx = false;
 	vh->hdr_size = 12;
 	pthread_mutex_unlock(&vh->lock);
 	rx_reset(vh);
@@ -267,6 +268,7 @@ static int h_set_features(struct vsw_vhost *vh, struct vhu_call *c)
 	pthread_mutex_lock(&vh->lock);
 	vh->features = f;
 	vh->features_set = true;
+	vh->event_idx = f & BIT(VIRTIO_RING_F_EVENT_IDX);
 	vh->hdr_size = (f & (BIT(VIRTIO_F_VERSION_1) | BIT(VIRTIO_NET_F_MRG_RXBUF))) ? 12 : 10;
 	/* without VHOST_USER_F_PROTOCOL_FEATURES rings start enabled, with it they wait
 	 * for SET_VRING_ENABLE */
@@ -275,9 +277,10 @@ static int h_set_features(struct vsw_vhost *vh, struct vhu_call *c)
 		vh->vq[q].enabled = true;
 	pthread_mutex_unlock(&vh->lock);
 	__atomic_store_n(&vh->st.features, f, __ATOMIC_RELAXED);
-	PVLOG(INFO, MOD, "%s: features 0x%llx (mrg_rxbuf=%d guest_csum=%d guest_tso4=%d "
-	      "host_tso4=%d)", vh->name, (unsigned long long)f,
-	      !!(f & BIT(VIRTIO_NET_F_MRG_RXBUF)), !!(f & BIT(VIRTIO_NET_F_GUEST_CSUM)),
+	PVLOG(INFO, MOD, "%s: features 0x%llx (mrg_rxbuf=%d event_idx=%d guest_csum=%d "
+	      "guest_tso4=%d host_tso4=%d)", vh->name, (unsigned long long)f,
+	      !!(f & BIT(VIRTIO_NET_F_MRG_RXBUF)), !!(f & BIT(VIRTIO_RING_F_EVENT_IDX)),
+	      !!(f & BIT(VIRTIO_NET_F_GUEST_CSUM)),
 	      !!(f & BIT(VIRTIO_NET_F_GUEST_TSO4)), !!(f & BIT(VIRTIO_NET_F_HOST_TSO4)));
 	return 0;
 }

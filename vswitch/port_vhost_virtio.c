@@ -116,17 +116,53 @@ static void vq_push_used(struct vhu_vq *vq, uint16_t head, uint32_t len)
 	vq->used_idx++;
 }
 
+/* Where the split ring keeps the event indexes (VIRTIO_RING_F_EVENT_IDX): the
+ * guest's used_event after its avail ring, ours (avail_event) after the used ring;
+ * both inside what vq_map mapped (6 + 2 num and 6 + 8 num bytes). */
+static uint16_t *vq_used_event(const struct vhu_vq *vq)
+{
+	return &vq->avail->ring[vq->num];
+}
+
+static uint16_t *vq_avail_event(const struct vhu_vq *vq)
+{
+	return (uint16_t *)(void *)&vq->used->ring[vq->num];
+}
+
+/* Whether index `event` lies in [old, new) (mod 2^16): the other side asked to be
+ * told once the index passes it (virtio 1.x 2.7.10). */
+static bool vring_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
+{
+	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
+}
+
 /* Publishes the used entries written since the last call and signals the guest
- * unless it suppressed interrupts. */
+ * only if it asked: used_event passed (EVENT_IDX) or interrupts not suppressed
+ * (VRING_AVAIL_F_NO_INTERRUPT). One write() per burst at most, none for a polling
+ * frontend. */
 static void vq_publish(struct vsw_vhost *vh, struct vhu_vq *vq)
 {
+	uint16_t old = vq->signalled_used, now = vq->used_idx;
+	bool notify;
+
 	/* release: the used elements are visible before the index that exposes them */
-	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
-	/* full fence: the index store is ordered before reading the guest's flags
-	 * (otherwise a guest re-enabling interrupts could miss this update) */
+	__atomic_store_n(&vq->used->idx, now, __ATOMIC_RELEASE);
+	/* full fence: the index store is ordered before reading the guest's flags or
+	 * used_event (otherwise a guest re-enabling interrupts could miss this update) */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (vq->call_fd >= 0 &&
-	    !(__atomic_load_n(&vq->avail->flags, __ATOMIC_RELAXED) & VRING_AVAIL_F_NO_INTERRUPT)) {
+	if (vq->call_fd < 0)
+		return;
+	if (vh->event_idx) {
+		/* one read of the guest's index; any value is safe (at worst a spurious
+		 * or a missing interrupt, the guest's own doing) */
+		uint16_t ev = __atomic_load_n(vq_used_event(vq), __ATOMIC_RELAXED);
+		notify = vring_need_event(ev, now, old);
+	} else {
+		notify = !(__atomic_load_n(&vq->avail->flags, __ATOMIC_RELAXED) &
+			   VRING_AVAIL_F_NO_INTERRUPT);
+	}
+	vq->signalled_used = now;
+	if (notify) {
 		uint64_t one = 1;
 		if (write(vq->call_fd, &one, sizeof(one)) == sizeof(one))
 			CNT_ADD(vh, calls, 1);
@@ -184,6 +220,17 @@ static int tx_read_chain(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t head,
 	return hdr_to_pkt(&h, pkt) < 0 ? -EPROTO : 0;
 }
 
+/* Completion of a guest TX packet (last reference dropped, any thread): counts it
+ * when no egress took it (the switch has counted why). */
+static void tx_pkt_done(struct pvnet_pkt *pkt)
+{
+	struct vsw_vhost *vh = pkt->done_arg;
+
+	/* n_tx is final here (ordered by the refcount, see vsw_egress_send) */
+	if (__atomic_load_n(&pkt->n_tx, __ATOMIC_RELAXED) == 0)
+		__atomic_fetch_add(&vh->tx_undelivered, 1, __ATOMIC_RELAXED);
+}
+
 unsigned vsw_vhost_tx_burst(struct vsw_vhost *vh, struct vhu_vq *vq)
 {
 	struct pvnet_pkt_batch batch;
@@ -230,6 +277,8 @@ unsigned vsw_vhost_tx_burst(struct vsw_vhost *vh, struct vhu_vq *vq)
 			continue;
 		}
 		bytes += pkt->len;
+		pkt->done = tx_pkt_done;
+		pkt->done_arg = vh;
 		batch.vlan_tci[batch.count] = 0;
 		batch.pkts[batch.count++] = pkt;
 	}
@@ -250,12 +299,19 @@ unsigned vsw_vhost_tx_burst(struct vsw_vhost *vh, struct vhu_vq *vq)
 	CNT_ADD(vh, guest_tx_packets, batch.count);
 	CNT_ADD(vh, guest_tx_bytes, bytes);
 	if (batch.count) {
+		unsigned count = batch.count;
+		uint64_t lost = __atomic_load_n(&vh->tx_undelivered, __ATOMIC_RELAXED);
+
 		pthread_mutex_lock(&vh->life_lock);
 		if (!vh->stopping)
 			vsw_input(vh->br, vh->port, &batch);
 		else
 			pvnet_pkt_put_batch(&batch); /* the port is leaving the bridge */
 		pthread_mutex_unlock(&vh->life_lock);
+		/* most of the burst went nowhere (every egress full, or no egress): the
+		 * port thread lets the guest's ring hold the next frames for a while */
+		lost = __atomic_load_n(&vh->tx_undelivered, __ATOMIC_RELAXED) - lost;
+		vh->tx_lossy = 2 * lost > count;
 	}
 	return used;
 }
@@ -487,12 +543,49 @@ static unsigned pick_rxq(const struct pvnet_pkt *pkt, const unsigned *ready, uns
 	return ready[h % n];
 }
 
+/*
+ * Guest RX queue `vq` has no buffer for the next frame: wait for the guest to post
+ * more, as a NIC's ring would not (virtio lets the device hold a frame until
+ * buffers come), but only briefly: the caller is a switch thread serving other
+ * ports too. At most VHU_RX_WAIT_NS per send() in all (*wait_end: its deadline,
+ * 0 before the first wait), spinning on the avail index. true with
+ * *avail_idx updated when buffers came (validated like the first read).
+ */
+static bool rx_wait(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t *avail_idx,
+		    uint64_t *wait_end)
+{
+	uint64_t now = vhu_mono_ns();
+
+	if (!*wait_end) {
+		*wait_end = now + VHU_RX_WAIT_NS;
+		CNT_ADD(vh, rx_waits, 1);
+	}
+	for (unsigned spin = 0; now < *wait_end; spin++) {
+		/* acquire: the new buffers are read after the index that publishes them */
+		uint16_t a = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
+		if (a != *avail_idx) {
+			if ((uint16_t)(a - vq->last_avail) > vq->num) { /* broken ring */
+				CNT_ADD(vh, rx_bad_desc, 1);
+				vq->started = false;
+				return false;
+			}
+			*avail_idx = a;
+			return true;
+		}
+		__builtin_ia32_pause();
+		if ((spin & 15) == 15)
+			now = vhu_mono_ns();
+	}
+	return false;
+}
+
 int vsw_vhost_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 {
 	struct vsw_vhost *vh = vsw_port_priv(port);
 	unsigned i = 0, nready = 0, ready[VSW_VHOST_MAX_QUEUES];
 	uint16_t avail_idx[VSW_VHOST_MAX_QUEUES];
 	uint32_t emitted = 0; /* bit per queue pair */
+	uint64_t wait_end = 0;
 
 	pthread_mutex_lock(&vh->lock);
 	if (vhu_mem_faulted(vh)) { /* the port thread disconnects the VMM */
@@ -525,8 +618,16 @@ int vsw_vhost_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 		int rc = needs_fallback(vh, pkt)
 				 ? rx_emit_fallback(vh, vq, avail_idx[q], pkt, batch->vlan_tci[i])
 				 : rx_emit_pkt(vh, vq, avail_idx[q], pkt, batch->vlan_tci[i]);
-		if (rc == -ENOBUFS)
+		if (rc == -ENOBUFS) {
+			if (emitted & (1u << q))
+				vq_publish(vh, vq); /* what it has, so it can refill */
+			emitted &= ~(1u << q);
+			if (rx_wait(vh, vq, &avail_idx[q], &wait_end)) {
+				i--; /* the same frame again, into the new buffers */
+				continue;
+			}
 			break;
+		}
 		emitted |= 1u << q; /* delivered, or consumed a bad chain (counted) */
 	}
 	if (vhu_mem_faulted(vh)) {
@@ -550,10 +651,22 @@ unlock:
 
 /* ---- notifications ----------------------------------------------------------------- */
 
-static void set_tx_notify(struct vhu_vq *vq, bool on)
+/*
+ * Guest kicks of TX queue `vq` wanted (on) or not. With EVENT_IDX "on" asks for a
+ * kick once the guest posts past what we consumed (avail_event = last_avail) and
+ * "off" leaves avail_event behind, so the guest does not kick until it wraps
+ * around to it; without, VRING_USED_F_NO_NOTIFY.
+ */
+static void set_tx_notify(const struct vsw_vhost *vh, struct vhu_vq *vq, bool on)
 {
-	uint16_t f = __atomic_load_n(&vq->used->flags, __ATOMIC_RELAXED);
+	uint16_t f;
 
+	if (vh->event_idx) {
+		if (on)
+			__atomic_store_n(vq_avail_event(vq), vq->last_avail, __ATOMIC_RELAXED);
+		return;
+	}
+	f = __atomic_load_n(&vq->used->flags, __ATOMIC_RELAXED);
 	f = on ? f & ~VRING_USED_F_NO_NOTIFY : f | VRING_USED_F_NO_NOTIFY;
 	__atomic_store_n(&vq->used->flags, f, __ATOMIC_RELAXED);
 }
@@ -562,7 +675,7 @@ void vsw_vhost_tx_notify_all(struct vsw_vhost *vh, bool on)
 {
 	for (unsigned q = VHU_TXQ; q < vh->nq; q += 2)
 		if (vhu_vq_ready(&vh->vq[q]))
-			set_tx_notify(&vh->vq[q], on);
+			set_tx_notify(vh, &vh->vq[q], on);
 }
 
 bool vsw_vhost_tx_pending(const struct vsw_vhost *vh)

@@ -98,6 +98,7 @@ _Static_assert(sizeof(struct vhu_mem) == 8 + 8 * 32, "vhost-user memory");
 #define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_MQ 22
 #define VIRTIO_RING_F_INDIRECT_DESC 28
+#define VIRTIO_RING_F_EVENT_IDX 29
 #define VIRTIO_F_VERSION_1 32
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
 #define BIT(n) (1ull << (n))
@@ -106,7 +107,8 @@ _Static_assert(sizeof(struct vhu_mem) == 8 + 8 * 32, "vhost-user memory");
 	(BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_GUEST_TSO4) | \
 	 BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_HOST_TSO4) |                         \
 	 BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_MRG_RXBUF) |                          \
-	 BIT(VIRTIO_RING_F_INDIRECT_DESC) | BIT(VIRTIO_F_VERSION_1) |                         \
+	 BIT(VIRTIO_RING_F_INDIRECT_DESC) | BIT(VIRTIO_RING_F_EVENT_IDX) |                     \
+	 BIT(VIRTIO_F_VERSION_1) |                                                            \
 	 BIT(VHOST_USER_F_PROTOCOL_FEATURES))
 
 #define VRING_DESC_F_NEXT 1
@@ -159,6 +161,9 @@ _Static_assert(sizeof(struct virtio_net_hdr_mrg) == 12, "virtio_net_hdr_mrg_rxbu
 #define VHU_CONNECT_BACKOFF_MIN_MS 100u  /* client mode: first retry */
 #define VHU_CONNECT_BACKOFF_MAX_MS 2000u /* client mode: retries at least this often */
 #define VHU_POLL_EPOLL_EVERY 64u /* polling: look at the control socket every N passes */
+#define VHU_TX_BACKOFF_MIN_NS 10000u  /* a lossy TX burst: pause this long first */
+#define VHU_TX_BACKOFF_MAX_NS 500000u /* ... doubling up to this */
+#define VHU_RX_WAIT_NS 4000u /* guest RX out of buffers: wait this long per send() */
 #define VHU_BUF_SIZE (65536u + 128u) /* a 64 KiB GSO frame plus tag and slack */
 #define VHU_MAX_SEGS 64               /* guest buffer pieces gathered per chain */
 #define VHU_TSO_MAX_SEGS 64
@@ -172,6 +177,7 @@ struct vhu_vq {
 	bool have_addr;
 	uint16_t last_avail; /* next avail entry to consume */
 	uint16_t used_idx;   /* our copy of used->idx */
+	uint16_t signalled_used; /* used->idx when the guest was last told (EVENT_IDX) */
 	int kick_fd, call_fd;
 	bool enabled; /* SET_VRING_ENABLE (or implied without protocol features) */
 	bool started; /* kick received, addresses mapped */
@@ -216,6 +222,8 @@ struct vsw_vhost {
 	struct vhu_vq vq[VHU_NQ];
 	uint64_t features;
 	bool features_set, protocol_features;
+	bool event_idx;    /* VIRTIO_RING_F_EVENT_IDX negotiated: used_event/avail_event
+			    * instead of the ring flags */
 	uint32_t hdr_size; /* 12 with VERSION_1 or MRG_RXBUF, else 10 */
 	uint8_t *scratch;  /* egress linearisation, under lock */
 	uint64_t rx_burst_pkts, rx_burst_bytes; /* emitted in this send(), under lock */
@@ -240,6 +248,17 @@ struct vsw_vhost {
 
 	struct vsw_vhost_stats st; /* counters: relaxed atomics */
 	bool busy, notify_off;     /* port thread only (port_step) */
+	/*
+	 * Back-pressure (port thread): guest TX frames no egress took (counted by the
+	 * packets' completion, relaxed atomic); tx_lossy when most of the last burst
+	 * was such, and the pause the thread takes then before it reads the guest's
+	 * ring again (VHU_TX_BACKOFF_MIN_NS doubling to _MAX_NS while bursts stay
+	 * lossy), so a sender faster than its receivers keeps its frames in its own
+	 * ring instead of pvnetd copying them only to drop them.
+	 */
+	uint64_t tx_undelivered;
+	bool tx_lossy;
+	uint64_t tx_backoff_ns;
 
 	/* Set to 1 by the SIGBUS handler (port_vhost_mem.c) when guest memory faulted
 	 * (its file shrank): the regions are zero pages now. Read with acquire by the

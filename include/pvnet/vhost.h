@@ -12,7 +12,7 @@
  * in the daemon, no mbuf conversion, and no extra link flags for every program (the
  * reasons are in the .c file's header).
  *
- * Features offered to the guest: VERSION_1, INDIRECT_DESC, MRG_RXBUF, CSUM,
+ * Features offered to the guest: VERSION_1, INDIRECT_DESC, RING_EVENT_IDX, MRG_RXBUF, CSUM,
  * GUEST_CSUM, HOST_TSO4/6, GUEST_TSO4/6. A frame the guest sends with
  * VIRTIO_NET_HDR_F_NEEDS_CSUM / GSO enters the switch as CSUM_BLANK / GSO packet;
  * frames to the guest carry csum/GSO in their virtio_net_hdr. The port is added
@@ -23,14 +23,27 @@
  * PVNET_BATCH_MAX (vsw_input once per burst, one used-ring publish and at most one
  * call-eventfd write per burst), handles the vhost-user control messages, and
  * sleeps in epoll on the kick eventfd (guest notifications re-enabled) when idle.
+ * While frames flow the guest's kicks are off and the thread makes no system call
+ * between bursts (epoll is looked at every 64 bursts).
  * Egress send() runs on the switch's threads under a per-port mutex (one lock per
  * burst) that the control path also takes while it changes memory or rings.
  * With cfg->poll_us the thread does not sleep while polling: the guest's kicks stay
  * suppressed (VRING_USED_F_NO_NOTIFY), epoll is looked at every 64 passes that
  * moved frames (at once after an empty one, which also yields the core). Egress
- * signals the guest only when it did not set VRING_AVAIL_F_NO_INTERRUPT (a polling
- * DPDK virtio PMD sets it: no syscall per burst either way). VIRTIO_RING_F_EVENT_IDX
- * is not offered.
+ * signals the guest only when it asked: its used_event passed with
+ * VIRTIO_RING_F_EVENT_IDX, else VRING_AVAIL_F_NO_INTERRUPT clear (a polling DPDK
+ * virtio PMD sets it: no syscall per burst either way); with EVENT_IDX the guest's
+ * kicks are asked for through avail_event instead of VRING_USED_F_NO_NOTIFY.
+ *
+ * Full rings. Egress into a guest RX queue without buffers waits for the guest to
+ * post more, spinning on its avail index for at most 4 us per send() (rx_waits),
+ * then drops the rest (rx_no_buffers; the switch counts them egress_full). Guest
+ * TX: when most frames of a burst went nowhere (every egress full, or none), the
+ * port thread pauses before it reads that guest's ring again, 10 us doubling to
+ * 500 us while it lasts (tx_backoffs): the frames wait in the sender's own ring,
+ * as with any device slower than its sender, instead of pvnetd copying them only
+ * to drop them. A guest whose frames can go nowhere is thereby held to about 32
+ * frames per 500 us.
  *
  * A hostile VMM (docs/security.md "vhost-user frontends"): the socket is
  * non-blocking, both ways. A message may arrive in pieces but must be whole within
@@ -116,6 +129,8 @@ struct vsw_vhost_stats {
 	uint64_t guest_rx_packets, guest_rx_bytes; /* frames written into guest RX buffers */
 	uint64_t rx_no_buffers;   /* egress frames refused: the guest posted too few buffers */
 	uint64_t rx_not_ready;    /* egress frames refused: no VMM connected / ring stopped */
+	uint64_t rx_waits;        /* egress bursts that waited (at most 4 us) for the guest
+				   * to post RX buffers; what still found none is rx_no_buffers */
 	uint64_t tx_bad_desc;     /* guest TX chains rejected (range, loop, length, flags) */
 	uint64_t rx_bad_desc;     /* guest RX chains rejected (returned with length 0) */
 	uint64_t tx_bad_hdr;      /* guest TX frames with an unsupported virtio_net_hdr */
@@ -123,6 +138,8 @@ struct vsw_vhost_stats {
 	uint64_t rx_sw_tso;       /* GSO frames segmented in software for the guest */
 	uint64_t rx_fallback_drop;/* frames that needed software offload and could not get it */
 	uint64_t tx_pool_empty;   /* bursts cut short because the packet pool was empty */
+	uint64_t tx_backoffs;     /* pauses (10 us doubling to 500 us) after guest TX bursts
+				   * most of whose frames no egress took: back-pressure */
 	uint64_t guest_mem_fault; /* frames lost because guest memory faulted (its file
 				   * shrank: SIGBUS caught, VMM disconnected); >= 1 per fault */
 	uint64_t kicks, calls;    /* eventfd wake-ups received / interrupts sent */

@@ -7,7 +7,7 @@
  * a guard page that is not guest memory) and plays the port thread itself with
  * vsw_vhost_test_poll(), so every run is deterministic.
  *
- * Input: [features][queue sizes][avail bases][ring placement] then a byte-code of
+ * Input: [features][queue sizes][avail bases][ring placement; bit 6: EVENT_IDX] then a byte-code of
  * operations: write guest memory, descriptors (direct and in indirect tables:
  * addresses inside/outside/straddling the regions, lengths, NEXT/WRITE/INDIRECT,
  * loops), virtio_net_hdr + frames, avail entries / index / flags, kicks, TX polls
@@ -406,6 +406,8 @@ static void handshake(struct run *r, const uint8_t hdr[4])
 			feat |= 1ull << fbits[i];
 	if (hdr[0] & (1u << 5))
 		feat |= (1ull << 11) | (1ull << 12); /* host TSO with CSUM */
+	if (hdr[3] & 0x40)
+		feat |= 1ull << 29; /* VIRTIO_RING_F_EVENT_IDX: event indexes after the rings */
 	vmm_msg(r, REQ_GET_FEATURES, 1, 0, NULL, 0, NULL, 0);
 	vmm_msg(r, REQ_SET_OWNER, 1, 0, NULL, 0, NULL, 0);
 	msg_u64(r, REQ_SET_FEATURES, feat, -1);
