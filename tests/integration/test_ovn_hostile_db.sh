@@ -3,7 +3,8 @@
 # answers pvnetd's monitor with rows, then per connection one attack: malformed
 # updates (bad uuid, "new" not an object, a reply to no request), 64 MiB of bytes
 # that are no JSON, a message that never ends (a 32 MiB string), JSON nested 100,000
-# deep. After each: pvnetd answers `pvnet list` within 1 s, says in its log what it
+# deep; the same from a hostile southbound database (--ovnsb-db). After each: pvnetd
+# answers `pvnet list` within 1 s, says in its log what it
 # ignored or dropped, reconnects, and its resident memory stays bounded (< 200 MiB).
 . "$(dirname "$0")/lib.sh"
 pv_init ovn_hostile_db
@@ -57,8 +58,13 @@ PY
 python3 "$PV_TMP/srv.py" "$SOCK" malformed,garbage,endless,deep,malformed >"$PV_TMP/srv.log" 2>&1 &
 SRV=$!
 pv_cleanup_add "kill $SRV"
-for _ in $(seq 1 50); do [ -S "$SOCK" ] && break; sleep 0.1; done
-if pv_start --vtep-db "unix:$SOCK" --vtep-name pv1 --tunnel-ip 172.31.0.1; then ok "pvnetd starts"; else not_ok "pvnetd starts"; pv_done; exit 1; fi
+# the same attacks from "OVN's southbound database" (--ovnsb-db), a second server
+SB="$PV_TMP/hostile-sb.sock"
+python3 "$PV_TMP/srv.py" "$SB" malformed,deep,garbage,malformed >"$PV_TMP/srv-sb.log" 2>&1 &
+SRV2=$!
+pv_cleanup_add "kill $SRV2"
+for _ in $(seq 1 50); do [ -S "$SOCK" ] && [ -S "$SB" ] && break; sleep 0.1; done
+if pv_start --vtep-db "unix:$SOCK" --vtep-name pv1 --tunnel-ip 172.31.0.1 --ovnsb-db "unix:$SB"; then ok "pvnetd starts"; else not_ok "pvnetd starts"; pv_done; exit 1; fi
 answers() { local t0 t1; t0=$(date +%s%N); timeout 1 "$PV_BIN/pvnet" --run-dir "$PV_RUN" list >/dev/null 2>&1 || return 1; t1=$(date +%s%N); [ $(( (t1 - t0) / 1000000 )) -lt 1000 ]; }
 for a in malformed garbage endless deep; do
   for _ in $(seq 1 200); do grep -q "done $a" "$PV_TMP/srv.log" && break; answers || break; sleep 0.05; done
@@ -74,6 +80,10 @@ reconnected() { [ "$(grep -c 'hostile.sock: connected' "$LOG")" -ge 5 ]; }
 for _ in $(seq 1 300); do reconnected && break; sleep 0.1; done
 diag "connections: $(grep -c 'hostile.sock: connected' "$LOG"), $(grep 'done' "$PV_TMP/srv.log" | tr '\n' ' ')"
 check "pvnetd reconnected after every attack (5 connections)" reconnected
+check "southbound: malformed updates logged and ignored" wait_for_log "vtep: a southbound update ignored"
+sb_reconnected() { [ "$(grep -c 'hostile-sb.sock: connected' "$LOG")" -ge 4 ]; }
+for _ in $(seq 1 300); do sb_reconnected && break; sleep 0.1; done
+check "southbound: reconnected after every attack (4 connections)" sb_reconnected
 rss=$(awk '/VmRSS/ {print $2}' /proc/"$PV_PID"/status)
 diag "pvnetd RSS after the attacks: $rss kB"
 check "pvnetd's memory stays bounded (< 200 MiB RSS)" test "$rss" -lt 204800
