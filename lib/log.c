@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/log.h>
 
 #define RL_WINDOW_NS 5000000000ull
@@ -33,13 +34,6 @@ static int mod_levels[PVNET_LOG_MAX_MODULES];
 static unsigned mod_count;
 
 static const char *const level_names[] = {"ERR", "WARN", "INFO", "DEBUG"};
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 int pvnet_log_level_parse(const char *name)
 {
@@ -226,7 +220,7 @@ void pvnet_log_set_tee_stderr(int on)
 
 int pvnet_log_ratelimit(struct pvnet_ratelimit *rl)
 {
-	uint64_t now = now_ns();
+	uint64_t now = pvnet_now_ns();
 	int ok;
 
 	pthread_mutex_lock(&log_lock);

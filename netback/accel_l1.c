@@ -253,14 +253,11 @@ int nba_l1_setup(struct nb_accel_vif *av)
 				      .queues = 1, .iommu_quota = L1_MAX_GREFS / 2,
 				      .ring_len = NB_RX_RING};
 	struct accel_rx_filter f = {.vlan = ACCEL_VLAN_NONE, .qid = 0};
-	unsigned m[6];
 	int rc;
 
-	if (sscanf(vif->mac, "%2x:%2x:%2x:%2x:%2x:%2x", &m[0], &m[1], &m[2], &m[3], &m[4],
-		   &m[5]) != 6)
+	if (pvnet_mac_parse(vif->mac, vc.mac))
 		return -EINVAL;
-	for (unsigned i = 0; i < 6; i++)
-		vc.mac[i] = f.mac[i] = (uint8_t)m[i];
+	memcpy(f.mac, vc.mac, 6);
 	rc = accel_attach_create(av->nic->dev, &vc, &av->att);
 	if (rc < 0)
 		return rc;

@@ -199,7 +199,6 @@ int nba_l2_setup(struct nb_accel_vif *av)
 	struct accel_tx_filter tf;
 	uint32_t ref[2], cnt[2];
 	char buf[64];
-	unsigned m[6];
 	int rc;
 
 	if (read_pool(vif, "accel-tx-pool", &ref[0], &cnt[0]) < 0 ||
@@ -207,11 +206,9 @@ int nba_l2_setup(struct nb_accel_vif *av)
 		return -EOPNOTSUPP;
 	if (cnt[0] + cnt[1] > L2_MAX_POOL)
 		return -E2BIG;
-	if (sscanf(vif->mac, "%2x:%2x:%2x:%2x:%2x:%2x", &m[0], &m[1], &m[2], &m[3], &m[4],
-		   &m[5]) != 6)
+	if (pvnet_mac_parse(vif->mac, vc.mac))
 		return -EINVAL;
-	for (unsigned i = 0; i < 6; i++)
-		vc.mac[i] = f.mac[i] = (uint8_t)m[i];
+	memcpy(f.mac, vc.mac, 6);
 	vc.iommu_quota = cnt[0] + cnt[1]; /* the per-vif quota: exactly its pools */
 	rc = accel_attach_create(av->nic->dev, &vc, &av->att);
 	if (rc < 0)

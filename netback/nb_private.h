@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include <pvnet/io/netif.h>
+#include <pvnet/lib.h>
 #include <pvnet/netback.h>
 #include <pvnet/pkt.h>
 
@@ -323,7 +324,6 @@ static inline void nb_add(uint64_t *ctr, uint64_t v)
 }
 /* Worker side of a fatal error: disables the vif and wakes the control thread. */
 void nb_vif_fatal(struct nb_vif *vif, const char *why);
-uint64_t nb_now_ns(void);
 
 /* worker.c */
 int nb_workers_start(struct nb *nb, unsigned n);

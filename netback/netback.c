@@ -8,19 +8,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/io/xenbus.h>
 #include <pvnet/log.h>
 
 #include "nb_private.h"
 
 #define NB_POOL_PKTS 8192
-
-uint64_t nb_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 const char *nb_drop_reason_name(unsigned reason)
 {

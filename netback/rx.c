@@ -461,7 +461,7 @@ unsigned nb_rx_service(struct nb_queue *q)
 	unsigned nrel = 0, n;
 
 	pthread_mutex_lock(&q->rx_lock);
-	n = drain_locked(q, rel, &nrel, nb_now_ns(), drops);
+	n = drain_locked(q, rel, &nrel, pvnet_now_ns(), drops);
 	pthread_mutex_unlock(&q->rx_lock);
 	release(rel, nrel);
 	flush_drops(q->vif, drops);
@@ -494,7 +494,7 @@ static void rxq_send(struct nb_queue *q, struct pvnet_pkt **pkts, const uint16_t
 		     unsigned n)
 {
 	struct pvnet_pkt *rel[REL_MAX];
-	uint64_t drops[NB_DROP__MAX] = {0}, now = nb_now_ns();
+	uint64_t drops[NB_DROP__MAX] = {0}, now = pvnet_now_ns();
 	unsigned nrel = 0;
 
 	struct nb_share *sh = q->vif->share;

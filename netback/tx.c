@@ -271,7 +271,7 @@ static __attribute__((noinline)) unsigned tx_burst(struct nb_queue *q, RING_IDX 
 		c->pmap = NULL; /* no memory: grant copy, as without the feature */
 	rate = __atomic_load_n(&vif->rate, __ATOMIC_RELAXED);
 	if (rate || q->rate_seen) {
-		now = nb_now_ns(); /* vDSO, once per burst */
+		now = pvnet_now_ns(); /* vDSO, once per burst */
 		if (!nb_rate_begin(q, rate, now))
 			return 0; /* out of credit until the next window: leave them queued */
 	}

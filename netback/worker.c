@@ -176,7 +176,7 @@ static void *worker_main(void *arg)
 			continue;
 		}
 		if (w->poll_ns) {
-			uint64_t now = nb_now_ns(); /* vDSO; idle rounds only */
+			uint64_t now = pvnet_now_ns(); /* vDSO; idle rounds only */
 			if (!idle_since)
 				idle_since = now;
 			if (w->poll_ns < 0 || now - idle_since < (uint64_t)w->poll_ns) {
@@ -212,7 +212,7 @@ static void *worker_main(void *arg)
 			more = nb_tx_final_check(q);
 			if (q->rate_timer_ns) {
 				/* a credit timer: sleep no longer than its deadline */
-				uint64_t now = nb_now_ns();
+				uint64_t now = pvnet_now_ns();
 				uint64_t left = q->rate_timer_ns > now ? q->rate_timer_ns - now : 0;
 				if (left < timeout_ns)
 					timeout_ns = left;

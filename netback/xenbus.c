@@ -359,17 +359,14 @@ static int vif_apply_port_policy(struct nb_vif *vif)
 	}
 	if (vif->mac[0]) {
 		struct vsw_ip_addr ips[VSW_ANTISPOOF_MAX_IPS];
-		unsigned n_ips = 0, m[6];
+		unsigned n_ips = 0;
 		uint8_t mac[6];
 		char *save = NULL;
 
-		if (sscanf(vif->mac, "%2x:%2x:%2x:%2x:%2x:%2x", &m[0], &m[1], &m[2], &m[3], &m[4],
-			   &m[5]) != 6) {
+		if (pvnet_mac_parse(vif->mac, mac)) {
 			vif_dev_fatal(vif, EINVAL, "bad mac node '%s'", vif->mac);
 			return -EINVAL;
 		}
-		for (unsigned i = 0; i < 6; i++)
-			mac[i] = (uint8_t)m[i];
 		if (read_str(nb, vif->be_path, "ip", buf, sizeof(buf)) == 0) {
 			for (char *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
 				char *slash = strchr(t, '/');

@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/accel.h>
 #include <pvnet/config.h>
 #include <pvnet/hv.h>
@@ -192,14 +193,6 @@ int nf_accel_write_keys(struct nf_vif *vif, uint32_t tx)
 }
 
 /* ---- data path (queue 0's thread) -------------------------------------------------- */
-
-static inline int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no syscall */
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 static void qp_doorbell(struct nf_accel *acc)
 {
@@ -566,7 +559,7 @@ unsigned nf_accel_poll(struct nf_queue *q)
 	work = tx_complete(q, acc);
 	work += rx_harvest(q, acc);
 	if (work && acc->spin_ns)
-		acc->last_work_ns = mono_ns();
+		acc->last_work_ns = (int64_t)pvnet_now_ns();
 	return work;
 }
 
@@ -630,7 +623,7 @@ bool nf_accel_pending(const struct nf_queue *q)
 	 * by spin_ns after the last work, and yielding: on 2 cores the NIC engine or
 	 * the guest stack may need this CPU to produce that work.
 	 */
-	if (acc->spin_ns && acc->last_work_ns && mono_ns() - acc->last_work_ns < acc->spin_ns) {
+	if (acc->spin_ns && acc->last_work_ns && (int64_t)pvnet_now_ns() - acc->last_work_ns < acc->spin_ns) {
 		acc->spins++;
 		sched_yield();
 		return true;

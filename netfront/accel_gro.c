@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/pkt_parse.h>
 
 #include "nf_private.h"
@@ -34,38 +35,6 @@
 #define TCP_F_RST 0x04
 #define TCP_F_PSH 0x08
 #define TCP_F_ACK 0x10
-
-static inline uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static inline uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static inline void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint32_t sum16(uint32_t s, const uint8_t *p, uint32_t len)
-{
-	for (uint32_t i = 0; i + 1 < len; i += 2)
-		s += rd16(p + i);
-	if (len & 1)
-		s += (uint32_t)p[len - 1] << 8;
-	return s;
-}
-
-static uint16_t fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
 
 struct gro_seg {
 	uint32_t l4_off, hdr_len, seq;
@@ -92,15 +61,15 @@ static uint32_t gro_parse(const uint8_t *f, uint32_t avail, uint32_t len, struct
 	l4 = fr.l4_off;
 	if (fr.l3 == PVNET_FRAME_L3_IPV4) {
 		const uint8_t *ip = f + ETH_HLEN;
-		if (ip[0] != 0x45 || rd16(ip + 6) != 0x4000)
+		if (ip[0] != 0x45 || pvnet_rd16(ip + 6) != 0x4000)
 			return 0; /* options, or no DF */
-		ip_len = rd16(ip + 2);
+		ip_len = pvnet_rd16(ip + 2);
 		if (ip_len < 40 || ip_len > len - ETH_HLEN)
 			return 0;
 		s->v6 = false;
 		ip_len -= 20; /* TCP header + payload */
 	} else if (fr.l3 == PVNET_FRAME_L3_IPV6 && !fr.n_exthdrs) {
-		ip_len = rd16(f + ETH_HLEN + 4);
+		ip_len = pvnet_rd16(f + ETH_HLEN + 4);
 		if (ip_len < 20 || ip_len > len - ETH_HLEN - 40)
 			return 0;
 		s->v6 = true;
@@ -115,7 +84,7 @@ static uint32_t gro_parse(const uint8_t *f, uint32_t avail, uint32_t len, struct
 		return 0; /* SYN/FIN/RST/URG/ECE/CWR, or no ACK */
 	s->l4_off = l4;
 	s->hdr_len = l4 + thl;
-	s->seq = rd32(f + l4 + 4);
+	s->seq = pvnet_rd32(f + l4 + 4);
 	return ip_len - thl;
 }
 
@@ -222,16 +191,15 @@ unsigned nf_gro_finish(struct nf_gro *g, struct iovec **iov, uint32_t *bytes)
 		return 2;
 	}
 	if (!g->v6) {
-		wr16(ip + 2, (uint16_t)(tcp_len + 20));
-		wr16(ip + 10, 0);
-		wr16(ip + 10, (uint16_t)~fold(sum16(0, ip, 20)));
-		s = sum16(s, ip + 12, 8); /* pseudo header: addresses, protocol, TCP length */
+		pvnet_wr16(ip + 2, (uint16_t)(tcp_len + 20));
+		pvnet_wr16(ip + 10, 0);
+		pvnet_wr16(ip + 10, pvnet_csum_finish(pvnet_csum_partial(ip, 20, 0)));
+		s = pvnet_csum_pseudo4(ip, 6, tcp_len);
 	} else {
-		wr16(ip + 4, (uint16_t)tcp_len);
-		s = sum16(s, ip + 8, 32);
+		pvnet_wr16(ip + 4, (uint16_t)tcp_len);
+		s = pvnet_csum_pseudo6(ip, 6, tcp_len);
 	}
-	s += 6 + tcp_len;
-	wr16(th + 16, fold(s)); /* partial checksum: the pseudo-header sum, not inverted */
+	pvnet_wr16(th + 16, pvnet_csum_fold(s)); /* partial checksum: the pseudo-header sum, not inverted */
 	g->vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	g->vh.gso_type = g->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
 	g->vh.hdr_len = (uint16_t)g->hdr_len;

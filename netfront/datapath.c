@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/log.h>
 
 #include "nf_private.h"
@@ -430,14 +431,6 @@ int64_t nf_poll_ns_from_env(void)
 	return (int64_t)us * 1000;
 }
 
-static inline int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no syscall */
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 enum { WS_STOP, WS_RX, WS_TX, WS_TAP, WS_ACC };
 
 static int ws_add(int ep, int fd, uint32_t events, uint32_t tag)
@@ -539,7 +532,7 @@ static void *queue_thread(void *arg)
 			 * does not (37 -> 29 us). Off by default: TCP lost to it.
 			 */
 			if (q->poll_ns) {
-				int64_t now = mono_ns();
+				int64_t now = (int64_t)pvnet_now_ns();
 				if (!idle_since)
 					idle_since = now;
 				if (q->poll_ns < 0 || now - idle_since < q->poll_ns) {

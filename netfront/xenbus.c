@@ -21,6 +21,7 @@
 
 #include <linux/if_tun.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/config.h>
 #include <pvnet/hv.h>
 #include <pvnet/hvc.h>
@@ -717,18 +718,10 @@ int nf_vif_handle_event(struct nf_vif *vif)
 	return rc;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Waits until the backend state is one of `mask` (bit per state; bit 0 = gone). */
 static void wait_backend(struct nf_vif *vif, unsigned mask, int timeout_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	uint64_t deadline = pvnet_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
 
 	for (;;) {
 		int be = backend_state(vif);
@@ -737,11 +730,11 @@ static void wait_backend(struct nf_vif *vif, unsigned mask, int timeout_ms)
 
 		if (mask & (1u << (be < 0 ? 0 : be)))
 			return;
-		now = now_ms();
+		now = pvnet_now_ms();
 		if (now >= deadline)
 			return;
 		if (xs_client_read_watch(vif->xs, (int)(deadline - now), &p, &t) < 0 &&
-		    now_ms() < deadline)
+		    pvnet_now_ms() < deadline)
 			return; /* store gone */
 		free(p);
 		free(t);

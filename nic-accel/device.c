@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/log.h>
 
 #include "accel_private.h"
@@ -18,11 +19,8 @@
 
 static uint64_t host_now(void *ctx)
 {
-	struct timespec ts;
-
 	(void)ctx;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return pvnet_now_ns();
 }
 
 /* Default log for a device opened without a host: ctx is the plugin's name. */

@@ -46,7 +46,7 @@ accel-plugins: $(ACCEL_PLUGIN_SOS)
 
 define accel_plugin_rule
 $(BUILD)/lib/pvnet-accel/$(1).so: $(wildcard nic-accel/$(1)/*.c nic-accel/$(1)/*.h) $(ACCEL_SDK_SRCS) \
-		include/pvnet/accel.h include/pvnet/accel_sdk.h include/pvnet/pkt_parse.h
+		include/pvnet/accel.h include/pvnet/accel_sdk.h include/pvnet/pkt_parse.h include/pvnet/lib.h
 	@mkdir -p $$(@D)
 	$$(CC) $$(ACCEL_PLUGIN_CFLAGS) -o $$@ $$(filter %.c,$$^) $$(ACCEL_PLUGIN_FLAGS_$(1))
 endef

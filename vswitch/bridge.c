@@ -14,16 +14,15 @@
 #include <string.h>
 #include <time.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/log.h>
 
 #include "vsw_private.h"
 
 static uint64_t default_clock(void *arg)
 {
-	struct timespec ts;
 	(void)arg;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return pvnet_now_ns();
 }
 
 static const char *const drop_names[VSW_DROP__MAX] = {

@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/log.h>
 
 #include "vsw_private.h"
@@ -181,13 +182,6 @@ void vsw_mirror_record(struct vsw_mirror *m, struct pvnet_pkt *const *pkts, cons
 	pthread_mutex_unlock(&m->lock);
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Records whose bytes are all out count as written. Lock held. */
 static void pop_written(struct vsw_mirror *m)
 {
@@ -230,8 +224,8 @@ static void *mirror_writer(void *arg)
 			break; /* stopped or complete, and everything is out */
 		if (m->stop && m->is_stream) {
 			if (!deadline)
-				deadline = mono_ms() + STREAM_DRAIN_MS;
-			else if (mono_ms() >= deadline) {
+				deadline = pvnet_now_ms() + STREAM_DRAIN_MS;
+			else if (pvnet_now_ms() >= deadline) {
 				discard_queue(m);
 				break;
 			}

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Software fallbacks for egress ports that lack checksum / TSO offload: the
- * Internet checksum (RFC 1071), completion of a CSUM_BLANK packet, and TCP
+ * Software fallbacks for egress ports that lack checksum / TSO offload:
+ * completion of a CSUM_BLANK packet (the checksum is lib's), and TCP
  * segmentation of a GSO packet whose data is in dom0 memory.
  */
 #include <errno.h>
 #include <string.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/pkt_parse.h>
 
 #include "vsw_private.h"
@@ -15,50 +16,6 @@
 #define TCP_PSH 0x08
 #define TCP_CWR 0x80
 #define UDP_CSUM_OFFSET 6
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, (uint16_t)(v >> 16));
-	wr16(p + 2, (uint16_t)v);
-}
-
-uint32_t vsw_csum_partial(const void *buf, uint32_t size, uint32_t sum)
-{
-	const uint8_t *p = buf;
-	uint64_t acc = sum;
-	uint32_t i = 0;
-
-	for (; i + 1 < size; i += 2)
-		acc += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (i < size)
-		acc += (uint32_t)p[i] << 8; /* odd byte, padded with zero */
-	while (acc >> 32)
-		acc = (acc & 0xffffffffu) + (acc >> 32);
-	return (uint32_t)acc;
-}
-
-uint16_t vsw_csum_fold(uint32_t sum)
-{
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
 
 int vsw_offload_csum(struct pvnet_pkt *pkt)
 {
@@ -71,11 +28,11 @@ int vsw_offload_csum(struct pvnet_pkt *pkt)
 	if (pkt->src_kind != PVNET_PKT_SRC_LOCAL || pkt->head_size != pkt->len ||
 	    field + 2 > pkt->len)
 		return -EINVAL;
-	c = vsw_csum_fold(vsw_csum_partial(pkt->data + pkt->csum_start,
+	c = pvnet_csum_finish(pvnet_csum_partial(pkt->data + pkt->csum_start,
 					   pkt->len - pkt->csum_start, 0));
 	if (c == 0 && pkt->csum_offset == UDP_CSUM_OFFSET)
 		c = 0xffff; /* UDP: zero means "no checksum" */
-	wr16(pkt->data + field, c);
+	pvnet_wr16(pkt->data + field, c);
 	pkt->flags &= (uint16_t)~PVNET_PKT_F_CSUM_BLANK;
 	pkt->flags |= PVNET_PKT_F_DATA_VALIDATED;
 	return 0;
@@ -120,23 +77,22 @@ static void tso_fix(uint8_t *s, const struct tso_layout *lo, uint32_t seq, uint1
 
 	if (lo->v4) {
 		uint32_t ihl = lo->l4_off - lo->l3_off;
-		wr16(ip + 2, (uint16_t)(ihl + l4_size));
-		wr16(ip + 4, ip_id);
-		wr16(ip + 10, 0);
-		wr16(ip + 10, vsw_csum_fold(vsw_csum_partial(ip, ihl, 0)));
-		sum = vsw_csum_partial(ip + 12, 8, 0);
+		pvnet_wr16(ip + 2, (uint16_t)(ihl + l4_size));
+		pvnet_wr16(ip + 4, ip_id);
+		pvnet_wr16(ip + 10, 0);
+		pvnet_wr16(ip + 10, pvnet_csum_finish(pvnet_csum_partial(ip, ihl, 0)));
+		sum = pvnet_csum_pseudo4(ip, PVNET_IPPROTO_TCP, l4_size);
 	} else {
-		wr16(ip + 4, (uint16_t)l4_size);
-		sum = vsw_csum_partial(ip + 8, 32, 0);
+		pvnet_wr16(ip + 4, (uint16_t)l4_size);
+		sum = pvnet_csum_pseudo6(ip, PVNET_IPPROTO_TCP, l4_size);
 	}
-	sum += PVNET_IPPROTO_TCP + l4_size; /* pseudo-header: protocol and TCP length */
-	wr32(tcp + 4, seq);
+	pvnet_wr32(tcp + 4, seq);
 	if (!last)
 		tcp[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
 	if (!first)
 		tcp[13] &= (uint8_t)~TCP_CWR;
-	wr16(tcp + 16, 0);
-	wr16(tcp + 16, vsw_csum_fold(vsw_csum_partial(tcp, l4_size, sum)));
+	pvnet_wr16(tcp + 16, 0);
+	pvnet_wr16(tcp + 16, pvnet_csum_finish(pvnet_csum_partial(tcp, l4_size, sum)));
 }
 
 int vsw_offload_tso(const struct pvnet_pkt *pkt, struct pvnet_pkt_pool *pool,
@@ -162,8 +118,8 @@ int vsw_offload_tso(const struct pvnet_pkt *pkt, struct pvnet_pkt_pool *pool,
 		goto fail_put;
 	if (!segs[0]->buf || segs[0]->buf_size < lo.hdr_len + (lo.payload < mss ? lo.payload : mss))
 		goto fail_put;
-	seq = rd32(pkt->data + lo.l4_off + 4);
-	ip_id = lo.v4 ? rd16(pkt->data + lo.l3_off + 4) : 0;
+	seq = pvnet_rd32(pkt->data + lo.l4_off + 4);
+	ip_id = lo.v4 ? pvnet_rd16(pkt->data + lo.l3_off + 4) : 0;
 	for (unsigned i = 0; i < nseg; i++) {
 		struct pvnet_pkt *s = segs[i];
 		uint32_t off = i * mss;

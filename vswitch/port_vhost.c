@@ -49,7 +49,7 @@ static void drop_vmm(struct vsw_vhost *vh)
 	vh->notify_off = false;
 	vh->busy = false;
 	if (vh->client) { /* the frontend restarts: try again after the backoff */
-		vh->connect_at_ns = vhu_mono_ns() + (uint64_t)vh->backoff_ms * 1000000ull;
+		vh->connect_at_ns = pvnet_now_ns() + (uint64_t)vh->backoff_ms * 1000000ull;
 		vh->backoff_ms = vh->backoff_ms * 2 > VHU_CONNECT_BACKOFF_MAX_MS
 					 ? VHU_CONNECT_BACKOFF_MAX_MS : vh->backoff_ms * 2;
 	}
@@ -240,7 +240,7 @@ static void tx_backoff(struct vsw_vhost *vh)
 static int port_step(struct vsw_vhost *vh, bool may_block)
 {
 	struct epoll_event evs[4 + VHU_NQ];
-	uint64_t now = vhu_mono_ns();
+	uint64_t now = pvnet_now_ns();
 	bool poll_now = polling(vh, now);
 	int n, timeout, used = 0;
 
@@ -255,14 +255,14 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 	n = epoll_wait(vh->ep_fd, evs, (int)(sizeof(evs) / sizeof(evs[0])), may_block ? timeout : 0);
 	if (step_events(vh, evs, n) < 0)
 		return -1;
-	if (vh->rx_deadline_ns && vh->conn_fd >= 0 && vhu_mono_ns() >= vh->rx_deadline_ns) {
+	if (vh->rx_deadline_ns && vh->conn_fd >= 0 && pvnet_now_ns() >= vh->rx_deadline_ns) {
 		CNT_ADD(vh, msg_timeouts, 1);
 		PVLOG_RL(WARN, MOD, "%s: the VMM sent %u bytes of a message and stalled for %u "
 			 "ms: dropped", vh->name, vh->rx_got, vh->msg_timeout_ms);
 		drop_vmm(vh);
 	}
-	if (vh->client && vh->auto_connect && vh->conn_fd < 0 && vhu_mono_ns() >= vh->connect_at_ns)
-		client_try(vh, vhu_mono_ns());
+	if (vh->client && vh->auto_connect && vh->conn_fd < 0 && pvnet_now_ns() >= vh->connect_at_ns)
+		client_try(vh, pvnet_now_ns());
 burst:
 	if (!vhu_mem_faulted(vh))
 		for (unsigned q = VHU_TXQ; q < vh->nq; q += 2)
@@ -665,6 +665,6 @@ int vsw_vhost_test_connect(struct vsw_port *port)
 	if (vh->thread_started || !vh->client)
 		return -EINVAL;
 	if (vh->conn_fd < 0)
-		client_try(vh, vhu_mono_ns());
+		client_try(vh, pvnet_now_ns());
 	return vh->conn_fd >= 0 ? 0 : -ECONNREFUSED;
 }

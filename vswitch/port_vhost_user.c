@@ -613,7 +613,7 @@ int vsw_vhost_msg_read(struct vsw_vhost *vh)
 			goto bad;
 		}
 		if (!vh->rx_got)
-			vh->rx_deadline_ns = vhu_mono_ns() + (uint64_t)vh->msg_timeout_ms * 1000000ull;
+			vh->rx_deadline_ns = pvnet_now_ns() + (uint64_t)vh->msg_timeout_ms * 1000000ull;
 		vh->rx_got += (uint32_t)r;
 		if (vh->rx_got == VHU_HDR_SIZE &&
 		    ((m->flags & 3) != VHU_VERSION || m->size > sizeof(m->p))) {

@@ -38,6 +38,7 @@
 
 #include <linux/filter.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/log.h>
 #include <pvnet/pkt_parse.h>
 
@@ -131,13 +132,6 @@ int vsw_vxlan_decap_hdr(const uint8_t *data, size_t size, uint32_t *vni)
 		return -EINVAL;
 	*vni = (uint32_t)data[4] << 16 | (uint32_t)data[5] << 8 | data[6];
 	return 0;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static unsigned mac_hash(const uint8_t *mac)
@@ -283,7 +277,7 @@ static int vxlan_rx_poll(void *arg, unsigned budget)
 	for (unsigned i = (unsigned)n; i < have; i++)
 		pvnet_pkt_put(pkts[i]);
 	b.count = 0;
-	now = now_ns();
+	now = pvnet_now_ns();
 	/* runs of datagrams of one VNI go to their port as one burst, under one
 	 * hold of its VTEP lock */
 	for (int i = 0; i < n; i++) {
@@ -372,7 +366,7 @@ static int vxlan_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 {
 	struct vxlan_port *vp = vsw_port_priv(port);
 	unsigned nmsg = 0, accepted = batch->count;
-	uint64_t now = now_ns(), ageing_ns = vtep_ageing_ns(vp);
+	uint64_t now = pvnet_now_ns(), ageing_ns = vtep_ageing_ns(vp);
 	bool raw = vp->sock->raw_fd >= 0;
 	int fd = raw ? vp->sock->raw_fd : vp->sock->fd;
 	int sent;
@@ -923,7 +917,7 @@ int vsw_vxlan_mac_add(struct vsw_port *port, const uint8_t mac[6],
 		rc = -ENOENT;
 		goto out;
 	}
-	e = vtep_slot(vp, mac, now_ns(), vtep_ageing_ns(vp));
+	e = vtep_slot(vp, mac, pvnet_now_ns(), vtep_ageing_ns(vp));
 	if (!e || (!e->used && vp->n_vteps >= VTEP_TABLE / 2)) {
 		rc = -ENOSPC;
 		goto out;
@@ -935,7 +929,7 @@ int vsw_vxlan_mac_add(struct vsw_port *port, const uint8_t mac[6],
 	memcpy(e->mac, mac, 6);
 	e->is_static = true;
 	e->remote = (uint8_t)k;
-	e->seen_ns = now_ns();
+	e->seen_ns = pvnet_now_ns();
 out:
 	pthread_mutex_unlock(&vp->vtep_lock);
 	return rc;
@@ -950,7 +944,7 @@ int vsw_vxlan_mac_del(struct vsw_port *port, const uint8_t mac[6])
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&vp->vtep_lock);
-	e = vtep_slot(vp, mac, now_ns(), vtep_ageing_ns(vp));
+	e = vtep_slot(vp, mac, pvnet_now_ns(), vtep_ageing_ns(vp));
 	if (!e || !e->used || memcmp(e->mac, mac, 6) || !e->is_static) {
 		rc = -ENOENT;
 	} else {
@@ -972,9 +966,9 @@ int vsw_vxlan_mac_lookup(struct vsw_port *port, const uint8_t mac[6], struct vsw
 	if (rc)
 		return rc;
 	pthread_mutex_lock(&vp->vtep_lock);
-	rc = vtep_lookup(vp, mac, now_ns(), vtep_ageing_ns(vp), &r);
+	rc = vtep_lookup(vp, mac, pvnet_now_ns(), vtep_ageing_ns(vp), &r);
 	if (!rc) {
-		struct vtep_entry *e = vtep_slot(vp, mac, now_ns(), vtep_ageing_ns(vp));
+		struct vtep_entry *e = vtep_slot(vp, mac, pvnet_now_ns(), vtep_ageing_ns(vp));
 
 		*remote = vp->cfg.remotes[r];
 		if (is_static)

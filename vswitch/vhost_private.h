@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <time.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/vhost.h>
 
 #include "vsw_private.h"
@@ -269,14 +270,6 @@ struct vsw_vhost {
 };
 
 #define CNT_ADD(vh, field, n) __atomic_fetch_add(&(vh)->st.field, (n), __ATOMIC_RELAXED)
-
-static inline uint64_t vhu_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Host pointer for guest-physical [gpa, gpa + len) if it lies in one region. */
 static inline uint8_t *vhu_gpa_to_host(const struct vsw_vhost *vh, uint64_t gpa, uint64_t len)

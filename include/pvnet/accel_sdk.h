@@ -231,8 +231,7 @@ void accel_sdk_dev_fini(struct accel_dev *dev);
 
 /* The host's clock (host.now_ns) or CLOCK_MONOTONIC, in ns. */
 uint64_t accel_sdk_now(struct accel_dev *dev);
-/* A clock_gettime clock in ns, 0 on error (e.g. CLOCK_THREAD_CPUTIME_ID). */
-uint64_t accel_sdk_clock_ns(clockid_t cid);
+/* Any other clock: pvnet_clock_ns (pvnet/lib.h). */
 /* Formats one line (up to 1535 bytes) to the host's log callback, if any. Not
  * rate-limited: on the data path, log only what a guest cannot repeat at will,
  * or at ACCEL_LOG_DEBUG. */

@@ -34,6 +34,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <pvnet/lib.h>
 
 #define PVNET_ETH_P_8021AD 0x88A8
 #define PVNET_ETH_P_QINQ_9100 0x9100
@@ -106,11 +107,6 @@ struct pvnet_frame {
 	uint16_t flags;      /* PVNET_FRAME_F_* */
 	uint16_t arp_op;     /* ARP operation (PVNET_FRAME_F_ARP_ETH_IP) */
 };
-
-static inline uint16_t pvnet_rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
 
 static inline bool pvnet_eth_p_is_vlan(uint16_t type)
 {

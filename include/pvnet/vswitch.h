@@ -277,10 +277,7 @@ uint64_t vsw_fdb_generation(struct vsw_bridge *br);
 
 /* ---- software offload helpers (vswitch/offload.c) --------------------------------- */
 
-/* Internet checksum: adds `size` bytes at `buf` to the 32-bit partial sum `sum`. */
-uint32_t vsw_csum_partial(const void *buf, uint32_t size, uint32_t sum);
-/* Folds a partial sum to 16 bits and complements it (the value to store). */
-uint16_t vsw_csum_fold(uint32_t sum);
+/* The Internet checksum is lib's (pvnet_csum_partial / _finish, <pvnet/lib.h>). */
 /*
  * Completes a CSUM_BLANK LOCAL packet: sums [csum_start, len) (the field holding the
  * pseudo-header seed, as virtio/netfront leave it) and stores the result at

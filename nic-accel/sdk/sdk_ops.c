@@ -14,6 +14,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/accel_sdk.h>
 
 #define SDK_DEV(d) ACCEL_SDK_DEV(d)
@@ -47,22 +48,13 @@ void accel_sdk_dev_init(struct accel_dev *dev, const struct accel_sdk_class *cls
 	pthread_mutex_init(&d->lock, NULL);
 }
 
-uint64_t accel_sdk_clock_ns(clockid_t cid)
-{
-	struct timespec ts;
-
-	if (clock_gettime(cid, &ts))
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 uint64_t accel_sdk_now(struct accel_dev *dev)
 {
 	struct accel_sdk_dev *d = SDK_DEV(dev);
 
 	if (d->host.now_ns)
 		return d->host.now_ns(d->host.ctx);
-	return accel_sdk_clock_ns(CLOCK_MONOTONIC);
+	return pvnet_clock_ns(CLOCK_MONOTONIC);
 }
 
 void accel_sdk_log(struct accel_dev *dev, enum accel_log_level lvl, const char *fmt, ...)
@@ -587,7 +579,7 @@ static uint64_t hw_cpu_ns(struct accel_sdk_dev *d)
 	clockid_t cid;
 
 	if (d->thread_running && pthread_getcpuclockid(d->thread, &cid) == 0)
-		return accel_sdk_clock_ns(cid);
+		return pvnet_clock_ns(cid);
 	return d->cpu_ns;
 }
 
@@ -687,10 +679,10 @@ int accel_sdk_poll(struct accel_dev *dev, uint32_t budget)
 
 	if (!d->cls.engine_pass)
 		return -EOPNOTSUPP;
-	t0 = accel_sdk_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	t0 = pvnet_clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	pthread_mutex_lock(&d->lock);
 	n = d->cls.engine_pass(dev, budget ? budget : d->cls.burst);
-	d->cpu_ns += accel_sdk_clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
+	d->cpu_ns += pvnet_clock_ns(CLOCK_THREAD_CPUTIME_ID) - t0;
 	pthread_mutex_unlock(&d->lock);
 	return n;
 }

@@ -12,58 +12,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/pkt_parse.h>
 
 #include "simnic.h"
 
 /* ---- checksums and parsing ---- */
 
-static uint32_t csum_add(uint32_t sum, const uint8_t *p, uint32_t len)
-{
-	while (len > 1) {
-		sum += (uint32_t)(p[0] << 8 | p[1]);
-		p += 2;
-		len -= 2;
-	}
-	if (len)
-		sum += (uint32_t)(p[0] << 8);
-	return sum;
-}
-
-static uint16_t csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 uint16_t simnic_ip_csum(const uint8_t *ip, uint32_t ihl)
 {
-	return csum_fold(csum_add(0, ip, ihl));
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
+	return pvnet_csum_finish(pvnet_csum_partial(ip, ihl, 0));
 }
 
 /* pvnet_frame_parse (pvnet/pkt_parse.h), restricted to what the NIC offloads:
@@ -90,24 +48,20 @@ int simnic_parse_l4(const uint8_t *f, uint32_t len, struct simnic_l4 *out)
  * when the field was zeroed first. The L4 length is taken from `len`. */
 uint16_t simnic_l4_csum(const uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
 {
-	uint32_t sum = 0, l4len = len - l4->l4_off;
+	uint32_t sum, l4len = len - l4->l4_off;
 
 	if (l4->ipv6)
-		sum = csum_add(sum, f + l4->l3_off + 8, 32);
+		sum = pvnet_csum_pseudo6(f + l4->l3_off, l4->proto, l4len);
 	else
-		sum = csum_add(sum, f + l4->l3_off + 12, 8);
-	sum += l4->proto;
-	sum += l4len >> 16;
-	sum += l4len & 0xffff;
-	sum = csum_add(sum, f + l4->l4_off, l4len);
-	return csum_fold(sum);
+		sum = pvnet_csum_pseudo4(f + l4->l3_off, l4->proto, l4len);
+	return pvnet_csum_finish(pvnet_csum_partial(f + l4->l4_off, l4len, sum));
 }
 
 /* Frame length as the L3 header says (drops Ethernet padding). */
 static uint32_t l3_frame_len(const uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
 {
-	uint32_t n = l4->ipv6 ? l4->l3_off + 40 + rd16(f + l4->l3_off + 4)
-	                      : l4->l3_off + rd16(f + l4->l3_off + 2);
+	uint32_t n = l4->ipv6 ? l4->l3_off + 40 + pvnet_rd16(f + l4->l3_off + 4)
+	                      : l4->l3_off + pvnet_rd16(f + l4->l3_off + 2);
 	return n <= len ? n : len;
 }
 
@@ -116,11 +70,11 @@ static void fill_l4_csum(uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
 	uint32_t at = l4->l4_off + (l4->proto == 6 ? 16 : 6);
 	uint16_t c;
 
-	wr16(f + at, 0);
+	pvnet_wr16(f + at, 0);
 	c = simnic_l4_csum(f, len, l4);
 	if (l4->proto == 17 && c == 0)
 		c = 0xffff; /* UDP: 0 means "no checksum" */
-	wr16(f + at, c);
+	pvnet_wr16(f + at, c);
 }
 
 /* RX checksum verification (rx-checksumming): CSUM_OK / CSUM_BAD / 0. */
@@ -135,7 +89,7 @@ static uint16_t rx_csum_flags(struct accel_port *port, const uint8_t *f, uint32_
 	n = l3_frame_len(f, len, &l4);
 	if (n < l4.hdr_len)
 		return 0;
-	if (l4.proto == 17 && !l4.ipv6 && rd16(f + l4.l4_off + 6) == 0)
+	if (l4.proto == 17 && !l4.ipv6 && pvnet_rd16(f + l4.l4_off + 6) == 0)
 		return ACCEL_DESC_F_CSUM_OK;
 	if (simnic_l4_csum(f, n, &l4) == 0)
 		return ACCEL_DESC_F_CSUM_OK;
@@ -285,8 +239,8 @@ static int tx_tso(struct accel_port *port, uint8_t *f, uint32_t len, uint32_t ms
 	if (hl + mss > SIMNIC_FRAME_MAX)
 		return -EINVAL;
 	payload = len - hl;
-	seq = rd32(f + l4.l4_off + 4);
-	ipid = l4.ipv6 ? 0 : rd16(f + l4.l3_off + 4);
+	seq = pvnet_rd32(f + l4.l4_off + 4);
+	ipid = l4.ipv6 ? 0 : pvnet_rd16(f + l4.l3_off + 4);
 	tcpflags = f[l4.l4_off + 13];
 	for (off = 0; off < payload || (payload == 0 && nseg == 0); nseg++) {
 		uint32_t n = payload - off < mss ? payload - off : mss;
@@ -296,15 +250,15 @@ static int tx_tso(struct accel_port *port, uint8_t *f, uint32_t len, uint32_t ms
 		memcpy(s, f, hl);
 		memcpy(s + hl, f + hl + off, n);
 		if (l4.ipv6) {
-			wr16(s + l4.l3_off + 4, (uint16_t)(hl - l4.l3_off - 40 + n));
+			pvnet_wr16(s + l4.l3_off + 4, (uint16_t)(hl - l4.l3_off - 40 + n));
 		} else {
-			wr16(s + l4.l3_off + 2, (uint16_t)(hl - l4.l3_off + n));
-			wr16(s + l4.l3_off + 4, (uint16_t)(ipid + nseg));
-			wr16(s + l4.l3_off + 10, 0);
-			wr16(s + l4.l3_off + 10,
+			pvnet_wr16(s + l4.l3_off + 2, (uint16_t)(hl - l4.l3_off + n));
+			pvnet_wr16(s + l4.l3_off + 4, (uint16_t)(ipid + nseg));
+			pvnet_wr16(s + l4.l3_off + 10, 0);
+			pvnet_wr16(s + l4.l3_off + 10,
 			     simnic_ip_csum(s + l4.l3_off, l4.l4_off - l4.l3_off));
 		}
-		wr32(s + l4.l4_off + 4, seq + off);
+		pvnet_wr32(s + l4.l4_off + 4, seq + off);
 		/* FIN and PSH only on the last segment, CWR only on the first */
 		s[l4.l4_off + 13] = (uint8_t)(tcpflags & ~(last ? 0 : 0x09) & ~(nseg ? 0x80 : 0));
 		fill_l4_csum(s, hl + n, &l4);
@@ -361,9 +315,9 @@ static void lro_flush(struct accel_dev *dev, struct lro_state *lro)
 	if (!lro->qp)
 		return;
 	if (lro->segs > 1) {
-		wr16(f + lro->l4.l3_off + 2, (uint16_t)(lro->len - lro->l4.l3_off));
-		wr16(f + lro->l4.l3_off + 10, 0);
-		wr16(f + lro->l4.l3_off + 10,
+		pvnet_wr16(f + lro->l4.l3_off + 2, (uint16_t)(lro->len - lro->l4.l3_off));
+		pvnet_wr16(f + lro->l4.l3_off + 10, 0);
+		pvnet_wr16(f + lro->l4.l3_off + 10,
 		     simnic_ip_csum(f + lro->l4.l3_off, lro->l4.l4_off - lro->l4.l3_off));
 		fill_l4_csum(f, lro->len, &lro->l4);
 		flags |= ACCEL_DESC_F_LRO;
@@ -386,7 +340,7 @@ static int lro_try_append(struct accel_dev *dev, struct lro_state *lro, struct a
 	if (memcmp(a, f, l4->l3_off) != 0 || memcmp(a + l4->l3_off + 12, f + l4->l3_off + 12, 8) ||
 	    memcmp(a + l4->l4_off, f + l4->l4_off, 4) ||
 	    memcmp(a + l4->l4_off + 8, f + l4->l4_off + 8, 4) ||
-	    rd32(f + l4->l4_off + 4) != lro->next_seq)
+	    pvnet_rd32(f + l4->l4_off + 4) != lro->next_seq)
 		return 0;
 	if (memcmp(a + l4->l4_off + 20, f + l4->l4_off + 20, l4->hdr_len - l4->l4_off - 20))
 		return 0; /* TCP options differ (timestamps) */
@@ -446,7 +400,7 @@ static void rx_one(struct accel_dev *dev, struct lro_state *lro, const uint8_t *
 		lro->len = len;
 		lro->segs = 1;
 		lro->l4 = l4;
-		lro->next_seq = rd32(f + l4.l4_off + 4) + (len - l4.hdr_len);
+		lro->next_seq = pvnet_rd32(f + l4.l4_off + 4) + (len - l4.hdr_len);
 		return;
 	}
 	lro_flush(dev, lro);

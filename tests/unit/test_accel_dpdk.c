@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include <pvnet/accel.h>
+#include <pvnet/lib.h>
 
 #include "accel_qp_drv.h"
 
@@ -271,19 +272,10 @@ static void test_level1_sw_demux(void **state)
 
 static uint16_t ref_udp4_csum(const uint8_t *f, uint16_t len)
 {
-	uint32_t sum = 0;
 	uint16_t ulen = (uint16_t)(len - 34);
+	uint32_t sum = pvnet_csum_partial(f + 26, 8, 17u + ulen); /* pseudo header by hand */
 
-	for (int i = 26; i < 34; i += 2)
-		sum += (uint32_t)f[i] << 8 | f[i + 1];
-	sum += 17 + ulen;
-	for (int i = 34; i + 1 < len; i += 2)
-		sum += (uint32_t)f[i] << 8 | f[i + 1];
-	if (ulen & 1)
-		sum += (uint32_t)f[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
+	return pvnet_csum_finish(pvnet_csum_partial(f + 34, ulen, sum));
 }
 
 /* ACCEL_DESC_F_CSUM: the UDP checksum is filled (by the PMD or the plugin). */

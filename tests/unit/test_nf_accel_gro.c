@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include <pvnet/lib.h>
+
 #include "../../netfront/nf_private.h"
 
 #define MSS 1448u
@@ -37,39 +39,6 @@ struct seg_opts {
 	uint8_t ttl;
 };
 
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, (uint16_t)(v >> 16));
-	wr16(p + 2, (uint16_t)v);
-}
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t csum_add(uint32_t s, const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		s += rd16(p + i);
-	if (len & 1)
-		s += (uint32_t)p[len - 1] << 8;
-	return s;
-}
-
-static uint16_t csum_fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
-
 /* Builds one Ethernet/IP/TCP segment with payload bytes (seq + i) & 0xff. */
 static uint32_t build(uint8_t *f, const struct seg_opts *o)
 {
@@ -82,24 +51,24 @@ static uint32_t build(uint8_t *f, const struct seg_opts *o)
 	memcpy(f, dst, 6);
 	memcpy(f + 6, src, 6);
 	if (!o->v6) {
-		wr16(f + 12, 0x0800);
+		pvnet_wr16(f + 12, 0x0800);
 		l4 = l3 + ihl * 4u;
 		ipl = ihl * 4u + thl + o->pay;
 		f[l3] = (uint8_t)(0x40 | ihl);
-		wr16(f + l3 + 2, (uint16_t)((int)ipl + o->tot_adjust));
-		wr16(f + l3 + 4, (uint16_t)(o->seq >> 3)); /* an ID that changes */
-		wr16(f + l3 + 6, o->no_df ? 0 : o->frag ? o->frag : 0x4000);
+		pvnet_wr16(f + l3 + 2, (uint16_t)((int)ipl + o->tot_adjust));
+		pvnet_wr16(f + l3 + 4, (uint16_t)(o->seq >> 3)); /* an ID that changes */
+		pvnet_wr16(f + l3 + 6, o->no_df ? 0 : o->frag ? o->frag : 0x4000);
 		f[l3 + 8] = o->ttl ? o->ttl : 64;
 		f[l3 + 9] = 6;
-		wr32(f + l3 + 12, 0x0a3e0064); /* 10.62.0.100 */
-		wr32(f + l3 + 16, 0x0a3e000e); /* 10.62.0.14 */
-		wr16(f + l3 + 10, (uint16_t)~csum_fold(csum_add(0, f + l3, ihl * 4u)));
+		pvnet_wr32(f + l3 + 12, 0x0a3e0064); /* 10.62.0.100 */
+		pvnet_wr32(f + l3 + 16, 0x0a3e000e); /* 10.62.0.14 */
+		pvnet_wr16(f + l3 + 10, (uint16_t)~pvnet_csum_fold(pvnet_csum_partial(f + l3, ihl * 4u, 0)));
 	} else {
-		wr16(f + 12, 0x86dd);
+		pvnet_wr16(f + 12, 0x86dd);
 		l4 = l3 + 40;
 		ipl = 40 + thl + o->pay;
 		f[l3] = 0x60;
-		wr16(f + l3 + 4, (uint16_t)((int)(thl + o->pay) + o->tot_adjust));
+		pvnet_wr16(f + l3 + 4, (uint16_t)((int)(thl + o->pay) + o->tot_adjust));
 		f[l3 + 6] = 6;
 		f[l3 + 7] = o->ttl ? o->ttl : 64;
 		f[l3 + 8] = 0xfd;
@@ -107,20 +76,20 @@ static uint32_t build(uint8_t *f, const struct seg_opts *o)
 		f[l3 + 24] = 0xfd;
 		f[l3 + 39] = 0x0e;
 	}
-	wr16(f + l4, o->sport ? o->sport : 5201);
-	wr16(f + l4 + 2, o->dport ? o->dport : 40000);
-	wr32(f + l4 + 4, o->seq);
-	wr32(f + l4 + 8, o->ack ? o->ack : 777);
+	pvnet_wr16(f + l4, o->sport ? o->sport : 5201);
+	pvnet_wr16(f + l4 + 2, o->dport ? o->dport : 40000);
+	pvnet_wr32(f + l4 + 4, o->seq);
+	pvnet_wr32(f + l4 + 8, o->ack ? o->ack : 777);
 	f[l4 + 12] = (uint8_t)((thl / 4) << 4);
 	f[l4 + 13] = o->flags ? o->flags : 0x10;
-	wr16(f + l4 + 14, o->win ? o->win : 502);
+	pvnet_wr16(f + l4 + 14, o->win ? o->win : 502);
 	/* NOP NOP TS(tsval, 99) */
 	f[l4 + 20] = 1;
 	f[l4 + 21] = 1;
 	f[l4 + 22] = 8;
 	f[l4 + 23] = 10;
-	wr32(f + l4 + 24, o->tsval ? o->tsval : 1000);
-	wr32(f + l4 + 28, 99);
+	pvnet_wr32(f + l4 + 24, o->tsval ? o->tsval : 1000);
+	pvnet_wr32(f + l4 + 28, 99);
 	for (uint32_t i = 0; i < o->pay; i++)
 		f[l4 + thl + i] = (uint8_t)(o->seq + i);
 	return 14 + ipl;
@@ -179,13 +148,13 @@ static void check_partial_csum(const uint8_t *f, uint32_t len, const struct virt
 	uint32_t s, l4 = vh->csum_start, tcp_len = len - l4;
 
 	memcpy(buf, f, len);
-	s = csum_add(0, buf + l4, tcp_len);
-	wr16(buf + l4 + vh->csum_offset, (uint16_t)~csum_fold(s));
+	s = pvnet_csum_partial(buf + l4, tcp_len, 0);
+	pvnet_wr16(buf + l4 + vh->csum_offset, (uint16_t)~pvnet_csum_fold(s));
 	/* verify: pseudo header + segment sums to 0xffff */
-	s = v6 ? csum_add(0, buf + 14 + 8, 32) : csum_add(0, buf + 14 + 12, 8);
+	s = v6 ? pvnet_csum_partial(buf + 14 + 8, 32, 0) : pvnet_csum_partial(buf + 14 + 12, 8, 0);
 	s += 6 + tcp_len;
-	s = csum_add(s, buf + l4, tcp_len);
-	assert_int_equal(csum_fold(s), 0xffff);
+	s = pvnet_csum_partial(buf + l4, tcp_len, s);
+	assert_int_equal(pvnet_csum_fold(s), 0xffff);
 }
 
 static void run_merge(void **state, bool v6)
@@ -216,10 +185,10 @@ static void run_merge(void **state, bool v6)
 	assert_int_equal(vh->csum_start, l4);
 	assert_int_equal(vh->csum_offset, 16);
 	if (!v6) {
-		assert_int_equal(rd16(x->lin + 16), len - 14);
-		assert_int_equal(csum_fold(csum_add(0, x->lin + 14, 20)), 0xffff);
+		assert_int_equal(pvnet_rd16(x->lin + 16), len - 14);
+		assert_int_equal(pvnet_csum_fold(pvnet_csum_partial(x->lin + 14, 20, 0)), 0xffff);
 	} else {
-		assert_int_equal(rd16(x->lin + 18), len - 54);
+		assert_int_equal(pvnet_rd16(x->lin + 18), len - 54);
 	}
 	/* headers are the first segment's: seq, flags */
 	assert_memory_equal(x->lin + l4 + 4, x->frames[0] + l4 + 4, 4);

@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/hv.h>
 
 #include "../../netfront/nf_private.h"
@@ -102,14 +103,6 @@ static void rx(void *arg, unsigned queue, const struct nf_app_frame *fr, unsigne
 }
 
 static const struct nf_app_ops gen_ops = {.tx_fill = fill, .rx = rx};
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static uint64_t evcount(int fd)
 {
@@ -206,11 +199,11 @@ static uint8_t *frame_of(struct fixture *f, grant_ref_t ref, bool want_write)
 static RING_IDX wait_tx(struct fixture *f, unsigned want)
 {
 	struct netif_tx_sring *s = f->q.tx.sring;
-	uint64_t deadline = now_ms() + 3000;
+	uint64_t deadline = pvnet_now_ms() + 3000;
 	RING_IDX prod;
 
 	while ((prod = __atomic_load_n(&s->req_prod, __ATOMIC_ACQUIRE)) - f->tx_req_cons < want) {
-		assert_true(now_ms() < deadline);
+		assert_true(pvnet_now_ms() < deadline);
 		usleep(200);
 	}
 	return prod;
@@ -275,10 +268,10 @@ static void test_gen_bursts(void **state)
 
 static void wait_reclaimed(struct fixture *f)
 {
-	uint64_t deadline = now_ms() + 3000;
+	uint64_t deadline = pvnet_now_ms() + 3000;
 
 	while (__atomic_load_n(&f->q.tx.rsp_cons, __ATOMIC_ACQUIRE) != f->tx_rsp_prod) {
-		assert_true(now_ms() < deadline);
+		assert_true(pvnet_now_ms() < deadline);
 		usleep(200);
 	}
 }
@@ -335,10 +328,10 @@ static void rx_push(struct fixture *f)
 
 static void wait_rx(struct fixture *f, unsigned n)
 {
-	uint64_t deadline = now_ms() + 3000;
+	uint64_t deadline = pvnet_now_ms() + 3000;
 
 	while (__atomic_load_n(&f->app.rx_frames, __ATOMIC_ACQUIRE) < n) {
-		assert_true(now_ms() < deadline);
+		assert_true(pvnet_now_ms() < deadline);
 		usleep(200);
 	}
 }
@@ -371,9 +364,9 @@ static void test_sink_rx(void **state)
 	assert_int_equal(f->app.rx_len[41], 64);
 	assert_int_equal(f->app.rx_first[41], 9);
 	/* every consumed slot is posted again */
-	deadline = now_ms() + 3000;
+	deadline = pvnet_now_ms() + 3000;
 	while (__atomic_load_n(&s->req_prod, __ATOMIC_ACQUIRE) != f->rx_rsp_prod + NET_RX_RING_SIZE) {
-		assert_true(now_ms() < deadline);
+		assert_true(pvnet_now_ms() < deadline);
 		usleep(200);
 	}
 	/* the backend never asked (req_event stays 1): no RX notification due */

@@ -27,6 +27,7 @@
 
 #include <cmocka.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/hv.h>
 
 #include "../../netfront/nf_private.h"
@@ -134,14 +135,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void kick(int fd)
 {
 	uint64_t one = 1;
@@ -163,7 +156,7 @@ static void backend_tx_one(struct fixture *f, struct pkt *p)
 {
 	struct netif_tx_sring *s = f->q.tx.sring;
 	const unsigned mask = NET_TX_RING_SIZE - 1;
-	uint64_t deadline = now_ms() + 3000;
+	uint64_t deadline = pvnet_now_ms() + 3000;
 	struct netif_tx_request req;
 	uint32_t total, got = 0;
 	bool more;
@@ -187,7 +180,7 @@ static void backend_tx_one(struct fixture *f, struct pkt *p)
 			if (!more && (RING_IDX)(c - f->tx_req_cons) <= prod - f->tx_req_cons)
 				break;
 		}
-		assert_true(now_ms() < deadline);
+		assert_true(pvnet_now_ms() < deadline);
 		usleep(200);
 	}
 	/* consume: slot 0, extra, fragments; respond to every slot */
@@ -240,7 +233,7 @@ static void backend_rx(struct fixture *f, const uint8_t *data, uint32_t len, uin
 {
 	struct netif_rx_sring *s = f->q.rx.sring;
 	const unsigned mask = NET_RX_RING_SIZE - 1;
-	uint64_t deadline = now_ms() + 3000;
+	uint64_t deadline = pvnet_now_ms() + 3000;
 	uint32_t off = 0;
 	bool first = true;
 
@@ -251,7 +244,7 @@ static void backend_rx(struct fixture *f, const uint8_t *data, uint32_t len, uin
 			n = PG - 64; /* data at offset 64 in the page */
 		/* a request must be posted for this slot */
 		while (__atomic_load_n(&s->req_prod, __ATOMIC_ACQUIRE) == f->rx_req_cons) {
-			assert_true(now_ms() < deadline);
+			assert_true(pvnet_now_ms() < deadline);
 			usleep(200);
 		}
 		memcpy(&req, &s->ring[f->rx_req_cons & mask].req, sizeof(req));
@@ -476,13 +469,13 @@ static void test_tx_bad_id_breaks_queue(void **state)
 {
 	struct fixture *f = *state;
 	struct netif_tx_sring *s = f->q.tx.sring;
-	uint64_t deadline = now_ms() + 3000;
+	uint64_t deadline = pvnet_now_ms() + 3000;
 
 	s->ring[f->tx_rsp_prod++ & (NET_TX_RING_SIZE - 1)].rsp =
 		(struct netif_tx_response){.id = 999, .status = 0};
 	__atomic_store_n(&s->rsp_prod, f->tx_rsp_prod, __ATOMIC_RELEASE);
 	kick(f->ev_txrsp);
-	while (!__atomic_load_n(&f->q.broken, __ATOMIC_ACQUIRE) && now_ms() < deadline)
+	while (!__atomic_load_n(&f->q.broken, __ATOMIC_ACQUIRE) && pvnet_now_ms() < deadline)
 		usleep(500);
 	nf_queue_stop(&f->q);
 	assert_true(f->q.broken);

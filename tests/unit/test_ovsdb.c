@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/ovsdb.h>
 
 #define U1 "11111111-2222-3333-4444-555555555555"
@@ -246,22 +247,14 @@ static void on_notify(void *arg, struct ovsdb_conn *c, const char *method, json_
 
 static const struct ovsdb_conn_ops ops = {on_up, on_down, on_reply, on_notify};
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Runs the connection's loop until cond() or 3 s. */
 static int spin(struct ovsdb_conn *c, int (*cond)(void *), void *arg)
 {
-	uint64_t end = now_ms() + 3000;
+	uint64_t end = pvnet_now_ms() + 3000;
 
-	while (now_ms() < end) {
+	while (pvnet_now_ms() < end) {
 		struct pollfd p = {.fd = ovsdb_conn_fd(c), .events = ovsdb_conn_events(c)};
-		int t = ovsdb_conn_timeout_ms(c, now_ms());
+		int t = ovsdb_conn_timeout_ms(c, pvnet_now_ms());
 
 		if (cond(arg))
 			return 1;
@@ -269,7 +262,7 @@ static int spin(struct ovsdb_conn *c, int (*cond)(void *), void *arg)
 			t = 20;
 		if (poll(&p, p.fd >= 0 ? 1 : 0, t) < 0)
 			return 0;
-		ovsdb_conn_run(c, p.fd >= 0 ? p.revents : 0, now_ms());
+		ovsdb_conn_run(c, p.fd >= 0 ? p.revents : 0, pvnet_now_ms());
 	}
 	return cond(arg);
 }
@@ -277,13 +270,13 @@ static int spin(struct ovsdb_conn *c, int (*cond)(void *), void *arg)
 /* Runs the connection's loop for ms milliseconds. */
 static void pump(struct ovsdb_conn *c, unsigned ms)
 {
-	uint64_t end = now_ms() + ms;
+	uint64_t end = pvnet_now_ms() + ms;
 
-	while (now_ms() < end) {
+	while (pvnet_now_ms() < end) {
 		struct pollfd p = {.fd = ovsdb_conn_fd(c), .events = ovsdb_conn_events(c)};
 
 		poll(&p, p.fd >= 0 ? 1 : 0, 10);
-		ovsdb_conn_run(c, p.fd >= 0 ? p.revents : 0, now_ms());
+		ovsdb_conn_run(c, p.fd >= 0 ? p.revents : 0, pvnet_now_ms());
 	}
 }
 
@@ -339,7 +332,7 @@ static void test_conn(void **state)
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
 	/* no server yet: attempts fail and the backoff grows */
 	assert_int_equal(ovsdb_conn_create(target, &ops, &E, &C), 0);
-	ovsdb_conn_run(C, 0, now_ms());
+	ovsdb_conn_run(C, 0, pvnet_now_ms());
 	ovsdb_conn_get_stats(C, &st);
 	assert_int_equal(st.connect_fails, 1);
 	assert_int_equal(ovsdb_conn_backoff_ms(C), 2 * OVSDB_BACKOFF_MIN_MS);
@@ -416,7 +409,7 @@ static void test_conn(void **state)
 		snprintf(list, sizeof(list), "unix:%s/none.sock,%s", dir, target);
 		assert_int_equal(ovsdb_conn_create(list, &ops, &E, &L), 0);
 		C = L; /* is_up() looks at C */
-		ovsdb_conn_run(L, 0, now_ms());
+		ovsdb_conn_run(L, 0, pvnet_now_ms());
 		ovsdb_conn_get_stats(L, &st);
 		assert_int_equal(st.connect_fails, 1);
 		assert_true(spin(L, is_up, NULL));

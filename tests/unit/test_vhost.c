@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/vhost.h>
 #include <pvnet/vswitch.h>
 
@@ -661,13 +662,6 @@ static void test_mem_sealed(void **state)
 
 /* ---- a hostile VMM on the socket: the port never waits for it ---------------------- */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int count_fds(void)
 {
 	int n = 0;
@@ -713,8 +707,8 @@ static uint64_t reply_ack(struct fx *f)
 
 static bool wait_dropped(struct fx *f, uint64_t ms)
 {
-	uint64_t end = now_ms() + ms;
-	while (now_ms() < end) {
+	uint64_t end = pvnet_now_ms() + ms;
+	while (pvnet_now_ms() < end) {
 		if (!stats(f).connected)
 			return true;
 		usleep(2000);
@@ -736,9 +730,9 @@ static void test_stall_mid_message(void **state)
 	post(f, 0, 0);
 	inject(f, 100, 0, 0);
 	assert_int_equal(stats(f).guest_rx_packets, 1);
-	t0 = now_ms();
+	t0 = pvnet_now_ms();
 	assert_true(wait_dropped(f, 5000));
-	assert_true(now_ms() - t0 <= 3000);
+	assert_true(pvnet_now_ms() - t0 <= 3000);
 	assert_int_equal(stats(f).msg_timeouts, 1);
 	reconnect(f); /* the port listens again */
 }
@@ -753,9 +747,9 @@ static void test_stall_then_remove(void **state)
 
 	assert_int_equal(send(f->sock, hdr, 12, 0), 12); /* header: 40 bytes to come */
 	usleep(20000);
-	t0 = now_ms();
+	t0 = pvnet_now_ms();
 	assert_int_equal(vsw_port_del(f->br, f->vhu), 0);
-	assert_true(now_ms() - t0 < 500);
+	assert_true(pvnet_now_ms() - t0 < 500);
 	f->vhu = NULL;
 	assert_int_not_equal(access(f->path, F_OK), 0);
 }
@@ -890,11 +884,11 @@ static void test_mem_max(void **state)
 static void test_unread_replies(void **state)
 {
 	struct fx *f = *state;
-	uint64_t t0 = now_ms();
+	uint64_t t0 = pvnet_now_ms();
 	int sent = 0;
 
 	/* requests until the port stops taking them or drops us */
-	while (now_ms() - t0 < 10000 && stats(f).connected) {
+	while (pvnet_now_ms() - t0 < 10000 && stats(f).connected) {
 		uint32_t hdr[3] = {1, 1, 0};
 		if (send(f->sock, hdr, 12, MSG_DONTWAIT | MSG_NOSIGNAL) == 12)
 			sent++;
@@ -969,9 +963,9 @@ static void test_stuck_thread_orphaned(void **state)
 	assert_true(msg_fds(&f, 5, 1, mem, 40, &f.memfd, 1) > 0);
 	usleep(100000); /* the port thread is now in F_ADD_SEALS, waiting for the lock */
 
-	t0 = now_ms();
+	t0 = pvnet_now_ms();
 	vsw_destroy(f.br);
-	assert_true(now_ms() - t0 < 3000);
+	assert_true(pvnet_now_ms() - t0 < 3000);
 	assert_int_not_equal(access(f.path, F_OK), 0); /* its socket is gone already */
 
 	/* the VMM lets go: the write completes, the seal, then the thread frees all */
@@ -1013,8 +1007,8 @@ static void test_socket_path_not_socket(void **state)
 /* Accepts on `lfd` within `ms` (-1: nothing connected). */
 static int accept_within(int lfd, uint64_t ms)
 {
-	uint64_t end = now_ms() + ms;
-	while (now_ms() < end) {
+	uint64_t end = pvnet_now_ms() + ms;
+	while (pvnet_now_ms() < end) {
 		int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (c >= 0)
 			return c;

@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/vswitch.h>
 
 static unsigned got[3];
@@ -149,13 +150,6 @@ static void test_mirror_counts(void **state)
 	env_fini(&e);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Waits (at most 5 s) until the port's mirror has closed its output. */
 static bool wait_done(struct vsw_port *p)
 {
@@ -283,18 +277,18 @@ static void test_mirror_slow_reader(void **state)
 	assert_int_equal(vsw_port_mirror_start_opts(e.p[0], &o), 0);
 	/* 4000 x 1514 B = 6 MB through the port; the pipe (64 KiB) + queue (256 KiB)
 	 * take a fraction: the rest must be dropped, not waited for */
-	t0 = now_ms();
+	t0 = pvnet_now_ms();
 	for (int k = 0; k < 125; k++)
 		inject(&e, 1, 1, 0xff, 32, 1514);
-	t1 = now_ms();
+	t1 = pvnet_now_ms();
 	assert_int_equal(got[0], 4000); /* every frame still switched */
 	assert_int_equal(vsw_port_mirror_get_stats(e.p[0], &st), 0);
 	assert_true(st.queue_drops > 3000);
 	assert_int_equal(st.queued + st.queue_drops, 4000);
 	assert_true(t1 - t0 < 2000);
-	t0 = now_ms();
+	t0 = pvnet_now_ms();
 	assert_int_equal(vsw_port_mirror_stop(e.p[0], &frames), 0);
-	t1 = now_ms();
+	t1 = pvnet_now_ms();
 	assert_true(t1 - t0 < 100); /* the pipe is drained in the background */
 	assert_true(frames < 4000 - 3000);
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/pktgen.h>
 
 struct pktgen {
@@ -24,50 +25,6 @@ struct pktgen {
 	uint64_t lat[PKTGEN_LAT_BUCKETS];
 	uint8_t tmpl[PKTGEN_SIZE_MAX];
 };
-
-static uint32_t sum16(const uint8_t *p, size_t n, uint32_t sum)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < n; i += 2)
-		sum += (uint32_t)p[i] << 8 | p[i + 1];
-	if (n & 1)
-		sum += (uint32_t)p[n - 1] << 8;
-	return sum;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)sum;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = v >> 8;
-	p[1] = v & 0xff;
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--) {
-		p[i] = v & 0xff;
-		v >>= 8;
-	}
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
 
 static uint32_t sum64(uint64_t v)
 {
@@ -84,33 +41,32 @@ static void build_template(struct pktgen *pg)
 
 	memcpy(f, c->dst_mac, 6);
 	memcpy(f + 6, c->src_mac, 6);
-	put16(f + 12, 0x0800);
+	pvnet_wr16(f + 12, 0x0800);
 
 	ip[0] = 0x45;
 	ip[1] = 0;
-	put16(ip + 2, (uint16_t)(c->size - 14));
-	put16(ip + 4, 0);
-	put16(ip + 6, 0x4000); /* DF */
+	pvnet_wr16(ip + 2, (uint16_t)(c->size - 14));
+	pvnet_wr16(ip + 4, 0);
+	pvnet_wr16(ip + 6, 0x4000); /* DF */
 	ip[8] = 64;
 	ip[9] = 17;
-	put16(ip + 10, 0);
+	pvnet_wr16(ip + 10, 0);
 	memcpy(ip + 12, &c->src_ip, 4);
 	memcpy(ip + 16, &c->dst_ip, 4);
-	put16(ip + 10, (uint16_t)~fold(sum16(ip, 20, 0)));
+	pvnet_wr16(ip + 10, pvnet_csum_finish(pvnet_csum_partial(ip, 20, 0)));
 
-	put16(udp, c->src_port);
-	put16(udp + 2, c->dst_port);
-	put16(udp + 4, ulen);
-	put16(udp + 6, 0);
-	put16(f + PKTGEN_OFF_MAGIC, PKTGEN_MAGIC);
+	pvnet_wr16(udp, c->src_port);
+	pvnet_wr16(udp + 2, c->dst_port);
+	pvnet_wr16(udp + 4, ulen);
+	pvnet_wr16(udp + 6, 0);
+	pvnet_wr16(f + PKTGEN_OFF_MAGIC, PKTGEN_MAGIC);
 	memset(f + PKTGEN_OFF_SEQ, 0, 16);
 	for (i = PKTGEN_OFF_TS + 8; i < c->size; i++)
 		f[i] = (uint8_t)i;
 
 	/* Pseudo header: src, dst, zero + protocol, UDP length. */
-	sum = sum16(ip + 12, 8, 0);
-	sum += 17 + ulen;
-	pg->udp_sum0 = sum16(udp, ulen, sum);
+	sum = pvnet_csum_pseudo4(ip, 17, ulen);
+	pg->udp_sum0 = pvnet_csum_partial(udp, ulen, sum);
 }
 
 int pktgen_create(const struct pktgen_cfg *cfg, struct pktgen **out)
@@ -157,10 +113,10 @@ size_t pktgen_stamp(struct pktgen *pg, void *buf, uint64_t now_ns)
 	uint64_t seq = pg->next_seq++;
 	uint16_t csum;
 
-	put64(f + PKTGEN_OFF_SEQ, seq);
-	put64(f + PKTGEN_OFF_TS, now_ns);
-	csum = (uint16_t)~fold(pg->udp_sum0 + sum64(seq) + sum64(now_ns));
-	put16(f + 40, csum ? csum : 0xffff); /* 0 would mean "no checksum" */
+	pvnet_wr64(f + PKTGEN_OFF_SEQ, seq);
+	pvnet_wr64(f + PKTGEN_OFF_TS, now_ns);
+	csum = pvnet_csum_finish(pg->udp_sum0 + sum64(seq) + sum64(now_ns));
+	pvnet_wr16(f + 40, csum ? csum : 0xffff); /* 0 would mean "no checksum" */
 	pg->st.tx_frames++;
 	pg->st.tx_bytes += pg->cfg.size;
 	return pg->cfg.size;
@@ -257,8 +213,8 @@ int pktgen_rx(struct pktgen *pg, const void *frame, size_t len, uint64_t now_ns)
 		pg->st.rx_other++;
 		return -EINVAL;
 	}
-	seq = get64(f + PKTGEN_OFF_SEQ);
-	ts = get64(f + PKTGEN_OFF_TS);
+	seq = pvnet_rd64(f + PKTGEN_OFF_SEQ);
+	ts = pvnet_rd64(f + PKTGEN_OFF_TS);
 	pg->st.rx_frames++;
 	pg->st.rx_bytes += len;
 	if (seq >= pg->rx_expect) {

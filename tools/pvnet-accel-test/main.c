@@ -54,14 +54,6 @@ static void host_log(void *ctx, enum accel_log_level lvl, const char *msg)
 		fprintf(stderr, "accel %s: %s\n", names[lvl], msg);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static uint32_t build_frame(uint8_t *f, uint32_t size, const uint8_t *dst, const uint8_t *src,
                             uint32_t seq)
 {
@@ -142,14 +134,14 @@ static int raw_main(int argc, char **argv)
 		rc = sent == n ? 0 : 1;
 	} else {
 		long want = atol(argv[3]), got = 0;
-		uint64_t end = now_ns() + (uint64_t)(atof(argv[4]) * 1e9);
+		uint64_t end = pvnet_now_ns() + (uint64_t)(atof(argv[4]) * 1e9);
 
 		if (argc > 5) {
 			FILE *r = fopen(argv[5], "w");
 			if (r)
 				fclose(r);
 		}
-		while (got < want && now_ns() < end) {
+		while (got < want && pvnet_now_ns() < end) {
 			struct pollfd p = {.fd = fd, .events = POLLIN};
 			if (poll(&p, 1, 50) <= 0)
 				continue;
@@ -455,7 +447,7 @@ int main(int argc, char **argv)
 			goto out_err;
 	}
 	/* wait for the link (memif connects after start) before sending */
-	for (uint64_t until = now_ns() + (uint64_t)(timeout * 1e9); now_ns() < until;) {
+	for (uint64_t until = pvnet_now_ns() + (uint64_t)(timeout * 1e9); pvnet_now_ns() < until;) {
 		if (dev_stat(dev, "link_up") != 0)
 			break;
 		if (no_thread)
@@ -470,14 +462,14 @@ int main(int argc, char **argv)
 	}
 
 	/* --wait-file: the far end says when it listens */
-	for (uint64_t until = now_ns() + (uint64_t)(timeout * 1e9); go && now_ns() < until;) {
+	for (uint64_t until = pvnet_now_ns() + (uint64_t)(timeout * 1e9); go && pvnet_now_ns() < until;) {
 		if (access(go, F_OK) == 0)
 			break;
 		usleep(1000);
 	}
-	uint64_t t0 = now_ns(), end = t0 + (uint64_t)((bench > 0 ? bench : timeout) * 1e9);
+	uint64_t t0 = pvnet_now_ns(), end = t0 + (uint64_t)((bench > 0 ? bench : timeout) * 1e9);
 	uint64_t sent = 0, last_done = 0, last_rx = 0;
-	while (now_ns() < end) {
+	while (pvnet_now_ns() < end) {
 		if (bench > 0 || (long)sent < send_n) {
 			uint32_t want = bench > 0 ? 64 : (uint32_t)(send_n - (long)sent);
 			sent += drv_send(&vif, want > 64 ? 64 : want, size, dst, mac, &seq, !no_thread);
@@ -497,7 +489,7 @@ int main(int argc, char **argv)
 		last_done = vif.tx_done + vif.tx_err;
 		last_rx = vif.rx_frames + vif.rx_other;
 	}
-	double secs = (double)(now_ns() - t0) / 1e9;
+	double secs = (double)(pvnet_now_ns() - t0) / 1e9;
 	/* let the last frames on the wire arrive (bench) */
 	printf("tx_sent=%llu\ntx_done=%llu\ntx_err=%llu\nrx_frames=%llu\nrx_other=%llu\n"
 	       "rx_err=%llu\n",

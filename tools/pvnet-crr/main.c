@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/version.h>
 
 #define CRR_MAX_SIZE (64 * 1024)
@@ -50,14 +51,6 @@ struct crr_opts {
 	double seconds;
 	bool json;
 };
-
-static double crr_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void crr_timeouts(int fd)
 {
@@ -105,7 +98,7 @@ static int crr_server(const struct crr_opts *o, char *buf)
 				   .sin6_addr = IN6ADDR_ANY_INIT };
 	int one = 1, zero = 0, lfd, rc = 0;
 	unsigned long served = 0, failed = 0;
-	double end = crr_now() + o->seconds;
+	double end = pvnet_now_s() + o->seconds;
 
 	lfd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0) {
@@ -120,7 +113,7 @@ static int crr_server(const struct crr_opts *o, char *buf)
 		goto out;
 	}
 	for (;;) {
-		double left = end - crr_now();
+		double left = end - pvnet_now_s();
 		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
 		int fd, pr;
 
@@ -193,10 +186,10 @@ static int crr_client(const struct crr_opts *o, char *buf)
 		return 1;
 	}
 	memset(buf, 'r', o->size);
-	t0 = crr_now();
+	t0 = pvnet_now_s();
 	end = t0 + o->seconds;
 	for (;;) {
-		double c0 = crr_now();
+		double c0 = pvnet_now_s();
 		int fd;
 
 		if (c0 >= end)
@@ -212,7 +205,7 @@ static int crr_client(const struct crr_opts *o, char *buf)
 		    crr_write_all(fd, buf, o->size) == 0 && crr_read_all(fd, buf, o->size) == 0) {
 			done++;
 			if (ns < CRR_MAX_SAMPLES)
-				lat[ns++] = (crr_now() - c0) * 1e6;
+				lat[ns++] = (pvnet_now_s() - c0) * 1e6;
 		} else {
 			errors++;
 			if (errors > 100 && errors > done) {
@@ -222,7 +215,7 @@ static int crr_client(const struct crr_opts *o, char *buf)
 		}
 		close(fd);
 	}
-	t1 = crr_now();
+	t1 = pvnet_now_s();
 	qsort(lat, ns, sizeof(*lat), crr_cmp);
 	if (o->json)
 		printf("{\"connections\":%lu,\"errors\":%lu,\"seconds\":%.6f,\"rate\":%.2f,"

@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/config.h>
 #include <pvnet/ctl.h>
 #include <pvnet/hv.h>
@@ -89,14 +90,6 @@ struct app_vif {
 	struct app_queue q[NF_MAX_QUEUES];
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static void app_publish(struct app_queue *aq)
 {
 	struct pktgen_stats st;
@@ -115,7 +108,7 @@ static unsigned app_tx_fill(void *arg, unsigned queue, struct nf_app_frame *fr, 
 {
 	struct app_vif *av = arg;
 	struct app_queue *aq = &av->q[queue];
-	uint64_t now = now_ns(); /* once per burst */
+	uint64_t now = pvnet_now_ns(); /* once per burst */
 	uint32_t size = pktgen_size(aq->pg);
 
 	if (__atomic_load_n(&av->paused, __ATOMIC_RELAXED))
@@ -137,7 +130,7 @@ static unsigned app_tx_fill(void *arg, unsigned queue, struct nf_app_frame *fr, 
 static void app_rx(void *arg, unsigned queue, const struct nf_app_frame *fr, unsigned n)
 {
 	struct app_queue *aq = &((struct app_vif *)arg)->q[queue];
-	uint64_t now = now_ns();
+	uint64_t now = pvnet_now_ns();
 
 	for (unsigned i = 0; i < n; i++)
 		pktgen_rx(aq->pg, fr[i].data, fr[i].len, now);
@@ -182,7 +175,7 @@ static int app_vif_attach(struct nf_vif *vif, struct app_vif **out)
 	for (unsigned i = 0; i < sizeof(av->q) / sizeof(av->q[0]) && rc == 0; i++) {
 		rc = pktgen_create(&cfg, &av->q[i].pg);
 		if (rc == 0)
-			pktgen_reset(av->q[i].pg, now_ns());
+			pktgen_reset(av->q[i].pg, pvnet_now_ns());
 	}
 	if (rc == 0)
 		rc = nf_vif_set_app(vif, av->params.mode == NF_MODE_PKTGEN ? &app_gen_ops
@@ -354,7 +347,7 @@ static int make_netns(struct guest *g, const char *name)
 /* Sums the pktgen/sink counters of every vif into <home>/data/pktgen and logs the rates. */
 static void app_report(struct guest *g)
 {
-	uint64_t sum[PUB__N] = {0}, now = now_ns();
+	uint64_t sum[PUB__N] = {0}, now = pvnet_now_ns();
 	double secs = g->app_last_ns ? (double)(now - g->app_last_ns) / 1e9 : 0;
 	char path[128];
 
@@ -567,7 +560,7 @@ static int readopt(struct guest *g, const char *adopt_path, sigset_t *orig)
 {
 	struct xs_client *xs;
 	int delay_ms = 10, rc, last = 0;
-	uint64_t since = now_ns(), gone_since = 0;
+	uint64_t since = pvnet_now_ns(), gone_since = 0;
 
 	for (unsigned i = 0; i < g->n_vifs; i++)
 		nf_vif_orphan(g->vifs[i]);
@@ -582,8 +575,8 @@ static int readopt(struct guest *g, const char *adopt_path, sigset_t *orig)
 		 * host removed it); a restarting pvnetd keeps or recreates it. */
 		if (!run_dir_exists(adopt_path)) {
 			if (!gone_since)
-				gone_since = now_ns();
-			else if (now_ns() - gone_since > orphan_ns()) {
+				gone_since = pvnet_now_ns();
+			else if (pvnet_now_ns() - gone_since > orphan_ns()) {
 				PVLOG(ERR, MOD, "run dir of %s gone for %u s: no pvnetd can adopt us; exiting",
 				      adopt_path, (unsigned)(orphan_ns() / 1000000000u));
 				return -ENOENT;
@@ -610,7 +603,7 @@ static int readopt(struct guest *g, const char *adopt_path, sigset_t *orig)
 		if ((rc = nf_vif_reattach(g->vifs[i], xs)) < 0)
 			PVLOG(ERR, MOD, "vif %u: watching its backend again: %s", i, strerror(-rc));
 	PVLOG(INFO, MOD, "re-adopted by pvnetd after %llu ms",
-	      (unsigned long long)((now_ns() - since) / 1000000u));
+	      (unsigned long long)((pvnet_now_ns() - since) / 1000000u));
 	return 0;
 }
 
@@ -665,14 +658,14 @@ static int migrate_in(struct guest *g)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	struct xs_client *xs;
-	uint64_t since = now_ns();
+	uint64_t since = pvnet_now_ns();
 	int fd = -1, rc = -ENOENT;
 
 	if (strlen(g->mig_path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, g->mig_path);
 	/* bounded: the destination is up (it answered DONE); 5 s for it to take us */
-	while (now_ns() - since < 5000000000ull) {
+	while (pvnet_now_ns() - since < 5000000000ull) {
 		const struct timespec ms10 = {0, 10000000L};
 		const struct timeval tmo = {3, 0};
 		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
@@ -702,7 +695,7 @@ static int migrate_in(struct guest *g)
 		if ((rc = nf_vif_reattach(g->vifs[i], xs)) < 0)
 			PVLOG(ERR, MOD, "vif %u: watching its backend again: %s", i, strerror(-rc));
 	PVLOG(INFO, MOD, "resumed on the destination after %llu ms",
-	      (unsigned long long)((now_ns() - since) / 1000000u));
+	      (unsigned long long)((pvnet_now_ns() - since) / 1000000u));
 	return 0;
 }
 
@@ -821,7 +814,7 @@ int main(int argc, char **argv)
 			app_report(&g);
 		}
 		/* pktgen/sink: counters to the store once a second */
-		if (g.n_apps && now_ns() - g.app_last_ns >= 1000000000u)
+		if (g.n_apps && pvnet_now_ns() - g.app_last_ns >= 1000000000u)
 			app_report(&g);
 		/* after a resume the backend watches' first events may already sit in the
 		 * store client's buffer, with nothing more to wake the poll */

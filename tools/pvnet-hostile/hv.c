@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/hv.h>
 #include <pvnet/hvc.h>
 #include <pvnet/io/netif.h>
@@ -64,13 +65,6 @@ static void msleep(unsigned ms)
 {
 	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static long read_long(const struct hostile_env *e, const char *dir, const char *key, long def)
@@ -213,8 +207,8 @@ static void map_storm(struct fe *f, const char *c)
 	if (PFN_DATA + nrefs > f->mem_size / PAGE - HVC_SCRATCH_FRAMES - 1 ||
 	    REF_DATA + nrefs > f->nr_gnt)
 		nrefs = (unsigned)(f->mem_size / PAGE) - PFN_DATA - HVC_SCRATCH_FRAMES - 1;
-	deadline = now_s() + 20;
-	while ((sent < nrefs || f->tx.rsp_cons != f->tx.req_prod_pvt) && now_s() < deadline &&
+	deadline = pvnet_now_s() + 20;
+	while ((sent < nrefs || f->tx.rsp_cons != f->tx.req_prod_pvt) && pvnet_now_s() < deadline &&
 	       !*e->stop) {
 		unsigned n = 0;
 		int notify;
@@ -283,8 +277,8 @@ static void store_storm(struct fe *f, const char *c)
 	}
 	printf("hostile: case=%s storming for %u s\n", c, secs);
 	fflush(stdout);
-	end = now_s() + secs;
-	while (now_s() < end && !*e->stop) {
+	end = pvnet_now_s() + secs;
+	while (pvnet_now_s() < end && !*e->stop) {
 		/* nodes netback reads: every write is a watch event on our vif */
 		snprintf(path, sizeof(path), "%s/%s", e->fe, flap ? "state" : "feature-sg");
 		if (xs_client_printf(e->xs, 0, path, "%u",

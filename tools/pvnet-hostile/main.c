@@ -32,6 +32,7 @@
 #include <pvnet/io/netif.h>
 #include <pvnet/io/ring.h>
 #include <pvnet/io/xenbus.h>
+#include <pvnet/lib.h>
 #include <pvnet/xs.h>
 
 #include "hostile_hv.h"
@@ -375,7 +376,6 @@ int main(int argc, char **argv)
 	long domid = -1;
 	int hv_fd = -1, o, rc;
 	size_t len, size;
-	unsigned m[6];
 
 	while ((o = getopt_long(argc, argv, "d:f:n:", opts, NULL)) != -1) {
 		if (o == 'd')
@@ -415,9 +415,7 @@ int main(int argc, char **argv)
 	free(val);
 	snprintf(path, sizeof(path), "%s/mac", h.fe);
 	if (xs_client_read(h.xs, 0, path, &val, &len) == 0) {
-		if (sscanf(val, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) == 6)
-			for (int i = 0; i < 6; i++)
-				h.mac[i] = (uint8_t)m[i];
+		pvnet_mac_parse(val, h.mac); /* h.mac stays as it was on a bad node */
 		free(val);
 	}
 	snprintf(path, sizeof(path), "/local/domain/%ld/data/pvnet-guest", domid);

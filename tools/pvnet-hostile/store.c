@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/hvc.h>
 #include <pvnet/io/xs_wire.h>
 
@@ -50,13 +51,6 @@ static const char *ename(int rc)
 	case EAGAIN: return "EAGAIN";
 	default: return "other";
 	}
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Sends one request without waiting or reading anything; drops it if the socket is full. */
@@ -186,8 +180,8 @@ int hostile_store(int hv_fd, long domid, struct xs_client *xs, volatile sig_atom
 	printf("hostile: %s\n", report);
 
 	/* 7. A write storm, while the deaf connections keep asking and never read. */
-	end = now_s() + secs;
-	while (!*stop && now_s() < end) {
+	end = pvnet_now_s() + secs;
+	while (!*stop && pvnet_now_s() < end) {
 		for (int i = 0; i < 32; i++) {
 			if (xs_client_printf(xs, 0, "data/n0", "%u", writes) == 0)
 				writes++;

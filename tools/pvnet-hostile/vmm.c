@@ -51,6 +51,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
+
 int vmm_main(int argc, char **argv);
 
 #define VMM_FLOOD_FDS 200
@@ -118,14 +120,12 @@ static ssize_t send_msg(int fd, uint32_t req, uint32_t flags, uint32_t size, con
  * replies that arrive meanwhile are discarded. Milliseconds it took. */
 static long wait_dropped(int fd)
 {
-	struct timespec a, b;
+	uint64_t a = pvnet_now_ms();
 	char buf[256];
 
-	clock_gettime(CLOCK_MONOTONIC, &a);
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	return (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+	return (long)(pvnet_now_ms() - a);
 }
 
 /* REPLY_ACK of the last request: the u64 payload (0 = success), or -1. */

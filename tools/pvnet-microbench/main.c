@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/hv.h>
 #include <pvnet/log.h>
 #include <pvnet/version.h>
@@ -62,14 +63,6 @@ struct bench {
 };
 
 enum kind { K_HDR, K_RX, K_RX2, K_G2G, K_PKT };
-
-static uint64_t clock_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static int guest_make(struct hv *hv, const char *name, unsigned refs, bool readonly,
 		      struct guest *g)
@@ -171,7 +164,7 @@ static double run_once(struct bench *b, enum kind k, unsigned batch, unsigned lo
 	uint64_t t0, t1;
 	unsigned i, n;
 
-	t0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	t0 = pvnet_clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	for (p = 0; p < pkts; p += batch) {
 		n = fill(b, k, p, batch, ops, false);
 		gnttab_copy(b->hv, 0, ops, n);
@@ -186,7 +179,7 @@ static double run_once(struct bench *b, enum kind k, unsigned batch, unsigned lo
 					return -1;
 		}
 	}
-	t1 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+	t1 = pvnet_clock_ns(CLOCK_THREAD_CPUTIME_ID);
 	return (double)(t1 - t0) / (double)p;
 }
 
@@ -223,7 +216,7 @@ static void *thr_main(void *arg)
 	unsigned i;
 
 	pthread_barrier_wait(t->bar);
-	t0 = clock_ns(CLOCK_MONOTONIC);
+	t0 = pvnet_clock_ns(CLOCK_MONOTONIC);
 	for (p = 0; p < pkts; p += t->batch) {
 		for (i = 0; i < t->batch; i++) {
 			unsigned long q = (p + i) % t->b->refs;
@@ -239,7 +232,7 @@ static void *thr_main(void *arg)
 			if (ops[i].status != GNTST_okay)
 				t->failed = 1;
 	}
-	t->ns_per_op = (double)(clock_ns(CLOCK_MONOTONIC) - t0) / (double)p;
+	t->ns_per_op = (double)(pvnet_clock_ns(CLOCK_MONOTONIC) - t0) / (double)p;
 	return NULL;
 }
 

@@ -76,14 +76,6 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t cpu_ns(void)
 {
 	struct rusage ru;
@@ -342,12 +334,12 @@ static int run_tx(const struct opts *o, struct pktgen *pg, struct ring *r)
 	struct pktgen_stats st;
 	int ret = 0;
 
-	t0 = now_ns();
+	t0 = pvnet_now_ns();
 	pktgen_reset(pg, t0);
 	/* Write the template into every slot once. */
 	for (i = 0; i < r->frame_nr; i++)
 		pktgen_fill(pg, tx_data(slot(r, i)), r->frame_size - TPACKET2_HDRLEN, t0);
-	t0 = now_ns();
+	t0 = pvnet_now_ns();
 	pktgen_reset(pg, t0);
 	cpu0 = cpu_ns();
 	end = t0 + (uint64_t)(o->seconds * 1e9);
@@ -378,7 +370,7 @@ static int run_tx(const struct opts *o, struct pktgen *pg, struct ring *r)
 			(void)send(r->fd, NULL, 0, MSG_DONTWAIT);
 			(void)poll(&pfd, 1, 10);
 		}
-		t = now_ns();
+		t = pvnet_now_ns();
 		if (t >= next_print) {
 			pktgen_stats_get(pg, &st);
 			print_second(o, (double)(t - t0) / 1e9, st.tx_frames - last_f,
@@ -391,7 +383,7 @@ static int run_tx(const struct opts *o, struct pktgen *pg, struct ring *r)
 	}
 	/* Let the kernel finish what is queued before taking the CPU time. */
 	(void)send(r->fd, NULL, 0, 0);
-	print_summary(o, pg, (double)(now_ns() - t0) / 1e9, cpu_ns() - cpu0);
+	print_summary(o, pg, (double)(pvnet_now_ns() - t0) / 1e9, cpu_ns() - cpu0);
 	return ret;
 }
 
@@ -402,7 +394,7 @@ static int run_rx(const struct opts *o, struct pktgen *pg, struct ring *r)
 	uint32_t head = 0, n;
 	struct pktgen_stats st;
 
-	t0 = now_ns();
+	t0 = pvnet_now_ns();
 	pktgen_reset(pg, t0);
 	cpu0 = cpu_ns();
 	end = t0 + (uint64_t)(o->seconds * 1e9);
@@ -431,7 +423,7 @@ static int run_rx(const struct opts *o, struct pktgen *pg, struct ring *r)
 				break;
 			(void)poll(&pfd, 1, 20);
 		}
-		t = now_ns();
+		t = pvnet_now_ns();
 		if (t >= next_print) {
 			pktgen_stats_get(pg, &st);
 			print_second(o, (double)(t - t0) / 1e9, st.rx_frames - last_f,

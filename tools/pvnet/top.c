@@ -26,6 +26,7 @@
 
 #include <jansson.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/metrics.h>
 
 #include "pvnet.h"
@@ -47,14 +48,6 @@ struct top_sample {
 	unsigned n;
 	double t; /* CLOCK_MONOTONIC seconds when taken */
 };
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static struct top_dom *find_dom(struct top_sample *s, long long domid)
 {
@@ -114,7 +107,7 @@ static int sample(struct top_sample *s)
 		json_decref(list);
 		return -EIO;
 	}
-	s->t = now_s();
+	s->t = pvnet_now_s();
 	s->n = 0;
 	json_array_foreach(list, i, e) {
 		struct top_dom *d;
@@ -220,10 +213,10 @@ static void usage(FILE *f)
 /* Waits secs; interactive: returns 1 early when q is pressed. */
 static int wait_or_quit(double secs, bool interactive)
 {
-	double end = now_s() + secs;
+	double end = pvnet_now_s() + secs;
 
 	for (;;) {
-		double left = end - now_s();
+		double left = end - pvnet_now_s();
 		struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
 		char c;
 

@@ -521,7 +521,7 @@ int adopt_domain_build(struct pvnetd *d, struct pvnet_domrec *r, int fd, int mem
 	dom->pid = (pid_t)r->pid;
 	dom->adopted = true;
 	dom->pidfd = pidfd_of((pid_t)r->pid);
-	dom->created_ns = pvnetd_now_ns();
+	dom->created_ns = pvnet_now_ns();
 	dom->next = d->doms;
 	d->doms = dom;
 	return 0;
@@ -558,7 +558,7 @@ static int adopt_hvm(struct pvnetd *d, struct adopt *a, struct pvnet_domrec *r, 
 					 .warn_arg = r->name};
 	struct hv_domain_config hcfg = {0};
 	struct dom *dom = calloc(1, sizeof(*dom));
-	uint64_t now = pvnetd_now_ns();
+	uint64_t now = pvnet_now_ns();
 	unsigned qmp_ms = 0;
 	char path[128];
 	int rc, mem_fd = -1, gnt_fd = -1;
@@ -622,7 +622,7 @@ static int adopt_hvm(struct pvnetd *d, struct adopt *a, struct pvnet_domrec *r, 
 	dom->pid = (pid_t)r->pid;
 	dom->adopted = true;
 	dom->pidfd = pidfd_of((pid_t)r->pid);
-	dom->created_ns = pvnetd_now_ns();
+	dom->created_ns = pvnet_now_ns();
 	dom->next = d->doms;
 	d->doms = dom;
 	PVLOG(INFO, MOD, "domain %u '%s' re-adopted (QEMU pid %ld, %u vif)", r->domid, r->name,
@@ -732,14 +732,14 @@ static void accept_adopt(struct pvnetd *d, struct adopt *a)
 		if (handle_first(d, a, fd))
 			continue;
 		a->pending[slot].fd = fd;
-		a->pending[slot].since_ns = pvnetd_now_ns();
+		a->pending[slot].since_ns = pvnet_now_ns();
 	}
 }
 
 int adopt_pollfds(struct pvnetd *d, struct pollfd *pfd, void **ptr, int max)
 {
 	struct adopt *a = d->adopt;
-	uint64_t now = pvnetd_now_ns();
+	uint64_t now = pvnet_now_ns();
 	int n = 0;
 
 	if (!a || max < 1)
@@ -827,7 +827,7 @@ int adopt_start(struct pvnetd *d)
 		a->pending[i].fd = -1;
 	snprintf(a->path, sizeof(a->path), "%s/%s", d->run_dir, ADOPT_SOCK);
 	d->adopt = a;
-	a->qmp_deadline_ns = pvnetd_now_ns() + ADOPT_START_MS * 1000000ull;
+	a->qmp_deadline_ns = pvnet_now_ns() + ADOPT_START_MS * 1000000ull;
 	load_records(d, a);
 	a->listen_fd = listen_adopt(a);
 	if (a->listen_fd < 0) {
@@ -837,11 +837,11 @@ int adopt_start(struct pvnetd *d)
 		return rc;
 	}
 	/* the live guests retry every 100 ms at most: wait for them before serving */
-	deadline = pvnetd_now_ns() + ADOPT_START_MS * 1000000ull;
+	deadline = pvnet_now_ns() + ADOPT_START_MS * 1000000ull;
 	for (;;) {
 		struct pollfd pfd[1 + ADOPT_PENDING_MAX + ADOPT_MAX_RECORDS];
 		void *ptr[1 + ADOPT_PENDING_MAX + ADOPT_MAX_RECORDS];
-		uint64_t now = pvnetd_now_ns();
+		uint64_t now = pvnet_now_ns();
 		int n;
 
 		left = 0;

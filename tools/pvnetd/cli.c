@@ -49,7 +49,7 @@ int ctl_flush(struct ctl_conn *c)
 			c->tail = NULL;
 		c->queued -= m->size;
 		free(m);
-		c->progress_ns = pvnetd_now_ns();
+		c->progress_ns = pvnet_now_ns();
 		if (!c->head)
 			c->since_ns = c->progress_ns; /* reply read: the idle timer restarts */
 	}
@@ -76,7 +76,7 @@ static void ctl_send(struct ctl_conn *c, const char *buf, size_t size)
 			ctl_kill(c, errno == EPIPE || errno == ECONNRESET ? "" : "send failed");
 			return;
 		}
-		c->progress_ns = pvnetd_now_ns(); /* the stall timer starts now */
+		c->progress_ns = pvnet_now_ns(); /* the stall timer starts now */
 	}
 	if (c->queued + size > PVNET_CTL_OUT_MAX) {
 		char why[96];
@@ -727,6 +727,6 @@ reply:
 	ctl_send(c, xbuf, strlen(xbuf));
 	c->busy = false;
 	if (!c->head)
-		c->since_ns = pvnetd_now_ns();
+		c->since_ns = pvnet_now_ns();
 	return c->dead ? -1 : 0;
 }

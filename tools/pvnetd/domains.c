@@ -309,7 +309,7 @@ static int hvm_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct 
 		free(dom);
 		return rc;
 	}
-	dom->created_ns = pvnetd_now_ns();
+	dom->created_ns = pvnet_now_ns();
 	dom->next = d->doms;
 	d->doms = dom;
 	adopt_save(d, dom); /* its record: QEMU survives a pvnetd restart (adopt.c) */
@@ -478,7 +478,7 @@ int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf 
 	}
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	dom->hc_fd = sv[0];
-	dom->created_ns = pvnetd_now_ns();
+	dom->created_ns = pvnet_now_ns();
 	dom->next = d->doms;
 	d->doms = dom;
 	rc = spawn_guest(d, dom, sv[1]);
@@ -665,8 +665,8 @@ int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 	if (dom->pid > 0) {
 		/* immediate, as xl destroy: the guest is not asked (pvnet shutdown asks) */
 		kill(dom->pid, SIGKILL);
-		deadline = pvnetd_now_ns() + SHUTDOWN_TIMEOUT_MS * 1000000ull;
-		while (!reaped(dom) && pvnetd_now_ns() < deadline)
+		deadline = pvnet_now_ns() + SHUTDOWN_TIMEOUT_MS * 1000000ull;
+		while (!reaped(dom) && pvnet_now_ns() < deadline)
 			pvnetd_pump(d, 20);
 		if (!reaped(dom)) {
 			/* in the kernel still (D state): the SIGCHLD handler reaps it later */
@@ -715,7 +715,7 @@ int dom_shutdown(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 		out_printf(out, "Shutting down domain %u\n", dom->domid);
 	if (dom->hvm) {
 		/* QMP quit (SIGKILL after the timeout): QEMU is gone on return */
-		dom->shutdown_ns = pvnetd_now_ns();
+		dom->shutdown_ns = pvnet_now_ns();
 		dom->dying = true;
 		hvm_destroy(dom->hvm, dom->pid, SHUTDOWN_TIMEOUT_MS, &dom->exit_status, pump_cb, d);
 		dom->hvm = NULL;
@@ -725,7 +725,7 @@ int dom_shutdown(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 	if (!dom->shutdown_ns) {
 		snprintf(path, sizeof(path), "/local/domain/%u/control/shutdown", dom->domid);
 		xs_printf(d->xs, 0, path, "poweroff");
-		dom->shutdown_ns = pvnetd_now_ns();
+		dom->shutdown_ns = pvnet_now_ns();
 		PVLOG(INFO, MOD, "domain %u '%s': shutdown requested", dom->domid, dom->name);
 	}
 	return 0;
@@ -744,11 +744,11 @@ static bool shutdown_pending(struct pvnetd *d, int domid)
 
 int dom_shutdown_wait(struct pvnetd *d, int domid, unsigned wait_ms, struct outbuf *out)
 {
-	uint64_t deadline = pvnetd_now_ns() + (uint64_t)wait_ms * 1000000ull;
+	uint64_t deadline = pvnet_now_ns() + (uint64_t)wait_ms * 1000000ull;
 	int killed = 0;
 
 	/* the nested pump serves no control client and frees no domain: the list holds */
-	while (shutdown_pending(d, domid) && pvnetd_now_ns() < deadline)
+	while (shutdown_pending(d, domid) && pvnet_now_ns() < deadline)
 		pvnetd_pump(d, 20);
 	for (struct dom *dom = d->doms, *next; dom; dom = next) {
 		next = dom->next;

@@ -259,13 +259,13 @@ int cmd_network_detach(struct pvnetd *d, struct outbuf *o, int argc, char **argv
 	xs_printf(d->xs, 0, path, "0");
 	snprintf(path, sizeof(path), "%s/state", be);
 	xs_printf(d->xs, 0, path, "%d", XenbusStateClosing);
-	deadline = pvnetd_now_ns() + HOTPLUG_DETACH_TIMEOUT_MS * 1000000ull;
+	deadline = pvnet_now_ns() + HOTPLUG_DETACH_TIMEOUT_MS * 1000000ull;
 	for (;;) {
 		st = store_long(d, be, "state");
 		/* netback writes Closed once the frontend closed and it disconnected */
 		if (st == XenbusStateClosed || st < 0 || dom->pid <= 0)
 			break;
-		if (pvnetd_now_ns() >= deadline) {
+		if (pvnet_now_ns() >= deadline) {
 			forced = true;
 			break;
 		}

@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/log.h>
 #include <pvnet/vhost.h>
 
@@ -75,14 +76,6 @@ static void __attribute__((format(printf, 2, 3))) arg_add(struct argv_buf *a, co
 	a->argv[a->argc++] = a->arena + a->used;
 	a->argv[a->argc] = NULL;
 	a->used += (size_t)n + 1;
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static const char *qemu_bin(void)
@@ -160,9 +153,9 @@ static int kvm_probe(const char *kernel, const char *ramdisk, void (*wait_cb)(vo
 	if (pid == 0)
 		exec_child(pfd[1], a.argv);
 	close(pfd[1]);
-	deadline = now_ms() + KVM_PROBE_MS;
+	deadline = pvnet_now_ms() + KVM_PROBE_MS;
 	while (!found) {
-		uint64_t t = now_ms();
+		uint64_t t = pvnet_now_ms();
 		struct pollfd p = {.fd = pfd[0], .events = POLLIN};
 		int r;
 
@@ -208,10 +201,10 @@ static const char *choose_accel(const char *kernel, const char *ramdisk,
 	if (mode && !strcmp(mode, "tcg"))
 		return "tcg";
 	if (probed < 0) {
-		uint64_t t0 = now_ms();
+		uint64_t t0 = pvnet_now_ms();
 		probed = kvm_probe(kernel, ramdisk, wait_cb, arg);
 		PVLOG(INFO, MOD, "KVM boot probe: %s in %llu ms", probed ? "reached init" : "failed",
-		      (unsigned long long)(now_ms() - t0));
+		      (unsigned long long)(pvnet_now_ms() - t0));
 	}
 	return probed ? "kvm" : "tcg";
 }
@@ -553,7 +546,7 @@ static int qmp_quit(const char *path)
 static bool wait_exit(const struct hvm_dom *h, pid_t pid, unsigned ms, int *status,
 		      void (*wait_cb)(void *, int), void *arg)
 {
-	uint64_t deadline = now_ms() + ms;
+	uint64_t deadline = pvnet_now_ms() + ms;
 
 	for (;;) {
 		pid_t r = h->adopted ? -1 : waitpid(pid, status, WNOHANG);
@@ -561,7 +554,7 @@ static bool wait_exit(const struct hvm_dom *h, pid_t pid, unsigned ms, int *stat
 			return true;
 		if (h->adopted && pvnet_proc_start_time(pid) != h->start)
 			return true;
-		if (now_ms() >= deadline)
+		if (pvnet_now_ms() >= deadline)
 			return false;
 		if (wait_cb)
 			wait_cb(arg, 20);
@@ -647,7 +640,7 @@ static json_t *qmp_read(int fd, char *buf, size_t size, size_t *have, uint64_t d
 {
 	for (;;) {
 		char *nl = memchr(buf, '\n', *have);
-		uint64_t t = now_ms();
+		uint64_t t = pvnet_now_ms();
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		ssize_t n;
 
@@ -683,7 +676,7 @@ static int qmp_check_name(const char *path, const char *name, unsigned timeout_m
 	static const char cmds[] = "{\"execute\":\"qmp_capabilities\"}\n"
 				   "{\"execute\":\"query-name\"}\n";
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	uint64_t deadline = now_ms() + timeout_ms;
+	uint64_t deadline = pvnet_now_ms() + timeout_ms;
 	char buf[4096];
 	size_t have = 0;
 	json_t *o = NULL;

@@ -42,6 +42,7 @@
 #define PVNET_LIBEXECDIR "/usr/lib/pvnet"
 #endif
 
+#include <pvnet/lib.h>
 #include <pvnet/accel.h>
 #include <pvnet/ctl.h>
 #include <pvnet/hvc.h>
@@ -53,13 +54,6 @@
 #include "vtep.h"
 
 #define MOD "pvnetd"
-
-uint64_t pvnetd_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /*
  * Each guest costs pvnetd about 9 descriptors per vif queue (memfds, eventfds,
@@ -372,7 +366,7 @@ static void accept_ctl(struct pvnetd *d)
 			ctl_conn_close(slot);
 		}
 		*slot = (struct ctl_conn){.fd = fd, .pid = cred.pid, .uid = cred.uid,
-					  .since_ns = pvnetd_now_ns(), .serial = ++d->ctl_serial};
+					  .since_ns = pvnet_now_ns(), .serial = ++d->ctl_serial};
 	}
 }
 
@@ -522,11 +516,11 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 
 	/* the turn that ends here: everything done since the previous poll() returned
 	 * (a nested pump from a CLI command starts and ends turns of its own) */
-	now = pvnetd_now_ns();
+	now = pvnet_now_ns();
 	if (d->gauge.last_poll_ns)
 		loop_gauge_note(&d->gauge, now, now - d->gauge.last_poll_ns);
 	nready = poll(pfd, (nfds_t)n, ms);
-	d->gauge.last_poll_ns = pvnetd_now_ns();
+	d->gauge.last_poll_ns = pvnet_now_ns();
 	if (nready > 0) {
 		for (int i = 0; i < n; i++) {
 			if (!pfd[i].revents)
@@ -585,7 +579,7 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 	while (xs_store_dispatch(d->xs) > 0)
 		;
 	xs_server_flush(d->xss);
-	ctl_expire(d, pvnetd_now_ns());
+	ctl_expire(d, pvnet_now_ns());
 }
 
 void pvnetd_pump(struct pvnetd *d, int ms)
@@ -991,7 +985,7 @@ int main(int argc, char **argv)
 		}
 		close(pfd[0]);
 		setsid();
-		d.started_ns = pvnetd_now_ns();
+		d.started_ns = pvnet_now_ns();
 		rc = start(&d, run_dir, log_path, ns_note);
 		if (rc == 0) {
 			int nul = open("/dev/null", O_RDWR);
@@ -1010,7 +1004,7 @@ int main(int argc, char **argv)
 		}
 		close(pfd[1]);
 	} else {
-		d.started_ns = pvnetd_now_ns();
+		d.started_ns = pvnet_now_ns();
 		rc = start(&d, run_dir, log_path, ns_note);
 	}
 	if (rc < 0) {

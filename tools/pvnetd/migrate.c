@@ -155,7 +155,7 @@ static int io_full(int fd, void *buf, size_t size, bool wr)
 static int pio_full(struct pvnetd *d, int fd, void *buf, size_t size, bool wr, int ms)
 {
 	uint8_t *p = buf;
-	uint64_t deadline = pvnetd_now_ns() + (uint64_t)ms * 1000000u;
+	uint64_t deadline = pvnet_now_ns() + (uint64_t)ms * 1000000u;
 
 	while (size) {
 		ssize_t n = wr ? send(fd, p, size, MSG_NOSIGNAL | MSG_DONTWAIT)
@@ -168,7 +168,7 @@ static int pio_full(struct pvnetd *d, int fd, void *buf, size_t size, bool wr, i
 			return -ECONNRESET;
 		if (errno != EAGAIN && errno != EINTR)
 			return -errno;
-		if (pvnetd_now_ns() > deadline)
+		if (pvnet_now_ns() > deadline)
 			return -ETIMEDOUT;
 		struct pollfd pf = {.fd = fd, .events = wr ? POLLOUT : POLLIN};
 		if (poll(&pf, 1, 1) == 0)
@@ -341,7 +341,7 @@ static void in_set_state(struct mig_in *in, int state)
 
 	pthread_mutex_lock(&in->m->lock);
 	in->state = state;
-	in->done_ns = pvnetd_now_ns();
+	in->done_ns = pvnet_now_ns();
 	pthread_mutex_unlock(&in->m->lock);
 	(void)!write(in->m->wake_fd, &one, sizeof(one));
 }
@@ -516,7 +516,7 @@ static void accept_tcp(struct pvnetd *d, struct migrate *m)
 /* Joins and frees failed ones and complete ones whose guest never came. */
 static void reap_ins(struct migrate *m)
 {
-	uint64_t now = pvnetd_now_ns();
+	uint64_t now = pvnet_now_ns();
 
 	pthread_mutex_lock(&m->lock);
 	for (struct mig_in **pp = &m->ins; *pp;) {
@@ -608,7 +608,7 @@ static void accept_guest(struct pvnetd *d, struct migrate *m)
 	}
 	for (unsigned i = 0; i < sizeof(m->ann) / sizeof(m->ann[0]); i++)
 		if (!m->ann[i].used) {
-			m->ann[i] = (struct announce){.domid = r.domid, .since_ns = pvnetd_now_ns(),
+			m->ann[i] = (struct announce){.domid = r.domid, .since_ns = pvnet_now_ns(),
 						      .used = true};
 			break;
 		}
@@ -616,7 +616,7 @@ static void accept_guest(struct pvnetd *d, struct migrate *m)
 	PVLOG(INFO, MOD, "domain %u '%s' resumed here (guest pid %ld), %llu ms after the stream "
 			 "ended",
 	      r.domid, r.name, (long)cred.pid,
-	      (unsigned long long)((pvnetd_now_ns() - found->done_ns) / 1000000u));
+	      (unsigned long long)((pvnet_now_ns() - found->done_ns) / 1000000u));
 	pvnet_domrec_free(&r);
 	return;
 
@@ -672,7 +672,7 @@ static int announce_vif(const struct nb_vif_info *vi, void *arg)
 	x->a->done_mask |= 1u << vi->handle;
 	PVLOG(INFO, MOD, "domain %u: %s announced (RARP x3 from %s on %s), %llu ms after resume",
 	      vi->domid, vi->mac, vi->name, vi->bridge,
-	      (unsigned long long)((pvnetd_now_ns() - x->a->since_ns) / 1000000u));
+	      (unsigned long long)((pvnet_now_ns() - x->a->since_ns) / 1000000u));
 	return 0;
 }
 
@@ -689,7 +689,7 @@ static void run_announces(struct pvnetd *d, struct migrate *m)
 			continue;
 		snprintf(id, sizeof(id), "%u", a->domid);
 		dom = dom_find(d, id);
-		if (!dom || pvnetd_now_ns() - a->since_ns > MIG_ANNOUNCE_MS * 1000000ull) {
+		if (!dom || pvnet_now_ns() - a->since_ns > MIG_ANNOUNCE_MS * 1000000ull) {
 			a->used = false;
 			continue;
 		}
@@ -844,7 +844,7 @@ struct out {
 static int wait_guest(struct out *o, const char *want, int ms, char *got, size_t size)
 {
 	char path[128];
-	uint64_t deadline = pvnetd_now_ns() + (uint64_t)ms * 1000000u;
+	uint64_t deadline = pvnet_now_ns() + (uint64_t)ms * 1000000u;
 
 	snprintf(path, sizeof(path), "%s/data/migrate", o->home);
 	for (;;) {
@@ -856,7 +856,7 @@ static int wait_guest(struct out *o, const char *want, int ms, char *got, size_t
 		free(v);
 		if (ok)
 			return 0;
-		if (pvnetd_now_ns() > deadline)
+		if (pvnet_now_ns() > deadline)
 			return -ETIMEDOUT;
 		pvnetd_pump(o->d, 2);
 	}
@@ -940,9 +940,9 @@ static int harvest(struct out *o)
 	req = __atomic_add_fetch(&sh->req_seq, 1, __ATOMIC_RELEASE);
 	if (write(kick, &one, sizeof(one)) != sizeof(one))
 		return -errno;
-	deadline = pvnetd_now_ns() + MIG_GUEST_MS * 1000000ull;
+	deadline = pvnet_now_ns() + MIG_GUEST_MS * 1000000ull;
 	while (__atomic_load_n(&sh->done_seq, __ATOMIC_ACQUIRE) != req) {
-		if (pvnetd_now_ns() > deadline)
+		if (pvnet_now_ns() > deadline)
 			return -ETIMEDOUT;
 		pvnetd_pump(o->d, 1);
 	}
@@ -1104,7 +1104,7 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 	const char *name = NULL, *addr = NULL;
 	bool live = true, suspended = false, logdirty = false, backends_gone = false;
 	char *text = NULL, tok[2 * MIG_TOKEN_SIZE + 1], path[PATH_MAX + 32], got[64] = "";
-	uint64_t t0 = pvnetd_now_ns(), t_susp = 0, t_done;
+	uint64_t t0 = pvnet_now_ns(), t_susp = 0, t_done;
 	struct stat st;
 	int fd = -1, rc = 1, err;
 	unsigned prev = 0;
@@ -1249,14 +1249,14 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 	}
 	mark_populated(&o);
 	for (;;) {
-		uint64_t tr = pvnetd_now_ns();
+		uint64_t tr = pvnet_now_ns();
 		int sent = send_round(&o);
 		if (sent < 0) {
 			err_printf(ob, "round %u: %s\n", o.round - 1, strerror(-sent));
 			goto cancel;
 		}
 		out_printf(ob, "round %u: %d pages (%.1f MiB) in %llu ms\n", o.round - 1, sent,
-			   sent / 256.0, (unsigned long long)((pvnetd_now_ns() - tr) / 1000000u));
+			   sent / 256.0, (unsigned long long)((pvnet_now_ns() - tr) / 1000000u));
 		PVLOG(INFO, MOD, "domain %u: round %u: %d pages", o.dom->domid, o.round - 1, sent);
 		if (!live || o.round >= MIG_MAX_ROUNDS - 2)
 			break;
@@ -1277,12 +1277,12 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 	/* stop-and-copy. First the backends go: netback unmaps the rings and
 	 * persistent grants (its last writes are logged), so the frontend's
 	 * Closing revokes every grant; then the guest stops (Xen's suspend). */
-	t_susp = pvnetd_now_ns();
+	t_susp = pvnet_now_ns();
 	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", o.dom->domid);
 	xs_rm(d->xs, 0, 0, path);
 	backends_gone = true;
-	for (uint64_t dl = pvnetd_now_ns() + 2000000000ull;
-	     nb_vif_foreach(d->nb, o.dom->domid, any_vif, NULL) && pvnetd_now_ns() < dl;)
+	for (uint64_t dl = pvnet_now_ns() + 2000000000ull;
+	     nb_vif_foreach(d->nb, o.dom->domid, any_vif, NULL) && pvnet_now_ns() < dl;)
 		pvnetd_pump(d, 1);
 	control(&o, "suspend", rep.acc.path, tok);
 	if (wait_guest(&o, "suspended", MIG_GUEST_MS, got, sizeof(got)) < 0) {
@@ -1320,7 +1320,7 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 			goto cancel;
 		}
 	}
-	t_done = pvnetd_now_ns();
+	t_done = pvnet_now_ns();
 	m->sent++;
 	out_printf(ob, "migrated domain %u '%s' to %s: %llu pages in %u rounds, %llu ms in all; "
 		       "stop-and-copy (guest suspended to destination DONE) %llu ms\n",

@@ -10,6 +10,7 @@
 
 #include <pvnet/config.h>
 #include <pvnet/hv.h>
+#include <pvnet/lib.h>
 #include <pvnet/netback.h>
 #include <pvnet/vswitch.h>
 #include <pvnet/xs.h>
@@ -116,8 +117,6 @@ struct pvnetd {
 	struct vtep *vtep;            /* vtep.c: --vtep-db (OVN hardware VTEP), or NULL */
 	struct migrate *migrate;      /* migrate.c: --migrate-listen/--migrate-key, or NULL */
 };
-
-uint64_t pvnetd_now_ns(void);
 
 /* domains.c */
 /* Creates and starts a domain from a parsed config; errors go to `out` as text. */

@@ -164,7 +164,7 @@ static json_t *collect_info(struct pvnetd *d)
 {
 	struct hv_domain_info infos[HV_MAX_DOMID + 1];
 	int n = hv_domain_list(d->hv, infos, HV_MAX_DOMID + 1);
-	uint64_t up = (pvnetd_now_ns() - d->started_ns) / 1000000000ull;
+	uint64_t up = (pvnet_now_ns() - d->started_ns) / 1000000000ull;
 	uint64_t mem = 0;
 	unsigned open_conns = 0;
 	json_t *j = json_object(), *limits = json_object();
@@ -184,7 +184,7 @@ static json_t *collect_info(struct pvnetd *d)
 	bad |= put(j, "uptime_s", json_integer((json_int_t)up));
 	bad |= put(j, "loop_worst_turn_us", json_integer((json_int_t)(d->gauge.worst_ns / 1000)));
 	bad |= put(j, "loop_worst_turn_10s_us",
-		   json_integer((json_int_t)(loop_gauge_recent_ns(&d->gauge, pvnetd_now_ns()) / 1000)));
+		   json_integer((json_int_t)(loop_gauge_recent_ns(&d->gauge, pvnet_now_ns()) / 1000)));
 	bad |= put(j, "ctl_connections", json_integer(open_conns));
 	bad |= put(j, "ctl_connections_max", json_integer(PVNET_CTL_MAX_CONNS));
 	bad |= put(j, "ctl_refused", json_integer((json_int_t)d->ctl_refused));
@@ -293,7 +293,7 @@ static json_t *collect_list(struct pvnetd *d, int argc, char **argv, int *err)
 			/* dom0's network work is pvnetd's: its CPU time is Time(s) */
 			bad |= put(e, "time_s", cpu_seconds_json(getpid()));
 			bad |= put(e, "uptime_s",
-				   json_real((double)(pvnetd_now_ns() - d->started_ns) / 1e9));
+				   json_real((double)(pvnet_now_ns() - d->started_ns) / 1e9));
 			bad |= put(e, "pid", json_integer(getpid()));
 			bad |= put(e, "cpu_time_s", cpu_json(getpid()));
 			continue;
@@ -327,7 +327,7 @@ static json_t *collect_list(struct pvnetd *d, int argc, char **argv, int *err)
 		bad |= put(e, "state", json_string(state));
 		/* xl list's Time(s): CPU seconds (the guest process; QEMU for HVM), not uptime */
 		bad |= put(e, "time_s", cpu_seconds_json(dom->pid));
-		bad |= put(e, "uptime_s", json_real((double)(pvnetd_now_ns() - dom->created_ns) / 1e9));
+		bad |= put(e, "uptime_s", json_real((double)(pvnet_now_ns() - dom->created_ns) / 1e9));
 		bad |= put(e, "pid", dom->pid > 0 ? json_integer(dom->pid) : json_null());
 		bad |= put(e, "cpu_time_s", cpu_json(dom->pid));
 		bad |= put(e, "uuid", dom->cfg.uuid[0] ? json_string(dom->cfg.uuid) : json_null());

@@ -33,6 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/log.h>
 #include <pvnet/ovsdb.h>
 #include <pvnet/vswitch.h>
@@ -102,29 +103,6 @@ struct vtep {
 	uint64_t next_gen_ms;
 	bool dirty;            /* something to publish once no transaction is in flight */
 };
-
-static uint64_t now_ms(void)
-{
-	return pvnetd_now_ns() / 1000000u;
-}
-
-static int mac_parse(const char *s, uint8_t mac[6])
-{
-	unsigned b[6];
-	char tail;
-
-	if (!s || sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-			 &tail) != 6)
-		return -EINVAL;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)b[i];
-	return 0;
-}
-
-static void mac_fmt(const uint8_t m[6], char out[18])
-{
-	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
-}
 
 static const char *col_uuid(const json_t *row, const char *col)
 {
@@ -317,7 +295,7 @@ static void ls_wanted(struct vtep *v, struct ls_state *w, uint8_t (*macs)[6], un
 
 		if (!ls || strcmp(ls, w->uuid) || *n_macs >= max)
 			continue;
-		if (mac_parse(ovsdb_row_string(row, "MAC"), mac) || (mac[0] & 1) ||
+		if (pvnet_mac_parse(ovsdb_row_string(row, "MAC"), mac) || (mac[0] & 1) ||
 		    locator_ip(v, col_uuid(row, "locator"), &a) ||
 		    !memcmp(&a, &v->tip_addr, sizeof(a))) {
 			v->bad_updates++;
@@ -742,7 +720,7 @@ static json_t *publish_ops(struct vtep *v)
 		uint8_t mac[6];
 		bool keep = false;
 
-		if (ls && !mac_parse(ovsdb_row_string(row, "MAC"), mac))
+		if (ls && !pvnet_mac_parse(ovsdb_row_string(row, "MAC"), mac))
 			for (unsigned i = 0; i < n_lm; i++)
 				if (lm[i].ls && !memcmp(lm[i].mac, mac, 6) && !strcmp(lm[i].ls, ls)) {
 					lm[i].ls = NULL; /* present */
@@ -758,7 +736,7 @@ static json_t *publish_ops(struct vtep *v)
 
 		if (!lm[i].ls)
 			continue;
-		mac_fmt(lm[i].mac, m);
+		pvnet_mac_format(lm[i].mac, m);
 		op_add(ops, json_pack("{s:s,s:s,s:{s:s,s:o,s:o}}", "op", "insert", "table",
 				      "Ucast_Macs_Local", "row", "MAC", m, "logical_switch",
 				      ovsdb_uuid_ref(lm[i].ls), "locator",
@@ -846,7 +824,7 @@ static void on_reply(void *arg, struct ovsdb_conn *c, uint64_t id, json_t *resul
 		v->synced = true;
 		PVLOG(INFO, MOD, "synchronised: %zu rows", v->rep.rows);
 		reconcile(v);
-		publish(v, now_ms());
+		publish(v, pvnet_now_ms());
 		return;
 	}
 	if (id == v->txn_id) {
@@ -865,11 +843,11 @@ static void on_reply(void *arg, struct ovsdb_conn *c, uint64_t id, json_t *resul
 			char *s = json_dumps(error, JSON_COMPACT);
 
 			v->txn_errors++;
-			v->txn_after_ms = now_ms() + TXN_RETRY_MS;
+			v->txn_after_ms = pvnet_now_ms() + TXN_RETRY_MS;
 			PVLOG_RL(WARN, MOD, "transaction failed: %.300s", s ? s : "?");
 			free(s);
 		} else if (v->dirty) {
-			publish(v, now_ms()); /* what changed while this one was in flight */
+			publish(v, pvnet_now_ms()); /* what changed while this one was in flight */
 		}
 	}
 }
@@ -1056,7 +1034,7 @@ int vtep_pollfds(struct vtep *v, struct pollfd *pfd)
 
 int vtep_timeout_ms(struct vtep *v)
 {
-	uint64_t now = now_ms();
+	uint64_t now = pvnet_now_ms();
 	int t = ovsdb_conn_timeout_ms(v->conn, now);
 	int r = v->next_refresh_ms > now ? (int)(v->next_refresh_ms - now) : 0;
 	int g = v->next_gen_ms > now ? (int)(v->next_gen_ms - now) : 0;
@@ -1095,7 +1073,7 @@ static short revents_of(const struct pollfd *pfd, int n, struct ovsdb_conn *c)
 
 void vtep_run(struct vtep *v, const struct pollfd *pfd, int n)
 {
-	uint64_t now = now_ms();
+	uint64_t now = pvnet_now_ms();
 
 	ovsdb_conn_run(v->conn, revents_of(pfd, n, v->conn), now);
 	if (v->sb)
