@@ -9,7 +9,7 @@
 #   make install    PREFIX=/usr/local DESTDIR= BINDIR SBINDIR LIBEXECDIR PLUGINDIR MANDIR ...
 #   make deb        a Debian package (dpkg-buildpackage) in build-deb/
 #
-# Layout: each module folder (hv vswitch netback netfront nic-accel tools/lib)
+# Layout: each module folder (lib hv guest vswitch netback netfront nic-accel tools/lib)
 # becomes one static library; tools/<prog>/*.c become programs; tests/unit/test_X.c
 # (plus tests/unit/test_X/*.c) becomes one cmocka binary; tests/fuzz/fuzz_X.c one
 # libFuzzer target.
@@ -54,7 +54,7 @@ CFLAGS_ALL := $(CFLAGS_BASE) $(OPT) $(CFLAGS)
 LDLIBS_ALL := -lpcap -lxdp -lbpf -ljansson -ldl -pthread
 
 # Modules in link order (a module may use only those after it).
-MODULES := tools/lib netback netfront nic-accel vswitch hv lib
+MODULES := tools/lib netback netfront nic-accel vswitch guest hv lib
 modlib = $(BUILD)/lib/lib$(subst /,_,$(1)).a
 MODLIBS := $(foreach m,$(MODULES),$(call modlib,$(m)))
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hv/xs_private.h - internals shared by xs_store.c, xs_server.c and xs_client.c.
+ * hv/xs_private.h - internals shared by the store (xs_store.c, xs_api.c) and its
+ * server (xs_server.c).
  * Not for other modules.
  */
 #ifndef PVNET_HV_XS_PRIVATE_H
@@ -28,8 +29,6 @@ struct quota_ledger *xsi_ledger(struct xs_store *st);
 
 /* Errno name for the wire ("ENOENT"); "EIO" for anything unknown. */
 const char *xs_errno_name(int err);
-/* -errno for a wire error name; -EIO if unknown. */
-int xs_errno_from_name(const char *name, size_t len);
 
 /*
  * The server registers one hook: the store calls it (synchronously) for every

@@ -56,6 +56,7 @@
 #include <pvnet/hvc.h>
 #include <pvnet/log.h>
 #include <pvnet/xs.h>
+#include <pvnet/xs_client.h>
 
 #include "nf_private.h"
 

@@ -28,6 +28,7 @@
 #include <pvnet/io/xenbus.h>
 #include <pvnet/log.h>
 #include <pvnet/xs.h>
+#include <pvnet/xs_client.h>
 
 #include "nf_private.h"
 

@@ -158,40 +158,9 @@ void xs_server_drop_domain(struct xs_server *srv, domid_t domid);
 /* Watch events dropped so far for domains over xs-output-bytes / xs-watch-events. */
 uint64_t xs_server_events_dropped(const struct xs_server *srv);
 
-/* --- A small blocking client, used by pvnet-guest and the pvnet CLI --- */
+/* The store's client (guest/xs_client.c) is in <pvnet/xs_client.h>. */
 
-struct xs_client;
-
-/* Takes ownership of a connected stream socket `fd`. */
-int xs_client_open_fd(int fd, struct xs_client **out);
-/* Connects to a server socket path. */
-int xs_client_open(const char *socket_path, struct xs_client **out);
-void xs_client_close(struct xs_client *c);
-/* The fd to poll for watch events. */
-int xs_client_fd(struct xs_client *c);
-int xs_client_read(struct xs_client *c, uint32_t tx, const char *path, char **val, size_t *len);
-int xs_client_write(struct xs_client *c, uint32_t tx, const char *path, const void *val,
-		    size_t len);
-int xs_client_printf(struct xs_client *c, uint32_t tx, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-int xs_client_mkdir(struct xs_client *c, uint32_t tx, const char *path);
-int xs_client_rm(struct xs_client *c, uint32_t tx, const char *path);
-int xs_client_directory(struct xs_client *c, uint32_t tx, const char *path, char ***names,
-			unsigned *count);
-int xs_client_get_perms(struct xs_client *c, uint32_t tx, const char *path,
-			struct xs_perm *perms, unsigned *count);
-int xs_client_set_perms(struct xs_client *c, uint32_t tx, const char *path,
-			const struct xs_perm *perms, unsigned count);
-int xs_client_transaction_start(struct xs_client *c, uint32_t *tx);
-int xs_client_transaction_end(struct xs_client *c, uint32_t tx, bool commit);
-int xs_client_watch(struct xs_client *c, const char *path, const char *token);
-int xs_client_unwatch(struct xs_client *c, const char *path, const char *token);
-int xs_client_get_domain_path(struct xs_client *c, domid_t domid, char **path);
-/*
- * Returns the next watch event (blocking up to timeout_ms, -1 forever; 0 polls).
- * *path and *token are malloc'd and owned by the caller. -ETIMEDOUT if none.
- * Events that arrive during other calls are queued, never lost.
- */
-int xs_client_read_watch(struct xs_client *c, int timeout_ms, char **path, char **token);
+/* -errno for a wire error name ("ENOENT"); -EIO if unknown (hv/xs_api.c). */
+int xs_errno_from_name(const char *name, size_t len);
 
 #endif /* PVNET_XS_H */

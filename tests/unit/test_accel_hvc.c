@@ -1,6 +1,6 @@
 /*
  * Unit tests for the ACCEL_QP hypercall (NIC Levels 2-3): hv/hypercall.c with
- * a connector like netback's against hv/hvc.c over real SOCK_SEQPACKET
+ * a connector like netback's against guest/hvc.c over real SOCK_SEQPACKET
  * socketpairs. A guest gets the queue pair of its OWN vif only: another
  * domain's id is -EPERM before the connector is asked, a vif the connector
  * does not know for the calling domain is its error, and no fd leaks.

@@ -1,6 +1,6 @@
 /*
  * Unit tests for the hypercall transport: hv/hypercall.c (server) against
- * hv/hvc.c (guest client) over real SOCK_SEQPACKET socketpairs. A server
+ * guest/hvc.c (guest client) over real SOCK_SEQPACKET socketpairs. A server
  * thread plays pvnetd's control loop; the test thread plays the guests.
  */
 #include <stdarg.h>

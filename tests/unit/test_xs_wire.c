@@ -1,5 +1,5 @@
 /*
- * Wire-protocol tests (hv/xs_server.c, hv/xs_client.c): the server runs in its
+ * Wire-protocol tests (hv/xs_server.c, guest/xs_client.c): the server runs in its
  * own thread and poll loop on a Unix socket in a mkdtemp dir, driven by
  * Debian's xenstore-utils (fork/exec), raw (malformed) byte streams and xs_client.
  */
@@ -24,6 +24,7 @@
 
 #include <pvnet/io/xs_wire.h>
 #include <pvnet/xs.h>
+#include <pvnet/xs_client.h>
 
 #include "../../hv/xs_private.h"
 

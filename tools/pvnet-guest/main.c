@@ -41,6 +41,7 @@
 #include <pvnet/netfront.h>
 #include <pvnet/pktgen.h>
 #include <pvnet/xs.h>
+#include <pvnet/xs_client.h>
 
 #include <arpa/inet.h>
 #include <time.h>

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <pvnet/xs.h>
+#include <pvnet/xs_client.h>
 
 /*
  * case "store" (store.c): attacks the store as this guest for

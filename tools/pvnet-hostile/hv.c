@@ -39,6 +39,7 @@
 #include <pvnet/io/ring.h>
 #include <pvnet/io/xenbus.h>
 #include <pvnet/xs.h>
+#include <pvnet/xs_client.h>
 
 #include "hostile_hv.h"
 

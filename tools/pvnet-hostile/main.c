@@ -34,6 +34,7 @@
 #include <pvnet/io/xenbus.h>
 #include <pvnet/lib.h>
 #include <pvnet/xs.h>
+#include <pvnet/xs_client.h>
 
 #include "hostile_hv.h"
 #include <pvnet/version.h>

@@ -24,6 +24,7 @@
 #include <pvnet/ctl_commands.h>
 #include <pvnet/version.h>
 #include <pvnet/xs.h>
+#include <pvnet/xs_client.h>
 
 #include "capture.h"
 #include "pvnet.h"

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A small blocking xenstore client. One request is outstanding at a time;
- * watch events that arrive while waiting for a reply are queued in order and
- * handed out by xs_client_read_watch().
+ * guest/xs_client.c - a small blocking store client (pvnet/xs_client.h). One
+ * request is outstanding at a time; watch events that arrive while waiting for a
+ * reply are queued in order and handed out by xs_client_read_watch().
  */
 #include <errno.h>
 #include <poll.h>
@@ -14,7 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "xs_private.h"
+#include <pvnet/io/xs_wire.h>
+#include <pvnet/xs_client.h>
 
 struct xs_cev {
 	struct xs_cev *next;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * hv/hvc.c - guest-side hypercall client (pvnet/hvc.h).
+ * guest/hvc.c - guest-side hypercall client (pvnet/hvc.h), the guest library.
  */
 #include <errno.h>
 #include <pthread.h>
