@@ -95,7 +95,7 @@ static void usage(FILE *f)
 		   "                    join OVN as hardware VTEP NAME through its hardware_vtep\n"
 		   "                    database (docs/ovn.md); kept in DIR/vtep.conf and used\n"
 		   "                    when pvnetd starts without them; --vtep-db none forgets\n"
-		   "  --ovnsb-db unix:PATH|tcp:IP:PORT\n"
+		   "  --ovnsb-db unix:PATH|tcp:IP:PORT[,...]\n"
 		   "                    OVN's southbound database (read only): the other VTEPs\n"
 		   "                    of each logical switch, so pvnet hosts reach each other\n");
 }
