@@ -554,7 +554,7 @@ static unsigned pick_rxq(const struct pvnet_pkt *pkt, const unsigned *ready, uns
 static bool rx_wait(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t *avail_idx,
 		    uint64_t *wait_end)
 {
-	uint64_t now = vhu_mono_ns();
+	uint64_t now = pvnet_now_ns();
 
 	if (!*wait_end) {
 		*wait_end = now + VHU_RX_WAIT_NS;
@@ -574,7 +574,7 @@ static bool rx_wait(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t *avail_idx
 		}
 		__builtin_ia32_pause();
 		if ((spin & 15) == 15)
-			now = vhu_mono_ns();
+			now = pvnet_now_ns();
 	}
 	return false;
 }
