@@ -242,46 +242,49 @@ unsigned nb_tx_burst(struct nb_queue *q)
 	return tx_burst(q, prod);
 }
 
-/* One burst of requests [q->tx_cons, prod); prod was read once by the caller. */
-static __attribute__((noinline)) unsigned tx_burst(struct nb_queue *q, RING_IDX prod)
-{
-	struct nb_vif *vif = q->vif;
-	struct nb *nb = vif->nb;
-	struct nb_txc *c = q->txc;
+/*
+ * One burst in three stages over the whole vector, as Linux's xenvif_tx_action
+ * (build -> copy -> submit):
+ *   tx_build   the requests copied once out of the ring and parsed; a packet per
+ *              valid chain with its grant fragments, its head copied from the
+ *              persistent mappings or queued as grant-copy ops; every slot's
+ *              completion status recorded
+ *   tx_copy    one gnttab_copy for the burst's heads; the packets' references on
+ *              the completion state
+ *   tx_submit  per packet: copy status and offload metadata checked (a failure
+ *              drops it, counted), then one vsw_input for the rest, the responses
+ *              pushed once, the counters added once
+ */
+struct tx_burst {
+	struct nb_queue *q;
+	struct nb_txc *c;
 	struct netif_tx_request reqs[NB_TX_RING];
 	struct gnttab_copy ops[NB_BURST * NB_TX_MAX_DATA_SLOTS];
-	struct pvnet_pkt_batch batch, fwd;
-	struct pvnet_pkt *stash[NB_BURST];
-	unsigned nstash, used = 0, copied = 0;
+	struct pvnet_pkt_batch batch;
 	unsigned op_first[NB_BURST], op_count[NB_BURST], extras[NB_BURST];
-	uint64_t drops[NB_DROP__MAX] = {0}, bytes = 0;
-	unsigned i = 0, nops = 0, avail, fatal_why = NB_TXF_NONE;
-	RING_IDX cons = q->tx_cons, next;
-	uint64_t rate, now = 0;
+	uint64_t drops[NB_DROP__MAX];
+	unsigned nops;
+	unsigned fatal_why;
+};
 
-	pvnet_rmb(); /* req_prod before the requests it publishes */
-	next = __atomic_load_n(&c->cmpl.next, __ATOMIC_ACQUIRE);
-	avail = prod - cons;
-	if (avail > NB_TX_RING || prod - next > NB_TX_RING) {
-		nb_vif_fatal(vif, nb_tx_fatal_name(NB_TXF_PROD_OVERFLOW));
-		return 0;
-	}
-	if ((vif->features & NB_FEAT_PERSISTENT) && !c->pmap &&
-	    nb_pmap_create(nb->hv, vif->domid, false, &c->pmap) < 0)
-		c->pmap = NULL; /* no memory: grant copy, as without the feature */
-	rate = __atomic_load_n(&vif->rate, __ATOMIC_RELAXED);
-	if (rate || q->rate_seen) {
-		now = pvnet_now_ns(); /* vDSO, once per burst */
-		if (!nb_rate_begin(q, rate, now))
-			return 0; /* out of credit until the next window: leave them queued */
-	}
+/* Stage 1 over requests [q->tx_cons, q->tx_cons + avail): returns the slots consumed
+ * (q->tx_cons is advanced by them). */
+static inline unsigned tx_build(struct tx_burst *t, unsigned avail, uint64_t rate, uint64_t now)
+{
+	struct nb_queue *q = t->q;
+	struct nb_vif *vif = q->vif;
+	struct nb_txc *c = t->c;
+	struct netif_tx_request *reqs = t->reqs;
+	struct pvnet_pkt *stash[NB_BURST];
+	unsigned nstash, used = 0, copied = 0, i = 0;
+	RING_IDX cons = q->tx_cons;
 
 	/* one pool operation for the burst: at most one packet per queued slot; what
 	 * the burst does not use goes back in one operation at the end */
-	nstash = pvnet_pkt_alloc_bulk(nb->pool, stash, avail < NB_BURST ? avail : NB_BURST);
+	nstash = pvnet_pkt_alloc_bulk(vif->nb->pool, stash, avail < NB_BURST ? avail : NB_BURST);
 
-	batch.count = 0;
-	while (i < avail && batch.count < NB_BURST) {
+	t->batch.count = 0;
+	while (i < avail && t->batch.count < NB_BURST) {
 		struct nb_tx_desc d;
 		struct pvnet_pkt *pkt = NULL;
 		RING_IDX at = cons + i;
@@ -302,7 +305,7 @@ static __attribute__((noinline)) unsigned tx_burst(struct nb_queue *q, RING_IDX 
 		}
 
 		if (v == NB_TX_FATAL) {
-			fatal_why = d.reason;
+			t->fatal_why = d.reason;
 			break;
 		}
 		if (v == NB_TX_OK) {
@@ -337,7 +340,7 @@ static __attribute__((noinline)) unsigned tx_burst(struct nb_queue *q, RING_IDX 
 		}
 		if (v != NB_TX_OK) {
 			if (v == NB_TX_DROP) {
-				drops[d.reason]++;
+				t->drops[d.reason]++;
 				PVLOG_RL(DEBUG, NB_MOD, "%s: TX drop: %s", vif->name,
 					 nb_drop_reason_name(d.reason));
 			}
@@ -366,35 +369,49 @@ static __attribute__((noinline)) unsigned tx_burst(struct nb_queue *q, RING_IDX 
 		pkt->src.cookie = (uint64_t)at | (uint64_t)d.nr_slots << 32;
 		pkt->done = tx_done;
 		pkt->done_arg = c;
-		op_first[batch.count] = nops;
+		t->op_first[t->batch.count] = t->nops;
 		if (c->pmap && head_copy_mapped(c->pmap, pkt, pkt->head_size))
-			op_count[batch.count] = 0;
+			t->op_count[t->batch.count] = 0;
 		else
-			op_count[batch.count] = head_ops(pkt, pkt->head_size, ops + nops);
-		nops += op_count[batch.count];
-		extras[batch.count] = d.nr_extras;
-		batch.pkts[batch.count++] = pkt;
+			t->op_count[t->batch.count] = head_ops(pkt, pkt->head_size, t->ops + t->nops);
+		t->nops += t->op_count[t->batch.count];
+		t->extras[t->batch.count] = d.nr_extras;
+		t->batch.pkts[t->batch.count++] = pkt;
 		i += d.nr_slots;
 	}
 	q->tx_cons = cons + i;
 	if (used < nstash)
 		pvnet_pkt_put_bulk(stash + used, nstash - used); /* unused: back in one go */
+	return i;
+}
 
-	if (nops)
-		gnttab_copy(nb->hv, 0, ops, nops);
+/* Stage 2: the heads that were not copied from mappings, in one grant-copy batch. */
+static inline void tx_copy(struct tx_burst *t)
+{
+	if (t->nops)
+		gnttab_copy(t->q->vif->nb->hv, 0, t->ops, t->nops);
 	/* every packet now holds a reference on the completion state */
-	if (batch.count)
-		__atomic_fetch_add(&c->refs, batch.count, __ATOMIC_RELAXED);
+	if (t->batch.count)
+		__atomic_fetch_add(&t->c->refs, t->batch.count, __ATOMIC_RELAXED);
+}
+
+/* Stage 3: checks, the switch, the responses, the counters. */
+static inline void tx_submit(struct tx_burst *t)
+{
+	struct nb_vif *vif = t->q->vif;
+	struct nb_txc *c = t->c;
+	struct pvnet_pkt_batch fwd;
+	uint64_t bytes = 0;
 
 	nb_cur_txc = c;
 	nb_cur_done = 0;
 	fwd.count = 0;
-	for (unsigned p = 0; p < batch.count; p++) {
-		struct pvnet_pkt *pkt = batch.pkts[p];
+	for (unsigned p = 0; p < t->batch.count; p++) {
+		struct pvnet_pkt *pkt = t->batch.pkts[p];
 		int reason = -1;
 
-		for (unsigned k = 0; k < op_count[p]; k++)
-			if (ops[op_first[p] + k].status != GNTST_okay)
+		for (unsigned k = 0; k < t->op_count[p]; k++)
+			if (t->ops[t->op_first[p] + k].status != GNTST_okay)
 				reason = NB_DROP_TX_COPY_ERROR;
 		if (reason < 0 && !tx_offload_setup(pkt))
 			reason = NB_DROP_TX_CSUM_SETUP;
@@ -402,9 +419,9 @@ static __attribute__((noinline)) unsigned tx_burst(struct nb_queue *q, RING_IDX 
 			RING_IDX at = (RING_IDX)pkt->src.cookie;
 			unsigned ns = (unsigned)(pkt->src.cookie >> 32);
 			for (unsigned j = 0; j < ns; j++)
-				if (j == 0 || j >= 1 + extras[p])
+				if (j == 0 || j >= 1 + t->extras[p])
 					nb_cmpl_set_status(&c->cmpl, at + j, NETIF_RSP_ERROR);
-			drops[reason]++;
+			t->drops[reason]++;
 			PVLOG_RL(DEBUG, NB_MOD, "%s: TX drop: %s", vif->name,
 				 nb_drop_reason_name((unsigned)reason));
 			pvnet_pkt_put(pkt);
@@ -430,8 +447,46 @@ static __attribute__((noinline)) unsigned tx_burst(struct nb_queue *q, RING_IDX 
 	nb_txc_push(c);
 	txc_put_n(c, nb_cur_done); /* never the last: the queue holds one */
 	for (unsigned r = 0; r < NB_DROP__MAX; r++)
-		nb_add(&vif->drops[r], drops[r]);
-	if (fatal_why != NB_TXF_NONE)
-		nb_vif_fatal(vif, nb_tx_fatal_name(fatal_why));
-	return i ? i : (fatal_why != NB_TXF_NONE);
+		nb_add(&vif->drops[r], t->drops[r]);
+}
+
+/* One burst of requests [q->tx_cons, prod); prod was read once by the caller. */
+static __attribute__((noinline)) unsigned tx_burst(struct nb_queue *q, RING_IDX prod)
+{
+	struct nb_vif *vif = q->vif;
+	struct nb *nb = vif->nb;
+	struct nb_txc *c = q->txc;
+	struct tx_burst t;
+	unsigned i, avail;
+	RING_IDX next;
+	uint64_t rate, now = 0;
+
+	pvnet_rmb(); /* req_prod before the requests it publishes */
+	next = __atomic_load_n(&c->cmpl.next, __ATOMIC_ACQUIRE);
+	avail = prod - q->tx_cons;
+	if (avail > NB_TX_RING || prod - next > NB_TX_RING) {
+		nb_vif_fatal(vif, nb_tx_fatal_name(NB_TXF_PROD_OVERFLOW));
+		return 0;
+	}
+	if ((vif->features & NB_FEAT_PERSISTENT) && !c->pmap &&
+	    nb_pmap_create(nb->hv, vif->domid, false, &c->pmap) < 0)
+		c->pmap = NULL; /* no memory: grant copy, as without the feature */
+	rate = __atomic_load_n(&vif->rate, __ATOMIC_RELAXED);
+	if (rate || q->rate_seen) {
+		now = pvnet_now_ns(); /* vDSO, once per burst */
+		if (!nb_rate_begin(q, rate, now))
+			return 0; /* out of credit until the next window: leave them queued */
+	}
+	t.q = q;
+	t.c = c;
+	t.nops = 0;
+	t.fatal_why = NB_TXF_NONE;
+	memset(t.drops, 0, sizeof(t.drops));
+
+	i = tx_build(&t, avail, rate, now);
+	tx_copy(&t);
+	tx_submit(&t);
+	if (t.fatal_why != NB_TXF_NONE)
+		nb_vif_fatal(vif, nb_tx_fatal_name(t.fatal_why));
+	return i ? i : (t.fatal_why != NB_TXF_NONE);
 }
