@@ -194,10 +194,12 @@ static int step_events(struct vsw_vhost *vh, const struct epoll_event *evs, int 
 			if (read(fd, &v, sizeof(v)) < 0)
 				continue; /* already drained */
 		} else {
-			for (unsigned q = VHU_TXQ; q < vh->nq; q += 2)
+			for (unsigned q = 0; q < vh->nq; q++)
 				if (fd == vh->vq[q].kick_fd) {
 					if (read(fd, &v, sizeof(v)) == sizeof(v))
 						CNT_ADD(vh, kicks, 1);
+					if (!VHU_IS_TXQ(q)) /* guest RX: buffers posted */
+						vsw_vhost_rx_kicked(vh, &vh->vq[q]);
 					break;
 				}
 		}
@@ -207,14 +209,13 @@ static int step_events(struct vsw_vhost *vh, const struct epoll_event *evs, int 
 
 /*
  * Back-pressure: after a burst whose frames mostly went nowhere (their egress rings
- * full), pause before reading the guest's TX ring again, longer while it lasts.
+ * full), pause before reading the guest's TX ring again, longer while it lasts,
+ * until a vhost-user egress that ran dry gets buffers from its guest.
  * The frames wait in the guest's ring, where virtio lets them wait, and the
  * sender sees its ring full as it would with any slower device.
  */
-static void tx_backoff(struct vsw_vhost *vh)
+static void tx_backoff(struct vsw_vhost *vh, uint32_t refill_gen)
 {
-	struct timespec ts = {0, 0};
-
 	if (!vh->tx_lossy) {
 		vh->tx_backoff_ns = 0;
 		return;
@@ -224,8 +225,10 @@ static void tx_backoff(struct vsw_vhost *vh)
 			    : vh->tx_backoff_ns * 2 > VHU_TX_BACKOFF_MAX_NS ? VHU_TX_BACKOFF_MAX_NS
 			    : vh->tx_backoff_ns * 2;
 	CNT_ADD(vh, tx_backoffs, 1);
-	ts.tv_nsec = (long)vh->tx_backoff_ns;
-	nanosleep(&ts, NULL);
+	/* a vhost-user egress that ran dry asked its guest to kick when it posts
+	 * buffers: that ends the pause early (and starts the next one short) */
+	if (vsw_vhost_refill_wait(refill_gen, vh->tx_backoff_ns))
+		vh->tx_backoff_ns = 0;
 }
 
 /*
@@ -243,6 +246,7 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 	uint64_t now = pvnet_now_ns();
 	bool poll_now = polling(vh, now);
 	int n, timeout, used = 0;
+	uint32_t refill_gen;
 
 	/* no syscall between bursts while frames flow (kicks are off meanwhile), polling
 	 * or not; the test poll (!may_block) looks at its events every time it is not
@@ -264,6 +268,7 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 	if (vh->client && vh->auto_connect && vh->conn_fd < 0 && pvnet_now_ns() >= vh->connect_at_ns)
 		client_try(vh, pvnet_now_ns());
 burst:
+	refill_gen = vsw_vhost_refill_gen();
 	if (!vhu_mem_faulted(vh))
 		for (unsigned q = VHU_TXQ; q < vh->nq; q += 2)
 			used += (int)vsw_vhost_tx_burst(vh, &vh->vq[q]);
@@ -273,7 +278,7 @@ burst:
 	}
 	vh->busy = used > 0;
 	if (may_block)
-		tx_backoff(vh);
+		tx_backoff(vh, refill_gen);
 	if (vh->busy && vh->poll_us)
 		vh->last_work_ns = now;
 	else if (poll_now && may_block)

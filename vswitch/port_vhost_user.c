@@ -102,8 +102,7 @@ void vsw_vhost_disconnect(struct vsw_vhost *vh)
 		return;
 	pthread_mutex_lock(&vh->lock);
 	for (unsigned q = 0; q < VHU_NQ; q++) {
-		if (VHU_IS_TXQ(q))
-			ep_set_kick(vh, vh->vq[q].kick_fd, -1);
+		ep_set_kick(vh, vh->vq[q].kick_fd, -1);
 		vsw_vhost_vq_reset(&vh->vq[q]);
 	}
 	unmap_regions(vh);
@@ -299,8 +298,7 @@ static int h_reset_owner(struct vsw_vhost *vh, struct vhu_call *c)
 	(void)c;
 	pthread_mutex_lock(&vh->lock);
 	for (unsigned q = 0; q < VHU_NQ; q++) {
-		if (VHU_IS_TXQ(q))
-			ep_set_kick(vh, vh->vq[q].kick_fd, -1);
+		ep_set_kick(vh, vh->vq[q].kick_fd, -1);
 		vsw_vhost_vq_reset(&vh->vq[q]);
 	}
 	vh->st.running = false;
@@ -362,8 +360,7 @@ static int h_get_vring_base(struct vsw_vhost *vh, struct vhu_call *c)
 	struct vhu_vq *vq = &vh->vq[qi];
 
 	pthread_mutex_lock(&vh->lock);
-	if (VHU_IS_TXQ(qi))
-		ep_set_kick(vh, vq->kick_fd, -1);
+	ep_set_kick(vh, vq->kick_fd, -1);
 	if (vq->kick_fd >= 0)
 		close(vq->kick_fd);
 	vq->kick_fd = -1;
@@ -432,8 +429,7 @@ static int h_set_vring_kick(struct vsw_vhost *vh, struct vhu_call *c)
 	if (rc < 0)
 		return rc;
 	pthread_mutex_lock(&vh->lock);
-	if (VHU_IS_TXQ(qi))
-		ep_set_kick(vh, vq->kick_fd, fd);
+	ep_set_kick(vh, vq->kick_fd, fd); /* guest TX: frames; guest RX: buffers */
 	if (vq->kick_fd >= 0)
 		close(vq->kick_fd);
 	vq->kick_fd = fd;

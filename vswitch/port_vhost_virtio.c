@@ -14,7 +14,11 @@
  * Everything the guest can write is read once into locals and validated there.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <pvnet/log.h>
@@ -544,6 +548,88 @@ static unsigned pick_rxq(const struct pvnet_pkt *pkt, const unsigned *ready, uns
 }
 
 /*
+ * Guest kicks of queue `vq` wanted (on) or not: guest TX, for frames; guest RX,
+ * for buffers. With EVENT_IDX "on" asks for a kick once the guest posts past what
+ * we consumed (avail_event = last_avail) and "off" leaves avail_event behind, so
+ * the guest does not kick until it wraps around to it; without, the
+ * VRING_USED_F_NO_NOTIFY flag.
+ */
+static void set_notify(const struct vsw_vhost *vh, struct vhu_vq *vq, bool on)
+{
+	uint16_t f;
+
+	if (vh->event_idx) {
+		if (on)
+			__atomic_store_n(vq_avail_event(vq), vq->last_avail, __ATOMIC_RELAXED);
+		return;
+	}
+	f = __atomic_load_n(&vq->used->flags, __ATOMIC_RELAXED);
+	f = on ? f & ~VRING_USED_F_NO_NOTIFY : f | VRING_USED_F_NO_NOTIFY;
+	__atomic_store_n(&vq->used->flags, f, __ATOMIC_RELAXED);
+}
+
+/* ---- refills: a full guest RX queue holds its senders back ---------------------------- */
+
+static uint32_t refill_gen; /* futex word: guest RX queues that got buffers after running dry */
+
+uint32_t vsw_vhost_refill_gen(void)
+{
+	return __atomic_load_n(&refill_gen, __ATOMIC_ACQUIRE);
+}
+
+static void refill_signal(void)
+{
+	__atomic_fetch_add(&refill_gen, 1, __ATOMIC_RELEASE);
+	syscall(SYS_futex, &refill_gen, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+}
+
+bool vsw_vhost_refill_wait(uint32_t gen, uint64_t ns)
+{
+	struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+
+	/* returns at once (EAGAIN) if the generation already moved */
+	syscall(SYS_futex, &refill_gen, FUTEX_WAIT_PRIVATE, gen, &ts, NULL, 0);
+	return vsw_vhost_refill_gen() != gen;
+}
+
+/*
+ * Guest RX queue `vq` ran dry and frames were dropped: ask the guest to kick when
+ * it posts buffers (the port thread then wakes the senders that paused, see
+ * tx_backoff in port_vhost.c). Under vh->lock.
+ */
+static void rx_ask_kick(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t avail_idx)
+{
+	if (vq->rx_kick_on || !vhu_vq_ready(vq))
+		return;
+	set_notify(vh, vq, true);
+	if (vh->event_idx) /* past what it has posted, which may be part of a frame */
+		__atomic_store_n(vq_avail_event(vq), avail_idx, __ATOMIC_RELAXED);
+	vq->rx_kick_on = true;
+	/* full fence: the request is visible before the last look at the index, so
+	 * buffers posted meanwhile without a kick are seen here */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) != avail_idx) {
+		set_notify(vh, vq, false);
+		vq->rx_kick_on = false;
+		refill_signal();
+	}
+}
+
+void vsw_vhost_rx_kicked(struct vsw_vhost *vh, struct vhu_vq *vq)
+{
+	bool was_on;
+
+	pthread_mutex_lock(&vh->lock);
+	was_on = vq->rx_kick_on;
+	if (was_on && vhu_vq_ready(vq))
+		set_notify(vh, vq, false);
+	vq->rx_kick_on = false;
+	pthread_mutex_unlock(&vh->lock);
+	if (was_on)
+		refill_signal();
+}
+
+/*
  * Guest RX queue `vq` has no buffer for the next frame: wait for the guest to post
  * more, as a NIC's ring would not (virtio lets the device hold a frame until
  * buffers come), but only briefly: the caller is a switch thread serving other
@@ -626,6 +712,7 @@ int vsw_vhost_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 				i--; /* the same frame again, into the new buffers */
 				continue;
 			}
+			rx_ask_kick(vh, vq, avail_idx[q]);
 			break;
 		}
 		emitted |= 1u << q; /* delivered, or consumed a bad chain (counted) */
@@ -651,31 +738,11 @@ unlock:
 
 /* ---- notifications ----------------------------------------------------------------- */
 
-/*
- * Guest kicks of TX queue `vq` wanted (on) or not. With EVENT_IDX "on" asks for a
- * kick once the guest posts past what we consumed (avail_event = last_avail) and
- * "off" leaves avail_event behind, so the guest does not kick until it wraps
- * around to it; without, VRING_USED_F_NO_NOTIFY.
- */
-static void set_tx_notify(const struct vsw_vhost *vh, struct vhu_vq *vq, bool on)
-{
-	uint16_t f;
-
-	if (vh->event_idx) {
-		if (on)
-			__atomic_store_n(vq_avail_event(vq), vq->last_avail, __ATOMIC_RELAXED);
-		return;
-	}
-	f = __atomic_load_n(&vq->used->flags, __ATOMIC_RELAXED);
-	f = on ? f & ~VRING_USED_F_NO_NOTIFY : f | VRING_USED_F_NO_NOTIFY;
-	__atomic_store_n(&vq->used->flags, f, __ATOMIC_RELAXED);
-}
-
 void vsw_vhost_tx_notify_all(struct vsw_vhost *vh, bool on)
 {
 	for (unsigned q = VHU_TXQ; q < vh->nq; q += 2)
 		if (vhu_vq_ready(&vh->vq[q]))
-			set_tx_notify(vh, &vh->vq[q], on);
+			set_notify(vh, &vh->vq[q], on);
 }
 
 bool vsw_vhost_tx_pending(const struct vsw_vhost *vh)

@@ -182,6 +182,7 @@ struct vhu_vq {
 	int kick_fd, call_fd;
 	bool enabled; /* SET_VRING_ENABLE (or implied without protocol features) */
 	bool started; /* kick received, addresses mapped */
+	bool rx_kick_on; /* guest RX ran dry: kicks asked for until it posts buffers */
 };
 
 struct vhu_seg {
@@ -313,6 +314,17 @@ unsigned vsw_vhost_tx_burst(struct vsw_vhost *vh, struct vhu_vq *vq);
 int vsw_vhost_send(struct vsw_port *port, struct pvnet_pkt_batch *batch);
 /* Counts `n` frames lost to a guest memory fault. */
 void vsw_vhost_count_mem_fault(struct vsw_vhost *vh, unsigned n);
+/* A guest RX queue's kick came (port thread): if it ran dry and asked for one,
+ * its buffers are back: kicks off again, and the senders waiting are woken. */
+void vsw_vhost_rx_kicked(struct vsw_vhost *vh, struct vhu_vq *vq);
+/*
+ * Refills, process-wide: the generation counts guest RX queues that ran dry and
+ * got buffers again. vsw_vhost_refill_wait() sleeps until the generation moves
+ * from `gen` (read before the burst that found the egress full) or `ns` passed;
+ * true when it moved.
+ */
+uint32_t vsw_vhost_refill_gen(void);
+bool vsw_vhost_refill_wait(uint32_t gen, uint64_t ns);
 /* Guest kicks of every ready guest TX queue on or off (VRING_USED_F_NO_NOTIFY). */
 void vsw_vhost_tx_notify_all(struct vsw_vhost *vh, bool on);
 /* Whether a ready guest TX queue has buffers not consumed yet. */
