@@ -23,15 +23,7 @@ IA=10.83.0.1; IB=10.83.0.2; IF4=10.83.0.99
 A6=fd83::1; B6=fd83::2; F6=fd83::99
 N=5                    # raw frames per case
 
-mkcfg() { # NAME MAC IP4 IP6
-  cat >"$PV_TMP/$1.cfg" <<CFG
-name = "$1"
-memory = 64
-netns = "$1"
-vif = [ 'mac=$2, bridge=bs$ID, ip=$3/24 $4/64' ]
-CFG
-  pv_cleanup_add "ip netns del '$1'"
-}
+mkcfg() { pv_cfg "$1" "mac=$2, bridge=bs$ID, ip=$3/24 $4/64"; } # NAME MAC IP4 IP6
 
 # The frame builder / injector: python3 spoof.py IFACE KIND COUNT
 cat >"$PV_TMP/spoof.py" <<'PY'
@@ -99,14 +91,8 @@ inject() { ip netns exec "$A" python3 "$PV_TMP/spoof.py" eth0 "$1" "$2"; }
 
 # spoofc PORT: "mac ip arp nd" spoofed-drop counters of a switch port
 spoofc() {
-  pvnet stats --json | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-for b in d.get("bridges", []):
-    for p in b["ports"]:
-        if p["name"] == sys.argv[1]:
-            x = p["drops"]
-            print(x["spoofed_mac"], x["spoofed_ip"], x["spoofed_arp"], x["spoofed_nd"])' "$1"
+  local p="bridges.*.ports.[name=$1].drops"
+  pvnet stats --json | jget "$p.spoofed_mac" "$p.spoofed_ip" "$p.spoofed_arp" "$p.spoofed_nd" | paste -sd ' '
 }
 # settled PORT: counters once they stopped moving (in-flight frames delivered)
 settled() {

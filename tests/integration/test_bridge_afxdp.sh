@@ -27,12 +27,12 @@ iperf_bps() {
   out=$(ip netns exec "$cli" timeout $((secs + 15)) iperf3 -c "$ip" -p "$port" -t "$secs" -J 2>&1) || {
     echo "$out" | tail -n 5 | sed 's/^/# /' >&2; kill "$spid" 2>/dev/null; return 1; }
   wait "$spid" 2>/dev/null
-  python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f" % d["end"]["sum_received"]["bits_per_second"])' <<<"$out"
+  jget --fmt .0f end.sum_received.bits_per_second <<<"$out"
 }
 iperf_check() { # DESC SRV_NS SRV_IP CLI_NS PORT
   local desc=$1 b; shift
   if b=$(iperf_bps "$1" "$2" "$3" "$4" 3) && [ "${b:-0}" -gt 0 ]; then
-    ok "$desc: $(python3 -c "print('%.3f Gb/s' % ($b / 1e9))")"
+    ok "$desc: $(awk -v b="$b" 'BEGIN { printf "%.3f Gb/s", b / 1e9 }')"
     diag "afxdp iperf3 $desc: $b bit/s"
   else
     not_ok "$desc"
@@ -77,14 +77,7 @@ err=$(pvnet switch add-port "$BX" u1 --type afpacket --queue 1 2>&1) && not_ok "
   ok "--queue is refused for --type afpacket"
 
 # the guest
-mac=$(printf '00:16:3e:%02x:%02x:01' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 )))
-cat >"$PV_TMP/$G1.cfg" <<CFG
-name = "$G1"
-memory = 64
-netns = "$G1"
-vif = [ 'mac=$mac, bridge=$BX, ip=10.85.0.1/24' ]
-CFG
-pv_cleanup_add "ip netns del '$G1'"
+pv_cfg "$G1" "bridge=$BX, ip=10.85.0.1/24"
 pvnet create "$PV_TMP/$G1.cfg" >/dev/null
 if wait_for 10 connected "$G1"; then ok "guest $G1 connected on $BX"; else not_ok "guest connected"; pv_done; exit 1; fi
 ip netns exec "$G1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1

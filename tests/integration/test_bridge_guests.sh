@@ -19,24 +19,10 @@ pv_init bridge_guests
 pv_need ping iperf3 tshark python3 nsenter xenstore-read ethtool bridge
 
 ID=$(printf '%x' $(( $$ % 65536 )))
-NG=0
 q() { "$@" >/dev/null 2>&1; }
 
-# mkguest NAME BRIDGE IP4/PLEN [EXTRA-VIF-KEYS]: creates the guest; echoes its MAC
-mkguest() {
-  local name=$1 br=$2 ip=$3 extra=${4:-} mac
-  NG=$((NG + 1))
-  mac=$(printf '00:16:3e:%02x:%02x:%02x' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 )) $NG)
-  cat >"$PV_TMP/$name.cfg" <<CFG
-name = "$name"
-memory = 64
-netns = "$name"
-vif = [ 'mac=$mac, bridge=$br, ip=$ip${extra:+, $extra}' ]
-CFG
-  pv_cleanup_add "ip netns del '$name'"
-  pvnet create "$PV_TMP/$name.cfg" >/dev/null || return 1
-  echo "$mac"
-}
+# mkguest NAME BRIDGE IP4/PLEN [EXTRA-VIF-KEYS]: creates the guest (its MAC in PV_MAC)
+mkguest() { pv_cfg "$1" "bridge=$2, ip=$3${4:+, $4}" && pvnet create "$PV_TMP/$1.cfg" >/dev/null; }
 # up NAME...: every guest connected; IPv6 off in them (quiet captures and counters)
 up() {
   local g
@@ -56,9 +42,9 @@ iperf_bps() {
   out=$(ip netns exec "$cli" timeout $((secs + ${IPERF_TMO:-15})) iperf3 -c "$ip" -p "$port" -t "$secs" -J "$@" 2>&1) || {
     echo "$out" | tail -n 5 | sed 's/^/# /' >&2; kill "$spid" 2>/dev/null; return 1; }
   wait "$spid" 2>/dev/null
-  python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.0f" % d["end"]["sum_received"]["bits_per_second"])' <<<"$out"
+  jget --fmt .0f end.sum_received.bits_per_second <<<"$out"
 }
-gbps() { python3 -c "print('%.2f Gb/s' % (float('$1') / 1e9))"; }
+gbps() { awk -v b="$1" 'BEGIN { printf "%.2f Gb/s\n", b / 1e9 }'; }
 iperf_check() { # DESC SRV_NS SRV_IP CLI_NS PORT [ARGS...]
   local desc=$1 b; shift
   if b=$(iperf_bps "$1" "$2" "$3" "$4" 3 "${@:5}"); then ok "$desc: $(gbps "$b")"; else not_ok "$desc"; fi
@@ -76,7 +62,7 @@ ip netns exec "$PV_NS" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
 
 # ---- (a) AF_PACKET uplink to a remote host namespace --------------------------
 BG=bg$ID; G1=bg${ID}g1; H1="$PV_NS-h1"
-M1=$(mkguest "$G1" "$BG" 10.84.0.1/24)
+mkguest "$G1" "$BG" 10.84.0.1/24; M1=$PV_MAC
 ip netns add "$H1" && pv_cleanup_add "ip netns del '$H1'"
 ip netns exec "$H1" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
 ip link add u1 netns "$PV_NS" type veth peer name eth0 netns "$H1"
@@ -209,7 +195,7 @@ BN=bn$ID; NS=bg${ID}ns; NR=bg${ID}nr; NF=bg${ID}nf; NT=bg${ID}nt
 mkguest "$NS" "$BN" 10.87.0.1/24 >/dev/null
 mkguest "$NR" "$BN" 10.87.0.2/24 >/dev/null
 mkguest "$NF" "$BN" 10.87.0.3/24 >/dev/null
-MT=$(mkguest "$NT" "$BN" 10.87.0.4/24)
+mkguest "$NT" "$BN" 10.87.0.4/24; MT=$PV_MAC
 if up "$NS" "$NR" "$NF" "$NT"; then ok "noisy: victim, its peer, flooder and flood target connected on $BN"; else not_ok "noisy: guests connected"; fi
 q wait_for 10 ip netns exec "$NS" ping -c 1 -W 1 10.87.0.2
 q wait_for 10 ip netns exec "$NF" ping -c 1 -W 1 10.87.0.4
@@ -223,7 +209,7 @@ runs3() { # prints three receiver bit rates, victim -> peer, 3 s each
   done
 }
 vifc() { # VIF KEY: a netback counter of a vif
-  pvnet stats --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print([v for v in d["vifs"] if v["name"]==sys.argv[1]][0][sys.argv[2]])' "$1" "$2"
+  pvnet stats --json | jget "vifs.[name=$1].$2" | head -1
 }
 PF=vif$(domid "$NF").0; PT=vif$(domid "$NT").0
 if solo=$(runs3 0); then

@@ -44,15 +44,7 @@ FLOOD=12000
 LIM=1000
 q() { "$@" >/dev/null 2>&1; }
 
-mkcfg() { # NAME MAC IP4
-  cat >"$PV_TMP/$1.cfg" <<CFG
-name = "$1"
-memory = 64
-netns = "$1"
-vif = [ 'mac=$2, bridge=$BR, ip=$3/24' ]
-CFG
-  pv_cleanup_add "ip netns del '$1'"
-}
+mkcfg() { pv_cfg "$1" "mac=$2, bridge=$BR, ip=$3/24"; } # NAME MAC IP4
 
 # field PORT NAME: a number from the first line of port-show (NAME=value)
 field() { pvnet switch port-show "$1" | sed -n "1s/.* $2=\([0-9]*\).*/\1/p"; }
@@ -140,10 +132,9 @@ prev=""; for i in $(seq 1 20); do cur=$(field hu0 mac_learnt); [ "$cur" = "$prev
 ev=$(field hu0 mac_evicted); hits=$(field hu0 mac_limit_hits); lrn=$(field hu0 mac_learnt)
 check "hu0: learnt $lrn (> 2 x $LIM), evicted $ev = learnt - $LIM, limit hits $hits = evicted" \
   [ "${lrn:-0}" -gt $((2 * LIM)) -a "${ev:-0}" = "$(( ${lrn:-0} - LIM ))" -a "${hits:-0}" = "${ev:-x}" ]
-check "pvnet stats --json shows hu0's MAC counters" bash -c "'$PV_BIN/pvnet' --run-dir '$PV_RUN' stats --json |
-  /usr/bin/python3 -c 'import json, sys; d = json.load(sys.stdin)
-p = [p for b in d[\"bridges\"] for p in b[\"ports\"] if p[\"name\"] == \"hu0\"][0]
-sys.exit(not (p[\"macs\"] == $LIM and p[\"mac_limit\"] == $LIM and p[\"mac_evicted\"] == $ev))'"
+hu0_json() { pvnet stats --json | jget 'bridges.*.ports.[name=hu0]' | head -1; }
+hu0_json_ok() { [ "$(hu0_json | jget macs mac_limit mac_evicted | tr '\n' ' ')" = "$LIM $LIM $ev " ]; }
+check "pvnet stats --json shows hu0's MAC counters" hu0_json_ok
 check "A's MAC is still on A's port ($(fdb_port_of "$MA") = $NA), never evicted" \
   [ "$(fdb_port_of "$MA")" = "$NA" -a "$(field "$PA" mac_evicted)" = 0 ]
 check "B's MAC is still on B's port ($(fdb_port_of "$MB") = $NB), never evicted" \

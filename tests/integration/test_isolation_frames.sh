@@ -44,15 +44,7 @@ A6=fd84::1; V6=fd84::2; W6=fd84::3
 BR=bi$ID
 R=3 # rounds of the claim frames (spread over > 1 s: ARP's locktime)
 
-mkcfg() { # NAME MAC IP4 IP6
-  cat >"$PV_TMP/$1.cfg" <<CFG
-name = "$1"
-memory = 64
-netns = "$1"
-vif = [ 'mac=$2, bridge=$BR, ip=$3/24 $4/64' ]
-CFG
-  pv_cleanup_add "ip netns del '$1'"
-}
+mkcfg() { pv_cfg "$1" "mac=$2, bridge=$BR, ip=$3/24 $4/64"; } # NAME MAC IP4 IP6
 
 # The frame builder: python3 frames.py IFACE KIND [ROUNDS]; prints frames sent.
 cat >"$PV_TMP/frames.py" <<'PY'

@@ -17,17 +17,7 @@ SECS=${PVNET_STORE_ATTACK_SECS:-12}
 export "PVNET_GUEST_BIN_hs${ID}_store=$PV_BIN/pvnet-hostile"
 export PVNET_HOSTILE_SECS=$SECS
 
-mkcfg() {  # NAME [IP4]
-  local name=$1 ip4=${2:-}
-  NG=$((NG + 1))
-  cat >"$PV_TMP/$name.cfg" <<CFG
-name = "$name"
-memory = 64
-netns = "$name"
-vif = [ 'mac=$(printf '00:16:3e:%02x:%02x:%02x' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 )) $NG), bridge=$BR${ip4:+, ip=$ip4/24}' ]
-CFG
-  pv_cleanup_add "ip netns del '$name' 2>/dev/null"
-}
+mkcfg() { pv_cfg "$1" "bridge=$BR${2:+, ip=$2/24}"; } # NAME [IP4]
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$PV_PID/status"; }
 nfds() { ls "/proc/$PV_PID/fd" | wc -l; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }

@@ -50,22 +50,12 @@ ip -n "$PV_NS" link set "wp$ID" up
 check "nic add nj$ID --plugin simnic" q pvnet nic add "nj$ID" --plugin simnic --wire "w$ID" --vfs 2 \
   --bridge "bn$ID"
 
-NG=0
 declare -A MAC
 mkguest() {
-  local name=$1 ip=$2 mac
-  NG=$((NG + 1))
-  mac=$(printf '00:16:3e:%02x:%02x:%02x' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 )) $NG)
-  MAC[$name]=$mac
-  cat >"$PV_TMP/$name.cfg" <<CFG
-name = "$name"
-memory = 64
-netns = "$name"
-uuid = "6b1f3c2a-0000-4000-8000-0000000000$(printf '%02x' $NG)"
-vif = [ 'mac=$mac, bridge=$BR, ip=$ip/24' ]
-CFG
-  pv_cleanup_add "ip netns del '$name'"
-  pvnet create "$PV_TMP/$name.cfg" >/dev/null
+  pv_cfg "$1" "bridge=$BR, ip=$2/24"
+  MAC[$1]=$PV_MAC
+  echo "uuid = \"6b1f3c2a-0000-4000-8000-0000000000$(printf '%02x' "$PV_NMAC")\"" >>"$PV_TMP/$1.cfg"
+  pvnet create "$PV_TMP/$1.cfg" >/dev/null
 }
 G1="gj${ID}a"; G2="gj${ID}b"
 if mkguest "$G1" 10.88.0.1 && mkguest "$G2" 10.88.0.2; then ok "create $G1 and $G2"; else not_ok "create $G1 and $G2"; fi

@@ -20,15 +20,7 @@ MA=$(printf '00:16:3e:%02x:%02x:11' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 )))
 MB=$(printf '00:16:3e:%02x:%02x:12' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 )))
 IA=10.85.0.1; IB=10.85.0.2
 q() { "$@" >/dev/null 2>&1; }
-mkcfg() { # NAME MAC IP4
-  cat >"$PV_TMP/$1.cfg" <<CFG
-name = "$1"
-memory = 64
-netns = "$1"
-vif = [ 'mac=$2, bridge=bm$ID, ip=$3/24' ]
-CFG
-  pv_cleanup_add "ip netns del '$1'"
-}
+mkcfg() { pv_cfg "$1" "mac=$2, bridge=bm$ID, ip=$3/24"; } # NAME MAC IP4
 mfield() { pvnet switch port-show "$PA" | sed -n "1s/.* $1=\([0-9]*\).*/\1/p"; }
 
 if pv_start; then ok "pvnetd starts"; else not_ok "pvnetd starts"; pv_done; exit 1; fi

@@ -10,21 +10,9 @@ pv_init ratelimit
 pv_need iperf3 ping nsenter python3 xenstore-read
 
 ID=$(printf '%x' $(( $$ % 65536 )))
-NG=0
 
 # mkcfg NAME IP4 [RATE]
-mkcfg() {
-  local name=$1 ip4=$2 rate=${3:-} mac
-  NG=$((NG + 1))
-  mac=$(printf '00:16:3e:%02x:%02x:%02x' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 )) $NG)
-  cat >"$PV_TMP/$name.cfg" <<CFG
-name = "$name"
-memory = 64
-netns = "$name"
-vif = [ 'mac=$mac, bridge=br$ID, ip=$ip4/24${rate:+, rate=$rate}' ]
-CFG
-  pv_cleanup_add "ip netns del '$name' 2>/dev/null"
-}
+mkcfg() { pv_cfg "$1" "bridge=br$ID, ip=$2/24${3:+, rate=$3}"; }
 
 
 
@@ -41,11 +29,12 @@ iperf_json() {
   echo "$out"
 }
 
-within10() { python3 -c "import sys; v,t=float(sys.argv[1]),float(sys.argv[2]); sys.exit(0 if abs(v-t)<=0.10*t else 1)" "$1" "$2"; }
-mbps() { python3 -c 'import json,sys; d=json.load(sys.stdin); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e6))'; }
-retr() { python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["end"]["sum_sent"].get("retransmits", "?"))'; }
-
-within() { python3 -c "import sys; m,t=float('$1'),float('$2'); sys.exit(0 if abs(m-t) <= 0.05*t else 1)"; }
+# within M T [PCT]: M is within PCT % (5) of T
+within() { near "$1" "$2" "$(awk -v t="$2" -v p="${3:-5}" 'BEGIN { print t * p / 100 }')"; }
+within10() { within "$1" "$2" 10; }
+# mbps, retr: the receiver's Mb/s and the sender's retransmits of iperf3 -J on stdin
+mbps() { local b; b=$(jget end.sum_received.bits_per_second) && awk -v b="$b" 'BEGIN { printf "%.2f\n", b / 1e6 }'; }
+retr() { jget end.sum_sent.retransmits || echo "?"; }
 
 if pv_start; then ok "pvnetd starts"; else not_ok "pvnetd starts"; pv_done; exit 1; fi
 
@@ -74,7 +63,7 @@ for rate in 10 100 1000; do
     if out=$(iperf_json "$R" 10.81.0.1 "$S" 4 -O 1) && m=$(mbps <<<"$out"); then
       diag "iperf3 -t 4 -O 1 limited to $rate Mb/s (run $try): $m Mb/s, $(retr <<<"$out") retransmits"
       within "$m" "$rate" && break
-      python3 -c "import sys; sys.exit(0 if float('$m') < $rate else 1)" || break
+      num "$m" '<' "$rate" || break
     else
       m=""
       break
@@ -103,16 +92,15 @@ if [ -n "${LIVE:-}" ]; then
     if out=$(iperf_json "$R" 10.81.0.1 "$LIVE" 5 -i 0.5); then
       wait "$cpid"
       # intervals fully after t=3.0 s (the change happened at ~2 s, plus 1 s)
-      late=$(python3 -c '
-import json,sys
-d=json.load(sys.stdin)
-v=[i["sum"]["bits_per_second"]/1e6 for i in d["intervals"] if i["sum"]["start"] >= 3.0 - 1e-6]
-# before: skip the first 0.5 s (slow start and the socket buffer filling, as -O 1 does)
-e=[i["sum"]["bits_per_second"]/1e6 for i in d["intervals"] if i["sum"]["start"] >= 0.5 - 1e-6 and i["sum"]["end"] <= 2.0 + 1e-6]
-print("%.2f %.2f" % (sum(v)/len(v), sum(e)/len(e)))' <<<"$out")
+      # "late before": mean Mb/s of those intervals, and of the intervals before the
+      # change, skipping the first 0.5 s (slow start and the socket buffer filling, as -O 1 does)
+      late=$(paste <(jget 'intervals.*.sum.start' <<<"$out") <(jget 'intervals.*.sum.end' <<<"$out") \
+        <(jget 'intervals.*.sum.bits_per_second' <<<"$out") |
+        awk '$1 >= 3.0 - 1e-6 { v += $3 / 1e6; nv++ } $1 >= 0.5 - 1e-6 && $2 <= 2.0 + 1e-6 { e += $3 / 1e6; ne++ }
+          END { if (nv && ne) printf "%.2f %.2f\n", v / nv, e / ne }')
       diag "live change 100 -> 20 Mb/s (run $try): before $(echo $late | cut -d' ' -f2) Mb/s, from 1 s after: $(echo $late | cut -d' ' -f1) Mb/s"
       if [ "$try" -lt 3 ] && ! within "$(echo $late | cut -d' ' -f1)" 20 &&
-        python3 -c "import sys; sys.exit(0 if float('$(echo $late | cut -d' ' -f1)') < 20 else 1)"; then
+        num "$(echo $late | cut -d' ' -f1)" '<' 20; then
         continue
       fi
       check "vif-set-rate 20Mb/s takes effect within 1 s" within "$(echo $late | cut -d' ' -f1)" 20
@@ -131,7 +119,7 @@ print("%.2f %.2f" % (sum(v)/len(v), sum(e)/len(e)))' <<<"$out")
   check "vif-set-rate off removes the node" bash -c "! xenstore-read /local/domain/0/backend/vif/$id/0/rate >/dev/null 2>&1"
   if out=$(iperf_json "$R" 10.81.0.1 "$LIVE" 2) && m=$(mbps <<<"$out"); then
     diag "after vif-set-rate off: $m Mb/s"
-    check "unlimited again (> 1000 Mb/s)" python3 -c "import sys; sys.exit(0 if $m > 1000 else 1)"
+    check "unlimited again (> 1000 Mb/s)" num "$m" '>' 1000
   else
     not_ok "iperf3 after vif-set-rate off"
   fi
