@@ -8,7 +8,8 @@
 #   - ovn-controller-vtep's tunnel key reaches pvnet as the VNI; OVN learns nothing
 #     wrong: the chassis' MAC is a static remote, pvnet's MAC is in Ucast_Macs_Local;
 #   - under an established flow each way (10 pings/s): one NB and one SB Raft member
-#     killed (an NB change still reaches SB; restarted, they rejoin), the VTEP
+#     killed (an NB change still reaches SB, pvnetd's --ovnsb-db connection moves to
+#     another member and resynchronises; restarted, they rejoin), the VTEP
 #     ovsdb-server killed and restarted (pvnetd resynchronises, the MACs come back),
 #     ovn-controller-vtep killed and restarted (the remote MACs are written again and
 #     installed): the flows lose < 5 %, each convergence time is printed.
@@ -132,7 +133,7 @@ ovs add-port br-int lp2 -- set Interface lp2 external_ids:iface-id=lp2
 
 # the pvnet host: VTEP database, pvnetd, ovn-controller-vtep
 dbsrv vtep /usr/share/openvswitch/vtep.ovsschema || { not_ok "VTEP ovsdb-server"; pv_done; exit 1; }
-if pv_start --vtep-db "unix:$C/vtep.sock" --vtep-name pv1 --tunnel-ip 172.31.0.1; then
+if pv_start --vtep-db "unix:$C/vtep.sock" --vtep-name pv1 --tunnel-ip 172.31.0.1 --ovnsb-db "$SBR"; then
   ok "pvnetd starts with --vtep-db"
 else
   not_ok "pvnetd starts"; pv_done; exit 1
@@ -216,8 +217,16 @@ remote_mac() { vtep-ctl --db=unix:$C/vtep.sock --timeout=2 list-remote-macs ls1 
 local_mac() { vtep-ctl --db=unix:$C/vtep.sock --timeout=2 list-local-macs ls1 | grep -qi 02:00:00:00:90:01; }
 pv_static() { "$PV_BIN/pvnet" --run-dir "$PV_RUN" switch port-show "vtep$KEY" | grep -q 'remotes=.*172.31.0.3'; }
 
-# (1) one member of each Raft cluster: an NB change still reaches SB; restarted, they rejoin
+# (1) one member of each Raft cluster: an NB change still reaches SB; pvnetd's
+# southbound connection (to sb1, the first of the list) moves to another member;
+# restarted, the members rejoin
+wait_for "pvnetd's southbound connection is synchronised" 10 grep -q 'vtep: southbound synchronised' "$PV_TMP/pvnetd.log"
+nsb=$(grep -c 'vtep: southbound synchronised' "$PV_TMP/pvnetd.log")
+T0=$(date +%s%N)
 for db in sb nb; do kill_pidfile "$C/${db}1.pid"; done
+wait_for "pvnetd's southbound connection moves to another cluster member and resynchronises" 20 \
+  bash -c "[ \$(grep -c 'vtep: southbound synchronised' '$PV_TMP/pvnetd.log') -gt $nsb ]"
+diag "convergence: pvnetd's southbound copy from another member $(ms_since "$T0") ms after the kills began"
 T0=$(date +%s%N)
 nb lsp-add ls1 lp9 -- lsp-set-addresses lp9 "02:00:00:00:90:09 10.90.0.9"
 wait_for "with a member of each cluster down, an NB change reaches SB" 30 \
