@@ -13,7 +13,9 @@
 #   - each host publishes Mcast_Macs_Local unknown-dst -> its own tunnel ip;
 #   - a guest moves (destroyed on pv1, created with the same vifname on pv2): its MAC
 #     leaves pv1's Ucast_Macs_Local within a second and shows in pv2's within a
-#     second of its binding, and the other guests reach it on its new host.
+#     second of its binding, and the other guests reach it on its new host;
+#   - OVN's SB goes away: guests of the two hosts still reach each other (the other
+#     VTEPs as last known); it comes back: pvnetd resynchronises.
 # Every daemon is started here in the test's run dir and killed by its PID.
 . "$(dirname "$0")/lib.sh"
 pv_init ovn_guests
@@ -270,6 +272,17 @@ check "and not in pv1's" bash -c "! vtep-ctl --db=unix:$C/vtep1.sock --timeout=2
 check "the OVN port reaches the moved guest on pv2" q wait_for 10 ip netns exec "$P" ping -c 1 -W 1 10.90.0.77
 check "the pv1 guest reaches the moved guest on pv2" q wait_for 10 ip netns exec "$G11" ping -c 1 -W 1 10.90.0.77
 kill "$GPING" 2>/dev/null
+
+# OVN's southbound database goes away: the hosts keep the other VTEPs they knew
+nsb=$(grep -c 'vtep: southbound synchronised' "$PV_TMP/pvnetd.log")
+kill_pidfile "$C/sb.pid"
+check "SB down: pv1 guest still reaches pv2 guest" q ip netns exec "$G11" ping -c 3 -i 0.2 -W 2 10.90.0.21
+check "SB down: pv1's vtep$K1 still floods to pv2" \
+  bash -c "$PV_BIN/pvnet --run-dir $PV_RUN switch port-show vtep$K1 | grep -q 'remotes=.*172.31.0.2'"
+dbsrv sb /usr/share/ovn/ovn-sb.ovsschema || not_ok "SB restarts"
+poll "SB back: pvnetd 1 resynchronises its southbound copy" 15 \
+  bash -c "[ \$(grep -c 'vtep: southbound synchronised' '$PV_TMP/pvnetd.log') -gt $nsb ]"
+check "SB back: pv1 guest reaches pv2 guest" q wait_for 10 ip netns exec "$G11" ping -c 1 -W 1 10.90.0.21
 
 check "pvnetd 1 and 2 survived" bash -c "kill -0 $PV_PID && kill -0 $(cat "$PV_TMP/pv2.pid")"
 [ "$PV_FAILED" = 0 ] || { dump_logs; vctl 1 show | sed 's/^/# /'; vctl 1 list-remote-macs ls1 | sed 's/^/# /'; }
