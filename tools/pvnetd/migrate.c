@@ -405,7 +405,7 @@ static void *in_thread(void *arg)
 		c.seq_in++;
 		if (in->rx.state == MIG_RX_TARGET) {
 			struct mig_accept acc;
-			char why[160] = "";
+			char why[sizeof(in->rx.why)] = "";
 
 			rc = check_config(in, &r, why, sizeof(why));
 			if (rc == 0)
