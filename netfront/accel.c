@@ -51,7 +51,6 @@
 
 #include <pvnet/lib.h>
 #include <pvnet/accel.h>
-#include <pvnet/config.h>
 #include <pvnet/hv.h>
 #include <pvnet/hvc.h>
 #include <pvnet/log.h>

@@ -569,7 +569,7 @@ static void *queue_thread(void *arg)
 int nf_queue_start(struct nf_queue *q)
 {
 	int rc;
-	bool app = q->vif->params.mode != NF_MODE_TAP;
+	bool app = q->vif->params.mode != PVNET_VIF_MODE_TAP;
 
 	q->stop = 0;
 	q->poll_ns = nf_poll_ns_from_env();

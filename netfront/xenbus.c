@@ -22,7 +22,6 @@
 #include <linux/if_tun.h>
 
 #include <pvnet/lib.h>
-#include <pvnet/config.h>
 #include <pvnet/hv.h>
 #include <pvnet/hvc.h>
 #include <pvnet/io/xenbus.h>
@@ -171,32 +170,6 @@ static int backend_state(struct nf_vif *vif)
 	return (int)xs_read_long(vif->xs, vif->be, "state", -1);
 }
 
-int nf_mode_parse(const char *s, enum nf_mode *mode)
-{
-	static const char *const names[] = {"tap", "pktgen", "sink"};
-
-	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (!strcmp(s, names[i])) {
-			*mode = (enum nf_mode)i;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-const char *nf_mode_name(enum nf_mode mode)
-{
-	switch (mode) {
-	case NF_MODE_TAP:
-		return "tap";
-	case NF_MODE_PKTGEN:
-		return "pktgen";
-	case NF_MODE_SINK:
-		return "sink";
-	}
-	return "?";
-}
-
 /* pvnet-mode, pvnet-pkt, pvnet-pps, pvnet-dst-mac (or $PVNET_PKTGEN_DST), first ip. */
 static int read_params(struct nf_vif *vif)
 {
@@ -205,9 +178,9 @@ static int read_params(struct nf_vif *vif)
 	char buf[1024];
 	long v;
 
-	p->mode = NF_MODE_TAP;
+	p->mode = PVNET_VIF_MODE_TAP;
 	if (xs_read_str(vif->xs, vif->fe, "pvnet-mode", buf, sizeof(buf)) == 0 &&
-	    nf_mode_parse(buf, &p->mode) < 0) {
+	    pvnet_vif_mode_parse(buf, &p->mode) < 0) {
 		write_error(vif, "unknown pvnet-mode");
 		return -EINVAL;
 	}
@@ -247,7 +220,7 @@ void nf_vif_get_params(const struct nf_vif *vif, struct nf_vif_params *p)
 
 int nf_vif_set_app(struct nf_vif *vif, const struct nf_app_ops *ops, void *arg)
 {
-	if (vif->params.mode == NF_MODE_TAP || vif->running)
+	if (vif->params.mode == PVNET_VIF_MODE_TAP || vif->running)
 		return -EINVAL;
 	vif->app = ops;
 	vif->app_arg = arg;
@@ -299,14 +272,14 @@ int nf_vif_create(struct hvc *hv, struct xs_client *xs, struct nf_alloc *alloc, 
 	rc = read_params(vif);
 	if (rc < 0)
 		goto free_vif;
-	if (vif->params.mode != NF_MODE_TAP) {
+	if (vif->params.mode != PVNET_VIF_MODE_TAP) {
 		/* pktgen/sink: the rings are driven by the application, no TAP */
 		rc = xs_client_watch(xs, vif->be, vif->token);
 		if (rc < 0)
 			goto free_vif;
 		PVLOG(INFO, MOD, "%s: vif %u, backend %s (dom%u), mode %s, %u B frames, %u pps",
 		      vif->ifname, devid, vif->be, vif->backend_id,
-		      nf_mode_name(vif->params.mode), vif->params.pkt, vif->params.pps);
+		      pvnet_vif_mode_name(vif->params.mode), vif->params.pkt, vif->params.pps);
 		*out = vif;
 		return 0;
 	}
@@ -453,7 +426,7 @@ static void disconnect(struct nf_vif *vif)
 		q->tx_port = q->rx_port = 0;
 		busy += revoke_grants(vif->alloc, q->tx_ring_ref, NF_QUEUE_BLOCK);
 		q->acc = NULL;
-		if (i > 0 && vif->params.mode == NF_MODE_TAP)
+		if (i > 0 && vif->params.mode == PVNET_VIF_MODE_TAP)
 			close_fd(&q->tap_fd);
 		q->tap_fd = -1;
 		queue_account(vif, q);
@@ -582,7 +555,7 @@ static int connect_backend(struct nf_vif *vif)
 			goto undo;
 		}
 		q->tap_fd = -1;
-		if (i == 0 || vif->params.mode != NF_MODE_TAP) {
+		if (i == 0 || vif->params.mode != PVNET_VIF_MODE_TAP) {
 			q->tap_fd = vif->tap_fd;
 		} else {
 			rc = nf_tap_open(vif->ifname, &q->tap_fd);
@@ -614,7 +587,7 @@ static int connect_backend(struct nf_vif *vif)
 	vif->connected = true;
 	/* NIC Levels 2-3: only when the toolstack asked for them (backend accel-level),
 	 * for a one-queue TAP vif; the RX pool is allocated once, after the queues */
-	if (vif->params.mode == NF_MODE_TAP && vif->nr_queues == 1 &&
+	if (vif->params.mode == PVNET_VIF_MODE_TAP && vif->nr_queues == 1 &&
 	    xs_read_long(vif->xs, vif->be, "accel-level", 0) >= 2 && !vif->acc &&
 	    nf_accel_create(vif, a) < 0)
 		PVLOG(WARN, MOD, "%s: no memory for the NIC fast path's RX pool; rings only",

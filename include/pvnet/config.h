@@ -109,6 +109,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <pvnet/io/vif.h>
 #include <pvnet/lib.h>
 
 #define PVNET_MAX_VIFS 8
@@ -119,7 +120,7 @@
 
 #define PVNET_DEFAULT_MEMORY_MIB 64
 #define PVNET_DEFAULT_BRIDGE "br0"
-#define PVNET_DEFAULT_MTU 1500
+/* PVNET_DEFAULT_MTU: <pvnet/io/vif.h> */
 #define PVNET_DEFAULT_RATE_USEC 50000 /* rate interval when `@...` is omitted */
 #define PVNET_POLL_ALWAYS (-1)         /* vif `poll=on` */
 #define PVNET_MAX_DEVID 255

@@ -36,6 +36,7 @@
 #include <linux/virtio_net.h>
 
 #include "io/netif.h"
+#include "io/vif.h"
 
 struct hvc;
 struct xs_client;
@@ -150,7 +151,8 @@ unsigned nf_vif_devid(const struct nf_vif *vif);
 /*
  * Attachment of a vif: what sits on the guest side of the rings. Read from the
  * frontend node `pvnet-mode` (written by the toolstack from the vif spec
- * `mode=`): "tap" (default, also when the node is absent), "pktgen" or "sink".
+ * `mode=`): "tap" (default, also when the node is absent), "pktgen" or "sink"
+ * (enum pvnet_vif_mode, <pvnet/io/vif.h>).
  * In pktgen and sink modes no TAP device is created: the queue threads run
  * the application callbacks below straight on the ring buffers (frames are
  * built in the granted TX pages and read from the posted RX pages), busy-poll
@@ -164,15 +166,11 @@ unsigned nf_vif_devid(const struct nf_vif *vif);
  *                  set, overrides it (benchmarks that start the guest
  *                  themselves)
  */
-enum nf_mode { NF_MODE_TAP = 0, NF_MODE_PKTGEN, NF_MODE_SINK };
-
-/* "tap"/"pktgen"/"sink" -> mode; -EINVAL for anything else. */
-int nf_mode_parse(const char *s, enum nf_mode *mode);
-const char *nf_mode_name(enum nf_mode mode);
+/* The modes and their spelling: <pvnet/io/vif.h> (shared with the toolstack). */
 
 /* The vif's attachment and its pktgen parameters, as read at create. */
 struct nf_vif_params {
-	enum nf_mode mode;
+	enum pvnet_vif_mode mode;
 	unsigned pkt;      /* frame size, bytes */
 	unsigned pps;      /* 0 = as fast as possible */
 	uint8_t mac[6];    /* our MAC (frontend `mac`) */

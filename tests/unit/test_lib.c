@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include <pvnet/io/vif.h>
 #include <pvnet/lib.h>
 
 static void test_mac_parse_accepts(void **state)
@@ -135,6 +136,26 @@ static void test_clock(void **state)
 	assert_int_equal(pvnet_clock_ns((clockid_t)-99), 0); /* bad clock: 0 */
 }
 
+/* The vif-mode vocabulary both the toolstack and netfront use (pvnet/io/vif.h). */
+static void test_vif_mode(void **state)
+{
+	static const char *const bad[] = {"TAP", "tap ", "", "pktgen0", "bridge"};
+	enum pvnet_vif_mode m = PVNET_VIF_MODE_SINK;
+	(void)state;
+
+	for (int i = PVNET_VIF_MODE_TAP; i <= PVNET_VIF_MODE_SINK; i++) {
+		assert_int_equal(pvnet_vif_mode_parse(pvnet_vif_mode_name((enum pvnet_vif_mode)i), &m), 0);
+		assert_int_equal(m, i);
+	}
+	assert_string_equal(pvnet_vif_mode_name(PVNET_VIF_MODE_PKTGEN), "pktgen");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(pvnet_vif_mode_parse(bad[i], &m), -EINVAL);
+		assert_int_equal(m, PVNET_VIF_MODE_SINK); /* untouched */
+	}
+	assert_int_equal(pvnet_vif_mode_parse(NULL, &m), -EINVAL);
+	assert_string_equal(pvnet_vif_mode_name((enum pvnet_vif_mode)7), "?");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -144,6 +165,7 @@ int main(void)
 		cmocka_unit_test(test_csum_pseudo),
 		cmocka_unit_test(test_byte_order),
 		cmocka_unit_test(test_clock),
+		cmocka_unit_test(test_vif_mode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

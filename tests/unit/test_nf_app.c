@@ -132,7 +132,7 @@ static int setup(void **state)
 	f->alloc = (struct nf_alloc){.mem = f->mem, .next_pfn = 1, .end_pfn = NPAGES,
 				     .gnt = f->gnt, .next_ref = 8, .end_ref = NREFS};
 	f->vif.alloc = &f->alloc;
-	f->vif.params.mode = NF_MODE_PKTGEN;
+	f->vif.params.mode = PVNET_VIF_MODE_PKTGEN;
 	f->vif.app = &gen_ops;
 	f->vif.app_arg = &f->app;
 	snprintf(f->vif.ifname, sizeof(f->vif.ifname), "test0");

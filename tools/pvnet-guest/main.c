@@ -163,7 +163,7 @@ static int app_vif_attach(struct nf_vif *vif, struct app_vif **out)
 	if (!av)
 		return -ENOMEM;
 	nf_vif_get_params(vif, &av->params);
-	if (av->params.mode == NF_MODE_TAP) {
+	if (av->params.mode == PVNET_VIF_MODE_TAP) {
 		free(av);
 		return 0;
 	}
@@ -179,7 +179,7 @@ static int app_vif_attach(struct nf_vif *vif, struct app_vif **out)
 			pktgen_reset(av->q[i].pg, pvnet_now_ns());
 	}
 	if (rc == 0)
-		rc = nf_vif_set_app(vif, av->params.mode == NF_MODE_PKTGEN ? &app_gen_ops
+		rc = nf_vif_set_app(vif, av->params.mode == PVNET_VIF_MODE_PKTGEN ? &app_gen_ops
 									  : &app_sink_ops,
 				    av);
 	if (rc < 0) {

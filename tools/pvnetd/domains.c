@@ -20,7 +20,7 @@
 #include <pvnet/ctl.h>
 #include <pvnet/hvc.h>
 #include <pvnet/log.h>
-#include <pvnet/netfront.h>
+#include <pvnet/io/vif.h>
 
 #include "hvm.h"
 #include "pvnetd.h"
@@ -387,9 +387,9 @@ static int dom_cfg_check(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, stru
 	}
 	for (unsigned i = 0; i < cfg->n_vifs; i++) {
 		const struct pvnet_vif_cfg *v = &cfg->vifs[i];
-		enum nf_mode mode = NF_MODE_TAP;
+		enum pvnet_vif_mode mode = PVNET_VIF_MODE_TAP;
 
-		if (v->mode[0] && nf_mode_parse(v->mode, &mode) < 0) {
+		if (v->mode[0] && pvnet_vif_mode_parse(v->mode, &mode) < 0) {
 			err_printf(out,
 				   "cannot create domain '%s': vif %u: unknown mode '%s' "
 				   "(expected tap, pktgen or sink)\n",
@@ -403,7 +403,7 @@ static int dom_cfg_check(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, stru
 				   cfg->name, i, v->vifname);
 			return -EEXIST;
 		}
-		if (mode == NF_MODE_TAP && v->mtu > DOM_TAP_MTU_MAX) {
+		if (mode == PVNET_VIF_MODE_TAP && v->mtu > DOM_TAP_MTU_MAX) {
 			err_printf(out,
 				   "cannot create domain '%s': vif %u: mtu %u is above %u, "
 				   "the largest a TAP device takes\n",

@@ -39,6 +39,7 @@
 
 #include <pvnet/io/xenbus.h>
 #include <pvnet/log.h>
+#include <pvnet/io/vif.h>
 #include <pvnet/netfront.h>
 #include <pvnet/quota.h>
 
@@ -113,7 +114,7 @@ int cmd_network_attach(struct pvnetd *d, struct outbuf *o, int argc, char **argv
 		{QUOTA_EVTCHNS, HOTPLUG_EVTCHNS_PER_QUEUE, "event channels"},
 	};
 	struct pvnet_vif_cfg vif;
-	enum nf_mode mode = NF_MODE_TAP;
+	enum pvnet_vif_mode mode = PVNET_VIF_MODE_TAP;
 	struct dom *dom;
 	char err[256], mac[18], fe[80];
 	uint64_t need, limit;
@@ -132,12 +133,12 @@ int cmd_network_attach(struct pvnetd *d, struct outbuf *o, int argc, char **argv
 		err_printf(o, "network-attach: %s: %s\n", dom->name, err);
 		return 1;
 	}
-	if (vif.mode[0] && nf_mode_parse(vif.mode, &mode) < 0) {
+	if (vif.mode[0] && pvnet_vif_mode_parse(vif.mode, &mode) < 0) {
 		err_printf(o, "network-attach: %s: unknown mode '%s' (expected tap, pktgen or sink)\n",
 			   dom->name, vif.mode);
 		return 1;
 	}
-	if (mode == NF_MODE_TAP && vif.mtu > DOM_TAP_MTU_MAX) {
+	if (mode == PVNET_VIF_MODE_TAP && vif.mtu > DOM_TAP_MTU_MAX) {
 		err_printf(o, "network-attach: %s: mtu %u is above %u, the largest a TAP device "
 			      "takes\n", dom->name, vif.mtu, DOM_TAP_MTU_MAX);
 		return 1;
