@@ -50,7 +50,7 @@
 #include <unistd.h>
 
 #include <pvnet/lib.h>
-#include <pvnet/accel.h>
+#include <pvnet/accel_plugin.h>
 #include <pvnet/hv.h>
 #include <pvnet/hvc.h>
 #include <pvnet/log.h>

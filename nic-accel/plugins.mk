@@ -1,6 +1,7 @@
 # nic-accel/plugins.mk - builds accelerator plugins as shared objects:
 #   $(BUILD)/lib/pvnet-accel/<name>.so  from  nic-accel/<name>/*.c + nic-accel/sdk/*.c
-# Plugins see only include/ (pvnet/accel.h, pvnet/accel_sdk.h); every plugin links
+# Plugins see only the SDK (pvnet/accel_plugin.h, pvnet/accel_sdk.h; make check-layers
+# checks it) and lib.h/pkt_parse.h; every plugin links
 # the SDK (nic-accel/sdk/) statically; -fvisibility=hidden keeps the SDK's symbols
 # private and leaves the entry symbol (pvnet_accel_entry) as the one export.
 #
@@ -46,7 +47,7 @@ accel-plugins: $(ACCEL_PLUGIN_SOS)
 
 define accel_plugin_rule
 $(BUILD)/lib/pvnet-accel/$(1).so: $(wildcard nic-accel/$(1)/*.c nic-accel/$(1)/*.h) $(ACCEL_SDK_SRCS) \
-		include/pvnet/accel.h include/pvnet/accel_sdk.h include/pvnet/pkt_parse.h include/pvnet/lib.h
+		include/pvnet/accel_plugin.h include/pvnet/accel_sdk.h include/pvnet/pkt_parse.h include/pvnet/lib.h
 	@mkdir -p $$(@D)
 	$$(CC) $$(ACCEL_PLUGIN_CFLAGS) -o $$@ $$(filter %.c,$$^) $$(ACCEL_PLUGIN_FLAGS_$(1))
 endef

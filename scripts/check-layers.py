@@ -269,9 +269,11 @@ def main():
     n = report("symbol(s) taken from a higher layer", check_symbols(build, mods), mods)
     n += report("include(s) of a higher layer's header", check_includes(root, mods, HEADER_OWNER),
                 mods)
+    n += report("plugin include(s) outside the SDK", check_plugins(root, PLUGIN_HEADERS), mods)
     if n:
         return 1
-    print("check-layers: %d modules, every dependency points down" % len(mods))
+    print("check-layers: %d modules, every dependency points down; plugins see only the SDK"
+          % len(mods))
     return 0
 
 

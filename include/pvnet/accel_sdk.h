@@ -3,7 +3,7 @@
  * pvnet/accel_sdk.h - the accelerator plugin SDK: the bookkeeping every
  * queue-pair device needs, written once (nic-accel/sdk/).
  *
- * A plugin implements the ABI of pvnet/accel.h. What is the same for every
+ * A plugin implements the ABI of pvnet/accel_plugin.h. What is the same for every
  * device that exports accel queue pairs lives here: devices with a lock and a
  * port table, ports with an IOMMU table of registered guest pages, RX filters
  * and counters, queue pairs with their shared memory (memfd), doorbell and
@@ -15,7 +15,7 @@
  * Building: plugins.mk compiles every .c of nic-accel/sdk/ into each plugin .so (with
  * -fvisibility=hidden, so the SDK's symbols stay private to each plugin);
  * libnic-accel gets one copy through nic-accel/builtin_sdk.c for the built-in
- * simnic. The SDK uses only pvnet/accel.h and libc.
+ * simnic. The SDK uses only pvnet/accel_plugin.h, pvnet/lib.h and libc.
  *
  * Layout contract. The ABI's object types are the plugin's own structs; each
  * embeds the SDK's part as its FIRST member, named `sdk`:
@@ -41,7 +41,7 @@
  * Guest-shared memory (descriptor rings, registered pages) is read once into
  * locals (accel_sdk_desc_read) and only the copies are checked.
  *
- * Errors: 0 or -errno, as in pvnet/accel.h.
+ * Errors: 0 or -errno, as in pvnet/accel_plugin.h.
  */
 #ifndef PVNET_ACCEL_SDK_H
 #define PVNET_ACCEL_SDK_H
@@ -52,7 +52,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include <pvnet/accel.h>
+#include <pvnet/accel_plugin.h>
 
 /* Sizes of the SDK's tables; a class may use fewer (class->max_*). */
 #define ACCEL_SDK_MAX_PORTS 64

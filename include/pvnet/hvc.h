@@ -102,7 +102,7 @@ int hvc_decrease_reservation(struct hvc *h, xen_pfn_t pfn);
  * The NIC queue pair (Levels 2-3) dom0 attached to this guest's vif `handle`,
  * index `qp` (the backend's accel-qp node). dom: DOMID_SELF (anything else but
  * our own id gets -EPERM). On success the caller owns the three fds in *out
- * (mmap mem_fd MAP_SHARED for mem_size bytes; see pvnet/accel.h "driver half").
+ * (mmap mem_fd MAP_SHARED for mem_size bytes; see pvnet/accel_plugin.h "driver half").
  * -ENOENT: no queue pair published for that vif. On error no fd is left open.
  */
 struct hvc_accel_qp {
