@@ -52,7 +52,9 @@ struct xs_msg {
 };
 
 struct xs_conn {
-	struct xs_conn *next;
+	struct xs_conn *next, *prev; /* srv->conns */
+	struct xs_conn *pnext;       /* srv->pending, while `pending` */
+	bool pending;
 	int fd; /* -1 for in-memory connections */
 	domid_t dom;
 	bool dead;
@@ -69,6 +71,14 @@ struct xs_server {
 	int lfd;
 	char *path;
 	struct xs_conn *conns;
+	/*
+	 * No scan over every connection per message: the connection of a ready fd
+	 * is found by fd, and only connections given output (or a hang-up) since
+	 * the last flush are written and reaped.
+	 */
+	struct xs_conn **byfd; /* [fd], nbyfd entries */
+	int nbyfd;
+	struct xs_conn *pending;
 	uint64_t events_dropped; /* watch events dropped for a domain over its limits */
 };
 
@@ -108,6 +118,16 @@ static bool drop_oldest_event(struct xs_server *srv, struct xs_conn *c)
 	return false;
 }
 
+/* Puts c on the list xs_server_flush writes (and reaps if dead). */
+static void conn_pend(struct xs_server *srv, struct xs_conn *c)
+{
+	if (c->pending)
+		return;
+	c->pending = true;
+	c->pnext = srv->pending;
+	srv->pending = c;
+}
+
 static void out_append(struct xs_server *srv, struct xs_conn *c, uint32_t type, uint32_t req_id,
 		       uint32_t tx_id, const void *p1, size_t l1, const void *p2, size_t l2)
 {
@@ -115,6 +135,7 @@ static void out_append(struct xs_server *srv, struct xs_conn *c, uint32_t type, 
 	size_t need = XS_HDR + l1 + l2;
 	bool event = type == XS_WATCH_EVENT;
 	struct xs_msg *m;
+	conn_pend(srv, c);
 	if (c->dead)
 		return;
 	if (c->dom == 0 && c->outbytes + need > XS_OUT_MAX) {
@@ -631,8 +652,29 @@ static bool conn_process(struct xs_server *srv, struct xs_conn *c, unsigned *bud
 
 /* ---------- connections ---------- */
 
+/* Takes c out of the server's lists (conns, by fd, pending). */
+static void conn_unlink(struct xs_server *srv, struct xs_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		srv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	if (c->fd >= 0 && c->fd < srv->nbyfd && srv->byfd[c->fd] == c)
+		srv->byfd[c->fd] = NULL;
+	if (c->pending)
+		for (struct xs_conn **pp = &srv->pending; *pp; pp = &(*pp)->pnext)
+			if (*pp == c) {
+				*pp = c->pnext;
+				break;
+			}
+	c->pending = false;
+}
+
 static void conn_free(struct xs_server *srv, struct xs_conn *c)
 {
+	conn_unlink(srv, c);
 	xsi_conn_gone(srv->st, c);
 	if (c->fd >= 0)
 		close(c->fd);
@@ -643,16 +685,13 @@ static void conn_free(struct xs_server *srv, struct xs_conn *c)
 	free(c);
 }
 
+/* Frees every dead connection (a scan: for domain teardown and the fuzzer). */
 static void reap(struct xs_server *srv)
 {
-	for (struct xs_conn **pp = &srv->conns; *pp;) {
-		struct xs_conn *c = *pp;
-		if (c->dead) {
-			*pp = c->next;
+	for (struct xs_conn *c = srv->conns, *next; c; c = next) {
+		next = c->next;
+		if (c->dead)
 			conn_free(srv, c);
-		} else {
-			pp = &c->next;
-		}
 	}
 }
 
@@ -676,12 +715,29 @@ static int conn_add(struct xs_server *srv, int fd, domid_t domid, struct xs_conn
 			close(fd);
 		return -ENOMEM;
 	}
+	if (fd >= srv->nbyfd) {
+		int n = fd < 64 ? 128 : fd * 2;
+		struct xs_conn **nb = realloc(srv->byfd, sizeof(*nb) * (size_t)n);
+		if (!nb) {
+			free(c);
+			quota_uncharge(srv->led, domid, QUOTA_XS_CONNS, 1);
+			close(fd);
+			return -ENOMEM;
+		}
+		memset(nb + srv->nbyfd, 0, sizeof(*nb) * (size_t)(n - srv->nbyfd));
+		srv->byfd = nb;
+		srv->nbyfd = n;
+	}
 	c->charged = true;
 	c->oq_tail = &c->oq;
 	c->fd = fd;
 	c->dom = domid;
 	c->next = srv->conns;
+	if (c->next)
+		c->next->prev = c;
 	srv->conns = c;
+	if (fd >= 0)
+		srv->byfd[fd] = c;
 	if (out)
 		*out = c;
 	return 0;
@@ -818,11 +874,9 @@ void xs_server_destroy(struct xs_server *srv)
 {
 	if (!srv)
 		return;
-	while (srv->conns) {
-		struct xs_conn *c = srv->conns;
-		srv->conns = c->next;
-		conn_free(srv, c);
-	}
+	while (srv->conns)
+		conn_free(srv, srv->conns);
+	free(srv->byfd);
 	xsi_set_conn_event(srv->st, NULL, NULL);
 	if (srv->lfd >= 0) {
 		close(srv->lfd);
@@ -864,6 +918,8 @@ int xs_server_pollfds(struct xs_server *srv, struct pollfd *pfds, int max)
 
 int xs_server_handle(struct xs_server *srv, int fd)
 {
+	struct xs_conn *c;
+
 	if (fd < 0)
 		return -ENOENT;
 	if (fd == srv->lfd) {
@@ -876,33 +932,37 @@ int xs_server_handle(struct xs_server *srv, int fd)
 		}
 		return 0;
 	}
-	for (struct xs_conn *c = srv->conns; c; c = c->next) {
-		if (c->fd != fd || c->dead)
-			continue;
-		conn_write(srv, c);
-		if (conn_throttled(srv, c)) {
-			/*
-			 * Not polled for input, so only a hang-up or an error woke us: the
-			 * peer is gone (it can read no reply); drop it rather than be woken
-			 * for it again every turn.
-			 */
-			struct pollfd p = {.fd = c->fd, .events = 0};
-			if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)))
-				c->dead = true;
-		} else {
-			conn_read(srv, c);
-		}
-		xs_server_flush(srv);
-		return 0;
+	c = fd < srv->nbyfd ? srv->byfd[fd] : NULL;
+	if (!c || c->dead)
+		return -ENOENT;
+	conn_pend(srv, c); /* flushed, or freed if it dies, below */
+	conn_write(srv, c);
+	if (conn_throttled(srv, c)) {
+		/*
+		 * Not polled for input, so only a hang-up or an error woke us: the
+		 * peer is gone (it can read no reply); drop it rather than be woken
+		 * for it again every turn.
+		 */
+		struct pollfd p = {.fd = c->fd, .events = 0};
+		if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+			c->dead = true;
+	} else {
+		conn_read(srv, c);
 	}
-	return -ENOENT;
+	xs_server_flush(srv);
+	return 0;
 }
 
 void xs_server_flush(struct xs_server *srv)
 {
-	for (struct xs_conn *c = srv->conns; c; c = c->next)
+	struct xs_conn *c;
+	while ((c = srv->pending)) {
+		srv->pending = c->pnext;
+		c->pending = false;
 		conn_write(srv, c);
-	reap(srv);
+		if (c->dead)
+			conn_free(srv, c);
+	}
 }
 
 void xs_server_drop_domain(struct xs_server *srv, domid_t domid)

@@ -870,18 +870,7 @@ void xs_store_destroy(struct xs_store *st)
 		st->txs = t->next;
 		xst_tx_free(st, t);
 	}
-	while (st->watches) {
-		struct xs_watch *w = st->watches;
-		st->watches = w->next;
-		xst_watch_free(st, w);
-	}
-	while (st->evq_head) {
-		struct xs_event *e = st->evq_head;
-		st->evq_head = e->next;
-		free(e->path);
-		free(e->token);
-		free(e);
-	}
+	xst_watches_fini(st);
 	if (st->main.root) {
 		/* Give the live nodes back to whoever shares the ledger. */
 		subtree_unaccount(st, &st->main, st->main.root);
@@ -891,6 +880,5 @@ void xs_store_destroy(struct xs_store *st)
 		free(st->special[i].perms);
 	if (st->own_led)
 		quota_ledger_destroy(st->led);
-	free(st->doms);
 	free(st);
 }

@@ -17,12 +17,7 @@
 
 bool xsi_domain_is_introduced(struct xs_store *st, domid_t domid)
 {
-	if (domid == 0)
-		return true;
-	for (unsigned i = 0; i < st->ndoms; i++)
-		if (st->doms[i] == domid)
-			return true;
-	return false;
+	return domid == 0 || (st->dom_bits[domid / 64] >> (domid % 64)) & 1;
 }
 
 int xs_domain_introduce(struct xs_store *st, domid_t domid, const char *name)
@@ -48,17 +43,8 @@ int xs_domain_introduce(struct xs_store *st, domid_t domid, const char *name)
 		if ((rc = xsi_write(st, &c, 0, sub, name, strlen(name))))
 			return rc;
 	}
-	if (domid != 0) {
-		if (st->ndoms == st->capdoms) {
-			unsigned cap = st->capdoms ? st->capdoms * 2 : 8;
-			domid_t *nd = realloc(st->doms, sizeof(*nd) * cap);
-			if (!nd)
-				return -ENOMEM;
-			st->doms = nd;
-			st->capdoms = cap;
-		}
-		st->doms[st->ndoms++] = domid;
-	}
+	if (domid != 0)
+		st->dom_bits[domid / 64] |= 1ull << (domid % 64);
 	xst_fire(st, "@introduceDomain", false);
 	return 0;
 }
@@ -99,16 +85,10 @@ int xs_domain_release(struct xs_store *st, domid_t domid)
 {
 	struct xs_caller c = {0, NULL};
 	char path[64];
-	bool known = false;
 
-	for (unsigned i = 0; i < st->ndoms; i++)
-		if (st->doms[i] == domid) {
-			st->doms[i] = st->doms[--st->ndoms];
-			known = true;
-			break;
-		}
-	if (!known)
+	if (domid == 0 || !xsi_domain_is_introduced(st, domid))
 		return -ENOENT;
+	st->dom_bits[domid / 64] &= ~(1ull << (domid % 64));
 	snprintf(path, sizeof(path), "/local/domain/%u", (unsigned)domid);
 	(void)xsi_rm(st, &c, 0, path, true);
 	xst_watches_drop_if(st, NULL, true, domid);

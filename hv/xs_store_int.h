@@ -61,8 +61,29 @@ struct xs_tx {
 	unsigned nevs, capevs;
 };
 
+/*
+ * Watches are indexed so that no operation scans every watch: a prefix tree of
+ * watched paths (one xs_wnode per path component; a change at P visits only
+ * the nodes on P's way, and a removal the subtree below P), and three hashes:
+ * by handle, by connection (watches that came on one) and by domain
+ * (unprivileged domains only), so a connection's or a domain's watches are
+ * dropped without looking at anyone else's.
+ */
+struct xs_wnode {
+	char *name; /* one component ("" for the roots) */
+	struct xs_wnode *parent;
+	struct xs_wnode **kids; /* sorted by name */
+	unsigned nkids, capkids;
+	struct xs_watch *watches; /* on exactly this path, via wn_next */
+};
+
+enum { XS_WH_HANDLE, XS_WH_CONN, XS_WH_DOM, XS_WH__MAX };
+
 struct xs_watch {
-	struct xs_watch *next;
+	struct xs_watch *next, *prev; /* st->watches: every watch, oldest first */
+	struct xs_watch *wn_next;     /* the prefix tree node's list */
+	struct xs_wnode *wn;
+	struct xs_watch *h_next[XS_WH__MAX]; /* hash chains */
 	uint64_t handle;
 	char *path;     /* absolute, or "@..." */
 	char *token;
@@ -95,17 +116,20 @@ struct xs_store {
 	uint64_t gen;
 	struct xs_tx *txs;
 	uint32_t next_tx;
-	struct xs_watch *watches;
+	struct xs_watch *watches, *watches_tail;
+	unsigned nwatches;
+	struct xs_wnode *wroot;    /* "/" and below */
+	struct xs_wnode *wspecial; /* "@introduceDomain", "@releaseDomain" */
+	struct xs_watch **wh[XS_WH__MAX]; /* hash buckets, whmask + 1 each */
+	unsigned whmask;
+	struct xs_watch **fire_buf; /* the watches one change fires (reused) */
+	unsigned fire_cap;
 	uint64_t next_watch;
 	struct xs_event *evq_head, **evq_tail;
-	domid_t *doms; /* introduced domains */
-	unsigned ndoms, capdoms;
+	uint64_t dom_bits[(1u << 16) / 64]; /* introduced domains, by id */
 	xs_conn_event_fn conn_event;
 	void *conn_event_arg;
 };
-
-#define MOD "xs"
-
 
 #define MOD "xs"
 
@@ -154,7 +178,8 @@ struct xs_special *xst_special_find(struct xs_store *st, const char *path);
 /* --- watches (xs_store_watch.c) --- */
 /* Fires watches for a change at `path`; rm also fires watches below it. */
 void xst_fire(struct xs_store *st, const char *path, bool rm);
-void xst_watch_free(struct xs_store *st, struct xs_watch *w);
+/* Frees every watch, queued event and the watch index (store teardown). */
+void xst_watches_fini(struct xs_store *st);
 /* Drops the watches of a connection (by_dom false) or of a domain (by_dom true). */
 void xst_watches_drop_if(struct xs_store *st, void *conn, bool by_dom, domid_t dom);
 

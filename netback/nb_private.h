@@ -28,6 +28,7 @@
 #define NB_TX_RING NET_TX_RING_SIZE /* 256 */
 #define NB_RX_RING NET_RX_RING_SIZE /* 256 */
 #define NB_BURST PVNET_BATCH_MAX   /* 32 */
+#define NB_VIF_HASH 1024           /* buckets of nb->vif_hash (power of 2) */
 #define NB_TX_HEAD_MAX (PVNET_PKT_HDR_SIZE - PVNET_PKT_HEADROOM) /* header bytes copied */
 
 /* ---- the pure TX validator (tx_parse.c) ---------------------------------------- */
@@ -232,6 +233,9 @@ struct nb_queue {
 
 struct nb_vif {
 	struct nb_vif *next;
+	struct nb_vif *prev;  /* xenbus.c: nb->vifs is doubly linked (O(1) removal) */
+	struct nb_vif *hnext; /* xenbus.c: nb->vif_hash chain (by domid) */
+	struct nb_vif *dnext; /* xenbus.c: nb->dirty list while dirty */
 	struct nb *nb;
 	domid_t domid;
 	unsigned handle;
@@ -306,9 +310,13 @@ struct nb {
 	/* xenbus.c: watch events only mark what changed (a vif dirty, or the whole
 	 * backend tree) and kick ctl_fd; nb_process does the work once per loop turn */
 	bool rescan_all;
+	bool rescan_some;     /* rescan_dom has bits: rescan only those domains */
+	uint64_t rescan_dom[(1u << 16) / 64];
+	struct nb_vif *vif_hash[NB_VIF_HASH]; /* every vif, by domid: no scan per event */
+	struct nb_vif *dirty; /* the vifs to update at the next nb_process */
 	bool kicked;          /* ctl_fd written since the last nb_process */
 	uint64_t watch_events; /* events seen */
-	uint64_t rescans;      /* full rescans of the backend tree */
+	uint64_t rescans;      /* rescans of the backend tree (all of it, or one domain) */
 	uint64_t vif_updates;  /* vif_update calls (one per dirty vif per turn) */
 	struct nb_accel *accel; /* accel.c: NICs, NULL until the first one */
 	struct nb_share *shares; /* per-domain RX shares (control thread) */

@@ -226,27 +226,44 @@ void nb_destroy(struct nb *nb)
 	free(nb);
 }
 
+#define NB_FOREACH_STACK 64
+
+/* By (domid, handle). */
+static int vif_cmp(const void *a, const void *b)
+{
+	const struct nb_vif *x = *(struct nb_vif *const *)a, *y = *(struct nb_vif *const *)b;
+	if (x->domid != y->domid)
+		return x->domid < y->domid ? -1 : 1;
+	return x->handle < y->handle ? -1 : x->handle > y->handle;
+}
+
 int nb_vif_foreach(struct nb *nb, int domid, int (*cb)(const struct nb_vif_info *vi, void *arg),
 		   void *arg)
 {
-	struct nb_vif *sorted[1024];
-	unsigned n = 0;
+	struct nb_vif *one[NB_FOREACH_STACK], **sorted = one;
+	unsigned n = 0, cap = NB_FOREACH_STACK;
 	int rc = 0;
 
-	for (struct nb_vif *v = nb->vifs; v && n < 1024; v = v->next)
-		if (domid < 0 || v->domid == domid)
-			sorted[n++] = v;
-	/* insertion sort by (domid, handle): a handful of vifs */
-	for (unsigned i = 1; i < n; i++) {
-		struct nb_vif *x = sorted[i];
-		unsigned j = i;
-		while (j > 0 && (sorted[j - 1]->domid > x->domid ||
-				 (sorted[j - 1]->domid == x->domid && sorted[j - 1]->handle > x->handle))) {
-			sorted[j] = sorted[j - 1];
-			j--;
+	/* one domain: its hash chain; all: every vif, sorted (no cap on the count) */
+	for (struct nb_vif *v = domid >= 0 ? nb->vif_hash[domid & (NB_VIF_HASH - 1)] : nb->vifs; v;
+	     v = domid >= 0 ? v->hnext : v->next) {
+		if (domid >= 0 && v->domid != domid)
+			continue;
+		if (n == cap) {
+			struct nb_vif **ns = malloc(sizeof(*ns) * cap * 2);
+			if (!ns) {
+				rc = -ENOMEM;
+				goto out;
+			}
+			memcpy(ns, sorted, sizeof(*ns) * n);
+			if (sorted != one)
+				free(sorted);
+			sorted = ns;
+			cap *= 2;
 		}
-		sorted[j] = x;
+		sorted[n++] = v;
 	}
+	qsort(sorted, n, sizeof(*sorted), vif_cmp);
 	for (unsigned i = 0; i < n && rc == 0; i++) {
 		struct nb_vif *v = sorted[i];
 		struct nb_vif_info vi;
@@ -280,5 +297,8 @@ int nb_vif_foreach(struct nb *nb, int domid, int (*cb)(const struct nb_vif_info 
 		}
 		rc = cb(&vi, arg);
 	}
+out:
+	if (sorted != one)
+		free(sorted);
 	return rc;
 }

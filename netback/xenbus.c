@@ -222,9 +222,13 @@ static int queue_init(struct nb_vif *vif, struct nb_queue *q, const char *dir)
 		q->rx_handle = m[1].handle;
 	}
 	if (!q->tx_page || !q->rx_page) {
-		vif_dev_fatal(vif, EINVAL, "mapping ring-refs %llu/%llu: %s/%s", tx_ref, rx_ref,
-			      gnttab_strstatus(m[0].status), gnttab_strstatus(m[1].status));
-		return -EINVAL;
+		bool quota = m[0].status == GNTST_no_space || m[1].status == GNTST_no_space;
+		/* out of space: the domain's gnt-maps limit (pvnetd --limit), said so */
+		vif_dev_fatal(vif, quota ? ENOSPC : EINVAL, "mapping ring-refs %llu/%llu: %s/%s%s",
+			      tx_ref, rx_ref, gnttab_strstatus(m[0].status),
+			      gnttab_strstatus(m[1].status),
+			      quota ? " (the domain's gnt-maps limit)" : "");
+		return quota ? -ENOSPC : -EINVAL;
 	}
 	BACK_RING_INIT(&q->txc->ring, (struct netif_tx_sring *)q->tx_page, PVNET_RING_PAGE_SIZE);
 	BACK_RING_INIT(&q->rx, (struct netif_rx_sring *)q->rx_page, PVNET_RING_PAGE_SIZE);
@@ -503,12 +507,28 @@ static bool valid_bridge_name(const char *s)
 	return true;
 }
 
+static struct nb_vif **vif_bucket(struct nb *nb, domid_t domid)
+{
+	return &nb->vif_hash[domid & (NB_VIF_HASH - 1)];
+}
+
+/* O(vifs of the bucket): the domain's vifs and a few others'. */
 static struct nb_vif *vif_find(struct nb *nb, domid_t domid, unsigned handle)
 {
-	for (struct nb_vif *v = nb->vifs; v; v = v->next)
+	for (struct nb_vif *v = *vif_bucket(nb, domid); v; v = v->hnext)
 		if (v->domid == domid && v->handle == handle)
 			return v;
 	return NULL;
+}
+
+/* Queues vif for vif_update at the next nb_process (once). */
+static void vif_mark(struct nb *nb, struct nb_vif *v)
+{
+	if (v->dirty)
+		return;
+	v->dirty = true;
+	v->dnext = nb->dirty;
+	nb->dirty = v;
 }
 
 static struct nb_vif *vif_create(struct nb *nb, domid_t domid, unsigned handle)
@@ -566,7 +586,11 @@ static struct nb_vif *vif_create(struct nb *nb, domid_t domid, unsigned handle)
 	vif->be_state = -1; /* force the write below */
 	be_set_state(vif, XenbusStateInitWait);
 	vif->next = nb->vifs;
+	if (nb->vifs)
+		nb->vifs->prev = vif;
 	nb->vifs = vif;
+	vif->hnext = *vif_bucket(nb, domid);
+	*vif_bucket(nb, domid) = vif;
 	PVLOG(INFO, NB_MOD, "%s: new vif (frontend %s, bridge %s)", vif->name, vif->fe_path,
 	      vif->bridge_name);
 	return vif;
@@ -575,12 +599,23 @@ static struct nb_vif *vif_create(struct nb *nb, domid_t domid, unsigned handle)
 static void vif_free(struct nb *nb, struct nb_vif *vif)
 {
 	nb_vif_disconnect(vif);
-	for (struct nb_vif **pp = &nb->vifs; *pp; pp = &(*pp)->next) {
+	if (vif->prev)
+		vif->prev->next = vif->next;
+	else
+		nb->vifs = vif->next;
+	if (vif->next)
+		vif->next->prev = vif->prev;
+	for (struct nb_vif **pp = vif_bucket(nb, vif->domid); *pp; pp = &(*pp)->hnext)
 		if (*pp == vif) {
-			*pp = vif->next;
+			*pp = vif->hnext;
 			break;
 		}
-	}
+	if (vif->dirty)
+		for (struct nb_vif **pp = &nb->dirty; *pp; pp = &(*pp)->dnext)
+			if (*pp == vif) {
+				*pp = vif->dnext;
+				break;
+			}
 	PVLOG(INFO, NB_MOD, "%s: removed", vif->name);
 	nb_share_put(nb, vif->share);
 	free(vif);
@@ -639,6 +674,7 @@ static void vif_update(struct nb_vif *vif)
 	}
 }
 
+/* Every vif from the backend tree (a change of the tree's root: rare). */
 static void rescan(struct nb *nb)
 {
 	char **doms = NULL;
@@ -675,13 +711,50 @@ static void rescan(struct nb *nb)
 	xs_free_list(doms, nd);
 	for (struct nb_vif *v = nb->vifs, *next; v; v = next) {
 		next = v->next;
-		if (!v->seen) {
+		if (!v->seen)
 			vif_free(nb, v);
-		} else {
-			v->dirty = false;
-			nb->vif_updates++;
-			vif_update(v);
-		}
+		else
+			vif_mark(nb, v);
+	}
+}
+
+/*
+ * The vifs of one domain from its backend directory: new ones created, gone
+ * ones freed, the others marked for an update. O(that domain's vifs): what a
+ * create or destroy costs does not grow with the other domains.
+ */
+static void rescan_dom(struct nb *nb, domid_t domid)
+{
+	char dir[96], **hs = NULL;
+	unsigned nh = 0;
+
+	nb->rescans++;
+	for (struct nb_vif *v = *vif_bucket(nb, domid); v; v = v->hnext)
+		if (v->domid == domid)
+			v->seen = false;
+	snprintf(dir, sizeof(dir), BE_ROOT "/%u", (unsigned)domid);
+	if (xs_directory(nb->xs, 0, 0, dir, &hs, &nh) < 0)
+		nh = 0;
+	for (unsigned j = 0; j < nh; j++) {
+		unsigned long long h;
+		struct nb_vif *v;
+		if (parse_uint(hs[j], strlen(hs[j]), 255, &h) < 0)
+			continue;
+		v = vif_find(nb, domid, (unsigned)h);
+		if (!v)
+			v = vif_create(nb, domid, (unsigned)h);
+		if (v)
+			v->seen = true;
+	}
+	xs_free_list(hs, nh);
+	for (struct nb_vif *v = *vif_bucket(nb, domid), *next; v; v = next) {
+		next = v->hnext;
+		if (v->domid != domid)
+			continue;
+		if (!v->seen)
+			vif_free(nb, v);
+		else
+			vif_mark(nb, v);
 	}
 }
 
@@ -710,19 +783,28 @@ static void kick(struct nb *nb)
 
 static void mark_vif(struct nb *nb, domid_t domid, long handle)
 {
-	for (struct nb_vif *v = nb->vifs; v; v = v->next) {
+	for (struct nb_vif *v = *vif_bucket(nb, domid); v; v = v->hnext) {
 		if (v->domid == domid && (handle < 0 || v->handle == (unsigned)handle) && !v->dirty) {
-			v->dirty = true;
+			vif_mark(nb, v);
 			kick(nb);
 		}
 	}
 }
 
+/* Asks for a rescan of one domain's backend directory at the next nb_process. */
+static void mark_dom(struct nb *nb, domid_t domid)
+{
+	nb->rescan_dom[domid / 64] |= 1ull << (domid % 64);
+	nb->rescan_some = true;
+	kick(nb);
+}
+
 /*
- * Classifies one event (see the header): O(path + vifs), no store access. A change
- * of /local/domain/0/backend/vif[/<d>[/<h>]] itself, or below a vif not known yet,
- * asks for a rescan; below a known vif's backend or frontend directory it marks
- * that vif; /local/domain/<d>[/device[/vif]] marks every vif of <d> (a subtree
+ * Classifies one event (see the header): O(path + the domain's vifs), no store
+ * access. A change of /local/domain/0/backend/vif itself asks for a rescan of
+ * every domain; of .../vif/<d>[/<h>] itself, or below a vif not known yet, a
+ * rescan of domain <d>; below a known vif's backend or frontend directory it
+ * marks that vif; /local/domain/<d>[/device[/vif]] marks every vif of <d> (a subtree
  * removed at once); anything else is not ours.
  */
 static void watch_cb(void *arg, const char *path, const char *token)
@@ -737,9 +819,12 @@ static void watch_cb(void *arg, const char *path, const char *token)
 	if (!strncmp(path, BE_ROOT, strlen(BE_ROOT)) &&
 	    (path[strlen(BE_ROOT)] == '/' || !path[strlen(BE_ROOT)])) {
 		p = path + strlen(BE_ROOT);
-		if (*p == '/' && (p++, path_uint(&p, HV_MAX_DOMID, &d)) && *p == '/' &&
-		    (p++, path_uint(&p, 255, &h)) && *p == '/' && vif_find(nb, (domid_t)d, (unsigned)h)) {
-			mark_vif(nb, (domid_t)d, (long)h);
+		if (*p == '/' && (p++, path_uint(&p, HV_MAX_DOMID, &d)) && d != 0) {
+			if (*p == '/' && (p++, path_uint(&p, 255, &h)) && *p == '/' &&
+			    vif_find(nb, (domid_t)d, (unsigned)h))
+				mark_vif(nb, (domid_t)d, (long)h);
+			else
+				mark_dom(nb, (domid_t)d);
 			return;
 		}
 		if (!nb->rescan_all) {
@@ -782,15 +867,24 @@ void nb_process(struct nb *nb)
 	 * delivered after this call and handled in the next turn */
 	if (nb->rescan_all) {
 		nb->rescan_all = false;
+		nb->rescan_some = false;
+		memset(nb->rescan_dom, 0, sizeof(nb->rescan_dom));
 		rescan(nb);
-	} else {
-		for (struct nb_vif *vif = nb->vifs; vif; vif = vif->next) {
-			if (!vif->dirty)
-				continue;
-			vif->dirty = false;
-			nb->vif_updates++;
-			vif_update(vif);
-		}
+	} else if (nb->rescan_some) {
+		nb->rescan_some = false;
+		for (unsigned w = 0; w < (1u << 16) / 64; w++)
+			while (nb->rescan_dom[w]) {
+				unsigned b = (unsigned)__builtin_ctzll(nb->rescan_dom[w]);
+				nb->rescan_dom[w] &= ~(1ull << b);
+				rescan_dom(nb, (domid_t)(w * 64 + b));
+			}
+	}
+	while (nb->dirty) {
+		struct nb_vif *vif = nb->dirty;
+		nb->dirty = vif->dnext;
+		vif->dirty = false;
+		nb->vif_updates++;
+		vif_update(vif);
 	}
 	for (struct nb_vif *vif = nb->vifs; vif; vif = vif->next) {
 		if (vif->connected && __atomic_load_n(&vif->disabled, __ATOMIC_ACQUIRE)) {

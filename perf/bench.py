@@ -58,6 +58,7 @@ from peers import memif, qemu, vhostuser, wire  # noqa: E402
 from peers.accel import accel_bench  # noqa: E402
 from peers.bridge import Bridge  # noqa: E402
 from peers.pvnet import Pvnet  # noqa: E402
+from density import density  # noqa: E402  (density.* rows: perf/density.py)
 
 BURST = 32
 RING = 1024
@@ -448,6 +449,12 @@ def run(b, cfg, a):
         except Exception as e:  # noqa: BLE001 - one failed section leaves its rows n/a
             log("%s failed: %r" % (step.__name__, e))
         log("%s: %.1f s" % (step.__name__, time.time() - t))
+    t = time.time()  # density.*: its own pvnetd and guests (perf/density.py)
+    try:
+        density(b, s.rows, cfg.quick)
+    except Exception as e:  # noqa: BLE001 - its rows stay missing
+        log("density failed: %r" % e)
+    log("density: %.1f s" % (time.time() - t))
     # --- output -----------------------------------------------------------------
     for line in s.rows.table():
         if not s.pv_ok and PV_ROWS.match(line):

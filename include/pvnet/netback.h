@@ -139,7 +139,8 @@ struct quota_ledger;
 void nb_set_quota(struct nb *nb, struct quota_ledger *q);
 
 /* Calls cb with a snapshot of each vif (domid, handle order); stops at the first
- * non-zero return and returns it. domid < 0: all domains. */
+ * non-zero return and returns it (-ENOMEM, no call made, if the snapshot array
+ * cannot be had). domid < 0: all domains (any number). */
 int nb_vif_foreach(struct nb *nb, int domid, int (*cb)(const struct nb_vif_info *vi, void *arg),
 		   void *arg);
 

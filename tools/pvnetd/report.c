@@ -266,9 +266,14 @@ static bool list_wants(int argc, char **argv, const char *name, unsigned domid)
 static json_t *collect_list(struct pvnetd *d, int argc, char **argv, int *err)
 {
 	struct hv_domain_info infos[HV_MAX_DOMID + 1];
+	struct dom *byid[HV_MAX_DOMID + 1] = {0}; /* one pass, no lookup per domain */
 	int n = hv_domain_list(d->hv, infos, HV_MAX_DOMID + 1);
 	json_t *arr;
 	int bad = 0;
+
+	for (struct dom *o = d->doms; o; o = o->next)
+		if (o->domid <= HV_MAX_DOMID)
+			byid[o->domid] = o;
 
 	*err = n < 0 ? n : 0;
 	if (n < 0 || !(arr = json_array()))
@@ -276,6 +281,7 @@ static json_t *collect_list(struct pvnetd *d, int argc, char **argv, int *err)
 	for (int i = 0; i < n && !bad; i++) {
 		struct dom *dom = NULL;
 		char state[8] = "------";
+		double cpu;
 		json_t *e;
 
 		if (infos[i].domid == 0) {
@@ -298,8 +304,7 @@ static json_t *collect_list(struct pvnetd *d, int argc, char **argv, int *err)
 			bad |= put(e, "cpu_time_s", cpu_json(getpid()));
 			continue;
 		}
-		for (dom = d->doms; dom && dom->domid != infos[i].domid; dom = dom->next)
-			;
+		dom = infos[i].domid <= HV_MAX_DOMID ? byid[infos[i].domid] : NULL;
 		if (!dom || !list_wants(argc, argv, dom->name, dom->domid))
 			continue;
 		/* xl's state letters: r running, b blocked, p paused, s shutdown, c crashed,
@@ -326,10 +331,11 @@ static json_t *collect_list(struct pvnetd *d, int argc, char **argv, int *err)
 		bad |= put(e, "vcpus", json_integer(dom->cfg.vcpus ? dom->cfg.vcpus : 1));
 		bad |= put(e, "state", json_string(state));
 		/* xl list's Time(s): CPU seconds (the guest process; QEMU for HVM), not uptime */
-		bad |= put(e, "time_s", cpu_seconds_json(dom->pid));
+		cpu = dom->pid > 0 ? proc_cpu_seconds(dom->pid) : -1; /* one /proc read for both */
+		bad |= put(e, "time_s", json_real(cpu < 0 ? 0.0 : cpu));
 		bad |= put(e, "uptime_s", json_real((double)(pvnet_now_ns() - dom->created_ns) / 1e9));
 		bad |= put(e, "pid", dom->pid > 0 ? json_integer(dom->pid) : json_null());
-		bad |= put(e, "cpu_time_s", cpu_json(dom->pid));
+		bad |= put(e, "cpu_time_s", cpu < 0 ? json_null() : json_real(cpu));
 		bad |= put(e, "uuid", dom->cfg.uuid[0] ? json_string(dom->cfg.uuid) : json_null());
 	}
 	if (bad) {
