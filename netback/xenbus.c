@@ -392,6 +392,25 @@ static int vif_apply_port_policy(struct nb_vif *vif)
 	return 0;
 }
 
+/*
+ * The worker a new queue goes to: the one serving the fewest queues (ties in
+ * turn from the last pick), so queues stay spread as vifs come and go (a new
+ * vif fills the worker that lost one). Queues already attached are not moved.
+ * Control thread (the only one that changes a worker's set).
+ */
+static struct nb_worker *worker_pick(struct nb *nb)
+{
+	unsigned best = nb->next_worker % nb->nr_workers;
+
+	for (unsigned k = 1; k < nb->nr_workers; k++) {
+		unsigned i = (nb->next_worker + k) % nb->nr_workers;
+		if (nb->workers[i].nr_queues < nb->workers[best].nr_queues)
+			best = i;
+	}
+	nb->next_worker = best + 1;
+	return &nb->workers[best];
+}
+
 static int vif_connect(struct nb_vif *vif)
 {
 	struct nb *nb = vif->nb;
@@ -477,8 +496,7 @@ static int vif_connect(struct nb_vif *vif)
 		goto fail;
 	vif_read_rate(vif);
 	for (unsigned i = 0; i < nq; i++) {
-		struct nb_worker *w = &nb->workers[nb->next_worker++ % nb->nr_workers];
-		rc = nb_worker_attach(w, &vif->queues[i]);
+		rc = nb_worker_attach(worker_pick(nb), &vif->queues[i]);
 		if (rc < 0) {
 			vif_dev_fatal(vif, -rc, "starting queue %u: %s", i, strerror(-rc));
 			goto fail;

@@ -82,7 +82,8 @@ static void usage(FILE *f)
 		   "  --log FILE        log to FILE (default: stderr with --foreground, else\n"
 		   "                    <run-dir>/pvnetd.log)\n"
 		   "  --guest-bin PATH  the pvnet-guest program (default: next to pvnetd)\n"
-		   "  --workers N       netback worker threads (default 1)\n"
+		   "  --workers N       netback worker threads (default: the CPUs pvnetd may\n"
+		   "                    run on, as sched_getaffinity gives them)\n"
 		   "  --accel-dir DIR   accelerator plugins (*.so) to load besides the built-ins\n"
 		   "                    (default: ../lib/pvnet-accel next to pvnetd, else\n"
 		   "                    /usr/lib/pvnet/accel)\n"
@@ -671,6 +672,12 @@ static int setup(struct pvnetd *d)
 		PVLOG(ERR, MOD, "switch: %s", strerror(-rc));
 		return rc;
 	}
+	if (!d->workers) {
+		/* default: one worker per CPU given to pvnetd (taskset, cgroup cpusets) */
+		cpu_set_t cs;
+		int n = sched_getaffinity(0, sizeof(cs), &cs) == 0 ? CPU_COUNT(&cs) : 1;
+		d->workers = n < 1 ? 1 : n > NB_MAX_WORKERS ? NB_MAX_WORKERS : (unsigned)n;
+	}
 	rc = nb_create(d->hv, d->xs, d->sw, d->workers, &d->nb);
 	if (rc < 0) {
 		PVLOG(ERR, MOD, "netback: %s", strerror(-rc));
@@ -820,7 +827,7 @@ int main(int argc, char **argv)
 					     {"help", no_argument, NULL, 'h'},
 					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
-	static struct pvnetd d = {.ctl_fd = -1, .sig_fd = -1, .pid_fd = -1, .workers = 1};
+	static struct pvnetd d = {.ctl_fd = -1, .sig_fd = -1, .pid_fd = -1, .workers = 0};
 	char ns_note[512] = "", why[512];
 	const char *run_dir = getenv("PVNET_RUN_DIR");
 	const char *state_dir = getenv("PVNET_STATE_DIR");
