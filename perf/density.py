@@ -216,6 +216,8 @@ class Density:
             r = b.run(["iperf3", "-c", self.ip(2 * k, net), "-p", str(port), "-t", str(secs), "-O", "1", "-J"],
                       ns=self.gns(2 * k - 1), timeout=secs + 30)
             res[k - 1] = lib.iperf_result(r.stdout)
+            if res[k - 1] is None:
+                log("density: iperf3 pair %d over 10.%d: %s" % (k, net, lib.iperf_error(r)))
         th = [threading.Thread(target=client, args=(k,)) for k in range(1, pairs + 1)]
         for t in th:
             t.start()
@@ -247,6 +249,8 @@ class Density:
         t = time.monotonic()
         r = self.cli("shutdown", "--all", "--wait", "--timeout", "30", timeout=180)
         s = time.monotonic() - t
+        if r.returncode != 0:
+            log("density: shutdown --all --wait: rc %d: %s" % (r.returncode, (r.stdout + r.stderr).strip()[-300:]))
         self.rows.add("density.teardown.%dguests" % n, None, "teardown", "s all guests",
                       s if r.returncode == 0 else None)
         left = self.cli("list").stdout.count("\n") - 2  # header and Domain-0

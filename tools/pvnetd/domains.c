@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -758,6 +759,8 @@ static void warn_netns_survivors(const struct dom *dom, ino_t ns_ino, struct out
 			   found, dom->name, list, found > 4 ? ", ..." : "");
 }
 
+static unsigned trim_count; /* destroys, for malloc_trim */
+
 int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 {
 	const char *ns = dom->cfg.netns[0] ? dom->cfg.netns : dom->name;
@@ -817,6 +820,13 @@ int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 		}
 	}
 	PVLOG(INFO, MOD, "destroyed domain %u '%s'", dom->domid, dom->name);
+	/*
+	 * What a guest held (queue state, store nodes, watches) is back in the heap;
+	 * hand the free pages back to the system, as they add up: every 32 destroys
+	 * and when the last guest goes (malloc_trim walks the heap: not every time).
+	 */
+	if (++trim_count % 32 == 0 || !d->doms)
+		malloc_trim(0);
 	state_forget_domain(d, dom); /* its vifs' saved settings (state.c) */
 	if (out)
 		out_printf(out, "Destroyed domain %u (%s)\n", dom->domid, dom->name);

@@ -160,6 +160,36 @@ static json_t *cpu_seconds_json(pid_t pid)
 
 /* ---- info --------------------------------------------------------------------------- */
 
+/* pvnetd's own: a /proc/self/status field in KiB ("RssAnon"), and its open fds; -1 if unknown. */
+static long long self_status_kib(const char *key)
+{
+	char line[128];
+	long long v = -1;
+	size_t kl = strlen(key);
+	FILE *f = fopen("/proc/self/status", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, kl) && line[kl] == ':')
+			v = strtoll(line + kl + 1, NULL, 10);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static long long self_fds(void)
+{
+	long long n = 0;
+	struct dirent *de;
+	DIR *dir = opendir("/proc/self/fd");
+
+	if (!dir)
+		return -1;
+	while ((de = readdir(dir)))
+		n += de->d_name[0] != '.';
+	closedir(dir);
+	return n - 1; /* the directory's own fd */
+}
+
 static json_t *collect_info(struct pvnetd *d)
 {
 	struct hv_domain_info infos[HV_MAX_DOMID + 1];
@@ -204,6 +234,13 @@ static json_t *collect_info(struct pvnetd *d)
 	bad |= put(j, "ctl_protocol", json_integer(PVNET_CTL_VERSION));
 	bad |= put(j, "nr_domains", json_integer(n < 0 ? 0 : n));
 	bad |= put(j, "guest_memory_mib", json_integer((json_int_t)(mem >> 20)));
+	/* the host's totals for density (docs/operations.md): what pvnetd itself holds */
+	bad |= put(j, "max_domains", json_integer(HV_MAX_DOMID));
+	bad |= put(j, "netback_workers", json_integer(d->nb ? nb_nr_workers(d->nb) : 0));
+	bad |= put(j, "pvnetd_mem_kib", json_integer(self_status_kib("RssAnon")));
+	bad |= put(j, "pvnetd_guest_pages_kib",
+		   json_integer(self_status_kib("RssShmem") + self_status_kib("RssFile")));
+	bad |= put(j, "pvnetd_fds", json_integer(self_fds()));
 	bad |= put(j, "nr_cpus", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
 	bad |= put(j, "grant_table", json_string("v1 (map, unmap, copy, transfer)"));
 	bad |= put(j, "event_channels", json_string("2-level, eventfd-backed"));
