@@ -3,7 +3,9 @@
  * The input is fed to the stream framer in pieces whose sizes come from the input; every
  * message it yields is applied to a replica both as a monitor reply and as an update
  * (params[1] of an "update" notification when it has that shape), and the datum helpers
- * walk every column. Must neither crash nor leak, and a rejected update changes nothing.
+ * walk every column; an input that starts with a NUL-terminated string is also parsed as
+ * a database address (a list of targets). Must neither crash nor leak, and a rejected
+ * update changes nothing.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -66,6 +68,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ovsdb_replica r;
 	size_t off = 0;
 
+	/* the first bytes up to a NUL, as a database address ("unix:A,tcp:B:P,..."; from
+	 * the command line or vtep.conf): parsed or refused, never a crash */
+	if (size && memchr(data, 0, size < 600 ? size : 600)) {
+		static const struct ovsdb_conn_ops none;
+		struct ovsdb_conn *c;
+
+		if (!ovsdb_conn_create((const char *)data, &none, NULL, &c))
+			ovsdb_conn_destroy(c);
+	}
 	ovsdb_framer_init(&f, 4096);
 	if (ovsdb_replica_init(&r, 64))
 		return 0;
