@@ -1131,9 +1131,11 @@ int vtep_opts_load(const char *state_dir, struct vtep_opts *o, char *err, size_t
 		if (!line[0] || line[0] == '#')
 			continue;
 		for (k = 0; k < 4 && eq; k++)
-			if ((size_t)(eq - line) == strlen(keys[k]) && !strncmp(line, keys[k], strlen(keys[k])))
+			if ((size_t)(eq - line) == strlen(keys[k]) &&
+			    !strncmp(line, keys[k], strlen(keys[k])))
 				break;
-		if (!eq || k == 4 || !nl || strlen(eq + 1) >= sizeof(o->buf[k])) {
+		if (!eq || k == 4 || (!nl && !feof(f)) ||
+		    strlen(eq + 1) >= sizeof(o->buf[k])) {
 			snprintf(err, size, "%s line %u: not db=, name=, tunnel_ip= or ovnsb_db=", path,
 				 lineno);
 			fclose(f);
