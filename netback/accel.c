@@ -172,6 +172,7 @@ void nb_accel_vif_connect(struct nb_vif *vif)
 	unsigned level = 0;
 	int rc;
 
+	vif->accel_note[0] = 0;
 	if (nba_read_be(vif, "accel", plugin, sizeof(plugin)) < 0 || !plugin[0]) {
 		nba_local_macs_refresh(vif->nb, vif->bridge_name, NULL);
 		return;
@@ -193,6 +194,8 @@ void nb_accel_vif_connect(struct nb_vif *vif)
 	if (!av->nic) {
 		PVLOG(WARN, NB_MOD, "%s: accel=%s: no such NIC opened (pvnet nic add); software path",
 		      vif->name, plugin);
+		snprintf(vif->accel_note, sizeof(vif->accel_note),
+			 "software path: no %s NIC on this host", plugin);
 		free(av);
 		return;
 	}
@@ -226,6 +229,8 @@ void nb_accel_vif_connect(struct nb_vif *vif)
 			av->level = level;
 		}
 	}
+	snprintf(vif->accel_note, sizeof(vif->accel_note), "%s level %u on NIC %s%s", plugin,
+		 av->level, av->nic->name, av->level < level ? " (asked more; see the log)" : "");
 	PVLOG(INFO, NB_MOD, "%s: accelerator %s on NIC %s, level %u (asked %u)%s", vif->name,
 	      plugin, av->nic->name, av->level, level, av->guest ? ", guest-driven" : "");
 	nba_local_macs_refresh(vif->nb, vif->bridge_name, NULL);
@@ -424,6 +429,16 @@ int nb_accel_ethtool(struct nb *nb, const char *name, char what, char *buf, size
 }
 
 
+/* vif-list's accel note after `accel detach|attach` (or a migration's detach). */
+static void nba_note_attached(struct nb_vif *vif, bool attached)
+{
+	struct nb_accel_vif *av = vif->accel;
+
+	snprintf(vif->accel_note, sizeof(vif->accel_note), "%s level %u on NIC %s%s",
+		 av->nic->plugin, av->level, av->nic->name,
+		 attached ? "" : ", detached: software path");
+}
+
 int nb_accel_vif_set_attached(struct nb *nb, const char *name, bool attached)
 {
 	struct nb_vif *vif = vif_by_name(nb, name);
@@ -445,6 +460,7 @@ int nb_accel_vif_set_attached(struct nb *nb, const char *name, bool attached)
 			return rc;
 		av->user_detached = !attached;
 		nba_local_macs_refresh(nb, vif->bridge_name, NULL); /* hairpin peers move too */
+		nba_note_attached(vif, attached);
 		return 0;
 	}
 	q = &vif->queues[0];
@@ -464,5 +480,6 @@ int nb_accel_vif_set_attached(struct nb *nb, const char *name, bool attached)
 	pthread_mutex_unlock(&q->rx_lock);
 	/* anything queued meanwhile goes out now */
 	nb_rx_service(q);
+	nba_note_attached(vif, attached);
 	return 0;
 }

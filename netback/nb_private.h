@@ -252,6 +252,7 @@ struct nb_vif {
 	uint32_t disabled;  /* atomic: set by a worker on a fatal error */
 	uint32_t fatal_reported;
 	char last_error[96];
+	char accel_note[96]; /* control thread: its accelerator, or why it has none (vif-list) */
 	unsigned features;
 	unsigned nr_queues;
 	struct nb_queue *queues;

@@ -281,6 +281,7 @@ int nb_vif_foreach(struct nb *nb, int domid, int (*cb)(const struct nb_vif_info 
 		vi.nr_queues = v->connected ? v->nr_queues : 0;
 		vi.features = v->features;
 		snprintf(vi.last_error, sizeof(vi.last_error), "%s", v->last_error);
+		snprintf(vi.accel, sizeof(vi.accel), "%s", v->accel_note);
 		vi.tx_packets = __atomic_load_n(&v->tx_packets, __ATOMIC_RELAXED);
 		vi.tx_bytes = __atomic_load_n(&v->tx_bytes, __ATOMIC_RELAXED);
 		vi.rx_packets = __atomic_load_n(&v->rx_packets, __ATOMIC_RELAXED);

@@ -91,6 +91,7 @@ struct nb_vif_info {
 	unsigned nr_queues;
 	unsigned features;         /* NB_FEAT_* the frontend negotiated */
 	char last_error[96];
+	char accel[96];             /* its NIC accelerator, or why it has none ("": none asked) */
 	/* guest -> dom0 (the guest's TX ring) and dom0 -> guest (its RX ring) */
 	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
 	uint64_t rx_queued_bytes, notifies;

@@ -58,17 +58,25 @@ for h in A B; do
   $p switch add-port mgbr$ID vx0 --type vxlan --vni 42 --remote $r --remote 10.99.0.3 --local $l --dstport 4789 >/dev/null
 done
 
+# host A has a simnic NIC on the bridge (its wire a veth to nowhere: the overlay
+# carries the traffic), host B none: the guest's vif is accelerated at Level 1
+# on A, on the software path on B (with the reason), and accelerated again back on A
+ip -n "$A" link add wA type veth peer name wA2
+ip -n "$A" link set wA up; ip -n "$A" link set wA2 up
+check "host A: nic add nic0 --plugin simnic" q pa nic add nic0 --plugin simnic --wire wA --bridge mgbr$ID
 cat >"$PV_TMP/$G.cfg" <<CFG
 name = "$G"
 memory = 32
 netns = "$G"
-vif = [ 'bridge=mgbr$ID, ip=10.50.0.10/24' ]
+vif = [ 'bridge=mgbr$ID, ip=10.50.0.10/24, accel=simnic, level=1' ]
 CFG
 pv_cleanup_add "ip netns del '$G'"
 pa create "$PV_TMP/$G.cfg" >/dev/null
 listed() { "$1" list | awk -v n="$G" '$1 == n {f = 1} END {exit !f}'; }
 answers() { ip netns exec "$C" ping -c 1 -W 1 10.50.0.10 >/dev/null 2>&1; }
 check "guest answers the outside client over the overlay at A" wait_for 20 answers
+check "at A its vif is accelerated: vif-list says simnic level 1 on nic0" \
+  bash -c "'$PV_BIN/pvnet' --run-dir '$RUN_A' vif-list $G | grep -q 'accel: simnic level 1 on NIC nic0'" 
 GPID=$(sed -n "s/.*created domain .* '$G' .*guest pid \([0-9]*\).*/\1/p" "$PV_TMP/pvnetd.log" | tail -1)
 
 # refusals: the guest runs on at A untouched
@@ -119,12 +127,17 @@ check "A -> B: listed on B only" bash -c "'$PV_BIN/pvnet' --run-dir '$RUN_B' lis
 check "A -> B: the same guest process resumed on B (pid $GPID)" \
   bash -c "kill -0 $GPID && grep -q 'resumed here (guest pid $GPID)' '$PV_TMP/pvnetdB.log'"
 check "A -> B: the guest answers at B" wait_for 10 answers
+check "A -> B: the accelerator was detached before the copy" bash -c "grep -q 'accelerator detached' <<<'$out'"
+check "at B (no simnic NIC) the vif is on the software path, vif-list says why" \
+  wait_for 5 bash -c "'$PV_BIN/pvnet' --run-dir '$RUN_B' vif-list $G | grep -q 'accel: software path: no simnic NIC on this host'" 
 check "B announced the guest's MAC (RARP)" wait_for 5 grep -q "announced" "$PV_TMP/pvnetdB.log"
 sleep 1.5
 out=$(pb migrate "$G" 10.99.0.1:7411 2>&1); echo "$out" | sed 's/^/# B->A: /'
 check "B -> A: migrated" bash -c "grep -q '^migrated domain' <<<'$out'"
 check "B -> A: listed on A only" bash -c "'$PV_BIN/pvnet' --run-dir '$RUN_A' list | grep -q '^$G ' && ! '$PV_BIN/pvnet' --run-dir '$RUN_B' list | grep -q '^$G '"
 check "B -> A: the guest answers at A" wait_for 10 answers
+check "back at A the vif is accelerated again (simnic level 1 on nic0)" \
+  wait_for 5 bash -c "'$PV_BIN/pvnet' --run-dir '$RUN_A' vif-list $G | grep -q 'accel: simnic level 1 on NIC nic0'" 
 wait $IPERF; rc=$?
 check "the iperf3 TCP connection survived both moves" test $rc = 0
 diag "iperf3: $(grep -E 'receiver' "$PV_TMP/iperf.log" | tail -1)"

@@ -15,6 +15,10 @@
 
 #include <cmocka.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <pvnet/hv.h>
 #include <pvnet/migrate.h>
 
 static const uint8_t skey[32] = {7, 7, 7};
@@ -236,12 +240,103 @@ static void test_refusals(void **state)
 	mig_rx_free(&rx);
 }
 
+/* dom0's writes into a guest are logged: a grant copy into its frame, a frame
+ * mapped writable (dirty while mapped and at the unmap); a read is not. */
+static void test_logdirty_dom0(void **state)
+{
+	struct hv *hv;
+	struct hv_domain_config cfg = {.name = "ld", .mem_size = 16 * 4096, .nr_grant_frames = 1};
+	struct grant_entry_v1 *table;
+	uint64_t bits[1];
+	domid_t id;
+	int mfd, gfd;
+	uint8_t data[64] = {1};
+	struct gnttab_copy op = {0};
+	struct gnttab_map_grant_ref map = {0};
+	struct gnttab_unmap_grant_ref unmap = {0};
+
+	(void)state;
+	assert_int_equal(hv_create(&hv), 0);
+	assert_int_equal(hv_domain_create(hv, &cfg, &id), 0);
+	assert_int_equal(hv_domain_fds(hv, id, &mfd, &gfd), 0);
+	table = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, gfd, 0);
+	assert_true(table != MAP_FAILED);
+	gnttab_grant_access(table, 1, 0, 5, false);
+	gnttab_grant_access(table, 2, 0, 9, false);
+	gnttab_grant_access(table, 3, 0, 11, true);
+	/* before log-dirty: nothing is logged, and a harvest of an unknown domain fails */
+	assert_int_equal(hv_logdirty_harvest_dom0(hv, 77, bits), -ENOENT);
+	assert_int_equal(hv_logdirty_start(hv, id), 0);
+	assert_int_equal(hv_logdirty_start(hv, id), -EBUSY);
+
+	/* a copy into frame 5 (through ref 1), a copy out of frame 11 (ref 3) */
+	op.source.u.gmfn = (uintptr_t)data;
+	op.dest.u.ref = 1;
+	op.dest.domid = id;
+	op.len = sizeof(data);
+	op.flags = GNTCOPY_source_va | GNTCOPY_dest_gref;
+	assert_int_equal(gnttab_copy(hv, 0, &op, 1), 0);
+	assert_int_equal(op.status, GNTST_okay);
+	memset(&op, 0, sizeof(op));
+	op.source.u.ref = 3;
+	op.source.domid = id;
+	op.dest.u.gmfn = (uintptr_t)data;
+	op.len = sizeof(data);
+	op.flags = GNTCOPY_source_gref | GNTCOPY_dest_va;
+	assert_int_equal(gnttab_copy(hv, 0, &op, 1), 0);
+	assert_int_equal(op.status, GNTST_okay);
+	bits[0] = 0;
+	assert_int_equal(hv_logdirty_harvest_dom0(hv, id, bits), 0);
+	assert_int_equal(bits[0], 1ull << 5);
+	bits[0] = 0;
+	assert_int_equal(hv_logdirty_harvest_dom0(hv, id, bits), 0);
+	assert_int_equal(bits[0], 0); /* the log was cleared */
+
+	/* frame 9 mapped writable: dirty at every harvest while mapped, and after the unmap */
+	map.flags = GNTMAP_host_map;
+	map.ref = 2;
+	map.dom = id;
+	assert_int_equal(gnttab_map_grant_ref(hv, 0, &map, 1), 0);
+	assert_int_equal(map.status, GNTST_okay);
+	for (int i = 0; i < 2; i++) {
+		bits[0] = 0;
+		assert_int_equal(hv_logdirty_harvest_dom0(hv, id, bits), 0);
+		assert_int_equal(bits[0], 1ull << 9);
+	}
+	unmap.handle = map.handle;
+	unmap.host_addr = map.host_addr;
+	assert_int_equal(gnttab_unmap_grant_ref(hv, 0, &unmap, 1), 0);
+	bits[0] = 0;
+	assert_int_equal(hv_logdirty_harvest_dom0(hv, id, bits), 0);
+	assert_int_equal(bits[0], 1ull << 9);
+	bits[0] = 0;
+	assert_int_equal(hv_logdirty_harvest_dom0(hv, id, bits), 0);
+	assert_int_equal(bits[0], 0);
+
+	/* the shared log the guest fetches */
+	{
+		int kick = -1;
+		struct mig_logdirty_shared *sh = hv_logdirty_shared(hv, id, &kick);
+		assert_non_null(sh);
+		assert_int_equal(sh->magic, MIG_LOG_MAGIC);
+		assert_int_equal(sh->nr_frames, 16);
+		assert_true(kick >= 0);
+	}
+	hv_logdirty_stop(hv, id);
+	assert_null(hv_logdirty_shared(hv, id, &(int){0}));
+	munmap(table, 4096);
+	close(mfd);
+	close(gfd);
+	hv_destroy(hv); /* with log-dirty on, the domain's log goes with it */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sha256_vectors),
 		cmocka_unit_test(test_full_stream),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_logdirty_dom0),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

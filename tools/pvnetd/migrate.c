@@ -670,9 +670,10 @@ static int announce_vif(const struct nb_vif_info *vi, void *arg)
 	if (batch.count)
 		vsw_input(br, port, &batch);
 	x->a->done_mask |= 1u << vi->handle;
-	PVLOG(INFO, MOD, "domain %u: %s announced (RARP x3 from %s on %s), %llu ms after resume",
+	PVLOG(INFO, MOD, "domain %u: %s announced (RARP x3 from %s on %s), %llu ms after resume%s%s",
 	      vi->domid, vi->mac, vi->name, vi->bridge,
-	      (unsigned long long)((pvnet_now_ns() - x->a->since_ns) / 1000000u));
+	      (unsigned long long)((pvnet_now_ns() - x->a->since_ns) / 1000000u),
+	      vi->accel[0] ? "; accelerator: " : "", vi->accel);
 	return 0;
 }
 
@@ -1088,6 +1089,44 @@ static int any_vif(const struct nb_vif_info *vi, void *arg)
 	return 1;
 }
 
+struct accel_names {
+	char name[8][VSW_NAME_MAX];
+	unsigned n;
+};
+
+static int accel_vif(const struct nb_vif_info *vi, void *arg)
+{
+	struct accel_names *a = arg;
+
+	if (vi->accel[0] && a->n < 8)
+		snprintf(a->name[a->n++], sizeof(a->name[0]), "%s", vi->name);
+	return 0;
+}
+
+/*
+ * Solarflare netaccel's hot-unplug rule: before the last copy every
+ * accelerated vif goes to the software path (`pvnet accel detach`: the NIC's
+ * buffers handed back, nothing lost), so no NIC state is left to move; the
+ * destination's netback re-attaches it to a NIC of the same plugin if it has
+ * one, or keeps it on the software path with the reason in `pvnet vif-list`.
+ */
+static void accel_detach_all(struct pvnetd *d, struct dom *dom, struct outbuf *ob)
+{
+	struct accel_names a = {.n = 0};
+
+	nb_vif_foreach(d->nb, dom->domid, accel_vif, &a);
+	for (unsigned i = 0; i < a.n; i++) {
+		int rc = nb_accel_vif_set_attached(d->nb, a.name[i], false);
+		if (rc == 0)
+			out_printf(ob, "%s: accelerator detached, software path for the copy\n",
+				   a.name[i]);
+		else if (rc != -EOPNOTSUPP && rc != -ENODEV)
+			out_printf(ob, "%s: accelerator detach: %s\n", a.name[i], strerror(-rc));
+	}
+	if (a.n)
+		pvnetd_pump(d, 5); /* what the NIC handed back goes out on the rings */
+}
+
 int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 {
 	struct migrate *m = d->migrate;
@@ -1278,6 +1317,7 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 	 * persistent grants (its last writes are logged), so the frontend's
 	 * Closing revokes every grant; then the guest stops (Xen's suspend). */
 	t_susp = pvnet_now_ns();
+	accel_detach_all(d, o.dom, ob);
 	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", o.dom->domid);
 	xs_rm(d->xs, 0, 0, path);
 	backends_gone = true;

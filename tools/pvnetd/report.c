@@ -509,6 +509,7 @@ static int vif_collect_cb(const struct nb_vif_info *vi, void *arg)
 	c->bad |= put(e, "bridge", json_string(vi->bridge));
 	c->bad |= put(e, "features", features_json(vi->features));
 	c->bad |= put(e, "last_error", json_string(vi->last_error));
+	c->bad |= put(e, "accel", json_string(vi->accel));
 	return c->bad ? -ENOMEM : 0;
 }
 
@@ -562,6 +563,7 @@ static json_t *collect_vif_list(struct pvnetd *d, struct outbuf *o, const char *
 			c.bad |= json_array_append_new(feat, json_string("virtio-net"));
 			c.bad |= put(e, "features", feat);
 			c.bad |= put(e, "last_error", json_string(""));
+			c.bad |= put(e, "accel", json_string(""));
 		}
 	} else {
 		nb_vif_foreach(d->nb, domid, vif_collect_cb, &c);
@@ -583,16 +585,17 @@ static void render_vif_list(struct outbuf *o, const json_t *arr)
 		   "Queues", "Bridge", "Features");
 	json_array_foreach((json_t *)arr, i, e) {
 		char feat[128] = "";
-		const char *err = js(e, "last_error");
+		const char *err = js(e, "last_error"), *acc = js(e, "accel");
 		json_array_foreach(json_object_get(e, "features"), k, f) {
 			size_t n = strlen(feat);
 			snprintf(feat + n, sizeof(feat) - n, "%s%s", n ? "," : "", json_string_value(f));
 		}
-		out_printf(o, "%-4lld %-8s %-17s %-12s %-6lld %-8s %s%s%s\n", ji(e, "idx"), js(e, "name"),
-			   json_is_string(json_object_get(e, "mac")) ? js(e, "mac") : "-",
+		out_printf(o, "%-4lld %-8s %-17s %-12s %-6lld %-8s %s%s%s%s%s\n", ji(e, "idx"),
+			   js(e, "name"), json_is_string(json_object_get(e, "mac")) ? js(e, "mac") : "-",
 			   json_is_string(json_object_get(e, "state")) ? js(e, "state") : "-",
 			   ji(e, "queues"), js(e, "bridge"), feat[0] ? feat : "-",
-			   err[0] ? "  error: " : "", err);
+			   acc && acc[0] ? "  accel: " : "", acc ? acc : "", err[0] ? "  error: " : "",
+			   err);
 	}
 }
 
