@@ -713,6 +713,7 @@ int migrate_pollfds(struct pvnetd *d, struct pollfd *pfd, void **ptr, int max)
 		if (m->released[i] > 0 && waitpid(m->released[i], NULL, WNOHANG) != 0)
 			m->released[i] = 0;
 	run_announces(d, m);
+	reap_ins(m); /* failed ones, and complete ones whose guest never came (MIG_ATTACH_MS) */
 	if (m->listen_fd >= 0 && n < max)
 		pfd[n] = (struct pollfd){.fd = m->listen_fd, .events = POLLIN}, ptr[n++] = NULL;
 	if (m->sock_fd >= 0 && n < max)
@@ -838,8 +839,18 @@ struct out {
 	uint8_t *buf; /* MIG_MAX_REC: one PAGES record */
 	uint64_t total_pages;
 	uint32_t round;
+	domid_t domid;
 	char home[64];
 };
+
+/* The domain is still ours: the loop pumped meanwhile may have reaped a guest that died. */
+static bool dom_alive(struct out *o)
+{
+	for (struct dom *dom = o->d->doms; dom; dom = dom->next)
+		if (dom == o->dom && dom->domid == o->domid && !dom->dying && dom->pid > 0)
+			return true;
+	return false;
+}
 
 /* Waits (pumping) until the guest's data/migrate reads `want`. 0 or -ETIMEDOUT. */
 static int wait_guest(struct out *o, const char *want, int ms, char *got, size_t size)
@@ -860,6 +871,8 @@ static int wait_guest(struct out *o, const char *want, int ms, char *got, size_t
 		if (pvnet_now_ns() > deadline)
 			return -ETIMEDOUT;
 		pvnetd_pump(o->d, 2);
+		if (!dom_alive(o))
+			return -ESRCH;
 	}
 }
 
@@ -932,7 +945,7 @@ static void mark_populated(struct out *o)
 static int harvest(struct out *o)
 {
 	int kick = -1;
-	struct mig_logdirty_shared *sh = hv_logdirty_shared(o->d->hv, o->dom->domid, &kick);
+	struct mig_logdirty_shared *sh = hv_logdirty_shared(o->d->hv, o->domid, &kick);
 	uint64_t *h, req, one = 1, deadline;
 
 	if (!sh)
@@ -946,22 +959,39 @@ static int harvest(struct out *o)
 		if (pvnet_now_ns() > deadline)
 			return -ETIMEDOUT;
 		pvnetd_pump(o->d, 1);
+		if (!dom_alive(o))
+			return -ESRCH;
 	}
 	for (uint64_t i = 0; i < o->words; i++)
 		o->bits[i] |= __atomic_exchange_n(&h[i], 0, __ATOMIC_ACQ_REL);
-	return hv_logdirty_harvest_dom0(o->d->hv, o->dom->domid, o->bits);
+	return hv_logdirty_harvest_dom0(o->d->hv, o->domid, o->bits);
 }
 
 static int send_state(struct out *o)
 {
-	uint8_t *buf = malloc(4 + (size_t)o->dom->cfg.n_vifs * sizeof(struct mig_vif) +
-			      MIG_MAX_EVTCHNS * sizeof(struct mig_evtchn) + 4096);
+	uint8_t *buf = malloc(4 + MIG_MAX_EVTCHNS * sizeof(struct mig_evtchn) + 4096);
 	uint32_t n = 0, nf;
 	struct mig_evtchn e;
 	int rc;
 
+	struct mig_vif devv[MIG_MAX_VIFS];
+	uint8_t dev[4 + sizeof(devv)];
+	uint32_t ndev = 0;
+
 	if (!buf)
 		return -ENOMEM;
+	/* devices, first: the sends below pump the control loop (o->dom is checked alive) */
+	for (unsigned i = 0; i < o->dom->cfg.n_vifs && ndev < MIG_MAX_VIFS; i++) {
+		const struct pvnet_vif_cfg *vc = &o->dom->cfg.vifs[i];
+		struct mig_vif v = {.devid = vc->devid >= 0 ? (uint32_t)vc->devid : i,
+				    .accel_level = vc->level > 0 && vc->level <= 3 ? (uint8_t)vc->level : 0};
+		memcpy(v.mac, vc->mac, 6);
+		snprintf(v.bridge, sizeof(v.bridge), "%s", vc->bridge);
+		snprintf(v.accel_plugin, sizeof(v.accel_plugin), "%s", vc->accel);
+		memcpy(dev + 4 + ndev * sizeof(v), &v, sizeof(v));
+		ndev++;
+	}
+	memcpy(dev, &ndev, 4);
 	/* grant table: its frames as they are now (the guest is suspended) */
 	nf = (uint32_t)(o->gnt_size / MIG_PAGE_SIZE);
 	{
@@ -979,7 +1009,7 @@ static int send_state(struct out *o)
 	}
 	/* event channels: what the domain has open (re-bound by the frontends on resume) */
 	for (uint32_t port = 1; port < MIG_MAX_EVTCHNS && n < MIG_MAX_EVTCHNS; port++) {
-		struct evtchn_status st = {.dom = o->dom->domid, .port = port};
+		struct evtchn_status st = {.dom = o->domid, .port = port};
 		if (evtchn_status(o->d->hv, 0, &st) < 0)
 			break;
 		if (st.status != EVTCHNSTAT_unbound && st.status != EVTCHNSTAT_interdomain)
@@ -1032,20 +1062,7 @@ static int send_state(struct out *o)
 		if ((rc = chan_send(&o->c, MIG_REC_STORE, buf, off)) < 0)
 			goto out;
 	}
-	/* devices */
-	n = 0;
-	for (unsigned i = 0; i < o->dom->cfg.n_vifs && n < MIG_MAX_VIFS; i++) {
-		const struct pvnet_vif_cfg *vc = &o->dom->cfg.vifs[i];
-		struct mig_vif v = {.devid = vc->devid >= 0 ? (uint32_t)vc->devid : i,
-				    .accel_level = vc->level > 0 && vc->level <= 3 ? (uint8_t)vc->level : 0};
-		memcpy(v.mac, vc->mac, 6);
-		snprintf(v.bridge, sizeof(v.bridge), "%s", vc->bridge);
-		snprintf(v.accel_plugin, sizeof(v.accel_plugin), "%s", vc->accel);
-		memcpy(buf + 4 + n * sizeof(v), &v, sizeof(v));
-		n++;
-	}
-	memcpy(buf, &n, 4);
-	rc = chan_send(&o->c, MIG_REC_DEVICE, buf, 4 + n * (uint32_t)sizeof(struct mig_vif));
+	rc = chan_send(&o->c, MIG_REC_DEVICE, dev, 4 + ndev * (uint32_t)sizeof(struct mig_vif));
 out:
 	free(buf);
 	return rc;
@@ -1197,6 +1214,7 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 	}
 	m->busy = true;
 	snprintf(o.home, sizeof(o.home), "/local/domain/%u", o.dom->domid);
+	o.domid = o.dom->domid;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)) {
 		err_printf(ob, "connect %s: %s\n", addr, strerror(errno));
@@ -1226,12 +1244,15 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 	}
 	mig_auth_mac(m->key, m->key_size, "pvnet-mig-k", hr.nonce, hs.nonce, o.c.skey);
 	/* CONFIG, then the destination's verdict: nothing has happened to the guest yet */
+	if (!dom_alive(&o)) {
+		err_printf(ob, "%s: the guest died\n", name);
+		goto out;
+	}
 	{
-		struct mig_config cfg = {.flags = live ? MIG_F_LIVE : 0, .domid = o.dom->domid,
-					 .mem_size = (uint64_t)o.dom->cfg.memory_mib << 20,
+		struct mig_config cfg = {.flags = live ? MIG_F_LIVE : 0, .domid = o.domid,
 					 .text_len = (uint32_t)st.st_size};
 		struct hv_domain_info info;
-		hv_domain_get_info(d->hv, o.dom->domid, &info);
+		hv_domain_get_info(d->hv, o.domid, &info);
 		cfg.mem_size = info.mem_size;
 		cfg.nr_grant_frames = info.nr_grant_entries / 512;
 		memcpy(text, &cfg, sizeof(cfg));
@@ -1255,11 +1276,11 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 	for (unsigned i = 0; i < MIG_TOKEN_SIZE; i++)
 		sprintf(tok + 2 * i, "%02x", rep.acc.token[i]);
 	/* the memory, mapped read-only here */
-	if (hv_domain_fds(d->hv, o.dom->domid, &o.mem_fd, &o.gnt_fd) < 0)
+	if (hv_domain_fds(d->hv, o.domid, &o.mem_fd, &o.gnt_fd) < 0)
 		goto out;
 	{
 		struct hv_domain_info info;
-		hv_domain_get_info(d->hv, o.dom->domid, &info);
+		hv_domain_get_info(d->hv, o.domid, &info);
 		o.nr_frames = info.mem_size / MIG_PAGE_SIZE;
 		o.words = MIG_LOG_WORDS(o.nr_frames);
 		o.mem = mmap(NULL, info.mem_size, PROT_READ, MAP_SHARED, o.mem_fd, 0);
@@ -1274,7 +1295,7 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 	}
 	/* log-dirty on before the first copy: every later write is caught */
 	if (live) {
-		if (hv_logdirty_start(d->hv, o.dom->domid) == 0) {
+		if (hv_logdirty_start(d->hv, o.domid) == 0) {
 			logdirty = true;
 			control(&o, "logdirty", NULL, NULL);
 			if (wait_guest(&o, "logdirty", MIG_GUEST_MS, got, sizeof(got)) < 0) {
@@ -1290,13 +1311,13 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 	for (;;) {
 		uint64_t tr = pvnet_now_ns();
 		int sent = send_round(&o);
-		if (sent < 0) {
-			err_printf(ob, "round %u: %s\n", o.round - 1, strerror(-sent));
+		if (sent < 0 || !dom_alive(&o)) {
+			err_printf(ob, "round %u: %s\n", o.round, strerror(sent < 0 ? -sent : ESRCH));
 			goto cancel;
 		}
 		out_printf(ob, "round %u: %d pages (%.1f MiB) in %llu ms\n", o.round - 1, sent,
 			   sent / 256.0, (unsigned long long)((pvnet_now_ns() - tr) / 1000000u));
-		PVLOG(INFO, MOD, "domain %u: round %u: %d pages", o.dom->domid, o.round - 1, sent);
+		PVLOG(INFO, MOD, "domain %u: round %u: %d pages", o.domid, o.round - 1, sent);
 		if (!live || o.round >= MIG_MAX_ROUNDS - 2)
 			break;
 		if ((err = harvest(&o)) < 0) {
@@ -1318,11 +1339,11 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 	 * Closing revokes every grant; then the guest stops (Xen's suspend). */
 	t_susp = pvnet_now_ns();
 	accel_detach_all(d, o.dom, ob);
-	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", o.dom->domid);
+	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", o.domid);
 	xs_rm(d->xs, 0, 0, path);
 	backends_gone = true;
 	for (uint64_t dl = pvnet_now_ns() + 2000000000ull;
-	     nb_vif_foreach(d->nb, o.dom->domid, any_vif, NULL) && pvnet_now_ns() < dl;)
+	     nb_vif_foreach(d->nb, o.domid, any_vif, NULL) && pvnet_now_ns() < dl;)
 		pvnetd_pump(d, 1);
 	control(&o, "suspend", rep.acc.path, tok);
 	if (wait_guest(&o, "suspended", MIG_GUEST_MS, got, sizeof(got)) < 0) {
@@ -1341,6 +1362,8 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 	{
 		int sent = send_round(&o);
 		struct mig_end end;
+		if (sent >= 0 && !dom_alive(&o))
+			sent = -ESRCH; /* the guest died meanwhile */
 		if (sent < 0 || (err = send_state(&o)) < 0) {
 			err_printf(ob, "stop-and-copy: %s\n", strerror(-(sent < 0 ? sent : err)));
 			goto cancel;
@@ -1364,13 +1387,14 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 	m->sent++;
 	out_printf(ob, "migrated domain %u '%s' to %s: %llu pages in %u rounds, %llu ms in all; "
 		       "stop-and-copy (guest suspended to destination DONE) %llu ms\n",
-		   o.dom->domid, name, addr, (unsigned long long)o.total_pages, o.round,
+		   o.domid, name, addr, (unsigned long long)o.total_pages, o.round,
 		   (unsigned long long)((t_done - t0) / 1000000u),
 		   (unsigned long long)((t_done - t_susp) / 1000000u));
 	PVLOG(INFO, MOD, "domain %u '%s' migrated to %s: %llu pages in %u rounds, stop-and-copy %llu ms",
-	      o.dom->domid, name, addr, (unsigned long long)o.total_pages, o.round,
+	      o.domid, name, addr, (unsigned long long)o.total_pages, o.round,
 	      (unsigned long long)((t_done - t_susp) / 1000000u));
-	release_dom(d, o.dom);
+	if (dom_alive(&o))
+		release_dom(d, o.dom);
 	o.dom = NULL;
 	rc = 0;
 	goto out;
@@ -1378,12 +1402,17 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 cancel:
 	/* before the destination's DONE nothing is lost: the guest resumes here */
 	if (logdirty)
-		hv_logdirty_stop(d->hv, o.dom->domid);
+		hv_logdirty_stop(d->hv, o.domid);
+	if (!dom_alive(&o)) {
+		PVLOG(WARN, MOD, "domain %u '%s': its guest died during the migration to %s", o.domid,
+		      name, addr);
+		goto out;
+	}
 	if (backends_gone)
 		for (unsigned i = 0; i < o.dom->cfg.n_vifs; i++)
 			write_vif_nodes(d, o.dom, (unsigned)o.dom->cfg.vifs[i].devid, &o.dom->cfg.vifs[i]);
 	control(&o, "resume", NULL, NULL);
-	PVLOG(WARN, MOD, "domain %u '%s': migration to %s failed; %s here", o.dom->domid, name,
+	PVLOG(WARN, MOD, "domain %u '%s': migration to %s failed; %s here", o.domid, name,
 	      addr, suspended ? "resumed" : "still running");
 out:
 	if (o.mem && o.mem != MAP_FAILED)
