@@ -166,6 +166,12 @@ enum pvnet_cmd_flags {
 	  "this list, or one command's synopsis")
 /* clang-format on */
 
+/* The number of rows (G rows included): every array expanded from the table has it. */
+#define PVNET_CTL_ONE_G(title) +1
+#define PVNET_CTL_ONE_C(name, sub, dfn, cfn, flags, args, help) +1
+#define PVNET_CTL_ONE_S(sub, swfn, cfn, flags, args, help) +1
+enum { PVNET_CTL_NROWS = 0 PVNET_CTL_COMMANDS(PVNET_CTL_ONE_G, PVNET_CTL_ONE_C, PVNET_CTL_ONE_S) };
+
 /* One row of the table, without its handlers (tools/lib/ctl_commands.c). */
 struct pvnet_cmd_info {
 	const char *group; /* a G row's title; NULL for C and S rows */

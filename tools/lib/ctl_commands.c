@@ -11,6 +11,8 @@
 
 const struct pvnet_cmd_info pvnet_cmds[] = {PVNET_CTL_COMMANDS(ROW_G, ROW_C, ROW_S)};
 const unsigned pvnet_n_cmds = sizeof(pvnet_cmds) / sizeof(pvnet_cmds[0]);
+_Static_assert(sizeof(pvnet_cmds) / sizeof(pvnet_cmds[0]) == PVNET_CTL_NROWS, "one row each");
+_Static_assert(PVNET_CMD_PRIV == 1u << 4, "pvnet_cmd_dump's flag words follow the bits");
 
 int pvnet_cmd_find(int argc, char *const *argv, bool *exact)
 {

@@ -348,6 +348,8 @@ typedef int (*pvnet_cmd_fn)(int argc, char **argv);
 #define CFN_C(name, sub, dfn, cfn, flags, args, help) cfn,
 #define CFN_S(sub, swfn, cfn, flags, args, help) cfn,
 static const pvnet_cmd_fn client_fns[] = {PVNET_CTL_COMMANDS(CFN_G, CFN_C, CFN_S)};
+_Static_assert(sizeof(client_fns) / sizeof(client_fns[0]) == PVNET_CTL_NROWS,
+	       "one entry per row of the command table");
 
 int main(int argc, char **argv)
 {

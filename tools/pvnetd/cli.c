@@ -555,6 +555,8 @@ typedef int (*ctl_cmd_fn)(struct pvnetd *d, struct outbuf *o, int argc, char **a
 #define DFN_C(name, sub, dfn, cfn, flags, args, help) dfn,
 #define DFN_S(sub, swfn, cfn, flags, args, help) cmd_switch,
 static const ctl_cmd_fn ctl_handlers[] = {PVNET_CTL_COMMANDS(DFN_G, DFN_C, DFN_S)};
+_Static_assert(sizeof(ctl_handlers) / sizeof(ctl_handlers[0]) == PVNET_CTL_NROWS,
+	       "one handler per row of the command table");
 
 /* May this client run a PVNET_CMD_PRIV command? Root or pvnetd's own user. */
 static bool ctl_client_privileged(const struct ctl_conn *c)
@@ -573,7 +575,7 @@ static int ctl_run(struct pvnetd *d, struct outbuf *o, int row, bool exact, int 
 {
 	int rc;
 
-	if (row < 0 || (unsigned)row >= sizeof(ctl_handlers) / sizeof(ctl_handlers[0])) {
+	if (row < 0 || row >= PVNET_CTL_NROWS) {
 		err_printf(o, "unknown command '%.64s'\n", argv[0]);
 		return 2;
 	}
