@@ -5,7 +5,8 @@
 #   make run        install deps, build, run the demo (scripts/demo.sh)
 #   make unit       unit tests, plain build        make unit-asan   same under ASan+UBSan
 #   make integration                               make fuzz        fuzz targets (FUZZ_SECONDS)
-#   make format     clang-format the tree          make clean
+#   make format     clang-format the tree          make format-check  list unformatted files
+#   make clean
 #   make install    PREFIX=/usr/local DESTDIR= BINDIR SBINDIR LIBEXECDIR PLUGINDIR MANDIR ...
 #   make deb        a Debian package (dpkg-buildpackage) in build-deb/
 #
@@ -134,7 +135,7 @@ check-layers: $(MODLIBS)
 	@scripts/check-layers.py --self-test >/dev/null || scripts/check-layers.py --self-test
 	@scripts/check-layers.py $(BUILD) $(MODULES)
 
-.PHONY: all build progs unit unit-asan integration fuzz check run deps clean format bench install uninstall deb
+.PHONY: all build progs unit unit-asan integration fuzz check run deps clean format format-check bench install uninstall deb
 all build: $(MODLIBS) $(PROG_BINS) $(UNIT_BINS) accel-plugins
 progs: $(PROG_BINS) accel-plugins
 
@@ -220,8 +221,13 @@ run: deps
 bench: deps all
 	@perf/bench.sh
 
+# clang-format 14 with .clang-format over every C file; format-check lists the
+# files it would change and fails if there is one (scripts/format.sh)
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	@scripts/format.sh
+
+format-check:
+	@scripts/format.sh --check
 
 clean:
 	rm -rf build build-asan build-fuzz build-deb

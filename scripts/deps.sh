@@ -5,6 +5,7 @@ set -euo pipefail
 
 PKGS=(
   gcc make clang libclang-rt-14-dev pkg-config   # build, sanitizers, libFuzzer
+  clang-format-14                                # make format / format-check (scripts/format.sh)
   libcmocka-dev                                  # unit tests
   libxen-dev                                     # ABI conformance test (reference headers)
   xenstore-utils                                 # xenstore-ls/-read/-write/-watch against our store
