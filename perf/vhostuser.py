@@ -91,7 +91,7 @@ def main():
                   (size, "%.3f" % pm if pm else "n/a", "%.3f" % om if om else "n/a", ratio,
                    ",".join("%.2f" % x for x in peer), ",".join("%.2f" % x for x in ours)), flush=True)
             if shown:
-                lib.log("receiving port after the last run: " + " ".join(shown[-1].split())[:900])
+                lib.log("the ports after the last run: " + " ".join(shown[-1].split()))
     finally:
         if a.keep:
             shutil.copytree(b.tmp, a.keep, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sock", "run"))

@@ -141,7 +141,7 @@ def pvnet_ready(b, pv):
 def pvnet(b, pv, size, secs, o=DEFAULT, show=None):
     """vhost.virtio_user through pvnetd's switch: Mpps or None (None with a
     log line when pvnetd has no vhost-user switch port). SHOW(port-show text of
-    the receiving port) is called before the ports go, when given."""
+    the sending and the receiving port) is called before the ports go, when given."""
     d = os.path.join(b.tmp, "vu-pv.%d.%d" % (size, random.randrange(1 << 20)))
     os.makedirs(d)
     br = "vu%d" % size
@@ -173,6 +173,6 @@ def pvnet(b, pv, size, secs, o=DEFAULT, show=None):
     if o.pvnetd_cpus:
         b.run(["taskset", "-a", "-cp", "0,1", str(pv.pid)])
     if show:
-        show(pv.cli("switch", "port-show", names[1]).stdout)
+        show(" | ".join(pv.cli("switch", "port-show", name).stdout for name in names))
     remove()
     return res
