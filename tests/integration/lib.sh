@@ -172,6 +172,10 @@ near() { awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { d = a - b; exit !(d <= t + 0
 # end.sum_received.bits_per_second); exits 1 when PATH reaches nothing.
 jget() { python3 "$PV_ROOT/tests/integration/jq.py" "$@"; }
 
+# rss_kb, nfds: pvnetd's resident memory (KiB) and open fds, for leak checks
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$PV_PID/status"; }
+nfds() { ls "/proc/$PV_PID/fd" 2>/dev/null | wc -l; }
+
 # Runs a command inside a guest's namespace.
 in_guest() { local g=$1; shift; ip netns exec "$g" "$@"; }
 

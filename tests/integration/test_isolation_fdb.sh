@@ -52,7 +52,6 @@ drop() { pvnet switch port-show "$1" | sed -n "3s/.* $2=\([0-9]*\).*/\1/p"; }
 # fdb_count PORT_NO: dynamic entries of a port number in the bridge's table
 fdb_count() { pvnet switch fdb "$BR" | awk -v p="$1" '$1 == p && $4 != "static"' | wc -l; }
 fdb_port_of() { pvnet switch fdb "$BR" | awk -v m="$1" 'tolower($3) == tolower(m) {print $1}'; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$PV_PID/status"; }
 
 if pv_start --limit mac-per-port=$LIM; then ok "pvnetd starts (--limit mac-per-port=$LIM)"; else not_ok "pvnetd starts"; pv_done; exit 1; fi
 mkcfg "$A" "$MA" "$IA"; mkcfg "$B" "$MB" "$IB"

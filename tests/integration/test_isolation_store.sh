@@ -18,8 +18,6 @@ export "PVNET_GUEST_BIN_hs${ID}_store=$PV_BIN/pvnet-hostile"
 export PVNET_HOSTILE_SECS=$SECS
 
 mkcfg() { pv_cfg "$1" "bridge=$BR${2:+, ip=$2/24}"; } # NAME [IP4]
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$PV_PID/status"; }
-nfds() { ls "/proc/$PV_PID/fd" | wc -l; }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 pings() { ip netns exec "$1" ping -c1 -W1 "$2" >/dev/null 2>&1; }
 worst_turn() { pvnet info | awk -F: '/^loop_worst_turn_10s_us/ {gsub(/ /,"",$2); print $2}'; }

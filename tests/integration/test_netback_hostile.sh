@@ -27,7 +27,6 @@ vstat() {
 }
 # rx_dropped VIF: the vif's rx_queue_full + rx_expired drops
 rx_dropped() { pvnet stats --json | jget --sum "vifs.[name=$1].drops.rx_queue_full" "vifs.[name=$1].drops.rx_expired"; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$PV_PID/status"; }
 pair_pings() { ip netns exec "$A" ping -c1 -W1 10.90.0.2 >/dev/null 2>&1; }
 
 if pv_start; then ok "pvnetd starts"; else not_ok "pvnetd starts"; pv_done; exit 1; fi

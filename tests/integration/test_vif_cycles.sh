@@ -10,8 +10,6 @@ ID=$(printf '%x' $(( $$ % 65536 )))
 G=vc$ID
 pv_cfg "$G" "bridge=br$ID, ip=10.91.0.1/24"
 gone() { [ -z "$(domid "$G")" ]; }
-nfds() { ls "/proc/$PV_PID/fd" | wc -l; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$PV_PID/status"; }
 
 cycle() {
   pvnet create "$PV_TMP/$G.cfg" >/dev/null && wait_for 10 connected --store "$G" &&
