@@ -535,7 +535,10 @@ static int dom_wait_connected(struct pvnetd *d, struct dom *dom, struct outbuf *
 				 DOM_CONNECT_TIMEOUT_MS, be, fe);
 			goto fail;
 		}
-		pvnetd_pump(d, 5);
+		/* woken by what moves the vif on (the guest's store writes, netback's
+		 * kick, SIGCHLD): the timeout only bounds the wait, a short one would
+		 * poll every fd of every guest many times per create */
+		pvnetd_pump(d, 100);
 	}
 fail:
 	err_printf(out, "cannot create domain '%s': vif %u cannot connect: %s (console: pvnet console %s)\n",

@@ -447,7 +447,10 @@ uint64_t loop_gauge_recent_ns(const struct loop_gauge *g, uint64_t now_ns)
 
 enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_XS, SRC_HC, SRC_NB, SRC_ADOPT, SRC_VTEP, SRC_MIG };
 
-#define MAX_POLL 2048
+/* Room for every fd of HV_MAX_DOMID guests (a store connection, a hypercall
+ * socket, an adopted guest's pidfd each) and pvnetd's own: at 2048 the hypercall
+ * sockets of guests past ~1,000 were not polled. On the stack: 28 bytes each. */
+#define MAX_POLL 4096
 
 /*
  * One turn of the control loop: poll every control-plane fd for up to `ms`,
