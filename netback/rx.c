@@ -265,8 +265,162 @@ struct rx_pk {
 	struct pvnet_pkt *pkt;
 };
 
-/* Drains pending packets into posted buffers. Caller holds rx_lock. Packets to
- * release go to rel[]. Returns packets delivered. */
+/*
+ * One round of the drain, in three stages over up to NB_BURST pending packets (the
+ * shape of the TX side and of Linux's xenvif_rx_action):
+ *   rx_build    each posted request the round needs copied once; per packet the
+ *               destination slots chosen and its copy ops built (memcpy at once
+ *               where both sides are mapped); too-big packets dropped, counted
+ *   rx_copy     one gnttab_copy for the round
+ *   rx_respond  per packet: copy status checked, responses written into the
+ *               requests' slots (GSO extra after the first), delivered or counted
+ *               as rx_copy_error; then one push and the notify decision
+ */
+struct rx_round {
+	struct rx_pk pk[NB_BURST];
+	struct netif_rx_request rq[NB_RX_RING];
+	unsigned npk, used, nops;
+};
+
+/* Stage 1 of a round: `avail` posted requests from q->rx.req_cons. */
+static inline void rx_build(struct nb_queue *q, struct rx_round *r, struct rx_build *b,
+			    struct nb_pmap *pm, unsigned avail, struct pvnet_pkt **rel,
+			    unsigned *nrel, uint64_t *drops, struct share_dec *sd)
+{
+	struct nb_vif *vif = q->vif;
+
+	r->npk = r->used = r->nops = 0;
+	while (q->pend_count && r->npk < NB_BURST && r->nops + OPS_PER_PKT <= NB_RX_OPS) {
+		struct nb_pending *e = &q->pend[q->pend_head];
+		unsigned need = slots_needed(e->pkt, e->tci);
+		unsigned ndata = need - (e->pkt->gso_type != PVNET_GSO_NONE);
+		unsigned used = r->used;
+
+		if (q->pend_count > 1) {
+			/* the next packet's descriptor and head, and the guest's next
+			 * request line: their misses overlap this packet's copy */
+			const struct pvnet_pkt *nx =
+				q->pend[(q->pend_head + 1) % NB_RX_QUEUE_MAX_PKTS].pkt;
+			__builtin_prefetch(nx);
+			__builtin_prefetch(nx->data);
+			__builtin_prefetch(RING_GET_REQUEST(&q->rx, q->rx.req_cons + used + need));
+		}
+		/* b is not zeroed per packet (that memset was most of this loop):
+		 * build_pkt reads dst_gref/dst_va only for the ndata slots set below */
+		b->nops = r->nops;
+
+		if (ndata > MAX_DATA_SLOTS || (ndata > 1 && !(vif->features & NB_FEAT_SG))) {
+			drops[NB_DROP_RX_TOO_BIG]++;
+			rel[(*nrel)++] = e->pkt;
+			goto pop;
+		}
+		if (need > avail - used)
+			break;
+		/* copy each posted request once */
+		if (need == 1) {
+			/* the common one-slot packet */
+			RING_COPY_REQUEST(&q->rx, q->rx.req_cons + used, &r->rq[used]);
+			b->dst_gref[0] = r->rq[used].gref;
+			b->dst_va[0] = pm ? nb_pmap_get(pm, r->rq[used].gref) : NULL;
+		} else {
+			for (unsigned k = 0; k < need; k++)
+				RING_COPY_REQUEST(&q->rx, q->rx.req_cons + used + k, &r->rq[used + k]);
+			for (unsigned k = 0, sl = 0; k < need; k++) {
+				/* the GSO extra takes the slot right after the first data slot */
+				if (e->pkt->gso_type != PVNET_GSO_NONE && k == 1)
+					continue;
+				b->dst_gref[sl] = r->rq[used + k].gref;
+				b->dst_va[sl++] = pm ? nb_pmap_get(pm, r->rq[used + k].gref) : NULL;
+			}
+		}
+		build_pkt(b, e->pkt, e->tci, q->stage + (size_t)r->npk * STAGE);
+		r->pk[r->npk] = (struct rx_pk){.first = used, .nslots = need, .op0 = r->nops,
+					       .nops = b->nops - r->nops, .wlen = b->wpos,
+					       .pkt = e->pkt};
+		r->nops = b->nops;
+		r->used += need;
+		r->npk++;
+pop:
+		pend_pop(q, sd);
+	}
+}
+
+/* Stage 2: the round's copies that are not already done by memcpy. */
+static inline void rx_copy(struct nb_queue *q, const struct rx_round *r)
+{
+	if (r->nops)
+		gnttab_copy(q->vif->nb->hv, 0, q->ops, r->nops);
+}
+
+/* Stage 3: responses in the requests' slots, one push; true if the guest asked for
+ * an event. Every packet of the round goes to rel[]. */
+static inline bool rx_respond(struct nb_queue *q, const struct rx_round *r,
+			      struct pvnet_pkt **rel, unsigned *nrel, uint64_t *drops,
+			      unsigned *delivered, uint64_t *bytes)
+{
+	struct nb_vif *vif = q->vif;
+	int notify = 0;
+
+	for (unsigned p = 0; p < r->npk; p++) {
+		const struct rx_pk *pk = &r->pk[p];
+		struct pvnet_pkt *pkt = pk->pkt;
+		bool gso = pkt->gso_type != PVNET_GSO_NONE, err = false;
+		uint32_t left = pk->wlen;
+		uint16_t csum = 0;
+
+		for (unsigned k = 0; k < pk->nops; k++)
+			if (q->ops[pk->op0 + k].status != GNTST_okay)
+				err = true;
+		if (pkt->flags & PVNET_PKT_F_CSUM_BLANK)
+			csum = NETRXF_csum_blank | NETRXF_data_validated;
+		else if (pkt->flags & PVNET_PKT_F_DATA_VALIDATED)
+			csum = NETRXF_data_validated;
+		if (pk->nslots == 1) {
+			/* one data slot (no GSO extra), wlen <= PAGE: one store */
+			struct netif_rx_response rsp = {
+				.id = r->rq[pk->first].id, .offset = 0, .flags = csum,
+				.status = err ? NETIF_RSP_ERROR : (int16_t)pk->wlen};
+			*RING_GET_RESPONSE(&q->rx, q->rx.rsp_prod_pvt + pk->first) = rsp;
+		} else {
+			for (unsigned k = 0; k < pk->nslots; k++) {
+				unsigned slot = pk->first + k;
+				RING_IDX idx = q->rx.rsp_prod_pvt + slot;
+				if (gso && k == 1) {
+					struct netif_extra_info ex = {.type = XEN_NETIF_EXTRA_TYPE_GSO};
+					ex.u.gso.size = pkt->gso_size;
+					ex.u.gso.type = pkt->gso_type;
+					/* the extra overlays the response slot */
+					memcpy(RING_GET_RESPONSE(&q->rx, idx), &ex, sizeof(ex));
+					continue;
+				}
+				uint32_t n = left < PAGE ? left : PAGE;
+				struct netif_rx_response rsp = {.id = r->rq[slot].id, .offset = 0};
+				left -= n;
+				rsp.status = err ? NETIF_RSP_ERROR : (int16_t)n;
+				if (k == 0)
+					rsp.flags = (uint16_t)(csum | (gso ? NETRXF_extra_info : 0));
+				if (left)
+					rsp.flags |= NETRXF_more_data;
+				*RING_GET_RESPONSE(&q->rx, idx) = rsp;
+			}
+		}
+		if (err) {
+			drops[NB_DROP_RX_COPY_ERROR]++;
+			PVLOG_RL(DEBUG, NB_MOD, "%s: RX grant copy failed", vif->name);
+		} else {
+			(*delivered)++;
+			*bytes += pk->wlen;
+		}
+		rel[(*nrel)++] = pkt;
+	}
+	q->rx.req_cons += r->used;
+	q->rx.rsp_prod_pvt += r->used;
+	RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&q->rx, notify);
+	return notify != 0;
+}
+
+/* Drains pending packets into posted buffers, round by round. Caller holds rx_lock.
+ * Packets to release go to rel[]. Returns packets delivered. */
 static unsigned drain_locked(struct nb_queue *q, struct pvnet_pkt **rel, unsigned *nrel,
 			     uint64_t now, uint64_t *drops)
 {
@@ -277,6 +431,7 @@ static unsigned drain_locked(struct nb_queue *q, struct pvnet_pkt **rel, unsigne
 	bool notify_any = false;
 	struct nb_pmap *pm;
 	struct rx_build b;
+	struct rx_round r;
 	struct share_dec sd;
 
 	sd.any = false;
@@ -298,11 +453,8 @@ static unsigned drain_locked(struct nb_queue *q, struct pvnet_pkt **rel, unsigne
 	pm = q->rx_pmap;
 
 	while (q->pend_count) {
-		struct rx_pk pk[NB_BURST];
-		struct netif_rx_request rq[NB_RX_RING];
-		unsigned npk = 0, used = 0, avail, nops = 0;
 		RING_IDX prod = PVNET_RING_READ_ONCE(s->req_prod);
-		int notify = 0;
+		unsigned avail;
 
 		pvnet_rmb(); /* req_prod before the requests it publishes */
 		avail = prod - q->rx.req_cons;
@@ -310,117 +462,11 @@ static unsigned drain_locked(struct nb_queue *q, struct pvnet_pkt **rel, unsigne
 			nb_vif_fatal(vif, "RX req_prod overflow");
 			break;
 		}
-		while (q->pend_count && npk < NB_BURST && nops + OPS_PER_PKT <= NB_RX_OPS) {
-			struct nb_pending *e = &q->pend[q->pend_head];
-			unsigned need = slots_needed(e->pkt, e->tci);
-			unsigned ndata = need - (e->pkt->gso_type != PVNET_GSO_NONE);
-
-			if (q->pend_count > 1) {
-				/* the next packet's descriptor and head, and the guest's next
-				 * request line: their misses overlap this packet's copy */
-				const struct pvnet_pkt *nx =
-					q->pend[(q->pend_head + 1) % NB_RX_QUEUE_MAX_PKTS].pkt;
-				__builtin_prefetch(nx);
-				__builtin_prefetch(nx->data);
-				__builtin_prefetch(RING_GET_REQUEST(&q->rx, q->rx.req_cons + used + need));
-			}
-			/* b is not zeroed per packet (that memset was most of this loop):
-			 * build_pkt reads dst_gref/dst_va only for the ndata slots set below */
-			b.nops = nops;
-
-			if (ndata > MAX_DATA_SLOTS || (ndata > 1 && !(vif->features & NB_FEAT_SG))) {
-				drops[NB_DROP_RX_TOO_BIG]++;
-				rel[(*nrel)++] = e->pkt;
-				goto pop;
-			}
-			if (need > avail - used)
-				break;
-			/* copy each posted request once */
-			if (need == 1) {
-				/* the common one-slot packet */
-				RING_COPY_REQUEST(&q->rx, q->rx.req_cons + used, &rq[used]);
-				b.dst_gref[0] = rq[used].gref;
-				b.dst_va[0] = pm ? nb_pmap_get(pm, rq[used].gref) : NULL;
-			} else {
-				for (unsigned k = 0; k < need; k++)
-					RING_COPY_REQUEST(&q->rx, q->rx.req_cons + used + k,
-							  &rq[used + k]);
-				for (unsigned k = 0, sl = 0; k < need; k++) {
-					/* the GSO extra takes the slot right after the first data slot */
-					if (e->pkt->gso_type != PVNET_GSO_NONE && k == 1)
-						continue;
-					b.dst_gref[sl] = rq[used + k].gref;
-					b.dst_va[sl++] = pm ? nb_pmap_get(pm, rq[used + k].gref) : NULL;
-				}
-			}
-			build_pkt(&b, e->pkt, e->tci, q->stage + (size_t)npk * STAGE);
-			pk[npk] = (struct rx_pk){.first = used, .nslots = need, .op0 = nops,
-						 .nops = b.nops - nops, .wlen = b.wpos, .pkt = e->pkt};
-			nops = b.nops;
-			used += need;
-			npk++;
-pop:
-			pend_pop(q, &sd);
-		}
-		if (!npk)
+		rx_build(q, &r, &b, pm, avail, rel, nrel, drops, &sd);
+		if (!r.npk)
 			break;
-		if (nops)
-			gnttab_copy(vif->nb->hv, 0, q->ops, nops);
-		for (unsigned p = 0; p < npk; p++) {
-			struct pvnet_pkt *pkt = pk[p].pkt;
-			bool gso = pkt->gso_type != PVNET_GSO_NONE, err = false;
-			uint32_t left = pk[p].wlen;
-			uint16_t csum = 0;
-
-			for (unsigned k = 0; k < pk[p].nops; k++)
-				if (q->ops[pk[p].op0 + k].status != GNTST_okay)
-					err = true;
-			if (pkt->flags & PVNET_PKT_F_CSUM_BLANK)
-				csum = NETRXF_csum_blank | NETRXF_data_validated;
-			else if (pkt->flags & PVNET_PKT_F_DATA_VALIDATED)
-				csum = NETRXF_data_validated;
-			if (pk[p].nslots == 1) {
-				/* one data slot (no GSO extra), wlen <= PAGE: one store */
-				struct netif_rx_response r = {
-					.id = rq[pk[p].first].id, .offset = 0, .flags = csum,
-					.status = err ? NETIF_RSP_ERROR : (int16_t)pk[p].wlen};
-				*RING_GET_RESPONSE(&q->rx, q->rx.rsp_prod_pvt + pk[p].first) = r;
-			} else {
-				for (unsigned k = 0; k < pk[p].nslots; k++) {
-					unsigned slot = pk[p].first + k;
-					RING_IDX idx = q->rx.rsp_prod_pvt + slot;
-					if (gso && k == 1) {
-						struct netif_extra_info ex = {.type = XEN_NETIF_EXTRA_TYPE_GSO};
-						ex.u.gso.size = pkt->gso_size;
-						ex.u.gso.type = pkt->gso_type;
-						/* the extra overlays the response slot */
-						memcpy(RING_GET_RESPONSE(&q->rx, idx), &ex, sizeof(ex));
-						continue;
-					}
-					uint32_t n = left < PAGE ? left : PAGE;
-					struct netif_rx_response r = {.id = rq[slot].id, .offset = 0};
-					left -= n;
-					r.status = err ? NETIF_RSP_ERROR : (int16_t)n;
-					if (k == 0)
-						r.flags = (uint16_t)(csum | (gso ? NETRXF_extra_info : 0));
-					if (left)
-						r.flags |= NETRXF_more_data;
-					*RING_GET_RESPONSE(&q->rx, idx) = r;
-				}
-			}
-			if (err) {
-				drops[NB_DROP_RX_COPY_ERROR]++;
-				PVLOG_RL(DEBUG, NB_MOD, "%s: RX grant copy failed", vif->name);
-			} else {
-				delivered++;
-				bytes += pk[p].wlen;
-			}
-			rel[(*nrel)++] = pkt;
-		}
-		q->rx.req_cons += used;
-		q->rx.rsp_prod_pvt += used;
-		RING_PUSH_RESPONSES_AND_CHECK_NOTIFY(&q->rx, notify);
-		notify_any |= notify != 0;
+		rx_copy(q, &r);
+		notify_any |= rx_respond(q, &r, rel, nrel, drops, &delivered, &bytes);
 	}
 	if (q->pend_count) {
 		/* ask for an event once the guest has posted enough for the head packet */
