@@ -624,6 +624,7 @@ struct stats_collect {
 	struct pvnetd *d;
 	json_t *arr;
 	int bad;
+	struct dom **byid; /* [HV_MAX_DOMID + 1]: a vif's domain without a scan; may be NULL */
 };
 
 static int stats_vif_cb(const struct nb_vif_info *vi, void *arg)
@@ -632,8 +633,11 @@ static int stats_vif_cb(const struct nb_vif_info *vi, void *arg)
 	json_t *e = json_object(), *drops = json_object();
 	struct dom *dom;
 
-	for (dom = c->d->doms; dom && dom->domid != vi->domid; dom = dom->next)
-		;
+	if (c->byid)
+		dom = vi->domid <= HV_MAX_DOMID ? c->byid[vi->domid] : NULL;
+	else
+		for (dom = c->d->doms; dom && dom->domid != vi->domid; dom = dom->next)
+			;
 	c->bad |= json_array_append_new(c->arr, e);
 	c->bad |= put(e, "name", json_string(vi->name));
 	c->bad |= put(e, "domid", json_integer(vi->domid));
@@ -703,8 +707,14 @@ static json_t *collect_stats(struct pvnetd *d)
 	c.bad |= put(j, "vifs", vifs);
 	c.bad |= put(j, "bridges", bridges);
 	c.arr = vifs;
+	if ((c.byid = calloc(HV_MAX_DOMID + 1, sizeof(*c.byid))))
+		for (struct dom *o = d->doms; o; o = o->next)
+			if (o->domid <= HV_MAX_DOMID)
+				c.byid[o->domid] = o;
 	if (!c.bad)
 		nb_vif_foreach(d->nb, -1, stats_vif_cb, &c);
+	free(c.byid);
+	c.byid = NULL;
 	c.arr = bridges;
 	if (!c.bad)
 		vsw_switch_foreach(d->sw, stats_bridge_cb, &c);
