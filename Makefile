@@ -135,6 +135,13 @@ check-layers: $(MODLIBS)
 	@scripts/check-layers.py --self-test >/dev/null || scripts/check-layers.py --self-test
 	@scripts/check-layers.py $(BUILD) $(MODULES)
 
+.PHONY: check-funcs
+# No C function over 80 lines but the data-path loops listed, each saying why
+# (scripts/check-funcs.py); its self-test first proves it fails on a long one.
+check-funcs:
+	@scripts/check-funcs.py --self-test >/dev/null || scripts/check-funcs.py --self-test
+	@scripts/check-funcs.py
+
 .PHONY: all build progs unit unit-asan integration fuzz check run deps clean format format-check bench install uninstall deb
 all build: $(MODLIBS) $(PROG_BINS) $(UNIT_BINS) accel-plugins
 progs: $(PROG_BINS) accel-plugins
@@ -210,6 +217,7 @@ fuzz: fuzz-build
 check: deps
 	@$(MAKE) --no-print-directory WERROR=1 all
 	@$(MAKE) --no-print-directory check-layers
+	@$(MAKE) --no-print-directory check-funcs
 	@$(MAKE) --no-print-directory WERROR=1 BUILD=build-asan SAN=1 all
 	@$(MAKE) --no-print-directory fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh check

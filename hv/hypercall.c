@@ -190,6 +190,68 @@ static int do_status(struct hv *hv, domid_t domid, struct pvhc_status *s)
 	return 0;
 }
 
+/* Runs one well-formed request of `d` (domid); OUT fields go to rsp->args, fds
+ * to fds_out (*nfds of them). 0 or -errno (-ENOSYS: unknown op). */
+static int do_op(struct hv *hv, struct hv_domain *d, domid_t domid, const struct pvhc_msg *m,
+		 struct pvhc_msg *rsp, int *fds_out, int *nfds)
+{
+	int ret;
+
+	switch (m->hdr.op) {
+	case PVHC_OP_HELLO:
+		memset(&rsp->args, 0, sizeof(rsp->args));
+		ret = do_hello(hv, d, rsp, fds_out, nfds);
+		break;
+	case PVHC_OP_EVTCHN_ALLOC_UNBOUND:
+		ret = evtchn_alloc_unbound(hv, domid, m->args.alloc_unbound.dom,
+					   m->args.alloc_unbound.remote_dom,
+					   &rsp->args.alloc_unbound.port);
+		break;
+	case PVHC_OP_EVTCHN_BIND_INTERDOMAIN:
+		ret = evtchn_bind_interdomain(hv, domid, m->args.bind_interdomain.remote_dom,
+					      m->args.bind_interdomain.remote_port,
+					      &rsp->args.bind_interdomain.local_port);
+		break;
+	case PVHC_OP_EVTCHN_SEND:
+		ret = evtchn_send(hv, domid, m->args.port.port);
+		break;
+	case PVHC_OP_EVTCHN_CLOSE:
+		ret = evtchn_close(hv, domid, m->args.port.port);
+		break;
+	case PVHC_OP_EVTCHN_STATUS:
+		ret = do_status(hv, domid, &rsp->args.status);
+		break;
+	case PVHC_OP_EVTCHN_GET_FDS:
+		/* Only ports of the calling domain: dom is the socket's domain. */
+		ret = evtchn_get_fds(hv, domid, m->args.port.port, &fds_out[0], &fds_out[1]);
+		if (ret == 0)
+			*nfds = 2;
+		break;
+	case PVHC_OP_GNTTAB_COPY:
+		ret = do_copy(hv, d, &m->args.batch);
+		break;
+	case PVHC_OP_GNTTAB_TRANSFER:
+		ret = do_transfer(hv, d, &m->args.batch);
+		break;
+	case PVHC_OP_DECREASE_RESERVATION:
+		ret = hv_decrease_reservation(hv, domid, m->args.reservation.pfn);
+		break;
+	case PVHC_OP_LOGDIRTY:
+		pthread_mutex_lock(&d->grant_lock);
+		ret = d->ld ? hv_logdirty_fds(d, fds_out) : -ENOENT;
+		pthread_mutex_unlock(&d->grant_lock);
+		*nfds = ret == 0 ? 2 : 0;
+		break;
+	case PVHC_OP_ACCEL_QP:
+		ret = do_accel_qp(hv, domid, &rsp->args.accel_qp, fds_out, nfds);
+		break;
+	default:
+		ret = -ENOSYS;
+		break;
+	}
+	return ret;
+}
+
 int hv_hypercall_dispatch(struct hv *hv, domid_t domid, const void *req, size_t len, void *rsp_buf,
 			  int *fds_out, int *nfds_out)
 {
@@ -217,58 +279,7 @@ int hv_hypercall_dispatch(struct hv *hv, domid_t domid, const void *req, size_t 
 		goto out;
 	}
 	rsp->args = m.args; /* OUT fields are filled in place */
-	switch (m.hdr.op) {
-	case PVHC_OP_HELLO:
-		memset(&rsp->args, 0, sizeof(rsp->args));
-		ret = do_hello(hv, d, rsp, fds_out, &nfds);
-		break;
-	case PVHC_OP_EVTCHN_ALLOC_UNBOUND:
-		ret = evtchn_alloc_unbound(hv, domid, m.args.alloc_unbound.dom,
-					   m.args.alloc_unbound.remote_dom,
-					   &rsp->args.alloc_unbound.port);
-		break;
-	case PVHC_OP_EVTCHN_BIND_INTERDOMAIN:
-		ret = evtchn_bind_interdomain(hv, domid, m.args.bind_interdomain.remote_dom,
-					      m.args.bind_interdomain.remote_port,
-					      &rsp->args.bind_interdomain.local_port);
-		break;
-	case PVHC_OP_EVTCHN_SEND:
-		ret = evtchn_send(hv, domid, m.args.port.port);
-		break;
-	case PVHC_OP_EVTCHN_CLOSE:
-		ret = evtchn_close(hv, domid, m.args.port.port);
-		break;
-	case PVHC_OP_EVTCHN_STATUS:
-		ret = do_status(hv, domid, &rsp->args.status);
-		break;
-	case PVHC_OP_EVTCHN_GET_FDS:
-		/* Only ports of the calling domain: dom is the socket's domain. */
-		ret = evtchn_get_fds(hv, domid, m.args.port.port, &fds_out[0], &fds_out[1]);
-		if (ret == 0)
-			nfds = 2;
-		break;
-	case PVHC_OP_GNTTAB_COPY:
-		ret = do_copy(hv, d, &m.args.batch);
-		break;
-	case PVHC_OP_GNTTAB_TRANSFER:
-		ret = do_transfer(hv, d, &m.args.batch);
-		break;
-	case PVHC_OP_DECREASE_RESERVATION:
-		ret = hv_decrease_reservation(hv, domid, m.args.reservation.pfn);
-		break;
-	case PVHC_OP_LOGDIRTY:
-		pthread_mutex_lock(&d->grant_lock);
-		ret = d->ld ? hv_logdirty_fds(d, fds_out) : -ENOENT;
-		pthread_mutex_unlock(&d->grant_lock);
-		nfds = ret == 0 ? 2 : 0;
-		break;
-	case PVHC_OP_ACCEL_QP:
-		ret = do_accel_qp(hv, domid, &rsp->args.accel_qp, fds_out, &nfds);
-		break;
-	default:
-		ret = -ENOSYS;
-		break;
-	}
+	ret = do_op(hv, d, domid, &m, rsp, fds_out, &nfds);
 out:
 	if (ret < 0) {
 		for (i = 0; i < nfds; i++)

@@ -268,7 +268,8 @@ struct tx_burst {
 };
 
 /* Stage 1 over requests [q->tx_cons, q->tx_cons + avail): returns the slots consumed
- * (q->tx_cons is advanced by them). */
+ * (q->tx_cons is advanced by them). check-funcs: a data-path inner loop, kept
+ * whole: inlined into the burst, its per-packet state stays in registers. */
 static inline unsigned tx_build(struct tx_burst *t, unsigned avail, uint64_t rate, uint64_t now)
 {
 	struct nb_queue *q = t->q;

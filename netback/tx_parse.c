@@ -37,6 +37,9 @@ static int fatal(struct nb_tx_desc *d, unsigned why)
 	return NB_TX_FATAL;
 }
 
+/* check-funcs: the per-packet TX request walk (contract in tx_parse.h), kept
+ * whole: each slot is read once and checked in one pass; a split would pass
+ * the half-validated packet between functions. */
 int nb_tx_parse(const struct netif_tx_request *reqs, unsigned avail, struct nb_tx_desc *d)
 {
 	const struct netif_tx_request *first = &reqs[0];

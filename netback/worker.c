@@ -137,6 +137,8 @@ static void worker_update_poll(struct nb_worker *w)
 	w->poll_ns = p;
 }
 
+/* A worker thread's loop. check-funcs: the data-path loop of the worker, kept
+ * whole: wait, poll every queue, adapt the polling window, in one place. */
 static void *worker_main(void *arg)
 {
 	struct nb_worker *w = arg;

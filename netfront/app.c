@@ -120,6 +120,7 @@ static void app_deliver(struct nf_queue *q, struct nf_app_frame *fr, unsigned *n
  * packets are consumed. Frames point into the RX pages, so they are handed
  * to the application before those slots are posted again (one refill at the
  * end). A multi-slot frame is copied into q->app_lin and delivered alone.
+ * check-funcs: a data-path inner loop, kept whole (as rx_burst in datapath.c).
  */
 static unsigned app_rx_burst(struct nf_queue *q)
 {

@@ -153,7 +153,10 @@ static bool nf_tx_need_reclaim(struct nf_queue *q)
 	       (q->acc && nf_accel_tx_blocked(q));
 }
 
-/* TAP -> TX ring. Sets *tap_empty when the TAP had nothing more to give. */
+/* TAP -> TX ring. Sets *tap_empty when the TAP had nothing more to give.
+ * check-funcs: a data-path inner loop, kept whole: one pass over a burst with
+ * the ring indices and grant batch in locals; split, they would go through
+ * memory on every packet. */
 static unsigned tx_burst(struct nf_queue *q, bool *tap_empty)
 {
 	struct iovec iov[1 + NF_TX_MAX_DATA_SLOTS];
@@ -253,6 +256,8 @@ static unsigned tx_burst(struct nf_queue *q, bool *tap_empty)
 /*
  * RX ring -> TAP. A packet is: data slot 0, its extras (if NETRXF_extra_info),
  * then data slots while NETRXF_more_data. Only complete packets are consumed.
+ * check-funcs: a data-path inner loop, kept whole: one pass over the ring with
+ * its indices and the iovec in locals.
  */
 static unsigned rx_burst(struct nf_queue *q)
 {

@@ -327,6 +327,9 @@ int vsw_port_inject(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 	return 0;
 }
 
+/* check-funcs: the switch's per-batch input (contract in vswitch.h), kept
+ * whole: one pass over the batch under one read lock, per-packet decisions
+ * (VLAN, anti-spoofing, learning, lookup, egress batching) in locals. */
 int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch *batch)
 {
 	uint32_t out[PVNET_BATCH_MAX];

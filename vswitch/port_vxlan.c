@@ -236,6 +236,9 @@ static struct vxlan_port *sock_port(struct vxlan_sock *s, uint32_t vni)
 	return NULL;
 }
 
+/* Reads up to `budget` datagrams of the VTEP socket into the bridges.
+ * check-funcs: a data-path inner loop, kept whole: one recvmmsg burst parsed
+ * and delivered per port batch. */
 static int vxlan_rx_poll(void *arg, unsigned budget)
 {
 	struct vxlan_sock *s = arg;
@@ -362,6 +365,9 @@ static uint16_t flow_src_port(const uint8_t *f, uint32_t len)
 	return (uint16_t)(SRC_PORT_MIN + (h & 0x3fff));
 }
 
+/* Encapsulates a batch and sends it with one sendmmsg. check-funcs: a
+ * data-path inner loop, kept whole: headers built in the message array in one
+ * pass. */
 static int vxlan_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 {
 	struct vxlan_port *vp = vsw_port_priv(port);

@@ -11,12 +11,50 @@
 
 #include "config_private.h"
 
+/* Every gateway= must lie inside one of the vif's ip= prefixes. 0 or -EINVAL. */
+static int check_gateways(const struct pvnet_vif_cfg *out, char *err, size_t err_size)
+{
+	unsigned i, j;
+
+	for (i = 0; i < out->n_gateway; i++) {
+		for (j = 0; j < out->n_ip; j++)
+			if (cfg_ip_in_prefix(&out->gateway[i], &out->ip[j]))
+				break;
+		if (j == out->n_ip) {
+			cfg_set_err(err, err_size,
+				    "gateway %s is not inside any ip=ADDRESS/PREFIX of this vif "
+				    "(the guest could not reach it)",
+				    out->gateway[i].text);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* model= and type=ioemu are HVM keys: warned (and ignored) for a PV domain. */
+static void warn_hvm_keys(const struct pvnet_dom_cfg *dom, const struct pvnet_vif_cfg *out,
+			  pvnet_config_warn_fn *warn, void *arg)
+{
+	char msg[256];
+
+	if (!strcmp(dom->type, "hvm") || !warn)
+		return;
+	if (out->model[0]) {
+		snprintf(msg, sizeof(msg), "vif: model=%s is for HVM guests; ignored for a %s guest",
+			 out->model, dom->type);
+		warn(arg, msg);
+	}
+	if (!strcmp(out->type, "ioemu")) {
+		snprintf(msg, sizeof(msg),
+			 "vif: type=ioemu is for HVM guests; a %s guest gets a PV vif", dom->type);
+		warn(arg, msg);
+	}
+}
 
 int pvnet_vif_attach_parse(const struct pvnet_dom_cfg *dom, const char *spec,
 			   pvnet_config_warn_fn *warn, void *arg, struct pvnet_vif_cfg *out,
 			   char *err, size_t err_size)
 {
-	char msg[256];
 	uint8_t used[PVNET_MAX_DEVID + 1] = {0};
 	unsigned i, j, salt;
 	char a[18];
@@ -51,32 +89,10 @@ int pvnet_vif_attach_parse(const struct pvnet_dom_cfg *dom, const char *spec,
 			return -EEXIST;
 		}
 	}
-	for (i = 0; i < out->n_gateway; i++) {
-		for (j = 0; j < out->n_ip; j++)
-			if (cfg_ip_in_prefix(&out->gateway[i], &out->ip[j]))
-				break;
-		if (j == out->n_ip) {
-			cfg_set_err(err, err_size,
-				    "gateway %s is not inside any ip=ADDRESS/PREFIX of this vif "
-				    "(the guest could not reach it)",
-				    out->gateway[i].text);
-			return -EINVAL;
-		}
-	}
-	if (strcmp(dom->type, "hvm")) {
-		if (out->model[0] && warn) {
-			snprintf(msg, sizeof(msg),
-				 "vif: model=%s is for HVM guests; ignored for a %s guest",
-				 out->model, dom->type);
-			warn(arg, msg);
-		}
-		if (!strcmp(out->type, "ioemu") && warn) {
-			snprintf(msg, sizeof(msg),
-				 "vif: type=ioemu is for HVM guests; a %s guest gets a PV vif",
-				 dom->type);
-			warn(arg, msg);
-		}
-	}
+	rc = check_gateways(out, err, err_size);
+	if (rc < 0)
+		return rc;
+	warn_hvm_keys(dom, out, warn, arg);
 	/* an explicit MAC must be the domain's only one; a generated one steps past */
 	if (out->mac_set) {
 		for (i = 0; i < dom->n_vifs; i++) {

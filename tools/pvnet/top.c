@@ -235,44 +235,41 @@ static int wait_or_quit(double secs, bool interactive)
 	}
 }
 
-int cmd_top(int argc, char **argv)
+/* Parses top's options into *batch, *delay, *iters. 0, 1 after --help, or 2
+ * (usage error, printed). */
+static int top_options(int argc, char **argv, bool *batch, double *delay, long *iters)
 {
 	static const struct option opts[] = {{"batch", no_argument, NULL, 'b'},
 					     {"delay", required_argument, NULL, 'd'},
 					     {"iterations", required_argument, NULL, 'n'},
 					     {"help", no_argument, NULL, 'h'},
 					     {NULL, 0, NULL, 0}};
-	struct top_sample *prev = NULL, *cur = NULL, *tmp;
-	struct termios saved, raw;
-	bool batch = false, tty_raw = false;
-	double delay = 3;
-	long iters = -1;
-	int c, status = 1;
 	char *end;
+	int c;
 
 	optind = 0; /* GNU: start over on this argv */
 	while ((c = getopt_long(argc, argv, "bd:n:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
-			batch = true;
+			*batch = true;
 			break;
 		case 'd':
-			delay = strtod(optarg, &end);
-			if (*end || !(delay >= 0.1 && delay <= 3600)) {
+			*delay = strtod(optarg, &end);
+			if (*end || !(*delay >= 0.1 && *delay <= 3600)) {
 				fprintf(stderr, "pvnet top: -d takes 0.1..3600 seconds\n");
 				return 2;
 			}
 			break;
 		case 'n':
-			iters = strtol(optarg, &end, 10);
-			if (*end || iters < 1 || iters > 1000000) {
+			*iters = strtol(optarg, &end, 10);
+			if (*end || *iters < 1 || *iters > 1000000) {
 				fprintf(stderr, "pvnet top: -n takes 1..1000000\n");
 				return 2;
 			}
 			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return 1;
 		default:
 			usage(stderr);
 			return 2;
@@ -282,6 +279,22 @@ int cmd_top(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	return 0;
+}
+
+int cmd_top(int argc, char **argv)
+{
+	struct top_sample *prev = NULL, *cur = NULL, *tmp;
+	struct termios saved, raw;
+	bool batch = false, tty_raw = false;
+	double delay = 3;
+	long iters = -1;
+	int status = 1;
+
+	status = top_options(argc, argv, &batch, &delay, &iters);
+	if (status)
+		return status == 1 ? 0 : status;
+	status = 1;
 	if (batch && iters < 0)
 		iters = 1;
 	prev = calloc(1, sizeof(*prev));
