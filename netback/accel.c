@@ -338,94 +338,106 @@ static struct nb_vif *vif_by_name(struct nb *nb, const char *name)
 }
 
 
+/* Appends one item to an ethtool view (dropped beyond max, still counted). */
+static void eth_put(struct nb_ethtool_item *out, unsigned max, unsigned *n, const char *name,
+		    uint64_t value, bool fixed)
+{
+	if (*n < max) {
+		struct nb_ethtool_item *e = &out[*n];
+		snprintf(e->name, sizeof(e->name), "%.47s", name);
+		e->value = value;
+		e->fixed = fixed;
+	}
+	(*n)++;
+}
+
 /* ethtool -k / -S of a vif without an accelerator: what its frontend negotiated
  * (netif features as ethtool names) and netback's own counters for it. */
-static int soft_ethtool(struct nb_vif *vif, const char *name, char what, char *buf, size_t size)
+static unsigned soft_ethtool(struct nb_vif *vif, char what, struct nb_ethtool_item *out,
+			     unsigned max)
 {
-	unsigned f = vif->features;
-	int n;
+	unsigned f = vif->features, n = 0;
+	char name[48];
 
-	if (what == 'k')
-		return snprintf(buf, size,
-				"Features for %s:\n"
-				"rx-checksumming: %s [fixed]\n"
-				"tx-checksumming: %s [fixed]\n"
-				"scatter-gather: %s [fixed]\n"
-				"tcp-segmentation-offload: %s\n"
-				"\ttx-tcp-segmentation: %s [fixed]\n"
-				"\ttx-tcp6-segmentation: %s [fixed]\n"
-				"large-receive-offload: off [fixed]\n"
-				"persistent-grants: %s [fixed]\n",
-				name, (f & NB_FEAT_CSUM) ? "on" : "off", (f & NB_FEAT_CSUM) ? "on" : "off",
-				(f & NB_FEAT_SG) ? "on" : "off",
-				(f & (NB_FEAT_GSO4 | NB_FEAT_GSO6)) ? "on" : "off",
-				(f & NB_FEAT_GSO4) ? "on" : "off", (f & NB_FEAT_GSO6) ? "on" : "off",
-				(f & NB_FEAT_PERSISTENT) ? "on" : "off");
+	if (what == 'k') {
+		eth_put(out, max, &n, "rx-checksumming", !!(f & NB_FEAT_CSUM), true);
+		eth_put(out, max, &n, "tx-checksumming", !!(f & NB_FEAT_CSUM), true);
+		eth_put(out, max, &n, "scatter-gather", !!(f & NB_FEAT_SG), true);
+		eth_put(out, max, &n, "tcp-segmentation-offload",
+			!!(f & (NB_FEAT_GSO4 | NB_FEAT_GSO6)), false);
+		eth_put(out, max, &n, "\ttx-tcp-segmentation", !!(f & NB_FEAT_GSO4), true);
+		eth_put(out, max, &n, "\ttx-tcp6-segmentation", !!(f & NB_FEAT_GSO6), true);
+		eth_put(out, max, &n, "large-receive-offload", 0, true);
+		eth_put(out, max, &n, "persistent-grants", !!(f & NB_FEAT_PERSISTENT), true);
+		return n;
+	}
 	/* tx = the guest's TX ring (guest -> switch), rx = its RX ring, as `pvnet stats` */
-	n = snprintf(buf, size,
-		     "NIC statistics:\n     tx_packets: %llu\n     tx_bytes: %llu\n"
-		     "     rx_packets: %llu\n     rx_bytes: %llu\n",
-		     (unsigned long long)__atomic_load_n(&vif->tx_packets, __ATOMIC_RELAXED),
-		     (unsigned long long)__atomic_load_n(&vif->tx_bytes, __ATOMIC_RELAXED),
-		     (unsigned long long)__atomic_load_n(&vif->rx_packets, __ATOMIC_RELAXED),
-		     (unsigned long long)__atomic_load_n(&vif->rx_bytes, __ATOMIC_RELAXED));
-	for (unsigned r = 0; r < NB_DROP__MAX && n > 0 && (size_t)n < size; r++) {
-		int m = snprintf(buf + n, size - (size_t)n, "     drop_%s: %llu\n",
-				 nb_drop_reason_name(r),
-				 (unsigned long long)__atomic_load_n(&vif->drops[r], __ATOMIC_RELAXED));
-		if (m > 0)
-			n += m;
+	eth_put(out, max, &n, "tx_packets", __atomic_load_n(&vif->tx_packets, __ATOMIC_RELAXED), 0);
+	eth_put(out, max, &n, "tx_bytes", __atomic_load_n(&vif->tx_bytes, __ATOMIC_RELAXED), 0);
+	eth_put(out, max, &n, "rx_packets", __atomic_load_n(&vif->rx_packets, __ATOMIC_RELAXED), 0);
+	eth_put(out, max, &n, "rx_bytes", __atomic_load_n(&vif->rx_bytes, __ATOMIC_RELAXED), 0);
+	for (unsigned r = 0; r < NB_DROP__MAX; r++) {
+		snprintf(name, sizeof(name), "drop_%s", nb_drop_reason_name(r));
+		eth_put(out, max, &n, name, __atomic_load_n(&vif->drops[r], __ATOMIC_RELAXED), 0);
 	}
 	return n;
 }
 
-
-int nb_accel_ethtool(struct nb *nb, const char *name, char what, char *buf, size_t size)
+int nb_accel_ethtool(struct nb *nb, const char *name, char what, struct nb_ethtool_item *out,
+		     unsigned max)
 {
 	struct nb_vif *vif = vif_by_name(nb, name);
 	struct nb_nic *nic = NULL;
 	struct accel_attach *att = NULL;
-	int n, m;
+	struct accel_stat st[128];
+	char sname[48];
+	unsigned n = 0;
+	int k;
 
 	if (vif) {
 		if (!vif->accel)
-			return soft_ethtool(vif, name, what, buf, size);
+			return (int)soft_ethtool(vif, what, out, max);
 		att = vif->accel->att ? vif->accel->att : vif->accel->nic->up;
 	} else if ((nic = nba_nic_find(nb, name))) {
 		att = nic->up;
 	} else {
 		return -ENOENT;
 	}
-	if (what == 'k')
-		return accel_format_features(att, name, buf, size);
-	n = accel_format_stats(att, buf, size);
-	if (n < 0 || (size_t)n >= size)
-		return n;
+	if (what == 'k') {
+		uint64_t sup = 0, act = 0;
+		int rc = accel_attach_features_get(att, &sup, &act);
+		if (rc)
+			return rc;
+		for (unsigned f = 0; f < ACCEL_FEAT_COUNT; f++)
+			eth_put(out, max, &n, accel_feature_name(f), !!(act & ACCEL_FEAT_BIT(f)),
+				!(sup & ACCEL_FEAT_BIT(f)));
+		return (int)n;
+	}
+	k = accel_attach_stats(att, st, 128);
+	if (k < 0)
+		return k;
+	for (int j = 0; j < k && j < 128; j++)
+		eth_put(out, max, &n, st[j].name, st[j].value, false);
 	if (vif && vif->accel->level >= 1) {
 		struct nb_accel_vif *av = vif->accel;
-		m = snprintf(buf + n, size - (size_t)n,
-			     "     pv_nic_rx_packets: %llu\n     pv_nic_rx_bytes: %llu\n"
-			     "     pv_nic_rx_errors: %llu\n     pv_reclaims: %llu\n"
-			     "     pv_grant_maps: %llu\n     pv_detached: %d\n"
-			     "     pv_guest_driven: %d\n",
-			     (unsigned long long)__atomic_load_n(&av->nic_rx_packets, __ATOMIC_RELAXED),
-			     (unsigned long long)__atomic_load_n(&av->nic_rx_bytes, __ATOMIC_RELAXED),
-			     (unsigned long long)__atomic_load_n(&av->nic_rx_errors, __ATOMIC_RELAXED),
-			     (unsigned long long)av->reclaims, (unsigned long long)av->grant_maps,
-			     av->user_detached, av->guest);
-		if (m > 0)
-			n += m;
+		eth_put(out, max, &n, "pv_nic_rx_packets",
+			__atomic_load_n(&av->nic_rx_packets, __ATOMIC_RELAXED), false);
+		eth_put(out, max, &n, "pv_nic_rx_bytes",
+			__atomic_load_n(&av->nic_rx_bytes, __ATOMIC_RELAXED), false);
+		eth_put(out, max, &n, "pv_nic_rx_errors",
+			__atomic_load_n(&av->nic_rx_errors, __ATOMIC_RELAXED), false);
+		eth_put(out, max, &n, "pv_reclaims", av->reclaims, false);
+		eth_put(out, max, &n, "pv_grant_maps", av->grant_maps, false);
+		eth_put(out, max, &n, "pv_detached", av->user_detached, false);
+		eth_put(out, max, &n, "pv_guest_driven", av->guest, false);
 	} else if (nic) {
-		struct accel_stat st[64];
-		int k = accel_device_stats(nic->dev, st, 64);
-		for (int j = 0; j < k && j < 64 && (size_t)n < size; j++) {
-			m = snprintf(buf + n, size - (size_t)n, "     dev_%s: %llu\n", st[j].name,
-				     (unsigned long long)st[j].value);
-			if (m > 0)
-				n += m;
+		k = accel_device_stats(nic->dev, st, 64);
+		for (int j = 0; j < k && j < 64; j++) {
+			snprintf(sname, sizeof(sname), "dev_%.43s", st[j].name);
+			eth_put(out, max, &n, sname, st[j].value, false);
 		}
 	}
-	return n;
+	return (int)(n < max ? n : max);
 }
 
 

@@ -309,16 +309,127 @@ static bool valid_name(const char *s, size_t max)
 }
 
 
-int nb_nic_add(struct nb *nb, const struct nb_nic_args *a, char *err, size_t errlen)
+/* nb_nic_add, step 1: the wire, the device, its uplink port and queue pair. */
+static int nic_open(struct nb *nb, struct nb_nic *nic, const struct nb_nic_args *a, char *err,
+		    size_t errlen)
 {
 	struct accel_open_args oa = {.wire_fd = -1, .max_vfs = a->vfs, .devargs = a->devargs};
 	struct accel_host host = {.size = sizeof(host)};
-	uint64_t feat_sup = 0, feat_act = 0;
-	unsigned port_flags = 0;
 	struct accel_vif_config vc = {.domid = 0, .level = 0, .queues = 1,
 				      .iommu_quota = NIC_QUOTA, .ring_len = NIC_RING,
 				      .qp_flags = ACCEL_QP_F_DEFAULT_RX};
+	int rc;
+
+	if (a->wire) {
+		snprintf(nic->wire, sizeof(nic->wire), "%s", a->wire);
+		nic->wire_fd = wire_open(a->wire, err, errlen);
+		if (nic->wire_fd < 0) {
+			rc = nic->wire_fd;
+			nic->wire_fd = -1;
+			return rc;
+		}
+	}
+	oa.wire_fd = nic->wire_fd;
+	host.ctx = nic->plugin;
+	host.log = nic_host_log;
+	nic_last_err[0] = 0;
+	rc = accel_device_open(nb->accel->reg, a->plugin, &host, &oa, &nic->dev);
+	if (rc < 0) {
+		/* the plugin's own words (e.g. DPDK's probe error) say more than errno */
+		snprintf(err, errlen, "opening %s: %s", a->plugin,
+			 nic_last_err[0] ? nic_last_err : strerror(-rc));
+		return rc;
+	}
+	rc = accel_attach_create(nic->dev, &vc, &nic->up);
+	if (rc < 0) {
+		snprintf(err, errlen, "uplink port: %s", strerror(-rc));
+		return rc;
+	}
+	rc = nba_qp_mapin(nic->up, &nic->qp);
+	if (rc < 0)
+		snprintf(err, errlen, "mapping the uplink queue pair: %s", strerror(-rc));
+	return rc;
+}
+
+/* nb_nic_add, step 2: dom0's TX/RX buffers registered, the packet pool, RX posted. */
+static int nic_buffers(struct nb_nic *nic, char *err, size_t errlen)
+{
 	struct accel_mem_region mr[2];
+	int rc;
+
+	nic->txbuf = mmap(NULL, (size_t)NIC_RING * NIC_TX_BUF, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	nic->rxbuf = mmap(NULL, (size_t)NIC_RING * NIC_RX_BUF, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (nic->txbuf == MAP_FAILED || nic->rxbuf == MAP_FAILED) {
+		if (nic->txbuf == MAP_FAILED)
+			nic->txbuf = NULL;
+		if (nic->rxbuf == MAP_FAILED)
+			nic->rxbuf = NULL;
+		rc = -ENOMEM;
+		snprintf(err, errlen, "buffers: %s", strerror(-rc));
+		return rc;
+	}
+	mr[0] = (struct accel_mem_region){.iova = NIC_IOVA_TX, .host = nic->txbuf,
+					  .size = NIC_RING * NIC_TX_BUF};
+	mr[1] = (struct accel_mem_region){.iova = NIC_IOVA_RX, .host = nic->rxbuf,
+					  .size = NIC_RING * NIC_RX_BUF,
+					  .flags = ACCEL_MEM_F_WRITABLE};
+	rc = accel_attach_mem_register(nic->up, mr, 2);
+	if (rc < 0) {
+		snprintf(err, errlen, "registering dom0 buffers: %s", strerror(-rc));
+		return rc;
+	}
+	rc = pvnet_pkt_pool_create(NIC_POOL_PKTS, NIC_TX_BUF, &nic->pool);
+	if (rc < 0) {
+		snprintf(err, errlen, "packet pool: %s", strerror(-rc));
+		return rc;
+	}
+	/* frames the switch hands the uplink are at most one MTU-sized frame unless
+	 * the NIC segments: the LRO it would do needs an MSS the ring cannot carry */
+	(void)accel_attach_feature_set_name(nic->up, "large-receive-offload", 0);
+	rx_post(nic, nic->qp.map.ring_len);
+	return 0;
+}
+
+/* nb_nic_add, step 3: the uplink port on its bridge and the worker polling it. */
+static int nic_plug(struct nb *nb, struct nb_nic *nic, char *err, size_t errlen)
+{
+	uint64_t feat_sup = 0, feat_act = 0;
+	unsigned port_flags = 0;
+	int rc;
+
+	/* the uplink takes only the offloads the NIC does: the switch segments and
+	 * checksums in software for the rest (a NIC without TSO drops super-frames) */
+	if (accel_attach_features_get(nic->up, &feat_sup, &feat_act) == 0) {
+		if (feat_act & ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM))
+			port_flags |= VSW_PORT_F_CSUM;
+		if ((feat_act & ACCEL_FEAT_BIT(ACCEL_FEAT_TSO)) &&
+		    (feat_act & ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM)))
+			port_flags |= VSW_PORT_F_TSO4 | VSW_PORT_F_TSO6;
+	}
+	rc = vsw_bridge_get_or_create(nb->sw, nic->bridge, &nic->br);
+	if (rc == 0)
+		rc = vsw_port_add(nic->br, nic->name, &uplink_ops, nic, port_flags, &nic->port);
+	if (rc < 0) {
+		snprintf(err, errlen, "uplink port %s on %s: %s", nic->name, nic->bridge,
+			 strerror(-rc));
+		nic->port = NULL;
+		return rc;
+	}
+	rc = vsw_switch_uplink_worker(nb->sw, &nic->worker);
+	if (rc == 0)
+		rc = vsw_worker_add(nic->worker, nic->qp.map.irq_fd, uplink_poll, nic);
+	if (rc < 0) {
+		snprintf(err, errlen, "uplink worker: %s", strerror(-rc));
+		return rc;
+	}
+	nic->worker_added = true;
+	return 0;
+}
+
+int nb_nic_add(struct nb *nb, const struct nb_nic_args *a, char *err, size_t errlen)
+{
 	struct nb_nic *nic = NULL;
 	unsigned slot = NIC_MAX;
 	int rc;
@@ -358,103 +469,20 @@ int nb_nic_add(struct nb *nb, const struct nb_nic_args *a, char *err, size_t err
 	snprintf(nic->plugin, sizeof(nic->plugin), "%s", a->plugin);
 	snprintf(nic->bridge, sizeof(nic->bridge), "%s", a->bridge ? a->bridge : "br0");
 	nic->max_vfs = a->vfs;
-	if (a->wire) {
-		snprintf(nic->wire, sizeof(nic->wire), "%s", a->wire);
-		nic->wire_fd = wire_open(a->wire, err, errlen);
-		if (nic->wire_fd < 0) {
-			rc = nic->wire_fd;
-			nic->wire_fd = -1;
-			goto fail;
-		}
-	}
-	oa.wire_fd = nic->wire_fd;
-	host.ctx = nic->plugin;
-	host.log = nic_host_log;
-	nic_last_err[0] = 0;
-	rc = accel_device_open(nb->accel->reg, a->plugin, &host, &oa, &nic->dev);
-	if (rc < 0) {
-		/* the plugin's own words (e.g. DPDK's probe error) say more than errno */
-		snprintf(err, errlen, "opening %s: %s", a->plugin,
-			 nic_last_err[0] ? nic_last_err : strerror(-rc));
-		goto fail;
-	}
-	rc = accel_attach_create(nic->dev, &vc, &nic->up);
-	if (rc < 0) {
-		snprintf(err, errlen, "uplink port: %s", strerror(-rc));
-		goto fail;
-	}
-	rc = nba_qp_mapin(nic->up, &nic->qp);
-	if (rc < 0) {
-		snprintf(err, errlen, "mapping the uplink queue pair: %s", strerror(-rc));
-		goto fail;
-	}
-	nic->txbuf = mmap(NULL, (size_t)NIC_RING * NIC_TX_BUF, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	nic->rxbuf = mmap(NULL, (size_t)NIC_RING * NIC_RX_BUF, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (nic->txbuf == MAP_FAILED || nic->rxbuf == MAP_FAILED) {
-		if (nic->txbuf == MAP_FAILED)
-			nic->txbuf = NULL;
-		if (nic->rxbuf == MAP_FAILED)
-			nic->rxbuf = NULL;
-		rc = -ENOMEM;
-		snprintf(err, errlen, "buffers: %s", strerror(-rc));
-		goto fail;
-	}
-	mr[0] = (struct accel_mem_region){.iova = NIC_IOVA_TX, .host = nic->txbuf,
-					  .size = NIC_RING * NIC_TX_BUF};
-	mr[1] = (struct accel_mem_region){.iova = NIC_IOVA_RX, .host = nic->rxbuf,
-					  .size = NIC_RING * NIC_RX_BUF,
-					  .flags = ACCEL_MEM_F_WRITABLE};
-	rc = accel_attach_mem_register(nic->up, mr, 2);
-	if (rc < 0) {
-		snprintf(err, errlen, "registering dom0 buffers: %s", strerror(-rc));
-		goto fail;
-	}
-	rc = pvnet_pkt_pool_create(NIC_POOL_PKTS, NIC_TX_BUF, &nic->pool);
-	if (rc < 0) {
-		snprintf(err, errlen, "packet pool: %s", strerror(-rc));
-		goto fail;
-	}
-	/* frames the switch hands the uplink are at most one MTU-sized frame unless
-	 * the NIC segments: the LRO it would do needs an MSS the ring cannot carry */
-	(void)accel_attach_feature_set_name(nic->up, "large-receive-offload", 0);
-	rx_post(nic, nic->qp.map.ring_len);
-	/* the uplink takes only the offloads the NIC does: the switch segments and
-	 * checksums in software for the rest (a NIC without TSO drops super-frames) */
-	if (accel_attach_features_get(nic->up, &feat_sup, &feat_act) == 0) {
-		if (feat_act & ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM))
-			port_flags |= VSW_PORT_F_CSUM;
-		if ((feat_act & ACCEL_FEAT_BIT(ACCEL_FEAT_TSO)) &&
-		    (feat_act & ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM)))
-			port_flags |= VSW_PORT_F_TSO4 | VSW_PORT_F_TSO6;
-	}
-	rc = vsw_bridge_get_or_create(nb->sw, nic->bridge, &nic->br);
+	rc = nic_open(nb, nic, a, err, errlen);
 	if (rc == 0)
-		rc = vsw_port_add(nic->br, nic->name, &uplink_ops, nic, port_flags, &nic->port);
-	if (rc < 0) {
-		snprintf(err, errlen, "uplink port %s on %s: %s", nic->name, nic->bridge,
-			 strerror(-rc));
-		nic->port = NULL;
-		goto fail;
-	}
-	rc = vsw_switch_uplink_worker(nb->sw, &nic->worker);
+		rc = nic_buffers(nic, err, errlen);
 	if (rc == 0)
-		rc = vsw_worker_add(nic->worker, nic->qp.map.irq_fd, uplink_poll, nic);
+		rc = nic_plug(nb, nic, err, errlen);
 	if (rc < 0) {
-		snprintf(err, errlen, "uplink worker: %s", strerror(-rc));
-		goto fail;
+		nic_close(nic);
+		return rc;
 	}
-	nic->worker_added = true;
 	nb->accel->nics[slot] = nic;
 	PVLOG(INFO, NB_MOD, "NIC %s: plugin %s, wire %s, uplink on bridge %s", nic->name,
 	      nic->plugin, nic->wire[0] ? nic->wire : "-", nic->bridge);
 	return 0;
-fail:
-	nic_close(nic);
-	return rc;
 }
-
 
 int nb_nic_del(struct nb *nb, const char *name)
 {

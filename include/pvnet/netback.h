@@ -198,13 +198,23 @@ struct nb_nic_info {
 };
 /* Fills out[0..max) with the open NICs; returns how many there are (may exceed max). */
 int nb_nic_list(struct nb *nb, struct nb_nic_info *out, unsigned max);
+/* One line of an ethtool view (pvnetd renders the text and the JSON). */
+struct nb_ethtool_item {
+	char name[48];  /* ethtool's name; a feature's sub-item starts with a tab */
+	uint64_t value; /* statistics: the counter; features: 1 on, 0 off */
+	bool fixed;     /* features: cannot be changed ("[fixed]") */
+};
+#define NB_ETHTOOL_MAX 256 /* items a view has at most (-S: port, device and netback's) */
 /*
  * ethtool views of a vif ("vif3.0", its accelerator port; a Level-0 vif shows its
- * NIC's uplink port) or of a NIC by name (its uplink port, then the device-wide
- * counters for -S). what: 'k' (features) or 'S' (statistics). Returns the length,
- * -ENOENT (no such vif or NIC), -ENODEV (the vif has no accelerator).
+ * NIC's uplink port; a vif without an accelerator what its frontend negotiated and
+ * netback's counters) or of a NIC by name (its uplink port, then the device-wide
+ * counters as dev_*). what: 'k' (features) or 'S' (statistics: a Level >= 1 vif
+ * adds netback's pv_* counters). Fills out[0..max) in ethtool's order and returns
+ * how many, -ENOENT (no such vif or NIC), or the plugin's -errno.
  */
-int nb_accel_ethtool(struct nb *nb, const char *name, char what, char *buf, size_t size);
+int nb_accel_ethtool(struct nb *nb, const char *name, char what, struct nb_ethtool_item *out,
+		     unsigned max);
 /* `pvnet accel detach|attach VIF`: detach moves the vif to the software path
  * (the rings), attach brings the accelerator back. 0, -ENOENT, -ENODEV,
  * -EOPNOTSUPP (Level 0: the vif has no port of its own). */

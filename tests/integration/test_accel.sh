@@ -43,6 +43,29 @@ check "nic add nic0 --plugin simnic --wire w$ID --vfs 2 --bridge $BR" \
 out=$(pvnet nic list)
 diag "$out"
 check "nic list shows nic0 on its wire and bridge" grep -qE "^nic0 +simnic +w$ID +$BR" <<<"$out"
+# ethtool's items come from netback as numbers; text and --json are rendered by pvnetd
+# from the same items: the same names in the same order, the same feature states
+ethtool_json_matches() { # -k|-S NAME
+  python3 - "$1" "$2" "$(pvnet ethtool "$1" "$2")" "$(pvnet ethtool "$1" "$2" --json)" <<'PY'
+import json, sys
+what, name, text, js = sys.argv[1:]
+d = json.loads(js)
+lines = text.splitlines()
+assert d["name"] == name, d
+if what == "-k":
+    assert lines[0] == "Features for %s:" % name, lines[0]
+    want = [(l.split(":")[0].strip(), l.split(": ")[1].startswith("on"), l.endswith("[fixed]")) for l in lines[1:]]
+    got = [(f["name"], f["on"], f["fixed"]) for f in d["features"]]
+else:
+    assert lines[0] == "NIC statistics:", lines[0]
+    want = [l.split(":")[0].strip() for l in lines[1:]]
+    got = list(d["statistics"])
+    assert all(isinstance(v, int) for v in d["statistics"].values()), d
+assert want == got and len(got) > 3, (want, got)
+PY
+}
+check "ethtool -k nic0 --json: the text's features, states and [fixed] flags" ethtool_json_matches -k nic0
+check "ethtool -S nic0 --json: the text's counters (dev_* included), as numbers" ethtool_json_matches -S nic0
 
 # mkcfg NAME IP LEVEL: a guest on the NIC's bridge with accel=simnic,level=LEVEL
 mkcfg() {
@@ -113,6 +136,7 @@ for L in 0 1 2 3; do
   check "level $L: ethtool -k shows tcp-segmentation-offload" grep -qE '^tcp-segmentation-offload: (on|off)' <<<"$out"
   out=$(pvnet ethtool -S "$vif" 2>&1)
   check "level $L: ethtool -S $vif (NIC statistics)" grep -q '^NIC statistics:' <<<"$out"
+  check "level $L: ethtool -k $vif --json says what the text says" ethtool_json_matches -k "$vif"
   if [ "$L" = 0 ]; then
     tso=$(vifstat "$vif" tso_segments)
     check "level 0: the NIC cut TSO segments (tso_segments=$tso)" test "${tso:-0}" -gt 0

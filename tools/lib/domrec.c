@@ -152,14 +152,147 @@ static int parse_vifs(struct pvnet_domrec *r, const char *val)
 	return 0;
 }
 
+enum { K_VERSION, K_DOMID, K_NAME, K_PID, K_START, K_MEMORY, K_FILE, K_CONFIG, K_VIFS,
+       K_TYPE, K_QMP, K_ACCEL };
+static const char *const keys[] = {"version", "domid", "name", "pid",  "start", "memory",
+				   "file",    "config", "vifs", "type", "qmp",   "accel"};
+#define KEYS_REQUIRED ((1u << K_VIFS) - 1) /* version .. config */
+#define KEYS_HVM (1u << K_QMP | 1u << K_ACCEL)
+
+/* An override line's hex value, appended to r->overrides. 0 or -EINVAL (why). */
+static int add_override(struct pvnet_domrec *r, const char *val, unsigned lineno, char *why,
+			size_t why_size)
+{
+	size_t l;
+
+	if (r->n_overrides >= PVNET_DOMREC_MAX_OVERRIDES ||
+	    hex_get(val, strlen(val), &r->overrides[r->n_overrides], &l) < 0) {
+		snprintf(why, why_size, "line %u: bad override (or more than %u)", lineno,
+			 PVNET_DOMREC_MAX_OVERRIDES);
+		return -EINVAL;
+	}
+	if (strlen(r->overrides[r->n_overrides]) != l) {
+		free(r->overrides[r->n_overrides]);
+		r->overrides[r->n_overrides] = NULL;
+		snprintf(why, why_size, "line %u: a NUL byte in an override", lineno);
+		return -EINVAL;
+	}
+	r->n_overrides++;
+	return 0;
+}
+
+/* The value of key k (not version, not override) into *r: false if it is bad. */
+static bool parse_value(struct pvnet_domrec *r, int k, const char *val)
+{
+	unsigned long long v = 0;
+
+	switch (k) {
+	case K_DOMID:
+		if (!number(val, 1, HV_MAX_DOMID, &v))
+			return false;
+		r->domid = (uint16_t)v;
+		return true;
+	case K_NAME:
+		if (!name_ok(val))
+			return false;
+		snprintf(r->name, sizeof(r->name), "%s", val);
+		return true;
+	case K_PID:
+		if (!number(val, 2, 1u << 22, &v))
+			return false;
+		r->pid = (long)v;
+		return true;
+	case K_START:
+		return number(val, 1, ~0ull, &r->start);
+	case K_MEMORY:
+		return number(val, 1, HV_MAX_MEM_SIZE >> 20, &r->memory_mib);
+	case K_FILE:
+		if (!*val || strlen(val) >= sizeof(r->file))
+			return false;
+		snprintf(r->file, sizeof(r->file), "%s", val);
+		return true;
+	case K_CONFIG:
+		return hex_get(val, strlen(val), &r->text, &r->text_len) == 0 &&
+		       strlen(r->text) == r->text_len;
+	case K_VIFS:
+		return parse_vifs(r, val) == 0;
+	case K_TYPE:
+		if (strcmp(val, "pv") && strcmp(val, "hvm"))
+			return false;
+		r->hvm = !strcmp(val, "hvm");
+		return true;
+	case K_QMP:
+		if (!path_ok(val, sizeof(r->qmp)))
+			return false;
+		snprintf(r->qmp, sizeof(r->qmp), "%s", val);
+		return true;
+	case K_ACCEL:
+		if (strcmp(val, "tcg") && strcmp(val, "kvm"))
+			return false;
+		snprintf(r->accel, sizeof(r->accel), "%s", val);
+		return true;
+	}
+	return true; /* K_VERSION: checked by the caller */
+}
+
+/* After `end`: every required key there (qmp and accel too for type hvm), none of
+ * the HVM keys in another record. 0 or -EINVAL with the reason in why. */
+static int check_keys(const struct pvnet_domrec *r, unsigned seen, char *why, size_t why_size)
+{
+	for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		bool need = (KEYS_REQUIRED | (r->hvm ? KEYS_HVM : 0)) & (1u << i);
+		if (need && !(seen & (1u << i))) {
+			snprintf(why, why_size, "'%s' missing%s", keys[i],
+				 KEYS_HVM & (1u << i) ? " (type hvm)" : "");
+			return -EINVAL;
+		}
+		if (!r->hvm && (KEYS_HVM & seen & (1u << i))) {
+			snprintf(why, why_size, "'%s' in a record that is not type hvm", keys[i]);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* One "key value" line (not a comment, not `end`) into *r; *seen: the keys had so
+ * far. 0 or -EINVAL with the reason naming the line in why. */
+static int parse_line(struct pvnet_domrec *r, char *line, unsigned lineno, unsigned *seen,
+		      char *why, size_t why_size)
+{
+	unsigned long long v = 0;
+	char *val = strchr(line, ' ');
+	int k = -1;
+
+	if (val)
+		*val++ = 0;
+	for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (!strcmp(line, keys[i]))
+			k = (int)i;
+	if (!strcmp(line, "override") && val)
+		return add_override(r, val, lineno, why, why_size);
+	if (k < 0 || !val) {
+		snprintf(why, why_size, "line %u: unknown '%.32s'", lineno, line);
+		return -EINVAL;
+	}
+	if (*seen & (1u << k)) {
+		snprintf(why, why_size, "line %u: %s repeated", lineno, keys[k]);
+		return -EINVAL;
+	}
+	*seen |= 1u << k;
+	if (k == K_VERSION && !number(val, 1, 1, &v)) {
+		snprintf(why, why_size, "line %u: version '%.16s' (this pvnetd reads 1)", lineno, val);
+		return -EINVAL;
+	}
+	if (!parse_value(r, k, val)) {
+		snprintf(why, why_size, "line %u: bad %s", lineno, keys[k]);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int pvnet_domrec_parse(const char *buf, size_t len, struct pvnet_domrec *r, char *why,
 		       size_t why_size)
 {
-	enum { K_VERSION, K_DOMID, K_NAME, K_PID, K_START, K_MEMORY, K_FILE, K_CONFIG, K_VIFS,
-	       K_TYPE, K_QMP, K_ACCEL };
-	static const char *const keys[] = {"version", "domid", "name", "pid",  "start", "memory",
-					   "file",    "config", "vifs", "type", "qmp",   "accel"};
-	const unsigned required = (1u << K_VIFS) - 1, hvm_keys = 1u << K_QMP | 1u << K_ACCEL;
 	unsigned seen = 0, lineno = 0;
 	bool end = false;
 	size_t pos = 0;
@@ -177,9 +310,6 @@ int pvnet_domrec_parse(const char *buf, size_t len, struct pvnet_domrec *r, char
 	while (pos < len) {
 		const char *nl = memchr(buf + pos, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - (buf + pos)) : len - pos;
-		unsigned long long v = 0;
-		char *val;
-		int k = -1;
 
 		lineno++;
 		free(line);
@@ -201,102 +331,8 @@ int pvnet_domrec_parse(const char *buf, size_t len, struct pvnet_domrec *r, char
 			end = true;
 			continue;
 		}
-		val = strchr(line, ' ');
-		if (val)
-			*val++ = 0;
-		for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-			if (!strcmp(line, keys[i]))
-				k = (int)i;
-		if (!strcmp(line, "override") && val) {
-			size_t l;
-			if (r->n_overrides >= PVNET_DOMREC_MAX_OVERRIDES ||
-			    hex_get(val, strlen(val), &r->overrides[r->n_overrides], &l) < 0) {
-				snprintf(why, why_size, "line %u: bad override (or more than %u)",
-					 lineno, PVNET_DOMREC_MAX_OVERRIDES);
-				goto fail;
-			}
-			if (strlen(r->overrides[r->n_overrides]) != l) {
-				free(r->overrides[r->n_overrides]);
-				snprintf(why, why_size, "line %u: a NUL byte in an override", lineno);
-				goto fail;
-			}
-			r->n_overrides++;
-			continue;
-		}
-		if (k < 0 || !val) {
-			snprintf(why, why_size, "line %u: unknown '%.32s'", lineno, line);
+		if (parse_line(r, line, lineno, &seen, why, why_size) < 0)
 			goto fail;
-		}
-		if (seen & (1u << k)) {
-			snprintf(why, why_size, "line %u: %s repeated", lineno, keys[k]);
-			goto fail;
-		}
-		seen |= 1u << k;
-		switch (k) {
-		case K_VERSION:
-			if (!number(val, 1, 1, &v)) {
-				snprintf(why, why_size, "line %u: version '%.16s' (this pvnetd reads 1)",
-					 lineno, val);
-				goto fail;
-			}
-			break;
-		case K_DOMID:
-			if (!number(val, 1, HV_MAX_DOMID, &v))
-				goto bad;
-			r->domid = (uint16_t)v;
-			break;
-		case K_NAME:
-			if (!name_ok(val))
-				goto bad;
-			snprintf(r->name, sizeof(r->name), "%s", val);
-			break;
-		case K_PID:
-			if (!number(val, 2, 1u << 22, &v))
-				goto bad;
-			r->pid = (long)v;
-			break;
-		case K_START:
-			if (!number(val, 1, ~0ull, &r->start))
-				goto bad;
-			break;
-		case K_MEMORY:
-			if (!number(val, 1, HV_MAX_MEM_SIZE >> 20, &r->memory_mib))
-				goto bad;
-			break;
-		case K_FILE:
-			if (!*val || strlen(val) >= sizeof(r->file))
-				goto bad;
-			snprintf(r->file, sizeof(r->file), "%s", val);
-			break;
-		case K_CONFIG:
-			if (hex_get(val, strlen(val), &r->text, &r->text_len) < 0 ||
-			    strlen(r->text) != r->text_len)
-				goto bad;
-			break;
-		case K_VIFS:
-			if (parse_vifs(r, val) < 0)
-				goto bad;
-			break;
-		case K_TYPE:
-			if (strcmp(val, "pv") && strcmp(val, "hvm"))
-				goto bad;
-			r->hvm = !strcmp(val, "hvm");
-			break;
-		case K_QMP:
-			if (!path_ok(val, sizeof(r->qmp)))
-				goto bad;
-			snprintf(r->qmp, sizeof(r->qmp), "%s", val);
-			break;
-		case K_ACCEL:
-			if (strcmp(val, "tcg") && strcmp(val, "kvm"))
-				goto bad;
-			snprintf(r->accel, sizeof(r->accel), "%s", val);
-			break;
-		}
-		continue;
-bad:
-		snprintf(why, why_size, "line %u: bad %s", lineno, keys[k]);
-		goto fail;
 	}
 	free(line);
 	line = NULL;
@@ -304,18 +340,8 @@ bad:
 		snprintf(why, why_size, "no 'end' line (cut short?)");
 		goto fail;
 	}
-	for (unsigned i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-		bool need = (required | (r->hvm ? hvm_keys : 0)) & (1u << i);
-		if (need && !(seen & (1u << i))) {
-			snprintf(why, why_size, "'%s' missing%s", keys[i],
-				 hvm_keys & (1u << i) ? " (type hvm)" : "");
-			goto fail;
-		}
-		if (!r->hvm && (hvm_keys & seen & (1u << i))) {
-			snprintf(why, why_size, "'%s' in a record that is not type hvm", keys[i]);
-			goto fail;
-		}
-	}
+	if (check_keys(r, seen, why, why_size) < 0)
+		goto fail;
 	return 0;
 fail:
 	free(line);

@@ -544,6 +544,40 @@ static int token_memfd(const char *name, uint64_t size)
 	return fd;
 }
 
+/* The hv domain dom->domid (a token page, as hvm_create) and its store nodes. 0 or
+ * -errno (reason in err; nothing left). */
+static int hvm_domain_rebuild(struct pvnetd *d, struct dom *dom, char *err, size_t errlen)
+{
+	struct hv_domain_config hcfg = {.mem_size = HV_PAGE_SIZE};
+	int rc, mem_fd, gnt_fd;
+	char path[128];
+
+	snprintf(hcfg.name, sizeof(hcfg.name), "%s", dom->name);
+	mem_fd = token_memfd("pvnet-hvm-mem", HV_PAGE_SIZE);
+	gnt_fd = token_memfd("pvnet-hvm-gnt", (uint64_t)HV_DEFAULT_GRANT_FRAMES * HV_PAGE_SIZE);
+	rc = mem_fd < 0 ? mem_fd : gnt_fd < 0 ? gnt_fd : 0;
+	if (rc == 0)
+		rc = hv_domain_adopt(d->hv, &hcfg, dom->domid, mem_fd, gnt_fd);
+	if (mem_fd >= 0)
+		close(mem_fd);
+	if (gnt_fd >= 0)
+		close(gnt_fd);
+	if (rc < 0) {
+		snprintf(err, errlen, "domain %u: %s", dom->domid, strerror(-rc));
+		return rc;
+	}
+	rc = xs_domain_introduce(d->xs, dom->domid, dom->name);
+	snprintf(path, sizeof(path), "/local/domain/%u/pvnet/type", dom->domid);
+	if (rc == 0)
+		rc = xs_printf(d->xs, 0, path, "hvm");
+	if (rc < 0) {
+		snprintf(err, errlen, "store: %s", strerror(-rc));
+		xs_domain_release(d->xs, dom->domid);
+		hv_domain_destroy(d->hv, dom->domid);
+	}
+	return rc;
+}
+
 /*
  * Takes back the HVM domain of record r whose QEMU still runs (its pid and start
  * time were checked): as hvm_create, over the recorded domid, with the ports
@@ -556,12 +590,10 @@ static int adopt_hvm(struct pvnetd *d, struct adopt *a, struct pvnet_domrec *r, 
 					 .n_overrides = r->n_overrides,
 					 .warn = adopt_warn,
 					 .warn_arg = r->name};
-	struct hv_domain_config hcfg = {0};
 	struct dom *dom = calloc(1, sizeof(*dom));
 	uint64_t now = pvnet_now_ns();
 	unsigned qmp_ms = 0;
-	char path[128];
-	int rc, mem_fd = -1, gnt_fd = -1;
+	int rc;
 
 	if (!dom) {
 		snprintf(err, errlen, "out of memory");
@@ -588,29 +620,9 @@ static int adopt_hvm(struct pvnetd *d, struct adopt *a, struct pvnet_domrec *r, 
 	}
 	dom->domid = r->domid;
 	snprintf(dom->name, sizeof(dom->name), "%s", r->name);
-	snprintf(hcfg.name, sizeof(hcfg.name), "%s", r->name);
-	hcfg.mem_size = HV_PAGE_SIZE; /* as hvm_create: a token page */
-	mem_fd = token_memfd("pvnet-hvm-mem", HV_PAGE_SIZE);
-	gnt_fd = token_memfd("pvnet-hvm-gnt", (uint64_t)HV_DEFAULT_GRANT_FRAMES * HV_PAGE_SIZE);
-	rc = mem_fd < 0 ? mem_fd : gnt_fd < 0 ? gnt_fd : 0;
-	if (rc == 0)
-		rc = hv_domain_adopt(d->hv, &hcfg, r->domid, mem_fd, gnt_fd);
-	if (mem_fd >= 0)
-		close(mem_fd);
-	if (gnt_fd >= 0)
-		close(gnt_fd);
-	if (rc < 0) {
-		snprintf(err, errlen, "domain %u: %s", r->domid, strerror(-rc));
+	rc = hvm_domain_rebuild(d, dom, err, errlen);
+	if (rc < 0)
 		goto free_dom;
-	}
-	rc = xs_domain_introduce(d->xs, dom->domid, dom->name);
-	snprintf(path, sizeof(path), "/local/domain/%u/pvnet/type", dom->domid);
-	if (rc == 0)
-		rc = xs_printf(d->xs, 0, path, "hvm");
-	if (rc < 0) {
-		snprintf(err, errlen, "store: %s", strerror(-rc));
-		goto release;
-	}
 	if (a->qmp_deadline_ns > now)
 		qmp_ms = (unsigned)((a->qmp_deadline_ns - now) / 1000000u);
 	if (qmp_ms > 1000)

@@ -467,31 +467,8 @@ int cmd_accel(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 
 int cmd_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 {
-	char *buf;
-	int n;
-
-	if (argc != 3 || (strcmp(argv[1], "-k") && strcmp(argv[1], "-S") &&
-			  strcmp(argv[1], "--show-features") && strcmp(argv[1], "--statistics"))) {
-		err_printf(o, "usage: ethtool -k|--show-features VIF | ethtool -S|--statistics VIF\n");
-		return 2;
-	}
-	buf = malloc(32768);
-	if (!buf)
-		return 1;
-	n = nb_accel_ethtool(d->nb, argv[2],
-			     (!strcmp(argv[1], "-k") || !strcmp(argv[1], "--show-features")) ? 'k' : 'S',
-			     buf, 32768);
-	if (n < 0) {
-		err_printf(o, "ethtool %s: %s\n", argv[2],
-			   n == -ENOENT	  ? "no such vif or NIC"
-			   : n == -ENODEV ? "the vif has no accelerator (Operation not supported)"
-					  : strerror(-n));
-		free(buf);
-		return 1;
-	}
-	out_text(o, buf);
-	free(buf);
-	return 0;
+	/* netback returns the items; report.c renders them (text, --json) */
+	return report_ethtool(d, o, argc, argv, REPORT_TEXT);
 }
 
 /*

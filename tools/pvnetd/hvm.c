@@ -413,6 +413,29 @@ static int build_argv(struct hvm_dom *h, const struct pvnet_dom_cfg *cfg, struct
 	return a->overflow ? -E2BIG : 0;
 }
 
+/* kernel= and ramdisk= are readable regular files (QEMU only reads them). 0 or -errno. */
+static int check_images(const struct pvnet_dom_cfg *cfg, char *err, size_t errlen)
+{
+	for (int k = 0; k < 2; k++) {
+		const char *f = k ? cfg->ramdisk : cfg->kernel;
+		struct stat st;
+		int rc;
+
+		if (!f[0])
+			continue;
+		if (stat(f, &st) < 0 || access(f, R_OK) < 0) {
+			rc = -errno;
+			snprintf(err, errlen, "cannot read %s: %s", f, strerror(-rc));
+			return rc;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			snprintf(err, errlen, "%s=%s: not a regular file", k ? "ramdisk" : "kernel", f);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_dir,
 	      struct vsw_switch *sw, struct hvm_dom **out, pid_t *pid_out, char *err,
 	      size_t errlen, void (*wait_cb)(void *arg, int ms), void *arg)
@@ -431,22 +454,9 @@ int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_di
 		snprintf(err, errlen, "hvm needs kernel = '...' (scripts/guest-image.sh builds one)");
 		return -EINVAL;
 	}
-	for (int k = 0; k < 2; k++) { /* readable regular files: QEMU only reads them */
-		const char *f = k ? cfg->ramdisk : cfg->kernel;
-		struct stat st;
-
-		if (!f[0])
-			continue;
-		if (stat(f, &st) < 0 || access(f, R_OK) < 0) {
-			rc = -errno;
-			snprintf(err, errlen, "cannot read %s: %s", f, strerror(-rc));
-			return rc;
-		}
-		if (!S_ISREG(st.st_mode)) {
-			snprintf(err, errlen, "%s=%s: not a regular file", k ? "ramdisk" : "kernel", f);
-			return -EINVAL;
-		}
-	}
+	rc = check_images(cfg, err, errlen);
+	if (rc < 0)
+		return rc;
 	h = calloc(1, sizeof(*h));
 	a = calloc(1, sizeof(*a));
 	if (!h || !a) {

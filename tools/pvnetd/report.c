@@ -1123,6 +1123,73 @@ static void render_nic_list(struct outbuf *o, const json_t *arr)
 			   ji(e, "max_vfs"), ji(e, "wire_rx"), ji(e, "wire_tx"));
 }
 
+int report_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
+		   enum report_fmt fmt)
+{
+	struct nb_ethtool_item *it;
+	bool k;
+	int n;
+
+	if (argc != 3 || (strcmp(argv[1], "-k") && strcmp(argv[1], "-S") &&
+			  strcmp(argv[1], "--show-features") && strcmp(argv[1], "--statistics"))) {
+		err_printf(o, "usage: ethtool -k|--show-features VIF | ethtool -S|--statistics VIF\n");
+		return 2;
+	}
+	k = !strcmp(argv[1], "-k") || !strcmp(argv[1], "--show-features");
+	it = calloc(NB_ETHTOOL_MAX, sizeof(*it));
+	if (!it)
+		return 1;
+	n = d->nb ? nb_accel_ethtool(d->nb, argv[2], k ? 'k' : 'S', it, NB_ETHTOOL_MAX) : -ENOENT;
+	if (n < 0) {
+		err_printf(o, "ethtool %s: %s\n", argv[2],
+			   n == -ENOENT	  ? "no such vif or NIC"
+			   : n == -ENODEV ? "the vif has no accelerator (Operation not supported)"
+					  : strerror(-n));
+		free(it);
+		return 1;
+	}
+	if (fmt == REPORT_JSON) {
+		json_t *j = json_object(), *v = k ? json_array() : json_object();
+		int bad = !j || !v;
+
+		bad |= put(j, "name", json_string(argv[2]));
+		for (int i = 0; i < n && !bad; i++) {
+			json_t *e;
+			if (!k) {
+				bad |= json_object_set_new(v, it[i].name,
+							   json_integer((json_int_t)it[i].value)) < 0;
+				continue;
+			}
+			e = json_object();
+			bad |= json_array_append_new(v, e);
+			/* a sub-item's tab is layout, not part of its name */
+			bad |= put(e, "name", json_string(it[i].name + (it[i].name[0] == '\t')));
+			bad |= put(e, "on", json_boolean(it[i].value));
+			bad |= put(e, "fixed", json_boolean(it[i].fixed));
+		}
+		bad |= put(j, k ? "features" : "statistics", v);
+		free(it);
+		if (bad) {
+			json_decref(j);
+			j = NULL;
+		}
+		return send_json(o, j);
+	}
+	if (k)
+		out_printf(o, "Features for %s:\n", argv[2]);
+	else
+		out_printf(o, "NIC statistics:\n");
+	for (int i = 0; i < n; i++) {
+		if (k)
+			out_printf(o, "%s: %s%s\n", it[i].name, it[i].value ? "on" : "off",
+				   it[i].fixed ? " [fixed]" : "");
+		else
+			out_printf(o, "     %s: %llu\n", it[i].name, (unsigned long long)it[i].value);
+	}
+	free(it);
+	return 0;
+}
+
 /* ---- entry points ------------------------------------------------------------------------ */
 
 int report_take_format(struct outbuf *o, int *argc, char **argv, enum report_fmt *fmt)
@@ -1214,6 +1281,8 @@ int report_dispatch(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
 		render_accel_list(o, j);
 		json_decref(j);
 		return 0;
+	} else if (!strcmp(cmd, "ethtool")) {
+		return report_ethtool(d, o, argc, argv, fmt);
 	} else if (!strcmp(cmd, "nic") && argc == 2 && !strcmp(argv[1], "list")) {
 		/* netback returns the numbers; the table and the JSON are built here */
 		j = collect_nic_list(d);

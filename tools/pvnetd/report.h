@@ -31,4 +31,14 @@ int report_take_format(struct outbuf *o, int *argc, char **argv, enum report_fmt
 int report_dispatch(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
 		    enum report_fmt fmt);
 
+/*
+ * pvnet ethtool -k|--show-features|-S|--statistics VIF|NIC: netback's items
+ * (nb_accel_ethtool) as ethtool prints them ("Features for X:" / "NIC
+ * statistics:"), or with --json an object: {"name", "features": [{"name", "on",
+ * "fixed"}]} or {"name", "statistics": {NAME: VALUE}}. 0, 1 (no such vif/NIC,
+ * plugin error), 2 (usage).
+ */
+int report_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
+		   enum report_fmt fmt);
+
 #endif /* PVNETD_REPORT_H */
