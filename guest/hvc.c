@@ -616,9 +616,14 @@ static void ld_harvest(struct hvc_logdirty *ld)
 
 	for (uint64_t i = 0; i < ld->words; i++) {
 		uint64_t w = __atomic_exchange_n(&ld->live[i], 0, __ATOMIC_ACQ_REL);
-		for (uint64_t b = w; b; b &= b - 1) {
-			uint64_t pfn = i * 64 + (uint64_t)__builtin_ctzll(b);
-			(void)uffd_wp(ld->uffd, base + pfn * HVC_PAGE, HVC_PAGE, true);
+		/* one ioctl per run of consecutive frames (RX buffers come in blocks) */
+		for (uint64_t b = w; b;) {
+			unsigned first = (unsigned)__builtin_ctzll(b);
+			uint64_t run = b >> first;
+			unsigned len = ~run ? (unsigned)__builtin_ctzll(~run) : 64 - first;
+			(void)uffd_wp(ld->uffd, base + (i * 64 + first) * HVC_PAGE,
+				      (uint64_t)len * HVC_PAGE, true);
+			b = first + len >= 64 ? 0 : b & ~(((1ull << len) - 1) << first);
 		}
 		if (w)
 			__atomic_or_fetch(&ld->harvested[i], w, __ATOMIC_RELEASE);

@@ -76,7 +76,7 @@ static int rx_config(struct mig_rx *rx, const uint8_t *p, uint32_t len)
 	if (len < sizeof(c))
 		return fail(rx, -EINVAL, "CONFIG of %u bytes", len);
 	memcpy(&c, p, sizeof(c));
-	if (c.flags & ~MIG_F_LIVE || c.pad)
+	if (c.flags & ~(MIG_F_LIVE | MIG_F_VERIFY) || c.pad)
 		return fail(rx, -EINVAL, "CONFIG: unknown flags %#x", c.flags);
 	if (c.domid == 0 || c.domid > 1023)
 		return fail(rx, -EINVAL, "CONFIG: domid %u", c.domid);
@@ -270,6 +270,7 @@ static int rx_end(struct mig_rx *rx, const uint8_t *p, uint32_t len)
 		return fail(rx, -EINVAL, "END: %llu pages in %u rounds, %llu in %u came",
 			    (unsigned long long)e.total_pages, e.rounds,
 			    (unsigned long long)rx->total_pages, rx->rounds_seen);
+	memcpy(rx->digest, e.digest, sizeof(rx->digest));
 	rx->state = MIG_RX_DONE;
 	return 0;
 }

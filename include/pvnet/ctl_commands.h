@@ -71,7 +71,7 @@ enum pvnet_cmd_flags {
 	  "ask domains to shut down (control/shutdown) and\n"                                    \
 	  "return; --wait: until gone, destroyed after SECS\n"                                   \
 	  "(3) (pvnetd's own stop leaves PV guests running)")                                    \
-	C("migrate", NULL, cmd_migrate, NULL, PVNET_CMD_WR, "NAME|ID IPV4:PORT [--live|--no-live]", \
+	C("migrate", NULL, cmd_migrate, NULL, PVNET_CMD_WR, "NAME|ID IPV4:PORT [--live|--no-live] [--verify]", \
 	  "live-migrate a PV guest to the pvnetd listening\n"                                    \
 	  "there (--migrate-listen, same --migrate-key)")                                        \
 	C("domid", NULL, cmd_domid, NULL, PVNET_CMD_RD, "NAME", "the id of a domain")            \

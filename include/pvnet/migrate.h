@@ -99,6 +99,7 @@ struct mig_config {
 	uint32_t text_len;        /* 1..MIG_MAX_CONFIG */
 };
 #define MIG_F_LIVE 1u
+#define MIG_F_VERIFY 2u /* END carries a digest of the memory (pvnet migrate --verify) */
 _Static_assert(sizeof(struct mig_config) == 24, "mig_config");
 
 /* ACCEPT: where and with what the guest resumes (on one machine: a unix socket). */
@@ -151,11 +152,17 @@ struct mig_vif {
 };
 _Static_assert(sizeof(struct mig_vif) == 76, "mig_vif");
 
+/* END. digest: with MIG_F_VERIFY, SHA-256 over (pfn as u64, page) of every
+ * frame of the source's memory that holds data once the guest is stopped; the
+ * receiver computes the same over what it received and refuses a mismatch (a
+ * check of the dirty tracking, as xc_domain_save's verify mode); zero without. */
 struct mig_end {
 	uint64_t total_pages;
 	uint32_t rounds;
 	uint32_t pad;
+	uint8_t digest[32];
 };
+_Static_assert(sizeof(struct mig_end) == 48, "mig_end");
 
 /* --- SHA-256 / HMAC (hv/save_sha256.c) --- */
 struct mig_sha256 {
@@ -224,6 +231,7 @@ struct mig_rx {
 	struct mig_vif vifs[MIG_MAX_VIFS];
 	unsigned n_vifs;
 	bool have_gnttab;
+	uint8_t digest[32]; /* END's (MIG_F_VERIFY) */
 	char why[128]; /* why the stream was refused */
 };
 

@@ -6,7 +6,7 @@
 # namespace with a Linux VXLAN device on the same underlay) reaches the guest
 # over the overlay. Asserts: a stream with the wrong key and a destination
 # without the bridge are refused and the guest runs on at A untouched; the
-# guest moves A -> B -> A while the client pings it every 10 ms and an iperf3
+# guest moves A -> B (live) -> A (--no-live) while the client pings it every 10 ms and an iperf3
 # TCP stream runs to it: the iperf3 connection survives, the guest is listed on
 # exactly one host after each move, `pvnet migrate` reports the rounds and the
 # stop-and-copy time, and ping loss is reported.
@@ -117,12 +117,14 @@ ip netns exec "$G" iperf3 -s -1 -p 5201 >"$PV_TMP/iperfs.log" 2>&1 &
 wait_for 5 bash -c "ip netns exec '$G' ss -ltn | grep -q ':5201'"
 ip netns exec "$C" iperf3 -c 10.50.0.10 -p 5201 -t 8 -b 20M >"$PV_TMP/iperf.log" 2>&1 &
 IPERF=$!
-ip netns exec "$C" ping -i 0.01 -c 700 -W 1 10.50.0.10 >"$PV_TMP/ping.log" 2>&1 &
+ip netns exec "$C" ping -D -i 0.01 -c 700 -W 1 10.50.0.10 >"$PV_TMP/ping.log" 2>&1 &
 PING=$!
 sleep 1.5
-out=$(pa migrate "$G" 10.99.0.2:7411 2>&1); echo "$out" | sed 's/^/# A->B: /'
+out=$(pa migrate "$G" 10.99.0.2:7411 --verify 2>&1); echo "$out" | sed 's/^/# A->B: /'
 check "A -> B: migrated, pages per round and stop-and-copy time reported" \
   bash -c "grep -q '^round 0: ' <<<'$out' && grep -q 'stop-and-copy.* ms' <<<'$out'"
+check "A -> B --verify: B's copy of the memory is the source's (dirty tracking missed nothing)" \
+  grep -q "the memory received is the source's" "$PV_TMP/pvnetdB.log"
 check "A -> B: listed on B only" bash -c "'$PV_BIN/pvnet' --run-dir '$RUN_B' list | grep -q '^$G ' && ! '$PV_BIN/pvnet' --run-dir '$RUN_A' list | grep -q '^$G '"
 check "A -> B: the same guest process resumed on B (pid $GPID)" \
   bash -c "kill -0 $GPID && grep -q 'resumed here (guest pid $GPID)' '$PV_TMP/pvnetdB.log'"
@@ -132,8 +134,9 @@ check "at B (no simnic NIC) the vif is on the software path, vif-list says why" 
   wait_for 5 bash -c "'$PV_BIN/pvnet' --run-dir '$RUN_B' vif-list $G | grep -q 'accel: software path: no simnic NIC on this host'" 
 check "B announced the guest's MAC (RARP)" wait_for 5 grep -q "announced" "$PV_TMP/pvnetdB.log"
 sleep 1.5
-out=$(pb migrate "$G" 10.99.0.1:7411 2>&1); echo "$out" | sed 's/^/# B->A: /'
-check "B -> A: migrated" bash -c "grep -q '^migrated domain' <<<'$out'"
+out=$(pb migrate "$G" 10.99.0.1:7411 --no-live 2>&1); echo "$out" | sed 's/^/# B->A: /'
+check "B -> A --no-live: migrated in one stop-and-copy round" \
+  bash -c "grep -q '^migrated domain' <<<'$out' && grep -q '^round 0 (stop-and-copy)' <<<'$out'"
 check "B -> A: listed on A only" bash -c "'$PV_BIN/pvnet' --run-dir '$RUN_A' list | grep -q '^$G ' && ! '$PV_BIN/pvnet' --run-dir '$RUN_B' list | grep -q '^$G '"
 check "B -> A: the guest answers at A" wait_for 10 answers
 check "back at A the vif is accelerated again (simnic level 1 on nic0)" \
@@ -144,5 +147,8 @@ diag "iperf3: $(grep -E 'receiver' "$PV_TMP/iperf.log" | tail -1)"
 wait $PING
 diag "ping -i 0.01 during A->B->A: $(grep -E 'transmitted' "$PV_TMP/ping.log")"
 check "ping loss is reported" grep -q "packet loss" "$PV_TMP/ping.log"
+# downtime as the client saw it: the gaps of more than 50 ms between two answers
+gaps=$(awk '/bytes from/ {gsub(/[][]/, "", $1); if (p && $1 - p > 0.05) printf "%d ms ", ($1 - p) * 1000; p = $1}' "$PV_TMP/ping.log")
+diag "gaps between answers (the moves' downtime as the client saw it): ${gaps:-none}"
 [ -n "${MIG_KEEP_LOGS:-}" ] && cp "$PV_TMP"/*.log "$PV_TMP"/run/*.log "$MIG_KEEP_LOGS"/ 2>/dev/null
 pv_done

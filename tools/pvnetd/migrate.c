@@ -197,6 +197,15 @@ static int chan_send(struct chan *c, uint32_t type, const void *p, uint32_t len)
 	int rc;
 
 	mig_rec_tag(c->skey, c->dir_out, &h, p, tag);
+	if (len <= 4096) {
+		/* a small record in one segment (ACCEPT, DONE, END: each a round trip's half) */
+		uint8_t one[sizeof(h) + 4096 + sizeof(tag)];
+		memcpy(one, &h, sizeof(h));
+		if (len)
+			memcpy(one + sizeof(h), p, len);
+		memcpy(one + sizeof(h) + len, tag, sizeof(tag));
+		return chan_io(c, one, sizeof(h) + len + sizeof(tag), true);
+	}
 	rc = chan_io(c, &h, sizeof(h), true);
 	if (rc == 0 && len)
 		rc = chan_io(c, (void *)p, len, true);
@@ -239,6 +248,29 @@ static int chan_recv_small(struct chan *c, struct mig_rec_hdr *h, void *p, size_
 		return -EBADMSG;
 	c->seq_in++;
 	return 0;
+}
+
+/* SHA-256 over (pfn, page) of every frame of memfd `fd` that holds data (MIG_F_VERIFY). */
+static void mem_digest(int fd, const uint8_t *mem, uint64_t nr_frames, uint8_t out[32])
+{
+	struct mig_sha256 s;
+	off_t end = (off_t)(nr_frames * MIG_PAGE_SIZE), pos = 0;
+
+	mig_sha256_init(&s);
+	while (pos < end) {
+		off_t data = lseek(fd, pos, SEEK_DATA), hole;
+		if (data < 0)
+			break;
+		hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > end)
+			hole = end;
+		for (uint64_t f = (uint64_t)data / MIG_PAGE_SIZE; f < (uint64_t)hole / MIG_PAGE_SIZE; f++) {
+			mig_sha256_update(&s, &f, 8);
+			mig_sha256_update(&s, mem + f * MIG_PAGE_SIZE, MIG_PAGE_SIZE);
+		}
+		pos = hole;
+	}
+	mig_sha256_final(&s, out);
 }
 
 /* --- receiving --- */
@@ -435,6 +467,18 @@ static void *in_thread(void *arg)
 				goto fail;
 		}
 	}
+	if (in->rx.cfg.flags & MIG_F_VERIFY) {
+		uint8_t mine[32];
+		mem_digest(in->mem_fd, in->mem, in->rx.cfg.mem_size / MIG_PAGE_SIZE, mine);
+		if (!mig_mac_equal(mine, in->rx.digest, 32)) {
+			rc = -EIO;
+			snprintf(in->rx.why, sizeof(in->rx.why),
+				 "--verify: the memory received differs from the source's");
+			goto fail;
+		}
+		PVLOG(INFO, MOD, "from %s: domain %u: --verify: the memory received is the source's",
+		      in->peer, in->rx.cfg.domid);
+	}
 	/* complete before DONE: the guest the source then lets go finds us ready */
 	in_set_state(in, IN_COMPLETE);
 	PVLOG(INFO, MOD, "from %s: domain %u complete: %llu pages in %u rounds, %u ports, "
@@ -495,6 +539,8 @@ static void accept_tcp(struct pvnetd *d, struct migrate *m)
 	}
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tmo, sizeof(tmo));
+	/* no Nagle: a small answer (ACCEPT, DONE) must not wait for the peer's delayed ACK */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	in->m = m;
 	in->d = d;
 	in->fd = fd;
@@ -1158,9 +1204,9 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 	} rep;
 	uint8_t want[32];
 	const char *name = NULL, *addr = NULL;
-	bool live = true, suspended = false, logdirty = false, backends_gone = false;
+	bool live = true, verify = false, suspended = false, logdirty = false, backends_gone = false;
 	char *text = NULL, tok[2 * MIG_TOKEN_SIZE + 1], path[PATH_MAX + 32], got[64] = "";
-	uint64_t t0 = pvnet_now_ns(), t_susp = 0, t_done;
+	uint64_t t0 = pvnet_now_ns(), t_susp = 0, t_ack = 0, t_done;
 	struct stat st;
 	int fd = -1, rc = 1, err;
 	unsigned prev = 0;
@@ -1170,6 +1216,8 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 			live = true;
 		else if (!strcmp(argv[i], "--no-live"))
 			live = false;
+		else if (!strcmp(argv[i], "--verify"))
+			verify = true;
 		else if (!name)
 			name = argv[i];
 		else if (!addr)
@@ -1178,7 +1226,7 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 			name = NULL, addr = NULL, i = argc;
 	}
 	if (!name || !addr || parse_addr(addr, &sa) < 0) {
-		err_printf(ob, "usage: pvnet migrate DOM IPV4ADDR:PORT [--live|--no-live]\n");
+		err_printf(ob, "usage: pvnet migrate DOM IPV4ADDR:PORT [--live|--no-live] [--verify]\n");
 		return 2;
 	}
 	if (!m || !m->key_size) {
@@ -1216,6 +1264,8 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 	snprintf(o.home, sizeof(o.home), "/local/domain/%u", o.dom->domid);
 	o.domid = o.dom->domid;
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd >= 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 	if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)) {
 		err_printf(ob, "connect %s: %s\n", addr, strerror(errno));
 		goto out;
@@ -1249,7 +1299,8 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 		goto out;
 	}
 	{
-		struct mig_config cfg = {.flags = live ? MIG_F_LIVE : 0, .domid = o.domid,
+		struct mig_config cfg = {.flags = (live ? MIG_F_LIVE : 0) | (verify ? MIG_F_VERIFY : 0),
+					 .domid = o.domid,
 					 .text_len = (uint32_t)st.st_size};
 		struct hv_domain_info info;
 		hv_domain_get_info(d->hv, o.domid, &info);
@@ -1301,14 +1352,20 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 			if (wait_guest(&o, "logdirty", MIG_GUEST_MS, got, sizeof(got)) < 0) {
 				out_printf(ob, "guest did not start log-dirty (%s): stop-and-copy instead\n",
 					   got[0] ? got : "no answer");
-				live = false;
+				if (!dom_alive(&o))
+					goto cancel;
+				hv_logdirty_stop(d->hv, o.domid);
+				control(&o, "resume", NULL, NULL); /* whatever it started, it stops */
+				logdirty = live = false;
 			}
 		} else {
 			live = false;
 		}
 	}
-	mark_populated(&o);
-	for (;;) {
+	/* pre-copy (live only; --no-live, as xl's, copies once with the guest stopped) */
+	if (live)
+		mark_populated(&o);
+	while (live) {
 		uint64_t tr = pvnet_now_ns();
 		int sent = send_round(&o);
 		if (sent < 0 || !dom_alive(&o)) {
@@ -1318,7 +1375,7 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 		out_printf(ob, "round %u: %d pages (%.1f MiB) in %llu ms\n", o.round - 1, sent,
 			   sent / 256.0, (unsigned long long)((pvnet_now_ns() - tr) / 1000000u));
 		PVLOG(INFO, MOD, "domain %u: round %u: %d pages", o.domid, o.round - 1, sent);
-		if (!live || o.round >= MIG_MAX_ROUNDS - 2)
+		if (o.round >= MIG_MAX_ROUNDS - 2)
 			break;
 		if ((err = harvest(&o)) < 0) {
 			err_printf(ob, "log-dirty harvest: %s\n", strerror(-err));
@@ -1351,14 +1408,13 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 		goto cancel;
 	}
 	suspended = true;
+	t_ack = pvnet_now_ns();
 	if (logdirty && (err = harvest(&o)) < 0) {
 		err_printf(ob, "log-dirty harvest: %s\n", strerror(-err));
 		goto cancel;
 	}
-	if (!live && !logdirty && o.round > 0) {
-		/* --no-live: the copy above ran while the guest ran; copy it all again now */
-		mark_populated(&o);
-	}
+	if (!logdirty)
+		mark_populated(&o); /* --no-live: everything, once, the guest stopped */
 	{
 		int sent = send_round(&o);
 		struct mig_end end;
@@ -1370,6 +1426,8 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 		}
 		out_printf(ob, "round %u (stop-and-copy): %d pages\n", o.round - 1, sent);
 		end = (struct mig_end){.total_pages = o.total_pages, .rounds = o.round};
+		if (verify) /* the guest is stopped and the backends gone: nothing writes now */
+			mem_digest(o.mem_fd, o.mem, o.nr_frames, end.digest);
 		if ((err = chan_send(&o.c, MIG_REC_END, &end, sizeof(end))) < 0 ||
 		    (err = chan_recv_small(&o.c, &h, &rep, sizeof(rep))) < 0) {
 			err_printf(ob, "%s: %s\n", addr, strerror(-err));
@@ -1390,9 +1448,12 @@ int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 		   o.domid, name, addr, (unsigned long long)o.total_pages, o.round,
 		   (unsigned long long)((t_done - t0) / 1000000u),
 		   (unsigned long long)((t_done - t_susp) / 1000000u));
-	PVLOG(INFO, MOD, "domain %u '%s' migrated to %s: %llu pages in %u rounds, stop-and-copy %llu ms",
+	PVLOG(INFO, MOD, "domain %u '%s' migrated to %s: %llu pages in %u rounds, stop-and-copy %llu ms "
+			 "(backends gone and guest suspended %llu ms, last round and state to DONE %llu ms)",
 	      o.domid, name, addr, (unsigned long long)o.total_pages, o.round,
-	      (unsigned long long)((t_done - t_susp) / 1000000u));
+	      (unsigned long long)((t_done - t_susp) / 1000000u),
+	      (unsigned long long)((t_ack - t_susp) / 1000000u),
+	      (unsigned long long)((t_done - t_ack) / 1000000u));
 	if (dom_alive(&o))
 		release_dom(d, o.dom);
 	o.dom = NULL;
