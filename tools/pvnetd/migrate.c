@@ -378,36 +378,109 @@ static void in_set_state(struct mig_in *in, int state)
 	(void)!write(in->m->wake_fd, &one, sizeof(one));
 }
 
-static void *in_thread(void *arg)
+/* The receiver's side of the handshake; the session key into c. 0 or -errno. */
+static int in_handshake(struct mig_in *in, struct chan *c)
 {
-	struct mig_in *in = arg;
 	struct migrate *m = in->m;
 	struct mig_hello hr = {.magic = MIG_MAGIC, .version = MIG_VERSION}, hs;
-	struct chan c = {.fd = in->fd, .dir_out = 'R', .dir_in = 'S'};
-	struct mig_refuse ref = {0};
-	struct pvnet_domrec r = {0};
-	uint8_t want[32], *buf = NULL;
-	bool authed = false;
+	uint8_t want[32];
 	int rc;
 
-	if (getrandom(hr.nonce, sizeof(hr.nonce), 0) != sizeof(hr.nonce)) {
-		rc = -EIO;
-		goto fail;
-	}
+	if (getrandom(hr.nonce, sizeof(hr.nonce), 0) != sizeof(hr.nonce))
+		return -EIO;
 	if ((rc = io_full(in->fd, &hr, sizeof(hr), true)) < 0 ||
 	    (rc = io_full(in->fd, &hs, sizeof(hs), false)) < 0)
-		goto fail;
+		return rc;
 	mig_auth_mac(m->key, m->key_size, "pvnet-mig-c", hr.nonce, hs.nonce, want);
 	if (hs.magic != MIG_MAGIC || hs.version != MIG_VERSION ||
 	    !mig_mac_equal(want, hs.mac, 32)) {
-		rc = -EACCES;
 		snprintf(in->rx.why, sizeof(in->rx.why), "not authenticated (wrong key or version)");
-		goto fail;
+		return -EACCES;
 	}
 	mig_auth_mac(m->key, m->key_size, "pvnet-mig-s", hr.nonce, hs.nonce, hr.mac);
-	mig_auth_mac(m->key, m->key_size, "pvnet-mig-k", hr.nonce, hs.nonce, c.skey);
+	mig_auth_mac(m->key, m->key_size, "pvnet-mig-k", hr.nonce, hs.nonce, c->skey);
 	memset(hr.nonce, 0, sizeof(hr.nonce));
-	if ((rc = io_full(in->fd, &hr, sizeof(hr), true)) < 0)
+	return io_full(in->fd, &hr, sizeof(hr), true);
+}
+
+/* CONFIG parsed: checked against this host, memory made, ACCEPT with a token. 0 or -errno. */
+static int in_accept(struct mig_in *in, struct chan *c, struct pvnet_domrec *r)
+{
+	struct mig_accept acc;
+	char why[sizeof(in->rx.why)] = "";
+	int rc;
+
+	rc = check_config(in, r, why, sizeof(why));
+	if (rc == 0)
+		rc = sealed_memfd("pvnet-migin-mem", in->rx.cfg.mem_size, &in->mem_fd, &in->mem);
+	if (rc == 0)
+		rc = sealed_memfd("pvnet-migin-gnt", (uint64_t)in->rx.cfg.nr_grant_frames * MIG_PAGE_SIZE,
+				  &in->gnt_fd, &in->gnt);
+	if (rc < 0) {
+		snprintf(in->rx.why, sizeof(in->rx.why), "%s", why[0] ? why : strerror(-rc));
+		return rc;
+	}
+	mig_rx_set_target(&in->rx, in->mem, in->gnt);
+	if (getrandom(in->token, sizeof(in->token), 0) != sizeof(in->token))
+		return -EIO;
+	memset(&acc, 0, sizeof(acc));
+	memcpy(acc.token, in->token, sizeof(acc.token));
+	memcpy(acc.path, in->m->sock_path, strnlen(in->m->sock_path, sizeof(acc.path) - 1));
+	PVLOG(INFO, MOD, "from %s: domain %u '%s', %llu MiB, %s: accepted", in->peer, r->domid,
+	      r->name, (unsigned long long)(in->rx.cfg.mem_size >> 20),
+	      in->rx.cfg.flags & MIG_F_LIVE ? "live" : "not live");
+	return chan_send(c, MIG_REC_ACCEPT, &acc, sizeof(acc));
+}
+
+/* --verify: what was received is the source's memory. 0 or -EIO. */
+static int in_verify(struct mig_in *in)
+{
+	uint8_t mine[32];
+
+	if (!(in->rx.cfg.flags & MIG_F_VERIFY))
+		return 0;
+	mem_digest(in->mem_fd, in->mem, in->rx.cfg.mem_size / MIG_PAGE_SIZE, mine);
+	if (!mig_mac_equal(mine, in->rx.digest, 32)) {
+		snprintf(in->rx.why, sizeof(in->rx.why),
+			 "--verify: the memory received differs from the source's");
+		return -EIO;
+	}
+	PVLOG(INFO, MOD, "from %s: domain %u: --verify: the memory received is the source's",
+	      in->peer, in->rx.cfg.domid);
+	return 0;
+}
+
+/* Reads one record and hands it to the parser. 0 or -errno. */
+static int in_record(struct mig_in *in, uint8_t *buf)
+{
+	struct mig_rec_hdr h;
+	uint8_t tag[32];
+	int rc;
+
+	if ((rc = io_full(in->fd, &h, sizeof(h), false)) < 0)
+		return rc;
+	if (h.len > MIG_MAX_REC) {
+		snprintf(in->rx.why, sizeof(in->rx.why), "record of %u bytes", h.len);
+		return -EINVAL;
+	}
+	if ((rc = io_full(in->fd, buf, h.len, false)) < 0 ||
+	    (rc = io_full(in->fd, tag, sizeof(tag), false)) < 0)
+		return rc;
+	return mig_rx_record(&in->rx, &h, buf, tag);
+}
+
+static void *in_thread(void *arg)
+{
+	struct mig_in *in = arg;
+	struct chan c = {.fd = in->fd, .dir_out = 'R', .dir_in = 'S'};
+	struct mig_refuse ref = {0};
+	struct pvnet_domrec r = {0};
+	uint8_t *buf = NULL;
+	bool authed = false;
+	int rc;
+
+	rc = in_handshake(in, &c);
+	if (rc < 0)
 		goto fail;
 	authed = true;
 	buf = malloc(MIG_MAX_REC);
@@ -415,70 +488,16 @@ static void *in_thread(void *arg)
 		rc = -ENOMEM;
 		goto fail;
 	}
-	rc = 0;
 	mig_rx_init(&in->rx, c.skey);
 	while (in->rx.state != MIG_RX_DONE) {
-		struct mig_rec_hdr h;
-		uint8_t tag[32];
-
-		if ((rc = io_full(in->fd, &h, sizeof(h), false)) < 0)
-			goto fail;
-		if (h.len > MIG_MAX_REC) {
-			rc = -EINVAL;
-			snprintf(in->rx.why, sizeof(in->rx.why), "record of %u bytes", h.len);
-			goto fail;
-		}
-		if ((rc = io_full(in->fd, buf, h.len, false)) < 0 ||
-		    (rc = io_full(in->fd, tag, sizeof(tag), false)) < 0)
-			goto fail;
-		rc = mig_rx_record(&in->rx, &h, buf, tag);
-		if (rc < 0)
+		if ((rc = in_record(in, buf)) < 0)
 			goto fail;
 		c.seq_in++;
-		if (in->rx.state == MIG_RX_TARGET) {
-			struct mig_accept acc;
-			char why[sizeof(in->rx.why)] = "";
-
-			rc = check_config(in, &r, why, sizeof(why));
-			if (rc == 0)
-				rc = sealed_memfd("pvnet-migin-mem", in->rx.cfg.mem_size, &in->mem_fd,
-						  &in->mem);
-			if (rc == 0)
-				rc = sealed_memfd("pvnet-migin-gnt",
-						  (uint64_t)in->rx.cfg.nr_grant_frames * MIG_PAGE_SIZE,
-						  &in->gnt_fd, &in->gnt);
-			if (rc < 0) {
-				snprintf(in->rx.why, sizeof(in->rx.why), "%s",
-					 why[0] ? why : strerror(-rc));
-				goto fail;
-			}
-			mig_rx_set_target(&in->rx, in->mem, in->gnt);
-			if (getrandom(in->token, sizeof(in->token), 0) != sizeof(in->token)) {
-				rc = -EIO;
-				goto fail;
-			}
-			memset(&acc, 0, sizeof(acc));
-			memcpy(acc.token, in->token, sizeof(acc.token));
-			memcpy(acc.path, m->sock_path, strnlen(m->sock_path, sizeof(acc.path) - 1));
-			PVLOG(INFO, MOD, "from %s: domain %u '%s', %llu MiB, %s: accepted", in->peer,
-			      r.domid, r.name, (unsigned long long)(in->rx.cfg.mem_size >> 20),
-			      in->rx.cfg.flags & MIG_F_LIVE ? "live" : "not live");
-			if ((rc = chan_send(&c, MIG_REC_ACCEPT, &acc, sizeof(acc))) < 0)
-				goto fail;
-		}
-	}
-	if (in->rx.cfg.flags & MIG_F_VERIFY) {
-		uint8_t mine[32];
-		mem_digest(in->mem_fd, in->mem, in->rx.cfg.mem_size / MIG_PAGE_SIZE, mine);
-		if (!mig_mac_equal(mine, in->rx.digest, 32)) {
-			rc = -EIO;
-			snprintf(in->rx.why, sizeof(in->rx.why),
-				 "--verify: the memory received differs from the source's");
+		if (in->rx.state == MIG_RX_TARGET && (rc = in_accept(in, &c, &r)) < 0)
 			goto fail;
-		}
-		PVLOG(INFO, MOD, "from %s: domain %u: --verify: the memory received is the source's",
-		      in->peer, in->rx.cfg.domid);
 	}
+	if ((rc = in_verify(in)) < 0)
+		goto fail;
 	/* complete before DONE: the guest the source then lets go finds us ready */
 	in_set_state(in, IN_COMPLETE);
 	PVLOG(INFO, MOD, "from %s: domain %u complete: %llu pages in %u rounds, %u ports, "
@@ -887,6 +906,16 @@ struct out {
 	uint32_t round;
 	domid_t domid;
 	char home[64];
+	/* the command */
+	struct outbuf *ob;
+	const char *name, *addr;
+	struct sockaddr_in sa;
+	bool live, verify, logdirty, suspended, backends_gone;
+	char *text; /* room for struct mig_config, then the domain record */
+	uint32_t text_len;
+	char tok[2 * MIG_TOKEN_SIZE + 1];
+	char target[MIG_PATH_MAX]; /* where the guest resumes (ACCEPT) */
+	uint64_t t0, t_susp, t_ack;
 };
 
 /* The domain is still ours: the loop pumped meanwhile may have reaped a guest that died. */
@@ -1013,103 +1042,126 @@ static int harvest(struct out *o)
 	return hv_logdirty_harvest_dom0(o->d->hv, o->domid, o->bits);
 }
 
-static int send_state(struct out *o)
+/* GNTTAB: the grant table's frames as they are now (the guest is suspended). */
+static int send_gnttab(struct out *o)
 {
-	uint8_t *buf = malloc(4 + MIG_MAX_EVTCHNS * sizeof(struct mig_evtchn) + 4096);
-	uint32_t n = 0, nf;
-	struct mig_evtchn e;
+	uint32_t nf = (uint32_t)(o->gnt_size / MIG_PAGE_SIZE);
+	uint8_t *g = malloc(4 + (size_t)nf * MIG_PAGE_SIZE);
 	int rc;
 
-	struct mig_vif devv[MIG_MAX_VIFS];
-	uint8_t dev[4 + sizeof(devv)];
-	uint32_t ndev = 0;
-
-	if (!buf)
+	if (!g)
 		return -ENOMEM;
-	/* devices, first: the sends below pump the control loop (o->dom is checked alive) */
-	for (unsigned i = 0; i < o->dom->cfg.n_vifs && ndev < MIG_MAX_VIFS; i++) {
+	memcpy(g, &nf, 4);
+	memcpy(g + 4, o->gnt, (size_t)nf * MIG_PAGE_SIZE);
+	rc = chan_send(&o->c, MIG_REC_GNTTAB, g, 4 + nf * MIG_PAGE_SIZE);
+	free(g);
+	return rc;
+}
+
+/* EVTCHN: the ports the domain has open (the frontends bind new ones on resume). */
+static int send_evtchn(struct out *o, uint8_t *buf)
+{
+	uint32_t n = 0;
+
+	for (uint32_t port = 1; port < MIG_MAX_EVTCHNS; port++) {
+		struct evtchn_status st = {.dom = o->domid, .port = port};
+		struct mig_evtchn e;
+		bool unbound;
+
+		if (evtchn_status(o->d->hv, 0, &st) < 0)
+			break;
+		if (st.status != EVTCHNSTAT_unbound && st.status != EVTCHNSTAT_interdomain)
+			continue;
+		unbound = st.status == EVTCHNSTAT_unbound;
+		e = (struct mig_evtchn){.port = port,
+					.state = unbound ? 1 : 2,
+					.remote_dom = unbound ? st.u.unbound.dom : st.u.interdomain.dom,
+					.remote_port = unbound ? 0 : st.u.interdomain.port};
+		memcpy(buf + 4 + n * sizeof(e), &e, sizeof(e));
+		n++;
+	}
+	memcpy(buf, &n, 4);
+	return chan_send(&o->c, MIG_REC_EVTCHN, buf, 4 + n * (uint32_t)sizeof(struct mig_evtchn));
+}
+
+/* A data/ node name the destination's parser takes (hv/save.c path_ok). */
+static bool store_name_ok(const char *n)
+{
+	return n[0] && n[0] != '.' && strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+						"0123456789_-.") == strlen(n);
+}
+
+/* STORE: the guest's data/ nodes (the rest is rewritten from the config and by the guest). */
+static int send_store(struct out *o, uint8_t *buf)
+{
+	char path[256], **names = NULL, *v = NULL;
+	unsigned count = 0, kept = 0;
+	uint32_t off = 4;
+	size_t len;
+
+	snprintf(path, sizeof(path), "%s/data", o->home);
+	if (xs_directory(o->d->xs, 0, 0, path, &names, &count) < 0)
+		count = 0;
+	for (unsigned i = 0; i < count && kept < MIG_MAX_STORE_NODES; i++) {
+		char rel[MIG_MAX_STORE_PATH + 1];
+		uint16_t pl, vl;
+
+		if (!store_name_ok(names[i]) ||
+		    snprintf(rel, sizeof(rel), "data/%s", names[i]) >= (int)sizeof(rel))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", o->home, rel);
+		if (xs_read(o->d->xs, 0, 0, path, &v, &len) < 0)
+			continue;
+		pl = (uint16_t)strlen(rel);
+		if (len <= MIG_MAX_STORE_VALUE && !memchr(v, 0, len) && off + 4 + pl + len < 4096) {
+			vl = (uint16_t)len;
+			memcpy(buf + off, &pl, 2);
+			memcpy(buf + off + 2, &vl, 2);
+			memcpy(buf + off + 4, rel, pl);
+			memcpy(buf + off + 4 + pl, v, vl);
+			off += 4u + pl + vl;
+			kept++;
+		}
+		free(v);
+		v = NULL;
+	}
+	xs_free_list(names, count);
+	memcpy(buf, &kept, 4);
+	return chan_send(&o->c, MIG_REC_STORE, buf, off);
+}
+
+/* DEVICE payload from the domain's vifs (before any send: the sends pump the loop). */
+static uint32_t build_devices(const struct out *o, uint8_t *dev)
+{
+	uint32_t n = 0;
+
+	for (unsigned i = 0; i < o->dom->cfg.n_vifs && n < MIG_MAX_VIFS; i++) {
 		const struct pvnet_vif_cfg *vc = &o->dom->cfg.vifs[i];
 		struct mig_vif v = {.devid = vc->devid >= 0 ? (uint32_t)vc->devid : i,
 				    .accel_level = vc->level > 0 && vc->level <= 3 ? (uint8_t)vc->level : 0};
 		memcpy(v.mac, vc->mac, 6);
 		snprintf(v.bridge, sizeof(v.bridge), "%s", vc->bridge);
 		snprintf(v.accel_plugin, sizeof(v.accel_plugin), "%s", vc->accel);
-		memcpy(dev + 4 + ndev * sizeof(v), &v, sizeof(v));
-		ndev++;
-	}
-	memcpy(dev, &ndev, 4);
-	/* grant table: its frames as they are now (the guest is suspended) */
-	nf = (uint32_t)(o->gnt_size / MIG_PAGE_SIZE);
-	{
-		uint8_t *g = malloc(4 + (size_t)nf * MIG_PAGE_SIZE);
-		if (!g) {
-			free(buf);
-			return -ENOMEM;
-		}
-		memcpy(g, &nf, 4);
-		memcpy(g + 4, o->gnt, (size_t)nf * MIG_PAGE_SIZE);
-		rc = chan_send(&o->c, MIG_REC_GNTTAB, g, 4 + nf * MIG_PAGE_SIZE);
-		free(g);
-		if (rc < 0)
-			goto out;
-	}
-	/* event channels: what the domain has open (re-bound by the frontends on resume) */
-	for (uint32_t port = 1; port < MIG_MAX_EVTCHNS && n < MIG_MAX_EVTCHNS; port++) {
-		struct evtchn_status st = {.dom = o->domid, .port = port};
-		if (evtchn_status(o->d->hv, 0, &st) < 0)
-			break;
-		if (st.status != EVTCHNSTAT_unbound && st.status != EVTCHNSTAT_interdomain)
-			continue;
-		e = (struct mig_evtchn){.port = port,
-					.state = st.status == EVTCHNSTAT_unbound ? 1 : 2,
-					.remote_dom = st.status == EVTCHNSTAT_unbound
-							      ? st.u.unbound.dom
-							      : st.u.interdomain.dom,
-					.remote_port = st.status == EVTCHNSTAT_unbound
-							       ? 0
-							       : st.u.interdomain.port};
-		memcpy(buf + 4 + n * sizeof(e), &e, sizeof(e));
+		memcpy(dev + 4 + n * sizeof(v), &v, sizeof(v));
 		n++;
 	}
-	memcpy(buf, &n, 4);
-	if ((rc = chan_send(&o->c, MIG_REC_EVTCHN, buf, 4 + n * (uint32_t)sizeof(e))) < 0)
-		goto out;
-	/* store: the guest's data/ nodes (the rest is rewritten from the config and by the guest) */
-	{
-		char path[128], **names = NULL, *v = NULL;
-		unsigned count = 0, kept = 0;
-		uint32_t off = 4;
-		size_t len;
+	memcpy(dev, &n, 4);
+	return 4 + n * (uint32_t)sizeof(struct mig_vif);
+}
 
-		snprintf(path, sizeof(path), "%s/data", o->home);
-		if (xs_directory(o->d->xs, 0, 0, path, &names, &count) < 0)
-			count = 0;
-		for (unsigned i = 0; i < count && kept < MIG_MAX_STORE_NODES; i++) {
-			char rel[MIG_MAX_STORE_PATH + 1];
-			uint16_t pl, vl;
-			snprintf(path, sizeof(path), "%s/data/%s", o->home, names[i]);
-			if (snprintf(rel, sizeof(rel), "data/%s", names[i]) >= (int)sizeof(rel) ||
-			    xs_read(o->d->xs, 0, 0, path, &v, &len) < 0)
-				continue;
-			if (len <= MIG_MAX_STORE_VALUE && !memchr(v, 0, len) && off + 4 + strlen(rel) + len < 4096) {
-				pl = (uint16_t)strlen(rel), vl = (uint16_t)len;
-				memcpy(buf + off, &pl, 2);
-				memcpy(buf + off + 2, &vl, 2);
-				memcpy(buf + off + 4, rel, pl);
-				memcpy(buf + off + 4 + pl, v, vl);
-				off += 4u + pl + vl;
-				kept++;
-			}
-			free(v);
-			v = NULL;
-		}
-		xs_free_list(names, count);
-		memcpy(buf, &kept, 4);
-		if ((rc = chan_send(&o->c, MIG_REC_STORE, buf, off)) < 0)
-			goto out;
-	}
-	rc = chan_send(&o->c, MIG_REC_DEVICE, dev, 4 + ndev * (uint32_t)sizeof(struct mig_vif));
-out:
+/* GNTTAB, EVTCHN, STORE, DEVICE. */
+static int send_state(struct out *o)
+{
+	uint8_t dev[4 + MIG_MAX_VIFS * sizeof(struct mig_vif)];
+	uint8_t *buf = malloc(4 + MIG_MAX_EVTCHNS * sizeof(struct mig_evtchn) + 4096);
+	uint32_t dev_len = build_devices(o, dev);
+	int rc;
+
+	if (!buf)
+		return -ENOMEM;
+	if ((rc = send_gnttab(o)) == 0 && (rc = send_evtchn(o, buf)) == 0 &&
+	    (rc = send_store(o, buf)) == 0)
+		rc = chan_send(&o->c, MIG_REC_DEVICE, dev, dev_len);
 	free(buf);
 	return rc;
 }
@@ -1190,305 +1242,395 @@ static void accel_detach_all(struct pvnetd *d, struct dom *dom, struct outbuf *o
 		pvnetd_pump(d, 5); /* what the NIC handed back goes out on the rings */
 }
 
-int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
-{
-	struct migrate *m = d->migrate;
-	struct out o = {.d = d, .mem_fd = -1, .gnt_fd = -1};
-	struct sockaddr_in sa;
-	struct mig_hello hr, hs = {.magic = MIG_MAGIC, .version = MIG_VERSION};
-	struct mig_rec_hdr h;
-	union {
-		struct mig_accept acc;
-		struct mig_refuse ref;
-		uint8_t raw[256];
-	} rep;
-	uint8_t want[32];
-	const char *name = NULL, *addr = NULL;
-	bool live = true, verify = false, suspended = false, logdirty = false, backends_gone = false;
-	char *text = NULL, tok[2 * MIG_TOKEN_SIZE + 1], path[PATH_MAX + 32], got[64] = "";
-	uint64_t t0 = pvnet_now_ns(), t_susp = 0, t_ack = 0, t_done;
-	struct stat st;
-	int fd = -1, rc = 1, err;
-	unsigned prev = 0;
+/* The answer to CONFIG or END: ACCEPT / REFUSE / DONE. */
+union answer {
+	struct mig_accept acc;
+	struct mig_refuse ref;
+	uint8_t raw[256];
+};
 
+/* Arguments and what must hold before anything is sent. 0, or the command's status. */
+static int out_parse(struct out *o, int argc, char **argv)
+{
+	struct migrate *m = o->d->migrate;
+
+	o->live = true;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--live"))
-			live = true;
+			o->live = true;
 		else if (!strcmp(argv[i], "--no-live"))
-			live = false;
+			o->live = false;
 		else if (!strcmp(argv[i], "--verify"))
-			verify = true;
-		else if (!name)
-			name = argv[i];
-		else if (!addr)
-			addr = argv[i];
+			o->verify = true;
+		else if (!o->name)
+			o->name = argv[i];
+		else if (!o->addr)
+			o->addr = argv[i];
 		else
-			name = NULL, addr = NULL, i = argc;
+			o->name = NULL, o->addr = NULL, i = argc;
 	}
-	if (!name || !addr || parse_addr(addr, &sa) < 0) {
-		err_printf(ob, "usage: pvnet migrate DOM IPV4ADDR:PORT [--live|--no-live] [--verify]\n");
+	if (!o->name || !o->addr || parse_addr(o->addr, &o->sa) < 0) {
+		err_printf(o->ob, "usage: pvnet migrate DOM IPV4ADDR:PORT [--live|--no-live] [--verify]\n");
 		return 2;
 	}
 	if (!m || !m->key_size) {
-		err_printf(ob, "this pvnetd has no --migrate-key: it cannot migrate\n");
+		err_printf(o->ob, "this pvnetd has no --migrate-key: it cannot migrate\n");
 		return 1;
 	}
-	o.dom = dom_find(d, name);
-	if (!o.dom || o.dom->dying || o.dom->hvm || o.dom->pid <= 0 || o.dom->hc_fd < 0) {
-		err_printf(ob, "%s: no running PV domain of that name%s\n", name,
-			   o.dom && o.dom->hvm ? " (HVM migration is not done yet)" : "");
+	o->dom = dom_find(o->d, o->name);
+	if (!o->dom || o->dom->dying || o->dom->hvm || o->dom->pid <= 0 || o->dom->hc_fd < 0) {
+		err_printf(o->ob, "%s: no running PV domain of that name%s\n", o->name,
+			   o->dom && o->dom->hvm ? " (HVM migration is not done yet)" : "");
 		return 1;
 	}
 	if (m->busy) {
-		err_printf(ob, "a migration is already running\n");
+		err_printf(o->ob, "a migration is already running\n");
 		return 1;
 	}
-	/* the domain record (adopt.c) is the config the destination rebuilds it from */
-	snprintf(path, sizeof(path), "%s/domains/%u.dom", d->state_dir, o.dom->domid);
-	{
-		int rf = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (rf < 0 || fstat(rf, &st) < 0 || st.st_size <= 0 || st.st_size > MIG_MAX_CONFIG ||
-		    !(text = malloc((size_t)st.st_size + sizeof(struct mig_config))) ||
-		    read(rf, text + sizeof(struct mig_config), (size_t)st.st_size) != st.st_size) {
-			err_printf(ob, "%s: no domain record %s (a guest started without the state dir "
-				       "cannot be migrated)\n",
-				   name, path);
-			if (rf >= 0)
-				close(rf);
-			free(text);
-			return 1;
-		}
-		close(rf);
+	o->domid = o->dom->domid;
+	snprintf(o->home, sizeof(o->home), "/local/domain/%u", o->domid);
+	return 0;
+}
+
+/* The domain record (adopt.c): the config the destination rebuilds the domain from. */
+static int out_read_record(struct out *o)
+{
+	char path[PATH_MAX + 32];
+	struct stat st;
+	int rf;
+
+	snprintf(path, sizeof(path), "%s/domains/%u.dom", o->d->state_dir, o->domid);
+	rf = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (rf < 0 || fstat(rf, &st) < 0 || st.st_size <= 0 || st.st_size > MIG_MAX_CONFIG ||
+	    !(o->text = malloc((size_t)st.st_size + sizeof(struct mig_config))) ||
+	    read(rf, o->text + sizeof(struct mig_config), (size_t)st.st_size) != st.st_size) {
+		err_printf(o->ob, "%s: no domain record %s (a guest started without the state dir "
+				  "cannot be migrated)\n",
+			   o->name, path);
+		if (rf >= 0)
+			close(rf);
+		return -1;
 	}
-	m->busy = true;
-	snprintf(o.home, sizeof(o.home), "/local/domain/%u", o.dom->domid);
-	o.domid = o.dom->domid;
+	close(rf);
+	o->text_len = (uint32_t)st.st_size;
+	return 0;
+}
+
+/* Connects and proves the key both ways; the session key into o->c. 0 or -1. */
+static int out_connect(struct out *o)
+{
+	struct migrate *m = o->d->migrate;
+	struct mig_hello hr, hs = {.magic = MIG_MAGIC, .version = MIG_VERSION}, ha;
+	uint8_t want[32];
+	int fd, err;
+
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	o->c = (struct chan){.d = o->d, .fd = fd, .dir_out = 'S', .dir_in = 'R'};
 	if (fd >= 0)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-	if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS)) {
-		err_printf(ob, "connect %s: %s\n", addr, strerror(errno));
-		goto out;
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&o->sa, sizeof(o->sa)) < 0 &&
+		       errno != EINPROGRESS)) {
+		err_printf(o->ob, "connect %s: %s\n", o->addr, strerror(errno));
+		return -1;
 	}
-	o.c = (struct chan){.d = d, .fd = fd, .dir_out = 'S', .dir_in = 'R'};
-	/* handshake */
-	if ((err = pio_full(d, fd, &hr, sizeof(hr), false, 5000)) < 0) {
-		err_printf(ob, "%s: no migration listener answered: %s\n", addr, strerror(-err));
-		goto out;
+	if ((err = pio_full(o->d, fd, &hr, sizeof(hr), false, 5000)) < 0) {
+		err_printf(o->ob, "%s: no migration listener answered: %s\n", o->addr, strerror(-err));
+		return -1;
 	}
 	if (hr.magic != MIG_MAGIC || hr.version != MIG_VERSION ||
 	    getrandom(hs.nonce, sizeof(hs.nonce), 0) != sizeof(hs.nonce)) {
-		err_printf(ob, "%s: not a pvnet migration listener of version %d\n", addr, MIG_VERSION);
-		goto out;
+		err_printf(o->ob, "%s: not a pvnet migration listener of version %d\n", o->addr,
+			   MIG_VERSION);
+		return -1;
 	}
 	mig_auth_mac(m->key, m->key_size, "pvnet-mig-c", hr.nonce, hs.nonce, hs.mac);
-	if ((err = pio_full(d, fd, &hs, sizeof(hs), true, MIG_IO_MS)) < 0 ||
-	    (err = pio_full(d, fd, &rep, sizeof(struct mig_hello), false, MIG_IO_MS)) < 0) {
-		err_printf(ob, "%s: handshake: %s (wrong key?)\n", addr, strerror(-err));
-		goto out;
+	if ((err = pio_full(o->d, fd, &hs, sizeof(hs), true, MIG_IO_MS)) < 0 ||
+	    (err = pio_full(o->d, fd, &ha, sizeof(ha), false, MIG_IO_MS)) < 0) {
+		err_printf(o->ob, "%s: handshake: %s (wrong key?)\n", o->addr, strerror(-err));
+		return -1;
 	}
 	mig_auth_mac(m->key, m->key_size, "pvnet-mig-s", hr.nonce, hs.nonce, want);
-	if (!mig_mac_equal(want, ((struct mig_hello *)&rep)->mac, 32)) {
-		err_printf(ob, "%s: the destination does not hold our key\n", addr);
-		goto out;
+	if (!mig_mac_equal(want, ha.mac, 32)) {
+		err_printf(o->ob, "%s: the destination does not hold our key\n", o->addr);
+		return -1;
 	}
-	mig_auth_mac(m->key, m->key_size, "pvnet-mig-k", hr.nonce, hs.nonce, o.c.skey);
-	/* CONFIG, then the destination's verdict: nothing has happened to the guest yet */
-	if (!dom_alive(&o)) {
-		err_printf(ob, "%s: the guest died\n", name);
-		goto out;
+	mig_auth_mac(m->key, m->key_size, "pvnet-mig-k", hr.nonce, hs.nonce, o->c.skey);
+	return 0;
+}
+
+/* CONFIG, then the destination's verdict: nothing has happened to the guest yet. 0 or -1. */
+static int out_offer(struct out *o)
+{
+	struct mig_config cfg = {.flags = (o->live ? MIG_F_LIVE : 0) | (o->verify ? MIG_F_VERIFY : 0),
+				 .domid = o->domid,
+				 .text_len = o->text_len};
+	struct hv_domain_info info;
+	struct mig_rec_hdr h;
+	union answer rep;
+	int err;
+
+	if (!dom_alive(o) || hv_domain_get_info(o->d->hv, o->domid, &info) < 0) {
+		err_printf(o->ob, "%s: the guest died\n", o->name);
+		return -1;
 	}
-	{
-		struct mig_config cfg = {.flags = (live ? MIG_F_LIVE : 0) | (verify ? MIG_F_VERIFY : 0),
-					 .domid = o.domid,
-					 .text_len = (uint32_t)st.st_size};
-		struct hv_domain_info info;
-		hv_domain_get_info(d->hv, o.domid, &info);
-		cfg.mem_size = info.mem_size;
-		cfg.nr_grant_frames = info.nr_grant_entries / 512;
-		memcpy(text, &cfg, sizeof(cfg));
-		if ((err = chan_send(&o.c, MIG_REC_CONFIG, text, (uint32_t)(sizeof(cfg) + cfg.text_len))) < 0 ||
-		    (err = chan_recv_small(&o.c, &h, &rep, sizeof(rep))) < 0) {
-			err_printf(ob, "%s: sending the config: %s\n", addr, strerror(-err));
-			goto out;
-		}
+	cfg.mem_size = info.mem_size;
+	cfg.nr_grant_frames = info.nr_grant_entries / 512;
+	memcpy(o->text, &cfg, sizeof(cfg));
+	if ((err = chan_send(&o->c, MIG_REC_CONFIG, o->text, (uint32_t)sizeof(cfg) + o->text_len)) < 0 ||
+	    (err = chan_recv_small(&o->c, &h, &rep, sizeof(rep))) < 0) {
+		err_printf(o->ob, "%s: sending the config: %s\n", o->addr, strerror(-err));
+		return -1;
 	}
 	if (h.type == MIG_REC_REFUSE && h.len == sizeof(rep.ref)) {
 		rep.ref.why[sizeof(rep.ref.why) - 1] = 0;
-		err_printf(ob, "%s refused domain '%s': %s (the guest runs on here)\n", addr, name,
-			   rep.ref.why);
-		goto out;
+		err_printf(o->ob, "%s refused domain '%s': %s (the guest runs on here)\n", o->addr,
+			   o->name, rep.ref.why);
+		return -1;
 	}
 	if (h.type != MIG_REC_ACCEPT || h.len != sizeof(rep.acc) ||
 	    !memchr(rep.acc.path, 0, sizeof(rep.acc.path))) {
-		err_printf(ob, "%s: unexpected answer %u\n", addr, h.type);
-		goto out;
+		err_printf(o->ob, "%s: unexpected answer %u\n", o->addr, h.type);
+		return -1;
 	}
 	for (unsigned i = 0; i < MIG_TOKEN_SIZE; i++)
-		sprintf(tok + 2 * i, "%02x", rep.acc.token[i]);
-	/* the memory, mapped read-only here */
-	if (hv_domain_fds(d->hv, o.domid, &o.mem_fd, &o.gnt_fd) < 0)
-		goto out;
-	{
-		struct hv_domain_info info;
-		hv_domain_get_info(d->hv, o.domid, &info);
-		o.nr_frames = info.mem_size / MIG_PAGE_SIZE;
-		o.words = MIG_LOG_WORDS(o.nr_frames);
-		o.mem = mmap(NULL, info.mem_size, PROT_READ, MAP_SHARED, o.mem_fd, 0);
-		o.gnt_size = (size_t)info.nr_grant_entries / 512 * MIG_PAGE_SIZE;
-		o.gnt = mmap(NULL, o.gnt_size, PROT_READ, MAP_SHARED, o.gnt_fd, 0);
-		o.bits = calloc(o.words, 8);
-		o.buf = malloc(MIG_MAX_REC);
-		if (o.mem == MAP_FAILED || o.gnt == MAP_FAILED || !o.bits || !o.buf) {
-			err_printf(ob, "mapping the domain's memory failed\n");
-			goto out;
-		}
+		sprintf(o->tok + 2 * i, "%02x", rep.acc.token[i]);
+	memcpy(o->target, rep.acc.path, sizeof(o->target));
+	return 0;
+}
+
+/* The domain's memory and grant table, mapped read-only here. 0 or -1. */
+static int out_map(struct out *o)
+{
+	struct hv_domain_info info;
+
+	if (hv_domain_fds(o->d->hv, o->domid, &o->mem_fd, &o->gnt_fd) < 0 ||
+	    hv_domain_get_info(o->d->hv, o->domid, &info) < 0)
+		return -1;
+	o->nr_frames = info.mem_size / MIG_PAGE_SIZE;
+	o->words = MIG_LOG_WORDS(o->nr_frames);
+	o->mem = mmap(NULL, info.mem_size, PROT_READ, MAP_SHARED, o->mem_fd, 0);
+	o->gnt_size = (size_t)info.nr_grant_entries / 512 * MIG_PAGE_SIZE;
+	o->gnt = mmap(NULL, o->gnt_size, PROT_READ, MAP_SHARED, o->gnt_fd, 0);
+	o->bits = calloc(o->words, 8);
+	o->buf = malloc(MIG_MAX_REC);
+	if (o->mem == MAP_FAILED || o->gnt == MAP_FAILED || !o->bits || !o->buf) {
+		err_printf(o->ob, "mapping the domain's memory failed\n");
+		return -1;
 	}
-	/* log-dirty on before the first copy: every later write is caught */
-	if (live) {
-		if (hv_logdirty_start(d->hv, o.domid) == 0) {
-			logdirty = true;
-			control(&o, "logdirty", NULL, NULL);
-			if (wait_guest(&o, "logdirty", MIG_GUEST_MS, got, sizeof(got)) < 0) {
-				out_printf(ob, "guest did not start log-dirty (%s): stop-and-copy instead\n",
-					   got[0] ? got : "no answer");
-				if (!dom_alive(&o))
-					goto cancel;
-				hv_logdirty_stop(d->hv, o.domid);
-				control(&o, "resume", NULL, NULL); /* whatever it started, it stops */
-				logdirty = live = false;
-			}
-		} else {
-			live = false;
-		}
+	return 0;
+}
+
+/* Log-dirty on before the first copy, so every later write is caught; off (and
+ * --no-live's copy) when the guest does not start it. 0, or -1 to cancel. */
+static int out_logdirty(struct out *o)
+{
+	char got[64] = "";
+
+	if (!o->live)
+		return 0;
+	if (hv_logdirty_start(o->d->hv, o->domid) < 0) {
+		o->live = false;
+		return 0;
 	}
-	/* pre-copy (live only; --no-live, as xl's, copies once with the guest stopped) */
-	if (live)
-		mark_populated(&o);
-	while (live) {
+	o->logdirty = true;
+	control(o, "logdirty", NULL, NULL);
+	if (wait_guest(o, "logdirty", MIG_GUEST_MS, got, sizeof(got)) == 0)
+		return 0;
+	out_printf(o->ob, "guest did not start log-dirty (%s): stop-and-copy instead\n",
+		   got[0] ? got : "no answer");
+	if (!dom_alive(o))
+		return -1;
+	hv_logdirty_stop(o->d->hv, o->domid);
+	control(o, "resume", NULL, NULL); /* whatever it started, it stops */
+	o->logdirty = o->live = false;
+	return 0;
+}
+
+/* Pre-copy rounds until the dirty set is small or stops shrinking. 0, or -1 to cancel. */
+static int out_precopy(struct out *o)
+{
+	unsigned prev = 0;
+	int err;
+
+	if (!o->live)
+		return 0; /* --no-live, as xl's: one copy with the guest stopped */
+	mark_populated(o);
+	for (;;) {
 		uint64_t tr = pvnet_now_ns();
-		int sent = send_round(&o);
-		if (sent < 0 || !dom_alive(&o)) {
-			err_printf(ob, "round %u: %s\n", o.round, strerror(sent < 0 ? -sent : ESRCH));
-			goto cancel;
+		unsigned dirty = 0;
+		int sent = send_round(o);
+
+		if (sent < 0 || !dom_alive(o)) {
+			err_printf(o->ob, "round %u: %s\n", o->round, strerror(sent < 0 ? -sent : ESRCH));
+			return -1;
 		}
-		out_printf(ob, "round %u: %d pages (%.1f MiB) in %llu ms\n", o.round - 1, sent,
+		out_printf(o->ob, "round %u: %d pages (%.1f MiB) in %llu ms\n", o->round - 1, sent,
 			   sent / 256.0, (unsigned long long)((pvnet_now_ns() - tr) / 1000000u));
-		PVLOG(INFO, MOD, "domain %u: round %u: %d pages", o.domid, o.round - 1, sent);
-		if (o.round >= MIG_MAX_ROUNDS - 2)
-			break;
-		if ((err = harvest(&o)) < 0) {
-			err_printf(ob, "log-dirty harvest: %s\n", strerror(-err));
-			goto cancel;
+		PVLOG(INFO, MOD, "domain %u: round %u: %d pages", o->domid, o->round - 1, sent);
+		if (o->round >= MIG_MAX_ROUNDS - 2)
+			return 0;
+		if ((err = harvest(o)) < 0) {
+			err_printf(o->ob, "log-dirty harvest: %s\n", strerror(-err));
+			return -1;
 		}
-		{
-			unsigned dirty = 0;
-			for (uint64_t i = 0; i < o.words; i++)
-				dirty += (unsigned)__builtin_popcountll(o.bits[i]);
-			/* converged, or not converging any more */
-			if (dirty <= 64 || o.round >= 8 || (o.round > 2 && dirty >= prev))
-				break;
-			prev = dirty;
-		}
+		for (uint64_t i = 0; i < o->words; i++)
+			dirty += (unsigned)__builtin_popcountll(o->bits[i]);
+		/* converged, or not converging any more */
+		if (dirty <= 64 || o->round >= 8 || (o->round > 2 && dirty >= prev))
+			return 0;
+		prev = dirty;
 	}
-	/* stop-and-copy. First the backends go: netback unmaps the rings and
-	 * persistent grants (its last writes are logged), so the frontend's
-	 * Closing revokes every grant; then the guest stops (Xen's suspend). */
-	t_susp = pvnet_now_ns();
-	accel_detach_all(d, o.dom, ob);
-	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", o.domid);
-	xs_rm(d->xs, 0, 0, path);
-	backends_gone = true;
+}
+
+/*
+ * Stops the guest: first the backends go (netback unmaps the rings and
+ * persistent grants, its last writes logged) so that the frontend's Closing
+ * revokes every grant; then the guest suspends (Xen's suspend). 0 or -1.
+ */
+static int out_suspend(struct out *o)
+{
+	char path[128], got[64] = "";
+
+	o->t_susp = pvnet_now_ns();
+	accel_detach_all(o->d, o->dom, o->ob);
+	snprintf(path, sizeof(path), "/local/domain/0/backend/vif/%u", o->domid);
+	xs_rm(o->d->xs, 0, 0, path);
+	o->backends_gone = true;
 	for (uint64_t dl = pvnet_now_ns() + 2000000000ull;
-	     nb_vif_foreach(d->nb, o.domid, any_vif, NULL) && pvnet_now_ns() < dl;)
-		pvnetd_pump(d, 1);
-	control(&o, "suspend", rep.acc.path, tok);
-	if (wait_guest(&o, "suspended", MIG_GUEST_MS, got, sizeof(got)) < 0) {
-		err_printf(ob, "the guest did not suspend (%s)\n", got[0] ? got : "no answer");
-		goto cancel;
+	     nb_vif_foreach(o->d->nb, o->domid, any_vif, NULL) && pvnet_now_ns() < dl;)
+		pvnetd_pump(o->d, 1);
+	control(o, "suspend", o->target, o->tok);
+	if (wait_guest(o, "suspended", MIG_GUEST_MS, got, sizeof(got)) < 0) {
+		err_printf(o->ob, "the guest did not suspend (%s)\n", got[0] ? got : "no answer");
+		return -1;
 	}
-	suspended = true;
-	t_ack = pvnet_now_ns();
-	if (logdirty && (err = harvest(&o)) < 0) {
-		err_printf(ob, "log-dirty harvest: %s\n", strerror(-err));
-		goto cancel;
+	o->suspended = true;
+	o->t_ack = pvnet_now_ns();
+	return 0;
+}
+
+/* The last round, the state and END; the destination's DONE. 0 or -1. */
+static int out_stop_and_copy(struct out *o)
+{
+	struct mig_end end;
+	struct mig_rec_hdr h;
+	union answer rep;
+	int sent, err;
+
+	if (o->logdirty && (err = harvest(o)) < 0) {
+		err_printf(o->ob, "log-dirty harvest: %s\n", strerror(-err));
+		return -1;
 	}
-	if (!logdirty)
-		mark_populated(&o); /* --no-live: everything, once, the guest stopped */
-	{
-		int sent = send_round(&o);
-		struct mig_end end;
-		if (sent >= 0 && !dom_alive(&o))
-			sent = -ESRCH; /* the guest died meanwhile */
-		if (sent < 0 || (err = send_state(&o)) < 0) {
-			err_printf(ob, "stop-and-copy: %s\n", strerror(-(sent < 0 ? sent : err)));
-			goto cancel;
-		}
-		out_printf(ob, "round %u (stop-and-copy): %d pages\n", o.round - 1, sent);
-		end = (struct mig_end){.total_pages = o.total_pages, .rounds = o.round};
-		if (verify) /* the guest is stopped and the backends gone: nothing writes now */
-			mem_digest(o.mem_fd, o.mem, o.nr_frames, end.digest);
-		if ((err = chan_send(&o.c, MIG_REC_END, &end, sizeof(end))) < 0 ||
-		    (err = chan_recv_small(&o.c, &h, &rep, sizeof(rep))) < 0) {
-			err_printf(ob, "%s: %s\n", addr, strerror(-err));
-			goto cancel;
-		}
-		if (h.type != MIG_REC_DONE) {
-			if (h.type == MIG_REC_REFUSE && h.len == sizeof(rep.ref))
-				rep.ref.why[sizeof(rep.ref.why) - 1] = 0;
-			err_printf(ob, "%s refused the stream: %s\n", addr,
-				   h.type == MIG_REC_REFUSE ? rep.ref.why : "unexpected answer");
-			goto cancel;
-		}
+	if (!o->logdirty)
+		mark_populated(o); /* --no-live: everything, once, the guest stopped */
+	sent = send_round(o);
+	if (sent >= 0 && !dom_alive(o))
+		sent = -ESRCH; /* the guest died meanwhile */
+	if (sent < 0 || (err = send_state(o)) < 0) {
+		err_printf(o->ob, "stop-and-copy: %s\n", strerror(-(sent < 0 ? sent : err)));
+		return -1;
 	}
-	t_done = pvnet_now_ns();
-	m->sent++;
-	out_printf(ob, "migrated domain %u '%s' to %s: %llu pages in %u rounds, %llu ms in all; "
-		       "stop-and-copy (guest suspended to destination DONE) %llu ms\n",
-		   o.domid, name, addr, (unsigned long long)o.total_pages, o.round,
-		   (unsigned long long)((t_done - t0) / 1000000u),
-		   (unsigned long long)((t_done - t_susp) / 1000000u));
+	out_printf(o->ob, "round %u (stop-and-copy): %d pages\n", o->round - 1, sent);
+	end = (struct mig_end){.total_pages = o->total_pages, .rounds = o->round};
+	if (o->verify) /* the guest is stopped and the backends gone: nothing writes now */
+		mem_digest(o->mem_fd, o->mem, o->nr_frames, end.digest);
+	if ((err = chan_send(&o->c, MIG_REC_END, &end, sizeof(end))) < 0 ||
+	    (err = chan_recv_small(&o->c, &h, &rep, sizeof(rep))) < 0) {
+		err_printf(o->ob, "%s: %s\n", o->addr, strerror(-err));
+		return -1;
+	}
+	if (h.type != MIG_REC_DONE) {
+		if (h.type == MIG_REC_REFUSE && h.len == sizeof(rep.ref))
+			rep.ref.why[sizeof(rep.ref.why) - 1] = 0;
+		err_printf(o->ob, "%s refused the stream: %s\n", o->addr,
+			   h.type == MIG_REC_REFUSE && h.len == sizeof(rep.ref) ? rep.ref.why
+										: "unexpected answer");
+		return -1;
+	}
+	return 0;
+}
+
+static void out_report(struct out *o)
+{
+	uint64_t t_done = pvnet_now_ns();
+
+	out_printf(o->ob, "migrated domain %u '%s' to %s: %llu pages in %u rounds, %llu ms in all; "
+			  "stop-and-copy (guest suspended to destination DONE) %llu ms\n",
+		   o->domid, o->name, o->addr, (unsigned long long)o->total_pages, o->round,
+		   (unsigned long long)((t_done - o->t0) / 1000000u),
+		   (unsigned long long)((t_done - o->t_susp) / 1000000u));
 	PVLOG(INFO, MOD, "domain %u '%s' migrated to %s: %llu pages in %u rounds, stop-and-copy %llu ms "
 			 "(backends gone and guest suspended %llu ms, last round and state to DONE %llu ms)",
-	      o.domid, name, addr, (unsigned long long)o.total_pages, o.round,
-	      (unsigned long long)((t_done - t_susp) / 1000000u),
-	      (unsigned long long)((t_ack - t_susp) / 1000000u),
-	      (unsigned long long)((t_done - t_ack) / 1000000u));
-	if (dom_alive(&o))
-		release_dom(d, o.dom);
-	o.dom = NULL;
-	rc = 0;
-	goto out;
+	      o->domid, o->name, o->addr, (unsigned long long)o->total_pages, o->round,
+	      (unsigned long long)((t_done - o->t_susp) / 1000000u),
+	      (unsigned long long)((o->t_ack - o->t_susp) / 1000000u),
+	      (unsigned long long)((t_done - o->t_ack) / 1000000u));
+}
 
-cancel:
-	/* before the destination's DONE nothing is lost: the guest resumes here */
-	if (logdirty)
-		hv_logdirty_stop(d->hv, o.domid);
-	if (!dom_alive(&o)) {
-		PVLOG(WARN, MOD, "domain %u '%s': its guest died during the migration to %s", o.domid,
-		      name, addr);
+/* Before the destination's DONE nothing is lost: the guest resumes here. */
+static void out_cancel(struct out *o)
+{
+	if (o->logdirty)
+		hv_logdirty_stop(o->d->hv, o->domid);
+	if (!dom_alive(o)) {
+		PVLOG(WARN, MOD, "domain %u '%s': its guest died during the migration to %s", o->domid,
+		      o->name, o->addr);
+		return;
+	}
+	if (o->backends_gone)
+		for (unsigned i = 0; i < o->dom->cfg.n_vifs; i++)
+			write_vif_nodes(o->d, o->dom, (unsigned)o->dom->cfg.vifs[i].devid,
+					&o->dom->cfg.vifs[i]);
+	control(o, "resume", NULL, NULL);
+	PVLOG(WARN, MOD, "domain %u '%s': migration to %s failed; %s here", o->domid, o->name,
+	      o->addr, o->suspended ? "resumed" : "still running");
+}
+
+static void out_free(struct out *o)
+{
+	if (o->mem && o->mem != MAP_FAILED)
+		munmap(o->mem, o->nr_frames * MIG_PAGE_SIZE);
+	if (o->gnt && o->gnt != MAP_FAILED)
+		munmap(o->gnt, o->gnt_size);
+	if (o->mem_fd >= 0)
+		close(o->mem_fd);
+	if (o->gnt_fd >= 0)
+		close(o->gnt_fd);
+	if (o->c.fd >= 0)
+		close(o->c.fd);
+	free(o->bits);
+	free(o->buf);
+	free(o->text);
+}
+
+int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
+{
+	struct out o = {.d = d, .ob = ob, .mem_fd = -1, .gnt_fd = -1, .c.fd = -1,
+			.t0 = pvnet_now_ns()};
+	int rc = out_parse(&o, argc, argv);
+
+	if (rc)
+		return rc;
+	if (out_read_record(&o) < 0) {
+		out_free(&o);
+		return 1;
+	}
+	d->migrate->busy = true;
+	rc = 1;
+	if (out_connect(&o) < 0 || out_offer(&o) < 0 || out_map(&o) < 0)
+		goto out; /* the guest was not touched */
+	if (out_logdirty(&o) < 0 || out_precopy(&o) < 0 || out_suspend(&o) < 0 ||
+	    out_stop_and_copy(&o) < 0) {
+		out_cancel(&o);
 		goto out;
 	}
-	if (backends_gone)
-		for (unsigned i = 0; i < o.dom->cfg.n_vifs; i++)
-			write_vif_nodes(d, o.dom, (unsigned)o.dom->cfg.vifs[i].devid, &o.dom->cfg.vifs[i]);
-	control(&o, "resume", NULL, NULL);
-	PVLOG(WARN, MOD, "domain %u '%s': migration to %s failed; %s here", o.domid, name,
-	      addr, suspended ? "resumed" : "still running");
+	d->migrate->sent++;
+	out_report(&o);
+	if (dom_alive(&o))
+		release_dom(d, o.dom); /* the switch-over */
+	rc = 0;
 out:
-	if (o.mem && o.mem != MAP_FAILED)
-		munmap(o.mem, o.nr_frames * MIG_PAGE_SIZE);
-	if (o.gnt && o.gnt != MAP_FAILED)
-		munmap(o.gnt, o.gnt_size);
-	if (o.mem_fd >= 0)
-		close(o.mem_fd);
-	if (o.gnt_fd >= 0)
-		close(o.gnt_fd);
-	free(o.bits);
-	free(o.buf);
-	free(text);
-	if (fd >= 0)
-		close(fd);
-	m->busy = false;
+	out_free(&o);
+	d->migrate->busy = false;
 	return rc;
 }
