@@ -411,11 +411,12 @@ static struct nb_worker *worker_pick(struct nb *nb)
 	return &nb->workers[best];
 }
 
-static int vif_connect(struct nb_vif *vif)
+/* The frontend's request-rx-copy, queue count (*nq) and features
+ * (vif->features). 0, or -errno with the device error written. */
+static int read_frontend(struct nb_vif *vif, unsigned long long *out_nq)
 {
 	struct nb *nb = vif->nb;
 	unsigned long long nq = 1;
-	unsigned flags = 0;
 	int rc;
 
 	if (!read_flag(nb, vif->fe_path, "request-rx-copy")) {
@@ -447,7 +448,34 @@ static int vif_connect(struct nb_vif *vif)
 		vif->features |= NB_FEAT_RX_NOTIFY;
 	if (read_flag(nb, vif->fe_path, "feature-persistent"))
 		vif->features |= NB_FEAT_PERSISTENT;
+	*out_nq = nq;
+	return 0;
+}
 
+/* The switch port flags for what the frontend did not negotiate: the switch
+ * does the software fallback for it. */
+static unsigned port_flags(const struct nb_vif *vif)
+{
+	unsigned flags = 0;
+
+	if (vif->features & NB_FEAT_CSUM)
+		flags |= VSW_PORT_F_CSUM;
+	if ((vif->features & (NB_FEAT_GSO4 | NB_FEAT_SG)) == (NB_FEAT_GSO4 | NB_FEAT_SG))
+		flags |= VSW_PORT_F_TSO4;
+	if ((vif->features & (NB_FEAT_GSO6 | NB_FEAT_SG)) == (NB_FEAT_GSO6 | NB_FEAT_SG))
+		flags |= VSW_PORT_F_TSO6;
+	return flags;
+}
+
+static int vif_connect(struct nb_vif *vif)
+{
+	struct nb *nb = vif->nb;
+	unsigned long long nq = 1;
+	int rc;
+
+	rc = read_frontend(vif, &nq);
+	if (rc < 0)
+		return rc;
 	vif->queues = calloc(nq, sizeof(*vif->queues));
 	if (!vif->queues)
 		return -ENOMEM;
@@ -477,14 +505,7 @@ static int vif_connect(struct nb_vif *vif)
 		vif_dev_fatal(vif, -rc, "bridge '%s': %s", vif->bridge_name, strerror(-rc));
 		goto fail;
 	}
-	/* the switch does the software fallback for what the frontend did not negotiate */
-	if (vif->features & NB_FEAT_CSUM)
-		flags |= VSW_PORT_F_CSUM;
-	if ((vif->features & (NB_FEAT_GSO4 | NB_FEAT_SG)) == (NB_FEAT_GSO4 | NB_FEAT_SG))
-		flags |= VSW_PORT_F_TSO4;
-	if ((vif->features & (NB_FEAT_GSO6 | NB_FEAT_SG)) == (NB_FEAT_GSO6 | NB_FEAT_SG))
-		flags |= VSW_PORT_F_TSO6;
-	rc = vsw_port_add(vif->br, vif->name, &nb_vif_port_ops, vif, flags, &vif->port);
+	rc = vsw_port_add(vif->br, vif->name, &nb_vif_port_ops, vif, port_flags(vif), &vif->port);
 	if (rc < 0) {
 		vif_dev_fatal(vif, -rc, "switch port %s on %s: %s", vif->name, vif->bridge_name,
 			      strerror(-rc));

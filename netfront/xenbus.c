@@ -227,6 +227,54 @@ int nf_vif_set_app(struct nf_vif *vif, const struct nf_app_ops *ops, void *arg)
 	return 0;
 }
 
+/* The device nodes: backend (its online = 0 is a hot-unplug under way:
+ * -ENODEV), backend-id, mac (left in buf) and mtu. 0 or -errno, logged. */
+static int read_device_nodes(struct nf_vif *vif, char *buf, size_t size)
+{
+	struct xs_client *xs = vif->xs;
+	int rc;
+
+	rc = xs_read_str(xs, vif->fe, "backend", vif->be, sizeof(vif->be));
+	if (rc < 0) {
+		PVLOG(ERR, MOD, "%s: no backend node in %s", vif->ifname, vif->fe);
+		return rc;
+	}
+	if (xs_read_long(xs, vif->be, "online", 1) == 0)
+		return -ENODEV; /* a directory hot-unplug is removing (backend online = 0) */
+	vif->backend_id = (domid_t)xs_read_long(xs, vif->fe, "backend-id", 0);
+	if (xs_read_str(xs, vif->fe, "mac", buf, size) < 0 || pvnet_mac_parse(buf, vif->mac) < 0) {
+		PVLOG(ERR, MOD, "%s: missing or bad mac node", vif->ifname);
+		return -EINVAL;
+	}
+	vif->mtu = (unsigned)xs_read_long(xs, vif->fe, "mtu", PVNET_DEFAULT_MTU);
+	if (vif->mtu < 68 || vif->mtu > 65535)
+		vif->mtu = PVNET_DEFAULT_MTU;
+	return 0;
+}
+
+/* The TAP's MAC, MTU and link, then the addresses (backend ip, read into buf
+ * when present) and default routes (backend gateway) the toolstack gives the
+ * vif. 0 or -errno (logged). */
+static int tap_configure(struct nf_vif *vif, char *buf, size_t size)
+{
+	char gw[256];
+	int rc;
+
+	rc = nf_if_configure(vif->ifname, vif->mac, vif->mtu);
+	if (rc < 0) {
+		PVLOG(ERR, MOD, "%s: cannot configure MAC/MTU/link: %s", vif->ifname,
+		      strerror(-rc));
+		return rc;
+	}
+	/* the toolstack's address list lives in the backend dir, readable by us */
+	if (xs_read_str(vif->xs, vif->be, "ip", buf, size) == 0)
+		nf_if_add_addrs(vif->ifname, buf);
+	/* pvnet: the default route(s) the toolstack gives this vif (vif `gateway=`) */
+	if (xs_read_str(vif->xs, vif->be, "gateway", gw, sizeof(gw)) == 0)
+		nf_if_add_gateways(vif->ifname, gw);
+	return 0;
+}
+
 int nf_vif_create(struct hvc *hv, struct xs_client *xs, struct nf_alloc *alloc, unsigned devid,
 		  struct nf_vif **out)
 {
@@ -248,27 +296,9 @@ int nf_vif_create(struct hvc *hv, struct xs_client *xs, struct nf_alloc *alloc, 
 	snprintf(vif->token, sizeof(vif->token), "vif%u", devid);
 	snprintf(vif->ifname, sizeof(vif->ifname), "eth%u", devid);
 
-	rc = xs_read_str(xs, vif->fe, "backend", vif->be, sizeof(vif->be));
-	if (rc < 0) {
-		PVLOG(ERR, MOD, "%s: no backend node in %s", vif->ifname, vif->fe);
+	rc = read_device_nodes(vif, buf, sizeof(buf));
+	if (rc < 0)
 		goto free_vif;
-	}
-	if (xs_read_long(xs, vif->be, "online", 1) == 0) {
-		/* a directory hot-unplug is removing (backend online = 0) */
-		rc = -ENODEV;
-		goto free_vif;
-	}
-	vif->backend_id = (domid_t)xs_read_long(xs, vif->fe, "backend-id", 0);
-	if (xs_read_str(xs, vif->fe, "mac", buf, sizeof(buf)) < 0 ||
-	    pvnet_mac_parse(buf, vif->mac) < 0) {
-		PVLOG(ERR, MOD, "%s: missing or bad mac node", vif->ifname);
-		rc = -EINVAL;
-		goto free_vif;
-	}
-	vif->mtu = (unsigned)xs_read_long(xs, vif->fe, "mtu", PVNET_DEFAULT_MTU);
-	if (vif->mtu < 68 || vif->mtu > 65535)
-		vif->mtu = PVNET_DEFAULT_MTU;
-
 	rc = read_params(vif);
 	if (rc < 0)
 		goto free_vif;
@@ -289,22 +319,9 @@ int nf_vif_create(struct hvc *hv, struct xs_client *xs, struct nf_alloc *alloc, 
 		      strerror(-rc));
 		goto free_vif;
 	}
-	rc = nf_if_configure(vif->ifname, vif->mac, vif->mtu);
-	if (rc < 0) {
-		PVLOG(ERR, MOD, "%s: cannot configure MAC/MTU/link: %s", vif->ifname,
-		      strerror(-rc));
+	rc = tap_configure(vif, buf, sizeof(buf));
+	if (rc < 0)
 		goto close_tap;
-	}
-	/* the toolstack's address list lives in the backend dir, readable by us */
-	if (xs_read_str(xs, vif->be, "ip", buf, sizeof(buf)) == 0)
-		nf_if_add_addrs(vif->ifname, buf);
-	/* pvnet: the default route(s) the toolstack gives this vif (vif `gateway=`) */
-	{
-		char gw[256];
-		if (xs_read_str(xs, vif->be, "gateway", gw, sizeof(gw)) == 0)
-			nf_if_add_gateways(vif->ifname, gw);
-	}
-
 	rc = xs_client_watch(xs, vif->be, vif->token);
 	if (rc < 0) {
 		PVLOG(ERR, MOD, "%s: watch %s: %s", vif->ifname, vif->be, strerror(-rc));
@@ -516,12 +533,11 @@ static int write_keys(struct nf_vif *vif)
 	return -EAGAIN;
 }
 
-/* Backend in InitWait: set up everything and announce Connected. */
-static int connect_backend(struct nf_vif *vif)
+/* The backend's features: rx-copy and split event channels required (else an
+ * error node, Closed, -EOPNOTSUPP), sg and GSO, and the queue count. */
+static int read_backend_features(struct nf_vif *vif)
 {
-	struct nf_alloc *a = vif->alloc;
-	unsigned want, max, offload;
-	int rc;
+	unsigned want, max;
 
 	if (xs_read_long(vif->xs, vif->be, "feature-rx-copy", 0) != 1) {
 		write_error(vif, "backend does not support copying receive path");
@@ -546,43 +562,67 @@ static int connect_backend(struct nf_vif *vif)
 	if (vif->nr_queues < want)
 		PVLOG(INFO, MOD, "%s: %u queues asked, the backend offers %u: using %u",
 		      vif->ifname, want, max, vif->nr_queues);
+	return 0;
+}
 
-	for (unsigned i = 0; i < vif->nr_queues; i++) {
-		struct nf_queue *q = queue_get(vif, i);
-		if (!q) {
-			vif->nr_queues = i;
-			rc = -ENOMEM;
-			goto undo;
-		}
-		q->tap_fd = -1;
-		if (i == 0 || vif->params.mode != PVNET_VIF_MODE_TAP) {
-			q->tap_fd = vif->tap_fd;
-		} else {
-			rc = nf_tap_open(vif->ifname, &q->tap_fd);
-			if (rc < 0) {
-				PVLOG(ERR, MOD, "%s: TAP queue %u: %s", vif->ifname, i,
-				      strerror(-rc));
-				vif->nr_queues = i + 1;
-				goto undo;
-			}
-		}
-		nf_queue_reset(q);
-		grant(a, q->tx_ring_ref, vif->backend_id, q->tx_ring_pfn, false);
-		grant(a, q->rx_ring_ref, vif->backend_id, q->rx_ring_pfn, false);
-		for (unsigned p = 0; p < NF_TX_POOL; p++)
-			grant(a, q->tx_ref_base + p, vif->backend_id, q->tx_pool_pfn + p, true);
-		for (unsigned p = 0; p < NF_RX_POOL; p++)
-			grant(a, q->rx_ref_base + p, vif->backend_id, q->rx_pool_pfn + p, false);
-		q->acc = NULL;
-		vif->connected = true; /* from here on, disconnect() undoes */
-		rc = hvc_evtchn_alloc_unbound(vif->hv, vif->backend_id, &q->tx_port);
-		if (rc == 0)
-			rc = hvc_evtchn_alloc_unbound(vif->hv, vif->backend_id, &q->rx_port);
+/* Queue i: its TAP (a queue of its own past queue 0, TAP mode), rings and pools
+ * granted to the backend, two event channels. On failure vif->nr_queues counts
+ * the queues disconnect() must undo. 0 or -errno. */
+static int queue_connect(struct nf_vif *vif, unsigned i)
+{
+	struct nf_alloc *a = vif->alloc;
+	struct nf_queue *q = queue_get(vif, i);
+	int rc;
+
+	if (!q) {
+		vif->nr_queues = i;
+		return -ENOMEM;
+	}
+	q->tap_fd = -1;
+	if (i == 0 || vif->params.mode != PVNET_VIF_MODE_TAP) {
+		q->tap_fd = vif->tap_fd;
+	} else {
+		rc = nf_tap_open(vif->ifname, &q->tap_fd);
 		if (rc < 0) {
-			PVLOG(ERR, MOD, "%s: event channel: %s", vif->ifname, strerror(-rc));
+			PVLOG(ERR, MOD, "%s: TAP queue %u: %s", vif->ifname, i, strerror(-rc));
 			vif->nr_queues = i + 1;
-			goto undo;
+			return rc;
 		}
+	}
+	nf_queue_reset(q);
+	grant(a, q->tx_ring_ref, vif->backend_id, q->tx_ring_pfn, false);
+	grant(a, q->rx_ring_ref, vif->backend_id, q->rx_ring_pfn, false);
+	for (unsigned p = 0; p < NF_TX_POOL; p++)
+		grant(a, q->tx_ref_base + p, vif->backend_id, q->tx_pool_pfn + p, true);
+	for (unsigned p = 0; p < NF_RX_POOL; p++)
+		grant(a, q->rx_ref_base + p, vif->backend_id, q->rx_pool_pfn + p, false);
+	q->acc = NULL;
+	vif->connected = true; /* from here on, disconnect() undoes */
+	rc = hvc_evtchn_alloc_unbound(vif->hv, vif->backend_id, &q->tx_port);
+	if (rc == 0)
+		rc = hvc_evtchn_alloc_unbound(vif->hv, vif->backend_id, &q->rx_port);
+	if (rc < 0) {
+		PVLOG(ERR, MOD, "%s: event channel: %s", vif->ifname, strerror(-rc));
+		vif->nr_queues = i + 1;
+		return rc;
+	}
+	return 0;
+}
+
+/* Backend in InitWait: set up everything and announce Connected. */
+static int connect_backend(struct nf_vif *vif)
+{
+	struct nf_alloc *a = vif->alloc;
+	unsigned offload;
+	int rc;
+
+	rc = read_backend_features(vif);
+	if (rc < 0)
+		return rc;
+	for (unsigned i = 0; i < vif->nr_queues; i++) {
+		rc = queue_connect(vif, i);
+		if (rc < 0)
+			goto undo;
 	}
 	vif->connected = true;
 	/* NIC Levels 2-3: only when the toolstack asked for them (backend accel-level),
