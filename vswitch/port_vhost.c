@@ -51,7 +51,8 @@ static void drop_vmm(struct vsw_vhost *vh)
 	if (vh->client) { /* the frontend restarts: try again after the backoff */
 		vh->connect_at_ns = pvnet_now_ns() + (uint64_t)vh->backoff_ms * 1000000ull;
 		vh->backoff_ms = vh->backoff_ms * 2 > VHU_CONNECT_BACKOFF_MAX_MS
-					 ? VHU_CONNECT_BACKOFF_MAX_MS : vh->backoff_ms * 2;
+					 ? VHU_CONNECT_BACKOFF_MAX_MS
+					 : vh->backoff_ms * 2;
 	}
 }
 
@@ -65,8 +66,10 @@ static void handle_mem_fault(struct vsw_vhost *vh)
 {
 	if (!__atomic_load_n(&vh->mem_fault_counted, __ATOMIC_RELAXED))
 		CNT_ADD(vh, guest_mem_fault, 1);
-	PVLOG(ERR, MOD, "%s: guest memory faulted (the VMM shrank a memory file it handed "
-	      "over): traffic dropped, VMM disconnected", vh->name);
+	PVLOG(ERR, MOD,
+	      "%s: guest memory faulted (the VMM shrank a memory file it handed "
+	      "over): traffic dropped, VMM disconnected",
+	      vh->name);
 	drop_vmm(vh);
 	pthread_mutex_lock(&vh->lock);
 	__atomic_store_n(&vh->mem_fault, 0, __ATOMIC_RELEASE);
@@ -113,7 +116,8 @@ static void client_try(struct vsw_vhost *vh, uint64_t now)
 	CNT_ADD(vh, connect_fails, 1);
 	vh->connect_at_ns = now + (uint64_t)vh->backoff_ms * 1000000ull;
 	vh->backoff_ms = vh->backoff_ms * 2 > VHU_CONNECT_BACKOFF_MAX_MS
-				 ? VHU_CONNECT_BACKOFF_MAX_MS : vh->backoff_ms * 2;
+				 ? VHU_CONNECT_BACKOFF_MAX_MS
+				 : vh->backoff_ms * 2;
 }
 
 /* Whether the port is in its polling window (poll_us) at `now`. */
@@ -221,9 +225,9 @@ static void tx_backoff(struct vsw_vhost *vh, uint32_t refill_gen)
 		return;
 	}
 	vh->tx_lossy = false;
-	vh->tx_backoff_ns = !vh->tx_backoff_ns ? VHU_TX_BACKOFF_MIN_NS
+	vh->tx_backoff_ns = !vh->tx_backoff_ns                              ? VHU_TX_BACKOFF_MIN_NS
 			    : vh->tx_backoff_ns * 2 > VHU_TX_BACKOFF_MAX_NS ? VHU_TX_BACKOFF_MAX_NS
-			    : vh->tx_backoff_ns * 2;
+									    : vh->tx_backoff_ns * 2;
 	CNT_ADD(vh, tx_backoffs, 1);
 	/* a vhost-user egress that ran dry asked its guest to kick when it posts
 	 * buffers: that ends the pause early (and starts the next one short) */
@@ -256,16 +260,20 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 		goto burst;
 	vh->poll_pass = 0;
 	timeout = step_timeout(vh, now, poll_now); /* also re-enables kicks when idle */
-	n = epoll_wait(vh->ep_fd, evs, (int)(sizeof(evs) / sizeof(evs[0])), may_block ? timeout : 0);
+	n = epoll_wait(vh->ep_fd, evs, (int)(sizeof(evs) / sizeof(evs[0])),
+		       may_block ? timeout : 0);
 	if (step_events(vh, evs, n) < 0)
 		return -1;
 	if (vh->rx_deadline_ns && vh->conn_fd >= 0 && pvnet_now_ns() >= vh->rx_deadline_ns) {
 		CNT_ADD(vh, msg_timeouts, 1);
-		PVLOG_RL(WARN, MOD, "%s: the VMM sent %u bytes of a message and stalled for %u "
-			 "ms: dropped", vh->name, vh->rx_got, vh->msg_timeout_ms);
+		PVLOG_RL(WARN, MOD,
+			 "%s: the VMM sent %u bytes of a message and stalled for %u "
+			 "ms: dropped",
+			 vh->name, vh->rx_got, vh->msg_timeout_ms);
 		drop_vmm(vh);
 	}
-	if (vh->client && vh->auto_connect && vh->conn_fd < 0 && pvnet_now_ns() >= vh->connect_at_ns)
+	if (vh->client && vh->auto_connect && vh->conn_fd < 0 &&
+	    pvnet_now_ns() >= vh->connect_at_ns)
 		client_try(vh, pvnet_now_ns());
 burst:
 	refill_gen = vsw_vhost_refill_gen();
@@ -382,9 +390,11 @@ static void vhost_free(struct vsw_vhost *vh)
 			}
 			pthread_mutex_unlock(&vh->life_lock);
 			if (orphan) {
-				PVLOG(WARN, MOD, "%s: port thread did not stop in %u ms (stuck in the "
+				PVLOG(WARN, MOD,
+				      "%s: port thread did not stop in %u ms (stuck in the "
 				      "kernel on a file its VMM handed over?); removed without it, it "
-				      "frees the port when it returns", vh->name, VHU_JOIN_TIMEOUT_MS);
+				      "frees the port when it returns",
+				      vh->name, VHU_JOIN_TIMEOUT_MS);
 				pthread_detach(vh->thread);
 				return;
 			}
@@ -442,19 +452,24 @@ static int vhost_describe(struct vsw_port *port, char *buf, size_t size)
 
 #define LD(f) (unsigned long long)__atomic_load_n(&vh->st.f, __ATOMIC_RELAXED)
 	/* what the VMM got: drops of its connection by reason (docs/security.md) */
-	return snprintf(buf, size, "socket=%s mode=%s queues=%u poll=%s %s features=0x%llx "
+	return snprintf(buf, size,
+			"socket=%s mode=%s queues=%u poll=%s %s features=0x%llx "
 			"guest_mem_fault=%llu vmm_bad_msgs=%llu vmm_msg_timeouts=%llu "
 			"vmm_reply_stalls=%llu vmm_fd_floods=%llu vmm_connects=%llu "
 			"vmm_disconnects=%llu connect_fails=%llu rx_no_buffers=%llu "
-			"rx_not_ready=%llu rx_waits=%llu tx_backoffs=%llu kicks=%llu calls=%llu", vh->path,
-			vh->client ? "client" : "server", vh->nq / 2,
-			!vh->poll_us ? "off" : vh->poll_us == VSW_VHOST_POLL_ALWAYS ? "on" : "usec",
-			vh->st.running ? "running" : vh->st.connected ? "connected"
-			: vh->client ? "connecting" : "listening",
+			"rx_not_ready=%llu rx_waits=%llu tx_backoffs=%llu kicks=%llu calls=%llu",
+			vh->path, vh->client ? "client" : "server", vh->nq / 2,
+			!vh->poll_us                           ? "off"
+			: vh->poll_us == VSW_VHOST_POLL_ALWAYS ? "on"
+							       : "usec",
+			vh->st.running     ? "running"
+			: vh->st.connected ? "connected"
+			: vh->client       ? "connecting"
+					   : "listening",
 			LD(features), LD(guest_mem_fault), LD(bad_msgs), LD(msg_timeouts),
 			LD(reply_stalls), LD(fd_floods), LD(connects), LD(disconnects),
-			LD(connect_fails), LD(rx_no_buffers), LD(rx_not_ready), LD(rx_waits), LD(tx_backoffs), LD(kicks),
-			LD(calls));
+			LD(connect_fails), LD(rx_no_buffers), LD(rx_not_ready), LD(rx_waits),
+			LD(tx_backoffs), LD(kicks), LD(calls));
 #undef LD
 }
 
@@ -625,8 +640,10 @@ static int port_add(struct vsw_bridge *br, const char *name, const char *socket_
 	}
 	PVLOG(INFO, MOD, "%s: vhost-user port on %s, %s %s (%u queue pair(s), %s)", name,
 	      vsw_bridge_name(br), vh->client ? "connecting to" : "listening on", socket_path,
-	      vh->nq / 2, !vh->poll_us ? "event mode" : vh->poll_us == VSW_VHOST_POLL_ALWAYS
-	      ? "polling" : "polling after traffic");
+	      vh->nq / 2,
+	      !vh->poll_us                           ? "event mode"
+	      : vh->poll_us == VSW_VHOST_POLL_ALWAYS ? "polling"
+						     : "polling after traffic");
 	*out = vh->port;
 	return 0;
 free_vh:

@@ -51,11 +51,11 @@
 #define GUARD_SLOTS 1024 /* mapped regions per process: QEMU hands over 1-2 per VMM, at most 8 */
 
 struct guard_slot {
-	uint32_t seq;   /* even: stable; odd: being rewritten */
+	uint32_t seq;    /* even: stable; odd: being rewritten */
 	uintptr_t start; /* 0: free */
 	size_t size;
-	int *fault;     /* the port's flag, set to 1 on a fault */
-	int wake_fd;    /* eventfd written after a fault, or -1 */
+	int *fault;  /* the port's flag, set to 1 on a fault */
+	int wake_fd; /* eventfd written after a fault, or -1 */
 };
 
 static struct guard_slot slots[GUARD_SLOTS];

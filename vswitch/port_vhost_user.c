@@ -129,9 +129,10 @@ static int set_mem_table(struct vsw_vhost *vh, const struct vhu_msg *m, const in
 
 	if (n == 0 || n > VHU_MAX_REGIONS || n != nfds ||
 	    m->size < 8 + n * sizeof(struct vhu_region_msg)) {
-		PVLOG_RL(WARN, MOD, "%s: memory table refused: %u region(s) with %u fd(s) in %u "
-			 "bytes (at most %u regions, one fd each)", vh->name, n, nfds, m->size,
-			 VHU_MAX_REGIONS);
+		PVLOG_RL(WARN, MOD,
+			 "%s: memory table refused: %u region(s) with %u fd(s) in %u "
+			 "bytes (at most %u regions, one fd each)",
+			 vh->name, n, nfds, m->size, VHU_MAX_REGIONS);
 		return -EINVAL;
 	}
 	for (i = 0; i < n; i++) {
@@ -143,10 +144,11 @@ static int set_mem_table(struct vsw_vhost *vh, const struct vhu_msg *m, const in
 		 * reach into its file (what the mapping covers) */
 		if (rm.size > vh->mem_max || rm.mmap_offset > vh->mem_max - rm.size ||
 		    total + rm.size > vh->mem_max) {
-			PVLOG_RL(WARN, MOD, "%s: memory table refused: region %u (offset %llu, "
-				 "%llu bytes) beyond the port's limit of %llu bytes", vh->name, i,
-				 (unsigned long long)rm.mmap_offset, (unsigned long long)rm.size,
-				 (unsigned long long)vh->mem_max);
+			PVLOG_RL(WARN, MOD,
+				 "%s: memory table refused: region %u (offset %llu, "
+				 "%llu bytes) beyond the port's limit of %llu bytes",
+				 vh->name, i, (unsigned long long)rm.mmap_offset,
+				 (unsigned long long)rm.size, (unsigned long long)vh->mem_max);
 			rc = -EINVAL;
 			goto unmap;
 		}
@@ -156,8 +158,10 @@ static int set_mem_table(struct vsw_vhost *vh, const struct vhu_msg *m, const in
 					  vh->wake_fd, &sealed);
 		if (rc < 0) {
 			PVLOG_RL(WARN, MOD, "%s: memory table refused: region %u: %s%s", vh->name,
-				 i, strerror(-rc), rc == -EBADF ? " (not a memfd, tmpfs or "
-				 "hugetlbfs file)" : "");
+				 i, strerror(-rc),
+				 rc == -EBADF ? " (not a memfd, tmpfs or "
+						"hugetlbfs file)"
+					      : "");
 			goto unmap;
 		}
 		unsealed += !sealed;
@@ -170,9 +174,10 @@ static int set_mem_table(struct vsw_vhost *vh, const struct vhu_msg *m, const in
 		if (vq_map(vh, &vh->vq[q]) < 0)
 			vh->vq[q].started = false;
 	pthread_mutex_unlock(&vh->lock);
-	PVLOG(INFO, MOD, "%s: guest memory: %u region(s), first %llu MiB, %u not sealable "
-	      "against shrinking (SIGBUS guard)", vh->name, n,
-	      (unsigned long long)(nr[0].size >> 20), unsealed);
+	PVLOG(INFO, MOD,
+	      "%s: guest memory: %u region(s), first %llu MiB, %u not sealable "
+	      "against shrinking (SIGBUS guard)",
+	      vh->name, n, (unsigned long long)(nr[0].size >> 20), unsealed);
 	return 0;
 unmap:
 	while (i-- > 0)
@@ -238,9 +243,9 @@ struct vhu_call {
 
 /* The rules of a request, enforced by handle_msg before the handler runs. */
 enum {
-	VHU_H_FDS = 1u << 0,   /* accepts fds (SCM_RIGHTS); any other message's are closed */
-	VHU_H_REPLY = 1u << 1, /* answers: call.reply is sent when the handler returns 0 */
-	VHU_H_RING = 1u << 2,  /* payload starts with a vring index (u32) < the vrings offered */
+	VHU_H_FDS = 1u << 0,      /* accepts fds (SCM_RIGHTS); any other message's are closed */
+	VHU_H_REPLY = 1u << 1,    /* answers: call.reply is sent when the handler returns 0 */
+	VHU_H_RING = 1u << 2,     /* payload starts with a vring index (u32) < the vrings offered */
 	VHU_H_RING_U64 = 1u << 3, /* payload is a u64 whose low byte is such an index */
 };
 
@@ -276,10 +281,11 @@ static int h_set_features(struct vsw_vhost *vh, struct vhu_call *c)
 		vh->vq[q].enabled = true;
 	pthread_mutex_unlock(&vh->lock);
 	__atomic_store_n(&vh->st.features, f, __ATOMIC_RELAXED);
-	PVLOG(INFO, MOD, "%s: features 0x%llx (mrg_rxbuf=%d event_idx=%d guest_csum=%d "
-	      "guest_tso4=%d host_tso4=%d)", vh->name, (unsigned long long)f,
-	      !!(f & BIT(VIRTIO_NET_F_MRG_RXBUF)), !!(f & BIT(VIRTIO_RING_F_EVENT_IDX)),
-	      !!(f & BIT(VIRTIO_NET_F_GUEST_CSUM)),
+	PVLOG(INFO, MOD,
+	      "%s: features 0x%llx (mrg_rxbuf=%d event_idx=%d guest_csum=%d "
+	      "guest_tso4=%d host_tso4=%d)",
+	      vh->name, (unsigned long long)f, !!(f & BIT(VIRTIO_NET_F_MRG_RXBUF)),
+	      !!(f & BIT(VIRTIO_RING_F_EVENT_IDX)), !!(f & BIT(VIRTIO_NET_F_GUEST_CSUM)),
 	      !!(f & BIT(VIRTIO_NET_F_GUEST_TSO4)), !!(f & BIT(VIRTIO_NET_F_HOST_TSO4)));
 	return 0;
 }
@@ -512,9 +518,9 @@ static bool ring_index_ok(const struct vsw_vhost *vh, const struct vhu_msg *m, u
  */
 static int handle_msg(struct vsw_vhost *vh, const struct vhu_msg *m, int *fds, unsigned nfds)
 {
-	const struct vhu_handler *h =
-		m->request < sizeof(vhu_handlers) / sizeof(vhu_handlers[0]) ? &vhu_handlers[m->request]
-									     : NULL;
+	const struct vhu_handler *h = m->request < sizeof(vhu_handlers) / sizeof(vhu_handlers[0])
+					      ? &vhu_handlers[m->request]
+					      : NULL;
 	struct vhu_call c = {.m = m, .fds = fds, .nfds = nfds};
 	bool replied = false;
 	int rc = 0;
@@ -555,6 +561,30 @@ static int handle_msg(struct vsw_vhost *vh, const struct vhu_msg *m, int *fds, u
 
 /* ---- receiving ------------------------------------------------------------------------ */
 
+/* Keeps the fds that came with a piece of the message in vh->rx_fds, up to
+ * VHU_MAX_FDS in all; closes the rest. true when there were more. */
+static bool take_fds(struct vsw_vhost *vh, struct msghdr *mh)
+{
+	bool flood = false;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (unsigned i = 0; i < k; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (vh->rx_nfds < VHU_MAX_FDS) {
+				vh->rx_fds[vh->rx_nfds++] = fd;
+			} else {
+				vmm_fd_close(fd);
+				flood = true;
+			}
+		}
+	}
+	return flood;
+}
+
 /* The socket is non-blocking: a message arrives in as many reads as the VMM makes
  * of it; its fds are collected in vh->rx_fds until it is whole (vhost_private.h). */
 int vsw_vhost_msg_read(struct vsw_vhost *vh)
@@ -564,10 +594,12 @@ int vsw_vhost_msg_read(struct vsw_vhost *vh)
 
 	for (;;) {
 		uint32_t want = vh->rx_got < VHU_HDR_SIZE ? VHU_HDR_SIZE - vh->rx_got
-							   : VHU_HDR_SIZE + m->size - vh->rx_got;
+							  : VHU_HDR_SIZE + m->size - vh->rx_got;
 		char cbuf[CMSG_SPACE(VHU_MAX_FDS * sizeof(int))];
 		struct iovec iov = {.iov_base = (uint8_t *)m + vh->rx_got, .iov_len = want};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cbuf,
 				    .msg_controllen = sizeof(cbuf)};
 		bool fd_flood = false;
 		ssize_t r;
@@ -579,21 +611,8 @@ int vsw_vhost_msg_read(struct vsw_vhost *vh)
 			continue;
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			return 0;
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); r > 0 && c; c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-				continue;
-			unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			for (unsigned i = 0; i < k; i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				if (vh->rx_nfds < VHU_MAX_FDS) {
-					vh->rx_fds[vh->rx_nfds++] = fd;
-				} else {
-					vmm_fd_close(fd);
-					fd_flood = true;
-				}
-			}
-		}
+		if (r > 0)
+			fd_flood = take_fds(vh, &mh);
 		if (r <= 0) {
 			rc = r == 0 ? -ECONNRESET : -errno;
 			if (vh->rx_got)
@@ -609,14 +628,16 @@ int vsw_vhost_msg_read(struct vsw_vhost *vh)
 			goto bad;
 		}
 		if (!vh->rx_got)
-			vh->rx_deadline_ns = pvnet_now_ns() + (uint64_t)vh->msg_timeout_ms * 1000000ull;
+			vh->rx_deadline_ns =
+				pvnet_now_ns() + (uint64_t)vh->msg_timeout_ms * 1000000ull;
 		vh->rx_got += (uint32_t)r;
 		if (vh->rx_got == VHU_HDR_SIZE &&
 		    ((m->flags & 3) != VHU_VERSION || m->size > sizeof(m->p))) {
 			CNT_ADD(vh, bad_msgs, 1);
-			PVLOG_RL(WARN, MOD, "%s: bad vhost-user header (request %u, flags 0x%x, "
-				 "size %u; at most %zu): VMM dropped", vh->name, m->request,
-				 m->flags, m->size, sizeof(m->p));
+			PVLOG_RL(WARN, MOD,
+				 "%s: bad vhost-user header (request %u, flags 0x%x, "
+				 "size %u; at most %zu): VMM dropped",
+				 vh->name, m->request, m->flags, m->size, sizeof(m->p));
 			rc = -EPROTO;
 			goto bad;
 		}

@@ -92,7 +92,8 @@ static int64_t walk_chain(const struct vsw_vhost *vh, const struct vhu_vq *vq, u
 }
 
 /* Copies `size` bytes starting at byte `off` of the gathered buffers into dst. */
-static void segs_read(const struct vhu_seg *segs, unsigned n, uint32_t off, void *dst, uint32_t size)
+static void segs_read(const struct vhu_seg *segs, unsigned n, uint32_t off, void *dst,
+		      uint32_t size)
 {
 	uint8_t *out = dst;
 
@@ -213,8 +214,8 @@ static int tx_read_chain(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t head,
 	struct vhu_seg segs[VHU_MAX_SEGS];
 	struct virtio_net_hdr_mrg h = {0};
 	unsigned n;
-	int64_t total = walk_chain(vh, vq, head, false, segs, &n,
-				   (uint64_t)vh->hdr_size + pkt->buf_size);
+	int64_t total =
+		walk_chain(vh, vq, head, false, segs, &n, (uint64_t)vh->hdr_size + pkt->buf_size);
 
 	if (total < 0 || total < (int64_t)vh->hdr_size + PVNET_ETH_HLEN)
 		return -EINVAL;
@@ -235,6 +236,24 @@ static void tx_pkt_done(struct pvnet_pkt *pkt)
 		__atomic_fetch_add(&vh->tx_undelivered, 1, __ATOMIC_RELAXED);
 }
 
+/* Hands a burst to the switch (takes every packet) and notes whether most of it
+ * went nowhere (every egress full, or no egress): the port thread then lets the
+ * guest's ring hold the next frames for a while (tx_backoff, port_vhost.c). */
+static void tx_deliver(struct vsw_vhost *vh, struct pvnet_pkt_batch *batch)
+{
+	unsigned count = batch->count;
+	uint64_t lost = __atomic_load_n(&vh->tx_undelivered, __ATOMIC_RELAXED);
+
+	pthread_mutex_lock(&vh->life_lock);
+	if (!vh->stopping)
+		vsw_input(vh->br, vh->port, batch);
+	else
+		pvnet_pkt_put_batch(batch); /* the port is leaving the bridge */
+	pthread_mutex_unlock(&vh->life_lock);
+	lost = __atomic_load_n(&vh->tx_undelivered, __ATOMIC_RELAXED) - lost;
+	vh->tx_lossy = 2 * lost > count;
+}
+
 unsigned vsw_vhost_tx_burst(struct vsw_vhost *vh, struct vhu_vq *vq)
 {
 	struct pvnet_pkt_batch batch;
@@ -251,8 +270,9 @@ unsigned vsw_vhost_tx_burst(struct vsw_vhost *vh, struct vhu_vq *vq)
 	if (!n)
 		return 0;
 	if (n > vq->num) { /* the guest broke its ring: stop serving it */
-		PVLOG_RL(WARN, MOD, "%s: guest TX avail index jumped by %u (ring %u): queue stopped",
-			 vh->name, n, vq->num);
+		PVLOG_RL(WARN, MOD,
+			 "%s: guest TX avail index jumped by %u (ring %u): queue stopped", vh->name,
+			 n, vq->num);
 		CNT_ADD(vh, tx_bad_desc, 1);
 		vq->started = false;
 		return 0;
@@ -302,21 +322,8 @@ unsigned vsw_vhost_tx_burst(struct vsw_vhost *vh, struct vhu_vq *vq)
 		CNT_ADD(vh, tx_bad_hdr, badhdr);
 	CNT_ADD(vh, guest_tx_packets, batch.count);
 	CNT_ADD(vh, guest_tx_bytes, bytes);
-	if (batch.count) {
-		unsigned count = batch.count;
-		uint64_t lost = __atomic_load_n(&vh->tx_undelivered, __ATOMIC_RELAXED);
-
-		pthread_mutex_lock(&vh->life_lock);
-		if (!vh->stopping)
-			vsw_input(vh->br, vh->port, &batch);
-		else
-			pvnet_pkt_put_batch(&batch); /* the port is leaving the bridge */
-		pthread_mutex_unlock(&vh->life_lock);
-		/* most of the burst went nowhere (every egress full, or no egress): the
-		 * port thread lets the guest's ring hold the next frames for a while */
-		lost = __atomic_load_n(&vh->tx_undelivered, __ATOMIC_RELAXED) - lost;
-		vh->tx_lossy = 2 * lost > count;
-	}
+	if (batch.count)
+		tx_deliver(vh, &batch);
 	return used;
 }
 
@@ -353,7 +360,8 @@ static int rx_emit(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t avail_idx,
 		head = __atomic_load_n(&vq->avail->ring[vq->last_avail & (vq->num - 1)],
 				       __ATOMIC_RELAXED);
 		vq->last_avail++;
-		cap = head < vq->num ? walk_chain(vh, vq, head, true, segs, &n, UINT32_MAX) : -EINVAL;
+		cap = head < vq->num ? walk_chain(vh, vq, head, true, segs, &n, UINT32_MAX)
+				     : -EINVAL;
 		if (cap < 0 || (nbufs == 0 && cap < hdr_size) || (!mrg && cap < hdr_size + len)) {
 			/* every chain taken for this frame goes back empty; the frame is lost */
 			uint16_t end = vq->last_avail;
@@ -372,7 +380,7 @@ static int rx_emit(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t avail_idx,
 			uint32_t pos = 0;
 			if (hdr_off < hdr_size) {
 				uint32_t c = segs[s].len < hdr_size - hdr_off ? segs[s].len
-									     : hdr_size - hdr_off;
+									      : hdr_size - hdr_off;
 				for (uint32_t b = 0; b < 2; b++)
 					if (nb_off + b >= hdr_off && nb_off + b < hdr_off + c)
 						nb_p[b] = segs[s].p + (nb_off + b - hdr_off);
@@ -381,7 +389,8 @@ static int rx_emit(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t avail_idx,
 				pos = c;
 			}
 			if (pos < segs[s].len && off < len) {
-				uint32_t c = segs[s].len - pos < len - off ? segs[s].len - pos : len - off;
+				uint32_t c = segs[s].len - pos < len - off ? segs[s].len - pos
+									   : len - off;
 				memcpy(segs[s].p + pos, data + off, c);
 				off += c;
 				pos += c;

@@ -56,8 +56,8 @@ enum {
 #define VHU_VRING_NOFD (1ull << 8)
 #define VHU_VRING_IDX_MASK 0xffull
 #define VHU_MAX_REGIONS 8
-#define VHU_MAX_FDS 8 /* SCM_RIGHTS fds per message: more and the VMM is dropped */
-#define VHU_MSG_TIMEOUT_MS 1000u        /* default: a message must arrive whole in this */
+#define VHU_MAX_FDS 8            /* SCM_RIGHTS fds per message: more and the VMM is dropped */
+#define VHU_MSG_TIMEOUT_MS 1000u /* default: a message must arrive whole in this */
 #define VHU_MEM_MAX_DEFAULT (64ull << 30) /* default: guest memory a VMM may hand over */
 
 struct vhu_state {
@@ -104,13 +104,12 @@ _Static_assert(sizeof(struct vhu_mem) == 8 + 8 * 32, "vhost-user memory");
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
 #define BIT(n) (1ull << (n))
 
-#define VHU_FEATURES                                                                      \
-	(BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_GUEST_TSO4) | \
-	 BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_HOST_TSO4) |                         \
-	 BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_MRG_RXBUF) |                          \
-	 BIT(VIRTIO_RING_F_INDIRECT_DESC) | BIT(VIRTIO_RING_F_EVENT_IDX) |                     \
-	 BIT(VIRTIO_F_VERSION_1) |                                                            \
-	 BIT(VHOST_USER_F_PROTOCOL_FEATURES))
+#define VHU_FEATURES                                                                               \
+	(BIT(VIRTIO_NET_F_CSUM) | BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_GUEST_TSO4) |    \
+	 BIT(VIRTIO_NET_F_GUEST_TSO6) | BIT(VIRTIO_NET_F_HOST_TSO4) |                              \
+	 BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_MRG_RXBUF) |                               \
+	 BIT(VIRTIO_RING_F_INDIRECT_DESC) | BIT(VIRTIO_RING_F_EVENT_IDX) |                         \
+	 BIT(VIRTIO_F_VERSION_1) | BIT(VHOST_USER_F_PROTOCOL_FEATURES))
 
 #define VRING_DESC_F_NEXT 1
 #define VRING_DESC_F_WRITE 2
@@ -157,16 +156,16 @@ _Static_assert(sizeof(struct virtio_net_hdr_mrg) == 12, "virtio_net_hdr_mrg_rxbu
 #define VHU_RXQ 0
 #define VHU_TXQ 1
 #define VHU_NQ (2 * VSW_VHOST_MAX_QUEUES) /* vrings a port has room for */
-#define VHU_IS_TXQ(q) (((q) & 1u) != 0)
-#define VHU_PROTO_F_MQ 0 /* VHOST_USER_PROTOCOL_F_MQ */
+#define VHU_IS_TXQ(q) (((q)&1u) != 0)
+#define VHU_PROTO_F_MQ 0                 /* VHOST_USER_PROTOCOL_F_MQ */
 #define VHU_CONNECT_BACKOFF_MIN_MS 100u  /* client mode: first retry */
 #define VHU_CONNECT_BACKOFF_MAX_MS 2000u /* client mode: retries at least this often */
-#define VHU_POLL_EPOLL_EVERY 64u /* polling: look at the control socket every N passes */
-#define VHU_TX_BACKOFF_MIN_NS 10000u  /* a lossy TX burst: pause this long first */
-#define VHU_TX_BACKOFF_MAX_NS 500000u /* ... doubling up to this */
-#define VHU_RX_WAIT_NS 4000u /* guest RX out of buffers: wait this long per send() */
-#define VHU_BUF_SIZE (65536u + 128u) /* a 64 KiB GSO frame plus tag and slack */
-#define VHU_MAX_SEGS 64               /* guest buffer pieces gathered per chain */
+#define VHU_POLL_EPOLL_EVERY 64u         /* polling: look at the control socket every N passes */
+#define VHU_TX_BACKOFF_MIN_NS 10000u     /* a lossy TX burst: pause this long first */
+#define VHU_TX_BACKOFF_MAX_NS 500000u    /* ... doubling up to this */
+#define VHU_RX_WAIT_NS 4000u             /* guest RX out of buffers: wait this long per send() */
+#define VHU_BUF_SIZE (65536u + 128u)     /* a 64 KiB GSO frame plus tag and slack */
+#define VHU_MAX_SEGS 64                  /* guest buffer pieces gathered per chain */
 #define VHU_TSO_MAX_SEGS 64
 
 struct vhu_vq {
@@ -176,12 +175,12 @@ struct vhu_vq {
 	struct vring_used *used;
 	struct vhu_addr addr; /* as received (VMM virtual addresses) */
 	bool have_addr;
-	uint16_t last_avail; /* next avail entry to consume */
-	uint16_t used_idx;   /* our copy of used->idx */
+	uint16_t last_avail;     /* next avail entry to consume */
+	uint16_t used_idx;       /* our copy of used->idx */
 	uint16_t signalled_used; /* used->idx when the guest was last told (EVENT_IDX) */
 	int kick_fd, call_fd;
-	bool enabled; /* SET_VRING_ENABLE (or implied without protocol features) */
-	bool started; /* kick received, addresses mapped */
+	bool enabled;    /* SET_VRING_ENABLE (or implied without protocol features) */
+	bool started;    /* kick received, addresses mapped */
 	bool rx_kick_on; /* guest RX ran dry: kicks asked for until it posts buffers */
 };
 
@@ -196,14 +195,14 @@ struct vsw_vhost {
 	char name[VSW_NAME_MAX];
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int listen_fd, conn_fd, stop_fd, ep_fd;
-	unsigned nq;       /* vrings offered: 2 * queue pairs */
-	bool client;       /* connect to path (the frontend listens) */
-	bool auto_connect; /* client: the port thread connects (not with test_port_add) */
-	unsigned poll_us;  /* 0 event mode, VSW_VHOST_POLL_ALWAYS, or microseconds */
-	uint64_t connect_at_ns;  /* client, unconnected: next attempt (CLOCK_MONOTONIC) */
-	unsigned backoff_ms;     /* client: the wait after the next failure */
-	uint64_t last_work_ns;   /* polling: when a burst last moved frames */
-	unsigned poll_pass;      /* polling: passes since the last epoll look */
+	unsigned nq;            /* vrings offered: 2 * queue pairs */
+	bool client;            /* connect to path (the frontend listens) */
+	bool auto_connect;      /* client: the port thread connects (not with test_port_add) */
+	unsigned poll_us;       /* 0 event mode, VSW_VHOST_POLL_ALWAYS, or microseconds */
+	uint64_t connect_at_ns; /* client, unconnected: next attempt (CLOCK_MONOTONIC) */
+	unsigned backoff_ms;    /* client: the wait after the next failure */
+	uint64_t last_work_ns;  /* polling: when a burst last moved frames */
+	unsigned poll_pass;     /* polling: passes since the last epoll look */
 	pthread_t thread;
 	bool thread_started;
 	/*
@@ -229,9 +228,9 @@ struct vsw_vhost {
 	uint32_t hdr_size; /* 12 with VERSION_1 or MRG_RXBUF, else 10 */
 	uint8_t *scratch;  /* egress linearisation, under lock */
 	uint64_t rx_burst_pkts, rx_burst_bytes; /* emitted in this send(), under lock */
-	struct pvnet_pkt_pool *pool;    /* guest TX packets */
-	unsigned pool_size;             /* packets in pool */
-	struct pvnet_pkt_pool *fb_pool; /* egress software offload (under lock) */
+	struct pvnet_pkt_pool *pool;            /* guest TX packets */
+	unsigned pool_size;                     /* packets in pool */
+	struct pvnet_pkt_pool *fb_pool;         /* egress software offload (under lock) */
 
 	/*
 	 * The control message being received (port thread only). The socket is

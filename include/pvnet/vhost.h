@@ -100,20 +100,20 @@
 
 /* Optional settings; zero fields take the defaults. */
 struct vsw_vhost_config {
-	unsigned pool_size; /* packets for guest TX (64 KiB buffers); default 256 */
-	unsigned socket_mode; /* chmod of the socket; default 0600 */
+	unsigned pool_size;      /* packets for guest TX (64 KiB buffers); default 256 */
+	unsigned socket_mode;    /* chmod of the socket; default 0600 */
 	unsigned msg_timeout_ms; /* a control message must arrive whole within this
 				  * from its first byte, else the VMM is dropped; default 1000 */
-	uint64_t mem_max; /* bytes of guest memory a VMM may hand over (sum of the
+	uint64_t mem_max;        /* bytes of guest memory a VMM may hand over (sum of the
 			   * regions, and each region's end offset in its file);
 			   * default 64 GiB (HV_MAX_MEM_SIZE). pvnetd: the domain's memory=,
 			   * or a standalone port's --mem-max (default VSW_VHOST_MEM_MAX_CLI) */
-	bool client;      /* connect to socket_path (the frontend listens, e.g. DPDK
+	bool client;             /* connect to socket_path (the frontend listens, e.g. DPDK
 			   * virtio-user server=1; OVS's dpdkvhostuserclient) instead of
 			   * listening there; see "Client mode" above */
-	unsigned queues;  /* queue pairs offered (VHOST_USER_PROTOCOL_F_MQ, GET_QUEUE_NUM);
+	unsigned queues;         /* queue pairs offered (VHOST_USER_PROTOCOL_F_MQ, GET_QUEUE_NUM);
 			   * default 1, at most VSW_VHOST_MAX_QUEUES */
-	unsigned poll_us; /* 0: event mode (sleep on kicks, notifications suppressed only
+	unsigned poll_us;        /* 0: event mode (sleep on kicks, notifications suppressed only
 			   * while a burst is being served); VSW_VHOST_POLL_ALWAYS: the port
 			   * thread busy-polls its rings and never sleeps while a frontend is
 			   * connected; N: keep polling N microseconds after the last frame */
@@ -127,30 +127,30 @@ struct vsw_vhost_config {
 struct vsw_vhost_stats {
 	uint64_t guest_tx_packets, guest_tx_bytes; /* frames read from the guest's TX queue */
 	uint64_t guest_rx_packets, guest_rx_bytes; /* frames written into guest RX buffers */
-	uint64_t rx_no_buffers;   /* egress frames refused: the guest posted too few buffers */
-	uint64_t rx_not_ready;    /* egress frames refused: no VMM connected / ring stopped */
-	uint64_t rx_waits;        /* egress bursts that waited (at most 4 us) for the guest
+	uint64_t rx_no_buffers;    /* egress frames refused: the guest posted too few buffers */
+	uint64_t rx_not_ready;     /* egress frames refused: no VMM connected / ring stopped */
+	uint64_t rx_waits;         /* egress bursts that waited (at most 4 us) for the guest
 				   * to post RX buffers; what still found none is rx_no_buffers */
-	uint64_t tx_bad_desc;     /* guest TX chains rejected (range, loop, length, flags) */
-	uint64_t rx_bad_desc;     /* guest RX chains rejected (returned with length 0) */
-	uint64_t tx_bad_hdr;      /* guest TX frames with an unsupported virtio_net_hdr */
-	uint64_t rx_sw_csum;      /* checksums finished in software for the guest */
-	uint64_t rx_sw_tso;       /* GSO frames segmented in software for the guest */
-	uint64_t rx_fallback_drop;/* frames that needed software offload and could not get it */
-	uint64_t tx_pool_empty;   /* bursts cut short because the packet pool was empty */
-	uint64_t tx_backoffs;     /* pauses (10 us doubling to 500 us) after guest TX bursts
+	uint64_t tx_bad_desc;      /* guest TX chains rejected (range, loop, length, flags) */
+	uint64_t rx_bad_desc;      /* guest RX chains rejected (returned with length 0) */
+	uint64_t tx_bad_hdr;       /* guest TX frames with an unsupported virtio_net_hdr */
+	uint64_t rx_sw_csum;       /* checksums finished in software for the guest */
+	uint64_t rx_sw_tso;        /* GSO frames segmented in software for the guest */
+	uint64_t rx_fallback_drop; /* frames that needed software offload and could not get it */
+	uint64_t tx_pool_empty;    /* bursts cut short because the packet pool was empty */
+	uint64_t tx_backoffs;      /* pauses (10 us doubling to 500 us) after guest TX bursts
 				   * most of whose frames no egress took: back-pressure */
-	uint64_t guest_mem_fault; /* frames lost because guest memory faulted (its file
+	uint64_t guest_mem_fault;  /* frames lost because guest memory faulted (its file
 				   * shrank: SIGBUS caught, VMM disconnected); >= 1 per fault */
-	uint64_t kicks, calls;    /* eventfd wake-ups received / interrupts sent */
+	uint64_t kicks, calls;     /* eventfd wake-ups received / interrupts sent */
 	uint64_t connects, disconnects, bad_msgs;
-	uint64_t msg_timeouts;    /* VMM dropped: a message not whole within msg_timeout_ms */
-	uint64_t reply_stalls;    /* VMM dropped: it left its replies unread (socket full) */
-	uint64_t fd_floods;       /* VMM dropped: more than 8 fds with one message */
-	uint64_t connect_fails;   /* client mode: connection attempts that failed */
-	uint64_t features;        /* negotiated virtio feature bits */
-	bool connected;           /* a VMM is connected */
-	bool running;             /* both queues started */
+	uint64_t msg_timeouts;  /* VMM dropped: a message not whole within msg_timeout_ms */
+	uint64_t reply_stalls;  /* VMM dropped: it left its replies unread (socket full) */
+	uint64_t fd_floods;     /* VMM dropped: more than 8 fds with one message */
+	uint64_t connect_fails; /* client mode: connection attempts that failed */
+	uint64_t features;      /* negotiated virtio feature bits */
+	bool connected;         /* a VMM is connected */
+	bool running;           /* both queues started */
 	unsigned tx_pool_avail, tx_pool_size; /* guest-TX packets free / in the pool */
 };
 

@@ -57,16 +57,25 @@
 #define B_SIZE (128u << 10)
 #define B_OFF 4096u /* mmap_offset of region B: the guard page before it */
 #define UVA_A 0x7f0000000000ull
-#define UVA_B (UVA_A + A_SIZE) /* adjacent in the VMM's space, not in the guest's */
-#define Q_BASE(q) (0x1000u + (q) * 0x4000u) /* desc +0, avail +0x1000, used +0x2000 */
+#define UVA_B (UVA_A + A_SIZE)            /* adjacent in the VMM's space, not in the guest's */
+#define Q_BASE(q) (0x1000u + (q)*0x4000u) /* desc +0, avail +0x1000, used +0x2000 */
 #define BUF_BASE 0x10000u
 #define IND_BASE 0x38000u /* indirect tables written by op IDESC */
 #define INJ_POOL 8
 #define INJ_BUF (65536u + 128u)
 
-enum { REQ_GET_FEATURES = 1, REQ_SET_FEATURES = 2, REQ_SET_OWNER = 3, REQ_SET_MEM_TABLE = 5,
-       REQ_SET_VRING_NUM = 8, REQ_SET_VRING_ADDR = 9, REQ_SET_VRING_BASE = 10,
-       REQ_SET_VRING_KICK = 12, REQ_SET_VRING_CALL = 13, REQ_SET_VRING_ENABLE = 18 };
+enum {
+	REQ_GET_FEATURES = 1,
+	REQ_SET_FEATURES = 2,
+	REQ_SET_OWNER = 3,
+	REQ_SET_MEM_TABLE = 5,
+	REQ_SET_VRING_NUM = 8,
+	REQ_SET_VRING_ADDR = 9,
+	REQ_SET_VRING_BASE = 10,
+	REQ_SET_VRING_KICK = 12,
+	REQ_SET_VRING_CALL = 13,
+	REQ_SET_VRING_ENABLE = 18
+};
 
 struct desc {
 	uint64_t addr;
@@ -88,9 +97,18 @@ static uint8_t get8(struct in *in)
 	}
 	return v;
 }
-static uint16_t get16(struct in *in) { return (uint16_t)(get8(in) | get8(in) << 8); }
-static uint32_t get32(struct in *in) { return get16(in) | (uint32_t)get16(in) << 16; }
-static uint64_t get64(struct in *in) { return get32(in) | (uint64_t)get32(in) << 32; }
+static uint16_t get16(struct in *in)
+{
+	return (uint16_t)(get8(in) | get8(in) << 8);
+}
+static uint32_t get32(struct in *in)
+{
+	return get16(in) | (uint32_t)get16(in) << 16;
+}
+static uint64_t get64(struct in *in)
+{
+	return get32(in) | (uint64_t)get32(in) << 32;
+}
 static size_t getbytes(struct in *in, void *dst, size_t size)
 {
 	size_t n = size < in->n ? size : in->n;
@@ -111,7 +129,7 @@ static struct {
 	struct pvnet_pkt_pool *inj;
 	char path[108];
 	int memfd[2], evfd;
-	uint8_t *a, *b_file; /* region A; region B's memfd (guard page first) */
+	uint8_t *a, *b_file;  /* region A; region B's memfd (guard page first) */
 	uint32_t b_file_size; /* region B's memfd now (op SHRINK makes it smaller) */
 	uint8_t scratch[INJ_BUF];
 } W;
@@ -357,18 +375,29 @@ static void mem_table(struct run *r, uint8_t mode, uint64_t raw)
 	m[1] = 0, m[2] = A_SIZE, m[3] = UVA_A, m[4] = 0;
 	m[5] = B_GPA, m[6] = B_SIZE, m[7] = UVA_B, m[8] = B_OFF;
 	switch ((mode >> 1) & 7) {
-	case 1: m[6] = B_SIZE + B_OFF; break;  /* region B larger than its memfd */
-	case 2: /* any mmap offset: one below B_OFF makes (part of) the guard page guest
+	case 1:
+		m[6] = B_SIZE + B_OFF;
+		break; /* region B larger than its memfd */
+	case 2:        /* any mmap offset: one below B_OFF makes (part of) the guard page guest
 		 * memory, so the guard check does not apply to this run */
 		m[8] = raw;
 		if (raw < B_OFF)
 			guard_exposed = 1;
 		break;
-	case 3: m[6] = raw; break;             /* any size */
-	case 4: m[5] = raw; break;             /* any guest-physical base (overlap A?) */
-	case 5: m[7] = UVA_A + 0x1000; break;  /* overlapping VMM addresses */
-	case 6: m[0] = raw & 0xffffffffu; break; /* nregions lies */
-	default: break;
+	case 3:
+		m[6] = raw;
+		break; /* any size */
+	case 4:
+		m[5] = raw;
+		break; /* any guest-physical base (overlap A?) */
+	case 5:
+		m[7] = UVA_A + 0x1000;
+		break; /* overlapping VMM addresses */
+	case 6:
+		m[0] = raw & 0xffffffffu;
+		break; /* nregions lies */
+	default:
+		break;
 	}
 	vmm_msg(r, REQ_SET_MEM_TABLE, 1, 8 + 32 * n, m, sizeof(m), fds, n);
 }
@@ -384,10 +413,17 @@ static void setup_queue(struct run *r, unsigned q, uint32_t num, uint16_t base, 
 	addr[2] = d + 0x2000;
 	addr[3] = d + 0x1000;
 	switch (place & 3) {
-	case 1: addr[2] = UVA_A + A_SIZE - 8; break;       /* used ring straddles A and B */
-	case 2: addr[1] += 8, addr[3] += 1; break;         /* misaligned desc and avail */
-	case 3: addr[3] = UVA_B + B_SIZE - 6 - 2 * num; break; /* avail at the very end of B */
-	default: break;
+	case 1:
+		addr[2] = UVA_A + A_SIZE - 8;
+		break; /* used ring straddles A and B */
+	case 2:
+		addr[1] += 8, addr[3] += 1;
+		break; /* misaligned desc and avail */
+	case 3:
+		addr[3] = UVA_B + B_SIZE - 6 - 2 * num;
+		break; /* avail at the very end of B */
+	default:
+		break;
 	}
 	vmm_msg(r, REQ_SET_VRING_ADDR, 1, 40, addr, 40, NULL, 0);
 	msg_u64(r, REQ_SET_VRING_KICK, q, W.evfd);
@@ -415,7 +451,8 @@ static void handshake(struct run *r, const uint8_t hdr[4])
 	for (unsigned q = 0; q < 2; q++) {
 		r->num[q] = 1u << ((q ? hdr[1] >> 4 : hdr[1] & 15) % 9); /* 1..256 */
 		r->avail_idx[q] = (uint16_t)(hdr[2] >> (4 * q) & 15) * 0x1111u;
-		setup_queue(r, q, r->num[q], r->avail_idx[q], hdr[3] >> (2 * q) & (hdr[3] & 0x80 ? 3 : 0));
+		setup_queue(r, q, r->num[q], r->avail_idx[q],
+			    hdr[3] >> (2 * q) & (hdr[3] & 0x80 ? 3 : 0));
 		/* the guest's view: avail idx where the port starts */
 		uint16_t *avail = (uint16_t *)(W.a + Q_BASE(q) + 0x1000);
 		__atomic_store_n(&avail[1], r->avail_idx[q], __ATOMIC_RELEASE);
@@ -446,13 +483,16 @@ static uint64_t guest_addr(struct in *in)
 	uint16_t v = get16(in);
 
 	switch (mode & 3) {
-	case 0: return BUF_BASE + v;                       /* region A buffers */
-	case 1: return B_GPA + (uint32_t)v * 2;            /* region B */
-	case 2: {                                          /* near the edges */
+	case 0:
+		return BUF_BASE + v; /* region A buffers */
+	case 1:
+		return B_GPA + (uint32_t)v * 2; /* region B */
+	case 2: {                               /* near the edges */
 		static const uint64_t edge[] = {A_SIZE, B_GPA, B_GPA + B_SIZE, 0, IND_BASE};
 		return edge[(mode >> 2) % 5] - (v & 0xff) + (mode & 0x80 ? 0x80 : 0);
 	}
-	default: return get64(in);                          /* anything */
+	default:
+		return get64(in); /* anything */
 	}
 }
 
@@ -548,7 +588,8 @@ static void inject(struct in *in)
 		p->flags = fl & (PVNET_PKT_F_CSUM_BLANK | PVNET_PKT_F_DATA_VALIDATED);
 		p->gso_type = (fl >> 4) % 3;
 		p->gso_size = fl & 0x80 ? get16(in) : 1 + get8(in) * 8;
-		p->csum_start = fl & 0x40 ? get16(in) : (kind & 16 ? 18 : 14) + (kind & 1 ? 40 : 20);
+		p->csum_start =
+			fl & 0x40 ? get16(in) : (kind & 16 ? 18 : 14) + (kind & 1 ? 40 : 20);
 		p->csum_offset = fl & 0x08 ? get16(in) : 16;
 		b.pkts[b.count++] = p;
 	}
@@ -748,7 +789,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	if (getenv("FUZZ_VHOST_DEBUG") && vsw_vhost_port_get_stats(W.vhu, &st) == 0)
-		fprintf(stderr, "tx %llu bad_desc %llu bad_hdr %llu | rx %llu bad_desc %llu "
+		fprintf(stderr,
+			"tx %llu bad_desc %llu bad_hdr %llu | rx %llu bad_desc %llu "
 			"no_buf %llu not_ready %llu sw_csum %llu sw_tso %llu fb_drop %llu | "
 			"msgs bad %llu connects %llu running %d mem_fault %llu\n",
 			(unsigned long long)st.guest_tx_packets, (unsigned long long)st.tx_bad_desc,
@@ -756,8 +798,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(unsigned long long)st.rx_bad_desc, (unsigned long long)st.rx_no_buffers,
 			(unsigned long long)st.rx_not_ready, (unsigned long long)st.rx_sw_csum,
 			(unsigned long long)st.rx_sw_tso, (unsigned long long)st.rx_fallback_drop,
-			(unsigned long long)st.bad_msgs, (unsigned long long)st.connects, st.running,
-			(unsigned long long)st.guest_mem_fault);
+			(unsigned long long)st.bad_msgs, (unsigned long long)st.connects,
+			st.running, (unsigned long long)st.guest_mem_fault);
 	vmm_disconnect(&r);
 
 	/* The guard page (not guest memory) is untouched: the port wrote there through
