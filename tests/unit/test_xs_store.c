@@ -425,6 +425,79 @@ static void test_watch_registration_and_below(void **state)
 	xs_watch_remove(st, h2);
 }
 
+/*
+ * Many watches, as a thousand guests and their backends make: the index fires
+ * exactly the watches at or above a change (and, for a removal, below it, with
+ * their own path), newest first, and a released domain's watches go with it.
+ */
+static void test_watch_index_many(void **state)
+{
+	struct xs_store *st = *state;
+	struct evlog l = {0};
+	enum { N = 600 };
+	static uint64_t h[N];
+	uint64_t hroot, ha, hb, hd;
+	char path[64], tok[16];
+	struct xs_caller c5 = {5, NULL};
+
+	for (int i = 0; i < N; i++) {
+		snprintf(path, sizeof(path), "/many/%d/x", i);
+		snprintf(tok, sizeof(tok), "t%d", i);
+		assert_int_equal(xs_watch_add(st, path, tok, ev_cb, &l, &h[i]), 0);
+	}
+	assert_int_equal(xs_watch_add(st, "/", "root", ev_cb, &l, &hroot), 0);
+	assert_int_equal(xs_watch_add(st, "/many/7/x", "a", ev_cb, &l, &ha), 0);
+	assert_int_equal(xs_watch_add(st, "/many/7/x", "b", ev_cb, &l, &hb), 0);
+	xs_store_dispatch(st);
+	l.n = 0;
+	/* below three watches on one path and the root's: newest first */
+	assert_int_equal(xs_write(st, 0, 0, "/many/7/x/y", "v", 1), 0);
+	assert_int_equal(xs_store_dispatch(st), 4);
+	assert_string_equal(l.token[0], "b");
+	assert_string_equal(l.token[1], "a");
+	assert_string_equal(l.token[2], "root");
+	assert_string_equal(l.token[3], "t7");
+	assert_string_equal(l.path[3], "/many/7/x/y");
+	/* a sibling prefix ("/many/70" is not below "/many/7"): the root's only */
+	l.n = 0;
+	assert_int_equal(xs_write(st, 0, 0, "/many/70", "v", 1), 0);
+	assert_int_equal(xs_store_dispatch(st), 1);
+	assert_string_equal(l.token[0], "root");
+	/* a removal: the watches below fire with their own path */
+	l.n = 0;
+	assert_int_equal(xs_rm(st, 0, 0, "/many/7"), 0);
+	assert_int_equal(xs_store_dispatch(st), 4);
+	assert_string_equal(l.token[0], "b");
+	assert_string_equal(l.path[0], "/many/7/x");
+	assert_string_equal(l.token[2], "root");
+	assert_string_equal(l.path[2], "/many/7");
+	assert_string_equal(l.path[3], "/many/7/x");
+	/* removed watches fire no more */
+	for (int i = 0; i < N; i++)
+		assert_int_equal(xs_watch_remove(st, h[i]), 0);
+	assert_int_equal(xs_watch_remove(st, ha), 0);
+	assert_int_equal(xs_watch_remove(st, hb), 0);
+	assert_int_equal(xs_watch_remove(st, hroot), 0);
+	assert_int_equal(xs_watch_remove(st, hroot), -ENOENT);
+	l.n = 0;
+	assert_int_equal(xs_write(st, 0, 0, "/many/1/x", "v", 1), 0);
+	assert_int_equal(xs_store_dispatch(st), 0);
+	/* a domain's watches (relative paths) are dropped when it is released */
+	assert_int_equal(xs_domain_introduce(st, 5, "five"), 0);
+	assert_int_equal(xsi_watch_add(st, &c5, "device/vif", "d1", ev_cb, &l, &hd), 0);
+	assert_int_equal(xsi_watch_add(st, &c5, "control", "d2", ev_cb, &l, &hd), 0);
+	assert_int_equal(quota_usage(g_led, 5, QUOTA_XS_WATCHES), 2);
+	l.n = 0;
+	assert_int_equal(xs_write(st, 0, 0, "/local/domain/5/control/shutdown", "x", 1), 0);
+	assert_int_equal(xs_store_dispatch(st), 1);
+	assert_string_equal(l.path[0], "control/shutdown"); /* relative, as it was given */
+	assert_int_equal(xs_domain_release(st, 5), 0);
+	assert_int_equal(quota_usage(g_led, 5, QUOTA_XS_WATCHES), 0);
+	l.n = 0;
+	assert_int_equal(xs_write(st, 0, 0, "/local/domain/5/control/x", "x", 1), 0);
+	assert_int_equal(xs_store_dispatch(st), 0);
+}
+
 static void remove_self_cb(void *arg, const char *path, const char *token)
 {
 	struct xs_store **pst = arg;
@@ -759,6 +832,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_release_reowns_nodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_special_nodes_xsa115, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_cost_bounded_by_its_size, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watch_index_many, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
