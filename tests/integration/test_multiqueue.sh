@@ -3,8 +3,8 @@
 # netback workers (each queue of a vif on its own worker).
 #   (a) 8 UDP flows (distinct source ports, 300 numbered datagrams each, sent
 #       interleaved and paced) from guest A to guest B: per flow, the sequence
-#       numbers the receiver reads only go up (in order), and every flow arrives
-#       (>= 99 %; a loss is diagnosed from the guests' and the switch's counters);
+#       numbers the receiver reads only go up (in order), and every datagram
+#       arrives or is counted by a drop counter (switch, netback, the guests' kernels);
 #   (b) the flows were spread: in each direction both queues carried packets
 #       (the guests' per-queue counters, logged when the vif disconnects);
 #   (c) TCP with 4 streams (iperf3 -P 4, 2 s) A -> B: every stream moved data,
@@ -90,6 +90,24 @@ else:
         if seq % 4 == 3:
             time.sleep(0.002)  # paced: ~16 k pkt/s, far below any queue's limit
 PY
+# every drop counter a lost datagram could be in: the switch's and netback's (all of
+# stats --json's "drops"), B's UDP socket errors, B's eth0 RX and A's eth0 TX drops
+counted() {
+  local sw udp rx tx
+  sw=$(pvnet stats --json | python3 -c '
+import json, sys
+def walk(x):
+    if isinstance(x, dict):
+        return sum(sum(v for v in x[k].values() if isinstance(v, int)) if k == "drops" and isinstance(x[k], dict)
+                   else walk(x[k]) for k in x)
+    return sum(walk(v) for v in x) if isinstance(x, list) else 0
+print(walk(json.load(sys.stdin)))')
+  udp=$(in_guest "$B" awk '/^Udp:/ && n++ {print $4 + $6}' /proc/net/snmp)
+  rx=$(in_guest "$B" cat /sys/class/net/eth0/statistics/rx_dropped)
+  tx=$(in_guest "$A" cat /sys/class/net/eth0/statistics/tx_dropped)
+  echo $(( ${sw:-0} + ${udp:-0} + ${rx:-0} + ${tx:-0} ))
+}
+c0=$(counted)
 in_guest "$B" python3 "$PV_TMP/flows.py" rx $NFLOWS $PERFLOW "$PV_TMP/flows.out" &
 RXPID=$!
 pv_cleanup_add "kill $RXPID 2>/dev/null"
@@ -103,13 +121,15 @@ if ! grep -qx "lost 0" "$PV_TMP/flows.out" 2>/dev/null; then
   diag "$(in_guest "$B" cat /proc/net/snmp | grep Udp: | tr -s ' \n' ' ')"
   pvnet stats 2>&1 | grep -v ' 0$' | sed 's/^/# /'
 fi
-# Order is asserted strictly. Completeness: every datagram in 7 runs of 8 here; once,
-# under a load average of 10 from other work, 6 of 2400 went missing (4 flows), so a
-# flow passes with >= 99 % and any loss is explained by the counters printed above.
+# Order is asserted strictly. Completeness: every datagram arrives on a quiet machine;
+# under heavy load a few may be dropped (once 6 of 2400), and each must then be
+# counted somewhere with its reason: a loss no counter explains fails.
+lost=$(awk '$1 == "lost" {print $2}' "$PV_TMP/flows.out" 2>/dev/null)
+c1=$(counted)
 check "$NFLOWS UDP flows over 2-queue vifs: each flow's datagrams arrive in order" \
   grep -qx "bad 0" "$PV_TMP/flows.out"
-check "$NFLOWS UDP flows over 2-queue vifs: every flow arrives (>= 99 % of $PERFLOW each)" \
-  grep -qx "short 0" "$PV_TMP/flows.out"
+check "$NFLOWS UDP flows over 2-queue vifs: every datagram arrived or was counted as dropped (lost ${lost:-?}, drop counters +$(( c1 - c0 )))" \
+  [ "${lost:-x}" -le $(( c1 - c0 )) ] 2>/dev/null
 
 # --- (c) TCP, 4 streams ------------------------------------------------------
 in_guest "$B" iperf3 -s -1 -p 5299 >/dev/null 2>&1 &
