@@ -129,8 +129,10 @@ check "the bridge's MAC table has $LIM entries on hu0 (switch fdb: $n)" [ "$n" =
 # part of the flood at the AF_PACKET ring: counted there, not by the switch)
 prev=""; for i in $(seq 1 20); do cur=$(field hu0 mac_learnt); [ "$cur" = "$prev" ] && break; prev=$cur; sleep 0.1; done
 ev=$(field hu0 mac_evicted); hits=$(field hu0 mac_limit_hits); lrn=$(field hu0 mac_learnt)
-check "hu0: learnt $lrn (> 2 x $LIM), evicted $ev = learnt - $LIM, limit hits $hits = evicted" \
-  [ "${lrn:-0}" -gt $((2 * LIM)) -a "${ev:-0}" = "$(( ${lrn:-0} - LIM ))" -a "${hits:-0}" = "${ev:-x}" ]
+# how many of the flood's MACs reach the switch depends on the kernel's AF_PACKET
+# ring under load (12000 sent, 1979 taken once at load 20): beyond the limit is enough
+check "hu0: learnt $lrn (> $LIM), evicted $ev = learnt - $LIM, limit hits $hits = evicted" \
+  [ "${lrn:-0}" -gt $LIM -a "${ev:-0}" = "$(( ${lrn:-0} - LIM ))" -a "${hits:-0}" = "${ev:-x}" ]
 hu0_json() { pvnet stats --json | jget 'bridges.*.ports.[name=hu0]' | head -1; }
 hu0_json_ok() { [ "$(hu0_json | jget macs mac_limit mac_evicted | tr '\n' ' ')" = "$LIM $LIM $ev " ]; }
 check "pvnet stats --json shows hu0's MAC counters" hu0_json_ok
