@@ -244,8 +244,12 @@ attack dhcp $R "0 0 0 0 0 0 $((10 * R))" "(2c) DHCP OFFER/ACK (untagged, priorit
 attack badsrc 1 "0 0 0 3 0 0 0" "(3) all-zero, multicast and broadcast source MACs: bad_src_mac"
 attack linklocal 1 "0 0 0 0 5 0 0" "(4) STP, PAUSE, LACP, 802.1X, LLDP destinations: link_local"
 
-check "(1) W's neighbour entry for $IV still V's MAC ($(neigh_mac "$W" "$IV"))" [ "$(neigh_mac "$W" "$IV")" = "$MV" ]
-check "(2) W's neighbour entry for $V6 still V's MAC ($(neigh_mac "$W" "$V6"))" [ "$(neigh_mac "$W" "$V6")" = "$MV" ]
+# V's MAC, or no entry: the kernel's neighbour tables are shared by every namespace
+# and, past gc_thresh1 (128) entries machine-wide, a STALE entry older than 60 s is
+# garbage-collected (a loaded CI machine gets there); a poisoned entry is fresh
+m4=$(neigh_mac "$W" "$IV"); m6=$(neigh_mac "$W" "$V6")
+check "(1) W's neighbour entry for $IV not moved to A's MAC (V's or aged out: '$m4')" [ "$m4" = "$MV" -o -z "$m4" ]
+check "(2) W's neighbour entry for $V6 not moved to A's MAC (V's or aged out: '$m6')" [ "$m6" = "$MV" -o -z "$m6" ]
 check "(3) no bad source MAC learnt in the bridge" \
   bash -c "! '$PV_BIN/pvnet' --run-dir '$PV_RUN' switch fdb $BR 2>/dev/null | grep -qiE '00:00:00:00:00:00|01:00:5e:00:00:42|ff:ff:ff:ff:ff:ff'"
 sleep 0.5
