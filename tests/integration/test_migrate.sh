@@ -150,5 +150,25 @@ check "ping loss is reported" grep -q "packet loss" "$PV_TMP/ping.log"
 # downtime as the client saw it: the gaps of more than 50 ms between two answers
 gaps=$(awk '/bytes from/ {gsub(/[][]/, "", $1); if (p && $1 - p > 0.05) printf "%d ms ", ($1 - p) * 1000; p = $1}' "$PV_TMP/ping.log")
 diag "gaps between answers (the moves' downtime as the client saw it): ${gaps:-none}"
+# the source killed (SIGKILL) in the middle of a migration, whatever its phase,
+# then restarted: exactly one copy of the guest runs (re-adopted at A, or at B
+# if the switch-over was done), and it answers
+pa migrate "$G" 10.99.0.2:7411 >"$PV_TMP/killed.log" 2>&1 &
+MIG=$!
+sleep 0.0$((RANDOM % 6 + 2))
+kill -KILL "$PID_A"
+wait "$PID_A" 2>/dev/null
+wait "$MIG" 2>/dev/null
+diag "the migration when A was killed: $(tail -1 "$PV_TMP/killed.log")"
+pv_start --migrate-key "$PV_TMP/key" --migrate-listen 10.99.0.1:7411 || not_ok "pvnetd A restarted"
+one_copy() {
+  local n=0
+  "$PV_BIN/pvnet" --run-dir "$RUN_A" list 2>/dev/null | grep -q "^$G " && n=$((n + 1))
+  "$PV_BIN/pvnet" --run-dir "$RUN_B" list 2>/dev/null | grep -q "^$G " && n=$((n + 1))
+  [ $n = 1 ] && answers
+}
+check "source killed mid-migration and restarted: exactly one copy runs and answers" wait_for 20 one_copy
+diag "after the kill the guest is on $("$PV_BIN/pvnet" --run-dir "$RUN_A" list | grep -q "^$G " && echo A || echo B)"
+check "... and one guest process, the same (pid $GPID)" bash -c "kill -0 $GPID && [ \$(pgrep -c -f '[p]vnet-guest.*--name $G') = 1 ]"
 [ -n "${MIG_KEEP_LOGS:-}" ] && cp "$PV_TMP"/*.log "$PV_TMP"/run/*.log "$MIG_KEEP_LOGS"/ 2>/dev/null
 pv_done

@@ -685,9 +685,10 @@ static int migrate_in(struct guest *g)
 	}
 	if (fd < 0)
 		return rc;
+	/* from here our memory is the destination's: there is no way back */
 	rc = xs_client_open_fd(hvc_take_xs_fd(g->hv), &xs);
 	if (rc < 0)
-		return rc;
+		return -EXDEV;
 	xs_client_close(g->xs);
 	g->xs = xs;
 	g->suspended = false;
@@ -826,9 +827,24 @@ int main(int argc, char **argv)
 			break;
 		if ((pfd[1].revents & (POLLHUP | POLLERR)) && g.suspended && g.mig_path[0]) {
 			rc = migrate_in(&g);
-			if (rc < 0) {
+			if (rc < 0 && (rc == -EXDEV || !adopt_path)) {
 				PVLOG(ERR, MOD, "resuming on the destination failed: %s", strerror(-rc));
 				break;
+			}
+			if (rc < 0) {
+				/* the destination never took us (its stream failed, or it died):
+				 * our memory is still the source's, so we are still the source's
+				 * guest - wait to be re-adopted there, as after a restart */
+				PVLOG(WARN, MOD, "the destination did not take us (%s): back to %s",
+				      strerror(-rc), adopt_path);
+				hvc_logdirty_stop(g.hv);
+				g.suspended = false;
+				g.mig_path[0] = 0;
+				if (readopt(&g, adopt_path, &orig) < 0 || publish(&g, shutdown_path) < 0)
+					break;
+				pktgen_watched = false;
+				drain_now = true;
+				continue;
 			}
 			if (publish(&g, shutdown_path) < 0)
 				break;
