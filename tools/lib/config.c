@@ -755,13 +755,54 @@ static int override_value(struct lexer *lx, const char *key, struct cv **out)
 	return 0;
 }
 
+/* Reads a key at the lexer (letters, digits, '_', '.'; a letter or '_' first)
+ * into key[64] and finds it: *i its dom_keys index, or N_DOM_KEYS and *x its
+ * xl_only_keys index (a key pvnet ignores). 0, or -EINVAL with the error set
+ * (an unknown key names the nearest known one). */
+static int read_key(struct lexer *lx, unsigned line, char key[64], unsigned *i, unsigned *x)
+{
+	char what[8];
+	size_t klen;
+	int c = lx_peek(lx);
+
+	if (!isalpha(c) && c != '_') {
+		lex_err(lx, line, "expected a key, got %s", lx_what(lx, what));
+		return -EINVAL;
+	}
+	for (klen = 0; lx->p < lx->end &&
+		       (isalnum((unsigned char)*lx->p) || *lx->p == '_' || *lx->p == '.');
+	     lx->p++) {
+		if (klen + 1 >= 64) {
+			lex_err(lx, line, "key too long");
+			return -EINVAL;
+		}
+		key[klen++] = *lx->p;
+	}
+	key[klen] = '\0';
+	for (*i = 0; *i < N_DOM_KEYS; (*i)++)
+		if (!strcmp(key, dom_keys[*i].name))
+			break;
+	for (*x = 0; *i == N_DOM_KEYS && *x < N_XL_ONLY; (*x)++)
+		if (!strcmp(key, xl_only_keys[*x]))
+			break;
+	if (*i == N_DOM_KEYS && *x == N_XL_ONLY) {
+		const char *hint = suggest_key(key);
+
+		if (hint)
+			lex_err(lx, line, "unknown key '%s' (did you mean '%s'?)", key, hint);
+		else
+			lex_err(lx, line, "unknown key '%s'", key);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int parse_statements(struct parser *ps)
 {
 	struct lexer *lx = &ps->lx;
 	struct cv *v = NULL;
 	char key[64], what[8];
 	unsigned line, i, x;
-	size_t klen;
 	bool add;
 	int c, rc;
 
@@ -775,35 +816,9 @@ static int parse_statements(struct parser *ps)
 			continue;
 		}
 		line = lx->line;
-		if (!isalpha(c) && c != '_') {
-			lex_err(lx, line, "expected a key, got %s", lx_what(lx, what));
-			return -EINVAL;
-		}
-		for (klen = 0; lx->p < lx->end &&
-			       (isalnum((unsigned char)*lx->p) || *lx->p == '_' || *lx->p == '.');
-		     lx->p++) {
-			if (klen + 1 >= sizeof(key)) {
-				lex_err(lx, line, "key too long");
-				return -EINVAL;
-			}
-			key[klen++] = *lx->p;
-		}
-		key[klen] = '\0';
-		for (i = 0; i < N_DOM_KEYS; i++)
-			if (!strcmp(key, dom_keys[i].name))
-				break;
-		for (x = 0; i == N_DOM_KEYS && x < N_XL_ONLY; x++)
-			if (!strcmp(key, xl_only_keys[x]))
-				break;
-		if (i == N_DOM_KEYS && x == N_XL_ONLY) {
-			const char *hint = suggest_key(key);
-
-			if (hint)
-				lex_err(lx, line, "unknown key '%s' (did you mean '%s'?)", key, hint);
-			else
-				lex_err(lx, line, "unknown key '%s'", key);
-			return -EINVAL;
-		}
+		rc = read_key(lx, line, key, &i, &x);
+		if (rc)
+			return rc;
 		lx_skip(lx, false);
 		add = lx_peek(lx) == '+';
 		if (add)

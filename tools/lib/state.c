@@ -271,12 +271,30 @@ static void del_br(struct pvnet_state *st, const char *br)
 	}
 }
 
+/* The setting a command line makes (vif-set-rate or a switch subcommand; mac-limit
+ * with --bridge is the bridge's), or NULL when it is not one. */
+static const struct cmd *find_cmd(int argc, char *const *argv)
+{
+	bool br_opt = argc >= 3 && !strcmp(argv[2], "--bridge");
+
+	if (!strcmp(argv[0], "vif-set-rate"))
+		return &rate_cmd;
+	if (strcmp(argv[0], "switch") || argc < 2)
+		return NULL;
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name) &&
+		    (cmds[i].kind != PVNET_STATE_MAC_LIMIT || !br_opt) &&
+		    (cmds[i].kind != PVNET_STATE_BR_MAC_LIMIT || br_opt))
+			return &cmds[i];
+	return NULL;
+}
+
 int pvnet_state_record(struct pvnet_state *st, int argc, char *const *argv, unsigned line,
 		       char *err, size_t err_size)
 {
 	char *args[PVNET_STATE_MAX_ARGS];
 	char vif[32], brname[PVNET_STATE_NAME_MAX + 1];
-	const struct cmd *c = NULL;
+	const struct cmd *c;
 	struct pvnet_state_entry *e, *br = NULL;
 	bool need_br;
 	long at;
@@ -286,16 +304,7 @@ int pvnet_state_record(struct pvnet_state *st, int argc, char *const *argv, unsi
 		set_err(err, err_size, "%s", argc < 1 ? "empty command" : "too many arguments");
 		return -EINVAL;
 	}
-	if (!strcmp(argv[0], "vif-set-rate")) {
-		c = &rate_cmd;
-	} else if (!strcmp(argv[0], "switch") && argc >= 2) {
-		bool br_opt = argc >= 3 && !strcmp(argv[2], "--bridge");
-		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]) && !c; i++)
-			if (!strcmp(argv[1], cmds[i].name) &&
-			    (cmds[i].kind != PVNET_STATE_MAC_LIMIT || !br_opt) &&
-			    (cmds[i].kind != PVNET_STATE_BR_MAC_LIMIT || br_opt))
-				c = &cmds[i];
-	}
+	c = find_cmd(argc, argv);
 	if (!c)
 		return 0;
 	if (argc < c->min_argc || argc > c->max_argc) {
@@ -324,12 +333,8 @@ int pvnet_state_record(struct pvnet_state *st, int argc, char *const *argv, unsi
 			PVNET_STATE_NAME_MAX);
 		return -EINVAL;
 	}
-	if (c->op == OP_DEL_PORT) {
-		del_port(st, argv[c->key]);
-		return 1;
-	}
-	if (c->op == OP_DEL_BR) {
-		del_br(st, argv[c->key]);
+	if (c->op == OP_DEL_PORT || c->op == OP_DEL_BR) {
+		(c->op == OP_DEL_PORT ? del_port : del_br)(st, argv[c->key]);
 		return 1;
 	}
 	if (c->kind == PVNET_STATE_PORT && pvnet_state_vif_name(argv[c->key], NULL, NULL) == 0) {
@@ -383,10 +388,62 @@ static void report(pvnet_state_err_fn fn, void *arg, const char *file, unsigned 
 	fn(arg, line, full);
 }
 
+/* Splits a line into at most PVNET_STATE_MAX_ARGS words (argv points into buf);
+ * a first word starting with '#' is a comment. The word count, or -1 for a line
+ * with more words. */
+static int split_words(char *buf, char **argv)
+{
+	char *save = NULL, *tok;
+	int argc = 0;
+
+	for (tok = strtok_r(buf, " \t\r", &save); tok; tok = strtok_r(NULL, " \t\r", &save)) {
+		if (argc == 0 && tok[0] == '#')
+			break;
+		if (argc == PVNET_STATE_MAX_ARGS)
+			return -1;
+		argv[argc++] = tok;
+	}
+	return argc;
+}
+
+/* Reports a version line this pvnetd does not read. */
+static void report_version(pvnet_state_err_fn fn, void *arg, const char *file, unsigned line,
+			   int argc, char **argv)
+{
+	report(fn, arg, file, line,
+	       "unsupported '%.64s%s%.32s' (this pvnetd reads version %d): "
+	       "nothing in the file applied",
+	       argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "", PVNET_STATE_VERSION);
+}
+
+/* Records one setting line (pvnet_state_record), reporting what it refuses.
+ * 1 when reported, 0 when recorded, -ENOMEM. */
+static int apply_line(struct pvnet_state *st, int argc, char **argv, const char *file,
+		      unsigned lineno, pvnet_state_err_fn err_fn, void *err_arg)
+{
+	char err[300] = "";
+	int rc = pvnet_state_record(st, argc, argv, lineno, err, sizeof(err));
+
+	if (rc == 0) {
+		report(err_fn, err_arg, file, lineno, "'%.32s%s%.32s' is not a setting%s", argv[0],
+		       argc > 1 ? " " : "", argc > 1 ? argv[1] : "",
+		       argc > 1 && !strncmp(argv[1], "mirror", 6) ? " (mirrors are not persisted)"
+								  : "");
+		return 1;
+	}
+	if (rc == -ENOMEM)
+		return rc;
+	if (rc < 0) {
+		report(err_fn, err_arg, file, lineno, "%s", err);
+		return 1;
+	}
+	return 0;
+}
+
 int pvnet_state_parse(struct pvnet_state *st, const char *file, const char *text, size_t len,
 		      pvnet_state_err_fn err_fn, void *err_arg)
 {
-	char buf[PVNET_STATE_LINE_MAX + 1], err[300];
+	char buf[PVNET_STATE_LINE_MAX + 1];
 	char *argv[PVNET_STATE_MAX_ARGS];
 	bool version_seen = false, refuse_all = false;
 	unsigned lineno = 0;
@@ -397,8 +454,7 @@ int pvnet_state_parse(struct pvnet_state *st, const char *file, const char *text
 		const char *nl = memchr(text + off, '\n', len - off);
 		size_t n = nl ? (size_t)(nl - (text + off)) : len - off;
 		const char *src = text + off;
-		int argc = 0, rc;
-		char *save = NULL, *tok;
+		int argc, rc;
 
 		off += n + (nl ? 1 : 0);
 		lineno++;
@@ -415,15 +471,7 @@ int pvnet_state_parse(struct pvnet_state *st, const char *file, const char *text
 		}
 		memcpy(buf, src, n);
 		buf[n] = 0;
-		for (tok = strtok_r(buf, " \t\r", &save); tok; tok = strtok_r(NULL, " \t\r", &save)) {
-			if (argc == 0 && tok[0] == '#')
-				break;
-			if (argc == PVNET_STATE_MAX_ARGS) {
-				argc = -1;
-				break;
-			}
-			argv[argc++] = tok;
-		}
+		argc = split_words(buf, argv);
 		if (argc == 0)
 			continue;
 		if (refuse_all) {
@@ -442,11 +490,7 @@ int pvnet_state_parse(struct pvnet_state *st, const char *file, const char *text
 				report(err_fn, err_arg, file, lineno, "a second 'version' line");
 				errors++;
 			} else if (argc != 2 || strcmp(argv[1], "1")) {
-				report(err_fn, err_arg, file, lineno,
-				       "unsupported '%.64s%s%.32s' (this pvnetd reads version %d): "
-				       "nothing in the file applied",
-				       argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "",
-				       PVNET_STATE_VERSION);
+				report_version(err_fn, err_arg, file, lineno, argc, argv);
 				errors++;
 				refuse_all = true;
 			}
@@ -468,21 +512,10 @@ int pvnet_state_parse(struct pvnet_state *st, const char *file, const char *text
 			errors++;
 			continue;
 		}
-		err[0] = 0;
-		rc = pvnet_state_record(st, argc, argv, lineno, err, sizeof(err));
-		if (rc == 0) {
-			report(err_fn, err_arg, file, lineno, "'%.32s%s%.32s' is not a setting%s",
-			       argv[0], argc > 1 ? " " : "", argc > 1 ? argv[1] : "",
-			       argc > 1 && !strncmp(argv[1], "mirror", 6)
-				       ? " (mirrors are not persisted)"
-				       : "");
-			errors++;
-		} else if (rc == -ENOMEM) {
+		rc = apply_line(st, argc, argv, file, lineno, err_fn, err_arg);
+		if (rc == -ENOMEM)
 			return rc;
-		} else if (rc < 0) {
-			report(err_fn, err_arg, file, lineno, "%s", err);
-			errors++;
-		}
+		errors += rc;
 	}
 	return errors;
 }
