@@ -58,8 +58,10 @@ int accel_register_ops(struct accel_registry *reg, const struct accel_ops *ops, 
  * open), or accel_register_ops's errors. */
 int accel_load_file(struct accel_registry *reg, const char *path, char *err, size_t errlen);
 
-/* Loads every *.so in `dir` (sorted). Failures are logged and skipped. Returns
- * the number loaded, or -errno if the directory cannot be read. */
+/* Loads every *.so in `dir` (sorted). Failures are logged and skipped. A file
+ * <name>.so whose <name> is a registered built-in is not opened (the built-in
+ * serves; a dev tree's dir holds simnic.so). Returns the number loaded, or -errno
+ * if the directory cannot be read. */
 int accel_load_dir(struct accel_registry *reg, const char *dir);
 
 /* What `pvnet accel list` shows. */

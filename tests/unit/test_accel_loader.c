@@ -337,6 +337,24 @@ static void test_builtins_list(void **state)
 	accel_registry_destroy(reg);
 }
 
+/* With the built-ins registered (as pvnetd does), a dir's simnic.so is not opened:
+ * the built-in serves, the rest of the dir still loads. */
+static void test_load_dir_after_builtins(void **state)
+{
+	struct accel_registry *reg;
+	struct accel_plugin_info info[8];
+	(void)state;
+	NEED_PLUGINS();
+
+	assert_int_equal(accel_registry_create(&reg), 0);
+	assert_int_equal(accel_register_builtins(reg), 0);
+	assert_int_equal(accel_load_dir(reg, g_dir), 2); /* tp_good, tp_longer */
+	assert_int_equal(accel_list(reg, info, 8), 3);
+	assert_string_equal(info[0].name, "simnic");
+	assert_string_equal(info[0].source, "built-in");
+	accel_registry_destroy(reg);
+}
+
 /* A directory: good plugins load, broken ones are skipped; simnic.so works. */
 static void test_load_dir(void **state)
 {
@@ -396,6 +414,7 @@ int main(void)
 	    cmocka_unit_test(test_declared_size_honoured),
 	    cmocka_unit_test(test_builtins_list),
 	    cmocka_unit_test(test_load_dir),
+	    cmocka_unit_test(test_load_dir_after_builtins),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
