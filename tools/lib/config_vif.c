@@ -420,6 +420,45 @@ static int vid_take(const char **p, unsigned *out)
 	return 0;
 }
 
+/* One term of xl's vlan= form: N, A-B or N+OxC (VLANs a..b every off), then 'p'
+ * (the PVID, a single VLAN) or 'u' (untagged). 0, or -1 when malformed. */
+static int vlan_term(const char *p, unsigned *a, unsigned *b, unsigned *off, bool *untagged,
+		     bool *is_pvid)
+{
+	if (vid_take(&p, a))
+		return -1;
+	*b = *a;
+	*off = 1;
+	if (*p == '-') {
+		p++;
+		if (vid_take(&p, b) || *b < *a)
+			return -1;
+	} else if (*p == '+') {
+		uint64_t o = 0, c = 0;
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		for (; isdigit((unsigned char)*p) && o <= 4094; p++)
+			o = o * 10 + (uint64_t)(*p - '0');
+		if (*p++ != 'x' || !isdigit((unsigned char)*p) || o == 0)
+			return -1;
+		for (; isdigit((unsigned char)*p) && c <= 4094; p++)
+			c = c * 10 + (uint64_t)(*p - '0');
+		if (*a + o * c > 4094)
+			return -1;
+		*off = (unsigned)o;
+		*b = *a + *off * (unsigned)c;
+	}
+	if (*p == 'p' && *b == *a) {
+		*is_pvid = true;
+		p++;
+	} else if (*p == 'u') {
+		*untagged = true;
+		p++;
+	}
+	return *p ? -1 : 0;
+}
+
 /*
  * vlan=N (an access VLAN) or xl's form TERM/TERM/...: N[p|u], A-B[u], N+OxC[u].
  * The `p` term becomes the native VLAN, every other VLAN is tagged.
@@ -428,7 +467,7 @@ static int vif_parse_vlan(const char *val, struct pvnet_vif_cfg *out, char *err,
 			  size_t err_size)
 {
 	char buf[SPEC_MAX], *save = NULL, *term;
-	unsigned pvid = 0, nterms = 0, a, b, off, cnt, i;
+	unsigned pvid = 0, nterms = 0, a, b, off, i;
 	int rc;
 
 	out->vlan = 0;
@@ -437,44 +476,10 @@ static int vif_parse_vlan(const char *val, struct pvnet_vif_cfg *out, char *err,
 	    buf[strlen(buf) - 1] == '/' || strstr(buf, "//"))
 		goto bad;
 	for (term = strtok_r(buf, "/", &save); term; term = strtok_r(NULL, "/", &save)) {
-		const char *p = term;
 		bool untagged = false, is_pvid = false;
 
 		nterms++;
-		if (vid_take(&p, &a))
-			goto bad;
-		b = a;
-		off = 1;
-		cnt = 0;
-		if (*p == '-') {
-			p++;
-			if (vid_take(&p, &b) || b < a)
-				goto bad;
-		} else if (*p == '+') {
-			uint64_t o = 0, c = 0;
-			p++;
-			if (!isdigit((unsigned char)*p))
-				goto bad;
-			for (; isdigit((unsigned char)*p) && o <= 4094; p++)
-				o = o * 10 + (uint64_t)(*p - '0');
-			if (*p++ != 'x' || !isdigit((unsigned char)*p) || o == 0)
-				goto bad;
-			for (; isdigit((unsigned char)*p) && c <= 4094; p++)
-				c = c * 10 + (uint64_t)(*p - '0');
-			if (a + o * c > 4094)
-				goto bad;
-			off = (unsigned)o;
-			cnt = (unsigned)c;
-			b = a + off * cnt;
-		}
-		if (*p == 'p' && b == a) {
-			is_pvid = true;
-			p++;
-		} else if (*p == 'u') {
-			untagged = true;
-			p++;
-		}
-		if (*p)
+		if (vlan_term(term, &a, &b, &off, &untagged, &is_pvid))
 			goto bad;
 		if (is_pvid) {
 			if (pvid) {
@@ -761,6 +766,29 @@ static char *trim(char *s)
 	return s;
 }
 
+/* After every key of a spec: the tagged VLANs (vlan= first, then trunks=, not
+ * both) and gatewaydev against its alias netdev. 0 or -errno (err set). */
+static int vif_finish(struct pvnet_vif_cfg *out, const bool *seen, char *vlan_val,
+		      char *trunks_val, const struct cfg_wsink *ws, char *err, size_t err_size)
+{
+	int rc;
+
+	if (vlan_val && (rc = vif_apply(VK_VLAN, vlan_val, out, ws, err, err_size)))
+		return rc;
+	if (trunks_val && out->n_trunks) {
+		cfg_set_err(err, err_size,
+			    "give tagged VLANs either in xl's vlan=N/M form or as trunks=, not both");
+		return -EINVAL;
+	}
+	if (trunks_val && (rc = vif_apply(VK_TRUNKS, trunks_val, out, ws, err, err_size)))
+		return rc;
+	if (seen[VK_GATEWAYDEV] && seen[VK_NETDEV]) {
+		cfg_set_err(err, err_size, "duplicate vif key 'netdev' (an alias of gatewaydev)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int cfg_vif_parse(const char *spec, struct pvnet_vif_cfg *out, const struct cfg_wsink *ws,
 		  char *err, size_t err_size)
 {
@@ -835,22 +863,7 @@ int cfg_vif_parse(const char *spec, struct pvnet_vif_cfg *out, const struct cfg_
 		if (rc)
 			goto out_free;
 	}
-	if (vlan_val && (rc = vif_apply(VK_VLAN, vlan_val, out, ws, err, err_size)))
-		goto out_free;
-	if (trunks_val && out->n_trunks) {
-		cfg_set_err(err, err_size,
-			    "give tagged VLANs either in xl's vlan=N/M form or as trunks=, not both");
-		rc = -EINVAL;
-		goto out_free;
-	}
-	if (trunks_val && (rc = vif_apply(VK_TRUNKS, trunks_val, out, ws, err, err_size)))
-		goto out_free;
-	if (seen[VK_GATEWAYDEV] && seen[VK_NETDEV]) {
-		cfg_set_err(err, err_size, "duplicate vif key 'netdev' (an alias of gatewaydev)");
-		rc = -EINVAL;
-		goto out_free;
-	}
-	rc = 0;
+	rc = vif_finish(out, seen, vlan_val, trunks_val, ws, err, err_size);
 out_free:
 	free(buf);
 out:
