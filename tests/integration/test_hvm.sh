@@ -47,8 +47,11 @@ fi
 diag "accelerator: $ACCEL"
 # the KVM boot probe (up to 6 s, unless PVNET_HVM_ACCEL says) ran inside that create:
 # the control loop kept turning meanwhile (the store and the PV guest were served)
-wt=$(pvnet info 2>/dev/null | awk -F'[ :=]+' '/loop_worst_turn_us/ {print $NF; exit}')
-if [ -z "$wt" ]; then skip "control loop's worst turn" "pvnet info has no loop_worst_turn_us"
+# the loop's own time per turn (computing or blocked in the probe), without the time
+# a loaded machine kept it waiting to run: a blocking wait still counts in full
+wt=$(pvnet info 2>/dev/null | awk -F'[ :=]+' '/loop_worst_turn_ran_us/ {print $NF; exit}')
+diag "worst turn ${wt:-n/a} us ran, $(pvnet info 2>/dev/null | awk -F'[ :=]+' '/loop_worst_turn_us/ {print $NF; exit}') us wall"
+if [ -z "$wt" ]; then skip "control loop's worst turn" "pvnet info has no loop_worst_turn_ran_us"
 elif [ "$wt" -lt 500000 ]; then ok "the control loop's worst turn stays short across the HVM create (${wt} us)"
 else not_ok "the control loop's worst turn across the HVM create is ${wt} us (>= 500 ms)"; fi
 check "pvnetd's log says whether the KVM boot probe reached init (chose $ACCEL)" \

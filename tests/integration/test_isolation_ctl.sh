@@ -53,8 +53,11 @@ check "stuck reader: pvnetd logged why, with the client's pid and uid" \
 check "stuck reader: pvnetd RSS grew by under 4 MiB (${rss0} -> ${maxrss} kB; queue cap 1 MiB)" \
   [ $((maxrss - rss0)) -lt 4096 ]
 check "stuck reader: pvnetd held at most 2 fds more meanwhile, the stuck client's and a pvnet list's (${fd0} -> ${maxfd})" [ "$maxfd" -le $((fd0 + 2)) ]
-w=$(info loop_worst_turn_us)
-check "stuck reader: the control loop's worst turn stayed under 100 ms (${w} us)" [ -n "$w" ] && [ "$w" -lt 100000 ]
+# the loop's own time per turn (computing or blocked on the client), without the time
+# a loaded machine kept it waiting to run: a blocking write still counts in full
+w=$(info loop_worst_turn_ran_us)
+diag "stuck reader: worst turn ${w} us ran, $(info loop_worst_turn_us) us wall"
+check "stuck reader: the control loop's worst turn stayed under 100 ms (${w:-n/a} us)" test "${w:-999999999}" -lt 100000
 check "stuck reader: ctl_dropped counts it" [ "$(info ctl_dropped)" -ge 1 ]
 
 # ---- 2. a client that opens many connections and sends nothing --------------

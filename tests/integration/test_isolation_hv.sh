@@ -102,13 +102,13 @@ DOMFDS=16
 # common_checks CASE FD0 RSS0 FDBOUND: the outcome every attack must leave
 common_checks() {
   local c=$1 fd0=$2 rss0=$3 fdb=$4 w
-  w=$(info loop_worst_turn_10s_us)
-  diag "$c: pvnetd rss ${rss0} -> max ${MAXRSS} kB, fds ${fd0} -> max ${MAXFD}, pvnet list max ${MAXLIST} ms, loop worst turn (10 s) ${w:-n/a} us"
+  # the loop's own time per turn (computing or blocked on a peer), without the time a
+  # loaded machine kept it waiting to run: a blocking call still counts in full
+  w=$(pvnet info | awk -F: '{k = $1; gsub(/ /, "", k)} k == "loop_worst_turn_ran_10s_us" {print $2 + 0}')
+  diag "$c: pvnetd rss ${rss0} -> max ${MAXRSS} kB, fds ${fd0} -> max ${MAXFD}, pvnet list max ${MAXLIST} ms, loop worst turn (10 s) ${w:-n/a} us ran, $(info loop_worst_turn_10s_us) us wall"
   check "$c: pvnet list answered within 1 s every time ($SLOW slow, max ${MAXLIST} ms)" [ "$SLOW" = 0 ]
   check "$c: the other pair kept pinging ($NOPING lost)" [ "$NOPING" -le 1 ]
-  if [ -n "$w" ]; then
-    check "$c: control loop's worst turn under 100 ms (${w} us)" [ "$w" -lt 100000 ]
-  fi
+  check "$c: control loop's worst turn under 100 ms (${w:-n/a} us)" test "${w:-999999999}" -lt 100000
   check "$c: pvnetd fds within the bound (${fd0} -> ${MAXFD}, bound +${fdb})" [ "$MAXFD" -le $((fd0 + fdb)) ]
   check "$c: pvnetd RSS grew by under 16 MiB (${rss0} -> ${MAXRSS} kB)" [ $((MAXRSS - rss0)) -lt 16384 ]
   check "$c: a new guest still connects and pings" new_guest_connects

@@ -61,6 +61,17 @@ struct loop_gauge {
 	uint64_t bucket_sec[LOOP_GAUGE_BUCKETS];
 	uint64_t bucket_worst_ns[LOOP_GAUGE_BUCKETS];
 };
+/* The same turns less the time the control thread was runnable but not running
+ * (its run-queue wait, /proc/thread-self/schedstat): what the loop itself spent,
+ * computing or blocked, without what a loaded machine's other tasks took from it.
+ * `pvnet info`: loop_worst_turn_ran_us, loop_worst_turn_ran_10s_us. Wall time
+ * where the kernel has no schedstat (sched_fd -1). */
+struct loop_gauge_ran {
+	struct loop_gauge g;
+	bool sched_tried;     /* sched_fd opened (or tried) */
+	int sched_fd;         /* /proc/thread-self/schedstat, -1 = none */
+	uint64_t wait_ns;     /* run-queue wait when the previous poll() returned */
+};
 /* Records one turn of `ns` ending at `now_ns`. */
 void loop_gauge_note(struct loop_gauge *g, uint64_t now_ns, uint64_t ns);
 /* The worst turn of the last 10 s as of `now_ns`. */
@@ -111,6 +122,7 @@ struct pvnetd {
 	struct dom *doms;
 	uint64_t started_ns;
 	struct loop_gauge gauge;
+	struct loop_gauge_ran gauge_ran; /* the same turns without run-queue wait */
 	char state_dir[PATH_MAX];     /* --state-dir (state.c) */
 	struct pvnetd_state *state;   /* the switch.conf model; NULL before state_lock */
 	struct adopt *adopt;          /* adopt.c: records and the adopt socket */

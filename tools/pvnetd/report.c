@@ -215,6 +215,9 @@ static json_t *collect_info(struct pvnetd *d)
 	bad |= put(j, "loop_worst_turn_us", json_integer((json_int_t)(d->gauge.worst_ns / 1000)));
 	bad |= put(j, "loop_worst_turn_10s_us",
 		   json_integer((json_int_t)(loop_gauge_recent_ns(&d->gauge, pvnet_now_ns()) / 1000)));
+	bad |= put(j, "loop_worst_turn_ran_us", json_integer((json_int_t)(d->gauge_ran.g.worst_ns / 1000)));
+	bad |= put(j, "loop_worst_turn_ran_10s_us",
+		   json_integer((json_int_t)(loop_gauge_recent_ns(&d->gauge_ran.g, pvnet_now_ns()) / 1000)));
 	bad |= put(j, "ctl_connections", json_integer(open_conns));
 	bad |= put(j, "ctl_connections_max", json_integer(PVNET_CTL_MAX_CONNS));
 	bad |= put(j, "ctl_refused", json_integer((json_int_t)d->ctl_refused));
