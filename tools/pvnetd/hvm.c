@@ -184,7 +184,14 @@ static int kvm_probe(const char *kernel, const char *ramdisk, void (*wait_cb)(vo
 		found = strstr(seen, "as init process") != NULL;
 	}
 	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
+	/* QEMU's exit (its guest memory freed) took 700 ms on a loaded machine: the
+	 * loop keeps turning meanwhile (a blocking waitpid here was its worst turn) */
+	while (waitpid(pid, &st, WNOHANG) == 0) {
+		if (wait_cb)
+			wait_cb(arg, 20);
+		else
+			usleep(20000);
+	}
 	close(pfd[0]);
 	return found;
 }
