@@ -22,11 +22,16 @@
  *   qmp /run/pvnet/qmp-3.sock type hvm only, required: QEMU's QMP socket
  *                             (absolute, printable, no space, < 108 bytes)
  *   accel tcg                 type hvm only, required: "tcg" or "kvm"
+ *   vhost client              type hvm only, optional: "client" (QEMU's vhost-user
+ *                             chardevs are servers, pvnetd's ports connect) or
+ *                             "server" (pvnetd's ports listen, QEMU reconnects:
+ *                             what a record without the line means, as written
+ *                             before the line existed)
  *   end                       required, last
  *
  * Every key but override once; a repeated or unknown key, a bad number, a NUL
  * byte, a missing key or a missing `end` makes the record invalid (the reason
- * names the line); so do qmp or accel in a record that is not type hvm, or
+ * names the line); so do qmp, accel or vhost in a record that is not type hvm, or
  * missing from one that is. A vifs line of another SIZE (an upgrade changed
  * the struct), a wrong count or hash is not an error: vifs_state says the vifs
  * are unusable.
@@ -61,6 +66,7 @@ struct pvnet_domrec {
 	int hvm;        /* type hvm: pid is QEMU's; qmp and accel are set */
 	char qmp[108];  /* hvm: QEMU's QMP socket (sun_path size) */
 	char accel[8];  /* hvm: "tcg" or "kvm" */
+	int vhost_client; /* hvm: 1 'vhost client', 0 'vhost server' or no line */
 };
 
 /*

@@ -144,7 +144,26 @@ static void test_hvm(void **state)
 	assert_string_equal(back.qmp, "/run/pvnet/qmp-3.sock");
 	assert_string_equal(back.accel, "tcg");
 	assert_int_equal(back.n_vifs, 2);
+	assert_int_equal(back.vhost_client, 0);
+	assert_non_null(strstr(buf, "\nvhost server\n"));
 	pvnet_domrec_free(&back);
+	free(buf);
+	/* the vhost-user role round-trips; a record without the line (as written
+	 * before it existed) means pvnetd's ports listen */
+	r.vhost_client = 1;
+	buf = write_rec(&r, &len);
+	assert_int_equal(pvnet_domrec_parse(buf, len, &back, why, sizeof(why)), 0);
+	assert_int_equal(back.vhost_client, 1);
+	pvnet_domrec_free(&back);
+	{
+		char *old = strstr(buf, "vhost client\n");
+		assert_non_null(old);
+		memmove(old, old + 13, strlen(old + 13) + 1);
+		assert_int_equal(pvnet_domrec_parse(buf, strlen(buf), &back, why, sizeof(why)), 0);
+		assert_int_equal(back.hvm, 1);
+		assert_int_equal(back.vhost_client, 0);
+		pvnet_domrec_free(&back);
+	}
 	free(buf);
 	/* a PV record has none of them */
 	sample(&r, vifs);
@@ -162,6 +181,8 @@ static void test_hvm(void **state)
 	expect_bad(HEAD "type xen\n", "line 8: bad type");
 	expect_bad(HEAD "type hvm\ntype hvm\n", "line 9: type repeated");
 	expect_bad(HEAD "accel hax\n", "line 8: bad accel");
+	expect_bad(HEAD "vhost both\n", "line 8: bad vhost");
+	expect_bad(HEAD "type pv\nvhost client\nconfig 41\nend\n", "'vhost' in a record that is not");
 	expect_bad(HEAD "qmp q.sock\n", "line 8: bad qmp");          /* relative */
 	expect_bad(HEAD "qmp /a\tb\n", "line 8: bad qmp");          /* a control character */
 	expect_bad(HEAD "qmp /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"

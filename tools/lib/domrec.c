@@ -153,11 +153,13 @@ static int parse_vifs(struct pvnet_domrec *r, const char *val)
 }
 
 enum { K_VERSION, K_DOMID, K_NAME, K_PID, K_START, K_MEMORY, K_FILE, K_CONFIG, K_VIFS,
-       K_TYPE, K_QMP, K_ACCEL };
+       K_TYPE, K_QMP, K_ACCEL, K_VHOST };
 static const char *const keys[] = {"version", "domid", "name", "pid",  "start", "memory",
-				   "file",    "config", "vifs", "type", "qmp",   "accel"};
+				   "file",    "config", "vifs", "type", "qmp",   "accel",
+				   "vhost"};
 #define KEYS_REQUIRED ((1u << K_VIFS) - 1) /* version .. config */
 #define KEYS_HVM (1u << K_QMP | 1u << K_ACCEL)
+#define KEYS_HVM_ONLY (KEYS_HVM | 1u << K_VHOST)
 
 /* An override line's hex value, appended to r->overrides. 0 or -EINVAL (why). */
 static int add_override(struct pvnet_domrec *r, const char *val, unsigned lineno, char *why,
@@ -231,6 +233,11 @@ static bool parse_value(struct pvnet_domrec *r, int k, const char *val)
 			return false;
 		snprintf(r->accel, sizeof(r->accel), "%s", val);
 		return true;
+	case K_VHOST:
+		if (strcmp(val, "client") && strcmp(val, "server"))
+			return false;
+		r->vhost_client = !strcmp(val, "client");
+		return true;
 	}
 	return true; /* K_VERSION: checked by the caller */
 }
@@ -246,7 +253,7 @@ static int check_keys(const struct pvnet_domrec *r, unsigned seen, char *why, si
 				 KEYS_HVM & (1u << i) ? " (type hvm)" : "");
 			return -EINVAL;
 		}
-		if (!r->hvm && (KEYS_HVM & seen & (1u << i))) {
+		if (!r->hvm && (KEYS_HVM_ONLY & seen & (1u << i))) {
 			snprintf(why, why_size, "'%s' in a record that is not type hvm", keys[i]);
 			return -EINVAL;
 		}
@@ -355,7 +362,8 @@ int pvnet_domrec_write(FILE *f, const struct pvnet_domrec *r)
 	fprintf(f, "version 1\ndomid %u\nname %s\npid %ld\nstart %llu\nmemory %llu\nfile %s\n",
 		r->domid, r->name, r->pid, r->start, r->memory_mib, r->file[0] ? r->file : "-");
 	if (r->hvm)
-		fprintf(f, "type hvm\nqmp %s\naccel %s\n", r->qmp, r->accel);
+		fprintf(f, "type hvm\nqmp %s\naccel %s\nvhost %s\n", r->qmp, r->accel,
+			r->vhost_client ? "client" : "server");
 	for (unsigned i = 0; i < r->n_overrides; i++) {
 		fputs("override ", f);
 		hex_put(f, r->overrides[i], strlen(r->overrides[i]));

@@ -65,6 +65,7 @@ enum { REQ_GET_FEATURES = 1, REQ_SET_MEM_TABLE = 5 };
 struct vmm {
 	char sock_path[108], qmp_path[108], attack[32], trap[108];
 	int qmp_fd;
+	bool server; /* -chardev ...,server=on: it listens and pvnetd's port connects */
 };
 
 static void msleep(unsigned ms)
@@ -74,11 +75,26 @@ static void msleep(unsigned ms)
 		;
 }
 
+/* The vhost-user connection, as QEMU gets it: accepted on its own socket (server,
+ * within 5 s of asking) or connected to pvnetd's (tried for 5 s). */
 static int vmm_connect(const struct vmm *v)
 {
+	static int lfd = -1;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
 	strcpy(sa.sun_path, v->sock_path);
+	if (v->server) {
+		struct pollfd p = {.events = POLLIN};
+		if (lfd < 0) {
+			lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			unlink(v->sock_path);
+			if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+			    listen(lfd, 4) < 0)
+				return -1;
+		}
+		p.fd = lfd;
+		return poll(&p, 1, 5000) == 1 ? accept4(lfd, NULL, NULL, SOCK_CLOEXEC) : -1;
+	}
 	for (int i = 0; i < 100; i++) {
 		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (fd < 0)
@@ -367,9 +383,11 @@ static int parse(struct vmm *v, int argc, char **argv)
 			snprintf(v->sock_path, sizeof(v->sock_path), "%s", n);
 		else if (!strcmp(a, "--attack"))
 			snprintf(v->attack, sizeof(v->attack), "%s", n);
-		else if (!strcmp(a, "-chardev") && (p = strstr(n, "path=")) && !v->sock_path[0])
+		else if (!strcmp(a, "-chardev") && (p = strstr(n, "path=")) && !v->sock_path[0]) {
 			snprintf(v->sock_path, sizeof(v->sock_path), "%.*s", (int)strcspn(p + 5, ","),
 				 p + 5);
+			v->server = strstr(n, ",server=on") != NULL;
+		}
 		else if (!strcmp(a, "-qmp") && !strncmp(n, "unix:", 5))
 			snprintf(v->qmp_path, sizeof(v->qmp_path), "%.*s", (int)strcspn(n + 5, ","),
 				 n + 5);

@@ -232,6 +232,7 @@ int adopt_save(struct pvnetd *d, const struct dom *dom)
 		rec.hvm = 1;
 		snprintf(rec.qmp, sizeof(rec.qmp), "%s", hvm_qmp_path(dom->hvm));
 		snprintf(rec.accel, sizeof(rec.accel), "%s", hvm_accel(dom->hvm));
+		rec.vhost_client = hvm_vhost_client(dom->hvm);
 	}
 	if (!cur_create.text || !rec.start || strlen(cur_create.text) != cur_create.len) {
 		PVLOG(WARN, MOD, "domain %u: no record saved (%s): it will not survive a restart",
@@ -627,8 +628,8 @@ static int adopt_hvm(struct pvnetd *d, struct adopt *a, struct pvnet_domrec *r, 
 		qmp_ms = (unsigned)((a->qmp_deadline_ns - now) / 1000000u);
 	if (qmp_ms > 1000)
 		qmp_ms = 1000;
-	rc = hvm_adopt(&dom->cfg, dom->domid, d->run_dir, d->sw, r->qmp, r->accel, (pid_t)r->pid,
-		       r->start, qmp_ms, &dom->hvm, err, errlen);
+	rc = hvm_adopt(&dom->cfg, dom->domid, d->run_dir, d->sw, r->qmp, r->accel,
+		       r->vhost_client, (pid_t)r->pid, r->start, qmp_ms, &dom->hvm, err, errlen);
 	if (rc < 0)
 		goto release;
 	dom->pid = (pid_t)r->pid;

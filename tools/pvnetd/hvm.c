@@ -40,12 +40,17 @@ struct hvm_dom {
 	unsigned n_ports;
 	char bridge[PVNET_MAX_VIFS][VSW_NAME_MAX];
 	char port[PVNET_MAX_VIFS][VSW_NAME_MAX];
+	char sock[PVNET_MAX_VIFS][300];
 	char qmp_path[300];
 	const char *accel;
 	/* re-adopted after a pvnetd restart (hvm_adopt): QEMU is not our child, its
 	 * exit is seen through /proc (pid + start time), not waitpid */
 	bool adopted;
 	unsigned long long start;
+	/* QEMU's vhost-user chardevs are servers (server=on,wait=off) and the ports
+	 * connect to them (vhost.h client mode), as OVS's dpdkvhostuserclient; false:
+	 * a QEMU started by an older pvnetd, a reconnect=1 client of listening ports */
+	bool vhost_client;
 };
 
 /* Argument vector with its strings in one arena. */
@@ -279,6 +284,17 @@ static int open_console(const char *path)
 	return fd;
 }
 
+/* After QEMU has exited: the vhost-user sockets it listened on (client mode: the
+ * ports never remove the frontend's file), only what is still a socket. */
+static void unlink_client_sockets(struct hvm_dom *h)
+{
+	for (unsigned i = 0; i < PVNET_MAX_VIFS && h->sock[i][0]; i++) {
+		struct stat st;
+		if (lstat(h->sock[i], &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(h->sock[i]);
+	}
+}
+
 static void remove_ports(struct hvm_dom *h)
 {
 	for (unsigned i = 0; i < h->n_ports; i++) {
@@ -295,7 +311,8 @@ static void remove_ports(struct hvm_dom *h)
 static int add_ports(struct hvm_dom *h, const struct pvnet_dom_cfg *cfg, char *err, size_t errlen)
 {
 	/* the VMM may hand over the domain's RAM and no more */
-	struct vsw_vhost_config vcfg = {.mem_max = (cfg->memory_mib ? cfg->memory_mib : 256) << 20};
+	struct vsw_vhost_config vcfg = {.mem_max = (cfg->memory_mib ? cfg->memory_mib : 256) << 20,
+					.client = h->vhost_client};
 	const char *tmo = getenv("PVNET_VHOST_MSG_TIMEOUT_MS"); /* default 1000 (vhost.h) */
 
 	if (tmo && *tmo)
@@ -330,6 +347,7 @@ static int add_ports(struct hvm_dom *h, const struct pvnet_dom_cfg *cfg, char *e
 		} else {
 			snprintf(sock, sizeof(sock), "%s/vhu-%u.%u.sock", h->run_dir, h->domid, i);
 		}
+		snprintf(h->sock[i], sizeof(h->sock[i]), "%s", sock);
 		rc = vsw_bridge_get_or_create(h->sw, bridge, &br);
 		if (rc == 0)
 			rc = vsw_vhost_port_add(br, h->port[i], sock, &vcfg, &port);
@@ -386,20 +404,26 @@ static int build_argv(struct hvm_dom *h, const struct pvnet_dom_cfg *cfg, struct
 			snprintf(sock, sizeof(sock), "%s/vhu-%u.%u.sock", h->run_dir, h->domid, i);
 		arg_add(a, "-chardev");
 		/*
-		 * reconnect=1: QEMU is the client and retries every second when the
-		 * connection is lost, so a pvnetd restart (which creates the socket
-		 * again) finds it back, as QEMU does with OVS-DPDK's vhost-user ports.
+		 * QEMU is the server and the port connects (OVS's dpdkvhostuserclient):
+		 * when pvnetd goes, QEMU listens again on the same socket and a restarted
+		 * pvnetd connects at once, where a reconnect=1 client of QEMU's would
+		 * wait up to a second. QEMU waits for that first connection before it
+		 * boots the guest (wait=off only keeps the chardev from blocking).
 		 */
-		arg_add(a, "socket,id=vhu%u,path=%s,reconnect=1", i, sock);
+		arg_add(a, "socket,id=vhu%u,path=%s,server=on,wait=off", i, sock);
 		arg_add(a, "-netdev");
 		arg_add(a, "vhost-user,id=net%u,chardev=vhu%u", i, i);
 		/*
 		 * vectors=0: QEMU 7.2 under TCG crashes in msix_set_vector_notifiers when a
 		 * vhost-user virtio-net device has MSI-X (irqfd is KVM-only); INTx works.
 		 * romfile=: no iPXE option ROM (faster boot, no network boot attempt).
+		 * status=off: no link state for the guest. QEMU takes the link down
+		 * while pvnetd is away (a restart); a guest that sees it flushes its
+		 * ARP cache, and its first new ARP request, sent before the link is
+		 * back, is lost: traffic waited for the retry 1 s later.
 		 */
 		arg_add(a, "-device");
-		arg_add(a, "virtio-net-pci,netdev=net%u,mac=%s,romfile=%s%s", i, mac, "",
+		arg_add(a, "virtio-net-pci,netdev=net%u,mac=%s,status=off,romfile=%s%s", i, mac, "",
 			!strcmp(h->accel, "tcg") ? ",vectors=0" : "");
 	}
 	if (cfg->kernel[0]) {
@@ -476,6 +500,7 @@ int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_di
 	snprintf(h->name, sizeof(h->name), "%s", cfg->name);
 	snprintf(h->run_dir, sizeof(h->run_dir), "%s", run_dir);
 	snprintf(h->qmp_path, sizeof(h->qmp_path), "%s/qmp-%u.sock", run_dir, domid);
+	h->vhost_client = true;
 	if (strlen(h->qmp_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
 		rc = -ENAMETOOLONG;
 		snprintf(err, errlen, "run dir too long for a socket path");
@@ -621,6 +646,8 @@ void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status,
 			*status = st;
 	}
 	remove_ports(h);
+	if (h->vhost_client)
+		unlink_client_sockets(h);
 	unlink(h->qmp_path);
 	PVLOG(INFO, MOD, "domain %u '%s': stopped, ports removed", h->domid, h->name);
 	free(h);
@@ -636,12 +663,18 @@ const char *hvm_qmp_path(const struct hvm_dom *h)
 	return h->qmp_path;
 }
 
+bool hvm_vhost_client(const struct hvm_dom *h)
+{
+	return h->vhost_client;
+}
+
 void hvm_detach(struct hvm_dom *h)
 {
 	if (!h)
 		return;
-	/* closing the sockets is all QEMU sees: it retries (reconnect=1) until the
-	 * next pvnetd listens again; its QMP socket is QEMU's and stays */
+	/* closing the connections is all QEMU sees: a server QEMU listens again and
+	 * the next pvnetd connects (an older QEMU client retries, reconnect=1, until
+	 * the next pvnetd listens); its QMP socket is QEMU's and stays */
 	remove_ports(h);
 	PVLOG(INFO, MOD, "domain %u '%s': QEMU left running, its ports closed", h->domid, h->name);
 	free(h);
@@ -748,9 +781,12 @@ out:
 /*
  * Whether process `pid` is the QEMU hvm_spawn started for this domain: its command
  * line (at most 64 KiB read) has "-name NAME" and the QMP argument naming
- * qmp_path, as build_argv wrote them. Cheap and without waiting on QEMU.
+ * qmp_path, as build_argv wrote them; *servers and *clients count its vhost-user
+ * chardevs of each role (server=on,wait=off / reconnect=1). Cheap and without
+ * waiting on QEMU.
  */
-static bool cmdline_is_ours(pid_t pid, const char *name, const char *qmp_path)
+static bool cmdline_is_ours(pid_t pid, const char *name, const char *qmp_path,
+			    unsigned *servers, unsigned *clients)
 {
 	char path[64], want[400];
 	bool has_name = false, has_qmp = false;
@@ -775,15 +811,54 @@ static bool cmdline_is_ours(pid_t pid, const char *name, const char *qmp_path)
 			has_name = true;
 		if (!strcmp(arg, want))
 			has_qmp = true;
+		if (!strncmp(arg, "socket,id=vhu", 13)) { /* its vhost-user chardevs' role */
+			size_t l = strlen(arg);
+			if (l > 19 && !strcmp(arg + l - 19, ",server=on,wait=off"))
+				++*servers;
+			else if (l > 12 && !strcmp(arg + l - 12, ",reconnect=1"))
+				++*clients;
+		}
 	}
 	free(buf);
 	return has_name && has_qmp;
 }
 
+/*
+ * hvm_adopt's checks of the process: `pid` still has start time h->start, its
+ * command line is the one hvm_spawn gave QEMU for this domain, and its vhost-user
+ * chardevs have the role h->vhost_client says. 0, or -ESRCH/-EPERM (reason in err).
+ */
+static int check_process(const struct hvm_dom *h, pid_t pid, char *err, size_t errlen)
+{
+	unsigned servers = 0, clients = 0;
+
+	if (pvnet_proc_start_time(pid) != h->start) {
+		snprintf(err, errlen, "QEMU pid %ld is gone (or the pid is another process's)",
+			 (long)pid);
+		return -ESRCH;
+	}
+	if (!cmdline_is_ours(pid, h->name, h->qmp_path, &servers, &clients)) {
+		snprintf(err, errlen, "pid %ld is not the QEMU pvnetd started for '%s' (its command "
+			 "line has no -name %s and -qmp %s)", (long)pid, h->name, h->name,
+			 h->qmp_path);
+		return -EPERM;
+	}
+	if (h->vhost_client ? clients != 0 : servers != 0) {
+		/* a port of the wrong role would wait forever, or (listening) replace the
+		 * socket QEMU listens on */
+		snprintf(err, errlen, "its record says QEMU's vhost-user sockets are %s but QEMU "
+			 "pid %ld has %u server and %u reconnecting client chardev(s)",
+			 h->vhost_client ? "servers" : "clients (record without 'vhost')",
+			 (long)pid, servers, clients);
+		return -EPERM;
+	}
+	return 0;
+}
+
 int hvm_adopt(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_dir,
-	      struct vsw_switch *sw, const char *qmp_path, const char *accel, pid_t pid,
-	      unsigned long long start, unsigned qmp_timeout_ms, struct hvm_dom **out, char *err,
-	      size_t errlen)
+	      struct vsw_switch *sw, const char *qmp_path, const char *accel, bool vhost_client,
+	      pid_t pid, unsigned long long start, unsigned qmp_timeout_ms, struct hvm_dom **out,
+	      char *err, size_t errlen)
 {
 	struct hvm_dom *h;
 	char why[400];
@@ -802,6 +877,7 @@ int hvm_adopt(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_di
 	h->sw = sw;
 	h->adopted = true;
 	h->start = start;
+	h->vhost_client = vhost_client;
 	h->accel = !strcmp(accel, "kvm") ? "kvm" : "tcg";
 	snprintf(h->name, sizeof(h->name), "%s", cfg->name);
 	snprintf(h->run_dir, sizeof(h->run_dir), "%s", run_dir);
@@ -812,18 +888,10 @@ int hvm_adopt(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_di
 		free(h);
 		return -EINVAL;
 	}
-	if (pvnet_proc_start_time(pid) != start) {
-		snprintf(err, errlen, "QEMU pid %ld is gone (or the pid is another process's)",
-			 (long)pid);
+	rc = check_process(h, pid, err, errlen);
+	if (rc < 0) {
 		free(h);
-		return -ESRCH;
-	}
-	if (!cmdline_is_ours(pid, cfg->name, h->qmp_path)) {
-		snprintf(err, errlen, "pid %ld is not the QEMU pvnetd started for '%s' (its command "
-			 "line has no -name %s and -qmp %s)", (long)pid, cfg->name, cfg->name,
-			 h->qmp_path);
-		free(h);
-		return -EPERM;
+		return rc;
 	}
 	if (qmp_timeout_ms) {
 		why[0] = 0;
@@ -849,8 +917,9 @@ int hvm_adopt(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_di
 		return rc;
 	}
 	PVLOG(INFO, MOD, "domain %u '%s': QEMU pid %ld re-adopted (%s), %u vhost-user port(s) "
-			 "listening again",
-	      domid, cfg->name, (long)pid, h->accel, h->n_ports);
+			 "%s again",
+	      domid, cfg->name, (long)pid, h->accel, h->n_ports,
+	      vhost_client ? "connecting to QEMU" : "listening for QEMU (a reconnect=1 client)");
 	*out = h;
 	return 0;
 }

@@ -33,6 +33,7 @@
 #ifndef PVNETD_HVM_H
 #define PVNETD_HVM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -87,14 +88,21 @@ void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status,
 const char *hvm_accel(const struct hvm_dom *h);
 /* Its QMP socket: run_dir/qmp-<domid>.sock. */
 const char *hvm_qmp_path(const struct hvm_dom *h);
+/* Whether its vhost-user ports connect to QEMU (QEMU's chardevs are servers). */
+bool hvm_vhost_client(const struct hvm_dom *h);
 
 /*
- * pvnetd restarts (tools/pvnetd/adopt.c). QEMU's vhost-user chardevs are clients
- * with reconnect=1: when pvnetd goes, QEMU keeps running and retries each socket
- * every second.
+ * pvnetd restarts (tools/pvnetd/adopt.c). QEMU's vhost-user chardevs are servers
+ * (server=on,wait=off) and the ports connect to them (vhost.h client mode, OVS's
+ * dpdkvhostuserclient): when pvnetd goes, QEMU keeps running and listens again on
+ * the same socket, and the next pvnetd connects as soon as it has re-adopted the
+ * domain (re-sending the memory table and rings is QEMU's part of the reconnect).
+ * The socket file is QEMU's: the port never removes it; hvm_destroy does once
+ * QEMU has exited. A QEMU an older pvnetd started has reconnect=1 clients instead
+ * (its record has no 'vhost' line): its ports listen, as they did.
  *
  * hvm_detach: pvnetd stops but QEMU stays: removes the domain's ports (closing
- * the vhost-user connections; QEMU retries), leaves QEMU and its QMP socket
+ * the vhost-user connections), leaves QEMU and its QMP socket
  * alone, frees h. NULL is a no-op.
  *
  * hvm_adopt: takes back a QEMU a previous pvnetd started. Checks that qmp_path
@@ -104,16 +112,20 @@ const char *hvm_qmp_path(const struct hvm_dom *h);
  * guest's name (query-name) for at most qmp_timeout_ms (0: not asked): another
  * name refuses the adoption (-EPERM), no answer is logged and the pid check
  * stands; then creates cfg's vhost-user ports again as hvm_spawn does (same
- * names, sockets and limits) and QEMU reconnects within a second. On success
+ * names, sockets and limits). vhost_client (the record's 'vhost client'): QEMU's
+ * vhost-user chardevs are servers and the ports connect to them at once; false
+ * (a QEMU an older pvnetd started): they are reconnect=1 clients and the ports
+ * listen, QEMU reconnecting within a second. A command line whose chardevs have
+ * the other role refuses the adoption (-EPERM). On success
  * *out; QEMU's exit is seen by the caller (a pidfd: it is not our child) and
  * hvm_destroy waits on /proc instead of waitpid. On error nothing is left and
  * the reason is in err.
  */
 void hvm_detach(struct hvm_dom *h);
 int hvm_adopt(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_dir,
-	      struct vsw_switch *sw, const char *qmp_path, const char *accel, pid_t pid,
-	      unsigned long long start, unsigned qmp_timeout_ms, struct hvm_dom **out, char *err,
-	      size_t errlen);
+	      struct vsw_switch *sw, const char *qmp_path, const char *accel, bool vhost_client,
+	      pid_t pid, unsigned long long start, unsigned qmp_timeout_ms, struct hvm_dom **out,
+	      char *err, size_t errlen);
 
 /* /proc/PID/stat field 22 (start time in clock ticks); 0 if the process is gone or
  * a zombie (adopt.c). */
