@@ -48,7 +48,6 @@ ALLOW = {
     "nic-accel/dpdk/dpa_port.c:dpa_ethdev_setup": ("to split", "not split yet (111 lines)"),
     "tools/pvnet-hostile/main.c:run_case": ("to split", "not split yet (91 lines)"),
     "tools/pvnet-hostile/main.c:main": ("to split", "not split yet (98 lines)"),
-    "tools/pvnet-hostile/store.c:hostile_store": ("to split", "not split yet (122 lines)"),
     "tools/pvnet-microbench/main.c:main": ("to split", "not split yet (135 lines)"),
     "tools/pvnet-guest/main.c:main": ("to split", "not split yet (196 lines)"),
     "tools/pvnetd/cli.c:ctl_handle": ("to split", "CLI owner (command table), 102 lines"),

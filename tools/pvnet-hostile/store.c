@@ -77,6 +77,90 @@ static void drain_events(struct xs_client *xs)
 	}
 }
 
+/* Watches on `data` until one is refused: how many were set, *err the refusal. */
+static int fill_watches(struct xs_client *xs, int *err)
+{
+	char tok[32];
+	int n = 0, rc;
+
+	for (int i = 0; i < 1000; i++) {
+		snprintf(tok, sizeof(tok), "w%d", i);
+		if ((rc = xs_client_watch(xs, "data", tok))) {
+			*err = rc;
+			break;
+		}
+		n++;
+		drain_events(xs);
+	}
+	return n;
+}
+
+/* Nodes data/nI until one is refused: how many were written, *err the refusal. */
+static int fill_nodes(struct xs_client *xs, int *err)
+{
+	char path[64];
+	int n = 0, rc;
+
+	for (int i = 0; i < 100000; i++) {
+		snprintf(path, sizeof(path), "data/n%d", i);
+		if ((rc = xs_client_write(xs, 0, path, "x", 1))) {
+			*err = rc;
+			break;
+		}
+		n++;
+		if (i % 16 == 0)
+			drain_events(xs);
+	}
+	drain_events(xs);
+	return n;
+}
+
+/* Nodes read inside transaction `tx` until refused (absent ones count too). */
+static int fill_tx_nodes(struct xs_client *xs, uint32_t tx, int *err)
+{
+	char path[64];
+	int n = 0, rc;
+
+	for (int i = 0; i < 100000; i++) {
+		char *v = NULL;
+		size_t len;
+		snprintf(path, sizeof(path), "data/t%d", i);
+		rc = xs_client_read(xs, tx, path, &v, &len);
+		free(v);
+		if (rc && rc != -ENOENT) {
+			*err = rc;
+			break;
+		}
+		n++;
+	}
+	return n;
+}
+
+/* Says HELLO on dups of the hypercall socket (up to MAX_EXTRA): each hvc in
+ * extra_hv[*nhv], each store connection it was given in deaf[*ndeaf]. How many
+ * were refused a store connection. */
+static int open_extra(int hv_fd, struct hvc **extra_hv, int *nhv, int *deaf, int *ndeaf)
+{
+	int refused = 0;
+
+	for (int i = 0; i < MAX_EXTRA; i++) {
+		int fd = dup(hv_fd);
+		struct hvc *h;
+		if (fd < 0 || hvc_open(fd, &h) < 0) {
+			if (fd >= 0)
+				close(fd);
+			break;
+		}
+		extra_hv[(*nhv)++] = h;
+		int xfd = hvc_take_xs_fd(h);
+		if (xfd < 0)
+			refused++;
+		else
+			deaf[(*ndeaf)++] = xfd;
+	}
+	return refused;
+}
+
 int hostile_store(int hv_fd, long domid, struct xs_client *xs, volatile sig_atomic_t *stop)
 {
 	struct hvc *extra_hv[MAX_EXTRA];
@@ -94,21 +178,7 @@ int hostile_store(int hv_fd, long domid, struct xs_client *xs, volatile sig_atom
 	xs_client_printf(xs, 0, "data/hostile", "case=store running");
 
 	/* 1. More store connections: one HELLO per dup of the hypercall socket. */
-	for (int i = 0; i < MAX_EXTRA; i++) {
-		int fd = dup(hv_fd);
-		struct hvc *h;
-		if (fd < 0 || hvc_open(fd, &h) < 0) {
-			if (fd >= 0)
-				close(fd);
-			break;
-		}
-		extra_hv[nhv++] = h;
-		int xfd = hvc_take_xs_fd(h);
-		if (xfd < 0)
-			refused++;
-		else
-			deaf[ndeaf++] = xfd;
-	}
+	refused = open_extra(hv_fd, extra_hv, &nhv, deaf, &ndeaf);
 
 	/* 2. The deaf connections watch the attacker's own data (never read). */
 	for (int d = 0; d < ndeaf; d++)
@@ -119,27 +189,9 @@ int hostile_store(int hv_fd, long domid, struct xs_client *xs, volatile sig_atom
 	usleep(300 * 1000);
 
 	/* 3. Watches on the main connection until refused (the quota is the domain's). */
-	for (int i = 0; i < 1000; i++) {
-		snprintf(tok, sizeof(tok), "w%d", i);
-		if ((rc = xs_client_watch(xs, "data", tok))) {
-			w_err = rc;
-			break;
-		}
-		watches++;
-		drain_events(xs);
-	}
+	watches = fill_watches(xs, &w_err);
 	/* 4. Nodes until refused. */
-	for (int i = 0; i < 100000; i++) {
-		snprintf(path, sizeof(path), "data/n%d", i);
-		if ((rc = xs_client_write(xs, 0, path, "x", 1))) {
-			n_err = rc;
-			break;
-		}
-		nodes++;
-		if (i % 16 == 0)
-			drain_events(xs);
-	}
-	drain_events(xs);
+	nodes = fill_nodes(xs, &n_err);
 	/* 5. Over-long value and path. */
 	{
 		static char big[4000];
@@ -158,20 +210,8 @@ int hostile_store(int hv_fd, long domid, struct xs_client *xs, volatile sig_atom
 		}
 		txs++;
 	}
-	if (txs > 0) {
-		for (int i = 0; i < 100000; i++) {
-			char *v = NULL;
-			size_t len;
-			snprintf(path, sizeof(path), "data/t%d", i);
-			rc = xs_client_read(xs, tx[0], path, &v, &len);
-			free(v);
-			if (rc && rc != -ENOENT) {
-				tn_err = rc;
-				break;
-			}
-			txnodes++;
-		}
-	}
+	if (txs > 0)
+		txnodes = fill_tx_nodes(xs, tx[0], &tn_err);
 	snprintf(report, sizeof(report),
 		 "case=store conns=%d refused=%d watches=%d:%s nodes=%d:%s value=%s path=%s "
 		 "txs=%d:%s txnodes=%d:%s",
