@@ -42,6 +42,9 @@ include warnings.mk
 # CPPFLAGS, CFLAGS and LDFLAGS from the environment (dpkg-buildflags) are honoured.
 CPPFLAGS ?=
 LDFLAGS ?=
+# nettle: SHA-256 and HMAC of the migration stream (hv/save.c).
+NETTLE_CFLAGS := $(shell pkg-config --cflags nettle)
+NETTLE_LIBS := $(shell pkg-config --libs nettle)
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(WARN) -Iinclude -pthread -MMD -MP $(CPPFLAGS)
 ifeq ($(SAN),1)
 OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
@@ -51,8 +54,8 @@ OPT := -O2
 LDSAN :=
 endif
 CFLAGS ?=
-CFLAGS_ALL := $(CFLAGS_BASE) $(OPT) $(CFLAGS)
-LDLIBS_ALL := -lpcap -lxdp -lbpf -ljansson -ldl -pthread
+CFLAGS_ALL := $(CFLAGS_BASE) $(NETTLE_CFLAGS) $(OPT) $(CFLAGS)
+LDLIBS_ALL := -lpcap -lxdp -lbpf -ljansson $(NETTLE_LIBS) -ldl -pthread
 
 # Modules in link order (a module may use only those after it).
 MODULES := tools/lib netback netfront nic-accel vswitch guest hv lib
@@ -196,7 +199,7 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRCS))
 FUZZ_LIB_SRCS := $(foreach m,$(MODULES),$($(m)_SRCS))
 # The modules are compiled once for all targets (coverage instrumentation without
 # libFuzzer's main), archived, and each target links the archive.
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -pthread $(WARN_FLAGS) -Werror -MMD -MP
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Iinclude -pthread $(NETTLE_CFLAGS) $(WARN_FLAGS) -Werror -MMD -MP
 FUZZ_LIB_OBJS := $(patsubst %.c,build-fuzz/obj/%.o,$(FUZZ_LIB_SRCS))
 build-fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)

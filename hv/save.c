@@ -12,7 +12,74 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <nettle/memops.h>
+
 #include <pvnet/migrate.h>
+
+/* --- SHA-256 and HMAC-SHA256: nettle's (pvnet/migrate.h) --- */
+
+void mig_sha256_init(struct mig_sha256 *s)
+{
+	sha256_init(&s->ctx);
+}
+
+void mig_sha256_update(struct mig_sha256 *s, const void *data, size_t size)
+{
+	sha256_update(&s->ctx, size, data);
+}
+
+void mig_sha256_final(struct mig_sha256 *s, uint8_t out[32])
+{
+	sha256_digest(&s->ctx, SHA256_DIGEST_SIZE, out);
+}
+
+void mig_hmac_init(struct mig_hmac *m, const uint8_t *key, size_t key_size)
+{
+	hmac_sha256_set_key(&m->ctx, key_size, key);
+}
+
+void mig_hmac_update(struct mig_hmac *m, const void *data, size_t size)
+{
+	hmac_sha256_update(&m->ctx, size, data);
+}
+
+void mig_hmac_final(struct mig_hmac *m, uint8_t out[32])
+{
+	hmac_sha256_digest(&m->ctx, SHA256_DIGEST_SIZE, out);
+}
+
+bool mig_mac_equal(const uint8_t *a, const uint8_t *b, size_t size)
+{
+	return memeql_sec(a, b, size) != 0;
+}
+
+void mig_auth_mac(const uint8_t *key, size_t key_size, const char *label,
+		  const uint8_t nonce_r[MIG_NONCE_SIZE], const uint8_t nonce_s[MIG_NONCE_SIZE],
+		  uint8_t out[32])
+{
+	struct mig_hmac m;
+
+	mig_hmac_init(&m, key, key_size);
+	mig_hmac_update(&m, label, strlen(label));
+	mig_hmac_update(&m, nonce_r, MIG_NONCE_SIZE);
+	mig_hmac_update(&m, nonce_s, MIG_NONCE_SIZE);
+	mig_hmac_final(&m, out);
+}
+
+void mig_rec_tag(const uint8_t skey[32], char dir, const struct mig_rec_hdr *h, const void *payload,
+		 uint8_t out[32])
+{
+	struct mig_hmac m;
+
+	mig_hmac_init(&m, skey, 32);
+	mig_hmac_update(&m, &dir, 1);
+	mig_hmac_update(&m, h, sizeof(*h));
+	if (h->len)
+		mig_hmac_update(&m, payload, h->len);
+	mig_hmac_final(&m, out);
+}
+
+/* --- The receiver's validating parser --- */
 
 void mig_rx_init(struct mig_rx *rx, const uint8_t skey[32])
 {

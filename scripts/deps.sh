@@ -11,6 +11,7 @@ PKGS=(
   xenstore-utils                                 # xenstore-ls/-read/-write/-watch against our store
   libpcap-dev                                    # capture files
   libjansson-dev                                 # JSON (control replies, state files, OVSDB)
+  nettle-dev                                     # SHA-256/HMAC of the migration stream (hv/save.c)
   python3-scapy                                  # hostile-tenant tests craft frames
   libxdp-dev libbpf-dev                          # AF_XDP uplink (vswitch/port_afxdp.c)
   iproute2 iputils-ping procps psmisc ethtool    # namespaces, veth, ping, ps

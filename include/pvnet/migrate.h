@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * pvnet/migrate.h - the live-migration stream (docs/migration.md) and the
- * hypervisor's save/restore helpers (hv/save.c, hv/save_sha256.c).
+ * hypervisor's save/restore helpers (hv/save.c; SHA-256 and HMAC from nettle).
  *
  * Connection (TCP, sender = the source pvnetd, receiver = the destination's
  * --migrate-listen):
@@ -34,6 +34,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <nettle/hmac.h>
+#include <nettle/sha2.h>
 
 #define MIG_MAGIC 0x3130474d54564e50ull /* "PNVTMG01" */
 #define MIG_VERSION 1
@@ -164,24 +167,22 @@ struct mig_end {
 };
 _Static_assert(sizeof(struct mig_end) == 48, "mig_end");
 
-/* --- SHA-256 / HMAC (hv/save_sha256.c) --- */
+/* --- SHA-256 / HMAC (hv/save.c): thin wrappers over nettle's sha256 and
+ * hmac_sha256 (nettle-dev); no hash is written in this tree. --- */
 struct mig_sha256 {
-	uint32_t h[8];
-	uint64_t len;
-	uint8_t buf[64];
-	size_t n;
+	struct sha256_ctx ctx;
 };
 void mig_sha256_init(struct mig_sha256 *s);
 void mig_sha256_update(struct mig_sha256 *s, const void *data, size_t size);
 void mig_sha256_final(struct mig_sha256 *s, uint8_t out[32]);
 
 struct mig_hmac {
-	struct mig_sha256 inner, outer;
+	struct hmac_sha256_ctx ctx;
 };
 void mig_hmac_init(struct mig_hmac *m, const uint8_t *key, size_t key_size);
 void mig_hmac_update(struct mig_hmac *m, const void *data, size_t size);
 void mig_hmac_final(struct mig_hmac *m, uint8_t out[32]);
-/* Constant-time comparison: true if equal. */
+/* Constant-time comparison (nettle's memeql_sec): true if equal. */
 bool mig_mac_equal(const uint8_t *a, const uint8_t *b, size_t size);
 
 /* The handshake MACs and the session key (labels as above). */
