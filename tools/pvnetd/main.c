@@ -479,6 +479,11 @@ static void loop_gauge_turn(struct pvnetd *d, uint64_t now, uint64_t ns)
 		ran = waited < ns ? ns - waited : 0;
 	}
 	loop_gauge_note(&r->g, now, ran);
+	/* a long turn the machine's load does not explain: where it sits in the log
+	 * says what the loop was doing (the worst-turn checks fail on it) */
+	if (ran > 50000000)
+		PVLOG_RL(WARN, MOD, "control loop: a turn of %llu ms (%llu ms of it waiting to run)",
+			 (unsigned long long)(ns / 1000000), (unsigned long long)((ns - ran) / 1000000));
 }
 
 enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_XS, SRC_HC, SRC_NB, SRC_ADOPT, SRC_VTEP, SRC_MIG };
