@@ -212,6 +212,25 @@ static int step_events(struct vsw_vhost *vh, const struct epoll_event *evs, int 
 }
 
 /*
+ * Whether the port thread may busy-wait (vh->may_spin): polling, or pinned to fewer
+ * CPUs than are online. Re-read every VHU_CPU_CHECK_NS, as the mask may change
+ * under a running thread (taskset -a).
+ */
+static void cpu_check(struct vsw_vhost *vh, uint64_t now)
+{
+	cpu_set_t set;
+	long online;
+
+	if (vh->cpu_checked_ns && now - vh->cpu_checked_ns < VHU_CPU_CHECK_NS)
+		return;
+	vh->cpu_checked_ns = now;
+	online = sysconf(_SC_NPROCESSORS_ONLN);
+	vh->may_spin = vh->poll_us ||
+		       (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) < online);
+	vsw_vhost_set_may_spin(vh->may_spin);
+}
+
+/*
  * Back-pressure: after a burst whose frames mostly went nowhere (their egress rings
  * full), pause before reading the guest's TX ring again, longer while it lasts,
  * until a vhost-user egress that ran dry gets buffers from its guest.
@@ -276,6 +295,8 @@ static int port_step(struct vsw_vhost *vh, bool may_block)
 	    pvnet_now_ns() >= vh->connect_at_ns)
 		client_try(vh, pvnet_now_ns());
 burst:
+	if (may_block)
+		cpu_check(vh, now);
 	refill_gen = vsw_vhost_refill_gen();
 	if (!vhu_mem_faulted(vh))
 		for (unsigned q = VHU_TXQ; q < vh->nq; q += 2)

@@ -638,19 +638,30 @@ void vsw_vhost_rx_kicked(struct vsw_vhost *vh, struct vhu_vq *vq)
 		refill_signal();
 }
 
+static __thread bool may_spin; /* this thread may busy-wait in rx_wait */
+
+void vsw_vhost_set_may_spin(bool on)
+{
+	may_spin = on;
+}
+
 /*
  * Guest RX queue `vq` has no buffer for the next frame: wait for the guest to post
  * more, as a NIC's ring would not (virtio lets the device hold a frame until
  * buffers come), but only briefly: the caller is a switch thread serving other
  * ports too. At most VHU_RX_WAIT_NS per send() in all (*wait_end: its deadline,
- * 0 before the first wait), spinning on the avail index. true with
+ * 0 before the first wait), spinning on the avail index, and only on a thread
+ * that may spin (vsw_vhost_set_may_spin). true with
  * *avail_idx updated when buffers came (validated like the first read).
  */
 static bool rx_wait(struct vsw_vhost *vh, struct vhu_vq *vq, uint16_t *avail_idx,
 		    uint64_t *wait_end)
 {
-	uint64_t now = pvnet_now_ns();
+	uint64_t now;
 
+	if (!may_spin) /* the guest may need this very core to post its buffers */
+		return false;
+	now = pvnet_now_ns();
 	if (!*wait_end) {
 		*wait_end = now + VHU_RX_WAIT_NS;
 		CNT_ADD(vh, rx_waits, 1);

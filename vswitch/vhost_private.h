@@ -164,6 +164,7 @@ _Static_assert(sizeof(struct virtio_net_hdr_mrg) == 12, "virtio_net_hdr_mrg_rxbu
 #define VHU_TX_BACKOFF_MIN_NS 10000u     /* a lossy TX burst: pause this long first */
 #define VHU_TX_BACKOFF_MAX_NS 500000u    /* ... doubling up to this */
 #define VHU_RX_WAIT_NS 4000u             /* guest RX out of buffers: wait this long per send() */
+#define VHU_CPU_CHECK_NS 100000000u      /* the port thread re-reads its CPU mask this often */
 #define VHU_BUF_SIZE (65536u + 128u)     /* a 64 KiB GSO frame plus tag and slack */
 #define VHU_MAX_SEGS 64                  /* guest buffer pieces gathered per chain */
 #define VHU_TSO_MAX_SEGS 64
@@ -260,6 +261,13 @@ struct vsw_vhost {
 	uint64_t tx_undelivered;
 	bool tx_lossy;
 	uint64_t tx_backoff_ns;
+	/* Whether the port thread may busy-wait (port thread only): polling, or its
+	 * CPU mask narrower than the online CPUs (pinned, a core of its own), re-read
+	 * every VHU_CPU_CHECK_NS (cpu_checked_ns). Otherwise it may share a core with
+	 * the very guest it would wait for, and never spins then (rx_wait: a full
+	 * guest RX ring asks for a kick at once; tx_backoff sleeps either way). */
+	bool may_spin;
+	uint64_t cpu_checked_ns;
 
 	/* Set to 1 by the SIGBUS handler (port_vhost_mem.c) when guest memory faulted
 	 * (its file shrank): the regions are zero pages now. Read with acquire by the
@@ -324,6 +332,10 @@ void vsw_vhost_rx_kicked(struct vsw_vhost *vh, struct vhu_vq *vq);
  */
 uint32_t vsw_vhost_refill_gen(void);
 bool vsw_vhost_refill_wait(uint32_t gen, uint64_t ns);
+/* Whether the calling thread may busy-wait for a guest's RX buffers (rx_wait in
+ * send()): set by each port thread for itself from vh->may_spin; false on every
+ * other thread (netback workers, uplinks), which never spin. */
+void vsw_vhost_set_may_spin(bool on);
 /* Guest kicks of every ready guest TX queue on or off (VRING_USED_F_NO_NOTIFY). */
 void vsw_vhost_tx_notify_all(struct vsw_vhost *vh, bool on);
 /* Whether a ready guest TX queue has buffers not consumed yet. */

@@ -36,8 +36,9 @@
  * kicks are asked for through avail_event instead of VRING_USED_F_NO_NOTIFY.
  *
  * Full rings. Egress into a guest RX queue without buffers waits for the guest to
- * post more, spinning on its avail index for at most 4 us per send() (rx_waits),
- * then drops the rest (rx_no_buffers; the switch counts them egress_full). Guest
+ * post more, spinning on its avail index for at most 4 us per send() (rx_waits)
+ * when the sending port's thread has a core of its own (polling, or pinned to
+ * fewer CPUs than are online; never on other threads), then drops the rest (rx_no_buffers; the switch counts them egress_full). Guest
  * TX: when most frames of a burst went nowhere (every egress full, or none), the
  * port thread pauses before it reads that guest's ring again, 10 us doubling to
  * 500 us while it lasts (tx_backoffs): the frames wait in the sender's own ring,
