@@ -45,21 +45,21 @@
 #define SCRATCH_SIZE (65536 + 64)
 #define REPLAY_POOL 64
 #define REPLAY_BUF 65536
-#define REC_HLEN 16           /* pcap record header */
-#define STREAM_DRAIN_MS 200   /* stop: how long a pipe reader gets to take the rest */
+#define REC_HLEN 16         /* pcap record header */
+#define STREAM_DRAIN_MS 200 /* stop: how long a pipe reader gets to take the rest */
 #define POLL_MS 100
 
 struct vsw_mirror {
-	pthread_mutex_t lock;  /* everything below but the writer's fd use */
-	pthread_cond_t cond;   /* writer: data queued, or stop */
+	pthread_mutex_t lock; /* everything below but the writer's fd use */
+	pthread_cond_t cond;  /* writer: data queued, or stop */
 	pthread_t thread;
 	int fd;
-	bool is_stream;        /* pipe/FIFO/socket: non-blocking writes */
-	bool stop;             /* vsw_mirror_free asked the writer to finish */
-	bool closed;           /* no more records: --count reached or output gone */
-	bool done;             /* the writer closed the output */
-	bool detached;         /* stopped while draining a pipe: the writer frees it */
-	uint64_t limit;        /* 0: unlimited */
+	bool is_stream; /* pipe/FIFO/socket: non-blocking writes */
+	bool stop;      /* vsw_mirror_free asked the writer to finish */
+	bool closed;    /* no more records: --count reached or output gone */
+	bool done;      /* the writer closed the output */
+	bool detached;  /* stopped while draining a pipe: the writer frees it */
+	uint64_t limit; /* 0: unlimited */
 	uint32_t snaplen;
 	bool have_filter;
 	struct bpf_program prog;
@@ -147,7 +147,8 @@ void vsw_mirror_record(struct vsw_mirror *m, struct pvnet_pkt *const *pkts, cons
 		} else {
 			size = vsw_pkt_linearize(pkt, tci, m->scratch, sizeof(m->scratch));
 			if (size < 0) { /* head only: tail unreadable here */
-				h.caplen = pvnet_pkt_write_head(pkt, tci, m->scratch, sizeof(m->scratch));
+				h.caplen = pvnet_pkt_write_head(pkt, tci, m->scratch,
+								sizeof(m->scratch));
 				m->truncated++;
 			} else {
 				h.caplen = (uint32_t)size;
@@ -305,9 +306,11 @@ void vsw_mirror_free(struct vsw_mirror *m, uint64_t *frames)
 	if (frames)
 		*frames = m->written;
 	if (m->queue_drops || m->write_errors)
-		PVLOG(INFO, VSW_LOG, "mirror %s: %llu frames written, %llu not recorded (queue "
-		      "full), %llu lost on output", m->path, (unsigned long long)m->written,
-		      (unsigned long long)m->queue_drops, (unsigned long long)m->write_errors);
+		PVLOG(INFO, VSW_LOG,
+		      "mirror %s: %llu frames written, %llu not recorded (queue "
+		      "full), %llu lost on output",
+		      m->path, (unsigned long long)m->written, (unsigned long long)m->queue_drops,
+		      (unsigned long long)m->write_errors);
 	mirror_release(m);
 }
 
@@ -368,8 +371,10 @@ static int mirror_open(struct vsw_mirror *m, const struct vsw_mirror_opts *o)
 	fd = open(o->path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		int rc = -errno;
-		why_set(o, "%s", rc == -ELOOP ? "is a symbolic link (not followed)" :
-				 rc == -ENXIO ? "a pipe with no reader" : strerror(-rc));
+		why_set(o, "%s",
+			rc == -ELOOP   ? "is a symbolic link (not followed)"
+			: rc == -ENXIO ? "a pipe with no reader"
+				       : strerror(-rc));
 		return rc;
 	}
 	if (fstat(fd, &st) < 0 || S_ISDIR(st.st_mode)) {
@@ -408,22 +413,44 @@ static void mirror_queue_header(struct vsw_mirror *m)
 	m->head = sizeof(fh);
 }
 
+/* Compiles O's capture filter, if any, into M (pcap's BPF for Ethernet). */
+static int mirror_compile_filter(struct vsw_mirror *m, const struct vsw_mirror_opts *o)
+{
+	pcap_t *dead;
+
+	if (!o->filter || !o->filter[0])
+		return 0;
+	dead = pcap_open_dead(DLT_EN10MB, (int)m->snaplen);
+	if (!dead)
+		return -ENOMEM;
+	if (pcap_compile(dead, &m->prog, o->filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
+		why_set(o, "bad filter: %s", pcap_geterr(dead));
+		pcap_close(dead);
+		return -EINVAL;
+	}
+	pcap_close(dead);
+	m->have_filter = true;
+	strcpy(m->filter, o->filter);
+	return 0;
+}
+
 int vsw_port_mirror_start_opts(struct vsw_port *port, const struct vsw_mirror_opts *o)
 {
 	struct vsw_mirror *m, *old;
 	size_t len;
-	pcap_t *dead;
 	int rc = -EINVAL;
 
 	if (!port || !o || !o->path || !o->path[0] || strlen(o->path) >= sizeof(m->path) ||
-	    o->snaplen > MIRROR_SNAPLEN_MAX || (o->filter && strlen(o->filter) >= sizeof(m->filter))) {
+	    o->snaplen > MIRROR_SNAPLEN_MAX ||
+	    (o->filter && strlen(o->filter) >= sizeof(m->filter))) {
 		why_set(o ? o : &(struct vsw_mirror_opts){0}, "bad arguments");
 		return -EINVAL;
 	}
 	len = strlen(o->path);
 	if (len > 7 && !strcmp(o->path + len - 7, ".pcapng")) {
 		/* the writer writes pcap only; an honest error beats a mislabelled file */
-		PVLOG(WARN, VSW_LOG, "mirror %s: pcapng output is not supported, use .pcap", o->path);
+		PVLOG(WARN, VSW_LOG, "mirror %s: pcapng output is not supported, use .pcap",
+		      o->path);
 		why_set(o, "pcapng output not supported, use .pcap");
 		return -EPROTONOSUPPORT;
 	}
@@ -449,20 +476,9 @@ int vsw_port_mirror_start_opts(struct vsw_port *port, const struct vsw_mirror_op
 	}
 	pthread_mutex_init(&m->lock, NULL);
 	pthread_cond_init(&m->cond, NULL);
-	if (o->filter && o->filter[0]) {
-		dead = pcap_open_dead(DLT_EN10MB, (int)m->snaplen);
-		if (!dead)
-			goto fail_m;
-		if (pcap_compile(dead, &m->prog, o->filter, 1, PCAP_NETMASK_UNKNOWN) < 0) {
-			why_set(o, "bad filter: %s", pcap_geterr(dead));
-			pcap_close(dead);
-			rc = -EINVAL;
-			goto fail_m;
-		}
-		pcap_close(dead);
-		m->have_filter = true;
-		strcpy(m->filter, o->filter);
-	}
+	rc = mirror_compile_filter(m, o);
+	if (rc)
+		goto fail_m;
 	rc = mirror_open(m, o);
 	if (rc) {
 		PVLOG(WARN, VSW_LOG, "mirror %s: cannot open: %s", o->path, strerror(-rc));

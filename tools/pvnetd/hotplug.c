@@ -103,7 +103,10 @@ static void attach_warn(void *o, const char *msg)
 	err_printf(o, "warning: %s\n", msg);
 }
 
-int cmd_network_attach(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+/* Whether the domain's vifs with VIF added would exceed one of its ledger limits;
+ * says which to the client and counts the refusal. */
+static bool attach_over_quota(struct pvnetd *d, struct outbuf *o, struct dom *dom,
+			      const struct pvnet_vif_cfg *vif)
 {
 	static const struct {
 		enum quota_res res;
@@ -113,11 +116,30 @@ int cmd_network_attach(struct pvnetd *d, struct outbuf *o, int argc, char **argv
 		{QUOTA_GNT_MAPS, HOTPLUG_MAPS_PER_QUEUE, "grant maps"},
 		{QUOTA_EVTCHNS, HOTPLUG_EVTCHNS_PER_QUEUE, "event channels"},
 	};
+	uint64_t need, limit;
+
+	for (unsigned i = 0; i < sizeof(charges) / sizeof(charges[0]); i++) {
+		if (!over_quota(d, dom, vif, charges[i].res, charges[i].per_queue, &need, &limit))
+			continue;
+		quota_note_refusal(d->quota, charges[i].res);
+		err_printf(o,
+			   "network-attach: %s: its vifs would need up to %llu %s, above its "
+			   "limit %s=%llu (%llu per queue; pvnetd --limit %s=N)\n",
+			   dom->name, (unsigned long long)need, charges[i].what,
+			   quota_res_name(charges[i].res), (unsigned long long)limit,
+			   (unsigned long long)charges[i].per_queue,
+			   quota_res_name(charges[i].res));
+		return true;
+	}
+	return false;
+}
+
+int cmd_network_attach(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
+{
 	struct pvnet_vif_cfg vif;
 	enum pvnet_vif_mode mode = PVNET_VIF_MODE_TAP;
 	struct dom *dom;
 	char err[256], mac[18], fe[80];
-	uint64_t need, limit;
 	int rc;
 
 	if (argc != 3) {
@@ -134,13 +156,16 @@ int cmd_network_attach(struct pvnetd *d, struct outbuf *o, int argc, char **argv
 		return 1;
 	}
 	if (vif.mode[0] && pvnet_vif_mode_parse(vif.mode, &mode) < 0) {
-		err_printf(o, "network-attach: %s: unknown mode '%s' (expected tap, pktgen or sink)\n",
+		err_printf(o,
+			   "network-attach: %s: unknown mode '%s' (expected tap, pktgen or sink)\n",
 			   dom->name, vif.mode);
 		return 1;
 	}
 	if (mode == PVNET_VIF_MODE_TAP && vif.mtu > DOM_TAP_MTU_MAX) {
-		err_printf(o, "network-attach: %s: mtu %u is above %u, the largest a TAP device "
-			      "takes\n", dom->name, vif.mtu, DOM_TAP_MTU_MAX);
+		err_printf(o,
+			   "network-attach: %s: mtu %u is above %u, the largest a TAP device "
+			   "takes\n",
+			   dom->name, vif.mtu, DOM_TAP_MTU_MAX);
 		return 1;
 	}
 	if (mac_check_free(d, "network-attach", dom->name, vif.mac, o, false) < 0)
@@ -150,18 +175,8 @@ int cmd_network_attach(struct pvnetd *d, struct outbuf *o, int argc, char **argv
 			   dom->name, vif.vifname);
 		return 1;
 	}
-	for (unsigned i = 0; i < sizeof(charges) / sizeof(charges[0]); i++) {
-		if (!over_quota(d, dom, &vif, charges[i].res, charges[i].per_queue, &need, &limit))
-			continue;
-		quota_note_refusal(d->quota, charges[i].res);
-		err_printf(o,
-			   "network-attach: %s: its vifs would need up to %llu %s, above its "
-			   "limit %s=%llu (%llu per queue; pvnetd --limit %s=N)\n",
-			   dom->name, (unsigned long long)need, charges[i].what,
-			   quota_res_name(charges[i].res), (unsigned long long)limit,
-			   (unsigned long long)charges[i].per_queue, quota_res_name(charges[i].res));
+	if (attach_over_quota(d, o, dom, &vif))
 		return 1;
-	}
 	/* a leftover of a forced detach (a guest that never answered) is replaced */
 	snprintf(fe, sizeof(fe), "/local/domain/%u/device/vif/%d", dom->domid, vif.devid);
 	xs_rm(d->xs, 0, 0, fe);
@@ -245,8 +260,10 @@ int cmd_network_detach(struct pvnetd *d, struct outbuf *o, int argc, char **argv
 		return 1;
 	idx = vif_lookup(dom, argv[2]);
 	if (idx < 0) {
-		err_printf(o, "network-detach: domain '%s' has no vif '%.64s' (a devid or a MAC; "
-			      "see pvnet network-list %s)\n", dom->name, argv[2], dom->name);
+		err_printf(o,
+			   "network-detach: domain '%s' has no vif '%.64s' (a devid or a MAC; "
+			   "see pvnet network-list %s)\n",
+			   dom->name, argv[2], dom->name);
 		return 1;
 	}
 	domid = dom->domid;
@@ -278,8 +295,7 @@ int cmd_network_detach(struct pvnetd *d, struct outbuf *o, int argc, char **argv
 		PVLOG(WARN, MOD,
 		      "domain %u '%s': vif %d: the frontend did not close within %d ms (backend "
 		      "%s); removing it anyway",
-		      domid, dom->name, devid, HOTPLUG_DETACH_TIMEOUT_MS,
-		      xenbus_strstate((int)st));
+		      domid, dom->name, devid, HOTPLUG_DETACH_TIMEOUT_MS, xenbus_strstate((int)st));
 	/* removing the backend dir makes netback drop the vif (and its switch port) */
 	xs_rm(d->xs, 0, 0, fe);
 	xs_rm(d->xs, 0, 0, be);
@@ -413,8 +429,10 @@ static const struct dom *list_dom(struct pvnetd *d, struct outbuf *o, int argc, 
 		return NULL;
 	}
 	if (dom->hvm) {
-		err_printf(o, "network-list: domain '%s' is an HVM guest (vhost-user vifs, no "
-			      "xenbus devices): see pvnet vif-list %s\n", dom->name, dom->name);
+		err_printf(o,
+			   "network-list: domain '%s' is an HVM guest (vhost-user vifs, no "
+			   "xenbus devices): see pvnet vif-list %s\n",
+			   dom->name, dom->name);
 		return NULL;
 	}
 	return dom;
@@ -447,7 +465,8 @@ int cmd_network_list(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 	out_printf(o, "%-3s %-2s %-17s %-6s %-5s %-9s %-15s %-31s %-15s %s\n", "Idx", "BE",
 		   "Mac Addr.", "handle", "state", "evt-ch", "tx-/rx-ring-ref", "BE-path", "Port",
 		   "Bridge");
-	json_array_foreach(arr, i, row) {
+	json_array_foreach(arr, i, row)
+	{
 		char st[24], a[24], b[24], evt[52], refs[52];
 		json_t *port = json_object_get(row, "port");
 

@@ -214,10 +214,13 @@ static json_t *collect_info(struct pvnetd *d)
 	bad |= put(j, "uptime_s", json_integer((json_int_t)up));
 	bad |= put(j, "loop_worst_turn_us", json_integer((json_int_t)(d->gauge.worst_ns / 1000)));
 	bad |= put(j, "loop_worst_turn_10s_us",
-		   json_integer((json_int_t)(loop_gauge_recent_ns(&d->gauge, pvnet_now_ns()) / 1000)));
-	bad |= put(j, "loop_worst_turn_ran_us", json_integer((json_int_t)(d->gauge_ran.g.worst_ns / 1000)));
+		   json_integer((json_int_t)(loop_gauge_recent_ns(&d->gauge, pvnet_now_ns()) /
+					     1000)));
+	bad |= put(j, "loop_worst_turn_ran_us",
+		   json_integer((json_int_t)(d->gauge_ran.g.worst_ns / 1000)));
 	bad |= put(j, "loop_worst_turn_ran_10s_us",
-		   json_integer((json_int_t)(loop_gauge_recent_ns(&d->gauge_ran.g, pvnet_now_ns()) / 1000)));
+		   json_integer((json_int_t)(loop_gauge_recent_ns(&d->gauge_ran.g, pvnet_now_ns()) /
+					     1000)));
 	bad |= put(j, "ctl_connections", json_integer(open_conns));
 	bad |= put(j, "ctl_connections_max", json_integer(PVNET_CTL_MAX_CONNS));
 	bad |= put(j, "ctl_refused", json_integer((json_int_t)d->ctl_refused));
@@ -227,13 +230,15 @@ static json_t *collect_info(struct pvnetd *d)
 		uint64_t v = quota_limit(d->quota, (enum quota_res)r);
 		json_t *l = json_object();
 		bad |= put(limits, quota_res_name((enum quota_res)r), l);
-		bad |= put(l, "limit", v == QUOTA_UNLIMITED ? json_null() : json_integer((json_int_t)v));
+		bad |= put(l, "limit",
+			   v == QUOTA_UNLIMITED ? json_null() : json_integer((json_int_t)v));
 		bad |= put(l, "refused",
 			   json_integer((json_int_t)quota_refusals(d->quota, (enum quota_res)r)));
 	}
 	bad |= put(j, "limits", limits);
 	limits = NULL;
-	bad |= put(j, "xs_events_dropped", json_integer((json_int_t)xs_server_events_dropped(d->xss)));
+	bad |= put(j, "xs_events_dropped",
+		   json_integer((json_int_t)xs_server_events_dropped(d->xss)));
 	bad |= put(j, "ctl_protocol", json_integer(PVNET_CTL_VERSION));
 	bad |= put(j, "nr_domains", json_integer(n < 0 ? 0 : n));
 	bad |= put(j, "guest_memory_mib", json_integer((json_int_t)(mem >> 20)));
@@ -262,24 +267,28 @@ static void render_info(struct outbuf *o, const json_t *j)
 	const char *key;
 	json_t *v;
 
-	json_object_foreach((json_t *)j, key, v) {
+	json_object_foreach((json_t *)j, key, v)
+	{
 		if (!strcmp(key, "ctl_connections_max"))
 			continue;
 		if (!strcmp(key, "ctl_connections")) {
-			out_printf(o, "%-24s: %lld (at most %lld)\n", key, (long long)json_integer_value(v),
-				   ji(j, "ctl_connections_max"));
+			out_printf(o, "%-24s: %lld (at most %lld)\n", key,
+				   (long long)json_integer_value(v), ji(j, "ctl_connections_max"));
 		} else if (!strcmp(key, "limits")) {
 			const char *res;
 			json_t *l;
-			json_object_foreach(v, res, l) {
+			json_object_foreach(v, res, l)
+			{
 				char k[48], val[24];
 				json_t *lim = json_object_get(l, "limit");
 				snprintf(k, sizeof(k), "limit_%s", res);
 				if (json_is_null(lim))
 					snprintf(val, sizeof(val), "unlimited");
 				else
-					snprintf(val, sizeof(val), "%lld", (long long)json_integer_value(lim));
-				out_printf(o, "%-24s: %s (refused %lld)\n", k, val, ji(l, "refused"));
+					snprintf(val, sizeof(val), "%lld",
+						 (long long)json_integer_value(lim));
+				out_printf(o, "%-24s: %s (refused %lld)\n", k, val,
+					   ji(l, "refused"));
 			}
 		} else if (json_is_string(v)) {
 			out_printf(o, "%-24s: %s\n", key, json_string_value(v));
@@ -301,6 +310,47 @@ static bool list_wants(int argc, char **argv, const char *name, unsigned domid)
 		if (!strcmp(argv[i], name) || !strcmp(argv[i], id))
 			return true;
 	return argc < 2;
+}
+
+/* Domain-0's row of `list`: dom0's network work is pvnetd's, so are its numbers. */
+static int list_dom0(struct pvnetd *d, json_t *arr)
+{
+	json_t *e = json_object();
+	int bad = json_array_append_new(arr, e);
+
+	bad |= put(e, "name", json_string("Domain-0"));
+	bad |= put(e, "domid", json_integer(0));
+	bad |= put(e, "type", json_string("dom0"));
+	bad |= put(e, "mem_mib", json_integer(0));
+	bad |= put(e, "vcpus", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
+	bad |= put(e, "state", json_string("r-----"));
+	/* its CPU time is Time(s) */
+	bad |= put(e, "time_s", cpu_seconds_json(getpid()));
+	bad |= put(e, "uptime_s", json_real((double)(pvnet_now_ns() - d->started_ns) / 1e9));
+	bad |= put(e, "pid", json_integer(getpid()));
+	bad |= put(e, "cpu_time_s", cpu_json(getpid()));
+	return bad;
+}
+
+/* xl's state letters into STATE ("------"): r running, b blocked, p paused,
+ * s shutdown, c crashed, d dying: from the guest process (QEMU for HVM) as the
+ * loop sees it now. */
+static void list_state(const struct dom *dom, char state[8])
+{
+	char l;
+	bool crashed;
+
+	if (dom->dying) {
+		state[5] = 'd';
+		return;
+	}
+	l = proc_state_letter(dom->pid, dom->shutdown_ns != 0);
+	crashed = dom->pid <= 0 && !dom->shutdown_ns &&
+		  (WIFSIGNALED(dom->exit_status) ||
+		   (WIFEXITED(dom->exit_status) && WEXITSTATUS(dom->exit_status)));
+	if (!l) /* exited, not yet freed: a clean exit is a shutdown */
+		l = crashed ? 'c' : 's';
+	state[strchr("rbpscd", l) - "rbpscd"] = l;
 }
 
 static json_t *collect_list(struct pvnetd *d, int argc, char **argv, int *err)
@@ -325,55 +375,30 @@ static json_t *collect_list(struct pvnetd *d, int argc, char **argv, int *err)
 		json_t *e;
 
 		if (infos[i].domid == 0) {
-			if (!list_wants(argc, argv, "Domain-0", 0))
-				continue;
-			state[0] = 'r';
-			e = json_object();
-			bad |= json_array_append_new(arr, e);
-			bad |= put(e, "name", json_string("Domain-0"));
-			bad |= put(e, "domid", json_integer(0));
-			bad |= put(e, "type", json_string("dom0"));
-			bad |= put(e, "mem_mib", json_integer(0));
-			bad |= put(e, "vcpus", json_integer(sysconf(_SC_NPROCESSORS_ONLN)));
-			bad |= put(e, "state", json_string(state));
-			/* dom0's network work is pvnetd's: its CPU time is Time(s) */
-			bad |= put(e, "time_s", cpu_seconds_json(getpid()));
-			bad |= put(e, "uptime_s",
-				   json_real((double)(pvnet_now_ns() - d->started_ns) / 1e9));
-			bad |= put(e, "pid", json_integer(getpid()));
-			bad |= put(e, "cpu_time_s", cpu_json(getpid()));
+			if (list_wants(argc, argv, "Domain-0", 0))
+				bad |= list_dom0(d, arr);
 			continue;
 		}
 		dom = infos[i].domid <= HV_MAX_DOMID ? byid[infos[i].domid] : NULL;
 		if (!dom || !list_wants(argc, argv, dom->name, dom->domid))
 			continue;
-		/* xl's state letters: r running, b blocked, p paused, s shutdown, c crashed,
-		 * d dying: from the guest process (QEMU for HVM) as the loop sees it now */
-		if (dom->dying) {
-			state[5] = 'd';
-		} else {
-			char l = proc_state_letter(dom->pid, dom->shutdown_ns != 0);
-			bool crashed = dom->pid <= 0 && !dom->shutdown_ns &&
-				       (WIFSIGNALED(dom->exit_status) ||
-					(WIFEXITED(dom->exit_status) && WEXITSTATUS(dom->exit_status)));
-			if (!l) /* exited, not yet freed: a clean exit is a shutdown */
-				l = crashed ? 'c' : 's';
-			state[strchr("rbpscd", l) - "rbpscd"] = l;
-		}
+		list_state(dom, state);
 		e = json_object();
 		bad |= json_array_append_new(arr, e);
 		bad |= put(e, "name", json_string(dom->name));
 		bad |= put(e, "domid", json_integer(dom->domid));
 		bad |= put(e, "type", json_string(dom->hvm ? "hvm" : "pv"));
 		/* an HVM domain's hv memory is a token page: its RAM is QEMU's, memory= MiB */
-		bad |= put(e, "mem_mib", json_integer(dom->hvm ? (json_int_t)dom->cfg.memory_mib
-							       : (json_int_t)(infos[i].mem_size >> 20)));
+		bad |= put(e, "mem_mib",
+			   json_integer(dom->hvm ? (json_int_t)dom->cfg.memory_mib
+						 : (json_int_t)(infos[i].mem_size >> 20)));
 		bad |= put(e, "vcpus", json_integer(dom->cfg.vcpus ? dom->cfg.vcpus : 1));
 		bad |= put(e, "state", json_string(state));
 		/* xl list's Time(s): CPU seconds (the guest process; QEMU for HVM), not uptime */
 		cpu = dom->pid > 0 ? proc_cpu_seconds(dom->pid) : -1; /* one /proc read for both */
 		bad |= put(e, "time_s", json_real(cpu < 0 ? 0.0 : cpu));
-		bad |= put(e, "uptime_s", json_real((double)(pvnet_now_ns() - dom->created_ns) / 1e9));
+		bad |= put(e, "uptime_s",
+			   json_real((double)(pvnet_now_ns() - dom->created_ns) / 1e9));
 		bad |= put(e, "pid", dom->pid > 0 ? json_integer(dom->pid) : json_null());
 		bad |= put(e, "cpu_time_s", cpu < 0 ? json_null() : json_real(cpu));
 		bad |= put(e, "uuid", dom->cfg.uuid[0] ? json_string(dom->cfg.uuid) : json_null());
@@ -396,7 +421,8 @@ static void render_list(struct outbuf *o, const json_t *arr, bool verbose)
 	if (verbose)
 		out_printf(o, " %-36s %8s", "UUID", "PID");
 	out_printf(o, "\n");
-	json_array_foreach((json_t *)arr, i, e) {
+	json_array_foreach((json_t *)arr, i, e)
+	{
 		out_printf(o, "%-32s %5lld %6lld %5lld %9s %9.1f", js(e, "name"), ji(e, "domid"),
 			   ji(e, "mem_mib"), ji(e, "vcpus"), js(e, "state"),
 			   json_real_value(json_object_get(e, "time_s")));
@@ -476,13 +502,17 @@ static json_t *features_json(unsigned f)
 	static const struct {
 		unsigned bit;
 		const char *name;
-	} names[] = {{NB_FEAT_SG, "sg"},		{NB_FEAT_GSO4, "gso4"},
-		     {NB_FEAT_GSO6, "gso6"},		{NB_FEAT_CSUM, "csum"},
-		     {NB_FEAT_RX_NOTIFY, "rx-notify"}, {NB_FEAT_PERSISTENT, "persistent"}};
+	} names[] = {{NB_FEAT_SG, "sg"},
+		     {NB_FEAT_GSO4, "gso4"},
+		     {NB_FEAT_GSO6, "gso6"},
+		     {NB_FEAT_CSUM, "csum"},
+		     {NB_FEAT_RX_NOTIFY, "rx-notify"},
+		     {NB_FEAT_PERSISTENT, "persistent"}};
 	json_t *arr = json_array();
 
 	for (size_t i = 0; arr && i < sizeof(names) / sizeof(names[0]); i++)
-		if ((f & names[i].bit) && json_array_append_new(arr, json_string(names[i].name)) < 0) {
+		if ((f & names[i].bit) &&
+		    json_array_append_new(arr, json_string(names[i].name)) < 0) {
 			json_decref(arr);
 			return NULL;
 		}
@@ -557,8 +587,10 @@ static json_t *collect_vif_list(struct pvnetd *d, struct outbuf *o, const char *
 			c.bad |= put(e, "name", json_string(name));
 			c.bad |= put(e, "domid", json_integer(dom->domid));
 			c.bad |= put(e, "mac", json_string(mac));
-			c.bad |= put(e, "state", !line[0] ? json_null()
-						: json_string(strstr(line, " up ") ? "Connected" : "Waiting"));
+			c.bad |= put(e, "state",
+				     !line[0] ? json_null()
+					      : json_string(strstr(line, " up ") ? "Connected"
+										 : "Waiting"));
 			c.bad |= put(e, "connected", json_boolean(line[0] && strstr(line, " up ")));
 			c.bad |= put(e, "queues", json_integer(1));
 			c.bad |= put(e, "bridge", json_string(v->bridge));
@@ -586,19 +618,23 @@ static void render_vif_list(struct outbuf *o, const json_t *arr)
 
 	out_printf(o, "%-4s %-8s %-17s %-12s %-6s %-8s %s\n", "Idx", "Name", "Mac", "State",
 		   "Queues", "Bridge", "Features");
-	json_array_foreach((json_t *)arr, i, e) {
+	json_array_foreach((json_t *)arr, i, e)
+	{
 		char feat[128] = "";
 		const char *err = js(e, "last_error"), *acc = js(e, "accel");
-		json_array_foreach(json_object_get(e, "features"), k, f) {
+		json_array_foreach(json_object_get(e, "features"), k, f)
+		{
 			size_t n = strlen(feat);
-			snprintf(feat + n, sizeof(feat) - n, "%s%s", n ? "," : "", json_string_value(f));
+			snprintf(feat + n, sizeof(feat) - n, "%s%s", n ? "," : "",
+				 json_string_value(f));
 		}
 		out_printf(o, "%-4lld %-8s %-17s %-12s %-6lld %-8s %s%s%s%s%s\n", ji(e, "idx"),
-			   js(e, "name"), json_is_string(json_object_get(e, "mac")) ? js(e, "mac") : "-",
+			   js(e, "name"),
+			   json_is_string(json_object_get(e, "mac")) ? js(e, "mac") : "-",
 			   json_is_string(json_object_get(e, "state")) ? js(e, "state") : "-",
 			   ji(e, "queues"), js(e, "bridge"), feat[0] ? feat : "-",
-			   acc && acc[0] ? "  accel: " : "", acc ? acc : "", err[0] ? "  error: " : "",
-			   err);
+			   acc && acc[0] ? "  accel: " : "", acc ? acc : "",
+			   err[0] ? "  error: " : "", err);
 	}
 }
 
@@ -659,7 +695,8 @@ static int stats_vif_cb(const struct nb_vif_info *vi, void *arg)
 	c->bad |= put(e, "rx_queued_bytes", json_integer((json_int_t)vi->rx_queued_bytes));
 	c->bad |= put(e, "notifies", json_integer((json_int_t)vi->notifies));
 	for (unsigned r = 0; r < NB_DROP__MAX; r++)
-		c->bad |= put(drops, nb_drop_reason_name(r), json_integer((json_int_t)vi->drops[r]));
+		c->bad |=
+			put(drops, nb_drop_reason_name(r), json_integer((json_int_t)vi->drops[r]));
 	c->bad |= put(e, "drops", drops);
 	return c->bad ? -ENOMEM : 0;
 }
@@ -734,10 +771,9 @@ static size_t drops_text(const json_t *drops, char *line, size_t n, size_t size)
 	const char *reason;
 	json_t *v;
 
-	json_object_foreach((json_t *)drops, reason, v)
-		if (json_integer_value(v) && n < size)
-			n += (size_t)snprintf(line + n, size - n, "  %s=%lld", reason,
-					      (long long)json_integer_value(v));
+	json_object_foreach((json_t *)drops, reason, v) if (json_integer_value(v) && n < size) n +=
+		(size_t)snprintf(line + n, size - n, "  %s=%lld", reason,
+				 (long long)json_integer_value(v));
 	return n;
 }
 
@@ -747,9 +783,11 @@ static void render_stats(struct outbuf *o, const json_t *j)
 	json_t *v, *br, *p;
 
 	out_printf(o, "netback: %lld worker(s)\n", ji(j, "workers"));
-	json_array_foreach(json_object_get(j, "vifs"), i, v) {
+	json_array_foreach(json_object_get(j, "vifs"), i, v)
+	{
 		char line[4096];
-		size_t n = (size_t)snprintf(line, sizeof(line),
+		size_t n = (size_t)snprintf(
+			line, sizeof(line),
 			"%-10s %-12s tx %lld pkts %lld bytes  rx %lld pkts %lld bytes  queued %lld bytes",
 			js(v, "name"), js(v, "state"), ji(v, "tx_packets"), ji(v, "tx_bytes"),
 			ji(v, "rx_packets"), ji(v, "rx_bytes"), ji(v, "rx_queued_bytes"));
@@ -757,19 +795,24 @@ static void render_stats(struct outbuf *o, const json_t *j)
 		drops_text(json_object_get(v, "drops"), line, n, sizeof(line));
 		out_printf(o, "%s%s%s\n", line, err[0] ? "  error: " : "", err);
 	}
-	json_array_foreach(json_object_get(j, "bridges"), i, br) {
-		out_printf(o, "bridge %s: %lld ports, %lld fdb entries, %lld flooded\n", js(br, "name"),
-			   ji(br, "nr_ports"), ji(br, "fdb_entries"), ji(br, "flooded"));
-		json_array_foreach(json_object_get(br, "ports"), k, p) {
+	json_array_foreach(json_object_get(j, "bridges"), i, br)
+	{
+		out_printf(o, "bridge %s: %lld ports, %lld fdb entries, %lld flooded\n",
+			   js(br, "name"), ji(br, "nr_ports"), ji(br, "fdb_entries"),
+			   ji(br, "flooded"));
+		json_array_foreach(json_object_get(br, "ports"), k, p)
+		{
 			char line[2048];
-			size_t n = (size_t)snprintf(line, sizeof(line),
+			size_t n = (size_t)snprintf(
+				line, sizeof(line),
 				"  port %-10s rx %lld pkts %lld bytes  tx %lld pkts %lld bytes",
-				js(p, "name"), ji(p, "rx_packets"), ji(p, "rx_bytes"), ji(p, "tx_packets"),
-				ji(p, "tx_bytes"));
+				js(p, "name"), ji(p, "rx_packets"), ji(p, "rx_bytes"),
+				ji(p, "tx_packets"), ji(p, "tx_bytes"));
 			n = drops_text(json_object_get(p, "drops"), line, n, sizeof(line));
 			if ((ji(p, "mac_evicted") || ji(p, "mac_limit_hits")) && n < sizeof(line))
-				snprintf(line + n, sizeof(line) - n, "  macs=%lld/%lld mac_evicted=%lld",
-					 ji(p, "macs"), ji(p, "mac_limit"), ji(p, "mac_evicted"));
+				snprintf(line + n, sizeof(line) - n,
+					 "  macs=%lld/%lld mac_evicted=%lld", ji(p, "macs"),
+					 ji(p, "mac_limit"), ji(p, "mac_evicted"));
 			out_printf(o, "%s\n", line);
 		}
 	}
@@ -861,7 +904,8 @@ static void render_show(struct outbuf *o, const json_t *j)
 	json_t *br, *p;
 
 	out_printf(o, "pvnet-switch\n");
-	json_array_foreach(json_object_get(j, "bridges"), i, br) {
+	json_array_foreach(json_object_get(j, "bridges"), i, br)
+	{
 		out_printf(o, "    Bridge \"%s\"\n", js(br, "name"));
 		json_array_foreach(json_object_get(br, "ports"), k, p)
 			out_printf(o, "        Port \"%s\"\n            %s\n", js(p, "name"),
@@ -932,11 +976,13 @@ static json_t *collect_fdb(struct vsw_bridge *br)
 		size_t i;
 
 		c.bad |= !byno;
-		json_array_foreach(c.ports, i, p) {
+		json_array_foreach(c.ports, i, p)
+		{
 			snprintf(key, sizeof(key), "%lld", ji(p, "port_no"));
 			c.bad |= json_object_set(byno, key, json_object_get(p, "name"));
 		}
-		json_array_foreach(c.entries, i, e) {
+		json_array_foreach(c.entries, i, e)
+		{
 			snprintf(key, sizeof(key), "%lld", ji(e, "port_no"));
 			p = json_object_get(byno, key);
 			c.bad |= json_object_set_new(e, "port", p ? json_incref(p) : json_null());
@@ -959,7 +1005,8 @@ static void render_fdb(struct outbuf *o, const json_t *j)
 	json_array_foreach(json_object_get(j, "ports"), i, e)
 		out_printf(o, "# port %lld = %s\n", ji(e, "port_no"), js(e, "name"));
 	out_printf(o, " port  VLAN  MAC                Age\n");
-	json_array_foreach(json_object_get(j, "entries"), i, e) {
+	json_array_foreach(json_object_get(j, "entries"), i, e)
+	{
 		if (json_is_true(json_object_get(e, "static")))
 			out_printf(o, "%5lld %5lld  %s  static\n", ji(e, "port_no"), ji(e, "vlan"),
 				   js(e, "mac"));
@@ -968,8 +1015,8 @@ static void render_fdb(struct outbuf *o, const json_t *j)
 				   js(e, "mac"), ji(e, "age_s"));
 	}
 	if (ji(j, "entries_omitted"))
-		out_printf(o, "# %lld more entries not shown (at most %d)\n", ji(j, "entries_omitted"),
-			   FDB_SHOW_MAX);
+		out_printf(o, "# %lld more entries not shown (at most %d)\n",
+			   ji(j, "entries_omitted"), FDB_SHOW_MAX);
 }
 
 /*
@@ -1069,9 +1116,11 @@ static void render_accel_list(struct outbuf *o, const json_t *arr)
 	json_t *e, *l;
 
 	out_printf(o, "%-16s %-10s %-5s %-8s %s\n", "NAME", "VERSION", "ABI", "LEVELS", "SOURCE");
-	json_array_foreach((json_t *)arr, i, e) {
+	json_array_foreach((json_t *)arr, i, e)
+	{
 		char lv[32] = "";
-		json_array_foreach(json_object_get(e, "levels"), k, l) {
+		json_array_foreach(json_object_get(e, "levels"), k, l)
+		{
 			size_t n = strlen(lv);
 			snprintf(lv + n, sizeof(lv) - n, "%s%lld", n ? "," : "",
 				 (long long)json_integer_value(l));
@@ -1094,7 +1143,8 @@ static json_t *collect_nic_list(struct pvnetd *d)
 		json_t *o = json_object();
 		char vfs[48];
 
-		snprintf(vfs, sizeof(vfs), "%llu/%u", (unsigned long long)e->vfs_in_use, e->max_vfs);
+		snprintf(vfs, sizeof(vfs), "%llu/%u", (unsigned long long)e->vfs_in_use,
+			 e->max_vfs);
 		bad |= json_array_append_new(arr, o);
 		bad |= put(o, "name", json_string(e->name));
 		bad |= put(o, "plugin", json_string(e->plugin));
@@ -1118,16 +1168,15 @@ static void render_nic_list(struct outbuf *o, const json_t *arr)
 	size_t i;
 	json_t *e;
 
-	out_printf(o, "%-15s %-10s %-15s %-15s %6s %12s %12s\n", "NAME", "PLUGIN", "WIRE",
-		   "BRIDGE", "VFS", "WIRE_RX", "WIRE_TX");
+	out_printf(o, "%-15s %-10s %-15s %-15s %6s %12s %12s\n", "NAME", "PLUGIN", "WIRE", "BRIDGE",
+		   "VFS", "WIRE_RX", "WIRE_TX");
 	json_array_foreach((json_t *)arr, i, e)
 		out_printf(o, "%-15s %-10s %-15s %-15s %2lld/%-3lld %12lld %12lld\n", js(e, "name"),
 			   js(e, "plugin"), js(e, "wire"), js(e, "bridge"), ji(e, "vfs_in_use"),
 			   ji(e, "max_vfs"), ji(e, "wire_rx"), ji(e, "wire_tx"));
 }
 
-int report_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
-		   enum report_fmt fmt)
+int report_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv, enum report_fmt fmt)
 {
 	struct nb_ethtool_item *it;
 	bool k;
@@ -1135,7 +1184,8 @@ int report_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
 
 	if (argc != 3 || (strcmp(argv[1], "-k") && strcmp(argv[1], "-S") &&
 			  strcmp(argv[1], "--show-features") && strcmp(argv[1], "--statistics"))) {
-		err_printf(o, "usage: ethtool -k|--show-features VIF | ethtool -S|--statistics VIF\n");
+		err_printf(o,
+			   "usage: ethtool -k|--show-features VIF | ethtool -S|--statistics VIF\n");
 		return 2;
 	}
 	k = !strcmp(argv[1], "-k") || !strcmp(argv[1], "--show-features");
@@ -1145,7 +1195,7 @@ int report_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
 	n = d->nb ? nb_accel_ethtool(d->nb, argv[2], k ? 'k' : 'S', it, NB_ETHTOOL_MAX) : -ENOENT;
 	if (n < 0) {
 		err_printf(o, "ethtool %s: %s\n", argv[2],
-			   n == -ENOENT	  ? "no such vif or NIC"
+			   n == -ENOENT   ? "no such vif or NIC"
 			   : n == -ENODEV ? "the vif has no accelerator (Operation not supported)"
 					  : strerror(-n));
 		free(it);
@@ -1160,7 +1210,8 @@ int report_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
 			json_t *e;
 			if (!k) {
 				bad |= json_object_set_new(v, it[i].name,
-							   json_integer((json_int_t)it[i].value)) < 0;
+							   json_integer((json_int_t)it[i].value)) <
+				       0;
 				continue;
 			}
 			e = json_object();
@@ -1187,7 +1238,8 @@ int report_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
 			out_printf(o, "%s: %s%s\n", it[i].name, it[i].value ? "on" : "off",
 				   it[i].fixed ? " [fixed]" : "");
 		else
-			out_printf(o, "     %s: %llu\n", it[i].name, (unsigned long long)it[i].value);
+			out_printf(o, "     %s: %llu\n", it[i].name,
+				   (unsigned long long)it[i].value);
 	}
 	free(it);
 	return 0;
@@ -1229,7 +1281,8 @@ int report_take_format(struct outbuf *o, int *argc, char **argv, enum report_fmt
 		else if (!strcmp(f, "prometheus"))
 			*fmt = REPORT_PROMETHEUS;
 		else if (strcmp(f, "text")) {
-			err_printf(o, "%s: unknown format '%.32s' (text, json, prometheus)\n", argv[0], f);
+			err_printf(o, "%s: unknown format '%.32s' (text, json, prometheus)\n",
+				   argv[0], f);
 			return -EINVAL;
 		}
 		for (int k = i; k + used < *argc; k++)
@@ -1239,8 +1292,7 @@ int report_take_format(struct outbuf *o, int *argc, char **argv, enum report_fmt
 	return 0;
 }
 
-int report_dispatch(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
-		    enum report_fmt fmt)
+int report_dispatch(struct pvnetd *d, struct outbuf *o, int argc, char **argv, enum report_fmt fmt)
 {
 	const char *cmd = argv[0];
 	int rc = -1;
