@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -55,6 +56,10 @@ struct xs_conn {
 	struct xs_conn *next, *prev; /* srv->conns */
 	struct xs_conn *pnext;       /* srv->pending, while `pending` */
 	bool pending;
+	struct xs_conn *knext; /* srv->parked, while `parked` */
+	bool parked;           /* throttled: its fd is not watched for input */
+	bool watched;          /* in srv->epfd's set, with events `ev` */
+	uint32_t ev;
 	int fd; /* -1 for in-memory connections */
 	domid_t dom;
 	bool dead;
@@ -79,6 +84,15 @@ struct xs_server {
 	struct xs_conn **byfd; /* [fd], nbyfd entries */
 	int nbyfd;
 	struct xs_conn *pending;
+	/*
+	 * With an epoll set (xs_server_watch): every fd is registered once, when it
+	 * opens, and removed before it closes; a connection's events are changed
+	 * only when what it waits for changes (flush). Throttled connections wait
+	 * on `parked` until their domain may send requests again.
+	 */
+	int epfd;
+	uint64_t eptag;
+	struct xs_conn *parked;
 	uint64_t events_dropped; /* watch events dropped for a domain over its limits */
 };
 
@@ -650,6 +664,41 @@ static bool conn_process(struct xs_server *srv, struct xs_conn *c, unsigned *bud
 	return !c->dead;
 }
 
+/* What c waits for: input unless throttled; output room when replies wait or
+ * requests are left buffered (budget spent: a socket with room reports it at once). */
+static uint32_t conn_want(struct xs_server *srv, const struct xs_conn *c)
+{
+	bool throttled = conn_throttled(srv, c);
+	return (throttled ? 0 : (uint32_t)EPOLLIN) |
+	       (c->oq || (!throttled && conn_has_request(c)) ? (uint32_t)EPOLLOUT : 0);
+}
+
+/* Brings c's registration in the epoll set up to date (one epoll_ctl if it changed). */
+static void conn_arm(struct xs_server *srv, struct xs_conn *c)
+{
+	uint32_t want;
+
+	if (srv->epfd < 0 || c->fd < 0 || c->dead)
+		return;
+	want = conn_want(srv, c);
+	if (!c->watched || want != c->ev) {
+		struct epoll_event e = {.events = want, .data.u64 = srv->eptag | (uint32_t)c->fd};
+		if (epoll_ctl(srv->epfd, c->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &e) == 0) {
+			c->watched = true;
+			c->ev = want;
+		} else {
+			conn_kill(c, "cannot watch its socket");
+			conn_pend(srv, c);
+			return;
+		}
+	}
+	if (!(want & EPOLLIN) && !c->parked) {
+		c->parked = true;
+		c->knext = srv->parked;
+		srv->parked = c;
+	}
+}
+
 /* ---------- connections ---------- */
 
 /* Takes c out of the server's lists (conns, by fd, pending). */
@@ -670,12 +719,21 @@ static void conn_unlink(struct xs_server *srv, struct xs_conn *c)
 				break;
 			}
 	c->pending = false;
+	if (c->parked)
+		for (struct xs_conn **pp = &srv->parked; *pp; pp = &(*pp)->knext)
+			if (*pp == c) {
+				*pp = c->knext;
+				break;
+			}
+	c->parked = false;
 }
 
 static void conn_free(struct xs_server *srv, struct xs_conn *c)
 {
 	conn_unlink(srv, c);
 	xsi_conn_gone(srv->st, c);
+	if (c->watched)
+		(void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, c->fd, NULL);
 	if (c->fd >= 0)
 		close(c->fd);
 	while (c->oq)
@@ -738,6 +796,13 @@ static int conn_add(struct xs_server *srv, int fd, domid_t domid, struct xs_conn
 	srv->conns = c;
 	if (fd >= 0)
 		srv->byfd[fd] = c;
+	if (fd >= 0 && srv->epfd >= 0) {
+		conn_arm(srv, c);
+		if (c->dead) {
+			conn_free(srv, c);
+			return -ENOMEM;
+		}
+	}
 	if (out)
 		*out = c;
 	return 0;
@@ -840,6 +905,7 @@ int xs_server_create(struct xs_store *st, const char *socket_path, struct xs_ser
 	srv->st = st;
 	srv->led = xsi_ledger(st);
 	srv->lfd = -1;
+	srv->epfd = -1;
 	if (socket_path) {
 		if (strlen(socket_path) >= sizeof(sa.sun_path)) {
 			rc = -ENAMETOOLONG;
@@ -878,6 +944,8 @@ void xs_server_destroy(struct xs_server *srv)
 		conn_free(srv, srv->conns);
 	free(srv->byfd);
 	xsi_set_conn_event(srv->st, NULL, NULL);
+	if (srv->lfd >= 0 && srv->epfd >= 0)
+		(void)epoll_ctl(srv->epfd, EPOLL_CTL_DEL, srv->lfd, NULL);
 	if (srv->lfd >= 0) {
 		close(srv->lfd);
 		unlink(srv->path);
@@ -962,7 +1030,45 @@ void xs_server_flush(struct xs_server *srv)
 		conn_write(srv, c);
 		if (c->dead)
 			conn_free(srv, c);
+		else
+			conn_arm(srv, c);
 	}
+	/* throttled connections whose domain may send again: watch their input again */
+	for (struct xs_conn **pp = &srv->parked; *pp;) {
+		c = *pp;
+		if (c->dead || !conn_throttled(srv, c)) {
+			*pp = c->knext;
+			c->parked = false;
+			conn_arm(srv, c); /* dead: freed at the next flush it is pended for */
+			if (c->dead)
+				conn_pend(srv, c);
+		} else {
+			pp = &c->knext;
+		}
+	}
+}
+
+int xs_server_watch(struct xs_server *srv, int epfd, uint64_t tag)
+{
+	if (srv->epfd >= 0 || epfd < 0 || (tag & 0xffffffffull))
+		return -EINVAL;
+	srv->epfd = epfd;
+	srv->eptag = tag;
+	if (srv->lfd >= 0) {
+		struct epoll_event e = {.events = EPOLLIN, .data.u64 = tag | (uint32_t)srv->lfd};
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, srv->lfd, &e) < 0) {
+			int rc = -errno;
+			srv->epfd = -1;
+			return rc;
+		}
+	}
+	for (struct xs_conn *c = srv->conns; c; c = c->next) {
+		conn_arm(srv, c);
+		if (c->dead)
+			conn_pend(srv, c);
+	}
+	xs_server_flush(srv);
+	return 0;
 }
 
 void xs_server_drop_domain(struct xs_server *srv, domid_t domid)

@@ -149,6 +149,16 @@ int xs_server_fds(struct xs_server *srv, int *fds, int max);
  */
 struct pollfd;
 int xs_server_pollfds(struct xs_server *srv, struct pollfd *pfds, int max);
+/*
+ * The alternative to polling xs_server_pollfds() every turn: registers the
+ * listener and every connection in the epoll set `epfd` (level-triggered,
+ * data.u64 = tag | fd; the low 32 bits of tag must be 0), each new connection
+ * when it is added and each removed before it closes; the events asked for
+ * follow the connection's state (input unless its domain is throttled, output
+ * while replies wait). The caller calls xs_server_handle(fd) for each event
+ * and xs_server_flush() each turn. Once per server; 0 or -errno.
+ */
+int xs_server_watch(struct xs_server *srv, int epfd, uint64_t tag);
 /* Handles whatever is ready on `fd` (non-blocking). Returns 0, or -ENOENT if fd is not the server's. */
 int xs_server_handle(struct xs_server *srv, int fd);
 /* Flushes events from other domains' changes to every connection (call each loop turn). */

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -39,22 +40,33 @@ static struct {
 	int guest3b; /* dom3 connection wrapped in an xs_client */
 } g;
 
+/* Served as pvnetd serves it: every fd in an epoll set (xs_server_watch). */
+#define EP_TAG (7ull << 32)
 static void *server_loop(void *arg)
 {
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event stop = {.events = EPOLLIN, .data.u64 = 0};
 	(void)arg;
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, g.stop[0], &stop) < 0 ||
+	    xs_server_watch(g.srv, ep, EP_TAG) < 0)
+		abort();
 	for (;;) {
-		struct pollfd p[64];
-		int n = xs_server_pollfds(g.srv, p + 1, 63);
-		p[0] = (struct pollfd){.fd = g.stop[0], .events = POLLIN};
-		if (poll(p, (nfds_t)n + 1, 100) < 0 && errno != EINTR)
+		struct epoll_event ev[64];
+		int n = epoll_wait(ep, ev, 64, 100);
+		bool quit = false;
+		if (n < 0 && errno != EINTR)
 			break;
-		if (p[0].revents)
-			break;
-		for (int i = 1; i <= n; i++)
-			if (p[i].revents)
-				xs_server_handle(g.srv, p[i].fd);
+		for (int i = 0; i < n; i++) {
+			if (ev[i].data.u64 == 0)
+				quit = true;
+			else if ((ev[i].data.u64 & ~0xffffffffull) == EP_TAG)
+				xs_server_handle(g.srv, (int)(uint32_t)ev[i].data.u64);
+		}
 		xs_server_flush(g.srv);
+		if (quit)
+			break;
 	}
+	close(ep);
 	return NULL;
 }
 
@@ -871,6 +883,108 @@ static void test_throttled_hangup_dropped(void **state)
 	quota_ledger_destroy(led);
 }
 
+/*
+ * The epoll path: a throttled domain's connections are not watched for input
+ * (no busy wake-ups while its requests wait), are watched again once the peer
+ * reads its replies (every request is then answered), and one that hangs up
+ * while throttled is dropped.
+ */
+static void test_watch_throttled_parked(void **state)
+{
+	struct quota_limits lim;
+	struct quota_ledger *led;
+	struct xs_store *st;
+	struct xs_server *srv;
+	struct epoll_event ev[8];
+	int deaf[2], gone[2], ep, n;
+	uint8_t reqs[20 * 32];
+	static uint8_t in[20 * 3100];
+	size_t off = 0, got = 0;
+	unsigned replies = 0, idle_wakeups = 0;
+	char bigval[3000];
+	(void)state;
+	quota_limits_default(&lim);
+	lim.v[QUOTA_XS_OUTPUT_BYTES] = 2000;
+	assert_int_equal(quota_ledger_create(&lim, &led), 0);
+	assert_int_equal(xs_store_create(led, &st), 0);
+	assert_int_equal(xs_domain_introduce(st, 3, "g3"), 0);
+	assert_int_equal(xs_server_create(st, NULL, &srv), 0);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	assert_true(ep >= 0);
+	assert_int_equal(xs_server_watch(srv, ep, EP_TAG), 0);
+	assert_int_equal(xs_server_watch(srv, ep, EP_TAG), -EINVAL); /* once */
+	memset(bigval, 'b', sizeof(bigval));
+	assert_int_equal(xs_write(st, 0, 0, "/local/domain/3/big", bigval, sizeof(bigval)), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, deaf), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, gone), 0);
+	int sz = 4096;
+	setsockopt(deaf[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	assert_int_equal(xs_server_add_conn(srv, deaf[0], 3), 0);
+	assert_int_equal(xs_server_add_conn(srv, gone[0], 3), 0);
+	for (int i = 0; i < 20; i++)
+		off += mk_req(reqs + off, XS_READ, (uint32_t)i + 1, "big", 4);
+	/* The peer sends in turns and never reads, until replies wait in the server. */
+	for (int turn = 0; turn < 40; turn++) {
+		if (turn < 20)
+			assert_int_equal(write(deaf[1], reqs + turn * (off / 20), off / 20),
+					 (ssize_t)(off / 20));
+		n = epoll_wait(ep, ev, 8, 10);
+		for (int i = 0; i < n; i++)
+			xs_server_handle(srv, (int)(uint32_t)ev[i].data.u64);
+		xs_server_flush(srv);
+	}
+	assert_true(quota_usage(led, 3, QUOTA_XS_OUTPUT_BYTES) >= 2000);
+	/* Throttled, requests unread, replies stuck: nothing wakes the loop. */
+	for (int turn = 0; turn < 5; turn++)
+		if (epoll_wait(ep, ev, 8, 10) > 0)
+			idle_wakeups++;
+	assert_int_equal(idle_wakeups, 0);
+	/* The other connection hangs up: dropped although not watched for input. */
+	close(gone[1]);
+	for (int turn = 0; turn < 3; turn++) {
+		n = epoll_wait(ep, ev, 8, 10);
+		for (int i = 0; i < n; i++)
+			xs_server_handle(srv, (int)(uint32_t)ev[i].data.u64);
+		xs_server_flush(srv);
+	}
+	assert_int_equal(quota_usage(led, 3, QUOTA_XS_CONNS), 1);
+	/* The peer reads: every request is answered, in bounded time. */
+	for (int turn = 0; turn < 2000 && replies < 20; turn++) {
+		ssize_t r = recv(deaf[1], in + got, sizeof(in) - got, MSG_DONTWAIT);
+		if (r > 0)
+			got += (size_t)r;
+		for (replies = 0, off = 0; off + sizeof(struct xsd_sockmsg) <= got;) {
+			struct xsd_sockmsg h;
+			memcpy(&h, in + off, sizeof(h));
+			if (off + sizeof(h) + h.len > got)
+				break;
+			assert_int_equal(h.type, XS_READ);
+			off += sizeof(h) + h.len;
+			replies++;
+		}
+		n = epoll_wait(ep, ev, 8, 1);
+		for (int i = 0; i < n; i++)
+			xs_server_handle(srv, (int)(uint32_t)ev[i].data.u64);
+		xs_server_flush(srv);
+	}
+	assert_int_equal(replies, 20);
+	close(deaf[1]);
+	for (int turn = 0; turn < 3; turn++) {
+		n = epoll_wait(ep, ev, 8, 10);
+		for (int i = 0; i < n; i++)
+			xs_server_handle(srv, (int)(uint32_t)ev[i].data.u64);
+		xs_server_flush(srv);
+	}
+	assert_int_equal(quota_usage(led, 3, QUOTA_XS_CONNS), 0);
+	/* Closed connections left the set: it is empty. */
+	assert_int_equal(epoll_wait(ep, ev, 8, 0), 0);
+	xs_server_destroy(srv);
+	xs_store_destroy(st);
+	close(ep);
+	assert_int_equal(quota_usage(led, 3, QUOTA_XS_OUTPUT_BYTES), 0);
+	quota_ledger_destroy(led);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -889,6 +1003,7 @@ int main(void)
 		cmocka_unit_test(test_slow_reader_dropped),
 		cmocka_unit_test(test_server_domain_limits),
 		cmocka_unit_test(test_throttled_hangup_dropped),
+		cmocka_unit_test(test_watch_throttled_parked),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

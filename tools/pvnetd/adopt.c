@@ -519,6 +519,7 @@ int adopt_domain_build(struct pvnetd *d, struct pvnet_domrec *r, int fd, int mem
 	}
 	fcntl(fd, F_SETFL, O_NONBLOCK);
 	dom->hc_fd = fd;
+	loop_watch_hc(d, dom);
 	dom->pid = (pid_t)r->pid;
 	dom->adopted = true;
 	dom->pidfd = pidfd_of((pid_t)r->pid);
@@ -908,8 +909,10 @@ void adopt_detach_all(struct pvnetd *d)
 		PVLOG(INFO, MOD, "domain %u '%s' left running (%s pid %ld) for the next pvnetd",
 		      dom->domid, dom->name, dom->hvm ? "QEMU" : "guest", (long)dom->pid);
 		hvm_detach(dom->hvm); /* HVM: its ports closed, QEMU reconnects to the next */
-		if (dom->hc_fd >= 0)
+		if (dom->hc_fd >= 0) {
+			loop_unwatch_hc(d, dom);
 			close(dom->hc_fd);
+		}
 		if (dom->adopted && dom->pidfd >= 0)
 			close(dom->pidfd);
 		xs_server_drop_domain(d->xss, dom->domid);

@@ -596,6 +596,7 @@ int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf 
 	}
 	fcntl(sv[0], F_SETFL, O_NONBLOCK);
 	dom->hc_fd = sv[0];
+	loop_watch_hc(d, dom);
 	dom->created_ns = pvnet_now_ns();
 	dom->next = d->doms;
 	d->doms = dom;
@@ -801,6 +802,7 @@ int dom_destroy(struct pvnetd *d, struct dom *dom, struct outbuf *out)
 		}
 	}
 	if (dom->hc_fd >= 0) {
+		loop_unwatch_hc(d, dom);
 		close(dom->hc_fd);
 		dom->hc_fd = -1;
 	}
@@ -931,6 +933,7 @@ void dom_hypercall(struct pvnetd *d, struct dom *dom)
 	int rc = hv_hypercall_handle(d->hv, dom->domid, dom->hc_fd);
 
 	if (rc == -ECONNRESET) {
+		loop_unwatch_hc(d, dom);
 		close(dom->hc_fd);
 		dom->hc_fd = -1;
 	}

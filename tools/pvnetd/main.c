@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -486,18 +487,130 @@ static void loop_gauge_turn(struct pvnetd *d, uint64_t now, uint64_t ns)
 			 (unsigned long long)(ns / 1000000), (unsigned long long)((ns - ran) / 1000000));
 }
 
-enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_XS, SRC_HC, SRC_NB, SRC_ADOPT, SRC_VTEP, SRC_MIG };
+enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_CTL_OUT, SRC_EP, SRC_NB, SRC_ADOPT, SRC_VTEP, SRC_MIG };
 
-/* Room for every fd of HV_MAX_DOMID guests (a store connection, a hypercall
- * socket, an adopted guest's pidfd each) and pvnetd's own: at 2048 the hypercall
- * sockets of guests past ~1,000 were not polled. On the stack: 28 bytes each. */
+/* Room for pvnetd's own fds, the control connections, the adopt and migrate
+ * sockets, the epoll set's, and an adopted guest's pidfd each (adopt.c, up to
+ * HV_MAX_DOMID after a restart): the store connections and hypercall sockets
+ * are in the epoll set, not here. On the stack: 28 bytes each, filled as needed. */
 #define MAX_POLL 4096
 
 /*
- * One turn of the control loop: poll every control-plane fd for up to `ms`,
- * handle what is ready, deliver store watch events. `top` false while a CLI
- * request is being served (a nested pump): other clients then get answers to
- * read-only requests only; the rest wait for a top-level turn.
+ * The epoll set of the fds there is one of per guest: registered once when
+ * they open, removed before they close, so a turn costs what happened, not
+ * how many guests exist. Level-triggered, at most LOOP_EP_EVENTS events a
+ * turn, one bounded handler call each: the kernel hands the ones still ready
+ * back from the end of its ready list, so a flooding guest cannot starve the
+ * others. data.u64: the kind in the high 32 bits, the fd in the low 32.
+ */
+#define LOOP_EP_EVENTS 256
+#define EP_XS (1ull << 32)
+#define EP_HC (2ull << 32)
+static int loop_ep = -1;
+static struct dom **hc_byfd; /* [fd]: the domain whose hypercall socket fd is */
+static int hc_nbyfd;
+
+void loop_watch_hc(struct pvnetd *d, struct dom *dom)
+{
+	struct epoll_event e = {.events = EPOLLIN};
+	int fd = dom->hc_fd;
+
+	(void)d;
+	if (loop_ep < 0 || fd < 0)
+		return;
+	if (fd >= hc_nbyfd) {
+		int n = fd < 256 ? 512 : fd * 2;
+		struct dom **nb = realloc(hc_byfd, sizeof(*nb) * (size_t)n);
+		if (!nb) {
+			PVLOG(ERR, MOD, "dom%u: out of memory watching its hypercall socket",
+			      (unsigned)dom->domid);
+			return;
+		}
+		memset(nb + hc_nbyfd, 0, sizeof(*nb) * (size_t)(n - hc_nbyfd));
+		hc_byfd = nb;
+		hc_nbyfd = n;
+	}
+	e.data.u64 = EP_HC | (uint32_t)fd;
+	if (epoll_ctl(loop_ep, EPOLL_CTL_ADD, fd, &e) < 0 &&
+	    (errno != EEXIST || epoll_ctl(loop_ep, EPOLL_CTL_MOD, fd, &e) < 0)) {
+		PVLOG(ERR, MOD, "dom%u: watching its hypercall socket: %s", (unsigned)dom->domid,
+		      strerror(errno));
+		return;
+	}
+	hc_byfd[fd] = dom;
+}
+
+void loop_unwatch_hc(struct pvnetd *d, struct dom *dom)
+{
+	int fd = dom->hc_fd;
+
+	(void)d;
+	if (loop_ep < 0 || fd < 0 || fd >= hc_nbyfd || hc_byfd[fd] != dom)
+		return;
+	hc_byfd[fd] = NULL;
+	(void)epoll_ctl(loop_ep, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/* Creates the epoll set and registers the store server and the domains that exist. */
+static int loop_ep_init(struct pvnetd *d)
+{
+	int rc;
+
+	if (loop_ep < 0) {
+		loop_ep = epoll_create1(EPOLL_CLOEXEC);
+		if (loop_ep < 0) {
+			rc = -errno;
+			PVLOG(ERR, MOD, "epoll_create1: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	rc = xs_server_watch(d->xss, loop_ep, EP_XS);
+	if (rc < 0) {
+		PVLOG(ERR, MOD, "store: watching its sockets: %s", strerror(-rc));
+		return rc;
+	}
+	for (struct dom *dom = d->doms; dom; dom = dom->next)
+		loop_watch_hc(d, dom);
+	return 0;
+}
+
+static void loop_ep_close(void)
+{
+	if (loop_ep >= 0)
+		close(loop_ep);
+	loop_ep = -1;
+	free(hc_byfd);
+	hc_byfd = NULL;
+	hc_nbyfd = 0;
+}
+
+/* Handles up to LOOP_EP_EVENTS ready per-guest fds, one bounded call each. */
+static void loop_ep_run(struct pvnetd *d)
+{
+	struct epoll_event ev[LOOP_EP_EVENTS];
+	int n = epoll_wait(loop_ep, ev, LOOP_EP_EVENTS, 0);
+
+	for (int i = 0; i < n; i++) {
+		int fd = (int)(uint32_t)ev[i].data.u64;
+
+		if ((ev[i].data.u64 & ~0xffffffffull) == EP_XS) {
+			xs_server_handle(d->xss, fd);
+		} else if ((ev[i].data.u64 & ~0xffffffffull) == EP_HC) {
+			/* removed (maybe reused) by an earlier handler this turn: then NULL or
+			 * another domain, whose socket a read finds empty or ready */
+			struct dom *dom = fd < hc_nbyfd ? hc_byfd[fd] : NULL;
+			if (dom && dom->hc_fd == fd)
+				dom_hypercall(d, dom);
+		}
+	}
+}
+
+/*
+ * One turn of the control loop: poll the control-plane fds (and the epoll set
+ * of the per-guest ones) for up to `ms`, handle what is ready, deliver store
+ * watch events. `top` false while a CLI request is being served (a nested
+ * pump): other clients then get answers to read-only requests only; the rest
+ * wait for a top-level turn.
  */
 static void loop_once(struct pvnetd *d, int ms, bool top)
 {
@@ -505,12 +618,16 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 	int kind[MAX_POLL];
 	void *ptr[MAX_POLL];
 	uint64_t serial[MAX_POLL]; /* SRC_CTL: the connection's serial when polled */
-	int n = 0, nxs, nready;
+	int n = 0, nready;
 	int vtep_first = 0, vtep_n = 0;
 	uint64_t now;
 
 	pfd[n] = (struct pollfd){.fd = d->sig_fd, .events = POLLIN};
 	kind[n++] = SRC_SIG;
+	if (loop_ep >= 0) {
+		pfd[n] = (struct pollfd){.fd = loop_ep, .events = POLLIN};
+		kind[n++] = SRC_EP;
+	}
 	if (d->nb) {
 		pfd[n] = (struct pollfd){.fd = nb_ctl_fd(d->nb), .events = POLLIN};
 		kind[n++] = SRC_NB;
@@ -522,6 +639,17 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 			struct ctl_conn *c = &d->ctl_conns[i];
 			if (top)
 				c->deferred = false; /* the command that deferred it is over */
+			if (c->fd >= 0 && c->busy && !c->dead && c->head) {
+				/* its command runs (this is a nested turn): what it has printed
+				 * so far goes out as the client reads it, else a command longer
+				 * than PVNET_CTL_STALL_MS (shutdown --all --wait of 1,000 guests)
+				 * ended with its client closed as "stopped reading" */
+				pfd[n] = (struct pollfd){.fd = c->fd, .events = POLLOUT};
+				ptr[n] = c;
+				serial[n] = c->serial;
+				kind[n++] = SRC_CTL_OUT;
+				continue;
+			}
 			if (c->fd < 0 || c->busy || c->dead || c->deferred)
 				continue;
 			/* a client with replies queued is not read until it takes them */
@@ -531,21 +659,10 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 			kind[n++] = SRC_CTL;
 		}
 	}
-	/* store connections: POLLOUT too where replies or watch events wait */
-	nxs = xs_server_pollfds(d->xss, pfd + n, MAX_POLL / 2);
-	for (int i = 0; i < nxs; i++)
-		kind[n++] = SRC_XS;
-	for (struct dom *dom = d->doms; dom && n < MAX_POLL; dom = dom->next) {
-		if (dom->hc_fd < 0)
-			continue;
-		pfd[n] = (struct pollfd){.fd = dom->hc_fd, .events = POLLIN};
-		ptr[n] = dom;
-		kind[n++] = SRC_HC;
-	}
 	/* adopt.c: the adopt socket, its pending connections, adopted guests' pidfds */
-	for (int k = adopt_pollfds(d, pfd + n, ptr + n, MAX_POLL - n); k > 0; k--)
+	for (int k = adopt_pollfds(d, pfd + n, ptr + n, MAX_POLL - 16 - n); k > 0; k--)
 		kind[n++] = SRC_ADOPT;
-	for (int k = migrate_pollfds(d, pfd + n, ptr + n, MAX_POLL - n); k > 0; k--)
+	for (int k = migrate_pollfds(d, pfd + n, ptr + n, MAX_POLL - 16 - n); k > 0; k--)
 		kind[n++] = SRC_MIG; /* migrate.c: listeners, finished receivers */
 	/* vtep.c: the VTEP database connection and its timers */
 	if (d->vtep) {
@@ -596,8 +713,15 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 				}
 				break;
 			}
-			case SRC_XS:
-				xs_server_handle(d->xss, pfd[i].fd);
+			case SRC_CTL_OUT: {
+				struct ctl_conn *c = ptr[i];
+				/* sends only; a dead one is closed once its command is over */
+				if (c->fd >= 0 && c->serial == serial[i] && c->busy)
+					(void)ctl_flush(c);
+				break;
+			}
+			case SRC_EP:
+				loop_ep_run(d);
 				break;
 			case SRC_NB:
 				nb_process(d->nb);
@@ -610,13 +734,6 @@ static void loop_once(struct pvnetd *d, int ms, bool top)
 				break;
 			case SRC_VTEP:
 				break; /* below, with its timers */
-			case SRC_HC: {
-				/* the domain may have been destroyed by an earlier handler this turn */
-				for (struct dom *dom = d->doms; dom; dom = dom->next)
-					if (dom == ptr[i] && dom->hc_fd == pfd[i].fd)
-						dom_hypercall(d, dom);
-				break;
-			}
 			}
 		}
 	}
@@ -706,6 +823,9 @@ static int setup(struct pvnetd *d)
 		PVLOG(ERR, MOD, "store socket %s: %s", d->xs_path, strerror(-rc));
 		return rc;
 	}
+	rc = loop_ep_init(d); /* before any guest: their fds are watched as they open */
+	if (rc < 0)
+		return rc;
 	hv_set_xs_connector(d->hv, xs_connect_guest, d);
 	rc = xs_domain_introduce(d->xs, 0, "Domain-0");
 	if (rc < 0) {
@@ -790,6 +910,7 @@ static void teardown(struct pvnetd *d)
 	d->accel_reg = NULL;
 	xs_server_destroy(d->xss); /* removes the socket file it created */
 	d->xss = NULL;
+	loop_ep_close();
 	xs_store_destroy(d->xs);
 	if (d->hv)
 		hv_set_quota(d->hv, NULL); /* hv notes refusals in it */

@@ -329,8 +329,10 @@ static void release_dom(struct pvnetd *d, struct dom *dom)
 			m->released[i] = dom->pid; /* reaped by migrate_pollfds when it exits */
 			break;
 		}
-	if (dom->hc_fd >= 0)
+	if (dom->hc_fd >= 0) {
+		loop_unwatch_hc(d, dom);
 		close(dom->hc_fd); /* the guest's cue: resume at the destination */
+	}
 	dom->hc_fd = -1;
 	if (dom->adopted && dom->pidfd >= 0)
 		close(dom->pidfd);

@@ -170,6 +170,13 @@ void dom_hypercall(struct pvnetd *d, struct dom *dom);
  * the switch's) and keep d->doms consistent.
  */
 void pvnetd_pump(struct pvnetd *d, int ms);
+/*
+ * main.c: a domain's hypercall socket is in the control loop's epoll set from
+ * when dom->hc_fd is set (loop_watch_hc) until just before it is closed
+ * (loop_unwatch_hc, with dom->hc_fd still set).
+ */
+void loop_watch_hc(struct pvnetd *d, struct dom *dom);
+void loop_unwatch_hc(struct pvnetd *d, struct dom *dom);
 
 /* hotplug.c: network-attach / network-detach / network-list (xl's syntax) */
 int cmd_network_attach(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
