@@ -985,6 +985,83 @@ static void test_watch_throttled_parked(void **state)
 	quota_ledger_destroy(led);
 }
 
+/* Turns of an epoll-driven server loop. */
+static void ep_turns(struct xs_server *srv, int ep, int turns, int ms)
+{
+	struct epoll_event ev[8];
+	for (int turn = 0; turn < turns; turn++) {
+		int n = epoll_wait(ep, ev, 8, ms);
+		for (int i = 0; i < n; i++)
+			xs_server_handle(srv, (int)(uint32_t)ev[i].data.u64);
+		xs_server_flush(srv);
+	}
+}
+
+/*
+ * A connection with no output of its own, whose domain is throttled by its
+ * other connection's unread replies, is not served meanwhile and is watched
+ * again (its request answered) once those replies are read.
+ */
+static void test_watch_parked_rearmed(void **state)
+{
+	struct quota_limits lim;
+	struct quota_ledger *led;
+	struct xs_store *st;
+	struct xs_server *srv;
+	int deaf[2], b[2], ep;
+	uint8_t reqs[20 * 32], req[32], sink[65536], reply[64];
+	size_t off = 0, rlen;
+	ssize_t r = -1;
+	char bigval[3000];
+	(void)state;
+	quota_limits_default(&lim);
+	lim.v[QUOTA_XS_OUTPUT_BYTES] = 2000;
+	assert_int_equal(quota_ledger_create(&lim, &led), 0);
+	assert_int_equal(xs_store_create(led, &st), 0);
+	assert_int_equal(xs_domain_introduce(st, 3, "g3"), 0);
+	assert_int_equal(xs_server_create(st, NULL, &srv), 0);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	assert_true(ep >= 0);
+	assert_int_equal(xs_server_watch(srv, ep, EP_TAG), 0);
+	memset(bigval, 'b', sizeof(bigval));
+	assert_int_equal(xs_write(st, 0, 0, "/local/domain/3/big", bigval, sizeof(bigval)), 0);
+	assert_int_equal(xs_write(st, 0, 0, "/local/domain/3/small", "x", 1), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, deaf), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, b), 0);
+	int sz = 4096;
+	setsockopt(deaf[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	assert_int_equal(xs_server_add_conn(srv, deaf[0], 3), 0);
+	assert_int_equal(xs_server_add_conn(srv, b[0], 3), 0);
+	for (int i = 0; i < 20; i++)
+		off += mk_req(reqs + off, XS_READ, (uint32_t)i + 1, "big", 4);
+	for (int turn = 0; turn < 20; turn++) {
+		assert_int_equal(write(deaf[1], reqs + turn * (off / 20), off / 20),
+				 (ssize_t)(off / 20));
+		ep_turns(srv, ep, 2, 10);
+	}
+	assert_true(quota_usage(led, 3, QUOTA_XS_OUTPUT_BYTES) >= 2000);
+	rlen = mk_req(req, XS_READ, 99, "small", 6);
+	assert_int_equal(write(b[1], req, rlen), (ssize_t)rlen);
+	ep_turns(srv, ep, 5, 10);
+	assert_int_equal(recv(b[1], reply, sizeof(reply), MSG_DONTWAIT), -1); /* throttled */
+	for (int turn = 0; turn < 3000 && r <= 0; turn++) {
+		while (recv(deaf[1], sink, sizeof(sink), MSG_DONTWAIT) > 0)
+			;
+		ep_turns(srv, ep, 1, 1);
+		r = recv(b[1], reply, sizeof(reply), MSG_DONTWAIT);
+	}
+	assert_int_equal(r, (ssize_t)sizeof(struct xsd_sockmsg) + 1);
+	assert_memory_equal(reply + sizeof(struct xsd_sockmsg), "x", 1);
+	close(deaf[1]);
+	close(b[1]);
+	ep_turns(srv, ep, 3, 10);
+	assert_int_equal(quota_usage(led, 3, QUOTA_XS_CONNS), 0);
+	xs_server_destroy(srv);
+	xs_store_destroy(st);
+	close(ep);
+	quota_ledger_destroy(led);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1004,6 +1081,7 @@ int main(void)
 		cmocka_unit_test(test_server_domain_limits),
 		cmocka_unit_test(test_throttled_hangup_dropped),
 		cmocka_unit_test(test_watch_throttled_parked),
+		cmocka_unit_test(test_watch_parked_rearmed),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
