@@ -221,6 +221,7 @@ check: deps
 	@$(MAKE) --no-print-directory WERROR=1 all
 	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory check-funcs
+	@$(MAKE) --no-print-directory format-check
 	@$(MAKE) --no-print-directory WERROR=1 BUILD=build-asan SAN=1 all
 	@$(MAKE) --no-print-directory fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh check

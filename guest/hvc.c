@@ -33,7 +33,7 @@ struct hvc {
 	uint32_t nr_grant_frames, nr_grant_entries;
 	uint64_t scratch_pfn;
 	int xs_fd;
-	int mem_fd, gnt_fd; /* kept to hand back to a restarted pvnetd (hvc_reattach) */
+	int mem_fd, gnt_fd;      /* kept to hand back to a restarted pvnetd (hvc_reattach) */
 	struct hvc_logdirty *ld; /* hvc_logdirty_start, NULL when off */
 };
 
@@ -171,8 +171,7 @@ int hvc_open(int sock, struct hvc **out)
 	if (ret < 0)
 		goto fail;
 	if (nfds < 2 || rsp.args.hello.mem_size == 0 || rsp.args.hello.mem_size % HVC_PAGE ||
-	    rsp.args.hello.nr_grant_frames == 0 ||
-	    (rsp.args.hello.has_xs && nfds != 3)) {
+	    rsp.args.hello.nr_grant_frames == 0 || (rsp.args.hello.has_xs && nfds != 3)) {
 		ret = -EPROTO;
 		goto close;
 	}
@@ -308,10 +307,10 @@ int hvc_reattach(struct hvc *h, int sock)
 		memset(&req, 0, sizeof(req));
 		req.hdr.op = PVHC_OP_HELLO;
 		ret = call_locked(h, &req, &rsp, fds, &nfds);
-		if (ret == 0 && (rsp.args.hello.domid != h->domid ||
-				 rsp.args.hello.mem_size != h->mem_size ||
-				 rsp.args.hello.nr_grant_frames != h->nr_grant_frames ||
-				 !rsp.args.hello.has_xs || nfds != 3))
+		if (ret == 0 &&
+		    (rsp.args.hello.domid != h->domid || rsp.args.hello.mem_size != h->mem_size ||
+		     rsp.args.hello.nr_grant_frames != h->nr_grant_frames ||
+		     !rsp.args.hello.has_xs || nfds != 3))
 			ret = -EPROTO;
 		if (ret == 0) {
 			if (h->xs_fd >= 0)
@@ -555,9 +554,9 @@ int hvc_accel_qp_get(struct hvc *h, domid_t dom, unsigned handle, unsigned qp,
 	req.args.accel_qp.handle = handle;
 	req.args.accel_qp.qp = qp;
 	ret = call(h, &req, &rsp, fds, &nfds);
-	if (ret == 0 && (nfds != 3 || rsp.args.accel_qp.mem_size == 0 ||
-			 rsp.args.accel_qp.ring_len == 0 ||
-			 (rsp.args.accel_qp.ring_len & (rsp.args.accel_qp.ring_len - 1))))
+	if (ret == 0 &&
+	    (nfds != 3 || rsp.args.accel_qp.mem_size == 0 || rsp.args.accel_qp.ring_len == 0 ||
+	     (rsp.args.accel_qp.ring_len & (rsp.args.accel_qp.ring_len - 1))))
 		ret = -EPROTO;
 	if (ret < 0) {
 		close_fds(fds, nfds);
@@ -652,7 +651,8 @@ static void *ld_thread(void *arg)
 			uint64_t pfn = (addr - base) / HVC_PAGE;
 			if (msg.event != UFFD_EVENT_PAGEFAULT || addr < base || pfn >= frames)
 				continue;
-			__atomic_or_fetch(&ld->live[pfn / 64], 1ull << (pfn % 64), __ATOMIC_RELEASE);
+			__atomic_or_fetch(&ld->live[pfn / 64], 1ull << (pfn % 64),
+					  __ATOMIC_RELEASE);
 			__atomic_add_fetch(&ld->shared->faults, 1, __ATOMIC_RELAXED);
 			(void)uffd_wp(ld->uffd, addr, HVC_PAGE, false); /* wakes the writer */
 		}
@@ -779,10 +779,10 @@ int hvc_migrate_resume(struct hvc *h, int sock, const uint8_t token[32])
 		memset(&req, 0, sizeof(req));
 		req.hdr.op = PVHC_OP_HELLO;
 		ret = call_locked(h, &req, &rsp, fds, &nfds);
-		if (ret == 0 && (rsp.args.hello.domid != h->domid ||
-				 rsp.args.hello.mem_size != h->mem_size ||
-				 rsp.args.hello.nr_grant_frames != h->nr_grant_frames ||
-				 !rsp.args.hello.has_xs || nfds != 3))
+		if (ret == 0 &&
+		    (rsp.args.hello.domid != h->domid || rsp.args.hello.mem_size != h->mem_size ||
+		     rsp.args.hello.nr_grant_frames != h->nr_grant_frames ||
+		     !rsp.args.hello.has_xs || nfds != 3))
 			ret = -EPROTO;
 	}
 	/* the destination's memory replaces ours at the same address: every

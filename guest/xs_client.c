@@ -232,8 +232,7 @@ int xs_client_read(struct xs_client *c, uint32_t tx, const char *path, char **va
 	return req_str(c, XS_READ, tx, path, NULL, val, len);
 }
 
-int xs_client_write(struct xs_client *c, uint32_t tx, const char *path, const void *val,
-		    size_t len)
+int xs_client_write(struct xs_client *c, uint32_t tx, const char *path, const void *val, size_t len)
 {
 	const void *parts[2] = {path, val};
 	size_t lens[2] = {strlen(path) + 1, len};
@@ -359,8 +358,8 @@ int xs_client_directory(struct xs_client *c, uint32_t tx, const char *path, char
 	return rc;
 }
 
-int xs_client_get_perms(struct xs_client *c, uint32_t tx, const char *path,
-			struct xs_perm *perms, unsigned *count)
+int xs_client_get_perms(struct xs_client *c, uint32_t tx, const char *path, struct xs_perm *perms,
+			unsigned *count)
 {
 	char *rep;
 	size_t rl;
@@ -373,11 +372,21 @@ int xs_client_get_perms(struct xs_client *c, uint32_t tx, const char *path,
 		struct xs_perm p;
 		char *end;
 		switch (s[0]) {
-		case 'n': p.perm = XS_PERM_NONE; break;
-		case 'r': p.perm = XS_PERM_READ; break;
-		case 'w': p.perm = XS_PERM_WRITE; break;
-		case 'b': p.perm = XS_PERM_BOTH; break;
-		default: rc = -EPROTO; goto out;
+		case 'n':
+			p.perm = XS_PERM_NONE;
+			break;
+		case 'r':
+			p.perm = XS_PERM_READ;
+			break;
+		case 'w':
+			p.perm = XS_PERM_WRITE;
+			break;
+		case 'b':
+			p.perm = XS_PERM_BOTH;
+			break;
+		default:
+			rc = -EPROTO;
+			goto out;
 		}
 		p.domid = (domid_t)strtoul(s + 1, &end, 10);
 		if (n < *count)

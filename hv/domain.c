@@ -147,8 +147,8 @@ static int domain_alloc(struct hv *hv, const struct hv_domain_config *cfg, domid
 	if (ret < 0)
 		goto fail;
 	d->mem = map;
-	ret = adopt ? memfd_adopt(adopt[1], (uint64_t)d->nr_grant_frames * HV_PAGE_SIZE,
-				  &d->gnt_fd, &map)
+	ret = adopt ? memfd_adopt(adopt[1], (uint64_t)d->nr_grant_frames * HV_PAGE_SIZE, &d->gnt_fd,
+				  &map)
 		    : memfd_map("gnttab", domid, (uint64_t)d->nr_grant_frames * HV_PAGE_SIZE,
 				&d->gnt_fd, &map);
 	if (ret < 0)
@@ -336,8 +336,8 @@ free_d:
 	return ret;
 }
 
-int hv_domain_adopt(struct hv *hv, const struct hv_domain_config *cfg, domid_t domid,
-		    int mem_fd, int gnt_fd)
+int hv_domain_adopt(struct hv *hv, const struct hv_domain_config *cfg, domid_t domid, int mem_fd,
+		    int gnt_fd)
 {
 	const int fds[2] = {mem_fd, gnt_fd};
 	struct hv_domain *d = NULL;
@@ -345,15 +345,16 @@ int hv_domain_adopt(struct hv *hv, const struct hv_domain_config *cfg, domid_t d
 
 	if (!cfg || !name_valid(cfg->name) || cfg->mem_size < HV_PAGE_SIZE ||
 	    cfg->mem_size % HV_PAGE_SIZE || cfg->mem_size > HV_MAX_MEM_SIZE ||
-	    cfg->nr_grant_frames > HV_MAX_GRANT_FRAMES || cfg->max_evtchns ||
-	    domid == 0 || domid > HV_MAX_DOMID)
+	    cfg->nr_grant_frames > HV_MAX_GRANT_FRAMES || cfg->max_evtchns || domid == 0 ||
+	    domid > HV_MAX_DOMID)
 		return -EINVAL;
 	ret = domain_alloc(hv, cfg, domid, fds, &d);
 	if (ret < 0)
 		return ret;
 	pthread_mutex_lock(&hv->lock);
 	for (unsigned i = 0; !ret && i <= HV_MAX_DOMID; i++)
-		if (hv->doms[i] && (i == domid || !strncmp(hv->doms[i]->name, cfg->name, HV_NAME_MAX)))
+		if (hv->doms[i] &&
+		    (i == domid || !strncmp(hv->doms[i]->name, cfg->name, HV_NAME_MAX)))
 			ret = -EEXIST;
 	if (!ret) {
 		d->dying = true; /* invisible to hv_domain_get until its ports exist */

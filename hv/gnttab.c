@@ -236,8 +236,8 @@ static struct hv_domain *map_cache_get(struct hv *hv, struct map_cache *c, domid
 	return d;
 }
 
-static int16_t map_one(struct hv *hv, struct hv_domain *md, struct map_cache *c,
-		       struct lock_run *r, struct gnttab_map_grant_ref *op)
+static int16_t map_one(struct hv *hv, struct hv_domain *md, struct map_cache *c, struct lock_run *r,
+		       struct gnttab_map_grant_ref *op)
 {
 	bool ro = op->flags & GNTMAP_readonly;
 	struct hv_domain *g;
@@ -388,7 +388,7 @@ void hv_gnttab_release_maps(struct hv_domain *d)
  */
 #define COPY_CHUNK 64
 #define COPY_PENDING INT16_MAX /* not a GNTST code: still in progress */
-#define DOM_CACHE_KEEP 8 /* entries kept across chunks */
+#define DOM_CACHE_KEEP 8       /* entries kept across chunks */
 #define DOM_CACHE_MAX (2 * COPY_CHUNK + DOM_CACHE_KEEP)
 
 /* The domains a batch touched, each with one reference, looked up once. */
@@ -484,15 +484,15 @@ static int16_t copy_prepare(struct hv *hv, domid_t caller, const struct gnttab_c
 		s->kind = gref ? SIDE_GREF : SIDE_GMFN;
 		s->idx = gref ? p->u.ref : p->u.gmfn;
 		/* An unknown domain is reported when this side's turn comes. */
-		s->d = cache_get(hv, c, gref ? (p->domid == DOMID_SELF ? caller : p->domid) : caller);
+		s->d = cache_get(hv, c,
+				 gref ? (p->domid == DOMID_SELF ? caller : p->domid) : caller);
 	}
 	return COPY_PENDING;
 }
 
 static bool side_same(const struct copy_side *a, const struct copy_side *b)
 {
-	return a->d == b->d && a->kind == b->kind && a->idx == b->idx &&
-	       a->readonly == b->readonly;
+	return a->d == b->d && a->kind == b->kind && a->idx == b->idx && a->readonly == b->readonly;
 }
 
 /*
@@ -525,7 +525,8 @@ static int16_t side_pin(domid_t caller, struct lock_run *r, struct copy_side *s,
 			if (!hv_frame_populated(d, s->idx))
 				return GNTST_bad_page;
 			s->frame = (uint32_t)s->idx;
-			d->frame_pins[s->frame]++; /* keeps the frame from being given away mid-copy */
+			d->frame_pins
+				[s->frame]++; /* keeps the frame from being given away mid-copy */
 		}
 		s->owns = true;
 	}

@@ -67,10 +67,10 @@ enum hv_port_state {
 };
 
 struct hv_port {
-	uint8_t state;           /* enum hv_port_state */
-	domid_t remote_dom;      /* unbound: who may bind; interdomain: peer */
+	uint8_t state;             /* enum hv_port_state */
+	domid_t remote_dom;        /* unbound: who may bind; interdomain: peer */
 	evtchn_port_t remote_port; /* interdomain: peer port */
-	int efd;                 /* interdomain: this port's eventfd (signalled by the peer), else -1 */
+	int efd; /* interdomain: this port's eventfd (signalled by the peer), else -1 */
 };
 
 struct hv_domain {

@@ -18,8 +18,7 @@
 
 #include "hv_private.h"
 
-static int do_hello(struct hv *hv, struct hv_domain *d, struct pvhc_msg *rsp, int *fds,
-		    int *nfds)
+static int do_hello(struct hv *hv, struct hv_domain *d, struct pvhc_msg *rsp, int *fds, int *nfds)
 {
 	struct pvhc_hello *h = &rsp->args.hello;
 	hv_xs_connect_fn fn;
@@ -55,8 +54,7 @@ static int do_hello(struct hv *hv, struct hv_domain *d, struct pvhc_msg *rsp, in
 }
 
 /* Checks that the batch lies in guest memory; returns its byte size. */
-static int batch_check(struct hv_domain *d, const struct pvhc_batch *b, size_t elem,
-		       size_t *size)
+static int batch_check(struct hv_domain *d, const struct pvhc_batch *b, size_t elem, size_t *size)
 {
 	if (b->count == 0 || b->count > PVHC_MAX_BATCH)
 		return -EINVAL;
@@ -72,9 +70,8 @@ static int batch_check(struct hv_domain *d, const struct pvhc_batch *b, size_t e
  * fields are written back. The array may sit in a frame that a transfer just gave
  * away: the status write then lands in a now-unpopulated frame, harmlessly.
  */
-static int run_batch(struct hv *hv, struct hv_domain *d, const struct pvhc_batch *b,
-		     size_t elem, size_t status_off,
-		     int (*run)(struct hv *, domid_t, void *, unsigned))
+static int run_batch(struct hv *hv, struct hv_domain *d, const struct pvhc_batch *b, size_t elem,
+		     size_t status_off, int (*run)(struct hv *, domid_t, void *, unsigned))
 {
 	uint8_t *ops;
 	size_t size;
@@ -107,8 +104,8 @@ static int run_transfer(struct hv *hv, domid_t caller, void *ops, unsigned count
 
 static int do_copy(struct hv *hv, struct hv_domain *d, const struct pvhc_batch *b)
 {
-	return run_batch(hv, d, b, sizeof(struct gnttab_copy),
-			 offsetof(struct gnttab_copy, status), run_copy);
+	return run_batch(hv, d, b, sizeof(struct gnttab_copy), offsetof(struct gnttab_copy, status),
+			 run_copy);
 }
 
 static int do_transfer(struct hv *hv, struct hv_domain *d, const struct pvhc_batch *b)
@@ -126,8 +123,7 @@ void hv_set_accel_connector(struct hv *hv, hv_accel_connect_fn fn, void *arg)
 }
 
 /* The queue pair of the caller's own vif, from the connector netback registered. */
-static int do_accel_qp(struct hv *hv, domid_t domid, struct pvhc_accel_qp *a, int *fds,
-		       int *nfds)
+static int do_accel_qp(struct hv *hv, domid_t domid, struct pvhc_accel_qp *a, int *fds, int *nfds)
 {
 	struct hv_accel_qp m = {.mem_fd = -1, .doorbell_fd = -1, .irq_fd = -1};
 	hv_accel_connect_fn fn;

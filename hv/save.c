@@ -130,7 +130,8 @@ static bool path_ok(const char *p, size_t n)
 			return false;
 		/* no "." or ".." component */
 		if (c == '.' && (i == 0 || p[i - 1] == '/') &&
-		    (i + 1 == n || p[i + 1] == '/' || (p[i + 1] == '.' && (i + 2 == n || p[i + 2] == '/'))))
+		    (i + 1 == n || p[i + 1] == '/' ||
+		     (p[i + 1] == '.' && (i + 2 == n || p[i + 2] == '/'))))
 			return false;
 	}
 	return true;
@@ -188,8 +189,8 @@ static int rx_pages(struct mig_rx *rx, const uint8_t *p, uint32_t len)
 		uint64_t pfn;
 		memcpy(&pfn, p + sizeof(ph) + 8 * i, 8);
 		if (pfn >= nr_frames)
-			return fail(rx, -EINVAL, "PAGES: pfn %llu of %llu",
-				    (unsigned long long)pfn, (unsigned long long)nr_frames);
+			return fail(rx, -EINVAL, "PAGES: pfn %llu of %llu", (unsigned long long)pfn,
+				    (unsigned long long)nr_frames);
 	}
 	for (uint32_t i = 0; i < ph.count; i++) {
 		uint64_t pfn;
@@ -248,8 +249,8 @@ static int rx_evtchn(struct mig_rx *rx, const uint8_t *p, uint32_t len)
 		struct mig_evtchn e;
 		memcpy(&e, p + 4 + (size_t)i * sizeof(e), sizeof(e));
 		if (e.port == 0 || e.port >= MIG_MAX_EVTCHNS || (i && e.port <= last) ||
-		    e.state > 2 || e.pad || e.remote_dom > 1023 ||
-		    e.remote_port >= 32768 || (e.state == 0 && (e.remote_dom || e.remote_port)))
+		    e.state > 2 || e.pad || e.remote_dom > 1023 || e.remote_port >= 32768 ||
+		    (e.state == 0 && (e.remote_dom || e.remote_port)))
 			return fail(rx, -EINVAL, "EVTCHN: entry %u (port %u state %u)", i, e.port,
 				    e.state);
 		last = e.port;

@@ -40,8 +40,7 @@ int xs_errno_from_name(const char *name, size_t len)
 
 #define CALLER(as) (&(struct xs_caller){.dom = (as), .conn = NULL})
 
-int xs_read(struct xs_store *st, domid_t as, uint32_t tx, const char *path, char **val,
-	    size_t *len)
+int xs_read(struct xs_store *st, domid_t as, uint32_t tx, const char *path, char **val, size_t *len)
 {
 	return xsi_read(st, CALLER(as), tx, path, val, len);
 }

@@ -201,8 +201,8 @@ static void conn_write(struct xs_server *srv, struct xs_conn *c)
 {
 	while (!c->dead && c->fd >= 0 && c->oq) {
 		struct xs_msg *m = c->oq;
-		ssize_t n = send(c->fd, m->data + m->off, m->len - m->off,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n =
+			send(c->fd, m->data + m->off, m->len - m->off, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (n > 0) {
 			m->off += (size_t)n;
 			c->outbytes -= (size_t)n;
@@ -296,11 +296,20 @@ static int perms_to_wire(const struct xs_perm *perms, unsigned n, char *buf, siz
 static int perm_parse(const char *s, struct xs_perm *p)
 {
 	switch (s[0]) {
-	case 'n': p->perm = XS_PERM_NONE; break;
-	case 'r': p->perm = XS_PERM_READ; break;
-	case 'w': p->perm = XS_PERM_WRITE; break;
-	case 'b': p->perm = XS_PERM_BOTH; break;
-	default: return -EINVAL;
+	case 'n':
+		p->perm = XS_PERM_NONE;
+		break;
+	case 'r':
+		p->perm = XS_PERM_READ;
+		break;
+	case 'w':
+		p->perm = XS_PERM_WRITE;
+		break;
+	case 'b':
+		p->perm = XS_PERM_BOTH;
+		break;
+	default:
+		return -EINVAL;
 	}
 	return parse_domid(s + 1, &p->domid);
 }
@@ -562,8 +571,8 @@ static const struct xs_wire_func {
 	[XS_SET_PERMS] = {"SET_PERMS", do_set_perms, XS_FLAG_PATH, 2, XS_MAX_PERMS + 1},
 	[XS_WATCH_EVENT] = {"WATCH_EVENT", NULL, XS_FLAG_RAW, 0, 0},
 	[XS_ERROR] = {"ERROR", NULL, XS_FLAG_RAW, 0, 0},
-	[XS_IS_DOMAIN_INTRODUCED] = {"IS_DOMAIN_INTRODUCED", do_is_domain_introduced,
-				     XS_FLAG_NOTID, 1, 1},
+	[XS_IS_DOMAIN_INTRODUCED] = {"IS_DOMAIN_INTRODUCED", do_is_domain_introduced, XS_FLAG_NOTID,
+				     1, 1},
 	[XS_RESUME] = {"RESUME", NULL, XS_FLAG_PRIV | XS_FLAG_RAW, 0, 0},
 	[XS_SET_TARGET] = {"SET_TARGET", NULL, XS_FLAG_PRIV | XS_FLAG_RAW, 0, 0},
 	[XS_RESET_WATCHES] = {"RESET_WATCHES", do_reset_watches, XS_FLAG_NOTID | XS_FLAG_RAW, 0, 0},
@@ -614,7 +623,12 @@ static void handle_msg(struct xs_server *srv, struct xs_conn *c, const struct xs
 	const struct xs_wire_func *f = h->type < XS_TYPE_COUNT ? &wire_funcs[h->type] : &none;
 	const char *a[XS_ARGS_MAX];
 	struct xs_req r = {
-		.srv = srv, .c = c, .who = {c->dom, c}, .h = h, .pl = pl, .a = a,
+		.srv = srv,
+		.c = c,
+		.who = {c->dom, c},
+		.h = h,
+		.pl = pl,
+		.a = a,
 		.na = split(pl, h->len, a, XS_ARGS_MAX),
 	};
 	struct xs_out o = {srv, c};
@@ -683,7 +697,8 @@ static void conn_arm(struct xs_server *srv, struct xs_conn *c)
 	want = conn_want(srv, c);
 	if (!c->watched || want != c->ev) {
 		struct epoll_event e = {.events = want, .data.u64 = srv->eptag | (uint32_t)c->fd};
-		if (epoll_ctl(srv->epfd, c->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &e) == 0) {
+		if (epoll_ctl(srv->epfd, c->watched ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, c->fd, &e) ==
+		    0) {
 			c->watched = true;
 			c->ev = want;
 		} else {
@@ -979,7 +994,8 @@ int xs_server_pollfds(struct xs_server *srv, struct pollfd *pfds, int max)
 		pfds[n++] = (struct pollfd){
 			.fd = c->fd,
 			.events = (short)((throttled ? 0 : POLLIN) |
-					  (c->oq || (!throttled && conn_has_request(c)) ? POLLOUT : 0))};
+					  (c->oq || (!throttled && conn_has_request(c)) ? POLLOUT
+											: 0))};
 	}
 	return n;
 }

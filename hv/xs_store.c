@@ -48,7 +48,7 @@ static void node_put(struct xs_node *n)
 }
 
 struct xs_node *xst_node_new(const char *name, size_t namelen, const struct xs_perm *perms,
-				unsigned nperms)
+			     unsigned nperms)
 {
 	struct xs_node *n = calloc(1, sizeof(*n));
 	if (!n)
@@ -365,7 +365,8 @@ int xst_path_quota(struct xs_store *st, domid_t dom, const char *abs)
 int xst_path_refused(struct xs_store *st, domid_t dom, const char *path, int rc)
 {
 	if (dom != 0 && path &&
-	    strnlen(path, XS_ABS_PATH_MAX + 1) > (path[0] == '/' ? XS_ABS_PATH_MAX : XS_REL_PATH_MAX))
+	    strnlen(path, XS_ABS_PATH_MAX + 1) >
+		    (path[0] == '/' ? XS_ABS_PATH_MAX : XS_REL_PATH_MAX))
 		quota_note_refusal(st->led, QUOTA_XS_PATH_SIZE);
 	return rc;
 }
@@ -442,8 +443,8 @@ struct op {
 	char path[XS_ABS_PATH_MAX + 1];
 };
 
-static int op_begin(struct xs_store *st, const struct xs_caller *c, uint32_t txid,
-		    const char *path, struct op *op)
+static int op_begin(struct xs_store *st, const struct xs_caller *c, uint32_t txid, const char *path,
+		    struct op *op)
 {
 	int rc = xst_path_canon(c->dom, path, false, op->path, NULL);
 	if (rc)
@@ -486,7 +487,7 @@ static void parent_of(const char *path, char *buf)
  * owns them. In a transaction, every touched path is noted.
  */
 int xst_tree_create(struct xs_store *st, struct xs_tree *t, struct xs_tx *tx, const char *path,
-		       domid_t dom, struct xs_node **out)
+		    domid_t dom, struct xs_node **out)
 {
 	char buf[XS_ABS_PATH_MAX + 1];
 	const char *rest;
@@ -556,7 +557,7 @@ int xst_tree_create(struct xs_store *st, struct xs_tree *t, struct xs_tx *tx, co
 
 /* Sets the value of the node at `path` in t (made private to t first). */
 int xst_set_value(struct xs_store *st, struct xs_tree *t, const char *path, const void *val,
-		     size_t len)
+		  size_t len)
 {
 	struct xs_node *n = xst_node_mut(t, path);
 	char *v = malloc(len + 1);
@@ -576,7 +577,7 @@ int xst_set_value(struct xs_store *st, struct xs_tree *t, const char *path, cons
 
 /* Sets the permissions of the node at `path` in t; the node's count moves to the new owner. */
 int xst_set_perms(struct xs_store *st, struct xs_tree *t, const char *path,
-		     const struct xs_perm *perms, unsigned count)
+		  const struct xs_perm *perms, unsigned count)
 {
 	struct xs_node *n = xst_node_mut(t, path);
 	struct xs_perm *p = malloc(sizeof(*p) * count);
@@ -598,8 +599,8 @@ int xst_set_perms(struct xs_store *st, struct xs_tree *t, const char *path,
 
 /* The common start of a read: resolve the path, record it in the transaction's
  * read set, find the node the caller may read. 0 and *n, or -errno. */
-static int read_begin(struct xs_store *st, const struct xs_caller *c, uint32_t tx,
-		      const char *path, struct op *op, struct xs_node **n)
+static int read_begin(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const char *path,
+		      struct op *op, struct xs_node **n)
 {
 	int rc = op_begin(st, c, tx, path, op);
 	if (rc)
@@ -687,8 +688,8 @@ int xsi_rm(struct xs_store *st, const struct xs_caller *c, uint32_t tx, const ch
 	if (!strcmp(op.path, "/"))
 		return -EINVAL;
 	parent_of(op.path, parent);
-	if (op.tx &&
-	    ((rc = xst_tx_note(st, op.tx, op.path, true)) || (rc = xst_tx_note(st, op.tx, parent, true))))
+	if (op.tx && ((rc = xst_tx_note(st, op.tx, op.path, true)) ||
+		      (rc = xst_tx_note(st, op.tx, parent, true))))
 		return rc;
 	rc = node_get(op.t, op.path, c->dom, XS_PERM_WRITE, &n);
 	if (rc == -ENOENT && wire_semantics && xst_tree_lookup(op.t, parent))
@@ -769,8 +770,8 @@ int xsi_get_perms(struct xs_store *st, const struct xs_caller *c, uint32_t tx, c
 }
 
 /* SET_PERMS on "@introduceDomain"/"@releaseDomain": who may get those events (XSA-115). */
-static int special_set_perms(const struct xs_caller *c,
-			     struct xs_special *sp, const struct xs_perm *perms, unsigned count)
+static int special_set_perms(const struct xs_caller *c, struct xs_special *sp,
+			     const struct xs_perm *perms, unsigned count)
 {
 	struct xs_perm *p;
 	if (c->dom != 0 && sp->perms[0].domid != c->dom)

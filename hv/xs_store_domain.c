@@ -100,4 +100,3 @@ int xs_domain_release(struct xs_store *st, domid_t domid)
 	xst_fire(st, "@releaseDomain", false);
 	return 0;
 }
-

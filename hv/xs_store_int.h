@@ -14,7 +14,7 @@
 
 struct xs_node {
 	char *name;
-	unsigned refs; /* trees and parents holding this node (shared with transactions) */
+	unsigned refs;         /* trees and parents holding this node (shared with transactions) */
 	struct xs_node **kids; /* sorted by name */
 	unsigned nkids, capkids;
 	char *val; /* vlen bytes + NUL */
@@ -31,7 +31,7 @@ struct xs_acct {
 
 struct xs_tree {
 	struct xs_node *root;
-	bool live;           /* the live tree: node counts go to the ledger */
+	bool live;            /* the live tree: node counts go to the ledger */
 	struct xs_acct *acct; /* transactions only: per-domain node deltas */
 	unsigned nacct, capacct;
 };
@@ -52,7 +52,7 @@ struct xs_tx {
 	struct xs_tx *next;
 	uint32_t id;
 	domid_t dom;
-	void *owner; /* connection, or NULL */
+	void *owner;        /* connection, or NULL */
 	uint64_t start_gen; /* nodes in tree with a higher gen were changed by the tx */
 	struct xs_tree tree;
 	struct xs_txrec *recs;
@@ -85,7 +85,7 @@ struct xs_watch {
 	struct xs_wnode *wn;
 	struct xs_watch *h_next[XS_WH__MAX]; /* hash chains */
 	uint64_t handle;
-	char *path;     /* absolute, or "@..." */
+	char *path; /* absolute, or "@..." */
 	char *token;
 	size_t rel_off; /* bytes to strip for relative watches, 0 otherwise */
 	domid_t dom;
@@ -118,8 +118,8 @@ struct xs_store {
 	uint32_t next_tx;
 	struct xs_watch *watches, *watches_tail;
 	unsigned nwatches;
-	struct xs_wnode *wroot;    /* "/" and below */
-	struct xs_wnode *wspecial; /* "@introduceDomain", "@releaseDomain" */
+	struct xs_wnode *wroot;           /* "/" and below */
+	struct xs_wnode *wspecial;        /* "@introduceDomain", "@releaseDomain" */
 	struct xs_watch **wh[XS_WH__MAX]; /* hash buckets, whmask + 1 each */
 	unsigned whmask;
 	struct xs_watch **fire_buf; /* the watches one change fires (reused) */

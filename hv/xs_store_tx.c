@@ -171,8 +171,7 @@ static int commit_one(struct xs_store *st, struct xs_tx *tx, const char *path)
 	return xst_set_perms(st, &st->main, path, tn->perms, tn->nperms);
 }
 
-int xsi_transaction_end(struct xs_store *st, const struct xs_caller *c, uint32_t txid,
-			bool commit)
+int xsi_transaction_end(struct xs_store *st, const struct xs_caller *c, uint32_t txid, bool commit)
 {
 	struct xs_tx *tx = txid ? xst_tx_find(st, c, txid) : NULL;
 	int rc = 0;

@@ -105,7 +105,8 @@ static void wnode_prune(struct xs_wnode *n)
 		bool found;
 		unsigned i = wkid_index(p, n->name, strlen(n->name), &found);
 		if (found) {
-			memmove(&p->kids[i], &p->kids[i + 1], sizeof(*p->kids) * (p->nkids - i - 1));
+			memmove(&p->kids[i], &p->kids[i + 1],
+				sizeof(*p->kids) * (p->nkids - i - 1));
 			p->nkids--;
 		}
 		free(n->kids);
@@ -245,8 +246,7 @@ static void watch_del(struct xs_store *st, struct xs_watch *w)
 static void deliver(struct xs_store *st, struct xs_watch *w, const char *path)
 {
 	const char *rp = path;
-	if (w->rel_off && strlen(path) >= w->rel_off &&
-	    !strncmp(path, w->path, w->rel_off))
+	if (w->rel_off && strlen(path) >= w->rel_off && !strncmp(path, w->path, w->rel_off))
 		rp = path + w->rel_off;
 	if (w->conn) {
 		if (st->conn_event)
@@ -308,7 +308,8 @@ static int fire_collect(struct xs_store *st, const struct xs_wnode *wn, bool bel
 
 static int handle_desc(const void *a, const void *b)
 {
-	uint64_t x = (*(struct xs_watch *const *)a)->handle, y = (*(struct xs_watch *const *)b)->handle;
+	uint64_t x = (*(struct xs_watch *const *)a)->handle,
+		 y = (*(struct xs_watch *const *)b)->handle;
 	return x < y ? 1 : x > y ? -1 : 0;
 }
 
@@ -440,8 +441,7 @@ void xsi_watch_fire_initial(struct xs_store *st, uint64_t handle)
 		deliver(st, w, w->path);
 }
 
-int xsi_unwatch(struct xs_store *st, const struct xs_caller *c, const char *path,
-		const char *token)
+int xsi_unwatch(struct xs_store *st, const struct xs_caller *c, const char *path, const char *token)
 {
 	char abs[XS_ABS_PATH_MAX + 1];
 	struct xs_watch *w;

@@ -261,8 +261,8 @@ size_t pvnet_log_format_stamp(char *buf, size_t size, const struct timespec *ts)
 		off = -off;
 	}
 	n = snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ld%c%02ld:%02ld",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-		     tm.tm_sec, ms, sign, off / 60, off % 60);
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     ms, sign, off / 60, off % 60);
 	return n < 0 || (size_t)n >= size ? 0 : (size_t)n;
 }
 

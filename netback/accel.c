@@ -192,8 +192,9 @@ void nb_accel_vif_connect(struct nb_vif *vif)
 	av->qp.map.mem_fd = av->qp.map.doorbell_fd = av->qp.map.irq_fd = -1;
 	av->nic = nic_for_vif(vif, plugin);
 	if (!av->nic) {
-		PVLOG(WARN, NB_MOD, "%s: accel=%s: no such NIC opened (pvnet nic add); software path",
-		      vif->name, plugin);
+		PVLOG(WARN, NB_MOD,
+		      "%s: accel=%s: no such NIC opened (pvnet nic add); software path", vif->name,
+		      plugin);
 		snprintf(vif->accel_note, sizeof(vif->accel_note),
 			 "software path: no %s NIC on this host", plugin);
 		free(av);
@@ -214,11 +215,13 @@ void nb_accel_vif_connect(struct nb_vif *vif)
 		if (nba_read_be(vif, "vlan", v, sizeof(v)) == 0)
 			vlan = strtoul(v, NULL, 10);
 		if (vif->nr_queues != 1 || vlan) {
-			PVLOG(INFO, NB_MOD, "%s: Level %u needs one queue and no access VLAN; Level 0",
-			      vif->name, level);
+			PVLOG(INFO, NB_MOD,
+			      "%s: Level %u needs one queue and no access VLAN; Level 0", vif->name,
+			      level);
 		} else if (level >= 2 && (rc = nba_l2_setup(av)) != -EOPNOTSUPP) {
 			if (rc < 0)
-				PVLOG(WARN, NB_MOD, "%s: %s port on NIC %s: %s; Level 0 (software path)",
+				PVLOG(WARN, NB_MOD,
+				      "%s: %s port on NIC %s: %s; Level 0 (software path)",
 				      vif->name, plugin, av->nic->name, strerror(-rc));
 			else
 				av->level = level;

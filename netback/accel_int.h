@@ -23,9 +23,9 @@
 
 #define NIC_MAX NB_NIC_MAX
 #define NIC_RING 256u
-#define NIC_TX_BUF 65536u                   /* one (GSO) frame per TX slot */
-#define NIC_RX_BUF 4096u                    /* one page per RX slot */
-#define NIC_IOVA_TX 0x100000000ull          /* dom0's IOVAs, far above any gref << 12 */
+#define NIC_TX_BUF 65536u          /* one (GSO) frame per TX slot */
+#define NIC_RX_BUF 4096u           /* one page per RX slot */
+#define NIC_IOVA_TX 0x100000000ull /* dom0's IOVAs, far above any gref << 12 */
 #define NIC_IOVA_RX 0x200000000ull
 #define NIC_QUOTA ((NIC_RING * NIC_TX_BUF + NIC_RING * NIC_RX_BUF) / ACCEL_PAGE_SIZE)
 #define NIC_POOL_PKTS 512u
@@ -38,9 +38,9 @@ struct nb_qp {
 	struct accel_qp_shared *sh;
 	struct accel_desc *tx, *rx;
 	uint32_t mask;
-	uint32_t tx_prod;  /* ours, published to sh->tx_prod */
-	uint32_t rx_prod;  /* ours, published to sh->rx_prod */
-	uint32_t rx_next;  /* next RX completion to read */
+	uint32_t tx_prod; /* ours, published to sh->tx_prod */
+	uint32_t rx_prod; /* ours, published to sh->rx_prod */
+	uint32_t rx_next; /* next RX completion to read */
 };
 
 struct nb_nic {
@@ -54,7 +54,7 @@ struct nb_nic {
 	struct accel_device *dev;
 	struct accel_attach *up; /* the uplink's Level-0 port, default RX queue */
 	struct nb_qp qp;
-	uint8_t *txbuf, *rxbuf;  /* registered dom0 buffers */
+	uint8_t *txbuf, *rxbuf; /* registered dom0 buffers */
 	struct pvnet_pkt_pool *pool;
 	struct vsw_bridge *br;
 	struct vsw_port *port;
@@ -81,15 +81,15 @@ struct l1_gref {
 struct nb_accel_vif {
 	struct nb_vif *vif;
 	struct nb_nic *nic;
-	unsigned level;          /* effective level (0 = uplink only) */
+	unsigned level; /* effective level (0 = uplink only) */
 	unsigned want_level;
 	struct accel_attach *att; /* Level >= 1 */
 	struct nb_qp qp;
 	bool worker_added;
 	/* under queue 0's rx_lock */
-	bool rx_active;          /* Level-1 RX running */
-	bool port_detached;      /* detached to give the ring back to software */
-	bool user_detached;      /* `pvnet accel detach` */
+	bool rx_active;              /* Level-1 RX running */
+	bool port_detached;          /* detached to give the ring back to software */
+	bool user_detached;          /* `pvnet accel detach` */
 	uint16_t req_id[NB_RX_RING]; /* guest request ids by ring index */
 	struct l1_gref grefs[L1_MAX_GREFS];
 	unsigned n_grefs;
@@ -97,7 +97,7 @@ struct nb_accel_vif {
 	/* counters */
 	uint64_t nic_rx_packets, nic_rx_bytes, nic_rx_errors, reclaims, grant_maps;
 	/* Levels 2-3, guest-driven (control thread only) */
-	bool guest;               /* the guest drives the qp; dom0 only controls */
+	bool guest;                 /* the guest drives the qp; dom0 only controls */
 	grant_handle_t *l2_handles; /* mapped pool pages, unmapped at teardown */
 	unsigned l2_nmaps;
 	char local_macs[18 * 16]; /* last accel-local-macs written */
@@ -106,7 +106,8 @@ struct nb_accel_vif {
 
 #define L2_MAX_POOL 1024u /* pool pages (TX + RX) a guest may have registered */
 #define L2_MAX_LOCAL 15u  /* MACs in accel-local-macs */
-#define L2_RING 512u      /* descriptors per ring of a guest-driven qp (the guest posts
+#define L2_RING                                                                                    \
+	512u /* descriptors per ring of a guest-driven qp (the guest posts
 			   * min(ring, its RX pool) buffers: slack while it is descheduled) */
 
 /* accel.c */

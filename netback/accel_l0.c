@@ -118,15 +118,16 @@ static int uplink_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 			slot = q->tx_prod & q->mask;
 			q->tx[slot] = (struct accel_desc){
 				.iova = (uint64_t)pkt->gso_size |
-					(uint64_t)(pkt->gso_type == PVNET_GSO_TCPV6 ? ACCEL_GSO_TCPV6
-										    : ACCEL_GSO_TCPV4)
+					(uint64_t)(pkt->gso_type == PVNET_GSO_TCPV6
+							   ? ACCEL_GSO_TCPV6
+							   : ACCEL_GSO_TCPV4)
 						<< 16,
 				.flags = ACCEL_DESC_F_GSO};
 			q->tx_prod++;
 		}
 		slot = q->tx_prod & q->mask;
-		len = vsw_pkt_linearize(pkt, batch->vlan_tci[n], nic->txbuf + (size_t)slot * NIC_TX_BUF,
-					NIC_TX_BUF - 1);
+		len = vsw_pkt_linearize(pkt, batch->vlan_tci[n],
+					nic->txbuf + (size_t)slot * NIC_TX_BUF, NIC_TX_BUF - 1);
 		if (len < 14 || len > ACCEL_PKT_MAX) {
 			/* cannot be sent: complete the GSO slot (if any) as a runt the NIC drops */
 			big++;
@@ -135,8 +136,9 @@ static int uplink_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 		q->tx[slot] = (struct accel_desc){
 			.iova = NIC_IOVA_TX + (uint64_t)slot * NIC_TX_BUF,
 			.len = (uint16_t)len,
-			.flags = (uint16_t)((pkt->flags & PVNET_PKT_F_CSUM_BLANK) ? ACCEL_DESC_F_CSUM
-										  : 0),
+			.flags =
+				(uint16_t)((pkt->flags & PVNET_PKT_F_CSUM_BLANK) ? ACCEL_DESC_F_CSUM
+										 : 0),
 			.id = slot};
 		q->tx_prod++;
 		free_slots -= need;
@@ -164,7 +166,8 @@ static void rx_post(struct nb_nic *nic, uint32_t count)
 	for (uint32_t i = 0; i < count; i++) {
 		uint32_t slot = q->rx_prod & q->mask;
 		q->rx[slot] = (struct accel_desc){.iova = NIC_IOVA_RX + (uint64_t)slot * NIC_RX_BUF,
-						  .len = NIC_RX_BUF, .id = slot};
+						  .len = NIC_RX_BUF,
+						  .id = slot};
 		q->rx_prod++;
 	}
 	/* posted buffers before the producer index */
@@ -315,8 +318,11 @@ static int nic_open(struct nb *nb, struct nb_nic *nic, const struct nb_nic_args 
 {
 	struct accel_open_args oa = {.wire_fd = -1, .max_vfs = a->vfs, .devargs = a->devargs};
 	struct accel_host host = {.size = sizeof(host)};
-	struct accel_vif_config vc = {.domid = 0, .level = 0, .queues = 1,
-				      .iommu_quota = NIC_QUOTA, .ring_len = NIC_RING,
+	struct accel_vif_config vc = {.domid = 0,
+				      .level = 0,
+				      .queues = 1,
+				      .iommu_quota = NIC_QUOTA,
+				      .ring_len = NIC_RING,
 				      .qp_flags = ACCEL_QP_F_DEFAULT_RX};
 	int rc;
 
@@ -370,9 +376,10 @@ static int nic_buffers(struct nb_nic *nic, char *err, size_t errlen)
 		snprintf(err, errlen, "buffers: %s", strerror(-rc));
 		return rc;
 	}
-	mr[0] = (struct accel_mem_region){.iova = NIC_IOVA_TX, .host = nic->txbuf,
-					  .size = NIC_RING * NIC_TX_BUF};
-	mr[1] = (struct accel_mem_region){.iova = NIC_IOVA_RX, .host = nic->rxbuf,
+	mr[0] = (struct accel_mem_region){
+		.iova = NIC_IOVA_TX, .host = nic->txbuf, .size = NIC_RING * NIC_TX_BUF};
+	mr[1] = (struct accel_mem_region){.iova = NIC_IOVA_RX,
+					  .host = nic->rxbuf,
 					  .size = NIC_RING * NIC_RX_BUF,
 					  .flags = ACCEL_MEM_F_WRITABLE};
 	rc = accel_attach_mem_register(nic->up, mr, 2);

@@ -44,8 +44,8 @@ static int gref_register(struct nb_accel_vif *av, uint32_t gref)
 {
 	struct nb *nb = av->vif->nb;
 	struct l1_gref *e = gref_lookup(av, gref);
-	struct gnttab_map_grant_ref m = {.flags = GNTMAP_host_map, .ref = gref,
-					 .dom = av->vif->domid};
+	struct gnttab_map_grant_ref m = {
+		.flags = GNTMAP_host_map, .ref = gref, .dom = av->vif->domid};
 	struct accel_mem_region r;
 	int rc;
 
@@ -60,7 +60,8 @@ static int gref_register(struct nb_accel_vif *av, uint32_t gref)
 		return -EPERM;
 	r = (struct accel_mem_region){.iova = (uint64_t)gref << 12,
 				      .host = (void *)(uintptr_t)m.host_addr,
-				      .size = ACCEL_PAGE_SIZE, .flags = ACCEL_MEM_F_WRITABLE};
+				      .size = ACCEL_PAGE_SIZE,
+				      .flags = ACCEL_MEM_F_WRITABLE};
 	rc = accel_attach_mem_register(av->att, &r, 1);
 	if (rc < 0) {
 		struct gnttab_unmap_grant_ref u = {.handle = m.handle};
@@ -68,7 +69,9 @@ static int gref_register(struct nb_accel_vif *av, uint32_t gref)
 		av->grefs_full = true;
 		return rc;
 	}
-	*e = (struct l1_gref){.gref = gref, .used = true, .handle = m.handle,
+	*e = (struct l1_gref){.gref = gref,
+			      .used = true,
+			      .handle = m.handle,
 			      .host = (void *)(uintptr_t)m.host_addr};
 	av->n_grefs++;
 	av->grant_maps++;
@@ -90,9 +93,11 @@ static unsigned l1_harvest_locked(struct nb_queue *q, struct nb_accel_vif *av)
 	if (nq->rx_next == cons)
 		return 0;
 	while (nq->rx_next != cons) {
-		struct accel_desc d = *(volatile struct accel_desc *)&nq->rx[nq->rx_next & nq->mask];
+		struct accel_desc d =
+			*(volatile struct accel_desc *)&nq->rx[nq->rx_next & nq->mask];
 		RING_IDX idx = q->rx.rsp_prod_pvt;
-		struct netif_rx_response r = {.id = av->req_id[idx & (NB_RX_RING - 1)], .offset = 0};
+		struct netif_rx_response r = {.id = av->req_id[idx & (NB_RX_RING - 1)],
+					      .offset = 0};
 
 		/* the device never touches id: a slot out of order is a broken device */
 		if (d.id != (uint32_t)idx || idx == q->rx.req_cons) {
@@ -166,7 +171,8 @@ void nb_accel_rx_refill_locked(struct nb_queue *q)
 
 	if (av && q->index == 0)
 		__atomic_store_n(&q->accel_lend,
-				 av->rx_active && !av->user_detached && !av->grefs_full, __ATOMIC_RELAXED);
+				 av->rx_active && !av->user_detached && !av->grefs_full,
+				 __ATOMIC_RELAXED);
 	if (!av || !av->rx_active || q->index != 0 || av->user_detached || av->grefs_full ||
 	    q->pend_count || __atomic_load_n(&q->vif->disabled, __ATOMIC_RELAXED))
 		return;
@@ -186,8 +192,10 @@ void nb_accel_rx_refill_locked(struct nb_queue *q)
 		if (gref_register(av, rq.gref) < 0)
 			break;
 		av->req_id[idx & (NB_RX_RING - 1)] = rq.id;
-		nq->rx[nq->rx_prod & nq->mask] = (struct accel_desc){
-			.iova = (uint64_t)rq.gref << 12, .len = ACCEL_PAGE_SIZE, .id = (uint32_t)idx};
+		nq->rx[nq->rx_prod & nq->mask] =
+			(struct accel_desc){.iova = (uint64_t)rq.gref << 12,
+					    .len = ACCEL_PAGE_SIZE,
+					    .id = (uint32_t)idx};
 		nq->rx_prod++;
 		q->rx.req_cons++;
 		posted++;
@@ -249,8 +257,11 @@ void nba_l1_teardown(struct nb_accel_vif *av)
 int nba_l1_setup(struct nb_accel_vif *av)
 {
 	struct nb_vif *vif = av->vif;
-	struct accel_vif_config vc = {.domid = vif->domid, .handle = vif->handle, .level = av->want_level,
-				      .queues = 1, .iommu_quota = L1_MAX_GREFS / 2,
+	struct accel_vif_config vc = {.domid = vif->domid,
+				      .handle = vif->handle,
+				      .level = av->want_level,
+				      .queues = 1,
+				      .iommu_quota = L1_MAX_GREFS / 2,
 				      .ring_len = NB_RX_RING};
 	struct accel_rx_filter f = {.vlan = ACCEL_VLAN_NONE, .qid = 0};
 	int rc;

@@ -24,7 +24,6 @@
 #include "accel_int.h"
 
 
-
 /* ---- Levels 2-3: the guest drives the queue pair, dom0 controls -------------------- */
 
 void nba_be_node_write(struct nb_vif *vif, const char *key, const char *val)
@@ -148,7 +147,8 @@ static int l2_register_pools(struct nb_accel_vif *av, const uint32_t ref[2], con
 		for (uint32_t i = 0; i < cnt[p]; i++, k++)
 			m[k] = (struct gnttab_map_grant_ref){
 				.flags = GNTMAP_host_map | (p == 0 ? GNTMAP_readonly : 0),
-				.ref = ref[p] + i, .dom = vif->domid};
+				.ref = ref[p] + i,
+				.dom = vif->domid};
 	rc = gnttab_map_grant_ref(vif->nb->hv, 0, m, total);
 	for (k = 0; k < total; k++) {
 		if (rc == 0 && m[k].status == GNTST_okay) {
@@ -163,7 +163,8 @@ static int l2_register_pools(struct nb_accel_vif *av, const uint32_t ref[2], con
 		goto out;
 	for (k = 0; k < total; k++)
 		r[k] = (struct accel_mem_region){
-			.iova = (uint64_t)m[k].ref << 12, .host = (void *)(uintptr_t)m[k].host_addr,
+			.iova = (uint64_t)m[k].ref << 12,
+			.host = (void *)(uintptr_t)m[k].host_addr,
 			.size = ACCEL_PAGE_SIZE,
 			.flags = (m[k].flags & GNTMAP_readonly) ? 0 : ACCEL_MEM_F_WRITABLE};
 	rc = accel_attach_mem_register(av->att, r, total);
@@ -185,15 +186,18 @@ int nba_l2_rate_set(struct nb_accel_vif *av, uint64_t packed)
 	uint64_t bytes = packed >> 32, usec = packed & 0xffffffffu;
 	uint64_t bps = usec ? bytes * 1000000u / usec : 0;
 
-	return accel_attach_rate_limit_set(av->att, 0, bps, bps ? bytes + XEN_NETIF_MAX_TX_SIZE : 0);
+	return accel_attach_rate_limit_set(av->att, 0, bps,
+					   bps ? bytes + XEN_NETIF_MAX_TX_SIZE : 0);
 }
 
 /* Level 2/3 with the guest half. -EOPNOTSUPP: the frontend offers no pools. */
 int nba_l2_setup(struct nb_accel_vif *av)
 {
 	struct nb_vif *vif = av->vif;
-	struct accel_vif_config vc = {.domid = vif->domid, .handle = vif->handle,
-				      .level = av->want_level, .queues = 1,
+	struct accel_vif_config vc = {.domid = vif->domid,
+				      .handle = vif->handle,
+				      .level = av->want_level,
+				      .queues = 1,
 				      .ring_len = L2_RING};
 	struct accel_rx_filter f = {.vlan = ACCEL_VLAN_NONE, .qid = 0};
 	struct accel_tx_filter tf;
@@ -236,8 +240,10 @@ int nba_l2_setup(struct nb_accel_vif *av)
 		goto fail;
 	nba_be_node_write(vif, "accel-qp", "0");
 	nba_be_node_write(vif, "accel-frontend", av->nic->plugin);
-	PVLOG(INFO, NB_MOD, "%s: guest-driven qp (level %u): %u TX + %u RX pool pages registered, "
-	      "TX filter mac%s (%u IPv4)", vif->name, av->want_level, cnt[0], cnt[1],
+	PVLOG(INFO, NB_MOD,
+	      "%s: guest-driven qp (level %u): %u TX + %u RX pool pages registered, "
+	      "TX filter mac%s (%u IPv4)",
+	      vif->name, av->want_level, cnt[0], cnt[1],
 	      (tf.flags & ACCEL_TXF_CHECK_IP) ? "+ip" : "", tf.n_ipv4);
 	return 0;
 fail:
@@ -257,7 +263,7 @@ static struct nb_vif *vif_by_dom(struct nb *nb, domid_t domid, uint32_t handle)
 
 /* hv's accelerator connector (control thread): the qp of the caller's own vif. */
 int nba_guest_connect(void *arg, domid_t domid, uint32_t handle, uint32_t qp,
-			 struct hv_accel_qp *out)
+		      struct hv_accel_qp *out)
 {
 	struct nb_vif *vif = vif_by_dom(arg, domid, handle);
 	struct accel_qp_map map;
@@ -271,9 +277,12 @@ int nba_guest_connect(void *arg, domid_t domid, uint32_t handle, uint32_t qp,
 	rc = accel_attach_map_qp(vif->accel->att, qp, domid, &map);
 	if (rc < 0)
 		return rc;
-	*out = (struct hv_accel_qp){.mem_fd = map.mem_fd, .doorbell_fd = map.doorbell_fd,
-				    .irq_fd = map.irq_fd, .ring_len = map.ring_len,
-				    .mem_size = map.mem_size, .tx_ring_off = map.tx_ring_off,
+	*out = (struct hv_accel_qp){.mem_fd = map.mem_fd,
+				    .doorbell_fd = map.doorbell_fd,
+				    .irq_fd = map.irq_fd,
+				    .ring_len = map.ring_len,
+				    .mem_size = map.mem_size,
+				    .tx_ring_off = map.tx_ring_off,
 				    .rx_ring_off = map.rx_ring_off};
 	PVLOG(INFO, NB_MOD, "%s: queue pair %u handed to dom%u", vif->name, qp, domid);
 	return 0;

@@ -51,11 +51,11 @@ void nba_local_macs_refresh(struct nb *nb, const char *bridge, const struct nb_v
 		if (v == gone || !av || !av->guest || strcmp(v->bridge_name, bridge))
 			continue;
 		for (struct nb_vif *o = nb->vifs; o && n < L2_MAX_LOCAL; o = o->next) {
-			if (o == v || o == gone || !o->connected || strcmp(o->bridge_name, bridge) ||
-			    nic_reaches(av, o))
+			if (o == v || o == gone || !o->connected ||
+			    strcmp(o->bridge_name, bridge) || nic_reaches(av, o))
 				continue;
-			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s", n ? " " : "",
-						o->mac);
+			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%s",
+						n ? " " : "", o->mac);
 			n++;
 		}
 		if (av->local_macs_set && !strcmp(list, av->local_macs))

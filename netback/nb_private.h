@@ -27,8 +27,8 @@
 #define NB_MOD "netback"
 #define NB_TX_RING NET_TX_RING_SIZE /* 256 */
 #define NB_RX_RING NET_RX_RING_SIZE /* 256 */
-#define NB_BURST PVNET_BATCH_MAX   /* 32 */
-#define NB_VIF_HASH 1024           /* buckets of nb->vif_hash (power of 2) */
+#define NB_BURST PVNET_BATCH_MAX    /* 32 */
+#define NB_VIF_HASH 1024            /* buckets of nb->vif_hash (power of 2) */
 #define NB_TX_HEAD_MAX (PVNET_PKT_HDR_SIZE - PVNET_PKT_HEADROOM) /* header bytes copied */
 
 /* ---- the pure TX validator (tx_parse.c) ---------------------------------------- */
@@ -63,15 +63,15 @@ const char *nb_tx_fatal_name(unsigned f);
  * further data slots.
  */
 struct nb_tx_desc {
-	unsigned nr_slots;  /* ring slots the packet occupies (consume them all) */
+	unsigned nr_slots; /* ring slots the packet occupies (consume them all) */
 	unsigned nr_extras;
-	unsigned nr_data;   /* data slots, including slot 0 */
-	uint32_t len;       /* slot 0's size: the whole packet */
+	unsigned nr_data;    /* data slots, including slot 0 */
+	uint32_t len;        /* slot 0's size: the whole packet */
 	uint16_t first_size; /* bytes in slot 0 itself */
-	uint16_t flags;     /* slot 0's NETTXF_* */
-	uint8_t gso_type;   /* XEN_NETIF_GSO_TYPE_*, 0 without a GSO extra */
+	uint16_t flags;      /* slot 0's NETTXF_* */
+	uint8_t gso_type;    /* XEN_NETIF_GSO_TYPE_*, 0 without a GSO extra */
 	uint16_t gso_size;
-	unsigned reason;    /* NB_DROP_* (DROP) or NB_TXF_* (FATAL) */
+	unsigned reason; /* NB_DROP_* (DROP) or NB_TXF_* (FATAL) */
 };
 
 /*
@@ -90,9 +90,9 @@ int nb_tx_parse(const struct netif_tx_request *reqs, unsigned avail, struct nb_t
  * set/take are called by one thread at a time (the pusher); mark_ready from any.
  */
 struct nb_cmpl {
-	RING_IDX next; /* next ring index to answer (== rsp_prod_pvt) */
+	RING_IDX next;                            /* next ring index to answer (== rsp_prod_pvt) */
 	struct netif_tx_response rsp[NB_TX_RING]; /* the response each slot will get */
-	uint8_t ready[NB_TX_RING]; /* atomic */
+	uint8_t ready[NB_TX_RING];                /* atomic */
 };
 
 void nb_cmpl_init(struct nb_cmpl *c, RING_IDX start);
@@ -132,7 +132,7 @@ struct nb_txc {
 	uint32_t refs;              /* atomic: 1 for the queue + packets in flight */
 	struct netif_tx_back_ring ring;
 	int notify_fd;
-	uint64_t notifies;          /* atomic */
+	uint64_t notifies; /* atomic */
 	struct nb_cmpl cmpl;
 	/* persist.c (TX grants mapped read-only; the owner worker inserts, any thread
 	 * looks up; unmapped when the last reference goes) */
@@ -167,10 +167,10 @@ struct nb_share {
 	unsigned pct;  /* percent of each key's capacity */
 	pthread_mutex_t lock;
 	struct nb_share_slot {
-		const void *pool;  /* NULL: free (held == 0) */
-		uint32_t src;      /* sender domid for GRANT packets, UINT32_MAX for LOCAL */
-		uint32_t held;     /* packets pending */
-		uint32_t cap;      /* the share: max(1, capacity * pct / 100) */
+		const void *pool; /* NULL: free (held == 0) */
+		uint32_t src;     /* sender domid for GRANT packets, UINT32_MAX for LOCAL */
+		uint32_t held;    /* packets pending */
+		uint32_t cap;     /* the share: max(1, capacity * pct / 100) */
 	} slot[NB_SHARE_SLOTS];
 };
 /* netback.c, control thread: the domain's share (created with refs 1) or NULL on ENOMEM. */
@@ -185,17 +185,17 @@ struct nb_queue {
 	/* TX: owner worker only */
 	_Alignas(64) RING_IDX tx_cons;
 	struct nb_txc *txc;
-	void *tx_page;            /* mapped ring page */
+	void *tx_page; /* mapped ring page */
 	grant_handle_t tx_handle;
-	evtchn_port_t tx_port;    /* dom0's bound port */
+	evtchn_port_t tx_port; /* dom0's bound port */
 	int tx_wait_fd;
-	int txc_notify_fd;        /* owned here; txc->notify_fd is a copy */
+	int txc_notify_fd; /* owned here; txc->notify_fd is a copy */
 	/* credit scheduler (rate.c), owner worker only */
-	uint64_t rate_seen;       /* the vif->rate value last applied */
-	uint64_t rate_remaining;  /* bytes the queue may still send in this window */
-	uint64_t rate_window_ns;  /* start of the current credit window */
-	uint64_t rate_timer_ns;   /* != 0: stopped until then (the "credit timeout") */
-	uint64_t rate_stalls;     /* times a packet did not fit (atomic for readers) */
+	uint64_t rate_seen;      /* the vif->rate value last applied */
+	uint64_t rate_remaining; /* bytes the queue may still send in this window */
+	uint64_t rate_window_ns; /* start of the current credit window */
+	uint64_t rate_timer_ns;  /* != 0: stopped until then (the "credit timeout") */
+	uint64_t rate_stalls;    /* times a packet did not fit (atomic for readers) */
 
 	/* RX: under rx_lock */
 	_Alignas(64) pthread_mutex_t rx_lock;
@@ -249,7 +249,7 @@ struct nb_vif {
 	bool seen;  /* rescan mark */
 	bool dirty; /* xenbus.c: a watch event named this vif; updated at the next nb_process */
 	unsigned max_queues; /* the backend's `queues` node (the vif's queues=), capped */
-	uint32_t disabled;  /* atomic: set by a worker on a fatal error */
+	uint32_t disabled;   /* atomic: set by a worker on a fatal error */
 	uint32_t fatal_reported;
 	char last_error[96];
 	char accel_note[96]; /* control thread: its accelerator, or why it has none (vif-list) */
@@ -280,7 +280,8 @@ struct nb_worker {
 	bool started;
 	int epfd;
 	int kick_fd;
-	pthread_mutex_t lock; /* held while a polling round runs; control takes it to change the set */
+	pthread_mutex_t
+		lock; /* held while a polling round runs; control takes it to change the set */
 	struct nb_queue **queues;
 	unsigned nr_queues, cap_queues;
 	uint32_t stop; /* atomic */
@@ -311,17 +312,17 @@ struct nb {
 	/* xenbus.c: watch events only mark what changed (a vif dirty, or the whole
 	 * backend tree) and kick ctl_fd; nb_process does the work once per loop turn */
 	bool rescan_all;
-	bool rescan_some;     /* rescan_dom has bits: rescan only those domains */
+	bool rescan_some; /* rescan_dom has bits: rescan only those domains */
 	uint64_t rescan_dom[(1u << 16) / 64];
 	struct nb_vif *vif_hash[NB_VIF_HASH]; /* every vif, by domid: no scan per event */
-	struct nb_vif *dirty; /* the vifs to update at the next nb_process */
-	bool kicked;          /* ctl_fd written since the last nb_process */
-	uint64_t watch_events; /* events seen */
-	uint64_t rescans;      /* rescans of the backend tree (all of it, or one domain) */
-	uint64_t vif_updates;  /* vif_update calls (one per dirty vif per turn) */
-	struct nb_accel *accel; /* accel.c: NICs, NULL until the first one */
-	struct nb_share *shares; /* per-domain RX shares (control thread) */
-	unsigned rx_share_pct;   /* for new shares: nb_set_rx_share_pct, default 25 */
+	struct nb_vif *dirty;                 /* the vifs to update at the next nb_process */
+	bool kicked;                          /* ctl_fd written since the last nb_process */
+	uint64_t watch_events;                /* events seen */
+	uint64_t rescans;           /* rescans of the backend tree (all of it, or one domain) */
+	uint64_t vif_updates;       /* vif_update calls (one per dirty vif per turn) */
+	struct nb_accel *accel;     /* accel.c: NICs, NULL until the first one */
+	struct nb_share *shares;    /* per-domain RX shares (control thread) */
+	unsigned rx_share_pct;      /* for new shares: nb_set_rx_share_pct, default 25 */
 	struct quota_ledger *quota; /* atomic pointer: rx_share drops noted there (nb_set_quota) */
 };
 

@@ -19,10 +19,10 @@
 const char *nb_drop_reason_name(unsigned reason)
 {
 	static const char *const names[NB_DROP__MAX] = {
-		"tx_fatal",	    "tx_too_many_slots", "tx_frag_overflow", "tx_zero_frag",
-		"tx_runt",	    "tx_copy_error",	 "tx_csum_setup",    "tx_disabled",
-		"rx_queue_full",    "rx_expired",	 "rx_copy_error",    "rx_too_big",
-		"rx_disabled",	    "rx_share"};
+		"tx_fatal",      "tx_too_many_slots", "tx_frag_overflow", "tx_zero_frag",
+		"tx_runt",       "tx_copy_error",     "tx_csum_setup",    "tx_disabled",
+		"rx_queue_full", "rx_expired",        "rx_copy_error",    "rx_too_big",
+		"rx_disabled",   "rx_share"};
 	return reason < NB_DROP__MAX ? names[reason] : "?";
 }
 
@@ -144,9 +144,11 @@ static int nb_tail_read(void *arg, const struct pvnet_pkt *pkt, void *dst, uint3
 				memcpy((uint8_t *)dst + done, va + off, len);
 			} else {
 				ops[n] = (struct gnttab_copy){
-					.source = {.u.ref = f->gref, .domid = pkt->src.domid,
+					.source = {.u.ref = f->gref,
+						   .domid = pkt->src.domid,
 						   .offset = off},
-					.dest = {.u.gmfn = (uint64_t)(uintptr_t)((uint8_t *)dst + done)},
+					.dest = {.u.gmfn = (uint64_t)(uintptr_t)((uint8_t *)dst +
+										 done)},
 					.len = (uint16_t)len,
 					.flags = GNTCOPY_source_gref | GNTCOPY_dest_va,
 				};
@@ -290,8 +292,8 @@ int nb_vif_foreach(struct nb *nb, int domid, int (*cb)(const struct nb_vif_info 
 			vi.drops[r] = __atomic_load_n(&v->drops[r], __ATOMIC_RELAXED);
 		if (v->connected) {
 			for (unsigned q = 0; q < v->nr_queues; q++) {
-				vi.rx_queued_bytes += __atomic_load_n(&v->queues[q].pend_bytes,
-								      __ATOMIC_RELAXED);
+				vi.rx_queued_bytes +=
+					__atomic_load_n(&v->queues[q].pend_bytes, __ATOMIC_RELAXED);
 				vi.notifies += __atomic_load_n(&v->queues[q].txc->notifies,
 							       __ATOMIC_RELAXED);
 			}

@@ -42,8 +42,8 @@ struct nb_pmap {
 	struct hv *hv;
 	domid_t domid;
 	bool writable;
-	unsigned count;      /* entries (inserter only) */
-	uint64_t map_fails;  /* refused maps (inserter only) */
+	unsigned count;     /* entries (inserter only) */
+	uint64_t map_fails; /* refused maps (inserter only) */
 	struct nb_pmap_slot slot[NB_PMAP_SLOTS];
 };
 

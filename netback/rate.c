@@ -40,8 +40,7 @@ int nb_rate_parse_node(const char *s, size_t len, uint64_t *packed)
 			return -EINVAL;
 		v[k] = v[k] * 10 + (unsigned)(s[i] - '0');
 	}
-	if (k != 1 || !digits || v[0] == 0 || v[0] > UINT32_MAX || v[1] == 0 ||
-	    v[1] > UINT32_MAX)
+	if (k != 1 || !digits || v[0] == 0 || v[0] > UINT32_MAX || v[1] == 0 || v[1] > UINT32_MAX)
 		return -EINVAL;
 	*packed = v[0] << 32 | v[1];
 	return 0;

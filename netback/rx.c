@@ -34,10 +34,10 @@
 #include "nb_private.h"
 
 #define PAGE 4096u
-#define STAGE 136u                /* staged wire head per packet: 128 + tag + pad */
-#define OPS_PER_PKT 48u           /* bound on copy ops one packet needs */
+#define STAGE 136u      /* staged wire head per packet: 128 + tag + pad */
+#define OPS_PER_PKT 48u /* bound on copy ops one packet needs */
 #define NB_RX_OPS (NB_BURST * OPS_PER_PKT)
-#define MAX_DATA_SLOTS 17u        /* 64 KiB + 4 bytes of tag in 4 KiB pages */
+#define MAX_DATA_SLOTS 17u /* 64 KiB + 4 bytes of tag in 4 KiB pages */
 #define REL_MAX (NB_RX_QUEUE_MAX_PKTS + NB_BURST)
 
 int nb_rxq_init(struct nb_queue *q)
@@ -165,12 +165,12 @@ struct rx_build {
 	unsigned nops;
 	grant_ref_t dst_gref[MAX_DATA_SLOTS];
 	uint8_t *dst_va[MAX_DATA_SLOTS]; /* mapped destination pages, NULL: grant copy */
-	uint32_t wpos; /* wire position */
+	uint32_t wpos;                   /* wire position */
 };
 
 /* Emits a copy of `len` wire bytes from one source piece, split at the guest's pages. */
-static void emit(struct rx_build *b, bool src_gref, uint64_t src, domid_t src_dom,
-		 uint16_t src_off, uint32_t len)
+static void emit(struct rx_build *b, bool src_gref, uint64_t src, domid_t src_dom, uint16_t src_off,
+		 uint32_t len)
 {
 	while (len) {
 		unsigned slot = b->wpos / PAGE;
@@ -197,7 +197,8 @@ static void emit(struct rx_build *b, bool src_gref, uint64_t src, domid_t src_do
 			};
 		else
 			*op = (struct gnttab_copy){
-				.dest = {.u.ref = b->dst_gref[slot], .domid = b->q->vif->domid,
+				.dest = {.u.ref = b->dst_gref[slot],
+					 .domid = b->q->vif->domid,
 					 .offset = (uint16_t)doff},
 				.len = (uint16_t)n,
 				.flags = GNTCOPY_dest_gref,
@@ -324,7 +325,8 @@ static inline void rx_build(struct nb_queue *q, struct rx_round *r, struct rx_bu
 			b->dst_va[0] = pm ? nb_pmap_get(pm, r->rq[used].gref) : NULL;
 		} else {
 			for (unsigned k = 0; k < need; k++)
-				RING_COPY_REQUEST(&q->rx, q->rx.req_cons + used + k, &r->rq[used + k]);
+				RING_COPY_REQUEST(&q->rx, q->rx.req_cons + used + k,
+						  &r->rq[used + k]);
 			for (unsigned k = 0, sl = 0; k < need; k++) {
 				/* the GSO extra takes the slot right after the first data slot */
 				if (e->pkt->gso_type != PVNET_GSO_NONE && k == 1)
@@ -334,8 +336,11 @@ static inline void rx_build(struct nb_queue *q, struct rx_round *r, struct rx_bu
 			}
 		}
 		build_pkt(b, e->pkt, e->tci, q->stage + (size_t)r->npk * STAGE);
-		r->pk[r->npk] = (struct rx_pk){.first = used, .nslots = need, .op0 = r->nops,
-					       .nops = b->nops - r->nops, .wlen = b->wpos,
+		r->pk[r->npk] = (struct rx_pk){.first = used,
+					       .nslots = need,
+					       .op0 = r->nops,
+					       .nops = b->nops - r->nops,
+					       .wlen = b->wpos,
 					       .pkt = e->pkt};
 		r->nops = b->nops;
 		r->used += need;
@@ -354,9 +359,8 @@ static inline void rx_copy(struct nb_queue *q, const struct rx_round *r)
 
 /* Stage 3: responses in the requests' slots, one push; true if the guest asked for
  * an event. Every packet of the round goes to rel[]. */
-static inline bool rx_respond(struct nb_queue *q, const struct rx_round *r,
-			      struct pvnet_pkt **rel, unsigned *nrel, uint64_t *drops,
-			      unsigned *delivered, uint64_t *bytes)
+static inline bool rx_respond(struct nb_queue *q, const struct rx_round *r, struct pvnet_pkt **rel,
+			      unsigned *nrel, uint64_t *drops, unsigned *delivered, uint64_t *bytes)
 {
 	struct nb_vif *vif = q->vif;
 	int notify = 0;
@@ -377,16 +381,19 @@ static inline bool rx_respond(struct nb_queue *q, const struct rx_round *r,
 			csum = NETRXF_data_validated;
 		if (pk->nslots == 1) {
 			/* one data slot (no GSO extra), wlen <= PAGE: one store */
-			struct netif_rx_response rsp = {
-				.id = r->rq[pk->first].id, .offset = 0, .flags = csum,
-				.status = err ? NETIF_RSP_ERROR : (int16_t)pk->wlen};
+			struct netif_rx_response rsp = {.id = r->rq[pk->first].id,
+							.offset = 0,
+							.flags = csum,
+							.status = err ? NETIF_RSP_ERROR
+								      : (int16_t)pk->wlen};
 			*RING_GET_RESPONSE(&q->rx, q->rx.rsp_prod_pvt + pk->first) = rsp;
 		} else {
 			for (unsigned k = 0; k < pk->nslots; k++) {
 				unsigned slot = pk->first + k;
 				RING_IDX idx = q->rx.rsp_prod_pvt + slot;
 				if (gso && k == 1) {
-					struct netif_extra_info ex = {.type = XEN_NETIF_EXTRA_TYPE_GSO};
+					struct netif_extra_info ex = {
+						.type = XEN_NETIF_EXTRA_TYPE_GSO};
 					ex.u.gso.size = pkt->gso_size;
 					ex.u.gso.type = pkt->gso_type;
 					/* the extra overlays the response slot */
@@ -398,7 +405,8 @@ static inline bool rx_respond(struct nb_queue *q, const struct rx_round *r,
 				left -= n;
 				rsp.status = err ? NETIF_RSP_ERROR : (int16_t)n;
 				if (k == 0)
-					rsp.flags = (uint16_t)(csum | (gso ? NETRXF_extra_info : 0));
+					rsp.flags =
+						(uint16_t)(csum | (gso ? NETRXF_extra_info : 0));
 				if (left)
 					rsp.flags |= NETRXF_more_data;
 				*RING_GET_RESPONSE(&q->rx, idx) = rsp;
@@ -536,8 +544,7 @@ void nb_rx_purge(struct nb_queue *q)
 }
 
 /* Enqueues pkts (all for queue q) and drains. */
-static void rxq_send(struct nb_queue *q, struct pvnet_pkt **pkts, const uint16_t *tci,
-		     unsigned n)
+static void rxq_send(struct nb_queue *q, struct pvnet_pkt **pkts, const uint16_t *tci, unsigned n)
 {
 	struct pvnet_pkt *rel[REL_MAX];
 	uint64_t drops[NB_DROP__MAX] = {0}, now = pvnet_now_ns();
@@ -563,8 +570,8 @@ static void rxq_send(struct nb_queue *q, struct pvnet_pkt **pkts, const uint16_t
 			continue;
 		}
 		q->pend[(q->pend_head + q->pend_count) % NB_RX_QUEUE_MAX_PKTS] =
-			(struct nb_pending){.pkt = pkts[i], .tci = tci[i], .share = (int16_t)slot,
-					    .t_ns = now};
+			(struct nb_pending){
+				.pkt = pkts[i], .tci = tci[i], .share = (int16_t)slot, .t_ns = now};
 		q->pend_bytes += pkts[i]->len;
 		__atomic_store_n(&q->pend_count, q->pend_count + 1, __ATOMIC_RELAXED);
 	}

@@ -293,7 +293,8 @@ static inline unsigned tx_build(struct tx_burst *t, unsigned avail, uint64_t rat
 
 		if (copied < avail && copied - i < NB_TX_COPY_AHEAD / 2)
 			copied = tx_copy_reqs(c, cons, reqs, copied,
-					      avail - i < NB_TX_COPY_AHEAD ? avail : i + NB_TX_COPY_AHEAD);
+					      avail - i < NB_TX_COPY_AHEAD ? avail
+									   : i + NB_TX_COPY_AHEAD);
 		/* credit is charged per packet (slot 0's size) before anything else, as
 		 * Xen does: dropped packets pay too */
 		if (rate && !nb_rate_take(q, rate, reqs[i].size, now))
@@ -312,7 +313,8 @@ static inline unsigned tx_build(struct tx_burst *t, unsigned avail, uint64_t rat
 		if (v == NB_TX_OK) {
 			if (used == nstash) {
 				if (rate)
-					q->rate_remaining += reqs[i].size; /* charged again on retry */
+					q->rate_remaining +=
+						reqs[i].size; /* charged again on retry */
 				break; /* pool exhausted: leave the requests queued, retry */
 			}
 			pkt = stash[used++];
@@ -335,7 +337,8 @@ static inline unsigned tx_build(struct tx_burst *t, unsigned avail, uint64_t rat
 			for (unsigned j = 0; j < d.nr_slots; j++) {
 				bool extra = j >= 1 && j < 1 + d.nr_extras;
 				int16_t st = extra ? NETIF_RSP_NULL
-						   : (v == NB_TX_DROP ? NETIF_RSP_ERROR : NETIF_RSP_OKAY);
+						   : (v == NB_TX_DROP ? NETIF_RSP_ERROR
+								      : NETIF_RSP_OKAY);
 				nb_cmpl_set(&c->cmpl, at + j, reqs[i + j].id, st);
 			}
 		}
@@ -353,7 +356,8 @@ static inline unsigned tx_build(struct tx_burst *t, unsigned avail, uint64_t rat
 		pkt->src_kind = PVNET_PKT_SRC_GRANT;
 		pkt->src.domid = vif->domid;
 		pkt->src.nr_frags = (uint16_t)d.nr_data;
-		pkt->src.frags[0] = (struct pvnet_pkt_frag){reqs[i].gref, reqs[i].offset, d.first_size};
+		pkt->src.frags[0] =
+			(struct pvnet_pkt_frag){reqs[i].gref, reqs[i].offset, d.first_size};
 		for (unsigned k = 1; k < d.nr_data; k++) {
 			const struct netif_tx_request *r = &reqs[i + d.nr_extras + k];
 			pkt->src.frags[k] = (struct pvnet_pkt_frag){r->gref, r->offset, r->size};
@@ -374,7 +378,8 @@ static inline unsigned tx_build(struct tx_burst *t, unsigned avail, uint64_t rat
 		if (c->pmap && head_copy_mapped(c->pmap, pkt, pkt->head_size))
 			t->op_count[t->batch.count] = 0;
 		else
-			t->op_count[t->batch.count] = head_ops(pkt, pkt->head_size, t->ops + t->nops);
+			t->op_count[t->batch.count] =
+				head_ops(pkt, pkt->head_size, t->ops + t->nops);
 		t->nops += t->op_count[t->batch.count];
 		t->extras[t->batch.count] = d.nr_extras;
 		t->batch.pkts[t->batch.count++] = pkt;

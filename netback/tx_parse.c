@@ -24,10 +24,14 @@
 
 const char *nb_tx_fatal_name(unsigned f)
 {
-	static const char *const names[NB_TXF__MAX] = {
-		"none",		  "chain past the queued requests", "too many slots",
-		"offset+size > 4096", "bad extra type",		      "GSO size 0",
-		"unknown GSO type",   "req_prod overflow"};
+	static const char *const names[NB_TXF__MAX] = {"none",
+						       "chain past the queued requests",
+						       "too many slots",
+						       "offset+size > 4096",
+						       "bad extra type",
+						       "GSO size 0",
+						       "unknown GSO type",
+						       "req_prod overflow"};
 	return f < NB_TXF__MAX ? names[f] : "?";
 }
 
@@ -64,7 +68,8 @@ int nb_tx_parse(const struct netif_tx_request *reqs, unsigned avail, struct nb_t
 			/* the extra overlays the request slot: reinterpret the private copy */
 			_Static_assert(sizeof(ex) <= sizeof(reqs[0]), "extra fits a slot");
 			memcpy(&ex, &reqs[i], sizeof(ex));
-			if (ex.type == XEN_NETIF_EXTRA_TYPE_NONE || ex.type >= XEN_NETIF_EXTRA_TYPE_MAX)
+			if (ex.type == XEN_NETIF_EXTRA_TYPE_NONE ||
+			    ex.type >= XEN_NETIF_EXTRA_TYPE_MAX)
 				return fatal(d, NB_TXF_EXTRA_TYPE);
 			if (ex.type == XEN_NETIF_EXTRA_TYPE_GSO) {
 				if (ex.u.gso.size == 0)
@@ -97,7 +102,8 @@ int nb_tx_parse(const struct netif_tx_request *reqs, unsigned avail, struct nb_t
 		do {
 			if (i >= avail)
 				return fatal(d, NB_TXF_CHAIN_TRUNCATED);
-			if (1 + followers + 1 >= NB_TX_FATAL_DATA_SLOTS) /* this slot would be the 22nd */
+			if (1 + followers + 1 >=
+			    NB_TX_FATAL_DATA_SLOTS) /* this slot would be the 22nd */
 				return fatal(d, NB_TXF_TOO_MANY_SLOTS);
 			if (drop < 0 && followers >= XEN_NETIF_NR_SLOTS_MIN)
 				drop = NB_DROP_TX_TOO_MANY_SLOTS;

@@ -43,7 +43,8 @@
 
 #include "nb_private.h"
 
-#define NB_SPIN_ROUNDS 50 /* ~5-10 us of empty rounds: the 2 cores are shared with the guests (200 cost Mpps in pktgen->sink; rr pings arrive 1 ms apart, after any spin window) */
+#define NB_SPIN_ROUNDS                                                                             \
+	50 /* ~5-10 us of empty rounds: the 2 cores are shared with the guests (200 cost Mpps in pktgen->sink; rr pings arrive 1 ms apart, after any spin window) */
 #define NB_PENDING_TIMEOUT_MS 100
 #define NB_POLL_EXPIRE_MS 10 /* polling mode: how often pending RX packets are checked for expiry */
 #define NB_POLL_MAX_US 1000000
@@ -182,7 +183,8 @@ static void *worker_main(void *arg)
 			if (!idle_since)
 				idle_since = now;
 			if (w->poll_ns < 0 || now - idle_since < (uint64_t)w->poll_ns) {
-				if (pending && now - last_expire >= NB_POLL_EXPIRE_MS * 1000000ull) {
+				if (pending &&
+				    now - last_expire >= NB_POLL_EXPIRE_MS * 1000000ull) {
 					last_expire = now;
 					for (unsigned i = 0; i < w->nr_queues; i++)
 						if (nb_rx_has_pending(w->queues[i]) &&
@@ -201,7 +203,8 @@ static void *worker_main(void *arg)
 			 * does not look at the clock) */
 			for (unsigned i = 0; i < w->nr_queues; i++)
 				if (nb_rx_has_pending(w->queues[i]) &&
-				    !__atomic_load_n(&w->queues[i]->vif->disabled, __ATOMIC_RELAXED))
+				    !__atomic_load_n(&w->queues[i]->vif->disabled,
+						     __ATOMIC_RELAXED))
 					work += nb_rx_service(w->queues[i]);
 			if (work) {
 				idle = 0;

@@ -208,10 +208,10 @@ static int queue_init(struct nb_vif *vif, struct nb_queue *q, const char *dir)
 	rc = nb_txc_create(&q->txc);
 	if (rc < 0)
 		return rc;
-	m[0] = (struct gnttab_map_grant_ref){.flags = GNTMAP_host_map, .ref = (grant_ref_t)tx_ref,
-					     .dom = vif->domid};
-	m[1] = (struct gnttab_map_grant_ref){.flags = GNTMAP_host_map, .ref = (grant_ref_t)rx_ref,
-					     .dom = vif->domid};
+	m[0] = (struct gnttab_map_grant_ref){
+		.flags = GNTMAP_host_map, .ref = (grant_ref_t)tx_ref, .dom = vif->domid};
+	m[1] = (struct gnttab_map_grant_ref){
+		.flags = GNTMAP_host_map, .ref = (grant_ref_t)rx_ref, .dom = vif->domid};
 	rc = gnttab_map_grant_ref(nb->hv, 0, m, 2);
 	if (rc == 0 && m[0].status == GNTST_okay) {
 		q->tx_page = (void *)(uintptr_t)m[0].host_addr;
@@ -239,9 +239,11 @@ static int queue_init(struct nb_vif *vif, struct nb_queue *q, const char *dir)
 	if (rc == 0)
 		rc = evtchn_get_fds(nb->hv, 0, q->tx_port, &q->tx_wait_fd, &q->txc_notify_fd);
 	if (rc == 0 && !q->shared_evtchn) {
-		rc = evtchn_bind_interdomain(nb->hv, 0, vif->domid, (evtchn_port_t)prx, &q->rx_port);
+		rc = evtchn_bind_interdomain(nb->hv, 0, vif->domid, (evtchn_port_t)prx,
+					     &q->rx_port);
 		if (rc == 0)
-			rc = evtchn_get_fds(nb->hv, 0, q->rx_port, &q->rx_wait_fd, &q->rx_notify_fd);
+			rc = evtchn_get_fds(nb->hv, 0, q->rx_port, &q->rx_wait_fd,
+					    &q->rx_notify_fd);
 	} else if (rc == 0) {
 		q->rx_port = q->tx_port;
 		q->rx_wait_fd = q->tx_wait_fd;
@@ -295,15 +297,16 @@ static void vif_read_rate(struct nb_vif *vif)
 	snprintf(path, sizeof(path), "%s/rate", vif->be_path);
 	if (xs_read(vif->nb->xs, 0, 0, path, &val, &len) == 0) {
 		if (nb_rate_parse_node(val, len, &packed) < 0) {
-			PVLOG(WARN, NB_MOD, "%s: ignoring rate '%.*s'", vif->name, (int)(len > 40 ? 40 : len), val);
+			PVLOG(WARN, NB_MOD, "%s: ignoring rate '%.*s'", vif->name,
+			      (int)(len > 40 ? 40 : len), val);
 			packed = 0;
 		}
 		free(val);
 	}
 	if (packed != __atomic_load_n(&vif->rate, __ATOMIC_RELAXED)) {
 		PVLOG(INFO, NB_MOD, "%s: rate %llu bytes per %llu us%s", vif->name,
-		      (unsigned long long)(packed >> 32), (unsigned long long)(packed & 0xffffffffu),
-		      packed ? "" : " (unlimited)");
+		      (unsigned long long)(packed >> 32),
+		      (unsigned long long)(packed & 0xffffffffu), packed ? "" : " (unlimited)");
 		__atomic_store_n(&vif->rate, packed, __ATOMIC_RELAXED);
 		nb_accel_vif_rate_changed(vif, packed);
 	}
@@ -372,11 +375,13 @@ static int vif_apply_port_policy(struct nb_vif *vif)
 			return -EINVAL;
 		}
 		if (read_str(nb, vif->be_path, "ip", buf, sizeof(buf)) == 0) {
-			for (char *t = strtok_r(buf, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+			for (char *t = strtok_r(buf, " ", &save); t;
+			     t = strtok_r(NULL, " ", &save)) {
 				char *slash = strchr(t, '/');
 				if (slash)
 					*slash = 0;
-				if (n_ips == VSW_ANTISPOOF_MAX_IPS || vsw_ip_parse(t, &ips[n_ips]) < 0) {
+				if (n_ips == VSW_ANTISPOOF_MAX_IPS ||
+				    vsw_ip_parse(t, &ips[n_ips]) < 0) {
 					vif_dev_fatal(vif, EINVAL, "bad ip node entry '%.40s'", t);
 					return -EINVAL;
 				}
@@ -431,8 +436,9 @@ static int read_frontend(struct nb_vif *vif, unsigned long long *out_nq)
 		return -EINVAL;
 	} else if (nq > vif->max_queues) {
 		/* Xen netback's refusal, word for word: more queues than we offered */
-		vif_dev_fatal(vif, EINVAL, "guest requested %llu queues, exceeding the maximum of %u.",
-			      nq, vif->max_queues);
+		vif_dev_fatal(vif, EINVAL,
+			      "guest requested %llu queues, exceeding the maximum of %u.", nq,
+			      vif->max_queues);
 		return -EINVAL;
 	}
 	vif->features = 0;
@@ -525,8 +531,8 @@ static int vif_connect(struct nb_vif *vif)
 	}
 	nb_accel_vif_connect(vif); /* accel=/accel-level= nodes; failures fall back to software */
 	vif->last_error[0] = 0;
-	PVLOG(INFO, NB_MOD, "%s: connected, %llu queue(s), bridge %s, features 0x%x", vif->name,
-	      nq, vif->bridge_name, vif->features);
+	PVLOG(INFO, NB_MOD, "%s: connected, %llu queue(s), bridge %s, features 0x%x", vif->name, nq,
+	      vif->bridge_name, vif->features);
 	be_set_state(vif, XenbusStateConnected);
 	return 0;
 fail:
@@ -704,7 +710,8 @@ static void vif_update(struct nb_vif *vif)
 	case -1:
 		if (vif->connected)
 			nb_vif_disconnect(vif);
-		if (vif->be_state != XenbusStateInitialising && vif->be_state != XenbusStateClosed &&
+		if (vif->be_state != XenbusStateInitialising &&
+		    vif->be_state != XenbusStateClosed &&
 		    !(fe == -1 && vif->be_state == XenbusStateInitWait))
 			be_set_state(vif, XenbusStateClosed);
 		break;
@@ -823,7 +830,8 @@ static void kick(struct nb *nb)
 static void mark_vif(struct nb *nb, domid_t domid, long handle)
 {
 	for (struct nb_vif *v = *vif_bucket(nb, domid); v; v = v->hnext) {
-		if (v->domid == domid && (handle < 0 || v->handle == (unsigned)handle) && !v->dirty) {
+		if (v->domid == domid && (handle < 0 || v->handle == (unsigned)handle) &&
+		    !v->dirty) {
 			vif_mark(nb, v);
 			kick(nb);
 		}

@@ -93,9 +93,9 @@ struct nf_accel {
 	unsigned l_n;
 	uint8_t l_macs[16][6];
 	uint16_t tx_slot_page[ACCEL_PAGE_SIZE / sizeof(struct accel_desc) * 16]; /* by slot */
-	bool irq_armed;  /* irq_enable is 1: we may sleep on irq_fd (see nf_accel_pending) */
+	bool irq_armed;         /* irq_enable is 1: we may sleep on irq_fd (see nf_accel_pending) */
 	uint64_t armed_wakeups; /* q->wakeups when armed: unchanged = we did not sleep */
-	bool gro_off;    /* PVNET_NF_GRO=0: one TAP write per NIC frame */
+	bool gro_off;           /* PVNET_NF_GRO=0: one TAP write per NIC frame */
 	int64_t last_work_ns, spin_ns; /* adaptive busy-poll window (nf_accel_pending) */
 	struct nf_gro gro;
 
@@ -105,8 +105,8 @@ struct nf_accel {
 	uint64_t declined[NF_ACCEL_DECL__COUNT];
 };
 
-static const char *const decl_names[NF_ACCEL_DECL__COUNT] = {
-	"group", "local", "detached", "full", "gso", "big"};
+static const char *const decl_names[NF_ACCEL_DECL__COUNT] = {"group", "local", "detached",
+							     "full",  "gso",   "big"};
 
 /* An integer knob from pvnet-guest's environment (inherited from pvnetd). */
 static long env_long(const char *name, long def, long min, long max)
@@ -135,7 +135,8 @@ int nf_accel_create(struct nf_vif *vif, struct nf_alloc *a)
 	acc = calloc(1, sizeof(*acc));
 	if (!acc)
 		return -ENOMEM;
-	if (a->end_pfn - a->next_pfn < NF_ACCEL_RX_POOL || a->end_ref - a->next_ref < NF_ACCEL_RX_POOL) {
+	if (a->end_pfn - a->next_pfn < NF_ACCEL_RX_POOL ||
+	    a->end_ref - a->next_ref < NF_ACCEL_RX_POOL) {
 		free(acc);
 		return -ENOMEM;
 	}
@@ -148,7 +149,8 @@ int nf_accel_create(struct nf_vif *vif, struct nf_alloc *a)
 	acc->vif = vif;
 	acc->map.mem_fd = acc->map.doorbell_fd = acc->map.irq_fd = -1;
 	acc->gro_off = env_long("PVNET_NF_GRO", 1, 0, 1) == 0;
-	acc->spin_ns = env_long("PVNET_NF_ACCEL_SPIN_US", NF_ACCEL_SPIN_US_DEFAULT, 0, 10000) * 1000;
+	acc->spin_ns =
+		env_long("PVNET_NF_ACCEL_SPIN_US", NF_ACCEL_SPIN_US_DEFAULT, 0, 10000) * 1000;
 	vif->acc = acc;
 	return 0;
 }
@@ -333,7 +335,8 @@ bool nf_accel_tx(struct nf_queue *q, const struct virtio_net_hdr *vh, uint32_t l
 		acc->tx_slot_page[acc->tx_prod & acc->mask] = GSO_SLOT;
 		acc->txr[acc->tx_prod & acc->mask] = (struct accel_desc){
 			.iova = (uint64_t)vh->gso_size | (uint64_t)gso_type << 16,
-			.flags = ACCEL_DESC_F_GSO, .id = GSO_SLOT};
+			.flags = ACCEL_DESC_F_GSO,
+			.id = GSO_SLOT};
 		acc->tx_prod++;
 	}
 	/* the pages the TAP filled, from the top of the free stack, in order */
@@ -342,12 +345,15 @@ bool nf_accel_tx(struct nf_queue *q, const struct virtio_net_hdr *vh, uint32_t l
 		uint32_t size = len - s * PAGE > PAGE ? PAGE : len - s * PAGE;
 		uint16_t fl = (uint16_t)((s + 1 < nslots ? ACCEL_DESC_F_MORE : 0) |
 					 (s == 0 && (vh->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
-						  ? ACCEL_DESC_F_CSUM : 0));
+						  ? ACCEL_DESC_F_CSUM
+						  : 0));
 		q->tx_state[id] = NF_TX_ACCEL;
 		acc->tx_slot_page[acc->tx_prod & acc->mask] = id;
-		acc->txr[acc->tx_prod & acc->mask] = (struct accel_desc){
-			.iova = (uint64_t)(q->tx_ref_base + id) << 12, .len = (uint16_t)size,
-			.flags = fl, .id = id};
+		acc->txr[acc->tx_prod & acc->mask] =
+			(struct accel_desc){.iova = (uint64_t)(q->tx_ref_base + id) << 12,
+					    .len = (uint16_t)size,
+					    .flags = fl,
+					    .id = id};
 		acc->tx_prod++;
 	}
 	acc->tx_inflight += nslots;
@@ -465,7 +471,8 @@ static unsigned rx_harvest(struct nf_queue *q, struct nf_accel *acc)
 
 		while (start + n != cons && n < ACCEL_TX_MAX_SLOTS) {
 			/* one read of each completion into a local */
-			struct accel_desc d = *(volatile struct accel_desc *)&acc->rxr[(start + n) & acc->mask];
+			struct accel_desc d =
+				*(volatile struct accel_desc *)&acc->rxr[(start + n) & acc->mask];
 			uint32_t page = (start + n) & (NF_ACCEL_RX_POOL - 1);
 			if (n == 0)
 				first = d.flags;
@@ -623,7 +630,8 @@ bool nf_accel_pending(const struct nf_queue *q)
 	 * by spin_ns after the last work, and yielding: on 2 cores the NIC engine or
 	 * the guest stack may need this CPU to produce that work.
 	 */
-	if (acc->spin_ns && acc->last_work_ns && (int64_t)pvnet_now_ns() - acc->last_work_ns < acc->spin_ns) {
+	if (acc->spin_ns && acc->last_work_ns &&
+	    (int64_t)pvnet_now_ns() - acc->last_work_ns < acc->spin_ns) {
 		acc->spins++;
 		sched_yield();
 		return true;
@@ -639,8 +647,7 @@ static void kick(struct nf_accel *acc)
 	uint64_t one = 1;
 
 	/* queue 0's thread polls its stop eventfd and drains it unless told to stop */
-	if (q && q->thread_running && q->stop_fd >= 0 &&
-	    write(q->stop_fd, &one, sizeof(one)) < 0)
+	if (q && q->thread_running && q->stop_fd >= 0 && write(q->stop_fd, &one, sizeof(one)) < 0)
 		PVLOG(WARN, MOD, "%s: waking queue 0: %s", acc->vif->ifname, strerror(errno));
 }
 
@@ -672,7 +679,8 @@ static void stop_using(struct nf_vif *vif, struct nf_accel *acc)
 			nanosleep(&ts, NULL);
 		}
 		if (__atomic_load_n(&acc->using, __ATOMIC_ACQUIRE)) {
-			PVLOG(ERR, MOD, "%s: queue 0 did not release the NIC queue pair; kept mapped",
+			PVLOG(ERR, MOD,
+			      "%s: queue 0 did not release the NIC queue pair; kept mapped",
 			      vif->ifname);
 			return;
 		}
@@ -680,10 +688,12 @@ static void stop_using(struct nf_vif *vif, struct nf_accel *acc)
 		thread_stop(q, acc); /* no thread: do it here */
 		acc->using = 0;
 	}
-	PVLOG(INFO, MOD, "%s: accelerator %s detached (tx %llu pkts, rx %llu pkts, nic tx "
-	      "errors %llu, rx errors %llu)", vif->ifname, acc->plugin[0] ? acc->plugin : "-",
-	      (unsigned long long)acc->tx_pkts, (unsigned long long)acc->rx_pkts,
-	      (unsigned long long)acc->tx_nic_err, (unsigned long long)acc->rx_err);
+	PVLOG(INFO, MOD,
+	      "%s: accelerator %s detached (tx %llu pkts, rx %llu pkts, nic tx "
+	      "errors %llu, rx errors %llu)",
+	      vif->ifname, acc->plugin[0] ? acc->plugin : "-", (unsigned long long)acc->tx_pkts,
+	      (unsigned long long)acc->rx_pkts, (unsigned long long)acc->tx_nic_err,
+	      (unsigned long long)acc->rx_err);
 	unmap_qp(acc);
 }
 
@@ -806,7 +816,8 @@ void nf_accel_log_stats(const struct nf_vif *vif)
 	for (unsigned i = 0; i < NF_ACCEL_DECL__COUNT && off < sizeof(decl); i++)
 		off += (size_t)snprintf(decl + off, sizeof(decl) - off, " %s=%llu", decl_names[i],
 					(unsigned long long)acc->declined[i]);
-	PVLOG(INFO, MOD, "%s: fast path: tx %llu pkts %llu bytes, rx %llu pkts %llu bytes, nic tx "
+	PVLOG(INFO, MOD,
+	      "%s: fast path: tx %llu pkts %llu bytes, rx %llu pkts %llu bytes, nic tx "
 	      "errors %llu, rx errors %llu, attaches %llu, declined to the rings:%s; gro: %llu TAP "
 	      "writes, %llu super-frames of %llu frames; irq arms %llu wakes %llu, spins %llu",
 	      vif->ifname, (unsigned long long)acc->tx_pkts, (unsigned long long)acc->tx_bytes,

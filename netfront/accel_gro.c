@@ -199,7 +199,8 @@ unsigned nf_gro_finish(struct nf_gro *g, struct iovec **iov, uint32_t *bytes)
 		pvnet_wr16(ip + 4, (uint16_t)tcp_len);
 		s = pvnet_csum_pseudo6(ip, 6, tcp_len);
 	}
-	pvnet_wr16(th + 16, pvnet_csum_fold(s)); /* partial checksum: the pseudo-header sum, not inverted */
+	pvnet_wr16(th + 16,
+		   pvnet_csum_fold(s)); /* partial checksum: the pseudo-header sum, not inverted */
 	g->vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	g->vh.gso_type = g->v6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
 	g->vh.hdr_len = (uint16_t)g->hdr_len;

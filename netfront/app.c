@@ -220,7 +220,8 @@ static unsigned app_rx_burst(struct nf_queue *q)
 				       (size_t)slots[i].status);
 				off += (uint32_t)slots[i].status;
 			}
-			fr[nfr++] = (struct nf_app_frame){.data = q->app_lin, .len = off, .cap = off};
+			fr[nfr++] =
+				(struct nf_app_frame){.data = q->app_lin, .len = off, .cap = off};
 			app_deliver(q, fr, &nfr);
 		}
 		if (nfr == NF_APP_BURST)

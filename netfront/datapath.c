@@ -81,10 +81,10 @@ void nf_rx_refill(struct nf_queue *q, bool do_notify)
 
 void nf_queue_reset(struct nf_queue *q)
 {
-	struct netif_tx_sring *txs = (struct netif_tx_sring *)(q->vif->alloc->mem +
-							       q->tx_ring_pfn * PAGE);
-	struct netif_rx_sring *rxs = (struct netif_rx_sring *)(q->vif->alloc->mem +
-							       q->rx_ring_pfn * PAGE);
+	struct netif_tx_sring *txs =
+		(struct netif_tx_sring *)(q->vif->alloc->mem + q->tx_ring_pfn * PAGE);
+	struct netif_rx_sring *rxs =
+		(struct netif_rx_sring *)(q->vif->alloc->mem + q->rx_ring_pfn * PAGE);
 
 	memset(txs, 0, PAGE);
 	memset(rxs, 0, PAGE);
@@ -148,8 +148,7 @@ static bool nf_tx_need_reclaim(struct nf_queue *q)
 {
 	if (q->tx_nfree == NF_TX_POOL)
 		return false;
-	return q->tx_nfree < NF_TX_RECLAIM_LOW ||
-	       RING_FREE_REQUESTS(&q->tx) < NF_TX_RECLAIM_LOW ||
+	return q->tx_nfree < NF_TX_RECLAIM_LOW || RING_FREE_REQUESTS(&q->tx) < NF_TX_RECLAIM_LOW ||
 	       (q->acc && nf_accel_tx_blocked(q));
 }
 
@@ -228,7 +227,9 @@ static unsigned tx_burst(struct nf_queue *q, bool *tap_empty)
 						    (s + 1 < nslots ? NETTXF_more_data : 0)),
 				.id = id,
 				.size = (uint16_t)(s == 0 ? len
-						   : (len - s * PAGE > PAGE ? PAGE : len - s * PAGE)),
+							  : (len - s * PAGE > PAGE
+								     ? PAGE
+								     : len - s * PAGE)),
 			};
 			q->tx_state[id] = s == 0 ? NF_TX_FIRST : NF_TX_FRAG;
 			*RING_GET_REQUEST(&q->tx, q->tx.req_prod_pvt++) = req;
@@ -346,7 +347,8 @@ static unsigned rx_burst(struct nf_queue *q)
 			const uint8_t *hdr = iov[1].iov_base;
 			uint32_t hlen = (uint32_t)iov[1].iov_len;
 			uint8_t lin[256];
-			int rc = nf_vnet_from_rx(first_flags, has_gso ? &gso : NULL, hdr, hlen, &vh);
+			int rc =
+				nf_vnet_from_rx(first_flags, has_gso ? &gso : NULL, hdr, hlen, &vh);
 
 			if (rc < 0 && nd > 1) {
 				/* headers split over slots: look at a linear copy */
@@ -404,7 +406,7 @@ void nf_drain_eventfd(int fd)
  * pushed in between. Returns true if there is work after all.
  */
 bool nf_final_check(struct netif_rx_front_ring *rx, struct netif_tx_front_ring *tx,
-			bool rx_incomplete, bool tx_inflight)
+		    bool rx_incomplete, bool tx_inflight)
 {
 	RING_IDX rx_prod = PVNET_RING_READ_ONCE(rx->sring->rsp_prod);
 	/* an incomplete packet: wake when more than what we have arrives */
@@ -556,7 +558,8 @@ static void *queue_thread(void *arg)
 				continue;
 		}
 		tx_room = !q->broken && RING_FREE_REQUESTS(&q->tx) >= NF_TX_SLOTS_NEEDED &&
-			  q->tx_nfree >= NF_TX_MAX_DATA_SLOTS && !(q->acc && nf_accel_tx_blocked(q));
+			  q->tx_nfree >= NF_TX_MAX_DATA_SLOTS &&
+			  !(q->acc && nf_accel_tx_blocked(q));
 		if (tx_room && !tap_empty)
 			continue; /* TAP still has frames and we have room */
 		q->sleeps++;

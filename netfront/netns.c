@@ -71,8 +71,10 @@ int nf_netns_create(const char *name)
 	if (fd < 0) {
 		rc = -errno;
 		if (rc == -EEXIST)
-			PVLOG(ERR, MOD, "network namespace '%s' already exists (%s); remove it "
-			      "(ip netns del %s) or set netns= in the domain config", name, path, name);
+			PVLOG(ERR, MOD,
+			      "network namespace '%s' already exists (%s); remove it "
+			      "(ip netns del %s) or set netns= in the domain config",
+			      name, path, name);
 		else
 			PVLOG(ERR, MOD, "cannot create %s: %s", path, strerror(-rc));
 		return rc;
@@ -397,12 +399,15 @@ int nf_if_add_addrs(const char *ifname, const char *ips)
 	for (tok = strtok_r(buf, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
 		rc = if_add_one(ifname, tok);
 		if (rc == -ENOENT) {
-			PVLOG(INFO, MOD, "%s: %s has no prefix: allowed by anti-spoofing, not "
-			      "configured", ifname, tok);
+			PVLOG(INFO, MOD,
+			      "%s: %s has no prefix: allowed by anti-spoofing, not "
+			      "configured",
+			      ifname, tok);
 			continue;
 		}
 		if (rc < 0 && rc != -EEXIST) {
-			PVLOG(WARN, MOD, "%s: cannot add address %s: %s", ifname, tok, strerror(-rc));
+			PVLOG(WARN, MOD, "%s: cannot add address %s: %s", ifname, tok,
+			      strerror(-rc));
 			ret = rc;
 		}
 	}

@@ -53,7 +53,7 @@ struct nf_queue {
 	uint8_t tx_state[NF_TX_POOL];
 	int64_t poll_ns; /* idle busy-poll before sleeping; < 0: never sleep (polling mode) */
 	bool broken;
-	bool rx_incomplete; /* last RX burst stopped in the middle of a packet */
+	bool rx_incomplete;              /* last RX burst stopped in the middle of a packet */
 	uint16_t tx_app_len[NF_TX_POOL]; /* pktgen/sink: frame the app last wrote per page */
 	uint8_t *app_lin;                /* pktgen/sink: linear copy of a multi-slot RX frame */
 	struct nf_accel *acc;            /* queue 0 of a tap vif: the NIC fast path, else NULL */
@@ -77,19 +77,19 @@ struct nf_vif {
 	struct nf_vif_params params; /* mode, pktgen size/rate/destination */
 	const struct nf_app_ops *app;
 	void *app_arg;
-	int tap_fd; /* queue 0's fd; keeps the device alive across reconnects */
+	int tap_fd;           /* queue 0's fd; keeps the device alive across reconnects */
 	struct nf_accel *acc; /* tap vifs: NIC Levels 2-3 state (accel.c), kept for life */
 
-	unsigned nr_queues;             /* negotiated for the current connection */
+	unsigned nr_queues;                /* negotiated for the current connection */
 	struct nf_queue *q[NF_MAX_QUEUES]; /* allocated on first use, kept */
 	bool gso_v4, gso_v6, sg;
 
-	int fe_state;     /* what we last wrote to our state node */
-	bool connected;   /* keys written, resources live */
-	bool running;     /* data threads started */
-	bool ever_ran;    /* a connection reached Connected: reconnect after Closed is sane */
+	int fe_state;   /* what we last wrote to our state node */
+	bool connected; /* keys written, resources live */
+	bool running;   /* data threads started */
+	bool ever_ran;  /* a connection reached Connected: reconnect after Closed is sane */
 	bool shutting_down;
-	bool removing;    /* the backend said online = 0: the toolstack removes the device */
+	bool removing; /* the backend said online = 0: the toolstack removes the device */
 
 	/* Totals of past connections (queues are reset on reconnect). */
 	uint64_t tot[4];
@@ -132,9 +132,14 @@ int64_t nf_poll_ns_from_env(void);
 /* Busy-poll window of queue 0's thread after its last qp work, before it arms the
  * qp's interrupt and sleeps (PVNET_NF_ACCEL_SPIN_US overrides; 0 = off) */
 #define NF_ACCEL_SPIN_US_DEFAULT 0 /* 30 us measured: fewer wake-ups, 3x the instructions */
-enum nf_accel_decl { /* why a frame was declined to the rings */
-	NF_ACCEL_DECL_GROUP, NF_ACCEL_DECL_LOCAL, NF_ACCEL_DECL_DETACHED, NF_ACCEL_DECL_FULL,
-	NF_ACCEL_DECL_GSO, NF_ACCEL_DECL_BIG, NF_ACCEL_DECL__COUNT
+enum nf_accel_decl {               /* why a frame was declined to the rings */
+		     NF_ACCEL_DECL_GROUP,
+		     NF_ACCEL_DECL_LOCAL,
+		     NF_ACCEL_DECL_DETACHED,
+		     NF_ACCEL_DECL_FULL,
+		     NF_ACCEL_DECL_GSO,
+		     NF_ACCEL_DECL_BIG,
+		     NF_ACCEL_DECL__COUNT
 };
 int nf_accel_create(struct nf_vif *vif, struct nf_alloc *a);
 void nf_accel_grant(struct nf_vif *vif);

@@ -50,7 +50,7 @@ int nf_tx_flags_from_vnet(const struct virtio_net_hdr *vh, bool gso_v4, bool gso
 		if (vh->gso_size == 0)
 			return -EOPNOTSUPP;
 		gso_type = vh->gso_type == VIRTIO_NET_HDR_GSO_TCPV4 ? XEN_NETIF_GSO_TYPE_TCPV4
-								     : XEN_NETIF_GSO_TYPE_TCPV6;
+								    : XEN_NETIF_GSO_TYPE_TCPV6;
 		if ((gso_type == XEN_NETIF_GSO_TYPE_TCPV4 && !gso_v4) ||
 		    (gso_type == XEN_NETIF_GSO_TYPE_TCPV6 && !gso_v6))
 			return -EOPNOTSUPP;

@@ -69,8 +69,8 @@ static void grant(struct nf_alloc *a, grant_ref_t ref, domid_t dom, uint64_t fra
 	struct grant_entry_v1 *e = &a->gnt[ref];
 	uint16_t flags = __atomic_load_n(&e->flags, __ATOMIC_ACQUIRE);
 
-	if ((flags & GTF_type_mask) == GTF_permit_access && e->domid == dom &&
-	    e->frame == frame && !!(flags & GTF_readonly) == ro)
+	if ((flags & GTF_type_mask) == GTF_permit_access && e->domid == dom && e->frame == frame &&
+	    !!(flags & GTF_readonly) == ro)
 		return;
 	gnttab_grant_access(a->gnt, ref, dom, (uint32_t)frame, ro);
 }
@@ -188,8 +188,8 @@ static int read_params(struct nf_vif *vif)
 	v = xs_read_long(vif->xs, vif->fe, "pvnet-pkt", 64);
 	p->pkt = v >= 60 && v <= (long)PAGE ? (unsigned)v : 64;
 	if (v != (long)p->pkt)
-		PVLOG(WARN, MOD, "%s: pvnet-pkt %ld outside 60..%u, using %u", vif->ifname, v,
-		      PAGE, p->pkt);
+		PVLOG(WARN, MOD, "%s: pvnet-pkt %ld outside 60..%u, using %u", vif->ifname, v, PAGE,
+		      p->pkt);
 	v = xs_read_long(vif->xs, vif->fe, "pvnet-pps", 0);
 	p->pps = v > 0 ? (unsigned)v : 0;
 	memset(p->dst_mac, 0xff, 6);
@@ -315,8 +315,7 @@ int nf_vif_create(struct hvc *hv, struct xs_client *xs, struct nf_alloc *alloc, 
 	}
 	rc = nf_tap_open(vif->ifname, &vif->tap_fd);
 	if (rc < 0) {
-		PVLOG(ERR, MOD, "%s: cannot create the TAP device: %s", vif->ifname,
-		      strerror(-rc));
+		PVLOG(ERR, MOD, "%s: cannot create the TAP device: %s", vif->ifname, strerror(-rc));
 		goto free_vif;
 	}
 	rc = tap_configure(vif, buf, sizeof(buf));
@@ -409,11 +408,11 @@ static void queue_account(struct nf_vif *vif, struct nf_queue *q)
 	PVLOG(INFO, MOD,
 	      "%s queue %u: tx %llu pkts %llu bytes (%llu gso), rx %llu pkts %llu bytes "
 	      "(%llu gso), notifies tx %llu rx %llu, wakeups %llu",
-	      vif->ifname, q->idx, (unsigned long long)q->tx_pkts,
-	      (unsigned long long)q->tx_bytes, (unsigned long long)q->tx_gso_pkts,
-	      (unsigned long long)q->rx_pkts, (unsigned long long)q->rx_bytes,
-	      (unsigned long long)q->rx_gso_pkts, (unsigned long long)q->tx_notify_count,
-	      (unsigned long long)q->rx_notify_count, (unsigned long long)q->wakeups);
+	      vif->ifname, q->idx, (unsigned long long)q->tx_pkts, (unsigned long long)q->tx_bytes,
+	      (unsigned long long)q->tx_gso_pkts, (unsigned long long)q->rx_pkts,
+	      (unsigned long long)q->rx_bytes, (unsigned long long)q->rx_gso_pkts,
+	      (unsigned long long)q->tx_notify_count, (unsigned long long)q->rx_notify_count,
+	      (unsigned long long)q->wakeups);
 	q->tx_pkts = q->tx_bytes = q->rx_pkts = q->rx_bytes = 0;
 	q->tx_gso_pkts = q->rx_gso_pkts = q->tx_notify_count = q->rx_notify_count = 0;
 	q->wakeups = 0;

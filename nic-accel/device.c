@@ -52,7 +52,7 @@ static void dev_unlock(struct accel_device *d)
 }
 
 int accel_device_open(struct accel_registry *reg, const char *name, const struct accel_host *host,
-                      const struct accel_open_args *args, struct accel_device **out)
+		      const struct accel_open_args *args, struct accel_device **out)
 {
 	const struct accel_plugin *p = accel_find(reg, name);
 	struct accel_device *d;
@@ -132,7 +132,7 @@ int accel_device_stats(struct accel_device *d, struct accel_stat *out, uint32_t 
 }
 
 int accel_attach_create(struct accel_device *d, const struct accel_vif_config *cfg,
-                        struct accel_attach **out)
+			struct accel_attach **out)
 {
 	struct accel_port_args pa;
 	struct accel_attach *a;
@@ -162,10 +162,10 @@ int accel_attach_create(struct accel_device *d, const struct accel_vif_config *c
 		goto err_unlock;
 	for (uint32_t q = 0; q < queues; q++) {
 		struct accel_qp_args qa = {
-		    .ring_len = cfg->ring_len,
-		    .flags = q == 0 ? cfg->qp_flags : 0,
-		    .irq_frames = cfg->irq_frames,
-		    .irq_usecs = cfg->irq_usecs,
+			.ring_len = cfg->ring_len,
+			.flags = q == 0 ? cfg->qp_flags : 0,
+			.irq_frames = cfg->irq_frames,
+			.irq_usecs = cfg->irq_usecs,
 		};
 		rc = d->ops->qp_alloc(a->port, &qa, &a->qps[q]);
 		if (rc)
@@ -234,7 +234,7 @@ uint32_t accel_attach_queues(const struct accel_attach *a)
 	})
 
 int accel_attach_map_qp(struct accel_attach *a, uint32_t qid, uint32_t domid,
-                        struct accel_qp_map *out)
+			struct accel_qp_map *out)
 {
 	if (qid >= a->n_qps)
 		return -EINVAL;
@@ -242,7 +242,7 @@ int accel_attach_map_qp(struct accel_attach *a, uint32_t qid, uint32_t domid,
 }
 
 int accel_attach_mem_register(struct accel_attach *a, const struct accel_mem_region *r,
-                              uint32_t count)
+			      uint32_t count)
 {
 	uint64_t pages = 0;
 	int rc;
@@ -257,7 +257,7 @@ int accel_attach_mem_register(struct accel_attach *a, const struct accel_mem_reg
 	if (a->iommu_pages + pages > a->cfg.iommu_quota) {
 		a->iommu_quota_exceeded++;
 		PVLOG_RL(WARN, ACCEL_MOD, "dom%u vif%u: IOMMU quota %u pages exceeded",
-		         a->cfg.domid, a->cfg.handle, a->cfg.iommu_quota);
+			 a->cfg.domid, a->cfg.handle, a->cfg.iommu_quota);
 		return -ENOSPC;
 	}
 	rc = CALL_OPT(a, mem_register, a->port, r, count);
@@ -289,7 +289,7 @@ int accel_attach_rx_filter_del(struct accel_attach *a, const struct accel_rx_fil
 }
 
 int accel_attach_tx_filter_set(struct accel_attach *a, uint32_t qid,
-                               const struct accel_tx_filter *f)
+			       const struct accel_tx_filter *f)
 {
 	if (qid >= a->n_qps)
 		return -EINVAL;
@@ -297,7 +297,7 @@ int accel_attach_tx_filter_set(struct accel_attach *a, uint32_t qid,
 }
 
 int accel_attach_rate_limit_set(struct accel_attach *a, uint32_t qid, uint64_t bytes_per_sec,
-                                uint64_t burst)
+				uint64_t burst)
 {
 	if (qid >= a->n_qps)
 		return -EINVAL;
@@ -318,8 +318,8 @@ int accel_attach_stats(struct accel_attach *a, struct accel_stat *out, uint32_t 
 		const char *name;
 		uint64_t v;
 	} mine[] = {
-	    {"fw_iommu_pages", a->iommu_pages},
-	    {"fw_iommu_quota_exceeded", a->iommu_quota_exceeded},
+		{"fw_iommu_pages", a->iommu_pages},
+		{"fw_iommu_quota_exceeded", a->iommu_quota_exceeded},
 	};
 	for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++, n++) {
 		if ((uint32_t)n < max) {
@@ -341,10 +341,10 @@ int accel_attach_features_set(struct accel_attach *a, uint64_t active)
 }
 
 static const char *const feature_names[ACCEL_FEAT_COUNT] = {
-    [ACCEL_FEAT_RX_CSUM] = "rx-checksumming",   [ACCEL_FEAT_TX_CSUM] = "tx-checksumming",
-    [ACCEL_FEAT_SG] = "scatter-gather",         [ACCEL_FEAT_TSO] = "tcp-segmentation-offload",
-    [ACCEL_FEAT_LRO] = "large-receive-offload", [ACCEL_FEAT_RX_VLAN_FILTER] = "rx-vlan-filter",
-    [ACCEL_FEAT_HW_TC] = "hw-tc-offload",
+	[ACCEL_FEAT_RX_CSUM] = "rx-checksumming",   [ACCEL_FEAT_TX_CSUM] = "tx-checksumming",
+	[ACCEL_FEAT_SG] = "scatter-gather",         [ACCEL_FEAT_TSO] = "tcp-segmentation-offload",
+	[ACCEL_FEAT_LRO] = "large-receive-offload", [ACCEL_FEAT_RX_VLAN_FILTER] = "rx-vlan-filter",
+	[ACCEL_FEAT_HW_TC] = "hw-tc-offload",
 };
 
 const char *accel_feature_name(unsigned int feat)
@@ -398,7 +398,7 @@ int accel_attach_is_detached(const struct accel_attach *a)
 #define APPEND(...)                                                                                \
 	do {                                                                                       \
 		int n_ = snprintf(size > off ? buf + off : NULL, size > off ? size - off : 0,      \
-		                  __VA_ARGS__);                                                    \
+				  __VA_ARGS__);                                                    \
 		if (n_ > 0)                                                                        \
 			off += (size_t)n_;                                                         \
 	} while (0)

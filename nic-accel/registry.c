@@ -16,7 +16,7 @@
 #include "accel_private.h"
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -79,7 +79,7 @@ static int name_ok(const char *name)
  * size, then flags, then the contents.
  */
 int accel_register_ops(struct accel_registry *reg, const struct accel_ops *ops, const char *source,
-                       char *err, size_t errlen)
+		       char *err, size_t errlen)
 {
 	const char *who = source ? base_name(source) : "plugin";
 	struct accel_plugin *p;
@@ -93,22 +93,22 @@ int accel_register_ops(struct accel_registry *reg, const struct accel_ops *ops, 
 	/* The header (through `flags`) is stable across every ABI version. */
 	if (ops->abi_major != ACCEL_ABI_MAJOR) {
 		set_err(err, errlen,
-		        "%s: ABI version %u.%u not supported (this loader takes %u.x, x >= 0)", who,
-		        ops->abi_major, ops->abi_minor, ACCEL_ABI_MAJOR);
+			"%s: ABI version %u.%u not supported (this loader takes %u.x, x >= 0)", who,
+			ops->abi_major, ops->abi_minor, ACCEL_ABI_MAJOR);
 		return -EPROTO;
 	}
 	size = ops->size;
 	if (size < ACCEL_OPS_MIN_SIZE) {
 		set_err(err, errlen,
-		        "%s: ops table is %u bytes, shorter than the %zu bytes ABI %u.0 requires "
-		        "(through qp_free)",
-		        who, size, (size_t)ACCEL_OPS_MIN_SIZE, ACCEL_ABI_MAJOR);
+			"%s: ops table is %u bytes, shorter than the %zu bytes ABI %u.0 requires "
+			"(through qp_free)",
+			who, size, (size_t)ACCEL_OPS_MIN_SIZE, ACCEL_ABI_MAJOR);
 		return -EINVAL;
 	}
 	unknown = ops->flags & ~(uint64_t)ACCEL_F_KNOWN;
 	if (unknown) {
 		set_err(err, errlen, "%s: unknown flag bits 0x%llx in ops table (known: 0x%llx)",
-		        who, (unsigned long long)unknown, (unsigned long long)ACCEL_F_KNOWN);
+			who, (unsigned long long)unknown, (unsigned long long)ACCEL_F_KNOWN);
 		return -ENOTSUP;
 	}
 	if (reg->count >= ACCEL_PLUGINS_MAX) {
@@ -130,19 +130,19 @@ int accel_register_ops(struct accel_registry *reg, const struct accel_ops *ops, 
 	if (!p->ops.probe || !p->ops.open || !p->ops.close || !p->ops.port_alloc ||
 	    !p->ops.port_free || !p->ops.qp_alloc || !p->ops.qp_free) {
 		set_err(err, errlen,
-		        "%s: plugin '%s' lacks a required op (probe, open, close, "
-		        "port_alloc, port_free, qp_alloc, qp_free)",
-		        who, p->ops.name);
+			"%s: plugin '%s' lacks a required op (probe, open, close, "
+			"port_alloc, port_free, qp_alloc, qp_free)",
+			who, p->ops.name);
 		goto err_free;
 	}
 	if (p->ops.levels == 0 || (p->ops.levels >> (ACCEL_LEVEL_MAX + 1)) != 0) {
 		set_err(err, errlen, "%s: plugin '%s' declares levels 0x%x (want a subset of 0-3)",
-		        who, p->ops.name, p->ops.levels);
+			who, p->ops.name, p->ops.levels);
 		goto err_free;
 	}
 	if (accel_find(reg, p->ops.name)) {
 		set_err(err, errlen, "%s: a plugin named '%s' is already registered", who,
-		        p->ops.name);
+			p->ops.name);
 		free(p);
 		return -EEXIST;
 	}
@@ -182,7 +182,7 @@ int accel_load_file(struct accel_registry *reg, const char *path, char *err, siz
 	if (!sym) {
 		const char *e = dlerror();
 		set_err(err, errlen, "%s: missing symbol %s (%s)", who, ACCEL_ENTRY_SYMBOL,
-		        e ? e : "NULL value");
+			e ? e : "NULL value");
 		rc = -ENOENT;
 		goto err_close;
 	}
@@ -278,7 +278,7 @@ int accel_list(const struct accel_registry *reg, struct accel_plugin_info *out, 
 		memset(o, 0, sizeof(*o));
 		snprintf(o->name, sizeof(o->name), "%s", p->ops.name);
 		snprintf(o->version, sizeof(o->version), "%s",
-		         p->ops.version ? p->ops.version : "-");
+			 p->ops.version ? p->ops.version : "-");
 		o->abi_major = p->ops.abi_major;
 		o->abi_minor = p->ops.abi_minor;
 		o->levels = p->ops.levels;
@@ -313,7 +313,7 @@ int accel_format_list(const struct accel_registry *reg, char *buf, size_t size)
 #define APPEND(...)                                                                                \
 	do {                                                                                       \
 		n = snprintf(size > off ? buf + off : NULL, size > off ? size - off : 0,           \
-		             __VA_ARGS__);                                                         \
+			     __VA_ARGS__);                                                         \
 		if (n > 0)                                                                         \
 			off += (size_t)n;                                                          \
 	} while (0)
@@ -337,7 +337,7 @@ int accel_register_builtins(struct accel_registry *reg)
 	static const struct {
 		const struct accel_ops *(*get)(void);
 	} builtins[] = {
-	    {simnic_accel_ops},
+		{simnic_accel_ops},
 	};
 	char err[256];
 	int rc;

@@ -62,7 +62,8 @@ static bool v6_unspec(const uint8_t *a)
 }
 
 /* The frame's IPv4 header is at fr->l3_off; rc is pvnet_frame_parse's verdict. */
-static int check_ipv4(const struct vsw_antispoof *as, const uint8_t *d, const struct pvnet_frame *fr)
+static int check_ipv4(const struct vsw_antispoof *as, const uint8_t *d,
+		      const struct pvnet_frame *fr)
 {
 	static const uint8_t any[4];
 	const uint8_t *ip = d + fr->l3_off;
@@ -92,7 +93,8 @@ static int check_arp(const struct vsw_antispoof *as, const uint8_t *d, const str
 		return rc < 0 ? VSW_DROP_BAD_HEADERS : VSW_DROP_SPOOFED_ARP;
 	if (memcmp(arp + PVNET_ARP_OFF_SHA, as->mac, 6))
 		return VSW_DROP_SPOOFED_ARP;
-	if (as->n4 && !v4_ok(as, arp + PVNET_ARP_OFF_SPA) && memcmp(arp + PVNET_ARP_OFF_SPA, any, 4))
+	if (as->n4 && !v4_ok(as, arp + PVNET_ARP_OFF_SPA) &&
+	    memcmp(arp + PVNET_ARP_OFF_SPA, any, 4))
 		return VSW_DROP_SPOOFED_ARP;
 	return -1;
 }
@@ -183,9 +185,11 @@ static int check_dhcp(const uint8_t *d, const struct pvnet_frame *fr)
 		return VSW_DROP_BAD_HEADERS; /* a UDP header the head does not hold: cannot tell */
 	sport = pvnet_rd16(d + fr->l4_off);
 	dport = pvnet_rd16(d + fr->l4_off + 2);
-	if (fr->l3 == PVNET_FRAME_L3_IPV4 && sport == DHCP4_SERVER_PORT && dport == DHCP4_CLIENT_PORT)
+	if (fr->l3 == PVNET_FRAME_L3_IPV4 && sport == DHCP4_SERVER_PORT &&
+	    dport == DHCP4_CLIENT_PORT)
 		return VSW_DROP_SPOOFED_DHCP;
-	if (fr->l3 == PVNET_FRAME_L3_IPV6 && sport == DHCP6_SERVER_PORT && dport == DHCP6_CLIENT_PORT)
+	if (fr->l3 == PVNET_FRAME_L3_IPV6 && sport == DHCP6_SERVER_PORT &&
+	    dport == DHCP6_CLIENT_PORT)
 		return VSW_DROP_SPOOFED_DHCP;
 	return -1;
 }
@@ -274,7 +278,8 @@ static bool owner_other(const struct vsw_bridge *br, uint32_t port_no, uint8_t k
 
 	if (!t)
 		return false;
-	for (uint32_t i = owner_hash(kind, key, size) & br->owners_mask;; i = (i + 1) & br->owners_mask) {
+	for (uint32_t i = owner_hash(kind, key, size) & br->owners_mask;;
+	     i = (i + 1) & br->owners_mask) {
 		if (!t[i].kind)
 			return false;
 		if (t[i].kind == kind && !memcmp(t[i].key, key, size))
@@ -321,7 +326,8 @@ int vsw_antispoof_owners_rebuild(struct vsw_bridge *br)
 	return 0;
 }
 
-int vsw_antispoof_claimed(const struct vsw_bridge *br, uint32_t port_no, const struct pvnet_pkt *pkt)
+int vsw_antispoof_claimed(const struct vsw_bridge *br, uint32_t port_no,
+			  const struct pvnet_pkt *pkt)
 {
 	const uint8_t *d = pkt->data, *icmp;
 	struct pvnet_frame fr;
@@ -347,7 +353,8 @@ int vsw_antispoof_claimed(const struct vsw_bridge *br, uint32_t port_no, const s
 	if (icmp[0] == ND_NA || (icmp[0] == ND_NS && v6_unspec(d + fr.l3_off + 8)))
 		return owner_other(br, port_no, OWN_V6, icmp + 8) ? VSW_DROP_SPOOFED_ND : -1;
 	if (icmp[0] == ND_NS)
-		return owner_other(br, port_no, OWN_V6, d + fr.l3_off + 8) ? VSW_DROP_SPOOFED_ND : -1;
+		return owner_other(br, port_no, OWN_V6, d + fr.l3_off + 8) ? VSW_DROP_SPOOFED_ND
+									   : -1;
 	return -1;
 }
 
@@ -372,8 +379,8 @@ int vsw_ip_parse(const char *text, struct vsw_ip_addr *out)
 	return -EINVAL;
 }
 
-int vsw_port_set_antispoof(struct vsw_port *port, const uint8_t *mac,
-			   const struct vsw_ip_addr *ips, unsigned n_ips)
+int vsw_port_set_antispoof(struct vsw_port *port, const uint8_t *mac, const struct vsw_ip_addr *ips,
+			   unsigned n_ips)
 {
 	struct vsw_antispoof *as = NULL, *old;
 
@@ -412,8 +419,10 @@ int vsw_port_set_antispoof(struct vsw_port *port, const uint8_t *mac,
 	old = port->antispoof;
 	port->antispoof = as;
 	if (vsw_antispoof_owners_rebuild(port->br) < 0)
-		PVLOG(ERR, VSW_LOG, "%s: no memory for the table of anti-spoofing addresses: "
-		      "other ports' claims on them are not checked", port->br->name);
+		PVLOG(ERR, VSW_LOG,
+		      "%s: no memory for the table of anti-spoofing addresses: "
+		      "other ports' claims on them are not checked",
+		      port->br->name);
 	pthread_rwlock_unlock(&port->br->lock);
 	/* no worker can still read `old`: they hold the read lock while they use it */
 	vsw_antispoof_free(old);

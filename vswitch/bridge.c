@@ -348,8 +348,7 @@ int vsw_port_get_dev_stats(struct vsw_port *port, struct vsw_port_dev_stats *st)
 	return port->ops->get_stats(port, st);
 }
 
-int vsw_port_foreach(struct vsw_bridge *br, int (*cb)(struct vsw_port *port, void *arg),
-		     void *arg)
+int vsw_port_foreach(struct vsw_bridge *br, int (*cb)(struct vsw_port *port, void *arg), void *arg)
 {
 	int rc = 0;
 
@@ -528,14 +527,15 @@ int vsw_port_format(struct vsw_port *port, char *buf, size_t size)
 			put(buf, size, &off, "none");
 	}
 	put(buf, size, &off, " offloads=%s%s%s%s", port->flags & VSW_PORT_F_CSUM ? "csum," : "",
-	    port->flags & VSW_PORT_F_TSO4 ? "tso4," : "", port->flags & VSW_PORT_F_TSO6 ? "tso6," : "",
-	    port->flags ? "" : "none");
+	    port->flags & VSW_PORT_F_TSO4 ? "tso4," : "",
+	    port->flags & VSW_PORT_F_TSO6 ? "tso6," : "", port->flags ? "" : "none");
 	if (off && off <= size && buf[off - 1] == ',')
 		buf[--off] = 0;
 	{
 		struct vsw_port_fdb_stats fs;
 		vsw_fdb_port_get(br->fdb, port->port_no, &fs);
-		put(buf, size, &off, " macs=%llu/%llu mac_learnt=%llu mac_evicted=%llu mac_limit_hits=%llu",
+		put(buf, size, &off,
+		    " macs=%llu/%llu mac_learnt=%llu mac_evicted=%llu mac_limit_hits=%llu",
 		    (unsigned long long)fs.entries, (unsigned long long)fs.limit,
 		    (unsigned long long)fs.learnt, (unsigned long long)fs.evicted,
 		    (unsigned long long)fs.limit_hits);

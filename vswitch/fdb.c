@@ -36,17 +36,17 @@ struct fdb_entry {
 	uint64_t key;       /* mac (48 bits) | vlan << 48 */
 	uint64_t last_seen; /* ns; unused for static entries */
 	uint32_t port_no;
-	uint32_t next;      /* chain or free list */
+	uint32_t next;               /* chain or free list */
 	uint32_t lru_prev, lru_next; /* the port's LRU list (dynamic entries only) */
 	bool is_static;
 };
 
 /* One port's share of the table, by port number. */
 struct fdb_port {
-	uint32_t limit;      /* 0: the bridge default */
-	uint32_t count;      /* dynamic entries on the port */
-	uint32_t lru_head;   /* oldest */
-	uint32_t lru_tail;   /* newest */
+	uint32_t limit;    /* 0: the bridge default */
+	uint32_t count;    /* dynamic entries on the port */
+	uint32_t lru_head; /* oldest */
+	uint32_t lru_tail; /* newest */
 	struct vsw_port_fdb_stats st;
 };
 
@@ -58,7 +58,7 @@ struct vsw_fdb {
 	uint64_t ageing_ns;
 	uint32_t bucket_mask;
 	uint32_t free_head;
-	uint32_t port_hwm;   /* ports[0..port_hwm) may hold entries */
+	uint32_t port_hwm; /* ports[0..port_hwm) may hold entries */
 	uint64_t next_full_sweep;
 	uint32_t *buckets;
 	struct fdb_entry *entries;
@@ -385,8 +385,7 @@ enum vsw_fdb_learn vsw_fdb_learn_locked(struct vsw_fdb *fdb, uint16_t vlan, cons
 	return VSW_FDB_NEW;
 }
 
-uint32_t vsw_fdb_lookup_locked(struct vsw_fdb *fdb, uint16_t vlan, const uint8_t *mac,
-			       uint64_t now)
+uint32_t vsw_fdb_lookup_locked(struct vsw_fdb *fdb, uint16_t vlan, const uint8_t *mac, uint64_t now)
 {
 	uint32_t prev, i = fdb_find(fdb, fdb_key(vlan, mac), &prev);
 

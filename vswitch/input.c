@@ -396,9 +396,9 @@ int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch
 				continue;
 			k = mac_key(pkt->vlan, pkt->data + 6);
 			if (k != last_src) {
-				enum vsw_fdb_learn r = vsw_fdb_learn_locked(br->fdb, pkt->vlan,
-									    pkt->data + 6,
-									    in->port_no, now);
+				enum vsw_fdb_learn r =
+					vsw_fdb_learn_locked(br->fdb, pkt->vlan, pkt->data + 6,
+							     in->port_no, now);
 				last_src = r == VSW_FDB_FULL ? UINT64_MAX : k;
 				if (r == VSW_FDB_NEW || r == VSW_FDB_MOVED)
 					last_dst = UINT64_MAX;
@@ -407,7 +407,8 @@ int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch
 				continue;
 			k = mac_key(pkt->vlan, pkt->data);
 			if (k != last_dst) {
-				last_out = vsw_fdb_lookup_locked(br->fdb, pkt->vlan, pkt->data, now);
+				last_out =
+					vsw_fdb_lookup_locked(br->fdb, pkt->vlan, pkt->data, now);
 				last_dst = k;
 			}
 			out[i] = last_out;
@@ -513,7 +514,8 @@ int vsw_input(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_batch
 			struct pvnet_pkt *pkt = batch->pkts[i];
 			if (out[i] == ucast[g])
 				egress_one(&ctx, q, pkt,
-					   (uint16_t)egress_tci(q, pkt->vlan, pkt->vlan_tci & 0xe000));
+					   (uint16_t)egress_tci(q, pkt->vlan,
+								pkt->vlan_tci & 0xe000));
 		}
 		flush_group(&ctx, q);
 	}

@@ -29,7 +29,7 @@ int vsw_offload_csum(struct pvnet_pkt *pkt)
 	    field + 2 > pkt->len)
 		return -EINVAL;
 	c = pvnet_csum_finish(pvnet_csum_partial(pkt->data + pkt->csum_start,
-					   pkt->len - pkt->csum_start, 0));
+						 pkt->len - pkt->csum_start, 0));
 	if (c == 0 && pkt->csum_offset == UDP_CSUM_OFFSET)
 		c = 0xffff; /* UDP: zero means "no checksum" */
 	pvnet_wr16(pkt->data + field, c);
@@ -88,7 +88,7 @@ static void tso_fix(uint8_t *s, const struct tso_layout *lo, uint32_t seq, uint1
 	}
 	pvnet_wr32(tcp + 4, seq);
 	if (!last)
-		tcp[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
+		tcp[13] &= (uint8_t) ~(TCP_FIN | TCP_PSH);
 	if (!first)
 		tcp[13] &= (uint8_t)~TCP_CWR;
 	pvnet_wr16(tcp + 16, 0);

@@ -29,7 +29,7 @@
 #define POOL_TAG_SHIFT (2 * POOL_IDX_BITS)
 
 struct pvnet_pkt_pool {
-	_Alignas(64) uint64_t head; /* atomic: tag << 34 | free count << 17 | top index */
+	_Alignas(64) uint64_t head;  /* atomic: tag << 34 | free count << 17 | top index */
 	_Alignas(64) uint32_t *next; /* atomic entries: the free packet below index i */
 	unsigned count;
 	uint32_t buf_size;
@@ -54,8 +54,7 @@ static inline uint32_t head_cnt(uint64_t h)
 }
 
 /* Pushes the chain first..last (k packets, linked through next[] by the caller). */
-static void pool_push_chain(struct pvnet_pkt_pool *pool, uint32_t first, uint32_t last,
-			    uint32_t k)
+static void pool_push_chain(struct pvnet_pkt_pool *pool, uint32_t first, uint32_t last, uint32_t k)
 {
 	uint64_t old = __atomic_load_n(&pool->head, __ATOMIC_RELAXED), nw;
 

@@ -107,7 +107,8 @@ static int rx_copy(struct tpacket3_hdr *h, struct pvnet_pkt *pkt)
 		return -EINVAL;
 	if (tag) {
 		uint16_t tpid = (h->tp_status & TP_STATUS_VLAN_TPID_VALID) && h->hv1.tp_vlan_tpid
-					? h->hv1.tp_vlan_tpid : PVNET_ETH_P_8021Q;
+					? h->hv1.tp_vlan_tpid
+					: PVNET_ETH_P_8021Q;
 		memcpy(pkt->buf, frame, 12);
 		pkt->buf[12] = (uint8_t)(tpid >> 8);
 		pkt->buf[13] = (uint8_t)tpid;
@@ -171,7 +172,8 @@ static int afp_rx_poll(void *arg, unsigned budget)
 		}
 		if (!ap->rx_left) {
 			/* release: our copies are done before the kernel refills the block */
-			__atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL, __ATOMIC_RELEASE);
+			__atomic_store_n(&bd->hdr.bh1.block_status, TP_STATUS_KERNEL,
+					 __ATOMIC_RELEASE);
 			ap->rx_next = NULL;
 			ap->rx_block = (ap->rx_block + 1) % VSW_AFP_RX_BLOCKS;
 		}
@@ -207,7 +209,8 @@ static int afp_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 				(void)sendto(ap->fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
 				queued = 0;
 			}
-			if (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) != TP_STATUS_AVAILABLE) {
+			if (__atomic_load_n(&h->tp_status, __ATOMIC_ACQUIRE) !=
+			    TP_STATUS_AVAILABLE) {
 				if (h->tp_status & TP_STATUS_WRONG_FORMAT) {
 					ap->tx_errors++;
 					__atomic_store_n(&h->tp_status, TP_STATUS_AVAILABLE,

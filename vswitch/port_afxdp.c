@@ -59,7 +59,7 @@
 #define VSW_XDP_FRAMES (VSW_XDP_RX_FRAMES + VSW_XDP_TX_FRAMES)
 #define VSW_XDP_UMEM_SIZE ((size_t)VSW_XDP_FRAMES * VSW_XDP_FRAME)
 #define VSW_XDP_POOL 1024 /* RX packets in flight in the bridge (4 KiB buffers) */
-#define VSW_XDP_KICKS 4 /* sendto retries per burst while the kernel says EAGAIN */
+#define VSW_XDP_KICKS 4   /* sendto retries per burst while the kernel says EAGAIN */
 
 struct xdp_port {
 	struct vsw_port *port;
@@ -69,11 +69,11 @@ struct xdp_port {
 	char ifname[IFNAMSIZ];
 	int ifindex;
 	uint32_t queue;
-	unsigned nqueues;       /* RX queues of the interface (0: unknown) */
-	uint32_t xdp_mode;      /* XDP_FLAGS_SKB_MODE or XDP_FLAGS_DRV_MODE: attached */
-	bool zero_copy;         /* the socket is bound in zero-copy mode */
+	unsigned nqueues;  /* RX queues of the interface (0: unknown) */
+	uint32_t xdp_mode; /* XDP_FLAGS_SKB_MODE or XDP_FLAGS_DRV_MODE: attached */
+	bool zero_copy;    /* the socket is bound in zero-copy mode */
 	int map_fd, prog_fd;
-	int link_fd;            /* BPF link holding the attachment, -1: netlink attach */
+	int link_fd; /* BPF link holding the attachment, -1: netlink attach */
 	uint32_t prog_id;
 	uint8_t *umem_area;
 	struct xsk_umem *umem;
@@ -223,7 +223,8 @@ static void tx_kick(struct xdp_port *xp)
 			return;
 		if (errno != EAGAIN && errno != EBUSY && errno != ENOBUFS && errno != ENETDOWN) {
 			xp->tx_kick_errors++;
-			PVLOG_RL(WARN, VSW_LOG, "%s: AF_XDP tx kick: %s", xp->ifname, strerror(errno));
+			PVLOG_RL(WARN, VSW_LOG, "%s: AF_XDP tx kick: %s", xp->ifname,
+				 strerror(errno));
 			return;
 		}
 		if (errno != EAGAIN)
@@ -269,7 +270,8 @@ static int xdp_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 			else
 				xp->tx_errors++;
 			PVLOG_RL(WARN, VSW_LOG, "%s: cannot send frame of %u bytes: %s", xp->ifname,
-				 pkt->len, size == -ENOSPC ? "larger than a UMEM frame" : strerror(-size));
+				 pkt->len,
+				 size == -ENOSPC ? "larger than a UMEM frame" : strerror(-size));
 			pvnet_pkt_put(pkt);
 			continue;
 		}
@@ -330,25 +332,25 @@ static int xdp_describe(struct vsw_port *port, char *buf, size_t size)
 	tx_err = xp->tx_errors + xp->tx_bad_completion + xp->tx_kick_errors;
 	kicks = xp->tx_kicks;
 	pthread_mutex_unlock(&xp->tx_lock);
-	return snprintf(buf, size,
-			"dev=%s ifindex=%d queue=%u/%u xdp=%s,%s prog_id=%u umem=%ux%uKiB "
-			"rings=fill:%u,rx:%u,tx:%u,comp:%u need_wakeup rx_nobuf=%llu "
-			"rx_bad_desc=%llu tx_too_big=%llu tx_ring_full=%llu tx_errors=%llu "
-			"tx_kicks=%llu fill_wakeups=%llu kernel_rx_dropped=%llu kernel_rx_ring_full=%llu "
-			"kernel_fill_empty=%llu kernel_invalid=%llu",
-			xp->ifname, xp->ifindex, xp->queue, xp->nqueues,
-			xp->xdp_mode == XDP_FLAGS_DRV_MODE ? "drv" : "skb",
-			xp->zero_copy ? "zc" : "copy", xp->prog_id, VSW_XDP_FRAMES,
-			VSW_XDP_FRAME >> 10, VSW_XDP_RX_FRAMES, VSW_XDP_RX_FRAMES, VSW_XDP_TX_FRAMES,
-			VSW_XDP_TX_FRAMES,
-			(unsigned long long)__atomic_load_n(&xp->rx_nobuf, __ATOMIC_RELAXED),
-			(unsigned long long)__atomic_load_n(&xp->rx_bad_desc, __ATOMIC_RELAXED),
-			(unsigned long long)too_big, (unsigned long long)ring_full,
-			(unsigned long long)tx_err, (unsigned long long)kicks,
-			(unsigned long long)__atomic_load_n(&xp->rx_fill_wakeups, __ATOMIC_RELAXED),
-			(unsigned long long)ks.rx_dropped, (unsigned long long)ks.rx_ring_full,
-			(unsigned long long)ks.rx_fill_ring_empty_descs,
-			(unsigned long long)(ks.rx_invalid_descs + ks.tx_invalid_descs));
+	return snprintf(
+		buf, size,
+		"dev=%s ifindex=%d queue=%u/%u xdp=%s,%s prog_id=%u umem=%ux%uKiB "
+		"rings=fill:%u,rx:%u,tx:%u,comp:%u need_wakeup rx_nobuf=%llu "
+		"rx_bad_desc=%llu tx_too_big=%llu tx_ring_full=%llu tx_errors=%llu "
+		"tx_kicks=%llu fill_wakeups=%llu kernel_rx_dropped=%llu kernel_rx_ring_full=%llu "
+		"kernel_fill_empty=%llu kernel_invalid=%llu",
+		xp->ifname, xp->ifindex, xp->queue, xp->nqueues,
+		xp->xdp_mode == XDP_FLAGS_DRV_MODE ? "drv" : "skb", xp->zero_copy ? "zc" : "copy",
+		xp->prog_id, VSW_XDP_FRAMES, VSW_XDP_FRAME >> 10, VSW_XDP_RX_FRAMES,
+		VSW_XDP_RX_FRAMES, VSW_XDP_TX_FRAMES, VSW_XDP_TX_FRAMES,
+		(unsigned long long)__atomic_load_n(&xp->rx_nobuf, __ATOMIC_RELAXED),
+		(unsigned long long)__atomic_load_n(&xp->rx_bad_desc, __ATOMIC_RELAXED),
+		(unsigned long long)too_big, (unsigned long long)ring_full,
+		(unsigned long long)tx_err, (unsigned long long)kicks,
+		(unsigned long long)__atomic_load_n(&xp->rx_fill_wakeups, __ATOMIC_RELAXED),
+		(unsigned long long)ks.rx_dropped, (unsigned long long)ks.rx_ring_full,
+		(unsigned long long)ks.rx_fill_ring_empty_descs,
+		(unsigned long long)(ks.rx_invalid_descs + ks.tx_invalid_descs));
 }
 
 /* Removes our program from the interface, only if it is still the one attached. */
@@ -362,7 +364,8 @@ static void prog_detach(struct xdp_port *xp)
 	if (xp->link_fd >= 0) {
 		rc = bpf_link_detach(xp->link_fd);
 		if (rc && rc != -ENOLINK)
-			PVLOG(WARN, VSW_LOG, "%s: detaching XDP link: %s", xp->ifname, strerror(-rc));
+			PVLOG(WARN, VSW_LOG, "%s: detaching XDP link: %s", xp->ifname,
+			      strerror(-rc));
 		close(xp->link_fd); /* the last reference: detached even if the call failed */
 		xp->link_fd = -1;
 		xp->xdp_mode = 0;
@@ -454,8 +457,10 @@ static int netdev_rx_queues(int ifindex, unsigned *n)
 		struct nlmsghdr nh;
 		struct ifinfomsg ifi;
 	} req = {
-		.nh = {.nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETLINK,
-		       .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = 1},
+		.nh = {.nlmsg_len = sizeof(req),
+		       .nlmsg_type = RTM_GETLINK,
+		       .nlmsg_flags = NLM_F_REQUEST,
+		       .nlmsg_seq = 1},
 		.ifi = {.ifi_family = AF_UNSPEC, .ifi_index = ifindex},
 	};
 	uint8_t resp[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
@@ -507,10 +512,14 @@ out:
 static int prog_load(struct xdp_port *xp, char *log, size_t log_size)
 {
 	struct bpf_insn insns[] = {
-		{.code = BPF_LDX | BPF_MEM | BPF_W, .dst_reg = BPF_REG_2, .src_reg = BPF_REG_1,
+		{.code = BPF_LDX | BPF_MEM | BPF_W,
+		 .dst_reg = BPF_REG_2,
+		 .src_reg = BPF_REG_1,
 		 .off = offsetof(struct xdp_md, rx_queue_index)},
-		{.code = BPF_LD | BPF_DW | BPF_IMM, .dst_reg = BPF_REG_1,
-		 .src_reg = BPF_PSEUDO_MAP_FD, .imm = xp->map_fd},
+		{.code = BPF_LD | BPF_DW | BPF_IMM,
+		 .dst_reg = BPF_REG_1,
+		 .src_reg = BPF_PSEUDO_MAP_FD,
+		 .imm = xp->map_fd},
 		{0}, /* second half of the 64-bit immediate */
 		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_3, .imm = XDP_PASS},
 		{.code = BPF_JMP | BPF_CALL, .imm = BPF_FUNC_redirect_map},
@@ -548,7 +557,7 @@ static int prog_attach(struct xdp_port *xp, uint32_t mode)
 			return 0;
 		}
 		if (rc == -EBUSY || rc == -EEXIST)
-			break; /* someone else's program: never try to replace it */
+			break;       /* someone else's program: never try to replace it */
 		if (rc == -EINVAL) { /* no XDP links in this kernel: netlink attach */
 			rc = bpf_xdp_attach(xp->ifindex, xp->prog_fd,
 					    modes[i] | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
@@ -643,8 +652,9 @@ int vsw_afxdp_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
 	if (!br || !worker || !ifname || !ifname[0] || strlen(ifname) >= IFNAMSIZ ||
 	    cfg->mode > VSW_AFXDP_MODE_DRV || cfg->copy > VSW_AFXDP_ZEROCOPY)
 		goto fail;
-	mode = cfg->mode == VSW_AFXDP_MODE_SKB ? XDP_FLAGS_SKB_MODE
-	       : cfg->mode == VSW_AFXDP_MODE_DRV ? XDP_FLAGS_DRV_MODE : 0;
+	mode = cfg->mode == VSW_AFXDP_MODE_SKB   ? XDP_FLAGS_SKB_MODE
+	       : cfg->mode == VSW_AFXDP_MODE_DRV ? XDP_FLAGS_DRV_MODE
+						 : 0;
 	if (mode == XDP_FLAGS_SKB_MODE && cfg->copy == VSW_AFXDP_ZEROCOPY) {
 		why_set(why, why_size, "zero-copy needs native (drv) mode, not skb");
 		goto fail;
@@ -672,7 +682,8 @@ int vsw_afxdp_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
 	}
 	/* checked before anything changes on the interface */
 	if ((!netdev_channels(ifname, &xp->nqueues) ||
-	     !netdev_rx_queues(xp->ifindex, &xp->nqueues)) && xp->queue >= xp->nqueues) {
+	     !netdev_rx_queues(xp->ifindex, &xp->nqueues)) &&
+	    xp->queue >= xp->nqueues) {
 		rc = -ERANGE;
 		why_set(why, why_size, "queue %u out of range: %s has %u RX queue%s", xp->queue,
 			ifname, xp->nqueues, xp->nqueues == 1 ? "" : "s");
@@ -697,7 +708,8 @@ int vsw_afxdp_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
 	rc = bpf_map_create(BPF_MAP_TYPE_XSKMAP, "pvnet_xsks", sizeof(uint32_t), sizeof(uint32_t),
 			    xp->queue + 1, NULL);
 	if (rc < 0) {
-		why_set(why, why_size, "cannot create an XSKMAP (kernel without BPF or AF_XDP?): %s",
+		why_set(why, why_size,
+			"cannot create an XSKMAP (kernel without BPF or AF_XDP?): %s",
 			strerror(-rc));
 		goto fail_xp;
 	}

@@ -32,9 +32,9 @@ struct tap_port {
 	int fd;
 	int ifindex;
 	char ifname[IFNAMSIZ];
-	pthread_mutex_t tx_lock; /* scratch + per-burst serialisation */
+	pthread_mutex_t tx_lock;                            /* scratch + per-burst serialisation */
 	uint64_t rx_packets, rx_bytes, rx_errors, rx_nobuf; /* worker thread only */
-	uint64_t tx_packets, tx_bytes, tx_errors;          /* under tx_lock */
+	uint64_t tx_packets, tx_bytes, tx_errors;           /* under tx_lock */
 	uint8_t scratch[VSW_DEV_BUF_SIZE];
 };
 
@@ -83,7 +83,7 @@ void vsw_pkt_to_vnet_hdr(const struct pvnet_pkt *pkt, uint16_t vlan_tci, struct 
 	if (pkt->gso_type != PVNET_GSO_NONE) {
 		uint32_t l4 = pkt->csum_start, hl = l4 + 20;
 		vh->gso_type = pkt->gso_type == PVNET_GSO_TCPV4 ? VIRTIO_NET_HDR_GSO_TCPV4
-							       : VIRTIO_NET_HDR_GSO_TCPV6;
+								: VIRTIO_NET_HDR_GSO_TCPV6;
 		vh->gso_size = pkt->gso_size;
 		if ((pkt->flags & PVNET_PKT_F_CSUM_BLANK) && l4 + 13 <= pkt->head_size)
 			hl = l4 + (uint32_t)(pkt->data[l4 + 12] >> 4) * 4;
@@ -145,8 +145,8 @@ static int tap_rx_poll(void *arg, unsigned budget)
 		}
 		pkt->len = pkt->head_size = (uint32_t)((size_t)n - sizeof(vh));
 		if (vsw_vnet_hdr_to_pkt(&vh, pkt)) {
-			PVLOG_RL(WARN, VSW_LOG, "%s: unsupported virtio header (gso %u)", tp->ifname,
-				 vh.gso_type);
+			PVLOG_RL(WARN, VSW_LOG, "%s: unsupported virtio header (gso %u)",
+				 tp->ifname, vh.gso_type);
 			tp->rx_errors++;
 			pvnet_pkt_put(pkt);
 			continue;
@@ -192,8 +192,8 @@ static int tap_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 		} else {
 			int size = vsw_pkt_linearize(pkt, tci, tp->scratch, sizeof(tp->scratch));
 			if (size < 0) {
-				PVLOG_RL(WARN, VSW_LOG, "%s: cannot linearise frame: %s", tp->ifname,
-					 strerror(-size));
+				PVLOG_RL(WARN, VSW_LOG, "%s: cannot linearise frame: %s",
+					 tp->ifname, strerror(-size));
 				tp->tx_errors++;
 				pvnet_pkt_put(pkt);
 				continue;
@@ -237,7 +237,8 @@ static int tap_describe(struct vsw_port *port, char *buf, size_t size)
 {
 	struct tap_port *tp = vsw_port_priv(port);
 
-	return snprintf(buf, size, "dev=%s ifindex=%d vnet_hdr=10 offload=csum,tso4,tso6 rx_nobuf=%llu",
+	return snprintf(buf, size,
+			"dev=%s ifindex=%d vnet_hdr=10 offload=csum,tso4,tso6 rx_nobuf=%llu",
 			tp->ifname, tp->ifindex,
 			(unsigned long long)__atomic_load_n(&tp->rx_nobuf, __ATOMIC_RELAXED));
 }
@@ -306,14 +307,17 @@ int vsw_tap_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const cha
 		/* an existing interface that is not a TAP (a veth, say): the kernel's
 		 * EINVAL says nothing; EEXIST and a log line say what is wrong */
 		if (rc == -EINVAL && if_nametoindex(ifname)) {
-			PVLOG(WARN, VSW_LOG, "%s exists and is not a TAP device: use --type afpacket "
-					     "to attach it", ifname);
+			PVLOG(WARN, VSW_LOG,
+			      "%s exists and is not a TAP device: use --type afpacket "
+			      "to attach it",
+			      ifname);
 			rc = -EEXIST;
 		}
 		goto fail_tp;
 	}
 	if (ioctl(tp->fd, TUNSETVNETHDRSZ, &hdrsz) < 0 ||
-	    ioctl(tp->fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) < 0) {
+	    ioctl(tp->fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN) <
+		    0) {
 		rc = -errno;
 		goto fail_tp;
 	}

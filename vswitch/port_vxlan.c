@@ -78,15 +78,15 @@ struct vxlan_port;
 struct vxlan_sock {
 	struct vxlan_sock *next;
 	int fd;
-	int raw_fd;     /* TX with a per-flow source port; -1: TX on fd */
-	uint8_t family; /* AF_INET or AF_INET6 */
+	int raw_fd;        /* TX with a per-flow source port; -1: TX on fd */
+	uint8_t family;    /* AF_INET or AF_INET6 */
 	uint8_t local[16]; /* network order; all-zero = any */
 	uint16_t dstport;
-	unsigned refs;       /* ports holding the socket */
-	bool polled;         /* registered with worker */
+	unsigned refs; /* ports holding the socket */
+	bool polled;   /* registered with worker */
 	struct vsw_worker *worker;
 	struct pvnet_pkt_pool *pool;
-	unsigned n_ports;    /* ports receiving: their VNIs are distinct */
+	unsigned n_ports; /* ports receiving: their VNIs are distinct */
 	struct vxlan_port *ports[VXLAN_SOCK_PORTS];
 	uint64_t rx_errors, rx_bad_vni, rx_nobuf; /* worker only */
 };
@@ -104,11 +104,11 @@ struct vxlan_port {
 	struct vtep_entry vteps[VTEP_TABLE];
 	unsigned n_vteps;
 	bool flood[VSW_VXLAN_MAX_REMOTES]; /* BUM replication list (tx_lock + vtep_lock) */
-	uint64_t rx_packets, rx_bytes; /* worker only */
-	pthread_mutex_t tx_lock; /* everything below */
+	uint64_t rx_packets, rx_bytes;     /* worker only */
+	pthread_mutex_t tx_lock;           /* everything below */
 	uint64_t tx_packets, tx_bytes, tx_errors, tx_flooded;
 	uint8_t hdr[VSW_VXLAN_HLEN];
-	union vxlan_sa remote_sa[VSW_VXLAN_MAX_REMOTES]; /* for the UDP socket */
+	union vxlan_sa remote_sa[VSW_VXLAN_MAX_REMOTES];  /* for the UDP socket */
 	union vxlan_sa remote_raw[VSW_VXLAN_MAX_REMOTES]; /* for the raw socket (port 0) */
 	struct mmsghdr msgs[TX_MSGS];
 	struct iovec iovs[TX_MSGS][5];
@@ -289,7 +289,8 @@ static int vxlan_rx_poll(void *arg, unsigned budget)
 		struct vxlan_port *vp;
 		int r;
 
-		if (size < VSW_VXLAN_HLEN + PVNET_ETH_HLEN || (mm[i].msg_hdr.msg_flags & MSG_TRUNC) ||
+		if (size < VSW_VXLAN_HLEN + PVNET_ETH_HLEN ||
+		    (mm[i].msg_hdr.msg_flags & MSG_TRUNC) ||
 		    vsw_vxlan_decap_hdr(hdrs[i], VSW_VXLAN_HLEN, &vni)) {
 			s->rx_errors++;
 			pvnet_pkt_put(pkt);
@@ -345,10 +346,10 @@ static uint16_t flow_src_port(const uint8_t *f, uint32_t len)
 	struct pvnet_l4_info l4;
 	uint32_t h = 2166136261u;
 
-#define MIX(p, n)                                                                  \
-	do {                                                                       \
-		for (uint32_t k_ = 0; k_ < (n); k_++)                              \
-			h = (h ^ (p)[k_]) * 16777619u;                             \
+#define MIX(p, n)                                                                                  \
+	do {                                                                                       \
+		for (uint32_t k_ = 0; k_ < (n); k_++)                                              \
+			h = (h ^ (p)[k_]) * 16777619u;                                             \
 	} while (0)
 	if (pvnet_l4_locate(f, len, &l4) == 0) {
 		if (l4.ipv6)
@@ -405,7 +406,8 @@ static int vxlan_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 			}
 			wire = pkt->len + (tci ? PVNET_VLAN_HLEN : 0);
 		} else {
-			int size = vsw_pkt_linearize(pkt, tci, vp->scratch[i], sizeof(vp->scratch[i]));
+			int size =
+				vsw_pkt_linearize(pkt, tci, vp->scratch[i], sizeof(vp->scratch[i]));
 			if (size < 0) {
 				vp->tx_errors++;
 				continue;
@@ -428,7 +430,8 @@ static int vxlan_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 		for (unsigned d = 0; d < ndst; d++) {
 			struct msghdr *mh = &vp->msgs[nmsg].msg_hdr;
 			struct iovec *iv = vp->iovs[nmsg];
-			union vxlan_sa *sa = raw ? &vp->remote_raw[dsts[d]] : &vp->remote_sa[dsts[d]];
+			union vxlan_sa *sa =
+				raw ? &vp->remote_raw[dsts[d]] : &vp->remote_sa[dsts[d]];
 			unsigned k = 0;
 
 			memset(mh, 0, sizeof(*mh));
@@ -449,7 +452,8 @@ static int vxlan_send(struct vsw_port *port, struct pvnet_pkt_batch *batch)
 			mh->msg_iov = iv;
 			mh->msg_iovlen = k + nf;
 			mh->msg_name = sa;
-			mh->msg_namelen = sa->sa.sa_family == AF_INET6 ? sizeof(sa->v6) : sizeof(sa->v4);
+			mh->msg_namelen =
+				sa->sa.sa_family == AF_INET6 ? sizeof(sa->v6) : sizeof(sa->v4);
 			nmsg++;
 		}
 		vp->tx_packets++;
@@ -526,13 +530,14 @@ static int vxlan_describe(struct vsw_port *port, char *buf, size_t size)
 	}
 	pthread_mutex_unlock(&vp->vtep_lock);
 	if (off < size) {
-		n = snprintf(buf + off, size - off,
-			     " macs_learned=%u rx_bad_vni=%llu socket_vnis=%u underlay=%s udp_src=%s",
-			     learned,
-			     (unsigned long long)__atomic_load_n(&vp->sock->rx_bad_vni,
-								 __ATOMIC_RELAXED),
-			     vp->sock->refs, fam == AF_INET6 ? "ipv6" : "ipv4",
-			     vp->sock->raw_fd >= 0 ? "flow-hash" : "fixed");
+		n = snprintf(
+			buf + off, size - off,
+			" macs_learned=%u rx_bad_vni=%llu socket_vnis=%u underlay=%s udp_src=%s",
+			learned,
+			(unsigned long long)__atomic_load_n(&vp->sock->rx_bad_vni,
+							    __ATOMIC_RELAXED),
+			vp->sock->refs, fam == AF_INET6 ? "ipv6" : "ipv4",
+			vp->sock->raw_fd >= 0 ? "flow-hash" : "fixed");
 		off += n > 0 ? (size_t)n : 0;
 	}
 	return (int)off;
@@ -905,8 +910,7 @@ int vsw_vxlan_set_remotes(struct vsw_port *port, const struct vsw_ip_addr *remot
 	return 0;
 }
 
-int vsw_vxlan_mac_add(struct vsw_port *port, const uint8_t mac[6],
-		      const struct vsw_ip_addr *remote)
+int vsw_vxlan_mac_add(struct vsw_port *port, const uint8_t mac[6], const struct vsw_ip_addr *remote)
 {
 	struct vxlan_port *vp;
 	struct vtep_entry *e;

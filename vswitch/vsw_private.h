@@ -19,10 +19,10 @@ struct vsw_port {
 	const struct vsw_port_ops *ops;
 	void *priv;
 	uint32_t port_no;
-	unsigned flags;    /* VSW_PORT_F_* */
-	bool enabled;      /* read by workers, written under the port-table write lock */
-	uint8_t mode;      /* enum vsw_port_mode; changed under the write lock */
-	uint16_t vid;      /* access VID, or trunk native VID */
+	unsigned flags; /* VSW_PORT_F_* */
+	bool enabled;   /* read by workers, written under the port-table write lock */
+	uint8_t mode;   /* enum vsw_port_mode; changed under the write lock */
+	uint16_t vid;   /* access VID, or trunk native VID */
 	uint64_t trunk[(VSW_VLAN_MAX + 1 + 63) / 64]; /* allowed tagged VIDs (trunk) */
 	char name[VSW_NAME_MAX];
 	/* Optional features, swapped under the port-table write lock (workers read them
@@ -41,19 +41,19 @@ struct vsw_port {
 
 struct vsw_bridge {
 	char name[VSW_NAME_MAX];
-	pthread_rwlock_t lock;                 /* port table + port config, see bridge.c */
-	struct vsw_port *ports[VSW_PORTS_MAX]; /* by port number */
+	pthread_rwlock_t lock;                  /* port table + port config, see bridge.c */
+	struct vsw_port *ports[VSW_PORTS_MAX];  /* by port number */
 	struct vsw_port *active[VSW_PORTS_MAX]; /* dense, port-number order */
 	unsigned n_active;
 	struct vsw_fdb *fdb;
 	uint64_t (*clock_ns)(void *arg);
 	void *clock_arg;
-	struct pvnet_pkt_pool *fallback;       /* software TSO segments */
+	struct pvnet_pkt_pool *fallback; /* software TSO segments */
 	/* the ports' anti-spoofing MACs and addresses (antispoof.c), rebuilt under
 	 * `lock` (write); NULL: none */
 	struct vsw_addr_owner *owners;
-	uint32_t owners_mask; /* slots - 1 */
-	struct vsw_bridge *next;               /* registry list (switch.c) */
+	uint32_t owners_mask;                   /* slots - 1 */
+	struct vsw_bridge *next;                /* registry list (switch.c) */
 	uint64_t flooded, sw_csum, sw_tso_segs; /* relaxed atomics */
 };
 
@@ -66,7 +66,11 @@ struct vsw_fdb;
 
 /* Result of vsw_fdb_learn_locked. */
 enum vsw_fdb_learn {
-	VSW_FDB_REFRESHED = 0, VSW_FDB_NEW, VSW_FDB_MOVED, VSW_FDB_FULL, VSW_FDB_STATIC_KEPT
+	VSW_FDB_REFRESHED = 0,
+	VSW_FDB_NEW,
+	VSW_FDB_MOVED,
+	VSW_FDB_FULL,
+	VSW_FDB_STATIC_KEPT
 };
 
 struct vsw_fdb_counters {
@@ -145,7 +149,8 @@ void vsw_antispoof_owners_free(struct vsw_bridge *br);
  * anti-spoofing address (ARP sender, NA target, DAD NS target). Caller holds
  * br->lock (read); pkt parsed and untagged at data as for vsw_antispoof_check.
  */
-int vsw_antispoof_claimed(const struct vsw_bridge *br, uint32_t port_no, const struct pvnet_pkt *pkt);
+int vsw_antispoof_claimed(const struct vsw_bridge *br, uint32_t port_no,
+			  const struct pvnet_pkt *pkt);
 
 /* ---- mirror (mirror.c) ---- */
 struct vsw_mirror;

@@ -51,7 +51,7 @@ int accel_register_builtins(struct accel_registry *reg);
  * -ENOTSUP (unknown flags), -EEXIST (name taken).
  */
 int accel_register_ops(struct accel_registry *reg, const struct accel_ops *ops, const char *source,
-                       char *err, size_t errlen);
+		       char *err, size_t errlen);
 
 /* dlopen one plugin; on failure the handle is closed and err says why
  * ("x.so: missing symbol pvnet_accel_entry: ..."): -ENOENT (no symbol / cannot
@@ -90,7 +90,7 @@ const struct accel_ops *accel_plugin_ops(const struct accel_plugin *p);
  * -ENOENT if no plugin has that name.
  */
 int accel_device_open(struct accel_registry *reg, const char *name, const struct accel_host *host,
-                      const struct accel_open_args *args, struct accel_device **out);
+		      const struct accel_open_args *args, struct accel_device **out);
 /* Destroys remaining attachments first. NULL is a no-op. */
 void accel_device_close(struct accel_device *dev);
 int accel_device_info(struct accel_device *dev, struct accel_dev_info *out);
@@ -118,23 +118,23 @@ struct accel_vif_config {
 	uint8_t mac[6];
 };
 int accel_attach_create(struct accel_device *dev, const struct accel_vif_config *cfg,
-                        struct accel_attach **out);
+			struct accel_attach **out);
 /* Frees the port (its qps, filters, IOMMU entries). NULL is a no-op. */
 void accel_attach_destroy(struct accel_attach *att);
 
 struct accel_qp *accel_attach_qp(struct accel_attach *att, uint32_t qid);
 uint32_t accel_attach_queues(const struct accel_attach *att);
 int accel_attach_map_qp(struct accel_attach *att, uint32_t qid, uint32_t domid,
-                        struct accel_qp_map *out);
+			struct accel_qp_map *out);
 int accel_attach_mem_register(struct accel_attach *att, const struct accel_mem_region *r,
-                              uint32_t count);
+			      uint32_t count);
 int accel_attach_mem_unregister(struct accel_attach *att, uint64_t iova, uint64_t size);
 int accel_attach_rx_filter_add(struct accel_attach *att, const struct accel_rx_filter *f);
 int accel_attach_rx_filter_del(struct accel_attach *att, const struct accel_rx_filter *f);
 int accel_attach_tx_filter_set(struct accel_attach *att, uint32_t qid,
-                               const struct accel_tx_filter *f);
+			       const struct accel_tx_filter *f);
 int accel_attach_rate_limit_set(struct accel_attach *att, uint32_t qid, uint64_t bytes_per_sec,
-                                uint64_t burst);
+				uint64_t burst);
 /* Port counters followed by the framework's (iommu_pages, iommu_quota_exceeded). */
 int accel_attach_stats(struct accel_attach *att, struct accel_stat *out, uint32_t max);
 int accel_attach_features_get(struct accel_attach *att, uint64_t *supported, uint64_t *active);
@@ -148,7 +148,7 @@ int accel_attach_is_detached(const struct accel_attach *att);
 /* ethtool layouts. ifname is the vif name ("vif3.0"). Return snprintf's length. */
 int accel_format_stats(struct accel_attach *att, char *buf, size_t size); /* ethtool -S */
 int accel_format_features(struct accel_attach *att, const char *ifname, char *buf,
-                          size_t size); /* ethtool -k */
+			  size_t size); /* ethtool -k */
 /* "rx-checksumming" for ACCEL_FEAT_RX_CSUM; NULL if out of range. */
 const char *accel_feature_name(unsigned int feat);
 

@@ -322,17 +322,17 @@ struct accel_ops {
 	int (*probe)(const struct accel_host *host, struct accel_dev_info *info);
 	/* Open one device instance. `host` must outlive the device. */
 	int (*open)(const struct accel_host *host, const struct accel_open_args *args,
-	            struct accel_dev **out);
+		    struct accel_dev **out);
 	/* Stop the engine, free every port and qp still allocated. NULL is a no-op. */
 	void (*close)(struct accel_dev *dev);
 	/* A per-vif port. -ENOSPC when out of ports or (Level 3) out of VFs. */
 	int (*port_alloc)(struct accel_dev *dev, const struct accel_port_args *args,
-	                  struct accel_port **out);
+			  struct accel_port **out);
 	/* Frees the port's qps, filters and IOMMU entries. NULL is a no-op. */
 	void (*port_free)(struct accel_port *port);
 	/* A queue pair of a port; Level 0 ports have exactly one (-ENOSPC after). */
 	int (*qp_alloc)(struct accel_port *port, const struct accel_qp_args *args,
-	                struct accel_qp **out);
+			struct accel_qp **out);
 	void (*qp_free)(struct accel_qp *qp);
 
 	/* optional */
@@ -344,7 +344,7 @@ struct accel_ops {
 	 * -ENOSPC (and counted as iommu_quota_exceeded) beyond the port's quota,
 	 * -EEXIST if an IOVA is already mapped, -EINVAL if unaligned. */
 	int (*mem_register)(struct accel_port *port, const struct accel_mem_region *regions,
-	                    uint32_t count);
+			    uint32_t count);
 	/* Remove `size` bytes of IOVA space from the IOMMU (missing pages ignored).
 	 * In-flight DMA to them completes or faults; never touches them afterwards. */
 	int (*mem_unregister)(struct accel_port *port, uint64_t iova, uint64_t size);
@@ -360,7 +360,7 @@ struct accel_ops {
 	/* Fill up to `max` counters of `port` (NULL = device-wide); returns the
 	 * number the device has (may exceed max: call again with more room). */
 	int (*stats_get)(struct accel_dev *dev, struct accel_port *port, struct accel_stat *out,
-	                 uint32_t max);
+			 uint32_t max);
 	/* Offload features of a port: supported and active ACCEL_FEAT_BIT masks. */
 	int (*features_get)(struct accel_port *port, uint64_t *supported, uint64_t *active);
 	/* -EINVAL if `active` has bits outside supported. */

@@ -222,7 +222,7 @@ struct accel_sdk_dev {
  * accel_sdk_dev_fini. Cannot fail.
  */
 void accel_sdk_dev_init(struct accel_dev *dev, const struct accel_sdk_class *cls,
-                        const struct accel_host *host, const struct accel_open_args *args);
+			const struct accel_host *host, const struct accel_open_args *args);
 /* Frees every port (and its queue pairs), hooks included; takes the lock. The
  * engine thread must be stopped. */
 void accel_sdk_dev_free_ports(struct accel_dev *dev);
@@ -236,7 +236,7 @@ uint64_t accel_sdk_now(struct accel_dev *dev);
  * rate-limited: on the data path, log only what a guest cannot repeat at will,
  * or at ACCEL_LOG_DEBUG. */
 void accel_sdk_log(struct accel_dev *dev, enum accel_log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 /* The data path's log: like accel_sdk_log, at most ACCEL_SDK_LOG_RL_LINES lines
  * per ACCEL_SDK_LOG_RL_NS per device (the next line printed says how many were
@@ -244,7 +244,7 @@ void accel_sdk_log(struct accel_dev *dev, enum accel_log_level lvl, const char *
 #define ACCEL_SDK_LOG_RL_LINES 10
 #define ACCEL_SDK_LOG_RL_NS 5000000000ull
 void accel_sdk_log_rl(struct accel_dev *dev, enum accel_log_level lvl, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 /* Fills pfd[n..max) with the doorbell of each port's first queue pair (the
  * engine thread's sleep set); returns the new count. Takes the lock. */
@@ -268,21 +268,21 @@ nfds_t accel_sdk_doorbells(struct accel_dev *dev, struct pollfd *pfd, nfds_t n, 
  * a level the class lacks: -EOPNOTSUPP); -ENOSPC with every slot used;
  * iommu_quota 0 means class->default_quota, above 2^24 pages -EINVAL. */
 int accel_sdk_port_alloc(struct accel_dev *dev, const struct accel_port_args *args,
-                         struct accel_port **out);
+			 struct accel_port **out);
 void accel_sdk_port_free(struct accel_port *port);
 /* Queue pair: ring_len 0 means ACCEL_SDK_DEFAULT_RING, else a power of two in
  * [8, class->max_ring]; a Level 0 port has one queue pair; one default-RX queue
  * pair per device (-EBUSY). Freeing shifts later queue pairs down by one and
  * removes the filters that pointed at the freed one. */
 int accel_sdk_qp_alloc(struct accel_port *port, const struct accel_qp_args *args,
-                       struct accel_qp **out);
+		       struct accel_qp **out);
 void accel_sdk_qp_free(struct accel_qp *qp);
 /* Domain 0 always; the port's own domain at Level 2 and 3; else -EPERM. */
 int accel_sdk_qp_map(struct accel_qp *qp, uint32_t domid, struct accel_qp_map *out);
 /* All or nothing: page-aligned regions, within the quota (-ENOSPC, counted),
  * no page registered twice (-EEXIST). */
 int accel_sdk_mem_register(struct accel_port *port, const struct accel_mem_region *r,
-                           uint32_t count);
+			   uint32_t count);
 int accel_sdk_mem_unregister(struct accel_port *port, uint64_t iova, uint64_t size);
 /* Level >= 1 (-EOPNOTSUPP at 0); unicast MAC, VLAN 0..4094 or ACCEL_VLAN_ANY;
  * no overlap with any port's filter on the device (-EEXIST). */
@@ -291,7 +291,7 @@ int accel_sdk_rx_filter_del(struct accel_port *port, const struct accel_rx_filte
 /* Port: class->port_stats, iommu_entries, per-queue packets; device:
  * class->dev_stats. Then hw_cpu_ns (engine thread CPU, or accel_sdk_poll's). */
 int accel_sdk_stats_get(struct accel_dev *dev, struct accel_port *port, struct accel_stat *out,
-                        uint32_t max);
+			uint32_t max);
 int accel_sdk_features_get(struct accel_port *port, uint64_t *supported, uint64_t *active);
 int accel_sdk_features_set(struct accel_port *port, uint64_t active);
 /* Stop / resume serving the port's queue pairs (ACCEL_QP_S_DETACHED). */
@@ -308,7 +308,7 @@ void accel_sdk_stat_put(struct accel_stat *out, uint32_t max, int *n, const char
 
 /* The used entry for page `pfn`, or NULL. */
 const struct accel_sdk_iommu_entry *accel_sdk_iommu_lookup(const struct accel_sdk_iommu *m,
-                                                           uint64_t pfn);
+							   uint64_t pfn);
 /*
  * Copies between `buf` and IOVA space page by page through the port's IOMMU
  * (write: buf -> guest). A miss or a write to a read-only page is a DMA fault:
@@ -343,7 +343,7 @@ enum accel_sdk_tx_verdict {
 /* Sends one well-formed packet (pkt->bad is 0); the data is still in guest
  * memory: accel_sdk_tx_gather copies it out. Called with the lock held. */
 typedef enum accel_sdk_tx_verdict (*accel_sdk_xmit_fn)(struct accel_qp *qp,
-                                                       const struct accel_sdk_tx_pkt *pkt);
+						       const struct accel_sdk_tx_pkt *pkt);
 
 /*
  * Runs up to `budget` packets of qp's TX ring through `xmit`: checks the
@@ -360,10 +360,10 @@ int accel_sdk_tx_ring_ok(struct accel_qp *qp, uint32_t prod);
 /* Reads the packet at `cons` (before `prod`) into pkt: 0, or -EAGAIN when its
  * last slot is not published yet (nothing consumed). */
 int accel_sdk_tx_read(const struct accel_qp *qp, uint32_t cons, uint32_t prod,
-                      struct accel_sdk_tx_pkt *pkt);
+		      struct accel_sdk_tx_pkt *pkt);
 /* Writes the packet's slots back at `cons` with DONE (and ERR when bad). */
 void accel_sdk_tx_complete(struct accel_qp *qp, uint32_t cons, struct accel_sdk_tx_pkt *pkt,
-                           int bad);
+			   int bad);
 /* Publishes the TX consumer index after the completions and notes `slots`
  * for interrupt moderation. */
 void accel_sdk_tx_publish(struct accel_qp *qp, uint32_t cons, uint32_t slots);
@@ -377,13 +377,13 @@ int accel_sdk_tx_gather(struct accel_qp *qp, const struct accel_sdk_tx_pkt *pkt,
  * ERR; `first_flags` (CSUM_OK, LRO...) go on the first slot. Counted on the port.
  */
 int accel_sdk_rx_deliver(struct accel_qp *qp, const uint8_t *frame, uint32_t len,
-                         uint16_t first_flags);
+			 uint16_t first_flags);
 
 /* The queue pair a unicast (mac, vid) goes to among attached ports with level
  * >= min_level other than `skip` (may be NULL): explicit filters first, then a
  * Level >= 2 port's own MAC to its first queue pair. NULL: none. */
 struct accel_qp *accel_sdk_lookup_ucast(struct accel_dev *dev, const uint8_t *mac, uint16_t vid,
-                                        uint32_t min_level, const struct accel_port *skip);
+					uint32_t min_level, const struct accel_port *skip);
 
 /* Interrupt moderation: note `n` completed slots; fire the interrupt eventfd
  * when irq_frames / irq_usecs say so (at once when both are 0) and the driver

@@ -122,67 +122,67 @@
 #define PVNET_DEFAULT_BRIDGE "br0"
 /* PVNET_DEFAULT_MTU: <pvnet/io/vif.h> */
 #define PVNET_DEFAULT_RATE_USEC 50000 /* rate interval when `@...` is omitted */
-#define PVNET_POLL_ALWAYS (-1)         /* vif `poll=on` */
+#define PVNET_POLL_ALWAYS (-1)        /* vif `poll=on` */
 #define PVNET_MAX_DEVID 255
-#define PVNET_MAX_VIF_GATEWAYS 2        /* one IPv4, one IPv6 */
-#define PVNET_CONFIG_MAX_DEPTH 8        /* nesting of [ ] lists */
+#define PVNET_MAX_VIF_GATEWAYS 2 /* one IPv4, one IPv6 */
+#define PVNET_CONFIG_MAX_DEPTH 8 /* nesting of [ ] lists */
 #define PVNET_CONFIG_MAX_OVERRIDES 32
 
 /* One address of a vif (`ip=` item). */
 struct pvnet_ip_cfg {
-	int family;       /* AF_INET or AF_INET6 */
-	uint8_t addr[16]; /* network byte order; IPv4 uses the first 4 bytes */
-	uint8_t prefix;   /* 0..32 (IPv4) or 0..128 (IPv6); 32/128 when not given */
+	int family;         /* AF_INET or AF_INET6 */
+	uint8_t addr[16];   /* network byte order; IPv4 uses the first 4 bytes */
+	uint8_t prefix;     /* 0..32 (IPv4) or 0..128 (IPv6); 32/128 when not given */
 	uint8_t prefix_set; /* 1: written ADDR/PREFIX; 0: bare ADDR (anti-spoofing only) */
-	char text[64];    /* as written, e.g. "10.0.0.1/24" or "10.0.0.1" */
+	char text[64];      /* as written, e.g. "10.0.0.1/24" or "10.0.0.1" */
 };
 
 struct pvnet_vif_cfg {
 	uint8_t mac[6];
-	uint8_t mac_set;             /* 1 if `mac=` was given, 0 if generated/unset */
-	char bridge[32];             /* default "br0"; 1..31 characters as `switch add-br`
+	uint8_t mac_set; /* 1 if `mac=` was given, 0 if generated/unset */
+	char bridge[32]; /* default "br0"; 1..31 characters as `switch add-br`
 				      * takes (VSW_NAME_MAX), or a Linux interface name */
 	unsigned n_ip;
 	struct pvnet_ip_cfg ip[PVNET_MAX_VIF_IPS];
-	unsigned mtu;                /* default 1500 */
-	unsigned queues;             /* default 1 */
-	uint64_t rate_bytes;         /* bytes per interval; 0 = unlimited */
-	uint32_t rate_usec;          /* interval in microseconds; 0 = unlimited */
-	unsigned vlan;               /* 0 = untagged/none */
+	unsigned mtu;        /* default 1500 */
+	unsigned queues;     /* default 1 */
+	uint64_t rate_bytes; /* bytes per interval; 0 = unlimited */
+	uint32_t rate_usec;  /* interval in microseconds; 0 = unlimited */
+	unsigned vlan;       /* 0 = untagged/none */
 	unsigned n_trunks;
 	uint16_t trunks[PVNET_MAX_TRUNKS];
 	char model[16];
-	char accel[32];              /* "" = no accelerator */
-	int level;                   /* -1 = unset */
-	char mode[16];               /* default "tap" */
-	unsigned pkt;                /* 0 = unset */
-	unsigned pps;                /* pktgen rate, 0 = max */
+	char accel[32]; /* "" = no accelerator */
+	int level;      /* -1 = unset */
+	char mode[16];  /* default "tap" */
+	unsigned pkt;   /* 0 = unset */
+	unsigned pps;   /* pktgen rate, 0 = max */
 	char script[128];
-	char backend[64];            /* default "0" */
+	char backend[64]; /* default "0" */
 	char vifname[16];
-	char type[8];                /* default "vif" */
+	char type[8]; /* default "vif" */
 	char devargs[256];
 	char socket[108];
-	int poll_us;                 /* netback polling: 0 off (default), PVNET_POLL_ALWAYS, else us */
-	int devid;                   /* -1 unset (pvnet_vif_parse); 0..255 after pvnet_config_parse */
-	int trusted;                 /* -1 unset (default), 0 `untrusted`, 1 `trusted` */
+	int poll_us; /* netback polling: 0 off (default), PVNET_POLL_ALWAYS, else us */
+	int devid;   /* -1 unset (pvnet_vif_parse); 0..255 after pvnet_config_parse */
+	int trusted; /* -1 unset (default), 0 `untrusted`, 1 `trusted` */
 	unsigned n_gateway;
 	struct pvnet_ip_cfg gateway[PVNET_MAX_VIF_GATEWAYS]; /* prefix 0, prefix_set 0 */
-	char gatewaydev[16];         /* recorded only (vif-route is not implemented) */
+	char gatewaydev[16]; /* recorded only (vif-route is not implemented) */
 };
 
 struct pvnet_dom_cfg {
 	char name[PVNET_NAME_MAX];
-	uint64_t memory_mib;         /* default 64 */
-	uint64_t maxmem_mib;         /* default = memory_mib */
-	unsigned vcpus;              /* default 1 */
-	char type[8];                /* "pv" (default), "pvh", "hvm" */
+	uint64_t memory_mib; /* default 64 */
+	uint64_t maxmem_mib; /* default = memory_mib */
+	unsigned vcpus;      /* default 1 */
+	char type[8];        /* "pv" (default), "pvh", "hvm" */
 	char kernel[256];
 	char ramdisk[256];
 	char cmdline[512];
-	char netns[PVNET_NAME_MAX];  /* default = name */
-	char on_crash[24];           /* default "destroy" */
-	char uuid[40];               /* "" if not given, else lower-case 36 chars */
+	char netns[PVNET_NAME_MAX]; /* default = name */
+	char on_crash[24];          /* default "destroy" */
+	char uuid[40];              /* "" if not given, else lower-case 36 chars */
 	unsigned n_vifs;
 	struct pvnet_vif_cfg vifs[PVNET_MAX_VIFS];
 };
@@ -228,8 +228,7 @@ int pvnet_config_parse_ex(const char *filename, const char *text, size_t len,
  * Read the file at `path` (at most 1 MiB) and parse it as above; messages name
  * `path` as given. Returns -errno if the file cannot be read ("PATH: strerror").
  */
-int pvnet_config_load(const char *path, struct pvnet_dom_cfg *out, char *err,
-		      size_t err_size);
+int pvnet_config_load(const char *path, struct pvnet_dom_cfg *out, char *err, size_t err_size);
 int pvnet_config_load_ex(const char *path, const struct pvnet_config_opts *opts,
 			 struct pvnet_dom_cfg *out, char *err, size_t err_size);
 
@@ -260,8 +259,8 @@ int pvnet_vif_parse(const char *spec, struct pvnet_vif_cfg *out, char *err, size
  * domain (model/type against the domain type, gateway against ip=, devid and
  * vifname clashes) are pvnet_config_parse's.
  */
-int pvnet_vif_parse_warn(const char *spec, struct pvnet_vif_cfg *out,
-			 pvnet_config_warn_fn *warn, void *arg, char *err, size_t err_size);
+int pvnet_vif_parse_warn(const char *spec, struct pvnet_vif_cfg *out, pvnet_config_warn_fn *warn,
+			 void *arg, char *err, size_t err_size);
 
 /*
  * A vif spec for the running domain `dom` (`pvnet network-attach`): parsed by

@@ -62,10 +62,10 @@ struct pvnet_domrec {
 	size_t text_len;
 	struct pvnet_vif_cfg *vifs; /* owned; valid when vifs_state == 1 */
 	unsigned n_vifs;
-	int vifs_state; /* 0: no vifs line, 1: usable, -1: another layout or damaged */
-	int hvm;        /* type hvm: pid is QEMU's; qmp and accel are set */
-	char qmp[108];  /* hvm: QEMU's QMP socket (sun_path size) */
-	char accel[8];  /* hvm: "tcg" or "kvm" */
+	int vifs_state;   /* 0: no vifs line, 1: usable, -1: another layout or damaged */
+	int hvm;          /* type hvm: pid is QEMU's; qmp and accel are set */
+	char qmp[108];    /* hvm: QEMU's QMP socket (sun_path size) */
+	char accel[8];    /* hvm: "tcg" or "kvm" */
 	int vhost_client; /* hvm: 1 'vhost client', 0 'vhost server' or no line */
 };
 

@@ -127,7 +127,8 @@ struct gnttab_transfer {
 struct gnttab_copy_ptr {
 	union {
 		grant_ref_t ref; /* with GNTCOPY_*_gref */
-		xen_pfn_t gmfn;  /* otherwise: a frame of the caller (domid must be DOMID_SELF or the caller) */
+		xen_pfn_t
+			gmfn; /* otherwise: a frame of the caller (domid must be DOMID_SELF or the caller) */
 	} u;
 	domid_t domid;
 	uint16_t offset;
@@ -159,12 +160,20 @@ struct gnttab_copy {
 /* Text for a GNTST_* code; "unknown status" out of range. */
 static inline const char *gnttab_strstatus(int st)
 {
-	static const char *const msg[] = {
-		"okay", "undefined error", "unrecognised domain id", "invalid grant reference",
-		"invalid mapping handle", "invalid virtual address", "invalid device address",
-		"no spare translation slot in the I/O MMU", "permission denied", "bad page",
-		"copy arguments cross page boundary", "page address size too large",
-		"operation not done; try again", "out of space"};
+	static const char *const msg[] = {"okay",
+					  "undefined error",
+					  "unrecognised domain id",
+					  "invalid grant reference",
+					  "invalid mapping handle",
+					  "invalid virtual address",
+					  "invalid device address",
+					  "no spare translation slot in the I/O MMU",
+					  "permission denied",
+					  "bad page",
+					  "copy arguments cross page boundary",
+					  "page address size too large",
+					  "operation not done; try again",
+					  "out of space"};
 	return (st <= 0 && st >= -13) ? msg[-st] : "unknown status";
 }
 

@@ -37,9 +37,9 @@
 #define HV_NAME_MAX 64
 
 /* Defaults for hv_domain_config fields left 0. */
-#define HV_DEFAULT_GRANT_FRAMES 32   /* 32 x 512 = 16384 grant entries */
-#define HV_DEFAULT_MAX_EVTCHNS 1024  /* ports 1..1023 */
-#define HV_DEFAULT_MAPTRACK 65536    /* grant mappings a guest may hold (as mapper) */
+#define HV_DEFAULT_GRANT_FRAMES 32  /* 32 x 512 = 16384 grant entries */
+#define HV_DEFAULT_MAX_EVTCHNS 1024 /* ports 1..1023 */
+#define HV_DEFAULT_MAPTRACK 65536   /* grant mappings a guest may hold (as mapper) */
 
 /*
  * Per-domain limits (Xen's model: what one domain may make the hypervisor hold
@@ -64,14 +64,10 @@
  */
 #define HV_DEFAULT_EVTCHN_LIMIT 1023
 #define HV_DEFAULT_GNT_MAPS_LIMIT 8192
-#define HV_DOM0_MAX_EVTCHNS 32768      /* 2 ports per netback queue: 16384 queues */
-#define HV_DOM0_MAPTRACK (1u << 22)    /* dom0's mappings over all guests */
+#define HV_DOM0_MAX_EVTCHNS 32768   /* 2 ports per netback queue: 16384 queues */
+#define HV_DOM0_MAPTRACK (1u << 22) /* dom0's mappings over all guests */
 
-enum hv_limit {
-	HV_LIMIT_EVTCHNS = 0,
-	HV_LIMIT_GNT_MAPS = 1,
-	HV_LIMIT__MAX
-};
+enum hv_limit { HV_LIMIT_EVTCHNS = 0, HV_LIMIT_GNT_MAPS = 1, HV_LIMIT__MAX };
 
 /*
  * PVNET extension to gnttab_copy.flags, dom0 only: the pointer's u.gmfn holds a
@@ -126,8 +122,8 @@ int hv_domain_create(struct hv *hv, const struct hv_domain_config *cfg, domid_t 
  * dup'ed (the caller keeps its fds). Event channels and grant mappings start
  * empty. -EEXIST if the id or name is taken, -EINVAL for a bad config or fd.
  */
-int hv_domain_adopt(struct hv *hv, const struct hv_domain_config *cfg, domid_t domid,
-		    int mem_fd, int gnt_fd);
+int hv_domain_adopt(struct hv *hv, const struct hv_domain_config *cfg, domid_t domid, int mem_fd,
+		    int gnt_fd);
 /* New domains get ids above `domid` (ids of guests still to be re-adopted). */
 void hv_domain_reserve_ids(struct hv *hv, domid_t domid);
 

@@ -37,18 +37,18 @@
 #define PVHC_MAX_BATCH 512
 
 enum pvhc_op {
-	PVHC_OP_HELLO = 1,                /* -> hello; fds: memory, grant table[, store] */
-	PVHC_OP_EVTCHN_ALLOC_UNBOUND = 2, /* alloc_unbound */
+	PVHC_OP_HELLO = 1,                   /* -> hello; fds: memory, grant table[, store] */
+	PVHC_OP_EVTCHN_ALLOC_UNBOUND = 2,    /* alloc_unbound */
 	PVHC_OP_EVTCHN_BIND_INTERDOMAIN = 3, /* bind_interdomain */
-	PVHC_OP_EVTCHN_SEND = 4,          /* port */
-	PVHC_OP_EVTCHN_CLOSE = 5,         /* port */
-	PVHC_OP_EVTCHN_STATUS = 6,        /* status */
-	PVHC_OP_EVTCHN_GET_FDS = 7,       /* port; fds: wait, notify */
-	PVHC_OP_GNTTAB_COPY = 8,          /* batch (struct gnttab_copy[]) */
-	PVHC_OP_GNTTAB_TRANSFER = 9,      /* batch (struct gnttab_transfer[]) */
-	PVHC_OP_DECREASE_RESERVATION = 10, /* reservation */
-	PVHC_OP_ACCEL_QP = 11,            /* accel_qp; fds: memory, doorbell, interrupt */
-	PVHC_OP_LOGDIRTY = 12,            /* none; fds: the shared log memfd, kick eventfd (pvnet/migrate.h) */
+	PVHC_OP_EVTCHN_SEND = 4,             /* port */
+	PVHC_OP_EVTCHN_CLOSE = 5,            /* port */
+	PVHC_OP_EVTCHN_STATUS = 6,           /* status */
+	PVHC_OP_EVTCHN_GET_FDS = 7,          /* port; fds: wait, notify */
+	PVHC_OP_GNTTAB_COPY = 8,             /* batch (struct gnttab_copy[]) */
+	PVHC_OP_GNTTAB_TRANSFER = 9,         /* batch (struct gnttab_transfer[]) */
+	PVHC_OP_DECREASE_RESERVATION = 10,   /* reservation */
+	PVHC_OP_ACCEL_QP = 11,               /* accel_qp; fds: memory, doorbell, interrupt */
+	PVHC_OP_LOGDIRTY = 12, /* none; fds: the shared log memfd, kick eventfd (pvnet/migrate.h) */
 	PVHC_OP_MAX = 12,
 	/* first message on <run-dir>/adopt.sock only (tools/pvnetd/adopt.c), never
 	 * dispatched: hello (domid, mem_size, nr_grant_frames); fds: memory, grant table */
@@ -71,10 +71,10 @@ struct pvhc_hdr {
 /* HELLO response. */
 struct pvhc_hello {
 	domid_t domid;
-	uint16_t has_xs;     /* 1: the third fd is a connected store socket */
-	int32_t xs_error;    /* -errno from the store connector, when has_xs is 0 */
-	uint64_t mem_size;   /* bytes; the memory fd has this size */
-	uint32_t nr_grant_frames;  /* the grant-table fd is nr_grant_frames * 4096 bytes */
+	uint16_t has_xs;          /* 1: the third fd is a connected store socket */
+	int32_t xs_error;         /* -errno from the store connector, when has_xs is 0 */
+	uint64_t mem_size;        /* bytes; the memory fd has this size */
+	uint32_t nr_grant_frames; /* the grant-table fd is nr_grant_frames * 4096 bytes */
 	uint32_t nr_grant_entries;
 	uint32_t max_evtchns;
 	uint32_t pad;
@@ -131,12 +131,12 @@ struct pvhc_reservation {
  * published for it, -ENOSYS no accelerator connector in this hypervisor.
  */
 struct pvhc_accel_qp {
-	domid_t dom;      /* IN: DOMID_SELF or the caller */
+	domid_t dom; /* IN: DOMID_SELF or the caller */
 	uint16_t pad;
-	uint32_t handle;  /* IN: vif number */
-	uint32_t qp;      /* IN: queue-pair index (accel-qp node) */
-	uint32_t ring_len; /* OUT: descriptors per ring */
-	uint64_t mem_size; /* OUT: bytes of the memfd */
+	uint32_t handle;      /* IN: vif number */
+	uint32_t qp;          /* IN: queue-pair index (accel-qp node) */
+	uint32_t ring_len;    /* OUT: descriptors per ring */
+	uint64_t mem_size;    /* OUT: bytes of the memfd */
 	uint64_t tx_ring_off; /* OUT */
 	uint64_t rx_ring_off; /* OUT */
 };

@@ -80,18 +80,18 @@ size_t pvnet_log_format_levels(char *buf, size_t size);
  */
 size_t pvnet_log_format_stamp(char *buf, size_t size, const struct timespec *ts);
 
-#define PVLOG(lvl, mod, ...)                                                             \
-	do {                                                                             \
-		if (pvnet_log_enabled(PVNET_LOG_##lvl))                                  \
-			pvnet_log(PVNET_LOG_##lvl, (mod), __VA_ARGS__);                  \
+#define PVLOG(lvl, mod, ...)                                                                       \
+	do {                                                                                       \
+		if (pvnet_log_enabled(PVNET_LOG_##lvl))                                            \
+			pvnet_log(PVNET_LOG_##lvl, (mod), __VA_ARGS__);                            \
 	} while (0)
 
-#define PVLOG_RL(lvl, mod, ...)                                                          \
-	do {                                                                             \
-		static struct pvnet_ratelimit __rl;                                      \
-		if (pvnet_log_module_enabled(PVNET_LOG_##lvl, (mod)) &&                  \
-		    pvnet_log_ratelimit(&__rl))                                          \
-			pvnet_log(PVNET_LOG_##lvl, (mod), __VA_ARGS__);                  \
+#define PVLOG_RL(lvl, mod, ...)                                                                    \
+	do {                                                                                       \
+		static struct pvnet_ratelimit __rl;                                                \
+		if (pvnet_log_module_enabled(PVNET_LOG_##lvl, (mod)) &&                            \
+		    pvnet_log_ratelimit(&__rl))                                                    \
+			pvnet_log(PVNET_LOG_##lvl, (mod), __VA_ARGS__);                            \
 	} while (0)
 
 #endif /* PVNET_LOG_H */

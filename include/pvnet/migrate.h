@@ -48,7 +48,7 @@
 #define MIG_PAGE_SIZE 4096u
 #define MIG_MAX_PAGES_PER_REC 256u /* PAGES records carry 1..256 pages */
 #define MIG_MAX_ROUNDS 30u
-#define MIG_MAX_CONFIG (1u << 20)  /* the domain record's text (pvnet/domrec.h) */
+#define MIG_MAX_CONFIG (1u << 20) /* the domain record's text (pvnet/domrec.h) */
 #define MIG_MAX_EVTCHNS 4096u
 #define MIG_MAX_STORE_NODES 256u
 #define MIG_MAX_STORE_PATH 128u
@@ -150,7 +150,7 @@ struct mig_vif {
 	uint8_t mac[6];
 	uint8_t accel_level; /* 0: software path; 1..3: the NIC level it had */
 	uint8_t pad;
-	char bridge[32]; /* NUL-terminated */
+	char bridge[32];       /* NUL-terminated */
 	char accel_plugin[32]; /* NUL-terminated; "" for none */
 };
 _Static_assert(sizeof(struct mig_vif) == 76, "mig_vif");
@@ -233,7 +233,7 @@ struct mig_rx {
 	unsigned n_vifs;
 	bool have_gnttab;
 	uint8_t digest[32]; /* END's (MIG_F_VERIFY) */
-	char why[128]; /* why the stream was refused */
+	char why[128];      /* why the stream was refused */
 };
 
 /* Starts a parser with the session key. */
@@ -280,7 +280,7 @@ struct mig_logdirty_shared {
 };
 _Static_assert(sizeof(struct mig_logdirty_shared) == 64, "mig_logdirty_shared");
 #define MIG_LOG_WORDS(nr_frames) (((uint64_t)(nr_frames) + 63) / 64)
-#define MIG_LOG_SIZE(nr_frames) \
+#define MIG_LOG_SIZE(nr_frames)                                                                    \
 	((sizeof(struct mig_logdirty_shared) + 16 * MIG_LOG_WORDS(nr_frames) + 4095) & ~4095ull)
 
 struct hv;

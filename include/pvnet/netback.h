@@ -49,15 +49,17 @@
 #include <pvnet/vswitch.h>
 #include <pvnet/xs.h>
 
-#define NB_MAX_QUEUES 4                     /* multi-queue-max-queues = min(8, 4) */
+#define NB_MAX_QUEUES 4 /* multi-queue-max-queues = min(8, 4) */
 #define NB_MAX_WORKERS 64
-#define NB_RX_QUEUE_MAX_BYTES (4u * 1024 * 1024) /* per queue, XSA-392 bound: a ring of 64 KiB GSO packets and a 1 Gb/s 50 ms credit burst */
+#define NB_RX_QUEUE_MAX_BYTES                                                                      \
+	(4u * 1024 *                                                                               \
+	 1024) /* per queue, XSA-392 bound: a ring of 64 KiB GSO packets and a 1 Gb/s 50 ms credit burst */
 #define NB_RX_QUEUE_MAX_PKTS 512
 #define NB_RX_EXPIRE_MS 2000
 
 /* Why netback dropped a packet (or, for *_fatal, disabled a vif). */
 enum nb_drop_reason {
-	NB_DROP_TX_FATAL = 0,   /* fatal ring errors (vif disabled); counts events */
+	NB_DROP_TX_FATAL = 0,      /* fatal ring errors (vif disabled); counts events */
 	NB_DROP_TX_TOO_MANY_SLOTS, /* 20..21 slots */
 	NB_DROP_TX_FRAG_OVERFLOW,  /* a fragment larger than the bytes remaining */
 	NB_DROP_TX_ZERO_FRAG,      /* a zero-size fragment after the first */
@@ -70,7 +72,7 @@ enum nb_drop_reason {
 	NB_DROP_RX_COPY_ERROR,     /* grant copy into the guest failed (NETIF_RSP_ERROR) */
 	NB_DROP_RX_TOO_BIG,        /* needs more slots than the frontend may take */
 	NB_DROP_RX_DISABLED,       /* vif disabled or disconnected */
-	NB_DROP_RX_SHARE,          /* the domain holds its share of the packet's pool (rx-share-pct) */
+	NB_DROP_RX_SHARE, /* the domain holds its share of the packet's pool (rx-share-pct) */
 	NB_DROP__MAX
 };
 
@@ -81,17 +83,17 @@ const char *nb_drop_reason_name(unsigned reason);
 struct nb_vif_info {
 	domid_t domid;
 	unsigned handle;
-	char name[VSW_NAME_MAX];   /* "vif<domid>.<handle>" */
+	char name[VSW_NAME_MAX]; /* "vif<domid>.<handle>" */
 	char bridge[VSW_NAME_MAX];
 	char mac[18];
-	int be_state;              /* XenbusState of the backend */
-	int fe_state;              /* last frontend state read, -1 if none */
+	int be_state; /* XenbusState of the backend */
+	int fe_state; /* last frontend state read, -1 if none */
 	bool connected;
-	bool disabled;             /* fatal error seen */
+	bool disabled; /* fatal error seen */
 	unsigned nr_queues;
-	unsigned features;         /* NB_FEAT_* the frontend negotiated */
+	unsigned features; /* NB_FEAT_* the frontend negotiated */
 	char last_error[96];
-	char accel[96];             /* its NIC accelerator, or why it has none ("": none asked) */
+	char accel[96]; /* its NIC accelerator, or why it has none ("": none asked) */
 	/* guest -> dom0 (the guest's TX ring) and dom0 -> guest (its RX ring) */
 	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
 	uint64_t rx_queued_bytes, notifies;
@@ -190,10 +192,10 @@ int nb_nic_del(struct nb *nb, const char *name);
 /* One NIC, as `pvnet nic list` shows it (pvnetd renders the text and the JSON). */
 struct nb_nic_info {
 	char name[16];
-	char plugin[32];  /* ACCEL_NAME_MAX */
-	char wire[16];    /* host interface of the wire, "" if none */
+	char plugin[32]; /* ACCEL_NAME_MAX */
+	char wire[16];   /* host interface of the wire, "" if none */
 	char bridge[VSW_NAME_MAX];
-	unsigned max_vfs; /* --vfs (0: the device's default) */
+	unsigned max_vfs;                                      /* --vfs (0: the device's default) */
 	uint64_t vfs_in_use, wire_rx_packets, wire_tx_packets; /* the device's counters */
 };
 /* Fills out[0..max) with the open NICs; returns how many there are (may exceed max). */

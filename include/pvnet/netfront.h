@@ -45,9 +45,9 @@ struct xs_client;
 #define NF_RX_POOL 256 /* RX pages per queue (one per RX ring slot) */
 #define NF_MAX_QUEUES 8
 #define NF_TX_MAX_DATA_SLOTS 17 /* data slots we ever use for one packet (64 KiB + hdr) */
-#define NF_TX_SLOTS_NEEDED (NF_TX_MAX_DATA_SLOTS + 2) /* 19: data + GSO extra + spare */
+#define NF_TX_SLOTS_NEEDED (NF_TX_MAX_DATA_SLOTS + 2)     /* 19: data + GSO extra + spare */
 #define NF_RX_MAX_DATA_SLOTS (XEN_NETIF_NR_SLOTS_MIN + 1) /* 18 + 1, as Linux netfront */
-#define NF_BURST 64 /* packets per burst and direction */
+#define NF_BURST 64                                       /* packets per burst and direction */
 
 /*
  * Frames and grant refs handed out to vifs: bump allocators, plus the queue
@@ -57,13 +57,13 @@ struct xs_client;
  */
 #define NF_ALLOC_FREE_MAX 64 /* blocks kept for reuse; more are left unused */
 struct nf_alloc {
-	uint8_t *mem;           /* hvc_mem() */
-	uint64_t next_pfn;      /* next free frame */
-	uint64_t end_pfn;       /* hvc_scratch_pfn(): first frame we must not use */
+	uint8_t *mem;      /* hvc_mem() */
+	uint64_t next_pfn; /* next free frame */
+	uint64_t end_pfn;  /* hvc_scratch_pfn(): first frame we must not use */
 	struct grant_entry_v1 *gnt;
 	grant_ref_t next_ref;
 	grant_ref_t end_ref;
-	unsigned nr_free;       /* entries of free_blk[] */
+	unsigned nr_free; /* entries of free_blk[] */
 	struct {
 		uint64_t pfn;
 		grant_ref_t ref;
@@ -171,11 +171,11 @@ unsigned nf_vif_devid(const struct nf_vif *vif);
 /* The vif's attachment and its pktgen parameters, as read at create. */
 struct nf_vif_params {
 	enum pvnet_vif_mode mode;
-	unsigned pkt;      /* frame size, bytes */
-	unsigned pps;      /* 0 = as fast as possible */
-	uint8_t mac[6];    /* our MAC (frontend `mac`) */
+	unsigned pkt;   /* frame size, bytes */
+	unsigned pps;   /* 0 = as fast as possible */
+	uint8_t mac[6]; /* our MAC (frontend `mac`) */
 	uint8_t dst_mac[6];
-	char ip[64];       /* first address of the backend `ip` node without
+	char ip[64]; /* first address of the backend `ip` node without
 			      prefix, "" if none */
 };
 void nf_vif_get_params(const struct nf_vif *vif, struct nf_vif_params *p);
@@ -234,16 +234,16 @@ int nf_netns_remove(const char *name);
 
 /* Drop / error reasons counted per queue. */
 enum nf_drop {
-	NF_DROP_TX_RUNT,        /* TAP frame shorter than an Ethernet header */
-	NF_DROP_TX_BAD_VNET,    /* virtio_net_hdr we cannot express (UDP GSO, gso_size 0...) */
-	NF_DROP_TX_TOO_BIG,     /* frame larger than 64 KiB */
-	NF_DROP_TX_BROKEN,      /* queue disabled after a backend protocol error */
-	NF_DROP_TX_BACKEND,     /* backend answered NETIF_RSP_ERROR/DROPPED */
-	NF_DROP_RX_BAD_RSP,     /* id/offset/size invalid, or too many slots */
-	NF_DROP_RX_BACKEND,     /* response status < 0 */
-	NF_DROP_RX_BAD_EXTRA,   /* missing/unknown extra info */
-	NF_DROP_RX_CSUM_SETUP,  /* csum_blank/GSO on a frame whose L4 header we cannot find */
-	NF_DROP_RX_TAP_WRITE,   /* writev to the TAP failed */
+	NF_DROP_TX_RUNT,       /* TAP frame shorter than an Ethernet header */
+	NF_DROP_TX_BAD_VNET,   /* virtio_net_hdr we cannot express (UDP GSO, gso_size 0...) */
+	NF_DROP_TX_TOO_BIG,    /* frame larger than 64 KiB */
+	NF_DROP_TX_BROKEN,     /* queue disabled after a backend protocol error */
+	NF_DROP_TX_BACKEND,    /* backend answered NETIF_RSP_ERROR/DROPPED */
+	NF_DROP_RX_BAD_RSP,    /* id/offset/size invalid, or too many slots */
+	NF_DROP_RX_BACKEND,    /* response status < 0 */
+	NF_DROP_RX_BAD_EXTRA,  /* missing/unknown extra info */
+	NF_DROP_RX_CSUM_SETUP, /* csum_blank/GSO on a frame whose L4 header we cannot find */
+	NF_DROP_RX_TAP_WRITE,  /* writev to the TAP failed */
 	NF_DROP__COUNT
 };
 const char *nf_drop_name(enum nf_drop d);

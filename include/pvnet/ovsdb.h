@@ -29,19 +29,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define OVSDB_MSG_MAX_DEFAULT (16u << 20)   /* one JSON-RPC message, bytes */
-#define OVSDB_OUTQ_MAX (4u << 20)           /* queued output, bytes */
-#define OVSDB_ROWS_MAX_DEFAULT 200000u      /* rows kept by a replica */
+#define OVSDB_MSG_MAX_DEFAULT (16u << 20) /* one JSON-RPC message, bytes */
+#define OVSDB_OUTQ_MAX (4u << 20)         /* queued output, bytes */
+#define OVSDB_ROWS_MAX_DEFAULT 200000u    /* rows kept by a replica */
 #define OVSDB_BACKOFF_MIN_MS 250u
 #define OVSDB_BACKOFF_MAX_MS 8000u
-#define OVSDB_MAX_REMOTES 8u                /* "A,B,C" targets: a cluster's members */
+#define OVSDB_MAX_REMOTES 8u /* "A,B,C" targets: a cluster's members */
 #define OVSDB_IDLE_PROBE_MS 5000u
 
 /* ---- framer ------------------------------------------------------------------------ */
 
 struct ovsdb_framer {
 	char *buf;
-	size_t len;   /* bytes held */
+	size_t len; /* bytes held */
 	size_t cap;
 	size_t max;   /* largest message accepted */
 	size_t start; /* first byte of the message being scanned */
@@ -72,7 +72,7 @@ int ovsdb_framer_next(struct ovsdb_framer *f, json_t **out);
 /* ---- replica ----------------------------------------------------------------------- */
 
 struct ovsdb_replica {
-	json_t *tables;  /* {"Table": {"<uuid>": {column: datum, ...}}} */
+	json_t *tables; /* {"Table": {"<uuid>": {column: datum, ...}}} */
 	size_t rows;
 	size_t max_rows;
 };
@@ -123,8 +123,7 @@ struct ovsdb_conn_ops {
 	/* The connection went down: requests in flight are lost. */
 	void (*disconnected)(void *arg, struct ovsdb_conn *c);
 	/* A reply to our request `id`; result or error (both borrowed, one may be null). */
-	void (*reply)(void *arg, struct ovsdb_conn *c, uint64_t id, json_t *result,
-		      json_t *error);
+	void (*reply)(void *arg, struct ovsdb_conn *c, uint64_t id, json_t *result, json_t *error);
 	/* A notification or request other than echo (method and params borrowed). */
 	void (*notify)(void *arg, struct ovsdb_conn *c, const char *method, json_t *params);
 };
@@ -135,10 +134,10 @@ struct ovsdb_conn_stats {
 	uint64_t disconnects;   /* established connections lost */
 	uint64_t msgs_in;
 	uint64_t msgs_out;
-	uint64_t bad_msgs;      /* not JSON, not an object, not JSON-RPC: logged, ignored */
-	uint64_t oversize;      /* a message longer than the limit: connection dropped */
-	uint64_t outq_full;     /* a send refused, the output queue was at OVSDB_OUTQ_MAX */
-	uint64_t idle_drops;    /* silent past twice the probe interval: dropped */
+	uint64_t bad_msgs;   /* not JSON, not an object, not JSON-RPC: logged, ignored */
+	uint64_t oversize;   /* a message longer than the limit: connection dropped */
+	uint64_t outq_full;  /* a send refused, the output queue was at OVSDB_OUTQ_MAX */
+	uint64_t idle_drops; /* silent past twice the probe interval: dropped */
 };
 
 /*
@@ -169,8 +168,7 @@ int ovsdb_conn_is_up(const struct ovsdb_conn *c);
  * Queues a request {"method", "params", "id"}; `params` is stolen (even on error).
  * 0 and *id, -ENOTCONN, -ENOBUFS (queue at OVSDB_OUTQ_MAX), -ENOMEM.
  */
-int ovsdb_conn_request(struct ovsdb_conn *c, const char *method, json_t *params,
-		       uint64_t *id);
+int ovsdb_conn_request(struct ovsdb_conn *c, const char *method, json_t *params, uint64_t *id);
 /* Drops the connection (disconnected() is called) and reconnects after the backoff. */
 void ovsdb_conn_reconnect(struct ovsdb_conn *c);
 void ovsdb_conn_get_stats(const struct ovsdb_conn *c, struct ovsdb_conn_stats *st);

@@ -41,10 +41,10 @@
 
 #include <stdint.h>
 
-#define PVNET_BATCH_MAX 32        /* packets per burst (DPDK/OVS/VPP size) */
-#define PVNET_PKT_HDR_SIZE 128    /* inline header area: Ethernet + VLAN + IPv6 + TCP */
-#define PVNET_PKT_HEADROOM 8      /* hdr[] bytes kept free in front of a copied header */
-#define PVNET_PKT_MAX_FRAGS 19    /* XEN_NETIF_NR_SLOTS_MIN + 1 */
+#define PVNET_BATCH_MAX 32     /* packets per burst (DPDK/OVS/VPP size) */
+#define PVNET_PKT_HDR_SIZE 128 /* inline header area: Ethernet + VLAN + IPv6 + TCP */
+#define PVNET_PKT_HEADROOM 8   /* hdr[] bytes kept free in front of a copied header */
+#define PVNET_PKT_MAX_FRAGS 19 /* XEN_NETIF_NR_SLOTS_MIN + 1 */
 #define PVNET_ETH_HLEN 14
 #define PVNET_VLAN_HLEN 4
 #define PVNET_ETH_P_8021Q 0x8100
@@ -96,20 +96,20 @@ typedef void (*pvnet_pkt_done_fn)(struct pvnet_pkt *pkt);
 
 struct pvnet_pkt {
 	/* First cache line: what the switch touches per packet. */
-	uint8_t *data;        /* first byte of the frame (head) */
-	uint32_t len;         /* bytes in the whole frame */
-	uint32_t head_size;   /* contiguous bytes at `data`; <= len */
-	uint16_t flags;       /* PVNET_PKT_F_* */
-	uint16_t vlan_tci;    /* tag popped at ingress, when PVNET_PKT_F_VLAN */
-	uint16_t vlan;        /* VLAN the switch classified the frame into (0 = none) */
-	uint8_t src_kind;     /* enum pvnet_pkt_src_kind */
-	uint8_t gso_type;     /* PVNET_GSO_* */
-	uint16_t gso_size;    /* MSS: payload bytes per segment (gso_type != NONE) */
-	uint16_t csum_start;  /* from `data`, when PVNET_PKT_F_CSUM_BLANK */
-	uint16_t csum_offset; /* from csum_start: where the checksum goes */
-	uint32_t in_port;     /* ingress port number, set by vsw_input() */
-	uint32_t refcnt;      /* atomic; see pvnet_pkt_get/put */
-	uint32_t n_tx;        /* atomic; egresses that accepted the packet */
+	uint8_t *data;          /* first byte of the frame (head) */
+	uint32_t len;           /* bytes in the whole frame */
+	uint32_t head_size;     /* contiguous bytes at `data`; <= len */
+	uint16_t flags;         /* PVNET_PKT_F_* */
+	uint16_t vlan_tci;      /* tag popped at ingress, when PVNET_PKT_F_VLAN */
+	uint16_t vlan;          /* VLAN the switch classified the frame into (0 = none) */
+	uint8_t src_kind;       /* enum pvnet_pkt_src_kind */
+	uint8_t gso_type;       /* PVNET_GSO_* */
+	uint16_t gso_size;      /* MSS: payload bytes per segment (gso_type != NONE) */
+	uint16_t csum_start;    /* from `data`, when PVNET_PKT_F_CSUM_BLANK */
+	uint16_t csum_offset;   /* from csum_start: where the checksum goes */
+	uint32_t in_port;       /* ingress port number, set by vsw_input() */
+	uint32_t refcnt;        /* atomic; see pvnet_pkt_get/put */
+	uint32_t n_tx;          /* atomic; egresses that accepted the packet */
 	pvnet_pkt_done_fn done; /* optional completion, set by the ingress port */
 	void *done_arg;         /* free for the completion */
 

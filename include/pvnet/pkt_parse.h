@@ -57,8 +57,8 @@
 #define PVNET_IPPROTO_HIP 139
 #define PVNET_IPPROTO_SHIM6 140
 
-#define PVNET_FRAME_MAX_TAGS 8       /* more tags: -EINVAL */
-#define PVNET_FRAME_MAX_EXTHDRS 15   /* more IPv6 extension headers: -EINVAL */
+#define PVNET_FRAME_MAX_TAGS 8     /* more tags: -EINVAL */
+#define PVNET_FRAME_MAX_EXTHDRS 15 /* more IPv6 extension headers: -EINVAL */
 
 /* pvnet_frame.l3 */
 enum pvnet_frame_l3 {
@@ -69,12 +69,14 @@ enum pvnet_frame_l3 {
 };
 
 /* pvnet_frame.flags */
-#define PVNET_FRAME_F_FRAG (1u << 0)       /* an IP fragment (IPv4 MF/offset, IPv6 fragment header) */
+#define PVNET_FRAME_F_FRAG (1u << 0) /* an IP fragment (IPv4 MF/offset, IPv6 fragment header) */
 #define PVNET_FRAME_F_LATER_FRAG (1u << 1) /* fragment offset != 0: no upper-layer header here */
-#define PVNET_FRAME_F_L4_PROTO (1u << 2)   /* the walk reached the upper layer: l4_off, l4_proto valid */
-#define PVNET_FRAME_F_L4 (1u << 3)         /* TCP/UDP/ICMP/ICMPv6 header wholly within len */
-#define PVNET_FRAME_F_ARP_ETH_IP (1u << 4) /* ARP for Ethernet/IPv4 (1, 0x0800, 6, 4), 28 B within len */
-#define PVNET_FRAME_F_EXTHDRS (1u << 5)    /* IPv6: at least one extension header was walked */
+#define PVNET_FRAME_F_L4_PROTO                                                                     \
+	(1u << 2)                  /* the walk reached the upper layer: l4_off, l4_proto valid */
+#define PVNET_FRAME_F_L4 (1u << 3) /* TCP/UDP/ICMP/ICMPv6 header wholly within len */
+#define PVNET_FRAME_F_ARP_ETH_IP                                                                   \
+	(1u << 4) /* ARP for Ethernet/IPv4 (1, 0x0800, 6, 4), 28 B within len */
+#define PVNET_FRAME_F_EXTHDRS (1u << 5) /* IPv6: at least one extension header was walked */
 
 /* ARP (Ethernet/IPv4) field offsets from l3_off */
 #define PVNET_ARP_OFF_OP 6
@@ -102,10 +104,10 @@ struct pvnet_frame {
 	uint16_t l4_hdr_len; /* its size: TCP data offset, UDP 8, ICMP/ICMPv6 8 */
 	uint16_t ip_end;     /* IPv4: l3_off + total length; IPv6: l3_off + 40 + payload length
 			      * (as the header says: may exceed len; 0 for a jumbogram) */
-	uint8_t l4_proto;    /* upper-layer protocol number (IPv4 protocol, last IPv6 next header) */
-	uint8_t n_exthdrs;   /* IPv6 extension headers walked */
-	uint16_t flags;      /* PVNET_FRAME_F_* */
-	uint16_t arp_op;     /* ARP operation (PVNET_FRAME_F_ARP_ETH_IP) */
+	uint8_t l4_proto;  /* upper-layer protocol number (IPv4 protocol, last IPv6 next header) */
+	uint8_t n_exthdrs; /* IPv6 extension headers walked */
+	uint16_t flags;    /* PVNET_FRAME_F_* */
+	uint16_t arp_op;   /* ARP operation (PVNET_FRAME_F_ARP_ETH_IP) */
 };
 
 static inline bool pvnet_eth_p_is_vlan(uint16_t type)
@@ -257,9 +259,9 @@ static inline int pvnet_frame_parse(const uint8_t *f, uint32_t len, struct pvnet
 		out->l3 = PVNET_FRAME_L3_IPV6;
 		{
 			uint32_t plen = pvnet_rd16(f + off + 4);
-			out->ip_end = (uint16_t)(plen == 0 ? 0
-					       : off + 40 + plen > 0xffff ? 0xffff
-									  : off + 40 + plen);
+			out->ip_end = (uint16_t)(plen == 0                  ? 0
+						 : off + 40 + plen > 0xffff ? 0xffff
+									    : off + 40 + plen);
 		}
 		nh = f[off + 6];
 		l4 = off + 40;

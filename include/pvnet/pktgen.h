@@ -35,8 +35,8 @@
 
 #define PKTGEN_SIZE_MIN 60
 #define PKTGEN_SIZE_MAX 9000
-#define PKTGEN_HDR_SIZE 42   /* Ethernet + IPv4 + UDP */
-#define PKTGEN_MAGIC 0x5056  /* first payload bytes: "PV" */
+#define PKTGEN_HDR_SIZE 42  /* Ethernet + IPv4 + UDP */
+#define PKTGEN_MAGIC 0x5056 /* first payload bytes: "PV" */
 #define PKTGEN_OFF_MAGIC 42
 #define PKTGEN_OFF_SEQ 44
 #define PKTGEN_OFF_TS 52
@@ -46,14 +46,14 @@
 #define PKTGEN_LAT_BUCKETS (64 + 58 * 32)
 
 struct pktgen_cfg {
-	uint32_t size;          /* frame bytes, PKTGEN_SIZE_MIN..PKTGEN_SIZE_MAX */
+	uint32_t size; /* frame bytes, PKTGEN_SIZE_MIN..PKTGEN_SIZE_MAX */
 	uint8_t src_mac[6];
 	uint8_t dst_mac[6];
-	uint32_t src_ip;        /* network byte order */
-	uint32_t dst_ip;        /* network byte order */
-	uint16_t src_port;      /* host byte order; 0 means 9 (discard) */
-	uint16_t dst_port;      /* host byte order; 0 means 9 (discard) */
-	uint64_t rate_pps;      /* 0: as fast as the caller can send */
+	uint32_t src_ip;   /* network byte order */
+	uint32_t dst_ip;   /* network byte order */
+	uint16_t src_port; /* host byte order; 0 means 9 (discard) */
+	uint16_t dst_port; /* host byte order; 0 means 9 (discard) */
+	uint64_t rate_pps; /* 0: as fast as the caller can send */
 };
 
 /* Counters; all cumulative since pktgen_create() or pktgen_reset(). */

@@ -68,14 +68,14 @@
 
 /* Kinds of setting, in the order the file is written (and replayed). */
 enum pvnet_state_kind {
-	PVNET_STATE_BRIDGE = 0, /* switch add-br BR */
-	PVNET_STATE_AGEING,     /* switch set-ageing BR SECS */
+	PVNET_STATE_BRIDGE = 0,   /* switch add-br BR */
+	PVNET_STATE_AGEING,       /* switch set-ageing BR SECS */
 	PVNET_STATE_BR_MAC_LIMIT, /* switch set-mac-limit --bridge BR N */
-	PVNET_STATE_PORT,       /* switch add-port BR PORT ... */
-	PVNET_STATE_VLAN,       /* switch set-vlan PORT VID / set-trunk PORT LIST */
-	PVNET_STATE_ANTISPOOF,  /* switch set-antispoof PORT ... */
-	PVNET_STATE_MAC_LIMIT,  /* switch set-mac-limit PORT N */
-	PVNET_STATE_RATE,       /* vif-set-rate VIF RATE */
+	PVNET_STATE_PORT,         /* switch add-port BR PORT ... */
+	PVNET_STATE_VLAN,         /* switch set-vlan PORT VID / set-trunk PORT LIST */
+	PVNET_STATE_ANTISPOOF,    /* switch set-antispoof PORT ... */
+	PVNET_STATE_MAC_LIMIT,    /* switch set-mac-limit PORT N */
+	PVNET_STATE_RATE,         /* vif-set-rate VIF RATE */
 	PVNET_STATE__KINDS
 };
 
@@ -88,7 +88,7 @@ struct pvnet_state_entry {
 			     * MAC_LIMIT) or vif (RATE) name */
 	const char *bridge; /* PORT: its bridge; "" for the other kinds */
 	int argc;
-	char **argv;        /* the command, e.g. {"switch", "add-br", "br0"}, NULL-terminated */
+	char **argv; /* the command, e.g. {"switch", "add-br", "br0"}, NULL-terminated */
 };
 
 struct pvnet_state;

@@ -53,9 +53,9 @@
 
 #include <pvnet/pkt.h>
 
-#define VSW_NAME_MAX 32        /* bridge and port names, with the NUL */
-#define VSW_PORTS_MAX 1024     /* ports per bridge */
-#define VSW_VLAN_MAX 4094      /* valid VIDs are 1..4094; 0 = untagged / no VLAN */
+#define VSW_NAME_MAX 32    /* bridge and port names, with the NUL */
+#define VSW_PORTS_MAX 1024 /* ports per bridge */
+#define VSW_VLAN_MAX 4094  /* valid VIDs are 1..4094; 0 = untagged / no VLAN */
 #define VSW_FDB_DEFAULT_MAX 8192
 #define VSW_FDB_DEFAULT_AGEING_NS (300ull * 1000000000ull) /* 300 s, like Linux bridge */
 
@@ -75,14 +75,14 @@ enum vsw_drop_reason {
 	VSW_DROP_SPOOFED_MAC,       /* anti-spoofing: source MAC is not the port's */
 	VSW_DROP_SPOOFED_IP,        /* anti-spoofing: IPv4/IPv6 source not configured */
 	VSW_DROP_SPOOFED_ARP,       /* anti-spoofing: ARP sender MAC/IP not the port's */
-	VSW_DROP_SPOOFED_ND,        /* anti-spoofing: NA / DAD-NS target or ND lladdr option foreign */
-	VSW_DROP_BAD_SRC_MAC,       /* source MAC all-zero or multicast/broadcast: never learnt */
-	VSW_DROP_LINK_LOCAL,        /* IEEE 802.1D reserved group 01:80:c2:00:00:0X: never forwarded */
-	VSW_DROP_DOUBLE_TAGGED,     /* access port: a VLAN tag inside the outer/priority tag */
-	VSW_DROP_BAD_HEADERS,       /* truncated or malformed L3/L4 headers the switch must read */
-	VSW_DROP_RX_SHARE,          /* destination's share of a shared packet pool exhausted */
-	VSW_DROP_UNKNOWN_REMOTE,    /* tunnel datagram from a peer that is not a configured remote */
-	VSW_DROP_SPOOFED_DHCP,      /* anti-spoofing: DHCPv4 (UDP 67->68) / DHCPv6 (547->546) server message */
+	VSW_DROP_SPOOFED_ND,     /* anti-spoofing: NA / DAD-NS target or ND lladdr option foreign */
+	VSW_DROP_BAD_SRC_MAC,    /* source MAC all-zero or multicast/broadcast: never learnt */
+	VSW_DROP_LINK_LOCAL,     /* IEEE 802.1D reserved group 01:80:c2:00:00:0X: never forwarded */
+	VSW_DROP_DOUBLE_TAGGED,  /* access port: a VLAN tag inside the outer/priority tag */
+	VSW_DROP_BAD_HEADERS,    /* truncated or malformed L3/L4 headers the switch must read */
+	VSW_DROP_RX_SHARE,       /* destination's share of a shared packet pool exhausted */
+	VSW_DROP_UNKNOWN_REMOTE, /* tunnel datagram from a peer that is not a configured remote */
+	VSW_DROP_SPOOFED_DHCP, /* anti-spoofing: DHCPv4 (UDP 67->68) / DHCPv6 (547->546) server message */
 	VSW_DROP__MAX
 };
 
@@ -94,7 +94,7 @@ const char *vsw_drop_reason_name(enum vsw_drop_reason reason);
 #define VSW_PORT_F_CSUM (1u << 0) /* accepts PVNET_PKT_F_CSUM_BLANK packets */
 #define VSW_PORT_F_TSO4 (1u << 1) /* accepts PVNET_GSO_TCPV4 packets */
 #define VSW_PORT_F_TSO6 (1u << 2) /* accepts PVNET_GSO_TCPV6 packets */
-#define VSW_PORT_F_ALL  (VSW_PORT_F_CSUM | VSW_PORT_F_TSO4 | VSW_PORT_F_TSO6)
+#define VSW_PORT_F_ALL (VSW_PORT_F_CSUM | VSW_PORT_F_TSO4 | VSW_PORT_F_TSO6)
 /* Every port must be able to read a PVNET_PKT_SRC_GRANT packet's tail (copy it from
  * src.frags with the hv grant-copy API, or vsw_pkt_linearize). A grant-backed packet
  * that needs software checksum/TSO for an egress without the offload is linearised
@@ -130,26 +130,27 @@ struct vsw_port_ops {
 
 /* Bridge configuration; zero fields take the defaults. */
 struct vsw_bridge_config {
-	unsigned fdb_max_entries;     /* default VSW_FDB_DEFAULT_MAX */
-	uint64_t fdb_ageing_ns;       /* default VSW_FDB_DEFAULT_AGEING_NS */
+	unsigned fdb_max_entries; /* default VSW_FDB_DEFAULT_MAX */
+	uint64_t fdb_ageing_ns;   /* default VSW_FDB_DEFAULT_AGEING_NS */
 	/* Time source for ageing, in ns; default CLOCK_MONOTONIC. Injected by tests. */
 	uint64_t (*clock_ns)(void *arg);
 	void *clock_arg;
-	unsigned fallback_pool_size;  /* packets for software TSO; default 256 */
+	unsigned fallback_pool_size; /* packets for software TSO; default 256 */
 };
 
 /* Bridge-wide counters. */
 struct vsw_bridge_stats {
-	uint64_t fdb_entries;    /* current */
-	uint64_t fdb_learned;    /* new dynamic entries */
-	uint64_t fdb_moves;      /* a MAC seen on another port: entry updated */
-	uint64_t fdb_aged;       /* entries removed by ageing */
-	uint64_t fdb_learn_full; /* learning skipped: table full of static entries (frame still forwarded) */
-	uint64_t flooded;        /* packets flooded (each counted once) */
-	uint64_t sw_csum;        /* checksums completed in software */
-	uint64_t sw_tso_segs;    /* segments produced by software TSO */
+	uint64_t fdb_entries; /* current */
+	uint64_t fdb_learned; /* new dynamic entries */
+	uint64_t fdb_moves;   /* a MAC seen on another port: entry updated */
+	uint64_t fdb_aged;    /* entries removed by ageing */
+	uint64_t
+		fdb_learn_full; /* learning skipped: table full of static entries (frame still forwarded) */
+	uint64_t flooded;     /* packets flooded (each counted once) */
+	uint64_t sw_csum;     /* checksums completed in software */
+	uint64_t sw_tso_segs; /* segments produced by software TSO */
 	unsigned ports;
-	uint64_t fdb_evicted;    /* live dynamic entries evicted (port limit or full table) */
+	uint64_t fdb_evicted; /* live dynamic entries evicted (port limit or full table) */
 };
 
 /* The switch's own view of a port. */
@@ -231,8 +232,7 @@ void vsw_port_get_stats(struct vsw_port *port, struct vsw_port_stats *stats);
 int vsw_port_get_dev_stats(struct vsw_port *port, struct vsw_port_dev_stats *stats);
 /* Calls cb for each port in port-number order, under the port-table read lock (cb
  * must not add or delete ports). Stops at the first non-zero return. */
-int vsw_port_foreach(struct vsw_bridge *br, int (*cb)(struct vsw_port *port, void *arg),
-		     void *arg);
+int vsw_port_foreach(struct vsw_bridge *br, int (*cb)(struct vsw_port *port, void *arg), void *arg);
 
 /* ---- data path ------------------------------------------------------------------ */
 
@@ -324,7 +324,7 @@ int vsw_switch_port_find(struct vsw_switch *sw, const char *port_name, struct vs
 
 /* One permitted L3 source address. */
 struct vsw_ip_addr {
-	uint8_t family; /* AF_INET or AF_INET6 */
+	uint8_t family;   /* AF_INET or AF_INET6 */
 	uint8_t addr[16]; /* network order; IPv4 uses addr[0..4) */
 };
 
@@ -350,8 +350,8 @@ struct vsw_ip_addr {
  * mac == NULL disables the filter. Replaces any previous setting. 0 or -EINVAL
  * (multicast mac, n_ips > VSW_ANTISPOOF_MAX_IPS, bad family). Safe at run time.
  */
-int vsw_port_set_antispoof(struct vsw_port *port, const uint8_t *mac,
-			   const struct vsw_ip_addr *ips, unsigned n_ips);
+int vsw_port_set_antispoof(struct vsw_port *port, const uint8_t *mac, const struct vsw_ip_addr *ips,
+			   unsigned n_ips);
 /* Parses "10.0.0.1" or "fd00::1" into *out. 0 or -EINVAL. */
 int vsw_ip_parse(const char *text, struct vsw_ip_addr *out);
 
@@ -481,11 +481,11 @@ int vsw_tap_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const cha
 #define VSW_VXLAN_HLEN 8 /* the VXLAN header after UDP */
 
 struct vsw_vxlan_config {
-	uint32_t vni;                 /* 0..2^24-1 */
-	uint16_t dstport;             /* 0: 4789 */
-	struct vsw_ip_addr local;     /* family 0: any, in the remotes' family */
+	uint32_t vni;             /* 0..2^24-1 */
+	uint16_t dstport;         /* 0: 4789 */
+	struct vsw_ip_addr local; /* family 0: any, in the remotes' family */
 	struct vsw_ip_addr remotes[VSW_VXLAN_MAX_REMOTES]; /* flood list (head-end replication) */
-	unsigned n_remotes;           /* >= 1; all of one family, that of `local` if set */
+	unsigned n_remotes; /* >= 1; all of one family, that of `local` if set */
 };
 /*
  * Adds a VXLAN (RFC 7348) port `name` on the UDP socket bound to local:dstport,

@@ -35,8 +35,8 @@ int xs_client_mkdir(struct xs_client *c, uint32_t tx, const char *path);
 int xs_client_rm(struct xs_client *c, uint32_t tx, const char *path);
 int xs_client_directory(struct xs_client *c, uint32_t tx, const char *path, char ***names,
 			unsigned *count);
-int xs_client_get_perms(struct xs_client *c, uint32_t tx, const char *path,
-			struct xs_perm *perms, unsigned *count);
+int xs_client_get_perms(struct xs_client *c, uint32_t tx, const char *path, struct xs_perm *perms,
+			unsigned *count);
 int xs_client_set_perms(struct xs_client *c, uint32_t tx, const char *path,
 			const struct xs_perm *perms, unsigned count);
 int xs_client_transaction_start(struct xs_client *c, uint32_t *tx);

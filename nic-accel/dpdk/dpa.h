@@ -121,7 +121,7 @@ ACCEL_SDK_LAYOUT_CHECK();
 /* Rewrites `in` (';' or ',' separated) into DPDK's form in `out` and the vdev
  * name in `name`. -EINVAL with a reason in err. */
 int dpa_devargs_parse(const char *in, char *out, size_t out_size, char *name, size_t name_size,
-                      char *err, size_t errlen);
+		      char *err, size_t errlen);
 /* Initialises the EAL if no one did yet. -errno with the EAL's words in err. */
 int dpa_eal_up(struct accel_dev *dev, char *err, size_t errlen);
 /* Hot-plugs dev->devargs and finds its ethdev port. */

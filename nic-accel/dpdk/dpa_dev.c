@@ -40,7 +40,7 @@ static int dpa_probe(const struct accel_host *host, struct accel_dev_info *info)
 	info->max_rx_filters = DPA_MAX_FILTERS;
 	info->max_ring_len = DPA_MAX_RING;
 	info->features = ACCEL_FEAT_BIT(ACCEL_FEAT_RX_CSUM) | ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM) |
-	                 ACCEL_FEAT_BIT(ACCEL_FEAT_SG) | ACCEL_FEAT_BIT(ACCEL_FEAT_RX_VLAN_FILTER);
+			 ACCEL_FEAT_BIT(ACCEL_FEAT_SG) | ACCEL_FEAT_BIT(ACCEL_FEAT_RX_VLAN_FILTER);
 	return 0;
 }
 
@@ -108,7 +108,7 @@ static void dpa_close(struct accel_dev *dev)
 }
 
 static int dpa_open(const struct accel_host *host, const struct accel_open_args *args,
-                    struct accel_dev **out)
+		    struct accel_dev **out)
 {
 	struct accel_dev *dev = calloc(1, sizeof(*dev));
 	char err[DPA_ERR_MAX], said[DPA_ERR_MAX / 2];
@@ -119,7 +119,7 @@ static int dpa_open(const struct accel_host *host, const struct accel_open_args 
 	accel_sdk_dev_init(dev, &dpa_class, host, args);
 	err[0] = '\0';
 	rc = dpa_devargs_parse(args ? args->devargs : NULL, dev->devargs, sizeof(dev->devargs),
-	                       dev->name, sizeof(dev->name), err, sizeof(err));
+			       dev->name, sizeof(dev->name), err, sizeof(err));
 	if (rc)
 		goto err_log;
 	dev->scratch = malloc(DPA_FRAME_MAX);
@@ -130,7 +130,7 @@ static int dpa_open(const struct accel_host *host, const struct accel_open_args 
 	}
 	if (args && args->wire_fd >= 0)
 		accel_sdk_log(dev, ACCEL_LOG_INFO, "dpdk: wire_fd %d ignored: the wire is %s",
-		              args->wire_fd, dev->name);
+			      args->wire_fd, dev->name);
 	dpa_log_sink_set(dev);
 	rc = dpa_eal_up(dev, err, sizeof(err));
 	if (rc)
@@ -154,7 +154,7 @@ static int dpa_open(const struct accel_host *host, const struct accel_open_args 
 		rc = -pthread_create(&dev->sdk.thread, NULL, engine_main, dev);
 		if (rc) {
 			snprintf(err, sizeof(err), "cannot start the poll thread: %s",
-			         strerror(-rc));
+				 strerror(-rc));
 			goto err_log;
 		}
 		dev->sdk.thread_running = 1;
@@ -164,7 +164,7 @@ static int dpa_open(const struct accel_host *host, const struct accel_open_args 
 
 err_log:
 	accel_sdk_log(dev, ACCEL_LOG_ERR, "dpdk: devargs '%s': %s",
-	              args && args->devargs ? args->devargs : "(none)", err);
+		      args && args->devargs ? args->devargs : "(none)", err);
 	dpa_close(dev);
 	return rc;
 }
@@ -200,26 +200,26 @@ static void dpa_filter_removed(struct accel_port *port, struct accel_sdk_filter 
 #define OWN_STAT(name) ACCEL_SDK_PORT_STAT(#name, st.name)
 /* ethtool -S order */
 static const struct accel_sdk_stat_desc port_stats[] = {
-    SDK_STAT(rx_packets),
-    SDK_STAT(tx_packets),
-    SDK_STAT(rx_bytes),
-    SDK_STAT(tx_bytes),
-    SDK_STAT(rx_dropped),
-    SDK_STAT(tx_dropped),
-    SDK_STAT(rx_no_buffer),
-    SDK_STAT(dma_faults),
-    OWN_STAT(tx_csum_filled),
-    OWN_STAT(tx_gso_dropped),
-    OWN_STAT(rx_csum_bad),
-    SDK_STAT(irq_raised),
-    SDK_STAT(iommu_quota_exceeded),
-    SDK_STAT(ring_errors),
-    OWN_STAT(rx_hw_steered),
+	SDK_STAT(rx_packets),
+	SDK_STAT(tx_packets),
+	SDK_STAT(rx_bytes),
+	SDK_STAT(tx_bytes),
+	SDK_STAT(rx_dropped),
+	SDK_STAT(tx_dropped),
+	SDK_STAT(rx_no_buffer),
+	SDK_STAT(dma_faults),
+	OWN_STAT(tx_csum_filled),
+	OWN_STAT(tx_gso_dropped),
+	OWN_STAT(rx_csum_bad),
+	SDK_STAT(irq_raised),
+	SDK_STAT(iommu_quota_exceeded),
+	SDK_STAT(ring_errors),
+	OWN_STAT(rx_hw_steered),
 };
 
 static const char *const dev_stat_names[DPA_DEV_NSTATS] = {
-    "wire_rx_packets", "wire_tx_packets", "tx_ring_full", "mbuf_alloc_failed", "rx_filter_miss",
-    "rx_dropped",      "rx_oversize",     "flow_rules",   "flow_fallbacks",
+	"wire_rx_packets", "wire_tx_packets", "tx_ring_full", "mbuf_alloc_failed", "rx_filter_miss",
+	"rx_dropped",      "rx_oversize",     "flow_rules",   "flow_fallbacks",
 };
 
 static int dpa_dev_stats(struct accel_dev *dev, struct accel_stat *out, uint32_t max, int *n)
@@ -239,32 +239,32 @@ static int dpa_dev_stats(struct accel_dev *dev, struct accel_stat *out, uint32_t
 }
 
 static const struct accel_sdk_class dpa_class = {
-    .qp_mem_name = "dpdk-accel-qp",
-    .port_size = sizeof(struct accel_port),
-    .qp_size = sizeof(struct accel_qp),
-    .levels = ACCEL_LEVEL_BIT(0) | ACCEL_LEVEL_BIT(1),
-    .burst = DPA_BURST,
-    .port_stats = port_stats,
-    .n_port_stats = sizeof(port_stats) / sizeof(port_stats[0]),
-    .qp_fini = dpa_qp_fini,
-    .filter_added = dpa_filter_added,
-    .filter_removed = dpa_filter_removed,
-    .dev_stats = dpa_dev_stats,
-    .engine_pass = dpa_engine_pass,
+	.qp_mem_name = "dpdk-accel-qp",
+	.port_size = sizeof(struct accel_port),
+	.qp_size = sizeof(struct accel_qp),
+	.levels = ACCEL_LEVEL_BIT(0) | ACCEL_LEVEL_BIT(1),
+	.burst = DPA_BURST,
+	.port_stats = port_stats,
+	.n_port_stats = sizeof(port_stats) / sizeof(port_stats[0]),
+	.qp_fini = dpa_qp_fini,
+	.filter_added = dpa_filter_added,
+	.filter_removed = dpa_filter_removed,
+	.dev_stats = dpa_dev_stats,
+	.engine_pass = dpa_engine_pass,
 };
 
 static const struct accel_ops dpa_ops = {
-    .abi_major = ACCEL_ABI_MAJOR,
-    .abi_minor = ACCEL_ABI_MINOR,
-    .size = sizeof(struct accel_ops),
-    .flags = ACCEL_F_THREAD_SAFE | ACCEL_F_HW_THREAD,
-    .name = "dpdk",
-    .version = DPA_VERSION,
-    .levels = ACCEL_LEVEL_BIT(0) | ACCEL_LEVEL_BIT(1),
-    .probe = dpa_probe,
-    .open = dpa_open,
-    .close = dpa_close,
-    ACCEL_SDK_OPS,
+	.abi_major = ACCEL_ABI_MAJOR,
+	.abi_minor = ACCEL_ABI_MINOR,
+	.size = sizeof(struct accel_ops),
+	.flags = ACCEL_F_THREAD_SAFE | ACCEL_F_HW_THREAD,
+	.name = "dpdk",
+	.version = DPA_VERSION,
+	.levels = ACCEL_LEVEL_BIT(0) | ACCEL_LEVEL_BIT(1),
+	.probe = dpa_probe,
+	.open = dpa_open,
+	.close = dpa_close,
+	ACCEL_SDK_OPS,
 };
 
 const struct accel_ops *dpa_accel_ops(void)

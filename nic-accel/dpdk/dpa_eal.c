@@ -119,7 +119,7 @@ void dpa_log_sink_clear(struct accel_dev *dev)
 	"net_memif0;role=client;socket=/run/x.sock"
 
 int dpa_devargs_parse(const char *in, char *out, size_t out_size, char *name, size_t name_size,
-                      char *err, size_t errlen)
+		      char *err, size_t errlen)
 {
 	size_t len, i, nlen;
 
@@ -136,7 +136,7 @@ int dpa_devargs_parse(const char *in, char *out, size_t out_size, char *name, si
 		unsigned char c = (unsigned char)in[i];
 		if (c <= ' ' || c >= 0x7f || c == '"' || c == '\'') {
 			snprintf(err, errlen, "bad character at offset %zu; %s", i,
-			         DEVARGS_EXPECTED);
+				 DEVARGS_EXPECTED);
 			return -EINVAL;
 		}
 		out[i] = c == ';' ? ',' : (char)c;
@@ -151,7 +151,7 @@ int dpa_devargs_parse(const char *in, char *out, size_t out_size, char *name, si
 	name[nlen] = '\0';
 	if (strncmp(name, "net_", 4) != 0) {
 		snprintf(err, errlen, "'%s' is not a DPDK network vdev (net_*); %s", name,
-		         DEVARGS_EXPECTED);
+			 DEVARGS_EXPECTED);
 		return -EINVAL;
 	}
 	return 0;
@@ -232,7 +232,7 @@ static int eal_init_locked(struct accel_dev *dev, char *err, size_t errlen)
 		if (dladdr((void *)dpa_eal_up, &self) && self.dli_fname &&
 		    !dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
 			accel_sdk_log(dev, ACCEL_LOG_WARN, "dpdk: cannot pin %s: %s",
-			              self.dli_fname, dlerror());
+				      self.dli_fname, dlerror());
 	}
 	if (!log_stream) {
 		cookie_io_functions_t io = {.write = log_write};
@@ -253,7 +253,7 @@ static int eal_init_locked(struct accel_dev *dev, char *err, size_t errlen)
 		dpa_capture_end(said, sizeof(said));
 		pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
 		accel_sdk_log(dev, ACCEL_LOG_INFO,
-		              "dpdk: using the EAL already up in this process");
+			      "dpdk: using the EAL already up in this process");
 		return 0;
 	}
 	dpa_capture_end(said, sizeof(said));
@@ -261,16 +261,16 @@ static int eal_init_locked(struct accel_dev *dev, char *err, size_t errlen)
 	pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
 	if (rc) {
 		snprintf(eal_fail, sizeof(eal_fail), "EAL init failed (%s): %s", strerror(-rc),
-		         said);
+			 said);
 		snprintf(err, errlen, "%s", eal_fail);
 		return rc;
 	}
 	/* --no-shconf still makes an (empty) runtime directory: nothing will use it */
 	if (!huge && rmdir(rte_eal_get_runtime_dir()) < 0 && errno != ENOENT)
 		accel_sdk_log(dev, ACCEL_LOG_DEBUG, "dpdk: keeping %s: %s",
-		              rte_eal_get_runtime_dir(), strerror(errno));
+			      rte_eal_get_runtime_dir(), strerror(errno));
 	accel_sdk_log(dev, ACCEL_LOG_INFO, "dpdk: EAL up (%s, lcore %d, %s)", rte_version(), cpu,
-	              huge ? "huge pages" : "--no-huge -m 256");
+		      huge ? "huge pages" : "--no-huge -m 256");
 	return 0;
 }
 
@@ -285,7 +285,7 @@ int dpa_eal_up(struct accel_dev *dev, char *err, size_t errlen)
 	} else if (eal_state < 0) {
 		rc = eal_state;
 		snprintf(err, errlen, "%s (the EAL cannot be initialised twice in a process)",
-		         eal_fail);
+			 eal_fail);
 	}
 	pthread_mutex_unlock(&eal_lock);
 	return rc;
@@ -311,13 +311,13 @@ int dpa_vdev_probe(struct accel_dev *dev, char *err, size_t errlen)
 		if (rc == -1)
 			rc = rte_errno > 0 && rte_errno != EPERM ? -rte_errno : -ENODEV;
 		snprintf(err, errlen, "DPDK cannot probe '%s' (%s): %s; %s", dev->devargs,
-		         strerror(-rc), said, DEVARGS_EXPECTED);
+			 strerror(-rc), said, DEVARGS_EXPECTED);
 		goto out_unlock;
 	}
 	rc = rte_eth_dev_get_port_by_name(dev->name, &pid);
 	if (rc) {
 		snprintf(err, errlen, "DPDK probed '%s' but no ethdev port is named %s",
-		         dev->devargs, dev->name);
+			 dev->devargs, dev->name);
 		rc = -ENODEV;
 		goto out_remove;
 	}

@@ -88,9 +88,9 @@ int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
 	}
 	snprintf(dev->driver, sizeof(dev->driver), "%s", info.driver_name ? info.driver_name : "?");
 	/* offloads: what the PMD has of checksum verify and multi-segment TX */
-	dev->rx_offloads =
-	    info.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM |
-	                            RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
+	dev->rx_offloads = info.rx_offload_capa &
+			   (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM |
+			    RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
 	dev->tx_offloads = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 	dev->sdk.features = ACCEL_FEAT_BIT(ACCEL_FEAT_SG); /* the plugin gathers chains itself */
 	if (info.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM))
@@ -107,12 +107,12 @@ int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
 	dev->sdk.features &= ~ACCEL_FEAT_BIT(ACCEL_FEAT_TSO);
 
 	snprintf(pname, sizeof(pname), "dpa_%llu",
-	         (unsigned long long)__atomic_fetch_add(&pool_seq, 1, __ATOMIC_RELAXED));
+		 (unsigned long long)__atomic_fetch_add(&pool_seq, 1, __ATOMIC_RELAXED));
 	dev->pool = rte_pktmbuf_pool_create(pname, DPA_NB_MBUF, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-	                                    (int)rte_socket_id());
+					    (int)rte_socket_id());
 	if (!dev->pool) {
 		snprintf(err, errlen, "%s: cannot create an mbuf pool of %u: %s", dev->name,
-		         DPA_NB_MBUF, rte_strerror(rte_errno));
+			 DPA_NB_MBUF, rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
 
@@ -141,7 +141,7 @@ int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
 	}
 	if (rc) {
 		snprintf(err, errlen, "%s: rte_eth_dev_configure(%u rxq): %s", dev->name, nrxq,
-		         strerror(-rc));
+			 strerror(-rc));
 		return rc;
 	}
 	dev->configured = 1;
@@ -149,19 +149,19 @@ int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
 	rte_eth_dev_adjust_nb_rx_tx_desc(dev->port_id, &nb_rx, &nb_tx);
 	for (uint16_t q = 0; q < nrxq; q++) {
 		rc = rte_eth_rx_queue_setup(dev->port_id, q, nb_rx, (unsigned)rte_socket_id(), NULL,
-		                            dev->pool);
+					    dev->pool);
 		if (rc) {
 			snprintf(err, errlen, "%s: RX queue %u setup: %s", dev->name, q,
-			         strerror(-rc));
+				 strerror(-rc));
 			return rc;
 		}
 	}
 	for (uint16_t q = 0; q < dev->n_txq; q++) {
-		rc =
-		    rte_eth_tx_queue_setup(dev->port_id, q, nb_tx, (unsigned)rte_socket_id(), NULL);
+		rc = rte_eth_tx_queue_setup(dev->port_id, q, nb_tx, (unsigned)rte_socket_id(),
+					    NULL);
 		if (rc) {
 			snprintf(err, errlen, "%s: TX queue %u setup: %s", dev->name, q,
-			         strerror(-rc));
+				 strerror(-rc));
 			return rc;
 		}
 	}
@@ -175,17 +175,17 @@ int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
 	rc = rte_eth_promiscuous_enable(dev->port_id);
 	if (rc && rc != -ENOTSUP)
 		accel_sdk_log(dev, ACCEL_LOG_WARN, "dpdk: %s: promiscuous mode: %s", dev->name,
-		              strerror(-rc));
+			      strerror(-rc));
 	if (rte_eth_dev_get_mtu(dev->port_id, &dev->mtu) || dev->mtu == 0)
 		dev->mtu = 1500;
 	accel_sdk_log(dev, ACCEL_LOG_INFO,
-	              "dpdk: %s (%s) port %u up: %u RX queue(s), mtu %u, rx offloads 0x%llx; "
-	              "Level 1 steering: %s%s%s",
-	              dev->name, dev->driver, dev->port_id, nrxq, dev->mtu,
-	              (unsigned long long)dev->rx_offloads,
-	              dev->flow_ok ? "rte_flow" : "software demux",
-	              dev->flow_ok ? "" : " by destination MAC/VLAN; rte_flow unavailable: ",
-	              dev->flow_ok ? "" : why);
+		      "dpdk: %s (%s) port %u up: %u RX queue(s), mtu %u, rx offloads 0x%llx; "
+		      "Level 1 steering: %s%s%s",
+		      dev->name, dev->driver, dev->port_id, nrxq, dev->mtu,
+		      (unsigned long long)dev->rx_offloads,
+		      dev->flow_ok ? "rte_flow" : "software demux",
+		      dev->flow_ok ? "" : " by destination MAC/VLAN; rte_flow unavailable: ",
+		      dev->flow_ok ? "" : why);
 	return 0;
 }
 
@@ -259,11 +259,11 @@ int dpa_flow_add(struct accel_dev *dev, struct accel_sdk_filter *df, struct acce
 		/* validated but refused (net_tap without the kernel's flower): no
 		 * more attempts on this device, the software demux does it all */
 		accel_sdk_log(
-		    dev, ACCEL_LOG_WARN,
-		    "dpdk: %s: rte_flow_create for %02x:%02x:%02x:%02x:%02x:%02x: %s; "
-		    "Level 1 steering is software demux by destination MAC/VLAN from now on",
-		    dev->name, df->f.mac[0], df->f.mac[1], df->f.mac[2], df->f.mac[3], df->f.mac[4],
-		    df->f.mac[5], ferr.message ? ferr.message : "failed");
+			dev, ACCEL_LOG_WARN,
+			"dpdk: %s: rte_flow_create for %02x:%02x:%02x:%02x:%02x:%02x: %s; "
+			"Level 1 steering is software demux by destination MAC/VLAN from now on",
+			dev->name, df->f.mac[0], df->f.mac[1], df->f.mac[2], df->f.mac[3],
+			df->f.mac[4], df->f.mac[5], ferr.message ? ferr.message : "failed");
 		dev->hwq_owner[qp->hwq] = NULL;
 		qp->hwq = 0;
 		dev->flow_ok = 0;
@@ -281,7 +281,7 @@ void dpa_flow_del(struct accel_dev *dev, struct accel_sdk_filter *df)
 		return;
 	if (rte_flow_destroy(dev->port_id, df->hw, &ferr))
 		accel_sdk_log(dev, ACCEL_LOG_WARN, "dpdk: %s: rte_flow_destroy: %s", dev->name,
-		              ferr.message ? ferr.message : "failed");
+			      ferr.message ? ferr.message : "failed");
 	df->hw = NULL;
 	dev->st.flow_rules--;
 }

@@ -19,7 +19,7 @@ static uint32_t dp_pfn_hash(uint64_t pfn)
 }
 
 const struct accel_sdk_iommu_entry *accel_sdk_iommu_lookup(const struct accel_sdk_iommu *m,
-                                                           uint64_t pfn)
+							   uint64_t pfn)
 {
 	if (!m->tab)
 		return NULL;
@@ -48,9 +48,9 @@ int accel_sdk_dma(struct accel_port *port, uint64_t iova, void *buf, uint32_t le
 		if (!e || (write && !e->writable)) {
 			p->st.dma_faults++;
 			accel_sdk_log_rl(p->dev, ACCEL_LOG_DEBUG,
-			                 "dom%u: DMA fault %s iova 0x%llx (%s)", p->domid,
-			                 write ? "write" : "read", (unsigned long long)iova,
-			                 e ? "read-only" : "not registered");
+					 "dom%u: DMA fault %s iova 0x%llx (%s)", p->domid,
+					 write ? "write" : "read", (unsigned long long)iova,
+					 e ? "read-only" : "not registered");
 			return -EFAULT;
 		}
 		if (write)
@@ -131,7 +131,7 @@ int accel_sdk_tx_ring_ok(struct accel_qp *qp, uint32_t prod)
 
 /* Inlined into accel_sdk_tx_burst (the per-packet path); exported below. */
 static inline int tx_read(const struct accel_qp *qp, uint32_t cons, uint32_t prod,
-                          struct accel_sdk_tx_pkt *pkt)
+			  struct accel_sdk_tx_pkt *pkt)
 {
 	const struct accel_sdk_qp *q = (const struct accel_sdk_qp *)(const void *)qp;
 	uint32_t mask = q->ring_len - 1, n = 0;
@@ -167,7 +167,7 @@ static inline int tx_read(const struct accel_qp *qp, uint32_t cons, uint32_t pro
 }
 
 int accel_sdk_tx_read(const struct accel_qp *qp, uint32_t cons, uint32_t prod,
-                      struct accel_sdk_tx_pkt *pkt)
+		      struct accel_sdk_tx_pkt *pkt)
 {
 	return tx_read(qp, cons, prod, pkt);
 }
@@ -189,7 +189,7 @@ int accel_sdk_tx_gather(struct accel_qp *qp, const struct accel_sdk_tx_pkt *pkt,
 }
 
 static inline void tx_complete(struct accel_qp *qp, uint32_t cons, struct accel_sdk_tx_pkt *pkt,
-                               int bad)
+			       int bad)
 {
 	struct accel_sdk_qp *q = ACCEL_SDK_QP(qp);
 
@@ -200,7 +200,7 @@ static inline void tx_complete(struct accel_qp *qp, uint32_t cons, struct accel_
 }
 
 void accel_sdk_tx_complete(struct accel_qp *qp, uint32_t cons, struct accel_sdk_tx_pkt *pkt,
-                           int bad)
+			   int bad)
 {
 	tx_complete(qp, cons, pkt, bad);
 }
@@ -253,7 +253,7 @@ int accel_sdk_tx_burst(struct accel_qp *qp, uint32_t budget, accel_sdk_xmit_fn x
 /* ---- RX ---- */
 
 int accel_sdk_rx_deliver(struct accel_qp *qp, const uint8_t *frame, uint32_t len,
-                         uint16_t first_flags)
+			 uint16_t first_flags)
 {
 	struct accel_sdk_qp *q = ACCEL_SDK_QP(qp);
 	struct accel_sdk_port *p = ACCEL_SDK_PORT(q->port);
@@ -319,7 +319,7 @@ static int vlan_match(uint16_t filter, uint16_t vid)
 }
 
 struct accel_qp *accel_sdk_lookup_ucast(struct accel_dev *dev, const uint8_t *mac, uint16_t vid,
-                                        uint32_t min_level, const struct accel_port *skip)
+					uint32_t min_level, const struct accel_port *skip)
 {
 	struct accel_sdk_dev *d = ACCEL_SDK_DEV(dev);
 

@@ -24,7 +24,7 @@
 /* ---- devices ---- */
 
 void accel_sdk_dev_init(struct accel_dev *dev, const struct accel_sdk_class *cls,
-                        const struct accel_host *host, const struct accel_open_args *args)
+			const struct accel_host *host, const struct accel_open_args *args)
 {
 	struct accel_sdk_dev *d = SDK_DEV(dev);
 
@@ -96,7 +96,7 @@ void accel_sdk_log_rl(struct accel_dev *dev, enum accel_log_level lvl, const cha
 	if (d->log_suppressed) {
 		size_t l = strlen(msg);
 		snprintf(msg + l, sizeof(msg) - l, " (%u similar lines suppressed)",
-		         d->log_suppressed);
+			 d->log_suppressed);
 		d->log_suppressed = 0;
 	}
 	d->host.log(d->host.ctx, lvl, msg);
@@ -110,8 +110,8 @@ nfds_t accel_sdk_doorbells(struct accel_dev *dev, struct pollfd *pfd, nfds_t n, 
 	for (uint32_t i = 0; i < d->ports_end && n < max; i++) {
 		struct accel_sdk_port *p = SDK_PORT(d->ports[i]);
 		if (p && p->n_qps)
-			pfd[n++] =
-			    (struct pollfd){.fd = SDK_QP(p->qps[0])->doorbell_fd, .events = POLLIN};
+			pfd[n++] = (struct pollfd){.fd = SDK_QP(p->qps[0])->doorbell_fd,
+						   .events = POLLIN};
 	}
 	pthread_mutex_unlock(&d->lock);
 	return n;
@@ -141,7 +141,7 @@ static void qp_destroy(struct accel_qp *qp)
 }
 
 int accel_sdk_qp_alloc(struct accel_port *port, const struct accel_qp_args *args,
-                       struct accel_qp **out)
+		       struct accel_qp **out)
 {
 	struct accel_sdk_port *p = SDK_PORT(port);
 	struct accel_sdk_dev *d = SDK_DEV(p->dev);
@@ -281,7 +281,7 @@ err_close:
 /* ---- ports ---- */
 
 int accel_sdk_port_alloc(struct accel_dev *dev, const struct accel_port_args *args,
-                         struct accel_port **out)
+			 struct accel_port **out)
 {
 	struct accel_sdk_dev *d = SDK_DEV(dev);
 	struct accel_port *port;
@@ -399,9 +399,9 @@ static void iommu_put(struct accel_sdk_iommu *m, uint64_t pfn, uint8_t *host, in
 		if (e->state == ACCEL_SDK_IOMMU_DELETED)
 			m->dead--;
 		*e = (struct accel_sdk_iommu_entry){.pfn = pfn,
-		                                    .host = host,
-		                                    .state = ACCEL_SDK_IOMMU_USED,
-		                                    .writable = (uint8_t)writable};
+						    .host = host,
+						    .state = ACCEL_SDK_IOMMU_USED,
+						    .writable = (uint8_t)writable};
 		m->count++;
 		return;
 	}
@@ -427,7 +427,7 @@ static void iommu_compact(struct accel_sdk_iommu *m)
 }
 
 int accel_sdk_mem_register(struct accel_port *port, const struct accel_mem_region *r,
-                           uint32_t count)
+			   uint32_t count)
 {
 	struct accel_sdk_port *p = SDK_PORT(port);
 	struct accel_sdk_dev *d = SDK_DEV(p->dev);
@@ -445,7 +445,7 @@ int accel_sdk_mem_register(struct accel_port *port, const struct accel_mem_regio
 	if (p->mmu.count + pages > p->mmu.quota) {
 		p->st.iommu_quota_exceeded++;
 		accel_sdk_log(p->dev, ACCEL_LOG_WARN, "dom%u: IOMMU quota of %u pages exceeded",
-		              p->domid, p->mmu.quota);
+			      p->domid, p->mmu.quota);
 		rc = -ENOSPC;
 		goto out_unlock;
 	}
@@ -466,8 +466,8 @@ int accel_sdk_mem_register(struct accel_port *port, const struct accel_mem_regio
 	for (uint32_t i = 0; i < count; i++)
 		for (uint32_t pg = 0; pg < r[i].size / ACCEL_PAGE_SIZE; pg++)
 			iommu_put(&p->mmu, (r[i].iova >> 12) + pg,
-			          (uint8_t *)r[i].host + (size_t)pg * ACCEL_PAGE_SIZE,
-			          !!(r[i].flags & ACCEL_MEM_F_WRITABLE));
+				  (uint8_t *)r[i].host + (size_t)pg * ACCEL_PAGE_SIZE,
+				  !!(r[i].flags & ACCEL_MEM_F_WRITABLE));
 out_unlock:
 	pthread_mutex_unlock(&d->lock);
 	return rc;
@@ -483,8 +483,8 @@ int accel_sdk_mem_unregister(struct accel_port *port, uint64_t iova, uint64_t si
 	pthread_mutex_lock(&d->lock);
 	for (uint64_t pg = 0; pg < size / ACCEL_PAGE_SIZE; pg++) {
 		struct accel_sdk_iommu_entry *e =
-		    (struct accel_sdk_iommu_entry *)accel_sdk_iommu_lookup(&p->mmu,
-		                                                           (iova >> 12) + pg);
+			(struct accel_sdk_iommu_entry *)accel_sdk_iommu_lookup(&p->mmu,
+									       (iova >> 12) + pg);
 		if (e) {
 			e->state = ACCEL_SDK_IOMMU_DELETED;
 			e->host = NULL;
@@ -584,7 +584,7 @@ static uint64_t hw_cpu_ns(struct accel_sdk_dev *d)
 }
 
 int accel_sdk_stats_get(struct accel_dev *dev, struct accel_port *port, struct accel_stat *out,
-                        uint32_t max)
+			uint32_t max)
 {
 	struct accel_sdk_dev *d = SDK_DEV(dev);
 	int n = 0, rc = 0;

@@ -96,7 +96,7 @@ static void simnic_close(struct accel_dev *dev)
 }
 
 static int simnic_open(const struct accel_host *host, const struct accel_open_args *args,
-                       struct accel_dev **out)
+		       struct accel_dev **out)
 {
 	struct accel_dev *dev = calloc(1, sizeof(*dev));
 	int rc;
@@ -135,7 +135,7 @@ static int simnic_open(const struct accel_host *host, const struct accel_open_ar
 		dev->sdk.thread_running = 1;
 	}
 	accel_sdk_log(dev, ACCEL_LOG_INFO, "simnic up: wire fd %d, %u VFs, %s", dev->wire_fd,
-	              dev->max_vfs, dev->sdk.thread_running ? "engine thread" : "polled");
+		      dev->max_vfs, dev->sdk.thread_running ? "engine thread" : "polled");
 	*out = dev;
 	return 0;
 
@@ -206,12 +206,12 @@ static int simnic_rate_limit_set(struct accel_qp *qp, uint64_t bytes_per_sec, ui
 #define OWN_STAT(name) ACCEL_SDK_PORT_STAT(#name, st.name)
 /* ethtool -S order */
 static const struct accel_sdk_stat_desc port_stats[] = {
-    SDK_STAT(rx_packets),        SDK_STAT(tx_packets),           SDK_STAT(rx_bytes),
-    SDK_STAT(tx_bytes),          SDK_STAT(rx_dropped),           SDK_STAT(tx_dropped),
-    SDK_STAT(rx_no_buffer),      SDK_STAT(dma_faults),           OWN_STAT(tx_spoof_dropped),
-    OWN_STAT(tx_rate_throttled), OWN_STAT(tx_csum_filled),       OWN_STAT(tso_segments),
-    OWN_STAT(lro_coalesced),     OWN_STAT(rx_csum_bad),          SDK_STAT(irq_raised),
-    OWN_STAT(hairpin_packets),   SDK_STAT(iommu_quota_exceeded), SDK_STAT(ring_errors),
+	SDK_STAT(rx_packets),        SDK_STAT(tx_packets),           SDK_STAT(rx_bytes),
+	SDK_STAT(tx_bytes),          SDK_STAT(rx_dropped),           SDK_STAT(tx_dropped),
+	SDK_STAT(rx_no_buffer),      SDK_STAT(dma_faults),           OWN_STAT(tx_spoof_dropped),
+	OWN_STAT(tx_rate_throttled), OWN_STAT(tx_csum_filled),       OWN_STAT(tso_segments),
+	OWN_STAT(lro_coalesced),     OWN_STAT(rx_csum_bad),          SDK_STAT(irq_raised),
+	OWN_STAT(hairpin_packets),   SDK_STAT(iommu_quota_exceeded), SDK_STAT(ring_errors),
 };
 
 static int simnic_dev_stats(struct accel_dev *dev, struct accel_stat *out, uint32_t max, int *n)
@@ -226,33 +226,33 @@ static int simnic_dev_stats(struct accel_dev *dev, struct accel_stat *out, uint3
 }
 
 static const struct accel_sdk_class simnic_class = {
-    .qp_mem_name = "simnic-qp",
-    .port_size = sizeof(struct accel_port),
-    .qp_size = sizeof(struct accel_qp),
-    .levels = 0xf,
-    .burst = SIMNIC_BURST,
-    .port_stats = port_stats,
-    .n_port_stats = sizeof(port_stats) / sizeof(port_stats[0]),
-    .port_init = simnic_port_init,
-    .port_fini = simnic_port_fini,
-    .dev_stats = simnic_dev_stats,
-    .engine_pass = simnic_engine_pass,
+	.qp_mem_name = "simnic-qp",
+	.port_size = sizeof(struct accel_port),
+	.qp_size = sizeof(struct accel_qp),
+	.levels = 0xf,
+	.burst = SIMNIC_BURST,
+	.port_stats = port_stats,
+	.n_port_stats = sizeof(port_stats) / sizeof(port_stats[0]),
+	.port_init = simnic_port_init,
+	.port_fini = simnic_port_fini,
+	.dev_stats = simnic_dev_stats,
+	.engine_pass = simnic_engine_pass,
 };
 
 static const struct accel_ops simnic_ops = {
-    .abi_major = ACCEL_ABI_MAJOR,
-    .abi_minor = ACCEL_ABI_MINOR,
-    .size = sizeof(struct accel_ops),
-    .flags = ACCEL_F_THREAD_SAFE | ACCEL_F_HW_THREAD,
-    .name = "simnic",
-    .version = SIMNIC_VERSION,
-    .levels = 0xf,
-    .probe = simnic_probe,
-    .open = simnic_open,
-    .close = simnic_close,
-    .tx_filter_set = simnic_tx_filter_set,
-    .rate_limit_set = simnic_rate_limit_set,
-    ACCEL_SDK_OPS,
+	.abi_major = ACCEL_ABI_MAJOR,
+	.abi_minor = ACCEL_ABI_MINOR,
+	.size = sizeof(struct accel_ops),
+	.flags = ACCEL_F_THREAD_SAFE | ACCEL_F_HW_THREAD,
+	.name = "simnic",
+	.version = SIMNIC_VERSION,
+	.levels = 0xf,
+	.probe = simnic_probe,
+	.open = simnic_open,
+	.close = simnic_close,
+	.tx_filter_set = simnic_tx_filter_set,
+	.rate_limit_set = simnic_rate_limit_set,
+	ACCEL_SDK_OPS,
 };
 
 const struct accel_ops *simnic_accel_ops(void)

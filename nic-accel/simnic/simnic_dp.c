@@ -61,7 +61,7 @@ uint16_t simnic_l4_csum(const uint8_t *f, uint32_t len, const struct simnic_l4 *
 static uint32_t l3_frame_len(const uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
 {
 	uint32_t n = l4->ipv6 ? l4->l3_off + 40 + pvnet_rd16(f + l4->l3_off + 4)
-	                      : l4->l3_off + pvnet_rd16(f + l4->l3_off + 2);
+			      : l4->l3_off + pvnet_rd16(f + l4->l3_off + 2);
 	return n <= len ? n : len;
 }
 
@@ -143,7 +143,7 @@ static void switch_out(struct accel_port *src, const uint8_t *f, uint32_t len)
 	if (src->sdk.level == 3) {
 		if (!mac_is_group(f)) {
 			struct accel_qp *q =
-			    accel_sdk_lookup_ucast(dev, f, frame_vlan(f, len), 3, src);
+				accel_sdk_lookup_ucast(dev, f, frame_vlan(f, len), 3, src);
 			if (q) {
 				src->st.hairpin_packets++;
 				accel_sdk_rx_deliver(q, f, len, rx_csum_flags(q->sdk.port, f, len));
@@ -256,7 +256,7 @@ static int tx_tso(struct accel_port *port, uint8_t *f, uint32_t len, uint32_t ms
 			pvnet_wr16(s + l4.l3_off + 4, (uint16_t)(ipid + nseg));
 			pvnet_wr16(s + l4.l3_off + 10, 0);
 			pvnet_wr16(s + l4.l3_off + 10,
-			     simnic_ip_csum(s + l4.l3_off, l4.l4_off - l4.l3_off));
+				   simnic_ip_csum(s + l4.l3_off, l4.l4_off - l4.l3_off));
 		}
 		pvnet_wr32(s + l4.l4_off + 4, seq + off);
 		/* FIN and PSH only on the last segment, CWR only on the first */
@@ -273,7 +273,7 @@ static int tx_tso(struct accel_port *port, uint8_t *f, uint32_t len, uint32_t ms
 
 /* One packet of a queue pair's TX ring (accel_sdk_tx_burst). */
 static enum accel_sdk_tx_verdict simnic_xmit(struct accel_qp *qp,
-                                             const struct accel_sdk_tx_pkt *pkt)
+					     const struct accel_sdk_tx_pkt *pkt)
 {
 	struct accel_port *port = qp->sdk.port;
 	uint8_t *f = port->sdk.dev->txbuf; /* ACCEL_PKT_MAX bytes: room for pkt->total */
@@ -318,7 +318,7 @@ static void lro_flush(struct accel_dev *dev, struct lro_state *lro)
 		pvnet_wr16(f + lro->l4.l3_off + 2, (uint16_t)(lro->len - lro->l4.l3_off));
 		pvnet_wr16(f + lro->l4.l3_off + 10, 0);
 		pvnet_wr16(f + lro->l4.l3_off + 10,
-		     simnic_ip_csum(f + lro->l4.l3_off, lro->l4.l4_off - lro->l4.l3_off));
+			   simnic_ip_csum(f + lro->l4.l3_off, lro->l4.l4_off - lro->l4.l3_off));
 		fill_l4_csum(f, lro->len, &lro->l4);
 		flags |= ACCEL_DESC_F_LRO;
 		lro->qp->sdk.port->st.lro_coalesced += lro->segs - 1;
@@ -329,7 +329,7 @@ static void lro_flush(struct accel_dev *dev, struct lro_state *lro)
 
 /* 1 if f (already checksum-verified, IPv4/TCP, parsed as l4) extends the aggregate. */
 static int lro_try_append(struct accel_dev *dev, struct lro_state *lro, struct accel_qp *qp,
-                          const uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
+			  const uint8_t *f, uint32_t len, const struct simnic_l4 *l4)
 {
 	const uint8_t *a = dev->lrobuf;
 	uint32_t plen = len - l4->hdr_len;

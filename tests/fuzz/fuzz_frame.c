@@ -39,7 +39,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fr.l3 == PVNET_FRAME_L3_IPV4)
 		CHECK(fr.l3_off + 20u <= len && fr.l4_off <= len && f[fr.l3_off] >> 4 == 4);
 	if (fr.l3 == PVNET_FRAME_L3_IPV6)
-		CHECK(fr.l3_off + 40u + 8u * fr.n_exthdrs <= fr.l4_off || (fr.flags & PVNET_FRAME_F_LATER_FRAG) ||
+		CHECK(fr.l3_off + 40u + 8u * fr.n_exthdrs <= fr.l4_off ||
+		      (fr.flags & PVNET_FRAME_F_LATER_FRAG) ||
 		      !(fr.flags & PVNET_FRAME_F_L4_PROTO));
 	if (fr.l3 == PVNET_FRAME_L3_ARP)
 		CHECK(fr.l3_off + 8u <= len);

@@ -58,8 +58,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* half the pages read-only (TX buffers), half writable (RX buffers) */
 	r = (struct accel_mem_region){.iova = 0x10000, .host = pages, .size = 4 * ACCEL_PAGE_SIZE};
 	accel_attach_mem_register(a, &r, 1);
-	r = (struct accel_mem_region){.iova = 0x20000, .host = pages + 4 * ACCEL_PAGE_SIZE,
-				      .size = 4 * ACCEL_PAGE_SIZE, .flags = ACCEL_MEM_F_WRITABLE};
+	r = (struct accel_mem_region){.iova = 0x20000,
+				      .host = pages + 4 * ACCEL_PAGE_SIZE,
+				      .size = 4 * ACCEL_PAGE_SIZE,
+				      .flags = ACCEL_MEM_F_WRITABLE};
 	accel_attach_mem_register(a, &r, 1);
 	if (accel_attach_map_qp(a, 0, 5, &m))
 		goto out;
@@ -82,7 +84,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		off += n;
 		memset(prods, 0, sizeof(prods));
 		memcpy(prods, data + off, size - off < sizeof(prods) ? size - off : sizeof(prods));
-		accel_ring_store(&sh->tx_prod, prods[0] % (2 * m.ring_len) + (data[1] & 0x80 ? 100000 : 0));
+		accel_ring_store(&sh->tx_prod,
+				 prods[0] % (2 * m.ring_len) + (data[1] & 0x80 ? 100000 : 0));
 		accel_ring_store(&sh->rx_prod, prods[1] % (2 * m.ring_len));
 		for (int i = 0; i < 4 && accel_device_poll(dev, 64) > 0; i++)
 			;

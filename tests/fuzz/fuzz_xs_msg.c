@@ -41,13 +41,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lim.v[QUOTA_XS_PATH_SIZE] = 64;
 	lim.v[QUOTA_XS_OUTPUT_BYTES] = 8192;
 	lim.v[QUOTA_XS_WATCH_EVENTS] = 4;
-	if (quota_ledger_create(&lim, &led) || xs_store_create(led, &st) || xs_domain_introduce(st, 3, "fuzz") ||
-	    xs_server_create(st, NULL, &srv) || xs_server_add_mem_conn(srv, 3, &guest) ||
-	    xs_server_add_mem_conn(srv, 0, &dom0))
+	if (quota_ledger_create(&lim, &led) || xs_store_create(led, &st) ||
+	    xs_domain_introduce(st, 3, "fuzz") || xs_server_create(st, NULL, &srv) ||
+	    xs_server_add_mem_conn(srv, 3, &guest) || xs_server_add_mem_conn(srv, 0, &dom0))
 		goto out;
 	/* A dom0 watch on everything, so every guest change produces events. */
-	static const uint8_t watch_all[] = {4, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0,
-					    '/', 0, 't', 0};
+	static const uint8_t watch_all[] = {4, 0, 0, 0, 1, 0, 0,   0, 0,   0,
+					    0, 0, 4, 0, 0, 0, '/', 0, 't', 0};
 	if (xs_conn_feed(srv, dom0, watch_all, sizeof(watch_all)) < 0)
 		goto out;
 	while (size) {

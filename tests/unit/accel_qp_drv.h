@@ -16,14 +16,14 @@
 
 /* Attaches a vif (IOMMU quota 64 pages, rings of 64) to dev. */
 static inline struct accel_attach *drv_vif(struct accel_device *dev, uint32_t domid, uint32_t level,
-                                           const uint8_t *mac, uint32_t queues, uint32_t qp_flags)
+					   const uint8_t *mac, uint32_t queues, uint32_t qp_flags)
 {
 	struct accel_vif_config c = {.domid = domid,
-	                             .level = level,
-	                             .queues = queues,
-	                             .iommu_quota = 64,
-	                             .ring_len = 64,
-	                             .qp_flags = qp_flags};
+				     .level = level,
+				     .queues = queues,
+				     .iommu_quota = 64,
+				     .ring_len = 64,
+				     .qp_flags = qp_flags};
 	struct accel_attach *a = NULL;
 
 	memcpy(c.mac, mac, 6);
@@ -35,13 +35,13 @@ static inline struct accel_attach *drv_vif(struct accel_device *dev, uint32_t do
  * not). The memory is stored in *slot before anything can fail; the caller
  * frees it after closing the device. */
 static inline uint8_t *drv_pages(struct accel_attach *a, uint64_t iova, uint32_t n, int writable,
-                                 void **slot)
+				 void **slot)
 {
 	uint8_t *p = aligned_alloc(ACCEL_PAGE_SIZE, (size_t)n * ACCEL_PAGE_SIZE);
 	struct accel_mem_region r = {.iova = iova,
-	                             .host = p,
-	                             .size = n * ACCEL_PAGE_SIZE,
-	                             .flags = writable ? ACCEL_MEM_F_WRITABLE : 0};
+				     .host = p,
+				     .size = n * ACCEL_PAGE_SIZE,
+				     .flags = writable ? ACCEL_MEM_F_WRITABLE : 0};
 
 	assert_non_null(p);
 	*slot = p;
@@ -83,7 +83,7 @@ static inline void drv_unmap(struct drv *d)
 static inline void drv_tx(struct drv *d, uint64_t iova, uint16_t len, uint16_t flags, uint32_t id)
 {
 	d->tx[d->tx_prod & (d->m.ring_len - 1)] =
-	    (struct accel_desc){.iova = iova, .len = len, .flags = flags, .id = id};
+		(struct accel_desc){.iova = iova, .len = len, .flags = flags, .id = id};
 	d->tx_prod++;
 	accel_ring_store(&d->sh->tx_prod, d->tx_prod);
 }
@@ -92,7 +92,7 @@ static inline void drv_tx(struct drv *d, uint64_t iova, uint16_t len, uint16_t f
 static inline void drv_rx_post(struct drv *d, uint64_t iova, uint16_t len, uint32_t id)
 {
 	d->rx[d->rx_prod & (d->m.ring_len - 1)] =
-	    (struct accel_desc){.iova = iova, .len = len, .id = id};
+		(struct accel_desc){.iova = iova, .len = len, .id = id};
 	d->rx_prod++;
 	accel_ring_store(&d->sh->rx_prod, d->rx_prod);
 }

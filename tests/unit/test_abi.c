@@ -64,7 +64,8 @@ static void check_group(const char *group)
 			found = true;
 			if (pvnet_abi[i].value != xen_abi[j].value) {
 				print_error("%s: %s is %lld in pvnet, %lld in Xen\n", group,
-					    pvnet_abi[i].name, pvnet_abi[i].value, xen_abi[j].value);
+					    pvnet_abi[i].name, pvnet_abi[i].value,
+					    xen_abi[j].value);
 				bad++;
 			}
 		}

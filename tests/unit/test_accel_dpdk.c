@@ -54,7 +54,7 @@ static int fx_try_open(struct fx *f, const char *devargs)
 {
 	struct accel_host host = {.size = sizeof(host), .log = log_cb};
 	struct accel_open_args oa = {
-	    .wire_fd = -1, .flags = ACCEL_OPEN_F_NO_THREAD, .devargs = devargs};
+		.wire_fd = -1, .flags = ACCEL_OPEN_F_NO_THREAD, .devargs = devargs};
 	char err[512];
 
 	memset(f, 0, sizeof(*f));
@@ -81,7 +81,7 @@ static void fx_close(struct fx *f)
 }
 
 static struct accel_attach *vif(struct fx *f, uint32_t domid, uint32_t level, const uint8_t *mac,
-                                uint32_t qp_flags)
+				uint32_t qp_flags)
 {
 	return drv_vif(f->dev, domid, level, mac, 1, qp_flags);
 }
@@ -158,7 +158,7 @@ static void test_loopback_level0(void **state)
 		assert_non_null(r);
 		assert_int_equal(r->len, 60 + i * 100);
 		assert_int_equal(r->flags & (ACCEL_DESC_F_DONE | ACCEL_DESC_F_ERR),
-		                 ACCEL_DESC_F_DONE);
+				 ACCEL_DESC_F_DONE);
 		assert_memory_equal(rxm + (size_t)(r->id % 16) * 2048, txm + i * 2048, r->len);
 	}
 	assert_int_equal(pstat(a, "tx_packets"), 10);
@@ -383,11 +383,14 @@ int main(void)
 	}
 	if (access(g_so, R_OK) != 0)
 		snprintf(g_skip, sizeof(g_skip), "%s not built (no pkg-config libdpdk: dpdk-dev)",
-		         g_so);
+			 g_so);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_loopback_level0), cmocka_unit_test(test_dma_faults),
-	    cmocka_unit_test(test_level1_sw_demux), cmocka_unit_test(test_tx_csum_and_features),
-	    cmocka_unit_test(test_wrong_devargs),   cmocka_unit_test(test_reopen_and_two_devices),
+		cmocka_unit_test(test_loopback_level0),
+		cmocka_unit_test(test_dma_faults),
+		cmocka_unit_test(test_level1_sw_demux),
+		cmocka_unit_test(test_tx_csum_and_features),
+		cmocka_unit_test(test_wrong_devargs),
+		cmocka_unit_test(test_reopen_and_two_devices),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,8 +38,8 @@ struct fx {
 	int gst_sock[NGUESTS];
 	int stop;
 	pthread_t thr;
-	int qp_mem;   /* the "NIC" queue pair of guest 0's vif 0 */
-	int calls;    /* connector calls */
+	int qp_mem; /* the "NIC" queue pair of guest 0's vif 0 */
+	int calls;  /* connector calls */
 	domid_t last_domid;
 };
 

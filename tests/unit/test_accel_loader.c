@@ -28,7 +28,7 @@ static char g_dir[64];
 static char g_skip[128];
 
 static const char *const variants[] = {"GOOD",    "SHORT",  "BADVER", "FLAGS",
-                                       "NULLREQ", "LONGER", "NOSYM"};
+				       "NULLREQ", "LONGER", "NOSYM"};
 
 static const char *cc(void)
 {
@@ -63,21 +63,21 @@ static int group_setup(void **state)
 			lower[k] = (char)(variants[i][k] | 0x20);
 		lower[k] = '\0';
 		snprintf(
-		    cmd, sizeof(cmd),
-		    "%s -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -fPIC -shared "
-		    "-fvisibility=hidden -DACCEL_TEST_PLUGIN -DVARIANT_%s -DPLUGIN_NAME='\"%s\"' "
-		    "-o %s/tp_%s.so tests/unit/test_accel_loader/test_plugins.c",
-		    cc(), variants[i], lower, g_dir, lower);
+			cmd, sizeof(cmd),
+			"%s -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Iinclude -fPIC -shared "
+			"-fvisibility=hidden -DACCEL_TEST_PLUGIN -DVARIANT_%s -DPLUGIN_NAME='\"%s\"' "
+			"-o %s/tp_%s.so tests/unit/test_accel_loader/test_plugins.c",
+			cc(), variants[i], lower, g_dir, lower);
 		if (build(cmd)) {
 			snprintf(g_skip, sizeof(g_skip), "cannot build test plugins with %s", cc());
 			return 0;
 		}
 	}
 	snprintf(cmd, sizeof(cmd),
-	         "%s -std=c11 -D_GNU_SOURCE -O1 -Wall -Wextra -Werror -Iinclude -pthread -fPIC "
-	         "-shared -fvisibility=hidden -o %s/simnic.so nic-accel/simnic/*.c "
-	         "nic-accel/sdk/*.c",
-	         cc(), g_dir);
+		 "%s -std=c11 -D_GNU_SOURCE -O1 -Wall -Wextra -Werror -Iinclude -pthread -fPIC "
+		 "-shared -fvisibility=hidden -o %s/simnic.so nic-accel/simnic/*.c "
+		 "nic-accel/sdk/*.c",
+		 cc(), g_dir);
 	if (build(cmd))
 		snprintf(g_skip, sizeof(g_skip), "cannot build simnic.so with %s", cc());
 	return 0;
@@ -133,7 +133,7 @@ static void test_wrong_version(void **state)
 	(void)state;
 	NEED_PLUGINS();
 	expect_reject("tp_badver.so", -EPROTO,
-	              "ABI version 2.0 not supported (this loader takes 1.x");
+		      "ABI version 2.0 not supported (this loader takes 1.x");
 }
 
 static void test_short_table(void **state)
@@ -142,7 +142,7 @@ static void test_short_table(void **state)
 	(void)state;
 	NEED_PLUGINS();
 	snprintf(want, sizeof(want), "ops table is 24 bytes, shorter than the %zu bytes ABI 1.0",
-	         (size_t)ACCEL_OPS_MIN_SIZE);
+		 (size_t)ACCEL_OPS_MIN_SIZE);
 	expect_reject("tp_short.so", -EINVAL, want);
 }
 
@@ -403,18 +403,18 @@ static void test_load_dir(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_wrong_version),
-	    cmocka_unit_test(test_short_table),
-	    cmocka_unit_test(test_unknown_flags),
-	    cmocka_unit_test(test_missing_symbol),
-	    cmocka_unit_test(test_null_required_op),
-	    cmocka_unit_test(test_not_a_plugin),
-	    cmocka_unit_test(test_longer_table),
-	    cmocka_unit_test(test_missing_optional_ops),
-	    cmocka_unit_test(test_declared_size_honoured),
-	    cmocka_unit_test(test_builtins_list),
-	    cmocka_unit_test(test_load_dir),
-	    cmocka_unit_test(test_load_dir_after_builtins),
+		cmocka_unit_test(test_wrong_version),
+		cmocka_unit_test(test_short_table),
+		cmocka_unit_test(test_unknown_flags),
+		cmocka_unit_test(test_missing_symbol),
+		cmocka_unit_test(test_null_required_op),
+		cmocka_unit_test(test_not_a_plugin),
+		cmocka_unit_test(test_longer_table),
+		cmocka_unit_test(test_missing_optional_ops),
+		cmocka_unit_test(test_declared_size_honoured),
+		cmocka_unit_test(test_builtins_list),
+		cmocka_unit_test(test_load_dir),
+		cmocka_unit_test(test_load_dir_after_builtins),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

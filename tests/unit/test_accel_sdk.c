@@ -117,26 +117,26 @@ static enum accel_sdk_tx_verdict t_xmit(struct accel_qp *qp, const struct accel_
 }
 
 static const struct accel_sdk_stat_desc t_stats[] = {
-    ACCEL_SDK_PORT_STAT("rx_packets", sdk.st.rx_packets),
-    ACCEL_SDK_PORT_STAT("own_counter", st.own_counter),
-    ACCEL_SDK_PORT_STAT("tx_dropped", sdk.st.tx_dropped),
+	ACCEL_SDK_PORT_STAT("rx_packets", sdk.st.rx_packets),
+	ACCEL_SDK_PORT_STAT("own_counter", st.own_counter),
+	ACCEL_SDK_PORT_STAT("tx_dropped", sdk.st.tx_dropped),
 };
 
 static const struct accel_sdk_class t_class = {
-    .qp_mem_name = "sdk-test-qp",
-    .port_size = sizeof(struct accel_port),
-    .qp_size = sizeof(struct accel_qp),
-    .levels = ACCEL_LEVEL_BIT(0) | ACCEL_LEVEL_BIT(1) | ACCEL_LEVEL_BIT(2),
-    .max_ports = 4,
-    .max_filters = 2,
-    .port_stats = t_stats,
-    .n_port_stats = sizeof(t_stats) / sizeof(t_stats[0]),
-    .port_init = t_port_init,
-    .port_fini = t_port_fini,
-    .qp_fini = t_qp_fini,
-    .filter_added = t_filter_added,
-    .filter_removed = t_filter_removed,
-    .dev_stats = t_dev_stats,
+	.qp_mem_name = "sdk-test-qp",
+	.port_size = sizeof(struct accel_port),
+	.qp_size = sizeof(struct accel_qp),
+	.levels = ACCEL_LEVEL_BIT(0) | ACCEL_LEVEL_BIT(1) | ACCEL_LEVEL_BIT(2),
+	.max_ports = 4,
+	.max_filters = 2,
+	.port_stats = t_stats,
+	.n_port_stats = sizeof(t_stats) / sizeof(t_stats[0]),
+	.port_init = t_port_init,
+	.port_fini = t_port_fini,
+	.qp_fini = t_qp_fini,
+	.filter_added = t_filter_added,
+	.filter_removed = t_filter_removed,
+	.dev_stats = t_dev_stats,
 };
 
 static struct accel_dev *dev_open(void)
@@ -160,7 +160,7 @@ static void dev_close(struct accel_dev *dev)
 }
 
 static struct accel_port *port_new(struct accel_dev *dev, uint32_t domid, uint32_t level,
-                                   const uint8_t *mac)
+				   const uint8_t *mac)
 {
 	struct accel_port_args pa = {.domid = domid, .level = level, .iommu_quota = 16};
 	struct accel_port *port = NULL;
@@ -184,9 +184,9 @@ static uint8_t *pages(struct accel_port *port, uint64_t iova, uint32_t n, int wr
 {
 	uint8_t *p = aligned_alloc(ACCEL_PAGE_SIZE, (size_t)n * ACCEL_PAGE_SIZE);
 	struct accel_mem_region r = {.iova = iova,
-	                             .host = p,
-	                             .size = (uint64_t)n * ACCEL_PAGE_SIZE,
-	                             .flags = writable ? ACCEL_MEM_F_WRITABLE : 0};
+				     .host = p,
+				     .size = (uint64_t)n * ACCEL_PAGE_SIZE,
+				     .flags = writable ? ACCEL_MEM_F_WRITABLE : 0};
 
 	assert_non_null(p);
 	memset(p, 0, (size_t)n * ACCEL_PAGE_SIZE);
@@ -198,7 +198,7 @@ static uint8_t *pages(struct accel_port *port, uint64_t iova, uint32_t n, int wr
 static void drv_tx(struct accel_qp *qp, uint32_t *prod, uint64_t iova, uint16_t len, uint16_t flags)
 {
 	qp->sdk.tx[*prod & (qp->sdk.ring_len - 1)] =
-	    (struct accel_desc){.iova = iova, .len = len, .flags = flags, .id = *prod};
+		(struct accel_desc){.iova = iova, .len = len, .flags = flags, .id = *prod};
 	(*prod)++;
 	accel_ring_store(&qp->sdk.sh->tx_prod, *prod);
 }
@@ -206,7 +206,7 @@ static void drv_tx(struct accel_qp *qp, uint32_t *prod, uint64_t iova, uint16_t 
 static void drv_rx_post(struct accel_qp *qp, uint32_t *prod, uint64_t iova, uint16_t len)
 {
 	qp->sdk.rx[*prod & (qp->sdk.ring_len - 1)] =
-	    (struct accel_desc){.iova = iova, .len = len, .id = *prod};
+		(struct accel_desc){.iova = iova, .len = len, .id = *prod};
 	(*prod)++;
 	accel_ring_store(&qp->sdk.sh->rx_prod, *prod);
 }
@@ -417,7 +417,7 @@ static void test_tx_burst(void **state)
 	assert_int_equal(q->sdk.tx[0].flags, ACCEL_DESC_F_DONE);
 	assert_int_equal(q->sdk.tx[1].flags, ACCEL_DESC_F_DONE | ACCEL_DESC_F_ERR);
 	assert_int_equal(q->sdk.tx[2].flags,
-	                 ACCEL_DESC_F_MORE | ACCEL_DESC_F_DONE | ACCEL_DESC_F_ERR);
+			 ACCEL_DESC_F_MORE | ACCEL_DESC_F_DONE | ACCEL_DESC_F_ERR);
 	assert_int_equal(p->sdk.st.tx_packets, 1);
 	assert_int_equal(p->sdk.st.tx_bytes, 60);
 	assert_int_equal(p->sdk.st.tx_dropped, 2);
@@ -483,7 +483,7 @@ static void test_rx_deliver(void **state)
 	assert_int_equal(accel_sdk_rx_deliver(q, frame, 3000, ACCEL_DESC_F_CSUM_OK), 0);
 	assert_int_equal(accel_ring_load(&q->sdk.sh->rx_cons), 2);
 	assert_int_equal(q->sdk.rx[0].flags,
-	                 ACCEL_DESC_F_DONE | ACCEL_DESC_F_MORE | ACCEL_DESC_F_CSUM_OK);
+			 ACCEL_DESC_F_DONE | ACCEL_DESC_F_MORE | ACCEL_DESC_F_CSUM_OK);
 	assert_int_equal(q->sdk.rx[0].len, 2048);
 	assert_int_equal(q->sdk.rx[1].flags, ACCEL_DESC_F_DONE);
 	assert_int_equal(q->sdk.rx[1].len, 3000 - 2048);
@@ -548,11 +548,11 @@ static void test_log_ratelimit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_class_defaults), cmocka_unit_test(test_ports_and_hooks),
-	    cmocka_unit_test(test_qp_map),         cmocka_unit_test(test_stats_order),
-	    cmocka_unit_test(test_iommu_quota),    cmocka_unit_test(test_tx_burst),
-	    cmocka_unit_test(test_tx_read_gso),    cmocka_unit_test(test_rx_deliver),
-	    cmocka_unit_test(test_lookup_ucast),   cmocka_unit_test(test_log_ratelimit),
+		cmocka_unit_test(test_class_defaults), cmocka_unit_test(test_ports_and_hooks),
+		cmocka_unit_test(test_qp_map),         cmocka_unit_test(test_stats_order),
+		cmocka_unit_test(test_iommu_quota),    cmocka_unit_test(test_tx_burst),
+		cmocka_unit_test(test_tx_read_gso),    cmocka_unit_test(test_rx_deliver),
+		cmocka_unit_test(test_lookup_ucast),   cmocka_unit_test(test_log_ratelimit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

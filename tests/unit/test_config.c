@@ -66,25 +66,24 @@ static void test_minimal_defaults(void **state)
 
 static void test_full_config(void **state)
 {
-	const char *text =
-		"# a comment line\n"
-		"name = 'guest_1.a-b'   # trailing comment\n"
-		"memory = 256; maxmem = 512\n"
-		"vcpus=2\n"
-		"type = \"hvm\"\n"
-		"kernel = \"/boot/vmlinuz\"\n"
-		"initrd = '/boot/initrd.img'\n"
-		"extra = \"console=hvc0 root=/dev/xvda1 quote=\\\"x\\\"\"\n"
-		"netns = 'ns-g1'\n"
-		"on_crash = 'preserve'\n"
-		"uuid = '5E0D9D8A-1C2B-4F3A-9E1D-0A1B2C3D4E5F'\n"
-		"\n"
-		"vif = [  # list over several lines\n"
-		"   'mac=00:16:3e:00:00:0a,bridge=br1',\n"
-		"   # a comment inside the list\n"
-		"   \"ip=192.168.1.5/24\",\n"
-		"   '',\n"
-		"]\n";
+	const char *text = "# a comment line\n"
+			   "name = 'guest_1.a-b'   # trailing comment\n"
+			   "memory = 256; maxmem = 512\n"
+			   "vcpus=2\n"
+			   "type = \"hvm\"\n"
+			   "kernel = \"/boot/vmlinuz\"\n"
+			   "initrd = '/boot/initrd.img'\n"
+			   "extra = \"console=hvc0 root=/dev/xvda1 quote=\\\"x\\\"\"\n"
+			   "netns = 'ns-g1'\n"
+			   "on_crash = 'preserve'\n"
+			   "uuid = '5E0D9D8A-1C2B-4F3A-9E1D-0A1B2C3D4E5F'\n"
+			   "\n"
+			   "vif = [  # list over several lines\n"
+			   "   'mac=00:16:3e:00:00:0a,bridge=br1',\n"
+			   "   # a comment inside the list\n"
+			   "   \"ip=192.168.1.5/24\",\n"
+			   "   '',\n"
+			   "]\n";
 
 	(void)state;
 	expect_ok(text);
@@ -145,8 +144,8 @@ static void test_examples(void **state)
 		assert_int_equal(cfg.memory_mib, 64);
 		assert_int_equal(cfg.n_vifs, 1);
 		assert_string_equal(cfg.vifs[0].bridge, "br0");
-		assert_memory_equal(cfg.vifs[0].mac,
-				    ((uint8_t[]){0, 0x16, 0x3e, 0, 0, ex[i].last}), 6);
+		assert_memory_equal(cfg.vifs[0].mac, ((uint8_t[]){0, 0x16, 0x3e, 0, 0, ex[i].last}),
+				    6);
 		assert_int_equal(cfg.vifs[0].n_ip, 2);
 		assert_string_equal(cfg.vifs[0].ip[0].text, ex[i].v4);
 		assert_int_equal(cfg.vifs[0].ip[0].family, AF_INET);
@@ -184,7 +183,8 @@ static void test_vif_all_keys(void **state)
 		struct pvnet_vif_cfg w;
 		char e[256];
 		assert_int_equal(pvnet_vif_parse("bridge=a-bridge-name-of-31-characters", &w, e,
-						 sizeof(e)), 0);
+						 sizeof(e)),
+				 0);
 		assert_string_equal(w.bridge, "a-bridge-name-of-31-characters");
 	}
 	assert_int_equal(v.n_ip, 3);
@@ -286,22 +286,36 @@ static void test_rate_parse(void **state)
 	} ok[] = {
 		/* bytes_per_interval = bytes_per_sec * usec / 10^6, as libxl computes */
 		{"10Mb/s@50ms", 62500, 50000},
-		{"10Mb/s", 62500, 50000},          /* default interval 50 ms */
+		{"10Mb/s", 62500, 50000}, /* default interval 50 ms */
 		{"100Mb/s", 625000, 50000},
 		{"100Kb/s", 625, 50000},
 		{"1Gb/s@20ms", 2500000, 20000},
 		{"1GB/s@20ms", 20000000, 20000},
 		{"5MB/s@1s", 5000000, 1000000},
-		{"5MB/s@2", 10000000, 2000000},    /* no unit: seconds */
-		{"1000B/s@100us", 0, 0},           /* 0.1 byte per interval: rejected */
+		{"5MB/s@2", 10000000, 2000000}, /* no unit: seconds */
+		{"1000B/s@100us", 0, 0},        /* 0.1 byte per interval: rejected */
 		{"8000b/s@1000us", 1, 1000},
 		{"123Kb/s@7ms", 107, 7000},        /* 15375 B/s * 7000 / 10^6 = 107.6 */
 		{"10Mb/s@50", 62500000, 50000000}, /* 50 seconds */
 	};
 	static const char *const bad[] = {
-		"", "Mb/s", "10", "10Mb", "10Mb/", "10Mbit/s", "10mb/s", "10Tb/s", "10Mb/s@",
-		"10Mb/s@0ms", "10Mb/s@50ns", "10Mb/s@50ms ", " 10Mb/s", "-1Mb/s",
-		"0Mb/s", "100GB/s@10s", "99999999999999999999B/s",
+		"",
+		"Mb/s",
+		"10",
+		"10Mb",
+		"10Mb/",
+		"10Mbit/s",
+		"10mb/s",
+		"10Tb/s",
+		"10Mb/s@",
+		"10Mb/s@0ms",
+		"10Mb/s@50ns",
+		"10Mb/s@50ms ",
+		" 10Mb/s",
+		"-1Mb/s",
+		"0Mb/s",
+		"100GB/s@10s",
+		"99999999999999999999B/s",
 	};
 	uint64_t bytes = 7;
 	uint32_t usec = 7;
@@ -541,9 +555,10 @@ static void test_err_type_mismatch(void **state)
 	/* ...and a number token is a string where one is expected */
 	expect_ok("name = 5\n");
 	assert_string_equal(cfg.name, "5");
-	expect_err("name = 'a'\nmemory = \"lots\"\n",
-		   "t.cfg:2: bad memory 'lots' (expected a number: decimal, octal with a leading 0, "
-		   "or hex with 0x)");
+	expect_err(
+		"name = 'a'\nmemory = \"lots\"\n",
+		"t.cfg:2: bad memory 'lots' (expected a number: decimal, octal with a leading 0, "
+		"or hex with 0x)");
 	expect_err("name = 'a'\nvif = 'bridge=br0'\n",
 		   "t.cfg:2: expected a list for 'vif', got a string");
 	expect_err("name = ['a']\n", "t.cfg:1: expected a single value for 'name', got a list");
@@ -624,8 +639,9 @@ static void test_err_ip_bad_address(void **state)
 static void test_err_ip_prefix_range(void **state)
 {
 	(void)state;
-	expect_err("name = 'a'\nvif = [ 'ip=10.0.0.1/33' ]\n",
-		   "t.cfg:2: vif 0: bad ip '10.0.0.1/33' (expected a prefix length 0..32 after '/')");
+	expect_err(
+		"name = 'a'\nvif = [ 'ip=10.0.0.1/33' ]\n",
+		"t.cfg:2: vif 0: bad ip '10.0.0.1/33' (expected a prefix length 0..32 after '/')");
 	expect_err("name = 'a'\nvif = [ 'ip=fd00::1/129' ]\n",
 		   "t.cfg:2: vif 0: bad ip 'fd00::1/129' (expected a prefix length 0..128 after "
 		   "'/')");
@@ -798,12 +814,14 @@ static void test_xl_keys_warn_once(void **state)
 		     "disk += [ 'file:/x.img,xvdb,w' ]\n",
 		     NULL, 0);
 	assert_int_equal(n_warns, 8); /* disk once, though set twice */
-	assert_string_equal(warns[0], "t.cfg:2: warning: 'disk' is not implemented by pvnet; ignored");
+	assert_string_equal(warns[0],
+			    "t.cfg:2: warning: 'disk' is not implemented by pvnet; ignored");
 	assert_string_equal(warns[1],
 			    "t.cfg:3: warning: 'bootloader' is not implemented by pvnet; ignored");
 	assert_string_equal(warns[4],
 			    "t.cfg:6: warning: 'maxvcpus' is not implemented by pvnet; ignored");
-	assert_string_equal(warns[7], "t.cfg:9: warning: 'serial' is not implemented by pvnet; ignored");
+	assert_string_equal(warns[7],
+			    "t.cfg:9: warning: 'serial' is not implemented by pvnet; ignored");
 	/* without a sink, warnings are dropped and the parse still succeeds */
 	expect_ok("name = 'w'\ndisk = [ 'x' ]\n");
 }
@@ -822,7 +840,8 @@ static void test_root_extra_builder(void **state)
 {
 	(void)state;
 	expect_ok_ov("name = 'r'\nroot = '/dev/xvda1 ro'\nextra = 'console=hvc0'\n"
-		     "builder = 'hvm'\n", NULL, 0);
+		     "builder = 'hvm'\n",
+		     NULL, 0);
 	assert_string_equal(cfg.cmdline, "root=/dev/xvda1 ro console=hvc0");
 	assert_string_equal(cfg.type, "hvm");
 	assert_int_equal(n_warns, 1);
@@ -840,13 +859,14 @@ static void test_root_extra_builder(void **state)
 static void test_vif_xl_keys(void **state)
 {
 	(void)state;
-	expect_ok_ov("name = 'v'\nvif = [\n"
-		     " 'ip=10.0.0.5/24 10.0.0.9,gateway=10.0.0.254,vifname=web-eth0,devid=3,trusted',\n"
-		     " 'bridge=xenbr0,untrusted,gatewaydev=eth0,script=vif-route,backend=0',\n"
-		     " 'devid=0,script=/etc/xen/scripts/vif-bridge,model=e1000,type=ioemu',\n"
-		     " 'netdev=eth1,colo_checkpoint_host=1.2.3.4,forwarddev=eth2,backend=drv',\n"
-		     "]\n",
-		     NULL, 0);
+	expect_ok_ov(
+		"name = 'v'\nvif = [\n"
+		" 'ip=10.0.0.5/24 10.0.0.9,gateway=10.0.0.254,vifname=web-eth0,devid=3,trusted',\n"
+		" 'bridge=xenbr0,untrusted,gatewaydev=eth0,script=vif-route,backend=0',\n"
+		" 'devid=0,script=/etc/xen/scripts/vif-bridge,model=e1000,type=ioemu',\n"
+		" 'netdev=eth1,colo_checkpoint_host=1.2.3.4,forwarddev=eth2,backend=drv',\n"
+		"]\n",
+		NULL, 0);
 	assert_int_equal(cfg.n_vifs, 4);
 	assert_int_equal(cfg.vifs[0].devid, 3);
 	assert_int_equal(cfg.vifs[1].devid, 1); /* lowest id nobody took: 0 is vif 2's */
@@ -962,8 +982,8 @@ static void test_vif_vlan_xl_syntax(void **state)
 	assert_int_equal(pvnet_vif_parse("vlan=10p/10", &v, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "bad vlan '10p/10' (VLAN 10 listed twice)");
 	assert_int_equal(pvnet_vif_parse("vlan=10p/20,trunks=30", &v, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err,
-			    "give tagged VLANs either in xl's vlan=N/M form or as trunks=, not both");
+	assert_string_equal(
+		err, "give tagged VLANs either in xl's vlan=N/M form or as trunks=, not both");
 	assert_int_equal(pvnet_vif_parse("trunks=30,vlan=5", &v, err, sizeof(err)), 0);
 	assert_int_equal(v.vlan, 5);
 	assert_int_equal(v.n_trunks, 1);
@@ -983,7 +1003,8 @@ static void test_overrides(void **state)
 	assert_int_equal(cfg.vcpus, 2);
 	/* vif replaced, then appended to */
 	expect_ok_ov(base,
-		     (const char *const[]){"vif=['bridge=br1,vifname=p1']", "vif+=[\"bridge=br2\"]"},
+		     (const char *const[]){"vif=['bridge=br1,vifname=p1']",
+					   "vif+=[\"bridge=br2\"]"},
 		     2);
 	assert_int_equal(cfg.n_vifs, 2);
 	assert_string_equal(cfg.vifs[0].bridge, "br1");

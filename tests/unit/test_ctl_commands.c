@@ -127,7 +127,8 @@ static void test_help_and_dump(void **state)
 		headings += !pvnet_cmds[i].name;
 	assert_true(headings > 0);
 	assert_int_equal(lines, pvnet_n_cmds - headings);
-	assert_non_null(strstr(text, "log-level\t-\tdaemon,mutates,read-bare,priv\t[MODULE] LEVEL\t"));
+	assert_non_null(strstr(text,
+			       "log-level\t-\tdaemon,mutates,read-bare,priv\t[MODULE] LEVEL\t"));
 	assert_non_null(strstr(text, "console\t-\t-\tNAME [-f]\t"));
 	free(text);
 }

@@ -182,11 +182,13 @@ static void test_hvm(void **state)
 	expect_bad(HEAD "type hvm\ntype hvm\n", "line 9: type repeated");
 	expect_bad(HEAD "accel hax\n", "line 8: bad accel");
 	expect_bad(HEAD "vhost both\n", "line 8: bad vhost");
-	expect_bad(HEAD "type pv\nvhost client\nconfig 41\nend\n", "'vhost' in a record that is not");
-	expect_bad(HEAD "qmp q.sock\n", "line 8: bad qmp");          /* relative */
-	expect_bad(HEAD "qmp /a\tb\n", "line 8: bad qmp");          /* a control character */
-	expect_bad(HEAD "qmp /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-			"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+	expect_bad(HEAD "type pv\nvhost client\nconfig 41\nend\n",
+		   "'vhost' in a record that is not");
+	expect_bad(HEAD "qmp q.sock\n", "line 8: bad qmp"); /* relative */
+	expect_bad(HEAD "qmp /a\tb\n", "line 8: bad qmp");  /* a control character */
+	expect_bad(HEAD
+		   "qmp /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
 		   "line 8: bad qmp"); /* longer than a socket path */
 }
 

@@ -204,7 +204,7 @@ static void test_send_closed_harmless(void **state)
 	struct fx *f = *state;
 	evtchn_port_t p;
 
-	assert_int_equal(evtchn_send(f->hv, f->a, 5), 0);       /* never used */
+	assert_int_equal(evtchn_send(f->hv, f->a, 5), 0); /* never used */
 	assert_int_equal(evtchn_alloc_unbound(f->hv, f->a, DOMID_SELF, 0, &p), 0);
 	assert_int_equal(evtchn_send(f->hv, f->a, p), 0);       /* unbound */
 	assert_int_equal(evtchn_send(f->hv, f->a, 0), -EINVAL); /* port 0 */

@@ -272,7 +272,8 @@ static void test_guest_va_refused(void **state)
 	struct fx *f = *state;
 	uint8_t buf[16];
 
-	assert_int_equal(copy1(f->hv, f->a.id, GNTCOPY_dest_va, DOMID_SELF, 1, 0, 0, VA(buf), 0, 16),
+	assert_int_equal(copy1(f->hv, f->a.id, GNTCOPY_dest_va, DOMID_SELF, 1, 0, 0, VA(buf), 0,
+			       16),
 			 GNTST_permission_denied);
 }
 
@@ -285,8 +286,8 @@ static void test_guest_own_frames(void **state)
 	assert_int_equal(copy1(f->hv, f->a.id, 0, DOMID_SELF, 1, 0, f->a.id, 2, 10, 6), GNTST_okay);
 	assert_string_equal((char *)f->a.mem + 2 * PAGE + 10, "hello");
 	gnttab_grant_access(f->b.gnt, 30, f->a.id, 9, false);
-	assert_int_equal(copy1(f->hv, f->a.id, GNTCOPY_dest_gref, DOMID_SELF, 1, 0, f->b.id, 30, 100,
-			       6),
+	assert_int_equal(copy1(f->hv, f->a.id, GNTCOPY_dest_gref, DOMID_SELF, 1, 0, f->b.id, 30,
+			       100, 6),
 			 GNTST_okay);
 	assert_string_equal((char *)f->b.mem + 9 * PAGE + 100, "hello");
 	/* Raw frame out of range. */
@@ -773,8 +774,7 @@ static void *revoke_copier(void *arg)
 					__atomic_add_fetch(&r->bad_data, 1, __ATOMIC_RELAXED);
 					break;
 				}
-		} else if (c.status != GNTST_permission_denied &&
-			   c.status != GNTST_general_error) {
+		} else if (c.status != GNTST_permission_denied && c.status != GNTST_general_error) {
 			/* revoked (flags 0) or lost the CAS race 5 times: both legal */
 			__atomic_add_fetch(&r->bad_status, 1, __ATOMIC_RELAXED);
 		}
@@ -957,8 +957,10 @@ static void test_dom0_maps_beyond_old_table(void **state)
 		guest_make(f->hv, name, &g[k]);
 		gnttab_grant_access(g[k].gnt, 7, 0, 1, true);
 		for (unsigned i = 0; i < PER; i++)
-			ops[k * PER + i] = (struct gnttab_map_grant_ref){
-				.flags = GNTMAP_host_map | GNTMAP_readonly, .ref = 7, .dom = g[k].id};
+			ops[k * PER + i] = (struct gnttab_map_grant_ref){.flags = GNTMAP_host_map |
+										  GNTMAP_readonly,
+									 .ref = 7,
+									 .dom = g[k].id};
 	}
 	assert_int_equal(gnttab_map_grant_ref(f->hv, 0, ops, NG * PER), 0);
 	for (unsigned i = 0; i < NG * PER; i++) {

@@ -252,14 +252,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(test_dom0_exists),
-		T(test_create_info_list),
-		T(test_duplicate_name),
-		T(test_bad_config),
-		T(test_domain_fds),
-		T(test_create_destroy_200),
-		T(test_domid_wraps),
-		T(test_set_max_maptrack),
+		T(test_dom0_exists), T(test_create_info_list), T(test_duplicate_name),
+		T(test_bad_config),  T(test_domain_fds),       T(test_create_destroy_200),
+		T(test_domid_wraps), T(test_set_max_maptrack),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -78,14 +78,17 @@ static void test_csum_vectors(void **state)
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		rnd[i] = (uint8_t)rand();
 	for (uint32_t n = 0; n <= sizeof(rnd); n += 37)
-		assert_int_equal(pvnet_csum_finish(pvnet_csum_partial(rnd, n, 0)), ref_csum(rnd, n));
+		assert_int_equal(pvnet_csum_finish(pvnet_csum_partial(rnd, n, 0)),
+				 ref_csum(rnd, n));
 	/* split sums compose when the split is at an even offset */
-	assert_int_equal(pvnet_csum_finish(pvnet_csum_partial(rnd + 600, 901, pvnet_csum_partial(rnd, 600, 0))),
+	assert_int_equal(pvnet_csum_finish(pvnet_csum_partial(rnd + 600, 901,
+							      pvnet_csum_partial(rnd, 600, 0))),
 			 ref_csum(rnd, 1501));
 	/* all-ones words over more than 64 KiB: the carries are kept */
 	memset(big, 0xff, sizeof(big));
 	big[7] = 0x12;
-	assert_int_equal(pvnet_csum_finish(pvnet_csum_partial(big, sizeof(big), 0)), ref_csum(big, sizeof(big)));
+	assert_int_equal(pvnet_csum_finish(pvnet_csum_partial(big, sizeof(big), 0)),
+			 ref_csum(big, sizeof(big)));
 }
 
 static void test_csum_pseudo(void **state)
@@ -144,7 +147,9 @@ static void test_vif_mode(void **state)
 	(void)state;
 
 	for (int i = PVNET_VIF_MODE_TAP; i <= PVNET_VIF_MODE_SINK; i++) {
-		assert_int_equal(pvnet_vif_mode_parse(pvnet_vif_mode_name((enum pvnet_vif_mode)i), &m), 0);
+		assert_int_equal(pvnet_vif_mode_parse(pvnet_vif_mode_name((enum pvnet_vif_mode)i),
+						      &m),
+				 0);
 		assert_int_equal(m, i);
 	}
 	assert_string_equal(pvnet_vif_mode_name(PVNET_VIF_MODE_PKTGEN), "pktgen");
@@ -159,12 +164,9 @@ static void test_vif_mode(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mac_parse_accepts),
-		cmocka_unit_test(test_mac_parse_refuses),
-		cmocka_unit_test(test_csum_vectors),
-		cmocka_unit_test(test_csum_pseudo),
-		cmocka_unit_test(test_byte_order),
-		cmocka_unit_test(test_clock),
+		cmocka_unit_test(test_mac_parse_accepts), cmocka_unit_test(test_mac_parse_refuses),
+		cmocka_unit_test(test_csum_vectors),      cmocka_unit_test(test_csum_pseudo),
+		cmocka_unit_test(test_byte_order),        cmocka_unit_test(test_clock),
 		cmocka_unit_test(test_vif_mode),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -194,12 +194,9 @@ static void test_open_reopen_nofollow(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_stamp_iso8601),
-		cmocka_unit_test(test_stamp_small_buffer),
-		cmocka_unit_test(test_level_table),
-		cmocka_unit_test(test_module_levels),
-		cmocka_unit_test(test_module_limits),
-		cmocka_unit_test(test_open_reopen_nofollow),
+		cmocka_unit_test(test_stamp_iso8601), cmocka_unit_test(test_stamp_small_buffer),
+		cmocka_unit_test(test_level_table),   cmocka_unit_test(test_module_levels),
+		cmocka_unit_test(test_module_limits), cmocka_unit_test(test_open_reopen_nofollow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

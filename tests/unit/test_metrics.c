@@ -70,7 +70,8 @@ static void test_table(void **state)
 				"nic1            simnic     -      1/4         0\n");
 	assert_non_null(t);
 	assert_int_equal(json_array_size(t), 2);
-	assert_string_equal(json_string_value(json_object_get(json_array_get(t, 0), "name")), "nic0");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(t, 0), "name")),
+			    "nic0");
 	assert_int_equal(json_integer_value(json_object_get(json_array_get(t, 0), "wire_rx")), 17);
 	assert_string_equal(json_string_value(json_object_get(json_array_get(t, 1), "vfs")), "1/4");
 	assert_true(json_is_null(json_object_get(json_array_get(t, 1), "wire")));
@@ -108,16 +109,19 @@ static void test_prom_render(void **state)
 	assert_non_null(j);
 	text = pvnet_prom_render(j);
 	assert_non_null(text);
-	assert_non_null(strstr(text, "# TYPE pvnet_netback_workers gauge\npvnet_netback_workers 2\n"));
-	assert_non_null(strstr(text, "# TYPE pvnet_vif_tx_packets_total counter\n"
-				     "pvnet_vif_tx_packets_total{domain=\"web\\\"1\",vif=\"vif1.0\","
-				     "bridge=\"br0\"} 5\n"));
+	assert_non_null(strstr(text,
+			       "# TYPE pvnet_netback_workers gauge\npvnet_netback_workers 2\n"));
+	assert_non_null(strstr(text,
+			       "# TYPE pvnet_vif_tx_packets_total counter\n"
+			       "pvnet_vif_tx_packets_total{domain=\"web\\\"1\",vif=\"vif1.0\","
+			       "bridge=\"br0\"} 5\n"));
 	assert_non_null(strstr(text, "pvnet_vif_connected{domain=\"web\\\"1\",vif=\"vif1.0\","
 				     "bridge=\"br0\"} 1\n"));
 	assert_non_null(strstr(text, "pvnet_vif_drops_total{domain=\"web\\\"1\",vif=\"vif1.0\","
 				     "bridge=\"br0\",reason=\"bad_gref\"} 3\n"));
 	assert_non_null(strstr(text, "pvnet_bridge_flooded_total{bridge=\"br0\"} 7\n"));
-	assert_non_null(strstr(text, "pvnet_port_rx_packets_total{bridge=\"br0\",port=\"vif1.0\"} 9\n"));
+	assert_non_null(strstr(text,
+			       "pvnet_port_rx_packets_total{bridge=\"br0\",port=\"vif1.0\"} 9\n"));
 	assert_non_null(strstr(text, "pvnet_port_drops_total{bridge=\"br0\",port=\"vif1.0\","
 				     "reason=\"vlan\"} 0\n"));
 	/* keys missing from the object give no sample (only the family's header) */

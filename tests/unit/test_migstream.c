@@ -92,8 +92,11 @@ static uint8_t buf[MIG_MAX_REC];
 static int send_config(struct mig_rx *rx)
 {
 	const char text[] = "version 1\n";
-	struct mig_config c = {.flags = MIG_F_LIVE, .domid = 5, .mem_size = sizeof(mem),
-			       .nr_grant_frames = 1, .text_len = sizeof(text) - 1};
+	struct mig_config c = {.flags = MIG_F_LIVE,
+			       .domid = 5,
+			       .mem_size = sizeof(mem),
+			       .nr_grant_frames = 1,
+			       .text_len = sizeof(text) - 1};
 	int rc;
 
 	memcpy(buf, &c, sizeof(c));
@@ -206,7 +209,8 @@ static void test_refusals(void **state)
 	/* out of order: END before the grant table */
 	mig_rx_init(&rx, skey);
 	assert_int_equal(send_config(&rx), 0);
-	assert_int_equal(feed(&rx, MIG_REC_END, &(struct mig_end){0}, sizeof(struct mig_end), rx.seq),
+	assert_int_equal(feed(&rx, MIG_REC_END, &(struct mig_end){0}, sizeof(struct mig_end),
+			      rx.seq),
 			 -EPROTO);
 	mig_rx_free(&rx);
 
@@ -246,7 +250,8 @@ static void test_refusals(void **state)
 	/* bad CONFIG: memory not a page multiple */
 	mig_rx_init(&rx, skey);
 	{
-		struct mig_config c = {.domid = 5, .mem_size = 4097, .nr_grant_frames = 1, .text_len = 1};
+		struct mig_config c = {
+			.domid = 5, .mem_size = 4097, .nr_grant_frames = 1, .text_len = 1};
 		memcpy(buf, &c, sizeof(c));
 		buf[sizeof(c)] = 'x';
 		assert_int_equal(feed(&rx, MIG_REC_CONFIG, buf, sizeof(c) + 1, 0), -EINVAL);

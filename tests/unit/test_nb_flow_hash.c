@@ -56,7 +56,8 @@ static void flows_spread_over_queues(void **state)
 	(void)state;
 	/* the test_multiqueue / iperf3 -P shape: one address pair, ports differ */
 	for (uint16_t p = 0; p < 64; p++) {
-		uint32_t h = nb_flow_hash(v4(6, 0x0a000001, 0x0a000002, (uint16_t)(41000 + p), 5201, 0));
+		uint32_t h =
+			nb_flow_hash(v4(6, 0x0a000001, 0x0a000002, (uint16_t)(41000 + p), 5201, 0));
 		per[h % 2]++;
 		per4[h % 4]++;
 	}

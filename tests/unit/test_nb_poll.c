@@ -45,8 +45,8 @@ static void test_poll_window(void **state)
 
 static void test_poll_rejects(void **state)
 {
-	static const char *const bad[] = {"", "0", "1000001", "-5", "5us", "ON", "onn",
-					  "of", " 5", "99999999999999999999"};
+	static const char *const bad[] = {"",   "0",   "1000001", "-5", "5us",
+					  "ON", "onn", "of",      " 5", "99999999999999999999"};
 	int64_t ns = 7;
 
 	(void)state;

@@ -58,7 +58,8 @@ static void tvif_init(struct fx *f, struct tvif *t, domid_t domid, const char *n
 	SHARED_RING_INIT((struct netif_rx_sring *)t->ring);
 	BACK_RING_INIT(&t->q.rx, (struct netif_rx_sring *)t->ring, 4096);
 	assert_int_equal(vsw_port_add(f->br, name, &nb_vif_port_ops, &t->vif, VSW_PORT_F_ALL,
-				      &t->port), 0);
+				      &t->port),
+			 0);
 	t->vif.port = t->port;
 	t->vif.connected = true;
 }
@@ -110,10 +111,10 @@ static int teardown(void **state)
 /* Sends n frames toward t, in bursts, as the switch would: LOCAL frames from `pool`,
  * or, with src_dom != 0, GRANT-backed frames from that sender (pool `grants`).
  * Packets the pool cannot give are not sent. Returns how many were offered. */
-static unsigned offer(struct tvif *t, struct pvnet_pkt_pool *pool, domid_t src_dom,
-		      unsigned n)
+static unsigned offer(struct tvif *t, struct pvnet_pkt_pool *pool, domid_t src_dom, unsigned n)
 {
-	static const uint8_t frame[60] = {0x00, 0x16, 0x3e, 0, 0, 1, 0x02, 0, 0, 0, 0, 9, 0x08, 0x00};
+	static const uint8_t frame[60] = {0x00, 0x16, 0x3e, 0, 0, 1,    0x02,
+					  0,    0,    0,    0, 9, 0x08, 0x00};
 	unsigned sent = 0;
 
 	while (sent < n) {
@@ -245,10 +246,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
-		T(test_share_of_one_pool),
-		T(test_share_per_sender),
-		T(test_share_two_vifs_one_domain),
-		T(test_share_pct_setting),
+		T(test_share_of_one_pool),           T(test_share_per_sender),
+		T(test_share_two_vifs_one_domain),   T(test_share_pct_setting),
 		T(test_share_drops_noted_in_ledger),
 #undef T
 	};

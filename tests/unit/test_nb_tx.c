@@ -29,7 +29,8 @@ static unsigned make_pkt(unsigned nfrags, uint16_t fsize)
 	return nfrags;
 }
 
-static void set_extra(unsigned slot, uint8_t type, uint8_t flags, uint16_t gso_size, uint8_t gso_type)
+static void set_extra(unsigned slot, uint8_t type, uint8_t flags, uint16_t gso_size,
+		      uint8_t gso_type)
 {
 	struct netif_extra_info ex = {.type = type, .flags = flags};
 	ex.u.gso.size = gso_size;

@@ -249,7 +249,8 @@ static void test_write_storm_coalesced(void **state)
 		snprintf(path, sizeof(path), "/local/domain/%u/data/x", f->id);
 		assert_int_equal(xs_write(f->xs, 0, 0, path, "1", 1), 0);
 		assert_int_equal(xs_write(f->xs, 0, 0, "/local/domain/77/device/vif/0/state", "1",
-					  1), 0);
+					  1),
+				 0);
 	}
 	turns(f, 2);
 	assert_int_equal(f->nb->vif_updates - up0, 1);
@@ -285,7 +286,7 @@ static void test_failed_queue_leaves_other_fds(void **state)
 	assert_true(saved >= 0);
 	assert_int_equal(pipe(p), 0);
 	assert_int_equal(dup2(p[0], 0), 0); /* fd 0: an fd pvnetd holds for something else */
-	signal(SIGPIPE, SIG_IGN);          /* a closed fd 0 fails the write below, not the run */
+	signal(SIGPIPE, SIG_IGN);           /* a closed fd 0 fails the write below, not the run */
 	close(p[0]);
 
 	toolstack_vif(f, 2);

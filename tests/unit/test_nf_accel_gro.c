@@ -29,13 +29,13 @@ struct seg_opts {
 	bool v6;
 	uint32_t seq, ack;
 	uint16_t sport, dport, win;
-	uint8_t flags;   /* TCP flags, default ACK */
-	uint32_t tsval;  /* timestamp option value */
-	uint32_t pay;    /* payload bytes */
-	uint16_t frag;   /* IPv4 frag field, default DF */
-	bool no_df;      /* IPv4 frag field 0 */
-	uint8_t ihl;     /* IPv4 header words, default 5 */
-	int tot_adjust;  /* added to the IP length field (malformed frames) */
+	uint8_t flags;  /* TCP flags, default ACK */
+	uint32_t tsval; /* timestamp option value */
+	uint32_t pay;   /* payload bytes */
+	uint16_t frag;  /* IPv4 frag field, default DF */
+	bool no_df;     /* IPv4 frag field 0 */
+	uint8_t ihl;    /* IPv4 header words, default 5 */
+	int tot_adjust; /* added to the IP length field (malformed frames) */
 	uint8_t ttl;
 };
 
@@ -62,7 +62,8 @@ static uint32_t build(uint8_t *f, const struct seg_opts *o)
 		f[l3 + 9] = 6;
 		pvnet_wr32(f + l3 + 12, 0x0a3e0064); /* 10.62.0.100 */
 		pvnet_wr32(f + l3 + 16, 0x0a3e000e); /* 10.62.0.14 */
-		pvnet_wr16(f + l3 + 10, (uint16_t)~pvnet_csum_fold(pvnet_csum_partial(f + l3, ihl * 4u, 0)));
+		pvnet_wr16(f + l3 + 10,
+			   (uint16_t)~pvnet_csum_fold(pvnet_csum_partial(f + l3, ihl * 4u, 0)));
 	} else {
 		pvnet_wr16(f + 12, 0x86dd);
 		l4 = l3 + 40;
@@ -165,8 +166,8 @@ static void run_merge(void **state, bool v6)
 	unsigned n;
 
 	for (unsigned i = 0; i < 3; i++)
-		x->len[i] = build(x->frames[i], &(struct seg_opts){.v6 = v6, .seq = seq0 + i * MSS,
-								     .pay = MSS});
+		x->len[i] = build(x->frames[i],
+				  &(struct seg_opts){.v6 = v6, .seq = seq0 + i * MSS, .pay = MSS});
 	assert_false(offer(x, 0, true)); /* nothing held yet */
 	assert_true(nf_gro_start(&x->g, x->frames[0], x->len[0], true));
 	assert_true(offer(x, 1, true));
@@ -239,18 +240,18 @@ static void test_no_merge(void **state)
 	struct fx *x = *state;
 	const struct seg_opts base = {.seq = 1000, .pay = MSS};
 	struct seg_opts cases[] = {
-		{.seq = 1000 + MSS + 1, .pay = MSS},              /* a hole */
-		{.seq = 1000, .pay = MSS},                        /* a retransmission */
-		{.seq = 1000 + MSS, .pay = MSS, .sport = 5202},   /* another flow */
-		{.seq = 1000 + MSS, .pay = MSS, .ack = 778},      /* ack moved */
-		{.seq = 1000 + MSS, .pay = MSS, .win = 600},      /* window moved */
-		{.seq = 1000 + MSS, .pay = MSS, .tsval = 1001},   /* options differ */
-		{.seq = 1000 + MSS, .pay = MSS, .flags = 0x11},   /* FIN */
-		{.seq = 1000 + MSS, .pay = MSS, .flags = 0x50},   /* ECE */
-		{.seq = 1000 + MSS, .pay = MSS, .ttl = 63},       /* IP header differs */
-		{.seq = 1000 + MSS, .pay = MSS + 1},              /* bigger than the MSS */
-		{.seq = 1000 + MSS, .pay = MSS, .v6 = true},      /* other family */
-		{.seq = 1000 + MSS, .pay = 0},                    /* pure ACK */
+		{.seq = 1000 + MSS + 1, .pay = MSS},            /* a hole */
+		{.seq = 1000, .pay = MSS},                      /* a retransmission */
+		{.seq = 1000 + MSS, .pay = MSS, .sport = 5202}, /* another flow */
+		{.seq = 1000 + MSS, .pay = MSS, .ack = 778},    /* ack moved */
+		{.seq = 1000 + MSS, .pay = MSS, .win = 600},    /* window moved */
+		{.seq = 1000 + MSS, .pay = MSS, .tsval = 1001}, /* options differ */
+		{.seq = 1000 + MSS, .pay = MSS, .flags = 0x11}, /* FIN */
+		{.seq = 1000 + MSS, .pay = MSS, .flags = 0x50}, /* ECE */
+		{.seq = 1000 + MSS, .pay = MSS, .ttl = 63},     /* IP header differs */
+		{.seq = 1000 + MSS, .pay = MSS + 1},            /* bigger than the MSS */
+		{.seq = 1000 + MSS, .pay = MSS, .v6 = true},    /* other family */
+		{.seq = 1000 + MSS, .pay = 0},                  /* pure ACK */
 	};
 
 	for (unsigned c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
@@ -273,15 +274,15 @@ static void test_not_started(void **state)
 {
 	struct fx *x = *state;
 	struct seg_opts cases[] = {
-		{.seq = 1, .pay = MSS, .flags = 0x02},      /* SYN */
-		{.seq = 1, .pay = MSS, .flags = 0x14},      /* RST */
-		{.seq = 1, .pay = MSS, .flags = 0x30},      /* URG */
-		{.seq = 1, .pay = MSS, .frag = 0x2000},     /* more fragments */
-		{.seq = 1, .pay = MSS, .no_df = true},      /* no DF */
-		{.seq = 1, .pay = MSS, .ihl = 6},           /* IP options */
-		{.seq = 1, .pay = MSS, .tot_adjust = 1},    /* IP length beyond the frame */
-		{.seq = 1, .pay = MSS, .tot_adjust = -1400},/* padded frame: held (below) */
-		{.seq = 1, .pay = 0},                       /* no payload */
+		{.seq = 1, .pay = MSS, .flags = 0x02},       /* SYN */
+		{.seq = 1, .pay = MSS, .flags = 0x14},       /* RST */
+		{.seq = 1, .pay = MSS, .flags = 0x30},       /* URG */
+		{.seq = 1, .pay = MSS, .frag = 0x2000},      /* more fragments */
+		{.seq = 1, .pay = MSS, .no_df = true},       /* no DF */
+		{.seq = 1, .pay = MSS, .ihl = 6},            /* IP options */
+		{.seq = 1, .pay = MSS, .tot_adjust = 1},     /* IP length beyond the frame */
+		{.seq = 1, .pay = MSS, .tot_adjust = -1400}, /* padded frame: held (below) */
+		{.seq = 1, .pay = 0},                        /* no payload */
 		{.seq = 1, .pay = MSS, .v6 = true, .tot_adjust = 1},
 	};
 

@@ -129,8 +129,12 @@ static int setup(void **state)
 	f->gnt = calloc(NREFS, sizeof(*f->gnt));
 	assert_non_null(f->mem);
 	memset(f->mem, 0, (size_t)NPAGES * PG);
-	f->alloc = (struct nf_alloc){.mem = f->mem, .next_pfn = 1, .end_pfn = NPAGES,
-				     .gnt = f->gnt, .next_ref = 8, .end_ref = NREFS};
+	f->alloc = (struct nf_alloc){.mem = f->mem,
+				     .next_pfn = 1,
+				     .end_pfn = NPAGES,
+				     .gnt = f->gnt,
+				     .next_ref = 8,
+				     .end_ref = NREFS};
 	f->vif.alloc = &f->alloc;
 	f->vif.params.mode = PVNET_VIF_MODE_PKTGEN;
 	f->vif.app = &gen_ops;
@@ -365,7 +369,8 @@ static void test_sink_rx(void **state)
 	assert_int_equal(f->app.rx_first[41], 9);
 	/* every consumed slot is posted again */
 	deadline = pvnet_now_ms() + 3000;
-	while (__atomic_load_n(&s->req_prod, __ATOMIC_ACQUIRE) != f->rx_rsp_prod + NET_RX_RING_SIZE) {
+	while (__atomic_load_n(&s->req_prod, __ATOMIC_ACQUIRE) !=
+	       f->rx_rsp_prod + NET_RX_RING_SIZE) {
 		assert_true(pvnet_now_ms() < deadline);
 		usleep(200);
 	}

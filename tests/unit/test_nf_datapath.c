@@ -72,8 +72,12 @@ static int setup(void **state)
 	f->gnt = calloc(NREFS, sizeof(*f->gnt));
 	assert_non_null(f->mem);
 	memset(f->mem, 0, (size_t)NPAGES * PG);
-	f->alloc = (struct nf_alloc){.mem = f->mem, .next_pfn = 1, .end_pfn = NPAGES,
-				     .gnt = f->gnt, .next_ref = 8, .end_ref = NREFS};
+	f->alloc = (struct nf_alloc){.mem = f->mem,
+				     .next_pfn = 1,
+				     .end_pfn = NPAGES,
+				     .gnt = f->gnt,
+				     .next_ref = 8,
+				     .end_ref = NREFS};
 	f->vif.alloc = &f->alloc;
 	f->vif.gso_v4 = f->vif.gso_v6 = f->vif.sg = true;
 	snprintf(f->vif.ifname, sizeof(f->vif.ifname), "test0");
@@ -345,7 +349,7 @@ static void test_gso_roundtrip(void **state)
 				    .hdr_len = 54,
 				    .csum_start = 34,
 				    .csum_offset = 16},
-			       out;
+			      out;
 	static uint8_t frame[65000];
 	uint32_t len = tcp_frame(frame, sizeof(frame), 0);
 

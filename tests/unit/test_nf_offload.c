@@ -51,8 +51,8 @@ static void test_tx_plain(void **state)
 
 static void test_tx_csum(void **state)
 {
-	struct virtio_net_hdr vh = {.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 34,
-				    .csum_offset = 16};
+	struct virtio_net_hdr vh = {
+		.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM, .csum_start = 34, .csum_offset = 16};
 	struct netif_extra_info ex;
 	uint16_t flags;
 	bool has;
@@ -237,16 +237,11 @@ static void test_drop_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tx_plain),
-		cmocka_unit_test(test_tx_csum),
-		cmocka_unit_test(test_tx_gso),
-		cmocka_unit_test(test_tx_unsupported),
-		cmocka_unit_test(test_rx_csum_blank),
-		cmocka_unit_test(test_rx_bits_swapped),
-		cmocka_unit_test(test_rx_gso),
-		cmocka_unit_test(test_rx_csum_unparseable),
-		cmocka_unit_test(test_rx_rsp_check),
-		cmocka_unit_test(test_drop_names),
+		cmocka_unit_test(test_tx_plain),      cmocka_unit_test(test_tx_csum),
+		cmocka_unit_test(test_tx_gso),        cmocka_unit_test(test_tx_unsupported),
+		cmocka_unit_test(test_rx_csum_blank), cmocka_unit_test(test_rx_bits_swapped),
+		cmocka_unit_test(test_rx_gso),        cmocka_unit_test(test_rx_csum_unparseable),
+		cmocka_unit_test(test_rx_rsp_check),  cmocka_unit_test(test_drop_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

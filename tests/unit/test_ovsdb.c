@@ -27,7 +27,8 @@ static void push_str(struct ovsdb_framer *f, const char *s)
 
 static void test_framer_split(void **state)
 {
-	static const char two[] = " {\"id\":1,\"s\":\"a}]\\\"{\"} \n{\"method\":\"update\",\"params\":[[1,{}]]}";
+	static const char two[] =
+		" {\"id\":1,\"s\":\"a}]\\\"{\"} \n{\"method\":\"update\",\"params\":[[1,{}]]}";
 	struct ovsdb_framer f;
 	size_t end1 = (size_t)(strstr(two, "\"} ") + 1 - two);
 	json_t *m;
@@ -45,7 +46,8 @@ static void test_framer_split(void **state)
 			json_decref(m);
 		} else if (i == sizeof(two) - 2) {
 			assert_int_equal(rc, 1);
-			assert_string_equal(json_string_value(json_object_get(m, "method")), "update");
+			assert_string_equal(json_string_value(json_object_get(m, "method")),
+					    "update");
 			json_decref(m);
 		} else {
 			assert_int_equal(rc, 0);
@@ -127,8 +129,10 @@ static void test_replica(void **state)
 	(void)state;
 	assert_int_equal(ovsdb_replica_init(&r, 3), 0);
 	assert_int_equal(apply(&r,
-			       "{\"Logical_Switch\":{\"" U1 "\":{\"new\":{\"name\":\"ls1\",\"tunnel_key\":5000}}},"
-			       "\"Physical_Locator\":{\"" U2 "\":{\"new\":{\"dst_ip\":\"10.0.0.2\"}}}}",
+			       "{\"Logical_Switch\":{\"" U1
+			       "\":{\"new\":{\"name\":\"ls1\",\"tunnel_key\":5000}}},"
+			       "\"Physical_Locator\":{\"" U2
+			       "\":{\"new\":{\"dst_ip\":\"10.0.0.2\"}}}}",
 			       1),
 			 0);
 	assert_int_equal(r.rows, 2);
@@ -136,16 +140,21 @@ static void test_replica(void **state)
 	assert_non_null(row);
 	assert_string_equal(ovsdb_row_string(row, "name"), "ls1");
 	/* modify merges the new columns */
-	assert_int_equal(apply(&r,
-			       "{\"Logical_Switch\":{\"" U1 "\":{\"old\":{\"tunnel_key\":5000},\"new\":{\"tunnel_key\":[\"set\",[5001]]}}}}",
-			       0),
-			 0);
+	assert_int_equal(
+		apply(&r,
+		      "{\"Logical_Switch\":{\"" U1
+		      "\":{\"old\":{\"tunnel_key\":5000},\"new\":{\"tunnel_key\":[\"set\",[5001]]}}}}",
+		      0),
+		0);
 	row = ovsdb_replica_row(&r, "Logical_Switch", U1);
 	assert_string_equal(ovsdb_row_string(row, "name"), "ls1");
-	assert_int_equal(json_integer_value(ovsdb_set_get(json_object_get(row, "tunnel_key"), 0)), 5001);
+	assert_int_equal(json_integer_value(ovsdb_set_get(json_object_get(row, "tunnel_key"), 0)),
+			 5001);
 	/* malformed: a bad uuid, or a "new" that is no object: nothing changes */
 	assert_int_equal(apply(&r,
-			       "{\"Logical_Switch\":{\"" U1 "\":{\"old\":{}}},\"X\":{\"nope\":{\"new\":{}}}}", 0),
+			       "{\"Logical_Switch\":{\"" U1
+			       "\":{\"old\":{}}},\"X\":{\"nope\":{\"new\":{}}}}",
+			       0),
 			 -EINVAL);
 	assert_int_equal(apply(&r, "{\"Logical_Switch\":{\"" U1 "\":{\"new\":7}}}", 0), -EINVAL);
 	assert_int_equal(apply(&r, "[1]", 0), -EINVAL);
@@ -167,7 +176,11 @@ static void test_replica(void **state)
 	assert_null(ovsdb_replica_row(&r, "Logical_Switch", U1));
 	assert_int_equal(r.rows, 2);
 	/* a full resync replaces everything: nothing stale survives */
-	assert_int_equal(apply(&r, "{\"Physical_Locator\":{\"" U1 "\":{\"new\":{\"dst_ip\":\"10.0.0.9\"}}}}", 1), 0);
+	assert_int_equal(apply(&r,
+			       "{\"Physical_Locator\":{\"" U1
+			       "\":{\"new\":{\"dst_ip\":\"10.0.0.9\"}}}}",
+			       1),
+			 0);
 	assert_int_equal(r.rows, 1);
 	assert_null(ovsdb_replica_table(&r, "Logical_Switch"));
 	assert_null(ovsdb_replica_table(&r, "T"));
@@ -282,10 +295,26 @@ static void pump(struct ovsdb_conn *c, unsigned ms)
 
 static struct ev E;
 static struct ovsdb_conn *C;
-static int is_up(void *a) { (void)a; return ovsdb_conn_is_up(C); }
-static int got_reply(void *a) { (void)a; return E.replies > 0; }
-static int got_notify(void *a) { (void)a; return E.notifies > 0; }
-static int is_down(void *a) { (void)a; return E.downs > 0; }
+static int is_up(void *a)
+{
+	(void)a;
+	return ovsdb_conn_is_up(C);
+}
+static int got_reply(void *a)
+{
+	(void)a;
+	return E.replies > 0;
+}
+static int got_notify(void *a)
+{
+	(void)a;
+	return E.notifies > 0;
+}
+static int is_down(void *a)
+{
+	(void)a;
+	return E.downs > 0;
+}
 
 /* Reads one JSON message from the test server's side. */
 static json_t *srv_read(int fd)
@@ -360,7 +389,8 @@ static void test_conn(void **state)
 	srv_write(sfd, "{\"id\":99,\"result\":[],\"error\":null}");
 	{
 		char r[96];
-		snprintf(r, sizeof(r), "{\"id\":%llu,\"result\":[\"hardware_vtep\"],\"error\":null}",
+		snprintf(r, sizeof(r),
+			 "{\"id\":%llu,\"result\":[\"hardware_vtep\"],\"error\":null}",
 			 (unsigned long long)id);
 		srv_write(sfd, r);
 	}
@@ -370,7 +400,8 @@ static void test_conn(void **state)
 	m = srv_read(sfd);
 	assert_non_null(m);
 	assert_string_equal(json_string_value(json_object_get(m, "id")), "e1");
-	assert_string_equal(json_string_value(json_array_get(json_object_get(m, "result"), 0)), "x");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(m, "result"), 0)),
+			    "x");
 	json_decref(m);
 	srv_write(sfd, "{\"method\":\"update\",\"params\":[null,{}],\"id\":null}");
 	/* the garbage lost the framing: the framer was dropped, the notification may be gone
@@ -427,10 +458,8 @@ static void test_conn(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_framer_split),
-		cmocka_unit_test(test_framer_bad),
-		cmocka_unit_test(test_replica),
-		cmocka_unit_test(test_datum),
+		cmocka_unit_test(test_framer_split), cmocka_unit_test(test_framer_bad),
+		cmocka_unit_test(test_replica),      cmocka_unit_test(test_datum),
 		cmocka_unit_test(test_conn),
 	};
 

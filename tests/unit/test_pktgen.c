@@ -50,7 +50,9 @@ static void check_frame(const uint8_t *f, uint32_t size)
 	pseudo[9] = 17;
 	pseudo[10] = ulen >> 8;
 	pseudo[11] = ulen & 0xff;
-	assert_int_equal(pvnet_csum_fold(pvnet_csum_partial(f + 34, ulen, pvnet_csum_partial(pseudo, 12, 0))), 0xffff);
+	assert_int_equal(pvnet_csum_fold(pvnet_csum_partial(f + 34, ulen,
+							    pvnet_csum_partial(pseudo, 12, 0))),
+			 0xffff);
 	assert_true(f[40] || f[41]); /* never "no checksum" */
 }
 
@@ -75,7 +77,7 @@ static void test_create_sizes(void **state)
 
 static void test_frame_checksums(void **state)
 {
-	static const uint32_t sizes[] = { 60, 61, 64, 65, 512, 1499, 1500, 9000 };
+	static const uint32_t sizes[] = {60, 61, 64, 65, 512, 1499, 1500, 9000};
 	size_t s;
 	int i;
 	(void)state;
@@ -86,7 +88,8 @@ static void test_frame_checksums(void **state)
 
 		pktgen_reset(pg, 0);
 		for (i = 0; i < 200; i++) {
-			uint64_t ts = i < 100 ? (uint64_t)i : ((uint64_t)rand() << 33) ^ (uint64_t)rand();
+			uint64_t ts =
+				i < 100 ? (uint64_t)i : ((uint64_t)rand() << 33) ^ (uint64_t)rand();
 
 			memset(buf, 0xa5, sizeof(buf));
 			assert_int_equal(pktgen_fill(pg, buf, sizeof(buf), ts), sizes[s]);
@@ -254,7 +257,7 @@ static void test_percentiles(void **state)
 {
 	static uint64_t hist[PKTGEN_LAT_BUCKETS];
 	static uint64_t vals[10000];
-	static const double ps[] = { 1, 50, 90, 99, 99.9, 100 };
+	static const double ps[] = {1, 50, 90, 99, 99.9, 100};
 	size_t i, k;
 	(void)state;
 
@@ -290,14 +293,10 @@ static void test_percentiles(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_create_sizes),
-		cmocka_unit_test(test_frame_checksums),
-		cmocka_unit_test(test_fields),
-		cmocka_unit_test(test_stamp_matches_fill),
-		cmocka_unit_test(test_fill_too_small),
-		cmocka_unit_test(test_rx_loss),
-		cmocka_unit_test(test_budget),
-		cmocka_unit_test(test_buckets),
+		cmocka_unit_test(test_create_sizes),   cmocka_unit_test(test_frame_checksums),
+		cmocka_unit_test(test_fields),         cmocka_unit_test(test_stamp_matches_fill),
+		cmocka_unit_test(test_fill_too_small), cmocka_unit_test(test_rx_loss),
+		cmocka_unit_test(test_budget),         cmocka_unit_test(test_buckets),
 		cmocka_unit_test(test_percentiles),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

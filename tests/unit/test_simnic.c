@@ -85,7 +85,7 @@ static void fx_close(struct fx *f)
 }
 
 static struct accel_attach *vif(struct fx *f, uint32_t domid, uint32_t level, const uint8_t *mac,
-                                uint32_t queues, uint32_t qp_flags)
+				uint32_t queues, uint32_t qp_flags)
 {
 	return drv_vif(f->dev, domid, level, mac, queues, qp_flags);
 }
@@ -148,8 +148,8 @@ static int ref_tcp4_ok(const uint8_t *f, size_t len)
 
 /* Ethernet + IPv4 + TCP (20 B), valid checksums unless csum_blank. */
 static size_t mk_tcp4(uint8_t *f, const uint8_t *dst, const uint8_t *src, uint32_t sip,
-                      uint32_t dip, uint32_t seq, uint8_t flags, const uint8_t *pl, size_t plen,
-                      int csum_blank)
+		      uint32_t dip, uint32_t seq, uint8_t flags, const uint8_t *pl, size_t plen,
+		      int csum_blank)
 {
 	uint8_t *ip = f + 14, *tcp = f + 34;
 	size_t tot = 40 + plen;
@@ -273,9 +273,9 @@ static void test_registration_quota(void **state)
 
 	uint8_t *p = aligned_alloc(ACCEL_PAGE_SIZE, 8 * ACCEL_PAGE_SIZE);
 	struct accel_mem_region r = {.iova = 0x100000,
-	                             .host = p,
-	                             .size = 3 * ACCEL_PAGE_SIZE,
-	                             .flags = ACCEL_MEM_F_WRITABLE};
+				     .host = p,
+				     .size = 3 * ACCEL_PAGE_SIZE,
+				     .flags = ACCEL_MEM_F_WRITABLE};
 	assert_int_equal(accel_attach_mem_register(a, &r, 1), 0);
 	r.iova = 0x200000;
 	r.host = p + 3 * ACCEL_PAGE_SIZE;
@@ -317,18 +317,18 @@ static void test_spoof_dropped(void **state)
 	struct accel_attach *a = vif(&f, 5, 2, MAC_A, 1, 0);
 	uint8_t *mem = guest_pages(a, 0x10000, 4, 0);
 	struct accel_tx_filter tf = {.flags = ACCEL_TXF_CHECK_MAC | ACCEL_TXF_CHECK_IP,
-	                             .n_ipv4 = 1,
-	                             .ipv4 = {IP(10, 0, 0, 5)}};
+				     .n_ipv4 = 1,
+				     .ipv4 = {IP(10, 0, 0, 5)}};
 	memcpy(tf.mac, MAC_A, 6);
 	assert_int_equal(accel_attach_tx_filter_set(a, 0, &tf), 0);
 	drv_map(a, 0, 5, &d);
 
 	size_t n0 =
-	    mk_tcp4(mem, MAC_X, MAC_B, IP(10, 0, 0, 5), IP(10, 0, 0, 9), 1, 0x10, pl, 100, 0);
+		mk_tcp4(mem, MAC_X, MAC_B, IP(10, 0, 0, 5), IP(10, 0, 0, 9), 1, 0x10, pl, 100, 0);
 	size_t n1 = mk_tcp4(mem + 4096, MAC_X, MAC_A, IP(10, 0, 0, 66), IP(10, 0, 0, 9), 1, 0x10,
-	                    pl, 100, 0);
+			    pl, 100, 0);
 	size_t n2 = mk_tcp4(mem + 8192, MAC_X, MAC_A, IP(10, 0, 0, 5), IP(10, 0, 0, 9), 1, 0x10, pl,
-	                    100, 0);
+			    100, 0);
 	drv_tx(&d, 0x10000, (uint16_t)n0, 0, 1); /* wrong MAC */
 	drv_tx(&d, 0x11000, (uint16_t)n1, 0, 2); /* wrong IP */
 	drv_tx(&d, 0x12000, (uint16_t)n2, 0, 3); /* good */
@@ -533,8 +533,8 @@ static void test_tso(void **state)
 	struct accel_attach *a = vif(&f, 0, 0, MAC_A, 1, ACCEL_QP_F_DEFAULT_RX);
 	uint8_t *mem = guest_pages(a, 0x10000, 2, 0);
 	drv_map(a, 0, 0, &d);
-	size_t n =
-	    mk_tcp4(mem, MAC_X, MAC_A, IP(10, 0, 0, 5), IP(10, 0, 0, 9), 1000, 0x18, pl, 5000, 1);
+	size_t n = mk_tcp4(mem, MAC_X, MAC_A, IP(10, 0, 0, 5), IP(10, 0, 0, 9), 1000, 0x18, pl,
+			   5000, 1);
 	/* two slots: header + 2000 bytes, then the rest */
 	drv_tx(&d, 1000 | (uint64_t)ACCEL_GSO_TCPV4 << 16, 0, ACCEL_DESC_F_GSO, 0);
 	drv_tx(&d, 0x10000, 2054, ACCEL_DESC_F_MORE | ACCEL_DESC_F_CSUM, 1);
@@ -549,7 +549,7 @@ static void test_tso(void **state)
 		assert_int_equal(r, 54 + 1000);
 		assert_true(ref_tcp4_ok(buf, (size_t)r));
 		uint32_t seq = (uint32_t)buf[38] << 24 | (uint32_t)buf[39] << 16 |
-		               (uint32_t)buf[40] << 8 | buf[41];
+			       (uint32_t)buf[40] << 8 | buf[41];
 		assert_int_equal(seq, 1000 + off);
 		assert_int_equal(buf[18] << 8 | buf[19], 0x1234 + s); /* IP id */
 		assert_int_equal(buf[47] & 0x08, s == 4 ? 0x08 : 0);  /* PSH on the last */
@@ -595,12 +595,12 @@ static void test_lro(void **state)
 
 	for (int s = 0; s < 4; s++) {
 		size_t n = mk_tcp4(fr, MAC_A, MAC_X, IP(10, 0, 0, 9), IP(10, 0, 0, 5),
-		                   5000 + (uint32_t)s * 1000, 0x10, pl + s * 1000, 1000, 0);
+				   5000 + (uint32_t)s * 1000, 0x10, pl + s * 1000, 1000, 0);
 		send(f.wire[1], fr, n, 0);
 	}
 	/* out of order: not coalesced with the above */
-	size_t n =
-	    mk_tcp4(fr, MAC_A, MAC_X, IP(10, 0, 0, 9), IP(10, 0, 0, 5), 20000, 0x10, pl, 100, 0);
+	size_t n = mk_tcp4(fr, MAC_A, MAC_X, IP(10, 0, 0, 9), IP(10, 0, 0, 5), 20000, 0x10, pl, 100,
+			   0);
 	send(f.wire[1], fr, n, 0);
 	/* a bad checksum is flagged, never coalesced */
 	n = mk_tcp4(fr, MAC_A, MAC_X, IP(10, 0, 0, 9), IP(10, 0, 0, 5), 20100, 0x10, pl, 100, 0);
@@ -673,10 +673,10 @@ static void test_irq_moderation(void **state)
 
 	fx_open(&f, ACCEL_OPEN_F_NO_THREAD, 1);
 	struct accel_vif_config c = {.domid = 0,
-	                             .level = 0,
-	                             .qp_flags = ACCEL_QP_F_DEFAULT_RX,
-	                             .irq_frames = 4,
-	                             .irq_usecs = 50};
+				     .level = 0,
+				     .qp_flags = ACCEL_QP_F_DEFAULT_RX,
+				     .irq_frames = 4,
+				     .irq_usecs = 50};
 	struct accel_attach *a = NULL;
 	memcpy(c.mac, MAC_A, 6);
 	assert_int_equal(accel_attach_create(f.dev, &c, &a), 0);
@@ -834,20 +834,20 @@ static void test_ring_garbage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_dma_fault_unregistered),
-	    cmocka_unit_test(test_registration_quota),
-	    cmocka_unit_test(test_spoof_dropped),
-	    cmocka_unit_test(test_vf_isolation),
-	    cmocka_unit_test(test_vf_hairpin),
-	    cmocka_unit_test(test_rx_steering),
-	    cmocka_unit_test(test_tso),
-	    cmocka_unit_test(test_gso_slot_mss0),
-	    cmocka_unit_test(test_lro),
-	    cmocka_unit_test(test_rate_limit),
-	    cmocka_unit_test(test_irq_moderation),
-	    cmocka_unit_test(test_engine_thread),
-	    cmocka_unit_test(test_ethtool_format),
-	    cmocka_unit_test(test_ring_garbage),
+		cmocka_unit_test(test_dma_fault_unregistered),
+		cmocka_unit_test(test_registration_quota),
+		cmocka_unit_test(test_spoof_dropped),
+		cmocka_unit_test(test_vf_isolation),
+		cmocka_unit_test(test_vf_hairpin),
+		cmocka_unit_test(test_rx_steering),
+		cmocka_unit_test(test_tso),
+		cmocka_unit_test(test_gso_slot_mss0),
+		cmocka_unit_test(test_lro),
+		cmocka_unit_test(test_rate_limit),
+		cmocka_unit_test(test_irq_moderation),
+		cmocka_unit_test(test_engine_thread),
+		cmocka_unit_test(test_ethtool_format),
+		cmocka_unit_test(test_ring_garbage),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -265,23 +265,24 @@ static void test_parse_errors_name_lines(void **unused)
 	memset(longline, 'a', sizeof(longline) - 1);
 	longline[sizeof(longline) - 1] = 0;
 	snprintf(text, sizeof(text),
-		 "version 1\n"                        /* 1 */
-		 "switch add-br br0\n"                /* 2 */
-		 "switch frobnicate br0\n"            /* 3 */
-		 "switch mirror u1 /tmp/a.pcap\n"     /* 4 */
-		 "switch del-br br0\n"                /* 5 */
-		 "switch set-vlan\n"                  /* 6 */
-		 "switch add-port br0 vif1.0\n"       /* 7 */
-		 "%s\n"                               /* 8 */
-		 "version 1\n"                        /* 9 */
-		 "switch add-br b\xc3\xa9\n"          /* 10 */
-		 "switch add-port br0 u9\n",          /* 11 */
+		 "version 1\n"                    /* 1 */
+		 "switch add-br br0\n"            /* 2 */
+		 "switch frobnicate br0\n"        /* 3 */
+		 "switch mirror u1 /tmp/a.pcap\n" /* 4 */
+		 "switch del-br br0\n"            /* 5 */
+		 "switch set-vlan\n"              /* 6 */
+		 "switch add-port br0 vif1.0\n"   /* 7 */
+		 "%s\n"                           /* 8 */
+		 "version 1\n"                    /* 9 */
+		 "switch add-br b\xc3\xa9\n"      /* 10 */
+		 "switch add-port br0 u9\n",      /* 11 */
 		 longline);
 	st = parse(text, &bad);
 	assert_int_equal(bad, 8);
 	assert_int_equal(n_errs, 8);
 	assert_non_null(strstr(errs, "s.conf:3: 'switch frobnicate' is not a setting\n"));
-	assert_non_null(strstr(errs, "s.conf:4: 'switch mirror' is not a setting (mirrors are not persisted)\n"));
+	assert_non_null(strstr(
+		errs, "s.conf:4: 'switch mirror' is not a setting (mirrors are not persisted)\n"));
 	assert_non_null(strstr(errs, "s.conf:5: 'switch del-br' is an action"));
 	assert_non_null(strstr(errs, "s.conf:6: 'set-vlan': wrong number of arguments\n"));
 	assert_non_null(strstr(errs, "s.conf:7: 'vif1.0' is a guest vif's name"));
@@ -359,16 +360,17 @@ static void test_round_trip(void **unused)
 	int bad;
 
 	(void)unused;
-	a = parse("version 1\n"
-		  "switch set-trunk veth0 10,20,native=5\n"
-		  "switch add-port br0 veth0\n"
-		  "switch add-port br0 vx0 --type vxlan --vni 42 --remote 10.1.0.2 --local 10.1.0.1\n"
-		  "switch set-antispoof vx0 --mac 00:16:3e:00:00:01 --ip 10.0.0.1 --ip fd00::1\n"
-		  "switch set-ageing br0 120\n"
-		  "switch set-mac-limit veth0 64\n"
-		  "switch set-mac-limit --bridge br0 64\n"
-		  "vif-set-rate vif3.0 10Mb/s@50ms\n",
-		  &bad);
+	a = parse(
+		"version 1\n"
+		"switch set-trunk veth0 10,20,native=5\n"
+		"switch add-port br0 veth0\n"
+		"switch add-port br0 vx0 --type vxlan --vni 42 --remote 10.1.0.2 --local 10.1.0.1\n"
+		"switch set-antispoof vx0 --mac 00:16:3e:00:00:01 --ip 10.0.0.1 --ip fd00::1\n"
+		"switch set-ageing br0 120\n"
+		"switch set-mac-limit veth0 64\n"
+		"switch set-mac-limit --bridge br0 64\n"
+		"vif-set-rate vif3.0 10Mb/s@50ms\n",
+		&bad);
 	assert_int_equal(bad, 0);
 	assert_int_equal(pvnet_state_format(a, &text, &len), 0);
 	b = parse(text, &bad);

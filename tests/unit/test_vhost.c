@@ -33,13 +33,27 @@
 #define UVA_BASE 0x7f0000000000ull /* the "VMM" address of guest-physical 0 */
 #define QNUM 16
 /* queue q: desc at Q_BASE(q), avail +0x400, used +0x800; buffers from 0x10000 */
-#define Q_BASE(q) (0x1000u + (q) * 0x1000u)
+#define Q_BASE(q) (0x1000u + (q)*0x1000u)
 #define BUF_BASE 0x10000u
 
-struct desc { uint64_t addr; uint32_t len; uint16_t flags, next; };
-struct vnet_hdr { uint8_t flags, gso_type; uint16_t hdr_len, gso_size, csum_start, csum_offset, num_buffers; };
+struct desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+struct vnet_hdr {
+	uint8_t flags, gso_type;
+	uint16_t hdr_len, gso_size, csum_start, csum_offset, num_buffers;
+};
 
-struct sink { unsigned n; uint32_t len[64]; uint16_t flags[64]; uint8_t gso_type[64]; uint16_t gso_size[64]; uint8_t first[64][64]; };
+struct sink {
+	unsigned n;
+	uint32_t len[64];
+	uint16_t flags[64];
+	uint8_t gso_type[64];
+	uint16_t gso_size[64];
+	uint8_t first[64][64];
+};
 
 struct fx {
 	struct vsw_bridge *br;
@@ -138,7 +152,9 @@ static int setup(void **state)
 	snprintf(f->path, sizeof(f->path), "/tmp/test_vhost.%d.sock", getpid());
 	assert_int_equal(vsw_create("br0", NULL, &f->br), 0);
 	assert_int_equal(vsw_vhost_port_add(f->br, "vhu0", f->path, NULL, &f->vhu), 0);
-	assert_int_equal(vsw_port_add(f->br, "sink", &sink_ops, &f->sink, VSW_PORT_F_ALL, &f->sinkp), 0);
+	assert_int_equal(vsw_port_add(f->br, "sink", &sink_ops, &f->sink, VSW_PORT_F_ALL,
+				      &f->sinkp),
+			 0);
 	f->memfd = memfd_create("guest", memfd_flags);
 	assert_true(f->memfd >= 0);
 	assert_int_equal(ftruncate(f->memfd, MEM_SIZE), 0);
@@ -153,7 +169,8 @@ static int setup(void **state)
 	assert_int_equal(connect(f->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	m32[0] = 1;
 	m32[1] = 0;
-	uint64_t feat = (1ull << 32) | (1ull << 15) | 1 | 2 | (1ull << 7) | (1ull << 11) | (1ull << 30);
+	uint64_t feat =
+		(1ull << 32) | (1ull << 15) | 1 | 2 | (1ull << 7) | (1ull << 11) | (1ull << 30);
 	assert_true(get_features(f) & (1ull << 15));
 	msg(f, 2, &feat, 8, -1);
 	msg(f, 5, mem, 40, f->memfd);
@@ -181,9 +198,18 @@ static int teardown(void **state)
 	return 0;
 }
 
-static struct desc *D(struct fx *f, unsigned q) { return (struct desc *)(f->mem + Q_BASE(q)); }
-static uint16_t *avail(struct fx *f, unsigned q) { return (uint16_t *)(f->mem + Q_BASE(q) + 0x400); }
-static uint16_t *used(struct fx *f, unsigned q) { return (uint16_t *)(f->mem + Q_BASE(q) + 0x800); }
+static struct desc *D(struct fx *f, unsigned q)
+{
+	return (struct desc *)(f->mem + Q_BASE(q));
+}
+static uint16_t *avail(struct fx *f, unsigned q)
+{
+	return (uint16_t *)(f->mem + Q_BASE(q) + 0x400);
+}
+static uint16_t *used(struct fx *f, unsigned q)
+{
+	return (uint16_t *)(f->mem + Q_BASE(q) + 0x800);
+}
 static uint32_t used_len(struct fx *f, unsigned q, unsigned i)
 {
 	return *(uint32_t *)(f->mem + Q_BASE(q) + 0x800 + 4 + 8 * (i % QNUM) + 4);
@@ -211,7 +237,7 @@ static int wait_until(volatile uint16_t *p, uint16_t v)
 static void frame(uint8_t *p, unsigned len, uint8_t tag)
 {
 	memset(p, tag, len);
-	memset(p, 0xff, 6);                      /* broadcast: floods to the other port */
+	memset(p, 0xff, 6); /* broadcast: floods to the other port */
 	memcpy(p + 6, "\x02\x00\x00\x00\x00\x01", 6);
 	p[12] = 0x08;
 	p[13] = 0x00;
@@ -231,9 +257,9 @@ static void test_tx_chain(void **state)
 
 	memset(h, 0, sizeof(*h));
 	frame(f->mem + BUF_BASE + 0x100, 100, 0xab);
-	D(f, 1)[0] = (struct desc){BUF_BASE, 12, 1, 1};          /* header, NEXT */
-	D(f, 1)[1] = (struct desc){BUF_BASE + 0x100, 40, 1, 2};  /* frame part 1 */
-	D(f, 1)[2] = (struct desc){BUF_BASE + 0x128, 60, 0, 0};  /* frame part 2 */
+	D(f, 1)[0] = (struct desc){BUF_BASE, 12, 1, 1};         /* header, NEXT */
+	D(f, 1)[1] = (struct desc){BUF_BASE + 0x100, 40, 1, 2}; /* frame part 1 */
+	D(f, 1)[2] = (struct desc){BUF_BASE + 0x128, 60, 0, 0}; /* frame part 2 */
 	post(f, 1, 0);
 	assert_int_equal(wait_until(&used(f, 1)[1], 1), 0);
 	for (int i = 0; i < 1000 && !__atomic_load_n(&f->sink.n, __ATOMIC_ACQUIRE); i++)
@@ -249,8 +275,8 @@ static void test_tx_offload_hdr(void **state)
 	struct fx *f = *state;
 	struct vnet_hdr *h = (struct vnet_hdr *)(f->mem + BUF_BASE);
 
-	*h = (struct vnet_hdr){.flags = 1, .gso_type = 1, .gso_size = 1448, .csum_start = 34,
-			       .csum_offset = 16};
+	*h = (struct vnet_hdr){
+		.flags = 1, .gso_type = 1, .gso_size = 1448, .csum_start = 34, .csum_offset = 16};
 	frame(f->mem + BUF_BASE + 12, 1000, 0x11);
 	D(f, 1)[3] = (struct desc){BUF_BASE, 12 + 1000, 0, 0}; /* header and frame together */
 	post(f, 1, 3);
@@ -267,15 +293,15 @@ static void test_tx_malformed(void **state)
 {
 	struct fx *f = *state;
 
-	D(f, 1)[4] = (struct desc){MEM_SIZE - 8, 64, 0, 0};        /* beyond the region */
-	D(f, 1)[5] = (struct desc){BUF_BASE, 64, 1, 5};            /* loops on itself */
-	D(f, 1)[6] = (struct desc){UINT64_MAX - 4, 64, 0, 0};      /* address wraps */
-	D(f, 1)[7] = (struct desc){BUF_BASE, 70000, 0, 0};         /* longer than a packet */
-	D(f, 1)[8] = (struct desc){BUF_BASE, 64, 2, 0};            /* device-writable on TX */
-	D(f, 1)[9] = (struct desc){BUF_BASE, 64, 1, 200};          /* next out of range */
+	D(f, 1)[4] = (struct desc){MEM_SIZE - 8, 64, 0, 0};   /* beyond the region */
+	D(f, 1)[5] = (struct desc){BUF_BASE, 64, 1, 5};       /* loops on itself */
+	D(f, 1)[6] = (struct desc){UINT64_MAX - 4, 64, 0, 0}; /* address wraps */
+	D(f, 1)[7] = (struct desc){BUF_BASE, 70000, 0, 0};    /* longer than a packet */
+	D(f, 1)[8] = (struct desc){BUF_BASE, 64, 2, 0};       /* device-writable on TX */
+	D(f, 1)[9] = (struct desc){BUF_BASE, 64, 1, 200};     /* next out of range */
 	for (uint16_t h = 4; h <= 9; h++)
 		post(f, 1, h);
-	post(f, 1, 500);                                          /* head out of range */
+	post(f, 1, 500); /* head out of range */
 	for (int i = 0; i < 2000 && stats(f).tx_bad_desc < 7; i++)
 		usleep(1000);
 	assert_int_equal(stats(f).tx_bad_desc, 7);
@@ -352,9 +378,9 @@ static void test_rx_malformed(void **state)
 {
 	struct fx *f = *state;
 
-	D(f, 0)[0] = (struct desc){BUF_BASE, 2048, 0, 0};        /* not device-writable */
-	D(f, 0)[1] = (struct desc){MEM_SIZE - 100, 2048, 2, 0};  /* beyond memory */
-	D(f, 0)[2] = (struct desc){BUF_BASE, 2048, 2, 0};        /* good */
+	D(f, 0)[0] = (struct desc){BUF_BASE, 2048, 0, 0};       /* not device-writable */
+	D(f, 0)[1] = (struct desc){MEM_SIZE - 100, 2048, 2, 0}; /* beyond memory */
+	D(f, 0)[2] = (struct desc){BUF_BASE, 2048, 2, 0};       /* good */
 	post(f, 0, 0);
 	post(f, 0, 1);
 	post(f, 0, 2);
@@ -372,7 +398,7 @@ static void test_rx_malformed(void **state)
 static void test_bad_messages(void **state)
 {
 	struct fx *f = *state;
-	uint32_t st[2] = {7, 16}; /* queue index out of range */
+	uint32_t st[2] = {7, 16};     /* queue index out of range */
 	uint32_t bad_num[2] = {0, 3}; /* not a power of two */
 
 	msg(f, 8, st, 8, -1);
@@ -512,7 +538,7 @@ static void test_mem_shrink_rx(void **state)
 	assert_true(wait_disconnected(f));
 	assert_true(stats(f).guest_mem_fault >= 1);
 	assert_int_equal(stats(f).guest_rx_packets, 0); /* written to zero pages: lost */
-	inject(f, 100, 0, 0); /* no VMM now: not ready */
+	inject(f, 100, 0, 0);                           /* no VMM now: not ready */
 	assert_true(stats(f).rx_not_ready >= 1);
 	reconnect(f);
 }
@@ -557,7 +583,9 @@ static void child_sigbus_elsewhere(const struct sigaction *prev)
 	uint8_t buf[52];
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
 			    .msg_controllen = sizeof(cbuf)};
 	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
 	int gfd = memfd_create("guest", 0), ofd = memfd_create("other", 0), sock;
@@ -585,7 +613,7 @@ static void child_sigbus_elsewhere(const struct sigaction *prev)
 	if (sendmsg(sock, &mh, 0) != (ssize_t)sizeof(buf))
 		return;
 	vsw_vhost_test_poll(port); /* SET_MEM_TABLE: maps, installs the handler */
-	unlink(path); /* the port is never deleted: the process dies below */
+	unlink(path);              /* the port is never deleted: the process dies below */
 	if (vsw_vhost_port_get_stats(port, &st) || st.bad_msgs)
 		return;
 	p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, ofd, 0);
@@ -619,8 +647,8 @@ static int run_child(const struct sigaction *prev)
  * (the process dies of SIGBUS), or the handler installed before the port's. */
 static void test_sigbus_elsewhere(void **state)
 {
-	struct sigaction dfl = {.sa_handler = SIG_DFL}, mine = {.sa_sigaction = prev_handler,
-							       .sa_flags = SA_SIGINFO};
+	struct sigaction dfl = {.sa_handler = SIG_DFL},
+			 mine = {.sa_sigaction = prev_handler, .sa_flags = SA_SIGINFO};
 	int st;
 
 	(void)state;
@@ -815,7 +843,7 @@ static void test_mem_table_limits(void **state)
 	for (int i = 0; i < 9; i++) {
 		fds[i] = f->memfd;
 		mem[1 + 4 * i] = (uint64_t)i * 4096; /* gpa */
-		mem[2 + 4 * i] = 4096;                /* size */
+		mem[2 + 4 * i] = 4096;               /* size */
 		mem[3 + 4 * i] = UVA_BASE + (uint64_t)i * 4096;
 	}
 	mem[0] = 9; /* claims nine regions, one more than vhost-user allows (and fits) */
@@ -1049,7 +1077,7 @@ static void test_client_mode_mq(void **state)
 	f.sock = accept_within(lfd, 3000);
 	assert_true(f.sock >= 0);
 	assert_true(get_features(&f) & (1ull << 22)); /* VIRTIO_NET_F_MQ */
-	msg(&f, 15, NULL, 0, -1); /* GET_PROTOCOL_FEATURES: MQ */
+	msg(&f, 15, NULL, 0, -1);                     /* GET_PROTOCOL_FEATURES: MQ */
 	v = reply_ack(&f);
 	assert_true(v & 1);
 	msg(&f, 17, NULL, 0, -1); /* GET_QUEUE_NUM */

@@ -276,7 +276,9 @@ int main(void)
 	};
 	have_netns = unshare(CLONE_NEWNET) == 0;
 	if (!have_netns)
-		fprintf(stderr, "test_vsw_afxdp: SKIP device tests: unshare(CLONE_NEWNET): %s "
-				"(needs root)\n", strerror(errno));
+		fprintf(stderr,
+			"test_vsw_afxdp: SKIP device tests: unshare(CLONE_NEWNET): %s "
+			"(needs root)\n",
+			strerror(errno));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -236,11 +236,14 @@ static void test_ipv6_and_nd(void **state)
 	assert_int_equal(send_one(&e, f, ipv6(f, "fd00::9", 0, NULL, NULL)), VSW_DROP_SPOOFED_IP);
 	/* the EUI-64 link-local of the port's MAC is always ours; another is not */
 	assert_int_equal(send_one(&e, f, ipv6(f, "fe80::216:3eff:fe00:1", 0, NULL, NULL)), -1);
-	assert_int_equal(send_one(&e, f, ipv6(f, "fe80::1234", 0, NULL, NULL)), VSW_DROP_SPOOFED_IP);
+	assert_int_equal(send_one(&e, f, ipv6(f, "fe80::1234", 0, NULL, NULL)),
+			 VSW_DROP_SPOOFED_IP);
 	/* NA for our address with our lladdr passes; a foreign target or lladdr does not */
 	assert_int_equal(send_one(&e, f, ipv6(f, "fd00::1", 136, "fd00::1", MAC)), -1);
-	assert_int_equal(send_one(&e, f, ipv6(f, "fd00::1", 136, "fd00::9", MAC)), VSW_DROP_SPOOFED_ND);
-	assert_int_equal(send_one(&e, f, ipv6(f, "fd00::1", 136, "fd00::1", OTHER)), VSW_DROP_SPOOFED_ND);
+	assert_int_equal(send_one(&e, f, ipv6(f, "fd00::1", 136, "fd00::9", MAC)),
+			 VSW_DROP_SPOOFED_ND);
+	assert_int_equal(send_one(&e, f, ipv6(f, "fd00::1", 136, "fd00::1", OTHER)),
+			 VSW_DROP_SPOOFED_ND);
 	/* NS resolving someone else's address is fine; DAD claiming a foreign one is not */
 	assert_int_equal(send_one(&e, f, ipv6(f, "fd00::1", 135, "fd00::42", MAC)), -1);
 	assert_int_equal(send_one(&e, f, ipv6(f, "::", 135, "fd00::1", NULL)), -1);
@@ -258,7 +261,8 @@ static void test_mac_only_and_off(void **state)
 
 	env_init(&e);
 	vsw_port_format(e.in, line, sizeof(line));
-	assert_non_null(strstr(line, "antispoof=mac:00:16:3e:00:00:01,ip:10.0.0.1,ip:10.0.0.2,ip:fd00::1"));
+	assert_non_null(
+		strstr(line, "antispoof=mac:00:16:3e:00:00:01,ip:10.0.0.1,ip:10.0.0.2,ip:fd00::1"));
 	/* MAC only: any address passes, a foreign MAC does not */
 	assert_int_equal(vsw_port_set_antispoof(e.in, MAC, NULL, 0), 0);
 	assert_int_equal(send_one(&e, f, ipv4(f, MAC, "192.168.1.1", 6, 80)), -1);
@@ -310,7 +314,8 @@ static void test_mac_claimed_elsewhere(void **state)
 	(void)state;
 
 	env_init(&e);
-	assert_int_equal(send_on(&e, e.out, f, ipv4(f, MAC, "10.0.0.1", 6, 80)), VSW_DROP_SPOOFED_MAC);
+	assert_int_equal(send_on(&e, e.out, f, ipv4(f, MAC, "10.0.0.1", 6, 80)),
+			 VSW_DROP_SPOOFED_MAC);
 	assert_int_equal(send_on(&e, e.out, f, arp(f, MAC, MAC, "10.0.0.1", "10.0.0.9")),
 			 VSW_DROP_SPOOFED_MAC);
 	assert_int_equal(send_on(&e, e.out, f, ipv4(f, OTHER, "10.9.9.9", 6, 80)), -1);
@@ -325,21 +330,29 @@ static void test_mac_claimed_elsewhere(void **state)
 		size_t n = add_tags(f, arp(f, PEER, PEER, "10.0.0.1", "10.0.0.9"), 1, prio);
 		assert_int_equal(send_on(&e, e.out, f, n), VSW_DROP_SPOOFED_ARP);
 	}
-	assert_int_equal(send_on(&e, e.out, f, peer_src(f, ipv6(f, "fd00::7", 136, "fd00::1", PEER))),
+	assert_int_equal(send_on(&e, e.out, f,
+				 peer_src(f, ipv6(f, "fd00::7", 136, "fd00::1", PEER))),
 			 VSW_DROP_SPOOFED_ND);
 	assert_int_equal(send_on(&e, e.out, f, peer_src(f, ipv6(f, "::", 135, "fd00::1", NULL))),
 			 VSW_DROP_SPOOFED_ND);
-	assert_int_equal(send_on(&e, e.out, f, peer_src(f, ipv6(f, "fd00::1", 135, "fd00::7", PEER))),
+	assert_int_equal(send_on(&e, e.out, f,
+				 peer_src(f, ipv6(f, "fd00::1", 135, "fd00::7", PEER))),
 			 VSW_DROP_SPOOFED_ND);
-	assert_int_equal(send_on(&e, e.out, f, peer_src(f, ipv6(f, "fd00::7", 135, "fd00::1", PEER))), -1);
-	assert_int_equal(send_on(&e, e.out, f, peer_src(f, ipv6(f, "fd00::7", 136, "fd00::7", PEER))), -1);
+	assert_int_equal(send_on(&e, e.out, f,
+				 peer_src(f, ipv6(f, "fd00::7", 135, "fd00::1", PEER))),
+			 -1);
+	assert_int_equal(send_on(&e, e.out, f,
+				 peer_src(f, ipv6(f, "fd00::7", 136, "fd00::7", PEER))),
+			 -1);
 	/* a third port given the same MAC: shared, neither is protected from the other */
 	assert_int_equal(vsw_port_add(e.br, "vif2.0", &ops, NULL, VSW_PORT_F_ALL, &third), 0);
 	assert_int_equal(vsw_port_set_antispoof(third, MAC, NULL, 0), 0);
 	assert_int_equal(send_on(&e, third, f, ipv4(f, MAC, "10.0.0.1", 6, 80)), -1);
 	assert_int_equal(vsw_port_set_antispoof(third, OTHER, NULL, 0), 0);
-	assert_int_equal(send_on(&e, e.out, f, ipv4(f, MAC, "10.0.0.1", 6, 80)), VSW_DROP_SPOOFED_MAC);
-	assert_int_equal(send_on(&e, e.out, f, ipv4(f, OTHER, "10.0.0.1", 6, 80)), VSW_DROP_SPOOFED_MAC);
+	assert_int_equal(send_on(&e, e.out, f, ipv4(f, MAC, "10.0.0.1", 6, 80)),
+			 VSW_DROP_SPOOFED_MAC);
+	assert_int_equal(send_on(&e, e.out, f, ipv4(f, OTHER, "10.0.0.1", 6, 80)),
+			 VSW_DROP_SPOOFED_MAC);
 	/* the owner's anti-spoofing off, or the owner gone: the MAC is free again */
 	assert_int_equal(vsw_port_set_antispoof(e.in, NULL, NULL, 0), 0);
 	assert_int_equal(send_on(&e, e.out, f, ipv4(f, MAC, "10.0.0.1", 6, 80)), -1);
@@ -475,7 +488,8 @@ static void test_dhcp_guard(void **state)
 	f[14 + 40] = 17; /* the hop-by-hop header leads to UDP */
 	assert_int_equal(send_one(&e, f, n), VSW_DROP_SPOOFED_DHCP);
 	/* a UDP header cut short cannot be told from an offer */
-	assert_int_equal(send_one(&e, f, udp4(f, MAC, "10.0.0.1", 67, 68) - 4), VSW_DROP_BAD_HEADERS);
+	assert_int_equal(send_one(&e, f, udp4(f, MAC, "10.0.0.1", 67, 68) - 4),
+			 VSW_DROP_BAD_HEADERS);
 	/* MAC-only anti-spoofing: still no server */
 	assert_int_equal(vsw_port_set_antispoof(e.in, MAC, NULL, 0), 0);
 	assert_int_equal(send_one(&e, f, udp4(f, MAC, "10.0.0.77", 67, 68)), VSW_DROP_SPOOFED_DHCP);
@@ -582,9 +596,10 @@ static void test_src_mac_and_link_local(void **state)
 {
 	static const uint8_t zero[6] = {0};
 	static const uint8_t mcast[6] = {0x01, 0x00, 0x5e, 0x00, 0x00, 0x01};
-	static const uint8_t ll[][6] = {{0x01, 0x80, 0xc2, 0, 0, 0x00}, {0x01, 0x80, 0xc2, 0, 0, 0x01},
-					{0x01, 0x80, 0xc2, 0, 0, 0x02}, {0x01, 0x80, 0xc2, 0, 0, 0x03},
-					{0x01, 0x80, 0xc2, 0, 0, 0x0e}, {0x01, 0x80, 0xc2, 0, 0, 0x0f}};
+	static const uint8_t ll[][6] = {
+		{0x01, 0x80, 0xc2, 0, 0, 0x00}, {0x01, 0x80, 0xc2, 0, 0, 0x01},
+		{0x01, 0x80, 0xc2, 0, 0, 0x02}, {0x01, 0x80, 0xc2, 0, 0, 0x03},
+		{0x01, 0x80, 0xc2, 0, 0, 0x0e}, {0x01, 0x80, 0xc2, 0, 0, 0x0f}};
 	struct vsw_port_stats st;
 	struct env e;
 	struct rec rin = {0};

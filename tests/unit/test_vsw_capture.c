@@ -48,7 +48,9 @@ static void env_init(struct env *e)
 	assert_int_equal(vsw_create("br0", NULL, &e->br), 0);
 	assert_int_equal(pvnet_pkt_pool_create(128, 2048, &e->pool), 0);
 	for (int i = 0; i < 3; i++)
-		assert_int_equal(vsw_port_add(e->br, names[i], &ops, NULL, VSW_PORT_F_ALL, &e->p[i]), 0);
+		assert_int_equal(vsw_port_add(e->br, names[i], &ops, NULL, VSW_PORT_F_ALL,
+					      &e->p[i]),
+				 0);
 	strcpy(e->dir, "/tmp/vsw-capture.XXXXXX");
 	assert_non_null(mkdtemp(e->dir));
 	memset(got, 0, sizeof(got));
@@ -219,8 +221,10 @@ static void test_mirror_filter_snaplen(void **state)
 
 	env_init(&e);
 	snprintf(path, sizeof(path), "%s/f.pcap", e.dir);
-	struct vsw_mirror_opts o = {.path = path, .filter = "ether src 02:00:00:00:00:02",
-				    .why = why, .why_size = sizeof(why)};
+	struct vsw_mirror_opts o = {.path = path,
+				    .filter = "ether src 02:00:00:00:00:02",
+				    .why = why,
+				    .why_size = sizeof(why)};
 	assert_int_equal(vsw_port_mirror_start_opts(e.p[0], &o), 0);
 	vsw_port_format(e.p[0], line, sizeof(line));
 	assert_non_null(strstr(line, "mirror_filter='ether src 02:00:00:00:00:02'"));

@@ -49,8 +49,7 @@ struct env {
 
 static void env_init(struct env *e, unsigned max_entries)
 {
-	struct vsw_bridge_config cfg = {.fdb_max_entries = max_entries,
-					.clock_ns = fake_clock};
+	struct vsw_bridge_config cfg = {.fdb_max_entries = max_entries, .clock_ns = fake_clock};
 	char name[16];
 
 	memset(e, 0, sizeof(*e));

@@ -285,7 +285,8 @@ static void test_vxlan_port(void **state)
 
 	char line[512];
 	vsw_port_format(vx, line, sizeof(line));
-	assert_non_null(strstr(line, "vni=4242 dstport=14789 local=127.0.0.1 remotes=127.0.0.2,127.0.0.3"));
+	assert_non_null(
+		strstr(line, "vni=4242 dstport=14789 local=127.0.0.1 remotes=127.0.0.2,127.0.0.3"));
 	assert_non_null(strstr(line, "macs_learned=1 rx_bad_vni=1"));
 	close(r2);
 	close(r3);
@@ -305,7 +306,9 @@ int main(void)
 	};
 	have_netns = unshare(CLONE_NEWNET) == 0;
 	if (!have_netns)
-		fprintf(stderr, "test_vsw_ports: SKIP device tests: unshare(CLONE_NEWNET): %s "
-				"(needs root)\n", strerror(errno));
+		fprintf(stderr,
+			"test_vsw_ports: SKIP device tests: unshare(CLONE_NEWNET): %s "
+			"(needs root)\n",
+			strerror(errno));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -90,7 +90,8 @@ static int udp_bound(const char *addr, uint16_t port)
 	else
 		assert_int_equal(inet_pton(AF_INET, addr, &s4.sin_addr), 1);
 	assert_int_equal(v6 ? bind(fd, (struct sockaddr *)&s6, sizeof(s6))
-			    : bind(fd, (struct sockaddr *)&s4, sizeof(s4)), 0);
+			    : bind(fd, (struct sockaddr *)&s4, sizeof(s4)),
+			 0);
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	return fd;
 }
@@ -98,7 +99,8 @@ static int udp_bound(const char *addr, uint16_t port)
 /* Sends one VXLAN datagram (VNI, inner broadcast from mac) from fd to addr:4789. */
 static void send_vxlan(int fd, const char *addr, const uint8_t mac[6])
 {
-	uint8_t d[8 + 60] = {0x08, 0, 0, 0, (uint8_t)(VNI >> 16), (uint8_t)(VNI >> 8), (uint8_t)VNI};
+	uint8_t d[8 + 60] = {0x08,        0, 0, 0, (uint8_t)(VNI >> 16), (uint8_t)(VNI >> 8),
+			     (uint8_t)VNI};
 	struct sockaddr_in6 s6 = {.sin6_family = AF_INET6, .sin6_port = htons(VSW_VXLAN_PORT)};
 	struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(VSW_VXLAN_PORT)};
 	bool v6 = strchr(addr, ':') != NULL;
@@ -133,15 +135,22 @@ static bool wait_until(bool (*cond)(struct env *, uint64_t), struct env *e, uint
 	return false;
 }
 
-static bool unknown_is(struct env *e, uint64_t v) { return unknown_remote(e) == v; }
-static bool sink_is(struct env *e, uint64_t v) { return __atomic_load_n(&e->sink.pkts, __ATOMIC_RELAXED) == v; }
+static bool unknown_is(struct env *e, uint64_t v)
+{
+	return unknown_remote(e) == v;
+}
+static bool sink_is(struct env *e, uint64_t v)
+{
+	return __atomic_load_n(&e->sink.pkts, __ATOMIC_RELAXED) == v;
+}
 
 /* Injects, on port in0, one inner UDP frame of flow `i` (destination port 5000 + i)
  * to an unknown MAC: flooded to vx0. */
 static void inject_flow(struct env *e, unsigned i)
 {
-	uint8_t f[60] = {0x02, 0xee, 0xee, 0xee, 0xee, 0xee, 0x02, 0, 0, 0, 0, 0x99, 0x08, 0x00,
-			 0x45, 0, 0, 46, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2};
+	uint8_t f[60] = {0x02, 0xee, 0xee, 0xee, 0xee, 0xee, 0x02, 0, 0, 0, 0,  0x99,
+			 0x08, 0x00, 0x45, 0,    0,    46,   0,    0, 0, 0, 64, 17,
+			 0,    0,    10,   0,    0,    1,    10,   0, 0, 2};
 	struct pvnet_pkt_batch b = {0};
 
 	f[34] = 1000 >> 8;
@@ -168,7 +177,7 @@ static int recv_sport(int fd, unsigned *flow)
 		return -1;
 	*flow = (unsigned)(d[8 + 36] << 8 | d[8 + 37]) - 5000;
 	return ntohs(from.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&from)->sin6_port
-						  : ((struct sockaddr_in *)&from)->sin_port);
+						: ((struct sockaddr_in *)&from)->sin_port);
 }
 
 static void check_underlay(const char *local, const char *remote, const char *stranger)

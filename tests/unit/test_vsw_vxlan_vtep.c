@@ -79,7 +79,8 @@ static void inject(struct vsw_bridge *br, struct vsw_port *in, struct pvnet_pkt_
 /* One VXLAN datagram from fd to 127.0.0.1 with an inner broadcast from `src`. */
 static void send_from(int fd, const uint8_t src[6])
 {
-	uint8_t d[8 + 60] = {0x08, 0, 0, 0, (uint8_t)(VNI >> 16), (uint8_t)(VNI >> 8), (uint8_t)VNI};
+	uint8_t d[8 + 60] = {0x08,        0, 0, 0, (uint8_t)(VNI >> 16), (uint8_t)(VNI >> 8),
+			     (uint8_t)VNI};
 	struct sockaddr_in s4 = {.sin_family = AF_INET, .sin_port = htons(VSW_VXLAN_PORT)};
 
 	memset(d + 8, 0xff, 6);

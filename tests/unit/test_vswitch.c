@@ -57,7 +57,8 @@ static int fake_send(struct vsw_port *port, struct pvnet_pkt_batch *b)
 			r->tci = b->vlan_tci[i];
 			r->flags = p->flags;
 			r->gso_type = p->gso_type;
-			r->wire_size = pvnet_pkt_write_head(p, b->vlan_tci[i], r->wire, sizeof(r->wire));
+			r->wire_size =
+				pvnet_pkt_write_head(p, b->vlan_tci[i], r->wire, sizeof(r->wire));
 		}
 		f->n++;
 		pvnet_pkt_put(p);
@@ -93,7 +94,8 @@ static void env_init_flags(struct env *e, unsigned flags)
 		snprintf(name, sizeof(name), "vif%d.0", i + 1);
 		e->f[i].accept = -1;
 		pthread_mutex_init(&e->f[i].lock, NULL);
-		assert_int_equal(vsw_port_add(e->br, name, &fake_ops, &e->f[i], flags, &e->p[i]), 0);
+		assert_int_equal(vsw_port_add(e->br, name, &fake_ops, &e->f[i], flags, &e->p[i]),
+				 0);
 	}
 }
 
@@ -124,8 +126,7 @@ static void reset_rec(struct env *e)
 
 /* A frame dst_id <- src_id (ids are the last MAC byte; 0xff dst = broadcast, 0x100 +
  * x = multicast 01:00:5e:..:x), with an 802.1Q tag when tci >= 0. */
-static struct pvnet_pkt *mk(struct env *e, unsigned dst_id, unsigned src_id, int tci,
-			    unsigned size)
+static struct pvnet_pkt *mk(struct env *e, unsigned dst_id, unsigned src_id, int tci, unsigned size)
 {
 	uint8_t frame[1600] = {0};
 	struct pvnet_pkt *p = pvnet_pkt_alloc(e->pool);
@@ -318,7 +319,7 @@ static void test_runts(void **state)
 	assert_int_equal(pvnet_pkt_set_local(b.pkts[1], tiny, 0), 0);
 	b.pkts[2] = mk(&e, 0xff, 1, 5, 64);
 	b.pkts[2]->len = b.pkts[2]->head_size = 16; /* tagged, but cut inside the tag */
-	b.pkts[3] = mk(&e, 0xff, 1, -1, 14); /* exactly a header: valid */
+	b.pkts[3] = mk(&e, 0xff, 1, -1, 14);        /* exactly a header: valid */
 	b.count = 4;
 	assert_int_equal(vsw_input(e.br, e.p[0], &b), 0);
 	vsw_port_get_stats(e.p[0], &st);
@@ -581,7 +582,8 @@ static void test_port_del_under_traffic(void **state)
 		assert_int_equal(f->destroyed, before + 1);
 		if (!e.p[3])
 			assert_int_equal(vsw_port_add(e.br, "vif4.0", &fake_ops, &e.f[3],
-						      VSW_PORT_F_ALL, &e.p[3]), 0);
+						      VSW_PORT_F_ALL, &e.p[3]),
+					 0);
 	}
 	__atomic_store_n(&s.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(th, NULL);
@@ -697,7 +699,8 @@ static void do_tso(bool v6)
 		assert_int_equal(segs[i]->len, hl + plen);
 		/* payload bytes are the right slice of the original */
 		assert_memory_equal(s + hl, f + hl + (unsigned)i * mss, plen);
-		uint32_t seq = (uint32_t)s[l4 + 4] << 24 | s[l4 + 5] << 16 | s[l4 + 6] << 8 | s[l4 + 7];
+		uint32_t seq =
+			(uint32_t)s[l4 + 4] << 24 | s[l4 + 5] << 16 | s[l4 + 6] << 8 | s[l4 + 7];
 		assert_int_equal(seq, (uint32_t)(0xfffff000u + (unsigned)i * mss));
 		uint8_t fl = s[l4 + 13];
 		assert_int_equal(!!(fl & 0x80), i == 0);     /* CWR first only */
@@ -744,7 +747,8 @@ static void test_switch_offload_fallback(void **state)
 	/* port 1: full offloads; ports 0, 2, 3: none. Re-add port 1 with flags. */
 	assert_int_equal(vsw_port_del(e.br, e.p[1]), 0);
 	e.f[1].destroyed = 0;
-	assert_int_equal(vsw_port_add(e.br, "vif2.0", &fake_ops, &e.f[1], VSW_PORT_F_ALL, &e.p[1]), 0);
+	assert_int_equal(vsw_port_add(e.br, "vif2.0", &fake_ops, &e.f[1], VSW_PORT_F_ALL, &e.p[1]),
+			 0);
 	vsw_port_set_enabled(e.p[3], false);
 
 	/* csum_blank TCP: pseudo-header sum in the field, as a guest leaves it */
@@ -834,7 +838,17 @@ static void test_grant_backed_fallback(void **state)
 
 	/* csum_blank, grant-backed: completed into a LOCAL copy for port 1 */
 	total = build_tcp(guest_frame, false, 300, 0);
-	uint8_t ph[12] = {10, 0, 0, 1, 10, 0, 0, 2, 0, 6, (uint8_t)((total - 34) >> 8),
+	uint8_t ph[12] = {10,
+			  0,
+			  0,
+			  1,
+			  10,
+			  0,
+			  0,
+			  2,
+			  0,
+			  6,
+			  (uint8_t)((total - 34) >> 8),
 			  (uint8_t)(total - 34)};
 	uint16_t seed = pvnet_csum_fold(pvnet_csum_partial(ph, 12, 0));
 	guest_frame[34 + 16] = (uint8_t)(seed >> 8), guest_frame[34 + 17] = (uint8_t)seed;
@@ -964,7 +978,7 @@ static struct mt_state {
 	pthread_mutex_t mu;
 	struct pvnet_pkt *box[MT_POOL];
 	unsigned nbox;
-	uint8_t owned[MT_POOL];  /* atomic: 1 while a packet is out of the pool */
+	uint8_t owned[MT_POOL];         /* atomic: 1 while a packet is out of the pool */
 	uint64_t allocs, dones, errors; /* atomic */
 } g_mt;
 
@@ -1036,7 +1050,9 @@ static void test_pool_threads(void **state)
 	pthread_mutex_init(&g_mt.mu, NULL);
 	assert_int_equal(pvnet_pkt_pool_create(MT_POOL, 0, &g_mt.pool), 0);
 	for (unsigned i = 0; i < MT_THREADS; i++)
-		assert_int_equal(pthread_create(&th[i], NULL, mt_thread, (void *)(uintptr_t)(i + 1)), 0);
+		assert_int_equal(pthread_create(&th[i], NULL, mt_thread,
+						(void *)(uintptr_t)(i + 1)),
+				 0);
 	for (unsigned i = 0; i < MT_THREADS; i++)
 		pthread_join(th[i], NULL);
 	while (g_mt.nbox)
@@ -1072,7 +1088,7 @@ static void test_pool_lifo_bulk(void **state)
 	assert_int_equal(pvnet_pkt_pool_avail(pool), 3);
 	pvnet_pkt_get(a[1], 1); /* two references: the bulk put keeps it out */
 	held = a[3];
-	a[3] = NULL;            /* NULL entries are skipped */
+	a[3] = NULL; /* NULL entries are skipped */
 	c = a[0];
 	pvnet_pkt_put_bulk(a, 5);
 	assert_int_equal(pvnet_pkt_pool_avail(pool), 6);

@@ -19,16 +19,36 @@
 
 #include "../../hv/xs_private.h"
 
-#define T(x) {x, #x}
+#define T(x)                                                                                       \
+	{                                                                                          \
+		x, #x                                                                              \
+	}
 static const struct {
 	uint32_t type;
 	const char *name;
 } all_types[] = {
-	T(XS_CONTROL), T(XS_DIRECTORY), T(XS_READ), T(XS_GET_PERMS), T(XS_WATCH),
-	T(XS_UNWATCH), T(XS_TRANSACTION_START), T(XS_TRANSACTION_END), T(XS_INTRODUCE),
-	T(XS_RELEASE), T(XS_GET_DOMAIN_PATH), T(XS_WRITE), T(XS_MKDIR), T(XS_RM),
-	T(XS_SET_PERMS), T(XS_WATCH_EVENT), T(XS_ERROR), T(XS_IS_DOMAIN_INTRODUCED),
-	T(XS_RESUME), T(XS_SET_TARGET), T(XS_RESET_WATCHES), T(XS_DIRECTORY_PART),
+	T(XS_CONTROL),
+	T(XS_DIRECTORY),
+	T(XS_READ),
+	T(XS_GET_PERMS),
+	T(XS_WATCH),
+	T(XS_UNWATCH),
+	T(XS_TRANSACTION_START),
+	T(XS_TRANSACTION_END),
+	T(XS_INTRODUCE),
+	T(XS_RELEASE),
+	T(XS_GET_DOMAIN_PATH),
+	T(XS_WRITE),
+	T(XS_MKDIR),
+	T(XS_RM),
+	T(XS_SET_PERMS),
+	T(XS_WATCH_EVENT),
+	T(XS_ERROR),
+	T(XS_IS_DOMAIN_INTRODUCED),
+	T(XS_RESUME),
+	T(XS_SET_TARGET),
+	T(XS_RESET_WATCHES),
+	T(XS_DIRECTORY_PART),
 };
 #define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
 
@@ -84,8 +104,7 @@ static uint32_t ask(struct xs_conn *c, uint32_t type, uint32_t tx, const void *p
 }
 
 /* The error name a request is answered with, or "" if it was not an error. */
-static const char *ask_err(struct xs_conn *c, uint32_t type, uint32_t tx, const void *p,
-			   size_t l)
+static const char *ask_err(struct xs_conn *c, uint32_t type, uint32_t tx, const void *p, size_t l)
 {
 	static char out[4200];
 	return ask(c, type, tx, p, l, out, sizeof(out)) == XS_ERROR ? out : "";

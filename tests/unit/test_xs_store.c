@@ -71,7 +71,8 @@ static int teardown(void **state)
 			if (quota_usage(g_led, d, (enum quota_res)r)) {
 				fprintf(stderr, "leak: dom%u %s=%llu\n", d,
 					quota_res_name((enum quota_res)r),
-					(unsigned long long)quota_usage(g_led, d, (enum quota_res)r));
+					(unsigned long long)quota_usage(g_led, d,
+									(enum quota_res)r));
 				return -1;
 			}
 	quota_ledger_destroy(g_led);
@@ -146,8 +147,7 @@ static void test_path_too_long(void **state)
 static void test_invalid_chars(void **state)
 {
 	struct xs_store *st = *state;
-	static const char *const bad[] = {"/a b", "/a//b", "/a/", "", "/a*", "/ä", "/a\nb",
-					  "/a.b"};
+	static const char *const bad[] = {"/a b", "/a//b", "/a/", "", "/a*", "/ä", "/a\nb", "/a.b"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(xs_write(st, 0, 0, bad[i], "x", 1), -EINVAL);
 	assert_int_equal(xs_write(st, 0, 0, "/ok-A_z@9", "x", 1), 0);
@@ -619,7 +619,10 @@ static void test_path_size_quota(void **state)
 	free(huge);
 	assert_int_equal(quota_refusals(g_led, QUOTA_XS_PATH_SIZE), 3);
 	/* dom0 is exempt. */
-	assert_int_equal(xs_write(st, 0, 0, "/local/domain/3/ppppppppppppppppppppppppppppppppppppppppppppp", "x", 1), 0);
+	assert_int_equal(xs_write(st, 0, 0,
+				  "/local/domain/3/ppppppppppppppppppppppppppppppppppppppppppppp",
+				  "x", 1),
+			 0);
 }
 
 static void test_tx_nodes_quota(void **state)
@@ -827,7 +830,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_nodes_fast, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_path_size_quota, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_nodes_quota, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_tx_commit_checked_against_quota, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_commit_checked_against_quota, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_owner_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_reowns_nodes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_special_nodes_xsa115, setup, teardown),

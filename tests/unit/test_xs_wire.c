@@ -234,7 +234,8 @@ static void test_tools_basic(void **state)
 		return;
 	}
 	assert_int_equal(run_tool(out, sizeof(out), "xenstore-write", "/tt/a", "hello", "/tt/b/c",
-				  "x y", NULL), 0);
+				  "x y", NULL),
+			 0);
 	assert_int_equal(run_tool(out, sizeof(out), "xenstore-read", "/tt/a", NULL), 0);
 	assert_string_equal(out, "hello\n");
 	assert_int_equal(run_tool(out, sizeof(out), "xenstore-list", "/tt", NULL), 0);
@@ -288,7 +289,10 @@ static void test_tools_big_directory(void **state)
 	char buf[4200];
 	raw_send(fd, XS_DIRECTORY, 1, 0, "/bigdir", 8);
 	expect_error(fd, 1, "E2BIG");
-	raw_send(fd, XS_DIRECTORY_PART, 2, 0, "/bigdir\0" "11542", 14);
+	raw_send(fd, XS_DIRECTORY_PART, 2, 0,
+		 "/bigdir\0"
+		 "11542",
+		 14);
 	assert_int_equal(raw_recv(fd, &h, buf, sizeof(buf), 2000), 0);
 	assert_int_equal(h.type, XS_DIRECTORY_PART);
 	size_t gl = strlen(buf);
@@ -547,7 +551,10 @@ static void test_unknown_type_enosys(void **state)
 	expect_error(fd, 6, "ENOSYS");
 	raw_send(fd, 20 /* removed XS_RESTRICT */, 7, 0, NULL, 0);
 	expect_error(fd, 7, "ENOSYS");
-	raw_send(fd, XS_SET_TARGET, 17, 0, "3\0" "5", 4);
+	raw_send(fd, XS_SET_TARGET, 17, 0,
+		 "3\0"
+		 "5",
+		 4);
 	expect_error(fd, 17, "ENOSYS");
 	/* Missing NUL terminator / wrong arg count. */
 	raw_send(fd, XS_READ, 8, 0, "/tool", 5);
@@ -569,7 +576,11 @@ static void test_guest_restrictions(void **state)
 	struct xsd_sockmsg h;
 	char buf[4200];
 	(void)state;
-	raw_send(fd, XS_INTRODUCE, 1, 0, "9\0" "1\0" "1", 6);
+	raw_send(fd, XS_INTRODUCE, 1, 0,
+		 "9\0"
+		 "1\0"
+		 "1",
+		 6);
 	expect_error(fd, 1, "EACCES");
 	raw_send(fd, XS_RELEASE, 2, 0, "5", 2);
 	expect_error(fd, 2, "EACCES");
@@ -814,7 +825,8 @@ static void test_server_domain_limits(void **state)
 	for (int d = 0; d < 5; d++)
 		for (int res = QUOTA_XS_CONNS; res <= QUOTA_XS_WATCH_EVENTS; res++)
 			if (d)
-				assert_int_equal(quota_usage(led, (domid_t)d, (enum quota_res)res), 0);
+				assert_int_equal(quota_usage(led, (domid_t)d, (enum quota_res)res),
+						 0);
 	quota_ledger_destroy(led);
 }
 

@@ -105,7 +105,9 @@ static inline ssize_t raw_recv(int fd, uint8_t *buf, size_t size, uint8_t src_id
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		char cbuf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
 		struct iovec iov = {buf, size};
-		struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		struct msghdr mh = {.msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cbuf,
 				    .msg_controllen = sizeof(cbuf)};
 		ssize_t n;
 

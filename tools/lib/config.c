@@ -39,8 +39,8 @@ struct cv {
 	unsigned n;       /* a list's item count */
 	unsigned line;
 	bool list;
-	bool quoted;      /* an atom written in quotes */
-	char *s;          /* an atom's text, unquoted */
+	bool quoted; /* an atom written in quotes */
+	char *s;     /* an atom's text, unquoted */
 };
 
 static void cv_free(struct cv *v)
@@ -138,7 +138,7 @@ static struct cv *cv_new(struct lexer *lx, bool list)
 
 static int hexdigit(int c)
 {
-	return c >= '0' && c <= '9' ? c - '0'
+	return c >= '0' && c <= '9'   ? c - '0'
 	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
 	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
 				      : -1;
@@ -307,8 +307,8 @@ static int lx_value(struct lexer *lx, const char *key, unsigned depth, struct cv
 		if (c == ',') {
 			lx->p++;
 		} else if (c != ']') {
-			lex_err(lx, lx->line, "expected ',' or ']' in the list for '%s', got %s", key,
-				lx_what(lx, what));
+			lex_err(lx, lx->line, "expected ',' or ']' in the list for '%s', got %s",
+				key, lx_what(lx, what));
 			rc = -EINVAL;
 			goto fail;
 		}
@@ -321,8 +321,22 @@ fail:
 /* ---- keys ------------------------------------------------------------------- */
 
 enum dom_key {
-	DK_NAME, DK_MEMORY, DK_MAXMEM, DK_VCPUS, DK_TYPE, DK_BUILDER, DK_KERNEL, DK_RAMDISK,
-	DK_CMDLINE, DK_EXTRA, DK_ROOT, DK_NETNS, DK_ON_CRASH, DK_UUID, DK_VIF, DK_GATEWAY,
+	DK_NAME,
+	DK_MEMORY,
+	DK_MAXMEM,
+	DK_VCPUS,
+	DK_TYPE,
+	DK_BUILDER,
+	DK_KERNEL,
+	DK_RAMDISK,
+	DK_CMDLINE,
+	DK_EXTRA,
+	DK_ROOT,
+	DK_NETNS,
+	DK_ON_CRASH,
+	DK_UUID,
+	DK_VIF,
+	DK_GATEWAY,
 	DK_COUNT
 };
 
@@ -330,10 +344,10 @@ static const struct {
 	const char *name;
 	enum dom_key id;
 } dom_keys[] = {
-	{"name", DK_NAME},       {"memory", DK_MEMORY},   {"maxmem", DK_MAXMEM},
-	{"vcpus", DK_VCPUS},     {"type", DK_TYPE},       {"builder", DK_BUILDER},
-	{"kernel", DK_KERNEL},   {"ramdisk", DK_RAMDISK}, {"initrd", DK_RAMDISK},
-	{"cmdline", DK_CMDLINE}, {"extra", DK_EXTRA},     {"root", DK_ROOT},
+	{"name", DK_NAME},       {"memory", DK_MEMORY},     {"maxmem", DK_MAXMEM},
+	{"vcpus", DK_VCPUS},     {"type", DK_TYPE},         {"builder", DK_BUILDER},
+	{"kernel", DK_KERNEL},   {"ramdisk", DK_RAMDISK},   {"initrd", DK_RAMDISK},
+	{"cmdline", DK_CMDLINE}, {"extra", DK_EXTRA},       {"root", DK_ROOT},
 	{"netns", DK_NETNS},     {"on_crash", DK_ON_CRASH}, {"uuid", DK_UUID},
 	{"vif", DK_VIF},         {"gateway", DK_GATEWAY},
 };
@@ -344,34 +358,164 @@ static const struct {
  * accepted with one warning each, whatever their value.
  */
 static const char *const xl_only_keys[] = {
-	"acpi", "acpi_firmware", "acpi_laptop_slate", "acpi_s3", "acpi_s4", "altp2m",
-	"altp2m_count", "altp2mhvm", "apic", "arm_sci", "bios", "bios_path_override", "boot",
-	"bootloader", "bootloader_args", "bootloader_restrict", "bootloader_user", "cap",
-	"channel", "cpu_weight", "cpuid", "cpus", "cpus_soft", "device_model",
-	"device_model_args", "device_model_args_hvm", "device_model_args_pv",
-	"device_model_override", "device_model_stubdomain_override",
-	"device_model_stubdomain_seclabel", "device_model_user", "device_model_version",
-	"device_tree", "disk", "display", "dm_restrict", "driver_domain", "dtdev", "e820_host",
-	"extratime", "firmware", "firmware_override", "gfx_passthru", "gic_version", "hap",
-	"hdtype", "hpet", "hvm_pirq", "init_seclabel", "iomem", "ioports", "irqs", "keymap",
-	"latency", "llc_colors", "localtime", "max_event_channels", "max_grant_frames",
-	"max_grant_version", "max_maptrack_frames", "maxvcpus", "mca_caps", "mmio_hole",
-	"ms_vm_genid", "msr_relaxed", "nestedhvm", "nographic", "nomigrate", "nr_spis", "nx",
-	"on_poweroff", "on_reboot", "on_soft_reset", "on_watchdog", "oos", "opengl", "p9",
-	"pae", "passthrough", "pci", "pci_msitranslate", "pci_permissive", "pci_power_mgmt",
-	"pci_seize", "period", "pool", "pvcalls", "pvshim", "pvshim_cmdline", "pvshim_extra",
-	"pvshim_path", "rdm", "rdm_mem_boundary", "rtc_timeoffset", "sdl", "seclabel", "serial",
-	"shadow_memory", "slice", "smbios", "smbios_firmware", "soundhw", "spice",
-	"spice_clipboard_sharing", "spice_image_compression", "spice_streaming_video",
-	"spiceagent_mouse", "spicedisable_ticketing", "spicehost", "spicepasswd", "spiceport",
-	"spicetls_port", "spiceusbredirection", "spicevdagent", "stdvga", "stubdomain_cmdline",
-	"stubdomain_kernel", "stubdomain_memory", "stubdomain_ramdisk", "sve", "tee",
-	"timer_mode", "trap_unmapped_accesses", "tsc_mode", "usb", "usbctrl", "usbdev",
-	"usbdevice", "usbversion", "vdispl", "vendor_device", "vfb", "vga", "videoram",
-	"viridian", "virtio", "vkb", "vkb_device", "vmtrace_buf_kb", "vnc", "vncdisplay",
-	"vnclisten", "vncpasswd", "vncunused", "vncviewer", "vnuma", "vpmu", "vpt_align", "vsnd",
-	"vtpm", "vuart", "weight", "xauthority", "xen_platform_pci", "xen_platform_pci_bar_uc",
-	"xend_suspend_evtchn_compat", "xenstore_feature_mask", "xenstore_quota",
+	"acpi",
+	"acpi_firmware",
+	"acpi_laptop_slate",
+	"acpi_s3",
+	"acpi_s4",
+	"altp2m",
+	"altp2m_count",
+	"altp2mhvm",
+	"apic",
+	"arm_sci",
+	"bios",
+	"bios_path_override",
+	"boot",
+	"bootloader",
+	"bootloader_args",
+	"bootloader_restrict",
+	"bootloader_user",
+	"cap",
+	"channel",
+	"cpu_weight",
+	"cpuid",
+	"cpus",
+	"cpus_soft",
+	"device_model",
+	"device_model_args",
+	"device_model_args_hvm",
+	"device_model_args_pv",
+	"device_model_override",
+	"device_model_stubdomain_override",
+	"device_model_stubdomain_seclabel",
+	"device_model_user",
+	"device_model_version",
+	"device_tree",
+	"disk",
+	"display",
+	"dm_restrict",
+	"driver_domain",
+	"dtdev",
+	"e820_host",
+	"extratime",
+	"firmware",
+	"firmware_override",
+	"gfx_passthru",
+	"gic_version",
+	"hap",
+	"hdtype",
+	"hpet",
+	"hvm_pirq",
+	"init_seclabel",
+	"iomem",
+	"ioports",
+	"irqs",
+	"keymap",
+	"latency",
+	"llc_colors",
+	"localtime",
+	"max_event_channels",
+	"max_grant_frames",
+	"max_grant_version",
+	"max_maptrack_frames",
+	"maxvcpus",
+	"mca_caps",
+	"mmio_hole",
+	"ms_vm_genid",
+	"msr_relaxed",
+	"nestedhvm",
+	"nographic",
+	"nomigrate",
+	"nr_spis",
+	"nx",
+	"on_poweroff",
+	"on_reboot",
+	"on_soft_reset",
+	"on_watchdog",
+	"oos",
+	"opengl",
+	"p9",
+	"pae",
+	"passthrough",
+	"pci",
+	"pci_msitranslate",
+	"pci_permissive",
+	"pci_power_mgmt",
+	"pci_seize",
+	"period",
+	"pool",
+	"pvcalls",
+	"pvshim",
+	"pvshim_cmdline",
+	"pvshim_extra",
+	"pvshim_path",
+	"rdm",
+	"rdm_mem_boundary",
+	"rtc_timeoffset",
+	"sdl",
+	"seclabel",
+	"serial",
+	"shadow_memory",
+	"slice",
+	"smbios",
+	"smbios_firmware",
+	"soundhw",
+	"spice",
+	"spice_clipboard_sharing",
+	"spice_image_compression",
+	"spice_streaming_video",
+	"spiceagent_mouse",
+	"spicedisable_ticketing",
+	"spicehost",
+	"spicepasswd",
+	"spiceport",
+	"spicetls_port",
+	"spiceusbredirection",
+	"spicevdagent",
+	"stdvga",
+	"stubdomain_cmdline",
+	"stubdomain_kernel",
+	"stubdomain_memory",
+	"stubdomain_ramdisk",
+	"sve",
+	"tee",
+	"timer_mode",
+	"trap_unmapped_accesses",
+	"tsc_mode",
+	"usb",
+	"usbctrl",
+	"usbdev",
+	"usbdevice",
+	"usbversion",
+	"vdispl",
+	"vendor_device",
+	"vfb",
+	"vga",
+	"videoram",
+	"viridian",
+	"virtio",
+	"vkb",
+	"vkb_device",
+	"vmtrace_buf_kb",
+	"vnc",
+	"vncdisplay",
+	"vnclisten",
+	"vncpasswd",
+	"vncunused",
+	"vncviewer",
+	"vnuma",
+	"vpmu",
+	"vpt_align",
+	"vsnd",
+	"vtpm",
+	"vuart",
+	"weight",
+	"xauthority",
+	"xen_platform_pci",
+	"xen_platform_pci_bar_uc",
+	"xend_suspend_evtchn_compat",
+	"xenstore_feature_mask",
+	"xenstore_quota",
 };
 #define N_XL_ONLY (sizeof(xl_only_keys) / sizeof(xl_only_keys[0]))
 
@@ -380,21 +524,21 @@ struct parser {
 	struct pvnet_dom_cfg *cfg;
 	const struct pvnet_config_opts *opts;
 	bool in_override;
-	bool op_add;           /* the statement being applied is `+=` */
+	bool op_add;                  /* the statement being applied is `+=` */
 	unsigned seen_line[DK_COUNT]; /* 0 = not seen */
 	const char *seen_name[DK_COUNT];
 	bool seen_override[DK_COUNT];
 	unsigned vif_line[PVNET_MAX_VIFS];
 	const char *vif_file[PVNET_MAX_VIFS];
 	uint8_t xl_warned[(N_XL_ONLY + 7) / 8];
-	uint32_t vif_warned;   /* bits of enum cfg_vif_warning */
+	uint32_t vif_warned; /* bits of enum cfg_vif_warning */
 	char builder[16];
 	char root[256];
 	char extra[512];
-	char gateway[256];     /* domain-wide (xm) gateway addresses */
+	char gateway[256]; /* domain-wide (xm) gateway addresses */
 	unsigned gateway_line;
 	const char *gateway_file;
-	char *scratch;         /* ATOM_MAX bytes for string assembly */
+	char *scratch; /* ATOM_MAX bytes for string assembly */
 };
 
 static void warn_line(struct parser *ps, const char *file, unsigned line, const char *fmt, ...)
@@ -511,7 +655,8 @@ static int apply_int(struct parser *ps, unsigned line, const char *key, const st
 	if (xl_number(v->s, &n)) {
 		lex_err(&ps->lx, line,
 			"bad %s '%s' (expected a number: decimal, octal with a leading 0, or hex "
-			"with 0x)", key, v->s);
+			"with 0x)",
+			key, v->s);
 		return -EINVAL;
 	}
 	if (n < min || n > max) {
@@ -527,24 +672,36 @@ static char *str_slot(struct parser *ps, enum dom_key id, size_t *cap)
 {
 	struct pvnet_dom_cfg *c = ps->cfg;
 
-#define SLOT(field)                                                                            \
-	do {                                                                                   \
-		*cap = sizeof(field);                                                          \
-		return field;                                                                  \
+#define SLOT(field)                                                                                \
+	do {                                                                                       \
+		*cap = sizeof(field);                                                              \
+		return field;                                                                      \
 	} while (0)
 	switch (id) {
-	case DK_NAME: SLOT(c->name);
-	case DK_NETNS: SLOT(c->netns);
-	case DK_TYPE: SLOT(c->type);
-	case DK_BUILDER: SLOT(ps->builder);
-	case DK_KERNEL: SLOT(c->kernel);
-	case DK_RAMDISK: SLOT(c->ramdisk);
-	case DK_CMDLINE: SLOT(c->cmdline);
-	case DK_EXTRA: SLOT(ps->extra);
-	case DK_ROOT: SLOT(ps->root);
-	case DK_ON_CRASH: SLOT(c->on_crash);
-	case DK_UUID: SLOT(c->uuid);
-	case DK_GATEWAY: SLOT(ps->gateway);
+	case DK_NAME:
+		SLOT(c->name);
+	case DK_NETNS:
+		SLOT(c->netns);
+	case DK_TYPE:
+		SLOT(c->type);
+	case DK_BUILDER:
+		SLOT(ps->builder);
+	case DK_KERNEL:
+		SLOT(c->kernel);
+	case DK_RAMDISK:
+		SLOT(c->ramdisk);
+	case DK_CMDLINE:
+		SLOT(c->cmdline);
+	case DK_EXTRA:
+		SLOT(ps->extra);
+	case DK_ROOT:
+		SLOT(ps->root);
+	case DK_ON_CRASH:
+		SLOT(c->on_crash);
+	case DK_UUID:
+		SLOT(c->uuid);
+	case DK_GATEWAY:
+		SLOT(ps->gateway);
 	default:
 		break;
 	}
@@ -577,8 +734,8 @@ static int apply_str(struct parser *ps, enum dom_key id, const char *key, unsign
 		     const struct cv *v, bool add)
 {
 	static const char *const crash_actions[] = {
-		"destroy", "restart", "preserve", "coredump-destroy", "coredump-restart",
-		"rename-restart", "soft-reset"};
+		"destroy",          "restart",        "preserve",  "coredump-destroy",
+		"coredump-restart", "rename-restart", "soft-reset"};
 	size_t cap, have;
 	char *dst = str_slot(ps, id, &cap), *s = ps->scratch;
 	unsigned i;
@@ -598,15 +755,15 @@ static int apply_str(struct parser *ps, enum dom_key id, const char *key, unsign
 	case DK_NETNS:
 		if (!cfg_is_token(s, PVNET_NAME_MAX - 1)) {
 			lex_err(&ps->lx, line,
-				"bad %s '%s' (expected 1..%d characters from [A-Za-z0-9_.-])", key, s,
-				PVNET_NAME_MAX - 1);
+				"bad %s '%s' (expected 1..%d characters from [A-Za-z0-9_.-])", key,
+				s, PVNET_NAME_MAX - 1);
 			return -EINVAL;
 		}
 		break;
 	case DK_TYPE:
 		if (strcmp(s, "pv") && strcmp(s, "pvh") && strcmp(s, "hvm")) {
-			lex_err(&ps->lx, line, "bad type '%s' (expected \"pv\", \"pvh\" or \"hvm\")",
-				s);
+			lex_err(&ps->lx, line,
+				"bad type '%s' (expected \"pv\", \"pvh\" or \"hvm\")", s);
 			return -EINVAL;
 		}
 		break;
@@ -677,7 +834,8 @@ static int apply_vif(struct parser *ps, unsigned line, const struct cv *v, bool 
 			return -EINVAL;
 		}
 		if (it->list) {
-			lex_err(&ps->lx, it->line, "vif %u: expected a string, got a list", base + i);
+			lex_err(&ps->lx, it->line, "vif %u: expected a string, got a list",
+				base + i);
 			return -EINVAL;
 		}
 		snprintf(prefix, sizeof(prefix), "%s:%u: warning: vif %u: ", ps->lx.file, it->line,
@@ -769,8 +927,8 @@ static int read_key(struct lexer *lx, unsigned line, char key[64], unsigned *i, 
 		lex_err(lx, line, "expected a key, got %s", lx_what(lx, what));
 		return -EINVAL;
 	}
-	for (klen = 0; lx->p < lx->end &&
-		       (isalnum((unsigned char)*lx->p) || *lx->p == '_' || *lx->p == '.');
+	for (klen = 0;
+	     lx->p < lx->end && (isalnum((unsigned char)*lx->p) || *lx->p == '_' || *lx->p == '.');
 	     lx->p++) {
 		if (klen + 1 >= 64) {
 			lex_err(lx, line, "key too long");
@@ -824,7 +982,8 @@ static int parse_statements(struct parser *ps)
 		if (add)
 			lx->p++;
 		if (lx_peek(lx) != '=') {
-			lex_err(lx, line, "expected '=' %safter '%s'", add ? "after '+' " : "", key);
+			lex_err(lx, line, "expected '=' %safter '%s'", add ? "after '+' " : "",
+				key);
 			return -EINVAL;
 		}
 		lx->p++;
@@ -835,8 +994,9 @@ static int parse_statements(struct parser *ps)
 		lx_skip(lx, false);
 		c = lx_peek(lx);
 		if (c >= 0 && c != '\n' && c != ';') {
-			lex_err(lx, lx->line, "expected end of line after the value of '%s', got %s",
-				key, lx_what(lx, what));
+			lex_err(lx, lx->line,
+				"expected end of line after the value of '%s', got %s", key,
+				lx_what(lx, what));
 			rc = -EINVAL;
 			goto free_value;
 		}
@@ -844,8 +1004,8 @@ static int parse_statements(struct parser *ps)
 			/* a key of xl.cfg(5) that pvnet does not implement */
 			if (!(ps->xl_warned[x / 8] & (1u << (x % 8)))) {
 				ps->xl_warned[x / 8] |= (uint8_t)(1u << (x % 8));
-				warn_line(ps, lx->file, line, "'%s' is not implemented by pvnet; ignored",
-					  key);
+				warn_line(ps, lx->file, line,
+					  "'%s' is not implemented by pvnet; ignored", key);
 			}
 			cv_free(v);
 			v = NULL;
@@ -896,8 +1056,8 @@ static int finish_cmdline(struct parser *ps)
 	else
 		n = snprintf(c->cmdline, sizeof(c->cmdline), "%s", ps->extra);
 	if (n < 0 || (size_t)n >= sizeof(c->cmdline)) {
-		lex_err(&ps->lx, ps->seen_line[DK_ROOT] ? ps->seen_line[DK_ROOT]
-							: ps->seen_line[DK_EXTRA],
+		lex_err(&ps->lx,
+			ps->seen_line[DK_ROOT] ? ps->seen_line[DK_ROOT] : ps->seen_line[DK_EXTRA],
 			"kernel command line from root= and extra= too long (max %zu characters)",
 			sizeof(c->cmdline) - 1);
 		return -EINVAL;
@@ -976,7 +1136,8 @@ static int finish_vifs(struct parser *ps)
 		for (j = 0; j < i && v->vifname[0]; j++) {
 			if (!strcmp(v->vifname, c->vifs[j].vifname)) {
 				lex_err(&ps->lx, ps->vif_line[i],
-					"vif %u: vifname '%s' is already vif %u's", i, v->vifname, j);
+					"vif %u: vifname '%s' is already vif %u's", i, v->vifname,
+					j);
 				return -EINVAL;
 			}
 		}
@@ -997,7 +1158,8 @@ static int finish_vifs(struct parser *ps)
 			    strcmp(v->model, "virtio-net")) {
 				cfg_warn(&ws, CFG_VW_MODEL_HVM,
 					 "model=%s is not implemented: pvnet's HVM guests get "
-					 "virtio-net; read as model=virtio", v->model);
+					 "virtio-net; read as model=virtio",
+					 v->model);
 				strcpy(v->model, "virtio");
 			}
 			if (v->n_gateway)
@@ -1076,7 +1238,8 @@ static int finish_macs(struct parser *ps)
 				pvnet_mac_format(c->vifs[i].mac, a);
 				ps->lx.file = ps->vif_file[i];
 				lex_err(&ps->lx, ps->vif_line[i],
-					"vif %u: duplicate mac %s (already used by vif %u)", i, a, j);
+					"vif %u: duplicate mac %s (already used by vif %u)", i, a,
+					j);
 				return -EINVAL;
 			}
 		}
@@ -1173,8 +1336,12 @@ int pvnet_config_parse_ex(const char *filename, const char *text, size_t len,
 		rc = -ENOMEM;
 		goto free_ps;
 	}
-	ps->lx = (struct lexer){.p = text, .end = text + len, .line = 1, .file = filename,
-				.err = err, .err_size = err_size};
+	ps->lx = (struct lexer){.p = text,
+				.end = text + len,
+				.line = 1,
+				.file = filename,
+				.err = err,
+				.err_size = err_size};
 	ps->cfg = out;
 	ps->opts = opts;
 	rc = parse_statements(ps);
@@ -1184,8 +1351,12 @@ int pvnet_config_parse_ex(const char *filename, const char *text, size_t len,
 
 		snprintf(ofile[i], sizeof(ofile[i]), "<override %u>", i + 1);
 		ps->in_override = true;
-		ps->lx = (struct lexer){.p = o, .end = o + strlen(o), .line = 1, .file = ofile[i],
-					.err = err, .err_size = err_size};
+		ps->lx = (struct lexer){.p = o,
+					.end = o + strlen(o),
+					.line = 1,
+					.file = ofile[i],
+					.err = err,
+					.err_size = err_size};
 		if (!*o) {
 			lex_err(&ps->lx, 1, "empty override (expected KEY=VALUE)");
 			rc = -EINVAL;

@@ -40,8 +40,9 @@ static void warn_hvm_keys(const struct pvnet_dom_cfg *dom, const struct pvnet_vi
 	if (!strcmp(dom->type, "hvm") || !warn)
 		return;
 	if (out->model[0]) {
-		snprintf(msg, sizeof(msg), "vif: model=%s is for HVM guests; ignored for a %s guest",
-			 out->model, dom->type);
+		snprintf(msg, sizeof(msg),
+			 "vif: model=%s is for HVM guests; ignored for a %s guest", out->model,
+			 dom->type);
 		warn(arg, msg);
 	}
 	if (!strcmp(out->type, "ioemu")) {

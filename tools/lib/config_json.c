@@ -37,10 +37,10 @@ static json_t *vif_json(const struct pvnet_vif_cfg *v)
 	pvnet_mac_format(v->mac, mac);
 	for (unsigned i = 0; i < v->n_trunks; i++)
 		json_array_append_new(trunks, json_integer(v->trunks[i]));
-	rate = v->rate_bytes ? json_pack("{s:I,s:I}", "bytes_per_interval",
-					 (json_int_t)v->rate_bytes, "interval_us",
-					 (json_int_t)v->rate_usec)
-			     : json_null();
+	rate = v->rate_bytes
+		       ? json_pack("{s:I,s:I}", "bytes_per_interval", (json_int_t)v->rate_bytes,
+				   "interval_us", (json_int_t)v->rate_usec)
+		       : json_null();
 	json_object_set_new(o, "devid", json_integer(v->devid));
 	json_object_set_new(o, "mac", json_string(mac));
 	json_object_set_new(o, "bridge", json_string(v->bridge));
@@ -63,9 +63,10 @@ static json_t *vif_json(const struct pvnet_vif_cfg *v)
 	json_object_set_new(o, "mode", json_string(v->mode));
 	json_object_set_new(o, "pkt", v->pkt ? json_integer(v->pkt) : json_null());
 	json_object_set_new(o, "pps", json_integer(v->pps));
-	json_object_set_new(o, "poll", v->poll_us == PVNET_POLL_ALWAYS ? json_string("on")
-				       : v->poll_us ? json_integer(v->poll_us)
-						    : json_string("off"));
+	json_object_set_new(o, "poll",
+			    v->poll_us == PVNET_POLL_ALWAYS ? json_string("on")
+			    : v->poll_us                    ? json_integer(v->poll_us)
+							    : json_string("off"));
 	json_object_set_new(o, "devargs", str_or_null(v->devargs));
 	json_object_set_new(o, "socket", str_or_null(v->socket));
 	return o;

@@ -16,9 +16,17 @@
 
 /* Vif keys that are accepted with a warning: one bit each in cfg_wsink.seen. */
 enum cfg_vif_warning {
-	CFG_VW_SCRIPT, CFG_VW_GATEWAYDEV, CFG_VW_NETDEV, CFG_VW_FORWARDDEV, CFG_VW_COLO,
-	CFG_VW_BACKEND, CFG_VW_MODEL_PV, CFG_VW_MODEL_HVM, CFG_VW_TYPE_IOEMU,
-	CFG_VW_GATEWAY_HVM, CFG_VW_COUNT
+	CFG_VW_SCRIPT,
+	CFG_VW_GATEWAYDEV,
+	CFG_VW_NETDEV,
+	CFG_VW_FORWARDDEV,
+	CFG_VW_COLO,
+	CFG_VW_BACKEND,
+	CFG_VW_MODEL_PV,
+	CFG_VW_MODEL_HVM,
+	CFG_VW_TYPE_IOEMU,
+	CFG_VW_GATEWAY_HVM,
+	CFG_VW_COUNT
 };
 
 /*
@@ -46,8 +54,8 @@ int cfg_vif_parse(const char *spec, struct pvnet_vif_cfg *out, const struct cfg_
 		  char *err, size_t err_size);
 
 /* Parses "ADDR" or "ADDR/PREFIX" into *ip; `what` names the key in messages. */
-int cfg_parse_ip(const char *item, const char *what, bool prefix_allowed,
-		 struct pvnet_ip_cfg *ip, char *err, size_t err_size);
+int cfg_parse_ip(const char *item, const char *what, bool prefix_allowed, struct pvnet_ip_cfg *ip,
+		 char *err, size_t err_size);
 
 /* Is `a` inside the prefix of `net` (same family, net->prefix_set)? */
 bool cfg_ip_in_prefix(const struct pvnet_ip_cfg *a, const struct pvnet_ip_cfg *net);

@@ -94,7 +94,8 @@ bool cfg_is_ifname(const char *s)
 	if (n == 0 || n > 15 || !strcmp(s, ".") || !strcmp(s, ".."))
 		return false;
 	for (; *s; s++)
-		if (*s == '/' || *s == ':' || isspace((unsigned char)*s) || !isprint((unsigned char)*s))
+		if (*s == '/' || *s == ':' || isspace((unsigned char)*s) ||
+		    !isprint((unsigned char)*s))
 			return false;
 	return true;
 }
@@ -114,9 +115,9 @@ static uint32_t fnv1a(uint32_t h, const void *data, size_t n)
 
 void pvnet_mac_default(const char *name, unsigned index, unsigned salt, uint8_t mac[6])
 {
-	uint8_t le[8] = {(uint8_t)index, (uint8_t)(index >> 8), (uint8_t)(index >> 16),
-			 (uint8_t)(index >> 24), (uint8_t)salt, (uint8_t)(salt >> 8),
-			 (uint8_t)(salt >> 16), (uint8_t)(salt >> 24)};
+	uint8_t le[8] = {(uint8_t)index,         (uint8_t)(index >> 8), (uint8_t)(index >> 16),
+			 (uint8_t)(index >> 24), (uint8_t)salt,         (uint8_t)(salt >> 8),
+			 (uint8_t)(salt >> 16),  (uint8_t)(salt >> 24)};
 	uint32_t h = 2166136261u;
 
 	h = fnv1a(h, name, strlen(name) + 1); /* the NUL separates name and index */
@@ -235,8 +236,8 @@ void pvnet_vif_cfg_init(struct pvnet_vif_cfg *out)
 	out->trusted = -1;
 }
 
-int cfg_parse_ip(const char *item, const char *what, bool prefix_allowed,
-		 struct pvnet_ip_cfg *ip, char *err, size_t err_size)
+int cfg_parse_ip(const char *item, const char *what, bool prefix_allowed, struct pvnet_ip_cfg *ip,
+		 char *err, size_t err_size)
 {
 	char addr[64];
 	const char *slash = strchr(item, '/');
@@ -263,8 +264,8 @@ int cfg_parse_ip(const char *item, const char *what, bool prefix_allowed,
 		ip->family = AF_INET6;
 		max = 128;
 	} else {
-		cfg_set_err(err, err_size, "bad %s '%s' ('%s' is not an IPv4 or IPv6 address)", what,
-			    item, addr);
+		cfg_set_err(err, err_size, "bad %s '%s' ('%s' is not an IPv4 or IPv6 address)",
+			    what, item, addr);
 		return -EINVAL;
 	}
 	ip->prefix = (uint8_t)max;
@@ -339,7 +340,8 @@ static int vif_parse_gateways(char *val, struct pvnet_vif_cfg *out, char *err, s
 		for (i = 0; i < out->n_gateway; i++) {
 			if (out->gateway[i].family == gw.family) {
 				cfg_set_err(err, err_size,
-					    "bad gateway '%s' (one gateway per address family)", item);
+					    "bad gateway '%s' (one gateway per address family)",
+					    item);
 				return -EINVAL;
 			}
 		}
@@ -373,8 +375,7 @@ static int trunk_add(struct pvnet_vif_cfg *out, unsigned v, const char *val, cha
 	return 0;
 }
 
-static int vif_parse_trunks(const char *val, struct pvnet_vif_cfg *out, char *err,
-			    size_t err_size)
+static int vif_parse_trunks(const char *val, struct pvnet_vif_cfg *out, char *err, size_t err_size)
 {
 	char buf[SPEC_MAX], *save = NULL, *item;
 	unsigned v;
@@ -463,8 +464,7 @@ static int vlan_term(const char *p, unsigned *a, unsigned *b, unsigned *off, boo
  * vlan=N (an access VLAN) or xl's form TERM/TERM/...: N[p|u], A-B[u], N+OxC[u].
  * The `p` term becomes the native VLAN, every other VLAN is tagged.
  */
-static int vif_parse_vlan(const char *val, struct pvnet_vif_cfg *out, char *err,
-			  size_t err_size)
+static int vif_parse_vlan(const char *val, struct pvnet_vif_cfg *out, char *err, size_t err_size)
 {
 	char buf[SPEC_MAX], *save = NULL, *term;
 	unsigned pvid = 0, nterms = 0, a, b, off, i;
@@ -493,7 +493,8 @@ static int vif_parse_vlan(const char *val, struct pvnet_vif_cfg *out, char *err,
 		if (untagged) {
 			cfg_set_err(err, err_size,
 				    "bad vlan '%s' (untagged VLANs other than the PVID are not "
-				    "implemented)", val);
+				    "implemented)",
+				    val);
 			return -EINVAL;
 		}
 		for (i = a; i <= b; i += off) {
@@ -511,12 +512,14 @@ static int vif_parse_vlan(const char *val, struct pvnet_vif_cfg *out, char *err,
 	if (!pvid) {
 		cfg_set_err(err, err_size,
 			    "bad vlan '%s' (one VLAN must be marked as the PVID with 'p', "
-			    "e.g. 10p/20)", val);
+			    "e.g. 10p/20)",
+			    val);
 		return -EINVAL;
 	}
 	for (i = 0; i < out->n_trunks; i++) {
 		if (out->trunks[i] == pvid) {
-			cfg_set_err(err, err_size, "bad vlan '%s' (VLAN %u listed twice)", val, pvid);
+			cfg_set_err(err, err_size, "bad vlan '%s' (VLAN %u listed twice)", val,
+				    pvid);
 			return -EINVAL;
 		}
 	}
@@ -528,21 +531,46 @@ bad:
 	else
 		cfg_set_err(err, err_size,
 			    "bad vlan '%s' (expected VLAN terms N[p|u], A-B[u] or N+OxC[u] "
-			    "separated by '/', VLAN ids 1..4094, e.g. 10p/20/30-32)", val);
+			    "separated by '/', VLAN ids 1..4094, e.g. 10p/20/30-32)",
+			    val);
 	return -EINVAL;
 }
 
 enum vif_key {
-	VK_MAC, VK_BRIDGE, VK_IP, VK_MTU, VK_QUEUES, VK_RATE, VK_VLAN, VK_TRUNKS, VK_MODEL,
-	VK_ACCEL, VK_LEVEL, VK_MODE, VK_PKT, VK_SCRIPT, VK_BACKEND, VK_VIFNAME, VK_TYPE,
-	VK_DEVARGS, VK_SOCKET, VK_PPS, VK_POLL, VK_DEVID, VK_GATEWAY, VK_GATEWAYDEV, VK_NETDEV,
-	VK_FORWARDDEV, VK_COUNT
+	VK_MAC,
+	VK_BRIDGE,
+	VK_IP,
+	VK_MTU,
+	VK_QUEUES,
+	VK_RATE,
+	VK_VLAN,
+	VK_TRUNKS,
+	VK_MODEL,
+	VK_ACCEL,
+	VK_LEVEL,
+	VK_MODE,
+	VK_PKT,
+	VK_SCRIPT,
+	VK_BACKEND,
+	VK_VIFNAME,
+	VK_TYPE,
+	VK_DEVARGS,
+	VK_SOCKET,
+	VK_PPS,
+	VK_POLL,
+	VK_DEVID,
+	VK_GATEWAY,
+	VK_GATEWAYDEV,
+	VK_NETDEV,
+	VK_FORWARDDEV,
+	VK_COUNT
 };
 
 static const char *const vif_keys[VK_COUNT] = {
-	"mac", "bridge", "ip", "mtu", "queues", "rate", "vlan", "trunks", "model", "accel",
-	"level", "mode", "pkt", "script", "backend", "vifname", "type", "devargs", "socket",
-	"pps", "poll", "devid", "gateway", "gatewaydev", "netdev", "forwarddev",
+	"mac",     "bridge",  "ip",         "mtu",     "queues",     "rate", "vlan",
+	"trunks",  "model",   "accel",      "level",   "mode",       "pkt",  "script",
+	"backend", "vifname", "type",       "devargs", "socket",     "pps",  "poll",
+	"devid",   "gateway", "gatewaydev", "netdev",  "forwarddev",
 };
 
 /* Apply one key=value of a vif spec; `val` may be modified. */
@@ -597,22 +625,26 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
 			return -EINVAL;
 		}
 		if (k == VK_VIFNAME && !cfg_is_token(val, 15)) {
-			cfg_set_err(err, err_size,
-				    "bad vifname '%s' (expected 1..15 characters from [A-Za-z0-9_.-])",
-				    val);
+			cfg_set_err(
+				err, err_size,
+				"bad vifname '%s' (expected 1..15 characters from [A-Za-z0-9_.-])",
+				val);
 			return -EINVAL;
 		}
 		if (k == VK_VIFNAME && sscanf(val, "vif%u.%u%c", &a, &b, &tail) == 2) {
 			cfg_set_err(err, err_size,
 				    "bad vifname '%s' (names vifDOMID.DEVID are those pvnet gives "
-				    "vifs; pick another)", val);
+				    "vifs; pick another)",
+				    val);
 			return -EINVAL;
 		}
 		if (k == VK_GATEWAYDEV || k == VK_NETDEV) {
 			cfg_warn(ws, k == VK_NETDEV ? CFG_VW_NETDEV : CFG_VW_GATEWAYDEV,
 				 "%s=%s is for xl's vif-route script, which pvnet does not run; "
-				 "recorded, otherwise ignored%s", what, val,
-				 k == VK_NETDEV ? " (netdev is a deprecated alias of gatewaydev)" : "");
+				 "recorded, otherwise ignored%s",
+				 what, val,
+				 k == VK_NETDEV ? " (netdev is a deprecated alias of gatewaydev)"
+						: "");
 			strcpy(out->gatewaydev, val);
 			return 0;
 		}
@@ -645,10 +677,11 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
 		return 0;
 	case VK_RATE:
 		if (pvnet_rate_parse(val, &out->rate_bytes, &out->rate_usec)) {
-			cfg_set_err(err, err_size,
-				    "bad rate '%s' (expected N[GMK]b/s or N[GMK]B/s with an optional "
-				    "@N[s|ms|us], e.g. 10Mb/s@50ms)",
-				    val);
+			cfg_set_err(
+				err, err_size,
+				"bad rate '%s' (expected N[GMK]b/s or N[GMK]B/s with an optional "
+				"@N[s|ms|us], e.g. 10Mb/s@50ms)",
+				val);
 			return -EINVAL;
 		}
 		return 0;
@@ -665,9 +698,10 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
 		return 0;
 	case VK_PPS:
 		if (parse_urange(val, 0, 100000000, &out->pps)) {
-			cfg_set_err(err, err_size,
-				    "bad pps '%s' (expected packets per second 0..100000000, 0 = max)",
-				    val);
+			cfg_set_err(
+				err, err_size,
+				"bad pps '%s' (expected packets per second 0..100000000, 0 = max)",
+				val);
 			return -EINVAL;
 		}
 		return 0;
@@ -678,7 +712,8 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
 			out->poll_us = 0;
 		} else if (parse_urange(val, 1, 1000000, &u)) {
 			cfg_set_err(err, err_size,
-				    "bad poll '%s' (expected on, off or microseconds 1..1000000)", val);
+				    "bad poll '%s' (expected on, off or microseconds 1..1000000)",
+				    val);
 			return -EINVAL;
 		} else {
 			out->poll_us = (int)u;
@@ -693,7 +728,8 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
 		return 0;
 	case VK_TYPE:
 		if (strcmp(val, "vif") && strcmp(val, "ioemu")) {
-			cfg_set_err(err, err_size, "bad type '%s' (expected 'vif' or 'ioemu')", val);
+			cfg_set_err(err, err_size, "bad type '%s' (expected 'vif' or 'ioemu')",
+				    val);
 			return -EINVAL;
 		}
 		strcpy(out->type, val);
@@ -702,11 +738,11 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
 	case VK_ACCEL:
 	case VK_MODE:
 	case VK_BACKEND: {
-		char *dst = k == VK_MODEL ? out->model
+		char *dst = k == VK_MODEL   ? out->model
 			    : k == VK_ACCEL ? out->accel
 			    : k == VK_MODE  ? out->mode
 					    : out->backend;
-		size_t cap = k == VK_MODEL ? sizeof(out->model)
+		size_t cap = k == VK_MODEL   ? sizeof(out->model)
 			     : k == VK_ACCEL ? sizeof(out->accel)
 			     : k == VK_MODE  ? sizeof(out->mode)
 					     : sizeof(out->backend);
@@ -722,13 +758,16 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
 		    strcmp(val, "Domain-0"))
 			cfg_warn(ws, CFG_VW_BACKEND,
 				 "backend=%s: driver domains are not implemented; the backend is "
-				 "pvnetd in dom0", val);
+				 "pvnetd in dom0",
+				 val);
 		return 0;
 	}
 	case VK_SCRIPT:
 	case VK_DEVARGS:
 	case VK_SOCKET: {
-		char *dst = k == VK_SCRIPT ? out->script : k == VK_DEVARGS ? out->devargs : out->socket;
+		char *dst = k == VK_SCRIPT    ? out->script
+			    : k == VK_DEVARGS ? out->devargs
+					      : out->socket;
 		size_t cap = k == VK_SCRIPT    ? sizeof(out->script)
 			     : k == VK_DEVARGS ? sizeof(out->devargs)
 					       : sizeof(out->socket);
@@ -741,12 +780,13 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
 		if (k == VK_SCRIPT)
 			cfg_warn(ws, CFG_VW_SCRIPT,
 				 "script=%s is not run: pvnetd plugs the vif into its own switch; "
-				 "recorded, otherwise ignored", val);
+				 "recorded, otherwise ignored",
+				 val);
 		return 0;
 	}
 	case VK_FORWARDDEV:
-		cfg_warn(ws, CFG_VW_FORWARDDEV,
-			 "forwarddev=%s (COLO) is not implemented; ignored", val);
+		cfg_warn(ws, CFG_VW_FORWARDDEV, "forwarddev=%s (COLO) is not implemented; ignored",
+			 val);
 		return 0;
 	case VK_COUNT:
 		break;
@@ -768,16 +808,17 @@ static char *trim(char *s)
 
 /* After every key of a spec: the tagged VLANs (vlan= first, then trunks=, not
  * both) and gatewaydev against its alias netdev. 0 or -errno (err set). */
-static int vif_finish(struct pvnet_vif_cfg *out, const bool *seen, char *vlan_val,
-		      char *trunks_val, const struct cfg_wsink *ws, char *err, size_t err_size)
+static int vif_finish(struct pvnet_vif_cfg *out, const bool *seen, char *vlan_val, char *trunks_val,
+		      const struct cfg_wsink *ws, char *err, size_t err_size)
 {
 	int rc;
 
 	if (vlan_val && (rc = vif_apply(VK_VLAN, vlan_val, out, ws, err, err_size)))
 		return rc;
 	if (trunks_val && out->n_trunks) {
-		cfg_set_err(err, err_size,
-			    "give tagged VLANs either in xl's vlan=N/M form or as trunks=, not both");
+		cfg_set_err(
+			err, err_size,
+			"give tagged VLANs either in xl's vlan=N/M form or as trunks=, not both");
 		return -EINVAL;
 	}
 	if (trunks_val && (rc = vif_apply(VK_TRUNKS, trunks_val, out, ws, err, err_size)))
@@ -819,8 +860,10 @@ int cfg_vif_parse(const char *spec, struct pvnet_vif_cfg *out, const struct cfg_
 		eq = strchr(item, '=');
 		if (!eq && (!strcmp(item, "trusted") || !strcmp(item, "untrusted"))) {
 			if (seen_trust) {
-				cfg_set_err(err, err_size, "duplicate vif flag '%s' (trusted and "
-					    "untrusted exclude each other)", item);
+				cfg_set_err(err, err_size,
+					    "duplicate vif flag '%s' (trusted and "
+					    "untrusted exclude each other)",
+					    item);
 				rc = -EINVAL;
 				goto out_free;
 			}
@@ -870,8 +913,8 @@ out:
 	return rc;
 }
 
-int pvnet_vif_parse_warn(const char *spec, struct pvnet_vif_cfg *out,
-			 pvnet_config_warn_fn *warn, void *arg, char *err, size_t err_size)
+int pvnet_vif_parse_warn(const char *spec, struct pvnet_vif_cfg *out, pvnet_config_warn_fn *warn,
+			 void *arg, char *err, size_t err_size)
 {
 	struct cfg_wsink ws = {.fn = warn, .arg = arg, .prefix = "warning: vif: "};
 

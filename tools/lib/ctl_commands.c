@@ -5,7 +5,7 @@
 #include <pvnet/ctl_commands.h>
 
 #define ROW_G(title) {.group = (title)},
-#define ROW_C(name_, sub_, dfn, cfn, flags_, args_, help_)                                  \
+#define ROW_C(name_, sub_, dfn, cfn, flags_, args_, help_)                                         \
 	{.name = (name_), .sub = (sub_), .flags = (flags_), .args = (args_), .help = (help_)},
 #define ROW_S(sub_, swfn, cfn, flags_, args_, help_) ROW_C("switch", sub_, , , flags_, args_, help_)
 
@@ -121,7 +121,8 @@ void pvnet_cmd_print_switch_help(FILE *f)
 		if (pvnet_cmds[i].name && !strcmp(pvnet_cmds[i].name, "switch") &&
 		    strcmp(pvnet_cmds[i].sub, "help"))
 			print_row(f, &pvnet_cmds[i], 37, true);
-	fprintf(f, "Settings (not mirrors) are saved in pvnetd's state dir and restored at start.\n");
+	fprintf(f,
+		"Settings (not mirrors) are saved in pvnetd's state dir and restored at start.\n");
 }
 
 /* Writes s with '\n' as the two characters \n and a tab as a space. */

@@ -152,11 +152,23 @@ static int parse_vifs(struct pvnet_domrec *r, const char *val)
 	return 0;
 }
 
-enum { K_VERSION, K_DOMID, K_NAME, K_PID, K_START, K_MEMORY, K_FILE, K_CONFIG, K_VIFS,
-       K_TYPE, K_QMP, K_ACCEL, K_VHOST };
-static const char *const keys[] = {"version", "domid", "name", "pid",  "start", "memory",
-				   "file",    "config", "vifs", "type", "qmp",   "accel",
-				   "vhost"};
+enum {
+	K_VERSION,
+	K_DOMID,
+	K_NAME,
+	K_PID,
+	K_START,
+	K_MEMORY,
+	K_FILE,
+	K_CONFIG,
+	K_VIFS,
+	K_TYPE,
+	K_QMP,
+	K_ACCEL,
+	K_VHOST
+};
+static const char *const keys[] = {"version", "domid", "name", "pid", "start", "memory", "file",
+				   "config",  "vifs",  "type", "qmp", "accel", "vhost"};
 #define KEYS_REQUIRED ((1u << K_VIFS) - 1) /* version .. config */
 #define KEYS_HVM (1u << K_QMP | 1u << K_ACCEL)
 #define KEYS_HVM_ONLY (KEYS_HVM | 1u << K_VHOST)
@@ -287,7 +299,8 @@ static int parse_line(struct pvnet_domrec *r, char *line, unsigned lineno, unsig
 	}
 	*seen |= 1u << k;
 	if (k == K_VERSION && !number(val, 1, 1, &v)) {
-		snprintf(why, why_size, "line %u: version '%.16s' (this pvnetd reads 1)", lineno, val);
+		snprintf(why, why_size, "line %u: version '%.16s' (this pvnetd reads 1)", lineno,
+			 val);
 		return -EINVAL;
 	}
 	if (!parse_value(r, k, val)) {

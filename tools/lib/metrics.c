@@ -67,7 +67,8 @@ int pvnet_kv_line_to_json(const char *line, unsigned skip, json_t *obj)
 			continue;
 		eq = memchr(start, '=', len);
 		if (!eq) {
-			if ((len == 2 && !memcmp(start, "up", 2)) || (len == 4 && !memcmp(start, "down", 4))) {
+			if ((len == 2 && !memcmp(start, "up", 2)) ||
+			    (len == 4 && !memcmp(start, "down", 4))) {
 				if (json_object_set_new(obj, "state", json_stringn(start, len)) < 0)
 					return -ENOMEM;
 				continue;
@@ -214,7 +215,8 @@ static const struct prom_family families[] = {
 	{PROM_BRIDGE, "fdb_entries", "bridge_fdb_entries", "gauge", "MAC table entries"},
 	{PROM_BRIDGE, "flooded", "bridge_flooded_total", "counter",
 	 "frames flooded (unknown destination, broadcast, multicast)"},
-	{PROM_BRIDGE, "sw_csum", "bridge_sw_csum_total", "counter", "checksums completed in software"},
+	{PROM_BRIDGE, "sw_csum", "bridge_sw_csum_total", "counter",
+	 "checksums completed in software"},
 	{PROM_BRIDGE, "sw_tso_segs", "bridge_sw_tso_segs_total", "counter",
 	 "segments made by software TSO"},
 	{PROM_BRIDGE, "fdb_evicted", "bridge_fdb_evicted_total", "counter",
@@ -222,9 +224,12 @@ static const struct prom_family families[] = {
 	{PROM_BRIDGE, "fdb_ageing_s", "bridge_fdb_ageing_seconds", "gauge", "MAC ageing time"},
 	{PROM_PORT, "rx_packets", "port_rx_packets_total", "counter",
 	 "frames the switch received on the port"},
-	{PROM_PORT, "rx_bytes", "port_rx_bytes_total", "counter", "bytes the switch received on the port"},
-	{PROM_PORT, "tx_packets", "port_tx_packets_total", "counter", "frames the switch sent on the port"},
-	{PROM_PORT, "tx_bytes", "port_tx_bytes_total", "counter", "bytes the switch sent on the port"},
+	{PROM_PORT, "rx_bytes", "port_rx_bytes_total", "counter",
+	 "bytes the switch received on the port"},
+	{PROM_PORT, "tx_packets", "port_tx_packets_total", "counter",
+	 "frames the switch sent on the port"},
+	{PROM_PORT, "tx_bytes", "port_tx_bytes_total", "counter",
+	 "bytes the switch sent on the port"},
 	{PROM_PORT, "macs", "port_macs", "gauge", "MAC table entries learnt on the port"},
 	{PROM_PORT, "mac_limit", "port_mac_limit", "gauge", "the port's MAC table limit"},
 	{PROM_PORT, "mac_learnt", "port_mac_learnt_total", "counter", "MACs learnt on the port"},
@@ -268,9 +273,8 @@ static void prom_object(FILE *f, const struct prom_family *fam, const json_t *o,
 	if (!v)
 		return;
 	if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, reason, n)
-			if (json_is_number(n))
-				prom_sample(f, fam->name, labels, reason, n);
+		json_object_foreach((json_t *)v, reason, n) if (json_is_number(n))
+			prom_sample(f, fam->name, labels, reason, n);
 		return;
 	}
 	if (json_is_number(v) || json_is_boolean(v))
@@ -304,19 +308,21 @@ char *pvnet_prom_render(const json_t *stats)
 		size_t j, k;
 		json_t *x, *p;
 
-		fprintf(f, "# HELP pvnet_%s %s\n# TYPE pvnet_%s %s\n", fam->name, fam->help, fam->name,
-			fam->type);
+		fprintf(f, "# HELP pvnet_%s %s\n# TYPE pvnet_%s %s\n", fam->name, fam->help,
+			fam->name, fam->type);
 		switch (fam->scope) {
 		case PROM_TOP:
 			prom_object(f, fam, stats, "");
 			break;
 		case PROM_VIF:
-			json_array_foreach((json_t *)vifs, j, x) {
+			json_array_foreach((json_t *)vifs, j, x)
+			{
 				char id[16];
 				const char *dom = json_string_value(json_object_get(x, "domain"));
 				labels[0] = 0;
 				snprintf(id, sizeof(id), "%lld",
-					 (long long)json_integer_value(json_object_get(x, "domid")));
+					 (long long)json_integer_value(json_object_get(x,
+										       "domid")));
 				label_add(labels, sizeof(labels), "domain", dom ? dom : id);
 				label_add(labels, sizeof(labels), "vif",
 					  json_string_value(json_object_get(x, "name")));
@@ -326,7 +332,8 @@ char *pvnet_prom_render(const json_t *stats)
 			}
 			break;
 		case PROM_BRIDGE:
-			json_array_foreach((json_t *)bridges, j, x) {
+			json_array_foreach((json_t *)bridges, j, x)
+			{
 				labels[0] = 0;
 				label_add(labels, sizeof(labels), "bridge",
 					  json_string_value(json_object_get(x, "name")));
@@ -334,8 +341,10 @@ char *pvnet_prom_render(const json_t *stats)
 			}
 			break;
 		case PROM_PORT:
-			json_array_foreach((json_t *)bridges, j, x) {
-				json_array_foreach(json_object_get(x, "ports"), k, p) {
+			json_array_foreach((json_t *)bridges, j, x)
+			{
+				json_array_foreach(json_object_get(x, "ports"), k, p)
+				{
 					labels[0] = 0;
 					label_add(labels, sizeof(labels), "bridge",
 						  json_string_value(json_object_get(x, "name")));

@@ -127,7 +127,8 @@ int ovsdb_framer_next(struct ovsdb_framer *f, json_t **out)
 			}
 			if (--f->depth == 0) {
 				json_error_t err;
-				json_t *j = json_loadb(f->buf + f->start, f->scan - f->start, 0, &err);
+				json_t *j =
+					json_loadb(f->buf + f->start, f->scan - f->start, 0, &err);
 
 				f->start = f->scan;
 				if (!j)
@@ -188,9 +189,9 @@ size_t ovsdb_set_len(const json_t *datum)
 	if (!datum)
 		return 0;
 	if (is_pair(datum, "set"))
-		return json_is_array(json_array_get(datum, 1)) ?
-			       json_array_size(json_array_get(datum, 1)) :
-			       0;
+		return json_is_array(json_array_get(datum, 1))
+			       ? json_array_size(json_array_get(datum, 1))
+			       : 0;
 	if (is_pair(datum, "map"))
 		return 0;
 	return 1;
@@ -403,7 +404,7 @@ struct ovsdb_conn {
 	char *out;
 	size_t out_len, out_off, out_cap;
 	uint64_t next_id;
-	uint64_t retry_at_ms;   /* CONN_IDLE: when to connect */
+	uint64_t retry_at_ms; /* CONN_IDLE: when to connect */
 	unsigned backoff_ms;
 	uint64_t last_rx_ms;
 	uint64_t probe_sent_ms; /* 0: no probe outstanding */
@@ -542,8 +543,8 @@ static void conn_close(struct ovsdb_conn *c, int notify)
 	c->sa = c->sas[c->cur];
 	c->sa_len = c->sa_lens[c->cur];
 	if (c->backoff_ms < OVSDB_BACKOFF_MAX_MS)
-		c->backoff_ms = c->backoff_ms * 2 > OVSDB_BACKOFF_MAX_MS ? OVSDB_BACKOFF_MAX_MS :
-									   c->backoff_ms * 2;
+		c->backoff_ms = c->backoff_ms * 2 > OVSDB_BACKOFF_MAX_MS ? OVSDB_BACKOFF_MAX_MS
+									 : c->backoff_ms * 2;
 	if (was_up) {
 		c->st.disconnects++;
 		if (notify && c->ops->disconnected)
@@ -599,8 +600,8 @@ int ovsdb_conn_timeout_ms(const struct ovsdb_conn *c, uint64_t now_ms)
 	if (c->state == CONN_IDLE)
 		at = c->retry_at_ms;
 	else if (c->state == CONN_UP)
-		at = c->probe_sent_ms ? c->last_rx_ms + 2 * OVSDB_IDLE_PROBE_MS :
-					c->last_rx_ms + OVSDB_IDLE_PROBE_MS;
+		at = c->probe_sent_ms ? c->last_rx_ms + 2 * OVSDB_IDLE_PROBE_MS
+				      : c->last_rx_ms + OVSDB_IDLE_PROBE_MS;
 	else
 		at = now_ms + 1000;
 	if (at <= now_ms)
@@ -649,8 +650,7 @@ out:
 	return rc;
 }
 
-int ovsdb_conn_request(struct ovsdb_conn *c, const char *method, json_t *params,
-		       uint64_t *id)
+int ovsdb_conn_request(struct ovsdb_conn *c, const char *method, json_t *params, uint64_t *id)
 {
 	json_t *msg;
 	int rc;
@@ -659,8 +659,8 @@ int ovsdb_conn_request(struct ovsdb_conn *c, const char *method, json_t *params,
 		json_decref(params);
 		return -ENOTCONN;
 	}
-	msg = json_pack("{s:s,s:o,s:I}", "method", method, "params",
-			params ? params : json_array(), "id", (json_int_t)c->next_id);
+	msg = json_pack("{s:s,s:o,s:I}", "method", method, "params", params ? params : json_array(),
+			"id", (json_int_t)c->next_id);
 	if (!msg)
 		return -ENOMEM;
 	rc = queue_json(c, msg);

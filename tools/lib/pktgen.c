@@ -17,10 +17,10 @@
 
 struct pktgen {
 	struct pktgen_cfg cfg;
-	uint32_t udp_sum0;    /* unfolded sum of the template, seq = ts = 0 */
-	uint64_t next_seq;    /* next sequence number to send */
-	uint64_t start_ns;    /* pacing origin */
-	uint64_t rx_expect;   /* next sequence number expected */
+	uint32_t udp_sum0;  /* unfolded sum of the template, seq = ts = 0 */
+	uint64_t next_seq;  /* next sequence number to send */
+	uint64_t start_ns;  /* pacing origin */
+	uint64_t rx_expect; /* next sequence number expected */
 	struct pktgen_stats st;
 	uint64_t lat[PKTGEN_LAT_BUCKETS];
 	uint8_t tmpl[PKTGEN_SIZE_MAX];

@@ -17,8 +17,8 @@ struct pvnet_state {
 	size_t count, cap;
 };
 
-static void __attribute__((format(printf, 3, 4))) set_err(char *err, size_t size, const char *fmt,
-							   ...)
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -162,8 +162,8 @@ static const struct cmd {
 static const struct cmd rate_cmd = {"vif-set-rate", OP_SET, PVNET_STATE_RATE, 3, 3, 1, 0};
 
 /* Builds one entry (a single allocation) from argv. */
-static struct pvnet_state_entry *entry_new(enum pvnet_state_kind kind, int argc,
-					   char *const *argv, int key, int bridge, unsigned line)
+static struct pvnet_state_entry *entry_new(enum pvnet_state_kind kind, int argc, char *const *argv,
+					   int key, int bridge, unsigned line)
 {
 	struct pvnet_state_entry *e;
 	size_t text = 0;
@@ -338,7 +338,8 @@ int pvnet_state_record(struct pvnet_state *st, int argc, char *const *argv, unsi
 		return 1;
 	}
 	if (c->kind == PVNET_STATE_PORT && pvnet_state_vif_name(argv[c->key], NULL, NULL) == 0) {
-		set_err(err, err_size, "'%s' is a guest vif's name: not a port to add", argv[c->key]);
+		set_err(err, err_size, "'%s' is a guest vif's name: not a port to add",
+			argv[c->key]);
 		return -EINVAL;
 	}
 	at = find(st, c->kind, args[c->key]);

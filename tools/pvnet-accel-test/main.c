@@ -55,7 +55,7 @@ static void host_log(void *ctx, enum accel_log_level lvl, const char *msg)
 }
 
 static uint32_t build_frame(uint8_t *f, uint32_t size, const uint8_t *dst, const uint8_t *src,
-                            uint32_t seq)
+			    uint32_t seq)
 {
 	if (size < 60)
 		size = 60;
@@ -107,7 +107,7 @@ static int raw_main(int argc, char **argv)
 
 	if (argc < 4) {
 		fprintf(stderr, "usage: raw-send IFACE COUNT [SIZE] [DST] | raw-recv IFACE COUNT "
-		                "TIMEOUT [READY]\n");
+				"TIMEOUT [READY]\n");
 		return 2;
 	}
 	fd = raw_open(argv[2], &sll);
@@ -127,7 +127,8 @@ static int raw_main(int argc, char **argv)
 		for (long i = 0; i < n; i++) {
 			uint32_t len = build_frame(f, size, dst, src, (uint32_t)i);
 			memcpy(sll.sll_addr, dst, 6);
-			if (sendto(fd, f, len, 0, (struct sockaddr *)&sll, sizeof(sll)) == (ssize_t)len)
+			if (sendto(fd, f, len, 0, (struct sockaddr *)&sll, sizeof(sll)) ==
+			    (ssize_t)len)
 				sent++;
 		}
 		printf("raw_tx=%ld\n", sent);
@@ -172,14 +173,14 @@ struct drv {
 };
 
 static int drv_setup(struct accel_device *dev, struct drv *d, uint32_t domid, uint32_t level,
-                     const uint8_t *mac, uint32_t ring, uint32_t qp_flags, uint64_t iova)
+		     const uint8_t *mac, uint32_t ring, uint32_t qp_flags, uint64_t iova)
 {
 	struct accel_vif_config c = {.domid = domid,
-	                             .level = level,
-	                             .queues = 1,
-	                             .iommu_quota = 2 * ring,
-	                             .ring_len = ring,
-	                             .qp_flags = qp_flags};
+				     .level = level,
+				     .queues = 1,
+				     .iommu_quota = 2 * ring,
+				     .ring_len = ring,
+				     .qp_flags = qp_flags};
 	size_t region = (size_t)ring * BUF_SIZE;
 	int rc;
 
@@ -206,11 +207,11 @@ static int drv_setup(struct accel_device *dev, struct drv *d, uint32_t domid, ui
 	d->tx_iova = iova;
 	d->rx_iova = iova + region;
 	struct accel_mem_region r[2] = {
-	    {.iova = d->tx_iova, .host = d->txmem, .size = (uint32_t)region, .flags = 0},
-	    {.iova = d->rx_iova,
-	     .host = d->rxmem,
-	     .size = (uint32_t)region,
-	     .flags = ACCEL_MEM_F_WRITABLE},
+		{.iova = d->tx_iova, .host = d->txmem, .size = (uint32_t)region, .flags = 0},
+		{.iova = d->rx_iova,
+		 .host = d->rxmem,
+		 .size = (uint32_t)region,
+		 .flags = ACCEL_MEM_F_WRITABLE},
 	};
 	rc = accel_attach_mem_register(d->att, r, 2);
 	if (rc)
@@ -218,7 +219,7 @@ static int drv_setup(struct accel_device *dev, struct drv *d, uint32_t domid, ui
 	/* post every RX buffer */
 	for (uint32_t i = 0; i < ring; i++)
 		d->rx[i] = (struct accel_desc){
-		    .iova = d->rx_iova + (uint64_t)i * BUF_SIZE, .len = BUF_SIZE, .id = i};
+			.iova = d->rx_iova + (uint64_t)i * BUF_SIZE, .len = BUF_SIZE, .id = i};
 	d->rx_prod = ring;
 	accel_ring_store(&d->sh->rx_prod, d->rx_prod);
 	return 0;
@@ -262,7 +263,7 @@ static void drv_reap(struct drv *d)
 		else
 			d->rx_other++;
 		d->rx[d->rx_prod++ & mask] = (struct accel_desc){
-		    .iova = d->rx_iova + (uint64_t)id * BUF_SIZE, .len = BUF_SIZE, .id = id};
+			.iova = d->rx_iova + (uint64_t)id * BUF_SIZE, .len = BUF_SIZE, .id = id};
 		reposted = 1;
 	}
 	if (reposted)
@@ -271,7 +272,7 @@ static void drv_reap(struct drv *d)
 
 /* Queues up to `max` frames; returns how many. */
 static uint32_t drv_send(struct drv *d, uint32_t max, uint32_t size, const uint8_t *dst,
-                         const uint8_t *src, uint32_t *seq, int doorbell)
+			 const uint8_t *src, uint32_t *seq, int doorbell)
 {
 	uint32_t mask = d->m.ring_len - 1, n = 0;
 
@@ -280,8 +281,9 @@ static uint32_t drv_send(struct drv *d, uint32_t max, uint32_t size, const uint8
 		uint8_t *buf = d->txmem + (size_t)slot * BUF_SIZE;
 		uint32_t len = build_frame(buf, size, dst, src, (*seq)++);
 
-		d->tx[slot] = (struct accel_desc){
-		    .iova = d->tx_iova + (uint64_t)slot * BUF_SIZE, .len = (uint16_t)len, .id = slot};
+		d->tx[slot] = (struct accel_desc){.iova = d->tx_iova + (uint64_t)slot * BUF_SIZE,
+						  .len = (uint16_t)len,
+						  .id = slot};
 		d->tx_prod++;
 		n++;
 	}
@@ -328,13 +330,12 @@ static uint64_t dev_stat(struct accel_device *dev, const char *name)
 
 static void usage(void)
 {
-	fprintf(stderr,
-	        "usage: pvnet-accel-test [--plugin-dir DIR] [--accel NAME] --devargs STR\n"
-	        "         [--level 0|1] [--mac MAC] [--dst MAC] [--size B] [--send N]\n"
-	        "         [--expect N] [--timeout S] [--bench S] [--ring N] [--no-thread]\n"
-	        "         [--ready FILE] [--wait-file FILE] [--stats] [-v]\n"
-	        "       pvnet-accel-test raw-send IFACE COUNT [SIZE] [DST]\n"
-	        "       pvnet-accel-test raw-recv IFACE COUNT TIMEOUT [READY]\n");
+	fprintf(stderr, "usage: pvnet-accel-test [--plugin-dir DIR] [--accel NAME] --devargs STR\n"
+			"         [--level 0|1] [--mac MAC] [--dst MAC] [--size B] [--send N]\n"
+			"         [--expect N] [--timeout S] [--bench S] [--ring N] [--no-thread]\n"
+			"         [--ready FILE] [--wait-file FILE] [--stats] [-v]\n"
+			"       pvnet-accel-test raw-send IFACE COUNT [SIZE] [DST]\n"
+			"       pvnet-accel-test raw-recv IFACE COUNT TIMEOUT [READY]\n");
 }
 
 int main(int argc, char **argv)
@@ -343,7 +344,8 @@ int main(int argc, char **argv)
 		return 0;
 	const char *dir = getenv("PVNET_ACCEL_DIR"), *name = "dpdk", *devargs = NULL;
 	const char *ready = NULL, *go = NULL;
-	uint8_t mac[6] = {0x00, 0x16, 0x3e, 0, 0, 0x01}, dst[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+	uint8_t mac[6] = {0x00, 0x16, 0x3e, 0, 0, 0x01},
+		dst[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 	uint32_t level = 0, size = 64, ring = 256, seq = 0;
 	long send_n = 0, expect = 0;
 	double timeout = 5, bench = 0;
@@ -353,26 +355,41 @@ int main(int argc, char **argv)
 	struct drv vif = {0}, def = {0};
 	int have_def = 0;
 	char err[512];
-	static const struct option longopts[] = {
-	    {"plugin-dir", required_argument, 0, 'D'}, {"accel", required_argument, 0, 'a'},
-	    {"devargs", required_argument, 0, 'd'},    {"level", required_argument, 0, 'l'},
-	    {"mac", required_argument, 0, 'm'},        {"dst", required_argument, 0, 't'},
-	    {"size", required_argument, 0, 's'},       {"send", required_argument, 0, 'n'},
-	    {"expect", required_argument, 0, 'e'},     {"timeout", required_argument, 0, 'T'},
-	    {"bench", required_argument, 0, 'b'},      {"ring", required_argument, 0, 'r'},
-	    {"no-thread", no_argument, 0, 'N'},        {"ready", required_argument, 0, 'R'},
-	    {"stats", no_argument, 0, 'S'},            {"verbose", no_argument, 0, 'v'},
-	    {"wait-file", required_argument, 0, 'W'},
-	    {0, 0, 0, 0}};
+	static const struct option longopts[] = {{"plugin-dir", required_argument, 0, 'D'},
+						 {"accel", required_argument, 0, 'a'},
+						 {"devargs", required_argument, 0, 'd'},
+						 {"level", required_argument, 0, 'l'},
+						 {"mac", required_argument, 0, 'm'},
+						 {"dst", required_argument, 0, 't'},
+						 {"size", required_argument, 0, 's'},
+						 {"send", required_argument, 0, 'n'},
+						 {"expect", required_argument, 0, 'e'},
+						 {"timeout", required_argument, 0, 'T'},
+						 {"bench", required_argument, 0, 'b'},
+						 {"ring", required_argument, 0, 'r'},
+						 {"no-thread", no_argument, 0, 'N'},
+						 {"ready", required_argument, 0, 'R'},
+						 {"stats", no_argument, 0, 'S'},
+						 {"verbose", no_argument, 0, 'v'},
+						 {"wait-file", required_argument, 0, 'W'},
+						 {0, 0, 0, 0}};
 
 	if (argc > 1 && strncmp(argv[1], "raw-", 4) == 0)
 		return raw_main(argc, argv);
 	while ((opt = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
 		switch (opt) {
-		case 'D': dir = optarg; break;
-		case 'a': name = optarg; break;
-		case 'd': devargs = optarg; break;
-		case 'l': level = (uint32_t)atoi(optarg); break;
+		case 'D':
+			dir = optarg;
+			break;
+		case 'a':
+			name = optarg;
+			break;
+		case 'd':
+			devargs = optarg;
+			break;
+		case 'l':
+			level = (uint32_t)atoi(optarg);
+			break;
 		case 'm':
 		case 't':
 			if (pvnet_mac_parse(optarg, opt == 'm' ? mac : dst)) {
@@ -380,26 +397,49 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case 's': size = (uint32_t)atoi(optarg); break;
-		case 'n': send_n = atol(optarg); break;
-		case 'e': expect = atol(optarg); break;
-		case 'T': timeout = atof(optarg); break;
-		case 'b': bench = atof(optarg); break;
-		case 'r': ring = (uint32_t)atoi(optarg); break;
-		case 'N': no_thread = 1; break;
-		case 'R': ready = optarg; break;
-		case 'S': stats = 1; break;
-		case 'W': go = optarg; break;
-		case 'v': g_verbose++; break;
-		default: usage(); return 2;
+		case 's':
+			size = (uint32_t)atoi(optarg);
+			break;
+		case 'n':
+			send_n = atol(optarg);
+			break;
+		case 'e':
+			expect = atol(optarg);
+			break;
+		case 'T':
+			timeout = atof(optarg);
+			break;
+		case 'b':
+			bench = atof(optarg);
+			break;
+		case 'r':
+			ring = (uint32_t)atoi(optarg);
+			break;
+		case 'N':
+			no_thread = 1;
+			break;
+		case 'R':
+			ready = optarg;
+			break;
+		case 'S':
+			stats = 1;
+			break;
+		case 'W':
+			go = optarg;
+			break;
+		case 'v':
+			g_verbose++;
+			break;
+		default:
+			usage();
+			return 2;
 		}
 	}
 	if (!dir)
 		dir = ACCEL_PLUGIN_DIR_DEFAULT;
 	struct accel_host host = {.size = sizeof(host), .log = host_log};
-	struct accel_open_args oa = {.wire_fd = -1,
-	                             .flags = no_thread ? ACCEL_OPEN_F_NO_THREAD : 0,
-	                             .devargs = devargs};
+	struct accel_open_args oa = {
+		.wire_fd = -1, .flags = no_thread ? ACCEL_OPEN_F_NO_THREAD : 0, .devargs = devargs};
 
 	if (accel_registry_create(&reg))
 		return 1;
@@ -462,7 +502,8 @@ int main(int argc, char **argv)
 	}
 
 	/* --wait-file: the far end says when it listens */
-	for (uint64_t until = pvnet_now_ns() + (uint64_t)(timeout * 1e9); go && pvnet_now_ns() < until;) {
+	for (uint64_t until = pvnet_now_ns() + (uint64_t)(timeout * 1e9);
+	     go && pvnet_now_ns() < until;) {
 		if (access(go, F_OK) == 0)
 			break;
 		usleep(1000);
@@ -472,7 +513,8 @@ int main(int argc, char **argv)
 	while (pvnet_now_ns() < end) {
 		if (bench > 0 || (long)sent < send_n) {
 			uint32_t want = bench > 0 ? 64 : (uint32_t)(send_n - (long)sent);
-			sent += drv_send(&vif, want > 64 ? 64 : want, size, dst, mac, &seq, !no_thread);
+			sent += drv_send(&vif, want > 64 ? 64 : want, size, dst, mac, &seq,
+					 !no_thread);
 		}
 		if (no_thread)
 			accel_device_poll(dev, 32);
@@ -510,8 +552,8 @@ int main(int argc, char **argv)
 		print_stats(dev, vif.att, "vif");
 	rc = (vif.tx_done >= (uint64_t)send_n &&
 	      (long)(vif.rx_frames + (have_def ? def.rx_frames : 0)) >= expect)
-	         ? 0
-	         : 1;
+		     ? 0
+		     : 1;
 	goto out;
 
 out_err:

@@ -54,7 +54,7 @@ struct crr_opts {
 
 static void crr_timeouts(int fd)
 {
-	struct timeval tv = { .tv_sec = CRR_IO_TIMEOUT_S };
+	struct timeval tv = {.tv_sec = CRR_IO_TIMEOUT_S};
 
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -94,8 +94,9 @@ static int crr_read_all(int fd, char *buf, size_t len)
 
 static int crr_server(const struct crr_opts *o, char *buf)
 {
-	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(o->port),
-				   .sin6_addr = IN6ADDR_ANY_INIT };
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6,
+				  .sin6_port = htons(o->port),
+				  .sin6_addr = IN6ADDR_ANY_INIT};
 	int one = 1, zero = 0, lfd, rc = 0;
 	unsigned long served = 0, failed = 0;
 	double end = pvnet_now_s() + o->seconds;
@@ -114,7 +115,7 @@ static int crr_server(const struct crr_opts *o, char *buf)
 	}
 	for (;;) {
 		double left = end - pvnet_now_s();
-		struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+		struct pollfd pfd = {.fd = lfd, .events = POLLIN};
 		int fd, pr;
 
 		if (left <= 0)
@@ -167,7 +168,7 @@ static double crr_pct(const double *v, size_t n, double p)
 
 static int crr_client(const struct crr_opts *o, char *buf)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM }, *ai = NULL;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
 	char port[8];
 	double *lat, t0, t1, end;
 	unsigned long done = 0, errors = 0;
@@ -233,13 +234,14 @@ static int crr_client(const struct crr_opts *o, char *buf)
 
 static void crr_usage(void)
 {
-	fprintf(stderr, "usage: pvnet-crr server [--port P] [--size B] [--seconds S]\n"
-			"       pvnet-crr client HOST [--port P] [--size B] [--seconds S] [--json]\n");
+	fprintf(stderr,
+		"usage: pvnet-crr server [--port P] [--size B] [--seconds S]\n"
+		"       pvnet-crr client HOST [--port P] [--size B] [--seconds S] [--json]\n");
 }
 
 int main(int argc, char **argv)
 {
-	struct crr_opts o = { .port = 5299, .size = 1024, .seconds = 2 };
+	struct crr_opts o = {.port = 5299, .size = 1024, .seconds = 2};
 	char *buf;
 	int i = 2, rc;
 

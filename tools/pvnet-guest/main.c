@@ -75,9 +75,8 @@ static void usage(FILE *f)
  * settled counters at once.
  */
 enum { PUB_TX_P, PUB_TX_B, PUB_RX_P, PUB_RX_B, PUB_LOST, PUB_LATE, PUB_OTHER, PUB__N };
-static const char *const pub_names[PUB__N] = {"tx_packets", "tx_bytes",     "rx_packets",
-					      "rx_bytes",   "rx_lost",      "rx_reordered",
-					      "rx_other"};
+static const char *const pub_names[PUB__N] = {
+	"tx_packets", "tx_bytes", "rx_packets", "rx_bytes", "rx_lost", "rx_reordered", "rx_other"};
 
 struct app_queue {
 	struct pktgen *pg;
@@ -179,8 +178,9 @@ static int app_vif_attach(struct nf_vif *vif, struct app_vif **out)
 			pktgen_reset(av->q[i].pg, pvnet_now_ns());
 	}
 	if (rc == 0)
-		rc = nf_vif_set_app(vif, av->params.mode == PVNET_VIF_MODE_PKTGEN ? &app_gen_ops
-									  : &app_sink_ops,
+		rc = nf_vif_set_app(vif,
+				    av->params.mode == PVNET_VIF_MODE_PKTGEN ? &app_gen_ops
+									     : &app_sink_ops,
 				    av);
 	if (rc < 0) {
 		app_vif_free(av);
@@ -364,8 +364,8 @@ static void app_report(struct guest *g)
 		snprintf(path, sizeof(path), "%s/data/pktgen/%s", g->home, pub_names[k]);
 		xs_client_printf(g->xs, 0, path, "%llu", (unsigned long long)sum[k]);
 	}
-	if (secs > 0 && (sum[PUB_TX_P] != g->app_last[PUB_TX_P] ||
-			 sum[PUB_RX_P] != g->app_last[PUB_RX_P]))
+	if (secs > 0 &&
+	    (sum[PUB_TX_P] != g->app_last[PUB_TX_P] || sum[PUB_RX_P] != g->app_last[PUB_RX_P]))
 		PVLOG(INFO, MOD,
 		      "pktgen: tx %llu pkts %.3f Mpps, rx %llu pkts %.3f Mpps, lost %llu, "
 		      "reordered %llu",
@@ -578,7 +578,8 @@ static int readopt(struct guest *g, const char *adopt_path, sigset_t *orig)
 			if (!gone_since)
 				gone_since = pvnet_now_ns();
 			else if (pvnet_now_ns() - gone_since > orphan_ns()) {
-				PVLOG(ERR, MOD, "run dir of %s gone for %u s: no pvnetd can adopt us; exiting",
+				PVLOG(ERR, MOD,
+				      "run dir of %s gone for %u s: no pvnetd can adopt us; exiting",
 				      adopt_path, (unsigned)(orphan_ns() / 1000000000u));
 				return -ENOENT;
 			}
@@ -673,8 +674,9 @@ static int migrate_in(struct guest *g)
 		if (fd < 0)
 			return -errno;
 		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tmo, sizeof(tmo));
-		rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ? -errno
-			: hvc_migrate_resume(g->hv, fd, g->mig_token);
+		rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0
+			     ? -errno
+			     : hvc_migrate_resume(g->hv, fd, g->mig_token);
 		if (rc == 0)
 			break;
 		close(fd);
@@ -705,12 +707,10 @@ int main(int argc, char **argv)
 {
 	if (pvnet_version_opt(argc, argv, "pvnet-guest"))
 		return 0;
-	static const struct option opts[] = {{"domid", required_argument, NULL, 'd'},
-					     {"hv-fd", required_argument, NULL, 'f'},
-					     {"name", required_argument, NULL, 'n'},
-					     {"adopt", required_argument, NULL, 'a'},
-					     {"help", no_argument, NULL, 'h'},
-					     {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+		{"domid", required_argument, NULL, 'd'}, {"hv-fd", required_argument, NULL, 'f'},
+		{"name", required_argument, NULL, 'n'},  {"adopt", required_argument, NULL, 'a'},
+		{"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
 	struct guest g = {0};
 	const char *name = NULL, *adopt_path = NULL;
 	char path[128], shutdown_path[128], pktgen_path[128], *val = NULL;
@@ -811,8 +811,7 @@ int main(int argc, char **argv)
 			pktgen_watched = true;
 			rc = xs_client_watch(g.xs, pktgen_path, "pktgen");
 			if (rc < 0)
-				PVLOG(WARN, MOD, "store: watch %s: %s", pktgen_path,
-				      strerror(-rc));
+				PVLOG(WARN, MOD, "store: watch %s: %s", pktgen_path, strerror(-rc));
 			app_report(&g);
 		}
 		/* pktgen/sink: counters to the store once a second */
@@ -828,7 +827,8 @@ int main(int argc, char **argv)
 		if ((pfd[1].revents & (POLLHUP | POLLERR)) && g.suspended && g.mig_path[0]) {
 			rc = migrate_in(&g);
 			if (rc < 0 && (rc == -EXDEV || !adopt_path)) {
-				PVLOG(ERR, MOD, "resuming on the destination failed: %s", strerror(-rc));
+				PVLOG(ERR, MOD, "resuming on the destination failed: %s",
+				      strerror(-rc));
 				break;
 			}
 			if (rc < 0) {
@@ -840,7 +840,8 @@ int main(int argc, char **argv)
 				hvc_logdirty_stop(g.hv);
 				g.suspended = false;
 				g.mig_path[0] = 0;
-				if (readopt(&g, adopt_path, &orig) < 0 || publish(&g, shutdown_path) < 0)
+				if (readopt(&g, adopt_path, &orig) < 0 ||
+				    publish(&g, shutdown_path) < 0)
 					break;
 				pktgen_watched = false;
 				drain_now = true;
@@ -882,8 +883,7 @@ int main(int argc, char **argv)
 			if (!strcmp(token, "vifdir") && vifdir_event(&g, wpath)) {
 				int src = sync_vifs(&g);
 				if (src < 0)
-					PVLOG(WARN, MOD, "store: listing vifs: %s",
-					      strerror(-src));
+					PVLOG(WARN, MOD, "store: listing vifs: %s", strerror(-src));
 			}
 			for (unsigned i = 0; i < g.n_vifs && !g.suspended; i++)
 				if (nf_vif_owns_token(g.vifs[i], token))

@@ -137,10 +137,10 @@ static long fe_connect(struct fe *f, unsigned nq, bool persistent)
 	gnttab_grant_access(f->gnt, REF_RX, 0, PFN_RX, false);
 	if (hvc_evtchn_alloc_unbound(e->hv, 0, &f->port) < 0)
 		return -1;
-#define KEY(d, k, fmt, v)                                                                  \
-	do {                                                                                 \
-		snprintf(path, sizeof(path), "%s/%s", d, k);                                 \
-		w |= xs_client_printf(e->xs, 0, path, fmt, v);                               \
+#define KEY(d, k, fmt, v)                                                                          \
+	do {                                                                                       \
+		snprintf(path, sizeof(path), "%s/%s", d, k);                                       \
+		w |= xs_client_printf(e->xs, 0, path, fmt, v);                                     \
 	} while (0)
 	KEY(e->fe, "request-rx-copy", "%s", "1");
 	KEY(e->fe, "feature-sg", "%s", "1");
@@ -225,7 +225,8 @@ static void map_storm(struct fe *f, const char *c)
 			memset(p + 14, 0x5a, 46);
 			gnttab_grant_access(f->gnt, REF_DATA + sent, 0, PFN_DATA + sent, true);
 			*RING_GET_REQUEST(&f->tx, f->tx.req_prod_pvt) = (struct netif_tx_request){
-				.gref = REF_DATA + sent, .id = (uint16_t)(f->tx.req_prod_pvt & 255),
+				.gref = REF_DATA + sent,
+				.id = (uint16_t)(f->tx.req_prod_pvt & 255),
 				.size = 60};
 			f->tx.req_prod_pvt++;
 			sent++;

@@ -52,7 +52,10 @@
 #define REF_SPARE 40
 
 static volatile sig_atomic_t got_signal;
-static void on_signal(int sig) { got_signal = sig; }
+static void on_signal(int sig)
+{
+	got_signal = sig;
+}
 
 struct hs {
 	struct hvc *hv;
@@ -109,9 +112,9 @@ static int set_state(struct hs *h, int st)
 
 static int connect(struct hs *h)
 {
-	static const char *const feats[] = {"request-rx-copy", "feature-rx-notify", "feature-sg",
-					    "feature-gso-tcpv4", "feature-gso-tcpv6",
-					    "feature-persistent"};
+	static const char *const feats[] = {"request-rx-copy",   "feature-rx-notify",
+					    "feature-sg",        "feature-gso-tcpv4",
+					    "feature-gso-tcpv6", "feature-persistent"};
 	char path[200];
 	int rc;
 
@@ -134,10 +137,10 @@ static int connect(struct hs *h)
 		rc = xs_client_transaction_start(h->xs, &tx);
 		if (rc < 0)
 			return rc;
-#define KEY(k, fmt, v)                                                                   \
-	do {                                                                                 \
-		snprintf(path, sizeof(path), "%s/%s", h->fe, k);                             \
-		w |= xs_client_printf(h->xs, tx, path, fmt, v);                               \
+#define KEY(k, fmt, v)                                                                             \
+	do {                                                                                       \
+		snprintf(path, sizeof(path), "%s/%s", h->fe, k);                                   \
+		w |= xs_client_printf(h->xs, tx, path, fmt, v);                                    \
 	} while (0)
 		KEY("tx-ring-ref", "%u", REF_TX);
 		KEY("rx-ring-ref", "%u", REF_RX);
@@ -207,17 +210,21 @@ static void tx_chain(struct hs *h, unsigned n)
 	make_frame(h, 0, 0, 100);
 	for (unsigned k = 0; k < n; k++) {
 		struct netif_tx_request *r = txreq(h, k);
-		*r = (struct netif_tx_request){.gref = REF_DATA, .offset = 0,
+		*r = (struct netif_tx_request){.gref = REF_DATA,
+					       .offset = 0,
 					       .flags = k + 1 < n ? NETTXF_more_data : 0,
-					       .id = (uint16_t)k, .size = (uint16_t)(k ? 100 : 100 * n)};
+					       .id = (uint16_t)k,
+					       .size = (uint16_t)(k ? 100 : 100 * n)};
 	}
 	tx_push(h, n);
 }
 
 static void tx_one(struct hs *h, grant_ref_t gref, unsigned off, unsigned size, unsigned flags)
 {
-	*txreq(h, 0) = (struct netif_tx_request){.gref = gref, .offset = (uint16_t)off,
-						 .flags = (uint16_t)flags, .id = 0,
+	*txreq(h, 0) = (struct netif_tx_request){.gref = gref,
+						 .offset = (uint16_t)off,
+						 .flags = (uint16_t)flags,
+						 .id = 0,
 						 .size = (uint16_t)size};
 }
 
@@ -255,7 +262,8 @@ static void *rewriter(void *arg)
 		for (unsigned k = 0; k < NET_TX_RING_SIZE; k++) {
 			struct netif_tx_request *r = RING_GET_REQUEST(&h->tx, k);
 			/* sizes that are each valid alone; netback must use the one it copied */
-			__atomic_store_n(&r->size, (uint16_t)((i & 1) ? 60 : 1000), __ATOMIC_RELAXED);
+			__atomic_store_n(&r->size, (uint16_t)((i & 1) ? 60 : 1000),
+					 __ATOMIC_RELAXED);
 			__atomic_store_n(&r->flags, (uint16_t)0, __ATOMIC_RELAXED);
 		}
 		i++;
@@ -296,8 +304,11 @@ static int run_case(struct hs *h, const char *c, char *note, size_t nsize)
 	} else if (!strcmp(c, "extra_type0") || !strcmp(c, "extra_unknown") ||
 		   !strcmp(c, "gso_size0")) {
 		tx_one(h, REF_DATA, 0, 100, NETTXF_extra_info);
-		tx_extra(h, 1, !strcmp(c, "extra_type0") ? 0 : !strcmp(c, "gso_size0") ?
-			 XEN_NETIF_EXTRA_TYPE_GSO : 200, 0);
+		tx_extra(h, 1,
+			 !strcmp(c, "extra_type0") ? 0
+			 : !strcmp(c, "gso_size0") ? XEN_NETIF_EXTRA_TYPE_GSO
+						   : 200,
+			 0);
 		tx_push(h, 2);
 	} else if (!strcmp(c, "bad_gref")) {
 		tx_one(h, 100000, 0, 60, 0);
@@ -423,8 +434,13 @@ int main(int argc, char **argv)
 	xs_client_printf(h.xs, 0, path, "hostile pid %ld", (long)getpid());
 	{
 		/* hv.c: event-channel, grant-map, queue and store-storm attacks */
-		struct hostile_env env = {.hv = h.hv, .xs = h.xs, .domid = domid, .fe = h.fe,
-					  .be = h.be, .mac = h.mac, .stop = &got_signal};
+		struct hostile_env env = {.hv = h.hv,
+					  .xs = h.xs,
+					  .domid = domid,
+					  .fe = h.fe,
+					  .be = h.be,
+					  .mac = h.mac,
+					  .stop = &got_signal};
 		if (hostile_hv_run(&env, c) == 0)
 			goto idle;
 	}
@@ -445,7 +461,8 @@ int main(int argc, char **argv)
 		size_t off = 0;
 		rsp[0] = 0;
 		for (RING_IDX i = h.tx.rsp_cons; i != p && off < sizeof(rsp) - 8; i++)
-			off += (size_t)snprintf(rsp + off, sizeof(rsp) - off, "%s%d", off ? "," : "",
+			off += (size_t)snprintf(rsp + off, sizeof(rsp) - off, "%s%d",
+						off ? "," : "",
 						RING_GET_RESPONSE(&h.tx, i)->status);
 	}
 	printf("hostile: case=%s be_state=%ld tx_rsp_prod=%u statuses=%s%s\n", c,

@@ -40,16 +40,26 @@
 static const char *ename(int rc)
 {
 	switch (-rc) {
-	case 0: return "none";
-	case ENOSPC: return "ENOSPC";
-	case E2BIG: return "E2BIG";
-	case EINVAL: return "EINVAL";
-	case EDQUOT: return "EDQUOT";
-	case EACCES: return "EACCES";
-	case EPERM: return "EPERM";
-	case ENOENT: return "ENOENT";
-	case EAGAIN: return "EAGAIN";
-	default: return "other";
+	case 0:
+		return "none";
+	case ENOSPC:
+		return "ENOSPC";
+	case E2BIG:
+		return "E2BIG";
+	case EINVAL:
+		return "EINVAL";
+	case EDQUOT:
+		return "EDQUOT";
+	case EACCES:
+		return "EACCES";
+	case EPERM:
+		return "EPERM";
+	case ENOENT:
+		return "ENOENT";
+	case EAGAIN:
+		return "EAGAIN";
+	default:
+		return "other";
 	}
 }
 

@@ -254,7 +254,8 @@ static int attack_mem_table(const struct vmm *v)
 		m[2 + 4 * i] = 1u << 16;
 		m[3 + 4 * i] = 0x7f0000000000ull + ((uint64_t)i << 16);
 	}
-	send_msg(fd, REQ_SET_MEM_TABLE, F_VERSION | F_NEED_REPLY, 8 + 8 * 32, m, 8 + 8 * 32, fds, 8);
+	send_msg(fd, REQ_SET_MEM_TABLE, F_VERSION | F_NEED_REPLY, 8 + 8 * 32, m, 8 + 8 * 32, fds,
+		 8);
 	acks[0] = read_ack(fd);
 	/* one region, twice as large as its file */
 	memset(m, 0, sizeof(m));
@@ -368,7 +369,8 @@ static int attack_seal_lock(const struct vmm *v)
 		return -1;
 	send_msg(fd, REQ_SET_MEM_TABLE, F_VERSION, 40, m, 40, &mem, 1);
 	printf("hostile-vmm: attack=seal-lock engaged: memfd handed over, its inode lock "
-	       "held by child %ld\n", (long)pid);
+	       "held by child %ld\n",
+	       (long)pid);
 	for (;;)
 		pause();
 }
@@ -384,15 +386,15 @@ static int parse(struct vmm *v, int argc, char **argv)
 		else if (!strcmp(a, "--attack"))
 			snprintf(v->attack, sizeof(v->attack), "%s", n);
 		else if (!strcmp(a, "-chardev") && (p = strstr(n, "path=")) && !v->sock_path[0]) {
-			snprintf(v->sock_path, sizeof(v->sock_path), "%.*s", (int)strcspn(p + 5, ","),
-				 p + 5);
+			snprintf(v->sock_path, sizeof(v->sock_path), "%.*s",
+				 (int)strcspn(p + 5, ","), p + 5);
 			v->server = strstr(n, ",server=on") != NULL;
-		}
-		else if (!strcmp(a, "-qmp") && !strncmp(n, "unix:", 5))
+		} else if (!strcmp(a, "-qmp") && !strncmp(n, "unix:", 5))
 			snprintf(v->qmp_path, sizeof(v->qmp_path), "%.*s", (int)strcspn(n + 5, ","),
 				 n + 5);
 		else if (!strcmp(a, "-append") && (p = strstr(n, "attack=")))
-			snprintf(v->attack, sizeof(v->attack), "%.*s", (int)strcspn(p + 7, " "), p + 7);
+			snprintf(v->attack, sizeof(v->attack), "%.*s", (int)strcspn(p + 7, " "),
+				 p + 7);
 		if (!strcmp(a, "-append") && (p = strstr(n, "trap=")))
 			snprintf(v->trap, sizeof(v->trap), "%.*s", (int)strcspn(p + 5, " "), p + 5);
 	}
@@ -429,8 +431,7 @@ int vmm_main(int argc, char **argv)
 	signal(SIGTERM, SIG_IGN); /* as a hostile VMM would: pvnetd has to SIGKILL it */
 	signal(SIGPIPE, SIG_IGN);
 	qmp_mute(&v);
-	printf("hostile-vmm: attack=%s socket=%s pid=%ld\n", v.attack, v.sock_path,
-	       (long)getpid());
+	printf("hostile-vmm: attack=%s socket=%s pid=%ld\n", v.attack, v.sock_path, (long)getpid());
 	if (!strcmp(v.attack, "half-header")) {
 		printf("hostile-vmm: attack=half-header engaged\n");
 		repeat(&v, round_half_header);
@@ -457,7 +458,8 @@ int vmm_main(int argc, char **argv)
 		close(v.qmp_fd);
 		unlink(v.qmp_path);
 		if (symlink(v.trap, v.qmp_path) == 0)
-			printf("hostile-vmm: attack=qmp-link engaged: %s -> %s\n", v.qmp_path, v.trap);
+			printf("hostile-vmm: attack=qmp-link engaged: %s -> %s\n", v.qmp_path,
+			       v.trap);
 	} else {
 		printf("hostile-vmm: unknown attack '%s'\n", v.attack);
 		return 2;

@@ -121,7 +121,7 @@ static unsigned fill(struct bench *b, enum kind k, unsigned long p, unsigned n,
 			op->dest.u.gmfn = (uint64_t)(uintptr_t)va;
 			break;
 		case K_RX:
-		rx:
+rx:
 			op->flags = GNTCOPY_source_va | GNTCOPY_dest_gref;
 			op->source.u.gmfn = (uint64_t)(uintptr_t)va;
 			op->dest.domid = b->b.id;
@@ -380,8 +380,9 @@ int main(int argc, char **argv)
 			double ns_pkt;
 
 			for (r = 0; r < runs; r++) {
-				v[r] = cfgs[c].threads ? run_two_threads(&b, batches[bi])
-						       : run_once(&b, cfgs[c].k, batches[bi], b.ops);
+				v[r] = cfgs[c].threads
+					       ? run_two_threads(&b, batches[bi])
+					       : run_once(&b, cfgs[c].k, batches[bi], b.ops);
 				if (v[r] < 0) {
 					fprintf(stderr, "%s: a copy failed\n", cfgs[c].name);
 					return 1;

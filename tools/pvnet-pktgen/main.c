@@ -281,13 +281,12 @@ static int if_mac(int fd, const char *ifname, uint8_t mac[6])
 	return 0;
 }
 
-static void print_second(const struct opts *o, double t, uint64_t frames, uint64_t bytes,
-			 double dt)
+static void print_second(const struct opts *o, double t, uint64_t frames, uint64_t bytes, double dt)
 {
 	if (o->quiet || o->json)
 		return;
-	printf("%s %6.2fs %10.0f pps %8.3f Gb/s\n", o->tx ? "tx" : "rx", t,
-	       (double)frames / dt, (double)bytes * 8 / dt / 1e9);
+	printf("%s %6.2fs %10.0f pps %8.3f Gb/s\n", o->tx ? "tx" : "rx", t, (double)frames / dt,
+	       (double)bytes * 8 / dt / 1e9);
 	fflush(stdout);
 }
 
@@ -319,7 +318,8 @@ static void print_summary(const struct opts *o, struct pktgen *pg, double secs, 
 		       o->tx ? "tx" : "rx", o->ifname, frames, bytes, secs, pps, gbps, cpp);
 		if (!o->tx)
 			printf(" lost=%" PRIu64 " late=%" PRIu64 " other=%" PRIu64
-			       " lat_p50_ns=%" PRIu64 " lat_p99_ns=%" PRIu64 " lat_p999_ns=%" PRIu64,
+			       " lat_p50_ns=%" PRIu64 " lat_p99_ns=%" PRIu64
+			       " lat_p999_ns=%" PRIu64,
 			       st.rx_lost, st.rx_late, st.rx_other, pktgen_latency_pct(pg, 50),
 			       pktgen_latency_pct(pg, 99), pktgen_latency_pct(pg, 99.9));
 		printf("\n");
@@ -365,7 +365,7 @@ static int run_tx(const struct opts *o, struct pktgen *pg, struct ring *r)
 		}
 		if (!n && budget) {
 			/* Ring full: wait for the kernel to free slots. */
-			struct pollfd pfd = { .fd = r->fd, .events = POLLOUT };
+			struct pollfd pfd = {.fd = r->fd, .events = POLLOUT};
 
 			(void)send(r->fd, NULL, 0, MSG_DONTWAIT);
 			(void)poll(&pfd, 1, 10);
@@ -417,7 +417,7 @@ static int run_rx(const struct opts *o, struct pktgen *pg, struct ring *r)
 				first = t;
 			last_rx = t;
 		} else {
-			struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+			struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
 
 			if (first && o->idle_ms && t - last_rx > (uint64_t)o->idle_ms * 1000000u)
 				break;
@@ -447,7 +447,7 @@ int main(int argc, char **argv)
 		return 0;
 	struct pktgen_cfg cfg;
 	struct pktgen *pg = NULL;
-	struct ring r = { .fd = -1 };
+	struct ring r = {.fd = -1};
 	struct sigaction sa;
 	struct opts o;
 	int ret;

@@ -39,9 +39,8 @@ static void warn_stderr(void *arg, const char *msg)
 
 static int dry_run(const char *path, char **overrides, unsigned n)
 {
-	struct pvnet_config_opts opts = {.overrides = (const char *const *)overrides,
-					 .n_overrides = n,
-					 .warn = warn_stderr};
+	struct pvnet_config_opts opts = {
+		.overrides = (const char *const *)overrides, .n_overrides = n, .warn = warn_stderr};
 	struct pvnet_dom_cfg *cfg = calloc(1, sizeof(*cfg));
 	char err[512], *json;
 	int rc;

@@ -61,7 +61,8 @@ static void usage(FILE *f)
 
 	fprintf(f, "usage: pvnet [--run-dir DIR] COMMAND [ARGS]\n\n");
 	pvnet_cmd_print_help(f, NULL, NULL);
-	fprintf(f, "\nA vif's accel=PLUGIN,level=0..3 (config) picks the first NIC of that plugin.\n");
+	fprintf(f,
+		"\nA vif's accel=PLUGIN,level=0..3 (config) picks the first NIC of that plugin.\n");
 	for (unsigned i = 0; i < pvnet_n_cmds && n < sizeof(line); i++) {
 		const struct pvnet_cmd_info *r = &pvnet_cmds[i];
 		if (r->name && (r->flags & PVNET_CMD_JSON))
@@ -72,11 +73,12 @@ static void usage(FILE *f)
 	if (n < sizeof(line))
 		snprintf(line + n, sizeof(line) - n, ") take --json: one JSON object or array.");
 	print_wrapped(f, line);
-	fprintf(f, "The run dir is --run-dir, else $PVNET_RUN_DIR, else " PVNET_DEFAULT_RUN_DIR ".\n"
-		   "pvnet help COMMAND [SUBCOMMAND]: that command's synopsis (--help: this list).\n"
-		   "pvnet --version: this program's release and control protocol version.\n"
-		   "pvnet --dump-commands: the command table, one tab-separated line per command\n"
-		   "(name, subcommand, flags, arguments, help).\n");
+	fprintf(f,
+		"The run dir is --run-dir, else $PVNET_RUN_DIR, else " PVNET_DEFAULT_RUN_DIR ".\n"
+		"pvnet help COMMAND [SUBCOMMAND]: that command's synopsis (--help: this list).\n"
+		"pvnet --version: this program's release and control protocol version.\n"
+		"pvnet --dump-commands: the command table, one tab-separated line per command\n"
+		"(name, subcommand, flags, arguments, help).\n");
 }
 
 /* pvnet help [COMMAND [SUBCOMMAND]]: answered without pvnetd. */
@@ -127,7 +129,9 @@ static int ctl_call_to(FILE *out, int argc, char **argv, const char *payload, si
 
 	if (!msg)
 		return 1;
-	len = (size_t)snprintf(marker, sizeof(marker), "%s%d", PVNET_CTL_MARKER, PVNET_CTL_VERSION) + 1;
+	len = (size_t)snprintf(marker, sizeof(marker), "%s%d", PVNET_CTL_MARKER,
+			       PVNET_CTL_VERSION) +
+	      1;
 	memcpy(msg, marker, len);
 	for (int i = 0; i < argc; i++) {
 		size_t l = strlen(argv[i]) + 1;
@@ -159,10 +163,12 @@ static int ctl_call_to(FILE *out, int argc, char **argv, const char *payload, si
 		}
 		if (first && msg[0] != 'V') {
 			/* a daemon from before protocol versions: it would not understand us */
-			fprintf(stderr, "pvnet: control protocol mismatch: pvnetd speaks version 1 (no "
-					"version), this pvnet (%s) speaks version %d; use the pvnet "
-					"program of the same release as pvnetd, or restart pvnetd from "
-					"this release\n", PVNET_VERSION, PVNET_CTL_VERSION);
+			fprintf(stderr,
+				"pvnet: control protocol mismatch: pvnetd speaks version 1 (no "
+				"version), this pvnet (%s) speaks version %d; use the pvnet "
+				"program of the same release as pvnetd, or restart pvnetd from "
+				"this release\n",
+				PVNET_VERSION, PVNET_CTL_VERSION);
 			status = 2;
 			break;
 		}
@@ -171,8 +177,10 @@ static int ctl_call_to(FILE *out, int argc, char **argv, const char *payload, si
 			msg[n] = 0;
 			if (atoi(msg + 1) != PVNET_CTL_VERSION) {
 				/* pvnetd refuses the request itself and says why ('E') */
-				fprintf(stderr, "pvnet: pvnetd speaks control protocol %s, this pvnet (%s) "
-						"speaks %d\n", msg + 1, PVNET_VERSION, PVNET_CTL_VERSION);
+				fprintf(stderr,
+					"pvnet: pvnetd speaks control protocol %s, this pvnet (%s) "
+					"speaks %d\n",
+					msg + 1, PVNET_VERSION, PVNET_CTL_VERSION);
 			}
 		} else if (msg[0] == 'O')
 			fwrite(msg + 1, 1, (size_t)n - 1, out);

@@ -75,9 +75,8 @@ static uint64_t drops_sum(const json_t *drops)
 	json_t *v;
 	uint64_t sum = 0;
 
-	json_object_foreach((json_t *)drops, reason, v)
-		if (json_integer_value(v) > 0)
-			sum += (uint64_t)json_integer_value(v);
+	json_object_foreach((json_t *)drops, reason, v) if (json_integer_value(v) > 0) sum +=
+		(uint64_t)json_integer_value(v);
 	return sum;
 }
 
@@ -109,7 +108,8 @@ static int sample(struct top_sample *s)
 	}
 	s->t = pvnet_now_s();
 	s->n = 0;
-	json_array_foreach(list, i, e) {
+	json_array_foreach(list, i, e)
+	{
 		struct top_dom *d;
 		json_t *cpu = json_object_get(e, "cpu_time_s");
 
@@ -125,7 +125,8 @@ static int sample(struct top_sample *s)
 		d->vcpus = json_integer_value(json_object_get(e, "vcpus"));
 	}
 	/* netback's vifs: TX is what the guest sent */
-	json_array_foreach(json_object_get(stats, "vifs"), i, e) {
+	json_array_foreach(json_object_get(stats, "vifs"), i, e)
+	{
 		struct top_dom *d = find_dom(s, json_integer_value(json_object_get(e, "domid")));
 		if (!d)
 			continue;
@@ -139,8 +140,10 @@ static int sample(struct top_sample *s)
 	/* the switch's ports named vifD.N: their drops (anti-spoofing, limits, ...); for
 	 * a domain netback does not serve (HVM: vhost-user ports) its traffic as well,
 	 * seen from the switch: the port's rx is what the guest sent */
-	json_array_foreach(json_object_get(stats, "bridges"), i, br) {
-		json_array_foreach(json_object_get(br, "ports"), k, p) {
+	json_array_foreach(json_object_get(stats, "bridges"), i, br)
+	{
+		json_array_foreach(json_object_get(br, "ports"), k, p)
+		{
 			const char *name = json_string_value(json_object_get(p, "name"));
 			unsigned dom, n;
 			char tail;
@@ -175,9 +178,10 @@ static void print_frame(FILE *f, const struct top_sample *prev, const struct top
 	localtime_r(&t, &tm);
 	strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
 	fprintf(f, "pvnet top - %s  %u domains, interval %.1f s\n", clock, cur->n, secs);
-	fprintf(f, "%-16s %5s %6s %10s %6s %8s %5s %4s %13s %13s %8s %8s %8s %7s %10s %10s\n", "NAME",
-		"ID", "STATE", "CPU(sec)", "CPU(%)", "MEM(MiB)", "VCPUS", "NETS", "NETTX(kbit/s)",
-		"NETRX(kbit/s)", "TX(pps)", "RX(pps)", "DROPS", "DROP/s", "NETTX(k)", "NETRX(k)");
+	fprintf(f, "%-16s %5s %6s %10s %6s %8s %5s %4s %13s %13s %8s %8s %8s %7s %10s %10s\n",
+		"NAME", "ID", "STATE", "CPU(sec)", "CPU(%)", "MEM(MiB)", "VCPUS", "NETS",
+		"NETTX(kbit/s)", "NETRX(kbit/s)", "TX(pps)", "RX(pps)", "DROPS", "DROP/s",
+		"NETTX(k)", "NETRX(k)");
 	for (unsigned i = 0; i < cur->n; i++) {
 		const struct top_dom *d = &cur->dom[i];
 		const struct top_dom *p = find_dom((struct top_sample *)prev, d->domid);
@@ -188,10 +192,11 @@ static void print_frame(FILE *f, const struct top_sample *prev, const struct top
 			p = &zero;
 		if (d->cpu_s >= 0 && p->cpu_s >= 0 && d->cpu_s >= p->cpu_s)
 			cpu_pct = (d->cpu_s - p->cpu_s) / secs * 100.0;
-		fprintf(f, "%-16.16s %5lld %6s %10.1f %6.1f %8lld %5lld %4u %13.1f %13.1f %8.0f %8.0f "
-			   "%8" PRIu64 " %7.1f %10" PRIu64 " %10" PRIu64 "\n",
-			d->name, d->domid, d->state, d->cpu_s >= 0 ? d->cpu_s : 0.0, cpu_pct, d->mem_mib,
-			d->vcpus, d->nets,
+		fprintf(f,
+			"%-16.16s %5lld %6s %10.1f %6.1f %8lld %5lld %4u %13.1f %13.1f %8.0f %8.0f "
+			"%8" PRIu64 " %7.1f %10" PRIu64 " %10" PRIu64 "\n",
+			d->name, d->domid, d->state, d->cpu_s >= 0 ? d->cpu_s : 0.0, cpu_pct,
+			d->mem_mib, d->vcpus, d->nets,
 			(double)pvnet_counter_delta(p->tx_bytes, d->tx_bytes) * 8 / 1000 / secs,
 			(double)pvnet_counter_delta(p->rx_bytes, d->rx_bytes) * 8 / 1000 / secs,
 			(double)pvnet_counter_delta(p->tx_pkts, d->tx_pkts) / secs,
@@ -224,7 +229,8 @@ static int wait_or_quit(double secs, bool interactive)
 			return 0;
 		if (!interactive) {
 			struct timespec ts = {.tv_sec = (time_t)left,
-					      .tv_nsec = (long)((left - (double)(time_t)left) * 1e9)};
+					      .tv_nsec =
+						      (long)((left - (double)(time_t)left) * 1e9)};
 			nanosleep(&ts, NULL);
 			continue;
 		}

@@ -94,7 +94,7 @@ struct adopt {
 	struct adopt_rec *recs[ADOPT_MAX_RECORDS];
 	unsigned n_recs;
 	struct adopt_pending pending[ADOPT_PENDING_MAX];
-	uint64_t refused; /* connections refused (no record, bad memfd, ...) */
+	uint64_t refused;         /* connections refused (no record, bad memfd, ...) */
 	uint64_t qmp_deadline_ns; /* start-up budget for asking adopted QEMUs over QMP */
 };
 
@@ -143,8 +143,8 @@ static int records_dir(const struct pvnetd *d, char *buf, size_t size)
 	return 0;
 }
 
-void adopt_note_create(const char *file, const char *text, size_t len,
-		       const char *const *overrides, unsigned n)
+void adopt_note_create(const char *file, const char *text, size_t len, const char *const *overrides,
+		       unsigned n)
 {
 	cur_create.file = file;
 	cur_create.text = text;
@@ -253,8 +253,9 @@ int adopt_save(struct pvnetd *d, const struct dom *dom)
 	rec.vifs_state = 1;
 	rc = rec_store(dir, &rec); /* borrowed pointers: no pvnet_domrec_free */
 	if (rc < 0)
-		PVLOG(ERR, MOD, "domain %u: saving its record in %s: %s (it will not survive a "
-				"restart)",
+		PVLOG(ERR, MOD,
+		      "domain %u: saving its record in %s: %s (it will not survive a "
+		      "restart)",
 		      dom->domid, dir, strerror(-rc));
 	return rc;
 }
@@ -287,8 +288,9 @@ void adopt_save_vifs(struct pvnetd *d, const struct dom *dom)
 			snprintf(why, sizeof(why), "%s", strerror(-rc));
 	}
 	if (rc < 0)
-		PVLOG(ERR, MOD, "domain %u: updating its record %s: %s (a restart brings back the "
-				"vifs it had before)",
+		PVLOG(ERR, MOD,
+		      "domain %u: updating its record %s: %s (a restart brings back the "
+		      "vifs it had before)",
 		      dom->domid, path, why);
 }
 
@@ -317,7 +319,8 @@ static void remove_dead_netns(const struct pvnet_domrec *r)
 
 	if (!cfg)
 		return;
-	if (pvnet_config_parse_ex(r->name, r->text, r->text_len, &opts, cfg, err, sizeof(err)) == 0) {
+	if (pvnet_config_parse_ex(r->name, r->text, r->text_len, &opts, cfg, err, sizeof(err)) ==
+	    0) {
 		const char *ns = cfg->netns[0] ? cfg->netns : cfg->name;
 		snprintf(path, sizeof(path), "/run/netns/%s", ns);
 		if (!strchr(ns, '/') && lstat(path, &st) == 0 && nf_netns_remove(ns) == 0)
@@ -389,8 +392,9 @@ static void load_records(struct pvnetd *d, struct adopt *a)
 		} else if (r->hvm) {
 			char err[512] = "";
 			if (adopt_hvm(d, a, r, err, sizeof(err)) < 0)
-				PVLOG(ERR, MOD, "domain %u '%s' (QEMU pid %ld, record %s): not adopted: "
-						"%s (the process is left alone, the file as it is)",
+				PVLOG(ERR, MOD,
+				      "domain %u '%s' (QEMU pid %ld, record %s): not adopted: "
+				      "%s (the process is left alone, the file as it is)",
 				      r->domid, r->name, r->pid, path, err);
 		} else if (a->n_recs >= ADOPT_MAX_RECORDS) {
 			PVLOG(ERR, MOD, "domain record %s: more than %u records; not adopted", path,
@@ -475,12 +479,13 @@ int adopt_domain_build(struct pvnetd *d, struct pvnet_domrec *r, int fd, int mem
 
 	if (!dom)
 		return -ENOMEM;
-	rc = pvnet_config_parse_ex(strcmp(r->file, "-") ? r->file : r->name, r->text, r->text_len, &opts, &dom->cfg, err,
-				   sizeof(err));
+	rc = pvnet_config_parse_ex(strcmp(r->file, "-") ? r->file : r->name, r->text, r->text_len,
+				   &opts, &dom->cfg, err, sizeof(err));
 	if (rc < 0 || strcmp(dom->cfg.name, r->name) || dom->cfg.memory_mib != r->memory_mib) {
 		/* rate-limited: the guest asks again every 100 ms */
-		PVLOG_RL(ERR, MOD, "domain %u '%s': its recorded config no longer parses as it did: %s",
-		      r->domid, r->name, rc < 0 ? err : "name or memory differ");
+		PVLOG_RL(ERR, MOD,
+			 "domain %u '%s': its recorded config no longer parses as it did: %s",
+			 r->domid, r->name, rc < 0 ? err : "name or memory differ");
 		free(dom);
 		return rc < 0 ? rc : -EINVAL;
 	}
@@ -489,8 +494,9 @@ int adopt_domain_build(struct pvnetd *d, struct pvnet_domrec *r, int fd, int mem
 		memcpy(dom->cfg.vifs, r->vifs, r->n_vifs * sizeof(r->vifs[0]));
 		dom->cfg.n_vifs = r->n_vifs;
 	} else if (r->vifs_state < 0) {
-		PVLOG(WARN, MOD, "domain %u '%s': its recorded vifs are of another layout or "
-				 "damaged; the vifs of its config file are used",
+		PVLOG(WARN, MOD,
+		      "domain %u '%s': its recorded vifs are of another layout or "
+		      "damaged; the vifs of its config file are used",
 		      r->domid, r->name);
 	}
 	dom->domid = r->domid;
@@ -629,8 +635,8 @@ static int adopt_hvm(struct pvnetd *d, struct adopt *a, struct pvnet_domrec *r, 
 		qmp_ms = (unsigned)((a->qmp_deadline_ns - now) / 1000000u);
 	if (qmp_ms > 1000)
 		qmp_ms = 1000;
-	rc = hvm_adopt(&dom->cfg, dom->domid, d->run_dir, d->sw, r->qmp, r->accel,
-		       r->vhost_client, (pid_t)r->pid, r->start, qmp_ms, &dom->hvm, err, errlen);
+	rc = hvm_adopt(&dom->cfg, dom->domid, d->run_dir, d->sw, r->qmp, r->accel, r->vhost_client,
+		       (pid_t)r->pid, r->start, qmp_ms, &dom->hvm, err, errlen);
 	if (rc < 0)
 		goto release;
 	dom->pid = (pid_t)r->pid;
@@ -717,8 +723,8 @@ static int handle_first(struct pvnetd *d, struct adopt *a, int fd)
 refuse:
 	a->refused++;
 	PVLOG_RL(WARN, MOD, "refused a connection (pid %ld, domain %u): %s",
-		 (long)(cl == sizeof(cred) ? cred.pid : 0), n == sizeof(req) ? req.args.hello.domid : 0,
-		 strerror(-rc));
+		 (long)(cl == sizeof(cred) ? cred.pid : 0),
+		 n == sizeof(req) ? req.args.hello.domid : 0, strerror(-rc));
 	if (n == sizeof(req))
 		send_ret(fd, &req, rc);
 	for (int i = 0; i < nfds; i++)
@@ -871,8 +877,9 @@ int adopt_start(struct pvnetd *d)
 				adopt_handle(d, pfd[i].fd, ptr[i]);
 	}
 	if (a->n_recs)
-		PVLOG(INFO, MOD, "%u of %u running guest(s) re-adopted at start%s", a->n_recs - left,
-		      a->n_recs, left ? "; the others are still taken when they call" : "");
+		PVLOG(INFO, MOD, "%u of %u running guest(s) re-adopted at start%s",
+		      a->n_recs - left, a->n_recs,
+		      left ? "; the others are still taken when they call" : "");
 	return 0;
 }
 
@@ -969,7 +976,8 @@ int cmd_shutdown(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 			all = true;
 		else if (!strcmp(argv[i], "--wait") || !strcmp(argv[i], "-w"))
 			wait = true;
-		else if ((!strcmp(argv[i], "--timeout") || !strcmp(argv[i], "-t")) && i + 1 < argc) {
+		else if ((!strcmp(argv[i], "--timeout") || !strcmp(argv[i], "-t")) &&
+			 i + 1 < argc) {
 			unsigned long v = strtoul(argv[++i], &end, 10);
 			if (*end || !*argv[i] || v < 1 || v > 3600)
 				bad = true;
@@ -1007,7 +1015,7 @@ int cmd_shutdown(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 			dom_shutdown(d, dom, o), n++;
 	}
 	killed = wait ? dom_shutdown_wait(d, -1, timeout_s * 1000, o) : 0;
-	PVLOG(INFO, MOD, "shutdown --all%s: %u domain(s) asked, %d killed after %u s", wait ? " --wait" : "",
-	      n, killed, timeout_s);
+	PVLOG(INFO, MOD, "shutdown --all%s: %u domain(s) asked, %d killed after %u s",
+	      wait ? " --wait" : "", n, killed, timeout_s);
 	return killed ? 1 : 0;
 }

@@ -80,8 +80,9 @@ static void ctl_send(struct ctl_conn *c, const char *buf, size_t size)
 	}
 	if (c->queued + size > PVNET_CTL_OUT_MAX) {
 		char why[96];
-		snprintf(why, sizeof(why), "stopped reading (%zu bytes of replies queued, at most %d)",
-			 c->queued, PVNET_CTL_OUT_MAX);
+		snprintf(why, sizeof(why),
+			 "stopped reading (%zu bytes of replies queued, at most %d)", c->queued,
+			 PVNET_CTL_OUT_MAX);
 		ctl_kill(c, why);
 		return;
 	}
@@ -199,7 +200,7 @@ static int cmd_create_dom(struct pvnetd *d, struct outbuf *o, int argc, char **a
 		return 1;
 	}
 	if (first == 4 && (path_from_cwd(cfg->kernel, sizeof(cfg->kernel), argv[3]) < 0 ||
-			  path_from_cwd(cfg->ramdisk, sizeof(cfg->ramdisk), argv[3]) < 0)) {
+			   path_from_cwd(cfg->ramdisk, sizeof(cfg->ramdisk), argv[3]) < 0)) {
 		err_printf(o, "%s: kernel or ramdisk path too long once made absolute (%s/...)\n",
 			   argv[1], argv[3]);
 		free(cfg);
@@ -278,7 +279,9 @@ int cmd_vif_set_rate(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 	int rc;
 
 	if (argc != 3) {
-		err_printf(o, "usage: pvnet vif-set-rate VIF RATE (VIF: vifD.N or D/N; RATE: 10Mb/s@50ms or off)\n");
+		err_printf(
+			o,
+			"usage: pvnet vif-set-rate VIF RATE (VIF: vifD.N or D/N; RATE: 10Mb/s@50ms or off)\n");
 		return 2;
 	}
 	if ((sscanf(argv[1], "vif%u.%u%c", &dom, &n, &tail) != 2 &&
@@ -345,8 +348,9 @@ static int switch_name_taken(struct pvnetd *d, struct outbuf *o, int argc, char 
 	    vsw_switch_port_find(d->sw, argv[3], &br, &port) < 0 ||
 	    !strcmp(vsw_bridge_name(br), argv[2]))
 		return 0;
-	err_printf(o, "add-port %s %s: bridge %s already has a port named %s (port names are "
-		      "global; del-port it there first)\n",
+	err_printf(o,
+		   "add-port %s %s: bridge %s already has a port named %s (port names are "
+		   "global; del-port it there first)\n",
 		   argv[2], argv[3], vsw_bridge_name(br), argv[3]);
 	return 1;
 }
@@ -392,7 +396,8 @@ int cmd_nic(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 	if (argc == 3 && !strcmp(argv[1], "del")) {
 		int rc = nb_nic_del(d->nb, argv[2]);
 		if (rc < 0) {
-			err_printf(o, "nic del %s: %s\n", argv[2], rc == -ENOENT ? "no such NIC" : strerror(-rc));
+			err_printf(o, "nic del %s: %s\n", argv[2],
+				   rc == -ENOENT ? "no such NIC" : strerror(-rc));
 			return 1;
 		}
 		return 0;
@@ -452,11 +457,13 @@ int cmd_accel(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
 	if (argc == 3 && (!strcmp(argv[1], "detach") || !strcmp(argv[1], "attach"))) {
 		int rc = nb_accel_vif_set_attached(d->nb, argv[2], !strcmp(argv[1], "attach"));
 		if (rc < 0) {
-			err_printf(o, "accel %s %s: %s\n", argv[1], argv[2],
-				   rc == -ENOENT	? "no such vif"
-				   : rc == -ENODEV	? "the vif has no accelerator"
-				   : rc == -EOPNOTSUPP ? "a Level 0 vif shares the NIC's queue; nothing to detach"
-							: strerror(-rc));
+			err_printf(
+				o, "accel %s %s: %s\n", argv[1], argv[2],
+				rc == -ENOENT   ? "no such vif"
+				: rc == -ENODEV ? "the vif has no accelerator"
+				: rc == -EOPNOTSUPP
+					? "a Level 0 vif shares the NIC's queue; nothing to detach"
+					: strerror(-rc));
 			return 1;
 		}
 		return 0;
@@ -476,8 +483,9 @@ int cmd_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv)
  * own name too). A module outside these would take a level nothing reads: refused.
  */
 static const char *const log_modules[] = {
-	"accel",   "adopt", "ctl",    "evtchn", "gnttab", "hotplug",   "hv",    "hvm",     "hypercall",
-	"netback", "ovsdb", "pvnetd", "quota",  "state",  "toolstack", "vhost", "vswitch", "xs",
+	"accel", "adopt", "ctl",       "evtchn",  "gnttab",  "hotplug",
+	"hv",    "hvm",   "hypercall", "netback", "ovsdb",   "pvnetd",
+	"quota", "state", "toolstack", "vhost",   "vswitch", "xs",
 };
 
 static bool log_module_known(struct pvnetd *d, const char *m)
@@ -558,7 +566,8 @@ static int ctl_run(struct pvnetd *d, struct outbuf *o, int row, bool exact, int 
 	}
 	if ((pvnet_cmds[row].flags & PVNET_CMD_PRIV) && o->conn && exact &&
 	    !pvnet_cmd_read_only((unsigned)row, argc) && !ctl_client_privileged(o->conn)) {
-		err_printf(o, "%s%s%s: changes pvnetd's state: root or uid %u only (you are uid %u)\n",
+		err_printf(o,
+			   "%s%s%s: changes pvnetd's state: root or uid %u only (you are uid %u)\n",
 			   argv[0], pvnet_cmds[row].sub ? " " : "",
 			   pvnet_cmds[row].sub ? pvnet_cmds[row].sub : "", (unsigned)geteuid(),
 			   (unsigned)o->conn->uid);
@@ -688,9 +697,11 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 		goto reply;
 	}
 	if (bad) {
-		err_printf(&o, "control protocol mismatch: this client speaks version %s, pvnetd %s "
-			       "speaks version %d; use the pvnet program of the same release as "
-			       "pvnetd\n", theirs, PVNET_VERSION, PVNET_CTL_VERSION);
+		err_printf(&o,
+			   "control protocol mismatch: this client speaks version %s, pvnetd %s "
+			   "speaks version %d; use the pvnet program of the same release as "
+			   "pvnetd\n",
+			   theirs, PVNET_VERSION, PVNET_CTL_VERSION);
 		goto reply;
 	}
 	/* --json / --format=FMT of the read commands (report.c) */

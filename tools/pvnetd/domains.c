@@ -67,8 +67,7 @@ setf(struct pvnetd *d, const char *dir, const char *key, const char *fmt, ...)
 }
 
 /* The vif device directories the toolstack writes, as libxl does (pvnetd.h). */
-int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
-			   const struct pvnet_vif_cfg *vif)
+int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n, const struct pvnet_vif_cfg *vif)
 {
 	char fe[128], be[128], mac[18];
 	struct xs_perm fe_perms[2] = {{dom->domid, XS_PERM_NONE}, {0, XS_PERM_READ}};
@@ -103,7 +102,8 @@ int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
 	/* pvnet: the PV guest's default route(s) through this vif (vif `gateway=`) */
 	if (vif->n_gateway)
 		rc |= setf(d, be, "gateway", "%s%s%s", vif->gateway[0].text,
-			   vif->n_gateway > 1 ? " " : "", vif->n_gateway > 1 ? vif->gateway[1].text : "");
+			   vif->n_gateway > 1 ? " " : "",
+			   vif->n_gateway > 1 ? vif->gateway[1].text : "");
 	/* the switch port's name (vif `vifname=`), as libxl writes it */
 	if (vif->vifname[0])
 		rc |= setf(d, be, "vifname", "%s", vif->vifname);
@@ -117,8 +117,8 @@ int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
 		rc |= setf(d, be, "trunks", "%s", tr);
 	}
 	if (vif->rate_bytes)
-		rc |= setf(d, be, "rate", "%llu,%u",
-				(unsigned long long)vif->rate_bytes, vif->rate_usec);
+		rc |= setf(d, be, "rate", "%llu,%u", (unsigned long long)vif->rate_bytes,
+			   vif->rate_usec);
 	/* pvnet: netback polling (vif `poll=`), read by the backend at connect */
 	if (vif->poll_us)
 		rc |= vif->poll_us < 0 ? setf(d, be, "pvnet-poll", "on")
@@ -156,14 +156,12 @@ static int write_dom_nodes(struct pvnetd *d, struct dom *dom)
 
 	snprintf(base, sizeof(base), "/local/domain/%u", dom->domid);
 	rc |= setf(d, base, "memory/target", "%llu",
-			(unsigned long long)dom->cfg.memory_mib * 1024);
+		   (unsigned long long)dom->cfg.memory_mib * 1024);
 	rc |= setf(d, base, "memory/static-max", "%llu",
-			(unsigned long long)dom->cfg.memory_mib * 1024);
+		   (unsigned long long)dom->cfg.memory_mib * 1024);
 	rc |= setf(d, base, "cpu/0/availability", "online");
-	rc |= setf(d, base, "pvnet/netns", "%s",
-			dom->cfg.netns[0] ? dom->cfg.netns : dom->name);
-	rc |= setf(d, base, "pvnet/type", "%s",
-			dom->cfg.type[0] ? dom->cfg.type : "pv");
+	rc |= setf(d, base, "pvnet/netns", "%s", dom->cfg.netns[0] ? dom->cfg.netns : dom->name);
+	rc |= setf(d, base, "pvnet/type", "%s", dom->cfg.type[0] ? dom->cfg.type : "pv");
 	/* control/ is where the toolstack asks for shutdown; the guest may write its features */
 	rc |= xs_mkdir(d->xs, 0, 0, "/local/domain/0/backend");
 	{
@@ -219,8 +217,8 @@ static int spawn_guest(struct pvnetd *d, struct dom *dom, int guest_sock)
 {
 	char domid[16], con[PATH_MAX], var[HV_NAME_MAX + 32];
 	const char *bin = d->guest_bin, *adopt = adopt_sock_path(d);
-	char *argv[] = {"pvnet-guest", "--domid", domid, "--hv-fd", "3", "--name", dom->name,
-			NULL, NULL, NULL};
+	char *argv[] = {"pvnet-guest", "--domid", domid, "--hv-fd", "3",
+			"--name",      dom->name, NULL,  NULL,      NULL};
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, all;
@@ -253,7 +251,7 @@ static int spawn_guest(struct pvnetd *d, struct dom *dom, int guest_sock)
 	sigemptyset(&none);
 	sigfillset(&all);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-					       POSIX_SPAWN_SETSIGDEF);
+						POSIX_SPAWN_SETSIGDEF);
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
 	posix_spawn_file_actions_adddup2(&fa, logfd, 1);
@@ -275,8 +273,9 @@ static int spawn_guest(struct pvnetd *d, struct dom *dom, int guest_sock)
 static void dom_warn_on_crash(const struct pvnet_dom_cfg *cfg, struct outbuf *out)
 {
 	if (cfg->on_crash[0] && strcmp(cfg->on_crash, "destroy"))
-		err_printf(out, "warning: on_crash = \"%s\" is not implemented: a guest that dies "
-				"is destroyed\n",
+		err_printf(out,
+			   "warning: on_crash = \"%s\" is not implemented: a guest that dies "
+			   "is destroyed\n",
 			   cfg->on_crash);
 }
 
@@ -323,8 +322,8 @@ static int hvm_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct 
 		free(dom);
 		return rc;
 	}
-	rc = hvm_spawn(cfg, dom->domid, d->run_dir, d->sw, &dom->hvm, &dom->pid, err,
-		       sizeof(err), pump_cb, d);
+	rc = hvm_spawn(cfg, dom->domid, d->run_dir, d->sw, &dom->hvm, &dom->pid, err, sizeof(err),
+		       pump_cb, d);
 	if (rc < 0) {
 		err_printf(out, "cannot start HVM domain '%s': %s\n", cfg->name, err);
 		xs_domain_release(d->xs, dom->domid);
@@ -388,8 +387,9 @@ int mac_check_free(struct pvnetd *d, const char *what, const char *name, const u
 	if (!o)
 		return 0;
 	pvnet_mac_format(mac, s);
-	err_printf(out, quote ? "%s '%s': mac %s is already vif %u of domain %u (%s)\n"
-			      : "%s: %s: mac %s is already vif %u of domain %u (%s)\n",
+	err_printf(out,
+		   quote ? "%s '%s': mac %s is already vif %u of domain %u (%s)\n"
+			 : "%s: %s: mac %s is already vif %u of domain %u (%s)\n",
 		   what, name, s, devid, o->domid, o->name);
 	return -EEXIST;
 }
@@ -503,8 +503,9 @@ static int dom_wait_connected(struct pvnetd *d, struct dom *dom, struct outbuf *
 		for (i = 0; i < dom->cfg.n_vifs; i++) {
 			int devid = dom->cfg.vifs[i].devid;
 
-			snprintf(path, sizeof(path), "/local/domain/0/error/backend/vif/%u/%d/error",
-				 dom->domid, devid);
+			snprintf(path, sizeof(path),
+				 "/local/domain/0/error/backend/vif/%u/%d/error", dom->domid,
+				 devid);
 			if (store_error(d, path, why, sizeof(why)))
 				goto fail;
 			snprintf(path, sizeof(path), "/local/domain/%u/error/device/vif/%d/error",
@@ -541,8 +542,10 @@ static int dom_wait_connected(struct pvnetd *d, struct dom *dom, struct outbuf *
 		pvnetd_pump(d, 100);
 	}
 fail:
-	err_printf(out, "cannot create domain '%s': vif %u cannot connect: %s (console: pvnet console %s)\n",
-		   dom->name, i < dom->cfg.n_vifs ? i : 0, why, dom->name);
+	err_printf(
+		out,
+		"cannot create domain '%s': vif %u cannot connect: %s (console: pvnet console %s)\n",
+		dom->name, i < dom->cfg.n_vifs ? i : 0, why, dom->name);
 	PVLOG(WARN, MOD, "domain %u '%s': vif %u cannot connect: %s; destroying it", dom->domid,
 	      dom->name, i < dom->cfg.n_vifs ? i : 0, why);
 	return -EIO;
@@ -560,7 +563,8 @@ int dom_create(struct pvnetd *d, const struct pvnet_dom_cfg *cfg, struct outbuf 
 		return -EEXIST;
 	}
 	for (unsigned i = 0; i < cfg->n_vifs; i++)
-		if (mac_check_free(d, "cannot create domain", cfg->name, cfg->vifs[i].mac, out, true) < 0)
+		if (mac_check_free(d, "cannot create domain", cfg->name, cfg->vifs[i].mac, out,
+				   true) < 0)
 			return -EEXIST;
 	if (!strcmp(cfg->type, "hvm"))
 		return hvm_create(d, cfg, out);

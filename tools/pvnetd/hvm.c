@@ -215,7 +215,8 @@ static const char *choose_accel(const char *kernel, const char *ramdisk,
 	if (probed < 0) {
 		uint64_t t0 = pvnet_now_ms();
 		probed = kvm_probe(kernel, ramdisk, wait_cb, arg);
-		PVLOG(INFO, MOD, "KVM boot probe: %s in %llu ms", probed ? "reached init" : "failed",
+		PVLOG(INFO, MOD, "KVM boot probe: %s in %llu ms",
+		      probed ? "reached init" : "failed",
 		      (unsigned long long)(pvnet_now_ms() - t0));
 	}
 	return probed ? "kvm" : "tcg";
@@ -243,20 +244,25 @@ int hvm_socket_path_ok(const char *path, const char *run_dir, char *err, size_t 
 	n = (size_t)(slash - path);
 	snprintf(dir, sizeof(dir), "%.*s", (int)(n ? n : 1), path);
 	if (!realpath(dir, real_dir) || !realpath(run_dir, real_run)) {
-		snprintf(err, errlen, "socket=%.107s: directory %.107s: %s", path, dir, strerror(errno));
+		snprintf(err, errlen, "socket=%.107s: directory %.107s: %s", path, dir,
+			 strerror(errno));
 		return -EINVAL;
 	}
 	n = strlen(real_run);
 	if (!(strncmp(real_dir, real_run, n) == 0 && (real_dir[n] == 0 || real_dir[n] == '/')) &&
 	    !(extra && *extra && realpath(extra, real_extra) && !strcmp(real_dir, real_extra))) {
-		snprintf(err, errlen, "socket=%.107s: refused: a vhost-user socket must be in the run "
-			 "dir %.100s (or in $PVNET_VHOST_DIR%s%.100s)", path, run_dir,
-			 extra && *extra ? " = " : ", not set", extra && *extra ? extra : "");
+		snprintf(err, errlen,
+			 "socket=%.107s: refused: a vhost-user socket must be in the run "
+			 "dir %.100s (or in $PVNET_VHOST_DIR%s%.100s)",
+			 path, run_dir, extra && *extra ? " = " : ", not set",
+			 extra && *extra ? extra : "");
 		return -EPERM;
 	}
 	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
-		snprintf(err, errlen, "socket=%.107s: refused: exists and is not a socket (pvnetd "
-			 "replaces only a stale socket)", path);
+		snprintf(err, errlen,
+			 "socket=%.107s: refused: exists and is not a socket (pvnetd "
+			 "replaces only a stale socket)",
+			 path);
 		return -EEXIST;
 	}
 	return 0;
@@ -326,9 +332,10 @@ static int add_ports(struct hvm_dom *h, const struct pvnet_dom_cfg *cfg, char *e
 		struct vsw_port *port;
 		int rc;
 
-		if (vif->model[0] && strcmp(vif->model, "virtio") && strcmp(vif->model, "virtio-net")) {
-			snprintf(err, errlen, "vif %u: model '%s' not supported for hvm (virtio)", i,
-				 vif->model);
+		if (vif->model[0] && strcmp(vif->model, "virtio") &&
+		    strcmp(vif->model, "virtio-net")) {
+			snprintf(err, errlen, "vif %u: model '%s' not supported for hvm (virtio)",
+				 i, vif->model);
 			return -EINVAL;
 		}
 		if (vif->vifname[0]) /* vif `vifname=` names the port */
@@ -460,7 +467,8 @@ static int check_images(const struct pvnet_dom_cfg *cfg, char *err, size_t errle
 			return rc;
 		}
 		if (!S_ISREG(st.st_mode)) {
-			snprintf(err, errlen, "%s=%s: not a regular file", k ? "ramdisk" : "kernel", f);
+			snprintf(err, errlen, "%s=%s: not a regular file", k ? "ramdisk" : "kernel",
+				 f);
 			return -EINVAL;
 		}
 	}
@@ -468,8 +476,8 @@ static int check_images(const struct pvnet_dom_cfg *cfg, char *err, size_t errle
 }
 
 int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_dir,
-	      struct vsw_switch *sw, struct hvm_dom **out, pid_t *pid_out, char *err,
-	      size_t errlen, void (*wait_cb)(void *arg, int ms), void *arg)
+	      struct vsw_switch *sw, struct hvm_dom **out, pid_t *pid_out, char *err, size_t errlen,
+	      void (*wait_cb)(void *arg, int ms), void *arg)
 {
 	struct argv_buf *a = NULL;
 	struct hvm_dom *h;
@@ -482,7 +490,8 @@ int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_di
 		return -EINVAL;
 	}
 	if (!cfg->kernel[0]) {
-		snprintf(err, errlen, "hvm needs kernel = '...' (scripts/guest-image.sh builds one)");
+		snprintf(err, errlen,
+			 "hvm needs kernel = '...' (scripts/guest-image.sh builds one)");
 		return -EINVAL;
 	}
 	rc = check_images(cfg, err, errlen);
@@ -520,8 +529,9 @@ int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_di
 	if (logfd < 0) {
 		rc = logfd;
 		snprintf(err, errlen, "console log %s: %s", con,
-			 rc == -ELOOP ? "is a symlink: refused"
-			 : rc == -EINVAL ? "not a regular file: refused" : strerror(-rc));
+			 rc == -ELOOP    ? "is a symlink: refused"
+			 : rc == -EINVAL ? "not a regular file: refused"
+					 : strerror(-rc));
 		goto remove_ports;
 	}
 	pid = fork();
@@ -574,7 +584,8 @@ static int qmp_quit(const char *path)
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, cmds, sizeof(cmds) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)(sizeof(cmds) - 1)) {
+	    send(fd, cmds, sizeof(cmds) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+		    (ssize_t)(sizeof(cmds) - 1)) {
 		rc = -errno;
 		close(fd);
 		return rc;
@@ -633,8 +644,10 @@ void hvm_destroy(struct hvm_dom *h, pid_t pid, unsigned timeout_ms, int *status,
 			kill(pid, SIGTERM);
 		done = wait_exit(h, pid, timeout_ms / 2, &st, wait_cb, arg);
 		if (!done) {
-			PVLOG(WARN, MOD, "domain %u: QEMU pid %ld did not quit (%s) in %u ms; SIGKILL",
-			      h->domid, (long)pid, qfd >= 0 ? "QMP quit" : "SIGTERM", timeout_ms / 2);
+			PVLOG(WARN, MOD,
+			      "domain %u: QEMU pid %ld did not quit (%s) in %u ms; SIGKILL",
+			      h->domid, (long)pid, qfd >= 0 ? "QMP quit" : "SIGTERM",
+			      timeout_ms / 2);
 			kill(pid, SIGKILL);
 			/* SIGKILL is not ignored; bounded anyway (a process stuck in the
 			 * kernel is reaped later by the SIGCHLD handler) */
@@ -700,8 +713,8 @@ static json_t *qmp_read(int fd, char *buf, size_t size, size_t *have, uint64_t d
 			o = json_loads(buf, 0, NULL);
 			*have -= (size_t)(nl + 1 - buf);
 			memmove(buf, nl + 1, *have);
-			if (json_is_object(o) && (json_object_get(o, key) ||
-						  (alt && json_object_get(o, alt))))
+			if (json_is_object(o) &&
+			    (json_object_get(o, key) || (alt && json_object_get(o, alt))))
 				return o;
 			json_decref(o);
 			nl = memchr(buf, '\n', *have);
@@ -744,7 +757,8 @@ static int qmp_check_name(const char *path, const char *name, unsigned timeout_m
 	if (fd < 0)
 		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    send(fd, cmds, sizeof(cmds) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)(sizeof(cmds) - 1)) {
+	    send(fd, cmds, sizeof(cmds) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+		    (ssize_t)(sizeof(cmds) - 1)) {
 		rc = -errno;
 		snprintf(err, errlen, "connect to %s: %s", path, strerror(-rc));
 		goto out;
@@ -760,8 +774,8 @@ static int qmp_check_name(const char *path, const char *name, unsigned timeout_m
 			goto out;
 	}
 	{
-		const char *got = json_string_value(json_object_get(json_object_get(o, "return"),
-								    "name"));
+		const char *got =
+			json_string_value(json_object_get(json_object_get(o, "return"), "name"));
 		if (!got) {
 			snprintf(err, errlen, "query-name: no name in the answer");
 			rc = -EPROTO;
@@ -785,8 +799,8 @@ out:
  * chardevs of each role (server=on,wait=off / reconnect=1). Cheap and without
  * waiting on QEMU.
  */
-static bool cmdline_is_ours(pid_t pid, const char *name, const char *qmp_path,
-			    unsigned *servers, unsigned *clients)
+static bool cmdline_is_ours(pid_t pid, const char *name, const char *qmp_path, unsigned *servers,
+			    unsigned *clients)
 {
 	char path[64], want[400];
 	bool has_name = false, has_qmp = false;
@@ -806,7 +820,8 @@ static bool cmdline_is_ours(pid_t pid, const char *name, const char *qmp_path,
 		close(fd);
 	buf[len] = 0;
 	for (size_t off = 0; off < len; off += strlen(buf + off) + 1) {
-		const char *arg = buf + off, *next = off + strlen(arg) + 1 < len ? arg + strlen(arg) + 1 : "";
+		const char *arg = buf + off,
+			   *next = off + strlen(arg) + 1 < len ? arg + strlen(arg) + 1 : "";
 		if (!strcmp(arg, "-name") && !strcmp(next, name))
 			has_name = true;
 		if (!strcmp(arg, want))
@@ -838,15 +853,17 @@ static int check_process(const struct hvm_dom *h, pid_t pid, char *err, size_t e
 		return -ESRCH;
 	}
 	if (!cmdline_is_ours(pid, h->name, h->qmp_path, &servers, &clients)) {
-		snprintf(err, errlen, "pid %ld is not the QEMU pvnetd started for '%s' (its command "
-			 "line has no -name %s and -qmp %s)", (long)pid, h->name, h->name,
-			 h->qmp_path);
+		snprintf(err, errlen,
+			 "pid %ld is not the QEMU pvnetd started for '%s' (its command "
+			 "line has no -name %s and -qmp %s)",
+			 (long)pid, h->name, h->name, h->qmp_path);
 		return -EPERM;
 	}
 	if (h->vhost_client ? clients != 0 : servers != 0) {
 		/* a port of the wrong role would wait forever, or (listening) replace the
 		 * socket QEMU listens on */
-		snprintf(err, errlen, "its record says QEMU's vhost-user sockets are %s but QEMU "
+		snprintf(err, errlen,
+			 "its record says QEMU's vhost-user sockets are %s but QEMU "
 			 "pid %ld has %u server and %u reconnecting client chardev(s)",
 			 h->vhost_client ? "servers" : "clients (record without 'vhost')",
 			 (long)pid, servers, clients);
@@ -902,13 +919,17 @@ int hvm_adopt(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_di
 			return rc;
 		}
 		if (rc < 0)
-			PVLOG(WARN, MOD, "domain %u '%s': QMP: %s; adopted on its pid and start time",
-			      domid, cfg->name, why);
+			PVLOG(WARN, MOD,
+			      "domain %u '%s': QMP: %s; adopted on its pid and start time", domid,
+			      cfg->name, why);
 		else
-			PVLOG(INFO, MOD, "domain %u '%s': QMP answers with its name", domid, cfg->name);
+			PVLOG(INFO, MOD, "domain %u '%s': QMP answers with its name", domid,
+			      cfg->name);
 	} else {
-		PVLOG(WARN, MOD, "domain %u '%s': QMP not asked (start-up budget spent); adopted on "
-				 "its pid and start time", domid, cfg->name);
+		PVLOG(WARN, MOD,
+		      "domain %u '%s': QMP not asked (start-up budget spent); adopted on "
+		      "its pid and start time",
+		      domid, cfg->name);
 	}
 	rc = add_ports(h, cfg, err, errlen);
 	if (rc < 0) {
@@ -916,8 +937,9 @@ int hvm_adopt(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_di
 		free(h);
 		return rc;
 	}
-	PVLOG(INFO, MOD, "domain %u '%s': QEMU pid %ld re-adopted (%s), %u vhost-user port(s) "
-			 "%s again",
+	PVLOG(INFO, MOD,
+	      "domain %u '%s': QEMU pid %ld re-adopted (%s), %u vhost-user port(s) "
+	      "%s again",
 	      domid, cfg->name, (long)pid, h->accel, h->n_ports,
 	      vhost_client ? "connecting to QEMU" : "listening for QEMU (a reconnect=1 client)");
 	*out = h;

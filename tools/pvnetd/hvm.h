@@ -65,8 +65,8 @@ struct hvm_dom;
 int hvm_socket_path_ok(const char *path, const char *run_dir, char *err, size_t errlen);
 
 int hvm_spawn(const struct pvnet_dom_cfg *cfg, domid_t domid, const char *run_dir,
-	      struct vsw_switch *sw, struct hvm_dom **out, pid_t *pid_out, char *err,
-	      size_t errlen, void (*wait_cb)(void *arg, int ms), void *arg);
+	      struct vsw_switch *sw, struct hvm_dom **out, pid_t *pid_out, char *err, size_t errlen,
+	      void (*wait_cb)(void *arg, int ms), void *arg);
 
 /*
  * Stops QEMU if `pid` > 0 and it is still running: "quit" over QMP (sent without

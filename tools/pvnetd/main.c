@@ -131,7 +131,7 @@ static int listen_seqpacket(const char *path)
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	unlink(path); /* never follows a link; the run dir is ours (locked, root's, 0700) */
+	unlink(path);      /* never follows a link; the run dir is ours (locked, root's, 0700) */
 	old = umask(0177); /* the socket file is born 0600 */
 	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	umask(old);
@@ -203,8 +203,10 @@ static int pid_lock(struct pvnetd *d, char *why, size_t size)
 		if (fd < 0) {
 			rc = -errno;
 			if (rc == -ELOOP)
-				snprintf(why, size, "pid file %s is a symbolic link: refusing to start "
-					 "(remove it)", d->pid_path);
+				snprintf(why, size,
+					 "pid file %s is a symbolic link: refusing to start "
+					 "(remove it)",
+					 d->pid_path);
 			else
 				snprintf(why, size, "pid file %s: %s", d->pid_path, strerror(-rc));
 			return rc;
@@ -219,13 +221,17 @@ static int pid_lock(struct pvnetd *d, char *why, size_t size)
 			rc = -errno;
 			if (rc == -EAGAIN || rc == -EACCES) {
 				struct flock q = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
-				if (fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK && q.l_pid > 0)
-					snprintf(why, size, "another pvnetd (pid %ld) holds %s: refusing "
+				if (fcntl(fd, F_GETLK, &q) == 0 && q.l_type != F_UNLCK &&
+				    q.l_pid > 0)
+					snprintf(why, size,
+						 "another pvnetd (pid %ld) holds %s: refusing "
 						 "to start; the running one is left untouched",
 						 (long)q.l_pid, d->pid_path);
 				else
-					snprintf(why, size, "another pvnetd holds %s: refusing to start; "
-						 "the running one is left untouched", d->pid_path);
+					snprintf(why, size,
+						 "another pvnetd holds %s: refusing to start; "
+						 "the running one is left untouched",
+						 d->pid_path);
 				rc = -EBUSY;
 			} else {
 				snprintf(why, size, "locking %s: %s", d->pid_path, strerror(-rc));
@@ -298,11 +304,12 @@ static int netns_exec_fixup(char *note, size_t note_size, char *why, size_t size
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || setns(fd, CLONE_NEWNS) < 0) {
 		rc = -errno;
-		snprintf(why, size,
-			 "started by `ip netns exec %.64s`, whose private mount namespace would hide "
-			 "the guests' namespaces from the host, and rejoining the caller's mount "
-			 "namespace failed (%s): start it with `nsenter --net=/run/netns/%.64s pvnetd ...`",
-			 name, strerror(-rc), name);
+		snprintf(
+			why, size,
+			"started by `ip netns exec %.64s`, whose private mount namespace would hide "
+			"the guests' namespaces from the host, and rejoining the caller's mount "
+			"namespace failed (%s): start it with `nsenter --net=/run/netns/%.64s pvnetd ...`",
+			name, strerror(-rc), name);
 		if (fd >= 0)
 			close(fd);
 		return rc;
@@ -312,11 +319,12 @@ static int netns_exec_fixup(char *note, size_t note_size, char *why, size_t size
 		/* the same directory in the caller's namespace, else "/": a relative
 		 * --run-dir or --log then fails with its own message */
 	}
-	snprintf(note, note_size,
-		 "started by `ip netns exec %.64s`: rejoined the caller's mount namespace (the "
-		 "guests' namespaces stay visible to the host), as `nsenter --net=/run/netns/%.64s` "
-		 "would have done",
-		 name, name);
+	snprintf(
+		note, note_size,
+		"started by `ip netns exec %.64s`: rejoined the caller's mount namespace (the "
+		"guests' namespaces stay visible to the host), as `nsenter --net=/run/netns/%.64s` "
+		"would have done",
+		name, name);
 	return 1;
 }
 
@@ -355,20 +363,25 @@ static void accept_ctl(struct pvnetd *d)
 			slot = ctl_evictable(d);
 			d->ctl_refused++;
 			if (!slot) {
-				PVLOG_RL(WARN, MOD, "control connections at the cap (%d, all busy): "
-					 "refusing pid %ld uid %u", PVNET_CTL_MAX_CONNS,
-					 (long)cred.pid, (unsigned)cred.uid);
+				PVLOG_RL(WARN, MOD,
+					 "control connections at the cap (%d, all busy): "
+					 "refusing pid %ld uid %u",
+					 PVNET_CTL_MAX_CONNS, (long)cred.pid, (unsigned)cred.uid);
 				close(fd);
 				continue;
 			}
-			PVLOG_RL(WARN, MOD, "control connections at the cap (%d): closing the "
+			PVLOG_RL(WARN, MOD,
+				 "control connections at the cap (%d): closing the "
 				 "longest idle one (pid %ld uid %u) for pid %ld uid %u",
 				 PVNET_CTL_MAX_CONNS, (long)slot->pid, (unsigned)slot->uid,
 				 (long)cred.pid, (unsigned)cred.uid);
 			ctl_conn_close(slot);
 		}
-		*slot = (struct ctl_conn){.fd = fd, .pid = cred.pid, .uid = cred.uid,
-					  .since_ns = pvnet_now_ns(), .serial = ++d->ctl_serial};
+		*slot = (struct ctl_conn){.fd = fd,
+					  .pid = cred.pid,
+					  .uid = cred.uid,
+					  .since_ns = pvnet_now_ns(),
+					  .serial = ++d->ctl_serial};
 	}
 }
 
@@ -383,8 +396,8 @@ static void ctl_expire(struct pvnetd *d, uint64_t now)
 		if (!c->dead && c->head && now - c->progress_ns > PVNET_CTL_STALL_MS * 1000000ull) {
 			c->dead = true;
 			snprintf(c->why, sizeof(c->why),
-				 "stopped reading (%zu bytes of replies unread for %d ms)", c->queued,
-				 PVNET_CTL_STALL_MS);
+				 "stopped reading (%zu bytes of replies unread for %d ms)",
+				 c->queued, PVNET_CTL_STALL_MS);
 		} else if (!c->dead && !c->head &&
 			   now - c->since_ns > PVNET_CTL_IDLE_MS * 1000000ull) {
 			c->dead = true;
@@ -409,12 +422,12 @@ static void handle_signals(struct pvnetd *d)
 		} else if (si.ssi_signo == SIGHUP) {
 			int rc = pvnet_log_reopen();
 			if (rc < 0)
-				PVLOG(ERR, MOD, "SIGHUP: reopening the log: %s (still writing the old file)",
+				PVLOG(ERR, MOD,
+				      "SIGHUP: reopening the log: %s (still writing the old file)",
 				      strerror(-rc));
 			else
 				PVLOG(INFO, MOD, "SIGHUP from pid %u: log reopened", si.ssi_pid);
-		}
-		else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+		} else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
 			PVLOG(INFO, MOD, "signal %u: shutting down", si.ssi_signo);
 			d->stop = true;
 		}
@@ -483,11 +496,23 @@ static void loop_gauge_turn(struct pvnetd *d, uint64_t now, uint64_t ns)
 	/* a long turn the machine's load does not explain: where it sits in the log
 	 * says what the loop was doing (the worst-turn checks fail on it) */
 	if (ran > 50000000)
-		PVLOG_RL(WARN, MOD, "control loop: a turn of %llu ms (%llu ms of it waiting to run)",
-			 (unsigned long long)(ns / 1000000), (unsigned long long)((ns - ran) / 1000000));
+		PVLOG_RL(WARN, MOD,
+			 "control loop: a turn of %llu ms (%llu ms of it waiting to run)",
+			 (unsigned long long)(ns / 1000000),
+			 (unsigned long long)((ns - ran) / 1000000));
 }
 
-enum { SRC_SIG, SRC_CTL_LISTEN, SRC_CTL, SRC_CTL_OUT, SRC_EP, SRC_NB, SRC_ADOPT, SRC_VTEP, SRC_MIG };
+enum {
+	SRC_SIG,
+	SRC_CTL_LISTEN,
+	SRC_CTL,
+	SRC_CTL_OUT,
+	SRC_EP,
+	SRC_NB,
+	SRC_ADOPT,
+	SRC_VTEP,
+	SRC_MIG
+};
 
 /* Room for pvnetd's own fds, the control connections, the adopt and migrate
  * sockets, the epoll set's, and an adopted guest's pidfd each (adopt.c, up to
@@ -864,7 +889,8 @@ static int setup(struct pvnetd *d)
 		if (nl < 0)
 			PVLOG(WARN, MOD, "accelerator dir %s: %s", d->accel_dir, strerror(-nl));
 		else
-			PVLOG(INFO, MOD, "accelerator dir %s: %d plugin(s) loaded", d->accel_dir, nl);
+			PVLOG(INFO, MOD, "accelerator dir %s: %d plugin(s) loaded", d->accel_dir,
+			      nl);
 	}
 	nb_accel_set_registry(d->nb, d->accel_reg);
 	/* the saved switch configuration (after any domains are known: their vifs'
@@ -893,7 +919,8 @@ static void teardown(struct pvnetd *d)
 {
 	vtep_destroy(d->vtep); /* before the switch: it reads bridges and ports */
 	d->vtep = NULL;
-	adopt_detach_all(d); /* guests (and QEMUs) keep running; `pvnet shutdown --all` stops them */
+	adopt_detach_all(
+		d); /* guests (and QEMUs) keep running; `pvnet shutdown --all` stops them */
 	while (d->doms)
 		dom_destroy(d, d->doms, NULL);
 	adopt_close(d);
@@ -914,8 +941,8 @@ static void teardown(struct pvnetd *d)
 	xs_store_destroy(d->xs);
 	if (d->hv)
 		hv_set_quota(d->hv, NULL); /* hv notes refusals in it */
-	quota_ledger_destroy(d->quota); /* after the store, which charges it */
-	state_close(d); /* before the switch: no more saving */
+	quota_ledger_destroy(d->quota);    /* after the store, which charges it */
+	state_close(d);                    /* before the switch: no more saving */
 	vsw_switch_destroy(d->sw);
 	hv_destroy(d->hv);
 	if (d->sig_fd >= 0)
@@ -933,8 +960,7 @@ static void teardown(struct pvnetd *d)
  * daemon, else stderr) and sets everything up. Every message from the log's
  * opening on goes to the log, and to stderr too until pvnetd is ready.
  */
-static int start(struct pvnetd *d, const char *run_dir, const char *log_path,
-		 const char *ns_note)
+static int start(struct pvnetd *d, const char *run_dir, const char *log_path, const char *ns_note)
 {
 	char def_log[PATH_MAX + 16];
 	int rc = claim_run_dir(d, run_dir);
@@ -953,8 +979,8 @@ static int start(struct pvnetd *d, const char *run_dir, const char *log_path,
 		return rc;
 	}
 	pvnet_log_set_tee_stderr(1);
-	PVLOG(INFO, MOD, "pvnetd %s starting on %s (pid %ld, control protocol %d)",
-	      PVNET_VERSION, d->run_dir, (long)getpid(), PVNET_CTL_VERSION);
+	PVLOG(INFO, MOD, "pvnetd %s starting on %s (pid %ld, control protocol %d)", PVNET_VERSION,
+	      d->run_dir, (long)getpid(), PVNET_CTL_VERSION);
 	if (ns_note[0])
 		PVLOG(WARN, MOD, "%s", ns_note);
 	if (access(d->guest_bin, X_OK) != 0) {
@@ -1044,7 +1070,8 @@ int main(int argc, char **argv)
 		case 'Q':
 			if ((c == 'L' ? quota_limits_parse(&limits, optarg, lerr, sizeof(lerr))
 				      : quota_limits_load(&limits, optarg, lerr, sizeof(lerr)))) {
-				fprintf(stderr, "pvnetd: --%s: %s\n", c == 'L' ? "limit" : "limits", lerr);
+				fprintf(stderr, "pvnetd: --%s: %s\n", c == 'L' ? "limit" : "limits",
+					lerr);
 				return 2;
 			}
 			break;
@@ -1118,7 +1145,8 @@ int main(int argc, char **argv)
 		}
 		/* installed: pvnetd in sbin, the guest program in the libexec dir */
 		if (access(d.guest_bin, X_OK) != 0)
-			snprintf(d.guest_bin, sizeof(d.guest_bin), "%s/pvnet-guest", PVNET_LIBEXECDIR);
+			snprintf(d.guest_bin, sizeof(d.guest_bin), "%s/pvnet-guest",
+				 PVNET_LIBEXECDIR);
 	}
 	if (!d.accel_dir[0]) {
 		/* build/bin/pvnetd -> build/lib/pvnet-accel; installed: PLUGINDIR (Makefile) */

@@ -148,7 +148,8 @@ int mig_pio_full(struct pvnetd *d, int fd, void *buf, size_t size, bool wr, int 
 
 static int chan_io(struct chan *c, void *buf, size_t size, bool wr)
 {
-	return c->d ? mig_pio_full(c->d, c->fd, buf, size, wr, MIG_IO_MS) : io_full(c->fd, buf, size, wr);
+	return c->d ? mig_pio_full(c->d, c->fd, buf, size, wr, MIG_IO_MS)
+		    : io_full(c->fd, buf, size, wr);
 }
 
 int mig_chan_send(struct chan *c, uint32_t type, const void *p, uint32_t len)
@@ -208,7 +209,8 @@ void mig_mem_digest(int fd, const uint8_t *mem, uint64_t nr_frames, uint8_t out[
 		hole = lseek(fd, data, SEEK_HOLE);
 		if (hole < 0 || hole > end)
 			hole = end;
-		for (uint64_t f = (uint64_t)data / MIG_PAGE_SIZE; f < (uint64_t)hole / MIG_PAGE_SIZE; f++) {
+		for (uint64_t f = (uint64_t)data / MIG_PAGE_SIZE;
+		     f < (uint64_t)hole / MIG_PAGE_SIZE; f++) {
 			mig_sha256_update(&s, &f, 8);
 			mig_sha256_update(&s, mem + f * MIG_PAGE_SIZE, MIG_PAGE_SIZE);
 		}
@@ -338,7 +340,8 @@ static int in_handshake(struct mig_in *in, struct chan *c)
 	mig_auth_mac(m->key, m->key_size, "pvnet-mig-c", hr.nonce, hs.nonce, want);
 	if (hs.magic != MIG_MAGIC || hs.version != MIG_VERSION ||
 	    !mig_mac_equal(want, hs.mac, 32)) {
-		snprintf(in->rx.why, sizeof(in->rx.why), "not authenticated (wrong key or version)");
+		snprintf(in->rx.why, sizeof(in->rx.why),
+			 "not authenticated (wrong key or version)");
 		return -EACCES;
 	}
 	mig_auth_mac(m->key, m->key_size, "pvnet-mig-s", hr.nonce, hs.nonce, hr.mac);
@@ -358,8 +361,9 @@ static int in_accept(struct mig_in *in, struct chan *c, struct pvnet_domrec *r)
 	if (rc == 0)
 		rc = sealed_memfd("pvnet-migin-mem", in->rx.cfg.mem_size, &in->mem_fd, &in->mem);
 	if (rc == 0)
-		rc = sealed_memfd("pvnet-migin-gnt", (uint64_t)in->rx.cfg.nr_grant_frames * MIG_PAGE_SIZE,
-				  &in->gnt_fd, &in->gnt);
+		rc = sealed_memfd("pvnet-migin-gnt",
+				  (uint64_t)in->rx.cfg.nr_grant_frames * MIG_PAGE_SIZE, &in->gnt_fd,
+				  &in->gnt);
 	if (rc < 0) {
 		snprintf(in->rx.why, sizeof(in->rx.why), "%s", why[0] ? why : strerror(-rc));
 		return rc;
@@ -444,8 +448,9 @@ static void *in_thread(void *arg)
 		goto fail;
 	/* complete before DONE: the guest the source then lets go finds us ready */
 	in_set_state(in, IN_COMPLETE);
-	PVLOG(INFO, MOD, "from %s: domain %u complete: %llu pages in %u rounds, %u ports, "
-			 "%u store nodes, %u vifs",
+	PVLOG(INFO, MOD,
+	      "from %s: domain %u complete: %llu pages in %u rounds, %u ports, "
+	      "%u store nodes, %u vifs",
 	      in->peer, in->rx.cfg.domid, (unsigned long long)in->rx.total_pages,
 	      in->rx.rounds_seen, in->rx.nr_evtchns, in->rx.n_store, in->rx.n_vifs);
 	(void)mig_chan_send(&c, MIG_REC_DONE, NULL, 0);
@@ -581,7 +586,8 @@ static void accept_guest(struct pvnetd *d, struct migrate *m)
 		return;
 	pf = (struct pollfd){.fd = fd, .events = POLLIN};
 	/* the guest sends at once; a local process that does not is dropped after 50 ms */
-	if (poll(&pf, 1, 50) != 1 || (n = recv(fd, &req, sizeof(req), MSG_DONTWAIT)) != sizeof(req) ||
+	if (poll(&pf, 1, 50) != 1 ||
+	    (n = recv(fd, &req, sizeof(req), MSG_DONTWAIT)) != sizeof(req) ||
 	    req.hdr.magic != PVHC_MAGIC || req.hdr.op != PVHC_OP_MIGRATE_IN ||
 	    getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
 		m->refused++;
@@ -617,13 +623,14 @@ static void accept_guest(struct pvnetd *d, struct migrate *m)
 	}
 	for (unsigned i = 0; i < sizeof(m->ann) / sizeof(m->ann[0]); i++)
 		if (!m->ann[i].used) {
-			m->ann[i] = (struct announce){.domid = r.domid, .since_ns = pvnet_now_ns(),
-						      .used = true};
+			m->ann[i] = (struct announce){
+				.domid = r.domid, .since_ns = pvnet_now_ns(), .used = true};
 			break;
 		}
 	m->completed++;
-	PVLOG(INFO, MOD, "domain %u '%s' resumed here (guest pid %ld), %llu ms after the stream "
-			 "ended",
+	PVLOG(INFO, MOD,
+	      "domain %u '%s' resumed here (guest pid %ld), %llu ms after the stream "
+	      "ended",
 	      r.domid, r.name, (long)cred.pid,
 	      (unsigned long long)((pvnet_now_ns() - found->done_ns) / 1000000u));
 	pvnet_domrec_free(&r);
@@ -660,16 +667,17 @@ static int announce_vif(const struct nb_vif_info *vi, void *arg)
 		return 0;
 	if (sscanf(vi->mac, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &mac[0], &mac[1], &mac[2], &mac[3],
 		   &mac[4], &mac[5]) != 6 ||
-	    vsw_bridge_find(x->d->sw, vi->bridge, &br) < 0 || vsw_port_find(br, vi->name, &port) < 0)
+	    vsw_bridge_find(x->d->sw, vi->bridge, &br) < 0 ||
+	    vsw_port_find(br, vi->name, &port) < 0)
 		return 0;
 	for (int k = 0; k < 3 && (p = pvnet_pkt_alloc(m->pool)); k++) {
 		uint8_t *f = p->data;
 		memset(f, 0, 60);
 		memset(f, 0xff, 6);
 		memcpy(f + 6, mac, 6);
-		f[12] = 0x80, f[13] = 0x35;         /* RARP */
-		f[14] = 0, f[15] = 1;               /* Ethernet */
-		f[16] = 0x08, f[17] = 0;            /* IPv4 */
+		f[12] = 0x80, f[13] = 0x35;                 /* RARP */
+		f[14] = 0, f[15] = 1;                       /* Ethernet */
+		f[16] = 0x08, f[17] = 0;                    /* IPv4 */
 		f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 3; /* reverse request */
 		memcpy(f + 22, mac, 6);
 		memcpy(f + 32, mac, 6);
@@ -679,7 +687,8 @@ static int announce_vif(const struct nb_vif_info *vi, void *arg)
 	if (batch.count)
 		vsw_input(br, port, &batch);
 	x->a->done_mask |= 1u << vi->handle;
-	PVLOG(INFO, MOD, "domain %u: %s announced (RARP x3 from %s on %s), %llu ms after resume%s%s",
+	PVLOG(INFO, MOD,
+	      "domain %u: %s announced (RARP x3 from %s on %s), %llu ms after resume%s%s",
 	      vi->domid, vi->mac, vi->name, vi->bridge,
 	      (unsigned long long)((pvnet_now_ns() - x->a->since_ns) / 1000000u),
 	      vi->accel[0] ? "; accelerator: " : "", vi->accel);
@@ -833,4 +842,3 @@ void migrate_close(struct pvnetd *d)
 	free(m);
 	d->migrate = NULL;
 }
-

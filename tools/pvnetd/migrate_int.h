@@ -19,11 +19,11 @@
 
 #define MOD "migrate"
 #define MIG_SOCK "migrate.sock"
-#define MIG_MAX_IN 2          /* incoming migrations at once */
-#define MIG_IO_MS 10000       /* a peer silent this long is dropped */
-#define MIG_ATTACH_MS 10000   /* a complete migration waits this long for its guest */
-#define MIG_GUEST_MS 3000     /* the guest answers control/migrate within this */
-#define MIG_ANNOUNCE_MS 5000  /* the vifs reconnect on this host within this */
+#define MIG_MAX_IN 2         /* incoming migrations at once */
+#define MIG_IO_MS 10000      /* a peer silent this long is dropped */
+#define MIG_ATTACH_MS 10000  /* a complete migration waits this long for its guest */
+#define MIG_GUEST_MS 3000    /* the guest answers control/migrate within this */
+#define MIG_ANNOUNCE_MS 5000 /* the vifs reconnect on this host within this */
 #define MIG_MAX_RELEASED 64
 
 struct mig_in;

@@ -130,7 +130,8 @@ static int send_round(struct out *o)
 				break;
 			pfns[n++] = pfn;
 			if (n == MIG_MAX_PAGES_PER_REC) {
-				if ((rc = chan_send_pages(&o->c, o->round, pfns, n, o->mem, o->buf)) < 0)
+				if ((rc = chan_send_pages(&o->c, o->round, pfns, n, o->mem,
+							  o->buf)) < 0)
 					return rc;
 				total += n, n = 0;
 			}
@@ -161,7 +162,8 @@ static void mark_populated(struct out *o)
 		if (hole < 0)
 			hole = end;
 		for (uint64_t f = (uint64_t)data / MIG_PAGE_SIZE;
-		     f < (uint64_t)(hole + MIG_PAGE_SIZE - 1) / MIG_PAGE_SIZE && f < o->nr_frames; f++)
+		     f < (uint64_t)(hole + MIG_PAGE_SIZE - 1) / MIG_PAGE_SIZE && f < o->nr_frames;
+		     f++)
 			o->bits[f / 64] |= 1ull << (f % 64);
 		pos = hole;
 	}
@@ -226,20 +228,23 @@ static int send_evtchn(struct out *o, uint8_t *buf)
 		unbound = st.status == EVTCHNSTAT_unbound;
 		e = (struct mig_evtchn){.port = port,
 					.state = unbound ? 1 : 2,
-					.remote_dom = unbound ? st.u.unbound.dom : st.u.interdomain.dom,
+					.remote_dom =
+						unbound ? st.u.unbound.dom : st.u.interdomain.dom,
 					.remote_port = unbound ? 0 : st.u.interdomain.port};
 		memcpy(buf + 4 + n * sizeof(e), &e, sizeof(e));
 		n++;
 	}
 	memcpy(buf, &n, 4);
-	return mig_chan_send(&o->c, MIG_REC_EVTCHN, buf, 4 + n * (uint32_t)sizeof(struct mig_evtchn));
+	return mig_chan_send(&o->c, MIG_REC_EVTCHN, buf,
+			     4 + n * (uint32_t)sizeof(struct mig_evtchn));
 }
 
 /* A data/ node name the destination's parser takes (hv/save.c path_ok). */
 static bool store_name_ok(const char *n)
 {
-	return n[0] && n[0] != '.' && strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-						"0123456789_-.") == strlen(n);
+	return n[0] && n[0] != '.' &&
+	       strspn(n, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			 "0123456789_-.") == strlen(n);
 }
 
 /* STORE: the guest's data/ nodes (the rest is rewritten from the config and by the guest). */
@@ -288,8 +293,9 @@ static uint32_t build_devices(const struct out *o, uint8_t *dev)
 
 	for (unsigned i = 0; i < o->dom->cfg.n_vifs && n < MIG_MAX_VIFS; i++) {
 		const struct pvnet_vif_cfg *vc = &o->dom->cfg.vifs[i];
-		struct mig_vif v = {.devid = vc->devid >= 0 ? (uint32_t)vc->devid : i,
-				    .accel_level = vc->level > 0 && vc->level <= 3 ? (uint8_t)vc->level : 0};
+		struct mig_vif v = {
+			.devid = vc->devid >= 0 ? (uint32_t)vc->devid : i,
+			.accel_level = vc->level > 0 && vc->level <= 3 ? (uint8_t)vc->level : 0};
 		memcpy(v.mac, vc->mac, 6);
 		snprintf(v.bridge, sizeof(v.bridge), "%s", vc->bridge);
 		snprintf(v.accel_plugin, sizeof(v.accel_plugin), "%s", vc->accel);
@@ -423,7 +429,9 @@ static int out_parse(struct out *o, int argc, char **argv)
 			o->name = NULL, o->addr = NULL, i = argc;
 	}
 	if (!o->name || !o->addr || mig_parse_addr(o->addr, &o->sa) < 0) {
-		err_printf(o->ob, "usage: pvnet migrate DOM IPV4ADDR:PORT [--live|--no-live] [--verify]\n");
+		err_printf(
+			o->ob,
+			"usage: pvnet migrate DOM IPV4ADDR:PORT [--live|--no-live] [--verify]\n");
 		return 2;
 	}
 	if (!m || !m->key_size) {
@@ -457,8 +465,9 @@ static int out_read_record(struct out *o)
 	if (rf < 0 || fstat(rf, &st) < 0 || st.st_size <= 0 || st.st_size > MIG_MAX_CONFIG ||
 	    !(o->text = malloc((size_t)st.st_size + sizeof(struct mig_config))) ||
 	    read(rf, o->text + sizeof(struct mig_config), (size_t)st.st_size) != st.st_size) {
-		err_printf(o->ob, "%s: no domain record %s (a guest started without the state dir "
-				  "cannot be migrated)\n",
+		err_printf(o->ob,
+			   "%s: no domain record %s (a guest started without the state dir "
+			   "cannot be migrated)\n",
 			   o->name, path);
 		if (rf >= 0)
 			close(rf);
@@ -481,13 +490,14 @@ static int out_connect(struct out *o)
 	o->c = (struct chan){.d = o->d, .fd = fd, .dir_out = 'S', .dir_in = 'R'};
 	if (fd >= 0)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-	if (fd < 0 || (connect(fd, (struct sockaddr *)&o->sa, sizeof(o->sa)) < 0 &&
-		       errno != EINPROGRESS)) {
+	if (fd < 0 ||
+	    (connect(fd, (struct sockaddr *)&o->sa, sizeof(o->sa)) < 0 && errno != EINPROGRESS)) {
 		err_printf(o->ob, "connect %s: %s\n", o->addr, strerror(errno));
 		return -1;
 	}
 	if ((err = mig_pio_full(o->d, fd, &hr, sizeof(hr), false, 5000)) < 0) {
-		err_printf(o->ob, "%s: no migration listener answered: %s\n", o->addr, strerror(-err));
+		err_printf(o->ob, "%s: no migration listener answered: %s\n", o->addr,
+			   strerror(-err));
 		return -1;
 	}
 	if (hr.magic != MIG_MAGIC || hr.version != MIG_VERSION ||
@@ -514,7 +524,8 @@ static int out_connect(struct out *o)
 /* CONFIG, then the destination's verdict: nothing has happened to the guest yet. 0 or -1. */
 static int out_offer(struct out *o)
 {
-	struct mig_config cfg = {.flags = (o->live ? MIG_F_LIVE : 0) | (o->verify ? MIG_F_VERIFY : 0),
+	struct mig_config cfg = {.flags = (o->live ? MIG_F_LIVE : 0) |
+					  (o->verify ? MIG_F_VERIFY : 0),
 				 .domid = o->domid,
 				 .text_len = o->text_len};
 	struct hv_domain_info info;
@@ -529,7 +540,8 @@ static int out_offer(struct out *o)
 	cfg.mem_size = info.mem_size;
 	cfg.nr_grant_frames = info.nr_grant_entries / 512;
 	memcpy(o->text, &cfg, sizeof(cfg));
-	if ((err = mig_chan_send(&o->c, MIG_REC_CONFIG, o->text, (uint32_t)sizeof(cfg) + o->text_len)) < 0 ||
+	if ((err = mig_chan_send(&o->c, MIG_REC_CONFIG, o->text,
+				 (uint32_t)sizeof(cfg) + o->text_len)) < 0 ||
 	    (err = mig_chan_recv_small(&o->c, &h, &rep, sizeof(rep))) < 0) {
 		err_printf(o->ob, "%s: sending the config: %s\n", o->addr, strerror(-err));
 		return -1;
@@ -614,7 +626,8 @@ static int out_precopy(struct out *o)
 		int sent = send_round(o);
 
 		if (sent < 0 || !dom_alive(o)) {
-			err_printf(o->ob, "round %u: %s\n", o->round, strerror(sent < 0 ? -sent : ESRCH));
+			err_printf(o->ob, "round %u: %s\n", o->round,
+				   strerror(sent < 0 ? -sent : ESRCH));
 			return -1;
 		}
 		out_printf(o->ob, "round %u: %d pages (%.1f MiB) in %llu ms\n", o->round - 1, sent,
@@ -696,8 +709,9 @@ static int out_stop_and_copy(struct out *o)
 		if (h.type == MIG_REC_REFUSE && h.len == sizeof(rep.ref))
 			rep.ref.why[sizeof(rep.ref.why) - 1] = 0;
 		err_printf(o->ob, "%s refused the stream: %s\n", o->addr,
-			   h.type == MIG_REC_REFUSE && h.len == sizeof(rep.ref) ? rep.ref.why
-										: "unexpected answer");
+			   h.type == MIG_REC_REFUSE && h.len == sizeof(rep.ref)
+				   ? rep.ref.why
+				   : "unexpected answer");
 		return -1;
 	}
 	return 0;
@@ -707,13 +721,15 @@ static void out_report(struct out *o)
 {
 	uint64_t t_done = pvnet_now_ns();
 
-	out_printf(o->ob, "migrated domain %u '%s' to %s: %llu pages in %u rounds, %llu ms in all; "
-			  "stop-and-copy (guest suspended to destination DONE) %llu ms\n",
+	out_printf(o->ob,
+		   "migrated domain %u '%s' to %s: %llu pages in %u rounds, %llu ms in all; "
+		   "stop-and-copy (guest suspended to destination DONE) %llu ms\n",
 		   o->domid, o->name, o->addr, (unsigned long long)o->total_pages, o->round,
 		   (unsigned long long)((t_done - o->t0) / 1000000u),
 		   (unsigned long long)((t_done - o->t_susp) / 1000000u));
-	PVLOG(INFO, MOD, "domain %u '%s' migrated to %s: %llu pages in %u rounds, stop-and-copy %llu ms "
-			 "(backends gone and guest suspended %llu ms, last round and state to DONE %llu ms)",
+	PVLOG(INFO, MOD,
+	      "domain %u '%s' migrated to %s: %llu pages in %u rounds, stop-and-copy %llu ms "
+	      "(backends gone and guest suspended %llu ms, last round and state to DONE %llu ms)",
 	      o->domid, o->name, o->addr, (unsigned long long)o->total_pages, o->round,
 	      (unsigned long long)((t_done - o->t_susp) / 1000000u),
 	      (unsigned long long)((o->t_ack - o->t_susp) / 1000000u),
@@ -726,8 +742,8 @@ static void out_cancel(struct out *o)
 	if (o->logdirty)
 		hv_logdirty_stop(o->d->hv, o->domid);
 	if (!dom_alive(o)) {
-		PVLOG(WARN, MOD, "domain %u '%s': its guest died during the migration to %s", o->domid,
-		      o->name, o->addr);
+		PVLOG(WARN, MOD, "domain %u '%s': its guest died during the migration to %s",
+		      o->domid, o->name, o->addr);
 		return;
 	}
 	if (o->backends_gone)
@@ -758,8 +774,8 @@ static void out_free(struct out *o)
 
 int cmd_migrate(struct pvnetd *d, struct outbuf *ob, int argc, char **argv)
 {
-	struct out o = {.d = d, .ob = ob, .mem_fd = -1, .gnt_fd = -1, .c.fd = -1,
-			.t0 = pvnet_now_ns()};
+	struct out o = {
+		.d = d, .ob = ob, .mem_fd = -1, .gnt_fd = -1, .c.fd = -1, .t0 = pvnet_now_ns()};
 	int rc = out_parse(&o, argc, argv);
 
 	if (rc)

@@ -30,18 +30,18 @@ struct ctl_msg {
  * dropped) and pvnetd reads no further request from it until the queue is empty.
  */
 struct ctl_conn {
-	int fd;          /* -1: free slot */
-	pid_t pid;       /* SO_PEERCRED at accept */
+	int fd;    /* -1: free slot */
+	pid_t pid; /* SO_PEERCRED at accept */
 	uid_t uid;
 	uint64_t since_ns;    /* accepted, or its last reply fully sent: idle timer */
 	uint64_t progress_ns; /* the socket last took queued bytes: stall timer */
 	struct ctl_msg *head, *tail;
-	size_t queued; /* bytes in the queue */
-	bool busy;     /* a request of it is being served */
-	bool dead;     /* to be closed (overflow, peer gone): nothing more is sent */
-	bool deferred; /* its request changes state: left for the top-level loop */
+	size_t queued;   /* bytes in the queue */
+	bool busy;       /* a request of it is being served */
+	bool dead;       /* to be closed (overflow, peer gone): nothing more is sent */
+	bool deferred;   /* its request changes state: left for the top-level loop */
 	uint64_t serial; /* tells a reused slot from the connection polled */
-	char why[96];  /* why it is dead, for the log */
+	char why[96];    /* why it is dead, for the log */
 };
 
 struct hvm_dom;
@@ -68,9 +68,9 @@ struct loop_gauge {
  * where the kernel has no schedstat (sched_fd -1). */
 struct loop_gauge_ran {
 	struct loop_gauge g;
-	bool sched_tried;     /* sched_fd opened (or tried) */
-	int sched_fd;         /* /proc/thread-self/schedstat, -1 = none */
-	uint64_t wait_ns;     /* run-queue wait when the previous poll() returned */
+	bool sched_tried; /* sched_fd opened (or tried) */
+	int sched_fd;     /* /proc/thread-self/schedstat, -1 = none */
+	uint64_t wait_ns; /* run-queue wait when the previous poll() returned */
 };
 /* Records one turn of `ns` ending at `now_ns`. */
 void loop_gauge_note(struct loop_gauge *g, uint64_t now_ns, uint64_t ns);
@@ -83,10 +83,10 @@ struct dom {
 	domid_t domid;
 	char name[HV_NAME_MAX];
 	struct pvnet_dom_cfg cfg;
-	pid_t pid;       /* the pvnet-guest process, 0 once reaped */
-	int hc_fd;       /* pvnetd's end of the hypercall socket, -1 when closed */
-	int exit_status; /* wait status once reaped */
-	bool dying;      /* destroy requested */
+	pid_t pid;            /* the pvnet-guest process, 0 once reaped */
+	int hc_fd;            /* pvnetd's end of the hypercall socket, -1 when closed */
+	int exit_status;      /* wait status once reaped */
+	bool dying;           /* destroy requested */
 	uint64_t shutdown_ns; /* pvnet shutdown asked it (control/shutdown), 0: never */
 	uint64_t created_ns;
 	struct hvm_dom *hvm; /* type = "hvm": the QEMU guest (pid is QEMU's) */
@@ -117,17 +117,17 @@ struct pvnetd {
 	uint64_t ctl_dropped; /* connections closed for overflow, stall or idleness */
 	int pid_fd;           /* the locked pid file, -1 until locked */
 	bool stop;
-	bool foreground;      /* --foreground */
-	uint64_t ctl_serial;  /* numbers control connections (their `serial`) */
+	bool foreground;     /* --foreground */
+	uint64_t ctl_serial; /* numbers control connections (their `serial`) */
 	struct dom *doms;
 	uint64_t started_ns;
 	struct loop_gauge gauge;
 	struct loop_gauge_ran gauge_ran; /* the same turns without run-queue wait */
-	char state_dir[PATH_MAX];     /* --state-dir (state.c) */
-	struct pvnetd_state *state;   /* the switch.conf model; NULL before state_lock */
-	struct adopt *adopt;          /* adopt.c: records and the adopt socket */
-	struct vtep *vtep;            /* vtep.c: --vtep-db (OVN hardware VTEP), or NULL */
-	struct migrate *migrate;      /* migrate.c: --migrate-listen/--migrate-key, or NULL */
+	char state_dir[PATH_MAX];        /* --state-dir (state.c) */
+	struct pvnetd_state *state;      /* the switch.conf model; NULL before state_lock */
+	struct adopt *adopt;             /* adopt.c: records and the adopt socket */
+	struct vtep *vtep;               /* vtep.c: --vtep-db (OVN hardware VTEP), or NULL */
+	struct migrate *migrate;         /* migrate.c: --migrate-listen/--migrate-key, or NULL */
 };
 
 /* domains.c */
@@ -147,8 +147,7 @@ struct dom *dom_find(struct pvnetd *d, const char *name_or_id);
 /* The largest MTU of a TAP device (the kernel's 65535 minus the Ethernet header). */
 #define DOM_TAP_MTU_MAX 65521u
 /* Writes vif n's backend and frontend directories (as libxl does). 0 or -EIO. */
-int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n,
-		    const struct pvnet_vif_cfg *vif);
+int write_vif_nodes(struct pvnetd *d, struct dom *dom, unsigned n, const struct pvnet_vif_cfg *vif);
 /* Is `name` a switch port, or the vifname of some domain's vif? */
 bool vifname_taken(struct pvnetd *d, const char *name);
 /* The domain one of whose vifs has `mac` (its devid in *devid), or NULL. */
@@ -201,8 +200,8 @@ void adopt_handle(struct pvnetd *d, int fd, void *ptr);
 void adopt_detach_all(struct pvnetd *d);
 void adopt_close(struct pvnetd *d);
 /* The `create` being served: its file name, text and overrides (for adopt_save). */
-void adopt_note_create(const char *file, const char *text, size_t len,
-		       const char *const *overrides, unsigned n);
+void adopt_note_create(const char *file, const char *text, size_t len, const char *const *overrides,
+		       unsigned n);
 /* Saves / removes the record of a PV domain (<state-dir>/domains/<domid>.dom). */
 int adopt_save(struct pvnetd *d, const struct dom *dom);
 void adopt_forget(struct pvnetd *d, const struct dom *dom);
@@ -235,7 +234,7 @@ int cmd_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv);
 struct outbuf {
 	struct ctl_conn *conn; /* the CLI connection; NULL: errors go to the log */
 	int status;
-	int fmt;	     /* enum report_fmt: the --json/--format given (read commands) */
+	int fmt;             /* enum report_fmt: the --json/--format given (read commands) */
 	const char *payload; /* create: the config file's text (NULL: none) */
 	size_t payload_len;
 };

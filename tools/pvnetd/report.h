@@ -28,8 +28,7 @@ int report_take_format(struct outbuf *o, int *argc, char **argv, enum report_fmt
  * is not one of them in this format (the caller dispatches it; a text-only
  * command given --json gets status 2 and a message instead).
  */
-int report_dispatch(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
-		    enum report_fmt fmt);
+int report_dispatch(struct pvnetd *d, struct outbuf *o, int argc, char **argv, enum report_fmt fmt);
 
 /*
  * pvnet ethtool -k|--show-features|-S|--statistics VIF|NIC: netback's items
@@ -38,7 +37,6 @@ int report_dispatch(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
  * "fixed"}]} or {"name", "statistics": {NAME: VALUE}}. 0, 1 (no such vif/NIC,
  * plugin error), 2 (usage).
  */
-int report_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv,
-		   enum report_fmt fmt);
+int report_ethtool(struct pvnetd *d, struct outbuf *o, int argc, char **argv, enum report_fmt fmt);
 
 #endif /* PVNETD_REPORT_H */

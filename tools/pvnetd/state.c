@@ -27,7 +27,7 @@ struct pvnetd_state {
 	char path[PATH_MAX + 32];
 	int lock_fd;
 	unsigned pending; /* entries waiting for their vif port */
-	char *written;	   /* the file as pvnetd last wrote it (NULL before the first save) */
+	char *written;    /* the file as pvnetd last wrote it (NULL before the first save) */
 	size_t written_len;
 };
 
@@ -65,8 +65,9 @@ static int write_file(struct pvnetd *d)
 
 	if (s->written && pvnet_state_read_file(s->path, &disk, &disk_len) == 0 &&
 	    (disk_len != s->written_len || memcmp(disk, s->written, disk_len))) {
-		PVLOG(WARN, MOD, "%s was edited while pvnetd runs: the edit is not applied (edit it "
-				 "only while pvnetd is stopped, or change settings with pvnet switch)",
+		PVLOG(WARN, MOD,
+		      "%s was edited while pvnetd runs: the edit is not applied (edit it "
+		      "only while pvnetd is stopped, or change settings with pvnet switch)",
 		      s->path);
 		keep_copy(d, "edited", disk, disk_len);
 	}
@@ -239,9 +240,11 @@ int state_lock(struct pvnetd *d)
 		return -ENOTDIR;
 	}
 	if (sb.st_uid != geteuid() || (sb.st_mode & (S_IWGRP | S_IWOTH))) {
-		PVLOG(ERR, MOD, "state dir %s must be owned by uid %u and not writable by group "
-				"or others (owner %u, mode %03o)", d->state_dir, (unsigned)geteuid(),
-		      (unsigned)sb.st_uid, (unsigned)(sb.st_mode & 0777));
+		PVLOG(ERR, MOD,
+		      "state dir %s must be owned by uid %u and not writable by group "
+		      "or others (owner %u, mode %03o)",
+		      d->state_dir, (unsigned)geteuid(), (unsigned)sb.st_uid,
+		      (unsigned)(sb.st_mode & 0777));
 		return -EPERM;
 	}
 	d->state = calloc(1, sizeof(*d->state));
@@ -261,8 +264,10 @@ int state_lock(struct pvnetd *d)
 	}
 	if (flock(d->state->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		rc = -errno;
-		PVLOG(ERR, MOD, "state dir %s is in use by another pvnetd (give each its own "
-				"--state-dir)", d->state_dir);
+		PVLOG(ERR, MOD,
+		      "state dir %s is in use by another pvnetd (give each its own "
+		      "--state-dir)",
+		      d->state_dir);
 		return rc == -EWOULDBLOCK ? -EBUSY : rc;
 	}
 	return 0;
@@ -326,8 +331,10 @@ int state_load(struct pvnetd *d)
 		applied++;
 		i++;
 	}
-	PVLOG(INFO, MOD, "%s: %d setting(s) applied, %u waiting for their vif, %d line(s) with "
-			 "errors", s->path, applied, s->pending, bad);
+	PVLOG(INFO, MOD,
+	      "%s: %d setting(s) applied, %u waiting for their vif, %d line(s) with "
+	      "errors",
+	      s->path, applied, s->pending, bad);
 	if (bad)
 		keep_copy(d, "bad", text, len);
 	free(text);
@@ -376,7 +383,8 @@ void state_tick(struct pvnetd *d)
 				i++;
 				continue;
 			}
-			PVLOG(ERR, MOD, "%s:%u: '%s': %s (dropped)", s->path, e->line, cmd, cap.text);
+			PVLOG(ERR, MOD, "%s:%u: '%s': %s (dropped)", s->path, e->line, cmd,
+			      cap.text);
 		}
 		pvnet_state_remove(s->st, i);
 		changed = true;

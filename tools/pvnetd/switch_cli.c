@@ -39,7 +39,8 @@ struct cli {
 	void *arg;
 };
 
-static void say(struct cli *c, int is_err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void say(struct cli *c, int is_err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 static void say(struct cli *c, int is_err, const char *fmt, ...)
 {
 	char buf[4096];
@@ -203,7 +204,8 @@ static int swc_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 			else if (parse_u64(val, 10000000, &v) == 0 && v > 0)
 				vc.poll_us = (unsigned)v;
 			else {
-				ERR(c, "bad --poll '%s' (on, off, or microseconds 1..10000000)\n", val);
+				ERR(c, "bad --poll '%s' (on, off, or microseconds 1..10000000)\n",
+				    val);
 				return 2;
 			}
 			have_vhu_opt = true;
@@ -218,7 +220,8 @@ static int swc_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 				shift = 64;
 			*sfx = 0;
 			if (shift == 64 || parse_u64(num, (1ull << 40) >> shift, &v) || v == 0) {
-				ERR(c, "bad --mem-max '%s' (bytes, or N K/M/G; at most 1 TiB)\n", val);
+				ERR(c, "bad --mem-max '%s' (bytes, or N K/M/G; at most 1 TiB)\n",
+				    val);
 				return 2;
 			}
 			vc.mem_max = v << shift;
@@ -270,7 +273,8 @@ static int swc_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 		return 2;
 	}
 	if (!pvnet_state_name_ok(argv[2]) || !pvnet_state_name_ok(argv[3])) {
-		ERR(c, "add-port: bridge and port names are 1..%d characters of A-Z a-z 0-9 _ . -\n",
+		ERR(c,
+		    "add-port: bridge and port names are 1..%d characters of A-Z a-z 0-9 _ . -\n",
 		    PVNET_STATE_NAME_MAX);
 		return 2;
 	}
@@ -445,7 +449,8 @@ static int swc_mirror(struct cli *c, struct vsw_switch *sw, int argc, char **arg
 			goto usage;
 		if (!strcmp(argv[i], "--count") && !parse_u64(argv[i + 1], UINT64_MAX, &v) && v) {
 			o.count = v;
-		} else if (!strcmp(argv[i], "--snaplen") && !parse_u64(argv[i + 1], 65535, &v) && v) {
+		} else if (!strcmp(argv[i], "--snaplen") && !parse_u64(argv[i + 1], 65535, &v) &&
+			   v) {
 			o.snaplen = (uint32_t)v;
 		} else if (!strcmp(argv[i], "--filter")) {
 			o.filter = argv[i + 1];
@@ -466,8 +471,9 @@ static int swc_mirror(struct cli *c, struct vsw_switch *sw, int argc, char **arg
 	/* a running mirror is someone's capture (maybe a tshark on a pipe): never cut
 	 * it off silently; one that reached its --count or lost its reader is done */
 	if (vsw_port_mirror_get_stats(port, &st) == 0 && !st.done) {
-		ERR(c, "mirror %s: the port already has a running mirror (%llu frames written, "
-		       "see pvnet switch port-show %s); pvnet switch mirror-stop %s first\n",
+		ERR(c,
+		    "mirror %s: the port already has a running mirror (%llu frames written, "
+		    "see pvnet switch port-show %s); pvnet switch mirror-stop %s first\n",
 		    argv[2], (unsigned long long)st.written, argv[2], argv[2]);
 		return 1;
 	}
@@ -624,7 +630,8 @@ static int swc_set_ageing(struct cli *c, struct vsw_switch *sw, int argc, char *
 	uint64_t secs;
 
 	if (argc != 4 || parse_u64(argv[3], VSW_FDB_AGEING_MAX_S, &secs) || secs == 0) {
-		ERR(c, "usage: pvnet switch set-ageing BRIDGE SECS (1..%u)\n", VSW_FDB_AGEING_MAX_S);
+		ERR(c, "usage: pvnet switch set-ageing BRIDGE SECS (1..%u)\n",
+		    VSW_FDB_AGEING_MAX_S);
 		return 2;
 	}
 	if (vsw_bridge_find(sw, argv[2], &br)) {
@@ -646,8 +653,10 @@ static int swc_set_mac_limit(struct cli *c, struct vsw_switch *sw, int argc, cha
 
 	if ((argc != 4 && !bridge) || parse_u64(argv[argc - 1], VSW_FDB_MAX_ENTRIES, &n) ||
 	    (bridge && n == 0)) {
-		ERR(c, "usage: pvnet switch set-mac-limit PORT N (0 = bridge default) | "
-		       "--bridge BRIDGE N (1..%u)\n", VSW_FDB_MAX_ENTRIES);
+		ERR(c,
+		    "usage: pvnet switch set-mac-limit PORT N (0 = bridge default) | "
+		    "--bridge BRIDGE N (1..%u)\n",
+		    VSW_FDB_MAX_ENTRIES);
 		return 2;
 	}
 	if (bridge) {
@@ -657,7 +666,8 @@ static int swc_set_mac_limit(struct cli *c, struct vsw_switch *sw, int argc, cha
 		}
 		if (vsw_bridge_set_mac_limit(br, (uint32_t)n))
 			return 1;
-		OUT(c, "%s: default MAC limit per port %u\n", argv[3], vsw_bridge_get_mac_limit(br));
+		OUT(c, "%s: default MAC limit per port %u\n", argv[3],
+		    vsw_bridge_get_mac_limit(br));
 		return record(c, argc, argv);
 	}
 	port = find_port(c, sw, argv[2]);
@@ -690,7 +700,8 @@ static int swc_add_br(struct cli *c, struct vsw_switch *sw, int argc, char **arg
 	}
 	if (vsw_bridge_find(sw, argv[2], &br) == 0) {
 		if (!may_exist) {
-			ERR(c, "add-br: bridge %s exists (--may-exist to keep it without an error)\n",
+			ERR(c,
+			    "add-br: bridge %s exists (--may-exist to keep it without an error)\n",
 			    argv[2]);
 			return 1;
 		}
@@ -757,8 +768,10 @@ static int swc_del_br(struct cli *c, struct vsw_switch *sw, int argc, char **arg
 		return 1;
 	vsw_port_foreach(br, collect_port_cb, &pn);
 	if (pn.busy[0]) {
-		ERR(c, "del-br %s: port %s belongs to a guest or NIC; destroy the guest (or nic "
-		       "del) first\n", argv[2], pn.busy);
+		ERR(c,
+		    "del-br %s: port %s belongs to a guest or NIC; destroy the guest (or nic "
+		    "del) first\n",
+		    argv[2], pn.busy);
 		goto out;
 	}
 	/* ports one by one (each waits for the workers to leave it), then the empty bridge */
@@ -798,12 +811,13 @@ static int list_br_json_cb(struct vsw_bridge *br, void *arg)
 	struct vsw_bridge_stats bs;
 
 	vsw_bridge_get_stats(br, &bs);
-	return json_array_append_new(arg, json_pack("{s:s, s:i, s:I, s:I, s:I}", "name",
-						    vsw_bridge_name(br), "ports", (int)bs.ports,
-						    "ageing_s", (json_int_t)vsw_bridge_get_ageing(br),
-						    "mac_limit",
-						    (json_int_t)vsw_bridge_get_mac_limit(br),
-						    "fdb_entries", (json_int_t)bs.fdb_entries))
+	return json_array_append_new(arg,
+				     json_pack("{s:s, s:i, s:I, s:I, s:I}", "name",
+					       vsw_bridge_name(br), "ports", (int)bs.ports,
+					       "ageing_s", (json_int_t)vsw_bridge_get_ageing(br),
+					       "mac_limit",
+					       (json_int_t)vsw_bridge_get_mac_limit(br),
+					       "fdb_entries", (json_int_t)bs.fdb_entries))
 		       ? -ENOMEM
 		       : 0;
 }
@@ -892,8 +906,7 @@ static const struct {
 #define SWC_G(title)
 #define SWC_C(name, sub, dfn, cfn, flags, args, help)
 #define SWC_S(sub, swfn, cfn, flags, args, help) {sub, swfn},
-	PVNET_CTL_COMMANDS(SWC_G, SWC_C, SWC_S)
-};
+	PVNET_CTL_COMMANDS(SWC_G, SWC_C, SWC_S)};
 
 int switch_cli_ext(struct vsw_switch *sw, switch_cli_out_fn out, void *out_arg, int argc,
 		   char **argv)

@@ -43,11 +43,11 @@
 
 #define MOD "vtep"
 #define DB_NAME "hardware_vtep"
-#define REFRESH_MS 250u   /* local MACs reach the database within about this */
+#define REFRESH_MS 250u /* local MACs reach the database within about this */
 #define TXN_RETRY_MS 1000u
-#define MAX_LS 256        /* logical switches realised at once */
+#define MAX_LS 256 /* logical switches realised at once */
 #define MAX_LOCAL_MACS 4096
-#define GEN_POLL_MS 50u   /* how often the FDB generation is looked at */
+#define GEN_POLL_MS 50u /* how often the FDB generation is looked at */
 
 struct ls_state {
 	char uuid[37];
@@ -81,9 +81,9 @@ struct vtep {
 	char name[64];
 	char tip[64];
 	struct vsw_ip_addr tip_addr;
-	bool synced;          /* the monitor reply arrived on this connection */
+	bool synced; /* the monitor reply arrived on this connection */
 	uint64_t monitor_id;
-	uint64_t txn_id;      /* in flight, 0 if none */
+	uint64_t txn_id; /* in flight, 0 if none */
 	uint64_t txn_after_ms;
 	uint64_t next_refresh_ms;
 	struct ls_state ls[MAX_LS];
@@ -99,9 +99,9 @@ struct vtep {
 	struct ovsdb_replica sbrep;
 	bool sb_synced;
 	uint64_t sb_monitor_id, sb_updates;
-	uint64_t fdb_gen;      /* sum of the bound bridges' vsw_fdb_generation() */
+	uint64_t fdb_gen; /* sum of the bound bridges' vsw_fdb_generation() */
 	uint64_t next_gen_ms;
-	bool dirty;            /* something to publish once no transaction is in flight */
+	bool dirty; /* something to publish once no transaction is in flight */
 };
 
 static const char *col_uuid(const json_t *row, const char *col)
@@ -247,7 +247,8 @@ static void ls_peers(struct vtep *v, struct ls_state *w)
 			    a.family != v->tip_addr.family || !memcmp(&a, &v->tip_addr, sizeof(a)))
 				continue;
 			if (remote_add(w, &a, true))
-				PVLOG_RL(WARN, MOD, "logical switch %s: more than %d VTEPs, some ignored",
+				PVLOG_RL(WARN, MOD,
+					 "logical switch %s: more than %d VTEPs, some ignored",
 					 w->uuid, VSW_VXLAN_MAX_REMOTES);
 		}
 	}
@@ -271,7 +272,8 @@ static void ls_wanted(struct vtep *v, struct ls_state *w, uint8_t (*macs)[6], un
 
 		if (!ls || strcmp(ls, w->uuid))
 			continue;
-		if (!ovsdb_row_string(row, "MAC") || strcmp(ovsdb_row_string(row, "MAC"), "unknown-dst"))
+		if (!ovsdb_row_string(row, "MAC") ||
+		    strcmp(ovsdb_row_string(row, "MAC"), "unknown-dst"))
 			continue; /* only the BUM entry is used: multicast is flooded with it */
 		set = col_uuid(row, "locator_set");
 		setrow = set ? ovsdb_replica_row(&v->rep, "Physical_Locator_Set", set) : NULL;
@@ -281,7 +283,8 @@ static void ls_wanted(struct vtep *v, struct ls_state *w, uint8_t (*macs)[6], un
 
 			if (!locator_ip(v, ovsdb_atom_uuid(ovsdb_set_get(locs, i)), &a) &&
 			    memcmp(&a, &v->tip_addr, sizeof(a)) && remote_add(w, &a, true))
-				PVLOG_RL(WARN, MOD, "logical switch %s: more than %d VTEPs, some ignored",
+				PVLOG_RL(WARN, MOD,
+					 "logical switch %s: more than %d VTEPs, some ignored",
 					 w->uuid, VSW_VXLAN_MAX_REMOTES);
 		}
 	}
@@ -458,8 +461,9 @@ static void reconcile(struct vtep *v)
 			    json_integer_value(ovsdb_set_get(key, 0)) <= 0)
 				continue; /* no VNI yet (ovn-controller-vtep sets it; 0: unused) */
 			if (json_integer_value(k) != 0) {
-				PVLOG_RL(WARN, MOD, "%s: vlan %lld binding ignored: guest ports take "
-						    "vlan 0 (untagged) only",
+				PVLOG_RL(WARN, MOD,
+					 "%s: vlan %lld binding ignored: guest ports take "
+					 "vlan 0 (untagged) only",
 					 pname, (long long)json_integer_value(k));
 				continue;
 			}
@@ -472,13 +476,15 @@ static void reconcile(struct vtep *v)
 				snprintf(w->uuid, sizeof(w->uuid), "%s", lsu);
 			}
 			if (w->wanted && strcmp(w->bridge, vsw_bridge_name(br))) {
-				PVLOG_RL(WARN, MOD, "%s: logical switch %s is already on bridge %s: "
-						    "bind ports of one bridge only",
+				PVLOG_RL(WARN, MOD,
+					 "%s: logical switch %s is already on bridge %s: "
+					 "bind ports of one bridge only",
 					 pname, lsu, w->bridge);
 				continue;
 			}
-			if (w->vni && (w->vni != (uint32_t)json_integer_value(ovsdb_set_get(key, 0)) ||
-				       strcmp(w->bridge, vsw_bridge_name(br)))) {
+			if (w->vni &&
+			    (w->vni != (uint32_t)json_integer_value(ovsdb_set_get(key, 0)) ||
+			     strcmp(w->bridge, vsw_bridge_name(br)))) {
 				/* the VNI or the bridge changed: start afresh */
 				struct vsw_bridge *ob;
 				struct vsw_port *ovx;
@@ -636,9 +642,9 @@ static void mcast_local_ops(struct vtep *v, json_t *ops, const char *loc, bool *
 				      "Physical_Locator_Set", "uuid-name", set, "row", "locators",
 				      loc_ref(v, ops, loc, loc_inserted)));
 		op_add(ops, json_pack("{s:s,s:s,s:{s:s,s:o,s:o}}", "op", "insert", "table",
-				      "Mcast_Macs_Local", "row", "MAC", "unknown-dst", "logical_switch",
-				      ovsdb_uuid_ref(v->ls[i].uuid), "locator_set",
-				      ovsdb_named_ref(set)));
+				      "Mcast_Macs_Local", "row", "MAC", "unknown-dst",
+				      "logical_switch", ovsdb_uuid_ref(v->ls[i].uuid),
+				      "locator_set", ovsdb_named_ref(set)));
 	}
 }
 
@@ -683,27 +689,27 @@ static json_t *publish_ops(struct vtep *v)
 		newports = NULL;
 		t = ovsdb_replica_table(&v->rep, "Global");
 		if (t && json_object_size(t)) {
-			json_object_foreach(t, uuid, row)
-				break;
+			json_object_foreach(t, uuid, row) break;
 			op_add(ops, json_pack("{s:s,s:s,s:o,s:[[s,s,o]]}", "op", "mutate", "table",
 					      "Global", "where", where_uuid(uuid), "mutations",
 					      "switches", "insert", ovsdb_named_ref("ps")));
 		} else {
-			op_add(ops, json_pack("{s:s,s:s,s:{s:o}}", "op", "insert", "table", "Global",
-					      "row", "switches", ovsdb_named_ref("ps")));
+			op_add(ops, json_pack("{s:s,s:s,s:{s:o}}", "op", "insert", "table",
+					      "Global", "row", "switches", ovsdb_named_ref("ps")));
 		}
 		goto done; /* the MACs follow once the switch is there */
 	}
 	if (json_array_size(newports)) {
 		op_add(ops, json_pack("{s:s,s:s,s:o,s:[[s,s,o]]}", "op", "mutate", "table",
-				      "Physical_Switch", "where", where_uuid(psu), "mutations", "ports",
-				      "insert", ovsdb_set_of(newports)));
+				      "Physical_Switch", "where", where_uuid(psu), "mutations",
+				      "ports", "insert", ovsdb_set_of(newports)));
 		newports = NULL;
 	}
 	/* Ucast_Macs_Local: what the FDB learnt on the bound ports, per logical switch */
 	for (unsigned i = 0; i < v->n_ls; i++) {
 		struct ls_state *w = &v->ls[i];
-		struct fdb_scan fs = {.v = v, .w = w, .out = lm + n_lm, .max = MAX_LOCAL_MACS - n_lm};
+		struct fdb_scan fs = {
+			.v = v, .w = w, .out = lm + n_lm, .max = MAX_LOCAL_MACS - n_lm};
 		struct vsw_port *vx;
 
 		if (vsw_bridge_find(v->d->sw, w->bridge, &fs.br) ||
@@ -722,7 +728,8 @@ static json_t *publish_ops(struct vtep *v)
 
 		if (ls && !pvnet_mac_parse(ovsdb_row_string(row, "MAC"), mac))
 			for (unsigned i = 0; i < n_lm; i++)
-				if (lm[i].ls && !memcmp(lm[i].mac, mac, 6) && !strcmp(lm[i].ls, ls)) {
+				if (lm[i].ls && !memcmp(lm[i].mac, mac, 6) &&
+				    !strcmp(lm[i].ls, ls)) {
 					lm[i].ls = NULL; /* present */
 					keep = true;
 				}
@@ -780,8 +787,8 @@ static void publish(struct vtep *v, uint64_t now)
 static void on_connected(void *arg, struct ovsdb_conn *c)
 {
 	static const char *const tables[] = {
-		"Global",           "Physical_Switch",   "Physical_Port",     "Logical_Switch",
-		"Ucast_Macs_Local", "Ucast_Macs_Remote", "Mcast_Macs_Remote", "Mcast_Macs_Local",
+		"Global",           "Physical_Switch",     "Physical_Port",     "Logical_Switch",
+		"Ucast_Macs_Local", "Ucast_Macs_Remote",   "Mcast_Macs_Remote", "Mcast_Macs_Local",
 		"Physical_Locator", "Physical_Locator_Set"};
 	struct vtep *v = arg;
 	json_t *req = json_object(), *params;
@@ -802,8 +809,9 @@ static void on_disconnected(void *arg, struct ovsdb_conn *c)
 	(void)c;
 	v->synced = false;
 	v->txn_id = 0;
-	PVLOG(WARN, MOD, "VTEP database lost: forwarding on with the last state (%u logical "
-			 "switches), reconnecting",
+	PVLOG(WARN, MOD,
+	      "VTEP database lost: forwarding on with the last state (%u logical "
+	      "switches), reconnecting",
 	      v->n_ls);
 }
 
@@ -860,8 +868,9 @@ static void on_notify(void *arg, struct ovsdb_conn *c, const char *method, json_
 	(void)c;
 	if (strcmp(method, "update") || !v->synced)
 		return;
-	rc = json_array_size(params) == 2 ? ovsdb_replica_apply(&v->rep, json_array_get(params, 1), 0)
-					  : -EINVAL;
+	rc = json_array_size(params) == 2
+		     ? ovsdb_replica_apply(&v->rep, json_array_get(params, 1), 0)
+		     : -EINVAL;
 	if (rc) {
 		v->bad_updates++;
 		if (pvnet_log_ratelimit(&v->rl))
@@ -879,11 +888,11 @@ static const struct ovsdb_conn_ops conn_ops = {on_connected, on_disconnected, on
 static void sb_on_connected(void *arg, struct ovsdb_conn *c)
 {
 	struct vtep *v = arg;
-	json_t *params = json_pack(
-		"[s,s,{s:{s:[s,s]},s:{s:[s,s]},s:{s:[s,s,s,s]},s:{s:[s]}}]", "OVN_Southbound",
-		"pvnetd-sb", "Chassis", "columns", "name", "encaps", "Encap", "columns", "type",
-		"ip", "Port_Binding", "columns", "type", "datapath", "chassis", "logical_port",
-		"Datapath_Binding", "columns", "tunnel_key");
+	json_t *params = json_pack("[s,s,{s:{s:[s,s]},s:{s:[s,s]},s:{s:[s,s,s,s]},s:{s:[s]}}]",
+				   "OVN_Southbound", "pvnetd-sb", "Chassis", "columns", "name",
+				   "encaps", "Encap", "columns", "type", "ip", "Port_Binding",
+				   "columns", "type", "datapath", "chassis", "logical_port",
+				   "Datapath_Binding", "columns", "tunnel_key");
 
 	v->sb_synced = false;
 	if (!params || ovsdb_conn_request(c, "monitor", params, &v->sb_monitor_id))
@@ -896,12 +905,12 @@ static void sb_on_disconnected(void *arg, struct ovsdb_conn *c)
 
 	(void)c;
 	v->sb_synced = false;
-	PVLOG(WARN, MOD, "OVN southbound database lost: keeping the other VTEPs last known, "
-			 "reconnecting");
+	PVLOG(WARN, MOD,
+	      "OVN southbound database lost: keeping the other VTEPs last known, "
+	      "reconnecting");
 }
 
-static void sb_on_reply(void *arg, struct ovsdb_conn *c, uint64_t id, json_t *result,
-			json_t *error)
+static void sb_on_reply(void *arg, struct ovsdb_conn *c, uint64_t id, json_t *result, json_t *error)
 {
 	struct vtep *v = arg;
 	int rc;
@@ -1134,9 +1143,9 @@ int vtep_opts_load(const char *state_dir, struct vtep_opts *o, char *err, size_t
 			if ((size_t)(eq - line) == strlen(keys[k]) &&
 			    !strncmp(line, keys[k], strlen(keys[k])))
 				break;
-		if (!eq || k == 4 || (!nl && !feof(f)) ||
-		    strlen(eq + 1) >= sizeof(o->buf[k])) {
-			snprintf(err, size, "%s line %u: not db=, name=, tunnel_ip= or ovnsb_db=", path,
+		if (!eq || k == 4 || (!nl && !feof(f)) || strlen(eq + 1) >= sizeof(o->buf[k])) {
+			snprintf(err, size,
+				 "%s line %u: not db=, name=, tunnel_ip= or ovnsb_db=", path,
 				 lineno);
 			fclose(f);
 			return -EINVAL;
@@ -1169,8 +1178,9 @@ int vtep_opts_persist(struct vtep *v, const char *state_dir, bool forget)
 		PVLOG(WARN, MOD, "%s: %s: the VTEP options are not kept", tmp, strerror(-rc));
 		return rc;
 	}
-	fprintf(f, "# pvnetd's OVN VTEP options (docs/ovn.md); pvnetd --vtep-db none forgets them\n"
-		   "db=%s\nname=%s\ntunnel_ip=%s\n",
+	fprintf(f,
+		"# pvnetd's OVN VTEP options (docs/ovn.md); pvnetd --vtep-db none forgets them\n"
+		"db=%s\nname=%s\ntunnel_ip=%s\n",
 		v->db, v->name, v->tip);
 	if (v->sb)
 		fprintf(f, "ovnsb_db=%s\n", v->sb_target);
@@ -1201,6 +1211,8 @@ void vtep_log_status(struct vtep *v)
 	      (unsigned long long)v->txns, (unsigned long long)v->txn_errors,
 	      (unsigned long long)st.connects, (unsigned long long)st.disconnects,
 	      (unsigned long long)st.bad_msgs,
-	      !v->sb ? "none" : ovsdb_conn_is_up(v->sb) ? "up" : "down", v->sb_synced,
-	      (unsigned long long)v->sb_updates);
+	      !v->sb                    ? "none"
+	      : ovsdb_conn_is_up(v->sb) ? "up"
+					: "down",
+	      v->sb_synced, (unsigned long long)v->sb_updates);
 }

@@ -41,15 +41,17 @@ typedef uint32_t RING_IDX;
 #define PVNET_RING_WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 /* Largest power of two <= x, for x < 2^16. */
-#define __PVNET_RD2(x) (((x) & 0x2) ? 0x2 : ((x) & 0x1))
-#define __PVNET_RD4(x) (((x) & 0xc) ? __PVNET_RD2((x) >> 2) << 2 : __PVNET_RD2(x))
-#define __PVNET_RD8(x) (((x) & 0xf0) ? __PVNET_RD4((x) >> 4) << 4 : __PVNET_RD4(x))
-#define __PVNET_RD16(x) (((x) & 0xff00) ? __PVNET_RD8((x) >> 8) << 8 : __PVNET_RD8(x))
-#define __PVNET_RD32(x) (((x) & 0xffff0000) ? __PVNET_RD16((x) >> 16) << 16 : __PVNET_RD16(x))
+#define __PVNET_RD2(x) (((x)&0x2) ? 0x2 : ((x)&0x1))
+#define __PVNET_RD4(x) (((x)&0xc) ? __PVNET_RD2((x) >> 2) << 2 : __PVNET_RD2(x))
+#define __PVNET_RD8(x) (((x)&0xf0) ? __PVNET_RD4((x) >> 4) << 4 : __PVNET_RD4(x))
+#define __PVNET_RD16(x) (((x)&0xff00) ? __PVNET_RD8((x) >> 8) << 8 : __PVNET_RD8(x))
+#define __PVNET_RD32(x)                                                                  \
+	(((x)&0xffff0000) ? __PVNET_RD16((x) >> 16) << 16 : __PVNET_RD16(x))
 
 /* Entries of @entry_size bytes that fit in one ring page. */
 #define PVNET_RING_SIZE_FOR(entry_size)                                                  \
-	((unsigned int)__PVNET_RD32((PVNET_RING_PAGE_SIZE - PVNET_RING_HDR_SIZE) / (entry_size)))
+	((unsigned int)__PVNET_RD32((PVNET_RING_PAGE_SIZE - PVNET_RING_HDR_SIZE) /       \
+				    (entry_size)))
 
 /*
  * DEFINE_RING_TYPES(name, req_t, rsp_t) defines
@@ -114,8 +116,10 @@ typedef uint32_t RING_IDX;
 #define RING_FREE_REQUESTS(_r) (RING_SIZE(_r) - ((_r)->req_prod_pvt - (_r)->rsp_cons))
 #define RING_FULL(_r) (RING_FREE_REQUESTS(_r) == 0)
 
-#define RING_GET_REQUEST(_r, _idx) (&((_r)->sring->ring[(_idx) & (RING_SIZE(_r) - 1)].req))
-#define RING_GET_RESPONSE(_r, _idx) (&((_r)->sring->ring[(_idx) & (RING_SIZE(_r) - 1)].rsp))
+#define RING_GET_REQUEST(_r, _idx)                                                       \
+	(&((_r)->sring->ring[(_idx) & (RING_SIZE(_r) - 1)].req))
+#define RING_GET_RESPONSE(_r, _idx)                                                      \
+	(&((_r)->sring->ring[(_idx) & (RING_SIZE(_r) - 1)].rsp))
 
 /* Copy a request/response out of shared memory exactly once (no double fetch). */
 #define RING_COPY_REQUEST(_r, _idx, _dst)                                                \
@@ -136,8 +140,10 @@ typedef uint32_t RING_IDX;
 	(PVNET_RING_READ_ONCE((_r)->sring->rsp_prod) - (_r)->rsp_cons)
 
 /* A peer whose producer is more than a ring ahead of our consumer is broken. */
-#define RING_REQUEST_PROD_OVERFLOW(_r, _prod) (((_prod) - (_r)->rsp_prod_pvt) > RING_SIZE(_r))
-#define RING_RESPONSE_PROD_OVERFLOW(_r, _prod) (((_prod) - (_r)->rsp_cons) > RING_SIZE(_r))
+#define RING_REQUEST_PROD_OVERFLOW(_r, _prod)                                            \
+	(((_prod) - (_r)->rsp_prod_pvt) > RING_SIZE(_r))
+#define RING_RESPONSE_PROD_OVERFLOW(_r, _prod)                                           \
+	(((_prod) - (_r)->rsp_cons) > RING_SIZE(_r))
 
 #define RING_PUSH_REQUESTS(_r)                                                           \
 	do {                                                                             \
@@ -162,7 +168,8 @@ typedef uint32_t RING_IDX;
 		pvnet_wmb(); /* entries before req_prod */                               \
 		PVNET_RING_WRITE_ONCE((_r)->sring->req_prod, __new);                     \
 		pvnet_mb(); /* req_prod before reading req_event */                      \
-		(_notify) = ((RING_IDX)(__new - PVNET_RING_READ_ONCE((_r)->sring->req_event)) < \
+		(_notify) = ((RING_IDX)(__new -                                          \
+					PVNET_RING_READ_ONCE((_r)->sring->req_event)) <  \
 			     (RING_IDX)(__new - __old));                                 \
 	} while (0)
 
@@ -173,7 +180,8 @@ typedef uint32_t RING_IDX;
 		pvnet_wmb(); /* entries before rsp_prod */                               \
 		PVNET_RING_WRITE_ONCE((_r)->sring->rsp_prod, __new);                     \
 		pvnet_mb(); /* rsp_prod before reading rsp_event */                      \
-		(_notify) = ((RING_IDX)(__new - PVNET_RING_READ_ONCE((_r)->sring->rsp_event)) < \
+		(_notify) = ((RING_IDX)(__new -                                          \
+					PVNET_RING_READ_ONCE((_r)->sring->rsp_event)) <  \
 			     (RING_IDX)(__new - __old));                                 \
 	} while (0)
 
@@ -196,7 +204,8 @@ typedef uint32_t RING_IDX;
  * it). Both fields are in shared memory: a peer that rewrites the event index
  * only delays its own notifications.
  */
-static inline RING_IDX pvnet_ring_holdoff(RING_IDX *event, const RING_IDX *prod, RING_IDX want)
+static inline RING_IDX pvnet_ring_holdoff(RING_IDX *event, const RING_IDX *prod,
+					  RING_IDX want)
 {
 	if (PVNET_RING_READ_ONCE(*event) != want) {
 		PVNET_RING_WRITE_ONCE(*event, want);
@@ -212,12 +221,14 @@ static inline RING_IDX pvnet_ring_holdoff(RING_IDX *event, const RING_IDX *prod,
  */
 #define RING_FINAL_CHECK_FOR_REQUESTS(_r, _work_to_do)                                   \
 	do {                                                                             \
-		(_work_to_do) = PVNET_RING_READ_ONCE((_r)->sring->req_prod) - (_r)->req_cons; \
+		(_work_to_do) =                                                          \
+			PVNET_RING_READ_ONCE((_r)->sring->req_prod) - (_r)->req_cons;    \
 		if (_work_to_do)                                                         \
 			break;                                                           \
-		(_work_to_do) = pvnet_ring_holdoff(&(_r)->sring->req_event,              \
-						   &(_r)->sring->req_prod,               \
-						   (_r)->req_cons + 1) - (_r)->req_cons; \
+		(_work_to_do) =                                                          \
+			pvnet_ring_holdoff(&(_r)->sring->req_event,                      \
+					   &(_r)->sring->req_prod, (_r)->req_cons + 1) - \
+			(_r)->req_cons;                                                  \
 	} while (0)
 
 #define RING_FINAL_CHECK_FOR_RESPONSES(_r, _work_to_do)                                  \
@@ -225,9 +236,10 @@ static inline RING_IDX pvnet_ring_holdoff(RING_IDX *event, const RING_IDX *prod,
 		(_work_to_do) = RING_HAS_UNCONSUMED_RESPONSES(_r);                       \
 		if (_work_to_do)                                                         \
 			break;                                                           \
-		(_work_to_do) = pvnet_ring_holdoff(&(_r)->sring->rsp_event,              \
-						   &(_r)->sring->rsp_prod,               \
-						   (_r)->rsp_cons + 1) - (_r)->rsp_cons; \
+		(_work_to_do) =                                                          \
+			pvnet_ring_holdoff(&(_r)->sring->rsp_event,                      \
+					   &(_r)->sring->rsp_prod, (_r)->rsp_cons + 1) - \
+			(_r)->rsp_cons;                                                  \
 	} while (0)
 
 #endif /* PVNET_IO_RING_H */

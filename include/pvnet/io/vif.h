@@ -20,7 +20,11 @@
 /* Frontend node `mtu`: its value when the node is absent (or not a number). */
 #define PVNET_DEFAULT_MTU 1500
 
-enum pvnet_vif_mode { PVNET_VIF_MODE_TAP = 0, PVNET_VIF_MODE_PKTGEN, PVNET_VIF_MODE_SINK };
+enum pvnet_vif_mode {
+	PVNET_VIF_MODE_TAP = 0,
+	PVNET_VIF_MODE_PKTGEN,
+	PVNET_VIF_MODE_SINK
+};
 
 /* "tap"/"pktgen"/"sink" -> *mode (untouched on error); -EINVAL for anything
  * else, NULL included. */

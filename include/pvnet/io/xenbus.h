@@ -22,9 +22,9 @@ typedef enum xenbus_state XenbusState;
 /* Human-readable name of a state, "Unknown" for values out of range. */
 static inline const char *xenbus_strstate(int s)
 {
-	static const char *const names[] = {"Unknown",   "Initialising", "InitWait",
-					    "Initialised", "Connected",  "Closing",
-					    "Closed",    "Reconfiguring", "Reconfigured"};
+	static const char *const names[] = {
+		"Unknown", "Initialising", "InitWait",      "Initialised", "Connected",
+		"Closing", "Closed",       "Reconfiguring", "Reconfigured"};
 	return (s >= 0 && s <= 8) ? names[s] : "Unknown";
 }
 

@@ -59,9 +59,12 @@ enum xs_watch_type { XS_WATCH_PATH = 0, XS_WATCH_TOKEN = 1 };
  */
 #define XS_ERRNO_NAMES                                                                   \
 	{EINVAL, "EINVAL"}, {EACCES, "EACCES"}, {EEXIST, "EEXIST"}, {EISDIR, "EISDIR"},  \
-		{ENOENT, "ENOENT"}, {ENOMEM, "ENOMEM"}, {ENOSPC, "ENOSPC"}, {EIO, "EIO"}, \
-		{ENOTEMPTY, "ENOTEMPTY"}, {ENOSYS, "ENOSYS"}, {EROFS, "EROFS"},          \
-		{EBUSY, "EBUSY"}, {EAGAIN, "EAGAIN"}, {EISCONN, "EISCONN"},              \
-		{E2BIG, "E2BIG"}, {EPERM, "EPERM"}
+		{ENOENT, "ENOENT"}, {ENOMEM, "ENOMEM"}, {ENOSPC, "ENOSPC"},              \
+		{EIO, "EIO"}, {ENOTEMPTY, "ENOTEMPTY"}, {ENOSYS, "ENOSYS"},              \
+		{EROFS, "EROFS"}, {EBUSY, "EBUSY"}, {EAGAIN, "EAGAIN"},                  \
+		{EISCONN, "EISCONN"}, {E2BIG, "E2BIG"},                                  \
+	{                                                                                \
+		EPERM, "EPERM"                                                           \
+	}
 
 #endif /* PVNET_IO_XS_WIRE_H */

@@ -29,7 +29,7 @@ static int t_probe(const struct accel_host *h, struct accel_dev_info *i)
 	return 0;
 }
 __attribute__((unused)) static int t_open(const struct accel_host *h,
-                                          const struct accel_open_args *a, struct accel_dev **o)
+					  const struct accel_open_args *a, struct accel_dev **o)
 {
 	(void)h, (void)a;
 	*o = calloc(1, sizeof(**o));
@@ -91,25 +91,25 @@ static const struct {
 	int (*future_op)(void);
 	uint64_t future_field;
 } table = {
-    .ops =
-        {
-            .abi_major = T_MAJOR,
-            .abi_minor = T_MINOR,
-            .size = T_SIZE,
-            .flags = T_FLAGS,
-            .name = "tp_" PLUGIN_NAME,
-            .version = "0.1",
-            .levels = 1,
-            .probe = t_probe,
-            .open = T_OPEN,
-            .close = t_close,
-            .port_alloc = t_port_alloc,
-            .port_free = t_port_free,
-            .qp_alloc = t_qp_alloc,
-            .qp_free = t_qp_free,
-        },
-    .future_op = NULL,
-    .future_field = 0xdeadbeef,
+	.ops =
+		{
+			.abi_major = T_MAJOR,
+			.abi_minor = T_MINOR,
+			.size = T_SIZE,
+			.flags = T_FLAGS,
+			.name = "tp_" PLUGIN_NAME,
+			.version = "0.1",
+			.levels = 1,
+			.probe = t_probe,
+			.open = T_OPEN,
+			.close = t_close,
+			.port_alloc = t_port_alloc,
+			.port_free = t_port_free,
+			.qp_alloc = t_qp_alloc,
+			.qp_free = t_qp_free,
+		},
+	.future_op = NULL,
+	.future_field = 0xdeadbeef,
 };
 
 #ifdef VARIANT_NOSYM
