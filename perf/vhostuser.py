@@ -15,10 +15,12 @@ each run dropped as warm-up, then the median over --runs):
 Placement: the txonly testpmd forwards on CPU 1 (main lcore 0), the rxonly one
 on CPU 0 (main lcore 1); pvnetd's threads on --cpus (default 1, with the sender,
 as in the full bench). Two cores, three busy parties in the pvnet row against
-two in the peer.
+two in the peer. `--cpus 1/0,1` measures both placements (pinned with the
+sender, unpinned) interleaved against the same peer runs, one row each (with
+"cpus" in the JSON).
 
     sudo perf/vhostuser.py [--sizes 64,1500] [--secs 5] [--runs 3]
-        [--poll off|on|USEC] [--cpus LIST] [--ring N] [--perf DIR] [--json FILE]
+        [--poll off|on|USEC] [--cpus LIST[/LIST...]] [--ring N] [--perf DIR] [--json FILE]
         [--keep DIR]
 
 --perf DIR: `perf record -a -g` (every CPU: pvnetd, both testpmds and whatever
@@ -48,7 +50,8 @@ def main():
     ap.add_argument("--secs", type=int, default=5)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--poll", default=None, help="the vhostuser ports' --poll (default: event mode)")
-    ap.add_argument("--cpus", default="1", help="pvnetd's CPUs during the pvnet row (taskset -a; default 1)")
+    ap.add_argument("--cpus", default="1", help="pvnetd's CPUs during the pvnet row (taskset -a; default 1); "
+                    "several placements separated by '/' (e.g. 1/0,1) are measured interleaved, run by run")
     ap.add_argument("--ring", type=int, default=None, help="testpmd --rxd/--txd (default testpmd's)")
     ap.add_argument("--perf", default=None, help="directory for perf record of pvnetd, one file per size")
     ap.add_argument("--json", help="write the rows to this file")
@@ -73,25 +76,33 @@ def main():
                 if a.perf:
                     b.run(["perf", "record", "-a", "-g", "-q", "-o", os.path.join(a.perf, "perf.%d.data" % size),
                            "--", "sleep", "3"], timeout=30)
-            po = vhostuser.Opts(ring=a.ring, poll=a.poll, pvnetd_cpus=a.cpus)
-            peer, ours, shown = [], [], []
+            places = a.cpus.split("/")
+            pos = [vhostuser.Opts(ring=a.ring, poll=a.poll, pvnetd_cpus=c) for c in places]
+            peer, ours, shown = [], [[] for _ in places], [[] for _ in places]
             for i in range(a.runs):
-                peer.append(vhostuser.peer(b, size, a.secs, po))
-                po.during = profile if i == 0 else None
-                ours.append(vhostuser.pvnet(b, pv, size, a.secs, po, show=shown.append))
+                peer.append(vhostuser.peer(b, size, a.secs, pos[0]))
+                for k, po in enumerate(pos):
+                    po.during = profile if i == 0 and k == 0 else None
+                    ours[k].append(vhostuser.pvnet(b, pv, size, a.secs, po, show=shown[k].append))
             peer = [x for x in peer if x is not None]
-            ours = [x for x in ours if x is not None]
-            pm, om = lib.median(peer), lib.median(ours)
+            pm = lib.median(peer)
             rows.append({"name": "dpdk.vhost.virtio_user", "size": size, "metric": "rate", "unit": "Mpps",
                          "value": pm, "runs": peer})
-            rows.append({"name": "vhost.virtio_user", "size": size, "metric": "rate", "unit": "Mpps",
-                         "value": om, "runs": ours, "peer": "dpdk.vhost.virtio_user", "peer_value": pm})
-            ratio = "%.2fx" % (om / pm) if om and pm else "n/a"
-            print("%4d B  dpdk.vhost.virtio_user %s Mpps  vhost.virtio_user %s Mpps  ratio %s  (runs %s / %s)" %
-                  (size, "%.3f" % pm if pm else "n/a", "%.3f" % om if om else "n/a", ratio,
-                   ",".join("%.2f" % x for x in peer), ",".join("%.2f" % x for x in ours)), flush=True)
-            if shown:
-                lib.log("the ports after the last run: " + " ".join(shown[-1].split()))
+            for k, cpus in enumerate(places):
+                runs = [x for x in ours[k] if x is not None]
+                om = lib.median(runs)
+                row = {"name": "vhost.virtio_user", "size": size, "metric": "rate", "unit": "Mpps",
+                       "value": om, "runs": runs, "peer": "dpdk.vhost.virtio_user", "peer_value": pm}
+                if len(places) > 1:
+                    row["cpus"] = cpus
+                rows.append(row)
+                ratio = "%.2fx" % (om / pm) if om and pm else "n/a"
+                print("%4d B  dpdk.vhost.virtio_user %s Mpps  vhost.virtio_user %s Mpps  ratio %s  (runs %s / %s)%s" %
+                      (size, "%.3f" % pm if pm else "n/a", "%.3f" % om if om else "n/a", ratio,
+                       ",".join("%.2f" % x for x in peer), ",".join("%.2f" % x for x in runs),
+                       "  pvnetd on CPUs " + cpus if len(places) > 1 else ""), flush=True)
+                if shown[k]:
+                    lib.log("the ports after the last run (CPUs %s): " % cpus + " ".join(shown[k][-1].split()))
     finally:
         if a.keep:
             shutil.copytree(b.tmp, a.keep, dirs_exist_ok=True, ignore=shutil.ignore_patterns("*.sock", "run"))
