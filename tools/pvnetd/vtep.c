@@ -421,11 +421,103 @@ static void unbind_unseen(struct vtep *v)
 	}
 }
 
-/* Brings the switch to what the replica says. */
-static void reconcile(struct vtep *v)
+/* Takes the logical switch a port's binding names, creating its state; NULL if full. */
+static struct ls_state *ls_take(struct vtep *v, const char *lsu)
+{
+	struct ls_state *w = ls_find(v, lsu);
+
+	if (!w) {
+		if (v->n_ls >= MAX_LS)
+			return NULL;
+		w = &v->ls[v->n_ls++];
+		memset(w, 0, sizeof(*w));
+		snprintf(w->uuid, sizeof(w->uuid), "%s", lsu);
+	}
+	return w;
+}
+
+/* Applies one vlan_bindings pair (VLAN k -> logical switch val) of port pname. */
+static void reconcile_binding(struct vtep *v, const char *pname, struct vsw_bridge *br,
+			      struct vsw_port *p, const json_t *k, const json_t *val)
+{
+	const char *lsu;
+	json_t *lsrow;
+	const json_t *key;
+	struct ls_state *w;
+
+	if (!json_is_integer(k))
+		return;
+	lsu = ovsdb_atom_uuid(val);
+	lsrow = lsu ? ovsdb_replica_row(&v->rep, "Logical_Switch", lsu) : NULL;
+	key = json_object_get(lsrow, "tunnel_key");
+	if (ovsdb_set_len(key) != 1 || !json_is_integer(ovsdb_set_get(key, 0)) ||
+	    json_integer_value(ovsdb_set_get(key, 0)) <= 0)
+		return; /* no VNI yet (ovn-controller-vtep sets it; 0: unused) */
+	if (json_integer_value(k) != 0) {
+		PVLOG_RL(WARN, MOD,
+			 "%s: vlan %lld binding ignored: guest ports take "
+			 "vlan 0 (untagged) only",
+			 pname, (long long)json_integer_value(k));
+		return;
+	}
+	w = ls_take(v, lsu);
+	if (!w)
+		return;
+	if (w->wanted && strcmp(w->bridge, vsw_bridge_name(br))) {
+		PVLOG_RL(WARN, MOD,
+			 "%s: logical switch %s is already on bridge %s: "
+			 "bind ports of one bridge only",
+			 pname, lsu, w->bridge);
+		return;
+	}
+	if (w->vni && (w->vni != (uint32_t)json_integer_value(ovsdb_set_get(key, 0)) ||
+		       strcmp(w->bridge, vsw_bridge_name(br)))) {
+		/* the VNI or the bridge changed: start afresh */
+		struct vsw_bridge *ob;
+		struct vsw_port *ovx;
+
+		if (!vsw_bridge_find(v->d->sw, w->bridge, &ob) && !vsw_port_find(ob, w->port, &ovx))
+			vsw_port_del(ob, ovx);
+		free(w->macs);
+		w->macs = NULL;
+		w->n_macs = 0;
+	}
+	w->vni = (uint32_t)json_integer_value(ovsdb_set_get(key, 0)) & 0xffffff;
+	w->vid = vni_vid(w->vni);
+	snprintf(w->bridge, sizeof(w->bridge), "%s", vsw_bridge_name(br));
+	snprintf(w->port, sizeof(w->port), "vtep%u", w->vni);
+	w->wanted = true;
+	bind_port(v, br, p, w->vid);
+}
+
+/* Removes the logical switches no port binds any more and syncs the others' VTEP ports. */
+static void reconcile_ls(struct vtep *v)
 {
 	static uint8_t macs[MAX_LOCAL_MACS][6];
 	static struct vsw_ip_addr to[MAX_LOCAL_MACS];
+
+	for (unsigned i = 0; i < v->n_ls;) {
+		struct ls_state *w = &v->ls[i];
+		struct vsw_bridge *br;
+		struct vsw_port *vx;
+		unsigned n;
+
+		if (!w->wanted) {
+			ls_remove(v, w);
+			continue;
+		}
+		i++;
+		ls_wanted(v, w, macs, MAX_LOCAL_MACS, &n, to);
+		if (vsw_bridge_find(v->d->sw, w->bridge, &br) || ls_realise(v, w, br) ||
+		    vsw_port_find(br, w->port, &vx))
+			continue;
+		ls_macs_sync(w, vx, macs, n, to);
+	}
+}
+
+/* Brings the switch to what the replica says. */
+static void reconcile(struct vtep *v)
+{
 	json_t *ps = NULL, *t, *row;
 	const char *uuid;
 	const char *psu = ps_uuid(v, &ps);
@@ -447,81 +539,13 @@ static void reconcile(struct vtep *v)
 			continue;
 		for (size_t i = 0; i < ovsdb_map_len(vb); i++) {
 			const json_t *k, *val;
-			const char *lsu;
-			json_t *lsrow;
-			const json_t *key;
-			struct ls_state *w;
 
-			if (ovsdb_map_pair(vb, i, &k, &val) || !json_is_integer(k))
-				continue;
-			lsu = ovsdb_atom_uuid(val);
-			lsrow = lsu ? ovsdb_replica_row(&v->rep, "Logical_Switch", lsu) : NULL;
-			key = json_object_get(lsrow, "tunnel_key");
-			if (ovsdb_set_len(key) != 1 || !json_is_integer(ovsdb_set_get(key, 0)) ||
-			    json_integer_value(ovsdb_set_get(key, 0)) <= 0)
-				continue; /* no VNI yet (ovn-controller-vtep sets it; 0: unused) */
-			if (json_integer_value(k) != 0) {
-				PVLOG_RL(WARN, MOD,
-					 "%s: vlan %lld binding ignored: guest ports take "
-					 "vlan 0 (untagged) only",
-					 pname, (long long)json_integer_value(k));
-				continue;
-			}
-			w = ls_find(v, lsu);
-			if (!w) {
-				if (v->n_ls >= MAX_LS)
-					continue;
-				w = &v->ls[v->n_ls++];
-				memset(w, 0, sizeof(*w));
-				snprintf(w->uuid, sizeof(w->uuid), "%s", lsu);
-			}
-			if (w->wanted && strcmp(w->bridge, vsw_bridge_name(br))) {
-				PVLOG_RL(WARN, MOD,
-					 "%s: logical switch %s is already on bridge %s: "
-					 "bind ports of one bridge only",
-					 pname, lsu, w->bridge);
-				continue;
-			}
-			if (w->vni &&
-			    (w->vni != (uint32_t)json_integer_value(ovsdb_set_get(key, 0)) ||
-			     strcmp(w->bridge, vsw_bridge_name(br)))) {
-				/* the VNI or the bridge changed: start afresh */
-				struct vsw_bridge *ob;
-				struct vsw_port *ovx;
-
-				if (!vsw_bridge_find(v->d->sw, w->bridge, &ob) &&
-				    !vsw_port_find(ob, w->port, &ovx))
-					vsw_port_del(ob, ovx);
-				free(w->macs);
-				w->macs = NULL;
-				w->n_macs = 0;
-			}
-			w->vni = (uint32_t)json_integer_value(ovsdb_set_get(key, 0)) & 0xffffff;
-			w->vid = vni_vid(w->vni);
-			snprintf(w->bridge, sizeof(w->bridge), "%s", vsw_bridge_name(br));
-			snprintf(w->port, sizeof(w->port), "vtep%u", w->vni);
-			w->wanted = true;
-			bind_port(v, br, p, w->vid);
+			if (!ovsdb_map_pair(vb, i, &k, &val))
+				reconcile_binding(v, pname, br, p, k, val);
 		}
 	}
 	unbind_unseen(v);
-	for (unsigned i = 0; i < v->n_ls;) {
-		struct ls_state *w = &v->ls[i];
-		struct vsw_bridge *br;
-		struct vsw_port *vx;
-		unsigned n;
-
-		if (!w->wanted) {
-			ls_remove(v, w);
-			continue;
-		}
-		i++;
-		ls_wanted(v, w, macs, MAX_LOCAL_MACS, &n, to);
-		if (vsw_bridge_find(v->d->sw, w->bridge, &br) || ls_realise(v, w, br) ||
-		    vsw_port_find(br, w->port, &vx))
-			continue;
-		ls_macs_sync(w, vx, macs, n, to);
-	}
+	reconcile_ls(v);
 }
 
 /* ---- switch -> database ------------------------------------------------------------- */
@@ -648,21 +672,17 @@ static void mcast_local_ops(struct vtep *v, json_t *ops, const char *loc, bool *
 	}
 }
 
-/* The operations that make the database show this switch; an empty array if none. */
-static json_t *publish_ops(struct vtep *v)
+/* Physical_Ports for guest ports the switch does not list yet, their refs into newports. */
+static void publish_new_ports(struct vtep *v, json_t *ops, json_t *newports, const char *psu,
+			      json_t *psrow)
 {
 	static char names[1024][VSW_NAME_MAX];
-	static struct local_mac lm[MAX_LOCAL_MACS];
 	struct port_scan ps = {.v = v, .names = names, .max = 1024};
-	json_t *ops = json_array(), *psrow = NULL, *newports = json_array(), *t, *row;
-	const char *psu = ps_uuid(v, &psrow), *loc, *uuid;
-	unsigned n_lm = 0, named = 0;
-	bool loc_needed = false;
+	json_t *t, *row;
+	const char *uuid;
+	unsigned named = 0;
 
-	if (!ops || !newports)
-		goto fail;
 	vsw_switch_foreach(v->d->sw, scan_bridge, &ps);
-	/* Physical_Ports for guest ports the switch does not list yet */
 	for (unsigned i = 0; i < ps.n; i++) {
 		bool listed = false;
 		char nm[24];
@@ -682,30 +702,34 @@ static json_t *publish_ops(struct vtep *v)
 				      "Physical_Port", "uuid-name", nm, "row", "name", names[i]));
 		json_array_append_new(newports, ovsdb_named_ref(nm));
 	}
-	if (!psu) {
-		op_add(ops, json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:o}}", "op", "insert", "table",
-				      "Physical_Switch", "uuid-name", "ps", "row", "name", v->name,
-				      "tunnel_ips", v->tip, "ports", ovsdb_set_of(newports)));
-		newports = NULL;
-		t = ovsdb_replica_table(&v->rep, "Global");
-		if (t && json_object_size(t)) {
-			json_object_foreach(t, uuid, row) break;
-			op_add(ops, json_pack("{s:s,s:s,s:o,s:[[s,s,o]]}", "op", "mutate", "table",
-					      "Global", "where", where_uuid(uuid), "mutations",
-					      "switches", "insert", ovsdb_named_ref("ps")));
-		} else {
-			op_add(ops, json_pack("{s:s,s:s,s:{s:o}}", "op", "insert", "table",
-					      "Global", "row", "switches", ovsdb_named_ref("ps")));
-		}
-		goto done; /* the MACs follow once the switch is there */
-	}
-	if (json_array_size(newports)) {
+}
+
+/* The Physical_Switch row (taking newports) and its entry in Global's switches. */
+static void publish_switch(struct vtep *v, json_t *ops, json_t *newports)
+{
+	json_t *t, *row;
+	const char *uuid;
+
+	op_add(ops, json_pack("{s:s,s:s,s:s,s:{s:s,s:s,s:o}}", "op", "insert", "table",
+			      "Physical_Switch", "uuid-name", "ps", "row", "name", v->name,
+			      "tunnel_ips", v->tip, "ports", ovsdb_set_of(newports)));
+	t = ovsdb_replica_table(&v->rep, "Global");
+	if (t && json_object_size(t)) {
+		json_object_foreach(t, uuid, row) break;
 		op_add(ops, json_pack("{s:s,s:s,s:o,s:[[s,s,o]]}", "op", "mutate", "table",
-				      "Physical_Switch", "where", where_uuid(psu), "mutations",
-				      "ports", "insert", ovsdb_set_of(newports)));
-		newports = NULL;
+				      "Global", "where", where_uuid(uuid), "mutations", "switches",
+				      "insert", ovsdb_named_ref("ps")));
+	} else {
+		op_add(ops, json_pack("{s:s,s:s,s:{s:o}}", "op", "insert", "table", "Global", "row",
+				      "switches", ovsdb_named_ref("ps")));
 	}
-	/* Ucast_Macs_Local: what the FDB learnt on the bound ports, per logical switch */
+}
+
+/* What the FDB learnt on the bound ports, per logical switch, into lm; the count. */
+static unsigned local_macs(struct vtep *v, struct local_mac *lm)
+{
+	unsigned n_lm = 0;
+
 	for (unsigned i = 0; i < v->n_ls; i++) {
 		struct ls_state *w = &v->ls[i];
 		struct fdb_scan fs = {
@@ -719,6 +743,17 @@ static json_t *publish_ops(struct vtep *v)
 		vsw_fdb_dump(fs.br, scan_fdb, &fs);
 		n_lm += fs.n;
 	}
+	return n_lm;
+}
+
+/* Ucast_Macs_Local: deletes the rows no longer learnt, inserts the new ones. */
+static void ucast_local_ops(struct vtep *v, json_t *ops, const char *loc, bool *loc_needed)
+{
+	static struct local_mac lm[MAX_LOCAL_MACS];
+	unsigned n_lm = local_macs(v, lm);
+	json_t *t, *row;
+	const char *uuid;
+
 	t = ovsdb_replica_table(&v->rep, "Ucast_Macs_Local");
 	json_object_foreach(t, uuid, row)
 	{
@@ -737,7 +772,6 @@ static json_t *publish_ops(struct vtep *v)
 			op_add(ops, json_pack("{s:s,s:s,s:o}", "op", "delete", "table",
 					      "Ucast_Macs_Local", "where", where_uuid(uuid)));
 	}
-	loc = own_locator(v);
 	for (unsigned i = 0; i < n_lm; i++) {
 		char m[18];
 
@@ -747,16 +781,37 @@ static json_t *publish_ops(struct vtep *v)
 		op_add(ops, json_pack("{s:s,s:s,s:{s:s,s:o,s:o}}", "op", "insert", "table",
 				      "Ucast_Macs_Local", "row", "MAC", m, "logical_switch",
 				      ovsdb_uuid_ref(lm[i].ls), "locator",
-				      loc_ref(v, ops, loc, &loc_needed)));
+				      loc_ref(v, ops, loc, loc_needed)));
 	}
+}
+
+/* The operations that make the database show this switch; an empty array if none. */
+static json_t *publish_ops(struct vtep *v)
+{
+	json_t *ops = json_array(), *psrow = NULL, *newports = json_array();
+	const char *psu = ps_uuid(v, &psrow), *loc;
+	bool loc_needed = false;
+
+	if (!ops || !newports) {
+		json_decref(ops);
+		json_decref(newports);
+		return NULL;
+	}
+	publish_new_ports(v, ops, newports, psu, psrow);
+	if (!psu) {
+		publish_switch(v, ops, newports);
+		return ops; /* the MACs follow once the switch is there */
+	}
+	if (json_array_size(newports))
+		op_add(ops, json_pack("{s:s,s:s,s:o,s:[[s,s,o]]}", "op", "mutate", "table",
+				      "Physical_Switch", "where", where_uuid(psu), "mutations",
+				      "ports", "insert", ovsdb_set_of(newports)));
+	else
+		json_decref(newports);
+	loc = own_locator(v);
+	ucast_local_ops(v, ops, loc, &loc_needed);
 	mcast_local_ops(v, ops, loc, &loc_needed);
-done:
-	json_decref(newports);
 	return ops;
-fail:
-	json_decref(ops);
-	json_decref(newports);
-	return NULL;
 }
 
 static void publish(struct vtep *v, uint64_t now)
