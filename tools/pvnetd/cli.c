@@ -613,21 +613,86 @@ static void ctl_log_request(const struct ctl_conn *c, int argc, char **argv, int
 			 (unsigned)c->uid, line, status);
 }
 
+/* One request as received: its arguments (marker removed), payload and command row. */
+struct ctl_req {
+	char *argv[MAX_ARGS];
+	int argc, row;
+	const char *payload, *bad; /* bad: "oversize", "empty" or "version", else NULL */
+	size_t payload_len;
+	bool exact, read_only;
+	char theirs[16]; /* the client's protocol version when bad is "version" */
+};
+
+/* Cuts the len bytes in buf (NUL-terminated) into r's arguments and payload. */
+static void ctl_parse(char *buf, size_t len, struct ctl_req *r)
+{
+	size_t mlen = strlen(PVNET_CTL_MARKER);
+	char *p, *end = memchr(buf, PVNET_CTL_PAYLOAD_SEP, len);
+
+	if (end) {
+		r->payload = end + 1;
+		r->payload_len = len - (size_t)(r->payload - buf);
+		*end = 0;
+		len = (size_t)(end - buf);
+	}
+	for (p = buf; p < buf + len && r->argc < MAX_ARGS; p += strlen(p) + 1)
+		r->argv[r->argc++] = p;
+	if (!r->bad && r->argc == 0) {
+		r->bad = "empty";
+	} else if (!r->bad && (strncmp(r->argv[0], PVNET_CTL_MARKER, mlen) ||
+			       strtol(r->argv[0] + mlen, NULL, 10) != PVNET_CTL_VERSION)) {
+		if (!strncmp(r->argv[0], PVNET_CTL_MARKER, mlen))
+			snprintf(r->theirs, sizeof(r->theirs), "%.12s", r->argv[0] + mlen);
+		r->bad = "version";
+	} else if (!r->bad) {
+		/* the marker is not an argument */
+		for (int i = 1; i < r->argc; i++)
+			r->argv[i - 1] = r->argv[i];
+		if (--r->argc == 0)
+			r->bad = "empty";
+	}
+	if (!r->bad) {
+		r->row = pvnet_cmd_find(r->argc, r->argv, &r->exact);
+		r->read_only =
+			r->row >= 0 && r->exact && pvnet_cmd_read_only((unsigned)r->row, r->argc);
+	}
+}
+
+/* Answers a malformed request (n bytes received) with why; its argv is what gets logged. */
+static void ctl_refuse(struct outbuf *o, struct ctl_req *r, ssize_t n)
+{
+	if (!strcmp(r->bad, "oversize")) {
+		err_printf(o, "request too large (%zd bytes, at most %d)\n", n, PVNET_CTL_MSG_MAX);
+		r->argc = 0;
+		r->argv[r->argc++] = "(oversize request)";
+		return;
+	}
+	if (!strcmp(r->bad, "empty")) {
+		err_printf(o, "empty request\n");
+		r->argc = 0;
+		r->argv[r->argc++] = "(empty request)";
+		return;
+	}
+	err_printf(o,
+		   "control protocol mismatch: this client speaks version %s, pvnetd %s "
+		   "speaks version %d; use the pvnet program of the same release as "
+		   "pvnetd\n",
+		   r->theirs, PVNET_VERSION, PVNET_CTL_VERSION);
+}
+
 int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 {
 	/* one buffer for the top-level request (its argv and payload stay in use while
 	 * it runs, nested pumps included) and one for read-only requests served meanwhile */
 	static char top_buf[PVNET_CTL_MSG_MAX + 1], nested_buf[PVNET_CTL_MSG_MAX + 1];
 	char *buf = nested ? nested_buf : top_buf;
-	char *argv[MAX_ARGS];
+	struct ctl_req r = {.row = -1, .theirs = "1"};
 	struct outbuf o = {.conn = c};
-	const char *payload = NULL, *bad = NULL;
-	size_t payload_len = 0, len, mlen = strlen(PVNET_CTL_MARKER);
-	int argc = 0, status = 2, row = -1;
-	bool exact = false, read_only = false;
+	size_t len;
+	int status = 2;
 	enum report_fmt fmt = REPORT_TEXT;
 	ssize_t n;
-	char *p, *end, xbuf[32], theirs[16] = "1";
+	char xbuf[32];
 
 	/* nested: peek first, the request stays queued unless it is read-only */
 	n = recv(c->fd, buf, PVNET_CTL_MSG_MAX + 1,
@@ -637,44 +702,18 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 	if (n < 0)
 		return 0;
 	if ((size_t)n > PVNET_CTL_MSG_MAX) {
-		bad = "oversize";
+		r.bad = "oversize";
 		len = 0;
 	} else {
 		len = (size_t)n;
 	}
 	buf[len] = 0;
-	end = memchr(buf, PVNET_CTL_PAYLOAD_SEP, len);
-	if (end) {
-		payload = end + 1;
-		payload_len = len - (size_t)(payload - buf);
-		*end = 0;
-		len = (size_t)(end - buf);
-	}
-	for (p = buf; p < buf + len && argc < MAX_ARGS; p += strlen(p) + 1)
-		argv[argc++] = p;
-	if (!bad && argc == 0) {
-		bad = "empty";
-	} else if (!bad && (strncmp(argv[0], PVNET_CTL_MARKER, mlen) ||
-			    strtol(argv[0] + mlen, NULL, 10) != PVNET_CTL_VERSION)) {
-		if (!strncmp(argv[0], PVNET_CTL_MARKER, mlen))
-			snprintf(theirs, sizeof(theirs), "%.12s", argv[0] + mlen);
-		bad = "version";
-	} else if (!bad) {
-		/* the marker is not an argument */
-		for (int i = 1; i < argc; i++)
-			argv[i - 1] = argv[i];
-		if (--argc == 0)
-			bad = "empty";
-	}
-	if (!bad) {
-		row = pvnet_cmd_find(argc, argv, &exact);
-		read_only = row >= 0 && exact && pvnet_cmd_read_only((unsigned)row, argc);
-	}
+	ctl_parse(buf, len, &r);
 	if (nested) {
 		char one;
 		/* while a command runs, only commands that change nothing are served;
 		 * the others wait in the socket for the top-level loop */
-		if (bad || !read_only) {
+		if (r.bad || !r.read_only) {
 			c->deferred = true;
 			return 0;
 		}
@@ -684,35 +723,16 @@ int ctl_handle(struct pvnetd *d, struct ctl_conn *c, bool nested)
 	c->busy = true;
 	snprintf(xbuf, sizeof(xbuf), "V%d %s", PVNET_CTL_VERSION, PVNET_VERSION);
 	ctl_send(c, xbuf, strlen(xbuf));
-	if (bad && !strcmp(bad, "oversize")) {
-		err_printf(&o, "request too large (%zd bytes, at most %d)\n", n, PVNET_CTL_MSG_MAX);
-		argc = 0;
-		argv[argc++] = "(oversize request)";
-		goto reply;
+	/* a read command's --json / --format=FMT is taken off its arguments (report.c) */
+	if (r.bad) {
+		ctl_refuse(&o, &r, n);
+	} else if (!r.read_only || report_take_format(&o, &r.argc, r.argv, &fmt) >= 0) {
+		o.fmt = fmt;
+		o.payload = r.payload;
+		o.payload_len = r.payload_len;
+		status = ctl_run(d, &o, r.row, r.exact, r.argc, r.argv);
 	}
-	if (bad && !strcmp(bad, "empty")) {
-		err_printf(&o, "empty request\n");
-		argc = 0;
-		argv[argc++] = "(empty request)";
-		goto reply;
-	}
-	if (bad) {
-		err_printf(&o,
-			   "control protocol mismatch: this client speaks version %s, pvnetd %s "
-			   "speaks version %d; use the pvnet program of the same release as "
-			   "pvnetd\n",
-			   theirs, PVNET_VERSION, PVNET_CTL_VERSION);
-		goto reply;
-	}
-	/* --json / --format=FMT of the read commands (report.c) */
-	if (read_only && report_take_format(&o, &argc, argv, &fmt) < 0)
-		goto reply;
-	o.fmt = fmt;
-	o.payload = payload;
-	o.payload_len = payload_len;
-	status = ctl_run(d, &o, row, exact, argc, argv);
-reply:
-	ctl_log_request(c, argc, argv, status, read_only);
+	ctl_log_request(c, r.argc, r.argv, status, r.read_only);
 	snprintf(xbuf, sizeof(xbuf), "X%d", status);
 	ctl_send(c, xbuf, strlen(xbuf));
 	c->busy = false;
