@@ -23,26 +23,18 @@ export PVNET_QEMU="$PV_TMP/qemu-hostile" PVNET_HVM_ACCEL=tcg PVNET_VHOST_MSG_TIM
 
 ID=$(basename "$PV_TMP" | cut -d. -f2 | tr 'A-Z' 'a-z' | tr -cd 'a-z0-9' | cut -c1-6)
 NSA="pvi${ID}a"; NSB="pvi${ID}b"
-for g in a b; do
-  ip=1; [ $g = b ] && ip=2
-  cat >"$PV_TMP/pv$g.cfg" <<CFG
-name = "pv$g"
-netns = "pvi${ID}$g"
-memory = 64
-vif = [ 'mac=00:16:3e:0b:00:0$ip,bridge=br0,ip=10.11.0.$ip/24' ]
-CFG
-done
+# the two PV guests pva and pvb, each named after its namespace
+pv_cfg "$NSA" 'mac=00:16:3e:0b:00:01,bridge=br0,ip=10.11.0.1/24'
+pv_cfg "$NSB" 'mac=00:16:3e:0b:00:02,bridge=br0,ip=10.11.0.2/24'
 
 pv_start || { not_ok "pvnetd starts"; pv_done; exit 1; }
-check "create PV guest pva" pvnet create "$PV_TMP/pva.cfg"
-check "create PV guest pvb" pvnet create "$PV_TMP/pvb.cfg"
+check "create PV guest pva" pvnet create "$PV_TMP/$NSA.cfg"
+check "create PV guest pvb" pvnet create "$PV_TMP/$NSB.cfg"
 has_ip() { ip netns exec "$1" ip -o addr show eth0 2>/dev/null | grep -q "$2"; }
 wait_for 20 has_ip "$NSA" 10.11.0.1 && wait_for 20 has_ip "$NSB" 10.11.0.2
 check "pva pings pvb before any attack" in_guest "$NSA" ping -q -c 2 -i 0.2 -W 2 10.11.0.2
 
 ms_now() { date +%s%3N; }
-nfds() { ls "/proc/$PV_PID/fd" 2>/dev/null | wc -l; }
-rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$PV_PID/status"; }
 worst_turn() { timeout 2 "$PV_BIN/pvnet" --run-dir "$PV_RUN" info 2>/dev/null | awk -F'[ :=]+' '/loop_worst_turn_us/ {print $NF; exit}'; }
 # the slowest of 5 `pvnet list` calls over about 1 s, in ms (9999: one failed)
 list_worst() {
@@ -175,6 +167,6 @@ attack child-holds ''
 attack seal-lock 'port thread did not stop in [0-9]+ ms \(stuck in the kernel' after
 
 check "pvnetd is still running" kill -0 "$PV_PID"
-check "destroy pva" timeout 10 "$PV_BIN/pvnet" --run-dir "$PV_RUN" destroy pva
-check "destroy pvb" timeout 10 "$PV_BIN/pvnet" --run-dir "$PV_RUN" destroy pvb
+check "destroy pva" timeout 10 "$PV_BIN/pvnet" --run-dir "$PV_RUN" destroy "$NSA"
+check "destroy pvb" timeout 10 "$PV_BIN/pvnet" --run-dir "$PV_RUN" destroy "$NSB"
 pv_done
