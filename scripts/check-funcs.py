@@ -54,7 +54,6 @@ ALLOW = {
     "tools/pvnetd/main.c:setup": ("to split", "pvnetd main-loop owner, 100 lines"),
     "tools/pvnetd/main.c:main": ("to split", "pvnetd main-loop owner, 218 lines"),
     "tools/pvnetd/switch_cli.c:swc_add_port": ("to split", "CLI owner (command table), 215 lines"),
-    "tools/lib/config_vif.c:vif_apply": ("to split", "not split yet (203 lines)"),
     "tools/pvnet-accel-test/main.c:main": ("to split", "not split yet (184 lines)"),
 }
 

@@ -573,87 +573,91 @@ static const char *const vif_keys[VK_COUNT] = {
 	"devid",   "gateway", "gatewaydev", "netdev",  "forwarddev",
 };
 
-/* Apply one key=value of a vif spec; `val` may be modified. */
-static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
-		     const struct cfg_wsink *ws, char *err, size_t err_size)
+/* mac=: a unicast, non-zero Ethernet address. */
+static int vif_apply_mac(char *val, struct pvnet_vif_cfg *out, char *err, size_t err_size)
+{
+	if (pvnet_mac_parse(val, out->mac)) {
+		cfg_set_err(err, err_size,
+			    "bad mac '%s' (expected six hex bytes like 00:16:3e:00:00:01)", val);
+		return -EINVAL;
+	}
+	if (out->mac[0] & 1) {
+		cfg_set_err(err, err_size,
+			    "bad mac '%s' (multicast bit set; expected a unicast address)", val);
+		return -EINVAL;
+	}
+	if (!(out->mac[0] | out->mac[1] | out->mac[2] | out->mac[3] | out->mac[4] | out->mac[5])) {
+		cfg_set_err(err, err_size, "bad mac '%s' (all zero; expected a unicast address)",
+			    val);
+		return -EINVAL;
+	}
+	out->mac_set = 1;
+	return 0;
+}
+
+/* bridge=: a switch name or a Linux interface name. */
+static int vif_apply_bridge(char *val, struct pvnet_vif_cfg *out, char *err, size_t err_size)
+{
+	/* any name `pvnet switch add-br` takes (1..31 of [A-Za-z0-9_.-]), and the
+	 * Linux interface names xl configs use */
+	if (!cfg_is_token(val, sizeof(out->bridge) - 1) && !cfg_is_ifname(val)) {
+		cfg_set_err(err, err_size,
+			    "bad bridge '%s' (expected 1..%zu characters from "
+			    "[A-Za-z0-9_.-], as pvnet switch add-br takes)",
+			    val, sizeof(out->bridge) - 1);
+		return -EINVAL;
+	}
+	strcpy(out->bridge, val);
+	return 0;
+}
+
+/* vifname=, gatewaydev=, netdev=: interface names (the last two only recorded). */
+static int vif_apply_ifname(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
+			    const struct cfg_wsink *ws, char *err, size_t err_size)
 {
 	const char *what = vif_keys[k];
-	unsigned u, a, b;
+	unsigned a, b;
 	char tail;
 
+	if (!cfg_is_ifname(val)) {
+		cfg_set_err(err, err_size,
+			    "bad %s '%s' (expected an interface name of 1..15 characters)", what,
+			    val);
+		return -EINVAL;
+	}
+	if (k == VK_VIFNAME && !cfg_is_token(val, 15)) {
+		cfg_set_err(err, err_size,
+			    "bad vifname '%s' (expected 1..15 characters from [A-Za-z0-9_.-])",
+			    val);
+		return -EINVAL;
+	}
+	if (k == VK_VIFNAME && sscanf(val, "vif%u.%u%c", &a, &b, &tail) == 2) {
+		cfg_set_err(err, err_size,
+			    "bad vifname '%s' (names vifDOMID.DEVID are those pvnet gives "
+			    "vifs; pick another)",
+			    val);
+		return -EINVAL;
+	}
+	if (k == VK_GATEWAYDEV || k == VK_NETDEV) {
+		cfg_warn(ws, k == VK_NETDEV ? CFG_VW_NETDEV : CFG_VW_GATEWAYDEV,
+			 "%s=%s is for xl's vif-route script, which pvnet does not run; "
+			 "recorded, otherwise ignored%s",
+			 what, val,
+			 k == VK_NETDEV ? " (netdev is a deprecated alias of gatewaydev)" : "");
+		strcpy(out->gatewaydev, val);
+		return 0;
+	}
+	strcpy(out->vifname, val);
+	return 0;
+}
+
+/* mtu=, queues=, devid=, level=, pkt=: bounded decimal numbers. */
+static int vif_apply_number(enum vif_key k, char *val, struct pvnet_vif_cfg *out, char *err,
+			    size_t err_size)
+{
+	unsigned u;
+
 	switch (k) {
-	case VK_MAC:
-		if (pvnet_mac_parse(val, out->mac)) {
-			cfg_set_err(err, err_size,
-				    "bad mac '%s' (expected six hex bytes like 00:16:3e:00:00:01)",
-				    val);
-			return -EINVAL;
-		}
-		if (out->mac[0] & 1) {
-			cfg_set_err(err, err_size,
-				    "bad mac '%s' (multicast bit set; expected a unicast address)",
-				    val);
-			return -EINVAL;
-		}
-		if (!(out->mac[0] | out->mac[1] | out->mac[2] | out->mac[3] | out->mac[4] |
-		      out->mac[5])) {
-			cfg_set_err(err, err_size,
-				    "bad mac '%s' (all zero; expected a unicast address)", val);
-			return -EINVAL;
-		}
-		out->mac_set = 1;
-		return 0;
-	case VK_BRIDGE:
-		/* any name `pvnet switch add-br` takes (1..31 of [A-Za-z0-9_.-]), and the
-		 * Linux interface names xl configs use */
-		if (!cfg_is_token(val, sizeof(out->bridge) - 1) && !cfg_is_ifname(val)) {
-			cfg_set_err(err, err_size,
-				    "bad bridge '%s' (expected 1..%zu characters from "
-				    "[A-Za-z0-9_.-], as pvnet switch add-br takes)",
-				    val, sizeof(out->bridge) - 1);
-			return -EINVAL;
-		}
-		strcpy(out->bridge, val);
-		return 0;
-	case VK_VIFNAME:
-	case VK_GATEWAYDEV:
-	case VK_NETDEV:
-		if (!cfg_is_ifname(val)) {
-			cfg_set_err(err, err_size,
-				    "bad %s '%s' (expected an interface name of 1..15 characters)",
-				    what, val);
-			return -EINVAL;
-		}
-		if (k == VK_VIFNAME && !cfg_is_token(val, 15)) {
-			cfg_set_err(
-				err, err_size,
-				"bad vifname '%s' (expected 1..15 characters from [A-Za-z0-9_.-])",
-				val);
-			return -EINVAL;
-		}
-		if (k == VK_VIFNAME && sscanf(val, "vif%u.%u%c", &a, &b, &tail) == 2) {
-			cfg_set_err(err, err_size,
-				    "bad vifname '%s' (names vifDOMID.DEVID are those pvnet gives "
-				    "vifs; pick another)",
-				    val);
-			return -EINVAL;
-		}
-		if (k == VK_GATEWAYDEV || k == VK_NETDEV) {
-			cfg_warn(ws, k == VK_NETDEV ? CFG_VW_NETDEV : CFG_VW_GATEWAYDEV,
-				 "%s=%s is for xl's vif-route script, which pvnet does not run; "
-				 "recorded, otherwise ignored%s",
-				 what, val,
-				 k == VK_NETDEV ? " (netdev is a deprecated alias of gatewaydev)"
-						: "");
-			strcpy(out->gatewaydev, val);
-			return 0;
-		}
-		strcpy(k == VK_BRIDGE ? out->bridge : out->vifname, val);
-		return 0;
-	case VK_IP:
-		return vif_parse_ips(val, out, err, err_size);
-	case VK_GATEWAY:
-		return vif_parse_gateways(val, out, err, err_size);
 	case VK_MTU:
 		if (parse_urange(val, 68, 65535, &out->mtu)) {
 			cfg_set_err(err, err_size, "bad mtu '%s' (expected 68..65535)", val);
@@ -675,7 +679,32 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
 		}
 		out->devid = (int)u;
 		return 0;
-	case VK_RATE:
+	case VK_LEVEL:
+		if (parse_urange(val, 0, 3, &u)) {
+			cfg_set_err(err, err_size, "bad level '%s' (expected 0..3)", val);
+			return -EINVAL;
+		}
+		out->level = (int)u;
+		return 0;
+	case VK_PKT:
+		if (parse_urange(val, 60, 65535, &out->pkt)) {
+			cfg_set_err(err, err_size, "bad pkt '%s' (expected a frame size 60..65535)",
+				    val);
+			return -EINVAL;
+		}
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* rate=, pps=, poll=: the vif's rate limits and polling. */
+static int vif_apply_pacing(enum vif_key k, char *val, struct pvnet_vif_cfg *out, char *err,
+			    size_t err_size)
+{
+	unsigned u;
+
+	if (k == VK_RATE) {
 		if (pvnet_rate_parse(val, &out->rate_bytes, &out->rate_usec)) {
 			cfg_set_err(
 				err, err_size,
@@ -685,18 +714,8 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
 			return -EINVAL;
 		}
 		return 0;
-	case VK_VLAN:
-		return vif_parse_vlan(val, out, err, err_size);
-	case VK_TRUNKS:
-		return vif_parse_trunks(val, out, err, err_size);
-	case VK_LEVEL:
-		if (parse_urange(val, 0, 3, &u)) {
-			cfg_set_err(err, err_size, "bad level '%s' (expected 0..3)", val);
-			return -EINVAL;
-		}
-		out->level = (int)u;
-		return 0;
-	case VK_PPS:
+	}
+	if (k == VK_PPS) {
 		if (parse_urange(val, 0, 100000000, &out->pps)) {
 			cfg_set_err(
 				err, err_size,
@@ -705,27 +724,104 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
 			return -EINVAL;
 		}
 		return 0;
-	case VK_POLL:
-		if (!strcmp(val, "on")) {
-			out->poll_us = PVNET_POLL_ALWAYS;
-		} else if (!strcmp(val, "off")) {
-			out->poll_us = 0;
-		} else if (parse_urange(val, 1, 1000000, &u)) {
-			cfg_set_err(err, err_size,
-				    "bad poll '%s' (expected on, off or microseconds 1..1000000)",
-				    val);
-			return -EINVAL;
-		} else {
-			out->poll_us = (int)u;
-		}
-		return 0;
+	}
+	if (!strcmp(val, "on")) {
+		out->poll_us = PVNET_POLL_ALWAYS;
+	} else if (!strcmp(val, "off")) {
+		out->poll_us = 0;
+	} else if (parse_urange(val, 1, 1000000, &u)) {
+		cfg_set_err(err, err_size,
+			    "bad poll '%s' (expected on, off or microseconds 1..1000000)", val);
+		return -EINVAL;
+	} else {
+		out->poll_us = (int)u;
+	}
+	return 0;
+}
+
+/* model=, accel=, mode=, backend=: tokens (backend other than dom0 warned about). */
+static int vif_apply_token(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
+			   const struct cfg_wsink *ws, char *err, size_t err_size)
+{
+	const char *what = vif_keys[k];
+	char *dst = k == VK_MODEL   ? out->model
+		    : k == VK_ACCEL ? out->accel
+		    : k == VK_MODE  ? out->mode
+				    : out->backend;
+	size_t cap = k == VK_MODEL   ? sizeof(out->model)
+		     : k == VK_ACCEL ? sizeof(out->accel)
+		     : k == VK_MODE  ? sizeof(out->mode)
+				     : sizeof(out->backend);
+
+	if (!cfg_is_token(val, cap - 1)) {
+		cfg_set_err(err, err_size,
+			    "bad %s '%s' (expected 1..%zu characters from [A-Za-z0-9_.-])", what,
+			    val, cap - 1);
+		return -EINVAL;
+	}
+	strcpy(dst, val);
+	if (k == VK_BACKEND && strcmp(val, "0") && strcmp(val, "dom0") && strcmp(val, "Domain-0"))
+		cfg_warn(ws, CFG_VW_BACKEND,
+			 "backend=%s: driver domains are not implemented; the backend is "
+			 "pvnetd in dom0",
+			 val);
+	return 0;
+}
+
+/* script=, devargs=, socket=: free strings (script only recorded). */
+static int vif_apply_string(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
+			    const struct cfg_wsink *ws, char *err, size_t err_size)
+{
+	const char *what = vif_keys[k];
+	char *dst = k == VK_SCRIPT ? out->script : k == VK_DEVARGS ? out->devargs : out->socket;
+	size_t cap = k == VK_SCRIPT    ? sizeof(out->script)
+		     : k == VK_DEVARGS ? sizeof(out->devargs)
+				       : sizeof(out->socket);
+
+	if (!*val || cfg_copy_str(dst, cap, val)) {
+		cfg_set_err(err, err_size, "bad %s '%s' (expected 1..%zu characters)", what, val,
+			    cap - 1);
+		return -EINVAL;
+	}
+	if (k == VK_SCRIPT)
+		cfg_warn(ws, CFG_VW_SCRIPT,
+			 "script=%s is not run: pvnetd plugs the vif into its own switch; "
+			 "recorded, otherwise ignored",
+			 val);
+	return 0;
+}
+
+/* Apply one key=value of a vif spec; `val` may be modified. */
+static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
+		     const struct cfg_wsink *ws, char *err, size_t err_size)
+{
+	switch (k) {
+	case VK_MAC:
+		return vif_apply_mac(val, out, err, err_size);
+	case VK_BRIDGE:
+		return vif_apply_bridge(val, out, err, err_size);
+	case VK_VIFNAME:
+	case VK_GATEWAYDEV:
+	case VK_NETDEV:
+		return vif_apply_ifname(k, val, out, ws, err, err_size);
+	case VK_IP:
+		return vif_parse_ips(val, out, err, err_size);
+	case VK_GATEWAY:
+		return vif_parse_gateways(val, out, err, err_size);
+	case VK_MTU:
+	case VK_QUEUES:
+	case VK_DEVID:
+	case VK_LEVEL:
 	case VK_PKT:
-		if (parse_urange(val, 60, 65535, &out->pkt)) {
-			cfg_set_err(err, err_size, "bad pkt '%s' (expected a frame size 60..65535)",
-				    val);
-			return -EINVAL;
-		}
-		return 0;
+		return vif_apply_number(k, val, out, err, err_size);
+	case VK_RATE:
+	case VK_PPS:
+	case VK_POLL:
+		return vif_apply_pacing(k, val, out, err, err_size);
+	case VK_VLAN:
+		return vif_parse_vlan(val, out, err, err_size);
+	case VK_TRUNKS:
+		return vif_parse_trunks(val, out, err, err_size);
 	case VK_TYPE:
 		if (strcmp(val, "vif") && strcmp(val, "ioemu")) {
 			cfg_set_err(err, err_size, "bad type '%s' (expected 'vif' or 'ioemu')",
@@ -737,53 +833,12 @@ static int vif_apply(enum vif_key k, char *val, struct pvnet_vif_cfg *out,
 	case VK_MODEL:
 	case VK_ACCEL:
 	case VK_MODE:
-	case VK_BACKEND: {
-		char *dst = k == VK_MODEL   ? out->model
-			    : k == VK_ACCEL ? out->accel
-			    : k == VK_MODE  ? out->mode
-					    : out->backend;
-		size_t cap = k == VK_MODEL   ? sizeof(out->model)
-			     : k == VK_ACCEL ? sizeof(out->accel)
-			     : k == VK_MODE  ? sizeof(out->mode)
-					     : sizeof(out->backend);
-
-		if (!cfg_is_token(val, cap - 1)) {
-			cfg_set_err(err, err_size,
-				    "bad %s '%s' (expected 1..%zu characters from [A-Za-z0-9_.-])",
-				    what, val, cap - 1);
-			return -EINVAL;
-		}
-		strcpy(dst, val);
-		if (k == VK_BACKEND && strcmp(val, "0") && strcmp(val, "dom0") &&
-		    strcmp(val, "Domain-0"))
-			cfg_warn(ws, CFG_VW_BACKEND,
-				 "backend=%s: driver domains are not implemented; the backend is "
-				 "pvnetd in dom0",
-				 val);
-		return 0;
-	}
+	case VK_BACKEND:
+		return vif_apply_token(k, val, out, ws, err, err_size);
 	case VK_SCRIPT:
 	case VK_DEVARGS:
-	case VK_SOCKET: {
-		char *dst = k == VK_SCRIPT    ? out->script
-			    : k == VK_DEVARGS ? out->devargs
-					      : out->socket;
-		size_t cap = k == VK_SCRIPT    ? sizeof(out->script)
-			     : k == VK_DEVARGS ? sizeof(out->devargs)
-					       : sizeof(out->socket);
-
-		if (!*val || cfg_copy_str(dst, cap, val)) {
-			cfg_set_err(err, err_size, "bad %s '%s' (expected 1..%zu characters)", what,
-				    val, cap - 1);
-			return -EINVAL;
-		}
-		if (k == VK_SCRIPT)
-			cfg_warn(ws, CFG_VW_SCRIPT,
-				 "script=%s is not run: pvnetd plugs the vif into its own switch; "
-				 "recorded, otherwise ignored",
-				 val);
-		return 0;
-	}
+	case VK_SOCKET:
+		return vif_apply_string(k, val, out, ws, err, err_size);
 	case VK_FORWARDDEV:
 		cfg_warn(ws, CFG_VW_FORWARDDEV, "forwarddev=%s (COLO) is not implemented; ignored",
 			 val);
