@@ -43,7 +43,6 @@ ALLOW = {
     "vswitch/port_vxlan.c:vxlan_rx_poll": ("data-path", "VTEP recvmmsg burst"),
     "vswitch/port_vxlan.c:vxlan_send": ("data-path", "VTEP sendmmsg burst"),
     # to split: still over the limit; remove each entry when its function is cut
-    "vswitch/port_afxdp.c:vsw_afxdp_port_add": ("to split", "not split yet (128 lines)"),
     "nic-accel/dpdk/dpa_eal.c:eal_init_locked": ("to split", "not split yet (87 lines)"),
     "nic-accel/dpdk/dpa_port.c:dpa_ethdev_setup": ("to split", "not split yet (111 lines)"),
     "tools/pvnet-hostile/main.c:run_case": ("to split", "not split yet (91 lines)"),

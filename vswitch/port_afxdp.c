@@ -635,14 +635,136 @@ static const char *mode_name(uint32_t mode)
 	return mode == XDP_FLAGS_DRV_MODE ? "drv" : mode == XDP_FLAGS_SKB_MODE ? "skb" : "auto";
 }
 
+/* A fresh port state for ifname, nothing opened yet (its fds -1). */
+static int afxdp_new(struct vsw_bridge *br, struct vsw_worker *worker, const char *ifname,
+		     const struct vsw_afxdp_config *cfg, struct xdp_port **out)
+{
+	struct xdp_port *xp;
+	int rc;
+
+	xp = calloc(1, sizeof(*xp));
+	if (!xp)
+		return -ENOMEM;
+	xp->fd = xp->map_fd = xp->prog_fd = xp->link_fd = -1;
+	xp->br = br;
+	xp->worker = worker;
+	xp->queue = cfg->queue;
+	strcpy(xp->ifname, ifname);
+	rc = -pthread_mutex_init(&xp->tx_lock, NULL);
+	if (rc) {
+		free(xp);
+		return rc;
+	}
+	*out = xp;
+	return 0;
+}
+
+/* The interface exists, has the queue, and runs no XDP program of anyone else. */
+static int afxdp_check_iface(struct xdp_port *xp, char *why, size_t why_size)
+{
+	const char *ifname = xp->ifname;
+	uint32_t cur = 0;
+	int rc;
+
+	xp->ifindex = (int)if_nametoindex(ifname);
+	if (!xp->ifindex) {
+		rc = errno == ENODEV || errno == ENXIO ? -ENODEV : -errno;
+		why_set(why, why_size, rc == -ENODEV ? "no such interface %s" : "interface %s: %s",
+			ifname, strerror(-rc));
+		return rc;
+	}
+	/* checked before anything changes on the interface */
+	if ((!netdev_channels(ifname, &xp->nqueues) ||
+	     !netdev_rx_queues(xp->ifindex, &xp->nqueues)) &&
+	    xp->queue >= xp->nqueues) {
+		why_set(why, why_size, "queue %u out of range: %s has %u RX queue%s", xp->queue,
+			ifname, xp->nqueues, xp->nqueues == 1 ? "" : "s");
+		return -ERANGE;
+	}
+	if (!bpf_xdp_query_id(xp->ifindex, 0, &cur) && cur) {
+		why_set(why, why_size, "%s already runs XDP program id %u (not ours to replace)",
+			ifname, cur);
+		return -EBUSY;
+	}
+	return 0;
+}
+
+/* Interface up, packet pool, XSKMAP, and the XDP program loaded and attached. */
+static int afxdp_attach(struct xdp_port *xp, uint32_t mode, char *why, size_t why_size)
+{
+	const char *ifname = xp->ifname;
+	char log[256] = "";
+	int rc;
+
+	rc = vsw_netdev_up(ifname, true, &xp->ifindex); /* promiscuous: guests' MACs */
+	if (rc) {
+		why_set(why, why_size, "interface %s: %s", ifname, strerror(-rc));
+		return rc;
+	}
+	rc = pvnet_pkt_pool_create(VSW_XDP_POOL, VSW_XDP_FRAME, &xp->pool);
+	if (rc) {
+		why_set(why, why_size, "packet pool: %s", strerror(-rc));
+		return rc;
+	}
+	rc = bpf_map_create(BPF_MAP_TYPE_XSKMAP, "pvnet_xsks", sizeof(uint32_t), sizeof(uint32_t),
+			    xp->queue + 1, NULL);
+	if (rc < 0) {
+		why_set(why, why_size,
+			"cannot create an XSKMAP (kernel without BPF or AF_XDP?): %s",
+			strerror(-rc));
+		return rc;
+	}
+	xp->map_fd = rc;
+	rc = prog_load(xp, log, sizeof(log));
+	if (rc) {
+		why_set(why, why_size, "cannot load the XDP program: %s%s%s", strerror(-rc),
+			log[0] ? ": " : "", log);
+		return rc;
+	}
+	rc = prog_attach(xp, mode);
+	if (rc)
+		why_set(why, why_size, "cannot attach XDP to %s in %s mode: %s", ifname,
+			mode_name(mode), strerror(-rc));
+	return rc;
+}
+
+/* The AF_XDP socket on the queue, entered in the XSKMAP. */
+static int afxdp_socket(struct xdp_port *xp, enum vsw_afxdp_copy copy, char *why, size_t why_size)
+{
+	int rc;
+
+	/* A socket closed on this queue a moment ago (del-port then add-port) lets go
+	 * of the queue only when a kernel work item runs (the pool's deferred
+	 * release): bind says EBUSY until then. Retry for up to ~2 s, control path
+	 * only; a queue held by a live socket stays EBUSY and is reported. */
+	for (int tries = 0;; tries++) {
+		rc = xsk_open(xp, copy);
+		if (rc != -EBUSY || tries == 100)
+			break;
+		xsk_close(xp);
+		usleep(20000);
+	}
+	if (rc) {
+		why_set(why, why_size, "AF_XDP socket on %s queue %u (%s mode%s): %s", xp->ifname,
+			xp->queue, mode_name(xp->xdp_mode),
+			copy == VSW_AFXDP_ZEROCOPY ? ", zero-copy" : "", strerror(-rc));
+		return rc;
+	}
+	rc = xsk_socket__update_xskmap(xp->xsk, xp->map_fd);
+	if (rc) {
+		rc = rc < 0 ? rc : -rc;
+		why_set(why, why_size, "XSKMAP update: %s", strerror(-rc));
+	}
+	return rc;
+}
+
 int vsw_afxdp_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const char *ifname,
 		       const struct vsw_afxdp_config *cfg, char *why, size_t why_size,
 		       struct vsw_port **out)
 {
 	static const struct vsw_afxdp_config defaults = {0};
-	char log[256] = "";
 	struct xdp_port *xp;
-	uint32_t mode, cur = 0;
+	uint32_t mode;
 	int rc = -EINVAL;
 
 	*out = NULL;
@@ -659,96 +781,18 @@ int vsw_afxdp_port_add(struct vsw_bridge *br, struct vsw_worker *worker, const c
 		why_set(why, why_size, "zero-copy needs native (drv) mode, not skb");
 		goto fail;
 	}
-	rc = -ENOMEM;
-	xp = calloc(1, sizeof(*xp));
-	if (!xp)
+	rc = afxdp_new(br, worker, ifname, cfg, &xp);
+	if (rc)
 		goto fail;
-	xp->fd = xp->map_fd = xp->prog_fd = xp->link_fd = -1;
-	xp->br = br;
-	xp->worker = worker;
-	xp->queue = cfg->queue;
-	strcpy(xp->ifname, ifname);
-	rc = -pthread_mutex_init(&xp->tx_lock, NULL);
-	if (rc) {
-		free(xp);
-		goto fail;
-	}
-	xp->ifindex = (int)if_nametoindex(ifname);
-	if (!xp->ifindex) {
-		rc = errno == ENODEV || errno == ENXIO ? -ENODEV : -errno;
-		why_set(why, why_size, rc == -ENODEV ? "no such interface %s" : "interface %s: %s",
-			ifname, strerror(-rc));
+	rc = afxdp_check_iface(xp, why, why_size);
+	if (rc)
 		goto fail_xp;
-	}
-	/* checked before anything changes on the interface */
-	if ((!netdev_channels(ifname, &xp->nqueues) ||
-	     !netdev_rx_queues(xp->ifindex, &xp->nqueues)) &&
-	    xp->queue >= xp->nqueues) {
-		rc = -ERANGE;
-		why_set(why, why_size, "queue %u out of range: %s has %u RX queue%s", xp->queue,
-			ifname, xp->nqueues, xp->nqueues == 1 ? "" : "s");
+	rc = afxdp_attach(xp, mode, why, why_size);
+	if (rc)
 		goto fail_xp;
-	}
-	if (!bpf_xdp_query_id(xp->ifindex, 0, &cur) && cur) {
-		rc = -EBUSY;
-		why_set(why, why_size, "%s already runs XDP program id %u (not ours to replace)",
-			ifname, cur);
+	rc = afxdp_socket(xp, cfg->copy, why, why_size);
+	if (rc)
 		goto fail_xp;
-	}
-	rc = vsw_netdev_up(ifname, true, &xp->ifindex); /* promiscuous: guests' MACs */
-	if (rc) {
-		why_set(why, why_size, "interface %s: %s", ifname, strerror(-rc));
-		goto fail_xp;
-	}
-	rc = pvnet_pkt_pool_create(VSW_XDP_POOL, VSW_XDP_FRAME, &xp->pool);
-	if (rc) {
-		why_set(why, why_size, "packet pool: %s", strerror(-rc));
-		goto fail_xp;
-	}
-	rc = bpf_map_create(BPF_MAP_TYPE_XSKMAP, "pvnet_xsks", sizeof(uint32_t), sizeof(uint32_t),
-			    xp->queue + 1, NULL);
-	if (rc < 0) {
-		why_set(why, why_size,
-			"cannot create an XSKMAP (kernel without BPF or AF_XDP?): %s",
-			strerror(-rc));
-		goto fail_xp;
-	}
-	xp->map_fd = rc;
-	rc = prog_load(xp, log, sizeof(log));
-	if (rc) {
-		why_set(why, why_size, "cannot load the XDP program: %s%s%s", strerror(-rc),
-			log[0] ? ": " : "", log);
-		goto fail_xp;
-	}
-	rc = prog_attach(xp, mode);
-	if (rc) {
-		why_set(why, why_size, "cannot attach XDP to %s in %s mode: %s", ifname,
-			mode_name(mode), strerror(-rc));
-		goto fail_xp;
-	}
-	/* A socket closed on this queue a moment ago (del-port then add-port) lets go
-	 * of the queue only when a kernel work item runs (the pool's deferred
-	 * release): bind says EBUSY until then. Retry for up to ~2 s, control path
-	 * only; a queue held by a live socket stays EBUSY and is reported. */
-	for (int tries = 0;; tries++) {
-		rc = xsk_open(xp, cfg->copy);
-		if (rc != -EBUSY || tries == 100)
-			break;
-		xsk_close(xp);
-		usleep(20000);
-	}
-	if (rc) {
-		why_set(why, why_size, "AF_XDP socket on %s queue %u (%s mode%s): %s", ifname,
-			xp->queue, mode_name(xp->xdp_mode),
-			cfg->copy == VSW_AFXDP_ZEROCOPY ? ", zero-copy" : "", strerror(-rc));
-		goto fail_xp;
-	}
-	rc = xsk_socket__update_xskmap(xp->xsk, xp->map_fd);
-	if (rc) {
-		rc = rc < 0 ? rc : -rc;
-		why_set(why, why_size, "XSKMAP update: %s", strerror(-rc));
-		goto fail_xp;
-	}
 	rc = vsw_port_add(br, ifname, &xdp_ops, xp, 0, &xp->port);
 	if (rc) {
 		why_set(why, why_size, "%s", rc == -EEXIST ? "port name taken" : strerror(-rc));
