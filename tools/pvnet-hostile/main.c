@@ -271,6 +271,61 @@ static void *rewriter(void *arg)
 	return NULL;
 }
 
+/* rx_ro, rx_revoked, rx_bad_gref: an RX buffer netback must not write, then a frame. */
+static void case_rx_bad(struct hs *h, const char *c)
+{
+	grant_ref_t g = 100000;
+
+	if (!strcmp(c, "rx_ro")) {
+		g = REF_SPARE;
+		gnttab_grant_access(h->gnt, g, 0, PFN_DATA + 5, true);
+	} else if (!strcmp(c, "rx_revoked")) {
+		g = REF_SPARE + 1;
+		gnttab_grant_access(h->gnt, g, 0, PFN_DATA + 6, false);
+		gnttab_end_access(h->gnt, g);
+	}
+	post_rx(h, g, 64);
+	/* announce our MAC so unicast reaches us too */
+	tx_one(h, REF_DATA, 0, 60, 0);
+	tx_push(h, 1);
+}
+
+/* rewrite: TX bursts while a thread keeps rewriting the requests in the shared ring. */
+static int case_rewrite(struct hs *h, char *note, size_t nsize)
+{
+	pthread_t t;
+	unsigned sent = 0, okay = 0, other = 0;
+
+	if (pthread_create(&t, NULL, rewriter, h) != 0)
+		return -EAGAIN;
+	for (unsigned round = 0; round < 2000; round++) {
+		RING_IDX cons;
+		unsigned n = 16;
+		if (RING_FREE_REQUESTS(&h->tx) < n) {
+			msleep(1);
+		} else {
+			for (unsigned k = 0; k < n; k++)
+				*txreq(h, k) = (struct netif_tx_request){
+					.gref = REF_DATA, .id = (uint16_t)k, .size = 60};
+			tx_push(h, n);
+			sent += n;
+		}
+		cons = h->tx.rsp_cons;
+		for (; cons != h->tx.sring->rsp_prod; cons++) {
+			if (RING_GET_RESPONSE(&h->tx, cons)->status == NETIF_RSP_OKAY)
+				okay++;
+			else
+				other++;
+		}
+		h->tx.rsp_cons = cons;
+	}
+	h->stop_rewrite = 1;
+	pthread_join(t, NULL);
+	snprintf(note, nsize, " sent=%u okay=%u other=%u", sent, okay, other);
+	return 0;
+}
+
+/* Play case c on the connected rings; note gets what the case measured. */
 static int run_case(struct hs *h, const char *c, char *note, size_t nsize)
 {
 	*note = 0;
@@ -318,55 +373,86 @@ static int run_case(struct hs *h, const char *c, char *note, size_t nsize)
 		tx_one(h, REF_SPARE, 0, 60, 0);
 		tx_push(h, 1);
 	} else if (!strcmp(c, "rx_ro") || !strcmp(c, "rx_revoked") || !strcmp(c, "rx_bad_gref")) {
-		grant_ref_t g = 100000;
-		if (!strcmp(c, "rx_ro")) {
-			g = REF_SPARE;
-			gnttab_grant_access(h->gnt, g, 0, PFN_DATA + 5, true);
-		} else if (!strcmp(c, "rx_revoked")) {
-			g = REF_SPARE + 1;
-			gnttab_grant_access(h->gnt, g, 0, PFN_DATA + 6, false);
-			gnttab_end_access(h->gnt, g);
-		}
-		post_rx(h, g, 64);
-		/* announce our MAC so unicast reaches us too */
-		tx_one(h, REF_DATA, 0, 60, 0);
-		tx_push(h, 1);
+		case_rx_bad(h, c);
 	} else if (!strcmp(c, "no_rx")) {
 		tx_one(h, REF_DATA, 0, 60, 0);
 		tx_push(h, 1);
 	} else if (!strcmp(c, "rewrite")) {
-		pthread_t t;
-		unsigned sent = 0, okay = 0, other = 0;
-		if (pthread_create(&t, NULL, rewriter, h) != 0)
-			return -EAGAIN;
-		for (unsigned round = 0; round < 2000; round++) {
-			RING_IDX cons;
-			unsigned n = 16;
-			if (RING_FREE_REQUESTS(&h->tx) < n) {
-				msleep(1);
-			} else {
-				for (unsigned k = 0; k < n; k++)
-					*txreq(h, k) = (struct netif_tx_request){
-						.gref = REF_DATA, .id = (uint16_t)k, .size = 60};
-				tx_push(h, n);
-				sent += n;
-			}
-			cons = h->tx.rsp_cons;
-			for (; cons != h->tx.sring->rsp_prod; cons++) {
-				if (RING_GET_RESPONSE(&h->tx, cons)->status == NETIF_RSP_OKAY)
-					okay++;
-				else
-					other++;
-			}
-			h->tx.rsp_cons = cons;
-		}
-		h->stop_rewrite = 1;
-		pthread_join(t, NULL);
-		snprintf(note, nsize, " sent=%u okay=%u other=%u", sent, okay, other);
+		return case_rewrite(h, note, nsize);
 	} else {
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* --domid, --hv-fd, --name; nonzero on an unknown option. */
+static int parse_opts(int argc, char **argv, long *domid, int *hv_fd, const char **name)
+{
+	static const struct option opts[] = {{"domid", required_argument, NULL, 'd'},
+					     {"hv-fd", required_argument, NULL, 'f'},
+					     {"name", required_argument, NULL, 'n'},
+					     {NULL, 0, NULL, 0}};
+	int o;
+
+	while ((o = getopt_long(argc, argv, "d:f:n:", opts, NULL)) != -1) {
+		if (o == 'd')
+			*domid = strtol(optarg, NULL, 10);
+		else if (o == 'f')
+			*hv_fd = (int)strtol(optarg, NULL, 10);
+		else if (o == 'n')
+			*name = optarg;
+		else
+			return 1;
+	}
+	return 0;
+}
+
+/* The frontend and backend paths and the MAC from the store; pvnet-guest node
+ * written. Nonzero (said on stdout) when the backend node is missing. */
+static int read_nodes(struct hs *h, long domid)
+{
+	char path[200], *val = NULL;
+	size_t len;
+
+	snprintf(h->fe, sizeof(h->fe), "/local/domain/%ld/device/vif/0", domid);
+	snprintf(path, sizeof(path), "%s/backend", h->fe);
+	if (xs_client_read(h->xs, 0, path, &val, &len) < 0 || len >= sizeof(h->be)) {
+		printf("hostile: no backend node\n");
+		return 1;
+	}
+	memcpy(h->be, val, len);
+	h->be[len] = 0;
+	free(val);
+	snprintf(path, sizeof(path), "%s/mac", h->fe);
+	if (xs_client_read(h->xs, 0, path, &val, &len) == 0) {
+		pvnet_mac_parse(val, h->mac); /* h->mac stays as it was on a bad node */
+		free(val);
+	}
+	snprintf(path, sizeof(path), "/local/domain/%ld/data/pvnet-guest", domid);
+	xs_client_printf(h->xs, 0, path, "hostile pid %ld", (long)getpid());
+	return 0;
+}
+
+/* After the case: the TX statuses netback answered, on stdout and in the store. */
+static void report(struct hs *h, long domid, const char *c, const char *note)
+{
+	char path[200], rsp[256];
+
+	msleep(500);
+	{
+		RING_IDX p = h->tx.sring->rsp_prod;
+		size_t off = 0;
+		rsp[0] = 0;
+		for (RING_IDX i = h->tx.rsp_cons; i != p && off < sizeof(rsp) - 8; i++)
+			off += (size_t)snprintf(rsp + off, sizeof(rsp) - off, "%s%d",
+						off ? "," : "",
+						RING_GET_RESPONSE(&h->tx, i)->status);
+	}
+	printf("hostile: case=%s be_state=%ld tx_rsp_prod=%u statuses=%s%s\n", c,
+	       read_long(h, h->be, "state", -1), h->tx.sring->rsp_prod, rsp[0] ? rsp : "-", note);
+	snprintf(path, sizeof(path), "/local/domain/%ld/data/hostile", domid);
+	xs_client_printf(h->xs, 0, path, "case=%s be_state=%ld statuses=%s%s", c,
+			 read_long(h, h->be, "state", -1), rsp[0] ? rsp : "-", note);
 }
 
 /* vmm.c: `pvnet-hostile vmm ...`, a hostile VMM on a vhost-user port */
@@ -378,27 +464,15 @@ int main(int argc, char **argv)
 		return 0;
 	if (argc > 1 && !strcmp(argv[1], "vmm"))
 		return vmm_main(argc - 1, argv + 1);
-	static const struct option opts[] = {{"domid", required_argument, NULL, 'd'},
-					     {"hv-fd", required_argument, NULL, 'f'},
-					     {"name", required_argument, NULL, 'n'},
-					     {NULL, 0, NULL, 0}};
 	struct hs h = {.tx_wait = -1, .tx_notify = -1, .rx_wait = -1, .rx_notify = -1};
 	const char *name = "", *c;
-	char path[200], note[96], rsp[256], *val = NULL;
+	char note[96];
 	long domid = -1;
-	int hv_fd = -1, o, rc;
-	size_t len, size;
+	int hv_fd = -1, rc;
+	size_t size;
 
-	while ((o = getopt_long(argc, argv, "d:f:n:", opts, NULL)) != -1) {
-		if (o == 'd')
-			domid = strtol(optarg, NULL, 10);
-		else if (o == 'f')
-			hv_fd = (int)strtol(optarg, NULL, 10);
-		else if (o == 'n')
-			name = optarg;
-		else
-			return 2;
-	}
+	if (parse_opts(argc, argv, &domid, &hv_fd, &name))
+		return 2;
 	c = getenv("PVNET_HOSTILE_CASE");
 	if (!c || !*c)
 		c = strrchr(name, '-') ? strrchr(name, '-') + 1 : "ok";
@@ -416,22 +490,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(c, "store")) /* store attack: tools/pvnet-hostile/store.c */
 		return hostile_store(hv_fd, domid, h.xs, &got_signal);
-	snprintf(h.fe, sizeof(h.fe), "/local/domain/%ld/device/vif/0", domid);
-	snprintf(path, sizeof(path), "%s/backend", h.fe);
-	if (xs_client_read(h.xs, 0, path, &val, &len) < 0 || len >= sizeof(h.be)) {
-		printf("hostile: no backend node\n");
+	if (read_nodes(&h, domid))
 		return 1;
-	}
-	memcpy(h.be, val, len);
-	h.be[len] = 0;
-	free(val);
-	snprintf(path, sizeof(path), "%s/mac", h.fe);
-	if (xs_client_read(h.xs, 0, path, &val, &len) == 0) {
-		pvnet_mac_parse(val, h.mac); /* h.mac stays as it was on a bad node */
-		free(val);
-	}
-	snprintf(path, sizeof(path), "/local/domain/%ld/data/pvnet-guest", domid);
-	xs_client_printf(h.xs, 0, path, "hostile pid %ld", (long)getpid());
 	{
 		/* hv.c: event-channel, grant-map, queue and store-storm attacks */
 		struct hostile_env env = {.hv = h.hv,
@@ -455,21 +515,7 @@ int main(int argc, char **argv)
 		printf("hostile: case=%s unknown case\n", c);
 		goto idle;
 	}
-	msleep(500);
-	{
-		RING_IDX p = h.tx.sring->rsp_prod;
-		size_t off = 0;
-		rsp[0] = 0;
-		for (RING_IDX i = h.tx.rsp_cons; i != p && off < sizeof(rsp) - 8; i++)
-			off += (size_t)snprintf(rsp + off, sizeof(rsp) - off, "%s%d",
-						off ? "," : "",
-						RING_GET_RESPONSE(&h.tx, i)->status);
-	}
-	printf("hostile: case=%s be_state=%ld tx_rsp_prod=%u statuses=%s%s\n", c,
-	       read_long(&h, h.be, "state", -1), h.tx.sring->rsp_prod, rsp[0] ? rsp : "-", note);
-	snprintf(path, sizeof(path), "/local/domain/%ld/data/hostile", domid);
-	xs_client_printf(h.xs, 0, path, "case=%s be_state=%ld statuses=%s%s", c,
-			 read_long(&h, h.be, "state", -1), rsp[0] ? rsp : "-", note);
+	report(&h, domid, c, note);
 idle:
 	while (!got_signal)
 		pause();
