@@ -113,139 +113,193 @@ static struct vsw_port *find_port(struct cli *c, struct vsw_switch *sw, const ch
 	return port;
 }
 
-static int swc_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
-{
-	struct vsw_vxlan_config vx = {0};
-	struct vsw_afxdp_config xc = {0};
-	struct vsw_vhost_config vc = {.mem_max = VSW_VHOST_MEM_MAX_CLI};
-	const char *vsock = NULL;
-	bool have_xdp_opt = false, have_vhu_opt = false;
-	char why[256];
-	const char *type = "afpacket";
-	struct vsw_bridge *br;
-	struct vsw_worker *w;
-	struct vsw_port *port = NULL;
-	bool have_vni = false, created;
-	uint64_t v;
-	int rc;
+/* The options of switch add-port, as parsed. */
+struct add_port_opts {
+	struct vsw_vxlan_config vx;
+	struct vsw_afxdp_config xc;
+	struct vsw_vhost_config vc;
+	const char *type, *vsock;
+	bool have_xdp_opt, have_vhu_opt, have_vni;
+};
 
-	if (argc < 4)
-		goto usage;
+/* Says how add-port is called; 2. */
+static int add_port_usage(struct cli *c)
+{
+	ERR(c, "usage: pvnet switch add-port BRIDGE IFNAME [--type afpacket|tap|afxdp|vxlan] "
+	       "[--vni N --remote IP [--local IP] [--dstport P]] "
+	       "[--queue Q --mode skb|drv|auto --zero-copy|--copy]\n"
+	       "       pvnet switch add-port BRIDGE NAME --type vhostuser --socket PATH "
+	       "[--server|--client] [--queues N] [--poll on|off|USEC] [--mem-max BYTES]\n");
+	return 2;
+}
+
+/* --mem-max's bytes, or N K/M/G, at most 1 TiB, into *out; -EINVAL if bad. */
+static int parse_mem_max(const char *val, uint64_t *out)
+{
+	char num[32], *sfx;
+	unsigned shift = 0;
+	uint64_t v;
+
+	snprintf(num, sizeof(num), "%s", val);
+	sfx = num + strcspn(num, "KkMmGg");
+	if (*sfx && !sfx[1])
+		shift = (*sfx | 0x20) == 'k' ? 10 : (*sfx | 0x20) == 'm' ? 20 : 30;
+	if (*sfx && sfx[1])
+		shift = 64;
+	*sfx = 0;
+	if (shift == 64 || parse_u64(num, (1ull << 40) >> shift, &v) || v == 0)
+		return -EINVAL;
+	*out = v << shift;
+	return 0;
+}
+
+/* An afxdp or vxlan option with a value: 0 taken, 2 bad (said), 1 not one of these. */
+static int add_port_opt_net(struct cli *c, struct add_port_opts *o, const char *opt,
+			    const char *val)
+{
+	uint64_t v;
+
+	if (!strcmp(opt, "--queue")) {
+		if (parse_u64(val, UINT32_MAX, &v)) {
+			ERR(c, "bad --queue '%s'\n", val);
+			return 2;
+		}
+		o->xc.queue = (uint32_t)v;
+		o->have_xdp_opt = true;
+	} else if (!strcmp(opt, "--mode")) {
+		if (!strcmp(val, "skb"))
+			o->xc.mode = VSW_AFXDP_MODE_SKB;
+		else if (!strcmp(val, "drv"))
+			o->xc.mode = VSW_AFXDP_MODE_DRV;
+		else if (!strcmp(val, "auto"))
+			o->xc.mode = VSW_AFXDP_MODE_AUTO;
+		else {
+			ERR(c, "bad --mode '%s' (skb, drv, auto)\n", val);
+			return 2;
+		}
+		o->have_xdp_opt = true;
+	} else if (!strcmp(opt, "--vni")) {
+		if (parse_u64(val, 0xffffff, &v)) {
+			ERR(c, "bad --vni '%s' (0..16777215)\n", val);
+			return 2;
+		}
+		o->vx.vni = (uint32_t)v;
+		o->have_vni = true;
+	} else if (!strcmp(opt, "--remote")) {
+		if (o->vx.n_remotes == VSW_VXLAN_MAX_REMOTES ||
+		    vsw_ip_parse(val, &o->vx.remotes[o->vx.n_remotes])) {
+			ERR(c, "bad --remote '%s'\n", val);
+			return 2;
+		}
+		o->vx.n_remotes++;
+	} else if (!strcmp(opt, "--local")) {
+		if (vsw_ip_parse(val, &o->vx.local)) {
+			ERR(c, "bad --local '%s'\n", val);
+			return 2;
+		}
+	} else if (!strcmp(opt, "--dstport")) {
+		if (parse_u64(val, 65535, &v) || v == 0) {
+			ERR(c, "bad --dstport '%s'\n", val);
+			return 2;
+		}
+		o->vx.dstport = (uint16_t)v;
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+/* A vhostuser option with a value: 0 taken, 2 bad (said), 1 not one of these. */
+static int add_port_opt_vhost(struct cli *c, struct add_port_opts *o, const char *opt,
+			      const char *val)
+{
+	uint64_t v;
+
+	if (!strcmp(opt, "--socket")) {
+		o->vsock = val;
+	} else if (!strcmp(opt, "--queues")) {
+		if (parse_u64(val, VSW_VHOST_MAX_QUEUES, &v) || v == 0) {
+			ERR(c, "bad --queues '%s' (1..%u)\n", val, VSW_VHOST_MAX_QUEUES);
+			return 2;
+		}
+		o->vc.queues = (unsigned)v;
+	} else if (!strcmp(opt, "--poll")) {
+		if (!strcmp(val, "on"))
+			o->vc.poll_us = VSW_VHOST_POLL_ALWAYS;
+		else if (!strcmp(val, "off"))
+			o->vc.poll_us = 0;
+		else if (parse_u64(val, 10000000, &v) == 0 && v > 0)
+			o->vc.poll_us = (unsigned)v;
+		else {
+			ERR(c, "bad --poll '%s' (on, off, or microseconds 1..10000000)\n", val);
+			return 2;
+		}
+	} else if (!strcmp(opt, "--mem-max")) {
+		if (parse_mem_max(val, &v)) {
+			ERR(c, "bad --mem-max '%s' (bytes, or N K/M/G; at most 1 TiB)\n", val);
+			return 2;
+		}
+		o->vc.mem_max = v;
+	} else {
+		return 1;
+	}
+	o->have_vhu_opt = true;
+	return 0;
+}
+
+/* add-port's options (argv[4..]) into o: 0, 2 if one is bad (said), -1 for the usage. */
+static int add_port_parse(struct cli *c, struct add_port_opts *o, int argc, char **argv)
+{
 	for (int i = 4; i < argc; i++) {
 		const char *opt = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		int rc;
+
 		if (!strcmp(opt, "--zero-copy") || !strcmp(opt, "--copy")) { /* afxdp, no value */
-			xc.copy = opt[2] == 'z' ? VSW_AFXDP_ZEROCOPY : VSW_AFXDP_COPY;
-			have_xdp_opt = true;
+			o->xc.copy = opt[2] == 'z' ? VSW_AFXDP_ZEROCOPY : VSW_AFXDP_COPY;
+			o->have_xdp_opt = true;
 			continue;
 		}
 		if (!strcmp(opt, "--server") || !strcmp(opt, "--client")) { /* vhostuser */
-			vc.client = opt[2] == 'c';
-			have_vhu_opt = true;
+			o->vc.client = opt[2] == 'c';
+			o->have_vhu_opt = true;
 			continue;
 		}
 		if (!val)
-			goto usage;
+			return -1;
 		i++;
 		if (!strcmp(opt, "--type")) {
-			type = val;
-		} else if (!strcmp(opt, "--queue")) {
-			if (parse_u64(val, UINT32_MAX, &v)) {
-				ERR(c, "bad --queue '%s'\n", val);
-				return 2;
-			}
-			xc.queue = (uint32_t)v;
-			have_xdp_opt = true;
-		} else if (!strcmp(opt, "--mode")) {
-			if (!strcmp(val, "skb"))
-				xc.mode = VSW_AFXDP_MODE_SKB;
-			else if (!strcmp(val, "drv"))
-				xc.mode = VSW_AFXDP_MODE_DRV;
-			else if (!strcmp(val, "auto"))
-				xc.mode = VSW_AFXDP_MODE_AUTO;
-			else {
-				ERR(c, "bad --mode '%s' (skb, drv, auto)\n", val);
-				return 2;
-			}
-			have_xdp_opt = true;
-		} else if (!strcmp(opt, "--vni")) {
-			if (parse_u64(val, 0xffffff, &v)) {
-				ERR(c, "bad --vni '%s' (0..16777215)\n", val);
-				return 2;
-			}
-			vx.vni = (uint32_t)v;
-			have_vni = true;
-		} else if (!strcmp(opt, "--remote")) {
-			if (vx.n_remotes == VSW_VXLAN_MAX_REMOTES ||
-			    vsw_ip_parse(val, &vx.remotes[vx.n_remotes])) {
-				ERR(c, "bad --remote '%s'\n", val);
-				return 2;
-			}
-			vx.n_remotes++;
-		} else if (!strcmp(opt, "--local")) {
-			if (vsw_ip_parse(val, &vx.local)) {
-				ERR(c, "bad --local '%s'\n", val);
-				return 2;
-			}
-		} else if (!strcmp(opt, "--socket")) {
-			vsock = val;
-			have_vhu_opt = true;
-		} else if (!strcmp(opt, "--queues")) {
-			if (parse_u64(val, VSW_VHOST_MAX_QUEUES, &v) || v == 0) {
-				ERR(c, "bad --queues '%s' (1..%u)\n", val, VSW_VHOST_MAX_QUEUES);
-				return 2;
-			}
-			vc.queues = (unsigned)v;
-			have_vhu_opt = true;
-		} else if (!strcmp(opt, "--poll")) {
-			if (!strcmp(val, "on"))
-				vc.poll_us = VSW_VHOST_POLL_ALWAYS;
-			else if (!strcmp(val, "off"))
-				vc.poll_us = 0;
-			else if (parse_u64(val, 10000000, &v) == 0 && v > 0)
-				vc.poll_us = (unsigned)v;
-			else {
-				ERR(c, "bad --poll '%s' (on, off, or microseconds 1..10000000)\n",
-				    val);
-				return 2;
-			}
-			have_vhu_opt = true;
-		} else if (!strcmp(opt, "--mem-max")) {
-			char num[32], *sfx;
-			unsigned shift = 0;
-			snprintf(num, sizeof(num), "%s", val);
-			sfx = num + strcspn(num, "KkMmGg");
-			if (*sfx && !sfx[1])
-				shift = (*sfx | 0x20) == 'k' ? 10 : (*sfx | 0x20) == 'm' ? 20 : 30;
-			if (*sfx && sfx[1])
-				shift = 64;
-			*sfx = 0;
-			if (shift == 64 || parse_u64(num, (1ull << 40) >> shift, &v) || v == 0) {
-				ERR(c, "bad --mem-max '%s' (bytes, or N K/M/G; at most 1 TiB)\n",
-				    val);
-				return 2;
-			}
-			vc.mem_max = v << shift;
-			have_vhu_opt = true;
-		} else if (!strcmp(opt, "--dstport")) {
-			if (parse_u64(val, 65535, &v) || v == 0) {
-				ERR(c, "bad --dstport '%s'\n", val);
-				return 2;
-			}
-			vx.dstport = (uint16_t)v;
-		} else {
-			ERR(c, "unknown option '%s'\n", opt);
-			goto usage;
+			o->type = val;
+			continue;
 		}
+		rc = add_port_opt_net(c, o, opt, val);
+		if (rc == 1)
+			rc = add_port_opt_vhost(c, o, opt, val);
+		if (rc == 1) {
+			ERR(c, "unknown option '%s'\n", opt);
+			return -1;
+		}
+		if (rc)
+			return rc;
 	}
-	if (strcmp(type, "vxlan") && (have_vni || vx.n_remotes || vx.dstport || vx.local.family)) {
+	return 0;
+}
+
+/* The options fit the port type and the names are valid: 0, else 1 or 2 (said). */
+static int add_port_check(struct cli *c, const struct add_port_opts *o, char **argv)
+{
+	const char *type = o->type;
+	char why[256];
+
+	if (strcmp(type, "vxlan") &&
+	    (o->have_vni || o->vx.n_remotes || o->vx.dstport || o->vx.local.family)) {
 		ERR(c, "--vni/--remote/--local/--dstport are for --type vxlan\n");
 		return 2;
 	}
-	if (strcmp(type, "afxdp") && have_xdp_opt) {
+	if (strcmp(type, "afxdp") && o->have_xdp_opt) {
 		ERR(c, "--queue/--mode/--zero-copy/--copy are for --type afxdp\n");
 		return 2;
 	}
-	if (strcmp(type, "vhostuser") && have_vhu_opt) {
+	if (strcmp(type, "vhostuser") && o->have_vhu_opt) {
 		ERR(c, "--socket/--server/--client/--queues/--poll/--mem-max are for --type "
 		       "vhostuser\n");
 		return 2;
@@ -256,19 +310,17 @@ static int swc_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 		return 2;
 	}
 	if (!strcmp(type, "vhostuser")) {
-		int prc;
-		if (!vsock) {
+		if (!o->vsock) {
 			ERR(c, "--type vhostuser needs --socket PATH\n");
 			return 2;
 		}
 		/* the rule of a vif's socket=: run dir, below it, or $PVNET_VHOST_DIR */
-		prc = hvm_socket_path_ok(vsock, vhost_run_dir, why, sizeof(why));
-		if (prc) {
+		if (hvm_socket_path_ok(o->vsock, vhost_run_dir, why, sizeof(why))) {
 			ERR(c, "add-port %s %s: %s\n", argv[2], argv[3], why);
 			return 1;
 		}
 	}
-	if (!strcmp(type, "vxlan") && (!have_vni || !vx.n_remotes)) {
+	if (!strcmp(type, "vxlan") && (!o->have_vni || !o->vx.n_remotes)) {
 		ERR(c, "--type vxlan needs --vni N and --remote IP\n");
 		return 2;
 	}
@@ -278,6 +330,65 @@ static int swc_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 		    PVNET_STATE_NAME_MAX);
 		return 2;
 	}
+	return 0;
+}
+
+/* Adds the port of o's type to br; 0 or -errno (said). */
+static int add_port_create(struct cli *c, struct add_port_opts *o, struct vsw_bridge *br,
+			   struct vsw_worker *w, char **argv, struct vsw_port **port)
+{
+	const char *type = o->type;
+	char why[256];
+	int rc;
+
+	if (!strcmp(type, "afxdp")) {
+		rc = vsw_afxdp_port_add(br, w, argv[3], &o->xc, why, sizeof(why), port);
+		if (rc)
+			ERR(c, "add-port %s %s (afxdp): %s; use --type afpacket instead\n", argv[2],
+			    argv[3], why);
+	} else if (!strcmp(type, "vhostuser")) {
+		const char *tmo = getenv("PVNET_VHOST_MSG_TIMEOUT_MS"); /* as for HVM vifs */
+		uint64_t t;
+		if (tmo && parse_u64(tmo, 600000, &t) == 0 && t > 0)
+			o->vc.msg_timeout_ms = (unsigned)t;
+		rc = vsw_vhost_port_add(br, argv[3], o->vsock, &o->vc, port);
+		if (rc)
+			ERR(c, "add-port %s %s (vhostuser): %s\n", argv[2], argv[3],
+			    rc == -EEXIST ? "name taken, or a file that is not a socket at --socket"
+					  : strerror(-rc));
+	} else {
+		if (!strcmp(type, "afpacket"))
+			rc = vsw_afpacket_port_add(br, w, argv[3], port);
+		else if (!strcmp(type, "tap"))
+			rc = vsw_tap_port_add(br, w, argv[3], port);
+		else
+			rc = vsw_vxlan_port_add(br, w, argv[3], &o->vx, port);
+		if (rc)
+			ERR(c, "add-port %s %s (%s): %s\n", argv[2], argv[3], type,
+			    rc == -ENODEV ? "no such interface" : strerror(-rc));
+	}
+	return rc;
+}
+
+static int swc_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
+{
+	struct add_port_opts o = {.vc = {.mem_max = VSW_VHOST_MEM_MAX_CLI}, .type = "afpacket"};
+	struct vsw_bridge *br;
+	struct vsw_worker *w;
+	struct vsw_port *port = NULL;
+	bool created;
+	int rc;
+
+	if (argc < 4)
+		return add_port_usage(c);
+	rc = add_port_parse(c, &o, argc, argv);
+	if (rc < 0)
+		return add_port_usage(c);
+	if (rc)
+		return rc;
+	rc = add_port_check(c, &o, argv);
+	if (rc)
+		return rc;
 	rc = vsw_switch_uplink_worker(sw, &w);
 	if (rc) {
 		ERR(c, "uplink worker: %s\n", strerror(-rc));
@@ -291,32 +402,7 @@ static int swc_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 		ERR(c, "bridge '%s': %s\n", argv[2], strerror(-rc));
 		return 1;
 	}
-	if (!strcmp(type, "afxdp")) {
-		rc = vsw_afxdp_port_add(br, w, argv[3], &xc, why, sizeof(why), &port);
-		if (rc)
-			ERR(c, "add-port %s %s (afxdp): %s; use --type afpacket instead\n", argv[2],
-			    argv[3], why);
-	} else if (!strcmp(type, "vhostuser")) {
-		const char *tmo = getenv("PVNET_VHOST_MSG_TIMEOUT_MS"); /* as for HVM vifs */
-		uint64_t t;
-		if (tmo && parse_u64(tmo, 600000, &t) == 0 && t > 0)
-			vc.msg_timeout_ms = (unsigned)t;
-		rc = vsw_vhost_port_add(br, argv[3], vsock, &vc, &port);
-		if (rc)
-			ERR(c, "add-port %s %s (vhostuser): %s\n", argv[2], argv[3],
-			    rc == -EEXIST ? "name taken, or a file that is not a socket at --socket"
-					  : strerror(-rc));
-	} else {
-		if (!strcmp(type, "afpacket"))
-			rc = vsw_afpacket_port_add(br, w, argv[3], &port);
-		else if (!strcmp(type, "tap"))
-			rc = vsw_tap_port_add(br, w, argv[3], &port);
-		else
-			rc = vsw_vxlan_port_add(br, w, argv[3], &vx, &port);
-		if (rc)
-			ERR(c, "add-port %s %s (%s): %s\n", argv[2], argv[3], type,
-			    rc == -ENODEV ? "no such interface" : strerror(-rc));
-	}
+	rc = add_port_create(c, &o, br, w, argv, &port);
 	if (rc) {
 		struct vsw_bridge_stats bs;
 		vsw_bridge_get_stats(br, &bs);
@@ -324,15 +410,8 @@ static int swc_add_port(struct cli *c, struct vsw_switch *sw, int argc, char **a
 			vsw_bridge_del(sw, argv[2]);
 		return 1;
 	}
-	OUT(c, "%s: added port %s (%s), port %u\n", argv[2], argv[3], type, vsw_port_no(port));
+	OUT(c, "%s: added port %s (%s), port %u\n", argv[2], argv[3], o.type, vsw_port_no(port));
 	return record(c, argc, argv);
-usage:
-	ERR(c, "usage: pvnet switch add-port BRIDGE IFNAME [--type afpacket|tap|afxdp|vxlan] "
-	       "[--vni N --remote IP [--local IP] [--dstport P]] "
-	       "[--queue Q --mode skb|drv|auto --zero-copy|--copy]\n"
-	       "       pvnet switch add-port BRIDGE NAME --type vhostuser --socket PATH "
-	       "[--server|--client] [--queues N] [--poll on|off|USEC] [--mem-max BYTES]\n");
-	return 2;
 }
 
 static int swc_del_port(struct cli *c, struct vsw_switch *sw, int argc, char **argv)
