@@ -33,20 +33,12 @@ if "$PV_BIN/pvnetd" --help 2>&1 | grep -q -- '--limit'; then LIMITS=(--limit gnt
 if pv_start "${LIMITS[@]}"; then ok "pvnetd starts ${LIMITS[*]}"; else not_ok "pvnetd starts"; pv_done; exit 1; fi
 
 NG=0
-mkcfg() {  # NAME [IP4]: writes NAME.cfg; sets MAC
+mkcfg() {  # NAME [IP4]: writes NAME.cfg (lib.sh's pv_cfg); sets MAC
   local name=$1 ip4=${2:-}
   NG=$((NG + 1))
-  MAC=$(printf '00:16:3e:%02x:%02x:%02x' $(( 0x$ID >> 8 )) $(( 0x$ID & 255 )) $NG)
-  cat >"$PV_TMP/$name.cfg" <<CFG
-name = "$name"
-memory = 64
-netns = "$name"
-vif = [ 'mac=$MAC, bridge=$BR${ip4:+, ip=$ip4/24}' ]
-CFG
-  pv_cleanup_add "ip netns del '$name' 2>/dev/null"
+  pv_cfg "$name" "bridge=$BR${ip4:+, ip=$ip4/24}"
+  MAC=$PV_MAC
 }
-fds() { ls "/proc/$PV_PID/fd" | wc -l; }
-rss() { awk '/^VmRSS/ {print $2}' "/proc/$PV_PID/status"; }
 info() { pvnet info | awk -v k="$1" '$1 == k {print $3}'; }
 ms() { date +%s%3N; }
 # refused KEY: how often the ledger's limit KEY refused (pvnet info), or empty
@@ -81,7 +73,7 @@ watch() {
   while [ "$(date +%s)" -lt "$end" ]; do
     l=$(list_ms); [ "$l" -ge 1000 ] && SLOW=$((SLOW + 1)); [ "$l" -gt "$MAXLIST" ] && MAXLIST=$l
     pair_pings || NOPING=$((NOPING + 1))
-    f=$(fds); r=$(rss)
+    f=$(nfds); r=$(rss_kb)
     [ "$f" -gt "$MAXFD" ] && MAXFD=$f; [ "$r" -gt "$MAXRSS" ] && MAXRSS=$r
     sleep 0.5
   done
@@ -125,7 +117,7 @@ has_report() { [ -n "$(report)" ]; }
 # after CASE FD0: the attacker gone, pvnetd gives back what it held
 after() {
   pvnet destroy "$H" >/dev/null 2>&1
-  check "$1: after destroy, pvnetd's fds are back (${2} -> $(fds))" \
+  check "$1: after destroy, pvnetd's fds are back (${2} -> $(nfds))" \
     wait_for 10 bash -c "[ \$(ls /proc/$PV_PID/fd | wc -l) -le $(( $2 + 2 )) ]"
 }
 
@@ -143,7 +135,7 @@ fi
 
 # ---- 1. event channels until refused ------------------------------------------
 if want evtchn_flood; then
-fd0=$(fds); rss0=$(rss)
+fd0=$(nfds); rss0=$(rss_kb)
 hostile evtchn_flood
 if wait_for 20 has_report; then
   r=$(report); diag "evtchn_flood: $r"
@@ -162,7 +154,7 @@ fi
 
 # ---- 2. grant-map storm ---------------------------------------------------------
 if want map_storm; then
-fd0=$(fds); rss0=$(rss)
+fd0=$(nfds); rss0=$(rss_kb)
 hostile map_storm
 watch 4
 if wait_for 30 has_report; then
@@ -187,7 +179,7 @@ fi
 
 # ---- 3. more queues than the vif's queues= ------------------------------------
 if want queues_over; then
-fd0=$(fds); rss0=$(rss)
+fd0=$(nfds); rss0=$(rss_kb)
 hostile queues_over
 if wait_for 20 has_report; then
   r=$(report); err=$(xenstore-read "/local/domain/0/error/backend/vif/$HID/0/error" 2>/dev/null)
@@ -205,7 +197,7 @@ fi
 
 # ---- 4. store write storm on its own frontend nodes ---------------------------
 if want store_storm; then
-fd0=$(fds); rss0=$(rss)
+fd0=$(nfds); rss0=$(rss_kb)
 hostile store_storm
 wait_for 15 grep -q "storming" "$PV_RUN/console-$H.log"
 watch 5
@@ -223,7 +215,7 @@ fi
 
 # ---- 4b. the same storm flipping its state: disconnect / connect per loop turn --
 if want state_flap; then
-fd0=$(fds); rss0=$(rss)
+fd0=$(nfds); rss0=$(rss_kb)
 hostile state_flap
 wait_for 15 grep -q "storming" "$PV_RUN/console-$H.log"
 watch 5
@@ -274,7 +266,7 @@ print(eval(sys.argv[2]) if p else "noport")' "$1" "$2"
 }
 base=$(rate 3)
 diag "no_rx: iperf3 uplink -> $A before the attack: ${base:-none} Mb/s"
-fd0=$(fds); rss0=$(rss)
+fd0=$(nfds); rss0=$(rss_kb)
 hostile no_rx
 wait_for 20 has_report
 HV=vif$HID.0
