@@ -703,38 +703,38 @@ static int migrate_in(struct guest *g)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* The main loop's state beside the guest: its options and the store paths it watches. */
+struct run {
+	struct guest *g;
+	const char *adopt_path;
+	sigset_t *orig;
+	char shutdown_path[128], pktgen_path[128];
+	bool pktgen_watched, drain_now;
+};
+
+/* --domid, --hv-fd, --name, --adopt; -1 to go on, else main's exit status. */
+static int parse_opts(int argc, char **argv, long *domid, int *hv_fd, const char **name,
+		      const char **adopt_path)
 {
-	if (pvnet_version_opt(argc, argv, "pvnet-guest"))
-		return 0;
 	static const struct option opts[] = {
 		{"domid", required_argument, NULL, 'd'}, {"hv-fd", required_argument, NULL, 'f'},
 		{"name", required_argument, NULL, 'n'},  {"adopt", required_argument, NULL, 'a'},
 		{"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0}};
-	struct guest g = {0};
-	const char *name = NULL, *adopt_path = NULL;
-	char path[128], shutdown_path[128], pktgen_path[128], *val = NULL;
-	bool pktgen_watched = false, drain_now = false;
-	long domid = -1;
-	int hv_fd = -1, xs_fd, c, rc, status = 1;
-	size_t len, mem_size;
-	unsigned nr_gnt;
-	uint8_t *mem;
-	sigset_t block, orig;
+	int c;
 
 	while ((c = getopt_long(argc, argv, "d:f:n:a:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a':
-			adopt_path = optarg;
+			*adopt_path = optarg;
 			break;
 		case 'd':
-			domid = strtol(optarg, NULL, 10);
+			*domid = strtol(optarg, NULL, 10);
 			break;
 		case 'f':
-			hv_fd = (int)strtol(optarg, NULL, 10);
+			*hv_fd = (int)strtol(optarg, NULL, 10);
 			break;
 		case 'n':
-			name = optarg;
+			*name = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -744,10 +744,175 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (hv_fd < 0 || domid < 1) {
+	if (*hv_fd < 0 || *domid < 1) {
 		usage(stderr);
 		return 2;
 	}
+	return -1;
+}
+
+/* pktgen/sink vifs: watch control/pktgen once one exists, counters once a second. */
+static void app_tick(struct run *r)
+{
+	struct guest *g = r->g;
+	int rc;
+
+	/* the first pktgen/sink vif (at start or hot-plugged) */
+	if (g->n_apps && !r->pktgen_watched) {
+		r->pktgen_watched = true;
+		rc = xs_client_watch(g->xs, r->pktgen_path, "pktgen");
+		if (rc < 0)
+			PVLOG(WARN, MOD, "store: watch %s: %s", r->pktgen_path, strerror(-rc));
+		app_report(g);
+	}
+	/* pktgen/sink: counters to the store once a second */
+	if (g->n_apps && pvnet_now_ns() - g->app_last_ns >= 1000000000u)
+		app_report(g);
+}
+
+/* The hypercall socket hung up while suspended for migration: resume on the
+ * destination, or back on the source. 0 to go on, -1 to stop. */
+static int on_migrated(struct run *r)
+{
+	struct guest *g = r->g;
+	char path[128];
+	int rc;
+
+	rc = migrate_in(g);
+	if (rc < 0 && (rc == -EXDEV || !r->adopt_path)) {
+		PVLOG(ERR, MOD, "resuming on the destination failed: %s", strerror(-rc));
+		return -1;
+	}
+	if (rc < 0) {
+		/* the destination never took us (its stream failed, or it died):
+		 * our memory is still the source's, so we are still the source's
+		 * guest - wait to be re-adopted there, as after a restart */
+		PVLOG(WARN, MOD, "the destination did not take us (%s): back to %s", strerror(-rc),
+		      r->adopt_path);
+		hvc_logdirty_stop(g->hv);
+		g->suspended = false;
+		g->mig_path[0] = 0;
+		if (readopt(g, r->adopt_path, r->orig) < 0 || publish(g, r->shutdown_path) < 0)
+			return -1;
+		r->pktgen_watched = false;
+		r->drain_now = true;
+		return 0;
+	}
+	if (publish(g, r->shutdown_path) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/data/migrate", g->home);
+	xs_client_printf(g->xs, 0, path, "migrated");
+	r->pktgen_watched = false;
+	r->drain_now = true;
+	return 0;
+}
+
+/* One store watch event to whichever part of the guest owns its token. */
+static void on_watch(struct run *r, char *wpath, const char *token)
+{
+	struct guest *g = r->g;
+	size_t len;
+
+	if (!strcmp(token, "shutdown")) {
+		char *what = NULL;
+		if (xs_client_read(g->xs, 0, r->shutdown_path, &what, &len) == 0 && len > 0) {
+			PVLOG(INFO, MOD, "shutdown requested: %s", what);
+			got_signal = SIGTERM;
+		}
+		free(what);
+	}
+	if (!strcmp(token, "pktgen"))
+		app_control(g, r->pktgen_path);
+	if (!strcmp(token, "migrate"))
+		migrate_control(g, wpath);
+	if (!strcmp(token, "vifdir") && vifdir_event(g, wpath)) {
+		int src = sync_vifs(g);
+		if (src < 0)
+			PVLOG(WARN, MOD, "store: listing vifs: %s", strerror(-src));
+	}
+	for (unsigned i = 0; i < g->n_vifs && !g->suspended; i++)
+		if (nf_vif_owns_token(g->vifs[i], token))
+			nf_vif_handle_event(g->vifs[i]);
+}
+
+/* Until a signal or pvnetd/the store goes away (for good): store events,
+ * migration and re-adoption. */
+static void run_loop(struct run *r)
+{
+	struct guest *g = r->g;
+	int rc;
+
+	while (!got_signal) {
+		struct pollfd pfd[2] = {{.fd = xs_client_fd(g->xs), .events = POLLIN},
+					{.fd = hvc_sock(g->hv), .events = 0}};
+		char *wpath = NULL, *token = NULL;
+		bool lost = false;
+		const struct timespec second = {1, 0};
+
+		app_tick(r);
+		/* after a resume the backend watches' first events may already sit in the
+		 * store client's buffer, with nothing more to wake the poll */
+		const struct timespec zero = {0, 0};
+		rc = ppoll(pfd, 2, r->drain_now ? &zero : g->n_apps ? &second : NULL, r->orig);
+		r->drain_now = false;
+		if (rc < 0 && errno != EINTR)
+			break;
+		if ((pfd[1].revents & (POLLHUP | POLLERR)) && g->suspended && g->mig_path[0]) {
+			if (on_migrated(r) < 0)
+				break;
+			continue;
+		}
+		if (pfd[1].revents & (POLLHUP | POLLERR)) {
+			if (!r->adopt_path) {
+				PVLOG(WARN, MOD, "pvnetd went away");
+				break;
+			}
+			if (readopt(g, r->adopt_path, r->orig) < 0 ||
+			    publish(g, r->shutdown_path) < 0)
+				break;
+			r->pktgen_watched = false; /* watched again on the new connection */
+			continue;
+		}
+		/* handlers make store calls that may queue more events: drain them all */
+		while (!got_signal && (rc = xs_client_read_watch(g->xs, 0, &wpath, &token)) == 0) {
+			on_watch(r, wpath, token);
+			free(wpath);
+			free(token);
+		}
+		if (rc < 0 && rc != -ETIMEDOUT)
+			lost = true;
+		if (lost || (pfd[0].revents & (POLLHUP | POLLERR))) {
+			/* with --adopt, the hypercall socket's hangup (next turn) decides */
+			if (r->adopt_path && !(pfd[1].revents & (POLLHUP | POLLERR))) {
+				struct pollfd hp = {.fd = hvc_sock(g->hv), .events = 0};
+				if (poll(&hp, 1, 1000) == 1)
+					continue;
+			}
+			PVLOG(WARN, MOD, "store connection lost");
+			break;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	if (pvnet_version_opt(argc, argv, "pvnet-guest"))
+		return 0;
+	struct guest g = {0};
+	struct run r = {.g = &g};
+	const char *name = NULL;
+	char path[128], *val = NULL;
+	long domid = -1;
+	int hv_fd = -1, xs_fd, rc, status = 1;
+	size_t len, mem_size;
+	unsigned nr_gnt;
+	uint8_t *mem;
+	sigset_t block, orig;
+
+	rc = parse_opts(argc, argv, &domid, &hv_fd, &name, &r.adopt_path);
+	if (rc >= 0)
+		return rc;
+	r.orig = &orig;
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
@@ -794,116 +959,12 @@ int main(int argc, char **argv)
 	if (rc < 0)
 		PVLOG(ERR, MOD, "store: listing vifs: %s", strerror(-rc));
 
-	snprintf(shutdown_path, sizeof(shutdown_path), "%s/control/shutdown", g.home);
-	snprintf(pktgen_path, sizeof(pktgen_path), "%s/control/pktgen", g.home);
-	if (publish(&g, shutdown_path) < 0)
+	snprintf(r.shutdown_path, sizeof(r.shutdown_path), "%s/control/shutdown", g.home);
+	snprintf(r.pktgen_path, sizeof(r.pktgen_path), "%s/control/pktgen", g.home);
+	if (publish(&g, r.shutdown_path) < 0)
 		goto stop;
 
-	while (!got_signal) {
-		struct pollfd pfd[2] = {{.fd = xs_client_fd(g.xs), .events = POLLIN},
-					{.fd = hvc_sock(g.hv), .events = 0}};
-		char *wpath = NULL, *token = NULL;
-		bool lost = false;
-		const struct timespec second = {1, 0};
-
-		/* the first pktgen/sink vif (at start or hot-plugged) */
-		if (g.n_apps && !pktgen_watched) {
-			pktgen_watched = true;
-			rc = xs_client_watch(g.xs, pktgen_path, "pktgen");
-			if (rc < 0)
-				PVLOG(WARN, MOD, "store: watch %s: %s", pktgen_path, strerror(-rc));
-			app_report(&g);
-		}
-		/* pktgen/sink: counters to the store once a second */
-		if (g.n_apps && pvnet_now_ns() - g.app_last_ns >= 1000000000u)
-			app_report(&g);
-		/* after a resume the backend watches' first events may already sit in the
-		 * store client's buffer, with nothing more to wake the poll */
-		const struct timespec zero = {0, 0};
-		rc = ppoll(pfd, 2, drain_now ? &zero : g.n_apps ? &second : NULL, &orig);
-		drain_now = false;
-		if (rc < 0 && errno != EINTR)
-			break;
-		if ((pfd[1].revents & (POLLHUP | POLLERR)) && g.suspended && g.mig_path[0]) {
-			rc = migrate_in(&g);
-			if (rc < 0 && (rc == -EXDEV || !adopt_path)) {
-				PVLOG(ERR, MOD, "resuming on the destination failed: %s",
-				      strerror(-rc));
-				break;
-			}
-			if (rc < 0) {
-				/* the destination never took us (its stream failed, or it died):
-				 * our memory is still the source's, so we are still the source's
-				 * guest - wait to be re-adopted there, as after a restart */
-				PVLOG(WARN, MOD, "the destination did not take us (%s): back to %s",
-				      strerror(-rc), adopt_path);
-				hvc_logdirty_stop(g.hv);
-				g.suspended = false;
-				g.mig_path[0] = 0;
-				if (readopt(&g, adopt_path, &orig) < 0 ||
-				    publish(&g, shutdown_path) < 0)
-					break;
-				pktgen_watched = false;
-				drain_now = true;
-				continue;
-			}
-			if (publish(&g, shutdown_path) < 0)
-				break;
-			snprintf(path, sizeof(path), "%s/data/migrate", g.home);
-			xs_client_printf(g.xs, 0, path, "migrated");
-			pktgen_watched = false;
-			drain_now = true;
-			continue;
-		}
-		if (pfd[1].revents & (POLLHUP | POLLERR)) {
-			if (!adopt_path) {
-				PVLOG(WARN, MOD, "pvnetd went away");
-				break;
-			}
-			if (readopt(&g, adopt_path, &orig) < 0 || publish(&g, shutdown_path) < 0)
-				break;
-			pktgen_watched = false; /* watched again on the new connection */
-			continue;
-		}
-		/* handlers make store calls that may queue more events: drain them all */
-		while (!got_signal && (rc = xs_client_read_watch(g.xs, 0, &wpath, &token)) == 0) {
-			if (!strcmp(token, "shutdown")) {
-				char *what = NULL;
-				if (xs_client_read(g.xs, 0, shutdown_path, &what, &len) == 0 &&
-				    len > 0) {
-					PVLOG(INFO, MOD, "shutdown requested: %s", what);
-					got_signal = SIGTERM;
-				}
-				free(what);
-			}
-			if (!strcmp(token, "pktgen"))
-				app_control(&g, pktgen_path);
-			if (!strcmp(token, "migrate"))
-				migrate_control(&g, wpath);
-			if (!strcmp(token, "vifdir") && vifdir_event(&g, wpath)) {
-				int src = sync_vifs(&g);
-				if (src < 0)
-					PVLOG(WARN, MOD, "store: listing vifs: %s", strerror(-src));
-			}
-			for (unsigned i = 0; i < g.n_vifs && !g.suspended; i++)
-				if (nf_vif_owns_token(g.vifs[i], token))
-					nf_vif_handle_event(g.vifs[i]);
-			free(wpath);
-			free(token);
-		}
-		if (rc < 0 && rc != -ETIMEDOUT)
-			lost = true;
-		if (lost || (pfd[0].revents & (POLLHUP | POLLERR))) {
-			/* with --adopt, the hypercall socket's hangup (next turn) decides */
-			if (adopt_path && !(pfd[1].revents & (POLLHUP | POLLERR))) {
-				struct pollfd hp = {.fd = hvc_sock(g.hv), .events = 0};
-				if (poll(&hp, 1, 1000) == 1)
-					continue;
-			}
-			PVLOG(WARN, MOD, "store connection lost");
-			break;
-		}
-	}
+	run_loop(&r);
 	status = got_signal ? 0 : 1;
 	PVLOG(INFO, MOD, "domain %ld stopping", domid);
 stop:
