@@ -183,25 +183,13 @@ static int huge_pages_usable(void)
 	return mounted;
 }
 
-static int eal_init_locked(struct accel_dev *dev, char *err, size_t errlen)
+/* The EAL arguments: one lcore, no PCI, no files, plus PVNET_DPDK_EAL_ARGS; argc. */
+static int eal_args(char **argv, char *lcore, char *prefix, int huge)
 {
 	static char extra[512];
-	char *argv[EAL_ARGS_MAX + 1];
-	char lcore[16], prefix[48], said[DPA_ERR_MAX / 2];
-	cpu_set_t saved;
-	int argc = 0, cpu = 0, huge, rc;
 	const char *env = getenv("PVNET_DPDK_EAL_ARGS");
+	int argc = 0;
 
-	CPU_ZERO(&saved);
-	if (pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved) == 0) {
-		for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &saved); cpu++)
-			;
-		if (cpu == CPU_SETSIZE)
-			cpu = 0;
-	}
-	snprintf(lcore, sizeof(lcore), "%d", cpu);
-	snprintf(prefix, sizeof(prefix), "pvnet-accel-%ld", (long)getpid());
-	huge = huge_pages_usable();
 	argv[argc++] = (char *)"pvnet-dpdk";
 	argv[argc++] = (char *)"-l";
 	argv[argc++] = lcore;
@@ -224,16 +212,20 @@ static int eal_init_locked(struct accel_dev *dev, char *err, size_t errlen)
 			argv[argc++] = t;
 	}
 	argv[argc] = NULL;
+	return argc;
+}
 
+/* This .so pinned in memory, and DPDK's log routed through log_write. */
+static void eal_pin_and_log(struct accel_dev *dev)
+{
 	/* DPDK keeps our log stream (and its callbacks) for the process lifetime, and
 	 * the EAL cannot start twice: this .so must never be unloaded from now on */
-	{
-		Dl_info self;
-		if (dladdr((void *)dpa_eal_up, &self) && self.dli_fname &&
-		    !dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
-			accel_sdk_log(dev, ACCEL_LOG_WARN, "dpdk: cannot pin %s: %s",
-				      self.dli_fname, dlerror());
-	}
+	Dl_info self;
+
+	if (dladdr((void *)dpa_eal_up, &self) && self.dli_fname &&
+	    !dlopen(self.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE))
+		accel_sdk_log(dev, ACCEL_LOG_WARN, "dpdk: cannot pin %s: %s", self.dli_fname,
+			      dlerror());
 	if (!log_stream) {
 		cookie_io_functions_t io = {.write = log_write};
 		log_stream = fopencookie(NULL, "w", io);
@@ -242,6 +234,28 @@ static int eal_init_locked(struct accel_dev *dev, char *err, size_t errlen)
 			rte_openlog_stream(log_stream);
 		}
 	}
+}
+
+static int eal_init_locked(struct accel_dev *dev, char *err, size_t errlen)
+{
+	char *argv[EAL_ARGS_MAX + 1];
+	char lcore[16], prefix[48], said[DPA_ERR_MAX / 2];
+	cpu_set_t saved;
+	int argc, cpu = 0, huge, rc;
+
+	CPU_ZERO(&saved);
+	if (pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved) == 0) {
+		for (cpu = 0; cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &saved); cpu++)
+			;
+		if (cpu == CPU_SETSIZE)
+			cpu = 0;
+	}
+	snprintf(lcore, sizeof(lcore), "%d", cpu);
+	snprintf(prefix, sizeof(prefix), "pvnet-accel-%ld", (long)getpid());
+	huge = huge_pages_usable();
+	argc = eal_args(argv, lcore, prefix, huge);
+
+	eal_pin_and_log(dev);
 	dpa_capture_begin();
 	rc = rte_eal_init(argc, argv);
 	if (rc < 0)

@@ -74,66 +74,54 @@ static int flow_probe(struct accel_dev *dev, char *why, size_t whylen)
 	return rc == 0;
 }
 
-int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
+/* Offloads: what the PMD has of checksum verify and multi-segment TX, as features. */
+static void offloads_pick(struct accel_dev *dev, const struct rte_eth_dev_info *info)
 {
-	struct rte_eth_dev_info info;
-	uint16_t nrxq, ntxq, nb_rx = DPA_RX_DESC, nb_tx = DPA_TX_DESC;
-	char pname[RTE_MEMPOOL_NAMESIZE], why[256] = "";
-	int rc;
-
-	rc = rte_eth_dev_info_get(dev->port_id, &info);
-	if (rc) {
-		snprintf(err, errlen, "%s: rte_eth_dev_info_get: %s", dev->name, strerror(-rc));
-		return rc;
-	}
-	snprintf(dev->driver, sizeof(dev->driver), "%s", info.driver_name ? info.driver_name : "?");
 	/* offloads: what the PMD has of checksum verify and multi-segment TX */
-	dev->rx_offloads = info.rx_offload_capa &
+	dev->rx_offloads = info->rx_offload_capa &
 			   (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM |
 			    RTE_ETH_RX_OFFLOAD_UDP_CKSUM);
-	dev->tx_offloads = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	dev->tx_offloads = info->tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
 	dev->sdk.features = ACCEL_FEAT_BIT(ACCEL_FEAT_SG); /* the plugin gathers chains itself */
-	if (info.rx_offload_capa & (RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM))
+	if (info->rx_offload_capa & (RTE_ETH_RX_OFFLOAD_TCP_CKSUM | RTE_ETH_RX_OFFLOAD_UDP_CKSUM))
 		dev->sdk.features |= ACCEL_FEAT_BIT(ACCEL_FEAT_RX_CSUM);
 	/* TX checksums are filled by the plugin's CPU when the PMD lacks them: the
 	 * feature is honoured either way (tx_csum_filled counts it) */
 	dev->sdk.features |= ACCEL_FEAT_BIT(ACCEL_FEAT_TX_CSUM);
-	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_TSO)
+	if (info->tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_TSO)
 		dev->sdk.features |= ACCEL_FEAT_BIT(ACCEL_FEAT_TSO);
-	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_VLAN_FILTER)
+	if (info->rx_offload_capa & RTE_ETH_RX_OFFLOAD_VLAN_FILTER)
 		dev->sdk.features |= ACCEL_FEAT_BIT(ACCEL_FEAT_RX_VLAN_FILTER);
 	/* the plugin does not hand TSO/LRO to the PMD yet: GSO frames larger than
 	 * the MTU are dropped and counted (tx_gso_dropped) */
 	dev->sdk.features &= ~ACCEL_FEAT_BIT(ACCEL_FEAT_TSO);
+}
 
-	snprintf(pname, sizeof(pname), "dpa_%llu",
-		 (unsigned long long)__atomic_fetch_add(&pool_seq, 1, __ATOMIC_RELAXED));
-	dev->pool = rte_pktmbuf_pool_create(pname, DPA_NB_MBUF, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-					    (int)rte_socket_id());
-	if (!dev->pool) {
-		snprintf(err, errlen, "%s: cannot create an mbuf pool of %u: %s", dev->name,
-			 DPA_NB_MBUF, rte_strerror(rte_errno));
-		return -ENOMEM;
-	}
+/* The queue counts: rte_flow probed on 2 RX queues, then widened (or 1 queue). */
+static int queues_configure(struct accel_dev *dev, const struct rte_eth_dev_info *info, char *why,
+			    size_t whylen, char *err, size_t errlen)
+{
+	uint16_t nrxq, ntxq;
+	int rc;
 
 	/* Probe rte_flow on a 2-queue configuration, then widen. Queues are capped
 	 * at 4 pairs: DPDK 22.11's net_tap passes every queue's fd in one
 	 * multi-process message limited to 8 fds and smashes its stack beyond. */
-	nrxq = info.max_rx_queues < DPA_MAX_HWQ ? info.max_rx_queues : DPA_MAX_HWQ;
+	nrxq = info->max_rx_queues < DPA_MAX_HWQ ? info->max_rx_queues : DPA_MAX_HWQ;
 	if (nrxq > 4)
 		nrxq = 4;
-	ntxq = info.max_tx_queues < 2 ? info.max_tx_queues : 2;
+	ntxq = info->max_tx_queues < 2 ? info->max_tx_queues : 2;
 	rc = nrxq >= 2 ? configure(dev, 2, ntxq ? ntxq : 1) : -EINVAL;
 	if (rc == 0) {
 		dev->configured = 1;
-		dev->flow_ok = flow_probe(dev, why, sizeof(why));
+		dev->flow_ok = flow_probe(dev, why, whylen);
 	} else if (nrxq >= 2) {
-		snprintf(why, sizeof(why), "%u RX queues refused", nrxq);
+		snprintf(why, whylen, "%u RX queues refused", nrxq);
 	} else {
-		snprintf(why, sizeof(why), "the PMD has %u RX queue(s)", info.max_rx_queues);
+		snprintf(why, whylen, "the PMD has %u RX queue(s)", info->max_rx_queues);
 	}
 	if (dev->flow_ok) {
-		ntxq = info.max_tx_queues < nrxq ? info.max_tx_queues : nrxq;
+		ntxq = info->max_tx_queues < nrxq ? info->max_tx_queues : nrxq;
 		rc = configure(dev, nrxq, ntxq ? ntxq : 1);
 	} else {
 		nrxq = 1;
@@ -146,6 +134,15 @@ int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
 	}
 	dev->configured = 1;
 	dev->n_rxq = nrxq;
+	return 0;
+}
+
+/* The RX queues on the mbuf pool and the TX queues, with descriptor counts the PMD takes. */
+static int queues_setup(struct accel_dev *dev, uint16_t nrxq, char *err, size_t errlen)
+{
+	uint16_t nb_rx = DPA_RX_DESC, nb_tx = DPA_TX_DESC;
+	int rc;
+
 	rte_eth_dev_adjust_nb_rx_tx_desc(dev->port_id, &nb_rx, &nb_tx);
 	for (uint16_t q = 0; q < nrxq; q++) {
 		rc = rte_eth_rx_queue_setup(dev->port_id, q, nb_rx, (unsigned)rte_socket_id(), NULL,
@@ -165,6 +162,41 @@ int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
 			return rc;
 		}
 	}
+	return 0;
+}
+
+int dpa_ethdev_setup(struct accel_dev *dev, char *err, size_t errlen)
+{
+	struct rte_eth_dev_info info;
+	uint16_t nrxq;
+	char pname[RTE_MEMPOOL_NAMESIZE], why[256] = "";
+	int rc;
+
+	rc = rte_eth_dev_info_get(dev->port_id, &info);
+	if (rc) {
+		snprintf(err, errlen, "%s: rte_eth_dev_info_get: %s", dev->name, strerror(-rc));
+		return rc;
+	}
+	snprintf(dev->driver, sizeof(dev->driver), "%s", info.driver_name ? info.driver_name : "?");
+	offloads_pick(dev, &info);
+
+	snprintf(pname, sizeof(pname), "dpa_%llu",
+		 (unsigned long long)__atomic_fetch_add(&pool_seq, 1, __ATOMIC_RELAXED));
+	dev->pool = rte_pktmbuf_pool_create(pname, DPA_NB_MBUF, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					    (int)rte_socket_id());
+	if (!dev->pool) {
+		snprintf(err, errlen, "%s: cannot create an mbuf pool of %u: %s", dev->name,
+			 DPA_NB_MBUF, rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+
+	rc = queues_configure(dev, &info, why, sizeof(why), err, errlen);
+	if (rc)
+		return rc;
+	nrxq = dev->n_rxq;
+	rc = queues_setup(dev, nrxq, err, errlen);
+	if (rc)
+		return rc;
 	rc = rte_eth_dev_start(dev->port_id);
 	if (rc) {
 		snprintf(err, errlen, "%s: rte_eth_dev_start: %s", dev->name, strerror(-rc));
