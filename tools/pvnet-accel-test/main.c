@@ -338,94 +338,90 @@ static void usage(void)
 			"       pvnet-accel-test raw-recv IFACE COUNT TIMEOUT [READY]\n");
 }
 
-int main(int argc, char **argv)
-{
-	if (pvnet_version_opt(argc, argv, "pvnet-accel-test"))
-		return 0;
-	const char *dir = getenv("PVNET_ACCEL_DIR"), *name = "dpdk", *devargs = NULL;
-	const char *ready = NULL, *go = NULL;
-	uint8_t mac[6] = {0x00, 0x16, 0x3e, 0, 0, 0x01},
-		dst[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-	uint32_t level = 0, size = 64, ring = 256, seq = 0;
-	long send_n = 0, expect = 0;
-	double timeout = 5, bench = 0;
-	int no_thread = 0, stats = 0, rc = 1, opt;
-	struct accel_registry *reg = NULL;
-	struct accel_device *dev = NULL;
-	struct drv vif = {0}, def = {0};
-	int have_def = 0;
-	char err[512];
-	static const struct option longopts[] = {{"plugin-dir", required_argument, 0, 'D'},
-						 {"accel", required_argument, 0, 'a'},
-						 {"devargs", required_argument, 0, 'd'},
-						 {"level", required_argument, 0, 'l'},
-						 {"mac", required_argument, 0, 'm'},
-						 {"dst", required_argument, 0, 't'},
-						 {"size", required_argument, 0, 's'},
-						 {"send", required_argument, 0, 'n'},
-						 {"expect", required_argument, 0, 'e'},
-						 {"timeout", required_argument, 0, 'T'},
-						 {"bench", required_argument, 0, 'b'},
-						 {"ring", required_argument, 0, 'r'},
-						 {"no-thread", no_argument, 0, 'N'},
-						 {"ready", required_argument, 0, 'R'},
-						 {"stats", no_argument, 0, 'S'},
-						 {"verbose", no_argument, 0, 'v'},
-						 {"wait-file", required_argument, 0, 'W'},
-						 {0, 0, 0, 0}};
+/* What the command line asks for. */
+struct at_opts {
+	const char *dir, *name, *devargs, *ready, *go;
+	uint8_t mac[6], dst[6];
+	uint32_t level, size, ring;
+	long send_n, expect;
+	double timeout, bench;
+	int no_thread, stats;
+};
 
-	if (argc > 1 && strncmp(argv[1], "raw-", 4) == 0)
-		return raw_main(argc, argv);
+static const struct option longopts[] = {{"plugin-dir", required_argument, 0, 'D'},
+					 {"accel", required_argument, 0, 'a'},
+					 {"devargs", required_argument, 0, 'd'},
+					 {"level", required_argument, 0, 'l'},
+					 {"mac", required_argument, 0, 'm'},
+					 {"dst", required_argument, 0, 't'},
+					 {"size", required_argument, 0, 's'},
+					 {"send", required_argument, 0, 'n'},
+					 {"expect", required_argument, 0, 'e'},
+					 {"timeout", required_argument, 0, 'T'},
+					 {"bench", required_argument, 0, 'b'},
+					 {"ring", required_argument, 0, 'r'},
+					 {"no-thread", no_argument, 0, 'N'},
+					 {"ready", required_argument, 0, 'R'},
+					 {"stats", no_argument, 0, 'S'},
+					 {"verbose", no_argument, 0, 'v'},
+					 {"wait-file", required_argument, 0, 'W'},
+					 {0, 0, 0, 0}};
+
+/* The options into o; -1 to go on, else main's exit status. */
+static int parse_opts(int argc, char **argv, struct at_opts *o)
+{
+	int opt;
+
 	while ((opt = getopt_long(argc, argv, "v", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'D':
-			dir = optarg;
+			o->dir = optarg;
 			break;
 		case 'a':
-			name = optarg;
+			o->name = optarg;
 			break;
 		case 'd':
-			devargs = optarg;
+			o->devargs = optarg;
 			break;
 		case 'l':
-			level = (uint32_t)atoi(optarg);
+			o->level = (uint32_t)atoi(optarg);
 			break;
 		case 'm':
 		case 't':
-			if (pvnet_mac_parse(optarg, opt == 'm' ? mac : dst)) {
+			if (pvnet_mac_parse(optarg, opt == 'm' ? o->mac : o->dst)) {
 				fprintf(stderr, "bad MAC %s\n", optarg);
 				return 2;
 			}
 			break;
 		case 's':
-			size = (uint32_t)atoi(optarg);
+			o->size = (uint32_t)atoi(optarg);
 			break;
 		case 'n':
-			send_n = atol(optarg);
+			o->send_n = atol(optarg);
 			break;
 		case 'e':
-			expect = atol(optarg);
+			o->expect = atol(optarg);
 			break;
 		case 'T':
-			timeout = atof(optarg);
+			o->timeout = atof(optarg);
 			break;
 		case 'b':
-			bench = atof(optarg);
+			o->bench = atof(optarg);
 			break;
 		case 'r':
-			ring = (uint32_t)atoi(optarg);
+			o->ring = (uint32_t)atoi(optarg);
 			break;
 		case 'N':
-			no_thread = 1;
+			o->no_thread = 1;
 			break;
 		case 'R':
-			ready = optarg;
+			o->ready = optarg;
 			break;
 		case 'S':
-			stats = 1;
+			o->stats = 1;
 			break;
 		case 'W':
-			go = optarg;
+			o->go = optarg;
 			break;
 		case 'v':
 			g_verbose++;
@@ -435,125 +431,199 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (!dir)
-		dir = ACCEL_PLUGIN_DIR_DEFAULT;
-	struct accel_host host = {.size = sizeof(host), .log = host_log};
-	struct accel_open_args oa = {
-		.wire_fd = -1, .flags = no_thread ? ACCEL_OPEN_F_NO_THREAD : 0, .devargs = devargs};
+	if (!o->dir)
+		o->dir = ACCEL_PLUGIN_DIR_DEFAULT;
+	return -1;
+}
 
-	if (accel_registry_create(&reg))
-		return 1;
+/* The plugin found (built in, or loaded from dir) and its device opened; 0 or -1 (said). */
+static int open_device(struct accel_registry *reg, const struct at_opts *o, struct accel_host *host,
+		       struct accel_open_args *oa, struct accel_device **dev, char *err,
+		       size_t errlen)
+{
+	int rc;
+
 	if (accel_register_builtins(reg))
-		goto out;
-	if (!accel_find(reg, name)) {
+		return -1;
+	if (!accel_find(reg, o->name)) {
 		char path[1024];
-		snprintf(path, sizeof(path), "%s/%s.so", dir, name);
-		if (accel_load_file(reg, path, err, sizeof(err))) {
+		snprintf(path, sizeof(path), "%s/%s.so", o->dir, o->name);
+		if (accel_load_file(reg, path, err, errlen)) {
 			printf("open=error %s\n", err);
-			goto out;
+			return -1;
 		}
 	}
-	if (!accel_find(reg, name)) {
-		printf("open=error no plugin named %s in %s\n", name, dir);
-		goto out;
+	if (!accel_find(reg, o->name)) {
+		printf("open=error no plugin named %s in %s\n", o->name, o->dir);
+		return -1;
 	}
-	rc = accel_device_open(reg, name, &host, &oa, &dev);
+	rc = accel_device_open(reg, o->name, host, oa, dev);
 	if (rc) {
 		printf("open=error %s\nerror=%s\n", strerror(-rc), g_last_err);
-		rc = 1;
-		goto out;
+		return -1;
 	}
 	printf("open=ok\n");
 	fflush(stdout);
-	rc = 1;
-	/* Level 0: the vif's queue is also the default RX queue. Level 1: the vif's
-	 * queue gets its MAC by filter; a dom0 Level 0 port takes the rest. */
-	snprintf(err, sizeof(err), "attach");
-	if (level == 0) {
-		if (drv_setup(dev, &vif, 1, 0, mac, ring, ACCEL_QP_F_DEFAULT_RX, 0x100000))
-			goto out_err;
+	return 0;
+}
+
+/* Level 0: the vif's queue is also the default RX queue. Level 1: the vif's
+ * queue gets its MAC by filter; a dom0 Level 0 port takes the rest. 0 or -1
+ * (err names the step). */
+static int attach_vif(struct accel_device *dev, const struct at_opts *o, struct drv *vif,
+		      struct drv *def, int *have_def, char *err, size_t errlen)
+{
+	snprintf(err, errlen, "attach");
+	if (o->level == 0) {
+		if (drv_setup(dev, vif, 1, 0, o->mac, o->ring, ACCEL_QP_F_DEFAULT_RX, 0x100000))
+			return -1;
 	} else {
 		struct accel_rx_filter f = {.vlan = ACCEL_VLAN_ANY, .qid = 0};
 		const uint8_t d0mac[6] = {0x00, 0x16, 0x3e, 0, 0, 0xd0};
 
-		if (drv_setup(dev, &vif, 1, 1, mac, ring, 0, 0x100000))
-			goto out_err;
-		if (drv_setup(dev, &def, 0, 0, d0mac, ring, ACCEL_QP_F_DEFAULT_RX, 0x4000000))
-			goto out_err;
-		have_def = 1;
-		memcpy(f.mac, mac, 6);
-		snprintf(err, sizeof(err), "rx filter");
-		if (accel_attach_rx_filter_add(vif.att, &f))
-			goto out_err;
+		if (drv_setup(dev, vif, 1, 1, o->mac, o->ring, 0, 0x100000))
+			return -1;
+		if (drv_setup(dev, def, 0, 0, d0mac, o->ring, ACCEL_QP_F_DEFAULT_RX, 0x4000000))
+			return -1;
+		*have_def = 1;
+		memcpy(f.mac, o->mac, 6);
+		snprintf(err, errlen, "rx filter");
+		if (accel_attach_rx_filter_add(vif->att, &f))
+			return -1;
 	}
+	return 0;
+}
+
+/* Wait for the link (memif connects after start), say ready, wait for --wait-file. */
+static void wait_ready(struct accel_device *dev, const struct at_opts *o)
+{
 	/* wait for the link (memif connects after start) before sending */
-	for (uint64_t until = pvnet_now_ns() + (uint64_t)(timeout * 1e9); pvnet_now_ns() < until;) {
+	for (uint64_t until = pvnet_now_ns() + (uint64_t)(o->timeout * 1e9);
+	     pvnet_now_ns() < until;) {
 		if (dev_stat(dev, "link_up") != 0)
 			break;
-		if (no_thread)
+		if (o->no_thread)
 			accel_device_poll(dev, 32);
 		usleep(1000);
 	}
 	printf("link_up=%llu\n", (unsigned long long)dev_stat(dev, "link_up"));
-	if (ready) {
-		FILE *r = fopen(ready, "w");
+	if (o->ready) {
+		FILE *r = fopen(o->ready, "w");
 		if (r)
 			fclose(r);
 	}
 
 	/* --wait-file: the far end says when it listens */
-	for (uint64_t until = pvnet_now_ns() + (uint64_t)(timeout * 1e9);
-	     go && pvnet_now_ns() < until;) {
-		if (access(go, F_OK) == 0)
+	for (uint64_t until = pvnet_now_ns() + (uint64_t)(o->timeout * 1e9);
+	     o->go && pvnet_now_ns() < until;) {
+		if (access(o->go, F_OK) == 0)
 			break;
 		usleep(1000);
 	}
-	uint64_t t0 = pvnet_now_ns(), end = t0 + (uint64_t)((bench > 0 ? bench : timeout) * 1e9);
+}
+
+/* Send and reap until done (or the bench/timeout ends); frames sent, *secs taken. */
+static uint64_t run_traffic(struct accel_device *dev, const struct at_opts *o, struct drv *vif,
+			    struct drv *def, int have_def, double *secs)
+{
+	uint64_t t0 = pvnet_now_ns(),
+		 end = t0 + (uint64_t)((o->bench > 0 ? o->bench : o->timeout) * 1e9);
 	uint64_t sent = 0, last_done = 0, last_rx = 0;
+	uint32_t seq = 0;
+
 	while (pvnet_now_ns() < end) {
-		if (bench > 0 || (long)sent < send_n) {
-			uint32_t want = bench > 0 ? 64 : (uint32_t)(send_n - (long)sent);
-			sent += drv_send(&vif, want > 64 ? 64 : want, size, dst, mac, &seq,
-					 !no_thread);
+		if (o->bench > 0 || (long)sent < o->send_n) {
+			uint32_t want = o->bench > 0 ? 64 : (uint32_t)(o->send_n - (long)sent);
+			sent += drv_send(vif, want > 64 ? 64 : want, o->size, o->dst, o->mac, &seq,
+					 !o->no_thread);
 		}
-		if (no_thread)
+		if (o->no_thread)
 			accel_device_poll(dev, 32);
-		drv_reap(&vif);
+		drv_reap(vif);
 		if (have_def)
-			drv_reap(&def);
-		if (bench <= 0 && vif.tx_done + vif.tx_err >= (uint64_t)send_n &&
-		    (long)(vif.rx_frames + (have_def ? def.rx_frames : 0)) >= expect &&
-		    (expect > 0 || vif.tx_done + vif.tx_err >= sent))
+			drv_reap(def);
+		if (o->bench <= 0 && vif->tx_done + vif->tx_err >= (uint64_t)o->send_n &&
+		    (long)(vif->rx_frames + (have_def ? def->rx_frames : 0)) >= o->expect &&
+		    (o->expect > 0 || vif->tx_done + vif->tx_err >= sent))
 			break;
-		if (!no_thread && bench <= 0 && vif.tx_done + vif.tx_err == last_done &&
-		    vif.rx_frames + vif.rx_other == last_rx)
+		if (!o->no_thread && o->bench <= 0 && vif->tx_done + vif->tx_err == last_done &&
+		    vif->rx_frames + vif->rx_other == last_rx)
 			usleep(20); /* nothing moved: let the engine thread run */
-		last_done = vif.tx_done + vif.tx_err;
-		last_rx = vif.rx_frames + vif.rx_other;
+		last_done = vif->tx_done + vif->tx_err;
+		last_rx = vif->rx_frames + vif->rx_other;
 	}
-	double secs = (double)(pvnet_now_ns() - t0) / 1e9;
+	*secs = (double)(pvnet_now_ns() - t0) / 1e9;
+	return sent;
+}
+
+/* The counters as key=value lines; 0 if every frame went and as many came as expected. */
+static int report(struct accel_device *dev, const struct at_opts *o, struct drv *vif,
+		  struct drv *def, int have_def, uint64_t sent, double secs)
+{
 	/* let the last frames on the wire arrive (bench) */
 	printf("tx_sent=%llu\ntx_done=%llu\ntx_err=%llu\nrx_frames=%llu\nrx_other=%llu\n"
 	       "rx_err=%llu\n",
-	       (unsigned long long)sent, (unsigned long long)vif.tx_done,
-	       (unsigned long long)vif.tx_err, (unsigned long long)vif.rx_frames,
-	       (unsigned long long)vif.rx_other, (unsigned long long)vif.rx_err);
+	       (unsigned long long)sent, (unsigned long long)vif->tx_done,
+	       (unsigned long long)vif->tx_err, (unsigned long long)vif->rx_frames,
+	       (unsigned long long)vif->rx_other, (unsigned long long)vif->rx_err);
 	if (have_def)
 		printf("rx_default_frames=%llu\nrx_default_other=%llu\n",
-		       (unsigned long long)def.rx_frames, (unsigned long long)def.rx_other);
-	if (bench > 0) {
+		       (unsigned long long)def->rx_frames, (unsigned long long)def->rx_other);
+	if (o->bench > 0) {
 		uint64_t wire = dev_stat(dev, "wire_tx_packets");
 		printf("bench_seconds=%.2f\ntx_mpps=%.3f\nwire_tx_mpps=%.3f\nrx_mpps=%.3f\n", secs,
-		       (double)vif.tx_done / secs / 1e6,
+		       (double)vif->tx_done / secs / 1e6,
 		       wire == UINT64_MAX ? 0.0 : (double)wire / secs / 1e6,
-		       (double)vif.rx_frames / secs / 1e6);
+		       (double)vif->rx_frames / secs / 1e6);
 	}
-	if (stats)
-		print_stats(dev, vif.att, "vif");
-	rc = (vif.tx_done >= (uint64_t)send_n &&
-	      (long)(vif.rx_frames + (have_def ? def.rx_frames : 0)) >= expect)
-		     ? 0
-		     : 1;
+	if (o->stats)
+		print_stats(dev, vif->att, "vif");
+	return (vif->tx_done >= (uint64_t)o->send_n &&
+		(long)(vif->rx_frames + (have_def ? def->rx_frames : 0)) >= o->expect)
+		       ? 0
+		       : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (pvnet_version_opt(argc, argv, "pvnet-accel-test"))
+		return 0;
+	struct at_opts o = {.dir = getenv("PVNET_ACCEL_DIR"),
+			    .name = "dpdk",
+			    .mac = {0x00, 0x16, 0x3e, 0, 0, 0x01},
+			    .dst = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+			    .size = 64,
+			    .ring = 256,
+			    .timeout = 5};
+	int rc = 1;
+	struct accel_registry *reg = NULL;
+	struct accel_device *dev = NULL;
+	struct drv vif = {0}, def = {0};
+	int have_def = 0;
+	char err[512];
+	uint64_t sent;
+	double secs;
+
+	if (argc > 1 && strncmp(argv[1], "raw-", 4) == 0)
+		return raw_main(argc, argv);
+	rc = parse_opts(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	rc = 1;
+	struct accel_host host = {.size = sizeof(host), .log = host_log};
+	struct accel_open_args oa = {.wire_fd = -1,
+				     .flags = o.no_thread ? ACCEL_OPEN_F_NO_THREAD : 0,
+				     .devargs = o.devargs};
+
+	if (accel_registry_create(&reg))
+		return 1;
+	if (open_device(reg, &o, &host, &oa, &dev, err, sizeof(err)))
+		goto out;
+	if (attach_vif(dev, &o, &vif, &def, &have_def, err, sizeof(err)))
+		goto out_err;
+	wait_ready(dev, &o);
+	sent = run_traffic(dev, &o, &vif, &def, have_def, &secs);
+	rc = report(dev, &o, &vif, &def, have_def, sent, secs);
 	goto out;
 
 out_err:

@@ -281,64 +281,143 @@ static void usage(void)
 	fprintf(stderr, "usage: pvnet-microbench [--runs N] [--ops N] [--refs N] [--json]\n");
 }
 
-int main(int argc, char **argv)
+/* One row of the table: a copy kind, its label, and how it runs. */
+struct mb_cfg {
+	const char *name, *label;
+	enum kind k;
+	unsigned ops_per_pkt;
+	bool persistent, threads;
+};
+
+static const struct mb_cfg cfgs[] = {
+	{"hdr", "gref->va", K_HDR, 1, false, false},
+	{"hdr-p", "gref->va persistent", K_HDR, 1, true, false},
+	{"rx", "va->gref", K_RX, 1, false, false},
+	{"rx2", "va+gref->gref", K_RX2, 2, false, false},
+	{"g2g", "gref->gref", K_G2G, 1, false, false},
+	{"pkt", "hdr + rx batches", K_PKT, 2, false, false},
+	{"2thr", "gref->va A|B", K_HDR, 1, false, true},
+};
+
+/* --runs, --ops, --refs, --json into b, runs and json; -1 to go on, else main's status. */
+static int parse_opts(int argc, char **argv, struct bench *b, unsigned *runs, bool *json)
 {
-	if (pvnet_version_opt(argc, argv, "pvnet-microbench"))
-		return 0;
 	static const struct option lo[] = {
 		{"runs", required_argument, NULL, 'r'}, {"ops", required_argument, NULL, 'o'},
 		{"refs", required_argument, NULL, 'n'}, {"json", no_argument, NULL, 'j'},
 		{"help", no_argument, NULL, 'h'},       {NULL, 0, NULL, 0},
 	};
-	static const struct {
-		const char *name, *label;
-		enum kind k;
-		unsigned ops_per_pkt;
-		bool persistent, threads;
-	} cfgs[] = {
-		{"hdr", "gref->va", K_HDR, 1, false, false},
-		{"hdr-p", "gref->va persistent", K_HDR, 1, true, false},
-		{"rx", "va->gref", K_RX, 1, false, false},
-		{"rx2", "va+gref->gref", K_RX2, 2, false, false},
-		{"g2g", "gref->gref", K_G2G, 1, false, false},
-		{"pkt", "hdr + rx batches", K_PKT, 2, false, false},
-		{"2thr", "gref->va A|B", K_HDR, 1, false, true},
-	};
-	static const unsigned batches[] = {32, 64};
-	struct gnttab_map_grant_ref *maps = NULL;
-	struct bench b;
-	double v[MAX_RUNS];
-	unsigned runs = 5, c, bi, r, i;
-	bool json = false, first = true;
-	char commit[32];
 	int opt;
 
-	memset(&b, 0, sizeof(b));
-	b.refs = 256;
-	b.ops = 400000;
 	while ((opt = getopt_long(argc, argv, "r:o:n:jh", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'r':
-			runs = (unsigned)strtoul(optarg, NULL, 0);
+			*runs = (unsigned)strtoul(optarg, NULL, 0);
 			break;
 		case 'o':
-			b.ops = strtoul(optarg, NULL, 0);
+			b->ops = strtoul(optarg, NULL, 0);
 			break;
 		case 'n':
-			b.refs = (unsigned)strtoul(optarg, NULL, 0);
+			b->refs = (unsigned)strtoul(optarg, NULL, 0);
 			break;
 		case 'j':
-			json = true;
+			*json = true;
 			break;
 		default:
 			usage();
 			return opt == 'h' ? 0 : 2;
 		}
 	}
-	if (runs == 0 || runs > MAX_RUNS || b.refs == 0 || b.refs >= MEM_FRAMES || b.ops < 64) {
+	if (*runs == 0 || *runs > MAX_RUNS || b->refs == 0 || b->refs >= MEM_FRAMES ||
+	    b->ops < 64) {
 		usage();
 		return 2;
 	}
+	return -1;
+}
+
+/* Map all of guest A's refs into dom0 for a persistent row; 0 or 1 (said). */
+static int persistent_map(struct bench *b, struct gnttab_map_grant_ref *maps)
+{
+	unsigned i;
+
+	for (i = 0; i < b->refs; i++) {
+		maps[i] = (struct gnttab_map_grant_ref){
+			.flags = GNTMAP_host_map | GNTMAP_readonly,
+			.ref = i + 1,
+			.dom = b->a.id,
+		};
+	}
+	gnttab_map_grant_ref(b->hv, 0, maps, b->refs);
+	for (i = 0; i < b->refs; i++)
+		if (maps[i].status != GNTST_okay) {
+			fprintf(stderr, "map of ref %u failed: %d\n", i + 1, maps[i].status);
+			return 1;
+		}
+	return 0;
+}
+
+/* Unmap what persistent_map mapped. */
+static void persistent_unmap(struct bench *b, const struct gnttab_map_grant_ref *maps)
+{
+	struct gnttab_unmap_grant_ref u;
+
+	for (unsigned i = 0; i < b->refs; i++) {
+		u = (struct gnttab_unmap_grant_ref){.handle = maps[i].handle};
+		gnttab_unmap_grant_ref(b->hv, 0, &u, 1);
+	}
+}
+
+/* One row at each batch size: the median of runs, printed; 0 or 1 (said). */
+static int run_cfg(struct bench *b, const struct mb_cfg *cfg, unsigned runs, bool json, bool *first)
+{
+	static const unsigned batches[] = {32, 64};
+	double v[MAX_RUNS];
+
+	for (unsigned bi = 0; bi < 2; bi++) {
+		double ns_pkt;
+
+		for (unsigned r = 0; r < runs; r++) {
+			v[r] = cfg->threads ? run_two_threads(b, batches[bi])
+					    : run_once(b, cfg->k, batches[bi], b->ops);
+			if (v[r] < 0) {
+				fprintf(stderr, "%s: a copy failed\n", cfg->name);
+				return 1;
+			}
+		}
+		ns_pkt = median(v, runs);
+		if (json) {
+			printf("%s{\"name\": \"%s\", \"batch\": %u, \"ns_per_op\": %.2f, "
+			       "\"ns_per_pkt\": %.2f}",
+			       *first ? "" : ", ", cfg->name, batches[bi],
+			       ns_pkt / cfg->ops_per_pkt, ns_pkt);
+			*first = false;
+		} else {
+			printf("%-6s %-20s batch=%-3u %8.1f ns/op %8.1f ns/pkt (%u op/pkt)\n",
+			       cfg->name, cfg->label, batches[bi], ns_pkt / cfg->ops_per_pkt,
+			       ns_pkt, cfg->ops_per_pkt);
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (pvnet_version_opt(argc, argv, "pvnet-microbench"))
+		return 0;
+	struct gnttab_map_grant_ref *maps = NULL;
+	struct bench b;
+	unsigned runs = 5, c;
+	bool json = false, first = true;
+	char commit[32];
+	int rc;
+
+	memset(&b, 0, sizeof(b));
+	b.refs = 256;
+	b.ops = 400000;
+	rc = parse_opts(argc, argv, &b, &runs, &json);
+	if (rc >= 0)
+		return rc;
 	b.ops -= b.ops % 64;
 	pvnet_log_set_level(PVNET_LOG_WARN); /* no domain create/destroy lines */
 	if (hv_create(&b.hv) < 0 || guest_make(b.hv, "bench-a", b.refs, true, &b.a) < 0 ||
@@ -360,54 +439,12 @@ int main(int argc, char **argv)
 		       "pkt=%uB median of %u, time=thread-cpu (2thr: wall), commit=%s\n",
 		       runs, b.ops, b.refs, sysconf(_SC_NPROCESSORS_ONLN), PKT_SIZE, runs, commit);
 	for (c = 0; c < sizeof(cfgs) / sizeof(cfgs[0]); c++) {
-		if (cfgs[c].persistent) {
-			for (i = 0; i < b.refs; i++) {
-				maps[i] = (struct gnttab_map_grant_ref){
-					.flags = GNTMAP_host_map | GNTMAP_readonly,
-					.ref = i + 1,
-					.dom = b.a.id,
-				};
-			}
-			gnttab_map_grant_ref(b.hv, 0, maps, b.refs);
-			for (i = 0; i < b.refs; i++)
-				if (maps[i].status != GNTST_okay) {
-					fprintf(stderr, "map of ref %u failed: %d\n", i + 1,
-						maps[i].status);
-					return 1;
-				}
-		}
-		for (bi = 0; bi < 2; bi++) {
-			double ns_pkt;
-
-			for (r = 0; r < runs; r++) {
-				v[r] = cfgs[c].threads
-					       ? run_two_threads(&b, batches[bi])
-					       : run_once(&b, cfgs[c].k, batches[bi], b.ops);
-				if (v[r] < 0) {
-					fprintf(stderr, "%s: a copy failed\n", cfgs[c].name);
-					return 1;
-				}
-			}
-			ns_pkt = median(v, runs);
-			if (json) {
-				printf("%s{\"name\": \"%s\", \"batch\": %u, \"ns_per_op\": %.2f, "
-				       "\"ns_per_pkt\": %.2f}",
-				       first ? "" : ", ", cfgs[c].name, batches[bi],
-				       ns_pkt / cfgs[c].ops_per_pkt, ns_pkt);
-				first = false;
-			} else {
-				printf("%-6s %-20s batch=%-3u %8.1f ns/op %8.1f ns/pkt (%u op/pkt)\n",
-				       cfgs[c].name, cfgs[c].label, batches[bi],
-				       ns_pkt / cfgs[c].ops_per_pkt, ns_pkt, cfgs[c].ops_per_pkt);
-			}
-		}
-		if (cfgs[c].persistent) {
-			struct gnttab_unmap_grant_ref u;
-			for (i = 0; i < b.refs; i++) {
-				u = (struct gnttab_unmap_grant_ref){.handle = maps[i].handle};
-				gnttab_unmap_grant_ref(b.hv, 0, &u, 1);
-			}
-		}
+		if (cfgs[c].persistent && persistent_map(&b, maps))
+			return 1;
+		if (run_cfg(&b, &cfgs[c], runs, json, &first))
+			return 1;
+		if (cfgs[c].persistent)
+			persistent_unmap(&b, maps);
 	}
 	if (json)
 		printf("]}\n");
