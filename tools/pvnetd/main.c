@@ -630,6 +630,148 @@ static void loop_ep_run(struct pvnetd *d)
 	}
 }
 
+/* The fds one turn of the control loop polls, each with its source and object. */
+struct loop_fds {
+	struct pollfd pfd[MAX_POLL];
+	int kind[MAX_POLL];
+	void *ptr[MAX_POLL];
+	uint64_t serial[MAX_POLL]; /* SRC_CTL: the connection's serial when polled */
+	int n, vtep_first, vtep_n;
+};
+
+/* Adds the control socket's listener and its clients to lf. */
+static void loop_ctl_fds(struct pvnetd *d, struct loop_fds *lf, bool top)
+{
+	int n = lf->n;
+
+	lf->pfd[n] = (struct pollfd){.fd = d->ctl_fd, .events = POLLIN};
+	lf->kind[n++] = SRC_CTL_LISTEN;
+	for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++) {
+		struct ctl_conn *c = &d->ctl_conns[i];
+		if (top)
+			c->deferred = false; /* the command that deferred it is over */
+		if (c->fd >= 0 && c->busy && !c->dead && c->head) {
+			/* its command runs (this is a nested turn): what it has printed
+			 * so far goes out as the client reads it, else a command longer
+			 * than PVNET_CTL_STALL_MS (shutdown --all --wait of 1,000 guests)
+			 * ended with its client closed as "stopped reading" */
+			lf->pfd[n] = (struct pollfd){.fd = c->fd, .events = POLLOUT};
+			lf->ptr[n] = c;
+			lf->serial[n] = c->serial;
+			lf->kind[n++] = SRC_CTL_OUT;
+			continue;
+		}
+		if (c->fd < 0 || c->busy || c->dead || c->deferred)
+			continue;
+		/* a client with replies queued is not read until it takes them */
+		lf->pfd[n] = (struct pollfd){.fd = c->fd, .events = c->head ? POLLOUT : POLLIN};
+		lf->ptr[n] = c;
+		lf->serial[n] = c->serial;
+		lf->kind[n++] = SRC_CTL;
+	}
+	lf->n = n;
+}
+
+/* Fills lf with every control-plane fd; *ms shortened to the VTEP's next timer. */
+static void loop_fds_fill(struct pvnetd *d, struct loop_fds *lf, bool top, int *ms)
+{
+	lf->n = lf->vtep_first = lf->vtep_n = 0;
+	lf->pfd[lf->n] = (struct pollfd){.fd = d->sig_fd, .events = POLLIN};
+	lf->kind[lf->n++] = SRC_SIG;
+	if (loop_ep >= 0) {
+		lf->pfd[lf->n] = (struct pollfd){.fd = loop_ep, .events = POLLIN};
+		lf->kind[lf->n++] = SRC_EP;
+	}
+	if (d->nb) {
+		lf->pfd[lf->n] = (struct pollfd){.fd = nb_ctl_fd(d->nb), .events = POLLIN};
+		lf->kind[lf->n++] = SRC_NB;
+	}
+	if (d->ctl_fd >= 0)
+		loop_ctl_fds(d, lf, top);
+	/* adopt.c: the adopt socket, its pending connections, adopted guests' pidfds */
+	for (int k = adopt_pollfds(d, lf->pfd + lf->n, lf->ptr + lf->n, MAX_POLL - 16 - lf->n);
+	     k > 0; k--)
+		lf->kind[lf->n++] = SRC_ADOPT;
+	for (int k = migrate_pollfds(d, lf->pfd + lf->n, lf->ptr + lf->n, MAX_POLL - 16 - lf->n);
+	     k > 0; k--)
+		lf->kind[lf->n++] = SRC_MIG; /* migrate.c: listeners, finished receivers */
+	/* vtep.c: the VTEP database connection and its timers */
+	if (d->vtep) {
+		int vt = vtep_timeout_ms(d->vtep);
+
+		lf->vtep_first = lf->n;
+		lf->vtep_n = vtep_pollfds(d->vtep, &lf->pfd[lf->n]);
+		for (int k = 0; k < lf->vtep_n; k++)
+			lf->kind[lf->n++] = SRC_VTEP;
+		if (vt < *ms)
+			*ms = vt;
+	}
+}
+
+/* A control client polled as SRC_CTL is ready: serves its request or flushes it. */
+static void loop_ctl_ready(struct pvnetd *d, struct ctl_conn *c, uint64_t serial, short revents,
+			   bool top)
+{
+	int rc = 0;
+
+	if (c->fd < 0 || c->serial != serial)
+		return; /* closed, maybe reused, this turn (evicted at accept) */
+	if (revents & POLLIN)
+		rc = ctl_handle(d, c, !top);
+	else if (revents & POLLOUT)
+		rc = ctl_flush(c);
+	else
+		rc = -1; /* POLLHUP/POLLERR: the client went away */
+	if (rc < 0) {
+		if (c->dead && c->why[0])
+			d->ctl_dropped++;
+		ctl_conn_close(c);
+	}
+}
+
+/* Handles every fd of lf that poll() found ready. */
+static void loop_dispatch(struct pvnetd *d, struct loop_fds *lf, bool top)
+{
+	for (int i = 0; i < lf->n; i++) {
+		struct pollfd *pfd = &lf->pfd[i];
+
+		if (!pfd->revents)
+			continue;
+		switch (lf->kind[i]) {
+		case SRC_SIG:
+			handle_signals(d);
+			break;
+		case SRC_CTL_LISTEN:
+			accept_ctl(d);
+			break;
+		case SRC_CTL:
+			loop_ctl_ready(d, lf->ptr[i], lf->serial[i], pfd->revents, top);
+			break;
+		case SRC_CTL_OUT: {
+			struct ctl_conn *c = lf->ptr[i];
+			/* sends only; a dead one is closed once its command is over */
+			if (c->fd >= 0 && c->serial == lf->serial[i] && c->busy)
+				(void)ctl_flush(c);
+			break;
+		}
+		case SRC_EP:
+			loop_ep_run(d);
+			break;
+		case SRC_NB:
+			nb_process(d->nb);
+			break;
+		case SRC_ADOPT:
+			adopt_handle(d, pfd->fd, lf->ptr[i]);
+			break;
+		case SRC_MIG:
+			migrate_handle(d, pfd->fd, lf->ptr[i]);
+			break;
+		case SRC_VTEP:
+			break; /* below, with its timers */
+		}
+	}
+}
+
 /*
  * One turn of the control loop: poll the control-plane fds (and the epoll set
  * of the per-guest ones) for up to `ms`, handle what is ready, deliver store
@@ -639,131 +781,23 @@ static void loop_ep_run(struct pvnetd *d)
  */
 static void loop_once(struct pvnetd *d, int ms, bool top)
 {
-	struct pollfd pfd[MAX_POLL];
-	int kind[MAX_POLL];
-	void *ptr[MAX_POLL];
-	uint64_t serial[MAX_POLL]; /* SRC_CTL: the connection's serial when polled */
-	int n = 0, nready;
-	int vtep_first = 0, vtep_n = 0;
+	struct loop_fds lf;
+	int nready;
 	uint64_t now;
 
-	pfd[n] = (struct pollfd){.fd = d->sig_fd, .events = POLLIN};
-	kind[n++] = SRC_SIG;
-	if (loop_ep >= 0) {
-		pfd[n] = (struct pollfd){.fd = loop_ep, .events = POLLIN};
-		kind[n++] = SRC_EP;
-	}
-	if (d->nb) {
-		pfd[n] = (struct pollfd){.fd = nb_ctl_fd(d->nb), .events = POLLIN};
-		kind[n++] = SRC_NB;
-	}
-	if (d->ctl_fd >= 0) {
-		pfd[n] = (struct pollfd){.fd = d->ctl_fd, .events = POLLIN};
-		kind[n++] = SRC_CTL_LISTEN;
-		for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++) {
-			struct ctl_conn *c = &d->ctl_conns[i];
-			if (top)
-				c->deferred = false; /* the command that deferred it is over */
-			if (c->fd >= 0 && c->busy && !c->dead && c->head) {
-				/* its command runs (this is a nested turn): what it has printed
-				 * so far goes out as the client reads it, else a command longer
-				 * than PVNET_CTL_STALL_MS (shutdown --all --wait of 1,000 guests)
-				 * ended with its client closed as "stopped reading" */
-				pfd[n] = (struct pollfd){.fd = c->fd, .events = POLLOUT};
-				ptr[n] = c;
-				serial[n] = c->serial;
-				kind[n++] = SRC_CTL_OUT;
-				continue;
-			}
-			if (c->fd < 0 || c->busy || c->dead || c->deferred)
-				continue;
-			/* a client with replies queued is not read until it takes them */
-			pfd[n] = (struct pollfd){.fd = c->fd, .events = c->head ? POLLOUT : POLLIN};
-			ptr[n] = c;
-			serial[n] = c->serial;
-			kind[n++] = SRC_CTL;
-		}
-	}
-	/* adopt.c: the adopt socket, its pending connections, adopted guests' pidfds */
-	for (int k = adopt_pollfds(d, pfd + n, ptr + n, MAX_POLL - 16 - n); k > 0; k--)
-		kind[n++] = SRC_ADOPT;
-	for (int k = migrate_pollfds(d, pfd + n, ptr + n, MAX_POLL - 16 - n); k > 0; k--)
-		kind[n++] = SRC_MIG; /* migrate.c: listeners, finished receivers */
-	/* vtep.c: the VTEP database connection and its timers */
-	if (d->vtep) {
-		int vt = vtep_timeout_ms(d->vtep);
-
-		vtep_first = n;
-		vtep_n = vtep_pollfds(d->vtep, &pfd[n]);
-		for (int k = 0; k < vtep_n; k++)
-			kind[n++] = SRC_VTEP;
-		if (vt < ms)
-			ms = vt;
-	}
-
+	loop_fds_fill(d, &lf, top, &ms);
 	/* the turn that ends here: everything done since the previous poll() returned
 	 * (a nested pump from a CLI command starts and ends turns of its own) */
 	now = pvnet_now_ns();
 	if (d->gauge.last_poll_ns)
 		loop_gauge_turn(d, now, now - d->gauge.last_poll_ns);
-	nready = poll(pfd, (nfds_t)n, ms);
+	nready = poll(lf.pfd, (nfds_t)lf.n, ms);
 	d->gauge.last_poll_ns = pvnet_now_ns();
 	d->gauge_ran.wait_ns = sched_wait_ns(&d->gauge_ran);
-	if (nready > 0) {
-		for (int i = 0; i < n; i++) {
-			if (!pfd[i].revents)
-				continue;
-			switch (kind[i]) {
-			case SRC_SIG:
-				handle_signals(d);
-				break;
-			case SRC_CTL_LISTEN:
-				accept_ctl(d);
-				break;
-			case SRC_CTL: {
-				struct ctl_conn *c = ptr[i];
-				int rc = 0;
-				if (c->fd < 0 || c->serial != serial[i])
-					break; /* closed, maybe reused, this turn (evicted at accept) */
-				if (pfd[i].revents & POLLIN)
-					rc = ctl_handle(d, c, !top);
-				else if (pfd[i].revents & POLLOUT)
-					rc = ctl_flush(c);
-				else
-					rc = -1; /* POLLHUP/POLLERR: the client went away */
-				if (rc < 0) {
-					if (c->dead && c->why[0])
-						d->ctl_dropped++;
-					ctl_conn_close(c);
-				}
-				break;
-			}
-			case SRC_CTL_OUT: {
-				struct ctl_conn *c = ptr[i];
-				/* sends only; a dead one is closed once its command is over */
-				if (c->fd >= 0 && c->serial == serial[i] && c->busy)
-					(void)ctl_flush(c);
-				break;
-			}
-			case SRC_EP:
-				loop_ep_run(d);
-				break;
-			case SRC_NB:
-				nb_process(d->nb);
-				break;
-			case SRC_ADOPT:
-				adopt_handle(d, pfd[i].fd, ptr[i]);
-				break;
-			case SRC_MIG:
-				migrate_handle(d, pfd[i].fd, ptr[i]);
-				break;
-			case SRC_VTEP:
-				break; /* below, with its timers */
-			}
-		}
-	}
+	if (nready > 0)
+		loop_dispatch(d, &lf, top);
 	if (d->vtep) /* I/O, and timers: reconnect, refresh, probe */
-		vtep_run(d->vtep, pfd + vtep_first, nready > 0 ? vtep_n : 0);
+		vtep_run(d->vtep, lf.pfd + lf.vtep_first, nready > 0 ? lf.vtep_n : 0);
 	while (xs_store_dispatch(d->xs) > 0)
 		;
 	xs_server_flush(d->xss);
