@@ -834,15 +834,12 @@ static int claim_run_dir(struct pvnetd *d, const char *run_dir)
 /* Everything after the run dir is ours; errors go to the log (and stderr meanwhile). */
 static const char *mig_listen, *mig_key; /* --migrate-listen, --migrate-key */
 
-static int setup(struct pvnetd *d)
+/* Blocks the signals the loop reads from its signalfd; 0 or -errno (logged). */
+static int setup_signals(struct pvnetd *d)
 {
 	sigset_t mask;
-	mode_t old;
 	int rc;
 
-	rc = state_lock(d); /* one pvnetd per state dir */
-	if (rc < 0)
-		return rc;
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
@@ -856,6 +853,14 @@ static int setup(struct pvnetd *d)
 		PVLOG(ERR, MOD, "signalfd: %s", strerror(-rc));
 		return rc;
 	}
+	return 0;
+}
+
+/* The hypervisor with its limits, the store and its socket, Domain-0; 0 or -errno. */
+static int setup_hv_store(struct pvnetd *d)
+{
+	mode_t old;
+	int rc;
 
 	rc = hv_create(&d->hv);
 	if (rc < 0) {
@@ -891,6 +896,14 @@ static int setup(struct pvnetd *d)
 		PVLOG(ERR, MOD, "store: introducing Domain-0: %s", strerror(-rc));
 		return rc;
 	}
+	return 0;
+}
+
+/* The switch, netback with its workers, the accelerator registry; 0 or -errno. */
+static int setup_switch(struct pvnetd *d)
+{
+	int rc;
+
 	rc = vsw_switch_create(&d->sw);
 	if (rc < 0) {
 		PVLOG(ERR, MOD, "switch: %s", strerror(-rc));
@@ -927,6 +940,25 @@ static int setup(struct pvnetd *d)
 			      nl);
 	}
 	nb_accel_set_registry(d->nb, d->accel_reg);
+	return 0;
+}
+
+static int setup(struct pvnetd *d)
+{
+	int rc;
+
+	rc = state_lock(d); /* one pvnetd per state dir */
+	if (rc < 0)
+		return rc;
+	rc = setup_signals(d);
+	if (rc < 0)
+		return rc;
+	rc = setup_hv_store(d);
+	if (rc < 0)
+		return rc;
+	rc = setup_switch(d);
+	if (rc < 0)
+		return rc;
 	/* the saved switch configuration (after any domains are known: their vifs'
 	 * settings wait for the vifs) */
 	rc = state_load(d);
