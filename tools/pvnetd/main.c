@@ -943,6 +943,7 @@ static int setup_switch(struct pvnetd *d)
 	return 0;
 }
 
+/* Everything after the run dir, step by step; 0 or -errno (logged). */
 static int setup(struct pvnetd *d)
 {
 	int rc;
@@ -1065,7 +1066,91 @@ static int start(struct pvnetd *d, const char *run_dir, const char *log_path, co
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* What pvnetd's command line says, besides what goes straight into struct pvnetd. */
+struct main_opts {
+	const char *run_dir, *state_dir, *log_path;
+	bool foreground, vtep_forget;
+	struct quota_limits limits;
+	struct vtep_opts vtep_o;
+};
+
+/* One option c (its value in optarg): -1 to go on, else the exit status. */
+static int main_option(int c, struct pvnetd *d, struct main_opts *mo)
+{
+	char lerr[PATH_MAX + 256];
+
+	switch (c) {
+	case 'r':
+		mo->run_dir = optarg;
+		break;
+	case 'f':
+		mo->foreground = true;
+		d->foreground = true;
+		break;
+	case 'l':
+		mo->log_path = optarg;
+		break;
+	case 'g':
+		snprintf(d->guest_bin, sizeof(d->guest_bin), "%s", optarg);
+		break;
+	case 'w': {
+		char *end;
+		long w = strtol(optarg, &end, 10);
+		if (*end || w < 1 || w > NB_MAX_WORKERS) {
+			fprintf(stderr, "pvnetd: --workers takes 1..%d\n", NB_MAX_WORKERS);
+			return 2;
+		}
+		d->workers = (unsigned)w;
+		break;
+	}
+	case 'a':
+		snprintf(d->accel_dir, sizeof(d->accel_dir), "%s", optarg);
+		break;
+	case 'L':
+	case 'Q':
+		if ((c == 'L' ? quota_limits_parse(&mo->limits, optarg, lerr, sizeof(lerr))
+			      : quota_limits_load(&mo->limits, optarg, lerr, sizeof(lerr)))) {
+			fprintf(stderr, "pvnetd: --%s: %s\n", c == 'L' ? "limit" : "limits", lerr);
+			return 2;
+		}
+		break;
+	case 's':
+		mo->state_dir = optarg;
+		break;
+	case 1001:
+		mo->vtep_o.db = optarg;
+		break;
+	case 1101:
+		mig_listen = optarg;
+		break;
+	case 1102:
+		mig_key = optarg;
+		break;
+	case 1002:
+		mo->vtep_o.name = optarg;
+		break;
+	case 1003:
+		mo->vtep_o.tunnel_ip = optarg;
+		break;
+	case 1004:
+		mo->vtep_o.sb = optarg;
+		break;
+	case 'h':
+		usage(stdout);
+		return 0;
+	case 'V':
+		printf("pvnetd (pvnet) %s, control protocol %d\n", PVNET_VERSION,
+		       PVNET_CTL_VERSION);
+		return 0;
+	default:
+		usage(stderr);
+		return 2;
+	}
+	return -1;
+}
+
+/* The command line (defaults from the environment): -1 to go on, else the exit status. */
+static int main_parse(int argc, char **argv, struct pvnetd *d, struct main_opts *mo)
 {
 	static const struct option opts[] = {{"run-dir", required_argument, NULL, 'r'},
 					     {"foreground", no_argument, NULL, 'f'},
@@ -1085,110 +1170,140 @@ int main(int argc, char **argv)
 					     {"help", no_argument, NULL, 'h'},
 					     {"version", no_argument, NULL, 'V'},
 					     {NULL, 0, NULL, 0}};
-	static struct pvnetd d = {.ctl_fd = -1, .sig_fd = -1, .pid_fd = -1, .workers = 0};
-	char ns_note[512] = "", why[512];
-	const char *run_dir = getenv("PVNET_RUN_DIR");
-	const char *state_dir = getenv("PVNET_STATE_DIR");
-	const char *log_path = NULL;
-	char self_guest[PATH_MAX];
-	bool foreground = false;
 	int c, rc;
 
-	if (!run_dir || !*run_dir)
-		run_dir = PVNET_DEFAULT_RUN_DIR;
-	static struct quota_limits limits;
-	static struct vtep_opts vtep_o;
-	bool vtep_forget = false;
-	char lerr[PATH_MAX + 256];
-
-	quota_limits_default(&limits);
-	if (!state_dir || !*state_dir)
-		state_dir = PVNET_DEFAULT_STATE_DIR;
+	mo->run_dir = getenv("PVNET_RUN_DIR");
+	mo->state_dir = getenv("PVNET_STATE_DIR");
+	if (!mo->run_dir || !*mo->run_dir)
+		mo->run_dir = PVNET_DEFAULT_RUN_DIR;
+	quota_limits_default(&mo->limits);
+	if (!mo->state_dir || !*mo->state_dir)
+		mo->state_dir = PVNET_DEFAULT_STATE_DIR;
 	while ((c = getopt_long(argc, argv, "r:fl:g:w:a:s:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'r':
-			run_dir = optarg;
-			break;
-		case 'f':
-			foreground = true;
-			d.foreground = true;
-			break;
-		case 'l':
-			log_path = optarg;
-			break;
-		case 'g':
-			snprintf(d.guest_bin, sizeof(d.guest_bin), "%s", optarg);
-			break;
-		case 'w': {
-			char *end;
-			long w = strtol(optarg, &end, 10);
-			if (*end || w < 1 || w > NB_MAX_WORKERS) {
-				fprintf(stderr, "pvnetd: --workers takes 1..%d\n", NB_MAX_WORKERS);
-				return 2;
-			}
-			d.workers = (unsigned)w;
-			break;
-		}
-		case 'a':
-			snprintf(d.accel_dir, sizeof(d.accel_dir), "%s", optarg);
-			break;
-		case 'L':
-		case 'Q':
-			if ((c == 'L' ? quota_limits_parse(&limits, optarg, lerr, sizeof(lerr))
-				      : quota_limits_load(&limits, optarg, lerr, sizeof(lerr)))) {
-				fprintf(stderr, "pvnetd: --%s: %s\n", c == 'L' ? "limit" : "limits",
-					lerr);
-				return 2;
-			}
-			break;
-		case 's':
-			state_dir = optarg;
-			break;
-		case 1001:
-			vtep_o.db = optarg;
-			break;
-		case 1101:
-			mig_listen = optarg;
-			break;
-		case 1102:
-			mig_key = optarg;
-			break;
-		case 1002:
-			vtep_o.name = optarg;
-			break;
-		case 1003:
-			vtep_o.tunnel_ip = optarg;
-			break;
-		case 1004:
-			vtep_o.sb = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case 'V':
-			printf("pvnetd (pvnet) %s, control protocol %d\n", PVNET_VERSION,
-			       PVNET_CTL_VERSION);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
+		rc = main_option(c, d, mo);
+		if (rc >= 0)
+			return rc;
 	}
 	if (optind != argc) {
 		usage(stderr);
 		return 2;
 	}
-	/* OVN hardware VTEP (vtep.c): the options given or kept, checked here, connected
-	 * from the loop, kept once the state dir is ours */
-	if (vtep_o.db && !strcmp(vtep_o.db, "none")) {
-		vtep_forget = true;
-		vtep_o.db = NULL;
-	} else if (vtep_opts_load(state_dir, &vtep_o, lerr, sizeof(lerr))) {
+	return -1;
+}
+
+/* OVN hardware VTEP (vtep.c): the options given or kept, checked here, connected
+ * from the loop, kept once the state dir is ours; 0 or 2 (said). */
+static int main_vtep(struct pvnetd *d, struct main_opts *mo)
+{
+	char lerr[PATH_MAX + 256];
+
+	if (mo->vtep_o.db && !strcmp(mo->vtep_o.db, "none")) {
+		mo->vtep_forget = true;
+		mo->vtep_o.db = NULL;
+	} else if (vtep_opts_load(mo->state_dir, &mo->vtep_o, lerr, sizeof(lerr))) {
 		fprintf(stderr, "pvnetd: %s\n", lerr);
 		return 2;
 	}
-	if ((vtep_o.db || vtep_o.name || vtep_o.tunnel_ip || vtep_o.sb) &&
-	    vtep_create(&d, &vtep_o, &d.vtep))
+	if ((mo->vtep_o.db || mo->vtep_o.name || mo->vtep_o.tunnel_ip || mo->vtep_o.sb) &&
+	    vtep_create(d, &mo->vtep_o, &d->vtep))
+		return 2;
+	return 0;
+}
+
+/* The guest program and the plugin dir when not given, both made absolute. */
+static void main_default_paths(struct pvnetd *d)
+{
+	char self_guest[PATH_MAX];
+
+	if (!d->guest_bin[0]) {
+		char self[PATH_MAX];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n > 0) {
+			self[n] = 0;
+			snprintf(d->guest_bin, sizeof(d->guest_bin), "%s/pvnet-guest",
+				 dirname(self));
+		}
+		/* installed: pvnetd in sbin, the guest program in the libexec dir */
+		if (access(d->guest_bin, X_OK) != 0)
+			snprintf(d->guest_bin, sizeof(d->guest_bin), "%s/pvnet-guest",
+				 PVNET_LIBEXECDIR);
+	}
+	if (!d->accel_dir[0]) {
+		/* build/bin/pvnetd -> build/lib/pvnet-accel; installed: PLUGINDIR (Makefile) */
+		char self[PATH_MAX], cand[PATH_MAX + 32];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		snprintf(d->accel_dir, sizeof(d->accel_dir), "%s", PVNET_PLUGINDIR);
+		if (n > 0) {
+			self[n] = 0;
+			snprintf(cand, sizeof(cand), "%s/../lib/pvnet-accel", dirname(self));
+			if (access(cand, R_OK) == 0 && realpath(cand, self))
+				snprintf(d->accel_dir, sizeof(d->accel_dir), "%s", self);
+		}
+		if (access(d->accel_dir, R_OK) != 0)
+			d->accel_dir[0] = 0; /* built-ins only */
+	}
+	/* the daemon runs in "/": paths given relative to the caller's directory first */
+	if (d->guest_bin[0] && realpath(d->guest_bin, self_guest))
+		snprintf(d->guest_bin, sizeof(d->guest_bin), "%s", self_guest);
+	if (d->accel_dir[0] && realpath(d->accel_dir, self_guest))
+		snprintf(d->accel_dir, sizeof(d->accel_dir), "%s", self_guest);
+}
+
+/* Forks and starts the daemon: in the parent the exit status once it is ready or
+ * failed (1 if the fork fails); in the daemon -1, start()'s result in *rc. */
+static int main_daemonize(struct pvnetd *d, const struct main_opts *mo, const char *ns_note,
+			  int *rc)
+{
+	int pfd[2];
+	char ok = 0;
+	pid_t pid;
+
+	if (pipe(pfd) < 0)
+		return 1;
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid > 0) {
+		close(pfd[1]);
+		/* the parent returns once the daemon is ready (or failed) */
+		if (read(pfd[0], &ok, 1) != 1)
+			ok = 0;
+		return ok ? 0 : 1;
+	}
+	close(pfd[0]);
+	setsid();
+	d->started_ns = pvnet_now_ns();
+	*rc = start(d, mo->run_dir, mo->log_path, ns_note);
+	if (*rc == 0) {
+		int nul = open("/dev/null", O_RDWR);
+		ok = 1;
+		if (chdir("/") < 0)
+			PVLOG(WARN, MOD, "chdir /: %s", strerror(errno));
+		/* let go of the caller's terminal or pipe before it returns */
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+			close(nul);
+		}
+		if (write(pfd[1], &ok, 1) < 0)
+			ok = 0;
+	}
+	close(pfd[1]);
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	static struct pvnetd d = {.ctl_fd = -1, .sig_fd = -1, .pid_fd = -1, .workers = 0};
+	static struct main_opts mo;
+	char ns_note[512] = "", why[512];
+	int rc;
+
+	rc = main_parse(argc, argv, &d, &mo);
+	if (rc >= 0)
+		return rc;
+	if (main_vtep(&d, &mo))
 		return 2;
 	/* before any thread exists (setns of a mount namespace requires one) */
 	rc = netns_exec_fixup(ns_note, sizeof(ns_note), why, sizeof(why));
@@ -1196,89 +1311,26 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pvnetd: %s\n", why);
 		return 1;
 	}
-	if (quota_ledger_create(&limits, &d.quota) < 0)
+	if (quota_ledger_create(&mo.limits, &d.quota) < 0)
 		return 1;
 	raise_fd_limit();
-	snprintf(d.state_dir, sizeof(d.state_dir), "%s", state_dir); /* absolute in state_lock */
+	snprintf(d.state_dir, sizeof(d.state_dir), "%s", mo.state_dir); /* absolute in state_lock */
 	for (int i = 0; i < PVNET_CTL_MAX_CONNS; i++)
 		d.ctl_conns[i].fd = -1;
-	if (!d.guest_bin[0]) {
-		char self[PATH_MAX];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n > 0) {
-			self[n] = 0;
-			snprintf(d.guest_bin, sizeof(d.guest_bin), "%s/pvnet-guest", dirname(self));
-		}
-		/* installed: pvnetd in sbin, the guest program in the libexec dir */
-		if (access(d.guest_bin, X_OK) != 0)
-			snprintf(d.guest_bin, sizeof(d.guest_bin), "%s/pvnet-guest",
-				 PVNET_LIBEXECDIR);
-	}
-	if (!d.accel_dir[0]) {
-		/* build/bin/pvnetd -> build/lib/pvnet-accel; installed: PLUGINDIR (Makefile) */
-		char self[PATH_MAX], cand[PATH_MAX + 32];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		snprintf(d.accel_dir, sizeof(d.accel_dir), "%s", PVNET_PLUGINDIR);
-		if (n > 0) {
-			self[n] = 0;
-			snprintf(cand, sizeof(cand), "%s/../lib/pvnet-accel", dirname(self));
-			if (access(cand, R_OK) == 0 && realpath(cand, self))
-				snprintf(d.accel_dir, sizeof(d.accel_dir), "%s", self);
-		}
-		if (access(d.accel_dir, R_OK) != 0)
-			d.accel_dir[0] = 0; /* built-ins only */
-	}
-	/* the daemon runs in "/": paths given relative to the caller's directory first */
-	if (d.guest_bin[0] && realpath(d.guest_bin, self_guest))
-		snprintf(d.guest_bin, sizeof(d.guest_bin), "%s", self_guest);
-	if (d.accel_dir[0] && realpath(d.accel_dir, self_guest))
-		snprintf(d.accel_dir, sizeof(d.accel_dir), "%s", self_guest);
-	if (!foreground) {
-		int pfd[2];
-		char ok = 0;
-		pid_t pid;
-
-		if (pipe(pfd) < 0)
-			return 1;
-		pid = fork();
-		if (pid < 0)
-			return 1;
-		if (pid > 0) {
-			close(pfd[1]);
-			/* the parent returns once the daemon is ready (or failed) */
-			if (read(pfd[0], &ok, 1) != 1)
-				ok = 0;
-			return ok ? 0 : 1;
-		}
-		close(pfd[0]);
-		setsid();
-		d.started_ns = pvnet_now_ns();
-		rc = start(&d, run_dir, log_path, ns_note);
-		if (rc == 0) {
-			int nul = open("/dev/null", O_RDWR);
-			ok = 1;
-			if (chdir("/") < 0)
-				PVLOG(WARN, MOD, "chdir /: %s", strerror(errno));
-			/* let go of the caller's terminal or pipe before it returns */
-			if (nul >= 0) {
-				dup2(nul, 0);
-				dup2(nul, 1);
-				dup2(nul, 2);
-				close(nul);
-			}
-			if (write(pfd[1], &ok, 1) < 0)
-				ok = 0;
-		}
-		close(pfd[1]);
+	main_default_paths(&d);
+	if (!mo.foreground) {
+		int status = main_daemonize(&d, &mo, ns_note, &rc);
+		if (status >= 0)
+			return status;
 	} else {
 		d.started_ns = pvnet_now_ns();
-		rc = start(&d, run_dir, log_path, ns_note);
+		rc = start(&d, mo.run_dir, mo.log_path, ns_note);
 	}
 	if (rc < 0) {
 		teardown(&d);
 		return 1;
 	}
-	vtep_opts_persist(d.vtep, d.state_dir, vtep_forget);
+	vtep_opts_persist(d.vtep, d.state_dir, mo.vtep_forget);
 	while (!d.stop) {
 		loop_once(&d, 1000, true);
 		dom_collect_dead(&d);
