@@ -25,17 +25,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pvnet/lib.h>
 #include <pvnet/log.h>
 
 #include "nf_private.h"
 
-#define NETNS_RUN_DIR "/run/netns"
-
-static bool netns_name_ok(const char *name)
-{
-	return name[0] && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..") &&
-	       strlen(name) < 200;
-}
+#define NETNS_RUN_DIR PVNET_NETNS_DIR
 
 /* /run/netns must be a shared mount point, so mounts below it propagate. */
 static int netns_run_dir_prepare(void)
@@ -59,7 +54,7 @@ int nf_netns_create(const char *name)
 	char path[256];
 	int fd, rc;
 
-	if (!netns_name_ok(name))
+	if (!pvnet_netns_name_ok(name))
 		return -EINVAL;
 	rc = netns_run_dir_prepare();
 	if (rc < 0) {
@@ -97,21 +92,6 @@ int nf_netns_create(const char *name)
 
 unlink_file:
 	unlink(path);
-	return rc;
-}
-
-int nf_netns_remove(const char *name)
-{
-	char path[256];
-	int rc = 0;
-
-	if (!netns_name_ok(name))
-		return -EINVAL;
-	snprintf(path, sizeof(path), "%s/%s", NETNS_RUN_DIR, name);
-	if (umount2(path, MNT_DETACH) < 0 && errno != EINVAL)
-		rc = -errno;
-	if (unlink(path) < 0 && !rc)
-		rc = -errno;
 	return rc;
 }
 

@@ -3,7 +3,8 @@
  * pvnet/lib.h - the bottom layer (lib/): what every module may use and nothing
  * below it: the MAC address parser and formatter (lib/mac.c), the clock, the
  * big-endian (network byte order) loads and stores, the Internet checksum
- * (RFC 1071) with its pseudo-header helpers; logging is <pvnet/log.h>
+ * (RFC 1071) with its pseudo-header helpers, the network namespace name
+ * helpers (lib/netns.c); logging is <pvnet/log.h>
  * (lib/log.c). Nothing here depends on another pvnet module.
  *
  * The clock, byte-order and checksum helpers are on data paths and are used by
@@ -13,6 +14,7 @@
 #ifndef PVNET_LIB_H
 #define PVNET_LIB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -26,6 +28,27 @@ int pvnet_mac_parse(const char *s, uint8_t mac[6]);
 
 /* Format as lower-case "xx:xx:xx:xx:xx:xx" plus NUL (18 bytes). */
 void pvnet_mac_format(const uint8_t mac[6], char out[18]);
+
+/* ---- network namespace names (lib/netns.c) -------------------------------- */
+
+/* Where `ip netns` keeps the names of network namespaces (a bind mount each). */
+#define PVNET_NETNS_DIR "/run/netns"
+
+/*
+ * Whether NAME can name a network namespace under PVNET_NETNS_DIR: not empty,
+ * no '/', not "." or "..", shorter than 200 bytes.
+ */
+bool pvnet_netns_name_ok(const char *name);
+
+/*
+ * Removes the name PVNET_NETNS_DIR/NAME as `ip netns del` does: detaches the
+ * namespace's bind mount (umount2 MNT_DETACH; EINVAL, not mounted, is no error)
+ * and unlinks the file, which is tried even when the unmount failed. 0; -EINVAL
+ * for a NAME pvnet_netns_name_ok() refuses (nothing touched); else the first
+ * -errno (of the unmount, else of the unlink).
+ * The namespace itself lives on while a process runs in it.
+ */
+int pvnet_netns_remove(const char *name);
 
 /* ---- clock -------------------------------------------------------------- */
 

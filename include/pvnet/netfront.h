@@ -227,8 +227,7 @@ int nf_vif_set_app(struct nf_vif *vif, const struct nf_app_ops *ops, void *arg);
  * (nothing changed); -EINVAL for a name with '/' or "."/"..".
  */
 int nf_netns_create(const char *name);
-/* Removes the mount and the file (umount2 MNT_DETACH + unlink). */
-int nf_netns_remove(const char *name);
+/* Removed with pvnet_netns_remove() (<pvnet/lib.h>), which the toolstack uses too. */
 
 /* ---- Pure helpers of the data path, exposed for unit tests ---- */
 

@@ -161,13 +161,39 @@ static void test_vif_mode(void **state)
 	assert_string_equal(pvnet_vif_mode_name((enum pvnet_vif_mode)7), "?");
 }
 
+/* The namespace name check netfront and pvnetd share, and removal refusing a bad name. */
+static void test_netns_names(void **state)
+{
+	char name[201];
+
+	(void)state;
+	assert_true(pvnet_netns_name_ok("web1"));
+	assert_true(pvnet_netns_name_ok("a"));
+	assert_true(pvnet_netns_name_ok("..."));
+	memset(name, 'n', sizeof(name) - 1);
+	name[199] = 0;
+	assert_true(pvnet_netns_name_ok(name)); /* 199 bytes */
+	name[199] = 'n';
+	name[200] = 0;
+	assert_false(pvnet_netns_name_ok(name)); /* 200 bytes */
+	assert_false(pvnet_netns_name_ok(""));
+	assert_false(pvnet_netns_name_ok("."));
+	assert_false(pvnet_netns_name_ok(".."));
+	assert_false(pvnet_netns_name_ok("a/b"));
+	assert_false(pvnet_netns_name_ok("/x"));
+	/* refused before anything under /run/netns is touched */
+	assert_int_equal(pvnet_netns_remove("../netns"), -EINVAL);
+	assert_int_equal(pvnet_netns_remove(".."), -EINVAL);
+	assert_int_equal(pvnet_netns_remove(""), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mac_parse_accepts), cmocka_unit_test(test_mac_parse_refuses),
 		cmocka_unit_test(test_csum_vectors),      cmocka_unit_test(test_csum_pseudo),
 		cmocka_unit_test(test_byte_order),        cmocka_unit_test(test_clock),
-		cmocka_unit_test(test_vif_mode),
+		cmocka_unit_test(test_vif_mode),          cmocka_unit_test(test_netns_names),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -456,7 +456,7 @@ static void stop_guest(struct guest *g)
 	}
 	g->n_vifs = g->n_apps = 0;
 	if (g->netns_made) {
-		int rc = nf_netns_remove(g->netns);
+		int rc = pvnet_netns_remove(g->netns);
 		if (rc < 0)
 			PVLOG(WARN, MOD, "removing namespace %s: %s", g->netns, strerror(-rc));
 		snprintf(path, sizeof(path), "%s/pvnet/netns-created", g->home);

@@ -65,8 +65,8 @@
 
 #include <pvnet/domrec.h>
 #include <pvnet/hypercall.h>
+#include <pvnet/lib.h>
 #include <pvnet/log.h>
-#include <pvnet/netfront.h>
 
 #include "hvm.h"
 #include "pvnetd.h"
@@ -322,8 +322,8 @@ static void remove_dead_netns(const struct pvnet_domrec *r)
 	if (pvnet_config_parse_ex(r->name, r->text, r->text_len, &opts, cfg, err, sizeof(err)) ==
 	    0) {
 		const char *ns = cfg->netns[0] ? cfg->netns : cfg->name;
-		snprintf(path, sizeof(path), "/run/netns/%s", ns);
-		if (!strchr(ns, '/') && lstat(path, &st) == 0 && nf_netns_remove(ns) == 0)
+		snprintf(path, sizeof(path), "%s/%s", PVNET_NETNS_DIR, ns);
+		if (pvnet_netns_name_ok(ns) && lstat(path, &st) == 0 && pvnet_netns_remove(ns) == 0)
 			PVLOG(INFO, MOD, "removed network namespace %s left by domain %u", ns,
 			      r->domid);
 	}

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -22,6 +21,7 @@
 #include <pvnet/ctl.h>
 #include <pvnet/hvc.h>
 #include <pvnet/io/xenbus.h>
+#include <pvnet/lib.h>
 #include <pvnet/log.h>
 #include <pvnet/io/vif.h>
 
@@ -677,9 +677,9 @@ static void remove_guest_netns(struct pvnetd *d, struct dom *dom, bool guests)
 	char path[128], *val = NULL;
 	size_t len;
 
-	if (strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+	if (!pvnet_netns_name_ok(name))
 		return;
-	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	snprintf(path, sizeof(path), "%s/%s", PVNET_NETNS_DIR, name);
 	if (!dom->adopted && half_created_netns(path)) {
 		/* killed between creating the name and mounting the namespace on it;
 		 * the name did not exist when the domain was created (dom_cfg_check) */
@@ -692,12 +692,9 @@ static void remove_guest_netns(struct pvnetd *d, struct dom *dom, bool guests)
 	if (!guests && xs_read(d->xs, 0, 0, path, &val, &len) < 0)
 		return;
 	free(val);
-	snprintf(path, sizeof(path), "/run/netns/%s", name);
-	if (umount2(path, MNT_DETACH) == 0 || errno == EINVAL) {
-		if (unlink(path) == 0)
-			PVLOG(INFO, MOD, "removed network namespace %s left by domain %u", name,
-			      dom->domid);
-	}
+	if (pvnet_netns_remove(name) == 0)
+		PVLOG(INFO, MOD, "removed network namespace %s left by domain %u", name,
+		      dom->domid);
 }
 
 /*
