@@ -71,20 +71,8 @@ check "ethtool -S nic0 --json: the text's counters (dev_* included), as numbers"
 mkcfg() {
   local mac
   mac=$(printf '00:16:3e:61:%02x:%02x' $(( 0x$ID & 255 )) $(( ${#G[@]} + 1 )))
-  cat >"$PV_TMP/$1.cfg" <<CFG
-name = "$1"
-memory = 64
-netns = "$1"
-vif = [ 'mac=$mac, bridge=$BR, ip=$2/24, accel=simnic, level=$3' ]
-CFG
+  pv_cfg "$1" "mac=$mac, bridge=$BR, ip=$2/24, accel=simnic, level=$3"
   G+=("$1")
-  pv_cleanup_add "ip netns del '$1'"
-}
-domid() { pvnet list | awk -v n="$1" '$1 == n {print $2}'; }
-connected() {
-  local id; id=$(domid "$1")
-  [ -n "$id" ] && [ "$(xenstore-read "/local/domain/0/backend/vif/$id/0/state" 2>/dev/null)" = 4 ] &&
-    ip -n "$1" link show eth0 >/dev/null 2>&1
 }
 # iperf SRV_NS SRV_IP CLI_NS SECS [ARGS]: prints the receiver's rate, fails on error
 iperf() {
@@ -264,13 +252,8 @@ if bw=$(iperf "${V[1]%%:*}" "${V[1]#*:}" "$g3" 2); then ok "vf: iperf3 VF guest 
 # the vif's rate limit is enforced on the NIC at Level 2 (token bucket, shaping)
 N=0; g="pr$ID"; ip="10.61.0.40"
 mac=$(printf '00:16:3e:61:%02x:%02x' $(( 0x$ID & 255 )) 99)
-cat >"$PV_TMP/$g.cfg" <<CFG
-name = "$g"
-memory = 64
-netns = "$g"
-vif = [ 'mac=$mac, bridge=$BR, ip=$ip/24, accel=simnic, level=2, rate=50Mb/s' ]
-CFG
-G+=("$g"); pv_cleanup_add "ip netns del '$g'"
+pv_cfg "$g" "mac=$mac, bridge=$BR, ip=$ip/24, accel=simnic, level=2, rate=50Mb/s"
+G+=("$g")
 pvnet create "$PV_TMP/$g.cfg" >/dev/null 2>&1
 if wait_for 10 connected "$g"; then
   vif=vif$(domid "$g").0
