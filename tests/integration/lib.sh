@@ -133,7 +133,8 @@ connected() {
 # namespace named NAME with one vif per VIFSPEC (xl's syntax, e.g.
 # 'bridge=br0, ip=10.1.0.1/24'), and removes that namespace at cleanup. A spec
 # without mac= gets the next MAC of this test run (00:16:3e + 16 bits of the test's
-# pid + a counter): PV_MAC holds the last one given. Append other keys to the file.
+# pid + a counter): PV_MAC holds the last one given. PV_MEMORY=N pv_cfg ...: N MiB
+# instead of 64. Append other keys to the file.
 # Call it in the test's shell, not in $(...): the counter and the cleanup would be lost.
 PV_NMAC=0
 PV_MAC=""
@@ -151,7 +152,7 @@ pv_cfg() {
   done
   {
     echo "name = \"$name\""
-    echo "memory = 64"
+    echo "memory = ${PV_MEMORY:-64}"
     echo "netns = \"$name\""
     [ -n "$vifs" ] && echo "vif = [ $vifs ]"
   } >"$PV_TMP/$name.cfg"

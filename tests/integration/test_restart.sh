@@ -21,14 +21,8 @@ ID=$(printf '%x' $(( $$ % 4096 )))
 G1=rs${ID}a; G2=rs${ID}b; G3=rs${ID}c
 q() { "$@" >/dev/null 2>&1; }
 
-mkguest() { # NAME IP
-  cat >"$PV_TMP/$1.cfg" <<CFG
-name = "$1"
-memory = 32
-netns = "$1"
-vif = [ 'bridge=rsbr$ID, ip=$2/24' ]
-CFG
-  pv_cleanup_add "ip netns del '$1'"
+mkguest() { # NAME IP: 32 MiB (the foreign claim below sizes its memfds to it)
+  PV_MEMORY=32 pv_cfg "$1" "bridge=rsbr$ID, ip=$2/24"
   pvnet create "$PV_TMP/$1.cfg" >/dev/null
 }
 gpid() { xenstore-read "/local/domain/$(domid "$1")/data/pvnet-guest" 2>/dev/null | awk '{print $3}'; }
@@ -38,8 +32,7 @@ gone() { ! [ -e "/proc/$1" ] || [ "$(sed 's/.*) //' "/proc/$1/stat" | cut -d' ' 
 both_connected() { connected "$G1" && connected "$G2"; }
 # replied_after T: ping.log has a reply stamped after T
 replied_after() { awk -v t="$1" '/bytes from/ {gsub(/[][]/, "", $1); if ($1 + 0 > t) f = 1} END {exit !f}' "$PV_TMP/ping.log"; }
-listed_id() { pvnet list | awk -v n="$1" '$1 == n {print $2}'; }
-same_ids() { [ "$(listed_id "$G1") $(listed_id "$G2")" = "$ID1 $ID2" ]; }
+same_ids() { [ "$(domid "$G1") $(domid "$G2")" = "$ID1 $ID2" ]; }
 
 # start_daemon BIN: pvnetd (BIN) in the test's dom0 namespace on the same dirs
 start_daemon() {
@@ -122,7 +115,7 @@ restart() {
     test "$(ifindex "$G1") $(ifindex "$G2")" = "$IF1 $IF2"
   wait_for 5 replied_after "$tup"
   read -r g f <<<"$(gap "$tdown" "$tup")"
-  if [ "$f" != none ] && python3 -c "import sys; sys.exit(not ($f < 1.0))"; then
+  if [ "$f" != none ] && num "$f" '<' 1.0; then
     ok "$kind: pings answered again ${f}s after the new pvnetd started (gap across the restart ${g}s)"
   else
     not_ok "$kind: pings answered again within 1 s of the new pvnetd (gap $g, after up $f)"
@@ -173,11 +166,9 @@ check "the network-attach'ed vifs are back after the restarts: the same eth1, pi
 
 # the iperf3 connection started before the restarts finishes
 if wait "$CLI"; then
-  bytes=$(python3 -c "
-import json, sys
-d = json.load(open('$PV_TMP/iperf.json'))
-off = $T_LAST_UP - $T_IPERF
-print(sum(i['sum']['bytes'] for i in d['intervals'] if i['sum']['start'] >= off))")
+  # the bytes of the intervals that started after the last restart
+  bytes=$(paste <(jget intervals.*.sum.start <"$PV_TMP/iperf.json") <(jget intervals.*.sum.bytes <"$PV_TMP/iperf.json") |
+    awk -v off="$(awk -v a="$T_LAST_UP" -v b="$T_IPERF" 'BEGIN { printf "%.9f", a - b }')" '$1 >= off + 0 { s += $2 } END { printf "%.0f", s }')
   if [ "${bytes:-0}" -gt 0 ]; then ok "the same iperf3 connection carries on: exit 0, $bytes bytes after the last restart"
   else not_ok "iperf3 moved bytes after the last restart (got '$bytes')"; fi
 else
@@ -202,7 +193,7 @@ check "a guest killed while pvnetd was down: its record removed with a log line,
   bash -c "grep -q \"domain $ID3 '$G3': its guest (pid $P3) is gone\" '$PV_TMP/pvnetd.log' &&
            grep -q 'removed network namespace $G3 left by domain $ID3' '$PV_TMP/pvnetd.log' &&
            ! test -e '$PVNET_STATE_DIR/domains/$ID3.dom' && ! test -e '/run/netns/$G3'"
-only_two() { [ -z "$(listed_id "$G3")" ] && same_ids; }
+only_two() { [ -z "$(domid "$G3")" ] && same_ids; }
 check "... it is not listed, the other two are" wait_for 3 only_two
 
 # pvnet shutdown --all --wait stops every guest
