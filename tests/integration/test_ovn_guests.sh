@@ -161,13 +161,7 @@ done
 ID=$(printf '%04x' $(( $$ % 65536 )))
 GN=ovg$ID
 mkguest() { # HOST NAME MAC IP/PLEN
-  cat >"$PV_TMP/$2.cfg" <<CFG
-name = "$2"
-memory = 64
-netns = "$2"
-vif = [ 'mac=$3, bridge=br0, ip=$4, mtu=1400, vifname=$2' ]
-CFG
-  pv_cleanup_add "ip netns del '$2' 2>/dev/null"
+  pv_cfg "$2" "mac=$3, bridge=br0, ip=$4, mtu=1400, vifname=$2"
   if [ "$1" = 1 ]; then pvnet create "$PV_TMP/$2.cfg" >/dev/null; else pv2 create "$PV_TMP/$2.cfg" >/dev/null; fi
 }
 connected_on() { # HOST NAME
