@@ -9,6 +9,8 @@ PATH is dot-separated steps applied to every value reached so far:
     key       a member of an object            end.sum_received.bits_per_second
     N         an element of an array (N >= 0)  vifs.0.name
     *         every element / member           bridges.*.ports
+    **        the value and every value at any depth below it
+                                               **.drops (every "drops" member)
     [k=v]     the elements of an array (or the object) whose member k is v
               (compared as text: true, false, null, 3, vif3.0)
                                                vifs.[name=vif3.0].rx_packets
@@ -56,12 +58,20 @@ def text(v):
     return str(v)
 
 
+def below(v):
+    yield v
+    for x in v.values() if isinstance(v, dict) else v if isinstance(v, list) else []:
+        yield from below(x)
+
+
 def walk(doc, path):
     vals = [doc]
     for s in steps(path):
         nxt = []
         for v in vals:
-            if s == "*":
+            if s == "**":
+                nxt += list(below(v))
+            elif s == "*":
                 nxt += list(v.values()) if isinstance(v, dict) else list(v) if isinstance(v, list) else []
             elif s.startswith("["):
                 k, _, want = s[1:-1].partition("=")

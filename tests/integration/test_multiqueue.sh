@@ -89,14 +89,7 @@ PY
 # stats --json's "drops"), B's UDP socket errors, B's eth0 RX and A's eth0 TX drops
 counted() {
   local sw udp rx tx
-  sw=$(pvnet stats --json | python3 -c '
-import json, sys
-def walk(x):
-    if isinstance(x, dict):
-        return sum(sum(v for v in x[k].values() if isinstance(v, int)) if k == "drops" and isinstance(x[k], dict)
-                   else walk(x[k]) for k in x)
-    return sum(walk(v) for v in x) if isinstance(x, list) else 0
-print(walk(json.load(sys.stdin)))')
+  sw=$(pvnet stats --json | jget --sum '**.drops')
   udp=$(in_guest "$B" awk '/^Udp:/ && n++ {print $4 + $6}' /proc/net/snmp)
   rx=$(in_guest "$B" cat /sys/class/net/eth0/statistics/rx_dropped)
   tx=$(in_guest "$A" cat /sys/class/net/eth0/statistics/tx_dropped)
