@@ -14,6 +14,8 @@ PATH is dot-separated steps applied to every value reached so far:
     [k=v]     the elements of an array (or the object) whose member k is v
               (compared as text: true, false, null, 3, vif3.0)
                                                vifs.[name=vif3.0].rx_packets
+    [k]       the elements of an array (or the object) that have a member k
+                                               **.[name=vif3.0].[port_no].drops
     .         the document itself
 Prints each value reached, one a line (strings as they are, numbers as Python
 prints them, objects and arrays as compact JSON). --sum prints the sum of the
@@ -74,9 +76,10 @@ def walk(doc, path):
             elif s == "*":
                 nxt += list(v.values()) if isinstance(v, dict) else list(v) if isinstance(v, list) else []
             elif s.startswith("["):
-                k, _, want = s[1:-1].partition("=")
+                k, eq, want = s[1:-1].partition("=")
                 items = v if isinstance(v, list) else [v]
-                nxt += [e for e in items if isinstance(e, dict) and k in e and text(e[k]) == want]
+                nxt += [e for e in items
+                        if isinstance(e, dict) and k in e and (not eq or text(e[k]) == want)]
             elif isinstance(v, dict) and s in v:
                 nxt.append(v[s])
             elif isinstance(v, list) and s.isdigit() and int(s) < len(v):

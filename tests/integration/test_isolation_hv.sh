@@ -49,18 +49,10 @@ list_ms() {
   timeout 1 "$PV_BIN/pvnet" --run-dir "$PV_RUN" list 2>/dev/null | grep -q '^Name' || { echo 1000; return; }
   t1=$(ms); echo $((t1 - t0))
 }
-vstat() {  # VIF EXPR over the vif's stats object v
-  pvnet stats --json | python3 -c '
-import json,sys
-d=json.load(sys.stdin)
-def walk(x):
-    if isinstance(x,dict):
-        if x.get("name")==sys.argv[1] and "drops" in x and "connected" in x: yield x
-        for y in x.values(): yield from walk(y)
-    elif isinstance(x,list):
-        for y in x: yield from walk(y)
-v=next(walk(d),None)
-print(eval(sys.argv[2]) if v else "novif")' "$1" "$2"
+vstat() {  # VIF PATH: the value at PATH (e.g. drops.rx_share) in the vif's stats object
+  local r
+  r=$(pvnet stats --json | jget "**.[name=$1].[connected].$2" 2>/dev/null | head -1)
+  echo "${r:-novif}"
 }
 A=ia$ID; B=ib$ID
 pair_pings() { ip netns exec "$A" ping -c1 -W1 10.93.0.2 >/dev/null 2>&1; }
@@ -251,18 +243,10 @@ rate() {  # iperf3 uplink host -> guest A for SECS: Mb/s (a one-off server each 
   ip netns exec "$R" timeout $(( $1 + 10 )) iperf3 -c 10.93.0.1 -p $PORT -t "$1" -f m 2>/dev/null |
     awk '/receiver/ {print $(NF-2)}' | tail -1
 }
-pstat() {  # PORT EXPR over the switch port's stats object p
-  pvnet stats --json | python3 -c '
-import json,sys
-d=json.load(sys.stdin)
-def walk(x):
-    if isinstance(x,dict):
-        if x.get("name")==sys.argv[1] and "port_no" in x: yield x
-        for y in x.values(): yield from walk(y)
-    elif isinstance(x,list):
-        for y in x: yield from walk(y)
-p=next(walk(d),None)
-print(eval(sys.argv[2]) if p else "noport")' "$1" "$2"
+pstat() {  # PORT PATH: the value at PATH in the switch port's stats object
+  local r
+  r=$(pvnet stats --json | jget "**.[name=$1].[port_no].$2" 2>/dev/null | head -1)
+  echo "${r:-noport}"
 }
 base=$(rate 3)
 diag "no_rx: iperf3 uplink -> $A before the attack: ${base:-none} Mb/s"
@@ -284,14 +268,14 @@ under=$(rate 4)
 watch 3
 wait $FLOOD 2>/dev/null
 nobuf1=$(pvnet switch port-show "$UP" | sed -n 's/.*rx_nobuf=\([0-9]*\).*/\1/p')
-share=$(vstat "$HV" 'v["drops"]["rx_share"]')
+share=$(vstat "$HV" drops.rx_share)
 diag "no_rx: iperf3 during the flood ${under:-none} Mb/s (before ${base:-none}); $HV rx_share=$share; $UP rx_nobuf $nobuf0 -> $nobuf1"
 check "no_rx: the flood to the stuck guest beyond its share is dropped as rx_share ($share)" \
   [ "${share:-0}" -gt 0 ] 2>/dev/null
 n=$(refused rx-share-pct)
 check "no_rx: pvnet info counts its drops as refusals of limit_rx-share-pct (${n:-none})" \
   [ "${n:-0}" -ge 1 ]
-pshare=$(pstat "$HV" 'p["drops"]["rx_share"]')
+pshare=$(pstat "$HV" drops.rx_share)
 check "no_rx: the stuck guest's switch port counts rx_share too ($pshare)" [ "${pshare:-0}" -gt 0 ] 2>/dev/null
 # The stuck guest cannot take the uplink's pool: the uplink never ran out of buffers
 # (before the share limit every frame from the uplink was dropped as rx_nobuf and the
