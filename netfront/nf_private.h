@@ -88,6 +88,7 @@ struct nf_vif {
 	bool connected; /* keys written, resources live */
 	bool running;   /* data threads started */
 	bool ever_ran;  /* a connection reached Connected: reconnect after Closed is sane */
+	int be_seen;    /* the backend state the last event showed (0: none yet) */
 	bool shutting_down;
 	bool removing; /* the backend said online = 0: the toolstack removes the device */
 

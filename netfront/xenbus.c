@@ -690,6 +690,10 @@ int nf_vif_handle_event(struct nf_vif *vif)
 		return 0;
 	switch (be) {
 	case XenbusStateInitWait:
+		/* another event while the backend still waits (it writes more nodes under
+		 * its dir) is not a restart: the connection made for this InitWait stands */
+		if (vif->connected && vif->be_seen == XenbusStateInitWait)
+			break;
 		if (vif->connected)
 			disconnect(vif); /* the backend restarted under us */
 		if (vif->fe_state == XenbusStateClosed && !vif->ever_ran)
@@ -726,6 +730,7 @@ int nf_vif_handle_event(struct nf_vif *vif)
 	default:
 		break;
 	}
+	vif->be_seen = be;
 	if (rc == 0 && vif->running)
 		rc = nf_accel_update(vif); /* accel-frontend appeared, changed or went */
 	return rc;
@@ -805,6 +810,7 @@ void nf_vif_orphan(struct nf_vif *vif)
 	vif->fe_state = XenbusStateInitialising;
 	vif->ever_ran = false;
 	vif->removing = false; /* a store that went away with pvnetd is no hot-unplug */
+	vif->be_seen = 0;      /* the next pvnetd's backend starts afresh */
 }
 
 int nf_vif_reattach(struct nf_vif *vif, struct xs_client *xs)
