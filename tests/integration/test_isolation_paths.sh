@@ -100,7 +100,8 @@ check "destroy it" pvnet destroy pvlink
 hvm_cfg sock-ok "$PV_TMP/vhu/ok.sock"
 if out=$(pvnet create "$PV_TMP/sock-ok.cfg" 2>&1); then ok "socket= in \$PVNET_VHOST_DIR is accepted"
 else not_ok "socket= in \$PVNET_VHOST_DIR is accepted"; diag "$out"; fi
-check "... the socket is there" test -S "$PV_TMP/vhu/ok.sock"
+# QEMU is the vhost-user server: the socket appears once it listens
+check "... the socket is there" wait_for 10 test -S "$PV_TMP/vhu/ok.sock"
 con_engaged() { grep -q "engaged" "$PV_RUN/console-sock-ok.log" 2>/dev/null; }
 check "... the VMM connected on it" wait_for 10 con_engaged
 check "the console log is created 0640" [ "$(stat -c %a "$PV_RUN/console-sock-ok.log")" = 640 ]
