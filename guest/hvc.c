@@ -268,6 +268,27 @@ static int sock_send_fds(int sock, const void *buf, size_t len, const int *fds, 
 	return n < 0 ? -errno : 0;
 }
 
+/*
+ * HELLO on a new connection (re-adoption, migration): the answer must describe the
+ * same domain (domid, memory and grant-table sizes) and bring the memory, grant
+ * table and store fds. Called with h->lock held.
+ */
+static int hello_again(struct hvc *h, int *fds, int *nfds)
+{
+	struct pvhc_msg req, rsp;
+	int ret;
+
+	memset(&req, 0, sizeof(req));
+	req.hdr.op = PVHC_OP_HELLO;
+	ret = call_locked(h, &req, &rsp, fds, nfds);
+	if (ret == 0 &&
+	    (rsp.args.hello.domid != h->domid || rsp.args.hello.mem_size != h->mem_size ||
+	     rsp.args.hello.nr_grant_frames != h->nr_grant_frames || !rsp.args.hello.has_xs ||
+	     *nfds != 3))
+		ret = -EPROTO;
+	return ret;
+}
+
 int hvc_reattach(struct hvc *h, int sock)
 {
 	struct pvhc_msg req, rsp;
@@ -304,14 +325,7 @@ int hvc_reattach(struct hvc *h, int sock)
 	}
 	/* then HELLO as at start: the same memory comes back, and a new store socket */
 	if (ret == 0) {
-		memset(&req, 0, sizeof(req));
-		req.hdr.op = PVHC_OP_HELLO;
-		ret = call_locked(h, &req, &rsp, fds, &nfds);
-		if (ret == 0 &&
-		    (rsp.args.hello.domid != h->domid || rsp.args.hello.mem_size != h->mem_size ||
-		     rsp.args.hello.nr_grant_frames != h->nr_grant_frames ||
-		     !rsp.args.hello.has_xs || nfds != 3))
-			ret = -EPROTO;
+		ret = hello_again(h, fds, &nfds);
 		if (ret == 0) {
 			if (h->xs_fd >= 0)
 				close(h->xs_fd);
@@ -776,14 +790,7 @@ int hvc_migrate_resume(struct hvc *h, int sock, const uint8_t token[32])
 	close_fds(fds, nfds);
 	nfds = 0;
 	if (ret == 0) {
-		memset(&req, 0, sizeof(req));
-		req.hdr.op = PVHC_OP_HELLO;
-		ret = call_locked(h, &req, &rsp, fds, &nfds);
-		if (ret == 0 &&
-		    (rsp.args.hello.domid != h->domid || rsp.args.hello.mem_size != h->mem_size ||
-		     rsp.args.hello.nr_grant_frames != h->nr_grant_frames ||
-		     !rsp.args.hello.has_xs || nfds != 3))
-			ret = -EPROTO;
+		ret = hello_again(h, fds, &nfds);
 	}
 	/* the destination's memory replaces ours at the same address: every
 	 * pointer into guest memory stays valid (pseudo-physical frames unchanged) */
